@@ -1,0 +1,277 @@
+/*
+ * answer.c — building authoritative answers (see answer.h).
+ *
+ * The stages follow the RFC's algorithm, as NSD's query.c and Knot's
+ * internet.c do: find the zone; walk the name (answer_found,
+ * answer_delegation, answer_nxdomain), following CNAMEs that stay inside the
+ * zone; then fill the authority section (SOA for negative answers, NS for
+ * referrals) and the additional section (addresses of in-zone targets).
+ * Every owner name in the response is a compression pointer to a name
+ * already in the message, so the question's case is preserved.
+ */
+#include "dns/answer.h"
+
+#include <string.h>
+
+#include "dns/wire.h"
+
+struct answer {
+        const struct dns_query *q;
+        const struct dns_zone *zone;
+        struct dns_writer w;
+        enum dns_transport transport;
+        unsigned rotation;
+        uint16_t flags; /* AA */
+        unsigned rcode;
+};
+
+/* Offset in the response of label `label` of the name written at `off`. */
+static uint16_t label_off(struct answer *a, uint16_t off, const struct dns_lname *name,
+                          unsigned label)
+{
+        uint16_t labels[DNS_NAME_MAXLABELS];
+        unsigned n = dns_writer_labels(&a->w, off, labels);
+        if (label < n && n == name->nlabels)
+                return labels[label];
+        return 0xffff; /* root, or beyond pointer range: write it literally */
+}
+
+static void put_soa(struct answer *a, uint16_t name_off, const struct dns_lname *name)
+{
+        const struct dns_zone *zone = a->zone;
+        const struct dns_rrset_info *soa =
+            dns_rrsets_find(zone->apex->rrsets, DNS_TYPE_SOA);
+        if (soa == NULL)
+                return;
+        const uint8_t *rr = dns_rrset_next(zone->apex->rrsets, soa, NULL);
+        const uint8_t *rdata = dns_rr_rdata(rr);
+        uint16_t rdlen = dns_rr_rdlen(rr);
+        uint32_t minimum = rdlen >= 4 ? wire_get32(rdata + rdlen - 4) : 0;
+        a->w.ttl_cap = soa->ttl < minimum ? soa->ttl : minimum; /* RFC 2308 §3 */
+        uint16_t owner = label_off(a, name_off, name, dns_zone_apex_label(zone, name));
+        dns_writer_rrset(&a->w, DNS_SECTION_AUTHORITY, owner, zone->origin,
+                         zone->apex->rrsets, soa, 0);
+        a->w.ttl_cap = -1;
+}
+
+/* Adds A and AAAA of in-zone targets recorded from index `first` on. */
+static void put_additional(struct answer *a, unsigned first)
+{
+        unsigned last = a->w.ntarget;
+        for (unsigned t = first; t < last; t++) {
+                const struct dns_target *target = &a->w.target[t];
+                if (target->type == DNS_TYPE_CNAME || target->type == DNS_TYPE_PTR)
+                        continue;
+                if (!dns_name_in_zone(target->name, a->zone->origin))
+                        continue;
+                struct dns_lname name;
+                if (dns_lname_from_wire(&name, target->name, DNS_NAME_MAXLEN + 1) < 0)
+                        continue;
+                const struct dns_node *node = dns_zone_find(a->zone, &name);
+                if (node == NULL || node->rrsets == NULL)
+                        continue;
+                static const uint16_t types[] = {DNS_TYPE_A, DNS_TYPE_AAAA};
+                for (unsigned k = 0; k < 2; k++) {
+                        const struct dns_rrset_info *info =
+                            dns_rrsets_find(node->rrsets, types[k]);
+                        if (info != NULL)
+                                dns_writer_rrset(&a->w, DNS_SECTION_ADDITIONAL,
+                                                 target->off, target->name, node->rrsets,
+                                                 info, a->rotation);
+                }
+        }
+}
+
+static bool wants_additional(uint16_t type)
+{
+        return type == DNS_TYPE_NS || type == DNS_TYPE_MX || type == DNS_TYPE_SRV;
+}
+
+static void put_answer_set(struct answer *a, uint16_t owner, const struct dns_node *node,
+                           const struct dns_rrset_info *info)
+{
+        unsigned first = a->w.ntarget;
+        if (dns_writer_rrset(&a->w, DNS_SECTION_ANSWER, owner, NULL, node->rrsets, info,
+                             a->rotation) == 0 &&
+            wants_additional(info->type))
+                put_additional(a, first);
+}
+
+static void put_referral(struct answer *a, const struct dns_node *cut, uint16_t owner,
+                         const uint8_t *owner_wire)
+{
+        const struct dns_rrset_info *ns = dns_rrsets_find(cut->rrsets, DNS_TYPE_NS);
+        unsigned first = a->w.ntarget;
+        if (dns_writer_rrset(&a->w, DNS_SECTION_AUTHORITY, owner, owner_wire, cut->rrsets,
+                             ns, a->rotation) == 0)
+                put_additional(a, first);
+}
+
+/* Data at a name that exists (or a wildcard standing for it). */
+static void answer_node(struct answer *a, const struct dns_node *node, uint16_t owner,
+                        uint16_t name_off, const struct dns_lname *name)
+{
+        uint16_t qtype = a->q->qtype;
+        const struct dns_rrsets *sets = node->rrsets;
+        if (qtype == DNS_TYPE_ANY && sets != NULL) {
+                /* RFC 8482: over UDP one record set is enough; TCP gets all. */
+                unsigned n = a->transport == DNS_TRANSPORT_TCP ? sets->count : 1;
+                for (unsigned i = 0; i < n; i++)
+                        put_answer_set(a, owner, node, &sets->set[i]);
+                return;
+        }
+        const struct dns_rrset_info *info = dns_rrsets_find(sets, qtype);
+        if (info != NULL) {
+                put_answer_set(a, owner, node, info);
+                return;
+        }
+        put_soa(a, name_off, name); /* NODATA */
+}
+
+static void answer_query(struct answer *a)
+{
+        const struct dns_query *q = a->q;
+        struct dns_lname chased[2];
+        const struct dns_lname *name = &q->qname;
+        uint16_t name_off = DNS_HEADER_SIZE;
+        bool is_ds = q->qtype == DNS_TYPE_DS;
+        a->flags = DNS_FLAG_AA;
+        for (unsigned hop = 0;; hop++) {
+                struct dns_lookup l;
+                dns_zone_lookup(a->zone, name, is_ds, &l);
+                switch (l.result) {
+                case DNS_LOOKUP_DELEGATION: {
+                        if (hop == 0)
+                                a->flags = 0;
+                        put_referral(a, l.node, label_off(a, name_off, name, l.label),
+                                     &name->wire[name->off[l.label]]);
+                        return;
+                }
+                case DNS_LOOKUP_NXDOMAIN:
+                        a->rcode = DNS_RCODE_NXDOMAIN;
+                        put_soa(a, name_off, name);
+                        return;
+                case DNS_LOOKUP_FOUND:
+                case DNS_LOOKUP_WILDCARD:
+                        break;
+                }
+                const struct dns_node *node = l.node;
+                if (!(node->flags & DNS_NODE_CNAME) || q->qtype == DNS_TYPE_CNAME ||
+                    q->qtype == DNS_TYPE_ANY) {
+                        answer_node(a, node, name_off, name_off, name);
+                        return;
+                }
+                const struct dns_rrset_info *cname =
+                    dns_rrsets_find(node->rrsets, DNS_TYPE_CNAME);
+                unsigned first = a->w.ntarget;
+                if (dns_writer_rrset(&a->w, DNS_SECTION_ANSWER, name_off, NULL,
+                                     node->rrsets, cname, 0) != 0 ||
+                    a->w.ntarget == first)
+                        return;
+                const struct dns_target *target = &a->w.target[first];
+                a->w.ntarget = first; /* not an additional-section target */
+                if (hop + 1 >= DNS_CNAME_CHAIN_MAX ||
+                    !dns_name_in_zone(target->name, a->zone->origin))
+                        return;
+                struct dns_lname *next = &chased[hop & 1];
+                if (dns_lname_from_wire(next, target->name, DNS_NAME_MAXLEN + 1) < 0)
+                        return;
+                name = next;
+                name_off = target->off;
+        }
+}
+
+static bool zone_apex_is(const struct dns_zone *zone, const struct dns_lname *name)
+{
+        return zone->origin_labels == name->nlabels;
+}
+
+/* Parent side of a cut answers DS at the child's apex (RFC 4035 §3.1.4.1). */
+static const struct dns_zone *zone_for(const struct dns_catalog *cat,
+                                       const struct dns_query *q)
+{
+        const struct dns_zone *zone = dns_catalog_find(cat, &q->qname);
+        if (zone != NULL && q->qtype == DNS_TYPE_DS && zone_apex_is(zone, &q->qname) &&
+            q->qname.nlabels > 0) {
+                struct dns_lname parent;
+                const uint8_t *wire = &q->qname.wire[q->qname.off[1]];
+                if (dns_lname_from_wire(&parent, wire, DNS_NAME_MAXLEN + 1) >= 0) {
+                        const struct dns_zone *up = dns_catalog_find(cat, &parent);
+                        if (up != NULL)
+                                return up;
+                }
+        }
+        return zone;
+}
+
+static unsigned udp_limit(const struct dns_query *q)
+{
+        if (!q->edns)
+                return DNS_UDP_MAX_NOEDNS;
+        return q->edns_payload < DNS_EDNS_OUR_PAYLOAD ? q->edns_payload
+                                                      : DNS_EDNS_OUR_PAYLOAD;
+}
+
+size_t dns_answer(const struct dns_catalog *catalog, const uint8_t *wire, size_t size,
+                  enum dns_transport transport, uint8_t *out, unsigned rotation,
+                  struct dns_answer_stats *stats)
+{
+        struct dns_query q;
+        struct answer a = {.q = &q, .transport = transport, .rotation = rotation};
+        enum dns_parse_status st = dns_query_parse(&q, wire, size);
+        if (stats != NULL)
+                stats->queries++;
+        if (st == DNS_PARSE_DROP) {
+                if (stats != NULL)
+                        stats->dropped++;
+                return 0;
+        }
+        size_t limit = transport == DNS_TRANSPORT_TCP ? DNS_TCP_MAX : udp_limit(&q);
+        if (st != DNS_PARSE_OK && st != DNS_PARSE_BADVERS)
+                q.edns = false; /* do not trust an OPT we could not parse */
+        dns_writer_start(&a.w, &q, out, limit);
+        switch (st) {
+        case DNS_PARSE_FORMERR:
+                a.rcode = DNS_RCODE_FORMERR;
+                break;
+        case DNS_PARSE_NOTIMP:
+                a.rcode = DNS_RCODE_NOTIMP;
+                break;
+        case DNS_PARSE_BADVERS:
+                a.rcode = DNS_RCODE_BADVERS;
+                break;
+        default:
+                if (q.qclass != DNS_CLASS_IN) {
+                        a.rcode = DNS_RCODE_REFUSED;
+                        break;
+                }
+                switch (q.qtype) {
+                case DNS_TYPE_OPT:
+                case DNS_TYPE_TSIG:
+                case DNS_TYPE_TKEY:
+                        a.rcode = DNS_RCODE_FORMERR;
+                        goto done;
+                case DNS_TYPE_MAILA:
+                case DNS_TYPE_MAILB:
+                        a.rcode = DNS_RCODE_NOTIMP;
+                        goto done;
+                case DNS_TYPE_AXFR:
+                case DNS_TYPE_IXFR:
+                        a.rcode = DNS_RCODE_REFUSED; /* transfers are not allowed */
+                        goto done;
+                }
+                a.zone = zone_for(catalog, &q);
+                if (a.zone == NULL) {
+                        a.rcode = DNS_RCODE_REFUSED;
+                        break;
+                }
+                answer_query(&a);
+        }
+done:
+        if (stats != NULL) {
+                stats->rcode[a.rcode & 0xf]++;
+                if (a.w.truncated)
+                        stats->truncated++;
+        }
+        return dns_writer_finish(&a.w, &q, a.flags, a.rcode);
+}

@@ -1,0 +1,42 @@
+/*
+ * answer.h — the authoritative answer to one query.
+ *
+ * dns_answer() turns a parsed query into a response, reading only the
+ * published catalog it is given: zone by longest suffix, then the lookup of
+ * RFC 1034 §4.3.2 with wildcards (RFC 4592), CNAME chains inside the zone,
+ * referrals at zone cuts, negative answers with the SOA (RFC 2308), the
+ * additional section for NS, MX and SRV targets, minimal ANY (RFC 8482),
+ * EDNS (RFC 6891) and truncation.  It allocates nothing.
+ */
+#ifndef DNS_ANSWER_H
+#define DNS_ANSWER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dns/db.h"
+#include "dns/packet.h"
+
+#define DNS_CNAME_CHAIN_MAX 12
+
+enum dns_transport { DNS_TRANSPORT_UDP, DNS_TRANSPORT_TCP };
+
+struct dns_answer_stats {
+        uint64_t queries;
+        uint64_t rcode[16];
+        uint64_t dropped;
+        uint64_t truncated;
+};
+
+/*
+ * Answers the query in wire[0..size) into out (at least DNS_TCP_MAX bytes
+ * for TCP, DNS_EDNS_OUR_PAYLOAD for UDP).  Returns the response size, or 0
+ * when the message gets no response.  `rotation` varies the order of
+ * records in answers between queries.
+ */
+size_t dns_answer(const struct dns_catalog *catalog, const uint8_t *wire, size_t size,
+                  enum dns_transport transport, uint8_t *out, unsigned rotation,
+                  struct dns_answer_stats *stats);
+
+#endif

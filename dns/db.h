@@ -1,0 +1,97 @@
+/*
+ * db.h — the served zones: published versions and write transactions.
+ *
+ * Readers call dns_db_current() once per batch of packets and use the
+ * catalog it returns (an immutable set of zone versions) without locks.  A
+ * writer opens a transaction, edits zones, and commits: the new catalog is
+ * published with one atomic pointer store, so readers see all of a
+ * transaction or none of it, and memory the new catalog no longer uses is
+ * freed after a grace period.  Edits copy only the path from a zone's apex to
+ * the changed names (dns/zone.h), so a commit costs what changed, not the
+ * size of the zone.  This is the interface zone files, replication and DNS
+ * UPDATE all write through.
+ *
+ * One writer at a time, on the thread that owns the db.  Errors leave a
+ * message in txn->error; after any error the transaction must be aborted.
+ */
+#ifndef DNS_DB_H
+#define DNS_DB_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/pmap.h"
+#include "common/reclaim.h"
+#include "dns/name.h"
+#include "dns/zone.h"
+
+struct dns_catalog {
+        struct pmap zones; /* struct dns_zone by origin */
+        size_t zone_count;
+        uint64_t version;   /* transaction that published it */
+        uint8_t min_labels; /* fewest labels of any origin (lookup start) */
+        uint8_t max_labels; /* most labels of any origin */
+};
+
+struct dns_db {
+        _Atomic(struct dns_catalog *) current;
+        uint64_t last_txn;
+        /* Waits until no reader holds an older catalog; NULL when readers
+         * run on the writer's thread between packets. */
+        void (*synchronize)(void *ctx);
+        void *synchronize_ctx;
+};
+
+struct dns_txn {
+        struct dns_db *db;
+        struct dns_catalog *catalog; /* the version being built */
+        struct pmap_txn ptxn;
+        struct reclaim_list retired; /* what the new version stops using */
+        char error[512];
+};
+
+int dns_db_init(struct dns_db *db);
+void dns_db_fini(struct dns_db *db);
+
+static inline const struct dns_catalog *dns_db_current(struct dns_db *db)
+{
+        return atomic_load_explicit(&db->current, memory_order_acquire);
+}
+
+/* The zone that is the longest suffix of name, or NULL. */
+const struct dns_zone *dns_catalog_find(const struct dns_catalog *cat,
+                                        const struct dns_lname *name);
+
+/* The zone with exactly this origin, or NULL. */
+const struct dns_zone *dns_catalog_get(const struct dns_catalog *cat,
+                                       const struct dns_lname *origin);
+
+int dns_txn_begin(struct dns_db *db, struct dns_txn *txn);
+int dns_txn_commit(struct dns_txn *txn);
+void dns_txn_abort(struct dns_txn *txn);
+
+/* Adds an empty zone (replacing any zone with this origin when `replace`). */
+int dns_txn_zone_create(struct dns_txn *txn, const uint8_t *origin, bool replace);
+int dns_txn_zone_delete(struct dns_txn *txn, const uint8_t *origin);
+
+/*
+ * Adds one record to (owner, type, set_id) of the zone `origin`.  Enforces
+ * the rules of zone data: owner inside the zone, SOA only at the apex and
+ * alone, CNAME alone at its name and single, no DNAME.  Returns 0, 1 when
+ * the record's TTL differed from its set's (the set's is kept), or a
+ * negative error with a message.
+ */
+int dns_txn_rr_add(struct dns_txn *txn, const uint8_t *origin, const uint8_t *owner,
+                   uint16_t type, uint32_t set_id, uint32_t ttl, const uint8_t *rdata,
+                   uint16_t rdlen);
+
+/* Replaces (count > 0) or deletes (count == 0) the set (owner, type, set_id). */
+int dns_txn_rrset_put(struct dns_txn *txn, const uint8_t *origin, const uint8_t *owner,
+                      uint16_t type, uint32_t set_id, uint32_t ttl,
+                      const uint8_t *const *rdata, const uint16_t *rdlen, size_t count);
+
+/* The zone as the transaction sees it now, or NULL. */
+const struct dns_zone *dns_txn_zone(struct dns_txn *txn, const uint8_t *origin);
+
+#endif

@@ -1,0 +1,95 @@
+/*
+ * rrset.h — the record sets of one owner name, as one immutable blob.
+ *
+ * A blob lists the sets sorted by (type, set id) and holds each record
+ * pre-encoded as it goes on the wire after the owner name: type, class,
+ * TTL, RDLENGTH, RDATA.  Answering an RRset is then a copy per record (plus
+ * name compression inside the RDATA of the RFC 1035 types).  A record set is
+ * keyed by (type, set id): set id 0 is the plain record set; routing policies
+ * give each of their sets its own id.
+ *
+ * Blobs are never changed once published: every edit builds a new blob, so
+ * the cost of a change is the size of that one name's data.
+ */
+#ifndef DNS_RRSET_H
+#define DNS_RRSET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DNS_RR_HEADER 10 /* type, class, ttl, rdlength */
+
+struct dns_rrset_info {
+        uint16_t type;
+        uint16_t count; /* records */
+        uint32_t ttl;
+        uint32_t set_id; /* 0: plain record set */
+        uint32_t offset; /* of the first record in the blob's data */
+        uint32_t size;   /* bytes of all its records */
+};
+
+struct dns_rrsets {
+        uint16_t count;
+        uint16_t pad;
+        uint32_t data_size;
+        struct dns_rrset_info set[]; /* followed by data_size bytes of records */
+};
+
+static inline const uint8_t *dns_rrsets_data(const struct dns_rrsets *sets)
+{
+        return (const uint8_t *)&sets->set[sets->count];
+}
+
+/* First set of a type (any set id), or NULL.  sets may be NULL. */
+const struct dns_rrset_info *dns_rrsets_find(const struct dns_rrsets *sets,
+                                             uint16_t type);
+
+/* The set with this exact key, or NULL. */
+const struct dns_rrset_info *dns_rrsets_get(const struct dns_rrsets *sets, uint16_t type,
+                                            uint32_t set_id);
+
+/*
+ * Builds in *out a copy of `old` (may be NULL) with one record added to the
+ * set (type, set_id).  A record equal to one already present is not added
+ * (*out = NULL, returns 0).  When the set exists with another TTL the set
+ * keeps its TTL and 1 is returned.  Returns -ENOMEM or -E2BIG on failure.
+ */
+int dns_rrsets_add(const struct dns_rrsets *old, uint16_t type, uint32_t set_id,
+                   uint32_t ttl, const uint8_t *rdata, uint16_t rdlen,
+                   struct dns_rrsets **out);
+
+/*
+ * Builds in *out a copy of `old` where the set (type, set_id) is replaced by
+ * `count` records (rdata[i], rdlen[i]) with this TTL, or removed when count
+ * is 0.  *out is NULL when the result has no sets.  Returns 0 or -ENOMEM.
+ */
+int dns_rrsets_put(const struct dns_rrsets *old, uint16_t type, uint32_t set_id,
+                   uint32_t ttl, const uint8_t *const *rdata, const uint16_t *rdlen,
+                   size_t count, struct dns_rrsets **out);
+
+/* Walks the records of a set: returns the next record's wire or NULL. */
+static inline const uint8_t *dns_rrset_next(const struct dns_rrsets *sets,
+                                            const struct dns_rrset_info *info,
+                                            const uint8_t *prev)
+{
+        const uint8_t *data = dns_rrsets_data(sets);
+        const uint8_t *next;
+        if (prev == NULL)
+                next = data + info->offset;
+        else
+                next = prev + DNS_RR_HEADER + (((unsigned)prev[8] << 8) | prev[9]);
+        return next < data + info->offset + info->size ? next : NULL;
+}
+
+static inline uint16_t dns_rr_rdlen(const uint8_t *rr)
+{
+        return (uint16_t)((rr[8] << 8) | rr[9]);
+}
+
+static inline const uint8_t *dns_rr_rdata(const uint8_t *rr)
+{
+        return rr + DNS_RR_HEADER;
+}
+
+#endif

@@ -1,0 +1,219 @@
+/*
+ * server_udp.c — DNS over UDP (see server.h).
+ *
+ * One readable event drains the socket in rounds of DNS_UDP_BATCH
+ * datagrams (at most a few rounds, so other handles on the loop get their
+ * turn).  When the socket is bound to a wildcard address, IP_PKTINFO /
+ * IPV6_RECVPKTINFO tell which local address a query came to and the answer
+ * is sent from that address.
+ */
+#include "dns/server.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ROUNDS_PER_EVENT 8
+#define CMSG_SPACE_SIZE  64
+
+struct dns_udp_batch {
+        struct mmsghdr in[DNS_UDP_BATCH];
+        struct mmsghdr out[DNS_UDP_BATCH];
+        struct iovec in_iov[DNS_UDP_BATCH];
+        struct iovec out_iov[DNS_UDP_BATCH];
+        struct sockaddr_storage peer[DNS_UDP_BATCH];
+        uint8_t in_cmsg[DNS_UDP_BATCH][CMSG_SPACE_SIZE];
+        uint8_t out_cmsg[DNS_UDP_BATCH][CMSG_SPACE_SIZE];
+        uint8_t query[DNS_UDP_BATCH][DNS_UDP_RECV_SIZE];
+        uint8_t answer[DNS_UDP_BATCH][DNS_EDNS_OUR_PAYLOAD];
+};
+
+static bool is_wildcard(const struct sockaddr *addr)
+{
+        if (addr->sa_family == AF_INET)
+                return ((const struct sockaddr_in *)addr)->sin_addr.s_addr ==
+                       htonl(INADDR_ANY);
+        const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)addr;
+        return memcmp(&a6->sin6_addr, &in6addr_any, sizeof(in6addr_any)) == 0;
+}
+
+/* Copies the destination address of a query into the reply's control data. */
+static size_t reply_cmsg(const struct msghdr *in, uint8_t *out)
+{
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(in); c != NULL;
+             c = CMSG_NXTHDR((struct msghdr *)in, c)) {
+                struct msghdr fake = {.msg_control = out,
+                                      .msg_controllen = CMSG_SPACE_SIZE};
+                struct cmsghdr *o = CMSG_FIRSTHDR(&fake);
+                if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+                        struct in_pktinfo info;
+                        memcpy(&info, CMSG_DATA(c), sizeof(info));
+                        info.ipi_ifindex = 0;
+                        info.ipi_spec_dst = info.ipi_addr;
+                        o->cmsg_level = IPPROTO_IP;
+                        o->cmsg_type = IP_PKTINFO;
+                        o->cmsg_len = CMSG_LEN(sizeof(info));
+                        memcpy(CMSG_DATA(o), &info, sizeof(info));
+                        return CMSG_SPACE(sizeof(info));
+                }
+                if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+                        struct in6_pktinfo info;
+                        memcpy(&info, CMSG_DATA(c), sizeof(info));
+                        o->cmsg_level = IPPROTO_IPV6;
+                        o->cmsg_type = IPV6_PKTINFO;
+                        o->cmsg_len = CMSG_LEN(sizeof(info));
+                        memcpy(CMSG_DATA(o), &info, sizeof(info));
+                        return CMSG_SPACE(sizeof(info));
+                }
+        }
+        return 0;
+}
+
+/* Receives, answers and sends one batch; returns datagrams received. */
+static int round_trip(struct dns_udp_server *s)
+{
+        struct dns_udp_batch *b = s->batch;
+        for (unsigned i = 0; i < DNS_UDP_BATCH; i++) {
+                b->in_iov[i] = (struct iovec){b->query[i], DNS_UDP_RECV_SIZE};
+                b->in[i].msg_hdr = (struct msghdr){
+                    .msg_name = &b->peer[i],
+                    .msg_namelen = sizeof(b->peer[i]),
+                    .msg_iov = &b->in_iov[i],
+                    .msg_iovlen = 1,
+                    .msg_control = s->pktinfo ? b->in_cmsg[i] : NULL,
+                    .msg_controllen = s->pktinfo ? CMSG_SPACE_SIZE : 0,
+                };
+        }
+        int n = recvmmsg(s->fd, b->in, DNS_UDP_BATCH, MSG_DONTWAIT, NULL);
+        if (n <= 0)
+                return n;
+        const struct dns_catalog *catalog = dns_db_current(s->db);
+        unsigned out = 0;
+        for (int i = 0; i < n; i++) {
+                struct msghdr *in = &b->in[i].msg_hdr;
+                if (in->msg_flags & MSG_TRUNC) {
+                        s->stats.dropped++; /* longer than any query we answer */
+                        continue;
+                }
+                size_t len =
+                    dns_answer(catalog, b->query[i], b->in[i].msg_len, DNS_TRANSPORT_UDP,
+                               b->answer[out], s->rotation++, &s->stats);
+                if (len == 0)
+                        continue;
+                b->out_iov[out] = (struct iovec){b->answer[out], len};
+                b->out[out].msg_hdr = (struct msghdr){
+                    .msg_name = &b->peer[i],
+                    .msg_namelen = in->msg_namelen,
+                    .msg_iov = &b->out_iov[out],
+                    .msg_iovlen = 1,
+                };
+                if (s->pktinfo) {
+                        size_t clen = reply_cmsg(in, b->out_cmsg[out]);
+                        b->out[out].msg_hdr.msg_control = clen ? b->out_cmsg[out] : NULL;
+                        b->out[out].msg_hdr.msg_controllen = clen;
+                }
+                out++;
+        }
+        unsigned sent = 0;
+        while (sent < out) {
+                int m = sendmmsg(s->fd, b->out + sent, out - sent, 0);
+                if (m < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        /* EAGAIN or a per-peer error: skip that datagram */
+                        s->stats.dropped++;
+                        sent++;
+                        continue;
+                }
+                sent += (unsigned)m;
+        }
+        return n;
+}
+
+static void on_readable(uv_poll_t *poll, int status, int events)
+{
+        struct dns_udp_server *s = poll->data;
+        if (status < 0)
+                return;
+        for (unsigned r = 0; r < ROUNDS_PER_EVENT; r++)
+                if (round_trip(s) < DNS_UDP_BATCH)
+                        break;
+}
+
+int dns_udp_server_start(struct dns_udp_server *s, uv_loop_t *loop,
+                         const struct sockaddr *addr, struct dns_db *db, char *err,
+                         size_t err_size)
+{
+        memset(s, 0, sizeof(*s));
+        s->db = db;
+        s->fd = -1;
+        s->batch = malloc(sizeof(*s->batch));
+        if (s->batch == NULL) {
+                snprintf(err, err_size, "out of memory");
+                return -ENOMEM;
+        }
+        int family = addr->sa_family;
+        int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                goto fail;
+        int one = 1, size = 8 << 20;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+        if (family == AF_INET6)
+                setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+        s->pktinfo = is_wildcard(addr);
+        if (s->pktinfo) {
+                if (family == AF_INET)
+                        setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+                else
+                        setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
+        }
+        socklen_t alen =
+            family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+        if (bind(fd, addr, alen) != 0)
+                goto fail;
+        s->fd = fd;
+        int rc = uv_poll_init(loop, &s->poll, fd);
+        if (rc != 0) {
+                errno = -rc;
+                goto fail;
+        }
+        s->poll.data = s;
+        rc = uv_poll_start(&s->poll, UV_READABLE, on_readable);
+        if (rc != 0) {
+                snprintf(err, err_size, "UDP: %s", uv_strerror(rc));
+                return rc;
+        }
+        return 0;
+fail:;
+        int e = errno;
+        snprintf(err, err_size, "UDP: %s", strerror(e));
+        if (fd >= 0)
+                close(fd);
+        s->fd = -1;
+        free(s->batch);
+        s->batch = NULL;
+        return -e;
+}
+
+static void on_poll_closed(uv_handle_t *handle)
+{
+        struct dns_udp_server *s = handle->data;
+        close(s->fd);
+        s->fd = -1;
+        free(s->batch);
+        s->batch = NULL;
+        if (s->close_cb != NULL)
+                s->close_cb(s);
+}
+
+void dns_udp_server_close(struct dns_udp_server *s,
+                          void (*close_cb)(struct dns_udp_server *server))
+{
+        s->close_cb = close_cb;
+        uv_close((uv_handle_t *)&s->poll, on_poll_closed);
+}

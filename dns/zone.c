@@ -1,0 +1,81 @@
+/*
+ * zone.c — reading a zone version (see zone.h).
+ */
+#include "dns/zone.h"
+
+#include <string.h>
+
+#include "dns/wire.h"
+
+static const uint8_t star_label[] = {1, '*'};
+
+bool dns_node_match(const void *item, const void *key)
+{
+        const struct dns_node *node = item;
+        const uint8_t *label = key;
+        return node->label[0] == label[0] &&
+               memcmp(node->label + 1, label + 1, label[0]) == 0;
+}
+
+uint64_t dns_node_hash(const void *item, const void *parent_hash)
+{
+        const struct dns_node *node = item;
+        return dns_name_label_hash(*(const uint64_t *)parent_hash, node->label);
+}
+
+static inline const struct dns_node *child(const struct dns_node *node,
+                                           const struct dns_lname *name, unsigned i)
+{
+        return pmap_get(&node->children, name->hash[i], &name->wire[name->off[i]],
+                        dns_node_match);
+}
+
+void dns_zone_lookup(const struct dns_zone *zone, const struct dns_lname *name,
+                     bool at_cut_is_data, struct dns_lookup *out)
+{
+        const struct dns_node *node = zone->apex;
+        unsigned i = dns_zone_apex_label(zone, name);
+        while (i > 0) {
+                const struct dns_node *next = child(node, name, i - 1);
+                if (next == NULL) {
+                        uint64_t star = dns_name_label_hash(name->hash[i], star_label);
+                        const struct dns_node *wild =
+                            pmap_get(&node->children, star, star_label, dns_node_match);
+                        out->result = wild ? DNS_LOOKUP_WILDCARD : DNS_LOOKUP_NXDOMAIN;
+                        out->node = wild ? wild : node;
+                        out->label = i;
+                        return;
+                }
+                node = next;
+                i--;
+                if ((node->flags & DNS_NODE_CUT) && (i > 0 || !at_cut_is_data)) {
+                        out->result = DNS_LOOKUP_DELEGATION;
+                        out->node = node;
+                        out->label = i;
+                        return;
+                }
+        }
+        out->result = DNS_LOOKUP_FOUND;
+        out->node = node;
+        out->label = 0;
+}
+
+const struct dns_node *dns_zone_find(const struct dns_zone *zone,
+                                     const struct dns_lname *name)
+{
+        const struct dns_node *node = zone->apex;
+        for (unsigned i = dns_zone_apex_label(zone, name); i > 0 && node != NULL; i--)
+                node = child(node, name, i - 1);
+        return node;
+}
+
+const uint8_t *dns_zone_soa(const struct dns_zone *zone, uint32_t *ttl)
+{
+        const struct dns_rrset_info *soa =
+            dns_rrsets_find(zone->apex->rrsets, DNS_TYPE_SOA);
+        if (soa == NULL)
+                return NULL;
+        if (ttl != NULL)
+                *ttl = soa->ttl;
+        return dns_rrset_next(zone->apex->rrsets, soa, NULL);
+}

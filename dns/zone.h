@@ -1,0 +1,87 @@
+/*
+ * zone.h — one version of a zone: a tree of owner names, read lock-free.
+ *
+ * A zone version is the apex node of a tree whose nodes are labels; each
+ * node keeps its children in a persistent hash map (common/pmap.h) and its
+ * record sets in one blob (dns/rrset.h).  Empty non-terminals are nodes
+ * without data.  Versions share every node a change did not touch; the
+ * write side (dns/db.h) copies the path from the apex to a changed name.
+ *
+ * dns_zone_lookup() is the tree walk of RFC 1034 §4.3.2 step 3: it descends
+ * from the apex label by label, stops at a zone cut (a non-apex node with
+ * NS), and when a label is missing reports the closest encloser and its
+ * wildcard child (RFC 4592) if there is one.
+ */
+#ifndef DNS_ZONE_H
+#define DNS_ZONE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/pmap.h"
+#include "dns/name.h"
+#include "dns/rrset.h"
+
+enum {
+        DNS_NODE_CUT = 1 << 0,   /* NS at a name other than the apex */
+        DNS_NODE_CNAME = 1 << 1, /* holds a CNAME */
+        DNS_NODE_FRESH = 1 << 2, /* rrsets blob created by the node's transaction */
+};
+
+struct dns_node {
+        uint64_t txn;                    /* transaction that made this version */
+        struct pmap children;            /* struct dns_node by label */
+        const struct dns_rrsets *rrsets; /* NULL: empty non-terminal */
+        uint16_t flags;
+        uint8_t label[]; /* length byte and lowercased bytes; apex: empty */
+};
+
+struct dns_zone {
+        uint64_t txn;          /* transaction that made this version */
+        uint64_t hash;         /* of the origin, for the catalog map */
+        struct dns_node *apex; /* never NULL */
+        uint16_t origin_len;   /* wire bytes */
+        uint8_t origin_labels;
+        uint8_t origin[]; /* lowercased wire name */
+};
+
+enum dns_lookup_result {
+        DNS_LOOKUP_FOUND,      /* node is the name (may be an empty non-terminal) */
+        DNS_LOOKUP_DELEGATION, /* node is a zone cut at or above the name */
+        DNS_LOOKUP_WILDCARD,   /* node is the wildcard that covers the name */
+        DNS_LOOKUP_NXDOMAIN,   /* node is the closest encloser; no wildcard */
+};
+
+struct dns_lookup {
+        enum dns_lookup_result result;
+        const struct dns_node *node;
+        unsigned label; /* index in the name of the label where node sits */
+};
+
+/* Label index of the zone's apex in a name that is at or below it. */
+static inline unsigned dns_zone_apex_label(const struct dns_zone *zone,
+                                           const struct dns_lname *name)
+{
+        return name->nlabels - zone->origin_labels;
+}
+
+/*
+ * Finds `name` (at or below the apex) following RFC 1034/4592.  A cut at the
+ * name itself is reported as FOUND when `at_cut_is_data` (DS queries are
+ * answered from the parent side of a cut).
+ */
+void dns_zone_lookup(const struct dns_zone *zone, const struct dns_lname *name,
+                     bool at_cut_is_data, struct dns_lookup *out);
+
+/* The node of exactly this name, ignoring cuts (glue lookups); or NULL. */
+const struct dns_node *dns_zone_find(const struct dns_zone *zone,
+                                     const struct dns_lname *name);
+
+/* pmap callbacks for a node's children (key: a lowercased wire label). */
+bool dns_node_match(const void *item, const void *key);
+uint64_t dns_node_hash(const void *item, const void *parent_hash);
+
+/* The SOA record of the zone (wire after the owner), or NULL. */
+const uint8_t *dns_zone_soa(const struct dns_zone *zone, uint32_t *ttl);
+
+#endif

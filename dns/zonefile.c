@@ -1,0 +1,400 @@
+/*
+ * zonefile.c — master-file loading (see zonefile.h).
+ *
+ * Data flow: read a physical line → strip comments and track parentheses
+ * and quotes → a complete logical record → directive or ldns parse → wire
+ * owner, type, TTL and RDATA → dns_txn_rr_add().  ldns objects live only
+ * for one record.
+ */
+#include "dns/zonefile.h"
+
+#include <errno.h>
+#include <ldns/ldns.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dns/wire.h"
+
+#define MAX_INCLUDE_DEPTH 16
+#define MAX_ERRORS        50
+#define TTL_OMITTED       0xffffffffu
+
+struct loader {
+        struct dns_txn *txn;
+        dns_zonefile_report_fn report;
+        void *ctx;
+        struct dns_zonefile_stats *stats;
+        uint8_t zone[DNS_NAME_MAXLEN + 1]; /* origin of the zone being loaded */
+        bool have_zone;
+        bool have_ttl_directive;
+        uint32_t default_ttl;
+        uint32_t last_ttl;
+        ldns_rdf *prev; /* owner of the previous record */
+};
+
+struct source {
+        const char *path;
+        unsigned line;
+        ldns_rdf *origin; /* $ORIGIN in effect; owned */
+};
+
+static void report(struct loader *ld, const struct source *src, unsigned line,
+                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void report(struct loader *ld, const struct source *src, unsigned line,
+                   const char *fmt, ...)
+{
+        char msg[768];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        ld->stats->errors++;
+        if (ld->stats->errors <= MAX_ERRORS)
+                ld->report(ld->ctx, src ? src->path : "", line, msg);
+        else if (ld->stats->errors == MAX_ERRORS + 1)
+                ld->report(ld->ctx, src ? src->path : "", line,
+                           "too many errors; further errors are not shown");
+}
+
+int dns_name_from_text(const char *text, uint8_t *wire)
+{
+        ldns_rdf *rdf = NULL;
+        if (ldns_str2rdf_dname(&rdf, text) != LDNS_STATUS_OK)
+                return -EINVAL;
+        size_t n = ldns_rdf_size(rdf);
+        if (n > DNS_NAME_MAXLEN) {
+                ldns_rdf_deep_free(rdf);
+                return -EINVAL;
+        }
+        memcpy(wire, ldns_rdf_data(rdf), n);
+        ldns_rdf_deep_free(rdf);
+        return 0;
+}
+
+/*
+ * Appends one physical line to the logical record in rec, dropping the
+ * comment and tracking quotes and parentheses across lines.  Returns the
+ * parenthesis depth after the line, or -1 on unbalanced parentheses.
+ */
+static int join_line(const char *line, char **rec, size_t *len, size_t *cap, int depth,
+                     bool *quoted)
+{
+        size_t need = *len + strlen(line) + 2;
+        if (need > *cap) {
+                size_t cap2 = need * 2;
+                char *grown = realloc(*rec, cap2);
+                if (grown == NULL)
+                        return -2;
+                *rec = grown;
+                *cap = cap2;
+        }
+        char *out = *rec + *len;
+        for (const char *p = line; *p != '\0' && *p != '\n' && *p != '\r'; p++) {
+                char c = *p;
+                if (*quoted) {
+                        *out++ = c;
+                        if (c == '\\' && p[1] != '\0') {
+                                *out++ = *++p;
+                        } else if (c == '"') {
+                                *quoted = false;
+                        }
+                        continue;
+                }
+                if (c == '\\' && p[1] != '\0') {
+                        *out++ = c;
+                        *out++ = *++p;
+                } else if (c == '"') {
+                        *quoted = true;
+                        *out++ = c;
+                } else if (c == ';') {
+                        break;
+                } else if (c == '(') {
+                        depth++;
+                        *out++ = ' ';
+                } else if (c == ')') {
+                        if (--depth < 0)
+                                return -1;
+                        *out++ = ' ';
+                } else {
+                        *out++ = c;
+                }
+        }
+        *out++ = ' ';
+        *out = '\0';
+        *len = (size_t)(out - *rec);
+        return depth;
+}
+
+static bool blank(const char *s)
+{
+        for (; *s; s++)
+                if (*s != ' ' && *s != '\t')
+                        return false;
+        return true;
+}
+
+static int load_file(struct loader *ld, const char *path, ldns_rdf *origin,
+                     unsigned depth, const struct source *parent, unsigned parent_line);
+
+/* Makes `rel` relative to the directory of `base`; returns malloc'd path. */
+static char *resolve_path(const char *base, const char *rel)
+{
+        if (rel[0] == '/')
+                return strdup(rel);
+        char *copy = strdup(base);
+        if (copy == NULL)
+                return NULL;
+        const char *dir = dirname(copy);
+        size_t n = strlen(dir) + strlen(rel) + 2;
+        char *out = malloc(n);
+        if (out != NULL)
+                snprintf(out, n, "%s/%s", dir, rel);
+        free(copy);
+        return out;
+}
+
+static ldns_rdf *parse_origin(const char *text, ldns_rdf *current)
+{
+        ldns_rdf *name = NULL;
+        if (ldns_str2rdf_dname(&name, text) != LDNS_STATUS_OK)
+                return NULL;
+        if (!ldns_dname_str_absolute(text) && current != NULL) {
+                if (ldns_dname_cat(name, current) != LDNS_STATUS_OK) {
+                        ldns_rdf_deep_free(name);
+                        return NULL;
+                }
+        } else if (!ldns_dname_str_absolute(text)) {
+                ldns_rdf_deep_free(name);
+                return NULL;
+        }
+        return name;
+}
+
+static void directive(struct loader *ld, struct source *src, unsigned line, char *rec,
+                      unsigned depth)
+{
+        char *save = NULL;
+        char *word = strtok_r(rec, " \t", &save);
+        char *arg = strtok_r(NULL, " \t", &save);
+        char *arg2 = strtok_r(NULL, " \t", &save);
+        if (strcasecmp(word, "$ORIGIN") == 0) {
+                ldns_rdf *name = arg ? parse_origin(arg, src->origin) : NULL;
+                if (name == NULL) {
+                        report(ld, src, line, "$ORIGIN needs an absolute domain name");
+                        return;
+                }
+                ldns_rdf_deep_free(src->origin);
+                src->origin = name;
+        } else if (strcasecmp(word, "$TTL") == 0) {
+                const char *end = NULL;
+                uint32_t ttl = arg ? ldns_str2period(arg, &end) : 0;
+                if (arg == NULL || *end != '\0' || ttl > INT32_MAX) {
+                        report(ld, src, line,
+                               "$TTL needs a TTL (seconds or 1h2m3s form)");
+                        return;
+                }
+                ld->default_ttl = ttl;
+                ld->have_ttl_directive = true;
+        } else if (strcasecmp(word, "$INCLUDE") == 0) {
+                if (arg == NULL) {
+                        report(ld, src, line, "$INCLUDE needs a file name");
+                        return;
+                }
+                ldns_rdf *origin = src->origin;
+                ldns_rdf *given = NULL;
+                if (arg2 != NULL) {
+                        given = parse_origin(arg2, src->origin);
+                        if (given == NULL) {
+                                report(ld, src, line, "$INCLUDE: bad origin '%s'", arg2);
+                                return;
+                        }
+                        origin = given;
+                }
+                char *path = resolve_path(src->path, arg);
+                if (path != NULL)
+                        load_file(ld, path, origin, depth + 1, src, line);
+                free(path);
+                ldns_rdf_deep_free(given);
+        } else {
+                report(ld, src, line, "unknown directive %s", word);
+        }
+}
+
+static void record(struct loader *ld, struct source *src, unsigned line, const char *rec)
+{
+        ldns_rr *rr = NULL;
+        ldns_rdf *prev = ld->prev;
+        ldns_status st = ldns_rr_new_frm_str(&rr, rec, TTL_OMITTED, src->origin, &prev);
+        if (prev != ld->prev) {
+                ldns_rdf_deep_free(ld->prev);
+                ld->prev = prev;
+        }
+        if (st != LDNS_STATUS_OK) {
+                if (src->origin == NULL && st == LDNS_STATUS_SYNTAX_DNAME_ERR)
+                        report(ld, src, line, "relative name without $ORIGIN");
+                else
+                        report(ld, src, line, "%s", ldns_get_errorstr_by_id(st));
+                return;
+        }
+        const ldns_rdf *owner = ldns_rr_owner(rr);
+        uint16_t type = (uint16_t)ldns_rr_get_type(rr);
+        if (ldns_rr_get_class(rr) != LDNS_RR_CLASS_IN) {
+                report(ld, src, line, "class must be IN");
+                goto out;
+        }
+        uint32_t ttl = ldns_rr_ttl(rr);
+        if (ttl == TTL_OMITTED)
+                ttl = ld->have_ttl_directive ? ld->default_ttl : ld->last_ttl;
+        else if (ttl > INT32_MAX) {
+                report(ld, src, line, "TTL above 2147483647");
+                goto out;
+        } else
+                ld->last_ttl = ttl;
+        if (!ld->have_zone) {
+                if (type != DNS_TYPE_SOA) {
+                        report(
+                            ld, src, line,
+                            "the zone's origin is unknown: start with an SOA record or "
+                            "give the origin (ORIGIN=FILE)");
+                        goto out;
+                }
+                memcpy(ld->zone, ldns_rdf_data(owner), ldns_rdf_size(owner));
+                if (dns_txn_zone_create(ld->txn, ld->zone, true) != 0) {
+                        report(ld, src, line, "%s", ld->txn->error);
+                        goto out;
+                }
+                ld->have_zone = true;
+        }
+        ldns_buffer *buf = ldns_buffer_new(512);
+        if (buf == NULL || ldns_rr_rdata2buffer_wire(buf, rr) != LDNS_STATUS_OK ||
+            ldns_buffer_position(buf) > 65535) {
+                report(ld, src, line, "RDATA too long");
+                ldns_buffer_free(buf);
+                goto out;
+        }
+        int rc =
+            dns_txn_rr_add(ld->txn, ld->zone, ldns_rdf_data(owner), type, 0, ttl,
+                           ldns_buffer_begin(buf), (uint16_t)ldns_buffer_position(buf));
+        ldns_buffer_free(buf);
+        if (rc < 0)
+                report(ld, src, line, "%s", ld->txn->error);
+        else
+                ld->stats->records++;
+out:
+        ldns_rr_free(rr);
+}
+
+static int load_file(struct loader *ld, const char *path, ldns_rdf *origin,
+                     unsigned depth, const struct source *parent, unsigned parent_line)
+{
+        if (depth > MAX_INCLUDE_DEPTH) {
+                report(ld, parent, parent_line, "$INCLUDE nested too deeply");
+                return -ELOOP;
+        }
+        FILE *fp = fopen(path, "r");
+        if (fp == NULL) {
+                int err = errno;
+                if (parent != NULL)
+                        report(ld, parent, parent_line, "cannot read %s: %s", path,
+                               strerror(err));
+                else
+                        report(ld, &(struct source){path, 0, NULL}, 0, "cannot read: %s",
+                               strerror(err));
+                return -err;
+        }
+        struct source src = {path, 0, origin ? ldns_rdf_clone(origin) : NULL};
+        char *line = NULL, *rec = NULL;
+        size_t line_cap = 0, rec_len = 0, rec_cap = 0;
+        int paren = 0;
+        bool quoted = false;
+        unsigned rec_line = 0;
+        while (getline(&line, &line_cap, fp) >= 0) {
+                src.line++;
+                if (rec_len == 0)
+                        rec_line = src.line;
+                int d = join_line(line, &rec, &rec_len, &rec_cap, paren, &quoted);
+                if (d == -2) {
+                        report(ld, &src, src.line, "out of memory");
+                        break;
+                }
+                if (d < 0) {
+                        report(ld, &src, src.line, "unbalanced parentheses");
+                        rec_len = 0;
+                        paren = 0;
+                        quoted = false;
+                        continue;
+                }
+                paren = d;
+                if (paren > 0 || quoted)
+                        continue;
+                if (!blank(rec)) {
+                        if (rec[0] == '$')
+                                directive(ld, &src, rec_line, rec, depth);
+                        else
+                                record(ld, &src, rec_line, rec);
+                }
+                rec_len = 0;
+        }
+        if (rec_len != 0 && !blank(rec))
+                report(ld, &src, rec_line,
+                       quoted ? "unterminated quoted string" : "unbalanced parentheses");
+        free(line);
+        free(rec);
+        ldns_rdf_deep_free(src.origin);
+        fclose(fp);
+        return 0;
+}
+
+int dns_zonefile_load(struct dns_txn *txn, const char *path, const uint8_t *origin,
+                      uint8_t *origin_out, dns_zonefile_report_fn reportfn, void *ctx,
+                      struct dns_zonefile_stats *stats)
+{
+        struct dns_zonefile_stats local;
+        if (stats == NULL)
+                stats = &local;
+        memset(stats, 0, sizeof(*stats));
+        struct loader ld = {.txn = txn,
+                            .report = reportfn,
+                            .ctx = ctx,
+                            .stats = stats,
+                            .default_ttl = 3600,
+                            .last_ttl = 3600};
+        ldns_rdf *origin_rdf = NULL;
+        if (origin != NULL) {
+                int len = dns_name_wire_len(origin, DNS_NAME_MAXLEN + 1);
+                if (len < 0)
+                        return -EINVAL;
+                memcpy(ld.zone, origin, (size_t)len);
+                origin_rdf =
+                    ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, (size_t)len, origin);
+                if (dns_txn_zone_create(txn, ld.zone, true) != 0) {
+                        ldns_rdf_deep_free(origin_rdf);
+                        return -ENOMEM;
+                }
+                ld.have_zone = true;
+        }
+        struct source top = {path, 0, NULL};
+        int rc = load_file(&ld, path, origin_rdf, 0, NULL, 0);
+        ldns_rdf_deep_free(origin_rdf);
+        ldns_rdf_deep_free(ld.prev);
+        if (rc == 0 && stats->errors == 0) {
+                const struct dns_zone *zone =
+                    ld.have_zone ? dns_txn_zone(txn, ld.zone) : NULL;
+                if (zone == NULL) {
+                        report(&ld, &top, 0, "no records: a zone needs an SOA record");
+                } else if (dns_zone_soa(zone, NULL) == NULL) {
+                        char text[1024];
+                        report(&ld, &top, 0, "no SOA record at the zone apex %s",
+                               dns_name_to_text(ld.zone, text, sizeof(text)));
+                }
+        }
+        if (origin_out != NULL && ld.have_zone)
+                memcpy(origin_out, ld.zone, (size_t)dns_name_wire_len(ld.zone, 256));
+        if (rc < 0 && stats->errors <= 1)
+                return rc;
+        return stats->errors ? -EINVAL : 0;
+}

@@ -1,0 +1,334 @@
+/*
+ * config.c — settings from the command line and the config file.
+ */
+#include "node/config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_PORT 53
+
+static const char usage_text[] =
+    "Usage: quorumdns [OPTIONS]\n"
+    "Authoritative DNS server node of a quorumdns cluster.\n"
+    "\n"
+    "  -c, --config FILE            read settings from FILE (lines \"key value\";\n"
+    "                               keys are the long options below)\n"
+    "  -l, --listen ADDR[:PORT]     serve DNS over UDP and TCP on ADDR (repeatable;\n"
+    "                               IPv6 as [::1]:5353; default 127.0.0.1:53)\n"
+    "  -z, --zone [ORIGIN=]FILE     serve the master file FILE (repeatable); the\n"
+    "                               origin comes from the file's SOA if omitted\n"
+    "      --tcp-idle-timeout SECS  close TCP connections idle this long (default 10)\n"
+    "      --tcp-max-clients N      open TCP connections at most (default 1024)\n"
+    "      --log-level LEVEL        error, warn, info (default) or debug\n"
+    "  -t, --check                  load the configuration and zones, report\n"
+    "                               problems, and exit (0: all good, 1: errors)\n"
+    "  -h, --help                   show this help and exit\n"
+    "  -V, --version                show the version and exit\n"
+    "\n"
+    "Signals: SIGTERM/SIGINT stop the node; SIGHUP reloads the zone files\n"
+    "(a zone with errors keeps serving its previous contents).\n"
+    "Exit status: 0 success, 1 runtime or zone error, 2 usage error.\n";
+
+int node_parse_address(const char *text, unsigned default_port,
+                       struct sockaddr_storage *out)
+{
+        char host[INET6_ADDRSTRLEN + 8];
+        unsigned long port = default_port;
+        const char *port_text = NULL;
+        memset(out, 0, sizeof(*out));
+        if (text[0] == '[') {
+                const char *end = strchr(text, ']');
+                if (end == NULL || (size_t)(end - text - 1) >= sizeof(host))
+                        return -EINVAL;
+                memcpy(host, text + 1, (size_t)(end - text - 1));
+                host[end - text - 1] = '\0';
+                if (end[1] == ':')
+                        port_text = end + 2;
+                else if (end[1] != '\0')
+                        return -EINVAL;
+        } else {
+                const char *colon = strchr(text, ':');
+                if (colon != NULL && strchr(colon + 1, ':') == NULL) {
+                        if ((size_t)(colon - text) >= sizeof(host))
+                                return -EINVAL;
+                        memcpy(host, text, (size_t)(colon - text));
+                        host[colon - text] = '\0';
+                        port_text = colon + 1;
+                } else {
+                        if (strlen(text) >= sizeof(host))
+                                return -EINVAL;
+                        strcpy(host, text);
+                }
+        }
+        if (port_text != NULL) {
+                char *end;
+                errno = 0;
+                port = strtoul(port_text, &end, 10);
+                if (errno || *port_text == '\0' || *end != '\0' || port == 0 ||
+                    port > 65535)
+                        return -EINVAL;
+        }
+        struct sockaddr_in *a4 = (struct sockaddr_in *)out;
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)out;
+        if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+                a4->sin_family = AF_INET;
+                a4->sin_port = htons((uint16_t)port);
+                return 0;
+        }
+        if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+                a6->sin6_family = AF_INET6;
+                a6->sin6_port = htons((uint16_t)port);
+                return 0;
+        }
+        return -EINVAL;
+}
+
+static int parse_uint(const char *text, unsigned long max, unsigned *out)
+{
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(text, &end, 10);
+        if (errno || *text == '\0' || *end != '\0' || v > max || text[0] == '-')
+                return -EINVAL;
+        *out = (unsigned)v;
+        return 0;
+}
+
+static int add_listen(struct node_config *cfg, const char *text, char *err, size_t n)
+{
+        if (cfg->listen_count == NODE_MAX_LISTEN) {
+                snprintf(err, n, "listen: at most %d addresses", NODE_MAX_LISTEN);
+                return -1;
+        }
+        if (node_parse_address(text, DEFAULT_PORT, &cfg->listen[cfg->listen_count]) !=
+            0) {
+                snprintf(err, n,
+                         "listen: '%s' is not an address (1.2.3.4:53 or [::1]:53)", text);
+                return -1;
+        }
+        snprintf(cfg->listen_text[cfg->listen_count], sizeof(cfg->listen_text[0]), "%s",
+                 text);
+        cfg->listen_count++;
+        return 0;
+}
+
+static int add_zone(struct node_config *cfg, const char *origin, const char *path,
+                    char *err, size_t n)
+{
+        if (path == NULL || *path == '\0') {
+                snprintf(err, n, "zone: a file name is needed");
+                return -1;
+        }
+        struct node_zone_config *grown =
+            realloc(cfg->zones, (cfg->zone_count + 1) * sizeof(*grown));
+        if (grown == NULL) {
+                snprintf(err, n, "out of memory");
+                return -1;
+        }
+        cfg->zones = grown;
+        cfg->zones[cfg->zone_count].origin = origin ? strdup(origin) : NULL;
+        cfg->zones[cfg->zone_count].path = strdup(path);
+        cfg->zone_count++;
+        return 0;
+}
+
+/* Applies one setting; the same code serves flags and file lines. */
+static int apply(struct node_config *cfg, const char *key, const char *value, char *err,
+                 size_t n)
+{
+        if (strcmp(key, "listen") == 0)
+                return add_listen(cfg, value, err, n);
+        if (strcmp(key, "zone") == 0) {
+                const char *eq = strchr(value, '=');
+                if (eq == NULL)
+                        return add_zone(cfg, NULL, value, err, n);
+                char origin[512];
+                snprintf(origin, sizeof(origin), "%.*s", (int)(eq - value), value);
+                return add_zone(cfg, origin, eq + 1, err, n);
+        }
+        if (strcmp(key, "tcp-idle-timeout") == 0) {
+                unsigned secs;
+                if (parse_uint(value, 86400, &secs) != 0 || secs == 0) {
+                        snprintf(err, n, "tcp-idle-timeout: '%s' is not 1..86400 seconds",
+                                 value);
+                        return -1;
+                }
+                cfg->tcp_idle_timeout_ms = secs * 1000;
+                return 0;
+        }
+        if (strcmp(key, "tcp-max-clients") == 0) {
+                if (parse_uint(value, 1000000, &cfg->tcp_max_clients) != 0 ||
+                    cfg->tcp_max_clients == 0) {
+                        snprintf(err, n, "tcp-max-clients: '%s' is not 1..1000000",
+                                 value);
+                        return -1;
+                }
+                return 0;
+        }
+        if (strcmp(key, "log-level") == 0) {
+                if (log_level_parse(value, &cfg->log_level) != 0) {
+                        snprintf(err, n,
+                                 "log-level: '%s' is not error, warn, info or debug",
+                                 value);
+                        return -1;
+                }
+                return 0;
+        }
+        snprintf(err, n, "unknown setting '%s'", key);
+        return -1;
+}
+
+static int load_file(struct node_config *cfg, const char *path, char *err, size_t n)
+{
+        FILE *fp = fopen(path, "r");
+        if (fp == NULL) {
+                snprintf(err, n, "%s: %s", path, strerror(errno));
+                return -1;
+        }
+        char *line = NULL;
+        size_t cap = 0;
+        unsigned lineno = 0;
+        int rc = 0;
+        while (rc == 0 && getline(&line, &cap, fp) >= 0) {
+                lineno++;
+                char *hash = strchr(line, '#');
+                if (hash)
+                        *hash = '\0';
+                char *save = NULL;
+                char *key = strtok_r(line, " \t\r\n", &save);
+                if (key == NULL)
+                        continue;
+                char *value = strtok_r(NULL, " \t\r\n", &save);
+                char *extra = strtok_r(NULL, " \t\r\n", &save);
+                char joined[1024];
+                if (strcmp(key, "zone") == 0 && value && extra) {
+                        snprintf(joined, sizeof(joined), "%s=%s", value, extra);
+                        value = joined;
+                        extra = strtok_r(NULL, " \t\r\n", &save);
+                }
+                char reason[512];
+                if (value == NULL) {
+                        snprintf(err, n, "%s:%u: '%s' needs a value", path, lineno, key);
+                        rc = -1;
+                } else if (extra != NULL) {
+                        snprintf(err, n, "%s:%u: unexpected '%s' after the value", path,
+                                 lineno, extra);
+                        rc = -1;
+                } else if (apply(cfg, key, value, reason, sizeof(reason)) != 0) {
+                        snprintf(err, n, "%s:%u: %s", path, lineno, reason);
+                        rc = -1;
+                }
+        }
+        free(line);
+        fclose(fp);
+        return rc;
+}
+
+enum node_config_result node_config_parse(struct node_config *cfg, int argc, char **argv,
+                                          char *err, size_t err_size)
+{
+        enum { OPT_IDLE = 256, OPT_MAXCLIENTS, OPT_LOGLEVEL };
+        static const struct option options[] = {
+            {"config", required_argument, NULL, 'c'},
+            {"listen", required_argument, NULL, 'l'},
+            {"zone", required_argument, NULL, 'z'},
+            {"tcp-idle-timeout", required_argument, NULL, OPT_IDLE},
+            {"tcp-max-clients", required_argument, NULL, OPT_MAXCLIENTS},
+            {"log-level", required_argument, NULL, OPT_LOGLEVEL},
+            {"check", no_argument, NULL, 't'},
+            {"help", no_argument, NULL, 'h'},
+            {"version", no_argument, NULL, 'V'},
+            {NULL, 0, NULL, 0},
+        };
+        memset(cfg, 0, sizeof(*cfg));
+        cfg->tcp_idle_timeout_ms = 10000;
+        cfg->tcp_max_clients = 1024;
+        cfg->log_level = LOG_LEVEL_INFO;
+
+        /* First pass: only --config, --help and --version. */
+        const char *config_path = NULL;
+        int c;
+        opterr = 0;
+        optind = 1;
+        while ((c = getopt_long(argc, argv, ":c:l:z:thV", options, NULL)) != -1) {
+                if (c == 'c')
+                        config_path = optarg;
+                if (c == 'h') {
+                        fputs(usage_text, stdout);
+                        return NODE_CONFIG_EXIT;
+                }
+                if (c == 'V') {
+                        printf("quorumdns %s\n", QDNS_VERSION);
+                        return NODE_CONFIG_EXIT;
+                }
+                if (c == '?') {
+                        snprintf(err, err_size, "unknown option '%s' (see --help)",
+                                 argv[optind - 1]);
+                        return NODE_CONFIG_USAGE;
+                }
+                if (c == ':') {
+                        snprintf(err, err_size, "option '%s' needs a value (see --help)",
+                                 argv[optind - 1]);
+                        return NODE_CONFIG_USAGE;
+                }
+        }
+        if (optind < argc) {
+                snprintf(err, err_size, "unexpected argument '%s' (see --help)",
+                         argv[optind]);
+                return NODE_CONFIG_USAGE;
+        }
+        if (config_path != NULL && load_file(cfg, config_path, err, err_size) != 0)
+                return NODE_CONFIG_ERROR;
+
+        bool listen_flag_seen = false;
+        optind = 1;
+        while ((c = getopt_long(argc, argv, ":c:l:z:thV", options, NULL)) != -1) {
+                const char *key = NULL;
+                switch (c) {
+                case 'l':
+                        if (!listen_flag_seen) {
+                                cfg->listen_count = 0;
+                                listen_flag_seen = true;
+                        }
+                        key = "listen";
+                        break;
+                case 'z':
+                        key = "zone";
+                        break;
+                case OPT_IDLE:
+                        key = "tcp-idle-timeout";
+                        break;
+                case OPT_MAXCLIENTS:
+                        key = "tcp-max-clients";
+                        break;
+                case OPT_LOGLEVEL:
+                        key = "log-level";
+                        break;
+                case 't':
+                        cfg->check_only = true;
+                        break;
+                }
+                if (key != NULL && apply(cfg, key, optarg, err, err_size) != 0)
+                        return NODE_CONFIG_USAGE;
+        }
+        if (cfg->listen_count == 0)
+                add_listen(cfg, "127.0.0.1:53", err, err_size);
+        return NODE_CONFIG_OK;
+}
+
+void node_config_free(struct node_config *cfg)
+{
+        for (unsigned i = 0; i < cfg->zone_count; i++) {
+                free(cfg->zones[i].origin);
+                free(cfg->zones[i].path);
+        }
+        free(cfg->zones);
+        cfg->zones = NULL;
+        cfg->zone_count = 0;
+}

@@ -1,0 +1,54 @@
+/*
+ * config.h — the node's settings, from a file and from flags.
+ *
+ * The file holds one setting per line, "key value...", with '#' comments;
+ * each long flag has a key of the same name (`--listen X` ≡ `listen X`).
+ * Flags are read after the file: listen flags replace the file's listen
+ * addresses, zone flags add zones, others override.  Every problem gets a
+ * one-line reason (with file:line for the file).
+ */
+#ifndef NODE_CONFIG_H
+#define NODE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "common/log.h"
+
+#define NODE_MAX_LISTEN 16
+
+struct node_zone_config {
+        char *origin; /* presentation form; NULL: from the file's SOA */
+        char *path;
+};
+
+struct node_config {
+        struct sockaddr_storage listen[NODE_MAX_LISTEN];
+        char listen_text[NODE_MAX_LISTEN][64];
+        unsigned listen_count;
+        struct node_zone_config *zones;
+        unsigned zone_count;
+        unsigned tcp_idle_timeout_ms;
+        unsigned tcp_max_clients;
+        enum log_level log_level;
+        bool check_only;
+};
+
+enum node_config_result {
+        NODE_CONFIG_OK = 0,
+        NODE_CONFIG_EXIT = 1,  /* --help or --version printed: exit 0 */
+        NODE_CONFIG_USAGE = 2, /* bad flags: exit 2 */
+        NODE_CONFIG_ERROR = 3, /* bad config file: exit 1 */
+};
+
+/* Fills cfg from argv (and the file named by --config); err gets the reason. */
+enum node_config_result node_config_parse(struct node_config *cfg, int argc, char **argv,
+                                          char *err, size_t err_size);
+void node_config_free(struct node_config *cfg);
+
+/* Parses "1.2.3.4", "1.2.3.4:53", "[::1]:53", "::1"; default_port when absent. */
+int node_parse_address(const char *text, unsigned default_port,
+                       struct sockaddr_storage *out);
+
+#endif
