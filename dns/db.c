@@ -243,6 +243,8 @@ static struct dns_node *node_copy(struct dns_txn *txn, const struct dns_node *no
 
 int dns_txn_zone_create(struct dns_txn *txn, const uint8_t *origin, bool replace)
 {
+        txn->last_zone = NULL;
+        txn->last_node = NULL;
         struct dns_lname name;
         char text[1024];
         if (dns_lname_from_wire(&name, origin, DNS_NAME_MAXLEN + 1) < 0)
@@ -286,6 +288,8 @@ int dns_txn_zone_create(struct dns_txn *txn, const uint8_t *origin, bool replace
 
 int dns_txn_zone_delete(struct dns_txn *txn, const uint8_t *origin)
 {
+        txn->last_zone = NULL;
+        txn->last_node = NULL;
         struct dns_lname name;
         char text[1024];
         if (dns_lname_from_wire(&name, origin, DNS_NAME_MAXLEN + 1) < 0)
@@ -309,10 +313,14 @@ int dns_txn_zone_delete(struct dns_txn *txn, const uint8_t *origin)
 
 const struct dns_zone *dns_txn_zone(struct dns_txn *txn, const uint8_t *origin)
 {
+        const struct dns_zone *last = txn->last_zone;
+        if (last != NULL && dns_name_equal(last->origin, origin))
+                return last;
         struct dns_lname name;
         if (dns_lname_from_wire(&name, origin, DNS_NAME_MAXLEN + 1) < 0)
                 return NULL;
-        return dns_catalog_get(txn->catalog, &name);
+        txn->last_zone = dns_catalog_get(txn->catalog, &name);
+        return txn->last_zone;
 }
 
 static struct dns_zone *zone_writable(struct dns_txn *txn, const struct dns_zone *zone)
@@ -325,6 +333,8 @@ static struct dns_zone *zone_writable(struct dns_txn *txn, const struct dns_zone
                 return NULL;
         memcpy(copy, zone, size);
         copy->txn = txn->ptxn.id;
+        txn->last_zone = NULL;
+        txn->last_node = NULL;
         struct origin_key key = {copy->origin, copy->origin_len};
         if (pmap_put(&txn->ptxn, &txn->catalog->zones, copy->hash, &key, copy, zone_match,
                      zone_hash, NULL, NULL) != 0 ||
@@ -463,6 +473,7 @@ static int set_rrsets(struct dns_txn *txn, struct dns_node *node, bool apex,
 static int prune(struct dns_txn *txn, struct path *path, const struct dns_lname *name,
                  unsigned apex_label)
 {
+        txn->last_node = NULL;
         while (path->depth > 1) {
                 struct dns_node *node = path->node[path->depth - 1];
                 if (node->rrsets != NULL || !pmap_empty(&node->children))
@@ -505,25 +516,40 @@ int dns_txn_rr_add(struct dns_txn *txn, const uint8_t *origin, const uint8_t *ow
         if (rc != 0)
                 return rc;
         bool apex = name.nlabels == zone->origin_labels;
-        const struct dns_node *cur = dns_zone_find(zone, &name);
+        struct dns_zone *wz = zone_writable(txn, zone);
+        struct path path;
+        struct dns_node *node;
+        if (wz == NULL)
+                return fail(txn, -ENOMEM, "out of memory");
+        if (txn->last_node != NULL && txn->last_node_zone == wz &&
+            txn->last_owner_len == name.len &&
+            memcmp(txn->last_owner, name.wire, name.len) == 0) {
+                /* Records of one name usually come together: skip the walk. */
+                node = txn->last_node;
+                path.depth = 0;
+        } else {
+                if (path_open(txn, wz, &name, true, &path) != 0)
+                        return fail(txn, -ENOMEM, "out of memory");
+                node = path.node[path.depth - 1];
+        }
         if (type == DNS_TYPE_SOA || type == DNS_TYPE_CNAME) {
                 const struct dns_rrset_info *have =
-                    cur ? dns_rrsets_get(cur->rrsets, type, set_id) : NULL;
+                    dns_rrsets_get(node->rrsets, type, set_id);
                 if (have != NULL) {
-                        const uint8_t *rr = dns_rrset_next(cur->rrsets, have, NULL);
+                        const uint8_t *rr = dns_rrset_next(node->rrsets, have, NULL);
                         if (dns_rr_rdlen(rr) == rdlen &&
                             memcmp(dns_rr_rdata(rr), rdata, rdlen) == 0)
                                 return 0; /* the same record again */
                 }
         }
-        rc = check_rules(txn, zone, cur, apex, owner, type, 1, false);
-        if (rc != 0)
+        rc = check_rules(txn, wz, node, apex, owner, type, 1, false);
+        if (rc != 0) {
+                /* Leave no empty node behind. */
+                txn->last_node = NULL;
+                if (path.depth > 0)
+                        prune(txn, &path, &name, dns_zone_apex_label(wz, &name));
                 return rc;
-        struct dns_zone *wz = zone_writable(txn, zone);
-        struct path path;
-        if (wz == NULL || path_open(txn, wz, &name, true, &path) != 0)
-                return fail(txn, -ENOMEM, "out of memory");
-        struct dns_node *node = path.node[path.depth - 1];
+        }
         struct dns_rrsets *sets;
         rc = dns_rrsets_add(node->rrsets, type, set_id, ttl, rdata, rdlen, &sets);
         if (rc < 0)
@@ -536,6 +562,10 @@ int dns_txn_rr_add(struct dns_txn *txn, const uint8_t *origin, const uint8_t *ow
                 free(sets);
                 return fail(txn, -ENOMEM, "out of memory");
         }
+        txn->last_node = node;
+        txn->last_node_zone = wz;
+        txn->last_owner_len = name.len;
+        memcpy(txn->last_owner, name.wire, name.len);
         return rc;
 }
 

@@ -47,7 +47,12 @@ struct dns_txn {
         struct dns_db *db;
         struct dns_catalog *catalog; /* the version being built */
         struct pmap_txn ptxn;
-        struct reclaim_list retired; /* what the new version stops using */
+        struct reclaim_list retired;      /* what the new version stops using */
+        const struct dns_zone *last_zone; /* cache for dns_txn_zone() */
+        struct dns_node *last_node;       /* node of the last record added */
+        const struct dns_zone *last_node_zone;
+        uint16_t last_owner_len;
+        uint8_t last_owner[DNS_NAME_MAXLEN + 1];
         char error[512];
 };
 

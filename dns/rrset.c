@@ -53,10 +53,18 @@ static int key_cmp(uint16_t ta, uint32_t ia, uint16_t tb, uint32_t ib)
         return 0;
 }
 
-static struct view *decode(const struct dns_rrsets *old, size_t extra_slots, size_t *n)
+#define STACK_VIEWS 16
+
+/* Views of old's sets, in `stack` when they fit (then not to be freed). */
+static struct view *decode(const struct dns_rrsets *old, size_t extra_slots, size_t *n,
+                           struct view *stack)
 {
         size_t count = old ? old->count : 0;
-        struct view *v = calloc(count + extra_slots, sizeof(*v));
+        struct view *v = stack;
+        if (count + extra_slots > STACK_VIEWS)
+                v = calloc(count + extra_slots, sizeof(*v));
+        else
+                memset(v, 0, (count + extra_slots) * sizeof(*v));
         if (v == NULL)
                 return NULL;
         for (size_t i = 0; i < count; i++) {
@@ -154,13 +162,18 @@ int dns_rrsets_add(const struct dns_rrsets *old, uint16_t type, uint32_t set_id,
                         rc = 1;
                 }
         }
-        uint8_t *rec = malloc(DNS_RR_HEADER + (size_t)rdlen);
+        uint8_t small[512];
+        uint8_t *rec = DNS_RR_HEADER + (size_t)rdlen <= sizeof(small)
+                           ? small
+                           : malloc(DNS_RR_HEADER + (size_t)rdlen);
         if (rec == NULL)
                 return -ENOMEM;
         size_t n;
-        struct view *v = decode(old, 1, &n);
+        struct view stack[STACK_VIEWS];
+        struct view *v = decode(old, 1, &n, stack);
         if (v == NULL) {
-                free(rec);
+                if (rec != small)
+                        free(rec);
                 return -ENOMEM;
         }
         bool found;
@@ -172,8 +185,10 @@ int dns_rrsets_add(const struct dns_rrsets *old, uint16_t type, uint32_t set_id,
         v[i].extra_size = DNS_RR_HEADER + rdlen;
         v[i].info.count++;
         *out = encode(v, n);
-        free(v);
-        free(rec);
+        if (v != stack)
+                free(v);
+        if (rec != small)
+                free(rec);
         return *out != NULL ? rc : -ENOMEM;
 }
 
@@ -189,7 +204,8 @@ int dns_rrsets_put(const struct dns_rrsets *old, uint16_t type, uint32_t set_id,
         if (recs == NULL)
                 return -ENOMEM;
         size_t n;
-        struct view *v = decode(old, 1, &n);
+        struct view stack[STACK_VIEWS];
+        struct view *v = decode(old, 1, &n, stack);
         if (v == NULL) {
                 free(recs);
                 return -ENOMEM;
@@ -213,7 +229,8 @@ int dns_rrsets_put(const struct dns_rrsets *old, uint16_t type, uint32_t set_id,
         for (size_t k = 0; k < n; k++)
                 any |= v[k].info.count != 0;
         *out = any ? encode(v, n) : NULL;
-        free(v);
+        if (v != stack)
+                free(v);
         free(recs);
         return (any && *out == NULL) ? -ENOMEM : 0;
 }

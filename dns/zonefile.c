@@ -32,7 +32,8 @@ struct loader {
         bool have_ttl_directive;
         uint32_t default_ttl;
         uint32_t last_ttl;
-        ldns_rdf *prev; /* owner of the previous record */
+        ldns_rdf *prev;     /* owner of the previous record */
+        ldns_buffer *rdata; /* reused for every record's RDATA */
 };
 
 struct source {
@@ -227,12 +228,9 @@ static void directive(struct loader *ld, struct source *src, unsigned line, char
 static void record(struct loader *ld, struct source *src, unsigned line, const char *rec)
 {
         ldns_rr *rr = NULL;
-        ldns_rdf *prev = ld->prev;
-        ldns_status st = ldns_rr_new_frm_str(&rr, rec, TTL_OMITTED, src->origin, &prev);
-        if (prev != ld->prev) {
-                ldns_rdf_deep_free(ld->prev);
-                ld->prev = prev;
-        }
+        /* ldns replaces (and frees) *prev with each record's owner. */
+        ldns_status st =
+            ldns_rr_new_frm_str(&rr, rec, TTL_OMITTED, src->origin, &ld->prev);
         if (st != LDNS_STATUS_OK) {
                 if (src->origin == NULL && st == LDNS_STATUS_SYNTAX_DNAME_ERR)
                         report(ld, src, line, "relative name without $ORIGIN");
@@ -269,17 +267,16 @@ static void record(struct loader *ld, struct source *src, unsigned line, const c
                 }
                 ld->have_zone = true;
         }
-        ldns_buffer *buf = ldns_buffer_new(512);
-        if (buf == NULL || ldns_rr_rdata2buffer_wire(buf, rr) != LDNS_STATUS_OK ||
+        ldns_buffer *buf = ld->rdata;
+        ldns_buffer_clear(buf);
+        if (ldns_rr_rdata2buffer_wire(buf, rr) != LDNS_STATUS_OK ||
             ldns_buffer_position(buf) > 65535) {
                 report(ld, src, line, "RDATA too long");
-                ldns_buffer_free(buf);
                 goto out;
         }
         int rc =
             dns_txn_rr_add(ld->txn, ld->zone, ldns_rdf_data(owner), type, 0, ttl,
                            ldns_buffer_begin(buf), (uint16_t)ldns_buffer_position(buf));
-        ldns_buffer_free(buf);
         if (rc < 0)
                 report(ld, src, line, "%s", ld->txn->error);
         else
@@ -364,6 +361,9 @@ int dns_zonefile_load(struct dns_txn *txn, const char *path, const uint8_t *orig
                             .default_ttl = 3600,
                             .last_ttl = 3600};
         ldns_rdf *origin_rdf = NULL;
+        ld.rdata = ldns_buffer_new(1024);
+        if (ld.rdata == NULL)
+                return -ENOMEM;
         if (origin != NULL) {
                 int len = dns_name_wire_len(origin, DNS_NAME_MAXLEN + 1);
                 if (len < 0)
@@ -373,6 +373,7 @@ int dns_zonefile_load(struct dns_txn *txn, const char *path, const uint8_t *orig
                     ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, (size_t)len, origin);
                 if (dns_txn_zone_create(txn, ld.zone, true) != 0) {
                         ldns_rdf_deep_free(origin_rdf);
+                        ldns_buffer_free(ld.rdata);
                         return -ENOMEM;
                 }
                 ld.have_zone = true;
@@ -381,6 +382,7 @@ int dns_zonefile_load(struct dns_txn *txn, const char *path, const uint8_t *orig
         int rc = load_file(&ld, path, origin_rdf, 0, NULL, 0);
         ldns_rdf_deep_free(origin_rdf);
         ldns_rdf_deep_free(ld.prev);
+        ldns_buffer_free(ld.rdata);
         if (rc == 0 && stats->errors == 0) {
                 const struct dns_zone *zone =
                     ld.have_zone ? dns_txn_zone(txn, ld.zone) : NULL;
