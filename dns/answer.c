@@ -132,6 +132,7 @@ static void answer_query(struct answer *a)
 {
         const struct dns_query *q = a->q;
         struct dns_lname chased[2];
+        uint64_t visited[DNS_CNAME_CHAIN_MAX];
         const struct dns_lname *name = &q->qname;
         uint16_t name_off = DNS_HEADER_SIZE;
         bool is_ds = q->qtype == DNS_TYPE_DS;
@@ -176,6 +177,10 @@ static void answer_query(struct answer *a)
                 struct dns_lname *next = &chased[hop & 1];
                 if (dns_lname_from_wire(next, target->name, DNS_NAME_MAXLEN + 1) < 0)
                         return;
+                visited[hop] = name->hash[0];
+                for (unsigned i = 0; i <= hop; i++)
+                        if (visited[i] == next->hash[0])
+                                return; /* a loop: every link is in the answer */
                 name = next;
                 name_off = target->off;
         }

@@ -1,0 +1,91 @@
+/*
+ * replica.h — this node's Raft replica: canonical/raft on the node's loop.
+ *
+ * Wires raft with its libuv back-end (raft_uv for the log and snapshots in
+ * the data directory, raft_uv_tcp between nodes) in the order libraft 0.15
+ * needs, with the settings measured in RAFT_NOTES.md: election timeout
+ * 300–500 ms with pre-vote, heartbeats at a tenth of it, short reconnect and
+ * install-snapshot timeouts, auto-recovery off (a damaged log fails loudly
+ * instead of silently dropping committed entries).
+ *
+ * raft has no leadership callback, so a timer polls state and leader and
+ * reports changes.  Proposals are one buffer per raft_apply (the buffer must
+ * come from raft_malloc and be padded to 8 bytes by the caller); the
+ * callback gets the FSM's result or a raft error.  A proposal that fails
+ * with a lost leadership is never retried from inside raft's callback.
+ */
+#ifndef CONSENSUS_REPLICA_H
+#define CONSENSUS_REPLICA_H
+
+#include <raft.h>
+#include <raft/uv.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct consensus_member {
+        raft_id id;
+        const char *address; /* raft "ip:port" */
+        int role;            /* RAFT_VOTER, RAFT_STANDBY or RAFT_SPARE */
+};
+
+struct consensus_replica_config {
+        raft_id id;
+        const char *address;  /* this node's raft "ip:port" */
+        const char *data_dir; /* must exist */
+        /* Members to bootstrap with when the data directory is empty; none:
+         * wait to be added to an existing cluster. */
+        const struct consensus_member *bootstrap;
+        size_t bootstrap_count;
+        unsigned election_timeout_ms; /* 0: 400 */
+        unsigned snapshot_threshold;  /* 0: 2048 */
+};
+
+struct consensus_replica;
+
+typedef void (*consensus_role_cb)(struct consensus_replica *replica, int state,
+                                  raft_id leader_id, const char *leader_address);
+typedef void (*consensus_proposal_cb)(void *ctx, int status, void *result);
+
+struct consensus_replica {
+        struct raft raft;
+        struct raft_io io;
+        struct raft_uv_transport transport;
+        uv_loop_t *loop;
+        uv_timer_t watch;
+        int last_state;
+        raft_id last_leader;
+        consensus_role_cb role_cb;
+        void *data; /* the owner's */
+        void (*close_cb)(struct consensus_replica *replica);
+        unsigned open; /* what is initialized, for closing in order */
+        char error[512];
+};
+
+/*
+ * Starts the replica with `fsm` (borrowed; must outlive the replica).
+ * Returns 0, or a negative error with a one-line reason in replica->error;
+ * on error nothing is left to close.
+ */
+int consensus_replica_start(struct consensus_replica *replica, uv_loop_t *loop,
+                            struct raft_fsm *fsm,
+                            const struct consensus_replica_config *config,
+                            consensus_role_cb role_cb);
+
+/*
+ * Proposes one command.  buf (from raft_malloc, length a multiple of 8) is
+ * taken whatever the outcome.  cb(ctx, 0, result) after the entry is applied
+ * here; cb(ctx, -RAFT_..., NULL) when it failed.  Returns 0, or a negative
+ * error (then cb is never called), e.g. -RAFT_NOTLEADER.
+ */
+int consensus_replica_propose(struct consensus_replica *replica, void *buf, size_t len,
+                              consensus_proposal_cb cb, void *ctx);
+
+bool consensus_replica_is_leader(struct consensus_replica *replica);
+
+/* Closes raft, then its log and transport; close_cb when everything is gone. */
+void consensus_replica_close(struct consensus_replica *replica,
+                             void (*close_cb)(struct consensus_replica *replica));
+
+#endif
