@@ -1,0 +1,407 @@
+/*
+ * http.c — HTTP server on h2o (see http.h).
+ *
+ * Flow: uv_tcp accept → h2o_uv_socket_create → h2o_accept (HTTP/1.1, or
+ * HTTP/2 by ALPN with TLS) → on_req: split the normalized path into
+ * segments, match the route table, check the token, copy the body pointer,
+ * and call the route.  The request object is allocated with
+ * h2o_mem_alloc_shared so its dispose callback tells us when h2o frees the
+ * request (answered, or the client went away).
+ */
+#include "node/http.h"
+
+#include <errno.h>
+#include <h2o.h>
+#include <h2o/http2.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct node_http {
+        h2o_globalconf_t config;
+        h2o_context_t context;
+        h2o_accept_ctx_t accept;
+        uv_tcp_t listener;
+        SSL_CTX *ssl;
+        struct node_http_config cfg;
+        struct node_http_token *tokens;
+};
+
+struct handler {
+        h2o_handler_t super;
+        struct node_http *http;
+};
+
+static const char *reason_of(int status)
+{
+        switch (status) {
+        case 200:
+                return "OK";
+        case 201:
+                return "Created";
+        case 202:
+                return "Accepted";
+        case 400:
+                return "Bad Request";
+        case 401:
+                return "Unauthorized";
+        case 403:
+                return "Forbidden";
+        case 404:
+                return "Not Found";
+        case 405:
+                return "Method Not Allowed";
+        case 409:
+                return "Conflict";
+        case 413:
+                return "Payload Too Large";
+        case 500:
+                return "Internal Server Error";
+        case 503:
+                return "Service Unavailable";
+        case 504:
+                return "Gateway Timeout";
+        default:
+                return "Status";
+        }
+}
+
+void node_http_reply_text(struct node_http_request *r, int status,
+                          const char *content_type, const char *body, size_t len)
+{
+        h2o_req_t *req = r->h2o_req;
+        if (req == NULL)
+                return;
+        r->h2o_req = NULL; /* answered: a second answer is a no-op */
+        req->res.status = status;
+        req->res.reason = reason_of(status);
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                       content_type, strlen(content_type));
+        h2o_send_inline(req, body, len);
+}
+
+void node_http_reply_json(struct node_http_request *r, int status, json_t *body)
+{
+        char *text = json_dumps(body, JSON_COMPACT);
+        json_decref(body);
+        if (text == NULL) {
+                node_http_reply_text(
+                    r, 500, "application/json",
+                    "{\"error\":{\"code\":\"Internal\",\"message\":\"out of memory\"}}",
+                    63);
+                return;
+        }
+        size_t len = strlen(text);
+        text[len] = '\0';
+        node_http_reply_text(r, status, "application/json", text, len);
+        free(text);
+}
+
+void node_http_reply_error(struct node_http_request *r, int status, const char *code,
+                           const char *field, const char *fmt, ...)
+{
+        char message[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(message, sizeof(message), fmt, ap);
+        va_end(ap);
+        json_t *err = json_pack("{s:s, s:s}", "code", code, "message", message);
+        if (field != NULL)
+                json_object_set_new(err, "field", json_string(field));
+        node_http_reply_json(r, status, json_pack("{s:o}", "error", err));
+}
+
+json_t *node_http_body_json(struct node_http_request *r)
+{
+        json_error_t error;
+        if (r->body_len == 0) {
+                node_http_reply_error(r, 400, "InvalidInput", NULL,
+                                      "a JSON body is needed");
+                return NULL;
+        }
+        json_t *root = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &error);
+        if (root == NULL) {
+                node_http_reply_error(r, 400, "InvalidInput", NULL,
+                                      "body is not valid JSON: %s (line %d, column %d)",
+                                      error.text, error.line, error.column);
+                return NULL;
+        }
+        if (!json_is_object(root)) {
+                json_decref(root);
+                node_http_reply_error(r, 400, "InvalidInput", NULL,
+                                      "body must be a JSON object");
+                return NULL;
+        }
+        return root;
+}
+
+static int hexval(int c)
+{
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}
+
+/* Percent-decodes src[0..len) into a NUL-terminated pool string. */
+static char *decode(h2o_mem_pool_t *pool, const char *src, size_t len, bool plus_is_space)
+{
+        char *out = h2o_mem_alloc_pool(pool, len + 1);
+        size_t n = 0;
+        for (size_t i = 0; i < len; i++) {
+                if (src[i] == '%' && i + 2 < len + 0 && hexval(src[i + 1]) >= 0 &&
+                    hexval(src[i + 2]) >= 0) {
+                        out[n++] = (char)(hexval(src[i + 1]) * 16 + hexval(src[i + 2]));
+                        i += 2;
+                } else if (src[i] == '+' && plus_is_space) {
+                        out[n++] = ' ';
+                } else {
+                        out[n++] = src[i];
+                }
+        }
+        out[n] = '\0';
+        return out;
+}
+
+const char *node_http_query(struct node_http_request *r, const char *name)
+{
+        h2o_req_t *req = r->h2o_req;
+        if (req == NULL || req->query_at == SIZE_MAX)
+                return NULL;
+        const char *q = req->path.base + req->query_at + 1;
+        const char *end = req->path.base + req->path.len;
+        size_t nlen = strlen(name);
+        while (q < end) {
+                const char *amp = memchr(q, '&', (size_t)(end - q));
+                const char *stop = amp ? amp : end;
+                const char *eq = memchr(q, '=', (size_t)(stop - q));
+                const char *kend = eq ? eq : stop;
+                if ((size_t)(kend - q) == nlen && memcmp(q, name, nlen) == 0)
+                        return eq ? decode(&req->pool, eq + 1, (size_t)(stop - eq - 1),
+                                           true)
+                                  : "";
+                q = stop + 1;
+        }
+        return NULL;
+}
+
+const char *node_http_header(struct node_http_request *r, const char *name)
+{
+        h2o_req_t *req = r->h2o_req;
+        if (req == NULL)
+                return NULL;
+        ssize_t i = h2o_find_header_by_str(&req->headers, name, strlen(name), -1);
+        if (i < 0)
+                return NULL;
+        h2o_iovec_t v = req->headers.entries[i].value;
+        char *out = h2o_mem_alloc_pool(&req->pool, v.len + 1);
+        memcpy(out, v.base, v.len);
+        out[v.len] = '\0';
+        return out;
+}
+
+static bool secret_equal(const char *a, const char *b, size_t blen)
+{
+        size_t alen = strlen(a);
+        unsigned char diff = (unsigned char)(alen != blen);
+        for (size_t i = 0; i < blen; i++)
+                diff |= (unsigned char)(a[i % (alen ? alen : 1)] ^ b[i]);
+        return diff == 0 && alen == blen;
+}
+
+static enum node_scope token_scope(struct node_http *http, h2o_req_t *req)
+{
+        ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+        if (i < 0)
+                return NODE_SCOPE_NONE;
+        h2o_iovec_t v = req->headers.entries[i].value;
+        if (v.len < 7 || strncasecmp(v.base, "Bearer ", 7) != 0)
+                return NODE_SCOPE_NONE;
+        const char *secret = v.base + 7;
+        size_t len = v.len - 7;
+        enum node_scope best = NODE_SCOPE_NONE;
+        for (size_t t = 0; t < http->cfg.token_count; t++)
+                if (secret_equal(http->tokens[t].secret, secret, len) &&
+                    http->tokens[t].scope > best)
+                        best = http->tokens[t].scope;
+        return best;
+}
+
+static void request_disposed(void *ptr)
+{
+        struct node_http_request *r = ptr;
+        r->h2o_req = NULL; /* any later answer is dropped */
+}
+
+/* Matches path segments against a pattern; collects {} segments. */
+static bool match(const char *pattern, char **seg, size_t nseg,
+                  struct node_http_request *r)
+{
+        size_t i = 0;
+        r->params = 0;
+        const char *p = pattern;
+        while (*p == '/') {
+                p++;
+                const char *end = strchr(p, '/');
+                size_t plen = end ? (size_t)(end - p) : strlen(p);
+                if (i >= nseg)
+                        return false;
+                if (plen == 2 && p[0] == '{' && p[1] == '}') {
+                        if (r->params == NODE_HTTP_MAX_PARAMS)
+                                return false;
+                        r->param[r->params++] = seg[i];
+                } else if (strlen(seg[i]) != plen || memcmp(seg[i], p, plen) != 0) {
+                        return false;
+                }
+                i++;
+                p += plen;
+        }
+        return i == nseg;
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+        struct node_http *http = ((struct handler *)self)->http;
+        struct node_http_request *r =
+            h2o_mem_alloc_shared(&req->pool, sizeof(*r), request_disposed);
+        memset(r, 0, sizeof(*r));
+        r->h2o_req = req;
+        r->http = http;
+        r->body = req->entity.base;
+        r->body_len = req->entity.base ? req->entity.len : 0;
+        /* Split the normalized path (query excluded) into decoded segments. */
+        char *seg[16];
+        size_t nseg = 0;
+        const char *path = req->path_normalized.base;
+        size_t plen = req->path_normalized.len;
+        size_t start = 1;
+        for (size_t i = 1; i <= plen && nseg < 16; i++) {
+                if (i == plen || path[i] == '/') {
+                        if (i > start)
+                                seg[nseg++] =
+                                    decode(&req->pool, path + start, i - start, false);
+                        start = i + 1;
+                }
+        }
+        char method[16];
+        size_t mlen =
+            req->method.len < sizeof(method) - 1 ? req->method.len : sizeof(method) - 1;
+        memcpy(method, req->method.base, mlen);
+        method[mlen] = '\0';
+        bool path_known = false;
+        for (size_t i = 0; i < http->cfg.route_count; i++) {
+                const struct node_http_route *route = &http->cfg.routes[i];
+                if (!match(route->pattern, seg, nseg, r))
+                        continue;
+                path_known = true;
+                if (strcmp(route->method, method) != 0)
+                        continue;
+                if (route->scope != NODE_SCOPE_NONE) {
+                        r->scope = token_scope(http, req);
+                        if (r->scope == NODE_SCOPE_NONE) {
+                                node_http_reply_error(r, 401, "Unauthorized", NULL,
+                                                      "a valid 'Authorization: Bearer "
+                                                      "TOKEN' header is needed");
+                                return 0;
+                        }
+                        if (r->scope < route->scope) {
+                                node_http_reply_error(r, 403, "Forbidden", NULL,
+                                                      "this token may only read");
+                                return 0;
+                        }
+                }
+                route->fn(r, http->cfg.route_ctx);
+                return 0;
+        }
+        if (path_known)
+                node_http_reply_error(r, 405, "MethodNotAllowed", NULL,
+                                      "%s is not allowed here", method);
+        else
+                node_http_reply_error(r, 404, "NotFound", NULL, "no such resource");
+        return 0;
+}
+
+static void on_accept(uv_stream_t *listener, int status)
+{
+        struct node_http *http = listener->data;
+        if (status != 0)
+                return;
+        uv_tcp_t *conn = malloc(sizeof(*conn));
+        if (conn == NULL)
+                return;
+        uv_tcp_init(listener->loop, conn);
+        if (uv_accept(listener, (uv_stream_t *)conn) != 0) {
+                uv_close((uv_handle_t *)conn, (uv_close_cb)free);
+                return;
+        }
+        h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)conn, (uv_close_cb)free);
+        h2o_accept(&http->accept, sock);
+}
+
+static int setup_tls(struct node_http *http, char *err, size_t n)
+{
+        http->ssl = SSL_CTX_new(TLS_server_method());
+        if (http->ssl == NULL ||
+            SSL_CTX_use_certificate_chain_file(http->ssl, http->cfg.tls_cert) != 1 ||
+            SSL_CTX_use_PrivateKey_file(http->ssl, http->cfg.tls_key, SSL_FILETYPE_PEM) !=
+                1) {
+                char reason[256];
+                ERR_error_string_n(ERR_get_error(), reason, sizeof(reason));
+                snprintf(err, n, "TLS: %s", reason);
+                return -EINVAL;
+        }
+        SSL_CTX_set_min_proto_version(http->ssl, TLS1_2_VERSION);
+        h2o_ssl_register_alpn_protocols(http->ssl, h2o_http2_alpn_protocols);
+        http->accept.ssl_ctx = http->ssl;
+        return 0;
+}
+
+int node_http_start(struct node_http **out, uv_loop_t *loop,
+                    const struct node_http_config *cfg, char *err, size_t err_size)
+{
+        struct node_http *http = calloc(1, sizeof(*http));
+        if (http == NULL)
+                return -ENOMEM;
+        http->cfg = *cfg;
+        http->tokens =
+            calloc(cfg->token_count ? cfg->token_count : 1, sizeof(*http->tokens));
+        memcpy(http->tokens, cfg->tokens, cfg->token_count * sizeof(*cfg->tokens));
+        h2o_config_init(&http->config);
+        http->config.max_request_entity_size = NODE_HTTP_MAX_BODY;
+        h2o_hostconf_t *host = h2o_config_register_host(
+            &http->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+        h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
+        struct handler *h = (struct handler *)h2o_create_handler(path, sizeof(*h));
+        h->super.on_req = on_req;
+        h->http = http;
+        h2o_context_init(&http->context, loop, &http->config);
+        http->accept.ctx = &http->context;
+        http->accept.hosts = http->config.hosts;
+        if (cfg->tls_cert != NULL && setup_tls(http, err, err_size) != 0)
+                return -EINVAL;
+        uv_tcp_init(loop, &http->listener);
+        http->listener.data = http;
+        int rc = uv_tcp_bind(&http->listener, cfg->address, 0);
+        if (rc == 0)
+                rc = uv_listen((uv_stream_t *)&http->listener, 256, on_accept);
+        if (rc != 0) {
+                snprintf(err, err_size, "API: %s", uv_strerror(rc));
+                uv_close((uv_handle_t *)&http->listener, NULL);
+                return rc;
+        }
+        *out = http;
+        return 0;
+}
+
+void node_http_close(struct node_http *http)
+{
+        if (http == NULL)
+                return;
+        uv_close((uv_handle_t *)&http->listener, NULL);
+}

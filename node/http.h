@@ -1,0 +1,87 @@
+/*
+ * http.h — the node's HTTP server: h2o on the node's libuv loop.
+ *
+ * One h2o handler receives every request and dispatches it through a route
+ * table ("GET /v1/zones/{}/rrsets") after checking the bearer token's scope.
+ * A route may answer at once or keep the request and answer later (a write
+ * waiting for Raft): the request object lives in the h2o request's memory
+ * pool and is marked gone when the client disconnects, so a late answer to
+ * a vanished client is dropped instead of touching freed memory.
+ *
+ * Every error is JSON: {"error":{"code":…,"message":…,"field":…}}.
+ */
+#ifndef NODE_HTTP_H
+#define NODE_HTTP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#define NODE_HTTP_MAX_PARAMS 4
+#define NODE_HTTP_MAX_BODY   (64u << 20)
+
+enum node_scope { NODE_SCOPE_NONE = 0, NODE_SCOPE_READ = 1, NODE_SCOPE_ADMIN = 2 };
+
+struct node_http;
+struct node_http_request;
+
+typedef void (*node_http_route_fn)(struct node_http_request *request, void *ctx);
+
+struct node_http_route {
+        const char *method;  /* "GET", "POST", ... */
+        const char *pattern; /* "/v1/zones/{}/rrsets": {} matches one segment */
+        enum node_scope scope;
+        node_http_route_fn fn;
+};
+
+struct node_http_token {
+        enum node_scope scope;
+        char secret[128];
+};
+
+struct node_http_request {
+        void *h2o_req; /* h2o_req_t; NULL once the client is gone */
+        struct node_http *http;
+        enum node_scope scope;
+        char *param[NODE_HTTP_MAX_PARAMS]; /* decoded {} segments */
+        unsigned params;
+        const char *body; /* request body (not NUL-terminated) */
+        size_t body_len;
+        void *user; /* the route's, for answers given later */
+};
+
+struct node_http_config {
+        const struct sockaddr *address;
+        const struct node_http_route *routes;
+        size_t route_count;
+        void *route_ctx;
+        const struct node_http_token *tokens;
+        size_t token_count;
+        const char *tls_cert; /* NULL: plain HTTP */
+        const char *tls_key;
+};
+
+/* Starts serving; returns 0 or a negative error with a one-line reason. */
+int node_http_start(struct node_http **out, uv_loop_t *loop,
+                    const struct node_http_config *config, char *err, size_t err_size);
+void node_http_close(struct node_http *http);
+
+/* Query parameter `name` (decoded, from the request pool), or NULL. */
+const char *node_http_query(struct node_http_request *r, const char *name);
+/* Request header value (NUL-terminated copy), or NULL. */
+const char *node_http_header(struct node_http_request *r, const char *name);
+
+/* Answers; `body` is taken (json_decref'd). Nothing happens when the client is gone. */
+void node_http_reply_json(struct node_http_request *r, int status, json_t *body);
+void node_http_reply_text(struct node_http_request *r, int status,
+                          const char *content_type, const char *body, size_t len);
+void node_http_reply_error(struct node_http_request *r, int status, const char *code,
+                           const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* Parses the body as a JSON object; answers 400 itself and returns NULL on error. */
+json_t *node_http_body_json(struct node_http_request *r);
+
+#endif
