@@ -1,0 +1,203 @@
+/*
+ * forward.c — the follower-to-leader HTTP client (see forward.h).
+ *
+ * States: connect → write the whole request → read until the server closes
+ * (or Content-Length bytes of body arrived) → parse → callback → close.  A
+ * timer bounds the whole exchange.  Both handles are closed before the
+ * state is freed.
+ */
+#include "node/forward.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_RESPONSE (64u << 20)
+
+struct exchange {
+        uv_tcp_t tcp;
+        uv_timer_t timer;
+        uv_connect_t connect;
+        uv_write_t write;
+        node_forward_cb cb;
+        void *ctx;
+        char *request;
+        size_t request_len;
+        char *response;
+        size_t len, cap;
+        unsigned open_handles;
+        int done;
+};
+
+static void handle_closed(uv_handle_t *handle)
+{
+        struct exchange *x = handle->data;
+        if (--x->open_handles > 0)
+                return;
+        free(x->request);
+        free(x->response);
+        free(x);
+}
+
+static void finish(struct exchange *x, int status, const char *type, const char *body,
+                   size_t len)
+{
+        if (x->done)
+                return;
+        x->done = 1;
+        x->cb(x->ctx, status, type, body, len);
+        uv_close((uv_handle_t *)&x->timer, handle_closed);
+        uv_close((uv_handle_t *)&x->tcp, handle_closed);
+}
+
+/* Parses the response once it is complete; returns false while more is needed. */
+static bool try_parse(struct exchange *x, bool eof)
+{
+        char *head_end = x->response ? strstr(x->response, "\r\n\r\n") : NULL;
+        if (head_end == NULL) {
+                if (eof)
+                        finish(x, -EPROTO, NULL, NULL, 0);
+                return eof;
+        }
+        int status = 0;
+        if (sscanf(x->response, "HTTP/1.%*d %d", &status) != 1 || status < 100) {
+                finish(x, -EPROTO, NULL, NULL, 0);
+                return true;
+        }
+        const char *body = head_end + 4;
+        size_t have = x->len - (size_t)(body - x->response);
+        long length = -1;
+        char type[128] = "application/json";
+        for (char *line = strstr(x->response, "\r\n") + 2; line < head_end;) {
+                char *next = strstr(line, "\r\n");
+                if (strncasecmp(line, "Content-Length:", 15) == 0)
+                        length = strtol(line + 15, NULL, 10);
+                else if (strncasecmp(line, "Content-Type:", 13) == 0) {
+                        const char *v = line + 13;
+                        while (*v == ' ')
+                                v++;
+                        snprintf(type, sizeof(type), "%.*s", (int)(next - v), v);
+                }
+                line = next + 2;
+        }
+        if (length >= 0 && have >= (size_t)length) {
+                finish(x, status, type, body, (size_t)length);
+                return true;
+        }
+        if (eof) {
+                finish(x, length >= 0 ? -EPROTO : status, type, body, have);
+                return true;
+        }
+        return false;
+}
+
+static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+        struct exchange *x = handle->data;
+        if (x->cap - x->len < 65536 + 1) {
+                size_t cap = x->cap ? x->cap * 2 : 131072;
+                char *grown = cap <= MAX_RESPONSE ? realloc(x->response, cap) : NULL;
+                if (grown == NULL) {
+                        buf->base = NULL;
+                        buf->len = 0;
+                        return;
+                }
+                x->response = grown;
+                x->cap = cap;
+        }
+        buf->base = x->response + x->len;
+        buf->len = x->cap - x->len - 1;
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+        struct exchange *x = stream->data;
+        if (nread == UV_ENOBUFS) {
+                finish(x, -E2BIG, NULL, NULL, 0);
+                return;
+        }
+        if (nread > 0) {
+                x->len += (size_t)nread;
+                x->response[x->len] = '\0';
+                try_parse(x, false);
+                return;
+        }
+        if (nread < 0)
+                try_parse(x, true);
+}
+
+static void on_written(uv_write_t *req, int status)
+{
+        struct exchange *x = req->data;
+        if (status < 0) {
+                finish(x, status, NULL, NULL, 0);
+                return;
+        }
+        uv_read_start((uv_stream_t *)&x->tcp, on_alloc, on_read);
+}
+
+static void on_connected(uv_connect_t *req, int status)
+{
+        struct exchange *x = req->data;
+        if (status < 0) {
+                finish(x, status, NULL, NULL, 0);
+                return;
+        }
+        uv_buf_t b = uv_buf_init(x->request, (unsigned)x->request_len);
+        x->write.data = x;
+        int rc = uv_write(&x->write, (uv_stream_t *)&x->tcp, &b, 1, on_written);
+        if (rc < 0)
+                finish(x, rc, NULL, NULL, 0);
+}
+
+static void on_timeout(uv_timer_t *timer)
+{
+        finish(timer->data, -ETIMEDOUT, NULL, NULL, 0);
+}
+
+int node_forward(uv_loop_t *loop, const struct sockaddr *leader_api,
+                 const struct node_forward_request *req, node_forward_cb cb, void *ctx)
+{
+        struct exchange *x = calloc(1, sizeof(*x));
+        if (x == NULL)
+                return -ENOMEM;
+        x->cb = cb;
+        x->ctx = ctx;
+        size_t cap = 1024 + strlen(req->target) + req->body_len +
+                     (req->authorization ? strlen(req->authorization) : 0) +
+                     (req->idempotency_key ? strlen(req->idempotency_key) : 0);
+        x->request = malloc(cap);
+        if (x->request == NULL) {
+                free(x);
+                return -ENOMEM;
+        }
+        int n = snprintf(x->request, cap,
+                         "%s %s HTTP/1.1\r\nHost: leader\r\nConnection: close\r\n"
+                         "Content-Length: %zu\r\nX-Quorumdns-Forwarded: 1\r\n",
+                         req->method, req->target, req->body_len);
+        if (req->authorization)
+                n += snprintf(x->request + n, cap - (size_t)n, "Authorization: %s\r\n",
+                              req->authorization);
+        if (req->idempotency_key)
+                n += snprintf(x->request + n, cap - (size_t)n, "Idempotency-Key: %s\r\n",
+                              req->idempotency_key);
+        if (req->content_type)
+                n += snprintf(x->request + n, cap - (size_t)n, "Content-Type: %.100s\r\n",
+                              req->content_type);
+        n += snprintf(x->request + n, cap - (size_t)n, "\r\n");
+        memcpy(x->request + n, req->body, req->body_len);
+        x->request_len = (size_t)n + req->body_len;
+        uv_tcp_init(loop, &x->tcp);
+        uv_timer_init(loop, &x->timer);
+        x->tcp.data = x->timer.data = x->connect.data = x;
+        x->open_handles = 2;
+        uv_timer_start(&x->timer, on_timeout, req->timeout_ms ? req->timeout_ms : 10000,
+                       0);
+        int rc = uv_tcp_connect(&x->connect, &x->tcp, leader_api, on_connected);
+        if (rc < 0)
+                finish(x, rc, NULL, NULL, 0); /* cb still runs exactly once */
+        return 0;
+}

@@ -1,0 +1,40 @@
+/*
+ * forward.h — relaying a write from a follower to the leader's API.
+ *
+ * libraft does not forward proposals, so a follower sends the client's
+ * request as it came (method, path and query, token, idempotency key, body)
+ * to the leader's HTTP API and relays the answer.  A small HTTP/1.1 client
+ * on the node's loop: one connection per request ("Connection: close"),
+ * a deadline, and the response read to the end.
+ */
+#ifndef NODE_FORWARD_H
+#define NODE_FORWARD_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+struct node_forward_request {
+        const char *method;
+        const char *target;          /* path and query */
+        const char *authorization;   /* may be NULL */
+        const char *idempotency_key; /* may be NULL */
+        const char *content_type;    /* may be NULL */
+        const char *body;
+        size_t body_len;
+        unsigned timeout_ms;
+};
+
+/*
+ * status: the leader's HTTP status, or a negative error (cannot connect,
+ * timeout, malformed answer).  body/len: the answer's body (borrowed for
+ * the duration of the callback).
+ */
+typedef void (*node_forward_cb)(void *ctx, int status, const char *content_type,
+                                const char *body, size_t len);
+
+/* Returns 0 (cb will be called exactly once) or a negative error (never). */
+int node_forward(uv_loop_t *loop, const struct sockaddr *leader_api,
+                 const struct node_forward_request *req, node_forward_cb cb, void *ctx);
+
+#endif
