@@ -138,6 +138,127 @@ static int add_zone(struct node_config *cfg, const char *origin, const char *pat
         return 0;
 }
 
+static int copy_text(char *dst, size_t size, const char *key, const char *value,
+                     char *err, size_t n)
+{
+        if (strlen(value) >= size || *value == '\0') {
+                snprintf(err, n, "%s: value must be 1..%zu characters", key, size - 1);
+                return -1;
+        }
+        strcpy(dst, value);
+        return 0;
+}
+
+static int parse_bootstrap(struct node_config *cfg, const char *value, char *err,
+                           size_t n)
+{
+        char copy[1024];
+        snprintf(copy, sizeof(copy), "%s", value);
+        cfg->bootstrap_count = 0;
+        char *save = NULL;
+        for (char *item = strtok_r(copy, ",", &save); item;
+             item = strtok_r(NULL, ",", &save)) {
+                char *at = strchr(item, '@');
+                struct sockaddr_storage ss;
+                char *end;
+                unsigned long long id = at ? strtoull(item, &end, 10) : 0;
+                if (at == NULL || end != at || id == 0 ||
+                    cfg->bootstrap_count == NODE_MAX_BOOTSTRAP ||
+                    node_parse_address(at + 1, 0, &ss) != 0 || strlen(at + 1) >= 64 ||
+                    strchr(at + 1, ':') == NULL) {
+                        snprintf(err, n,
+                                 "bootstrap: '%s' is not ID@IP:PORT (at most %d members)",
+                                 item, NODE_MAX_BOOTSTRAP);
+                        return -1;
+                }
+                for (unsigned i = 0; i < cfg->bootstrap_count; i++)
+                        if (cfg->bootstrap[i].id == id) {
+                                snprintf(err, n, "bootstrap: id %llu appears twice", id);
+                                return -1;
+                        }
+                cfg->bootstrap[cfg->bootstrap_count].id = id;
+                strcpy(cfg->bootstrap[cfg->bootstrap_count].raft, at + 1);
+                cfg->bootstrap_count++;
+        }
+        return 0;
+}
+
+static int apply_cluster(struct node_config *cfg, const char *key, const char *value,
+                         char *err, size_t n)
+{
+        struct sockaddr_storage ss;
+        if (strcmp(key, "node-id") == 0) {
+                char *end;
+                errno = 0;
+                cfg->node_id = strtoull(value, &end, 10);
+                if (errno || *end != '\0' || cfg->node_id == 0 || value[0] == '-' ||
+                    cfg->node_id > (1ULL << 63)) {
+                        snprintf(err, n, "node-id: '%s' is not 1..2^63", value);
+                        return -1;
+                }
+                return 0;
+        }
+        if (strcmp(key, "node-name") == 0)
+                return copy_text(cfg->node_name, sizeof(cfg->node_name), key, value, err,
+                                 n);
+        if (strcmp(key, "data-dir") == 0)
+                return copy_text(cfg->data_dir, sizeof(cfg->data_dir), key, value, err,
+                                 n);
+        if (strcmp(key, "raft-listen") == 0 || strcmp(key, "api-listen") == 0) {
+                bool raft = key[0] == 'r';
+                if (node_parse_address(value, 0, &ss) != 0 ||
+                    strchr(value, ':') == NULL || ss.ss_family != AF_INET) {
+                        snprintf(err, n, "%s: '%s' is not IPv4:PORT", key, value);
+                        return -1;
+                }
+                if (!raft)
+                        cfg->api_address = ss;
+                return copy_text(raft ? cfg->raft_listen : cfg->api_listen, 64, key,
+                                 value, err, n);
+        }
+        if (strcmp(key, "bootstrap") == 0)
+                return parse_bootstrap(cfg, value, err, n);
+        if (strcmp(key, "join") == 0)
+                return copy_text(cfg->join, sizeof(cfg->join), key, value, err, n);
+        if (strcmp(key, "join-role") == 0) {
+                if (strcmp(value, "voter") != 0 && strcmp(value, "standby") != 0) {
+                        snprintf(err, n, "join-role: '%s' is not voter or standby",
+                                 value);
+                        return -1;
+                }
+                cfg->join_standby = value[0] == 's';
+                return 0;
+        }
+        if (strcmp(key, "api-token") == 0) {
+                const char *colon = strchr(value, ':');
+                int scope = 0;
+                if (colon && (size_t)(colon - value) == 4 &&
+                    strncmp(value, "read", 4) == 0)
+                        scope = 1;
+                if (colon && (size_t)(colon - value) == 5 &&
+                    strncmp(value, "admin", 5) == 0)
+                        scope = 2;
+                if (scope == 0 || strlen(colon + 1) < 8 || strlen(colon + 1) > 127 ||
+                    cfg->token_count == NODE_MAX_TOKENS) {
+                        snprintf(err, n,
+                                 "api-token: expected read:SECRET or admin:SECRET with a "
+                                 "secret of 8..127 characters");
+                        return -1;
+                }
+                cfg->tokens[cfg->token_count].scope = scope;
+                strcpy(cfg->tokens[cfg->token_count].secret, colon + 1);
+                cfg->token_count++;
+                return 0;
+        }
+        if (strcmp(key, "api-tls-cert") == 0)
+                return copy_text(cfg->tls_cert, sizeof(cfg->tls_cert), key, value, err,
+                                 n);
+        if (strcmp(key, "api-tls-key") == 0)
+                return copy_text(cfg->tls_key, sizeof(cfg->tls_key), key, value, err, n);
+        snprintf(err, n, "unknown setting '%s'", key);
+        return -1;
+}
+
 /* Applies one setting; the same code serves flags and file lines. */
 static int apply(struct node_config *cfg, const char *key, const char *value, char *err,
                  size_t n)
@@ -180,8 +301,7 @@ static int apply(struct node_config *cfg, const char *key, const char *value, ch
                 }
                 return 0;
         }
-        snprintf(err, n, "unknown setting '%s'", key);
-        return -1;
+        return apply_cluster(cfg, key, value, err, n);
 }
 
 static int load_file(struct node_config *cfg, const char *path, char *err, size_t n)
@@ -230,10 +350,48 @@ static int load_file(struct node_config *cfg, const char *path, char *err, size_
         return rc;
 }
 
+static enum node_config_result check_cluster(struct node_config *cfg, char *err, size_t n)
+{
+        if (!node_config_clustered(cfg)) {
+                if (cfg->node_id || cfg->raft_listen[0] || cfg->bootstrap_count ||
+                    cfg->join[0]) {
+                        snprintf(err, n, "cluster settings need --data-dir");
+                        return NODE_CONFIG_USAGE;
+                }
+                return NODE_CONFIG_OK;
+        }
+        if (cfg->node_id == 0 || cfg->raft_listen[0] == '\0') {
+                snprintf(err, n, "cluster mode needs --node-id and --raft-listen");
+                return NODE_CONFIG_USAGE;
+        }
+        if (cfg->zone_count > 0) {
+                snprintf(
+                    err, n,
+                    "zone files are for standalone mode; in cluster mode import them "
+                    "through the API (quorumctl zone import)");
+                return NODE_CONFIG_USAGE;
+        }
+        if (cfg->bootstrap_count > 0 && cfg->join[0] != '\0') {
+                snprintf(err, n, "give either --bootstrap or --join, not both");
+                return NODE_CONFIG_USAGE;
+        }
+        if ((cfg->tls_cert[0] != '\0') != (cfg->tls_key[0] != '\0')) {
+                snprintf(err, n, "--api-tls-cert and --api-tls-key go together");
+                return NODE_CONFIG_USAGE;
+        }
+        if (cfg->api_listen[0] == '\0') {
+                strcpy(cfg->api_listen, "127.0.0.1:8080");
+                node_parse_address(cfg->api_listen, 0, &cfg->api_address);
+        }
+        if (cfg->node_name[0] == '\0')
+                snprintf(cfg->node_name, sizeof(cfg->node_name), "n%llu", cfg->node_id);
+        return NODE_CONFIG_OK;
+}
+
 enum node_config_result node_config_parse(struct node_config *cfg, int argc, char **argv,
                                           char *err, size_t err_size)
 {
-        enum { OPT_IDLE = 256, OPT_MAXCLIENTS, OPT_LOGLEVEL };
+        enum { OPT_IDLE = 256, OPT_MAXCLIENTS, OPT_LOGLEVEL, OPT_CLUSTER };
         static const struct option options[] = {
             {"config", required_argument, NULL, 'c'},
             {"listen", required_argument, NULL, 'l'},
@@ -288,9 +446,13 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc, cha
 
         bool listen_flag_seen = false;
         optind = 1;
-        while ((c = getopt_long(argc, argv, ":c:l:z:thV", options, NULL)) != -1) {
+        int index = 0;
+        while ((c = getopt_long(argc, argv, ":c:l:z:thV", options, &index)) != -1) {
                 const char *key = NULL;
                 switch (c) {
+                case OPT_CLUSTER:
+                        key = options[index].name;
+                        break;
                 case 'l':
                         if (!listen_flag_seen) {
                                 cfg->listen_count = 0;
@@ -319,7 +481,7 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc, cha
         }
         if (cfg->listen_count == 0)
                 add_listen(cfg, "127.0.0.1:53", err, err_size);
-        return NODE_CONFIG_OK;
+        return check_cluster(cfg, err, err_size);
 }
 
 void node_config_free(struct node_config *cfg)

@@ -23,6 +23,19 @@ struct node_zone_config {
         char *path;
 };
 
+#define NODE_MAX_BOOTSTRAP 9
+#define NODE_MAX_TOKENS    16
+
+struct node_bootstrap_member {
+        unsigned long long id;
+        char raft[64]; /* "ip:port" */
+};
+
+struct node_token_config {
+        int scope; /* 1 read, 2 admin (enum node_scope) */
+        char secret[128];
+};
+
 struct node_config {
         struct sockaddr_storage listen[NODE_MAX_LISTEN];
         char listen_text[NODE_MAX_LISTEN][64];
@@ -33,7 +46,28 @@ struct node_config {
         unsigned tcp_max_clients;
         enum log_level log_level;
         bool check_only;
+
+        /* Cluster mode (data_dir set). */
+        unsigned long long node_id;
+        char node_name[64];
+        char data_dir[512];
+        char raft_listen[64];
+        char api_listen[64];
+        struct sockaddr_storage api_address;
+        struct node_bootstrap_member bootstrap[NODE_MAX_BOOTSTRAP];
+        unsigned bootstrap_count;
+        char join[256]; /* API URL of a member to join through */
+        bool join_standby;
+        struct node_token_config tokens[NODE_MAX_TOKENS];
+        unsigned token_count;
+        char tls_cert[512];
+        char tls_key[512];
 };
+
+static inline bool node_config_clustered(const struct node_config *cfg)
+{
+        return cfg->data_dir[0] != '\0';
+}
 
 enum node_config_result {
         NODE_CONFIG_OK = 0,

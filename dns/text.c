@@ -1,0 +1,152 @@
+/*
+ * text.c — presentation/wire conversions through ldns (see text.h).
+ *
+ * RDATA text is parsed by building "owner TTL CLASS TYPE RDATA" and handing
+ * it to ldns's record parser, the same parser the zone-file loader uses.
+ */
+#include "dns/text.h"
+
+#include <errno.h>
+#include <ldns/ldns.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dns/name.h"
+
+int dns_type_from_text(const char *text, uint16_t *type)
+{
+        if (text == NULL || *text == '\0' || strlen(text) > 16)
+                return -EINVAL;
+        ldns_rr_type t = ldns_get_rr_type_by_name(text);
+        if (t == 0) {
+                /* ldns knows TYPEnnn; anything else is unknown */
+                return -EINVAL;
+        }
+        *type = (uint16_t)t;
+        return 0;
+}
+
+const char *dns_type_to_text(uint16_t type, char *buf, size_t size)
+{
+        char *s = ldns_rr_type2str((ldns_rr_type)type);
+        snprintf(buf, size, "%s", s ? s : "?");
+        free(s);
+        return buf;
+}
+
+int dns_name_parse_text(const char *text, uint8_t *wire, char *err, size_t err_size)
+{
+        char buf[1100];
+        size_t len = text ? strlen(text) : 0;
+        if (len == 0 || len > 1024) {
+                snprintf(err, err_size, "a domain name is needed");
+                return -EINVAL;
+        }
+        snprintf(buf, sizeof(buf), "%s%s", text,
+                 text[len - 1] == '.' && (len < 2 || text[len - 2] != '\\') ? "" : ".");
+        ldns_rdf *rdf = NULL;
+        if (ldns_str2rdf_dname(&rdf, buf) != LDNS_STATUS_OK) {
+                snprintf(err, err_size, "'%s' is not a valid domain name", text);
+                return -EINVAL;
+        }
+        size_t n = ldns_rdf_size(rdf);
+        if (n > DNS_NAME_MAXLEN) {
+                ldns_rdf_deep_free(rdf);
+                snprintf(err, err_size, "'%s' is longer than 255 bytes", text);
+                return -EINVAL;
+        }
+        memcpy(wire, ldns_rdf_data(rdf), n);
+        ldns_rdf_deep_free(rdf);
+        return 0;
+}
+
+int dns_rdata_from_text(uint16_t type, const char *text, const uint8_t *origin,
+                        uint8_t *out, char *err, size_t err_size)
+{
+        char tname[32];
+        size_t tlen = strlen(text);
+        if (tlen == 0 || tlen > 65535 * 4) {
+                snprintf(err, err_size, "empty or oversized record value");
+                return -1;
+        }
+        if (strpbrk(text, "\n\r;") != NULL && strchr(text, '"') == NULL) {
+                snprintf(err, err_size, "record values are one line without comments");
+                return -1;
+        }
+        dns_type_to_text(type, tname, sizeof(tname));
+        size_t size = tlen + 64;
+        char *line = malloc(size);
+        if (line == NULL) {
+                snprintf(err, err_size, "out of memory");
+                return -1;
+        }
+        snprintf(line, size, "@ 0 IN %s %s", tname, text);
+        ldns_rdf *origin_rdf =
+            origin ? ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME,
+                                           (size_t)dns_name_wire_len(origin, 256), origin)
+                   : ldns_dname_new_frm_str(".");
+        ldns_rr *rr = NULL;
+        ldns_status st = ldns_rr_new_frm_str(&rr, line, 0, origin_rdf, NULL);
+        free(line);
+        ldns_rdf_deep_free(origin_rdf);
+        if (st != LDNS_STATUS_OK) {
+                snprintf(err, err_size, "'%.200s' is not valid %s data: %s", text, tname,
+                         ldns_get_errorstr_by_id(st));
+                return -1;
+        }
+        if (ldns_rr_get_type(rr) != type) {
+                ldns_rr_free(rr);
+                snprintf(err, err_size, "'%.200s' is not valid %s data", text, tname);
+                return -1;
+        }
+        ldns_buffer *buf = ldns_buffer_new(512);
+        int len = -1;
+        if (buf != NULL && ldns_rr_rdata2buffer_wire(buf, rr) == LDNS_STATUS_OK &&
+            ldns_buffer_position(buf) <= 65535) {
+                len = (int)ldns_buffer_position(buf);
+                memcpy(out, ldns_buffer_begin(buf), (size_t)len);
+        } else {
+                snprintf(err, err_size, "record value too long");
+        }
+        ldns_buffer_free(buf);
+        ldns_rr_free(rr);
+        return len;
+}
+
+char *dns_rdata_to_text(uint16_t type, const uint8_t *rdata, uint16_t len)
+{
+        /* Build a whole record in wire form and let ldns print its RDATA. */
+        size_t size = 1 + 10 + (size_t)len;
+        uint8_t *wire = malloc(size);
+        if (wire == NULL)
+                return NULL;
+        wire[0] = 0;
+        wire[1] = (uint8_t)(type >> 8);
+        wire[2] = (uint8_t)type;
+        wire[3] = 0;
+        wire[4] = 1;
+        memset(wire + 5, 0, 4);
+        wire[9] = (uint8_t)(len >> 8);
+        wire[10] = (uint8_t)len;
+        memcpy(wire + 11, rdata, len);
+        ldns_rr *rr = NULL;
+        size_t pos = 0;
+        ldns_status st = ldns_wire2rr(&rr, wire, size, &pos, LDNS_SECTION_ANSWER);
+        free(wire);
+        if (st != LDNS_STATUS_OK)
+                return NULL;
+        ldns_buffer *buf = ldns_buffer_new(256);
+        char *out = NULL;
+        if (buf != NULL) {
+                for (size_t i = 0; i < ldns_rr_rd_count(rr); i++) {
+                        if (i > 0)
+                                ldns_buffer_printf(buf, " ");
+                        ldns_rdf2buffer_str(buf, ldns_rr_rdf(rr, i));
+                }
+                out = ldns_buffer_export2str(buf);
+        }
+        ldns_buffer_free(buf);
+        ldns_rr_free(rr);
+        return out;
+}

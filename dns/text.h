@@ -1,0 +1,34 @@
+/*
+ * text.h — presentation format ↔ wire format for names, types and RDATA.
+ *
+ * The API speaks presentation format ("www.example.com.", "MX",
+ * "10 mail.example.com."); the replicated state and the zone data hold wire
+ * format.  These conversions go through ldns, so every type the zone-file
+ * loader accepts is accepted here too, RFC 3597 "\# len hex" included.
+ */
+#ifndef DNS_TEXT_H
+#define DNS_TEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* "A", "TYPE65280" → number; returns 0 or -EINVAL. */
+int dns_type_from_text(const char *text, uint16_t *type);
+/* number → "A" / "TYPE65280" into buf. */
+const char *dns_type_to_text(uint16_t type, char *buf, size_t size);
+
+/*
+ * Parses RDATA of `type` in presentation form; relative names are completed
+ * with `origin` (wire; may be NULL: names must then be absolute).  Writes at
+ * most 65535 bytes to out; returns the length, or -1 with a reason in err.
+ */
+int dns_rdata_from_text(uint16_t type, const char *text, const uint8_t *origin,
+                        uint8_t *out, char *err, size_t err_size);
+
+/* RDATA of `type` → presentation form (malloc'd); NULL on failure. */
+char *dns_rdata_to_text(uint16_t type, const uint8_t *rdata, uint16_t len);
+
+/* Absolute name text (a final dot is added when missing) → wire; 0 or -EINVAL. */
+int dns_name_parse_text(const char *text, uint8_t *wire, char *err, size_t err_size);
+
+#endif
