@@ -16,13 +16,15 @@
 
 #define BITS      5
 #define MAX_SHIFT 60 /* last level with hash bits left */
+/* Items one collision node can hold. */
+#define MAX_SLOTS UINT16_MAX
 
 struct pmap_node {
         uint64_t txn;
         uint32_t bitmap;   /* collision node: number of items */
         uint8_t collision; /* 1: slots is a plain list of items */
-        uint8_t capacity;  /* slots allocated */
-        uint8_t pad[2];
+        uint8_t pad;
+        uint16_t capacity; /* slots allocated */
         void *slot[];
 };
 
@@ -94,7 +96,7 @@ static struct pmap_node *node_new(uint64_t txn, unsigned capacity)
         node->txn = txn;
         node->bitmap = 0;
         node->collision = 0;
-        node->capacity = (uint8_t)capacity;
+        node->capacity = (uint16_t)capacity;
         return node;
 }
 
@@ -113,13 +115,13 @@ static struct pmap_node *writable(struct pmap_txn *txn, struct pmap_node *node,
                 unsigned cap = need + (need >> 1);
                 if (cap > 32 && !node->collision)
                         cap = 32;
-                if (cap > 255)
-                        cap = 255;
+                if (cap > MAX_SLOTS)
+                        cap = MAX_SLOTS;
                 struct pmap_node *grown =
                     realloc(node, sizeof(*node) + cap * sizeof(void *));
                 if (grown == NULL)
                         return NULL;
-                grown->capacity = (uint8_t)cap;
+                grown->capacity = (uint16_t)cap;
                 return grown;
         }
         struct pmap_node *copy = node_new(txn->id, need > count ? need : count);
@@ -199,6 +201,8 @@ static struct pmap_node *put(struct put_args *a, struct pmap_node *node, unsigne
                                 return w;
                         }
                 }
+                if (node->bitmap >= MAX_SLOTS)
+                        return NULL; /* 64K items with one 64-bit hash */
                 struct pmap_node *w = writable(a->txn, node, node->bitmap + 1);
                 if (w == NULL)
                         return NULL;

@@ -100,7 +100,8 @@ static struct dns_rrsets *encode(const struct view *v, size_t n)
                         continue;
                 out->set[j] = v[i].info;
                 out->set[j].offset = off;
-                memcpy(p + off, v[i].data, v[i].info.size);
+                if (v[i].info.size != 0) /* a new set has no data (NULL) */
+                        memcpy(p + off, v[i].data, v[i].info.size);
                 if (v[i].extra_size != 0)
                         memcpy(p + off + v[i].info.size, v[i].extra, v[i].extra_size);
                 out->set[j].size = v[i].info.size + v[i].extra_size;

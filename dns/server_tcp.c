@@ -25,10 +25,10 @@ struct dns_tcp_conn {
         uv_timer_t idle;
         struct dns_tcp_server *server;
         struct dns_tcp_conn *prev, *next;
-        uint8_t buf[TCP_BUFFER_MAX];
         size_t len;
         unsigned open_handles;
         bool closing;
+        uint8_t buf[TCP_BUFFER_MAX]; /* last: not cleared on accept */
 };
 
 struct tcp_write {

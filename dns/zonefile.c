@@ -19,6 +19,7 @@
 #include "dns/wire.h"
 
 #define MAX_INCLUDE_DEPTH 16
+#define MAX_INCLUDES      1024 /* files per load; see load_file() */
 #define MAX_ERRORS        50
 #define TTL_OMITTED       0xffffffffu
 
@@ -33,6 +34,7 @@ struct loader {
         uint32_t default_ttl;
         uint32_t last_ttl;
         ldns_rdf *prev;     /* owner of the previous record */
+        unsigned includes;  /* $INCLUDE files opened so far */
         ldns_buffer *rdata; /* reused for every record's RDATA */
 };
 
@@ -141,6 +143,23 @@ static bool blank(const char *s)
 static int load_file(struct loader *ld, const char *path, ldns_rdf *origin,
                      unsigned depth, const struct source *parent, unsigned parent_line);
 
+/*
+ * Drops the blanks that joining lines leaves at the end of a record: ldns
+ * rejects text after some last fields (CAA's quoted value).  A blank after
+ * an odd number of backslashes is data and stays.
+ */
+static void trim_end(char *rec, size_t len)
+{
+        while (len > 0 && (rec[len - 1] == ' ' || rec[len - 1] == '\t')) {
+                size_t slashes = 0;
+                while (slashes < len - 1 && rec[len - 2 - slashes] == '\\')
+                        slashes++;
+                if (slashes % 2 == 1)
+                        break;
+                rec[--len] = '\0';
+        }
+}
+
 /* Makes `rel` relative to the directory of `base`; returns malloc'd path. */
 static char *resolve_path(const char *base, const char *rel)
 {
@@ -216,8 +235,14 @@ static void directive(struct loader *ld, struct source *src, unsigned line, char
                         origin = given;
                 }
                 char *path = resolve_path(src->path, arg);
+                /* Like $ORIGIN, a $TTL set in the included file stays there. */
+                uint32_t ttl = ld->default_ttl, last = ld->last_ttl;
+                bool had_ttl = ld->have_ttl_directive;
                 if (path != NULL)
                         load_file(ld, path, origin, depth + 1, src, line);
+                ld->default_ttl = ttl;
+                ld->last_ttl = last;
+                ld->have_ttl_directive = had_ttl;
                 free(path);
                 ldns_rdf_deep_free(given);
         } else {
@@ -292,6 +317,13 @@ static int load_file(struct loader *ld, const char *path, ldns_rdf *origin,
                 report(ld, parent, parent_line, "$INCLUDE nested too deeply");
                 return -ELOOP;
         }
+        /* Depth alone does not bound the work: a file that includes itself
+         * twice would be read 2^16 times. */
+        if (depth > 0 && ++ld->includes > MAX_INCLUDES) {
+                report(ld, parent, parent_line, "more than %d $INCLUDE files",
+                       MAX_INCLUDES);
+                return -ELOOP;
+        }
         FILE *fp = fopen(path, "r");
         if (fp == NULL) {
                 int err = errno;
@@ -328,6 +360,7 @@ static int load_file(struct loader *ld, const char *path, ldns_rdf *origin,
                 paren = d;
                 if (paren > 0 || quoted)
                         continue;
+                trim_end(rec, rec_len);
                 if (!blank(rec)) {
                         if (rec[0] == '$')
                                 directive(ld, &src, rec_line, rec, depth);
@@ -387,10 +420,10 @@ int dns_zonefile_load(struct dns_txn *txn, const char *path, const uint8_t *orig
                 const struct dns_zone *zone =
                     ld.have_zone ? dns_txn_zone(txn, ld.zone) : NULL;
                 if (zone == NULL) {
-                        report(&ld, &top, 0, "no records: a zone needs an SOA record");
+                        report(&ld, &top, 1, "no records: a zone needs an SOA record");
                 } else if (dns_zone_soa(zone, NULL) == NULL) {
                         char text[1024];
-                        report(&ld, &top, 0, "no SOA record at the zone apex %s",
+                        report(&ld, &top, 1, "no SOA record at the zone apex %s",
                                dns_name_to_text(ld.zone, text, sizeof(text)));
                 }
         }

@@ -26,7 +26,6 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 import dns.zone
-import pytest
 
 from conftest import ZONES, TIMEOUT, make_query
 
@@ -169,10 +168,10 @@ def zone_rrsets(zones, qname):
     return frozenset(keys)
 
 
-def ask(server, q, tcp):
+def ask(server, q, tcp, timeout=TIMEOUT):
     if tcp:
-        return dns.query.tcp(q, server.host, port=server.port, timeout=TIMEOUT)
-    return dns.query.udp(q, server.host, port=server.port, timeout=TIMEOUT)
+        return dns.query.tcp(q, server.host, port=server.port, timeout=timeout)
+    return dns.query.udp(q, server.host, port=server.port, timeout=timeout)
 
 
 def build_queries(zones):
@@ -193,6 +192,13 @@ def build_queries(zones):
     return qs
 
 
+NO_ANSWER = "no valid answer from quorumdns"
+QDNS_TIMEOUT = 1.0
+# Stop asking after this many unanswered queries so that a hung server does
+# not blow the suite's time budget; the report says so.
+MAX_NO_ANSWER = 20
+
+
 def compare(zones, knot, qdns, qname, qtype, edns, rd, tcp):
     """None if the two servers agree, else a mismatch report."""
     q = make_query(qname, qtype, edns=edns, rd=rd)
@@ -201,9 +207,9 @@ def compare(zones, knot, qdns, qname, qtype, edns, rd, tcp):
     except Exception as e:  # Knot must always answer these.
         return f"knot failed: {e!r}"
     try:
-        rq = ask(qdns, q, tcp)
+        rq = ask(qdns, q, tcp, timeout=QDNS_TIMEOUT)
     except Exception as e:
-        return f"no valid answer from quorumdns ({e!r}); knot:\n{summary(rk)}"
+        return f"{NO_ANSWER} ({e!r}); knot:\n{summary(rk)}"
 
     problems = []
     if rq.rcode() != rk.rcode():
@@ -250,24 +256,35 @@ def test_knot_loads_zones_cleanly(knot):
         assert f"[{origin}] loaded" in log
 
 
-def test_same_answers_as_knot(knot, qdns):
+def test_same_answers_as_knot(knot, qdns, tmp_path):
     """quorumdns answers every query of the systematic set exactly like Knot:
-    same rcode, flags, EDNS, and answer and authority RRsets (with TTLs)."""
+    same rcode, flags, EDNS, and answer and authority RRsets (with TTLs).
+    The full report is also written to mismatches.txt in the test's tmp dir."""
     zones = load_zones()
     queries = build_queries(zones)
     assert len(queries) > 300
     mismatches = []
+    unanswered = {False: 0, True: 0}  # per transport: tcp?
     for qname, qtype, edns, rd, tcp in queries:
+        if unanswered[tcp] >= MAX_NO_ANSWER:
+            continue
         diff = compare(zones, knot, qdns, qname, qtype, edns, rd, tcp)
         if diff:
             mismatches.append(f"{dig_cmd(qdns.port, qname, qtype, edns, rd, tcp)}\n"
                               f"  {diff}")
+            unanswered[tcp] += diff.startswith(NO_ANSWER)
+            if unanswered[tcp] == MAX_NO_ANSWER:
+                mismatches.append(f"{MAX_NO_ANSWER} queries over "
+                                  f"{'TCP' if tcp else 'UDP'} unanswered: skipping "
+                                  f"the rest of that transport")
         if not qdns.alive():
             mismatches.append(f"quorumdns died after the query above "
                               f"(rc {qdns.proc.returncode})")
             break
-    assert not mismatches, (f"{len(mismatches)} of {len(queries)} queries differ "
-                            f"(knot port {knot.port}):\n\n" + "\n\n".join(mismatches))
+    report = (f"{len(mismatches)} of {len(queries)} queries differ "
+              f"(knot port {knot.port}):\n\n" + "\n\n".join(mismatches))
+    (tmp_path / "mismatches.txt").write_text(report)
+    assert not mismatches, report
 
 
 def test_query_generator_against_knot(knot):

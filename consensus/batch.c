@@ -1,0 +1,535 @@
+/*
+ * batch.c — change batches: validate every action, then commit all or none.
+ *
+ * Validation walks the actions in order against an overlay: a small hash
+ * table of the record sets the batch touches ("pends", each starting from
+ * the set in the zone, if any) and one of the owner names it touches (set
+ * counters for the CNAME rule).  An action sees the effect of the earlier
+ * actions of its batch, so DELETE then CREATE of one set replaces it.  Every
+ * error is recorded (action index, field, message); the CNAME rule is checked
+ * per owner once all actions are seen.  Only a batch without errors is
+ * prepared (new sets built, table room reserved, the apex SOA rebuilt with
+ * serial + 1, RFC 1982) and committed, which cannot fail.  The cost is
+ * proportional to the batch: nothing iterates over the zone.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "consensus/state.h"
+#include "consensus/state_priv.h"
+#include "consensus/wire.h"
+
+struct pend {
+        uint64_t hash;
+        struct rrset_key key; /* key.owner points to owner[] */
+        uint8_t owner[CS_NAME_MAXLEN];
+        const struct cs_rrset *orig; /* the set in the zone, or NULL */
+        bool exists;                 /* after the actions seen so far */
+        bool from_action;            /* content below set by an action */
+        uint32_t ttl;
+        const struct cs_rdata *values; /* sorted */
+        size_t count;
+        struct cs_rrset *built; /* prepared new contents */
+};
+
+struct pown {
+        uint64_t hash;
+        uint8_t owner[CS_NAME_MAXLEN];
+        uint16_t len;
+        struct cs_owner *orig;
+        long n_sets, n_cname;
+        uint32_t last_action;
+        struct cs_owner *fresh;
+};
+
+struct work {
+        const struct cs_zone *zone;
+        struct cs_hmap pends, powns;
+        struct pend *pa;
+        size_t n_pend;
+        struct pown *oa;
+        size_t n_pown;
+        struct cs_rdata *sorted; /* every action's values, sorted per action */
+        size_t *slice;           /* offset of action i in sorted */
+};
+
+static bool pend_match(const void *item, const void *key)
+{
+        const struct pend *p = item;
+        const struct rrset_key *k = key;
+        return p->key.type == k->type && p->key.owner_len == k->owner_len &&
+               memcmp(p->owner, k->owner, k->owner_len) == 0 &&
+               strcmp(p->key.set_id, k->set_id) == 0;
+}
+
+static bool pown_match(const void *item, const void *key)
+{
+        const struct pown *o = item;
+        const struct owner_key *k = key;
+        return o->len == k->len && memcmp(o->owner, k->owner, k->len) == 0;
+}
+
+static int work_init(struct work *w, const struct cs_zone *zone, const struct cs_batch *b)
+{
+        size_t total = 0;
+        memset(w, 0, sizeof(*w));
+        w->zone = zone;
+        for (size_t i = 0; i < b->n_actions; i++)
+                total += b->actions[i].rrset.count;
+        /* One pend and one owner per action, plus the apex SOA. */
+        w->pa = calloc(b->n_actions + 1, sizeof(*w->pa));
+        w->oa = calloc(b->n_actions + 1, sizeof(*w->oa));
+        w->sorted = malloc((total + 1) * sizeof(*w->sorted));
+        w->slice = malloc((b->n_actions + 1) * sizeof(*w->slice));
+        if (!w->pa || !w->oa || !w->sorted || !w->slice ||
+            cs_hmap_reserve(&w->pends, b->n_actions + 1) ||
+            cs_hmap_reserve(&w->powns, b->n_actions + 1))
+                return -ENOMEM;
+        return 0;
+}
+
+static void work_fini(struct work *w, bool committed)
+{
+        for (size_t i = 0; i < w->n_pend; i++)
+                if (!committed || !w->pa[i].exists)
+                        free(w->pa[i].built);
+        for (size_t i = 0; i < w->n_pown; i++)
+                if (!committed)
+                        free(w->oa[i].fresh);
+        cs_hmap_fini(&w->pends);
+        cs_hmap_fini(&w->powns);
+        free(w->pa);
+        free(w->oa);
+        free(w->sorted);
+        free(w->slice);
+}
+
+static struct pend *pend_get(struct work *w, const struct rrset_key *key)
+{
+        uint64_t h = rrset_key_hash(key);
+        struct pend *p = cs_hmap_get(&w->pends, h, key, pend_match);
+        if (p)
+                return p;
+        p = &w->pa[w->n_pend++];
+        p->hash = h;
+        memcpy(p->owner, key->owner, key->owner_len);
+        p->key = *key;
+        p->key.owner = p->owner;
+        p->orig = cs_hmap_get(&w->zone->rrsets, h, key, rrset_match);
+        p->exists = p->orig != NULL;
+        cs_hmap_put(&w->pends, h, key, p, pend_match);
+        return p;
+}
+
+static struct pown *pown_get(struct work *w, const uint8_t *owner, uint16_t len)
+{
+        struct owner_key k = {owner, len};
+        uint64_t h = owner_key_hash(&k);
+        struct pown *o = cs_hmap_get(&w->powns, h, &k, pown_match);
+        if (o)
+                return o;
+        o = &w->oa[w->n_pown++];
+        o->hash = h;
+        memcpy(o->owner, owner, len);
+        o->len = len;
+        o->orig = cs_hmap_get(&w->zone->owners, h, &k, owner_match);
+        o->n_sets = o->orig ? o->orig->n_sets : 0;
+        o->n_cname = o->orig ? o->orig->n_cname : 0;
+        k.owner = o->owner;
+        cs_hmap_put(&w->powns, h, &k, o, pown_match);
+        return o;
+}
+
+static const char *rrset_text(const struct rrset_key *k, char *buf, size_t size)
+{
+        char name[1024], type[16];
+        cs_name_text(k->owner, k->owner_len, name, sizeof(name));
+        cs_type_name(k->type, type, sizeof(type));
+        if (k->set_id[0])
+                snprintf(buf, size, "%s %s (set %s)", name, type, k->set_id);
+        else
+                snprintf(buf, size, "%s %s", name, type);
+        return buf;
+}
+
+static bool is_apex(const struct cs_zone *z, const uint8_t *owner, size_t len)
+{
+        return len == z->origin_len && memcmp(owner, z->origin, len) == 0;
+}
+
+/* The checks one action passes or fails on its own.  Fills lower and the
+ * sorted slice of values; returns whether the action is well formed. */
+static bool check_action(struct work *w, uint32_t i, const struct cs_action *a,
+                         uint8_t *lower, struct cs_rdata *sorted, struct cs_result *res)
+{
+        const struct cs_zone *z = w->zone;
+        const struct cs_rrset_spec *s = &a->rrset;
+        size_t before = res->n_errors;
+        char name[1024], origin[1024], type[16];
+        bool name_ok = false;
+
+        if (a->kind != CS_ACTION_CREATE && a->kind != CS_ACTION_DELETE &&
+            a->kind != CS_ACTION_UPSERT)
+                result_error(res, i, "action", "unknown action %d", (int)a->kind);
+        if (name_normalize(s->owner, s->owner_len, lower) != 0) {
+                result_error(res, i, "owner", "not a valid domain name in wire form");
+        } else if (!cs_name_in_zone(lower, s->owner_len, z->origin, z->origin_len)) {
+                result_error(
+                    res, i, "owner", "%s is not in zone %s",
+                    cs_name_text(lower, s->owner_len, name, sizeof(name)),
+                    cs_name_text(z->origin, z->origin_len, origin, sizeof(origin)));
+        } else {
+                name_ok = true;
+        }
+        const char *why = cs_type_check(s->type);
+        cs_type_name(s->type, type, sizeof(type));
+        if (why)
+                result_error(res, i, "type", "%s", why);
+        if (s->type == CS_TYPE_SOA && name_ok && !is_apex(z, lower, s->owner_len))
+                result_error(res, i, "type", "SOA is only allowed at the zone apex");
+        size_t sid_len = s->set_id ? strlen(s->set_id) : 0;
+        if (sid_len > CS_SET_ID_MAXLEN)
+                result_error(res, i, "set_id", "longer than %d characters",
+                             CS_SET_ID_MAXLEN);
+        if (sid_len > 0 &&
+            (s->type == CS_TYPE_SOA || s->type == CS_TYPE_NS || s->type == CS_TYPE_DS))
+                result_error(res, i, "set_id",
+                             "%s record sets cannot have a set identifier", type);
+        if (s->ttl > CS_TTL_MAX)
+                result_error(res, i, "ttl", "TTL %u is over %u", s->ttl, CS_TTL_MAX);
+        if (s->count == 0)
+                result_error(res, i, "values", "at least one value is needed");
+        else if (s->count > 1 && (s->type == CS_TYPE_CNAME || s->type == CS_TYPE_SOA))
+                result_error(res, i, "values", "a %s record set has exactly one value",
+                             type);
+        if (why == NULL)
+                for (size_t v = 0; v < s->count; v++) {
+                        const char *bad =
+                            cs_rdata_check(s->type, s->values[v].data, s->values[v].len);
+                        if (bad)
+                                result_error(res, i, "values", "value %zu: %s", v, bad);
+                }
+        if (s->count > 0) {
+                memcpy(sorted, s->values, s->count * sizeof(*sorted));
+                qsort(sorted, s->count, sizeof(*sorted), rdata_cmp);
+        }
+        for (size_t v = 1; v < s->count; v++)
+                if (rdata_cmp(&sorted[v - 1], &sorted[v]) == 0) {
+                        result_error(res, i, "values", "duplicate value");
+                        break;
+                }
+        return res->n_errors == before;
+}
+
+static bool same_values(const struct cs_rdata *a, size_t na, const struct cs_rdata *b,
+                        size_t nb)
+{
+        if (na != nb)
+                return false;
+        for (size_t i = 0; i < na; i++)
+                if (rdata_cmp(&a[i], &b[i]) != 0)
+                        return false;
+        return true;
+}
+
+static void count_owner(struct work *w, struct pend *p, bool exists_after, uint32_t i)
+{
+        if (p->exists == exists_after)
+                return;
+        struct pown *o = pown_get(w, p->owner, p->key.owner_len);
+        long d = exists_after ? 1 : -1;
+        o->n_sets += d;
+        if (p->key.type == CS_TYPE_CNAME)
+                o->n_cname += d;
+        o->last_action = i;
+        p->exists = exists_after;
+}
+
+/* The effect of one well-formed action on the overlay. */
+static void apply_action(struct work *w, uint32_t i, const struct cs_action *a,
+                         const uint8_t *lower, const struct cs_rdata *sorted,
+                         struct cs_result *res)
+{
+        const struct cs_rrset_spec *s = &a->rrset;
+        struct rrset_key key = {lower, (uint16_t)s->owner_len, s->type,
+                                s->set_id ? s->set_id : ""};
+        struct pend *p = pend_get(w, &key);
+        char text[1200];
+
+        switch (a->kind) {
+        case CS_ACTION_CREATE:
+                if (p->exists) {
+                        result_error(res, i, "rrset", "%s already exists",
+                                     rrset_text(&key, text, sizeof(text)));
+                        return;
+                }
+                break;
+        case CS_ACTION_DELETE: {
+                if (s->type == CS_TYPE_SOA) {
+                        result_error(res, i, "type",
+                                     "the SOA record set cannot be deleted");
+                        return;
+                }
+                if (s->type == CS_TYPE_NS && is_apex(w->zone, lower, s->owner_len)) {
+                        result_error(
+                            res, i, "type",
+                            "the NS record set at the zone apex cannot be deleted");
+                        return;
+                }
+                if (!p->exists) {
+                        result_error(res, i, "rrset", "%s does not exist",
+                                     rrset_text(&key, text, sizeof(text)));
+                        return;
+                }
+                uint32_t ttl = p->from_action ? p->ttl : p->orig->ttl;
+                const struct cs_rdata *vals =
+                    p->from_action ? p->values : p->orig->values;
+                size_t n = p->from_action ? p->count : p->orig->count;
+                bool ok = true;
+                if (ttl != s->ttl) {
+                        result_error(res, i, "ttl",
+                                     "TTL %u does not match the TTL %u of %s", s->ttl,
+                                     ttl, rrset_text(&key, text, sizeof(text)));
+                        ok = false;
+                }
+                if (!same_values(sorted, s->count, vals, n)) {
+                        result_error(res, i, "values", "values do not match those of %s",
+                                     rrset_text(&key, text, sizeof(text)));
+                        ok = false;
+                }
+                if (ok) {
+                        count_owner(w, p, false, i);
+                        p->from_action = true;
+                        p->count = 0;
+                        p->values = NULL;
+                }
+                return;
+        }
+        default:
+                break;
+        }
+        count_owner(w, p, true, i);
+        p->from_action = true;
+        p->ttl = s->ttl;
+        p->values = sorted;
+        p->count = s->count;
+}
+
+/* Errors come per action in order, then CNAME errors: a stable sort. */
+static void sort_errors(struct cs_result *res, size_t first_late)
+{
+        if (first_late >= res->n_errors)
+                return;
+        /* Insertion of the few late errors keeps the order of the others. */
+        for (size_t i = first_late; i < res->n_errors; i++) {
+                struct cs_error e = res->errors[i];
+                size_t j = i;
+                while (j > 0 && res->errors[j - 1].action > e.action) {
+                        res->errors[j] = res->errors[j - 1];
+                        j--;
+                }
+                res->errors[j] = e;
+        }
+}
+
+static int validate(struct work *w, const struct cs_batch *b, struct cs_result *res)
+{
+        char name[1024];
+        size_t off = 0;
+        for (size_t i = 0; i < b->n_actions; i++) {
+                const struct cs_action *a = &b->actions[i];
+                uint8_t lower[CS_NAME_MAXLEN];
+                w->slice[i] = off;
+                struct cs_rdata *sorted = w->sorted + off;
+                off += a->rrset.count;
+                if (check_action(w, (uint32_t)i, a, lower, sorted, res))
+                        apply_action(w, (uint32_t)i, a, lower, sorted, res);
+        }
+        size_t late = res->n_errors;
+        for (size_t i = 0; i < w->n_pown; i++) {
+                const struct pown *o = &w->oa[i];
+                if (o->n_cname > 0 && o->n_cname != o->n_sets)
+                        result_error(res, o->last_action, "type",
+                                     "CNAME cannot coexist with other record types at %s",
+                                     cs_name_text(o->owner, o->len, name, sizeof(name)));
+        }
+        sort_errors(res, late);
+        if (res->n_errors > 0)
+                return result_fail(res, -EINVAL, "change batch rejected: %zu error%s",
+                                   res->n_errors, res->n_errors == 1 ? "" : "s");
+        return 0;
+}
+
+static int check_batch_head(const struct cs_state *st, const struct cs_batch *b,
+                            const struct cs_zone **zone, struct cs_result *res)
+{
+        *zone = cs_state_zone_get(st, b->origin, b->origin_len);
+        if (*zone == NULL)
+                return result_fail(res, -ENOENT, "no such zone");
+        if (b->n_actions == 0)
+                return result_fail(res, -EINVAL,
+                                   "a change batch needs at least one action");
+        if (b->comment && strlen(b->comment) > CS_COMMENT_MAXLEN)
+                return result_fail(res, -EINVAL, "comment longer than %d characters",
+                                   CS_COMMENT_MAXLEN);
+        return 0;
+}
+
+int cs_state_batch_check(const struct cs_state *st, const struct cs_batch *b,
+                         struct cs_result *res)
+{
+        const struct cs_zone *zone;
+        struct work w;
+        cs_result_reset(res);
+        int rv = check_batch_head(st, b, &zone, res);
+        if (rv != 0)
+                return rv;
+        if (work_init(&w, zone, b) != 0)
+                rv = result_fail(res, -ENOMEM, "out of memory validating the batch");
+        else
+                rv = validate(&w, b, res);
+        work_fini(&w, false);
+        return rv;
+}
+
+/* Builds the new sets, the new SOA and reserves all room; 0 or -ENOMEM. */
+static int prepare(struct work *w, struct cs_zone *z, uint32_t serial)
+{
+        uint8_t apex[CS_NAME_MAXLEN];
+        memcpy(apex, z->origin, z->origin_len);
+        struct rrset_key ks = {apex, z->origin_len, CS_TYPE_SOA, ""};
+        struct pend *soa = pend_get(w, &ks);
+        size_t new_sets = 0, new_owners = 0;
+
+        for (size_t i = 0; i < w->n_pend; i++) {
+                struct pend *p = &w->pa[i];
+                if (!p->exists)
+                        continue;
+                if (p->orig == NULL)
+                        new_sets++;
+                if (p == soa && !p->from_action)
+                        p->built = rrset_with_serial(p->orig, serial);
+                else if (p->from_action)
+                        p->built = rrset_new(&p->key, p->ttl, p->values, p->count);
+                else
+                        continue;
+                if (p->built == NULL)
+                        return -ENOMEM;
+                if (p == soa)
+                        cs_soa_set_serial((uint8_t *)p->built->values[0].data,
+                                          p->built->values[0].len, serial);
+        }
+        for (size_t i = 0; i < w->n_pown; i++) {
+                struct pown *o = &w->oa[i];
+                if (o->orig == NULL && o->n_sets > 0) {
+                        o->fresh = owner_new(o->owner, o->len);
+                        if (o->fresh == NULL)
+                                return -ENOMEM;
+                        new_owners++;
+                }
+        }
+        if (cs_hmap_reserve(&z->rrsets, new_sets) ||
+            cs_hmap_reserve(&z->owners, new_owners))
+                return -ENOMEM;
+        return 0;
+}
+
+static void commit(struct work *w, struct cs_zone *z, struct cs_rrset_change *changes,
+                   size_t *n_changes, struct cs_rrset **old, size_t *n_old)
+{
+        *n_changes = *n_old = 0;
+        for (size_t i = 0; i < w->n_pend; i++) {
+                struct pend *p = &w->pa[i];
+                struct cs_rrset_change *c = &changes[*n_changes];
+                if (p->exists && p->built) {
+                        struct cs_rrset *prev = cs_hmap_put(&z->rrsets, p->hash, &p->key,
+                                                            p->built, rrset_match);
+                        if (prev)
+                                old[(*n_old)++] = prev;
+                        c->rrset = p->built;
+                } else if (!p->exists && p->orig) {
+                        old[(*n_old)++] =
+                            cs_hmap_del(&z->rrsets, p->hash, &p->key, rrset_match);
+                        c->rrset = NULL;
+                } else {
+                        continue;
+                }
+                c->owner = p->owner;
+                c->owner_len = p->key.owner_len;
+                c->type = p->key.type;
+                c->set_id = p->key.set_id;
+                (*n_changes)++;
+        }
+        for (size_t i = 0; i < w->n_pown; i++) {
+                struct pown *o = &w->oa[i];
+                struct owner_key k = {o->owner, o->len};
+                if (o->orig && o->n_sets == 0) {
+                        free(cs_hmap_del(&z->owners, o->hash, &k, owner_match));
+                } else if (o->orig) {
+                        o->orig->n_sets = (uint32_t)o->n_sets;
+                        o->orig->n_cname = (uint32_t)o->n_cname;
+                } else if (o->fresh) {
+                        o->fresh->n_sets = (uint32_t)o->n_sets;
+                        o->fresh->n_cname = (uint32_t)o->n_cname;
+                        cs_hmap_put(&z->owners, o->hash, &k, o->fresh, owner_match);
+                }
+        }
+}
+
+int cs_state_batch_apply(struct cs_state *st, const struct cs_ctx *ctx,
+                         const struct cs_batch *b, struct cs_result *res)
+{
+        const struct cs_zone *czone;
+        struct cs_change *change = NULL;
+        struct cs_rrset_change *changes = NULL;
+        struct cs_rrset **old = NULL;
+        size_t n_changes, n_old;
+        struct work w;
+        int rv;
+
+        cs_result_reset(res);
+        res->index = ctx->index;
+        st->last_index = ctx->index;
+        if (change_seen(st, ctx, res))
+                return 0;
+        rv = check_batch_head(st, b, &czone, res);
+        if (rv != 0)
+                return rv;
+        struct cs_zone *z = (struct cs_zone *)czone;
+        if (work_init(&w, z, b) != 0) {
+                rv = result_fail(res, -ENOMEM, "out of memory validating the batch");
+                goto out;
+        }
+        rv = validate(&w, b, res);
+        if (rv != 0)
+                goto out;
+        uint32_t serial = z->serial + 1; /* RFC 1982: modulo 2^32 */
+        if (prepare(&w, z, serial) != 0 ||
+            (changes = malloc(w.n_pend * sizeof(*changes))) == NULL ||
+            (old = malloc(w.n_pend * sizeof(*old))) == NULL) {
+                rv = result_fail(res, -ENOMEM, "out of memory applying the batch");
+                goto out;
+        }
+        rv = change_prepare(st, ctx, CS_CHANGE_BATCH, z, &change, res);
+        if (rv != 0)
+                goto out;
+
+        commit(&w, z, changes, &n_changes, old, &n_old);
+        z->serial = serial;
+        change_commit(st, ctx, change, res);
+        if (st->observer.rrsets_changed)
+                st->observer.rrsets_changed(st->observer.ctx, z, changes, n_changes);
+        for (size_t i = 0; i < n_old; i++)
+                free(old[i]);
+        work_fini(&w, true);
+        free(changes);
+        free(old);
+        return 0;
+out:
+        work_fini(&w, false);
+        free(changes);
+        free(old);
+        return rv;
+}

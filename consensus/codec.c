@@ -1,0 +1,234 @@
+/*
+ * codec.c — bounded msgpack walking and typed getters (see codec.h).
+ */
+#include "consensus/codec.h"
+
+#include <errno.h>
+#include <string.h>
+
+static uint64_t be(const uint8_t *p, int n)
+{
+        uint64_t v = 0;
+        for (int i = 0; i < n; i++)
+                v = v << 8 | p[i];
+        return v;
+}
+
+long cs_mp_object_len(const uint8_t *buf, size_t len)
+{
+        size_t off = 0;
+        uint64_t pending = 1; /* objects still to read */
+        while (pending > 0) {
+                if (off >= len)
+                        return -1;
+                uint8_t t = buf[off++];
+                uint64_t skip = 0, items = 0;
+                int hdr = 0; /* length bytes after the type byte */
+                pending--;
+                if (t <= 0x7f || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3) {
+                        /* fixint, nil, bool */
+                } else if (t >= 0x80 && t <= 0x8f) {
+                        items = 2 * (uint64_t)(t & 0x0f);
+                } else if (t >= 0x90 && t <= 0x9f) {
+                        items = t & 0x0f;
+                } else if (t >= 0xa0 && t <= 0xbf) {
+                        skip = t & 0x1f;
+                } else {
+                        switch (t) {
+                        case 0xc4:
+                        case 0xd9:
+                                hdr = 1;
+                                break; /* bin8, str8 */
+                        case 0xc5:
+                        case 0xda:
+                                hdr = 2;
+                                break;
+                        case 0xc6:
+                        case 0xdb:
+                                hdr = 4;
+                                break;
+                        case 0xc7:
+                                hdr = 1;
+                                skip = 1;
+                                break; /* ext8: + type byte */
+                        case 0xc8:
+                                hdr = 2;
+                                skip = 1;
+                                break;
+                        case 0xc9:
+                                hdr = 4;
+                                skip = 1;
+                                break;
+                        case 0xca:
+                                skip = 4;
+                                break;
+                        case 0xcb:
+                                skip = 8;
+                                break;
+                        case 0xcc:
+                        case 0xd0:
+                                skip = 1;
+                                break;
+                        case 0xcd:
+                        case 0xd1:
+                                skip = 2;
+                                break;
+                        case 0xce:
+                        case 0xd2:
+                                skip = 4;
+                                break;
+                        case 0xcf:
+                        case 0xd3:
+                                skip = 8;
+                                break;
+                        case 0xd4:
+                                skip = 2;
+                                break; /* fixext: type + data */
+                        case 0xd5:
+                                skip = 3;
+                                break;
+                        case 0xd6:
+                                skip = 5;
+                                break;
+                        case 0xd7:
+                                skip = 9;
+                                break;
+                        case 0xd8:
+                                skip = 17;
+                                break;
+                        case 0xdc:
+                        case 0xdd: /* array16/32 */
+                        case 0xde:
+                        case 0xdf: { /* map16/32 */
+                                int n = (t == 0xdc || t == 0xde) ? 2 : 4;
+                                if (len - off < (size_t)n)
+                                        return -1;
+                                items = be(buf + off, n);
+                                if (t >= 0xde)
+                                        items *= 2;
+                                off += (size_t)n;
+                                break;
+                        }
+                        default:
+                                return -1; /* 0xc1: never used */
+                        }
+                }
+                if (hdr) {
+                        if (len - off < (size_t)hdr)
+                                return -1;
+                        skip += be(buf + off, hdr);
+                        off += (size_t)hdr;
+                }
+                if (skip > len - off)
+                        return -1;
+                off += skip;
+                pending += items;
+                if (pending > len - off)
+                        return -1; /* every object needs at least one byte */
+        }
+        return (long)off;
+}
+
+int cs_mp_unpack(msgpack_unpacked *out, const uint8_t *buf, size_t len, size_t *off)
+{
+        if (*off > len)
+                return -EBADMSG;
+        long n = cs_mp_object_len(buf + *off, len - *off);
+        if (n < 0)
+                return -EBADMSG;
+        size_t sub = 0;
+        msgpack_unpack_return r =
+            msgpack_unpack_next(out, (const char *)buf + *off, (size_t)n, &sub);
+        if (r != MSGPACK_UNPACK_SUCCESS && r != MSGPACK_UNPACK_EXTRA_BYTES)
+                return -EBADMSG;
+        *off += sub;
+        return 0;
+}
+
+int cs_mp_u64(const msgpack_object *o, uint64_t *v)
+{
+        if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+                return -EBADMSG;
+        *v = o->via.u64;
+        return 0;
+}
+
+int cs_mp_u32(const msgpack_object *o, uint32_t *v)
+{
+        if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 > UINT32_MAX)
+                return -EBADMSG;
+        *v = (uint32_t)o->via.u64;
+        return 0;
+}
+
+int cs_mp_u16(const msgpack_object *o, uint16_t *v)
+{
+        if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 > UINT16_MAX)
+                return -EBADMSG;
+        *v = (uint16_t)o->via.u64;
+        return 0;
+}
+
+int cs_mp_bool(const msgpack_object *o, bool *v)
+{
+        if (o->type != MSGPACK_OBJECT_BOOLEAN)
+                return -EBADMSG;
+        *v = o->via.boolean;
+        return 0;
+}
+
+int cs_mp_str(const msgpack_object *o, msgpack_zone *zone, size_t max, bool nil_ok,
+              const char **v)
+{
+        if (o->type == MSGPACK_OBJECT_NIL && nil_ok) {
+                *v = NULL;
+                return 0;
+        }
+        if (o->type != MSGPACK_OBJECT_STR || o->via.str.size > max ||
+            (o->via.str.size && memchr(o->via.str.ptr, 0, o->via.str.size) != NULL))
+                return -EBADMSG;
+        char *s = msgpack_zone_malloc(zone, o->via.str.size + 1);
+        if (s == NULL)
+                return -ENOMEM;
+        if (o->via.str.size)
+                memcpy(s, o->via.str.ptr, o->via.str.size);
+        s[o->via.str.size] = 0;
+        *v = s;
+        return 0;
+}
+
+int cs_mp_bin(const msgpack_object *o, size_t max, const uint8_t **ptr, size_t *len)
+{
+        if (o->type != MSGPACK_OBJECT_BIN || o->via.bin.size > max)
+                return -EBADMSG;
+        /* An empty bin may have a NULL pointer: give a valid one. */
+        *ptr = o->via.bin.size ? (const uint8_t *)o->via.bin.ptr : (const uint8_t *)"";
+        *len = o->via.bin.size;
+        return 0;
+}
+
+int cs_mp_array(const msgpack_object *o, size_t n, bool at_least,
+                const msgpack_object **items, size_t *count)
+{
+        if (o->type != MSGPACK_OBJECT_ARRAY)
+                return -EBADMSG;
+        if (at_least ? o->via.array.size < n : o->via.array.size != n)
+                return -EBADMSG;
+        *items = o->via.array.ptr;
+        if (count)
+                *count = o->via.array.size;
+        return 0;
+}
+
+void cs_mp_pack_str(msgpack_packer *pk, const char *s)
+{
+        size_t n = s ? strlen(s) : 0;
+        msgpack_pack_str(pk, n);
+        msgpack_pack_str_body(pk, s ? s : "", n);
+}
+
+void cs_mp_pack_bin(msgpack_packer *pk, const void *data, size_t len)
+{
+        msgpack_pack_bin(pk, len);
+        msgpack_pack_bin_body(pk, data, len);
+}

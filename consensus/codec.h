@@ -1,0 +1,44 @@
+/*
+ * codec.h — msgpack helpers shared by the command and snapshot codecs.
+ *
+ * Decoding runs on bytes from the network and from disk, so every replicated
+ * object is first walked by cs_mp_object_len(), which checks that it is
+ * complete and that no container declares more elements than there are bytes
+ * left (msgpack-c allocates a container's elements up front: a forged count
+ * must not become a multi-gigabyte allocation).  msgpack-c then unpacks the
+ * object; str and bin values point into the input buffer.  The getters below
+ * check types and ranges and copy strings, NUL-terminated, into the
+ * unpacked object's zone.
+ */
+#ifndef CONSENSUS_CODEC_H
+#define CONSENSUS_CODEC_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Length of the complete, sanely sized msgpack object at buf, or -1. */
+long cs_mp_object_len(const uint8_t *buf, size_t len);
+
+/* Unpacks the object at buf + *off (checked first); 0 or -EBADMSG. */
+int cs_mp_unpack(msgpack_unpacked *out, const uint8_t *buf, size_t len, size_t *off);
+
+int cs_mp_u64(const msgpack_object *o, uint64_t *v);
+int cs_mp_u32(const msgpack_object *o, uint32_t *v);
+int cs_mp_u16(const msgpack_object *o, uint16_t *v);
+int cs_mp_bool(const msgpack_object *o, bool *v);
+/* A str (no NUL inside, at most max bytes) copied into zone; nil gives NULL
+ * when nil_ok. */
+int cs_mp_str(const msgpack_object *o, msgpack_zone *zone, size_t max, bool nil_ok,
+              const char **v);
+/* A bin (pointing into the input) of at most max bytes. */
+int cs_mp_bin(const msgpack_object *o, size_t max, const uint8_t **ptr, size_t *len);
+/* An array of exactly n (or at least n when at_least) elements. */
+int cs_mp_array(const msgpack_object *o, size_t n, bool at_least,
+                const msgpack_object **items, size_t *count);
+
+void cs_mp_pack_str(msgpack_packer *pk, const char *s);
+void cs_mp_pack_bin(msgpack_packer *pk, const void *data, size_t len);
+
+#endif

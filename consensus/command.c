@@ -1,0 +1,346 @@
+/*
+ * command.c — msgpack encoding and decoding of log commands (see command.h).
+ *
+ * Bodies, by type:
+ *   ZONE_CREATE     [origin, zone id, comment, soa rrset, ns rrset]
+ *   ZONE_DELETE     [origin, force]
+ *   CHANGE_BATCH    [origin, comment, [action...]]
+ *   CHANGES_SYNCED  [index]
+ *   MEMBER_PUT      [id, name, raft address, dns address, api address, role]
+ *   MEMBER_REMOVE   [id]
+ * with rrset = [owner, type, set id, ttl, [rdata...]], action = [kind, rrset
+ * fields...] (flat), names and RDATA as bin, strings as str.
+ */
+#include "consensus/command.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "consensus/codec.h"
+
+/* ---- encoding ----------------------------------------------------------- */
+
+static void pack_rrset_fields(msgpack_packer *pk, const struct cs_rrset_spec *r)
+{
+        cs_mp_pack_bin(pk, r->owner, r->owner_len);
+        msgpack_pack_uint16(pk, r->type);
+        cs_mp_pack_str(pk, r->set_id);
+        msgpack_pack_uint32(pk, r->ttl);
+        msgpack_pack_array(pk, r->count);
+        for (size_t i = 0; i < r->count; i++)
+                cs_mp_pack_bin(pk, r->values[i].data, r->values[i].len);
+}
+
+static int pack_body(msgpack_packer *pk, const struct cs_command *c)
+{
+        switch (c->type) {
+        case CS_CMD_ZONE_CREATE: {
+                const struct cs_zone_spec *z = &c->u.zone_create;
+                msgpack_pack_array(pk, 5);
+                cs_mp_pack_bin(pk, z->origin, z->origin_len);
+                cs_mp_pack_str(pk, z->zone_id);
+                cs_mp_pack_str(pk, z->comment);
+                msgpack_pack_array(pk, 5);
+                pack_rrset_fields(pk, &z->soa);
+                msgpack_pack_array(pk, 5);
+                pack_rrset_fields(pk, &z->ns);
+                return 0;
+        }
+        case CS_CMD_ZONE_DELETE:
+                msgpack_pack_array(pk, 2);
+                cs_mp_pack_bin(pk, c->u.zone_delete.origin, c->u.zone_delete.origin_len);
+                if (c->u.zone_delete.force)
+                        msgpack_pack_true(pk);
+                else
+                        msgpack_pack_false(pk);
+                return 0;
+        case CS_CMD_CHANGE_BATCH: {
+                const struct cs_batch *b = &c->u.batch;
+                msgpack_pack_array(pk, 3);
+                cs_mp_pack_bin(pk, b->origin, b->origin_len);
+                cs_mp_pack_str(pk, b->comment);
+                msgpack_pack_array(pk, b->n_actions);
+                for (size_t i = 0; i < b->n_actions; i++) {
+                        msgpack_pack_array(pk, 6);
+                        msgpack_pack_int(pk, (int)b->actions[i].kind);
+                        pack_rrset_fields(pk, &b->actions[i].rrset);
+                }
+                return 0;
+        }
+        case CS_CMD_CHANGES_SYNCED:
+                msgpack_pack_array(pk, 1);
+                msgpack_pack_uint64(pk, c->u.synced_index);
+                return 0;
+        case CS_CMD_MEMBER_PUT: {
+                const struct cs_member_spec *m = &c->u.member;
+                msgpack_pack_array(pk, 6);
+                msgpack_pack_uint64(pk, m->id);
+                cs_mp_pack_str(pk, m->name);
+                cs_mp_pack_str(pk, m->raft_address);
+                cs_mp_pack_str(pk, m->dns_address);
+                cs_mp_pack_str(pk, m->api_address);
+                msgpack_pack_int(pk, (int)m->role);
+                return 0;
+        }
+        case CS_CMD_MEMBER_REMOVE:
+                msgpack_pack_array(pk, 1);
+                msgpack_pack_uint64(pk, c->u.member_id);
+                return 0;
+        default:
+                return -EINVAL;
+        }
+}
+
+/* msgpack write callback into a growing raft_malloc'ed buffer. */
+struct rbuf {
+        char *data;
+        size_t len, cap;
+        bool failed;
+};
+
+static int rbuf_write(void *data, const char *buf, size_t len)
+{
+        struct rbuf *b = data;
+        if (b->failed)
+                return -1;
+        if (b->len + len + 8 > b->cap) {
+                size_t cap = b->cap ? b->cap : 256;
+                while (b->len + len + 8 > cap)
+                        cap *= 2;
+                char *p = raft_realloc(b->data, cap);
+                if (p == NULL) {
+                        b->failed = true;
+                        return -1;
+                }
+                b->data = p;
+                b->cap = cap;
+        }
+        memcpy(b->data + b->len, buf, len);
+        b->len += len;
+        return 0;
+}
+
+int cs_command_encode(const struct cs_command *cmd, struct raft_buffer *out)
+{
+        struct rbuf b = {0};
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &b, rbuf_write);
+        msgpack_pack_array(&pk, 6);
+        msgpack_pack_uint32(&pk, CS_COMMAND_VERSION);
+        msgpack_pack_uint32(&pk, (uint32_t)cmd->type);
+        msgpack_pack_uint64(&pk, cmd->timestamp_ms);
+        cs_mp_pack_str(&pk, cmd->request_id);
+        cs_mp_pack_str(&pk, cmd->change_id);
+        int rv = pack_body(&pk, cmd);
+        if (rv == 0 && b.failed)
+                rv = -ENOMEM;
+        if (rv != 0) {
+                raft_free(b.data);
+                return rv;
+        }
+        /* Pad with zeros to a multiple of 8 (room was kept by rbuf_write). */
+        size_t padded = (b.len + 7) & ~(size_t)7;
+        memset(b.data + b.len, 0, padded - b.len);
+        out->base = b.data;
+        out->len = padded;
+        return 0;
+}
+
+/* ---- decoding ----------------------------------------------------------- */
+
+struct dec {
+        msgpack_zone *zone;
+        char *err;
+        size_t errlen;
+};
+
+static int fail(struct dec *d, int rv, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(struct dec *d, int rv, const char *fmt, ...)
+{
+        if (d->err && d->errlen) {
+                va_list ap;
+                va_start(ap, fmt);
+                vsnprintf(d->err, d->errlen, fmt, ap);
+                va_end(ap);
+        }
+        return rv;
+}
+
+#define TRY(d, expr, what)                                                               \
+        do {                                                                             \
+                if ((expr) != 0)                                                         \
+                        return fail(d, -EBADMSG, "malformed command: %s", what);         \
+        } while (0)
+
+static int dec_rrset(struct dec *d, const msgpack_object *f, struct cs_rrset_spec *r)
+{
+        const msgpack_object *vals;
+        size_t n;
+        TRY(d, cs_mp_bin(&f[0], 255, &r->owner, &r->owner_len), "owner");
+        TRY(d, cs_mp_u16(&f[1], &r->type), "type");
+        TRY(d, cs_mp_str(&f[2], d->zone, CS_SET_ID_MAXLEN, false, &r->set_id), "set id");
+        TRY(d, cs_mp_u32(&f[3], &r->ttl), "ttl");
+        TRY(d, cs_mp_array(&f[4], 0, true, &vals, &n), "values");
+        struct cs_rdata *v = msgpack_zone_malloc(d->zone, (n ? n : 1) * sizeof(*v));
+        if (v == NULL)
+                return fail(d, -ENOMEM, "out of memory decoding a command");
+        for (size_t i = 0; i < n; i++) {
+                size_t len;
+                TRY(d, cs_mp_bin(&vals[i], UINT16_MAX, &v[i].data, &len), "value");
+                v[i].len = (uint16_t)len;
+        }
+        r->values = v;
+        r->count = n;
+        return 0;
+}
+
+static int dec_rrset_array(struct dec *d, const msgpack_object *o,
+                           struct cs_rrset_spec *r)
+{
+        const msgpack_object *f;
+        TRY(d, cs_mp_array(o, 5, false, &f, NULL), "record set");
+        return dec_rrset(d, f, r);
+}
+
+static int dec_body(struct dec *d, const msgpack_object *o, struct cs_command *c)
+{
+        const msgpack_object *f;
+        size_t n;
+        switch (c->type) {
+        case CS_CMD_ZONE_CREATE: {
+                struct cs_zone_spec *z = &c->u.zone_create;
+                TRY(d, cs_mp_array(o, 5, false, &f, NULL), "zone body");
+                TRY(d, cs_mp_bin(&f[0], 255, &z->origin, &z->origin_len), "origin");
+                TRY(d, cs_mp_str(&f[1], d->zone, CS_ID_MAXLEN, false, &z->zone_id),
+                    "zone id");
+                TRY(d, cs_mp_str(&f[2], d->zone, CS_COMMENT_MAXLEN, true, &z->comment),
+                    "comment");
+                int rv = dec_rrset_array(d, &f[3], &z->soa);
+                return rv ? rv : dec_rrset_array(d, &f[4], &z->ns);
+        }
+        case CS_CMD_ZONE_DELETE:
+                TRY(d, cs_mp_array(o, 2, false, &f, NULL), "zone delete body");
+                TRY(d,
+                    cs_mp_bin(&f[0], 255, &c->u.zone_delete.origin,
+                              &c->u.zone_delete.origin_len),
+                    "origin");
+                TRY(d, cs_mp_bool(&f[1], &c->u.zone_delete.force), "force");
+                return 0;
+        case CS_CMD_CHANGE_BATCH: {
+                struct cs_batch *b = &c->u.batch;
+                const msgpack_object *acts;
+                TRY(d, cs_mp_array(o, 3, false, &f, NULL), "batch body");
+                TRY(d, cs_mp_bin(&f[0], 255, &b->origin, &b->origin_len), "origin");
+                TRY(d, cs_mp_str(&f[1], d->zone, CS_COMMENT_MAXLEN, true, &b->comment),
+                    "comment");
+                TRY(d, cs_mp_array(&f[2], 0, true, &acts, &n), "actions");
+                struct cs_action *a =
+                    msgpack_zone_malloc(d->zone, (n ? n : 1) * sizeof(*a));
+                if (a == NULL)
+                        return fail(d, -ENOMEM, "out of memory decoding a command");
+                for (size_t i = 0; i < n; i++) {
+                        const msgpack_object *af;
+                        uint32_t kind;
+                        TRY(d, cs_mp_array(&acts[i], 6, false, &af, NULL), "action");
+                        TRY(d, cs_mp_u32(&af[0], &kind), "action kind");
+                        a[i].kind = (enum cs_action_kind)kind; /* checked by the state */
+                        int rv = dec_rrset(d, af + 1, &a[i].rrset);
+                        if (rv)
+                                return rv;
+                }
+                b->actions = a;
+                b->n_actions = n;
+                return 0;
+        }
+        case CS_CMD_CHANGES_SYNCED:
+                TRY(d, cs_mp_array(o, 1, false, &f, NULL), "synced body");
+                TRY(d, cs_mp_u64(&f[0], &c->u.synced_index), "index");
+                return 0;
+        case CS_CMD_MEMBER_PUT: {
+                struct cs_member_spec *m = &c->u.member;
+                uint32_t role;
+                TRY(d, cs_mp_array(o, 6, false, &f, NULL), "member body");
+                TRY(d, cs_mp_u64(&f[0], &m->id), "member id");
+                TRY(d, cs_mp_str(&f[1], d->zone, 255, false, &m->name), "name");
+                TRY(d, cs_mp_str(&f[2], d->zone, 255, false, &m->raft_address),
+                    "raft address");
+                TRY(d, cs_mp_str(&f[3], d->zone, 255, false, &m->dns_address),
+                    "dns address");
+                TRY(d, cs_mp_str(&f[4], d->zone, 255, false, &m->api_address),
+                    "api address");
+                TRY(d, cs_mp_u32(&f[5], &role), "role");
+                m->role = (enum cs_role)role;
+                return 0;
+        }
+        case CS_CMD_MEMBER_REMOVE:
+                TRY(d, cs_mp_array(o, 1, false, &f, NULL), "member remove body");
+                TRY(d, cs_mp_u64(&f[0], &c->u.member_id), "member id");
+                return 0;
+        default:
+                return fail(d, -EPROTO, "unknown command type %u", (unsigned)c->type);
+        }
+}
+
+int cs_command_decode(const void *buf, size_t len, struct cs_command *cmd, char *err,
+                      size_t errlen)
+{
+        msgpack_unpacked up;
+        const msgpack_object *f;
+        size_t off = 0;
+        uint32_t version, type;
+        struct dec d = {NULL, err, errlen};
+        int rv;
+
+        memset(cmd, 0, sizeof(*cmd));
+        if (err && errlen)
+                err[0] = 0;
+        msgpack_unpacked_init(&up);
+        if (cs_mp_unpack(&up, buf, len, &off) != 0) {
+                msgpack_unpacked_destroy(&up);
+                return fail(&d, -EBADMSG, "malformed command: not a msgpack object");
+        }
+        d.zone = msgpack_unpacked_release_zone(&up);
+        if (d.zone == NULL)
+                d.zone = msgpack_zone_new(MSGPACK_ZONE_CHUNK_SIZE);
+        cmd->arena = d.zone;
+        if (d.zone == NULL)
+                return fail(&d, -ENOMEM, "out of memory decoding a command");
+        if (cs_mp_array(&up.data, 6, true, &f, NULL) != 0)
+                return fail(&d, -EBADMSG, "malformed command: not a command header");
+        if (cs_mp_u32(&f[0], &version) != 0)
+                return fail(&d, -EBADMSG, "malformed command: version");
+        if (version != CS_COMMAND_VERSION)
+                return fail(&d, -EPROTO,
+                            "command format version %u is not supported (%u is)", version,
+                            CS_COMMAND_VERSION);
+        TRY(&d, cs_mp_u32(&f[1], &type), "type");
+        TRY(&d, cs_mp_u64(&f[2], &cmd->timestamp_ms), "timestamp");
+        TRY(&d, cs_mp_str(&f[3], d.zone, CS_REQUEST_ID_MAXLEN, true, &cmd->request_id),
+            "request id");
+        TRY(&d, cs_mp_str(&f[4], d.zone, CS_ID_MAXLEN, true, &cmd->change_id),
+            "change id");
+        cmd->type = (enum cs_command_type)type;
+        rv = dec_body(&d, &f[5], cmd);
+        return rv;
+}
+
+void cs_command_free(struct cs_command *cmd)
+{
+        if (cmd->arena)
+                msgpack_zone_free(cmd->arena);
+        cmd->arena = NULL;
+}
+
+struct cs_ctx cs_command_ctx(const struct cs_command *cmd, uint64_t index)
+{
+        struct cs_ctx ctx = {.index = index,
+                             .timestamp_ms = cmd->timestamp_ms,
+                             .request_id = cmd->request_id,
+                             .change_id = cmd->change_id};
+        return ctx;
+}

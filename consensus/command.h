@@ -1,0 +1,79 @@
+/*
+ * command.h — the commands of the replicated log and their msgpack encoding.
+ *
+ * A node builds a `struct cs_command` (pointers borrowed from the caller),
+ * encodes it with cs_command_encode() into a raft_malloc'ed buffer, zero
+ * padded to a multiple of 8 bytes (raft 0.15 silently corrupts unaligned
+ * entries, RAFT_NOTES #1), and hands it to raft_apply.  On every node the FSM
+ * decodes the entry with cs_command_decode() and applies it to the state.
+ *
+ * Encoding: one msgpack array
+ *   [format version, type, timestamp ms, request id, change id, body]
+ * where body is an array per type (see command.c).  Decoding accepts only
+ * CS_COMMAND_VERSION and known types: anything else — a newer format, a
+ * truncated or forged entry — is a clean -EBADMSG / -EPROTO with a message.
+ */
+#ifndef CONSENSUS_COMMAND_H
+#define CONSENSUS_COMMAND_H
+
+#include <raft.h>
+
+#include "consensus/state.h"
+
+#define CS_COMMAND_VERSION 1
+
+enum cs_command_type {
+        CS_CMD_ZONE_CREATE = 1,
+        CS_CMD_ZONE_DELETE = 2,
+        CS_CMD_CHANGE_BATCH = 3,
+        CS_CMD_CHANGES_SYNCED = 4,
+        CS_CMD_MEMBER_PUT = 5,
+        CS_CMD_MEMBER_REMOVE = 6,
+        /* 32..63 are reserved for health checks: check definitions, the
+         * votes of each checker node (one command per node per round) and
+         * aggregate-state bookkeeping. */
+        CS_CMD_HEALTH_FIRST = 32,
+        CS_CMD_HEALTH_LAST = 63,
+};
+
+struct cs_command {
+        enum cs_command_type type;
+        uint64_t timestamp_ms;  /* stamped by the leader */
+        const char *request_id; /* NULL or "": none */
+        const char *change_id;  /* NULL or "": derived from the raft index */
+        union {
+                struct cs_zone_spec zone_create;
+                struct {
+                        const uint8_t *origin;
+                        size_t origin_len;
+                        bool force;
+                } zone_delete;
+                struct cs_batch batch;
+                uint64_t synced_index;
+                struct cs_member_spec member;
+                uint64_t member_id;
+        } u;
+        void *arena; /* decoder-owned memory; NULL for a caller-built command */
+};
+
+/*
+ * Encodes cmd into out->base (raft_malloc'ed, out->len a multiple of 8,
+ * taken by raft_apply on success; otherwise free it with raft_free).
+ * 0, -EINVAL (unknown type) or -ENOMEM.
+ */
+int cs_command_encode(const struct cs_command *cmd, struct raft_buffer *out);
+
+/*
+ * Decodes an entry.  The command points into buf, which must outlive it, and
+ * into memory freed by cs_command_free (also after a failed decode).  0,
+ * -EBADMSG (malformed), -EPROTO (unknown version or type) or -ENOMEM; err
+ * (may be NULL) receives a message.
+ */
+int cs_command_decode(const void *buf, size_t len, struct cs_command *cmd, char *err,
+                      size_t errlen);
+void cs_command_free(struct cs_command *cmd);
+
+/* The context a command applies with at raft index `index`. */
+struct cs_ctx cs_command_ctx(const struct cs_command *cmd, uint64_t index);
+
+#endif

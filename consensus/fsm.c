@@ -1,0 +1,159 @@
+/*
+ * fsm.c — raft_fsm callbacks over the replicated state (see fsm.h).
+ *
+ * One switch dispatches a decoded command to the state operation; an entry
+ * that does not decode is a failed result, never a crash and never an error
+ * returned to raft.
+ */
+#include "consensus/fsm.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "consensus/command.h"
+#include "consensus/snapshot.h"
+
+static void dispatch(struct cs_state *st, const struct cs_command *cmd, uint64_t index,
+                     struct cs_result *res)
+{
+        struct cs_ctx ctx = cs_command_ctx(cmd, index);
+        switch (cmd->type) {
+        case CS_CMD_ZONE_CREATE:
+                cs_state_zone_create(st, &ctx, &cmd->u.zone_create, res);
+                break;
+        case CS_CMD_ZONE_DELETE:
+                cs_state_zone_delete(st, &ctx, cmd->u.zone_delete.origin,
+                                     cmd->u.zone_delete.origin_len,
+                                     cmd->u.zone_delete.force, res);
+                break;
+        case CS_CMD_CHANGE_BATCH:
+                cs_state_batch_apply(st, &ctx, &cmd->u.batch, res);
+                break;
+        case CS_CMD_CHANGES_SYNCED:
+                cs_state_changes_synced(st, &ctx, cmd->u.synced_index, res);
+                break;
+        case CS_CMD_MEMBER_PUT:
+                cs_state_member_put(st, &ctx, &cmd->u.member, res);
+                break;
+        case CS_CMD_MEMBER_REMOVE:
+                cs_state_member_remove(st, &ctx, cmd->u.member_id, res);
+                break;
+        default: /* the decoder rejects unknown types */
+                res->status = -EPROTO;
+                snprintf(res->message, sizeof(res->message), "unknown command type");
+                break;
+        }
+}
+
+const struct cs_result *cs_fsm_apply_entry(struct cs_fsm *fsm, const void *buf,
+                                           size_t len, uint64_t index)
+{
+        struct cs_command cmd;
+        struct cs_result *res = &fsm->result;
+        cs_result_reset(res);
+        res->index = index;
+        fsm->applied = index;
+        int rv = cs_command_decode(buf, len, &cmd, res->message, sizeof(res->message));
+        if (rv != 0) {
+                res->status = rv;
+                fsm->state->last_index = index;
+                LOG_WARN("raft entry %llu rejected: %s", (unsigned long long)index,
+                         res->message);
+        } else {
+                dispatch(fsm->state, &cmd, index, res);
+        }
+        cs_command_free(&cmd);
+        return res;
+}
+
+static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **result)
+{
+        struct cs_fsm *fsm = rf->data;
+        uint64_t index = fsm->raft ? raft_last_applied(fsm->raft) + 1 : fsm->applied + 1;
+        *result = (void *)cs_fsm_apply_entry(fsm, buf->base, buf->len, index);
+        return 0;
+}
+
+static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+        struct cs_fsm *fsm = rf->data;
+        void *data;
+        size_t len;
+        int rv = cs_snapshot_encode(fsm->state, &data, &len);
+        if (rv != 0) {
+                snprintf(fsm->errmsg, sizeof(fsm->errmsg), "snapshot: out of memory");
+                return RAFT_NOMEM;
+        }
+        *bufs = malloc(sizeof(**bufs));
+        if (*bufs == NULL) {
+                free(data);
+                return RAFT_NOMEM;
+        }
+        (*bufs)[0].base = data;
+        (*bufs)[0].len = len;
+        *n_bufs = 1;
+        return 0;
+}
+
+/* Version 2: raft leaves the buffers to us once it has written them. */
+static int fsm_snapshot_finalize(struct raft_fsm *rf, struct raft_buffer *bufs[],
+                                 unsigned *n_bufs)
+{
+        (void)rf;
+        if (*bufs != NULL) {
+                for (unsigned i = 0; i < *n_bufs; i++)
+                        free((*bufs)[i].base);
+                free(*bufs);
+        }
+        *bufs = NULL;
+        *n_bufs = 0;
+        return 0;
+}
+
+static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
+{
+        struct cs_fsm *fsm = rf->data;
+        struct cs_state fresh;
+        cs_state_init(&fresh);
+        int rv = cs_snapshot_decode(buf->base, buf->len, &fresh, fsm->errmsg,
+                                    sizeof(fsm->errmsg));
+        if (rv != 0) {
+                LOG_ERROR("raft snapshot restore failed: %s", fsm->errmsg);
+                cs_state_fini(&fresh);
+                return rv == -ENOMEM ? RAFT_NOMEM : RAFT_CORRUPT;
+        }
+        cs_state_move(fsm->state, &fresh);
+        fsm->applied = fsm->state->last_index;
+        raft_free(buf->base); /* ours on success */
+        const struct cs_observer *obs = &fsm->state->observer;
+        if (obs->restored)
+                obs->restored(obs->ctx, fsm->state);
+        return 0;
+}
+
+int cs_fsm_init(struct cs_fsm *fsm, struct cs_state *state)
+{
+        memset(fsm, 0, sizeof(*fsm));
+        fsm->state = state;
+        cs_result_init(&fsm->result);
+        fsm->raft_fsm.version = 2;
+        fsm->raft_fsm.data = fsm;
+        fsm->raft_fsm.apply = fsm_apply;
+        fsm->raft_fsm.snapshot = fsm_snapshot;
+        fsm->raft_fsm.restore = fsm_restore;
+        fsm->raft_fsm.snapshot_finalize = fsm_snapshot_finalize;
+        return 0;
+}
+
+void cs_fsm_set_raft(struct cs_fsm *fsm, struct raft *raft)
+{
+        fsm->raft = raft;
+}
+
+void cs_fsm_close(struct cs_fsm *fsm)
+{
+        cs_result_fini(&fsm->result);
+}

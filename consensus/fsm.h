@@ -1,0 +1,43 @@
+/*
+ * fsm.h — the raft state machine: log entries in, state changes out.
+ *
+ * `struct cs_fsm` wraps a `struct cs_state` in a `struct raft_fsm`
+ * (version 2, synchronous snapshots).  apply decodes a command
+ * (consensus/command.h) and applies it to the state; it always returns 0 —
+ * a non-zero return makes raft 0.15 retry the entry forever (RAFT_NOTES #4)
+ * — and reports the outcome through *result: a pointer to the FSM's own
+ * `struct cs_result`, valid until the next apply (raft calls the raft_apply
+ * callback right after apply, on the leader; followers drop it).  snapshot
+ * and restore use consensus/snapshot.h; restore replaces the whole state and
+ * calls the observer's `restored` callback.
+ *
+ * raft's apply does not say which index it applies; the FSM asks the raft
+ * instance given to cs_fsm_set_raft (last applied + 1), or counts entries
+ * when there is none (tests that drive the FSM directly).
+ */
+#ifndef CONSENSUS_FSM_H
+#define CONSENSUS_FSM_H
+
+#include <raft.h>
+
+#include "consensus/state.h"
+
+struct cs_fsm {
+        struct raft_fsm raft_fsm; /* give &fsm->raft_fsm to raft_init */
+        struct cs_state *state;   /* borrowed */
+        struct raft *raft;        /* borrowed, may be NULL */
+        uint64_t applied;         /* index fallback without raft */
+        struct cs_result result;  /* outcome of the last apply */
+        char errmsg[256];         /* last snapshot/restore error */
+};
+
+/* state is borrowed and must outlive the FSM. */
+int cs_fsm_init(struct cs_fsm *fsm, struct cs_state *state);
+void cs_fsm_set_raft(struct cs_fsm *fsm, struct raft *raft);
+void cs_fsm_close(struct cs_fsm *fsm);
+
+/* Decodes and applies one entry, as apply does; returns the result. */
+const struct cs_result *cs_fsm_apply_entry(struct cs_fsm *fsm, const void *buf,
+                                           size_t len, uint64_t index);
+
+#endif

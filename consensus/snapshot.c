@@ -1,0 +1,403 @@
+/*
+ * snapshot.c — canonical msgpack encoding of the state (see snapshot.h).
+ *
+ *   header   ["quorumdns-state", version, last index, synced index,
+ *             changes max, changes max age ms, members, zones, changes]
+ *   members  [[id, name, raft address, dns address, api address, role]...]
+ *   per zone [origin, zone id, comment, created ms, serial, record sets]
+ *            then [[owner, type, set id, ttl, [rdata...]]...] chunks
+ *   changes  [[id, request id | nil, kind, origin, zone id, submitted ms,
+ *             index]...] chunks
+ */
+#include "consensus/snapshot.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "consensus/codec.h"
+#include "consensus/wire.h"
+
+#define SNAP_MAGIC "quorumdns-state"
+#define CHUNK      1024
+
+static int name_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+{
+        int c = memcmp(a, b, al < bl ? al : bl);
+        return c ? c : (al > bl) - (al < bl);
+}
+
+static int zone_ptr_cmp(const void *a, const void *b)
+{
+        const struct cs_zone *x = *(const struct cs_zone *const *)a;
+        const struct cs_zone *y = *(const struct cs_zone *const *)b;
+        return name_cmp(x->origin, x->origin_len, y->origin, y->origin_len);
+}
+
+static int rrset_ptr_cmp(const void *a, const void *b)
+{
+        const struct cs_rrset *x = *(const struct cs_rrset *const *)a;
+        const struct cs_rrset *y = *(const struct cs_rrset *const *)b;
+        int c = name_cmp(x->owner, x->owner_len, y->owner, y->owner_len);
+        if (c)
+                return c;
+        if (x->type != y->type)
+                return x->type < y->type ? -1 : 1;
+        return strcmp(x->set_id, y->set_id);
+}
+
+static void **collect(const struct cs_hmap *map)
+{
+        void **v = malloc((map->count ? map->count : 1) * sizeof(*v));
+        size_t n = 0;
+        if (v == NULL)
+                return NULL;
+        for (size_t i = 0; i < map->cap; i++)
+                if (map->slots[i].item)
+                        v[n++] = map->slots[i].item;
+        return v;
+}
+
+static void pack_zone(msgpack_packer *pk, const struct cs_zone *z, const void **sets)
+{
+        msgpack_pack_array(pk, 6);
+        cs_mp_pack_bin(pk, z->origin, z->origin_len);
+        cs_mp_pack_str(pk, z->zone_id);
+        cs_mp_pack_str(pk, z->comment);
+        msgpack_pack_uint64(pk, z->created_ms);
+        msgpack_pack_uint32(pk, z->serial);
+        msgpack_pack_uint64(pk, z->rrsets.count);
+        for (size_t i = 0; i < z->rrsets.count; i++) {
+                if (i % CHUNK == 0) {
+                        size_t left = z->rrsets.count - i;
+                        msgpack_pack_array(pk, left < CHUNK ? left : CHUNK);
+                }
+                const struct cs_rrset *r = sets[i];
+                msgpack_pack_array(pk, 5);
+                cs_mp_pack_bin(pk, r->owner, r->owner_len);
+                msgpack_pack_uint16(pk, r->type);
+                cs_mp_pack_str(pk, r->set_id);
+                msgpack_pack_uint32(pk, r->ttl);
+                msgpack_pack_array(pk, r->count);
+                for (size_t v = 0; v < r->count; v++)
+                        cs_mp_pack_bin(pk, r->values[v].data, r->values[v].len);
+        }
+}
+
+int cs_snapshot_encode(const struct cs_state *st, void **out, size_t *out_len)
+{
+        msgpack_sbuffer sb;
+        msgpack_packer pk;
+        const void **zones = (const void **)collect(&st->zones);
+        if (zones == NULL)
+                return -ENOMEM;
+        qsort(zones, st->zones.count, sizeof(*zones), zone_ptr_cmp);
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+
+        msgpack_pack_array(&pk, 9);
+        cs_mp_pack_str(&pk, SNAP_MAGIC);
+        msgpack_pack_uint32(&pk, CS_SNAPSHOT_VERSION);
+        msgpack_pack_uint64(&pk, st->last_index);
+        msgpack_pack_uint64(&pk, st->synced_index);
+        msgpack_pack_uint64(&pk, st->changes_max);
+        msgpack_pack_uint64(&pk, st->changes_max_age_ms);
+        msgpack_pack_uint64(&pk, st->n_members);
+        msgpack_pack_uint64(&pk, st->zones.count);
+        msgpack_pack_uint64(&pk, st->changes_count);
+
+        msgpack_pack_array(&pk, st->n_members);
+        for (size_t i = 0; i < st->n_members; i++) {
+                const struct cs_member *m = &st->members[i];
+                msgpack_pack_array(&pk, 6);
+                msgpack_pack_uint64(&pk, m->id);
+                cs_mp_pack_str(&pk, m->name);
+                cs_mp_pack_str(&pk, m->raft_address);
+                cs_mp_pack_str(&pk, m->dns_address);
+                cs_mp_pack_str(&pk, m->api_address);
+                msgpack_pack_int(&pk, (int)m->role);
+        }
+        int rv = 0;
+        for (size_t i = 0; i < st->zones.count; i++) {
+                const struct cs_zone *z = zones[i];
+                const void **sets = (const void **)collect(&z->rrsets);
+                if (sets == NULL) {
+                        rv = -ENOMEM;
+                        break;
+                }
+                qsort(sets, z->rrsets.count, sizeof(*sets), rrset_ptr_cmp);
+                pack_zone(&pk, z, sets);
+                free(sets);
+        }
+        for (size_t i = 0; rv == 0 && i < st->changes_count; i++) {
+                if (i % CHUNK == 0) {
+                        size_t left = st->changes_count - i;
+                        msgpack_pack_array(&pk, left < CHUNK ? left : CHUNK);
+                }
+                const struct cs_change *c = cs_state_change_at(st, i);
+                msgpack_pack_array(&pk, 7);
+                cs_mp_pack_str(&pk, c->id);
+                if (c->request_id)
+                        cs_mp_pack_str(&pk, c->request_id);
+                else
+                        msgpack_pack_nil(&pk);
+                msgpack_pack_int(&pk, (int)c->kind);
+                cs_mp_pack_bin(&pk, c->origin, c->origin_len);
+                cs_mp_pack_str(&pk, c->zone_id);
+                msgpack_pack_uint64(&pk, c->submitted_ms);
+                msgpack_pack_uint64(&pk, c->index);
+        }
+        free(zones);
+        /* msgpack_sbuffer_write returns -1 on ENOMEM and the packer stops. */
+        size_t padded = (sb.size + 7) & ~(size_t)7;
+        static const char zeros[8];
+        if (rv == 0 && msgpack_sbuffer_write(&sb, zeros, padded - sb.size) != 0)
+                rv = -ENOMEM;
+        if (rv != 0 || sb.data == NULL) {
+                msgpack_sbuffer_destroy(&sb);
+                return rv ? rv : -ENOMEM;
+        }
+        *out_len = sb.size;
+        *out = msgpack_sbuffer_release(&sb);
+        return 0;
+}
+
+/* ---- decoding ----------------------------------------------------------- */
+
+struct sdec {
+        const uint8_t *buf;
+        size_t len, off;
+        msgpack_unpacked up;
+        char *err;
+        size_t errlen;
+};
+
+static int sfail(struct sdec *d, int rv, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int sfail(struct sdec *d, int rv, const char *fmt, ...)
+{
+        if (d->err && d->errlen) {
+                va_list ap;
+                va_start(ap, fmt);
+                vsnprintf(d->err, d->errlen, fmt, ap);
+                va_end(ap);
+        }
+        return rv;
+}
+
+/* The next top-level object, an array of n (or any length when n == SIZE_MAX). */
+static int next_array(struct sdec *d, size_t n, const msgpack_object **items,
+                      size_t *count, const char *what)
+{
+        if (cs_mp_unpack(&d->up, d->buf, d->len, &d->off) != 0 ||
+            cs_mp_array(&d->up.data, n == SIZE_MAX ? 0 : n, n == SIZE_MAX, items, count))
+                return sfail(d, -EBADMSG, "malformed snapshot: %s", what);
+        return 0;
+}
+
+#define STRY(d, expr, what)                                                              \
+        do {                                                                             \
+                if ((expr) != 0)                                                         \
+                        return sfail(d, -EBADMSG, "malformed snapshot: %s", what);       \
+        } while (0)
+
+static int dec_zone(struct sdec *d, struct cs_state *st)
+{
+        const msgpack_object *f;
+        const uint8_t *origin;
+        size_t origin_len;
+        const char *zone_id, *comment;
+        uint64_t created, n_sets;
+        uint32_t serial;
+        struct cs_zone *z;
+        char msg[256];
+        int rv = next_array(d, 6, &f, NULL, "zone header");
+        if (rv)
+                return rv;
+        msgpack_zone *mz = d->up.zone;
+        STRY(d, cs_mp_bin(&f[0], 255, &origin, &origin_len), "zone origin");
+        STRY(d, cs_mp_str(&f[1], mz, CS_ID_MAXLEN, false, &zone_id), "zone id");
+        STRY(d, cs_mp_str(&f[2], mz, CS_COMMENT_MAXLEN, false, &comment), "zone comment");
+        STRY(d, cs_mp_u64(&f[3], &created), "zone created");
+        STRY(d, cs_mp_u32(&f[4], &serial), "zone serial");
+        STRY(d, cs_mp_u64(&f[5], &n_sets), "zone record set count");
+        rv = cs_state_restore_zone(st, origin, origin_len, zone_id, comment, created,
+                                   serial, &z, msg, sizeof(msg));
+        if (rv)
+                return sfail(d, rv, "snapshot: %s", msg);
+        for (uint64_t done = 0; done < n_sets;) {
+                const msgpack_object *sets;
+                size_t n;
+                rv = next_array(d, SIZE_MAX, &sets, &n, "record set chunk");
+                if (rv)
+                        return rv;
+                if (n == 0 || n > n_sets - done)
+                        return sfail(d, -EBADMSG, "malformed snapshot: record set count");
+                for (size_t i = 0; i < n; i++) {
+                        struct cs_rrset_spec s;
+                        const msgpack_object *rf, *vals;
+                        size_t nv;
+                        STRY(d, cs_mp_array(&sets[i], 5, false, &rf, NULL), "record set");
+                        STRY(d, cs_mp_bin(&rf[0], 255, &s.owner, &s.owner_len), "owner");
+                        STRY(d, cs_mp_u16(&rf[1], &s.type), "type");
+                        STRY(d,
+                             cs_mp_str(&rf[2], d->up.zone, CS_SET_ID_MAXLEN, false,
+                                       &s.set_id),
+                             "set id");
+                        STRY(d, cs_mp_u32(&rf[3], &s.ttl), "ttl");
+                        STRY(d, cs_mp_array(&rf[4], 1, true, &vals, &nv), "values");
+                        struct cs_rdata *v =
+                            msgpack_zone_malloc(d->up.zone, nv * sizeof(*v));
+                        if (v == NULL)
+                                return sfail(d, -ENOMEM, "out of memory");
+                        for (size_t k = 0; k < nv; k++) {
+                                size_t l;
+                                STRY(d, cs_mp_bin(&vals[k], UINT16_MAX, &v[k].data, &l),
+                                     "value");
+                                v[k].len = (uint16_t)l;
+                        }
+                        s.values = v;
+                        s.count = nv;
+                        rv = cs_state_restore_rrset(z, &s, msg, sizeof(msg));
+                        if (rv)
+                                return sfail(d, rv, "snapshot: zone %s: %s", z->zone_id,
+                                             msg);
+                }
+                done += n;
+        }
+        if (!cs_zone_rrset_get(z, z->origin, z->origin_len, CS_TYPE_SOA, "") ||
+            !cs_zone_rrset_get(z, z->origin, z->origin_len, CS_TYPE_NS, ""))
+                return sfail(d, -EINVAL, "snapshot: zone %s lacks its apex SOA or NS",
+                             z->zone_id);
+        return 0;
+}
+
+static int dec_changes(struct sdec *d, struct cs_state *st, uint64_t total)
+{
+        char msg[256];
+        for (uint64_t done = 0; done < total;) {
+                const msgpack_object *items;
+                size_t n;
+                int rv = next_array(d, SIZE_MAX, &items, &n, "change chunk");
+                if (rv)
+                        return rv;
+                if (n == 0 || n > total - done)
+                        return sfail(d, -EBADMSG, "malformed snapshot: change count");
+                for (size_t i = 0; i < n; i++) {
+                        const msgpack_object *f;
+                        struct cs_change c = {0};
+                        const char *id, *req, *zid;
+                        const uint8_t *origin;
+                        size_t olen;
+                        uint32_t kind;
+                        msgpack_zone *mz = d->up.zone;
+                        STRY(d, cs_mp_array(&items[i], 7, false, &f, NULL), "change");
+                        STRY(d, cs_mp_str(&f[0], mz, CS_ID_MAXLEN, false, &id),
+                             "change id");
+                        STRY(d, cs_mp_str(&f[1], mz, CS_REQUEST_ID_MAXLEN, true, &req),
+                             "request id");
+                        STRY(d, cs_mp_u32(&f[2], &kind), "change kind");
+                        STRY(d, cs_mp_bin(&f[3], 255, &origin, &olen), "change origin");
+                        STRY(d, cs_mp_str(&f[4], mz, CS_ID_MAXLEN, false, &zid),
+                             "zone id");
+                        STRY(d, cs_mp_u64(&f[5], &c.submitted_ms), "submitted");
+                        STRY(d, cs_mp_u64(&f[6], &c.index), "change index");
+                        int nl = cs_name_len(origin, olen);
+                        if (kind < CS_CHANGE_ZONE_CREATE || kind > CS_CHANGE_BATCH ||
+                            nl < 0 || (size_t)nl != olen)
+                                return sfail(d, -EINVAL, "snapshot: change %s is invalid",
+                                             id);
+                        c.id = (char *)id;
+                        c.request_id = (char *)req;
+                        c.kind = (enum cs_change_kind)kind;
+                        c.origin = (uint8_t *)origin;
+                        c.origin_len = (uint16_t)olen;
+                        c.zone_id = (char *)zid;
+                        rv = cs_state_restore_change(st, &c, msg, sizeof(msg));
+                        if (rv)
+                                return sfail(d, rv, "snapshot: %s", msg);
+                }
+                done += n;
+        }
+        return 0;
+}
+
+static int dec_all(struct sdec *d, struct cs_state *st)
+{
+        const msgpack_object *f, *items;
+        const char *magic;
+        uint32_t version;
+        uint64_t n_members, n_zones, n_changes, max;
+        size_t n;
+        int rv = next_array(d, 9, &f, NULL, "header");
+        if (rv)
+                return rv;
+        if (cs_mp_str(&f[0], d->up.zone, 64, false, &magic) || strcmp(magic, SNAP_MAGIC))
+                return sfail(d, -EBADMSG, "not a quorumdns snapshot");
+        STRY(d, cs_mp_u32(&f[1], &version), "version");
+        if (version != CS_SNAPSHOT_VERSION)
+                return sfail(d, -EPROTO,
+                             "snapshot format version %u is not supported (%u is)",
+                             version, CS_SNAPSHOT_VERSION);
+        STRY(d, cs_mp_u64(&f[2], &st->last_index), "last index");
+        STRY(d, cs_mp_u64(&f[3], &st->synced_index), "synced index");
+        STRY(d, cs_mp_u64(&f[4], &max), "changes max");
+        STRY(d, cs_mp_u64(&f[5], &st->changes_max_age_ms), "changes max age");
+        STRY(d, cs_mp_u64(&f[6], &n_members), "member count");
+        STRY(d, cs_mp_u64(&f[7], &n_zones), "zone count");
+        STRY(d, cs_mp_u64(&f[8], &n_changes), "change count");
+        if (max == 0 || max > SIZE_MAX / 2 || n_changes > max)
+                return sfail(d, -EINVAL, "snapshot: change bounds are inconsistent");
+        st->changes_max = (size_t)max;
+
+        rv = next_array(d, SIZE_MAX, &items, &n, "members");
+        if (rv)
+                return rv;
+        if (n != n_members)
+                return sfail(d, -EBADMSG, "malformed snapshot: member count");
+        for (size_t i = 0; i < n; i++) {
+                struct cs_member_spec m;
+                struct cs_result res;
+                uint32_t role;
+                msgpack_zone *mz = d->up.zone;
+                STRY(d, cs_mp_array(&items[i], 6, false, &f, NULL), "member");
+                STRY(d, cs_mp_u64(&f[0], &m.id), "member id");
+                STRY(d, cs_mp_str(&f[1], mz, 255, false, &m.name), "member name");
+                STRY(d, cs_mp_str(&f[2], mz, 255, false, &m.raft_address),
+                     "raft address");
+                STRY(d, cs_mp_str(&f[3], mz, 255, false, &m.dns_address), "dns address");
+                STRY(d, cs_mp_str(&f[4], mz, 255, false, &m.api_address), "api address");
+                STRY(d, cs_mp_u32(&f[5], &role), "role");
+                m.role = (enum cs_role)role;
+                cs_result_init(&res);
+                if (cs_state_member_get(st, m.id) != NULL)
+                        return sfail(d, -EINVAL, "snapshot: duplicate member");
+                rv = cs_state_member_put(st, NULL, &m, &res);
+                if (rv)
+                        return sfail(d, rv, "snapshot: %s", res.message);
+        }
+        for (uint64_t i = 0; i < n_zones; i++) {
+                rv = dec_zone(d, st);
+                if (rv)
+                        return rv;
+        }
+        return dec_changes(d, st, n_changes);
+}
+
+int cs_snapshot_decode(const void *buf, size_t len, struct cs_state *out, char *err,
+                       size_t errlen)
+{
+        struct sdec d = {.buf = buf, .len = len, .err = err, .errlen = errlen};
+        struct cs_observer obs = out->observer;
+        memset(&out->observer, 0, sizeof(out->observer)); /* silent while filling */
+        msgpack_unpacked_init(&d.up);
+        int rv = dec_all(&d, out);
+        msgpack_unpacked_destroy(&d.up);
+        if (rv != 0)
+                cs_state_fini(out);
+        out->observer = obs;
+        return rv;
+}

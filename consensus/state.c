@@ -1,0 +1,915 @@
+/*
+ * state.c — zones, change records, idempotency keys and members of the
+ * replicated state (see state.h); change batches are in batch.c.
+ *
+ * Every operation follows the same order: look up the request id (a retried
+ * command returns the change it already made), validate, allocate everything
+ * the change needs (hash-table room included), then commit without any
+ * failure path and tell the observer.  A failed operation leaves the state
+ * exactly as it was.
+ */
+#include "consensus/state.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "consensus/state_priv.h"
+#include "consensus/wire.h"
+
+/* ---- results ------------------------------------------------------------ */
+
+void cs_result_init(struct cs_result *res)
+{
+        memset(res, 0, sizeof(*res));
+}
+
+void cs_result_reset(struct cs_result *res)
+{
+        res->status = 0;
+        res->message[0] = 0;
+        res->change_id[0] = 0;
+        res->duplicate = false;
+        res->index = 0;
+        res->n_errors = 0;
+}
+
+void cs_result_fini(struct cs_result *res)
+{
+        free(res->errors);
+        cs_result_init(res);
+}
+
+void result_error(struct cs_result *res, uint32_t action, const char *field,
+                  const char *fmt, ...)
+{
+        if (res->n_errors == res->cap_errors) {
+                size_t cap = res->cap_errors ? res->cap_errors * 2 : 16;
+                struct cs_error *e = realloc(res->errors, cap * sizeof(*e));
+                if (e == NULL)
+                        return; /* the status still says the batch failed */
+                res->errors = e;
+                res->cap_errors = cap;
+        }
+        struct cs_error *e = &res->errors[res->n_errors++];
+        e->action = action;
+        snprintf(e->field, sizeof(e->field), "%s", field);
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->message, sizeof(e->message), fmt, ap);
+        va_end(ap);
+}
+
+int result_fail(struct cs_result *res, int status, const char *fmt, ...)
+{
+        res->status = status;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(res->message, sizeof(res->message), fmt, ap);
+        va_end(ap);
+        return status;
+}
+
+/* ---- keys and sets ------------------------------------------------------ */
+
+uint64_t rrset_key_hash(const struct rrset_key *key)
+{
+        uint64_t h = cs_hash_bytes(key->owner, key->owner_len, key->type);
+        const char *sid = key->set_id ? key->set_id : "";
+        return cs_hash_bytes(sid, strlen(sid), h);
+}
+
+bool rrset_match(const void *item, const void *key)
+{
+        const struct cs_rrset *r = item;
+        const struct rrset_key *k = key;
+        const char *sid = k->set_id ? k->set_id : "";
+        return r->type == k->type && r->owner_len == k->owner_len &&
+               memcmp(r->owner, k->owner, k->owner_len) == 0 &&
+               strcmp(r->set_id, sid) == 0;
+}
+
+uint64_t owner_key_hash(const struct owner_key *key)
+{
+        return cs_hash_bytes(key->owner, key->len, 0x6f776e6572);
+}
+
+bool owner_match(const void *item, const void *key)
+{
+        const struct cs_owner *o = item;
+        const struct owner_key *k = key;
+        return o->len == k->len && memcmp(o->owner, k->owner, k->len) == 0;
+}
+
+struct name_key {
+        const uint8_t *name;
+        uint16_t len;
+};
+
+static bool zone_match(const void *item, const void *key)
+{
+        const struct cs_zone *z = item;
+        const struct name_key *k = key;
+        return z->origin_len == k->len && memcmp(z->origin, k->name, k->len) == 0;
+}
+
+static bool zone_id_match(const void *item, const void *key)
+{
+        return strcmp(((const struct cs_zone *)item)->zone_id, key) == 0;
+}
+
+static uint64_t str_hash(const char *s)
+{
+        return cs_hash_bytes(s, strlen(s), 0x737472);
+}
+
+static bool change_id_match(const void *item, const void *key)
+{
+        return strcmp(((const struct cs_change *)item)->id, key) == 0;
+}
+
+static bool request_id_match(const void *item, const void *key)
+{
+        return strcmp(((const struct cs_change *)item)->request_id, key) == 0;
+}
+
+int rdata_cmp(const void *a, const void *b)
+{
+        const struct cs_rdata *x = a, *y = b;
+        size_t n = x->len < y->len ? x->len : y->len;
+        int c = n ? memcmp(x->data, y->data, n) : 0;
+        if (c != 0)
+                return c;
+        return (x->len > y->len) - (x->len < y->len);
+}
+
+struct cs_rrset *rrset_new(const struct rrset_key *key, uint32_t ttl,
+                           const struct cs_rdata *values, size_t count)
+{
+        const char *sid = key->set_id ? key->set_id : "";
+        size_t sid_len = strlen(sid);
+        size_t bytes = 0;
+        for (size_t i = 0; i < count; i++)
+                bytes += values[i].len;
+        size_t size = sizeof(struct cs_rrset) + count * sizeof(struct cs_rdata) +
+                      key->owner_len + sid_len + 1 + bytes;
+        struct cs_rrset *r = malloc(size);
+        if (r == NULL)
+                return NULL;
+        r->values = (struct cs_rdata *)(r + 1);
+        uint8_t *p = (uint8_t *)(r->values + count);
+        r->owner = p;
+        memcpy(p, key->owner, key->owner_len);
+        p += key->owner_len;
+        r->set_id = (char *)p;
+        memcpy(p, sid, sid_len + 1);
+        p += sid_len + 1;
+        for (size_t i = 0; i < count; i++) {
+                if (values[i].len)
+                        memcpy(p, values[i].data, values[i].len);
+                r->values[i].data = p;
+                r->values[i].len = values[i].len;
+                p += values[i].len;
+        }
+        r->owner_len = key->owner_len;
+        r->type = key->type;
+        r->ttl = ttl;
+        r->count = count;
+        r->hash = rrset_key_hash(key);
+        return r;
+}
+
+struct cs_rrset *rrset_with_serial(const struct cs_rrset *soa, uint32_t serial)
+{
+        struct rrset_key key = {soa->owner, soa->owner_len, soa->type, soa->set_id};
+        struct cs_rrset *r = rrset_new(&key, soa->ttl, soa->values, soa->count);
+        if (r != NULL)
+                cs_soa_set_serial((uint8_t *)r->values[0].data, r->values[0].len, serial);
+        return r;
+}
+
+struct cs_owner *owner_new(const uint8_t *owner, uint16_t len)
+{
+        struct cs_owner *o = calloc(1, sizeof(*o) + len);
+        if (o == NULL)
+                return NULL;
+        memcpy(o->owner, owner, len);
+        o->len = len;
+        struct owner_key k = {o->owner, len};
+        o->hash = owner_key_hash(&k);
+        return o;
+}
+
+int name_normalize(const uint8_t *name, size_t len, uint8_t out[CS_NAME_MAXLEN])
+{
+        if (name == NULL || len == 0 || len > CS_NAME_MAXLEN)
+                return -EINVAL;
+        int n = cs_name_len(name, len);
+        if (n < 0 || (size_t)n != len)
+                return -EINVAL;
+        cs_name_lower(out, name, len);
+        return 0;
+}
+
+static char *str_dup(const char *s)
+{
+        return strdup(s ? s : "");
+}
+
+static bool str_ok(const char *s, size_t max)
+{
+        return s == NULL || strlen(s) <= max;
+}
+
+/* ---- the state ---------------------------------------------------------- */
+
+void cs_state_init(struct cs_state *st)
+{
+        memset(st, 0, sizeof(*st));
+        cs_hmap_init(&st->zones);
+        cs_hmap_init(&st->zone_ids);
+        cs_hmap_init(&st->change_ids);
+        cs_hmap_init(&st->request_ids);
+        st->changes_max = CS_CHANGES_MAX;
+        st->changes_max_age_ms = CS_CHANGES_MAX_AGE_MS;
+}
+
+static void zone_free(struct cs_zone *z)
+{
+        for (size_t i = 0; i < z->rrsets.cap; i++)
+                free(z->rrsets.slots[i].item);
+        for (size_t i = 0; i < z->owners.cap; i++)
+                free(z->owners.slots[i].item);
+        cs_hmap_fini(&z->rrsets);
+        cs_hmap_fini(&z->owners);
+        free(z->origin);
+        free(z->zone_id);
+        free(z->comment);
+        free(z);
+}
+
+void change_free(struct cs_change *c)
+{
+        if (c == NULL)
+                return;
+        free(c->id);
+        free(c->request_id);
+        free(c->origin);
+        free(c->zone_id);
+        free(c);
+}
+
+static void member_clear(struct cs_member *m)
+{
+        free(m->name);
+        free(m->raft_address);
+        free(m->dns_address);
+        free(m->api_address);
+}
+
+void cs_state_fini(struct cs_state *st)
+{
+        for (size_t i = 0; i < st->zones.cap; i++)
+                if (st->zones.slots[i].item)
+                        zone_free(st->zones.slots[i].item);
+        cs_hmap_fini(&st->zones);
+        cs_hmap_fini(&st->zone_ids);
+        for (size_t i = 0; i < st->changes_count; i++)
+                change_free(st->changes[(st->changes_head + i) % st->changes_cap]);
+        free(st->changes);
+        cs_hmap_fini(&st->change_ids);
+        cs_hmap_fini(&st->request_ids);
+        for (size_t i = 0; i < st->n_members; i++)
+                member_clear(&st->members[i]);
+        free(st->members);
+        struct cs_observer obs = st->observer;
+        cs_state_init(st);
+        st->observer = obs;
+}
+
+void cs_state_set_observer(struct cs_state *st, const struct cs_observer *obs)
+{
+        if (obs)
+                st->observer = *obs;
+        else
+                memset(&st->observer, 0, sizeof(st->observer));
+}
+
+void cs_state_move(struct cs_state *dst, struct cs_state *src)
+{
+        struct cs_observer obs = dst->observer;
+        cs_state_fini(dst);
+        *dst = *src;
+        dst->observer = obs;
+        cs_state_init(src);
+}
+
+/* ---- change records ----------------------------------------------------- */
+
+bool change_seen(struct cs_state *st, const struct cs_ctx *ctx, struct cs_result *res)
+{
+        if (ctx == NULL || ctx->request_id == NULL || ctx->request_id[0] == 0)
+                return false;
+        const struct cs_change *c = cs_state_change_by_request(st, ctx->request_id);
+        if (c == NULL)
+                return false;
+        res->status = 0;
+        res->duplicate = true;
+        snprintf(res->change_id, sizeof(res->change_id), "%s", c->id);
+        snprintf(res->message, sizeof(res->message),
+                 "request %s was applied as change %s", ctx->request_id, c->id);
+        return true;
+}
+
+int change_prepare(struct cs_state *st, const struct cs_ctx *ctx,
+                   enum cs_change_kind kind, const struct cs_zone *zone,
+                   struct cs_change **out, struct cs_result *res)
+{
+        char idbuf[CS_ID_MAXLEN + 1];
+        const char *id = ctx->change_id;
+        if (id == NULL || id[0] == 0) {
+                snprintf(idbuf, sizeof(idbuf), "C%016" PRIX64, ctx->index);
+                id = idbuf;
+        }
+        if (strlen(id) > CS_ID_MAXLEN)
+                return result_fail(res, -EINVAL, "change id longer than %d",
+                                   CS_ID_MAXLEN);
+        if (!str_ok(ctx->request_id, CS_REQUEST_ID_MAXLEN))
+                return result_fail(res, -EINVAL, "request id longer than %d",
+                                   CS_REQUEST_ID_MAXLEN);
+        if (cs_state_change_get(st, id) != NULL)
+                return result_fail(res, -EEXIST, "change id %s is already used", id);
+
+        struct cs_change *c = calloc(1, sizeof(*c));
+        if (c == NULL)
+                goto nomem;
+        c->id = strdup(id);
+        c->origin = malloc(zone->origin_len);
+        c->zone_id = strdup(zone->zone_id);
+        if (ctx->request_id && ctx->request_id[0])
+                c->request_id = strdup(ctx->request_id);
+        if (!c->id || !c->origin || !c->zone_id ||
+            (ctx->request_id && ctx->request_id[0] && !c->request_id))
+                goto nomem;
+        memcpy(c->origin, zone->origin, zone->origin_len);
+        c->origin_len = zone->origin_len;
+        c->kind = kind;
+        c->submitted_ms = ctx->timestamp_ms;
+        c->index = ctx->index;
+        if (cs_hmap_reserve(&st->change_ids, 1) || cs_hmap_reserve(&st->request_ids, 1))
+                goto nomem;
+        if (st->changes_count == st->changes_cap && st->changes_cap < st->changes_max) {
+                size_t cap = st->changes_cap ? st->changes_cap * 2 : 64;
+                if (cap > st->changes_max)
+                        cap = st->changes_max;
+                struct cs_change **ring = malloc(cap * sizeof(*ring));
+                if (ring == NULL)
+                        goto nomem;
+                for (size_t i = 0; i < st->changes_count; i++)
+                        ring[i] = st->changes[(st->changes_head + i) % st->changes_cap];
+                free(st->changes);
+                st->changes = ring;
+                st->changes_cap = cap;
+                st->changes_head = 0;
+        }
+        *out = c;
+        return 0;
+nomem:
+        change_free(c);
+        return result_fail(res, -ENOMEM, "out of memory recording the change");
+}
+
+static void change_evict_oldest(struct cs_state *st)
+{
+        struct cs_change *old = st->changes[st->changes_head];
+        st->changes_head = (st->changes_head + 1) % st->changes_cap;
+        st->changes_count--;
+        cs_hmap_del(&st->change_ids, str_hash(old->id), old->id, change_id_match);
+        if (old->request_id)
+                cs_hmap_del(&st->request_ids, str_hash(old->request_id), old->request_id,
+                            request_id_match);
+        change_free(old);
+}
+
+static bool too_old(const struct cs_state *st, const struct cs_ctx *ctx)
+{
+        if (ctx == NULL)
+                return false;
+        uint64_t t = st->changes[st->changes_head]->submitted_ms;
+        return ctx->timestamp_ms > t && ctx->timestamp_ms - t > st->changes_max_age_ms;
+}
+
+void change_commit(struct cs_state *st, const struct cs_ctx *ctx, struct cs_change *c,
+                   struct cs_result *res)
+{
+        while (st->changes_count > 0 &&
+               (st->changes_count >= st->changes_max ||
+                st->changes_count == st->changes_cap || too_old(st, ctx)))
+                change_evict_oldest(st);
+        st->changes[(st->changes_head + st->changes_count) % st->changes_cap] = c;
+        st->changes_count++;
+        cs_hmap_put(&st->change_ids, str_hash(c->id), c->id, c, change_id_match);
+        if (c->request_id)
+                cs_hmap_put(&st->request_ids, str_hash(c->request_id), c->request_id, c,
+                            request_id_match);
+        snprintf(res->change_id, sizeof(res->change_id), "%s", c->id);
+}
+
+int cs_state_restore_change(struct cs_state *st, const struct cs_change *src, char *err,
+                            size_t errlen)
+{
+        struct cs_ctx ctx = {.index = src->index,
+                             .timestamp_ms = src->submitted_ms,
+                             .request_id = src->request_id,
+                             .change_id = src->id};
+        struct cs_zone z = {.origin = src->origin,
+                            .origin_len = src->origin_len,
+                            .zone_id = src->zone_id};
+        struct cs_result res;
+        struct cs_change *c;
+        cs_result_init(&res);
+        if (src->id == NULL || src->id[0] == 0 || src->zone_id == NULL ||
+            (src->request_id && cs_state_change_by_request(st, src->request_id))) {
+                snprintf(err, errlen, "change record is incomplete or duplicated");
+                return -EINVAL;
+        }
+        int rv = change_prepare(st, &ctx, src->kind, &z, &c, &res);
+        if (rv != 0) {
+                snprintf(err, errlen, "%s", res.message);
+                return rv;
+        }
+        /* No ctx: no eviction by age, the snapshot kept what the state kept. */
+        change_commit(st, NULL, c, &res);
+        return 0;
+}
+
+const struct cs_change *cs_state_change_get(const struct cs_state *st, const char *id)
+{
+        return cs_hmap_get(&st->change_ids, str_hash(id), id, change_id_match);
+}
+
+const struct cs_change *cs_state_change_by_request(const struct cs_state *st,
+                                                   const char *request_id)
+{
+        return cs_hmap_get(&st->request_ids, str_hash(request_id), request_id,
+                           request_id_match);
+}
+
+enum cs_change_status cs_state_change_status(const struct cs_state *st,
+                                             const struct cs_change *c)
+{
+        return c->index <= st->synced_index ? CS_STATUS_INSYNC : CS_STATUS_PENDING;
+}
+
+const struct cs_change *cs_state_change_at(const struct cs_state *st, size_t i)
+{
+        if (i >= st->changes_count)
+                return NULL;
+        return st->changes[(st->changes_head + i) % st->changes_cap];
+}
+
+size_t cs_state_change_count(const struct cs_state *st)
+{
+        return st->changes_count;
+}
+
+int cs_state_changes_synced(struct cs_state *st, const struct cs_ctx *ctx, uint64_t index,
+                            struct cs_result *res)
+{
+        cs_result_reset(res);
+        if (ctx) {
+                st->last_index = ctx->index;
+                res->index = ctx->index;
+        }
+        if (index > st->synced_index)
+                st->synced_index = index;
+        return 0;
+}
+
+/* ---- zones -------------------------------------------------------------- */
+
+const struct cs_zone *cs_state_zone_get(const struct cs_state *st, const uint8_t *origin,
+                                        size_t origin_len)
+{
+        uint8_t lower[CS_NAME_MAXLEN];
+        if (name_normalize(origin, origin_len, lower) != 0)
+                return NULL;
+        struct name_key k = {lower, (uint16_t)origin_len};
+        return cs_hmap_get(&st->zones, cs_hash_bytes(lower, origin_len, 0), &k,
+                           zone_match);
+}
+
+const struct cs_zone *cs_state_zone_by_id(const struct cs_state *st, const char *id)
+{
+        return cs_hmap_get(&st->zone_ids, str_hash(id), id, zone_id_match);
+}
+
+size_t cs_state_zone_count(const struct cs_state *st)
+{
+        return st->zones.count;
+}
+
+int cs_state_foreach_zone(const struct cs_state *st,
+                          int (*fn)(const struct cs_zone *zone, void *arg), void *arg)
+{
+        for (size_t i = 0; i < st->zones.cap; i++) {
+                if (st->zones.slots[i].item == NULL)
+                        continue;
+                int rv = fn(st->zones.slots[i].item, arg);
+                if (rv != 0)
+                        return rv;
+        }
+        return 0;
+}
+
+int cs_zone_foreach_rrset(const struct cs_zone *zone,
+                          int (*fn)(const struct cs_rrset *rrset, void *arg), void *arg)
+{
+        for (size_t i = 0; i < zone->rrsets.cap; i++) {
+                if (zone->rrsets.slots[i].item == NULL)
+                        continue;
+                int rv = fn(zone->rrsets.slots[i].item, arg);
+                if (rv != 0)
+                        return rv;
+        }
+        return 0;
+}
+
+const struct cs_rrset *cs_zone_rrset_get(const struct cs_zone *zone, const uint8_t *owner,
+                                         size_t owner_len, uint16_t type,
+                                         const char *set_id)
+{
+        uint8_t lower[CS_NAME_MAXLEN];
+        if (name_normalize(owner, owner_len, lower) != 0)
+                return NULL;
+        struct rrset_key k = {lower, (uint16_t)owner_len, type, set_id};
+        return cs_hmap_get(&zone->rrsets, rrset_key_hash(&k), &k, rrset_match);
+}
+
+/* Checks one set of a zone being created; errors go to res. */
+static void check_apex_set(const struct cs_rrset_spec *s, uint16_t type,
+                           const char *field, struct cs_result *res,
+                           struct cs_rdata **sorted)
+{
+        *sorted = NULL;
+        if (s->ttl > CS_TTL_MAX)
+                result_error(res, CS_ERROR_BATCH, field, "TTL %u is over %u", s->ttl,
+                             CS_TTL_MAX);
+        if (s->count == 0 || (type == CS_TYPE_SOA && s->count != 1)) {
+                result_error(res, CS_ERROR_BATCH, field, "%s",
+                             type == CS_TYPE_SOA ? "the SOA set needs exactly one value"
+                                                 : "the NS set needs at least one value");
+                return;
+        }
+        for (size_t i = 0; i < s->count; i++) {
+                const char *why =
+                    cs_rdata_check(type, s->values[i].data, s->values[i].len);
+                if (why) {
+                        result_error(res, CS_ERROR_BATCH, field, "value %zu: %s", i, why);
+                        return;
+                }
+        }
+        struct cs_rdata *v = malloc(s->count * sizeof(*v));
+        if (v == NULL) {
+                result_error(res, CS_ERROR_BATCH, field, "out of memory");
+                return;
+        }
+        memcpy(v, s->values, s->count * sizeof(*v));
+        qsort(v, s->count, sizeof(*v), rdata_cmp);
+        for (size_t i = 1; i < s->count; i++)
+                if (rdata_cmp(&v[i - 1], &v[i]) == 0) {
+                        result_error(res, CS_ERROR_BATCH, field, "duplicate value");
+                        free(v);
+                        return;
+                }
+        *sorted = v;
+}
+
+static struct cs_zone *zone_new(const uint8_t *origin, size_t len, const char *zone_id,
+                                const char *comment, uint64_t created_ms, uint32_t serial)
+{
+        struct cs_zone *z = calloc(1, sizeof(*z));
+        if (z == NULL)
+                return NULL;
+        z->origin = malloc(len);
+        z->zone_id = str_dup(zone_id);
+        z->comment = str_dup(comment);
+        if (!z->origin || !z->zone_id || !z->comment) {
+                zone_free(z);
+                return NULL;
+        }
+        memcpy(z->origin, origin, len);
+        z->origin_len = (uint16_t)len;
+        z->hash = cs_hash_bytes(origin, len, 0);
+        z->created_ms = created_ms;
+        z->serial = serial;
+        return z;
+}
+
+static int zone_insert_reserve(struct cs_state *st)
+{
+        if (cs_hmap_reserve(&st->zones, 1) || cs_hmap_reserve(&st->zone_ids, 1))
+                return -ENOMEM;
+        return 0;
+}
+
+static void zone_insert(struct cs_state *st, struct cs_zone *z)
+{
+        struct name_key k = {z->origin, z->origin_len};
+        cs_hmap_put(&st->zones, z->hash, &k, z, zone_match);
+        cs_hmap_put(&st->zone_ids, str_hash(z->zone_id), z->zone_id, z, zone_id_match);
+}
+
+static const char *zone_spec_problem(const struct cs_state *st, const uint8_t *lower,
+                                     size_t len, const char *zone_id, const char *comment,
+                                     int *status)
+{
+        struct name_key k = {lower, (uint16_t)len};
+        *status = -EINVAL;
+        if (zone_id == NULL || zone_id[0] == 0 || strlen(zone_id) > CS_ID_MAXLEN)
+                return "zone id must have 1 to 64 characters";
+        if (!str_ok(comment, CS_COMMENT_MAXLEN))
+                return "comment longer than 256 characters";
+        *status = -EEXIST;
+        if (cs_hmap_get(&st->zones, cs_hash_bytes(lower, len, 0), &k, zone_match))
+                return "a zone with this origin exists";
+        if (cs_state_zone_by_id(st, zone_id))
+                return "a zone with this id exists";
+        return NULL;
+}
+
+int cs_state_zone_create(struct cs_state *st, const struct cs_ctx *ctx,
+                         const struct cs_zone_spec *spec, struct cs_result *res)
+{
+        uint8_t origin[CS_NAME_MAXLEN];
+        char text[1024];
+        struct cs_rdata *soa_v = NULL, *ns_v = NULL;
+        struct cs_zone *z = NULL;
+        struct cs_change *change = NULL;
+        struct cs_rrset *soa = NULL, *ns = NULL;
+        struct cs_owner *apex = NULL;
+        uint32_t serial = 0;
+        int status;
+
+        cs_result_reset(res);
+        res->index = ctx->index;
+        st->last_index = ctx->index;
+        if (change_seen(st, ctx, res))
+                return 0;
+        if (name_normalize(spec->origin, spec->origin_len, origin) != 0)
+                return result_fail(res, -EINVAL, "origin is not a valid wire name");
+        const char *why = zone_spec_problem(st, origin, spec->origin_len, spec->zone_id,
+                                            spec->comment, &status);
+        if (why)
+                return result_fail(
+                    res, status, "zone %s: %s",
+                    cs_name_text(origin, spec->origin_len, text, sizeof(text)), why);
+        check_apex_set(&spec->soa, CS_TYPE_SOA, "soa", res, &soa_v);
+        check_apex_set(&spec->ns, CS_TYPE_NS, "ns", res, &ns_v);
+        if (res->n_errors > 0) {
+                status = result_fail(res, -EINVAL, "the zone's SOA or NS set is invalid");
+                goto out;
+        }
+        cs_soa_serial(soa_v[0].data, soa_v[0].len, &serial);
+
+        struct rrset_key ks = {origin, (uint16_t)spec->origin_len, CS_TYPE_SOA, ""};
+        struct rrset_key kn = {origin, (uint16_t)spec->origin_len, CS_TYPE_NS, ""};
+        status = -ENOMEM;
+        z = zone_new(origin, spec->origin_len, spec->zone_id, spec->comment,
+                     ctx->timestamp_ms, serial);
+        soa = rrset_new(&ks, spec->soa.ttl, soa_v, 1);
+        ns = rrset_new(&kn, spec->ns.ttl, ns_v, spec->ns.count);
+        apex = owner_new(origin, (uint16_t)spec->origin_len);
+        if (!z || !soa || !ns || !apex || cs_hmap_reserve(&z->rrsets, 2) ||
+            cs_hmap_reserve(&z->owners, 1) || zone_insert_reserve(st)) {
+                result_fail(res, -ENOMEM, "out of memory creating the zone");
+                goto out;
+        }
+        status = change_prepare(st, ctx, CS_CHANGE_ZONE_CREATE, z, &change, res);
+        if (status != 0)
+                goto out;
+
+        cs_hmap_put(&z->rrsets, soa->hash, &ks, soa, rrset_match);
+        cs_hmap_put(&z->rrsets, ns->hash, &kn, ns, rrset_match);
+        apex->n_sets = 2;
+        struct owner_key ko = {apex->owner, apex->len};
+        cs_hmap_put(&z->owners, apex->hash, &ko, apex, owner_match);
+        soa = ns = NULL;
+        apex = NULL;
+        zone_insert(st, z);
+        change_commit(st, ctx, change, res);
+        if (st->observer.zone_created)
+                st->observer.zone_created(st->observer.ctx, z);
+        z = NULL;
+        status = 0;
+out:
+        free(soa);
+        free(ns);
+        free(apex);
+        if (z)
+                zone_free(z);
+        free(soa_v);
+        free(ns_v);
+        return status;
+}
+
+int cs_state_restore_zone(struct cs_state *st, const uint8_t *origin, size_t origin_len,
+                          const char *zone_id, const char *comment, uint64_t created_ms,
+                          uint32_t serial, struct cs_zone **out, char *err, size_t errlen)
+{
+        uint8_t lower[CS_NAME_MAXLEN];
+        int status;
+        if (name_normalize(origin, origin_len, lower) != 0) {
+                snprintf(err, errlen, "zone origin is not a valid wire name");
+                return -EINVAL;
+        }
+        const char *why =
+            zone_spec_problem(st, lower, origin_len, zone_id, comment, &status);
+        if (why) {
+                snprintf(err, errlen, "zone %s: %s", zone_id ? zone_id : "?", why);
+                return status;
+        }
+        struct cs_zone *z =
+            zone_new(lower, origin_len, zone_id, comment, created_ms, serial);
+        if (z == NULL || zone_insert_reserve(st) != 0) {
+                if (z)
+                        zone_free(z);
+                snprintf(err, errlen, "out of memory");
+                return -ENOMEM;
+        }
+        zone_insert(st, z);
+        *out = z;
+        return 0;
+}
+
+int cs_state_restore_rrset(struct cs_zone *z, const struct cs_rrset_spec *s, char *err,
+                           size_t errlen)
+{
+        uint8_t lower[CS_NAME_MAXLEN];
+        const char *why = NULL;
+        if (name_normalize(s->owner, s->owner_len, lower) != 0 ||
+            !cs_name_in_zone(lower, s->owner_len, z->origin, z->origin_len))
+                why = "record set owner is not a name in the zone";
+        else if (cs_type_check(s->type) || s->count == 0 || s->ttl > CS_TTL_MAX ||
+                 !str_ok(s->set_id, CS_SET_ID_MAXLEN))
+                why = "record set type, TTL, set id or value count is invalid";
+        for (size_t i = 0; why == NULL && i < s->count; i++) {
+                why = cs_rdata_check(s->type, s->values[i].data, s->values[i].len);
+                if (i > 0 && why == NULL &&
+                    rdata_cmp(&s->values[i - 1], &s->values[i]) >= 0)
+                        why = "record set values are not in canonical order";
+        }
+        if (why) {
+                snprintf(err, errlen, "%s", why);
+                return -EINVAL;
+        }
+        struct rrset_key k = {lower, (uint16_t)s->owner_len, s->type, s->set_id};
+        uint64_t hash = rrset_key_hash(&k);
+        if (cs_hmap_get(&z->rrsets, hash, &k, rrset_match)) {
+                snprintf(err, errlen, "duplicate record set");
+                return -EINVAL;
+        }
+        struct owner_key ko = {lower, (uint16_t)s->owner_len};
+        uint64_t oh = owner_key_hash(&ko);
+        struct cs_owner *o = cs_hmap_get(&z->owners, oh, &ko, owner_match);
+        struct cs_owner *fresh = NULL;
+        if (o == NULL && (fresh = owner_new(lower, (uint16_t)s->owner_len)) == NULL)
+                goto nomem;
+        struct cs_rrset *r = rrset_new(&k, s->ttl, s->values, s->count);
+        if (r == NULL || cs_hmap_reserve(&z->rrsets, 1) ||
+            cs_hmap_reserve(&z->owners, 1)) {
+                free(r);
+                free(fresh);
+                goto nomem;
+        }
+        if (fresh) {
+                cs_hmap_put(&z->owners, oh, &ko, fresh, owner_match);
+                o = fresh;
+        }
+        o->n_sets++;
+        if (s->type == CS_TYPE_CNAME)
+                o->n_cname++;
+        cs_hmap_put(&z->rrsets, hash, &k, r, rrset_match);
+        if (s->type == CS_TYPE_SOA)
+                cs_soa_serial(r->values[0].data, r->values[0].len, &z->serial);
+        return 0;
+nomem:
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+}
+
+int cs_state_zone_delete(struct cs_state *st, const struct cs_ctx *ctx,
+                         const uint8_t *origin, size_t origin_len, bool force,
+                         struct cs_result *res)
+{
+        char text[1024];
+        struct cs_change *change;
+        cs_result_reset(res);
+        res->index = ctx->index;
+        st->last_index = ctx->index;
+        if (change_seen(st, ctx, res))
+                return 0;
+        struct cs_zone *z = (struct cs_zone *)cs_state_zone_get(st, origin, origin_len);
+        if (z == NULL)
+                return result_fail(res, -ENOENT, "no such zone");
+        cs_name_text(z->origin, z->origin_len, text, sizeof(text));
+        if (!force && z->rrsets.count > 2)
+                return result_fail(res, -ENOTEMPTY,
+                                   "zone %s holds %zu record sets besides the apex SOA "
+                                   "and NS; delete them first or force",
+                                   text, z->rrsets.count - 2);
+        int rv = change_prepare(st, ctx, CS_CHANGE_ZONE_DELETE, z, &change, res);
+        if (rv != 0)
+                return rv;
+        struct name_key k = {z->origin, z->origin_len};
+        cs_hmap_del(&st->zones, z->hash, &k, zone_match);
+        cs_hmap_del(&st->zone_ids, str_hash(z->zone_id), z->zone_id, zone_id_match);
+        change_commit(st, ctx, change, res);
+        if (st->observer.zone_deleted)
+                st->observer.zone_deleted(st->observer.ctx, z->origin, z->origin_len);
+        zone_free(z);
+        return 0;
+}
+
+/* ---- members ------------------------------------------------------------ */
+
+const struct cs_member *cs_state_member_get(const struct cs_state *st, uint64_t id)
+{
+        for (size_t i = 0; i < st->n_members; i++)
+                if (st->members[i].id == id)
+                        return &st->members[i];
+        return NULL;
+}
+
+int cs_state_member_put(struct cs_state *st, const struct cs_ctx *ctx,
+                        const struct cs_member_spec *spec, struct cs_result *res)
+{
+        cs_result_reset(res);
+        if (ctx) {
+                res->index = ctx->index;
+                st->last_index = ctx->index;
+        }
+        if (spec->id == 0)
+                return result_fail(res, -EINVAL, "member id 0 is reserved");
+        if (spec->role != CS_ROLE_VOTER && spec->role != CS_ROLE_STANDBY &&
+            spec->role != CS_ROLE_SPARE)
+                return result_fail(res, -EINVAL, "unknown member role %d",
+                                   (int)spec->role);
+        if (!str_ok(spec->name, 255) || !str_ok(spec->raft_address, 255) ||
+            !str_ok(spec->dns_address, 255) || !str_ok(spec->api_address, 255))
+                return result_fail(res, -EINVAL, "member name or address too long");
+        struct cs_member m = {.id = spec->id, .role = spec->role};
+        m.name = str_dup(spec->name);
+        m.raft_address = str_dup(spec->raft_address);
+        m.dns_address = str_dup(spec->dns_address);
+        m.api_address = str_dup(spec->api_address);
+        if (!m.name || !m.raft_address || !m.dns_address || !m.api_address)
+                goto nomem;
+        size_t i = 0;
+        while (i < st->n_members && st->members[i].id < spec->id)
+                i++;
+        if (i < st->n_members && st->members[i].id == spec->id) {
+                member_clear(&st->members[i]);
+                st->members[i] = m;
+        } else {
+                struct cs_member *a =
+                    realloc(st->members, (st->n_members + 1) * sizeof(*a));
+                if (a == NULL)
+                        goto nomem;
+                st->members = a;
+                memmove(a + i + 1, a + i, (st->n_members - i) * sizeof(*a));
+                a[i] = m;
+                st->n_members++;
+        }
+        if (st->observer.members_changed)
+                st->observer.members_changed(st->observer.ctx, st);
+        return 0;
+nomem:
+        member_clear(&m);
+        return result_fail(res, -ENOMEM, "out of memory");
+}
+
+int cs_state_member_remove(struct cs_state *st, const struct cs_ctx *ctx, uint64_t id,
+                           struct cs_result *res)
+{
+        cs_result_reset(res);
+        if (ctx) {
+                res->index = ctx->index;
+                st->last_index = ctx->index;
+        }
+        for (size_t i = 0; i < st->n_members; i++) {
+                if (st->members[i].id != id)
+                        continue;
+                member_clear(&st->members[i]);
+                memmove(&st->members[i], &st->members[i + 1],
+                        (st->n_members - i - 1) * sizeof(st->members[0]));
+                st->n_members--;
+                if (st->observer.members_changed)
+                        st->observer.members_changed(st->observer.ctx, st);
+                return 0;
+        }
+        return result_fail(res, -ENOENT, "no member %" PRIu64, id);
+}

@@ -1,0 +1,301 @@
+/*
+ * state.h — the replicated state of the cluster.
+ *
+ * Everything here is a pure function of the commands applied, in log order:
+ * hosted zones and their record sets, the change records (PENDING until
+ * every member has applied them, then INSYNC), the idempotency keys of
+ * requests, and the member table.  Commands arrive decoded (consensus/
+ * command.h) from the FSM (consensus/fsm.h) together with a context: the raft
+ * index, the leader-stamped time and the request and change ids.  No clock,
+ * randomness or I/O is used: every node computes the same state.
+ *
+ * A change batch is validated completely first — every error of every action
+ * is collected — against the current state overlaid with the batch's own
+ * earlier actions; everything the commit needs is then allocated, so that
+ * the commit itself cannot fail and a failing batch changes nothing.  The
+ * cost is proportional to the batch, not to the zone: sets, owners, zones,
+ * changes and request ids live in hash tables (consensus/hmap.h).
+ *
+ * The DNS engine is fed through `struct cs_observer`: once per applied
+ * command, with the complete new contents of every changed record set, so
+ * that node/ can publish one DNS transaction per batch.
+ *
+ * Errors are negative errno values; the detail (and, for batches, the list
+ * of validation errors) is in `struct cs_result`.
+ */
+#ifndef CONSENSUS_STATE_H
+#define CONSENSUS_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "consensus/hmap.h"
+
+#define CS_ID_MAXLEN         64 /* zone ids, change ids */
+#define CS_REQUEST_ID_MAXLEN 128
+#define CS_SET_ID_MAXLEN     128
+#define CS_COMMENT_MAXLEN    256
+#define CS_TTL_MAX           2147483647u /* RFC 2181 §8 */
+
+/* Change records (and the idempotency keys they carry) are kept for the last
+ * CS_CHANGES_MAX changes and at most CS_CHANGES_MAX_AGE_MS (command time). */
+#define CS_CHANGES_MAX        100000
+#define CS_CHANGES_MAX_AGE_MS (7ull * 24 * 3600 * 1000)
+
+/* ---- inputs ------------------------------------------------------------- */
+
+struct cs_rdata {
+        const uint8_t *data;
+        uint16_t len;
+};
+
+/* A record set as given by a command; names are wire names of any case. */
+struct cs_rrset_spec {
+        const uint8_t *owner;
+        size_t owner_len;
+        uint16_t type;
+        const char *set_id; /* "" (or NULL) for a simple set */
+        uint32_t ttl;
+        const struct cs_rdata *values;
+        size_t count;
+};
+
+enum cs_action_kind { CS_ACTION_CREATE = 1, CS_ACTION_DELETE = 2, CS_ACTION_UPSERT = 3 };
+
+struct cs_action {
+        enum cs_action_kind kind;
+        struct cs_rrset_spec rrset;
+};
+
+struct cs_batch {
+        const uint8_t *origin;
+        size_t origin_len;
+        const char *comment; /* may be NULL */
+        const struct cs_action *actions;
+        size_t n_actions;
+};
+
+/* Creating a zone: the apex SOA (one value) and NS sets; owners are ignored. */
+struct cs_zone_spec {
+        const uint8_t *origin;
+        size_t origin_len;
+        const char *zone_id;
+        const char *comment; /* may be NULL */
+        struct cs_rrset_spec soa;
+        struct cs_rrset_spec ns;
+};
+
+enum cs_role { CS_ROLE_VOTER = 0, CS_ROLE_STANDBY = 1, CS_ROLE_SPARE = 2 };
+
+struct cs_member_spec {
+        uint64_t id;
+        const char *name;
+        const char *raft_address;
+        const char *dns_address;
+        const char *api_address;
+        enum cs_role role;
+};
+
+/* What every command brings besides its body. */
+struct cs_ctx {
+        uint64_t index;         /* raft index of the entry */
+        uint64_t timestamp_ms;  /* stamped by the proposing leader */
+        const char *request_id; /* idempotency key; NULL or "" for none */
+        const char *change_id;  /* NULL or "": derived from the index */
+};
+
+/* ---- the state ---------------------------------------------------------- */
+
+struct cs_rrset {
+        uint64_t hash;
+        uint8_t *owner; /* lowercased wire name */
+        uint16_t owner_len;
+        uint16_t type;
+        uint32_t ttl;
+        char *set_id;            /* "" for simple sets */
+        size_t count;            /* >= 1 */
+        struct cs_rdata *values; /* canonical order (RFC 4034 §6.3) */
+};
+
+struct cs_zone {
+        uint64_t hash;
+        uint8_t *origin; /* lowercased wire name */
+        uint16_t origin_len;
+        char *zone_id;
+        char *comment;
+        uint64_t created_ms;
+        uint32_t serial;       /* equals the serial inside the apex SOA */
+        struct cs_hmap rrsets; /* struct cs_rrset by (owner, type, set id) */
+        struct cs_hmap owners; /* owner counters, for the CNAME rule */
+};
+
+enum cs_change_kind {
+        CS_CHANGE_ZONE_CREATE = 1,
+        CS_CHANGE_ZONE_DELETE = 2,
+        CS_CHANGE_BATCH = 3
+};
+enum cs_change_status { CS_STATUS_PENDING = 0, CS_STATUS_INSYNC = 1 };
+
+struct cs_change {
+        char *id;
+        char *request_id; /* NULL when none */
+        enum cs_change_kind kind;
+        uint8_t *origin;
+        uint16_t origin_len;
+        char *zone_id;
+        uint64_t submitted_ms;
+        uint64_t index;
+};
+
+struct cs_member {
+        uint64_t id;
+        char *name;
+        char *raft_address;
+        char *dns_address;
+        char *api_address;
+        enum cs_role role;
+};
+
+struct cs_rrset_change {
+        const uint8_t *owner;
+        uint16_t owner_len;
+        uint16_t type;
+        const char *set_id;
+        const struct cs_rrset *rrset; /* new contents, or NULL: deleted */
+};
+
+struct cs_state;
+
+/*
+ * Called after each applied command, on the thread that applies.  Pointers
+ * are borrowed and valid only during the call.  Any callback may be NULL.
+ */
+struct cs_observer {
+        void *ctx;
+        void (*zone_created)(void *ctx, const struct cs_zone *zone);
+        void (*zone_deleted)(void *ctx, const uint8_t *origin, uint16_t origin_len);
+        /* Once per batch: every changed set, the apex SOA included. */
+        void (*rrsets_changed)(void *ctx, const struct cs_zone *zone,
+                               const struct cs_rrset_change *changes, size_t n);
+        void (*members_changed)(void *ctx, const struct cs_state *state);
+        /* The whole state was replaced (snapshot restore): rebuild from it. */
+        void (*restored)(void *ctx, const struct cs_state *state);
+};
+
+struct cs_state {
+        struct cs_hmap zones;    /* struct cs_zone by origin */
+        struct cs_hmap zone_ids; /* struct cs_zone by zone id */
+        /* Change records in apply order: a ring of changes_cap slots. */
+        struct cs_change **changes;
+        size_t changes_cap, changes_head, changes_count;
+        struct cs_hmap change_ids;  /* struct cs_change by id */
+        struct cs_hmap request_ids; /* struct cs_change by request id */
+        uint64_t synced_index;      /* changes up to here are INSYNC */
+        struct cs_member *members;  /* sorted by id */
+        size_t n_members;
+        uint64_t last_index; /* index of the last command applied */
+        /* Bounds of the change log; part of the replicated state. */
+        size_t changes_max;
+        uint64_t changes_max_age_ms;
+        struct cs_observer observer;
+};
+
+/* ---- results ------------------------------------------------------------ */
+
+#define CS_ERROR_BATCH UINT32_MAX /* error not tied to one action */
+
+struct cs_error {
+        uint32_t action; /* index in the batch, or CS_ERROR_BATCH */
+        char field[16];  /* "owner", "type", "set_id", "ttl", "values", ... */
+        char message[200];
+};
+
+struct cs_result {
+        int status; /* 0 or a negative errno */
+        char message[256];
+        char change_id[CS_ID_MAXLEN + 1]; /* the change created or found */
+        bool duplicate;                   /* the request id was already applied */
+        uint64_t index;
+        struct cs_error *errors; /* sorted by action */
+        size_t n_errors, cap_errors;
+};
+
+void cs_result_init(struct cs_result *res);
+void cs_result_reset(struct cs_result *res);
+void cs_result_fini(struct cs_result *res);
+
+/* ---- operations --------------------------------------------------------- */
+
+void cs_state_init(struct cs_state *st);
+void cs_state_fini(struct cs_state *st);
+/* Borrowed: copied into the state. */
+void cs_state_set_observer(struct cs_state *st, const struct cs_observer *obs);
+/* Replaces *dst by *src (src is emptied); dst keeps its observer. */
+void cs_state_move(struct cs_state *dst, struct cs_state *src);
+
+int cs_state_zone_create(struct cs_state *st, const struct cs_ctx *ctx,
+                         const struct cs_zone_spec *spec, struct cs_result *res);
+/* Without force, fails with -ENOTEMPTY unless only the apex SOA and NS remain. */
+int cs_state_zone_delete(struct cs_state *st, const struct cs_ctx *ctx,
+                         const uint8_t *origin, size_t origin_len, bool force,
+                         struct cs_result *res);
+int cs_state_batch_apply(struct cs_state *st, const struct cs_ctx *ctx,
+                         const struct cs_batch *batch, struct cs_result *res);
+/* Validates only (e.g. before proposing): the state is not changed. */
+int cs_state_batch_check(const struct cs_state *st, const struct cs_batch *batch,
+                         struct cs_result *res);
+/* Every change applied at or before index is INSYNC. */
+int cs_state_changes_synced(struct cs_state *st, const struct cs_ctx *ctx, uint64_t index,
+                            struct cs_result *res);
+int cs_state_member_put(struct cs_state *st, const struct cs_ctx *ctx,
+                        const struct cs_member_spec *spec, struct cs_result *res);
+int cs_state_member_remove(struct cs_state *st, const struct cs_ctx *ctx, uint64_t id,
+                           struct cs_result *res);
+
+/* ---- queries ------------------------------------------------------------ */
+
+/* origin: wire name of any case. */
+const struct cs_zone *cs_state_zone_get(const struct cs_state *st, const uint8_t *origin,
+                                        size_t origin_len);
+const struct cs_zone *cs_state_zone_by_id(const struct cs_state *st, const char *id);
+/* owner: wire name of any case; set_id NULL means "". */
+const struct cs_rrset *cs_zone_rrset_get(const struct cs_zone *zone, const uint8_t *owner,
+                                         size_t owner_len, uint16_t type,
+                                         const char *set_id);
+static inline size_t cs_zone_rrset_count(const struct cs_zone *zone)
+{
+        return zone->rrsets.count;
+}
+size_t cs_state_zone_count(const struct cs_state *st);
+/* Call fn on every item until it returns non-zero, which is returned. */
+int cs_state_foreach_zone(const struct cs_state *st,
+                          int (*fn)(const struct cs_zone *zone, void *arg), void *arg);
+int cs_zone_foreach_rrset(const struct cs_zone *zone,
+                          int (*fn)(const struct cs_rrset *rrset, void *arg), void *arg);
+
+const struct cs_change *cs_state_change_get(const struct cs_state *st, const char *id);
+const struct cs_change *cs_state_change_by_request(const struct cs_state *st,
+                                                   const char *request_id);
+enum cs_change_status cs_state_change_status(const struct cs_state *st,
+                                             const struct cs_change *change);
+/* The i-th oldest change record kept, i < cs_state_change_count(). */
+const struct cs_change *cs_state_change_at(const struct cs_state *st, size_t i);
+size_t cs_state_change_count(const struct cs_state *st);
+
+const struct cs_member *cs_state_member_get(const struct cs_state *st, uint64_t id);
+
+/* ---- used by the snapshot code ------------------------------------------ */
+
+/* Adds a zone / record set / change / member as restored from a snapshot;
+ * validated like commands.  0 or a negative errno with a message. */
+int cs_state_restore_zone(struct cs_state *st, const uint8_t *origin, size_t origin_len,
+                          const char *zone_id, const char *comment, uint64_t created_ms,
+                          uint32_t serial, struct cs_zone **out, char *err,
+                          size_t errlen);
+int cs_state_restore_rrset(struct cs_zone *zone, const struct cs_rrset_spec *spec,
+                           char *err, size_t errlen);
+int cs_state_restore_change(struct cs_state *st, const struct cs_change *change,
+                            char *err, size_t errlen);
+
+#endif

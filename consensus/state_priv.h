@@ -1,0 +1,68 @@
+/*
+ * state_priv.h — internals shared by state.c (zones, changes, members) and
+ * batch.c (change batches).  Not for use outside consensus/.
+ */
+#ifndef CONSENSUS_STATE_PRIV_H
+#define CONSENSUS_STATE_PRIV_H
+
+#include "consensus/state.h"
+#include "consensus/wire.h"
+
+/* Counters per owner name of a zone: a CNAME set excludes other types. */
+struct cs_owner {
+        uint64_t hash;
+        uint32_t n_sets;
+        uint32_t n_cname;
+        uint16_t len;
+        uint8_t owner[];
+};
+
+struct rrset_key {
+        const uint8_t *owner; /* lowercased */
+        uint16_t owner_len;
+        uint16_t type;
+        const char *set_id;
+};
+
+struct owner_key {
+        const uint8_t *owner;
+        uint16_t len;
+};
+
+uint64_t rrset_key_hash(const struct rrset_key *key);
+bool rrset_match(const void *item, const void *key);
+uint64_t owner_key_hash(const struct owner_key *key);
+bool owner_match(const void *item, const void *key);
+
+/* Canonical order of RDATA (RFC 4034 §6.3); usable with qsort on cs_rdata. */
+int rdata_cmp(const void *a, const void *b);
+
+/* A new set owning copies of everything; `values` must be sorted. NULL: ENOMEM. */
+struct cs_rrset *rrset_new(const struct rrset_key *key, uint32_t ttl,
+                           const struct cs_rdata *values, size_t count);
+/* Copy of a set with a new SOA serial (the set is an SOA set). */
+struct cs_rrset *rrset_with_serial(const struct cs_rrset *soa, uint32_t serial);
+
+struct cs_owner *owner_new(const uint8_t *owner, uint16_t len);
+
+void result_error(struct cs_result *res, uint32_t action, const char *field,
+                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+int result_fail(struct cs_result *res, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Idempotency: true when ctx's request id was applied; res is filled. */
+bool change_seen(struct cs_state *st, const struct cs_ctx *ctx, struct cs_result *res);
+/* Allocates the change record of an operation and the room to insert it. */
+int change_prepare(struct cs_state *st, const struct cs_ctx *ctx,
+                   enum cs_change_kind kind, const struct cs_zone *zone,
+                   struct cs_change **out, struct cs_result *res);
+/* Inserts a prepared change (cannot fail); evicts old ones (by age only
+ * when ctx is not NULL). */
+void change_commit(struct cs_state *st, const struct cs_ctx *ctx,
+                   struct cs_change *change, struct cs_result *res);
+void change_free(struct cs_change *change);
+
+/* Lowercases and checks a name given with its length: 0 or -EINVAL. */
+int name_normalize(const uint8_t *name, size_t len, uint8_t out[CS_NAME_MAXLEN]);
+
+#endif

@@ -1,0 +1,541 @@
+/*
+ * test_consensus_fsm.c — the raft FSM: apply, snapshot, restore, replication.
+ *
+ * apply always returns 0 and reports rejected entries through *result;
+ * a snapshot of a large state restores to an identical state (compared as
+ * snapshot bytes); a corrupt snapshot is refused (or, when the corruption is
+ * still a valid snapshot, accepted) and a refused one leaves the state alone;
+ * and three raft_fixture servers running this FSM stay identical through
+ * 1,000+ batches, a leader kill, a new election and the old leader's return
+ * (compared byte for byte through their snapshots).
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <raft.h>
+#include <raft/fixture.h>
+
+#include "consensus/command.h"
+#include "consensus/fsm.h"
+#include "consensus/snapshot.h"
+
+/* ---- helpers shared by the consensus tests (copied per file) ---- */
+static inline size_t to_wire(const char *text, uint8_t *out)
+{
+        size_t o = 0;
+        const char *p = text;
+        if (strcmp(text, ".") == 0) {
+                out[0] = 0;
+                return 1;
+        }
+        while (*p) {
+                const char *dot = strchr(p, '.');
+                size_t l = dot ? (size_t)(dot - p) : strlen(p);
+                out[o++] = (uint8_t)l;
+                memcpy(out + o, p, l);
+                o += l;
+                p += l;
+                if (*p == '.')
+                        p++;
+        }
+        out[o++] = 0;
+        return o;
+}
+
+/* SOA RDATA: ns1.<zone> hostmaster.<zone> serial 3600 600 86400 300 */
+static inline size_t soa_rdata(uint8_t *out, uint32_t serial)
+{
+        size_t o = to_wire("ns1.example.com.", out);
+        o += to_wire("hostmaster.example.com.", out + o);
+        uint32_t f[5] = {serial, 3600, 600, 86400, 300};
+        for (int i = 0; i < 5; i++) {
+                out[o++] = (uint8_t)(f[i] >> 24);
+                out[o++] = (uint8_t)(f[i] >> 16);
+                out[o++] = (uint8_t)(f[i] >> 8);
+                out[o++] = (uint8_t)f[i];
+        }
+        return o;
+}
+
+struct zone_fixture {
+        uint8_t origin[256];
+        size_t origin_len;
+        uint8_t soa[300];
+        uint8_t ns[2][256];
+        struct cs_rdata soa_v, ns_v[2];
+        struct cs_zone_spec spec;
+};
+
+static inline void zone_spec(struct zone_fixture *zf, const char *origin, const char *id,
+                             uint32_t serial)
+{
+        memset(zf, 0, sizeof(*zf));
+        zf->origin_len = to_wire(origin, zf->origin);
+        zf->soa_v.data = zf->soa;
+        zf->soa_v.len = (uint16_t)soa_rdata(zf->soa, serial);
+        zf->ns_v[0].data = zf->ns[0];
+        zf->ns_v[0].len = (uint16_t)to_wire("ns1.example.net.", zf->ns[0]);
+        zf->ns_v[1].data = zf->ns[1];
+        zf->ns_v[1].len = (uint16_t)to_wire("ns2.example.net.", zf->ns[1]);
+        zf->spec.origin = zf->origin;
+        zf->spec.origin_len = zf->origin_len;
+        zf->spec.zone_id = id;
+        zf->spec.comment = "test zone";
+        zf->spec.soa = (struct cs_rrset_spec){zf->origin, zf->origin_len, 6, "",
+                                              3600,       &zf->soa_v,     1};
+        zf->spec.ns = (struct cs_rrset_spec){zf->origin, zf->origin_len, 2, "",
+                                             172800,     zf->ns_v,       2};
+}
+
+/* An action whose names and values live in a small arena of the test. */
+struct abuild {
+        struct cs_action *actions;
+        size_t n, cap;
+        uint8_t *arena;
+        size_t used, arena_cap;
+        struct cs_rdata *vals;
+        size_t nv, vcap;
+};
+
+static inline void ab_init(struct abuild *b, size_t max_actions, size_t max_values)
+{
+        b->cap = max_actions;
+        b->actions = calloc(max_actions, sizeof(*b->actions));
+        b->arena_cap = max_actions * 256 + max_values * 64 + 4096;
+        b->arena = malloc(b->arena_cap);
+        b->vcap = max_values;
+        b->vals = calloc(max_values ? max_values : 1, sizeof(*b->vals));
+        b->n = b->used = b->nv = 0;
+}
+
+static inline void ab_free(struct abuild *b)
+{
+        free(b->actions);
+        free(b->arena);
+        free(b->vals);
+}
+
+static inline uint8_t *ab_bytes(struct abuild *b, const void *data, size_t len)
+{
+        assert_true(b->used + len <= b->arena_cap);
+        uint8_t *p = b->arena + b->used;
+        memcpy(p, data, len);
+        b->used += len;
+        return p;
+}
+
+/* Adds an action; values: n entries of (ptr,len). */
+static inline struct cs_action *ab_add(struct abuild *b, enum cs_action_kind kind,
+                                       const char *owner, uint16_t type,
+                                       const char *set_id, uint32_t ttl)
+{
+        uint8_t w[256];
+        size_t wl = to_wire(owner, w);
+        assert_true(b->n < b->cap);
+        struct cs_action *a = &b->actions[b->n++];
+        a->kind = kind;
+        a->rrset.owner = ab_bytes(b, w, wl);
+        a->rrset.owner_len = wl;
+        a->rrset.type = type;
+        a->rrset.set_id = set_id;
+        a->rrset.ttl = ttl;
+        a->rrset.values = &b->vals[b->nv];
+        a->rrset.count = 0;
+        return a;
+}
+
+static inline void ab_value(struct abuild *b, struct cs_action *a, const void *data,
+                            size_t len)
+{
+        assert_true(b->nv < b->vcap);
+        assert_true(a->rrset.values + a->rrset.count == &b->vals[b->nv]);
+        b->vals[b->nv].data = ab_bytes(b, data, len);
+        b->vals[b->nv].len = (uint16_t)len;
+        b->nv++;
+        a->rrset.count++;
+}
+
+static inline void ab_a(struct abuild *b, struct cs_action *a, uint8_t x, uint8_t y,
+                        uint8_t z, uint8_t w)
+{
+        uint8_t ip[4] = {x, y, z, w};
+        ab_value(b, a, ip, 4);
+}
+
+static inline void ab_name(struct abuild *b, struct cs_action *a, const char *name)
+{
+        uint8_t w[256];
+        ab_value(b, a, w, to_wire(name, w));
+}
+
+static inline struct cs_batch ab_batch(struct abuild *b, const uint8_t *origin,
+                                       size_t origin_len)
+{
+        struct cs_batch batch = {origin, origin_len, "batch", b->actions, b->n};
+        return batch;
+}
+
+static inline void ab_reset(struct abuild *b)
+{
+        b->n = b->used = b->nv = 0;
+}
+
+static struct raft_buffer encode_zone(const char *origin, const char *id)
+{
+        struct zone_fixture zf;
+        zone_spec(&zf, origin, id, 1);
+        struct cs_command c = {.type = CS_CMD_ZONE_CREATE, .timestamp_ms = 1};
+        c.u.zone_create = zf.spec;
+        struct raft_buffer b;
+        assert_int_equal(cs_command_encode(&c, &b), 0);
+        return b;
+}
+
+/* Batch number n: upserts a few sets and deletes one made two batches ago. */
+static struct raft_buffer encode_batch(unsigned n, const char *request_id)
+{
+        struct abuild ab;
+        char owner[64];
+        ab_init(&ab, 8, 32);
+        for (unsigned k = 0; k < 3; k++) {
+                snprintf(owner, sizeof(owner), "n%u-%u.example.com.", n, k);
+                struct cs_action *a = ab_add(&ab, CS_ACTION_UPSERT, owner, 1, "", 60 + n);
+                ab_a(&ab, a, 10, (uint8_t)(n >> 8), (uint8_t)n, (uint8_t)k);
+        }
+        if (n >= 2) {
+                snprintf(owner, sizeof(owner), "n%u-0.example.com.", n - 2);
+                struct cs_action *a =
+                    ab_add(&ab, CS_ACTION_DELETE, owner, 1, "", 60 + (n - 2));
+                ab_a(&ab, a, 10, (uint8_t)((n - 2) >> 8), (uint8_t)(n - 2), 0);
+        }
+        uint8_t origin[64];
+        size_t ol = to_wire("example.com.", origin);
+        struct cs_command c = {.type = CS_CMD_CHANGE_BATCH,
+                               .timestamp_ms = 1000 + n,
+                               .request_id = request_id};
+        c.u.batch = ab_batch(&ab, origin, ol);
+        struct raft_buffer b;
+        assert_int_equal(cs_command_encode(&c, &b), 0);
+        ab_free(&ab);
+        return b;
+}
+
+static void apply_always_returns_zero_and_reports_through_result(void **state)
+{
+        struct cs_state st;
+        struct cs_fsm fsm;
+        cs_state_init(&st);
+        cs_fsm_init(&fsm, &st);
+        void *result = NULL;
+        uint8_t garbage[16] = {0xc1, 1, 2, 3};
+        struct raft_buffer b = {garbage, sizeof(garbage)};
+        assert_int_equal(fsm.raft_fsm.apply(&fsm.raft_fsm, &b, &result), 0);
+        const struct cs_result *res = result;
+        assert_int_equal(res->status, -EBADMSG);
+
+        b = encode_batch(0, NULL); /* zone does not exist yet */
+        assert_int_equal(fsm.raft_fsm.apply(&fsm.raft_fsm, &b, &result), 0);
+        assert_int_equal(((const struct cs_result *)result)->status, -ENOENT);
+        raft_free(b.base);
+
+        b = encode_zone("example.com.", "Z1");
+        assert_int_equal(fsm.raft_fsm.apply(&fsm.raft_fsm, &b, &result), 0);
+        assert_int_equal(((const struct cs_result *)result)->status, 0);
+        raft_free(b.base);
+        b = encode_batch(0, "req");
+        assert_int_equal(fsm.raft_fsm.apply(&fsm.raft_fsm, &b, &result), 0);
+        res = result;
+        assert_int_equal(res->status, 0);
+        assert_int_equal(res->index, 4);
+        const struct cs_change *c = cs_state_change_get(&st, res->change_id);
+        assert_non_null(c);
+        assert_int_equal(c->index, 4);
+        raft_free(b.base);
+        cs_fsm_close(&fsm);
+        cs_state_fini(&st);
+}
+
+static size_t big_sets(void)
+{
+        const char *env = getenv("QDNS_TEST_BIG");
+        return env && atoi(env) > 0 ? (size_t)atoi(env) : 200000;
+}
+
+static int restored_calls;
+static void on_restored(void *ctx, const struct cs_state *st)
+{
+        restored_calls++;
+}
+
+static void snapshot_of_a_large_state_restores_identically(void **state)
+{
+        struct cs_state st, copy;
+        struct cs_result res;
+        struct zone_fixture zf;
+        struct abuild ab;
+        char owner[64];
+        size_t total = big_sets(), per = 10000;
+        cs_state_init(&st);
+        cs_result_init(&res);
+        zone_spec(&zf, "example.com.", "Z1", 1);
+        struct cs_ctx ctx = {.index = 1, .timestamp_ms = 1};
+        assert_int_equal(cs_state_zone_create(&st, &ctx, &zf.spec, &res), 0);
+        ab_init(&ab, per, per * 2);
+        for (size_t done = 0; done < total; done += per) {
+                for (size_t i = done; i < done + per; i++) {
+                        snprintf(owner, sizeof(owner), "h%zu.example.com.", i);
+                        struct cs_action *a =
+                            ab_add(&ab, CS_ACTION_CREATE, owner, i % 3 ? 1 : 16,
+                                   i % 5 ? "" : "w", 60);
+                        if (i % 3)
+                                ab_a(&ab, a, 10, (uint8_t)(i >> 16), (uint8_t)(i >> 8),
+                                     (uint8_t)i);
+                        else
+                                ab_value(&ab, a, "\004text", 5);
+                }
+                struct cs_batch b = ab_batch(&ab, zf.origin, zf.origin_len);
+                ctx.index++;
+                ctx.request_id = owner;
+                assert_int_equal(cs_state_batch_apply(&st, &ctx, &b, &res), 0);
+                ab_reset(&ab);
+        }
+        struct cs_member_spec m = {3, "n3", "a:1", "a:53", "a:80", CS_ROLE_SPARE};
+        assert_int_equal(cs_state_member_put(&st, &ctx, &m, &res), 0);
+
+        void *snap1, *snap2;
+        size_t len1, len2;
+        assert_int_equal(cs_snapshot_encode(&st, &snap1, &len1), 0);
+        assert_int_equal(len1 % 8, 0);
+
+        /* Through the FSM, as raft would: restore takes the buffer. */
+        struct cs_fsm fsm;
+        struct cs_observer obs = {.restored = on_restored};
+        cs_state_init(&copy);
+        cs_state_set_observer(&copy, &obs);
+        cs_fsm_init(&fsm, &copy);
+        struct raft_buffer rb = {raft_malloc(len1), len1};
+        memcpy(rb.base, snap1, len1);
+        restored_calls = 0;
+        assert_int_equal(fsm.raft_fsm.restore(&fsm.raft_fsm, &rb), 0);
+        assert_int_equal(restored_calls, 1);
+        assert_int_equal(
+            cs_zone_rrset_count(cs_state_zone_get(&copy, zf.origin, zf.origin_len)),
+            total + 2);
+        assert_int_equal(cs_state_change_count(&copy), cs_state_change_count(&st));
+        assert_int_equal(cs_snapshot_encode(&copy, &snap2, &len2), 0);
+        assert_int_equal(len1, len2);
+        assert_memory_equal(snap1, snap2, len1);
+
+        /* The restored copy keeps working: the next batch gives the same result. */
+        struct abuild *abp = &ab;
+        struct cs_action *a = ab_add(abp, CS_ACTION_DELETE, "h1.example.com.", 1, "", 60);
+        ab_a(abp, a, 10, 0, 0, 1);
+        struct cs_batch b = ab_batch(abp, zf.origin, zf.origin_len);
+        ctx.index++;
+        ctx.request_id = "after";
+        assert_int_equal(cs_state_batch_apply(&st, &ctx, &b, &res), 0);
+        assert_int_equal(cs_state_batch_apply(&copy, &ctx, &b, &res), 0);
+        free(snap1);
+        free(snap2);
+        assert_int_equal(cs_snapshot_encode(&st, &snap1, &len1), 0);
+        assert_int_equal(cs_snapshot_encode(&copy, &snap2, &len2), 0);
+        assert_int_equal(len1, len2);
+        assert_memory_equal(snap1, snap2, len1);
+
+        free(snap1);
+        free(snap2);
+        ab_free(&ab);
+        cs_fsm_close(&fsm);
+        cs_state_fini(&copy);
+        cs_state_fini(&st);
+        cs_result_fini(&res);
+}
+
+static void corrupt_snapshot_is_refused_and_state_kept(void **state)
+{
+        struct cs_state st;
+        struct cs_fsm fsm;
+        cs_state_init(&st);
+        cs_fsm_init(&fsm, &st);
+        struct raft_buffer b = encode_zone("example.com.", "Z1");
+        void *result;
+        fsm.raft_fsm.apply(&fsm.raft_fsm, &b, &result);
+        raft_free(b.base);
+        void *snap;
+        size_t len;
+        assert_int_equal(cs_snapshot_encode(&st, &snap, &len), 0);
+        uint64_t rng = 1;
+        for (int i = 0; i < 1000; i++) {
+                struct raft_buffer rb = {raft_malloc(len), len};
+                memcpy(rb.base, snap, len);
+                rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+                size_t cut = i % 3 == 0 ? (size_t)(rng >> 33) % len : len;
+                rb.len = cut;
+                for (int k = 0; i % 3 && k < 1 + i % 5; k++) {
+                        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+                        ((uint8_t *)rb.base)[(rng >> 33) % len] = (uint8_t)(rng >> 20);
+                }
+                if (fsm.raft_fsm.restore(&fsm.raft_fsm, &rb) == 0) {
+                        /* A corruption can still be a valid snapshot (another
+                         * zone id, TTL...): put the original back. */
+                        struct raft_buffer ok = {raft_malloc(len), len};
+                        memcpy(ok.base, snap, len);
+                        assert_int_equal(fsm.raft_fsm.restore(&fsm.raft_fsm, &ok), 0);
+                } else {
+                        raft_free(rb.base); /* raft frees on failure */
+                }
+                assert_non_null(cs_state_zone_by_id(&st, "Z1"));
+        }
+        uint8_t origin[64];
+        size_t ol = to_wire("example.com.", origin);
+        assert_non_null(cs_state_zone_get(&st, origin, ol));
+        free(snap);
+        cs_fsm_close(&fsm);
+        cs_state_fini(&st);
+}
+
+/* ---- three servers through raft_fixture ---- */
+
+#define N_SERVERS 3
+#define N_REQS    1300
+
+struct cluster {
+        struct raft_fixture f;
+        struct cs_state st[N_SERVERS];
+        struct cs_fsm fsm[N_SERVERS];
+        struct raft_apply reqs[N_REQS];
+        int done, failed;
+};
+
+static void apply_cb(struct raft_apply *req, int status, void *result)
+{
+        struct cluster *c = req->data;
+        if (status != 0) {
+                c->failed++;
+                return;
+        }
+        const struct cs_result *res = result;
+        assert_int_equal(res->status, 0);
+        assert_int_equal(res->index, req->index);
+        c->done++;
+}
+
+static raft_index submit(struct cluster *c, unsigned leader, int n, struct raft_buffer b)
+{
+        struct raft_apply *req = &c->reqs[n];
+        req->data = c;
+        assert_int_equal(
+            raft_apply(raft_fixture_get(&c->f, leader), req, &b, 1, apply_cb), 0);
+        return req->index;
+}
+
+/* Applies batches [from, to) through the current leader, pipelined. */
+static void run_batches(struct cluster *c, int from, int to, unsigned wait_for)
+{
+        char req[32];
+        for (int n = from; n < to; n += 50) {
+                unsigned leader = raft_fixture_leader_index(&c->f);
+                assert_true(leader < N_SERVERS);
+                raft_index last = 0;
+                for (int k = n; k < to && k < n + 50; k++) {
+                        snprintf(req, sizeof(req), "req-%d", k);
+                        last = submit(c, leader, k, encode_batch((unsigned)k, req));
+                }
+                assert_true(
+                    raft_fixture_step_until_applied(&c->f, wait_for, last, 20000));
+        }
+}
+
+static void three_servers_stay_identical_across_a_leader_kill(void **state)
+{
+        struct cluster *c = calloc(1, sizeof(*c));
+        struct raft_configuration conf;
+        assert_int_equal(raft_fixture_initialize(&c->f), 0);
+        for (unsigned i = 0; i < N_SERVERS; i++) {
+                cs_state_init(&c->st[i]);
+                cs_fsm_init(&c->fsm[i], &c->st[i]);
+                struct cs_observer obs = {.restored = on_restored};
+                cs_state_set_observer(&c->st[i], &obs);
+                assert_int_equal(raft_fixture_grow(&c->f, &c->fsm[i].raft_fsm), 0);
+                struct raft *r = raft_fixture_get(&c->f, i);
+                cs_fsm_set_raft(&c->fsm[i], r);
+                raft_set_snapshot_threshold(r, 256);
+                raft_set_snapshot_trailing(r, 64);
+        }
+        assert_int_equal(raft_fixture_configuration(&c->f, N_SERVERS, &conf), 0);
+        assert_int_equal(raft_fixture_bootstrap(&c->f, &conf), 0);
+        raft_configuration_close(&conf);
+        assert_int_equal(raft_fixture_start(&c->f), 0);
+        raft_fixture_elect(&c->f, 0);
+
+        raft_index idx = submit(c, 0, N_REQS - 1, encode_zone("example.com.", "Z1"));
+        assert_true(raft_fixture_step_until_applied(&c->f, N_SERVERS, idx, 5000));
+        c->done = 0;
+
+        run_batches(c, 0, 1000, N_SERVERS);
+        assert_int_equal(c->done, 1000);
+
+        /* Kill the leader; another one takes over (no leader first). */
+        unsigned old = raft_fixture_leader_index(&c->f);
+        raft_fixture_kill(&c->f, old);
+        assert_true(raft_fixture_step_until_has_no_leader(&c->f, 10000));
+        assert_true(raft_fixture_step_until_has_leader(&c->f, 10000));
+        unsigned leader = raft_fixture_leader_index(&c->f);
+        assert_int_not_equal(leader, old);
+
+        run_batches(c, 1000, 1200, leader);
+        /* A retried request id is not applied twice. */
+        size_t before = cs_state_change_count(&c->st[leader]);
+        idx = submit(c, leader, 1200, encode_batch(1199, "req-1199"));
+        assert_true(raft_fixture_step_until_applied(&c->f, leader, idx, 5000));
+        assert_int_equal(cs_state_change_count(&c->st[leader]), before);
+
+        /* The old leader comes back and catches up: the log it lacks was
+         * compacted (threshold 256), so it installs a snapshot. */
+        restored_calls = 0;
+        raft_fixture_revive(&c->f, old);
+        assert_true(raft_fixture_step_until_applied(&c->f, N_SERVERS, idx, 30000));
+        assert_int_equal(restored_calls, 1);
+
+        void *snap[N_SERVERS];
+        size_t len[N_SERVERS];
+        for (unsigned i = 0; i < N_SERVERS; i++)
+                assert_int_equal(cs_snapshot_encode(&c->st[i], &snap[i], &len[i]), 0);
+        for (unsigned i = 1; i < N_SERVERS; i++) {
+                assert_int_equal(len[i], len[0]);
+                assert_memory_equal(snap[i], snap[0], len[0]);
+        }
+        /* 1,201 successful changes; each batch n >= 2 deleted one set. */
+        uint8_t origin[64];
+        size_t ol = to_wire("example.com.", origin);
+        const struct cs_zone *z = cs_state_zone_get(&c->st[0], origin, ol);
+        assert_int_equal(cs_zone_rrset_count(z), 2 + 3 * 1200 - 1198);
+        assert_int_equal(z->serial, 1 + 1200);
+
+        for (unsigned i = 0; i < N_SERVERS; i++)
+                free(snap[i]);
+        raft_fixture_close(&c->f);
+        for (unsigned i = 0; i < N_SERVERS; i++) {
+                cs_fsm_close(&c->fsm[i]);
+                cs_state_fini(&c->st[i]);
+        }
+        free(c);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(apply_always_returns_zero_and_reports_through_result),
+            cmocka_unit_test(snapshot_of_a_large_state_restores_identically),
+            cmocka_unit_test(corrupt_snapshot_is_refused_and_state_kept),
+            cmocka_unit_test(three_servers_stay_identical_across_a_leader_kill),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

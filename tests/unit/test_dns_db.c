@@ -1,0 +1,489 @@
+/*
+ * test_dns_db.c — published catalogs and write transactions.
+ *
+ * Checks that a commit publishes all of a transaction at once and that a
+ * catalog obtained before the commit keeps its content until the commit's
+ * reclaim list runs (observed from the synchronize hook); that changing one
+ * name in a 100k-name zone copies only the path to it (every other node is
+ * pointer-identical between versions); the zone-data rules (CNAME and other
+ * data, SOA off the apex, out-of-zone owners, DNAME) with their messages;
+ * that empty non-terminals are created and pruned; that abort leaves the
+ * published version as it was; and (under ASan) that nothing leaks.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "dns/db.h"
+#include "dns/wire.h"
+#include "dns/zone.h"
+#include "dns/zonefile.h"
+
+static const uint8_t SOA_RDATA[] = {3,  'n', 's', '1', 0,  4, 'h', 'o', 's', 't', 0,
+                                    0,  0,   0,   1,   0,  0, 0,   60,  0,   0,   0,
+                                    60, 0,   0,   0,   60, 0, 0,   0,   60};
+static const uint8_t A1[] = {192, 0, 2, 1}, A2[] = {192, 0, 2, 2};
+
+struct name {
+        uint8_t wire[256];
+};
+
+static struct name N(const char *text) {
+        struct name n;
+        assert_int_equal(dns_name_from_text(text, n.wire), 0);
+        return n;
+}
+
+static int
+add(struct dns_txn *txn, const char *zone, const char *owner, uint16_t type,
+    const uint8_t *rdata, uint16_t rdlen)
+{
+        return dns_txn_rr_add(txn, N(zone).wire, N(owner).wire, type, 0, 3600, rdata,
+                              rdlen);
+}
+
+static void add_ok(struct dns_txn *txn, const char *zone, const char *owner,
+                   uint16_t type, const uint8_t *rdata, uint16_t rdlen)
+{
+        int rc = add(txn, zone, owner, type, rdata, rdlen);
+        if (rc < 0)
+                fail_msg("%s", txn->error);
+}
+
+static const struct dns_node *find(const struct dns_catalog *cat, const char *zone,
+                                   const char *name)
+{
+        struct dns_lname z, n;
+        assert_true(dns_lname_from_wire(&z, N(zone).wire, 256) > 0);
+        assert_true(dns_lname_from_wire(&n, N(name).wire, 256) > 0);
+        const struct dns_zone *zp = dns_catalog_get(cat, &z);
+        return zp ? dns_zone_find(zp, &n) : NULL;
+}
+
+static const uint8_t *first_a(const struct dns_catalog *cat, const char *zone,
+                              const char *name)
+{
+        const struct dns_node *node = find(cat, zone, name);
+        if (node == NULL)
+                return NULL;
+        const struct dns_rrset_info *info = dns_rrsets_find(node->rrsets, DNS_TYPE_A);
+        return info ? dns_rr_rdata(dns_rrset_next(node->rrsets, info, NULL)) : NULL;
+}
+
+/* A db holding example. with SOA and www A 192.0.2.1. */
+static void setup_db(struct dns_db *db)
+{
+        assert_int_equal(dns_db_init(db), 0);
+        struct dns_txn txn;
+        assert_int_equal(dns_txn_begin(db, &txn), 0);
+        assert_int_equal(dns_txn_zone_create(&txn, N("example.").wire, false), 0);
+        add_ok(&txn, "example.", "example.", DNS_TYPE_SOA, SOA_RDATA, sizeof(SOA_RDATA));
+        add_ok(&txn, "example.", "www.example.", DNS_TYPE_A, A1, 4);
+        assert_int_equal(dns_txn_commit(&txn), 0);
+}
+
+static void test_commit_publishes_all_changes_at_once(void **state)
+{
+        struct dns_db db;
+        assert_int_equal(dns_db_init(&db), 0);
+        const struct dns_catalog *before = dns_db_current(&db);
+        assert_int_equal(before->zone_count, 0);
+        struct dns_txn txn;
+        assert_int_equal(dns_txn_begin(&db, &txn), 0);
+        assert_int_equal(dns_txn_zone_create(&txn, N("example.").wire, false), 0);
+        add_ok(&txn, "example.", "example.", DNS_TYPE_SOA, SOA_RDATA, sizeof(SOA_RDATA));
+        add_ok(&txn, "example.", "a.example.", DNS_TYPE_A, A1, 4);
+        assert_int_equal(dns_txn_zone_create(&txn, N("example.org.").wire, false), 0);
+        /* Nothing is visible before the commit. */
+        assert_ptr_equal(dns_db_current(&db), before);
+        assert_int_equal(dns_db_current(&db)->zone_count, 0);
+        assert_int_equal(dns_txn_commit(&txn), 0);
+        const struct dns_catalog *cat = dns_db_current(&db);
+        assert_ptr_not_equal(cat, before);
+        assert_int_equal(cat->zone_count, 2);
+        assert_memory_equal(first_a(cat, "example.", "a.example."), A1, 4);
+        assert_non_null(find(cat, "example.org.", "example.org."));
+        dns_db_fini(&db);
+}
+
+struct sync_check {
+        const struct dns_catalog *old;
+        struct dns_db *db;
+        int calls;
+};
+
+static void sync_cb(void *ctx)
+{
+        struct sync_check *c = ctx;
+        c->calls++;
+        /* Published, but the old catalog is still whole: reclaim has not run. */
+        assert_ptr_not_equal(dns_db_current(c->db), c->old);
+        assert_memory_equal(first_a(c->old, "example.", "www.example."), A1, 4);
+        assert_memory_equal(first_a(dns_db_current(c->db), "example.", "www.example."),
+                            A2, 4);
+}
+
+static void test_old_catalog_keeps_content_until_reclaim(void **state)
+{
+        struct dns_db db;
+        setup_db(&db);
+        struct sync_check check = {dns_db_current(&db), &db, 0};
+        db.synchronize = sync_cb;
+        db.synchronize_ctx = &check;
+        struct dns_txn txn;
+        assert_int_equal(dns_txn_begin(&db, &txn), 0);
+        const uint8_t *rdata[] = {A2};
+        const uint16_t rdlen[] = {4};
+        assert_int_equal(dns_txn_rrset_put(&txn, N("example.").wire,
+                                           N("www.example.").wire, DNS_TYPE_A, 0, 60,
+                                           rdata, rdlen, 1),
+                         0);
+        /* The transaction sees its change; readers do not. */
+        assert_memory_equal(first_a(dns_db_current(&db), "example.", "www.example."), A1,
+                            4);
+        assert_int_equal(dns_txn_commit(&txn), 0);
+        assert_int_equal(check.calls, 1);
+        dns_db_fini(&db);
+}
+
+#define BIG 100000
+
+struct path_check {
+        struct dns_txn *txn;
+        size_t retired;
+};
+
+static void count_retired(void *ctx)
+{
+        struct path_check *c = ctx;
+        c->retired = c->txn->retired.count;
+}
+
+static void test_update_in_100k_zone_copies_only_the_path(void **state)
+{
+        struct dns_db db;
+        setup_db(&db);
+        struct dns_txn txn;
+        assert_int_equal(dns_txn_begin(&db, &txn), 0);
+        char name[64];
+        for (int i = 0; i < BIG; i++) {
+                snprintf(name, sizeof(name), "h%d.example.", i);
+                uint8_t a[4] = {10, (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i};
+                add_ok(&txn, "example.", name, DNS_TYPE_A, a, 4);
+        }
+        assert_int_equal(dns_txn_commit(&txn), 0);
+        const struct dns_catalog *v1 = dns_db_current(&db);
+        const struct dns_node **before = calloc(BIG, sizeof(*before));
+        const struct dns_rrsets **sets = calloc(BIG, sizeof(*sets));
+        for (int i = 0; i < BIG; i++) {
+                snprintf(name, sizeof(name), "h%d.example.", i);
+                before[i] = find(v1, "example.", name);
+                assert_non_null(before[i]);
+                sets[i] = before[i]->rrsets;
+        }
+        const struct dns_node *apex1 = find(v1, "example.", "example.");
+
+        struct path_check pc = {&txn, 0};
+        db.synchronize = count_retired;
+        db.synchronize_ctx = &pc;
+        assert_int_equal(dns_txn_begin(&db, &txn), 0);
+        add_ok(&txn, "example.", "h4242.example.", DNS_TYPE_A, A2, 4);
+        assert_int_equal(dns_txn_commit(&txn), 0);
+        /* Old catalog, zone, apex, node, blob and a few hash-map nodes. */
+        assert_true(pc.retired > 4 && pc.retired < 20);
+
+        const struct dns_catalog *v2 = dns_db_current(&db);
+        assert_ptr_not_equal(find(v2, "example.", "example."), apex1);
+        size_t changed = 0;
+        for (int i = 0; i < BIG; i++) {
+                snprintf(name, sizeof(name), "h%d.example.", i);
+                const struct dns_node *node = find(v2, "example.", name);
+                if (i == 4242) {
+                        assert_ptr_not_equal(node, before[i]);
+                        assert_int_equal(node->rrsets->set[0].count, 2);
+                        changed++;
+                        continue;
+                }
+                assert_ptr_equal(node, before[i]);
+                assert_ptr_equal(node->rrsets, sets[i]);
+        }
+        assert_int_equal(changed, 1);
+        free(before);
+        free(sets);
+        dns_db_fini(&db);
+}
+
+static void expect_reject(struct dns_txn *txn, const char *owner, uint16_t type,
+                          const uint8_t *rdata, uint16_t rdlen, const char *message)
+{
+        int rc = add(txn, "example.", owner, type, rdata, rdlen);
+        assert_true(rc < 0);
+        if (strstr(txn->error, message) == NULL)
+                fail_msg("error '%s' lacks '%s'", txn->error, message);
+}
+
+static const uint8_t CNAME_RDATA[] = {3,   'w', 'w', 'w', 7,   'e', 'x',
+                                      'a', 'm', 'p', 'l', 'e', 0};
+
+static void test_cname_and_other_data_rejected(void **state)
+{
+        struct dns_db db;
+        setup_db(&db);
+        struct dns_txn txn;
+        assert_int_equal(dns_txn_begin(&db, &txn), 0);
+        expect_reject(&txn, "www.example.", DNS_TYPE_CNAME, CNAME_RDATA,
+                      sizeof(CNAME_RDATA), "CNAME and other data at www.example.");
+        dns_txn_abort(&txn);
+        assert_int_equal(dns_txn_begin(&db, &txn), 0);
+        add_ok(&txn, "example.", "alias.example.", DNS_TYPE_CNAME, CNAME_RDATA,
+               sizeof(CNAME_RDATA));
+        expect_reject(&txn, "alias.example.", DNS_TYPE_A, A1, 4,
+                      "CNAME and other data at alias.example.");
+        dns_txn_abort(&txn);
+        assert_int_equal(dns_txn_begin(&db, &txn), 0);
+        add_ok(&txn, "example.", "alias.example.", DNS_TYPE_CNAME, CNAME_RDATA,
+               sizeof(CNAME_RDATA));
+        /* The same CNAME again is fine; a second one is not. */
+        add_ok(&txn, "example.", "alias.example.", DNS_TYPE_CNAME, CNAME_RDATA,
+               sizeof(CNAME_RDATA));
+        const uint8_t other[] = {1, 'x', 0};
+        expect_reject(&txn, "alias.example.", DNS_TYPE_CNAME, other, sizeof(other),
+                      "more than one CNAME record at alias.example.");
+        dns_txn_abort(&txn);
+        dns_db_fini(&db);
+}
+
+static void test_soa_outside_apex_rejected(void **state)
+{
+        struct dns_db db;
+        setup_db(&db);
+        struct dns_txn txn;
+        assert_int_equal(dns_txn_begin(&db, &txn), 0);
+        expect_reject(&txn, "sub.example.", DNS_TYPE_SOA, SOA_RDATA, sizeof(SOA_RDATA),
+                      "SOA record at sub.example., which is not the zone apex");
+        dns_txn_abort(&txn);
+        dns_db_fini(&db);
+}
+
+static void test_out_of_zone_owner_rejected(void **state)
+{
+        struct dns_db db;
+        setup_db(&db);
+        struct dns_txn txn;
+        assert_int_equal(dns_txn_begin(&db, &txn), 0);
+        expect_reject(&txn, "www.example.net.", DNS_TYPE_A, A1, 4,
+                      "www.example.net. is outside the zone example.");
+        dns_txn_abort(&txn);
+        assert_int_equal(dns_txn_begin(&db, &txn), 0);
+        assert_true(add(&txn, "nosuch.", "a.nosuch.", DNS_TYPE_A, A1, 4) < 0);
+        assert_non_null(strstr(txn.error, "no zone nosuch."));
+        dns_txn_abort(&txn);
+        dns_db_fini(&db);
+}
+
+static void test_dname_rejected(void **state)
+{
+        struct dns_db db;
+        setup_db(&db);
+        struct dns_txn txn;
+        assert_int_equal(dns_txn_begin(&db, &txn), 0);
+        expect_reject(&txn, "d.example.", DNS_TYPE_DNAME, CNAME_RDATA,
+                      sizeof(CNAME_RDATA), "DNAME is not supported");
+        dns_txn_abort(&txn);
+        dns_db_fini(&db);
+}
+
+static void test_rejected_record_leaves_no_node_behind(void **state)
+{
+        struct dns_db db;
+        setup_db(&db);
+        struct dns_txn txn;
+        assert_int_equal(dns_txn_begin(&db, &txn), 0);
+        expect_reject(&txn, "x.y.example.", DNS_TYPE_SOA, SOA_RDATA, sizeof(SOA_RDATA),
+                      "not the zone apex");
+        struct dns_lname n;
+        dns_lname_from_wire(&n, N("y.example.").wire, 256);
+        assert_null(dns_zone_find(dns_txn_zone(&txn, N("example.").wire), &n));
+        dns_txn_abort(&txn);
+        dns_db_fini(&db);
+}
+
+static void test_empty_non_terminals_created_and_pruned(void **state)
+{
+        struct dns_db db;
+        setup_db(&db);
+        struct dns_txn txn;
+        assert_int_equal(dns_txn_begin(&db, &txn), 0);
+        add_ok(&txn, "example.", "a.b.c.example.", DNS_TYPE_A, A1, 4);
+        add_ok(&txn, "example.", "d.c.example.", DNS_TYPE_A, A1, 4);
+        assert_int_equal(dns_txn_commit(&txn), 0);
+        const struct dns_catalog *cat = dns_db_current(&db);
+        const struct dns_node *ent = find(cat, "example.", "b.c.example.");
+        assert_non_null(ent);
+        assert_null(ent->rrsets);
+        assert_non_null(find(cat, "example.", "c.example."));
+        assert_null(find(cat, "example.", "c.example.")->rrsets);
+
+        /* Deleting the leaf prunes b.c but keeps c (it still has d). */
+        assert_int_equal(dns_txn_begin(&db, &txn), 0);
+        assert_int_equal(dns_txn_rrset_put(&txn, N("example.").wire,
+                                           N("a.b.c.example.").wire, DNS_TYPE_A, 0, 0,
+                                           NULL, NULL, 0),
+                         0);
+        assert_int_equal(dns_txn_commit(&txn), 0);
+        cat = dns_db_current(&db);
+        assert_null(find(cat, "example.", "a.b.c.example."));
+        assert_null(find(cat, "example.", "b.c.example."));
+        assert_non_null(find(cat, "example.", "c.example."));
+
+        assert_int_equal(dns_txn_begin(&db, &txn), 0);
+        assert_int_equal(dns_txn_rrset_put(&txn, N("example.").wire,
+                                           N("d.c.example.").wire, DNS_TYPE_A, 0, 0, NULL,
+                                           NULL, 0),
+                         0);
+        assert_int_equal(dns_txn_commit(&txn), 0);
+        cat = dns_db_current(&db);
+        assert_null(find(cat, "example.", "c.example."));
+        assert_non_null(find(cat, "example.", "example.")); /* the apex stays */
+        dns_db_fini(&db);
+}
+
+static void test_abort_leaves_published_version_unchanged(void **state)
+{
+        struct dns_db db;
+        setup_db(&db);
+        const struct dns_catalog *before = dns_db_current(&db);
+        const struct dns_node *www = find(before, "example.", "www.example.");
+        const struct dns_rrsets *sets = www->rrsets;
+        struct dns_txn txn;
+        assert_int_equal(dns_txn_begin(&db, &txn), 0);
+        char name[64];
+        for (int i = 0; i < 2000; i++) {
+                snprintf(name, sizeof(name), "n%d.www.example.", i);
+                add_ok(&txn, "example.", name, DNS_TYPE_A, A1, 4);
+        }
+        add_ok(&txn, "example.", "www.example.", DNS_TYPE_A, A2, 4);
+        const uint8_t *rdata[] = {A2};
+        const uint16_t rdlen[] = {4};
+        assert_int_equal(dns_txn_rrset_put(&txn, N("example.").wire,
+                                           N("www.example.").wire, DNS_TYPE_A, 0, 5,
+                                           rdata, rdlen, 1),
+                         0);
+        assert_int_equal(dns_txn_zone_create(&txn, N("new.").wire, false), 0);
+        add_ok(&txn, "new.", "x.new.", DNS_TYPE_A, A1, 4);
+        assert_int_equal(dns_txn_zone_create(&txn, N("gone.").wire, false), 0);
+        assert_int_equal(dns_txn_zone_delete(&txn, N("gone.").wire), 0);
+        dns_txn_abort(&txn);
+        assert_ptr_equal(dns_db_current(&db), before);
+        assert_int_equal(before->zone_count, 1);
+        assert_ptr_equal(find(before, "example.", "www.example."), www);
+        assert_ptr_equal(www->rrsets, sets);
+        assert_int_equal(sets->set[0].count, 1);
+        assert_null(find(before, "example.", "n1.www.example."));
+        dns_db_fini(&db); /* ASan: the aborted version leaked nothing */
+}
+
+static void test_zone_replace_and_delete_are_published_on_commit(void **state)
+{
+        struct dns_db db;
+        setup_db(&db);
+        struct dns_txn txn;
+        assert_int_equal(dns_txn_begin(&db, &txn), 0);
+        assert_int_equal(dns_txn_zone_create(&txn, N("example.").wire, false), -EEXIST);
+        assert_non_null(strstr(txn.error, "already exists"));
+        dns_txn_abort(&txn);
+        assert_int_equal(dns_txn_begin(&db, &txn), 0);
+        assert_int_equal(dns_txn_zone_create(&txn, N("example.").wire, true), 0);
+        assert_int_equal(dns_txn_commit(&txn), 0);
+        assert_null(first_a(dns_db_current(&db), "example.", "www.example."));
+        assert_int_equal(dns_db_current(&db)->zone_count, 1);
+        assert_int_equal(dns_txn_begin(&db, &txn), 0);
+        assert_int_equal(dns_txn_zone_delete(&txn, N("example.").wire), 0);
+        assert_int_equal(dns_txn_zone_delete(&txn, N("example.").wire), -ENOENT);
+        assert_int_equal(dns_txn_commit(&txn), 0);
+        assert_int_equal(dns_db_current(&db)->zone_count, 0);
+        dns_db_fini(&db);
+}
+
+static void test_catalog_find_picks_longest_suffix(void **state)
+{
+        struct dns_db db;
+        assert_int_equal(dns_db_init(&db), 0);
+        struct dns_txn txn;
+        assert_int_equal(dns_txn_begin(&db, &txn), 0);
+        assert_int_equal(dns_txn_zone_create(&txn, N("example.").wire, false), 0);
+        assert_int_equal(dns_txn_zone_create(&txn, N("sub.example.").wire, false), 0);
+        assert_int_equal(dns_txn_commit(&txn), 0);
+        const struct dns_catalog *cat = dns_db_current(&db);
+        struct dns_lname n;
+        dns_lname_from_wire(&n, N("A.Sub.Example.").wire, 256);
+        assert_int_equal(dns_catalog_find(cat, &n)->origin_labels, 2);
+        dns_lname_from_wire(&n, N("b.example.").wire, 256);
+        assert_int_equal(dns_catalog_find(cat, &n)->origin_labels, 1);
+        dns_lname_from_wire(&n, N("example.com.").wire, 256);
+        assert_null(dns_catalog_find(cat, &n));
+        dns_lname_from_wire(&n, N(".").wire, 256);
+        assert_null(dns_catalog_find(cat, &n));
+        dns_db_fini(&db);
+}
+
+static void test_rr_add_with_other_ttl_returns_1(void **state)
+{
+        struct dns_db db;
+        setup_db(&db);
+        struct dns_txn txn;
+        assert_int_equal(dns_txn_begin(&db, &txn), 0);
+        assert_int_equal(dns_txn_rr_add(&txn, N("example.").wire, N("www.example.").wire,
+                                        DNS_TYPE_A, 0, 5, A2, 4),
+                         1);
+        assert_int_equal(dns_txn_commit(&txn), 0);
+        const struct dns_node *www =
+            find(dns_db_current(&db), "example.", "www.example.");
+        assert_int_equal(dns_rrsets_find(www->rrsets, DNS_TYPE_A)->ttl, 3600);
+        dns_db_fini(&db);
+}
+
+static void test_ns_below_apex_marks_a_cut(void **state)
+{
+        struct dns_db db;
+        setup_db(&db);
+        struct dns_txn txn;
+        assert_int_equal(dns_txn_begin(&db, &txn), 0);
+        add_ok(&txn, "example.", "example.", DNS_TYPE_NS, CNAME_RDATA,
+               sizeof(CNAME_RDATA));
+        add_ok(&txn, "example.", "sub.example.", DNS_TYPE_NS, CNAME_RDATA,
+               sizeof(CNAME_RDATA));
+        assert_int_equal(dns_txn_commit(&txn), 0);
+        const struct dns_catalog *cat = dns_db_current(&db);
+        assert_false(find(cat, "example.", "example.")->flags & DNS_NODE_CUT);
+        assert_true(find(cat, "example.", "sub.example.")->flags & DNS_NODE_CUT);
+        dns_db_fini(&db);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_commit_publishes_all_changes_at_once),
+            cmocka_unit_test(test_old_catalog_keeps_content_until_reclaim),
+            cmocka_unit_test(test_update_in_100k_zone_copies_only_the_path),
+            cmocka_unit_test(test_cname_and_other_data_rejected),
+            cmocka_unit_test(test_soa_outside_apex_rejected),
+            cmocka_unit_test(test_out_of_zone_owner_rejected),
+            cmocka_unit_test(test_dname_rejected),
+            cmocka_unit_test(test_rejected_record_leaves_no_node_behind),
+            cmocka_unit_test(test_empty_non_terminals_created_and_pruned),
+            cmocka_unit_test(test_abort_leaves_published_version_unchanged),
+            cmocka_unit_test(test_zone_replace_and_delete_are_published_on_commit),
+            cmocka_unit_test(test_catalog_find_picks_longest_suffix),
+            cmocka_unit_test(test_rr_add_with_other_ttl_returns_1),
+            cmocka_unit_test(test_ns_below_apex_marks_a_cut),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
