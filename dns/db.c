@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dns/packet.h"
 #include "dns/wire.h"
 
 struct origin_key {
@@ -516,6 +517,8 @@ int dns_txn_rr_add(struct dns_txn *txn, const uint8_t *origin, const uint8_t *ow
         if (rc != 0)
                 return rc;
         bool apex = name.nlabels == zone->origin_labels;
+        if (!dns_rdata_names_valid(type, rdata, rdlen))
+                return fail(txn, -EINVAL, "malformed domain name in the record data");
         struct dns_zone *wz = zone_writable(txn, zone);
         struct path path;
         struct dns_node *node;
@@ -587,6 +590,10 @@ int dns_txn_rrset_put(struct dns_txn *txn, const uint8_t *origin, const uint8_t 
                 rc = check_rules(txn, zone, cur, apex, owner, type, count, true);
                 if (rc != 0)
                         return rc;
+                for (size_t i = 0; i < count; i++)
+                        if (!dns_rdata_names_valid(type, rdata[i], rdlen[i]))
+                                return fail(txn, -EINVAL,
+                                            "malformed domain name in the record data");
         }
         struct dns_zone *wz = zone_writable(txn, zone);
         struct path path;

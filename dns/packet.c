@@ -206,7 +206,7 @@ static size_t write_name(struct dns_writer *w, size_t at, size_t end, const uint
                         const uint8_t *suffix = name;
                         for (unsigned k = 0; k < match_label; k++) {
                                 unsigned want = nl - k;
-                                if (want <= cl &&
+                                if (want <= cl && labels[cl - want] < 0x4000 &&
                                     packet_name_equals(w->buf, w->len, labels[cl - want],
                                                        suffix)) {
                                         match = labels[cl - want];
@@ -264,6 +264,25 @@ static int rdata_name_layout(uint16_t type, bool *compress, bool *two_names)
         default:
                 return -1;
         }
+}
+
+bool dns_rdata_names_valid(uint16_t type, const uint8_t *rdata, uint16_t rdlen)
+{
+        bool compress, two;
+        int prefix = rdata_name_layout(type, &compress, &two);
+        if (prefix < 0)
+                return true;
+        if (rdlen < prefix + 1)
+                return false;
+        int n = dns_name_wire_len(rdata + prefix, rdlen - (size_t)prefix);
+        if (n < 0)
+                return false;
+        if (two) {
+                size_t at = (size_t)prefix + (size_t)n;
+                int m = at < rdlen ? dns_name_wire_len(rdata + at, rdlen - at) : -1;
+                return m >= 0 && at + (size_t)m + 20 == rdlen; /* five 32-bit fields */
+        }
+        return true;
 }
 
 static inline void cap_ttl(struct dns_writer *w, size_t rr)

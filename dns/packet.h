@@ -93,6 +93,10 @@ int dns_writer_rrset(struct dns_writer *w, enum dns_section section, uint16_t ow
                      const uint8_t *owner_wire, const struct dns_rrsets *sets,
                      const struct dns_rrset_info *info, unsigned start);
 
+/* Are the domain names inside RDATA of this type well formed (so the
+ * writer can walk them)?  Types without names are always valid. */
+bool dns_rdata_names_valid(uint16_t type, const uint8_t *rdata, uint16_t rdlen);
+
 /* Offsets of the labels of the name written at off (root excluded). */
 unsigned dns_writer_labels(const struct dns_writer *w, uint16_t off, uint16_t *out);
 

@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora for the fuzz targets (tests/fuzz/corpus/).
+
+fuzz_answer gets real query packets built with dnspython; fuzz_zonefile
+gets small zone files.  Run it from outside the repository root (our dns/
+folder would shadow the dnspython package), e.g.:
+    cd /tmp && /usr/bin/python3 /path/to/tests/fuzz/make_corpus.py
+"""
+import os
+
+import dns.edns
+import dns.message
+import dns.opcode
+import dns.rdataclass
+import dns.rdatatype
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def queries():
+    def q(name, rdtype, **kw):
+        m = dns.message.make_query(name, rdtype, **kw)
+        m.id = 0x1234
+        return m.to_wire()
+
+    yield "a_www", q("www.example.com.", "A")
+    yield "a_case", q("WwW.ExAmPlE.CoM.", "A")
+    yield "mx_apex", q("example.com.", "MX", use_edns=0, payload=4096)
+    yield "ns_apex_do", q("example.com.", "NS", want_dnssec=True)
+    yield "any_apex", q("example.com.", "ANY")
+    yield "ds_cut", q("sub.example.com.", "DS", use_edns=0)
+    yield "referral", q("host.sub.example.com.", "AAAA")
+    yield "wildcard", q("x.y.wild.example.com.", "TXT")
+    yield "nxdomain", q("nope.example.com.", "A", use_edns=0, payload=512)
+    yield "cname_loop", q("l1.example.com.", "A")
+    yield "big_txt", q("big.example.com.", "TXT", use_edns=0, payload=1232)
+    yield "srv", q("_sip._tcp.example.com.", "SRV")
+    yield "edns_v1", q("www.example.com.", "A", use_edns=1)
+    yield "class_ch", q("version.bind.", "TXT", rdclass=dns.rdataclass.CH)
+    m = dns.message.make_query("example.com.", "SOA")
+    m.set_opcode(dns.opcode.NOTIFY)
+    yield "notify", m.to_wire()
+    opt = dns.edns.GenericOption(10, b"\x01\x02\x03\x04\x05\x06\x07\x08")
+    yield "cookie", q("web.example.com.", "A", use_edns=0, options=[opt])
+
+
+ZONES = {
+    "basic.zone": """$ORIGIN example.com.
+$TTL 3600
+@ IN SOA ns1 hostmaster ( 1 7200 3600
+        1209600 300 ) ; comment
+@ NS ns1
+ns1 A 192.0.2.53
+www CNAME web
+web A 192.0.2.80
+    AAAA 2001:db8::80
+*.wild TXT "a;b" "c\\"d"
+mail MX 10 mail
+""",
+    "types.zone": """$ORIGIN example.com.
+@ 300 IN SOA ns1 hm 1 2 3 4 5
+_sip._tcp SRV 0 5 5060 sip
+c CAA 0 issue "ca.example.net"
+n NAPTR 100 10 "u" "E2U+sip" "!^.*$!sip:info@example.com!" .
+s SSHFP 2 1 123456789abcdef67890123456789abcdef67890
+h HTTPS 1 . alpn=h2
+v SVCB 1 v.example.net. alpn=h3
+g TYPE65280 \\# 2 abcd
+sub NS ns.sub
+sub DS 60485 5 1 2BB183AF5F22588179A53B0A98631FAD1A292118
+""",
+    "errors.zone": """$ORIGIN example.com.
+$TTL 1h
+$INCLUDE zone sub
+$FOO bar
+www A 192.0.2.1
+www CNAME x
+out.example.net. A 1.2.3.4
+bad A 300.1.1.1
+d DNAME x
+p ( TXT "x"
+""",
+}
+
+
+def main():
+    out = os.path.join(HERE, "corpus", "fuzz_answer")
+    os.makedirs(out, exist_ok=True)
+    for name, wire in queries():
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(wire)
+    out = os.path.join(HERE, "corpus", "fuzz_zonefile")
+    os.makedirs(out, exist_ok=True)
+    for name, text in ZONES.items():
+        with open(os.path.join(out, name), "w") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()
