@@ -79,3 +79,48 @@ const uint8_t *dns_zone_soa(const struct dns_zone *zone, uint32_t *ttl)
                 *ttl = soa->ttl;
         return dns_rrset_next(zone->apex->rrsets, soa, NULL);
 }
+
+struct walk {
+        int (*fn)(const uint8_t *owner, const struct dns_rrsets *sets, void *arg);
+        void *arg;
+        uint8_t name[DNS_NAME_MAXLEN + 1]; /* the owner, built right to left */
+        unsigned start;                    /* where the current owner begins */
+};
+
+static int walk_node(void *item, void *arg);
+
+static int visit(struct walk *w, const struct dns_node *node)
+{
+        int rc = 0;
+        if (node->rrsets != NULL)
+                rc = w->fn(w->name + w->start, node->rrsets, w->arg);
+        if (rc == 0)
+                rc = pmap_walk(&node->children, walk_node, w);
+        return rc;
+}
+
+static int walk_node(void *item, void *arg)
+{
+        const struct dns_node *node = item;
+        struct walk *w = arg;
+        unsigned len = 1u + node->label[0];
+        if (w->start < len)
+                return 0; /* cannot happen for valid zones: names fit 255 bytes */
+        unsigned saved = w->start;
+        w->start -= len;
+        memcpy(w->name + w->start, node->label, len);
+        int rc = visit(w, node);
+        w->start = saved;
+        return rc;
+}
+
+int dns_zone_walk(const struct dns_zone *zone,
+                  int (*fn)(const uint8_t *owner, const struct dns_rrsets *sets,
+                            void *arg),
+                  void *arg)
+{
+        struct walk w = {.fn = fn, .arg = arg};
+        w.start = (unsigned)sizeof(w.name) - zone->origin_len;
+        memcpy(w.name + w.start, zone->origin, zone->origin_len);
+        return visit(&w, zone->apex);
+}

@@ -77,6 +77,15 @@ void dns_zone_lookup(const struct dns_zone *zone, const struct dns_lname *name,
 const struct dns_node *dns_zone_find(const struct dns_zone *zone,
                                      const struct dns_lname *name);
 
+/*
+ * Calls fn for every node that holds data, with its owner name (wire,
+ * lowercased); stops when fn returns non-zero and returns that value.
+ */
+int dns_zone_walk(const struct dns_zone *zone,
+                  int (*fn)(const uint8_t *owner, const struct dns_rrsets *sets,
+                            void *arg),
+                  void *arg);
+
 /* pmap callbacks for a node's children (key: a lowercased wire label). */
 bool dns_node_match(const void *item, const void *key);
 uint64_t dns_node_hash(const void *item, const void *parent_hash);

@@ -379,9 +379,9 @@ static int load_file(struct loader *ld, const char *path, ldns_rdf *origin,
         return 0;
 }
 
-int dns_zonefile_load(struct dns_txn *txn, const char *path, const uint8_t *origin,
-                      uint8_t *origin_out, dns_zonefile_report_fn reportfn, void *ctx,
-                      struct dns_zonefile_stats *stats)
+static int load(struct dns_txn *txn, const char *path, const uint8_t *origin,
+                uint8_t *origin_out, bool need_soa, dns_zonefile_report_fn reportfn,
+                void *ctx, struct dns_zonefile_stats *stats)
 {
         struct dns_zonefile_stats local;
         if (stats == NULL)
@@ -416,7 +416,7 @@ int dns_zonefile_load(struct dns_txn *txn, const char *path, const uint8_t *orig
         ldns_rdf_deep_free(origin_rdf);
         ldns_rdf_deep_free(ld.prev);
         ldns_buffer_free(ld.rdata);
-        if (rc == 0 && stats->errors == 0) {
+        if (rc == 0 && stats->errors == 0 && need_soa) {
                 const struct dns_zone *zone =
                     ld.have_zone ? dns_txn_zone(txn, ld.zone) : NULL;
                 if (zone == NULL) {
@@ -432,4 +432,20 @@ int dns_zonefile_load(struct dns_txn *txn, const char *path, const uint8_t *orig
         if (rc < 0 && stats->errors <= 1)
                 return rc;
         return stats->errors ? -EINVAL : 0;
+}
+
+int dns_zonefile_load(struct dns_txn *txn, const char *path, const uint8_t *origin,
+                      uint8_t *origin_out, dns_zonefile_report_fn report, void *ctx,
+                      struct dns_zonefile_stats *stats)
+{
+        return load(txn, path, origin, origin_out, true, report, ctx, stats);
+}
+
+int dns_zonefile_load_part(struct dns_txn *txn, const char *path, const uint8_t *origin,
+                           dns_zonefile_report_fn report, void *ctx,
+                           struct dns_zonefile_stats *stats)
+{
+        if (origin == NULL)
+                return -EINVAL;
+        return load(txn, path, origin, NULL, false, report, ctx, stats);
 }

@@ -37,6 +37,12 @@ int dns_zonefile_load(struct dns_txn *txn, const char *path, const uint8_t *orig
                       uint8_t *origin_out, dns_zonefile_report_fn report, void *ctx,
                       struct dns_zonefile_stats *stats);
 
+/* Like dns_zonefile_load, for a part of a zone (an import chunk): the SOA
+ * may be missing.  origin is required. */
+int dns_zonefile_load_part(struct dns_txn *txn, const char *path, const uint8_t *origin,
+                           dns_zonefile_report_fn report, void *ctx,
+                           struct dns_zonefile_stats *stats);
+
 /* Parses a presentation-format name ("example.com" or "example.com.") to wire. */
 int dns_name_from_text(const char *text, uint8_t *wire);
 

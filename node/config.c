@@ -26,6 +26,23 @@ static const char usage_text[] =
     "      --tcp-idle-timeout SECS  close TCP connections idle this long (default 10)\n"
     "      --tcp-max-clients N      open TCP connections at most (default 1024)\n"
     "      --log-level LEVEL        error, warn, info (default) or debug\n"
+    "\n"
+    "Cluster mode (enabled by --data-dir; zones then come from the API):\n"
+    "      --data-dir DIR           raft log, snapshots and state of this node\n"
+    "      --node-id N              this node's id (1..2^63), unique in the cluster\n"
+    "      --node-name NAME         a name for people (default nN)\n"
+    "      --raft-listen IP:PORT    address of this node's raft replica\n"
+    "      --api-listen IP:PORT     HTTP API address (default 127.0.0.1:8080)\n"
+    "      --bootstrap ID@IP:PORT[,ID@IP:PORT...]\n"
+    "                               initial voters (the same list on every node);\n"
+    "                               a node whose data directory has state ignores it\n"
+    "      --join URL               join the cluster through the API of a member\n"
+    "      --join-role voter|standby  role asked for when joining (default voter)\n"
+    "      --api-token SCOPE:SECRET API token, SCOPE read or admin (repeatable;\n"
+    "                               cluster mode needs an admin token, the same on\n"
+    "                               every node)\n"
+    "      --api-tls-cert FILE      serve the API over TLS with this certificate\n"
+    "      --api-tls-key FILE       and this private key\n"
     "  -t, --check                  load the configuration and zones, report\n"
     "                               problems, and exit (0: all good, 1: errors)\n"
     "  -h, --help                   show this help and exit\n"
@@ -379,6 +396,15 @@ static enum node_config_result check_cluster(struct node_config *cfg, char *err,
                 snprintf(err, n, "--api-tls-cert and --api-tls-key go together");
                 return NODE_CONFIG_USAGE;
         }
+        bool admin = false;
+        for (unsigned i = 0; i < cfg->token_count; i++)
+                admin |= cfg->tokens[i].scope == 2;
+        if (!admin) {
+                snprintf(err, n,
+                         "cluster mode needs --api-token admin:SECRET (the same on "
+                         "every node: nodes use it to talk to each other)");
+                return NODE_CONFIG_USAGE;
+        }
         if (cfg->api_listen[0] == '\0') {
                 strcpy(cfg->api_listen, "127.0.0.1:8080");
                 node_parse_address(cfg->api_listen, 0, &cfg->api_address);
@@ -399,6 +425,17 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc, cha
             {"tcp-idle-timeout", required_argument, NULL, OPT_IDLE},
             {"tcp-max-clients", required_argument, NULL, OPT_MAXCLIENTS},
             {"log-level", required_argument, NULL, OPT_LOGLEVEL},
+            {"data-dir", required_argument, NULL, OPT_CLUSTER},
+            {"node-id", required_argument, NULL, OPT_CLUSTER},
+            {"node-name", required_argument, NULL, OPT_CLUSTER},
+            {"raft-listen", required_argument, NULL, OPT_CLUSTER},
+            {"api-listen", required_argument, NULL, OPT_CLUSTER},
+            {"bootstrap", required_argument, NULL, OPT_CLUSTER},
+            {"join", required_argument, NULL, OPT_CLUSTER},
+            {"join-role", required_argument, NULL, OPT_CLUSTER},
+            {"api-token", required_argument, NULL, OPT_CLUSTER},
+            {"api-tls-cert", required_argument, NULL, OPT_CLUSTER},
+            {"api-tls-key", required_argument, NULL, OPT_CLUSTER},
             {"check", no_argument, NULL, 't'},
             {"help", no_argument, NULL, 'h'},
             {"version", no_argument, NULL, 'V'},

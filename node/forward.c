@@ -70,11 +70,16 @@ static bool try_parse(struct exchange *x, bool eof)
         const char *body = head_end + 4;
         size_t have = x->len - (size_t)(body - x->response);
         long length = -1;
+        bool chunked = false;
         char type[128] = "application/json";
         for (char *line = strstr(x->response, "\r\n") + 2; line < head_end;) {
                 char *next = strstr(line, "\r\n");
                 if (strncasecmp(line, "Content-Length:", 15) == 0)
                         length = strtol(line + 15, NULL, 10);
+                else if (strncasecmp(line, "Transfer-Encoding:", 18) == 0 &&
+                         strstr(line, "chunked") != NULL &&
+                         strstr(line, "chunked") < next)
+                        chunked = true;
                 else if (strncasecmp(line, "Content-Type:", 13) == 0) {
                         const char *v = line + 13;
                         while (*v == ' ')
@@ -82,6 +87,32 @@ static bool try_parse(struct exchange *x, bool eof)
                         snprintf(type, sizeof(type), "%.*s", (int)(next - v), v);
                 }
                 line = next + 2;
+        }
+        if (chunked) {
+                /* The server closes after the answer: decode once all is here. */
+                if (!eof && strstr(body, "\r\n0\r\n\r\n") == NULL &&
+                    strncmp(body, "0\r\n\r\n", 5) != 0)
+                        return false;
+                char *out = (char *)body; /* decoded in place: never longer */
+                const char *p = body, *end = body + have;
+                size_t n = 0;
+                for (;;) {
+                        char *stop;
+                        unsigned long size = strtoul(p, &stop, 16);
+                        const char *data = strstr(stop, "\r\n");
+                        if (data == NULL || stop == p)
+                                break;
+                        data += 2;
+                        if (size == 0 || data + size > end)
+                                break;
+                        memmove(out + n, data, size);
+                        n += size;
+                        p = data + size + 2;
+                        if (p >= end)
+                                break;
+                }
+                finish(x, status, type, out, n);
+                return true;
         }
         if (length >= 0 && have >= (size_t)length) {
                 finish(x, status, type, body, (size_t)length);

@@ -233,10 +233,28 @@ static enum node_scope token_scope(struct node_http *http, h2o_req_t *req)
         return best;
 }
 
-static void request_disposed(void *ptr)
+void node_http_hold(struct node_http_request *r)
 {
-        struct node_http_request *r = ptr;
+        r->refs++;
+}
+
+void node_http_release(struct node_http_request *r)
+{
+        if (--r->refs > 0)
+                return;
+        free(r->target);
+        free(r);
+}
+
+/* Lives in the h2o request's pool: h2o frees the pool when the request is
+ * done or the client is gone, and then the request object forgets it. */
+static void link_disposed(void *ptr)
+{
+        struct node_http_request *r = *(struct node_http_request **)ptr;
         r->h2o_req = NULL; /* any later answer is dropped */
+        r->body = NULL;
+        r->body_len = 0;
+        node_http_release(r);
 }
 
 /* Matches path segments against a pattern; collects {} segments. */
@@ -268,11 +286,16 @@ static bool match(const char *pattern, char **seg, size_t nseg,
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
         struct node_http *http = ((struct handler *)self)->http;
-        struct node_http_request *r =
-            h2o_mem_alloc_shared(&req->pool, sizeof(*r), request_disposed);
-        memset(r, 0, sizeof(*r));
+        struct node_http_request *r = calloc(1, sizeof(*r));
+        if (r == NULL)
+                return -1;
+        struct node_http_request **link =
+            h2o_mem_alloc_shared(&req->pool, sizeof(*link), link_disposed);
+        *link = r;
+        r->refs = 1; /* the link's */
         r->h2o_req = req;
         r->http = http;
+        r->target = strndup(req->path.base, req->path.len);
         r->body = req->entity.base;
         r->body_len = req->entity.base ? req->entity.len : 0;
         /* Split the normalized path (query excluded) into decoded segments. */
@@ -289,9 +312,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
                         start = i + 1;
                 }
         }
-        char method[16];
-        size_t mlen =
-            req->method.len < sizeof(method) - 1 ? req->method.len : sizeof(method) - 1;
+        char *method = r->method;
+        size_t mlen = req->method.len < sizeof(r->method) - 1 ? req->method.len
+                                                              : sizeof(r->method) - 1;
         memcpy(method, req->method.base, mlen);
         method[mlen] = '\0';
         bool path_known = false;

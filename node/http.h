@@ -41,16 +41,28 @@ struct node_http_token {
         char secret[128];
 };
 
+/*
+ * One request.  The object outlives the h2o request while anyone holds it:
+ * a route that answers later calls node_http_hold() before going
+ * asynchronous and node_http_release() when done.  Everything pointing into
+ * h2o's memory (param, body, query and header values) is valid only until
+ * the route returns or the client goes away — copy what is needed later.
+ */
 struct node_http_request {
-        void *h2o_req; /* h2o_req_t; NULL once the client is gone */
+        void *h2o_req; /* h2o_req_t; NULL once answered or the client is gone */
         struct node_http *http;
         enum node_scope scope;
+        unsigned refs;
+        char method[16];
+        char *target;                      /* path and query as received (malloc'd) */
         char *param[NODE_HTTP_MAX_PARAMS]; /* decoded {} segments */
         unsigned params;
         const char *body; /* request body (not NUL-terminated) */
         size_t body_len;
-        void *user; /* the route's, for answers given later */
 };
+
+void node_http_hold(struct node_http_request *r);
+void node_http_release(struct node_http_request *r);
 
 struct node_http_config {
         const struct sockaddr *address;

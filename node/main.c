@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,11 @@
 #include "dns/db.h"
 #include "dns/server.h"
 #include "dns/zonefile.h"
+#include "node/api.h"
+#include "node/cluster.h"
 #include "node/config.h"
+#include "node/forward.h"
+#include "node/http.h"
 
 struct node {
         uv_loop_t *loop;
@@ -30,6 +35,13 @@ struct node {
         unsigned servers;
         uv_signal_t sigterm, sigint, sighup;
         bool stopping;
+        /* cluster mode */
+        struct node_cluster cluster;
+        struct node_api api;
+        struct node_http *http;
+        uv_timer_t join_timer;
+        bool joining;
+        uv_timer_t final_timer;
 };
 
 static void print_zone_error(void *ctx, const char *file, unsigned line, const char *msg)
@@ -108,6 +120,17 @@ static void server_closed_tcp(struct dns_tcp_server *s)
 {
 }
 
+static void close_any(uv_handle_t *handle, void *arg)
+{
+        if (!uv_is_closing(handle))
+                uv_close(handle, NULL);
+}
+
+static void on_final(uv_timer_t *timer)
+{
+        uv_walk(timer->loop, close_any, NULL);
+}
+
 static void stop(struct node *node)
 {
         if (node->stopping)
@@ -118,9 +141,20 @@ static void stop(struct node *node)
                 dns_udp_server_close(&node->udp[i], server_closed_udp);
                 dns_tcp_server_close(&node->tcp[i], server_closed_tcp);
         }
+        if (node_config_clustered(&node->cfg)) {
+                if (!uv_is_closing((uv_handle_t *)&node->join_timer))
+                        uv_close((uv_handle_t *)&node->join_timer, NULL);
+                node_http_close(node->http);
+                node_cluster_close(&node->cluster, NULL);
+        }
         uv_close((uv_handle_t *)&node->sigterm, NULL);
         uv_close((uv_handle_t *)&node->sigint, NULL);
         uv_close((uv_handle_t *)&node->sighup, NULL);
+        /* Open API connections would keep the loop alive: close whatever is
+         * left once raft has had time to close cleanly. */
+        uv_timer_init(node->loop, &node->final_timer);
+        uv_timer_start(&node->final_timer, on_final, 1000, 0);
+        uv_unref((uv_handle_t *)&node->final_timer);
 }
 
 static void on_signal(uv_signal_t *handle, int signum)
@@ -155,6 +189,110 @@ static int start_servers(struct node *node)
                 }
                 node->servers++;
         }
+        return 0;
+}
+
+static void on_removed(struct node_cluster *c)
+{
+        struct node *node = (struct node *)((char *)c - offsetof(struct node, cluster));
+        stop(node);
+}
+
+/* --join: ask a member's API to add this node until it is a member. */
+static void on_join_answer(void *ctx, int status, const char *type, const char *body,
+                           size_t len)
+{
+        struct node *node = ctx;
+        node->joining = false;
+        if (status == 200 || status == 201) {
+                LOG_INFO("joined the cluster through %s", node->cfg.join);
+                if (!uv_is_closing((uv_handle_t *)&node->join_timer))
+                        uv_timer_stop(&node->join_timer);
+        } else {
+                LOG_WARN("joining through %s: %s%.*s", node->cfg.join,
+                         status < 0 ? uv_strerror(status) : "", status > 0 ? (int)len : 0,
+                         body ? body : "");
+        }
+}
+
+static void on_join_timer(uv_timer_t *timer)
+{
+        struct node *node = timer->data;
+        const struct node_config *cfg = &node->cfg;
+        if (node->joining || node->cluster.was_member) {
+                if (node->cluster.was_member)
+                        uv_timer_stop(timer);
+                return;
+        }
+        const char *url = cfg->join;
+        if (strncmp(url, "http://", 7) == 0)
+                url += 7;
+        char hostport[128];
+        snprintf(hostport, sizeof(hostport), "%.*s", (int)strcspn(url, "/"), url);
+        struct sockaddr_storage addr;
+        const char *token = NULL;
+        for (unsigned i = 0; i < cfg->token_count; i++)
+                if (cfg->tokens[i].scope == 2)
+                        token = cfg->tokens[i].secret;
+        if (node_parse_address(hostport, 80, &addr) != 0 || token == NULL) {
+                LOG_ERROR("--join %s: not http://IP:PORT, or no admin token", cfg->join);
+                uv_timer_stop(timer);
+                return;
+        }
+        char body[512], auth[160];
+        snprintf(body, sizeof(body),
+                 "{\"id\":%llu,\"name\":\"%s\",\"raft\":\"%s\",\"dns\":\"%s\","
+                 "\"api\":\"%s\",\"role\":\"%s\"}",
+                 cfg->node_id, cfg->node_name, cfg->raft_listen, cfg->listen_text[0],
+                 cfg->api_listen, cfg->join_standby ? "standby" : "voter");
+        snprintf(auth, sizeof(auth), "Bearer %s", token);
+        struct node_forward_request req = {.method = "POST",
+                                           .target = "/v1/cluster/members",
+                                           .authorization = auth,
+                                           .content_type = "application/json",
+                                           .body = body,
+                                           .body_len = strlen(body),
+                                           .timeout_ms = 10000};
+        node->joining = true;
+        node_forward(node->loop, (struct sockaddr *)&addr, &req, on_join_answer, node);
+}
+
+static int start_cluster(struct node *node)
+{
+        struct node_config *cfg = &node->cfg;
+        if (node_cluster_start(&node->cluster, node->loop, cfg, &node->db, on_removed) !=
+            0) {
+                LOG_ERROR("cannot start the cluster replica: %s", node->cluster.error);
+                return -1;
+        }
+        node->api = (struct node_api){node->loop, &node->cluster, cfg};
+        struct node_http_token tokens[NODE_MAX_TOKENS];
+        for (unsigned i = 0; i < cfg->token_count; i++) {
+                tokens[i].scope = (enum node_scope)cfg->tokens[i].scope;
+                snprintf(tokens[i].secret, sizeof(tokens[i].secret), "%s",
+                         cfg->tokens[i].secret);
+        }
+        struct node_http_config hc = {
+            .address = (struct sockaddr *)&cfg->api_address,
+            .route_ctx = &node->api,
+            .tokens = tokens,
+            .token_count = cfg->token_count,
+            .tls_cert = cfg->tls_cert[0] ? cfg->tls_cert : NULL,
+            .tls_key = cfg->tls_key[0] ? cfg->tls_key : NULL,
+        };
+        hc.routes = node_api_routes(&hc.route_count);
+        char err[256];
+        if (node_http_start(&node->http, node->loop, &hc, err, sizeof(err)) != 0) {
+                LOG_ERROR("cannot serve the API on %s: %s", cfg->api_listen, err);
+                node_cluster_close(&node->cluster, NULL);
+                return -1;
+        }
+        uv_timer_init(node->loop, &node->join_timer);
+        node->join_timer.data = node;
+        if (cfg->join[0] != '\0')
+                uv_timer_start(&node->join_timer, on_join_timer, 200, 2000);
+        LOG_INFO("node %llu (%s): raft %s, API %s", cfg->node_id, cfg->node_name,
+                 cfg->raft_listen, cfg->api_listen);
         return 0;
 }
 
@@ -203,7 +341,8 @@ int main(int argc, char **argv)
 
         node.loop = uv_default_loop();
         int rc = 1;
-        if (start_servers(&node) == 0) {
+        if (start_servers(&node) == 0 &&
+            (!node_config_clustered(&node.cfg) || start_cluster(&node) == 0)) {
                 uv_signal_init(node.loop, &node.sigterm);
                 uv_signal_init(node.loop, &node.sigint);
                 uv_signal_init(node.loop, &node.sighup);

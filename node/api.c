@@ -1,0 +1,199 @@
+/*
+ * api.c — routes and what every API handler shares (see api.h): relaying
+ * writes to the leader, mapping state-machine results to HTTP answers, and
+ * the JSON form of zones and changes.
+ */
+#include "node/api.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "dns/text.h"
+#include "node/api_json.h"
+#include "node/forward.h"
+
+static const struct node_http_route routes[] = {
+    {"GET", "/v1/health", NODE_SCOPE_NONE, node_api_health},
+    {"GET", "/v1/cluster", NODE_SCOPE_READ, node_api_cluster},
+    {"POST", "/v1/cluster/members", NODE_SCOPE_ADMIN, node_api_member_add},
+    {"DELETE", "/v1/cluster/members/{}", NODE_SCOPE_ADMIN, node_api_member_remove},
+    {"GET", "/v1/zones", NODE_SCOPE_READ, node_api_zones_list},
+    {"POST", "/v1/zones", NODE_SCOPE_ADMIN, node_api_zone_create},
+    {"GET", "/v1/zones/{}", NODE_SCOPE_READ, node_api_zone_get},
+    {"DELETE", "/v1/zones/{}", NODE_SCOPE_ADMIN, node_api_zone_delete},
+    {"GET", "/v1/zones/{}/export", NODE_SCOPE_READ, node_api_zone_export},
+    {"POST", "/v1/zones/{}/import", NODE_SCOPE_ADMIN, node_api_zone_import},
+    {"GET", "/v1/zones/{}/rrsets", NODE_SCOPE_READ, node_api_rrsets_list},
+    {"GET", "/v1/zones/{}/rrsets/{}/{}", NODE_SCOPE_READ, node_api_rrset_get},
+    {"POST", "/v1/zones/{}/changes", NODE_SCOPE_ADMIN, node_api_changes_post},
+    {"GET", "/v1/changes/{}", NODE_SCOPE_READ, node_api_change_get},
+};
+
+const struct node_http_route *node_api_routes(size_t *count)
+{
+        *count = sizeof(routes) / sizeof(routes[0]);
+        return routes;
+}
+
+/* ---- relaying to the leader ---------------------------------------------------------
+ */
+
+static void on_relayed(void *ctx, int status, const char *type, const char *body,
+                       size_t len)
+{
+        struct node_http_request *r = ctx;
+        if (status > 0)
+                node_http_reply_text(r, status, type ? type : "application/json",
+                                     body ? body : "", len);
+        else if (status == -ETIMEDOUT)
+                node_http_reply_error(r, 504, "LeaderTimeout", NULL,
+                                      "the leader did not answer in time; the outcome is "
+                                      "unknown: retry with the same Idempotency-Key");
+        else
+                node_http_reply_error(r, 503, "NoQuorum", NULL,
+                                      "cannot reach the leader (%s); retry later",
+                                      strerror(-status));
+        node_http_release(r);
+}
+
+bool node_api_forward_if_follower(struct node_api *api, struct node_http_request *r)
+{
+        if (node_cluster_is_leader(api->cluster))
+                return false;
+        const char *leader = node_cluster_leader_api(api->cluster);
+        struct sockaddr_storage addr;
+        if (node_http_header(r, "x-quorumdns-forwarded") != NULL || leader == NULL ||
+            node_parse_address(leader, 0, &addr) != 0) {
+                node_http_reply_error(r, 503, "NoQuorum", NULL,
+                                      "no leader is known to this node (election in "
+                                      "progress, or this node is on the minority side of "
+                                      "a partition); retry later");
+                return true;
+        }
+        struct node_forward_request req = {
+            .method = r->method,
+            .target = r->target,
+            .authorization = node_http_header(r, "authorization"),
+            .idempotency_key = node_http_header(r, "idempotency-key"),
+            .content_type = node_http_header(r, "content-type"),
+            .body = r->body ? r->body : "",
+            .body_len = r->body_len,
+            .timeout_ms = 30000,
+        };
+        node_http_hold(r);
+        node_forward(api->loop, (struct sockaddr *)&addr, &req, on_relayed, r);
+        return true;
+}
+
+/* ---- results
+ * ---------------------------------------------------------------------------- */
+
+void node_api_reply_result(struct node_http_request *r, int status,
+                           const struct cs_result *res)
+{
+        if (status == -RAFT_NOTLEADER || status == -RAFT_LEADERSHIPLOST ||
+            status == -RAFT_SHUTDOWN || status == -RAFT_CANCELED) {
+                node_http_reply_error(r, 503, "NoQuorum", NULL,
+                                      "leadership changed while applying; the outcome is "
+                                      "unknown: retry with the same Idempotency-Key");
+                return;
+        }
+        if (status != 0 || res == NULL) {
+                node_http_reply_error(r, 500, "Internal", NULL, "proposal failed: %s",
+                                      status < 0 && status > -200
+                                          ? strerror(-status)
+                                          : raft_strerror(-status));
+                return;
+        }
+        if (res->status == 0)
+                return; /* the caller answers success itself */
+        if (res->n_errors > 0) {
+                json_t *list = json_array();
+                for (size_t i = 0; i < res->n_errors; i++) {
+                        const struct cs_error *e = &res->errors[i];
+                        char field[96];
+                        if (e->action == CS_ERROR_BATCH)
+                                snprintf(field, sizeof(field), "changes");
+                        else
+                                snprintf(field, sizeof(field), "changes[%u].rrset%s%s",
+                                         e->action, e->field[0] ? "." : "", e->field);
+                        json_t *item = json_pack("{s:s, s:s}", "field", field, "message",
+                                                 e->message);
+                        if (e->action != CS_ERROR_BATCH)
+                                json_object_set_new(item, "index",
+                                                    json_integer(e->action));
+                        json_array_append_new(list, item);
+                }
+                json_t *err = json_pack("{s:s, s:s, s:o}", "code", "InvalidChangeBatch",
+                                        "message", res->message, "errors", list);
+                node_http_reply_json(r, 400, json_pack("{s:o}", "error", err));
+                return;
+        }
+        switch (res->status) {
+        case -ENOENT:
+                node_http_reply_error(r, 404, "NotFound", NULL, "%s", res->message);
+                break;
+        case -EEXIST:
+                node_http_reply_error(r, 409, "Conflict", NULL, "%s", res->message);
+                break;
+        case -ENOTEMPTY:
+                node_http_reply_error(r, 409, "ZoneNotEmpty", NULL, "%s", res->message);
+                break;
+        case -ENOMEM:
+                node_http_reply_error(r, 500, "Internal", NULL, "%s", res->message);
+                break;
+        default:
+                node_http_reply_error(r, 400, "InvalidInput", NULL, "%s", res->message);
+        }
+}
+
+int node_api_zone_param(struct node_http_request *r, uint8_t *origin)
+{
+        char err[256];
+        if (dns_name_parse_text(r->param[0], origin, err, sizeof(err)) != 0) {
+                node_http_reply_error(r, 400, "InvalidInput", "zone", "%s", err);
+                return -1;
+        }
+        return 0;
+}
+
+void node_api_request_id(struct node_http_request *r, char *out, size_t size)
+{
+        const char *key = node_http_header(r, "idempotency-key");
+        if (key != NULL && *key != '\0' && strlen(key) <= CS_REQUEST_ID_MAXLEN) {
+                snprintf(out, size, "%s", key);
+                return;
+        }
+        unsigned char bytes[12];
+        if (getrandom(bytes, sizeof(bytes), 0) != (ssize_t)sizeof(bytes))
+                memset(bytes, 0, sizeof(bytes));
+        size_t n = 0;
+        n += (size_t)snprintf(out, size, "r-");
+        for (size_t i = 0; i < sizeof(bytes) && n + 2 < size; i++)
+                n += (size_t)snprintf(out + n, size - n, "%02x", bytes[i]);
+}
+
+json_t *node_api_change_json(struct node_api *api, const struct cs_change *change)
+{
+        enum cs_change_status st = cs_state_change_status(&api->cluster->state, change);
+        json_t *out = json_pack("{s:s, s:s, s:o, s:I}", "id", change->id, "status",
+                                st == CS_STATUS_INSYNC ? "INSYNC" : "PENDING",
+                                "submitted_at", api_time_json(change->submitted_ms),
+                                "index", (json_int_t)change->index);
+        if (change->origin != NULL)
+                json_object_set_new(out, "zone", api_name_json(change->origin));
+        return out;
+}
+
+json_t *node_api_zone_json(const struct cs_zone *zone)
+{
+        return json_pack("{s:o, s:s, s:I, s:I, s:s, s:o}", "name",
+                         api_name_json(zone->origin), "id", zone->zone_id, "serial",
+                         (json_int_t)zone->serial, "record_set_count",
+                         (json_int_t)cs_zone_rrset_count(zone), "comment",
+                         zone->comment ? zone->comment : "", "created_at",
+                         api_time_json(zone->created_ms));
+}

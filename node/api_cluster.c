@@ -1,0 +1,238 @@
+/*
+ * api_cluster.c — /v1/health and /v1/cluster: this node's view of the
+ * cluster, and adding and removing members (through the leader).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "node/api.h"
+#include "node/api_json.h"
+
+static const char *state_name(int state)
+{
+        switch (state) {
+        case RAFT_LEADER:
+                return "leader";
+        case RAFT_CANDIDATE:
+                return "candidate";
+        case RAFT_FOLLOWER:
+                return "follower";
+        default:
+                return "unavailable";
+        }
+}
+
+static const char *role_name(int role)
+{
+        switch (role) {
+        case RAFT_VOTER:
+                return "voter";
+        case RAFT_STANDBY:
+                return "standby";
+        default:
+                return "spare";
+        }
+}
+
+void node_api_health(struct node_http_request *r, void *ctx)
+{
+        struct node_api *api = ctx;
+        struct node_cluster *c = api->cluster;
+        raft_id leader = 0;
+        const char *address = NULL;
+        raft_leader(&c->replica.raft, &leader, &address);
+        node_http_reply_json(r, 200,
+                             json_pack("{s:s, s:I, s:s, s:s, s:I, s:I, s:I}", "status",
+                                       "ok", "node", (json_int_t)api->cfg->node_id,
+                                       "name", api->cfg->node_name, "role",
+                                       state_name(raft_state(&c->replica.raft)), "leader",
+                                       (json_int_t)leader, "applied_index",
+                                       (json_int_t)node_cluster_applied(c), "term",
+                                       (json_int_t)c->replica.raft.current_term));
+}
+
+void node_api_cluster(struct node_http_request *r, void *ctx)
+{
+        struct node_api *api = ctx;
+        struct node_cluster *c = api->cluster;
+        raft_id leader = 0;
+        const char *address = NULL;
+        raft_leader(&c->replica.raft, &leader, &address);
+        json_t *members = json_array();
+        const struct raft_configuration *conf = &c->replica.raft.configuration;
+        for (unsigned i = 0; i < conf->n; i++) {
+                const struct raft_server *s = &conf->servers[i];
+                const struct cs_member *m = cs_state_member_get(&c->state, s->id);
+                bool self = s->id == api->cfg->node_id;
+                const struct node_peer *p = node_cluster_peer(c, s->id);
+                uint64_t applied = self ? node_cluster_applied(c) : p ? p->applied : 0;
+                bool reachable = self || (p != NULL && p->reachable);
+                json_array_append_new(
+                    members,
+                    json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:I, s:b, s:b}", "id",
+                              (json_int_t)s->id, "name", m ? m->name : "", "role",
+                              role_name(s->role), "raft", s->address, "dns",
+                              m ? m->dns_address : "", "api", m ? m->api_address : "",
+                              "applied_index", (json_int_t)applied, "reachable",
+                              reachable, "leader", s->id == leader));
+        }
+        node_http_reply_json(
+            r, 200,
+            json_pack("{s:I, s:I, s:I, s:I, s:I, s:o}", "node",
+                      (json_int_t)api->cfg->node_id, "leader", (json_int_t)leader, "term",
+                      (json_int_t)c->replica.raft.current_term, "commit_index",
+                      (json_int_t)c->replica.raft.commit_index, "synced_index",
+                      (json_int_t)c->state.synced_index, "members", members));
+}
+
+struct member_wait {
+        struct node_http_request *r;
+        struct node_api *api;
+        uint64_t id;
+        int removing;
+};
+
+static void on_member_done(void *ctx, int status, const struct cs_result *result)
+{
+        struct member_wait *w = ctx;
+        if (status == 0 && result != NULL && result->status == 0) {
+                const struct cs_member *m =
+                    cs_state_member_get(&w->api->cluster->state, w->id);
+                if (w->removing || m == NULL)
+                        node_http_reply_json(w->r, 200,
+                                             json_pack("{s:I, s:s}", "id",
+                                                       (json_int_t)w->id, "status",
+                                                       "removed"));
+                else
+                        node_http_reply_json(
+                            w->r, 201,
+                            json_pack("{s:I, s:s, s:s, s:s, s:s, s:s}", "id",
+                                      (json_int_t)m->id, "name", m->name, "raft",
+                                      m->raft_address, "dns", m->dns_address, "api",
+                                      m->api_address, "role",
+                                      m->role == CS_ROLE_STANDBY ? "standby" : "voter"));
+        } else if (status != 0 && status != -RAFT_NOTLEADER &&
+                   status != -RAFT_LEADERSHIPLOST) {
+                node_http_reply_error(w->r, 409, "Conflict", NULL,
+                                      "membership change refused: %s",
+                                      raft_strerror(status < 0 ? -status : status));
+        } else {
+                node_api_reply_result(w->r, status, result);
+        }
+        node_http_release(w->r);
+        free(w);
+}
+
+static int text_field(json_t *body, const char *key, char *out, size_t size,
+                      bool need_addr, struct api_errors *errs)
+{
+        json_t *v = json_object_get(body, key);
+        struct sockaddr_storage ss;
+        if (!json_is_string(v) || strlen(json_string_value(v)) >= size ||
+            json_string_length(v) == 0 ||
+            (need_addr && (node_parse_address(json_string_value(v), 0, &ss) != 0 ||
+                           strchr(json_string_value(v), ':') == NULL))) {
+                api_errors_add(errs, -1, key,
+                               need_addr ? "must be an address IP:PORT"
+                                         : "must be a string");
+                return -1;
+        }
+        strcpy(out, json_string_value(v));
+        return 0;
+}
+
+void node_api_member_add(struct node_http_request *r, void *ctx)
+{
+        struct node_api *api = ctx;
+        json_t *body = node_http_body_json(r);
+        if (body == NULL)
+                return;
+        struct api_errors errs;
+        api_errors_init(&errs);
+        json_t *id = json_object_get(body, "id");
+        if (!json_is_integer(id) || json_integer_value(id) <= 0)
+                api_errors_add(&errs, -1, "id", "must be a positive integer");
+        char name[64] = "", raft[64], dns[64], apiaddr[64];
+        if (json_object_get(body, "name") != NULL)
+                text_field(body, "name", name, sizeof(name), false, &errs);
+        text_field(body, "raft", raft, sizeof(raft), true, &errs);
+        text_field(body, "dns", dns, sizeof(dns), true, &errs);
+        text_field(body, "api", apiaddr, sizeof(apiaddr), true, &errs);
+        json_t *role = json_object_get(body, "role");
+        bool standby = false;
+        if (role != NULL) {
+                if (json_is_string(role) &&
+                    strcmp(json_string_value(role), "standby") == 0)
+                        standby = true;
+                else if (!json_is_string(role) ||
+                         strcmp(json_string_value(role), "voter") != 0)
+                        api_errors_add(&errs, -1, "role",
+                                       "must be \"voter\" or \"standby\"");
+        }
+        if (api_errors_count(&errs) > 0) {
+                json_t *first = json_array_get(errs.list, 0);
+                json_t *err =
+                    json_pack("{s:s, s:O, s:O, s:O}", "code", "InvalidInput", "message",
+                              json_object_get(first, "message"), "field",
+                              json_object_get(first, "field"), "errors", errs.list);
+                json_decref(errs.list);
+                json_decref(body);
+                node_http_reply_json(r, 400, json_pack("{s:o}", "error", err));
+                return;
+        }
+        json_decref(errs.list);
+        uint64_t member_id = (uint64_t)json_integer_value(id);
+        json_decref(body);
+        if (node_api_forward_if_follower(api, r))
+                return;
+        if (name[0] == '\0')
+                snprintf(name, sizeof(name), "n%llu", (unsigned long long)member_id);
+        struct cs_member_spec spec = {
+            member_id, name,    raft,
+            dns,       apiaddr, standby ? CS_ROLE_STANDBY : CS_ROLE_VOTER};
+        struct member_wait *w = calloc(1, sizeof(*w));
+        w->r = r;
+        w->api = api;
+        w->id = member_id;
+        node_http_hold(r);
+        node_cluster_member_add(api->cluster, &spec, on_member_done, w);
+}
+
+void node_api_member_remove(struct node_http_request *r, void *ctx)
+{
+        struct node_api *api = ctx;
+        char *end;
+        unsigned long long id = strtoull(r->param[0], &end, 10);
+        if (*end != '\0' || id == 0) {
+                node_http_reply_error(r, 400, "InvalidInput", "id",
+                                      "'%s' is not a member id", r->param[0]);
+                return;
+        }
+        if (node_api_forward_if_follower(api, r))
+                return;
+        if (id == api->cfg->node_id) {
+                node_http_reply_error(
+                    r, 409, "Conflict", "id",
+                    "node %llu is the leader; stop it (another node takes "
+                    "over) and remove it from the new leader",
+                    id);
+                return;
+        }
+        const struct raft_configuration *conf = &api->cluster->replica.raft.configuration;
+        bool known = cs_state_member_get(&api->cluster->state, id) != NULL;
+        for (unsigned i = 0; i < conf->n; i++)
+                known |= conf->servers[i].id == id;
+        if (!known) {
+                node_http_reply_error(r, 404, "NoSuchMember", "id", "no member %llu", id);
+                return;
+        }
+        struct member_wait *w = calloc(1, sizeof(*w));
+        w->r = r;
+        w->api = api;
+        w->id = id;
+        w->removing = 1;
+        node_http_hold(r);
+        node_cluster_member_remove(api->cluster, id, on_member_done, w);
+}

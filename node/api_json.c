@@ -1,0 +1,169 @@
+/*
+ * api_json.c — record sets from and to JSON (see api_json.h).
+ */
+#include "node/api_json.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dns/name.h"
+#include "dns/text.h"
+
+#define MAX_VALUES 100000
+
+void api_errors_init(struct api_errors *e)
+{
+        e->list = json_array();
+}
+
+void api_errors_add(struct api_errors *e, long index, const char *field, const char *fmt,
+                    ...)
+{
+        char message[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(message, sizeof(message), fmt, ap);
+        va_end(ap);
+        json_t *item = json_pack("{s:s, s:s}", "field", field, "message", message);
+        if (index >= 0)
+                json_object_set_new(item, "index", json_integer(index));
+        json_array_append_new(e->list, item);
+}
+
+void api_rrset_free(struct api_rrset *set)
+{
+        for (size_t i = 0; i < set->count; i++)
+                free((void *)set->values[i].data);
+        free(set->values);
+        set->values = NULL;
+        set->count = 0;
+}
+
+int api_rrset_parse(json_t *obj, const uint8_t *origin, const char *field, long index,
+                    int require_values, struct api_rrset *out, struct api_errors *errs)
+{
+        size_t before = api_errors_count(errs);
+        char path[256], err[512];
+        memset(out, 0, sizeof(*out));
+        if (!json_is_object(obj)) {
+                api_errors_add(errs, index, field, "must be an object");
+                return -1;
+        }
+        json_t *name = json_object_get(obj, "name");
+        snprintf(path, sizeof(path), "%s.name", field);
+        if (!json_is_string(name)) {
+                api_errors_add(errs, index, path, "must be a domain name string");
+        } else if (dns_name_parse_text(json_string_value(name), out->owner, err,
+                                       sizeof(err)) != 0) {
+                api_errors_add(errs, index, path, "%s", err);
+        } else {
+                out->owner_len = (uint16_t)dns_name_wire_len(out->owner, 256);
+                if (!dns_name_in_zone(out->owner, origin)) {
+                        char zone[1024];
+                        api_errors_add(errs, index, path, "'%s' is not in the zone %s",
+                                       json_string_value(name),
+                                       dns_name_to_text(origin, zone, sizeof(zone)));
+                }
+        }
+        json_t *type = json_object_get(obj, "type");
+        snprintf(path, sizeof(path), "%s.type", field);
+        if (!json_is_string(type) ||
+            dns_type_from_text(json_string_value(type), &out->type) != 0)
+                api_errors_add(errs, index, path, "must be a record type such as \"A\"");
+        json_t *set_id = json_object_get(obj, "set_identifier");
+        snprintf(path, sizeof(path), "%s.set_identifier", field);
+        if (set_id != NULL && !json_is_null(set_id)) {
+                if (!json_is_string(set_id) ||
+                    strlen(json_string_value(set_id)) > CS_SET_ID_MAXLEN)
+                        api_errors_add(errs, index, path,
+                                       "must be a string of at most %d "
+                                       "characters",
+                                       CS_SET_ID_MAXLEN);
+                else
+                        strcpy(out->set_id, json_string_value(set_id));
+        }
+        json_t *ttl = json_object_get(obj, "ttl");
+        snprintf(path, sizeof(path), "%s.ttl", field);
+        out->ttl = 300;
+        if (ttl != NULL) {
+                if (!json_is_integer(ttl) || json_integer_value(ttl) < 0 ||
+                    json_integer_value(ttl) > CS_TTL_MAX)
+                        api_errors_add(errs, index, path, "must be 0..2147483647");
+                else
+                        out->ttl = (uint32_t)json_integer_value(ttl);
+        }
+        json_t *records = json_object_get(obj, "records");
+        snprintf(path, sizeof(path), "%s.records", field);
+        if (records == NULL && !require_values)
+                return api_errors_count(errs) == before ? 0 : -1;
+        if (!json_is_array(records) ||
+            (require_values && json_array_size(records) == 0)) {
+                api_errors_add(errs, index, path, "must be a non-empty array of strings");
+                return -1;
+        }
+        size_t n = json_array_size(records);
+        if (n > MAX_VALUES) {
+                api_errors_add(errs, index, path, "at most %d values", MAX_VALUES);
+                return -1;
+        }
+        out->values = calloc(n ? n : 1, sizeof(*out->values));
+        uint8_t *buf = malloc(65536);
+        for (size_t i = 0; i < n && out->values && buf; i++) {
+                json_t *v = json_array_get(records, i);
+                snprintf(path, sizeof(path), "%s.records[%zu]", field, i);
+                if (!json_is_string(v)) {
+                        api_errors_add(errs, index, path, "must be a string");
+                        continue;
+                }
+                if (out->type == 0)
+                        continue; /* type already reported */
+                int len = dns_rdata_from_text(out->type, json_string_value(v), origin,
+                                              buf, err, sizeof(err));
+                if (len < 0) {
+                        api_errors_add(errs, index, path, "%s", err);
+                        continue;
+                }
+                uint8_t *copy = malloc(len ? (size_t)len : 1);
+                memcpy(copy, buf, (size_t)len);
+                out->values[out->count++] = (struct cs_rdata){copy, (uint16_t)len};
+        }
+        free(buf);
+        return api_errors_count(errs) == before ? 0 : -1;
+}
+
+json_t *api_name_json(const uint8_t *wire)
+{
+        char text[1024];
+        return json_string(dns_name_to_text(wire, text, sizeof(text)));
+}
+
+json_t *api_time_json(uint64_t ms)
+{
+        time_t secs = (time_t)(ms / 1000);
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        char buf[64];
+        snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                 tm.tm_sec, (unsigned)(ms % 1000));
+        return json_string(buf);
+}
+
+json_t *api_rrset_json(const struct cs_rrset *rrset)
+{
+        char type[32];
+        json_t *records = json_array();
+        for (size_t i = 0; i < rrset->count; i++) {
+                char *text = dns_rdata_to_text(rrset->type, rrset->values[i].data,
+                                               rrset->values[i].len);
+                json_array_append_new(records, json_string(text ? text : ""));
+                free(text);
+        }
+        return json_pack("{s:o, s:s, s:s, s:I, s:o}", "name", api_name_json(rrset->owner),
+                         "type", dns_type_to_text(rrset->type, type, sizeof(type)),
+                         "set_identifier", rrset->set_id, "ttl", (json_int_t)rrset->ttl,
+                         "records", records);
+}

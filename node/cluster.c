@@ -1,0 +1,676 @@
+/*
+ * cluster.c — cluster mode: replica + state machine + DNS publishing
+ * (see cluster.h).
+ *
+ * Everything runs on the node's loop.  Apply order is log order on every
+ * node, and each applied command becomes one dns_db transaction.  A timer
+ * (every TICK_MS) refreshes what the node knows of its peers, registers the
+ * node's addresses once a leader exists, and — on the leader — advances the
+ * INSYNC mark when every member has applied a change.
+ */
+#include "node/cluster.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "dns/name.h"
+#include "node/forward.h"
+
+#define TICK_MS       200
+#define PEER_STALE_MS 2000
+
+uint64_t node_now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- publishing to the DNS engine ------------------------------------------------ */
+
+/* Routing set ids are strings in the state and small numbers in the engine. */
+static uint32_t set_id_of(struct node_cluster *c, const char *name)
+{
+        if (name == NULL || *name == '\0')
+                return 0;
+        for (uint32_t i = 0; i < c->set_id_count; i++)
+                if (strcmp(c->set_ids[i], name) == 0)
+                        return i + 1;
+        char **grown = realloc(c->set_ids, (c->set_id_count + 1) * sizeof(*grown));
+        if (grown == NULL)
+                return 0;
+        c->set_ids = grown;
+        c->set_ids[c->set_id_count] = strdup(name);
+        return ++c->set_id_count;
+}
+
+static int put_rrset(struct node_cluster *c, struct dns_txn *txn, const uint8_t *origin,
+                     const uint8_t *owner, uint16_t type, const char *set_id,
+                     const struct cs_rrset *rrset)
+{
+        size_t n = rrset ? rrset->count : 0;
+        const uint8_t **data = calloc(n ? n : 1, sizeof(*data));
+        uint16_t *len = calloc(n ? n : 1, sizeof(*len));
+        int rc = -ENOMEM;
+        if (data != NULL && len != NULL) {
+                for (size_t i = 0; i < n; i++) {
+                        data[i] = rrset->values[i].data;
+                        len[i] = rrset->values[i].len;
+                }
+                rc = dns_txn_rrset_put(txn, origin, owner, type, set_id_of(c, set_id),
+                                       rrset ? rrset->ttl : 0, data, len, n);
+        }
+        free(data);
+        free(len);
+        if (rc == -EINVAL) {
+                char text[1024];
+                LOG_ERROR("record set at %s is replicated but cannot be served: %s",
+                          dns_name_to_text(owner, text, sizeof(text)), txn->error);
+                return 0; /* the rest of the batch is still published */
+        }
+        return rc;
+}
+
+struct zone_fill {
+        struct node_cluster *c;
+        struct dns_txn *txn;
+        const uint8_t *origin;
+        int rc;
+};
+
+static int fill_rrset(const struct cs_rrset *rrset, void *arg)
+{
+        struct zone_fill *f = arg;
+        f->rc = put_rrset(f->c, f->txn, f->origin, rrset->owner, rrset->type,
+                          rrset->set_id, rrset);
+        return f->rc;
+}
+
+static int publish_zone(struct node_cluster *c, struct dns_txn *txn,
+                        const struct cs_zone *zone)
+{
+        if (dns_txn_zone_create(txn, zone->origin, true) != 0)
+                return -ENOMEM;
+        struct zone_fill f = {c, txn, zone->origin, 0};
+        cs_zone_foreach_rrset(zone, fill_rrset, &f);
+        return f.rc;
+}
+
+static void commit_or_log(struct dns_txn *txn, int rc, const char *what)
+{
+        if (rc == 0)
+                rc = dns_txn_commit(txn);
+        else
+                dns_txn_abort(txn);
+        if (rc != 0)
+                LOG_ERROR("publishing %s to DNS failed: %s", what,
+                          txn->error[0] ? txn->error : strerror(-rc));
+}
+
+static void on_zone_created(void *ctx, const struct cs_zone *zone)
+{
+        struct node_cluster *c = ctx;
+        struct dns_txn txn;
+        if (dns_txn_begin(c->db, &txn) != 0)
+                return;
+        commit_or_log(&txn, publish_zone(c, &txn, zone), "a new zone");
+}
+
+static void on_zone_deleted(void *ctx, const uint8_t *origin, uint16_t origin_len)
+{
+        struct node_cluster *c = ctx;
+        struct dns_txn txn;
+        if (dns_txn_begin(c->db, &txn) != 0)
+                return;
+        int rc = dns_txn_zone_delete(&txn, origin);
+        commit_or_log(&txn, rc == -ENOENT ? 0 : rc, "a zone deletion");
+}
+
+static void on_rrsets_changed(void *ctx, const struct cs_zone *zone,
+                              const struct cs_rrset_change *changes, size_t n)
+{
+        struct node_cluster *c = ctx;
+        struct dns_txn txn;
+        if (dns_txn_begin(c->db, &txn) != 0)
+                return;
+        int rc = 0;
+        for (size_t i = 0; i < n && rc == 0; i++)
+                rc = put_rrset(c, &txn, zone->origin, changes[i].owner, changes[i].type,
+                               changes[i].set_id, changes[i].rrset);
+        commit_or_log(&txn, rc, "a change batch");
+}
+
+static int collect_origin(void *item, void *arg)
+{
+        const struct dns_zone *zone = item;
+        struct dns_txn *txn = arg;
+        return dns_txn_zone_delete(txn, zone->origin) == -ENOMEM ? -ENOMEM : 0;
+}
+
+struct restore_fill {
+        struct node_cluster *c;
+        struct dns_txn *txn;
+        int rc;
+};
+
+static int restore_zone(const struct cs_zone *zone, void *arg)
+{
+        struct restore_fill *f = arg;
+        f->rc = publish_zone(f->c, f->txn, zone);
+        return f->rc;
+}
+
+static void member_check(struct node_cluster *c);
+
+static void on_restored(void *ctx, const struct cs_state *state)
+{
+        struct node_cluster *c = ctx;
+        struct dns_txn txn;
+        if (dns_txn_begin(c->db, &txn) != 0)
+                return;
+        /* Delete every zone of the old catalog (deleting while walking the
+         * transaction's own copy is safe: the walk reads the published one). */
+        const struct dns_catalog *cur = dns_db_current(c->db);
+        int rc = pmap_walk(&cur->zones, collect_origin, &txn);
+        struct restore_fill f = {c, &txn, 0};
+        if (rc == 0)
+                cs_state_foreach_zone(state, restore_zone, &f);
+        commit_or_log(&txn, rc ? rc : f.rc, "a restored snapshot");
+        member_check(c);
+}
+
+static void on_members_changed(void *ctx, const struct cs_state *state)
+{
+        member_check(ctx);
+}
+
+/* Notices registration and removal of this node in the member table. */
+static void member_check(struct node_cluster *c)
+{
+        const struct node_config *cfg = c->cfg;
+        const struct cs_member *self = cs_state_member_get(&c->state, cfg->node_id);
+        if (self == NULL) {
+                c->registered = false;
+                if (c->was_member && c->removed_cb != NULL && c->running) {
+                        LOG_INFO("this node was removed from the cluster");
+                        c->removed_cb(c);
+                }
+                return;
+        }
+        c->was_member = true;
+        char dns[64];
+        snprintf(dns, sizeof(dns), "%s", cfg->listen_text[0]);
+        c->registered = strcmp(self->raft_address, cfg->raft_listen) == 0 &&
+                        strcmp(self->api_address, cfg->api_listen) == 0 &&
+                        strcmp(self->dns_address, dns) == 0 &&
+                        strcmp(self->name, cfg->node_name) == 0;
+}
+
+/* ---- proposals ----------------------------------------------------------------------
+ */
+
+struct proposal {
+        node_cluster_cb cb;
+        void *ctx;
+};
+
+static void on_proposed(void *ctx, int status, void *result)
+{
+        struct proposal *p = ctx;
+        p->cb(p->ctx, status, result);
+        free(p);
+}
+
+void node_cluster_propose(struct node_cluster *c, struct cs_command *cmd,
+                          node_cluster_cb cb, void *ctx)
+{
+        cmd->timestamp_ms = node_now_ms();
+        struct raft_buffer buf;
+        int rc = cs_command_encode(cmd, &buf);
+        if (rc != 0) {
+                cb(ctx, rc, NULL);
+                return;
+        }
+        struct proposal *p = malloc(sizeof(*p));
+        if (p == NULL) {
+                raft_free(buf.base);
+                cb(ctx, -ENOMEM, NULL);
+                return;
+        }
+        p->cb = cb;
+        p->ctx = ctx;
+        rc = consensus_replica_propose(&c->replica, buf.base, buf.len, on_proposed, p);
+        if (rc != 0) {
+                free(p);
+                cb(ctx, rc, NULL);
+        }
+}
+
+bool node_cluster_is_leader(struct node_cluster *c)
+{
+        return c->running && consensus_replica_is_leader(&c->replica);
+}
+
+uint64_t node_cluster_applied(struct node_cluster *c)
+{
+        return raft_last_applied(&c->replica.raft);
+}
+
+const char *node_cluster_leader_api(struct node_cluster *c)
+{
+        raft_id id = 0;
+        const char *address = NULL;
+        raft_leader(&c->replica.raft, &id, &address);
+        if (id == 0)
+                return NULL;
+        if (id == c->cfg->node_id)
+                return c->cfg->api_listen;
+        const struct cs_member *m = cs_state_member_get(&c->state, id);
+        return m != NULL && m->api_address[0] != '\0' ? m->api_address : NULL;
+}
+
+const struct node_peer *node_cluster_peer(struct node_cluster *c, uint64_t id)
+{
+        for (unsigned i = 0; i < c->peer_count; i++)
+                if (c->peers[i].id == id)
+                        return &c->peers[i];
+        return NULL;
+}
+
+/* ---- membership changes (leader) ------------------------------------------------------
+ */
+
+struct member_op {
+        struct node_cluster *c;
+        struct raft_change change;
+        struct cs_member_spec spec;
+        char name[64], raft[64], dns[64], api[64];
+        uint64_t id;
+        node_cluster_cb cb;
+        void *ctx;
+};
+
+static void member_op_done(void *ctx, int status, const struct cs_result *result)
+{
+        struct member_op *op = ctx;
+        op->cb(op->ctx, status, result);
+        free(op);
+}
+
+static void member_put(struct member_op *op)
+{
+        struct cs_command cmd = {.type = CS_CMD_MEMBER_PUT};
+        cmd.u.member = op->spec;
+        node_cluster_propose(op->c, &cmd, member_op_done, op);
+}
+
+static void on_assigned(struct raft_change *req, int status)
+{
+        struct member_op *op = req->data;
+        if (status != 0) {
+                member_op_done(op, -status, NULL);
+                return;
+        }
+        member_put(op);
+}
+
+static void on_added(struct raft_change *req, int status)
+{
+        struct member_op *op = req->data;
+        if (status != 0) {
+                member_op_done(op, -status, NULL);
+                return;
+        }
+        int role = op->spec.role == CS_ROLE_STANDBY ? RAFT_STANDBY : RAFT_VOTER;
+        int rc = raft_assign(&op->c->replica.raft, &op->change, op->spec.id, role,
+                             on_assigned);
+        if (rc != 0)
+                member_op_done(op, -rc, NULL);
+}
+
+void node_cluster_member_add(struct node_cluster *c, const struct cs_member_spec *spec,
+                             node_cluster_cb cb, void *ctx)
+{
+        struct member_op *op = calloc(1, sizeof(*op));
+        if (op == NULL) {
+                cb(ctx, -ENOMEM, NULL);
+                return;
+        }
+        op->c = c;
+        op->cb = cb;
+        op->ctx = ctx;
+        snprintf(op->name, sizeof(op->name), "%s", spec->name);
+        snprintf(op->raft, sizeof(op->raft), "%s", spec->raft_address);
+        snprintf(op->dns, sizeof(op->dns), "%s", spec->dns_address);
+        snprintf(op->api, sizeof(op->api), "%s", spec->api_address);
+        op->spec = *spec;
+        op->spec.name = op->name;
+        op->spec.raft_address = op->raft;
+        op->spec.dns_address = op->dns;
+        op->spec.api_address = op->api;
+        op->change.data = op;
+        /* Already in raft's configuration (a bootstrap member re-registering,
+         * or a retried join): only the member table is updated. */
+        const struct raft_configuration *conf = &c->replica.raft.configuration;
+        for (unsigned i = 0; i < conf->n; i++) {
+                if (conf->servers[i].id == spec->id) {
+                        member_put(op);
+                        return;
+                }
+        }
+        int rc = raft_add(&c->replica.raft, &op->change, spec->id, op->raft, on_added);
+        if (rc != 0)
+                member_op_done(op, -rc, NULL);
+}
+
+static void on_removed(struct raft_change *req, int status)
+{
+        struct member_op *op = req->data;
+        if (status != 0) {
+                member_op_done(op, -status, NULL);
+                return;
+        }
+        struct cs_command cmd = {.type = CS_CMD_MEMBER_REMOVE};
+        cmd.u.member_id = op->id;
+        node_cluster_propose(op->c, &cmd, member_op_done, op);
+}
+
+void node_cluster_member_remove(struct node_cluster *c, uint64_t id, node_cluster_cb cb,
+                                void *ctx)
+{
+        struct member_op *op = calloc(1, sizeof(*op));
+        if (op == NULL) {
+                cb(ctx, -ENOMEM, NULL);
+                return;
+        }
+        op->c = c;
+        op->id = id;
+        op->cb = cb;
+        op->ctx = ctx;
+        op->change.data = op;
+        const struct raft_configuration *conf = &c->replica.raft.configuration;
+        bool in_raft = false;
+        for (unsigned i = 0; i < conf->n; i++)
+                in_raft |= conf->servers[i].id == id;
+        if (!in_raft) {
+                on_removed(&op->change, 0);
+                return;
+        }
+        int rc = raft_remove(&c->replica.raft, &op->change, id, on_removed);
+        if (rc != 0)
+                member_op_done(op, -rc, NULL);
+}
+
+/* ---- the tick: peers, registration, INSYNC
+ * ---------------------------------------------- */
+
+static struct node_peer *peer_slot(struct node_cluster *c, uint64_t id)
+{
+        for (unsigned i = 0; i < c->peer_count; i++)
+                if (c->peers[i].id == id)
+                        return &c->peers[i];
+        if (c->peer_count == NODE_CLUSTER_MAX_PEERS)
+                return NULL;
+        struct node_peer *p = &c->peers[c->peer_count++];
+        memset(p, 0, sizeof(*p));
+        p->id = id;
+        return p;
+}
+
+struct poll {
+        struct node_cluster *c;
+        uint64_t id;
+};
+
+static void on_polled(void *ctx, int status, const char *type, const char *body,
+                      size_t len)
+{
+        struct poll *p = ctx;
+        struct node_peer *peer = p->c->running ? peer_slot(p->c, p->id) : NULL;
+        if (peer != NULL) {
+                peer->polling = false;
+                json_t *root = status == 200 ? json_loadb(body, len, 0, NULL) : NULL;
+                json_t *applied = root ? json_object_get(root, "applied_index") : NULL;
+                if (json_is_integer(applied)) {
+                        peer->applied = (uint64_t)json_integer_value(applied);
+                        peer->reachable = true;
+                        peer->last_seen_ms = uv_now(p->c->loop);
+                } else if (uv_now(p->c->loop) - peer->last_seen_ms > PEER_STALE_MS) {
+                        peer->reachable = false;
+                }
+                json_decref(root);
+        }
+        free(p);
+}
+
+static void poll_peers(struct node_cluster *c)
+{
+        for (size_t i = 0; i < c->state.n_members; i++) {
+                const struct cs_member *m = &c->state.members[i];
+                if (m->id == c->cfg->node_id || m->api_address[0] == '\0')
+                        continue;
+                struct node_peer *peer = peer_slot(c, m->id);
+                struct sockaddr_storage addr;
+                if (peer == NULL || peer->polling ||
+                    node_parse_address(m->api_address, 0, &addr) != 0)
+                        continue;
+                struct poll *p = malloc(sizeof(*p));
+                if (p == NULL)
+                        continue;
+                p->c = c;
+                p->id = m->id;
+                peer->polling = true;
+                struct node_forward_request req = {
+                    .method = "GET", .target = "/v1/health", .timeout_ms = 1000};
+                node_forward(c->loop, (struct sockaddr *)&addr, &req, on_polled, p);
+        }
+}
+
+static void on_synced(void *ctx, int status, const struct cs_result *result)
+{
+        struct node_cluster *c = ctx;
+        c->syncing = false;
+}
+
+/* Leader: every change applied by every member becomes INSYNC. */
+static void advance_sync(struct node_cluster *c)
+{
+        size_t changes = cs_state_change_count(&c->state);
+        if (c->syncing || changes == 0)
+                return;
+        uint64_t newest = cs_state_change_at(&c->state, changes - 1)->index;
+        if (newest <= c->state.synced_index)
+                return;
+        uint64_t low = node_cluster_applied(c);
+        const struct raft_configuration *conf = &c->replica.raft.configuration;
+        for (unsigned i = 0; i < conf->n; i++) {
+                if (conf->servers[i].id == c->cfg->node_id ||
+                    conf->servers[i].role == RAFT_SPARE)
+                        continue;
+                const struct node_peer *p = node_cluster_peer(c, conf->servers[i].id);
+                uint64_t applied = p && p->reachable ? p->applied : 0;
+                if (applied < low)
+                        low = applied;
+        }
+        if (low <= c->state.synced_index)
+                return;
+        struct cs_command cmd = {.type = CS_CMD_CHANGES_SYNCED};
+        cmd.u.synced_index = low < newest ? low : newest;
+        c->syncing = true;
+        node_cluster_propose(c, &cmd, on_synced, c);
+}
+
+static void on_registered(void *ctx, int status, const char *type, const char *body,
+                          size_t len)
+{
+        struct node_cluster *c = ctx;
+        c->registering = false;
+        if (status != 200 && status != 201)
+                LOG_DEBUG("registering this node's addresses: status %d", status);
+}
+
+static void on_registered_local(void *ctx, int status, const struct cs_result *result)
+{
+        struct node_cluster *c = ctx;
+        c->registering = false;
+}
+
+static const char *admin_token(const struct node_config *cfg)
+{
+        for (unsigned i = 0; i < cfg->token_count; i++)
+                if (cfg->tokens[i].scope == 2)
+                        return cfg->tokens[i].secret;
+        return NULL;
+}
+
+/* Puts this node's addresses into the member table (once a leader exists). */
+static void register_self(struct node_cluster *c)
+{
+        const struct node_config *cfg = c->cfg;
+        if (c->registered || c->registering || c->leader_id == 0)
+                return;
+        const struct raft_configuration *conf = &c->replica.raft.configuration;
+        int role = -1;
+        for (unsigned i = 0; i < conf->n; i++)
+                if (conf->servers[i].id == cfg->node_id)
+                        role = conf->servers[i].role;
+        if (role < 0)
+                return; /* not (yet) a member: joining goes through the API */
+        struct cs_member_spec spec = {
+            cfg->node_id,     cfg->node_name,
+            cfg->raft_listen, cfg->listen_text[0],
+            cfg->api_listen,  role == RAFT_STANDBY ? CS_ROLE_STANDBY : CS_ROLE_VOTER};
+        c->registering = true;
+        if (node_cluster_is_leader(c)) {
+                struct cs_command cmd = {.type = CS_CMD_MEMBER_PUT};
+                cmd.u.member = spec;
+                node_cluster_propose(c, &cmd, on_registered_local, c);
+                return;
+        }
+        const char *leader = node_cluster_leader_api(c);
+        struct sockaddr_storage addr;
+        const char *token = admin_token(cfg);
+        if (leader == NULL || token == NULL ||
+            node_parse_address(leader, 0, &addr) != 0) {
+                c->registering = false;
+                return;
+        }
+        json_t *body = json_pack(
+            "{s:I, s:s, s:s, s:s, s:s, s:s}", "id", (json_int_t)spec.id, "name",
+            spec.name, "raft", spec.raft_address, "dns", spec.dns_address, "api",
+            spec.api_address, "role", spec.role == CS_ROLE_STANDBY ? "standby" : "voter");
+        char *text = json_dumps(body, JSON_COMPACT);
+        json_decref(body);
+        char auth[160];
+        snprintf(auth, sizeof(auth), "Bearer %s", token);
+        struct node_forward_request req = {.method = "POST",
+                                           .target = "/v1/cluster/members",
+                                           .authorization = auth,
+                                           .content_type = "application/json",
+                                           .body = text,
+                                           .body_len = strlen(text),
+                                           .timeout_ms = 5000};
+        node_forward(c->loop, (struct sockaddr *)&addr, &req, on_registered, c);
+        free(text);
+}
+
+static void on_tick(uv_timer_t *timer)
+{
+        struct node_cluster *c = timer->data;
+        raft_id leader = 0;
+        const char *address = NULL;
+        raft_leader(&c->replica.raft, &leader, &address);
+        if (leader != c->leader_id) {
+                c->leader_id = leader;
+                if (leader == c->cfg->node_id)
+                        LOG_INFO("this node is the leader (term %llu)",
+                                 (unsigned long long)c->replica.raft.current_term);
+                else if (leader != 0)
+                        LOG_INFO("leader is node %llu", (unsigned long long)leader);
+        }
+        poll_peers(c);
+        register_self(c);
+        if (node_cluster_is_leader(c))
+                advance_sync(c);
+}
+
+/* ---- start and stop
+ * ---------------------------------------------------------------------- */
+
+int node_cluster_start(struct node_cluster *c, uv_loop_t *loop,
+                       const struct node_config *cfg, struct dns_db *db,
+                       void (*removed_cb)(struct node_cluster *c))
+{
+        memset(c, 0, sizeof(*c));
+        c->loop = loop;
+        c->cfg = cfg;
+        c->db = db;
+        c->removed_cb = removed_cb;
+        cs_state_init(&c->state);
+        struct cs_observer obs = {.ctx = c,
+                                  .zone_created = on_zone_created,
+                                  .zone_deleted = on_zone_deleted,
+                                  .rrsets_changed = on_rrsets_changed,
+                                  .members_changed = on_members_changed,
+                                  .restored = on_restored};
+        cs_state_set_observer(&c->state, &obs);
+        if (cs_fsm_init(&c->fsm, &c->state) != 0) {
+                snprintf(c->error, sizeof(c->error), "out of memory");
+                return -ENOMEM;
+        }
+        struct consensus_member members[NODE_MAX_BOOTSTRAP];
+        for (unsigned i = 0; i < cfg->bootstrap_count; i++)
+                members[i] = (struct consensus_member){
+                    (raft_id)cfg->bootstrap[i].id, cfg->bootstrap[i].raft, RAFT_VOTER};
+        struct consensus_replica_config rc_cfg = {
+            .id = cfg->node_id,
+            .address = cfg->raft_listen,
+            .data_dir = cfg->data_dir,
+            .bootstrap = members,
+            .bootstrap_count = cfg->bootstrap_count,
+        };
+        c->running = true; /* the replica may apply (replay) during start */
+        int rc =
+            consensus_replica_start(&c->replica, loop, &c->fsm.raft_fsm, &rc_cfg, NULL);
+        if (rc != 0) {
+                c->running = false;
+                snprintf(c->error, sizeof(c->error), "%s", c->replica.error);
+                cs_fsm_close(&c->fsm);
+                cs_state_fini(&c->state);
+                return rc;
+        }
+        cs_fsm_set_raft(&c->fsm, &c->replica.raft);
+        uv_timer_init(loop, &c->tick);
+        c->tick.data = c;
+        uv_timer_start(&c->tick, on_tick, 0, TICK_MS);
+        return 0;
+}
+
+static void on_replica_closed(struct consensus_replica *r)
+{
+        struct node_cluster *c =
+            (struct node_cluster *)((char *)r - offsetof(struct node_cluster, replica));
+        cs_fsm_close(&c->fsm);
+        cs_state_fini(&c->state);
+        for (uint32_t i = 0; i < c->set_id_count; i++)
+                free(c->set_ids[i]);
+        free(c->set_ids);
+        if (c->closed_cb != NULL)
+                c->closed_cb(c);
+}
+
+void node_cluster_close(struct node_cluster *c, void (*closed_cb)(struct node_cluster *c))
+{
+        if (!c->running)
+                return;
+        c->running = false;
+        c->closed_cb = closed_cb;
+        uv_close((uv_handle_t *)&c->tick, NULL);
+        consensus_replica_close(&c->replica, on_replica_closed);
+}

@@ -1,0 +1,98 @@
+/*
+ * cluster.h — a node in cluster mode: the replicated state, its Raft
+ * replica, and the DNS engine fed from it.
+ *
+ * The state machine (consensus/) applies commands on the node's loop; its
+ * observer publishes every applied command to the DNS engine as one dns_db
+ * transaction, so a change batch becomes visible to queries atomically.
+ * The cluster also keeps what a node learns about its peers (leader, each
+ * member's applied index and reachability, polled over the API), proposes
+ * CHANGES_SYNCED when every member has applied a change (PENDING → INSYNC),
+ * registers this node's addresses in the member table, and stops the node
+ * when it is removed from the cluster.
+ */
+#ifndef NODE_CLUSTER_H
+#define NODE_CLUSTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "consensus/command.h"
+#include "consensus/fsm.h"
+#include "consensus/replica.h"
+#include "consensus/state.h"
+#include "dns/db.h"
+#include "node/config.h"
+
+#define NODE_CLUSTER_MAX_PEERS 16
+
+struct node_peer {
+        uint64_t id;
+        uint64_t applied; /* last applied index it reported */
+        bool reachable;
+        bool polling;
+        uint64_t last_seen_ms;
+};
+
+struct node_cluster;
+
+/* Outcome of a proposal: status 0 and the FSM's result, or a negative error. */
+typedef void (*node_cluster_cb)(void *ctx, int status, const struct cs_result *result);
+
+struct node_cluster {
+        uv_loop_t *loop;
+        const struct node_config *cfg;
+        struct dns_db *db;
+        struct cs_state state;
+        struct cs_fsm fsm;
+        struct consensus_replica replica;
+        bool running;
+        bool was_member; /* our id has been in the member table */
+        bool registered; /* member table holds our current addresses */
+        bool registering;
+        uint64_t leader_id;
+        uv_timer_t tick;
+        struct node_peer peers[NODE_CLUSTER_MAX_PEERS];
+        unsigned peer_count;
+        bool syncing;   /* a CHANGES_SYNCED proposal is in flight */
+        char **set_ids; /* interned routing set ids; index + 1 = DNS set id */
+        uint32_t set_id_count;
+        void (*removed_cb)(struct node_cluster *cluster);
+        void (*closed_cb)(struct node_cluster *cluster);
+        char error[512];
+};
+
+/* Starts the replica and everything around it; err gets a one-line reason. */
+int node_cluster_start(struct node_cluster *c, uv_loop_t *loop,
+                       const struct node_config *cfg, struct dns_db *db,
+                       void (*removed_cb)(struct node_cluster *c));
+void node_cluster_close(struct node_cluster *c,
+                        void (*closed_cb)(struct node_cluster *c));
+
+bool node_cluster_is_leader(struct node_cluster *c);
+/* The leader's API address as "ip:port", or NULL when unknown. */
+const char *node_cluster_leader_api(struct node_cluster *c);
+uint64_t node_cluster_applied(struct node_cluster *c);
+
+/*
+ * Proposes cmd (stamped with the leader's clock here).  cb runs once with
+ * the FSM's result (valid during the call) or a negative error such as
+ * -RAFT_NOTLEADER or -RAFT_LEADERSHIPLOST (the outcome is then unknown:
+ * retry with the same request id).
+ */
+void node_cluster_propose(struct node_cluster *c, struct cs_command *cmd,
+                          node_cluster_cb cb, void *ctx);
+
+/* Adds a member through raft (leader only), then records it. */
+void node_cluster_member_add(struct node_cluster *c, const struct cs_member_spec *spec,
+                             node_cluster_cb cb, void *ctx);
+void node_cluster_member_remove(struct node_cluster *c, uint64_t id, node_cluster_cb cb,
+                                void *ctx);
+
+const struct node_peer *node_cluster_peer(struct node_cluster *c, uint64_t id);
+
+/* Milliseconds since the epoch (the leader's stamp for commands). */
+uint64_t node_now_ms(void);
+
+#endif
