@@ -116,7 +116,11 @@ int consensus_replica_start(struct consensus_replica *r, uv_loop_t *loop,
         unsigned election = cfg->election_timeout_ms ? cfg->election_timeout_ms : 400;
         unsigned threshold = cfg->snapshot_threshold ? cfg->snapshot_threshold : 2048;
         raft_set_election_timeout(&r->raft, election);
-        raft_set_heartbeat_timeout(&r->raft, election / 10 ? election / 10 : 1);
+        /* Followers learn that an entry committed from the next heartbeat, so
+         * its interval bounds how soon every node serves a change. */
+        unsigned heartbeat = cfg->heartbeat_ms ? cfg->heartbeat_ms : 15;
+        raft_set_heartbeat_timeout(&r->raft,
+                                   heartbeat < election / 4 ? heartbeat : election / 4);
         raft_set_pre_vote(&r->raft, true);
         raft_set_install_snapshot_timeout(&r->raft, 2000);
         raft_set_snapshot_threshold(&r->raft, threshold);

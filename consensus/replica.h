@@ -4,8 +4,9 @@
  * Wires raft with its libuv back-end (raft_uv for the log and snapshots in
  * the data directory, raft_uv_tcp between nodes) in the order libraft 0.15
  * needs, with the settings measured in RAFT_NOTES.md: election timeout
- * 300–500 ms with pre-vote, heartbeats at a tenth of it, short reconnect and
- * install-snapshot timeouts, auto-recovery off (a damaged log fails loudly
+ * 300–500 ms with pre-vote, frequent heartbeats (they carry the commit
+ * index to followers, so they bound how fast a change is served everywhere), short
+ * reconnect and install-snapshot timeouts, auto-recovery off (a damaged log fails loudly
  * instead of silently dropping committed entries).
  *
  * raft has no leadership callback, so a timer polls state and leader and
@@ -39,6 +40,7 @@ struct consensus_replica_config {
         const struct consensus_member *bootstrap;
         size_t bootstrap_count;
         unsigned election_timeout_ms; /* 0: 400 */
+        unsigned heartbeat_ms;        /* 0: 15 */
         unsigned snapshot_threshold;  /* 0: 2048 */
 };
 

@@ -206,7 +206,7 @@ static void import_report(void *ctx, const char *file, unsigned line, const char
 
 struct import_walk {
         struct import *im;
-        struct cs_rdata **chunks; /* value arrays, one per set */
+        struct cs_rdata **chunks; /* value arrays and owner copies, freed at the end */
         size_t nchunks, capchunks;
 };
 
@@ -214,6 +214,18 @@ static int import_owner(const uint8_t *owner, const struct dns_rrsets *sets, voi
 {
         struct import_walk *iw = arg;
         struct import *im = iw->im;
+        /* The walker reuses its name buffer: keep a copy for the batch. */
+        size_t owner_len = (size_t)dns_name_wire_len(owner, 256);
+        uint8_t *copy = malloc(owner_len);
+        if (copy == NULL)
+                return -ENOMEM;
+        memcpy(copy, owner, owner_len);
+        if (iw->nchunks == iw->capchunks) {
+                iw->capchunks = iw->capchunks ? iw->capchunks * 2 : 256;
+                iw->chunks = realloc(iw->chunks, iw->capchunks * sizeof(*iw->chunks));
+        }
+        iw->chunks[iw->nchunks++] = (struct cs_rdata *)copy;
+        owner = copy;
         for (unsigned s = 0; s < sets->count; s++) {
                 const struct dns_rrset_info *info = &sets->set[s];
                 struct cs_rdata *values = calloc(info->count, sizeof(*values));

@@ -1,0 +1,269 @@
+#!/usr/bin/python3
+"""cluster_bench.py -- write-path benchmark of a 3-voter quorumdns cluster on loopback.
+
+Starts its own cluster (own data directories and ports, nothing left running),
+then measures, in one invocation:
+
+  1. sustained change throughput: concurrent clients POST change batches of
+     100 record sets to the leader (keep-alive HTTP) for DURATION seconds;
+  2. visibility latency: API acknowledgement -> every node answering the new
+     record over DNS (UDP), sampled SAMPLES times (p50/p99/max);
+  3. failover: kill -9 of the leader -> first write accepted by a survivor
+     (repeated FAILOVERS times, the killed node restarted in between);
+  4. DNS queries/s on a follower while idle and while the cluster applies a
+     steady write load (dnsperf, same query file), and the ratio.
+
+Usage: tools/bench/cluster_bench.py [--bin build/node/quorumdns] [--duration 10]
+Prints a Markdown table; figures go to BENCHMARKS.md.
+"""
+import argparse
+import http.client
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+TOKEN = "bench-admin-token"
+ZONE = "bench.test."
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class Cluster:
+    def __init__(self, binary, n=3):
+        self.binary = binary
+        self.n = n
+        self.dir = tempfile.mkdtemp(prefix="qdns-bench-")
+        self.raft, self.api, self.dns = free_port(), free_port(), free_port()
+        self.procs = {}
+        self.boot = ",".join(f"{i}@127.0.0.{10 + i}:{self.raft}" for i in range(1, n + 1))
+
+    def addr(self, i):
+        return f"127.0.0.{10 + i}"
+
+    def start(self, i):
+        d = os.path.join(self.dir, f"n{i}")
+        os.makedirs(d, exist_ok=True)
+        log = open(os.path.join(self.dir, f"n{i}.log"), "ab")
+        a = self.addr(i)
+        self.procs[i] = subprocess.Popen(
+            [self.binary, "--data-dir", d, "--node-id", str(i), "--raft-listen", f"{a}:{self.raft}",
+             "--api-listen", f"{a}:{self.api}", "-l", f"{a}:{self.dns}", "--bootstrap", self.boot,
+             "--api-token", f"admin:{TOKEN}", "--log-level", "warn"],
+            stdout=log, stderr=log)
+
+    def stop_all(self):
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs.values():
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def health(self, i):
+        try:
+            c = http.client.HTTPConnection(self.addr(i), self.api, timeout=1)
+            c.request("GET", "/v1/health")
+            return json.loads(c.getresponse().read())
+        except OSError:
+            return None
+
+    def leader(self, timeout=10):
+        end = time.time() + timeout
+        while time.time() < end:
+            for i in self.procs:
+                if self.procs[i].poll() is None:
+                    h = self.health(i)
+                    if h and h["role"] == "leader":
+                        return i
+            time.sleep(0.05)
+        raise RuntimeError("no leader")
+
+
+def request(conn, method, path, body=None, key=None):
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    if key:
+        headers["Idempotency-Key"] = key
+    conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+    r = conn.getresponse()
+    return r.status, r.read()
+
+
+def batch(prefix, n, value="192.0.2.1"):
+    return {"changes": [{"action": "UPSERT", "rrset": {"name": f"{prefix}-{k}.{ZONE}", "type": "A",
+                                                        "ttl": 60, "records": [value]}}
+                        for k in range(n)]}
+
+
+def dns_query(addr, port, name, timeout=0.2):
+    qid = random.randint(0, 65535)
+    q = struct.pack(">HHHHHH", qid, 0, 1, 0, 0, 0)
+    for label in name.rstrip(".").split("."):
+        q += bytes([len(label)]) + label.encode()
+    q += b"\0" + struct.pack(">HH", 1, 1)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(timeout)
+    try:
+        s.sendto(q, (addr, port))
+        data = s.recv(1500)
+        return struct.unpack(">H", data[6:8])[0] > 0  # ANCOUNT
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def throughput(cl, leader, duration, clients, size):
+    done = [0] * clients
+    errors = [0] * clients
+    stop = time.time() + duration
+
+    def worker(w):
+        conn = http.client.HTTPConnection(cl.addr(leader), cl.api, timeout=30)
+        k = 0
+        while time.time() < stop:
+            st, _ = request(conn, "POST", f"/v1/zones/{ZONE}/changes", batch(f"t{w}-{k}", size))
+            if st == 200:
+                done[w] += size
+            else:
+                errors[w] += 1
+            k += 1
+
+    t0 = time.time()
+    ts = [threading.Thread(target=worker, args=(w,)) for w in range(clients)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return sum(done) / (time.time() - t0), sum(errors)
+
+
+def visibility(cl, leader, samples):
+    conn = http.client.HTTPConnection(cl.addr(leader), cl.api, timeout=10)
+    lat = []
+    for s in range(samples):
+        name = f"vis-{s}"
+        st, _ = request(conn, "POST", f"/v1/zones/{ZONE}/changes", batch(name, 1))
+        assert st == 200, st
+        t0 = time.time()
+        pending = set(cl.procs)
+        while pending and time.time() - t0 < 5:
+            for i in list(pending):
+                if dns_query(cl.addr(i), cl.dns, f"{name}-0.{ZONE}", 0.05):
+                    pending.discard(i)
+        lat.append((time.time() - t0) * 1000)
+    lat.sort()
+    return lat[len(lat) // 2], lat[int(len(lat) * 0.99) - 1], lat[-1]
+
+
+def failover(cl):
+    leader = cl.leader()
+    cl.procs[leader].kill()
+    cl.procs[leader].wait()
+    t0 = time.time()
+    body = batch(f"fo-{int(t0 * 1000)}", 1)
+    key = f"fo-{t0}"
+    while time.time() - t0 < 10:
+        for i in cl.procs:
+            if i == leader:
+                continue
+            try:
+                conn = http.client.HTTPConnection(cl.addr(i), cl.api, timeout=0.5)
+                st, _ = request(conn, "POST", f"/v1/zones/{ZONE}/changes", body, key)
+                if st == 200:
+                    took = time.time() - t0
+                    cl.start(leader)
+                    time.sleep(1.0)
+                    return took
+            except OSError:
+                pass
+        time.sleep(0.01)
+    raise RuntimeError("no write accepted within 10 s")
+
+
+def dnsperf(addr, port, qfile, secs):
+    out = subprocess.run(["dnsperf", "-s", addr, "-p", str(port), "-d", qfile, "-l", str(secs),
+                          "-c", "4", "-q", "50"], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if "Queries per second" in line:
+            return float(line.split()[-1])
+    return 0.0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap.add_argument("--bin", default=os.path.join(here, "..", "..", "build", "node", "quorumdns"))
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--batch", type=int, default=100)
+    ap.add_argument("--samples", type=int, default=200)
+    ap.add_argument("--failovers", type=int, default=3)
+    args = ap.parse_args()
+    cl = Cluster(os.path.abspath(args.bin))
+    try:
+        for i in range(1, 4):
+            cl.start(i)
+        leader = cl.leader()
+        conn = http.client.HTTPConnection(cl.addr(leader), cl.api, timeout=10)
+        st, body = request(conn, "POST", "/v1/zones", {"name": ZONE})
+        assert st in (200, 201), body
+        st, _ = request(conn, "POST", f"/v1/zones/{ZONE}/changes", batch("q", 1000))
+        assert st == 200
+        rate, errs = throughput(cl, leader, args.duration, args.clients, args.batch)
+        p50, p99, pmax = visibility(cl, leader, args.samples)
+        fo = [failover(cl) for _ in range(args.failovers)]
+        leader = cl.leader()
+        follower = next(i for i in cl.procs if i != leader)
+        qfile = os.path.join(cl.dir, "queries.txt")
+        with open(qfile, "w") as f:
+            for k in range(1000):
+                f.write(f"q-{k}.{ZONE} A\n")
+        idle = dnsperf(cl.addr(follower), cl.dns, qfile, args.duration)
+        stop = [False]
+
+        def load():
+            conn = http.client.HTTPConnection(cl.addr(leader), cl.api, timeout=30)
+            k = 0
+            while not stop[0]:
+                request(conn, "POST", f"/v1/zones/{ZONE}/changes", batch(f"l-{k}", args.batch))
+                k += 1
+        t = threading.Thread(target=load)
+        t.start()
+        busy = dnsperf(cl.addr(follower), cl.dns, qfile, args.duration)
+        stop[0] = True
+        t.join()
+        print("| measure | result | target |")
+        print("|---|---|---|")
+        print(f"| change throughput ({args.clients} clients, batches of {args.batch}) | "
+              f"{rate:,.0f} record changes/s ({errs} errors) | >= 20,000/s |")
+        print(f"| ack -> every node answers (UDP), {args.samples} samples | "
+              f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {pmax:.1f} ms | p99 < 50 ms |")
+        print(f"| kill -9 leader -> write accepted | "
+              f"{', '.join(f'{x:.2f}' for x in fo)} s | < 1.5 s |")
+        print(f"| follower DNS qps idle / under write load | {idle:,.0f} / {busy:,.0f} "
+              f"({busy / idle if idle else 0:.2f}x) | >= 0.8x |")
+    finally:
+        cl.stop_all()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+#!/bin/sh
+# entrypoint.sh — the container's entrypoint: writes the node's config file
+# from QDNS_* environment variables and starts quorumdns in cluster mode as
+# the unprivileged user quorumdns (keeping only CAP_NET_BIND_SERVICE, for
+# port 53).  Arguments starting with "-" are passed on to quorumdns; any other
+# command (`docker run IMAGE bash`) is run instead of the node.
+#
+#   QDNS_NODE_ID         this node's id, 1, 2, ... (required)
+#   QDNS_NODE_NAME       its name (default nID)
+#   QDNS_BOOTSTRAP       initial voters ID@IP:PORT,... (the same on every node)
+#   QDNS_JOIN            or: the API URL of a member to join through, and
+#   QDNS_JOIN_ROLE       voter or standby
+#   QDNS_ADMIN_TOKEN     admin API token (or QDNS_ADMIN_TOKEN_FILE, a secret)
+#   QDNS_READ_TOKEN      read-only API token (or QDNS_READ_TOKEN_FILE)
+#   QDNS_IP              this container's address (default: the address its
+#                        host name resolves to); the defaults below use it
+#   QDNS_DNS_LISTEN      DNS addresses, space-separated (default QDNS_IP:53)
+#   QDNS_API_LISTEN      API address (default QDNS_IP:8080)
+#   QDNS_RAFT_LISTEN     raft address (default QDNS_IP:7000; must be the one
+#                        in QDNS_BOOTSTRAP)
+#   QDNS_LOG_LEVEL       error, warn, info (default) or debug
+#   QDNS_CONFIG_FILE     more "key value" lines appended to the config
+#   QDNS_DATA_DIR        data directory (default /var/lib/quorumdns, a volume)
+set -eu
+
+case "${1:-}" in
+'' | -*) ;;
+*) exec "$@" ;;
+esac
+
+BIN=${QDNS_BIN:-/usr/local/bin/quorumdns}
+DATA=${QDNS_DATA_DIR:-/var/lib/quorumdns}
+RUNDIR=${QDNS_RUN_DIR:-/run/quorumdns}
+RUN_USER=${QDNS_USER-quorumdns} # empty: do not change user
+
+die() {
+        echo "quorumdns-entrypoint: error: $*" >&2
+        exit 1
+}
+
+# One config value: no line breaks, no blanks (the file is "key value" lines).
+check_word() { # NAME VALUE
+        case "$2" in
+        *[[:space:]]*) die "$1 must not contain spaces or line breaks" ;;
+        esac
+}
+
+if [ -n "${QDNS_ADMIN_TOKEN_FILE:-}" ]; then
+        QDNS_ADMIN_TOKEN=$(cat "$QDNS_ADMIN_TOKEN_FILE") || die "cannot read QDNS_ADMIN_TOKEN_FILE=$QDNS_ADMIN_TOKEN_FILE"
+fi
+if [ -n "${QDNS_READ_TOKEN_FILE:-}" ]; then
+        QDNS_READ_TOKEN=$(cat "$QDNS_READ_TOKEN_FILE") || die "cannot read QDNS_READ_TOKEN_FILE=$QDNS_READ_TOKEN_FILE"
+fi
+ADMIN_TOKEN=${QDNS_ADMIN_TOKEN:-}
+READ_TOKEN=${QDNS_READ_TOKEN:-}
+CONFIG_FILE=${QDNS_CONFIG_FILE:-}
+if [ -n "$CONFIG_FILE" ] && [ ! -r "$CONFIG_FILE" ]; then
+        die "QDNS_CONFIG_FILE=$CONFIG_FILE is not readable"
+fi
+
+NODE_ID=${QDNS_NODE_ID:-}
+case "$NODE_ID" in
+'' | *[!0-9]* | 0) die "set QDNS_NODE_ID to this node's id (1, 2, ...)" ;;
+esac
+if [ -z "${QDNS_BOOTSTRAP:-}${QDNS_JOIN:-}$CONFIG_FILE" ]; then
+        die "set QDNS_BOOTSTRAP (the initial voters ID@IP:PORT,..., the same on every node) or QDNS_JOIN (the API URL of a member)"
+fi
+if [ -z "$ADMIN_TOKEN$CONFIG_FILE" ]; then
+        die "set QDNS_ADMIN_TOKEN (or QDNS_ADMIN_TOKEN_FILE) to the admin API token shared by the nodes"
+fi
+check_word QDNS_ADMIN_TOKEN "$ADMIN_TOKEN"
+check_word QDNS_READ_TOKEN "$READ_TOKEN"
+for t in "$ADMIN_TOKEN" "$READ_TOKEN"; do
+        if [ -n "$t" ] && { [ "${#t}" -lt 8 ] || [ "${#t}" -gt 127 ]; }; then
+                die "API tokens must have 8 to 127 characters"
+        fi
+done
+check_word QDNS_BOOTSTRAP "${QDNS_BOOTSTRAP:-}"
+check_word QDNS_JOIN "${QDNS_JOIN:-}"
+
+IP=${QDNS_IP:-}
+if [ -z "$IP" ]; then
+        IP=$(getent ahostsv4 "$(cat /proc/sys/kernel/hostname)" | {
+                read -r first _ || true
+                echo "${first:-}"
+        })
+        [ -n "$IP" ] || die "cannot find this container's address; set QDNS_IP"
+fi
+API_LISTEN=${QDNS_API_LISTEN:-$IP:8080}
+
+mkdir -p "$RUNDIR" "$DATA"
+conf="$RUNDIR/quorumdns.conf"
+(
+        umask 077 # the file holds the tokens
+        {
+                echo "# written by the container entrypoint from QDNS_* variables"
+                echo "node-id $NODE_ID"
+                echo "node-name ${QDNS_NODE_NAME:-n$NODE_ID}"
+                echo "data-dir $DATA"
+                for a in ${QDNS_DNS_LISTEN:-$IP:53}; do
+                        echo "listen $a"
+                done
+                echo "api-listen $API_LISTEN"
+                echo "raft-listen ${QDNS_RAFT_LISTEN:-$IP:7000}"
+                [ -z "${QDNS_BOOTSTRAP:-}" ] || echo "bootstrap $QDNS_BOOTSTRAP"
+                [ -z "${QDNS_JOIN:-}" ] || echo "join $QDNS_JOIN"
+                [ -z "${QDNS_JOIN_ROLE:-}" ] || echo "join-role $QDNS_JOIN_ROLE"
+                [ -z "$ADMIN_TOKEN" ] || echo "api-token admin:$ADMIN_TOKEN"
+                [ -z "$READ_TOKEN" ] || echo "api-token read:$READ_TOKEN"
+                echo "log-level ${QDNS_LOG_LEVEL:-info}"
+                if [ -n "$CONFIG_FILE" ]; then
+                        echo "# from $CONFIG_FILE"
+                        cat "$CONFIG_FILE"
+                fi
+        } >"$conf.tmp"
+        mv "$conf.tmp" "$conf"
+)
+# For the health check (no secret in it).
+echo "$API_LISTEN" >"$RUNDIR/api-address"
+chmod 644 "$RUNDIR/api-address"
+
+if [ "$(id -u)" = 0 ] && [ -n "$RUN_USER" ]; then
+        id "$RUN_USER" >/dev/null 2>&1 || die "user $RUN_USER does not exist (QDNS_USER)"
+        chown "$RUN_USER:" "$RUNDIR" "$conf"
+        # A bind-mounted data directory may belong to someone else.
+        [ "$(stat -c %U "$DATA")" = "$RUN_USER" ] || chown -R "$RUN_USER:" "$DATA"
+        exec setpriv --reuid="$RUN_USER" --regid="$(id -g "$RUN_USER")" --init-groups \
+                --inh-caps=-all,+net_bind_service --ambient-caps=-all,+net_bind_service \
+                --bounding-set=-all,+net_bind_service -- "$BIN" -c "$conf" "$@"
+fi
+exec "$BIN" -c "$conf" "$@"
