@@ -100,16 +100,21 @@ int dns_rdata_from_text(uint16_t type, const char *text, const uint8_t *origin,
                 snprintf(err, err_size, "'%.200s' is not valid %s data", text, tname);
                 return -1;
         }
-        ldns_buffer *buf = ldns_buffer_new(512);
+        /* One buffer per thread, reused: the API parses many values per batch. */
+        static __thread ldns_buffer *buf;
+        if (buf == NULL)
+                buf = ldns_buffer_new(512);
         int len = -1;
-        if (buf != NULL && ldns_rr_rdata2buffer_wire(buf, rr) == LDNS_STATUS_OK &&
-            ldns_buffer_position(buf) <= 65535) {
-                len = (int)ldns_buffer_position(buf);
-                memcpy(out, ldns_buffer_begin(buf), (size_t)len);
-        } else {
-                snprintf(err, err_size, "record value too long");
+        if (buf != NULL) {
+                ldns_buffer_clear(buf);
+                if (ldns_rr_rdata2buffer_wire(buf, rr) == LDNS_STATUS_OK &&
+                    ldns_buffer_position(buf) <= 65535) {
+                        len = (int)ldns_buffer_position(buf);
+                        memcpy(out, ldns_buffer_begin(buf), (size_t)len);
+                }
         }
-        ldns_buffer_free(buf);
+        if (len < 0)
+                snprintf(err, err_size, "record value too long");
         ldns_rr_free(rr);
         return len;
 }

@@ -91,6 +91,20 @@ bool node_api_forward_if_follower(struct node_api *api, struct node_http_request
 /* ---- results
  * ---------------------------------------------------------------------------- */
 
+/* The state machine's field names, as the API's JSON calls them. */
+static const char *api_field_name(const char *field)
+{
+        if (strcmp(field, "owner") == 0)
+                return "name";
+        if (strcmp(field, "values") == 0)
+                return "records";
+        if (strcmp(field, "set_id") == 0)
+                return "set_identifier";
+        if (strcmp(field, "rrset") == 0)
+                return "";
+        return field;
+}
+
 void node_api_reply_result(struct node_http_request *r, int status,
                            const struct cs_result *res)
 {
@@ -115,11 +129,12 @@ void node_api_reply_result(struct node_http_request *r, int status,
                 for (size_t i = 0; i < res->n_errors; i++) {
                         const struct cs_error *e = &res->errors[i];
                         char field[96];
+                        const char *f = api_field_name(e->field);
                         if (e->action == CS_ERROR_BATCH)
                                 snprintf(field, sizeof(field), "changes");
                         else
                                 snprintf(field, sizeof(field), "changes[%u].rrset%s%s",
-                                         e->action, e->field[0] ? "." : "", e->field);
+                                         e->action, f[0] ? "." : "", f);
                         json_t *item = json_pack("{s:s, s:s}", "field", field, "message",
                                                  e->message);
                         if (e->action != CS_ERROR_BATCH)

@@ -575,6 +575,21 @@ static void error_text_names_field_and_every_problem(void **state)
                                   "  changes[3]: the record set does not exist");
         free(text);
 
+        /* A long list is cut after QUORUMCTL_ERROR_MAX_PROBLEMS lines. */
+        json_t *many = json_pack("{s:{s:s,s:s,s:[]}}", "error", "code",
+                                 "InvalidChangeBatch", "message", "m", "errors");
+        json_t *list = json_object_get(json_object_get(many, "error"), "errors");
+        for (int i = 0; i < 25; i++)
+                json_array_append_new(
+                    list, json_pack("{s:i,s:s}", "index", i, "message", "bad"));
+        char *body = json_dumps(many, 0);
+        text = quorumctl_error_format(400, body, strlen(body));
+        assert_non_null(strstr(text, "changes[19]: bad\n  ... and 5 more"));
+        assert_null(strstr(text, "changes[20]"));
+        free(text);
+        free(body);
+        json_decref(many);
+
         const char *html = "<html>Bad Gateway</html>\nmore";
         text = quorumctl_error_format(502, html, strlen(html));
         assert_string_equal(text, "HTTP 502: <html>Bad Gateway</html>");

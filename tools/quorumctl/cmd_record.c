@@ -1,0 +1,366 @@
+/*
+ * cmd_record.c — record sets: listing (all pages), showing one, and
+ * single-action change batches.
+ *
+ * Names on the command line may be relative to the zone, which is what an
+ * operator types ("www"); the API only takes absolute names, so they are
+ * resolved here (quorumctl_record_name_resolve).  The change commands print
+ * the change id to wait on with "change wait".  The API deletes a record set
+ * only given its values, so "record delete" without values reads them first.
+ */
+#include "tools/quorumctl/cmd_record.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "tools/quorumctl/errors.h"
+#include "tools/quorumctl/table.h"
+
+char *quorumctl_record_name_resolve(const char *zone, const char *name)
+{
+        char *apex = quorumctl_client_absolute(zone);
+        char *out = NULL;
+        if (apex == NULL)
+                return NULL;
+        size_t nlen = strlen(name), alen = strlen(apex);
+        size_t zlen = alen - 1; /* zone without its final dot */
+        if (strcmp(name, "@") == 0 || nlen == 0) {
+                out = strdup(apex);
+        } else if (name[nlen - 1] == '.') {
+                out = strdup(name);
+        } else if (strcmp(apex, ".") != 0 &&
+                   ((nlen == zlen && strncasecmp(name, apex, zlen) == 0) ||
+                    (nlen > zlen && name[nlen - zlen - 1] == '.' &&
+                     strncasecmp(name + nlen - zlen, apex, zlen) == 0))) {
+                if (asprintf(&out, "%s.", name) < 0)
+                        out = NULL;
+        } else if (asprintf(&out, "%s.%s", name, strcmp(apex, ".") == 0 ? "" : apex) <
+                   0) {
+                out = NULL;
+        }
+        free(apex);
+        return out;
+}
+
+char *quorumctl_record_value_quote(const char *type, const char *value)
+{
+        bool text = strcasecmp(type, "TXT") == 0 || strcasecmp(type, "SPF") == 0;
+        if (!text || value[0] == '"')
+                return strdup(value);
+        char *out = malloc(strlen(value) * 2 + 3);
+        if (out == NULL)
+                return NULL;
+        char *p = out;
+        *p++ = '"';
+        for (const char *s = value; *s != '\0'; s++) {
+                if (*s == '"' || *s == '\\')
+                        *p++ = '\\';
+                *p++ = *s;
+        }
+        *p++ = '"';
+        *p = '\0';
+        return out;
+}
+
+static char *upper(const char *s)
+{
+        char *out = strdup(s);
+        for (char *p = out; p != NULL && *p != '\0'; p++)
+                *p = (char)toupper((unsigned char)*p);
+        return out;
+}
+
+json_t *quorumctl_record_batch_build(const char *action, const char *zone,
+                                     const struct quorumctl_args *args, char *err,
+                                     size_t errlen)
+{
+        unsigned long ttl = 0;
+        if (quorumctl_args_get_uint(args, "ttl", 0, 2147483647UL, &ttl, err, errlen) != 0)
+                return NULL;
+        err[0] = '\0';
+        char *name = quorumctl_record_name_resolve(zone, args->pos[1]);
+        char *type = upper(args->pos[2]);
+        const char *set_id = quorumctl_args_get(args, "set-id");
+        json_t *rrset = json_object(), *records = json_array(), *batch = NULL;
+        if (name == NULL || type == NULL || rrset == NULL || records == NULL)
+                goto out;
+        json_object_set_new(rrset, "name", json_string(name));
+        json_object_set_new(rrset, "type", json_string(type));
+        json_object_set_new(rrset, "set_identifier",
+                            json_string(set_id != NULL ? set_id : ""));
+        if (quorumctl_args_has(args, "ttl"))
+                json_object_set_new(rrset, "ttl", json_integer((json_int_t)ttl));
+        for (size_t i = 3; i < args->npos; i++) {
+                char *value = quorumctl_record_value_quote(type, args->pos[i]);
+                if (value == NULL)
+                        goto out;
+                json_array_append_new(records, json_string(value));
+                free(value);
+        }
+        /* A delete without values names the set by its key alone. */
+        if (json_array_size(records) > 0 || strcmp(action, "DELETE") != 0)
+                json_object_set(rrset, "records", records);
+        batch = json_pack("{s:[{s:s,s:O}]}", "changes", "action", action, "rrset", rrset);
+        const char *comment = quorumctl_args_get(args, "comment");
+        if (batch != NULL && comment != NULL)
+                json_object_set_new(batch, "comment", json_string(comment));
+out:
+        json_decref(rrset);
+        json_decref(records);
+        free(name);
+        free(type);
+        return batch;
+}
+
+/* "/v1/zones/Z/rrsets/NAME/TYPE[?set_identifier=ID]" for an absolute name. */
+static char *rrset_path(const char *zone, const char *name, const char *type,
+                        const char *set_id)
+{
+        char *ename = quorumctl_http_escape(name);
+        char *etype = quorumctl_http_escape(type);
+        char *eset = set_id != NULL ? quorumctl_http_escape(set_id) : NULL;
+        char *suffix = NULL, *path = NULL;
+        if (ename != NULL && etype != NULL && (set_id == NULL || eset != NULL) &&
+            asprintf(&suffix, "/rrsets/%s/%s%s%s", ename, etype,
+                     eset != NULL ? "?set_identifier=" : "",
+                     eset != NULL ? eset : "") >= 0)
+                path = quorumctl_client_zone_path(zone, suffix);
+        free(suffix);
+        free(eset);
+        free(etype);
+        free(ename);
+        return path;
+}
+
+/*
+ * The API deletes a record set only when given its values: without VALUEs
+ * on the command line, the set is read first and its values and TTL (unless
+ * --ttl was given) are put into the batch.
+ */
+static int fill_delete(struct quorumctl_ctx *ctx, const char *zone, json_t *batch)
+{
+        json_t *rrset = json_object_get(
+            json_array_get(json_object_get(batch, "changes"), 0), "rrset");
+        json_t *sid = json_object_get(rrset, "set_identifier");
+        const char *set_id = json_is_string(sid) && json_string_value(sid)[0] != '\0'
+                                 ? json_string_value(sid)
+                                 : NULL;
+        char *path =
+            rrset_path(zone, json_string_value(json_object_get(rrset, "name")),
+                       json_string_value(json_object_get(rrset, "type")), set_id);
+        json_t *current = NULL;
+        int code = path != NULL ? quorumctl_client_call(ctx, "GET", path, NULL, &current)
+                                : QUORUMCTL_EXIT_UNAVAILABLE;
+        if (code == QUORUMCTL_EXIT_OK) {
+                json_object_set(rrset, "records", json_object_get(current, "records"));
+                if (json_object_get(rrset, "ttl") == NULL)
+                        json_object_set(rrset, "ttl", json_object_get(current, "ttl"));
+        }
+        json_decref(current);
+        free(path);
+        return code;
+}
+
+static int change_one(struct quorumctl_ctx *ctx, const struct quorumctl_args *args,
+                      const char *action)
+{
+        char err[160];
+        const char *zone = args->pos[0];
+        json_t *batch =
+            quorumctl_record_batch_build(action, zone, args, err, sizeof(err));
+        if (batch == NULL) {
+                quorumctl_client_error(ctx, "%s", err[0] != '\0' ? err : "out of memory");
+                return err[0] != '\0' ? QUORUMCTL_EXIT_USAGE : QUORUMCTL_EXIT_UNAVAILABLE;
+        }
+        char *path = quorumctl_client_zone_path(zone, "/changes");
+        json_t *answer = NULL;
+        int code = path != NULL ? QUORUMCTL_EXIT_OK : QUORUMCTL_EXIT_UNAVAILABLE;
+        if (code == QUORUMCTL_EXIT_OK && strcmp(action, "DELETE") == 0 && args->npos == 3)
+                code = fill_delete(ctx, zone, batch);
+        if (code == QUORUMCTL_EXIT_OK)
+                code = quorumctl_client_call(ctx, "POST", path, batch, &answer);
+        if (code == QUORUMCTL_EXIT_OK) {
+                if (ctx->json) {
+                        quorumctl_client_print_json(ctx, answer);
+                } else {
+                        json_t *change = json_object_get(answer, "change");
+                        json_t *id = json_object_get(change, "id");
+                        json_t *status = json_object_get(change, "status");
+                        fprintf(ctx->out, "change %s %s\n",
+                                json_is_string(id) ? json_string_value(id) : "?",
+                                json_is_string(status) ? json_string_value(status) : "");
+                }
+        }
+        json_decref(answer);
+        json_decref(batch);
+        free(path);
+        return code;
+}
+
+int quorumctl_record_upsert(struct quorumctl_ctx *ctx, const struct quorumctl_args *args)
+{
+        return change_one(ctx, args, "UPSERT");
+}
+
+int quorumctl_record_create(struct quorumctl_ctx *ctx, const struct quorumctl_args *args)
+{
+        return change_one(ctx, args, "CREATE");
+}
+
+int quorumctl_record_delete(struct quorumctl_ctx *ctx, const struct quorumctl_args *args)
+{
+        return change_one(ctx, args, "DELETE");
+}
+
+/* Appends "&key=escaped(value)" to *query. */
+static int add_query(char **query, const char *key, const char *value)
+{
+        char *escaped = quorumctl_http_escape(value);
+        char *grown = NULL;
+        if (escaped == NULL ||
+            asprintf(&grown, "%s&%s=%s", *query != NULL ? *query : "", key, escaped) < 0)
+                grown = NULL;
+        free(escaped);
+        free(*query);
+        *query = grown;
+        return grown != NULL ? 0 : -1;
+}
+
+static void print_rrsets(struct quorumctl_ctx *ctx, json_t *rrsets)
+{
+        size_t i;
+        json_t *rrset;
+        bool set_ids = false;
+        json_array_foreach(rrsets, i, rrset)
+        {
+                json_t *sid = json_object_get(rrset, "set_identifier");
+                if (json_is_string(sid) && json_string_value(sid)[0] != '\0')
+                        set_ids = true;
+        }
+        static const char *const with_ids[] = {"NAME", "TYPE", "SET ID", ">TTL",
+                                               "RECORDS"};
+        static const char *const without[] = {"NAME", "TYPE", ">TTL", "RECORDS"};
+        static const char *const keys[] = {"name", "type", "set_identifier", "ttl"};
+        struct quorumctl_table t;
+        quorumctl_table_init(&t, set_ids ? 5 : 4, set_ids ? with_ids : without);
+        json_array_foreach(rrsets, i, rrset)
+        {
+                char *cells[5] = {0};
+                size_t n = 0;
+                for (size_t k = 0; k < 4; k++) {
+                        if (k == 2 && !set_ids)
+                                continue;
+                        json_t *v = json_object_get(rrset, keys[k]);
+                        cells[n++] = v != NULL ? quorumctl_table_cell(v) : NULL;
+                }
+                json_t *records = json_object_get(rrset, "records");
+                size_t r;
+                json_t *value;
+                /* One line per value; the key columns only on the first. */
+                json_array_foreach(records, r, value)
+                {
+                        cells[n] = quorumctl_table_cell(value);
+                        quorumctl_table_add(&t, (const char *const *)cells);
+                        free(cells[n]);
+                        for (size_t k = 0; k < n && r == 0; k++) {
+                                free(cells[k]);
+                                cells[k] = strdup("");
+                        }
+                }
+                if (json_array_size(records) == 0) {
+                        cells[n] = NULL;
+                        quorumctl_table_add(&t, (const char *const *)cells);
+                }
+                for (size_t k = 0; k < n; k++)
+                        free(cells[k]);
+        }
+        quorumctl_table_print(&t, ctx->out);
+        quorumctl_table_free(&t);
+}
+
+int quorumctl_record_list(struct quorumctl_ctx *ctx, const struct quorumctl_args *args)
+{
+        char err[160];
+        unsigned long limit = (unsigned long)-1;
+        if (quorumctl_args_get_uint(args, "limit", 1, (unsigned long)-1, &limit, err,
+                                    sizeof(err)) != 0) {
+                quorumctl_client_error(ctx, "%s", err);
+                return QUORUMCTL_EXIT_USAGE;
+        }
+        const char *zone = args->pos[0];
+        char *query = NULL, *name = NULL, *type = NULL, *base = NULL;
+        json_t *all = NULL;
+        int code = QUORUMCTL_EXIT_UNAVAILABLE;
+        if (quorumctl_args_has(args, "name")) {
+                name =
+                    quorumctl_record_name_resolve(zone, quorumctl_args_get(args, "name"));
+                if (name == NULL || add_query(&query, "name", name) != 0)
+                        goto out;
+        }
+        if (quorumctl_args_has(args, "type")) {
+                type = upper(quorumctl_args_get(args, "type"));
+                if (type == NULL || add_query(&query, "type", type) != 0)
+                        goto out;
+        }
+        if (quorumctl_args_has(args, "set-id") &&
+            add_query(&query, "set_identifier", quorumctl_args_get(args, "set-id")) != 0)
+                goto out;
+        base = quorumctl_client_zone_path(zone, "/rrsets");
+        if (base == NULL)
+                goto out;
+        if (query != NULL) {
+                char *full = NULL;
+                if (asprintf(&full, "%s?%s", base, query + 1) < 0)
+                        goto out;
+                free(base);
+                base = full;
+        }
+        code = quorumctl_client_fetch_all(ctx, base, "rrsets", limit, &all);
+        if (code != QUORUMCTL_EXIT_OK)
+                goto out;
+        if (ctx->json) {
+                json_t *out = json_pack("{s:O,s:n}", "rrsets", all, "next_marker");
+                quorumctl_client_print_json(ctx, out);
+                json_decref(out);
+        } else {
+                print_rrsets(ctx, all);
+        }
+out:
+        json_decref(all);
+        free(base);
+        free(query);
+        free(name);
+        free(type);
+        return code;
+}
+
+int quorumctl_record_show(struct quorumctl_ctx *ctx, const struct quorumctl_args *args)
+{
+        const char *zone = args->pos[0];
+        char *name = quorumctl_record_name_resolve(zone, args->pos[1]);
+        char *type = upper(args->pos[2]);
+        char *path =
+            name != NULL && type != NULL
+                ? rrset_path(zone, name, type, quorumctl_args_get(args, "set-id"))
+                : NULL;
+        json_t *answer = NULL;
+        int code = path != NULL ? quorumctl_client_call(ctx, "GET", path, NULL, &answer)
+                                : QUORUMCTL_EXIT_UNAVAILABLE;
+        if (code == QUORUMCTL_EXIT_OK) {
+                if (ctx->json || !json_is_object(answer)) {
+                        quorumctl_client_print_json(ctx, answer);
+                } else {
+                        json_t *one = json_array();
+                        json_array_append(one, answer);
+                        print_rrsets(ctx, one);
+                        json_decref(one);
+                }
+        }
+        json_decref(answer);
+        free(path);
+        free(type);
+        free(name);
+        return code;
+}

@@ -1,0 +1,371 @@
+/*
+ * commands.c — what quorumctl can do, and the help that says so.
+ *
+ * The command table drives everything: the parser selects an entry by its
+ * two words and checks its options and argument counts, the help is printed
+ * from it, and its run function does the work.  quorumctl_cli_main reads the
+ * global options and the environment (QUORUMDNS_SERVERS, QUORUMDNS_TOKEN)
+ * into the shared context before the command runs.
+ */
+#include "tools/quorumctl/commands.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tools/quorumctl/client.h"
+#include "tools/quorumctl/cmd_change.h"
+#include "tools/quorumctl/cmd_cluster.h"
+#include "tools/quorumctl/cmd_record.h"
+#include "tools/quorumctl/cmd_zone.h"
+#include "tools/quorumctl/errors.h"
+
+#ifndef QDNS_VERSION
+#define QDNS_VERSION "dev"
+#endif
+
+#define DEFAULT_SERVER "http://127.0.0.1:8080"
+
+const struct quorumctl_opt quorumctl_global_opts[] = {
+    {"server", 's', QUORUMCTL_OPT_MULTI, "URL",
+     "API of a node; repeatable: tried in order,\n"
+     "the next one on a connection failure or 503\n"
+     "(default $QUORUMDNS_SERVERS, comma-separated,\n"
+     "else " DEFAULT_SERVER ")"},
+    {"token", 0, QUORUMCTL_OPT_VALUE, "TOKEN", "bearer token (default $QUORUMDNS_TOKEN)"},
+    {"json", 0, QUORUMCTL_OPT_FLAG, NULL,
+     "print the API's JSON instead of text (on\nerrors too: the API's error body)"},
+    {"timeout", 0, QUORUMCTL_OPT_VALUE, "SECS",
+     "give up on a request after SECS per server\n"
+     "(default 30, zone import 300); in \"change\n"
+     "wait\" the whole wait (default 300)"},
+    {"idempotency-key", 0, QUORUMCTL_OPT_VALUE, "KEY",
+     "Idempotency-Key of the writes (default:\n"
+     "random per run); a command that writes\n"
+     "several times sends KEY, KEY-2, KEY-3..."},
+    {"help", 'h', QUORUMCTL_OPT_FLAG, NULL, "show help (a command's, after it) and exit"},
+    {"version", 0, QUORUMCTL_OPT_FLAG, NULL, "show the version and exit"},
+    {NULL, 0, 0, NULL, NULL},
+};
+
+static const struct quorumctl_opt zone_create_opts[] = {
+    {"comment", 0, QUORUMCTL_OPT_VALUE, "TEXT", "free text kept with the zone"},
+    {"ns", 0, QUORUMCTL_OPT_MULTI, "NAME", "a name server of the zone (repeatable)"},
+    {"ttl", 0, QUORUMCTL_OPT_VALUE, "SECS", "TTL of the zone's SOA and NS records"},
+    {NULL, 0, 0, NULL, NULL},
+};
+
+static const struct quorumctl_opt zone_delete_opts[] = {
+    {"force", 0, QUORUMCTL_OPT_FLAG, NULL,
+     "delete even if record sets other than SOA\nand NS remain"},
+    {NULL, 0, 0, NULL, NULL},
+};
+
+static const struct quorumctl_opt zone_import_opts[] = {
+    {"replace", 0, QUORUMCTL_OPT_FLAG, NULL,
+     "replace the zone's record sets with the\nfile's (else the file's are added)"},
+    {"chunk-records", 0, QUORUMCTL_OPT_VALUE, "N", "records per request (default 20000)"},
+    {NULL, 0, 0, NULL, NULL},
+};
+
+static const struct quorumctl_opt zone_export_opts[] = {
+    {"output", 'o', QUORUMCTL_OPT_VALUE, "FILE",
+     "write to FILE instead of standard output"},
+    {NULL, 0, 0, NULL, NULL},
+};
+
+static const struct quorumctl_opt record_list_opts[] = {
+    {"name", 0, QUORUMCTL_OPT_VALUE, "NAME",
+     "only this owner name (relative to the zone)"},
+    {"type", 0, QUORUMCTL_OPT_VALUE, "TYPE", "only this type"},
+    {"set-id", 0, QUORUMCTL_OPT_VALUE, "ID", "only this set identifier"},
+    {"limit", 0, QUORUMCTL_OPT_VALUE, "N", "at most N record sets (default: all)"},
+    {NULL, 0, 0, NULL, NULL},
+};
+
+static const struct quorumctl_opt record_show_opts[] = {
+    {"set-id", 0, QUORUMCTL_OPT_VALUE, "ID", "set identifier (default: the plain set)"},
+    {NULL, 0, 0, NULL, NULL},
+};
+
+static const struct quorumctl_opt record_change_opts[] = {
+    {"ttl", 0, QUORUMCTL_OPT_VALUE, "SECS", "TTL of the record set"},
+    {"set-id", 0, QUORUMCTL_OPT_VALUE, "ID",
+     "set identifier (default \"\": a plain set)"},
+    {"comment", 0, QUORUMCTL_OPT_VALUE, "TEXT", "comment of the change batch"},
+    {NULL, 0, 0, NULL, NULL},
+};
+
+static const struct quorumctl_opt change_wait_opts[] = {
+    {"timeout", 0, QUORUMCTL_OPT_VALUE, "SECS",
+     "wait at most SECS (default 300), then\nexit 4"},
+    {NULL, 0, 0, NULL, NULL},
+};
+
+static const struct quorumctl_opt cluster_join_opts[] = {
+    {"id", 0, QUORUMCTL_OPT_VALUE, "N", "member id (unique, > 0)"},
+    {"name", 0, QUORUMCTL_OPT_VALUE, "NAME", "member name"},
+    {"raft", 0, QUORUMCTL_OPT_VALUE, "ADDR", "its raft address (host:port)"},
+    {"dns", 0, QUORUMCTL_OPT_VALUE, "ADDR", "its DNS address (host:port)"},
+    {"api", 0, QUORUMCTL_OPT_VALUE, "ADDR", "its API address (host:port)"},
+    {"standby", 0, QUORUMCTL_OPT_FLAG, NULL,
+     "join as a standby (replicates and answers\nDNS, does not vote)"},
+    {NULL, 0, 0, NULL, NULL},
+};
+
+#define U QUORUMCTL_ARGS_UNLIMITED
+
+const struct quorumctl_cmd quorumctl_commands[] = {
+    {"zone", "create", "NAME [--comment TEXT] [--ns NAME]... [--ttl SECS]",
+     "create a zone",
+     "The zone gets an SOA and NS records (from --ns, or the server's defaults).", 1, 1,
+     zone_create_opts, quorumctl_zone_create},
+    {"zone", "list", "", "list the zones", NULL, 0, 0, NULL, quorumctl_zone_list},
+    {"zone", "show", "NAME", "show a zone", NULL, 1, 1, NULL, quorumctl_zone_show},
+    {"zone", "delete", "NAME [--force]", "delete a zone",
+     "Without --force a zone that still holds record sets other than SOA and NS\n"
+     "is not deleted (409 ZoneNotEmpty, exit 1).",
+     1, 1, zone_delete_opts, quorumctl_zone_delete},
+    {"zone", "import", "NAME FILE [--replace] [--chunk-records N]",
+     "load a master file (RFC 1035) into a zone",
+     "FILE (\"-\": standard input) is checked as a whole first (a syntax error\n"
+     "exits 1 with FILE:LINE before anything is sent), then sent in chunks of\n"
+     "about N records, each a separate change; a run of records of one name\n"
+     "and type is not split, and every chunk carries the $ORIGIN, $TTL, owner\n"
+     "and TTL in effect where it starts.  With --replace the first chunk\n"
+     "replaces the zone's contents and the others add to it.  $INCLUDE is\n"
+     "refused (inline the file).  A progress bar is drawn on stderr when it is\n"
+     "a terminal.",
+     2, 2, zone_import_opts, quorumctl_zone_import},
+    {"zone", "export", "NAME [-o FILE]", "print a zone as a master file", NULL, 1, 1,
+     zone_export_opts, quorumctl_zone_export},
+    {"record", "list", "ZONE [--name NAME] [--type TYPE] [--set-id ID] [--limit N]",
+     "list record sets (all pages)", NULL, 1, 1, record_list_opts, quorumctl_record_list},
+    {"record", "show", "ZONE NAME TYPE [--set-id ID]", "show one record set", NULL, 3, 3,
+     record_show_opts, quorumctl_record_show},
+    {"record", "upsert", "ZONE NAME TYPE [--ttl SECS] [--set-id ID] VALUE...",
+     "create or replace a record set",
+     "NAME may be relative to ZONE (www), @ for the apex, or absolute (with a\n"
+     "final dot).  Each VALUE is one record in presentation format, one shell\n"
+     "word each: '10 mail.example.com.'.  TXT/SPF values not starting with a\n"
+     "quote are sent as one quoted string.  Put -- before values that start\n"
+     "with '-'.  The change is one batch of one action; its id is printed.",
+     4, U, record_change_opts, quorumctl_record_upsert},
+    {"record", "create", "ZONE NAME TYPE [--ttl SECS] [--set-id ID] VALUE...",
+     "create a record set (fails if it exists)",
+     "Names and values as for \"record upsert\".", 4, U, record_change_opts,
+     quorumctl_record_create},
+    {"record", "delete", "ZONE NAME TYPE [--ttl SECS] [--set-id ID] [VALUE...]",
+     "delete a record set",
+     "Names and values as for \"record upsert\"; without values the set's\n"
+     "current values and TTL are read first and sent (the API deletes a set\n"
+     "only when given its values).",
+     3, U, record_change_opts, quorumctl_record_delete},
+    {"change", "apply", "ZONE FILE", "apply a change batch from a JSON file",
+     "FILE (\"-\": standard input) holds {\"comment\":...,\"changes\":[{\"action\":...,\n"
+     "\"rrset\":{...}}]} as in the API.  All or nothing: every problem is listed.",
+     2, 2, NULL, quorumctl_change_apply},
+    {"change", "show", "ID", "show a change's status", NULL, 1, 1, NULL,
+     quorumctl_change_show},
+    {"change", "wait", "ID [--timeout SECS]", "wait until a change is INSYNC",
+     "Polls until every member has applied the change.  Exit 0 when INSYNC,\n"
+     "4 when --timeout passed first, 3 when no server answered at the end.",
+     1, 1, change_wait_opts, quorumctl_change_wait},
+    {"cluster", "status", "", "show leader, term and members", NULL, 0, 0, NULL,
+     quorumctl_cluster_status},
+    {"cluster", "health", "", "show the health of the first server that answers", NULL, 0,
+     0, NULL, quorumctl_cluster_health},
+    {"cluster", "join",
+     "--id N --name NAME --raft ADDR --dns ADDR --api ADDR [--standby]", "add a member",
+     "Start the new node first (it waits to be added), then join it here.", 0, 0,
+     cluster_join_opts, quorumctl_cluster_join},
+    {"cluster", "remove", "ID", "remove a member (the removed node stops)", NULL, 1, 1,
+     NULL, quorumctl_cluster_remove},
+    {NULL, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL},
+};
+
+static const char exit_text[] =
+    "Exit status:\n"
+    "  0  success\n"
+    "  1  refused: API error (4xx; the message names the field and every batch\n"
+    "     problem), or an input file with a syntax error\n"
+    "  2  usage error (command line, unreadable input file)\n"
+    "  3  no server reachable, or a server error (5xx, 503 on every server)\n"
+    "  4  \"change wait\": the change was not INSYNC within --timeout\n";
+
+static void print_opts(FILE *out, const struct quorumctl_opt *opts)
+{
+        for (; opts != NULL && opts->name != NULL; opts++) {
+                char left[64];
+                snprintf(left, sizeof(left), "%c%c%s--%s%s%s",
+                         opts->short_name ? '-' : ' ',
+                         opts->short_name ? opts->short_name : ' ',
+                         opts->short_name ? ", " : "  ", opts->name,
+                         opts->metavar ? " " : "", opts->metavar ? opts->metavar : "");
+                fprintf(out, "  %-28s ", left);
+                /* Continuation lines of the help text line up under its start. */
+                for (const char *h = opts->help; *h != '\0'; h++) {
+                        fputc(*h, out);
+                        if (*h == '\n')
+                                fprintf(out, "  %-28s ", "");
+                }
+                fputc('\n', out);
+        }
+}
+
+static void print_cmd_line(FILE *out, const struct quorumctl_cmd *c)
+{
+        fprintf(out, "  %s %s%s%s\n      %s\n", c->object, c->verb,
+                c->synopsis[0] != '\0' ? " " : "", c->synopsis, c->summary);
+}
+
+static void print_tool_help(FILE *out, const char *object)
+{
+        fputs(
+            "Usage: quorumctl [OPTIONS] OBJECT VERB [ARGS...]\n"
+            "Operator command line for a quorumdns cluster (HTTP API v1).\n\nCommands:\n",
+            out);
+        for (const struct quorumctl_cmd *c = quorumctl_commands; c->object != NULL; c++)
+                if (object == NULL || strcmp(c->object, object) == 0)
+                        print_cmd_line(out, c);
+        fputs("\nGlobal options (anywhere on the line):\n", out);
+        print_opts(out, quorumctl_global_opts);
+        fputs(
+            "\nEnvironment: QUORUMDNS_SERVERS (comma-separated URLs), QUORUMDNS_TOKEN.\n"
+            "Output: aligned text for people; --json for scripts.\n\n",
+            out);
+        fputs(exit_text, out);
+        fputs("\nRun \"quorumctl OBJECT VERB --help\" for a command's arguments.\n", out);
+}
+
+void quorumctl_help_print(FILE *out, const struct quorumctl_args *args)
+{
+        const struct quorumctl_cmd *c = args->cmd;
+        if (c == NULL) {
+                bool known = false;
+                for (const struct quorumctl_cmd *k = quorumctl_commands;
+                     k->object != NULL; k++)
+                        known = known || (args->object != NULL &&
+                                          strcmp(k->object, args->object) == 0);
+                print_tool_help(out, known ? args->object : NULL);
+                return;
+        }
+        fprintf(out, "Usage: quorumctl %s %s %s\n%c%s.\n", c->object, c->verb,
+                c->synopsis, c->summary[0] - 'a' + 'A', c->summary + 1);
+        if (c->details != NULL)
+                fprintf(out, "\n%s\n", c->details);
+        if (c->opts != NULL) {
+                fputs("\nOptions:\n", out);
+                print_opts(out, c->opts);
+        }
+        fputs("\nGlobal options: --server URL, --token TOKEN, --json, --timeout SECS,\n"
+              "--idempotency-key KEY (see quorumctl --help).\n\n",
+              out);
+        fputs(exit_text, out);
+}
+
+/* Servers from --server, else $QUORUMDNS_SERVERS, else the default. */
+static int setup_servers(struct quorumctl_ctx *ctx, const struct quorumctl_args *args)
+{
+        const char *url;
+        int rc = 0;
+        for (size_t i = 0; rc == 0 && (url = quorumctl_args_get_nth(args, "server", i));
+             i++) {
+                rc = quorumctl_http_add_server(&ctx->http, url);
+                if (rc != 0)
+                        quorumctl_client_error(ctx, "--server: bad URL '%s'", url);
+        }
+        if (rc != 0 || ctx->http.nservers > 0)
+                return rc;
+        const char *env = getenv("QUORUMDNS_SERVERS");
+        if (env != NULL && env[0] != '\0') {
+                char *list = strdup(env), *save = NULL;
+                for (char *item = list ? strtok_r(list, ",", &save) : NULL;
+                     item != NULL && rc == 0; item = strtok_r(NULL, ",", &save)) {
+                        rc = quorumctl_http_add_server(&ctx->http, item);
+                        if (rc != 0)
+                                quorumctl_client_error(
+                                    ctx, "QUORUMDNS_SERVERS: bad URL '%s'", item);
+                }
+                free(list);
+        }
+        if (rc == 0 && ctx->http.nservers == 0)
+                rc = quorumctl_http_add_server(&ctx->http, DEFAULT_SERVER);
+        return rc;
+}
+
+static int setup(struct quorumctl_ctx *ctx, const struct quorumctl_args *args)
+{
+        char err[160];
+        double timeout = 30;
+        ctx->json = quorumctl_args_has(args, "json");
+        if (quorumctl_http_init(&ctx->http) != 0) {
+                quorumctl_client_error(ctx, "cannot initialise libcurl");
+                return QUORUMCTL_EXIT_UNAVAILABLE;
+        }
+        if (setup_servers(ctx, args) != 0)
+                return QUORUMCTL_EXIT_USAGE;
+        const char *token = quorumctl_args_get(args, "token");
+        if (token == NULL)
+                token = getenv("QUORUMDNS_TOKEN");
+        if (quorumctl_http_set_token(&ctx->http, token) != 0)
+                return QUORUMCTL_EXIT_UNAVAILABLE;
+        /* In "change wait", --timeout is the whole wait, not one request. */
+        bool wait = args->cmd->run == quorumctl_change_wait;
+        if (!wait && quorumctl_args_get_seconds(args, "timeout", &timeout, err,
+                                                sizeof(err)) != 0) {
+                quorumctl_client_error(ctx, "%s", err);
+                return QUORUMCTL_EXIT_USAGE;
+        }
+        ctx->http.timeout_ms = (long)(timeout * 1000);
+        const char *key = quorumctl_args_get(args, "idempotency-key");
+        if (key != NULL) {
+                if (key[0] == '\0' || strlen(key) >= sizeof(ctx->key) ||
+                    strpbrk(key, "\r\n") != NULL) {
+                        quorumctl_client_error(
+                            ctx, "--idempotency-key: 1 to %zu characters, one line",
+                            sizeof(ctx->key) - 1);
+                        return QUORUMCTL_EXIT_USAGE;
+                }
+                snprintf(ctx->key, sizeof(ctx->key), "%s", key);
+        } else {
+                quorumctl_client_random_key(ctx->key, sizeof(ctx->key));
+        }
+        return QUORUMCTL_EXIT_OK;
+}
+
+int quorumctl_cli_main(int argc, char **argv, FILE *out, FILE *err)
+{
+        struct quorumctl_args args;
+        char msg[256];
+        struct quorumctl_ctx ctx = {.out = out, .err = err};
+        int rc = quorumctl_args_parse(&args, argc, argv, quorumctl_global_opts,
+                                      quorumctl_commands, msg, sizeof(msg));
+        int code;
+        if (rc != 0) {
+                if (rc == -EINVAL)
+                        fprintf(
+                            err, "quorumctl: %s\n%s", msg,
+                            "Run \"quorumctl --help\" (or after a command) for usage.\n");
+                else
+                        fprintf(err, "quorumctl: out of memory\n");
+                code = QUORUMCTL_EXIT_USAGE;
+        } else if (args.help) {
+                quorumctl_help_print(out, &args);
+                code = QUORUMCTL_EXIT_OK;
+        } else if (args.version) {
+                fprintf(out, "quorumctl %s\n", QDNS_VERSION);
+                code = QUORUMCTL_EXIT_OK;
+        } else {
+                code = setup(&ctx, &args);
+                if (code == QUORUMCTL_EXIT_OK)
+                        code = args.cmd->run(&ctx, &args);
+                quorumctl_http_close(&ctx.http);
+        }
+        quorumctl_args_free(&args);
+        if (fflush(out) != 0 && code == QUORUMCTL_EXIT_OK) {
+                fprintf(err, "quorumctl: cannot write the output\n");
+                code = QUORUMCTL_EXIT_USAGE;
+        }
+        return code;
+}
