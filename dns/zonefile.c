@@ -435,17 +435,17 @@ static int load(struct dns_txn *txn, const char *path, const uint8_t *origin,
 }
 
 int dns_zonefile_load(struct dns_txn *txn, const char *path, const uint8_t *origin,
-                      uint8_t *origin_out, dns_zonefile_report_fn report, void *ctx,
+                      uint8_t *origin_out, dns_zonefile_report_fn report_fn, void *ctx,
                       struct dns_zonefile_stats *stats)
 {
-        return load(txn, path, origin, origin_out, true, report, ctx, stats);
+        return load(txn, path, origin, origin_out, true, report_fn, ctx, stats);
 }
 
 int dns_zonefile_load_part(struct dns_txn *txn, const char *path, const uint8_t *origin,
-                           dns_zonefile_report_fn report, void *ctx,
+                           dns_zonefile_report_fn report_fn, void *ctx,
                            struct dns_zonefile_stats *stats)
 {
         if (origin == NULL)
                 return -EINVAL;
-        return load(txn, path, origin, NULL, false, report, ctx, stats);
+        return load(txn, path, origin, NULL, false, report_fn, ctx, stats);
 }

@@ -294,7 +294,7 @@ void node_api_zone_export(struct node_http_request *r, void *ctx)
         struct rrset_list l = {0};
         rrsets_sorted(zone, &l);
         struct text_buf b = {0};
-        char line[1024], name[1024], type[32];
+        char line[1400], name[1024], type[32];
         snprintf(line, sizeof(line), "; zone %s exported by quorumdns, serial %u\n",
                  dns_name_to_text(zone->origin, name, sizeof(name)), zone->serial);
         text_append(&b, line);
