@@ -54,13 +54,18 @@ static void put_soa(struct answer *a, uint16_t name_off, const struct dns_lname 
         a->w.ttl_cap = -1;
 }
 
-/* Adds A and AAAA of in-zone targets recorded from index `first` on. */
-static void put_additional(struct answer *a, unsigned first)
+/*
+ * The additional section: A and AAAA of the in-zone targets of the NS, MX
+ * and SRV records written in the answer and authority sections.  It runs
+ * once, after both, so every section stays in its place in the message.
+ */
+static void put_additional(struct answer *a)
 {
         unsigned last = a->w.ntarget;
-        for (unsigned t = first; t < last; t++) {
+        for (unsigned t = 0; t < last; t++) {
                 const struct dns_target *target = &a->w.target[t];
-                if (target->type == DNS_TYPE_CNAME || target->type == DNS_TYPE_PTR)
+                if (target->type != DNS_TYPE_NS && target->type != DNS_TYPE_MX &&
+                    target->type != DNS_TYPE_SRV)
                         continue;
                 if (!dns_name_in_zone(target->name, a->zone->origin))
                         continue;
@@ -82,29 +87,19 @@ static void put_additional(struct answer *a, unsigned first)
         }
 }
 
-static bool wants_additional(uint16_t type)
-{
-        return type == DNS_TYPE_NS || type == DNS_TYPE_MX || type == DNS_TYPE_SRV;
-}
-
 static void put_answer_set(struct answer *a, uint16_t owner, const struct dns_node *node,
                            const struct dns_rrset_info *info)
 {
-        unsigned first = a->w.ntarget;
-        if (dns_writer_rrset(&a->w, DNS_SECTION_ANSWER, owner, NULL, node->rrsets, info,
-                             a->rotation) == 0 &&
-            wants_additional(info->type))
-                put_additional(a, first);
+        dns_writer_rrset(&a->w, DNS_SECTION_ANSWER, owner, NULL, node->rrsets, info,
+                         a->rotation);
 }
 
 static void put_referral(struct answer *a, const struct dns_node *cut, uint16_t owner,
                          const uint8_t *owner_wire)
 {
         const struct dns_rrset_info *ns = dns_rrsets_find(cut->rrsets, DNS_TYPE_NS);
-        unsigned first = a->w.ntarget;
-        if (dns_writer_rrset(&a->w, DNS_SECTION_AUTHORITY, owner, owner_wire, cut->rrsets,
-                             ns, a->rotation) == 0)
-                put_additional(a, first);
+        dns_writer_rrset(&a->w, DNS_SECTION_AUTHORITY, owner, owner_wire, cut->rrsets, ns,
+                         a->rotation);
 }
 
 /* Data at a name that exists (or a wildcard standing for it). */
@@ -271,6 +266,7 @@ size_t dns_answer(const struct dns_catalog *catalog, const uint8_t *wire, size_t
                         break;
                 }
                 answer_query(&a);
+                put_additional(&a);
         }
 done:
         if (stats != NULL) {

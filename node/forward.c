@@ -219,7 +219,8 @@ int node_forward(uv_loop_t *loop, const struct sockaddr *leader_api,
                 n += snprintf(x->request + n, cap - (size_t)n, "Content-Type: %.100s\r\n",
                               req->content_type);
         n += snprintf(x->request + n, cap - (size_t)n, "\r\n");
-        memcpy(x->request + n, req->body, req->body_len);
+        if (req->body_len > 0)
+                memcpy(x->request + n, req->body, req->body_len);
         x->request_len = (size_t)n + req->body_len;
         uv_tcp_init(loop, &x->tcp);
         uv_timer_init(loop, &x->timer);

@@ -415,6 +415,18 @@ def test_any_over_tcp_returns_all_rrsets(qdns):
     assert {dns.rdatatype.to_text(x.rdtype) for x in r.answer} == {"A", "AAAA", "SSHFP"}
 
 
+def test_any_over_tcp_keeps_additional_data_out_of_the_answer(qdns):
+    """ANY at the apex over TCP returns NS and MX: the addresses of their
+    in-zone targets belong in the additional section, after every answer
+    RRset, never between them."""
+    r = query(qdns, "diff.test.", "ANY", tcp=True)
+    assert all(x.name.to_text() == "diff.test." for x in r.answer), r.answer
+    types = {dns.rdatatype.to_text(x.rdtype) for x in r.answer}
+    assert {"SOA", "NS", "MX"} <= types, types
+    assert r.additional and all(x.name.to_text() != "diff.test." or
+                                x.rdtype == dns.rdatatype.OPT for x in r.additional)
+
+
 # --------------------------------------------------------------- case
 
 
