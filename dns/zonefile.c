@@ -35,6 +35,7 @@ struct loader {
         uint32_t last_ttl;
         ldns_rdf *prev;     /* owner of the previous record */
         unsigned includes;  /* $INCLUDE files opened so far */
+        bool no_include;    /* text from a client: never read local files */
         ldns_buffer *rdata; /* reused for every record's RDATA */
 };
 
@@ -220,6 +221,10 @@ static void directive(struct loader *ld, struct source *src, unsigned line, char
                 ld->default_ttl = ttl;
                 ld->have_ttl_directive = true;
         } else if (strcasecmp(word, "$INCLUDE") == 0) {
+                if (ld->no_include) {
+                        report(ld, src, line, "$INCLUDE is not allowed here");
+                        return;
+                }
                 if (arg == NULL) {
                         report(ld, src, line, "$INCLUDE needs a file name");
                         return;
@@ -380,14 +385,16 @@ static int load_file(struct loader *ld, const char *path, ldns_rdf *origin,
 }
 
 static int load(struct dns_txn *txn, const char *path, const uint8_t *origin,
-                uint8_t *origin_out, bool need_soa, dns_zonefile_report_fn reportfn,
+                uint8_t *origin_out, bool part, dns_zonefile_report_fn reportfn,
                 void *ctx, struct dns_zonefile_stats *stats)
 {
+        bool need_soa = !part;
         struct dns_zonefile_stats local;
         if (stats == NULL)
                 stats = &local;
         memset(stats, 0, sizeof(*stats));
-        struct loader ld = {.txn = txn,
+        struct loader ld = {.no_include = part,
+                            .txn = txn,
                             .report = reportfn,
                             .ctx = ctx,
                             .stats = stats,
@@ -438,7 +445,7 @@ int dns_zonefile_load(struct dns_txn *txn, const char *path, const uint8_t *orig
                       uint8_t *origin_out, dns_zonefile_report_fn report_fn, void *ctx,
                       struct dns_zonefile_stats *stats)
 {
-        return load(txn, path, origin, origin_out, true, report_fn, ctx, stats);
+        return load(txn, path, origin, origin_out, false, report_fn, ctx, stats);
 }
 
 int dns_zonefile_load_part(struct dns_txn *txn, const char *path, const uint8_t *origin,
@@ -447,5 +454,5 @@ int dns_zonefile_load_part(struct dns_txn *txn, const char *path, const uint8_t 
 {
         if (origin == NULL)
                 return -EINVAL;
-        return load(txn, path, origin, NULL, false, report_fn, ctx, stats);
+        return load(txn, path, origin, NULL, true, report_fn, ctx, stats);
 }

@@ -37,8 +37,9 @@ int dns_zonefile_load(struct dns_txn *txn, const char *path, const uint8_t *orig
                       uint8_t *origin_out, dns_zonefile_report_fn report, void *ctx,
                       struct dns_zonefile_stats *stats);
 
-/* Like dns_zonefile_load, for a part of a zone (an import chunk): the SOA
- * may be missing.  origin is required. */
+/* Like dns_zonefile_load, for a part of a zone sent by a client (an import
+ * chunk): the SOA may be missing, $INCLUDE is refused (it would read this
+ * machine's files), and origin is required. */
 int dns_zonefile_load_part(struct dns_txn *txn, const char *path, const uint8_t *origin,
                            dns_zonefile_report_fn report, void *ctx,
                            struct dns_zonefile_stats *stats);

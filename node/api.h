@@ -37,6 +37,7 @@ void node_api_health(struct node_http_request *r, void *ctx);
 void node_api_cluster(struct node_http_request *r, void *ctx);
 void node_api_member_add(struct node_http_request *r, void *ctx);
 void node_api_member_remove(struct node_http_request *r, void *ctx);
+void node_api_leave(struct node_http_request *r, void *ctx);
 void node_api_zones_list(struct node_http_request *r, void *ctx);
 void node_api_zone_create(struct node_http_request *r, void *ctx);
 void node_api_zone_get(struct node_http_request *r, void *ctx);

@@ -256,6 +256,43 @@ static int import_owner(const uint8_t *owner, const struct dns_rrsets *sets, voi
         return 0;
 }
 
+struct stale {
+        struct import *im;
+        const struct dns_zone *file; /* what the imported text holds */
+        const uint8_t *origin;
+};
+
+/*
+ * replace=true: every plain record set the file does not hold is deleted
+ * (the apex SOA and NS stay; routing-policy sets, which master files cannot
+ * express, stay too).
+ */
+static int delete_stale(const struct cs_rrset *rrset, void *arg)
+{
+        struct stale *st = arg;
+        if (rrset->set_id[0] != '\0')
+                return 0;
+        bool apex = dns_name_equal(rrset->owner, st->origin);
+        if (apex && (rrset->type == DNS_TYPE_SOA || rrset->type == DNS_TYPE_NS))
+                return 0;
+        struct dns_lname name;
+        if (dns_lname_from_wire(&name, rrset->owner, DNS_NAME_MAXLEN + 1) < 0)
+                return 0;
+        const struct dns_node *node = dns_zone_find(st->file, &name);
+        if (node != NULL && dns_rrsets_get(node->rrsets, rrset->type, 0) != NULL)
+                return 0;
+        struct import *im = st->im;
+        if (im->n == im->cap) {
+                im->cap = im->cap ? im->cap * 2 : 256;
+                im->actions = realloc(im->actions, im->cap * sizeof(*im->actions));
+        }
+        im->actions[im->n++] =
+            (struct cs_action){CS_ACTION_DELETE,
+                               {rrset->owner, rrset->owner_len, rrset->type, "",
+                                rrset->ttl, rrset->values, rrset->count}};
+        return 0;
+}
+
 void node_api_zone_import(struct node_http_request *r, void *ctx)
 {
         struct node_api *api = ctx;
@@ -313,6 +350,14 @@ void node_api_zone_import(struct node_http_request *r, void *ctx)
                 const struct dns_zone *zone = dns_txn_zone(&txn, origin);
                 if (zone != NULL)
                         dns_zone_walk(zone, import_owner, &iw);
+                const char *replace = node_http_query(r, "replace");
+                if (zone != NULL && replace != NULL &&
+                    (strcmp(replace, "true") == 0 || strcmp(replace, "1") == 0)) {
+                        struct stale stale = {&im, zone, origin};
+                        cs_zone_foreach_rrset(
+                            cs_state_zone_get(&api->cluster->state, origin, origin_len),
+                            delete_stale, &stale);
+                }
                 if (im.n == 0) {
                         node_http_reply_error(r, 400, "InvalidInput", "body",
                                               "no records in the body");

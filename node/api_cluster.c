@@ -236,3 +236,28 @@ void node_api_member_remove(struct node_http_request *r, void *ctx)
         node_http_hold(r);
         node_cluster_member_remove(api->cluster, id, on_member_done, w);
 }
+
+static void on_leave_timer(uv_timer_t *timer)
+{
+        struct node_api *api = timer->data;
+        uv_close((uv_handle_t *)timer, (uv_close_cb)free);
+        node_cluster_leave(api->cluster);
+}
+
+/* The leader removed this node: answer, then stop shortly after. */
+void node_api_leave(struct node_http_request *r, void *ctx)
+{
+        struct node_api *api = ctx;
+        if (node_cluster_is_leader(api->cluster)) {
+                node_http_reply_error(r, 409, "Conflict", NULL,
+                                      "this node leads the cluster; it cannot leave");
+                return;
+        }
+        node_http_reply_json(r, 200, json_pack("{s:s}", "status", "leaving"));
+        uv_timer_t *timer = malloc(sizeof(*timer));
+        if (timer == NULL)
+                return;
+        uv_timer_init(api->loop, timer);
+        timer->data = api;
+        uv_timer_start(timer, on_leave_timer, 100, 0);
+}

@@ -283,6 +283,14 @@ const struct node_peer *node_cluster_peer(struct node_cluster *c, uint64_t id)
         return NULL;
 }
 
+static const char *admin_token(const struct node_config *cfg)
+{
+        for (unsigned i = 0; i < cfg->token_count; i++)
+                if (cfg->tokens[i].scope == 2)
+                        return cfg->tokens[i].secret;
+        return NULL;
+}
+
 /* ---- membership changes (leader) ------------------------------------------------------
  */
 
@@ -369,6 +377,33 @@ void node_cluster_member_add(struct node_cluster *c, const struct cs_member_spec
                 member_op_done(op, -rc, NULL);
 }
 
+static void on_leave_sent(void *ctx, int status, const char *type, const char *body,
+                          size_t len)
+{
+        if (status != 200)
+                LOG_WARN("a removed member did not confirm it stops (status %d)", status);
+}
+
+/* A removed node never sees the entries after its removal: tell it to stop. */
+static void on_member_removed(void *ctx, int status, const struct cs_result *result)
+{
+        struct member_op *op = ctx;
+        struct sockaddr_storage addr;
+        const char *token = admin_token(op->c->cfg);
+        if (status == 0 && op->api[0] != '\0' && token != NULL &&
+            node_parse_address(op->api, 0, &addr) == 0) {
+                char auth[160];
+                snprintf(auth, sizeof(auth), "Bearer %s", token);
+                struct node_forward_request req = {.method = "POST",
+                                                   .target = "/v1/cluster/leave",
+                                                   .authorization = auth,
+                                                   .timeout_ms = 3000};
+                node_forward(op->c->loop, (struct sockaddr *)&addr, &req, on_leave_sent,
+                             NULL);
+        }
+        member_op_done(op, status, result);
+}
+
 static void on_removed(struct raft_change *req, int status)
 {
         struct member_op *op = req->data;
@@ -378,7 +413,7 @@ static void on_removed(struct raft_change *req, int status)
         }
         struct cs_command cmd = {.type = CS_CMD_MEMBER_REMOVE};
         cmd.u.member_id = op->id;
-        node_cluster_propose(op->c, &cmd, member_op_done, op);
+        node_cluster_propose(op->c, &cmd, on_member_removed, op);
 }
 
 void node_cluster_member_remove(struct node_cluster *c, uint64_t id, node_cluster_cb cb,
@@ -394,6 +429,9 @@ void node_cluster_member_remove(struct node_cluster *c, uint64_t id, node_cluste
         op->cb = cb;
         op->ctx = ctx;
         op->change.data = op;
+        const struct cs_member *m = cs_state_member_get(&c->state, id);
+        if (m != NULL)
+                snprintf(op->api, sizeof(op->api), "%s", m->api_address);
         const struct raft_configuration *conf = &c->replica.raft.configuration;
         bool in_raft = false;
         for (unsigned i = 0; i < conf->n; i++)
@@ -519,14 +557,6 @@ static void on_registered_local(void *ctx, int status, const struct cs_result *r
 {
         struct node_cluster *c = ctx;
         c->registering = false;
-}
-
-static const char *admin_token(const struct node_config *cfg)
-{
-        for (unsigned i = 0; i < cfg->token_count; i++)
-                if (cfg->tokens[i].scope == 2)
-                        return cfg->tokens[i].secret;
-        return NULL;
 }
 
 /* Puts this node's addresses into the member table (once a leader exists). */
@@ -673,4 +703,12 @@ void node_cluster_close(struct node_cluster *c, void (*closed_cb)(struct node_cl
         c->closed_cb = closed_cb;
         uv_close((uv_handle_t *)&c->tick, NULL);
         consensus_replica_close(&c->replica, on_replica_closed);
+}
+
+void node_cluster_leave(struct node_cluster *c)
+{
+        if (c->running && c->removed_cb != NULL) {
+                LOG_INFO("this node was removed from the cluster");
+                c->removed_cb(c);
+        }
 }

@@ -90,6 +90,9 @@ void node_cluster_member_add(struct node_cluster *c, const struct cs_member_spec
 void node_cluster_member_remove(struct node_cluster *c, uint64_t id, node_cluster_cb cb,
                                 void *ctx);
 
+/* This node was removed from the cluster (told by the leader): stop. */
+void node_cluster_leave(struct node_cluster *c);
+
 const struct node_peer *node_cluster_peer(struct node_cluster *c, uint64_t id);
 
 /* Milliseconds since the epoch (the leader's stamp for commands). */
