@@ -135,9 +135,8 @@ static char *rrset_path(const char *zone, const char *name, const char *type,
 }
 
 /*
- * The API deletes a record set only when given its values: without VALUEs
- * on the command line, the set is read first and its values and TTL (unless
- * --ttl was given) are put into the batch.
+ * The API deletes a record set only when given its exact values and TTL:
+ * what the command line leaves out (VALUEs, --ttl) is read from the set.
  */
 static int fill_delete(struct quorumctl_ctx *ctx, const char *zone, json_t *batch)
 {
@@ -154,7 +153,10 @@ static int fill_delete(struct quorumctl_ctx *ctx, const char *zone, json_t *batc
         int code = path != NULL ? quorumctl_client_call(ctx, "GET", path, NULL, &current)
                                 : QUORUMCTL_EXIT_UNAVAILABLE;
         if (code == QUORUMCTL_EXIT_OK) {
-                json_object_set(rrset, "records", json_object_get(current, "records"));
+                json_t *given = json_object_get(rrset, "records");
+                if (!json_is_array(given) || json_array_size(given) == 0)
+                        json_object_set(rrset, "records",
+                                        json_object_get(current, "records"));
                 if (json_object_get(rrset, "ttl") == NULL)
                         json_object_set(rrset, "ttl", json_object_get(current, "ttl"));
         }
@@ -177,7 +179,8 @@ static int change_one(struct quorumctl_ctx *ctx, const struct quorumctl_args *ar
         char *path = quorumctl_client_zone_path(zone, "/changes");
         json_t *answer = NULL;
         int code = path != NULL ? QUORUMCTL_EXIT_OK : QUORUMCTL_EXIT_UNAVAILABLE;
-        if (code == QUORUMCTL_EXIT_OK && strcmp(action, "DELETE") == 0 && args->npos == 3)
+        if (code == QUORUMCTL_EXIT_OK && strcmp(action, "DELETE") == 0 &&
+            (args->npos == 3 || !quorumctl_args_has(args, "ttl")))
                 code = fill_delete(ctx, zone, batch);
         if (code == QUORUMCTL_EXIT_OK)
                 code = quorumctl_client_call(ctx, "POST", path, batch, &answer);

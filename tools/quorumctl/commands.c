@@ -231,7 +231,10 @@ static void print_tool_help(FILE *out, const char *object)
         fputs("\nGlobal options (anywhere on the line):\n", out);
         print_opts(out, quorumctl_global_opts);
         fputs(
-            "\nEnvironment: QUORUMDNS_SERVERS (comma-separated URLs), QUORUMDNS_TOKEN.\n"
+            "\nEnvironment: QUORUMDNS_SERVERS (comma-separated URLs), QUORUMDNS_TOKEN,\n"
+            "QUORUMDNS_RETRY_MS (how long to keep retrying while no server has a "
+            "leader,\n"
+            "default 5000).\n"
             "Output: aligned text for people; --json for scripts.\n\n",
             out);
         fputs(exit_text, out);

@@ -15,16 +15,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #ifndef QDNS_VERSION
 #define QDNS_VERSION "dev"
 #endif
+
+#define RETRY_PAUSE_MS 250
 
 int quorumctl_http_init(struct quorumctl_http *http)
 {
         memset(http, 0, sizeof(*http));
         http->timeout_ms = 30000;
         http->connect_timeout_ms = 5000;
+        const char *retry = getenv("QUORUMDNS_RETRY_MS");
+        http->retry_ms = retry != NULL ? strtol(retry, NULL, 10) : 5000;
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
                 return -ENOMEM;
         http->curl = curl_easy_init();
@@ -211,43 +216,57 @@ int quorumctl_http_request(struct quorumctl_http *http, const char *method,
                 return -ENOMEM;
 
         int result = -EHOSTUNREACH;
-        for (size_t tried = 0; tried < http->nservers; tried++) {
-                size_t idx = (http->current + tried) % http->nservers;
-                const char *server = http->servers[idx];
-                struct sink sink = {0};
-                char curl_error[CURL_ERROR_SIZE];
-                long status = 0;
-                CURLcode rc = attempt(http, server, method, path, body, body_len, headers,
-                                      &sink, &status, curl_error);
-                if (sink.oom || rc == CURLE_OUT_OF_MEMORY) {
-                        free(sink.data);
-                        result = -ENOMEM;
+        /* Every server down or without a leader (an election takes about a
+         * second): try them all again for up to retry_ms. */
+        for (long waited = 0;; waited += RETRY_PAUSE_MS) {
+                bool answered = false;
+                for (size_t tried = 0; tried < http->nservers; tried++) {
+                        size_t idx = (http->current + tried) % http->nservers;
+                        const char *server = http->servers[idx];
+                        struct sink sink = {0};
+                        char curl_error[CURL_ERROR_SIZE];
+                        long status = 0;
+                        CURLcode rc = attempt(http, server, method, path, body, body_len,
+                                              headers, &sink, &status, curl_error);
+                        if (sink.oom || rc == CURLE_OUT_OF_MEMORY) {
+                                free(sink.data);
+                                result = -ENOMEM;
+                                break;
+                        }
+                        if (rc != CURLE_OK) {
+                                note_failure(http, server,
+                                             curl_error[0] != '\0'
+                                                 ? curl_error
+                                                 : curl_easy_strerror(rc));
+                                free(sink.data);
+                                continue;
+                        }
+                        /* An answer: keep it, even a 503, in case no later server does
+                         * better. */
+                        quorumctl_http_response_free(resp);
+                        resp->status = status;
+                        resp->body = sink.data != NULL ? sink.data : strdup("");
+                        resp->len = sink.len;
+                        resp->server = server;
+                        if (resp->body == NULL) {
+                                result = -ENOMEM;
+                                break;
+                        }
+                        result = 0;
+                        if (status == 503) {
+                                note_failure(http, server, "503 (no quorum)");
+                                continue;
+                        }
+                        http->current = idx;
+                        answered = true;
                         break;
                 }
-                if (rc != CURLE_OK) {
-                        note_failure(http, server,
-                                     curl_error[0] != '\0' ? curl_error
-                                                           : curl_easy_strerror(rc));
-                        free(sink.data);
-                        continue;
-                }
-                /* An answer: keep it, even a 503, in case no later server does better. */
-                quorumctl_http_response_free(resp);
-                resp->status = status;
-                resp->body = sink.data != NULL ? sink.data : strdup("");
-                resp->len = sink.len;
-                resp->server = server;
-                if (resp->body == NULL) {
-                        result = -ENOMEM;
+                if (answered || result == -ENOMEM ||
+                    waited + RETRY_PAUSE_MS > http->retry_ms)
                         break;
-                }
-                result = 0;
-                if (status == 503) {
-                        note_failure(http, server, "503 (no quorum)");
-                        continue;
-                }
-                http->current = idx;
-                break;
+                struct timespec pause = {0, RETRY_PAUSE_MS * 1000000L};
+                nanosleep(&pause, NULL);
+                http->error[0] = '\0';
         }
         curl_slist_free_all(headers);
         return result;

@@ -23,6 +23,7 @@ struct quorumctl_http {
         char *token;     /* owned, may be NULL */
         long timeout_ms; /* whole request, per server */
         long connect_timeout_ms;
+        long retry_ms;    /* keep trying while no server has a leader (election) */
         void *curl;       /* CURL *, reused for keep-alive */
         char error[1024]; /* why the last request failed on every server */
 };
