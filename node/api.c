@@ -20,6 +20,7 @@ static const struct node_http_route routes[] = {
     {"GET", "/v1/cluster", NODE_SCOPE_READ, node_api_cluster},
     {"POST", "/v1/cluster/members", NODE_SCOPE_ADMIN, node_api_member_add},
     {"DELETE", "/v1/cluster/members/{}", NODE_SCOPE_ADMIN, node_api_member_remove},
+    {"POST", "/v1/cluster/leave", NODE_SCOPE_ADMIN, node_api_leave},
     {"GET", "/v1/zones", NODE_SCOPE_READ, node_api_zones_list},
     {"POST", "/v1/zones", NODE_SCOPE_ADMIN, node_api_zone_create},
     {"GET", "/v1/zones/{}", NODE_SCOPE_READ, node_api_zone_get},
@@ -82,6 +83,7 @@ bool node_api_forward_if_follower(struct node_api *api, struct node_http_request
             .body = r->body ? r->body : "",
             .body_len = r->body_len,
             .timeout_ms = 30000,
+            .relayed = true,
         };
         node_http_hold(r);
         node_forward(api->loop, (struct sockaddr *)&addr, &req, on_relayed, r);

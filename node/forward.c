@@ -56,7 +56,12 @@ static void finish(struct exchange *x, int status, const char *type, const char 
 /* Parses the response once it is complete; returns false while more is needed. */
 static bool try_parse(struct exchange *x, bool eof)
 {
-        char *head_end = x->response ? strstr(x->response, "\r\n\r\n") : NULL;
+        if (x->len == 0) {
+                if (eof)
+                        finish(x, -ECONNRESET, NULL, NULL, 0); /* nothing came back */
+                return eof;
+        }
+        char *head_end = strstr(x->response, "\r\n\r\n");
         if (head_end == NULL) {
                 if (eof)
                         finish(x, -EPROTO, NULL, NULL, 0);
@@ -90,9 +95,13 @@ static bool try_parse(struct exchange *x, bool eof)
         }
         if (chunked) {
                 /* The server closes after the answer: decode once all is here. */
-                if (!eof && strstr(body, "\r\n0\r\n\r\n") == NULL &&
-                    strncmp(body, "0\r\n\r\n", 5) != 0)
-                        return false;
+                bool complete = strstr(body, "\r\n0\r\n\r\n") != NULL ||
+                                strncmp(body, "0\r\n\r\n", 5) == 0;
+                if (!complete) {
+                        if (eof) /* cut short: the leader's answer is unknown */
+                                finish(x, -EPROTO, NULL, NULL, 0);
+                        return eof;
+                }
                 char *out = (char *)body; /* decoded in place: never longer */
                 const char *p = body, *end = body + have;
                 size_t n = 0;
@@ -138,6 +147,7 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
                 }
                 x->response = grown;
                 x->cap = cap;
+                x->response[x->len] = '\0';
         }
         buf->base = x->response + x->len;
         buf->len = x->cap - x->len - 1;
@@ -207,8 +217,9 @@ int node_forward(uv_loop_t *loop, const struct sockaddr *leader_api,
         }
         int n = snprintf(x->request, cap,
                          "%s %s HTTP/1.1\r\nHost: leader\r\nConnection: close\r\n"
-                         "Content-Length: %zu\r\nX-Quorumdns-Forwarded: 1\r\n",
-                         req->method, req->target, req->body_len);
+                         "Content-Length: %zu\r\n%s",
+                         req->method, req->target, req->body_len,
+                         req->relayed ? "X-Quorumdns-Forwarded: 1\r\n" : "");
         if (req->authorization)
                 n += snprintf(x->request + n, cap - (size_t)n, "Authorization: %s\r\n",
                               req->authorization);

@@ -10,6 +10,7 @@
 #ifndef NODE_FORWARD_H
 #define NODE_FORWARD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 #include <uv.h>
@@ -23,6 +24,7 @@ struct node_forward_request {
         const char *body;
         size_t body_len;
         unsigned timeout_ms;
+        bool relayed; /* a client's request relayed to the leader: not relayed again */
 };
 
 /*
