@@ -1,6 +1,7 @@
 /*
- * state.c — zones, change records, idempotency keys and members of the
- * replicated state (see state.h); change batches are in batch.c.
+ * state.c — the replicated state: zones and record sets, their keys and
+ * lookups (see state.h); change batches are in batch.c, change records in
+ * changes.c, the member table in members.c.
  *
  * Every operation follows the same order: look up the request id (a retried
  * command returns the change it already made), validate, allocate everything
@@ -121,17 +122,17 @@ static bool zone_id_match(const void *item, const void *key)
         return strcmp(((const struct cs_zone *)item)->zone_id, key) == 0;
 }
 
-static uint64_t str_hash(const char *s)
+uint64_t str_hash(const char *s)
 {
         return cs_hash_bytes(s, strlen(s), 0x737472);
 }
 
-static bool change_id_match(const void *item, const void *key)
+bool change_id_match(const void *item, const void *key)
 {
         return strcmp(((const struct cs_change *)item)->id, key) == 0;
 }
 
-static bool request_id_match(const void *item, const void *key)
+bool request_id_match(const void *item, const void *key)
 {
         return strcmp(((const struct cs_change *)item)->request_id, key) == 0;
 }
@@ -214,12 +215,12 @@ int name_normalize(const uint8_t *name, size_t len, uint8_t out[CS_NAME_MAXLEN])
         return 0;
 }
 
-static char *str_dup(const char *s)
+char *str_dup(const char *s)
 {
         return strdup(s ? s : "");
 }
 
-static bool str_ok(const char *s, size_t max)
+bool str_ok(const char *s, size_t max)
 {
         return s == NULL || strlen(s) <= max;
 }
@@ -262,7 +263,7 @@ void change_free(struct cs_change *c)
         free(c);
 }
 
-static void member_clear(struct cs_member *m)
+void member_clear(struct cs_member *m)
 {
         free(m->name);
         free(m->raft_address);
@@ -305,188 +306,6 @@ void cs_state_move(struct cs_state *dst, struct cs_state *src)
         *dst = *src;
         dst->observer = obs;
         cs_state_init(src);
-}
-
-/* ---- change records ----------------------------------------------------- */
-
-bool change_seen(struct cs_state *st, const struct cs_ctx *ctx, struct cs_result *res)
-{
-        if (ctx == NULL || ctx->request_id == NULL || ctx->request_id[0] == 0)
-                return false;
-        const struct cs_change *c = cs_state_change_by_request(st, ctx->request_id);
-        if (c == NULL)
-                return false;
-        res->status = 0;
-        res->duplicate = true;
-        snprintf(res->change_id, sizeof(res->change_id), "%s", c->id);
-        snprintf(res->message, sizeof(res->message),
-                 "request %s was applied as change %s", ctx->request_id, c->id);
-        return true;
-}
-
-int change_prepare(struct cs_state *st, const struct cs_ctx *ctx,
-                   enum cs_change_kind kind, const struct cs_zone *zone,
-                   struct cs_change **out, struct cs_result *res)
-{
-        char idbuf[CS_ID_MAXLEN + 1];
-        const char *id = ctx->change_id;
-        if (id == NULL || id[0] == 0) {
-                snprintf(idbuf, sizeof(idbuf), "C%016" PRIX64, ctx->index);
-                id = idbuf;
-        }
-        if (strlen(id) > CS_ID_MAXLEN)
-                return result_fail(res, -EINVAL, "change id longer than %d",
-                                   CS_ID_MAXLEN);
-        if (!str_ok(ctx->request_id, CS_REQUEST_ID_MAXLEN))
-                return result_fail(res, -EINVAL, "request id longer than %d",
-                                   CS_REQUEST_ID_MAXLEN);
-        if (cs_state_change_get(st, id) != NULL)
-                return result_fail(res, -EEXIST, "change id %s is already used", id);
-
-        struct cs_change *c = calloc(1, sizeof(*c));
-        if (c == NULL)
-                goto nomem;
-        c->id = strdup(id);
-        c->origin = malloc(zone->origin_len);
-        c->zone_id = strdup(zone->zone_id);
-        if (ctx->request_id && ctx->request_id[0])
-                c->request_id = strdup(ctx->request_id);
-        if (!c->id || !c->origin || !c->zone_id ||
-            (ctx->request_id && ctx->request_id[0] && !c->request_id))
-                goto nomem;
-        memcpy(c->origin, zone->origin, zone->origin_len);
-        c->origin_len = zone->origin_len;
-        c->kind = kind;
-        c->submitted_ms = ctx->timestamp_ms;
-        c->index = ctx->index;
-        if (cs_hmap_reserve(&st->change_ids, 1) || cs_hmap_reserve(&st->request_ids, 1))
-                goto nomem;
-        if (st->changes_count == st->changes_cap && st->changes_cap < st->changes_max) {
-                size_t cap = st->changes_cap ? st->changes_cap * 2 : 64;
-                if (cap > st->changes_max)
-                        cap = st->changes_max;
-                struct cs_change **ring = malloc(cap * sizeof(*ring));
-                if (ring == NULL)
-                        goto nomem;
-                for (size_t i = 0; i < st->changes_count; i++)
-                        ring[i] = st->changes[(st->changes_head + i) % st->changes_cap];
-                free(st->changes);
-                st->changes = ring;
-                st->changes_cap = cap;
-                st->changes_head = 0;
-        }
-        *out = c;
-        return 0;
-nomem:
-        change_free(c);
-        return result_fail(res, -ENOMEM, "out of memory recording the change");
-}
-
-static void change_evict_oldest(struct cs_state *st)
-{
-        struct cs_change *old = st->changes[st->changes_head];
-        st->changes_head = (st->changes_head + 1) % st->changes_cap;
-        st->changes_count--;
-        cs_hmap_del(&st->change_ids, str_hash(old->id), old->id, change_id_match);
-        if (old->request_id)
-                cs_hmap_del(&st->request_ids, str_hash(old->request_id), old->request_id,
-                            request_id_match);
-        change_free(old);
-}
-
-static bool too_old(const struct cs_state *st, const struct cs_ctx *ctx)
-{
-        if (ctx == NULL)
-                return false;
-        uint64_t t = st->changes[st->changes_head]->submitted_ms;
-        return ctx->timestamp_ms > t && ctx->timestamp_ms - t > st->changes_max_age_ms;
-}
-
-void change_commit(struct cs_state *st, const struct cs_ctx *ctx, struct cs_change *c,
-                   struct cs_result *res)
-{
-        while (st->changes_count > 0 &&
-               (st->changes_count >= st->changes_max ||
-                st->changes_count == st->changes_cap || too_old(st, ctx)))
-                change_evict_oldest(st);
-        st->changes[(st->changes_head + st->changes_count) % st->changes_cap] = c;
-        st->changes_count++;
-        cs_hmap_put(&st->change_ids, str_hash(c->id), c->id, c, change_id_match);
-        if (c->request_id)
-                cs_hmap_put(&st->request_ids, str_hash(c->request_id), c->request_id, c,
-                            request_id_match);
-        snprintf(res->change_id, sizeof(res->change_id), "%s", c->id);
-}
-
-int cs_state_restore_change(struct cs_state *st, const struct cs_change *src, char *err,
-                            size_t errlen)
-{
-        struct cs_ctx ctx = {.index = src->index,
-                             .timestamp_ms = src->submitted_ms,
-                             .request_id = src->request_id,
-                             .change_id = src->id};
-        struct cs_zone z = {.origin = src->origin,
-                            .origin_len = src->origin_len,
-                            .zone_id = src->zone_id};
-        struct cs_result res;
-        struct cs_change *c;
-        cs_result_init(&res);
-        if (src->id == NULL || src->id[0] == 0 || src->zone_id == NULL ||
-            (src->request_id && cs_state_change_by_request(st, src->request_id))) {
-                snprintf(err, errlen, "change record is incomplete or duplicated");
-                return -EINVAL;
-        }
-        int rv = change_prepare(st, &ctx, src->kind, &z, &c, &res);
-        if (rv != 0) {
-                snprintf(err, errlen, "%s", res.message);
-                return rv;
-        }
-        /* No ctx: no eviction by age, the snapshot kept what the state kept. */
-        change_commit(st, NULL, c, &res);
-        return 0;
-}
-
-const struct cs_change *cs_state_change_get(const struct cs_state *st, const char *id)
-{
-        return cs_hmap_get(&st->change_ids, str_hash(id), id, change_id_match);
-}
-
-const struct cs_change *cs_state_change_by_request(const struct cs_state *st,
-                                                   const char *request_id)
-{
-        return cs_hmap_get(&st->request_ids, str_hash(request_id), request_id,
-                           request_id_match);
-}
-
-enum cs_change_status cs_state_change_status(const struct cs_state *st,
-                                             const struct cs_change *c)
-{
-        return c->index <= st->synced_index ? CS_STATUS_INSYNC : CS_STATUS_PENDING;
-}
-
-const struct cs_change *cs_state_change_at(const struct cs_state *st, size_t i)
-{
-        if (i >= st->changes_count)
-                return NULL;
-        return st->changes[(st->changes_head + i) % st->changes_cap];
-}
-
-size_t cs_state_change_count(const struct cs_state *st)
-{
-        return st->changes_count;
-}
-
-int cs_state_changes_synced(struct cs_state *st, const struct cs_ctx *ctx, uint64_t index,
-                            struct cs_result *res)
-{
-        cs_result_reset(res);
-        if (ctx) {
-                st->last_index = ctx->index;
-                res->index = ctx->index;
-        }
-        if (index > st->synced_index)
-                st->synced_index = index;
-        return 0;
 }
 
 /* ---- zones -------------------------------------------------------------- */
@@ -832,84 +651,4 @@ int cs_state_zone_delete(struct cs_state *st, const struct cs_ctx *ctx,
                 st->observer.zone_deleted(st->observer.ctx, z->origin, z->origin_len);
         zone_free(z);
         return 0;
-}
-
-/* ---- members ------------------------------------------------------------ */
-
-const struct cs_member *cs_state_member_get(const struct cs_state *st, uint64_t id)
-{
-        for (size_t i = 0; i < st->n_members; i++)
-                if (st->members[i].id == id)
-                        return &st->members[i];
-        return NULL;
-}
-
-int cs_state_member_put(struct cs_state *st, const struct cs_ctx *ctx,
-                        const struct cs_member_spec *spec, struct cs_result *res)
-{
-        cs_result_reset(res);
-        if (ctx) {
-                res->index = ctx->index;
-                st->last_index = ctx->index;
-        }
-        if (spec->id == 0)
-                return result_fail(res, -EINVAL, "member id 0 is reserved");
-        if (spec->role != CS_ROLE_VOTER && spec->role != CS_ROLE_STANDBY &&
-            spec->role != CS_ROLE_SPARE)
-                return result_fail(res, -EINVAL, "unknown member role %d",
-                                   (int)spec->role);
-        if (!str_ok(spec->name, 255) || !str_ok(spec->raft_address, 255) ||
-            !str_ok(spec->dns_address, 255) || !str_ok(spec->api_address, 255))
-                return result_fail(res, -EINVAL, "member name or address too long");
-        struct cs_member m = {.id = spec->id, .role = spec->role};
-        m.name = str_dup(spec->name);
-        m.raft_address = str_dup(spec->raft_address);
-        m.dns_address = str_dup(spec->dns_address);
-        m.api_address = str_dup(spec->api_address);
-        if (!m.name || !m.raft_address || !m.dns_address || !m.api_address)
-                goto nomem;
-        size_t i = 0;
-        while (i < st->n_members && st->members[i].id < spec->id)
-                i++;
-        if (i < st->n_members && st->members[i].id == spec->id) {
-                member_clear(&st->members[i]);
-                st->members[i] = m;
-        } else {
-                struct cs_member *a =
-                    realloc(st->members, (st->n_members + 1) * sizeof(*a));
-                if (a == NULL)
-                        goto nomem;
-                st->members = a;
-                memmove(a + i + 1, a + i, (st->n_members - i) * sizeof(*a));
-                a[i] = m;
-                st->n_members++;
-        }
-        if (st->observer.members_changed)
-                st->observer.members_changed(st->observer.ctx, st);
-        return 0;
-nomem:
-        member_clear(&m);
-        return result_fail(res, -ENOMEM, "out of memory");
-}
-
-int cs_state_member_remove(struct cs_state *st, const struct cs_ctx *ctx, uint64_t id,
-                           struct cs_result *res)
-{
-        cs_result_reset(res);
-        if (ctx) {
-                res->index = ctx->index;
-                st->last_index = ctx->index;
-        }
-        for (size_t i = 0; i < st->n_members; i++) {
-                if (st->members[i].id != id)
-                        continue;
-                member_clear(&st->members[i]);
-                memmove(&st->members[i], &st->members[i + 1],
-                        (st->n_members - i - 1) * sizeof(st->members[0]));
-                st->n_members--;
-                if (st->observer.members_changed)
-                        st->observer.members_changed(st->observer.ctx, st);
-                return 0;
-        }
-        return result_fail(res, -ENOENT, "no member %" PRIu64, id);
 }

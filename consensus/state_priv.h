@@ -63,6 +63,14 @@ void change_commit(struct cs_state *st, const struct cs_ctx *ctx,
 void change_free(struct cs_change *change);
 
 /* Lowercases and checks a name given with its length: 0 or -EINVAL. */
+/* Small helpers shared by state.c, changes.c and members.c. */
+uint64_t str_hash(const char *s);
+char *str_dup(const char *s);
+bool str_ok(const char *s, size_t max);
+bool change_id_match(const void *item, const void *key);
+bool request_id_match(const void *item, const void *key);
+void member_clear(struct cs_member *m);
+
 int name_normalize(const uint8_t *name, size_t len, uint8_t out[CS_NAME_MAXLEN]);
 
 #endif

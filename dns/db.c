@@ -415,17 +415,18 @@ static int check_rules(struct dns_txn *txn, const struct dns_zone *zone,
                        const struct dns_node *node, bool at_apex, const uint8_t *owner,
                        uint16_t type, size_t records, bool replacing)
 {
+        /* The owner's text is made only for a message (this runs per record). */
+#define TEXT dns_name_to_text(owner, text, sizeof(text))
         char text[1024];
         const struct dns_rrsets *sets = node ? node->rrsets : NULL;
-        dns_name_to_text(owner, text, sizeof(text));
         if (type == DNS_TYPE_SOA && !at_apex)
                 return fail(txn, -EINVAL, "SOA record at %s, which is not the zone apex",
-                            text);
+                            TEXT);
         if (type == DNS_TYPE_DNAME)
-                return fail(txn, -EINVAL, "DNAME at %s: DNAME is not supported", text);
+                return fail(txn, -EINVAL, "DNAME at %s: DNAME is not supported", TEXT);
         if ((type == DNS_TYPE_SOA || type == DNS_TYPE_CNAME) && records > 1)
                 return fail(txn, -EINVAL, "more than one %s record at %s",
-                            type == DNS_TYPE_SOA ? "SOA" : "CNAME", text);
+                            type == DNS_TYPE_SOA ? "SOA" : "CNAME", TEXT);
         if (sets == NULL)
                 return 0;
         for (unsigned i = 0; i < sets->count; i++) {
@@ -434,16 +435,17 @@ static int check_rules(struct dns_txn *txn, const struct dns_zone *zone,
                         if (!replacing &&
                             (type == DNS_TYPE_SOA || type == DNS_TYPE_CNAME))
                                 return fail(txn, -EINVAL, "more than one %s record at %s",
-                                            type == DNS_TYPE_SOA ? "SOA" : "CNAME", text);
+                                            type == DNS_TYPE_SOA ? "SOA" : "CNAME", TEXT);
                         continue;
                 }
                 if (is_meta_type(t) || is_meta_type(type))
                         continue;
                 if (type == DNS_TYPE_CNAME || t == DNS_TYPE_CNAME)
-                        return fail(txn, -EINVAL, "CNAME and other data at %s", text);
+                        return fail(txn, -EINVAL, "CNAME and other data at %s", TEXT);
         }
         return 0;
 }
+#undef TEXT
 
 static uint16_t flags_of(const struct dns_node *node, bool apex)
 {

@@ -1,0 +1,200 @@
+/*
+ * changes.c — the change records of the replicated state: one per applied
+ * zone creation, deletion or batch, found by change id and by request id
+ * (the idempotency key, so a retried command returns the change it already
+ * made), kept for the last CS_CHANGES_MAX changes and CS_CHANGES_MAX_AGE_MS
+ * of command time, PENDING until the leader marks them synced (INSYNC).
+ */
+#include "consensus/state.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "consensus/state_priv.h"
+#include "consensus/wire.h"
+
+/* ---- change records ----------------------------------------------------- */
+
+bool change_seen(struct cs_state *st, const struct cs_ctx *ctx, struct cs_result *res)
+{
+        if (ctx == NULL || ctx->request_id == NULL || ctx->request_id[0] == 0)
+                return false;
+        const struct cs_change *c = cs_state_change_by_request(st, ctx->request_id);
+        if (c == NULL)
+                return false;
+        res->status = 0;
+        res->duplicate = true;
+        snprintf(res->change_id, sizeof(res->change_id), "%s", c->id);
+        snprintf(res->message, sizeof(res->message),
+                 "request %s was applied as change %s", ctx->request_id, c->id);
+        return true;
+}
+
+int change_prepare(struct cs_state *st, const struct cs_ctx *ctx,
+                   enum cs_change_kind kind, const struct cs_zone *zone,
+                   struct cs_change **out, struct cs_result *res)
+{
+        char idbuf[CS_ID_MAXLEN + 1];
+        const char *id = ctx->change_id;
+        if (id == NULL || id[0] == 0) {
+                snprintf(idbuf, sizeof(idbuf), "C%016" PRIX64, ctx->index);
+                id = idbuf;
+        }
+        if (strlen(id) > CS_ID_MAXLEN)
+                return result_fail(res, -EINVAL, "change id longer than %d",
+                                   CS_ID_MAXLEN);
+        if (!str_ok(ctx->request_id, CS_REQUEST_ID_MAXLEN))
+                return result_fail(res, -EINVAL, "request id longer than %d",
+                                   CS_REQUEST_ID_MAXLEN);
+        if (cs_state_change_get(st, id) != NULL)
+                return result_fail(res, -EEXIST, "change id %s is already used", id);
+
+        struct cs_change *c = calloc(1, sizeof(*c));
+        if (c == NULL)
+                goto nomem;
+        c->id = strdup(id);
+        c->origin = malloc(zone->origin_len);
+        c->zone_id = strdup(zone->zone_id);
+        if (ctx->request_id && ctx->request_id[0])
+                c->request_id = strdup(ctx->request_id);
+        if (!c->id || !c->origin || !c->zone_id ||
+            (ctx->request_id && ctx->request_id[0] && !c->request_id))
+                goto nomem;
+        memcpy(c->origin, zone->origin, zone->origin_len);
+        c->origin_len = zone->origin_len;
+        c->kind = kind;
+        c->submitted_ms = ctx->timestamp_ms;
+        c->index = ctx->index;
+        if (cs_hmap_reserve(&st->change_ids, 1) || cs_hmap_reserve(&st->request_ids, 1))
+                goto nomem;
+        if (st->changes_count == st->changes_cap && st->changes_cap < st->changes_max) {
+                size_t cap = st->changes_cap ? st->changes_cap * 2 : 64;
+                if (cap > st->changes_max)
+                        cap = st->changes_max;
+                struct cs_change **ring = malloc(cap * sizeof(*ring));
+                if (ring == NULL)
+                        goto nomem;
+                for (size_t i = 0; i < st->changes_count; i++)
+                        ring[i] = st->changes[(st->changes_head + i) % st->changes_cap];
+                free(st->changes);
+                st->changes = ring;
+                st->changes_cap = cap;
+                st->changes_head = 0;
+        }
+        *out = c;
+        return 0;
+nomem:
+        change_free(c);
+        return result_fail(res, -ENOMEM, "out of memory recording the change");
+}
+
+static void change_evict_oldest(struct cs_state *st)
+{
+        struct cs_change *old = st->changes[st->changes_head];
+        st->changes_head = (st->changes_head + 1) % st->changes_cap;
+        st->changes_count--;
+        cs_hmap_del(&st->change_ids, str_hash(old->id), old->id, change_id_match);
+        if (old->request_id)
+                cs_hmap_del(&st->request_ids, str_hash(old->request_id), old->request_id,
+                            request_id_match);
+        change_free(old);
+}
+
+static bool too_old(const struct cs_state *st, const struct cs_ctx *ctx)
+{
+        if (ctx == NULL)
+                return false;
+        uint64_t t = st->changes[st->changes_head]->submitted_ms;
+        return ctx->timestamp_ms > t && ctx->timestamp_ms - t > st->changes_max_age_ms;
+}
+
+void change_commit(struct cs_state *st, const struct cs_ctx *ctx, struct cs_change *c,
+                   struct cs_result *res)
+{
+        while (st->changes_count > 0 &&
+               (st->changes_count >= st->changes_max ||
+                st->changes_count == st->changes_cap || too_old(st, ctx)))
+                change_evict_oldest(st);
+        st->changes[(st->changes_head + st->changes_count) % st->changes_cap] = c;
+        st->changes_count++;
+        cs_hmap_put(&st->change_ids, str_hash(c->id), c->id, c, change_id_match);
+        if (c->request_id)
+                cs_hmap_put(&st->request_ids, str_hash(c->request_id), c->request_id, c,
+                            request_id_match);
+        snprintf(res->change_id, sizeof(res->change_id), "%s", c->id);
+}
+
+int cs_state_restore_change(struct cs_state *st, const struct cs_change *src, char *err,
+                            size_t errlen)
+{
+        struct cs_ctx ctx = {.index = src->index,
+                             .timestamp_ms = src->submitted_ms,
+                             .request_id = src->request_id,
+                             .change_id = src->id};
+        struct cs_zone z = {.origin = src->origin,
+                            .origin_len = src->origin_len,
+                            .zone_id = src->zone_id};
+        struct cs_result res;
+        struct cs_change *c;
+        cs_result_init(&res);
+        if (src->id == NULL || src->id[0] == 0 || src->zone_id == NULL ||
+            (src->request_id && cs_state_change_by_request(st, src->request_id))) {
+                snprintf(err, errlen, "change record is incomplete or duplicated");
+                return -EINVAL;
+        }
+        int rv = change_prepare(st, &ctx, src->kind, &z, &c, &res);
+        if (rv != 0) {
+                snprintf(err, errlen, "%s", res.message);
+                return rv;
+        }
+        /* No ctx: no eviction by age, the snapshot kept what the state kept. */
+        change_commit(st, NULL, c, &res);
+        return 0;
+}
+
+const struct cs_change *cs_state_change_get(const struct cs_state *st, const char *id)
+{
+        return cs_hmap_get(&st->change_ids, str_hash(id), id, change_id_match);
+}
+
+const struct cs_change *cs_state_change_by_request(const struct cs_state *st,
+                                                   const char *request_id)
+{
+        return cs_hmap_get(&st->request_ids, str_hash(request_id), request_id,
+                           request_id_match);
+}
+
+enum cs_change_status cs_state_change_status(const struct cs_state *st,
+                                             const struct cs_change *c)
+{
+        return c->index <= st->synced_index ? CS_STATUS_INSYNC : CS_STATUS_PENDING;
+}
+
+const struct cs_change *cs_state_change_at(const struct cs_state *st, size_t i)
+{
+        if (i >= st->changes_count)
+                return NULL;
+        return st->changes[(st->changes_head + i) % st->changes_cap];
+}
+
+size_t cs_state_change_count(const struct cs_state *st)
+{
+        return st->changes_count;
+}
+
+int cs_state_changes_synced(struct cs_state *st, const struct cs_ctx *ctx, uint64_t index,
+                            struct cs_result *res)
+{
+        cs_result_reset(res);
+        if (ctx) {
+                st->last_index = ctx->index;
+                res->index = ctx->index;
+        }
+        if (index > st->synced_index)
+                st->synced_index = index;
+        return 0;
+}
