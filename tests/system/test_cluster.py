@@ -252,8 +252,10 @@ def test_slow_kill9_leader_during_writes(cluster_factory):
           f"{len(writer.acked)} total, {writer.retries} retries")
     assert not writer.failures, writer.failures[:10]
     assert len(writer.acked) > n_before + 20
-    assert first_ok - t_kill <= 1.5, \
-        f"new leader accepted writes {first_ok - t_kill:.2f} s after the kill"
+    # Sanitizer builds run several times slower: tools/test.sh gives them slack.
+    limit = 1.5 * float(os.environ.get("QDNS_TIMING_SLACK", "1"))
+    assert first_ok - t_kill <= limit, \
+        f"new leader accepted writes {first_ok - t_kill:.2f} s after the kill (limit {limit} s)"
 
     # DNS never failed on a surviving node
     for p in probers:
