@@ -43,15 +43,27 @@ static inline void *tag_child(struct pmap_node *node)
         return (void *)((uintptr_t)node | 1u);
 }
 
+/* Without -mpopcnt, __builtin_popcount is a libgcc call; this stays inline. */
+static inline unsigned popcount32(uint32_t x)
+{
+#ifdef __POPCNT__
+        return (unsigned)__builtin_popcount(x);
+#else
+        x = x - ((x >> 1) & 0x55555555u);
+        x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+        x = (x + (x >> 4)) & 0x0f0f0f0fu;
+        return (x * 0x01010101u) >> 24;
+#endif
+}
+
 static inline unsigned count_of(const struct pmap_node *node)
 {
-        return node->collision ? node->bitmap
-                               : (unsigned)__builtin_popcount(node->bitmap);
+        return node->collision ? node->bitmap : popcount32(node->bitmap);
 }
 
 static inline unsigned index_of(uint32_t bitmap, uint32_t bit)
 {
-        return (unsigned)__builtin_popcount(bitmap & (bit - 1));
+        return popcount32(bitmap & (bit - 1));
 }
 
 bool pmap_empty(const struct pmap *map)
