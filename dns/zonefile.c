@@ -8,6 +8,7 @@
  */
 #include "dns/zonefile.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ldns/ldns.h>
 #include <libgen.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "dns/wire.h"
 
@@ -37,6 +39,12 @@ struct loader {
         unsigned includes;  /* $INCLUDE files opened so far */
         bool no_include;    /* text from a client: never read local files */
         ldns_buffer *rdata; /* reused for every record's RDATA */
+        /* Owner of the previous record as wire, kept by the fast path; when
+         * prev_stale, ld->prev (ldns's copy) is older and must be rebuilt
+         * before ldns parses a record with a blank owner. */
+        uint8_t prev_wire[DNS_NAME_MAXLEN + 1];
+        bool have_prev;
+        bool prev_stale;
 };
 
 struct source {
@@ -255,8 +263,161 @@ static void directive(struct loader *ld, struct source *src, unsigned line, char
         }
 }
 
+/* Next blank-separated token of rec from *pos; returns its length (0: none). */
+static size_t token(const char *rec, size_t *pos, const char **start)
+{
+        size_t i = *pos;
+        while (rec[i] == ' ' || rec[i] == '\t')
+                i++;
+        *start = rec + i;
+        size_t n = 0;
+        while (rec[i + n] != '\0' && rec[i + n] != ' ' && rec[i + n] != '\t')
+                n++;
+        *pos = i + n;
+        return n;
+}
+
+/* A plain owner name (no escapes or quotes) to wire, completed with origin. */
+static bool plain_owner(const char *text, size_t len, const ldns_rdf *origin,
+                        uint8_t *out)
+{
+        const uint8_t *org = ldns_rdf_data(origin);
+        size_t org_len = ldns_rdf_size(origin);
+        if (len == 1 && text[0] == '@') {
+                memcpy(out, org, org_len);
+                return true;
+        }
+        size_t o = 0, label = 0;
+        for (size_t i = 0; i < len; i++) {
+                char c = text[i];
+                if (c == '\\' || c == '"' || c == '(' || c == ')' || c == ';' || c == '$')
+                        return false;
+                if (c == '.') {
+                        if (i == label || i - label > DNS_LABEL_MAXLEN)
+                                return false;
+                        label = i + 1;
+                        continue;
+                }
+        }
+        bool absolute = text[len - 1] == '.';
+        label = 0;
+        for (size_t i = 0; i <= len; i++) {
+                if (i == len || text[i] == '.') {
+                        size_t n = i - label;
+                        if (n == 0)
+                                break;
+                        if (n > DNS_LABEL_MAXLEN || o + 1 + n + 1 > DNS_NAME_MAXLEN)
+                                return false;
+                        out[o++] = (uint8_t)n;
+                        memcpy(out + o, text + label, n);
+                        o += n;
+                        label = i + 1;
+                }
+        }
+        if (absolute) {
+                out[o] = 0;
+                return true;
+        }
+        if (o + org_len > DNS_NAME_MAXLEN)
+                return false;
+        memcpy(out + o, org, org_len);
+        return true;
+}
+
+/*
+ * The common case without ldns: "[owner] [ttl] [IN] A|AAAA address" with a
+ * plain owner and a TTL in seconds.  Returns false to let ldns parse the
+ * record (anything else, or anything odd).
+ */
+static bool fast_record(struct loader *ld, struct source *src, unsigned line,
+                        const char *rec)
+{
+        if (!ld->have_zone || src->origin == NULL)
+                return false;
+        uint8_t owner[DNS_NAME_MAXLEN + 1];
+        size_t pos = 0;
+        const char *t;
+        size_t n;
+        if (rec[0] == ' ' || rec[0] == '\t') {
+                if (!ld->have_prev)
+                        return false;
+                memcpy(owner, ld->prev_wire, sizeof(owner));
+        } else {
+                n = token(rec, &pos, &t);
+                if (n == 0 || !plain_owner(t, n, src->origin, owner))
+                        return false;
+        }
+        bool have_ttl = false, have_class = false;
+        uint32_t ttl = 0;
+        uint16_t type = 0;
+        for (int field = 0; field < 3 && type == 0; field++) {
+                n = token(rec, &pos, &t);
+                if (n == 0)
+                        return false;
+                if (!have_ttl && t[0] >= '0' && t[0] <= '9') {
+                        uint64_t v = 0;
+                        for (size_t i = 0; i < n; i++) {
+                                if (t[i] < '0' || t[i] > '9' || v > INT32_MAX)
+                                        return false; /* units (1h) or too big */
+                                v = v * 10 + (uint64_t)(t[i] - '0');
+                        }
+                        if (v > INT32_MAX)
+                                return false;
+                        ttl = (uint32_t)v;
+                        have_ttl = true;
+                } else if (!have_class && n == 2 && strncasecmp(t, "IN", 2) == 0) {
+                        have_class = true;
+                } else if (n == 1 && (t[0] == 'A' || t[0] == 'a')) {
+                        type = DNS_TYPE_A;
+                } else if (n == 4 && strncasecmp(t, "AAAA", 4) == 0) {
+                        type = DNS_TYPE_AAAA;
+                } else {
+                        return false;
+                }
+        }
+        if (type == 0)
+                return false;
+        n = token(rec, &pos, &t);
+        char addr[64];
+        if (n == 0 || n >= sizeof(addr))
+                return false;
+        memcpy(addr, t, n);
+        addr[n] = '\0';
+        const char *rest;
+        if (token(rec, &pos, &rest) != 0)
+                return false;
+        uint8_t rdata[16];
+        if (inet_pton(type == DNS_TYPE_A ? AF_INET : AF_INET6, addr, rdata) != 1)
+                return false; /* let ldns word the error */
+        if (have_ttl)
+                ld->last_ttl = ttl;
+        else
+                ttl = ld->have_ttl_directive ? ld->default_ttl : ld->last_ttl;
+        int rc = dns_txn_rr_add(ld->txn, ld->zone, owner, type, 0, ttl, rdata,
+                                type == DNS_TYPE_A ? 4 : 16);
+        if (rc < 0)
+                report(ld, src, line, "%s", ld->txn->error);
+        else
+                ld->stats->records++;
+        memcpy(ld->prev_wire, owner, sizeof(owner));
+        ld->have_prev = true;
+        ld->prev_stale = true;
+        return true;
+}
+
 static void record(struct loader *ld, struct source *src, unsigned line, const char *rec)
 {
+        if (fast_record(ld, src, line, rec))
+                return;
+        if (ld->prev_stale && ld->have_prev) {
+                /* The fast path moved on: give ldns the current previous owner. */
+                ldns_rdf_deep_free(ld->prev);
+                ld->prev = ldns_rdf_new_frm_data(
+                    LDNS_RDF_TYPE_DNAME,
+                    (size_t)dns_name_wire_len(ld->prev_wire, sizeof(ld->prev_wire)),
+                    ld->prev_wire);
+                ld->prev_stale = false;
+        }
         ldns_rr *rr = NULL;
         /* ldns replaces (and frees) *prev with each record's owner. */
         ldns_status st =
@@ -270,6 +431,10 @@ static void record(struct loader *ld, struct source *src, unsigned line, const c
         }
         const ldns_rdf *owner = ldns_rr_owner(rr);
         uint16_t type = (uint16_t)ldns_rr_get_type(rr);
+        if (ldns_rdf_size(owner) <= sizeof(ld->prev_wire)) {
+                memcpy(ld->prev_wire, ldns_rdf_data(owner), ldns_rdf_size(owner));
+                ld->have_prev = true;
+        }
         if (ldns_rr_get_class(rr) != LDNS_RR_CLASS_IN) {
                 report(ld, src, line, "class must be IN");
                 goto out;

@@ -167,6 +167,51 @@ static void test_origin_ttl_and_relative_names(void **state)
         assert_int_equal(f->stats.records, 5);
 }
 
+/*
+ * Plain A/AAAA records are parsed without ldns; every other record by ldns.
+ * Mixing the two must keep owners (blank owner after either kind), TTL
+ * rules, class/TTL order and case exactly as ldns alone would.
+ */
+static void test_fast_and_ldns_paths_agree(void **state)
+{
+        struct fixture *f = *state;
+        write_file(f, "z",
+                   "$ORIGIN example.com.\n"
+                   "$TTL 900\n" SOA_LINE "Host1 IN 120 A 192.0.2.1\n"
+                   "      MX 10 mail\n"
+                   "      AAAA 2001:db8::1\n"
+                   "mail A 192.0.2.25\n"
+                   "      TXT \"after a fast record\"\n"
+                   "abs.example.com. 30 a 192.0.2.30\n"
+                   "@ 60 IN AAAA 2001:db8::2\n"
+                   "esc\\.dot A 192.0.2.40\n"
+                   "units 1h A 192.0.2.41\n");
+        expect_loaded(f, "z", NULL);
+        uint32_t ttl;
+        uint16_t len;
+        const uint8_t *rd = rdata_of(f, "host1.example.com.", DNS_TYPE_A, &len, &ttl);
+        assert_int_equal(ttl, 120);
+        assert_memory_equal(rd, "\xc0\x00\x02\x01", 4);
+        rdata_of(f, "host1.example.com.", DNS_TYPE_MX, NULL, &ttl);
+        assert_int_equal(ttl, 900); /* $TTL, not the previous record's TTL */
+        rd = rdata_of(f, "host1.example.com.", DNS_TYPE_AAAA, &len, NULL);
+        assert_int_equal(len, 16);
+        rdata_of(f, "mail.example.com.", DNS_TYPE_TXT, NULL, NULL);
+        rdata_of(f, "abs.example.com.", DNS_TYPE_A, NULL, &ttl);
+        assert_int_equal(ttl, 30);
+        rdata_of(f, "example.com.", DNS_TYPE_AAAA, NULL, &ttl);
+        assert_int_equal(ttl, 60);
+        /* An escaped dot is part of a label: one label "esc.dot". */
+        const struct dns_zone *zone = dns_txn_zone(&f->txn, f->origin);
+        struct dns_lname n;
+        assert_true(
+            dns_lname_from_wire(&n, (const uint8_t *)"\7esc.dot\7example\3com", 32) > 0);
+        assert_non_null(dns_zone_find(zone, &n));
+        rdata_of(f, "units.example.com.", DNS_TYPE_A, NULL, &ttl);
+        assert_int_equal(ttl, 3600);
+        assert_int_equal(f->stats.records, 10);
+}
+
 static void test_ttl_without_directive_comes_from_previous_record(void **state)
 {
         struct fixture *f = *state;
@@ -443,6 +488,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             T(test_origin_ttl_and_relative_names),
             T(test_ttl_without_directive_comes_from_previous_record),
+            T(test_fast_and_ldns_paths_agree),
             T(test_include_relative_path_and_with_origin),
             T(test_escapes_parentheses_and_quoted_semicolons),
             T(test_generic_rfc3597_form),
