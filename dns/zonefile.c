@@ -283,6 +283,8 @@ static bool plain_owner(const char *text, size_t len, const ldns_rdf *origin,
 {
         const uint8_t *org = ldns_rdf_data(origin);
         size_t org_len = ldns_rdf_size(origin);
+        if (org_len > DNS_NAME_MAXLEN)
+                return false; /* an over-long $ORIGIN: ldns reports it */
         if (len == 1 && text[0] == '@') {
                 memcpy(out, org, org_len);
                 return true;
