@@ -433,10 +433,12 @@ static void record(struct loader *ld, struct source *src, unsigned line, const c
         }
         const ldns_rdf *owner = ldns_rr_owner(rr);
         uint16_t type = (uint16_t)ldns_rr_get_type(rr);
-        if (ldns_rdf_size(owner) <= sizeof(ld->prev_wire)) {
-                memcpy(ld->prev_wire, ldns_rdf_data(owner), ldns_rdf_size(owner));
-                ld->have_prev = true;
+        if (ldns_rdf_size(owner) > DNS_NAME_MAXLEN) {
+                report(ld, src, line, "owner name longer than 255 bytes");
+                goto out;
         }
+        memcpy(ld->prev_wire, ldns_rdf_data(owner), ldns_rdf_size(owner));
+        ld->have_prev = true;
         if (ldns_rr_get_class(rr) != LDNS_RR_CLASS_IN) {
                 report(ld, src, line, "class must be IN");
                 goto out;
