@@ -3,6 +3,9 @@
  */
 #include "consensus/codec.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 #include <errno.h>
 #include <string.h>
 
@@ -231,4 +234,15 @@ void cs_mp_pack_bin(msgpack_packer *pk, const void *data, size_t len)
 {
         msgpack_pack_bin(pk, len);
         msgpack_pack_bin_body(pk, data, len);
+}
+
+int cs_mp_errorf(char *err, size_t errlen, int rv, const char *fmt, ...)
+{
+        if (err != NULL && errlen > 0) {
+                va_list ap;
+                va_start(ap, fmt);
+                vsnprintf(err, errlen, fmt, ap);
+                va_end(ap);
+        }
+        return rv;
 }

@@ -38,6 +38,10 @@ int cs_mp_bin(const msgpack_object *o, size_t max, const uint8_t **ptr, size_t *
 int cs_mp_array(const msgpack_object *o, size_t n, bool at_least,
                 const msgpack_object **items, size_t *count);
 
+/* Writes a decoding error message to err (may be NULL) and returns rv. */
+int cs_mp_errorf(char *err, size_t errlen, int rv, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 void cs_mp_pack_str(msgpack_packer *pk, const char *s);
 void cs_mp_pack_bin(msgpack_packer *pk, const void *data, size_t len);
 

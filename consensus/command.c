@@ -157,19 +157,7 @@ struct dec {
         size_t errlen;
 };
 
-static int fail(struct dec *d, int rv, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(struct dec *d, int rv, const char *fmt, ...)
-{
-        if (d->err && d->errlen) {
-                va_list ap;
-                va_start(ap, fmt);
-                vsnprintf(d->err, d->errlen, fmt, ap);
-                va_end(ap);
-        }
-        return rv;
-}
+#define fail(d, rv, ...) cs_mp_errorf((d)->err, (d)->errlen, rv, __VA_ARGS__)
 
 #define TRY(d, expr, what)                                                               \
         do {                                                                             \

@@ -174,19 +174,7 @@ struct sdec {
         size_t errlen;
 };
 
-static int sfail(struct sdec *d, int rv, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int sfail(struct sdec *d, int rv, const char *fmt, ...)
-{
-        if (d->err && d->errlen) {
-                va_list ap;
-                va_start(ap, fmt);
-                vsnprintf(d->err, d->errlen, fmt, ap);
-                va_end(ap);
-        }
-        return rv;
-}
+#define sfail(d, rv, ...) cs_mp_errorf((d)->err, (d)->errlen, rv, __VA_ARGS__)
 
 /* The next top-level object, an array of n (or any length when n == SIZE_MAX). */
 static int next_array(struct sdec *d, size_t n, const msgpack_object **items,
