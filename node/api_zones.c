@@ -77,7 +77,8 @@ void node_api_zones_list(struct node_http_request *r, void *ctx)
         struct node_api *api = ctx;
         struct zone_list l = {0};
         cs_state_foreach_zone(&api->cluster->state, collect_zone, &l);
-        qsort(l.items, l.n, sizeof(*l.items), zone_cmp);
+        if (l.n > 1) /* items is NULL when there is nothing to sort */
+                qsort(l.items, l.n, sizeof(*l.items), zone_cmp);
         const char *marker = node_http_query(r, "marker");
         unsigned limit = page_limit(r);
         json_t *zones = json_array();
@@ -170,7 +171,8 @@ static int rrset_cmp(const void *a, const void *b)
 static void rrsets_sorted(const struct cs_zone *zone, struct rrset_list *l)
 {
         cs_zone_foreach_rrset(zone, collect_rrset, l);
-        qsort(l->items, l->n, sizeof(*l->items), rrset_cmp);
+        if (l->n > 1)
+                qsort(l->items, l->n, sizeof(*l->items), rrset_cmp);
 }
 
 /* Paging marker: "name type set_id" of the last set returned. */

@@ -38,9 +38,10 @@ static const char usage_text[] =
     "                               a node whose data directory has state ignores it\n"
     "      --join URL               join the cluster through the API of a member\n"
     "      --join-role voter|standby  role asked for when joining (default voter)\n"
-    "      --api-token SCOPE:SECRET API token, SCOPE read or admin (repeatable;\n"
-    "                               cluster mode needs an admin token, the same on\n"
-    "                               every node)\n"
+    "      --api-token SCOPE:SECRET API token, SCOPE read or admin (repeatable).\n"
+    "                               Nodes call each other with the admin token: give\n"
+    "                               every node the same one.  Without one, a node\n"
+    "                               makes DATA-DIR/admin.token (fine for one node)\n"
     "      --api-tls-cert FILE      serve the API over TLS with this certificate\n"
     "      --api-tls-key FILE       and this private key\n"
     "  -t, --check                  load the configuration and zones, report\n"
@@ -394,15 +395,6 @@ static enum node_config_result check_cluster(struct node_config *cfg, char *err,
         }
         if ((cfg->tls_cert[0] != '\0') != (cfg->tls_key[0] != '\0')) {
                 snprintf(err, n, "--api-tls-cert and --api-tls-key go together");
-                return NODE_CONFIG_USAGE;
-        }
-        bool admin = false;
-        for (unsigned i = 0; i < cfg->token_count; i++)
-                admin |= cfg->tokens[i].scope == 2;
-        if (!admin) {
-                snprintf(err, n,
-                         "cluster mode needs --api-token admin:SECRET (the same on "
-                         "every node: nodes use it to talk to each other)");
                 return NODE_CONFIG_USAGE;
         }
         if (cfg->api_listen[0] == '\0') {

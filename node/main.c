@@ -8,12 +8,15 @@
  * the loop ends when the last handle is closed.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "common/log.h"
@@ -257,9 +260,59 @@ static void on_join_timer(uv_timer_t *timer)
         node_forward(node->loop, (struct sockaddr *)&addr, &req, on_join_answer, node);
 }
 
+/*
+ * Without --api-token admin:…, the node keeps one in DATA_DIR/admin.token
+ * (made at its first start, mode 600).  Enough for a one-node cluster; the
+ * nodes of a larger cluster call each other with it, so they must share one:
+ * give every node the same --api-token.
+ */
+static int ensure_admin_token(struct node_config *cfg)
+{
+        for (unsigned i = 0; i < cfg->token_count; i++)
+                if (cfg->tokens[i].scope == 2)
+                        return 0;
+        if (cfg->token_count == NODE_MAX_TOKENS)
+                return -ENOSPC;
+        char path[600], secret[128] = "";
+        snprintf(path, sizeof(path), "%s/admin.token", cfg->data_dir);
+        FILE *fp = fopen(path, "r");
+        if (fp != NULL) {
+                if (fgets(secret, sizeof(secret), fp) == NULL)
+                        secret[0] = '\0';
+                fclose(fp);
+                secret[strcspn(secret, "\r\n")] = '\0';
+        }
+        if (strlen(secret) < 8) {
+                unsigned char bytes[24];
+                if (getrandom(bytes, sizeof(bytes), 0) != (ssize_t)sizeof(bytes))
+                        return -EIO;
+                for (size_t i = 0; i < sizeof(bytes); i++)
+                        snprintf(secret + 2 * i, 3, "%02x", bytes[i]);
+                int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+                if (fd < 0)
+                        return -errno;
+                dprintf(fd, "%s\n", secret);
+                close(fd);
+                LOG_INFO("no --api-token given: made an admin token in %s", path);
+        } else {
+                LOG_INFO("no --api-token given: using the admin token in %s", path);
+        }
+        cfg->tokens[cfg->token_count].scope = 2;
+        snprintf(cfg->tokens[cfg->token_count].secret, sizeof(cfg->tokens[0].secret),
+                 "%s", secret);
+        cfg->token_count++;
+        return 0;
+}
+
 static int start_cluster(struct node *node)
 {
         struct node_config *cfg = &node->cfg;
+        int trc = ensure_admin_token(cfg);
+        if (trc != 0) {
+                LOG_ERROR("cannot make an admin token in %s: %s", cfg->data_dir,
+                          strerror(-trc));
+                return -1;
+        }
         if (node_cluster_start(&node->cluster, node->loop, cfg, &node->db, on_removed) !=
             0) {
                 LOG_ERROR("cannot start the cluster replica: %s", node->cluster.error);
