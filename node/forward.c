@@ -4,11 +4,15 @@
  * States: connect → write the whole request → read until the server closes
  * (or Content-Length bytes of body arrived) → parse → callback → close.  A
  * timer bounds the whole exchange.  Both handles are closed before the
- * state is freed.
+ * state is freed.  When the cluster's API runs over TLS, the same exchange
+ * runs through OpenSSL on memory BIOs, trusting the chain in the node's own
+ * certificate file.
  */
 #include "node/forward.h"
 
 #include <errno.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,13 +34,45 @@ struct exchange {
         size_t len, cap;
         unsigned open_handles;
         int done;
+        /* TLS (when the API is served over TLS): OpenSSL on memory BIOs, fed
+         * with what uv reads into raw and flushed with uv_write. */
+        SSL *ssl;
+        BIO *rbio, *wbio;
+        bool sent;
+        char raw[16384];
 };
+
+struct tls_write {
+        uv_write_t req;
+        size_t len;
+        char data[];
+};
+
+static SSL_CTX *client_tls; /* NULL: plain HTTP */
+
+int node_forward_use_tls(const char *trust_file, char *err, size_t err_size)
+{
+        SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+        if (ctx == NULL || SSL_CTX_load_verify_locations(ctx, trust_file, NULL) != 1) {
+                char reason[256];
+                ERR_error_string_n(ERR_get_error(), reason, sizeof(reason));
+                snprintf(err, err_size, "TLS client: %s", reason);
+                SSL_CTX_free(ctx);
+                return -EINVAL;
+        }
+        SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+        SSL_CTX_free(client_tls);
+        client_tls = ctx;
+        return 0;
+}
 
 static void handle_closed(uv_handle_t *handle)
 {
         struct exchange *x = handle->data;
         if (--x->open_handles > 0)
                 return;
+        SSL_free(x->ssl); /* frees both BIOs */
         free(x->request);
         free(x->response);
         free(x);
@@ -180,11 +216,129 @@ static void on_written(uv_write_t *req, int status)
         uv_read_start((uv_stream_t *)&x->tcp, on_alloc, on_read);
 }
 
+static void on_tls_written(uv_write_t *req, int status)
+{
+        free(req);
+}
+
+/* Sends what OpenSSL has queued for the peer. */
+static int tls_flush(struct exchange *x)
+{
+        size_t pending;
+        while ((pending = BIO_ctrl_pending(x->wbio)) > 0) {
+                struct tls_write *w = malloc(sizeof(*w) + pending);
+                if (w == NULL)
+                        return -ENOMEM;
+                int n = BIO_read(x->wbio, w->data, (int)pending);
+                if (n <= 0) {
+                        free(w);
+                        return -EPROTO;
+                }
+                uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
+                int rc = uv_write(&w->req, (uv_stream_t *)&x->tcp, &b, 1, on_tls_written);
+                if (rc < 0) {
+                        free(w);
+                        return rc;
+                }
+        }
+        return 0;
+}
+
+/* Drives the handshake, the request and the response through OpenSSL. */
+static void tls_pump(struct exchange *x)
+{
+        if (!x->sent) {
+                int rc = SSL_write(x->ssl, x->request, (int)x->request_len);
+                if (rc > 0) {
+                        x->sent = true;
+                } else {
+                        int e = SSL_get_error(x->ssl, rc);
+                        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+                                finish(x, -EPROTO, NULL, NULL, 0);
+                                return;
+                        }
+                }
+        }
+        bool closed = false;
+        while (x->sent && !closed) {
+                if (x->cap - x->len < 16384 + 1) {
+                        size_t cap = x->cap ? x->cap * 2 : 131072;
+                        char *grown =
+                            cap <= MAX_RESPONSE ? realloc(x->response, cap) : NULL;
+                        if (grown == NULL) {
+                                finish(x, -E2BIG, NULL, NULL, 0);
+                                return;
+                        }
+                        x->response = grown;
+                        x->cap = cap;
+                }
+                int n =
+                    SSL_read(x->ssl, x->response + x->len, (int)(x->cap - x->len - 1));
+                if (n > 0) {
+                        x->len += (size_t)n;
+                        x->response[x->len] = '\0';
+                        continue;
+                }
+                int e = SSL_get_error(x->ssl, n);
+                if (e == SSL_ERROR_ZERO_RETURN)
+                        closed = true;
+                else if (e == SSL_ERROR_WANT_READ)
+                        break;
+                else {
+                        finish(x, -EPROTO, NULL, NULL, 0);
+                        return;
+                }
+        }
+        int rc = tls_flush(x);
+        if (rc < 0) {
+                finish(x, rc, NULL, NULL, 0);
+                return;
+        }
+        if (closed || x->len > 0)
+                try_parse(x, closed);
+}
+
+static void on_tls_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+        struct exchange *x = handle->data;
+        buf->base = x->raw;
+        buf->len = sizeof(x->raw);
+}
+
+static void on_tls_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+        struct exchange *x = stream->data;
+        if (x->done)
+                return;
+        if (nread > 0) {
+                BIO_write(x->rbio, buf->base, (int)nread);
+                tls_pump(x);
+        } else if (nread < 0) {
+                try_parse(x, true);
+        }
+}
+
 static void on_connected(uv_connect_t *req, int status)
 {
         struct exchange *x = req->data;
         if (status < 0) {
                 finish(x, status, NULL, NULL, 0);
+                return;
+        }
+        if (client_tls != NULL) {
+                x->ssl = SSL_new(client_tls);
+                x->rbio = BIO_new(BIO_s_mem());
+                x->wbio = BIO_new(BIO_s_mem());
+                if (x->ssl == NULL || x->rbio == NULL || x->wbio == NULL) {
+                        BIO_free(x->rbio);
+                        BIO_free(x->wbio);
+                        finish(x, -ENOMEM, NULL, NULL, 0);
+                        return;
+                }
+                SSL_set_bio(x->ssl, x->rbio, x->wbio);
+                SSL_set_connect_state(x->ssl);
+                uv_read_start((uv_stream_t *)&x->tcp, on_tls_alloc, on_tls_read);
+                tls_pump(x);
                 return;
         }
         uv_buf_t b = uv_buf_init(x->request, (unsigned)x->request_len);

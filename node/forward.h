@@ -35,6 +35,12 @@ struct node_forward_request {
 typedef void (*node_forward_cb)(void *ctx, int status, const char *content_type,
                                 const char *body, size_t len);
 
+/*
+ * Talk TLS to every peer from now on, trusting the certificates in
+ * trust_file (PEM; the nodes' certificate or its CA).  0 or -EINVAL.
+ */
+int node_forward_use_tls(const char *trust_file, char *err, size_t err_size);
+
 /* Returns 0 (cb will be called exactly once) or a negative error (never). */
 int node_forward(uv_loop_t *loop, const struct sockaddr *leader_api,
                  const struct node_forward_request *req, node_forward_cb cb, void *ctx);

@@ -230,6 +230,8 @@ static void on_join_timer(uv_timer_t *timer)
         const char *url = cfg->join;
         if (strncmp(url, "http://", 7) == 0)
                 url += 7;
+        else if (strncmp(url, "https://", 8) == 0)
+                url += 8;
         char hostport[128];
         snprintf(hostport, sizeof(hostport), "%.*s", (int)strcspn(url, "/"), url);
         struct sockaddr_storage addr;
@@ -319,6 +321,15 @@ static int start_cluster(struct node *node)
                 return -1;
         }
         node->api = (struct node_api){node->loop, &node->cluster, cfg};
+        if (cfg->tls_cert[0] != '\0') {
+                /* Nodes call each other's API, which is TLS too. */
+                char terr[300];
+                if (node_forward_use_tls(cfg->tls_cert, terr, sizeof(terr)) != 0) {
+                        LOG_ERROR("%s", terr);
+                        node_cluster_close(&node->cluster, NULL);
+                        return -1;
+                }
+        }
         struct node_http_token tokens[NODE_MAX_TOKENS];
         for (unsigned i = 0; i < cfg->token_count; i++) {
                 tokens[i].scope = (enum node_scope)cfg->tokens[i].scope;

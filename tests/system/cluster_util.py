@@ -28,6 +28,9 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 import requests
+import urllib3
+
+urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
 REPO = Path(__file__).resolve().parents[2]
 QDNS_BIN = Path(os.environ.get("QDNS_BIN", REPO / "build" / "node" / "quorumdns"))
@@ -118,7 +121,9 @@ def http(method, url, *, body=None, raw=None, token=ADMIN_TOKEN, headers=None,
         data = json.dumps(body).encode()
         h.setdefault("Content-Type", "application/json")
     t0 = time.monotonic()
-    r = requests.request(method, url, data=data, headers=h, timeout=timeout)
+    # Test clusters use a self-signed certificate: no verification here.
+    r = requests.request(method, url, data=data, headers=h, timeout=timeout,
+                         verify=False)
     el = time.monotonic() - t0
     try:
         js = r.json()
@@ -184,7 +189,8 @@ class Node:
 
     @property
     def api(self):
-        return f"http://{self.host}:{self.api_port}"
+        scheme = "https" if self.cluster.tls else "http"
+        return f"{scheme}://{self.host}:{self.api_port}"
 
     @property
     def dns_addr(self):
@@ -200,6 +206,9 @@ class Node:
              "--raft-listen", self.raft, "--api-listen", f"{self.host}:{self.api_port}",
              "-l", self.dns_addr, "--api-token", f"admin:{ADMIN_TOKEN}",
              "--api-token", f"read:{READ_TOKEN}", "--log-level", "info"]
+        if self.cluster.tls:
+            c += ["--api-tls-cert", str(self.cluster.tls[0]),
+                  "--api-tls-key", str(self.cluster.tls[1])]
         if bootstrap:
             c += ["--bootstrap", bootstrap]
         if join:
@@ -280,7 +289,8 @@ class Node:
 
 
 class Cluster:
-    def __init__(self, root, max_nodes=5):
+    def __init__(self, root, max_nodes=5, tls=None):
+        self.tls = tls  # (certificate file, key file): the API over TLS
         if not QDNS_BIN.exists():
             pytest.skip(f"quorumdns binary not built: {QDNS_BIN}")
         self.root = Path(root)

@@ -10,6 +10,7 @@ The slowest tests have `slow` in their names (-k "not slow" skips them).
 import itertools
 import os
 import re
+import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -760,3 +761,25 @@ def test_minority_refuses_writes_but_answers_dns(cluster_factory):
         time.sleep(0.1)
     assert r.status == 200, r
     c.wait_dns(c.running(), f"lost.{zone}", "A", {"192.0.2.66"})
+
+
+def test_api_over_tls_relays_writes_from_followers(cluster_factory, tmp_path):
+    """With --api-tls-cert/--api-tls-key on every node, clients talk HTTPS and
+    the nodes call each other over TLS too: a write sent to a follower is
+    relayed to the leader, served by every node, and becomes INSYNC."""
+    cert, key = tmp_path / "api.crt", tmp_path / "api.key"
+    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                        "-keyout", str(key), "-out", str(cert), "-days", "2",
+                        "-subj", "/CN=quorumdns-test"], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip("openssl cannot make a test certificate")
+    c = cluster_factory(tls=(cert, key)).start(3)
+    leader = c.leader()
+    f = next(c[i] for i in (1, 2, 3) if i != leader.id)
+    assert f.api.startswith("https://")
+    r = f.post("/v1/zones", {"name": "tls.test"})
+    assert r.status == 201, r
+    r = post_changes(f, "tls.test.", [change("UPSERT", "www.tls.test.", "A", ["192.0.2.44"])])
+    assert r.status == 200, r
+    c.wait_dns(c.running(), "www.tls.test.", "A", {"192.0.2.44"})
+    c.wait_change_insync(f, r.json["change"]["id"], timeout=5)
