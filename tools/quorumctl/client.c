@@ -7,6 +7,8 @@
  */
 #include "tools/quorumctl/client.h"
 
+#include "tools/quorumctl/table.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -281,5 +283,24 @@ int quorumctl_client_fetch_all(struct quorumctl_ctx *ctx, const char *base,
                 json_decref(*all);
                 *all = NULL;
         }
+        return code;
+}
+
+void quorumctl_client_print_object(struct quorumctl_ctx *ctx, const json_t *value)
+{
+        if (ctx->json || !json_is_object(value))
+                quorumctl_client_print_json(ctx, value);
+        else
+                quorumctl_table_print_object(value, ctx->out);
+}
+
+int quorumctl_client_show(struct quorumctl_ctx *ctx, const char *path)
+{
+        json_t *answer = NULL;
+        int code = path != NULL ? quorumctl_client_call(ctx, "GET", path, NULL, &answer)
+                                : QUORUMCTL_EXIT_UNAVAILABLE;
+        if (code == QUORUMCTL_EXIT_OK)
+                quorumctl_client_print_object(ctx, answer);
+        json_decref(answer);
         return code;
 }

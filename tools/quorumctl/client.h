@@ -62,6 +62,12 @@ int quorumctl_client_fetch_all(struct quorumctl_ctx *ctx, const char *base,
 /* Prints JSON indented (with --json, or when a command has no table form). */
 void quorumctl_client_print_json(struct quorumctl_ctx *ctx, const json_t *value);
 
+/* An object as "key: value" lines for people, or JSON with --json. */
+void quorumctl_client_print_object(struct quorumctl_ctx *ctx, const json_t *value);
+
+/* GET path and print the answer as above; returns the exit code. */
+int quorumctl_client_show(struct quorumctl_ctx *ctx, const char *path);
+
 /* Prints "quorumctl: <message>" on stderr. */
 void quorumctl_client_error(struct quorumctl_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

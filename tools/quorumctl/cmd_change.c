@@ -71,16 +71,7 @@ static char *change_path(const char *id)
 int quorumctl_change_show(struct quorumctl_ctx *ctx, const struct quorumctl_args *args)
 {
         char *path = change_path(args->pos[0]);
-        json_t *answer = NULL;
-        int code = path != NULL ? quorumctl_client_call(ctx, "GET", path, NULL, &answer)
-                                : QUORUMCTL_EXIT_UNAVAILABLE;
-        if (code == QUORUMCTL_EXIT_OK) {
-                if (ctx->json || !json_is_object(answer))
-                        quorumctl_client_print_json(ctx, answer);
-                else
-                        quorumctl_table_print_object(answer, ctx->out);
-        }
-        json_decref(answer);
+        int code = quorumctl_client_show(ctx, path);
         free(path);
         return code;
 }

@@ -14,14 +14,6 @@
 #include "tools/quorumctl/errors.h"
 #include "tools/quorumctl/table.h"
 
-static void print_object_or_json(struct quorumctl_ctx *ctx, const json_t *answer)
-{
-        if (ctx->json || !json_is_object(answer))
-                quorumctl_client_print_json(ctx, answer);
-        else
-                quorumctl_table_print_object(answer, ctx->out);
-}
-
 static void print_members(struct quorumctl_ctx *ctx, const json_t *cluster)
 {
         json_t *leader = json_object_get(cluster, "leader");
@@ -88,7 +80,7 @@ int quorumctl_cluster_health(struct quorumctl_ctx *ctx, const struct quorumctl_a
                 if (!ctx->json)
                         fprintf(ctx->out, "server: %s\n",
                                 ctx->http.servers[ctx->http.current]);
-                print_object_or_json(ctx, answer);
+                quorumctl_client_print_object(ctx, answer);
         }
         json_decref(answer);
         return code;
@@ -125,7 +117,7 @@ int quorumctl_cluster_join(struct quorumctl_ctx *ctx, const struct quorumctl_arg
         if (code == QUORUMCTL_EXIT_OK) {
                 if (!ctx->json)
                         fprintf(ctx->out, "member %lu joined\n", id);
-                print_object_or_json(ctx, answer);
+                quorumctl_client_print_object(ctx, answer);
         }
         json_decref(answer);
         json_decref(body);
