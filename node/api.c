@@ -239,6 +239,15 @@ void node_api_reply_result(struct node_http_request *r, int status,
         }
 }
 
+void node_api_reply_errors(struct node_http_request *r, json_t *list)
+{
+        json_t *first = json_array_get(list, 0);
+        json_t *err = json_pack("{s:s, s:O, s:O, s:O}", "code", "InvalidInput", "message",
+                                json_object_get(first, "message"), "field",
+                                json_object_get(first, "field"), "errors", list);
+        node_http_reply_json(r, 400, json_pack("{s:o}", "error", err));
+}
+
 int node_api_zone_param(struct node_http_request *r, uint8_t *origin)
 {
         char err[256];

@@ -27,6 +27,9 @@ const struct node_http_route *node_api_routes(size_t *count);
 bool node_api_forward_if_follower(struct node_api *api, struct node_http_request *r);
 void node_api_reply_result(struct node_http_request *r, int status,
                            const struct cs_result *result);
+/* 400 InvalidInput naming the first problem, with all of them in "errors"
+ * (list is borrowed). */
+void node_api_reply_errors(struct node_http_request *r, json_t *list);
 int node_api_zone_param(struct node_http_request *r, uint8_t *origin);
 void node_api_request_id(struct node_http_request *r, char *out, size_t size);
 json_t *node_api_change_json(struct node_api *api, const struct cs_change *change);

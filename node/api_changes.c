@@ -79,6 +79,10 @@ static void propose_batch(struct node_api *api, struct node_http_request *r,
         struct cs_command cmd = {.type = CS_CMD_CHANGE_BATCH, .request_id = request_id};
         cmd.u.batch = *batch;
         struct batch_wait *w = calloc(1, sizeof(*w));
+        if (w == NULL) {
+                node_http_reply_error(r, 500, "Internal", NULL, "out of memory");
+                return;
+        }
         w->r = r;
         w->api = api;
         w->records = records;
@@ -340,12 +344,7 @@ void node_api_zone_import(struct node_http_request *r, void *ctx)
         dns_zonefile_load_part(&txn, path, origin, import_report, &im, &stats);
         unlink(path);
         if (json_array_size(im.errors) > 0) {
-                json_t *first = json_array_get(im.errors, 0);
-                json_t *err =
-                    json_pack("{s:s, s:O, s:O, s:O}", "code", "InvalidInput", "message",
-                              json_object_get(first, "message"), "field",
-                              json_object_get(first, "field"), "errors", im.errors);
-                node_http_reply_json(r, 400, json_pack("{s:o}", "error", err));
+                node_api_reply_errors(r, im.errors);
         } else {
                 const struct dns_zone *zone = dns_txn_zone(&txn, origin);
                 if (zone != NULL)

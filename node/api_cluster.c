@@ -172,14 +172,9 @@ void node_api_member_add(struct node_http_request *r, void *ctx)
                                        "must be \"voter\" or \"standby\"");
         }
         if (api_errors_count(&errs) > 0) {
-                json_t *first = json_array_get(errs.list, 0);
-                json_t *err =
-                    json_pack("{s:s, s:O, s:O, s:O}", "code", "InvalidInput", "message",
-                              json_object_get(first, "message"), "field",
-                              json_object_get(first, "field"), "errors", errs.list);
+                node_api_reply_errors(r, errs.list);
                 json_decref(errs.list);
                 json_decref(body);
-                node_http_reply_json(r, 400, json_pack("{s:o}", "error", err));
                 return;
         }
         json_decref(errs.list);
@@ -193,6 +188,10 @@ void node_api_member_add(struct node_http_request *r, void *ctx)
             member_id, name,    raft,
             dns,       apiaddr, standby ? CS_ROLE_STANDBY : CS_ROLE_VOTER};
         struct member_wait *w = calloc(1, sizeof(*w));
+        if (w == NULL) {
+                node_http_reply_error(r, 500, "Internal", NULL, "out of memory");
+                return;
+        }
         w->r = r;
         w->api = api;
         w->id = member_id;
@@ -229,6 +228,10 @@ void node_api_member_remove(struct node_http_request *r, void *ctx)
                 return;
         }
         struct member_wait *w = calloc(1, sizeof(*w));
+        if (w == NULL) {
+                node_http_reply_error(r, 500, "Internal", NULL, "out of memory");
+                return;
+        }
         w->r = r;
         w->api = api;
         w->id = id;

@@ -387,15 +387,6 @@ static uint32_t u32_field(json_t *obj, const char *key, uint32_t dflt, const cha
         return (uint32_t)json_integer_value(v);
 }
 
-static void reply_errors(struct node_http_request *r, struct api_errors *errs)
-{
-        json_t *first = json_array_get(errs->list, 0);
-        json_t *err = json_pack("{s:s, s:O, s:O, s:O}", "code", "InvalidInput", "message",
-                                json_object_get(first, "message"), "field",
-                                json_object_get(first, "field"), "errors", errs->list);
-        node_http_reply_json(r, 400, json_pack("{s:o}", "error", err));
-}
-
 static size_t put_name(uint8_t *out, const uint8_t *name)
 {
         size_t n = (size_t)dns_name_wire_len(name, 256);
@@ -444,7 +435,7 @@ void node_api_zone_create(struct node_http_request *r, void *ctx)
                 soa = NULL;
         }
         if (api_errors_count(&errs) > 0) {
-                reply_errors(r, &errs);
+                node_api_reply_errors(r, errs.list);
                 json_decref(errs.list);
                 json_decref(body);
                 return;
@@ -482,7 +473,7 @@ void node_api_zone_create(struct node_http_request *r, void *ctx)
         uint32_t minimum =
             soa ? u32_field(soa, "minimum", 300, "soa.minimum", &errs) : 300;
         if (api_errors_count(&errs) > 0) {
-                reply_errors(r, &errs);
+                node_api_reply_errors(r, errs.list);
                 json_decref(errs.list);
                 json_decref(body);
                 return;
@@ -536,6 +527,10 @@ void node_api_zone_create(struct node_http_request *r, void *ctx)
             .ns = {origin, origin_len, DNS_TYPE_NS, "", ttl, ns_values, ns_count},
         };
         struct zone_wait *w = calloc(1, sizeof(*w));
+        if (w == NULL) {
+                node_http_reply_error(r, 500, "Internal", NULL, "out of memory");
+                return;
+        }
         w->r = r;
         w->api = api;
         memcpy(w->origin, origin, origin_len);
@@ -567,6 +562,10 @@ void node_api_zone_delete(struct node_http_request *r, void *ctx)
         cmd.u.zone_delete.origin_len = origin_len;
         cmd.u.zone_delete.force = forced;
         struct zone_wait *w = calloc(1, sizeof(*w));
+        if (w == NULL) {
+                node_http_reply_error(r, 500, "Internal", NULL, "out of memory");
+                return;
+        }
         w->r = r;
         w->api = api;
         w->deleting = 1;
