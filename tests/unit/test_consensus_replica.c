@@ -81,16 +81,22 @@ struct cluster {
         unsigned acked;
 };
 
-static unsigned free_port(void)
+/* Picks N distinct free TCP ports on 127.0.0.1: every socket stays bound
+ * until all are chosen, so the kernel cannot hand out one port twice. */
+static void free_ports(unsigned ports[N])
 {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in sa = {.sin_family = AF_INET};
-        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-        socklen_t len = sizeof(sa);
-        getsockname(fd, (struct sockaddr *)&sa, &len);
-        close(fd);
-        return ntohs(sa.sin_port);
+        int fds[N];
+        for (int i = 0; i < N; i++) {
+                fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+                struct sockaddr_in sa = {.sin_family = AF_INET};
+                sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+                assert_int_equal(bind(fds[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+                socklen_t len = sizeof(sa);
+                getsockname(fds[i], (struct sockaddr *)&sa, &len);
+                ports[i] = ntohs(sa.sin_port);
+        }
+        for (int i = 0; i < N; i++)
+                close(fds[i]);
 }
 
 static void start_one(struct cluster *c, int i)
@@ -198,11 +204,12 @@ static int setup(void **state)
         uv_loop_init(&c->loop);
         strcpy(c->base, "/tmp/qdns-replica-XXXXXX");
         assert_non_null(mkdtemp(c->base));
+        unsigned ports[N];
+        free_ports(ports);
         for (int i = 0; i < N; i++) {
                 snprintf(c->dir[i], sizeof(c->dir[i]), "%s/n%d", c->base, i + 1);
                 mkdir(c->dir[i], 0700);
-                snprintf(c->address[i], sizeof(c->address[i]), "127.0.0.1:%u",
-                         free_port());
+                snprintf(c->address[i], sizeof(c->address[i]), "127.0.0.1:%u", ports[i]);
                 c->members[i] = (struct consensus_member){(raft_id)(i + 1), c->address[i],
                                                           RAFT_VOTER};
         }
