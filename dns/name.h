@@ -23,7 +23,8 @@
 extern const uint8_t dns_lower_table[256];
 
 struct dns_lname {
-        uint8_t wire[DNS_NAME_MAXLEN + 1];     /* lowercased, uncompressed */
+        uint8_t wire[DNS_NAME_MAXLEN + 1 + 8]; /* lowercased, uncompressed; 8 spare
+                                                  bytes for word-at-a-time hashing */
         uint16_t len;                          /* bytes of wire, root label included */
         uint8_t nlabels;                       /* labels before the root */
         uint8_t off[DNS_NAME_MAXLABELS + 1];   /* off[i]: label i, 0 = leftmost */

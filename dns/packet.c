@@ -124,6 +124,7 @@ void dns_writer_start(struct dns_writer *w, const struct dns_query *q, uint8_t *
         w->limit = q->edns ? limit - DNS_OPT_RR_SIZE : limit;
         w->count[0] = w->count[1] = w->count[2] = 0;
         w->truncated = false;
+        w->qname = NULL;
         w->ncomp = 0;
         w->ntarget = 0;
         w->ttl_cap = -1;
@@ -137,6 +138,7 @@ void dns_writer_start(struct dns_writer *w, const struct dns_query *q, uint8_t *
                        q->question_size);
                 w->len += q->question_size;
                 wire_put16(buf + 4, 1);
+                w->qname = &q->qname;
                 w->comp[w->ncomp++] = DNS_HEADER_SIZE;
         }
 }
@@ -188,44 +190,76 @@ static unsigned packet_labels(const uint8_t *buf, uint16_t off, uint16_t *out)
 }
 
 /*
+ * How many trailing labels of name (nl labels starting at `labels`) equal
+ * trailing labels of the question; *at receives where that suffix starts.
+ * The question's labels are known from its lname, so this is the generic
+ * search below for comp[0] without walking the packet.
+ */
+static unsigned question_suffix(const struct dns_writer *w, const uint8_t *name,
+                                const uint8_t *labels, unsigned nl, uint16_t *at)
+{
+        const struct dns_lname *q = w->qname;
+        unsigned common = 0;
+        while (common < nl && common < q->nlabels) {
+                const uint8_t *a = name + labels[nl - 1 - common];
+                const uint8_t *b = q->wire + q->off[q->nlabels - 1 - common];
+                if (a[0] != b[0])
+                        break;
+                unsigned i = 1;
+                while (i <= a[0] && dns_lower_table[a[i]] == b[i])
+                        i++;
+                if (i <= a[0])
+                        break;
+                common++;
+        }
+        if (common > 0)
+                *at = (uint16_t)(DNS_HEADER_SIZE + q->off[q->nlabels - common]);
+        return common;
+}
+
+/*
  * Writes name compressed against the names in w->comp; returns the bytes
  * written or 0 when it does not fit before `end`.  *start receives the offset
- * where the name can be pointed at.
+ * where the name can be pointed at.  The longest suffix wins; among equals,
+ * the earliest entry.
  */
 static size_t write_name(struct dns_writer *w, size_t at, size_t end, const uint8_t *name,
                          bool compress, uint16_t *start)
 {
-        unsigned nl = dns_name_labels(name);
+        uint8_t name_labels[DNS_NAME_MAXLABELS];
+        unsigned nl = 0, root = 0; /* root: offset of the name's root label */
+        for (; name[root] != 0; root += 1u + name[root])
+                name_labels[nl++] = (uint8_t)root;
         uint16_t match = 0;
         unsigned match_label = nl; /* labels written literally */
+        unsigned c = 0;
+        if (compress && w->qname != NULL) {
+                match_label = nl - question_suffix(w, name, name_labels, nl, &match);
+                c = 1; /* comp[0], the question, is done */
+        }
         if (compress) {
                 uint16_t labels[DNS_NAME_MAXLABELS];
-                for (unsigned c = 0; c < w->ncomp && match_label > 0; c++) {
+                for (; c < w->ncomp && match_label > 0; c++) {
                         unsigned cl = packet_labels(w->buf, w->comp[c], labels);
                         /* Try the longest suffix of name this entry can hold. */
-                        const uint8_t *suffix = name;
                         for (unsigned k = 0; k < match_label; k++) {
                                 unsigned want = nl - k;
                                 if (want <= cl && labels[cl - want] < 0x4000 &&
                                     packet_name_equals(w->buf, w->len, labels[cl - want],
-                                                       suffix)) {
+                                                       name + name_labels[k])) {
                                         match = labels[cl - want];
                                         match_label = k;
                                         break;
                                 }
-                                suffix += 1 + *suffix;
                         }
                 }
         }
+        size_t literal = match_label < nl ? name_labels[match_label] : root;
         size_t pos = at;
-        const uint8_t *p = name;
-        for (unsigned k = 0; k < match_label; k++) {
-                if (pos + 1 + *p > end)
-                        return 0;
-                memcpy(w->buf + pos, p, 1 + (size_t)*p);
-                pos += 1 + (size_t)*p;
-                p += 1 + *p;
-        }
+        if (pos + literal > end)
+                return 0;
+        memcpy(w->buf + pos, name, literal);
+        pos += literal;
         if (match_label < nl) {
                 if (pos + 2 > end)
                         return 0;

@@ -65,7 +65,8 @@ struct dns_writer {
         size_t len;
         uint16_t count[3]; /* answer, authority, additional */
         bool truncated;
-        int64_t ttl_cap; /* when >= 0, TTLs written are capped to it */
+        int64_t ttl_cap;               /* when >= 0, TTLs written are capped to it */
+        const struct dns_lname *qname; /* the question's name, at comp[0] */
         unsigned ncomp;
         uint16_t comp[DNS_COMPRESS_MAX]; /* names to compress against */
         unsigned ntarget;

@@ -30,6 +30,7 @@ struct dns_udp_server {
         uv_poll_t poll;
         int fd;
         bool pktinfo; /* bound to a wildcard address: answer from the query's address */
+        bool paused;  /* watch lifted while a busy socket is drained */
         struct dns_db *db;
         unsigned rotation;
         struct dns_answer_stats stats;

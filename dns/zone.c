@@ -48,6 +48,10 @@ void dns_zone_lookup(const struct dns_zone *zone, const struct dns_lname *name,
                 }
                 node = next;
                 i--;
+                /* What is read next (the records, or the next level) while
+                 * the flags are checked. */
+                __builtin_prefetch(i > 0 ? (const void *)node->children.root
+                                         : (const void *)node->rrsets);
                 if ((node->flags & DNS_NODE_CUT) && (i > 0 || !at_cut_is_data)) {
                         out->result = DNS_LOOKUP_DELEGATION;
                         out->node = node;

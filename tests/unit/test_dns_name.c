@@ -66,6 +66,53 @@ static void test_label_hash_ignores_case(void **state)
                              dns_name_label_hash(2, lower));
 }
 
+/*
+ * Every byte value in every position of labels of every length: the
+ * word-at-a-time lowercasing must agree with the byte table, and names that
+ * differ only in the case of ASCII letters must hash alike.
+ */
+static void test_lname_lowercases_every_byte_like_the_table(void **state)
+{
+        uint32_t seed = 12345;
+        for (unsigned round = 0; round < 2000; round++) {
+                uint8_t wire[256], upper[256];
+                size_t pos = 0;
+                unsigned labels = 1 + round % 5;
+                for (unsigned l = 0; l < labels; l++) {
+                        unsigned len = 1 + (round * 7 + l * 13) % 40;
+                        wire[pos++] = (uint8_t)len;
+                        for (unsigned i = 0; i < len; i++) {
+                                seed = seed * 1103515245u + 12345u;
+                                wire[pos++] = (uint8_t)(seed >> 16);
+                        }
+                }
+                wire[pos++] = 0;
+                memcpy(upper, wire, pos);
+                for (size_t i = 0; i < pos; i++)
+                        if (upper[i] >= 'a' && upper[i] <= 'z' && i > 0)
+                                upper[i] = (uint8_t)(upper[i] - 32);
+                /* keep the length bytes: redo the label structure */
+                for (size_t i = 0; wire[i] != 0; i += 1 + wire[i])
+                        upper[i] = wire[i];
+                struct dns_lname a, b;
+                assert_int_equal(dns_lname_from_wire(&a, wire, pos), (int)pos);
+                assert_int_equal(dns_lname_from_wire(&b, upper, pos), (int)pos);
+                for (size_t i = 0; i < pos; i++) {
+                        int is_length = 0;
+                        for (unsigned k = 0; k <= a.nlabels; k++)
+                                is_length |= a.off[k] == i;
+                        assert_int_equal(a.wire[i],
+                                         is_length ? wire[i] : dns_lower_table[wire[i]]);
+                }
+                assert_memory_equal(a.wire, b.wire, pos);
+                for (unsigned k = 0; k <= a.nlabels; k++)
+                        assert_int_equal(a.hash[k], b.hash[k]);
+                for (int k = (int)a.nlabels - 1; k >= 0; k--)
+                        assert_int_equal(a.hash[k], dns_name_label_hash(a.hash[k + 1],
+                                                                        &wire[a.off[k]]));
+        }
+}
+
 static void test_lname_root_name(void **state)
 {
         const uint8_t root[] = {0};
@@ -216,6 +263,7 @@ int main(void)
             cmocka_unit_test(test_lname_lowercases_and_records_label_offsets),
             cmocka_unit_test(test_lname_suffix_hashes_chain_label_hashes),
             cmocka_unit_test(test_label_hash_ignores_case),
+            cmocka_unit_test(test_lname_lowercases_every_byte_like_the_table),
             cmocka_unit_test(test_lname_root_name),
             cmocka_unit_test(test_lname_rejects_compression_pointer),
             cmocka_unit_test(test_lname_rejects_label_over_63),
