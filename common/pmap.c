@@ -99,6 +99,36 @@ void *pmap_get(const struct pmap *map, uint64_t hash, const void *key,
         return NULL;
 }
 
+void pmap_seek_begin(struct pmap_seek *seek, const struct pmap *map, uint64_t hash)
+{
+        seek->node = map->root;
+        seek->hash = hash;
+        seek->shift = 0;
+        if (seek->node != NULL)
+                __builtin_prefetch(seek->node);
+}
+
+enum pmap_seek_result pmap_seek_step(struct pmap_seek *seek, const void **item)
+{
+        const struct pmap_node *node = seek->node;
+        if (node == NULL || node->collision)
+                return PMAP_SEEK_NONE; /* collision lists are rare: not worth it */
+        uint32_t bit = 1u << ((seek->hash >> seek->shift) & 31);
+        if ((node->bitmap & bit) == 0)
+                return PMAP_SEEK_NONE;
+        void *slot = node->slot[index_of(node->bitmap, bit)];
+        __builtin_prefetch(as_child(slot));
+        if (!is_child(slot)) {
+                *item = slot;
+                return PMAP_SEEK_ITEM;
+        }
+        seek->node = as_child(slot);
+        __builtin_prefetch((const char *)seek->node + 64);
+        __builtin_prefetch((const char *)seek->node + 128);
+        seek->shift += BITS;
+        return PMAP_SEEK_MORE;
+}
+
 static void free_node(void *node)
 {
         free(node);

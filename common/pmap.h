@@ -41,6 +41,26 @@ void *pmap_get(const struct pmap *map, uint64_t hash, const void *key,
                pmap_match_fn match);
 
 /*
+ * Stepwise lookup without matching, for warming the cache: a caller that
+ * has many keys to look up advances each of them one level per round and
+ * so waits for their cache misses together instead of one after another.
+ * pmap_seek_step() moves one level down and prefetches what it reaches; it
+ * returns PMAP_SEEK_MORE while levels remain, PMAP_SEEK_ITEM with *item set
+ * to the only item that can match the hash (prefetched, not yet compared),
+ * or PMAP_SEEK_NONE.
+ */
+struct pmap_seek {
+        const struct pmap_node *node;
+        uint64_t hash;
+        unsigned shift;
+};
+
+enum pmap_seek_result { PMAP_SEEK_NONE, PMAP_SEEK_MORE, PMAP_SEEK_ITEM };
+
+void pmap_seek_begin(struct pmap_seek *seek, const struct pmap *map, uint64_t hash);
+enum pmap_seek_result pmap_seek_step(struct pmap_seek *seek, const void **item);
+
+/*
  * Inserts item, or replaces the item that matches key.  *replaced (may be
  * NULL) receives the replaced item or NULL; the caller decides its fate.
  * Returns 0 or -ENOMEM (the map is then unchanged for readers, and the

@@ -215,13 +215,49 @@ static unsigned udp_limit(const struct dns_query *q)
                                                       : DNS_EDNS_OUR_PAYLOAD;
 }
 
+#define WARM_GROUP 64 /* lookups advanced side by side */
+
+void dns_answer_warm(const struct dns_catalog *catalog, const struct dns_query *queries,
+                     const enum dns_parse_status *status, unsigned n)
+{
+        struct dns_zone_warm warm[WARM_GROUP];
+        for (unsigned base = 0; base < n; base += WARM_GROUP) {
+                unsigned active = 0;
+                for (unsigned i = base; i < n && i < base + WARM_GROUP; i++) {
+                        const struct dns_query *q = &queries[i];
+                        if (status[i] != DNS_PARSE_OK || q->qclass != DNS_CLASS_IN)
+                                continue;
+                        const struct dns_zone *zone =
+                            dns_catalog_find(catalog, &q->qname);
+                        if (zone != NULL &&
+                            dns_zone_warm_begin(&warm[active], zone, &q->qname))
+                                active++;
+                }
+                /* Each round takes one hop of every lookup still going. */
+                while (active > 0) {
+                        unsigned kept = 0;
+                        for (unsigned i = 0; i < active; i++)
+                                if (dns_zone_warm_step(&warm[i]))
+                                        warm[kept++] = warm[i];
+                        active = kept;
+                }
+        }
+}
+
 size_t dns_answer(const struct dns_catalog *catalog, const uint8_t *wire, size_t size,
                   enum dns_transport transport, uint8_t *out, unsigned rotation,
                   struct dns_answer_stats *stats)
 {
         struct dns_query q;
-        struct answer a = {.q = &q, .transport = transport, .rotation = rotation};
         enum dns_parse_status st = dns_query_parse(&q, wire, size);
+        return dns_answer_parsed(catalog, &q, st, transport, out, rotation, stats);
+}
+
+size_t dns_answer_parsed(const struct dns_catalog *catalog, struct dns_query *q,
+                         enum dns_parse_status st, enum dns_transport transport,
+                         uint8_t *out, unsigned rotation, struct dns_answer_stats *stats)
+{
+        struct answer a = {.q = q, .transport = transport, .rotation = rotation};
         if (stats != NULL)
                 stats->queries++;
         if (st == DNS_PARSE_DROP) {
@@ -229,10 +265,10 @@ size_t dns_answer(const struct dns_catalog *catalog, const uint8_t *wire, size_t
                         stats->dropped++;
                 return 0;
         }
-        size_t limit = transport == DNS_TRANSPORT_TCP ? DNS_TCP_MAX : udp_limit(&q);
+        size_t limit = transport == DNS_TRANSPORT_TCP ? DNS_TCP_MAX : udp_limit(q);
         if (st != DNS_PARSE_OK && st != DNS_PARSE_BADVERS)
-                q.edns = false; /* do not trust an OPT we could not parse */
-        dns_writer_start(&a.w, &q, out, limit);
+                q->edns = false; /* do not trust an OPT we could not parse */
+        dns_writer_start(&a.w, q, out, limit);
         switch (st) {
         case DNS_PARSE_FORMERR:
                 a.rcode = DNS_RCODE_FORMERR;
@@ -244,11 +280,11 @@ size_t dns_answer(const struct dns_catalog *catalog, const uint8_t *wire, size_t
                 a.rcode = DNS_RCODE_BADVERS;
                 break;
         default:
-                if (q.qclass != DNS_CLASS_IN) {
+                if (q->qclass != DNS_CLASS_IN) {
                         a.rcode = DNS_RCODE_REFUSED;
                         break;
                 }
-                switch (q.qtype) {
+                switch (q->qtype) {
                 case DNS_TYPE_OPT:
                 case DNS_TYPE_TSIG:
                 case DNS_TYPE_TKEY:
@@ -263,7 +299,7 @@ size_t dns_answer(const struct dns_catalog *catalog, const uint8_t *wire, size_t
                         a.rcode = DNS_RCODE_REFUSED; /* transfers are not allowed */
                         goto done;
                 }
-                a.zone = zone_for(catalog, &q);
+                a.zone = zone_for(catalog, q);
                 if (a.zone == NULL) {
                         a.rcode = DNS_RCODE_REFUSED;
                         break;
@@ -277,5 +313,5 @@ done:
                 if (a.w.truncated)
                         stats->truncated++;
         }
-        return dns_writer_finish(&a.w, &q, a.flags, a.rcode);
+        return dns_writer_finish(&a.w, q, a.flags, a.rcode);
 }

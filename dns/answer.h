@@ -39,4 +39,20 @@ size_t dns_answer(const struct dns_catalog *catalog, const uint8_t *wire, size_t
                   enum dns_transport transport, uint8_t *out, unsigned rotation,
                   struct dns_answer_stats *stats);
 
+/*
+ * The same for a query already parsed by dns_query_parse() into q / status
+ * (q->edns is cleared when the OPT record could not be trusted).
+ */
+size_t dns_answer_parsed(const struct dns_catalog *catalog, struct dns_query *q,
+                         enum dns_parse_status status, enum dns_transport transport,
+                         uint8_t *out, unsigned rotation, struct dns_answer_stats *stats);
+
+/*
+ * Brings into the cache what answering the n parsed queries will read (see
+ * dns_zone_warm_begin), advancing their lookups side by side.  Only a hint:
+ * the answers are the same with or without it, just sooner.
+ */
+void dns_answer_warm(const struct dns_catalog *catalog, const struct dns_query *queries,
+                     const enum dns_parse_status *status, unsigned n);
+
 #endif

@@ -41,6 +41,8 @@ struct dns_udp_batch {
         uint8_t out_cmsg[DNS_UDP_BATCH][CMSG_SPACE_SIZE];
         uint8_t query[DNS_UDP_BATCH][QUERY_STRIDE];
         uint8_t answer[DNS_UDP_BATCH][DNS_EDNS_OUR_PAYLOAD];
+        struct dns_query parsed[DNS_UDP_BATCH];
+        enum dns_parse_status status[DNS_UDP_BATCH];
 };
 
 static bool is_wildcard(const struct sockaddr *addr)
@@ -107,16 +109,18 @@ static int round_trip(struct dns_udp_server *s)
                 s->paused = true;
         }
         const struct dns_catalog *catalog = dns_db_current(s->db);
+        for (int i = 0; i < n; i++)
+                b->status[i] =
+                    b->in[i].msg_hdr.msg_flags & MSG_TRUNC
+                        ? DNS_PARSE_DROP /* longer than any query we answer */
+                        : dns_query_parse(&b->parsed[i], b->query[i], b->in[i].msg_len);
+        dns_answer_warm(catalog, b->parsed, b->status, (unsigned)n);
         unsigned out = 0;
         for (int i = 0; i < n; i++) {
                 struct msghdr *in = &b->in[i].msg_hdr;
-                if (in->msg_flags & MSG_TRUNC) {
-                        s->stats.dropped++; /* longer than any query we answer */
-                        continue;
-                }
-                size_t len =
-                    dns_answer(catalog, b->query[i], b->in[i].msg_len, DNS_TRANSPORT_UDP,
-                               b->answer[out], s->rotation++, &s->stats);
+                size_t len = dns_answer_parsed(catalog, &b->parsed[i], b->status[i],
+                                               DNS_TRANSPORT_UDP, b->answer[out],
+                                               s->rotation++, &s->stats);
                 if (len == 0)
                         continue;
                 b->out_iov[out] = (struct iovec){b->answer[out], len};
@@ -154,9 +158,13 @@ static void on_readable(uv_poll_t *poll, int status, int events)
         struct dns_udp_server *s = poll->data;
         if (status < 0)
                 return;
-        for (unsigned r = 0; r < ROUNDS_PER_EVENT; r++)
-                if (round_trip(s) < DNS_UDP_BATCH)
+        /* A busy socket is read until it is empty: more has usually arrived
+         * while a round was answered, and reading it now saves a wake-up. */
+        for (unsigned r = 0; r < ROUNDS_PER_EVENT; r++) {
+                int n = round_trip(s);
+                if (n <= 0 || (n < DNS_UDP_BATCH && !s->paused))
                         break;
+        }
         if (s->paused) {
                 s->paused = false;
                 uv_poll_start(poll, UV_READABLE, on_readable);

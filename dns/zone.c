@@ -64,6 +64,49 @@ void dns_zone_lookup(const struct dns_zone *zone, const struct dns_lname *name,
         out->label = 0;
 }
 
+static bool warm_descend(struct dns_zone_warm *warm)
+{
+        if (warm->label == 0 || (warm->node->flags & DNS_NODE_CUT)) {
+                __builtin_prefetch(warm->node->rrsets);
+                return false;
+        }
+        const struct dns_lname *name = warm->name;
+        pmap_seek_begin(&warm->seek, &warm->node->children, name->hash[warm->label - 1]);
+        warm->candidate = NULL;
+        return true;
+}
+
+bool dns_zone_warm_begin(struct dns_zone_warm *warm, const struct dns_zone *zone,
+                         const struct dns_lname *name)
+{
+        warm->name = name;
+        warm->node = zone->apex;
+        warm->label = dns_zone_apex_label(zone, name);
+        warm->candidate = NULL;
+        return warm_descend(warm);
+}
+
+bool dns_zone_warm_step(struct dns_zone_warm *warm)
+{
+        const struct dns_lname *name = warm->name;
+        if (warm->candidate != NULL) {
+                const struct dns_node *next = warm->candidate;
+                if (!dns_node_match(next, &name->wire[name->off[warm->label - 1]]))
+                        return false;
+                warm->node = next;
+                warm->label--;
+                return warm_descend(warm);
+        }
+        switch (pmap_seek_step(&warm->seek, &warm->candidate)) {
+        case PMAP_SEEK_MORE:
+        case PMAP_SEEK_ITEM:
+                return true;
+        case PMAP_SEEK_NONE:
+                break;
+        }
+        return false;
+}
+
 const struct dns_node *dns_zone_find(const struct dns_zone *zone,
                                      const struct dns_lname *name)
 {

@@ -73,6 +73,26 @@ static inline unsigned dns_zone_apex_label(const struct dns_zone *zone,
 void dns_zone_lookup(const struct dns_zone *zone, const struct dns_lname *name,
                      bool at_cut_is_data, struct dns_lookup *out);
 
+/*
+ * Warming the cache for a later dns_zone_lookup() of `name`: each step
+ * takes one hop of that lookup's path (hash-map levels, nodes, and finally
+ * the records) and prefetches the next, so that a server can advance the
+ * lookups of a whole batch of queries side by side and have their cache
+ * misses overlap.  Both functions return false when the path is done.
+ * It only reads, and skips wildcard and cut handling.
+ */
+struct dns_zone_warm {
+        const struct dns_lname *name;
+        const struct dns_node *node;
+        const void *candidate; /* reached in the map, not yet compared */
+        struct pmap_seek seek;
+        unsigned label; /* labels still to descend */
+};
+
+bool dns_zone_warm_begin(struct dns_zone_warm *warm, const struct dns_zone *zone,
+                         const struct dns_lname *name);
+bool dns_zone_warm_step(struct dns_zone_warm *warm);
+
 /* The node of exactly this name, ignoring cuts (glue lookups); or NULL. */
 const struct dns_node *dns_zone_find(const struct dns_zone *zone,
                                      const struct dns_lname *name);

@@ -170,6 +170,16 @@ static ldns_pkt *ask_with(const char *name, uint16_t type, struct query_opts o,
         uint8_t *out = malloc(DNS_TCP_MAX);
         const struct dns_catalog *cat = dns_db_current(&db);
         size_t len = dns_answer(cat, q, n, o.transport, out, 0, NULL);
+        /* The batch path of the UDP server (parse, warm, answer) gives the
+         * same bytes. */
+        struct dns_query parsed;
+        enum dns_parse_status st = dns_query_parse(&parsed, q, n);
+        dns_answer_warm(cat, &parsed, &st, 1);
+        uint8_t *again = malloc(DNS_TCP_MAX);
+        assert_int_equal(dns_answer_parsed(cat, &parsed, st, o.transport, again, 0, NULL),
+                         len);
+        assert_memory_equal(again, out, len);
+        free(again);
         if (size_out)
                 *size_out = len;
         ldns_pkt *pkt = NULL;
