@@ -217,18 +217,19 @@ static unsigned udp_limit(const struct dns_query *q)
 
 #define WARM_GROUP 64 /* lookups advanced side by side */
 
-void dns_answer_warm(const struct dns_catalog *catalog, const struct dns_query *queries,
+void dns_answer_warm(const struct dns_catalog *catalog, struct dns_query *queries,
                      const enum dns_parse_status *status, unsigned n)
 {
         struct dns_zone_warm warm[WARM_GROUP];
         for (unsigned base = 0; base < n; base += WARM_GROUP) {
                 unsigned active = 0;
                 for (unsigned i = base; i < n && i < base + WARM_GROUP; i++) {
-                        const struct dns_query *q = &queries[i];
+                        struct dns_query *q = &queries[i];
                         if (status[i] != DNS_PARSE_OK || q->qclass != DNS_CLASS_IN)
                                 continue;
-                        const struct dns_zone *zone =
-                            dns_catalog_find(catalog, &q->qname);
+                        const struct dns_zone *zone = zone_for(catalog, q);
+                        q->zone = zone;
+                        q->zone_known = true;
                         if (zone != NULL &&
                             dns_zone_warm_begin(&warm[active], zone, &q->qname))
                                 active++;
@@ -299,7 +300,7 @@ size_t dns_answer_parsed(const struct dns_catalog *catalog, struct dns_query *q,
                         a.rcode = DNS_RCODE_REFUSED; /* transfers are not allowed */
                         goto done;
                 }
-                a.zone = zone_for(catalog, q);
+                a.zone = q->zone_known ? q->zone : zone_for(catalog, q);
                 if (a.zone == NULL) {
                         a.rcode = DNS_RCODE_REFUSED;
                         break;

@@ -50,9 +50,11 @@ size_t dns_answer_parsed(const struct dns_catalog *catalog, struct dns_query *q,
 /*
  * Brings into the cache what answering the n parsed queries will read (see
  * dns_zone_warm_begin), advancing their lookups side by side.  Only a hint:
- * the answers are the same with or without it, just sooner.
+ * the answers are the same with or without it, just sooner.  It notes each
+ * query's zone in the query, so the queries must then be answered from the
+ * same catalog.
  */
-void dns_answer_warm(const struct dns_catalog *catalog, const struct dns_query *queries,
+void dns_answer_warm(const struct dns_catalog *catalog, struct dns_query *queries,
                      const enum dns_parse_status *status, unsigned n);
 
 #endif

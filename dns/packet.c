@@ -60,6 +60,8 @@ enum dns_parse_status dns_query_parse(struct dns_query *q, const uint8_t *wire,
         q->wire = wire;
         q->size = size;
         q->question_size = 0;
+        q->zone_known = false;
+        q->zone = NULL;
         q->edns = false;
         q->edns_version = 0;
         q->edns_payload = DNS_UDP_MAX_NOEDNS;

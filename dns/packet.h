@@ -31,6 +31,8 @@ enum dns_parse_status {
         DNS_PARSE_BADVERS, /* EDNS version above 0 */
 };
 
+struct dns_zone;
+
 struct dns_query {
         const uint8_t *wire;
         size_t size;
@@ -43,6 +45,10 @@ struct dns_query {
         uint8_t edns_version;
         uint16_t edns_payload;
         uint16_t edns_flags;
+        /* Set by dns_answer_warm(): the zone that answers, already found
+         * (NULL: none) in the catalog that is then used to answer. */
+        bool zone_known;
+        const struct dns_zone *zone;
         struct dns_lname qname;
 };
 
