@@ -2,8 +2,9 @@
  * server.h — DNS over UDP and TCP on the node's libuv loop.
  *
  * The UDP server watches its socket with a uv_poll_t and, when readable,
- * reads up to 64 datagrams with one recvmmsg(2), answers each from the
- * catalog published at that moment, and sends the answers with one
+ * reads up to 64 datagrams with one recvmmsg(2), parses them all, warms the
+ * cache for their lookups side by side (dns_answer_warm), answers each from
+ * the catalog published at that moment, and sends the answers with one
  * sendmmsg(2): the per-packet cost is the DNS work plus a share of two
  * system calls.  The TCP server (RFC 7766) reads length-prefixed messages,
  * answers pipelined queries in order, and closes connections that stay
