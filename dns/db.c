@@ -116,6 +116,7 @@ int dns_db_init(struct dns_db *db)
         if (cat == NULL)
                 return -ENOMEM;
         atomic_store(&db->current, cat);
+        qsbr_init(&db->readers);
         return 0;
 }
 
@@ -127,6 +128,7 @@ void dns_db_fini(struct dns_db *db)
                 free(cat);
         }
         atomic_store(&db->current, NULL);
+        qsbr_fini(&db->readers);
 }
 
 /* ---- transactions -------------------------------------------------------------- */
@@ -172,6 +174,7 @@ int dns_txn_commit(struct dns_txn *txn)
                 return -ENOMEM;
         }
         atomic_store_explicit(&db->current, txn->catalog, memory_order_release);
+        qsbr_synchronize(&db->readers);
         if (db->synchronize != NULL)
                 db->synchronize(db->synchronize_ctx);
         reclaim_fini(&txn->retired);

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "common/pmap.h"
+#include "common/qsbr.h"
 #include "common/reclaim.h"
 #include "dns/name.h"
 #include "dns/zone.h"
@@ -37,8 +38,12 @@ struct dns_catalog {
 struct dns_db {
         _Atomic(struct dns_catalog *) current;
         uint64_t last_txn;
-        /* Waits until no reader holds an older catalog; NULL when readers
-         * run on the writer's thread between packets. */
+        /* Reader threads (the UDP servers) register here; a commit frees
+         * the old catalog's memory only after a grace period.  Readers on
+         * the writer's own thread (TCP, between packets) need not. */
+        struct qsbr readers;
+        /* Called after the grace period, before the memory is freed
+         * (tests observe commits with it); may be NULL. */
         void (*synchronize)(void *ctx);
         void *synchronize_ctx;
 };

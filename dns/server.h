@@ -1,21 +1,26 @@
 /*
  * server.h — DNS over UDP and TCP on the node's libuv loop.
  *
- * The UDP server watches its socket with a uv_poll_t and, when readable,
- * reads up to 64 datagrams with one recvmmsg(2), parses them all, warms the
- * cache for their lookups side by side (dns_answer_warm), answers each from
- * the catalog published at that moment, and sends the answers with one
- * sendmmsg(2): the per-packet cost is the DNS work plus a share of two
- * system calls.  The TCP server (RFC 7766) reads length-prefixed messages,
+ * The UDP server runs on a thread of its own, so that nothing the node's
+ * loop does (applying a large batch, writing a snapshot, replaying the log)
+ * delays an answer.  It blocks in recvmmsg(2) until datagrams arrive, takes
+ * up to 64 at once, parses them all, warms the cache for their lookups side
+ * by side (dns_answer_warm), answers each from the catalog published at
+ * that moment, and sends the answers with one sendmmsg(2): the per-packet
+ * cost is the DNS work plus a share of two system calls.  It is a reader of
+ * the db's grace periods (common/qsbr.h), online only while it answers a
+ * batch.  The TCP server (RFC 7766) reads length-prefixed messages,
  * answers pipelined queries in order, and closes connections that stay
  * idle longer than the configured timeout.
  *
  * Both read zone data only through dns_db_current(); a commit between two
- * batches is seen by the next batch.
+ * batches is seen by the next batch.  The TCP server runs on the loop.
  */
 #ifndef DNS_SERVER_H
 #define DNS_SERVER_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -28,23 +33,23 @@
 #define DNS_UDP_RECV_SIZE 4096
 
 struct dns_udp_server {
-        uv_poll_t poll;
         int fd;
         bool pktinfo; /* bound to a wildcard address: answer from the query's address */
-        bool paused;  /* watch lifted while a busy socket is drained */
+        bool running; /* the thread was started */
+        atomic_bool stop;
+        pthread_t thread;
+        struct qsbr_reader reader;
         struct dns_db *db;
         unsigned rotation;
-        struct dns_answer_stats stats;
-        struct dns_udp_batch *batch; /* buffers for one recvmmsg/sendmmsg round */
-        void (*close_cb)(struct dns_udp_server *server);
+        struct dns_answer_stats stats; /* the thread's own */
+        struct dns_udp_batch *batch;   /* buffers for one recvmmsg/sendmmsg round */
 };
 
 /* Binds addr and starts serving.  err receives a one-line reason on failure. */
-int dns_udp_server_start(struct dns_udp_server *server, uv_loop_t *loop,
-                         const struct sockaddr *addr, struct dns_db *db, char *err,
-                         size_t err_size);
-void dns_udp_server_close(struct dns_udp_server *server,
-                          void (*close_cb)(struct dns_udp_server *server));
+int dns_udp_server_start(struct dns_udp_server *server, const struct sockaddr *addr,
+                         struct dns_db *db, char *err, size_t err_size);
+/* Stops the thread (it finishes the batch in hand) and closes the socket. */
+void dns_udp_server_close(struct dns_udp_server *server);
 
 struct dns_tcp_conn;
 

@@ -1,32 +1,34 @@
 /*
  * server_udp.c — DNS over UDP (see server.h).
  *
- * One readable event drains the socket in rounds of DNS_UDP_BATCH
- * datagrams (at most a few rounds, so other handles on the loop get their
- * turn).  When the socket is bound to a wildcard address, IP_PKTINFO /
- * IPV6_RECVPKTINFO tell which local address a query came to and the answer
- * is sent from that address.
+ * The serving thread reads the socket in rounds of up to DNS_UDP_BATCH
+ * datagrams until it is empty (under load more has arrived while a round
+ * was answered), and only then sleeps in poll(2) until a datagram comes.
+ * Nothing watches the socket while answers are sent: with an epoll
+ * registration, every datagram freed after sending costs a locked
+ * wake-up attempt (ep_poll_callback), which was a twentieth of a query's
+ * CPU; blocking in recvmmsg(MSG_WAITFORONE) instead made the thread sleep
+ * and wake far more often.  When the socket is bound to a wildcard address,
+ * IP_PKTINFO / IPV6_RECVPKTINFO tell which local address a query came to
+ * and the answer is sent from that address.
  *
- * While epoll watches a socket, the kernel tries to wake the watcher each
- * time a datagram sent from that socket is freed (sock_wfree ->
- * sk_write_space): under load that is one locked wake-up attempt per
- * answer, about a twentieth of the CPU a query costs.  So a busy round
- * lifts the watch until the socket is drained and sets it again afterwards
- * (two epoll_ctl calls per drain instead of one wake-up per answer); a quiet
- * socket keeps its watch and pays nothing extra.
+ * Closing sets `stop` and shuts the socket down, which wakes the poll; its
+ * timeout is the backstop.  Signals are blocked on the thread so that they
+ * reach the loop.
  */
 #include "dns/server.h"
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#define ROUNDS_PER_EVENT 8
-#define CMSG_SPACE_SIZE  64
-#define BUSY_ROUND       16 /* datagrams in one round that make the socket busy */
+#define CMSG_SPACE_SIZE 64
+#define IDLE_WAKE_MS    500 /* backstop for noticing `stop` */
 /* Query buffers are padded so that they do not all start at the same offset
  * of a 4 KiB page, which would put them in one L1 cache set. */
 #define QUERY_STRIDE (DNS_UDP_RECV_SIZE + 64)
@@ -102,12 +104,9 @@ static int round_trip(struct dns_udp_server *s)
                 };
         }
         int n = recvmmsg(s->fd, b->in, DNS_UDP_BATCH, MSG_DONTWAIT, NULL);
-        if (n <= 0)
+        if (n <= 0 || atomic_load_explicit(&s->stop, memory_order_relaxed))
                 return n;
-        if (n >= BUSY_ROUND && !s->paused) {
-                uv_poll_stop(&s->poll);
-                s->paused = true;
-        }
+        qsbr_online(&s->db->readers, &s->reader);
         const struct dns_catalog *catalog = dns_db_current(s->db);
         for (int i = 0; i < n; i++)
                 b->status[i] =
@@ -139,7 +138,7 @@ static int round_trip(struct dns_udp_server *s)
         }
         unsigned sent = 0;
         while (sent < out) {
-                int m = sendmmsg(s->fd, b->out + sent, out - sent, 0);
+                int m = sendmmsg(s->fd, b->out + sent, out - sent, MSG_DONTWAIT);
                 if (m < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -150,41 +149,38 @@ static int round_trip(struct dns_udp_server *s)
                 }
                 sent += (unsigned)m;
         }
+        qsbr_offline(&s->reader);
         return n;
 }
 
-static void on_readable(uv_poll_t *poll, int status, int events)
+static void *serve(void *arg)
 {
-        struct dns_udp_server *s = poll->data;
-        if (status < 0)
-                return;
-        /* A busy socket is read until it is empty: more has usually arrived
-         * while a round was answered, and reading it now saves a wake-up. */
-        for (unsigned r = 0; r < ROUNDS_PER_EVENT; r++) {
-                int n = round_trip(s);
-                if (n <= 0 || (n < DNS_UDP_BATCH && !s->paused))
-                        break;
+        struct dns_udp_server *s = arg;
+        struct pollfd readable = {.fd = s->fd, .events = POLLIN};
+        while (!atomic_load(&s->stop)) {
+                if (round_trip(s) > 0)
+                        continue; /* more has usually arrived meanwhile */
+                /* Empty: sleep until a datagram comes.  poll() watches the
+                 * socket only while it sleeps. */
+                poll(&readable, 1, IDLE_WAKE_MS);
         }
-        if (s->paused) {
-                s->paused = false;
-                uv_poll_start(poll, UV_READABLE, on_readable);
-        }
+        return NULL;
 }
 
-int dns_udp_server_start(struct dns_udp_server *s, uv_loop_t *loop,
-                         const struct sockaddr *addr, struct dns_db *db, char *err,
-                         size_t err_size)
+int dns_udp_server_start(struct dns_udp_server *s, const struct sockaddr *addr,
+                         struct dns_db *db, char *err, size_t err_size)
 {
         memset(s, 0, sizeof(*s));
         s->db = db;
         s->fd = -1;
+        atomic_init(&s->stop, false);
         s->batch = malloc(sizeof(*s->batch));
         if (s->batch == NULL) {
                 snprintf(err, err_size, "out of memory");
                 return -ENOMEM;
         }
         int family = addr->sa_family;
-        int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 goto fail;
         int one = 1, size = 8 << 20;
@@ -205,17 +201,18 @@ int dns_udp_server_start(struct dns_udp_server *s, uv_loop_t *loop,
         if (bind(fd, addr, alen) != 0)
                 goto fail;
         s->fd = fd;
-        int rc = uv_poll_init(loop, &s->poll, fd);
+        qsbr_register(&db->readers, &s->reader);
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        int rc = pthread_create(&s->thread, NULL, serve, s);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (rc != 0) {
-                errno = -rc;
+                qsbr_unregister(&db->readers, &s->reader);
+                errno = rc;
                 goto fail;
         }
-        s->poll.data = s;
-        rc = uv_poll_start(&s->poll, UV_READABLE, on_readable);
-        if (rc != 0) {
-                snprintf(err, err_size, "UDP: %s", uv_strerror(rc));
-                return rc;
-        }
+        s->running = true;
         return 0;
 fail:;
         int e = errno;
@@ -228,20 +225,18 @@ fail:;
         return -e;
 }
 
-static void on_poll_closed(uv_handle_t *handle)
+void dns_udp_server_close(struct dns_udp_server *s)
 {
-        struct dns_udp_server *s = handle->data;
-        close(s->fd);
+        if (s->running) {
+                atomic_store(&s->stop, true);
+                shutdown(s->fd, SHUT_RDWR); /* wakes a blocked recvmmsg */
+                pthread_join(s->thread, NULL);
+                qsbr_unregister(&s->db->readers, &s->reader);
+                s->running = false;
+        }
+        if (s->fd >= 0)
+                close(s->fd);
         s->fd = -1;
         free(s->batch);
         s->batch = NULL;
-        if (s->close_cb != NULL)
-                s->close_cb(s);
-}
-
-void dns_udp_server_close(struct dns_udp_server *s,
-                          void (*close_cb)(struct dns_udp_server *server))
-{
-        s->close_cb = close_cb;
-        uv_close((uv_handle_t *)&s->poll, on_poll_closed);
 }

@@ -115,10 +115,6 @@ static void reload(struct node *node)
         LOG_INFO("reload: %u of %u zones reloaded", ok, node->cfg.zone_count);
 }
 
-static void server_closed_udp(struct dns_udp_server *s)
-{
-}
-
 static void server_closed_tcp(struct dns_tcp_server *s)
 {
 }
@@ -141,7 +137,7 @@ static void stop(struct node *node)
         node->stopping = true;
         LOG_INFO("stopping");
         for (unsigned i = 0; i < node->servers; i++) {
-                dns_udp_server_close(&node->udp[i], server_closed_udp);
+                dns_udp_server_close(&node->udp[i]);
                 dns_tcp_server_close(&node->tcp[i], server_closed_tcp);
         }
         if (node_config_clustered(&node->cfg)) {
@@ -175,7 +171,7 @@ static int start_servers(struct node *node)
         for (unsigned i = 0; i < node->cfg.listen_count; i++) {
                 const struct sockaddr *addr =
                     (const struct sockaddr *)&node->cfg.listen[i];
-                if (dns_udp_server_start(&node->udp[i], node->loop, addr, &node->db, err,
+                if (dns_udp_server_start(&node->udp[i], addr, &node->db, err,
                                          sizeof(err)) != 0) {
                         LOG_ERROR("cannot serve on %s: %s", node->cfg.listen_text[i],
                                   err);
@@ -187,7 +183,7 @@ static int start_servers(struct node *node)
                                          sizeof(err)) != 0) {
                         LOG_ERROR("cannot serve on %s: %s", node->cfg.listen_text[i],
                                   err);
-                        dns_udp_server_close(&node->udp[i], server_closed_udp);
+                        dns_udp_server_close(&node->udp[i]);
                         return -1;
                 }
                 node->servers++;
@@ -419,7 +415,7 @@ int main(int argc, char **argv)
                 rc = 0;
         } else {
                 for (unsigned i = 0; i < node.servers; i++) {
-                        dns_udp_server_close(&node.udp[i], server_closed_udp);
+                        dns_udp_server_close(&node.udp[i]);
                         dns_tcp_server_close(&node.tcp[i], server_closed_tcp);
                 }
         }

@@ -8,9 +8,14 @@
  * pointer-identical between versions); the zone-data rules (CNAME and other
  * data, SOA off the apex, out-of-zone owners, DNAME) with their messages;
  * that empty non-terminals are created and pruned; that abort leaves the
- * published version as it was; and (under ASan) that nothing leaks.
+ * published version as it was; that the UDP server's thread answers
+ * correctly while the writer commits thousands of versions and frees the
+ * old ones (grace periods; under ASan a premature free would be caught);
+ * and (under ASan) that nothing leaks.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,10 +23,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "dns/db.h"
+#include "dns/server.h"
 #include "dns/wire.h"
 #include "dns/zone.h"
 #include "dns/zonefile.h"
@@ -467,6 +476,92 @@ static void test_ns_below_apex_marks_a_cut(void **state)
         dns_db_fini(&db);
 }
 
+struct client {
+        uint16_t port;
+        atomic_bool done;
+        unsigned answered, wrong, timeouts;
+};
+
+/* Asks www.example./A over and over; each answer must carry A1 or A2. */
+static void *client_run(void *arg)
+{
+        struct client *c = arg;
+        int fd = socket(AF_INET, SOCK_DGRAM, 0);
+        struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(c->port)};
+        to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        struct timeval tv = {.tv_sec = 1};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        static const uint8_t query[] = {0x12, 0x34, 0,   0,   0,   1,   0, 0,   0,   0,
+                                        0,    0,    3,   'w', 'w', 'w', 7, 'e', 'x', 'a',
+                                        'm',  'p',  'l', 'e', 0,   0,   1, 0,   1};
+        while (!atomic_load(&c->done)) {
+                uint8_t resp[512];
+                sendto(fd, query, sizeof(query), 0, (struct sockaddr *)&to, sizeof(to));
+                ssize_t n = recv(fd, resp, sizeof(resp), 0);
+                if (n < 0) {
+                        c->timeouts++;
+                        continue;
+                }
+                /* header, question, then one A record: owner pointer (2),
+                 * type, class, ttl, rdlength (10), address (4) */
+                size_t rdata = sizeof(query) + 12;
+                if (n != (ssize_t)(rdata + 4) || (resp[3] & 0xf) != 0 ||
+                    (memcmp(resp + rdata, A1, 4) != 0 &&
+                     memcmp(resp + rdata, A2, 4) != 0))
+                        c->wrong++;
+                else
+                        c->answered++;
+        }
+        close(fd);
+        return NULL;
+}
+
+static void test_udp_thread_answers_while_versions_are_freed(void **state)
+{
+        struct dns_db db;
+        setup_db(&db);
+        struct dns_udp_server server;
+        struct sockaddr_in addr = {.sin_family = AF_INET};
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        char err[256];
+        assert_int_equal(dns_udp_server_start(&server, (struct sockaddr *)&addr, &db, err,
+                                              sizeof(err)),
+                         0);
+        socklen_t len = sizeof(addr);
+        getsockname(server.fd, (struct sockaddr *)&addr, &len);
+        struct client c = {.port = ntohs(addr.sin_port)};
+        atomic_init(&c.done, false);
+        pthread_t client;
+        assert_int_equal(pthread_create(&client, NULL, client_run, &c), 0);
+        /* Every commit replaces www's records and adds and removes a name,
+         * so each one frees nodes and a catalog the server may have read. */
+        for (unsigned i = 0; i < 3000; i++) {
+                struct dns_txn txn;
+                assert_int_equal(dns_txn_begin(&db, &txn), 0);
+                const uint8_t *a = i % 2 ? A1 : A2;
+                const uint16_t four = 4;
+                assert_int_equal(dns_txn_rrset_put(&txn, N("example.").wire,
+                                                   N("www.example.").wire, DNS_TYPE_A, 0,
+                                                   3600, &a, &four, 1),
+                                 0);
+                if (i % 2)
+                        add_ok(&txn, "example.", "tmp.example.", DNS_TYPE_A, a, 4);
+                else
+                        assert_int_equal(dns_txn_rrset_put(&txn, N("example.").wire,
+                                                           N("tmp.example.").wire,
+                                                           DNS_TYPE_A, 0, 0, NULL, NULL,
+                                                           0),
+                                         0);
+                assert_int_equal(dns_txn_commit(&txn), 0);
+        }
+        atomic_store(&c.done, true);
+        pthread_join(client, NULL);
+        dns_udp_server_close(&server);
+        assert_int_equal(c.wrong, 0);
+        assert_true(c.answered > 100);
+        dns_db_fini(&db);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -484,6 +579,7 @@ int main(void)
             cmocka_unit_test(test_catalog_find_picks_longest_suffix),
             cmocka_unit_test(test_rr_add_with_other_ttl_returns_1),
             cmocka_unit_test(test_ns_below_apex_marks_a_cut),
+            cmocka_unit_test(test_udp_thread_answers_while_versions_are_freed),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
