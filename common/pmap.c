@@ -71,6 +71,26 @@ bool pmap_empty(const struct pmap *map)
         return map->root == NULL;
 }
 
+/* The slot of a (non-collision) node that hash leads to at shift, or NULL. */
+static inline void *slot_for(const struct pmap_node *node, uint64_t hash, unsigned shift)
+{
+        uint32_t bit = 1u << ((hash >> shift) & 31);
+        if ((node->bitmap & bit) == 0)
+                return NULL;
+        return node->slot[index_of(node->bitmap, bit)];
+}
+
+/*
+ * Starts fetching a node about to be read.  The slot wanted may lie a few
+ * cache lines past the bitmap: fetch them together, not one after another.
+ */
+static inline void prefetch_node(const struct pmap_node *node)
+{
+        __builtin_prefetch(node);
+        __builtin_prefetch((const char *)node + 64);
+        __builtin_prefetch((const char *)node + 128);
+}
+
 void *pmap_get(const struct pmap *map, uint64_t hash, const void *key,
                pmap_match_fn match)
 {
@@ -83,17 +103,13 @@ void *pmap_get(const struct pmap *map, uint64_t hash, const void *key,
                                         return node->slot[i];
                         return NULL;
                 }
-                uint32_t bit = 1u << ((hash >> shift) & 31);
-                if ((node->bitmap & bit) == 0)
+                void *slot = slot_for(node, hash, shift);
+                if (slot == NULL)
                         return NULL;
-                void *slot = node->slot[index_of(node->bitmap, bit)];
                 if (!is_child(slot))
                         return match(slot, key) ? slot : NULL;
                 node = as_child(slot);
-                /* The slot wanted next may lie a few cache lines past the
-                 * bitmap: fetch them together rather than one after the other. */
-                __builtin_prefetch((const char *)node + 64);
-                __builtin_prefetch((const char *)node + 128);
+                prefetch_node(node);
                 shift += BITS;
         }
         return NULL;
@@ -113,18 +129,16 @@ enum pmap_seek_result pmap_seek_step(struct pmap_seek *seek, const void **item)
         const struct pmap_node *node = seek->node;
         if (node == NULL || node->collision)
                 return PMAP_SEEK_NONE; /* collision lists are rare: not worth it */
-        uint32_t bit = 1u << ((seek->hash >> seek->shift) & 31);
-        if ((node->bitmap & bit) == 0)
+        void *slot = slot_for(node, seek->hash, seek->shift);
+        if (slot == NULL)
                 return PMAP_SEEK_NONE;
-        void *slot = node->slot[index_of(node->bitmap, bit)];
-        __builtin_prefetch(as_child(slot));
         if (!is_child(slot)) {
+                __builtin_prefetch(slot);
                 *item = slot;
                 return PMAP_SEEK_ITEM;
         }
         seek->node = as_child(slot);
-        __builtin_prefetch((const char *)seek->node + 64);
-        __builtin_prefetch((const char *)seek->node + 128);
+        prefetch_node(seek->node);
         seek->shift += BITS;
         return PMAP_SEEK_MORE;
 }

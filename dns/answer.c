@@ -29,9 +29,6 @@ struct answer {
 static uint16_t label_off(struct answer *a, uint16_t off, const struct dns_lname *name,
                           unsigned label)
 {
-        /* The question is in the message as the client wrote it. */
-        if (name == &a->q->qname && off == DNS_HEADER_SIZE && label < name->nlabels)
-                return (uint16_t)(DNS_HEADER_SIZE + name->off[label]);
         uint16_t labels[DNS_NAME_MAXLABELS];
         unsigned n = dns_writer_labels(&a->w, off, labels);
         if (label < n && n == name->nlabels)

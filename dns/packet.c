@@ -448,5 +448,12 @@ size_t dns_writer_finish(struct dns_writer *w, const struct dns_query *q, uint16
 
 unsigned dns_writer_labels(const struct dns_writer *w, uint16_t off, uint16_t *out)
 {
+        if (off == DNS_HEADER_SIZE && w->qname != NULL) {
+                /* The question, as the client wrote it: its labels are known. */
+                const struct dns_lname *q = w->qname;
+                for (unsigned i = 0; i < q->nlabels; i++)
+                        out[i] = (uint16_t)(DNS_HEADER_SIZE + q->off[i]);
+                return q->nlabels;
+        }
         return packet_labels(w->buf, off, out);
 }

@@ -229,7 +229,7 @@ void dns_udp_server_close(struct dns_udp_server *s)
 {
         if (s->running) {
                 atomic_store(&s->stop, true);
-                shutdown(s->fd, SHUT_RDWR); /* wakes a blocked recvmmsg */
+                shutdown(s->fd, SHUT_RDWR); /* wakes the poll */
                 pthread_join(s->thread, NULL);
                 qsbr_unregister(&s->db->readers, &s->reader);
                 s->running = false;
