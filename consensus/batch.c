@@ -484,7 +484,7 @@ int cs_state_batch_apply(struct cs_state *st, const struct cs_ctx *ctx,
         const struct cs_zone *czone;
         struct cs_change *change = NULL;
         struct cs_rrset_change *changes = NULL;
-        struct cs_rrset **old = NULL;
+        struct cs_retired *old = NULL;
         size_t n_changes, n_old;
         struct work w;
         int rv;
@@ -508,7 +508,7 @@ int cs_state_batch_apply(struct cs_state *st, const struct cs_ctx *ctx,
         uint32_t serial = z->serial + 1; /* RFC 1982: modulo 2^32 */
         if (prepare(&w, z, serial) != 0 ||
             (changes = malloc(w.n_pend * sizeof(*changes))) == NULL ||
-            (old = malloc(w.n_pend * sizeof(*old))) == NULL) {
+            (old = retired_new(RETIRED_RRSETS, w.n_pend)) == NULL) {
                 rv = result_fail(res, -ENOMEM, "out of memory applying the batch");
                 goto out;
         }
@@ -516,16 +516,15 @@ int cs_state_batch_apply(struct cs_state *st, const struct cs_ctx *ctx,
         if (rv != 0)
                 goto out;
 
-        commit(&w, z, changes, &n_changes, old, &n_old);
+        commit(&w, z, changes, &n_changes, (struct cs_rrset **)old->items, &n_old);
         z->serial = serial;
         change_commit(st, ctx, change, res);
         if (st->observer.rrsets_changed)
                 st->observer.rrsets_changed(st->observer.ctx, z, changes, n_changes);
-        for (size_t i = 0; i < n_old; i++)
-                free(old[i]);
+        old->n = n_old;
+        retire(st, old); /* freed now, or once no frozen snapshot reads them */
         work_fini(&w, true);
         free(changes);
-        free(old);
         return 0;
 out:
         work_fini(&w, false);

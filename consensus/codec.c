@@ -236,6 +236,17 @@ void cs_mp_pack_bin(msgpack_packer *pk, const void *data, size_t len)
         msgpack_pack_bin_body(pk, data, len);
 }
 
+void cs_mp_pack_member(msgpack_packer *pk, const struct cs_member_spec *m)
+{
+        msgpack_pack_array(pk, 6);
+        msgpack_pack_uint64(pk, m->id);
+        cs_mp_pack_str(pk, m->name);
+        cs_mp_pack_str(pk, m->raft_address);
+        cs_mp_pack_str(pk, m->dns_address);
+        cs_mp_pack_str(pk, m->api_address);
+        msgpack_pack_int(pk, (int)m->role);
+}
+
 int cs_mp_errorf(char *err, size_t errlen, int rv, const char *fmt, ...)
 {
         if (err != NULL && errlen > 0) {

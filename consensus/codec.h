@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "consensus/state.h"
+
 /* Length of the complete, sanely sized msgpack object at buf, or -1. */
 long cs_mp_object_len(const uint8_t *buf, size_t len);
 
@@ -44,5 +46,8 @@ int cs_mp_errorf(char *err, size_t errlen, int rv, const char *fmt, ...)
 
 void cs_mp_pack_str(msgpack_packer *pk, const char *s);
 void cs_mp_pack_bin(msgpack_packer *pk, const void *data, size_t len);
+/* [id, name, raft address, dns address, api address, role]: a member as a
+ * command carries it and as a snapshot keeps it. */
+void cs_mp_pack_member(msgpack_packer *pk, const struct cs_member_spec *m);
 
 #endif

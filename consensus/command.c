@@ -74,17 +74,9 @@ static int pack_body(msgpack_packer *pk, const struct cs_command *c)
                 msgpack_pack_array(pk, 1);
                 msgpack_pack_uint64(pk, c->u.synced_index);
                 return 0;
-        case CS_CMD_MEMBER_PUT: {
-                const struct cs_member_spec *m = &c->u.member;
-                msgpack_pack_array(pk, 6);
-                msgpack_pack_uint64(pk, m->id);
-                cs_mp_pack_str(pk, m->name);
-                cs_mp_pack_str(pk, m->raft_address);
-                cs_mp_pack_str(pk, m->dns_address);
-                cs_mp_pack_str(pk, m->api_address);
-                msgpack_pack_int(pk, (int)m->role);
+        case CS_CMD_MEMBER_PUT:
+                cs_mp_pack_member(pk, &c->u.member);
                 return 0;
-        }
         case CS_CMD_MEMBER_REMOVE:
                 msgpack_pack_array(pk, 1);
                 msgpack_pack_uint64(pk, c->u.member_id);

@@ -77,16 +77,43 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **
         return 0;
 }
 
+static int fsm_snapshot_async(struct raft_fsm *rf, struct raft_buffer *bufs[],
+                              unsigned *n_bufs);
+
+/* On the loop: freeze the state; raft then runs fsm_snapshot_async on its
+ * thread pool and fsm_snapshot_finalize back on the loop. */
 static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+        struct cs_fsm *fsm = rf->data;
+        *bufs = NULL;
+        *n_bufs = 0;
+        if (fsm->frozen != NULL)
+                return RAFT_BUSY; /* raft retries at the next threshold */
+        if (cs_snapshot_freeze(fsm->state, &fsm->frozen) != 0) {
+                snprintf(fsm->errmsg, sizeof(fsm->errmsg), "snapshot: out of memory");
+                return RAFT_NOMEM;
+        }
+        if (rf->version >= 3 && rf->snapshot_async != NULL)
+                return 0;
+        /* Synchronous (an io without async work): encode now. raft calls
+         * finalize only after a snapshot that succeeded. */
+        int rv = fsm_snapshot_async(rf, bufs, n_bufs);
+        if (rv != 0) {
+                cs_snapshot_thaw(fsm->state, fsm->frozen);
+                fsm->frozen = NULL;
+        }
+        return rv;
+}
+
+/* On raft's thread pool: reads only the frozen view. */
+static int fsm_snapshot_async(struct raft_fsm *rf, struct raft_buffer *bufs[],
+                              unsigned *n_bufs)
 {
         struct cs_fsm *fsm = rf->data;
         void *data;
         size_t len;
-        int rv = cs_snapshot_encode(fsm->state, &data, &len);
-        if (rv != 0) {
-                snprintf(fsm->errmsg, sizeof(fsm->errmsg), "snapshot: out of memory");
+        if (cs_snapshot_encode_frozen(fsm->frozen, &data, &len) != 0)
                 return RAFT_NOMEM;
-        }
         *bufs = malloc(sizeof(**bufs));
         if (*bufs == NULL) {
                 free(data);
@@ -98,11 +125,12 @@ static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigne
         return 0;
 }
 
-/* Version 2: raft leaves the buffers to us once it has written them. */
+/* On the loop, after every successful fsm_snapshot, whatever became of it:
+ * raft leaves the buffers to us once written (FSM version >= 2). */
 static int fsm_snapshot_finalize(struct raft_fsm *rf, struct raft_buffer *bufs[],
                                  unsigned *n_bufs)
 {
-        (void)rf;
+        struct cs_fsm *fsm = rf->data;
         if (*bufs != NULL) {
                 for (unsigned i = 0; i < *n_bufs; i++)
                         free((*bufs)[i].base);
@@ -110,6 +138,8 @@ static int fsm_snapshot_finalize(struct raft_fsm *rf, struct raft_buffer *bufs[]
         }
         *bufs = NULL;
         *n_bufs = 0;
+        cs_snapshot_thaw(fsm->state, fsm->frozen);
+        fsm->frozen = NULL;
         return 0;
 }
 
@@ -125,7 +155,11 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
                 cs_state_fini(&fresh);
                 return rv == -ENOMEM ? RAFT_NOMEM : RAFT_CORRUPT;
         }
-        cs_state_move(fsm->state, &fresh);
+        if (cs_state_move(fsm->state, &fresh) != 0) {
+                snprintf(fsm->errmsg, sizeof(fsm->errmsg), "restore: out of memory");
+                cs_state_fini(&fresh);
+                return RAFT_NOMEM;
+        }
         fsm->applied = fsm->state->last_index;
         raft_free(buf->base); /* ours on success */
         const struct cs_observer *obs = &fsm->state->observer;
@@ -139,12 +173,13 @@ int cs_fsm_init(struct cs_fsm *fsm, struct cs_state *state)
         memset(fsm, 0, sizeof(*fsm));
         fsm->state = state;
         cs_result_init(&fsm->result);
-        fsm->raft_fsm.version = 2;
+        fsm->raft_fsm.version = 3;
         fsm->raft_fsm.data = fsm;
         fsm->raft_fsm.apply = fsm_apply;
         fsm->raft_fsm.snapshot = fsm_snapshot;
         fsm->raft_fsm.restore = fsm_restore;
         fsm->raft_fsm.snapshot_finalize = fsm_snapshot_finalize;
+        fsm->raft_fsm.snapshot_async = fsm_snapshot_async;
         return 0;
 }
 
@@ -155,5 +190,8 @@ void cs_fsm_set_raft(struct cs_fsm *fsm, struct raft *raft)
 
 void cs_fsm_close(struct cs_fsm *fsm)
 {
+        /* raft's close waits for its async work, so nothing encodes now. */
+        cs_snapshot_thaw(fsm->state, fsm->frozen);
+        fsm->frozen = NULL;
         cs_result_fini(&fsm->result);
 }

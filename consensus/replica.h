@@ -62,6 +62,8 @@ struct consensus_replica {
         void *data; /* the owner's */
         void (*close_cb)(struct consensus_replica *replica);
         unsigned open; /* what is initialized, for closing in order */
+        bool closing;  /* consensus_replica_close was called */
+        uint64_t drain_deadline;
         char error[512];
 };
 

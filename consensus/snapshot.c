@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,19 +49,89 @@ static int rrset_ptr_cmp(const void *a, const void *b)
         return strcmp(x->set_id, y->set_id);
 }
 
-static void **collect(const struct cs_hmap *map)
+/*
+ * A frozen view: the state as it was when the view was taken, ready to be
+ * encoded on any thread.  Everything small or bounded is packed at once (the
+ * header, the member table, each zone's header, the change records); the
+ * record sets, the bulk, are held as pointers and sorted and packed later.
+ * While the view exists the state is pinned, so those sets stay allocated
+ * and unchanged (record sets are never modified in place).
+ */
+struct frozen_zone {
+        size_t head_off, head_len; /* the zone's header in `zones` */
+        size_t first, count;       /* its record sets in `sets` */
+};
+
+/* An sbuffer that remembers a failed write: msgpack_sbuffer_write returns
+ * -1 when it cannot grow, and the packer carries on without checking, so a
+ * later, smaller write could succeed and leave a hole. */
+struct sink {
+        msgpack_sbuffer sb;
+        bool failed;
+};
+
+static int sink_write(void *data, const char *buf, size_t len)
 {
-        void **v = malloc((map->count ? map->count : 1) * sizeof(*v));
-        size_t n = 0;
-        if (v == NULL)
-                return NULL;
-        for (size_t i = 0; i < map->cap; i++)
-                if (map->slots[i].item)
-                        v[n++] = map->slots[i].item;
-        return v;
+        struct sink *k = data;
+        if (len > 0 && !k->failed && msgpack_sbuffer_write(&k->sb, buf, len) != 0)
+                k->failed = true;
+        return k->failed ? -1 : 0;
 }
 
-static void pack_zone(msgpack_packer *pk, const struct cs_zone *z, const void **sets)
+static void sink_init(struct sink *k, msgpack_packer *pk)
+{
+        msgpack_sbuffer_init(&k->sb);
+        k->failed = false;
+        if (pk != NULL)
+                msgpack_packer_init(pk, k, sink_write);
+}
+
+struct cs_frozen {
+        struct sink head;    /* header and member table */
+        struct sink zones;   /* zone headers, in canonical order */
+        struct sink changes; /* change records, in apply order */
+        struct frozen_zone *zv;
+        size_t n_zones;
+        const struct cs_rrset **sets;
+        size_t n_sets;
+};
+
+static void frozen_free(struct cs_frozen *f)
+{
+        if (f == NULL)
+                return;
+        msgpack_sbuffer_destroy(&f->head.sb);
+        msgpack_sbuffer_destroy(&f->zones.sb);
+        msgpack_sbuffer_destroy(&f->changes.sb);
+        free(f->zv);
+        free(f->sets);
+        free(f);
+}
+
+static void pack_head(msgpack_packer *pk, const struct cs_state *st)
+{
+        msgpack_pack_array(pk, 9);
+        cs_mp_pack_str(pk, SNAP_MAGIC);
+        msgpack_pack_uint32(pk, CS_SNAPSHOT_VERSION);
+        msgpack_pack_uint64(pk, st->last_index);
+        msgpack_pack_uint64(pk, st->synced_index);
+        msgpack_pack_uint64(pk, st->changes_max);
+        msgpack_pack_uint64(pk, st->changes_max_age_ms);
+        msgpack_pack_uint64(pk, st->n_members);
+        msgpack_pack_uint64(pk, st->zones.count);
+        msgpack_pack_uint64(pk, st->changes_count);
+
+        msgpack_pack_array(pk, st->n_members);
+        for (size_t i = 0; i < st->n_members; i++) {
+                const struct cs_member *m = &st->members[i];
+                struct cs_member_spec spec = {m->id,           m->name,
+                                              m->raft_address, m->dns_address,
+                                              m->api_address,  m->role};
+                cs_mp_pack_member(pk, &spec);
+        }
+}
+
+static void pack_zone_head(msgpack_packer *pk, const struct cs_zone *z)
 {
         msgpack_pack_array(pk, 6);
         cs_mp_pack_bin(pk, z->origin, z->origin_len);
@@ -69,99 +140,158 @@ static void pack_zone(msgpack_packer *pk, const struct cs_zone *z, const void **
         msgpack_pack_uint64(pk, z->created_ms);
         msgpack_pack_uint32(pk, z->serial);
         msgpack_pack_uint64(pk, z->rrsets.count);
-        for (size_t i = 0; i < z->rrsets.count; i++) {
+}
+
+static void pack_changes(msgpack_packer *pk, const struct cs_state *st)
+{
+        for (size_t i = 0; i < st->changes_count; i++) {
                 if (i % CHUNK == 0) {
-                        size_t left = z->rrsets.count - i;
+                        size_t left = st->changes_count - i;
                         msgpack_pack_array(pk, left < CHUNK ? left : CHUNK);
                 }
-                const struct cs_rrset *r = sets[i];
-                msgpack_pack_array(pk, 5);
-                cs_mp_pack_bin(pk, r->owner, r->owner_len);
-                msgpack_pack_uint16(pk, r->type);
-                cs_mp_pack_str(pk, r->set_id);
-                msgpack_pack_uint32(pk, r->ttl);
-                msgpack_pack_array(pk, r->count);
-                for (size_t v = 0; v < r->count; v++)
-                        cs_mp_pack_bin(pk, r->values[v].data, r->values[v].len);
+                const struct cs_change *c = cs_state_change_at(st, i);
+                msgpack_pack_array(pk, 7);
+                cs_mp_pack_str(pk, c->id);
+                if (c->request_id)
+                        cs_mp_pack_str(pk, c->request_id);
+                else
+                        msgpack_pack_nil(pk);
+                msgpack_pack_int(pk, (int)c->kind);
+                cs_mp_pack_bin(pk, c->origin, c->origin_len);
+                cs_mp_pack_str(pk, c->zone_id);
+                msgpack_pack_uint64(pk, c->submitted_ms);
+                msgpack_pack_uint64(pk, c->index);
         }
+}
+
+static int freeze(const struct cs_state *st, struct cs_frozen **out)
+{
+        struct cs_frozen *f = calloc(1, sizeof(*f));
+        const struct cs_zone **zones = NULL;
+        msgpack_packer pk;
+        if (f == NULL)
+                return -ENOMEM;
+        sink_init(&f->head, NULL);
+        sink_init(&f->zones, NULL);
+        sink_init(&f->changes, NULL);
+        size_t n_sets = 0, n = 0;
+        for (size_t i = 0; i < st->zones.cap; i++) {
+                const struct cs_zone *z = st->zones.slots[i].item;
+                if (z != NULL)
+                        n_sets += z->rrsets.count;
+        }
+        zones = malloc((st->zones.count ? st->zones.count : 1) * sizeof(*zones));
+        f->zv = malloc((st->zones.count ? st->zones.count : 1) * sizeof(*f->zv));
+        f->sets = malloc((n_sets ? n_sets : 1) * sizeof(*f->sets));
+        if (zones == NULL || f->zv == NULL || f->sets == NULL)
+                goto nomem;
+        for (size_t i = 0; i < st->zones.cap; i++)
+                if (st->zones.slots[i].item)
+                        zones[n++] = st->zones.slots[i].item;
+        qsort(zones, n, sizeof(*zones), zone_ptr_cmp);
+
+        msgpack_packer_init(&pk, &f->head, sink_write);
+        pack_head(&pk, st);
+        msgpack_packer_init(&pk, &f->zones, sink_write);
+        for (size_t i = 0; i < n; i++) {
+                const struct cs_zone *z = zones[i];
+                struct frozen_zone *fz = &f->zv[i];
+                fz->head_off = f->zones.sb.size;
+                pack_zone_head(&pk, z);
+                fz->head_len = f->zones.sb.size - fz->head_off;
+                fz->first = f->n_sets;
+                for (size_t s = 0; s < z->rrsets.cap; s++)
+                        if (z->rrsets.slots[s].item)
+                                f->sets[f->n_sets++] = z->rrsets.slots[s].item;
+                fz->count = f->n_sets - fz->first;
+        }
+        f->n_zones = n;
+        msgpack_packer_init(&pk, &f->changes, sink_write);
+        pack_changes(&pk, st);
+        if (f->head.failed || f->zones.failed || f->changes.failed)
+                goto nomem;
+        free(zones);
+        *out = f;
+        return 0;
+nomem:
+        free(zones);
+        frozen_free(f);
+        return -ENOMEM;
+}
+
+/* Sorts the view's record sets (in place: the view is used once) and packs
+ * everything, in the order the header promises. */
+static int encode_frozen(struct cs_frozen *f, void **out, size_t *out_len)
+{
+        struct sink out_sink;
+        msgpack_packer pk;
+        sink_init(&out_sink, &pk);
+        sink_write(&out_sink, f->head.sb.data, f->head.sb.size);
+        for (size_t i = 0; i < f->n_zones; i++) {
+                const struct frozen_zone *fz = &f->zv[i];
+                const struct cs_rrset **sets = f->sets + fz->first;
+                sink_write(&out_sink, f->zones.sb.data + fz->head_off, fz->head_len);
+                qsort(sets, fz->count, sizeof(*sets), rrset_ptr_cmp);
+                for (size_t k = 0; k < fz->count; k++) {
+                        if (k % CHUNK == 0) {
+                                size_t left = fz->count - k;
+                                msgpack_pack_array(&pk, left < CHUNK ? left : CHUNK);
+                        }
+                        const struct cs_rrset *r = sets[k];
+                        msgpack_pack_array(&pk, 5);
+                        cs_mp_pack_bin(&pk, r->owner, r->owner_len);
+                        msgpack_pack_uint16(&pk, r->type);
+                        cs_mp_pack_str(&pk, r->set_id);
+                        msgpack_pack_uint32(&pk, r->ttl);
+                        msgpack_pack_array(&pk, r->count);
+                        for (size_t v = 0; v < r->count; v++)
+                                cs_mp_pack_bin(&pk, r->values[v].data, r->values[v].len);
+                }
+        }
+        sink_write(&out_sink, f->changes.sb.data, f->changes.sb.size);
+        /* raft wants whole 8-byte words. */
+        static const char zeros[8];
+        size_t size = out_sink.sb.size;
+        sink_write(&out_sink, zeros, ((size + 7) & ~(size_t)7) - size);
+        if (out_sink.failed || out_sink.sb.data == NULL) {
+                msgpack_sbuffer_destroy(&out_sink.sb);
+                return -ENOMEM;
+        }
+        *out_len = out_sink.sb.size;
+        *out = msgpack_sbuffer_release(&out_sink.sb);
+        return 0;
 }
 
 int cs_snapshot_encode(const struct cs_state *st, void **out, size_t *out_len)
 {
-        msgpack_sbuffer sb;
-        msgpack_packer pk;
-        const void **zones = (const void **)collect(&st->zones);
-        if (zones == NULL)
-                return -ENOMEM;
-        qsort(zones, st->zones.count, sizeof(*zones), zone_ptr_cmp);
-        msgpack_sbuffer_init(&sb);
-        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        struct cs_frozen *f;
+        int rv = freeze(st, &f);
+        if (rv != 0)
+                return rv;
+        rv = encode_frozen(f, out, out_len);
+        frozen_free(f);
+        return rv;
+}
 
-        msgpack_pack_array(&pk, 9);
-        cs_mp_pack_str(&pk, SNAP_MAGIC);
-        msgpack_pack_uint32(&pk, CS_SNAPSHOT_VERSION);
-        msgpack_pack_uint64(&pk, st->last_index);
-        msgpack_pack_uint64(&pk, st->synced_index);
-        msgpack_pack_uint64(&pk, st->changes_max);
-        msgpack_pack_uint64(&pk, st->changes_max_age_ms);
-        msgpack_pack_uint64(&pk, st->n_members);
-        msgpack_pack_uint64(&pk, st->zones.count);
-        msgpack_pack_uint64(&pk, st->changes_count);
+int cs_snapshot_freeze(struct cs_state *st, struct cs_frozen **out)
+{
+        int rv = freeze(st, out);
+        if (rv == 0)
+                cs_state_pin(st);
+        return rv;
+}
 
-        msgpack_pack_array(&pk, st->n_members);
-        for (size_t i = 0; i < st->n_members; i++) {
-                const struct cs_member *m = &st->members[i];
-                msgpack_pack_array(&pk, 6);
-                msgpack_pack_uint64(&pk, m->id);
-                cs_mp_pack_str(&pk, m->name);
-                cs_mp_pack_str(&pk, m->raft_address);
-                cs_mp_pack_str(&pk, m->dns_address);
-                cs_mp_pack_str(&pk, m->api_address);
-                msgpack_pack_int(&pk, (int)m->role);
-        }
-        int rv = 0;
-        for (size_t i = 0; i < st->zones.count; i++) {
-                const struct cs_zone *z = zones[i];
-                const void **sets = (const void **)collect(&z->rrsets);
-                if (sets == NULL) {
-                        rv = -ENOMEM;
-                        break;
-                }
-                qsort(sets, z->rrsets.count, sizeof(*sets), rrset_ptr_cmp);
-                pack_zone(&pk, z, sets);
-                free(sets);
-        }
-        for (size_t i = 0; rv == 0 && i < st->changes_count; i++) {
-                if (i % CHUNK == 0) {
-                        size_t left = st->changes_count - i;
-                        msgpack_pack_array(&pk, left < CHUNK ? left : CHUNK);
-                }
-                const struct cs_change *c = cs_state_change_at(st, i);
-                msgpack_pack_array(&pk, 7);
-                cs_mp_pack_str(&pk, c->id);
-                if (c->request_id)
-                        cs_mp_pack_str(&pk, c->request_id);
-                else
-                        msgpack_pack_nil(&pk);
-                msgpack_pack_int(&pk, (int)c->kind);
-                cs_mp_pack_bin(&pk, c->origin, c->origin_len);
-                cs_mp_pack_str(&pk, c->zone_id);
-                msgpack_pack_uint64(&pk, c->submitted_ms);
-                msgpack_pack_uint64(&pk, c->index);
-        }
-        free(zones);
-        /* msgpack_sbuffer_write returns -1 on ENOMEM and the packer stops. */
-        size_t padded = (sb.size + 7) & ~(size_t)7;
-        static const char zeros[8];
-        if (rv == 0 && msgpack_sbuffer_write(&sb, zeros, padded - sb.size) != 0)
-                rv = -ENOMEM;
-        if (rv != 0 || sb.data == NULL) {
-                msgpack_sbuffer_destroy(&sb);
-                return rv ? rv : -ENOMEM;
-        }
-        *out_len = sb.size;
-        *out = msgpack_sbuffer_release(&sb);
-        return 0;
+int cs_snapshot_encode_frozen(struct cs_frozen *f, void **out, size_t *out_len)
+{
+        return encode_frozen(f, out, out_len);
+}
+
+void cs_snapshot_thaw(struct cs_state *st, struct cs_frozen *f)
+{
+        if (f == NULL)
+                return;
+        frozen_free(f);
+        cs_state_unpin(st);
 }
 
 /* ---- decoding ----------------------------------------------------------- */

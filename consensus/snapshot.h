@@ -23,6 +23,31 @@
 /* *buf is malloc'ed (free it with free); *len is a multiple of 8. */
 int cs_snapshot_encode(const struct cs_state *st, void **buf, size_t *len);
 
+/*
+ * The same encoding in two steps, so that the thread that applies commands
+ * never spends long on a large state (raft's asynchronous snapshots):
+ *
+ *   cs_snapshot_freeze   on the applying thread: packs the header, members,
+ *                        zone headers and change records, takes pointers to
+ *                        every record set and pins the state (cost: a
+ *                        pointer copy per record set); 0 or -ENOMEM.
+ *   cs_snapshot_encode_frozen
+ *                        on any thread, while the applying thread goes on:
+ *                        sorts and packs the record sets; gives the bytes
+ *                        cs_snapshot_encode would have given at freeze time.
+ *                        Once per view.  0 or -ENOMEM.
+ *   cs_snapshot_thaw     on the applying thread, after the encoding ended:
+ *                        frees the view and unpins the state.
+ *
+ * While pinned, the state keeps what it lets go of (replaced and deleted
+ * record sets, deleted zones, a state replaced by a restore) until the last
+ * pin goes; record sets are never changed in place.
+ */
+struct cs_frozen;
+int cs_snapshot_freeze(struct cs_state *st, struct cs_frozen **view);
+int cs_snapshot_encode_frozen(struct cs_frozen *view, void **buf, size_t *len);
+void cs_snapshot_thaw(struct cs_state *st, struct cs_frozen *view);
+
 /* out must be initialised and empty; on failure it is left empty. 0,
  * -EBADMSG, -EPROTO (version), -EINVAL (inconsistent) or -ENOMEM. */
 int cs_snapshot_decode(const void *buf, size_t len, struct cs_state *out, char *err,

@@ -271,8 +271,64 @@ void member_clear(struct cs_member *m)
         free(m->api_address);
 }
 
+/* ---- retired objects --------------------------------------------------- */
+
+struct cs_retired *retired_new(enum retired_kind kind, size_t cap)
+{
+        struct cs_retired *r = malloc(sizeof(*r) + (cap ? cap : 1) * sizeof(void *));
+        if (r != NULL) {
+                r->next = NULL;
+                r->kind = kind;
+                r->n = 0;
+        }
+        return r;
+}
+
+static void retired_free(struct cs_retired *r)
+{
+        while (r != NULL) {
+                struct cs_retired *next = r->next;
+                for (size_t i = 0; i < r->n; i++) {
+                        if (r->kind == RETIRED_RRSETS) {
+                                free(r->items[i]);
+                        } else if (r->kind == RETIRED_ZONE) {
+                                zone_free(r->items[i]);
+                        } else {
+                                cs_state_fini(r->items[i]);
+                                free(r->items[i]);
+                        }
+                }
+                free(r);
+                r = next;
+        }
+}
+
+void retire(struct cs_state *st, struct cs_retired *r)
+{
+        if (st->pins == 0) {
+                retired_free(r);
+                return;
+        }
+        r->next = st->retired;
+        st->retired = r;
+}
+
+void cs_state_pin(struct cs_state *st)
+{
+        st->pins++;
+}
+
+void cs_state_unpin(struct cs_state *st)
+{
+        if (st->pins > 0 && --st->pins == 0) {
+                retired_free(st->retired);
+                st->retired = NULL;
+        }
+}
+
 void cs_state_fini(struct cs_state *st)
 {
+        retired_free(st->retired); /* the end: nothing reads the state any more */
         for (size_t i = 0; i < st->zones.cap; i++)
                 if (st->zones.slots[i].item)
                         zone_free(st->zones.slots[i].item);
@@ -299,13 +355,37 @@ void cs_state_set_observer(struct cs_state *st, const struct cs_observer *obs)
                 memset(&st->observer, 0, sizeof(st->observer));
 }
 
-void cs_state_move(struct cs_state *dst, struct cs_state *src)
+int cs_state_move(struct cs_state *dst, struct cs_state *src)
 {
         struct cs_observer obs = dst->observer;
-        cs_state_fini(dst);
+        unsigned pins = dst->pins;
+        struct cs_retired *retired = dst->retired;
+        if (pins == 0) {
+                dst->retired = NULL; /* nothing on it without pins */
+                cs_state_fini(dst);
+        } else {
+                /* A frozen view reads the old contents: retire them whole. */
+                struct cs_retired *r = retired_new(RETIRED_STATE, 1);
+                struct cs_state *old = malloc(sizeof(*old));
+                if (r == NULL || old == NULL) {
+                        free(r);
+                        free(old);
+                        return -ENOMEM;
+                }
+                *old = *dst;
+                old->pins = 0;
+                old->retired = NULL;
+                memset(&old->observer, 0, sizeof(old->observer));
+                r->items[r->n++] = old;
+                r->next = retired;
+                retired = r;
+        }
         *dst = *src;
         dst->observer = obs;
+        dst->pins = pins;
+        dst->retired = retired;
         cs_state_init(src);
+        return 0;
 }
 
 /* ---- zones -------------------------------------------------------------- */
@@ -640,15 +720,21 @@ int cs_state_zone_delete(struct cs_state *st, const struct cs_ctx *ctx,
                                    "zone %s holds %zu record sets besides the apex SOA "
                                    "and NS; delete them first or force",
                                    text, z->rrsets.count - 2);
+        struct cs_retired *gone = retired_new(RETIRED_ZONE, 1);
+        if (gone == NULL)
+                return result_fail(res, -ENOMEM, "out of memory");
         int rv = change_prepare(st, ctx, CS_CHANGE_ZONE_DELETE, z, &change, res);
-        if (rv != 0)
+        if (rv != 0) {
+                free(gone);
                 return rv;
+        }
         struct name_key k = {z->origin, z->origin_len};
         cs_hmap_del(&st->zones, z->hash, &k, zone_match);
         cs_hmap_del(&st->zone_ids, str_hash(z->zone_id), z->zone_id, zone_id_match);
         change_commit(st, ctx, change, res);
         if (st->observer.zone_deleted)
                 st->observer.zone_deleted(st->observer.ctx, z->origin, z->origin_len);
-        zone_free(z);
+        gone->items[gone->n++] = z;
+        retire(st, gone);
         return 0;
 }

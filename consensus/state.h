@@ -199,6 +199,12 @@ struct cs_state {
         size_t changes_max;
         uint64_t changes_max_age_ms;
         struct cs_observer observer;
+        /* Not replicated.  While pins > 0 a frozen snapshot view
+         * (consensus/snapshot.h) may be reading record sets from another
+         * thread: record sets, zones and whole states the state lets go of
+         * are kept on the retired list and freed when the last pin goes. */
+        unsigned pins;
+        struct cs_retired *retired;
 };
 
 /* ---- results ------------------------------------------------------------ */
@@ -231,8 +237,14 @@ void cs_state_init(struct cs_state *st);
 void cs_state_fini(struct cs_state *st);
 /* Borrowed: copied into the state. */
 void cs_state_set_observer(struct cs_state *st, const struct cs_observer *obs);
-/* Replaces *dst by *src (src is emptied); dst keeps its observer. */
-void cs_state_move(struct cs_state *dst, struct cs_state *src);
+/* Replaces *dst by *src (src is emptied); dst keeps its observer, pins and
+ * retired list.  0, or -ENOMEM (dst is pinned and its old contents could not
+ * be retired): nothing changed. */
+int cs_state_move(struct cs_state *dst, struct cs_state *src);
+/* Pins the state's record sets in memory (see `pins`); unpinning the last
+ * pin frees what was retired meanwhile.  On the applying thread only. */
+void cs_state_pin(struct cs_state *st);
+void cs_state_unpin(struct cs_state *st);
 
 int cs_state_zone_create(struct cs_state *st, const struct cs_ctx *ctx,
                          const struct cs_zone_spec *spec, struct cs_result *res);

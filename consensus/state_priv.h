@@ -45,6 +45,19 @@ struct cs_rrset *rrset_with_serial(const struct cs_rrset *soa, uint32_t serial);
 
 struct cs_owner *owner_new(const uint8_t *owner, uint16_t len);
 
+/* What an operation lets go of, allocated before it commits (so that the
+ * commit cannot fail) and handed to retire(): freed at once, or kept until
+ * the state is unpinned. */
+enum retired_kind { RETIRED_RRSETS, RETIRED_ZONE, RETIRED_STATE };
+struct cs_retired {
+        struct cs_retired *next;
+        enum retired_kind kind;
+        size_t n;      /* items in use */
+        void *items[]; /* struct cs_rrset *, struct cs_zone * or struct cs_state * */
+};
+struct cs_retired *retired_new(enum retired_kind kind, size_t cap);
+void retire(struct cs_state *st, struct cs_retired *r);
+
 void result_error(struct cs_result *res, uint32_t action, const char *field,
                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 int result_fail(struct cs_result *res, int status, const char *fmt, ...)

@@ -5,11 +5,14 @@
  * a snapshot of a large state restores to an identical state (compared as
  * snapshot bytes); a corrupt snapshot is refused (or, when the corruption is
  * still a valid snapshot, accepted) and a refused one leaves the state alone;
- * and three raft_fixture servers running this FSM stay identical through
+ * an asynchronous snapshot encodes the state as it was when frozen however
+ * much changes meanwhile (on another thread too); and three raft_fixture
+ * servers running this FSM stay identical through
  * 1,000+ batches, a leader kill, a new election and the old leader's return
  * (compared byte for byte through their snapshots).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -199,6 +202,164 @@ static void snapshot_of_a_large_state_restores_identically(void **state)
         cs_result_fini(&res);
 }
 
+/* Upserts the three sets batch n made, with another TTL: new set objects. */
+static struct raft_buffer encode_retime(unsigned n, uint32_t ttl)
+{
+        struct abuild ab;
+        char owner[64];
+        ab_init(&ab, 4, 8);
+        for (unsigned k = 0; k < 3; k++) {
+                snprintf(owner, sizeof(owner), "n%u-%u.example.com.", n, k);
+                struct cs_action *a = ab_add(&ab, CS_ACTION_UPSERT, owner, 1, "", ttl);
+                ab_a(&ab, a, 10, (uint8_t)(n >> 8), (uint8_t)n, (uint8_t)k);
+        }
+        uint8_t origin[64];
+        size_t ol = to_wire("example.com.", origin);
+        struct cs_command c = {.type = CS_CMD_CHANGE_BATCH, .timestamp_ms = 5000 + n};
+        c.u.batch = ab_batch(&ab, origin, ol);
+        struct raft_buffer b;
+        assert_int_equal(cs_command_encode(&c, &b), 0);
+        ab_free(&ab);
+        return b;
+}
+
+static void apply_buf(struct cs_fsm *fsm, struct raft_buffer b)
+{
+        void *result;
+        assert_int_equal(fsm->raft_fsm.apply(&fsm->raft_fsm, &b, &result), 0);
+        const struct cs_result *applied = result;
+        if (applied->status != 0)
+                print_error("apply: %s\n", applied->message);
+        assert_int_equal(applied->status, 0);
+        raft_free(b.base);
+}
+
+struct encoder {
+        struct cs_fsm *fsm;
+        struct raft_buffer *bufs;
+        unsigned n;
+        int rv;
+};
+
+static void *encode_on_a_thread(void *arg)
+{
+        struct encoder *e = arg;
+        e->rv = e->fsm->raft_fsm.snapshot_async(&e->fsm->raft_fsm, &e->bufs, &e->n);
+        return NULL;
+}
+
+/* raft's asynchronous snapshot: `snapshot` freezes the state, the state goes
+ * on changing (sets replaced and deleted, a zone deleted, the whole state
+ * replaced by a restore), and `snapshot_async` — afterwards, or on another
+ * thread meanwhile — still encodes the state as it was at freeze time.
+ * Under ASan a read of anything freed too early fails the test. */
+static void async_snapshot_encodes_the_state_at_freeze_time(void **state)
+{
+        (void)state;
+        for (int threaded = 0; threaded < 2; threaded++) {
+                struct cs_state st;
+                struct cs_fsm fsm;
+                cs_state_init(&st);
+                cs_fsm_init(&fsm, &st);
+                assert_int_equal(fsm.raft_fsm.version, 3);
+                apply_buf(&fsm, encode_zone("example.com.", "Z1"));
+                apply_buf(&fsm, encode_zone("other.test.", "Z2"));
+                for (unsigned n = 0; n < 1500; n++)
+                        apply_buf(&fsm, encode_batch(n, NULL));
+                void *want;
+                size_t want_len;
+                assert_int_equal(cs_snapshot_encode(&st, &want, &want_len), 0);
+
+                struct raft_buffer *bufs = (void *)&bufs; /* must be cleared */
+                unsigned n_bufs = 7;
+                assert_int_equal(fsm.raft_fsm.snapshot(&fsm.raft_fsm, &bufs, &n_bufs), 0);
+                assert_null(bufs);
+                assert_int_equal(n_bufs, 0);
+                assert_int_equal(st.pins, 1);
+                /* A second snapshot while one is frozen is refused as busy. */
+                struct raft_buffer *b2;
+                unsigned n2;
+                assert_int_equal(fsm.raft_fsm.snapshot(&fsm.raft_fsm, &b2, &n2),
+                                 RAFT_BUSY);
+
+                struct encoder enc = {.fsm = &fsm};
+                pthread_t thread;
+                if (threaded)
+                        assert_int_equal(
+                            pthread_create(&thread, NULL, encode_on_a_thread, &enc), 0);
+                for (unsigned n = 0; n < 1400; n += 2) /* replaced */
+                        apply_buf(&fsm, encode_retime(n, 7));
+                for (unsigned n = 1500; n < 1800; n++) /* added and deleted */
+                        apply_buf(&fsm, encode_batch(n, NULL));
+                struct cs_command del = {.type = CS_CMD_ZONE_DELETE, .timestamp_ms = 9};
+                uint8_t other[64];
+                del.u.zone_delete.origin = other;
+                del.u.zone_delete.origin_len = to_wire("other.test.", other);
+                del.u.zone_delete.force = true;
+                struct raft_buffer db;
+                assert_int_equal(cs_command_encode(&del, &db), 0);
+                apply_buf(&fsm, db);
+                /* The whole state replaced, then changed again. */
+                struct raft_buffer rb = {raft_malloc(want_len), want_len};
+                memcpy(rb.base, want, want_len);
+                assert_int_equal(fsm.raft_fsm.restore(&fsm.raft_fsm, &rb), 0);
+                for (unsigned n = 1; n < 1500; n += 2)
+                        apply_buf(&fsm, encode_retime(n, 9));
+                assert_non_null(st.retired);
+
+                if (threaded)
+                        assert_int_equal(pthread_join(thread, NULL), 0);
+                else
+                        encode_on_a_thread(&enc);
+                assert_int_equal(enc.rv, 0);
+                assert_int_equal(enc.n, 1);
+                assert_int_equal(enc.bufs[0].len, want_len);
+                assert_memory_equal(enc.bufs[0].base, want, want_len);
+
+                assert_int_equal(
+                    fsm.raft_fsm.snapshot_finalize(&fsm.raft_fsm, &enc.bufs, &enc.n), 0);
+                assert_null(enc.bufs);
+                assert_int_equal(st.pins, 0);
+                assert_null(st.retired);
+                /* Unpinned, the state frees what it lets go of at once. */
+                apply_buf(&fsm, encode_retime(0, 11));
+                assert_null(st.retired);
+                free(want);
+                cs_fsm_close(&fsm);
+                cs_state_fini(&st);
+        }
+}
+
+/* Without async work (the fixture's io), `snapshot` encodes at once. */
+static void sync_snapshot_without_async_work(void **state)
+{
+        (void)state;
+        struct cs_state st;
+        struct cs_fsm fsm;
+        cs_state_init(&st);
+        cs_fsm_init(&fsm, &st);
+        fsm.raft_fsm.snapshot_async = NULL;
+        apply_buf(&fsm, encode_zone("example.com.", "Z1"));
+        for (unsigned n = 0; n < 100; n++)
+                apply_buf(&fsm, encode_batch(n, NULL));
+        void *want;
+        size_t want_len;
+        assert_int_equal(cs_snapshot_encode(&st, &want, &want_len), 0);
+        struct raft_buffer *bufs;
+        unsigned n_bufs;
+        assert_int_equal(fsm.raft_fsm.snapshot(&fsm.raft_fsm, &bufs, &n_bufs), 0);
+        apply_buf(&fsm, encode_retime(0, 7));
+        assert_int_equal(n_bufs, 1);
+        assert_int_equal(bufs[0].len, want_len);
+        assert_memory_equal(bufs[0].base, want, want_len);
+        assert_int_equal(fsm.raft_fsm.snapshot_finalize(&fsm.raft_fsm, &bufs, &n_bufs),
+                         0);
+        assert_int_equal(st.pins, 0);
+        free(want);
+        cs_fsm_close(&fsm);
+        cs_state_fini(&st);
+}
+
 static void corrupt_snapshot_is_refused_and_state_kept(void **state)
 {
         struct cs_state st;
@@ -302,6 +463,7 @@ static void three_servers_stay_identical_across_a_leader_kill(void **state)
         for (unsigned i = 0; i < N_SERVERS; i++) {
                 cs_state_init(&c->st[i]);
                 cs_fsm_init(&c->fsm[i], &c->st[i]);
+                c->fsm[i].raft_fsm.snapshot_async = NULL; /* the fixture's io has none */
                 struct cs_observer obs = {.restored = on_restored};
                 cs_state_set_observer(&c->st[i], &obs);
                 assert_int_equal(raft_fixture_grow(&c->f, &c->fsm[i].raft_fsm), 0);
@@ -375,6 +537,8 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(apply_always_returns_zero_and_reports_through_result),
             cmocka_unit_test(snapshot_of_a_large_state_restores_identically),
+            cmocka_unit_test(async_snapshot_encodes_the_state_at_freeze_time),
+            cmocka_unit_test(sync_snapshot_without_async_work),
             cmocka_unit_test(corrupt_snapshot_is_refused_and_state_kept),
             cmocka_unit_test(three_servers_stay_identical_across_a_leader_kill),
         };

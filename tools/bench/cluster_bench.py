@@ -11,9 +11,15 @@ then measures, in one invocation:
   3. failover: kill -9 of the leader -> first write accepted by a survivor
      (repeated FAILOVERS times, the killed node restarted in between);
   4. DNS queries/s on a follower while idle and while the cluster applies a
-     steady write load (dnsperf, same query file), and the ratio.
+     steady write load (dnsperf, same query file), and the ratio;
+  5. with --big-sets N (or --big-only): a zone of N record sets, then small
+     writes for --duration seconds so that every node takes several raft
+     snapshots of the large state: write latency (p50/p99/max), the longest
+     a node's loop took to answer GET /v1/health, and elections (raft term
+     changes) -- what a snapshot taken on the node's loop would disturb.
 
 Usage: tools/bench/cluster_bench.py [--bin build/node/quorumdns] [--duration 10]
+       tools/bench/cluster_bench.py --big-only --big-sets 1000000
 Prints a Markdown table; figures go to BENCHMARKS.md.
 """
 import argparse
@@ -199,6 +205,55 @@ def failover(cl):
     raise RuntimeError("no write accepted within 10 s")
 
 
+def big_state(cl, sets, duration, clients=4):
+    """Loads `sets` record sets, then writes one-set batches for `duration` s
+    while probing every node's API; returns the figures of phase 5."""
+    leader = cl.leader()
+    conn = http.client.HTTPConnection(cl.addr(leader), cl.api, timeout=60)
+    t0 = time.time()
+    for k in range(0, sets, 5000):
+        st, body = request(conn, "POST", f"/v1/zones/{ZONE}/changes",
+                           batch(f"big{k // 5000}", min(5000, sets - k)))
+        assert st == 200, body
+    load_s = time.time() - t0
+    terms0 = {i: cl.health(i)["term"] for i in cl.procs}
+    stop = time.time() + duration
+    lat, errors, probe_max = [], [0], {i: 0.0 for i in cl.procs}
+
+    def writer(w):
+        c = http.client.HTTPConnection(cl.addr(leader), cl.api, timeout=30)
+        k = 0
+        while time.time() < stop:
+            a = time.time()
+            st, _ = request(c, "POST", f"/v1/zones/{ZONE}/changes", batch(f"s{w}-{k}", 1))
+            if st == 200:
+                lat.append((time.time() - a) * 1000)
+            else:
+                errors[0] += 1
+            k += 1
+
+    def prober(i):
+        while time.time() < stop:
+            a = time.time()
+            cl.health(i)
+            probe_max[i] = max(probe_max[i], (time.time() - a) * 1000)
+            time.sleep(0.02)
+
+    ts = [threading.Thread(target=writer, args=(w,)) for w in range(clients)]
+    ts += [threading.Thread(target=prober, args=(i,)) for i in cl.procs]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    terms1 = {i: cl.health(i)["term"] for i in cl.procs}
+    lat.sort()
+    return {"load_s": load_s, "writes": len(lat), "errors": errors[0],
+            "p50": lat[len(lat) // 2] if lat else 0, "p99": lat[int(len(lat) * 0.99) - 1] if lat else 0,
+            "max": lat[-1] if lat else 0, "probe_max": max(probe_max.values()),
+            "elections": sum(terms1[i] - terms0[i] for i in cl.procs) // len(cl.procs),
+            "terms": (terms0, terms1)}
+
+
 def dnsperf(addr, port, qfile, secs):
     out = subprocess.run(["dnsperf", "-s", addr, "-p", str(port), "-d", qfile, "-l", str(secs),
                           "-c", "4", "-q", "50"], capture_output=True, text=True).stdout
@@ -206,6 +261,20 @@ def dnsperf(addr, port, qfile, secs):
         if "Queries per second" in line:
             return float(line.split()[-1])
     return 0.0
+
+
+def print_big(args, b, header=True):
+    if header:
+        print("| measure | result | target |")
+        print("|---|---|---|")
+    print(f"| {args.big_sets:,} record sets loaded | {b['load_s']:.1f} s | |")
+    # Every node snapshots each 2,048 entries (the default threshold).
+    print(f"| one-set writes for {args.duration} s with {args.big_sets:,} sets "
+          f"(~{b['writes'] // 2048} snapshots per node) | {b['writes']:,} writes, p50 {b['p50']:.1f} ms, "
+          f"p99 {b['p99']:.1f} ms, max {b['max']:.1f} ms ({b['errors']} errors) | |")
+    print(f"| longest GET /v1/health meanwhile (any node) | {b['probe_max']:.0f} ms | "
+          f"< election timeout (400 ms) |")
+    print(f"| elections meanwhile (raft term changes) | {b['elections']} | 0 |")
 
 
 def main():
@@ -219,7 +288,12 @@ def main():
     ap.add_argument("--failovers", type=int, default=3)
     ap.add_argument("--load-rate", type=int, default=5000,
                     help="record changes/s applied while DNS qps is measured under load")
+    ap.add_argument("--big-sets", type=int, default=0,
+                    help="phase 5: record sets in the large zone (0: skip the phase)")
+    ap.add_argument("--big-only", action="store_true", help="run phase 5 only")
     args = ap.parse_args()
+    if args.big_only and args.big_sets <= 0:
+        ap.error("--big-only needs --big-sets N")
     cl = Cluster(os.path.abspath(args.bin))
     try:
         for i in range(1, 4):
@@ -230,6 +304,9 @@ def main():
         assert st in (200, 201), body
         st, _ = request(conn, "POST", f"/v1/zones/{ZONE}/changes", batch("q", 1000))
         assert st == 200
+        if args.big_only:
+            print_big(args, big_state(cl, args.big_sets, args.duration))
+            return 0
         rate, errs = throughput(cl, leader, args.duration, args.clients, args.batch)
         p50, p99, pmax = visibility(cl, leader, args.samples)
         fo = [failover(cl) for _ in range(args.failovers)]
@@ -268,6 +345,8 @@ def main():
               f"{', '.join(f'{x:.2f}' for x in fo)} s | < 1.5 s |")
         print(f"| follower DNS qps idle / under {args.load_rate:,} changes/s | {idle:,.0f} / {busy:,.0f} "
               f"({busy / idle if idle else 0:.2f}x) | >= 0.8x |")
+        if args.big_sets > 0:
+            print_big(args, big_state(cl, args.big_sets, args.duration), header=False)
     finally:
         cl.stop_all()
 
