@@ -437,7 +437,7 @@ static int prepare(struct work *w, struct cs_zone *z, uint32_t serial)
 }
 
 static void commit(struct work *w, struct cs_zone *z, struct cs_rrset_change *changes,
-                   size_t *n_changes, struct cs_rrset **old, size_t *n_old)
+                   size_t *n_changes, void **old, size_t *n_old)
 {
         *n_changes = *n_old = 0;
         for (size_t i = 0; i < w->n_pend; i++) {
@@ -516,7 +516,7 @@ int cs_state_batch_apply(struct cs_state *st, const struct cs_ctx *ctx,
         if (rv != 0)
                 goto out;
 
-        commit(&w, z, changes, &n_changes, (struct cs_rrset **)old->items, &n_old);
+        commit(&w, z, changes, &n_changes, old->items, &n_old);
         z->serial = serial;
         change_commit(st, ctx, change, res);
         if (st->observer.rrsets_changed)

@@ -87,21 +87,24 @@ static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigne
         struct cs_fsm *fsm = rf->data;
         *bufs = NULL;
         *n_bufs = 0;
-        if (fsm->frozen != NULL)
-                return RAFT_BUSY; /* raft retries at the next threshold */
+        if (fsm->frozen != NULL) {
+                /* raft does not start one while another is pending: a view
+                 * left behind means finalize was skipped, and compaction
+                 * stops until the node restarts. */
+                LOG_WARN("raft snapshot refused: the previous one was not finalized");
+                return RAFT_BUSY;
+        }
         if (cs_snapshot_freeze(fsm->state, &fsm->frozen) != 0) {
                 snprintf(fsm->errmsg, sizeof(fsm->errmsg), "snapshot: out of memory");
                 return RAFT_NOMEM;
         }
         if (rf->version >= 3 && rf->snapshot_async != NULL)
                 return 0;
-        /* Synchronous (an io without async work): encode now. raft calls
-         * finalize only after a snapshot that succeeded. */
+        /* Synchronous (an io without async work): encode now; nothing reads
+         * the view afterwards. */
         int rv = fsm_snapshot_async(rf, bufs, n_bufs);
-        if (rv != 0) {
-                cs_snapshot_thaw(fsm->state, fsm->frozen);
-                fsm->frozen = NULL;
-        }
+        cs_snapshot_thaw(fsm->state, fsm->frozen);
+        fsm->frozen = NULL;
         return rv;
 }
 

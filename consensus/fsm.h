@@ -15,8 +15,10 @@
  * loop (a pointer copy per record set), `snapshot_async` encodes the frozen
  * view on raft's thread pool while the loop goes on applying, and
  * `snapshot_finalize` frees the view on the loop.  A 1,000,000-record state
- * took the loop 0.77 s to encode in one go; heartbeats stalled that long
- * start elections.  raft_uv must be told it can run async work
+ * took the loop 0.6–0.8 s to encode in one go; heartbeats stalled that long
+ * start elections.  The encoding holds one of libuv's four pool threads
+ * (shared with raft's disk writes) for that long; raft starts no second
+ * snapshot meanwhile.  raft_uv must be told it can run async work
  * (io.version = 2, RAFT_NOTES), which consensus/replica.c does.  With an io
  * that cannot (raft_fixture), clear raft_fsm.snapshot_async before
  * raft_init: `snapshot` then freezes and encodes at once.

@@ -14,6 +14,9 @@
  * come from raft_malloc and be padded to 8 bytes by the caller); the
  * callback gets the FSM's result or a raft error.  A proposal that fails
  * with a lost leadership is never retried from inside raft's callback.
+ * The FSM may snapshot asynchronously (raft_uv is declared able to run
+ * async work).  Closing first waits, at most 500 ms, for log writes in
+ * flight to end (libraft 0.15 crashes closing with one in flight).
  */
 #ifndef CONSENSUS_REPLICA_H
 #define CONSENSUS_REPLICA_H
@@ -81,14 +84,17 @@ int consensus_replica_start(struct consensus_replica *replica, uv_loop_t *loop,
  * Proposes one command.  buf (from raft_malloc, length a multiple of 8) is
  * taken whatever the outcome.  cb(ctx, 0, result) after the entry is applied
  * here; cb(ctx, -RAFT_..., NULL) when it failed.  Returns 0, or a negative
- * error (then cb is never called), e.g. -RAFT_NOTLEADER.
+ * error (then cb is never called), e.g. -RAFT_NOTLEADER, or -RAFT_SHUTDOWN
+ * once consensus_replica_close was called.
  */
 int consensus_replica_propose(struct consensus_replica *replica, void *buf, size_t len,
                               consensus_proposal_cb cb, void *ctx);
 
 bool consensus_replica_is_leader(struct consensus_replica *replica);
 
-/* Closes raft, then its log and transport; close_cb when everything is gone. */
+/* Refuses new proposals, waits (at most 500 ms) until no log write is in
+ * flight, then closes raft, its log and transport; close_cb when everything
+ * is gone. */
 void consensus_replica_close(struct consensus_replica *replica,
                              void (*close_cb)(struct consensus_replica *replica));
 

@@ -305,7 +305,7 @@ static void retired_free(struct cs_retired *r)
 
 void retire(struct cs_state *st, struct cs_retired *r)
 {
-        if (st->pins == 0) {
+        if (st->pins == 0 || r->n == 0) {
                 retired_free(r);
                 return;
         }
