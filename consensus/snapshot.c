@@ -78,12 +78,10 @@ static int sink_write(void *data, const char *buf, size_t len)
         return k->failed ? -1 : 0;
 }
 
-static void sink_init(struct sink *k, msgpack_packer *pk)
+static void sink_init(struct sink *k)
 {
         msgpack_sbuffer_init(&k->sb);
         k->failed = false;
-        if (pk != NULL)
-                msgpack_packer_init(pk, k, sink_write);
 }
 
 struct cs_frozen {
@@ -171,9 +169,9 @@ static int freeze(const struct cs_state *st, struct cs_frozen **out)
         msgpack_packer pk;
         if (f == NULL)
                 return -ENOMEM;
-        sink_init(&f->head, NULL);
-        sink_init(&f->zones, NULL);
-        sink_init(&f->changes, NULL);
+        sink_init(&f->head);
+        sink_init(&f->zones);
+        sink_init(&f->changes);
         size_t n_sets = 0, n = 0;
         for (size_t i = 0; i < st->zones.cap; i++) {
                 const struct cs_zone *z = st->zones.slots[i].item;
@@ -221,11 +219,12 @@ nomem:
 
 /* Sorts the view's record sets (in place: the view is used once) and packs
  * everything, in the order the header promises. */
-static int encode_frozen(struct cs_frozen *f, void **out, size_t *out_len)
+int cs_snapshot_encode_frozen(struct cs_frozen *f, void **out, size_t *out_len)
 {
         struct sink out_sink;
         msgpack_packer pk;
-        sink_init(&out_sink, &pk);
+        sink_init(&out_sink);
+        msgpack_packer_init(&pk, &out_sink, sink_write);
         sink_write(&out_sink, f->head.sb.data, f->head.sb.size);
         for (size_t i = 0; i < f->n_zones; i++) {
                 const struct frozen_zone *fz = &f->zv[i];
@@ -268,7 +267,7 @@ int cs_snapshot_encode(const struct cs_state *st, void **out, size_t *out_len)
         int rv = freeze(st, &f);
         if (rv != 0)
                 return rv;
-        rv = encode_frozen(f, out, out_len);
+        rv = cs_snapshot_encode_frozen(f, out, out_len);
         frozen_free(f);
         return rv;
 }
@@ -279,11 +278,6 @@ int cs_snapshot_freeze(struct cs_state *st, struct cs_frozen **out)
         if (rv == 0)
                 cs_state_pin(st);
         return rv;
-}
-
-int cs_snapshot_encode_frozen(struct cs_frozen *f, void **out, size_t *out_len)
-{
-        return encode_frozen(f, out, out_len);
 }
 
 void cs_snapshot_thaw(struct cs_state *st, struct cs_frozen *f)

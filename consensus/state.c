@@ -359,16 +359,15 @@ int cs_state_move(struct cs_state *dst, struct cs_state *src)
 {
         struct cs_observer obs = dst->observer;
         unsigned pins = dst->pins;
-        struct cs_retired *retired = dst->retired;
+        struct cs_retired *retired = dst->retired, *gone = NULL;
         if (pins == 0) {
-                dst->retired = NULL; /* nothing on it without pins */
-                cs_state_fini(dst);
+                cs_state_fini(dst); /* nothing is retired without pins */
         } else {
                 /* A frozen view reads the old contents: retire them whole. */
-                struct cs_retired *r = retired_new(RETIRED_STATE, 1);
                 struct cs_state *old = malloc(sizeof(*old));
-                if (r == NULL || old == NULL) {
-                        free(r);
+                gone = retired_new(RETIRED_STATE, 1);
+                if (gone == NULL || old == NULL) {
+                        free(gone);
                         free(old);
                         return -ENOMEM;
                 }
@@ -376,14 +375,14 @@ int cs_state_move(struct cs_state *dst, struct cs_state *src)
                 old->pins = 0;
                 old->retired = NULL;
                 memset(&old->observer, 0, sizeof(old->observer));
-                r->items[r->n++] = old;
-                r->next = retired;
-                retired = r;
+                gone->items[gone->n++] = old;
         }
         *dst = *src;
         dst->observer = obs;
         dst->pins = pins;
-        dst->retired = retired;
+        dst->retired = pins ? retired : NULL;
+        if (gone != NULL)
+                retire(dst, gone);
         cs_state_init(src);
         return 0;
 }

@@ -234,6 +234,14 @@ static void apply_buf(struct cs_fsm *fsm, struct raft_buffer b)
         raft_free(b.base);
 }
 
+/* Zone example.com. and batches 0 .. n-1 applied through the FSM. */
+static void apply_zone_and_batches(struct cs_fsm *fsm, unsigned n)
+{
+        apply_buf(fsm, encode_zone("example.com.", "Z1"));
+        for (unsigned k = 0; k < n; k++)
+                apply_buf(fsm, encode_batch(k, NULL));
+}
+
 struct encoder {
         struct cs_fsm *fsm;
         struct raft_buffer *bufs;
@@ -262,10 +270,8 @@ static void async_snapshot_encodes_the_state_at_freeze_time(void **state)
                 cs_state_init(&st);
                 cs_fsm_init(&fsm, &st);
                 assert_int_equal(fsm.raft_fsm.version, 3);
-                apply_buf(&fsm, encode_zone("example.com.", "Z1"));
                 apply_buf(&fsm, encode_zone("other.test.", "Z2"));
-                for (unsigned n = 0; n < 1500; n++)
-                        apply_buf(&fsm, encode_batch(n, NULL));
+                apply_zone_and_batches(&fsm, 1500);
                 void *want;
                 size_t want_len;
                 assert_int_equal(cs_snapshot_encode(&st, &want, &want_len), 0);
@@ -339,9 +345,7 @@ static void sync_snapshot_without_async_work(void **state)
         cs_state_init(&st);
         cs_fsm_init(&fsm, &st);
         fsm.raft_fsm.snapshot_async = NULL;
-        apply_buf(&fsm, encode_zone("example.com.", "Z1"));
-        for (unsigned n = 0; n < 100; n++)
-                apply_buf(&fsm, encode_batch(n, NULL));
+        apply_zone_and_batches(&fsm, 100);
         void *want;
         size_t want_len;
         assert_int_equal(cs_snapshot_encode(&st, &want, &want_len), 0);
