@@ -33,6 +33,7 @@ import threading
 import time
 import urllib.parse
 
+import dns.rcode
 import requests
 
 from cluster_util import answer_values, dns_query, http
@@ -73,6 +74,7 @@ class Workload:
                  read_nodes=None):
         self.c = cluster
         self.zone = zone
+        registers = max(registers, writers + 1)
         self.regs = [f"r{k}.{zone}" for k in range(registers)]
         self.writers = writers  # registers with a writer thread; the others
         # are for the scenario's own probe writes
@@ -166,6 +168,29 @@ class Workload:
                 continue
             self.write(k)
 
+    def _read(self, n, k, reg, via):
+        """One read of register k from node n; kept only when the same run
+        of the node's process answered it from start to end."""
+        run, t = len(n.runs), time.monotonic()
+        try:
+            if via == "dns":
+                resp = dns_query(n.host, n.dns_port, reg, "TXT", timeout=0.3)
+                v = _txt_value(answer_values(resp, reg, "TXT"))
+                rcode = dns.rcode.to_text(resp.rcode())
+            else:
+                r = http("GET", f"{n.api}/v1/zones/{self.zone}/rrsets/{reg}/TXT",
+                         timeout=0.5)
+                if r.status not in (200, 404):
+                    return
+                v = _txt_value(r.json.get("records")) if r.status == 200 else 0
+                rcode = str(r.status)
+        except Exception:  # a timeout, or a node going away
+            return
+        if len(n.runs) != run or not n.alive():
+            return
+        self.h.add_read({"reg": k, "via": via, "node": n.id, "run": run, "t": t,
+                         "value": v, "rcode": rcode})
+
     def _reader(self):
         while not self.stop_ev.is_set():
             ids = self.read_nodes or list(self.c.nodes)
@@ -173,26 +198,9 @@ class Workload:
                 n = self.c.nodes[i]
                 if not n.alive() or n.paused:
                     continue
-                run = len(n.runs)
                 for k, reg in enumerate(self.regs):
-                    t = time.monotonic()
-                    try:
-                        resp = dns_query(n.host, n.dns_port, reg, "TXT", timeout=0.3)
-                        v = _txt_value(answer_values(resp, reg, "TXT"))
-                        self.h.add_read({"reg": k, "via": "dns", "node": i, "run": run,
-                                         "t": t, "value": v})
-                    except Exception:  # timeout, or a node going away
-                        pass
-                    t = time.monotonic()
-                    try:
-                        r = http("GET", f"{n.api}/v1/zones/{self.zone}/rrsets/{reg}/TXT",
-                                 timeout=0.5)
-                        if r.status in (200, 404):
-                            v = _txt_value(r.json.get("records")) if r.status == 200 else 0
-                            self.h.add_read({"reg": k, "via": "api", "node": i,
-                                             "run": run, "t": t, "value": v})
-                    except requests.RequestException:
-                        pass
+                    self._read(n, k, reg, "dns")
+                    self._read(n, k, reg, "api")
             time.sleep(0.01)
 
     def start(self):
@@ -317,8 +325,9 @@ class Workload:
                 problems.append(f"read of a value never written: {r}")
             prev = last.get(key)
             if prev is not None and r["value"] < prev["value"]:
-                problems.append(f"non-monotonic read on n{r['node']} ({r['via']}): "
-                                f"{r['value']} after {prev['value']}")
+                problems.append(f"non-monotonic read on n{r['node']}: {r['via']} "
+                                f"{r['value']} ({r['rcode']}) {r['t'] - prev['t']:.3f} s "
+                                f"after {prev['via']} {prev['value']}")
             if prev is None or r["value"] >= prev["value"]:
                 last[key] = r
         if problems:
