@@ -39,13 +39,13 @@ def netns_list():
 
 
 def _pid_alive(pid):
+    """True for a running process; false for none or a zombie (a killed run
+    whose parent never reaped it)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
         return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _kill_netns_pids(ns):
@@ -203,6 +203,9 @@ table inet qfx {{
         RuntimeError when the kernel has no sch_netem."""
         sh("ip", "netns", "exec", self.ns(i), "tc", "qdisc", "add", "dev", "eth0", "root",
            "netem", *spec.split())
+
+    def netem_clear(self, i):
+        sh("ip", "netns", "exec", self.ns(i), "tc", "qdisc", "del", "dev", "eth0", "root")
 
     # ------------------------------------------------------------- end
 

@@ -140,9 +140,17 @@ def test_flapping_link(fcluster):
     print("flapping link:", wl.verify())
 
 
-def test_slow_lossy_link():
-    """tc netem delay and loss on one node's link, where the kernel has it."""
+def test_slow_lossy_link(fcluster):
+    """tc netem delay and loss on the leader's link (where the kernel has
+    sch_netem): 30 ms delay and 5 % loss for 4 s."""
     ok, why = faultnet.netem_available()
     if not ok:
         pytest.skip(f"tc netem unavailable in this kernel (no sch_netem module): {why}")
-    pytest.skip("tc netem is available but this scenario is not written yet")
+    c, wl, ld = start_cluster(fcluster)
+    with wl:
+        time.sleep(0.5)
+        c.net.netem(ld.id, "delay 30ms loss 5%")
+        time.sleep(4.0)
+        c.net.netem_clear(ld.id)
+        time.sleep(1.0)
+    print("slow, lossy link:", wl.verify())
