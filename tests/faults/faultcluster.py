@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "system"))
 
 import cluster_util  # noqa: E402
-from cluster_util import ADMIN_TOKEN, Cluster, Node  # noqa: E402,F401
+from cluster_util import ADMIN_TOKEN, Cluster, Node  # noqa: E402,F401  (ADMIN_TOKEN: for the tests)
 
 from faultnet import TMP_ROOT, FaultNet, sh  # noqa: E402
 

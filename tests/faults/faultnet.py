@@ -152,14 +152,14 @@ class FaultNet:
             sh("ip", "-n", b, "link", "set", f"p{i}", "master", "br0")
             sh("ip", "-n", b, "link", "set", f"p{i}", "up")
             # the node's nftables table, with empty sets filled by cut()
-            sh("ip", "netns", "exec", ns, "nft", "-f", "-", input=f"""
-table inet qfx {{
-  set peers {{ type ipv4_addr; }}
-  chain input {{ type filter hook input priority 0; policy accept;
-    ip saddr @peers drop; }}
-  chain output {{ type filter hook output priority 0; policy accept;
-    ip daddr @peers drop; }}
-}}
+            sh("ip", "netns", "exec", ns, "nft", "-f", "-", input="""
+table inet qfx {
+  set peers { type ipv4_addr; }
+  chain input { type filter hook input priority 0; policy accept;
+    ip saddr @peers drop; }
+  chain output { type filter hook output priority 0; policy accept;
+    ip daddr @peers drop; }
+}
 """)
 
     # ------------------------------------------------------------- cuts

@@ -5,8 +5,6 @@ checker's workload through the fault and verifies the history once every
 node runs again."""
 
 import os
-import signal
-import threading
 import time
 
 import pytest

@@ -3,7 +3,6 @@ a clock jump on one node (faketime).  Each runs the checker's workload
 through the fault and verifies the history afterwards."""
 
 import os
-import shutil
 import subprocess
 import threading
 import time

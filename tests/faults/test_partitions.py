@@ -1,16 +1,21 @@
-"""Partitions: the leader cut off, a follower cut off, a node cut from one
-peer only, a flapping link, and a slow/lossy link (tc netem, when the
-kernel has it).  Each runs the checker's workload through the fault and
+"""Partitions: the leader cut off (with a timed write, and with quorumctl),
+a follower cut off, a node cut from one peer only, a flapping link, and a
+slow/lossy link (tc netem, when the kernel has it).  Each runs the checker's workload through the fault and
 verifies the history once the network is healed."""
 
+import os
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
-from checker import Workload
-from faultcluster import SLACK
 import faultnet
+from checker import Workload
+from faultcluster import ADMIN_TOKEN, SLACK
+
+QUORUMCTL = Path(__file__).resolve().parents[2] / "build" / "tools" / "quorumctl" / "quorumctl"
 
 
 def probe_write(wl, node_id, timeout=10.0):
@@ -154,3 +159,39 @@ def test_slow_lossy_link(fcluster):
         c.net.netem_clear(ld.id)
         time.sleep(1.0)
     print("slow, lossy link:", wl.verify())
+
+
+def test_leader_cut_off_quorumctl(fcluster):
+    """quorumctl, given the cut-off leader first and a follower second,
+    gets its write through right after the cut: the leader's 503 (once it
+    steps down) sends it to the follower, whose relay follows the leader
+    change.  Its writes go to a zone of their own (the checker counts the
+    serial of its zone)."""
+    if not QUORUMCTL.exists():
+        pytest.skip(f"quorumctl not built: {QUORUMCTL}")
+    c, wl, old = start_cluster(fcluster)
+    r = old.post("/v1/zones", {"name": "ctl.test.", "ns": ["ns1.ctl.test."]})
+    assert r.status == 201, r
+    follower = next(i for i in c.nodes if i != old.id)
+    env = dict(os.environ, QUORUMDNS_TOKEN=ADMIN_TOKEN,
+               QUORUMDNS_SERVERS=f"{old.api},{c.nodes[follower].api}")
+    with wl:
+        time.sleep(0.5)
+        c.no_write = {old.id}
+        t = time.monotonic()
+        c.net.isolate(old.id)
+        p = subprocess.run([str(QUORUMCTL), "record", "upsert", "ctl.test", "www", "A",
+                            "--ttl", "5", "192.0.2.7"], env=env, capture_output=True,
+                           text=True, timeout=60)
+        took = time.monotonic() - t
+        time.sleep(0.5)
+        c.net.heal()
+        c.no_write = set()
+        time.sleep(1.0)
+    print(f"quorumctl through a leader cut: exit {p.returncode} after {took:.2f} s; "
+          f"{p.stdout.strip()[:200]} {p.stderr.strip()[:300]}")
+    wl.verify()
+    assert p.returncode == 0, p
+    c.wait_dns(c.nodes.values(), "www.ctl.test.", "A", {"192.0.2.7"}, timeout=5)
+    assert took <= 5.0 * SLACK
+
