@@ -182,7 +182,8 @@ static void relay_send(struct node_api_relay *w, const char *leader)
         if (w->attempts > 1)
                 LOG_INFO("relay %s: sent again, to %s (attempt %u)", w->key, leader,
                          w->attempts);
-        node_forward(w->api->loop, (struct sockaddr *)&addr, &req, on_answer, w);
+        if (node_forward(w->api->loop, (struct sockaddr *)&addr, &req, on_answer, w) != 0)
+                relay_wait(w, true); /* out of memory: try again after a pause */
 }
 
 static void on_tick(uv_timer_t *timer)
