@@ -234,6 +234,10 @@ class Workload:
         ws = self.h.writes
         out = {o: sum(1 for w in ws if w["outcome"] == o) for o in ("ok", "failed", "unknown")}
         out["reads"] = len(self.h.reads)
+        if getattr(self, "behind_after_restart", None):
+            # node: (seconds from its first to its last read older than what
+            # its previous run answered, the answers' rcodes/statuses)
+            out["behind_after_restart"] = self.behind_after_restart
         return out
 
     def list_rrsets(self, node):
@@ -330,6 +334,20 @@ class Workload:
                                 f"after {prev['via']} {prev['value']}")
             if prev is None or r["value"] >= prev["value"]:
                 last[key] = r
+        # not an invariant, but what a client sees: a restarted node answering
+        # older data than its previous run had answered (until it replayed)
+        best, behind = {}, {}
+        for r in sorted(self.h.reads, key=lambda r: r["t"]):
+            key = (r["node"], r["reg"])
+            b = best.get(key)
+            if b is not None and r["run"] > b["run"] and r["value"] < b["value"]:
+                d = behind.setdefault(r["node"], [r["t"], r["t"], set()])
+                d[1] = r["t"]
+                d[2].add(r["rcode"])
+            if b is None or r["value"] >= b["value"]:
+                best[key] = r
+        self.behind_after_restart = {
+            n: (round(t1 - t0, 3), sorted(rc)) for n, (t0, t1, rc) in behind.items()}
         if problems:
             raise AssertionError(f"{len(problems)} problems; summary {self.summary()}:\n"
                                  + "\n".join(problems[:30]) + "\n" + self.c.node_logs())

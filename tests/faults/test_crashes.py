@@ -54,13 +54,14 @@ def snapshot_files(node):
         return set()
 
 
-def test_kill_follower_mid_snapshot(fcluster):
-    """Writes go straight to the leader (8 writers) until a follower starts
-    a snapshot (threshold 2048 entries); the follower is killed -9 as soon
-    as the snapshot's first file appears, then restarted: it must load what
-    it has, catch up and agree with the others."""
+@pytest.mark.parametrize("role", ["follower", "leader"])
+def test_kill_mid_snapshot(fcluster, role):
+    """Writes go straight to the leader (8 writers) until the chosen node
+    starts a snapshot (threshold 2048 entries); it is killed -9 as soon as
+    the snapshot's first file appears, then restarted: it must load what it
+    has, catch up and agree with the others (a killed leader is replaced)."""
     c, wl, ld = start_cluster(fcluster, writers=8)
-    f = c.nodes[next(i for i in c.nodes if i != ld.id)]
+    f = ld if role == "leader" else c.nodes[next(i for i in c.nodes if i != ld.id)]
     wl.targets = lambda k, s: ld.id
     seen = snapshot_files(f)
     killed = None
@@ -75,12 +76,12 @@ def test_kill_follower_mid_snapshot(fcluster):
             time.sleep(0.002)
         assert killed, f"no snapshot on n{f.id} in 40 s; {wl.summary()}"
         wl.targets = None
-        wl.c.no_write = {f.id}
-        time.sleep(0.5)
+        c.no_write = {f.id}
+        time.sleep(1.0)
         c.restart(f.id)
         c.no_write = set()
         time.sleep(2.0)
-    print(f"kill -9 of n{f.id} as {killed} appeared; then "
+    print(f"kill -9 of n{f.id} ({role}) as {killed} appeared; then "
           f"{sorted(os.listdir(f.data_dir))}")
     print("history:", wl.verify(timeout=30))
 
@@ -153,3 +154,34 @@ def test_restart_corrupt_last_segment(fcluster):
                      "auto-recovery is off); its log says why: "
                      + log.strip().splitlines()[-1][:200])
     print("history:", wl.verify())
+
+
+def test_restarted_node_reads_not_older(fcluster):
+    """A node killed and started again should not answer older data than it
+    answered before the kill (issue 10's "no read of a value older than one
+    already read from the same node", across a restart).  Today a restarted
+    node serves DNS and the API before it has replayed its snapshot and log:
+    its zones are REFUSED (404 over the API) for a few hundred ms."""
+    c, wl, ld = start_cluster(fcluster)
+    f = c.nodes[next(i for i in c.nodes if i != ld.id)]
+    w = wl.write(0, node_id=ld.id)
+    assert w["outcome"] == "ok", w
+    c.wait_dns([f], wl.regs[0], "TXT", {f'"{w["seq"]}"'})
+    f.kill()
+    c.restart(f.id)
+    older = []
+    end = time.monotonic() + 3.0
+    while time.monotonic() < end:
+        try:
+            v = f.values(wl.regs[0], "TXT", timeout=0.2)
+        except Exception:
+            v = None
+        if v is not None and v != {f'"{w["seq"]}"'}:
+            older.append((round(3.0 - (end - time.monotonic()), 3), sorted(v)))
+        time.sleep(0.005)
+    print(f"restarted n{f.id}: {len(older)} answers older than before the kill, "
+          f"first {older[:1]}, last {older[-1:]}")
+    wl.verify()
+    if older:
+        pytest.xfail(f"a restarted node answers older data until it has replayed its log "
+                     f"({len(older)} answers in the first {older[-1][0]:.2f} s)")
