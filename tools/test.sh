@@ -218,7 +218,7 @@ fi
 # ------------------------------------------------------------ fault suite
 
 # tests/faults against the normal binary: nodes in network namespaces,
-# partitions, crashes, a full disk, clock jumps (about 3 minutes).
+# partitions, crashes, a full disk, clock jumps (about 2 minutes).
 run_faults() {
         local name="fault suite, build/ (pytest, tests/faults)" t=$SECONDS log="$LOGDIR/pytest-faults.log"
         banner "$name"
