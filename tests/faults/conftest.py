@@ -37,10 +37,31 @@ def pytest_sessionfinish(session, exitstatus):
         faultnet.cleanup_run(f"{faultnet.PREFIX}{os.getpid()}")
 
 
+_NETNS = None
+
+
+def netns_usable():
+    """(True, "") when this process may make network namespaces and nftables
+    tables (root with CAP_SYS_ADMIN and CAP_NET_ADMIN), else (False, why)."""
+    global _NETNS
+    if _NETNS is None:
+        ns = f"{faultnet.PREFIX}{os.getpid()}-probe"
+        r = faultnet.sh("ip", "netns", "add", ns, check=False)
+        if r.returncode == 0:
+            r = faultnet.sh("ip", "netns", "exec", ns, "nft", "add", "table", "inet", "qfx",
+                            check=False)
+            faultnet.sh("ip", "netns", "del", ns, check=False)
+        _NETNS = (r.returncode == 0, (r.stderr or r.stdout).strip())
+    return _NETNS
+
+
 @pytest.fixture
 def fcluster(request):
     if os.geteuid() != 0:
         pytest.skip("the fault suite needs root (network namespaces, nftables, mounts)")
+    ok, why = netns_usable()
+    if not ok:
+        pytest.skip(f"cannot make network namespaces or nftables tables here: {why}")
     from faultcluster import FaultCluster
     made = []
 
