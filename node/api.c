@@ -1,7 +1,7 @@
 /*
- * api.c — routes and what every API handler shares (see api.h): relaying
- * writes to the leader, mapping state-machine results to HTTP answers, and
- * the JSON form of zones and changes.
+ * api.c — routes and what every API handler shares (see api.h): mapping
+ * state-machine results to HTTP answers, and the JSON form of zones and
+ * changes.  Relaying writes to the leader is in api_relay.c.
  */
 #include "node/api.h"
 
@@ -13,7 +13,6 @@
 
 #include "dns/text.h"
 #include "node/api_json.h"
-#include "node/forward.h"
 
 static const struct node_http_route routes[] = {
     {"GET", "/v1/health", NODE_SCOPE_NONE, node_api_health},
@@ -37,129 +36,6 @@ const struct node_http_route *node_api_routes(size_t *count)
 {
         *count = sizeof(routes) / sizeof(routes[0]);
         return routes;
-}
-
-/* ---- relaying to the leader ---------------------------------------------------------
- */
-
-/* A relayed answer held until this node has applied the change itself. */
-struct relayed {
-        struct node_http_request *r;
-        struct node_api *api;
-        uv_timer_t timer;
-        uint64_t index;
-        uint64_t deadline;
-        int status;
-        char *type;
-        char *body;
-        size_t len;
-};
-
-static void relayed_free(uv_handle_t *handle)
-{
-        struct relayed *w = handle->data;
-        free(w->type);
-        free(w->body);
-        free(w);
-}
-
-static void relayed_check(uv_timer_t *timer)
-{
-        struct relayed *w = timer->data;
-        if (node_cluster_applied(w->api->cluster) < w->index &&
-            uv_now(w->api->loop) < w->deadline)
-                return; /* applied within a heartbeat or two: keep waiting */
-        node_http_reply_text(w->r, w->status, w->type, w->body, w->len);
-        node_http_release(w->r);
-        uv_timer_stop(timer);
-        uv_close((uv_handle_t *)timer, relayed_free);
-}
-
-/* The change index in a leader's answer ({"change":{"index":N}}), or 0. */
-static uint64_t change_index(const char *body, size_t len)
-{
-        json_t *root = json_loadb(body, len, 0, NULL);
-        json_t *index = json_object_get(json_object_get(root, "change"), "index");
-        uint64_t out = json_is_integer(index) ? (uint64_t)json_integer_value(index) : 0;
-        json_decref(root);
-        return out;
-}
-
-static void on_relayed(void *ctx, int status, const char *type, const char *body,
-                       size_t len)
-{
-        struct relayed *w = ctx;
-        struct node_http_request *r = w->r;
-        type = type ? type : "application/json";
-        body = body ? body : "";
-        uint64_t index = status >= 200 && status < 300 ? change_index(body, len) : 0;
-        if (index > node_cluster_applied(w->api->cluster)) {
-                /* Read-your-writes on this node: answer once it serves the change. */
-                w->status = status;
-                w->type = strdup(type);
-                w->body = malloc(len ? len : 1);
-                if (w->type != NULL && w->body != NULL) {
-                        memcpy(w->body, body, len);
-                        w->len = len;
-                        w->index = index;
-                        w->deadline = uv_now(w->api->loop) + 1000;
-                        uv_timer_init(w->api->loop, &w->timer);
-                        w->timer.data = w;
-                        uv_timer_start(&w->timer, relayed_check, 2, 2);
-                        return;
-                }
-                free(w->type);
-                free(w->body);
-        }
-        if (status > 0)
-                node_http_reply_text(r, status, type, body, len);
-        else if (status == -ETIMEDOUT)
-                node_http_reply_error(r, 504, "LeaderTimeout", NULL,
-                                      "the leader did not answer in time; the outcome is "
-                                      "unknown: retry with the same Idempotency-Key");
-        else
-                node_http_reply_error(r, 503, "NoQuorum", NULL,
-                                      "cannot reach the leader (%s); retry later",
-                                      strerror(-status));
-        node_http_release(r);
-        free(w);
-}
-
-bool node_api_forward_if_follower(struct node_api *api, struct node_http_request *r)
-{
-        if (node_cluster_is_leader(api->cluster))
-                return false;
-        const char *leader = node_cluster_leader_api(api->cluster);
-        struct sockaddr_storage addr;
-        if (node_http_header(r, "x-quorumdns-forwarded") != NULL || leader == NULL ||
-            node_parse_address(leader, 0, &addr) != 0) {
-                node_http_reply_error(r, 503, "NoQuorum", NULL,
-                                      "no leader is known to this node (election in "
-                                      "progress, or this node is on the minority side of "
-                                      "a partition); retry later");
-                return true;
-        }
-        struct node_forward_request req = {
-            .method = r->method,
-            .target = r->target,
-            .authorization = node_http_header(r, "authorization"),
-            .idempotency_key = node_http_header(r, "idempotency-key"),
-            .content_type = node_http_header(r, "content-type"),
-            .body = r->body ? r->body : "",
-            .body_len = r->body_len,
-            .timeout_ms = 30000,
-            .relayed = true,
-        };
-        struct relayed *w = calloc(1, sizeof(*w));
-        if (w == NULL) {
-                node_http_reply_error(r, 500, "Internal", NULL, "out of memory");
-                return true;
-        }
-        w->r = r;
-        w->api = api;
-        node_http_hold(r);
-        node_forward(api->loop, (struct sockaddr *)&addr, &req, on_relayed, w);
-        return true;
 }
 
 /* ---- results

@@ -15,16 +15,29 @@
 #include "node/cluster.h"
 #include "node/http.h"
 
+struct node_api_relay;
+
 struct node_api {
         uv_loop_t *loop;
         struct node_cluster *cluster;
         const struct node_config *cfg;
+        struct node_api_relay *relays; /* writes relayed to the leader (api_relay.c) */
 };
 
 const struct node_http_route *node_api_routes(size_t *count);
 
-/* Shared by the api_*.c files. */
+/*
+ * On a follower, relays the request to the leader and answers it (true);
+ * on the leader, false.  A relay whose leader is lost is sent again to the
+ * new leader with the same idempotency key (the client's, or one made for
+ * the relay), or answered 503 once no leader has been known for 1 s; never
+ * later than 30 s.
+ */
 bool node_api_forward_if_follower(struct node_api *api, struct node_http_request *r);
+/* A stopping node answers every relay in flight (503) and ends it. */
+void node_api_relays_cancel(struct node_api *api);
+
+/* Shared by the api_*.c files. */
 void node_api_reply_result(struct node_http_request *r, int status,
                            const struct cs_result *result);
 /* 400 InvalidInput naming the first problem, with all of them in "errors"

@@ -21,6 +21,13 @@
 
 #define MAX_RESPONSE (64u << 20)
 
+struct exchange;
+
+/* What node_forward_request.call points to: the exchange, for cancelling. */
+struct node_forward_call {
+        struct exchange *x;
+};
+
 struct exchange {
         uv_tcp_t tcp;
         uv_timer_t timer;
@@ -34,6 +41,8 @@ struct exchange {
         size_t len, cap;
         unsigned open_handles;
         int done;
+        struct node_forward_call self;
+        struct node_forward_call **call; /* the owner's pointer to self, or NULL */
         /* TLS (when the API is served over TLS): OpenSSL on memory BIOs, fed
          * with what uv reads into raw and flushed with uv_write. */
         SSL *ssl;
@@ -78,13 +87,34 @@ static void handle_closed(uv_handle_t *handle)
         free(x);
 }
 
+/* Marks the exchange over; false when its handles were closed under it. */
+static bool end_exchange(struct exchange *x)
+{
+        x->done = 1;
+        if (x->call != NULL)
+                *x->call = NULL;
+        /* Only finish() and node_forward_cancel() close the handles; closed by
+         * anyone else means the node's final sweep: the loop is ending and
+         * the owner may be gone, so nothing is called back or closed again. */
+        return !uv_is_closing((uv_handle_t *)&x->tcp) &&
+               !uv_is_closing((uv_handle_t *)&x->timer);
+}
+
 static void finish(struct exchange *x, int status, const char *type, const char *body,
                    size_t len)
 {
-        if (x->done)
+        if (x->done || !end_exchange(x))
                 return;
-        x->done = 1;
         x->cb(x->ctx, status, type, body, len);
+        uv_close((uv_handle_t *)&x->timer, handle_closed);
+        uv_close((uv_handle_t *)&x->tcp, handle_closed);
+}
+
+void node_forward_cancel(struct node_forward_call *call)
+{
+        struct exchange *x = call->x;
+        if (x->done || !end_exchange(x))
+                return;
         uv_close((uv_handle_t *)&x->timer, handle_closed);
         uv_close((uv_handle_t *)&x->tcp, handle_closed);
 }
@@ -209,6 +239,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 static void on_written(uv_write_t *req, int status)
 {
         struct exchange *x = req->data;
+        if (x->done)
+                return;
         if (status < 0) {
                 finish(x, status, NULL, NULL, 0);
                 return;
@@ -321,6 +353,8 @@ static void on_tls_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 static void on_connected(uv_connect_t *req, int status)
 {
         struct exchange *x = req->data;
+        if (x->done)
+                return;
         if (status < 0) {
                 finish(x, status, NULL, NULL, 0);
                 return;
@@ -391,6 +425,10 @@ int node_forward(uv_loop_t *loop, const struct sockaddr *leader_api,
         uv_timer_init(loop, &x->timer);
         x->tcp.data = x->timer.data = x->connect.data = x;
         x->open_handles = 2;
+        x->self.x = x;
+        x->call = req->call;
+        if (x->call != NULL)
+                *x->call = &x->self;
         uv_timer_start(&x->timer, on_timeout, req->timeout_ms ? req->timeout_ms : 10000,
                        0);
         int rc = uv_tcp_connect(&x->connect, &x->tcp, leader_api, on_connected);

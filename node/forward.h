@@ -15,6 +15,9 @@
 #include <sys/socket.h>
 #include <uv.h>
 
+/* An exchange in flight (see node_forward_request.call). */
+struct node_forward_call;
+
 struct node_forward_request {
         const char *method;
         const char *target;          /* path and query */
@@ -25,6 +28,9 @@ struct node_forward_request {
         size_t body_len;
         unsigned timeout_ms;
         bool relayed; /* a client's request relayed to the leader: not relayed again */
+        /* Optional: set to the exchange while it runs, so that its owner can
+         * cancel it; set to NULL again just before cb runs. */
+        struct node_forward_call **call;
 };
 
 /*
@@ -41,8 +47,20 @@ typedef void (*node_forward_cb)(void *ctx, int status, const char *content_type,
  */
 int node_forward_use_tls(const char *trust_file, char *err, size_t err_size);
 
-/* Returns 0 (cb will be called exactly once) or a negative error (never). */
+/*
+ * Returns 0 (cb will be called exactly once) or a negative error (never).
+ * The one exception: when something else closed the exchange's handles (the
+ * node's final sweep of its loop), the loop is ending and cb is not called.
+ */
 int node_forward(uv_loop_t *loop, const struct sockaddr *leader_api,
                  const struct node_forward_request *req, node_forward_cb cb, void *ctx);
+
+/*
+ * Abandons an exchange in flight: its connection is closed and its callback
+ * is never called.  What the peer does with a request already sent is
+ * unknown to the caller (a relayed write is retried with the same
+ * idempotency key).
+ */
+void node_forward_cancel(struct node_forward_call *call);
 
 #endif

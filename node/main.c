@@ -143,6 +143,7 @@ static void stop(struct node *node)
         if (node_config_clustered(&node->cfg)) {
                 if (!uv_is_closing((uv_handle_t *)&node->join_timer))
                         uv_close((uv_handle_t *)&node->join_timer, NULL);
+                node_api_relays_cancel(&node->api);
                 node_http_close(node->http);
                 node_cluster_close(&node->cluster, NULL);
         }
@@ -316,7 +317,7 @@ static int start_cluster(struct node *node)
                 LOG_ERROR("cannot start the cluster replica: %s", node->cluster.error);
                 return -1;
         }
-        node->api = (struct node_api){node->loop, &node->cluster, cfg};
+        node->api = (struct node_api){node->loop, &node->cluster, cfg, NULL};
         if (cfg->tls_cert[0] != '\0') {
                 /* Nodes call each other's API, which is TLS too. */
                 char terr[300];

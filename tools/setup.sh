@@ -22,7 +22,7 @@ BUILD_PACKAGES=(
 TEST_PACKAGES=(
         python3 python3-pytest python3-dnspython python3-requests
         ldnsutils knot knot-dnsutils bind9-dnsutils dnsperf nsd gdnsd
-        docker-compose iproute2 procps curl openssl
+        docker-compose iproute2 procps curl openssl nftables faketime
 )
 
 usage() {

@@ -2,8 +2,9 @@
 # test.sh — the whole test suite: runs tools/setup.sh (packages; builds in
 # build/, build-asan/ and build-fuzz/), then the unit tests (ctest) in build/
 # and build-asan/, the system tests (pytest, tests/system) against the normal
-# and the ASan binary, and every libFuzzer target for a fixed time.  Prints a
-# summary and exits 1 if anything failed.  Logs go to .run/test/.
+# and the ASan binary, the fault suite (tests/faults) against the normal one,
+# and every libFuzzer target for a fixed time.  Prints a summary and exits 1
+# if anything failed.  Logs go to .run/test/.
 #
 # Usage: tools/test.sh [--quick] [--fuzz-time SECS]
 #   --quick            only build/: no ASan build, no fuzzing
@@ -213,6 +214,33 @@ if [ "$quick" = 0 ]; then
         run_pytest "system tests, build-asan/ (pytest)" "$ROOT/build-asan/node/quorumdns" \
                 "$asan_ok" "${SAN_ENV[@]}"
 fi
+
+# ------------------------------------------------------------ fault suite
+
+# tests/faults against the normal binary: nodes in network namespaces,
+# partitions, crashes, a full disk, clock jumps (about 2 minutes).
+run_faults() {
+        local name="fault suite, build/ (pytest, tests/faults)" t=$SECONDS log="$LOGDIR/pytest-faults.log"
+        banner "$name"
+        if [ "$normal_ok" != 1 ]; then
+                record SKIP "$name" 0 "not run: the build failed"
+                return
+        fi
+        local rc=0 limit note
+        limit="$(cap 600)"
+        (cd "$ROOT/tests/faults" &&
+                env QDNS_BIN="$ROOT/build/node/quorumdns" timeout -k 30 "$limit" \
+                        "$PYTHON" -m pytest -q -rfEsx -p no:cacheprovider . 2>&1 | tee "$log") || rc=$?
+        note="$(last_line "$log")"
+        [ "$rc" = 124 ] && note="killed after $limit s"
+        if [ "$rc" = 0 ]; then
+                record PASS "$name" $((SECONDS - t)) "$note"
+        else
+                record FAIL "$name" $((SECONDS - t)) "$note"
+        fi
+}
+
+run_faults
 
 # ------------------------------------------------------------ fuzzing
 

@@ -1,0 +1,187 @@
+"""Process faults: kill -9 of the leader, kill -9 of a follower while it
+writes a snapshot, a leader paused (SIGSTOP) past the election timeout and
+resumed, and a restart with a corrupt last log segment.  Each runs the
+checker's workload through the fault and verifies the history once every
+node runs again."""
+
+import os
+import time
+
+import pytest
+
+from checker import Workload
+from faultcluster import SLACK
+
+
+def start_cluster(fcluster, writers=2):
+    c = fcluster()
+    c.start(3)
+    wl = Workload(c, writers=writers)
+    wl.create_zone()
+    return c, wl, c.wait_ready()
+
+
+def first_ack_after(wl, t):
+    """Seconds from t to the first write acknowledged that was sent after t."""
+    acks = [w["t1"] for w in wl.h.writes if w["outcome"] == "ok" and w["t0"] >= t]
+    return min(acks) - t if acks else None
+
+
+def test_kill_leader(fcluster):
+    c, wl, ld = start_cluster(fcluster)
+    with wl:
+        time.sleep(1.0)
+        t = time.monotonic()
+        ld.kill()
+        c.no_write = {ld.id}
+        new = c.wait_leader([i for i in c.nodes if i != ld.id], timeout=5, exclude=(ld.id,))
+        elected = time.monotonic() - t
+        time.sleep(2.0)
+        c.no_write = set()
+        c.restart(ld.id)
+        time.sleep(1.5)
+    gap = first_ack_after(wl, t)
+    print(f"kill -9 leader: n{new.id} leads {elected:.2f} s later; first write sent after "
+          f"the kill acknowledged after {gap:.2f} s")
+    print("history:", wl.verify())
+    assert gap is not None and gap <= 2.0 * SLACK
+
+
+def snapshot_files(node):
+    try:
+        return {f for f in os.listdir(node.data_dir) if f.startswith("snapshot-")}
+    except OSError:
+        return set()
+
+
+@pytest.mark.parametrize("role", ["follower", "leader"])
+def test_kill_mid_snapshot(fcluster, role):
+    """Writes go straight to the leader (8 writers) until the chosen node
+    starts a snapshot (threshold 2048 entries); it is killed -9 as soon as
+    the snapshot's first file appears, then restarted: it must load what it
+    has, catch up and agree with the others (a killed leader is replaced)."""
+    c, wl, ld = start_cluster(fcluster, writers=8)
+    f = ld if role == "leader" else c.nodes[next(i for i in c.nodes if i != ld.id)]
+    wl.targets = lambda k, s: ld.id
+    seen = snapshot_files(f)
+    killed = None
+    with wl:
+        end = time.monotonic() + 40 * SLACK
+        while time.monotonic() < end:
+            now = snapshot_files(f)
+            if now - seen:
+                f.kill()
+                killed = sorted(now - seen)
+                break
+            time.sleep(0.002)
+        assert killed, f"no snapshot on n{f.id} in 40 s; {wl.summary()}"
+        wl.targets = None
+        c.no_write = {f.id}
+        time.sleep(1.0)
+        c.restart(f.id)
+        c.no_write = set()
+        time.sleep(2.0)
+    print(f"kill -9 of n{f.id} ({role}) as {killed} appeared; then "
+          f"{sorted(os.listdir(f.data_dir))}")
+    print("history:", wl.verify(timeout=30))
+
+
+def test_pause_leader(fcluster):
+    """The leader is stopped (SIGSTOP) for 2 s, well past the 400 ms election
+    timeout, then resumed: the others elect a leader and go on; the old one
+    steps down when it hears of the new term; nothing acknowledged is lost."""
+    c, wl, ld = start_cluster(fcluster)
+    with wl:
+        time.sleep(1.0)
+        t = time.monotonic()
+        ld.pause()
+        new = c.wait_leader([i for i in c.nodes if i != ld.id], timeout=5, exclude=(ld.id,))
+        elected = time.monotonic() - t
+        time.sleep(max(0.0, 2.0 - (time.monotonic() - t)))
+        ld.resume()
+        time.sleep(2.0)
+    gap = first_ack_after(wl, t)
+    print(f"leader paused: n{new.id} leads {elected:.2f} s later; first write sent after "
+          f"the pause acknowledged after {gap}")
+    print("history:", wl.verify())
+
+
+def corrupt_tail(data_dir):
+    """Overwrites the last 64 written bytes of the newest log segment with
+    garbage (a torn write at a crash); returns (file, offset)."""
+    segs = [f for f in os.listdir(data_dir) if f.startswith("open-") or
+            (f[0].isdigit() and "-" in f)]
+    best = None
+    for name in segs:
+        p = data_dir / name
+        data = p.read_bytes()
+        end = len(data.rstrip(b"\0"))
+        if end > 8 and (best is None or os.path.getmtime(p) > best[2]):
+            best = (p, end, os.path.getmtime(p))
+    assert best, f"no log segment with entries in {data_dir}"
+    p, end, _ = best
+    with open(p, "r+b") as fh:
+        fh.seek(max(8, end - 64))
+        fh.write(os.urandom(min(64, end - 8)))
+    return p.name, end
+
+
+def test_restart_corrupt_last_segment(fcluster):
+    """A follower is killed, the tail of its newest log segment overwritten
+    with garbage (a torn last write), and started again.  Target: it starts,
+    drops the torn entries and catches up from the leader."""
+    c, wl, ld = start_cluster(fcluster)
+    f = c.nodes[next(i for i in c.nodes if i != ld.id)]
+    with wl:
+        time.sleep(1.5)
+        f.kill()
+        c.no_write = {f.id}
+        where = corrupt_tail(f.data_dir)
+        time.sleep(0.5)
+        c.restart(f.id)
+        time.sleep(1.5)
+        started = f.alive()
+        if not started:
+            f.expected_exit = f.proc.returncode
+        c.no_write = {f.id} if not started else set()
+        time.sleep(0.5)
+    print(f"corrupted {where} of n{f.id}; restarted: {'running' if started else 'exited'}")
+    if not started:
+        log = f.log(1500)
+        wl.verify()  # the two others still hold a correct history
+        assert "segment" in log or "corrupt" in log or "checksum" in log, log
+        pytest.xfail("a node with a torn last log segment refuses to start (libraft "
+                     "auto-recovery is off); its log says why: "
+                     + log.strip().splitlines()[-1][:200])
+    print("history:", wl.verify())
+
+
+def test_restarted_node_reads_not_older(fcluster):
+    """A node killed and started again should not answer older data than it
+    answered before the kill (issue 10's "no read of a value older than one
+    already read from the same node", across a restart).  Today a restarted
+    node serves DNS and the API before it has replayed its snapshot and log:
+    its zones are REFUSED (404 over the API) for a few hundred ms."""
+    c, wl, ld = start_cluster(fcluster)
+    f = c.nodes[next(i for i in c.nodes if i != ld.id)]
+    w = wl.write(0, node_id=ld.id)
+    assert w["outcome"] == "ok", w
+    c.wait_dns([f], wl.regs[0], "TXT", {f'"{w["seq"]}"'})
+    f.kill()
+    c.restart(f.id)
+    older = []
+    end = time.monotonic() + 3.0
+    while time.monotonic() < end:
+        try:
+            v = f.values(wl.regs[0], "TXT", timeout=0.2)
+        except Exception:
+            v = None
+        if v is not None and v != {f'"{w["seq"]}"'}:
+            older.append((round(3.0 - (end - time.monotonic()), 3), sorted(v)))
+        time.sleep(0.005)
+    print(f"restarted n{f.id}: {len(older)} answers older than before the kill, "
+          f"first {older[:1]}, last {older[-1:]}")
+    wl.verify()
+    if older:
+        pytest.xfail(f"a restarted node answers older data until it has replayed its log "
+                     f"({len(older)} answers in the first {older[-1][0]:.2f} s)")
