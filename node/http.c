@@ -1,24 +1,47 @@
 /*
  * http.c — HTTP server on h2o (see http.h).
  *
- * Flow: uv_tcp accept → h2o_uv_socket_create → h2o_accept (HTTP/1.1, or
- * HTTP/2 by ALPN with TLS) → on_req: split the normalized path into
- * segments, match the route table, check the token, copy the body pointer,
- * and call the route.  The request object is allocated with
- * h2o_mem_alloc_shared so its dispose callback tells us when h2o frees the
- * request (answered, or the client went away).
+ * Flow: uv_tcp accept → connection caps (total, per source address; over a
+ * cap: 503 and close) → h2o_uv_socket_create → TLS handshake when the API
+ * is TLS → the gate reads the first request head into the socket's input
+ * (at most NODE_HTTP_MAX_HEAD bytes, within head_timeout_ms) and judges it:
+ * no valid token and a body over anon_body_max → 401/413 at once; a valid
+ * token and a Content-Length over the route's limit → 413 at once; else
+ * h2o_http1_accept takes the socket with the head already read → on_req:
+ * split the normalized path into segments, match the route table, check the
+ * token, the route's body limit and the token's write rate, and call the
+ * route.  The request object is allocated with h2o_mem_alloc_shared so its
+ * dispose callback tells us when h2o frees the request (answered, or the
+ * client went away).  HTTP/1.1 only: no h2c upgrade, no HTTP/2 by ALPN (h2o
+ * would buffer HTTP/2 bodies before the gate could see a head).
  */
 #include "node/http.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <h2o.h>
-#include <h2o/http2.h>
+#include <h2o/http1.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/log.h"
+#include "node/http_head.h"
+
+/* Open connections from one source address. */
+struct peer_count {
+        unsigned char addr[16];
+        unsigned count;
+};
+
+/* A token's write budget: a bucket refilled at limits.write_rate per second. */
+struct bucket {
+        double level;
+        uint64_t at_ms;
+};
 
 struct node_http {
         h2o_globalconf_t config;
@@ -27,8 +50,41 @@ struct node_http {
         uv_tcp_t listener;
         SSL_CTX *ssl;
         struct node_http_config cfg;
+        struct node_http_limits limits;
         struct node_http_token *tokens;
+        struct bucket *buckets; /* one per token */
+        unsigned connections;
+        struct peer_count *peers;
+        size_t npeers;
+        uint64_t refused_at_ms; /* last refusal logged (one line per second) */
+        unsigned refused_since;
 };
+
+/* One accepted connection: the socket h2o reads, and the gate's deadline. */
+struct conn {
+        uv_tcp_t tcp; /* handed to h2o, which closes it */
+        uv_timer_t timer;
+        struct node_http *http;
+        h2o_socket_t *sock;
+        unsigned char addr[16];
+        unsigned open_handles;
+        bool gated;   /* the gate still judges the first request */
+        bool counted; /* in the connection counts */
+        char reply[512];
+};
+
+void node_http_limits_default(struct node_http_limits *l)
+{
+        l->body_max = 64u << 20;
+        l->small_body_max = 1u << 20;
+        l->anon_body_max = 4096;
+        l->max_connections = 256;
+        l->max_connections_per_address = 32;
+        l->head_timeout_ms = 10000;
+        l->request_timeout_ms = 30000;
+        l->write_rate = 200;
+        l->write_burst = 400;
+}
 
 struct handler {
         h2o_handler_t super;
@@ -58,6 +114,8 @@ static const char *reason_of(int status)
                 return "Conflict";
         case 413:
                 return "Payload Too Large";
+        case 429:
+                return "Too Many Requests";
         case 500:
                 return "Internal Server Error";
         case 503:
@@ -215,22 +273,58 @@ static bool secret_equal(const char *a, const char *b, size_t blen)
         return diff == 0 && alen == blen;
 }
 
-static enum node_scope token_scope(struct node_http *http, h2o_req_t *req)
+/* The best scope a bearer value grants; *index: the token's (or -1). */
+static enum node_scope scope_of(struct node_http *http, const char *value, size_t len,
+                                int *index)
 {
-        ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
-        if (i < 0)
+        *index = -1;
+        if (value == NULL || len < 7 || strncasecmp(value, "Bearer ", 7) != 0)
                 return NODE_SCOPE_NONE;
-        h2o_iovec_t v = req->headers.entries[i].value;
-        if (v.len < 7 || strncasecmp(v.base, "Bearer ", 7) != 0)
-                return NODE_SCOPE_NONE;
-        const char *secret = v.base + 7;
-        size_t len = v.len - 7;
+        const char *secret = value + 7;
+        len -= 7;
         enum node_scope best = NODE_SCOPE_NONE;
         for (size_t t = 0; t < http->cfg.token_count; t++)
                 if (secret_equal(http->tokens[t].secret, secret, len) &&
-                    http->tokens[t].scope > best)
+                    http->tokens[t].scope > best) {
                         best = http->tokens[t].scope;
+                        *index = (int)t;
+                }
         return best;
+}
+
+static enum node_scope token_scope(struct node_http *http, h2o_req_t *req, int *index)
+{
+        ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+        if (i < 0) {
+                *index = -1;
+                return NODE_SCOPE_NONE;
+        }
+        h2o_iovec_t v = req->headers.entries[i].value;
+        return scope_of(http, v.base, v.len, index);
+}
+
+/*
+ * Takes one write from the token's bucket; false when it is empty, with
+ * the seconds until it holds one again.
+ */
+static bool write_allowed(struct node_http *http, int token, unsigned *retry_after)
+{
+        const struct node_http_limits *l = &http->limits;
+        if (l->write_rate == 0 || token < 0)
+                return true;
+        struct bucket *b = &http->buckets[token];
+        uint64_t now = uv_now(http->context.loop);
+        b->level += (double)(now - b->at_ms) * l->write_rate / 1000.0;
+        if (b->level > l->write_burst)
+                b->level = l->write_burst;
+        b->at_ms = now;
+        if (b->level >= 1.0) {
+                b->level -= 1.0;
+                return true;
+        }
+        double wait = (1.0 - b->level) / l->write_rate;
+        *retry_after = (unsigned)wait + 1;
+        return false;
 }
 
 void node_http_hold(struct node_http_request *r)
@@ -312,6 +406,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
                         start = i + 1;
                 }
         }
+        /* Only a connection that proved a token reads a further request: the
+         * gate judged this connection's first head only. */
+        int token;
+        r->scope = token_scope(http, req, &token);
+        if (r->scope == NODE_SCOPE_NONE)
+                req->http1_is_persistent = 0;
         char *method = r->method;
         size_t mlen = req->method.len < sizeof(r->method) - 1 ? req->method.len
                                                               : sizeof(r->method) - 1;
@@ -326,7 +426,6 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
                 if (strcmp(route->method, method) != 0)
                         continue;
                 if (route->scope != NODE_SCOPE_NONE) {
-                        r->scope = token_scope(http, req);
                         if (r->scope == NODE_SCOPE_NONE) {
                                 node_http_reply_error(r, 401, "Unauthorized", NULL,
                                                       "a valid 'Authorization: Bearer "
@@ -339,6 +438,28 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
                                 return 0;
                         }
                 }
+                size_t limit = route->large_body ? http->limits.body_max
+                                                 : http->limits.small_body_max;
+                if (r->body_len > limit) {
+                        node_http_reply_error(r, 413, "PayloadTooLarge", NULL,
+                                              "this request may carry at most %zu bytes",
+                                              limit);
+                        return 0;
+                }
+                unsigned retry_after;
+                if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
+                    !write_allowed(http, token, &retry_after)) {
+                        char value[16];
+                        int n = snprintf(value, sizeof(value), "%u", retry_after);
+                        h2o_add_header(
+                            &req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
+                            h2o_strdup(&req->pool, value, (size_t)n).base, (size_t)n);
+                        node_http_reply_error(r, 429, "TooManyRequests", NULL,
+                                              "this token made more than %u writes a "
+                                              "second; retry after %u s",
+                                              http->limits.write_rate, retry_after);
+                        return 0;
+                }
                 route->fn(r, http->cfg.route_ctx);
                 return 0;
         }
@@ -350,21 +471,305 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
 }
 
+/* ---- connections and the gate ------------------------------------------------------
+ */
+
+static void addr_key(const struct sockaddr_storage *ss, unsigned char *out)
+{
+        memset(out, 0, 16);
+        if (ss->ss_family == AF_INET)
+                memcpy(out + 12, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+        else if (ss->ss_family == AF_INET6)
+                memcpy(out, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+}
+
+static struct peer_count *peer_find(struct node_http *http, const unsigned char *addr)
+{
+        for (size_t i = 0; i < http->npeers; i++)
+                if (memcmp(http->peers[i].addr, addr, 16) == 0)
+                        return &http->peers[i];
+        return NULL;
+}
+
+/* Counts a new connection; false when a cap is reached (nothing counted). */
+static bool conn_count(struct node_http *http, struct conn *c, const char **why)
+{
+        if (http->connections >= http->limits.max_connections) {
+                *why = "the node serves its maximum of API connections";
+                return false;
+        }
+        struct peer_count *p = peer_find(http, c->addr);
+        if (p != NULL && p->count >= http->limits.max_connections_per_address) {
+                *why = "this address has the maximum of API connections open";
+                return false;
+        }
+        if (p == NULL) {
+                /* At most max_connections entries: every entry counts one. */
+                struct peer_count *grown =
+                    realloc(http->peers, (http->npeers + 1) * sizeof(*grown));
+                if (grown == NULL) {
+                        *why = "out of memory";
+                        return false;
+                }
+                http->peers = grown;
+                p = &http->peers[http->npeers++];
+                memcpy(p->addr, c->addr, 16);
+                p->count = 0;
+        }
+        p->count++;
+        http->connections++;
+        c->counted = true;
+        return true;
+}
+
+static void conn_uncount(struct node_http *http, struct conn *c)
+{
+        if (!c->counted)
+                return;
+        c->counted = false;
+        http->connections--;
+        struct peer_count *p = peer_find(http, c->addr);
+        if (p != NULL && --p->count == 0)
+                *p = http->peers[--http->npeers];
+}
+
+static void log_refusal(struct node_http *http, const char *why, const struct conn *c)
+{
+        uint64_t now = uv_now(http->context.loop);
+        http->refused_since++;
+        if (now - http->refused_at_ms < 1000 && http->refused_at_ms != 0)
+                return;
+        char text[INET6_ADDRSTRLEN] = "?";
+        if (memcmp(c->addr, "\0\0\0\0\0\0\0\0\0\0\0\0", 12) == 0)
+                inet_ntop(AF_INET, c->addr + 12, text, sizeof(text));
+        else
+                inet_ntop(AF_INET6, c->addr, text, sizeof(text));
+        LOG_WARN("API: refused a connection or request from %s: %s (%u refused in the "
+                 "last second)",
+                 text, why, http->refused_since);
+        http->refused_at_ms = now;
+        http->refused_since = 0;
+}
+
+static void conn_handle_closed(uv_handle_t *handle)
+{
+        struct conn *c = handle->data;
+        if (--c->open_handles == 0)
+                free(c);
+}
+
+/* h2o's close callback for the TCP handle (its data is h2o's socket then). */
+static void conn_tcp_closed(uv_handle_t *handle)
+{
+        struct conn *c = (struct conn *)handle; /* tcp is the first member */
+        conn_uncount(c->http, c);
+        if (c->gated) {
+                c->gated = false;
+                uv_timer_stop(&c->timer);
+                uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
+        }
+        if (--c->open_handles == 0)
+                free(c);
+}
+
+static void gate_close(struct conn *c)
+{
+        if (c->sock != NULL) {
+                h2o_socket_t *sock = c->sock;
+                c->sock = NULL;
+                h2o_socket_close(sock); /* closes the TCP handle: conn_tcp_closed */
+        }
+}
+
+static void gate_on_timeout(uv_timer_t *timer)
+{
+        gate_close(timer->data);
+}
+
+static void gate_reply_sent(h2o_socket_t *sock, const char *err)
+{
+        gate_close(sock->data);
+}
+
+/* Answers the first request from the gate (or a refused connection) and closes. */
+static void gate_reply(struct conn *c, int status, const char *code, const char *message)
+{
+        char body[300];
+        int blen =
+            snprintf(body, sizeof(body),
+                     "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, message);
+        int n = snprintf(c->reply, sizeof(c->reply),
+                         "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                         "Content-Length: %d\r\nConnection: close\r\n%s\r\n%s",
+                         status, reason_of(status), blen,
+                         status == 503 ? "Retry-After: 1\r\n" : "", body);
+        h2o_socket_read_stop(c->sock);
+        h2o_iovec_t buf = h2o_iovec_init(c->reply, (size_t)n);
+        h2o_socket_write(c->sock, &buf, 1, gate_reply_sent);
+}
+
+/* Finds the route of a raw target (query excluded), or NULL. */
+static const struct node_http_route *gate_route(struct node_http *http,
+                                                const char *target, size_t len,
+                                                const char *method, size_t method_len)
+{
+        char path[1024], *seg[16];
+        size_t nseg = 0;
+        const char *q = memchr(target, '?', len);
+        if (q != NULL)
+                len = (size_t)(q - target);
+        if (len == 0 || len >= sizeof(path) || target[0] != '/')
+                return NULL;
+        memcpy(path, target, len);
+        path[len] = '\0';
+        for (char *save = NULL, *p = strtok_r(path, "/", &save); p != NULL;
+             p = strtok_r(NULL, "/", &save)) {
+                if (nseg == 16 || strcmp(p, ".") == 0 || strcmp(p, "..") == 0)
+                        return NULL;
+                seg[nseg++] = p;
+        }
+        struct node_http_request r = {0};
+        for (size_t i = 0; i < http->cfg.route_count; i++) {
+                const struct node_http_route *route = &http->cfg.routes[i];
+                if (strlen(route->method) == method_len &&
+                    memcmp(route->method, method, method_len) == 0 &&
+                    match(route->pattern, seg, nseg, &r))
+                        return route;
+        }
+        return NULL;
+}
+
+/* Judges a complete first head: true lets h2o take the connection. */
+static bool gate_judge(struct conn *c, const struct node_http_head *head)
+{
+        struct node_http *http = c->http;
+        const struct node_http_limits *l = &http->limits;
+        int token;
+        enum node_scope scope =
+            scope_of(http, head->authorization, head->authorization_len, &token);
+        const struct node_http_route *route = gate_route(
+            http, head->target, head->target_len, head->method, head->method_len);
+        bool body = head->chunked || head->content_length > 0;
+        if (head->ambiguous) {
+                gate_reply(c, 400, "InvalidInput",
+                           "give either one Content-Length or Transfer-Encoding");
+                return false;
+        }
+        if (scope == NODE_SCOPE_NONE) {
+                if (!body ||
+                    (!head->chunked && (size_t)head->content_length <= l->anon_body_max))
+                        return true; /* answered by on_req, then closed */
+                log_refusal(http, "a request body without a valid token", c);
+                if (route == NULL || route->scope != NODE_SCOPE_NONE)
+                        gate_reply(c, 401, "Unauthorized",
+                                   "a valid 'Authorization: Bearer TOKEN' header is "
+                                   "needed; no body is read without one");
+                else
+                        gate_reply(c, 413, "PayloadTooLarge",
+                                   "a request without a token may not carry a body");
+                return false;
+        }
+        size_t limit =
+            route != NULL && route->large_body ? l->body_max : l->small_body_max;
+        if (!head->chunked && head->content_length > 0 &&
+            (unsigned long long)head->content_length > limit) {
+                char message[128];
+                snprintf(message, sizeof(message),
+                         "this request may carry at most %zu bytes", limit);
+                gate_reply(c, 413, "PayloadTooLarge", message);
+                return false;
+        }
+        return true;
+}
+
+static void gate_on_read(h2o_socket_t *sock, const char *err)
+{
+        struct conn *c = sock->data;
+        if (err != NULL) {
+                gate_close(c);
+                return;
+        }
+        struct node_http_head head;
+        int rc = node_http_head_parse(sock->input->bytes, sock->input->size,
+                                      NODE_HTTP_MAX_HEAD, &head);
+        if (rc == 0)
+                return;
+        if (rc < 0) {
+                gate_reply(c, rc == -E2BIG ? 431 : 400, "InvalidInput",
+                           rc == -E2BIG ? "the request head is too large"
+                                        : "not an HTTP/1.1 request");
+                return;
+        }
+        if (!gate_judge(c, &head))
+                return;
+        /* Let h2o read this request (its head is in sock->input) and the next. */
+        c->gated = false;
+        uv_timer_stop(&c->timer);
+        uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
+        c->sock = NULL;
+        h2o_socket_read_stop(sock);
+        h2o_http1_accept(&c->http->accept, sock,
+                         *h2o_get_timestamp(&c->http->context, NULL, NULL));
+}
+
+static void gate_start(struct conn *c)
+{
+        c->sock->data = c;
+        h2o_socket_read_start(c->sock, gate_on_read);
+}
+
+static void on_handshake(h2o_socket_t *sock, const char *err)
+{
+        struct conn *c = sock->data;
+        if (err != NULL) {
+                gate_close(c);
+                return;
+        }
+        gate_start(c);
+}
+
 static void on_accept(uv_stream_t *listener, int status)
 {
         struct node_http *http = listener->data;
         if (status != 0)
                 return;
-        uv_tcp_t *conn = malloc(sizeof(*conn));
-        if (conn == NULL)
+        struct conn *c = calloc(1, sizeof(*c));
+        if (c == NULL)
                 return;
-        uv_tcp_init(listener->loop, conn);
-        if (uv_accept(listener, (uv_stream_t *)conn) != 0) {
-                uv_close((uv_handle_t *)conn, (uv_close_cb)free);
+        c->http = http;
+        uv_tcp_init(listener->loop, &c->tcp);
+        c->open_handles = 1;
+        if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+                uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
                 return;
         }
-        h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)conn, (uv_close_cb)free);
-        h2o_accept(&http->accept, sock);
+        struct sockaddr_storage peer;
+        int plen = sizeof(peer);
+        memset(&peer, 0, sizeof(peer));
+        uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&peer, &plen);
+        addr_key(&peer, c->addr);
+        uv_timer_init(listener->loop, &c->timer);
+        c->timer.data = c;
+        c->open_handles = 2;
+        c->gated = true;
+        c->sock = h2o_uv_socket_create((uv_stream_t *)&c->tcp, conn_tcp_closed);
+        const char *why;
+        if (!conn_count(http, c, &why)) {
+                log_refusal(http, why, c);
+                c->sock->data = c;
+                if (http->ssl == NULL)
+                        gate_reply(c, 503, "TooManyConnections", why);
+                else
+                        gate_close(c);
+                return;
+        }
+        uv_timer_start(&c->timer, gate_on_timeout, http->limits.head_timeout_ms, 0);
+        if (http->ssl != NULL) {
+                c->sock->data = c;
+                h2o_socket_ssl_handshake(c->sock, http->ssl, NULL, on_handshake);
+        } else {
+                gate_start(c);
+        }
 }
 
 static int setup_tls(struct node_http *http, char *err, size_t n)
@@ -380,8 +785,7 @@ static int setup_tls(struct node_http *http, char *err, size_t n)
                 return -EINVAL;
         }
         SSL_CTX_set_min_proto_version(http->ssl, TLS1_2_VERSION);
-        h2o_ssl_register_alpn_protocols(http->ssl, h2o_http2_alpn_protocols);
-        http->accept.ssl_ctx = http->ssl;
+        /* No ALPN: HTTP/1.1 only (h2o would buffer HTTP/2 bodies unjudged). */
         return 0;
 }
 
@@ -392,11 +796,28 @@ int node_http_start(struct node_http **out, uv_loop_t *loop,
         if (http == NULL)
                 return -ENOMEM;
         http->cfg = *cfg;
-        http->tokens =
-            calloc(cfg->token_count ? cfg->token_count : 1, sizeof(*http->tokens));
+        http->limits = cfg->limits;
+        if (http->limits.max_connections == 0)
+                node_http_limits_default(&http->limits);
+        size_t ntok = cfg->token_count ? cfg->token_count : 1;
+        http->tokens = calloc(ntok, sizeof(*http->tokens));
+        http->buckets = calloc(ntok, sizeof(*http->buckets));
+        if (http->tokens == NULL || http->buckets == NULL) {
+                free(http->tokens);
+                free(http->buckets);
+                free(http);
+                return -ENOMEM;
+        }
         memcpy(http->tokens, cfg->tokens, cfg->token_count * sizeof(*cfg->tokens));
+        for (size_t i = 0; i < cfg->token_count; i++)
+                http->buckets[i] =
+                    (struct bucket){http->limits.write_burst, uv_now(loop)};
         h2o_config_init(&http->config);
-        http->config.max_request_entity_size = NODE_HTTP_MAX_BODY;
+        const struct node_http_limits *l = &http->limits;
+        http->config.max_request_entity_size =
+            l->body_max > l->small_body_max ? l->body_max : l->small_body_max;
+        http->config.http1.upgrade_to_http2 = 0; /* no h2c, no prior-knowledge h2 */
+        http->config.http1.req_timeout = l->request_timeout_ms;
         h2o_hostconf_t *host = h2o_config_register_host(
             &http->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
         h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
