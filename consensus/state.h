@@ -33,7 +33,7 @@
 #include "consensus/hmap.h"
 
 #define CS_ID_MAXLEN 64 /* zone ids, change ids */
-/* A request id: an idempotency key of at most 128 bytes, and for keys from
+/* A request id: an idempotency key of at most 159 bytes, and for keys from
  * the API "\n" and a fingerprint of the request (route, zone, body): a key
  * reused with another fingerprint is refused (-EKEYREJECTED). */
 #define CS_REQUEST_ID_MAXLEN 192

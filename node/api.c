@@ -270,6 +270,9 @@ int node_api_zone_param(struct node_http_request *r, uint8_t *origin)
  * request keeps its method, target and body, so every node computes the
  * same id.
  */
+_Static_assert(NODE_API_KEY_MAXLEN + 33 <= CS_REQUEST_ID_MAXLEN,
+               "a key, a newline and 32 hex digits fit in a request id");
+
 int node_api_request_id(struct node_http_request *r, char *out, size_t size)
 {
         const char *key = node_http_header(r, "idempotency-key");

@@ -32,7 +32,7 @@ void node_api_reply_result(struct node_http_request *r, int status,
 void node_api_reply_errors(struct node_http_request *r, json_t *list);
 int node_api_zone_param(struct node_http_request *r, uint8_t *origin);
 /* Idempotency keys: 1..NODE_API_KEY_MAXLEN printable characters. */
-#define NODE_API_KEY_MAXLEN 128
+#define NODE_API_KEY_MAXLEN 159 /* with "\n" and 32 hex digits: CS_REQUEST_ID_MAXLEN */
 /* The request id of a write (out: CS_REQUEST_ID_MAXLEN + 1 bytes); -1 after
  * answering 400 for a malformed Idempotency-Key. */
 int node_api_request_id(struct node_http_request *r, char *out, size_t size);

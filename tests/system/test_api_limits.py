@@ -302,7 +302,7 @@ def test_idempotency_key_reused_for_another_request_is_refused(cluster_factory):
     assert r.status == 200, r
     # A malformed key is refused, not ignored.
     r = new.post("/v1/zones/other.test./changes", batch,
-                 headers={"Idempotency-Key": "k" * 129})
+                 headers={"Idempotency-Key": "k" * 160})
     assert r.status == 400 and r.error["field"] == "Idempotency-Key", r
 
 
