@@ -716,6 +716,9 @@ static void gate_start(struct conn *c)
 {
         c->sock->data = c;
         h2o_socket_read_start(c->sock, gate_on_read);
+        /* The request may have come with the end of the TLS handshake. */
+        if (c->sock->input->size != 0)
+                gate_on_read(c->sock, NULL);
 }
 
 static void on_handshake(h2o_socket_t *sock, const char *err)
