@@ -317,3 +317,45 @@ def test_long_zone_name_without_nameservers_is_400(cluster_factory):
     r = n.post("/v1/zones", {"name": name, "nameservers": ["ns.example."]})
     assert r.status == 201, r
     assert n.alive()
+
+
+def test_gate_over_tls(cluster_factory, tmp_path):
+    """The same gate when the API is TLS: the head is judged after the
+    handshake, no HTTP/2 is offered, and a token's connection is kept alive."""
+    import ssl
+    import subprocess
+
+    import requests
+
+    cert, key = tmp_path / "api.crt", tmp_path / "api.key"
+    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                        "-keyout", str(key), "-out", str(cert), "-days", "2",
+                        "-subj", "/CN=quorumdns-test"], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip("openssl cannot make a test certificate")
+    c = cluster_factory(tls=(cert, key))
+    c.bootstrap_ids = [1]
+    n = c[1]
+    n.start(bootstrap=c.bootstrap_str([1]))
+    c.wait_ready([1])
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["h2", "http/1.1"])
+    raw = connect(n)
+    s = ctx.wrap_socket(raw)
+    assert s.selected_alpn_protocol() in (None, "http/1.1")
+    s.sendall(b"POST /v1/zones/x/import HTTP/1.1\r\nHost: x\r\n"
+              b"Content-Length: 67108864\r\n\r\n")
+    reply = read_reply(s)
+    s.close()
+    assert status_of(reply) == 401, reply[:200]
+    with requests.Session() as sess:
+        sess.verify = False
+        h = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        for i in range(3):
+            r = sess.get(n.api + "/v1/zones", headers=h, timeout=5, verify=False)
+            assert r.status_code == 200
+            assert r.headers.get("Connection", "").lower() != "close"
+        r = sess.get(n.api + "/v1/health", timeout=5, verify=False)
+        assert r.status_code == 200 and r.headers.get("Connection", "").lower() == "close"
