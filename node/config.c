@@ -46,7 +46,7 @@ static const char usage_text[] =
     "      --api-tls-cert FILE      serve the API over TLS with this certificate\n"
     "      --api-tls-key FILE       and this private key\n"
     "  API limits (see README \"Security\"):\n"
-    "      --api-max-connections N  open API connections at most (default 256)\n"
+    "      --api-max-connections N  open API connections at most (default 128)\n"
     "      --api-max-connections-per-address N\n"
     "                               from one source address (default 32)\n"
     "      --api-body-limit BYTES   body of an import or change batch (default 64M;\n"

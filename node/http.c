@@ -30,7 +30,7 @@ void node_http_limits_default(struct node_http_limits *l)
         l->body_max = 64u << 20;
         l->small_body_max = 1u << 20;
         l->anon_body_max = 4096;
-        l->max_connections = 256;
+        l->max_connections = 128;
         l->max_connections_per_address = 32;
         l->head_timeout_ms = 10000;
         l->request_timeout_ms = 30000;

@@ -47,7 +47,7 @@ static void test_defaults_hold_safe_api_limits(void **state)
         const struct node_http_limits *l = &cfg.api_limits;
         assert_int_equal(l->body_max, 64u << 20);
         assert_int_equal(l->anon_body_max, 4096);
-        assert_int_equal(l->max_connections, 256);
+        assert_int_equal(l->max_connections, 128);
         assert_int_equal(l->max_connections_per_address, 32);
         assert_int_equal(l->head_timeout_ms, 10000);
         assert_int_equal(l->write_rate, 200);
