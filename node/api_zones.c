@@ -424,16 +424,17 @@ void node_api_zone_delete(struct node_http_request *r, void *ctx)
         if (node_api_forward_if_follower(api, r))
                 return;
         size_t origin_len = (size_t)dns_name_wire_len(origin, 256);
-        if (cs_state_zone_get(&api->cluster->state, origin, origin_len) == NULL) {
-                node_http_reply_error(r, 404, "NoSuchZone", "zone", "no zone %s",
-                                      r->param[0]);
-                return;
-        }
+        /* A retried deletion gets its change, although the zone is gone. */
         char request_id[CS_REQUEST_ID_MAXLEN + 1];
         if (node_api_request_id(r, request_id, sizeof(request_id)) != 0)
                 return;
         if (node_api_answer_duplicate(api, r, request_id, false))
                 return;
+        if (cs_state_zone_get(&api->cluster->state, origin, origin_len) == NULL) {
+                node_http_reply_error(r, 404, "NoSuchZone", "zone", "no zone %s",
+                                      r->param[0]);
+                return;
+        }
         struct cs_command cmd = {.type = CS_CMD_ZONE_DELETE, .request_id = request_id};
         cmd.u.zone_delete.origin = origin;
         cmd.u.zone_delete.origin_len = origin_len;

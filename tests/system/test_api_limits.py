@@ -300,6 +300,15 @@ def test_idempotency_key_reused_for_another_request_is_refused(cluster_factory):
     # Without the key, the batch goes through.
     r = new.post("/v1/zones/other.test./changes", batch)
     assert r.status == 200, r
+    # A retried deletion gets its change although the zone is gone; the
+    # deletion's key on another zone's deletion is refused.
+    dkey = {"Idempotency-Key": "delete-1"}
+    r = new.req("DELETE", "/v1/zones/first.test.", headers=dkey)
+    assert r.status == 200, r
+    again = new.req("DELETE", "/v1/zones/first.test.", headers=dkey)
+    assert again.status == 200 and again.json["change"]["id"] == r.json["change"]["id"], again
+    r = new.req("DELETE", "/v1/zones/other.test.?force=true", headers=dkey)
+    assert r.status == 409 and r.error["code"] == "IdempotencyKeyMismatch", r
     # A malformed key is refused, not ignored.
     r = new.post("/v1/zones/other.test./changes", batch,
                  headers={"Idempotency-Key": "k" * 160})
