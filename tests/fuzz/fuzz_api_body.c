@@ -76,15 +76,22 @@ static int read_owner(const uint8_t *owner, const struct dns_rrsets *sets, void 
         return 0;
 }
 
+static char path[64];
+
+static void remove_file(void)
+{
+        unlink(path);
+}
+
 static void import(const uint8_t *text, size_t len)
 {
-        static char path[64];
         if (path[0] == '\0') {
                 snprintf(path, sizeof(path), "/tmp/fuzz_api_body-XXXXXX");
                 int fd = mkstemp(path);
                 if (fd < 0)
                         abort();
                 close(fd);
+                atexit(remove_file);
         }
         FILE *fp = fopen(path, "w");
         if (fp == NULL || fwrite(text, 1, len, fp) != len)

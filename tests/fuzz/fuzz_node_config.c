@@ -17,6 +17,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char path[64];
 
+static void remove_file(void)
+{
+        unlink(path);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         if (path[0] == '\0') {
@@ -25,6 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (fd < 0)
                         abort();
                 close(fd);
+                atexit(remove_file);
         }
         FILE *fp = fopen(path, "w");
         if (fp == NULL || fwrite(data, 1, size, fp) != size)
