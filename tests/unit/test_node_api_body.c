@@ -122,14 +122,16 @@ static void test_zone_spec_lists_every_problem(void **state)
 static void test_batch_parses_actions_and_reports_each_bad_one(void **state)
 {
         uint8_t origin[] = "\7example\3com";
-        json_t *v =
-            load("{\"comment\":\"c\",\"changes\":["
-                 "{\"action\":\"UPSERT\",\"rrset\":{\"name\":\"www.example.com.\",\"type\":\"A\","
-                 "\"ttl\":60,\"records\":[\"192.0.2.1\"]}},"
-                 "{\"action\":\"MOVE\",\"rrset\":{\"name\":\"x.example.com.\",\"type\":\"A\","
-                 "\"records\":[\"192.0.2.1\"]}},"
-                 "{\"action\":\"DELETE\",\"rrset\":{\"name\":\"y.example.com.\",\"type\":\"A\","
-                 "\"records\":[\"not an address\"]}}]}");
+        json_t *v = load(
+            "{\"comment\":\"c\",\"changes\":["
+            "{\"action\":\"UPSERT\",\"rrset\":{\"name\":\"www.example.com.\",\"type\":"
+            "\"A\","
+            "\"ttl\":60,\"records\":[\"192.0.2.1\"]}},"
+            "{\"action\":\"MOVE\",\"rrset\":{\"name\":\"x.example.com.\",\"type\":\"A\","
+            "\"records\":[\"192.0.2.1\"]}},"
+            "{\"action\":\"DELETE\",\"rrset\":{\"name\":\"y.example.com.\",\"type\":"
+            "\"A\","
+            "\"records\":[\"not an address\"]}}]}");
         struct api_errors errs;
         api_errors_init(&errs);
         struct api_batch b;
