@@ -19,6 +19,29 @@
 
 /* ---- change records ----------------------------------------------------- */
 
+/*
+ * A request id is "KEY" or "KEY\nFINGERPRINT" (the API binds an idempotency
+ * key to its route, zone and body that way).  Ids are found by KEY alone, so
+ * a key reused for another request is seen, and refused.
+ */
+static size_t request_key_len(const char *id)
+{
+        const char *nl = strchr(id, '\n');
+        return nl ? (size_t)(nl - id) : strlen(id);
+}
+
+uint64_t request_key_hash(const char *id)
+{
+        return cs_hash_bytes(id, request_key_len(id), 0x737472);
+}
+
+bool request_id_match(const void *item, const void *key)
+{
+        const char *a = ((const struct cs_change *)item)->request_id, *b = key;
+        size_t n = request_key_len(a);
+        return n == request_key_len(b) && memcmp(a, b, n) == 0;
+}
+
 bool change_seen(struct cs_state *st, const struct cs_ctx *ctx, struct cs_result *res)
 {
         if (ctx == NULL || ctx->request_id == NULL || ctx->request_id[0] == 0)
@@ -26,11 +49,22 @@ bool change_seen(struct cs_state *st, const struct cs_ctx *ctx, struct cs_result
         const struct cs_change *c = cs_state_change_by_request(st, ctx->request_id);
         if (c == NULL)
                 return false;
+        const char *mine = strchr(ctx->request_id, '\n'),
+                   *theirs = strchr(c->request_id, '\n');
+        if (mine != NULL && theirs != NULL && strcmp(mine, theirs) != 0) {
+                result_fail(res, -EKEYREJECTED,
+                            "Idempotency-Key %.*s was used for another request (change "
+                            "%s): a reused key must come with the same request",
+                            (int)request_key_len(ctx->request_id), ctx->request_id,
+                            c->id);
+                return true;
+        }
         res->status = 0;
         res->duplicate = true;
         snprintf(res->change_id, sizeof(res->change_id), "%s", c->id);
         snprintf(res->message, sizeof(res->message),
-                 "request %s was applied as change %s", ctx->request_id, c->id);
+                 "request %.*s was applied as change %s",
+                 (int)request_key_len(ctx->request_id), ctx->request_id, c->id);
         return true;
 }
 
@@ -99,8 +133,8 @@ static void change_evict_oldest(struct cs_state *st)
         st->changes_count--;
         cs_hmap_del(&st->change_ids, str_hash(old->id), old->id, change_id_match);
         if (old->request_id)
-                cs_hmap_del(&st->request_ids, str_hash(old->request_id), old->request_id,
-                            request_id_match);
+                cs_hmap_del(&st->request_ids, request_key_hash(old->request_id),
+                            old->request_id, request_id_match);
         change_free(old);
 }
 
@@ -123,8 +157,8 @@ void change_commit(struct cs_state *st, const struct cs_ctx *ctx, struct cs_chan
         st->changes_count++;
         cs_hmap_put(&st->change_ids, str_hash(c->id), c->id, c, change_id_match);
         if (c->request_id)
-                cs_hmap_put(&st->request_ids, str_hash(c->request_id), c->request_id, c,
-                            request_id_match);
+                cs_hmap_put(&st->request_ids, request_key_hash(c->request_id),
+                            c->request_id, c, request_id_match);
         snprintf(res->change_id, sizeof(res->change_id), "%s", c->id);
 }
 
@@ -164,7 +198,7 @@ const struct cs_change *cs_state_change_get(const struct cs_state *st, const cha
 const struct cs_change *cs_state_change_by_request(const struct cs_state *st,
                                                    const char *request_id)
 {
-        return cs_hmap_get(&st->request_ids, str_hash(request_id), request_id,
+        return cs_hmap_get(&st->request_ids, request_key_hash(request_id), request_id,
                            request_id_match);
 }
 

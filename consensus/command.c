@@ -254,6 +254,7 @@ static int dec_body(struct dec *d, const msgpack_object *o, struct cs_command *c
                 TRY(d, cs_mp_str(&f[4], d->zone, 255, false, &m->api_address),
                     "api address");
                 TRY(d, cs_mp_u32(&f[5], &role), "role");
+                TRY(d, role <= CS_ROLE_SPARE ? 0 : -EBADMSG, "role");
                 m->role = (enum cs_role)role;
                 return 0;
         }

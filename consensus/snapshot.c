@@ -483,6 +483,7 @@ static int dec_all(struct sdec *d, struct cs_state *st)
                 STRY(d, cs_mp_str(&f[3], mz, 255, false, &m.dns_address), "dns address");
                 STRY(d, cs_mp_str(&f[4], mz, 255, false, &m.api_address), "api address");
                 STRY(d, cs_mp_u32(&f[5], &role), "role");
+                STRY(d, role <= CS_ROLE_SPARE ? 0 : -EBADMSG, "role");
                 m.role = (enum cs_role)role;
                 cs_result_init(&res);
                 if (cs_state_member_get(st, m.id) != NULL)

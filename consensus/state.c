@@ -132,11 +132,6 @@ bool change_id_match(const void *item, const void *key)
         return strcmp(((const struct cs_change *)item)->id, key) == 0;
 }
 
-bool request_id_match(const void *item, const void *key)
-{
-        return strcmp(((const struct cs_change *)item)->request_id, key) == 0;
-}
-
 int rdata_cmp(const void *a, const void *b)
 {
         const struct cs_rdata *x = a, *y = b;

@@ -32,8 +32,11 @@
 
 #include "consensus/hmap.h"
 
-#define CS_ID_MAXLEN         64 /* zone ids, change ids */
-#define CS_REQUEST_ID_MAXLEN 128
+#define CS_ID_MAXLEN 64 /* zone ids, change ids */
+/* A request id: an idempotency key of at most 159 bytes, and for keys from
+ * the API "\n" and a fingerprint of the request (route, zone, body): a key
+ * reused with another fingerprint is refused (-EKEYREJECTED). */
+#define CS_REQUEST_ID_MAXLEN 192
 #define CS_SET_ID_MAXLEN     128
 #define CS_COMMENT_MAXLEN    256
 #define CS_TTL_MAX           2147483647u /* RFC 2181 §8 */

@@ -82,6 +82,7 @@ char *str_dup(const char *s);
 bool str_ok(const char *s, size_t max);
 bool change_id_match(const void *item, const void *key);
 bool request_id_match(const void *item, const void *key);
+uint64_t request_key_hash(const char *id);
 void member_clear(struct cs_member *m);
 
 int name_normalize(const uint8_t *name, size_t len, uint8_t out[CS_NAME_MAXLEN]);

@@ -6,6 +6,7 @@
 #include "node/api.h"
 
 #include <errno.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,21 +16,21 @@
 #include "node/api_json.h"
 
 static const struct node_http_route routes[] = {
-    {"GET", "/v1/health", NODE_SCOPE_NONE, node_api_health},
-    {"GET", "/v1/cluster", NODE_SCOPE_READ, node_api_cluster},
-    {"POST", "/v1/cluster/members", NODE_SCOPE_ADMIN, node_api_member_add},
-    {"DELETE", "/v1/cluster/members/{}", NODE_SCOPE_ADMIN, node_api_member_remove},
-    {"POST", "/v1/cluster/leave", NODE_SCOPE_ADMIN, node_api_leave},
-    {"GET", "/v1/zones", NODE_SCOPE_READ, node_api_zones_list},
-    {"POST", "/v1/zones", NODE_SCOPE_ADMIN, node_api_zone_create},
-    {"GET", "/v1/zones/{}", NODE_SCOPE_READ, node_api_zone_get},
-    {"DELETE", "/v1/zones/{}", NODE_SCOPE_ADMIN, node_api_zone_delete},
-    {"GET", "/v1/zones/{}/export", NODE_SCOPE_READ, node_api_zone_export},
-    {"POST", "/v1/zones/{}/import", NODE_SCOPE_ADMIN, node_api_zone_import},
-    {"GET", "/v1/zones/{}/rrsets", NODE_SCOPE_READ, node_api_rrsets_list},
-    {"GET", "/v1/zones/{}/rrsets/{}/{}", NODE_SCOPE_READ, node_api_rrset_get},
-    {"POST", "/v1/zones/{}/changes", NODE_SCOPE_ADMIN, node_api_changes_post},
-    {"GET", "/v1/changes/{}", NODE_SCOPE_READ, node_api_change_get},
+    {"GET", "/v1/health", NODE_SCOPE_NONE, node_api_health, false},
+    {"GET", "/v1/cluster", NODE_SCOPE_READ, node_api_cluster, false},
+    {"POST", "/v1/cluster/members", NODE_SCOPE_ADMIN, node_api_member_add, false},
+    {"DELETE", "/v1/cluster/members/{}", NODE_SCOPE_ADMIN, node_api_member_remove, false},
+    {"POST", "/v1/cluster/leave", NODE_SCOPE_ADMIN, node_api_leave, false},
+    {"GET", "/v1/zones", NODE_SCOPE_READ, node_api_zones_list, false},
+    {"POST", "/v1/zones", NODE_SCOPE_ADMIN, node_api_zone_create, false},
+    {"GET", "/v1/zones/{}", NODE_SCOPE_READ, node_api_zone_get, false},
+    {"DELETE", "/v1/zones/{}", NODE_SCOPE_ADMIN, node_api_zone_delete, false},
+    {"GET", "/v1/zones/{}/export", NODE_SCOPE_READ, node_api_zone_export, false},
+    {"POST", "/v1/zones/{}/import", NODE_SCOPE_ADMIN, node_api_zone_import, true},
+    {"GET", "/v1/zones/{}/rrsets", NODE_SCOPE_READ, node_api_rrsets_list, false},
+    {"GET", "/v1/zones/{}/rrsets/{}/{}", NODE_SCOPE_READ, node_api_rrset_get, false},
+    {"POST", "/v1/zones/{}/changes", NODE_SCOPE_ADMIN, node_api_changes_post, true},
+    {"GET", "/v1/changes/{}", NODE_SCOPE_READ, node_api_change_get, false},
 };
 
 const struct node_http_route *node_api_routes(size_t *count)
@@ -104,6 +105,10 @@ void node_api_reply_result(struct node_http_request *r, int status,
         case -EEXIST:
                 node_http_reply_error(r, 409, "Conflict", NULL, "%s", res->message);
                 break;
+        case -EKEYREJECTED:
+                node_http_reply_error(r, 409, "IdempotencyKeyMismatch", "Idempotency-Key",
+                                      "%s", res->message);
+                break;
         case -ENOTEMPTY:
                 node_http_reply_error(r, 409, "ZoneNotEmpty", NULL, "%s", res->message);
                 break;
@@ -134,12 +139,49 @@ int node_api_zone_param(struct node_http_request *r, uint8_t *origin)
         return 0;
 }
 
-void node_api_request_id(struct node_http_request *r, char *out, size_t size)
+/*
+ * The request id proposed with a write: the client's Idempotency-Key bound
+ * to this request ("KEY\nFINGERPRINT", the fingerprint a hash of method,
+ * path, query and body), or a random id when there is no key.  A relayed
+ * request keeps its method, target and body, so every node computes the
+ * same id.
+ */
+_Static_assert(NODE_API_KEY_MAXLEN + 33 <= CS_REQUEST_ID_MAXLEN,
+               "a key, a newline and 32 hex digits fit in a request id");
+
+int node_api_request_id(struct node_http_request *r, char *out, size_t size)
 {
         const char *key = node_http_header(r, "idempotency-key");
-        if (key != NULL && *key != '\0' && strlen(key) <= CS_REQUEST_ID_MAXLEN) {
-                snprintf(out, size, "%s", key);
-                return;
+        if (key != NULL) {
+                size_t n = strlen(key);
+                bool ok = n >= 1 && n <= NODE_API_KEY_MAXLEN;
+                for (size_t i = 0; ok && i < n; i++)
+                        ok = (unsigned char)key[i] >= 0x20 && key[i] != 0x7f;
+                if (!ok) {
+                        node_http_reply_error(r, 400, "InvalidInput", "Idempotency-Key",
+                                              "the Idempotency-Key header must be 1..%d "
+                                              "printable characters",
+                                              NODE_API_KEY_MAXLEN);
+                        return -1;
+                }
+                unsigned char md[EVP_MAX_MD_SIZE];
+                unsigned md_len = 0;
+                EVP_MD_CTX *h = EVP_MD_CTX_new();
+                if (h == NULL || EVP_DigestInit_ex(h, EVP_sha256(), NULL) != 1 ||
+                    EVP_DigestUpdate(h, r->method, strlen(r->method) + 1) != 1 ||
+                    EVP_DigestUpdate(h, r->target, strlen(r->target) + 1) != 1 ||
+                    EVP_DigestUpdate(h, r->body ? r->body : "", r->body_len) != 1 ||
+                    EVP_DigestFinal_ex(h, md, &md_len) != 1) {
+                        EVP_MD_CTX_free(h);
+                        node_http_reply_error(r, 500, "Internal", NULL,
+                                              "cannot hash the request");
+                        return -1;
+                }
+                EVP_MD_CTX_free(h);
+                int w = snprintf(out, size, "%s\n", key);
+                for (unsigned i = 0; i < 16 && (size_t)w + 2 < size; i++)
+                        w += snprintf(out + w, size - (size_t)w, "%02x", md[i]);
+                return 0;
         }
         unsigned char bytes[12];
         if (getrandom(bytes, sizeof(bytes), 0) != (ssize_t)sizeof(bytes))
@@ -148,6 +190,36 @@ void node_api_request_id(struct node_http_request *r, char *out, size_t size)
         n += (size_t)snprintf(out, size, "r-");
         for (size_t i = 0; i < sizeof(bytes) && n + 2 < size; i++)
                 n += (size_t)snprintf(out + n, size - n, "%02x", bytes[i]);
+        return 0;
+}
+
+bool node_api_answer_duplicate(struct node_api *api, struct node_http_request *r,
+                               const char *request_id, bool with_zone)
+{
+        const struct cs_change *dup =
+            cs_state_change_by_request(&api->cluster->state, request_id);
+        if (dup == NULL)
+                return false;
+        const char *mine = strchr(request_id, '\n'),
+                   *theirs = strchr(dup->request_id, '\n');
+        if (mine != NULL && theirs != NULL && strcmp(mine, theirs) != 0) {
+                node_http_reply_error(
+                    r, 409, "IdempotencyKeyMismatch", "Idempotency-Key",
+                    "this Idempotency-Key was used for another request "
+                    "(change %s); a key may only be reused to retry the "
+                    "same method, path and body",
+                    dup->id);
+                return true;
+        }
+        json_t *out = json_pack("{s:o}", "change", node_api_change_json(api, dup));
+        const struct cs_zone *zone =
+            with_zone
+                ? cs_state_zone_get(&api->cluster->state, dup->origin, dup->origin_len)
+                : NULL;
+        if (zone != NULL && dup->kind == CS_CHANGE_ZONE_CREATE)
+                json_object_set_new(out, "zone", node_api_zone_json(zone));
+        node_http_reply_json(r, 200, out);
+        return true;
 }
 
 json_t *node_api_change_json(struct node_api *api, const struct cs_change *change)

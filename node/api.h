@@ -44,7 +44,16 @@ void node_api_reply_result(struct node_http_request *r, int status,
  * (list is borrowed). */
 void node_api_reply_errors(struct node_http_request *r, json_t *list);
 int node_api_zone_param(struct node_http_request *r, uint8_t *origin);
-void node_api_request_id(struct node_http_request *r, char *out, size_t size);
+/* Idempotency keys: 1..NODE_API_KEY_MAXLEN printable characters. */
+#define NODE_API_KEY_MAXLEN 159 /* with "\n" and 32 hex digits: CS_REQUEST_ID_MAXLEN */
+/* The request id of a write (out: CS_REQUEST_ID_MAXLEN + 1 bytes); -1 after
+ * answering 400 for a malformed Idempotency-Key. */
+int node_api_request_id(struct node_http_request *r, char *out, size_t size);
+/* Answers a retried write (200 with the change it made, with the zone when
+ * with_zone) or a reused key (409 IdempotencyKeyMismatch); false when the
+ * request id is new. */
+bool node_api_answer_duplicate(struct node_api *api, struct node_http_request *r,
+                               const char *request_id, bool with_zone);
 json_t *node_api_change_json(struct node_api *api, const struct cs_change *change);
 json_t *node_api_zone_json(const struct cs_zone *zone);
 

@@ -20,6 +20,7 @@
 #include "dns/wire.h"
 #include "dns/zonefile.h"
 #include "node/api.h"
+#include "node/api_body.h"
 #include "node/api_json.h"
 
 struct batch_wait {
@@ -47,19 +48,6 @@ static void on_batch_applied(void *ctx, int status, const struct cs_result *res)
         }
         node_http_release(w->r);
         free(w);
-}
-
-/* The answer to a retried request: the change the first attempt made. */
-static bool answer_duplicate(struct node_api *api, struct node_http_request *r,
-                             const char *request_id)
-{
-        const struct cs_change *dup =
-            cs_state_change_by_request(&api->cluster->state, request_id);
-        if (dup == NULL)
-                return false;
-        node_http_reply_json(
-            r, 200, json_pack("{s:o}", "change", node_api_change_json(api, dup)));
-        return true;
 }
 
 /* Checks against the state, then proposes; the batch is encoded before return. */
@@ -90,8 +78,6 @@ static void propose_batch(struct node_api *api, struct node_http_request *r,
         node_cluster_propose(api->cluster, &cmd, on_batch_applied, w);
 }
 
-static const char *const action_names[] = {"", "CREATE", "DELETE", "UPSERT"};
-
 void node_api_changes_post(struct node_http_request *r, void *ctx)
 {
         struct node_api *api = ctx;
@@ -103,69 +89,30 @@ void node_api_changes_post(struct node_http_request *r, void *ctx)
                 return;
         struct api_errors errs;
         api_errors_init(&errs);
-        json_t *changes = json_object_get(body, "changes");
-        json_t *comment = json_object_get(body, "comment");
-        if (comment != NULL &&
-            (!json_is_string(comment) || json_string_length(comment) > CS_COMMENT_MAXLEN))
-                api_errors_add(&errs, -1, "comment",
-                               "must be a string of at most %d bytes", CS_COMMENT_MAXLEN);
-        size_t n = json_is_array(changes) ? json_array_size(changes) : 0;
-        if (n == 0)
-                api_errors_add(&errs, -1, "changes", "must be a non-empty array");
-        struct api_rrset *sets = calloc(n ? n : 1, sizeof(*sets));
-        struct cs_action *actions = calloc(n ? n : 1, sizeof(*actions));
-        size_t values = 0;
-        for (size_t i = 0; i < n; i++) {
-                json_t *item = json_array_get(changes, i);
-                char field[64];
-                snprintf(field, sizeof(field), "changes[%zu]", i);
-                json_t *action = json_object_get(item, "action");
-                const char *a = json_is_string(action) ? json_string_value(action) : "";
-                for (int k = 1; k <= 3; k++)
-                        if (strcmp(a, action_names[k]) == 0)
-                                actions[i].kind = (enum cs_action_kind)k;
-                if (actions[i].kind == 0) {
-                        char f[80];
-                        snprintf(f, sizeof(f), "%s.action", field);
-                        api_errors_add(&errs, (long)i, f,
-                                       "must be \"CREATE\", \"DELETE\" or \"UPSERT\"");
-                }
-                snprintf(field, sizeof(field), "changes[%zu].rrset", i);
-                api_rrset_parse(json_object_get(item, "rrset"), origin, field, (long)i, 1,
-                                &sets[i], &errs);
-                actions[i].rrset = api_rrset_spec(&sets[i]);
-                values += sets[i].count;
-        }
-        char comment_text[CS_COMMENT_MAXLEN + 1] = "";
-        if (json_is_string(comment))
-                snprintf(comment_text, sizeof(comment_text), "%s",
-                         json_string_value(comment));
-        if (api_errors_count(&errs) > 0) {
+        struct api_batch parsed;
+        if (api_batch_parse(body, origin, &parsed, &errs) != 0) {
                 json_t *err =
                     json_pack("{s:s, s:s, s:O}", "code", "InvalidChangeBatch", "message",
                               "the change batch has problems", "errors", errs.list);
                 node_http_reply_json(r, 400, json_pack("{s:o}", "error", err));
         } else if (!node_api_forward_if_follower(api, r)) {
                 char request_id[CS_REQUEST_ID_MAXLEN + 1];
-                node_api_request_id(r, request_id, sizeof(request_id));
                 size_t origin_len = (size_t)dns_name_wire_len(origin, 256);
-                if (!answer_duplicate(api, r, request_id)) {
+                if (node_api_request_id(r, request_id, sizeof(request_id)) == 0 &&
+                    !node_api_answer_duplicate(api, r, request_id, false)) {
                         if (cs_state_zone_get(&api->cluster->state, origin, origin_len) ==
                             NULL) {
                                 node_http_reply_error(r, 404, "NoSuchZone", "zone",
                                                       "no zone %s", r->param[0]);
                         } else {
-                                struct cs_batch batch = {origin, origin_len, comment_text,
-                                                         actions, n};
+                                struct cs_batch batch = {origin, origin_len,
+                                                         parsed.comment, parsed.actions,
+                                                         parsed.n};
                                 propose_batch(api, r, &batch, request_id, 0);
                         }
                 }
         }
-        (void)values;
-        for (size_t i = 0; i < n; i++)
-                api_rrset_free(&sets[i]);
-        free(sets);
-        free(actions);
+        api_batch_free(&parsed);
         json_decref(errs.list);
         json_decref(body);
 }
@@ -312,8 +259,8 @@ void node_api_zone_import(struct node_http_request *r, void *ctx)
         if (node_api_forward_if_follower(api, r))
                 return;
         char request_id[CS_REQUEST_ID_MAXLEN + 1];
-        node_api_request_id(r, request_id, sizeof(request_id));
-        if (answer_duplicate(api, r, request_id))
+        if (node_api_request_id(r, request_id, sizeof(request_id)) != 0 ||
+            node_api_answer_duplicate(api, r, request_id, false))
                 return;
         if (cs_state_zone_get(&api->cluster->state, origin, origin_len) == NULL) {
                 node_http_reply_error(r, 404, "NoSuchZone", "zone",

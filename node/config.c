@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,22 @@ static const char usage_text[] =
     "                               makes DATA-DIR/admin.token (fine for one node)\n"
     "      --api-tls-cert FILE      serve the API over TLS with this certificate\n"
     "      --api-tls-key FILE       and this private key\n"
+    "  API limits (see README \"Security\"):\n"
+    "      --api-max-connections N  open API connections at most (default 128)\n"
+    "      --api-max-connections-per-address N\n"
+    "                               from one source address (default 32)\n"
+    "      --api-body-limit BYTES   body of an import or change batch (default 64M;\n"
+    "                               K, M and G suffixes are 1024-based)\n"
+    "      --api-small-body-limit BYTES  body of any other request (default 1M)\n"
+    "      --api-anon-body-limit BYTES   body of a request without a valid token;\n"
+    "                               a larger one is refused before it is read (4K)\n"
+    "      --api-head-timeout SECS  a connection's first request head must arrive\n"
+    "                               within this time (default 10)\n"
+    "      --api-request-timeout SECS  a request, body included, and the idle time\n"
+    "                               between requests (default 30)\n"
+    "      --api-write-rate N       writes per second per token, 0: unlimited\n"
+    "                               (default 200); beyond it: 429 with Retry-After\n"
+    "      --api-write-burst N      writes a token may make at once (default 400)\n"
     "  -t, --check                  load the configuration and zones, report\n"
     "                               problems, and exit (0: all good, 1: errors)\n"
     "  -h, --help                   show this help and exit\n"
@@ -201,6 +218,91 @@ static int parse_bootstrap(struct node_config *cfg, const char *value, char *err
         return 0;
 }
 
+/* "4096", "64K", "64M", "1G" (1024-based) up to 1 GiB; -EINVAL otherwise. */
+static int parse_size(const char *text, size_t *out)
+{
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(text, &end, 10);
+        if (errno || end == text || text[0] == '-')
+                return -EINVAL;
+        unsigned shift = 0;
+        if (*end == 'K' || *end == 'k')
+                shift = 10;
+        else if (*end == 'M' || *end == 'm')
+                shift = 20;
+        else if (*end == 'G' || *end == 'g')
+                shift = 30;
+        if (shift != 0)
+                end++;
+        if (*end != '\0' || v > (1ull << 30) >> shift)
+                return -EINVAL;
+        *out = (size_t)(v << shift);
+        return 0;
+}
+
+/* The API's limits (struct node_http_limits), each with its range. */
+static int apply_api_limit(struct node_config *cfg, const char *key, const char *value,
+                           char *err, size_t n)
+{
+        struct node_http_limits *l = &cfg->api_limits;
+        static const struct {
+                const char *key;
+                size_t offset;
+                unsigned long min, max, scale; /* scale: seconds to ms */
+        } counts[] = {
+            {"api-max-connections", offsetof(struct node_http_limits, max_connections), 1,
+             1000000, 1},
+            {"api-max-connections-per-address",
+             offsetof(struct node_http_limits, max_connections_per_address), 1, 1000000,
+             1},
+            {"api-head-timeout", offsetof(struct node_http_limits, head_timeout_ms), 1,
+             3600, 1000},
+            {"api-request-timeout", offsetof(struct node_http_limits, request_timeout_ms),
+             1, 86400, 1000},
+            {"api-write-rate", offsetof(struct node_http_limits, write_rate), 0, 1000000,
+             1},
+            {"api-write-burst", offsetof(struct node_http_limits, write_burst), 1,
+             1000000, 1},
+        };
+        static const struct {
+                const char *key;
+                size_t offset;
+        } sizes[] = {
+            {"api-body-limit", offsetof(struct node_http_limits, body_max)},
+            {"api-small-body-limit", offsetof(struct node_http_limits, small_body_max)},
+            {"api-anon-body-limit", offsetof(struct node_http_limits, anon_body_max)},
+        };
+        for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+                if (strcmp(key, counts[i].key) != 0)
+                        continue;
+                unsigned v;
+                if (parse_uint(value, counts[i].max, &v) != 0 || v < counts[i].min) {
+                        snprintf(err, n, "%s: '%s' is not %lu..%lu", key, value,
+                                 counts[i].min, counts[i].max);
+                        return -1;
+                }
+                *(unsigned *)((char *)l + counts[i].offset) =
+                    v * (unsigned)counts[i].scale;
+                return 0;
+        }
+        for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+                if (strcmp(key, sizes[i].key) != 0)
+                        continue;
+                size_t v;
+                if (parse_size(value, &v) != 0) {
+                        snprintf(err, n,
+                                 "%s: '%s' is not a size of at most 1G (4096, 64K, 64M)",
+                                 key, value);
+                        return -1;
+                }
+                *(size_t *)((char *)l + sizes[i].offset) = v;
+                return 0;
+        }
+        snprintf(err, n, "unknown setting '%s'", key);
+        return -1;
+}
+
 static int apply_cluster(struct node_config *cfg, const char *key, const char *value,
                          char *err, size_t n)
 {
@@ -273,8 +375,7 @@ static int apply_cluster(struct node_config *cfg, const char *key, const char *v
                                  n);
         if (strcmp(key, "api-tls-key") == 0)
                 return copy_text(cfg->tls_key, sizeof(cfg->tls_key), key, value, err, n);
-        snprintf(err, n, "unknown setting '%s'", key);
-        return -1;
+        return apply_api_limit(cfg, key, value, err, n);
 }
 
 /* Applies one setting; the same code serves flags and file lines. */
@@ -428,6 +529,15 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc, cha
             {"api-token", required_argument, NULL, OPT_CLUSTER},
             {"api-tls-cert", required_argument, NULL, OPT_CLUSTER},
             {"api-tls-key", required_argument, NULL, OPT_CLUSTER},
+            {"api-max-connections", required_argument, NULL, OPT_CLUSTER},
+            {"api-max-connections-per-address", required_argument, NULL, OPT_CLUSTER},
+            {"api-body-limit", required_argument, NULL, OPT_CLUSTER},
+            {"api-small-body-limit", required_argument, NULL, OPT_CLUSTER},
+            {"api-anon-body-limit", required_argument, NULL, OPT_CLUSTER},
+            {"api-head-timeout", required_argument, NULL, OPT_CLUSTER},
+            {"api-request-timeout", required_argument, NULL, OPT_CLUSTER},
+            {"api-write-rate", required_argument, NULL, OPT_CLUSTER},
+            {"api-write-burst", required_argument, NULL, OPT_CLUSTER},
             {"check", no_argument, NULL, 't'},
             {"help", no_argument, NULL, 'h'},
             {"version", no_argument, NULL, 'V'},
@@ -437,6 +547,7 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc, cha
         cfg->tcp_idle_timeout_ms = 10000;
         cfg->tcp_max_clients = 1024;
         cfg->log_level = LOG_LEVEL_INFO;
+        node_http_limits_default(&cfg->api_limits);
 
         /* First pass: only --config, --help and --version. */
         const char *config_path = NULL;

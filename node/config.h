@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "common/log.h"
+#include "node/http.h"
 
 #define NODE_MAX_LISTEN 16
 
@@ -62,6 +63,7 @@ struct node_config {
         unsigned token_count;
         char tls_cert[512];
         char tls_key[512];
+        struct node_http_limits api_limits;
 };
 
 static inline bool node_config_clustered(const struct node_config *cfg)

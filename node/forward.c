@@ -9,6 +9,7 @@
  * certificate file.
  */
 #include "node/forward.h"
+#include "node/http_response.h"
 
 #include <errno.h>
 #include <openssl/err.h>
@@ -122,82 +123,15 @@ void node_forward_cancel(struct node_forward_call *call)
 /* Parses the response once it is complete; returns false while more is needed. */
 static bool try_parse(struct exchange *x, bool eof)
 {
-        if (x->len == 0) {
-                if (eof)
-                        finish(x, -ECONNRESET, NULL, NULL, 0); /* nothing came back */
-                return eof;
-        }
-        char *head_end = strstr(x->response, "\r\n\r\n");
-        if (head_end == NULL) {
-                if (eof)
-                        finish(x, -EPROTO, NULL, NULL, 0);
-                return eof;
-        }
-        int status = 0;
-        if (sscanf(x->response, "HTTP/1.%*d %d", &status) != 1 || status < 100) {
-                finish(x, -EPROTO, NULL, NULL, 0);
-                return true;
-        }
-        const char *body = head_end + 4;
-        size_t have = x->len - (size_t)(body - x->response);
-        long length = -1;
-        bool chunked = false;
-        char type[128] = "application/json";
-        for (char *line = strstr(x->response, "\r\n") + 2; line < head_end;) {
-                char *next = strstr(line, "\r\n");
-                if (strncasecmp(line, "Content-Length:", 15) == 0)
-                        length = strtol(line + 15, NULL, 10);
-                else if (strncasecmp(line, "Transfer-Encoding:", 18) == 0 &&
-                         strstr(line, "chunked") != NULL &&
-                         strstr(line, "chunked") < next)
-                        chunked = true;
-                else if (strncasecmp(line, "Content-Type:", 13) == 0) {
-                        const char *v = line + 13;
-                        while (*v == ' ')
-                                v++;
-                        snprintf(type, sizeof(type), "%.*s", (int)(next - v), v);
-                }
-                line = next + 2;
-        }
-        if (chunked) {
-                /* The server closes after the answer: decode once all is here. */
-                bool complete = strstr(body, "\r\n0\r\n\r\n") != NULL ||
-                                strncmp(body, "0\r\n\r\n", 5) == 0;
-                if (!complete) {
-                        if (eof) /* cut short: the leader's answer is unknown */
-                                finish(x, -EPROTO, NULL, NULL, 0);
-                        return eof;
-                }
-                char *out = (char *)body; /* decoded in place: never longer */
-                const char *p = body, *end = body + have;
-                size_t n = 0;
-                for (;;) {
-                        char *stop;
-                        unsigned long size = strtoul(p, &stop, 16);
-                        const char *data = strstr(stop, "\r\n");
-                        if (data == NULL || stop == p)
-                                break;
-                        data += 2;
-                        if (size == 0 || data + size > end)
-                                break;
-                        memmove(out + n, data, size);
-                        n += size;
-                        p = data + size + 2;
-                        if (p >= end)
-                                break;
-                }
-                finish(x, status, type, out, n);
-                return true;
-        }
-        if (length >= 0 && have >= (size_t)length) {
-                finish(x, status, type, body, (size_t)length);
-                return true;
-        }
-        if (eof) {
-                finish(x, length >= 0 ? -EPROTO : status, type, body, have);
-                return true;
-        }
-        return false;
+        struct node_http_response res;
+        int rc = node_http_response_parse(x->response, x->len, eof, &res);
+        if (rc == 0)
+                return false;
+        if (rc < 0)
+                finish(x, rc, NULL, NULL, 0);
+        else
+                finish(x, res.status, res.content_type, res.body, res.body_len);
+        return true;
 }
 
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)

@@ -1,18 +1,21 @@
 /*
  * http.c — HTTP server on h2o (see http.h).
  *
- * Flow: uv_tcp accept → h2o_uv_socket_create → h2o_accept (HTTP/1.1, or
- * HTTP/2 by ALPN with TLS) → on_req: split the normalized path into
- * segments, match the route table, check the token, copy the body pointer,
- * and call the route.  The request object is allocated with
+ * Flow: a connection passes the gate (http_gate.c: caps, TLS, the first
+ * request head judged before any body is read) → h2o_http1_accept →
+ * on_req: split the normalized path into segments, match the route table,
+ * check the token, the route's body limit and, for writes, the token's
+ * write rate, and call the route.  A request without a valid token closes
+ * its connection after the answer.  The request object is allocated with
  * h2o_mem_alloc_shared so its dispose callback tells us when h2o frees the
- * request (answered, or the client went away).
+ * request (answered, or the client went away).  HTTP/1.1 only: no h2c
+ * upgrade, no HTTP/2 by ALPN (h2o would buffer HTTP/2 bodies before the
+ * gate could see a head).
  */
 #include "node/http.h"
 
 #include <errno.h>
 #include <h2o.h>
-#include <h2o/http2.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdarg.h>
@@ -20,22 +23,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct node_http {
-        h2o_globalconf_t config;
-        h2o_context_t context;
-        h2o_accept_ctx_t accept;
-        uv_tcp_t listener;
-        SSL_CTX *ssl;
-        struct node_http_config cfg;
-        struct node_http_token *tokens;
-};
+#include "node/http_priv.h"
 
-struct handler {
-        h2o_handler_t super;
-        struct node_http *http;
-};
+void node_http_limits_default(struct node_http_limits *l)
+{
+        l->body_max = 64u << 20;
+        l->small_body_max = 1u << 20;
+        l->anon_body_max = 4096;
+        l->max_connections = 128;
+        l->max_connections_per_address = 32;
+        l->head_timeout_ms = 10000;
+        l->request_timeout_ms = 30000;
+        l->write_rate = 200;
+        l->write_burst = 400;
+}
 
-static const char *reason_of(int status)
+const char *node_http_reason(int status)
 {
         switch (status) {
         case 200:
@@ -58,6 +61,8 @@ static const char *reason_of(int status)
                 return "Conflict";
         case 413:
                 return "Payload Too Large";
+        case 429:
+                return "Too Many Requests";
         case 500:
                 return "Internal Server Error";
         case 503:
@@ -77,7 +82,7 @@ void node_http_reply_text(struct node_http_request *r, int status,
                 return;
         r->h2o_req = NULL; /* answered: a second answer is a no-op */
         req->res.status = status;
-        req->res.reason = reason_of(status);
+        req->res.reason = node_http_reason(status);
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
                        content_type, strlen(content_type));
         h2o_send_inline(req, body, len);
@@ -215,22 +220,58 @@ static bool secret_equal(const char *a, const char *b, size_t blen)
         return diff == 0 && alen == blen;
 }
 
-static enum node_scope token_scope(struct node_http *http, h2o_req_t *req)
+/* The best scope a bearer value grants; *index: the token's (or -1). */
+enum node_scope node_http_scope_of(struct node_http *http, const char *value, size_t len,
+                                   int *index)
 {
-        ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
-        if (i < 0)
+        *index = -1;
+        if (value == NULL || len < 7 || strncasecmp(value, "Bearer ", 7) != 0)
                 return NODE_SCOPE_NONE;
-        h2o_iovec_t v = req->headers.entries[i].value;
-        if (v.len < 7 || strncasecmp(v.base, "Bearer ", 7) != 0)
-                return NODE_SCOPE_NONE;
-        const char *secret = v.base + 7;
-        size_t len = v.len - 7;
+        const char *secret = value + 7;
+        len -= 7;
         enum node_scope best = NODE_SCOPE_NONE;
         for (size_t t = 0; t < http->cfg.token_count; t++)
                 if (secret_equal(http->tokens[t].secret, secret, len) &&
-                    http->tokens[t].scope > best)
+                    http->tokens[t].scope > best) {
                         best = http->tokens[t].scope;
+                        *index = (int)t;
+                }
         return best;
+}
+
+static enum node_scope token_scope(struct node_http *http, h2o_req_t *req, int *index)
+{
+        ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+        if (i < 0) {
+                *index = -1;
+                return NODE_SCOPE_NONE;
+        }
+        h2o_iovec_t v = req->headers.entries[i].value;
+        return node_http_scope_of(http, v.base, v.len, index);
+}
+
+/*
+ * Takes one write from the token's bucket; false when it is empty, with
+ * the seconds until it holds one again.
+ */
+static bool write_allowed(struct node_http *http, int token, unsigned *retry_after)
+{
+        const struct node_http_limits *l = &http->limits;
+        if (l->write_rate == 0 || token < 0)
+                return true;
+        struct bucket *b = &http->buckets[token];
+        uint64_t now = uv_now(http->context.loop);
+        b->level += (double)(now - b->at_ms) * l->write_rate / 1000.0;
+        if (b->level > l->write_burst)
+                b->level = l->write_burst;
+        b->at_ms = now;
+        if (b->level >= 1.0) {
+                b->level -= 1.0;
+                return true;
+        }
+        double wait = (1.0 - b->level) / l->write_rate;
+        *retry_after = (unsigned)wait + 1;
+        return false;
 }
 
 void node_http_hold(struct node_http_request *r)
@@ -258,8 +299,8 @@ static void link_disposed(void *ptr)
 }
 
 /* Matches path segments against a pattern; collects {} segments. */
-static bool match(const char *pattern, char **seg, size_t nseg,
-                  struct node_http_request *r)
+bool node_http_route_match(const char *pattern, char **seg, size_t nseg,
+                           struct node_http_request *r)
 {
         size_t i = 0;
         r->params = 0;
@@ -312,6 +353,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
                         start = i + 1;
                 }
         }
+        /* Only a connection that proved a token reads a further request: the
+         * gate judged this connection's first head only. */
+        int token;
+        r->scope = token_scope(http, req, &token);
+        if (r->scope == NODE_SCOPE_NONE)
+                req->http1_is_persistent = 0;
         char *method = r->method;
         size_t mlen = req->method.len < sizeof(r->method) - 1 ? req->method.len
                                                               : sizeof(r->method) - 1;
@@ -320,13 +367,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         bool path_known = false;
         for (size_t i = 0; i < http->cfg.route_count; i++) {
                 const struct node_http_route *route = &http->cfg.routes[i];
-                if (!match(route->pattern, seg, nseg, r))
+                if (!node_http_route_match(route->pattern, seg, nseg, r))
                         continue;
                 path_known = true;
                 if (strcmp(route->method, method) != 0)
                         continue;
                 if (route->scope != NODE_SCOPE_NONE) {
-                        r->scope = token_scope(http, req);
                         if (r->scope == NODE_SCOPE_NONE) {
                                 node_http_reply_error(r, 401, "Unauthorized", NULL,
                                                       "a valid 'Authorization: Bearer "
@@ -339,6 +385,28 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
                                 return 0;
                         }
                 }
+                size_t limit = route->large_body ? http->limits.body_max
+                                                 : http->limits.small_body_max;
+                if (r->body_len > limit) {
+                        node_http_reply_error(r, 413, "PayloadTooLarge", NULL,
+                                              "this request may carry at most %zu bytes",
+                                              limit);
+                        return 0;
+                }
+                unsigned retry_after;
+                if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
+                    !write_allowed(http, token, &retry_after)) {
+                        char value[16];
+                        int n = snprintf(value, sizeof(value), "%u", retry_after);
+                        h2o_add_header(
+                            &req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
+                            h2o_strdup(&req->pool, value, (size_t)n).base, (size_t)n);
+                        node_http_reply_error(r, 429, "TooManyRequests", NULL,
+                                              "this token made more than %u writes a "
+                                              "second; retry after %u s",
+                                              http->limits.write_rate, retry_after);
+                        return 0;
+                }
                 route->fn(r, http->cfg.route_ctx);
                 return 0;
         }
@@ -348,23 +416,6 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         else
                 node_http_reply_error(r, 404, "NotFound", NULL, "no such resource");
         return 0;
-}
-
-static void on_accept(uv_stream_t *listener, int status)
-{
-        struct node_http *http = listener->data;
-        if (status != 0)
-                return;
-        uv_tcp_t *conn = malloc(sizeof(*conn));
-        if (conn == NULL)
-                return;
-        uv_tcp_init(listener->loop, conn);
-        if (uv_accept(listener, (uv_stream_t *)conn) != 0) {
-                uv_close((uv_handle_t *)conn, (uv_close_cb)free);
-                return;
-        }
-        h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)conn, (uv_close_cb)free);
-        h2o_accept(&http->accept, sock);
 }
 
 static int setup_tls(struct node_http *http, char *err, size_t n)
@@ -380,8 +431,7 @@ static int setup_tls(struct node_http *http, char *err, size_t n)
                 return -EINVAL;
         }
         SSL_CTX_set_min_proto_version(http->ssl, TLS1_2_VERSION);
-        h2o_ssl_register_alpn_protocols(http->ssl, h2o_http2_alpn_protocols);
-        http->accept.ssl_ctx = http->ssl;
+        /* No ALPN: HTTP/1.1 only (h2o would buffer HTTP/2 bodies unjudged). */
         return 0;
 }
 
@@ -392,11 +442,28 @@ int node_http_start(struct node_http **out, uv_loop_t *loop,
         if (http == NULL)
                 return -ENOMEM;
         http->cfg = *cfg;
-        http->tokens =
-            calloc(cfg->token_count ? cfg->token_count : 1, sizeof(*http->tokens));
+        http->limits = cfg->limits;
+        if (http->limits.max_connections == 0)
+                node_http_limits_default(&http->limits);
+        size_t ntok = cfg->token_count ? cfg->token_count : 1;
+        http->tokens = calloc(ntok, sizeof(*http->tokens));
+        http->buckets = calloc(ntok, sizeof(*http->buckets));
+        if (http->tokens == NULL || http->buckets == NULL) {
+                free(http->tokens);
+                free(http->buckets);
+                free(http);
+                return -ENOMEM;
+        }
         memcpy(http->tokens, cfg->tokens, cfg->token_count * sizeof(*cfg->tokens));
+        for (size_t i = 0; i < cfg->token_count; i++)
+                http->buckets[i] =
+                    (struct bucket){http->limits.write_burst, uv_now(loop)};
         h2o_config_init(&http->config);
-        http->config.max_request_entity_size = NODE_HTTP_MAX_BODY;
+        const struct node_http_limits *l = &http->limits;
+        http->config.max_request_entity_size =
+            l->body_max > l->small_body_max ? l->body_max : l->small_body_max;
+        http->config.http1.upgrade_to_http2 = 0; /* no h2c, no prior-knowledge h2 */
+        http->config.http1.req_timeout = l->request_timeout_ms;
         h2o_hostconf_t *host = h2o_config_register_host(
             &http->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
         h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
@@ -412,7 +479,7 @@ int node_http_start(struct node_http **out, uv_loop_t *loop,
         http->listener.data = http;
         int rc = uv_tcp_bind(&http->listener, cfg->address, 0);
         if (rc == 0)
-                rc = uv_listen((uv_stream_t *)&http->listener, 256, on_accept);
+                rc = uv_listen((uv_stream_t *)&http->listener, 256, node_http_on_accept);
         if (rc != 0) {
                 snprintf(err, err_size, "API: %s", uv_strerror(rc));
                 uv_close((uv_handle_t *)&http->listener, NULL);

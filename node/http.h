@@ -1,8 +1,16 @@
 /*
  * http.h — the node's HTTP server: h2o on the node's libuv loop.
  *
+ * A gate sits in front of h2o: every connection is counted (in total and
+ * per source address) and its first request head is read by the node
+ * itself, so the bearer token and the route's body limit are checked before
+ * any body is read — h2o 2.2 buffers a whole body before it calls a handler.
+ * A connection whose request carries no valid token is closed after the
+ * answer, so only connections that proved a token read further requests.
+ *
  * One h2o handler receives every request and dispatches it through a route
- * table ("GET /v1/zones/{}/rrsets") after checking the bearer token's scope.
+ * table ("GET /v1/zones/{}/rrsets") after checking the bearer token's scope
+ * and, for writes, the token's write rate (429 with Retry-After).
  * A route may answer at once or keep the request and answer later (a write
  * waiting for Raft): the request object lives in the h2o request's memory
  * pool and is marked gone when the client disconnects, so a late answer to
@@ -20,7 +28,7 @@
 #include <uv.h>
 
 #define NODE_HTTP_MAX_PARAMS 4
-#define NODE_HTTP_MAX_BODY   (64u << 20)
+#define NODE_HTTP_MAX_HEAD   16384 /* request line and headers, at most */
 
 enum node_scope { NODE_SCOPE_NONE = 0, NODE_SCOPE_READ = 1, NODE_SCOPE_ADMIN = 2 };
 
@@ -34,7 +42,23 @@ struct node_http_route {
         const char *pattern; /* "/v1/zones/{}/rrsets": {} matches one segment */
         enum node_scope scope;
         node_http_route_fn fn;
+        bool large_body; /* may carry limits.body_max bytes (import, changes) */
 };
+
+/* What a client may make the node hold or do; see README "Security". */
+struct node_http_limits {
+        size_t body_max;       /* large_body routes */
+        size_t small_body_max; /* other routes, with a valid token */
+        size_t anon_body_max;  /* requests without a valid token */
+        unsigned max_connections;
+        unsigned max_connections_per_address;
+        unsigned head_timeout_ms;    /* accept to complete first request head */
+        unsigned request_timeout_ms; /* h2o: a request (body included), keep-alive idle */
+        unsigned write_rate;         /* writes per second per token; 0: unlimited */
+        unsigned write_burst;        /* writes a token may make at once */
+};
+
+void node_http_limits_default(struct node_http_limits *limits);
 
 struct node_http_token {
         enum node_scope scope;
@@ -73,6 +97,7 @@ struct node_http_config {
         size_t token_count;
         const char *tls_cert; /* NULL: plain HTTP */
         const char *tls_key;
+        struct node_http_limits limits; /* all zero: node_http_limits_default() */
 };
 
 /* Starts serving; returns 0 or a negative error with a one-line reason. */

@@ -340,6 +340,7 @@ static int start_cluster(struct node *node)
             .token_count = cfg->token_count,
             .tls_cert = cfg->tls_cert[0] ? cfg->tls_cert : NULL,
             .tls_key = cfg->tls_key[0] ? cfg->tls_key : NULL,
+            .limits = cfg->api_limits,
         };
         hc.routes = node_api_routes(&hc.route_count);
         char err[256];

@@ -2,7 +2,16 @@
 """Writes the seed corpora for the fuzz targets (tests/fuzz/corpus/).
 
 fuzz_answer gets real query packets built with dnspython; fuzz_zonefile
-gets small zone files.  Run it from outside the repository root (our dns/
+gets small zone files.  The seeds of the node/ and consensus/ targets
+are kept as files: fuzz_http_response (relay answers: Content-Length,
+chunked with extensions and trailers, close-delimited, a huge chunk),
+fuzz_http_head (request heads: token, import, chunked, ambiguous lengths,
+h2c), fuzz_api_body (byte 0: zone creation, byte 1: change batch, JSON of
+every record type and a routing set), fuzz_node_config (config files with
+every setting), and fuzz_raft_command / fuzz_raft_snapshot: what
+cs_command_encode and cs_snapshot_encode give for a zone creation, a batch
+of seven record sets, deletions, members and synced marks, and the
+snapshots of the states between them.  Run it from outside the repository root (our dns/
 folder would shadow the dnspython package), e.g.:
     cd /tmp && /usr/bin/python3 /path/to/tests/fuzz/make_corpus.py
 """

@@ -389,9 +389,9 @@ def bulk_write(node, zone, n_requests, per_request=4, workers=16, prefix="b"):
         for _ in range(20):
             r = sess.s.post(node.api + changes_url(zone), json={"changes": chs},
                             headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10)
-            if r.status_code != 503:
+            if r.status_code not in (429, 503):  # 429: the token's write rate
                 break
-            time.sleep(0.05)
+            time.sleep(float(r.headers.get("Retry-After", "0.05")))
         assert r.status_code == 200, r.text
         return j
 

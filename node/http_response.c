@@ -1,0 +1,206 @@
+/*
+ * http_response.c — the HTTP/1.1 response parser of the node's client (see
+ * http_response.h).
+ *
+ * Flow: find the end of the head ("\r\n\r\n") within the bytes received →
+ * status line → the three headers that matter (Content-Length,
+ * Transfer-Encoding, Content-Type) → the body: Content-Length bytes, every
+ * chunk of a chunked body (walked once to see it is complete, then decoded
+ * in place), or everything up to the close.  Every size read from the peer
+ * is compared with the number of bytes that remain; no pointer is formed
+ * from an unchecked size.
+ */
+
+#include "node/http_response.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#define CHUNK_LINE_MAX 4096 /* a chunk-size line with extensions, at most */
+
+static int hexval(int c)
+{
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}
+
+/* Offset of the next "\r\n" in buf[from..len), or len when there is none. */
+static size_t find_crlf(const char *buf, size_t from, size_t len)
+{
+        const char *p = memmem(buf + from, len - from, "\r\n", 2);
+        return p ? (size_t)(p - buf) : len;
+}
+
+static bool header_is(const char *line, size_t len, const char *name, size_t *value)
+{
+        size_t n = strlen(name);
+        if (len <= n || line[n] != ':' || strncasecmp(line, name, n) != 0)
+                return false;
+        size_t v = n + 1;
+        while (v < len && (line[v] == ' ' || line[v] == '\t'))
+                v++;
+        *value = v;
+        return true;
+}
+
+/* A decimal Content-Length of at most 18 digits; -1 when malformed. */
+static long long parse_length(const char *s, size_t len)
+{
+        while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+                len--;
+        if (len == 0 || len > 18)
+                return -1;
+        long long v = 0;
+        for (size_t i = 0; i < len; i++) {
+                if (s[i] < '0' || s[i] > '9')
+                        return -1;
+                v = v * 10 + (s[i] - '0');
+        }
+        return v;
+}
+
+static bool has_token(const char *s, size_t len, const char *token)
+{
+        size_t n = strlen(token);
+        for (size_t i = 0; i + n <= len; i++)
+                if (strncasecmp(s + i, token, n) == 0)
+                        return true;
+        return false;
+}
+
+/*
+ * Walks the chunks of body[0..have).  With decode, the data is moved to the
+ * front of body as it is walked (the destination always lies before the
+ * bytes still to be read).  Returns 0 with *out_len when the last chunk and
+ * the trailer arrived, -EAGAIN when more is needed, -EPROTO when malformed.
+ */
+static int chunked_walk(char *body, size_t have, bool decode, size_t *out_len)
+{
+        size_t pos = 0, n = 0;
+        for (;;) {
+                size_t size = 0;
+                unsigned digits = 0;
+                while (pos < have && hexval((unsigned char)body[pos]) >= 0) {
+                        if (++digits > 15) /* 2^60: larger than any buffer */
+                                return -EPROTO;
+                        size = size * 16 + (size_t)hexval((unsigned char)body[pos]);
+                        pos++;
+                }
+                if (pos == have)
+                        return -EAGAIN;
+                if (digits == 0 || (body[pos] != ';' && body[pos] != '\r' &&
+                                    body[pos] != ' ' && body[pos] != '\t'))
+                        return -EPROTO;
+                size_t eol = find_crlf(body, pos, have);
+                if (eol == have)
+                        return have - pos > CHUNK_LINE_MAX ? -EPROTO : -EAGAIN;
+                if (eol - pos > CHUNK_LINE_MAX)
+                        return -EPROTO;
+                pos = eol + 2;
+                if (size == 0) {
+                        /* Trailer fields, then an empty line. */
+                        for (;;) {
+                                eol = find_crlf(body, pos, have);
+                                if (eol == have)
+                                        return -EAGAIN;
+                                bool empty = eol == pos;
+                                pos = eol + 2;
+                                if (empty) {
+                                        *out_len = n;
+                                        return 0;
+                                }
+                        }
+                }
+                if (size > have - pos || have - pos - size < 2)
+                        return -EAGAIN;
+                if (body[pos + size] != '\r' || body[pos + size + 1] != '\n')
+                        return -EPROTO;
+                if (decode)
+                        memmove(body + n, body + pos, size);
+                n += size;
+                pos += size + 2;
+        }
+}
+
+int node_http_response_parse(char *buf, size_t len, bool eof,
+                             struct node_http_response *out)
+{
+        if (len == 0)
+                return eof ? -ECONNRESET : 0;
+        const char *end = memmem(buf, len, "\r\n\r\n", 4);
+        if (end == NULL)
+                return eof ? -EPROTO : 0;
+        size_t head_len = (size_t)(end - buf) + 2; /* through the last header's CRLF */
+        size_t body_at = head_len + 2;
+        /* "HTTP/1.x NNN" */
+        if (head_len < 14 || memcmp(buf, "HTTP/1.", 7) != 0 || buf[7] < '0' ||
+            buf[7] > '9' || buf[8] != ' ')
+                return -EPROTO;
+        int status = 0;
+        for (int i = 9; i < 12; i++) {
+                if (buf[i] < '0' || buf[i] > '9')
+                        return -EPROTO;
+                status = status * 10 + (buf[i] - '0');
+        }
+        if (status < 100 || (buf[12] != ' ' && buf[12] != '\r'))
+                return -EPROTO;
+        long long length = -1;
+        bool chunked = false;
+        snprintf(out->content_type, sizeof(out->content_type), "application/json");
+        size_t line = find_crlf(buf, 0, head_len) + 2;
+        while (line < head_len) {
+                size_t eol = find_crlf(buf, line, head_len);
+                const char *l = buf + line;
+                size_t llen = eol - line, v;
+                if (header_is(l, llen, "Content-Length", &v)) {
+                        long long n = parse_length(l + v, llen - v);
+                        if (n < 0 || (length >= 0 && n != length))
+                                return -EPROTO;
+                        length = n;
+                } else if (header_is(l, llen, "Transfer-Encoding", &v)) {
+                        chunked = has_token(l + v, llen - v, "chunked");
+                } else if (header_is(l, llen, "Content-Type", &v)) {
+                        size_t n = llen - v;
+                        if (n >= sizeof(out->content_type))
+                                n = sizeof(out->content_type) - 1;
+                        memcpy(out->content_type, l + v, n);
+                        out->content_type[n] = '\0';
+                }
+                line = eol + 2;
+        }
+        out->status = status;
+        char *body = buf + body_at;
+        size_t have = len - body_at;
+        if (chunked) {
+                size_t n;
+                int rc = chunked_walk(body, have, false, &n);
+                if (rc == -EAGAIN)
+                        return eof ? -EPROTO : 0;
+                if (rc < 0)
+                        return rc;
+                chunked_walk(body, have, true, &n);
+                out->body = body;
+                out->body_len = n;
+                return 1;
+        }
+        if (length >= 0) {
+                if ((unsigned long long)length > have)
+                        return eof ? -EPROTO : 0;
+                out->body = body;
+                out->body_len = (size_t)length;
+                return 1;
+        }
+        if (!eof)
+                return 0;
+        out->body = body;
+        out->body_len = have;
+        return 1;
+}

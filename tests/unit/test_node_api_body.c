@@ -1,0 +1,178 @@
+/*
+ * test_node_api_body.c — validation of the API's write bodies (zone
+ * creation, change batches) from JSON.
+ *
+ * Includes the input that once read uninitialised memory: a zone name of
+ * 252 bytes and more without name servers, for which the default
+ * ns1.<zone> does not fit in a name (run under ASan in build-asan/).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "dns/wire.h"
+#include "node/api_body.h"
+
+/* A name of wire length `wire_len` (193..255) made of 63-byte labels. */
+static void long_name(size_t wire_len, char *out)
+{
+        size_t last = wire_len - 1 - 3 * 64 - 1; /* length of the 4th label */
+        char l63[64];
+        memset(l63, 'a', 63);
+        l63[63] = '\0';
+        sprintf(out, "%s.%s.%s.%.*s.", l63, l63, l63, (int)last,
+                "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+}
+
+static json_t *load(const char *text)
+{
+        json_error_t e;
+        json_t *v = json_loads(text, 0, &e);
+        assert_non_null(v);
+        return v;
+}
+
+static const char *first_field(struct api_errors *errs)
+{
+        return json_string_value(json_object_get(json_array_get(errs->list, 0), "field"));
+}
+
+static void test_zone_name_too_long_for_default_ns_is_refused(void **state)
+{
+        for (size_t len = 252; len <= 255; len++) {
+                char name[300], body[400];
+                long_name(len, name);
+                snprintf(body, sizeof(body), "{\"name\":\"%s\"}", name);
+                json_t *v = load(body);
+                struct api_errors errs;
+                api_errors_init(&errs);
+                struct api_zone_spec z;
+                assert_int_equal(api_zone_spec_parse(v, &z, &errs), -1);
+                assert_int_equal(api_errors_count(&errs), 1);
+                assert_string_equal(first_field(&errs), "nameservers");
+                json_decref(errs.list);
+                json_decref(v);
+        }
+}
+
+static void test_long_zone_name_with_nameservers_is_accepted(void **state)
+{
+        char name[300], body[500];
+        long_name(252, name);
+        snprintf(body, sizeof(body),
+                 "{\"name\":\"%s\",\"nameservers\":[\"ns.example.\"]}", name);
+        json_t *v = load(body);
+        struct api_errors errs;
+        api_errors_init(&errs);
+        struct api_zone_spec z;
+        assert_int_equal(api_zone_spec_parse(v, &z, &errs), 0);
+        assert_int_equal(z.origin_len, 252);
+        assert_int_equal(z.ns_count, 1);
+        /* rname falls back to the origin: hostmaster.<zone> does not fit. */
+        assert_memory_equal(z.soa_rdata, "\2ns\7example\0", 12);
+        assert_memory_equal(z.soa_rdata + 12, z.origin, 252);
+        json_decref(errs.list);
+        json_decref(v);
+}
+
+static void test_zone_spec_defaults(void **state)
+{
+        json_t *v = load("{\"name\":\"Example.COM\",\"comment\":\"hi\"}");
+        struct api_errors errs;
+        api_errors_init(&errs);
+        struct api_zone_spec z;
+        assert_int_equal(api_zone_spec_parse(v, &z, &errs), 0);
+        assert_int_equal(z.ttl, 3600);
+        assert_string_equal(z.comment, "hi");
+        assert_int_equal(z.ns_count, 1);
+        assert_memory_equal(z.ns[0], "\3ns1\7Example\3COM\0", 17);
+        /* mname ns1, rname hostmaster, serial 1, refresh..minimum */
+        size_t at = 17 + 24;
+        assert_int_equal(z.soa_value.len, at + 20);
+        assert_int_equal(wire_get32(z.soa_rdata + at), 1);
+        assert_int_equal(wire_get32(z.soa_rdata + at + 16), 300);
+        json_decref(errs.list);
+        json_decref(v);
+}
+
+static void test_zone_spec_lists_every_problem(void **state)
+{
+        json_t *v =
+            load("{\"name\":5,\"comment\":[],\"ttl\":-1,\"nameservers\":[\"ok.\",7],"
+                 "\"soa\":\"x\"}");
+        struct api_errors errs;
+        api_errors_init(&errs);
+        struct api_zone_spec z;
+        assert_int_equal(api_zone_spec_parse(v, &z, &errs), -1);
+        assert_int_equal(api_errors_count(&errs), 5);
+        const char *want[] = {"name", "comment", "ttl", "nameservers[1]", "soa"};
+        for (size_t i = 0; i < 5; i++)
+                assert_string_equal(json_string_value(json_object_get(
+                                        json_array_get(errs.list, i), "field")),
+                                    want[i]);
+        json_decref(errs.list);
+        json_decref(v);
+}
+
+static void test_batch_parses_actions_and_reports_each_bad_one(void **state)
+{
+        uint8_t origin[] = "\7example\3com";
+        json_t *v = load(
+            "{\"comment\":\"c\",\"changes\":["
+            "{\"action\":\"UPSERT\",\"rrset\":{\"name\":\"www.example.com.\",\"type\":"
+            "\"A\","
+            "\"ttl\":60,\"records\":[\"192.0.2.1\"]}},"
+            "{\"action\":\"MOVE\",\"rrset\":{\"name\":\"x.example.com.\",\"type\":\"A\","
+            "\"records\":[\"192.0.2.1\"]}},"
+            "{\"action\":\"DELETE\",\"rrset\":{\"name\":\"y.example.com.\",\"type\":"
+            "\"A\","
+            "\"records\":[\"not an address\"]}}]}");
+        struct api_errors errs;
+        api_errors_init(&errs);
+        struct api_batch b;
+        assert_int_equal(api_batch_parse(v, origin, &b, &errs), -1);
+        assert_int_equal(b.n, 3);
+        assert_int_equal(b.actions[0].kind, CS_ACTION_UPSERT);
+        assert_int_equal(b.actions[0].rrset.ttl, 60);
+        assert_int_equal(api_errors_count(&errs), 2);
+        assert_string_equal(first_field(&errs), "changes[1].action");
+        assert_string_equal(b.comment, "c");
+        api_batch_free(&b);
+        json_decref(errs.list);
+        json_decref(v);
+}
+
+static void test_batch_without_changes_is_refused(void **state)
+{
+        uint8_t origin[] = "\7example\3com";
+        const char *bodies[] = {"{}", "{\"changes\":[]}", "{\"changes\":{}}"};
+        for (size_t i = 0; i < 3; i++) {
+                json_t *v = load(bodies[i]);
+                struct api_errors errs;
+                api_errors_init(&errs);
+                struct api_batch b;
+                assert_int_equal(api_batch_parse(v, origin, &b, &errs), -1);
+                assert_string_equal(first_field(&errs), "changes");
+                api_batch_free(&b);
+                json_decref(errs.list);
+                json_decref(v);
+        }
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_zone_name_too_long_for_default_ns_is_refused),
+            cmocka_unit_test(test_long_zone_name_with_nameservers_is_accepted),
+            cmocka_unit_test(test_zone_spec_defaults),
+            cmocka_unit_test(test_zone_spec_lists_every_problem),
+            cmocka_unit_test(test_batch_parses_actions_and_reports_each_bad_one),
+            cmocka_unit_test(test_batch_without_changes_is_refused),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

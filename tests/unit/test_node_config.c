@@ -1,0 +1,145 @@
+/*
+ * test_node_config.c — the node's settings from flags and from a file.
+ *
+ * Checks the defaults (the API limits among them), that every API limit is
+ * read from a flag and from a file line with its range and size suffixes,
+ * that a bad file line is reported as file:line, and that flags override
+ * the file.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "node/config.h"
+
+static enum node_config_result parse(struct node_config *cfg, char *err, size_t n, ...)
+{
+        char *argv[32] = {"quorumdns"};
+        int argc = 1;
+        va_list ap;
+        va_start(ap, n);
+        for (char *a; (a = va_arg(ap, char *)) != NULL && argc < 31;)
+                argv[argc++] = a;
+        va_end(ap);
+        return node_config_parse(cfg, argc, argv, err, n);
+}
+
+static void write_file(const char *path, const char *text)
+{
+        FILE *fp = fopen(path, "w");
+        assert_non_null(fp);
+        fputs(text, fp);
+        fclose(fp);
+}
+
+static void test_defaults_hold_safe_api_limits(void **state)
+{
+        struct node_config cfg;
+        char err[512] = "";
+        assert_int_equal(parse(&cfg, err, sizeof(err), NULL), NODE_CONFIG_OK);
+        const struct node_http_limits *l = &cfg.api_limits;
+        assert_int_equal(l->body_max, 64u << 20);
+        assert_int_equal(l->anon_body_max, 4096);
+        assert_int_equal(l->max_connections, 128);
+        assert_int_equal(l->max_connections_per_address, 32);
+        assert_int_equal(l->head_timeout_ms, 10000);
+        assert_int_equal(l->write_rate, 200);
+        assert_int_equal(l->write_burst, 400);
+        /* What unauthenticated connections can make a node hold: a head each. */
+        assert_true((size_t)l->max_connections * (NODE_HTTP_MAX_HEAD + l->anon_body_max) <
+                    8u << 20);
+        node_config_free(&cfg);
+}
+
+static void test_api_limits_from_flags(void **state)
+{
+        struct node_config cfg;
+        char err[512] = "";
+        assert_int_equal(parse(&cfg, err, sizeof(err), "--api-body-limit", "8M",
+                               "--api-small-body-limit", "64k", "--api-anon-body-limit",
+                               "0", "--api-max-connections", "10",
+                               "--api-max-connections-per-address", "2",
+                               "--api-head-timeout", "3", "--api-request-timeout", "7",
+                               "--api-write-rate", "0", "--api-write-burst", "5", NULL),
+                         NODE_CONFIG_OK);
+        const struct node_http_limits *l = &cfg.api_limits;
+        assert_int_equal(l->body_max, 8u << 20);
+        assert_int_equal(l->small_body_max, 64u << 10);
+        assert_int_equal(l->anon_body_max, 0);
+        assert_int_equal(l->max_connections, 10);
+        assert_int_equal(l->max_connections_per_address, 2);
+        assert_int_equal(l->head_timeout_ms, 3000);
+        assert_int_equal(l->request_timeout_ms, 7000);
+        assert_int_equal(l->write_rate, 0);
+        assert_int_equal(l->write_burst, 5);
+        node_config_free(&cfg);
+}
+
+static void test_bad_api_limits_are_usage_errors(void **state)
+{
+        const char *bad[][2] = {
+            {"--api-body-limit", "2G"},   {"--api-body-limit", "12Q"},
+            {"--api-body-limit", "-1"},   {"--api-max-connections", "0"},
+            {"--api-head-timeout", "0"},  {"--api-write-burst", "0"},
+            {"--api-write-rate", "lots"}, {"--api-max-connections-per-address", ""},
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                struct node_config cfg;
+                char err[512] = "";
+                assert_int_equal(
+                    parse(&cfg, err, sizeof(err), bad[i][0], bad[i][1], NULL),
+                    NODE_CONFIG_USAGE);
+                assert_non_null(strstr(err, bad[i][0] + 2));
+                node_config_free(&cfg);
+        }
+}
+
+static void test_file_lines_and_flag_override(void **state)
+{
+        char path[] = "/tmp/test_node_config-XXXXXX";
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        close(fd);
+        write_file(path, "# limits\napi-write-rate 7\napi-body-limit 1M # import\n");
+        struct node_config cfg;
+        char err[512] = "";
+        assert_int_equal(parse(&cfg, err, sizeof(err), "--config", path,
+                               "--api-write-rate", "9", NULL),
+                         NODE_CONFIG_OK);
+        assert_int_equal(cfg.api_limits.write_rate, 9);
+        assert_int_equal(cfg.api_limits.body_max, 1u << 20);
+        node_config_free(&cfg);
+
+        write_file(path, "listen 127.0.0.1:5353\n\napi-max-connections many\n");
+        assert_int_equal(parse(&cfg, err, sizeof(err), "--config", path, NULL),
+                         NODE_CONFIG_ERROR);
+        char want[128];
+        snprintf(want, sizeof(want), "%s:3: api-max-connections", path);
+        assert_non_null(strstr(err, want));
+        node_config_free(&cfg);
+
+        write_file(path, "no-such-setting 1\n");
+        assert_int_equal(parse(&cfg, err, sizeof(err), "--config", path, NULL),
+                         NODE_CONFIG_ERROR);
+        assert_non_null(strstr(err, ":1: unknown setting 'no-such-setting'"));
+        node_config_free(&cfg);
+        unlink(path);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_defaults_hold_safe_api_limits),
+            cmocka_unit_test(test_api_limits_from_flags),
+            cmocka_unit_test(test_bad_api_limits_are_usage_errors),
+            cmocka_unit_test(test_file_lines_and_flag_override),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,161 @@
+/*
+ * test_node_http_response.c — the relay's HTTP/1.1 response parser.
+ *
+ * Feeds node_http_response_parse() what a leader (or something posing as
+ * one) can send: complete and partial Content-Length answers, chunked
+ * bodies split anywhere, a chunk size near 2^64 that once overflowed the
+ * pointer arithmetic (the parser must compare sizes and ask for more or
+ * refuse), malformed heads, and answers cut short by the close.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "node/http_response.h"
+
+/* Parses a copy of text (so in-place decoding cannot touch the literal). */
+static int parse(const char *text, size_t len, bool eof, struct node_http_response *out,
+                 char **copy)
+{
+        *copy = malloc(len + 1);
+        memcpy(*copy, text, len);
+        (*copy)[len] = '\0';
+        return node_http_response_parse(*copy, len, eof, out);
+}
+
+#define PARSE(text, eof, out, copy) parse(text, sizeof(text) - 1, eof, out, copy)
+
+static void test_content_length_answer_is_complete_when_all_bytes_arrived(void **state)
+{
+        static const char text[] =
+            "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
+            "Content-Length: 7\r\n\r\n{\"a\":1}";
+        struct node_http_response res;
+        char *copy;
+        /* Every prefix asks for more; the whole answer is complete. */
+        for (size_t n = 0; n < sizeof(text) - 1; n++) {
+                assert_int_equal(parse(text, n, false, &res, &copy), 0);
+                free(copy);
+        }
+        assert_int_equal(PARSE(text, false, &res, &copy), 1);
+        assert_int_equal(res.status, 201);
+        assert_string_equal(res.content_type, "application/json");
+        assert_int_equal(res.body_len, 7);
+        assert_memory_equal(res.body, "{\"a\":1}", 7);
+        free(copy);
+}
+
+static void test_chunked_body_is_decoded_once_complete(void **state)
+{
+        static const char text[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                   "4\r\nWiki\r\n5;ext=1\r\npedia\r\n0\r\nX-T: 1\r\n\r\n";
+        struct node_http_response res;
+        char *copy;
+        for (size_t n = 0; n < sizeof(text) - 1; n++) {
+                assert_int_equal(parse(text, n, false, &res, &copy), 0);
+                free(copy);
+        }
+        assert_int_equal(PARSE(text, false, &res, &copy), 1);
+        assert_int_equal(res.status, 200);
+        assert_int_equal(res.body_len, 9);
+        assert_memory_equal(res.body, "Wikipedia", 9);
+        free(copy);
+}
+
+/* The attack on the relay: a chunk size the buffer cannot hold.  The old
+ * parser formed data + size (undefined, wrapping) and could read outside. */
+static void test_huge_chunk_size_asks_for_more_or_is_refused(void **state)
+{
+        static const char wrap[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                   "fffffffffffffff0\r\nab\r\n0\r\n\r\n";
+        static const char big[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                  "fffffffffffff\r\nab\r\n0\r\n\r\n";
+        struct node_http_response res;
+        char *copy;
+        assert_int_equal(PARSE(wrap, false, &res, &copy), -EPROTO); /* > 15 digits */
+        free(copy);
+        assert_int_equal(PARSE(big, false, &res, &copy), 0); /* waits for the data */
+        free(copy);
+        assert_int_equal(PARSE(big, true, &res, &copy), -EPROTO); /* never comes */
+        free(copy);
+}
+
+static void test_chunk_without_crlf_after_data_is_refused(void **state)
+{
+        static const char text[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                   "2\r\nabXY0\r\n\r\n";
+        struct node_http_response res;
+        char *copy;
+        assert_int_equal(PARSE(text, false, &res, &copy), -EPROTO);
+        free(copy);
+}
+
+static void test_malformed_heads_are_refused(void **state)
+{
+        static const char *const bad[] = {
+            "HTTP/2 200 OK\r\n\r\n",
+            "HTTP/1.1 20 OK\r\n\r\n",
+            "HTTP/1.1 099 Low\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+            "garbage\r\n\r\n",
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                struct node_http_response res;
+                char *copy;
+                assert_int_equal(parse(bad[i], strlen(bad[i]), false, &res, &copy),
+                                 -EPROTO);
+                free(copy);
+        }
+}
+
+static void test_close_decides_length_free_and_short_answers(void **state)
+{
+        static const char open_ended[] = "HTTP/1.0 503 Busy\r\n\r\nlater";
+        static const char short_cl[] = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc";
+        struct node_http_response res;
+        char *copy;
+        assert_int_equal(PARSE(open_ended, false, &res, &copy), 0);
+        free(copy);
+        assert_int_equal(PARSE(open_ended, true, &res, &copy), 1);
+        assert_int_equal(res.status, 503);
+        assert_int_equal(res.body_len, 5);
+        free(copy);
+        assert_int_equal(PARSE(short_cl, true, &res, &copy), -EPROTO);
+        free(copy);
+        assert_int_equal(node_http_response_parse(NULL, 0, true, &res), -ECONNRESET);
+        assert_int_equal(node_http_response_parse(NULL, 0, false, &res), 0);
+}
+
+static void test_body_with_nul_bytes_is_kept_whole(void **state)
+{
+        static const char text[] = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\na\0b";
+        struct node_http_response res;
+        char *copy;
+        assert_int_equal(PARSE(text, false, &res, &copy), 1);
+        assert_int_equal(res.body_len, 3);
+        assert_memory_equal(res.body, "a\0b", 3);
+        free(copy);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(
+                test_content_length_answer_is_complete_when_all_bytes_arrived),
+            cmocka_unit_test(test_chunked_body_is_decoded_once_complete),
+            cmocka_unit_test(test_huge_chunk_size_asks_for_more_or_is_refused),
+            cmocka_unit_test(test_chunk_without_crlf_after_data_is_refused),
+            cmocka_unit_test(test_malformed_heads_are_refused),
+            cmocka_unit_test(test_close_decides_length_free_and_short_answers),
+            cmocka_unit_test(test_body_with_nul_bytes_is_kept_whole),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
