@@ -272,8 +272,17 @@ bool node_api_forward_if_follower(struct node_api *api, struct node_http_request
         }
         if (r->body_len > 0)
                 memcpy(w->body, r->body, r->body_len);
-        /* The client's key, or one made here: every attempt carries the same. */
-        node_api_request_id(r, w->key, sizeof(w->key));
+        /* The client's key, or one made here: every attempt carries the same.
+         * The request id is "KEY\nFINGERPRINT"; the leader recomputes the
+         * fingerprint from the relayed request, so only the key is sent. */
+        if (node_api_request_id(r, w->key, sizeof(w->key)) != 0) {
+                free(w->authorization);
+                free(w->content_type);
+                free(w->body);
+                free(w);
+                return true; /* answered 400 */
+        }
+        w->key[strcspn(w->key, "\n")] = '\0';
         w->r = r;
         w->api = api;
         w->deadline = uv_now(api->loop) + RELAY_TIMEOUT_MS;
