@@ -41,6 +41,7 @@ struct target_conn {
         struct target_conn *next;
         unsigned open;
         size_t len;
+        bool accepted;
         bool answered;
         char buf[4096];
 };
@@ -57,6 +58,8 @@ struct target {
         unsigned delay_ms; /* TARGET_SLOW */
         char body[8192];
         unsigned connections;
+        unsigned open;     /* connections open now */
+        unsigned max_open; /* the most open at once */
         unsigned requests;
         char last_peer[64];
         char last_host[128];
@@ -64,11 +67,13 @@ struct target {
         struct target_conn *conns;
 };
 
-static void target_conn_closed(uv_handle_t *h)
+static inline void target_conn_closed(uv_handle_t *h)
 {
         struct target_conn *c = h->data;
         if (--c->open > 0)
                 return;
+        if (c->accepted)
+                c->t->open--;
         struct target_conn **pp = &c->t->conns;
         while (*pp != c)
                 pp = &(*pp)->next;
@@ -76,7 +81,7 @@ static void target_conn_closed(uv_handle_t *h)
         free(c);
 }
 
-static void target_conn_close(struct target_conn *c)
+static inline void target_conn_close(struct target_conn *c)
 {
         if (uv_is_closing((uv_handle_t *)&c->tcp))
                 return;
@@ -84,14 +89,14 @@ static void target_conn_close(struct target_conn *c)
         uv_close((uv_handle_t *)&c->tcp, target_conn_closed);
 }
 
-static void target_written(uv_write_t *req, int status)
+static inline void target_written(uv_write_t *req, int status)
 {
         struct target_conn *c = req->data;
         free(req);
         target_conn_close(c);
 }
 
-static void target_respond(struct target_conn *c)
+static inline void target_respond(struct target_conn *c)
 {
         struct target *t = c->t;
         int status = t->mode == TARGET_STATUS ? t->status : 200;
@@ -111,19 +116,19 @@ static void target_respond(struct target_conn *c)
         }
 }
 
-static void target_delayed(uv_timer_t *timer)
+static inline void target_delayed(uv_timer_t *timer)
 {
         target_respond(timer->data);
 }
 
-static void target_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+static inline void target_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
         struct target_conn *c = h->data;
         buf->base = c->buf + c->len;
         buf->len = sizeof(c->buf) - 1 - c->len;
 }
 
-static void target_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+static inline void target_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
         struct target_conn *c = s->data;
         if (nread < 0 || (nread == 0 && c->len == sizeof(c->buf) - 1)) {
@@ -148,7 +153,7 @@ static void target_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
                 target_respond(c);
 }
 
-static void target_accept(uv_stream_t *server, int status)
+static inline void target_accept(uv_stream_t *server, int status)
 {
         struct target *t = server->data;
         if (status < 0)
@@ -166,6 +171,9 @@ static void target_accept(uv_stream_t *server, int status)
                 return;
         }
         t->connections++;
+        c->accepted = true;
+        if (++t->open > t->max_open)
+                t->max_open = t->open;
         struct sockaddr_storage peer;
         int len = sizeof(peer);
         if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&peer, &len) == 0)
@@ -174,14 +182,14 @@ static void target_accept(uv_stream_t *server, int status)
         uv_read_start((uv_stream_t *)&c->tcp, target_alloc, target_read);
 }
 
-static void target_listener_closed(uv_handle_t *h)
+static inline void target_listener_closed(uv_handle_t *h)
 {
         struct target *t = h->data;
         t->listener_closing = false;
 }
 
 /* Starts (or restarts, on the same port) listening; 0 or a libuv error. */
-static int target_listen(struct target *t)
+static inline int target_listen(struct target *t)
 {
         while (t->listener_closing)
                 uv_run(t->loop, UV_RUN_ONCE);
@@ -204,7 +212,7 @@ static int target_listen(struct target *t)
         return rc;
 }
 
-static int target_start(struct target *t, uv_loop_t *loop, const char *addr)
+static inline int target_start(struct target *t, uv_loop_t *loop, const char *addr)
 {
         memset(t, 0, sizeof(*t));
         t->loop = loop;
@@ -214,7 +222,7 @@ static int target_start(struct target *t, uv_loop_t *loop, const char *addr)
 }
 
 /* Stops listening (connects are then refused); open connections go on. */
-static void target_stop(struct target *t)
+static inline void target_stop(struct target *t)
 {
         if (t->listening) {
                 t->listener_closing = true;
@@ -224,7 +232,7 @@ static void target_stop(struct target *t)
 }
 
 /* Stops and closes every connection; run the loop afterwards to free them. */
-static void target_close(struct target *t)
+static inline void target_close(struct target *t)
 {
         target_stop(t);
         for (struct target_conn *c = t->conns; c; c = c->next)
@@ -233,19 +241,19 @@ static void target_close(struct target *t)
 
 /* ------------------------------------------------------------ loop helpers */
 
-static double timing_slack(void)
+static inline double timing_slack(void)
 {
         const char *s = getenv("QDNS_TIMING_SLACK");
         double v = s ? atof(s) : 1.0;
         return v >= 1.0 ? v : 1.0;
 }
 
-static void wait_tick(uv_timer_t *t)
+static inline void wait_tick(uv_timer_t *t)
 {
 }
 
 /* Runs loop until pred(arg) or ms (x slack) pass; returns pred's last value. */
-static bool wait_until(uv_loop_t *loop, bool (*pred)(void *), void *arg, uint64_t ms)
+static inline bool wait_until(uv_loop_t *loop, bool (*pred)(void *), void *arg, uint64_t ms)
 {
         uv_timer_t tick;
         uv_timer_init(loop, &tick);
@@ -260,7 +268,7 @@ static bool wait_until(uv_loop_t *loop, bool (*pred)(void *), void *arg, uint64_
 }
 
 /* Runs loop for ms (not scaled): to observe that nothing happens. */
-static void run_for(uv_loop_t *loop, uint64_t ms)
+static inline void run_for(uv_loop_t *loop, uint64_t ms)
 {
         uv_timer_t tick;
         uv_timer_init(loop, &tick);
@@ -305,7 +313,7 @@ static const char https_script[] =
     "srv.serve_forever()\n";
 
 /* Makes a certificate for name in a temp dir and starts the server. */
-static int https_start(struct https_target *h, const char *name)
+static inline int https_start(struct https_target *h, const char *name)
 {
         memset(h, 0, sizeof(*h));
         snprintf(h->dir, sizeof(h->dir), "/tmp/qdns-health-XXXXXX");
@@ -348,7 +356,7 @@ static int https_start(struct https_target *h, const char *name)
         return -1;
 }
 
-static void https_stop(struct https_target *h)
+static inline void https_stop(struct https_target *h)
 {
         if (h->pid > 0) {
                 kill(h->pid, SIGKILL);
