@@ -30,6 +30,7 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -351,6 +352,12 @@ void probe_decide(struct health_probe *probe, bool ok, enum health_reason reason
         va_end(ap);
 }
 
+void probe_socket_no_port(int fd)
+{
+        int one = 1;
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+}
+
 int64_t probe_elapsed_us(const struct health_probe *probe)
 {
         return (int64_t)((uv_hrtime() - probe->start_ns) / 1000);
@@ -452,6 +459,17 @@ static void on_deadline(uv_timer_t *timer)
 void probe_arm_deadline(struct health_probe *probe, uint64_t ms)
 {
         uv_timer_start(&probe->deadline, on_deadline, ms, 0);
+}
+
+/*
+ * With a source address, the port is chosen at connect time, not at bind
+ * time: the kernel can then reuse a port towards different endpoints, so
+ * thousands of probes a second do not run out of ports.
+ */
+static int on_sockopt(void *data, curl_socket_t fd, curlsocktype purpose)
+{
+        probe_socket_no_port(fd);
+        return CURL_SOCKOPT_OK;
 }
 
 /* Connected (and TLS done): the request goes out now. */
@@ -590,8 +608,10 @@ static int http_setup(struct health_probe *probe, const struct health_check_conf
             (long)(HEALTH_CONNECT_TIMEOUT_MS + HEALTH_RESPONSE_TIMEOUT_MS + 1000));
         curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, verify ? 1L : 0L);
         curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
-        if (p->source[0])
+        if (p->source[0]) {
                 curl_easy_setopt(easy, CURLOPT_INTERFACE, p->source);
+                curl_easy_setopt(easy, CURLOPT_SOCKOPTFUNCTION, on_sockopt);
+        }
         if (probe->header_list)
                 curl_easy_setopt(easy, CURLOPT_HTTPHEADER, probe->header_list);
         if (probe->connect_to)

@@ -11,6 +11,9 @@
 void probe_decide(struct health_probe *probe, bool ok, enum health_reason reason,
                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* Lets the kernel pick a bound socket's port at connect time (best effort). */
+void probe_socket_no_port(int fd);
+
 /* Microseconds since the probe started. */
 int64_t probe_elapsed_us(const struct health_probe *probe);
 

@@ -92,7 +92,7 @@ static void attempt_connect(struct tcp_attempt *a, const struct sockaddr *to)
 {
         struct health_probe *probe = a->probe;
         struct health_prober *p = probe->prober;
-        int rc = uv_tcp_init(p->loop, &a->tcp);
+        int rc = uv_tcp_init_ex(p->loop, &a->tcp, to->sa_family);
         if (rc != 0) {
                 fail_soon(probe, HEALTH_REASON_INTERNAL, "socket", rc);
                 return;
@@ -100,6 +100,9 @@ static void attempt_connect(struct tcp_attempt *a, const struct sockaddr *to)
         a->tcp.data = a;
         a->tcp_open = true;
         if (p->has_source) {
+                uv_os_fd_t fd;
+                if (uv_fileno((uv_handle_t *)&a->tcp, &fd) == 0)
+                        probe_socket_no_port(fd);
                 rc = uv_tcp_bind(&a->tcp, (const struct sockaddr *)&p->source_addr, 0);
                 if (rc != 0) {
                         fail_soon(probe, HEALTH_REASON_CONNECT_FAILED, "source address",
