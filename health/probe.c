@@ -114,7 +114,8 @@ static void decide_timeout(struct health_probe *probe)
                 probe_decide(
                     probe, false, HEALTH_REASON_RESPONSE_TIMEOUT,
                     "body incomplete %d s after connecting (%zu bytes, no match)",
-                    HEALTH_RESPONSE_TIMEOUT_MS / 1000, probe->body_len);
+                    HEALTH_RESPONSE_TIMEOUT_MS / 1000,
+                    probe->match ? probe->match->len : 0);
 }
 
 static void check_done(struct health_prober *p)
@@ -134,7 +135,7 @@ static void check_done(struct health_prober *p)
                             probe->errbuf[0] ? probe->errbuf : curl_easy_strerror(code);
                         switch (code) {
                         case CURLE_OK:
-                                if (probe->search_len == 0) {
+                                if (!probe->match) {
                                         probe_decide(probe, false,
                                                      HEALTH_REASON_CONNECTION,
                                                      "response ended without a status");
@@ -143,7 +144,7 @@ static void check_done(struct health_prober *p)
                                 /* The body ended before the search string. */
                                 probe_decide(probe, false, HEALTH_REASON_STRING_NOT_FOUND,
                                              "search string not found (body %zu bytes)",
-                                             probe->body_len);
+                                             probe->match->len);
                                 break;
                         case CURLE_COULDNT_CONNECT:
                                 if (os_errno == ECONNREFUSED)
@@ -406,8 +407,8 @@ static void probe_release(struct health_probe *probe)
         curl_slist_free_all(probe->header_list);
         curl_slist_free_all(probe->connect_to);
         probe->header_list = probe->connect_to = NULL;
-        free(probe->body);
-        probe->body = NULL;
+        free(probe->match);
+        probe->match = NULL;
 }
 
 void probe_finish(struct health_probe *probe)
@@ -501,7 +502,7 @@ static size_t on_header(char *line, size_t size, size_t n, void *data)
                 probe_decide(probe, false, HEALTH_REASON_STATUS, "status %ld", status);
                 return 0;
         }
-        if (probe->search_len == 0) {
+        if (!probe->match) {
                 probe_decide(probe, true, HEALTH_REASON_NONE, "status %ld", status);
                 return 0; /* the body is not needed */
         }
@@ -512,27 +513,20 @@ static size_t on_body(char *chunk, size_t size, size_t n, void *data)
 {
         struct health_probe *probe = data;
         size_t len = size * n;
-        if (probe->search_len == 0 || !probe->body)
+        if (!probe->match)
                 return len;
-        size_t room = HEALTH_SEARCH_WINDOW - probe->body_len;
-        size_t take = len < room ? len : room;
-        /* Only the new bytes, and the end of the old ones they may complete. */
-        size_t from = probe->body_len >= probe->search_len
-                          ? probe->body_len - probe->search_len + 1
-                          : 0;
-        memcpy(probe->body + probe->body_len, chunk, take);
-        probe->body_len += take;
-        if (memmem(probe->body + from, probe->body_len - from, probe->search,
-                   probe->search_len)) {
+        switch (health_match_feed(probe->match, chunk, len)) {
+        case HEALTH_MATCH_FOUND:
                 probe_decide(probe, true, HEALTH_REASON_NONE,
                              "status %d, search string found", probe->result.status);
                 return 0;
-        }
-        if (probe->body_len >= HEALTH_SEARCH_WINDOW) {
+        case HEALTH_MATCH_NOT_FOUND:
                 probe_decide(probe, false, HEALTH_REASON_STRING_NOT_FOUND,
                              "search string not in the first %d bytes",
                              HEALTH_SEARCH_WINDOW);
                 return 0;
+        case HEALTH_MATCH_MORE:
+                break;
         }
         return len;
 }
@@ -578,10 +572,10 @@ static int http_setup(struct health_probe *probe, const struct health_check_conf
         snprintf(url, sizeof(url), "%s://%s:%u%s", https ? "https" : "http", host, port,
                  path);
         if (health_check_type_match(cfg->type)) {
-                if (!(probe->body = malloc(HEALTH_SEARCH_WINDOW)))
+                if (!(probe->match = malloc(sizeof(*probe->match))))
                         return -ENOMEM;
-                probe->search_len = strlen(cfg->search_string);
-                memcpy(probe->search, cfg->search_string, probe->search_len);
+                health_match_init(probe->match, cfg->search_string,
+                                  strlen(cfg->search_string));
         }
         probe->status_min = cfg->status_min;
         probe->status_max = cfg->status_max;
@@ -665,7 +659,6 @@ int health_probe_start(struct health_probe *probe, const struct health_check_con
         probe->errbuf[0] = '\0';
         probe->cb = cb;
         probe->decided = probe->ready = probe->headers_done = false;
-        probe->body_len = probe->search_len = 0;
         probe->start_ns = uv_hrtime();
         probe->tcp = NULL;
         probe->easy = NULL;

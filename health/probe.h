@@ -25,6 +25,7 @@
 #include <uv.h>
 
 #include "health/check.h"
+#include "health/match.h"
 
 #define HEALTH_CONNECT_TIMEOUT_MS     4000
 #define HEALTH_RESPONSE_TIMEOUT_MS    2000 /* after connecting */
@@ -79,13 +80,10 @@ struct health_probe {
         bool ready;   /* connected, TLS done: the request is being sent */
         bool headers_done;
         uint16_t status_min, status_max;
-        char *body; /* string match: the first bytes of the body */
-        size_t body_len;
-        size_t search_len; /* 0: no string match */
-        char search[HEALTH_SEARCH_MAX + 1];
-        void *header_list; /* struct curl_slist *: Host header */
-        void *connect_to;  /* struct curl_slist *: fqdn:port -> ip:port */
-        void *tcp;         /* struct tcp_attempt * (probe_tcp.c) while one runs */
+        struct health_match *match; /* string match only */
+        void *header_list;          /* struct curl_slist *: Host header */
+        void *connect_to;           /* struct curl_slist *: fqdn:port -> ip:port */
+        void *tcp; /* struct tcp_attempt * (probe_tcp.c) while one runs */
         struct health_result result;
         char errbuf[256]; /* CURL_ERROR_SIZE */
 };
