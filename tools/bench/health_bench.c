@@ -33,7 +33,7 @@
 struct totals {
         uint64_t probes, ok, failed, skipped;
         int64_t connect_us_sum, first_byte_us_sum;
-        uint64_t with_latency;
+        uint64_t with_latency, with_first_byte;
 };
 
 static int add_local(const struct health_local *l, void *arg)
@@ -49,8 +49,10 @@ static int add_local(const struct health_local *l, void *arg)
                 if (l->last.connect_us >= 0) {
                         t->connect_us_sum += l->last.connect_us;
                         t->with_latency++;
-                        if (l->last.first_byte_us >= 0)
+                        if (l->last.first_byte_us >= 0) {
                                 t->first_byte_us_sum += l->last.first_byte_us;
+                                t->with_first_byte++;
+                        }
                 }
         }
         return 0;
@@ -241,9 +243,11 @@ int main(int argc, char **argv)
                (unsigned long long)after.ok, (unsigned long long)after.failed,
                (unsigned long long)(after.skipped - before.skipped));
         if (after.with_latency)
-                printf("mean latency      connect %.0f us, first byte %.0f us\n",
-                       (double)after.connect_us_sum / after.with_latency,
-                       (double)after.first_byte_us_sum / after.with_latency);
+                printf("mean connect      %.0f us\n",
+                       (double)after.connect_us_sum / after.with_latency);
+        if (after.with_first_byte)
+                printf("mean first byte   %.0f us\n",
+                       (double)after.first_byte_us_sum / after.with_first_byte);
 
         health_sched_close(&sched, on_closed);
         uv_run(&loop, UV_RUN_DEFAULT);
