@@ -264,10 +264,6 @@ static void validate_target(const struct health_check_config *c,
         }
         if (c->enable_sni && !health_check_type_https(c->type))
                 problem(p, "enable_sni", "only HTTPS checks send SNI");
-        if (c->enable_sni && health_check_type_https(c->type) && !c->fqdn &&
-            c->ip_address)
-                problem(p, "enable_sni",
-                        "needs fully_qualified_domain_name (the SNI name)");
         if (c->verify_certificate && !health_check_type_https(c->type))
                 problem(p, "verify_certificate", "only HTTPS checks have a certificate");
         if (http) {

@@ -1,17 +1,27 @@
 /*
  * check.h — health-check definitions and their validation.
  *
- * A `struct health_check_config` is what an operator defines: the fields map
- * one to one onto Route 53's HealthCheckConfig (IPAddress -> ip_address,
- * Port -> port, Type -> type, ResourcePath -> resource_path,
- * FullyQualifiedDomainName -> fqdn, SearchString -> search_string,
- * RequestInterval -> request_interval, FailureThreshold ->
- * failure_threshold, Inverted, Disabled, EnableSNI -> enable_sni,
- * HealthThreshold and ChildHealthChecks, Regions -> checkers), plus what
- * quorumdns adds: the expected status range, certificate verification, the
- * aggregation percentage, the vote freshness, and the MANUAL and HEARTBEAT
- * types.  The API layer (node/) turns JSON into this struct and back; this
- * module never sees JSON.
+ * A `struct health_check_config` is what an operator defines.  Its fields
+ * map one to one onto Route 53's HealthCheckConfig; the JSON names (used in
+ * validation problems, and meant for the API) are:
+ *   type                        Type
+ *   ip_address                  IPAddress
+ *   port                        Port
+ *   resource_path               ResourcePath
+ *   fully_qualified_domain_name FullyQualifiedDomainName  (member fqdn)
+ *   search_string               SearchString
+ *   request_interval            RequestInterval (1-300 s here, not 10/30)
+ *   failure_threshold           FailureThreshold
+ *   inverted, disabled          Inverted, Disabled
+ *   enable_sni                  EnableSNI (sent only when there is a name)
+ *   health_threshold            HealthThreshold
+ *   child_health_checks         ChildHealthChecks          (member children)
+ *   regions                     Regions: node names or regions (member checkers)
+ * and what quorumdns adds: verify_certificate, expected_status_min and
+ * expected_status_max (status_min/max), aggregation_percent,
+ * vote_freshness, heartbeat_ttl, and the MANUAL and HEARTBEAT types.  The
+ * API layer (node/) turns JSON into this struct and back; this module never
+ * sees JSON.
  *
  * Strings and arrays in a config are owned by it (heap): health_check_config_copy
  * makes a deep copy, health_check_config_free releases one.  Validation

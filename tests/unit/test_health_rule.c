@@ -43,11 +43,15 @@ static void test_defaults_are_route53s(void **state)
         assert_true(c.enable_sni);
         assert_false(c.verify_certificate);
         assert_int_equal(health_check_port(&c), 443);
+        /* An address alone is fine: SNI is sent only when there is a name. */
+        struct health_problems p;
+        health_check_config_set_string(&c.ip_address, "192.0.2.10");
+        assert_int_equal(health_check_validate(&c, 1, &p), 0);
+        health_check_config_free(&c);
         health_check_config_init(&c, HEALTH_CHECK_HTTP);
         assert_false(c.enable_sni);
         assert_int_equal(health_check_port(&c), 80);
         health_check_config_set_string(&c.ip_address, "192.0.2.10");
-        struct health_problems p;
         assert_int_equal(health_check_validate(&c, 1, &p), 0);
         health_check_config_free(&c);
 }

