@@ -253,7 +253,8 @@ static inline void wait_tick(uv_timer_t *t)
 }
 
 /* Runs loop until pred(arg) or ms (x slack) pass; returns pred's last value. */
-static inline bool wait_until(uv_loop_t *loop, bool (*pred)(void *), void *arg, uint64_t ms)
+static inline bool wait_until(uv_loop_t *loop, bool (*pred)(void *), void *arg,
+                              uint64_t ms)
 {
         uv_timer_t tick;
         uv_timer_init(loop, &tick);
@@ -313,6 +314,8 @@ static const char https_script[] =
     "srv.serve_forever()\n";
 
 /* Makes a certificate for name in a temp dir and starts the server. */
+static inline void https_stop(struct https_target *h);
+
 static inline int https_start(struct https_target *h, const char *name)
 {
         memset(h, 0, sizeof(*h));
@@ -326,7 +329,7 @@ static inline int https_start(struct https_target *h, const char *name)
                  "-addext subjectAltName=DNS:%s >/dev/null 2>&1",
                  h->dir, h->dir, name, name);
         if (system(cmd) != 0)
-                return -1;
+                goto fail;
         char script[128], cert[128], key[128], port_file[128];
         snprintf(script, sizeof(script), "%s/server.py", h->dir);
         snprintf(cert, sizeof(cert), "%s/cert.pem", h->dir);
@@ -334,7 +337,7 @@ static inline int https_start(struct https_target *h, const char *name)
         snprintf(port_file, sizeof(port_file), "%s/port", h->dir);
         FILE *f = fopen(script, "w");
         if (!f)
-                return -1;
+                goto fail;
         fputs(https_script, f);
         fclose(f);
         h->pid = fork();
@@ -353,6 +356,8 @@ static inline int https_start(struct https_target *h, const char *name)
                 }
                 usleep(10000);
         }
+fail:
+        https_stop(h);
         return -1;
 }
 

@@ -330,10 +330,23 @@ static void test_cancel_calls_nothing(void **state)
         assert_int_equal(f.results, 0);
 }
 
+/* The HTTPS server is stopped by the teardown even if the test fails. */
+static struct https_target https_server;
+
+static int https_setup(void **state)
+{
+        return https_start(&https_server, "www.example.test");
+}
+
+static int https_teardown(void **state)
+{
+        https_stop(&https_server);
+        return 0;
+}
+
 static void test_https(void **state)
 {
-        struct https_target h;
-        assert_int_equal(https_start(&h, "www.example.test"), 0);
+        struct https_target h = https_server;
         struct fix f;
         fix_start(&f, NULL);
         f.cfg.type = HEALTH_CHECK_HTTPS_STR_MATCH;
@@ -375,7 +388,6 @@ static void test_https(void **state)
         probe_once(&f);
         assert_int_equal(f.result.reason, HEALTH_REASON_TLS);
         fix_stop(&f);
-        https_stop(&h);
 }
 
 int main(void)
@@ -392,7 +404,7 @@ int main(void)
             cmocka_unit_test(test_probes_leave_from_the_source_address),
             cmocka_unit_test(test_connect_timeout),
             cmocka_unit_test(test_cancel_calls_nothing),
-            cmocka_unit_test(test_https),
+            cmocka_unit_test_setup_teardown(test_https, https_setup, https_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
