@@ -229,6 +229,26 @@ static void test_host_header_and_path(void **state)
         fix_stop(&f);
 }
 
+/* A check with a name and no address: the name is resolved (/etc/hosts). */
+static void test_name_without_address(void **state)
+{
+        struct fix f;
+        fix_start(&f, NULL);
+        health_check_config_set_string(&f.cfg.ip_address, NULL);
+        health_check_config_set_string(&f.cfg.fqdn, "localhost");
+        probe_once(&f);
+        assert_true(f.result.ok);
+        char want[64];
+        snprintf(want, sizeof(want), "localhost:%d", f.target.port);
+        assert_string_equal(f.target.last_host, want);
+        f.cfg.type = HEALTH_CHECK_TCP;
+        unsigned conns = f.target.connections;
+        probe_once(&f);
+        assert_true(f.result.ok);
+        assert_int_equal(f.target.connections, conns + 1);
+        fix_stop(&f);
+}
+
 static void test_tcp_connect(void **state)
 {
         struct fix f;
@@ -400,6 +420,7 @@ int main(void)
             cmocka_unit_test(test_http_slow_answer_times_out_two_seconds_after_connect),
             cmocka_unit_test(test_string_match),
             cmocka_unit_test(test_host_header_and_path),
+            cmocka_unit_test(test_name_without_address),
             cmocka_unit_test(test_tcp_connect),
             cmocka_unit_test(test_probes_leave_from_the_source_address),
             cmocka_unit_test(test_connect_timeout),
