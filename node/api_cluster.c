@@ -9,6 +9,7 @@
 
 #include "node/api.h"
 #include "node/api_json.h"
+#include "node/ready.h"
 
 static const char *state_name(int state)
 {
@@ -43,14 +44,18 @@ void node_api_health(struct node_http_request *r, void *ctx)
         raft_id leader = 0;
         const char *address = NULL;
         raft_leader(&c->replica.raft, &leader, &address);
-        node_http_reply_json(r, 200,
-                             json_pack("{s:s, s:I, s:s, s:s, s:I, s:I, s:I}", "status",
-                                       "ok", "node", (json_int_t)api->cfg->node_id,
-                                       "name", api->cfg->node_name, "role",
-                                       state_name(raft_state(&c->replica.raft)), "leader",
-                                       (json_int_t)leader, "applied_index",
-                                       (json_int_t)node_cluster_applied(c), "term",
-                                       (json_int_t)c->replica.raft.current_term));
+        char reason[256];
+        bool ready = node_ready_check(c, reason, sizeof(reason));
+        json_t *body = json_pack(
+            "{s:s, s:b, s:b, s:I, s:s, s:s, s:I, s:I, s:I}", "status",
+            ready ? "ok" : "not ready", "ready", ready, "restored", c->restored, "node",
+            (json_int_t)api->cfg->node_id, "name", api->cfg->node_name, "role",
+            state_name(raft_state(&c->replica.raft)), "leader", (json_int_t)leader,
+            "applied_index", (json_int_t)node_cluster_applied(c), "term",
+            (json_int_t)c->replica.raft.current_term);
+        if (!ready)
+                json_object_set_new(body, "reason", json_string(reason));
+        node_http_reply_json(r, ready ? 200 : 503, body);
 }
 
 void node_api_cluster(struct node_http_request *r, void *ctx)

@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "dns/name.h"
 #include "node/forward.h"
+#include "node/ready.h"
 
 #define TICK_MS       200
 #define PEER_STALE_MS 2000
@@ -473,7 +474,9 @@ static void on_polled(void *ctx, int status, const char *type, const char *body,
         struct node_peer *peer = p->c->running ? peer_slot(p->c, p->id) : NULL;
         if (peer != NULL) {
                 peer->polling = false;
-                json_t *root = status == 200 ? json_loadb(body, len, 0, NULL) : NULL;
+                json_t *root = status == 200 || status == 503
+                                   ? json_loadb(body, len, 0, NULL)
+                                   : NULL;
                 json_t *applied = root ? json_object_get(root, "applied_index") : NULL;
                 if (json_is_integer(applied)) {
                         peer->applied = (uint64_t)json_integer_value(applied);
@@ -624,6 +627,7 @@ static void on_tick(uv_timer_t *timer)
                 else if (leader != 0)
                         LOG_INFO("leader is node %llu", (unsigned long long)leader);
         }
+        node_ready_tick(c);
         poll_peers(c);
         register_self(c);
         if (node_cluster_is_leader(c))
@@ -635,13 +639,15 @@ static void on_tick(uv_timer_t *timer)
 
 int node_cluster_start(struct node_cluster *c, uv_loop_t *loop,
                        const struct node_config *cfg, struct dns_db *db,
-                       void (*removed_cb)(struct node_cluster *c))
+                       void (*removed_cb)(struct node_cluster *c),
+                       void (*restored_cb)(struct node_cluster *c))
 {
         memset(c, 0, sizeof(*c));
         c->loop = loop;
         c->cfg = cfg;
         c->db = db;
         c->removed_cb = removed_cb;
+        c->restored_cb = restored_cb;
         cs_state_init(&c->state);
         struct cs_observer obs = {.ctx = c,
                                   .zone_created = on_zone_created,
@@ -676,6 +682,7 @@ int node_cluster_start(struct node_cluster *c, uv_loop_t *loop,
                 return rc;
         }
         cs_fsm_set_raft(&c->fsm, &c->replica.raft);
+        node_ready_start(c);
         uv_timer_init(loop, &c->tick);
         c->tick.data = c;
         uv_timer_start(&c->tick, on_tick, 0, TICK_MS);
@@ -702,6 +709,7 @@ void node_cluster_close(struct node_cluster *c, void (*closed_cb)(struct node_cl
         c->running = false;
         c->closed_cb = closed_cb;
         uv_close((uv_handle_t *)&c->tick, NULL);
+        node_ready_close(c);
         consensus_replica_close(&c->replica, on_replica_closed);
 }
 

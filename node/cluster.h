@@ -60,13 +60,23 @@ struct node_cluster {
         uint32_t set_id_count;
         void (*removed_cb)(struct node_cluster *cluster);
         void (*closed_cb)(struct node_cluster *cluster);
+        /* Restoring (node/ready.c): DNS opens once the state is restored. */
+        void (*restored_cb)(struct node_cluster *cluster);
+        uv_timer_t restore_timer;
+        uint64_t restore_target;             /* last log index at start (or UINT64_MAX) */
+        uint64_t started_ms, leader_seen_ms; /* uv_now */
+        bool restored;
+        bool restore_gave_up; /* served after --restore-wait without the rest */
         char error[512];
 };
 
-/* Starts the replica and everything around it; err gets a one-line reason. */
+/* Starts the replica and everything around it; err gets a one-line reason.
+ * restored_cb runs once, later on the loop, when the snapshot and log are
+ * applied (node/ready.c): serve DNS from then on. */
 int node_cluster_start(struct node_cluster *c, uv_loop_t *loop,
                        const struct node_config *cfg, struct dns_db *db,
-                       void (*removed_cb)(struct node_cluster *c));
+                       void (*removed_cb)(struct node_cluster *c),
+                       void (*restored_cb)(struct node_cluster *c));
 void node_cluster_close(struct node_cluster *c,
                         void (*closed_cb)(struct node_cluster *c));
 

@@ -44,6 +44,13 @@ static const char usage_text[] =
     "                               makes DATA-DIR/admin.token (fine for one node)\n"
     "      --api-tls-cert FILE      serve the API over TLS with this certificate\n"
     "      --api-tls-key FILE       and this private key\n"
+    "      --restore-wait SECS      DNS opens once the snapshot and log are\n"
+    "                               applied, which needs a leader to confirm the\n"
+    "                               log; with SECS, serve what is applied when no\n"
+    "                               leader did for SECS (default 0: wait)\n"
+    "      --ready-max-lag N        GET /v1/health says not ready when this node\n"
+    "                               is more than N entries behind the leader\n"
+    "                               (default 1000)\n"
     "  -t, --check                  load the configuration and zones, report\n"
     "                               problems, and exit (0: all good, 1: errors)\n"
     "  -h, --help                   show this help and exit\n"
@@ -273,6 +280,23 @@ static int apply_cluster(struct node_config *cfg, const char *key, const char *v
                                  n);
         if (strcmp(key, "api-tls-key") == 0)
                 return copy_text(cfg->tls_key, sizeof(cfg->tls_key), key, value, err, n);
+        if (strcmp(key, "restore-wait") == 0) {
+                if (parse_uint(value, 86400, &cfg->restore_wait_s) != 0) {
+                        snprintf(err, n, "restore-wait: '%s' is not 0..86400 seconds",
+                                 value);
+                        return -1;
+                }
+                return 0;
+        }
+        if (strcmp(key, "ready-max-lag") == 0) {
+                if (parse_uint(value, 1000000000, &cfg->ready_max_lag) != 0) {
+                        snprintf(err, n,
+                                 "ready-max-lag: '%s' is not 0..1000000000 entries",
+                                 value);
+                        return -1;
+                }
+                return 0;
+        }
         snprintf(err, n, "unknown setting '%s'", key);
         return -1;
 }
@@ -428,6 +452,8 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc, cha
             {"api-token", required_argument, NULL, OPT_CLUSTER},
             {"api-tls-cert", required_argument, NULL, OPT_CLUSTER},
             {"api-tls-key", required_argument, NULL, OPT_CLUSTER},
+            {"restore-wait", required_argument, NULL, OPT_CLUSTER},
+            {"ready-max-lag", required_argument, NULL, OPT_CLUSTER},
             {"check", no_argument, NULL, 't'},
             {"help", no_argument, NULL, 'h'},
             {"version", no_argument, NULL, 'V'},
@@ -437,6 +463,8 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc, cha
         cfg->tcp_idle_timeout_ms = 10000;
         cfg->tcp_max_clients = 1024;
         cfg->log_level = LOG_LEVEL_INFO;
+        cfg->restore_wait_s = 0;
+        cfg->ready_max_lag = 1000;
 
         /* First pass: only --config, --help and --version. */
         const char *config_path = NULL;

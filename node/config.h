@@ -62,6 +62,8 @@ struct node_config {
         unsigned token_count;
         char tls_cert[512];
         char tls_key[512];
+        unsigned restore_wait_s; /* serve unconfirmed data after this; 0: never */
+        unsigned ready_max_lag;  /* entries behind the leader still ready */
 };
 
 static inline bool node_config_clustered(const struct node_config *cfg)

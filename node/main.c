@@ -3,6 +3,9 @@
  *
  * Start-up order: settings → zone files loaded into one transaction and
  * published → UDP and TCP servers bound on every listen address → signals.
+ * In cluster mode the DNS addresses are only checked at start: the servers
+ * open once the replica has applied its snapshot and log (node/ready.c), so
+ * a restarting node never answers from a half-restored state.
  * SIGHUP loads the zone files again in a new transaction: a zone file with
  * errors keeps its previous contents.  SIGTERM/SIGINT close the servers and
  * the loop ends when the last handle is closed.
@@ -16,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -45,6 +49,7 @@ struct node {
         uv_timer_t join_timer;
         bool joining;
         uv_timer_t final_timer;
+        int exit_code;
 };
 
 static void print_zone_error(void *ctx, const char *file, unsigned line, const char *msg)
@@ -191,6 +196,47 @@ static int start_servers(struct node *node)
         return 0;
 }
 
+/* Cluster mode binds DNS late: fail at start, not later, if it cannot. */
+static int check_listen(struct node *node)
+{
+        for (unsigned i = 0; i < node->cfg.listen_count; i++) {
+                const struct sockaddr *addr =
+                    (const struct sockaddr *)&node->cfg.listen[i];
+                socklen_t len = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                            : sizeof(struct sockaddr_in);
+                for (int k = 0; k < 2; k++) {
+                        int fd = socket(addr->sa_family, k ? SOCK_STREAM : SOCK_DGRAM, 0);
+                        int one = 1;
+                        if (fd < 0)
+                                return -errno;
+                        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+                        int rc = bind(fd, addr, len) == 0 ? 0 : -errno;
+                        close(fd);
+                        if (rc != 0) {
+                                LOG_ERROR("cannot serve on %s (%s): %s",
+                                          node->cfg.listen_text[i], k ? "TCP" : "UDP",
+                                          strerror(-rc));
+                                return rc;
+                        }
+                }
+        }
+        return 0;
+}
+
+static void on_restored(struct node_cluster *c)
+{
+        struct node *node = (struct node *)((char *)c - offsetof(struct node, cluster));
+        if (node->stopping)
+                return;
+        if (start_servers(node) != 0) {
+                node->exit_code = 1;
+                stop(node);
+                return;
+        }
+        for (unsigned i = 0; i < node->cfg.listen_count; i++)
+                LOG_INFO("serving DNS on %s (UDP, TCP)", node->cfg.listen_text[i]);
+}
+
 static void on_removed(struct node_cluster *c)
 {
         struct node *node = (struct node *)((char *)c - offsetof(struct node, cluster));
@@ -311,8 +357,8 @@ static int start_cluster(struct node *node)
                           strerror(-trc));
                 return -1;
         }
-        if (node_cluster_start(&node->cluster, node->loop, cfg, &node->db, on_removed) !=
-            0) {
+        if (node_cluster_start(&node->cluster, node->loop, cfg, &node->db, on_removed,
+                               on_restored) != 0) {
                 LOG_ERROR("cannot start the cluster replica: %s", node->cluster.error);
                 return -1;
         }
@@ -401,8 +447,9 @@ int main(int argc, char **argv)
 
         node.loop = uv_default_loop();
         int rc = 1;
-        if (start_servers(&node) == 0 &&
-            (!node_config_clustered(&node.cfg) || start_cluster(&node) == 0)) {
+        bool clustered = node_config_clustered(&node.cfg);
+        if (clustered ? check_listen(&node) == 0 && start_cluster(&node) == 0
+                      : start_servers(&node) == 0) {
                 uv_signal_init(node.loop, &node.sigterm);
                 uv_signal_init(node.loop, &node.sigint);
                 uv_signal_init(node.loop, &node.sighup);
@@ -410,8 +457,10 @@ int main(int argc, char **argv)
                 uv_signal_start(&node.sigterm, on_signal, SIGTERM);
                 uv_signal_start(&node.sigint, on_signal, SIGINT);
                 uv_signal_start(&node.sighup, on_signal, SIGHUP);
-                for (unsigned i = 0; i < node.cfg.listen_count; i++)
+                for (unsigned i = 0; i < node.cfg.listen_count && !clustered; i++)
                         LOG_INFO("serving DNS on %s (UDP, TCP)", node.cfg.listen_text[i]);
+                if (clustered)
+                        LOG_INFO("DNS opens once the snapshot and log are applied");
                 rc = 0;
         } else {
                 for (unsigned i = 0; i < node.servers; i++) {
@@ -420,6 +469,8 @@ int main(int argc, char **argv)
                 }
         }
         uv_run(node.loop, UV_RUN_DEFAULT);
+        if (rc == 0)
+                rc = node.exit_code;
         uv_loop_close(node.loop);
         dns_db_fini(&node.db);
         node_config_free(&node.cfg);
