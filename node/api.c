@@ -283,6 +283,11 @@ json_t *node_api_change_json(struct node_api *api, const struct cs_change *chang
                                 "index", (json_int_t)change->index);
         if (change->origin != NULL)
                 json_object_set_new(out, "zone", api_name_json(change->origin));
+        /* Who has not applied it yet, as this node last polled them. */
+        json_t *pending, *unreachable;
+        node_cluster_lagging(api->cluster, change->index, &pending, &unreachable);
+        json_object_set_new(out, "pending_members", pending);
+        json_object_set_new(out, "unreachable_members", unreachable);
         return out;
 }
 

@@ -14,6 +14,7 @@
 #ifndef NODE_CLUSTER_H
 #define NODE_CLUSTER_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -30,9 +31,10 @@
 struct node_peer {
         uint64_t id;
         uint64_t applied; /* last applied index it reported */
-        bool reachable;
+        bool reachable;   /* answered a recent poll (a refused one: no at once) */
+        bool polled;      /* a poll has ended, answered or not */
         bool polling;
-        uint64_t last_seen_ms;
+        uint64_t last_seen_ms; /* uv_now of its last answer */
 };
 
 struct node_cluster;
@@ -104,6 +106,14 @@ void node_cluster_member_remove(struct node_cluster *c, uint64_t id, node_cluste
 void node_cluster_leave(struct node_cluster *c);
 
 const struct node_peer *node_cluster_peer(struct node_cluster *c, uint64_t id);
+
+/*
+ * Which members have not applied index (reachable ones, and ones never
+ * polled yet) and which are unreachable: each a JSON array of
+ * {"id","name","applied_index"} (new references).  Spares are not counted.
+ */
+void node_cluster_lagging(struct node_cluster *c, uint64_t index, json_t **pending,
+                          json_t **unreachable);
 
 /* Milliseconds since the epoch (the leader's stamp for commands). */
 uint64_t node_now_ms(void);

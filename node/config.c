@@ -48,6 +48,11 @@ static const char usage_text[] =
     "                               applied, which needs a leader to confirm the\n"
     "                               log; with SECS, serve what is applied when no\n"
     "                               leader did for SECS (default 0: wait)\n"
+    "      --insync-rule all|reachable\n"
+    "                               a change is INSYNC once every member has\n"
+    "                               applied it (all), or every member the leader\n"
+    "                               reaches (reachable: the others are named in\n"
+    "                               the change; the default)\n"
     "      --ready-max-lag N        GET /v1/health says not ready when this node\n"
     "                               is more than N entries behind the leader\n"
     "                               (default 1000)\n"
@@ -288,6 +293,15 @@ static int apply_cluster(struct node_config *cfg, const char *key, const char *v
                 }
                 return 0;
         }
+        if (strcmp(key, "insync-rule") == 0) {
+                if (strcmp(value, "all") != 0 && strcmp(value, "reachable") != 0) {
+                        snprintf(err, n, "insync-rule: '%s' is not all or reachable",
+                                 value);
+                        return -1;
+                }
+                cfg->insync_reachable = value[0] == 'r';
+                return 0;
+        }
         if (strcmp(key, "ready-max-lag") == 0) {
                 if (parse_uint(value, 1000000000, &cfg->ready_max_lag) != 0) {
                         snprintf(err, n,
@@ -454,6 +468,7 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc, cha
             {"api-tls-key", required_argument, NULL, OPT_CLUSTER},
             {"restore-wait", required_argument, NULL, OPT_CLUSTER},
             {"ready-max-lag", required_argument, NULL, OPT_CLUSTER},
+            {"insync-rule", required_argument, NULL, OPT_CLUSTER},
             {"check", no_argument, NULL, 't'},
             {"help", no_argument, NULL, 'h'},
             {"version", no_argument, NULL, 'V'},
@@ -465,6 +480,7 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc, cha
         cfg->log_level = LOG_LEVEL_INFO;
         cfg->restore_wait_s = 0;
         cfg->ready_max_lag = 1000;
+        cfg->insync_reachable = true;
 
         /* First pass: only --config, --help and --version. */
         const char *config_path = NULL;

@@ -557,15 +557,22 @@ EOF
 
 # Prints the /v1/cluster body on stdin as a table.
 print_cluster() {
-        "$PY" -c '
-import json, sys
+        # $1: the ids of this cluster's nodes that are not running
+        DOWN="${1:-}" "$PY" -c '
+import json, os, sys
 c = json.load(sys.stdin)
+down = {int(x) for x in os.environ.get("DOWN", "").split()}
 members = c.get("members") or []
 leader = c.get("leader")
 names = {m.get("id"): m.get("name") or "n%s" % m.get("id") for m in members}
+by_id = {m.get("id"): m for m in members}
 if leader:
-    print("leader: %s (id %s), term %s, commit index %s" % (
-        names.get(leader, "?"), leader, c.get("term"), c.get("commit_index")))
+    lm = by_id.get(leader, {})
+    gone = leader in down or lm.get("reachable") is False
+    print("leader: %s (id %s), term %s, commit index %s%s" % (
+        names.get(leader, "?"), leader, c.get("term"), c.get("commit_index"),
+        " -- last known, now %s: an election is under way" % (
+            "not running" if leader in down else "unreachable") if gone else ""))
 else:
     print("leader: none (no quorum or an election in progress), term %s" % c.get("term"))
 print("members: %d" % len(members))
@@ -576,10 +583,19 @@ for m in members:
     if m.get("id") == leader:
         role += "*"
     r = m.get("reachable")
+    if m.get("id") in down:
+        reach = "no (not running)"
+    elif r is None:
+        reach = "-"
+    else:
+        reach = "yes" if r else "no"
+    applied = str(m.get("applied_index", ""))
+    if m.get("stale"):
+        ago = m.get("seen_ms_ago")
+        applied += " (stale%s)" % ("" if ago is None else ", %.1f s old" % (ago / 1000))
     print("  %-4s %-6s %-8s %-21s %-21s %-21s %-9s %s" % (
         m.get("id"), m.get("name", ""), role, m.get("raft", ""), m.get("api", ""),
-        m.get("dns", ""), m.get("applied_index", ""),
-        "-" if r is None else ("yes" if r else "no")))
+        m.get("dns", ""), applied, reach))
 print("  (* = leader)")
 '
 }
@@ -589,7 +605,7 @@ cmd_status() {
                 say "no cluster in $(rel "$RUN") (start one with tools/cluster.sh start)"
                 return 3
         fi
-        local i pid alive=0 from=""
+        local i pid alive=0 from="" down=""
         say "$N-node cluster in $(rel "$RUN") (DNS :$DNS_PORT, API :$API_PORT, raft :$RAFT_PORT)"
         for i in $(seq 1 "$N"); do
                 pid="$(running_pid "$i")"
@@ -597,6 +613,7 @@ cmd_status() {
                         alive=$((alive + 1))
                         printf '  n%-2s %-12s running (pid %s)\n' "$i" "$(ip_of "$i")" "$pid"
                 else
+                        down="$down $i"
                         printf '  n%-2s %-12s not running\n' "$i" "$(ip_of "$i")"
                 fi
         done
@@ -617,7 +634,7 @@ cmd_status() {
                 return 1
         fi
         printf 'API of n%s says:\n' "$from"
-        printf '%s' "$API_BODY" | print_cluster ||
+        printf '%s' "$API_BODY" | print_cluster "$down" ||
                 die "unexpected answer from GET /v1/cluster: $API_BODY"
         return 0
 }

@@ -507,6 +507,23 @@ def test_cluster_kill_and_restart_node(cluster):
     assert p.returncode == 0 and p.stdout
 
 
+def test_cluster_status_right_after_killing_the_leader(cluster):
+    """Issue 13: status right after kill-node of the leader must not show it
+    as leader and reachable."""
+    p = cluster.sh("status", timeout=60)
+    lid = int(re.search(r"^leader: n\d+ \(id (\d+)\)", p.stdout, re.M).group(1))
+    p = cluster.sh("kill-node", str(lid), timeout=30)
+    assert p.returncode == 0, explain(p)
+    p = cluster.sh("status", timeout=60)
+    assert p.returncode == 0, explain(p)
+    row = re.search(rf"^  {lid}\s+n{lid}\s.*$", p.stdout, re.M).group(0)
+    assert row.endswith("no (not running)"), p.stdout
+    leader = re.search(r"^leader: .*$", p.stdout, re.M).group(0)
+    assert f"(id {lid})" not in leader or "now not running" in leader, p.stdout
+    p = cluster.sh("restart-node", str(lid), timeout=60)
+    assert p.returncode == 0, explain(p)
+
+
 def test_cluster_stop_leaves_nothing_running(cluster):
     pids = cluster.pids()
     assert len(pids) == 3
