@@ -27,6 +27,11 @@ const struct node_http_route *node_api_routes(size_t *count);
 bool node_api_forward_if_follower(struct node_api *api, struct node_http_request *r);
 void node_api_reply_result(struct node_http_request *r, int status,
                            const struct cs_result *result);
+/* Same for a change batch (borrowed): a DELETE that does not match says what
+ * the set holds now. */
+void node_api_reply_batch_result(struct node_http_request *r, int status,
+                                 const struct cs_result *result, struct node_api *api,
+                                 const struct cs_batch *batch);
 /* 400 InvalidInput naming the first problem, with all of them in "errors"
  * (list is borrowed). */
 void node_api_reply_errors(struct node_http_request *r, json_t *list);

@@ -71,7 +71,7 @@ static void propose_batch(struct node_api *api, struct node_http_request *r,
         cs_result_init(&check);
         cs_state_batch_check(&api->cluster->state, batch, &check);
         if (check.status != 0) {
-                node_api_reply_result(r, 0, &check);
+                node_api_reply_batch_result(r, 0, &check, api, batch);
                 cs_result_fini(&check);
                 return;
         }

@@ -61,8 +61,9 @@ static const char usage_text[] =
     "  -h, --help                   show this help and exit\n"
     "  -V, --version                show the version and exit\n"
     "\n"
-    "Signals: SIGTERM/SIGINT stop the node; SIGHUP reloads the zone files\n"
-    "(a zone with errors keeps serving its previous contents).\n"
+    "Signals: SIGTERM/SIGINT stop the node; SIGHUP reloads the zone files of a\n"
+    "standalone node (a zone with errors keeps serving its previous contents);\n"
+    "a cluster node has no zone files and ignores SIGHUP.\n"
     "Exit status: 0 success, 1 runtime or zone error, 2 usage error.\n";
 
 int node_parse_address(const char *text, unsigned default_port,

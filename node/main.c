@@ -135,6 +135,21 @@ static void on_final(uv_timer_t *timer)
         uv_walk(timer->loop, close_any, NULL);
 }
 
+static void close_async(uv_handle_t *handle, void *arg)
+{
+        if (handle->type == UV_ASYNC && !uv_is_closing(handle))
+                uv_close(handle, NULL);
+}
+
+/* Raft has closed cleanly.  The HTTP library's cross-thread queue (the only
+ * async handle: nothing of ours uses one) would keep the loop alive until
+ * the final timer; without it the loop ends as soon as the requests in
+ * flight end.  Anything else is left to its owner or the final timer. */
+static void on_cluster_closed(struct node_cluster *c)
+{
+        uv_walk(c->loop, close_async, NULL);
+}
+
 static void stop(struct node *node)
 {
         if (node->stopping)
@@ -149,7 +164,7 @@ static void stop(struct node *node)
                 if (!uv_is_closing((uv_handle_t *)&node->join_timer))
                         uv_close((uv_handle_t *)&node->join_timer, NULL);
                 node_http_close(node->http);
-                node_cluster_close(&node->cluster, NULL);
+                node_cluster_close(&node->cluster, on_cluster_closed);
         }
         uv_close((uv_handle_t *)&node->sigterm, NULL);
         uv_close((uv_handle_t *)&node->sigint, NULL);
@@ -164,7 +179,10 @@ static void stop(struct node *node)
 static void on_signal(uv_signal_t *handle, int signum)
 {
         struct node *node = handle->data;
-        if (signum == SIGHUP)
+        if (signum == SIGHUP && node_config_clustered(&node->cfg))
+                LOG_INFO("SIGHUP: a cluster node has no zone files to reload (its zones "
+                         "come from the API)");
+        else if (signum == SIGHUP)
                 reload(node);
         else
                 stop(node);
@@ -437,12 +455,15 @@ int main(int argc, char **argv)
         double secs = (double)(uv_hrtime() - t0) / 1e9;
         malloc_trim(0);
         if (node.cfg.check_only) {
-                printf("ok: %u zones, %zu records\n", node.cfg.zone_count, records);
+                printf("ok: %u zone%s, %zu record%s\n", node.cfg.zone_count,
+                       node.cfg.zone_count == 1 ? "" : "s", records,
+                       records == 1 ? "" : "s");
                 dns_db_fini(&node.db);
                 node_config_free(&node.cfg);
                 return 0;
         }
-        LOG_INFO("loaded %u zones, %zu records in %.2f s", node.cfg.zone_count, records,
+        LOG_INFO("loaded %u zone%s, %zu record%s in %.2f s", node.cfg.zone_count,
+                 node.cfg.zone_count == 1 ? "" : "s", records, records == 1 ? "" : "s",
                  secs);
 
         node.loop = uv_default_loop();

@@ -49,6 +49,12 @@ die() {
         exit 1
 }
 
+# A bad command line: exit 2, as the README's exit-code table says.
+usage_die() {
+        printf 'cluster: error: %s\n' "$*" >&2
+        exit 2
+}
+
 # A path as the user should type it: relative to the repo when inside it.
 rel() {
         case "$1" in
@@ -112,8 +118,8 @@ node_arg() {
         n[1-9]) i="${i#n}" ;;
         esac
         case "$i" in
-        [1-9]) [ "$i" -le "$N" ] || die "no node $i: the cluster has $N nodes (1..$N)" ;;
-        *) die "'$i' is not a node number (1..$N)" ;;
+        [1-9]) [ "$i" -le "$N" ] || usage_die "no node $i: the cluster has $N nodes (1..$N)" ;;
+        *) usage_die "'$i' is not a node number (1..$N)" ;;
         esac
         echo "$i"
 }
@@ -337,7 +343,7 @@ wait_leader() {
                         got="$(printf '%s' "$API_BODY" | leader_and_members)"
                         leader="${got%% *}" members="${got##* }"
                         if [ -n "$got" ] && [ "$leader" != 0 ] && [ "$members" -ge "$N" ]; then
-                                say "leader elected: n$leader ($members members) after $((SECONDS - start)) s"
+                                say "leader elected: n$leader ($members member$([ "$members" = 1 ] || echo s)) after $((SECONDS - start)) s"
                                 return 0
                         fi
                         break
@@ -473,11 +479,11 @@ make_token() {
 cmd_start() {
         local want="${1:-}" i
         if [ -n "$want" ] && ! is_count "$want"; then
-                die "N must be a number from 1 to $MAX_NODES, not '$want'"
+                usage_die "N must be a number from 1 to $MAX_NODES, not '$want'"
         fi
         if load_state; then
                 if [ -n "$want" ] && [ "$want" != "$N" ]; then
-                        die "a $N-node cluster already exists in $(rel "$RUN"); to start $want nodes, remove it first with tools/cluster.sh clean (deletes its data)"
+                        die "a $N-node cluster already exists in $(rel "$RUN"); to start a $want-node cluster, remove it first with tools/cluster.sh clean (deletes its data)"
                 fi
         else
                 # A new cluster: nothing of an old one may remain, or its raft
@@ -542,7 +548,7 @@ EOF
         done
         cat <<EOF
 
-Change a record on n$a (a follower forwards the change to the leader) ...
+Change a record on n$a ($([ "$N" -ge 2 ] && echo "a follower forwards the change to the leader" || echo "the only node: it leads")) ...
   curl -sS -X POST $(api_of "$a")/v1/zones/$ZONE/changes \\
     -H "Authorization: Bearer \$(cat $tok)" -H 'Content-Type: application/json' \\
     -d '{"comment":"demo","changes":[{"action":"UPSERT","rrset":{"name":"www.$ZONE","type":"A","ttl":60,"records":["192.0.2.99"]}}]}'
@@ -658,13 +664,17 @@ cmd_stop() {
         fi
         # shellcheck disable=SC2086 # one word per node
         stop_nodes $nodes
-        say "all nodes stopped (data kept in $(rel "$RUN"); tools/cluster.sh clean deletes it)"
+        if [ "${1:-}" = --cleaning ]; then
+                say "all nodes stopped"
+        else
+                say "all nodes stopped (data kept in $(rel "$RUN"); tools/cluster.sh clean deletes it)"
+        fi
 }
 
 cmd_restart_node() {
         need_state
         local i pid t
-        i="$(node_arg "${1:-}")"
+        i="$(node_arg "${1:-}")" || exit $?
         run_setup
         check_tools
         stop_nodes "$i"
@@ -687,7 +697,7 @@ cmd_restart_node() {
 cmd_kill_node() {
         need_state
         local i pid t
-        i="$(node_arg "${1:-}")"
+        i="$(node_arg "${1:-}")" || exit $?
         pid="$(running_pid "$i")"
         if [ -z "$pid" ]; then
                 rm -f "$(pidfile_of "$i")"
@@ -707,7 +717,7 @@ cmd_kill_node() {
 cmd_logs() {
         need_state
         local i follow=0 log
-        i="$(node_arg "${1:-}")"
+        i="$(node_arg "${1:-}")" || exit $?
         case "${2:-}" in
         '') ;;
         -f | --follow) follow=1 ;;
@@ -722,7 +732,7 @@ cmd_logs() {
 }
 
 cmd_clean() {
-        cmd_stop
+        cmd_stop --cleaning
         if [ -d "$RUN" ]; then
                 rm -rf "$RUN"
                 say "removed $(rel "$RUN")"
@@ -749,7 +759,7 @@ command="${1:-}"
 [ $# -gt 0 ] && shift
 case "$command" in
 start)
-        [ $# -le 1 ] || die "start takes at most one argument (N)"
+        [ $# -le 1 ] || usage_die "start takes at most one argument (N)"
         cmd_start "$@"
         ;;
 stop)
@@ -761,15 +771,15 @@ status)
         cmd_status
         ;;
 restart-node)
-        [ $# -eq 1 ] || die "usage: tools/cluster.sh restart-node I"
+        [ $# -eq 1 ] || usage_die "usage: tools/cluster.sh restart-node I"
         cmd_restart_node "$1"
         ;;
 kill-node)
-        [ $# -eq 1 ] || die "usage: tools/cluster.sh kill-node I"
+        [ $# -eq 1 ] || usage_die "usage: tools/cluster.sh kill-node I"
         cmd_kill_node "$1"
         ;;
 logs)
-        [ $# -ge 1 ] && [ $# -le 2 ] || die "usage: tools/cluster.sh logs I [-f]"
+        [ $# -ge 1 ] && [ $# -le 2 ] || usage_die "usage: tools/cluster.sh logs I [-f]"
         cmd_logs "$@"
         ;;
 clean)

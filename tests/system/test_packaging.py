@@ -86,7 +86,9 @@ def test_cluster_sh_usage_and_errors(tmp_path):
     p = run([CLUSTER_SH, "frobnicate"], env=env)
     assert p.returncode == 2 and "unknown command" in p.stderr
     p = run([CLUSTER_SH, "--no-setup", "start", "12"], env=env)
-    assert p.returncode == 1 and "from 1 to 9" in p.stderr
+    assert p.returncode == 2 and "from 1 to 9" in p.stderr  # a bad command: 2
+    p = run([CLUSTER_SH, "--no-setup", "start", "3", "extra"], env=env)
+    assert p.returncode == 2, explain(p)
     p = run([CLUSTER_SH, "status"], env=env)
     assert p.returncode == 3 and "no cluster" in p.stdout
     p = run([CLUSTER_SH, "stop"], env=env)
@@ -533,3 +535,15 @@ def test_cluster_stop_leaves_nothing_running(cluster):
     assert cluster.pids() == {}, "pid files left behind"
     p = cluster.sh("status", timeout=30)
     assert p.returncode == 3, explain(p)
+
+
+def test_cluster_clean_says_removed_only(cluster):
+    p = cluster.sh("clean", timeout=60)
+    assert p.returncode == 0, explain(p)
+    p = cluster.sh("start", "1", timeout=120)
+    assert p.returncode == 0, explain(p)
+    assert "(1 member)" in p.stdout and "the only node: it leads" in p.stdout, p.stdout
+    assert "follower" not in p.stdout, p.stdout
+    p = cluster.sh("clean", timeout=60)
+    assert p.returncode == 0, explain(p)
+    assert "data kept" not in p.stdout and "removed" in p.stdout, p.stdout
