@@ -608,7 +608,10 @@ static int load(struct dns_txn *txn, const char *path, const uint8_t *origin,
                 memcpy(ld.zone, origin, (size_t)len);
                 origin_rdf =
                     ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, (size_t)len, origin);
-                if (dns_txn_zone_create(txn, ld.zone, true) != 0) {
+                /* A part adds to the zone the transaction already has (the
+                 * chunks of a staged import); a whole file replaces it. */
+                bool keep = part && dns_txn_zone(txn, ld.zone) != NULL;
+                if (!keep && dns_txn_zone_create(txn, ld.zone, true) != 0) {
                         ldns_rdf_deep_free(origin_rdf);
                         ldns_buffer_free(ld.rdata);
                         return -ENOMEM;

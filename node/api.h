@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "dns/zonefile.h"
 #include "node/cluster.h"
 #include "node/http.h"
 
@@ -56,5 +57,21 @@ void node_api_rrsets_list(struct node_http_request *r, void *ctx);
 void node_api_rrset_get(struct node_http_request *r, void *ctx);
 void node_api_changes_post(struct node_http_request *r, void *ctx);
 void node_api_change_get(struct node_http_request *r, void *ctx);
+void node_api_import_create(struct node_http_request *r, void *ctx);
+void node_api_import_chunk(struct node_http_request *r, void *ctx);
+void node_api_import_commit(struct node_http_request *r, void *ctx);
+void node_api_import_abort(struct node_http_request *r, void *ctx);
+
+/* Loads master-file text (borrowed) into origin's zone of txn, adding to it
+ * (dns_zonefile_load_part); -EIO when it cannot even be staged. */
+int node_api_load_text(struct dns_txn *txn, const uint8_t *origin, const char *text,
+                       size_t len, dns_zonefile_report_fn report, void *ctx,
+                       struct dns_zonefile_stats *stats);
+
+/* Checks batch (borrowed; encoded before return) against the state and
+ * proposes it; the answer is the change, or every problem (api_changes.c). */
+void node_api_propose_batch(struct node_api *api, struct node_http_request *r,
+                            const struct cs_batch *batch, const char *request_id,
+                            size_t records);
 
 #endif

@@ -14,14 +14,13 @@ Run from this directory:
 """
 
 import os
-import subprocess
 import time
 
 import pytest
 
-from cluster_util import ADMIN_TOKEN, change
+from cluster_util import change
 from test_cluster import cluster_factory, post_changes  # noqa: F401
-from test_quorumctl import QUORUMCTL
+from test_quorumctl import QUORUMCTL, ctl
 
 SLACK = float(os.environ.get("QDNS_TIMING_SLACK", "1"))
 
@@ -35,16 +34,13 @@ def start(c, extra=()):
     return c
 
 
-def ctl(c, *args, servers=None):
-    servers = servers or [n.api for n in c.running()]
-    cmd = [str(QUORUMCTL), "--token", ADMIN_TOKEN]
-    for s in servers:
-        cmd += ["--server", s]
-    return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=60)
-
-
 def follower_killed(c):
     leader = c.leader()
+    # first the leader has heard from every member
+    end = time.monotonic() + 10 * SLACK
+    while not all(m["reachable"] for m in leader.get("/v1/cluster").json["members"]):
+        assert time.monotonic() < end, leader.get("/v1/cluster").json
+        time.sleep(0.05)
     down = [n for n in c.running() if n.id != leader.id][-1]
     down.kill()
     down.expected_exit = -9

@@ -16,6 +16,7 @@
 #include "tools/quorumctl/client.h"
 #include "tools/quorumctl/cmd_change.h"
 #include "tools/quorumctl/cmd_cluster.h"
+#include "tools/quorumctl/cmd_import.h"
 #include "tools/quorumctl/cmd_record.h"
 #include "tools/quorumctl/cmd_zone.h"
 #include "tools/quorumctl/errors.h"
@@ -63,7 +64,11 @@ static const struct quorumctl_opt zone_delete_opts[] = {
 
 static const struct quorumctl_opt zone_import_opts[] = {
     {"replace", 0, QUORUMCTL_OPT_FLAG, NULL,
-     "replace the zone's record sets with the\nfile's (else the file's are added)"},
+     "also delete the zone's record sets the\nfile lacks (not the apex SOA and NS);\n"
+     "asks to confirm deletions"},
+    {"yes", 0, QUORUMCTL_OPT_FLAG, NULL, "confirm --replace's deletions"},
+    {"dry-run", 0, QUORUMCTL_OPT_FLAG, NULL,
+     "print the sets it would create, replace\nand delete, and change nothing"},
     {"chunk-records", 0, QUORUMCTL_OPT_VALUE, "N", "records per request (default 20000)"},
     {NULL, 0, 0, NULL, NULL},
 };
@@ -126,16 +131,18 @@ const struct quorumctl_cmd quorumctl_commands[] = {
      "Without --force a zone that still holds record sets other than SOA and NS\n"
      "is not deleted (409 ZoneNotEmpty, exit 1).",
      1, 1, zone_delete_opts, quorumctl_zone_delete},
-    {"zone", "import", "NAME FILE [--replace] [--chunk-records N]",
-     "load a master file (RFC 1035) into a zone",
-     "FILE (\"-\": standard input) is checked as a whole first (a syntax error\n"
-     "exits 1 with FILE:LINE before anything is sent), then sent in chunks of\n"
-     "about N records, each a separate change; a run of records of one name\n"
-     "and type is not split, and every chunk carries the $ORIGIN, $TTL, owner\n"
-     "and TTL in effect where it starts.  With --replace the first chunk\n"
-     "replaces the zone's contents and the others add to it.  $INCLUDE is\n"
-     "refused (inline the file).  A progress bar is drawn on stderr when it is\n"
-     "a terminal.",
+    {"zone", "import", "NAME FILE [--replace [--yes]] [--dry-run] [--chunk-records N]",
+     "load a master file (RFC 1035) into a zone, as one change",
+     "All or nothing, whatever the file's size.  FILE (\"-\": standard input)\n"
+     "is checked here first, then staged on the cluster in chunks of about N\n"
+     "records; every error of the whole file is printed as FILE:LINE and\n"
+     "nothing changes.  Without errors the staged file is committed as one\n"
+     "change: the file's sets are created or replaced, others stay.  With\n"
+     "--replace the zone's other plain sets are deleted too (the apex SOA and\n"
+     "NS stay); the sets it would delete are listed and must be confirmed (a\n"
+     "\"y\" on a terminal, or --yes).  --dry-run prints what would be created,\n"
+     "replaced and deleted.  $INCLUDE is refused (inline the file).  A\n"
+     "progress bar is drawn on stderr when it is a terminal.",
      2, 2, zone_import_opts, quorumctl_zone_import},
     {"zone", "export", "NAME [-o FILE]", "print a zone as a master file", NULL, 1, 1,
      zone_export_opts, quorumctl_zone_export},
