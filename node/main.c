@@ -227,7 +227,9 @@ static int check_listen(struct node *node)
                         int one = 1;
                         if (fd < 0)
                                 return -errno;
-                        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+                        if (k) /* TCP: a TIME_WAIT of a previous run is fine */
+                                setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+                                           sizeof(one));
                         int rc = bind(fd, addr, len) == 0 ? 0 : -errno;
                         close(fd);
                         if (rc != 0) {
