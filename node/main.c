@@ -117,7 +117,8 @@ static void reload(struct node *node)
                 if (dns_txn_commit(&txn) == 0)
                         ok++;
         }
-        LOG_INFO("reload: %u of %u zones reloaded", ok, node->cfg.zone_count);
+        LOG_INFO("reload: %u of %u zone%s reloaded", ok, node->cfg.zone_count,
+                 node->cfg.zone_count == 1 ? "" : "s");
 }
 
 static void server_closed_tcp(struct dns_tcp_server *s)

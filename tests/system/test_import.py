@@ -91,7 +91,7 @@ def test_replace_lists_deletions_asks_and_dry_run_changes_nothing(c, tmp_path):
     assert "nothing was changed" in out
     assert "create: 2 record sets" in out and "new.imp.test. A" in out, out
     assert "delete: 1 record set\n  old.imp.test. A" in out, out
-    assert "unchanged: 1 record sets" in out, out
+    assert "unchanged: 1 record set\n" in out, out
     assert sets(c) == before and serial(c) == s0
     # --replace without --yes and without a terminal: refused, nothing changed
     p = ctl(c, "zone", "import", "imp.test", str(f), "--replace")

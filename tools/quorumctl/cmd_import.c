@@ -241,8 +241,9 @@ static void print_plan(struct upload *u, const json_t *plan)
         print_sets(out, plan, "create");
         print_sets(out, plan, "replace");
         print_sets(out, plan, "delete");
-        fprintf(out, "unchanged: %lld record sets\n",
-                (long long)json_integer_value(json_object_get(plan, "unchanged")));
+        json_int_t same = json_integer_value(json_object_get(plan, "unchanged"));
+        fprintf(out, "unchanged: %lld record set%s\n", (long long)same,
+                same == 1 ? "" : "s");
 }
 
 /* --replace without --yes: the sets it would delete are confirmed. */
@@ -321,15 +322,15 @@ static int attempt(struct upload *u, bool dry, bool yes)
                     json_integer_value(json_object_get(answer, "records"));
                 if (json_is_object(change))
                         fprintf(u->ctx->out,
-                                "imported %lld records into %s as one change\n"
+                                "imported %lld record%s into %s as one change\n"
                                 "change %s %s\n",
-                                (long long)records, u->zone,
+                                (long long)records, records == 1 ? "" : "s", u->zone,
                                 json_string_value(json_object_get(change, "id")),
                                 json_string_value(json_object_get(change, "status")));
                 else
                         fprintf(u->ctx->out,
-                                "%s already holds all %lld records: no change\n", u->zone,
-                                (long long)records);
+                                "%s already holds the file's %lld record%s: no change\n",
+                                u->zone, (long long)records, records == 1 ? "" : "s");
         }
         json_decref(answer);
         return 0;
