@@ -318,8 +318,10 @@ static int attempt(struct upload *u, bool dry, bool yes)
         if (u->ctx->json) {
                 quorumctl_client_print_json(u->ctx, answer);
         } else {
+                /* A retried commit answers the first one's change alone. */
+                json_t *n = json_object_get(answer, "records");
                 json_int_t records =
-                    json_integer_value(json_object_get(answer, "records"));
+                    json_is_integer(n) ? json_integer_value(n) : (json_int_t)u->total;
                 if (json_is_object(change))
                         fprintf(u->ctx->out,
                                 "imported %lld record%s into %s as one change\n"
