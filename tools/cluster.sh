@@ -606,6 +606,20 @@ print("  (* = leader)")
 '
 }
 
+# "ready", or "not ready: REASON" from the node's GET /v1/health.
+readiness() {
+        local body
+        body="$(curl -sS -m 2 "$(api_of "$1")/v1/health" 2>/dev/null)" || true
+        printf '%s' "$body" | "$PY" -c '
+import json, sys
+try:
+    h = json.load(sys.stdin)
+    print("ready" if h.get("ready") else "not ready: %s" % h.get("reason", "?"))
+except Exception:
+    print("API not answering")
+'
+}
+
 cmd_status() {
         if ! load_state; then
                 say "no cluster in $(rel "$RUN") (start one with tools/cluster.sh start)"
@@ -617,7 +631,8 @@ cmd_status() {
                 pid="$(running_pid "$i")"
                 if [ -n "$pid" ]; then
                         alive=$((alive + 1))
-                        printf '  n%-2s %-12s running (pid %s)\n' "$i" "$(ip_of "$i")" "$pid"
+                        printf '  n%-2s %-12s running (pid %s), %s\n' "$i" "$(ip_of "$i")" \
+                                "$pid" "$(readiness "$i")"
                 else
                         down="$down $i"
                         printf '  n%-2s %-12s not running\n' "$i" "$(ip_of "$i")"

@@ -449,6 +449,7 @@ def test_cluster_status_shows_members_and_leader(cluster):
     p = cluster.sh("status", timeout=60)
     assert p.returncode == 0, explain(p)
     assert p.stdout.count("running (pid") == 3, p.stdout
+    assert p.stdout.count("), ready\n") == 3, p.stdout  # GET /v1/health of each
     assert "members: 3" in p.stdout, p.stdout
     assert re.search(r"^leader: n\d+ \(id \d+\)", p.stdout, re.M), p.stdout
 
