@@ -135,3 +135,15 @@ def test_node_help_and_check_output():
     assert p.returncode == 0 and p.stdout.startswith("ok: 1 zone, "), p.stdout
     # the demo zone's header names a query that really hits the wildcard
     assert "anything.apps.demo.quorumdns.test A (wildcard *.apps)" in zone.read_text()
+
+
+@pytest.mark.parametrize("flag,value,message", [
+    ("--restore-wait", "soon", "restore-wait: 'soon' is not 0..86400 seconds"),
+    ("--ready-max-lag", "-1", "ready-max-lag: '-1' is not 0..1000000000 entries"),
+    ("--insync-rule", "most", "insync-rule: 'most' is not all or reachable"),
+])
+def test_new_settings_reject_bad_values(tmp_path, flag, value, message):
+    p = subprocess.run([str(QDNS_BIN), "--data-dir", str(tmp_path), "--node-id", "1",
+                        "--raft-listen", "127.0.0.1:1", flag, value],
+                       capture_output=True, text=True)
+    assert p.returncode == 2 and message in p.stderr, p
