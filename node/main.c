@@ -472,15 +472,17 @@ int main(int argc, char **argv)
         node.loop = uv_default_loop();
         int rc = 1;
         bool clustered = node_config_clustered(&node.cfg);
+        /* Before the replica starts: a SIGTERM while it restores a large
+         * snapshot then stops the node cleanly once the loop runs. */
+        uv_signal_init(node.loop, &node.sigterm);
+        uv_signal_init(node.loop, &node.sigint);
+        uv_signal_init(node.loop, &node.sighup);
+        node.sigterm.data = node.sigint.data = node.sighup.data = &node;
+        uv_signal_start(&node.sigterm, on_signal, SIGTERM);
+        uv_signal_start(&node.sigint, on_signal, SIGINT);
+        uv_signal_start(&node.sighup, on_signal, SIGHUP);
         if (clustered ? check_listen(&node) == 0 && start_cluster(&node) == 0
                       : start_servers(&node) == 0) {
-                uv_signal_init(node.loop, &node.sigterm);
-                uv_signal_init(node.loop, &node.sigint);
-                uv_signal_init(node.loop, &node.sighup);
-                node.sigterm.data = node.sigint.data = node.sighup.data = &node;
-                uv_signal_start(&node.sigterm, on_signal, SIGTERM);
-                uv_signal_start(&node.sigint, on_signal, SIGINT);
-                uv_signal_start(&node.sighup, on_signal, SIGHUP);
                 for (unsigned i = 0; i < node.cfg.listen_count && !clustered; i++)
                         LOG_INFO("serving DNS on %s (UDP, TCP)", node.cfg.listen_text[i]);
                 if (clustered)
@@ -491,6 +493,9 @@ int main(int argc, char **argv)
                         dns_udp_server_close(&node.udp[i]);
                         dns_tcp_server_close(&node.tcp[i], server_closed_tcp);
                 }
+                uv_close((uv_handle_t *)&node.sigterm, NULL);
+                uv_close((uv_handle_t *)&node.sigint, NULL);
+                uv_close((uv_handle_t *)&node.sighup, NULL);
         }
         uv_run(node.loop, UV_RUN_DEFAULT);
         if (rc == 0)
