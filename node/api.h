@@ -16,10 +16,13 @@
 #include "node/cluster.h"
 #include "node/http.h"
 
+struct node_import; /* api_imports.c */
+
 struct node_api {
         uv_loop_t *loop;
         struct node_cluster *cluster;
         const struct node_config *cfg;
+        struct node_import *imports; /* staged on this node while it leads */
 };
 
 const struct node_http_route *node_api_routes(size_t *count);
@@ -61,6 +64,8 @@ void node_api_import_create(struct node_http_request *r, void *ctx);
 void node_api_import_chunk(struct node_http_request *r, void *ctx);
 void node_api_import_commit(struct node_http_request *r, void *ctx);
 void node_api_import_abort(struct node_http_request *r, void *ctx);
+/* Discards the imports still staged (at exit). */
+void node_api_imports_free(struct node_api *api);
 
 /* Loads master-file text (borrowed) into origin's zone of txn, adding to it
  * (dns_zonefile_load_part); -EIO when it cannot even be staged. */

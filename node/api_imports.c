@@ -40,7 +40,7 @@
 #define IMPORT_IDLE_MS  (10 * 60 * 1000)
 #define IMPORT_MAX_LIST 10000 /* sets listed per kind in a plan */
 
-struct staged {
+struct node_import {
         char id[24];
         uint8_t origin[DNS_NAME_MAXLEN + 1];
         struct dns_db db;
@@ -49,23 +49,22 @@ struct staged {
         size_t records;
         unsigned failed_chunks; /* chunks answered with errors */
         uint64_t touched_ms;
-        struct staged *next;
+        struct node_import *next;
 };
 
-static struct staged *stagings; /* this node's (it leads while they live) */
-
-static void staged_free(struct staged *s)
+static void staged_free(struct node_import *s)
 {
         dns_txn_abort(&s->txn);
         dns_db_fini(&s->db);
         free(s);
 }
 
-static void expire(uint64_t now)
+static void expire(struct node_api *api)
 {
-        for (struct staged **p = &stagings; *p != NULL;) {
+        uint64_t now = uv_now(api->loop);
+        for (struct node_import **p = &api->imports; *p != NULL;) {
                 if (now - (*p)->touched_ms > IMPORT_IDLE_MS) {
-                        struct staged *gone = *p;
+                        struct node_import *gone = *p;
                         *p = gone->next;
                         staged_free(gone);
                 } else {
@@ -75,11 +74,11 @@ static void expire(uint64_t now)
 }
 
 /* The staging of r's {zone}/imports/{id}, or NULL after answering 404. */
-static struct staged *find(struct node_api *api, struct node_http_request *r,
-                           const uint8_t *origin)
+static struct node_import *find(struct node_api *api, struct node_http_request *r,
+                                const uint8_t *origin)
 {
-        expire(uv_now(api->loop));
-        for (struct staged *s = stagings; s != NULL; s = s->next)
+        expire(api);
+        for (struct node_import *s = api->imports; s != NULL; s = s->next)
                 if (strcmp(s->id, r->param[1]) == 0 &&
                     dns_name_equal(s->origin, origin)) {
                         s->touched_ms = uv_now(api->loop);
@@ -93,9 +92,18 @@ static struct staged *find(struct node_api *api, struct node_http_request *r,
         return NULL;
 }
 
-static void unlink_staged(struct staged *gone)
+void node_api_imports_free(struct node_api *api)
 {
-        for (struct staged **p = &stagings; *p != NULL; p = &(*p)->next)
+        while (api->imports != NULL) {
+                struct node_import *gone = api->imports;
+                api->imports = gone->next;
+                staged_free(gone);
+        }
+}
+
+static void unlink_staged(struct node_api *api, struct node_import *gone)
+{
+        for (struct node_import **p = &api->imports; *p != NULL; p = &(*p)->next)
                 if (*p == gone) {
                         *p = gone->next;
                         staged_free(gone);
@@ -120,8 +128,8 @@ static bool begin(struct node_api *api, struct node_http_request *r, uint8_t *or
 }
 
 /* begin(), then the staging named by the route (NULL: answered). */
-static struct staged *begin_staged(struct node_api *api, struct node_http_request *r,
-                                   uint8_t *origin)
+static struct node_import *begin_staged(struct node_api *api, struct node_http_request *r,
+                                        uint8_t *origin)
 {
         return begin(api, r, origin) ? find(api, r, origin) : NULL;
 }
@@ -132,9 +140,9 @@ void node_api_import_create(struct node_http_request *r, void *ctx)
         uint8_t origin[DNS_NAME_MAXLEN + 1];
         if (!begin(api, r, origin))
                 return;
-        expire(uv_now(api->loop));
+        expire(api);
         unsigned n = 0;
-        for (struct staged *s = stagings; s != NULL; s = s->next)
+        for (struct node_import *s = api->imports; s != NULL; s = s->next)
                 n++;
         if (n >= IMPORT_MAX) {
                 node_http_reply_error(r, 409, "TooManyImports", NULL,
@@ -143,7 +151,7 @@ void node_api_import_create(struct node_http_request *r, void *ctx)
                                       n);
                 return;
         }
-        struct staged *s = calloc(1, sizeof(*s));
+        struct node_import *s = calloc(1, sizeof(*s));
         unsigned char rnd[8];
         if (s == NULL || getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd) ||
             dns_db_init(&s->db) != 0) {
@@ -163,8 +171,8 @@ void node_api_import_create(struct node_http_request *r, void *ctx)
                 snprintf(s->id + 1 + 2 * i, 3, "%02X", rnd[i]);
         memcpy(s->origin, origin, (size_t)dns_name_wire_len(origin, 256));
         s->touched_ms = uv_now(api->loop);
-        s->next = stagings;
-        stagings = s;
+        s->next = api->imports;
+        api->imports = s;
         node_http_reply_json(r, 201,
                              json_pack("{s:s, s:s}", "id", s->id, "zone", r->param[0]));
 }
@@ -204,7 +212,7 @@ void node_api_import_chunk(struct node_http_request *r, void *ctx)
 {
         struct node_api *api = ctx;
         uint8_t origin[DNS_NAME_MAXLEN + 1];
-        struct staged *s = begin_staged(api, r, origin);
+        struct node_import *s = begin_staged(api, r, origin);
         if (s == NULL)
                 return;
         if (r->body_len == 0) {
@@ -239,12 +247,12 @@ void node_api_import_abort(struct node_http_request *r, void *ctx)
 {
         struct node_api *api = ctx;
         uint8_t origin[DNS_NAME_MAXLEN + 1];
-        struct staged *s = begin_staged(api, r, origin);
+        struct node_import *s = begin_staged(api, r, origin);
         if (s == NULL)
                 return;
         node_http_reply_json(r, 200,
                              json_pack("{s:s, s:s}", "id", s->id, "status", "aborted"));
-        unlink_staged(s);
+        unlink_staged(api, s);
 }
 
 /* ---- the plan: staged sets against the zone --------------------------------------- */
@@ -419,7 +427,7 @@ void node_api_import_commit(struct node_http_request *r, void *ctx)
                     r, 200, json_pack("{s:o}", "change", node_api_change_json(api, dup)));
                 return;
         }
-        struct staged *s = find(api, r, origin);
+        struct node_import *s = find(api, r, origin);
         if (s == NULL)
                 return;
         if (s->failed_chunks > 0) {
@@ -458,11 +466,11 @@ void node_api_import_commit(struct node_http_request *r, void *ctx)
                                      json_pack("{s:n, s:I, s:I}", "change", "records",
                                                (json_int_t)p.records, "unchanged",
                                                (json_int_t)p.unchanged));
-                unlink_staged(s);
+                unlink_staged(api, s);
         } else {
                 struct cs_batch batch = {origin, origin_len, "import", p.actions, p.n};
                 node_api_propose_batch(api, r, &batch, request_id, p.records);
-                unlink_staged(s); /* the batch was encoded: nothing points into it */
+                unlink_staged(api, s); /* the batch was encoded: nothing points into it */
         }
         plan_fini(&p);
 }

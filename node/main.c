@@ -383,7 +383,8 @@ static int start_cluster(struct node *node)
                 LOG_ERROR("cannot start the cluster replica: %s", node->cluster.error);
                 return -1;
         }
-        node->api = (struct node_api){node->loop, &node->cluster, cfg};
+        node->api =
+            (struct node_api){.loop = node->loop, .cluster = &node->cluster, .cfg = cfg};
         if (cfg->tls_cert[0] != '\0') {
                 /* Nodes call each other's API, which is TLS too. */
                 char terr[300];
@@ -501,6 +502,7 @@ int main(int argc, char **argv)
         if (rc == 0)
                 rc = node.exit_code;
         uv_loop_close(node.loop);
+        node_api_imports_free(&node.api);
         dns_db_fini(&node.db);
         node_config_free(&node.cfg);
         if (rc == 0)
