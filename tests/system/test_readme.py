@@ -50,6 +50,7 @@ NOT_RUN = {
     "export QDNS_ADMIN_TOKEN": "Docker: no docker daemon in the test environment",
     "tools/bench/run.sh": "benchmarks: minutes of CPU on a shared machine",
     "cd tests/system && QDNS_BIN": "runs the system tests, this one included",
+    "cd tests/faults && QDNS_BIN": "runs the fault suite: tools/test.sh runs it (root, namespaces)",
 }
 SKIPPED_LINES = {
     "tools/demo.sh": "runs tools/setup.sh (packages, builds): the node it starts is "
