@@ -654,6 +654,23 @@ int node_cluster_start(struct node_cluster *c, uv_loop_t *loop,
                 snprintf(c->error, sizeof(c->error), "out of memory");
                 return -ENOMEM;
         }
+        if (cfg->raft_plaintext) {
+                LOG_WARN("raft-transport plaintext: raft traffic on %s is NEITHER "
+                         "AUTHENTICATED NOR ENCRYPTED; anyone who reaches it can commit "
+                         "changes to every zone",
+                         cfg->raft_listen);
+        } else {
+                int rc = node_identity_load(&c->identity, cfg->node_id, cfg->node_ca,
+                                            cfg->node_cert, cfg->node_key, c->error,
+                                            sizeof(c->error));
+                if (rc != 0) {
+                        cs_fsm_close(&c->fsm);
+                        cs_state_fini(&c->state);
+                        return rc;
+                }
+                LOG_INFO("raft: connections authenticated with %s (CA %s)",
+                         cfg->node_cert, cfg->node_ca);
+        }
         struct consensus_member members[NODE_MAX_BOOTSTRAP];
         for (unsigned i = 0; i < cfg->bootstrap_count; i++)
                 members[i] = (struct consensus_member){
@@ -664,6 +681,7 @@ int node_cluster_start(struct node_cluster *c, uv_loop_t *loop,
             .data_dir = cfg->data_dir,
             .bootstrap = members,
             .bootstrap_count = cfg->bootstrap_count,
+            .channel = cfg->raft_plaintext ? NULL : &c->identity.channel,
         };
         c->running = true; /* the replica may apply (replay) during start */
         int rc =
@@ -671,6 +689,7 @@ int node_cluster_start(struct node_cluster *c, uv_loop_t *loop,
         if (rc != 0) {
                 c->running = false;
                 snprintf(c->error, sizeof(c->error), "%s", c->replica.error);
+                node_identity_free(&c->identity);
                 cs_fsm_close(&c->fsm);
                 cs_state_fini(&c->state);
                 return rc;
@@ -686,6 +705,7 @@ static void on_replica_closed(struct consensus_replica *r)
 {
         struct node_cluster *c =
             (struct node_cluster *)((char *)r - offsetof(struct node_cluster, replica));
+        node_identity_free(&c->identity);
         cs_fsm_close(&c->fsm);
         cs_state_fini(&c->state);
         for (uint32_t i = 0; i < c->set_id_count; i++)

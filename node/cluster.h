@@ -24,6 +24,7 @@
 #include "consensus/state.h"
 #include "dns/db.h"
 #include "node/config.h"
+#include "node/identity.h"
 
 #define NODE_CLUSTER_MAX_PEERS 16
 
@@ -47,6 +48,7 @@ struct node_cluster {
         struct cs_state state;
         struct cs_fsm fsm;
         struct consensus_replica replica;
+        struct node_identity identity; /* unless cfg->raft_plaintext */
         bool running;
         bool was_member; /* our id has been in the member table */
         bool registered; /* member table holds our current addresses */

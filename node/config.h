@@ -62,6 +62,13 @@ struct node_config {
         unsigned token_count;
         char tls_cert[512];
         char tls_key[512];
+        /* Node identity (node/identity.h): the cluster CA and this node's
+         * certificate and key; raft connections are authenticated with
+         * them unless raft_plaintext. */
+        char node_ca[512];
+        char node_cert[512];
+        char node_key[512];
+        bool raft_plaintext;
 };
 
 static inline bool node_config_clustered(const struct node_config *cfg)

@@ -24,6 +24,7 @@
 #include "dns/server.h"
 #include "dns/zonefile.h"
 #include "node/api.h"
+#include "node/ca.h"
 #include "node/cluster.h"
 #include "node/config.h"
 #include "node/forward.h"
@@ -361,6 +362,8 @@ int main(int argc, char **argv)
         static struct node node;
         char err[1024];
         signal(SIGPIPE, SIG_IGN);
+        if (argc >= 2 && strcmp(argv[1], "ca") == 0)
+                return node_ca_main(argc - 2, argv + 2);
         switch (node_config_parse(&node.cfg, argc, argv, err, sizeof(err))) {
         case NODE_CONFIG_OK:
                 break;

@@ -209,6 +209,12 @@ class Node:
         if self.cluster.tls:
             c += ["--api-tls-cert", str(self.cluster.tls[0]),
                   "--api-tls-key", str(self.cluster.tls[1])]
+        if self.cluster.raft_transport == "plaintext":
+            c += ["--raft-transport", "plaintext"]
+        else:
+            cert, key = self.cluster.node_cert(self.id)
+            c += ["--node-ca", str(self.cluster.pki / "ca.crt"),
+                  "--node-cert", str(cert), "--node-key", str(key)]
         if bootstrap:
             c += ["--bootstrap", bootstrap]
         if join:
@@ -288,13 +294,37 @@ class Node:
         return answer_values(r, qname, qtype)
 
 
+def make_ca(directory):
+    """A cluster CA in directory (ca.key, ca.crt), made by `quorumdns ca init`."""
+    subprocess.run([str(QDNS_BIN), "ca", "init", str(directory)], check=True,
+                   stdout=subprocess.DEVNULL)
+    return Path(directory)
+
+
+def issue_cert(ca_dir, node_id, out, ips=()):
+    """A node certificate naming node_id (out.crt, out.key), from ca_dir's CA."""
+    cmd = [str(QDNS_BIN), "ca", "issue", str(ca_dir), "--node-id", str(node_id),
+           "--out", str(out), "--force"]
+    for ip in ips:
+        cmd += ["--ip", ip]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return Path(f"{out}.crt"), Path(f"{out}.key")
+
+
 class Cluster:
-    def __init__(self, root, max_nodes=5, tls=None):
+    def __init__(self, root, max_nodes=5, tls=None, raft_transport="tls"):
         self.tls = tls  # (certificate file, key file): the API over TLS
+        # "tls" (the default): node certificates from a CA made here;
+        # "plaintext": raft_uv_tcp, unauthenticated.
+        self.raft_transport = raft_transport
         if not QDNS_BIN.exists():
             pytest.skip(f"quorumdns binary not built: {QDNS_BIN}")
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self.pki = self.root / "pki"
+        self._certs = {}
+        if raft_transport == "tls":
+            make_ca(self.pki)
         self.max_nodes = max_nodes
         hosts = [node_host(i) for i in range(1, max_nodes + 1)]
         self.dns_port, self.raft_port, self.api_port = pick_ports(hosts, 3)
@@ -303,6 +333,13 @@ class Cluster:
 
     def __getitem__(self, i):
         return self.nodes[i]
+
+    def node_cert(self, i):
+        """Node i's certificate and key files (issued on first use)."""
+        if i not in self._certs:
+            self._certs[i] = issue_cert(self.pki, i, self.pki / f"node-{i}",
+                                        ips=[node_host(i)])
+        return self._certs[i]
 
     def bootstrap_str(self, ids):
         return ",".join(f"{i}@{self.nodes[i].raft}" for i in ids)
