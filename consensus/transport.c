@@ -33,6 +33,7 @@
 #define QUEUE_LOW      (1u << 20)
 #define READ_CHUNK     65536
 #define MAX_HANDSHAKES 64 /* connections not yet authenticated, at most */
+#define LOG_PER_SECOND 10 /* refusals logged; the rest are counted */
 
 enum conn_state { CONN_SECURE, CONN_HELLO, CONN_OPEN, CONN_CLOSING };
 
@@ -73,6 +74,8 @@ struct transport {
         raft_uv_transport_close_cb close_cb;
         struct conn *conns;
         unsigned handshaking;
+        uint64_t log_second; /* rate limit of refusal logs */
+        unsigned logged, unlogged;
 };
 
 struct wreq {
@@ -216,12 +219,33 @@ static void conn_close(struct conn *c)
                 uv_close((uv_handle_t *)&c->pipe, on_handle_closed);
 }
 
+/* Whether to log one more refusal: at most LOG_PER_SECOND a second, so a
+ * flood of bad connections (or a peer retrying every 150 ms) cannot flood
+ * the log; what was left out is counted in the next line logged. */
+static bool log_allowed(struct transport *t)
+{
+        uint64_t second = uv_now(t->loop) / 1000;
+        if (second != t->log_second) {
+                if (t->unlogged > 0)
+                        LOG_WARN("raft: %u more refused or failed connections not logged",
+                                 t->unlogged);
+                t->log_second = second;
+                t->logged = t->unlogged = 0;
+        }
+        if (t->logged < LOG_PER_SECOND) {
+                t->logged++;
+                return true;
+        }
+        t->unlogged++;
+        return false;
+}
+
 /* Refuses a peer: nothing it sent has reached raft. */
 static void conn_refuse(struct conn *c, const char *why)
 {
-        if (c->accepting)
+        if (c->accepting && log_allowed(c->t))
                 LOG_WARN("raft: refused a connection from %s: %s", c->peer, why);
-        else
+        else if (!c->accepting && log_allowed(c->t))
                 LOG_WARN("raft: connection to node %llu at %s failed: %s",
                          (unsigned long long)c->id, c->peer, why);
         conn_close(c);
@@ -639,8 +663,8 @@ static int tr_listen(struct raft_uv_transport *rt, raft_uv_accept_cb cb)
         if (rc == 0)
                 rc = uv_listen((uv_stream_t *)&t->listener, 128, on_connection);
         if (rc != 0) {
-                snprintf(rt->errmsg, sizeof(rt->errmsg), "listen on %.200s: %s", t->address,
-                         uv_strerror(rc));
+                snprintf(rt->errmsg, sizeof(rt->errmsg), "listen on %.200s: %s",
+                         t->address, uv_strerror(rc));
                 return RAFT_IOERR;
         }
         return 0;

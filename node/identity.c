@@ -114,11 +114,13 @@ static SSL_CTX *make_ctx(const struct node_identity *ident, bool server, char *e
                 goto fail;
         }
         if (SSL_CTX_use_PrivateKey_file(ctx, ident->key_file, SSL_FILETYPE_PEM) != 1) {
-                snprintf(err, n, "%s: not a readable PEM private key", ident->key_file);
+                snprintf(err, n,
+                         "%s: not a readable PEM private key, or not the key of %s",
+                         ident->key_file, ident->cert_file);
                 goto fail;
         }
         if (SSL_CTX_check_private_key(ctx) != 1) {
-                snprintf(err, n, "%s does not match the key of %s", ident->key_file,
+                snprintf(err, n, "%s is not the key of %s", ident->key_file,
                          ident->cert_file);
                 goto fail;
         }
