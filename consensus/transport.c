@@ -50,11 +50,15 @@ struct conn {
         bool accepting;
         bool pipe_open;
         bool tcp_paused, pipe_paused;
+        bool draining;    /* one side ended: the other is flushed, then closed */
         unsigned handles; /* open handles */
         raft_id id;       /* connect: the node asked for; accept: the certificate's */
         char peer[64];
         struct raft_uv_connect *req; /* connect side, until its callback */
         raft_uv_connect_cb cb;
+        bool side;                         /* a side channel, not raft */
+        consensus_side_connect_cb side_cb; /* connect side, until called */
+        void *side_ctx;
         unsigned char hello[24 + CONSENSUS_HELLO_ADDRESS_MAX];
         size_t hello_len;
 };
@@ -70,6 +74,8 @@ struct transport {
         uv_tcp_t listener;
         bool listening;
         raft_uv_accept_cb accept_cb;
+        consensus_side_accept_cb side_accept;
+        void *side_ctx;
         bool closing;
         raft_uv_transport_close_cb close_cb;
         struct conn *conns;
@@ -106,7 +112,8 @@ static uint64_t get64(const unsigned char *p)
         return v;
 }
 
-int consensus_hello_encode(raft_id id, const char *address, void *out, size_t cap)
+int consensus_hello_encode(uint64_t protocol, raft_id id, const char *address, void *out,
+                           size_t cap)
 {
         size_t len = strlen(address) + 1;
         size_t padded = (len + 7) / 8 * 8;
@@ -114,7 +121,7 @@ int consensus_hello_encode(raft_id id, const char *address, void *out, size_t ca
                 return -ENAMETOOLONG;
         unsigned char *p = out;
         memset(p, 0, 24 + padded);
-        put64(p, CONSENSUS_HELLO_PROTOCOL);
+        put64(p, protocol);
         put64(p + 8, id);
         put64(p + 16, padded);
         memcpy(p + 24, address, len);
@@ -128,7 +135,8 @@ int consensus_hello_decode(const void *buf, size_t len, struct consensus_hello *
         if (len < 24)
                 return -EAGAIN;
         uint64_t protocol = get64(p), id = get64(p + 8), size = get64(p + 16);
-        if (protocol != CONSENSUS_HELLO_PROTOCOL) {
+        if (protocol != CONSENSUS_HELLO_PROTOCOL &&
+            protocol != CONSENSUS_HELLO_PROTOCOL_SIDE) {
                 snprintf(why, why_size, "raft handshake with unknown protocol %llu",
                          (unsigned long long)protocol);
                 return -EPROTO;
@@ -151,6 +159,7 @@ int consensus_hello_decode(const void *buf, size_t len, struct consensus_hello *
                          text == 0 ? "empty" : "not terminated");
                 return -EPROTO;
         }
+        out->protocol = protocol;
         out->id = id;
         memcpy(out->address, address, text + 1);
         return (int)(24 + size);
@@ -202,6 +211,8 @@ static void on_handle_closed(uv_handle_t *h)
                 t->ops->close(c->ch);
         if (c->req != NULL)
                 c->cb(c->req, NULL, t->closing ? RAFT_CANCELED : RAFT_NOCONNECTION);
+        if (c->side_cb != NULL)
+                c->side_cb(c->side_ctx, t->closing ? -ECANCELED : -ECONNREFUSED, 0, -1);
         free(c);
         maybe_closed(t);
 }
@@ -275,6 +286,10 @@ static struct conn *conn_new(struct transport *t, bool accepting)
 static void on_deadline(uv_timer_t *timer)
 {
         struct conn *c = timer->data;
+        if (c->draining) { /* the peer does not take what is left */
+                conn_close(c);
+                return;
+        }
         char why[96];
         snprintf(why, sizeof(why), "no authenticated raft handshake within %d ms",
                  CONSENSUS_TRANSPORT_HANDSHAKE_MS);
@@ -294,7 +309,7 @@ static void on_write(uv_write_t *req, int status)
                 return;
         }
         /* Resume the side that fed a queue which has drained. */
-        if (c->pipe_paused && c->tcp.write_queue_size < QUEUE_LOW) {
+        if (c->pipe_paused && !c->draining && c->tcp.write_queue_size < QUEUE_LOW) {
                 c->pipe_paused = false;
                 uv_read_start((uv_stream_t *)&c->pipe, alloc_chunk, on_pipe_read);
         }
@@ -335,6 +350,36 @@ static void alloc_chunk(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
         buf->len = buf->base ? READ_CHUNK : 0;
 }
 
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+        struct conn *c = req->data;
+        free(req);
+        conn_close(c);
+}
+
+/* One side ended (raft or the side channel's owner closed its end, or the
+ * peer closed): what was already queued for the other side is still
+ * delivered, then the connection closes (within the handshake deadline).
+ * A side-channel answer is written just before its end is closed. */
+static void conn_drain(struct conn *c, uv_stream_t *towards)
+{
+        if (c->state != CONN_OPEN || c->draining) {
+                conn_close(c);
+                return;
+        }
+        c->draining = true;
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        uv_read_stop((uv_stream_t *)&c->pipe);
+        uv_timer_start(&c->timer, on_deadline, CONSENSUS_TRANSPORT_HANDSHAKE_MS, 0);
+        uv_shutdown_t *req = malloc(sizeof(*req));
+        if (req != NULL)
+                req->data = c;
+        if (req == NULL || uv_shutdown(req, towards, on_shutdown) != 0) {
+                free(req);
+                conn_close(c);
+        }
+}
+
 /* Bytes raft wrote: encrypt and send them. */
 static void on_pipe_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
@@ -348,7 +393,7 @@ static void on_pipe_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
                         c->pipe_paused = true;
                 }
         } else if (nread < 0) {
-                conn_close(c); /* raft closed its stream */
+                conn_drain(c, (uv_stream_t *)&c->tcp); /* its owner closed the stream */
         }
         free(buf->base);
 }
@@ -364,7 +409,7 @@ static void on_pipe_write(uv_write_t *req, int status)
                 conn_close(c);
                 return;
         }
-        if (c->tcp_paused && c->pipe.write_queue_size < QUEUE_LOW) {
+        if (c->tcp_paused && !c->draining && c->pipe.write_queue_size < QUEUE_LOW) {
                 c->tcp_paused = false;
                 pump(c); /* records already buffered in the channel */
                 if (c->state != CONN_CLOSING && !c->tcp_paused)
@@ -387,15 +432,16 @@ static int to_raft(struct conn *c, const void *data, size_t len)
         return rc;
 }
 
-/* Makes the socketpair: our end is pumped, the other goes to raft. */
-static int open_pair(struct conn *c, uv_stream_t **raft_end)
+/* Makes the socketpair: our end is pumped; the other goes to raft as a
+ * stream (raft_end), or to a side channel's owner as a descriptor (fd). */
+static int open_pair(struct conn *c, uv_stream_t **raft_end, int *fd)
 {
         uv_file fds[2];
         int rc = uv_socketpair(SOCK_STREAM, 0, fds, 0, 0);
         if (rc != 0)
                 return rc;
-        uv_pipe_t *theirs = raft_malloc(sizeof(*theirs));
-        if (theirs == NULL) {
+        uv_pipe_t *theirs = raft_end ? raft_malloc(sizeof(*theirs)) : NULL;
+        if (raft_end != NULL && theirs == NULL) {
                 close(fds[0]);
                 close(fds[1]);
                 return UV_ENOMEM;
@@ -404,23 +450,32 @@ static int open_pair(struct conn *c, uv_stream_t **raft_end)
         c->pipe.data = c;
         c->pipe_open = true;
         c->handles++;
-        uv_pipe_init(c->t->loop, theirs, 0);
-        if ((rc = uv_pipe_open(&c->pipe, fds[0])) != 0 ||
-            (rc = uv_pipe_open(theirs, fds[1])) != 0) {
-                /* A pipe that failed to open does not own its descriptor. */
-                if (c->pipe.io_watcher.fd != fds[0])
-                        close(fds[0]);
-                if (theirs->io_watcher.fd != fds[1])
-                        close(fds[1]);
-                uv_close((uv_handle_t *)theirs, (uv_close_cb)raft_free);
+        if ((rc = uv_pipe_open(&c->pipe, fds[0])) != 0) {
+                close(fds[0]);
+                close(fds[1]);
+                raft_free(theirs);
                 return rc;
+        }
+        if (theirs != NULL) {
+                uv_pipe_init(c->t->loop, theirs, 0);
+                if ((rc = uv_pipe_open(theirs, fds[1])) != 0) {
+                        close(fds[1]);
+                        uv_close((uv_handle_t *)theirs, (uv_close_cb)raft_free);
+                        return rc;
+                }
         }
         rc = uv_read_start((uv_stream_t *)&c->pipe, alloc_chunk, on_pipe_read);
         if (rc != 0) {
-                uv_close((uv_handle_t *)theirs, (uv_close_cb)raft_free);
+                if (theirs != NULL)
+                        uv_close((uv_handle_t *)theirs, (uv_close_cb)raft_free);
+                else
+                        close(fds[1]);
                 return rc;
         }
-        *raft_end = (uv_stream_t *)theirs;
+        if (raft_end != NULL)
+                *raft_end = (uv_stream_t *)theirs;
+        else
+                *fd = fds[1];
         return 0;
 }
 
@@ -432,22 +487,31 @@ static void go_open(struct conn *c)
 }
 
 /* Connecting side, channel authenticated: raft_uv's handshake, then the
- * stream goes to raft. */
+ * stream goes to raft (or the descriptor to the side channel's owner). */
 static void connected(struct conn *c)
 {
         unsigned char hello[24 + CONSENSUS_HELLO_ADDRESS_MAX];
-        int len = consensus_hello_encode(c->t->id, c->t->address, hello, sizeof(hello));
+        int len = consensus_hello_encode(c->side ? CONSENSUS_HELLO_PROTOCOL_SIDE
+                                                 : CONSENSUS_HELLO_PROTOCOL,
+                                         c->t->id, c->t->address, hello, sizeof(hello));
         uv_stream_t *stream = NULL;
+        int fd = -1;
         int rc = len < 0 ? len : c->t->ops->write(c->ch, hello, (size_t)len);
         if (rc == 0)
                 rc = flush(c);
         if (rc == 0)
-                rc = open_pair(c, &stream);
+                rc = open_pair(c, c->side ? NULL : &stream, &fd);
         if (rc != 0) {
                 conn_refuse(c, uv_strerror(rc));
                 return;
         }
         go_open(c);
+        if (c->side) {
+                consensus_side_connect_cb cb = c->side_cb;
+                c->side_cb = NULL;
+                cb(c->side_ctx, 0, c->id, fd);
+                return;
+        }
         struct raft_uv_connect *req = c->req;
         c->req = NULL;
         c->cb(req, stream, 0);
@@ -481,15 +545,25 @@ static void hello_bytes(struct conn *c, const unsigned char *data, size_t len)
                 conn_close(c);
                 return;
         }
+        c->side = h.protocol == CONSENSUS_HELLO_PROTOCOL_SIDE;
+        if (c->side && c->t->side_accept == NULL) {
+                conn_refuse(c, "no side channel here");
+                return;
+        }
         uv_stream_t *stream = NULL;
-        int rc = open_pair(c, &stream);
+        int fd = -1;
+        int rc = open_pair(c, c->side ? NULL : &stream, &fd);
         if (rc != 0) {
                 conn_refuse(c, uv_strerror(rc));
                 return;
         }
         go_open(c);
-        LOG_DEBUG("raft: node %llu connected from %s", (unsigned long long)h.id, c->peer);
-        c->t->accept_cb(c->t->raft, h.id, h.address, stream);
+        LOG_DEBUG("raft: node %llu connected from %s%s", (unsigned long long)h.id,
+                  c->peer, c->side ? " (side channel)" : "");
+        if (c->side)
+                c->t->side_accept(c->t->side_ctx, h.id, fd);
+        else
+                c->t->accept_cb(c->t->raft, h.id, h.address, stream);
         /* What followed the handshake in the same read belongs to raft. */
         size_t rest = c->hello_len - (size_t)used;
         if (rest > 0 && to_raft(c, c->hello + used, rest) != 0)
@@ -517,6 +591,8 @@ static void pump(struct conn *c)
                         return;
                 }
                 if (!c->accepting) {
+                        if (c->side && c->id == 0)
+                                c->id = peer; /* any node of the cluster */
                         if (peer != c->id) {
                                 snprintf(why, sizeof(why),
                                          "its certificate is node %llu's",
@@ -543,13 +619,15 @@ static void pump(struct conn *c)
                 if (n <= 0) {
                         if (c->state == CONN_HELLO)
                                 conn_refuse(c, "closed before its raft handshake");
+                        else if (n == 0)
+                                conn_drain(c, (uv_stream_t *)&c->pipe);
                         else
                                 conn_close(c);
                         return;
                 }
                 if (c->state == CONN_HELLO) {
                         hello_bytes(c, buf, (size_t)n);
-                } else if (!c->accepting) {
+                } else if (!c->accepting && !c->side) {
                         /* raft's servers never write back. */
                         conn_refuse(c, "the server sent data");
                         return;
@@ -574,6 +652,8 @@ static void on_tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
                 if (c->state != CONN_OPEN)
                         conn_refuse(c, nread == UV_EOF ? "closed during the handshake"
                                                        : uv_strerror((int)nread));
+                else if (nread == UV_EOF)
+                        conn_drain(c, (uv_stream_t *)&c->pipe);
                 else
                         conn_close(c);
         }
@@ -691,20 +771,22 @@ static void on_connect(uv_connect_t *req, int status)
         pump(c); /* the client speaks first */
 }
 
-static int tr_connect(struct raft_uv_transport *rt, struct raft_uv_connect *req,
-                      raft_id id, const char *address, raft_uv_connect_cb cb)
+/* Starts connecting to node id at address: the conn, or NULL with errmsg. */
+static struct conn *start_connect(struct transport *t, raft_id id, const char *address)
 {
-        struct transport *t = rt->impl;
+        struct raft_uv_transport *rt = t->raft;
         struct sockaddr_storage to;
         if (parse_address(address, &to) != 0) {
-                snprintf(rt->errmsg, sizeof(rt->errmsg), "'%s' is not IP:PORT", address);
-                return RAFT_NOCONNECTION;
+                snprintf(rt->errmsg, sizeof(rt->errmsg), "'%.200s' is not IP:PORT",
+                         address);
+                return NULL;
         }
         uv_connect_t *creq = malloc(sizeof(*creq));
         struct conn *c = creq ? conn_new(t, false) : NULL;
         if (c == NULL) {
                 free(creq);
-                return RAFT_NOMEM;
+                snprintf(rt->errmsg, sizeof(rt->errmsg), "out of memory");
+                return NULL;
         }
         c->id = id;
         snprintf(c->peer, sizeof(c->peer), "%s", address);
@@ -721,14 +803,47 @@ static int tr_connect(struct raft_uv_transport *rt, struct raft_uv_connect *req,
         if (rc == 0)
                 rc = uv_tcp_connect(creq, &c->tcp, (struct sockaddr *)&to, on_connect);
         if (rc != 0) {
-                snprintf(rt->errmsg, sizeof(rt->errmsg), "connect to %s: %s", address,
+                snprintf(rt->errmsg, sizeof(rt->errmsg), "connect to %.200s: %s", address,
                          uv_strerror(rc));
                 free(creq);
                 conn_close(c); /* no request yet: no callback */
-                return RAFT_NOCONNECTION;
+                return NULL;
         }
+        return c;
+}
+
+static int tr_connect(struct raft_uv_transport *rt, struct raft_uv_connect *req,
+                      raft_id id, const char *address, raft_uv_connect_cb cb)
+{
+        struct conn *c = start_connect(rt->impl, id, address);
+        if (c == NULL)
+                return RAFT_NOCONNECTION;
         c->req = req;
         c->cb = cb;
+        return 0;
+}
+
+void consensus_transport_side_listen(struct raft_uv_transport *rt,
+                                     consensus_side_accept_cb accepted, void *ctx)
+{
+        struct transport *t = rt->impl;
+        t->side_accept = accepted;
+        t->side_ctx = ctx;
+}
+
+int consensus_transport_side_connect(struct raft_uv_transport *rt, raft_id id,
+                                     const char *address, consensus_side_connect_cb cb,
+                                     void *ctx)
+{
+        struct transport *t = rt->impl;
+        if (t->closing || !t->listening)
+                return -ESHUTDOWN;
+        struct conn *c = start_connect(t, id, address);
+        if (c == NULL)
+                return -ECONNREFUSED;
+        c->side = true;
+        c->side_cb = cb;
+        c->side_ctx = ctx;
         return 0;
 }
 

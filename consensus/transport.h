@@ -43,15 +43,20 @@
  * multiple of 8 bytes. */
 #define CONSENSUS_HELLO_PROTOCOL    1
 #define CONSENSUS_HELLO_ADDRESS_MAX 256
+/* Not raft: a node-to-node side channel (the nodes' API calls to each
+ * other) on the same authenticated connections; raft never sees it. */
+#define CONSENSUS_HELLO_PROTOCOL_SIDE 0x716e6f6465ULL /* "qnode" */
 
 struct consensus_hello {
+        uint64_t protocol; /* CONSENSUS_HELLO_PROTOCOL or _SIDE */
         raft_id id;
         char address[CONSENSUS_HELLO_ADDRESS_MAX];
 };
 
-/* Encodes the handshake of `id` at `address` into out (cap bytes); returns
- * its length, or -ENAMETOOLONG. */
-int consensus_hello_encode(raft_id id, const char *address, void *out, size_t cap);
+/* Encodes the handshake of `id` at `address` for `protocol` into out (cap
+ * bytes); returns its length, or -ENAMETOOLONG. */
+int consensus_hello_encode(uint64_t protocol, raft_id id, const char *address, void *out,
+                           size_t cap);
 
 /* Decodes a handshake from the first len bytes received.  Returns the
  * number of bytes it took (the rest belongs to raft), -EAGAIN when more are
@@ -96,6 +101,29 @@ struct consensus_channel_ops {
  */
 int consensus_transport_init(struct raft_uv_transport *t, uv_loop_t *loop,
                              const struct consensus_channel_ops *ops);
+
+/*
+ * The side channel: byte streams between nodes, authenticated exactly as
+ * raft's connections are, for the nodes' calls to each other's API.  The
+ * stream is a connected socket descriptor (one end of a socketpair pumped
+ * through the channel); it is the receiver's to close.
+ *
+ * accepted(ctx, peer, fd): a node, authenticated as `peer`, opened one.
+ * Without an accept callback, side-channel connections are refused.
+ */
+typedef void (*consensus_side_accept_cb)(void *ctx, raft_id peer, int fd);
+void consensus_transport_side_listen(struct raft_uv_transport *t,
+                                     consensus_side_accept_cb accepted, void *ctx);
+
+/* Opens a side channel to node `id` at raft address `address`; id 0 accepts
+ * any node of the cluster (its id is passed to cb).  cb(ctx, 0, peer, fd)
+ * once the server is authenticated, or cb(ctx, -errno, 0, -1).  Returns 0
+ * (cb will run exactly once, never before this returns) or a negative
+ * error (cb never runs).  Only once the transport is listening. */
+typedef void (*consensus_side_connect_cb)(void *ctx, int status, raft_id peer, int fd);
+int consensus_transport_side_connect(struct raft_uv_transport *t, raft_id id,
+                                     const char *address, consensus_side_connect_cb cb,
+                                     void *ctx);
 
 /* Frees what consensus_transport_init allocated (after the transport's
  * close callback, or when raft never used it). */

@@ -130,15 +130,21 @@ bool node_api_forward_if_follower(struct node_api *api, struct node_http_request
         if (node_cluster_is_leader(api->cluster))
                 return false;
         const char *leader = node_cluster_leader_api(api->cluster);
-        struct sockaddr_storage addr;
-        if (node_http_header(r, "x-quorumdns-forwarded") != NULL || leader == NULL ||
-            node_parse_address(leader, 0, &addr) != 0) {
+        raft_id leader_id = 0;
+        const char *leader_raft = NULL;
+        raft_leader(&api->cluster->replica.raft, &leader_id, &leader_raft);
+        if (node_http_header(r, "x-quorumdns-forwarded") != NULL || leader_id == 0 ||
+            (leader == NULL && !api->cluster->replica.authenticated)) {
                 node_http_reply_error(r, 503, "NoQuorum", NULL,
                                       "no leader is known to this node (election in "
                                       "progress, or this node is on the minority side of "
                                       "a partition); retry later");
                 return true;
         }
+        /* The client's token stays here: this node has authorized the
+         * request, and over the side channel the leader trusts this node's
+         * certificate (with the plaintext transport the token goes along,
+         * as before). */
         struct node_forward_request req = {
             .method = r->method,
             .target = r->target,
@@ -158,7 +164,9 @@ bool node_api_forward_if_follower(struct node_api *api, struct node_http_request
         w->r = r;
         w->api = api;
         node_http_hold(r);
-        node_forward(api->loop, (struct sockaddr *)&addr, &req, on_relayed, w);
+        if (node_cluster_call(api->cluster, leader_id, leader_raft, leader, &req,
+                              on_relayed, w) != 0)
+                on_relayed(w, -EHOSTUNREACH, NULL, NULL, 0);
         return true;
 }
 

@@ -283,14 +283,6 @@ const struct node_peer *node_cluster_peer(struct node_cluster *c, uint64_t id)
         return NULL;
 }
 
-static const char *admin_token(const struct node_config *cfg)
-{
-        for (unsigned i = 0; i < cfg->token_count; i++)
-                if (cfg->tokens[i].scope == 2)
-                        return cfg->tokens[i].secret;
-        return NULL;
-}
-
 /* ---- membership changes (leader) ------------------------------------------------------
  */
 
@@ -388,18 +380,13 @@ static void on_leave_sent(void *ctx, int status, const char *type, const char *b
 static void on_member_removed(void *ctx, int status, const struct cs_result *result)
 {
         struct member_op *op = ctx;
-        struct sockaddr_storage addr;
-        const char *token = admin_token(op->c->cfg);
-        if (status == 0 && op->api[0] != '\0' && token != NULL &&
-            node_parse_address(op->api, 0, &addr) == 0) {
-                char auth[160];
-                snprintf(auth, sizeof(auth), "Bearer %s", token);
-                struct node_forward_request req = {.method = "POST",
-                                                   .target = "/v1/cluster/leave",
-                                                   .authorization = auth,
-                                                   .timeout_ms = 3000};
-                node_forward(op->c->loop, (struct sockaddr *)&addr, &req, on_leave_sent,
-                             NULL);
+        if (status == 0) {
+                struct node_forward_request req = {
+                    .method = "POST", .target = "/v1/cluster/leave", .timeout_ms = 3000};
+                if (node_cluster_call(op->c, op->id, op->raft, op->api, &req,
+                                      on_leave_sent, NULL) != 0)
+                        LOG_WARN("cannot tell removed member %llu to stop",
+                                 (unsigned long long)op->id);
         }
         member_op_done(op, status, result);
 }
@@ -430,8 +417,10 @@ void node_cluster_member_remove(struct node_cluster *c, uint64_t id, node_cluste
         op->ctx = ctx;
         op->change.data = op;
         const struct cs_member *m = cs_state_member_get(&c->state, id);
-        if (m != NULL)
+        if (m != NULL) {
                 snprintf(op->api, sizeof(op->api), "%s", m->api_address);
+                snprintf(op->raft, sizeof(op->raft), "%s", m->raft_address);
+        }
         const struct raft_configuration *conf = &c->replica.raft.configuration;
         bool in_raft = false;
         for (unsigned i = 0; i < conf->n; i++)
@@ -494,9 +483,7 @@ static void poll_peers(struct node_cluster *c)
                 if (m->id == c->cfg->node_id || m->api_address[0] == '\0')
                         continue;
                 struct node_peer *peer = peer_slot(c, m->id);
-                struct sockaddr_storage addr;
-                if (peer == NULL || peer->polling ||
-                    node_parse_address(m->api_address, 0, &addr) != 0)
+                if (peer == NULL || peer->polling)
                         continue;
                 struct poll *p = malloc(sizeof(*p));
                 if (p == NULL)
@@ -506,7 +493,11 @@ static void poll_peers(struct node_cluster *c)
                 peer->polling = true;
                 struct node_forward_request req = {
                     .method = "GET", .target = "/v1/health", .timeout_ms = 1000};
-                node_forward(c->loop, (struct sockaddr *)&addr, &req, on_polled, p);
+                if (node_cluster_call(c, m->id, m->raft_address, m->api_address, &req,
+                                      on_polled, p) != 0) {
+                        peer->polling = false;
+                        free(p);
+                }
         }
 }
 
@@ -584,10 +575,10 @@ static void register_self(struct node_cluster *c)
                 return;
         }
         const char *leader = node_cluster_leader_api(c);
-        struct sockaddr_storage addr;
-        const char *token = admin_token(cfg);
-        if (leader == NULL || token == NULL ||
-            node_parse_address(leader, 0, &addr) != 0) {
+        raft_id leader_id = 0;
+        const char *leader_raft = NULL;
+        raft_leader(&c->replica.raft, &leader_id, &leader_raft);
+        if (leader_id == 0 || leader_raft == NULL) {
                 c->registering = false;
                 return;
         }
@@ -597,16 +588,15 @@ static void register_self(struct node_cluster *c)
             spec.api_address, "role", spec.role == CS_ROLE_STANDBY ? "standby" : "voter");
         char *text = json_dumps(body, JSON_COMPACT);
         json_decref(body);
-        char auth[160];
-        snprintf(auth, sizeof(auth), "Bearer %s", token);
         struct node_forward_request req = {.method = "POST",
                                            .target = "/v1/cluster/members",
-                                           .authorization = auth,
                                            .content_type = "application/json",
                                            .body = text,
                                            .body_len = strlen(text),
                                            .timeout_ms = 5000};
-        node_forward(c->loop, (struct sockaddr *)&addr, &req, on_registered, c);
+        if (node_cluster_call(c, leader_id, leader_raft, leader, &req, on_registered,
+                              c) != 0)
+                c->registering = false;
         free(text);
 }
 

@@ -24,6 +24,8 @@
 #include "consensus/state.h"
 #include "dns/db.h"
 #include "node/config.h"
+#include "node/forward.h"
+#include "node/http.h"
 #include "node/identity.h"
 
 #define NODE_CLUSTER_MAX_PEERS 16
@@ -49,6 +51,7 @@ struct node_cluster {
         struct cs_fsm fsm;
         struct consensus_replica replica;
         struct node_identity identity; /* unless cfg->raft_plaintext */
+        struct node_http *http;        /* serves the other nodes' calls */
         bool running;
         bool was_member; /* our id has been in the member table */
         bool registered; /* member table holds our current addresses */
@@ -64,6 +67,19 @@ struct node_cluster {
         void (*closed_cb)(struct node_cluster *cluster);
         char error[512];
 };
+
+/*
+ * Calls node `id`'s API: over the authenticated side channel to its raft
+ * address (no token; see call.c), or, with the plaintext transport, over
+ * HTTP(S) to api_address with this node's admin token.  Returns 0 (cb runs
+ * exactly once, as with node_forward) or a negative error (it never runs).
+ */
+int node_cluster_call(struct node_cluster *c, uint64_t id, const char *raft_address,
+                      const char *api_address, const struct node_forward_request *req,
+                      node_forward_cb cb, void *ctx);
+
+/* The API server that answers the other nodes' calls (borrowed). */
+void node_cluster_serve_calls(struct node_cluster *c, struct node_http *http);
 
 /* Starts the replica and everything around it; err gets a one-line reason. */
 int node_cluster_start(struct node_cluster *c, uv_loop_t *loop,

@@ -30,7 +30,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     strlen(h.address) >= CONSENSUS_HELLO_ADDRESS_MAX)
                         abort();
                 uint8_t again[24 + CONSENSUS_HELLO_ADDRESS_MAX];
-                int n = consensus_hello_encode(h.id, h.address, again, sizeof(again));
+                int n = consensus_hello_encode(h.protocol, h.id, h.address, again,
+                                               sizeof(again));
                 if (n <= 0 || n > used ||
                     memcmp(again, data, 24 + strlen(h.address)) != 0)
                         abort();

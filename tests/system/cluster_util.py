@@ -179,6 +179,7 @@ class Node:
         self.data_dir = cluster.root / f"n{nid}" / "data"
         self.logfile = cluster.root / f"n{nid}" / "node.log"
         self.proc = None
+        self.admin_token = ADMIN_TOKEN  # this node's own (nodes need not share it)
         self.runs = []          # every Popen ever started for this node
         self.expected_exit = None
 
@@ -204,7 +205,7 @@ class Node:
     def cmd(self, bootstrap=None, join=None, join_role=None, extra=()):
         c = [str(QDNS_BIN), "--data-dir", str(self.data_dir), "--node-id", str(self.id),
              "--raft-listen", self.raft, "--api-listen", f"{self.host}:{self.api_port}",
-             "-l", self.dns_addr, "--api-token", f"admin:{ADMIN_TOKEN}",
+             "-l", self.dns_addr, "--api-token", f"admin:{self.admin_token}",
              "--api-token", f"read:{READ_TOKEN}", "--log-level", "info"]
         if self.cluster.tls:
             c += ["--api-tls-cert", str(self.cluster.tls[0]),
@@ -266,6 +267,7 @@ class Node:
 
     # API
     def req(self, method, path, **kw):
+        kw.setdefault("token", self.admin_token)
         return http(method, self.api + path, **kw)
 
     def get(self, path, **kw):

@@ -12,6 +12,9 @@
  *   raft_intruder --target IP:PORT --id N --term T --prev-index I
  *                 --prev-term T --zone NAME [--ca F] [--cert F --key F]
  *
+ * With --http "METHOD PATH" [--body JSON] it sends one API request on the
+ * transport's side channel instead, and prints the response.
+ *
  * Prints "from IP:PORT" (its own address, as the node should log it), then
  * "sent N bytes; peer closed after M ms" or "sent N bytes; connection still
  * open", and exits 0; 1 when it could not connect at all.
@@ -144,11 +147,53 @@ static long long wait_close(struct peer *p, int ms)
         return -1;
 }
 
+/* --http "METHOD PATH": one API request on the transport's side channel
+ * (the nodes' calls to each other); prints the status line it gets. */
+static int side_request(struct peer *p, unsigned long long id, const char *host,
+                        const char *http, const char *body, int wait)
+{
+        uint8_t hello[24 + CONSENSUS_HELLO_ADDRESS_MAX];
+        char address[80], req[4096], resp[4096];
+        snprintf(address, sizeof(address), "%s:1", host);
+        int hlen = consensus_hello_encode(CONSENSUS_HELLO_PROTOCOL_SIDE, id, address,
+                                          hello, sizeof(hello));
+        int n =
+            snprintf(req, sizeof(req),
+                     "%s HTTP/1.1\r\nHost: node\r\nConnection: close\r\n"
+                     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                     http, strlen(body), body);
+        if (send_all(p, hello, (size_t)hlen) != 0 || send_all(p, req, (size_t)n) != 0) {
+                printf("sent; peer closed\n");
+                return 0;
+        }
+        size_t got = 0;
+        long long start = now_ms();
+        while (got < sizeof(resp) - 1 && now_ms() - start < wait) {
+                struct pollfd pfd = {p->fd, POLLIN, 0};
+                if (poll(&pfd, 1, 50) <= 0)
+                        continue;
+                ssize_t r =
+                    p->ssl ? SSL_read(p->ssl, resp + got, (int)(sizeof(resp) - 1 - got))
+                           : recv(p->fd, resp + got, sizeof(resp) - 1 - got, 0);
+                if (r <= 0) {
+                        if (p->ssl &&
+                            SSL_get_error(p->ssl, (int)r) == SSL_ERROR_WANT_READ)
+                                continue;
+                        break;
+                }
+                got += (size_t)r;
+        }
+        resp[got] = '\0';
+        printf("response: %s\n", got ? resp : "(none; peer closed)");
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         const char *target = NULL, *zone = NULL, *ca = NULL, *cert = NULL, *key = NULL;
         unsigned long long id = 0, term = 0, prev_index = 0, prev_term = 0;
         int wait = 3000;
+        const char *http = NULL, *body = "";
         signal(SIGPIPE, SIG_IGN); /* a refused peer is closed on us */
         setvbuf(stdout, NULL, _IOLBF, 0);
         for (int i = 1; i + 1 < argc; i += 2) {
@@ -173,9 +218,13 @@ int main(int argc, char **argv)
                         prev_term = strtoull(v, NULL, 10);
                 else if (!strcmp(k, "--wait-ms"))
                         wait = atoi(v);
+                else if (!strcmp(k, "--http"))
+                        http = v;
+                else if (!strcmp(k, "--body"))
+                        body = v;
         }
         const char *colon = target ? strrchr(target, ':') : NULL;
-        if (colon == NULL || zone == NULL || id == 0) {
+        if (colon == NULL || (zone == NULL && http == NULL) || id == 0) {
                 fprintf(stderr, "usage: see the comment atop raft_intruder.c\n");
                 return 2;
         }
@@ -218,13 +267,16 @@ int main(int argc, char **argv)
                         return 0;
                 }
         }
+        if (http != NULL)
+                return side_request(&p, id, host, http, body, wait);
         struct raft_buffer e[2];
         if (forge(zone, e) != 0)
                 return 2;
         uint8_t hello[24 + CONSENSUS_HELLO_ADDRESS_MAX];
         char address[80];
         snprintf(address, sizeof(address), "%s:1", host);
-        int hlen = consensus_hello_encode(id, address, hello, sizeof(hello));
+        int hlen = consensus_hello_encode(CONSENSUS_HELLO_PROTOCOL, id, address, hello,
+                                          sizeof(hello));
         uint8_t msg[16 + 48 + 32];
         memset(msg, 0, sizeof(msg));
         put64(msg, 1);           /* RAFT_IO_APPEND_ENTRIES */

@@ -151,3 +151,87 @@ def test_hostile_raft_peer_is_refused(tls_cluster, kind):
     c.wait_dns(c.running(), f"after-{kind.replace('_', '-')}.settle.test.", "A",
                {"192.0.2.77"}, timeout=5)
     c.check_alive()
+
+
+def side_call(target, node_id, cert, key, http_line, body="", ca=None):
+    """One API request on target's side channel (the nodes' calls to each
+    other) as node node_id, as raft_intruder makes it; returns what it
+    printed."""
+    cmd = [str(INTRUDER), "--target", target.raft, "--id", str(node_id), "--http", http_line,
+           "--body", body, "--wait-ms", "3000"]
+    if cert:
+        cmd += ["--cert", str(cert), "--key", str(key)]
+    if ca:
+        cmd += ["--ca", str(ca)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout
+
+
+def test_nodes_call_each_other_with_certificates_not_tokens(tmp_path):
+    """Every node has its own admin token: registration, polls, relayed
+    writes, a join and a removal work all the same, so no node sends an
+    operator's token to another."""
+    _need_intruder()
+    c = Cluster(tmp_path / "own-tokens", max_nodes=4)
+    try:
+        for i in range(1, 5):
+            c[i].admin_token = f"admin-token-of-n{i}-0123456789"
+        c.start(3)  # waits until every node's member entry is registered
+        leader = c.leader()
+        follower = c.followers()[0]
+        # The tokens really differ: the follower's is refused by the leader.
+        assert leader.get("/v1/zones", token=follower.admin_token).status == 401
+        # A write through the follower, with the follower's token, is relayed.
+        r = follower.post("/v1/zones", {"name": "own.test."})
+        assert r.status == 201, r
+        r = follower.post("/v1/zones/own.test./changes", {"changes": [
+            change("UPSERT", "www.own.test.", "A", ["192.0.2.5"])]})
+        assert r.status in (200, 202), r
+        c.wait_dns([c[1], c[2], c[3]], "www.own.test.", "A", {"192.0.2.5"}, timeout=5)
+        # The leader polls its peers (INSYNC needs their applied index).
+        end = time.monotonic() + 5
+        while True:
+            ms = leader.get("/v1/cluster").json["members"]
+            if all(m.get("reachable") for m in ms if m["id"] != leader.id):
+                break
+            assert time.monotonic() < end, ms
+            time.sleep(0.1)
+        # A node joins with its certificate (and a token nobody else knows).
+        c[4].start(join=c[1].api, join_role="standby")
+        end = time.monotonic() + 15
+        while 4 not in {m["id"] for m in leader.get("/v1/cluster").json["members"]}:
+            assert time.monotonic() < end, c[4].log()
+            time.sleep(0.1)
+        c.wait_dns([c[4]], "www.own.test.", "A", {"192.0.2.5"}, timeout=10)
+        assert "joined the cluster" in c[4].log()
+        # Removing it: the leader tells it to stop, over the side channel.
+        c.wait_ready([1, 2, 3, 4], timeout=15)
+        r = c.leader().req("DELETE", "/v1/cluster/members/4")
+        assert r.status in (200, 202), r
+        c[4].proc.wait(10)
+        c[4].expected_exit = c[4].proc.returncode
+        assert "removed from the cluster" in c[4].log()
+    finally:
+        c.close()
+
+
+def test_side_channel_grants_a_node_only_what_nodes_ask(tls_cluster):
+    """A valid node certificate on the side channel may register only its own
+    node and relay; anything else on its own account is refused, and
+    without a certificate of the CA nothing gets through."""
+    c, other_ca = tls_cluster
+    leader = c.leader()
+    cert, key = c.node_cert(3)
+    out = side_call(leader, 3, cert, key, "POST /v1/zones", '{"name":"side.test."}')
+    assert "403" in out.split("\n", 2)[1], out
+    member = ('{"id":2,"name":"evil","raft":"127.0.0.99:1","dns":"127.0.0.99:53",'
+              '"api":"127.0.0.99:1"}')
+    out = side_call(leader, 3, cert, key, "POST /v1/cluster/members", member)
+    assert "403" in out and "only itself" in out, out
+    out = side_call(leader, 3, cert, key, "GET /v1/health")
+    assert "200" in out.split("\n", 2)[1], out
+    bad_cert, bad_key = issue_cert(other_ca, 3, other_ca / "side-3", ips=[])
+    out = side_call(leader, 3, bad_cert, bad_key, "POST /v1/zones", '{"name":"side.test."}')
+    assert "HTTP/1.1" not in out, out
+    assert "side.test." not in {z["name"] for z in leader.get("/v1/zones").json["zones"]}
+    ms = {m["id"]: m for m in leader.get("/v1/cluster").json["members"]}
+    assert ms[2]["raft"] == c[2].raft and ms[2].get("name") != "evil", ms[2]
