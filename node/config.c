@@ -59,7 +59,8 @@ static const char usage_text[] =
     "  -V, --version                show the version and exit\n"
     "\n"
     "Signals: SIGTERM/SIGINT stop the node; SIGHUP reloads the zone files\n"
-    "(a zone with errors keeps serving its previous contents).\n"
+    "(a zone with errors keeps serving its previous contents), or in cluster\n"
+    "mode the node CA, certificate and key (for new connections).\n"
     "Exit status: 0 success, 1 runtime or zone error, 2 usage error.\n";
 
 int node_parse_address(const char *text, unsigned default_port,

@@ -325,6 +325,23 @@ int node_identity_load(struct node_identity *ident, unsigned long long id,
         return 0;
 }
 
+int node_identity_reload(struct node_identity *ident, char *err, size_t n)
+{
+        SSL_CTX *server = make_ctx(ident, true, err, n);
+        SSL_CTX *client = server ? make_ctx(ident, false, err, n) : NULL;
+        if (client == NULL || check_own(ident, server, err, n) != 0) {
+                SSL_CTX_free(server);
+                SSL_CTX_free(client);
+                return -EINVAL;
+        }
+        /* Sessions already open hold their own reference to the old ones. */
+        SSL_CTX_free(ident->server);
+        SSL_CTX_free(ident->client);
+        ident->server = server;
+        ident->client = client;
+        return 0;
+}
+
 void node_identity_free(struct node_identity *ident)
 {
         SSL_CTX_free(ident->server);

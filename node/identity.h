@@ -41,6 +41,11 @@ int node_identity_load(struct node_identity *ident, unsigned long long id,
                        const char *ca_file, const char *cert_file, const char *key_file,
                        char *err, size_t err_size);
 
+/* Reads the same three files again (a rotated certificate or CA): new
+ * connections use them, open ones keep what they were authenticated with.
+ * On error (reason in err) the identity in use stays. */
+int node_identity_reload(struct node_identity *ident, char *err, size_t err_size);
+
 void node_identity_free(struct node_identity *ident);
 
 /* Reads the node id a PEM certificate file names: 0 or a negative error. */

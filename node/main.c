@@ -99,6 +99,19 @@ static int load_all(struct node *node, size_t *records)
 /* SIGHUP: each zone in its own transaction, so one bad file blocks only itself. */
 static void reload(struct node *node)
 {
+        if (node_config_clustered(&node->cfg)) {
+                /* Certificates rotated in place (README, Security). */
+                char err[600];
+                if (node->cfg.raft_plaintext)
+                        return;
+                if (node_identity_reload(&node->cluster.identity, err, sizeof(err)) != 0)
+                        LOG_ERROR("reload: %s; the node keeps its current certificates",
+                                  err);
+                else
+                        LOG_INFO("reload: node certificate %s and CA %s loaded",
+                                 node->cfg.node_cert, node->cfg.node_ca);
+                return;
+        }
         unsigned ok = 0;
         for (unsigned i = 0; i < node->cfg.zone_count; i++) {
                 struct dns_txn txn;

@@ -17,6 +17,7 @@ genuine commands — with the term and index the target reports in
 """
 
 import re
+import signal
 import subprocess
 import time
 
@@ -235,3 +236,71 @@ def test_side_channel_grants_a_node_only_what_nodes_ask(tls_cluster):
     assert "side.test." not in {z["name"] for z in leader.get("/v1/zones").json["zones"]}
     ms = {m["id"]: m for m in leader.get("/v1/cluster").json["members"]}
     assert ms[2]["raft"] == c[2].raft and ms[2].get("name") != "evil", ms[2]
+
+
+def test_ca_rotation_without_downtime(tmp_path):
+    """The README's rotation, with SIGHUP instead of restarts: trust the old
+    and the new CA, give every node a certificate of the new CA one at a
+    time, then trust the new CA alone.  Writes are answered by every node
+    at each step; afterwards a certificate of the old CA is refused, and a
+    restarted node (all its connections new) catches up."""
+    _need_intruder()
+    c = Cluster(tmp_path / "rotation", max_nodes=3)
+    try:
+        c.start(3)
+        c.create_zone("rot.test.")
+        step = [0]
+
+        def write_everywhere():
+            step[0] += 1
+            name = f"s{step[0]}.rot.test."
+            r = c.leader().post("/v1/zones/rot.test./changes", {"changes": [
+                change("UPSERT", name, "A", [f"192.0.2.{step[0]}"])]})
+            assert r.status in (200, 202), r
+            c.wait_dns(c.running(), name, "A", {f"192.0.2.{step[0]}"}, timeout=5)
+
+        def hup(nodes):
+            for n in nodes:
+                before = n.log(10 ** 7).count("reload: node certificate")
+                n.proc.send_signal(signal.SIGHUP)
+                end = time.monotonic() + 5
+                while n.log(10 ** 7).count("reload: node certificate") == before:
+                    assert time.monotonic() < end, n.log()
+                    time.sleep(0.05)
+
+        nodes = [c[1], c[2], c[3]]
+        old_ca = (c.pki / "ca.crt").read_bytes()
+        old = tmp_path / "old-ca"
+        old.mkdir(mode=0o700)
+        (old / "ca.crt").write_bytes(old_ca)
+        (old / "ca.key").write_bytes((c.pki / "ca.key").read_bytes())
+        new = make_ca(tmp_path / "new-ca")
+        (c.pki / "ca.crt").write_bytes(old_ca + (new / "ca.crt").read_bytes())
+        hup(nodes)
+        write_everywhere()
+        for n in nodes:
+            issue_cert(new, n.id, c.pki / f"node-{n.id}", ips=[n.host])
+            hup([n])
+            write_everywhere()
+        (c.pki / "ca.crt").write_bytes((new / "ca.crt").read_bytes())
+        hup(nodes)
+        write_everywhere()
+
+        # A certificate of the old CA no longer gets in.
+        old_cert = issue_cert(old, 3, tmp_path / "old-ca-node-3")
+        target = c.leader()
+        source, out = attack(c, target, 3, cert=old_cert[0], key=old_cert[1])
+        end = time.monotonic() + 3
+        while f"refused a connection from {source}" not in target.log(10 ** 7):
+            assert time.monotonic() < end, target.log()
+            time.sleep(0.05)
+        assert not forged_visible(target)
+
+        # A restarted node makes every connection anew, with the new CA.
+        c[3].stop()
+        write_everywhere()
+        c.restart(3)
+        c.wait_ready([1, 2, 3], timeout=15)
+        write_everywhere()
+    finally:
+        c.close()
