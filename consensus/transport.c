@@ -57,6 +57,7 @@ struct conn {
         struct raft_uv_connect *req; /* connect side, until its callback */
         raft_uv_connect_cb cb;
         bool side;                         /* a side channel, not raft */
+        unsigned kind;                     /* of side channel */
         consensus_side_connect_cb side_cb; /* connect side, until called */
         void *side_ctx;
         unsigned char hello[24 + CONSENSUS_HELLO_ADDRESS_MAX];
@@ -136,7 +137,8 @@ int consensus_hello_decode(const void *buf, size_t len, struct consensus_hello *
                 return -EAGAIN;
         uint64_t protocol = get64(p), id = get64(p + 8), size = get64(p + 16);
         if (protocol != CONSENSUS_HELLO_PROTOCOL &&
-            protocol != CONSENSUS_HELLO_PROTOCOL_SIDE) {
+            (protocol < CONSENSUS_HELLO_PROTOCOL_SIDE ||
+             protocol >= CONSENSUS_HELLO_PROTOCOL_SIDE + CONSENSUS_SIDE_KINDS)) {
                 snprintf(why, why_size, "raft handshake with unknown protocol %llu",
                          (unsigned long long)protocol);
                 return -EPROTO;
@@ -491,7 +493,7 @@ static void go_open(struct conn *c)
 static void connected(struct conn *c)
 {
         unsigned char hello[24 + CONSENSUS_HELLO_ADDRESS_MAX];
-        int len = consensus_hello_encode(c->side ? CONSENSUS_HELLO_PROTOCOL_SIDE
+        int len = consensus_hello_encode(c->side ? CONSENSUS_HELLO_PROTOCOL_SIDE + c->kind
                                                  : CONSENSUS_HELLO_PROTOCOL,
                                          c->t->id, c->t->address, hello, sizeof(hello));
         uv_stream_t *stream = NULL;
@@ -545,7 +547,8 @@ static void hello_bytes(struct conn *c, const unsigned char *data, size_t len)
                 conn_close(c);
                 return;
         }
-        c->side = h.protocol == CONSENSUS_HELLO_PROTOCOL_SIDE;
+        c->side = h.protocol != CONSENSUS_HELLO_PROTOCOL;
+        c->kind = c->side ? (unsigned)(h.protocol - CONSENSUS_HELLO_PROTOCOL_SIDE) : 0;
         if (c->side && c->t->side_accept == NULL) {
                 conn_refuse(c, "no side channel here");
                 return;
@@ -561,7 +564,7 @@ static void hello_bytes(struct conn *c, const unsigned char *data, size_t len)
         LOG_DEBUG("raft: node %llu connected from %s%s", (unsigned long long)h.id,
                   c->peer, c->side ? " (side channel)" : "");
         if (c->side)
-                c->t->side_accept(c->t->side_ctx, h.id, fd);
+                c->t->side_accept(c->t->side_ctx, c->kind, h.id, fd);
         else
                 c->t->accept_cb(c->t->raft, h.id, h.address, stream);
         /* What followed the handshake in the same read belongs to raft. */
@@ -831,17 +834,20 @@ void consensus_transport_side_listen(struct raft_uv_transport *rt,
         t->side_ctx = ctx;
 }
 
-int consensus_transport_side_connect(struct raft_uv_transport *rt, raft_id id,
-                                     const char *address, consensus_side_connect_cb cb,
-                                     void *ctx)
+int consensus_transport_side_connect(struct raft_uv_transport *rt, unsigned kind,
+                                     raft_id id, const char *address,
+                                     consensus_side_connect_cb cb, void *ctx)
 {
         struct transport *t = rt->impl;
         if (t->closing || !t->listening)
                 return -ESHUTDOWN;
+        if (kind >= CONSENSUS_SIDE_KINDS)
+                return -EINVAL;
         struct conn *c = start_connect(t, id, address);
         if (c == NULL)
                 return -ECONNREFUSED;
         c->side = true;
+        c->kind = kind;
         c->side_cb = cb;
         c->side_ctx = ctx;
         return 0;

@@ -43,12 +43,14 @@
  * multiple of 8 bytes. */
 #define CONSENSUS_HELLO_PROTOCOL    1
 #define CONSENSUS_HELLO_ADDRESS_MAX 256
-/* Not raft: a node-to-node side channel (the nodes' API calls to each
- * other) on the same authenticated connections; raft never sees it. */
+/* Not raft: node-to-node side channels (the nodes' own traffic) on the
+ * same authenticated connections, raft never sees them; PROTOCOL_SIDE +
+ * kind, kind < CONSENSUS_SIDE_KINDS, says which. */
 #define CONSENSUS_HELLO_PROTOCOL_SIDE 0x716e6f6465ULL /* "qnode" */
+#define CONSENSUS_SIDE_KINDS          4
 
 struct consensus_hello {
-        uint64_t protocol; /* CONSENSUS_HELLO_PROTOCOL or _SIDE */
+        uint64_t protocol; /* CONSENSUS_HELLO_PROTOCOL, or _SIDE + kind */
         raft_id id;
         char address[CONSENSUS_HELLO_ADDRESS_MAX];
 };
@@ -108,10 +110,11 @@ int consensus_transport_init(struct raft_uv_transport *t, uv_loop_t *loop,
  * stream is a connected socket descriptor (one end of a socketpair pumped
  * through the channel); it is the receiver's to close.
  *
- * accepted(ctx, peer, fd): a node, authenticated as `peer`, opened one.
- * Without an accept callback, side-channel connections are refused.
+ * accepted(ctx, kind, peer, fd): a node, authenticated as `peer`, opened
+ * one of this kind (the caller's own meaning).  Without an accept
+ * callback, side-channel connections are refused.
  */
-typedef void (*consensus_side_accept_cb)(void *ctx, raft_id peer, int fd);
+typedef void (*consensus_side_accept_cb)(void *ctx, unsigned kind, raft_id peer, int fd);
 void consensus_transport_side_listen(struct raft_uv_transport *t,
                                      consensus_side_accept_cb accepted, void *ctx);
 
@@ -121,9 +124,9 @@ void consensus_transport_side_listen(struct raft_uv_transport *t,
  * (cb will run exactly once, never before this returns) or a negative
  * error (cb never runs).  Only once the transport is listening. */
 typedef void (*consensus_side_connect_cb)(void *ctx, int status, raft_id peer, int fd);
-int consensus_transport_side_connect(struct raft_uv_transport *t, raft_id id,
-                                     const char *address, consensus_side_connect_cb cb,
-                                     void *ctx);
+int consensus_transport_side_connect(struct raft_uv_transport *t, unsigned kind,
+                                     raft_id id, const char *address,
+                                     consensus_side_connect_cb cb, void *ctx);
 
 /* Frees what consensus_transport_init allocated (after the transport's
  * close callback, or when raft never used it). */

@@ -20,6 +20,9 @@
 #include "common/log.h"
 #include "node/cluster.h"
 #include "node/config.h"
+#include "node/poll.h"
+
+#include <unistd.h>
 
 struct side_connect {
         struct node_cluster *c;
@@ -41,8 +44,8 @@ static int side_connect(void *ctx, void (*done)(void *arg, int status, int fd), 
         struct side_connect *s = ctx;
         s->done = done;
         s->arg = arg;
-        int rc = consensus_transport_side_connect(&s->c->replica.transport, s->id,
-                                                  s->raft, on_side, s);
+        int rc = consensus_transport_side_connect(
+            &s->c->replica.transport, NODE_SIDE_HTTP, s->id, s->raft, on_side, s);
         if (rc != 0)
                 free(s);
         return rc;
@@ -86,10 +89,20 @@ int node_cluster_call(struct node_cluster *c, uint64_t id, const char *raft_addr
         return node_forward(c->loop, (struct sockaddr *)&addr, &with_token, cb, ctx);
 }
 
-static void on_side_accepted(void *ctx, raft_id peer, int fd)
+static uint64_t applied_index(void *ctx)
+{
+        return node_cluster_applied(ctx);
+}
+
+static void on_side_accepted(void *ctx, unsigned kind, raft_id peer, int fd)
 {
         struct node_cluster *c = ctx;
-        node_http_accept_peer(c->http, fd, peer);
+        if (kind == NODE_SIDE_HTTP)
+                node_http_accept_peer(c->http, fd, peer);
+        else if (kind == NODE_SIDE_POLL)
+                node_poll_serve(c->loop, fd, applied_index, c);
+        else
+                close(fd);
 }
 
 void node_cluster_serve_calls(struct node_cluster *c, struct node_http *http)

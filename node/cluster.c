@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "dns/name.h"
 #include "node/forward.h"
+#include "node/poll.h"
 
 #define TICK_MS       200
 #define PEER_STALE_MS 2000
@@ -476,8 +477,56 @@ static void on_polled(void *ctx, int status, const char *type, const char *body,
         free(p);
 }
 
+static void on_poll_answer(void *ctx, uint64_t id, uint64_t applied)
+{
+        struct node_cluster *c = ctx;
+        struct node_peer *peer = c->running ? peer_slot(c, id) : NULL;
+        if (peer == NULL)
+                return;
+        peer->applied = applied;
+        peer->reachable = true;
+        peer->last_seen_ms = uv_now(c->loop);
+}
+
+/* Authenticated transport: one long-lived poll channel per member (poll.h). */
+static void poll_members(struct node_cluster *c)
+{
+        uint64_t now = uv_now(c->loop);
+        for (unsigned k = 0; k < c->peer_count; k++) {
+                struct node_peer *peer = &c->peers[k];
+                const struct cs_member *m = cs_state_member_get(&c->state, peer->id);
+                if (m == NULL && peer->poller != NULL) { /* removed */
+                        node_poller_close(peer->poller);
+                        peer->poller = NULL;
+                }
+                if (now - peer->last_seen_ms > PEER_STALE_MS)
+                        peer->reachable = false;
+        }
+        for (size_t i = 0; i < c->state.n_members; i++) {
+                const struct cs_member *m = &c->state.members[i];
+                if (m->id == c->cfg->node_id || m->raft_address == NULL ||
+                    m->raft_address[0] == '\0')
+                        continue;
+                struct node_peer *peer = peer_slot(c, m->id);
+                if (peer == NULL)
+                        continue;
+                if (peer->poller == NULL)
+                        peer->poller =
+                            node_poller_new(c->loop, &c->replica.transport, m->id,
+                                            m->raft_address, on_poll_answer, c);
+                else
+                        node_poller_set_address(peer->poller, m->raft_address);
+                if (peer->poller != NULL)
+                        node_poller_ask(peer->poller);
+        }
+}
+
 static void poll_peers(struct node_cluster *c)
 {
+        if (c->replica.authenticated) {
+                poll_members(c);
+                return;
+        }
         for (size_t i = 0; i < c->state.n_members; i++) {
                 const struct cs_member *m = &c->state.members[i];
                 if (m->id == c->cfg->node_id || m->api_address[0] == '\0')
@@ -712,6 +761,10 @@ void node_cluster_close(struct node_cluster *c, void (*closed_cb)(struct node_cl
         c->running = false;
         c->closed_cb = closed_cb;
         uv_close((uv_handle_t *)&c->tick, NULL);
+        for (unsigned i = 0; i < c->peer_count; i++) {
+                node_poller_close(c->peers[i].poller);
+                c->peers[i].poller = NULL;
+        }
         consensus_replica_close(&c->replica, on_replica_closed);
 }
 

@@ -30,9 +30,12 @@
 
 #define NODE_CLUSTER_MAX_PEERS 16
 
+struct node_poller;
+
 struct node_peer {
         uint64_t id;
-        uint64_t applied; /* last applied index it reported */
+        struct node_poller *poller; /* authenticated transport: its poll channel */
+        uint64_t applied;           /* last applied index it reported */
         bool reachable;
         bool polling;
         uint64_t last_seen_ms;

@@ -206,7 +206,7 @@ class Node:
         c = [str(QDNS_BIN), "--data-dir", str(self.data_dir), "--node-id", str(self.id),
              "--raft-listen", self.raft, "--api-listen", f"{self.host}:{self.api_port}",
              "-l", self.dns_addr, "--api-token", f"admin:{self.admin_token}",
-             "--api-token", f"read:{READ_TOKEN}", "--log-level", "info"]
+             "--api-token", f"read:{READ_TOKEN}", "--log-level", os.environ.get("QDNS_LOG_LEVEL", "info")]
         if self.cluster.tls:
             c += ["--api-tls-cert", str(self.cluster.tls[0]),
                   "--api-tls-key", str(self.cluster.tls[1])]

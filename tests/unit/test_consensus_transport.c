@@ -191,6 +191,18 @@ static bool all_running_applied(struct cluster *c)
         return true;
 }
 
+static int big_status; /* 1 in flight, 0 applied, < 0 failed */
+
+static void on_big(void *ctx, int status, void *result)
+{
+        big_status = status;
+}
+
+static bool big_settled(struct cluster *c)
+{
+        return big_status < 0 || (big_status == 0 && all_running_applied(c));
+}
+
 static void on_ack(void *ctx, int status, void *result)
 {
         struct cluster *c = ctx;
@@ -210,6 +222,33 @@ static void propose_values(struct cluster *c, int leader, uint64_t from, uint64_
 }
 
 static char pki[128];
+
+/* Each replica's view, printed when a wait fails. */
+static void describe(struct cluster *c)
+{
+        for (int i = 0; i < N; i++)
+                if (c->running[i])
+                        print_message(
+                            "node %d: state %d, term %llu, commit %llu, applied %llu, "
+                            "last %llu, fsm sum %llu (want %llu)\n",
+                            i + 1, raft_state(&c->replica[i].raft),
+                            (unsigned long long)c->replica[i].raft.current_term,
+                            (unsigned long long)c->replica[i].raft.commit_index,
+                            (unsigned long long)raft_last_applied(&c->replica[i].raft),
+                            (unsigned long long)raft_last_index(&c->replica[i].raft),
+                            (unsigned long long)c->fsm[i].sum,
+                            (unsigned long long)expected_sum);
+}
+
+/* run_until, and on failure say where every replica is. */
+static void wait_for(struct cluster *c, bool (*pred)(struct cluster *), unsigned ms,
+                     const char *what)
+{
+        if (!run_until(c, pred, ms)) {
+                describe(c);
+                fail_msg("%s: not within %u ms", what, ms);
+        }
+}
 
 static void ca_run(const char *a0, const char *a1, const char *a2, const char *a3,
                    const char *a4, const char *a5, const char *a6)
@@ -308,34 +347,46 @@ static void test_tls_cluster_replicates_and_survives_leader_loss(void **state)
         struct cluster *c = *state;
         for (int i = 0; i < N; i++)
                 start_one(c, i);
-        assert_true(run_until(c, has_leader, 5000));
+        wait_for(c, has_leader, 15000, "has_leader");
         int leader = leader_of(c);
         propose_values(c, leader, 1, 301);
-        assert_true(run_until(c, all_running_applied, 10000));
+        wait_for(c, all_running_applied, 10000, "all_running_applied");
         assert_int_equal(c->acked, 300);
 
-        /* One large entry: more than the transport queues before pausing. */
-        size_t big = 4u << 20;
-        uint8_t *buf = raft_malloc(big);
-        memset(buf, 0x5a, big);
-        uint64_t v = 7;
-        memcpy(buf, &v, 8);
-        assert_int_equal(
-            consensus_replica_propose(&c->replica[leader], buf, big, on_ack, c), 0);
-        expected_sum += v;
-        assert_true(run_until(c, all_running_applied, 20000));
+        /* One large entry, across many TLS records and socket buffers.  All
+         * replicas share this one loop, so on a loaded machine handling it
+         * may delay heartbeats into an election: then it is proposed again
+         * on the new leader (applied once in all: the sum tells). */
+        expected_sum += 7;
+        for (int attempt = 0; attempt < 5 && !all_running_applied(c); attempt++) {
+                /* A lost proposal may still commit under the new leader. */
+                if (attempt > 0 && run_until(c, all_running_applied, 2000))
+                        break;
+                wait_for(c, has_leader, 15000, "has_leader");
+                size_t big = 2u << 20;
+                uint8_t *buf = raft_malloc(big);
+                memset(buf, 0x5a, big);
+                uint64_t v = 7;
+                memcpy(buf, &v, 8);
+                big_status = 1;
+                assert_int_equal(consensus_replica_propose(&c->replica[leader_of(c)], buf,
+                                                           big, on_big, c),
+                                 0);
+                run_until(c, big_settled, 20000);
+        }
+        wait_for(c, all_running_applied, 20000, "all_running_applied");
 
         /* Lose the leader: another is elected and takes writes. */
         stop_one(c, leader);
-        assert_true(run_until(c, has_leader, 5000));
+        wait_for(c, has_leader, 15000, "has_leader");
         int next = leader_of(c);
         assert_int_not_equal(next, leader);
         propose_values(c, next, 1000, 1100);
-        assert_true(run_until(c, all_running_applied, 10000));
+        wait_for(c, all_running_applied, 10000, "all_running_applied");
 
         /* The old leader restarts and catches up (by snapshot: threshold 64). */
         start_one(c, leader);
-        assert_true(run_until(c, all_running_applied, 10000));
+        wait_for(c, all_running_applied, 10000, "all_running_applied");
         assert_int_equal(c->fsm[leader].sum, expected_sum);
 }
 
@@ -350,11 +401,11 @@ static void impostor_is_kept_out(struct cluster *c)
 {
         for (int i = 0; i < N; i++)
                 start_one(c, i);
-        assert_true(run_until(c, has_leader, 5000));
+        wait_for(c, has_leader, 15000, "has_leader");
         int leader = leader_of(c);
         assert_int_not_equal(leader, 1);
         propose_values(c, leader, 1, 101);
-        assert_true(run_until(c, others_applied, 10000));
+        wait_for(c, others_applied, 10000, "others_applied");
         /* Give node 2 every chance to receive something. */
         run_until(c, all_running_applied, 1500);
         assert_int_equal(c->fsm[1].applied, 0);
@@ -441,7 +492,7 @@ static void echo_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         uv_close((uv_handle_t *)s, NULL); /* the answer is still delivered */
 }
 
-static void on_side_accept(void *ctx, raft_id peer, int fd)
+static void on_side_accept(void *ctx, unsigned kind, raft_id peer, int fd)
 {
         struct cluster *c = ctx;
         accepted_side.peer = peer;
@@ -497,11 +548,11 @@ static void side_run(struct cluster *c, struct side_result *r, int from, raft_id
 {
         memset(r, 0, sizeof(*r));
         side_pending = r;
-        assert_int_equal(consensus_transport_side_connect(&c->replica[from].transport, id,
-                                                          c->address[at], side_connected,
-                                                          r),
+        assert_int_equal(consensus_transport_side_connect(&c->replica[from].transport, 0,
+                                                          id, c->address[at],
+                                                          side_connected, r),
                          0);
-        assert_true(run_until(c, side_done, 5000));
+        wait_for(c, side_done, 5000, "side_done");
 }
 
 static void test_side_channel_authenticates_both_ends(void **state)
@@ -511,7 +562,7 @@ static void test_side_channel_authenticates_both_ends(void **state)
         for (int i = 0; i < N; i++)
                 start_one(c, i);
         consensus_transport_side_listen(&c->replica[0].transport, on_side_accept, c);
-        assert_true(run_until(c, has_leader, 5000));
+        wait_for(c, has_leader, 15000, "has_leader");
 
         /* Node 2 calls node 1: both proven by their certificates. */
         struct side_result r[4];
