@@ -147,8 +147,9 @@ int consensus_hello_decode(const void *buf, size_t len, struct consensus_hello *
                 snprintf(why, why_size, "raft handshake claims server id 0");
                 return -EPROTO;
         }
-        if (size == 0 || size > CONSENSUS_HELLO_ADDRESS_MAX) {
-                snprintf(why, why_size, "raft handshake address of %llu bytes (1..%d)",
+        if (size == 0 || size > CONSENSUS_HELLO_ADDRESS_MAX || size % 8 != 0) {
+                snprintf(why, why_size,
+                         "raft handshake address of %llu bytes (8..%d, a multiple of 8)",
                          (unsigned long long)size, CONSENSUS_HELLO_ADDRESS_MAX);
                 return -EPROTO;
         }

@@ -62,8 +62,9 @@ int consensus_hello_encode(uint64_t protocol, raft_id id, const char *address, v
 
 /* Decodes a handshake from the first len bytes received.  Returns the
  * number of bytes it took (the rest belongs to raft), -EAGAIN when more are
- * needed, or -EPROTO (unknown protocol, address too long, not terminated,
- * id 0) with the reason in why. */
+ * needed, or -EPROTO (unknown protocol, address field too long or not
+ * padded to 8 bytes, address not terminated, id 0) with the reason in
+ * why. */
 int consensus_hello_decode(const void *buf, size_t len, struct consensus_hello *out,
                            char *why, size_t why_size);
 
