@@ -625,6 +625,22 @@ static void test_hello_decoder(void **state)
                          -EPROTO);
         assert_non_null(strstr(why, "address of"));
         memcpy(bad, buf, sizeof(bad));
+        bad[16] = 15; /* an address field not padded to 8 bytes */
+        assert_int_equal(consensus_hello_decode(bad, sizeof(bad), &h, why, sizeof(why)),
+                         -EPROTO);
+        memcpy(bad, buf, sizeof(bad));
+        /* A side channel of a kind that does not exist, and one that does
+         * (CONSENSUS_HELLO_PROTOCOL_SIDE is 0x716e6f6465). */
+        memcpy(bad,
+               (uint8_t[]){0x65 + CONSENSUS_SIDE_KINDS, 0x64, 0x6f, 0x6e, 0x71, 0, 0, 0},
+               8);
+        assert_int_equal(consensus_hello_decode(bad, sizeof(bad), &h, why, sizeof(why)),
+                         -EPROTO);
+        memcpy(bad, (uint8_t[]){0x65 + 1, 0x64, 0x6f, 0x6e, 0x71, 0, 0, 0}, 8);
+        assert_int_equal(consensus_hello_decode(bad, sizeof(bad), &h, why, sizeof(why)),
+                         40);
+        assert_int_equal(h.protocol, CONSENSUS_HELLO_PROTOCOL_SIDE + 1);
+        memcpy(bad, buf, sizeof(bad));
         memset(bad + 24, 'x', 16); /* not terminated */
         assert_int_equal(consensus_hello_decode(bad, sizeof(bad), &h, why, sizeof(why)),
                          -EPROTO);
