@@ -29,11 +29,12 @@
 
 #include "common/log.h"
 
-#define QUEUE_HIGH     (8u << 20)
-#define QUEUE_LOW      (1u << 20)
-#define READ_CHUNK     65536
-#define MAX_HANDSHAKES 64 /* connections not yet authenticated, at most */
-#define LOG_PER_SECOND 10 /* refusals logged; the rest are counted */
+#define QUEUE_HIGH              (8u << 20)
+#define QUEUE_LOW               (1u << 20)
+#define READ_CHUNK              65536
+#define MAX_HANDSHAKES          64 /* incoming connections not yet authenticated, at most */
+#define MAX_HANDSHAKES_PER_HOST 8  /* of them from one address */
+#define LOG_PER_SECOND          10 /* refusals logged; the rest are counted */
 
 enum conn_state { CONN_SECURE, CONN_HELLO, CONN_OPEN, CONN_CLOSING };
 
@@ -54,7 +55,8 @@ struct conn {
         unsigned handles; /* open handles */
         raft_id id;       /* connect: the node asked for; accept: the certificate's */
         char peer[64];
-        struct raft_uv_connect *req; /* connect side, until its callback */
+        struct sockaddr_storage peer_addr; /* accepting side */
+        struct raft_uv_connect *req;       /* connect side, until its callback */
         raft_uv_connect_cb cb;
         bool side;                         /* a side channel, not raft */
         unsigned kind;                     /* of side channel */
@@ -224,7 +226,7 @@ static void conn_close(struct conn *c)
 {
         if (c->state == CONN_CLOSING)
                 return;
-        if (c->state != CONN_OPEN)
+        if (c->state != CONN_OPEN && c->accepting)
                 c->t->handshaking--;
         c->state = CONN_CLOSING;
         uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
@@ -282,7 +284,8 @@ static struct conn *conn_new(struct transport *t, bool accepting)
         if (t->conns)
                 t->conns->prev = c;
         t->conns = c;
-        t->handshaking++;
+        if (accepting)
+                t->handshaking++;
         return c;
 }
 
@@ -485,7 +488,8 @@ static int open_pair(struct conn *c, uv_stream_t **raft_end, int *fd)
 static void go_open(struct conn *c)
 {
         c->state = CONN_OPEN;
-        c->t->handshaking--;
+        if (c->accepting)
+                c->t->handshaking--;
         uv_timer_stop(&c->timer);
 }
 
@@ -675,6 +679,31 @@ static int start_session(struct conn *c)
 
 /* ---- accepting ---------------------------------------------------------- */
 
+static bool same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+        if (a->ss_family != b->ss_family)
+                return false;
+        if (a->ss_family == AF_INET)
+                return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+                       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+        if (a->ss_family == AF_INET6)
+                return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                              &((const struct sockaddr_in6 *)b)->sin6_addr,
+                              sizeof(struct in6_addr)) == 0;
+        return false;
+}
+
+/* Incoming connections from addr still in their handshake (this one too). */
+static unsigned handshakes_from(struct transport *t, const struct sockaddr_storage *addr)
+{
+        unsigned n = 0;
+        for (struct conn *c = t->conns; c != NULL; c = c->next)
+                n += c->accepting &&
+                     (c->state == CONN_SECURE || c->state == CONN_HELLO) &&
+                     same_host(&c->peer_addr, addr);
+        return n;
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
         struct transport *t = server->data;
@@ -688,8 +717,17 @@ static void on_connection(uv_stream_t *server, int status)
                 return;
         }
         peer_text(&c->tcp, c->peer, sizeof(c->peer));
+        int len = sizeof(c->peer_addr);
+        uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer_addr, &len);
+        /* Whoever may connect can hold a handshake open for its deadline:
+         * bound how many, in all and per address, so nodes still get in. */
         if (t->handshaking > MAX_HANDSHAKES) {
                 conn_refuse(c, "too many connections in their handshake");
+                return;
+        }
+        if (handshakes_from(t, &c->peer_addr) > MAX_HANDSHAKES_PER_HOST) {
+                conn_refuse(c,
+                            "too many connections in their handshake from this address");
                 return;
         }
         if (start_session(c) != 0)

@@ -304,3 +304,62 @@ def test_ca_rotation_without_downtime(tmp_path):
         write_everywhere()
     finally:
         c.close()
+
+
+def test_idle_connections_do_not_lock_nodes_out(tls_cluster):
+    """A host that may reach the raft port keeps 100 connections open that
+    never start TLS (reopening them as the node closes them): a restarted
+    node still connects, catches up and takes writes, because the node caps
+    unauthenticated connections per address (and logs that it does)."""
+    import socket
+    import threading
+    c, _ = tls_cluster
+    leader = c.leader()
+    follower = [n for n in c.running() if n.id != leader.id][0]
+    stop = threading.Event()
+
+    def hold():
+        socks = []
+        while not stop.is_set():
+            socks = [s for s in socks if s.fileno() >= 0]
+            while len(socks) < 100 and not stop.is_set():
+                s = socket.socket()
+                s.settimeout(1)
+                try:
+                    s.connect((leader.host, leader.raft_port))
+                    s.setblocking(False)
+                    socks.append(s)
+                except OSError:
+                    s.close()
+                    break
+            for s in list(socks):  # drop the ones the node closed
+                try:
+                    if s.recv(1) == b"":
+                        s.close()
+                        socks.remove(s)
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    s.close()
+                    socks.remove(s)
+            time.sleep(0.1)
+        for s in socks:
+            s.close()
+
+    t = threading.Thread(target=hold)
+    t.start()
+    try:
+        time.sleep(1)
+        follower.stop()
+        settle(c, "while-held")
+        c.restart(follower.id)
+        c.wait_ready([n.id for n in c.nodes.values() if n.proc], timeout=20)
+        settle(c, "after-restart")
+        log = leader.log(10 ** 7)
+        assert "from this address" in log
+        # No node was turned away (nodes connect from their own addresses).
+        nodes_refused = re.findall(r"refused a connection from 127\.0\.0\.1\d:\d+: too many", log)
+        assert not nodes_refused, nodes_refused
+    finally:
+        stop.set()
+        t.join()
