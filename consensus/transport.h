@@ -35,38 +35,9 @@
 #include <sys/types.h>
 #include <uv.h>
 
+#include "consensus/hello.h"
+
 #define CONSENSUS_TRANSPORT_HANDSHAKE_MS 5000
-
-/* raft_uv's handshake on a connection (src/uv_tcp_connect.c in libraft):
- * three little-endian 64-bit words — protocol, server id, size of the
- * address field — then the address, NUL-terminated and zero-padded to a
- * multiple of 8 bytes. */
-#define CONSENSUS_HELLO_PROTOCOL    1
-#define CONSENSUS_HELLO_ADDRESS_MAX 256
-/* Not raft: node-to-node side channels (the nodes' own traffic) on the
- * same authenticated connections, raft never sees them; PROTOCOL_SIDE +
- * kind, kind < CONSENSUS_SIDE_KINDS, says which. */
-#define CONSENSUS_HELLO_PROTOCOL_SIDE 0x716e6f6465ULL /* "qnode" */
-#define CONSENSUS_SIDE_KINDS          4
-
-struct consensus_hello {
-        uint64_t protocol; /* CONSENSUS_HELLO_PROTOCOL, or _SIDE + kind */
-        raft_id id;
-        char address[CONSENSUS_HELLO_ADDRESS_MAX];
-};
-
-/* Encodes the handshake of `id` at `address` for `protocol` into out (cap
- * bytes); returns its length, or -ENAMETOOLONG. */
-int consensus_hello_encode(uint64_t protocol, raft_id id, const char *address, void *out,
-                           size_t cap);
-
-/* Decodes a handshake from the first len bytes received.  Returns the
- * number of bytes it took (the rest belongs to raft), -EAGAIN when more are
- * needed, or -EPROTO (unknown protocol, address field too long or not
- * padded to 8 bytes, address not terminated, id 0) with the reason in
- * why. */
-int consensus_hello_decode(const void *buf, size_t len, struct consensus_hello *out,
-                           char *why, size_t why_size);
 
 struct consensus_channel; /* one session, the implementation's */
 
