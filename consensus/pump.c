@@ -167,26 +167,37 @@ static void on_deadline(uv_timer_t *timer)
         cs_conn_refuse(c, why);
 }
 
-static void on_write(uv_write_t *req, int status)
+/* A write to either side is done: when its queue has drained, reading
+ * from the side that feeds it resumes. */
+static void on_written(uv_write_t *req, int status)
 {
         struct wreq *w = (struct wreq *)req;
         struct cs_conn *c = w->conn;
+        bool to_peer = req->handle == (uv_stream_t *)&c->tcp;
         free(w);
         if (c->state == CONN_CLOSING)
                 return;
         if (status < 0) {
-                LOG_DEBUG("raft: write to %s failed: %s", c->peer, uv_strerror(status));
+                LOG_DEBUG("raft: write to %s failed: %s", to_peer ? c->peer : "raft",
+                          uv_strerror(status));
                 cs_conn_close(c);
                 return;
         }
-        /* Resume the side that fed a queue which has drained. */
-        if (c->pipe_paused && !c->draining && c->tcp.write_queue_size < QUEUE_LOW) {
+        if (c->draining)
+                return;
+        if (to_peer && c->pipe_paused && c->tcp.write_queue_size < QUEUE_LOW) {
                 c->pipe_paused = false;
                 uv_read_start((uv_stream_t *)&c->pipe, alloc_chunk, on_pipe_read);
+        } else if (!to_peer && c->tcp_paused && c->pipe.write_queue_size < QUEUE_LOW) {
+                c->tcp_paused = false;
+                cs_conn_pump(c); /* records already buffered in the channel */
+                if (c->state != CONN_CLOSING && !c->tcp_paused)
+                        uv_read_start((uv_stream_t *)&c->tcp, alloc_chunk, on_tcp_read);
         }
 }
 
-static int send_copy(struct cs_conn *c, uv_stream_t *s, const void *data, size_t len)
+/* Writes a copy of data to s (the TCP connection or our socketpair end). */
+static int write_copy(struct cs_conn *c, uv_stream_t *s, const void *data, size_t len)
 {
         struct wreq *w = malloc(sizeof(*w) + len);
         if (w == NULL)
@@ -194,10 +205,16 @@ static int send_copy(struct cs_conn *c, uv_stream_t *s, const void *data, size_t
         w->conn = c;
         memcpy(w->data, data, len);
         uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
-        int rc = uv_write(&w->req, s, &b, 1, on_write);
+        int rc = uv_write(&w->req, s, &b, 1, on_written);
         if (rc != 0)
                 free(w);
         return rc;
+}
+
+/* Hands decrypted bytes to raft (or the side channel's owner). */
+static int to_raft(struct cs_conn *c, const void *data, size_t len)
+{
+        return write_copy(c, (uv_stream_t *)&c->pipe, data, len);
 }
 
 /* Sends what the channel has for the peer. */
@@ -206,7 +223,7 @@ static int flush(struct cs_conn *c)
         char buf[16384];
         size_t n;
         while ((n = c->t->ops->output(c->ch, buf, sizeof(buf))) > 0) {
-                int rc = send_copy(c, (uv_stream_t *)&c->tcp, buf, n);
+                int rc = write_copy(c, (uv_stream_t *)&c->tcp, buf, n);
                 if (rc != 0)
                         return rc;
         }
@@ -267,40 +284,6 @@ static void on_pipe_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
                 conn_drain(c, (uv_stream_t *)&c->tcp); /* its owner closed the stream */
         }
         free(buf->base);
-}
-
-static void on_pipe_write(uv_write_t *req, int status)
-{
-        struct wreq *w = (struct wreq *)req;
-        struct cs_conn *c = w->conn;
-        free(w);
-        if (c->state == CONN_CLOSING)
-                return;
-        if (status < 0) {
-                cs_conn_close(c);
-                return;
-        }
-        if (c->tcp_paused && !c->draining && c->pipe.write_queue_size < QUEUE_LOW) {
-                c->tcp_paused = false;
-                cs_conn_pump(c); /* records already buffered in the channel */
-                if (c->state != CONN_CLOSING && !c->tcp_paused)
-                        uv_read_start((uv_stream_t *)&c->tcp, alloc_chunk, on_tcp_read);
-        }
-}
-
-/* Hands decrypted bytes to raft. */
-static int to_raft(struct cs_conn *c, const void *data, size_t len)
-{
-        struct wreq *w = malloc(sizeof(*w) + len);
-        if (w == NULL)
-                return -ENOMEM;
-        w->conn = c;
-        memcpy(w->data, data, len);
-        uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
-        int rc = uv_write(&w->req, (uv_stream_t *)&c->pipe, &b, 1, on_pipe_write);
-        if (rc != 0)
-                free(w);
-        return rc;
 }
 
 /* Makes the socketpair: our end is pumped; the other goes to raft as a
