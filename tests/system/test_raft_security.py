@@ -363,3 +363,22 @@ def test_idle_connections_do_not_lock_nodes_out(tls_cluster):
     finally:
         stop.set()
         t.join()
+
+
+def test_https_join_never_falls_back_to_plain_http(tmp_path):
+    """--join https://... to a member whose API speaks plain HTTP: the
+    joining node must not fall back to HTTP (which would work), so it stays
+    out and says why."""
+    c = Cluster(tmp_path / "https-join", max_nodes=4)
+    try:
+        c.start(3)
+        url = "https://" + c[1].api[len("http://"):]
+        c[4].start(join=url, join_role="standby")
+        time.sleep(4)  # two join attempts (every 2 s)
+        assert c[4].alive(), c[4].log()
+        members = {m["id"] for m in c.leader([1, 2, 3]).get("/v1/cluster").json["members"]}
+        assert 4 not in members
+        log = c[4].log()
+        assert f"joining through {url}" in log and "joined the cluster" not in log, log
+    finally:
+        c.close()
