@@ -314,7 +314,8 @@ def issue_cert(ca_dir, node_id, out, ips=()):
 
 
 class Cluster:
-    def __init__(self, root, max_nodes=5, tls=None, raft_transport="tls"):
+    def __init__(self, root, max_nodes=5, tls=None,
+                 raft_transport=os.environ.get("QDNS_TEST_RAFT_TRANSPORT", "tls")):
         self.tls = tls  # (certificate file, key file): the API over TLS
         # "tls" (the default): node certificates from a CA made here;
         # "plaintext": raft_uv_tcp, unauthenticated.
