@@ -294,37 +294,6 @@ static void ch_close(struct consensus_channel *ch)
         free(ch);
 }
 
-int node_identity_load(struct node_identity *ident, unsigned long long id,
-                       const char *ca_file, const char *cert_file, const char *key_file,
-                       char *err, size_t n)
-{
-        memset(ident, 0, sizeof(*ident));
-        ident->id = id;
-        snprintf(ident->ca_file, sizeof(ident->ca_file), "%s", ca_file);
-        snprintf(ident->cert_file, sizeof(ident->cert_file), "%s", cert_file);
-        snprintf(ident->key_file, sizeof(ident->key_file), "%s", key_file);
-        SSL_CTX *server = make_ctx(ident, true, err, n);
-        SSL_CTX *client = server ? make_ctx(ident, false, err, n) : NULL;
-        if (client == NULL || check_own(ident, server, err, n) != 0) {
-                SSL_CTX_free(server);
-                SSL_CTX_free(client);
-                return -EINVAL;
-        }
-        ident->server = server;
-        ident->client = client;
-        ident->channel = (struct consensus_channel_ops){
-            .ctx = ident,
-            .open = ch_open,
-            .input = ch_input,
-            .handshake = ch_handshake,
-            .read = ch_read,
-            .write = ch_write,
-            .output = ch_output,
-            .close = ch_close,
-        };
-        return 0;
-}
-
 int node_identity_reload(struct node_identity *ident, char *err, size_t n)
 {
         SSL_CTX *server = make_ctx(ident, true, err, n);
@@ -339,6 +308,31 @@ int node_identity_reload(struct node_identity *ident, char *err, size_t n)
         SSL_CTX_free(ident->client);
         ident->server = server;
         ident->client = client;
+        return 0;
+}
+
+int node_identity_load(struct node_identity *ident, unsigned long long id,
+                       const char *ca_file, const char *cert_file, const char *key_file,
+                       char *err, size_t n)
+{
+        memset(ident, 0, sizeof(*ident));
+        ident->id = id;
+        snprintf(ident->ca_file, sizeof(ident->ca_file), "%s", ca_file);
+        snprintf(ident->cert_file, sizeof(ident->cert_file), "%s", cert_file);
+        snprintf(ident->key_file, sizeof(ident->key_file), "%s", key_file);
+        int rc = node_identity_reload(ident, err, n);
+        if (rc != 0)
+                return rc;
+        ident->channel = (struct consensus_channel_ops){
+            .ctx = ident,
+            .open = ch_open,
+            .input = ch_input,
+            .handshake = ch_handshake,
+            .read = ch_read,
+            .write = ch_write,
+            .output = ch_output,
+            .close = ch_close,
+        };
         return 0;
 }
 

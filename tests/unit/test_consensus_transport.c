@@ -36,160 +36,9 @@
 #include "node/ca.h"
 #include "node/identity.h"
 
-#define N 3
+#include "replica_fixtures.h"
 
-struct sum_fsm {
-        struct raft_fsm fsm;
-        uint64_t sum;
-        uint64_t applied;
-};
-
-static int sum_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
-{
-        struct sum_fsm *s = fsm->data;
-        uint64_t v = 0;
-        if (buf->len >= 8)
-                memcpy(&v, buf->base, 8);
-        s->sum += v;
-        s->applied++;
-        *result = NULL;
-        return 0;
-}
-
-static int sum_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n)
-{
-        struct sum_fsm *s = fsm->data;
-        *bufs = raft_malloc(sizeof(**bufs));
-        (*bufs)[0].base = raft_malloc(16);
-        (*bufs)[0].len = 16;
-        memcpy((*bufs)[0].base, &s->sum, 8);
-        memcpy((char *)(*bufs)[0].base + 8, &s->applied, 8);
-        *n = 1;
-        return 0;
-}
-
-static int sum_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
-{
-        struct sum_fsm *s = fsm->data;
-        memcpy(&s->sum, buf->base, 8);
-        memcpy(&s->applied, (char *)buf->base + 8, 8);
-        raft_free(buf->base);
-        return 0;
-}
-
-struct cluster {
-        uv_loop_t loop;
-        char base[64];
-        char dir[N][96];
-        char address[N][32];
-        struct consensus_member members[N];
-        struct consensus_replica replica[N];
-        struct sum_fsm fsm[N];
-        bool running[N];
-        unsigned acked;
-        struct node_identity ident[N];
-        const struct consensus_channel_ops *channel[N];
-};
-
-/* Picks N distinct free TCP ports on 127.0.0.1: every socket stays bound
- * until all are chosen, so the kernel cannot hand out one port twice. */
-static void free_ports(unsigned ports[N])
-{
-        int fds[N];
-        for (int i = 0; i < N; i++) {
-                fds[i] = socket(AF_INET, SOCK_STREAM, 0);
-                struct sockaddr_in sa = {.sin_family = AF_INET};
-                sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-                assert_int_equal(bind(fds[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
-                socklen_t len = sizeof(sa);
-                getsockname(fds[i], (struct sockaddr *)&sa, &len);
-                ports[i] = ntohs(sa.sin_port);
-        }
-        for (int i = 0; i < N; i++)
-                close(fds[i]);
-}
-
-static void start_one(struct cluster *c, int i)
-{
-        struct sum_fsm *f = &c->fsm[i];
-        memset(f, 0, sizeof(*f));
-        f->fsm.version = 1;
-        f->fsm.data = f;
-        f->fsm.apply = sum_apply;
-        f->fsm.snapshot = sum_snapshot;
-        f->fsm.restore = sum_restore;
-        struct consensus_replica_config cfg = {
-            .id = (raft_id)(i + 1),
-            .address = c->address[i],
-            .data_dir = c->dir[i],
-            .bootstrap = c->members,
-            .bootstrap_count = N,
-            .election_timeout_ms = 300,
-            .snapshot_threshold = 64,
-            .channel = c->channel[i],
-        };
-        int rc = consensus_replica_start(&c->replica[i], &c->loop, &f->fsm, &cfg, NULL);
-        if (rc != 0)
-                fail_msg("start %d: %s", i, c->replica[i].error);
-        c->running[i] = true;
-}
-
-static void on_closed(struct consensus_replica *r)
-{
-        (void)r;
-}
-
-static void stop_one(struct cluster *c, int i)
-{
-        consensus_replica_close(&c->replica[i], on_closed);
-        c->running[i] = false;
-        for (int k = 0; k < 50; k++)
-                uv_run(&c->loop, UV_RUN_NOWAIT);
-}
-
-static void on_tick(uv_timer_t *t)
-{
-        (void)t;
-}
-
-/* Runs the loop until pred(c) or timeout_ms; returns pred's last value. */
-static bool run_until(struct cluster *c, bool (*pred)(struct cluster *),
-                      unsigned timeout_ms)
-{
-        uv_timer_t tick;
-        uv_timer_init(&c->loop, &tick);
-        uv_timer_start(&tick, on_tick, 5, 5);
-        uint64_t deadline = uv_now(&c->loop) + timeout_ms;
-        bool ok = false;
-        while (!(ok = pred(c)) && uv_now(&c->loop) < deadline)
-                uv_run(&c->loop, UV_RUN_ONCE);
-        uv_close((uv_handle_t *)&tick, NULL);
-        uv_run(&c->loop, UV_RUN_NOWAIT);
-        return ok;
-}
-
-static int leader_of(struct cluster *c)
-{
-        for (int i = 0; i < N; i++)
-                if (c->running[i] && consensus_replica_is_leader(&c->replica[i]))
-                        return i;
-        return -1;
-}
-
-static bool has_leader(struct cluster *c)
-{
-        return leader_of(c) >= 0;
-}
-
-static uint64_t expected_sum;
-
-static bool all_running_applied(struct cluster *c)
-{
-        for (int i = 0; i < N; i++)
-                if (c->running[i] && c->fsm[i].sum != expected_sum)
-                        return false;
-        return true;
-}
+static struct node_identity idents[N];
 
 static int big_status; /* 1 in flight, 0 applied, < 0 failed */
 
@@ -201,24 +50,6 @@ static void on_big(void *ctx, int status, void *result)
 static bool big_settled(struct cluster *c)
 {
         return big_status < 0 || (big_status == 0 && all_running_applied(c));
-}
-
-static void on_ack(void *ctx, int status, void *result)
-{
-        struct cluster *c = ctx;
-        if (status == 0)
-                c->acked++;
-}
-
-static void propose_values(struct cluster *c, int leader, uint64_t from, uint64_t to)
-{
-        for (uint64_t v = from; v < to; v++) {
-                void *buf = raft_malloc(8);
-                memcpy(buf, &v, 8);
-                assert_int_equal(
-                    consensus_replica_propose(&c->replica[leader], buf, 8, on_ack, c), 0);
-                expected_sum += v;
-        }
 }
 
 static char pki[128];
@@ -269,11 +100,11 @@ static void load_identity(struct cluster *c, int i, const char *ca, int id, int 
         snprintf(ca_file, sizeof(ca_file), "%s/%s/ca.crt", pki, ca);
         snprintf(cert, sizeof(cert), "%s/%s/node-%d.crt", pki, ca, cert_of);
         snprintf(key, sizeof(key), "%s/%s/node-%d.key", pki, ca, cert_of);
-        int rc = node_identity_load(&c->ident[i], (unsigned long long)cert_of, ca_file,
+        int rc = node_identity_load(&idents[i], (unsigned long long)cert_of, ca_file,
                                     cert, key, err, sizeof(err));
         if (rc != 0)
                 fail_msg("identity %d: %s", id, err);
-        c->channel[i] = &c->ident[i].channel;
+        c->channel[i] = &idents[i].channel;
 }
 
 static int group_setup(void **state)
@@ -306,39 +137,18 @@ static int group_teardown(void **state)
 
 static int setup(void **state)
 {
-        struct cluster *c = calloc(1, sizeof(*c));
-        uv_loop_init(&c->loop);
-        strcpy(c->base, "/tmp/qdns-transport-XXXXXX");
-        assert_non_null(mkdtemp(c->base));
-        unsigned ports[N];
-        free_ports(ports);
-        for (int i = 0; i < N; i++) {
-                snprintf(c->dir[i], sizeof(c->dir[i]), "%s/n%d", c->base, i + 1);
-                mkdir(c->dir[i], 0700);
-                snprintf(c->address[i], sizeof(c->address[i]), "127.0.0.1:%u", ports[i]);
-                c->members[i] = (struct consensus_member){(raft_id)(i + 1), c->address[i],
-                                                          RAFT_VOTER};
+        struct cluster *c = cluster_new("qdns-transport");
+        for (int i = 0; i < N; i++)
                 load_identity(c, i, "good", i + 1, i + 1);
-        }
-        expected_sum = 0;
         *state = c;
         return 0;
 }
 
 static int teardown(void **state)
 {
-        struct cluster *c = *state;
+        cluster_free(*state);
         for (int i = 0; i < N; i++)
-                if (c->running[i])
-                        stop_one(c, i);
-        uv_run(&c->loop, UV_RUN_DEFAULT);
-        uv_loop_close(&c->loop);
-        for (int i = 0; i < N; i++)
-                node_identity_free(&c->ident[i]);
-        char cmd[128];
-        snprintf(cmd, sizeof(cmd), "rm -rf %s", c->base);
-        assert_int_equal(system(cmd), 0);
-        free(c);
+                node_identity_free(&idents[i]);
         return 0;
 }
 
@@ -415,7 +225,7 @@ static void impostor_is_kept_out(struct cluster *c)
 static void test_certificate_of_another_node_is_refused(void **state)
 {
         struct cluster *c = *state;
-        node_identity_free(&c->ident[1]);
+        node_identity_free(&idents[1]);
         load_identity(c, 1, "good", 2, 3); /* node 2 shows node 3's certificate */
         impostor_is_kept_out(c);
 }
@@ -423,7 +233,7 @@ static void test_certificate_of_another_node_is_refused(void **state)
 static void test_certificate_of_another_ca_is_refused(void **state)
 {
         struct cluster *c = *state;
-        node_identity_free(&c->ident[1]);
+        node_identity_free(&idents[1]);
         load_identity(c, 1, "foreign", 2, 2);
         impostor_is_kept_out(c);
 }
