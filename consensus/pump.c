@@ -401,6 +401,12 @@ static void hello_bytes(struct cs_conn *c, const unsigned char *data, size_t len
                 return;
         }
         c->side = h.protocol != CONSENSUS_HELLO_PROTOCOL;
+        if (!c->side && c->t->admit != NULL && !c->t->admit(c->t->admit_ctx, h.id)) {
+                snprintf(why, sizeof(why), "node %llu is not a member of the cluster",
+                         (unsigned long long)h.id);
+                cs_conn_refuse(c, why);
+                return;
+        }
         c->kind = c->side ? (unsigned)(h.protocol - CONSENSUS_HELLO_PROTOCOL_SIDE) : 0;
         if (c->side && c->t->side_accept == NULL) {
                 cs_conn_refuse(c, "no side channel here");

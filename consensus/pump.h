@@ -68,6 +68,8 @@ struct cs_transport {
         raft_uv_accept_cb accept_cb;
         consensus_side_accept_cb side_accept;
         void *side_ctx;
+        bool (*admit)(void *ctx, raft_id id); /* raft connections; NULL: all */
+        void *admit_ctx;
         bool closing;
         raft_uv_transport_close_cb close_cb;
         struct cs_conn *conns;

@@ -69,6 +69,22 @@ static void free_transport(struct consensus_replica *r)
                 raft_uv_tcp_close(&r->transport);
 }
 
+/* Raft talks only with the servers of its configuration (RAFT_NOTES: 0.15
+ * itself takes AppendEntries from anyone).  A node that has none yet (it
+ * waits to be added) must hear from the leader that adds it: it admits any
+ * authenticated node. */
+static bool is_member(void *ctx, raft_id id)
+{
+        struct consensus_replica *r = ctx;
+        const struct raft_configuration *conf = &r->raft.configuration;
+        if (conf->n == 0)
+                return true;
+        for (unsigned i = 0; i < conf->n; i++)
+                if (conf->servers[i].id == id)
+                        return true;
+        return false;
+}
+
 static void on_watch(uv_timer_t *timer)
 {
         struct consensus_replica *r = timer->data;
@@ -108,6 +124,8 @@ int consensus_replica_start(struct consensus_replica *r, uv_loop_t *loop,
         if (cfg->channel != NULL) {
                 rc = consensus_transport_init(&r->transport, loop, cfg->channel);
                 r->authenticated = rc == 0;
+                if (rc == 0)
+                        consensus_transport_admit(&r->transport, is_member, r);
         } else {
                 rc = raft_uv_tcp_init(&r->transport, loop);
         }

@@ -205,6 +205,14 @@ static int tr_connect(struct raft_uv_transport *rt, struct raft_uv_connect *req,
         return 0;
 }
 
+void consensus_transport_admit(struct raft_uv_transport *rt,
+                               bool (*admit)(void *ctx, raft_id id), void *ctx)
+{
+        struct cs_transport *t = rt->impl;
+        t->admit = admit;
+        t->admit_ctx = ctx;
+}
+
 void consensus_transport_side_listen(struct raft_uv_transport *rt,
                                      consensus_side_accept_cb accepted, void *ctx)
 {

@@ -100,6 +100,13 @@ int consensus_transport_side_connect(struct raft_uv_transport *t, unsigned kind,
                                      raft_id id, const char *address,
                                      consensus_side_connect_cb cb, void *ctx);
 
+/* Raft connections are accepted only from nodes that admit(ctx, id) says
+ * belong (the replica: the ids in raft's configuration, or anyone while it
+ * has none), so a node removed from the cluster, whose certificate is still
+ * valid, cannot talk raft. */
+void consensus_transport_admit(struct raft_uv_transport *t,
+                               bool (*admit)(void *ctx, raft_id id), void *ctx);
+
 /* Frees what consensus_transport_init allocated (after the transport's
  * close callback, or when raft never used it). */
 void consensus_transport_fini(struct raft_uv_transport *t);

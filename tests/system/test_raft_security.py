@@ -170,7 +170,8 @@ def side_call(target, node_id, cert, key, http_line, body="", ca=None):
 def test_nodes_call_each_other_with_certificates_not_tokens(tmp_path):
     """Every node has its own admin token: registration, polls, relayed
     writes, a join and a removal work all the same, so no node sends an
-    operator's token to another."""
+    operator's token to another.  The removed node's certificate, still
+    valid, no longer gets it a raft connection."""
     _need_intruder()
     c = Cluster(tmp_path / "own-tokens", max_nodes=4)
     try:
@@ -211,6 +212,16 @@ def test_nodes_call_each_other_with_certificates_not_tokens(tmp_path):
         c[4].proc.wait(10)
         c[4].expected_exit = c[4].proc.returncode
         assert "removed from the cluster" in c[4].log()
+        # Its certificate is still valid, but it is no member: no raft.
+        leader = c.leader([1, 2, 3])
+        cert, key = c.node_cert(4)
+        source, out = attack(c, leader, 4, cert=cert, key=key)
+        end = time.monotonic() + 3
+        refusal = f"refused a connection from {source}: node 4 is not a member"
+        while refusal not in leader.log(10 ** 7):
+            assert time.monotonic() < end, leader.log()
+            time.sleep(0.05)
+        assert not any(forged_visible(n) for n in (c[1], c[2], c[3]))
     finally:
         c.close()
 
