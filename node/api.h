@@ -24,7 +24,7 @@ struct node_api {
         struct node_cluster *cluster;
         const struct node_config *cfg;
         struct node_api_relay *relays; /* writes relayed to the leader (api_relay.c) */
-        struct node_import *imports; /* staged on this node while it leads */
+        struct node_import *imports;   /* staged on this node while it leads */
 };
 
 const struct node_http_route *node_api_routes(size_t *count);

@@ -45,6 +45,15 @@ static const char usage_text[] =
     "                               makes DATA-DIR/admin.token (fine for one node)\n"
     "      --api-tls-cert FILE      serve the API over TLS with this certificate\n"
     "      --api-tls-key FILE       and this private key\n"
+    "      --node-ca FILE           the cluster CA's certificate (PEM): the only\n"
+    "                               issuer whose node certificates are trusted\n"
+    "      --node-cert FILE         this node's certificate, naming\n"
+    "                               quorumdns://node/ID (make it with `quorumdns ca`)\n"
+    "      --node-key FILE          its private key (keep it mode 600)\n"
+    "      --raft-transport tls|plaintext\n"
+    "                               tls (default): raft connections authenticated\n"
+    "                               with the node certificates; plaintext: anyone\n"
+    "                               reaching the raft port can commit (tests only)\n"
     "      --restore-wait SECS      DNS opens once the snapshot and log are\n"
     "                               applied, which needs a leader to confirm the\n"
     "                               log; with SECS, serve what is applied when no\n"
@@ -79,8 +88,8 @@ static const char usage_text[] =
     "  -V, --version                show the version and exit\n"
     "\n"
     "Signals: SIGTERM/SIGINT stop the node; SIGHUP reloads the zone files of a\n"
-    "standalone node (a zone with errors keeps serving its previous contents);\n"
-    "a cluster node has no zone files and ignores SIGHUP.\n"
+    "standalone node (a zone with errors keeps serving its previous contents),\n"
+    "or the node CA, certificate and key of a cluster node (for new connections).\n"
     "Exit status: 0 success, 1 runtime or zone error, 2 usage error.\n";
 
 int node_parse_address(const char *text, unsigned default_port,
@@ -388,6 +397,23 @@ static int apply_cluster(struct node_config *cfg, const char *key, const char *v
                                  n);
         if (strcmp(key, "api-tls-key") == 0)
                 return copy_text(cfg->tls_key, sizeof(cfg->tls_key), key, value, err, n);
+        if (strcmp(key, "node-ca") == 0)
+                return copy_text(cfg->node_ca, sizeof(cfg->node_ca), key, value, err, n);
+        if (strcmp(key, "node-cert") == 0)
+                return copy_text(cfg->node_cert, sizeof(cfg->node_cert), key, value, err,
+                                 n);
+        if (strcmp(key, "node-key") == 0)
+                return copy_text(cfg->node_key, sizeof(cfg->node_key), key, value, err,
+                                 n);
+        if (strcmp(key, "raft-transport") == 0) {
+                if (strcmp(value, "tls") != 0 && strcmp(value, "plaintext") != 0) {
+                        snprintf(err, n, "raft-transport: '%s' is not tls or plaintext",
+                                 value);
+                        return -1;
+                }
+                cfg->raft_plaintext = value[0] == 'p';
+                return 0;
+        }
         if (strcmp(key, "restore-wait") == 0) {
                 if (parse_uint(value, 86400, &cfg->restore_wait_s) != 0) {
                         snprintf(err, n, "restore-wait: '%s' is not 0..86400 seconds",
@@ -537,6 +563,14 @@ static enum node_config_result check_cluster(struct node_config *cfg, char *err,
                 snprintf(err, n, "--api-tls-cert and --api-tls-key go together");
                 return NODE_CONFIG_USAGE;
         }
+        if (!cfg->raft_plaintext &&
+            (!cfg->node_ca[0] || !cfg->node_cert[0] || !cfg->node_key[0])) {
+                snprintf(err, n,
+                         "cluster mode needs --node-ca, --node-cert and --node-key (make "
+                         "them with `quorumdns ca init` and `quorumdns ca issue`), or "
+                         "--raft-transport plaintext");
+                return NODE_CONFIG_USAGE;
+        }
         if (cfg->api_listen[0] == '\0') {
                 strcpy(cfg->api_listen, "127.0.0.1:8080");
                 node_parse_address(cfg->api_listen, 0, &cfg->api_address);
@@ -580,6 +614,10 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc, cha
             {"restore-wait", required_argument, NULL, OPT_CLUSTER},
             {"ready-max-lag", required_argument, NULL, OPT_CLUSTER},
             {"insync-rule", required_argument, NULL, OPT_CLUSTER},
+            {"node-ca", required_argument, NULL, OPT_CLUSTER},
+            {"node-cert", required_argument, NULL, OPT_CLUSTER},
+            {"node-key", required_argument, NULL, OPT_CLUSTER},
+            {"raft-transport", required_argument, NULL, OPT_CLUSTER},
             {"check", no_argument, NULL, 't'},
             {"help", no_argument, NULL, 'h'},
             {"version", no_argument, NULL, 'V'},

@@ -67,6 +67,13 @@ struct node_config {
         unsigned restore_wait_s; /* serve unconfirmed data after this; 0: never */
         unsigned ready_max_lag;  /* entries behind the leader still ready */
         bool insync_reachable;   /* INSYNC without waiting for unreachable members */
+        /* Node identity (node/identity.h): the cluster CA and this node's
+         * certificate and key; raft connections are authenticated with
+         * them unless raft_plaintext. */
+        char node_ca[512];
+        char node_cert[512];
+        char node_key[512];
+        bool raft_plaintext;
 };
 
 static inline bool node_config_clustered(const struct node_config *cfg)

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stddef.h>
@@ -28,6 +29,7 @@
 #include "dns/server.h"
 #include "dns/zonefile.h"
 #include "node/api.h"
+#include "node/ca.h"
 #include "node/cluster.h"
 #include "node/config.h"
 #include "node/forward.h"
@@ -102,6 +104,19 @@ static int load_all(struct node *node, size_t *records)
 /* SIGHUP: each zone in its own transaction, so one bad file blocks only itself. */
 static void reload(struct node *node)
 {
+        if (node_config_clustered(&node->cfg)) {
+                /* Certificates rotated in place (README, Security). */
+                char err[600];
+                if (node->cfg.raft_plaintext)
+                        return;
+                if (node_identity_reload(&node->cluster.identity, err, sizeof(err)) != 0)
+                        LOG_ERROR("reload: %s; the node keeps its current certificates",
+                                  err);
+                else
+                        LOG_INFO("reload: node certificate %s and CA %s loaded",
+                                 node->cfg.node_cert, node->cfg.node_ca);
+                return;
+        }
         unsigned ok = 0;
         for (unsigned i = 0; i < node->cfg.zone_count; i++) {
                 struct dns_txn txn;
@@ -282,6 +297,50 @@ static void on_join_answer(void *ctx, int status, const char *type, const char *
         }
 }
 
+static void join_request(const struct node_config *cfg, char *body, size_t n,
+                         struct node_forward_request *req)
+{
+        snprintf(body, n,
+                 "{\"id\":%llu,\"name\":\"%s\",\"raft\":\"%s\",\"dns\":\"%s\","
+                 "\"api\":\"%s\",\"role\":\"%s\"}",
+                 cfg->node_id, cfg->node_name, cfg->raft_listen, cfg->listen_text[0],
+                 cfg->api_listen, cfg->join_standby ? "standby" : "voter");
+        *req = (struct node_forward_request){.method = "POST",
+                                             .target = "/v1/cluster/members",
+                                             .content_type = "application/json",
+                                             .body = body,
+                                             .body_len = strlen(body),
+                                             .timeout_ms = 10000};
+}
+
+/* The member named by --join said who it is: ask that node, over the
+ * authenticated side channel (which proves it is that node of our CA), to
+ * add this one.  Nothing secret went to the URL. */
+static void on_join_health(void *ctx, int status, const char *type, const char *body,
+                           size_t len)
+{
+        struct node *node = ctx;
+        json_t *root = status == 200 ? json_loadb(body, len, 0, NULL) : NULL;
+        json_t *id = json_object_get(root, "node");
+        json_t *raft = json_object_get(root, "raft");
+        int rc = -EPROTO;
+        if (json_is_integer(id) && json_integer_value(id) > 0 && json_is_string(raft)) {
+                char text[512];
+                struct node_forward_request req;
+                join_request(&node->cfg, text, sizeof(text), &req);
+                rc = node_cluster_call(&node->cluster, (uint64_t)json_integer_value(id),
+                                       json_string_value(raft), NULL, &req,
+                                       on_join_answer, node);
+        }
+        json_decref(root);
+        if (rc != 0) {
+                node->joining = false;
+                LOG_WARN("joining through %s: no node id and raft address in its "
+                         "/v1/health (%s)",
+                         node->cfg.join, status < 0 ? uv_strerror(status) : "bad answer");
+        }
+}
+
 static void on_join_timer(uv_timer_t *timer)
 {
         struct node *node = timer->data;
@@ -303,26 +362,27 @@ static void on_join_timer(uv_timer_t *timer)
         for (unsigned i = 0; i < cfg->token_count; i++)
                 if (cfg->tokens[i].scope == 2)
                         token = cfg->tokens[i].secret;
-        if (node_parse_address(hostport, 80, &addr) != 0 || token == NULL) {
-                LOG_ERROR("--join %s: not http://IP:PORT, or no admin token", cfg->join);
+        bool authenticated = node->cluster.replica.authenticated;
+        if (node_parse_address(hostport, 80, &addr) != 0 ||
+            (!authenticated && token == NULL)) {
+                LOG_ERROR("--join %s: not http(s)://IP:PORT, or no admin token",
+                          cfg->join);
                 uv_timer_stop(timer);
                 return;
         }
-        char body[512], auth[160];
-        snprintf(body, sizeof(body),
-                 "{\"id\":%llu,\"name\":\"%s\",\"raft\":\"%s\",\"dns\":\"%s\","
-                 "\"api\":\"%s\",\"role\":\"%s\"}",
-                 cfg->node_id, cfg->node_name, cfg->raft_listen, cfg->listen_text[0],
-                 cfg->api_listen, cfg->join_standby ? "standby" : "voter");
-        snprintf(auth, sizeof(auth), "Bearer %s", token);
-        struct node_forward_request req = {.method = "POST",
-                                           .target = "/v1/cluster/members",
-                                           .authorization = auth,
-                                           .content_type = "application/json",
-                                           .body = body,
-                                           .body_len = strlen(body),
-                                           .timeout_ms = 10000};
         node->joining = true;
+        if (authenticated) {
+                struct node_forward_request req = {
+                    .method = "GET", .target = "/v1/health", .timeout_ms = 5000};
+                node_forward(node->loop, (struct sockaddr *)&addr, &req, on_join_health,
+                             node);
+                return;
+        }
+        char body[512], auth[160];
+        struct node_forward_request req;
+        join_request(cfg, body, sizeof(body), &req);
+        snprintf(auth, sizeof(auth), "Bearer %s", token);
+        req.authorization = auth;
         node_forward(node->loop, (struct sockaddr *)&addr, &req, on_join_answer, node);
 }
 
@@ -386,10 +446,23 @@ static int start_cluster(struct node *node)
         }
         node->api =
             (struct node_api){.loop = node->loop, .cluster = &node->cluster, .cfg = cfg};
-        if (cfg->tls_cert[0] != '\0') {
-                /* Nodes call each other's API, which is TLS too. */
+        /* Nodes call each other's API, which is TLS too; an https --join is
+         * TLS in any case (trusting the cluster CA without an API
+         * certificate), never plain HTTP. */
+        const char *trust = cfg->tls_cert[0] ? cfg->tls_cert : NULL;
+        if (trust == NULL && strncmp(cfg->join, "https://", 8) == 0) {
+                trust = cfg->node_ca[0] ? cfg->node_ca : NULL;
+                if (trust == NULL) {
+                        LOG_ERROR("--join %s: https needs --api-tls-cert or --node-ca to "
+                                  "trust",
+                                  cfg->join);
+                        node_cluster_close(&node->cluster, NULL);
+                        return -1;
+                }
+        }
+        if (trust != NULL) {
                 char terr[300];
-                if (node_forward_use_tls(cfg->tls_cert, terr, sizeof(terr)) != 0) {
+                if (node_forward_use_tls(trust, terr, sizeof(terr)) != 0) {
                         LOG_ERROR("%s", terr);
                         node_cluster_close(&node->cluster, NULL);
                         return -1;
@@ -417,6 +490,7 @@ static int start_cluster(struct node *node)
                 node_cluster_close(&node->cluster, NULL);
                 return -1;
         }
+        node_cluster_serve_calls(&node->cluster, node->http);
         uv_timer_init(node->loop, &node->join_timer);
         node->join_timer.data = node;
         if (cfg->join[0] != '\0')
@@ -431,6 +505,8 @@ int main(int argc, char **argv)
         static struct node node;
         char err[1024];
         signal(SIGPIPE, SIG_IGN);
+        if (argc >= 2 && strcmp(argv[1], "ca") == 0)
+                return node_ca_main(argc - 2, argv + 2);
         switch (node_config_parse(&node.cfg, argc, argv, err, sizeof(err))) {
         case NODE_CONFIG_OK:
                 break;

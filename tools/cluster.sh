@@ -3,7 +3,10 @@
 # 127.0.0.(10+I) with DNS on port 5353 (UDP+TCP), the HTTP API on 8080 and
 # raft on 7000.  All nodes get the same static bootstrap list and the same
 # admin token (.run/cluster/token, made once, mode 600); data, config, log
-# and pid file of node I are in .run/cluster/nI/.  Runs tools/setup.sh first.
+# and pid file of node I are in .run/cluster/nI/.  Raft connections are
+# authenticated: start makes a cluster CA in .run/cluster/pki/ (once; ca.key
+# mode 600) and a certificate for each node naming its id (node-I.crt,
+# node-I.key mode 600).  Runs tools/setup.sh first.
 #
 # Usage: tools/cluster.sh [--no-setup] COMMAND
 #   start [N]        start N nodes (default 3, at most 9), wait for a leader,
@@ -17,7 +20,8 @@
 #   --no-setup       do not run tools/setup.sh (packages and build) first
 # Environment: QDNS_BIN (default build/node/quorumdns), QDNS_CLUSTER_DIR
 # (default .run/cluster), QDNS_CLUSTER_DNS_PORT / _API_PORT / _RAFT_PORT
-# (5353 / 8080 / 7000; remembered by start until clean).
+# (5353 / 8080 / 7000; remembered by start until clean), QDNS_RAFT_TRANSPORT
+# (tls, the default, or plaintext: unauthenticated raft, for comparisons).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,6 +30,8 @@ RUN="${QDNS_CLUSTER_DIR:-$ROOT/.run/cluster}"
 case "$RUN" in /*) ;; *) RUN="$PWD/$RUN" ;; esac
 STATE="$RUN/cluster.env" # N and the ports, written by start
 TOKEN_FILE="$RUN/token"
+PKI="$RUN/pki" # the cluster CA and the node certificates
+RAFT_TRANSPORT="${QDNS_RAFT_TRANSPORT:-tls}"
 MAX_NODES=9
 ZONE=demo.quorumdns.test.
 ZONE_FILE="$ROOT/tools/demo/demo.quorumdns.test.zone"
@@ -39,7 +45,7 @@ else
 fi
 
 usage() {
-        sed -n '2,21s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+        sed -n '2,24s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
 say() { printf 'cluster: %s\n' "$*"; }
@@ -198,6 +204,7 @@ raft-listen $(ip_of "$i"):$RAFT_PORT
 bootstrap $(bootstrap_list)
 api-token admin:$(cat "$TOKEN_FILE")
 log-level ${QDNS_LOG_LEVEL:-info}
+$(raft_identity "$i")
 EOF
                 mv "$conf.tmp" "$conf"
         )
@@ -465,6 +472,31 @@ check_tools() {
         "$PY" -c 'import json' 2>/dev/null || die "python3 not found"
 }
 
+# The config lines of node I's identity (or of the plaintext transport).
+raft_identity() {
+        if [ "$RAFT_TRANSPORT" = plaintext ]; then
+                echo "raft-transport plaintext"
+        else
+                printf 'node-ca %s\nnode-cert %s\nnode-key %s\n' "$PKI/ca.crt" \
+                        "$PKI/node-$1.crt" "$PKI/node-$1.key"
+        fi
+}
+
+# The cluster CA (made once) and a certificate for each of the N nodes.
+make_pki() {
+        local i
+        [ "$RAFT_TRANSPORT" = plaintext ] && return 0
+        if [ ! -s "$PKI/ca.crt" ]; then
+                "$BIN" ca init "$PKI" >/dev/null || die "cannot make the cluster CA in $(rel "$PKI")"
+                say "cluster CA made in $(rel "$PKI") (ca.key mode 600)"
+        fi
+        for i in $(seq 1 "$N"); do
+                [ -s "$PKI/node-$i.crt" ] && continue
+                "$BIN" ca issue "$PKI" --node-id "$i" --ip "$(ip_of "$i")" >/dev/null ||
+                        die "cannot issue node $i's certificate"
+        done
+}
+
 make_token() {
         [ -s "$TOKEN_FILE" ] && return 0
         mkdir -p "$RUN"
@@ -507,6 +539,11 @@ cmd_start() {
         chmod 700 "$RUN"
         save_state
         make_token
+        case "$RAFT_TRANSPORT" in
+        tls | plaintext) ;;
+        *) die "QDNS_RAFT_TRANSPORT must be tls or plaintext, not '$RAFT_TRANSPORT'" ;;
+        esac
+        make_pki
         local started=0
         for i in $(seq 1 "$N"); do
                 if [ -z "$(running_pid "$i")" ]; then

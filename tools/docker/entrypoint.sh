@@ -21,6 +21,11 @@
 #   QDNS_LOG_LEVEL       error, warn, info (default) or debug
 #   QDNS_CONFIG_FILE     more "key value" lines appended to the config
 #   QDNS_DATA_DIR        data directory (default /var/lib/quorumdns, a volume)
+#   QDNS_NODE_CA         the cluster CA certificate, this node's certificate and
+#   QDNS_NODE_CERT       key (default /etc/quorumdns/pki/ca.crt, node.crt and
+#   QDNS_NODE_KEY        node.key, as the compose file's pki service makes them)
+#   QDNS_RAFT_TRANSPORT  tls (default) or plaintext (unauthenticated raft: any
+#                        host that reaches port 7000 can change every zone)
 set -eu
 
 case "${1:-}" in
@@ -88,6 +93,22 @@ if [ -z "$IP" ]; then
 fi
 API_LISTEN=${QDNS_API_LISTEN:-$IP:8080}
 
+RAFT_TRANSPORT=${QDNS_RAFT_TRANSPORT:-tls}
+PKI=/etc/quorumdns/pki
+NODE_CA=${QDNS_NODE_CA:-$PKI/ca.crt}
+NODE_CERT=${QDNS_NODE_CERT:-$PKI/node.crt}
+NODE_KEY=${QDNS_NODE_KEY:-$PKI/node.key}
+case "$RAFT_TRANSPORT" in
+tls)
+        for f in "$NODE_CA" "$NODE_CERT" "$NODE_KEY"; do
+                check_word "the node identity file" "$f"
+                [ -e "$f" ] || die "$f does not exist: give the node its CA certificate, certificate and key (quorumdns ca init/issue; docker-compose's pki service makes them), or set QDNS_RAFT_TRANSPORT=plaintext"
+        done
+        ;;
+plaintext) ;;
+*) die "QDNS_RAFT_TRANSPORT must be tls or plaintext" ;;
+esac
+
 mkdir -p "$RUNDIR" "$DATA"
 conf="$RUNDIR/quorumdns.conf"
 (
@@ -108,6 +129,13 @@ conf="$RUNDIR/quorumdns.conf"
                 [ -z "$ADMIN_TOKEN" ] || echo "api-token admin:$ADMIN_TOKEN"
                 [ -z "$READ_TOKEN" ] || echo "api-token read:$READ_TOKEN"
                 echo "log-level ${QDNS_LOG_LEVEL:-info}"
+                if [ "$RAFT_TRANSPORT" = plaintext ]; then
+                        echo "raft-transport plaintext"
+                else
+                        echo "node-ca $NODE_CA"
+                        echo "node-cert $NODE_CERT"
+                        echo "node-key $NODE_KEY"
+                fi
                 if [ -n "$CONFIG_FILE" ]; then
                         echo "# from $CONFIG_FILE"
                         cat "$CONFIG_FILE"
