@@ -499,12 +499,17 @@ static void on_polled(void *ctx, int status, const char *type, const char *body,
         free(p);
 }
 
-static void on_poll_answer(void *ctx, uint64_t id, uint64_t applied)
+static void on_poll_answer(void *ctx, uint64_t id, uint64_t applied, int status)
 {
         struct node_cluster *c = ctx;
         struct node_peer *peer = c->running ? peer_slot(c, id) : NULL;
         if (peer == NULL)
                 return;
+        peer->polled = true;
+        if (status != 0) { /* the channel failed or ended: down now */
+                peer->reachable = false;
+                return;
+        }
         peer->applied = applied;
         peer->reachable = true;
         peer->last_seen_ms = uv_now(c->loop);

@@ -107,8 +107,16 @@ static void reload(struct node *node)
         if (node_config_clustered(&node->cfg)) {
                 /* Certificates rotated in place (README, Security). */
                 char err[600];
-                if (node->cfg.raft_plaintext)
+                if (node->cfg.raft_plaintext) {
+                        LOG_INFO("SIGHUP: nothing to reload (plaintext raft transport; "
+                                 "a cluster node's zones come from the API)");
                         return;
+                }
+                if (!node->cluster.running) {
+                        LOG_INFO("SIGHUP: the node is still starting; send it again "
+                                 "to reload the node certificates");
+                        return;
+                }
                 if (node_identity_reload(&node->cluster.identity, err, sizeof(err)) != 0)
                         LOG_ERROR("reload: %s; the node keeps its current certificates",
                                   err);
@@ -196,10 +204,7 @@ static void stop(struct node *node)
 static void on_signal(uv_signal_t *handle, int signum)
 {
         struct node *node = handle->data;
-        if (signum == SIGHUP && node_config_clustered(&node->cfg))
-                LOG_INFO("SIGHUP: a cluster node has no zone files to reload (its zones "
-                         "come from the API)");
-        else if (signum == SIGHUP)
+        if (signum == SIGHUP)
                 reload(node);
         else
                 stop(node);

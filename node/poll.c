@@ -95,6 +95,7 @@ static void on_answer(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
                 LOG_DEBUG("poll: node %llu: %s", (unsigned long long)p->peer,
                           uv_strerror((int)n));
                 drop(p);
+                p->cb(p->ctx, p->peer, 0, (int)n);
                 return;
         }
         p->got += (size_t)n;
@@ -109,7 +110,7 @@ static void on_answer(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         uint64_t applied = 0;
         for (int i = 7; i >= 0; i--)
                 applied = (applied << 8) | p->answer[i];
-        p->cb(p->ctx, p->peer, applied);
+        p->cb(p->ctx, p->peer, applied, 0);
 }
 
 static void on_connected(void *ctx, int status, raft_id peer, int fd)
@@ -121,6 +122,8 @@ static void on_connected(void *ctx, int status, raft_id peer, int fd)
                         close(fd);
                 if (p->freeing)
                         free(p);
+                else
+                        p->cb(p->ctx, p->peer, 0, status != 0 ? status : -EIO);
                 return;
         }
         uv_pipe_init(p->loop, &p->pipe, 0);

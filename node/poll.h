@@ -24,7 +24,10 @@ enum { NODE_SIDE_HTTP = 0, NODE_SIDE_POLL = 1 };
 
 struct node_poller;
 
-typedef void (*node_poll_cb)(void *ctx, uint64_t peer, uint64_t applied);
+/* status 0: the peer answered `applied`; negative (-errno or a libuv code):
+ * the channel could not be opened or ended (refused, reset, closed), so
+ * the peer is down now (applied is 0). */
+typedef void (*node_poll_cb)(void *ctx, uint64_t peer, uint64_t applied, int status);
 
 /* A poller of node `peer` at raft address `raft` through transport t
  * (borrowed; it must stay open until node_poller_close).  NULL: no memory. */
@@ -32,7 +35,7 @@ struct node_poller *node_poller_new(uv_loop_t *loop, struct raft_uv_transport *t
                                     uint64_t peer, const char *raft, node_poll_cb cb,
                                     void *ctx);
 
-/* Asks once: cb(ctx, peer, applied) when the answer comes.  Opens the
+/* Asks once: cb(ctx, peer, applied, 0) when the answer comes.  Opens the
  * channel first if needed (at most once a second), and replaces one that
  * has not answered for 2 s. */
 void node_poller_ask(struct node_poller *p);
