@@ -10,8 +10,9 @@
  * cost is the DNS work plus a share of two system calls.  It is a reader of
  * the db's grace periods (common/qsbr.h), online only while it answers a
  * batch.  The TCP server (RFC 7766) reads length-prefixed messages,
- * answers pipelined queries in order, and closes connections that stay
- * idle longer than the configured timeout.
+ * answers pipelined queries in order, gives each message a deadline from
+ * its first byte and each connection an idle timeout between messages, and
+ * caps connections in total and per client address.
  *
  * Both read zone data only through dns_db_current(); a commit between two
  * batches is seen by the next batch.  The TCP server runs on the loop.
@@ -26,6 +27,7 @@
 #include <sys/socket.h>
 #include <uv.h>
 
+#include "dns/addr.h"
 #include "dns/answer.h"
 #include "dns/db.h"
 
@@ -52,26 +54,47 @@ int dns_udp_server_start(struct dns_udp_server *server, const struct sockaddr *a
 void dns_udp_server_close(struct dns_udp_server *server);
 
 struct dns_tcp_conn;
+struct dns_tcp_sources;
+
+/* What a TCP client may hold (see server_tcp.c). */
+struct dns_tcp_limits {
+        unsigned idle_timeout_ms;    /* after the last complete message */
+        unsigned message_timeout_ms; /* from a message's first byte to its last */
+        unsigned max_clients;        /* open connections in total */
+        unsigned max_per_source;     /* open connections from one address */
+};
+
+/* Counters of one TCP server, read and written on the loop. */
+struct dns_tcp_stats {
+        struct dns_answer_stats answers;
+        uint64_t accepted;
+        uint64_t refused;            /* no room could be made */
+        uint64_t evicted_total;      /* closed to make room under max_clients */
+        uint64_t evicted_per_source; /* closed to make room under max_per_source */
+        uint64_t idle_timeouts;
+        uint64_t message_timeouts;
+};
 
 struct dns_tcp_server {
         uv_tcp_t listener;
         uv_loop_t *loop;
         struct dns_db *db;
-        unsigned idle_timeout_ms;
-        unsigned max_clients;
-        unsigned clients;
+        struct dns_tcp_limits limits;
+        unsigned clients;   /* open, not closing */
+        unsigned allocated; /* not yet freed (closing ones too) */
         unsigned rotation;
         bool closing;
-        struct dns_answer_stats stats;
-        struct dns_tcp_conn *conns; /* open connections, doubly linked */
-        uint8_t *scratch;           /* one response being built */
+        struct dns_tcp_stats stats;
+        struct dns_tcp_conn *conns,
+            *conns_tail;                 /* open ones, most recently active first */
+        struct dns_tcp_sources *sources; /* open connections per client address */
+        uint8_t *scratch;                /* one response being built */
         void (*close_cb)(struct dns_tcp_server *server);
 };
 
 int dns_tcp_server_start(struct dns_tcp_server *server, uv_loop_t *loop,
                          const struct sockaddr *addr, struct dns_db *db,
-                         unsigned idle_timeout_ms, unsigned max_clients, char *err,
-                         size_t err_size);
+                         const struct dns_tcp_limits *limits, char *err, size_t err_size);
 /* Stops listening and closes every connection; close_cb when all are gone. */
 void dns_tcp_server_close(struct dns_tcp_server *server,
                           void (*close_cb)(struct dns_tcp_server *server));

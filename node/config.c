@@ -23,8 +23,14 @@ static const char usage_text[] =
     "                               IPv6 as [::1]:5353; default 127.0.0.1:53)\n"
     "  -z, --zone [ORIGIN=]FILE     serve the master file FILE (repeatable); the\n"
     "                               origin comes from the file's SOA if omitted\n"
-    "      --tcp-idle-timeout SECS  close TCP connections idle this long (default 10)\n"
-    "      --tcp-max-clients N      open TCP connections at most (default 1024)\n"
+    "      --tcp-idle-timeout SECS  close TCP connections this long after their last\n"
+    "                               complete message (default 10)\n"
+    "      --tcp-message-timeout SECS  a TCP message must arrive whole within SECS\n"
+    "                               of its first byte (default 5)\n"
+    "      --tcp-max-clients N      open TCP connections at most (default 1024); at\n"
+    "                               the cap the longest idle one is closed\n"
+    "      --tcp-max-per-source N   open TCP connections per client address at most\n"
+    "                               (default 64)\n"
     "      --log-level LEVEL        error, warn, info (default) or debug\n"
     "\n"
     "Cluster mode (enabled by --data-dir; zones then come from the API):\n"
@@ -291,21 +297,25 @@ static int apply(struct node_config *cfg, const char *key, const char *value, ch
                 snprintf(origin, sizeof(origin), "%.*s", (int)(eq - value), value);
                 return add_zone(cfg, origin, eq + 1, err, n);
         }
-        if (strcmp(key, "tcp-idle-timeout") == 0) {
+        if (strcmp(key, "tcp-idle-timeout") == 0 ||
+            strcmp(key, "tcp-message-timeout") == 0) {
                 unsigned secs;
                 if (parse_uint(value, 86400, &secs) != 0 || secs == 0) {
-                        snprintf(err, n, "tcp-idle-timeout: '%s' is not 1..86400 seconds",
-                                 value);
+                        snprintf(err, n, "%s: '%s' is not 1..86400 seconds", key, value);
                         return -1;
                 }
-                cfg->tcp_idle_timeout_ms = secs * 1000;
+                if (key[4] == 'i')
+                        cfg->tcp_idle_timeout_ms = secs * 1000;
+                else
+                        cfg->tcp_message_timeout_ms = secs * 1000;
                 return 0;
         }
-        if (strcmp(key, "tcp-max-clients") == 0) {
-                if (parse_uint(value, 1000000, &cfg->tcp_max_clients) != 0 ||
-                    cfg->tcp_max_clients == 0) {
-                        snprintf(err, n, "tcp-max-clients: '%s' is not 1..1000000",
-                                 value);
+        if (strcmp(key, "tcp-max-clients") == 0 ||
+            strcmp(key, "tcp-max-per-source") == 0) {
+                unsigned *out =
+                    key[8] == 'c' ? &cfg->tcp_max_clients : &cfg->tcp_max_per_source;
+                if (parse_uint(value, 1000000, out) != 0 || *out == 0) {
+                        snprintf(err, n, "%s: '%s' is not 1..1000000", key, value);
                         return -1;
                 }
                 return 0;
@@ -409,13 +419,15 @@ static enum node_config_result check_cluster(struct node_config *cfg, char *err,
 enum node_config_result node_config_parse(struct node_config *cfg, int argc, char **argv,
                                           char *err, size_t err_size)
 {
-        enum { OPT_IDLE = 256, OPT_MAXCLIENTS, OPT_LOGLEVEL, OPT_CLUSTER };
+        enum { OPT_IDLE = 256, OPT_MAXCLIENTS, OPT_LOGLEVEL, OPT_CLUSTER, OPT_DNS };
         static const struct option options[] = {
             {"config", required_argument, NULL, 'c'},
             {"listen", required_argument, NULL, 'l'},
             {"zone", required_argument, NULL, 'z'},
             {"tcp-idle-timeout", required_argument, NULL, OPT_IDLE},
             {"tcp-max-clients", required_argument, NULL, OPT_MAXCLIENTS},
+            {"tcp-message-timeout", required_argument, NULL, OPT_DNS},
+            {"tcp-max-per-source", required_argument, NULL, OPT_DNS},
             {"log-level", required_argument, NULL, OPT_LOGLEVEL},
             {"data-dir", required_argument, NULL, OPT_CLUSTER},
             {"node-id", required_argument, NULL, OPT_CLUSTER},
@@ -436,6 +448,8 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc, cha
         memset(cfg, 0, sizeof(*cfg));
         cfg->tcp_idle_timeout_ms = 10000;
         cfg->tcp_max_clients = 1024;
+        cfg->tcp_message_timeout_ms = 5000;
+        cfg->tcp_max_per_source = 64;
         cfg->log_level = LOG_LEVEL_INFO;
 
         /* First pass: only --config, --help and --version. */
@@ -480,6 +494,7 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc, cha
                 const char *key = NULL;
                 switch (c) {
                 case OPT_CLUSTER:
+                case OPT_DNS:
                         key = options[index].name;
                         break;
                 case 'l':

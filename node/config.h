@@ -43,7 +43,9 @@ struct node_config {
         struct node_zone_config *zones;
         unsigned zone_count;
         unsigned tcp_idle_timeout_ms;
+        unsigned tcp_message_timeout_ms;
         unsigned tcp_max_clients;
+        unsigned tcp_max_per_source;
         enum log_level log_level;
         bool check_only;
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -165,9 +166,37 @@ static void on_signal(uv_signal_t *handle, int signum)
                 stop(node);
 }
 
+/*
+ * Every TCP client holds a descriptor: lift the soft limit to the hard one,
+ * and say so when the caps could still run the node out of descriptors
+ * (accept would then fail for everyone, not only for the newest client).
+ */
+static void raise_fd_limit(const struct node_config *cfg)
+{
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+                return;
+        if (rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                setrlimit(RLIMIT_NOFILE, &rl);
+        }
+        rlim_t need = (rlim_t)cfg->tcp_max_clients * cfg->listen_count + 256;
+        if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+                LOG_WARN("open files limit %llu is below what --tcp-max-clients %u on %u "
+                         "addresses may need (%llu)",
+                         (unsigned long long)rl.rlim_cur, cfg->tcp_max_clients,
+                         cfg->listen_count, (unsigned long long)need);
+}
+
 static int start_servers(struct node *node)
 {
         char err[256];
+        const struct dns_tcp_limits tcp = {
+            .idle_timeout_ms = node->cfg.tcp_idle_timeout_ms,
+            .message_timeout_ms = node->cfg.tcp_message_timeout_ms,
+            .max_clients = node->cfg.tcp_max_clients,
+            .max_per_source = node->cfg.tcp_max_per_source,
+        };
         for (unsigned i = 0; i < node->cfg.listen_count; i++) {
                 const struct sockaddr *addr =
                     (const struct sockaddr *)&node->cfg.listen[i];
@@ -177,10 +206,8 @@ static int start_servers(struct node *node)
                                   err);
                         return -1;
                 }
-                if (dns_tcp_server_start(&node->tcp[i], node->loop, addr, &node->db,
-                                         node->cfg.tcp_idle_timeout_ms,
-                                         node->cfg.tcp_max_clients, err,
-                                         sizeof(err)) != 0) {
+                if (dns_tcp_server_start(&node->tcp[i], node->loop, addr, &node->db, &tcp,
+                                         err, sizeof(err)) != 0) {
                         LOG_ERROR("cannot serve on %s: %s", node->cfg.listen_text[i],
                                   err);
                         dns_udp_server_close(&node->udp[i]);
@@ -400,6 +427,7 @@ int main(int argc, char **argv)
                  secs);
 
         node.loop = uv_default_loop();
+        raise_fd_limit(&node.cfg);
         int rc = 1;
         if (start_servers(&node) == 0 &&
             (!node_config_clustered(&node.cfg) || start_cluster(&node) == 0)) {

