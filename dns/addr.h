@@ -8,6 +8,7 @@
 
 #include <netinet/in.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -18,22 +19,22 @@ struct dns_client_addr {
         uint8_t bytes[16];
 };
 
+/* Reads sa byte-wise: callers fill it through other struct types. */
 static inline void dns_client_addr_set(struct dns_client_addr *a,
                                        const struct sockaddr *sa)
 {
-        if (sa->sa_family == AF_INET) {
-                const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        const char *raw = (const char *)sa;
+        sa_family_t family;
+        memcpy(&family, raw + offsetof(struct sockaddr, sa_family), sizeof(family));
+        memset(a, 0, sizeof(*a));
+        if (family == AF_INET) {
                 a->family = AF_INET;
                 a->len = 4;
-                memcpy(a->bytes, &in->sin_addr, 4);
-                memset(a->bytes + 4, 0, 12);
-        } else if (sa->sa_family == AF_INET6) {
-                const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+                memcpy(a->bytes, raw + offsetof(struct sockaddr_in, sin_addr), 4);
+        } else if (family == AF_INET6) {
                 a->family = AF_INET6;
                 a->len = 16;
-                memcpy(a->bytes, &in6->sin6_addr, 16);
-        } else {
-                memset(a, 0, sizeof(*a));
+                memcpy(a->bytes, raw + offsetof(struct sockaddr_in6, sin6_addr), 16);
         }
 }
 

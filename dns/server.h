@@ -30,9 +30,22 @@
 #include "dns/addr.h"
 #include "dns/answer.h"
 #include "dns/db.h"
+#include "dns/rrl.h"
 
 #define DNS_UDP_BATCH     64
 #define DNS_UDP_RECV_SIZE 4096
+
+/* What the UDP servers share: RRL accounts (NULL: off). */
+struct dns_udp_limits {
+        struct dns_rrl *rrl;
+};
+
+/* Counters of one UDP server: written by its thread alone (relaxed
+ * load-and-store, no locked instruction), read from any thread. */
+struct dns_udp_limit_stats {
+        _Atomic uint64_t rrl_dropped;
+        _Atomic uint64_t rrl_slipped;
+};
 
 struct dns_udp_server {
         int fd;
@@ -45,11 +58,17 @@ struct dns_udp_server {
         unsigned rotation;
         struct dns_answer_stats stats; /* the thread's own */
         struct dns_udp_batch *batch;   /* buffers for one recvmmsg/sendmmsg round */
+        struct dns_udp_limits limits;
+        struct dns_udp_limit_stats limit_stats;
+        unsigned slip_count; /* limited responses since the last slipped one */
 };
 
-/* Binds addr and starts serving.  err receives a one-line reason on failure. */
+/* Binds addr and starts serving.  limits (NULL: none) is copied; what it
+ * points to is borrowed until the server is closed.  err receives a one-line
+ * reason on failure. */
 int dns_udp_server_start(struct dns_udp_server *server, const struct sockaddr *addr,
-                         struct dns_db *db, char *err, size_t err_size);
+                         struct dns_db *db, const struct dns_udp_limits *limits,
+                         char *err, size_t err_size);
 /* Stops the thread (it finishes the batch in hand) and closes the socket. */
 void dns_udp_server_close(struct dns_udp_server *server);
 

@@ -25,7 +25,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "dns/wire.h"
+#include "dns/zone.h"
 
 #define CMSG_SPACE_SIZE 64
 #define IDLE_WAKE_MS    500 /* backstop for noticing `stop` */
@@ -88,6 +92,74 @@ static size_t reply_cmsg(const struct msghdr *in, uint8_t *out)
         return 0;
 }
 
+static uint32_t now_seconds(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts); /* vDSO: no system call */
+        return (uint32_t)ts.tv_sec;
+}
+
+static inline void count(_Atomic uint64_t *counter)
+{
+        atomic_store_explicit(counter,
+                              atomic_load_explicit(counter, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+}
+
+/* The RRL account a response is charged to: its kind, and the name. */
+static enum dns_rrl_kind response_kind(const struct dns_query *q,
+                                       enum dns_parse_status st, const uint8_t *answer,
+                                       uint64_t *name)
+{
+        unsigned rcode = answer[3] & 0xf;
+        *name = 0;
+        if (st != DNS_PARSE_OK ||
+            (rcode != DNS_RCODE_NOERROR && rcode != DNS_RCODE_NXDOMAIN))
+                return DNS_RRL_ERROR;
+        if (rcode == DNS_RCODE_NXDOMAIN) {
+                *name = q->zone_known && q->zone != NULL ? q->zone->hash : 0;
+                return DNS_RRL_NXDOMAIN;
+        }
+        if (wire_get16(answer + 6) == 0) {
+                *name = q->qname.hash[0];
+                return DNS_RRL_NODATA;
+        }
+        *name = q->qname.hash[0] ^ q->qtype;
+        return DNS_RRL_ANSWER;
+}
+
+/*
+ * Response Rate Limiting of the response answer[0..len) to q from peer:
+ * returns len (sent as it is), 0 (dropped) or the size of the empty TC=1
+ * response written over it (slipped).
+ */
+static size_t rate_limit(struct dns_udp_server *s, struct dns_query *q,
+                         enum dns_parse_status st, const struct sockaddr *peer,
+                         uint8_t *answer, size_t len, uint32_t now)
+{
+        struct dns_client_addr client;
+        dns_client_addr_set(&client, peer);
+        if (dns_rrl_exempt(s->limits.rrl, &client))
+                return len;
+        uint64_t name;
+        enum dns_rrl_kind kind = response_kind(q, st, answer, &name);
+        switch (dns_rrl_check(s->limits.rrl, &client, kind, name, now, &s->slip_count)) {
+        case DNS_RRL_PASS:
+                return len;
+        case DNS_RRL_DROP:
+                count(&s->limit_stats.rrl_dropped);
+                return 0;
+        case DNS_RRL_SLIP:
+                break;
+        }
+        count(&s->limit_stats.rrl_slipped);
+        uint16_t flags = wire_get16(answer + 2);
+        struct dns_writer w;
+        dns_writer_start(&w, q, answer, DNS_UDP_MAX_NOEDNS);
+        w.truncated = true;
+        return dns_writer_finish(&w, q, flags & DNS_FLAG_AA, flags & 0xf);
+}
+
 /* Receives, answers and sends one batch; returns datagrams received. */
 static int round_trip(struct dns_udp_server *s)
 {
@@ -114,6 +186,7 @@ static int round_trip(struct dns_udp_server *s)
                         ? DNS_PARSE_DROP /* longer than any query we answer */
                         : dns_query_parse(&b->parsed[i], b->query[i], b->in[i].msg_len);
         dns_answer_warm(catalog, b->parsed, b->status, (unsigned)n);
+        uint32_t now = s->limits.rrl ? now_seconds() : 0;
         unsigned out = 0;
         for (int i = 0; i < n; i++) {
                 struct msghdr *in = &b->in[i].msg_hdr;
@@ -122,6 +195,13 @@ static int round_trip(struct dns_udp_server *s)
                                                s->rotation++, &s->stats);
                 if (len == 0)
                         continue;
+                if (s->limits.rrl != NULL) {
+                        len = rate_limit(s, &b->parsed[i], b->status[i],
+                                         (struct sockaddr *)&b->peer[i], b->answer[out],
+                                         len, now);
+                        if (len == 0)
+                                continue;
+                }
                 b->out_iov[out] = (struct iovec){b->answer[out], len};
                 b->out[out].msg_hdr = (struct msghdr){
                     .msg_name = &b->peer[i],
@@ -168,10 +248,13 @@ static void *serve(void *arg)
 }
 
 int dns_udp_server_start(struct dns_udp_server *s, const struct sockaddr *addr,
-                         struct dns_db *db, char *err, size_t err_size)
+                         struct dns_db *db, const struct dns_udp_limits *limits,
+                         char *err, size_t err_size)
 {
         memset(s, 0, sizeof(*s));
         s->db = db;
+        if (limits != NULL)
+                s->limits = *limits;
         s->fd = -1;
         atomic_init(&s->stop, false);
         s->batch = malloc(sizeof(*s->batch));

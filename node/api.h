@@ -19,6 +19,10 @@ struct node_api {
         uv_loop_t *loop;
         struct node_cluster *cluster;
         const struct node_config *cfg;
+        /* The DNS listeners' counters for /v1/health (NULL: none); a new
+         * object owned by the caller. */
+        json_t *(*dns_stats)(void *ctx);
+        void *dns_stats_ctx;
 };
 
 const struct node_http_route *node_api_routes(size_t *count);

@@ -43,14 +43,15 @@ void node_api_health(struct node_http_request *r, void *ctx)
         raft_id leader = 0;
         const char *address = NULL;
         raft_leader(&c->replica.raft, &leader, &address);
-        node_http_reply_json(r, 200,
-                             json_pack("{s:s, s:I, s:s, s:s, s:I, s:I, s:I}", "status",
-                                       "ok", "node", (json_int_t)api->cfg->node_id,
-                                       "name", api->cfg->node_name, "role",
-                                       state_name(raft_state(&c->replica.raft)), "leader",
-                                       (json_int_t)leader, "applied_index",
-                                       (json_int_t)node_cluster_applied(c), "term",
-                                       (json_int_t)c->replica.raft.current_term));
+        json_t *body = json_pack(
+            "{s:s, s:I, s:s, s:s, s:I, s:I, s:I}", "status", "ok", "node",
+            (json_int_t)api->cfg->node_id, "name", api->cfg->node_name, "role",
+            state_name(raft_state(&c->replica.raft)), "leader", (json_int_t)leader,
+            "applied_index", (json_int_t)node_cluster_applied(c), "term",
+            (json_int_t)c->replica.raft.current_term);
+        if (body != NULL && api->dns_stats != NULL)
+                json_object_set_new(body, "dns", api->dns_stats(api->dns_stats_ctx));
+        node_http_reply_json(r, 200, body);
 }
 
 void node_api_cluster(struct node_http_request *r, void *ctx)

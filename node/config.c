@@ -31,6 +31,18 @@ static const char usage_text[] =
     "                               the cap the longest idle one is closed\n"
     "      --tcp-max-per-source N   open TCP connections per client address at most\n"
     "                               (default 64)\n"
+    "      --rrl-rate N             Response Rate Limiting over UDP: responses a\n"
+    "                               second per client network, kind and name\n"
+    "                               (default 20; 0: off)\n"
+    "      --rrl-window SECS        how long a flooding network stays limited after\n"
+    "                               it stops (debt cap, default 15)\n"
+    "      --rrl-slip N             every Nth limited response is sent truncated\n"
+    "                               (TC=1) instead of dropped (default 2; 0: never)\n"
+    "      --rrl-ipv4-prefix N      client network size for IPv4 (default 24)\n"
+    "      --rrl-ipv6-prefix N      client network size for IPv6 (default 56)\n"
+    "      --rrl-table-size N       accounts kept (default 65536)\n"
+    "      --rrl-exempt NET[,NET..] networks never limited, replacing the default\n"
+    "                               127.0.0.0/8,::1/128 (\"none\": no exemption)\n"
     "      --log-level LEVEL        error, warn, info (default) or debug\n"
     "\n"
     "Cluster mode (enabled by --data-dir; zones then come from the API):\n"
@@ -283,6 +295,65 @@ static int apply_cluster(struct node_config *cfg, const char *key, const char *v
         return -1;
 }
 
+static int parse_exempt(struct dns_rrl_config *rrl, const char *value, char *err,
+                        size_t n)
+{
+        rrl->exempt_count = 0;
+        if (strcmp(value, "none") == 0)
+                return 0;
+        char copy[1024], *save = NULL;
+        snprintf(copy, sizeof(copy), "%s", value);
+        for (char *item = strtok_r(copy, ",", &save); item != NULL;
+             item = strtok_r(NULL, ",", &save)) {
+                if (rrl->exempt_count == DNS_RRL_EXEMPT_MAX ||
+                    dns_net_parse(item, &rrl->exempt[rrl->exempt_count]) != 0) {
+                        snprintf(err, n,
+                                 "rrl-exempt: '%s' is not a network (192.0.2.0/24, "
+                                 "2001:db8::/32; at most %d)",
+                                 item, DNS_RRL_EXEMPT_MAX);
+                        return -1;
+                }
+                rrl->exempt_count++;
+        }
+        return 0;
+}
+
+/* The rrl-* settings: name, field, smallest and largest value. */
+static int apply_rrl(struct node_config *cfg, const char *key, const char *value,
+                     char *err, size_t n)
+{
+        struct dns_rrl_config *rrl = &cfg->rrl;
+        if (strcmp(key, "rrl-exempt") == 0)
+                return parse_exempt(rrl, value, err, n);
+        const struct {
+                const char *key;
+                unsigned *field;
+                unsigned min, max;
+        } numbers[] = {
+            {"rrl-rate", &rrl->rate, 0, 100000},
+            {"rrl-window", &rrl->window, 1, 3600},
+            {"rrl-slip", &rrl->slip, 0, 10},
+            {"rrl-ipv4-prefix", &rrl->ipv4_prefix, 8, 32},
+            {"rrl-ipv6-prefix", &rrl->ipv6_prefix, 16, 128},
+            {"rrl-table-size", &rrl->table_size, 1024, 1u << 26},
+        };
+        for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++) {
+                if (strcmp(key, numbers[i].key) != 0)
+                        continue;
+                unsigned v;
+                if (parse_uint(value, numbers[i].max, &v) != 0 || v < numbers[i].min) {
+                        snprintf(err, n, "%s: '%s' is not %u..%u", key, value,
+                                 numbers[i].min, numbers[i].max);
+                        return -1;
+                }
+                *numbers[i].field = v;
+                if (numbers[i].field == &rrl->rate)
+                        rrl->enabled = v > 0;
+                return 0;
+        }
+        return 1; /* not an rrl setting */
+}
+
 /* Applies one setting; the same code serves flags and file lines. */
 static int apply(struct node_config *cfg, const char *key, const char *value, char *err,
                  size_t n)
@@ -319,6 +390,11 @@ static int apply(struct node_config *cfg, const char *key, const char *value, ch
                         return -1;
                 }
                 return 0;
+        }
+        if (strncmp(key, "rrl-", 4) == 0) {
+                int rc = apply_rrl(cfg, key, value, err, n);
+                if (rc <= 0)
+                        return rc;
         }
         if (strcmp(key, "log-level") == 0) {
                 if (log_level_parse(value, &cfg->log_level) != 0) {
@@ -428,6 +504,13 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc, cha
             {"tcp-max-clients", required_argument, NULL, OPT_MAXCLIENTS},
             {"tcp-message-timeout", required_argument, NULL, OPT_DNS},
             {"tcp-max-per-source", required_argument, NULL, OPT_DNS},
+            {"rrl-rate", required_argument, NULL, OPT_DNS},
+            {"rrl-window", required_argument, NULL, OPT_DNS},
+            {"rrl-slip", required_argument, NULL, OPT_DNS},
+            {"rrl-ipv4-prefix", required_argument, NULL, OPT_DNS},
+            {"rrl-ipv6-prefix", required_argument, NULL, OPT_DNS},
+            {"rrl-table-size", required_argument, NULL, OPT_DNS},
+            {"rrl-exempt", required_argument, NULL, OPT_DNS},
             {"log-level", required_argument, NULL, OPT_LOGLEVEL},
             {"data-dir", required_argument, NULL, OPT_CLUSTER},
             {"node-id", required_argument, NULL, OPT_CLUSTER},
@@ -450,6 +533,7 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc, cha
         cfg->tcp_max_clients = 1024;
         cfg->tcp_message_timeout_ms = 5000;
         cfg->tcp_max_per_source = 64;
+        dns_rrl_config_default(&cfg->rrl);
         cfg->log_level = LOG_LEVEL_INFO;
 
         /* First pass: only --config, --help and --version. */

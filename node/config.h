@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "common/log.h"
+#include "dns/rrl.h"
 
 #define NODE_MAX_LISTEN 16
 
@@ -46,6 +47,7 @@ struct node_config {
         unsigned tcp_message_timeout_ms;
         unsigned tcp_max_clients;
         unsigned tcp_max_per_source;
+        struct dns_rrl_config rrl;
         enum log_level log_level;
         bool check_only;
 

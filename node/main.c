@@ -30,12 +30,20 @@
 #include "node/forward.h"
 #include "node/http.h"
 
+/* What the DNS listeners have counted since start, summed over addresses. */
+struct node_dns_totals {
+        uint64_t rrl_dropped, rrl_slipped;
+        uint64_t tcp_accepted, tcp_refused, tcp_evicted_total, tcp_evicted_per_source;
+        uint64_t tcp_idle_timeouts, tcp_message_timeouts;
+};
+
 struct node {
         uv_loop_t *loop;
         struct node_config cfg;
         struct dns_db db;
         struct dns_udp_server udp[NODE_MAX_LISTEN];
         struct dns_tcp_server tcp[NODE_MAX_LISTEN];
+        struct dns_rrl rrl; /* shared by the UDP servers */
         unsigned servers;
         uv_signal_t sigterm, sigint, sighup;
         bool stopping;
@@ -46,6 +54,8 @@ struct node {
         uv_timer_t join_timer;
         bool joining;
         uv_timer_t final_timer;
+        uv_timer_t stats_timer;
+        struct node_dns_totals logged; /* as of the last stats log line */
 };
 
 static void print_zone_error(void *ctx, const char *file, unsigned line, const char *msg)
@@ -116,6 +126,78 @@ static void reload(struct node *node)
         LOG_INFO("reload: %u of %u zones reloaded", ok, node->cfg.zone_count);
 }
 
+static void dns_totals(const struct node *node, struct node_dns_totals *t)
+{
+        memset(t, 0, sizeof(*t));
+        for (unsigned i = 0; i < node->servers; i++) {
+                const struct dns_udp_limit_stats *u = &node->udp[i].limit_stats;
+                t->rrl_dropped +=
+                    atomic_load_explicit(&u->rrl_dropped, memory_order_relaxed);
+                t->rrl_slipped +=
+                    atomic_load_explicit(&u->rrl_slipped, memory_order_relaxed);
+                const struct dns_tcp_stats *s = &node->tcp[i].stats;
+                t->tcp_accepted += s->accepted;
+                t->tcp_refused += s->refused;
+                t->tcp_evicted_total += s->evicted_total;
+                t->tcp_evicted_per_source += s->evicted_per_source;
+                t->tcp_idle_timeouts += s->idle_timeouts;
+                t->tcp_message_timeouts += s->message_timeouts;
+        }
+}
+
+/* /v1/health "dns": the counters an operator watches for abuse. */
+static json_t *dns_stats_json(void *ctx)
+{
+        struct node_dns_totals t;
+        dns_totals(ctx, &t);
+        return json_pack("{s:{s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I, s:I}}", "rrl",
+                         "dropped", (json_int_t)t.rrl_dropped, "slipped",
+                         (json_int_t)t.rrl_slipped, "tcp", "accepted",
+                         (json_int_t)t.tcp_accepted, "refused", (json_int_t)t.tcp_refused,
+                         "closed_at_total_cap", (json_int_t)t.tcp_evicted_total,
+                         "closed_at_source_cap", (json_int_t)t.tcp_evicted_per_source,
+                         "idle_timeouts", (json_int_t)t.tcp_idle_timeouts,
+                         "message_timeouts", (json_int_t)t.tcp_message_timeouts);
+}
+
+/* One line about what the limits did, when they did something: never a line
+ * per packet.  `final`: the totals at shut-down. */
+static void log_dns_limits(struct node *node, bool final)
+{
+        struct node_dns_totals t, *o = &node->logged;
+        dns_totals(node, &t);
+        if (!final && memcmp(&t, o, sizeof(t)) == 0)
+                return;
+        if (final)
+                o = &(struct node_dns_totals){0};
+        log_write(
+            final ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
+            "DNS limits%s: RRL dropped %llu, slipped %llu; TCP closed %llu at the "
+            "total cap, %llu at the per-address cap, %llu idle, %llu for a slow "
+            "message, refused %llu",
+            final ? " since start" : " in the last interval",
+            (unsigned long long)(t.rrl_dropped - o->rrl_dropped),
+            (unsigned long long)(t.rrl_slipped - o->rrl_slipped),
+            (unsigned long long)(t.tcp_evicted_total - o->tcp_evicted_total),
+            (unsigned long long)(t.tcp_evicted_per_source - o->tcp_evicted_per_source),
+            (unsigned long long)(t.tcp_idle_timeouts - o->tcp_idle_timeouts),
+            (unsigned long long)(t.tcp_message_timeouts - o->tcp_message_timeouts),
+            (unsigned long long)(t.tcp_refused - o->tcp_refused));
+        node->logged = t;
+}
+
+static void on_stats_timer(uv_timer_t *timer)
+{
+        struct node *node = timer->data;
+        struct node_dns_totals t;
+        dns_totals(node, &t);
+        /* Idle timeouts alone are normal TCP life, not worth a warning. */
+        t.tcp_idle_timeouts = node->logged.tcp_idle_timeouts;
+        t.tcp_accepted = node->logged.tcp_accepted;
+        if (memcmp(&t, &node->logged, sizeof(t)) != 0)
+                log_dns_limits(node, false);
+}
+
 static void server_closed_tcp(struct dns_tcp_server *s)
 {
 }
@@ -137,6 +219,8 @@ static void stop(struct node *node)
                 return;
         node->stopping = true;
         LOG_INFO("stopping");
+        log_dns_limits(node, true);
+        uv_close((uv_handle_t *)&node->stats_timer, NULL);
         for (unsigned i = 0; i < node->servers; i++) {
                 dns_udp_server_close(&node->udp[i]);
                 dns_tcp_server_close(&node->tcp[i], server_closed_tcp);
@@ -197,10 +281,13 @@ static int start_servers(struct node *node)
             .max_clients = node->cfg.tcp_max_clients,
             .max_per_source = node->cfg.tcp_max_per_source,
         };
+        const struct dns_udp_limits udp = {
+            .rrl = node->cfg.rrl.enabled ? &node->rrl : NULL,
+        };
         for (unsigned i = 0; i < node->cfg.listen_count; i++) {
                 const struct sockaddr *addr =
                     (const struct sockaddr *)&node->cfg.listen[i];
-                if (dns_udp_server_start(&node->udp[i], addr, &node->db, err,
+                if (dns_udp_server_start(&node->udp[i], addr, &node->db, &udp, err,
                                          sizeof(err)) != 0) {
                         LOG_ERROR("cannot serve on %s: %s", node->cfg.listen_text[i],
                                   err);
@@ -343,7 +430,8 @@ static int start_cluster(struct node *node)
                 LOG_ERROR("cannot start the cluster replica: %s", node->cluster.error);
                 return -1;
         }
-        node->api = (struct node_api){node->loop, &node->cluster, cfg};
+        node->api =
+            (struct node_api){node->loop, &node->cluster, cfg, dns_stats_json, node};
         if (cfg->tls_cert[0] != '\0') {
                 /* Nodes call each other's API, which is TLS too. */
                 char terr[300];
@@ -429,6 +517,11 @@ int main(int argc, char **argv)
         node.loop = uv_default_loop();
         raise_fd_limit(&node.cfg);
         int rc = 1;
+        if (dns_rrl_init(&node.rrl, &node.cfg.rrl) != 0) {
+                fprintf(stderr, "quorumdns: no memory for %u RRL accounts\n",
+                        node.cfg.rrl.table_size);
+                return 1;
+        }
         if (start_servers(&node) == 0 &&
             (!node_config_clustered(&node.cfg) || start_cluster(&node) == 0)) {
                 uv_signal_init(node.loop, &node.sigterm);
@@ -440,6 +533,9 @@ int main(int argc, char **argv)
                 uv_signal_start(&node.sighup, on_signal, SIGHUP);
                 for (unsigned i = 0; i < node.cfg.listen_count; i++)
                         LOG_INFO("serving DNS on %s (UDP, TCP)", node.cfg.listen_text[i]);
+                uv_timer_init(node.loop, &node.stats_timer);
+                node.stats_timer.data = &node;
+                uv_timer_start(&node.stats_timer, on_stats_timer, 10000, 10000);
                 rc = 0;
         } else {
                 for (unsigned i = 0; i < node.servers; i++) {
@@ -449,6 +545,7 @@ int main(int argc, char **argv)
         }
         uv_run(node.loop, UV_RUN_DEFAULT);
         uv_loop_close(node.loop);
+        dns_rrl_fini(&node.rrl);
         dns_db_fini(&node.db);
         node_config_free(&node.cfg);
         if (rc == 0)

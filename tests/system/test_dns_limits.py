@@ -27,11 +27,13 @@ import subprocess
 import threading
 import time
 
+import dns.edns
 import dns.flags
 import dns.message
 import dns.query
 import pytest
 
+from cluster_util import Cluster
 from conftest import TIMEOUT, make_query, tcp_read_msg
 
 SLACK = float(os.environ.get("QDNS_TIMING_SLACK", "1"))
@@ -259,3 +261,142 @@ def test_tcp_per_source_cap_closes_oldest_idle(qdns_factory):
         assert usable(s)
     for s in mine + [fifth, other]:
         s.close()
+
+
+# --------------------------------------------------------------- RRL
+
+
+def flood(host, port, sources, qname, n, seconds, cookie=None):
+    """Sends n queries for qname/A spread over `seconds` from the sockets
+    bound to `sources` (in turn); returns (full answers, TC=1 replies, sent)."""
+    socks = []
+    for src in sources:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        s.bind((src, 0))
+        s.setblocking(False)
+        socks.append(s)
+    opts = [dns.edns.GenericOption(10, cookie)] if cookie else None
+    full = tc = 0
+
+    def drain():
+        nonlocal full, tc
+        for s in socks:
+            while True:
+                try:
+                    data = s.recv(65535)
+                except BlockingIOError:
+                    break
+                r = dns.message.from_wire(data)
+                if r.flags & dns.flags.TC:
+                    assert not r.answer
+                    tc += 1
+                elif r.answer:
+                    full += 1
+
+    w = make_query(qname, "A", options=opts).to_wire()
+    t0 = time.monotonic()
+    for i in range(n):
+        socks[i % len(socks)].sendto(w, (host, port))
+        pause = t0 + seconds * (i + 1) / n - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        if i % 50 == 0:
+            drain()
+    time.sleep(0.5)
+    drain()
+    for s in socks:
+        s.close()
+    return full, tc, n
+
+
+def test_rrl_limits_and_slips_a_flood_from_one_network(qdns_factory):
+    """A flood of 600 identical queries in 3 s from two addresses of one /24
+    (rate 10/s, slip 2): only about rate x seconds get full answers, about
+    half of the others come back empty with TC=1, the rest are dropped; a
+    client in another /24, asking 5 times a second meanwhile, gets every
+    answer in full.  The node counts and logs what it limited."""
+    srv = qdns_factory(extra=["--rrl-exempt", "none", "--rrl-rate", "10",
+                              "--rrl-window", "2"], ipv6=False)
+    other = {"full": 0, "asked": 0, "tc": 0}
+    stop = threading.Event()
+
+    def other_client():
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.3.1", 0))
+            s.settimeout(1.0 * SLACK)
+            while not stop.is_set():
+                other["asked"] += 1
+                s.sendto(make_query("www.diff.test.", "A").to_wire(), (srv.host, srv.port))
+                try:
+                    r = dns.message.from_wire(s.recv(65535))
+                    other["full"] += bool(r.answer) and not r.flags & dns.flags.TC
+                    other["tc"] += bool(r.flags & dns.flags.TC)
+                except socket.timeout:
+                    pass
+                time.sleep(0.2)
+
+    t = threading.Thread(target=other_client, daemon=True)
+    t.start()
+    try:
+        full, tc, sent = flood(srv.host, srv.port, ["127.0.2.1", "127.0.2.77"],
+                               "www.diff.test.", 600, 3.0)
+    finally:
+        stop.set()
+        t.join(10)
+    limited = sent - full
+    assert 10 <= full <= 10 * 5 + 10, full      # about rate x (seconds + 1)
+    assert 0.35 * limited <= tc <= 0.65 * limited, (tc, limited)
+    assert other["asked"] >= 10
+    assert other["full"] == other["asked"], other
+    assert srv.stop() == 0
+    m = re.search(r"RRL dropped (\d+), slipped (\d+)", srv.log())
+    assert m, srv.log()[-2000:]
+    assert (int(m.group(1)), int(m.group(2))) == (limited - tc, tc)
+
+
+def test_rrl_exempts_loopback_by_default(qdns_factory):
+    """With the default settings, loopback clients are exempt: 300 queries
+    in a second from 127.0.0.1 are all answered in full."""
+    srv = qdns_factory(ipv6=False)
+    full, tc, sent = flood(srv.host, srv.port, ["127.0.0.1"], "www.diff.test.", 300, 1.0)
+    assert (full, tc) == (sent, 0)
+
+
+def test_limits_counted_in_health(tmp_path):
+    """In cluster mode /v1/health reports the DNS counters: after a flood of
+    REFUSED answers (no zone) from one network, rrl.dropped + rrl.slipped
+    equals what the flooder did not get, and TCP counts its connections."""
+    c = Cluster(tmp_path / "cluster", max_nodes=1)
+    try:
+        n = c[1]
+        c.bootstrap_ids = [1]
+        n.start(bootstrap=c.bootstrap_str([1]),
+                extra=["--rrl-exempt", "none", "--rrl-rate", "5"])
+        c.wait_ready([1])
+        host, port = n.host, n.dns_port
+        answered = tc = 0
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.4.1", 0))
+            s.settimeout(0.3)
+            w = make_query("nowhere.example.", "A").to_wire()
+            for _ in range(100):
+                s.sendto(w, (host, port))
+            while True:
+                try:
+                    r = dns.message.from_wire(s.recv(65535))
+                except socket.timeout:
+                    break
+                answered += 1
+                tc += bool(r.flags & dns.flags.TC)
+        with socket.create_connection((host, port), timeout=TIMEOUT):
+            pass
+        time.sleep(0.2)
+        h = n.get("/v1/health")
+        assert h.status == 200, h
+        d = h.json["dns"]
+        assert d["rrl"]["slipped"] == tc and tc > 0
+        assert d["rrl"]["dropped"] == 100 - answered
+        assert d["tcp"]["accepted"] >= 1
+    finally:
+        c.close()
