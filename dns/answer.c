@@ -264,7 +264,7 @@ size_t dns_answer_parsed(const struct dns_catalog *catalog, struct dns_query *q,
                 return 0;
         }
         size_t limit = transport == DNS_TRANSPORT_TCP ? DNS_TCP_MAX : udp_limit(q);
-        if (st != DNS_PARSE_OK && st != DNS_PARSE_BADVERS)
+        if (st == DNS_PARSE_FORMERR || st == DNS_PARSE_NOTIMP)
                 q->edns = false; /* do not trust an OPT we could not parse */
         dns_writer_start(&a.w, q, out, limit);
         switch (st) {
@@ -276,6 +276,12 @@ size_t dns_answer_parsed(const struct dns_catalog *catalog, struct dns_query *q,
                 break;
         case DNS_PARSE_BADVERS:
                 a.rcode = DNS_RCODE_BADVERS;
+                break;
+        case DNS_PARSE_NOQUESTION: /* RFC 7873 §5.4 */
+                a.rcode = q->cookie_reply_len ? DNS_RCODE_NOERROR : DNS_RCODE_FORMERR;
+                break;
+        case DNS_PARSE_BADCOOKIE:
+                a.rcode = DNS_RCODE_BADCOOKIE;
                 break;
         default:
                 if (q->qclass != DNS_CLASS_IN) {

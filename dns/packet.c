@@ -46,9 +46,19 @@ static enum dns_parse_status parse_opt(struct dns_query *q, const uint8_t *rr,
         while (pos < rdlen) {
                 if (pos + 4 > rdlen)
                         return DNS_PARSE_FORMERR;
+                uint16_t code = wire_get16(rdata + pos);
                 uint16_t optlen = wire_get16(rdata + pos + 2);
                 if (pos + 4 + optlen > rdlen)
                         return DNS_PARSE_FORMERR;
+                if (code == DNS_EDNS_COOKIE) {
+                        /* RFC 7873 §5.2.2: a client cookie alone, or with a
+                         * server cookie of 8 to 32 bytes; one option. */
+                        if (q->cookie != NULL ||
+                            (optlen != 8 && (optlen < 16 || optlen > 40)))
+                                return DNS_PARSE_FORMERR;
+                        q->cookie = rdata + pos + 4;
+                        q->cookie_len = (uint8_t)optlen;
+                }
                 pos += 4 + (size_t)optlen;
         }
         return DNS_PARSE_OK;
@@ -66,6 +76,9 @@ enum dns_parse_status dns_query_parse(struct dns_query *q, const uint8_t *wire,
         q->edns_version = 0;
         q->edns_payload = DNS_UDP_MAX_NOEDNS;
         q->edns_flags = 0;
+        q->cookie = NULL;
+        q->cookie_len = 0;
+        q->cookie_reply_len = 0;
         q->qtype = q->qclass = 0;
         if (size < DNS_HEADER_SIZE)
                 return DNS_PARSE_DROP;
@@ -76,17 +89,21 @@ enum dns_parse_status dns_query_parse(struct dns_query *q, const uint8_t *wire,
         uint16_t qdcount = wire_get16(wire + 4), ancount = wire_get16(wire + 6);
         uint16_t nscount = wire_get16(wire + 8), arcount = wire_get16(wire + 10);
         unsigned opcode = (q->flags >> 11) & 0xf;
-        if (qdcount != 1)
+        bool none = qdcount == 0 && opcode == DNS_OPCODE_QUERY; /* cookie request? */
+        if (qdcount != 1 && !none)
                 return opcode != DNS_OPCODE_QUERY ? DNS_PARSE_NOTIMP : DNS_PARSE_FORMERR;
-        int n = dns_lname_from_wire(&q->qname, wire + DNS_HEADER_SIZE,
-                                    size - DNS_HEADER_SIZE);
-        if (n < 0 || DNS_HEADER_SIZE + (size_t)n + 4 > size)
-                return DNS_PARSE_FORMERR;
-        size_t pos = DNS_HEADER_SIZE + (size_t)n;
-        q->qtype = wire_get16(wire + pos);
-        q->qclass = wire_get16(wire + pos + 2);
-        pos += 4;
-        q->question_size = (uint16_t)(pos - DNS_HEADER_SIZE);
+        size_t pos = DNS_HEADER_SIZE;
+        if (!none) {
+                int n = dns_lname_from_wire(&q->qname, wire + DNS_HEADER_SIZE,
+                                            size - DNS_HEADER_SIZE);
+                if (n < 0 || DNS_HEADER_SIZE + (size_t)n + 4 > size)
+                        return DNS_PARSE_FORMERR;
+                pos += (size_t)n;
+                q->qtype = wire_get16(wire + pos);
+                q->qclass = wire_get16(wire + pos + 2);
+                pos += 4;
+                q->question_size = (uint16_t)(pos - DNS_HEADER_SIZE);
+        }
         if (opcode != DNS_OPCODE_QUERY)
                 return DNS_PARSE_NOTIMP;
         if (ancount != 0 || nscount != 0)
@@ -114,6 +131,8 @@ enum dns_parse_status dns_query_parse(struct dns_query *q, const uint8_t *wire,
                 return DNS_PARSE_FORMERR; /* trailing garbage */
         if (q->edns && q->edns_version != 0)
                 return DNS_PARSE_BADVERS;
+        if (none)
+                return q->cookie != NULL ? DNS_PARSE_NOQUESTION : DNS_PARSE_FORMERR;
         return DNS_PARSE_OK;
 }
 
@@ -124,6 +143,8 @@ void dns_writer_start(struct dns_writer *w, const struct dns_query *q, uint8_t *
 {
         w->buf = buf;
         w->limit = q->edns ? limit - DNS_OPT_RR_SIZE : limit;
+        if (q->edns && q->cookie_reply_len != 0)
+                w->limit -= 4u + q->cookie_reply_len;
         w->count[0] = w->count[1] = w->count[2] = 0;
         w->truncated = false;
         w->qname = NULL;
@@ -441,6 +462,14 @@ size_t dns_writer_finish(struct dns_writer *w, const struct dns_query *q, uint16
                 wire_put16(opt + 7, q->edns_flags & DNS_EDNS_DO);
                 wire_put16(opt + 9, 0);
                 w->len += DNS_OPT_RR_SIZE;
+                if (q->cookie_reply_len != 0) {
+                        uint8_t *o = buf + w->len;
+                        wire_put16(o, DNS_EDNS_COOKIE);
+                        wire_put16(o + 2, q->cookie_reply_len);
+                        memcpy(o + 4, q->cookie_reply, q->cookie_reply_len);
+                        wire_put16(opt + 9, (uint16_t)(4 + q->cookie_reply_len));
+                        w->len += 4u + q->cookie_reply_len;
+                }
                 wire_put16(buf + 10, (uint16_t)(w->count[2] + 1));
         }
         return w->len;

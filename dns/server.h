@@ -29,15 +29,19 @@
 
 #include "dns/addr.h"
 #include "dns/answer.h"
+#include "dns/cookie.h"
 #include "dns/db.h"
 #include "dns/rrl.h"
 
 #define DNS_UDP_BATCH     64
 #define DNS_UDP_RECV_SIZE 4096
 
-/* What the UDP servers share: RRL accounts (NULL: off). */
+/* What the UDP servers share: RRL accounts (NULL: off) and the cookie
+ * secrets (NULL: cookies off). */
 struct dns_udp_limits {
         struct dns_rrl *rrl;
+        struct dns_cookie_secrets *cookies;
+        bool cookies_required; /* BADCOOKIE without a valid server cookie */
 };
 
 /* Counters of one UDP server: written by its thread alone (relaxed
@@ -45,6 +49,10 @@ struct dns_udp_limits {
 struct dns_udp_limit_stats {
         _Atomic uint64_t rrl_dropped;
         _Atomic uint64_t rrl_slipped;
+        _Atomic uint64_t cookie_valid;       /* queries with our server cookie */
+        _Atomic uint64_t cookie_client_only; /* a client cookie alone */
+        _Atomic uint64_t cookie_bad;         /* a server cookie not ours or expired */
+        _Atomic uint64_t badcookie_sent;
 };
 
 struct dns_udp_server {
@@ -60,7 +68,8 @@ struct dns_udp_server {
         struct dns_udp_batch *batch;   /* buffers for one recvmmsg/sendmmsg round */
         struct dns_udp_limits limits;
         struct dns_udp_limit_stats limit_stats;
-        unsigned slip_count; /* limited responses since the last slipped one */
+        unsigned slip_count;         /* limited responses since the last slipped one */
+        struct dns_cookie_keys keys; /* copied once per batch */
 };
 
 /* Binds addr and starts serving.  limits (NULL: none) is copied; what it
@@ -77,10 +86,11 @@ struct dns_tcp_sources;
 
 /* What a TCP client may hold (see server_tcp.c). */
 struct dns_tcp_limits {
-        unsigned idle_timeout_ms;    /* after the last complete message */
-        unsigned message_timeout_ms; /* from a message's first byte to its last */
-        unsigned max_clients;        /* open connections in total */
-        unsigned max_per_source;     /* open connections from one address */
+        unsigned idle_timeout_ms;           /* after the last complete message */
+        unsigned message_timeout_ms;        /* from a message's first byte to its last */
+        unsigned max_clients;               /* open connections in total */
+        unsigned max_per_source;            /* open connections from one address */
+        struct dns_cookie_secrets *cookies; /* borrowed; NULL: cookies off */
 };
 
 /* Counters of one TCP server, read and written on the loop. */

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include "dns/siphash.h"
 #include "dns/wire.h"
@@ -319,8 +320,19 @@ static unsigned process(struct dns_tcp_conn *c)
                         break;
                 done++;
                 const struct dns_catalog *catalog = dns_db_current(s->db);
-                size_t n = dns_answer(catalog, c->buf + pos + 2, msg, DNS_TRANSPORT_TCP,
-                                      s->scratch + 2, s->rotation++, &s->stats.answers);
+                struct dns_query q;
+                enum dns_parse_status st = dns_query_parse(&q, c->buf + pos + 2, msg);
+                if (s->limits.cookies != NULL && q.cookie != NULL &&
+                    (st == DNS_PARSE_OK || st == DNS_PARSE_BADVERS ||
+                     st == DNS_PARSE_NOQUESTION)) {
+                        /* Over TCP the address is proven: no BADCOOKIE. */
+                        struct dns_cookie_keys keys;
+                        dns_cookie_secrets_load(s->limits.cookies, &keys);
+                        dns_cookie_answer(&keys, &q, &c->addr, (uint32_t)time(NULL));
+                }
+                size_t n =
+                    dns_answer_parsed(catalog, &q, st, DNS_TRANSPORT_TCP, s->scratch + 2,
+                                      s->rotation++, &s->stats.answers);
                 pos += 2 + msg;
                 if (n == 0)
                         continue;

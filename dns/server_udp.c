@@ -49,6 +49,7 @@ struct dns_udp_batch {
         uint8_t answer[DNS_UDP_BATCH][DNS_EDNS_OUR_PAYLOAD];
         struct dns_query parsed[DNS_UDP_BATCH];
         enum dns_parse_status status[DNS_UDP_BATCH];
+        enum dns_cookie_verdict cookie[DNS_UDP_BATCH];
 };
 
 static bool is_wildcard(const struct sockaddr *addr)
@@ -160,6 +161,48 @@ static size_t rate_limit(struct dns_udp_server *s, struct dns_query *q,
         return dns_writer_finish(&w, q, flags & DNS_FLAG_AA, flags & 0xf);
 }
 
+/*
+ * The cookies of a batch: each query's COOKIE judged and its reply cookie
+ * made; with cookies required, a query with a client cookie but no valid
+ * server cookie gets BADCOOKIE (RFC 7873 §5.2.3).
+ */
+static void check_cookies(struct dns_udp_server *s, int n)
+{
+        struct dns_udp_batch *b = s->batch;
+        dns_cookie_secrets_load(s->limits.cookies, &s->keys);
+        uint32_t wall = (uint32_t)time(NULL);
+        for (int i = 0; i < n; i++) {
+                b->cookie[i] = DNS_COOKIE_ABSENT;
+                enum dns_parse_status st = b->status[i];
+                if (b->parsed[i].cookie == NULL ||
+                    (st != DNS_PARSE_OK && st != DNS_PARSE_BADVERS &&
+                     st != DNS_PARSE_NOQUESTION))
+                        continue;
+                struct dns_client_addr client;
+                dns_client_addr_set(&client, (struct sockaddr *)&b->peer[i]);
+                enum dns_cookie_verdict v =
+                    dns_cookie_answer(&s->keys, &b->parsed[i], &client, wall);
+                b->cookie[i] = v;
+                switch (v) {
+                case DNS_COOKIE_VALID:
+                        count(&s->limit_stats.cookie_valid);
+                        continue;
+                case DNS_COOKIE_CLIENT_ONLY:
+                        count(&s->limit_stats.cookie_client_only);
+                        break;
+                case DNS_COOKIE_BAD:
+                        count(&s->limit_stats.cookie_bad);
+                        break;
+                case DNS_COOKIE_ABSENT:
+                        continue;
+                }
+                if (s->limits.cookies_required && st == DNS_PARSE_OK) {
+                        b->status[i] = DNS_PARSE_BADCOOKIE;
+                        count(&s->limit_stats.badcookie_sent);
+                }
+        }
+}
+
 /* Receives, answers and sends one batch; returns datagrams received. */
 static int round_trip(struct dns_udp_server *s)
 {
@@ -185,6 +228,8 @@ static int round_trip(struct dns_udp_server *s)
                     b->in[i].msg_hdr.msg_flags & MSG_TRUNC
                         ? DNS_PARSE_DROP /* longer than any query we answer */
                         : dns_query_parse(&b->parsed[i], b->query[i], b->in[i].msg_len);
+        if (s->limits.cookies != NULL)
+                check_cookies(s, n);
         dns_answer_warm(catalog, b->parsed, b->status, (unsigned)n);
         uint32_t now = s->limits.rrl ? now_seconds() : 0;
         unsigned out = 0;
@@ -195,7 +240,7 @@ static int round_trip(struct dns_udp_server *s)
                                                s->rotation++, &s->stats);
                 if (len == 0)
                         continue;
-                if (s->limits.rrl != NULL) {
+                if (s->limits.rrl != NULL && b->cookie[i] != DNS_COOKIE_VALID) {
                         len = rate_limit(s, &b->parsed[i], b->status[i],
                                          (struct sockaddr *)&b->peer[i], b->answer[out],
                                          len, now);

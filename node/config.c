@@ -43,6 +43,15 @@ static const char usage_text[] =
     "      --rrl-table-size N       accounts kept (default 65536)\n"
     "      --rrl-exempt NET[,NET..] networks never limited, replacing the default\n"
     "                               127.0.0.0/8,::1/128 (\"none\": no exemption)\n"
+    "      --cookies off|on|require DNS cookies (RFC 7873, RFC 9018 server cookies;\n"
+    "                               default on); require: a UDP query with a client\n"
+    "                               cookie but no valid server cookie gets BADCOOKIE\n"
+    "      --cookie-secret-file FILE  cookie secrets, one per line (32 hex digits);\n"
+    "                               the first makes cookies, all are accepted; give\n"
+    "                               every node of a cluster the same file (default:\n"
+    "                               a random secret per start).  Re-read on change\n"
+    "      --cookie-secret-overlap SECS  a replaced first secret stays accepted this\n"
+    "                               long (default 3600)\n"
     "      --log-level LEVEL        error, warn, info (default) or debug\n"
     "\n"
     "Cluster mode (enabled by --data-dir; zones then come from the API):\n"
@@ -391,6 +400,28 @@ static int apply(struct node_config *cfg, const char *key, const char *value, ch
                 }
                 return 0;
         }
+        if (strcmp(key, "cookies") == 0) {
+                static const char *const modes[] = {"off", "on", "require"};
+                for (int i = 0; i < 3; i++)
+                        if (strcmp(value, modes[i]) == 0) {
+                                cfg->cookies = i;
+                                return 0;
+                        }
+                snprintf(err, n, "cookies: '%s' is not off, on or require", value);
+                return -1;
+        }
+        if (strcmp(key, "cookie-secret-file") == 0)
+                return copy_text(cfg->cookie_secret_file, sizeof(cfg->cookie_secret_file),
+                                 key, value, err, n);
+        if (strcmp(key, "cookie-secret-overlap") == 0) {
+                if (parse_uint(value, 30 * 86400, &cfg->cookie_secret_overlap_s) != 0) {
+                        snprintf(err, n,
+                                 "cookie-secret-overlap: '%s' is not 0..2592000 seconds",
+                                 value);
+                        return -1;
+                }
+                return 0;
+        }
         if (strncmp(key, "rrl-", 4) == 0) {
                 int rc = apply_rrl(cfg, key, value, err, n);
                 if (rc <= 0)
@@ -504,6 +535,9 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc, cha
             {"tcp-max-clients", required_argument, NULL, OPT_MAXCLIENTS},
             {"tcp-message-timeout", required_argument, NULL, OPT_DNS},
             {"tcp-max-per-source", required_argument, NULL, OPT_DNS},
+            {"cookies", required_argument, NULL, OPT_DNS},
+            {"cookie-secret-file", required_argument, NULL, OPT_DNS},
+            {"cookie-secret-overlap", required_argument, NULL, OPT_DNS},
             {"rrl-rate", required_argument, NULL, OPT_DNS},
             {"rrl-window", required_argument, NULL, OPT_DNS},
             {"rrl-slip", required_argument, NULL, OPT_DNS},
@@ -534,6 +568,8 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc, cha
         cfg->tcp_message_timeout_ms = 5000;
         cfg->tcp_max_per_source = 64;
         dns_rrl_config_default(&cfg->rrl);
+        cfg->cookies = 1;
+        cfg->cookie_secret_overlap_s = 3600;
         cfg->log_level = LOG_LEVEL_INFO;
 
         /* First pass: only --config, --help and --version. */

@@ -48,6 +48,9 @@ struct node_config {
         unsigned tcp_max_clients;
         unsigned tcp_max_per_source;
         struct dns_rrl_config rrl;
+        int cookies; /* 0 off, 1 on, 2 required over UDP (BADCOOKIE) */
+        char cookie_secret_file[512];
+        unsigned cookie_secret_overlap_s;
         enum log_level log_level;
         bool check_only;
 

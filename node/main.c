@@ -27,12 +27,14 @@
 #include "node/api.h"
 #include "node/cluster.h"
 #include "node/config.h"
+#include "node/cookies.h"
 #include "node/forward.h"
 #include "node/http.h"
 
 /* What the DNS listeners have counted since start, summed over addresses. */
 struct node_dns_totals {
         uint64_t rrl_dropped, rrl_slipped;
+        uint64_t cookie_valid, cookie_client_only, cookie_bad, badcookie_sent;
         uint64_t tcp_accepted, tcp_refused, tcp_evicted_total, tcp_evicted_per_source;
         uint64_t tcp_idle_timeouts, tcp_message_timeouts;
 };
@@ -44,6 +46,7 @@ struct node {
         struct dns_udp_server udp[NODE_MAX_LISTEN];
         struct dns_tcp_server tcp[NODE_MAX_LISTEN];
         struct dns_rrl rrl; /* shared by the UDP servers */
+        struct node_cookies cookies;
         unsigned servers;
         uv_signal_t sigterm, sigint, sighup;
         bool stopping;
@@ -150,14 +153,18 @@ static json_t *dns_stats_json(void *ctx)
 {
         struct node_dns_totals t;
         dns_totals(ctx, &t);
-        return json_pack("{s:{s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I, s:I}}", "rrl",
-                         "dropped", (json_int_t)t.rrl_dropped, "slipped",
-                         (json_int_t)t.rrl_slipped, "tcp", "accepted",
-                         (json_int_t)t.tcp_accepted, "refused", (json_int_t)t.tcp_refused,
-                         "closed_at_total_cap", (json_int_t)t.tcp_evicted_total,
-                         "closed_at_source_cap", (json_int_t)t.tcp_evicted_per_source,
-                         "idle_timeouts", (json_int_t)t.tcp_idle_timeouts,
-                         "message_timeouts", (json_int_t)t.tcp_message_timeouts);
+        return json_pack(
+            "{s:{s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I, s:I}}",
+            "rrl", "dropped", (json_int_t)t.rrl_dropped, "slipped",
+            (json_int_t)t.rrl_slipped, "cookies", "valid", (json_int_t)t.cookie_valid,
+            "client_only", (json_int_t)t.cookie_client_only, "bad",
+            (json_int_t)t.cookie_bad, "badcookie_sent", (json_int_t)t.badcookie_sent,
+            "tcp", "accepted", (json_int_t)t.tcp_accepted, "refused",
+            (json_int_t)t.tcp_refused, "closed_at_total_cap",
+            (json_int_t)t.tcp_evicted_total, "closed_at_source_cap",
+            (json_int_t)t.tcp_evicted_per_source, "idle_timeouts",
+            (json_int_t)t.tcp_idle_timeouts, "message_timeouts",
+            (json_int_t)t.tcp_message_timeouts);
 }
 
 /* One line about what the limits did, when they did something: never a line
@@ -174,7 +181,7 @@ static void log_dns_limits(struct node *node, bool final)
             final ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
             "DNS limits%s: RRL dropped %llu, slipped %llu; TCP closed %llu at the "
             "total cap, %llu at the per-address cap, %llu idle, %llu for a slow "
-            "message, refused %llu",
+            "message, refused %llu; BADCOOKIE %llu",
             final ? " since start" : " in the last interval",
             (unsigned long long)(t.rrl_dropped - o->rrl_dropped),
             (unsigned long long)(t.rrl_slipped - o->rrl_slipped),
@@ -182,7 +189,8 @@ static void log_dns_limits(struct node *node, bool final)
             (unsigned long long)(t.tcp_evicted_per_source - o->tcp_evicted_per_source),
             (unsigned long long)(t.tcp_idle_timeouts - o->tcp_idle_timeouts),
             (unsigned long long)(t.tcp_message_timeouts - o->tcp_message_timeouts),
-            (unsigned long long)(t.tcp_refused - o->tcp_refused));
+            (unsigned long long)(t.tcp_refused - o->tcp_refused),
+            (unsigned long long)(t.badcookie_sent - o->badcookie_sent));
         node->logged = t;
 }
 
@@ -191,9 +199,13 @@ static void on_stats_timer(uv_timer_t *timer)
         struct node *node = timer->data;
         struct node_dns_totals t;
         dns_totals(node, &t);
-        /* Idle timeouts alone are normal TCP life, not worth a warning. */
+        /* Normal life (connections, idle timeouts, cookies) is not worth a
+         * warning; only what the limits refused is. */
         t.tcp_idle_timeouts = node->logged.tcp_idle_timeouts;
         t.tcp_accepted = node->logged.tcp_accepted;
+        t.cookie_valid = node->logged.cookie_valid;
+        t.cookie_client_only = node->logged.cookie_client_only;
+        t.cookie_bad = node->logged.cookie_bad;
         if (memcmp(&t, &node->logged, sizeof(t)) != 0)
                 log_dns_limits(node, false);
 }
@@ -221,6 +233,7 @@ static void stop(struct node *node)
         LOG_INFO("stopping");
         log_dns_limits(node, true);
         uv_close((uv_handle_t *)&node->stats_timer, NULL);
+        node_cookies_close(&node->cookies);
         for (unsigned i = 0; i < node->servers; i++) {
                 dns_udp_server_close(&node->udp[i]);
                 dns_tcp_server_close(&node->tcp[i], server_closed_tcp);
@@ -244,9 +257,10 @@ static void stop(struct node *node)
 static void on_signal(uv_signal_t *handle, int signum)
 {
         struct node *node = handle->data;
-        if (signum == SIGHUP)
+        if (signum == SIGHUP) {
+                node_cookies_reload(&node->cookies);
                 reload(node);
-        else
+        } else
                 stop(node);
 }
 
@@ -275,14 +289,19 @@ static void raise_fd_limit(const struct node_config *cfg)
 static int start_servers(struct node *node)
 {
         char err[256];
+        struct dns_cookie_secrets *cookies =
+            node->cfg.cookies > 0 ? &node->cookies.secrets : NULL;
         const struct dns_tcp_limits tcp = {
             .idle_timeout_ms = node->cfg.tcp_idle_timeout_ms,
             .message_timeout_ms = node->cfg.tcp_message_timeout_ms,
             .max_clients = node->cfg.tcp_max_clients,
             .max_per_source = node->cfg.tcp_max_per_source,
+            .cookies = cookies,
         };
         const struct dns_udp_limits udp = {
             .rrl = node->cfg.rrl.enabled ? &node->rrl : NULL,
+            .cookies = cookies,
+            .cookies_required = node->cfg.cookies == 2,
         };
         for (unsigned i = 0; i < node->cfg.listen_count; i++) {
                 const struct sockaddr *addr =
@@ -522,6 +541,16 @@ int main(int argc, char **argv)
                         node.cfg.rrl.table_size);
                 return 1;
         }
+        if (node.cfg.cookies > 0 &&
+            node_cookies_start(&node.cookies, node.loop, node.cfg.cookie_secret_file,
+                               node.cfg.cookie_secret_overlap_s, err, sizeof(err)) != 0) {
+                fprintf(stderr, "quorumdns: %s\n", err);
+                return 1;
+        }
+        if (node.cfg.cookies > 0 && node.cfg.cookie_secret_file[0] == '\0' &&
+            node_config_clustered(&node.cfg))
+                LOG_WARN("DNS cookies: a random secret of this node; give every node the "
+                         "same --cookie-secret-file so that cookies are valid on all");
         if (start_servers(&node) == 0 &&
             (!node_config_clustered(&node.cfg) || start_cluster(&node) == 0)) {
                 uv_signal_init(node.loop, &node.sigterm);

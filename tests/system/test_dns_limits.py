@@ -21,6 +21,7 @@ import re
 import resource
 import selectors
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -31,6 +32,7 @@ import dns.edns
 import dns.flags
 import dns.message
 import dns.query
+import dns.rcode
 import pytest
 
 from cluster_util import Cluster
@@ -400,3 +402,167 @@ def test_limits_counted_in_health(tmp_path):
         assert d["tcp"]["accepted"] >= 1
     finally:
         c.close()
+
+
+# --------------------------------------------------------------- cookies
+
+
+def cookie_of(r):
+    """The COOKIE option's bytes in a response, or None."""
+    for o in r.options:
+        if o.otype == 10:
+            return o.to_wire()
+    return None
+
+
+def ask_cookie(host, port, cookie, src="127.0.0.1", qname="www.diff.test.", tcp=False):
+    q = make_query(qname, "A", options=[dns.edns.GenericOption(10, cookie)])
+    if tcp:
+        return dns.query.tcp(q, host, port=port, timeout=TIMEOUT, source=src)
+    return dns.query.udp(q, host, port=port, timeout=TIMEOUT, source=src)
+
+
+def run(cmd):
+    if shutil.which(cmd[0]) is None:
+        pytest.skip(f"{cmd[0]} not installed")
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout
+
+
+def test_cookies_with_dig_and_kdig(qdns_factory):
+    """dig +cookie and kdig +cookie get their client cookie back with a
+    16-byte RFC 9018 server cookie (version 1, current time) and the answer;
+    a query returning that cookie gets it echoed (valid); over TCP too."""
+    srv = qdns_factory(ipv6=False)
+    out = run(["dig", f"@{srv.host}", "-p", str(srv.port), "+cookie", "+norec",
+               "www.diff.test", "A"])
+    assert "status: NOERROR" in out and "ANSWER: 3" in out, out
+    m = re.search(r"; COOKIE: ([0-9a-f]{48}) \(good\)", out)
+    assert m, out
+    full = m.group(1)
+    assert full[16:18] == "01" and full[18:24] == "000000"
+    assert abs(int(full[24:32], 16) - time.time()) < 10
+    out = run(["dig", f"@{srv.host}", "-p", str(srv.port), f"+cookie={full}", "+norec",
+               "www.diff.test", "A"])
+    assert f"; COOKIE: {full} (good)" in out, out
+    out = run(["dig", f"@{srv.host}", "-p", str(srv.port), f"+cookie={full}", "+tcp",
+               "www.diff.test", "A"])
+    assert "status: NOERROR" in out and f"; COOKIE: {full} (good)" in out, out
+    out = run(["kdig", f"@{srv.host}", "-p", str(srv.port), "+cookie", "www.diff.test", "A"])
+    assert "status: NOERROR" in out, out
+    m = re.search(r";; COOKIE: ([0-9A-F]{48})", out)
+    assert m, out
+    assert m.group(1)[16:24] == "01000000"
+
+
+def test_badcookie_only_when_required(qdns_factory):
+    """With --cookies require, a UDP query with a client cookie alone gets
+    BADCOOKIE and a server cookie (dig shows it; kdig retries by itself and
+    gets the answer); returning the cookie gets the answer.  A query without
+    any COOKIE, and TCP, are answered.  With the default (on), never
+    BADCOOKIE."""
+    srv = qdns_factory(extra=["--cookies", "require"], ipv6=False)
+    out = run(["dig", f"@{srv.host}", "-p", str(srv.port), "+cookie", "+nobadcookie",
+               "www.diff.test", "A"])
+    assert "status: BADCOOKIE" in out and "ANSWER: 0" in out, out
+    full = re.search(r"; COOKIE: ([0-9a-f]{48})", out).group(1)
+    out = run(["dig", f"@{srv.host}", "-p", str(srv.port), f"+cookie={full}",
+               "www.diff.test", "A"])
+    assert "status: NOERROR" in out and "ANSWER: 3" in out, out
+    out = run(["kdig", f"@{srv.host}", "-p", str(srv.port), "+cookie", "+badcookie",
+               "www.diff.test", "A"])
+    assert "status: NOERROR" in out and "BADCOOKIE" in out, out
+    out = run(["dig", f"@{srv.host}", "-p", str(srv.port), "+nocookie", "www.diff.test", "A"])
+    assert "status: NOERROR" in out, out
+    r = ask_cookie(srv.host, srv.port, bytes(range(8)), tcp=True)
+    assert r.rcode() == 0 and r.answer
+    # A cookie made for another address is not valid from this one.
+    r = ask_cookie(srv.host, srv.port, bytes.fromhex(full), src="127.0.0.2")
+    assert r.rcode() == dns.rcode.BADCOOKIE
+    assert cookie_of(r)[:8] == bytes.fromhex(full)[:8] and cookie_of(r) != bytes.fromhex(full)
+
+    plain = qdns_factory(ipv6=False)
+    r = ask_cookie(plain.host, plain.port, bytes(range(8)))
+    assert r.rcode() == 0 and r.answer and len(cookie_of(r)) == 24
+    r = ask_cookie(plain.host, plain.port, bytes(range(8)) + bytes(16))
+    assert r.rcode() == 0 and r.answer and cookie_of(r) != bytes(range(8)) + bytes(16)
+
+
+@pytest.mark.parametrize("length", [1, 7, 9, 15, 41])
+def test_malformed_cookie_option_formerr(qdns, length):
+    """A COOKIE option of a length RFC 7873 does not allow is FORMERR."""
+    q = make_query("www.diff.test.", "A", options=[dns.edns.GenericOption(10, b"x" * length)])
+    r = dns.query.udp(q, qdns.host, port=qdns.port, timeout=TIMEOUT)
+    assert r.rcode() == dns.rcode.FORMERR and not r.answer
+
+
+def test_cookie_only_query_gets_a_cookie(qdns):
+    """RFC 7873 §5.4: a query without a question and with a COOKIE is
+    answered NOERROR with a server cookie."""
+    opt = b"\x00" + struct.pack("!HHBBHH", 41, 1232, 0, 0, 0, 12) + \
+        struct.pack("!HH", 10, 8) + b"\x01" * 8
+    wire = struct.pack("!HHHHHH", 0x7777, 0, 0, 0, 0, 1) + opt
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(TIMEOUT)
+        s.sendto(wire, (qdns.host, qdns.port))
+        r = dns.message.from_wire(s.recv(65535))
+    assert r.id == 0x7777 and r.rcode() == 0 and not r.question
+    assert cookie_of(r)[:8] == b"\x01" * 8 and len(cookie_of(r)) == 24
+
+
+def test_valid_cookie_exempts_from_rrl(qdns_factory):
+    """Under RRL (5/s, no exemption), a flood from an address that returns
+    its valid server cookie is answered in full; the same flood without the
+    cookie from the next /24 is limited."""
+    srv = qdns_factory(extra=["--rrl-exempt", "none", "--rrl-rate", "5"], ipv6=False)
+    r = ask_cookie(srv.host, srv.port, bytes(range(8)), src="127.0.5.1")
+    cookie = cookie_of(r)
+    assert len(cookie) == 24
+    full, tc, sent = flood(srv.host, srv.port, ["127.0.5.1"], "www.diff.test.", 200, 1.0,
+                           cookie=cookie)
+    assert (full, tc) == (sent, 0)
+    full, tc, sent = flood(srv.host, srv.port, ["127.0.6.1"], "www.diff.test.", 200, 1.0)
+    assert full <= 20 and tc > 50, (full, tc)
+
+
+def test_cookie_secret_shared_and_rotated(qdns_factory, tmp_path):
+    """Two servers given the same --cookie-secret-file accept each other's
+    cookies (cookies required, so validity shows as NOERROR vs BADCOOKIE).
+    Rotating: a new first secret in the file (SIGHUP) makes new cookies,
+    the replaced one stays accepted for --cookie-secret-overlap (3 s), then
+    its cookies get BADCOOKIE."""
+    secret = tmp_path / "cookie.secret"
+    secret.write_text("# shared by the cluster\n" + "11" * 16 + "\n")
+    args = ["--cookies", "require", "--cookie-secret-file", str(secret),
+            "--cookie-secret-overlap", "3"]
+    a = qdns_factory(extra=args, ipv6=False)
+    b = qdns_factory(extra=args, ipv6=False)
+    r = ask_cookie(a.host, a.port, bytes(range(8)))
+    assert r.rcode() == dns.rcode.BADCOOKIE
+    old = cookie_of(r)
+    assert ask_cookie(b.host, b.port, old).rcode() == 0
+    assert ask_cookie(a.host, a.port, old).rcode() == 0
+
+    secret.write_text("22" * 16 + "\n")
+    os.kill(a.proc.pid, signal.SIGHUP)
+    time.sleep(0.5)
+    r = ask_cookie(a.host, a.port, old)
+    assert r.rcode() == 0 and r.answer, "old cookie refused during the overlap"
+    # A fresh cookie from a, made with the new secret: b (still on the old
+    # file until it sees the change) does not accept it, a does.
+    r = ask_cookie(a.host, a.port, bytes(range(1, 9)))
+    new = cookie_of(r)
+    assert ask_cookie(a.host, a.port, new).rcode() == 0
+    time.sleep(3.5)
+    assert ask_cookie(a.host, a.port, old).rcode() == dns.rcode.BADCOOKIE
+    assert ask_cookie(a.host, a.port, new).rcode() == 0
+    # b polls the file: it moves to the new secret within a few seconds.
+    deadline = time.monotonic() + 10
+    while ask_cookie(b.host, b.port, new).rcode() != 0:
+        assert time.monotonic() < deadline, "b never read the new secret"
+        time.sleep(0.5)
+
+    secret.write_text("not a secret\n")
+    os.kill(a.proc.pid, signal.SIGHUP)
+    time.sleep(0.5)
+    assert ask_cookie(a.host, a.port, new).rcode() == 0, "a bad file replaced the secrets"
+    assert "cookie.secret:1: a secret is 32 hexadecimal digits" in a.log()

@@ -153,12 +153,14 @@ static void test_exempt_networks(void **state)
         assert_true(dns_net_contains(&net, &in));
         assert_false(dns_net_contains(&net, &out));
         assert_int_equal(dns_net_parse("2001:db8::/33", &net), 0);
-        struct dns_client_addr in6 = addr("2001:db8:7fff::1"), out6 = addr("2001:db8:8000::1");
+        struct dns_client_addr in6 = addr("2001:db8:7fff::1"),
+                               out6 = addr("2001:db8:8000::1");
         assert_true(dns_net_contains(&net, &in6));
         assert_false(dns_net_contains(&net, &out6));
         assert_false(dns_net_contains(&net, &in)); /* other family */
-        const char *bad[] = {"", "/24", "192.0.2.0/33", "192.0.2.0/", "192.0.2.0/x",
-                             "2001:db8::/129", "host", "192.0.2.0/24/1"};
+        const char *bad[] = {"",           "/24",           "192.0.2.0/33",
+                             "192.0.2.0/", "192.0.2.0/x",   "2001:db8::/129",
+                             "host",       "192.0.2.0/24/1"};
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
                 assert_int_not_equal(dns_net_parse(bad[i], &net), 0);
 }
