@@ -109,7 +109,12 @@ static void answer_node(struct answer *a, const struct dns_node *node, uint16_t 
         uint16_t qtype = a->q->qtype;
         const struct dns_rrsets *sets = node->rrsets;
         if (qtype == DNS_TYPE_ANY && sets != NULL) {
-                /* RFC 8482: over UDP one record set is enough; TCP gets all. */
+                /* RFC 8482: over UDP one record set (or HINFO) is enough;
+                 * TCP gets all. */
+                if (a->transport == DNS_TRANSPORT_UDP && a->q->any_hinfo) {
+                        dns_writer_hinfo(&a->w, owner);
+                        return;
+                }
                 unsigned n = a->transport == DNS_TRANSPORT_TCP ? sets->count : 1;
                 for (unsigned i = 0; i < n; i++)
                         put_answer_set(a, owner, node, &sets->set[i]);

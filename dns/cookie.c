@@ -110,3 +110,66 @@ enum dns_cookie_verdict dns_cookie_answer(const struct dns_cookie_keys *keys,
         dns_cookie_make(keys->key[0], client, now, a, q->cookie_reply + 8);
         return verdict;
 }
+
+static int hex_value(char ch)
+{
+        if (ch >= '0' && ch <= '9')
+                return ch - '0';
+        if (ch >= 'a' && ch <= 'f')
+                return ch - 'a' + 10;
+        if (ch >= 'A' && ch <= 'F')
+                return ch - 'A' + 10;
+        return -1;
+}
+
+static bool blank(char ch)
+{
+        return ch == ' ' || ch == '\t' || ch == '\r';
+}
+
+int dns_cookie_keys_parse(const char *text, size_t len, struct dns_cookie_keys *keys,
+                          unsigned *bad_line, const char **why)
+{
+        keys->count = 0;
+        unsigned line = 0;
+        for (size_t pos = 0; pos < len;) {
+                line++;
+                size_t end = pos;
+                while (end < len && text[end] != '\n')
+                        end++;
+                size_t stop = pos;
+                while (stop < end && text[stop] != '#')
+                        stop++;
+                while (pos < stop && blank(text[pos]))
+                        pos++;
+                while (stop > pos && blank(text[stop - 1]))
+                        stop--;
+                size_t n = stop - pos;
+                if (n > 0) {
+                        *bad_line = line;
+                        *why = "a secret is 32 hexadecimal digits (16 bytes)";
+                        if (n != 2 * DNS_SIPHASH_KEY_SIZE)
+                                return -1;
+                        if (keys->count == DNS_COOKIE_KEYS_MAX - 1) {
+                                *why = "too many secrets (at most 3)";
+                                return -1;
+                        }
+                        uint8_t *key = keys->key[keys->count];
+                        for (unsigned i = 0; i < DNS_SIPHASH_KEY_SIZE; i++) {
+                                int hi = hex_value(text[pos + 2 * i]);
+                                int lo = hex_value(text[pos + 2 * i + 1]);
+                                if (hi < 0 || lo < 0)
+                                        return -1;
+                                key[i] = (uint8_t)(hi << 4 | lo);
+                        }
+                        keys->count++;
+                }
+                pos = end + 1;
+        }
+        if (keys->count == 0) {
+                *bad_line = 0;
+                *why = "no secret in the file";
+                return -1;
+        }
+        return 0;
+}

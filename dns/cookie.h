@@ -73,4 +73,13 @@ enum dns_cookie_verdict dns_cookie_answer(const struct dns_cookie_keys *keys,
                                           struct dns_query *q,
                                           const struct dns_client_addr *a, uint32_t now);
 
+/*
+ * Parses a secrets file's text: one secret a line as 32 hexadecimal digits,
+ * blank lines and '#' comments ignored, at most DNS_COOKIE_KEYS_MAX - 1
+ * secrets (room for one retired by a rotation).  0, or -1 with the line
+ * number in *bad_line (0: no secret at all) and a reason in *why.
+ */
+int dns_cookie_keys_parse(const char *text, size_t len, struct dns_cookie_keys *keys,
+                          unsigned *bad_line, const char **why);
+
 #endif

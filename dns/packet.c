@@ -79,6 +79,7 @@ enum dns_parse_status dns_query_parse(struct dns_query *q, const uint8_t *wire,
         q->cookie = NULL;
         q->cookie_len = 0;
         q->cookie_reply_len = 0;
+        q->any_hinfo = false;
         q->qtype = q->qclass = 0;
         if (size < DNS_HEADER_SIZE)
                 return DNS_PARSE_DROP;
@@ -438,6 +439,28 @@ int dns_writer_rrset(struct dns_writer *w, enum dns_section section, uint16_t ow
                         rr = first;
         }
         w->count[section] += (uint16_t)count;
+        return 0;
+}
+
+#define HINFO_TTL 3600
+
+int dns_writer_hinfo(struct dns_writer *w, uint16_t owner_off)
+{
+        static const uint8_t rdata[] = {7, 'R', 'F', 'C', '8', '4', '8', '2', 0};
+        size_t need = 2 + DNS_RR_HEADER + sizeof(rdata);
+        if (w->len + need > w->limit || owner_off >= 0x4000) {
+                w->truncated = true;
+                return -1;
+        }
+        uint8_t *p = w->buf + w->len;
+        wire_put16(p, (uint16_t)(0xc000 | owner_off));
+        wire_put16(p + 2, DNS_TYPE_HINFO);
+        wire_put16(p + 4, DNS_CLASS_IN);
+        wire_put32(p + 6, HINFO_TTL);
+        wire_put16(p + 10, sizeof(rdata));
+        memcpy(p + 12, rdata, sizeof(rdata));
+        w->len += need;
+        w->count[DNS_SECTION_ANSWER]++;
         return 0;
 }
 

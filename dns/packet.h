@@ -59,6 +59,9 @@ struct dns_query {
          * server's cookie handling, 0: none. */
         uint8_t cookie_reply_len;
         uint8_t cookie_reply[24];
+        /* ANY over UDP gets the synthesized HINFO of RFC 8482 §4.2 instead
+         * of one RRset (set by the UDP server's policy). */
+        bool any_hinfo;
         /* Set by dns_answer_warm(): the zone that answers, already found
          * (NULL: none) in the catalog that is then used to answer. */
         bool zone_known;
@@ -117,6 +120,10 @@ int dns_writer_rrset(struct dns_writer *w, enum dns_section section, uint16_t ow
 /* Are the domain names inside RDATA of this type well formed (so the
  * writer can walk them)?  Types without names are always valid. */
 bool dns_rdata_names_valid(uint16_t type, const uint8_t *rdata, uint16_t rdlen);
+
+/* Appends the HINFO "RFC8482" "" of RFC 8482 §4.2 to the answer section,
+ * owned by the name at owner_off; -1 (TC noted) when it does not fit. */
+int dns_writer_hinfo(struct dns_writer *w, uint16_t owner_off);
 
 /* Offsets of the labels of the name written at off (root excluded). */
 unsigned dns_writer_labels(const struct dns_writer *w, uint16_t off, uint16_t *out);

@@ -42,6 +42,7 @@ struct dns_udp_limits {
         struct dns_rrl *rrl;
         struct dns_cookie_secrets *cookies;
         bool cookies_required; /* BADCOOKIE without a valid server cookie */
+        bool any_hinfo;        /* ANY gets HINFO "RFC8482", not one RRset */
 };
 
 /* Counters of one UDP server: written by its thread alone (relaxed

@@ -228,6 +228,9 @@ static int round_trip(struct dns_udp_server *s)
                     b->in[i].msg_hdr.msg_flags & MSG_TRUNC
                         ? DNS_PARSE_DROP /* longer than any query we answer */
                         : dns_query_parse(&b->parsed[i], b->query[i], b->in[i].msg_len);
+        if (s->limits.any_hinfo)
+                for (int i = 0; i < n; i++)
+                        b->parsed[i].any_hinfo = true;
         if (s->limits.cookies != NULL)
                 check_cookies(s, n);
         dns_answer_warm(catalog, b->parsed, b->status, (unsigned)n);

@@ -52,6 +52,9 @@ static const char usage_text[] =
     "                               a random secret per start).  Re-read on change\n"
     "      --cookie-secret-overlap SECS  a replaced first secret stays accepted this\n"
     "                               long (default 3600)\n"
+    "      --any-udp rrset|hinfo    ANY over UDP (RFC 8482): one RRset of the name\n"
+    "                               (default, as Knot) or HINFO \"RFC8482\"; over\n"
+    "                               TCP, ANY gets every RRset\n"
     "      --log-level LEVEL        error, warn, info (default) or debug\n"
     "\n"
     "Cluster mode (enabled by --data-dir; zones then come from the API):\n"
@@ -410,6 +413,14 @@ static int apply(struct node_config *cfg, const char *key, const char *value, ch
                 snprintf(err, n, "cookies: '%s' is not off, on or require", value);
                 return -1;
         }
+        if (strcmp(key, "any-udp") == 0) {
+                if (strcmp(value, "rrset") != 0 && strcmp(value, "hinfo") != 0) {
+                        snprintf(err, n, "any-udp: '%s' is not rrset or hinfo", value);
+                        return -1;
+                }
+                cfg->any_hinfo = value[0] == 'h';
+                return 0;
+        }
         if (strcmp(key, "cookie-secret-file") == 0)
                 return copy_text(cfg->cookie_secret_file, sizeof(cfg->cookie_secret_file),
                                  key, value, err, n);
@@ -536,6 +547,7 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc, cha
             {"tcp-message-timeout", required_argument, NULL, OPT_DNS},
             {"tcp-max-per-source", required_argument, NULL, OPT_DNS},
             {"cookies", required_argument, NULL, OPT_DNS},
+            {"any-udp", required_argument, NULL, OPT_DNS},
             {"cookie-secret-file", required_argument, NULL, OPT_DNS},
             {"cookie-secret-overlap", required_argument, NULL, OPT_DNS},
             {"rrl-rate", required_argument, NULL, OPT_DNS},

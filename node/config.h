@@ -51,6 +51,7 @@ struct node_config {
         int cookies; /* 0 off, 1 on, 2 required over UDP (BADCOOKIE) */
         char cookie_secret_file[512];
         unsigned cookie_secret_overlap_s;
+        bool any_hinfo; /* ANY over UDP: HINFO "RFC8482" instead of one RRset */
         enum log_level log_level;
         bool check_only;
 

@@ -17,16 +17,7 @@
 
 #define POLL_MS 2000
 
-static int hex_value(char ch)
-{
-        if (ch >= '0' && ch <= '9')
-                return ch - '0';
-        if (ch >= 'a' && ch <= 'f')
-                return ch - 'a' + 10;
-        if (ch >= 'A' && ch <= 'F')
-                return ch - 'A' + 10;
-        return -1;
-}
+#define FILE_MAX 4096
 
 int node_cookies_read(const char *path, struct dns_cookie_keys *keys, char *err,
                       size_t err_size)
@@ -36,50 +27,25 @@ int node_cookies_read(const char *path, struct dns_cookie_keys *keys, char *err,
                 snprintf(err, err_size, "%s: %s", path, strerror(errno));
                 return -1;
         }
-        char line[256];
-        unsigned lineno = 0;
-        int rc = 0;
-        keys->count = 0;
-        while (rc == 0 && fgets(line, sizeof(line), fp) != NULL) {
-                lineno++;
-                line[strcspn(line, "#")] = '\0';
-                char *p = line + strspn(line, " \t\r\n");
-                size_t n = strcspn(p, " \t\r\n");
-                if (n == 0)
-                        continue;
-                if (p[n + strspn(p + n, " \t\r\n")] != '\0' || n != 32) {
-                        snprintf(err, err_size,
-                                 "%s:%u: a secret is 32 hexadecimal digits (16 bytes)",
-                                 path, lineno);
-                        rc = -1;
-                        break;
-                }
-                if (keys->count == DNS_COOKIE_KEYS_MAX - 1) {
-                        snprintf(err, err_size, "%s:%u: at most %d secrets", path, lineno,
-                                 DNS_COOKIE_KEYS_MAX - 1);
-                        rc = -1;
-                        break;
-                }
-                for (unsigned i = 0; i < 16; i++) {
-                        int hi = hex_value(p[2 * i]), lo = hex_value(p[2 * i + 1]);
-                        if (hi < 0 || lo < 0) {
-                                snprintf(err, err_size,
-                                         "%s:%u: a secret is 32 hexadecimal digits (16 "
-                                         "bytes)",
-                                         path, lineno);
-                                rc = -1;
-                                break;
-                        }
-                        keys->key[keys->count][i] = (uint8_t)(hi << 4 | lo);
-                }
-                keys->count++;
-        }
+        char text[FILE_MAX + 1];
+        size_t len = fread(text, 1, sizeof(text), fp);
+        bool failed = ferror(fp);
         fclose(fp);
-        if (rc == 0 && keys->count == 0) {
-                snprintf(err, err_size, "%s: no secret in the file", path);
-                rc = -1;
+        if (failed || len > FILE_MAX) {
+                snprintf(err, err_size, "%s: %s", path,
+                         failed ? "cannot be read" : "larger than 4 KiB");
+                return -1;
         }
-        return rc;
+        unsigned line;
+        const char *why;
+        if (dns_cookie_keys_parse(text, len, keys, &line, &why) != 0) {
+                if (line > 0)
+                        snprintf(err, err_size, "%s:%u: %s", path, line, why);
+                else
+                        snprintf(err, err_size, "%s: %s", path, why);
+                return -1;
+        }
+        return 0;
 }
 
 static void publish(struct node_cookies *c)

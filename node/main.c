@@ -302,6 +302,7 @@ static int start_servers(struct node *node)
             .rrl = node->cfg.rrl.enabled ? &node->rrl : NULL,
             .cookies = cookies,
             .cookies_required = node->cfg.cookies == 2,
+            .any_hinfo = node->cfg.any_hinfo,
         };
         for (unsigned i = 0; i < node->cfg.listen_count; i++) {
                 const struct sockaddr *addr =

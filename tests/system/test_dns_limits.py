@@ -32,6 +32,7 @@ import dns.edns
 import dns.flags
 import dns.message
 import dns.query
+import dns.rdatatype
 import dns.rcode
 import pytest
 
@@ -566,3 +567,32 @@ def test_cookie_secret_shared_and_rotated(qdns_factory, tmp_path):
     time.sleep(0.5)
     assert ask_cookie(a.host, a.port, new).rcode() == 0, "a bad file replaced the secrets"
     assert "cookie.secret:1: a secret is 32 hexadecimal digits" in a.log()
+
+
+# --------------------------------------------------------------- ANY
+
+
+def test_any_over_udp_minimal(qdns_factory):
+    """RFC 8482: ANY over UDP gets one RRset (default, as Knot) or, with
+    --any-udp hinfo, the synthesized HINFO "RFC8482" ""; over TCP every
+    RRset of the name, whatever the policy."""
+    plain = qdns_factory(ipv6=False)
+    hinfo = qdns_factory(extra=["--any-udp", "hinfo"], ipv6=False)
+    for srv in (plain, hinfo):
+        r = dns.query.tcp(make_query("diff.test.", "ANY"), srv.host, port=srv.port,
+                          timeout=TIMEOUT)
+        assert len(r.answer) >= 8, r  # SOA, NS, MX, A, AAAA, TXT, ...
+    r = dns.query.udp(make_query("diff.test.", "ANY"), plain.host, port=plain.port,
+                      timeout=TIMEOUT)
+    assert len(r.answer) == 1 and r.answer[0].rdtype != dns.rdatatype.HINFO
+    r = dns.query.udp(make_query("www.diff.test.", "ANY"), hinfo.host, port=hinfo.port,
+                      timeout=TIMEOUT)
+    assert r.rcode() == 0 and r.flags & dns.flags.AA
+    assert len(r.answer) == 1
+    rrset = r.answer[0]
+    assert rrset.rdtype == dns.rdatatype.HINFO and rrset.name.to_text() == "www.diff.test."
+    assert [(rd.cpu, rd.os) for rd in rrset] == [(b"RFC8482", b"")]
+    # A name without data stays NODATA; a missing one NXDOMAIN.
+    r = dns.query.udp(make_query("nope.diff.test.", "ANY"), hinfo.host, port=hinfo.port,
+                      timeout=TIMEOUT)
+    assert r.rcode() == dns.rcode.NXDOMAIN

@@ -8,7 +8,8 @@
  * secret (A.4).  Then: which cookies are accepted (age, future, address,
  * secret, version), what is echoed and what is renewed, the secrets'
  * sequence-counted copy, option lengths the parser rejects (FORMERR), a
- * cookie-only query (RFC 7873 §5.4) and the option in a response.
+ * cookie-only query (RFC 7873 §5.4), the option in a response, and the
+ * secrets file's text.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -275,6 +276,37 @@ static void test_writer_appends_cookie(void **state)
         assert_memory_equal(out + 12 + 17 + 11, want, 28);
 }
 
+static void test_secrets_file_text(void **state)
+{
+        struct dns_cookie_keys k;
+        unsigned line;
+        const char *why;
+        const char good[] = "# cluster secrets\n\n  " SECRET1 "  # current\r\n"
+                            "445536BCD2513298075A5D379663C962\n";
+        assert_int_equal(dns_cookie_keys_parse(good, strlen(good), &k, &line, &why), 0);
+        assert_int_equal(k.count, 2);
+        assert_int_equal(k.key[0][0], 0xe5);
+        assert_int_equal(k.key[1][15], 0x62);
+        const struct {
+                const char *text;
+                unsigned line;
+        } bad[] = {
+            {"", 0},
+            {"# only a comment\n", 0},
+            {"e5e973e5a6b2a43f48e7dc849e37bfc\n", 1},     /* 31 digits */
+            {"\ne5e973e5a6b2a43f48e7dc849e37bfcf0\n", 2}, /* 33 */
+            {"g5e973e5a6b2a43f48e7dc849e37bfcf\n", 1},
+            {"e5e973e5a6b2a43f 48e7dc849e37bfcf\n", 1},
+            {SECRET1 "\n" SECRET1 "\n" SECRET1 "\n" SECRET1 "\n", 4},
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                assert_int_equal(dns_cookie_keys_parse(bad[i].text, strlen(bad[i].text),
+                                                       &k, &line, &why),
+                                 -1);
+                assert_int_equal(line, bad[i].line);
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -287,6 +319,7 @@ int main(void)
             cmocka_unit_test(test_parser_rejects_bad_cookie_options),
             cmocka_unit_test(test_cookie_only_query),
             cmocka_unit_test(test_writer_appends_cookie),
+            cmocka_unit_test(test_secrets_file_text),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
