@@ -236,8 +236,8 @@ static void conn_close(struct dns_tcp_conn *c)
                 return;
         struct dns_tcp_server *s = c->server;
         c->closing = true;
-        list_unlink(s, c);
-        if (c->source >= 0) {
+        if (c->source >= 0) { /* in the lists (not when accept failed) */
+                list_unlink(s, c);
                 source_detach(s->sources, c);
                 s->clients--;
         }

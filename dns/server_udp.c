@@ -243,7 +243,9 @@ static int round_trip(struct dns_udp_server *s)
                                                s->rotation++, &s->stats);
                 if (len == 0)
                         continue;
-                if (s->limits.rrl != NULL && b->cookie[i] != DNS_COOKIE_VALID) {
+                bool proven =
+                    s->limits.cookies != NULL && b->cookie[i] == DNS_COOKIE_VALID;
+                if (s->limits.rrl != NULL && !proven) {
                         len = rate_limit(s, &b->parsed[i], b->status[i],
                                          (struct sockaddr *)&b->peer[i], b->answer[out],
                                          len, now);

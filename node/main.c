@@ -171,12 +171,14 @@ static json_t *dns_stats_json(void *ctx)
  * per packet.  `final`: the totals at shut-down. */
 static void log_dns_limits(struct node *node, bool final)
 {
-        struct node_dns_totals t, *o = &node->logged;
+        struct node_dns_totals t;
+        const struct node_dns_totals *o = &node->logged;
         dns_totals(node, &t);
         if (!final && memcmp(&t, o, sizeof(t)) == 0)
                 return;
+        static const struct node_dns_totals zero;
         if (final)
-                o = &(struct node_dns_totals){0};
+                o = &zero;
         log_write(
             final ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
             "DNS limits%s: RRL dropped %llu, slipped %llu; TCP closed %llu at the "
@@ -572,6 +574,7 @@ int main(int argc, char **argv)
                         dns_udp_server_close(&node.udp[i]);
                         dns_tcp_server_close(&node.tcp[i], server_closed_tcp);
                 }
+                node_cookies_close(&node.cookies);
         }
         uv_run(node.loop, UV_RUN_DEFAULT);
         uv_loop_close(node.loop);
