@@ -19,7 +19,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#define SET_WAYS     8
+#define SET_WAYS     8 /* as in dns_rrl_prefetch() */
 #define TAG_BITS     20
 #define TIME_BITS    20
 #define BALANCE_BITS 24
@@ -127,6 +127,12 @@ int dns_rrl_init(struct dns_rrl *rrl, const struct dns_rrl_config *cfg)
         while (sets * SET_WAYS < cfg->table_size && sets < (1u << 26) / SET_WAYS)
                 sets <<= 1;
         rrl->sets = sets;
+        for (int v6 = 0; v6 < 2; v6++) {
+                uint8_t bytes[16];
+                memset(bytes, 0xff, sizeof(bytes));
+                mask_bytes(bytes, 16, v6 ? cfg->ipv6_prefix : cfg->ipv4_prefix);
+                memcpy(rrl->mask[v6], bytes, sizeof(bytes));
+        }
         if (getrandom(rrl->key, sizeof(rrl->key), 0) != sizeof(rrl->key))
                 return -EIO;
         rrl->table = aligned_alloc(64, (size_t)sets * SET_WAYS * sizeof(uint64_t));
@@ -161,16 +167,15 @@ static inline uint64_t mix(uint64_t h, uint64_t v)
 }
 
 /* The account key: the client's network, the kind and the name, keyed. */
-static uint64_t account_hash(const struct dns_rrl *rrl, const struct dns_client_addr *a,
-                             enum dns_rrl_kind kind, uint64_t name)
+uint64_t dns_rrl_account(const struct dns_rrl *rrl, const struct dns_client_addr *a,
+                         enum dns_rrl_kind kind, uint64_t name)
 {
-        uint8_t net[16];
-        memcpy(net, a->bytes, 16);
-        mask_bytes(net, a->len,
-                   a->family == AF_INET ? rrl->cfg.ipv4_prefix : rrl->cfg.ipv6_prefix);
+        const uint64_t *mask = rrl->mask[a->family != AF_INET];
         uint64_t w0, w1;
-        memcpy(&w0, net, 8);
-        memcpy(&w1, net + 8, 8);
+        memcpy(&w0, a->bytes, 8);
+        memcpy(&w1, a->bytes + 8, 8);
+        w0 &= mask[0];
+        w1 &= mask[1];
         uint64_t h = mix(rrl->key[0], w0);
         h = mix(h, w1 ^ ((uint64_t)a->family << 8 | (uint64_t)kind));
         return mix(h ^ rrl->key[1], name);
@@ -180,7 +185,12 @@ enum dns_rrl_verdict dns_rrl_check(struct dns_rrl *rrl, const struct dns_client_
                                    enum dns_rrl_kind kind, uint64_t name, uint32_t now,
                                    unsigned *slip_count)
 {
-        uint64_t h = account_hash(rrl, a, kind, name);
+        return dns_rrl_charge(rrl, dns_rrl_account(rrl, a, kind, name), now, slip_count);
+}
+
+enum dns_rrl_verdict dns_rrl_charge(struct dns_rrl *rrl, uint64_t h, uint32_t now,
+                                    unsigned *slip_count)
+{
         uint32_t tag = (uint32_t)h & TAG_MASK;
         _Atomic uint64_t *set = &rrl->table[((h >> 32) & (rrl->sets - 1)) * SET_WAYS];
         int32_t rate = (int32_t)rrl->cfg.rate;
@@ -218,8 +228,8 @@ enum dns_rrl_verdict dns_rrl_check(struct dns_rrl *rrl, const struct dns_client_
                 balance -= 1;
                 if (balance < floor)
                         balance = floor;
-                /* tag 0 with time 0 and balance 0 would look empty: never mind,
-                 * such an account only starts afresh. */
+                /* A zero word is an empty slot: an account that packs to zero
+                 * is only taken for empty later, and starts afresh. */
                 if (atomic_compare_exchange_weak_explicit(
                         &set[way], &w, pack(tag, now, balance), memory_order_relaxed,
                         memory_order_relaxed))

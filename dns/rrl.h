@@ -62,8 +62,9 @@ struct dns_rrl_config {
 
 struct dns_rrl {
         struct dns_rrl_config cfg;
-        uint64_t key[2]; /* random: accounts cannot be made to collide */
-        uint32_t sets;   /* a power of two */
+        uint64_t key[2];     /* random: accounts cannot be made to collide */
+        uint64_t mask[2][2]; /* client address to network: [0] IPv4, [1] IPv6 */
+        uint32_t sets;       /* a power of two */
         _Atomic uint64_t *table;
 };
 
@@ -81,11 +82,28 @@ void dns_rrl_fini(struct dns_rrl *rrl);
 
 bool dns_rrl_exempt(const struct dns_rrl *rrl, const struct dns_client_addr *a);
 
+/* The account a response of `kind` about the name of hash `name` (0: none)
+ * to client `a` is charged to. */
+uint64_t dns_rrl_account(const struct dns_rrl *rrl, const struct dns_client_addr *a,
+                         enum dns_rrl_kind kind, uint64_t name);
+
+/* Brings an account's set into the cache, so that charging a batch of
+ * responses waits for their cache misses side by side (a hint). */
+static inline void dns_rrl_prefetch(const struct dns_rrl *rrl, uint64_t account)
+{
+        __builtin_prefetch(
+            (const void *)&rrl->table[((account >> 32) & (rrl->sets - 1)) * 8], 1);
+}
+
 /*
- * Counts one response of `kind` about the name of hash `name` (0: none) to
- * client `a` at `now` (seconds of a monotonic clock).  *slip_count is the
- * caller's own counter of limited responses (per thread).
+ * Charges one response to `account` at `now` (seconds of a monotonic
+ * clock).  *slip_count is the caller's own counter of limited responses
+ * (per thread).
  */
+enum dns_rrl_verdict dns_rrl_charge(struct dns_rrl *rrl, uint64_t account, uint32_t now,
+                                    unsigned *slip_count);
+
+/* dns_rrl_charge(dns_rrl_account(...)). */
 enum dns_rrl_verdict dns_rrl_check(struct dns_rrl *rrl, const struct dns_client_addr *a,
                                    enum dns_rrl_kind kind, uint64_t name, uint32_t now,
                                    unsigned *slip_count);

@@ -50,6 +50,9 @@ struct dns_udp_batch {
         struct dns_query parsed[DNS_UDP_BATCH];
         enum dns_parse_status status[DNS_UDP_BATCH];
         enum dns_cookie_verdict cookie[DNS_UDP_BATCH];
+        size_t len[DNS_UDP_BATCH];       /* of each answer; 0: none */
+        uint64_t account[DNS_UDP_BATCH]; /* RRL account of each answer */
+        bool charge[DNS_UDP_BATCH];      /* to be charged to it */
 };
 
 static bool is_wildcard(const struct sockaddr *addr)
@@ -129,36 +132,60 @@ static enum dns_rrl_kind response_kind(const struct dns_query *q,
         return DNS_RRL_ANSWER;
 }
 
-/*
- * Response Rate Limiting of the response answer[0..len) to q from peer:
- * returns len (sent as it is), 0 (dropped) or the size of the empty TC=1
- * response written over it (slipped).
- */
-static size_t rate_limit(struct dns_udp_server *s, struct dns_query *q,
-                         enum dns_parse_status st, const struct sockaddr *peer,
-                         uint8_t *answer, size_t len, uint32_t now)
+/* Rewrites answer i as the empty TC=1 response of a slipped one. */
+static size_t slip(struct dns_udp_batch *b, int i)
 {
-        struct dns_client_addr client;
-        dns_client_addr_set(&client, peer);
-        if (dns_rrl_exempt(s->limits.rrl, &client))
-                return len;
-        uint64_t name;
-        enum dns_rrl_kind kind = response_kind(q, st, answer, &name);
-        switch (dns_rrl_check(s->limits.rrl, &client, kind, name, now, &s->slip_count)) {
-        case DNS_RRL_PASS:
-                return len;
-        case DNS_RRL_DROP:
-                count(&s->limit_stats.rrl_dropped);
-                return 0;
-        case DNS_RRL_SLIP:
-                break;
-        }
-        count(&s->limit_stats.rrl_slipped);
-        uint16_t flags = wire_get16(answer + 2);
+        struct dns_query *q = &b->parsed[i];
+        uint16_t flags = wire_get16(b->answer[i] + 2);
         struct dns_writer w;
-        dns_writer_start(&w, q, answer, DNS_UDP_MAX_NOEDNS);
+        dns_writer_start(&w, q, b->answer[i], DNS_UDP_MAX_NOEDNS);
         w.truncated = true;
         return dns_writer_finish(&w, q, flags & DNS_FLAG_AA, flags & 0xf);
+}
+
+/*
+ * Response Rate Limiting of a batch's answers: each answer not exempt (by
+ * its network or a valid cookie) is charged to its account, and dropped
+ * (len 0) or slipped over the limit.  The accounts are found first and
+ * their cache lines fetched side by side, then charged.
+ */
+static void rate_limit(struct dns_udp_server *s, int n)
+{
+        struct dns_udp_batch *b = s->batch;
+        struct dns_rrl *rrl = s->limits.rrl;
+        for (int i = 0; i < n; i++) {
+                b->charge[i] = false;
+                if (b->len[i] == 0 ||
+                    (s->limits.cookies != NULL && b->cookie[i] == DNS_COOKIE_VALID))
+                        continue;
+                struct dns_client_addr client;
+                dns_client_addr_set(&client, (struct sockaddr *)&b->peer[i]);
+                if (dns_rrl_exempt(rrl, &client))
+                        continue;
+                uint64_t name;
+                enum dns_rrl_kind kind =
+                    response_kind(&b->parsed[i], b->status[i], b->answer[i], &name);
+                b->account[i] = dns_rrl_account(rrl, &client, kind, name);
+                b->charge[i] = true;
+                dns_rrl_prefetch(rrl, b->account[i]);
+        }
+        uint32_t now = now_seconds();
+        for (int i = 0; i < n; i++) {
+                if (!b->charge[i])
+                        continue;
+                switch (dns_rrl_charge(rrl, b->account[i], now, &s->slip_count)) {
+                case DNS_RRL_PASS:
+                        break;
+                case DNS_RRL_DROP:
+                        count(&s->limit_stats.rrl_dropped);
+                        b->len[i] = 0;
+                        break;
+                case DNS_RRL_SLIP:
+                        count(&s->limit_stats.rrl_slipped);
+                        b->len[i] = slip(b, i);
+                        break;
+                }
+        }
 }
 
 /*
@@ -234,25 +261,18 @@ static int round_trip(struct dns_udp_server *s)
         if (s->limits.cookies != NULL)
                 check_cookies(s, n);
         dns_answer_warm(catalog, b->parsed, b->status, (unsigned)n);
-        uint32_t now = s->limits.rrl ? now_seconds() : 0;
+        for (int i = 0; i < n; i++)
+                b->len[i] = dns_answer_parsed(catalog, &b->parsed[i], b->status[i],
+                                              DNS_TRANSPORT_UDP, b->answer[i],
+                                              s->rotation++, &s->stats);
+        if (s->limits.rrl != NULL)
+                rate_limit(s, n);
         unsigned out = 0;
         for (int i = 0; i < n; i++) {
                 struct msghdr *in = &b->in[i].msg_hdr;
-                size_t len = dns_answer_parsed(catalog, &b->parsed[i], b->status[i],
-                                               DNS_TRANSPORT_UDP, b->answer[out],
-                                               s->rotation++, &s->stats);
-                if (len == 0)
+                if (b->len[i] == 0)
                         continue;
-                bool proven =
-                    s->limits.cookies != NULL && b->cookie[i] == DNS_COOKIE_VALID;
-                if (s->limits.rrl != NULL && !proven) {
-                        len = rate_limit(s, &b->parsed[i], b->status[i],
-                                         (struct sockaddr *)&b->peer[i], b->answer[out],
-                                         len, now);
-                        if (len == 0)
-                                continue;
-                }
-                b->out_iov[out] = (struct iovec){b->answer[out], len};
+                b->out_iov[out] = (struct iovec){b->answer[i], b->len[i]};
                 b->out[out].msg_hdr = (struct msghdr){
                     .msg_name = &b->peer[i],
                     .msg_namelen = in->msg_namelen,
