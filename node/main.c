@@ -528,6 +528,15 @@ int main(int argc, char **argv)
         double secs = (double)(uv_hrtime() - t0) / 1e9;
         malloc_trim(0);
         if (node.cfg.check_only) {
+                struct dns_cookie_keys keys;
+                if (node.cfg.cookies > 0 && node.cfg.cookie_secret_file[0] != '\0' &&
+                    node_cookies_read(node.cfg.cookie_secret_file, &keys, err,
+                                      sizeof(err)) != 0) {
+                        fprintf(stderr, "quorumdns: %s\n", err);
+                        dns_db_fini(&node.db);
+                        node_config_free(&node.cfg);
+                        return 1;
+                }
                 printf("ok: %u zones, %zu records\n", node.cfg.zone_count, records);
                 dns_db_fini(&node.db);
                 node_config_free(&node.cfg);

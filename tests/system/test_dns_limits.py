@@ -596,3 +596,46 @@ def test_any_over_udp_minimal(qdns_factory):
     r = dns.query.udp(make_query("nope.diff.test.", "ANY"), hinfo.host, port=hinfo.port,
                       timeout=TIMEOUT)
     assert r.rcode() == dns.rcode.NXDOMAIN
+
+
+# --------------------------------------------------------------- settings
+
+
+def test_limit_settings_checked(tmp_path):
+    """Every limit setting is checked: a bad value is a usage error (exit 2)
+    naming the setting, in a config file file:line (exit 1); --check reads
+    the cookie secrets file and names the bad line."""
+    from conftest import QDNS_BIN
+    if not QDNS_BIN.exists():
+        pytest.skip("quorumdns not built")
+    zone = ["--zone", str(tmp_path.parent / "x")]  # never read: flags fail first
+    for flag, value in [("--rrl-rate", "100001"), ("--rrl-window", "0"),
+                        ("--rrl-slip", "11"), ("--rrl-ipv4-prefix", "7"),
+                        ("--rrl-ipv6-prefix", "129"), ("--rrl-table-size", "10"),
+                        ("--rrl-exempt", "300.0.0.0/8"), ("--rrl-exempt", "10.0.0.0/33"),
+                        ("--cookies", "maybe"), ("--cookie-secret-overlap", "x"),
+                        ("--any-udp", "all"), ("--tcp-message-timeout", "0"),
+                        ("--tcp-max-per-source", "0")]:
+        p = subprocess.run([str(QDNS_BIN), flag, value, *zone, "--check"],
+                           capture_output=True, text=True, timeout=10)
+        assert p.returncode == 2, (flag, value, p.stderr)
+        assert flag[2:] in p.stderr and value in p.stderr, p.stderr
+    conf = tmp_path / "q.conf"
+    conf.write_text("rrl-rate 5\nrrl-exempt 192.0.2.0/24,2001:db8::/32\nrrl-slip 0\n"
+                    "cookies require\nany-udp hinfo\ntcp-max-per-source 8\n"
+                    "rrl-window 99999\n")
+    p = subprocess.run([str(QDNS_BIN), "-c", str(conf), "--check"], capture_output=True,
+                       text=True, timeout=10)
+    assert p.returncode == 1 and f"{conf}:7: rrl-window" in p.stderr, p.stderr
+    secret = tmp_path / "secret"
+    secret.write_text("# ok\n" + "ab" * 16 + "\n" + "cd" * 15 + "\n")
+    zonefile = tmp_path / "z.zone"
+    zonefile.write_text("$ORIGIN z.test.\n@ 300 SOA ns hm 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n")
+    p = subprocess.run([str(QDNS_BIN), "--zone", str(zonefile), "--cookie-secret-file",
+                        str(secret), "--check"], capture_output=True, text=True, timeout=10)
+    assert p.returncode == 1 and f"{secret}:3: a secret is 32 hexadecimal digits" in p.stderr, \
+        p.stderr
+    secret.write_text("ab" * 16 + "\n")
+    p = subprocess.run([str(QDNS_BIN), "--zone", str(zonefile), "--cookie-secret-file",
+                        str(secret), "--check"], capture_output=True, text=True, timeout=10)
+    assert p.returncode == 0, p.stderr
