@@ -25,6 +25,10 @@ struct node_api {
         const struct node_config *cfg;
         struct node_api_relay *relays; /* writes relayed to the leader (api_relay.c) */
         struct node_import *imports;   /* staged on this node while it leads */
+        /* The DNS listeners' counters for /v1/health (NULL: none); a new
+         * object owned by the caller. */
+        json_t *(*dns_stats)(void *ctx);
+        void *dns_stats_ctx;
 };
 
 const struct node_http_route *node_api_routes(size_t *count);

@@ -56,6 +56,8 @@ void node_api_health(struct node_http_request *r, void *ctx)
             (json_int_t)c->replica.raft.current_term);
         if (!ready)
                 json_object_set_new(body, "reason", json_string(reason));
+        if (body != NULL && api->dns_stats != NULL)
+                json_object_set_new(body, "dns", api->dns_stats(api->dns_stats_ctx));
         node_http_reply_json(r, ready ? 200 : 503, body);
 }
 

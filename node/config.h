@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "common/log.h"
+#include "dns/rrl.h"
 #include "node/http.h"
 
 #define NODE_MAX_LISTEN 16
@@ -44,7 +45,14 @@ struct node_config {
         struct node_zone_config *zones;
         unsigned zone_count;
         unsigned tcp_idle_timeout_ms;
+        unsigned tcp_message_timeout_ms;
         unsigned tcp_max_clients;
+        unsigned tcp_max_per_source;
+        struct dns_rrl_config rrl;
+        int cookies; /* 0 off, 1 on, 2 required over UDP (BADCOOKIE) */
+        char cookie_secret_file[512];
+        unsigned cookie_secret_overlap_s;
+        bool any_hinfo; /* ANY over UDP: HINFO "RFC8482" instead of one RRset */
         enum log_level log_level;
         bool check_only;
 

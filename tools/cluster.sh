@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # cluster.sh — runs a local N-node quorumdns cluster on loopback: node I on
 # 127.0.0.(10+I) with DNS on port 5353 (UDP+TCP), the HTTP API on 8080 and
-# raft on 7000.  All nodes get the same static bootstrap list and the same
-# admin token (.run/cluster/token, made once, mode 600); data, config, log
+# raft on 7000.  All nodes get the same static bootstrap list, the same
+# admin token (.run/cluster/token, made once, mode 600) and the same DNS
+# cookie secret (.run/cluster/cookie.secret, mode 600); data, config, log
 # and pid file of node I are in .run/cluster/nI/.  Raft connections are
 # authenticated: start makes a cluster CA in .run/cluster/pki/ (once; ca.key
 # mode 600) and a certificate for each node naming its id (node-I.crt,
@@ -16,6 +17,9 @@
 #   restart-node I   stop node I gracefully and start it again
 #   kill-node I      kill node I with SIGKILL (a crash, for fault tests)
 #   logs I [-f]      show node I's log (-f: follow it)
+#   rotate-cookie-secret  put a new DNS cookie secret in the shared file; the
+#                    nodes read it within seconds and keep accepting cookies
+#                    made with the old one for an hour
 #   clean            stop everything and delete .run/cluster (all data)
 #   --no-setup       do not run tools/setup.sh (packages and build) first
 # Environment: QDNS_BIN (default build/node/quorumdns), QDNS_CLUSTER_DIR
@@ -32,6 +36,7 @@ STATE="$RUN/cluster.env" # N and the ports, written by start
 TOKEN_FILE="$RUN/token"
 PKI="$RUN/pki" # the cluster CA and the node certificates
 RAFT_TRANSPORT="${QDNS_RAFT_TRANSPORT:-tls}"
+COOKIE_FILE="$RUN/cookie.secret"
 MAX_NODES=9
 ZONE=demo.quorumdns.test.
 ZONE_FILE="$ROOT/tools/demo/demo.quorumdns.test.zone"
@@ -45,7 +50,7 @@ else
 fi
 
 usage() {
-        sed -n '2,24s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+        sed -n '2,28s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
 say() { printf 'cluster: %s\n' "$*"; }
@@ -203,6 +208,7 @@ api-listen $(ip_of "$i"):$API_PORT
 raft-listen $(ip_of "$i"):$RAFT_PORT
 bootstrap $(bootstrap_list)
 api-token admin:$(cat "$TOKEN_FILE")
+cookie-secret-file $COOKIE_FILE
 log-level ${QDNS_LOG_LEVEL:-info}
 $(raft_identity "$i")
 EOF
@@ -508,6 +514,29 @@ make_token() {
         say "admin token generated in $(rel "$TOKEN_FILE") (mode 600)"
 }
 
+# A new DNS cookie secret (16 random bytes in hex) as the file's only line.
+new_cookie_secret() {
+        mkdir -p "$RUN"
+        (
+                umask 077
+                od -An -tx1 -N16 /dev/urandom | tr -d ' \n' >"$COOKIE_FILE.tmp"
+                echo >>"$COOKIE_FILE.tmp"
+                mv "$COOKIE_FILE.tmp" "$COOKIE_FILE"
+        )
+}
+
+make_cookie_secret() {
+        [ -s "$COOKIE_FILE" ] && return 0
+        new_cookie_secret
+        say "DNS cookie secret generated in $(rel "$COOKIE_FILE") (mode 600, shared by the nodes)"
+}
+
+cmd_rotate_cookie_secret() {
+        [ -s "$COOKIE_FILE" ] || die "no cookie secret in $(rel "$RUN") (start a cluster first)"
+        new_cookie_secret
+        say "new DNS cookie secret in $(rel "$COOKIE_FILE"); the nodes read it within a few seconds"
+}
+
 cmd_start() {
         local want="${1:-}" i
         if [ -n "$want" ] && ! is_count "$want"; then
@@ -544,6 +573,7 @@ cmd_start() {
         *) die "QDNS_RAFT_TRANSPORT must be tls or plaintext, not '$RAFT_TRANSPORT'" ;;
         esac
         make_pki
+        make_cookie_secret
         local started=0
         for i in $(seq 1 "$N"); do
                 if [ -z "$(running_pid "$i")" ]; then
@@ -833,6 +863,10 @@ kill-node)
 logs)
         [ $# -ge 1 ] && [ $# -le 2 ] || usage_die "usage: tools/cluster.sh logs I [-f]"
         cmd_logs "$@"
+        ;;
+rotate-cookie-secret)
+        [ $# -eq 0 ] || die "rotate-cookie-secret takes no argument"
+        cmd_rotate_cookie_secret
         ;;
 clean)
         [ $# -eq 0 ] || die "clean takes no argument"

@@ -119,7 +119,9 @@ def compose_config(env_extra, tmp):
 @pytest.fixture(scope="module")
 def compose(tmp_path_factory):
     yaml = pytest.importorskip("yaml", reason="python3-yaml is needed to read the compose output")
-    p = compose_config({"QDNS_ADMIN_TOKEN": "test-admin-token"}, tmp_path_factory.mktemp("compose"))
+    p = compose_config({"QDNS_ADMIN_TOKEN": "test-admin-token",
+                        "QDNS_COOKIE_SECRET": "0123456789abcdef0123456789abcdef"},
+                       tmp_path_factory.mktemp("compose"))
     assert p.returncode == 0, "docker-compose config rejects docker-compose.yml: " + explain(p)
     return yaml.safe_load(p.stdout)
 
@@ -128,6 +130,17 @@ def test_compose_needs_the_admin_token(tmp_path):
     p = compose_config({}, tmp_path)
     assert p.returncode != 0, "docker-compose.yml must not start without QDNS_ADMIN_TOKEN"
     assert "QDNS_ADMIN_TOKEN" in p.stderr
+
+
+def test_compose_needs_the_cookie_secret(tmp_path):
+    p = compose_config({"QDNS_ADMIN_TOKEN": "test-admin-token"}, tmp_path)
+    assert p.returncode != 0, "docker-compose.yml must not start without QDNS_COOKIE_SECRET"
+    assert "QDNS_COOKIE_SECRET" in p.stderr
+
+
+def test_compose_nodes_share_the_cookie_secret(compose):
+    secrets = {s["environment"]["QDNS_COOKIE_SECRET"] for s in compose["services"].values()}
+    assert secrets == {"0123456789abcdef0123456789abcdef"}
 
 
 def test_compose_three_nodes_one_cluster(compose):
@@ -357,6 +370,20 @@ def test_entrypoint_writes_the_config(tmp_path, fake_node):
     assert "raft-transport plaintext" not in lines
     assert conf.stat().st_mode & 0o077 == 0, "the config holds tokens: mode 600"
     assert (tmp_path / "run" / "api-address").read_text().strip() == "172.28.53.12:8080"
+
+
+def test_entrypoint_writes_the_cookie_secrets(tmp_path, fake_node):
+    """QDNS_COOKIE_SECRET (comma-separated) becomes a mode-600 file, one
+    secret a line, named by cookie-secret-file."""
+    p = entrypoint(tmp_path, fake_node, {
+        "QDNS_NODE_ID": "1", "QDNS_IP": "172.28.53.11",
+        "QDNS_BOOTSTRAP": "1@172.28.53.11:7000", "QDNS_ADMIN_TOKEN": "s3cret-admin",
+        "QDNS_COOKIE_SECRET": "11" * 16 + "," + "22" * 16})
+    assert p.returncode == 0, explain(p)
+    secret = tmp_path / "run" / "cookie.secret"
+    assert f"cookie-secret-file {secret}" in p.stdout.splitlines()
+    assert secret.read_text() == "11" * 16 + "\n" + "22" * 16 + "\n"
+    assert secret.stat().st_mode & 0o777 == 0o600
 
 
 def test_entrypoint_errors_and_passthrough(tmp_path, fake_node):

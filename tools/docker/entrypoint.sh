@@ -18,6 +18,11 @@
 #   QDNS_API_LISTEN      API address (default QDNS_IP:8080)
 #   QDNS_RAFT_LISTEN     raft address (default QDNS_IP:7000; must be the one
 #                        in QDNS_BOOTSTRAP)
+#   QDNS_COOKIE_SECRET   DNS cookie secrets shared by every node: 32 hex
+#                        digits each, comma-separated; the first makes
+#                        cookies, the others are still accepted (rotation)
+#   QDNS_COOKIE_SECRET_FILE  or: a file of them, one per line (a mounted
+#                        secret), read again by the node whenever it changes
 #   QDNS_LOG_LEVEL       error, warn, info (default) or debug
 #   QDNS_CONFIG_FILE     more "key value" lines appended to the config
 #   QDNS_DATA_DIR        data directory (default /var/lib/quorumdns, a volume)
@@ -56,6 +61,10 @@ fi
 if [ -n "${QDNS_READ_TOKEN_FILE:-}" ]; then
         QDNS_READ_TOKEN=$(cat "$QDNS_READ_TOKEN_FILE") || die "cannot read QDNS_READ_TOKEN_FILE=$QDNS_READ_TOKEN_FILE"
 fi
+COOKIE_SECRET=${QDNS_COOKIE_SECRET:-}
+COOKIE_SECRET_FILE=${QDNS_COOKIE_SECRET_FILE:-}
+check_word QDNS_COOKIE_SECRET "$COOKIE_SECRET"
+check_word QDNS_COOKIE_SECRET_FILE "$COOKIE_SECRET_FILE"
 ADMIN_TOKEN=${QDNS_ADMIN_TOKEN:-}
 READ_TOKEN=${QDNS_READ_TOKEN:-}
 CONFIG_FILE=${QDNS_CONFIG_FILE:-}
@@ -111,6 +120,14 @@ esac
 
 mkdir -p "$RUNDIR" "$DATA"
 conf="$RUNDIR/quorumdns.conf"
+if [ -z "$COOKIE_SECRET_FILE" ] && [ -n "$COOKIE_SECRET" ]; then
+        COOKIE_SECRET_FILE="$RUNDIR/cookie.secret"
+        (
+                umask 077
+                echo "$COOKIE_SECRET" | tr ',' '\n' >"$COOKIE_SECRET_FILE"
+        )
+        [ "$(id -u)" != 0 ] || [ -z "$RUN_USER" ] || chown "$RUN_USER:" "$COOKIE_SECRET_FILE"
+fi
 (
         umask 077 # the file holds the tokens
         {
@@ -128,6 +145,7 @@ conf="$RUNDIR/quorumdns.conf"
                 [ -z "${QDNS_JOIN_ROLE:-}" ] || echo "join-role $QDNS_JOIN_ROLE"
                 [ -z "$ADMIN_TOKEN" ] || echo "api-token admin:$ADMIN_TOKEN"
                 [ -z "$READ_TOKEN" ] || echo "api-token read:$READ_TOKEN"
+                [ -z "$COOKIE_SECRET_FILE" ] || echo "cookie-secret-file $COOKIE_SECRET_FILE"
                 echo "log-level ${QDNS_LOG_LEVEL:-info}"
                 if [ "$RAFT_TRANSPORT" = plaintext ]; then
                         echo "raft-transport plaintext"
