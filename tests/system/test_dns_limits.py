@@ -646,3 +646,29 @@ def test_limit_settings_checked(tmp_path):
     p = subprocess.run([str(QDNS_BIN), "--zone", str(zonefile), "--cookie-secret-file",
                         str(secret), "--check"], capture_output=True, text=True, timeout=10)
     assert p.returncode == 0, p.stderr
+
+
+def test_slipped_badcookie_keeps_its_rcode(qdns_factory):
+    """Under RRL (2/s, slip 1) with cookies required, a flood of queries
+    with a client cookie alone gets BADCOOKIE; the slipped responses are
+    empty, TC=1, and still BADCOOKIE with a fresh server cookie."""
+    srv = qdns_factory(extra=["--cookies", "require", "--rrl-exempt", "none",
+                              "--rrl-rate", "2", "--rrl-slip", "1"], ipv6=False)
+    q = make_query("www.diff.test.", "A", options=[dns.edns.GenericOption(10, bytes(8))])
+    seen = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.7.1", 0))
+        s.settimeout(0.5)
+        for _ in range(20):
+            s.sendto(q.to_wire(), (srv.host, srv.port))
+        while True:
+            try:
+                seen.append(dns.message.from_wire(s.recv(65535)))
+            except socket.timeout:
+                break
+    assert len(seen) == 20
+    slipped = [r for r in seen if r.flags & dns.flags.TC]
+    assert len(slipped) >= 15
+    for r in seen:
+        assert r.rcode() == dns.rcode.BADCOOKIE and not r.answer
+        assert len(cookie_of(r)) == 24
