@@ -137,10 +137,15 @@ static size_t slip(struct dns_udp_batch *b, int i)
 {
         struct dns_query *q = &b->parsed[i];
         uint16_t flags = wire_get16(b->answer[i] + 2);
+        unsigned rcode = flags & 0xf; /* the header's part of it */
+        if (b->status[i] == DNS_PARSE_BADVERS)
+                rcode = DNS_RCODE_BADVERS;
+        else if (b->status[i] == DNS_PARSE_BADCOOKIE)
+                rcode = DNS_RCODE_BADCOOKIE;
         struct dns_writer w;
         dns_writer_start(&w, q, b->answer[i], DNS_UDP_MAX_NOEDNS);
         w.truncated = true;
-        return dns_writer_finish(&w, q, flags & DNS_FLAG_AA, flags & 0xf);
+        return dns_writer_finish(&w, q, flags & DNS_FLAG_AA, rcode);
 }
 
 /*

@@ -88,7 +88,8 @@ def dnsperf_qps(host, port, tmp_path, seconds=3):
 class SlowLoris(threading.Thread):
     """Holds `total` TCP connections from `sources` (local addresses), each
     sending one byte of a never-finished message every `interval` s; a
-    connection the server closes is opened again at once."""
+    connection the server closes is opened again within `interval` s (as
+    slowloris tools do in their next round)."""
 
     def __init__(self, host, port, sources, total, interval):
         super().__init__(daemon=True)
@@ -120,8 +121,10 @@ class SlowLoris(threading.Thread):
         try:
             for i in range(self.total):
                 self._open(sel, i)
+            self.max_open = len(sel.get_map())
             # A message that promises 512 bytes and is sent a byte at a time.
             msg = struct.pack("!H", 512) + bytes(range(256)) * 2
+            reopen = []  # (when, index) of connections the server closed
             while not self.stop.is_set():
                 for key, _ in sel.select(timeout=0.1):
                     s = key.fileobj
@@ -133,11 +136,15 @@ class SlowLoris(threading.Thread):
                         data = b""
                     if not data:
                         self.closed_by_server += 1
-                        i = key.data[0]
                         sel.unregister(s)
                         s.close()
-                        self._open(sel, i)
+                        reopen.append((time.monotonic() + random.uniform(0.2, self.interval),
+                                       key.data[0]))
                 now = time.monotonic()
+                due = [i for t, i in reopen if t <= now]
+                reopen = [(t, i) for t, i in reopen if t > now]
+                for i in due:
+                    self._open(sel, i)
                 live = list(sel.get_map().values())
                 self.max_open = max(self.max_open, len(live))
                 for key in live:
@@ -163,8 +170,8 @@ class SlowLoris(threading.Thread):
 
 
 def test_slow_tcp_connections_do_not_starve_clients(qdns_factory, tmp_path):
-    """2,000 slow TCP connections (a byte every 2.5 s, reopened when closed)
-    from 20 addresses: with the default limits (message deadline 5 s, 64
+    """2,000 slow TCP connections (a byte every 2.5 s, reopened within 2.5 s
+    when closed) from 20 addresses: with the default limits (message deadline 5 s, 64
     connections per address, 1,024 in all, longest idle closed first) a
     normal client's TCP queries are answered within 1 s throughout, the slow
     connections are closed by their deadline or to make room, and UDP
@@ -639,3 +646,29 @@ def test_limit_settings_checked(tmp_path):
     p = subprocess.run([str(QDNS_BIN), "--zone", str(zonefile), "--cookie-secret-file",
                         str(secret), "--check"], capture_output=True, text=True, timeout=10)
     assert p.returncode == 0, p.stderr
+
+
+def test_slipped_badcookie_keeps_its_rcode(qdns_factory):
+    """Under RRL (2/s, slip 1) with cookies required, a flood of queries
+    with a client cookie alone gets BADCOOKIE; the slipped responses are
+    empty, TC=1, and still BADCOOKIE with a fresh server cookie."""
+    srv = qdns_factory(extra=["--cookies", "require", "--rrl-exempt", "none",
+                              "--rrl-rate", "2", "--rrl-slip", "1"], ipv6=False)
+    q = make_query("www.diff.test.", "A", options=[dns.edns.GenericOption(10, bytes(8))])
+    seen = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.7.1", 0))
+        s.settimeout(0.5)
+        for _ in range(20):
+            s.sendto(q.to_wire(), (srv.host, srv.port))
+        while True:
+            try:
+                seen.append(dns.message.from_wire(s.recv(65535)))
+            except socket.timeout:
+                break
+    assert len(seen) == 20
+    slipped = [r for r in seen if r.flags & dns.flags.TC]
+    assert len(slipped) >= 15
+    for r in seen:
+        assert r.rcode() == dns.rcode.BADCOOKIE and not r.answer
+        assert len(cookie_of(r)) == 24
