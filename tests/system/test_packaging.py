@@ -171,8 +171,12 @@ def test_compose_ports_volumes_healthcheck(compose):
         volumes.add(vol)
         hc = s["healthcheck"]
         assert "quorumdns-healthcheck" in " ".join(hc["test"])
-        assert s["image"] and s["build"]["context"] == str(REPO)
+        assert s["image"] == services["n1"]["image"], f"{name}: not the image n1 builds"
     assert len(volumes) == 3, "each node needs its own data volume"
+    # The image is built once: by n1; n2 and n3 reuse it.
+    builders = [name for name, s in services.items() if "build" in s]
+    assert builders == ["n1"], f"services that build the image: {builders}"
+    assert services["n1"]["build"]["context"] == str(REPO)
 
 
 # ----------------------------------------------------------------- Dockerfile
