@@ -21,9 +21,12 @@
 #   --purge       down: also delete the images and the podman storage
 #   -h, --help    this text
 #
-# The podman route keeps all its state under .run/compose/ of this tree (its
-# own containers.conf, storage, network definitions, socket under /run), so
-# it neither reads nor changes the machine's podman setup.  It needs root.
+# The podman route keeps its state under .run/compose/ of this tree (its own
+# containers.conf, storage, network definitions; the socket and run state
+# under /run/quorumdns-compose/), so it neither reads nor changes the
+# machine's podman setup.  podman still writes /run/containers/networks and
+# /var/lib/containers/cache whatever its configuration: down removes them if
+# up made them.  It needs root.
 # Its base image debian:bookworm-slim is made locally with
 # `debootstrap --variant=minbase` and `podman import` (no registry needed);
 # apt inside the build reaches the Debian mirror through podman's NAT.
@@ -221,7 +224,7 @@ firewall_state() {
 }
 
 restore_host() {
-        local before="$STATE/host.before" line ipt t ch fam name chains
+        local before="$STATE/host.before" line ipt t ch fam name
         [ -e "$before" ] || return 0
         # Chains netavark made (NETAVARK*) that were not there before, with
         # the rules that jump to them.
@@ -385,7 +388,9 @@ stop_healthloop() {
 # ------------------------------------------------------------ up / down
 
 preflight() {
-        need docker-compose docker-compose
+        if [ "$ENGINE" = podman ] || ! docker compose version >/dev/null 2>&1; then
+                need docker-compose docker-compose
+        fi
         need curl curl
         need openssl openssl
         if [ "$ENGINE" = podman ]; then
@@ -425,8 +430,16 @@ up() {
         fi
         say "building the image and starting n1..n3 ($ENGINE)"
         local bt=$SECONDS
-        compose build 2>&1 | tee "$STATE/build.log" | grep -E '^(Step|Successfully|Building)' || true
-        [ "${PIPESTATUS[0]}" = 0 ] || die "the image build failed (log: $STATE/build.log)"
+        local rc
+        set +e
+        compose build 2>&1 | tee "$STATE/build.log" |
+                grep --line-buffered -E '^(\[[0-9]+/[0-9]+\] STEP|Step [0-9]|setup: |Successfully built)' | cut -c1-120
+        rc=${PIPESTATUS[0]}
+        set -e
+        [ "$rc" = 0 ] || {
+                tail -n 30 "$STATE/build.log" >&2
+                die "the image build failed (log: $STATE/build.log)"
+        }
         say "image built in $((SECONDS - bt)) s"
         compose up -d || die "docker-compose up failed; see tools/compose.sh down"
         wait_cluster 120 || {
@@ -460,6 +473,10 @@ down() {
         fi
         [ "$(id -u)" = 0 ] || die "the podman route runs as root"
         [ -e "$STATE/containers.conf" ] || { say "nothing to remove"; return 0; }
+        # podman commands make its global directories; if nothing is up,
+        # down removes those its own commands make.
+        local dirs_before
+        dirs_before=$(global_dirs)
         stop_healthloop
         if service_pid >/dev/null; then
                 local v=(-v)
@@ -477,8 +494,23 @@ down() {
         [ -z "$ids" ] || pm rm -f $ids >/dev/null 2>&1 || true
         pm network prune -f >/dev/null 2>&1 || true
         [ "$keep_data" = 1 ] || pm volume prune -f >/dev/null 2>&1 || true
+        # What is left in the storage, for `test`: no podman command may run
+        # after the run state is gone (podman would "refresh" and set up
+        # netavark's firewall again).
+        {
+                pm ps -a -q --external 2>/dev/null | sed 's/^/container /'
+                pm volume ls -q 2>/dev/null | sed 's/^/volume /'
+                pm network ls --format '{{.Name}}' 2>/dev/null | grep -vx podman | sed 's/^/network /'
+        } >"$STATE/left" || true
         stop_service
-        restore_host
+        # conmon runs `podman container cleanup` when a container stops, in
+        # the background; such a late podman would set up netavark's firewall
+        # again after it is restored.  Wait for them to end.
+        local i
+        for i in $(seq 1 100); do
+                pgrep -f -- "--root $STATE/storage|$RUNDIR" >/dev/null || break
+                sleep 0.2
+        done
         if [ "$purge" = 1 ]; then
                 pm system reset -f >/dev/null 2>&1 || true
                 rm -rf "$STATE/storage"
@@ -486,6 +518,8 @@ down() {
         else
                 say "the images (base and build cache) stay in $STATE/storage: --purge deletes them"
         fi
+        [ -e "$STATE/host.before" ] || remove_global_dirs "$dirs_before"
+        restore_host
         if ! findmnt -rn -o TARGET | grep -qF "$RUNDIR"; then
                 rm -rf "$RUNDIR"
                 rmdir /run/quorumdns-compose 2>/dev/null || true
@@ -616,13 +650,7 @@ run_test() {
                 die "left behind after down (lines with > are new)"
         fi
         if [ "$ENGINE" = podman ]; then
-                [ -z "$(pm ps -a -q --external 2>/dev/null)" ] || die "containers are left in $STATE/storage"
-                [ -z "$(pm volume ls -q 2>/dev/null)" ] || die "volumes are left in $STATE/storage"
-                [ -z "$(pm network ls -q 2>/dev/null | grep -vx podman)" ] || die "networks are left"
-                # The podman commands above made podman's global directories again.
-                remove_global_dirs "$before"
-                after=$(leftovers_state)
-                [ "$before" = "$after" ] || die "podman's global directories are left: $(global_dirs)"
+                [ ! -s "$STATE/left" ] || die "left in $STATE/storage: $(tr '\n' ' ' <"$STATE/left")"
                 say "kept: the images in $STATE/storage ($(du -sh "$STATE/storage" 2>/dev/null | cut -f1)): the base image and the build cache"
         fi
         say "test passed in $((SECONDS - t0)) s"
