@@ -324,7 +324,7 @@ EOF
                 die "podman import of the base image failed"
         fi
         rm -rf "$tmp"
-        say "$BASE_IMAGE made in $((SECONDS - t)) s ($(pm image inspect -f '{{.Size}}' "$BASE_IMAGE" | numfmt --to=iec) )"
+        say "$BASE_IMAGE made in $((SECONDS - t)) s ($(pm image inspect -f "{{.Size}}" "$BASE_IMAGE" | numfmt --to=si)B)"
 }
 
 start_service() {
