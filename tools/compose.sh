@@ -85,6 +85,10 @@ done
 
 # ------------------------------------------------------------ the engine
 
+# `eval "$(tools/compose.sh env)"` points DOCKER_HOST at this route's podman
+# socket: that is not a Docker daemon.
+if [ "${DOCKER_HOST:-}" = "unix://$SOCK" ]; then unset DOCKER_HOST; fi
+
 docker_daemon() { command -v docker >/dev/null && timeout 10 docker info >/dev/null 2>&1; }
 
 ENGINE=${QDNS_COMPOSE_ENGINE:-}
