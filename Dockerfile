@@ -1,12 +1,15 @@
 # Dockerfile — a quorumdns node image (Debian 12).
 #
-# The build stage builds the tree exactly as a developer machine does, with
-# tools/setup.sh (Debian packages, then CMake into build/).  The runtime stage
-# gets the binaries and only the Debian packages of the shared libraries they
-# link (found with ldd + dpkg by tools/docker/runtime-packages.sh), plus curl
-# for the health check.  The node runs as the user quorumdns; the entrypoint
+# The build stage builds the tree as a developer machine does, with
+# tools/setup.sh, but installs only the build packages (--image: compiler,
+# CMake, the -dev libraries, no recommends; not the test tools, clang or
+# cmocka), then builds build/ with CMake.  The runtime stage gets the
+# binaries and only the Debian packages of the shared libraries they link
+# (found with ldd + dpkg by tools/docker/runtime-packages.sh), plus curl for
+# the health check.  The node runs as the user quorumdns; the entrypoint
 # (tools/docker/entrypoint.sh) configures it from QDNS_* variables, see there
-# and docker-compose.yml.
+# and docker-compose.yml.  Without a Docker daemon, tools/compose.sh builds
+# and runs it with podman (the base image made locally with debootstrap).
 #
 #   docker build -t quorumdns .
 #   docker run -e QDNS_NODE_ID=1 -e QDNS_BOOTSTRAP=... -e QDNS_ADMIN_TOKEN=... quorumdns
@@ -17,7 +20,7 @@ ENV DEBIAN_FRONTEND=noninteractive
 WORKDIR /src
 # The packages first, in their own layer: a source change does not redo them.
 COPY tools/setup.sh tools/setup.sh
-RUN tools/setup.sh --no-build
+RUN tools/setup.sh --no-build --image
 COPY . .
 RUN tools/setup.sh --no-packages \
  && mkdir -p /out/bin \

@@ -6,30 +6,37 @@
 #
 # Usage: tools/setup.sh [--sanitize] [--fuzz] [--no-build] [--no-packages]
 #                       [--no-normal]    (skip build/; for tools/test.sh)
+#                       [--image]        (only the build packages, without
+#                                         recommends; for the Dockerfile)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LOGDIR="$ROOT/.run/setup"
 
-# The one list of packages.  build: compiling and linking the daemon and its
-# tests.  test/bench: system tests, differential and benchmark reference
-# servers, DNS clients, fault injection and the later cluster tooling.
+# The one list of packages.  build: compiling and linking the daemon (all
+# that the container image's build stage installs, --image).  dev: the
+# sanitizer and fuzz builds (clang) and the unit tests (cmocka).
+# test/bench: system tests, differential and benchmark reference servers,
+# DNS clients, fault injection, the cluster tooling and the containers test
+# (podman, debootstrap, catatonit: tools/compose.sh).
 BUILD_PACKAGES=(
-        build-essential cmake pkg-config clang libclang-rt-14-dev
+        build-essential cmake pkg-config
         libuv1-dev libraft-dev libcurl4-openssl-dev libmsgpack-dev libldns-dev
-        libh2o-dev libjansson-dev libmaxminddb-dev libcmocka-dev
+        libh2o-dev libjansson-dev libmaxminddb-dev
 )
+DEV_PACKAGES=(clang libclang-rt-14-dev libcmocka-dev)
 TEST_PACKAGES=(
         python3 python3-pytest python3-dnspython python3-requests
         ldnsutils knot knot-dnsutils bind9-dnsutils dnsperf nsd gdnsd
         docker-compose iproute2 procps curl openssl nftables faketime
+        podman debootstrap catatonit
 )
 
 usage() {
-        sed -n '2,8s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+        sed -n '2,10s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
-sanitize=0 fuzz=0 build=1 packages=1 normal=1
+sanitize=0 fuzz=0 build=1 packages=1 normal=1 image=0
 for arg in "$@"; do
         case "$arg" in
         --sanitize) sanitize=1 ;;
@@ -37,6 +44,7 @@ for arg in "$@"; do
         --no-build) build=0 ;;
         --no-packages) packages=0 ;;
         --no-normal) normal=0 ;;
+        --image) image=1 ;;
         -h | --help)
                 usage
                 exit 0
@@ -79,12 +87,17 @@ remove_policy() {
 }
 
 install_packages() {
-        local missing=() p
-        for p in "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"; do
+        local missing=() p wanted=("${BUILD_PACKAGES[@]}") apt_opts=()
+        if [ "$image" = 1 ]; then
+                apt_opts=(--no-install-recommends)
+        else
+                wanted+=("${DEV_PACKAGES[@]}" "${TEST_PACKAGES[@]}")
+        fi
+        for p in "${wanted[@]}"; do
                 is_installed "$p" || missing+=("$p")
         done
         if [ "${#missing[@]}" -eq 0 ]; then
-                say "packages: all $((${#BUILD_PACKAGES[@]} + ${#TEST_PACKAGES[@]})) present"
+                say "packages: all ${#wanted[@]} present"
                 return 0
         fi
         [ "$(id -u)" -eq 0 ] || die "missing packages (${missing[*]}); run as root to install them"
@@ -106,7 +119,7 @@ install_packages() {
                 die "apt-get update failed (full log: $log)"
         fi
         if ! apt-get install -y -qq -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef \
-                -o Dpkg::Options::=--force-confold "${missing[@]}" >>"$log" 2>&1; then
+                -o Dpkg::Options::=--force-confold "${apt_opts[@]}" "${missing[@]}" >>"$log" 2>&1; then
                 show_log "$log"
                 die "apt-get install failed (full log: $log)"
         fi

@@ -3,7 +3,8 @@
 # build/, build-asan/ and build-fuzz/), then the unit tests (ctest) in build/
 # and build-asan/, the system tests (pytest, tests/system) against the normal
 # and the ASan binary, the fault suite (tests/faults) against the normal one,
-# and every libFuzzer target for a fixed time.  Prints a summary and exits 1
+# the docker-compose stack in containers (tools/compose.sh test), and every
+# libFuzzer target for a fixed time.  Prints a summary and exits 1
 # if anything failed.  Logs go to .run/test/.
 #
 # Usage: tools/test.sh [--quick] [--fuzz-time SECS]
@@ -16,7 +17,7 @@ LOGDIR="$ROOT/.run/test"
 PYTHON=/usr/bin/python3 # Debian's, with pytest and dnspython (not pyenv's)
 
 usage() {
-        sed -n '2,10s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+        sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
 quick=0 fuzz_time=60
@@ -241,6 +242,35 @@ run_faults() {
 }
 
 run_faults
+
+# ------------------------------------------------------------ containers
+
+# tools/compose.sh test: the image built, docker-compose.yml's three nodes
+# started (Docker if a daemon answers, else podman's Docker API), a write
+# through one node's API read over DNS from another, a container killed and
+# rejoining, then everything removed (the images stay in .run/compose/).
+# Exit 77 is a skip: the machine cannot run containers (the reason printed).
+run_compose() {
+        local name="containers: docker-compose stack (tools/compose.sh test)" t=$SECONDS
+        local log="$LOGDIR/compose.log" rc=0 limit note
+        banner "$name"
+        limit="$(cap 1800)"
+        timeout -k 60 "$limit" "$ROOT/tools/compose.sh" test 2>&1 | tee "$log" || rc=${PIPESTATUS[0]}
+        if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+                "$ROOT/tools/compose.sh" down >>"$log" 2>&1 || true
+        fi
+        case "$rc" in
+        0) record PASS "$name" $((SECONDS - t)) "$(grep -m 1 '^compose: test passed' "$log" | sed 's/^compose: //')" ;;
+        77) record SKIP "$name" $((SECONDS - t)) "$(grep -m 1 '^compose: skip: ' "$log" | sed 's/^compose: skip: //')" ;;
+        124 | 137) record FAIL "$name" $((SECONDS - t)) "killed after $limit s; log: $log" ;;
+        *)
+                note="$(grep '^compose: error: ' "$log" | tail -n 1 | sed 's/^compose: error: //')"
+                record FAIL "$name" $((SECONDS - t)) "${note:-exit $rc}; log: $log"
+                ;;
+        esac
+}
+
+run_compose
 
 # ------------------------------------------------------------ fuzzing
 

@@ -233,8 +233,12 @@ def test_compose_ports_volumes_healthcheck(compose):
         volumes.add(vol)
         hc = s["healthcheck"]
         assert "quorumdns-healthcheck" in " ".join(hc["test"])
-        assert s["image"] and s["build"]["context"] == str(REPO)
+        assert s["image"] == services["pki"]["image"], f"{name}: not the image pki builds"
     assert len(volumes) == 3, "each node needs its own data volume"
+    # The image is built once, by pki (which runs first); the nodes reuse it.
+    builders = [name for name, s in services.items() if "build" in s]
+    assert builders == ["pki"], f"services that build the image: {builders}"
+    assert services["pki"]["build"]["context"] == str(REPO)
 
 
 # ----------------------------------------------------------------- Dockerfile
