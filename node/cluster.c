@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "dns/name.h"
@@ -190,6 +191,80 @@ static void on_members_changed(void *ctx, const struct cs_state *state)
         member_check(ctx);
 }
 
+/* ---- removal ------------------------------------------------------------------------
+ *
+ * A removed node never hears the entries after its removal (it may not even
+ * hold the configuration without it), so the removal is recorded in
+ * DATA_DIR/removed when the node learns of it; every later start reads it
+ * and exits 0 instead of rejoining with a stale log. */
+
+static void removed_path(const struct node_config *cfg, char *path, size_t size)
+{
+        snprintf(path, size, "%s/removed", cfg->data_dir);
+}
+
+static void mark_removed(struct node_cluster *c, const char *how)
+{
+        char path[600];
+        removed_path(c->cfg, path, sizeof(path));
+        if (!c->removed) {
+                FILE *fp = fopen(path, "w");
+                if (fp != NULL) {
+                        fprintf(
+                            fp,
+                            "node %llu was removed from the cluster (%s) at %llu ms\n",
+                            (unsigned long long)c->cfg->node_id, how,
+                            (unsigned long long)node_now_ms());
+                        fclose(fp);
+                } else {
+                        LOG_WARN("cannot write %s: %s", path, strerror(errno));
+                }
+        }
+        c->removed = true;
+        snprintf(c->error, sizeof(c->error),
+                 "this node was removed from the cluster (%s); it stays out: to join "
+                 "again, start it with an empty data directory",
+                 how);
+}
+
+/* Before the replica starts: a removal recorded earlier. */
+static bool removed_before(struct node_cluster *c)
+{
+        char path[600];
+        removed_path(c->cfg, path, sizeof(path));
+        if (access(path, F_OK) != 0)
+                return false;
+        c->removed = true;
+        snprintf(c->error, sizeof(c->error),
+                 "this node was removed from the cluster (%.300s says so); it stays out: to "
+                 "join again, start it with an empty data directory",
+                 path);
+        return true;
+}
+
+/* After the replica started: a configuration that no longer holds us. */
+static bool removed_by_configuration(struct node_cluster *c)
+{
+        const struct raft_configuration *conf = &c->replica.raft.configuration;
+        if (conf->n == 0)
+                return false; /* nothing yet: a node that waits to be added */
+        for (unsigned i = 0; i < conf->n; i++)
+                if (conf->servers[i].id == c->cfg->node_id)
+                        return false;
+        mark_removed(c, "the raft configuration in its log does not hold it");
+        return true;
+}
+
+static void on_tick(uv_timer_t *timer);
+static void on_replica_closed(struct consensus_replica *r);
+
+/* The owner's stop runs from the tick, never from inside raft's apply. */
+static void schedule_tick(struct node_cluster *c)
+{
+        if (c->running && uv_is_active((uv_handle_t *)&c->tick))
+                uv_timer_start(&c->tick, on_tick, 0, TICK_MS);
+}
+
 /* Notices registration and removal of this node in the member table. */
 static void member_check(struct node_cluster *c)
 {
@@ -197,9 +272,9 @@ static void member_check(struct node_cluster *c)
         const struct cs_member *self = cs_state_member_get(&c->state, cfg->node_id);
         if (self == NULL) {
                 c->registered = false;
-                if (c->was_member && c->removed_cb != NULL && c->running) {
-                        LOG_INFO("this node was removed from the cluster");
-                        c->removed_cb(c);
+                if (c->was_member && c->running && !c->removed) {
+                        mark_removed(c, "its log holds its removal");
+                        schedule_tick(c);
                 }
                 return;
         }
@@ -610,9 +685,51 @@ static void register_self(struct node_cluster *c)
         free(text);
 }
 
+/* Fail-stop: the node stops with NODE_EXIT_FAILSTOP (from the tick, never
+ * from inside raft). */
+static void failstop(struct node_cluster *c, const char *why)
+{
+        if (c->exit_code != 0 || !c->running)
+                return;
+        c->exit_code = NODE_EXIT_FAILSTOP;
+        snprintf(c->error, sizeof(c->error), "%s", why);
+        LOG_ERROR("stopping: %s", why);
+        if (c->removed_cb != NULL)
+                c->removed_cb(c);
+}
+
+static void on_replica_failed(struct consensus_replica *r)
+{
+        struct node_cluster *c =
+            (struct node_cluster *)((char *)r - offsetof(struct node_cluster, replica));
+        failstop(c, r->fence.message);
+}
+
+/* Runs inside raft's apply: only schedules the stop. */
+static void on_fsm_failed(struct cs_fsm *fsm)
+{
+        struct node_cluster *c =
+            (struct node_cluster *)((char *)fsm - offsetof(struct node_cluster, fsm));
+        c->failing = true;
+        schedule_tick(c);
+}
+
 static void on_tick(uv_timer_t *timer)
 {
         struct node_cluster *c = timer->data;
+        if (c->failing) {
+                failstop(c, c->fsm.failmsg);
+                return;
+        }
+        if (c->removed) {
+                if (!c->stop_told) {
+                        c->stop_told = true;
+                        LOG_INFO("%s", c->error);
+                        if (c->removed_cb != NULL)
+                                c->removed_cb(c);
+                }
+                return;
+        }
         raft_id leader = 0;
         const char *address = NULL;
         raft_leader(&c->replica.raft, &leader, &address);
@@ -642,6 +759,8 @@ int node_cluster_start(struct node_cluster *c, uv_loop_t *loop,
         c->cfg = cfg;
         c->db = db;
         c->removed_cb = removed_cb;
+        if (removed_before(c))
+                return -ECANCELED;
         cs_state_init(&c->state);
         struct cs_observer obs = {.ctx = c,
                                   .zone_created = on_zone_created,
@@ -654,6 +773,7 @@ int node_cluster_start(struct node_cluster *c, uv_loop_t *loop,
                 snprintf(c->error, sizeof(c->error), "out of memory");
                 return -ENOMEM;
         }
+        c->fsm.failed_cb = on_fsm_failed;
         struct consensus_member members[NODE_MAX_BOOTSTRAP];
         for (unsigned i = 0; i < cfg->bootstrap_count; i++)
                 members[i] = (struct consensus_member){
@@ -676,9 +796,16 @@ int node_cluster_start(struct node_cluster *c, uv_loop_t *loop,
                 return rc;
         }
         cs_fsm_set_raft(&c->fsm, &c->replica.raft);
+        c->replica.failed_cb = on_replica_failed;
+        if (c->removed || removed_by_configuration(c)) {
+                c->running = false; /* closes asynchronously: main runs the loop */
+                consensus_replica_close(&c->replica, on_replica_closed);
+                return -ECANCELED;
+        }
         uv_timer_init(loop, &c->tick);
         c->tick.data = c;
         uv_timer_start(&c->tick, on_tick, 0, TICK_MS);
+        c->failing = c->fsm.failed; /* an apply during start failed */
         return 0;
 }
 
@@ -707,8 +834,11 @@ void node_cluster_close(struct node_cluster *c, void (*closed_cb)(struct node_cl
 
 void node_cluster_leave(struct node_cluster *c)
 {
-        if (c->running && c->removed_cb != NULL) {
-                LOG_INFO("this node was removed from the cluster");
+        if (!c->running || c->stop_told)
+                return;
+        mark_removed(c, "the leader said so");
+        c->stop_told = true;
+        LOG_INFO("%s", c->error);
+        if (c->removed_cb != NULL)
                 c->removed_cb(c);
-        }
 }

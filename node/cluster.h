@@ -27,6 +27,10 @@
 
 #define NODE_CLUSTER_MAX_PEERS 16
 
+/* The node's exit status after a fail-stop: a log write or an apply could
+ * not complete (the node recovers from its log and snapshot on restart). */
+#define NODE_EXIT_FAILSTOP 3
+
 struct node_peer {
         uint64_t id;
         uint64_t applied; /* last applied index it reported */
@@ -58,12 +62,21 @@ struct node_cluster {
         bool syncing;   /* a CHANGES_SYNCED proposal is in flight */
         char **set_ids; /* interned routing set ids; index + 1 = DNS set id */
         uint32_t set_id_count;
+        /* The node must stop: removed from the cluster (exit_code 0) or
+         * failed (exit_code NODE_EXIT_FAILSTOP, the reason in error). */
         void (*removed_cb)(struct node_cluster *cluster);
+        int exit_code;
+        bool failing; /* a fail-stop waits for the next tick */
+        bool removed; /* removed from the cluster (DATA_DIR/removed says so) */
+        bool stop_told;
         void (*closed_cb)(struct node_cluster *cluster);
         char error[512];
 };
 
-/* Starts the replica and everything around it; err gets a one-line reason. */
+/* Starts the replica and everything around it; c->error gets a one-line
+ * reason.  A node removed from the cluster (DATA_DIR/removed, written when
+ * it learnt of its removal, or a raft configuration without it) does not
+ * start: -ECANCELED with c->removed set (the node exits 0). */
 int node_cluster_start(struct node_cluster *c, uv_loop_t *loop,
                        const struct node_config *cfg, struct dns_db *db,
                        void (*removed_cb)(struct node_cluster *c));

@@ -314,7 +314,11 @@ static int start_cluster(struct node *node)
         }
         if (node_cluster_start(&node->cluster, node->loop, cfg, &node->db, on_removed) !=
             0) {
-                LOG_ERROR("cannot start the cluster replica: %s", node->cluster.error);
+                if (node->cluster.removed)
+                        LOG_INFO("not starting: %s", node->cluster.error);
+                else
+                        LOG_ERROR("cannot start the cluster replica: %s",
+                                  node->cluster.error);
                 return -1;
         }
         node->api = (struct node_api){node->loop, &node->cluster, cfg, NULL};
@@ -425,7 +429,13 @@ int main(int argc, char **argv)
         uv_loop_close(node.loop);
         dns_db_fini(&node.db);
         node_config_free(&node.cfg);
-        if (rc == 0)
+        if (node.cluster.removed)
+                rc = 0; /* removed: stopping is the expected outcome */
+        if (rc == 0 && node.cluster.exit_code != 0) {
+                rc = node.cluster.exit_code;
+                LOG_ERROR("stopped (fail-stop, exit %d): %s", rc, node.cluster.error);
+        } else if (rc == 0) {
                 LOG_INFO("stopped");
+        }
         return rc;
 }
