@@ -103,34 +103,108 @@ static int publish_zone(struct node_cluster *c, struct dns_txn *txn,
         return f.rc;
 }
 
-static void commit_or_log(struct dns_txn *txn, int rc, const char *what)
+/* ---- failed publishes, redone from the replicated state ---------------------------
+ *
+ * A publish that fails (no memory for the transaction, a commit refused)
+ * leaves the served view behind the state.  The zone is marked stale (every
+ * zone when a whole-state publish failed, or when too many are) and the tick
+ * publishes it again from the replicated state, zone by zone, until it
+ * succeeds.  Later changes of a stale zone are published as usual meanwhile;
+ * the republish replaces the zone as a whole. */
+
+#ifdef QDNS_FAULT_HOOKS
+/* Test builds: QDNS_FAULT_PUBLISH_FAIL=N:K fails K publishes in a row,
+ * starting with the Nth publish of this process (K defaults to 1). */
+static bool fault_publish_fails(void)
 {
+        static long first = -1, count, seen;
+        if (first < 0) {
+                const char *env = getenv("QDNS_FAULT_PUBLISH_FAIL");
+                char *end = NULL;
+                first = env != NULL ? strtol(env, &end, 10) : 0;
+                count = end != NULL && *end == ':' ? strtol(end + 1, NULL, 10) : 1;
+                if (first < 0)
+                        first = 0;
+        }
+        seen++;
+        return first > 0 && seen >= first && seen < first + count;
+}
+#endif
+
+static void mark_stale(struct node_cluster *c, const uint8_t *origin, size_t len)
+{
+        if (origin == NULL || c->n_stale == NODE_CLUSTER_MAX_STALE) {
+                c->stale_all = true;
+                return;
+        }
+        for (unsigned i = 0; i < c->n_stale; i++)
+                if (c->stale[i].len == len &&
+                    memcmp(c->stale[i].origin, origin, len) == 0)
+                        return;
+        memcpy(c->stale[c->n_stale].origin, origin, len);
+        c->stale[c->n_stale].len = (uint16_t)len;
+        c->n_stale++;
+}
+
+/* Commits (rc == 0) or aborts txn; a failure marks origin (NULL: every
+ * zone) stale for the tick to publish again.  Returns the outcome. */
+static int publish_finish(struct node_cluster *c, struct dns_txn *txn, int rc,
+                          const char *what, const uint8_t *origin, size_t origin_len)
+{
+#ifdef QDNS_FAULT_HOOKS
+        if (rc == 0 && fault_publish_fails()) {
+                rc = -ENOMEM;
+                snprintf(txn->error, sizeof(txn->error),
+                         "commit refused (injected: QDNS_FAULT_PUBLISH_FAIL)");
+        }
+#endif
         if (rc == 0)
                 rc = dns_txn_commit(txn);
         else
                 dns_txn_abort(txn);
-        if (rc != 0)
-                LOG_ERROR("publishing %s to DNS failed: %s", what,
-                          txn->error[0] ? txn->error : strerror(-rc));
+        if (rc != 0) {
+                if (c->publish_failures++ % 50 == 0)
+                        LOG_ERROR("publishing %s to DNS failed: %s; served data lags the "
+                                  "replicated state until it is published again",
+                                  what, txn->error[0] ? txn->error : strerror(-rc));
+                mark_stale(c, origin, origin_len);
+        }
+        return rc;
+}
+
+static int publish_begin(struct node_cluster *c, struct dns_txn *txn, const char *what,
+                         const uint8_t *origin, size_t origin_len)
+{
+        int rc = dns_txn_begin(c->db, txn);
+        if (rc != 0) {
+                if (c->publish_failures++ % 50 == 0)
+                        LOG_ERROR("publishing %s to DNS failed: cannot begin a "
+                                  "transaction: %s",
+                                  what, strerror(-rc));
+                mark_stale(c, origin, origin_len);
+        }
+        return rc;
 }
 
 static void on_zone_created(void *ctx, const struct cs_zone *zone)
 {
         struct node_cluster *c = ctx;
         struct dns_txn txn;
-        if (dns_txn_begin(c->db, &txn) != 0)
+        if (publish_begin(c, &txn, "a new zone", zone->origin, zone->origin_len) != 0)
                 return;
-        commit_or_log(&txn, publish_zone(c, &txn, zone), "a new zone");
+        publish_finish(c, &txn, publish_zone(c, &txn, zone), "a new zone", zone->origin,
+                       zone->origin_len);
 }
 
 static void on_zone_deleted(void *ctx, const uint8_t *origin, uint16_t origin_len)
 {
         struct node_cluster *c = ctx;
         struct dns_txn txn;
-        if (dns_txn_begin(c->db, &txn) != 0)
+        if (publish_begin(c, &txn, "a zone deletion", origin, origin_len) != 0)
                 return;
         int rc = dns_txn_zone_delete(&txn, origin);
-        commit_or_log(&txn, rc == -ENOENT ? 0 : rc, "a zone deletion");
+        publish_finish(c, &txn, rc == -ENOENT ? 0 : rc, "a zone deletion", origin,
+                       origin_len);
 }
 
 static void on_rrsets_changed(void *ctx, const struct cs_zone *zone,
@@ -138,13 +212,13 @@ static void on_rrsets_changed(void *ctx, const struct cs_zone *zone,
 {
         struct node_cluster *c = ctx;
         struct dns_txn txn;
-        if (dns_txn_begin(c->db, &txn) != 0)
+        if (publish_begin(c, &txn, "a change batch", zone->origin, zone->origin_len) != 0)
                 return;
         int rc = 0;
         for (size_t i = 0; i < n && rc == 0; i++)
                 rc = put_rrset(c, &txn, zone->origin, changes[i].owner, changes[i].type,
                                changes[i].set_id, changes[i].rrset);
-        commit_or_log(&txn, rc, "a change batch");
+        publish_finish(c, &txn, rc, "a change batch", zone->origin, zone->origin_len);
 }
 
 static int collect_origin(void *item, void *arg)
@@ -167,22 +241,75 @@ static int restore_zone(const struct cs_zone *zone, void *arg)
         return f->rc;
 }
 
-static void member_check(struct node_cluster *c);
-
-static void on_restored(void *ctx, const struct cs_state *state)
+/* The whole state replaces the whole served view, in one transaction. */
+static int publish_all(struct node_cluster *c, const char *what)
 {
-        struct node_cluster *c = ctx;
         struct dns_txn txn;
-        if (dns_txn_begin(c->db, &txn) != 0)
-                return;
+        if (publish_begin(c, &txn, what, NULL, 0) != 0)
+                return -ENOMEM;
         /* Delete every zone of the old catalog (deleting while walking the
          * transaction's own copy is safe: the walk reads the published one). */
         const struct dns_catalog *cur = dns_db_current(c->db);
         int rc = pmap_walk(&cur->zones, collect_origin, &txn);
         struct restore_fill f = {c, &txn, 0};
         if (rc == 0)
-                cs_state_foreach_zone(state, restore_zone, &f);
-        commit_or_log(&txn, rc ? rc : f.rc, "a restored snapshot");
+                cs_state_foreach_zone(&c->state, restore_zone, &f);
+        return publish_finish(c, &txn, rc ? rc : f.rc, what, NULL, 0);
+}
+
+/* One stale zone as the state has it now: replaced, or deleted when gone. */
+static int republish_zone(struct node_cluster *c, const uint8_t *origin, size_t len)
+{
+        struct dns_txn txn;
+        if (publish_begin(c, &txn, "a zone again", origin, len) != 0)
+                return -ENOMEM;
+        const struct cs_zone *zone = cs_state_zone_get(&c->state, origin, len);
+        int rc;
+        if (zone != NULL) {
+                rc = publish_zone(c, &txn, zone);
+        } else {
+                rc = dns_txn_zone_delete(&txn, origin);
+                rc = rc == -ENOENT ? 0 : rc;
+        }
+        return publish_finish(c, &txn, rc, "a zone again", origin, len);
+}
+
+/* From the tick: publish what is stale again until nothing is. */
+static void republish_stale(struct node_cluster *c)
+{
+        if (!c->stale_all && c->n_stale == 0)
+                return;
+        if (c->stale_all) {
+                c->stale_all = false;
+                c->n_stale = 0;
+                if (publish_all(c, "the whole state again") == 0)
+                        LOG_INFO("DNS serves the replicated state again (every zone "
+                                 "published again after %u failed publishes)",
+                                 c->publish_failures);
+                return;
+        }
+        unsigned n = c->n_stale;
+        struct node_stale_zone todo[NODE_CLUSTER_MAX_STALE];
+        memcpy(todo, c->stale, n * sizeof(todo[0]));
+        c->n_stale = 0;
+        for (unsigned i = 0; i < n; i++) {
+                if (republish_zone(c, todo[i].origin, todo[i].len) == 0) {
+                        char text[1024];
+                        LOG_INFO("DNS serves zone %s as replicated again (published "
+                                 "again after a failed publish)",
+                                 dns_name_to_text(todo[i].origin, text, sizeof(text)));
+                }
+        }
+        if (!c->stale_all && c->n_stale == 0)
+                c->publish_failures = 0;
+}
+
+static void member_check(struct node_cluster *c);
+
+static void on_restored(void *ctx, const struct cs_state *state)
+{
+        struct node_cluster *c = ctx;
+        publish_all(c, "a restored snapshot");
         member_check(c);
 }
 
@@ -235,10 +362,11 @@ static bool removed_before(struct node_cluster *c)
         if (access(path, F_OK) != 0)
                 return false;
         c->removed = true;
-        snprintf(c->error, sizeof(c->error),
-                 "this node was removed from the cluster (%.300s says so); it stays out: to "
-                 "join again, start it with an empty data directory",
-                 path);
+        snprintf(
+            c->error, sizeof(c->error),
+            "this node was removed from the cluster (%.300s says so); it stays out: to "
+            "join again, start it with an empty data directory",
+            path);
         return true;
 }
 
@@ -721,6 +849,7 @@ static void on_tick(uv_timer_t *timer)
                 failstop(c, c->fsm.failmsg);
                 return;
         }
+        republish_stale(c);
         if (c->removed) {
                 if (!c->stop_told) {
                         c->stop_told = true;

@@ -41,6 +41,13 @@ struct node_peer {
 
 struct node_cluster;
 
+/* A zone whose publish to DNS failed (published again by the tick). */
+#define NODE_CLUSTER_MAX_STALE 32
+struct node_stale_zone {
+        uint8_t origin[256]; /* wire name */
+        uint16_t len;
+};
+
 /* Outcome of a proposal: status 0 and the FSM's result, or a negative error. */
 typedef void (*node_cluster_cb)(void *ctx, int status, const struct cs_result *result);
 
@@ -67,6 +74,10 @@ struct node_cluster {
         void (*removed_cb)(struct node_cluster *cluster);
         int exit_code;
         bool failing; /* a fail-stop waits for the next tick */
+        struct node_stale_zone stale[NODE_CLUSTER_MAX_STALE];
+        unsigned n_stale;
+        bool stale_all; /* every zone must be published again */
+        unsigned publish_failures;
         bool removed; /* removed from the cluster (DATA_DIR/removed says so) */
         bool stop_told;
         void (*closed_cb)(struct node_cluster *cluster);
