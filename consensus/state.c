@@ -711,9 +711,11 @@ int cs_state_zone_delete(struct cs_state *st, const struct cs_ctx *ctx,
         cs_name_text(z->origin, z->origin_len, text, sizeof(text));
         if (!force && z->rrsets.count > 2)
                 return result_fail(res, -ENOTEMPTY,
-                                   "zone %s holds %zu record sets besides the apex SOA "
-                                   "and NS; delete them first or force",
-                                   text, z->rrsets.count - 2);
+                                   "zone %s holds %zu record set%s besides the apex SOA "
+                                   "and NS; delete them first, or delete the zone with "
+                                   "force=true (quorumctl zone delete --force)",
+                                   text, z->rrsets.count - 2,
+                                   z->rrsets.count - 2 == 1 ? "" : "s");
         struct cs_retired *gone = retired_new(RETIRED_ZONE, 1);
         if (gone == NULL)
                 return result_fail(res, -ENOMEM, "out of memory");

@@ -407,6 +407,28 @@ static bool fast_record(struct loader *ld, struct source *src, unsigned line,
         return true;
 }
 
+/* The type token of a record ldns refused, when it is not a type at all:
+ * owner (unless the line starts blank), then TTL and class in any order. */
+static bool unknown_type(const char *rec, char *out, size_t size)
+{
+        size_t pos = 0, n;
+        const char *t;
+        if (rec[0] != ' ' && rec[0] != '\t' && token(rec, &pos, &t) == 0)
+                return false;
+        for (int field = 0; field < 3; field++) {
+                n = token(rec, &pos, &t);
+                if (n == 0 || n >= size)
+                        return false;
+                snprintf(out, size, "%.*s", (int)n, t);
+                if ((t[0] >= '0' && t[0] <= '9') || strcasecmp(out, "IN") == 0 ||
+                    strcasecmp(out, "CH") == 0 || strcasecmp(out, "HS") == 0 ||
+                    strcasecmp(out, "CS") == 0)
+                        continue; /* a TTL or a class */
+                return ldns_get_rr_type_by_name(out) == 0;
+        }
+        return false;
+}
+
 static void record(struct loader *ld, struct source *src, unsigned line, const char *rec)
 {
         if (fast_record(ld, src, line, rec))
@@ -425,8 +447,14 @@ static void record(struct loader *ld, struct source *src, unsigned line, const c
         ldns_status st =
             ldns_rr_new_frm_str(&rr, rec, TTL_OMITTED, src->origin, &ld->prev);
         if (st != LDNS_STATUS_OK) {
+                char type[64];
                 if (src->origin == NULL && st == LDNS_STATUS_SYNTAX_DNAME_ERR)
                         report(ld, src, line, "relative name without $ORIGIN");
+                else if (unknown_type(rec, type, sizeof(type)))
+                        report(ld, src, line,
+                               "unknown record type '%s' (A, AAAA, CNAME, MX, TXT, …, "
+                               "or TYPE123)",
+                               type);
                 else
                         report(ld, src, line, "%s", ldns_get_errorstr_by_id(st));
                 return;
@@ -580,7 +608,10 @@ static int load(struct dns_txn *txn, const char *path, const uint8_t *origin,
                 memcpy(ld.zone, origin, (size_t)len);
                 origin_rdf =
                     ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, (size_t)len, origin);
-                if (dns_txn_zone_create(txn, ld.zone, true) != 0) {
+                /* A part adds to the zone the transaction already has (the
+                 * chunks of a staged import); a whole file replaces it. */
+                bool keep = part && dns_txn_zone(txn, ld.zone) != NULL;
+                if (!keep && dns_txn_zone_create(txn, ld.zone, true) != 0) {
                         ldns_rdf_deep_free(origin_rdf);
                         ldns_buffer_free(ld.rdata);
                         return -ENOMEM;

@@ -39,7 +39,8 @@ int dns_zonefile_load(struct dns_txn *txn, const char *path, const uint8_t *orig
 
 /* Like dns_zonefile_load, for a part of a zone sent by a client (an import
  * chunk): the SOA may be missing, $INCLUDE is refused (it would read this
- * machine's files), and origin is required. */
+ * machine's files), and origin is required.  The records are added to the
+ * zone when txn already has it (the chunks of one staged import). */
 int dns_zonefile_load_part(struct dns_txn *txn, const char *path, const uint8_t *origin,
                            dns_zonefile_report_fn report, void *ctx,
                            struct dns_zonefile_stats *stats);

@@ -27,6 +27,10 @@ static const struct node_http_route routes[] = {
     {"DELETE", "/v1/zones/{}", NODE_SCOPE_ADMIN, node_api_zone_delete, false},
     {"GET", "/v1/zones/{}/export", NODE_SCOPE_READ, node_api_zone_export, false},
     {"POST", "/v1/zones/{}/import", NODE_SCOPE_ADMIN, node_api_zone_import, true},
+    {"POST", "/v1/zones/{}/imports", NODE_SCOPE_ADMIN, node_api_import_create, false},
+    {"POST", "/v1/zones/{}/imports/{}/chunks", NODE_SCOPE_ADMIN, node_api_import_chunk, true},
+    {"POST", "/v1/zones/{}/imports/{}/commit", NODE_SCOPE_ADMIN, node_api_import_commit, false},
+    {"DELETE", "/v1/zones/{}/imports/{}", NODE_SCOPE_ADMIN, node_api_import_abort, false},
     {"GET", "/v1/zones/{}/rrsets", NODE_SCOPE_READ, node_api_rrsets_list, false},
     {"GET", "/v1/zones/{}/rrsets/{}/{}", NODE_SCOPE_READ, node_api_rrset_get, false},
     {"POST", "/v1/zones/{}/changes", NODE_SCOPE_ADMIN, node_api_changes_post, true},
@@ -56,8 +60,47 @@ static const char *api_field_name(const char *field)
         return field;
 }
 
+/* " (it holds TTL 60: 192.0.2.1, 192.0.2.2)": what a DELETE did not match. */
+static void current_text(const struct cs_rrset *rrset, char *out, size_t size)
+{
+        size_t used = (size_t)snprintf(out, size, " (it holds TTL %u:", rrset->ttl);
+        for (size_t i = 0; i < rrset->count && used < size; i++) {
+                char *text = dns_rdata_to_text(rrset->type, rrset->values[i].data,
+                                               rrset->values[i].len);
+                int n = snprintf(out + used, size - used, "%s %s", i ? "," : "",
+                                 text ? text : "?");
+                free(text);
+                if (n < 0)
+                        break;
+                used += (size_t)n;
+        }
+        if (used < size)
+                snprintf(out + used, size - used, ")");
+}
+
+/* The set a DELETE of the batch named, as it is now (NULL: none). */
+static const struct cs_rrset *deleted_now(struct node_api *api,
+                                          const struct cs_batch *batch, uint32_t i)
+{
+        if (api == NULL || batch == NULL || i >= batch->n_actions ||
+            batch->actions[i].kind != CS_ACTION_DELETE)
+                return NULL;
+        const struct cs_zone *zone =
+            cs_state_zone_get(&api->cluster->state, batch->origin, batch->origin_len);
+        const struct cs_rrset_spec *s = &batch->actions[i].rrset;
+        return zone ? cs_zone_rrset_get(zone, s->owner, s->owner_len, s->type, s->set_id)
+                    : NULL;
+}
+
 void node_api_reply_result(struct node_http_request *r, int status,
                            const struct cs_result *res)
+{
+        node_api_reply_batch_result(r, status, res, NULL, NULL);
+}
+
+void node_api_reply_batch_result(struct node_http_request *r, int status,
+                                 const struct cs_result *res, struct node_api *api,
+                                 const struct cs_batch *batch)
 {
         if (status == -RAFT_NOTLEADER || status == -RAFT_LEADERSHIPLOST ||
             status == -RAFT_SHUTDOWN || status == -RAFT_CANCELED) {
@@ -95,8 +138,18 @@ void node_api_reply_result(struct node_http_request *r, int status,
                         else
                                 snprintf(field, sizeof(field), "changes[%u].rrset%s%s",
                                          e->action, f[0] ? "." : "", f);
-                        json_t *item = json_pack("{s:s, s:s}", "field", field, "message",
-                                                 e->message);
+                        char message[sizeof(e->message) + 1024];
+                        snprintf(message, sizeof(message), "%s", e->message);
+                        const struct cs_rrset *now =
+                            strcmp(e->field, "values") == 0 ||
+                                    strcmp(e->field, "ttl") == 0
+                                ? deleted_now(api, batch, e->action)
+                                : NULL;
+                        if (now != NULL)
+                                current_text(now, message + strlen(message),
+                                             sizeof(message) - strlen(message));
+                        json_t *item =
+                            json_pack("{s:s, s:s}", "field", field, "message", message);
                         if (e->action != CS_ERROR_BATCH)
                                 json_object_set_new(item, "index",
                                                     json_integer(e->action));
@@ -240,6 +293,11 @@ json_t *node_api_change_json(struct node_api *api, const struct cs_change *chang
                                 "index", (json_int_t)change->index);
         if (change->origin != NULL)
                 json_object_set_new(out, "zone", api_name_json(change->origin));
+        /* Who has not applied it yet, as this node last polled them. */
+        json_t *pending, *unreachable;
+        node_cluster_lagging(api->cluster, change->index, &pending, &unreachable);
+        json_object_set_new(out, "pending_members", pending);
+        json_object_set_new(out, "unreachable_members", unreachable);
         return out;
 }
 

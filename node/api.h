@@ -12,16 +12,19 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "dns/zonefile.h"
 #include "node/cluster.h"
 #include "node/http.h"
 
 struct node_api_relay;
+struct node_import; /* api_imports.c */
 
 struct node_api {
         uv_loop_t *loop;
         struct node_cluster *cluster;
         const struct node_config *cfg;
         struct node_api_relay *relays; /* writes relayed to the leader (api_relay.c) */
+        struct node_import *imports; /* staged on this node while it leads */
 };
 
 const struct node_http_route *node_api_routes(size_t *count);
@@ -40,6 +43,11 @@ void node_api_relays_cancel(struct node_api *api);
 /* Shared by the api_*.c files. */
 void node_api_reply_result(struct node_http_request *r, int status,
                            const struct cs_result *result);
+/* Same for a change batch (borrowed): a DELETE that does not match says what
+ * the set holds now. */
+void node_api_reply_batch_result(struct node_http_request *r, int status,
+                                 const struct cs_result *result, struct node_api *api,
+                                 const struct cs_batch *batch);
 /* 400 InvalidInput naming the first problem, with all of them in "errors"
  * (list is borrowed). */
 void node_api_reply_errors(struct node_http_request *r, json_t *list);
@@ -73,5 +81,23 @@ void node_api_rrsets_list(struct node_http_request *r, void *ctx);
 void node_api_rrset_get(struct node_http_request *r, void *ctx);
 void node_api_changes_post(struct node_http_request *r, void *ctx);
 void node_api_change_get(struct node_http_request *r, void *ctx);
+void node_api_import_create(struct node_http_request *r, void *ctx);
+void node_api_import_chunk(struct node_http_request *r, void *ctx);
+void node_api_import_commit(struct node_http_request *r, void *ctx);
+void node_api_import_abort(struct node_http_request *r, void *ctx);
+/* Discards the imports still staged (at exit). */
+void node_api_imports_free(struct node_api *api);
+
+/* Loads master-file text (borrowed) into origin's zone of txn, adding to it
+ * (dns_zonefile_load_part); -EIO when it cannot even be staged. */
+int node_api_load_text(struct dns_txn *txn, const uint8_t *origin, const char *text,
+                       size_t len, dns_zonefile_report_fn report, void *ctx,
+                       struct dns_zonefile_stats *stats);
+
+/* Checks batch (borrowed; encoded before return) against the state and
+ * proposes it; the answer is the change, or every problem (api_changes.c). */
+void node_api_propose_batch(struct node_api *api, struct node_http_request *r,
+                            const struct cs_batch *batch, const char *request_id,
+                            size_t records);
 
 #endif

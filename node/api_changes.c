@@ -59,7 +59,7 @@ static void propose_batch(struct node_api *api, struct node_http_request *r,
         cs_result_init(&check);
         cs_state_batch_check(&api->cluster->state, batch, &check);
         if (check.status != 0) {
-                node_api_reply_result(r, 0, &check);
+                node_api_reply_batch_result(r, 0, &check, api, batch);
                 cs_result_fini(&check);
                 return;
         }
@@ -267,19 +267,6 @@ void node_api_zone_import(struct node_http_request *r, void *ctx)
                                       "no zone %s: create it first", r->param[0]);
                 return;
         }
-        /* Parse with the zone-file loader into a private db. */
-        char path[] = "/tmp/quorumdns-import-XXXXXX";
-        int fd = mkstemp(path);
-        if (fd < 0 || write(fd, r->body, r->body_len) != (ssize_t)r->body_len) {
-                if (fd >= 0) {
-                        close(fd);
-                        unlink(path);
-                }
-                node_http_reply_error(r, 500, "Internal", NULL,
-                                      "cannot stage the import");
-                return;
-        }
-        close(fd);
         struct dns_db db;
         struct dns_txn txn;
         struct import im = {.errors = json_array()};
@@ -288,9 +275,11 @@ void node_api_zone_import(struct node_http_request *r, void *ctx)
         dns_txn_begin(&db, &txn);
         dns_txn_zone_create(&txn, origin, true);
         struct dns_zonefile_stats stats;
-        dns_zonefile_load_part(&txn, path, origin, import_report, &im, &stats);
-        unlink(path);
-        if (json_array_size(im.errors) > 0) {
+        if (node_api_load_text(&txn, origin, r->body, r->body_len, import_report, &im,
+                               &stats) == -EIO) {
+                node_http_reply_error(r, 500, "Internal", NULL,
+                                      "cannot stage the import");
+        } else if (json_array_size(im.errors) > 0) {
                 node_api_reply_errors(r, im.errors);
         } else {
                 const struct dns_zone *zone = dns_txn_zone(&txn, origin);
@@ -320,4 +309,12 @@ void node_api_zone_import(struct node_http_request *r, void *ctx)
         json_decref(im.errors);
         dns_txn_abort(&txn);
         dns_db_fini(&db);
+}
+
+/* For staged imports (api_imports.c): the same path as a change batch. */
+void node_api_propose_batch(struct node_api *api, struct node_http_request *r,
+                            const struct cs_batch *batch, const char *request_id,
+                            size_t records)
+{
+        propose_batch(api, r, batch, request_id, records);
 }

@@ -9,6 +9,7 @@
 
 #include "node/api.h"
 #include "node/api_json.h"
+#include "node/ready.h"
 
 static const char *state_name(int state)
 {
@@ -43,14 +44,18 @@ void node_api_health(struct node_http_request *r, void *ctx)
         raft_id leader = 0;
         const char *address = NULL;
         raft_leader(&c->replica.raft, &leader, &address);
-        node_http_reply_json(r, 200,
-                             json_pack("{s:s, s:I, s:s, s:s, s:I, s:I, s:I}", "status",
-                                       "ok", "node", (json_int_t)api->cfg->node_id,
-                                       "name", api->cfg->node_name, "role",
-                                       state_name(raft_state(&c->replica.raft)), "leader",
-                                       (json_int_t)leader, "applied_index",
-                                       (json_int_t)node_cluster_applied(c), "term",
-                                       (json_int_t)c->replica.raft.current_term));
+        char reason[256];
+        bool ready = node_ready_check(c, reason, sizeof(reason));
+        json_t *body = json_pack(
+            "{s:s, s:b, s:b, s:I, s:s, s:s, s:I, s:I, s:I}", "status",
+            ready ? "ok" : "not ready", "ready", ready, "restored", c->restored, "node",
+            (json_int_t)api->cfg->node_id, "name", api->cfg->node_name, "role",
+            state_name(raft_state(&c->replica.raft)), "leader", (json_int_t)leader,
+            "applied_index", (json_int_t)node_cluster_applied(c), "term",
+            (json_int_t)c->replica.raft.current_term);
+        if (!ready)
+                json_object_set_new(body, "reason", json_string(reason));
+        node_http_reply_json(r, ready ? 200 : 503, body);
 }
 
 void node_api_cluster(struct node_http_request *r, void *ctx)
@@ -69,14 +74,23 @@ void node_api_cluster(struct node_http_request *r, void *ctx)
                 const struct node_peer *p = node_cluster_peer(c, s->id);
                 uint64_t applied = self ? node_cluster_applied(c) : p ? p->applied : 0;
                 bool reachable = self || (p != NULL && p->reachable);
-                json_array_append_new(
-                    members,
+                json_t *item =
                     json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:I, s:b, s:b}", "id",
                               (json_int_t)s->id, "name", m ? m->name : "", "role",
                               role_name(s->role), "raft", s->address, "dns",
                               m ? m->dns_address : "", "api", m ? m->api_address : "",
                               "applied_index", (json_int_t)applied, "reachable",
-                              reachable, "leader", s->id == leader));
+                              reachable, "leader", s->id == leader);
+                /* How old the figures are: a member last heard of long ago
+                 * (or never) has stale ones. */
+                uint64_t now = uv_now(api->loop);
+                bool heard = self || (p != NULL && p->last_seen_ms != 0);
+                json_object_set_new(
+                    item, "seen_ms_ago",
+                    heard ? json_integer(self ? 0 : (json_int_t)(now - p->last_seen_ms))
+                          : json_null());
+                json_object_set_new(item, "stale", json_boolean(!reachable));
+                json_array_append_new(members, item);
         }
         node_http_reply_json(
             r, 200,

@@ -70,9 +70,13 @@ int api_rrset_parse(json_t *obj, const uint8_t *origin, const char *field, long 
         }
         json_t *type = json_object_get(obj, "type");
         snprintf(path, sizeof(path), "%s.type", field);
-        if (!json_is_string(type) ||
-            dns_type_from_text(json_string_value(type), &out->type) != 0)
+        if (!json_is_string(type))
                 api_errors_add(errs, index, path, "must be a record type such as \"A\"");
+        else if (dns_type_from_text(json_string_value(type), &out->type) != 0)
+                api_errors_add(errs, index, path,
+                               "'%.40s' is not a record type (A, AAAA, CNAME, MX, TXT, "
+                               "…, or TYPE123)",
+                               json_string_value(type));
         json_t *set_id = json_object_get(obj, "set_identifier");
         snprintf(path, sizeof(path), "%s.set_identifier", field);
         if (set_id != NULL && !json_is_null(set_id)) {

@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "dns/name.h"
 #include "node/forward.h"
+#include "node/ready.h"
 
 #define TICK_MS       200
 #define PEER_STALE_MS 2000
@@ -669,6 +670,14 @@ struct poll {
         uint64_t id;
 };
 
+/* A refused or reset connection means the member is down now; a timeout
+ * may be a busy member, so it counts only after PEER_STALE_MS. */
+static bool down_now(int status)
+{
+        return status == UV_ECONNREFUSED || status == UV_ECONNRESET ||
+               status == UV_EHOSTUNREACH || status == UV_ENETUNREACH;
+}
+
 static void on_polled(void *ctx, int status, const char *type, const char *body,
                       size_t len)
 {
@@ -676,13 +685,17 @@ static void on_polled(void *ctx, int status, const char *type, const char *body,
         struct node_peer *peer = p->c->running ? peer_slot(p->c, p->id) : NULL;
         if (peer != NULL) {
                 peer->polling = false;
-                json_t *root = status == 200 ? json_loadb(body, len, 0, NULL) : NULL;
+                peer->polled = true;
+                json_t *root = status == 200 || status == 503
+                                   ? json_loadb(body, len, 0, NULL)
+                                   : NULL;
                 json_t *applied = root ? json_object_get(root, "applied_index") : NULL;
                 if (json_is_integer(applied)) {
                         peer->applied = (uint64_t)json_integer_value(applied);
                         peer->reachable = true;
                         peer->last_seen_ms = uv_now(p->c->loop);
-                } else if (uv_now(p->c->loop) - peer->last_seen_ms > PEER_STALE_MS) {
+                } else if (down_now(status) ||
+                           uv_now(p->c->loop) - peer->last_seen_ms > PEER_STALE_MS) {
                         peer->reachable = false;
                 }
                 json_decref(root);
@@ -719,7 +732,42 @@ static void on_synced(void *ctx, int status, const struct cs_result *result)
         c->syncing = false;
 }
 
-/* Leader: every change applied by every member becomes INSYNC. */
+static bool counted(const struct raft_server *s)
+{
+        return s->role != RAFT_SPARE;
+}
+
+void node_cluster_lagging(struct node_cluster *c, uint64_t index, json_t **pending,
+                          json_t **unreachable)
+{
+        *pending = json_array();
+        *unreachable = json_array();
+        const struct raft_configuration *conf = &c->replica.raft.configuration;
+        for (unsigned i = 0; i < conf->n; i++) {
+                const struct raft_server *s = &conf->servers[i];
+                if (!counted(s))
+                        continue;
+                bool self = s->id == c->cfg->node_id;
+                const struct node_peer *p = self ? NULL : node_cluster_peer(c, s->id);
+                uint64_t applied = self ? node_cluster_applied(c) : p ? p->applied : 0;
+                bool down = !self && p != NULL && p->polled && !p->reachable;
+                if (applied >= index && !down)
+                        continue;
+                const struct cs_member *m = cs_state_member_get(&c->state, s->id);
+                json_t *item = json_pack("{s:I, s:s, s:I}", "id", (json_int_t)s->id,
+                                         "name", m != NULL ? m->name : "",
+                                         "applied_index", (json_int_t)applied);
+                if (down && applied < index)
+                        json_array_append_new(*unreachable, item);
+                else if (!down)
+                        json_array_append_new(*pending, item);
+                else
+                        json_decref(item);
+        }
+}
+
+/* Leader: a change applied by every member becomes INSYNC — by every
+ * reachable one under --insync-rule reachable (as last polled). */
 static void advance_sync(struct node_cluster *c)
 {
         size_t changes = cs_state_change_count(&c->state);
@@ -731,10 +779,11 @@ static void advance_sync(struct node_cluster *c)
         uint64_t low = node_cluster_applied(c);
         const struct raft_configuration *conf = &c->replica.raft.configuration;
         for (unsigned i = 0; i < conf->n; i++) {
-                if (conf->servers[i].id == c->cfg->node_id ||
-                    conf->servers[i].role == RAFT_SPARE)
+                if (conf->servers[i].id == c->cfg->node_id || !counted(&conf->servers[i]))
                         continue;
                 const struct node_peer *p = node_cluster_peer(c, conf->servers[i].id);
+                if (c->cfg->insync_reachable && p != NULL && p->polled && !p->reachable)
+                        continue; /* down: named in the change, not waited for */
                 uint64_t applied = p && p->reachable ? p->applied : 0;
                 if (applied < low)
                         low = applied;
@@ -870,6 +919,7 @@ static void on_tick(uv_timer_t *timer)
                 else if (leader != 0)
                         LOG_INFO("leader is node %llu", (unsigned long long)leader);
         }
+        node_ready_tick(c);
         poll_peers(c);
         register_self(c);
         if (node_cluster_is_leader(c))
@@ -881,13 +931,15 @@ static void on_tick(uv_timer_t *timer)
 
 int node_cluster_start(struct node_cluster *c, uv_loop_t *loop,
                        const struct node_config *cfg, struct dns_db *db,
-                       void (*removed_cb)(struct node_cluster *c))
+                       void (*removed_cb)(struct node_cluster *c),
+                       void (*restored_cb)(struct node_cluster *c))
 {
         memset(c, 0, sizeof(*c));
         c->loop = loop;
         c->cfg = cfg;
         c->db = db;
         c->removed_cb = removed_cb;
+        c->restored_cb = restored_cb;
         if (removed_before(c))
                 return -ECANCELED;
         cs_state_init(&c->state);
@@ -931,6 +983,7 @@ int node_cluster_start(struct node_cluster *c, uv_loop_t *loop,
                 consensus_replica_close(&c->replica, on_replica_closed);
                 return -ECANCELED;
         }
+        node_ready_start(c);
         uv_timer_init(loop, &c->tick);
         c->tick.data = c;
         uv_timer_start(&c->tick, on_tick, 0, TICK_MS);
@@ -958,6 +1011,7 @@ void node_cluster_close(struct node_cluster *c, void (*closed_cb)(struct node_cl
         c->running = false;
         c->closed_cb = closed_cb;
         uv_close((uv_handle_t *)&c->tick, NULL);
+        node_ready_close(c);
         consensus_replica_close(&c->replica, on_replica_closed);
 }
 

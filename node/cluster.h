@@ -14,6 +14,7 @@
 #ifndef NODE_CLUSTER_H
 #define NODE_CLUSTER_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -34,9 +35,10 @@
 struct node_peer {
         uint64_t id;
         uint64_t applied; /* last applied index it reported */
-        bool reachable;
+        bool reachable;   /* answered a recent poll (a refused one: no at once) */
+        bool polled;      /* a poll has ended, answered or not */
         bool polling;
-        uint64_t last_seen_ms;
+        uint64_t last_seen_ms; /* uv_now of its last answer */
 };
 
 struct node_cluster;
@@ -81,16 +83,26 @@ struct node_cluster {
         bool removed; /* removed from the cluster (DATA_DIR/removed says so) */
         bool stop_told;
         void (*closed_cb)(struct node_cluster *cluster);
+        /* Restoring (node/ready.c): DNS opens once the state is restored. */
+        void (*restored_cb)(struct node_cluster *cluster);
+        uv_timer_t restore_timer;
+        uint64_t restore_target;             /* last log index at start (or UINT64_MAX) */
+        uint64_t started_ms, leader_seen_ms; /* uv_now */
+        bool restored;
+        bool restore_gave_up; /* served after --restore-wait without the rest */
         char error[512];
 };
 
 /* Starts the replica and everything around it; c->error gets a one-line
- * reason.  A node removed from the cluster (DATA_DIR/removed, written when
- * it learnt of its removal, or a raft configuration without it) does not
- * start: -ECANCELED with c->removed set (the node exits 0). */
+ * reason.  restored_cb runs once, later on the loop, when the snapshot and
+ * log are applied (node/ready.c): serve DNS from then on.  A node removed
+ * from the cluster (DATA_DIR/removed, written when it learnt of its
+ * removal, or a raft configuration without it) does not start: -ECANCELED
+ * with c->removed set (the node exits 0). */
 int node_cluster_start(struct node_cluster *c, uv_loop_t *loop,
                        const struct node_config *cfg, struct dns_db *db,
-                       void (*removed_cb)(struct node_cluster *c));
+                       void (*removed_cb)(struct node_cluster *c),
+                       void (*restored_cb)(struct node_cluster *c));
 void node_cluster_close(struct node_cluster *c,
                         void (*closed_cb)(struct node_cluster *c));
 
@@ -118,6 +130,14 @@ void node_cluster_member_remove(struct node_cluster *c, uint64_t id, node_cluste
 void node_cluster_leave(struct node_cluster *c);
 
 const struct node_peer *node_cluster_peer(struct node_cluster *c, uint64_t id);
+
+/*
+ * Which members have not applied index (reachable ones, and ones never
+ * polled yet) and which are unreachable: each a JSON array of
+ * {"id","name","applied_index"} (new references).  Spares are not counted.
+ */
+void node_cluster_lagging(struct node_cluster *c, uint64_t index, json_t **pending,
+                          json_t **unreachable);
 
 /* Milliseconds since the epoch (the leader's stamp for commands). */
 uint64_t node_now_ms(void);

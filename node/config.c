@@ -45,6 +45,18 @@ static const char usage_text[] =
     "                               makes DATA-DIR/admin.token (fine for one node)\n"
     "      --api-tls-cert FILE      serve the API over TLS with this certificate\n"
     "      --api-tls-key FILE       and this private key\n"
+    "      --restore-wait SECS      DNS opens once the snapshot and log are\n"
+    "                               applied, which needs a leader to confirm the\n"
+    "                               log; with SECS, serve what is applied when no\n"
+    "                               leader did for SECS (default 0: wait)\n"
+    "      --insync-rule all|reachable\n"
+    "                               a change is INSYNC once every member has\n"
+    "                               applied it (all), or every member the leader\n"
+    "                               reaches (reachable: the others are named in\n"
+    "                               the change; the default)\n"
+    "      --ready-max-lag N        GET /v1/health says not ready when this node\n"
+    "                               is more than N entries behind the leader\n"
+    "                               (default 1000)\n"
     "  API limits (see README \"Security\"):\n"
     "      --api-max-connections N  open API connections at most (default 128)\n"
     "      --api-max-connections-per-address N\n"
@@ -66,8 +78,9 @@ static const char usage_text[] =
     "  -h, --help                   show this help and exit\n"
     "  -V, --version                show the version and exit\n"
     "\n"
-    "Signals: SIGTERM/SIGINT stop the node; SIGHUP reloads the zone files\n"
-    "(a zone with errors keeps serving its previous contents).\n"
+    "Signals: SIGTERM/SIGINT stop the node; SIGHUP reloads the zone files of a\n"
+    "standalone node (a zone with errors keeps serving its previous contents);\n"
+    "a cluster node has no zone files and ignores SIGHUP.\n"
     "Exit status: 0 success, 1 runtime or zone error, 2 usage error.\n";
 
 int node_parse_address(const char *text, unsigned default_port,
@@ -375,6 +388,32 @@ static int apply_cluster(struct node_config *cfg, const char *key, const char *v
                                  n);
         if (strcmp(key, "api-tls-key") == 0)
                 return copy_text(cfg->tls_key, sizeof(cfg->tls_key), key, value, err, n);
+        if (strcmp(key, "restore-wait") == 0) {
+                if (parse_uint(value, 86400, &cfg->restore_wait_s) != 0) {
+                        snprintf(err, n, "restore-wait: '%s' is not 0..86400 seconds",
+                                 value);
+                        return -1;
+                }
+                return 0;
+        }
+        if (strcmp(key, "insync-rule") == 0) {
+                if (strcmp(value, "all") != 0 && strcmp(value, "reachable") != 0) {
+                        snprintf(err, n, "insync-rule: '%s' is not all or reachable",
+                                 value);
+                        return -1;
+                }
+                cfg->insync_reachable = value[0] == 'r';
+                return 0;
+        }
+        if (strcmp(key, "ready-max-lag") == 0) {
+                if (parse_uint(value, 1000000000, &cfg->ready_max_lag) != 0) {
+                        snprintf(err, n,
+                                 "ready-max-lag: '%s' is not 0..1000000000 entries",
+                                 value);
+                        return -1;
+                }
+                return 0;
+        }
         return apply_api_limit(cfg, key, value, err, n);
 }
 
@@ -538,6 +577,9 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc, cha
             {"api-request-timeout", required_argument, NULL, OPT_CLUSTER},
             {"api-write-rate", required_argument, NULL, OPT_CLUSTER},
             {"api-write-burst", required_argument, NULL, OPT_CLUSTER},
+            {"restore-wait", required_argument, NULL, OPT_CLUSTER},
+            {"ready-max-lag", required_argument, NULL, OPT_CLUSTER},
+            {"insync-rule", required_argument, NULL, OPT_CLUSTER},
             {"check", no_argument, NULL, 't'},
             {"help", no_argument, NULL, 'h'},
             {"version", no_argument, NULL, 'V'},
@@ -548,6 +590,9 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc, cha
         cfg->tcp_max_clients = 1024;
         cfg->log_level = LOG_LEVEL_INFO;
         node_http_limits_default(&cfg->api_limits);
+        cfg->restore_wait_s = 0;
+        cfg->ready_max_lag = 1000;
+        cfg->insync_reachable = true;
 
         /* First pass: only --config, --help and --version. */
         const char *config_path = NULL;

@@ -64,6 +64,9 @@ struct node_config {
         char tls_cert[512];
         char tls_key[512];
         struct node_http_limits api_limits;
+        unsigned restore_wait_s; /* serve unconfirmed data after this; 0: never */
+        unsigned ready_max_lag;  /* entries behind the leader still ready */
+        bool insync_reachable;   /* INSYNC without waiting for unreachable members */
 };
 
 static inline bool node_config_clustered(const struct node_config *cfg)

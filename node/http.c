@@ -374,9 +374,15 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
                         continue;
                 if (route->scope != NODE_SCOPE_NONE) {
                         if (r->scope == NODE_SCOPE_NONE) {
-                                node_http_reply_error(r, 401, "Unauthorized", NULL,
-                                                      "a valid 'Authorization: Bearer "
-                                                      "TOKEN' header is needed");
+                                bool sent =
+                                    h2o_find_header(&req->headers,
+                                                    H2O_TOKEN_AUTHORIZATION, -1) >= 0;
+                                node_http_reply_error(
+                                    r, 401, "Unauthorized", NULL, "%s",
+                                    sent ? "the token in the Authorization header is "
+                                           "not one of this node's (--api-token)"
+                                         : "no token: send an 'Authorization: Bearer "
+                                           "TOKEN' header");
                                 return 0;
                         }
                         if (r->scope < route->scope) {

@@ -3,6 +3,9 @@
  *
  * Start-up order: settings → zone files loaded into one transaction and
  * published → UDP and TCP servers bound on every listen address → signals.
+ * In cluster mode the DNS addresses are only checked at start: the servers
+ * open once the replica has applied its snapshot and log (node/ready.c), so
+ * a restarting node never answers from a half-restored state.
  * SIGHUP loads the zone files again in a new transaction: a zone file with
  * errors keeps its previous contents.  SIGTERM/SIGINT close the servers and
  * the loop ends when the last handle is closed.
@@ -16,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -45,6 +49,7 @@ struct node {
         uv_timer_t join_timer;
         bool joining;
         uv_timer_t final_timer;
+        int exit_code;
 };
 
 static void print_zone_error(void *ctx, const char *file, unsigned line, const char *msg)
@@ -112,7 +117,8 @@ static void reload(struct node *node)
                 if (dns_txn_commit(&txn) == 0)
                         ok++;
         }
-        LOG_INFO("reload: %u of %u zones reloaded", ok, node->cfg.zone_count);
+        LOG_INFO("reload: %u of %u zone%s reloaded", ok, node->cfg.zone_count,
+                 node->cfg.zone_count == 1 ? "" : "s");
 }
 
 static void server_closed_tcp(struct dns_tcp_server *s)
@@ -130,6 +136,21 @@ static void on_final(uv_timer_t *timer)
         uv_walk(timer->loop, close_any, NULL);
 }
 
+static void close_async(uv_handle_t *handle, void *arg)
+{
+        if (handle->type == UV_ASYNC && !uv_is_closing(handle))
+                uv_close(handle, NULL);
+}
+
+/* Raft has closed cleanly.  The HTTP library's cross-thread queue (the only
+ * async handle: nothing of ours uses one) would keep the loop alive until
+ * the final timer; without it the loop ends as soon as the requests in
+ * flight end.  Anything else is left to its owner or the final timer. */
+static void on_cluster_closed(struct node_cluster *c)
+{
+        uv_walk(c->loop, close_async, NULL);
+}
+
 static void stop(struct node *node)
 {
         if (node->stopping)
@@ -145,7 +166,7 @@ static void stop(struct node *node)
                         uv_close((uv_handle_t *)&node->join_timer, NULL);
                 node_api_relays_cancel(&node->api);
                 node_http_close(node->http);
-                node_cluster_close(&node->cluster, NULL);
+                node_cluster_close(&node->cluster, on_cluster_closed);
         }
         uv_close((uv_handle_t *)&node->sigterm, NULL);
         uv_close((uv_handle_t *)&node->sigint, NULL);
@@ -160,7 +181,10 @@ static void stop(struct node *node)
 static void on_signal(uv_signal_t *handle, int signum)
 {
         struct node *node = handle->data;
-        if (signum == SIGHUP)
+        if (signum == SIGHUP && node_config_clustered(&node->cfg))
+                LOG_INFO("SIGHUP: a cluster node has no zone files to reload (its zones "
+                         "come from the API)");
+        else if (signum == SIGHUP)
                 reload(node);
         else
                 stop(node);
@@ -190,6 +214,49 @@ static int start_servers(struct node *node)
                 node->servers++;
         }
         return 0;
+}
+
+/* Cluster mode binds DNS late: fail at start, not later, if it cannot. */
+static int check_listen(struct node *node)
+{
+        for (unsigned i = 0; i < node->cfg.listen_count; i++) {
+                const struct sockaddr *addr =
+                    (const struct sockaddr *)&node->cfg.listen[i];
+                socklen_t len = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                            : sizeof(struct sockaddr_in);
+                for (int k = 0; k < 2; k++) {
+                        int fd = socket(addr->sa_family, k ? SOCK_STREAM : SOCK_DGRAM, 0);
+                        int one = 1;
+                        if (fd < 0)
+                                return -errno;
+                        if (k) /* TCP: a TIME_WAIT of a previous run is fine */
+                                setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+                                           sizeof(one));
+                        int rc = bind(fd, addr, len) == 0 ? 0 : -errno;
+                        close(fd);
+                        if (rc != 0) {
+                                LOG_ERROR("cannot serve on %s (%s): %s",
+                                          node->cfg.listen_text[i], k ? "TCP" : "UDP",
+                                          strerror(-rc));
+                                return rc;
+                        }
+                }
+        }
+        return 0;
+}
+
+static void on_restored(struct node_cluster *c)
+{
+        struct node *node = (struct node *)((char *)c - offsetof(struct node, cluster));
+        if (node->stopping)
+                return;
+        if (start_servers(node) != 0) {
+                node->exit_code = 1;
+                stop(node);
+                return;
+        }
+        for (unsigned i = 0; i < node->cfg.listen_count; i++)
+                LOG_INFO("serving DNS on %s (UDP, TCP)", node->cfg.listen_text[i]);
 }
 
 static void on_removed(struct node_cluster *c)
@@ -312,8 +379,8 @@ static int start_cluster(struct node *node)
                           strerror(-trc));
                 return -1;
         }
-        if (node_cluster_start(&node->cluster, node->loop, cfg, &node->db, on_removed) !=
-            0) {
+        if (node_cluster_start(&node->cluster, node->loop, cfg, &node->db, on_removed,
+                               on_restored) != 0) {
                 if (node->cluster.removed)
                         LOG_INFO("not starting: %s", node->cluster.error);
                 else
@@ -321,7 +388,8 @@ static int start_cluster(struct node *node)
                                   node->cluster.error);
                 return -1;
         }
-        node->api = (struct node_api){node->loop, &node->cluster, cfg, NULL};
+        node->api =
+            (struct node_api){.loop = node->loop, .cluster = &node->cluster, .cfg = cfg};
         if (cfg->tls_cert[0] != '\0') {
                 /* Nodes call each other's API, which is TLS too. */
                 char terr[300];
@@ -397,36 +465,50 @@ int main(int argc, char **argv)
         double secs = (double)(uv_hrtime() - t0) / 1e9;
         malloc_trim(0);
         if (node.cfg.check_only) {
-                printf("ok: %u zones, %zu records\n", node.cfg.zone_count, records);
+                printf("ok: %u zone%s, %zu record%s\n", node.cfg.zone_count,
+                       node.cfg.zone_count == 1 ? "" : "s", records,
+                       records == 1 ? "" : "s");
                 dns_db_fini(&node.db);
                 node_config_free(&node.cfg);
                 return 0;
         }
-        LOG_INFO("loaded %u zones, %zu records in %.2f s", node.cfg.zone_count, records,
+        LOG_INFO("loaded %u zone%s, %zu record%s in %.2f s", node.cfg.zone_count,
+                 node.cfg.zone_count == 1 ? "" : "s", records, records == 1 ? "" : "s",
                  secs);
 
         node.loop = uv_default_loop();
         int rc = 1;
-        if (start_servers(&node) == 0 &&
-            (!node_config_clustered(&node.cfg) || start_cluster(&node) == 0)) {
-                uv_signal_init(node.loop, &node.sigterm);
-                uv_signal_init(node.loop, &node.sigint);
-                uv_signal_init(node.loop, &node.sighup);
-                node.sigterm.data = node.sigint.data = node.sighup.data = &node;
-                uv_signal_start(&node.sigterm, on_signal, SIGTERM);
-                uv_signal_start(&node.sigint, on_signal, SIGINT);
-                uv_signal_start(&node.sighup, on_signal, SIGHUP);
-                for (unsigned i = 0; i < node.cfg.listen_count; i++)
+        bool clustered = node_config_clustered(&node.cfg);
+        /* Before the replica starts: a SIGTERM while it restores a large
+         * snapshot then stops the node cleanly once the loop runs. */
+        uv_signal_init(node.loop, &node.sigterm);
+        uv_signal_init(node.loop, &node.sigint);
+        uv_signal_init(node.loop, &node.sighup);
+        node.sigterm.data = node.sigint.data = node.sighup.data = &node;
+        uv_signal_start(&node.sigterm, on_signal, SIGTERM);
+        uv_signal_start(&node.sigint, on_signal, SIGINT);
+        uv_signal_start(&node.sighup, on_signal, SIGHUP);
+        if (clustered ? check_listen(&node) == 0 && start_cluster(&node) == 0
+                      : start_servers(&node) == 0) {
+                for (unsigned i = 0; i < node.cfg.listen_count && !clustered; i++)
                         LOG_INFO("serving DNS on %s (UDP, TCP)", node.cfg.listen_text[i]);
+                if (clustered)
+                        LOG_INFO("DNS opens once the snapshot and log are applied");
                 rc = 0;
         } else {
                 for (unsigned i = 0; i < node.servers; i++) {
                         dns_udp_server_close(&node.udp[i]);
                         dns_tcp_server_close(&node.tcp[i], server_closed_tcp);
                 }
+                uv_close((uv_handle_t *)&node.sigterm, NULL);
+                uv_close((uv_handle_t *)&node.sigint, NULL);
+                uv_close((uv_handle_t *)&node.sighup, NULL);
         }
         uv_run(node.loop, UV_RUN_DEFAULT);
+        if (rc == 0)
+                rc = node.exit_code;
         uv_loop_close(node.loop);
+        node_api_imports_free(&node.api);
         dns_db_fini(&node.db);
         node_config_free(&node.cfg);
         if (node.cluster.removed)

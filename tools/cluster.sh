@@ -49,6 +49,12 @@ die() {
         exit 1
 }
 
+# A bad command line: exit 2, as the README's exit-code table says.
+usage_die() {
+        printf 'cluster: error: %s\n' "$*" >&2
+        exit 2
+}
+
 # A path as the user should type it: relative to the repo when inside it.
 rel() {
         case "$1" in
@@ -112,8 +118,8 @@ node_arg() {
         n[1-9]) i="${i#n}" ;;
         esac
         case "$i" in
-        [1-9]) [ "$i" -le "$N" ] || die "no node $i: the cluster has $N nodes (1..$N)" ;;
-        *) die "'$i' is not a node number (1..$N)" ;;
+        [1-9]) [ "$i" -le "$N" ] || usage_die "no node $i: the cluster has $N nodes (1..$N)" ;;
+        *) usage_die "'$i' is not a node number (1..$N)" ;;
         esac
         echo "$i"
 }
@@ -337,7 +343,7 @@ wait_leader() {
                         got="$(printf '%s' "$API_BODY" | leader_and_members)"
                         leader="${got%% *}" members="${got##* }"
                         if [ -n "$got" ] && [ "$leader" != 0 ] && [ "$members" -ge "$N" ]; then
-                                say "leader elected: n$leader ($members members) after $((SECONDS - start)) s"
+                                say "leader elected: n$leader ($members member$([ "$members" = 1 ] || echo s)) after $((SECONDS - start)) s"
                                 return 0
                         fi
                         break
@@ -473,11 +479,11 @@ make_token() {
 cmd_start() {
         local want="${1:-}" i
         if [ -n "$want" ] && ! is_count "$want"; then
-                die "N must be a number from 1 to $MAX_NODES, not '$want'"
+                usage_die "N must be a number from 1 to $MAX_NODES, not '$want'"
         fi
         if load_state; then
                 if [ -n "$want" ] && [ "$want" != "$N" ]; then
-                        die "a $N-node cluster already exists in $(rel "$RUN"); to start $want nodes, remove it first with tools/cluster.sh clean (deletes its data)"
+                        die "a $N-node cluster already exists in $(rel "$RUN"); to start a $want-node cluster, remove it first with tools/cluster.sh clean (deletes its data)"
                 fi
         else
                 # A new cluster: nothing of an old one may remain, or its raft
@@ -542,7 +548,7 @@ EOF
         done
         cat <<EOF
 
-Change a record on n$a (a follower forwards the change to the leader) ...
+Change a record on n$a ($([ "$N" -ge 2 ] && echo "a follower forwards the change to the leader" || echo "the only node: it leads")) ...
   curl -sS -X POST $(api_of "$a")/v1/zones/$ZONE/changes \\
     -H "Authorization: Bearer \$(cat $tok)" -H 'Content-Type: application/json' \\
     -d '{"comment":"demo","changes":[{"action":"UPSERT","rrset":{"name":"www.$ZONE","type":"A","ttl":60,"records":["192.0.2.99"]}}]}'
@@ -557,15 +563,22 @@ EOF
 
 # Prints the /v1/cluster body on stdin as a table.
 print_cluster() {
-        "$PY" -c '
-import json, sys
+        # $1: the ids of this cluster's nodes that are not running
+        DOWN="${1:-}" "$PY" -c '
+import json, os, sys
 c = json.load(sys.stdin)
+down = {int(x) for x in os.environ.get("DOWN", "").split()}
 members = c.get("members") or []
 leader = c.get("leader")
 names = {m.get("id"): m.get("name") or "n%s" % m.get("id") for m in members}
+by_id = {m.get("id"): m for m in members}
 if leader:
-    print("leader: %s (id %s), term %s, commit index %s" % (
-        names.get(leader, "?"), leader, c.get("term"), c.get("commit_index")))
+    lm = by_id.get(leader, {})
+    gone = leader in down or lm.get("reachable") is False
+    print("leader: %s (id %s), term %s, commit index %s%s" % (
+        names.get(leader, "?"), leader, c.get("term"), c.get("commit_index"),
+        " -- last known, now %s: an election is under way" % (
+            "not running" if leader in down else "unreachable") if gone else ""))
 else:
     print("leader: none (no quorum or an election in progress), term %s" % c.get("term"))
 print("members: %d" % len(members))
@@ -576,11 +589,34 @@ for m in members:
     if m.get("id") == leader:
         role += "*"
     r = m.get("reachable")
+    if m.get("id") in down:
+        reach = "no (not running)"
+    elif r is None:
+        reach = "-"
+    else:
+        reach = "yes" if r else "no"
+    applied = str(m.get("applied_index", ""))
+    if m.get("stale"):
+        ago = m.get("seen_ms_ago")
+        applied += " (stale%s)" % ("" if ago is None else ", %.1f s old" % (ago / 1000))
     print("  %-4s %-6s %-8s %-21s %-21s %-21s %-9s %s" % (
         m.get("id"), m.get("name", ""), role, m.get("raft", ""), m.get("api", ""),
-        m.get("dns", ""), m.get("applied_index", ""),
-        "-" if r is None else ("yes" if r else "no")))
+        m.get("dns", ""), applied, reach))
 print("  (* = leader)")
+'
+}
+
+# "ready", or "not ready: REASON" from the node's GET /v1/health.
+readiness() {
+        local body
+        body="$(curl -sS -m 2 "$(api_of "$1")/v1/health" 2>/dev/null)" || true
+        printf '%s' "$body" | "$PY" -c '
+import json, sys
+try:
+    h = json.load(sys.stdin)
+    print("ready" if h.get("ready") else "not ready: %s" % h.get("reason", "?"))
+except Exception:
+    print("API not answering")
 '
 }
 
@@ -589,14 +625,16 @@ cmd_status() {
                 say "no cluster in $(rel "$RUN") (start one with tools/cluster.sh start)"
                 return 3
         fi
-        local i pid alive=0 from=""
+        local i pid alive=0 from="" down=""
         say "$N-node cluster in $(rel "$RUN") (DNS :$DNS_PORT, API :$API_PORT, raft :$RAFT_PORT)"
         for i in $(seq 1 "$N"); do
                 pid="$(running_pid "$i")"
                 if [ -n "$pid" ]; then
                         alive=$((alive + 1))
-                        printf '  n%-2s %-12s running (pid %s)\n' "$i" "$(ip_of "$i")" "$pid"
+                        printf '  n%-2s %-12s running (pid %s), %s\n' "$i" "$(ip_of "$i")" \
+                                "$pid" "$(readiness "$i")"
                 else
+                        down="$down $i"
                         printf '  n%-2s %-12s not running\n' "$i" "$(ip_of "$i")"
                 fi
         done
@@ -617,7 +655,7 @@ cmd_status() {
                 return 1
         fi
         printf 'API of n%s says:\n' "$from"
-        printf '%s' "$API_BODY" | print_cluster ||
+        printf '%s' "$API_BODY" | print_cluster "$down" ||
                 die "unexpected answer from GET /v1/cluster: $API_BODY"
         return 0
 }
@@ -641,13 +679,17 @@ cmd_stop() {
         fi
         # shellcheck disable=SC2086 # one word per node
         stop_nodes $nodes
-        say "all nodes stopped (data kept in $(rel "$RUN"); tools/cluster.sh clean deletes it)"
+        if [ "${1:-}" = --cleaning ]; then
+                say "all nodes stopped"
+        else
+                say "all nodes stopped (data kept in $(rel "$RUN"); tools/cluster.sh clean deletes it)"
+        fi
 }
 
 cmd_restart_node() {
         need_state
         local i pid t
-        i="$(node_arg "${1:-}")"
+        i="$(node_arg "${1:-}")" || exit $?
         run_setup
         check_tools
         stop_nodes "$i"
@@ -670,7 +712,7 @@ cmd_restart_node() {
 cmd_kill_node() {
         need_state
         local i pid t
-        i="$(node_arg "${1:-}")"
+        i="$(node_arg "${1:-}")" || exit $?
         pid="$(running_pid "$i")"
         if [ -z "$pid" ]; then
                 rm -f "$(pidfile_of "$i")"
@@ -690,7 +732,7 @@ cmd_kill_node() {
 cmd_logs() {
         need_state
         local i follow=0 log
-        i="$(node_arg "${1:-}")"
+        i="$(node_arg "${1:-}")" || exit $?
         case "${2:-}" in
         '') ;;
         -f | --follow) follow=1 ;;
@@ -705,7 +747,7 @@ cmd_logs() {
 }
 
 cmd_clean() {
-        cmd_stop
+        cmd_stop --cleaning
         if [ -d "$RUN" ]; then
                 rm -rf "$RUN"
                 say "removed $(rel "$RUN")"
@@ -732,7 +774,7 @@ command="${1:-}"
 [ $# -gt 0 ] && shift
 case "$command" in
 start)
-        [ $# -le 1 ] || die "start takes at most one argument (N)"
+        [ $# -le 1 ] || usage_die "start takes at most one argument (N)"
         cmd_start "$@"
         ;;
 stop)
@@ -744,15 +786,15 @@ status)
         cmd_status
         ;;
 restart-node)
-        [ $# -eq 1 ] || die "usage: tools/cluster.sh restart-node I"
+        [ $# -eq 1 ] || usage_die "usage: tools/cluster.sh restart-node I"
         cmd_restart_node "$1"
         ;;
 kill-node)
-        [ $# -eq 1 ] || die "usage: tools/cluster.sh kill-node I"
+        [ $# -eq 1 ] || usage_die "usage: tools/cluster.sh kill-node I"
         cmd_kill_node "$1"
         ;;
 logs)
-        [ $# -ge 1 ] && [ $# -le 2 ] || die "usage: tools/cluster.sh logs I [-f]"
+        [ $# -ge 1 ] && [ $# -le 2 ] || usage_die "usage: tools/cluster.sh logs I [-f]"
         cmd_logs "$@"
         ;;
 clean)

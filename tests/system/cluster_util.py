@@ -271,7 +271,8 @@ class Node:
     def health(self, timeout=1.0):
         try:
             r = http("GET", self.api + "/v1/health", token=None, timeout=timeout)
-            return r.json if r.status == 200 else None
+            # 503: alive but not ready (restoring, no leader, lagging)
+            return r.json if r.status in (200, 503) else None
         except requests.RequestException:
             return None
 

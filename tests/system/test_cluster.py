@@ -465,7 +465,8 @@ def test_whole_cluster_restart_keeps_everything(cluster_factory):
     assert rcs == {1: 0, 2: 0, 3: 0}, rcs
     for i in (1, 2, 3):
         c.restart(i)
-    # DNS is answered from the local replica even before a leader exists
+    # each node opens DNS once a leader has confirmed its log (README,
+    # Restarting), then answers from its own replica
     c.wait_dns(c.running(), "www.two.test.", "A", {"192.0.2.1"}, timeout=5)
     c.wait_leader()
     for n in c.running():

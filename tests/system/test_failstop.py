@@ -108,7 +108,7 @@ def test_removed_node_exits_cleanly_on_every_restart(cluster_factory):
     c.check_alive([1, 2, 3])
 
 
-def start_with_env(c, env_for):
+def start_with_env(c, env_for, extra=()):
     """Bootstrap nodes 1..3, node i with the environment additions
     env_for.get(i) (the fault-injection variables of a QDNS_FAULT_HOOKS
     build), and wait for a leader."""
@@ -119,7 +119,7 @@ def start_with_env(c, env_for):
         saved = dict(os.environ)
         os.environ.update(env_for.get(i, {}))
         try:
-            c[i].start(bootstrap=bs)
+            c[i].start(bootstrap=bs, extra=extra)
         finally:
             os.environ.clear()
             os.environ.update(saved)
@@ -132,7 +132,9 @@ def test_apply_out_of_memory_stops_the_node(cluster_factory):
     applied; the change is not INSYNC while node 3 lacks it; restarted, node
     3 applies the entry from its log and everything converges."""
     c = cluster_factory()
-    ld = start_with_env(c, {3: {"QDNS_FAULT_APPLY_NOMEM": "3"}})
+    # INSYNC waits for every member, down or not
+    extra = ("--insync-rule", "all")
+    ld = start_with_env(c, {3: {"QDNS_FAULT_APPLY_NOMEM": "3"}}, extra)
     zone = "oom.test."
     c.create_zone(zone)
     c[3].expected_exit = 3
@@ -151,7 +153,7 @@ def test_apply_out_of_memory_stops_the_node(cluster_factory):
     assert ld.get(f"/v1/changes/{cids[2]}").json["status"] != "INSYNC"
     # the rest of the cluster goes on
     write(c, zone, [change("CREATE", f"b6.{zone}", "A", ["192.0.2.6"])], "b6")
-    c[3].start(bootstrap=c.bootstrap_str(c.bootstrap_ids))  # without the fault
+    c[3].start(bootstrap=c.bootstrap_str(c.bootstrap_ids), extra=extra)  # without the fault
     for i in range(1, 7):
         c.wait_dns([c[1], c[2], c[3]], f"b{i}.{zone}", "A", {f"192.0.2.{i}"}, timeout=10)
     c.wait_change_insync(c[1], cids[2], timeout=10)

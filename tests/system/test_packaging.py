@@ -86,7 +86,9 @@ def test_cluster_sh_usage_and_errors(tmp_path):
     p = run([CLUSTER_SH, "frobnicate"], env=env)
     assert p.returncode == 2 and "unknown command" in p.stderr
     p = run([CLUSTER_SH, "--no-setup", "start", "12"], env=env)
-    assert p.returncode == 1 and "from 1 to 9" in p.stderr
+    assert p.returncode == 2 and "from 1 to 9" in p.stderr  # a bad command: 2
+    p = run([CLUSTER_SH, "--no-setup", "start", "3", "extra"], env=env)
+    assert p.returncode == 2, explain(p)
     p = run([CLUSTER_SH, "status"], env=env)
     assert p.returncode == 3 and "no cluster" in p.stdout
     p = run([CLUSTER_SH, "stop"], env=env)
@@ -447,6 +449,7 @@ def test_cluster_status_shows_members_and_leader(cluster):
     p = cluster.sh("status", timeout=60)
     assert p.returncode == 0, explain(p)
     assert p.stdout.count("running (pid") == 3, p.stdout
+    assert p.stdout.count("), ready\n") == 3, p.stdout  # GET /v1/health of each
     assert "members: 3" in p.stdout, p.stdout
     assert re.search(r"^leader: n\d+ \(id \d+\)", p.stdout, re.M), p.stdout
 
@@ -507,6 +510,23 @@ def test_cluster_kill_and_restart_node(cluster):
     assert p.returncode == 0 and p.stdout
 
 
+def test_cluster_status_right_after_killing_the_leader(cluster):
+    """Issue 13: status right after kill-node of the leader must not show it
+    as leader and reachable."""
+    p = cluster.sh("status", timeout=60)
+    lid = int(re.search(r"^leader: n\d+ \(id (\d+)\)", p.stdout, re.M).group(1))
+    p = cluster.sh("kill-node", str(lid), timeout=30)
+    assert p.returncode == 0, explain(p)
+    p = cluster.sh("status", timeout=60)
+    assert p.returncode == 0, explain(p)
+    row = re.search(rf"^  {lid}\s+n{lid}\s.*$", p.stdout, re.M).group(0)
+    assert row.endswith("no (not running)"), p.stdout
+    leader = re.search(r"^leader: .*$", p.stdout, re.M).group(0)
+    assert f"(id {lid})" not in leader or "now not running" in leader, p.stdout
+    p = cluster.sh("restart-node", str(lid), timeout=60)
+    assert p.returncode == 0, explain(p)
+
+
 def test_cluster_stop_leaves_nothing_running(cluster):
     pids = cluster.pids()
     assert len(pids) == 3
@@ -516,3 +536,15 @@ def test_cluster_stop_leaves_nothing_running(cluster):
     assert cluster.pids() == {}, "pid files left behind"
     p = cluster.sh("status", timeout=30)
     assert p.returncode == 3, explain(p)
+
+
+def test_cluster_clean_says_removed_only(cluster):
+    p = cluster.sh("clean", timeout=60)
+    assert p.returncode == 0, explain(p)
+    p = cluster.sh("start", "1", timeout=120)
+    assert p.returncode == 0, explain(p)
+    assert "(1 member)" in p.stdout and "the only node: it leads" in p.stdout, p.stdout
+    assert "follower" not in p.stdout, p.stdout
+    p = cluster.sh("clean", timeout=60)
+    assert p.returncode == 0, explain(p)
+    assert "data kept" not in p.stdout and "removed" in p.stdout, p.stdout

@@ -36,7 +36,8 @@ def ctl(cluster, *args, token=ADMIN_TOKEN, servers=None, check=None):
     cmd = [str(QUORUMCTL), "--token", token]
     for s in servers:
         cmd += ["--server", s]
-    p = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=60,
+    p = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=120,
+                       stdin=subprocess.DEVNULL,  # never a terminal: no prompts
                        env={**os.environ, "QUORUMDNS_RETRY_MS": "3000"})
     if check is not None:
         assert p.returncode == check, (args, p.returncode, p.stdout, p.stderr)

@@ -72,17 +72,38 @@ int quorumctl_cluster_status(struct quorumctl_ctx *ctx, const struct quorumctl_a
         return code;
 }
 
+/* A node that is not ready answers 503 with its health (and a reason): that
+ * is an answer to show, not a server to retry for seconds.  Exit 0 when
+ * ready, 3 otherwise. */
 int quorumctl_cluster_health(struct quorumctl_ctx *ctx, const struct quorumctl_args *args)
 {
-        json_t *answer = NULL;
-        int code = quorumctl_client_call(ctx, "GET", "/v1/health", NULL, &answer);
-        if (code == QUORUMCTL_EXIT_OK) {
+        long retry_ms = ctx->http.retry_ms;
+        ctx->http.retry_ms = 0;
+        struct quorumctl_http_response resp;
+        int rc = quorumctl_http_request(&ctx->http, "GET", "/v1/health", NULL, NULL, 0,
+                                        NULL, &resp);
+        ctx->http.retry_ms = retry_ms;
+        json_t *answer = rc == 0 && (resp.status == 200 || resp.status == 503)
+                             ? json_loadb(resp.body, resp.len, 0, NULL)
+                             : NULL;
+        int code;
+        if (json_is_object(answer) && json_object_get(answer, "status") != NULL) {
                 if (!ctx->json)
-                        fprintf(ctx->out, "server: %s\n",
-                                ctx->http.servers[ctx->http.current]);
+                        fprintf(ctx->out, "server: %s\n", resp.server);
                 quorumctl_client_print_object(ctx, answer);
+                code =
+                    resp.status == 200 ? QUORUMCTL_EXIT_OK : QUORUMCTL_EXIT_UNAVAILABLE;
+        } else if (rc == 0) {
+                char *text = quorumctl_error_format(resp.status, resp.body, resp.len);
+                quorumctl_client_error(ctx, "%s", text != NULL ? text : "out of memory");
+                free(text);
+                code = quorumctl_exit_from_status(resp.status);
+        } else {
+                quorumctl_client_error(ctx, "no server reachable (%s)", ctx->http.error);
+                code = QUORUMCTL_EXIT_UNAVAILABLE;
         }
         json_decref(answer);
+        quorumctl_http_response_free(&resp);
         return code;
 }
 

@@ -1,6 +1,6 @@
 /*
- * cmd_zone.h — the "zone" commands: create, list, show, delete, import,
- * export.
+ * cmd_zone.h — the "zone" commands: create, list, show, delete, export
+ * (import: cmd_import.h).
  */
 #ifndef QUORUMCTL_CMD_ZONE_H
 #define QUORUMCTL_CMD_ZONE_H
@@ -12,7 +12,6 @@ int quorumctl_zone_create(struct quorumctl_ctx *ctx, const struct quorumctl_args
 int quorumctl_zone_list(struct quorumctl_ctx *ctx, const struct quorumctl_args *args);
 int quorumctl_zone_show(struct quorumctl_ctx *ctx, const struct quorumctl_args *args);
 int quorumctl_zone_delete(struct quorumctl_ctx *ctx, const struct quorumctl_args *args);
-int quorumctl_zone_import(struct quorumctl_ctx *ctx, const struct quorumctl_args *args);
 int quorumctl_zone_export(struct quorumctl_ctx *ctx, const struct quorumctl_args *args);
 
 #endif

@@ -16,6 +16,7 @@
 #include "tools/quorumctl/client.h"
 #include "tools/quorumctl/cmd_change.h"
 #include "tools/quorumctl/cmd_cluster.h"
+#include "tools/quorumctl/cmd_import.h"
 #include "tools/quorumctl/cmd_record.h"
 #include "tools/quorumctl/cmd_zone.h"
 #include "tools/quorumctl/errors.h"
@@ -63,7 +64,11 @@ static const struct quorumctl_opt zone_delete_opts[] = {
 
 static const struct quorumctl_opt zone_import_opts[] = {
     {"replace", 0, QUORUMCTL_OPT_FLAG, NULL,
-     "replace the zone's record sets with the\nfile's (else the file's are added)"},
+     "also delete the zone's record sets the\nfile lacks (not the apex SOA and NS);\n"
+     "asks to confirm deletions"},
+    {"yes", 0, QUORUMCTL_OPT_FLAG, NULL, "confirm --replace's deletions"},
+    {"dry-run", 0, QUORUMCTL_OPT_FLAG, NULL,
+     "print the sets it would create, replace\nand delete, and change nothing"},
     {"chunk-records", 0, QUORUMCTL_OPT_VALUE, "N", "records per request (default 20000)"},
     {NULL, 0, 0, NULL, NULL},
 };
@@ -126,16 +131,18 @@ const struct quorumctl_cmd quorumctl_commands[] = {
      "Without --force a zone that still holds record sets other than SOA and NS\n"
      "is not deleted (409 ZoneNotEmpty, exit 1).",
      1, 1, zone_delete_opts, quorumctl_zone_delete},
-    {"zone", "import", "NAME FILE [--replace] [--chunk-records N]",
-     "load a master file (RFC 1035) into a zone",
-     "FILE (\"-\": standard input) is checked as a whole first (a syntax error\n"
-     "exits 1 with FILE:LINE before anything is sent), then sent in chunks of\n"
-     "about N records, each a separate change; a run of records of one name\n"
-     "and type is not split, and every chunk carries the $ORIGIN, $TTL, owner\n"
-     "and TTL in effect where it starts.  With --replace the first chunk\n"
-     "replaces the zone's contents and the others add to it.  $INCLUDE is\n"
-     "refused (inline the file).  A progress bar is drawn on stderr when it is\n"
-     "a terminal.",
+    {"zone", "import", "NAME FILE [--replace [--yes]] [--dry-run] [--chunk-records N]",
+     "load a master file (RFC 1035) into a zone, as one change",
+     "All or nothing, whatever the file's size.  FILE (\"-\": standard input)\n"
+     "is checked here first, then staged on the cluster in chunks of about N\n"
+     "records; every error of the whole file is printed as FILE:LINE and\n"
+     "nothing changes.  Without errors the staged file is committed as one\n"
+     "change: the file's sets are created or replaced, others stay.  With\n"
+     "--replace the zone's other plain sets are deleted too (the apex SOA and\n"
+     "NS stay); the sets it would delete are listed and must be confirmed (a\n"
+     "\"y\" on a terminal, or --yes).  --dry-run prints what would be created,\n"
+     "replaced and deleted.  $INCLUDE is refused (inline the file).  A\n"
+     "progress bar is drawn on stderr when it is a terminal.",
      2, 2, zone_import_opts, quorumctl_zone_import},
     {"zone", "export", "NAME [-o FILE]", "print a zone as a master file", NULL, 1, 1,
      zone_export_opts, quorumctl_zone_export},
@@ -146,20 +153,20 @@ const struct quorumctl_cmd quorumctl_commands[] = {
     {"record", "upsert", "ZONE NAME TYPE [--ttl SECS] [--set-id ID] VALUE...",
      "create or replace a record set",
      "NAME may be relative to ZONE (www), @ for the apex, or absolute (with a\n"
-     "final dot).  Each VALUE is one record in presentation format, one shell\n"
-     "word each: '10 mail.example.com.'.  TXT/SPF values not starting with a\n"
-     "quote are sent as one quoted string.  Put -- before values that start\n"
-     "with '-'.  The change is one batch of one action; its id is printed.",
+     "final dot, or when it already ends with ZONE).  Each VALUE is one\n"
+     "record in presentation format, one shell word each: '10 mail.example.com.'.\n"
+     "TXT/SPF values not starting with a quote are sent as one quoted string.\n"
+     "Put -- before values that start with '-'.  The change is one batch of\n"
+     "one action; its id is printed.",
      4, U, record_change_opts, quorumctl_record_upsert},
     {"record", "create", "ZONE NAME TYPE [--ttl SECS] [--set-id ID] VALUE...",
      "create a record set (fails if it exists)",
      "Names and values as for \"record upsert\".", 4, U, record_change_opts,
      quorumctl_record_create},
-    {"record", "delete", "ZONE NAME TYPE [--ttl SECS] [--set-id ID] [VALUE...]",
-     "delete a record set",
-     "Names and values as for \"record upsert\"; without values the set's\n"
-     "current values and TTL are read first and sent (the API deletes a set\n"
-     "only when given its values).",
+    {"record", "delete", "ZONE NAME TYPE [--set-id ID] [VALUE...]", "delete a record set",
+     "Names and values as for \"record upsert\".  The set's current TTL (and,\n"
+     "without values, its values) is read first and sent: the API deletes a\n"
+     "set only when given its TTL and values.  --ttl is not needed.",
      3, U, record_change_opts, quorumctl_record_delete},
     {"change", "apply", "ZONE FILE", "apply a change batch from a JSON file",
      "FILE (\"-\": standard input) holds {\"comment\":...,\"changes\":[{\"action\":...,\n"
@@ -168,13 +175,18 @@ const struct quorumctl_cmd quorumctl_commands[] = {
     {"change", "show", "ID", "show a change's status", NULL, 1, 1, NULL,
      quorumctl_change_show},
     {"change", "wait", "ID [--timeout SECS]", "wait until a change is INSYNC",
-     "Polls until every member has applied the change.  Exit 0 when INSYNC,\n"
-     "4 when --timeout passed first, 3 when no server answered at the end.",
+     "Polls until every member (every reachable one, by default) has applied\n"
+     "the change, printing on stderr the members it waits for and the\n"
+     "unreachable ones.  Exit 0 when INSYNC, 4 when --timeout passed first,\n"
+     "3 when no server answered at the end, 1 at once (NoSuchChange) for an\n"
+     "id that cannot exist.",
      1, 1, change_wait_opts, quorumctl_change_wait},
     {"cluster", "status", "", "show leader, term and members", NULL, 0, 0, NULL,
      quorumctl_cluster_status},
-    {"cluster", "health", "", "show the health of the first server that answers", NULL, 0,
-     0, NULL, quorumctl_cluster_health},
+    {"cluster", "health", "", "show the health of the first ready server",
+     "Tries the servers in order and shows the first that is ready (exit 0);\n"
+     "when none is, the last answer, with the reason it is not ready (exit 3).",
+     0, 0, NULL, quorumctl_cluster_health},
     {"cluster", "join",
      "--id N --name NAME --raft ADDR --dns ADDR --api ADDR [--standby]", "add a member",
      "Start the new node first (it waits to be added), then join it here.", 0, 0,

@@ -78,6 +78,10 @@ char *quorumctl_error_format(long status, const char *body, size_t len)
                         fprintf(f, " (field %s)", field);
                 json_t *problems = json_object_get(error, "errors");
                 size_t i, n = json_array_size(problems);
+                const char *only =
+                    n == 1 ? json_str(json_array_get(problems, 0), "message") : NULL;
+                if (only != NULL && strcmp(only, message) == 0)
+                        n = 0, problems = NULL; /* the message already says it */
                 json_t *problem;
                 json_array_foreach(problems, i, problem)
                 {

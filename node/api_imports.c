@@ -1,0 +1,476 @@
+/*
+ * api_imports.c — staged zone imports: a master file of any size, uploaded
+ * in chunks and committed as one change, or aborted (docs/API.md, "Staged
+ * imports").
+ *
+ * Data flow: POST …/imports makes a staging object (a private dns_db with
+ * the zone) on the leader — followers relay every request of an import to
+ * the leader, like writes.  Each POST …/imports/ID/chunks parses its body
+ * with the zone-file loader into that db; a chunk with errors answers them
+ * all (lines of the chunk: the client maps them to the file) and marks the
+ * import as failed, so the client can send the rest and learn every error
+ * of the file before anything changes.  POST …/imports/ID/commit compares
+ * the staged sets with the zone — create, replace, unchanged, and with
+ * replace=true delete (plain sets the file lacks, except the apex SOA and
+ * NS) — and proposes one change batch of UPSERTs and DELETEs; with
+ * dry_run=true it only answers that plan.  DELETE …/imports/ID discards it.
+ *
+ * Stagings live in the leader's memory: a leader change loses them (404
+ * NoSuchImport: nothing has changed; upload again), and one idle for
+ * IMPORT_IDLE_MS is dropped at the next import request.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "dns/db.h"
+#include "dns/name.h"
+#include "dns/rrset.h"
+#include "dns/text.h"
+#include "dns/wire.h"
+#include "dns/zone.h"
+#include "dns/zonefile.h"
+#include "node/api.h"
+#include "node/api_json.h"
+
+#define IMPORT_MAX      8
+#define IMPORT_IDLE_MS  (10 * 60 * 1000)
+#define IMPORT_MAX_LIST 10000 /* sets listed per kind in a plan */
+
+struct node_import {
+        char id[24];
+        uint8_t origin[DNS_NAME_MAXLEN + 1];
+        struct dns_db db;
+        struct dns_txn txn;
+        unsigned chunks;
+        size_t records;
+        unsigned failed_chunks; /* chunks answered with errors */
+        uint64_t touched_ms;
+        struct node_import *next;
+};
+
+static void staged_free(struct node_import *s)
+{
+        dns_txn_abort(&s->txn);
+        dns_db_fini(&s->db);
+        free(s);
+}
+
+static void expire(struct node_api *api)
+{
+        uint64_t now = uv_now(api->loop);
+        for (struct node_import **p = &api->imports; *p != NULL;) {
+                if (now - (*p)->touched_ms > IMPORT_IDLE_MS) {
+                        struct node_import *gone = *p;
+                        *p = gone->next;
+                        staged_free(gone);
+                } else {
+                        p = &(*p)->next;
+                }
+        }
+}
+
+/* The staging of r's {zone}/imports/{id}, or NULL after answering 404. */
+static struct node_import *find(struct node_api *api, struct node_http_request *r,
+                                const uint8_t *origin)
+{
+        expire(api);
+        for (struct node_import *s = api->imports; s != NULL; s = s->next)
+                if (strcmp(s->id, r->param[1]) == 0 &&
+                    dns_name_equal(s->origin, origin)) {
+                        s->touched_ms = uv_now(api->loop);
+                        return s;
+                }
+        node_http_reply_error(r, 404, "NoSuchImport", "id",
+                              "no import %s for zone %s on the leader (discarded after "
+                              "10 minutes idle, a commit or an abort, or lost with a "
+                              "leader change): nothing was changed; upload again",
+                              r->param[1], r->param[0]);
+        return NULL;
+}
+
+void node_api_imports_free(struct node_api *api)
+{
+        while (api->imports != NULL) {
+                struct node_import *gone = api->imports;
+                api->imports = gone->next;
+                staged_free(gone);
+        }
+}
+
+static void unlink_staged(struct node_api *api, struct node_import *gone)
+{
+        for (struct node_import **p = &api->imports; *p != NULL; p = &(*p)->next)
+                if (*p == gone) {
+                        *p = gone->next;
+                        staged_free(gone);
+                        return;
+                }
+}
+
+/* Common start of every route: the zone, this node leads (or relays). */
+static bool begin(struct node_api *api, struct node_http_request *r, uint8_t *origin)
+{
+        if (node_api_zone_param(r, origin) != 0)
+                return false;
+        if (node_api_forward_if_follower(api, r))
+                return false;
+        if (cs_state_zone_get(&api->cluster->state, origin,
+                              (size_t)dns_name_wire_len(origin, 256)) == NULL) {
+                node_http_reply_error(r, 404, "NoSuchZone", "zone",
+                                      "no zone %s: create it first", r->param[0]);
+                return false;
+        }
+        return true;
+}
+
+/* begin(), then the staging named by the route (NULL: answered). */
+static struct node_import *begin_staged(struct node_api *api, struct node_http_request *r,
+                                        uint8_t *origin)
+{
+        return begin(api, r, origin) ? find(api, r, origin) : NULL;
+}
+
+void node_api_import_create(struct node_http_request *r, void *ctx)
+{
+        struct node_api *api = ctx;
+        uint8_t origin[DNS_NAME_MAXLEN + 1];
+        if (!begin(api, r, origin))
+                return;
+        expire(api);
+        unsigned n = 0;
+        for (struct node_import *s = api->imports; s != NULL; s = s->next)
+                n++;
+        if (n >= IMPORT_MAX) {
+                node_http_reply_error(r, 409, "TooManyImports", NULL,
+                                      "%u imports are being staged on the leader; commit "
+                                      "or abort one (or wait 10 minutes)",
+                                      n);
+                return;
+        }
+        struct node_import *s = calloc(1, sizeof(*s));
+        unsigned char rnd[8];
+        if (s == NULL || getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd) ||
+            dns_db_init(&s->db) != 0) {
+                free(s);
+                node_http_reply_error(r, 500, "Internal", NULL, "out of memory");
+                return;
+        }
+        if (dns_txn_begin(&s->db, &s->txn) != 0 ||
+            dns_txn_zone_create(&s->txn, origin, true) != 0) {
+                dns_db_fini(&s->db);
+                free(s);
+                node_http_reply_error(r, 500, "Internal", NULL, "out of memory");
+                return;
+        }
+        s->id[0] = 'I';
+        for (size_t i = 0; i < sizeof(rnd); i++)
+                snprintf(s->id + 1 + 2 * i, 3, "%02X", rnd[i]);
+        memcpy(s->origin, origin, (size_t)dns_name_wire_len(origin, 256));
+        s->touched_ms = uv_now(api->loop);
+        s->next = api->imports;
+        api->imports = s;
+        node_http_reply_json(r, 201,
+                             json_pack("{s:s, s:s}", "id", s->id, "zone", r->param[0]));
+}
+
+int node_api_load_text(struct dns_txn *txn, const uint8_t *origin, const char *text,
+                       size_t len, dns_zonefile_report_fn report, void *ctx,
+                       struct dns_zonefile_stats *stats)
+{
+        /* The loader reads files: the text goes through a private one. */
+        char path[] = "/tmp/quorumdns-import-XXXXXX";
+        int fd = mkstemp(path);
+        if (fd < 0 || write(fd, text, len) != (ssize_t)len) {
+                if (fd >= 0) {
+                        close(fd);
+                        unlink(path);
+                }
+                return -EIO;
+        }
+        close(fd);
+        int rc = dns_zonefile_load_part(txn, path, origin, report, ctx, stats);
+        unlink(path);
+        return rc == -EIO ? -EINVAL : rc;
+}
+
+static void chunk_report(void *ctx, const char *file, unsigned line, const char *message)
+{
+        json_t *errors = ctx;
+        char field[32];
+        snprintf(field, sizeof(field), "line %u", line);
+        if (json_array_size(errors) < 100)
+                json_array_append_new(errors,
+                                      json_pack("{s:s, s:s, s:i}", "field", field,
+                                                "message", message, "line", line));
+}
+
+void node_api_import_chunk(struct node_http_request *r, void *ctx)
+{
+        struct node_api *api = ctx;
+        uint8_t origin[DNS_NAME_MAXLEN + 1];
+        struct node_import *s = begin_staged(api, r, origin);
+        if (s == NULL)
+                return;
+        if (r->body_len == 0) {
+                node_http_reply_error(r, 400, "InvalidInput", "body",
+                                      "the body must be master-file text (text/dns)");
+                return;
+        }
+        json_t *errors = json_array();
+        struct dns_zonefile_stats stats = {0};
+        if (node_api_load_text(&s->txn, origin, r->body, r->body_len, chunk_report,
+                               errors, &stats) == -EIO) {
+                json_decref(errors);
+                node_http_reply_error(r, 500, "Internal", NULL, "cannot stage the chunk");
+                return;
+        }
+        s->chunks++;
+        if (json_array_size(errors) > 0) {
+                s->failed_chunks++;
+                node_api_reply_errors(r, errors);
+        } else {
+                s->records += stats.records;
+                node_http_reply_json(r, 200,
+                                     json_pack("{s:s, s:I, s:I, s:I}", "id", s->id,
+                                               "chunks", (json_int_t)s->chunks, "records",
+                                               (json_int_t)stats.records,
+                                               "staged_records", (json_int_t)s->records));
+        }
+        json_decref(errors);
+}
+
+void node_api_import_abort(struct node_http_request *r, void *ctx)
+{
+        struct node_api *api = ctx;
+        uint8_t origin[DNS_NAME_MAXLEN + 1];
+        struct node_import *s = begin_staged(api, r, origin);
+        if (s == NULL)
+                return;
+        node_http_reply_json(r, 200,
+                             json_pack("{s:s, s:s}", "id", s->id, "status", "aborted"));
+        unlink_staged(api, s);
+}
+
+/* ---- the plan: staged sets against the zone --------------------------------------- */
+
+struct plan {
+        const struct cs_zone *zone;
+        struct cs_action *actions;
+        size_t n, cap;
+        void **owned; /* owner copies and value arrays, freed with the plan */
+        size_t nowned, capowned;
+        size_t records, unchanged;
+        size_t count[3]; /* create, replace, delete */
+        json_t *list[3];
+        int rc;
+};
+
+static const char *const kind_name[3] = {"create", "replace", "delete"};
+
+static int own(struct plan *p, void *block)
+{
+        if (block == NULL)
+                return -ENOMEM;
+        if (p->nowned == p->capowned) {
+                size_t cap = p->capowned ? p->capowned * 2 : 256;
+                void **grown = realloc(p->owned, cap * sizeof(*grown));
+                if (grown == NULL) {
+                        free(block);
+                        return -ENOMEM;
+                }
+                p->owned = grown;
+                p->capowned = cap;
+        }
+        p->owned[p->nowned++] = block;
+        return 0;
+}
+
+static int add_action(struct plan *p, int kind, enum cs_action_kind action,
+                      const struct cs_rrset_spec *spec)
+{
+        if (p->n == p->cap) {
+                size_t cap = p->cap ? p->cap * 2 : 256;
+                struct cs_action *grown = realloc(p->actions, cap * sizeof(*grown));
+                if (grown == NULL)
+                        return -ENOMEM;
+                p->actions = grown;
+                p->cap = cap;
+        }
+        p->actions[p->n++] = (struct cs_action){action, *spec};
+        if (p->count[kind]++ < IMPORT_MAX_LIST) {
+                char name[1024], type[32];
+                dns_name_to_text(spec->owner, name, sizeof(name));
+                json_array_append_new(
+                    p->list[kind],
+                    json_pack("{s:s, s:s}", "name", name, "type",
+                              dns_type_to_text(spec->type, type, sizeof(type))));
+        }
+        return 0;
+}
+
+static bool rdata_in(const struct cs_rrset *set, const uint8_t *data, uint16_t len)
+{
+        for (size_t i = 0; i < set->count; i++)
+                if (set->values[i].len == len &&
+                    memcmp(set->values[i].data, data, len) == 0)
+                        return true;
+        return false;
+}
+
+static int plan_owner(const uint8_t *owner, const struct dns_rrsets *sets, void *arg)
+{
+        struct plan *p = arg;
+        size_t owner_len = (size_t)dns_name_wire_len(owner, 256);
+        uint8_t *copy = malloc(owner_len); /* the walker reuses its buffer */
+        if (own(p, copy) != 0)
+                return p->rc = -ENOMEM;
+        memcpy(copy, owner, owner_len);
+        for (unsigned i = 0; i < sets->count; i++) {
+                const struct dns_rrset_info *info = &sets->set[i];
+                struct cs_rdata *values =
+                    calloc(info->count ? info->count : 1, sizeof(*values));
+                if (own(p, values) != 0)
+                        return p->rc = -ENOMEM;
+                size_t k = 0;
+                bool same = true;
+                const struct cs_rrset *now =
+                    cs_zone_rrset_get(p->zone, copy, owner_len, info->type, "");
+                for (const uint8_t *rr = dns_rrset_next(sets, info, NULL); rr != NULL;
+                     rr = dns_rrset_next(sets, info, rr)) {
+                        values[k] = (struct cs_rdata){dns_rr_rdata(rr), dns_rr_rdlen(rr)};
+                        same = same && now != NULL &&
+                               rdata_in(now, values[k].data, values[k].len);
+                        k++;
+                }
+                p->records += k;
+                same = same && now->count == k && now->ttl == info->ttl &&
+                       info->type != DNS_TYPE_SOA; /* the SOA's serial is the cluster's */
+                if (same) {
+                        p->unchanged++;
+                        continue;
+                }
+                struct cs_rrset_spec spec = {copy,      owner_len, info->type, "",
+                                             info->ttl, values,    k};
+                if (add_action(p, now ? 1 : 0, CS_ACTION_UPSERT, &spec) != 0)
+                        return p->rc = -ENOMEM;
+        }
+        return 0;
+}
+
+struct stale {
+        struct plan *plan;
+        const struct dns_zone *file;
+        const uint8_t *origin;
+};
+
+/* replace=true: a plain set of the zone the file lacks is deleted (the apex
+ * SOA and NS stay, and routing-policy sets, which files cannot hold). */
+static int plan_stale(const struct cs_rrset *set, void *arg)
+{
+        struct stale *st = arg;
+        if (set->set_id[0] != '\0' ||
+            (dns_name_equal(set->owner, st->origin) &&
+             (set->type == DNS_TYPE_SOA || set->type == DNS_TYPE_NS)))
+                return 0;
+        struct dns_lname name;
+        if (dns_lname_from_wire(&name, set->owner, DNS_NAME_MAXLEN + 1) < 0)
+                return 0;
+        const struct dns_node *node = dns_zone_find(st->file, &name);
+        if (node != NULL && dns_rrsets_get(node->rrsets, set->type, 0) != NULL)
+                return 0;
+        struct cs_rrset_spec spec = {set->owner, set->owner_len, set->type, "",
+                                     set->ttl,   set->values,    set->count};
+        return st->plan->rc = add_action(st->plan, 2, CS_ACTION_DELETE, &spec);
+}
+
+static void plan_fini(struct plan *p)
+{
+        for (size_t i = 0; i < p->nowned; i++)
+                free(p->owned[i]);
+        free(p->owned);
+        free(p->actions);
+        for (int k = 0; k < 3; k++)
+                json_decref(p->list[k]);
+}
+
+static json_t *plan_json(const struct plan *p, const char *id, bool replace)
+{
+        json_t *out =
+            json_pack("{s:s, s:b, s:I, s:I}", "id", id, "replace", replace, "records",
+                      (json_int_t)p->records, "unchanged", (json_int_t)p->unchanged);
+        for (int k = 0; k < 3; k++) {
+                json_object_set(out, kind_name[k], p->list[k]);
+                char key[32];
+                snprintf(key, sizeof(key), "%s_count", kind_name[k]);
+                json_object_set_new(out, key, json_integer((json_int_t)p->count[k]));
+        }
+        return out;
+}
+
+void node_api_import_commit(struct node_http_request *r, void *ctx)
+{
+        struct node_api *api = ctx;
+        uint8_t origin[DNS_NAME_MAXLEN + 1];
+        if (!begin(api, r, origin))
+                return;
+        char request_id[CS_REQUEST_ID_MAXLEN + 1];
+        node_api_request_id(r, request_id, sizeof(request_id));
+        const struct cs_change *dup =
+            request_id[0] ? cs_state_change_by_request(&api->cluster->state, request_id)
+                          : NULL;
+        if (dup != NULL) { /* a retried commit: the change the first one made */
+                node_http_reply_json(
+                    r, 200, json_pack("{s:o}", "change", node_api_change_json(api, dup)));
+                return;
+        }
+        struct node_import *s = find(api, r, origin);
+        if (s == NULL)
+                return;
+        if (s->failed_chunks > 0) {
+                node_http_reply_error(r, 409, "ImportHasErrors", "id",
+                                      "%u of the %u chunks of import %s had errors: "
+                                      "nothing was changed; abort it and upload a fixed "
+                                      "file",
+                                      s->failed_chunks, s->chunks, s->id);
+                return;
+        }
+        const char *q = node_http_query(r, "replace");
+        bool replace = q != NULL && (strcmp(q, "true") == 0 || strcmp(q, "1") == 0);
+        q = node_http_query(r, "dry_run");
+        bool dry = q != NULL && (strcmp(q, "true") == 0 || strcmp(q, "1") == 0);
+        size_t origin_len = (size_t)dns_name_wire_len(origin, 256);
+        struct plan p = {.zone =
+                             cs_state_zone_get(&api->cluster->state, origin, origin_len)};
+        for (int k = 0; k < 3; k++)
+                p.list[k] = json_array();
+        const struct dns_zone *file = dns_txn_zone(&s->txn, origin);
+        if (file != NULL)
+                dns_zone_walk(file, plan_owner, &p);
+        if (file != NULL && replace && p.rc == 0) {
+                struct stale st = {&p, file, origin};
+                cs_zone_foreach_rrset(p.zone, plan_stale, &st);
+        }
+        if (p.rc != 0) {
+                node_http_reply_error(r, 500, "Internal", NULL, "out of memory");
+        } else if (dry) {
+                node_http_reply_json(r, 200, plan_json(&p, s->id, replace));
+        } else if (p.records == 0) {
+                node_http_reply_error(r, 400, "InvalidInput", "body",
+                                      "import %s holds no records", s->id);
+        } else if (p.n == 0) {
+                node_http_reply_json(r, 200,
+                                     json_pack("{s:n, s:I, s:I}", "change", "records",
+                                               (json_int_t)p.records, "unchanged",
+                                               (json_int_t)p.unchanged));
+                unlink_staged(api, s);
+        } else {
+                struct cs_batch batch = {origin, origin_len, "import", p.actions, p.n};
+                node_api_propose_batch(api, r, &batch, request_id, p.records);
+                unlink_staged(api, s); /* the batch was encoded: nothing points into it */
+        }
+        plan_fini(&p);
+}
