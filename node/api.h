@@ -24,7 +24,10 @@ struct node_api {
         struct node_cluster *cluster;
         const struct node_config *cfg;
         struct node_api_relay *relays; /* writes relayed to the leader (api_relay.c) */
-        struct node_import *imports; /* staged on this node while it leads */
+        struct node_import *imports;   /* staged on this node while it leads */
+        struct node_export *exports;   /* waiting for the export worker (api_export.c) */
+        struct node_export *exports_tail;
+        bool exporting; /* one export on libuv's pool at a time */
 };
 
 const struct node_http_route *node_api_routes(size_t *count);
@@ -75,7 +78,14 @@ void node_api_zones_list(struct node_http_request *r, void *ctx);
 void node_api_zone_create(struct node_http_request *r, void *ctx);
 void node_api_zone_get(struct node_http_request *r, void *ctx);
 void node_api_zone_delete(struct node_http_request *r, void *ctx);
+/* GET …/export: formatted off the loop (api_export.c). */
 void node_api_zone_export(struct node_http_request *r, void *ctx);
+/* The zone named by the request, or NULL once answered 404 (api_zones.c). */
+const struct cs_zone *node_api_zone_or_404(struct node_api *api,
+                                           struct node_http_request *r, uint8_t *origin);
+/* Record sets in listing order: owner (DNSSEC canonical), type, set id.
+ * Any thread: reads only the sets. */
+void node_api_rrsets_sort(const struct cs_rrset **items, size_t n);
 void node_api_zone_import(struct node_http_request *r, void *ctx);
 void node_api_rrsets_list(struct node_http_request *r, void *ctx);
 void node_api_rrset_get(struct node_http_request *r, void *ctx);

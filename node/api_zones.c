@@ -21,8 +21,8 @@
 #define PAGE_DEFAULT 100
 #define PAGE_MAX     1000
 
-static const struct cs_zone *zone_or_404(struct node_api *api,
-                                         struct node_http_request *r, uint8_t *origin)
+const struct cs_zone *node_api_zone_or_404(struct node_api *api,
+                                           struct node_http_request *r, uint8_t *origin)
 {
         if (node_api_zone_param(r, origin) != 0)
                 return NULL;
@@ -106,7 +106,7 @@ void node_api_zone_get(struct node_http_request *r, void *ctx)
 {
         struct node_api *api = ctx;
         uint8_t origin[256];
-        const struct cs_zone *zone = zone_or_404(api, r, origin);
+        const struct cs_zone *zone = node_api_zone_or_404(api, r, origin);
         if (zone != NULL)
                 node_http_reply_json(r, 200, node_api_zone_json(zone));
 }
@@ -169,11 +169,16 @@ static int rrset_cmp(const void *a, const void *b)
         return strcmp(x->set_id, y->set_id);
 }
 
+void node_api_rrsets_sort(const struct cs_rrset **items, size_t n)
+{
+        if (n > 1)
+                qsort(items, n, sizeof(*items), rrset_cmp);
+}
+
 static void rrsets_sorted(const struct cs_zone *zone, struct rrset_list *l)
 {
         cs_zone_foreach_rrset(zone, collect_rrset, l);
-        if (l->n > 1)
-                qsort(l->items, l->n, sizeof(*l->items), rrset_cmp);
+        node_api_rrsets_sort(l->items, l->n);
 }
 
 /* Paging marker: "name type set_id" of the last set returned. */
@@ -188,7 +193,7 @@ void node_api_rrsets_list(struct node_http_request *r, void *ctx)
 {
         struct node_api *api = ctx;
         uint8_t origin[256], name[256];
-        const struct cs_zone *zone = zone_or_404(api, r, origin);
+        const struct cs_zone *zone = node_api_zone_or_404(api, r, origin);
         if (zone == NULL)
                 return;
         struct rrset_list l = {0};
@@ -244,7 +249,7 @@ void node_api_rrset_get(struct node_http_request *r, void *ctx)
         struct node_api *api = ctx;
         uint8_t origin[256], name[256];
         char err[256];
-        const struct cs_zone *zone = zone_or_404(api, r, origin);
+        const struct cs_zone *zone = node_api_zone_or_404(api, r, origin);
         if (zone == NULL)
                 return;
         uint16_t type;
@@ -266,64 +271,6 @@ void node_api_rrset_get(struct node_http_request *r, void *ctx)
                 return;
         }
         node_http_reply_json(r, 200, api_rrset_json(rrset));
-}
-
-/* ---- export -------------------------------------------------------------------------
- */
-
-struct text_buf {
-        char *data;
-        size_t len, cap;
-};
-
-static void text_append(struct text_buf *b, const char *s)
-{
-        size_t n = strlen(s);
-        if (b->len + n + 1 > b->cap) {
-                b->cap = (b->len + n + 1) * 2;
-                b->data = realloc(b->data, b->cap);
-        }
-        memcpy(b->data + b->len, s, n + 1);
-        b->len += n;
-}
-
-void node_api_zone_export(struct node_http_request *r, void *ctx)
-{
-        struct node_api *api = ctx;
-        uint8_t origin[256];
-        const struct cs_zone *zone = zone_or_404(api, r, origin);
-        if (zone == NULL)
-                return;
-        struct rrset_list l = {0};
-        rrsets_sorted(zone, &l);
-        struct text_buf b = {0};
-        char line[1400], name[1024], type[32];
-        snprintf(line, sizeof(line), "; zone %s exported by quorumdns, serial %u\n",
-                 dns_name_to_text(zone->origin, name, sizeof(name)), zone->serial);
-        text_append(&b, line);
-        /* SOA first, as every master file starts. */
-        for (int pass = 0; pass < 2; pass++) {
-                for (size_t i = 0; i < l.n; i++) {
-                        const struct cs_rrset *s = l.items[i];
-                        if ((pass == 0) != (s->type == DNS_TYPE_SOA))
-                                continue;
-                        dns_name_to_text(s->owner, name, sizeof(name));
-                        dns_type_to_text(s->type, type, sizeof(type));
-                        for (size_t k = 0; k < s->count; k++) {
-                                char *rdata = dns_rdata_to_text(
-                                    s->type, s->values[k].data, s->values[k].len);
-                                snprintf(line, sizeof(line), "%s\t%u\tIN\t%s\t", name,
-                                         s->ttl, type);
-                                text_append(&b, line);
-                                text_append(&b, rdata ? rdata : "");
-                                text_append(&b, "\n");
-                                free(rdata);
-                        }
-                }
-        }
-        free(l.items);
-        node_http_reply_text(r, 200, "text/dns", b.data, b.len);
-        free(b.data);
 }
 
 /* ---- create and delete ---------------------------------------------------------------

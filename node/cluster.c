@@ -991,10 +991,36 @@ int node_cluster_start(struct node_cluster *c, uv_loop_t *loop,
         return 0;
 }
 
+static void close_state(struct node_cluster *c);
+
 static void on_replica_closed(struct consensus_replica *r)
 {
         struct node_cluster *c =
             (struct node_cluster *)((char *)r - offsetof(struct node_cluster, replica));
+        if (c->state_readers > 0) {
+                c->close_deferred = true; /* the last release closes */
+                return;
+        }
+        close_state(c);
+}
+
+void node_cluster_state_hold(struct node_cluster *c)
+{
+        cs_state_pin(&c->state);
+        c->state_readers++;
+}
+
+void node_cluster_state_release(struct node_cluster *c)
+{
+        cs_state_unpin(&c->state);
+        if (--c->state_readers == 0 && c->close_deferred) {
+                c->close_deferred = false;
+                close_state(c);
+        }
+}
+
+static void close_state(struct node_cluster *c)
+{
         cs_fsm_close(&c->fsm);
         cs_state_fini(&c->state);
         for (uint32_t i = 0; i < c->set_id_count; i++)

@@ -80,7 +80,9 @@ struct node_cluster {
         unsigned n_stale;
         bool stale_all; /* every zone must be published again */
         unsigned publish_failures;
-        bool removed; /* removed from the cluster (DATA_DIR/removed says so) */
+        unsigned state_readers; /* off-loop readers of the pinned state */
+        bool close_deferred;    /* the state is freed once they are done */
+        bool removed;           /* removed from the cluster (DATA_DIR/removed says so) */
         bool stop_told;
         void (*closed_cb)(struct node_cluster *cluster);
         /* Restoring (node/ready.c): DNS opens once the state is restored. */
@@ -128,6 +130,14 @@ void node_cluster_member_remove(struct node_cluster *c, uint64_t id, node_cluste
 
 /* This node was removed from the cluster (told by the leader): stop. */
 void node_cluster_leave(struct node_cluster *c);
+
+/*
+ * A reader off the loop (an export on a worker thread) pins the state
+ * (cs_state_pin) and holds the cluster: closing frees the state only after
+ * the last release.  Both on the loop.
+ */
+void node_cluster_state_hold(struct node_cluster *c);
+void node_cluster_state_release(struct node_cluster *c);
 
 const struct node_peer *node_cluster_peer(struct node_cluster *c, uint64_t id);
 
