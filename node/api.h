@@ -15,6 +15,7 @@
 #include "dns/zonefile.h"
 #include "node/cluster.h"
 #include "node/http.h"
+#include "node/offload.h"
 
 struct node_api_relay;
 struct node_import; /* api_imports.c */
@@ -25,10 +26,14 @@ struct node_api {
         const struct node_config *cfg;
         struct node_api_relay *relays; /* writes relayed to the leader (api_relay.c) */
         struct node_import *imports;   /* staged on this node while it leads */
-        struct node_export *exports;   /* waiting for the export worker (api_export.c) */
-        struct node_export *exports_tail;
-        bool exporting; /* one export on libuv's pool at a time */
+        struct node_offload offload;   /* exports and import parsing, off the loop */
 };
+
+/* Queues a job on the API's offload queue (node/offload.h). */
+static inline void node_api_offload(struct node_api *api, struct node_offload_job *job)
+{
+        node_offload_submit(&api->offload, api->loop, job);
+}
 
 const struct node_http_route *node_api_routes(size_t *count);
 

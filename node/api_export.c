@@ -8,9 +8,8 @@
  * and what the state lets go of meanwhile stays allocated until the last
  * pin goes, closing included); a job on libuv's thread pool sorts the
  * pointers and writes the master file; back on the loop the text is
- * answered and the state released.  One export runs on the pool at a time
- * (the others wait in a FIFO on the API object), so raft's disk writes,
- * which share the pool, always keep three threads.  The export shows the
+ * answered and the state released.  Jobs go through the API's offload
+ * queue (node/offload.h: one at a time on the pool).  The export shows the
  * zone as it was when its job started.
  */
 #include <errno.h>
@@ -24,7 +23,7 @@
 #include "node/api.h"
 
 struct node_export {
-        uv_work_t work;
+        struct node_offload_job job; /* first: the job is the export */
         struct node_api *api;
         struct node_http_request *r;
         uint8_t origin[DNS_NAME_MAXLEN + 1];
@@ -36,7 +35,7 @@ struct node_export {
         char *text;
         size_t len, text_cap;
         int rc;
-        struct node_export *next;
+        bool held; /* the state is pinned for us */
 };
 
 static int collect(const struct cs_rrset *rrset, void *arg)
@@ -71,9 +70,9 @@ static int append(struct node_export *x, const char *s)
 }
 
 /* On the pool: reads only the pinned record sets. */
-static void format_zone(uv_work_t *work)
+static void format_zone(struct node_offload_job *job)
 {
-        struct node_export *x = work->data;
+        struct node_export *x = (struct node_export *)job;
         char line[1400], name[1024], type[32];
         node_api_rrsets_sort(x->items, x->n);
         snprintf(line, sizeof(line), "; zone %s exported by quorumdns, serial %u\n",
@@ -104,71 +103,58 @@ static void format_zone(uv_work_t *work)
         x->rc = rc;
 }
 
-static void start_next(struct node_api *api);
-
 static void export_free(struct node_export *x)
 {
+        if (x->held)
+                node_cluster_state_release(x->api->cluster);
         node_http_release(x->r);
         free(x->items);
         free(x->text);
         free(x);
 }
 
-/* Back on the loop. */
-static void on_formatted(uv_work_t *work, int status)
+/* On the loop, when its turn comes: the zone as it is now. */
+static int start_export(struct node_offload_job *job)
 {
-        struct node_export *x = work->data;
+        struct node_export *x = (struct node_export *)job;
         struct node_api *api = x->api;
-        node_cluster_state_release(api->cluster);
+        const struct cs_zone *zone =
+            api->cluster->running
+                ? cs_state_zone_get(&api->cluster->state, x->origin,
+                                    (size_t)dns_name_wire_len(x->origin, 256))
+                : NULL;
+        if (zone == NULL) { /* deleted while waiting, or stopping */
+                if (api->cluster->running)
+                        node_http_reply_error(x->r, 404, "NoSuchZone", "zone",
+                                              "the zone was deleted");
+                else
+                        node_http_reply_error(x->r, 503, "NoQuorum", NULL,
+                                              "this node is stopping");
+                export_free(x);
+                return -1;
+        }
+        x->serial = zone->serial;
+        if (cs_zone_foreach_rrset(zone, collect, x) != 0) {
+                node_http_reply_error(x->r, 500, "Internal", NULL,
+                                      "out of memory exporting the zone");
+                export_free(x);
+                return -1;
+        }
+        node_cluster_state_hold(api->cluster);
+        x->held = true;
+        return 0;
+}
+
+/* Back on the loop. */
+static void on_formatted(struct node_offload_job *job, int status)
+{
+        struct node_export *x = (struct node_export *)job;
         if (status != 0 || x->rc != 0)
                 node_http_reply_error(x->r, 500, "Internal", NULL,
                                       "out of memory exporting the zone");
         else
                 node_http_reply_text(x->r, 200, "text/dns", x->text, x->len);
         export_free(x);
-        api->exporting = false;
-        start_next(api);
-}
-
-/* Starts the first waiting export on the pool, if none runs. */
-static void start_next(struct node_api *api)
-{
-        while (!api->exporting && api->exports != NULL) {
-                struct node_export *x = api->exports;
-                api->exports = x->next;
-                if (api->exports == NULL)
-                        api->exports_tail = NULL;
-                const struct cs_zone *zone =
-                    api->cluster->running
-                        ? cs_state_zone_get(&api->cluster->state, x->origin,
-                                            (size_t)dns_name_wire_len(x->origin, 256))
-                        : NULL;
-                if (zone == NULL) { /* deleted while waiting, or stopping */
-                        node_http_reply_error(
-                            x->r, api->cluster->running ? 404 : 503,
-                            api->cluster->running ? "NoSuchZone" : "NoQuorum", "zone",
-                            "the zone is gone, or the node stops");
-                        export_free(x);
-                        continue;
-                }
-                x->serial = zone->serial;
-                if (cs_zone_foreach_rrset(zone, collect, x) != 0) {
-                        node_http_reply_error(x->r, 500, "Internal", NULL,
-                                              "out of memory exporting the zone");
-                        export_free(x);
-                        continue;
-                }
-                x->work.data = x;
-                node_cluster_state_hold(api->cluster);
-                if (uv_queue_work(api->loop, &x->work, format_zone, on_formatted) != 0) {
-                        node_cluster_state_release(api->cluster);
-                        node_http_reply_error(x->r, 500, "Internal", NULL,
-                                              "cannot start the export");
-                        export_free(x);
-                        continue;
-                }
-                api->exporting = true;
-        }
 }
 
 void node_api_zone_export(struct node_http_request *r, void *ctx)
@@ -185,11 +171,9 @@ void node_api_zone_export(struct node_http_request *r, void *ctx)
         x->api = api;
         x->r = r;
         memcpy(x->origin, origin, sizeof(x->origin));
+        x->job.start = start_export;
+        x->job.work_cb = format_zone;
+        x->job.done = on_formatted;
         node_http_hold(r);
-        if (api->exports_tail != NULL)
-                api->exports_tail->next = x;
-        else
-                api->exports = x;
-        api->exports_tail = x;
-        start_next(api);
+        node_api_offload(api, &x->job);
 }
