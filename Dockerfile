@@ -42,7 +42,8 @@ RUN apt-get update -qq \
 COPY --from=build /out/bin/ /usr/local/bin/
 COPY --from=build /src/tools/docker/entrypoint.sh /usr/local/bin/quorumdns-entrypoint
 COPY --from=build /src/tools/docker/healthcheck.sh /usr/local/bin/quorumdns-healthcheck
-RUN chmod 755 /usr/local/bin/quorumdns-entrypoint /usr/local/bin/quorumdns-healthcheck \
+COPY --from=build /src/tools/docker/pki.sh /usr/local/bin/quorumdns-pki
+RUN chmod 755 /usr/local/bin/quorumdns-entrypoint /usr/local/bin/quorumdns-healthcheck /usr/local/bin/quorumdns-pki \
  && quorumdns --version
 
 # Raft state and snapshots.

@@ -61,6 +61,30 @@ static bool port_free(const char *address)
         return ok;
 }
 
+static void free_transport(struct consensus_replica *r)
+{
+        if (r->authenticated)
+                consensus_transport_fini(&r->transport);
+        else
+                raft_uv_tcp_close(&r->transport);
+}
+
+/* Raft talks only with the servers of its configuration (RAFT_NOTES: 0.15
+ * itself takes AppendEntries from anyone).  A node that has none yet (it
+ * waits to be added) must hear from the leader that adds it: it admits any
+ * authenticated node. */
+static bool is_member(void *ctx, raft_id id)
+{
+        struct consensus_replica *r = ctx;
+        const struct raft_configuration *conf = &r->raft.configuration;
+        if (conf->n == 0)
+                return true;
+        for (unsigned i = 0; i < conf->n; i++)
+                if (conf->servers[i].id == id)
+                        return true;
+        return false;
+}
+
 static void on_watch(uv_timer_t *timer)
 {
         struct consensus_replica *r = timer->data;
@@ -103,7 +127,15 @@ int consensus_replica_start(struct consensus_replica *r, uv_loop_t *loop,
                          "raft address %s is in use or not local", cfg->address);
                 return -EADDRINUSE;
         }
-        int rc = raft_uv_tcp_init(&r->transport, loop);
+        int rc;
+        if (cfg->channel != NULL) {
+                rc = consensus_transport_init(&r->transport, loop, cfg->channel);
+                r->authenticated = rc == 0;
+                if (rc == 0)
+                        consensus_transport_admit(&r->transport, is_member, r);
+        } else {
+                rc = raft_uv_tcp_init(&r->transport, loop);
+        }
         if (rc != 0)
                 return fail(r, rc, "raft transport", NULL);
         r->open |= OPEN_TRANSPORT;
@@ -171,7 +203,7 @@ undo:
         } else {
                 if (r->open & OPEN_IO)
                         raft_uv_close(&r->io);
-                raft_uv_tcp_close(&r->transport);
+                free_transport(r);
         }
         return rc > 0 ? -rc : (rc ? rc : -EIO);
 }
@@ -234,7 +266,7 @@ static void on_raft_closed(struct raft *raft)
 {
         struct consensus_replica *r = raft->data;
         raft_uv_close(&r->io);
-        raft_uv_tcp_close(&r->transport);
+        free_transport(r);
         transport_done(r);
 }
 

@@ -2,7 +2,8 @@
  * replica.h — this node's Raft replica: canonical/raft on the node's loop.
  *
  * Wires raft with its libuv back-end (raft_uv for the log and snapshots in
- * the data directory, raft_uv_tcp between nodes) in the order libraft 0.15
+ * the data directory; between nodes the authenticated transport of
+ * transport.h, or raft_uv_tcp when plaintext is asked for) in the order libraft 0.15
  * needs, with the settings measured in RAFT_NOTES.md: election timeout
  * 300–500 ms with pre-vote, frequent heartbeats (they carry the commit
  * index to followers, so they bound how fast a change is served everywhere), short
@@ -29,6 +30,7 @@
 #include <uv.h>
 
 #include "consensus/logfence.h"
+#include "consensus/transport.h"
 
 struct consensus_member {
         raft_id id;
@@ -47,6 +49,10 @@ struct consensus_replica_config {
         unsigned election_timeout_ms; /* 0: 400 */
         unsigned heartbeat_ms;        /* 0: 15 */
         unsigned snapshot_threshold;  /* 0: 2048 */
+        /* Authenticated connections between nodes (consensus/transport.h);
+         * borrowed, must outlive the replica.  NULL: raft_uv_tcp, plaintext
+         * and unauthenticated (anyone reaching the raft port can commit). */
+        const struct consensus_channel_ops *channel;
 };
 
 struct consensus_replica;
@@ -66,8 +72,9 @@ struct consensus_replica {
         consensus_role_cb role_cb;
         void *data; /* the owner's */
         void (*close_cb)(struct consensus_replica *replica);
-        unsigned open; /* what is initialized, for closing in order */
-        bool closing;  /* consensus_replica_close was called */
+        unsigned open;      /* what is initialized, for closing in order */
+        bool authenticated; /* transport is consensus/transport.c */
+        bool closing;       /* consensus_replica_close was called */
         uint64_t drain_deadline;
         /* A failed log write (logfence.h): no more proposals, and
          * failed_cb(replica) runs once, from the loop, with the reason in

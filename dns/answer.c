@@ -109,7 +109,12 @@ static void answer_node(struct answer *a, const struct dns_node *node, uint16_t 
         uint16_t qtype = a->q->qtype;
         const struct dns_rrsets *sets = node->rrsets;
         if (qtype == DNS_TYPE_ANY && sets != NULL) {
-                /* RFC 8482: over UDP one record set is enough; TCP gets all. */
+                /* RFC 8482: over UDP one record set (or HINFO) is enough;
+                 * TCP gets all. */
+                if (a->transport == DNS_TRANSPORT_UDP && a->q->any_hinfo) {
+                        dns_writer_hinfo(&a->w, owner);
+                        return;
+                }
                 unsigned n = a->transport == DNS_TRANSPORT_TCP ? sets->count : 1;
                 for (unsigned i = 0; i < n; i++)
                         put_answer_set(a, owner, node, &sets->set[i]);
@@ -264,7 +269,7 @@ size_t dns_answer_parsed(const struct dns_catalog *catalog, struct dns_query *q,
                 return 0;
         }
         size_t limit = transport == DNS_TRANSPORT_TCP ? DNS_TCP_MAX : udp_limit(q);
-        if (st != DNS_PARSE_OK && st != DNS_PARSE_BADVERS)
+        if (st == DNS_PARSE_FORMERR || st == DNS_PARSE_NOTIMP)
                 q->edns = false; /* do not trust an OPT we could not parse */
         dns_writer_start(&a.w, q, out, limit);
         switch (st) {
@@ -276,6 +281,12 @@ size_t dns_answer_parsed(const struct dns_catalog *catalog, struct dns_query *q,
                 break;
         case DNS_PARSE_BADVERS:
                 a.rcode = DNS_RCODE_BADVERS;
+                break;
+        case DNS_PARSE_NOQUESTION: /* RFC 7873 §5.4 */
+                a.rcode = q->cookie_reply_len ? DNS_RCODE_NOERROR : DNS_RCODE_FORMERR;
+                break;
+        case DNS_PARSE_BADCOOKIE:
+                a.rcode = DNS_RCODE_BADCOOKIE;
                 break;
         default:
                 if (q->qclass != DNS_CLASS_IN) {

@@ -46,9 +46,19 @@ static enum dns_parse_status parse_opt(struct dns_query *q, const uint8_t *rr,
         while (pos < rdlen) {
                 if (pos + 4 > rdlen)
                         return DNS_PARSE_FORMERR;
+                uint16_t code = wire_get16(rdata + pos);
                 uint16_t optlen = wire_get16(rdata + pos + 2);
                 if (pos + 4 + optlen > rdlen)
                         return DNS_PARSE_FORMERR;
+                if (code == DNS_EDNS_COOKIE) {
+                        /* RFC 7873 §5.2.2: a client cookie alone, or with a
+                         * server cookie of 8 to 32 bytes; one option. */
+                        if (q->cookie != NULL ||
+                            (optlen != 8 && (optlen < 16 || optlen > 40)))
+                                return DNS_PARSE_FORMERR;
+                        q->cookie = rdata + pos + 4;
+                        q->cookie_len = (uint8_t)optlen;
+                }
                 pos += 4 + (size_t)optlen;
         }
         return DNS_PARSE_OK;
@@ -66,6 +76,10 @@ enum dns_parse_status dns_query_parse(struct dns_query *q, const uint8_t *wire,
         q->edns_version = 0;
         q->edns_payload = DNS_UDP_MAX_NOEDNS;
         q->edns_flags = 0;
+        q->cookie = NULL;
+        q->cookie_len = 0;
+        q->cookie_reply_len = 0;
+        q->any_hinfo = false;
         q->qtype = q->qclass = 0;
         if (size < DNS_HEADER_SIZE)
                 return DNS_PARSE_DROP;
@@ -76,17 +90,21 @@ enum dns_parse_status dns_query_parse(struct dns_query *q, const uint8_t *wire,
         uint16_t qdcount = wire_get16(wire + 4), ancount = wire_get16(wire + 6);
         uint16_t nscount = wire_get16(wire + 8), arcount = wire_get16(wire + 10);
         unsigned opcode = (q->flags >> 11) & 0xf;
-        if (qdcount != 1)
+        bool none = qdcount == 0 && opcode == DNS_OPCODE_QUERY; /* cookie request? */
+        if (qdcount != 1 && !none)
                 return opcode != DNS_OPCODE_QUERY ? DNS_PARSE_NOTIMP : DNS_PARSE_FORMERR;
-        int n = dns_lname_from_wire(&q->qname, wire + DNS_HEADER_SIZE,
-                                    size - DNS_HEADER_SIZE);
-        if (n < 0 || DNS_HEADER_SIZE + (size_t)n + 4 > size)
-                return DNS_PARSE_FORMERR;
-        size_t pos = DNS_HEADER_SIZE + (size_t)n;
-        q->qtype = wire_get16(wire + pos);
-        q->qclass = wire_get16(wire + pos + 2);
-        pos += 4;
-        q->question_size = (uint16_t)(pos - DNS_HEADER_SIZE);
+        size_t pos = DNS_HEADER_SIZE;
+        if (!none) {
+                int n = dns_lname_from_wire(&q->qname, wire + DNS_HEADER_SIZE,
+                                            size - DNS_HEADER_SIZE);
+                if (n < 0 || DNS_HEADER_SIZE + (size_t)n + 4 > size)
+                        return DNS_PARSE_FORMERR;
+                pos += (size_t)n;
+                q->qtype = wire_get16(wire + pos);
+                q->qclass = wire_get16(wire + pos + 2);
+                pos += 4;
+                q->question_size = (uint16_t)(pos - DNS_HEADER_SIZE);
+        }
         if (opcode != DNS_OPCODE_QUERY)
                 return DNS_PARSE_NOTIMP;
         if (ancount != 0 || nscount != 0)
@@ -114,6 +132,8 @@ enum dns_parse_status dns_query_parse(struct dns_query *q, const uint8_t *wire,
                 return DNS_PARSE_FORMERR; /* trailing garbage */
         if (q->edns && q->edns_version != 0)
                 return DNS_PARSE_BADVERS;
+        if (none)
+                return q->cookie != NULL ? DNS_PARSE_NOQUESTION : DNS_PARSE_FORMERR;
         return DNS_PARSE_OK;
 }
 
@@ -124,6 +144,8 @@ void dns_writer_start(struct dns_writer *w, const struct dns_query *q, uint8_t *
 {
         w->buf = buf;
         w->limit = q->edns ? limit - DNS_OPT_RR_SIZE : limit;
+        if (q->edns && q->cookie_reply_len != 0)
+                w->limit -= 4u + q->cookie_reply_len;
         w->count[0] = w->count[1] = w->count[2] = 0;
         w->truncated = false;
         w->qname = NULL;
@@ -420,6 +442,28 @@ int dns_writer_rrset(struct dns_writer *w, enum dns_section section, uint16_t ow
         return 0;
 }
 
+#define HINFO_TTL 3600
+
+int dns_writer_hinfo(struct dns_writer *w, uint16_t owner_off)
+{
+        static const uint8_t rdata[] = {7, 'R', 'F', 'C', '8', '4', '8', '2', 0};
+        size_t need = 2 + DNS_RR_HEADER + sizeof(rdata);
+        if (w->len + need > w->limit || owner_off >= 0x4000) {
+                w->truncated = true;
+                return -1;
+        }
+        uint8_t *p = w->buf + w->len;
+        wire_put16(p, (uint16_t)(0xc000 | owner_off));
+        wire_put16(p + 2, DNS_TYPE_HINFO);
+        wire_put16(p + 4, DNS_CLASS_IN);
+        wire_put32(p + 6, HINFO_TTL);
+        wire_put16(p + 10, sizeof(rdata));
+        memcpy(p + 12, rdata, sizeof(rdata));
+        w->len += need;
+        w->count[DNS_SECTION_ANSWER]++;
+        return 0;
+}
+
 size_t dns_writer_finish(struct dns_writer *w, const struct dns_query *q, uint16_t flags,
                          unsigned rcode)
 {
@@ -441,6 +485,14 @@ size_t dns_writer_finish(struct dns_writer *w, const struct dns_query *q, uint16
                 wire_put16(opt + 7, q->edns_flags & DNS_EDNS_DO);
                 wire_put16(opt + 9, 0);
                 w->len += DNS_OPT_RR_SIZE;
+                if (q->cookie_reply_len != 0) {
+                        uint8_t *o = buf + w->len;
+                        wire_put16(o, DNS_EDNS_COOKIE);
+                        wire_put16(o + 2, q->cookie_reply_len);
+                        memcpy(o + 4, q->cookie_reply, q->cookie_reply_len);
+                        wire_put16(opt + 9, (uint16_t)(4 + q->cookie_reply_len));
+                        w->len += 4u + q->cookie_reply_len;
+                }
                 wire_put16(buf + 10, (uint16_t)(w->count[2] + 1));
         }
         return w->len;

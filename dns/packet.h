@@ -22,6 +22,7 @@
 #define DNS_EDNS_OUR_PAYLOAD 1232
 #define DNS_TCP_MAX          65535
 #define DNS_OPT_RR_SIZE      11
+#define DNS_EDNS_COOKIE      10 /* option code */
 
 enum dns_parse_status {
         DNS_PARSE_OK = 0,
@@ -29,6 +30,11 @@ enum dns_parse_status {
         DNS_PARSE_FORMERR, /* answer FORMERR (question copied when valid) */
         DNS_PARSE_NOTIMP,  /* opcode we do not implement */
         DNS_PARSE_BADVERS, /* EDNS version above 0 */
+        /* No question, only a COOKIE (RFC 7873 §5.4): a client asking for a
+         * server cookie; NOERROR when cookies are on, else FORMERR. */
+        DNS_PARSE_NOQUESTION,
+        /* Not from the parser: the cookie policy wants BADCOOKIE. */
+        DNS_PARSE_BADCOOKIE,
 };
 
 struct dns_zone;
@@ -45,6 +51,17 @@ struct dns_query {
         uint8_t edns_version;
         uint16_t edns_payload;
         uint16_t edns_flags;
+        /* The COOKIE option: a client cookie (8 bytes) and perhaps a server
+         * cookie (8 to 32), in the query's wire; NULL: none. */
+        const uint8_t *cookie;
+        uint8_t cookie_len;
+        /* The COOKIE the response carries (when it has an OPT); set by the
+         * server's cookie handling, 0: none. */
+        uint8_t cookie_reply_len;
+        uint8_t cookie_reply[24];
+        /* ANY over UDP gets the synthesized HINFO of RFC 8482 §4.2 instead
+         * of one RRset (set by the UDP server's policy). */
+        bool any_hinfo;
         /* Set by dns_answer_warm(): the zone that answers, already found
          * (NULL: none) in the catalog that is then used to answer. */
         bool zone_known;
@@ -104,10 +121,15 @@ int dns_writer_rrset(struct dns_writer *w, enum dns_section section, uint16_t ow
  * writer can walk them)?  Types without names are always valid. */
 bool dns_rdata_names_valid(uint16_t type, const uint8_t *rdata, uint16_t rdlen);
 
+/* Appends the HINFO "RFC8482" "" of RFC 8482 §4.2 to the answer section,
+ * owned by the name at owner_off; -1 (TC noted) when it does not fit. */
+int dns_writer_hinfo(struct dns_writer *w, uint16_t owner_off);
+
 /* Offsets of the labels of the name written at off (root excluded). */
 unsigned dns_writer_labels(const struct dns_writer *w, uint16_t off, uint16_t *out);
 
-/* Finishes the header (counts, rcode, flags) and appends OPT when q had it. */
+/* Finishes the header (counts, rcode, flags) and appends OPT when q had it,
+ * with q's reply COOKIE if any. */
 size_t dns_writer_finish(struct dns_writer *w, const struct dns_query *q, uint16_t flags,
                          unsigned rcode);
 

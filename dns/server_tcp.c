@@ -1,34 +1,76 @@
 /*
  * server_tcp.c — DNS over TCP, RFC 7766 (see server.h).
  *
- * Each connection owns a read buffer and an idle timer.  Every complete
+ * Each connection owns a read buffer and one timer.  Every complete
  * two-byte-length-prefixed message in the buffer is answered in order
- * (pipelining); answers are queued with uv_write.  A connection that sends
- * nothing for idle_timeout_ms, sends a zero-length message, or stops reading
- * its answers while more than TCP_WRITE_QUEUE_MAX bytes wait, is closed.
+ * (pipelining); answers are queued with uv_write.  The timer holds one of
+ * two deadlines: while a message is partly in the buffer, it must complete
+ * within message_timeout_ms of its first byte (more bytes do not extend
+ * it); with nothing pending, the connection may stay idle_timeout_ms after
+ * its last complete message.  A connection that misses its deadline, sends
+ * a zero-length message, or stops reading its answers while more than
+ * TCP_WRITE_QUEUE_MAX bytes wait, is closed.
+ *
+ * Connections are kept in order of their last complete message (most
+ * recent first).  When a new connection would exceed max_clients in total
+ * or max_per_source from its address, the connection of that scope whose
+ * last complete message is oldest is closed to make room: a slow or silent
+ * client is the one that goes, never one that is being answered.  Each
+ * client address has a record in a small hash table (keyed with a random
+ * SipHash key) holding its count and its own connections in the same
+ * order, so that finding what to close costs O(1) whatever the number of
+ * connections.  A connection starts with a small buffer and gets one for
+ * the largest message only when a message announces more.
  */
 #include "dns/server.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
+#include "dns/siphash.h"
 #include "dns/wire.h"
 
 #define TCP_WRITE_QUEUE_MAX (1u << 20)
 #define TCP_BUFFER_MAX      (2 + DNS_TCP_MAX)
+#define TCP_BUFFER_SMALL    512
 
 struct dns_tcp_conn {
         uv_tcp_t handle;
-        uv_timer_t idle;
+        uv_timer_t timer;
         struct dns_tcp_server *server;
-        struct dns_tcp_conn *prev, *next;
-        size_t len;
+        struct dns_tcp_conn *prev, *next;         /* server's list: most recent first */
+        struct dns_tcp_conn *src_prev, *src_next; /* its address's list, same order */
+        int32_t source;                           /* record of its address; -1: none */
+        struct dns_client_addr addr;
+        uint64_t active_ms;    /* accepted or last complete message */
+        uint64_t msg_start_ms; /* first byte of the message in the buffer */
+        size_t len, cap;
+        uint8_t *buf; /* small, or a heap buffer for the largest message */
         unsigned open_handles;
         bool closing;
-        uint8_t buf[TCP_BUFFER_MAX]; /* last: not cleared on accept */
+        uint8_t small[TCP_BUFFER_SMALL];
+};
+
+/* A client address with open connections. */
+struct tcp_source {
+        struct dns_client_addr addr;
+        unsigned count;
+        struct dns_tcp_conn *newest, *oldest;
+        int32_t next; /* in its bucket's chain, or in the free list */
+};
+
+struct dns_tcp_sources {
+        uint8_t key[DNS_SIPHASH_KEY_SIZE];
+        uint32_t mask;    /* buckets - 1 */
+        int32_t *buckets; /* first record of each chain; -1: empty */
+        int32_t free;     /* first free record */
+        struct tcp_source pool[];
 };
 
 struct tcp_write {
@@ -39,42 +81,206 @@ struct tcp_write {
 
 static void maybe_server_closed(struct dns_tcp_server *s);
 
-static void conn_handle_closed(uv_handle_t *handle)
+/* ---- client addresses --------------------------------------------------- */
+
+static struct dns_tcp_sources *sources_new(unsigned max_clients)
 {
-        struct dns_tcp_conn *c = handle->data;
-        if (--c->open_handles > 0)
+        uint32_t nb = 16;
+        while (nb < 2u * max_clients && nb < (1u << 30))
+                nb <<= 1;
+        unsigned records = max_clients + 2; /* every open one, and the new one */
+        struct dns_tcp_sources *t =
+            malloc(sizeof(*t) + (size_t)records * sizeof(struct tcp_source));
+        if (t == NULL)
+                return NULL;
+        t->buckets = malloc(nb * sizeof(int32_t));
+        if (t->buckets == NULL ||
+            getrandom(t->key, sizeof(t->key), 0) != sizeof(t->key)) {
+                free(t->buckets);
+                free(t);
+                return NULL;
+        }
+        t->mask = nb - 1;
+        for (uint32_t i = 0; i < nb; i++)
+                t->buckets[i] = -1;
+        for (unsigned i = 0; i < records; i++)
+                t->pool[i].next = i + 1 < records ? (int32_t)(i + 1) : -1;
+        t->free = 0;
+        return t;
+}
+
+static void sources_free(struct dns_tcp_sources *t)
+{
+        if (t != NULL)
+                free(t->buckets);
+        free(t);
+}
+
+static uint32_t source_bucket(const struct dns_tcp_sources *t,
+                              const struct dns_client_addr *a)
+{
+        return (uint32_t)dns_siphash24(t->key, a->bytes, sizeof(a->bytes)) & t->mask;
+}
+
+static struct tcp_source *source_find(struct dns_tcp_sources *t,
+                                      const struct dns_client_addr *a)
+{
+        for (int32_t i = t->buckets[source_bucket(t, a)]; i >= 0; i = t->pool[i].next)
+                if (dns_client_addr_equal(&t->pool[i].addr, a))
+                        return &t->pool[i];
+        return NULL;
+}
+
+/* Adds c (whose addr is set) as the newest connection of its address. */
+static void source_attach(struct dns_tcp_sources *t, struct dns_tcp_conn *c)
+{
+        uint32_t b = source_bucket(t, &c->addr);
+        int32_t i = t->buckets[b];
+        while (i >= 0 && !dns_client_addr_equal(&t->pool[i].addr, &c->addr))
+                i = t->pool[i].next;
+        if (i < 0) {
+                i = t->free; /* never empty: see sources_new */
+                t->free = t->pool[i].next;
+                t->pool[i] = (struct tcp_source){.addr = c->addr, .next = t->buckets[b]};
+                t->buckets[b] = i;
+        }
+        struct tcp_source *src = &t->pool[i];
+        c->source = i;
+        c->src_prev = NULL;
+        c->src_next = src->newest;
+        if (src->newest)
+                src->newest->src_prev = c;
+        else
+                src->oldest = c;
+        src->newest = c;
+        src->count++;
+}
+
+static void source_detach(struct dns_tcp_sources *t, struct dns_tcp_conn *c)
+{
+        if (c->source < 0)
                 return;
-        struct dns_tcp_server *s = c->server;
+        struct tcp_source *src = &t->pool[c->source];
+        if (c->src_prev)
+                c->src_prev->src_next = c->src_next;
+        else
+                src->newest = c->src_next;
+        if (c->src_next)
+                c->src_next->src_prev = c->src_prev;
+        else
+                src->oldest = c->src_prev;
+        if (--src->count == 0) {
+                int32_t *link = &t->buckets[source_bucket(t, &src->addr)];
+                while (*link != c->source)
+                        link = &t->pool[*link].next;
+                *link = src->next;
+                src->next = t->free;
+                t->free = c->source;
+        }
+        c->source = -1;
+}
+
+/* ---- connections -------------------------------------------------------- */
+
+static void list_unlink(struct dns_tcp_server *s, struct dns_tcp_conn *c)
+{
         if (c->prev)
                 c->prev->next = c->next;
         else
                 s->conns = c->next;
         if (c->next)
                 c->next->prev = c->prev;
-        s->clients--;
+        else
+                s->conns_tail = c->prev;
+        c->prev = c->next = NULL;
+}
+
+static void list_push_front(struct dns_tcp_server *s, struct dns_tcp_conn *c)
+{
+        c->prev = NULL;
+        c->next = s->conns;
+        if (s->conns)
+                s->conns->prev = c;
+        else
+                s->conns_tail = c;
+        s->conns = c;
+}
+
+/* A complete message: c becomes the most recently active in both lists. */
+static void conn_touch(struct dns_tcp_conn *c)
+{
+        struct dns_tcp_server *s = c->server;
+        list_unlink(s, c);
+        list_push_front(s, c);
+        source_detach(s->sources, c);
+        source_attach(s->sources, c);
+}
+
+static void conn_handle_closed(uv_handle_t *handle)
+{
+        struct dns_tcp_conn *c = handle->data;
+        if (--c->open_handles > 0)
+                return;
+        struct dns_tcp_server *s = c->server;
+        if (c->buf != c->small)
+                free(c->buf);
         free(c);
+        s->allocated--;
         maybe_server_closed(s);
 }
 
+/* Closes c; it leaves the lists (and the counts) at once. */
 static void conn_close(struct dns_tcp_conn *c)
 {
         if (c->closing)
                 return;
+        struct dns_tcp_server *s = c->server;
         c->closing = true;
-        uv_close((uv_handle_t *)&c->idle, conn_handle_closed);
+        if (c->source >= 0) { /* in the lists (not when accept failed) */
+                list_unlink(s, c);
+                source_detach(s->sources, c);
+                s->clients--;
+        }
+        uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
         uv_close((uv_handle_t *)&c->handle, conn_handle_closed);
 }
 
-static void on_idle(uv_timer_t *timer)
+static void on_timer(uv_timer_t *timer)
 {
-        conn_close(timer->data);
+        struct dns_tcp_conn *c = timer->data;
+        if (c->len > 0)
+                c->server->stats.message_timeouts++;
+        else
+                c->server->stats.idle_timeouts++;
+        conn_close(c);
+}
+
+/* Arms the one deadline that applies now (see the top of the file). */
+static void arm_deadline(struct dns_tcp_conn *c)
+{
+        const struct dns_tcp_server *s = c->server;
+        uint64_t now = uv_now(s->loop);
+        uint64_t due = c->len > 0 ? c->msg_start_ms + s->limits.message_timeout_ms
+                                  : c->active_ms + s->limits.idle_timeout_ms;
+        uv_timer_start(&c->timer, on_timer, due > now ? due - now : 0, 0);
 }
 
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
         struct dns_tcp_conn *c = handle->data;
+        if (c->buf == c->small &&
+            (c->len == c->cap || (c->len >= 2 && 2u + wire_get16(c->buf) > c->cap))) {
+                uint8_t *big = malloc(TCP_BUFFER_MAX);
+                if (big == NULL) {
+                        *buf = uv_buf_init(NULL, 0); /* UV_ENOBUFS: closed */
+                        return;
+                }
+                memcpy(big, c->small, c->len);
+                c->buf = big;
+                c->cap = TCP_BUFFER_MAX;
+        }
         buf->base = (char *)c->buf + c->len;
-        buf->len = sizeof(c->buf) - c->len;
+        buf->len = c->cap - c->len;
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
@@ -98,29 +304,42 @@ static void on_written(uv_write_t *req, int status)
                 resume_reading(c);
 }
 
-/* Answers every complete message in the buffer. */
-static void process(struct dns_tcp_conn *c)
+/* Answers every complete message in the buffer; returns how many. */
+static unsigned process(struct dns_tcp_conn *c)
 {
         struct dns_tcp_server *s = c->server;
         size_t pos = 0;
+        unsigned done = 0;
         while (!c->closing && c->len - pos >= 2) {
                 size_t msg = wire_get16(c->buf + pos);
                 if (msg == 0) {
                         conn_close(c);
-                        return;
+                        return done;
                 }
                 if (c->len - pos < 2 + msg)
                         break;
+                done++;
                 const struct dns_catalog *catalog = dns_db_current(s->db);
-                size_t n = dns_answer(catalog, c->buf + pos + 2, msg, DNS_TRANSPORT_TCP,
-                                      s->scratch + 2, s->rotation++, &s->stats);
+                struct dns_query q;
+                enum dns_parse_status st = dns_query_parse(&q, c->buf + pos + 2, msg);
+                if (s->limits.cookies != NULL && q.cookie != NULL &&
+                    (st == DNS_PARSE_OK || st == DNS_PARSE_BADVERS ||
+                     st == DNS_PARSE_NOQUESTION)) {
+                        /* Over TCP the address is proven: no BADCOOKIE. */
+                        struct dns_cookie_keys keys;
+                        dns_cookie_secrets_load(s->limits.cookies, &keys);
+                        dns_cookie_answer(&keys, &q, &c->addr, (uint32_t)time(NULL));
+                }
+                size_t n =
+                    dns_answer_parsed(catalog, &q, st, DNS_TRANSPORT_TCP, s->scratch + 2,
+                                      s->rotation++, &s->stats.answers);
                 pos += 2 + msg;
                 if (n == 0)
                         continue;
                 struct tcp_write *w = malloc(sizeof(*w) + 2 + n);
                 if (w == NULL) {
                         conn_close(c);
-                        return;
+                        return done;
                 }
                 w->conn = c;
                 wire_put16(w->data, (uint16_t)n);
@@ -130,7 +349,7 @@ static void process(struct dns_tcp_conn *c)
                     0) {
                         free(w);
                         conn_close(c);
-                        return;
+                        return done;
                 }
         }
         if (pos > 0) {
@@ -139,6 +358,7 @@ static void process(struct dns_tcp_conn *c)
         }
         if (!c->closing && c->handle.write_queue_size >= TCP_WRITE_QUEUE_MAX)
                 uv_read_stop((uv_stream_t *)&c->handle);
+        return done;
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
@@ -150,9 +370,34 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         }
         if (nread == 0)
                 return;
+        uint64_t now = uv_now(c->server->loop);
+        if (c->len == 0)
+                c->msg_start_ms = now;
         c->len += (size_t)nread;
-        uv_timer_again(&c->idle);
-        process(c);
+        if (process(c) > 0 && !c->closing) {
+                c->active_ms = now;
+                c->msg_start_ms = now; /* a partial message left began now */
+                conn_touch(c);
+        }
+        if (!c->closing)
+                arm_deadline(c);
+}
+
+static void evict(struct dns_tcp_conn *victim, uint64_t *counter)
+{
+        (*counter)++;
+        conn_close(victim);
+}
+
+/* Makes room for a connection from addr under both caps, closing the least
+ * recently active connection of each scope that is full. */
+static void make_room(struct dns_tcp_server *s, const struct dns_client_addr *addr)
+{
+        struct tcp_source *src = source_find(s->sources, addr);
+        if (src != NULL && src->count >= s->limits.max_per_source)
+                evict(src->oldest, &s->stats.evicted_per_source);
+        if (s->clients >= s->limits.max_clients && s->conns_tail != NULL)
+                evict(s->conns_tail, &s->stats.evicted_total);
 }
 
 static void on_connection(uv_stream_t *listener, int status)
@@ -163,41 +408,52 @@ static void on_connection(uv_stream_t *listener, int status)
         struct dns_tcp_conn *c = malloc(sizeof(*c));
         if (c == NULL)
                 return;
-        memset(c, 0, offsetof(struct dns_tcp_conn, buf));
+        memset(c, 0, offsetof(struct dns_tcp_conn, small));
         c->server = s;
+        c->source = -1;
+        c->buf = c->small;
+        c->cap = sizeof(c->small);
         uv_tcp_init(s->loop, &c->handle);
-        uv_timer_init(s->loop, &c->idle);
+        uv_timer_init(s->loop, &c->timer);
         c->handle.data = c;
-        c->idle.data = c;
+        c->timer.data = c;
         c->open_handles = 2;
-        c->next = s->conns;
-        if (s->conns)
-                s->conns->prev = c;
-        s->conns = c;
-        s->clients++;
+        s->allocated++;
+        struct sockaddr_storage peer;
+        int plen = sizeof(peer);
         if (uv_accept(listener, (uv_stream_t *)&c->handle) != 0 ||
-            s->clients > s->max_clients) {
+            uv_tcp_getpeername(&c->handle, (struct sockaddr *)&peer, &plen) != 0) {
                 conn_close(c);
                 return;
         }
+        dns_client_addr_set(&c->addr, (struct sockaddr *)&peer);
+        make_room(s, &c->addr);
+        list_push_front(s, c);
+        source_attach(s->sources, c);
+        s->clients++;
+        s->stats.accepted++;
+        c->active_ms = uv_now(s->loop);
         uv_tcp_nodelay(&c->handle, 1);
-        uv_timer_start(&c->idle, on_idle, s->idle_timeout_ms, s->idle_timeout_ms);
+        arm_deadline(c);
         uv_read_start((uv_stream_t *)&c->handle, on_alloc, on_read);
 }
 
 int dns_tcp_server_start(struct dns_tcp_server *s, uv_loop_t *loop,
                          const struct sockaddr *addr, struct dns_db *db,
-                         unsigned idle_timeout_ms, unsigned max_clients, char *err,
-                         size_t err_size)
+                         const struct dns_tcp_limits *limits, char *err, size_t err_size)
 {
         memset(s, 0, sizeof(*s));
         s->loop = loop;
         s->db = db;
-        s->idle_timeout_ms = idle_timeout_ms;
-        s->max_clients = max_clients;
+        s->limits = *limits;
         s->scratch = malloc(2 + DNS_TCP_MAX);
-        if (s->scratch == NULL) {
+        s->sources = sources_new(limits->max_clients);
+        if (s->scratch == NULL || s->sources == NULL) {
                 snprintf(err, err_size, "out of memory");
+                free(s->scratch);
+                sources_free(s->sources);
+                s->scratch = NULL;
+                s->sources = NULL;
                 return -ENOMEM;
         }
         uv_tcp_init_ex(loop, &s->listener, addr->sa_family);
@@ -212,6 +468,8 @@ int dns_tcp_server_start(struct dns_tcp_server *s, uv_loop_t *loop,
                 uv_close((uv_handle_t *)&s->listener, NULL);
                 free(s->scratch);
                 s->scratch = NULL;
+                sources_free(s->sources);
+                s->sources = NULL;
                 return rc;
         }
         return 0;
@@ -226,10 +484,12 @@ static void listener_closed(uv_handle_t *handle)
 
 static void maybe_server_closed(struct dns_tcp_server *s)
 {
-        if (!s->closing || s->conns != NULL || s->listener.data != NULL)
+        if (!s->closing || s->allocated > 0 || s->listener.data != NULL)
                 return;
         free(s->scratch);
         s->scratch = NULL;
+        sources_free(s->sources);
+        s->sources = NULL;
         if (s->close_cb != NULL) {
                 void (*cb)(struct dns_tcp_server *) = s->close_cb;
                 s->close_cb = NULL;
@@ -242,7 +502,7 @@ void dns_tcp_server_close(struct dns_tcp_server *s,
 {
         s->closing = true;
         s->close_cb = close_cb;
-        for (struct dns_tcp_conn *c = s->conns; c != NULL; c = c->next)
-                conn_close(c);
+        while (s->conns != NULL)
+                conn_close(s->conns);
         uv_close((uv_handle_t *)&s->listener, listener_closed);
 }

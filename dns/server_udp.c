@@ -25,7 +25,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "dns/wire.h"
+#include "dns/zone.h"
 
 #define CMSG_SPACE_SIZE 64
 #define IDLE_WAKE_MS    500 /* backstop for noticing `stop` */
@@ -45,6 +49,10 @@ struct dns_udp_batch {
         uint8_t answer[DNS_UDP_BATCH][DNS_EDNS_OUR_PAYLOAD];
         struct dns_query parsed[DNS_UDP_BATCH];
         enum dns_parse_status status[DNS_UDP_BATCH];
+        enum dns_cookie_verdict cookie[DNS_UDP_BATCH];
+        size_t len[DNS_UDP_BATCH];       /* of each answer; 0: none */
+        uint64_t account[DNS_UDP_BATCH]; /* RRL account of each answer */
+        bool charge[DNS_UDP_BATCH];      /* to be charged to it */
 };
 
 static bool is_wildcard(const struct sockaddr *addr)
@@ -88,6 +96,140 @@ static size_t reply_cmsg(const struct msghdr *in, uint8_t *out)
         return 0;
 }
 
+static uint32_t now_seconds(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts); /* vDSO: no system call */
+        return (uint32_t)ts.tv_sec;
+}
+
+static inline void count(_Atomic uint64_t *counter)
+{
+        atomic_store_explicit(counter,
+                              atomic_load_explicit(counter, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+}
+
+/* The RRL account a response is charged to: its kind, and the name. */
+static enum dns_rrl_kind response_kind(const struct dns_query *q,
+                                       enum dns_parse_status st, const uint8_t *answer,
+                                       uint64_t *name)
+{
+        unsigned rcode = answer[3] & 0xf;
+        *name = 0;
+        if (st != DNS_PARSE_OK ||
+            (rcode != DNS_RCODE_NOERROR && rcode != DNS_RCODE_NXDOMAIN))
+                return DNS_RRL_ERROR;
+        if (rcode == DNS_RCODE_NXDOMAIN) {
+                *name = q->zone_known && q->zone != NULL ? q->zone->hash : 0;
+                return DNS_RRL_NXDOMAIN;
+        }
+        if (wire_get16(answer + 6) == 0) {
+                *name = q->qname.hash[0];
+                return DNS_RRL_NODATA;
+        }
+        *name = q->qname.hash[0] ^ q->qtype;
+        return DNS_RRL_ANSWER;
+}
+
+/* Rewrites answer i as the empty TC=1 response of a slipped one. */
+static size_t slip(struct dns_udp_batch *b, int i)
+{
+        struct dns_query *q = &b->parsed[i];
+        uint16_t flags = wire_get16(b->answer[i] + 2);
+        struct dns_writer w;
+        dns_writer_start(&w, q, b->answer[i], DNS_UDP_MAX_NOEDNS);
+        w.truncated = true;
+        return dns_writer_finish(&w, q, flags & DNS_FLAG_AA, flags & 0xf);
+}
+
+/*
+ * Response Rate Limiting of a batch's answers: each answer not exempt (by
+ * its network or a valid cookie) is charged to its account, and dropped
+ * (len 0) or slipped over the limit.  The accounts are found first and
+ * their cache lines fetched side by side, then charged.
+ */
+static void rate_limit(struct dns_udp_server *s, int n)
+{
+        struct dns_udp_batch *b = s->batch;
+        struct dns_rrl *rrl = s->limits.rrl;
+        for (int i = 0; i < n; i++) {
+                b->charge[i] = false;
+                if (b->len[i] == 0 ||
+                    (s->limits.cookies != NULL && b->cookie[i] == DNS_COOKIE_VALID))
+                        continue;
+                struct dns_client_addr client;
+                dns_client_addr_set(&client, (struct sockaddr *)&b->peer[i]);
+                if (dns_rrl_exempt(rrl, &client))
+                        continue;
+                uint64_t name;
+                enum dns_rrl_kind kind =
+                    response_kind(&b->parsed[i], b->status[i], b->answer[i], &name);
+                b->account[i] = dns_rrl_account(rrl, &client, kind, name);
+                b->charge[i] = true;
+                dns_rrl_prefetch(rrl, b->account[i]);
+        }
+        uint32_t now = now_seconds();
+        for (int i = 0; i < n; i++) {
+                if (!b->charge[i])
+                        continue;
+                switch (dns_rrl_charge(rrl, b->account[i], now, &s->slip_count)) {
+                case DNS_RRL_PASS:
+                        break;
+                case DNS_RRL_DROP:
+                        count(&s->limit_stats.rrl_dropped);
+                        b->len[i] = 0;
+                        break;
+                case DNS_RRL_SLIP:
+                        count(&s->limit_stats.rrl_slipped);
+                        b->len[i] = slip(b, i);
+                        break;
+                }
+        }
+}
+
+/*
+ * The cookies of a batch: each query's COOKIE judged and its reply cookie
+ * made; with cookies required, a query with a client cookie but no valid
+ * server cookie gets BADCOOKIE (RFC 7873 §5.2.3).
+ */
+static void check_cookies(struct dns_udp_server *s, int n)
+{
+        struct dns_udp_batch *b = s->batch;
+        dns_cookie_secrets_load(s->limits.cookies, &s->keys);
+        uint32_t wall = (uint32_t)time(NULL);
+        for (int i = 0; i < n; i++) {
+                b->cookie[i] = DNS_COOKIE_ABSENT;
+                enum dns_parse_status st = b->status[i];
+                if (b->parsed[i].cookie == NULL ||
+                    (st != DNS_PARSE_OK && st != DNS_PARSE_BADVERS &&
+                     st != DNS_PARSE_NOQUESTION))
+                        continue;
+                struct dns_client_addr client;
+                dns_client_addr_set(&client, (struct sockaddr *)&b->peer[i]);
+                enum dns_cookie_verdict v =
+                    dns_cookie_answer(&s->keys, &b->parsed[i], &client, wall);
+                b->cookie[i] = v;
+                switch (v) {
+                case DNS_COOKIE_VALID:
+                        count(&s->limit_stats.cookie_valid);
+                        continue;
+                case DNS_COOKIE_CLIENT_ONLY:
+                        count(&s->limit_stats.cookie_client_only);
+                        break;
+                case DNS_COOKIE_BAD:
+                        count(&s->limit_stats.cookie_bad);
+                        break;
+                case DNS_COOKIE_ABSENT:
+                        continue;
+                }
+                if (s->limits.cookies_required && st == DNS_PARSE_OK) {
+                        b->status[i] = DNS_PARSE_BADCOOKIE;
+                        count(&s->limit_stats.badcookie_sent);
+                }
+        }
+}
+
 /* Receives, answers and sends one batch; returns datagrams received. */
 static int round_trip(struct dns_udp_server *s)
 {
@@ -113,16 +255,24 @@ static int round_trip(struct dns_udp_server *s)
                     b->in[i].msg_hdr.msg_flags & MSG_TRUNC
                         ? DNS_PARSE_DROP /* longer than any query we answer */
                         : dns_query_parse(&b->parsed[i], b->query[i], b->in[i].msg_len);
+        if (s->limits.any_hinfo)
+                for (int i = 0; i < n; i++)
+                        b->parsed[i].any_hinfo = true;
+        if (s->limits.cookies != NULL)
+                check_cookies(s, n);
         dns_answer_warm(catalog, b->parsed, b->status, (unsigned)n);
+        for (int i = 0; i < n; i++)
+                b->len[i] = dns_answer_parsed(catalog, &b->parsed[i], b->status[i],
+                                              DNS_TRANSPORT_UDP, b->answer[i],
+                                              s->rotation++, &s->stats);
+        if (s->limits.rrl != NULL)
+                rate_limit(s, n);
         unsigned out = 0;
         for (int i = 0; i < n; i++) {
                 struct msghdr *in = &b->in[i].msg_hdr;
-                size_t len = dns_answer_parsed(catalog, &b->parsed[i], b->status[i],
-                                               DNS_TRANSPORT_UDP, b->answer[out],
-                                               s->rotation++, &s->stats);
-                if (len == 0)
+                if (b->len[i] == 0)
                         continue;
-                b->out_iov[out] = (struct iovec){b->answer[out], len};
+                b->out_iov[out] = (struct iovec){b->answer[i], b->len[i]};
                 b->out[out].msg_hdr = (struct msghdr){
                     .msg_name = &b->peer[i],
                     .msg_namelen = in->msg_namelen,
@@ -168,10 +318,13 @@ static void *serve(void *arg)
 }
 
 int dns_udp_server_start(struct dns_udp_server *s, const struct sockaddr *addr,
-                         struct dns_db *db, char *err, size_t err_size)
+                         struct dns_db *db, const struct dns_udp_limits *limits,
+                         char *err, size_t err_size)
 {
         memset(s, 0, sizeof(*s));
         s->db = db;
+        if (limits != NULL)
+                s->limits = *limits;
         s->fd = -1;
         atomic_init(&s->stop, false);
         s->batch = malloc(sizeof(*s->batch));

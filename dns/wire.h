@@ -46,7 +46,8 @@ enum {
         DNS_RCODE_NOTIMP = 4,
         DNS_RCODE_REFUSED = 5,
         DNS_RCODE_NOTAUTH = 9,
-        DNS_RCODE_BADVERS = 16, /* extended: needs OPT */
+        DNS_RCODE_BADVERS = 16,   /* extended: needs OPT */
+        DNS_RCODE_BADCOOKIE = 23, /* extended: needs OPT */
 };
 
 enum { DNS_OPCODE_QUERY = 0, DNS_OPCODE_NOTIFY = 4, DNS_OPCODE_UPDATE = 5 };

@@ -26,7 +26,11 @@ struct node_api {
         const struct node_config *cfg;
         struct node_api_relay *relays; /* writes relayed to the leader (api_relay.c) */
         struct node_import *imports;   /* staged on this node while it leads */
-        struct node_offload offload;   /* exports and import parsing, off the loop */
+        /* The DNS listeners' counters for /v1/health (NULL: none); a new
+         * object owned by the caller. */
+        json_t *(*dns_stats)(void *ctx);
+        void *dns_stats_ctx;
+        struct node_offload offload; /* exports and import parsing, off the loop */
 };
 
 /* Queues a job on the API's offload queue (node/offload.h). */

@@ -117,9 +117,20 @@ void node_api_changes_post(struct node_http_request *r, void *ctx)
         json_decref(body);
 }
 
-void node_api_change_get(struct node_http_request *r, void *ctx)
+/* A change this node has not applied yet (its index is above the applied
+ * one): asked right after a write to another node, it is usually applied
+ * within a heartbeat, so the answer waits for it (at most CHANGE_WAIT_MS). */
+#define CHANGE_WAIT_MS 1000
+
+struct change_wait {
+        uv_timer_t timer;
+        struct node_http_request *r;
+        struct node_api *api;
+        uint64_t index, deadline;
+};
+
+static void change_reply(struct node_api *api, struct node_http_request *r)
 {
-        struct node_api *api = ctx;
         const struct cs_change *change =
             cs_state_change_get(&api->cluster->state, r->param[0]);
         if (change == NULL) {
@@ -130,6 +141,53 @@ void node_api_change_get(struct node_http_request *r, void *ctx)
                 return;
         }
         node_http_reply_json(r, 200, node_api_change_json(api, change));
+}
+
+static void change_wait_free(uv_handle_t *handle)
+{
+        free(handle->data);
+}
+
+static void change_wait_tick(uv_timer_t *timer)
+{
+        struct change_wait *w = timer->data;
+        if (node_cluster_applied(w->api->cluster) < w->index &&
+            uv_now(w->api->loop) < w->deadline)
+                return;
+        change_reply(w->api, w->r);
+        node_http_release(w->r);
+        uv_timer_stop(timer);
+        uv_close((uv_handle_t *)timer, change_wait_free);
+}
+
+/* The raft index in a change id ("C" and 16 hex digits), or 0. */
+static uint64_t change_id_index(const char *id)
+{
+        if (id[0] != 'C' || strlen(id) != 17 ||
+            strspn(id + 1, "0123456789abcdefABCDEF") != 16)
+                return 0;
+        return strtoull(id + 1, NULL, 16);
+}
+
+void node_api_change_get(struct node_http_request *r, void *ctx)
+{
+        struct node_api *api = ctx;
+        uint64_t index = change_id_index(r->param[0]);
+        struct change_wait *w = NULL;
+        if (cs_state_change_get(&api->cluster->state, r->param[0]) != NULL ||
+            index <= node_cluster_applied(api->cluster) ||
+            (w = calloc(1, sizeof(*w))) == NULL) {
+                change_reply(api, r);
+                return;
+        }
+        w->r = r;
+        w->api = api;
+        w->index = index;
+        w->deadline = uv_now(api->loop) + CHANGE_WAIT_MS;
+        node_http_hold(r);
+        uv_timer_init(api->loop, &w->timer);
+        w->timer.data = w;
+        uv_timer_start(&w->timer, change_wait_tick, 5, 5);
 }
 
 /* ---- import -------------------------------------------------------------------------

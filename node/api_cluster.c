@@ -47,14 +47,17 @@ void node_api_health(struct node_http_request *r, void *ctx)
         char reason[256];
         bool ready = node_ready_check(c, reason, sizeof(reason));
         json_t *body = json_pack(
-            "{s:s, s:b, s:b, s:I, s:s, s:s, s:I, s:I, s:I}", "status",
+            "{s:s, s:b, s:b, s:I, s:s, s:s, s:s, s:I, s:I, s:I}", "status",
             ready ? "ok" : "not ready", "ready", ready, "restored", c->restored, "node",
-            (json_int_t)api->cfg->node_id, "name", api->cfg->node_name, "role",
-            state_name(raft_state(&c->replica.raft)), "leader", (json_int_t)leader,
-            "applied_index", (json_int_t)node_cluster_applied(c), "term",
+            (json_int_t)api->cfg->node_id, "name", api->cfg->node_name, "raft",
+            api->cfg->raft_listen, "role", state_name(raft_state(&c->replica.raft)),
+            "leader", (json_int_t)leader, "applied_index",
+            (json_int_t)node_cluster_applied(c), "term",
             (json_int_t)c->replica.raft.current_term);
         if (!ready)
                 json_object_set_new(body, "reason", json_string(reason));
+        if (body != NULL && api->dns_stats != NULL)
+                json_object_set_new(body, "dns", api->dns_stats(api->dns_stats_ctx));
         node_http_reply_json(r, ready ? 200 : 503, body);
 }
 
@@ -194,6 +197,14 @@ void node_api_member_add(struct node_http_request *r, void *ctx)
         json_decref(errs.list);
         uint64_t member_id = (uint64_t)json_integer_value(id);
         json_decref(body);
+        if (r->peer_id != 0 && r->peer_id != member_id &&
+            node_http_header(r, "x-quorumdns-forwarded") == NULL) {
+                node_http_reply_error(
+                    r, 403, "Forbidden", "id",
+                    "node %llu may add or register only itself, not %llu",
+                    (unsigned long long)r->peer_id, (unsigned long long)member_id);
+                return;
+        }
         if (node_api_forward_if_follower(api, r))
                 return;
         if (name[0] == '\0')

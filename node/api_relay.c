@@ -43,7 +43,8 @@ struct node_api_relay {
         uv_timer_t timer;
         struct node_forward_call *call; /* the exchange in flight, or NULL */
         enum relay_phase phase;
-        char leader[64];    /* API address of the last leader asked ("" none) */
+        uint64_t leader_id; /* the last leader asked (0: none yet) */
+        char leader[96];    /* the same, for messages: "ID (RAFT-ADDRESS)" */
         uint64_t lost_at;   /* when no leader was known first (0: one is) */
         uint64_t failed_at; /* when `leader` last failed (0: it did not) */
         uint64_t deadline;  /* of the whole relay */
@@ -154,18 +155,31 @@ static void on_answer(void *ctx, int status, const char *type, const char *body,
         relay_end(w);
 }
 
-static void relay_send(struct node_api_relay *w, const char *leader)
+/* The leader this node knows (id 0: none), with its raft address and, where
+ * known, its API address (used only by the plaintext transport). */
+struct leader {
+        uint64_t id;
+        const char *raft;
+        const char *api;
+};
+
+static struct leader leader_now(struct node_api *api)
 {
-        struct sockaddr_storage addr;
+        struct leader ld = {0};
+        ld.id = node_cluster_leader(api->cluster, &ld.raft);
+        ld.api = node_cluster_leader_api(api->cluster);
+        return ld;
+}
+
+static void relay_send(struct node_api_relay *w, const struct leader *ld)
+{
         uint64_t now = uv_now(w->api->loop);
-        snprintf(w->leader, sizeof(w->leader), "%s", leader);
+        w->leader_id = ld->id;
+        snprintf(w->leader, sizeof(w->leader), "%llu (%.64s)", (unsigned long long)ld->id,
+                 ld->raft ? ld->raft : "?");
         w->lost_at = 0;
         w->failed_at = 0;
         w->attempts++;
-        if (node_parse_address(leader, 0, &addr) != 0) {
-                relay_wait(w, true);
-                return;
-        }
         struct node_forward_request req = {
             .method = w->r->method,
             .target = w->r->target,
@@ -180,10 +194,11 @@ static void relay_send(struct node_api_relay *w, const char *leader)
         };
         w->phase = RELAY_SENT;
         if (w->attempts > 1)
-                LOG_INFO("relay %s: sent again, to %s (attempt %u)", w->key, leader,
+                LOG_INFO("relay %s: sent again, to %s (attempt %u)", w->key, w->leader,
                          w->attempts);
-        if (node_forward(w->api->loop, (struct sockaddr *)&addr, &req, on_answer, w) != 0)
-                relay_wait(w, true); /* out of memory: try again after a pause */
+        if (node_cluster_call(w->api->cluster, ld->id, ld->raft, ld->api, &req, on_answer,
+                              w) != 0)
+                relay_wait(w, true); /* no address or memory: try again after a pause */
 }
 
 static void on_tick(uv_timer_t *timer)
@@ -197,15 +212,15 @@ static void on_tick(uv_timer_t *timer)
                 relay_end(w);
                 return;
         }
-        const char *leader = node_cluster_leader_api(w->api->cluster);
-        bool same = leader != NULL && strcmp(leader, w->leader) == 0;
+        struct leader ld = leader_now(w->api);
+        bool same = ld.id != 0 && ld.id == w->leader_id;
         if (w->phase == RELAY_SENT) {
                 if (same)
                         return;
                 /* The leader asked is no longer the leader: whatever it does
                  * with the request, the same key makes a retry safe. */
-                LOG_INFO("relay %s: leader %s lost (now %s)", w->key, w->leader,
-                         leader ? leader : "none");
+                LOG_INFO("relay %s: leader %s lost (now %llu)", w->key, w->leader,
+                         (unsigned long long)ld.id);
                 node_forward_cancel(w->call);
                 if (!relay_wait(w, false))
                         return;
@@ -214,7 +229,7 @@ static void on_tick(uv_timer_t *timer)
                 relay_unknown(w, 504, "no leader answered in time");
                 return;
         }
-        if (leader == NULL) {
+        if (ld.id == 0) {
                 if (w->lost_at == 0)
                         w->lost_at = now;
                 else if (now - w->lost_at >= RELAY_NO_LEADER_MS)
@@ -227,7 +242,7 @@ static void on_tick(uv_timer_t *timer)
         w->lost_at = 0;
         if (same && w->failed_at != 0 && now - w->failed_at < RELAY_SAME_LEADER_MS)
                 return;
-        relay_send(w, leader);
+        relay_send(w, &ld);
 }
 
 static char *copy_header(struct node_http_request *r, const char *name, bool *oom)
@@ -243,8 +258,8 @@ bool node_api_forward_if_follower(struct node_api *api, struct node_http_request
 {
         if (node_cluster_is_leader(api->cluster))
                 return false;
-        const char *leader = node_cluster_leader_api(api->cluster);
-        if (node_http_header(r, "x-quorumdns-forwarded") != NULL || leader == NULL) {
+        struct leader ld = leader_now(api);
+        if (node_http_header(r, "x-quorumdns-forwarded") != NULL || ld.id == 0) {
                 node_http_reply_error(r, 503, "NoQuorum", NULL,
                                       "no leader is known to this node (election in "
                                       "progress, or this node is on the minority side of "
@@ -294,7 +309,7 @@ bool node_api_forward_if_follower(struct node_api *api, struct node_http_request
         uv_timer_init(api->loop, &w->timer);
         w->timer.data = w;
         uv_timer_start(&w->timer, on_tick, RELAY_WATCH_MS, RELAY_WATCH_MS);
-        relay_send(w, leader);
+        relay_send(w, &ld);
         return true;
 }
 

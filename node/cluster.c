@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "dns/name.h"
 #include "node/forward.h"
+#include "node/poll.h"
 #include "node/ready.h"
 
 #define TICK_MS       200
@@ -466,6 +467,15 @@ uint64_t node_cluster_applied(struct node_cluster *c)
         return raft_last_applied(&c->replica.raft);
 }
 
+uint64_t node_cluster_leader(struct node_cluster *c, const char **raft_address)
+{
+        raft_id id = 0;
+        const char *address = NULL;
+        raft_leader(&c->replica.raft, &id, &address);
+        *raft_address = id != 0 ? address : NULL;
+        return id;
+}
+
 const char *node_cluster_leader_api(struct node_cluster *c)
 {
         raft_id id = 0;
@@ -484,14 +494,6 @@ const struct node_peer *node_cluster_peer(struct node_cluster *c, uint64_t id)
         for (unsigned i = 0; i < c->peer_count; i++)
                 if (c->peers[i].id == id)
                         return &c->peers[i];
-        return NULL;
-}
-
-static const char *admin_token(const struct node_config *cfg)
-{
-        for (unsigned i = 0; i < cfg->token_count; i++)
-                if (cfg->tokens[i].scope == 2)
-                        return cfg->tokens[i].secret;
         return NULL;
 }
 
@@ -592,18 +594,13 @@ static void on_leave_sent(void *ctx, int status, const char *type, const char *b
 static void on_member_removed(void *ctx, int status, const struct cs_result *result)
 {
         struct member_op *op = ctx;
-        struct sockaddr_storage addr;
-        const char *token = admin_token(op->c->cfg);
-        if (status == 0 && op->api[0] != '\0' && token != NULL &&
-            node_parse_address(op->api, 0, &addr) == 0) {
-                char auth[160];
-                snprintf(auth, sizeof(auth), "Bearer %s", token);
-                struct node_forward_request req = {.method = "POST",
-                                                   .target = "/v1/cluster/leave",
-                                                   .authorization = auth,
-                                                   .timeout_ms = 3000};
-                node_forward(op->c->loop, (struct sockaddr *)&addr, &req, on_leave_sent,
-                             NULL);
+        if (status == 0) {
+                struct node_forward_request req = {
+                    .method = "POST", .target = "/v1/cluster/leave", .timeout_ms = 3000};
+                if (node_cluster_call(op->c, op->id, op->raft, op->api, &req,
+                                      on_leave_sent, NULL) != 0)
+                        LOG_WARN("cannot tell removed member %llu to stop",
+                                 (unsigned long long)op->id);
         }
         member_op_done(op, status, result);
 }
@@ -634,8 +631,10 @@ void node_cluster_member_remove(struct node_cluster *c, uint64_t id, node_cluste
         op->ctx = ctx;
         op->change.data = op;
         const struct cs_member *m = cs_state_member_get(&c->state, id);
-        if (m != NULL)
+        if (m != NULL) {
                 snprintf(op->api, sizeof(op->api), "%s", m->api_address);
+                snprintf(op->raft, sizeof(op->raft), "%s", m->raft_address);
+        }
         const struct raft_configuration *conf = &c->replica.raft.configuration;
         bool in_raft = false;
         for (unsigned i = 0; i < conf->n; i++)
@@ -703,16 +702,67 @@ static void on_polled(void *ctx, int status, const char *type, const char *body,
         free(p);
 }
 
+static void on_poll_answer(void *ctx, uint64_t id, uint64_t applied, int status)
+{
+        struct node_cluster *c = ctx;
+        struct node_peer *peer = c->running ? peer_slot(c, id) : NULL;
+        if (peer == NULL)
+                return;
+        peer->polled = true;
+        if (status != 0) { /* the channel failed or ended: down now */
+                peer->reachable = false;
+                return;
+        }
+        peer->applied = applied;
+        peer->reachable = true;
+        peer->last_seen_ms = uv_now(c->loop);
+}
+
+/* Authenticated transport: one long-lived poll channel per member (poll.h). */
+static void poll_members(struct node_cluster *c)
+{
+        uint64_t now = uv_now(c->loop);
+        for (unsigned k = 0; k < c->peer_count; k++) {
+                struct node_peer *peer = &c->peers[k];
+                const struct cs_member *m = cs_state_member_get(&c->state, peer->id);
+                if (m == NULL && peer->poller != NULL) { /* removed */
+                        node_poller_close(peer->poller);
+                        peer->poller = NULL;
+                }
+                if (now - peer->last_seen_ms > PEER_STALE_MS)
+                        peer->reachable = false;
+        }
+        for (size_t i = 0; i < c->state.n_members; i++) {
+                const struct cs_member *m = &c->state.members[i];
+                if (m->id == c->cfg->node_id || m->raft_address == NULL ||
+                    m->raft_address[0] == '\0')
+                        continue;
+                struct node_peer *peer = peer_slot(c, m->id);
+                if (peer == NULL)
+                        continue;
+                if (peer->poller == NULL)
+                        peer->poller =
+                            node_poller_new(c->loop, &c->replica.transport, m->id,
+                                            m->raft_address, on_poll_answer, c);
+                else
+                        node_poller_set_address(peer->poller, m->raft_address);
+                if (peer->poller != NULL)
+                        node_poller_ask(peer->poller);
+        }
+}
+
 static void poll_peers(struct node_cluster *c)
 {
+        if (c->replica.authenticated) {
+                poll_members(c);
+                return;
+        }
         for (size_t i = 0; i < c->state.n_members; i++) {
                 const struct cs_member *m = &c->state.members[i];
                 if (m->id == c->cfg->node_id || m->api_address[0] == '\0')
                         continue;
                 struct node_peer *peer = peer_slot(c, m->id);
-                struct sockaddr_storage addr;
-                if (peer == NULL || peer->polling ||
-                    node_parse_address(m->api_address, 0, &addr) != 0)
+                if (peer == NULL || peer->polling)
                         continue;
                 struct poll *p = malloc(sizeof(*p));
                 if (p == NULL)
@@ -722,7 +772,11 @@ static void poll_peers(struct node_cluster *c)
                 peer->polling = true;
                 struct node_forward_request req = {
                     .method = "GET", .target = "/v1/health", .timeout_ms = 1000};
-                node_forward(c->loop, (struct sockaddr *)&addr, &req, on_polled, p);
+                if (node_cluster_call(c, m->id, m->raft_address, m->api_address, &req,
+                                      on_polled, p) != 0) {
+                        peer->polling = false;
+                        free(p);
+                }
         }
 }
 
@@ -836,10 +890,10 @@ static void register_self(struct node_cluster *c)
                 return;
         }
         const char *leader = node_cluster_leader_api(c);
-        struct sockaddr_storage addr;
-        const char *token = admin_token(cfg);
-        if (leader == NULL || token == NULL ||
-            node_parse_address(leader, 0, &addr) != 0) {
+        raft_id leader_id = 0;
+        const char *leader_raft = NULL;
+        raft_leader(&c->replica.raft, &leader_id, &leader_raft);
+        if (leader_id == 0 || leader_raft == NULL) {
                 c->registering = false;
                 return;
         }
@@ -849,16 +903,15 @@ static void register_self(struct node_cluster *c)
             spec.api_address, "role", spec.role == CS_ROLE_STANDBY ? "standby" : "voter");
         char *text = json_dumps(body, JSON_COMPACT);
         json_decref(body);
-        char auth[160];
-        snprintf(auth, sizeof(auth), "Bearer %s", token);
         struct node_forward_request req = {.method = "POST",
                                            .target = "/v1/cluster/members",
-                                           .authorization = auth,
                                            .content_type = "application/json",
                                            .body = text,
                                            .body_len = strlen(text),
                                            .timeout_ms = 5000};
-        node_forward(c->loop, (struct sockaddr *)&addr, &req, on_registered, c);
+        if (node_cluster_call(c, leader_id, leader_raft, leader, &req, on_registered,
+                              c) != 0)
+                c->registering = false;
         free(text);
 }
 
@@ -955,6 +1008,23 @@ int node_cluster_start(struct node_cluster *c, uv_loop_t *loop,
                 return -ENOMEM;
         }
         c->fsm.failed_cb = on_fsm_failed;
+        if (cfg->raft_plaintext) {
+                LOG_WARN("raft-transport plaintext: raft traffic on %s is NEITHER "
+                         "AUTHENTICATED NOR ENCRYPTED; anyone who reaches it can commit "
+                         "changes to every zone",
+                         cfg->raft_listen);
+        } else {
+                int rc = node_identity_load(&c->identity, cfg->node_id, cfg->node_ca,
+                                            cfg->node_cert, cfg->node_key, c->error,
+                                            sizeof(c->error));
+                if (rc != 0) {
+                        cs_fsm_close(&c->fsm);
+                        cs_state_fini(&c->state);
+                        return rc;
+                }
+                LOG_INFO("raft: connections authenticated with %s (CA %s)",
+                         cfg->node_cert, cfg->node_ca);
+        }
         struct consensus_member members[NODE_MAX_BOOTSTRAP];
         for (unsigned i = 0; i < cfg->bootstrap_count; i++)
                 members[i] = (struct consensus_member){
@@ -965,6 +1035,7 @@ int node_cluster_start(struct node_cluster *c, uv_loop_t *loop,
             .data_dir = cfg->data_dir,
             .bootstrap = members,
             .bootstrap_count = cfg->bootstrap_count,
+            .channel = cfg->raft_plaintext ? NULL : &c->identity.channel,
         };
         c->running = true; /* the replica may apply (replay) during start */
         int rc =
@@ -972,6 +1043,7 @@ int node_cluster_start(struct node_cluster *c, uv_loop_t *loop,
         if (rc != 0) {
                 c->running = false;
                 snprintf(c->error, sizeof(c->error), "%s", c->replica.error);
+                node_identity_free(&c->identity);
                 cs_fsm_close(&c->fsm);
                 cs_state_fini(&c->state);
                 return rc;
@@ -1021,6 +1093,7 @@ void node_cluster_state_release(struct node_cluster *c)
 
 static void close_state(struct node_cluster *c)
 {
+        node_identity_free(&c->identity);
         cs_fsm_close(&c->fsm);
         cs_state_fini(&c->state);
         for (uint32_t i = 0; i < c->set_id_count; i++)
@@ -1038,6 +1111,10 @@ void node_cluster_close(struct node_cluster *c, void (*closed_cb)(struct node_cl
         c->closed_cb = closed_cb;
         uv_close((uv_handle_t *)&c->tick, NULL);
         node_ready_close(c);
+        for (unsigned i = 0; i < c->peer_count; i++) {
+                node_poller_close(c->peers[i].poller);
+                c->peers[i].poller = NULL;
+        }
         consensus_replica_close(&c->replica, on_replica_closed);
 }
 

@@ -25,6 +25,9 @@
 #include "consensus/state.h"
 #include "dns/db.h"
 #include "node/config.h"
+#include "node/forward.h"
+#include "node/http.h"
+#include "node/identity.h"
 
 #define NODE_CLUSTER_MAX_PEERS 16
 
@@ -32,11 +35,14 @@
  * not complete (the node recovers from its log and snapshot on restart). */
 #define NODE_EXIT_FAILSTOP 3
 
+struct node_poller;
+
 struct node_peer {
         uint64_t id;
-        uint64_t applied; /* last applied index it reported */
-        bool reachable;   /* answered a recent poll (a refused one: no at once) */
-        bool polled;      /* a poll has ended, answered or not */
+        struct node_poller *poller; /* authenticated transport: its poll channel */
+        uint64_t applied;           /* last applied index it reported */
+        bool reachable; /* answered a recent poll (a refused one: no at once) */
+        bool polled;    /* a poll has ended, answered or not */
         bool polling;
         uint64_t last_seen_ms; /* uv_now of its last answer */
 };
@@ -60,6 +66,8 @@ struct node_cluster {
         struct cs_state state;
         struct cs_fsm fsm;
         struct consensus_replica replica;
+        struct node_identity identity; /* unless cfg->raft_plaintext */
+        struct node_http *http;        /* serves the other nodes' calls */
         bool running;
         bool was_member; /* our id has been in the member table */
         bool registered; /* member table holds our current addresses */
@@ -95,6 +103,19 @@ struct node_cluster {
         char error[512];
 };
 
+/*
+ * Calls node `id`'s API: over the authenticated side channel to its raft
+ * address (no token; see call.c), or, with the plaintext transport, over
+ * HTTP(S) to api_address with this node's admin token.  Returns 0 (cb runs
+ * exactly once, as with node_forward) or a negative error (it never runs).
+ */
+int node_cluster_call(struct node_cluster *c, uint64_t id, const char *raft_address,
+                      const char *api_address, const struct node_forward_request *req,
+                      node_forward_cb cb, void *ctx);
+
+/* The API server that answers the other nodes' calls (borrowed). */
+void node_cluster_serve_calls(struct node_cluster *c, struct node_http *http);
+
 /* Starts the replica and everything around it; c->error gets a one-line
  * reason.  restored_cb runs once, later on the loop, when the snapshot and
  * log are applied (node/ready.c): serve DNS from then on.  A node removed
@@ -110,6 +131,8 @@ void node_cluster_close(struct node_cluster *c,
 
 bool node_cluster_is_leader(struct node_cluster *c);
 /* The leader's API address as "ip:port", or NULL when unknown. */
+/* The leader's id as this node knows it (0: none) and its raft address. */
+uint64_t node_cluster_leader(struct node_cluster *c, const char **raft_address);
 const char *node_cluster_leader_api(struct node_cluster *c);
 uint64_t node_cluster_applied(struct node_cluster *c);
 

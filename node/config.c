@@ -24,8 +24,38 @@ static const char usage_text[] =
     "                               IPv6 as [::1]:5353; default 127.0.0.1:53)\n"
     "  -z, --zone [ORIGIN=]FILE     serve the master file FILE (repeatable); the\n"
     "                               origin comes from the file's SOA if omitted\n"
-    "      --tcp-idle-timeout SECS  close TCP connections idle this long (default 10)\n"
-    "      --tcp-max-clients N      open TCP connections at most (default 1024)\n"
+    "      --tcp-idle-timeout SECS  close TCP connections this long after their last\n"
+    "                               complete message (default 10)\n"
+    "      --tcp-message-timeout SECS  a TCP message must arrive whole within SECS\n"
+    "                               of its first byte (default 5)\n"
+    "      --tcp-max-clients N      open TCP connections at most (default 1024); at\n"
+    "                               the cap the longest idle one is closed\n"
+    "      --tcp-max-per-source N   open TCP connections per client address at most\n"
+    "                               (default 64)\n"
+    "      --rrl-rate N             Response Rate Limiting over UDP: responses a\n"
+    "                               second per client network, kind and name\n"
+    "                               (default 20; 0: off)\n"
+    "      --rrl-window SECS        how long a flooding network stays limited after\n"
+    "                               it stops (debt cap, default 15)\n"
+    "      --rrl-slip N             every Nth limited response is sent truncated\n"
+    "                               (TC=1) instead of dropped (default 2; 0: never)\n"
+    "      --rrl-ipv4-prefix N      client network size for IPv4 (default 24)\n"
+    "      --rrl-ipv6-prefix N      client network size for IPv6 (default 56)\n"
+    "      --rrl-table-size N       accounts kept (default 65536)\n"
+    "      --rrl-exempt NET[,NET..] networks never limited, replacing the default\n"
+    "                               127.0.0.0/8,::1/128 (\"none\": no exemption)\n"
+    "      --cookies off|on|require DNS cookies (RFC 7873, RFC 9018 server cookies;\n"
+    "                               default on); require: a UDP query with a client\n"
+    "                               cookie but no valid server cookie gets BADCOOKIE\n"
+    "      --cookie-secret-file FILE  cookie secrets, one per line (32 hex digits);\n"
+    "                               the first makes cookies, all are accepted; give\n"
+    "                               every node of a cluster the same file (default:\n"
+    "                               a random secret per start).  Re-read on change\n"
+    "      --cookie-secret-overlap SECS  a replaced first secret stays accepted this\n"
+    "                               long (default 3600)\n"
+    "      --any-udp rrset|hinfo    ANY over UDP (RFC 8482): one RRset of the name\n"
+    "                               (default, as Knot) or HINFO \"RFC8482\"; over\n"
+    "                               TCP, ANY gets every RRset\n"
     "      --log-level LEVEL        error, warn, info (default) or debug\n"
     "\n"
     "Cluster mode (enabled by --data-dir; zones then come from the API):\n"
@@ -45,6 +75,15 @@ static const char usage_text[] =
     "                               makes DATA-DIR/admin.token (fine for one node)\n"
     "      --api-tls-cert FILE      serve the API over TLS with this certificate\n"
     "      --api-tls-key FILE       and this private key\n"
+    "      --node-ca FILE           the cluster CA's certificate (PEM): the only\n"
+    "                               issuer whose node certificates are trusted\n"
+    "      --node-cert FILE         this node's certificate, naming\n"
+    "                               quorumdns://node/ID (make it with `quorumdns ca`)\n"
+    "      --node-key FILE          its private key (keep it mode 600)\n"
+    "      --raft-transport tls|plaintext\n"
+    "                               tls (default): raft connections authenticated\n"
+    "                               with the node certificates; plaintext: anyone\n"
+    "                               reaching the raft port can commit (tests only)\n"
     "      --restore-wait SECS      DNS opens once the snapshot and log are\n"
     "                               applied, which needs a leader to confirm the\n"
     "                               log; with SECS, serve what is applied when no\n"
@@ -79,8 +118,8 @@ static const char usage_text[] =
     "  -V, --version                show the version and exit\n"
     "\n"
     "Signals: SIGTERM/SIGINT stop the node; SIGHUP reloads the zone files of a\n"
-    "standalone node (a zone with errors keeps serving its previous contents);\n"
-    "a cluster node has no zone files and ignores SIGHUP.\n"
+    "standalone node (a zone with errors keeps serving its previous contents),\n"
+    "or the node CA, certificate and key of a cluster node (for new connections).\n"
     "Exit status: 0 success, 1 runtime or zone error, 2 usage error.\n";
 
 int node_parse_address(const char *text, unsigned default_port,
@@ -388,6 +427,23 @@ static int apply_cluster(struct node_config *cfg, const char *key, const char *v
                                  n);
         if (strcmp(key, "api-tls-key") == 0)
                 return copy_text(cfg->tls_key, sizeof(cfg->tls_key), key, value, err, n);
+        if (strcmp(key, "node-ca") == 0)
+                return copy_text(cfg->node_ca, sizeof(cfg->node_ca), key, value, err, n);
+        if (strcmp(key, "node-cert") == 0)
+                return copy_text(cfg->node_cert, sizeof(cfg->node_cert), key, value, err,
+                                 n);
+        if (strcmp(key, "node-key") == 0)
+                return copy_text(cfg->node_key, sizeof(cfg->node_key), key, value, err,
+                                 n);
+        if (strcmp(key, "raft-transport") == 0) {
+                if (strcmp(value, "tls") != 0 && strcmp(value, "plaintext") != 0) {
+                        snprintf(err, n, "raft-transport: '%s' is not tls or plaintext",
+                                 value);
+                        return -1;
+                }
+                cfg->raft_plaintext = value[0] == 'p';
+                return 0;
+        }
         if (strcmp(key, "restore-wait") == 0) {
                 if (parse_uint(value, 86400, &cfg->restore_wait_s) != 0) {
                         snprintf(err, n, "restore-wait: '%s' is not 0..86400 seconds",
@@ -417,6 +473,65 @@ static int apply_cluster(struct node_config *cfg, const char *key, const char *v
         return apply_api_limit(cfg, key, value, err, n);
 }
 
+static int parse_exempt(struct dns_rrl_config *rrl, const char *value, char *err,
+                        size_t n)
+{
+        rrl->exempt_count = 0;
+        if (strcmp(value, "none") == 0)
+                return 0;
+        char copy[1024], *save = NULL;
+        snprintf(copy, sizeof(copy), "%s", value);
+        for (char *item = strtok_r(copy, ",", &save); item != NULL;
+             item = strtok_r(NULL, ",", &save)) {
+                if (rrl->exempt_count == DNS_RRL_EXEMPT_MAX ||
+                    dns_net_parse(item, &rrl->exempt[rrl->exempt_count]) != 0) {
+                        snprintf(err, n,
+                                 "rrl-exempt: '%s' is not a network (192.0.2.0/24, "
+                                 "2001:db8::/32; at most %d)",
+                                 item, DNS_RRL_EXEMPT_MAX);
+                        return -1;
+                }
+                rrl->exempt_count++;
+        }
+        return 0;
+}
+
+/* The rrl-* settings: name, field, smallest and largest value. */
+static int apply_rrl(struct node_config *cfg, const char *key, const char *value,
+                     char *err, size_t n)
+{
+        struct dns_rrl_config *rrl = &cfg->rrl;
+        if (strcmp(key, "rrl-exempt") == 0)
+                return parse_exempt(rrl, value, err, n);
+        const struct {
+                const char *key;
+                unsigned *field;
+                unsigned min, max;
+        } numbers[] = {
+            {"rrl-rate", &rrl->rate, 0, 100000},
+            {"rrl-window", &rrl->window, 1, 3600},
+            {"rrl-slip", &rrl->slip, 0, 10},
+            {"rrl-ipv4-prefix", &rrl->ipv4_prefix, 8, 32},
+            {"rrl-ipv6-prefix", &rrl->ipv6_prefix, 16, 128},
+            {"rrl-table-size", &rrl->table_size, 1024, 1u << 26},
+        };
+        for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++) {
+                if (strcmp(key, numbers[i].key) != 0)
+                        continue;
+                unsigned v;
+                if (parse_uint(value, numbers[i].max, &v) != 0 || v < numbers[i].min) {
+                        snprintf(err, n, "%s: '%s' is not %u..%u", key, value,
+                                 numbers[i].min, numbers[i].max);
+                        return -1;
+                }
+                *numbers[i].field = v;
+                if (numbers[i].field == &rrl->rate)
+                        rrl->enabled = v > 0;
+                return 0;
+        }
+        return 1; /* not an rrl setting */
+}
+
 /* Applies one setting; the same code serves flags and file lines. */
 static int apply(struct node_config *cfg, const char *key, const char *value, char *err,
                  size_t n)
@@ -431,24 +546,63 @@ static int apply(struct node_config *cfg, const char *key, const char *value, ch
                 snprintf(origin, sizeof(origin), "%.*s", (int)(eq - value), value);
                 return add_zone(cfg, origin, eq + 1, err, n);
         }
-        if (strcmp(key, "tcp-idle-timeout") == 0) {
+        if (strcmp(key, "tcp-idle-timeout") == 0 ||
+            strcmp(key, "tcp-message-timeout") == 0) {
                 unsigned secs;
                 if (parse_uint(value, 86400, &secs) != 0 || secs == 0) {
-                        snprintf(err, n, "tcp-idle-timeout: '%s' is not 1..86400 seconds",
-                                 value);
+                        snprintf(err, n, "%s: '%s' is not 1..86400 seconds", key, value);
                         return -1;
                 }
-                cfg->tcp_idle_timeout_ms = secs * 1000;
+                if (key[4] == 'i')
+                        cfg->tcp_idle_timeout_ms = secs * 1000;
+                else
+                        cfg->tcp_message_timeout_ms = secs * 1000;
                 return 0;
         }
-        if (strcmp(key, "tcp-max-clients") == 0) {
-                if (parse_uint(value, 1000000, &cfg->tcp_max_clients) != 0 ||
-                    cfg->tcp_max_clients == 0) {
-                        snprintf(err, n, "tcp-max-clients: '%s' is not 1..1000000",
+        if (strcmp(key, "tcp-max-clients") == 0 ||
+            strcmp(key, "tcp-max-per-source") == 0) {
+                unsigned *out =
+                    key[8] == 'c' ? &cfg->tcp_max_clients : &cfg->tcp_max_per_source;
+                if (parse_uint(value, 1000000, out) != 0 || *out == 0) {
+                        snprintf(err, n, "%s: '%s' is not 1..1000000", key, value);
+                        return -1;
+                }
+                return 0;
+        }
+        if (strcmp(key, "cookies") == 0) {
+                static const char *const modes[] = {"off", "on", "require"};
+                for (int i = 0; i < 3; i++)
+                        if (strcmp(value, modes[i]) == 0) {
+                                cfg->cookies = i;
+                                return 0;
+                        }
+                snprintf(err, n, "cookies: '%s' is not off, on or require", value);
+                return -1;
+        }
+        if (strcmp(key, "any-udp") == 0) {
+                if (strcmp(value, "rrset") != 0 && strcmp(value, "hinfo") != 0) {
+                        snprintf(err, n, "any-udp: '%s' is not rrset or hinfo", value);
+                        return -1;
+                }
+                cfg->any_hinfo = value[0] == 'h';
+                return 0;
+        }
+        if (strcmp(key, "cookie-secret-file") == 0)
+                return copy_text(cfg->cookie_secret_file, sizeof(cfg->cookie_secret_file),
+                                 key, value, err, n);
+        if (strcmp(key, "cookie-secret-overlap") == 0) {
+                if (parse_uint(value, 30 * 86400, &cfg->cookie_secret_overlap_s) != 0) {
+                        snprintf(err, n,
+                                 "cookie-secret-overlap: '%s' is not 0..2592000 seconds",
                                  value);
                         return -1;
                 }
                 return 0;
+        }
+        if (strncmp(key, "rrl-", 4) == 0) {
+                int rc = apply_rrl(cfg, key, value, err, n);
+                if (rc <= 0)
+                        return rc;
         }
         if (strcmp(key, "log-level") == 0) {
                 if (log_level_parse(value, &cfg->log_level) != 0) {
@@ -537,6 +691,14 @@ static enum node_config_result check_cluster(struct node_config *cfg, char *err,
                 snprintf(err, n, "--api-tls-cert and --api-tls-key go together");
                 return NODE_CONFIG_USAGE;
         }
+        if (!cfg->raft_plaintext &&
+            (!cfg->node_ca[0] || !cfg->node_cert[0] || !cfg->node_key[0])) {
+                snprintf(err, n,
+                         "cluster mode needs --node-ca, --node-cert and --node-key (make "
+                         "them with `quorumdns ca init` and `quorumdns ca issue`), or "
+                         "--raft-transport plaintext");
+                return NODE_CONFIG_USAGE;
+        }
         if (cfg->api_listen[0] == '\0') {
                 strcpy(cfg->api_listen, "127.0.0.1:8080");
                 node_parse_address(cfg->api_listen, 0, &cfg->api_address);
@@ -549,13 +711,26 @@ static enum node_config_result check_cluster(struct node_config *cfg, char *err,
 enum node_config_result node_config_parse(struct node_config *cfg, int argc, char **argv,
                                           char *err, size_t err_size)
 {
-        enum { OPT_IDLE = 256, OPT_MAXCLIENTS, OPT_LOGLEVEL, OPT_CLUSTER };
+        enum { OPT_IDLE = 256, OPT_MAXCLIENTS, OPT_LOGLEVEL, OPT_CLUSTER, OPT_DNS };
         static const struct option options[] = {
             {"config", required_argument, NULL, 'c'},
             {"listen", required_argument, NULL, 'l'},
             {"zone", required_argument, NULL, 'z'},
             {"tcp-idle-timeout", required_argument, NULL, OPT_IDLE},
             {"tcp-max-clients", required_argument, NULL, OPT_MAXCLIENTS},
+            {"tcp-message-timeout", required_argument, NULL, OPT_DNS},
+            {"tcp-max-per-source", required_argument, NULL, OPT_DNS},
+            {"cookies", required_argument, NULL, OPT_DNS},
+            {"any-udp", required_argument, NULL, OPT_DNS},
+            {"cookie-secret-file", required_argument, NULL, OPT_DNS},
+            {"cookie-secret-overlap", required_argument, NULL, OPT_DNS},
+            {"rrl-rate", required_argument, NULL, OPT_DNS},
+            {"rrl-window", required_argument, NULL, OPT_DNS},
+            {"rrl-slip", required_argument, NULL, OPT_DNS},
+            {"rrl-ipv4-prefix", required_argument, NULL, OPT_DNS},
+            {"rrl-ipv6-prefix", required_argument, NULL, OPT_DNS},
+            {"rrl-table-size", required_argument, NULL, OPT_DNS},
+            {"rrl-exempt", required_argument, NULL, OPT_DNS},
             {"log-level", required_argument, NULL, OPT_LOGLEVEL},
             {"data-dir", required_argument, NULL, OPT_CLUSTER},
             {"node-id", required_argument, NULL, OPT_CLUSTER},
@@ -580,6 +755,10 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc, cha
             {"restore-wait", required_argument, NULL, OPT_CLUSTER},
             {"ready-max-lag", required_argument, NULL, OPT_CLUSTER},
             {"insync-rule", required_argument, NULL, OPT_CLUSTER},
+            {"node-ca", required_argument, NULL, OPT_CLUSTER},
+            {"node-cert", required_argument, NULL, OPT_CLUSTER},
+            {"node-key", required_argument, NULL, OPT_CLUSTER},
+            {"raft-transport", required_argument, NULL, OPT_CLUSTER},
             {"check", no_argument, NULL, 't'},
             {"help", no_argument, NULL, 'h'},
             {"version", no_argument, NULL, 'V'},
@@ -588,6 +767,11 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc, cha
         memset(cfg, 0, sizeof(*cfg));
         cfg->tcp_idle_timeout_ms = 10000;
         cfg->tcp_max_clients = 1024;
+        cfg->tcp_message_timeout_ms = 5000;
+        cfg->tcp_max_per_source = 64;
+        dns_rrl_config_default(&cfg->rrl);
+        cfg->cookies = 1;
+        cfg->cookie_secret_overlap_s = 3600;
         cfg->log_level = LOG_LEVEL_INFO;
         node_http_limits_default(&cfg->api_limits);
         cfg->restore_wait_s = 0;
@@ -636,6 +820,7 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc, cha
                 const char *key = NULL;
                 switch (c) {
                 case OPT_CLUSTER:
+                case OPT_DNS:
                         key = options[index].name;
                         break;
                 case 'l':

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "common/log.h"
+#include "dns/rrl.h"
 #include "node/http.h"
 
 #define NODE_MAX_LISTEN 16
@@ -44,7 +45,14 @@ struct node_config {
         struct node_zone_config *zones;
         unsigned zone_count;
         unsigned tcp_idle_timeout_ms;
+        unsigned tcp_message_timeout_ms;
         unsigned tcp_max_clients;
+        unsigned tcp_max_per_source;
+        struct dns_rrl_config rrl;
+        int cookies; /* 0 off, 1 on, 2 required over UDP (BADCOOKIE) */
+        char cookie_secret_file[512];
+        unsigned cookie_secret_overlap_s;
+        bool any_hinfo; /* ANY over UDP: HINFO "RFC8482" instead of one RRset */
         enum log_level log_level;
         bool check_only;
 
@@ -67,6 +75,13 @@ struct node_config {
         unsigned restore_wait_s; /* serve unconfirmed data after this; 0: never */
         unsigned ready_max_lag;  /* entries behind the leader still ready */
         bool insync_reachable;   /* INSYNC without waiting for unreachable members */
+        /* Node identity (node/identity.h): the cluster CA and this node's
+         * certificate and key; raft connections are authenticated with
+         * them unless raft_plaintext. */
+        char node_ca[512];
+        char node_cert[512];
+        char node_key[512];
+        bool raft_plaintext;
 };
 
 static inline bool node_config_clustered(const struct node_config *cfg)

@@ -6,7 +6,10 @@
  * timer bounds the whole exchange.  Both handles are closed before the
  * state is freed.  When the cluster's API runs over TLS, the same exchange
  * runs through OpenSSL on memory BIOs, trusting the chain in the node's own
- * certificate file.
+ * certificate file.  node_forward_via runs the same plain-HTTP exchange on
+ * a side channel to another node (consensus/transport.h) that a connector
+ * opens; the transport does the TLS.  The exchange outlives its callback
+ * until the connector has answered.
  */
 #include "node/forward.h"
 #include "node/http_response.h"
@@ -19,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #define MAX_RESPONSE (64u << 20)
 
@@ -31,6 +35,9 @@ struct node_forward_call {
 
 struct exchange {
         uv_tcp_t tcp;
+        uv_pipe_t pipe;    /* instead of tcp: a side channel to another node */
+        uv_stream_t *conn; /* &tcp or &pipe */
+        bool connecting;   /* node_forward_via: waiting for the connector */
         uv_timer_t timer;
         uv_connect_t connect;
         uv_write_t write;
@@ -77,15 +84,20 @@ int node_forward_use_tls(const char *trust_file, char *err, size_t err_size)
         return 0;
 }
 
-static void handle_closed(uv_handle_t *handle)
+static void free_exchange(struct exchange *x)
 {
-        struct exchange *x = handle->data;
-        if (--x->open_handles > 0)
-                return;
         SSL_free(x->ssl); /* frees both BIOs */
         free(x->request);
         free(x->response);
         free(x);
+}
+
+static void handle_closed(uv_handle_t *handle)
+{
+        struct exchange *x = handle->data;
+        if (--x->open_handles > 0 || x->connecting)
+                return; /* a side channel being opened frees it when it is */
+        free_exchange(x);
 }
 
 /* Marks the exchange over; false when its handles were closed under it. */
@@ -97,7 +109,7 @@ static bool end_exchange(struct exchange *x)
         /* Only finish() and node_forward_cancel() close the handles; closed by
          * anyone else means the node's final sweep: the loop is ending and
          * the owner may be gone, so nothing is called back or closed again. */
-        return !uv_is_closing((uv_handle_t *)&x->tcp) &&
+        return !uv_is_closing((uv_handle_t *)x->conn) &&
                !uv_is_closing((uv_handle_t *)&x->timer);
 }
 
@@ -108,7 +120,7 @@ static void finish(struct exchange *x, int status, const char *type, const char 
                 return;
         x->cb(x->ctx, status, type, body, len);
         uv_close((uv_handle_t *)&x->timer, handle_closed);
-        uv_close((uv_handle_t *)&x->tcp, handle_closed);
+        uv_close((uv_handle_t *)x->conn, handle_closed);
 }
 
 void node_forward_cancel(struct node_forward_call *call)
@@ -117,7 +129,7 @@ void node_forward_cancel(struct node_forward_call *call)
         if (x->done || !end_exchange(x))
                 return;
         uv_close((uv_handle_t *)&x->timer, handle_closed);
-        uv_close((uv_handle_t *)&x->tcp, handle_closed);
+        uv_close((uv_handle_t *)x->conn, handle_closed);
 }
 
 /* Parses the response once it is complete; returns false while more is needed. */
@@ -179,7 +191,7 @@ static void on_written(uv_write_t *req, int status)
                 finish(x, status, NULL, NULL, 0);
                 return;
         }
-        uv_read_start((uv_stream_t *)&x->tcp, on_alloc, on_read);
+        uv_read_start(x->conn, on_alloc, on_read);
 }
 
 static void on_tls_written(uv_write_t *req, int status)
@@ -293,7 +305,7 @@ static void on_connected(uv_connect_t *req, int status)
                 finish(x, status, NULL, NULL, 0);
                 return;
         }
-        if (client_tls != NULL) {
+        if (client_tls != NULL && x->conn == (uv_stream_t *)&x->tcp) {
                 x->ssl = SSL_new(client_tls);
                 x->rbio = BIO_new(BIO_s_mem());
                 x->wbio = BIO_new(BIO_s_mem());
@@ -311,7 +323,7 @@ static void on_connected(uv_connect_t *req, int status)
         }
         uv_buf_t b = uv_buf_init(x->request, (unsigned)x->request_len);
         x->write.data = x;
-        int rc = uv_write(&x->write, (uv_stream_t *)&x->tcp, &b, 1, on_written);
+        int rc = uv_write(&x->write, x->conn, &b, 1, on_written);
         if (rc < 0)
                 finish(x, rc, NULL, NULL, 0);
 }
@@ -321,12 +333,12 @@ static void on_timeout(uv_timer_t *timer)
         finish(timer->data, -ETIMEDOUT, NULL, NULL, 0);
 }
 
-int node_forward(uv_loop_t *loop, const struct sockaddr *leader_api,
-                 const struct node_forward_request *req, node_forward_cb cb, void *ctx)
+static struct exchange *exchange_new(const struct node_forward_request *req,
+                                     node_forward_cb cb, void *ctx)
 {
         struct exchange *x = calloc(1, sizeof(*x));
         if (x == NULL)
-                return -ENOMEM;
+                return NULL;
         x->cb = cb;
         x->ctx = ctx;
         size_t cap = 1024 + strlen(req->target) + req->body_len +
@@ -335,7 +347,7 @@ int node_forward(uv_loop_t *loop, const struct sockaddr *leader_api,
         x->request = malloc(cap);
         if (x->request == NULL) {
                 free(x);
-                return -ENOMEM;
+                return NULL;
         }
         int n = snprintf(x->request, cap,
                          "%s %s HTTP/1.1\r\nHost: leader\r\nConnection: close\r\n"
@@ -355,18 +367,74 @@ int node_forward(uv_loop_t *loop, const struct sockaddr *leader_api,
         if (req->body_len > 0)
                 memcpy(x->request + n, req->body, req->body_len);
         x->request_len = (size_t)n + req->body_len;
-        uv_tcp_init(loop, &x->tcp);
-        uv_timer_init(loop, &x->timer);
-        x->tcp.data = x->timer.data = x->connect.data = x;
-        x->open_handles = 2;
         x->self.x = x;
         x->call = req->call;
         if (x->call != NULL)
                 *x->call = &x->self;
-        uv_timer_start(&x->timer, on_timeout, req->timeout_ms ? req->timeout_ms : 10000,
-                       0);
+        return x;
+}
+
+static void start_timer(uv_loop_t *loop, struct exchange *x, unsigned timeout_ms)
+{
+        uv_timer_init(loop, &x->timer);
+        x->timer.data = x;
+        x->open_handles = 2;
+        uv_timer_start(&x->timer, on_timeout, timeout_ms ? timeout_ms : 10000, 0);
+}
+
+int node_forward(uv_loop_t *loop, const struct sockaddr *leader_api,
+                 const struct node_forward_request *req, node_forward_cb cb, void *ctx)
+{
+        struct exchange *x = exchange_new(req, cb, ctx);
+        if (x == NULL)
+                return -ENOMEM;
+        uv_tcp_init(loop, &x->tcp);
+        x->conn = (uv_stream_t *)&x->tcp;
+        x->tcp.data = x->connect.data = x;
+        start_timer(loop, x, req->timeout_ms);
         int rc = uv_tcp_connect(&x->connect, &x->tcp, leader_api, on_connected);
         if (rc < 0)
                 finish(x, rc, NULL, NULL, 0); /* cb still runs exactly once */
+        return 0;
+}
+
+static void via_connected(void *arg, int status, int fd)
+{
+        struct exchange *x = arg;
+        x->connecting = false;
+        if (x->done) { /* timed out meanwhile */
+                if (fd >= 0)
+                        close(fd);
+                if (x->open_handles == 0)
+                        free_exchange(x);
+                return;
+        }
+        int rc = status;
+        if (rc == 0 && (rc = uv_pipe_open(&x->pipe, fd)) != 0)
+                close(fd);
+        if (rc != 0) {
+                finish(x, rc, NULL, NULL, 0);
+                return;
+        }
+        on_connected(&x->connect, 0);
+}
+
+int node_forward_via(uv_loop_t *loop, node_forward_connect_fn connect, void *connect_ctx,
+                     const struct node_forward_request *req, node_forward_cb cb,
+                     void *ctx)
+{
+        struct exchange *x = exchange_new(req, cb, ctx);
+        if (x == NULL)
+                return -ENOMEM;
+        uv_pipe_init(loop, &x->pipe, 0);
+        x->conn = (uv_stream_t *)&x->pipe;
+        x->pipe.data = x->connect.data = x;
+        start_timer(loop, x, req->timeout_ms);
+        x->connecting = true;
+        int rc = connect(connect_ctx, via_connected, x);
+        if (rc < 0) {
+                x->connecting = false;
+                finish(x, rc, NULL, NULL, 0); /* cb still runs exactly once */
+        }
         return 0;
 }

@@ -63,4 +63,19 @@ int node_forward(uv_loop_t *loop, const struct sockaddr *leader_api,
  */
 void node_forward_cancel(struct node_forward_call *call);
 
+/*
+ * The same exchange, in plain HTTP, over a stream that `connect` opens: a
+ * side channel to another node, authenticated and encrypted by the raft
+ * transport.  connect(connect_ctx, done, arg) returns 0 and later calls
+ * done(arg, 0, fd) with a connected descriptor (taken) or done(arg,
+ * -errno, -1); or it returns a negative error and never calls done.  cb
+ * runs exactly once.
+ */
+typedef int (*node_forward_connect_fn)(void *connect_ctx,
+                                       void (*done)(void *arg, int status, int fd),
+                                       void *arg);
+int node_forward_via(uv_loop_t *loop, node_forward_connect_fn connect, void *connect_ctx,
+                     const struct node_forward_request *req, node_forward_cb cb,
+                     void *ctx);
+
 #endif

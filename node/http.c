@@ -22,6 +22,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* A side-channel connection from another node: the pipe h2o reads, and
+ * who is on the other end. */
+struct peer_conn {
+        uv_pipe_t pipe; /* first: h2o's close callback frees the whole */
+        struct node_http *http;
+        h2o_socket_t *sock;
+        uint64_t peer;
+        struct peer_conn *next;
+};
 
 #include "node/http_priv.h"
 
@@ -324,6 +335,30 @@ bool node_http_route_match(const char *pattern, char **seg, size_t nseg,
         return i == nseg;
 }
 
+/* What another node may call: a client's request it relays (it has
+ * authorized that itself), and on its own account only registering or
+ * adding itself (the route checks the id) and being told to leave. */
+static bool peer_may(const struct node_http_route *route, h2o_req_t *req)
+{
+        if (h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-quorumdns-forwarded"),
+                                   -1) >= 0)
+                return true;
+        return strcmp(route->pattern, "/v1/cluster/members") == 0 ||
+               strcmp(route->pattern, "/v1/cluster/leave") == 0;
+}
+
+/* The node at the other end of a side-channel connection, or 0. */
+static uint64_t peer_of(struct node_http *http, h2o_req_t *req)
+{
+        if (http->peer_conns == NULL || req->conn->callbacks->get_socket == NULL)
+                return 0;
+        h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+        for (struct peer_conn *p = http->peer_conns; p != NULL; p = p->next)
+                if (p->sock == sock)
+                        return p->peer;
+        return 0;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
         struct node_http *http = ((struct handler *)self)->http;
@@ -372,7 +407,17 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
                 path_known = true;
                 if (strcmp(route->method, method) != 0)
                         continue;
-                if (route->scope != NODE_SCOPE_NONE) {
+                r->peer_id = peer_of(http, req);
+                if (route->scope != NODE_SCOPE_NONE && r->peer_id != 0) {
+                        if (!peer_may(route, req)) {
+                                node_http_reply_error(
+                                    r, 403, "Forbidden", NULL,
+                                    "a node may call this only to relay "
+                                    "a client's request");
+                                return 0;
+                        }
+                        r->scope = NODE_SCOPE_ADMIN; /* see node_http_accept_peer */
+                } else if (route->scope != NODE_SCOPE_NONE) {
                         if (r->scope == NODE_SCOPE_NONE) {
                                 bool sent =
                                     h2o_find_header(&req->headers,
@@ -422,6 +467,39 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         else
                 node_http_reply_error(r, 404, "NotFound", NULL, "no such resource");
         return 0;
+}
+
+static void on_peer_closed(uv_handle_t *handle)
+{
+        struct peer_conn *pc = (struct peer_conn *)handle;
+        for (struct peer_conn **p = &pc->http->peer_conns; *p != NULL; p = &(*p)->next)
+                if (*p == pc) {
+                        *p = pc->next;
+                        break;
+                }
+        free(pc);
+}
+
+void node_http_accept_peer(struct node_http *http, int fd, uint64_t peer)
+{
+        struct peer_conn *pc = calloc(1, sizeof(*pc));
+        if (http == NULL || pc == NULL) {
+                free(pc);
+                close(fd);
+                return;
+        }
+        uv_pipe_init(http->context.loop, &pc->pipe, 0);
+        if (uv_pipe_open(&pc->pipe, fd) != 0) {
+                close(fd);
+                uv_close((uv_handle_t *)&pc->pipe, (uv_close_cb)free);
+                return;
+        }
+        pc->http = http;
+        pc->peer = peer;
+        pc->next = http->peer_conns;
+        http->peer_conns = pc;
+        pc->sock = h2o_uv_socket_create((uv_stream_t *)&pc->pipe, on_peer_closed);
+        h2o_accept(&http->peer_accept, pc->sock);
 }
 
 static int setup_tls(struct node_http *http, char *err, size_t n)
@@ -479,6 +557,7 @@ int node_http_start(struct node_http **out, uv_loop_t *loop,
         h2o_context_init(&http->context, loop, &http->config);
         http->accept.ctx = &http->context;
         http->accept.hosts = http->config.hosts;
+        http->peer_accept = http->accept;
         if (cfg->tls_cert != NULL && setup_tls(http, err, err_size) != 0)
                 return -EINVAL;
         uv_tcp_init(loop, &http->listener);

@@ -24,6 +24,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <uv.h>
 
@@ -83,6 +84,10 @@ struct node_http_request {
         unsigned params;
         const char *body; /* request body (not NUL-terminated) */
         size_t body_len;
+        /* A node of the cluster calling over the authenticated side channel
+         * (node_http_accept_peer), authenticated by its certificate; 0: a
+         * client of the API listener. */
+        uint64_t peer_id;
 };
 
 void node_http_hold(struct node_http_request *r);
@@ -104,6 +109,14 @@ struct node_http_config {
 int node_http_start(struct node_http **out, uv_loop_t *loop,
                     const struct node_http_config *config, char *err, size_t err_size);
 void node_http_close(struct node_http *http);
+
+/*
+ * Serves HTTP/1.1 on fd (taken), a side-channel connection from node `peer`
+ * whose certificate the transport has verified (consensus/transport.h).
+ * Its requests carry peer_id and need no token: a node relays only
+ * requests it has itself authorized, and may register only itself.
+ */
+void node_http_accept_peer(struct node_http *http, int fd, uint64_t peer);
 
 /* Query parameter `name` (decoded, from the request pool), or NULL. */
 const char *node_http_query(struct node_http_request *r, const char *name);

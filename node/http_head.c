@@ -86,6 +86,13 @@ int node_http_head_parse(const char *buf, size_t len, size_t max,
         /* RFC 9112 §2.2: empty lines before the request line are ignored. */
         while (start + 1 < scan && buf[start] == '\r' && buf[start + 1] == '\n')
                 start += 2;
+        /* Bytes that cannot begin a request line (a TLS ClientHello sent to a
+         * plain-HTTP port, say) are refused at once, not at the head deadline. */
+        size_t m = start;
+        while (m < scan && token_char((unsigned char)buf[m]))
+                m++;
+        if (m < scan && buf[m] != ' ' && !(m == start && buf[m] == '\r'))
+                return -EPROTO;
         size_t eol = find_crlf(buf, start, scan);
         if (eol == scan)
                 return scan == max ? -E2BIG : 0;

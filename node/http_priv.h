@@ -27,6 +27,9 @@ struct node_http {
         h2o_globalconf_t config;
         h2o_context_t context;
         h2o_accept_ctx_t accept;
+        h2o_accept_ctx_t
+            peer_accept; /* side channels: plain HTTP, the transport is the TLS */
+        struct peer_conn *peer_conns; /* side-channel connections from other nodes */
         uv_tcp_t listener;
         SSL_CTX *ssl;
         struct node_http_config cfg;

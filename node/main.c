@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stddef.h>
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
@@ -28,10 +30,20 @@
 #include "dns/server.h"
 #include "dns/zonefile.h"
 #include "node/api.h"
+#include "node/ca.h"
 #include "node/cluster.h"
 #include "node/config.h"
+#include "node/cookies.h"
 #include "node/forward.h"
 #include "node/http.h"
+
+/* What the DNS listeners have counted since start, summed over addresses. */
+struct node_dns_totals {
+        uint64_t rrl_dropped, rrl_slipped;
+        uint64_t cookie_valid, cookie_client_only, cookie_bad, badcookie_sent;
+        uint64_t tcp_accepted, tcp_refused, tcp_evicted_total, tcp_evicted_per_source;
+        uint64_t tcp_idle_timeouts, tcp_message_timeouts;
+};
 
 struct node {
         uv_loop_t *loop;
@@ -39,6 +51,8 @@ struct node {
         struct dns_db db;
         struct dns_udp_server udp[NODE_MAX_LISTEN];
         struct dns_tcp_server tcp[NODE_MAX_LISTEN];
+        struct dns_rrl rrl; /* shared by the UDP servers */
+        struct node_cookies cookies;
         unsigned servers;
         uv_signal_t sigterm, sigint, sighup;
         bool stopping;
@@ -50,6 +64,8 @@ struct node {
         bool joining;
         uv_timer_t final_timer;
         int exit_code;
+        uv_timer_t stats_timer;
+        struct node_dns_totals logged; /* as of the last stats log line */
 };
 
 static void print_zone_error(void *ctx, const char *file, unsigned line, const char *msg)
@@ -102,6 +118,27 @@ static int load_all(struct node *node, size_t *records)
 /* SIGHUP: each zone in its own transaction, so one bad file blocks only itself. */
 static void reload(struct node *node)
 {
+        if (node_config_clustered(&node->cfg)) {
+                /* Certificates rotated in place (README, Security). */
+                char err[600];
+                if (node->cfg.raft_plaintext) {
+                        LOG_INFO("SIGHUP: nothing to reload (plaintext raft transport; "
+                                 "a cluster node's zones come from the API)");
+                        return;
+                }
+                if (!node->cluster.running) {
+                        LOG_INFO("SIGHUP: the node is still starting; send it again "
+                                 "to reload the node certificates");
+                        return;
+                }
+                if (node_identity_reload(&node->cluster.identity, err, sizeof(err)) != 0)
+                        LOG_ERROR("reload: %s; the node keeps its current certificates",
+                                  err);
+                else
+                        LOG_INFO("reload: node certificate %s and CA %s loaded",
+                                 node->cfg.node_cert, node->cfg.node_ca);
+                return;
+        }
         unsigned ok = 0;
         for (unsigned i = 0; i < node->cfg.zone_count; i++) {
                 struct dns_txn txn;
@@ -119,6 +156,89 @@ static void reload(struct node *node)
         }
         LOG_INFO("reload: %u of %u zone%s reloaded", ok, node->cfg.zone_count,
                  node->cfg.zone_count == 1 ? "" : "s");
+}
+
+static void dns_totals(const struct node *node, struct node_dns_totals *t)
+{
+        memset(t, 0, sizeof(*t));
+        for (unsigned i = 0; i < node->servers; i++) {
+                const struct dns_udp_limit_stats *u = &node->udp[i].limit_stats;
+                t->rrl_dropped +=
+                    atomic_load_explicit(&u->rrl_dropped, memory_order_relaxed);
+                t->rrl_slipped +=
+                    atomic_load_explicit(&u->rrl_slipped, memory_order_relaxed);
+                const struct dns_tcp_stats *s = &node->tcp[i].stats;
+                t->tcp_accepted += s->accepted;
+                t->tcp_refused += s->refused;
+                t->tcp_evicted_total += s->evicted_total;
+                t->tcp_evicted_per_source += s->evicted_per_source;
+                t->tcp_idle_timeouts += s->idle_timeouts;
+                t->tcp_message_timeouts += s->message_timeouts;
+        }
+}
+
+/* /v1/health "dns": the counters an operator watches for abuse. */
+static json_t *dns_stats_json(void *ctx)
+{
+        struct node_dns_totals t;
+        dns_totals(ctx, &t);
+        return json_pack(
+            "{s:{s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I, s:I}}",
+            "rrl", "dropped", (json_int_t)t.rrl_dropped, "slipped",
+            (json_int_t)t.rrl_slipped, "cookies", "valid", (json_int_t)t.cookie_valid,
+            "client_only", (json_int_t)t.cookie_client_only, "bad",
+            (json_int_t)t.cookie_bad, "badcookie_sent", (json_int_t)t.badcookie_sent,
+            "tcp", "accepted", (json_int_t)t.tcp_accepted, "refused",
+            (json_int_t)t.tcp_refused, "closed_at_total_cap",
+            (json_int_t)t.tcp_evicted_total, "closed_at_source_cap",
+            (json_int_t)t.tcp_evicted_per_source, "idle_timeouts",
+            (json_int_t)t.tcp_idle_timeouts, "message_timeouts",
+            (json_int_t)t.tcp_message_timeouts);
+}
+
+/* One line about what the limits did, when they did something: never a line
+ * per packet.  `final`: the totals at shut-down. */
+static void log_dns_limits(struct node *node, bool final)
+{
+        struct node_dns_totals t;
+        const struct node_dns_totals *o = &node->logged;
+        dns_totals(node, &t);
+        if (!final && memcmp(&t, o, sizeof(t)) == 0)
+                return;
+        static const struct node_dns_totals zero;
+        if (final)
+                o = &zero;
+        log_write(
+            final ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
+            "DNS limits%s: RRL dropped %llu, slipped %llu; TCP closed %llu at the "
+            "total cap, %llu at the per-address cap, %llu idle, %llu for a slow "
+            "message, refused %llu; BADCOOKIE %llu",
+            final ? " since start" : " in the last interval",
+            (unsigned long long)(t.rrl_dropped - o->rrl_dropped),
+            (unsigned long long)(t.rrl_slipped - o->rrl_slipped),
+            (unsigned long long)(t.tcp_evicted_total - o->tcp_evicted_total),
+            (unsigned long long)(t.tcp_evicted_per_source - o->tcp_evicted_per_source),
+            (unsigned long long)(t.tcp_idle_timeouts - o->tcp_idle_timeouts),
+            (unsigned long long)(t.tcp_message_timeouts - o->tcp_message_timeouts),
+            (unsigned long long)(t.tcp_refused - o->tcp_refused),
+            (unsigned long long)(t.badcookie_sent - o->badcookie_sent));
+        node->logged = t;
+}
+
+static void on_stats_timer(uv_timer_t *timer)
+{
+        struct node *node = timer->data;
+        struct node_dns_totals t;
+        dns_totals(node, &t);
+        /* Normal life (connections, idle timeouts, cookies) is not worth a
+         * warning; only what the limits refused is. */
+        t.tcp_idle_timeouts = node->logged.tcp_idle_timeouts;
+        t.tcp_accepted = node->logged.tcp_accepted;
+        t.cookie_valid = node->logged.cookie_valid;
+        t.cookie_client_only = node->logged.cookie_client_only;
+        t.cookie_bad = node->logged.cookie_bad;
+        if (memcmp(&t, &node->logged, sizeof(t)) != 0)
+                log_dns_limits(node, false);
 }
 
 static void server_closed_tcp(struct dns_tcp_server *s)
@@ -157,6 +277,9 @@ static void stop(struct node *node)
                 return;
         node->stopping = true;
         LOG_INFO("stopping");
+        log_dns_limits(node, true);
+        uv_close((uv_handle_t *)&node->stats_timer, NULL);
+        node_cookies_close(&node->cookies);
         for (unsigned i = 0; i < node->servers; i++) {
                 dns_udp_server_close(&node->udp[i]);
                 dns_tcp_server_close(&node->tcp[i], server_closed_tcp);
@@ -181,31 +304,64 @@ static void stop(struct node *node)
 static void on_signal(uv_signal_t *handle, int signum)
 {
         struct node *node = handle->data;
-        if (signum == SIGHUP && node_config_clustered(&node->cfg))
-                LOG_INFO("SIGHUP: a cluster node has no zone files to reload (its zones "
-                         "come from the API)");
-        else if (signum == SIGHUP)
+        if (signum == SIGHUP) {
+                node_cookies_reload(&node->cookies);
                 reload(node);
-        else
+        } else
                 stop(node);
+}
+
+/*
+ * Every TCP client holds a descriptor: lift the soft limit to the hard one,
+ * and say so when the caps could still run the node out of descriptors
+ * (accept would then fail for everyone, not only for the newest client).
+ */
+static void raise_fd_limit(const struct node_config *cfg)
+{
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+                return;
+        if (rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                setrlimit(RLIMIT_NOFILE, &rl);
+        }
+        rlim_t need = (rlim_t)cfg->tcp_max_clients * cfg->listen_count + 256;
+        if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+                LOG_WARN("open files limit %llu is below what --tcp-max-clients %u on %u "
+                         "addresses may need (%llu)",
+                         (unsigned long long)rl.rlim_cur, cfg->tcp_max_clients,
+                         cfg->listen_count, (unsigned long long)need);
 }
 
 static int start_servers(struct node *node)
 {
         char err[256];
+        struct dns_cookie_secrets *cookies =
+            node->cfg.cookies > 0 ? &node->cookies.secrets : NULL;
+        const struct dns_tcp_limits tcp = {
+            .idle_timeout_ms = node->cfg.tcp_idle_timeout_ms,
+            .message_timeout_ms = node->cfg.tcp_message_timeout_ms,
+            .max_clients = node->cfg.tcp_max_clients,
+            .max_per_source = node->cfg.tcp_max_per_source,
+            .cookies = cookies,
+        };
+        const struct dns_udp_limits udp = {
+            .rrl = node->cfg.rrl.enabled ? &node->rrl : NULL,
+            .cookies = cookies,
+            .cookies_required = node->cfg.cookies == 2,
+            .any_hinfo = node->cfg.any_hinfo,
+        };
         for (unsigned i = 0; i < node->cfg.listen_count; i++) {
                 const struct sockaddr *addr =
                     (const struct sockaddr *)&node->cfg.listen[i];
-                if (dns_udp_server_start(&node->udp[i], addr, &node->db, err,
+                if (dns_udp_server_start(&node->udp[i], addr, &node->db, &udp, err,
                                          sizeof(err)) != 0) {
                         LOG_ERROR("cannot serve on %s: %s", node->cfg.listen_text[i],
                                   err);
                         return -1;
                 }
-                if (dns_tcp_server_start(&node->tcp[i], node->loop, addr, &node->db,
-                                         node->cfg.tcp_idle_timeout_ms,
-                                         node->cfg.tcp_max_clients, err,
-                                         sizeof(err)) != 0) {
+                if (dns_tcp_server_start(&node->tcp[i], node->loop, addr, &node->db, &tcp,
+                                         err, sizeof(err)) != 0) {
                         LOG_ERROR("cannot serve on %s: %s", node->cfg.listen_text[i],
                                   err);
                         dns_udp_server_close(&node->udp[i]);
@@ -282,6 +438,50 @@ static void on_join_answer(void *ctx, int status, const char *type, const char *
         }
 }
 
+static void join_request(const struct node_config *cfg, char *body, size_t n,
+                         struct node_forward_request *req)
+{
+        snprintf(body, n,
+                 "{\"id\":%llu,\"name\":\"%s\",\"raft\":\"%s\",\"dns\":\"%s\","
+                 "\"api\":\"%s\",\"role\":\"%s\"}",
+                 cfg->node_id, cfg->node_name, cfg->raft_listen, cfg->listen_text[0],
+                 cfg->api_listen, cfg->join_standby ? "standby" : "voter");
+        *req = (struct node_forward_request){.method = "POST",
+                                             .target = "/v1/cluster/members",
+                                             .content_type = "application/json",
+                                             .body = body,
+                                             .body_len = strlen(body),
+                                             .timeout_ms = 10000};
+}
+
+/* The member named by --join said who it is: ask that node, over the
+ * authenticated side channel (which proves it is that node of our CA), to
+ * add this one.  Nothing secret went to the URL. */
+static void on_join_health(void *ctx, int status, const char *type, const char *body,
+                           size_t len)
+{
+        struct node *node = ctx;
+        json_t *root = status == 200 ? json_loadb(body, len, 0, NULL) : NULL;
+        json_t *id = json_object_get(root, "node");
+        json_t *raft = json_object_get(root, "raft");
+        int rc = -EPROTO;
+        if (json_is_integer(id) && json_integer_value(id) > 0 && json_is_string(raft)) {
+                char text[512];
+                struct node_forward_request req;
+                join_request(&node->cfg, text, sizeof(text), &req);
+                rc = node_cluster_call(&node->cluster, (uint64_t)json_integer_value(id),
+                                       json_string_value(raft), NULL, &req,
+                                       on_join_answer, node);
+        }
+        json_decref(root);
+        if (rc != 0) {
+                node->joining = false;
+                LOG_WARN("joining through %s: no node id and raft address in its "
+                         "/v1/health (%s)",
+                         node->cfg.join, status < 0 ? uv_strerror(status) : "bad answer");
+        }
+}
+
 static void on_join_timer(uv_timer_t *timer)
 {
         struct node *node = timer->data;
@@ -303,26 +503,27 @@ static void on_join_timer(uv_timer_t *timer)
         for (unsigned i = 0; i < cfg->token_count; i++)
                 if (cfg->tokens[i].scope == 2)
                         token = cfg->tokens[i].secret;
-        if (node_parse_address(hostport, 80, &addr) != 0 || token == NULL) {
-                LOG_ERROR("--join %s: not http://IP:PORT, or no admin token", cfg->join);
+        bool authenticated = node->cluster.replica.authenticated;
+        if (node_parse_address(hostport, 80, &addr) != 0 ||
+            (!authenticated && token == NULL)) {
+                LOG_ERROR("--join %s: not http(s)://IP:PORT, or no admin token",
+                          cfg->join);
                 uv_timer_stop(timer);
                 return;
         }
-        char body[512], auth[160];
-        snprintf(body, sizeof(body),
-                 "{\"id\":%llu,\"name\":\"%s\",\"raft\":\"%s\",\"dns\":\"%s\","
-                 "\"api\":\"%s\",\"role\":\"%s\"}",
-                 cfg->node_id, cfg->node_name, cfg->raft_listen, cfg->listen_text[0],
-                 cfg->api_listen, cfg->join_standby ? "standby" : "voter");
-        snprintf(auth, sizeof(auth), "Bearer %s", token);
-        struct node_forward_request req = {.method = "POST",
-                                           .target = "/v1/cluster/members",
-                                           .authorization = auth,
-                                           .content_type = "application/json",
-                                           .body = body,
-                                           .body_len = strlen(body),
-                                           .timeout_ms = 10000};
         node->joining = true;
+        if (authenticated) {
+                struct node_forward_request req = {
+                    .method = "GET", .target = "/v1/health", .timeout_ms = 5000};
+                node_forward(node->loop, (struct sockaddr *)&addr, &req, on_join_health,
+                             node);
+                return;
+        }
+        char body[512], auth[160];
+        struct node_forward_request req;
+        join_request(cfg, body, sizeof(body), &req);
+        snprintf(auth, sizeof(auth), "Bearer %s", token);
+        req.authorization = auth;
         node_forward(node->loop, (struct sockaddr *)&addr, &req, on_join_answer, node);
 }
 
@@ -388,12 +589,28 @@ static int start_cluster(struct node *node)
                                   node->cluster.error);
                 return -1;
         }
-        node->api =
-            (struct node_api){.loop = node->loop, .cluster = &node->cluster, .cfg = cfg};
-        if (cfg->tls_cert[0] != '\0') {
-                /* Nodes call each other's API, which is TLS too. */
+        node->api = (struct node_api){.loop = node->loop,
+                                      .cluster = &node->cluster,
+                                      .cfg = cfg,
+                                      .dns_stats = dns_stats_json,
+                                      .dns_stats_ctx = node};
+        /* Nodes call each other's API, which is TLS too; an https --join is
+         * TLS in any case (trusting the cluster CA without an API
+         * certificate), never plain HTTP. */
+        const char *trust = cfg->tls_cert[0] ? cfg->tls_cert : NULL;
+        if (trust == NULL && strncmp(cfg->join, "https://", 8) == 0) {
+                trust = cfg->node_ca[0] ? cfg->node_ca : NULL;
+                if (trust == NULL) {
+                        LOG_ERROR("--join %s: https needs --api-tls-cert or --node-ca to "
+                                  "trust",
+                                  cfg->join);
+                        node_cluster_close(&node->cluster, NULL);
+                        return -1;
+                }
+        }
+        if (trust != NULL) {
                 char terr[300];
-                if (node_forward_use_tls(cfg->tls_cert, terr, sizeof(terr)) != 0) {
+                if (node_forward_use_tls(trust, terr, sizeof(terr)) != 0) {
                         LOG_ERROR("%s", terr);
                         node_cluster_close(&node->cluster, NULL);
                         return -1;
@@ -421,6 +638,7 @@ static int start_cluster(struct node *node)
                 node_cluster_close(&node->cluster, NULL);
                 return -1;
         }
+        node_cluster_serve_calls(&node->cluster, node->http);
         uv_timer_init(node->loop, &node->join_timer);
         node->join_timer.data = node;
         if (cfg->join[0] != '\0')
@@ -435,6 +653,8 @@ int main(int argc, char **argv)
         static struct node node;
         char err[1024];
         signal(SIGPIPE, SIG_IGN);
+        if (argc >= 2 && strcmp(argv[1], "ca") == 0)
+                return node_ca_main(argc - 2, argv + 2);
         switch (node_config_parse(&node.cfg, argc, argv, err, sizeof(err))) {
         case NODE_CONFIG_OK:
                 break;
@@ -465,9 +685,19 @@ int main(int argc, char **argv)
         double secs = (double)(uv_hrtime() - t0) / 1e9;
         malloc_trim(0);
         if (node.cfg.check_only) {
+                struct dns_cookie_keys keys;
+                if (node.cfg.cookies > 0 && node.cfg.cookie_secret_file[0] != '\0' &&
+                    node_cookies_read(node.cfg.cookie_secret_file, &keys, err,
+                                      sizeof(err)) != 0) {
+                        fprintf(stderr, "quorumdns: %s\n", err);
+                        dns_db_fini(&node.db);
+                        node_config_free(&node.cfg);
+                        return 1;
+                }
                 printf("ok: %u zone%s, %zu record%s\n", node.cfg.zone_count,
                        node.cfg.zone_count == 1 ? "" : "s", records,
                        records == 1 ? "" : "s");
+
                 dns_db_fini(&node.db);
                 node_config_free(&node.cfg);
                 return 0;
@@ -477,7 +707,23 @@ int main(int argc, char **argv)
                  secs);
 
         node.loop = uv_default_loop();
+        raise_fd_limit(&node.cfg);
         int rc = 1;
+        if (dns_rrl_init(&node.rrl, &node.cfg.rrl) != 0) {
+                fprintf(stderr, "quorumdns: no memory for %u RRL accounts\n",
+                        node.cfg.rrl.table_size);
+                return 1;
+        }
+        if (node.cfg.cookies > 0 &&
+            node_cookies_start(&node.cookies, node.loop, node.cfg.cookie_secret_file,
+                               node.cfg.cookie_secret_overlap_s, err, sizeof(err)) != 0) {
+                fprintf(stderr, "quorumdns: %s\n", err);
+                return 1;
+        }
+        if (node.cfg.cookies > 0 && node.cfg.cookie_secret_file[0] == '\0' &&
+            node_config_clustered(&node.cfg))
+                LOG_WARN("DNS cookies: a random secret of this node; give every node the "
+                         "same --cookie-secret-file so that cookies are valid on all");
         bool clustered = node_config_clustered(&node.cfg);
         /* Before the replica starts: a SIGTERM while it restores a large
          * snapshot then stops the node cleanly once the loop runs. */
@@ -494,6 +740,9 @@ int main(int argc, char **argv)
                         LOG_INFO("serving DNS on %s (UDP, TCP)", node.cfg.listen_text[i]);
                 if (clustered)
                         LOG_INFO("DNS opens once the snapshot and log are applied");
+                uv_timer_init(node.loop, &node.stats_timer);
+                node.stats_timer.data = &node;
+                uv_timer_start(&node.stats_timer, on_stats_timer, 10000, 10000);
                 rc = 0;
         } else {
                 for (unsigned i = 0; i < node.servers; i++) {
@@ -503,12 +752,14 @@ int main(int argc, char **argv)
                 uv_close((uv_handle_t *)&node.sigterm, NULL);
                 uv_close((uv_handle_t *)&node.sigint, NULL);
                 uv_close((uv_handle_t *)&node.sighup, NULL);
+                node_cookies_close(&node.cookies);
         }
         uv_run(node.loop, UV_RUN_DEFAULT);
         if (rc == 0)
                 rc = node.exit_code;
         uv_loop_close(node.loop);
         node_api_imports_free(&node.api);
+        dns_rrl_fini(&node.rrl);
         dns_db_fini(&node.db);
         node_config_free(&node.cfg);
         if (node.cluster.removed)

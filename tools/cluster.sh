@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # cluster.sh — runs a local N-node quorumdns cluster on loopback: node I on
 # 127.0.0.(10+I) with DNS on port 5353 (UDP+TCP), the HTTP API on 8080 and
-# raft on 7000.  All nodes get the same static bootstrap list and the same
-# admin token (.run/cluster/token, made once, mode 600); data, config, log
-# and pid file of node I are in .run/cluster/nI/.  Runs tools/setup.sh first.
+# raft on 7000.  All nodes get the same static bootstrap list, the same
+# admin token (.run/cluster/token, made once, mode 600) and the same DNS
+# cookie secret (.run/cluster/cookie.secret, mode 600); data, config, log
+# and pid file of node I are in .run/cluster/nI/.  Raft connections are
+# authenticated: start makes a cluster CA in .run/cluster/pki/ (once; ca.key
+# mode 600) and a certificate for each node naming its id (node-I.crt,
+# node-I.key mode 600).  Runs tools/setup.sh first.
 #
 # Usage: tools/cluster.sh [--no-setup] COMMAND
 #   start [N]        start N nodes (default 3, at most 9), wait for a leader,
@@ -13,11 +17,15 @@
 #   restart-node I   stop node I gracefully and start it again
 #   kill-node I      kill node I with SIGKILL (a crash, for fault tests)
 #   logs I [-f]      show node I's log (-f: follow it)
+#   rotate-cookie-secret  put a new DNS cookie secret in the shared file; the
+#                    nodes read it within seconds and keep accepting cookies
+#                    made with the old one for an hour
 #   clean            stop everything and delete .run/cluster (all data)
 #   --no-setup       do not run tools/setup.sh (packages and build) first
 # Environment: QDNS_BIN (default build/node/quorumdns), QDNS_CLUSTER_DIR
 # (default .run/cluster), QDNS_CLUSTER_DNS_PORT / _API_PORT / _RAFT_PORT
-# (5353 / 8080 / 7000; remembered by start until clean).
+# (5353 / 8080 / 7000; remembered by start until clean), QDNS_RAFT_TRANSPORT
+# (tls, the default, or plaintext: unauthenticated raft, for comparisons).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,6 +34,9 @@ RUN="${QDNS_CLUSTER_DIR:-$ROOT/.run/cluster}"
 case "$RUN" in /*) ;; *) RUN="$PWD/$RUN" ;; esac
 STATE="$RUN/cluster.env" # N and the ports, written by start
 TOKEN_FILE="$RUN/token"
+PKI="$RUN/pki" # the cluster CA and the node certificates
+RAFT_TRANSPORT="${QDNS_RAFT_TRANSPORT:-tls}"
+COOKIE_FILE="$RUN/cookie.secret"
 MAX_NODES=9
 ZONE=demo.quorumdns.test.
 ZONE_FILE="$ROOT/tools/demo/demo.quorumdns.test.zone"
@@ -39,7 +50,7 @@ else
 fi
 
 usage() {
-        sed -n '2,21s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+        sed -n '2,28s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
 say() { printf 'cluster: %s\n' "$*"; }
@@ -197,7 +208,9 @@ api-listen $(ip_of "$i"):$API_PORT
 raft-listen $(ip_of "$i"):$RAFT_PORT
 bootstrap $(bootstrap_list)
 api-token admin:$(cat "$TOKEN_FILE")
+cookie-secret-file $COOKIE_FILE
 log-level ${QDNS_LOG_LEVEL:-info}
+$(raft_identity "$i")
 EOF
                 mv "$conf.tmp" "$conf"
         )
@@ -465,6 +478,31 @@ check_tools() {
         "$PY" -c 'import json' 2>/dev/null || die "python3 not found"
 }
 
+# The config lines of node I's identity (or of the plaintext transport).
+raft_identity() {
+        if [ "$RAFT_TRANSPORT" = plaintext ]; then
+                echo "raft-transport plaintext"
+        else
+                printf 'node-ca %s\nnode-cert %s\nnode-key %s\n' "$PKI/ca.crt" \
+                        "$PKI/node-$1.crt" "$PKI/node-$1.key"
+        fi
+}
+
+# The cluster CA (made once) and a certificate for each of the N nodes.
+make_pki() {
+        local i
+        [ "$RAFT_TRANSPORT" = plaintext ] && return 0
+        if [ ! -s "$PKI/ca.crt" ]; then
+                "$BIN" ca init "$PKI" >/dev/null || die "cannot make the cluster CA in $(rel "$PKI")"
+                say "cluster CA made in $(rel "$PKI") (ca.key mode 600)"
+        fi
+        for i in $(seq 1 "$N"); do
+                [ -s "$PKI/node-$i.crt" ] && continue
+                "$BIN" ca issue "$PKI" --node-id "$i" --ip "$(ip_of "$i")" >/dev/null ||
+                        die "cannot issue node $i's certificate"
+        done
+}
+
 make_token() {
         [ -s "$TOKEN_FILE" ] && return 0
         mkdir -p "$RUN"
@@ -474,6 +512,29 @@ make_token() {
                 mv "$TOKEN_FILE.tmp" "$TOKEN_FILE"
         )
         say "admin token generated in $(rel "$TOKEN_FILE") (mode 600)"
+}
+
+# A new DNS cookie secret (16 random bytes in hex) as the file's only line.
+new_cookie_secret() {
+        mkdir -p "$RUN"
+        (
+                umask 077
+                od -An -tx1 -N16 /dev/urandom | tr -d ' \n' >"$COOKIE_FILE.tmp"
+                echo >>"$COOKIE_FILE.tmp"
+                mv "$COOKIE_FILE.tmp" "$COOKIE_FILE"
+        )
+}
+
+make_cookie_secret() {
+        [ -s "$COOKIE_FILE" ] && return 0
+        new_cookie_secret
+        say "DNS cookie secret generated in $(rel "$COOKIE_FILE") (mode 600, shared by the nodes)"
+}
+
+cmd_rotate_cookie_secret() {
+        [ -s "$COOKIE_FILE" ] || die "no cookie secret in $(rel "$RUN") (start a cluster first)"
+        new_cookie_secret
+        say "new DNS cookie secret in $(rel "$COOKIE_FILE"); the nodes read it within a few seconds"
 }
 
 cmd_start() {
@@ -507,6 +568,12 @@ cmd_start() {
         chmod 700 "$RUN"
         save_state
         make_token
+        case "$RAFT_TRANSPORT" in
+        tls | plaintext) ;;
+        *) die "QDNS_RAFT_TRANSPORT must be tls or plaintext, not '$RAFT_TRANSPORT'" ;;
+        esac
+        make_pki
+        make_cookie_secret
         local started=0
         for i in $(seq 1 "$N"); do
                 if [ -z "$(running_pid "$i")" ]; then
@@ -796,6 +863,10 @@ kill-node)
 logs)
         [ $# -ge 1 ] && [ $# -le 2 ] || usage_die "usage: tools/cluster.sh logs I [-f]"
         cmd_logs "$@"
+        ;;
+rotate-cookie-secret)
+        [ $# -eq 0 ] || die "rotate-cookie-secret takes no argument"
+        cmd_rotate_cookie_secret
         ;;
 clean)
         [ $# -eq 0 ] || die "clean takes no argument"

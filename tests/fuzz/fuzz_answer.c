@@ -6,7 +6,12 @@
  * TXT set, a child zone) is built once through dns_zonefile_load(); each
  * input is then answered over UDP and over TCP, and the response is checked
  * to stay inside its size limit; the UDP server's batch path (parse, warm
- * the cache, answer the parsed query) must give the same bytes.
+ * the cache, answer the parsed query) must give the same bytes.  A query
+ * with a COOKIE then goes through the cookie checks twice: as sent, and
+ * with the server cookie replaced by the one the server made for it (so
+ * the valid-cookie path is reached), answered with the reply cookie (and,
+ * for the first, the HINFO policy for ANY) inside the size limits, and its
+ * response charged to RRL accounts.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -15,7 +20,10 @@
 #include <unistd.h>
 
 #include "dns/answer.h"
+#include "dns/cookie.h"
 #include "dns/db.h"
+#include "dns/rrl.h"
+#include "dns/wire.h"
 #include "dns/zonefile.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -40,6 +48,7 @@ static const char CHILD[] = "$ORIGIN child.example.com.\n"
                             "@ 60 SOA ns hm 1 2 3 4 3600\n@ NS ns\nns A 192.0.2.7\n";
 
 static struct dns_db db;
+static struct dns_rrl rrl;
 
 static void quiet(void *ctx, const char *file, unsigned line, const char *message)
 {
@@ -81,6 +90,54 @@ static void build_once(void)
         }
         if (dns_txn_commit(&txn) != 0)
                 abort();
+        struct dns_rrl_config cfg;
+        dns_rrl_config_default(&cfg);
+        cfg.table_size = 1024;
+        cfg.rate = 3;
+        if (dns_rrl_init(&rrl, &cfg) != 0)
+                abort();
+}
+
+/* Answers q over UDP with its reply cookie; charges the response to RRL. */
+static void answer_with_cookie(const struct dns_catalog *cat, struct dns_query *q,
+                               enum dns_parse_status st, uint32_t now)
+{
+        static uint8_t out[DNS_TCP_MAX];
+        static unsigned slip;
+        size_t n = dns_answer_parsed(cat, q, st, DNS_TRANSPORT_UDP, out, 0, NULL);
+        if (n > DNS_EDNS_OUR_PAYLOAD)
+                abort();
+        if (n >= DNS_HEADER_SIZE) {
+                struct dns_client_addr a = {
+                    .family = AF_INET, .len = 4, .bytes = {192, 0, 2}};
+                dns_rrl_check(&rrl, &a, (enum dns_rrl_kind)(out[3] & 3), q->qname.hash[0],
+                              now, &slip);
+        }
+}
+
+static void cookies(const struct dns_catalog *cat, uint8_t *query, size_t size)
+{
+        static struct dns_cookie_keys keys = {
+            .count = 2,
+            .key = {{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, {42}},
+        };
+        struct dns_client_addr a = {.family = AF_INET6, .len = 16, .bytes = {0x20, 0x01}};
+        struct dns_query q;
+        enum dns_parse_status st = dns_query_parse(&q, query, size);
+        if (q.cookie == NULL || (st != DNS_PARSE_OK && st != DNS_PARSE_NOQUESTION))
+                return;
+        uint32_t now = size > 8 ? wire_get32(query + size - 4) : 0;
+        dns_cookie_answer(&keys, &q, &a, now);
+        q.any_hinfo = size & 1;
+        answer_with_cookie(cat, &q, st, now);
+        if (q.cookie_len == 24) {
+                /* The same query returning the cookie it was given. */
+                memcpy((uint8_t *)q.cookie + 8, q.cookie_reply + 8, 16);
+                st = dns_query_parse(&q, query, size);
+                if (dns_cookie_answer(&keys, &q, &a, now + 10) != DNS_COOKIE_VALID)
+                        abort();
+                answer_with_cookie(cat, &q, st, now + 10);
+        }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -109,6 +166,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                               NULL) != n ||
             memcmp(again, out, n) != 0)
                 abort();
+        cookies(cat, query, size);
         free(query);
         return 0;
 }

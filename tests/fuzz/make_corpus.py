@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Writes the seed corpora for the fuzz targets (tests/fuzz/corpus/).
 
-fuzz_answer gets real query packets built with dnspython; fuzz_zonefile
-gets small zone files.  The seeds of the node/ and consensus/ targets
+fuzz_answer gets real query packets built with dnspython (COOKIE options
+among them); fuzz_zonefile gets small zone files; fuzz_limits gets cookie
+secrets files and network lists.  The seeds of the node/ and consensus/ targets
 are kept as files: fuzz_http_response (relay answers: Content-Length,
 chunked with extensions and trailers, close-delimited, a huge chunk),
 fuzz_http_head (request heads: token, import, chunked, ambiguous lengths,
@@ -16,6 +17,7 @@ folder would shadow the dnspython package), e.g.:
     cd /tmp && /usr/bin/python3 /path/to/tests/fuzz/make_corpus.py
 """
 import os
+import struct
 
 import dns.edns
 import dns.message
@@ -51,6 +53,31 @@ def queries():
     yield "notify", m.to_wire()
     opt = dns.edns.GenericOption(10, b"\x01\x02\x03\x04\x05\x06\x07\x08")
     yield "cookie", q("web.example.com.", "A", use_edns=0, options=[opt])
+    # Client and RFC 9018 server cookie (version 1, a timestamp, a hash).
+    full = bytes(range(8)) + b"\x01\x00\x00\x00\x5c\xf7\x9f\x11" + bytes(8)
+    yield "cookie_full", q("www.example.com.", "A", use_edns=0,
+                           options=[dns.edns.GenericOption(10, full)])
+    yield "cookie_any", q("example.com.", "ANY", use_edns=0,
+                          options=[dns.edns.GenericOption(10, full)])
+    yield "cookie_nx", q("nope.example.com.", "TXT", use_edns=0, payload=512,
+                         options=[dns.edns.GenericOption(10, full[:20])])
+    yield "cookie_bad_len", q("www.example.com.", "A", use_edns=0,
+                              options=[dns.edns.GenericOption(10, bytes(10))])
+    yield "cookie_twice", q("www.example.com.", "A", use_edns=0,
+                            options=[opt, dns.edns.GenericOption(10, bytes(8))])
+    # RFC 7873 §5.4: no question, only a COOKIE.
+    optrr = b"\x00" + struct.pack("!HHBBHH", 41, 1232, 0, 0, 0, 12) + \
+        struct.pack("!HH", 10, 8) + bytes(range(8))
+    yield "cookie_only", struct.pack("!HHHHHH", 0x1234, 0, 0, 0, 0, 1) + optrr
+
+
+LIMITS = {
+    "secrets": "# cluster cookie secrets\ne5e973e5a6b2a43f48e7dc849e37bfcf\n"
+               "  445536BCD2513298075A5D379663C962  # previous\r\n\n",
+    "secrets_bad": "e5e973e5a6b2a43f48e7dc849e37bfc\nzz\n",
+    "networks": "127.0.0.0/8\n::1/128\n192.0.2.0/24,2001:db8::/33\n10.1.2.3\n",
+    "networks_bad": "192.0.2.0/33\n2001:db8::/129\n/24\n1.2.3.4/\nhost\n",
+}
 
 
 ZONES = {
@@ -98,6 +125,11 @@ def main():
     for name, wire in queries():
         with open(os.path.join(out, name), "wb") as f:
             f.write(wire)
+    out = os.path.join(HERE, "corpus", "fuzz_limits")
+    os.makedirs(out, exist_ok=True)
+    for name, text in LIMITS.items():
+        with open(os.path.join(out, name), "w") as f:
+            f.write(text)
     out = os.path.join(HERE, "corpus", "fuzz_zonefile")
     os.makedirs(out, exist_ok=True)
     for name, text in ZONES.items():

@@ -179,6 +179,7 @@ class Node:
         self.data_dir = cluster.root / f"n{nid}" / "data"
         self.logfile = cluster.root / f"n{nid}" / "node.log"
         self.proc = None
+        self.admin_token = ADMIN_TOKEN  # this node's own (nodes need not share it)
         self.runs = []          # every Popen ever started for this node
         self.expected_exit = None
 
@@ -204,11 +205,17 @@ class Node:
     def cmd(self, bootstrap=None, join=None, join_role=None, extra=()):
         c = [str(QDNS_BIN), "--data-dir", str(self.data_dir), "--node-id", str(self.id),
              "--raft-listen", self.raft, "--api-listen", f"{self.host}:{self.api_port}",
-             "-l", self.dns_addr, "--api-token", f"admin:{ADMIN_TOKEN}",
-             "--api-token", f"read:{READ_TOKEN}", "--log-level", "info"]
+             "-l", self.dns_addr, "--api-token", f"admin:{self.admin_token}",
+             "--api-token", f"read:{READ_TOKEN}", "--log-level", os.environ.get("QDNS_LOG_LEVEL", "info")]
         if self.cluster.tls:
             c += ["--api-tls-cert", str(self.cluster.tls[0]),
                   "--api-tls-key", str(self.cluster.tls[1])]
+        if self.cluster.raft_transport == "plaintext":
+            c += ["--raft-transport", "plaintext"]
+        else:
+            cert, key = self.cluster.node_cert(self.id)
+            c += ["--node-ca", str(self.cluster.pki / "ca.crt"),
+                  "--node-cert", str(cert), "--node-key", str(key)]
         if bootstrap:
             c += ["--bootstrap", bootstrap]
         if join:
@@ -260,6 +267,7 @@ class Node:
 
     # API
     def req(self, method, path, **kw):
+        kw.setdefault("token", self.admin_token)
         return http(method, self.api + path, **kw)
 
     def get(self, path, **kw):
@@ -289,13 +297,38 @@ class Node:
         return answer_values(r, qname, qtype)
 
 
+def make_ca(directory):
+    """A cluster CA in directory (ca.key, ca.crt), made by `quorumdns ca init`."""
+    subprocess.run([str(QDNS_BIN), "ca", "init", str(directory)], check=True,
+                   stdout=subprocess.DEVNULL)
+    return Path(directory)
+
+
+def issue_cert(ca_dir, node_id, out, ips=()):
+    """A node certificate naming node_id (out.crt, out.key), from ca_dir's CA."""
+    cmd = [str(QDNS_BIN), "ca", "issue", str(ca_dir), "--node-id", str(node_id),
+           "--out", str(out), "--force"]
+    for ip in ips:
+        cmd += ["--ip", ip]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return Path(f"{out}.crt"), Path(f"{out}.key")
+
+
 class Cluster:
-    def __init__(self, root, max_nodes=5, tls=None):
+    def __init__(self, root, max_nodes=5, tls=None,
+                 raft_transport=os.environ.get("QDNS_TEST_RAFT_TRANSPORT", "tls")):
         self.tls = tls  # (certificate file, key file): the API over TLS
+        # "tls" (the default): node certificates from a CA made here;
+        # "plaintext": raft_uv_tcp, unauthenticated.
+        self.raft_transport = raft_transport
         if not QDNS_BIN.exists():
             pytest.skip(f"quorumdns binary not built: {QDNS_BIN}")
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self.pki = self.root / "pki"
+        self._certs = {}
+        if raft_transport == "tls":
+            make_ca(self.pki)
         self.max_nodes = max_nodes
         hosts = [node_host(i) for i in range(1, max_nodes + 1)]
         self.dns_port, self.raft_port, self.api_port = pick_ports(hosts, 3)
@@ -304,6 +337,13 @@ class Cluster:
 
     def __getitem__(self, i):
         return self.nodes[i]
+
+    def node_cert(self, i):
+        """Node i's certificate and key files (issued on first use)."""
+        if i not in self._certs:
+            self._certs[i] = issue_cert(self.pki, i, self.pki / f"node-{i}",
+                                        ips=[node_host(i)])
+        return self._certs[i]
 
     def bootstrap_str(self, ids):
         return ",".join(f"{i}@{self.nodes[i].raft}" for i in ids)

@@ -34,10 +34,11 @@ CLUSTER_SH = REPO / "tools" / "cluster.sh"
 COMPOSE_FILE = REPO / "docker-compose.yml"
 DOCKERFILE = REPO / "Dockerfile"
 ENTRYPOINT = REPO / "tools" / "docker" / "entrypoint.sh"
+PKI_SH = REPO / "tools" / "docker" / "pki.sh"
 RUNTIME_PACKAGES = REPO / "tools" / "docker" / "runtime-packages.sh"
 
 # The scripts this suite owns are also run through shellcheck when it exists.
-OWN_SCRIPTS = [CLUSTER_SH, ENTRYPOINT, RUNTIME_PACKAGES,
+OWN_SCRIPTS = [CLUSTER_SH, ENTRYPOINT, PKI_SH, RUNTIME_PACKAGES,
                REPO / "tools" / "docker" / "healthcheck.sh"]
 
 
@@ -118,7 +119,9 @@ def compose_config(env_extra, tmp):
 @pytest.fixture(scope="module")
 def compose(tmp_path_factory):
     yaml = pytest.importorskip("yaml", reason="python3-yaml is needed to read the compose output")
-    p = compose_config({"QDNS_ADMIN_TOKEN": "test-admin-token"}, tmp_path_factory.mktemp("compose"))
+    p = compose_config({"QDNS_ADMIN_TOKEN": "test-admin-token",
+                        "QDNS_COOKIE_SECRET": "0123456789abcdef0123456789abcdef"},
+                       tmp_path_factory.mktemp("compose"))
     assert p.returncode == 0, "docker-compose config rejects docker-compose.yml: " + explain(p)
     return yaml.safe_load(p.stdout)
 
@@ -129,8 +132,19 @@ def test_compose_needs_the_admin_token(tmp_path):
     assert "QDNS_ADMIN_TOKEN" in p.stderr
 
 
+def test_compose_needs_the_cookie_secret(tmp_path):
+    p = compose_config({"QDNS_ADMIN_TOKEN": "test-admin-token"}, tmp_path)
+    assert p.returncode != 0, "docker-compose.yml must not start without QDNS_COOKIE_SECRET"
+    assert "QDNS_COOKIE_SECRET" in p.stderr
+
+
+def test_compose_nodes_share_the_cookie_secret(compose):
+    secrets = {s["environment"]["QDNS_COOKIE_SECRET"] for s in compose["services"].values()}
+    assert secrets == {"0123456789abcdef0123456789abcdef"}
+
+
 def test_compose_three_nodes_one_cluster(compose):
-    services = compose["services"]
+    services = {k: v for k, v in compose["services"].items() if k != "pki"}
     assert sorted(services) == ["n1", "n2", "n3"]
     envs = {name: s["environment"] for name, s in services.items()}
     bootstraps = {e["QDNS_BOOTSTRAP"] for e in envs.values()}
@@ -158,8 +172,54 @@ def test_compose_three_nodes_one_cluster(compose):
     assert all(ipaddress.ip_address(ip) in net for ip in ips)
 
 
-def test_compose_ports_volumes_healthcheck(compose):
+def test_compose_pki_gives_each_node_its_own_identity(compose):
+    """The one-shot pki service makes the CA and one certificate per node, each
+    in the node's own volume; no node sees the CA key or another's key."""
     services = compose["services"]
+    pki = services["pki"]
+    assert "quorumdns-pki" in " ".join(pki["entrypoint"])
+    assert sorted(pki["command"]) == ["1@172.28.53.11", "2@172.28.53.12", "3@172.28.53.13"]
+    pki_mounts = {v.split(":")[0]: v.split(":")[1] for v in pki["volumes"]}
+    assert pki_mounts["pki-ca"] == "/pki/ca"
+    for i in (1, 2, 3):
+        s = services[f"n{i}"]
+        assert pki_mounts[f"n{i}-pki"] == f"/pki/n{i}"
+        mounts = s["volumes"]
+        assert f"n{i}-pki:/etc/quorumdns/pki:ro" in mounts, mounts
+        assert not any(m.startswith("pki-ca:") or (m.startswith("n") and "-pki:" in m
+                                                   and not m.startswith(f"n{i}-pki:"))
+                       for m in mounts), mounts
+        assert s["depends_on"]["pki"]["condition"] == "service_completed_successfully"
+        assert s["environment"].get("QDNS_RAFT_TRANSPORT", "tls") == "tls"
+
+
+def test_pki_script_issues_node_certificates(tmp_path):
+    if not QDNS_BIN.is_file():
+        pytest.skip(f"{QDNS_BIN} is not built")
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "QDNS_BIN": str(QDNS_BIN),
+           "QDNS_PKI_CA_DIR": str(tmp_path / "ca"), "QDNS_PKI_ROOT": str(tmp_path),
+           "QDNS_USER": ""}
+    p = run(["sh", PKI_SH, "1@172.28.53.11", "2@172.28.53.12"], env=env)
+    assert p.returncode == 0, explain(p)
+    assert (tmp_path / "ca" / "ca.key").stat().st_mode & 0o777 == 0o600
+    for i in (1, 2):
+        d = tmp_path / f"n{i}"
+        assert sorted(x.name for x in d.iterdir()) == ["ca.crt", "node.crt", "node.key"]
+        assert (d / "node.key").stat().st_mode & 0o777 == 0o600
+        text = run(["openssl", "x509", "-in", d / "node.crt", "-noout", "-ext",
+                    "subjectAltName"]).stdout
+        assert f"URI:quorumdns://node/{i}" in text and f"IP Address:172.28.53.1{i}" in text
+        v = run(["openssl", "verify", "-CAfile", d / "ca.crt", d / "node.crt"])
+        assert v.returncode == 0, explain(v)
+    before = (tmp_path / "n1" / "node.crt").read_bytes()
+    p = run(["sh", PKI_SH, "1@172.28.53.11"], env=env)
+    assert p.returncode == 0 and (tmp_path / "n1" / "node.crt").read_bytes() == before
+    p = run(["sh", PKI_SH, "x@1.2.3.4"], env=env)
+    assert p.returncode == 1 and "ID@IP" in p.stderr
+
+
+def test_compose_ports_volumes_healthcheck(compose):
+    services = {k: v for k, v in compose["services"].items() if k != "pki"}
     volumes = set()
     for i, name in enumerate(["n1", "n2", "n3"], start=1):
         s = services[name]
@@ -281,6 +341,11 @@ def entrypoint(tmp_path, fake, env_extra, *args):
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "QDNS_BIN": str(fake),
            "QDNS_RUN_DIR": str(tmp_path / "run"), "QDNS_DATA_DIR": str(tmp_path / "data"),
            "QDNS_USER": ""}
+    for name in ("ca.crt", "node.crt", "node.key"):  # only their presence is checked
+        (tmp_path / name).touch()
+    env.update({"QDNS_NODE_CA": str(tmp_path / "ca.crt"),
+                "QDNS_NODE_CERT": str(tmp_path / "node.crt"),
+                "QDNS_NODE_KEY": str(tmp_path / "node.key")})
     env.update(env_extra)
     return run(["sh", ENTRYPOINT, *args], env=env)
 
@@ -298,10 +363,27 @@ def test_entrypoint_writes_the_config(tmp_path, fake_node):
                  "listen 172.28.53.12:53", "api-listen 172.28.53.12:8080",
                  "raft-listen 172.28.53.12:7000",
                  "bootstrap 1@172.28.53.11:7000,2@172.28.53.12:7000",
-                 "api-token admin:s3cret-admin", "api-token read:r34d-only"):
+                 "api-token admin:s3cret-admin", "api-token read:r34d-only",
+                 f"node-ca {tmp_path / 'ca.crt'}", f"node-cert {tmp_path / 'node.crt'}",
+                 f"node-key {tmp_path / 'node.key'}"):
         assert want in lines, f"missing {want!r} in:\n{p.stdout}"
+    assert "raft-transport plaintext" not in lines
     assert conf.stat().st_mode & 0o077 == 0, "the config holds tokens: mode 600"
     assert (tmp_path / "run" / "api-address").read_text().strip() == "172.28.53.12:8080"
+
+
+def test_entrypoint_writes_the_cookie_secrets(tmp_path, fake_node):
+    """QDNS_COOKIE_SECRET (comma-separated) becomes a mode-600 file, one
+    secret a line, named by cookie-secret-file."""
+    p = entrypoint(tmp_path, fake_node, {
+        "QDNS_NODE_ID": "1", "QDNS_IP": "172.28.53.11",
+        "QDNS_BOOTSTRAP": "1@172.28.53.11:7000", "QDNS_ADMIN_TOKEN": "s3cret-admin",
+        "QDNS_COOKIE_SECRET": "11" * 16 + "," + "22" * 16})
+    assert p.returncode == 0, explain(p)
+    secret = tmp_path / "run" / "cookie.secret"
+    assert f"cookie-secret-file {secret}" in p.stdout.splitlines()
+    assert secret.read_text() == "11" * 16 + "\n" + "22" * 16 + "\n"
+    assert secret.stat().st_mode & 0o777 == 0o600
 
 
 def test_entrypoint_errors_and_passthrough(tmp_path, fake_node):
@@ -318,6 +400,15 @@ def test_entrypoint_errors_and_passthrough(tmp_path, fake_node):
     p = entrypoint(tmp_path, fake_node, {"QDNS_NODE_ID": "1", "QDNS_BOOTSTRAP": "1@10.0.0.1:7000",
                                          "QDNS_ADMIN_TOKEN": "short"})
     assert p.returncode == 1 and "8 to 127" in p.stderr
+    base = {"QDNS_NODE_ID": "1", "QDNS_BOOTSTRAP": "1@10.0.0.1:7000",
+            "QDNS_ADMIN_TOKEN": "admin-token", "QDNS_IP": "10.0.0.1"}
+    p = entrypoint(tmp_path, fake_node, {**base, "QDNS_NODE_KEY": str(tmp_path / "nokey")})
+    assert p.returncode == 1 and "nokey does not exist" in p.stderr, explain(p)
+    p = entrypoint(tmp_path, fake_node, {**base, "QDNS_RAFT_TRANSPORT": "none"})
+    assert p.returncode == 1 and "tls or plaintext" in p.stderr
+    p = entrypoint(tmp_path, fake_node, {**base, "QDNS_RAFT_TRANSPORT": "plaintext"})
+    assert p.returncode == 0 and "raft-transport plaintext" in p.stdout.splitlines()
+    assert "node-key" not in p.stdout
     p = entrypoint(tmp_path, fake_node, {}, "echo", "hello")
     assert p.returncode == 0 and p.stdout == "hello\n"
 

@@ -526,8 +526,8 @@ static void test_udp_thread_answers_while_versions_are_freed(void **state)
         struct sockaddr_in addr = {.sin_family = AF_INET};
         addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         char err[256];
-        assert_int_equal(dns_udp_server_start(&server, (struct sockaddr *)&addr, &db, err,
-                                              sizeof(err)),
+        assert_int_equal(dns_udp_server_start(&server, (struct sockaddr *)&addr, &db,
+                                              NULL, err, sizeof(err)),
                          0);
         socklen_t len = sizeof(addr);
         getsockname(server.fd, (struct sockaddr *)&addr, &len);

@@ -18,9 +18,19 @@
 #   QDNS_API_LISTEN      API address (default QDNS_IP:8080)
 #   QDNS_RAFT_LISTEN     raft address (default QDNS_IP:7000; must be the one
 #                        in QDNS_BOOTSTRAP)
+#   QDNS_COOKIE_SECRET   DNS cookie secrets shared by every node: 32 hex
+#                        digits each, comma-separated; the first makes
+#                        cookies, the others are still accepted (rotation)
+#   QDNS_COOKIE_SECRET_FILE  or: a file of them, one per line (a mounted
+#                        secret), read again by the node whenever it changes
 #   QDNS_LOG_LEVEL       error, warn, info (default) or debug
 #   QDNS_CONFIG_FILE     more "key value" lines appended to the config
 #   QDNS_DATA_DIR        data directory (default /var/lib/quorumdns, a volume)
+#   QDNS_NODE_CA         the cluster CA certificate, this node's certificate and
+#   QDNS_NODE_CERT       key (default /etc/quorumdns/pki/ca.crt, node.crt and
+#   QDNS_NODE_KEY        node.key, as the compose file's pki service makes them)
+#   QDNS_RAFT_TRANSPORT  tls (default) or plaintext (unauthenticated raft: any
+#                        host that reaches port 7000 can change every zone)
 set -eu
 
 case "${1:-}" in
@@ -51,6 +61,10 @@ fi
 if [ -n "${QDNS_READ_TOKEN_FILE:-}" ]; then
         QDNS_READ_TOKEN=$(cat "$QDNS_READ_TOKEN_FILE") || die "cannot read QDNS_READ_TOKEN_FILE=$QDNS_READ_TOKEN_FILE"
 fi
+COOKIE_SECRET=${QDNS_COOKIE_SECRET:-}
+COOKIE_SECRET_FILE=${QDNS_COOKIE_SECRET_FILE:-}
+check_word QDNS_COOKIE_SECRET "$COOKIE_SECRET"
+check_word QDNS_COOKIE_SECRET_FILE "$COOKIE_SECRET_FILE"
 ADMIN_TOKEN=${QDNS_ADMIN_TOKEN:-}
 READ_TOKEN=${QDNS_READ_TOKEN:-}
 CONFIG_FILE=${QDNS_CONFIG_FILE:-}
@@ -88,8 +102,32 @@ if [ -z "$IP" ]; then
 fi
 API_LISTEN=${QDNS_API_LISTEN:-$IP:8080}
 
+RAFT_TRANSPORT=${QDNS_RAFT_TRANSPORT:-tls}
+PKI=/etc/quorumdns/pki
+NODE_CA=${QDNS_NODE_CA:-$PKI/ca.crt}
+NODE_CERT=${QDNS_NODE_CERT:-$PKI/node.crt}
+NODE_KEY=${QDNS_NODE_KEY:-$PKI/node.key}
+case "$RAFT_TRANSPORT" in
+tls)
+        for f in "$NODE_CA" "$NODE_CERT" "$NODE_KEY"; do
+                check_word "the node identity file" "$f"
+                [ -e "$f" ] || die "$f does not exist: give the node its CA certificate, certificate and key (quorumdns ca init/issue; docker-compose's pki service makes them), or set QDNS_RAFT_TRANSPORT=plaintext"
+        done
+        ;;
+plaintext) ;;
+*) die "QDNS_RAFT_TRANSPORT must be tls or plaintext" ;;
+esac
+
 mkdir -p "$RUNDIR" "$DATA"
 conf="$RUNDIR/quorumdns.conf"
+if [ -z "$COOKIE_SECRET_FILE" ] && [ -n "$COOKIE_SECRET" ]; then
+        COOKIE_SECRET_FILE="$RUNDIR/cookie.secret"
+        (
+                umask 077
+                echo "$COOKIE_SECRET" | tr ',' '\n' >"$COOKIE_SECRET_FILE"
+        )
+        [ "$(id -u)" != 0 ] || [ -z "$RUN_USER" ] || chown "$RUN_USER:" "$COOKIE_SECRET_FILE"
+fi
 (
         umask 077 # the file holds the tokens
         {
@@ -107,7 +145,15 @@ conf="$RUNDIR/quorumdns.conf"
                 [ -z "${QDNS_JOIN_ROLE:-}" ] || echo "join-role $QDNS_JOIN_ROLE"
                 [ -z "$ADMIN_TOKEN" ] || echo "api-token admin:$ADMIN_TOKEN"
                 [ -z "$READ_TOKEN" ] || echo "api-token read:$READ_TOKEN"
+                [ -z "$COOKIE_SECRET_FILE" ] || echo "cookie-secret-file $COOKIE_SECRET_FILE"
                 echo "log-level ${QDNS_LOG_LEVEL:-info}"
+                if [ "$RAFT_TRANSPORT" = plaintext ]; then
+                        echo "raft-transport plaintext"
+                else
+                        echo "node-ca $NODE_CA"
+                        echo "node-cert $NODE_CERT"
+                        echo "node-key $NODE_KEY"
+                fi
                 if [ -n "$CONFIG_FILE" ]; then
                         echo "# from $CONFIG_FILE"
                         cat "$CONFIG_FILE"

@@ -1,0 +1,114 @@
+/*
+ * call.c — the nodes' API calls to each other (see cluster.h,
+ * node_cluster_call), and the listening end of them.
+ *
+ * With the authenticated raft transport, a call to node N goes over a side
+ * channel of that transport to N's raft address: TLS with both nodes'
+ * certificates, N's proven by its certificate, ours shown to N, who serves
+ * it with the API's routes (node_http_accept_peer) and needs no token.  So
+ * no node sends the operator's token to another, and a member entry naming
+ * a wrong address reaches nobody but the node that holds N's key.
+ *
+ * With --raft-transport plaintext there is no side channel: calls go to the
+ * member's API address over HTTP(S) with this node's admin token, as the
+ * whole cluster is unauthenticated then anyway.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "node/cluster.h"
+#include "node/config.h"
+#include "node/poll.h"
+
+#include <unistd.h>
+
+struct side_connect {
+        struct node_cluster *c;
+        uint64_t id;
+        char raft[64];
+        void (*done)(void *arg, int status, int fd);
+        void *arg;
+};
+
+static void on_side(void *ctx, int status, raft_id peer, int fd)
+{
+        struct side_connect *s = ctx;
+        s->done(s->arg, status, fd);
+        free(s);
+}
+
+static int side_connect(void *ctx, void (*done)(void *arg, int status, int fd), void *arg)
+{
+        struct side_connect *s = ctx;
+        s->done = done;
+        s->arg = arg;
+        int rc = consensus_transport_side_connect(
+            &s->c->replica.transport, NODE_SIDE_HTTP, s->id, s->raft, on_side, s);
+        if (rc != 0)
+                free(s);
+        return rc;
+}
+
+static const char *admin_token(const struct node_config *cfg)
+{
+        for (unsigned i = 0; i < cfg->token_count; i++)
+                if (cfg->tokens[i].scope == 2)
+                        return cfg->tokens[i].secret;
+        return NULL;
+}
+
+int node_cluster_call(struct node_cluster *c, uint64_t id, const char *raft_address,
+                      const char *api_address, const struct node_forward_request *req,
+                      node_forward_cb cb, void *ctx)
+{
+        if (c->replica.authenticated) {
+                struct side_connect *s = calloc(1, sizeof(*s));
+                if (s == NULL || raft_address == NULL || strlen(raft_address) >= 64) {
+                        free(s);
+                        return -EINVAL;
+                }
+                s->c = c;
+                s->id = id;
+                strcpy(s->raft, raft_address);
+                struct node_forward_request plain = *req;
+                plain.authorization = NULL; /* the certificates speak for us */
+                return node_forward_via(c->loop, side_connect, s, &plain, cb, ctx);
+        }
+        struct sockaddr_storage addr;
+        const char *token = admin_token(c->cfg);
+        if (api_address == NULL || node_parse_address(api_address, 0, &addr) != 0)
+                return -EINVAL;
+        char auth[160];
+        struct node_forward_request with_token = *req;
+        if (req->authorization == NULL && token != NULL) {
+                snprintf(auth, sizeof(auth), "Bearer %s", token);
+                with_token.authorization = auth;
+        }
+        return node_forward(c->loop, (struct sockaddr *)&addr, &with_token, cb, ctx);
+}
+
+static uint64_t applied_index(void *ctx)
+{
+        return node_cluster_applied(ctx);
+}
+
+static void on_side_accepted(void *ctx, unsigned kind, raft_id peer, int fd)
+{
+        struct node_cluster *c = ctx;
+        if (kind == NODE_SIDE_HTTP)
+                node_http_accept_peer(c->http, fd, peer);
+        else if (kind == NODE_SIDE_POLL)
+                node_poll_serve(c->loop, fd, applied_index, c);
+        else
+                close(fd);
+}
+
+void node_cluster_serve_calls(struct node_cluster *c, struct node_http *http)
+{
+        c->http = http;
+        if (c->replica.authenticated)
+                consensus_transport_side_listen(&c->replica.transport, on_side_accepted,
+                                                c);
+}
