@@ -33,6 +33,7 @@ import threading
 import time
 import urllib.parse
 
+import dns.flags
 import dns.rcode
 import requests
 
@@ -175,6 +176,8 @@ class Workload:
         try:
             if via == "dns":
                 resp = dns_query(n.host, n.dns_port, reg, "TXT", timeout=0.3)
+                if resp.flags & dns.flags.TC:  # RRL's slip: ask over TCP, as resolvers do
+                    resp = dns_query(n.host, n.dns_port, reg, "TXT", timeout=0.3, tcp=True)
                 v = _txt_value(answer_values(resp, reg, "TXT"))
                 rcode = dns.rcode.to_text(resp.rcode())
             else:

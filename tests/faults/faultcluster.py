@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "system"))
 
 import cluster_util  # noqa: E402
-from cluster_util import ADMIN_TOKEN, Cluster, Node  # noqa: E402,F401  (ADMIN_TOKEN: for the tests)
+from cluster_util import ADMIN_TOKEN, Cluster, Node, issue_cert, make_ca  # noqa: E402,F401  (ADMIN_TOKEN: for the tests)
 
 from faultnet import TMP_ROOT, FaultNet, sh  # noqa: E402
 
@@ -59,12 +59,25 @@ class FaultCluster(Cluster):
         self.net = FaultNet(n)
         self.root = Path(f"{TMP_ROOT}/{self.net.tag}-{time.monotonic_ns()}")
         self.root.mkdir(parents=True)
+        # raft over TLS as deployed (QDNS_TEST_RAFT_TRANSPORT=plaintext: not)
+        self.raft_transport = os.environ.get("QDNS_TEST_RAFT_TRANSPORT", "tls")
+        self.pki = self.root / "pki"
+        self._certs = {}
+        if self.raft_transport == "tls":
+            make_ca(self.pki)
         self.max_nodes = n
         self.dns_port, self.raft_port, self.api_port = DNS_PORT, RAFT_PORT, API_PORT
         self.nodes = {i: FaultNode(self, i) for i in range(1, n + 1)}
         self.bootstrap_ids = []
         self.mounts = []
         self.no_write = set()  # node ids the workload's writers leave alone
+
+    def node_cert(self, i):
+        """Node i's certificate for its namespace address (issued on first use)."""
+        if i not in self._certs:
+            self._certs[i] = issue_cert(self.pki, i, self.pki / f"node-{i}",
+                                        ips=[self.net.host(i)])
+        return self._certs[i]
 
     def tmpfs_data_dir(self, i, size):
         """Node i's data directory on a tmpfs of `size` (e.g. "24m")."""
