@@ -183,3 +183,28 @@ def test_failed_publish_is_retried_until_served(cluster_factory):
     assert "as replicated again" in log or "replicated state again" in log, log
     soa = {n.id: n.values(zone, "SOA") for n in (c[1], c[2], c[3])}
     assert soa[1] == soa[2] == soa[3], soa
+
+
+def test_failed_zone_publishes_are_redone(cluster_factory):
+    """Node 2's first four DNS publishes fail (injected): a zone created, a
+    zone created and deleted, a batch.  Republished from the replicated
+    state, node 2 serves the zone that exists (SOA, the batch's record) and
+    REFUSES the deleted one, like the other nodes."""
+    c = cluster_factory()
+    ld = start_with_env(c, {2: {"QDNS_FAULT_PUBLISH_FAIL": "1:4"}})
+    keep, gone = "keep.test.", "gone.test."
+    c.create_zone(keep, via=ld)
+    c.create_zone(gone, via=ld)
+    r = ld.req("DELETE", f"/v1/zones/{gone}")
+    assert r.status == 200, r
+    r = post_changes(ld, keep, [change("CREATE", f"www.{keep}", "A", ["192.0.2.7"])])
+    assert r.status == 200, r
+    c.wait_dns([c[1], c[2], c[3]], f"www.{keep}", "A", {"192.0.2.7"}, timeout=5)
+    soa = {n.id: n.values(keep, "SOA") for n in (c[1], c[2], c[3])}
+    assert soa[1] == soa[2] == soa[3] and soa[1], soa
+    for n in (c[1], c[2], c[3]):
+        rcode = n.q(f"www.{gone}", "A").rcode()
+        assert rcode == 5, f"n{n.id} answers {rcode} for the deleted zone"  # REFUSED
+    log = c[2].log(6000)
+    print("\n".join(x for x in log.splitlines() if "publish" in x or "DNS serves" in x))
+    assert "publishing a new zone to DNS failed" in log, log
