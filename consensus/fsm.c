@@ -16,10 +16,37 @@
 #include "consensus/command.h"
 #include "consensus/snapshot.h"
 
+#ifdef QDNS_FAULT_HOOKS
+/* Test builds: QDNS_FAULT_APPLY_NOMEM=N fails the Nth change batch applied
+ * by this process as if its first allocation had failed. */
+static bool fault_apply_nomem(const struct cs_command *cmd, struct cs_result *res)
+{
+        static long countdown = -1;
+        if (cmd->type != CS_CMD_CHANGE_BATCH)
+                return false;
+        if (countdown < 0) {
+                const char *env = getenv("QDNS_FAULT_APPLY_NOMEM");
+                countdown = env != NULL ? strtol(env, NULL, 10) : 0;
+                if (countdown < 0)
+                        countdown = 0;
+        }
+        if (countdown == 0 || --countdown > 0)
+                return false;
+        res->status = -ENOMEM;
+        snprintf(res->message, sizeof(res->message),
+                 "out of memory applying the batch (injected: QDNS_FAULT_APPLY_NOMEM)");
+        return true;
+}
+#endif
+
 static void dispatch(struct cs_state *st, const struct cs_command *cmd, uint64_t index,
                      struct cs_result *res)
 {
         struct cs_ctx ctx = cs_command_ctx(cmd, index);
+#ifdef QDNS_FAULT_HOOKS
+        if (fault_apply_nomem(cmd, res))
+                return;
+#endif
         switch (cmd->type) {
         case CS_CMD_ZONE_CREATE:
                 cs_state_zone_create(st, &ctx, &cmd->u.zone_create, res);
@@ -72,8 +99,26 @@ const struct cs_result *cs_fsm_apply_entry(struct cs_fsm *fsm, const void *buf,
 static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **result)
 {
         struct cs_fsm *fsm = rf->data;
+        if (fsm->failed)
+                return RAFT_NOMEM; /* the node is stopping: apply nothing more */
         uint64_t index = fsm->raft ? raft_last_applied(fsm->raft) + 1 : fsm->applied + 1;
-        *result = (void *)cs_fsm_apply_entry(fsm, buf->base, buf->len, index);
+        const struct cs_result *res = cs_fsm_apply_entry(fsm, buf->base, buf->len, index);
+        if (res->status == -ENOMEM) {
+                /* Not a rejection of the command: this replica could not take
+                 * it.  Reporting it applied would leave the replica silently
+                 * without the change (and counted in sync). */
+                fsm->failed = true;
+                snprintf(fsm->failmsg, sizeof(fsm->failmsg),
+                         "applying raft entry %llu could not complete: %s",
+                         (unsigned long long)index, res->message);
+                LOG_ERROR("%s; this node stops (fail-stop) without counting the entry "
+                          "as applied, and applies it from its log when restarted",
+                          fsm->failmsg);
+                if (fsm->failed_cb != NULL)
+                        fsm->failed_cb(fsm);
+                return RAFT_NOMEM;
+        }
+        *result = (void *)res;
         return 0;
 }
 

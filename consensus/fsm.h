@@ -23,6 +23,15 @@
  * that cannot (raft_fixture), clear raft_fsm.snapshot_async before
  * raft_init: `snapshot` then freezes and encodes at once.
  *
+ * An apply that cannot complete (out of memory: the command is valid but
+ * the state could not take it) is not reported to raft as applied: apply
+ * returns RAFT_NOMEM, every later apply does the same without touching the
+ * state, and failed_cb (if set) runs once, inside raft's apply, so it may
+ * only schedule the node's stop.  The node re-applies the entry from its
+ * log after a restart.  A test build (QDNS_FAULT_HOOKS) makes the Nth
+ * change batch applied by the process fail so when the environment has
+ * QDNS_FAULT_APPLY_NOMEM=N (injected before the state is touched).
+ *
  * raft's apply does not say which index it applies; the FSM asks the raft
  * instance given to cs_fsm_set_raft (last applied + 1), or counts entries
  * when there is none (tests that drive the FSM directly).
@@ -43,6 +52,9 @@ struct cs_fsm {
         struct cs_result result;  /* outcome of the last apply */
         char errmsg[256];         /* last snapshot/restore error */
         struct cs_frozen *frozen; /* the snapshot being encoded, or NULL */
+        bool failed;              /* an apply could not complete: fail-stop */
+        char failmsg[300];        /* which entry and why */
+        void (*failed_cb)(struct cs_fsm *fsm);
 };
 
 /* state is borrowed and must outlive the FSM. */

@@ -88,6 +88,13 @@ static bool is_member(void *ctx, raft_id id)
 static void on_watch(uv_timer_t *timer)
 {
         struct consensus_replica *r = timer->data;
+        if (r->fence.failed && !r->failed_told && !r->closing) {
+                r->failed_told = true;
+                if (r->failed_cb != NULL)
+                        r->failed_cb(r);
+                if (r->closing)
+                        return;
+        }
         int state = raft_state(&r->raft);
         raft_id leader = 0;
         const char *address = NULL;
@@ -138,6 +145,7 @@ int consensus_replica_start(struct consensus_replica *r, uv_loop_t *loop,
                 goto undo;
         }
         r->open |= OPEN_IO;
+        consensus_logfence_install(r);
         /* raft_uv implements async_work but says version 1; an FSM with
          * asynchronous snapshots (version 3) needs version 2 (RAFT_NOTES). */
         r->io.version = 2;
@@ -218,6 +226,10 @@ int consensus_replica_propose(struct consensus_replica *r, void *buf, size_t len
                 raft_free(buf);
                 return -RAFT_SHUTDOWN;
         }
+        if (r->fence.failed) {
+                raft_free(buf);
+                return -RAFT_IOERR;
+        }
         if (raft_state(&r->raft) != RAFT_LEADER) {
                 raft_free(buf);
                 return -RAFT_NOTLEADER;
@@ -274,6 +286,8 @@ static void on_watch_closed(uv_handle_t *handle)
 
 static bool appends_in_flight(struct consensus_replica *r)
 {
+        if (r->fence.failed) /* held writes never end */
+                return false;
         return r->raft.last_stored < raft_last_index(&r->raft);
 }
 

@@ -29,6 +29,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "consensus/logfence.h"
 #include "consensus/transport.h"
 
 struct consensus_member {
@@ -75,6 +76,12 @@ struct consensus_replica {
         bool authenticated; /* transport is consensus/transport.c */
         bool closing;       /* consensus_replica_close was called */
         uint64_t drain_deadline;
+        /* A failed log write (logfence.h): no more proposals, and
+         * failed_cb(replica) runs once, from the loop, with the reason in
+         * fence.message; the owner should stop the node. */
+        struct consensus_logfence fence;
+        void (*failed_cb)(struct consensus_replica *replica);
+        bool failed_told;
         char error[512];
 };
 
@@ -92,8 +99,9 @@ int consensus_replica_start(struct consensus_replica *replica, uv_loop_t *loop,
  * Proposes one command.  buf (from raft_malloc, length a multiple of 8) is
  * taken whatever the outcome.  cb(ctx, 0, result) after the entry is applied
  * here; cb(ctx, -RAFT_..., NULL) when it failed.  Returns 0, or a negative
- * error (then cb is never called), e.g. -RAFT_NOTLEADER, or -RAFT_SHUTDOWN
- * once consensus_replica_close was called.
+ * error (then cb is never called), e.g. -RAFT_NOTLEADER, -RAFT_SHUTDOWN
+ * once consensus_replica_close was called, or -RAFT_IOERR once a log write
+ * failed.
  */
 int consensus_replica_propose(struct consensus_replica *replica, void *buf, size_t len,
                               consensus_proposal_cb cb, void *ctx);

@@ -111,6 +111,15 @@ void node_api_reply_batch_result(struct node_http_request *r, int status,
                                       "unknown: retry with the same Idempotency-Key");
                 return;
         }
+        if (status == -RAFT_IOERR || status == -RAFT_NOSPACE) {
+                /* The log write failed and the node stops (consensus/logfence.h):
+                 * the entry may still commit through the other members. */
+                node_http_reply_error(r, 503, "StorageFailed", NULL,
+                                      "this node cannot write its log and is stopping; "
+                                      "the outcome is unknown: retry with the same "
+                                      "Idempotency-Key");
+                return;
+        }
         if (status != 0 || res == NULL) {
                 node_http_reply_error(r, 500, "Internal", NULL, "proposal failed: %s",
                                       status < 0 && status > -200

@@ -15,6 +15,7 @@
 #include "dns/zonefile.h"
 #include "node/cluster.h"
 #include "node/http.h"
+#include "node/offload.h"
 
 struct node_api_relay;
 struct node_import; /* api_imports.c */
@@ -29,7 +30,14 @@ struct node_api {
          * object owned by the caller. */
         json_t *(*dns_stats)(void *ctx);
         void *dns_stats_ctx;
+        struct node_offload offload; /* exports and import parsing, off the loop */
 };
+
+/* Queues a job on the API's offload queue (node/offload.h). */
+static inline void node_api_offload(struct node_api *api, struct node_offload_job *job)
+{
+        node_offload_submit(&api->offload, api->loop, job);
+}
 
 const struct node_http_route *node_api_routes(size_t *count);
 
@@ -79,7 +87,14 @@ void node_api_zones_list(struct node_http_request *r, void *ctx);
 void node_api_zone_create(struct node_http_request *r, void *ctx);
 void node_api_zone_get(struct node_http_request *r, void *ctx);
 void node_api_zone_delete(struct node_http_request *r, void *ctx);
+/* GET …/export: formatted off the loop (api_export.c). */
 void node_api_zone_export(struct node_http_request *r, void *ctx);
+/* The zone named by the request, or NULL once answered 404 (api_zones.c). */
+const struct cs_zone *node_api_zone_or_404(struct node_api *api,
+                                           struct node_http_request *r, uint8_t *origin);
+/* Record sets in listing order: owner (DNSSEC canonical), type, set id.
+ * Any thread: reads only the sets. */
+void node_api_rrsets_sort(const struct cs_rrset **items, size_t n);
 void node_api_zone_import(struct node_http_request *r, void *ctx);
 void node_api_rrsets_list(struct node_http_request *r, void *ctx);
 void node_api_rrset_get(struct node_http_request *r, void *ctx);

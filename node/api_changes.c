@@ -302,6 +302,115 @@ static int delete_stale(const struct cs_rrset *rrset, void *arg)
         return 0;
 }
 
+/*
+ * A single-shot import: the master file is parsed into a private db and
+ * turned into UPSERT actions on libuv's pool (node/offload.h), which used
+ * to hold the leader's loop over a second for 300,000 records; the actions
+ * against the zone (replace=true), the check and the proposal follow on
+ * the loop.
+ */
+struct import_job {
+        struct node_offload_job job; /* first: the job is the import */
+        struct node_api *api;
+        struct node_http_request *r;
+        uint8_t origin[DNS_NAME_MAXLEN + 1];
+        size_t origin_len;
+        char request_id[CS_REQUEST_ID_MAXLEN + 1];
+        bool replace;
+        char *body;
+        size_t body_len;
+        /* on the pool */
+        struct dns_db db;
+        struct dns_txn txn;
+        bool db_open, txn_open;
+        struct import im;
+        struct import_walk iw;
+        int rc;
+};
+
+static int import_start(struct node_offload_job *job)
+{
+        return 0; /* the parse reads only the job */
+}
+
+static void import_parse(struct node_offload_job *job)
+{
+        struct import_job *j = (struct import_job *)job;
+        j->rc = -ENOMEM;
+        if (dns_db_init(&j->db) != 0)
+                return;
+        j->db_open = true;
+        if (dns_txn_begin(&j->db, &j->txn) != 0)
+                return;
+        j->txn_open = true;
+        if (dns_txn_zone_create(&j->txn, j->origin, true) != 0)
+                return;
+        struct dns_zonefile_stats stats;
+        j->rc = node_api_load_text(&j->txn, j->origin, j->body, j->body_len,
+                                   import_report, &j->im, &stats);
+        free(j->body);
+        j->body = NULL;
+        if (j->rc == -EIO || json_array_size(j->im.errors) > 0)
+                return;
+        const struct dns_zone *zone = dns_txn_zone(&j->txn, j->origin);
+        j->rc = zone != NULL ? dns_zone_walk(zone, import_owner, &j->iw) : 0;
+}
+
+static void import_job_free(struct import_job *j)
+{
+        for (size_t i = 0; i < j->iw.nchunks; i++)
+                free(j->iw.chunks[i]);
+        free(j->iw.chunks);
+        free(j->im.actions);
+        json_decref(j->im.errors);
+        if (j->txn_open)
+                dns_txn_abort(&j->txn);
+        if (j->db_open)
+                dns_db_fini(&j->db);
+        free(j->body);
+        node_http_release(j->r);
+        free(j);
+}
+
+/* Back on the loop: the zone as it is now, then the proposal. */
+static void import_parsed(struct node_offload_job *job, int status)
+{
+        struct import_job *j = (struct import_job *)job;
+        struct node_http_request *r = j->r;
+        struct node_api *api = j->api;
+        const struct cs_zone *current =
+            api->cluster->running
+                ? cs_state_zone_get(&api->cluster->state, j->origin, j->origin_len)
+                : NULL;
+        if (status != 0 || j->rc == -EIO) {
+                node_http_reply_error(r, 500, "Internal", NULL,
+                                      "cannot stage the import");
+        } else if (json_array_size(j->im.errors) > 0) {
+                node_api_reply_errors(r, j->im.errors);
+        } else if (j->rc != 0) {
+                node_http_reply_error(r, 500, "Internal", NULL,
+                                      "out of memory parsing the import");
+        } else if (current == NULL) {
+                node_http_reply_error(r, 404, "NoSuchZone", "zone",
+                                      "the zone was deleted during the import");
+        } else {
+                const struct dns_zone *zone = dns_txn_zone(&j->txn, j->origin);
+                if (zone != NULL && j->replace) {
+                        struct stale stale = {&j->im, zone, j->origin};
+                        cs_zone_foreach_rrset(current, delete_stale, &stale);
+                }
+                if (j->im.n == 0) {
+                        node_http_reply_error(r, 400, "InvalidInput", "body",
+                                              "no records in the body");
+                } else {
+                        struct cs_batch batch = {j->origin, j->origin_len, "import",
+                                                 j->im.actions, j->im.n};
+                        propose_batch(api, r, &batch, j->request_id, j->im.records);
+                }
+        }
+        import_job_free(j);
+}
+
 void node_api_zone_import(struct node_http_request *r, void *ctx)
 {
         struct node_api *api = ctx;
@@ -325,48 +434,33 @@ void node_api_zone_import(struct node_http_request *r, void *ctx)
                                       "no zone %s: create it first", r->param[0]);
                 return;
         }
-        struct dns_db db;
-        struct dns_txn txn;
-        struct import im = {.errors = json_array()};
-        struct import_walk iw = {.im = &im};
-        dns_db_init(&db);
-        dns_txn_begin(&db, &txn);
-        dns_txn_zone_create(&txn, origin, true);
-        struct dns_zonefile_stats stats;
-        if (node_api_load_text(&txn, origin, r->body, r->body_len, import_report, &im,
-                               &stats) == -EIO) {
-                node_http_reply_error(r, 500, "Internal", NULL,
-                                      "cannot stage the import");
-        } else if (json_array_size(im.errors) > 0) {
-                node_api_reply_errors(r, im.errors);
-        } else {
-                const struct dns_zone *zone = dns_txn_zone(&txn, origin);
-                if (zone != NULL)
-                        dns_zone_walk(zone, import_owner, &iw);
-                const char *replace = node_http_query(r, "replace");
-                if (zone != NULL && replace != NULL &&
-                    (strcmp(replace, "true") == 0 || strcmp(replace, "1") == 0)) {
-                        struct stale stale = {&im, zone, origin};
-                        cs_zone_foreach_rrset(
-                            cs_state_zone_get(&api->cluster->state, origin, origin_len),
-                            delete_stale, &stale);
-                }
-                if (im.n == 0) {
-                        node_http_reply_error(r, 400, "InvalidInput", "body",
-                                              "no records in the body");
-                } else {
-                        struct cs_batch batch = {origin, origin_len, "import", im.actions,
-                                                 im.n};
-                        propose_batch(api, r, &batch, request_id, im.records);
-                }
+        struct import_job *j = calloc(1, sizeof(*j));
+        char *body = malloc(r->body_len);
+        if (j == NULL || body == NULL) {
+                free(j);
+                free(body);
+                node_http_reply_error(r, 500, "Internal", NULL, "out of memory");
+                return;
         }
-        for (size_t i = 0; i < iw.nchunks; i++)
-                free(iw.chunks[i]);
-        free(iw.chunks);
-        free(im.actions);
-        json_decref(im.errors);
-        dns_txn_abort(&txn);
-        dns_db_fini(&db);
+        /* The body lives in h2o's memory only until this route returns. */
+        memcpy(body, r->body, r->body_len);
+        j->body = body;
+        j->body_len = r->body_len;
+        j->api = api;
+        j->r = r;
+        memcpy(j->origin, origin, origin_len);
+        j->origin_len = origin_len;
+        snprintf(j->request_id, sizeof(j->request_id), "%s", request_id);
+        const char *replace = node_http_query(r, "replace");
+        j->replace = replace != NULL &&
+                     (strcmp(replace, "true") == 0 || strcmp(replace, "1") == 0);
+        j->im.errors = json_array();
+        j->iw.im = &j->im;
+        j->job.start = import_start;
+        j->job.work_cb = import_parse;
+        j->job.done = import_parsed;
+        node_http_hold(r);
+        node_api_offload(api, &j->job);
 }
 
 /* For staged imports (api_imports.c): the same path as a change batch. */

@@ -49,11 +49,18 @@ struct node_import {
         size_t records;
         unsigned failed_chunks; /* chunks answered with errors */
         uint64_t touched_ms;
+        unsigned parsing; /* chunk jobs queued or running (node/offload.h) */
+        bool dropped;     /* unlinked while parsing: the last job frees it */
         struct node_import *next;
 };
 
+/* Frees an unlinked staging, or leaves that to its last chunk job. */
 static void staged_free(struct node_import *s)
 {
+        if (s->parsing > 0) {
+                s->dropped = true;
+                return;
+        }
         dns_txn_abort(&s->txn);
         dns_db_fini(&s->db);
         free(s);
@@ -208,6 +215,86 @@ static void chunk_report(void *ctx, const char *file, unsigned line, const char 
                                                 "message", message, "line", line));
 }
 
+/*
+ * A chunk is parsed into the staging's db on libuv's pool (one job at a
+ * time through the API's offload queue): a chunk of a few MB used to hold
+ * the leader's loop for as long.  While chunks of a staging are queued or
+ * parsing, its commit is refused (409) and an abort or expiry only unlinks
+ * it; the last chunk job frees it.
+ */
+struct chunk_job {
+        struct node_offload_job job; /* first: the job is the chunk */
+        struct node_api *api;
+        struct node_http_request *r;
+        struct node_import *s;
+        uint8_t origin[DNS_NAME_MAXLEN + 1];
+        char *body;
+        size_t body_len;
+        json_t *errors;
+        struct dns_zonefile_stats stats;
+        int rc;
+};
+
+static void chunk_job_free(struct chunk_job *j)
+{
+        struct node_import *s = j->s;
+        if (--s->parsing == 0 && s->dropped)
+                staged_free(s);
+        node_http_release(j->r);
+        json_decref(j->errors);
+        free(j->body);
+        free(j);
+}
+
+static int chunk_start(struct node_offload_job *job)
+{
+        struct chunk_job *j = (struct chunk_job *)job;
+        if (!j->s->dropped)
+                return 0;
+        node_http_reply_error(j->r, 404, "NoSuchImport", "id",
+                              "the import was discarded before this chunk was parsed: "
+                              "nothing was changed; upload again");
+        chunk_job_free(j);
+        return -1;
+}
+
+static void chunk_parse(struct node_offload_job *job)
+{
+        struct chunk_job *j = (struct chunk_job *)job;
+        j->rc = node_api_load_text(&j->s->txn, j->origin, j->body, j->body_len,
+                                   chunk_report, j->errors, &j->stats);
+}
+
+static void chunk_parsed(struct node_offload_job *job, int status)
+{
+        struct chunk_job *j = (struct chunk_job *)job;
+        struct node_import *s = j->s;
+        struct node_http_request *r = j->r;
+        if (status != 0 || j->rc == -EIO) {
+                node_http_reply_error(r, 500, "Internal", NULL, "cannot stage the chunk");
+        } else if (s->dropped) {
+                node_http_reply_error(r, 404, "NoSuchImport", "id",
+                                      "the import was discarded while this chunk was "
+                                      "parsed: nothing was changed; upload again");
+        } else {
+                s->chunks++;
+                s->touched_ms = uv_now(j->api->loop);
+                if (json_array_size(j->errors) > 0) {
+                        s->failed_chunks++;
+                        node_api_reply_errors(r, j->errors);
+                } else {
+                        s->records += j->stats.records;
+                        node_http_reply_json(
+                            r, 200,
+                            json_pack("{s:s, s:I, s:I, s:I}", "id", s->id, "chunks",
+                                      (json_int_t)s->chunks, "records",
+                                      (json_int_t)j->stats.records, "staged_records",
+                                      (json_int_t)s->records));
+                }
+        }
+        chunk_job_free(j);
+}
+
 void node_api_import_chunk(struct node_http_request *r, void *ctx)
 {
         struct node_api *api = ctx;
@@ -220,27 +307,30 @@ void node_api_import_chunk(struct node_http_request *r, void *ctx)
                                       "the body must be master-file text (text/dns)");
                 return;
         }
+        struct chunk_job *j = calloc(1, sizeof(*j));
+        char *body = malloc(r->body_len);
         json_t *errors = json_array();
-        struct dns_zonefile_stats stats = {0};
-        if (node_api_load_text(&s->txn, origin, r->body, r->body_len, chunk_report,
-                               errors, &stats) == -EIO) {
+        if (j == NULL || body == NULL || errors == NULL) {
+                free(j);
+                free(body);
                 json_decref(errors);
-                node_http_reply_error(r, 500, "Internal", NULL, "cannot stage the chunk");
+                node_http_reply_error(r, 500, "Internal", NULL, "out of memory");
                 return;
         }
-        s->chunks++;
-        if (json_array_size(errors) > 0) {
-                s->failed_chunks++;
-                node_api_reply_errors(r, errors);
-        } else {
-                s->records += stats.records;
-                node_http_reply_json(r, 200,
-                                     json_pack("{s:s, s:I, s:I, s:I}", "id", s->id,
-                                               "chunks", (json_int_t)s->chunks, "records",
-                                               (json_int_t)stats.records,
-                                               "staged_records", (json_int_t)s->records));
-        }
-        json_decref(errors);
+        memcpy(body, r->body, r->body_len); /* h2o's copy ends with the route */
+        j->api = api;
+        j->r = r;
+        j->s = s;
+        memcpy(j->origin, origin, sizeof(j->origin));
+        j->body = body;
+        j->body_len = r->body_len;
+        j->errors = errors;
+        j->job.start = chunk_start;
+        j->job.work_cb = chunk_parse;
+        j->job.done = chunk_parsed;
+        s->parsing++;
+        node_http_hold(r);
+        node_api_offload(api, &j->job);
 }
 
 void node_api_import_abort(struct node_http_request *r, void *ctx)
@@ -430,6 +520,14 @@ void node_api_import_commit(struct node_http_request *r, void *ctx)
         struct node_import *s = find(api, r, origin);
         if (s == NULL)
                 return;
+        if (s->parsing > 0) {
+                node_http_reply_error(
+                    r, 409, "Conflict", "id",
+                    "a chunk of import %s is still being parsed: commit "
+                    "once every chunk is answered",
+                    s->id);
+                return;
+        }
         if (s->failed_chunks > 0) {
                 node_http_reply_error(r, 409, "ImportHasErrors", "id",
                                       "%u of the %u chunks of import %s had errors: "

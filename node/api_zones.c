@@ -21,8 +21,8 @@
 #define PAGE_DEFAULT 100
 #define PAGE_MAX     1000
 
-static const struct cs_zone *zone_or_404(struct node_api *api,
-                                         struct node_http_request *r, uint8_t *origin)
+const struct cs_zone *node_api_zone_or_404(struct node_api *api,
+                                           struct node_http_request *r, uint8_t *origin)
 {
         if (node_api_zone_param(r, origin) != 0)
                 return NULL;
@@ -106,7 +106,7 @@ void node_api_zone_get(struct node_http_request *r, void *ctx)
 {
         struct node_api *api = ctx;
         uint8_t origin[256];
-        const struct cs_zone *zone = zone_or_404(api, r, origin);
+        const struct cs_zone *zone = node_api_zone_or_404(api, r, origin);
         if (zone != NULL)
                 node_http_reply_json(r, 200, node_api_zone_json(zone));
 }
@@ -129,8 +129,12 @@ static int collect_rrset(const struct cs_rrset *rrset, void *arg)
         if (l->set_id && strcmp(l->set_id, rrset->set_id) != 0)
                 return 0;
         if (l->n == l->cap) {
-                l->cap = l->cap ? l->cap * 2 : 256;
-                l->items = realloc(l->items, l->cap * sizeof(*l->items));
+                size_t cap = l->cap ? l->cap * 2 : 256;
+                const struct cs_rrset **grown = realloc(l->items, cap * sizeof(*grown));
+                if (grown == NULL)
+                        return -ENOMEM;
+                l->items = grown;
+                l->cap = cap;
         }
         l->items[l->n++] = rrset;
         return 0;
@@ -169,11 +173,10 @@ static int rrset_cmp(const void *a, const void *b)
         return strcmp(x->set_id, y->set_id);
 }
 
-static void rrsets_sorted(const struct cs_zone *zone, struct rrset_list *l)
+void node_api_rrsets_sort(const struct cs_rrset **items, size_t n)
 {
-        cs_zone_foreach_rrset(zone, collect_rrset, l);
-        if (l->n > 1)
-                qsort(l->items, l->n, sizeof(*l->items), rrset_cmp);
+        if (n > 1)
+                qsort(items, n, sizeof(*items), rrset_cmp);
 }
 
 /* Paging marker: "name type set_id" of the last set returned. */
@@ -184,39 +187,80 @@ static void marker_of(const struct cs_rrset *s, char *out, size_t size)
                  dns_type_to_text(s->type, type, sizeof(type)), s->set_id);
 }
 
-void node_api_rrsets_list(struct node_http_request *r, void *ctx)
+/*
+ * GET …/rrsets: the sets matching the filters are collected on the loop (a
+ * pointer each) with the state pinned; sorting them, finding the marker and
+ * building the page run on libuv's pool through the API's offload queue
+ * (sorting 300,000 sets took the loop 0.26 s per page).  Still a sort per
+ * request, off the loop: a sorted index would make a page O(log n + limit).
+ */
+struct rrsets_job {
+        struct node_offload_job job; /* first: the job is the listing */
+        struct node_api *api;
+        struct node_http_request *r;
+        uint8_t origin[DNS_NAME_MAXLEN + 1];
+        uint8_t name[DNS_NAME_MAXLEN + 1];
+        struct rrset_list l;
+        char *set_id, *marker;
+        unsigned limit;
+        bool held;
+        json_t *page; /* built on the pool */
+};
+
+static void rrsets_job_free(struct rrsets_job *j)
 {
-        struct node_api *api = ctx;
-        uint8_t origin[256], name[256];
-        const struct cs_zone *zone = zone_or_404(api, r, origin);
-        if (zone == NULL)
-                return;
-        struct rrset_list l = {0};
-        char err[256];
-        const char *qname = node_http_query(r, "name");
-        const char *qtype = node_http_query(r, "type");
-        if (qname != NULL) {
-                if (dns_name_parse_text(qname, name, err, sizeof(err)) != 0) {
-                        node_http_reply_error(r, 400, "InvalidInput", "name", "%s", err);
-                        return;
-                }
-                l.name = name;
+        if (j->held)
+                node_cluster_state_release(j->api->cluster);
+        node_http_release(j->r);
+        free(j->l.items);
+        free(j->set_id);
+        free(j->marker);
+        json_decref(j->page);
+        free(j);
+}
+
+static int rrsets_start(struct node_offload_job *job)
+{
+        struct rrsets_job *j = (struct rrsets_job *)job;
+        struct node_api *api = j->api;
+        const struct cs_zone *zone =
+            api->cluster->running
+                ? cs_state_zone_get(&api->cluster->state, j->origin,
+                                    (size_t)dns_name_wire_len(j->origin, 256))
+                : NULL;
+        if (zone == NULL) {
+                if (api->cluster->running)
+                        node_http_reply_error(j->r, 404, "NoSuchZone", "zone",
+                                              "the zone was deleted");
+                else
+                        node_http_reply_error(j->r, 503, "NoQuorum", NULL,
+                                              "this node is stopping");
+                rrsets_job_free(j);
+                return -1;
         }
-        if (qtype != NULL && dns_type_from_text(qtype, &l.type) != 0) {
-                node_http_reply_error(r, 400, "InvalidInput", "type",
-                                      "'%s' is not a record type", qtype);
-                return;
+        if (cs_zone_foreach_rrset(zone, collect_rrset, &j->l) != 0) {
+                node_http_reply_error(j->r, 500, "Internal", NULL,
+                                      "out of memory listing the record sets");
+                rrsets_job_free(j);
+                return -1;
         }
-        l.set_id = node_http_query(r, "set_identifier");
-        rrsets_sorted(zone, &l);
-        const char *marker = node_http_query(r, "marker");
-        unsigned limit = page_limit(r);
+        node_cluster_state_hold(api->cluster);
+        j->held = true;
+        return 0;
+}
+
+/* On the pool: reads only the pinned sets. */
+static void rrsets_page(struct node_offload_job *job)
+{
+        struct rrsets_job *j = (struct rrsets_job *)job;
+        struct rrset_list *l = &j->l;
+        node_api_rrsets_sort(l->items, l->n);
         size_t start = 0;
-        if (marker != NULL) {
+        if (j->marker != NULL) {
                 char m[1200];
-                for (start = 0; start < l.n; start++) {
-                        marker_of(l.items[start], m, sizeof(m));
-                        if (strcmp(m, marker) == 0) {
+                for (start = 0; start < l->n; start++) {
+                        marker_of(l->items[start], m, sizeof(m));
+                        if (strcmp(m, j->marker) == 0) {
                                 start++;
                                 break;
                         }
@@ -224,19 +268,82 @@ void node_api_rrsets_list(struct node_http_request *r, void *ctx)
         }
         json_t *items = json_array();
         json_t *next = json_null();
-        for (size_t i = start; i < l.n; i++) {
-                if (json_array_size(items) == limit) {
+        for (size_t i = start; i < l->n; i++) {
+                if (json_array_size(items) == j->limit) {
                         char m[1200];
-                        marker_of(l.items[i - 1], m, sizeof(m));
+                        marker_of(l->items[i - 1], m, sizeof(m));
                         json_decref(next);
                         next = json_string(m);
                         break;
                 }
-                json_array_append_new(items, api_rrset_json(l.items[i]));
+                json_array_append_new(items, api_rrset_json(l->items[i]));
         }
-        free(l.items);
-        node_http_reply_json(
-            r, 200, json_pack("{s:o, s:o}", "rrsets", items, "next_marker", next));
+        j->page = json_pack("{s:o, s:o}", "rrsets", items, "next_marker", next);
+}
+
+static void rrsets_done(struct node_offload_job *job, int status)
+{
+        struct rrsets_job *j = (struct rrsets_job *)job;
+        if (status != 0 || j->page == NULL) {
+                node_http_reply_error(j->r, 500, "Internal", NULL,
+                                      "out of memory listing the record sets");
+        } else {
+                node_http_reply_json(j->r, 200, j->page); /* takes the page */
+                j->page = NULL;
+        }
+        rrsets_job_free(j);
+}
+
+void node_api_rrsets_list(struct node_http_request *r, void *ctx)
+{
+        struct node_api *api = ctx;
+        uint8_t origin[256];
+        if (node_api_zone_or_404(api, r, origin) == NULL)
+                return;
+        struct rrsets_job *j = calloc(1, sizeof(*j));
+        if (j == NULL) {
+                node_http_reply_error(r, 500, "Internal", NULL, "out of memory");
+                return;
+        }
+        char err[256];
+        const char *qname = node_http_query(r, "name");
+        const char *qtype = node_http_query(r, "type");
+        if (qname != NULL) {
+                if (dns_name_parse_text(qname, j->name, err, sizeof(err)) != 0) {
+                        free(j);
+                        node_http_reply_error(r, 400, "InvalidInput", "name", "%s", err);
+                        return;
+                }
+                j->l.name = j->name;
+        }
+        if (qtype != NULL && dns_type_from_text(qtype, &j->l.type) != 0) {
+                free(j);
+                node_http_reply_error(r, 400, "InvalidInput", "type",
+                                      "'%s' is not a record type", qtype);
+                return;
+        }
+        /* Query values live in h2o's memory only until the route returns. */
+        const char *set_id = node_http_query(r, "set_identifier");
+        const char *marker = node_http_query(r, "marker");
+        j->set_id = set_id ? strdup(set_id) : NULL;
+        j->marker = marker ? strdup(marker) : NULL;
+        if ((set_id && !j->set_id) || (marker && !j->marker)) {
+                free(j->set_id);
+                free(j->marker);
+                free(j);
+                node_http_reply_error(r, 500, "Internal", NULL, "out of memory");
+                return;
+        }
+        j->l.set_id = j->set_id;
+        j->limit = page_limit(r);
+        j->api = api;
+        j->r = r;
+        memcpy(j->origin, origin, sizeof(j->origin));
+        j->job.start = rrsets_start;
+        j->job.work_cb = rrsets_page;
+        j->job.done = rrsets_done;
+        node_http_hold(r);
+        node_api_offload(api, &j->job);
 }
 
 void node_api_rrset_get(struct node_http_request *r, void *ctx)
@@ -244,7 +351,7 @@ void node_api_rrset_get(struct node_http_request *r, void *ctx)
         struct node_api *api = ctx;
         uint8_t origin[256], name[256];
         char err[256];
-        const struct cs_zone *zone = zone_or_404(api, r, origin);
+        const struct cs_zone *zone = node_api_zone_or_404(api, r, origin);
         if (zone == NULL)
                 return;
         uint16_t type;
@@ -266,64 +373,6 @@ void node_api_rrset_get(struct node_http_request *r, void *ctx)
                 return;
         }
         node_http_reply_json(r, 200, api_rrset_json(rrset));
-}
-
-/* ---- export -------------------------------------------------------------------------
- */
-
-struct text_buf {
-        char *data;
-        size_t len, cap;
-};
-
-static void text_append(struct text_buf *b, const char *s)
-{
-        size_t n = strlen(s);
-        if (b->len + n + 1 > b->cap) {
-                b->cap = (b->len + n + 1) * 2;
-                b->data = realloc(b->data, b->cap);
-        }
-        memcpy(b->data + b->len, s, n + 1);
-        b->len += n;
-}
-
-void node_api_zone_export(struct node_http_request *r, void *ctx)
-{
-        struct node_api *api = ctx;
-        uint8_t origin[256];
-        const struct cs_zone *zone = zone_or_404(api, r, origin);
-        if (zone == NULL)
-                return;
-        struct rrset_list l = {0};
-        rrsets_sorted(zone, &l);
-        struct text_buf b = {0};
-        char line[1400], name[1024], type[32];
-        snprintf(line, sizeof(line), "; zone %s exported by quorumdns, serial %u\n",
-                 dns_name_to_text(zone->origin, name, sizeof(name)), zone->serial);
-        text_append(&b, line);
-        /* SOA first, as every master file starts. */
-        for (int pass = 0; pass < 2; pass++) {
-                for (size_t i = 0; i < l.n; i++) {
-                        const struct cs_rrset *s = l.items[i];
-                        if ((pass == 0) != (s->type == DNS_TYPE_SOA))
-                                continue;
-                        dns_name_to_text(s->owner, name, sizeof(name));
-                        dns_type_to_text(s->type, type, sizeof(type));
-                        for (size_t k = 0; k < s->count; k++) {
-                                char *rdata = dns_rdata_to_text(
-                                    s->type, s->values[k].data, s->values[k].len);
-                                snprintf(line, sizeof(line), "%s\t%u\tIN\t%s\t", name,
-                                         s->ttl, type);
-                                text_append(&b, line);
-                                text_append(&b, rdata ? rdata : "");
-                                text_append(&b, "\n");
-                                free(rdata);
-                        }
-                }
-        }
-        free(l.items);
-        node_http_reply_text(r, 200, "text/dns", b.data, b.len);
-        free(b.data);
 }
 
 /* ---- create and delete ---------------------------------------------------------------

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "dns/name.h"
@@ -104,34 +105,108 @@ static int publish_zone(struct node_cluster *c, struct dns_txn *txn,
         return f.rc;
 }
 
-static void commit_or_log(struct dns_txn *txn, int rc, const char *what)
+/* ---- failed publishes, redone from the replicated state ---------------------------
+ *
+ * A publish that fails (no memory for the transaction, a commit refused)
+ * leaves the served view behind the state.  The zone is marked stale (every
+ * zone when a whole-state publish failed, or when too many are) and the tick
+ * publishes it again from the replicated state, zone by zone, until it
+ * succeeds.  Later changes of a stale zone are published as usual meanwhile;
+ * the republish replaces the zone as a whole. */
+
+#ifdef QDNS_FAULT_HOOKS
+/* Test builds: QDNS_FAULT_PUBLISH_FAIL=N:K fails K publishes in a row,
+ * starting with the Nth publish of this process (K defaults to 1). */
+static bool fault_publish_fails(void)
 {
+        static long first = -1, count, seen;
+        if (first < 0) {
+                const char *env = getenv("QDNS_FAULT_PUBLISH_FAIL");
+                char *end = NULL;
+                first = env != NULL ? strtol(env, &end, 10) : 0;
+                count = end != NULL && *end == ':' ? strtol(end + 1, NULL, 10) : 1;
+                if (first < 0)
+                        first = 0;
+        }
+        seen++;
+        return first > 0 && seen >= first && seen < first + count;
+}
+#endif
+
+static void mark_stale(struct node_cluster *c, const uint8_t *origin, size_t len)
+{
+        if (origin == NULL || c->n_stale == NODE_CLUSTER_MAX_STALE) {
+                c->stale_all = true;
+                return;
+        }
+        for (unsigned i = 0; i < c->n_stale; i++)
+                if (c->stale[i].len == len &&
+                    memcmp(c->stale[i].origin, origin, len) == 0)
+                        return;
+        memcpy(c->stale[c->n_stale].origin, origin, len);
+        c->stale[c->n_stale].len = (uint16_t)len;
+        c->n_stale++;
+}
+
+/* Commits (rc == 0) or aborts txn; a failure marks origin (NULL: every
+ * zone) stale for the tick to publish again.  Returns the outcome. */
+static int publish_finish(struct node_cluster *c, struct dns_txn *txn, int rc,
+                          const char *what, const uint8_t *origin, size_t origin_len)
+{
+#ifdef QDNS_FAULT_HOOKS
+        if (rc == 0 && fault_publish_fails()) {
+                rc = -ENOMEM;
+                snprintf(txn->error, sizeof(txn->error),
+                         "commit refused (injected: QDNS_FAULT_PUBLISH_FAIL)");
+        }
+#endif
         if (rc == 0)
                 rc = dns_txn_commit(txn);
         else
                 dns_txn_abort(txn);
-        if (rc != 0)
-                LOG_ERROR("publishing %s to DNS failed: %s", what,
-                          txn->error[0] ? txn->error : strerror(-rc));
+        if (rc != 0) {
+                if (c->publish_failures++ % 50 == 0)
+                        LOG_ERROR("publishing %s to DNS failed: %s; served data lags the "
+                                  "replicated state until it is published again",
+                                  what, txn->error[0] ? txn->error : strerror(-rc));
+                mark_stale(c, origin, origin_len);
+        }
+        return rc;
+}
+
+static int publish_begin(struct node_cluster *c, struct dns_txn *txn, const char *what,
+                         const uint8_t *origin, size_t origin_len)
+{
+        int rc = dns_txn_begin(c->db, txn);
+        if (rc != 0) {
+                if (c->publish_failures++ % 50 == 0)
+                        LOG_ERROR("publishing %s to DNS failed: cannot begin a "
+                                  "transaction: %s",
+                                  what, strerror(-rc));
+                mark_stale(c, origin, origin_len);
+        }
+        return rc;
 }
 
 static void on_zone_created(void *ctx, const struct cs_zone *zone)
 {
         struct node_cluster *c = ctx;
         struct dns_txn txn;
-        if (dns_txn_begin(c->db, &txn) != 0)
+        if (publish_begin(c, &txn, "a new zone", zone->origin, zone->origin_len) != 0)
                 return;
-        commit_or_log(&txn, publish_zone(c, &txn, zone), "a new zone");
+        publish_finish(c, &txn, publish_zone(c, &txn, zone), "a new zone", zone->origin,
+                       zone->origin_len);
 }
 
 static void on_zone_deleted(void *ctx, const uint8_t *origin, uint16_t origin_len)
 {
         struct node_cluster *c = ctx;
         struct dns_txn txn;
-        if (dns_txn_begin(c->db, &txn) != 0)
+        if (publish_begin(c, &txn, "a zone deletion", origin, origin_len) != 0)
                 return;
         int rc = dns_txn_zone_delete(&txn, origin);
-        commit_or_log(&txn, rc == -ENOENT ? 0 : rc, "a zone deletion");
+        publish_finish(c, &txn, rc == -ENOENT ? 0 : rc, "a zone deletion", origin,
+                       origin_len);
 }
 
 static void on_rrsets_changed(void *ctx, const struct cs_zone *zone,
@@ -139,13 +214,13 @@ static void on_rrsets_changed(void *ctx, const struct cs_zone *zone,
 {
         struct node_cluster *c = ctx;
         struct dns_txn txn;
-        if (dns_txn_begin(c->db, &txn) != 0)
+        if (publish_begin(c, &txn, "a change batch", zone->origin, zone->origin_len) != 0)
                 return;
         int rc = 0;
         for (size_t i = 0; i < n && rc == 0; i++)
                 rc = put_rrset(c, &txn, zone->origin, changes[i].owner, changes[i].type,
                                changes[i].set_id, changes[i].rrset);
-        commit_or_log(&txn, rc, "a change batch");
+        publish_finish(c, &txn, rc, "a change batch", zone->origin, zone->origin_len);
 }
 
 static int collect_origin(void *item, void *arg)
@@ -168,28 +243,156 @@ static int restore_zone(const struct cs_zone *zone, void *arg)
         return f->rc;
 }
 
-static void member_check(struct node_cluster *c);
-
-static void on_restored(void *ctx, const struct cs_state *state)
+/* The whole state replaces the whole served view, in one transaction. */
+static int publish_all(struct node_cluster *c, const char *what)
 {
-        struct node_cluster *c = ctx;
         struct dns_txn txn;
-        if (dns_txn_begin(c->db, &txn) != 0)
-                return;
+        if (publish_begin(c, &txn, what, NULL, 0) != 0)
+                return -ENOMEM;
         /* Delete every zone of the old catalog (deleting while walking the
          * transaction's own copy is safe: the walk reads the published one). */
         const struct dns_catalog *cur = dns_db_current(c->db);
         int rc = pmap_walk(&cur->zones, collect_origin, &txn);
         struct restore_fill f = {c, &txn, 0};
         if (rc == 0)
-                cs_state_foreach_zone(state, restore_zone, &f);
-        commit_or_log(&txn, rc ? rc : f.rc, "a restored snapshot");
+                cs_state_foreach_zone(&c->state, restore_zone, &f);
+        return publish_finish(c, &txn, rc ? rc : f.rc, what, NULL, 0);
+}
+
+/* One stale zone as the state has it now: replaced, or deleted when gone. */
+static int republish_zone(struct node_cluster *c, const uint8_t *origin, size_t len)
+{
+        struct dns_txn txn;
+        if (publish_begin(c, &txn, "a zone again", origin, len) != 0)
+                return -ENOMEM;
+        const struct cs_zone *zone = cs_state_zone_get(&c->state, origin, len);
+        int rc;
+        if (zone != NULL) {
+                rc = publish_zone(c, &txn, zone);
+        } else {
+                rc = dns_txn_zone_delete(&txn, origin);
+                rc = rc == -ENOENT ? 0 : rc;
+        }
+        return publish_finish(c, &txn, rc, "a zone again", origin, len);
+}
+
+/* From the tick: publish what is stale again until nothing is. */
+static void republish_stale(struct node_cluster *c)
+{
+        if (!c->stale_all && c->n_stale == 0)
+                return;
+        if (c->stale_all) {
+                c->stale_all = false;
+                c->n_stale = 0;
+                if (publish_all(c, "the whole state again") == 0)
+                        LOG_INFO("DNS serves the replicated state again (every zone "
+                                 "published again after %u failed publishes)",
+                                 c->publish_failures);
+                return;
+        }
+        unsigned n = c->n_stale;
+        struct node_stale_zone todo[NODE_CLUSTER_MAX_STALE];
+        memcpy(todo, c->stale, n * sizeof(todo[0]));
+        c->n_stale = 0;
+        for (unsigned i = 0; i < n; i++) {
+                if (republish_zone(c, todo[i].origin, todo[i].len) == 0) {
+                        char text[1024];
+                        LOG_INFO("DNS serves zone %s as replicated again (published "
+                                 "again after a failed publish)",
+                                 dns_name_to_text(todo[i].origin, text, sizeof(text)));
+                }
+        }
+        if (!c->stale_all && c->n_stale == 0)
+                c->publish_failures = 0;
+}
+
+static void member_check(struct node_cluster *c);
+
+static void on_restored(void *ctx, const struct cs_state *state)
+{
+        struct node_cluster *c = ctx;
+        publish_all(c, "a restored snapshot");
         member_check(c);
 }
 
 static void on_members_changed(void *ctx, const struct cs_state *state)
 {
         member_check(ctx);
+}
+
+/* ---- removal ------------------------------------------------------------------------
+ *
+ * A removed node never hears the entries after its removal (it may not even
+ * hold the configuration without it), so the removal is recorded in
+ * DATA_DIR/removed when the node learns of it; every later start reads it
+ * and exits 0 instead of rejoining with a stale log. */
+
+static void removed_path(const struct node_config *cfg, char *path, size_t size)
+{
+        snprintf(path, size, "%s/removed", cfg->data_dir);
+}
+
+static void mark_removed(struct node_cluster *c, const char *how)
+{
+        char path[600];
+        removed_path(c->cfg, path, sizeof(path));
+        if (!c->removed) {
+                FILE *fp = fopen(path, "w");
+                if (fp != NULL) {
+                        fprintf(
+                            fp,
+                            "node %llu was removed from the cluster (%s) at %llu ms\n",
+                            (unsigned long long)c->cfg->node_id, how,
+                            (unsigned long long)node_now_ms());
+                        fclose(fp);
+                } else {
+                        LOG_WARN("cannot write %s: %s", path, strerror(errno));
+                }
+        }
+        c->removed = true;
+        snprintf(c->error, sizeof(c->error),
+                 "this node was removed from the cluster (%s); it stays out: to join "
+                 "again, start it with an empty data directory",
+                 how);
+}
+
+/* Before the replica starts: a removal recorded earlier. */
+static bool removed_before(struct node_cluster *c)
+{
+        char path[600];
+        removed_path(c->cfg, path, sizeof(path));
+        if (access(path, F_OK) != 0)
+                return false;
+        c->removed = true;
+        snprintf(
+            c->error, sizeof(c->error),
+            "this node was removed from the cluster (%.300s says so); it stays out: to "
+            "join again, start it with an empty data directory",
+            path);
+        return true;
+}
+
+/* After the replica started: a configuration that no longer holds us. */
+static bool removed_by_configuration(struct node_cluster *c)
+{
+        const struct raft_configuration *conf = &c->replica.raft.configuration;
+        if (conf->n == 0)
+                return false; /* nothing yet: a node that waits to be added */
+        for (unsigned i = 0; i < conf->n; i++)
+                if (conf->servers[i].id == c->cfg->node_id)
+                        return false;
+        mark_removed(c, "the raft configuration in its log does not hold it");
+        return true;
+}
+
+static void on_tick(uv_timer_t *timer);
+static void on_replica_closed(struct consensus_replica *r);
+
+/* The owner's stop runs from the tick, never from inside raft's apply. */
+static void schedule_tick(struct node_cluster *c)
+{
+        if (c->running && uv_is_active((uv_handle_t *)&c->tick))
+                uv_timer_start(&c->tick, on_tick, 0, TICK_MS);
 }
 
 /* Notices registration and removal of this node in the member table. */
@@ -199,9 +402,9 @@ static void member_check(struct node_cluster *c)
         const struct cs_member *self = cs_state_member_get(&c->state, cfg->node_id);
         if (self == NULL) {
                 c->registered = false;
-                if (c->was_member && c->removed_cb != NULL && c->running) {
-                        LOG_INFO("this node was removed from the cluster");
-                        c->removed_cb(c);
+                if (c->was_member && c->running && !c->removed) {
+                        mark_removed(c, "its log holds its removal");
+                        schedule_tick(c);
                 }
                 return;
         }
@@ -712,9 +915,52 @@ static void register_self(struct node_cluster *c)
         free(text);
 }
 
+/* Fail-stop: the node stops with NODE_EXIT_FAILSTOP (from the tick, never
+ * from inside raft). */
+static void failstop(struct node_cluster *c, const char *why)
+{
+        if (c->exit_code != 0 || !c->running)
+                return;
+        c->exit_code = NODE_EXIT_FAILSTOP;
+        snprintf(c->error, sizeof(c->error), "%s", why);
+        LOG_ERROR("stopping: %s", why);
+        if (c->removed_cb != NULL)
+                c->removed_cb(c);
+}
+
+static void on_replica_failed(struct consensus_replica *r)
+{
+        struct node_cluster *c =
+            (struct node_cluster *)((char *)r - offsetof(struct node_cluster, replica));
+        failstop(c, r->fence.message);
+}
+
+/* Runs inside raft's apply: only schedules the stop. */
+static void on_fsm_failed(struct cs_fsm *fsm)
+{
+        struct node_cluster *c =
+            (struct node_cluster *)((char *)fsm - offsetof(struct node_cluster, fsm));
+        c->failing = true;
+        schedule_tick(c);
+}
+
 static void on_tick(uv_timer_t *timer)
 {
         struct node_cluster *c = timer->data;
+        if (c->failing) {
+                failstop(c, c->fsm.failmsg);
+                return;
+        }
+        republish_stale(c);
+        if (c->removed) {
+                if (!c->stop_told) {
+                        c->stop_told = true;
+                        LOG_INFO("%s", c->error);
+                        if (c->removed_cb != NULL)
+                                c->removed_cb(c);
+                }
+                return;
+        }
         raft_id leader = 0;
         const char *address = NULL;
         raft_leader(&c->replica.raft, &leader, &address);
@@ -747,6 +993,8 @@ int node_cluster_start(struct node_cluster *c, uv_loop_t *loop,
         c->db = db;
         c->removed_cb = removed_cb;
         c->restored_cb = restored_cb;
+        if (removed_before(c))
+                return -ECANCELED;
         cs_state_init(&c->state);
         struct cs_observer obs = {.ctx = c,
                                   .zone_created = on_zone_created,
@@ -759,6 +1007,7 @@ int node_cluster_start(struct node_cluster *c, uv_loop_t *loop,
                 snprintf(c->error, sizeof(c->error), "out of memory");
                 return -ENOMEM;
         }
+        c->fsm.failed_cb = on_fsm_failed;
         if (cfg->raft_plaintext) {
                 LOG_WARN("raft-transport plaintext: raft traffic on %s is NEITHER "
                          "AUTHENTICATED NOR ENCRYPTED; anyone who reaches it can commit "
@@ -800,17 +1049,50 @@ int node_cluster_start(struct node_cluster *c, uv_loop_t *loop,
                 return rc;
         }
         cs_fsm_set_raft(&c->fsm, &c->replica.raft);
+        c->replica.failed_cb = on_replica_failed;
+        if (c->removed || removed_by_configuration(c)) {
+                c->running = false; /* closes asynchronously: main runs the loop */
+                consensus_replica_close(&c->replica, on_replica_closed);
+                return -ECANCELED;
+        }
         node_ready_start(c);
         uv_timer_init(loop, &c->tick);
         c->tick.data = c;
         uv_timer_start(&c->tick, on_tick, 0, TICK_MS);
+        c->failing = c->fsm.failed; /* an apply during start failed */
         return 0;
 }
+
+static void close_state(struct node_cluster *c);
 
 static void on_replica_closed(struct consensus_replica *r)
 {
         struct node_cluster *c =
             (struct node_cluster *)((char *)r - offsetof(struct node_cluster, replica));
+        if (c->state_readers > 0) {
+                c->close_deferred = true; /* the last release closes */
+                return;
+        }
+        close_state(c);
+}
+
+void node_cluster_state_hold(struct node_cluster *c)
+{
+        cs_state_pin(&c->state);
+        c->state_readers++;
+}
+
+void node_cluster_state_release(struct node_cluster *c)
+{
+        cs_state_unpin(&c->state);
+        if (--c->state_readers == 0 && c->close_deferred) {
+                c->close_deferred = false;
+                close_state(c);
+        }
+}
+
+static void close_state(struct node_cluster *c)
+{
         node_identity_free(&c->identity);
         cs_fsm_close(&c->fsm);
         cs_state_fini(&c->state);
@@ -838,8 +1120,11 @@ void node_cluster_close(struct node_cluster *c, void (*closed_cb)(struct node_cl
 
 void node_cluster_leave(struct node_cluster *c)
 {
-        if (c->running && c->removed_cb != NULL) {
-                LOG_INFO("this node was removed from the cluster");
+        if (!c->running || c->stop_told)
+                return;
+        mark_removed(c, "the leader said so");
+        c->stop_told = true;
+        LOG_INFO("%s", c->error);
+        if (c->removed_cb != NULL)
                 c->removed_cb(c);
-        }
 }

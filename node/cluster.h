@@ -31,6 +31,10 @@
 
 #define NODE_CLUSTER_MAX_PEERS 16
 
+/* The node's exit status after a fail-stop: a log write or an apply could
+ * not complete (the node recovers from its log and snapshot on restart). */
+#define NODE_EXIT_FAILSTOP 3
+
 struct node_poller;
 
 struct node_peer {
@@ -44,6 +48,13 @@ struct node_peer {
 };
 
 struct node_cluster;
+
+/* A zone whose publish to DNS failed (published again by the tick). */
+#define NODE_CLUSTER_MAX_STALE 32
+struct node_stale_zone {
+        uint8_t origin[256]; /* wire name */
+        uint16_t len;
+};
 
 /* Outcome of a proposal: status 0 and the FSM's result, or a negative error. */
 typedef void (*node_cluster_cb)(void *ctx, int status, const struct cs_result *result);
@@ -68,7 +79,19 @@ struct node_cluster {
         bool syncing;   /* a CHANGES_SYNCED proposal is in flight */
         char **set_ids; /* interned routing set ids; index + 1 = DNS set id */
         uint32_t set_id_count;
+        /* The node must stop: removed from the cluster (exit_code 0) or
+         * failed (exit_code NODE_EXIT_FAILSTOP, the reason in error). */
         void (*removed_cb)(struct node_cluster *cluster);
+        int exit_code;
+        bool failing; /* a fail-stop waits for the next tick */
+        struct node_stale_zone stale[NODE_CLUSTER_MAX_STALE];
+        unsigned n_stale;
+        bool stale_all; /* every zone must be published again */
+        unsigned publish_failures;
+        unsigned state_readers; /* off-loop readers of the pinned state */
+        bool close_deferred;    /* the state is freed once they are done */
+        bool removed;           /* removed from the cluster (DATA_DIR/removed says so) */
+        bool stop_told;
         void (*closed_cb)(struct node_cluster *cluster);
         /* Restoring (node/ready.c): DNS opens once the state is restored. */
         void (*restored_cb)(struct node_cluster *cluster);
@@ -93,9 +116,12 @@ int node_cluster_call(struct node_cluster *c, uint64_t id, const char *raft_addr
 /* The API server that answers the other nodes' calls (borrowed). */
 void node_cluster_serve_calls(struct node_cluster *c, struct node_http *http);
 
-/* Starts the replica and everything around it; err gets a one-line reason.
- * restored_cb runs once, later on the loop, when the snapshot and log are
- * applied (node/ready.c): serve DNS from then on. */
+/* Starts the replica and everything around it; c->error gets a one-line
+ * reason.  restored_cb runs once, later on the loop, when the snapshot and
+ * log are applied (node/ready.c): serve DNS from then on.  A node removed
+ * from the cluster (DATA_DIR/removed, written when it learnt of its
+ * removal, or a raft configuration without it) does not start: -ECANCELED
+ * with c->removed set (the node exits 0). */
 int node_cluster_start(struct node_cluster *c, uv_loop_t *loop,
                        const struct node_config *cfg, struct dns_db *db,
                        void (*removed_cb)(struct node_cluster *c),
@@ -127,6 +153,14 @@ void node_cluster_member_remove(struct node_cluster *c, uint64_t id, node_cluste
 
 /* This node was removed from the cluster (told by the leader): stop. */
 void node_cluster_leave(struct node_cluster *c);
+
+/*
+ * A reader off the loop (an export on a worker thread) pins the state
+ * (cs_state_pin) and holds the cluster: closing frees the state only after
+ * the last release.  Both on the loop.
+ */
+void node_cluster_state_hold(struct node_cluster *c);
+void node_cluster_state_release(struct node_cluster *c);
 
 const struct node_peer *node_cluster_peer(struct node_cluster *c, uint64_t id);
 

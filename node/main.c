@@ -582,7 +582,11 @@ static int start_cluster(struct node *node)
         }
         if (node_cluster_start(&node->cluster, node->loop, cfg, &node->db, on_removed,
                                on_restored) != 0) {
-                LOG_ERROR("cannot start the cluster replica: %s", node->cluster.error);
+                if (node->cluster.removed)
+                        LOG_INFO("not starting: %s", node->cluster.error);
+                else
+                        LOG_ERROR("cannot start the cluster replica: %s",
+                                  node->cluster.error);
                 return -1;
         }
         node->api = (struct node_api){.loop = node->loop,
@@ -758,7 +762,13 @@ int main(int argc, char **argv)
         dns_rrl_fini(&node.rrl);
         dns_db_fini(&node.db);
         node_config_free(&node.cfg);
-        if (rc == 0)
+        if (node.cluster.removed)
+                rc = 0; /* removed: stopping is the expected outcome */
+        if (rc == 0 && node.cluster.exit_code != 0) {
+                rc = node.cluster.exit_code;
+                LOG_ERROR("stopped (fail-stop, exit %d): %s", rc, node.cluster.error);
+        } else if (rc == 0) {
                 LOG_INFO("stopped");
+        }
         return rc;
 }

@@ -36,7 +36,7 @@ import urllib.parse
 import dns.rcode
 import requests
 
-from cluster_util import answer_values, dns_query, http
+from cluster_util import answer_values, http
 
 WRITE_DEADLINE = 4.0
 
@@ -174,7 +174,7 @@ class Workload:
         run, t = len(n.runs), time.monotonic()
         try:
             if via == "dns":
-                resp = dns_query(n.host, n.dns_port, reg, "TXT", timeout=0.3)
+                resp = n.q(reg, "TXT", timeout=0.3)  # over TCP when truncated (RRL)
                 v = _txt_value(answer_values(resp, reg, "TXT"))
                 rcode = dns.rcode.to_text(resp.rcode())
             else:
@@ -313,8 +313,7 @@ class Workload:
                 continue
             for k, reg in enumerate(self.regs):
                 try:
-                    v = _txt_value(answer_values(dns_query(n.host, n.dns_port, reg, "TXT",
-                                                           timeout=1.0), reg, "TXT"))
+                    v = _txt_value(answer_values(n.q(reg, "TXT", timeout=1.0), reg, "TXT"))
                 except Exception as e:
                     problems.append(f"n{n.id} does not answer {reg} over DNS: {e!r}")
                     continue

@@ -1,0 +1,210 @@
+"""Fail-stop, never silent divergence (issue 10 part 4), on real clusters of
+node processes (cluster_util.py; run like test_cluster.py):
+
+- a node whose log holds its own removal exits 0, saying so, on every
+  restart (with and without --join), instead of aborting;
+- an apply that cannot complete (out of memory, injected through the test
+  hook QDNS_FAULT_APPLY_NOMEM of a QDNS_FAULT_HOOKS build) stops the node
+  with exit 3 and a clear line, without counting the entry applied; on
+  restart it applies the entry from its log and converges;
+- a DNS publish that fails (injected through QDNS_FAULT_PUBLISH_FAIL) is
+  retried from the replicated state until the served view matches it.
+
+The disk-full case is in tests/faults/test_disk_clock.py.
+"""
+
+import time
+
+import pytest
+
+from cluster_util import Cluster, change
+
+SLACK = float(__import__("os").environ.get("QDNS_TIMING_SLACK", "1"))
+
+
+@pytest.fixture
+def cluster_factory(tmp_path):
+    made = []
+
+    def make(**kw):
+        c = Cluster(tmp_path / f"cluster{len(made)}", **kw)
+        made.append(c)
+        return c
+
+    yield make
+    errors = []
+    for c in made:
+        try:
+            c.close()
+        except AssertionError as e:
+            errors.append(str(e))
+    assert not errors, "\n".join(errors)
+
+
+def post_changes(node, zone, changes, key=None, timeout=5.0):
+    headers = {"Idempotency-Key": key} if key else None
+    return node.post(f"/v1/zones/{zone}/changes", {"changes": changes}, headers=headers,
+                     timeout=timeout)
+
+
+def write(c, zone, changes, key):
+    """Posts a change batch to a running node, retried with the same
+    Idempotency-Key on 503 or a dropped connection (what a client does when
+    the outcome is unknown) for up to 10 s; returns the 200 response."""
+    end = time.monotonic() + 10 * SLACK
+    last = None
+    while time.monotonic() < end:
+        for n in c.running():
+            try:
+                r = post_changes(n, zone, changes, key=key)
+            except Exception as e:  # the node stopped under the request
+                last = e
+                continue
+            if r.status == 200:
+                return r
+            assert r.status == 503, r
+            last = r
+        time.sleep(0.2)
+    raise AssertionError(f"batch {key} never accepted: {last}")
+
+
+def wait_exit(node, timeout):
+    try:
+        return node.proc.wait(timeout * SLACK)
+    except Exception:
+        raise AssertionError(f"n{node.id} still running {timeout} s later:\n{node.log(2000)}")
+
+
+def test_removed_node_exits_cleanly_on_every_restart(cluster_factory):
+    c = cluster_factory().start(3)
+    zone = "rm.test."
+    c.create_zone(zone)
+    ld = c.leader()
+    c[4].start(join=ld.api)
+    ld = c.wait_ready([1, 2, 3, 4])
+    for i in range(20):
+        r = post_changes(c[4], zone, [change("CREATE", f"w{i}.{zone}", "A", ["192.0.2.1"])])
+        assert r.status == 200, r
+    c.wait_dns([c[4]], f"w19.{zone}", "A", {"192.0.2.1"}, timeout=5)
+
+    c[4].expected_exit = 0
+    r = ld.req("DELETE", "/v1/cluster/members/4")
+    assert r.status == 200, r
+    assert wait_exit(c[4], 5) == 0, c[4].log(2000)
+
+    # restarted as it was first started (--join) and without --join
+    for join in (ld.api, None, ld.api):
+        c[4].start(join=join)
+        c[4].expected_exit = 0
+        rc = wait_exit(c[4], 10)
+        log = c[4].log(3000).split("===== start")[-1]
+        assert rc == 0, f"removed node exited {rc} on restart (join={join}):\n{log}"
+        assert "removed from the cluster" in log, log
+    # the cluster never saw it again
+    members = {m["id"] for m in ld.get("/v1/cluster").json["members"]}
+    assert members == {1, 2, 3}, members
+    r = post_changes(c[1], zone, [change("CREATE", f"after.{zone}", "A", ["192.0.2.2"])])
+    assert r.status == 200, r
+    c.check_alive([1, 2, 3])
+
+
+def start_with_env(c, env_for, extra=()):
+    """Bootstrap nodes 1..3, node i with the environment additions
+    env_for.get(i) (the fault-injection variables of a QDNS_FAULT_HOOKS
+    build), and wait for a leader."""
+    import os
+    c.bootstrap_ids = [1, 2, 3]
+    bs = c.bootstrap_str(c.bootstrap_ids)
+    for i in c.bootstrap_ids:
+        saved = dict(os.environ)
+        os.environ.update(env_for.get(i, {}))
+        try:
+            c[i].start(bootstrap=bs, extra=extra)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+    return c.wait_ready([1, 2, 3])
+
+
+def test_apply_out_of_memory_stops_the_node(cluster_factory):
+    """Node 3's third change batch cannot be applied (out of memory,
+    injected): it exits 3 with a clear line instead of reporting the entry
+    applied; the change is not INSYNC while node 3 lacks it; restarted, node
+    3 applies the entry from its log and everything converges."""
+    c = cluster_factory()
+    # INSYNC waits for every member, down or not
+    extra = ("--insync-rule", "all")
+    ld = start_with_env(c, {3: {"QDNS_FAULT_APPLY_NOMEM": "3"}}, extra)
+    zone = "oom.test."
+    c.create_zone(zone)
+    c[3].expected_exit = 3
+    cids = []
+    for i in range(1, 6):
+        r = write(c, zone, [change("CREATE", f"b{i}.{zone}", "A", [f"192.0.2.{i}"])], f"b{i}")
+        cids.append(r.json["change"]["id"])
+    rc = wait_exit(c[3], 5)
+    log = c[3].log(4000)
+    assert rc == 3, f"n3 exited {rc}:\n{log}"
+    assert "could not complete" in log and "fail-stop" in log, log
+    # n3 never served b3 (it stopped before counting it applied), and the
+    # change never became INSYNC without it
+    time.sleep(0.5 * SLACK)
+    ld = c.wait_leader([1, 2])
+    assert ld.get(f"/v1/changes/{cids[2]}").json["status"] != "INSYNC"
+    # the rest of the cluster goes on
+    write(c, zone, [change("CREATE", f"b6.{zone}", "A", ["192.0.2.6"])], "b6")
+    c[3].start(bootstrap=c.bootstrap_str(c.bootstrap_ids), extra=extra)  # without the fault
+    for i in range(1, 7):
+        c.wait_dns([c[1], c[2], c[3]], f"b{i}.{zone}", "A", {f"192.0.2.{i}"}, timeout=10)
+    c.wait_change_insync(c[1], cids[2], timeout=10)
+
+
+def test_failed_publish_is_retried_until_served(cluster_factory):
+    """Node 2's DNS publishes fail five times in a row from the 2nd on (the
+    zone and the first batches, injected): the replicated state has them,
+    and node 2 publishes them again from it until DNS serves exactly the
+    state, without any further write."""
+    c = cluster_factory()
+    ld = start_with_env(c, {2: {"QDNS_FAULT_PUBLISH_FAIL": "2:5"}})
+    zone = "pub.test."
+    c.create_zone(zone)
+    for i in range(1, 4):
+        r = post_changes(ld, zone, [change("CREATE", f"p{i}.{zone}", "A", [f"192.0.2.{i}"])])
+        assert r.status == 200, r
+    r = post_changes(ld, zone, [change("UPSERT", f"p1.{zone}", "A", ["192.0.2.99"])])
+    assert r.status == 200, r
+    r = post_changes(ld, zone, [change("DELETE", f"p2.{zone}", "A", ["192.0.2.2"])])
+    assert r.status == 200, r
+    expected = {"p1": {"192.0.2.99"}, "p2": set(), "p3": {"192.0.2.3"}}
+    for name, values in expected.items():
+        c.wait_dns([c[1], c[2], c[3]], f"{name}.{zone}", "A", values, timeout=5)
+    log = c[2].log(6000)
+    assert "publishing" in log and "failed" in log, log
+    assert "as replicated again" in log or "replicated state again" in log, log
+    soa = {n.id: n.values(zone, "SOA") for n in (c[1], c[2], c[3])}
+    assert soa[1] == soa[2] == soa[3], soa
+
+
+def test_failed_zone_publishes_are_redone(cluster_factory):
+    """Node 2's first four DNS publishes fail (injected): a zone created, a
+    zone created and deleted, a batch.  Republished from the replicated
+    state, node 2 serves the zone that exists (SOA, the batch's record) and
+    REFUSES the deleted one, like the other nodes."""
+    c = cluster_factory()
+    ld = start_with_env(c, {2: {"QDNS_FAULT_PUBLISH_FAIL": "1:4"}})
+    keep, gone = "keep.test.", "gone.test."
+    c.create_zone(keep, via=ld)
+    c.create_zone(gone, via=ld)
+    r = ld.req("DELETE", f"/v1/zones/{gone}")
+    assert r.status == 200, r
+    r = post_changes(ld, keep, [change("CREATE", f"www.{keep}", "A", ["192.0.2.7"])])
+    assert r.status == 200, r
+    c.wait_dns([c[1], c[2], c[3]], f"www.{keep}", "A", {"192.0.2.7"}, timeout=5)
+    soa = {n.id: n.values(keep, "SOA") for n in (c[1], c[2], c[3])}
+    assert soa[1] == soa[2] == soa[3] and soa[1], soa
+    for n in (c[1], c[2], c[3]):
+        rcode = n.q(f"www.{gone}", "A").rcode()
+        assert rcode == 5, f"n{n.id} answers {rcode} for the deleted zone"  # REFUSED
+    log = c[2].log(6000)
+    print("\n".join(x for x in log.splitlines() if "publish" in x or "DNS serves" in x))
+    assert "publishing a new zone to DNS failed" in log, log
