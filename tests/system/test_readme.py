@@ -47,7 +47,9 @@ README = REPO / "README.md"
 RUN_SECTIONS = ("## Quick start", "## Configuration", "### Standalone mode")
 NOT_RUN = {
     "tools/cluster.sh start   # packages": "the intro's two-line summary; Quick start runs it",
-    "export QDNS_ADMIN_TOKEN": "Docker: no docker daemon in the test environment",
+    "export QDNS_ADMIN_TOKEN": "Docker by hand: tools/compose.sh test runs the stack",
+    "tools/setup.sh --no-build  # the packages, podman": "Docker: tools/test.sh runs "
+                                                        "tools/compose.sh test as its own step",
     "tools/bench/run.sh": "benchmarks: minutes of CPU on a shared machine",
     "cd tests/system && QDNS_BIN": "runs the system tests, this one included",
     "quorumdns ca init /secure": "a CA under /secure; the join example issues a "
