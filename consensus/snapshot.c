@@ -92,7 +92,13 @@ struct cs_frozen {
         size_t n_zones;
         const struct cs_rrset **sets;
         size_t n_sets;
+        size_t n_changes;
 };
+
+size_t cs_snapshot_frozen_items(const struct cs_frozen *f)
+{
+        return f->n_zones + f->n_sets + f->n_changes;
+}
 
 static void frozen_free(struct cs_frozen *f)
 {
@@ -204,6 +210,7 @@ static int freeze(const struct cs_state *st, struct cs_frozen **out)
                 fz->count = f->n_sets - fz->first;
         }
         f->n_zones = n;
+        f->n_changes = st->changes_count;
         msgpack_packer_init(&pk, &f->changes, sink_write);
         pack_changes(&pk, st);
         if (f->head.failed || f->zones.failed || f->changes.failed)

@@ -276,8 +276,7 @@ int dns_txn_zone_create(struct dns_txn *txn, const uint8_t *origin, bool replace
         if (replaced == NULL) {
                 txn->catalog->zone_count++;
                 txn->catalog->zones_at_depth[zone->origin_labels]++;
-        }
-        else if (((struct dns_zone *)replaced)->txn != txn->ptxn.id)
+        } else if (((struct dns_zone *)replaced)->txn != txn->ptxn.id)
                 rc = reclaim_push(&txn->retired, zone_free_deep, replaced);
         else
                 zone_free_owned(replaced, &txn->ptxn.id);
