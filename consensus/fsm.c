@@ -87,6 +87,7 @@ static int fsm_snapshot_async(struct raft_fsm *rf, struct raft_buffer *bufs[],
  * threshold therefore follows the state: at least the configured one, and
  * one entry per CS_FSM_ITEMS_PER_ENTRY objects, so that each entry pays for
  * a constant share of the next snapshot whatever the size of the catalog.
+ * The trailing entries follow it (RAFT_NOTES: trailing >= threshold).
  */
 static void pace_snapshots(struct cs_fsm *fsm)
 {
@@ -100,6 +101,9 @@ static void pace_snapshots(struct cs_fsm *fsm)
         if (want > UINT32_MAX / 2)
                 want = UINT32_MAX / 2;
         raft_set_snapshot_threshold(fsm->raft, (unsigned)want);
+        /* Entries kept after a snapshot, so that a follower a little behind
+         * catches up from the log, not by installing the whole state. */
+        raft_set_snapshot_trailing(fsm->raft, (unsigned)want);
 }
 
 /* On the loop: freeze the state; raft then runs fsm_snapshot_async on its
