@@ -232,6 +232,7 @@ void cs_state_init(struct cs_state *st)
         memset(st, 0, sizeof(*st));
         cs_hmap_init(&st->zones);
         cs_hmap_init(&st->zone_ids);
+        cs_zorder_init(&st->order);
         cs_hmap_init(&st->change_ids);
         cs_hmap_init(&st->request_ids);
         st->changes_max = CS_CHANGES_MAX;
@@ -249,6 +250,7 @@ static void zone_free(struct cs_zone *z)
         free(z->origin);
         free(z->zone_id);
         free(z->comment);
+        free(z->order);
         free(z);
 }
 
@@ -405,6 +407,18 @@ const struct cs_zone *cs_state_zone_by_id(const struct cs_state *st, const char 
         return cs_hmap_get(&st->zone_ids, str_hash(id), id, zone_id_match);
 }
 
+const struct cs_zone *cs_state_zone_after(const struct cs_state *st, const char *marker)
+{
+        const struct cs_zlink *link = cs_zorder_after(&st->order, marker);
+        return link ? link->zone : NULL;
+}
+
+const struct cs_zone *cs_state_zone_next(const struct cs_zone *zone)
+{
+        const struct cs_zlink *next = zone->order->next[0];
+        return next ? next->zone : NULL;
+}
+
 size_t cs_state_zone_count(const struct cs_state *st)
 {
         return st->zones.count;
@@ -504,6 +518,11 @@ static struct cs_zone *zone_new(const uint8_t *origin, size_t len, const char *z
         z->hash = cs_hash_bytes(origin, len, 0);
         z->created_ms = created_ms;
         z->serial = serial;
+        z->order = cs_zlink_new(z);
+        if (z->order == NULL) {
+                zone_free(z);
+                return NULL;
+        }
         return z;
 }
 
@@ -519,6 +538,7 @@ static void zone_insert(struct cs_state *st, struct cs_zone *z)
         struct name_key k = {z->origin, z->origin_len};
         cs_hmap_put(&st->zones, z->hash, &k, z, zone_match);
         cs_hmap_put(&st->zone_ids, str_hash(z->zone_id), z->zone_id, z, zone_id_match);
+        cs_zorder_insert(&st->order, z->order);
 }
 
 static const char *zone_spec_problem(const struct cs_state *st, const uint8_t *lower,
@@ -730,6 +750,7 @@ int cs_state_zone_delete(struct cs_state *st, const struct cs_ctx *ctx,
         struct name_key k = {z->origin, z->origin_len};
         cs_hmap_del(&st->zones, z->hash, &k, zone_match);
         cs_hmap_del(&st->zone_ids, str_hash(z->zone_id), z->zone_id, zone_id_match);
+        cs_zorder_remove(&st->order, z->order);
         change_commit(st, ctx, change, res);
         if (st->observer.zone_deleted)
                 st->observer.zone_deleted(st->observer.ctx, z->origin, z->origin_len);
