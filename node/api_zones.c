@@ -327,29 +327,30 @@ static void on_zone_applied(void *ctx, int status, const struct cs_result *res)
         free(w);
 }
 
-static int name_field(json_t *v, const char *field, uint8_t *out, struct api_errors *errs)
+static int name_field(json_t *v, const char *field, uint8_t *out, struct api_errors *errs,
+                      long index)
 {
         char err[256];
         if (!json_is_string(v)) {
-                api_errors_add(errs, -1, field, "must be a domain name string");
+                api_errors_add(errs, index, field, "must be a domain name string");
                 return -1;
         }
         if (dns_name_parse_text(json_string_value(v), out, err, sizeof(err)) != 0) {
-                api_errors_add(errs, -1, field, "%s", err);
+                api_errors_add(errs, index, field, "%s", err);
                 return -1;
         }
         return 0;
 }
 
 static uint32_t u32_field(json_t *obj, const char *key, uint32_t dflt, const char *field,
-                          struct api_errors *errs)
+                          struct api_errors *errs, long index)
 {
         json_t *v = json_object_get(obj, key);
         if (v == NULL)
                 return dflt;
         if (!json_is_integer(v) || json_integer_value(v) < 0 ||
             json_integer_value(v) > CS_TTL_MAX) {
-                api_errors_add(errs, -1, field, "must be 0..2147483647");
+                api_errors_add(errs, index, field, "must be 0..2147483647");
                 return dflt;
         }
         return (uint32_t)json_integer_value(v);
@@ -362,6 +363,119 @@ static size_t put_name(uint8_t *out, const uint8_t *name)
         return n;
 }
 
+int node_api_zone_spec_parse(json_t *body, const char *prefix, long index,
+                             struct node_api_zone_spec *z, struct api_errors *errs)
+{
+        size_t before = api_errors_count(errs);
+        char field[96], text[1200];
+        uint8_t mname[256], rname[256];
+        memset(z, 0, sizeof(*z));
+#define FIELD(name) (snprintf(field, sizeof(field), "%s%s", prefix, name), field)
+        if (!json_is_object(body)) {
+                api_errors_add(errs, index, prefix[0] ? FIELD("") : "body",
+                               "must be an object");
+                return -1;
+        }
+        name_field(json_object_get(body, "name"), FIELD("name"), z->origin, errs, index);
+        json_t *comment = json_object_get(body, "comment");
+        if (comment != NULL &&
+            (!json_is_string(comment) || json_string_length(comment) > CS_COMMENT_MAXLEN))
+                api_errors_add(errs, index, FIELD("comment"),
+                               "must be a string of at most %d bytes", CS_COMMENT_MAXLEN);
+        z->ttl = u32_field(body, "ttl", 3600, FIELD("ttl"), errs, index);
+        json_t *servers = json_object_get(body, "nameservers");
+        if (servers != NULL) {
+                if (!json_is_array(servers) || json_array_size(servers) == 0 ||
+                    json_array_size(servers) > 16) {
+                        api_errors_add(errs, index, FIELD("nameservers"),
+                                       "must be an array of 1..16 names");
+                } else {
+                        for (size_t i = 0; i < json_array_size(servers); i++) {
+                                snprintf(field, sizeof(field), "%snameservers[%zu]",
+                                         prefix, i);
+                                if (name_field(json_array_get(servers, i), field,
+                                               z->ns[z->ns_count], errs, index) == 0)
+                                        z->ns_count++;
+                        }
+                }
+        }
+        json_t *soa = json_object_get(body, "soa");
+        if (soa != NULL && !json_is_object(soa)) {
+                api_errors_add(errs, index, FIELD("soa"), "must be an object");
+                soa = NULL;
+        }
+        if (api_errors_count(errs) > before)
+                return -1;
+        dns_name_to_text(z->origin, text, sizeof(text));
+        if (z->ns_count == 0) {
+                char first[1300], err[256];
+                snprintf(first, sizeof(first), "ns1.%s", text);
+                if (dns_name_parse_text(first, z->ns[0], err, sizeof(err)) == 0)
+                        z->ns_count = 1;
+        }
+        memcpy(mname, z->ns[0], (size_t)dns_name_wire_len(z->ns[0], 256));
+        char hostmaster[1300], err[256];
+        snprintf(hostmaster, sizeof(hostmaster), "hostmaster.%s", text);
+        if (dns_name_parse_text(hostmaster, rname, err, sizeof(err)) != 0)
+                memcpy(rname, z->origin, (size_t)dns_name_wire_len(z->origin, 256));
+        if (soa != NULL) {
+                json_t *m = json_object_get(soa, "mname"),
+                       *rn = json_object_get(soa, "rname");
+                if (m != NULL)
+                        name_field(m, FIELD("soa.mname"), mname, errs, index);
+                if (rn != NULL)
+                        name_field(rn, FIELD("soa.rname"), rname, errs, index);
+        }
+        uint32_t refresh =
+            soa ? u32_field(soa, "refresh", 7200, FIELD("soa.refresh"), errs, index)
+                : 7200;
+        uint32_t retry =
+            soa ? u32_field(soa, "retry", 3600, FIELD("soa.retry"), errs, index) : 3600;
+        uint32_t expire =
+            soa ? u32_field(soa, "expire", 1209600, FIELD("soa.expire"), errs, index)
+                : 1209600;
+        uint32_t minimum =
+            soa ? u32_field(soa, "minimum", 300, FIELD("soa.minimum"), errs, index) : 300;
+#undef FIELD
+        if (api_errors_count(errs) > before)
+                return -1;
+        size_t n = put_name(z->soa_rdata, mname);
+        n += put_name(z->soa_rdata + n, rname);
+        uint32_t fields[5] = {1, refresh, retry, expire, minimum};
+        for (int i = 0; i < 5; i++, n += 4)
+                wire_put32(z->soa_rdata + n, fields[i]);
+        z->soa_len = (uint16_t)n;
+        if (comment != NULL)
+                snprintf(z->comment, sizeof(z->comment), "%s",
+                         json_string_value(comment));
+        z->origin_len = (size_t)dns_name_wire_len(z->origin, 256);
+        return 0;
+}
+
+void node_api_zone_spec_command(struct node_api_zone_spec *z, const char *request_id,
+                                struct cs_command *cmd)
+{
+        unsigned char rnd[8];
+        if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+                memset(rnd, 0, sizeof(rnd));
+        snprintf(z->zone_id, sizeof(z->zone_id), "Z%02X%02X%02X%02X%02X%02X%02X%02X",
+                 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+        z->soa_value = (struct cs_rdata){z->soa_rdata, z->soa_len};
+        for (size_t i = 0; i < z->ns_count; i++)
+                z->ns_values[i] = (struct cs_rdata){
+                    z->ns[i], (uint16_t)dns_name_wire_len(z->ns[i], 256)};
+        *cmd = (struct cs_command){.type = CS_CMD_ZONE_CREATE, .request_id = request_id};
+        cmd->u.zone_create = (struct cs_zone_spec){
+            .origin = z->origin,
+            .origin_len = z->origin_len,
+            .zone_id = z->zone_id,
+            .comment = z->comment,
+            .soa = {z->origin, z->origin_len, DNS_TYPE_SOA, "", z->ttl, &z->soa_value, 1},
+            .ns = {z->origin, z->origin_len, DNS_TYPE_NS, "", z->ttl, z->ns_values,
+                   z->ns_count},
+        };
+}
+
 void node_api_zone_create(struct node_http_request *r, void *ctx)
 {
         struct node_api *api = ctx;
@@ -370,140 +484,51 @@ void node_api_zone_create(struct node_http_request *r, void *ctx)
                 return;
         struct api_errors errs;
         api_errors_init(&errs);
-        uint8_t origin[256] = {0}, mname[256], rname[256];
-        uint8_t ns[16][256];
-        size_t ns_count = 0;
-        name_field(json_object_get(body, "name"), "name", origin, &errs);
-        json_t *comment = json_object_get(body, "comment");
-        if (comment != NULL &&
-            (!json_is_string(comment) || json_string_length(comment) > CS_COMMENT_MAXLEN))
-                api_errors_add(&errs, -1, "comment",
-                               "must be a string of at most %d bytes", CS_COMMENT_MAXLEN);
-        uint32_t ttl = u32_field(body, "ttl", 3600, "ttl", &errs);
-        json_t *servers = json_object_get(body, "nameservers");
-        char text[1200];
-        if (servers != NULL) {
-                if (!json_is_array(servers) || json_array_size(servers) == 0 ||
-                    json_array_size(servers) > 16) {
-                        api_errors_add(&errs, -1, "nameservers",
-                                       "must be an array of 1..16 names");
-                } else {
-                        for (size_t i = 0; i < json_array_size(servers); i++) {
-                                char field[64];
-                                snprintf(field, sizeof(field), "nameservers[%zu]", i);
-                                if (name_field(json_array_get(servers, i), field,
-                                               ns[ns_count], &errs) == 0)
-                                        ns_count++;
-                        }
-                }
-        }
-        json_t *soa = json_object_get(body, "soa");
-        if (soa != NULL && !json_is_object(soa)) {
-                api_errors_add(&errs, -1, "soa", "must be an object");
-                soa = NULL;
-        }
-        if (api_errors_count(&errs) > 0) {
-                node_api_reply_errors(r, errs.list);
-                json_decref(errs.list);
+        struct node_api_zone_spec *z = malloc(sizeof(*z));
+        if (z == NULL) {
                 json_decref(body);
+                json_decref(errs.list);
+                node_http_reply_error(r, 500, "Internal", NULL, "out of memory");
                 return;
         }
-        if (ns_count == 0) {
-                dns_name_to_text(origin, text, sizeof(text));
-                snprintf((char *)text + strlen(text), sizeof(text) - strlen(text), "%s",
-                         "");
-                char first[1200];
-                snprintf(first, sizeof(first), "ns1.%s", text);
-                char err[256];
-                if (dns_name_parse_text(first, ns[0], err, sizeof(err)) == 0)
-                        ns_count = 1;
-        }
-        memcpy(mname, ns[0], (size_t)dns_name_wire_len(ns[0], 256));
-        dns_name_to_text(origin, text, sizeof(text));
-        char hostmaster[1200];
-        snprintf(hostmaster, sizeof(hostmaster), "hostmaster.%s", text);
-        char err[256];
-        if (dns_name_parse_text(hostmaster, rname, err, sizeof(err)) != 0)
-                memcpy(rname, origin, (size_t)dns_name_wire_len(origin, 256));
-        if (soa != NULL) {
-                json_t *m = json_object_get(soa, "mname"),
-                       *rn = json_object_get(soa, "rname");
-                if (m != NULL)
-                        name_field(m, "soa.mname", mname, &errs);
-                if (rn != NULL)
-                        name_field(rn, "soa.rname", rname, &errs);
-        }
-        uint32_t refresh =
-            soa ? u32_field(soa, "refresh", 7200, "soa.refresh", &errs) : 7200;
-        uint32_t retry = soa ? u32_field(soa, "retry", 3600, "soa.retry", &errs) : 3600;
-        uint32_t expire =
-            soa ? u32_field(soa, "expire", 1209600, "soa.expire", &errs) : 1209600;
-        uint32_t minimum =
-            soa ? u32_field(soa, "minimum", 300, "soa.minimum", &errs) : 300;
-        if (api_errors_count(&errs) > 0) {
+        int rc = node_api_zone_spec_parse(body, "", -1, z, &errs);
+        json_decref(body);
+        if (rc != 0) {
                 node_api_reply_errors(r, errs.list);
                 json_decref(errs.list);
-                json_decref(body);
+                free(z);
                 return;
         }
         json_decref(errs.list);
-        uint8_t soa_rdata[600];
-        size_t n = put_name(soa_rdata, mname);
-        n += put_name(soa_rdata + n, rname);
-        uint32_t fields[5] = {1, refresh, retry, expire, minimum};
-        for (int i = 0; i < 5; i++, n += 4)
-                wire_put32(soa_rdata + n, fields[i]);
-        struct cs_rdata soa_value = {soa_rdata, (uint16_t)n};
-        struct cs_rdata ns_values[16];
-        for (size_t i = 0; i < ns_count; i++)
-                ns_values[i] =
-                    (struct cs_rdata){ns[i], (uint16_t)dns_name_wire_len(ns[i], 256)};
-        char comment_text[CS_COMMENT_MAXLEN + 1] = "";
-        if (comment != NULL)
-                snprintf(comment_text, sizeof(comment_text), "%s",
-                         json_string_value(comment));
-        json_decref(body);
-        if (node_api_forward_if_follower(api, r))
+        if (node_api_forward_if_follower(api, r)) {
+                free(z);
                 return;
-        size_t origin_len = (size_t)dns_name_wire_len(origin, 256);
-        if (cs_state_zone_get(&api->cluster->state, origin, origin_len) != NULL) {
-                char request_id[CS_REQUEST_ID_MAXLEN + 1];
-                node_api_request_id(r, request_id, sizeof(request_id));
-                const struct cs_change *dup =
-                    cs_state_change_by_request(&api->cluster->state, request_id);
-                if (dup == NULL) {
-                        node_http_reply_error(r, 409, "ZoneAlreadyExists", "name",
-                                              "zone %s already exists", text);
-                        return;
-                }
         }
-        unsigned char rnd[8];
-        char zone_id[32];
-        if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-                memset(rnd, 0, sizeof(rnd));
-        snprintf(zone_id, sizeof(zone_id), "Z%02X%02X%02X%02X%02X%02X%02X%02X", rnd[0],
-                 rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
         char request_id[CS_REQUEST_ID_MAXLEN + 1];
         node_api_request_id(r, request_id, sizeof(request_id));
-        struct cs_command cmd = {.type = CS_CMD_ZONE_CREATE, .request_id = request_id};
-        cmd.u.zone_create = (struct cs_zone_spec){
-            .origin = origin,
-            .origin_len = origin_len,
-            .zone_id = zone_id,
-            .comment = comment_text,
-            .soa = {origin, origin_len, DNS_TYPE_SOA, "", ttl, &soa_value, 1},
-            .ns = {origin, origin_len, DNS_TYPE_NS, "", ttl, ns_values, ns_count},
-        };
+        if (cs_state_zone_get(&api->cluster->state, z->origin, z->origin_len) != NULL &&
+            cs_state_change_by_request(&api->cluster->state, request_id) == NULL) {
+                char text[1200];
+                node_http_reply_error(r, 409, "ZoneAlreadyExists", "name",
+                                      "zone %s already exists",
+                                      dns_name_to_text(z->origin, text, sizeof(text)));
+                free(z);
+                return;
+        }
+        struct cs_command cmd;
+        node_api_zone_spec_command(z, request_id, &cmd);
         struct zone_wait *w = calloc(1, sizeof(*w));
         if (w == NULL) {
                 node_http_reply_error(r, 500, "Internal", NULL, "out of memory");
+                free(z);
                 return;
         }
         w->r = r;
         w->api = api;
-        memcpy(w->origin, origin, origin_len);
+        memcpy(w->origin, z->origin, z->origin_len);
         node_http_hold(r);
         node_cluster_propose(api->cluster, &cmd, on_zone_applied, w);
+        free(z);
 }
 
 void node_api_zone_delete(struct node_http_request *r, void *ctx)

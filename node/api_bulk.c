@@ -1,0 +1,429 @@
+/*
+ * api_bulk.c — POST /v1/zones/bulk: many zone creations (each optionally
+ * with a master file to import) and deletions in one request (docs/API.md).
+ *
+ * Every item is checked first — its fields, its master file, its records
+ * against a scratch state holding only the new zone, its name against the
+ * other items and against the zones that exist — and every problem of
+ * every item is reported in the answer.  The valid items are then proposed
+ * all at once (raft pipelines them): one ZONE_CREATE per zone, followed,
+ * when it is applied, by the import batch; should that batch fail after all
+ * (a write raced it), the zone is deleted again, so each zone is created
+ * with all its records or not at all.  The answer comes when every item
+ * has its outcome: 200 with one result per item, in request order.
+ *
+ * Each item's command carries a request id derived from the request's
+ * Idempotency-Key, so a retried bulk request does not create twice.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "consensus/hmap.h"
+#include "consensus/wire.h"
+#include "dns/name.h"
+#include "dns/text.h"
+#include "node/api.h"
+#include "node/api_json.h"
+
+#define BULK_MAX 1000
+
+enum item_kind { ITEM_CREATE, ITEM_DELETE };
+enum item_stage { STAGE_CREATE, STAGE_IMPORT, STAGE_UNDO };
+
+struct bulk;
+
+struct bulk_item {
+        struct bulk *bulk;
+        enum item_kind kind;
+        enum item_stage stage;
+        size_t index;
+        char name[1024];
+        uint8_t origin[256];
+        size_t origin_len;
+        bool force;
+        struct node_api_zone_spec *spec;  /* create */
+        struct node_api_import *import;   /* create with a master file, or NULL */
+        json_t *error;                    /* set: the item failed */
+        int http;                         /* its status */
+        char change_id[CS_ID_MAXLEN + 1]; /* the last change it made */
+        char request_id[CS_REQUEST_ID_MAXLEN + 1];
+};
+
+struct bulk {
+        struct node_http_request *r;
+        struct node_api *api;
+        struct bulk_item *items;
+        size_t n;
+        size_t pending; /* proposals in flight, plus one while proposing */
+};
+
+static void item_fail(struct bulk_item *it, int http, json_t *error)
+{
+        json_decref(it->error);
+        it->error = error;
+        it->http = http;
+}
+
+static json_t *simple_error(const char *code, const char *field, const char *message)
+{
+        json_t *e = json_pack("{s:s, s:s}", "code", code, "message", message);
+        if (field != NULL)
+                json_object_set_new(e, "field", json_string(field));
+        return e;
+}
+
+static json_t *invalid_input(json_t *list)
+{
+        json_t *first = json_array_get(list, 0);
+        return json_pack("{s:s, s:O, s:O, s:O}", "code", "InvalidInput", "message",
+                         json_object_get(first, "message"), "field",
+                         json_object_get(first, "field"), "errors", list);
+}
+
+static void bulk_free(struct bulk *b)
+{
+        for (size_t i = 0; i < b->n; i++) {
+                struct bulk_item *it = &b->items[i];
+                if (it->import != NULL)
+                        node_api_import_free(it->import);
+                free(it->import);
+                free(it->spec);
+                json_decref(it->error);
+        }
+        free(b->items);
+        free(b);
+}
+
+static void bulk_reply(struct bulk *b)
+{
+        json_t *results = json_array();
+        size_t ok = 0;
+        for (size_t i = 0; i < b->n; i++) {
+                struct bulk_item *it = &b->items[i];
+                json_t *res = json_pack("{s:s, s:s, s:i}", "name", it->name, "action",
+                                        it->kind == ITEM_CREATE ? "create" : "delete",
+                                        "status", it->http);
+                if (it->error != NULL) {
+                        json_object_set(res, "error", it->error);
+                } else {
+                        ok++;
+                        const struct cs_change *c =
+                            cs_state_change_get(&b->api->cluster->state, it->change_id);
+                        if (c != NULL)
+                                json_object_set_new(res, "change",
+                                                    node_api_change_json(b->api, c));
+                        if (it->import != NULL)
+                                json_object_set_new(
+                                    res, "records",
+                                    json_integer((json_int_t)it->import->records));
+                }
+                json_array_append_new(results, res);
+        }
+        node_http_reply_json(b->r, 200,
+                             json_pack("{s:o, s:i, s:i}", "results", results, "succeeded",
+                                       (json_int_t)ok, "failed",
+                                       (json_int_t)(b->n - ok)));
+        node_http_release(b->r);
+        bulk_free(b);
+}
+
+static void bulk_done_one(struct bulk *b)
+{
+        if (--b->pending == 0)
+                bulk_reply(b);
+}
+
+static void propose_item(struct bulk_item *it);
+
+static void on_item_applied(void *ctx, int status, const struct cs_result *res)
+{
+        struct bulk_item *it = ctx;
+        struct bulk *b = it->bulk;
+        int http = 0;
+        json_t *err = node_api_result_error(status, res, &http);
+        if (it->stage == STAGE_UNDO) {
+                /* The import's error stays the item's outcome. */
+                if (err != NULL)
+                        json_object_set_new(it->error, "undo", err);
+                bulk_done_one(b);
+                return;
+        }
+        if (err != NULL) {
+                item_fail(it, http, err);
+                if (it->stage == STAGE_IMPORT) {
+                        it->stage = STAGE_UNDO;
+                        propose_item(it);
+                        return;
+                }
+                bulk_done_one(b);
+                return;
+        }
+        snprintf(it->change_id, sizeof(it->change_id), "%s", res->change_id);
+        if (it->stage == STAGE_CREATE && it->import != NULL && it->import->n > 0) {
+                it->stage = STAGE_IMPORT;
+                propose_item(it);
+                return;
+        }
+        bulk_done_one(b);
+}
+
+static void propose_item(struct bulk_item *it)
+{
+        struct bulk *b = it->bulk;
+        char rid[CS_REQUEST_ID_MAXLEN + 1];
+        static const char stage_tag[] = {'c', 'i', 'u'};
+        snprintf(rid, sizeof(rid), "%.100s#%c%c%zu", it->request_id,
+                 it->kind == ITEM_CREATE ? 'c' : 'd', stage_tag[it->stage], it->index);
+        struct cs_command cmd;
+        if (it->kind == ITEM_DELETE || it->stage == STAGE_UNDO) {
+                cmd = (struct cs_command){.type = CS_CMD_ZONE_DELETE, .request_id = rid};
+                cmd.u.zone_delete.origin = it->origin;
+                cmd.u.zone_delete.origin_len = it->origin_len;
+                cmd.u.zone_delete.force = it->force || it->stage == STAGE_UNDO;
+        } else if (it->stage == STAGE_CREATE) {
+                node_api_zone_spec_command(it->spec, rid, &cmd);
+        } else {
+                cmd = (struct cs_command){.type = CS_CMD_CHANGE_BATCH, .request_id = rid};
+                cmd.u.batch = (struct cs_batch){it->origin, it->origin_len, "import",
+                                                it->import->actions, it->import->n};
+        }
+        (void)b;
+        node_cluster_propose(b->api->cluster, &cmd, on_item_applied, it);
+}
+
+/* ---- checking -------------------------------------------------------------------------
+ */
+
+struct seen_key {
+        const uint8_t *origin;
+        size_t len;
+};
+
+static bool seen_match(const void *item, const void *key)
+{
+        const struct bulk_item *it = item;
+        const struct seen_key *k = key;
+        return it->origin_len == k->len && memcmp(it->origin, k->origin, k->len) == 0;
+}
+
+/* The records of a zone file, checked against a state holding only the new
+ * zone: what the state machine would say when the import is applied. */
+static void check_import(struct bulk_item *it)
+{
+        struct cs_state scratch;
+        struct cs_result res;
+        struct cs_command cmd;
+        cs_state_init(&scratch);
+        cs_result_init(&res);
+        node_api_zone_spec_command(it->spec, "", &cmd);
+        struct cs_ctx ctx = {.index = 1};
+        cs_state_zone_create(&scratch, &ctx, &cmd.u.zone_create, &res);
+        if (res.status == 0) {
+                struct cs_batch batch = {it->origin, it->origin_len, "import",
+                                         it->import->actions, it->import->n};
+                cs_state_batch_check(&scratch, &batch, &res);
+        }
+        int http = 0;
+        json_t *err = node_api_result_error(0, &res, &http);
+        if (err != NULL)
+                item_fail(it, http, err);
+        cs_result_fini(&res);
+        cs_state_fini(&scratch);
+}
+
+static void parse_create(struct bulk *b, struct bulk_item *it, json_t *obj)
+{
+        char prefix[48];
+        snprintf(prefix, sizeof(prefix), "create[%zu].", it->index);
+        struct api_errors errs;
+        api_errors_init(&errs);
+        it->spec = malloc(sizeof(*it->spec));
+        if (it->spec == NULL) {
+                item_fail(it, 500, simple_error("Internal", NULL, "out of memory"));
+                json_decref(errs.list);
+                return;
+        }
+        json_t *name = json_object_get(obj, "name");
+        if (json_is_string(name))
+                snprintf(it->name, sizeof(it->name), "%s", json_string_value(name));
+        if (node_api_zone_spec_parse(obj, prefix, (long)it->index, it->spec, &errs) !=
+            0) {
+                item_fail(it, 400, invalid_input(errs.list));
+                json_decref(errs.list);
+                return;
+        }
+        json_decref(errs.list);
+        memcpy(it->origin, it->spec->origin, it->spec->origin_len);
+        it->origin_len = it->spec->origin_len;
+        dns_name_to_text(it->origin, it->name, sizeof(it->name));
+        json_t *file = json_object_get(obj, "zone_file");
+        if (file == NULL)
+                return;
+        char field[64];
+        snprintf(field, sizeof(field), "%szone_file", prefix);
+        if (!json_is_string(file)) {
+                item_fail(
+                    it, 400,
+                    simple_error("InvalidInput", field, "must be master-file text"));
+                return;
+        }
+        it->import = malloc(sizeof(*it->import));
+        if (it->import == NULL) {
+                item_fail(it, 500, simple_error("Internal", NULL, "out of memory"));
+                return;
+        }
+        snprintf(field, sizeof(field), "%szone_file ", prefix);
+        /* The prefix must outlive the parse only (errors are copied). */
+        int rc = node_api_import_parse(it->import, it->origin, json_string_value(file),
+                                       json_string_length(file), field);
+        it->import->field_prefix = "";
+        if (rc == -EINVAL)
+                item_fail(it, 400, invalid_input(it->import->errors));
+        else if (rc != 0)
+                item_fail(it, 500,
+                          simple_error("Internal", NULL, "cannot parse the zone file"));
+        else if (it->import->n > 0)
+                check_import(it);
+        (void)b;
+}
+
+static void parse_delete(struct bulk_item *it, json_t *obj)
+{
+        char field[48], err[256];
+        json_t *name = json_is_string(obj) ? obj : json_object_get(obj, "name");
+        json_t *force = json_is_object(obj) ? json_object_get(obj, "force") : NULL;
+        snprintf(field, sizeof(field), "delete[%zu]%s", it->index,
+                 json_is_string(obj) ? "" : ".name");
+        if (!json_is_string(name)) {
+                item_fail(
+                    it, 400,
+                    simple_error("InvalidInput", field, "must be a domain name string"));
+                return;
+        }
+        snprintf(it->name, sizeof(it->name), "%s", json_string_value(name));
+        if (dns_name_parse_text(json_string_value(name), it->origin, err, sizeof(err)) !=
+            0) {
+                item_fail(it, 400, simple_error("InvalidInput", field, err));
+                return;
+        }
+        if (force != NULL && !json_is_boolean(force)) {
+                snprintf(field, sizeof(field), "delete[%zu].force", it->index);
+                item_fail(it, 400,
+                          simple_error("InvalidInput", field, "must be a boolean"));
+                return;
+        }
+        it->force = force != NULL && json_is_true(force);
+        it->origin_len = (size_t)dns_name_wire_len(it->origin, 256);
+        dns_name_to_text(it->origin, it->name, sizeof(it->name));
+}
+
+/* Against the state and the other items. */
+static void check_names(struct bulk *b)
+{
+        const struct cs_state *st = &b->api->cluster->state;
+        struct cs_hmap seen;
+        cs_hmap_init(&seen);
+        if (cs_hmap_reserve(&seen, b->n) != 0) {
+                cs_hmap_fini(&seen);
+                for (size_t i = 0; i < b->n; i++)
+                        if (b->items[i].error == NULL)
+                                item_fail(
+                                    &b->items[i], 500,
+                                    simple_error("Internal", NULL, "out of memory"));
+                return;
+        }
+        for (size_t i = 0; i < b->n; i++) {
+                struct bulk_item *it = &b->items[i];
+                if (it->error != NULL)
+                        continue;
+                struct seen_key k = {it->origin, it->origin_len};
+                uint64_t h = cs_hash_bytes(it->origin, it->origin_len, 0);
+                if (cs_hmap_get(&seen, h, &k, seen_match) != NULL) {
+                        item_fail(
+                            it, 400,
+                            simple_error("InvalidInput", "name",
+                                         "this zone appears earlier in the request"));
+                        continue;
+                }
+                cs_hmap_put(&seen, h, &k, it, seen_match);
+                char rid[CS_REQUEST_ID_MAXLEN + 1];
+                snprintf(rid, sizeof(rid), "%.100s#%c%c%zu", it->request_id,
+                         it->kind == ITEM_CREATE ? 'c' : 'd', 'c', it->index);
+                if (cs_state_change_by_request(st, rid) != NULL)
+                        continue; /* a retry: the state machine answers the first */
+                bool exists = cs_state_zone_get(st, it->origin, it->origin_len) != NULL;
+                if (it->kind == ITEM_CREATE && exists) {
+                        char msg[1200];
+                        snprintf(msg, sizeof(msg), "zone %s already exists", it->name);
+                        item_fail(it, 409,
+                                  simple_error("ZoneAlreadyExists", "name", msg));
+                } else if (it->kind == ITEM_DELETE && !exists) {
+                        char msg[1200];
+                        snprintf(msg, sizeof(msg), "no zone %s", it->name);
+                        item_fail(it, 404, simple_error("NoSuchZone", "name", msg));
+                }
+        }
+        cs_hmap_fini(&seen);
+}
+
+void node_api_zones_bulk(struct node_http_request *r, void *ctx)
+{
+        struct node_api *api = ctx;
+        if (node_api_forward_if_follower(api, r))
+                return;
+        json_t *body = node_http_body_json(r);
+        if (body == NULL)
+                return;
+        json_t *create = json_object_get(body, "create");
+        json_t *del = json_object_get(body, "delete");
+        size_t nc = json_array_size(create), nd = json_array_size(del);
+        if ((create != NULL && !json_is_array(create)) ||
+            (del != NULL && !json_is_array(del)) || nc + nd == 0 || nc + nd > BULK_MAX) {
+                node_http_reply_error(
+                    r, 400, "InvalidInput", create ? "create" : "delete",
+                    "create and delete must be arrays holding 1..%d zones "
+                    "together",
+                    BULK_MAX);
+                json_decref(body);
+                return;
+        }
+        struct bulk *b = calloc(1, sizeof(*b));
+        if (b != NULL)
+                b->items = calloc(nc + nd, sizeof(*b->items));
+        if (b == NULL || b->items == NULL) {
+                free(b);
+                json_decref(body);
+                node_http_reply_error(r, 500, "Internal", NULL, "out of memory");
+                return;
+        }
+        b->r = r;
+        b->api = api;
+        b->n = nc + nd;
+        char base[CS_REQUEST_ID_MAXLEN + 1];
+        node_api_request_id(r, base, sizeof(base));
+        for (size_t i = 0; i < b->n; i++) {
+                struct bulk_item *it = &b->items[i];
+                it->bulk = b;
+                it->kind = i < nc ? ITEM_CREATE : ITEM_DELETE;
+                it->index = i < nc ? i : i - nc;
+                it->http = it->kind == ITEM_CREATE ? 201 : 200;
+                snprintf(it->request_id, sizeof(it->request_id), "%s", base);
+                if (it->kind == ITEM_CREATE)
+                        parse_create(b, it, json_array_get(create, it->index));
+                else
+                        parse_delete(it, json_array_get(del, it->index));
+        }
+        json_decref(body);
+        check_names(b);
+        node_http_hold(r);
+        b->pending = 1;
+        for (size_t i = 0; i < b->n; i++) {
+                if (b->items[i].error != NULL)
+                        continue;
+                b->pending++;
+                propose_item(&b->items[i]);
+        }
+        bulk_done_one(b);
+}

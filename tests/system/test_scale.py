@@ -1,0 +1,211 @@
+"""System tests of many zones on a real 3-node cluster (issue 12): bulk zone
+creation, import and deletion in one request (every problem reported, each
+zone all or nothing), zone list pages over a large catalog, and writes that
+cost the same with 20,000 zones as with 10.
+
+Run from this directory with Debian's Python:
+  cd tests/system && QDNS_BIN=../../build/node/quorumdns /usr/bin/python3 -m pytest -q test_scale.py
+QDNS_SCALE_ZONES sets the catalog size of the write-rate test (default
+20,000; 5,000 against an ASan build, where everything runs ~5x slower).
+"""
+
+import os
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+from cluster_util import ADMIN_TOKEN, QDNS_BIN
+from test_cluster import cluster_factory  # noqa: F401 (fixture)
+
+SLACK = float(os.environ.get("QDNS_TIMING_SLACK", "1"))
+
+
+def is_asan(binary):
+    try:
+        out = subprocess.run(["ldd", str(binary)], capture_output=True, text=True).stdout
+    except OSError:
+        return False
+    return "libasan" in out
+
+
+def bulk(node, body, key=None, timeout=60.0):
+    headers = {"Idempotency-Key": key} if key else None
+    return node.post("/v1/zones/bulk", body, headers=headers, timeout=timeout)
+
+
+def by_name(resp):
+    """Results by (action, name); the first one when a name repeats."""
+    out = {}
+    for r in resp.json["results"]:
+        out.setdefault((r["action"], r["name"]), r)
+    return out
+
+
+def test_bulk_creates_imports_and_deletes_reporting_every_problem(cluster_factory):
+    c = cluster_factory().start(3)
+    leader = c.leader()
+    follower = c.followers()[0]
+    c.create_zone("old.test.")
+    c.create_zone("taken.test.")
+    body = {
+        "create": [
+            {"name": "a.bulk.test.", "zone_file": "$TTL 300\nwww A 192.0.2.7\nmail MX 10 www\n"},
+            {"name": "b.bulk.test.", "comment": "plain", "nameservers": ["ns.b.bulk.test."]},
+            {"name": "bad..name."},
+            {"name": "c.bulk.test.", "zone_file": "www A 192.0.2.1\nbroken A not-an-address\n"},
+            {"name": "d.bulk.test.", "zone_file": "x CNAME a.bulk.test.\nx A 192.0.2.2\n"},
+            {"name": "a.bulk.test."},
+            {"name": "taken.test."},
+            {"name": "e.bulk.test.", "ttl": "300"},
+        ],
+        "delete": ["old.test.", {"name": "missing.test."}, {"name": "taken.test.", "force": 1}],
+    }
+    # Through a follower: relayed to the leader like every write.
+    r = bulk(follower, body, key="bulk-1")
+    assert r.status == 200, r
+    res = by_name(r)
+    assert r.json["succeeded"] == 3 and r.json["failed"] == 8, r.json
+    assert res[("create", "a.bulk.test.")]["status"] == 201
+    assert res[("create", "a.bulk.test.")]["records"] == 2
+    assert res[("create", "b.bulk.test.")]["status"] == 201
+    assert res[("delete", "old.test.")]["status"] == 200
+    # Every problem, each naming its field.
+    bad = r.json["results"][2]
+    assert bad["status"] == 400 and bad["error"]["field"] == "create[2].name", bad
+    c_err = res[("create", "c.bulk.test.")]
+    assert c_err["status"] == 400
+    assert c_err["error"]["errors"][0]["field"] == "create[3].zone_file line 2", c_err
+    d_err = res[("create", "d.bulk.test.")]
+    assert d_err["status"] == 400 and "CNAME" in str(d_err["error"]), d_err
+    dup = r.json["results"][5]
+    assert dup["status"] == 400 and "earlier" in dup["error"]["message"], dup
+    assert res[("create", "taken.test.")]["status"] == 409
+    assert res[("create", "taken.test.")]["error"]["code"] == "ZoneAlreadyExists"
+    assert res[("create", "e.bulk.test.")]["error"]["field"] == "create[7].ttl"
+    assert res[("delete", "missing.test.")]["status"] == 404
+    assert res[("delete", "taken.test.")]["error"]["field"] == "delete[2].force"
+
+    # Each zone all or nothing: the ones with a bad file or records do not exist.
+    for z in ("c.bulk.test.", "d.bulk.test.", "e.bulk.test.", "old.test."):
+        assert leader.get(f"/v1/zones/{z}").status == 404, z
+    assert leader.get("/v1/zones/taken.test.").status == 200
+    c.wait_applied()
+    c.wait_dns(c.running(), "www.a.bulk.test.", "A", {"192.0.2.7"}, timeout=5)
+    c.wait_dns(c.running(), "mail.a.bulk.test.", "MX", {"10 www.a.bulk.test."}, timeout=5)
+
+    # The same request again (same key): nothing is created twice, and the
+    # zones made the first time are reported as made.
+    r2 = bulk(leader, body, key="bulk-1")
+    assert r2.status == 200, r2
+    res2 = by_name(r2)
+    assert res2[("create", "a.bulk.test.")]["status"] == 201, res2
+    assert res2[("create", "a.bulk.test.")]["change"]["id"] == \
+        res[("create", "a.bulk.test.")]["change"]["id"]
+    zones = leader.get("/v1/zones?limit=1000").json["zones"]
+    assert [z["name"] for z in zones].count("a.bulk.test.") == 1
+
+    # Whole-request problems: not an object, nothing to do, too many.
+    assert bulk(leader, {"create": "x"}).status == 400
+    assert bulk(leader, {}).status == 400
+    assert bulk(leader, {"create": [{"name": f"z{i}.test."} for i in range(1001)]}).status == 400
+    # Deleting many at once, non-empty zones only with force.
+    r3 = bulk(leader, {"delete": ["a.bulk.test.", {"name": "a.bulk.test.", "force": True}]})
+    assert r3.json["results"][0]["status"] == 409, r3.json
+    assert r3.json["results"][1]["status"] == 400  # the same zone twice
+    r4 = bulk(leader, {"delete": [{"name": "a.bulk.test.", "force": True}, "b.bulk.test."]})
+    assert r4.json["succeeded"] == 2, r4.json
+    c.wait_applied()
+    c.wait_dns(c.running(), "www.a.bulk.test.", "A", set(), timeout=5)
+
+
+def upsert_rate(node, zone, seconds, clients=4):
+    """Upserts of one record set per request into one zone, by `clients`
+    concurrent keep-alive clients for `seconds`; returns writes/s."""
+    stop = time.monotonic() + seconds
+    counts = [0] * clients
+    url = f"http://{node.host}:{node.cluster.api_port}/v1/zones/{zone}/changes"
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+    def worker(w):
+        s = requests.Session()
+        k = 0
+        while time.monotonic() < stop:
+            body = {"changes": [{"action": "UPSERT", "rrset": {
+                "name": f"w{w}-{k % 20}.{zone}", "type": "A", "ttl": 60,
+                "records": [f"192.0.2.{k % 250 + 1}"]}}]}
+            r = s.post(url, json=body, headers=headers, timeout=30)
+            assert r.status_code == 200, r.text
+            counts[w] += 1
+            k += 1
+
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(clients) as ex:
+        list(ex.map(worker, range(clients)))
+    return sum(counts) / (time.monotonic() - t0)
+
+
+def best_rate(node, zone, rounds=3, seconds=3.0):
+    """Best of a few short windows: the machine is shared, and a window
+    slowed by someone else's work says nothing about ours."""
+    return max(upsert_rate(node, zone, seconds) for _ in range(rounds))
+
+
+def create_many(node, count, per_request=1000, parallel=2):
+    def one(start):
+        body = {"create": [{"name": f"z{k}.s{k % 89}.scale.test."}
+                           for k in range(start, min(start + per_request, count))]}
+        r = bulk(node, body, timeout=300)
+        assert r.status == 200, r
+        assert r.json["failed"] == 0, [x for x in r.json["results"] if "error" in x][:3]
+        return r.json["succeeded"]
+
+    with ThreadPoolExecutor(parallel) as ex:
+        return sum(ex.map(one, range(0, count, per_request)))
+
+
+def test_slow_writes_cost_the_same_with_20000_zones(cluster_factory):
+    default = 5000 if is_asan(QDNS_BIN) else 20000
+    count = int(os.environ.get("QDNS_SCALE_ZONES", default))
+    c = cluster_factory().start(3)
+    leader = c.leader()
+    for i in range(10):
+        c.create_zone(f"small{i}.test.")
+    small = best_rate(leader, "small0.test.")
+
+    t0 = time.monotonic()
+    assert create_many(leader, count) == count
+    took = time.monotonic() - t0
+    print(f"{count} zones created in {took:.1f} s ({count / took:.0f}/s)")
+    big = best_rate(leader, "small0.test.")
+    print(f"upserts/s: {small:.0f} with 10 zones, {big:.0f} with {count + 10}")
+    # Within the noise of a shared machine; with a walk over the catalog per
+    # commit (issue 12) the rate fell by half at 20,000 zones.
+    assert big >= small * 0.75 / SLACK, (small, big)
+
+    # Every node serves zones from all over the catalog.
+    c.wait_applied(timeout=60)
+    for k in (0, count // 3, count - 1):
+        name = f"z{k}.s{k % 89}.scale.test."
+        for n in c.running():
+            assert n.values(name, "SOA", timeout=2.0), (n.id, name)
+
+    # Pages of the zone list: complete, sorted, each fetched quickly.
+    names, marker, slowest = [], None, 0.0
+    while True:
+        path = "/v1/zones?limit=1000" + (f"&marker={marker}" if marker else "")
+        a = time.monotonic()
+        r = c[2].get(path, timeout=30)
+        slowest = max(slowest, time.monotonic() - a)
+        assert r.status == 200, r
+        names += [z["name"] for z in r.json["zones"]]
+        marker = r.json["next_marker"]
+        if marker is None:
+            break
+    assert len(names) == count + 10
+    assert names == sorted(names) and len(set(names)) == len(names)
+    print(f"slowest page of 1000 zones: {slowest * 1000:.0f} ms")
+    # And the name lookup of one zone.
+    assert c[3].get(f"/v1/zones/z{count // 2}.s{count // 2 % 89}.scale.test.").status == 200
