@@ -9,6 +9,7 @@ QDNS_SCALE_ZONES sets the catalog size of the write-rate test (default
 20,000; 5,000 against an ASan build, where everything runs ~5x slower).
 """
 
+import json
 import os
 import subprocess
 import threading
@@ -209,3 +210,64 @@ def test_slow_writes_cost_the_same_with_20000_zones(cluster_factory):
     print(f"slowest page of 1000 zones: {slowest * 1000:.0f} ms")
     # And the name lookup of one zone.
     assert c[3].get(f"/v1/zones/z{count // 2}.s{count // 2 % 89}.scale.test.").status == 200
+
+
+QUORUMCTL = os.environ.get("QUORUMCTL_BIN",
+                           str(QDNS_BIN.parents[1] / "tools" / "quorumctl" / "quorumctl"))
+
+
+def ctl(c, *args):
+    cmd = [QUORUMCTL, "--token", ADMIN_TOKEN]
+    for n in c.running():
+        cmd += ["--server", n.api]
+    return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=300)
+
+
+def test_import_many_from_a_directory_and_from_named_conf(cluster_factory, tmp_path):
+    if not os.path.exists(QUORUMCTL):
+        import pytest
+        pytest.skip(f"quorumctl not built: {QUORUMCTL}")
+    c = cluster_factory().start(3)
+    zones = tmp_path / "zones"
+    zones.mkdir()
+    for k in range(250):
+        (zones / f"m{k}.migrate.test.zone").write_text(
+            f"$TTL 600\n@ SOA ns1.m{k}.migrate.test. host.m{k}.migrate.test. 7 3600 600 86400 60\n"
+            f"@ NS ns1.m{k}.migrate.test.\nns1 A 192.0.2.1\nwww A 198.51.100.{k % 250 + 1}\n")
+    (zones / "db.broken.migrate.test").write_text("www A 192.0.2.1\nbad AAAA not-v6\n")
+    (zones / ".hidden").write_text("ignored")
+    p = ctl(c, "zone", "import-many", str(zones), "--batch", "40")
+    # One zone failed: exit 1, its line named, the others all created.
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    assert "created 250 zones (1000 records), 1 failed" in p.stdout, p.stdout
+    assert "broken.migrate.test.: 400" in p.stderr and "zone_file line 2" in p.stderr, p.stderr
+    assert "250/251 zones" in p.stderr or "251/251 zones" in p.stderr, p.stderr
+    c.wait_applied(timeout=30)
+    c.wait_dns(c.running(), "www.m17.migrate.test.", "A", {"198.51.100.18"}, timeout=5)
+    assert c.leader().get("/v1/zones/broken.migrate.test.").status == 404
+
+    # Run again: everything exists; --skip-existing resumes without failures
+    # except the broken file.
+    p = ctl(c, "zone", "import-many", str(zones), "--skip-existing")
+    assert "created 0 zones (0 records), 1 failed, 250 existed" in p.stdout, p.stdout
+
+    # From BIND: primary zones only, files relative to options { directory }.
+    bind = tmp_path / "bind"
+    (bind / "master").mkdir(parents=True)
+    for name in ("one.bind.test", "two.bind.test"):
+        (bind / "master" / f"db.{name}").write_text(f"$TTL 300\nwww A 203.0.113.9\n")
+    (bind / "named.conf").write_text(
+        'options { directory "master"; recursion no; };\n'
+        '// comment\nzone "one.bind.test" { type master; file "db.one.bind.test"; };\n'
+        'view "v" { zone "two.bind.test" IN { type primary; file "db.two.bind.test"; }; };\n'
+        'zone "sec.bind.test" { type slave; masters { 192.0.2.1; }; file "x"; };\n')
+    p = ctl(c, "--json", "zone", "import-many", "--from-bind", str(bind / "named.conf"))
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    out = json.loads(p.stdout)
+    assert out["created"] == 2 and out["failed"] == 0 and out["records"] == 2, out
+    assert "1 zone(s) skipped" in p.stderr
+    c.wait_dns(c.running(), "www.two.bind.test.", "A", {"203.0.113.9"}, timeout=5)
+    # A broken named.conf: its line, exit 2, nothing sent.
+    (bind / "bad.conf").write_text('zone "x" {\n type master;\n file "unterminated;\n')
+    p = ctl(c, "zone", "import-many", "--from-bind", str(bind / "bad.conf"))
+    assert p.returncode == 2 and "bad.conf:3: string not closed" in p.stderr, p.stderr
