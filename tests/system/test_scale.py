@@ -11,12 +11,12 @@ QDNS_SCALE_ZONES sets the catalog size of the write-rate test (default
 
 import json
 import os
+import http.client
 import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import requests
 
 from cluster_util import ADMIN_TOKEN, QDNS_BIN
 from test_cluster import cluster_factory  # noqa: F401 (fixture)
@@ -122,25 +122,29 @@ def test_bulk_creates_imports_and_deletes_reporting_every_problem(cluster_factor
     c.wait_dns(c.running(), "www.a.bulk.test.", "A", set(), timeout=5)
 
 
-def upsert_rate(node, zone, seconds, clients=4):
+def upsert_rate(node, zone, seconds, clients=8):
     """Upserts of one record set per request into one zone, by `clients`
-    concurrent keep-alive clients for `seconds`; returns writes/s."""
+    concurrent keep-alive clients for `seconds`; returns writes/s.  Plain
+    http.client: the clients must cost little next to the cluster."""
     stop = time.monotonic() + seconds
     counts = [0] * clients
-    url = f"http://{node.host}:{node.cluster.api_port}/v1/zones/{zone}/changes"
-    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"}
 
     def worker(w):
-        s = requests.Session()
+        conn = http.client.HTTPConnection(node.host, node.cluster.api_port, timeout=30)
         k = 0
         while time.monotonic() < stop:
             body = {"changes": [{"action": "UPSERT", "rrset": {
                 "name": f"w{w}-{k % 20}.{zone}", "type": "A", "ttl": 60,
                 "records": [f"192.0.2.{k % 250 + 1}"]}}]}
-            r = s.post(url, json=body, headers=headers, timeout=30)
-            assert r.status_code == 200, r.text
+            conn.request("POST", f"/v1/zones/{zone}/changes", body=json.dumps(body),
+                         headers=headers)
+            r = conn.getresponse()
+            text = r.read()
+            assert r.status == 200, text
             counts[w] += 1
             k += 1
+        conn.close()
 
     t0 = time.monotonic()
     with ThreadPoolExecutor(clients) as ex:
@@ -148,20 +152,34 @@ def upsert_rate(node, zone, seconds, clients=4):
     return sum(counts) / (time.monotonic() - t0)
 
 
-def best_rate(node, zone, rounds=3, seconds=3.0):
+def best_rate(node, zone, rounds=4, seconds=2.5):
     """Best of a few short windows: the machine is shared, and a window
     slowed by someone else's work says nothing about ours."""
     return max(upsert_rate(node, zone, seconds) for _ in range(rounds))
 
 
-def create_many(node, count, per_request=1000, parallel=2):
+def create_many(node, count, per_request=500, parallel=2):
+    """Creates count zones in bulk requests.  A request whose items failed
+    with 503 (a leader change under load, e.g. with ASan) is sent again with
+    the same Idempotency-Key, as docs/API.md says to: zones made the first
+    time are reported as made, the others are made now."""
     def one(start):
         body = {"create": [{"name": f"z{k}.s{k % 89}.scale.test."}
                            for k in range(start, min(start + per_request, count))]}
-        r = bulk(node, body, timeout=300)
-        assert r.status == 200, r
-        assert r.json["failed"] == 0, [x for x in r.json["results"] if "error" in x][:3]
-        return r.json["succeeded"]
+        key = f"scale-{start}"
+        for attempt in range(5):
+            r = bulk(node(), body, key=key, timeout=300)
+            if r.status == 503:
+                time.sleep(0.5)
+                continue
+            assert r.status == 200, r
+            failed = [x for x in r.json["results"] if "error" in x]
+            if failed and all(x["status"] == 503 for x in failed):
+                time.sleep(0.5)
+                continue
+            assert not failed, failed[:3]
+            return r.json["succeeded"]
+        raise AssertionError(f"bulk request {start} still failing after retries")
 
     with ThreadPoolExecutor(parallel) as ex:
         return sum(ex.map(one, range(0, count, per_request)))
@@ -177,10 +195,10 @@ def test_slow_writes_cost_the_same_with_20000_zones(cluster_factory):
     small = best_rate(leader, "small0.test.")
 
     t0 = time.monotonic()
-    assert create_many(leader, count) == count
+    assert create_many(lambda: c.leader(), count) == count
     took = time.monotonic() - t0
     print(f"{count} zones created in {took:.1f} s ({count / took:.0f}/s)")
-    big = best_rate(leader, "small0.test.")
+    big = best_rate(c.leader(), "small0.test.")
     print(f"upserts/s: {small:.0f} with 10 zones, {big:.0f} with {count + 10}")
     # Within the noise of a shared machine; with a walk over the catalog per
     # commit (issue 12) the rate fell by half at 20,000 zones.
