@@ -19,24 +19,30 @@
 
 #define TEXT_MAX 1024
 
-struct cs_zlink *cs_zlink_new(const struct cs_zone *zone)
+static unsigned levels_of(uint64_t hash)
 {
         /* One more level with probability 1/4, from hash bits the hash
          * tables do not use for their slots. */
-        uint64_t h = zone->hash >> 24;
+        uint64_t h = hash >> 24;
         unsigned levels = 1;
         while (levels < CS_ZORDER_LEVELS && (h & 3) == 0) {
                 levels++;
                 h >>= 2;
         }
-        struct cs_zlink *link = malloc(sizeof(*link) + levels * sizeof(link->next[0]));
-        if (link == NULL)
-                return NULL;
+        return levels;
+}
+
+size_t cs_zlink_size(uint64_t hash)
+{
+        return sizeof(struct cs_zlink) + levels_of(hash) * sizeof(struct cs_zlink *);
+}
+
+void cs_zlink_init(struct cs_zlink *link, const struct cs_zone *zone)
+{
         link->zone = zone;
-        link->levels = (uint8_t)levels;
-        for (unsigned i = 0; i < levels; i++)
+        link->levels = (uint8_t)levels_of(zone->hash);
+        for (unsigned i = 0; i < link->levels; i++)
                 link->next[i] = NULL;
-        return link;
 }
 
 void cs_zorder_init(struct cs_zorder *o)

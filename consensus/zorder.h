@@ -8,8 +8,8 @@
  * and a walk of `limit` links.  It is derived from the zones (not part of
  * the replicated encoding) and lives in `struct cs_state`.
  *
- * Each zone owns its link (`struct cs_zlink`, allocated with the zone, so
- * inserting cannot fail); a link's height comes from the zone's hash, so
+ * Each zone holds its link (`struct cs_zlink`, in the zone's own allocation,
+ * so inserting cannot fail); a link's height comes from the zone's hash, so
  * the index is the same on every node and needs no random numbers.
  */
 #ifndef CONSENSUS_ZORDER_H
@@ -33,8 +33,10 @@ struct cs_zorder {
         size_t count;
 };
 
-/* A link for a zone whose origin and hash are set; NULL: ENOMEM. */
-struct cs_zlink *cs_zlink_new(const struct cs_zone *zone);
+/* The bytes of the link of a zone with this origin hash (the zone
+ * allocates it with itself), and its set-up once the zone's hash is set. */
+size_t cs_zlink_size(uint64_t hash);
+void cs_zlink_init(struct cs_zlink *link, const struct cs_zone *zone);
 
 void cs_zorder_init(struct cs_zorder *o);
 /* link is borrowed (the zone owns it); its zone must not be in the index. */
