@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <uv.h>
+
 #include "consensus/hmap.h"
 #include "consensus/wire.h"
 #include "dns/name.h"
@@ -63,7 +65,13 @@ struct bulk {
         size_t n;
         size_t next;     /* the next item to propose */
         size_t inflight; /* items proposed and not finished */
-        bool pumping;
+        bool pumping, replied;
+        /* Proposals wait for this timer (0 ms) when they follow an applied
+         * command: raft_apply from inside raft's apply callback crashed
+         * libraft 0.15.  ready: items whose next stage is to be proposed. */
+        uv_timer_t timer;
+        size_t *ready;
+        size_t n_ready;
 };
 
 static void item_fail(struct bulk_item *it, int http, json_t *error)
@@ -100,7 +108,13 @@ static void bulk_free(struct bulk *b)
                 json_decref(it->error);
         }
         free(b->items);
+        free(b->ready);
         free(b);
+}
+
+static void bulk_closed(uv_handle_t *handle)
+{
+        bulk_free(handle->data);
 }
 
 static void bulk_reply(struct bulk *b)
@@ -133,7 +147,8 @@ static void bulk_reply(struct bulk *b)
                                        (json_int_t)ok, "failed",
                                        (json_int_t)(b->n - ok)));
         node_http_release(b->r);
-        bulk_free(b);
+        b->replied = true;
+        uv_close((uv_handle_t *)&b->timer, bulk_closed);
 }
 
 static void propose_item(struct bulk_item *it);
@@ -154,14 +169,41 @@ static void pump(struct bulk *b)
                 propose_item(it);
         }
         b->pumping = false;
-        if (b->inflight == 0 && b->next == b->n)
+        if (b->inflight == 0 && b->next == b->n && !b->replied)
                 bulk_reply(b);
+}
+
+static void deferred(uv_timer_t *timer)
+{
+        struct bulk *b = timer->data;
+        size_t n = b->n_ready;
+        b->n_ready = 0;
+        for (size_t i = 0; i < n; i++)
+                propose_item(&b->items[b->ready[i]]);
+        pump(b);
+}
+
+static void schedule(struct bulk *b)
+{
+        if (!uv_is_active((uv_handle_t *)&b->timer))
+                uv_timer_start(&b->timer, deferred, 0, 0);
+}
+
+/* The item's next command, proposed from the loop, not from this callback. */
+static void next_stage(struct bulk_item *it, enum item_stage stage)
+{
+        struct bulk *b = it->bulk;
+        it->stage = stage;
+        b->ready[b->n_ready++] = (size_t)(it - b->items);
+        schedule(b);
 }
 
 static void bulk_done_one(struct bulk *b)
 {
         b->inflight--;
-        pump(b);
+        if (b->pumping)
+                return; /* pump() goes on and checks for the end */
+        schedule(b);
 }
 
 static void on_item_applied(void *ctx, int status, const struct cs_result *res)
@@ -179,21 +221,17 @@ static void on_item_applied(void *ctx, int status, const struct cs_result *res)
         }
         if (err != NULL) {
                 item_fail(it, http, err);
-                if (it->stage == STAGE_IMPORT) {
-                        it->stage = STAGE_UNDO;
-                        propose_item(it);
-                        return;
-                }
-                bulk_done_one(b);
+                if (it->stage == STAGE_IMPORT)
+                        next_stage(it, STAGE_UNDO);
+                else
+                        bulk_done_one(b);
                 return;
         }
         snprintf(it->change_id, sizeof(it->change_id), "%s", res->change_id);
-        if (it->stage == STAGE_CREATE && it->import != NULL && it->import->n > 0) {
-                it->stage = STAGE_IMPORT;
-                propose_item(it);
-                return;
-        }
-        bulk_done_one(b);
+        if (it->stage == STAGE_CREATE && it->import != NULL && it->import->n > 0)
+                next_stage(it, STAGE_IMPORT);
+        else
+                bulk_done_one(b);
 }
 
 static void propose_item(struct bulk_item *it)
@@ -216,7 +254,6 @@ static void propose_item(struct bulk_item *it)
                 cmd.u.batch = (struct cs_batch){it->origin, it->origin_len, "import",
                                                 it->import->actions, it->import->n};
         }
-        (void)b;
         node_cluster_propose(b->api->cluster, &cmd, on_item_applied, it);
 }
 
@@ -417,9 +454,15 @@ void node_api_zones_bulk(struct node_http_request *r, void *ctx)
                 return;
         }
         struct bulk *b = calloc(1, sizeof(*b));
-        if (b != NULL)
+        if (b != NULL) {
                 b->items = calloc(nc + nd, sizeof(*b->items));
-        if (b == NULL || b->items == NULL) {
+                b->ready = calloc(nc + nd, sizeof(*b->ready));
+        }
+        if (b == NULL || b->items == NULL || b->ready == NULL) {
+                if (b != NULL) {
+                        free(b->items);
+                        free(b->ready);
+                }
                 free(b);
                 json_decref(body);
                 node_http_reply_error(r, 500, "Internal", NULL, "out of memory");
@@ -428,6 +471,8 @@ void node_api_zones_bulk(struct node_http_request *r, void *ctx)
         b->r = r;
         b->api = api;
         b->n = nc + nd;
+        uv_timer_init(api->loop, &b->timer);
+        b->timer.data = b;
         char base[CS_REQUEST_ID_MAXLEN + 1];
         node_api_request_id(r, base, sizeof(base));
         for (size_t i = 0; i < b->n; i++) {

@@ -6,7 +6,8 @@ ports, nothing left running), then for each catalog size in --sizes:
 
   1. creates zones until the cluster holds that many, with --clients
      concurrent API clients (POST /v1/zones, or POST /v1/zones/bulk with
-     --bulk N zones per request); reports zone creations/s of that stretch;
+     --bulk N zones per request: then use few clients, e.g. 2); reports zone
+     creations/s of that stretch;
   2. upserts one A record set per request into one zone for --duration s
      with --clients clients; reports upserts/s and p50/p99 latency;
   3. reports every node's RSS and the RSS per zone.
@@ -63,7 +64,7 @@ def create_zones(cl, leader, first, last, clients, bulk):
             if a >= b:
                 return
             if bulk:
-                body = {"zones": [{"name": zone_name(k)} for k in range(a, b)]}
+                body = {"create": [{"name": zone_name(k)} for k in range(a, b)]}
                 st, out = req(conn, "POST", "/v1/zones/bulk", body)
                 ok = st == 200 and all(r.get("status") == 201
                                        for r in json.loads(out)["results"])

@@ -89,6 +89,19 @@ def rss_kb(pid):
     return 0
 
 
+def pss_kb(pid):
+    """Proportional set size: pages shared between processes (NSD's forked
+    server and its parent) counted once in total."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def probes(n):
     return [zone_name(k) for k in sorted({0, n // 2, n - 1})]
 
@@ -136,10 +149,11 @@ def run_nsd(zdir, work, n):
         wait_answers("127.0.0.1", port, probes(n))
         time.sleep(1)
         took = time.time() - t0
-        # nsd forks a server child that serves; count parent and children.
+        # nsd forks a server child (and xfrd) sharing the zone data: sum
+        # their proportional set sizes, so shared pages count once.
         kids = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True,
                               text=True).stdout.split()
-        return took, rss_kb(p.pid) + sum(rss_kb(int(k)) for k in kids)
+        return took, pss_kb(p.pid) + sum(pss_kb(int(k)) for k in kids)
     finally:
         p.send_signal(signal.SIGTERM)
         p.wait(60)
