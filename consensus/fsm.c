@@ -8,6 +8,9 @@
 #include "consensus/fsm.h"
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,6 +154,19 @@ static int fsm_snapshot_async(struct raft_fsm *rf, struct raft_buffer *bufs[],
         return 0;
 }
 
+/*
+ * After a snapshot or a restore, much of the heap is free (the encoded
+ * snapshot, the replaced state, request garbage of a bulk load) but stays
+ * in the process: 386 MB against 272 MB after a restart at 100,000 zones.
+ * Give the free pages back; it walks the free lists, once per snapshot.
+ */
+static void trim_heap(void)
+{
+#ifdef __GLIBC__
+        malloc_trim(0);
+#endif
+}
+
 /* On the loop, after every successful fsm_snapshot, whatever became of it:
  * raft leaves the buffers to us once written (FSM version >= 2). */
 static int fsm_snapshot_finalize(struct raft_fsm *rf, struct raft_buffer *bufs[],
@@ -166,6 +182,7 @@ static int fsm_snapshot_finalize(struct raft_fsm *rf, struct raft_buffer *bufs[]
         *n_bufs = 0;
         cs_snapshot_thaw(fsm->state, fsm->frozen);
         fsm->frozen = NULL;
+        trim_heap();
         return 0;
 }
 
@@ -191,6 +208,7 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
         const struct cs_observer *obs = &fsm->state->observer;
         if (obs->restored)
                 obs->restored(obs->ctx, fsm->state);
+        trim_heap();
         return 0;
 }
 

@@ -6,7 +6,7 @@ ports, nothing left running), then for each catalog size in --sizes:
 
   1. creates zones until the cluster holds that many, with --clients
      concurrent API clients (POST /v1/zones, or POST /v1/zones/bulk with
-     --bulk N zones per request: then use few clients, e.g. 2); reports zone
+     --bulk N zones per request: then --create-clients 2); reports zone
      creations/s of that stretch;
   2. upserts one A record set per request into one zone for --duration s
      with --clients clients; reports upserts/s and p50/p99 latency;
@@ -17,6 +17,7 @@ SECONDS of each upsert phase and prints the top of `perf report`.
 
 Usage: tools/bench/zones_bench.py [--bin build/node/quorumdns] [--sizes 10,100000]
                                   [--clients 8] [--duration 10] [--bulk 0]
+                                  [--create-clients N] [--perf SECONDS]
 Prints a Markdown table; figures go to BENCHMARKS.md.
 """
 import argparse
@@ -148,6 +149,8 @@ def main():
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--duration", type=float, default=10)
     ap.add_argument("--bulk", type=int, default=0, help="zones per bulk request (0: one)")
+    ap.add_argument("--create-clients", type=int, default=0,
+                    help="clients creating zones (default: --clients; 2 suits --bulk)")
     ap.add_argument("--perf", type=float, default=0)
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -159,7 +162,8 @@ def main():
         leader = cl.leader(30)
         have = 0
         for size in sizes:
-            took, errs = create_zones(cl, leader, have, size, args.clients, args.bulk)
+            took, errs = create_zones(cl, leader, have, size,
+                                      args.create_clients or args.clients, args.bulk)
             rate = (size - have) / took if took > 0 else 0
             have = size
             zone = zone_name(0)

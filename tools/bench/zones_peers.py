@@ -167,13 +167,33 @@ def run_quorumdns(binary, n):
         leader = cl.leader(30)
         conn = http.client.HTTPConnection(cl.addr(leader), cl.api, timeout=600)
         t0 = time.time()
+        retries = 0
         for a in range(0, n, 1000):
             body = {"create": [{"name": zone_name(k), "zone_file": zone_text(k)}
                                for k in range(a, min(a + 1000, n))]}
-            conn.request("POST", "/v1/zones/bulk", body=json.dumps(body),
-                         headers={"Authorization": f"Bearer {TOKEN}"})
-            r = json.loads(conn.getresponse().read())
-            assert r["failed"] == 0, [x for x in r["results"] if "error" in x][:3]
+            # A leader change fails the items in flight with 503: the same
+            # request again, with the same Idempotency-Key, finishes them.
+            for attempt in range(10):
+                try:
+                    conn.request("POST", "/v1/zones/bulk", body=json.dumps(body),
+                                 headers={"Authorization": f"Bearer {TOKEN}",
+                                          "Idempotency-Key": f"peers-{a}"})
+                    r = json.loads(conn.getresponse().read())
+                except (OSError, http.client.HTTPException, ValueError):
+                    r = {}
+                failed = [x for x in r.get("results", []) if "error" in x]
+                if r.get("results") and not failed:
+                    break
+                assert all(x["status"] == 503 for x in failed), failed[:3]
+                retries += 1
+                time.sleep(1)
+                leader = cl.leader(30)
+                conn = http.client.HTTPConnection(cl.addr(leader), cl.api, timeout=600)
+            else:
+                raise RuntimeError(f"bulk request {a} kept failing")
+        if retries:
+            print(f"# quorumdns: {retries} bulk request(s) retried after a leader change",
+                  flush=True)
         for i in cl.procs:
             wait_answers(cl.addr(i), cl.dns, probes(n))
         took = time.time() - t0
