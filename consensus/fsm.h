@@ -19,8 +19,9 @@
  * start elections.  The encoding holds one of libuv's four pool threads
  * (shared with raft's disk writes) for that long; raft starts no second
  * snapshot meanwhile.  With a raft instance, each snapshot sets raft's
- * threshold for the next from the state's size (CS_FSM_ITEMS_PER_ENTRY), so
- * that a write pays the same share of snapshots at 10 or 1,000,000 zones.
+ * threshold (and trailing entries) for the next from the state's size
+ * (CS_FSM_ITEMS_PER_ENTRY), so that a write pays the same share of
+ * snapshots at 10 or 1,000,000 zones; never below the configured values.
  * raft_uv must be told it can run async work
  * (io.version = 2, RAFT_NOTES), which consensus/replica.c does.  With an io
  * that cannot (raft_fixture), clear raft_fsm.snapshot_async before
@@ -47,6 +48,10 @@ struct cs_fsm {
         char errmsg[256];         /* last snapshot/restore error */
         struct cs_frozen *frozen; /* the snapshot being encoded, or NULL */
         unsigned threshold_min;   /* raft's configured snapshot threshold */
+        unsigned trailing_min;    /* and trailing entries */
+        /* Snapshot pacing: one entry between snapshots per this many objects
+         * of the state; 0: CS_FSM_ITEMS_PER_ENTRY (tests set their own). */
+        unsigned items_per_entry;
 };
 
 /* Snapshot pacing: one entry between snapshots per this many objects of the

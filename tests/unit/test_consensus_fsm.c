@@ -6,7 +6,9 @@
  * snapshot bytes); a corrupt snapshot is refused (or, when the corruption is
  * still a valid snapshot, accepted) and a refused one leaves the state alone;
  * an asynchronous snapshot encodes the state as it was when frozen however
- * much changes meanwhile (on another thread too); and three raft_fixture
+ * much changes meanwhile (on another thread too); each snapshot sets raft's
+ * threshold and trailing entries for the next from the state's size; and
+ * three raft_fixture
  * servers running this FSM stay identical through
  * 1,000+ batches, a leader kill, a new election and the old leader's return
  * (compared byte for byte through their snapshots).
@@ -364,6 +366,45 @@ static void sync_snapshot_without_async_work(void **state)
         cs_state_fini(&st);
 }
 
+/* Each snapshot sets raft's threshold and trailing entries for the next one
+ * from the size of the state, never below the configured values. */
+static void snapshots_are_paced_by_the_size_of_the_state(void **state)
+{
+        (void)state;
+        struct cs_state st;
+        struct cs_fsm fsm;
+        cs_state_init(&st);
+        cs_fsm_init(&fsm, &st);
+        fsm.raft_fsm.snapshot_async = NULL;
+        apply_zone_and_batches(&fsm, 100);
+        uint8_t origin[256];
+        size_t origin_len = to_wire("example.com.", origin);
+        size_t items = 1 +
+                       cs_zone_rrset_count(cs_state_zone_get(&st, origin, origin_len)) +
+                       cs_state_change_count(&st);
+        /* Only the snapshot settings of raft are used by the FSM here. */
+        struct raft *r = calloc(1, sizeof(*r));
+        raft_set_snapshot_threshold(r, 50);
+        raft_set_snapshot_trailing(r, 20);
+        fsm.raft = r;
+        struct raft_buffer *bufs;
+        unsigned n_bufs;
+        for (unsigned per = 4; per <= 1000; per *= 250) {
+                fsm.items_per_entry = per;
+                assert_int_equal(fsm.raft_fsm.snapshot(&fsm.raft_fsm, &bufs, &n_bufs), 0);
+                assert_int_equal(
+                    fsm.raft_fsm.snapshot_finalize(&fsm.raft_fsm, &bufs, &n_bufs), 0);
+                size_t want = items / per;
+                assert_int_equal(r->snapshot.threshold, want > 50 ? want : 50);
+                assert_int_equal(r->snapshot.trailing, want > 20 ? want : 20);
+        }
+        assert_true(items / 4 > 50); /* the first round did raise both */
+        fsm.raft = NULL;
+        free(r);
+        cs_fsm_close(&fsm);
+        cs_state_fini(&st);
+}
+
 static void corrupt_snapshot_is_refused_and_state_kept(void **state)
 {
         struct cs_state st;
@@ -475,6 +516,9 @@ static void three_servers_stay_identical_across_a_leader_kill(void **state)
                 cs_fsm_set_raft(&c->fsm[i], r);
                 raft_set_snapshot_threshold(r, 256);
                 raft_set_snapshot_trailing(r, 64);
+                /* The values above, not the state's size, pace snapshots
+                 * here: the revived server must find its log compacted. */
+                c->fsm[i].items_per_entry = 1000000;
         }
         assert_int_equal(raft_fixture_configuration(&c->f, N_SERVERS, &conf), 0);
         assert_int_equal(raft_fixture_bootstrap(&c->f, &conf), 0);
@@ -541,6 +585,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(apply_always_returns_zero_and_reports_through_result),
             cmocka_unit_test(snapshot_of_a_large_state_restores_identically),
+            cmocka_unit_test(snapshots_are_paced_by_the_size_of_the_state),
             cmocka_unit_test(async_snapshot_encodes_the_state_at_freeze_time),
             cmocka_unit_test(sync_snapshot_without_async_work),
             cmocka_unit_test(corrupt_snapshot_is_refused_and_state_kept),
