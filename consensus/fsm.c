@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/log.h"
 #include "consensus/command.h"
@@ -127,11 +128,19 @@ static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigne
                 LOG_WARN("raft snapshot refused: the previous one was not finalized");
                 return RAFT_BUSY;
         }
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         if (cs_snapshot_freeze(fsm->state, &fsm->frozen) != 0) {
                 snprintf(fsm->errmsg, sizeof(fsm->errmsg), "snapshot: out of memory");
                 return RAFT_NOMEM;
         }
         pace_snapshots(fsm);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        LOG_INFO("snapshot: %zu objects frozen in %.1f ms; next after %u entries",
+                 cs_snapshot_frozen_items(fsm->frozen),
+                 (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+                     (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
+                 fsm->raft ? fsm->raft->snapshot.threshold : 0);
         if (rf->version >= 3 && rf->snapshot_async != NULL)
                 return 0;
         /* Synchronous (an io without async work): encode now; nothing reads

@@ -321,12 +321,14 @@ void cs_state_unpin(struct cs_state *st)
         if (st->pins > 0 && --st->pins == 0) {
                 retired_free(st->retired);
                 st->retired = NULL;
+                changes_free_evicted(st);
         }
 }
 
 void cs_state_fini(struct cs_state *st)
 {
         retired_free(st->retired); /* the end: nothing reads the state any more */
+        changes_free_evicted(st);
         for (size_t i = 0; i < st->zones.cap; i++)
                 if (st->zones.slots[i].item)
                         zone_free(st->zones.slots[i].item);

@@ -148,6 +148,7 @@ struct cs_change {
         char *zone_id;
         uint64_t submitted_ms;
         uint64_t index;
+        struct cs_change *evicted_next; /* on cs_state.evicted */
 };
 
 struct cs_member {
@@ -208,6 +209,7 @@ struct cs_state {
          * are kept on the retired list and freed when the last pin goes. */
         unsigned pins;
         struct cs_retired *retired;
+        struct cs_change *evicted; /* change records dropped while pinned */
 };
 
 /* ---- results ------------------------------------------------------------ */

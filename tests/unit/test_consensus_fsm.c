@@ -270,6 +270,8 @@ static void async_snapshot_encodes_the_state_at_freeze_time(void **state)
                 struct cs_state st;
                 struct cs_fsm fsm;
                 cs_state_init(&st);
+                /* Change records are evicted while the view packs them. */
+                st.changes_max = 1000;
                 cs_fsm_init(&fsm, &st);
                 assert_int_equal(fsm.raft_fsm.version, 3);
                 apply_buf(&fsm, encode_zone("other.test.", "Z2"));
@@ -299,6 +301,7 @@ static void async_snapshot_encodes_the_state_at_freeze_time(void **state)
                         apply_buf(&fsm, encode_retime(n, 7));
                 for (unsigned n = 1500; n < 1800; n++) /* added and deleted */
                         apply_buf(&fsm, encode_batch(n, NULL));
+                assert_non_null(st.evicted); /* kept for the view */
                 struct cs_command del = {.type = CS_CMD_ZONE_DELETE, .timestamp_ms = 9};
                 uint8_t other[64];
                 del.u.zone_delete.origin = other;
@@ -329,6 +332,7 @@ static void async_snapshot_encodes_the_state_at_freeze_time(void **state)
                 assert_null(enc.bufs);
                 assert_int_equal(st.pins, 0);
                 assert_null(st.retired);
+                assert_null(st.evicted);
                 /* Unpinned, the state frees what it lets go of at once. */
                 apply_buf(&fsm, encode_retime(0, 11));
                 assert_null(st.retired);
