@@ -405,9 +405,13 @@ static void check_names(struct bulk *b)
                 struct seen_key k = {it->origin, it->origin_len};
                 uint64_t h = cs_hash_bytes(it->origin, it->origin_len, 0);
                 if (cs_hmap_get(&seen, h, &k, seen_match) != NULL) {
+                        char field[48];
+                        snprintf(field, sizeof(field), "%s[%zu]%s",
+                                 it->kind == ITEM_CREATE ? "create" : "delete", it->index,
+                                 it->kind == ITEM_CREATE ? ".name" : "");
                         item_fail(
                             it, 400,
-                            simple_error("InvalidInput", "name",
+                            simple_error("InvalidInput", field,
                                          "this zone appears earlier in the request"));
                         continue;
                 }

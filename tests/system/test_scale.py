@@ -83,6 +83,7 @@ def test_bulk_creates_imports_and_deletes_reporting_every_problem(cluster_factor
     assert d_err["status"] == 400 and "CNAME" in str(d_err["error"]), d_err
     dup = r.json["results"][5]
     assert dup["status"] == 400 and "earlier" in dup["error"]["message"], dup
+    assert dup["error"]["field"] == "create[5].name", dup
     assert res[("create", "taken.test.")]["status"] == 409
     assert res[("create", "taken.test.")]["error"]["code"] == "ZoneAlreadyExists"
     assert res[("create", "e.bulk.test.")]["error"]["field"] == "create[7].ttl"
