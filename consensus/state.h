@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "consensus/hmap.h"
+#include "consensus/zorder.h"
 
 #define CS_ID_MAXLEN 64 /* zone ids, change ids */
 /* A request id: an idempotency key of at most 159 bytes, and for keys from
@@ -128,9 +129,10 @@ struct cs_zone {
         char *zone_id;
         char *comment;
         uint64_t created_ms;
-        uint32_t serial;       /* equals the serial inside the apex SOA */
-        struct cs_hmap rrsets; /* struct cs_rrset by (owner, type, set id) */
-        struct cs_hmap owners; /* owner counters, for the CNAME rule */
+        uint32_t serial;        /* equals the serial inside the apex SOA */
+        struct cs_hmap rrsets;  /* struct cs_rrset by (owner, type, set id) */
+        struct cs_hmap owners;  /* owner counters, for the CNAME rule */
+        struct cs_zlink *order; /* this zone's place in cs_state.order */
 };
 
 enum cs_change_kind {
@@ -149,6 +151,7 @@ struct cs_change {
         char *zone_id;
         uint64_t submitted_ms;
         uint64_t index;
+        struct cs_change *evicted_next; /* on cs_state.evicted */
 };
 
 struct cs_member {
@@ -189,6 +192,7 @@ struct cs_observer {
 struct cs_state {
         struct cs_hmap zones;    /* struct cs_zone by origin */
         struct cs_hmap zone_ids; /* struct cs_zone by zone id */
+        struct cs_zorder order;  /* the zones by name (API pages) */
         /* Change records in apply order: a ring of changes_cap slots. */
         struct cs_change **changes;
         size_t changes_cap, changes_head, changes_count;
@@ -208,6 +212,7 @@ struct cs_state {
          * are kept on the retired list and freed when the last pin goes. */
         unsigned pins;
         struct cs_retired *retired;
+        struct cs_change *evicted; /* change records dropped while pinned */
 };
 
 /* ---- results ------------------------------------------------------------ */
@@ -283,6 +288,11 @@ static inline size_t cs_zone_rrset_count(const struct cs_zone *zone)
         return zone->rrsets.count;
 }
 size_t cs_state_zone_count(const struct cs_state *st);
+/* Zones by name as text (cs_name_text; the API's order): the first that
+ * sorts after marker (any case; NULL for the first zone), and the next one.
+ * O(log n) and O(1); NULL at the end. */
+const struct cs_zone *cs_state_zone_after(const struct cs_state *st, const char *marker);
+const struct cs_zone *cs_state_zone_next(const struct cs_zone *zone);
 /* Call fn on every item until it returns non-zero, which is returned. */
 int cs_state_foreach_zone(const struct cs_state *st,
                           int (*fn)(const struct cs_zone *zone, void *arg), void *arg);

@@ -56,6 +56,8 @@ struct cs_retired {
         void *items[]; /* struct cs_rrset *, struct cs_zone * or struct cs_state * */
 };
 struct cs_retired *retired_new(enum retired_kind kind, size_t cap);
+/* Frees the change records evicted while the state was pinned. */
+void changes_free_evicted(struct cs_state *st);
 void retire(struct cs_state *st, struct cs_retired *r);
 
 void result_error(struct cs_result *res, uint32_t action, const char *field,

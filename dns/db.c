@@ -194,27 +194,19 @@ void dns_txn_abort(struct dns_txn *txn)
         reclaim_init(&txn->retired);
 }
 
-struct label_range {
-        unsigned min, max;
-};
-
-static int range_cb(void *item, void *arg)
-{
-        const struct dns_zone *zone = item;
-        struct label_range *r = arg;
-        if (zone->origin_labels < r->min)
-                r->min = zone->origin_labels;
-        if (zone->origin_labels > r->max)
-                r->max = zone->origin_labels;
-        return 0;
-}
-
+/* Constant time: one pass over the per-depth counts, not over the zones. */
 static void recount_labels(struct dns_catalog *cat)
 {
-        struct label_range r = {DNS_NAME_MAXLABELS, 0};
-        pmap_walk(&cat->zones, range_cb, &r);
-        cat->min_labels = (uint8_t)(cat->zone_count ? r.min : 0);
-        cat->max_labels = (uint8_t)r.max;
+        int min = -1, max = 0;
+        for (int d = 0; d <= DNS_NAME_MAXLABELS; d++) {
+                if (cat->zones_at_depth[d] == 0)
+                        continue;
+                if (min < 0)
+                        min = d;
+                max = d;
+        }
+        cat->min_labels = (uint8_t)(min < 0 ? 0 : min);
+        cat->max_labels = (uint8_t)max;
 }
 
 static struct dns_node *node_new(uint64_t txn, const uint8_t *label)
@@ -281,9 +273,10 @@ int dns_txn_zone_create(struct dns_txn *txn, const uint8_t *origin, bool replace
                 free(apex);
                 return fail(txn, rc, "out of memory");
         }
-        if (replaced == NULL)
+        if (replaced == NULL) {
                 txn->catalog->zone_count++;
-        else if (((struct dns_zone *)replaced)->txn != txn->ptxn.id)
+                txn->catalog->zones_at_depth[zone->origin_labels]++;
+        } else if (((struct dns_zone *)replaced)->txn != txn->ptxn.id)
                 rc = reclaim_push(&txn->retired, zone_free_deep, replaced);
         else
                 zone_free_owned(replaced, &txn->ptxn.id);
@@ -308,6 +301,7 @@ int dns_txn_zone_delete(struct dns_txn *txn, const uint8_t *origin)
                 return fail(txn, -ENOENT, "no zone %s",
                             dns_name_to_text(origin, text, sizeof(text)));
         txn->catalog->zone_count--;
+        txn->catalog->zones_at_depth[((struct dns_zone *)removed)->origin_labels]--;
         if (((struct dns_zone *)removed)->txn == txn->ptxn.id) {
                 zone_free_owned(removed, &txn->ptxn.id);
                 return 0;

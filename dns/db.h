@@ -33,6 +33,9 @@ struct dns_catalog {
         uint64_t version;   /* transaction that published it */
         uint8_t min_labels; /* fewest labels of any origin (lookup start) */
         uint8_t max_labels; /* most labels of any origin */
+        /* Zones per origin label count: min/max follow from it at commit in
+         * constant time, so a commit never walks the catalog. */
+        uint32_t zones_at_depth[DNS_NAME_MAXLABELS + 1];
 };
 
 struct dns_db {

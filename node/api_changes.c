@@ -193,80 +193,114 @@ void node_api_change_get(struct node_http_request *r, void *ctx)
 /* ---- import -------------------------------------------------------------------------
  */
 
-struct import {
-        struct cs_action *actions;
-        size_t n, cap;
-        struct cs_rdata *values; /* all values, pointing into the parsed zone */
-        size_t nvalues, capvalues;
-        size_t records;
-        json_t *errors;
-};
-
 static void import_report(void *ctx, const char *file, unsigned line, const char *message)
 {
-        struct import *im = ctx;
-        char field[32];
-        snprintf(field, sizeof(field), "line %u", line);
+        struct node_api_import *im = ctx;
+        char field[160];
+        snprintf(field, sizeof(field), "%sline %u", im->field_prefix, line);
         if (json_array_size(im->errors) < 100)
                 json_array_append_new(im->errors,
                                       json_pack("{s:s, s:s, s:i}", "field", field,
                                                 "message", message, "line", line));
 }
 
-struct import_walk {
-        struct import *im;
-        struct cs_rdata **chunks; /* value arrays and owner copies, freed at the end */
-        size_t nchunks, capchunks;
-};
+static int keep_chunk(struct node_api_import *im, void *chunk)
+{
+        if (im->nchunks == im->capchunks) {
+                size_t cap = im->capchunks ? im->capchunks * 2 : 256;
+                void **grown = realloc(im->chunks, cap * sizeof(*grown));
+                if (grown == NULL)
+                        return -ENOMEM;
+                im->chunks = grown;
+                im->capchunks = cap;
+        }
+        im->chunks[im->nchunks++] = chunk;
+        return 0;
+}
+
+static int add_action(struct node_api_import *im, struct cs_action action)
+{
+        if (im->n == im->cap) {
+                size_t cap = im->cap ? im->cap * 2 : 256;
+                struct cs_action *grown = realloc(im->actions, cap * sizeof(*grown));
+                if (grown == NULL)
+                        return -ENOMEM;
+                im->actions = grown;
+                im->cap = cap;
+        }
+        im->actions[im->n++] = action;
+        return 0;
+}
 
 static int import_owner(const uint8_t *owner, const struct dns_rrsets *sets, void *arg)
 {
-        struct import_walk *iw = arg;
-        struct import *im = iw->im;
+        struct node_api_import *im = arg;
         /* The walker reuses its name buffer: keep a copy for the batch. */
         size_t owner_len = (size_t)dns_name_wire_len(owner, 256);
         uint8_t *copy = malloc(owner_len);
-        if (copy == NULL)
+        if (copy == NULL || keep_chunk(im, copy) != 0) {
+                free(copy);
                 return -ENOMEM;
-        memcpy(copy, owner, owner_len);
-        if (iw->nchunks == iw->capchunks) {
-                iw->capchunks = iw->capchunks ? iw->capchunks * 2 : 256;
-                iw->chunks = realloc(iw->chunks, iw->capchunks * sizeof(*iw->chunks));
         }
-        iw->chunks[iw->nchunks++] = (struct cs_rdata *)copy;
+        memcpy(copy, owner, owner_len);
         owner = copy;
         for (unsigned s = 0; s < sets->count; s++) {
                 const struct dns_rrset_info *info = &sets->set[s];
                 struct cs_rdata *values = calloc(info->count, sizeof(*values));
-                if (values == NULL)
+                if (values == NULL || keep_chunk(im, values) != 0) {
+                        free(values);
                         return -ENOMEM;
+                }
                 size_t k = 0;
                 for (const uint8_t *rr = dns_rrset_next(sets, info, NULL); rr != NULL;
                      rr = dns_rrset_next(sets, info, rr))
                         values[k++] =
                             (struct cs_rdata){dns_rr_rdata(rr), dns_rr_rdlen(rr)};
-                if (iw->nchunks == iw->capchunks) {
-                        iw->capchunks = iw->capchunks ? iw->capchunks * 2 : 256;
-                        iw->chunks =
-                            realloc(iw->chunks, iw->capchunks * sizeof(*iw->chunks));
-                }
-                iw->chunks[iw->nchunks++] = values;
-                if (im->n == im->cap) {
-                        im->cap = im->cap ? im->cap * 2 : 256;
-                        im->actions =
-                            realloc(im->actions, im->cap * sizeof(*im->actions));
-                }
-                im->actions[im->n++] =
-                    (struct cs_action){CS_ACTION_UPSERT,
-                                       {owner, (size_t)dns_name_wire_len(owner, 256),
-                                        info->type, "", info->ttl, values, info->count}};
+                if (add_action(im, (struct cs_action){CS_ACTION_UPSERT,
+                                                      {owner, owner_len, info->type, "",
+                                                       info->ttl, values, info->count}}))
+                        return -ENOMEM;
                 im->records += info->count;
         }
         return 0;
 }
 
+int node_api_import_parse(struct node_api_import *im, const uint8_t *origin,
+                          const void *text, size_t len, const char *field_prefix)
+{
+        memset(im, 0, sizeof(*im));
+        im->errors = json_array();
+        im->field_prefix = field_prefix;
+        dns_db_init(&im->db);
+        dns_txn_begin(&im->db, &im->txn);
+        /* Parse with the zone-file loader into a private db. */
+        dns_txn_zone_create(&im->txn, origin, true);
+        struct dns_zonefile_stats stats;
+        if (node_api_load_text(&im->txn, origin, text, len, import_report, im, &stats) ==
+            -EIO)
+                return -EIO;
+        if (json_array_size(im->errors) > 0)
+                return -EINVAL;
+        im->zone = dns_txn_zone(&im->txn, origin);
+        if (im->zone != NULL && dns_zone_walk(im->zone, import_owner, im) != 0)
+                return -ENOMEM;
+        return 0;
+}
+
+void node_api_import_free(struct node_api_import *im)
+{
+        for (size_t i = 0; i < im->nchunks; i++)
+                free(im->chunks[i]);
+        free(im->chunks);
+        free(im->actions);
+        json_decref(im->errors);
+        dns_txn_abort(&im->txn);
+        dns_db_fini(&im->db);
+        memset(im, 0, sizeof(*im));
+}
+
 struct stale {
-        struct import *im;
+        struct node_api_import *im;
         const struct dns_zone *file; /* what the imported text holds */
         const uint8_t *origin;
 };
@@ -290,16 +324,10 @@ static int delete_stale(const struct cs_rrset *rrset, void *arg)
         const struct dns_node *node = dns_zone_find(st->file, &name);
         if (node != NULL && dns_rrsets_get(node->rrsets, rrset->type, 0) != NULL)
                 return 0;
-        struct import *im = st->im;
-        if (im->n == im->cap) {
-                im->cap = im->cap ? im->cap * 2 : 256;
-                im->actions = realloc(im->actions, im->cap * sizeof(*im->actions));
-        }
-        im->actions[im->n++] =
-            (struct cs_action){CS_ACTION_DELETE,
-                               {rrset->owner, rrset->owner_len, rrset->type, "",
-                                rrset->ttl, rrset->values, rrset->count}};
-        return 0;
+        return add_action(
+            st->im, (struct cs_action){CS_ACTION_DELETE,
+                                       {rrset->owner, rrset->owner_len, rrset->type, "",
+                                        rrset->ttl, rrset->values, rrset->count}});
 }
 
 void node_api_zone_import(struct node_http_request *r, void *ctx)
@@ -325,28 +353,20 @@ void node_api_zone_import(struct node_http_request *r, void *ctx)
                                       "no zone %s: create it first", r->param[0]);
                 return;
         }
-        struct dns_db db;
-        struct dns_txn txn;
-        struct import im = {.errors = json_array()};
-        struct import_walk iw = {.im = &im};
-        dns_db_init(&db);
-        dns_txn_begin(&db, &txn);
-        dns_txn_zone_create(&txn, origin, true);
-        struct dns_zonefile_stats stats;
-        if (node_api_load_text(&txn, origin, r->body, r->body_len, import_report, &im,
-                               &stats) == -EIO) {
+        struct node_api_import im;
+        int rc = node_api_import_parse(&im, origin, r->body, r->body_len, "");
+        if (rc == -EIO) {
                 node_http_reply_error(r, 500, "Internal", NULL,
                                       "cannot stage the import");
-        } else if (json_array_size(im.errors) > 0) {
+        } else if (rc == -EINVAL) {
                 node_api_reply_errors(r, im.errors);
+        } else if (rc != 0) {
+                node_http_reply_error(r, 500, "Internal", NULL, "out of memory");
         } else {
-                const struct dns_zone *zone = dns_txn_zone(&txn, origin);
-                if (zone != NULL)
-                        dns_zone_walk(zone, import_owner, &iw);
                 const char *replace = node_http_query(r, "replace");
-                if (zone != NULL && replace != NULL &&
+                if (im.zone != NULL && replace != NULL &&
                     (strcmp(replace, "true") == 0 || strcmp(replace, "1") == 0)) {
-                        struct stale stale = {&im, zone, origin};
+                        struct stale stale = {&im, im.zone, origin};
                         cs_zone_foreach_rrset(
                             cs_state_zone_get(&api->cluster->state, origin, origin_len),
                             delete_stale, &stale);
@@ -360,13 +380,7 @@ void node_api_zone_import(struct node_http_request *r, void *ctx)
                         propose_batch(api, r, &batch, request_id, im.records);
                 }
         }
-        for (size_t i = 0; i < iw.nchunks; i++)
-                free(iw.chunks[i]);
-        free(iw.chunks);
-        free(im.actions);
-        json_decref(im.errors);
-        dns_txn_abort(&txn);
-        dns_db_fini(&db);
+        node_api_import_free(&im);
 }
 
 /* For staged imports (api_imports.c): the same path as a change batch. */

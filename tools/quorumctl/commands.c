@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "tools/quorumctl/client.h"
+#include "tools/quorumctl/cmd_bulk.h"
 #include "tools/quorumctl/cmd_change.h"
 #include "tools/quorumctl/cmd_cluster.h"
 #include "tools/quorumctl/cmd_import.h"
@@ -70,6 +71,15 @@ static const struct quorumctl_opt zone_import_opts[] = {
     {"dry-run", 0, QUORUMCTL_OPT_FLAG, NULL,
      "print the sets it would create, replace\nand delete, and change nothing"},
     {"chunk-records", 0, QUORUMCTL_OPT_VALUE, "N", "records per request (default 20000)"},
+    {NULL, 0, 0, NULL, NULL},
+};
+
+static const struct quorumctl_opt zone_import_many_opts[] = {
+    {"from-bind", 0, QUORUMCTL_OPT_VALUE, "FILE",
+     "the primary zones of this BIND named.conf\n(instead of DIR)"},
+    {"batch", 0, QUORUMCTL_OPT_VALUE, "N", "zones per request (1..1000, default 100)"},
+    {"skip-existing", 0, QUORUMCTL_OPT_FLAG, NULL,
+     "zones that exist already are not failures\n(to resume an interrupted run)"},
     {NULL, 0, 0, NULL, NULL},
 };
 
@@ -144,6 +154,16 @@ const struct quorumctl_cmd quorumctl_commands[] = {
      "replaced and deleted.  $INCLUDE is refused (inline the file).  A\n"
      "progress bar is drawn on stderr when it is a terminal.",
      2, 2, zone_import_opts, quorumctl_zone_import},
+    {"zone", "import-many", "DIR | --from-bind FILE [--batch N] [--skip-existing]",
+     "create many zones from master files",
+     "Every regular file in DIR is one zone, named after the file without a\n"
+     "\".zone\" or \".db\" suffix or a \"db.\" prefix.  With --from-bind the\n"
+     "primary zones of a BIND named.conf are read, their files relative to its\n"
+     "options { directory } (include statements are not followed).  Zones go\n"
+     "in bulk requests of N; each zone is created with all its records or not\n"
+     "at all, and every failure is printed with its problems (file lines).\n"
+     "Progress goes to stderr.  Exits 1 if any zone failed.",
+     0, 1, zone_import_many_opts, quorumctl_zone_import_many},
     {"zone", "export", "NAME [-o FILE]", "print a zone as a master file", NULL, 1, 1,
      zone_export_opts, quorumctl_zone_export},
     {"record", "list", "ZONE [--name NAME] [--type TYPE] [--set-id ID] [--limit N]",
