@@ -197,6 +197,15 @@ int dns_rrsets_put(const struct dns_rrsets *old, uint16_t type, uint32_t set_id,
                    uint32_t ttl, const uint8_t *const *rdata, const uint16_t *rdlen,
                    size_t count, struct dns_rrsets **out)
 {
+        return dns_rrsets_put_route(old, type, set_id, ttl, rdata, rdlen, count, NULL,
+                                    out);
+}
+
+int dns_rrsets_put_route(const struct dns_rrsets *old, uint16_t type, uint32_t set_id,
+                         uint32_t ttl, const uint8_t *const *rdata, const uint16_t *rdlen,
+                         size_t count, const struct dns_route *route,
+                         struct dns_rrsets **out)
+{
         *out = NULL;
         size_t size = 0;
         for (size_t k = 0; k < count; k++)
@@ -222,6 +231,11 @@ int dns_rrsets_put(const struct dns_rrsets *old, uint16_t type, uint32_t set_id,
         }
         v[i].info.ttl = ttl;
         v[i].info.count = (uint16_t)count;
+        v[i].info.policy = route ? route->policy : 0;
+        v[i].info.route = route ? route->flags : 0;
+        v[i].info.weight = route ? route->weight : 0;
+        v[i].info.pad = 0;
+        v[i].info.health = route ? route->health : 0;
         v[i].info.size = 0;
         v[i].data = NULL;
         v[i].extra = recs;

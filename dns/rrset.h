@@ -10,6 +10,12 @@
  *
  * Blobs are never changed once published: every edit builds a new blob, so
  * the cost of a change is the size of that one name's data.
+ *
+ * A set may carry a routing policy (dns/route.h): its policy, weight,
+ * failover role and health check index sit in its info.  An alias set holds
+ * one pseudo-record whose RDATA is the target's wire name: it is never
+ * written as it is, only followed (names holding routed sets are flagged
+ * DNS_NODE_POLICY, and only the routed answer path reads them).
  */
 #ifndef DNS_RRSET_H
 #define DNS_RRSET_H
@@ -20,6 +26,28 @@
 
 #define DNS_RR_HEADER 10 /* type, class, ttl, rdlength */
 
+enum dns_policy {
+        DNS_POLICY_NONE = 0, /* plain (or a plain alias) */
+        DNS_POLICY_WEIGHTED = 1,
+        DNS_POLICY_FAILOVER = 2,
+        DNS_POLICY_MULTIVALUE = 3,
+};
+
+enum {
+        DNS_ROUTE_ALIAS = 1 << 0,     /* the one record is the target's name */
+        DNS_ROUTE_EVALUATE = 1 << 1,  /* alias: evaluate_target_health */
+        DNS_ROUTE_PRIMARY = 1 << 2,   /* failover role */
+        DNS_ROUTE_SECONDARY = 1 << 3, /* failover role */
+};
+
+/* What a routed set carries; all zero for a plain set. */
+struct dns_route {
+        uint8_t policy; /* enum dns_policy */
+        uint8_t flags;  /* DNS_ROUTE_* */
+        uint8_t weight;
+        uint32_t health; /* 0: no check; else 1 + index in the health version */
+};
+
 struct dns_rrset_info {
         uint16_t type;
         uint16_t count; /* records */
@@ -27,7 +55,17 @@ struct dns_rrset_info {
         uint32_t set_id; /* 0: plain record set */
         uint32_t offset; /* of the first record in the blob's data */
         uint32_t size;   /* bytes of all its records */
+        uint8_t policy;  /* struct dns_route, packed */
+        uint8_t route;
+        uint8_t weight;
+        uint8_t pad;
+        uint32_t health;
 };
+
+static inline bool dns_rrset_routed(const struct dns_rrset_info *info)
+{
+        return info->policy != DNS_POLICY_NONE || info->route != 0;
+}
 
 struct dns_rrsets {
         uint16_t count;
@@ -67,6 +105,12 @@ int dns_rrsets_add(const struct dns_rrsets *old, uint16_t type, uint32_t set_id,
 int dns_rrsets_put(const struct dns_rrsets *old, uint16_t type, uint32_t set_id,
                    uint32_t ttl, const uint8_t *const *rdata, const uint16_t *rdlen,
                    size_t count, struct dns_rrsets **out);
+
+/* The same, the set carrying `route` (NULL: plain). */
+int dns_rrsets_put_route(const struct dns_rrsets *old, uint16_t type, uint32_t set_id,
+                         uint32_t ttl, const uint8_t *const *rdata, const uint16_t *rdlen,
+                         size_t count, const struct dns_route *route,
+                         struct dns_rrsets **out);
 
 /* Walks the records of a set: returns the next record's wire or NULL. */
 static inline const uint8_t *dns_rrset_next(const struct dns_rrsets *sets,

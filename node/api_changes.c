@@ -21,6 +21,7 @@
 #include "dns/zonefile.h"
 #include "node/api.h"
 #include "node/api_json.h"
+#include "node/api_routing.h"
 
 struct batch_wait {
         struct node_http_request *r;
@@ -253,8 +254,14 @@ static int import_owner(const uint8_t *owner, const struct dns_rrsets *sets, voi
                 }
                 im->actions[im->n++] =
                     (struct cs_action){CS_ACTION_UPSERT,
-                                       {owner, (size_t)dns_name_wire_len(owner, 256),
-                                        info->type, "", info->ttl, values, info->count}};
+                                       {owner,
+                                        (size_t)dns_name_wire_len(owner, 256),
+                                        info->type,
+                                        "",
+                                        info->ttl,
+                                        values,
+                                        info->count,
+                                        {0}}};
                 im->records += info->count;
         }
         return 0;
@@ -274,7 +281,7 @@ struct stale {
 static int delete_stale(const struct cs_rrset *rrset, void *arg)
 {
         struct stale *st = arg;
-        if (rrset->set_id[0] != '\0')
+        if (api_rrset_is_routed(rrset))
                 return 0;
         bool apex = dns_name_equal(rrset->owner, st->origin);
         if (apex && (rrset->type == DNS_TYPE_SOA || rrset->type == DNS_TYPE_NS))
@@ -290,10 +297,15 @@ static int delete_stale(const struct cs_rrset *rrset, void *arg)
                 im->cap = im->cap ? im->cap * 2 : 256;
                 im->actions = realloc(im->actions, im->cap * sizeof(*im->actions));
         }
-        im->actions[im->n++] =
-            (struct cs_action){CS_ACTION_DELETE,
-                               {rrset->owner, rrset->owner_len, rrset->type, "",
-                                rrset->ttl, rrset->values, rrset->count}};
+        im->actions[im->n++] = (struct cs_action){CS_ACTION_DELETE,
+                                                  {rrset->owner,
+                                                   rrset->owner_len,
+                                                   rrset->type,
+                                                   "",
+                                                   rrset->ttl,
+                                                   rrset->values,
+                                                   rrset->count,
+                                                   {0}}};
         return 0;
 }
 
@@ -337,12 +349,17 @@ void node_api_zone_import(struct node_http_request *r, void *ctx)
         struct dns_txn txn;
         struct import im = {.errors = json_array()};
         struct import_walk iw = {.im = &im};
+        struct api_rrset *routed = NULL;
+        size_t n_routed = 0;
         dns_db_init(&db);
         dns_txn_begin(&db, &txn);
         dns_txn_zone_create(&txn, origin, true);
         struct dns_zonefile_stats stats;
         dns_zonefile_load_part(&txn, path, origin, import_report, &im, &stats);
         unlink(path);
+        if (api_routed_parse(r->body, r->body_len, origin, &routed, &n_routed,
+                             im.errors) != 0)
+                import_report(&im, path, 0, "out of memory reading routed record sets");
         if (json_array_size(im.errors) > 0) {
                 node_api_reply_errors(r, im.errors);
         } else {
@@ -357,6 +374,16 @@ void node_api_zone_import(struct node_http_request *r, void *ctx)
                             cs_state_zone_get(&api->cluster->state, origin, origin_len),
                             delete_stale, &stale);
                 }
+                for (size_t i = 0; i < n_routed; i++) {
+                        if (im.n == im.cap) {
+                                im.cap = im.cap ? im.cap * 2 : 256;
+                                im.actions =
+                                    realloc(im.actions, im.cap * sizeof(*im.actions));
+                        }
+                        im.actions[im.n++] = (struct cs_action){
+                            CS_ACTION_UPSERT, api_rrset_spec(&routed[i])};
+                        im.records += routed[i].count;
+                }
                 if (im.n == 0) {
                         node_http_reply_error(r, 400, "InvalidInput", "body",
                                               "no records in the body");
@@ -366,6 +393,9 @@ void node_api_zone_import(struct node_http_request *r, void *ctx)
                         propose_batch(api, r, &batch, request_id, im.records);
                 }
         }
+        for (size_t i = 0; i < n_routed; i++)
+                api_rrset_free(&routed[i]);
+        free(routed);
         for (size_t i = 0; i < iw.nchunks; i++)
                 free(iw.chunks[i]);
         free(iw.chunks);

@@ -72,6 +72,54 @@ static char *upper(const char *s)
         return out;
 }
 
+/* The routing options (--weight, --failover, ...) into rrset: 0, or -1 with
+ * a usage message in err. */
+static int routing_build(const char *zone, const struct quorumctl_args *args,
+                         json_t *rrset, char *err, size_t errlen)
+{
+        unsigned long weight = 0;
+        if (quorumctl_args_has(args, "weight")) {
+                if (quorumctl_args_get_uint(args, "weight", 0, 255, &weight, err,
+                                            errlen) != 0)
+                        return -1;
+                json_object_set_new(rrset, "weight", json_integer((json_int_t)weight));
+        }
+        const char *failover = quorumctl_args_get(args, "failover");
+        if (failover != NULL) {
+                char *role = upper(failover);
+                if (role == NULL ||
+                    (strcmp(role, "PRIMARY") != 0 && strcmp(role, "SECONDARY") != 0)) {
+                        snprintf(err, errlen, "--failover takes PRIMARY or SECONDARY");
+                        free(role);
+                        return -1;
+                }
+                json_object_set_new(rrset, "failover", json_string(role));
+                free(role);
+        }
+        if (quorumctl_args_has(args, "multivalue"))
+                json_object_set_new(rrset, "multi_value_answer", json_true());
+        const char *check = quorumctl_args_get(args, "health-check");
+        if (check != NULL)
+                json_object_set_new(rrset, "health_check_id", json_string(check));
+        const char *target = quorumctl_args_get(args, "alias-target");
+        if (target == NULL)
+                return 0;
+        char *absolute = quorumctl_record_name_resolve(zone, target);
+        if (absolute == NULL) {
+                snprintf(err, errlen, "out of memory");
+                return -1;
+        }
+        json_t *alias =
+            json_pack("{s:s, s:b}", "dns_name", absolute, "evaluate_target_health",
+                      quorumctl_args_has(args, "evaluate-target-health"));
+        free(absolute);
+        const char *zone_id = quorumctl_args_get(args, "alias-zone-id");
+        if (zone_id != NULL)
+                json_object_set_new(alias, "hosted_zone_id", json_string(zone_id));
+        json_object_set_new(rrset, "alias_target", alias);
+        return 0;
+}
+
 json_t *quorumctl_record_batch_build(const char *action, const char *zone,
                                      const struct quorumctl_args *args, char *err,
                                      size_t errlen)
@@ -92,6 +140,13 @@ json_t *quorumctl_record_batch_build(const char *action, const char *zone,
                             json_string(set_id != NULL ? set_id : ""));
         if (quorumctl_args_has(args, "ttl"))
                 json_object_set_new(rrset, "ttl", json_integer((json_int_t)ttl));
+        if (routing_build(zone, args, rrset, err, errlen) != 0)
+                goto out;
+        bool alias = quorumctl_args_has(args, "alias-target");
+        if (args->npos == 3 && !alias && strcmp(action, "DELETE") != 0) {
+                snprintf(err, errlen, "give at least one VALUE (or --alias-target NAME)");
+                goto out;
+        }
         for (size_t i = 3; i < args->npos; i++) {
                 char *value = quorumctl_record_value_quote(type, args->pos[i]);
                 if (value == NULL)
@@ -100,7 +155,7 @@ json_t *quorumctl_record_batch_build(const char *action, const char *zone,
                 free(value);
         }
         /* A delete without values names the set by its key alone. */
-        if (json_array_size(records) > 0 || strcmp(action, "DELETE") != 0)
+        if (json_array_size(records) > 0 || (strcmp(action, "DELETE") != 0 && !alias))
                 json_object_set(rrset, "records", records);
         batch = json_pack("{s:[{s:s,s:O}]}", "changes", "action", action, "rrset", rrset);
         const char *comment = quorumctl_args_get(args, "comment");
@@ -159,6 +214,16 @@ static int fill_delete(struct quorumctl_ctx *ctx, const char *zone, json_t *batc
                                         json_object_get(current, "records"));
                 if (json_object_get(rrset, "ttl") == NULL)
                         json_object_set(rrset, "ttl", json_object_get(current, "ttl"));
+                /* A delete names the routing fields too: those not given
+                 * are the set's. */
+                static const char *const routing[] = {"weight", "failover",
+                                                      "multi_value_answer",
+                                                      "health_check_id", "alias_target"};
+                for (size_t i = 0; i < sizeof(routing) / sizeof(routing[0]); i++)
+                        if (json_object_get(rrset, routing[i]) == NULL &&
+                            json_object_get(current, routing[i]) != NULL)
+                                json_object_set(rrset, routing[i],
+                                                json_object_get(current, routing[i]));
         }
         json_decref(current);
         free(path);

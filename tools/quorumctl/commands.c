@@ -92,6 +92,16 @@ static const struct quorumctl_opt record_change_opts[] = {
     {"ttl", 0, QUORUMCTL_OPT_VALUE, "SECS", "TTL of the record set"},
     {"set-id", 0, QUORUMCTL_OPT_VALUE, "ID",
      "set identifier (default \"\": a plain set)"},
+    {"weight", 0, QUORUMCTL_OPT_VALUE, "N", "weighted routing: weight 0-255"},
+    {"failover", 0, QUORUMCTL_OPT_VALUE, "ROLE",
+     "failover routing: PRIMARY or SECONDARY"},
+    {"multivalue", 0, QUORUMCTL_OPT_FLAG, NULL, "multivalue answer routing"},
+    {"health-check", 0, QUORUMCTL_OPT_VALUE, "ID", "health check of the record set"},
+    {"alias-target", 0, QUORUMCTL_OPT_VALUE, "NAME",
+     "an alias: answer with NAME's record set\nof this type (no VALUEs)"},
+    {"evaluate-target-health", 0, QUORUMCTL_OPT_FLAG, NULL,
+     "alias: healthy only when its target is"},
+    {"alias-zone-id", 0, QUORUMCTL_OPT_VALUE, "ID", "alias: the target's zone id"},
     {"comment", 0, QUORUMCTL_OPT_VALUE, "TEXT", "comment of the change batch"},
     {NULL, 0, 0, NULL, NULL},
 };
@@ -143,18 +153,21 @@ const struct quorumctl_cmd quorumctl_commands[] = {
      "list record sets (all pages)", NULL, 1, 1, record_list_opts, quorumctl_record_list},
     {"record", "show", "ZONE NAME TYPE [--set-id ID]", "show one record set", NULL, 3, 3,
      record_show_opts, quorumctl_record_show},
-    {"record", "upsert", "ZONE NAME TYPE [--ttl SECS] [--set-id ID] VALUE...",
+    {"record", "upsert", "ZONE NAME TYPE [--ttl SECS] [--set-id ID] [ROUTING] VALUE...",
      "create or replace a record set",
      "NAME may be relative to ZONE (www), @ for the apex, or absolute (with a\n"
      "final dot).  Each VALUE is one record in presentation format, one shell\n"
      "word each: '10 mail.example.com.'.  TXT/SPF values not starting with a\n"
      "quote are sent as one quoted string.  Put -- before values that start\n"
-     "with '-'.  The change is one batch of one action; its id is printed.",
-     4, U, record_change_opts, quorumctl_record_upsert},
-    {"record", "create", "ZONE NAME TYPE [--ttl SECS] [--set-id ID] VALUE...",
+     "with '-'.  The change is one batch of one action; its id is printed.\n"
+     "ROUTING: --set-id ID with one of --weight N, --failover PRIMARY|SECONDARY\n"
+     "or --multivalue, and optionally --health-check ID; an alias takes\n"
+     "--alias-target NAME [--evaluate-target-health] instead of VALUEs.",
+     3, U, record_change_opts, quorumctl_record_upsert},
+    {"record", "create", "ZONE NAME TYPE [--ttl SECS] [--set-id ID] [ROUTING] VALUE...",
      "create a record set (fails if it exists)",
-     "Names and values as for \"record upsert\".", 4, U, record_change_opts,
-     quorumctl_record_create},
+     "Names, values and routing options as for \"record upsert\".", 3, U,
+     record_change_opts, quorumctl_record_create},
     {"record", "delete", "ZONE NAME TYPE [--ttl SECS] [--set-id ID] [VALUE...]",
      "delete a record set",
      "Names and values as for \"record upsert\"; without values the set's\n"

@@ -1,0 +1,325 @@
+/*
+ * route.c — routing-policy selection and health versions (see route.h).
+ *
+ * A query at a routed name comes here with the name's blob and the query
+ * type.  select_group() applies the policy of the group (the sets of that
+ * type, side by side in the blob); a chosen alias is followed with
+ * follow(), which finds the target's blob in the catalog and selects in the
+ * target's group in turn.  Health of a set is its check's status in the
+ * catalog's health version and, for an alias with evaluate_target_health,
+ * whether its target group has a healthy set (evaluated the same way).
+ * Every alias hop, in selection or in health evaluation, spends one unit of
+ * a per-query budget and one level of depth, so loops end.
+ */
+#include "dns/route.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "dns/name.h"
+#include "dns/zone.h"
+
+/* ---- the per-thread generator (splitmix64) --------------------------------------- */
+
+static _Thread_local uint64_t rng_state;
+static _Thread_local bool rng_seeded;
+
+void dns_route_seed(uint64_t seed)
+{
+        rng_state = seed;
+        rng_seeded = true;
+}
+
+static uint64_t rng_next(void)
+{
+        if (__builtin_expect(!rng_seeded, 0)) {
+                /* Once per thread: not on the path of every query. */
+                uint64_t seed = 0;
+                if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed)) {
+                        struct timespec ts;
+                        clock_gettime(CLOCK_MONOTONIC, &ts);
+                        seed = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^
+                               (uint64_t)(uintptr_t)&rng_state;
+                }
+                dns_route_seed(seed);
+        }
+        uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        return z ^ (z >> 31);
+}
+
+/* Uniform in [0, n) (n > 0), by multiplication: no division per query. */
+static uint64_t rng_below(uint64_t n)
+{
+        return (uint64_t)(((unsigned __int128)rng_next() * n) >> 64);
+}
+
+/* ---- health versions ------------------------------------------------------------- */
+
+struct dns_health *dns_health_new(uint64_t version, uint32_t count)
+{
+        struct dns_health *h = calloc(1, sizeof(*h) + count);
+        if (h != NULL) {
+                h->version = version;
+                h->count = count;
+        }
+        return h;
+}
+
+int dns_db_health_publish(struct dns_db *db, struct dns_health *health)
+{
+        struct dns_txn txn;
+        int rc = dns_txn_begin(db, &txn);
+        if (rc != 0)
+                return rc;
+        const struct dns_health *old = txn.catalog->health;
+        if (old != NULL && reclaim_push(&txn.retired, free, (void *)old) != 0) {
+                dns_txn_abort(&txn);
+                return -ENOMEM;
+        }
+        txn.catalog->health = health;
+        return dns_txn_commit(&txn);
+}
+
+/* ---- selection ------------------------------------------------------------------- */
+
+struct sel {
+        const struct dns_catalog *cat;
+        const struct dns_health *health;
+        unsigned budget; /* alias hops left */
+};
+
+/* The sets of `type` in a blob: returns how many, from index *first. */
+static unsigned group_of(const struct dns_rrsets *sets, uint16_t type, unsigned *first)
+{
+        if (sets == NULL)
+                return 0;
+        unsigned i = 0;
+        while (i < sets->count && sets->set[i].type < type)
+                i++;
+        *first = i;
+        unsigned n = 0;
+        while (i + n < sets->count && sets->set[i + n].type == type)
+                n++;
+        return n;
+}
+
+/* The blob of an alias's target name, or NULL. */
+static const struct dns_rrsets *alias_target(const struct sel *s,
+                                             const struct dns_rrsets *sets,
+                                             const struct dns_rrset_info *alias)
+{
+        const uint8_t *rr = dns_rrset_next(sets, alias, NULL);
+        struct dns_lname name;
+        if (rr == NULL ||
+            dns_lname_from_wire(&name, dns_rr_rdata(rr), dns_rr_rdlen(rr)) < 0)
+                return NULL;
+        const struct dns_zone *zone = dns_catalog_find(s->cat, &name);
+        if (zone == NULL)
+                return NULL;
+        const struct dns_node *node = dns_zone_find(zone, &name);
+        return node != NULL ? node->rrsets : NULL;
+}
+
+static bool set_healthy(struct sel *s, const struct dns_rrsets *sets,
+                        const struct dns_rrset_info *info, unsigned depth)
+{
+        if (!dns_health_ok(s->health, info->health))
+                return false;
+        const uint8_t both = DNS_ROUTE_ALIAS | DNS_ROUTE_EVALUATE;
+        if ((info->route & both) != both)
+                return true;
+        if (depth >= DNS_ALIAS_DEPTH || s->budget == 0)
+                return false; /* a loop, or too deep: no healthy target */
+        s->budget--;
+        const struct dns_rrsets *target = alias_target(s, sets, info);
+        unsigned first, n = group_of(target, info->type, &first);
+        for (unsigned k = 0; k < n; k++)
+                if (set_healthy(s, target, &target->set[first + k], depth + 1))
+                        return true;
+        return false;
+}
+
+/* Health of the sets of a group, cached for the first 256. */
+struct health_cache {
+        uint64_t known[4], ok[4];
+};
+
+static bool healthy_at(struct sel *s, struct health_cache *c,
+                       const struct dns_rrsets *sets, unsigned first, unsigned k,
+                       unsigned depth)
+{
+        if (k < 256 && (c->known[k / 64] >> (k % 64) & 1))
+                return c->ok[k / 64] >> (k % 64) & 1;
+        bool ok = set_healthy(s, sets, &sets->set[first + k], depth);
+        if (k < 256) {
+                c->known[k / 64] |= 1ull << (k % 64);
+                if (ok)
+                        c->ok[k / 64] |= 1ull << (k % 64);
+        }
+        return ok;
+}
+
+/* weight / sum of the healthy weights; weight 0 only when no non-zero
+ * weight is healthy; nothing healthy: every set counts (fail open). */
+static unsigned choose_weighted(struct sel *s, const struct dns_rrsets *sets,
+                                unsigned first, unsigned n, unsigned depth)
+{
+        struct health_cache c;
+        memset(&c, 0, sizeof(c));
+        uint64_t sum_ok = 0, sum_all = 0;
+        unsigned n_ok = 0;
+        for (unsigned k = 0; k < n; k++) {
+                unsigned w = sets->set[first + k].weight;
+                sum_all += w;
+                if (healthy_at(s, &c, sets, first, k, depth)) {
+                        n_ok++;
+                        sum_ok += w;
+                }
+        }
+        bool only_ok = n_ok > 0;
+        uint64_t total = only_ok ? sum_ok : sum_all;
+        if (total > 0) {
+                uint64_t r = rng_below(total);
+                for (unsigned k = 0; k < n; k++) {
+                        unsigned w = sets->set[first + k].weight;
+                        if (w == 0 ||
+                            (only_ok && !healthy_at(s, &c, sets, first, k, depth)))
+                                continue;
+                        if (r < w)
+                                return k;
+                        r -= w;
+                }
+                return 0; /* not reached */
+        }
+        uint64_t r = rng_below(only_ok ? n_ok : n); /* all weights 0: uniform */
+        for (unsigned k = 0; k < n; k++) {
+                if (only_ok && !healthy_at(s, &c, sets, first, k, depth))
+                        continue;
+                if (r-- == 0)
+                        return k;
+        }
+        return 0;
+}
+
+/* Primary when healthy, else a healthy secondary, else the primary. */
+static unsigned choose_failover(struct sel *s, const struct dns_rrsets *sets,
+                                unsigned first, unsigned n, unsigned depth)
+{
+        int primary = -1, secondary = -1;
+        for (unsigned k = 0; k < n; k++) {
+                uint8_t route = sets->set[first + k].route;
+                if ((route & DNS_ROUTE_PRIMARY) && primary < 0)
+                        primary = (int)k;
+                else if ((route & DNS_ROUTE_SECONDARY) && secondary < 0)
+                        secondary = (int)k;
+        }
+        if (primary >= 0 && set_healthy(s, sets, &sets->set[first + primary], depth))
+                return (unsigned)primary;
+        if (secondary >= 0 && set_healthy(s, sets, &sets->set[first + secondary], depth))
+                return (unsigned)secondary;
+        return primary >= 0     ? (unsigned)primary
+               : secondary >= 0 ? (unsigned)secondary
+                                : 0;
+}
+
+/* Up to max healthy sets at random (all unhealthy: up to max of those). */
+static unsigned choose_multivalue(struct sel *s, const struct dns_rrsets *sets,
+                                  unsigned first, unsigned n, unsigned depth,
+                                  unsigned *chosen, unsigned max)
+{
+        struct health_cache c;
+        memset(&c, 0, sizeof(c));
+        unsigned n_ok = 0;
+        for (unsigned k = 0; k < n; k++)
+                n_ok += healthy_at(s, &c, sets, first, k, depth);
+        bool only_ok = n_ok > 0;
+        unsigned seen = 0, got = 0;
+        for (unsigned k = 0; k < n; k++) {
+                if (only_ok && !healthy_at(s, &c, sets, first, k, depth))
+                        continue;
+                if (got < max) { /* reservoir sampling of max among the candidates */
+                        chosen[got++] = k;
+                } else {
+                        uint64_t r = rng_below(seen + 1);
+                        if (r < max)
+                                chosen[r] = k;
+                }
+                seen++;
+        }
+        for (unsigned i = got; i > 1; i--) { /* and in random order */
+                unsigned j = (unsigned)rng_below(i);
+                unsigned t = chosen[i - 1];
+                chosen[i - 1] = chosen[j];
+                chosen[j] = t;
+        }
+        return got;
+}
+
+static unsigned select_group(struct sel *s, const struct dns_rrsets *sets, unsigned first,
+                             unsigned n, struct dns_pick *out, unsigned max,
+                             unsigned depth);
+
+/* The answer of an alias: its target's group, chosen by its own policy. */
+static unsigned follow(struct sel *s, const struct dns_rrsets *sets,
+                       const struct dns_rrset_info *alias, struct dns_pick *out,
+                       unsigned max, unsigned depth)
+{
+        if (depth >= DNS_ALIAS_DEPTH || s->budget == 0)
+                return 0;
+        s->budget--;
+        const struct dns_rrsets *target = alias_target(s, sets, alias);
+        unsigned first, n = group_of(target, alias->type, &first);
+        if (n == 0)
+                return 0;
+        return select_group(s, target, first, n, out, max, depth + 1);
+}
+
+static unsigned select_group(struct sel *s, const struct dns_rrsets *sets, unsigned first,
+                             unsigned n, struct dns_pick *out, unsigned max,
+                             unsigned depth)
+{
+        unsigned chosen[DNS_PICK_MAX];
+        unsigned nc = 1;
+        chosen[0] = 0; /* plain sets: the first (the only one, when valid) */
+        switch (sets->set[first].policy) {
+        case DNS_POLICY_WEIGHTED:
+                chosen[0] = choose_weighted(s, sets, first, n, depth);
+                break;
+        case DNS_POLICY_FAILOVER:
+                chosen[0] = choose_failover(s, sets, first, n, depth);
+                break;
+        case DNS_POLICY_MULTIVALUE:
+                nc = choose_multivalue(s, sets, first, n, depth, chosen, max);
+                break;
+        default:
+                break;
+        }
+        unsigned np = 0;
+        for (unsigned i = 0; i < nc && np < max; i++) {
+                const struct dns_rrset_info *info = &sets->set[first + chosen[i]];
+                if (info->route & DNS_ROUTE_ALIAS) {
+                        np += follow(s, sets, info, out + np, max - np, depth);
+                } else {
+                        out[np].sets = sets;
+                        out[np].info = info;
+                        np++;
+                }
+        }
+        return np;
+}
+
+unsigned dns_route_select(const struct dns_catalog *catalog,
+                          const struct dns_rrsets *sets, uint16_t type,
+                          struct dns_pick out[DNS_PICK_MAX])
+{
+        struct sel s = {catalog, catalog->health, DNS_ROUTE_BUDGET};
+        unsigned first, n = group_of(sets, type, &first);
+        if (n == 0)
+                return 0;
+        return select_group(&s, sets, first, n, out, DNS_PICK_MAX, 0);
+}
