@@ -138,6 +138,7 @@ static inline struct cs_action *ab_add(struct abuild *b, enum cs_action_kind kin
         a->rrset.ttl = ttl;
         a->rrset.values = &b->vals[b->nv];
         a->rrset.count = 0;
+        memset(&a->rrset.routing, 0, sizeof(a->rrset.routing)); /* slots are reused */
         return a;
 }
 
