@@ -206,7 +206,7 @@ int api_rrset_parse(json_t *obj, const uint8_t *origin, const char *field, long 
                                "an alias has no records: it answers with its target's");
                 return -1;
         }
-        if (records == NULL && (!require_values || alias))
+        if (alias || (records == NULL && !require_values))
                 return api_errors_count(errs) == before ? 0 : -1;
         if (!json_is_array(records) ||
             (require_values && json_array_size(records) == 0)) {
