@@ -530,8 +530,8 @@ void node_api_zone_create(struct node_http_request *r, void *ctx)
             .origin_len = origin_len,
             .zone_id = zone_id,
             .comment = comment_text,
-            .soa = {origin, origin_len, DNS_TYPE_SOA, "", ttl, &soa_value, 1},
-            .ns = {origin, origin_len, DNS_TYPE_NS, "", ttl, ns_values, ns_count},
+            .soa = {origin, origin_len, DNS_TYPE_SOA, "", ttl, &soa_value, 1, {0}},
+            .ns = {origin, origin_len, DNS_TYPE_NS, "", ttl, ns_values, ns_count, {0}},
         };
         struct zone_wait *w = calloc(1, sizeof(*w));
         if (w == NULL) {
