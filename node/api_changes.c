@@ -357,7 +357,7 @@ void node_api_zone_import(struct node_http_request *r, void *ctx)
         struct dns_zonefile_stats stats;
         dns_zonefile_load_part(&txn, path, origin, import_report, &im, &stats);
         unlink(path);
-        if (api_routed_parse(r->body, r->body_len, origin, &routed, &n_routed,
+        if (api_routed_parse(r->body, r->body_len, origin, &routed, NULL, &n_routed,
                              im.errors) != 0)
                 import_report(&im, path, 0, "out of memory reading routed record sets");
         if (json_array_size(im.errors) > 0) {

@@ -21,6 +21,8 @@
 #include <stddef.h>
 
 #include "consensus/state.h"
+#include "dns/db.h"
+#include "dns/rrset.h"
 #include "node/api_json.h"
 
 #define API_ROUTED_PREFIX ";quorumdns-rrset "
@@ -35,10 +37,30 @@ char *api_routed_line(const struct cs_rrset *rrset);
  * The routed sets in master-file text: every line that starts with
  * API_ROUTED_PREFIX, parsed as the API parses a record set of zone
  * `origin`.  *sets (n of them, free each with api_rrset_free and the array
- * with free) is filled; problems are appended to `errors` as
+ * with free) is filled, and *lines (when lines is not NULL; free it) with
+ * the line of each; problems are appended to `errors` as
  * {"field":"line N","message",…,"line":N}.  0, or -ENOMEM.
  */
 int api_routed_parse(const char *text, size_t len, const uint8_t *origin,
-                     struct api_rrset **sets, size_t *n, json_t *errors);
+                     struct api_rrset **sets, unsigned **lines, size_t *n,
+                     json_t *errors);
+
+/* A set's routing fields as the DNS engine carries them; `health` is the
+ * engine's number of its check (0: none). */
+void api_route_of(const struct cs_routing *routing, uint32_t health,
+                  struct dns_route *route);
+
+/*
+ * Standalone mode: the routed sets of a zone file (its ;quorumdns-rrset
+ * lines) put into txn after the file's records, each in the zone that
+ * holds its name.  There is no replicated state to check the rules of a
+ * group against, so sets load as written; health checks need cluster mode
+ * and are refused.  Problems go to report (file, line, message).  Returns
+ * the number of problems (0: all loaded) or -ENOMEM / -errno.
+ */
+int api_routed_load(struct dns_txn *txn, const char *path,
+                    void (*report)(void *ctx, const char *file, unsigned line,
+                                   const char *message),
+                    void *ctx, size_t *records);
 
 #endif

@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "dns/name.h"
 #include "dns/route.h"
+#include "node/api_routing.h"
 #include "node/forward.h"
 
 #define TICK_MS       200
@@ -89,37 +90,15 @@ uint32_t node_cluster_health_index(struct node_cluster *c, const char *check_id)
         return fresh->number;
 }
 
-/* A set's routing fields as the DNS engine carries them. */
-static void route_of(struct node_cluster *c, const struct cs_rrset *rrset,
-                     struct dns_route *route)
-{
-        static const uint8_t policies[] = {
-            [CS_POLICY_SIMPLE] = DNS_POLICY_NONE,
-            [CS_POLICY_WEIGHTED] = DNS_POLICY_WEIGHTED,
-            [CS_POLICY_FAILOVER] = DNS_POLICY_FAILOVER,
-            [CS_POLICY_MULTIVALUE] = DNS_POLICY_MULTIVALUE,
-        };
-        const struct cs_routing *r = &rrset->routing;
-        memset(route, 0, sizeof(*route));
-        route->policy = policies[cs_routing_policy(r)];
-        route->weight = (uint8_t)(r->has_weight ? r->weight : 0);
-        if (r->failover == CS_FAILOVER_PRIMARY)
-                route->flags |= DNS_ROUTE_PRIMARY;
-        else if (r->failover == CS_FAILOVER_SECONDARY)
-                route->flags |= DNS_ROUTE_SECONDARY;
-        if (cs_routing_is_alias(r))
-                route->flags |= DNS_ROUTE_ALIAS |
-                                (r->evaluate_target_health ? DNS_ROUTE_EVALUATE : 0);
-        route->health = node_cluster_health_index(c, r->health_check_id);
-}
-
 static int put_rrset(struct node_cluster *c, struct dns_txn *txn, const uint8_t *origin,
                      const uint8_t *owner, uint16_t type, const char *set_id,
                      const struct cs_rrset *rrset)
 {
         struct dns_route route = {0};
         if (rrset != NULL && cs_routing_present(&rrset->routing)) {
-                route_of(c, rrset, &route);
+                api_route_of(&rrset->routing,
+                             node_cluster_health_index(c, rrset->routing.health_check_id),
+                             &route);
                 if (route.flags & DNS_ROUTE_ALIAS) {
                         /* The alias's one pseudo-record: its target's name. */
                         const uint8_t *target = rrset->routing.alias_name;

@@ -256,3 +256,55 @@ def test_quorumctl_routing_options(cluster):
     # Deleting without values reads the set, routing fields included.
     ctl("record", "delete", zone, "cli", "A", "--set-id", "green")
     ctl("record", "delete", zone, "clialias", "A")
+
+
+STANDALONE_ZONE = """\
+$ORIGIN alone.test.
+$TTL 300
+@ SOA ns hm 1 2 3 4 300
+@ NS ns
+ns A 192.0.2.53
+;quorumdns-rrset {"name":"w.alone.test.","type":"A","set_identifier":"a","ttl":60,"records":["192.0.2.1"],"weight":1}
+;quorumdns-rrset {"name":"w.alone.test.","type":"A","set_identifier":"b","ttl":60,"records":["192.0.2.2"],"weight":3}
+;quorumdns-rrset {"name":"alone.test.","type":"A","set_identifier":"","ttl":60,"records":[],"alias_target":{"dns_name":"w.alone.test."}}
+;quorumdns-rrset {"name":"fo.alone.test.","type":"A","set_identifier":"p","ttl":60,"records":["192.0.2.41"],"failover":"PRIMARY"}
+;quorumdns-rrset {"name":"fo.alone.test.","type":"A","set_identifier":"s","ttl":60,"records":["192.0.2.42"],"failover":"SECONDARY"}
+"""
+
+
+def test_standalone_serves_routed_sets_of_a_zone_file(qdns_factory, tmp_path):
+    """A zone file with export's routed-set lines, served without a cluster."""
+    from conftest import query
+    path = tmp_path / "alone.test.zone"
+    path.write_text(STANDALONE_ZONE)
+    srv = qdns_factory(zones={"alone.test.": path}, probe_zone="alone.test.",
+                       ipv6=False)
+    server = srv
+    counts = collections.Counter()
+    for _ in range(400):
+        r = query(server, "w.alone.test.", "A")
+        got = [x.to_text() for s in r.answer for x in s]
+        assert len(got) == 1, r
+        counts[got[0]] += 1
+    assert chi_square([counts["192.0.2.1"], counts["192.0.2.2"]], [0.25, 0.75]) < 10.83
+    r = query(server, "alone.test.", "A")
+    assert {x.to_text() for s in r.answer for x in s} <= {"192.0.2.1", "192.0.2.2"}
+    r = query(server, "fo.alone.test.", "A")
+    assert {x.to_text() for s in r.answer for x in s} == {"192.0.2.41"}
+
+
+def test_standalone_refuses_a_bad_routed_line(qdns_factory, tmp_path):
+    import subprocess as sp
+    from conftest import QDNS_BIN
+    path = tmp_path / "bad.test.zone"
+    path.write_text(STANDALONE_ZONE.replace("alone.test", "bad.test")
+                    + ';quorumdns-rrset {"name":"x.bad.test.","type":"A","weight":1,'
+                      '"set_identifier":"x","records":["192.0.2.1"],'
+                      '"health_check_id":"h1"}\n'
+                    + ';quorumdns-rrset {"name":"y.bad.test.",\n')
+    p = sp.run([str(QDNS_BIN), "--listen", "127.0.0.1:1", "--zone",
+                f"bad.test.={path}"], capture_output=True, text=True, timeout=20)
+    assert p.returncode != 0
+    assert f"{path}:11: routed record set: health checks need cluster mode" in p.stderr, \
+        p.stderr
+    assert f"{path}:12: routed record set: invalid JSON" in p.stderr, p.stderr
