@@ -67,10 +67,13 @@ static unsigned put_routed(struct answer *a, enum dns_section section, uint16_t 
 {
         struct dns_pick picks[DNS_PICK_MAX];
         unsigned n = dns_route_select(a->cat, sets, type, picks);
-        for (unsigned i = 0; i < n; i++)
+        for (unsigned i = 0; i < n; i++) {
+                unsigned start =
+                    picks[i].start == DNS_PICK_ROTATE ? a->rotation : picks[i].start;
                 if (dns_writer_rrset(&a->w, section, owner, owner_wire, picks[i].sets,
-                                     picks[i].info, a->rotation) != 0)
+                                     picks[i].info, start) != 0)
                         break;
+        }
         return n;
 }
 
@@ -211,8 +214,8 @@ static void answer_query(struct answer *a)
                 const struct dns_rrsets *csets = node->rrsets;
                 const struct dns_rrset_info *cname =
                     dns_rrsets_find(csets, DNS_TYPE_CNAME);
+                struct dns_pick pick[DNS_PICK_MAX]; /* cname may point into it */
                 if (node->flags & DNS_NODE_POLICY) {
-                        struct dns_pick pick[DNS_PICK_MAX];
                         if (dns_route_select(a->cat, csets, DNS_TYPE_CNAME, pick) == 0) {
                                 put_soa(a, name_off, name);
                                 return;

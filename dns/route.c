@@ -24,18 +24,16 @@
 
 /* ---- the per-thread generator (splitmix64) --------------------------------------- */
 
-static _Thread_local uint64_t rng_state;
-static _Thread_local bool rng_seeded;
+static _Thread_local uint64_t rng_state; /* 0: not seeded yet */
 
 void dns_route_seed(uint64_t seed)
 {
-        rng_state = seed;
-        rng_seeded = true;
+        rng_state = seed ? seed : 1;
 }
 
 static uint64_t rng_next(void)
 {
-        if (__builtin_expect(!rng_seeded, 0)) {
+        if (__builtin_expect(rng_state == 0, 0)) {
                 /* Once per thread: not on the path of every query. */
                 uint64_t seed = 0;
                 if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed)) {
@@ -166,9 +164,43 @@ static bool healthy_at(struct sel *s, struct health_cache *c,
 
 /* weight / sum of the healthy weights; weight 0 only when no non-zero
  * weight is healthy; nothing healthy: every set counts (fail open). */
+/* Whether health can rule out a set of the group: some set has a check
+ * (and a health version exists) or evaluates an alias's target.  If not,
+ * every set is healthy and health need not be looked at. */
+static bool group_checked(const struct sel *s, const struct dns_rrset_info *set,
+                          unsigned n)
+{
+        uint32_t checks = 0;
+        unsigned evaluate = 0;
+        for (unsigned k = 0; k < n; k++) {
+                checks |= set[k].health;
+                evaluate |= set[k].route & DNS_ROUTE_EVALUATE;
+        }
+        return evaluate != 0 || (checks != 0 && s->health != NULL);
+}
+
+/* weight / sum of the weights, every set healthy: the common case. */
+static unsigned pick_by_weight(const struct dns_rrset_info *set, unsigned n)
+{
+        uint64_t total = 0;
+        for (unsigned k = 0; k < n; k++)
+                total += set[k].weight;
+        if (total == 0)
+                return (unsigned)rng_below(n);
+        uint64_t r = rng_below(total);
+        for (unsigned k = 0; k < n; k++) {
+                if (r < set[k].weight)
+                        return k;
+                r -= set[k].weight;
+        }
+        return 0; /* not reached */
+}
+
 static unsigned choose_weighted(struct sel *s, const struct dns_rrsets *sets,
                                 unsigned first, unsigned n, unsigned depth)
 {
+        if (!group_checked(s, &sets->set[first], n))
+                return pick_by_weight(&sets->set[first], n);
         struct health_cache c;
         memset(&c, 0, sizeof(c));
         uint64_t sum_ok = 0, sum_all = 0;
@@ -264,6 +296,40 @@ static unsigned select_group(struct sel *s, const struct dns_rrsets *sets, unsig
                              unsigned n, struct dns_pick *out, unsigned max,
                              unsigned depth);
 
+/*
+ * Multivalue's common case: at most 8 sets, all healthy, none an alias —
+ * every set is answered.  Sets of a group are adjacent in the blob and so
+ * are their records, so one pick covers them all, written from a random
+ * set on (as one set's records are rotated).  False when the case does not
+ * apply.
+ */
+static bool multivalue_all(struct sel *s, const struct dns_rrsets *sets, unsigned first,
+                           unsigned n, struct dns_pick *out)
+{
+        const struct dns_rrset_info *set = &sets->set[first];
+        unsigned records = 0, start = 0;
+        uint32_t size = 0;
+        for (unsigned k = 0; k < n; k++) {
+                if ((set[k].route & DNS_ROUTE_ALIAS) ||
+                    (k > 0 && set[k].offset != set[k - 1].offset + set[k - 1].size))
+                        return false;
+                records += set[k].count;
+                size += set[k].size;
+        }
+        if (group_checked(s, set, n) || records > UINT16_MAX)
+                return false;
+        unsigned from = (unsigned)rng_below(n);
+        for (unsigned k = 0; k < from; k++)
+                start += set[k].count;
+        out->merged = set[0];
+        out->merged.count = (uint16_t)records;
+        out->merged.size = size;
+        out->sets = sets;
+        out->info = &out->merged;
+        out->start = start;
+        return true;
+}
+
 /* The answer of an alias: its target's group, chosen by its own policy. */
 static unsigned follow(struct sel *s, const struct dns_rrsets *sets,
                        const struct dns_rrset_info *alias, struct dns_pick *out,
@@ -294,6 +360,8 @@ static unsigned select_group(struct sel *s, const struct dns_rrsets *sets, unsig
                 chosen[0] = choose_failover(s, sets, first, n, depth);
                 break;
         case DNS_POLICY_MULTIVALUE:
+                if (n <= max && multivalue_all(s, sets, first, n, out))
+                        return 1;
                 nc = choose_multivalue(s, sets, first, n, depth, chosen, max);
                 break;
         default:
@@ -307,6 +375,7 @@ static unsigned select_group(struct sel *s, const struct dns_rrsets *sets, unsig
                 } else {
                         out[np].sets = sets;
                         out[np].info = info;
+                        out[np].start = DNS_PICK_ROTATE;
                         np++;
                 }
         }

@@ -64,10 +64,15 @@ static inline bool dns_health_ok(const struct dns_health *h, uint32_t check)
  */
 int dns_db_health_publish(struct dns_db *db, struct dns_health *health);
 
-/* A set chosen to answer with: records of `info` in `sets`. */
+/* A set chosen to answer with: records of `info` in `sets`, written from
+ * record `start` on (DNS_PICK_ROTATE: the answer's own rotation).  `info`
+ * may point at `merged`, several adjacent sets of a group seen as one. */
+#define DNS_PICK_ROTATE UINT32_MAX
 struct dns_pick {
         const struct dns_rrsets *sets;
         const struct dns_rrset_info *info;
+        uint32_t start;
+        struct dns_rrset_info merged;
 };
 
 /*
