@@ -626,7 +626,9 @@ int dns_txn_rrset_put_route(struct dns_txn *txn, const uint8_t *origin,
         rc = dns_rrsets_put_route(node->rrsets, type, set_id, ttl, rdata, rdlen, count,
                                   route, &sets);
         if (rc != 0)
-                return fail(txn, rc, "out of memory");
+                return fail(txn, rc,
+                            rc == -E2BIG ? "health check number over the engine's limit"
+                                         : "out of memory");
         if (set_rrsets(txn, node, apex, sets) != 0) {
                 free(sets);
                 return fail(txn, -ENOMEM, "out of memory");

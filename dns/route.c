@@ -126,10 +126,10 @@ static const struct dns_rrsets *alias_target(const struct sel *s,
 static bool set_healthy(struct sel *s, const struct dns_rrsets *sets,
                         const struct dns_rrset_info *info, unsigned depth)
 {
-        if (!dns_health_ok(s->health, info->health))
+        if (!dns_health_ok(s->health, dns_rrset_health(info)))
                 return false;
         const uint8_t both = DNS_ROUTE_ALIAS | DNS_ROUTE_EVALUATE;
-        if ((info->route & both) != both)
+        if ((dns_rrset_route_flags(info) & both) != both)
                 return true;
         if (depth >= DNS_ALIAS_DEPTH || s->budget == 0)
                 return false; /* a loop, or too deep: no healthy target */
@@ -173,8 +173,8 @@ static bool group_checked(const struct sel *s, const struct dns_rrset_info *set,
         uint32_t checks = 0;
         unsigned evaluate = 0;
         for (unsigned k = 0; k < n; k++) {
-                checks |= set[k].health;
-                evaluate |= set[k].route & DNS_ROUTE_EVALUATE;
+                checks |= dns_rrset_health(&set[k]);
+                evaluate |= dns_rrset_route_flags(&set[k]) & DNS_ROUTE_EVALUATE;
         }
         return evaluate != 0 || (checks != 0 && s->health != NULL);
 }
@@ -184,14 +184,15 @@ static unsigned pick_by_weight(const struct dns_rrset_info *set, unsigned n)
 {
         uint64_t total = 0;
         for (unsigned k = 0; k < n; k++)
-                total += set[k].weight;
+                total += dns_rrset_weight(&set[k]);
         if (total == 0)
                 return (unsigned)rng_below(n);
         uint64_t r = rng_below(total);
         for (unsigned k = 0; k < n; k++) {
-                if (r < set[k].weight)
+                unsigned w = dns_rrset_weight(&set[k]);
+                if (r < w)
                         return k;
-                r -= set[k].weight;
+                r -= w;
         }
         return 0; /* not reached */
 }
@@ -206,7 +207,7 @@ static unsigned choose_weighted(struct sel *s, const struct dns_rrsets *sets,
         uint64_t sum_ok = 0, sum_all = 0;
         unsigned n_ok = 0;
         for (unsigned k = 0; k < n; k++) {
-                unsigned w = sets->set[first + k].weight;
+                unsigned w = dns_rrset_weight(&sets->set[first + k]);
                 sum_all += w;
                 if (healthy_at(s, &c, sets, first, k, depth)) {
                         n_ok++;
@@ -218,7 +219,7 @@ static unsigned choose_weighted(struct sel *s, const struct dns_rrsets *sets,
         if (total > 0) {
                 uint64_t r = rng_below(total);
                 for (unsigned k = 0; k < n; k++) {
-                        unsigned w = sets->set[first + k].weight;
+                        unsigned w = dns_rrset_weight(&sets->set[first + k]);
                         if (w == 0 ||
                             (only_ok && !healthy_at(s, &c, sets, first, k, depth)))
                                 continue;
@@ -244,7 +245,7 @@ static unsigned choose_failover(struct sel *s, const struct dns_rrsets *sets,
 {
         int primary = -1, secondary = -1;
         for (unsigned k = 0; k < n; k++) {
-                uint8_t route = sets->set[first + k].route;
+                unsigned route = dns_rrset_route_flags(&sets->set[first + k]);
                 if ((route & DNS_ROUTE_PRIMARY) && primary < 0)
                         primary = (int)k;
                 else if ((route & DNS_ROUTE_SECONDARY) && secondary < 0)
@@ -310,7 +311,7 @@ static bool multivalue_all(struct sel *s, const struct dns_rrsets *sets, unsigne
         unsigned records = 0, start = 0;
         uint32_t size = 0;
         for (unsigned k = 0; k < n; k++) {
-                if ((set[k].route & DNS_ROUTE_ALIAS) ||
+                if ((dns_rrset_route_flags(&set[k]) & DNS_ROUTE_ALIAS) ||
                     (k > 0 && set[k].offset != set[k - 1].offset + set[k - 1].size))
                         return false;
                 records += set[k].count;
@@ -352,7 +353,7 @@ static unsigned select_group(struct sel *s, const struct dns_rrsets *sets, unsig
         unsigned chosen[DNS_PICK_MAX];
         unsigned nc = 1;
         chosen[0] = 0; /* plain sets: the first (the only one, when valid) */
-        switch (sets->set[first].policy) {
+        switch (dns_rrset_policy(&sets->set[first])) {
         case DNS_POLICY_WEIGHTED:
                 chosen[0] = choose_weighted(s, sets, first, n, depth);
                 break;
@@ -370,7 +371,7 @@ static unsigned select_group(struct sel *s, const struct dns_rrsets *sets, unsig
         unsigned np = 0;
         for (unsigned i = 0; i < nc && np < max; i++) {
                 const struct dns_rrset_info *info = &sets->set[first + chosen[i]];
-                if (info->route & DNS_ROUTE_ALIAS) {
+                if (dns_rrset_route_flags(info) & DNS_ROUTE_ALIAS) {
                         np += follow(s, sets, info, out + np, max - np, depth);
                 } else {
                         out[np].sets = sets;

@@ -207,6 +207,8 @@ int dns_rrsets_put_route(const struct dns_rrsets *old, uint16_t type, uint32_t s
                          struct dns_rrsets **out)
 {
         *out = NULL;
+        if (route != NULL && route->health > DNS_HEALTH_MAX)
+                return -E2BIG;
         size_t size = 0;
         for (size_t k = 0; k < count; k++)
                 size += DNS_RR_HEADER + rdlen[k];
@@ -231,11 +233,7 @@ int dns_rrsets_put_route(const struct dns_rrsets *old, uint16_t type, uint32_t s
         }
         v[i].info.ttl = ttl;
         v[i].info.count = (uint16_t)count;
-        v[i].info.policy = route ? route->policy : 0;
-        v[i].info.route = route ? route->flags : 0;
-        v[i].info.weight = route ? route->weight : 0;
-        v[i].info.pad = 0;
-        v[i].info.health = route ? route->health : 0;
+        v[i].info.routing = route ? dns_route_pack(route) : 0;
         v[i].info.size = 0;
         v[i].data = NULL;
         v[i].extra = recs;

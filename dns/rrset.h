@@ -48,6 +48,9 @@ struct dns_route {
         uint32_t health; /* 0: no check; else 1 + index in the health version */
 };
 
+/* The most health checks a set can name (struct dns_route.health). */
+#define DNS_HEALTH_MAX ((1u << 18) - 1)
+
 struct dns_rrset_info {
         uint16_t type;
         uint16_t count; /* records */
@@ -55,16 +58,41 @@ struct dns_rrset_info {
         uint32_t set_id; /* 0: plain record set */
         uint32_t offset; /* of the first record in the blob's data */
         uint32_t size;   /* bytes of all its records */
-        uint8_t policy;  /* struct dns_route, packed */
-        uint8_t route;
-        uint8_t weight;
-        uint8_t pad;
-        uint32_t health;
+        /* struct dns_route packed (0: plain): policy in bits 0-1, flags in
+         * 2-5, weight in 6-13, health check in 14-31; read it with the
+         * accessors below. */
+        uint32_t routing;
 };
 
 static inline bool dns_rrset_routed(const struct dns_rrset_info *info)
 {
-        return info->policy != DNS_POLICY_NONE || info->route != 0;
+        return info->routing != 0;
+}
+
+static inline unsigned dns_rrset_policy(const struct dns_rrset_info *info)
+{
+        return info->routing & 3;
+}
+
+static inline unsigned dns_rrset_route_flags(const struct dns_rrset_info *info)
+{
+        return (info->routing >> 2) & 0xf;
+}
+
+static inline unsigned dns_rrset_weight(const struct dns_rrset_info *info)
+{
+        return (info->routing >> 6) & 0xff;
+}
+
+static inline uint32_t dns_rrset_health(const struct dns_rrset_info *info)
+{
+        return info->routing >> 14;
+}
+
+static inline uint32_t dns_route_pack(const struct dns_route *route)
+{
+        return (uint32_t)(route->policy & 3) | (uint32_t)(route->flags & 0xf) << 2 |
+               (uint32_t)route->weight << 6 | route->health << 14;
 }
 
 struct dns_rrsets {
@@ -106,7 +134,8 @@ int dns_rrsets_put(const struct dns_rrsets *old, uint16_t type, uint32_t set_id,
                    uint32_t ttl, const uint8_t *const *rdata, const uint16_t *rdlen,
                    size_t count, struct dns_rrsets **out);
 
-/* The same, the set carrying `route` (NULL: plain). */
+/* The same, the set carrying `route` (NULL: plain); -E2BIG when its health
+ * check number is over DNS_HEALTH_MAX. */
 int dns_rrsets_put_route(const struct dns_rrsets *old, uint16_t type, uint32_t set_id,
                          uint32_t ttl, const uint8_t *const *rdata, const uint16_t *rdlen,
                          size_t count, const struct dns_route *route,

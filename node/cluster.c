@@ -106,7 +106,7 @@ static int put_rrset(struct node_cluster *c, struct dns_txn *txn, const uint8_t 
                         int rc = dns_txn_rrset_put_route(txn, origin, owner, type,
                                                          set_id_of(c, set_id), rrset->ttl,
                                                          &target, &target_len, 1, &route);
-                        if (rc == -EINVAL) {
+                        if (rc == -EINVAL || rc == -E2BIG) {
                                 LOG_ERROR("alias record set is replicated but cannot be "
                                           "served: %s",
                                           txn->error);
@@ -131,7 +131,7 @@ static int put_rrset(struct node_cluster *c, struct dns_txn *txn, const uint8_t 
         }
         free(data);
         free(len);
-        if (rc == -EINVAL) {
+        if (rc == -EINVAL || rc == -E2BIG) {
                 char text[1024];
                 LOG_ERROR("record set at %s is replicated but cannot be served: %s",
                           dns_name_to_text(owner, text, sizeof(text)), txn->error);
