@@ -308,18 +308,24 @@ static bool multivalue_all(struct sel *s, const struct dns_rrsets *sets, unsigne
                            unsigned n, struct dns_pick *out)
 {
         const struct dns_rrset_info *set = &sets->set[first];
-        unsigned records = 0, start = 0;
-        uint32_t size = 0;
+        unsigned records = set[0].count;
+        uint32_t size = set[0].size, checks = 0, flags = 0, gaps = 0;
+        /* One pass: aliases, checks, evaluation, and records not adjacent. */
         for (unsigned k = 0; k < n; k++) {
-                if ((dns_rrset_route_flags(&set[k]) & DNS_ROUTE_ALIAS) ||
-                    (k > 0 && set[k].offset != set[k - 1].offset + set[k - 1].size))
-                        return false;
-                records += set[k].count;
-                size += set[k].size;
+                uint32_t routing = set[k].routing;
+                checks |= routing >> 14;
+                flags |= routing;
+                if (k > 0) {
+                        gaps |= set[k].offset ^ (set[k - 1].offset + set[k - 1].size);
+                        records += set[k].count;
+                        size += set[k].size;
+                }
         }
-        if (group_checked(s, set, n) || records > UINT16_MAX)
+        unsigned route = (flags >> 2) & 0xf;
+        if (gaps != 0 || (route & (DNS_ROUTE_ALIAS | DNS_ROUTE_EVALUATE)) != 0 ||
+            (checks != 0 && s->health != NULL) || records > UINT16_MAX)
                 return false;
-        unsigned from = (unsigned)rng_below(n);
+        unsigned from = (unsigned)rng_below(n), start = 0;
         for (unsigned k = 0; k < from; k++)
                 start += set[k].count;
         out->merged = set[0];
@@ -388,6 +394,14 @@ unsigned dns_route_select(const struct dns_catalog *catalog,
                           struct dns_pick out[DNS_PICK_MAX])
 {
         struct sel s = {catalog, catalog->health, DNS_ROUTE_BUDGET};
+        if (sets != NULL) {
+                /* A group's infos and records span several cache lines:
+                 * ask for them together rather than one miss at a time. */
+                const char *p = (const char *)sets + 64;
+                const char *end = (const char *)dns_rrsets_data(sets) + sets->data_size;
+                for (unsigned line = 0; p < end && line < 8; line++, p += 64)
+                        __builtin_prefetch(p);
+        }
         unsigned first, n = group_of(sets, type, &first);
         if (n == 0)
                 return 0;

@@ -243,6 +243,10 @@ def test_quorumctl_routing_options(cluster):
     shown = json.loads(ctl("--json", "record", "show", zone, "clialias", "A").stdout)
     assert shown["alias_target"] == {"dns_name": f"cli.{ZONE}",
                                      "evaluate_target_health": True}, shown
+    table = ctl("record", "list", zone, "--name", "cli").stdout
+    assert "ROUTING" in table and "weight 10" in table and "weight 0" in table, table
+    table = ctl("record", "show", zone, "clialias", "A").stdout
+    assert f"alias cli.{ZONE} evaluate" in table, table
     wait_all(cluster, f"cli.{ZONE}", lambda v: v == {"192.0.2.61"})
     wait_all(cluster, f"clialias.{ZONE}", lambda v: v == {"192.0.2.61"})
     wait_all(cluster, f"clifo.{ZONE}", lambda v: v == {"192.0.2.63"})

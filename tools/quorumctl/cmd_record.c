@@ -296,33 +296,81 @@ static int add_query(char **query, const char *key, const char *value)
         return grown != NULL ? 0 : -1;
 }
 
+/* "weight 10", "failover PRIMARY", "multivalue", "alias NAME", with
+ * " evaluate" and " check ID" as they apply; NULL for a plain set. */
+static char *routing_cell(json_t *rrset)
+{
+        char buf[600] = "";
+        size_t n = 0;
+        json_t *v;
+#define ADD(...)                                                                         \
+        do {                                                                             \
+                if (n < sizeof(buf))                                                     \
+                        n += (size_t)snprintf(buf + n, sizeof(buf) - n, __VA_ARGS__);    \
+        } while (0)
+        if (json_is_integer(v = json_object_get(rrset, "weight")))
+                ADD("weight %lld", (long long)json_integer_value(v));
+        if (json_is_string(v = json_object_get(rrset, "failover")))
+                ADD("failover %s", json_string_value(v));
+        if (json_is_true(json_object_get(rrset, "multi_value_answer")))
+                ADD("multivalue");
+        json_t *alias = json_object_get(rrset, "alias_target");
+        if (json_is_object(alias)) {
+                v = json_object_get(alias, "dns_name");
+                ADD("%salias %s", n ? " " : "",
+                    json_is_string(v) ? json_string_value(v) : "?");
+                if (json_is_true(json_object_get(alias, "evaluate_target_health")))
+                        ADD(" evaluate");
+        }
+        if (json_is_string(v = json_object_get(rrset, "health_check_id")))
+                ADD("%scheck %s", n ? " " : "", json_string_value(v));
+#undef ADD
+        return n ? strdup(buf) : NULL;
+}
+
 static void print_rrsets(struct quorumctl_ctx *ctx, json_t *rrsets)
 {
         size_t i;
         json_t *rrset;
-        bool set_ids = false;
+        bool set_ids = false, routed = false;
         json_array_foreach(rrsets, i, rrset)
         {
                 json_t *sid = json_object_get(rrset, "set_identifier");
                 if (json_is_string(sid) && json_string_value(sid)[0] != '\0')
                         set_ids = true;
+                char *cell = routing_cell(rrset);
+                routed |= cell != NULL;
+                free(cell);
         }
-        static const char *const with_ids[] = {"NAME", "TYPE", "SET ID", ">TTL",
-                                               "RECORDS"};
-        static const char *const without[] = {"NAME", "TYPE", ">TTL", "RECORDS"};
-        static const char *const keys[] = {"name", "type", "set_identifier", "ttl"};
+        /* NAME TYPE [SET ID] [ROUTING] >TTL RECORDS */
+        const char *headers[6];
+        size_t cols = 0;
+        headers[cols++] = "NAME";
+        headers[cols++] = "TYPE";
+        if (set_ids)
+                headers[cols++] = "SET ID";
+        if (routed)
+                headers[cols++] = "ROUTING";
+        headers[cols++] = ">TTL";
+        headers[cols++] = "RECORDS";
         struct quorumctl_table t;
-        quorumctl_table_init(&t, set_ids ? 5 : 4, set_ids ? with_ids : without);
+        quorumctl_table_init(&t, cols, headers);
         json_array_foreach(rrsets, i, rrset)
         {
-                char *cells[5] = {0};
+                char *cells[6] = {0};
                 size_t n = 0;
-                for (size_t k = 0; k < 4; k++) {
-                        if (k == 2 && !set_ids)
-                                continue;
-                        json_t *v = json_object_get(rrset, keys[k]);
+                json_t *v = json_object_get(rrset, "name");
+                cells[n++] = v != NULL ? quorumctl_table_cell(v) : NULL;
+                v = json_object_get(rrset, "type");
+                cells[n++] = v != NULL ? quorumctl_table_cell(v) : NULL;
+                if (set_ids) {
+                        v = json_object_get(rrset, "set_identifier");
                         cells[n++] = v != NULL ? quorumctl_table_cell(v) : NULL;
                 }
+                if (routed)
+                        cells[n++] = routing_cell(rrset);
+                v = json_object_get(rrset, "ttl");
+                cells[n++] = v != NULL ? quorumctl_table_cell(v) : NULL;
                 json_t *records = json_object_get(rrset, "records");
                 size_t r;
                 json_t *value;
