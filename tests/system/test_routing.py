@@ -262,6 +262,31 @@ def test_quorumctl_routing_options(cluster):
     ctl("record", "delete", zone, "clialias", "A")
 
 
+def test_restarted_node_answers_by_policy(cluster):
+    """A follower stopped and started again rebuilds its routed sets from its
+    log (format-2 commands): weighted, failover, multivalue and the apex
+    alias answer as before."""
+    f = cluster.followers()[0]
+    assert f.stop() == 0
+    cluster.restart(f.id)
+    end = time.monotonic() + 10
+    while True:
+        try:
+            got = {r.to_text() for s in f.q(f"fo.{ZONE}", "A").answer for r in s}
+        except Exception:
+            got = set()
+        if got == {"192.0.2.41"}:
+            break
+        assert time.monotonic() < end, f"n{f.id} after restart: fo -> {got}"
+        time.sleep(0.05)
+    assert len({r.to_text() for s in f.q(f"mv.{ZONE}", "A").answer for r in s}) == 8
+    alias = f.q(ZONE, "A")
+    assert alias.answer and alias.answer[0].ttl == 30
+    counts = collections.Counter(
+        r.to_text() for _ in range(400) for s in f.q(f"w.{ZONE}", "A").answer for r in s)
+    assert counts["192.0.2.9"] == 0 and counts["192.0.2.3"] > counts["192.0.2.1"], counts
+
+
 STANDALONE_ZONE = """\
 $ORIGIN alone.test.
 $TTL 300
