@@ -132,8 +132,10 @@ void node_api_changes_post(struct node_http_request *r, void *ctx)
                                        "must be \"CREATE\", \"DELETE\" or \"UPSERT\"");
                 }
                 snprintf(field, sizeof(field), "changes[%zu].rrset", i);
-                api_rrset_parse(json_object_get(item, "rrset"), origin, field, (long)i, 1,
-                                &sets[i], &errs);
+                if (api_rrset_parse(json_object_get(item, "rrset"), origin, field,
+                                    (long)i, 1, &sets[i], &errs) == 0 &&
+                    actions[i].kind != CS_ACTION_DELETE)
+                        api_rrset_check_write(&sets[i], field, (long)i, &errs);
                 actions[i].rrset = api_rrset_spec(&sets[i]);
                 values += sets[i].count;
         }

@@ -135,11 +135,22 @@ static void parse_routing(json_t *obj, const char *field, long index,
                 parse_alias(alias, field, index, out, errs);
         bool policy =
             r->has_weight || r->failover != CS_FAILOVER_NONE || r->multi_value_answer;
+        /* Reported by api_rrset_check_write(): a DELETE may still name a
+         * set written before routing existed, which has no policy. */
+        out->sid_without_policy = out->set_id[0] != '\0' && !policy;
+}
+
+bool api_rrset_check_write(const struct api_rrset *set, const char *field, long index,
+                           struct api_errors *errs)
+{
+        if (!set->sid_without_policy)
+                return true;
+        char path[300];
         snprintf(path, sizeof(path), "%s.set_identifier", field);
-        if (out->set_id[0] != '\0' && !policy)
-                api_errors_add(errs, index, path,
-                               "a set identifier needs a routing policy: \"weight\", "
-                               "\"failover\" or \"multi_value_answer\"");
+        api_errors_add(errs, index, path,
+                       "a set identifier needs a routing policy: \"weight\", "
+                       "\"failover\" or \"multi_value_answer\"");
+        return false;
 }
 
 int api_rrset_parse(json_t *obj, const uint8_t *origin, const char *field, long index,

@@ -42,7 +42,14 @@ struct api_rrset {
         char health_check_id[CS_ID_MAXLEN + 1];
         uint8_t alias_name[256];
         char alias_zone_id[CS_ID_MAXLEN + 1];
+        bool sid_without_policy; /* see api_rrset_check_write() */
 };
+
+/* The rule for sets being written (CREATE, UPSERT, import): a set
+ * identifier needs a routing policy.  Adds the error and returns false when
+ * broken.  (DELETE may name an older set that has one without a policy.) */
+bool api_rrset_check_write(const struct api_rrset *set, const char *field, long index,
+                           struct api_errors *errs);
 
 /*
  * Parses {"name","type","set_identifier","ttl","records"} of a set in the

@@ -91,7 +91,8 @@ int api_routed_parse(const char *text, size_t len, const uint8_t *origin,
                 struct api_errors errs;
                 api_errors_init(&errs);
                 if (api_rrset_parse(obj, origin, "rrset", -1, 1, &(*sets)[*n], &errs) ==
-                    0) {
+                        0 &&
+                    api_rrset_check_write(&(*sets)[*n], "rrset", -1, &errs)) {
                         (*n)++;
                 } else {
                         api_rrset_free(&(*sets)[*n]);
