@@ -5,7 +5,8 @@
  *             changes max, changes max age ms, members, zones, changes]
  *   members  [[id, name, raft address, dns address, api address, role]...]
  *   per zone [origin, zone id, comment, created ms, serial, record sets]
- *            then [[owner, type, set id, ttl, [rdata...]]...] chunks
+ *            then [[owner, type, set id, ttl, [rdata...], routing]...] chunks
+ *            (routing as in codec.h; format 1 had no routing element)
  *   changes  [[id, request id | nil, kind, origin, zone id, submitted ms,
  *             index]...] chunks
  */
@@ -238,7 +239,7 @@ int cs_snapshot_encode_frozen(struct cs_frozen *f, void **out, size_t *out_len)
                                 msgpack_pack_array(&pk, left < CHUNK ? left : CHUNK);
                         }
                         const struct cs_rrset *r = sets[k];
-                        msgpack_pack_array(&pk, 5);
+                        msgpack_pack_array(&pk, 6);
                         cs_mp_pack_bin(&pk, r->owner, r->owner_len);
                         msgpack_pack_uint16(&pk, r->type);
                         cs_mp_pack_str(&pk, r->set_id);
@@ -246,6 +247,7 @@ int cs_snapshot_encode_frozen(struct cs_frozen *f, void **out, size_t *out_len)
                         msgpack_pack_array(&pk, r->count);
                         for (size_t v = 0; v < r->count; v++)
                                 cs_mp_pack_bin(&pk, r->values[v].data, r->values[v].len);
+                        cs_mp_pack_routing(&pk, &r->routing);
                 }
         }
         pack_changes(&pk, f);
@@ -292,6 +294,7 @@ void cs_snapshot_thaw(struct cs_state *st, struct cs_frozen *f)
 /* ---- decoding ----------------------------------------------------------- */
 
 struct sdec {
+        uint32_t version;
         const uint8_t *buf;
         size_t len, off;
         msgpack_unpacked up;
@@ -353,7 +356,9 @@ static int dec_zone(struct sdec *d, struct cs_state *st)
                         struct cs_rrset_spec s;
                         const msgpack_object *rf, *vals;
                         size_t nv;
-                        STRY(d, cs_mp_array(&sets[i], 5, false, &rf, NULL), "record set");
+                        size_t nf = d->version >= 2 ? 6 : 5;
+                        STRY(d, cs_mp_array(&sets[i], nf, false, &rf, NULL),
+                             "record set");
                         STRY(d, cs_mp_bin(&rf[0], 255, &s.owner, &s.owner_len), "owner");
                         STRY(d, cs_mp_u16(&rf[1], &s.type), "type");
                         STRY(d,
@@ -361,9 +366,16 @@ static int dec_zone(struct sdec *d, struct cs_state *st)
                                        &s.set_id),
                              "set id");
                         STRY(d, cs_mp_u32(&rf[3], &s.ttl), "ttl");
-                        STRY(d, cs_mp_array(&rf[4], 1, true, &vals, &nv), "values");
+                        memset(&s.routing, 0, sizeof(s.routing));
+                        if (nf == 6)
+                                STRY(d, cs_mp_routing(&rf[5], d->up.zone, &s.routing),
+                                     "routing");
+                        STRY(d,
+                             cs_mp_array(&rf[4], cs_routing_is_alias(&s.routing) ? 0 : 1,
+                                         true, &vals, &nv),
+                             "values");
                         struct cs_rdata *v =
-                            msgpack_zone_malloc(d->up.zone, nv * sizeof(*v));
+                            msgpack_zone_malloc(d->up.zone, (nv ? nv : 1) * sizeof(*v));
                         if (v == NULL)
                                 return sfail(d, -ENOMEM, "out of memory");
                         for (size_t k = 0; k < nv; k++) {
@@ -451,10 +463,11 @@ static int dec_all(struct sdec *d, struct cs_state *st)
         if (cs_mp_str(&f[0], d->up.zone, 64, false, &magic) || strcmp(magic, SNAP_MAGIC))
                 return sfail(d, -EBADMSG, "not a quorumdns snapshot");
         STRY(d, cs_mp_u32(&f[1], &version), "version");
-        if (version != CS_SNAPSHOT_VERSION)
+        if (version < CS_SNAPSHOT_VERSION_MIN || version > CS_SNAPSHOT_VERSION)
                 return sfail(d, -EPROTO,
-                             "snapshot format version %u is not supported (%u is)",
-                             version, CS_SNAPSHOT_VERSION);
+                             "snapshot format version %u is not supported (%u to %u are)",
+                             version, CS_SNAPSHOT_VERSION_MIN, CS_SNAPSHOT_VERSION);
+        d->version = version;
         STRY(d, cs_mp_u64(&f[2], &st->last_index), "last index");
         STRY(d, cs_mp_u64(&f[3], &st->synced_index), "synced index");
         STRY(d, cs_mp_u64(&f[4], &max), "changes max");

@@ -76,7 +76,9 @@ void node_api_zone_spec_command(struct node_api_zone_spec *z, const char *reques
                                 struct cs_command *cmd);
 
 /* A master file parsed for an import into the zone origin: one UPSERT per
- * record set, pointing into a private db (im owns everything).  0, -EINVAL
+ * record set, pointing into a private db (im owns everything); its routed
+ * sets (;quorumdns-rrset lines) are parsed too, and added as UPSERTs by
+ * node_api_import_add_routed.  0, -EINVAL
  * (errors: [{"field": prefix "line N", "line": N, "message"}], at most
  * 100), -EIO (cannot stage the text) or -ENOMEM.  Free it either way. */
 struct node_api_import {
@@ -90,9 +92,14 @@ struct node_api_import {
         const char *field_prefix;
         void **chunks; /* owner copies and value arrays */
         size_t nchunks, capchunks;
+        struct api_rrset *routed; /* the text's ;quorumdns-rrset sets (api_routing.h) */
+        size_t n_routed;
 };
 int node_api_import_parse(struct node_api_import *im, const uint8_t *origin,
                           const void *text, size_t len, const char *field_prefix);
+/* Appends the routed sets' UPSERTs to the actions (after any DELETE of a
+ * replace, as their group rules expect); 0 or -ENOMEM. */
+int node_api_import_add_routed(struct node_api_import *im);
 void node_api_import_free(struct node_api_import *im);
 
 /* Route handlers (api_cluster.c, api_zones.c, api_changes.c). */

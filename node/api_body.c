@@ -159,9 +159,22 @@ struct cs_zone_spec node_api_zone_spec_view(const struct node_api_zone_spec *z,
             .origin_len = z->origin_len,
             .zone_id = zone_id,
             .comment = z->comment,
-            .soa = {z->origin, z->origin_len, DNS_TYPE_SOA, "", z->ttl, &z->soa_value, 1},
-            .ns = {z->origin, z->origin_len, DNS_TYPE_NS, "", z->ttl, z->ns_values,
-                   z->ns_count},
+            .soa = {z->origin,
+                    z->origin_len,
+                    DNS_TYPE_SOA,
+                    "",
+                    z->ttl,
+                    &z->soa_value,
+                    1,
+                    {0}},
+            .ns = {z->origin,
+                   z->origin_len,
+                   DNS_TYPE_NS,
+                   "",
+                   z->ttl,
+                   z->ns_values,
+                   z->ns_count,
+                   {0}},
         };
 }
 
@@ -207,8 +220,12 @@ int api_batch_parse(json_t *body, const uint8_t *origin, struct api_batch *b,
                                        "must be \"CREATE\", \"DELETE\" or \"UPSERT\"");
                 }
                 snprintf(field, sizeof(field), "changes[%zu].rrset", i);
-                api_rrset_parse(json_object_get(item, "rrset"), origin, field, (long)i, 1,
-                                &b->sets[i], errs);
+                /* A set identifier needs a routing policy when written
+                 * (a DELETE may name an older set without one). */
+                if (api_rrset_parse(json_object_get(item, "rrset"), origin, field,
+                                    (long)i, 1, &b->sets[i], errs) == 0 &&
+                    b->actions[i].kind != CS_ACTION_DELETE)
+                        api_rrset_check_write(&b->sets[i], field, (long)i, errs);
                 b->actions[i].rrset = api_rrset_spec(&b->sets[i]);
         }
         return api_errors_count(errs) > before ? -1 : 0;

@@ -360,6 +360,8 @@ static void parse_create(struct bulk *b, struct bulk_item *it, json_t *obj)
         int rc = node_api_import_parse(it->import, it->origin, json_string_value(file),
                                        json_string_length(file), field);
         it->import->field_prefix = "";
+        if (rc == 0)
+                rc = node_api_import_add_routed(it->import);
         if (rc == -EINVAL)
                 item_fail(it, 400, invalid_input(it->import->errors));
         else if (rc != 0)

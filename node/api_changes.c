@@ -22,6 +22,7 @@
 #include "node/api.h"
 #include "node/api_body.h"
 #include "node/api_json.h"
+#include "node/api_routing.h"
 
 struct batch_wait {
         struct node_http_request *r;
@@ -257,8 +258,14 @@ static int import_owner(const uint8_t *owner, const struct dns_rrsets *sets, voi
                         values[k++] =
                             (struct cs_rdata){dns_rr_rdata(rr), dns_rr_rdlen(rr)};
                 if (add_action(im, (struct cs_action){CS_ACTION_UPSERT,
-                                                      {owner, owner_len, info->type, "",
-                                                       info->ttl, values, info->count}}))
+                                                      {owner,
+                                                       owner_len,
+                                                       info->type,
+                                                       "",
+                                                       info->ttl,
+                                                       values,
+                                                       info->count,
+                                                       {0}}}))
                         return -ENOMEM;
                 im->records += info->count;
         }
@@ -279,6 +286,24 @@ int node_api_import_parse(struct node_api_import *im, const uint8_t *origin,
         if (node_api_load_text(&im->txn, origin, text, len, import_report, im, &stats) ==
             -EIO)
                 return -EIO;
+        /* The ;quorumdns-rrset lines (routed sets), their errors named
+         * like the file's. */
+        json_t *routed_errors = json_array();
+        if (routed_errors == NULL ||
+            api_routed_parse(text, len, origin, &im->routed, NULL, &im->n_routed,
+                             routed_errors) != 0) {
+                json_decref(routed_errors);
+                return -ENOMEM;
+        }
+        size_t i;
+        json_t *e;
+        json_array_foreach(routed_errors, i, e)
+        {
+                json_t *line = json_object_get(e, "line");
+                import_report(im, NULL, (unsigned)json_integer_value(line),
+                              json_string_value(json_object_get(e, "message")));
+        }
+        json_decref(routed_errors);
         if (json_array_size(im->errors) > 0)
                 return -EINVAL;
         im->zone = dns_txn_zone(&im->txn, origin);
@@ -287,8 +312,22 @@ int node_api_import_parse(struct node_api_import *im, const uint8_t *origin,
         return 0;
 }
 
+int node_api_import_add_routed(struct node_api_import *im)
+{
+        for (size_t i = 0; i < im->n_routed; i++) {
+                if (add_action(im, (struct cs_action){CS_ACTION_UPSERT,
+                                                      api_rrset_spec(&im->routed[i])}))
+                        return -ENOMEM;
+                im->records += im->routed[i].count;
+        }
+        return 0;
+}
+
 void node_api_import_free(struct node_api_import *im)
 {
+        for (size_t i = 0; i < im->n_routed; i++)
+                api_rrset_free(&im->routed[i]);
+        free(im->routed);
         for (size_t i = 0; i < im->nchunks; i++)
                 free(im->chunks[i]);
         free(im->chunks);
@@ -313,7 +352,7 @@ struct stale {
 static int delete_stale(const struct cs_rrset *rrset, void *arg)
 {
         struct stale *st = arg;
-        if (rrset->set_id[0] != '\0')
+        if (api_rrset_is_routed(rrset))
                 return 0;
         bool apex = dns_name_equal(rrset->owner, st->origin);
         if (apex && (rrset->type == DNS_TYPE_SOA || rrset->type == DNS_TYPE_NS))
@@ -324,10 +363,15 @@ static int delete_stale(const struct cs_rrset *rrset, void *arg)
         const struct dns_node *node = dns_zone_find(st->file, &name);
         if (node != NULL && dns_rrsets_get(node->rrsets, rrset->type, 0) != NULL)
                 return 0;
-        return add_action(
-            st->im, (struct cs_action){CS_ACTION_DELETE,
-                                       {rrset->owner, rrset->owner_len, rrset->type, "",
-                                        rrset->ttl, rrset->values, rrset->count}});
+        return add_action(st->im, (struct cs_action){CS_ACTION_DELETE,
+                                                     {rrset->owner,
+                                                      rrset->owner_len,
+                                                      rrset->type,
+                                                      "",
+                                                      rrset->ttl,
+                                                      rrset->values,
+                                                      rrset->count,
+                                                      {0}}});
 }
 
 void node_api_zone_import(struct node_http_request *r, void *ctx)
@@ -371,7 +415,9 @@ void node_api_zone_import(struct node_http_request *r, void *ctx)
                             cs_state_zone_get(&api->cluster->state, origin, origin_len),
                             delete_stale, &stale);
                 }
-                if (im.n == 0) {
+                if (node_api_import_add_routed(&im) != 0) {
+                        node_http_reply_error(r, 500, "Internal", NULL, "out of memory");
+                } else if (im.n == 0) {
                         node_http_reply_error(r, 400, "InvalidInput", "body",
                                               "no records in the body");
                 } else {

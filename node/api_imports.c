@@ -35,6 +35,7 @@
 #include "dns/zonefile.h"
 #include "node/api.h"
 #include "node/api_json.h"
+#include "node/api_routing.h"
 
 #define IMPORT_MAX      8
 #define IMPORT_IDLE_MS  (10 * 60 * 1000)
@@ -47,13 +48,18 @@ struct node_import {
         struct dns_txn txn;
         unsigned chunks;
         size_t records;
-        unsigned failed_chunks; /* chunks answered with errors */
+        unsigned failed_chunks;   /* chunks answered with errors */
+        struct api_rrset *routed; /* the chunks' ;quorumdns-rrset sets */
+        size_t n_routed, cap_routed;
         uint64_t touched_ms;
         struct node_import *next;
 };
 
 static void staged_free(struct node_import *s)
 {
+        for (size_t i = 0; i < s->n_routed; i++)
+                api_rrset_free(&s->routed[i]);
+        free(s->routed);
         dns_txn_abort(&s->txn);
         dns_db_fini(&s->db);
         free(s);
@@ -208,6 +214,36 @@ static void chunk_report(void *ctx, const char *file, unsigned line, const char 
                                                 "message", message, "line", line));
 }
 
+/* Takes routed[0..n) (and the array) into s when keep, frees them otherwise. */
+static int keep_routed(struct node_import *s, struct api_rrset *routed, size_t n,
+                       bool keep)
+{
+        int rc = 0;
+        if (keep && s->n_routed + n > s->cap_routed) {
+                size_t cap = s->cap_routed ? s->cap_routed * 2 : 16;
+                while (cap < s->n_routed + n)
+                        cap *= 2;
+                struct api_rrset *grown = realloc(s->routed, cap * sizeof(*grown));
+                if (grown == NULL) {
+                        rc = -ENOMEM;
+                        keep = false;
+                } else {
+                        s->routed = grown;
+                        s->cap_routed = cap;
+                }
+        }
+        for (size_t i = 0; i < n; i++) {
+                if (keep) {
+                        s->routed[s->n_routed++] = routed[i];
+                        s->records += routed[i].count;
+                } else {
+                        api_rrset_free(&routed[i]);
+                }
+        }
+        free(routed);
+        return rc;
+}
+
 void node_api_import_chunk(struct node_http_request *r, void *ctx)
 {
         struct node_api *api = ctx;
@@ -226,6 +262,16 @@ void node_api_import_chunk(struct node_http_request *r, void *ctx)
                                errors, &stats) == -EIO) {
                 json_decref(errors);
                 node_http_reply_error(r, 500, "Internal", NULL, "cannot stage the chunk");
+                return;
+        }
+        /* Routed sets (;quorumdns-rrset lines) are kept until the commit. */
+        struct api_rrset *routed = NULL;
+        size_t n_routed = 0;
+        if (api_routed_parse(r->body, r->body_len, origin, &routed, NULL, &n_routed,
+                             errors) != 0 ||
+            keep_routed(s, routed, n_routed, json_array_size(errors) == 0) != 0) {
+                json_decref(errors);
+                node_http_reply_error(r, 500, "Internal", NULL, "out of memory");
                 return;
         }
         s->chunks++;
@@ -354,7 +400,7 @@ static int plan_owner(const uint8_t *owner, const struct dns_rrsets *sets, void 
                         continue;
                 }
                 struct cs_rrset_spec spec = {copy,      owner_len, info->type, "",
-                                             info->ttl, values,    k};
+                                             info->ttl, values,    k,          {0}};
                 if (add_action(p, now ? 1 : 0, CS_ACTION_UPSERT, &spec) != 0)
                         return p->rc = -ENOMEM;
         }
@@ -372,7 +418,7 @@ struct stale {
 static int plan_stale(const struct cs_rrset *set, void *arg)
 {
         struct stale *st = arg;
-        if (set->set_id[0] != '\0' ||
+        if (api_rrset_is_routed(set) ||
             (dns_name_equal(set->owner, st->origin) &&
              (set->type == DNS_TYPE_SOA || set->type == DNS_TYPE_NS)))
                 return 0;
@@ -382,8 +428,8 @@ static int plan_stale(const struct cs_rrset *set, void *arg)
         const struct dns_node *node = dns_zone_find(st->file, &name);
         if (node != NULL && dns_rrsets_get(node->rrsets, set->type, 0) != NULL)
                 return 0;
-        struct cs_rrset_spec spec = {set->owner, set->owner_len, set->type, "",
-                                     set->ttl,   set->values,    set->count};
+        struct cs_rrset_spec spec = {set->owner, set->owner_len, set->type,  "",
+                                     set->ttl,   set->values,    set->count, {0}};
         return st->plan->rc = add_action(st->plan, 2, CS_ACTION_DELETE, &spec);
 }
 
@@ -453,6 +499,14 @@ void node_api_import_commit(struct node_http_request *r, void *ctx)
         if (file != NULL && replace && p.rc == 0) {
                 struct stale st = {&p, file, origin};
                 cs_zone_foreach_rrset(p.zone, plan_stale, &st);
+        }
+        /* Routed sets after the DELETEs, as their group rules expect. */
+        for (size_t i = 0; i < s->n_routed && p.rc == 0; i++) {
+                struct cs_rrset_spec spec = api_rrset_spec(&s->routed[i]);
+                bool now = cs_zone_rrset_get(p.zone, spec.owner, spec.owner_len,
+                                             spec.type, spec.set_id) != NULL;
+                p.records += spec.count;
+                p.rc = add_action(&p, now ? 1 : 0, CS_ACTION_UPSERT, &spec);
         }
         if (p.rc != 0) {
                 node_http_reply_error(r, 500, "Internal", NULL, "out of memory");

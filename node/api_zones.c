@@ -18,6 +18,7 @@
 #include "node/api.h"
 #include "node/api_body.h"
 #include "node/api_json.h"
+#include "node/api_routing.h"
 
 #define PAGE_DEFAULT 100
 #define PAGE_MAX     1000
@@ -275,6 +276,12 @@ void node_api_zone_export(struct node_http_request *r, void *ctx)
                         const struct cs_rrset *s = l.items[i];
                         if ((pass == 0) != (s->type == DNS_TYPE_SOA))
                                 continue;
+                        if (api_rrset_is_routed(s)) { /* a comment line */
+                                char *routed = api_routed_line(s);
+                                text_append(&b, routed ? routed : "");
+                                free(routed);
+                                continue;
+                        }
                         dns_name_to_text(s->owner, name, sizeof(name));
                         dns_type_to_text(s->type, type, sizeof(type));
                         for (size_t k = 0; k < s->count; k++) {

@@ -107,6 +107,16 @@ static const struct quorumctl_opt record_change_opts[] = {
     {"ttl", 0, QUORUMCTL_OPT_VALUE, "SECS", "TTL of the record set"},
     {"set-id", 0, QUORUMCTL_OPT_VALUE, "ID",
      "set identifier (default \"\": a plain set)"},
+    {"weight", 0, QUORUMCTL_OPT_VALUE, "N", "weighted routing: weight 0-255"},
+    {"failover", 0, QUORUMCTL_OPT_VALUE, "ROLE",
+     "failover routing: PRIMARY or SECONDARY"},
+    {"multivalue", 0, QUORUMCTL_OPT_FLAG, NULL, "multivalue answer routing"},
+    {"health-check", 0, QUORUMCTL_OPT_VALUE, "ID", "health check of the record set"},
+    {"alias-target", 0, QUORUMCTL_OPT_VALUE, "NAME",
+     "an alias: answer with NAME's record set\nof this type (no VALUEs)"},
+    {"evaluate-target-health", 0, QUORUMCTL_OPT_FLAG, NULL,
+     "alias: healthy only when its target is"},
+    {"alias-zone-id", 0, QUORUMCTL_OPT_VALUE, "ID", "alias: the target's zone id"},
     {"comment", 0, QUORUMCTL_OPT_VALUE, "TEXT", "comment of the change batch"},
     {NULL, 0, 0, NULL, NULL},
 };
@@ -170,23 +180,28 @@ const struct quorumctl_cmd quorumctl_commands[] = {
      "list record sets (all pages)", NULL, 1, 1, record_list_opts, quorumctl_record_list},
     {"record", "show", "ZONE NAME TYPE [--set-id ID]", "show one record set", NULL, 3, 3,
      record_show_opts, quorumctl_record_show},
-    {"record", "upsert", "ZONE NAME TYPE [--ttl SECS] [--set-id ID] VALUE...",
+    {"record", "upsert", "ZONE NAME TYPE [--ttl SECS] [--set-id ID] [ROUTING] VALUE...",
      "create or replace a record set",
      "NAME may be relative to ZONE (www), @ for the apex, or absolute (with a\n"
      "final dot, or when it already ends with ZONE).  Each VALUE is one\n"
      "record in presentation format, one shell word each: '10 mail.example.com.'.\n"
      "TXT/SPF values not starting with a quote are sent as one quoted string.\n"
      "Put -- before values that start with '-'.  The change is one batch of\n"
-     "one action; its id is printed.",
-     4, U, record_change_opts, quorumctl_record_upsert},
-    {"record", "create", "ZONE NAME TYPE [--ttl SECS] [--set-id ID] VALUE...",
+     "one action; its id is printed.\n"
+     "ROUTING: --set-id ID with one of --weight N, --failover PRIMARY|SECONDARY\n"
+     "or --multivalue, and optionally --health-check ID; an alias takes\n"
+     "--alias-target NAME [--evaluate-target-health] instead of VALUEs.",
+     3, U, record_change_opts, quorumctl_record_upsert},
+    {"record", "create", "ZONE NAME TYPE [--ttl SECS] [--set-id ID] [ROUTING] VALUE...",
      "create a record set (fails if it exists)",
-     "Names and values as for \"record upsert\".", 4, U, record_change_opts,
-     quorumctl_record_create},
-    {"record", "delete", "ZONE NAME TYPE [--set-id ID] [VALUE...]", "delete a record set",
-     "Names and values as for \"record upsert\".  The set's current TTL (and,\n"
-     "without values, its values) is read first and sent: the API deletes a\n"
-     "set only when given its TTL and values.  --ttl is not needed.",
+     "Names, values and routing options as for \"record upsert\".", 3, U,
+     record_change_opts, quorumctl_record_create},
+    {"record", "delete", "ZONE NAME TYPE [--ttl SECS] [--set-id ID] [VALUE...]",
+     "delete a record set",
+     "Names and values as for \"record upsert\".  What is not given is read\n"
+     "from the set first and sent: its TTL (unless --ttl), its values (without\n"
+     "VALUEs) and its routing fields.  The API deletes a set only when given\n"
+     "its TTL and values.",
      3, U, record_change_opts, quorumctl_record_delete},
     {"change", "apply", "ZONE FILE", "apply a change batch from a JSON file",
      "FILE (\"-\": standard input) holds {\"comment\":...,\"changes\":[{\"action\":...,\n"
