@@ -249,6 +249,7 @@ struct put_args {
 /* Returns the new version of node (NULL on ENOMEM, with nothing published). */
 static struct pmap_node *put(struct put_args *a, struct pmap_node *node, unsigned shift)
 {
+        a->txn->visited++;
         if (node->collision) {
                 for (unsigned i = 0; i < node->bitmap; i++) {
                         if (a->match(node->slot[i], a->key)) {
@@ -348,6 +349,7 @@ struct del_args {
  */
 static struct pmap_node *del(struct del_args *a, struct pmap_node *node, unsigned shift)
 {
+        a->txn->visited++;
         unsigned count = count_of(node);
         unsigned idx;
         if (node->collision) {
@@ -450,9 +452,17 @@ int pmap_del(struct pmap_txn *txn, struct pmap *map, uint64_t hash, const void *
         return 0;
 }
 
+static _Thread_local uint64_t walked;
+
+uint64_t pmap_stats_walked(void)
+{
+        return walked;
+}
+
 static int walk(const struct pmap_node *node, int (*fn)(void *, void *), void *arg)
 {
         unsigned count = count_of(node);
+        walked += 1 + count;
         for (unsigned i = 0; i < count; i++) {
                 void *slot = node->slot[i];
                 int rc = is_child(slot) ? walk(as_child(slot), fn, arg) : fn(slot, arg);
@@ -473,6 +483,7 @@ static void free_tree(struct pmap_node *node, uint64_t txn_id,
         if (txn_id != 0 && node->txn != txn_id)
                 return;
         unsigned count = count_of(node);
+        walked += 1 + count;
         for (unsigned i = 0; i < count; i++) {
                 void *slot = node->slot[i];
                 if (is_child(slot))

@@ -32,6 +32,7 @@ struct pmap {
 struct pmap_txn {
         uint64_t id;
         struct reclaim_list *retired; /* borrowed: receives replaced nodes */
+        uint64_t visited;             /* statistics: nodes put and del went through */
 };
 
 typedef bool (*pmap_match_fn)(const void *item, const void *key);
@@ -74,7 +75,13 @@ int pmap_put(struct pmap_txn *txn, struct pmap *map, uint64_t hash, const void *
 int pmap_del(struct pmap_txn *txn, struct pmap *map, uint64_t hash, const void *key,
              pmap_match_fn match, void **removed);
 
-/* Calls fn on every item until it returns non-zero, which is returned. */
+/*
+ * Calls fn on every item until it returns non-zero, which is returned.
+ * Walks are counted per thread (nodes and items visited by pmap_walk and
+ * pmap_free), so that tests can check that a write walks nothing; lookups
+ * (the query path) are not counted.
+ */
+uint64_t pmap_stats_walked(void);
 int pmap_walk(const struct pmap *map, int (*fn)(void *item, void *arg), void *arg);
 
 bool pmap_empty(const struct pmap *map);

@@ -11,6 +11,12 @@
  * prepared (new sets built, table room reserved, the apex SOA rebuilt with
  * serial + 1, RFC 1982) and committed, which cannot fail.  The cost is
  * proportional to the batch: nothing iterates over the zone.
+ *
+ * Routing policies (state.h, struct cs_routing) add the rules of a group —
+ * the sets of one (owner, type): one policy for all, at most one PRIMARY and
+ * one SECONDARY — checked on a third overlay of group counters, and the
+ * rules of aliases (target in a hosted zone, with a set of that type),
+ * checked once every action is seen, since a batch may create the target.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -31,7 +37,21 @@ struct pend {
         uint32_t ttl;
         const struct cs_rdata *values; /* sorted */
         size_t count;
+        struct cs_routing routing;
+        bool put_here;          /* created or upserted by this batch (since a delete) */
         struct cs_rrset *built; /* prepared new contents */
+};
+
+/* The sets of one (owner, type) as the batch leaves them. */
+struct pgroup {
+        uint64_t hash;
+        uint8_t owner[CS_NAME_MAXLEN];
+        uint16_t len;
+        uint16_t type;
+        struct cs_group *orig;
+        uint32_t n_sets, n_policy[4], n_primary, n_secondary;
+        uint32_t last_action;
+        struct cs_group *fresh;
 };
 
 struct pown {
@@ -45,12 +65,16 @@ struct pown {
 };
 
 struct work {
+        const struct cs_state *st;
         const struct cs_zone *zone;
-        struct cs_hmap pends, powns;
+        struct cs_hmap pends, powns, pgroups;
         struct pend *pa;
         size_t n_pend;
         struct pown *oa;
         size_t n_pown;
+        struct pgroup *ga;
+        size_t n_group;
+        bool *ok;                /* action i is well formed */
         struct cs_rdata *sorted; /* every action's values, sorted per action */
         size_t *slice;           /* offset of action i in sorted */
 };
@@ -71,10 +95,20 @@ static bool pown_match(const void *item, const void *key)
         return o->len == k->len && memcmp(o->owner, k->owner, k->len) == 0;
 }
 
-static int work_init(struct work *w, const struct cs_zone *zone, const struct cs_batch *b)
+static bool pgroup_match(const void *item, const void *key)
+{
+        const struct pgroup *g = item;
+        const struct group_key *k = key;
+        return g->type == k->type && g->len == k->len &&
+               memcmp(g->owner, k->owner, k->len) == 0;
+}
+
+static int work_init(struct work *w, const struct cs_state *st,
+                     const struct cs_zone *zone, const struct cs_batch *b)
 {
         size_t total = 0;
         memset(w, 0, sizeof(*w));
+        w->st = st;
         w->zone = zone;
         for (size_t i = 0; i < b->n_actions; i++)
                 total += b->actions[i].rrset.count;
@@ -83,9 +117,12 @@ static int work_init(struct work *w, const struct cs_zone *zone, const struct cs
         w->oa = calloc(b->n_actions + 1, sizeof(*w->oa));
         w->sorted = malloc((total + 1) * sizeof(*w->sorted));
         w->slice = malloc((b->n_actions + 1) * sizeof(*w->slice));
-        if (!w->pa || !w->oa || !w->sorted || !w->slice ||
+        w->ga = calloc(b->n_actions + 1, sizeof(*w->ga));
+        w->ok = calloc(b->n_actions + 1, sizeof(*w->ok));
+        if (!w->pa || !w->oa || !w->sorted || !w->slice || !w->ga || !w->ok ||
             cs_hmap_reserve(&w->pends, b->n_actions + 1) ||
-            cs_hmap_reserve(&w->powns, b->n_actions + 1))
+            cs_hmap_reserve(&w->powns, b->n_actions + 1) ||
+            cs_hmap_reserve(&w->pgroups, b->n_actions + 1))
                 return -ENOMEM;
         return 0;
 }
@@ -98,8 +135,14 @@ static void work_fini(struct work *w, bool committed)
         for (size_t i = 0; i < w->n_pown; i++)
                 if (!committed)
                         free(w->oa[i].fresh);
+        for (size_t i = 0; i < w->n_group; i++)
+                if (!committed)
+                        free(w->ga[i].fresh);
         cs_hmap_fini(&w->pends);
         cs_hmap_fini(&w->powns);
+        cs_hmap_fini(&w->pgroups);
+        free(w->ga);
+        free(w->ok);
         free(w->pa);
         free(w->oa);
         free(w->sorted);
@@ -140,6 +183,45 @@ static struct pown *pown_get(struct work *w, const uint8_t *owner, uint16_t len)
         k.owner = o->owner;
         cs_hmap_put(&w->powns, h, &k, o, pown_match);
         return o;
+}
+
+static struct pgroup *pgroup_get(struct work *w, const uint8_t *owner, uint16_t len,
+                                 uint16_t type)
+{
+        struct group_key k = {owner, len, type};
+        uint64_t h = group_key_hash(&k);
+        struct pgroup *g = cs_hmap_get(&w->pgroups, h, &k, pgroup_match);
+        if (g)
+                return g;
+        g = &w->ga[w->n_group++];
+        g->hash = h;
+        memcpy(g->owner, owner, len);
+        g->len = len;
+        g->type = type;
+        g->orig = cs_hmap_get(&w->zone->groups, h, &k, group_match);
+        if (g->orig) {
+                g->n_sets = g->orig->n_sets;
+                memcpy(g->n_policy, g->orig->n_policy, sizeof(g->n_policy));
+                g->n_primary = g->orig->n_primary;
+                g->n_secondary = g->orig->n_secondary;
+        }
+        k.owner = g->owner;
+        cs_hmap_put(&w->pgroups, h, &k, g, pgroup_match);
+        return g;
+}
+
+static const struct cs_routing *pend_routing(const struct pend *p)
+{
+        return p->from_action ? &p->routing : &p->orig->routing;
+}
+
+/* Moves p's set in or out of its group's counters (before p->exists moves). */
+static void count_group(struct work *w, struct pend *p, const struct cs_routing *r, int d,
+                        uint32_t i)
+{
+        struct pgroup *g = pgroup_get(w, p->owner, p->key.owner_len, p->key.type);
+        group_count(&g->n_sets, g->n_policy, &g->n_primary, &g->n_secondary, r, d);
+        g->last_action = i;
 }
 
 static const char *rrset_text(const struct rrset_key *k, char *buf, size_t size)
@@ -199,11 +281,13 @@ static bool check_action(struct work *w, uint32_t i, const struct cs_action *a,
                              "%s record sets cannot have a set identifier", type);
         if (s->ttl > CS_TTL_MAX)
                 result_error(res, i, "ttl", "TTL %u is over %u", s->ttl, CS_TTL_MAX);
-        if (s->count == 0)
+        bool alias = s->routing.alias_name != NULL || s->routing.alias_name_len > 0;
+        if (s->count == 0 && !alias)
                 result_error(res, i, "values", "at least one value is needed");
         else if (s->count > 1 && (s->type == CS_TYPE_CNAME || s->type == CS_TYPE_SOA))
                 result_error(res, i, "values", "a %s record set has exactly one value",
                              type);
+        routing_check(w->st, s, name_ok ? lower : NULL, i, res);
         if (why == NULL)
                 for (size_t v = 0; v < s->count; v++) {
                         const char *bad =
@@ -299,22 +383,122 @@ static void apply_action(struct work *w, uint32_t i, const struct cs_action *a,
                                      rrset_text(&key, text, sizeof(text)));
                         ok = false;
                 }
+                if (!cs_routing_equal(&s->routing, pend_routing(p))) {
+                        result_error(res, i, "rrset",
+                                     "routing fields do not match those of %s",
+                                     rrset_text(&key, text, sizeof(text)));
+                        ok = false;
+                }
                 if (ok) {
+                        count_group(w, p, pend_routing(p), -1, i);
                         count_owner(w, p, false, i);
                         p->from_action = true;
                         p->count = 0;
                         p->values = NULL;
+                        p->put_here = false;
                 }
                 return;
         }
         default:
                 break;
         }
+        if (p->put_here && key.set_id[0] != '\0') {
+                result_error(
+                    res, i, "set_id",
+                    "duplicate set identifier: %s is written twice in this batch",
+                    rrset_text(&key, text, sizeof(text)));
+                return;
+        }
+        if (p->exists)
+                count_group(w, p, pend_routing(p), -1, i);
+        count_group(w, p, &s->routing, 1, i);
         count_owner(w, p, true, i);
         p->from_action = true;
+        p->put_here = true;
         p->ttl = s->ttl;
         p->values = sorted;
         p->count = s->count;
+        p->routing = s->routing;
+}
+
+static const char *const policy_names[] = {"simple", "weighted", "failover",
+                                           "multivalue"};
+static const char *const policy_fields[] = {"set_id", "weight", "failover",
+                                            "multi_value_answer"};
+
+/* The rules of each group the batch touched. */
+static void check_groups(struct work *w, struct cs_result *res)
+{
+        char name[1024], type[16];
+        for (size_t i = 0; i < w->n_group; i++) {
+                const struct pgroup *g = &w->ga[i];
+                if (g->n_sets == 0)
+                        continue;
+                cs_name_text(g->owner, g->len, name, sizeof(name));
+                cs_type_name(g->type, type, sizeof(type));
+                int first = -1, second = -1;
+                for (int k = 0; k < 4; k++)
+                        if (g->n_policy[k] > 0) {
+                                if (first < 0)
+                                        first = k;
+                                else if (second < 0)
+                                        second = k;
+                        }
+                if (second >= 0)
+                        result_error(res, g->last_action, policy_fields[second],
+                                     "%s %s mixes %s and %s record sets: the sets of one "
+                                     "name and type must all use the same routing policy",
+                                     name, type, policy_names[first],
+                                     policy_names[second]);
+                if (g->n_primary > 1 || g->n_secondary > 1)
+                        result_error(
+                            res, g->last_action, "failover",
+                            "%s %s has %u PRIMARY and %u SECONDARY record sets: a "
+                            "failover pair has one of each",
+                            name, type, g->n_primary, g->n_secondary);
+        }
+}
+
+/* An alias must point at a set of its type in a zone hosted here. */
+static void check_alias(struct work *w, uint32_t i, const struct cs_rrset_spec *s,
+                        struct cs_result *res)
+{
+        const struct cs_routing *r = &s->routing;
+        char name[1024], type[16];
+        uint8_t target[CS_NAME_MAXLEN];
+        if (name_normalize(r->alias_name, r->alias_name_len, target) != 0)
+                return; /* reported by routing_check */
+        cs_name_text(target, r->alias_name_len, name, sizeof(name));
+        cs_type_name(s->type, type, sizeof(type));
+        const struct cs_zone *z = cs_state_zone_find(w->st, target, r->alias_name_len);
+        if (z == NULL) {
+                result_error(res, i, "alias_target.dns_name",
+                             "%s is not in a zone hosted by this cluster", name);
+                return;
+        }
+        if (r->alias_zone_id && r->alias_zone_id[0] &&
+            strcmp(r->alias_zone_id, z->zone_id) != 0) {
+                result_error(res, i, "alias_target.hosted_zone_id",
+                             "%s is in zone %s, not %s", name, z->zone_id,
+                             r->alias_zone_id);
+                return;
+        }
+        uint32_t n = 0;
+        if (z == w->zone) {
+                struct group_key k = {target, (uint16_t)r->alias_name_len, s->type};
+                const struct pgroup *g =
+                    cs_hmap_get(&w->pgroups, group_key_hash(&k), &k, pgroup_match);
+                const struct cs_group *og =
+                    g ? NULL : cs_zone_group_get(z, target, r->alias_name_len, s->type);
+                n = g ? g->n_sets : og ? og->n_sets : 0;
+        } else {
+                const struct cs_group *og =
+                    cs_zone_group_get(z, target, r->alias_name_len, s->type);
+                n = og ? og->n_sets : 0;
+        }
+        if (n == 0)
+                result_error(res, i, "alias_target.dns_name",
+                             "no %s record set at %s to alias", type, name);
 }
 
 /* Errors come per action in order, then CNAME errors: a stable sort. */
@@ -344,10 +528,18 @@ static int validate(struct work *w, const struct cs_batch *b, struct cs_result *
                 w->slice[i] = off;
                 struct cs_rdata *sorted = w->sorted + off;
                 off += a->rrset.count;
-                if (check_action(w, (uint32_t)i, a, lower, sorted, res))
+                w->ok[i] = check_action(w, (uint32_t)i, a, lower, sorted, res);
+                if (w->ok[i])
                         apply_action(w, (uint32_t)i, a, lower, sorted, res);
         }
         size_t late = res->n_errors;
+        for (size_t i = 0; i < b->n_actions; i++) {
+                const struct cs_action *a = &b->actions[i];
+                if (w->ok[i] && a->kind != CS_ACTION_DELETE &&
+                    cs_routing_is_alias(&a->rrset.routing))
+                        check_alias(w, (uint32_t)i, &a->rrset, res);
+        }
+        check_groups(w, res);
         for (size_t i = 0; i < w->n_pown; i++) {
                 const struct pown *o = &w->oa[i];
                 if (o->n_cname > 0 && o->n_cname != o->n_sets)
@@ -386,7 +578,7 @@ int cs_state_batch_check(const struct cs_state *st, const struct cs_batch *b,
         int rv = check_batch_head(st, b, &zone, res);
         if (rv != 0)
                 return rv;
-        if (work_init(&w, zone, b) != 0)
+        if (work_init(&w, st, zone, b) != 0)
                 rv = result_fail(res, -ENOMEM, "out of memory validating the batch");
         else
                 rv = validate(&w, b, res);
@@ -412,7 +604,8 @@ static int prepare(struct work *w, struct cs_zone *z, uint32_t serial)
                 if (p == soa && !p->from_action)
                         p->built = rrset_with_serial(p->orig, serial);
                 else if (p->from_action)
-                        p->built = rrset_new(&p->key, p->ttl, p->values, p->count);
+                        p->built =
+                            rrset_new(&p->key, p->ttl, p->values, p->count, &p->routing);
                 else
                         continue;
                 if (p->built == NULL)
@@ -430,8 +623,19 @@ static int prepare(struct work *w, struct cs_zone *z, uint32_t serial)
                         new_owners++;
                 }
         }
+        size_t new_groups = 0;
+        for (size_t i = 0; i < w->n_group; i++) {
+                struct pgroup *g = &w->ga[i];
+                if (g->orig == NULL && g->n_sets > 0) {
+                        g->fresh = group_new(g->owner, g->len, g->type);
+                        if (g->fresh == NULL)
+                                return -ENOMEM;
+                        new_groups++;
+                }
+        }
         if (cs_hmap_reserve(&z->rrsets, new_sets) ||
-            cs_hmap_reserve(&z->owners, new_owners))
+            cs_hmap_reserve(&z->owners, new_owners) ||
+            cs_hmap_reserve(&z->groups, new_groups))
                 return -ENOMEM;
         return 0;
 }
@@ -476,6 +680,23 @@ static void commit(struct work *w, struct cs_zone *z, struct cs_rrset_change *ch
                         cs_hmap_put(&z->owners, o->hash, &k, o->fresh, owner_match);
                 }
         }
+        for (size_t i = 0; i < w->n_group; i++) {
+                struct pgroup *g = &w->ga[i];
+                struct group_key k = {g->owner, g->len, g->type};
+                struct cs_group *to = g->orig ? g->orig : g->fresh;
+                if (g->orig && g->n_sets == 0) {
+                        free(cs_hmap_del(&z->groups, g->hash, &k, group_match));
+                        continue;
+                }
+                if (to == NULL)
+                        continue;
+                to->n_sets = g->n_sets;
+                memcpy(to->n_policy, g->n_policy, sizeof(to->n_policy));
+                to->n_primary = g->n_primary;
+                to->n_secondary = g->n_secondary;
+                if (to == g->fresh)
+                        cs_hmap_put(&z->groups, g->hash, &k, g->fresh, group_match);
+        }
 }
 
 int cs_state_batch_apply(struct cs_state *st, const struct cs_ctx *ctx,
@@ -498,7 +719,7 @@ int cs_state_batch_apply(struct cs_state *st, const struct cs_ctx *ctx,
         if (rv != 0)
                 return rv;
         struct cs_zone *z = (struct cs_zone *)czone;
-        if (work_init(&w, z, b) != 0) {
+        if (work_init(&w, st, z, b) != 0) {
                 rv = result_fail(res, -ENOMEM, "out of memory validating the batch");
                 goto out;
         }

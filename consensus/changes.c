@@ -135,7 +135,21 @@ static void change_evict_oldest(struct cs_state *st)
         if (old->request_id)
                 cs_hmap_del(&st->request_ids, request_key_hash(old->request_id),
                             old->request_id, request_id_match);
-        change_free(old);
+        if (st->pins > 0) { /* a frozen snapshot view may be packing it */
+                old->evicted_next = st->evicted;
+                st->evicted = old;
+        } else {
+                change_free(old);
+        }
+}
+
+void changes_free_evicted(struct cs_state *st)
+{
+        while (st->evicted != NULL) {
+                struct cs_change *next = st->evicted->evicted_next;
+                change_free(st->evicted);
+                st->evicted = next;
+        }
 }
 
 static bool too_old(const struct cs_state *st, const struct cs_ctx *ctx)

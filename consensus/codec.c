@@ -257,3 +257,67 @@ int cs_mp_errorf(char *err, size_t errlen, int rv, const char *fmt, ...)
         }
         return rv;
 }
+
+void cs_mp_pack_routing(msgpack_packer *pk, const struct cs_routing *r)
+{
+        if (r == NULL || !cs_routing_present(r)) {
+                msgpack_pack_nil(pk);
+                return;
+        }
+        msgpack_pack_array(pk, 5);
+        if (r->has_weight)
+                msgpack_pack_uint32(pk, r->weight);
+        else
+                msgpack_pack_nil(pk);
+        msgpack_pack_uint32(pk, r->failover);
+        if (r->multi_value_answer)
+                msgpack_pack_true(pk);
+        else
+                msgpack_pack_false(pk);
+        if (r->health_check_id && r->health_check_id[0])
+                cs_mp_pack_str(pk, r->health_check_id);
+        else
+                msgpack_pack_nil(pk);
+        if (!cs_routing_is_alias(r)) {
+                msgpack_pack_nil(pk);
+                return;
+        }
+        msgpack_pack_array(pk, 3);
+        cs_mp_pack_bin(pk, r->alias_name, r->alias_name_len);
+        if (r->evaluate_target_health)
+                msgpack_pack_true(pk);
+        else
+                msgpack_pack_false(pk);
+        if (r->alias_zone_id && r->alias_zone_id[0])
+                cs_mp_pack_str(pk, r->alias_zone_id);
+        else
+                msgpack_pack_nil(pk);
+}
+
+int cs_mp_routing(const msgpack_object *o, msgpack_zone *zone, struct cs_routing *r)
+{
+        const msgpack_object *f, *af;
+        memset(r, 0, sizeof(*r));
+        if (o->type == MSGPACK_OBJECT_NIL)
+                return 0;
+        if (cs_mp_array(o, 5, false, &f, NULL) != 0)
+                return -EBADMSG;
+        if (f[0].type != MSGPACK_OBJECT_NIL) {
+                if (cs_mp_u32(&f[0], &r->weight) != 0)
+                        return -EBADMSG;
+                r->has_weight = true;
+        }
+        if (cs_mp_u32(&f[1], &r->failover) != 0 ||
+            cs_mp_bool(&f[2], &r->multi_value_answer) != 0 ||
+            cs_mp_str(&f[3], zone, CS_ID_MAXLEN, true, &r->health_check_id) != 0)
+                return -EBADMSG;
+        if (f[4].type == MSGPACK_OBJECT_NIL)
+                return 0;
+        if (cs_mp_array(&f[4], 3, false, &af, NULL) != 0 ||
+            cs_mp_bin(&af[0], 255, &r->alias_name, &r->alias_name_len) != 0 ||
+            r->alias_name_len == 0 ||
+            cs_mp_bool(&af[1], &r->evaluate_target_health) != 0 ||
+            cs_mp_str(&af[2], zone, CS_ID_MAXLEN, true, &r->alias_zone_id) != 0)
+                return -EBADMSG;
+        return 0;
+}

@@ -50,4 +50,16 @@ void cs_mp_pack_bin(msgpack_packer *pk, const void *data, size_t len);
  * command carries it and as a snapshot keeps it. */
 void cs_mp_pack_member(msgpack_packer *pk, const struct cs_member_spec *m);
 
+/*
+ * A record set's routing fields (state.h), as commands (format 2) and
+ * snapshots (format 2) carry them after the values:
+ *   nil (a plain set) or [weight | nil, failover, multi value answer,
+ *                         health check id | nil, alias | nil]
+ *   alias = [dns name (bin), evaluate target health, hosted zone id | nil]
+ * Ranges are checked by the state (weight, failover), not here.
+ */
+void cs_mp_pack_routing(msgpack_packer *pk, const struct cs_routing *r);
+/* 0 or -EBADMSG / -ENOMEM; names point into the input, strings into zone. */
+int cs_mp_routing(const msgpack_object *o, msgpack_zone *zone, struct cs_routing *r);
+
 #endif

@@ -8,8 +8,10 @@
  *   CHANGES_SYNCED  [index]
  *   MEMBER_PUT      [id, name, raft address, dns address, api address, role]
  *   MEMBER_REMOVE   [id]
- * with rrset = [owner, type, set id, ttl, [rdata...]], action = [kind, rrset
- * fields...] (flat), names and RDATA as bin, strings as str.
+ * with rrset = [owner, type, set id, ttl, [rdata...], routing], action =
+ * [kind, rrset fields...] (flat), names and RDATA as bin, strings as str,
+ * routing as in codec.h.  Format 1 had no routing element (5 rrset fields,
+ * 6 action fields); it still decodes, as plain sets.
  */
 #include "consensus/command.h"
 
@@ -32,6 +34,7 @@ static void pack_rrset_fields(msgpack_packer *pk, const struct cs_rrset_spec *r)
         msgpack_pack_array(pk, r->count);
         for (size_t i = 0; i < r->count; i++)
                 cs_mp_pack_bin(pk, r->values[i].data, r->values[i].len);
+        cs_mp_pack_routing(pk, &r->routing);
 }
 
 static int pack_body(msgpack_packer *pk, const struct cs_command *c)
@@ -43,9 +46,9 @@ static int pack_body(msgpack_packer *pk, const struct cs_command *c)
                 cs_mp_pack_bin(pk, z->origin, z->origin_len);
                 cs_mp_pack_str(pk, z->zone_id);
                 cs_mp_pack_str(pk, z->comment);
-                msgpack_pack_array(pk, 5);
+                msgpack_pack_array(pk, 6);
                 pack_rrset_fields(pk, &z->soa);
-                msgpack_pack_array(pk, 5);
+                msgpack_pack_array(pk, 6);
                 pack_rrset_fields(pk, &z->ns);
                 return 0;
         }
@@ -64,7 +67,7 @@ static int pack_body(msgpack_packer *pk, const struct cs_command *c)
                 cs_mp_pack_str(pk, b->comment);
                 msgpack_pack_array(pk, b->n_actions);
                 for (size_t i = 0; i < b->n_actions; i++) {
-                        msgpack_pack_array(pk, 6);
+                        msgpack_pack_array(pk, 7);
                         msgpack_pack_int(pk, (int)b->actions[i].kind);
                         pack_rrset_fields(pk, &b->actions[i].rrset);
                 }
@@ -145,6 +148,7 @@ int cs_command_encode(const struct cs_command *cmd, struct raft_buffer *out)
 
 struct dec {
         msgpack_zone *zone;
+        uint32_t version;
         char *err;
         size_t errlen;
 };
@@ -176,14 +180,27 @@ static int dec_rrset(struct dec *d, const msgpack_object *f, struct cs_rrset_spe
         }
         r->values = v;
         r->count = n;
+        memset(&r->routing, 0, sizeof(r->routing));
+        if (d->version >= 2) {
+                int rv = cs_mp_routing(&f[5], d->zone, &r->routing);
+                if (rv == -ENOMEM)
+                        return fail(d, -ENOMEM, "out of memory decoding a command");
+                TRY(d, rv, "routing");
+        }
         return 0;
+}
+
+/* Fields of a record set: 5 in format 1, 6 (routing) since format 2. */
+static size_t rrset_fields(const struct dec *d)
+{
+        return d->version >= 2 ? 6 : 5;
 }
 
 static int dec_rrset_array(struct dec *d, const msgpack_object *o,
                            struct cs_rrset_spec *r)
 {
         const msgpack_object *f;
-        TRY(d, cs_mp_array(o, 5, false, &f, NULL), "record set");
+        TRY(d, cs_mp_array(o, rrset_fields(d), false, &f, NULL), "record set");
         return dec_rrset(d, f, r);
 }
 
@@ -226,7 +243,9 @@ static int dec_body(struct dec *d, const msgpack_object *o, struct cs_command *c
                 for (size_t i = 0; i < n; i++) {
                         const msgpack_object *af;
                         uint32_t kind;
-                        TRY(d, cs_mp_array(&acts[i], 6, false, &af, NULL), "action");
+                        TRY(d,
+                            cs_mp_array(&acts[i], 1 + rrset_fields(d), false, &af, NULL),
+                            "action");
                         TRY(d, cs_mp_u32(&af[0], &kind), "action kind");
                         a[i].kind = (enum cs_action_kind)kind; /* checked by the state */
                         int rv = dec_rrset(d, af + 1, &a[i].rrset);
@@ -274,7 +293,7 @@ int cs_command_decode(const void *buf, size_t len, struct cs_command *cmd, char 
         const msgpack_object *f;
         size_t off = 0;
         uint32_t version, type;
-        struct dec d = {NULL, err, errlen};
+        struct dec d = {.zone = NULL, .err = err, .errlen = errlen};
         int rv;
 
         memset(cmd, 0, sizeof(*cmd));
@@ -295,10 +314,11 @@ int cs_command_decode(const void *buf, size_t len, struct cs_command *cmd, char 
                 return fail(&d, -EBADMSG, "malformed command: not a command header");
         if (cs_mp_u32(&f[0], &version) != 0)
                 return fail(&d, -EBADMSG, "malformed command: version");
-        if (version != CS_COMMAND_VERSION)
+        if (version < CS_COMMAND_VERSION_MIN || version > CS_COMMAND_VERSION)
                 return fail(&d, -EPROTO,
-                            "command format version %u is not supported (%u is)", version,
-                            CS_COMMAND_VERSION);
+                            "command format version %u is not supported (%u to %u are)",
+                            version, CS_COMMAND_VERSION_MIN, CS_COMMAND_VERSION);
+        d.version = version;
         TRY(&d, cs_mp_u32(&f[1], &type), "type");
         TRY(&d, cs_mp_u64(&f[2], &cmd->timestamp_ms), "timestamp");
         TRY(&d, cs_mp_str(&f[3], d.zone, CS_REQUEST_ID_MAXLEN, true, &cmd->request_id),

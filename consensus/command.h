@@ -9,9 +9,10 @@
  *
  * Encoding: one msgpack array
  *   [format version, type, timestamp ms, request id, change id, body]
- * where body is an array per type (see command.c).  Decoding accepts only
- * CS_COMMAND_VERSION and known types: anything else — a newer format, a
- * truncated or forged entry — is a clean -EBADMSG / -EPROTO with a message.
+ * where body is an array per type (see command.c).  Decoding accepts
+ * CS_COMMAND_VERSION and every older version still in logs (1: record sets
+ * without routing fields) and known types: anything else — a newer format,
+ * a truncated or forged entry — is a clean -EBADMSG / -EPROTO with a message.
  */
 #ifndef CONSENSUS_COMMAND_H
 #define CONSENSUS_COMMAND_H
@@ -20,7 +21,8 @@
 
 #include "consensus/state.h"
 
-#define CS_COMMAND_VERSION 1
+#define CS_COMMAND_VERSION     2 /* 2: routing fields on record sets */
+#define CS_COMMAND_VERSION_MIN 1
 
 enum cs_command_type {
         CS_CMD_ZONE_CREATE = 1,

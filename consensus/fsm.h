@@ -18,7 +18,11 @@
  * took the loop 0.6–0.8 s to encode in one go; heartbeats stalled that long
  * start elections.  The encoding holds one of libuv's four pool threads
  * (shared with raft's disk writes) for that long; raft starts no second
- * snapshot meanwhile.  raft_uv must be told it can run async work
+ * snapshot meanwhile.  With a raft instance, each snapshot sets raft's
+ * threshold (and trailing entries) for the next from the state's size
+ * (CS_FSM_ITEMS_PER_ENTRY), so that a write pays the same share of
+ * snapshots at 10 or 1,000,000 zones; never below the configured values.
+ * raft_uv must be told it can run async work
  * (io.version = 2, RAFT_NOTES), which consensus/replica.c does.  With an io
  * that cannot (raft_fixture), clear raft_fsm.snapshot_async before
  * raft_init: `snapshot` then freezes and encodes at once.
@@ -55,7 +59,16 @@ struct cs_fsm {
         bool failed;              /* an apply could not complete: fail-stop */
         char failmsg[300];        /* which entry and why */
         void (*failed_cb)(struct cs_fsm *fsm);
+        unsigned threshold_min; /* raft's configured snapshot threshold */
+        unsigned trailing_min;  /* and trailing entries */
+        /* Snapshot pacing: one entry between snapshots per this many objects
+         * of the state; 0: CS_FSM_ITEMS_PER_ENTRY (tests set their own). */
+        unsigned items_per_entry;
 };
+
+/* Snapshot pacing: one entry between snapshots per this many objects of the
+ * state (zones, record sets, change records); see fsm.c. */
+#define CS_FSM_ITEMS_PER_ENTRY 16
 
 /* state is borrowed and must outlive the FSM. */
 int cs_fsm_init(struct cs_fsm *fsm, struct cs_state *state);

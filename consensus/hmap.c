@@ -10,7 +10,9 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#define HMAP_MIN_CAP 16
+/* Most tables are a zone's sets and owners, a few items each (a million
+ * empty zones: 16 slots each cost 500 MB). */
+#define HMAP_MIN_CAP 4
 
 void cs_hmap_init(struct cs_hmap *map)
 {

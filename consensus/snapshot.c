@@ -5,7 +5,8 @@
  *             changes max, changes max age ms, members, zones, changes]
  *   members  [[id, name, raft address, dns address, api address, role]...]
  *   per zone [origin, zone id, comment, created ms, serial, record sets]
- *            then [[owner, type, set id, ttl, [rdata...]]...] chunks
+ *            then [[owner, type, set id, ttl, [rdata...], routing]...] chunks
+ *            (routing as in codec.h; format 1 had no routing element)
  *   changes  [[id, request id | nil, kind, origin, zone id, submitted ms,
  *             index]...] chunks
  */
@@ -30,10 +31,16 @@ static int name_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
         return c ? c : (al > bl) - (al < bl);
 }
 
-static int zone_ptr_cmp(const void *a, const void *b)
+struct frozen_zone {
+        const struct cs_zone *zone; /* origin, ids, comment: never change */
+        uint32_t serial;            /* as frozen: these two do */
+        size_t first, count;        /* its record sets in `sets` */
+};
+
+static int frozen_zone_cmp(const void *a, const void *b)
 {
-        const struct cs_zone *x = *(const struct cs_zone *const *)a;
-        const struct cs_zone *y = *(const struct cs_zone *const *)b;
+        const struct cs_zone *x = ((const struct frozen_zone *)a)->zone;
+        const struct cs_zone *y = ((const struct frozen_zone *)b)->zone;
         return name_cmp(x->origin, x->origin_len, y->origin, y->origin_len);
 }
 
@@ -51,17 +58,14 @@ static int rrset_ptr_cmp(const void *a, const void *b)
 
 /*
  * A frozen view: the state as it was when the view was taken, ready to be
- * encoded on any thread.  Everything small or bounded is packed at once (the
- * header, the member table, each zone's header, the change records); the
- * record sets, the bulk, are held as pointers and sorted and packed later.
- * While the view exists the state is pinned, so those sets stay allocated
- * and unchanged (record sets are never modified in place).
+ * encoded on any thread.  Freezing costs a pointer copy per zone, record set
+ * and change record (plus the small header): the sorting and packing, the
+ * bulk of the work, happen in cs_snapshot_encode_frozen.  While the view
+ * exists the state is pinned, so what it points to stays allocated and
+ * unchanged: record sets are never modified in place, and deleted zones,
+ * replaced sets and evicted change records are kept until the last unpin.
+ * A zone's serial and set count do change in place: the view copies them.
  */
-struct frozen_zone {
-        size_t head_off, head_len; /* the zone's header in `zones` */
-        size_t first, count;       /* its record sets in `sets` */
-};
-
 /* An sbuffer that remembers a failed write: msgpack_sbuffer_write returns
  * -1 when it cannot grow, and the packer carries on without checking, so a
  * later, smaller write could succeed and leave a hole. */
@@ -85,24 +89,28 @@ static void sink_init(struct sink *k)
 }
 
 struct cs_frozen {
-        struct sink head;    /* header and member table */
-        struct sink zones;   /* zone headers, in canonical order */
-        struct sink changes; /* change records, in apply order */
+        struct sink head; /* header and member table */
         struct frozen_zone *zv;
         size_t n_zones;
         const struct cs_rrset **sets;
         size_t n_sets;
+        const struct cs_change **changes; /* in apply order */
+        size_t n_changes;
 };
+
+size_t cs_snapshot_frozen_items(const struct cs_frozen *f)
+{
+        return f->n_zones + f->n_sets + f->n_changes;
+}
 
 static void frozen_free(struct cs_frozen *f)
 {
         if (f == NULL)
                 return;
         msgpack_sbuffer_destroy(&f->head.sb);
-        msgpack_sbuffer_destroy(&f->zones.sb);
-        msgpack_sbuffer_destroy(&f->changes.sb);
         free(f->zv);
         free(f->sets);
+        free(f->changes);
         free(f);
 }
 
@@ -129,25 +137,26 @@ static void pack_head(msgpack_packer *pk, const struct cs_state *st)
         }
 }
 
-static void pack_zone_head(msgpack_packer *pk, const struct cs_zone *z)
+static void pack_zone_head(msgpack_packer *pk, const struct frozen_zone *fz)
 {
+        const struct cs_zone *z = fz->zone;
         msgpack_pack_array(pk, 6);
         cs_mp_pack_bin(pk, z->origin, z->origin_len);
         cs_mp_pack_str(pk, z->zone_id);
         cs_mp_pack_str(pk, z->comment);
         msgpack_pack_uint64(pk, z->created_ms);
-        msgpack_pack_uint32(pk, z->serial);
-        msgpack_pack_uint64(pk, z->rrsets.count);
+        msgpack_pack_uint32(pk, fz->serial);
+        msgpack_pack_uint64(pk, fz->count);
 }
 
-static void pack_changes(msgpack_packer *pk, const struct cs_state *st)
+static void pack_changes(msgpack_packer *pk, const struct cs_frozen *f)
 {
-        for (size_t i = 0; i < st->changes_count; i++) {
+        for (size_t i = 0; i < f->n_changes; i++) {
                 if (i % CHUNK == 0) {
-                        size_t left = st->changes_count - i;
+                        size_t left = f->n_changes - i;
                         msgpack_pack_array(pk, left < CHUNK ? left : CHUNK);
                 }
-                const struct cs_change *c = cs_state_change_at(st, i);
+                const struct cs_change *c = f->changes[i];
                 msgpack_pack_array(pk, 7);
                 cs_mp_pack_str(pk, c->id);
                 if (c->request_id)
@@ -165,38 +174,31 @@ static void pack_changes(msgpack_packer *pk, const struct cs_state *st)
 static int freeze(const struct cs_state *st, struct cs_frozen **out)
 {
         struct cs_frozen *f = calloc(1, sizeof(*f));
-        const struct cs_zone **zones = NULL;
         msgpack_packer pk;
         if (f == NULL)
                 return -ENOMEM;
         sink_init(&f->head);
-        sink_init(&f->zones);
-        sink_init(&f->changes);
         size_t n_sets = 0, n = 0;
         for (size_t i = 0; i < st->zones.cap; i++) {
                 const struct cs_zone *z = st->zones.slots[i].item;
                 if (z != NULL)
                         n_sets += z->rrsets.count;
         }
-        zones = malloc((st->zones.count ? st->zones.count : 1) * sizeof(*zones));
         f->zv = malloc((st->zones.count ? st->zones.count : 1) * sizeof(*f->zv));
         f->sets = malloc((n_sets ? n_sets : 1) * sizeof(*f->sets));
-        if (zones == NULL || f->zv == NULL || f->sets == NULL)
+        f->changes =
+            malloc((st->changes_count ? st->changes_count : 1) * sizeof(*f->changes));
+        if (f->zv == NULL || f->sets == NULL || f->changes == NULL)
                 goto nomem;
-        for (size_t i = 0; i < st->zones.cap; i++)
-                if (st->zones.slots[i].item)
-                        zones[n++] = st->zones.slots[i].item;
-        qsort(zones, n, sizeof(*zones), zone_ptr_cmp);
-
         msgpack_packer_init(&pk, &f->head, sink_write);
         pack_head(&pk, st);
-        msgpack_packer_init(&pk, &f->zones, sink_write);
-        for (size_t i = 0; i < n; i++) {
-                const struct cs_zone *z = zones[i];
-                struct frozen_zone *fz = &f->zv[i];
-                fz->head_off = f->zones.sb.size;
-                pack_zone_head(&pk, z);
-                fz->head_len = f->zones.sb.size - fz->head_off;
+        for (size_t i = 0; i < st->zones.cap; i++) {
+                const struct cs_zone *z = st->zones.slots[i].item;
+                if (z == NULL)
+                        continue;
+                struct frozen_zone *fz = &f->zv[n++];
+                fz->zone = z;
+                fz->serial = z->serial;
                 fz->first = f->n_sets;
                 for (size_t s = 0; s < z->rrsets.cap; s++)
                         if (z->rrsets.slots[s].item)
@@ -204,21 +206,20 @@ static int freeze(const struct cs_state *st, struct cs_frozen **out)
                 fz->count = f->n_sets - fz->first;
         }
         f->n_zones = n;
-        msgpack_packer_init(&pk, &f->changes, sink_write);
-        pack_changes(&pk, st);
-        if (f->head.failed || f->zones.failed || f->changes.failed)
+        for (size_t i = 0; i < st->changes_count; i++)
+                f->changes[i] = cs_state_change_at(st, i);
+        f->n_changes = st->changes_count;
+        if (f->head.failed)
                 goto nomem;
-        free(zones);
         *out = f;
         return 0;
 nomem:
-        free(zones);
         frozen_free(f);
         return -ENOMEM;
 }
 
-/* Sorts the view's record sets (in place: the view is used once) and packs
- * everything, in the order the header promises. */
+/* Sorts the view's zones and record sets (in place: the view is used once)
+ * and packs everything, in the order the header promises. */
 int cs_snapshot_encode_frozen(struct cs_frozen *f, void **out, size_t *out_len)
 {
         struct sink out_sink;
@@ -226,10 +227,11 @@ int cs_snapshot_encode_frozen(struct cs_frozen *f, void **out, size_t *out_len)
         sink_init(&out_sink);
         msgpack_packer_init(&pk, &out_sink, sink_write);
         sink_write(&out_sink, f->head.sb.data, f->head.sb.size);
+        qsort(f->zv, f->n_zones, sizeof(*f->zv), frozen_zone_cmp);
         for (size_t i = 0; i < f->n_zones; i++) {
                 const struct frozen_zone *fz = &f->zv[i];
                 const struct cs_rrset **sets = f->sets + fz->first;
-                sink_write(&out_sink, f->zones.sb.data + fz->head_off, fz->head_len);
+                pack_zone_head(&pk, fz);
                 qsort(sets, fz->count, sizeof(*sets), rrset_ptr_cmp);
                 for (size_t k = 0; k < fz->count; k++) {
                         if (k % CHUNK == 0) {
@@ -237,7 +239,7 @@ int cs_snapshot_encode_frozen(struct cs_frozen *f, void **out, size_t *out_len)
                                 msgpack_pack_array(&pk, left < CHUNK ? left : CHUNK);
                         }
                         const struct cs_rrset *r = sets[k];
-                        msgpack_pack_array(&pk, 5);
+                        msgpack_pack_array(&pk, 6);
                         cs_mp_pack_bin(&pk, r->owner, r->owner_len);
                         msgpack_pack_uint16(&pk, r->type);
                         cs_mp_pack_str(&pk, r->set_id);
@@ -245,9 +247,10 @@ int cs_snapshot_encode_frozen(struct cs_frozen *f, void **out, size_t *out_len)
                         msgpack_pack_array(&pk, r->count);
                         for (size_t v = 0; v < r->count; v++)
                                 cs_mp_pack_bin(&pk, r->values[v].data, r->values[v].len);
+                        cs_mp_pack_routing(&pk, &r->routing);
                 }
         }
-        sink_write(&out_sink, f->changes.sb.data, f->changes.sb.size);
+        pack_changes(&pk, f);
         /* raft wants whole 8-byte words. */
         static const char zeros[8];
         size_t size = out_sink.sb.size;
@@ -291,6 +294,7 @@ void cs_snapshot_thaw(struct cs_state *st, struct cs_frozen *f)
 /* ---- decoding ----------------------------------------------------------- */
 
 struct sdec {
+        uint32_t version;
         const uint8_t *buf;
         size_t len, off;
         msgpack_unpacked up;
@@ -352,7 +356,9 @@ static int dec_zone(struct sdec *d, struct cs_state *st)
                         struct cs_rrset_spec s;
                         const msgpack_object *rf, *vals;
                         size_t nv;
-                        STRY(d, cs_mp_array(&sets[i], 5, false, &rf, NULL), "record set");
+                        size_t nf = d->version >= 2 ? 6 : 5;
+                        STRY(d, cs_mp_array(&sets[i], nf, false, &rf, NULL),
+                             "record set");
                         STRY(d, cs_mp_bin(&rf[0], 255, &s.owner, &s.owner_len), "owner");
                         STRY(d, cs_mp_u16(&rf[1], &s.type), "type");
                         STRY(d,
@@ -360,9 +366,16 @@ static int dec_zone(struct sdec *d, struct cs_state *st)
                                        &s.set_id),
                              "set id");
                         STRY(d, cs_mp_u32(&rf[3], &s.ttl), "ttl");
-                        STRY(d, cs_mp_array(&rf[4], 1, true, &vals, &nv), "values");
+                        memset(&s.routing, 0, sizeof(s.routing));
+                        if (nf == 6)
+                                STRY(d, cs_mp_routing(&rf[5], d->up.zone, &s.routing),
+                                     "routing");
+                        STRY(d,
+                             cs_mp_array(&rf[4], cs_routing_is_alias(&s.routing) ? 0 : 1,
+                                         true, &vals, &nv),
+                             "values");
                         struct cs_rdata *v =
-                            msgpack_zone_malloc(d->up.zone, nv * sizeof(*v));
+                            msgpack_zone_malloc(d->up.zone, (nv ? nv : 1) * sizeof(*v));
                         if (v == NULL)
                                 return sfail(d, -ENOMEM, "out of memory");
                         for (size_t k = 0; k < nv; k++) {
@@ -450,10 +463,11 @@ static int dec_all(struct sdec *d, struct cs_state *st)
         if (cs_mp_str(&f[0], d->up.zone, 64, false, &magic) || strcmp(magic, SNAP_MAGIC))
                 return sfail(d, -EBADMSG, "not a quorumdns snapshot");
         STRY(d, cs_mp_u32(&f[1], &version), "version");
-        if (version != CS_SNAPSHOT_VERSION)
+        if (version < CS_SNAPSHOT_VERSION_MIN || version > CS_SNAPSHOT_VERSION)
                 return sfail(d, -EPROTO,
-                             "snapshot format version %u is not supported (%u is)",
-                             version, CS_SNAPSHOT_VERSION);
+                             "snapshot format version %u is not supported (%u to %u are)",
+                             version, CS_SNAPSHOT_VERSION_MIN, CS_SNAPSHOT_VERSION);
+        d->version = version;
         STRY(d, cs_mp_u64(&f[2], &st->last_index), "last index");
         STRY(d, cs_mp_u64(&f[3], &st->synced_index), "synced index");
         STRY(d, cs_mp_u64(&f[4], &max), "changes max");

@@ -18,7 +18,8 @@
 
 #include "consensus/state.h"
 
-#define CS_SNAPSHOT_VERSION 1
+#define CS_SNAPSHOT_VERSION     2 /* 2: routing fields on record sets */
+#define CS_SNAPSHOT_VERSION_MIN 1 /* still loaded: sets without routing */
 
 /* *buf is malloc'ed (free it with free); *len is a multiple of 8. */
 int cs_snapshot_encode(const struct cs_state *st, void **buf, size_t *len);
@@ -47,6 +48,9 @@ struct cs_frozen;
 int cs_snapshot_freeze(struct cs_state *st, struct cs_frozen **view);
 int cs_snapshot_encode_frozen(struct cs_frozen *view, void **buf, size_t *len);
 void cs_snapshot_thaw(struct cs_state *st, struct cs_frozen *view);
+/* How many objects (zones, record sets, change records) the view holds: the
+ * work of one snapshot, for pacing snapshots by the size of the state. */
+size_t cs_snapshot_frozen_items(const struct cs_frozen *view);
 
 /* out must be initialised and empty; on failure it is left empty. 0,
  * -EBADMSG, -EPROTO (version), -EINVAL (inconsistent) or -ENOMEM. */

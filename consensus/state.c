@@ -142,16 +142,38 @@ int rdata_cmp(const void *a, const void *b)
         return (x->len > y->len) - (x->len < y->len);
 }
 
-struct cs_rrset *rrset_new(const struct rrset_key *key, uint32_t ttl,
-                           const struct cs_rdata *values, size_t count)
+static size_t str_size(const char *s)
 {
+        return s && *s ? strlen(s) + 1 : 0;
+}
+
+/* Copies a string into p (when not empty); returns where it went or NULL. */
+static const char *put_str(uint8_t **p, const char *s)
+{
+        size_t n = str_size(s);
+        if (n == 0)
+                return NULL;
+        memcpy(*p, s, n);
+        const char *out = (const char *)*p;
+        *p += n;
+        return out;
+}
+
+struct cs_rrset *rrset_new(const struct rrset_key *key, uint32_t ttl,
+                           const struct cs_rdata *values, size_t count,
+                           const struct cs_routing *routing)
+{
+        static const struct cs_routing none;
+        const struct cs_routing *rt = routing ? routing : &none;
+        size_t alias_len = cs_routing_is_alias(rt) ? rt->alias_name_len : 0;
         const char *sid = key->set_id ? key->set_id : "";
         size_t sid_len = strlen(sid);
         size_t bytes = 0;
         for (size_t i = 0; i < count; i++)
                 bytes += values[i].len;
         size_t size = sizeof(struct cs_rrset) + count * sizeof(struct cs_rdata) +
-                      key->owner_len + sid_len + 1 + bytes;
+                      key->owner_len + sid_len + 1 + bytes + alias_len +
+                      str_size(rt->health_check_id) + str_size(rt->alias_zone_id);
         struct cs_rrset *r = malloc(size);
         if (r == NULL)
                 return NULL;
@@ -170,6 +192,17 @@ struct cs_rrset *rrset_new(const struct rrset_key *key, uint32_t ttl,
                 r->values[i].len = values[i].len;
                 p += values[i].len;
         }
+        r->routing = *rt;
+        r->routing.alias_name = NULL;
+        r->routing.alias_name_len = 0;
+        if (alias_len > 0) {
+                cs_name_lower(p, rt->alias_name, alias_len);
+                r->routing.alias_name = p;
+                r->routing.alias_name_len = alias_len;
+                p += alias_len;
+        }
+        r->routing.health_check_id = put_str(&p, rt->health_check_id);
+        r->routing.alias_zone_id = put_str(&p, rt->alias_zone_id);
         r->owner_len = key->owner_len;
         r->type = key->type;
         r->ttl = ttl;
@@ -178,10 +211,208 @@ struct cs_rrset *rrset_new(const struct rrset_key *key, uint32_t ttl,
         return r;
 }
 
+/* ---- routing ------------------------------------------------------------ */
+
+enum cs_policy cs_routing_policy(const struct cs_routing *r)
+{
+        if (r->has_weight)
+                return CS_POLICY_WEIGHTED;
+        if (r->failover != CS_FAILOVER_NONE)
+                return CS_POLICY_FAILOVER;
+        if (r->multi_value_answer)
+                return CS_POLICY_MULTIVALUE;
+        return CS_POLICY_SIMPLE;
+}
+
+bool cs_routing_present(const struct cs_routing *r)
+{
+        return cs_routing_policy(r) != CS_POLICY_SIMPLE || cs_routing_is_alias(r) ||
+               (r->health_check_id && *r->health_check_id);
+}
+
+static bool name_equal_ci(const uint8_t *a, const uint8_t *b, size_t len)
+{
+        uint8_t x[CS_NAME_MAXLEN], y[CS_NAME_MAXLEN];
+        if (len > CS_NAME_MAXLEN)
+                return false;
+        cs_name_lower(x, a, len);
+        cs_name_lower(y, b, len);
+        return memcmp(x, y, len) == 0;
+}
+
+static bool policy_type_ok(uint16_t type)
+{
+        return type != CS_TYPE_SOA && type != CS_TYPE_NS && type != CS_TYPE_DS;
+}
+
+void routing_check(const struct cs_state *st, const struct cs_rrset_spec *s,
+                   const uint8_t *owner, uint32_t i, struct cs_result *res)
+{
+        const struct cs_routing *r = &s->routing;
+        char type[16];
+        cs_type_name(s->type, type, sizeof(type));
+        unsigned policies = (unsigned)r->has_weight + (r->failover != CS_FAILOVER_NONE) +
+                            (unsigned)r->multi_value_answer;
+        bool has_sid = s->set_id != NULL && s->set_id[0] != '\0';
+        if (r->has_weight && r->weight > CS_WEIGHT_MAX)
+                result_error(res, i, "weight", "weight %u is out of range 0-%d",
+                             r->weight, CS_WEIGHT_MAX);
+        if (r->failover > CS_FAILOVER_SECONDARY)
+                result_error(res, i, "failover", "must be PRIMARY or SECONDARY");
+        if (policies > 1)
+                result_error(res, i,
+                             r->multi_value_answer ? "multi_value_answer" : "failover",
+                             "a record set takes one routing policy: weight, failover or "
+                             "multi_value_answer");
+        if (policies > 0 && !has_sid)
+                result_error(res, i, "set_id",
+                             "a record set with a routing policy needs a set identifier");
+        if (!policy_type_ok(s->type) && (policies > 0 || cs_routing_present(r)))
+                result_error(res, i, "type",
+                             "%s record sets cannot have a routing policy, health check "
+                             "or alias target",
+                             type);
+        if (r->multi_value_answer && s->type == CS_TYPE_CNAME)
+                result_error(res, i, "multi_value_answer",
+                             "CNAME record sets cannot use multivalue answers");
+        if (policies == 0 && r->health_check_id && r->health_check_id[0])
+                result_error(
+                    res, i, "health_check_id",
+                    "a health check needs a routing policy (weight, failover or "
+                    "multi_value_answer): a simple record set is always answered");
+        if (!str_ok(r->health_check_id, CS_ID_MAXLEN))
+                result_error(res, i, "health_check_id", "longer than %d characters",
+                             CS_ID_MAXLEN);
+        else if (st != NULL && r->health_check_id && r->health_check_id[0] &&
+                 !cs_state_health_check_exists(st, r->health_check_id))
+                result_error(res, i, "health_check_id",
+                             "health check '%s' does not exist (no health checks are "
+                             "defined in this cluster yet)",
+                             r->health_check_id);
+        if (r->alias_name == NULL && r->alias_name_len == 0)
+                return;
+        int nl = r->alias_name ? cs_name_len(r->alias_name, r->alias_name_len) : -1;
+        if (nl < 0 || (size_t)nl != r->alias_name_len) {
+                result_error(res, i, "alias_target.dns_name", "not a valid domain name");
+                return;
+        }
+        if (s->count > 0)
+                result_error(res, i, "values",
+                             "an alias has no records: it answers with its target's");
+        if (!str_ok(r->alias_zone_id, CS_ID_MAXLEN))
+                result_error(res, i, "alias_target.hosted_zone_id",
+                             "longer than %d characters", CS_ID_MAXLEN);
+        if (owner != NULL && (size_t)nl == s->owner_len &&
+            name_equal_ci(owner, r->alias_name, s->owner_len))
+                result_error(res, i, "alias_target.dns_name",
+                             "an alias cannot point at its own name and type");
+}
+
+static bool str_same(const char *a, const char *b)
+{
+        return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+bool cs_routing_equal(const struct cs_routing *a, const struct cs_routing *b)
+{
+        size_t al = cs_routing_is_alias(a) ? a->alias_name_len : 0;
+        size_t bl = cs_routing_is_alias(b) ? b->alias_name_len : 0;
+        return a->has_weight == b->has_weight &&
+               (!a->has_weight || a->weight == b->weight) && a->failover == b->failover &&
+               a->multi_value_answer == b->multi_value_answer &&
+               str_same(a->health_check_id, b->health_check_id) && al == bl &&
+               (al == 0 || (name_equal_ci(a->alias_name, b->alias_name, al) &&
+                            a->evaluate_target_health == b->evaluate_target_health &&
+                            str_same(a->alias_zone_id, b->alias_zone_id)));
+}
+
+uint64_t group_key_hash(const struct group_key *key)
+{
+        return cs_hash_bytes(key->owner, key->len, 0x67726f7570000000ull ^ key->type);
+}
+
+bool group_match(const void *item, const void *key)
+{
+        const struct cs_group *g = item;
+        const struct group_key *k = key;
+        return g->type == k->type && g->len == k->len &&
+               memcmp(g->owner, k->owner, k->len) == 0;
+}
+
+struct cs_group *group_new(const uint8_t *owner, uint16_t len, uint16_t type)
+{
+        struct cs_group *g = calloc(1, sizeof(*g) + len);
+        if (g == NULL)
+                return NULL;
+        memcpy(g->owner, owner, len);
+        g->len = len;
+        g->type = type;
+        struct group_key k = {g->owner, len, type};
+        g->hash = group_key_hash(&k);
+        return g;
+}
+
+void group_count(uint32_t *n_sets, uint32_t n_policy[4], uint32_t *n_primary,
+                 uint32_t *n_secondary, const struct cs_routing *r, int d)
+{
+        *n_sets += (uint32_t)d;
+        n_policy[cs_routing_policy(r)] += (uint32_t)d;
+        if (r->failover == CS_FAILOVER_PRIMARY)
+                *n_primary += (uint32_t)d;
+        else if (r->failover == CS_FAILOVER_SECONDARY)
+                *n_secondary += (uint32_t)d;
+}
+
+const struct cs_group *cs_zone_group_get(const struct cs_zone *zone, const uint8_t *owner,
+                                         size_t owner_len, uint16_t type)
+{
+        struct group_key k = {owner, (uint16_t)owner_len, type};
+        return cs_hmap_get(&zone->groups, group_key_hash(&k), &k, group_match);
+}
+
+const struct cs_zone *cs_state_zone_find(const struct cs_state *st, const uint8_t *name,
+                                         size_t name_len)
+{
+        uint8_t lower[CS_NAME_MAXLEN];
+        if (name_normalize(name, name_len, lower) != 0)
+                return NULL;
+        for (size_t off = 0; off < name_len; off += 1u + lower[off]) {
+                const struct cs_zone *z =
+                    cs_state_zone_get(st, lower + off, name_len - off);
+                if (z != NULL)
+                        return z;
+        }
+        return NULL;
+}
+
+bool cs_state_health_check_exists(const struct cs_state *st, const char *id)
+{
+        (void)st;
+        (void)id;
+        return false; /* no health checks in the replicated state yet */
+}
+
+/* Adds a set of `r`'s routing to its group, creating the group (room must be
+ * reserved).  Used where sets enter without a batch: zone creation, restore. */
+static void group_add(struct cs_zone *z, const struct cs_rrset *r, struct cs_group *fresh)
+{
+        struct group_key k = {r->owner, r->owner_len, r->type};
+        uint64_t h = group_key_hash(&k);
+        struct cs_group *g = cs_hmap_get(&z->groups, h, &k, group_match);
+        if (g == NULL) {
+                g = fresh;
+                cs_hmap_put(&z->groups, h, &k, g, group_match);
+        } else {
+                free(fresh);
+        }
+        group_count(&g->n_sets, g->n_policy, &g->n_primary, &g->n_secondary, &r->routing,
+                    1);
+}
+
 struct cs_rrset *rrset_with_serial(const struct cs_rrset *soa, uint32_t serial)
 {
         struct rrset_key key = {soa->owner, soa->owner_len, soa->type, soa->set_id};
-        struct cs_rrset *r = rrset_new(&key, soa->ttl, soa->values, soa->count);
+        struct cs_rrset *r = rrset_new(&key, soa->ttl, soa->values, soa->count, NULL);
         if (r != NULL)
                 cs_soa_set_serial((uint8_t *)r->values[0].data, r->values[0].len, serial);
         return r;
@@ -227,6 +458,7 @@ void cs_state_init(struct cs_state *st)
         memset(st, 0, sizeof(*st));
         cs_hmap_init(&st->zones);
         cs_hmap_init(&st->zone_ids);
+        cs_zorder_init(&st->order);
         cs_hmap_init(&st->change_ids);
         cs_hmap_init(&st->request_ids);
         st->changes_max = CS_CHANGES_MAX;
@@ -239,12 +471,12 @@ static void zone_free(struct cs_zone *z)
                 free(z->rrsets.slots[i].item);
         for (size_t i = 0; i < z->owners.cap; i++)
                 free(z->owners.slots[i].item);
+        for (size_t i = 0; i < z->groups.cap; i++)
+                free(z->groups.slots[i].item);
         cs_hmap_fini(&z->rrsets);
         cs_hmap_fini(&z->owners);
-        free(z->origin);
-        free(z->zone_id);
-        free(z->comment);
-        free(z);
+        cs_hmap_fini(&z->groups);
+        free(z); /* origin, zone id, comment and link live in the same block */
 }
 
 void change_free(struct cs_change *c)
@@ -318,12 +550,14 @@ void cs_state_unpin(struct cs_state *st)
         if (st->pins > 0 && --st->pins == 0) {
                 retired_free(st->retired);
                 st->retired = NULL;
+                changes_free_evicted(st);
         }
 }
 
 void cs_state_fini(struct cs_state *st)
 {
         retired_free(st->retired); /* the end: nothing reads the state any more */
+        changes_free_evicted(st);
         for (size_t i = 0; i < st->zones.cap; i++)
                 if (st->zones.slots[i].item)
                         zone_free(st->zones.slots[i].item);
@@ -398,6 +632,18 @@ const struct cs_zone *cs_state_zone_get(const struct cs_state *st, const uint8_t
 const struct cs_zone *cs_state_zone_by_id(const struct cs_state *st, const char *id)
 {
         return cs_hmap_get(&st->zone_ids, str_hash(id), id, zone_id_match);
+}
+
+const struct cs_zone *cs_state_zone_after(const struct cs_state *st, const char *marker)
+{
+        const struct cs_zlink *link = cs_zorder_after(&st->order, marker);
+        return link ? link->zone : NULL;
+}
+
+const struct cs_zone *cs_state_zone_next(const struct cs_zone *zone)
+{
+        const struct cs_zlink *next = zone->order->next[0];
+        return next ? next->zone : NULL;
 }
 
 size_t cs_state_zone_count(const struct cs_state *st)
@@ -481,24 +727,31 @@ static void check_apex_set(const struct cs_rrset_spec *s, uint16_t type,
         *sorted = v;
 }
 
+/* One allocation per zone: the struct, its link in the name order, then
+ * origin, zone id and comment (a million zones: tens of MB of malloc
+ * headers and rounding saved). */
 static struct cs_zone *zone_new(const uint8_t *origin, size_t len, const char *zone_id,
                                 const char *comment, uint64_t created_ms, uint32_t serial)
 {
-        struct cs_zone *z = calloc(1, sizeof(*z));
+        uint64_t hash = cs_hash_bytes(origin, len, 0);
+        size_t link = cs_zlink_size(hash);
+        size_t id_len = strlen(zone_id ? zone_id : "") + 1;
+        size_t comment_len = strlen(comment ? comment : "") + 1;
+        struct cs_zone *z = calloc(1, sizeof(*z) + link + len + id_len + comment_len);
         if (z == NULL)
                 return NULL;
-        z->origin = malloc(len);
-        z->zone_id = str_dup(zone_id);
-        z->comment = str_dup(comment);
-        if (!z->origin || !z->zone_id || !z->comment) {
-                zone_free(z);
-                return NULL;
-        }
+        z->order = (struct cs_zlink *)(z + 1);
+        z->origin = (uint8_t *)z->order + link;
+        z->zone_id = (char *)z->origin + len;
+        z->comment = z->zone_id + id_len;
         memcpy(z->origin, origin, len);
+        memcpy(z->zone_id, zone_id ? zone_id : "", id_len);
+        memcpy(z->comment, comment ? comment : "", comment_len);
         z->origin_len = (uint16_t)len;
-        z->hash = cs_hash_bytes(origin, len, 0);
+        z->hash = hash;
         z->created_ms = created_ms;
         z->serial = serial;
+        cs_zlink_init(z->order, z);
         return z;
 }
 
@@ -514,6 +767,7 @@ static void zone_insert(struct cs_state *st, struct cs_zone *z)
         struct name_key k = {z->origin, z->origin_len};
         cs_hmap_put(&st->zones, z->hash, &k, z, zone_match);
         cs_hmap_put(&st->zone_ids, str_hash(z->zone_id), z->zone_id, z, zone_id_match);
+        cs_zorder_insert(&st->order, z->order);
 }
 
 static const char *zone_spec_problem(const struct cs_state *st, const uint8_t *lower,
@@ -544,6 +798,7 @@ int cs_state_zone_create(struct cs_state *st, const struct cs_ctx *ctx,
         struct cs_change *change = NULL;
         struct cs_rrset *soa = NULL, *ns = NULL;
         struct cs_owner *apex = NULL;
+        struct cs_group *g_soa = NULL, *g_ns = NULL;
         uint32_t serial = 0;
         int status;
 
@@ -573,11 +828,14 @@ int cs_state_zone_create(struct cs_state *st, const struct cs_ctx *ctx,
         status = -ENOMEM;
         z = zone_new(origin, spec->origin_len, spec->zone_id, spec->comment,
                      ctx->timestamp_ms, serial);
-        soa = rrset_new(&ks, spec->soa.ttl, soa_v, 1);
-        ns = rrset_new(&kn, spec->ns.ttl, ns_v, spec->ns.count);
+        soa = rrset_new(&ks, spec->soa.ttl, soa_v, 1, NULL);
+        ns = rrset_new(&kn, spec->ns.ttl, ns_v, spec->ns.count, NULL);
         apex = owner_new(origin, (uint16_t)spec->origin_len);
-        if (!z || !soa || !ns || !apex || cs_hmap_reserve(&z->rrsets, 2) ||
-            cs_hmap_reserve(&z->owners, 1) || zone_insert_reserve(st)) {
+        g_soa = group_new(origin, (uint16_t)spec->origin_len, CS_TYPE_SOA);
+        g_ns = group_new(origin, (uint16_t)spec->origin_len, CS_TYPE_NS);
+        if (!z || !soa || !ns || !apex || !g_soa || !g_ns ||
+            cs_hmap_reserve(&z->rrsets, 2) || cs_hmap_reserve(&z->owners, 1) ||
+            cs_hmap_reserve(&z->groups, 2) || zone_insert_reserve(st)) {
                 result_fail(res, -ENOMEM, "out of memory creating the zone");
                 goto out;
         }
@@ -587,6 +845,9 @@ int cs_state_zone_create(struct cs_state *st, const struct cs_ctx *ctx,
 
         cs_hmap_put(&z->rrsets, soa->hash, &ks, soa, rrset_match);
         cs_hmap_put(&z->rrsets, ns->hash, &kn, ns, rrset_match);
+        group_add(z, soa, g_soa);
+        group_add(z, ns, g_ns);
+        g_soa = g_ns = NULL;
         apex->n_sets = 2;
         struct owner_key ko = {apex->owner, apex->len};
         cs_hmap_put(&z->owners, apex->hash, &ko, apex, owner_match);
@@ -602,6 +863,8 @@ out:
         free(soa);
         free(ns);
         free(apex);
+        free(g_soa);
+        free(g_ns);
         if (z)
                 zone_free(z);
         free(soa_v);
@@ -646,9 +909,22 @@ int cs_state_restore_rrset(struct cs_zone *z, const struct cs_rrset_spec *s, cha
         if (name_normalize(s->owner, s->owner_len, lower) != 0 ||
             !cs_name_in_zone(lower, s->owner_len, z->origin, z->origin_len))
                 why = "record set owner is not a name in the zone";
-        else if (cs_type_check(s->type) || s->count == 0 || s->ttl > CS_TTL_MAX ||
-                 !str_ok(s->set_id, CS_SET_ID_MAXLEN))
+        else if (cs_type_check(s->type) ||
+                 (s->count == 0) != cs_routing_is_alias(&s->routing) ||
+                 s->ttl > CS_TTL_MAX || !str_ok(s->set_id, CS_SET_ID_MAXLEN))
                 why = "record set type, TTL, set id or value count is invalid";
+        if (why == NULL) {
+                struct cs_result rr;
+                cs_result_init(&rr);
+                routing_check(NULL, s, lower, 0, &rr);
+                if (rr.n_errors > 0) {
+                        snprintf(err, errlen, "record set routing: %s: %s",
+                                 rr.errors[0].field, rr.errors[0].message);
+                        cs_result_fini(&rr);
+                        return -EINVAL;
+                }
+                cs_result_fini(&rr);
+        }
         for (size_t i = 0; why == NULL && i < s->count; i++) {
                 why = cs_rdata_check(s->type, s->values[i].data, s->values[i].len);
                 if (i > 0 && why == NULL &&
@@ -671,13 +947,16 @@ int cs_state_restore_rrset(struct cs_zone *z, const struct cs_rrset_spec *s, cha
         struct cs_owner *fresh = NULL;
         if (o == NULL && (fresh = owner_new(lower, (uint16_t)s->owner_len)) == NULL)
                 goto nomem;
-        struct cs_rrset *r = rrset_new(&k, s->ttl, s->values, s->count);
-        if (r == NULL || cs_hmap_reserve(&z->rrsets, 1) ||
-            cs_hmap_reserve(&z->owners, 1)) {
+        struct cs_rrset *r = rrset_new(&k, s->ttl, s->values, s->count, &s->routing);
+        struct cs_group *g = group_new(lower, (uint16_t)s->owner_len, s->type);
+        if (r == NULL || g == NULL || cs_hmap_reserve(&z->rrsets, 1) ||
+            cs_hmap_reserve(&z->owners, 1) || cs_hmap_reserve(&z->groups, 1)) {
                 free(r);
+                free(g);
                 free(fresh);
                 goto nomem;
         }
+        group_add(z, r, g);
         if (fresh) {
                 cs_hmap_put(&z->owners, oh, &ko, fresh, owner_match);
                 o = fresh;
@@ -727,6 +1006,7 @@ int cs_state_zone_delete(struct cs_state *st, const struct cs_ctx *ctx,
         struct name_key k = {z->origin, z->origin_len};
         cs_hmap_del(&st->zones, z->hash, &k, zone_match);
         cs_hmap_del(&st->zone_ids, str_hash(z->zone_id), z->zone_id, zone_id_match);
+        cs_zorder_remove(&st->order, z->order);
         change_commit(st, ctx, change, res);
         if (st->observer.zone_deleted)
                 st->observer.zone_deleted(st->observer.ctx, z->origin, z->origin_len);

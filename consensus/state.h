@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "consensus/hmap.h"
+#include "consensus/zorder.h"
 
 #define CS_ID_MAXLEN 64 /* zone ids, change ids */
 /* A request id: an idempotency key of at most 159 bytes, and for keys from
@@ -53,6 +54,52 @@ struct cs_rdata {
         uint16_t len;
 };
 
+/*
+ * Routing fields of a record set, named after Route 53's (SetIdentifier is
+ * the set id of the spec).  At most one policy: a weight (weighted), a
+ * failover role, or multi_value_answer.  A set with a policy needs a set id;
+ * an alias has no values and answers with its target's.  Strings and names
+ * are borrowed in specs and owned by a `struct cs_rrset`.
+ */
+#define CS_WEIGHT_MAX  255
+#define CS_ALIAS_DEPTH 8 /* aliases followed in a row before giving up */
+
+enum cs_failover {
+        CS_FAILOVER_NONE = 0,
+        CS_FAILOVER_PRIMARY = 1,
+        CS_FAILOVER_SECONDARY = 2
+};
+
+enum cs_policy {
+        CS_POLICY_SIMPLE = 0,
+        CS_POLICY_WEIGHTED = 1,
+        CS_POLICY_FAILOVER = 2,
+        CS_POLICY_MULTIVALUE = 3,
+};
+
+struct cs_routing {
+        bool has_weight;
+        uint32_t weight;   /* 0..CS_WEIGHT_MAX when has_weight (checked) */
+        uint32_t failover; /* enum cs_failover (checked) */
+        bool multi_value_answer;
+        const char *health_check_id; /* NULL or "": none */
+        const uint8_t *alias_name;   /* NULL: not an alias (wire name) */
+        size_t alias_name_len;
+        bool evaluate_target_health;
+        const char *alias_zone_id; /* hosted_zone_id; NULL or "": not given */
+};
+
+/* The policy the fields name (the first when several are set: validation
+ * rejects that). */
+enum cs_policy cs_routing_policy(const struct cs_routing *r);
+static inline bool cs_routing_is_alias(const struct cs_routing *r)
+{
+        return r->alias_name != NULL && r->alias_name_len > 0;
+}
+/* Whether any routing field is set (an empty struct is a plain set). */
+bool cs_routing_present(const struct cs_routing *r);
+bool cs_routing_equal(const struct cs_routing *a, const struct cs_routing *b);
+
 /* A record set as given by a command; names are wire names of any case. */
 struct cs_rrset_spec {
         const uint8_t *owner;
@@ -61,7 +108,8 @@ struct cs_rrset_spec {
         const char *set_id; /* "" (or NULL) for a simple set */
         uint32_t ttl;
         const struct cs_rdata *values;
-        size_t count;
+        size_t count; /* 0 for an alias */
+        struct cs_routing routing;
 };
 
 enum cs_action_kind { CS_ACTION_CREATE = 1, CS_ACTION_DELETE = 2, CS_ACTION_UPSERT = 3 };
@@ -116,9 +164,25 @@ struct cs_rrset {
         uint16_t owner_len;
         uint16_t type;
         uint32_t ttl;
-        char *set_id;            /* "" for simple sets */
-        size_t count;            /* >= 1 */
-        struct cs_rdata *values; /* canonical order (RFC 4034 §6.3) */
+        char *set_id;              /* "" for simple sets */
+        size_t count;              /* >= 1; 0 for an alias */
+        struct cs_rdata *values;   /* canonical order (RFC 4034 §6.3) */
+        struct cs_routing routing; /* strings and names owned with the set */
+};
+
+/*
+ * The sets of one (owner, type) counted by routing policy, so that a batch
+ * checks the rules of a group (one policy, one PRIMARY, one SECONDARY)
+ * without walking the zone.
+ */
+struct cs_group {
+        uint64_t hash;
+        uint32_t n_sets;
+        uint32_t n_policy[4]; /* by enum cs_policy */
+        uint32_t n_primary, n_secondary;
+        uint16_t type;
+        uint16_t len;
+        uint8_t owner[];
 };
 
 struct cs_zone {
@@ -128,9 +192,11 @@ struct cs_zone {
         char *zone_id;
         char *comment;
         uint64_t created_ms;
-        uint32_t serial;       /* equals the serial inside the apex SOA */
-        struct cs_hmap rrsets; /* struct cs_rrset by (owner, type, set id) */
-        struct cs_hmap owners; /* owner counters, for the CNAME rule */
+        uint32_t serial;        /* equals the serial inside the apex SOA */
+        struct cs_hmap rrsets;  /* struct cs_rrset by (owner, type, set id) */
+        struct cs_hmap owners;  /* owner counters, for the CNAME rule */
+        struct cs_hmap groups;  /* struct cs_group by (owner, type) */
+        struct cs_zlink *order; /* this zone's place in cs_state.order */
 };
 
 enum cs_change_kind {
@@ -149,6 +215,7 @@ struct cs_change {
         char *zone_id;
         uint64_t submitted_ms;
         uint64_t index;
+        struct cs_change *evicted_next; /* on cs_state.evicted */
 };
 
 struct cs_member {
@@ -189,6 +256,7 @@ struct cs_observer {
 struct cs_state {
         struct cs_hmap zones;    /* struct cs_zone by origin */
         struct cs_hmap zone_ids; /* struct cs_zone by zone id */
+        struct cs_zorder order;  /* the zones by name (API pages) */
         /* Change records in apply order: a ring of changes_cap slots. */
         struct cs_change **changes;
         size_t changes_cap, changes_head, changes_count;
@@ -208,6 +276,7 @@ struct cs_state {
          * are kept on the retired list and freed when the last pin goes. */
         unsigned pins;
         struct cs_retired *retired;
+        struct cs_change *evicted; /* change records dropped while pinned */
 };
 
 /* ---- results ------------------------------------------------------------ */
@@ -216,7 +285,7 @@ struct cs_state {
 
 struct cs_error {
         uint32_t action; /* index in the batch, or CS_ERROR_BATCH */
-        char field[16];  /* "owner", "type", "set_id", "ttl", "values", ... */
+        char field[32];  /* "owner", "type", "set_id", "ttl", "values", ... */
         char message[200];
 };
 
@@ -283,6 +352,11 @@ static inline size_t cs_zone_rrset_count(const struct cs_zone *zone)
         return zone->rrsets.count;
 }
 size_t cs_state_zone_count(const struct cs_state *st);
+/* Zones by name as text (cs_name_text; the API's order): the first that
+ * sorts after marker (any case; NULL for the first zone), and the next one.
+ * O(log n) and O(1); NULL at the end. */
+const struct cs_zone *cs_state_zone_after(const struct cs_state *st, const char *marker);
+const struct cs_zone *cs_state_zone_next(const struct cs_zone *zone);
 /* Call fn on every item until it returns non-zero, which is returned. */
 int cs_state_foreach_zone(const struct cs_state *st,
                           int (*fn)(const struct cs_zone *zone, void *arg), void *arg);
@@ -299,6 +373,22 @@ const struct cs_change *cs_state_change_at(const struct cs_state *st, size_t i);
 size_t cs_state_change_count(const struct cs_state *st);
 
 const struct cs_member *cs_state_member_get(const struct cs_state *st, uint64_t id);
+
+/* The sets at (owner, type) counted by policy, or NULL; owner lowercased. */
+const struct cs_group *cs_zone_group_get(const struct cs_zone *zone, const uint8_t *owner,
+                                         size_t owner_len, uint16_t type);
+/* The hosted zone that is the longest suffix of name (any case), or NULL. */
+const struct cs_zone *cs_state_zone_find(const struct cs_state *st, const uint8_t *name,
+                                         size_t name_len);
+
+/*
+ * Health checks a record set may name.  They are not part of the replicated
+ * state yet (the health module brings them, with votes through the log):
+ * until then this answers false for every id, so batches naming one are
+ * rejected.  The later session replaces the body with a lookup in the
+ * replicated check table; callers and messages stay.
+ */
+bool cs_state_health_check_exists(const struct cs_state *st, const char *id);
 
 /* ---- used by the snapshot code ------------------------------------------ */
 

@@ -29,7 +29,19 @@ struct owner_key {
         uint16_t len;
 };
 
+struct group_key {
+        const uint8_t *owner; /* lowercased */
+        uint16_t len;
+        uint16_t type;
+};
+
 uint64_t rrset_key_hash(const struct rrset_key *key);
+uint64_t group_key_hash(const struct group_key *key);
+bool group_match(const void *item, const void *key);
+struct cs_group *group_new(const uint8_t *owner, uint16_t len, uint16_t type);
+/* Adds (d = 1) or removes (d = -1) a set with these routing fields. */
+void group_count(uint32_t *n_sets, uint32_t n_policy[4], uint32_t *n_primary,
+                 uint32_t *n_secondary, const struct cs_routing *r, int d);
 bool rrset_match(const void *item, const void *key);
 uint64_t owner_key_hash(const struct owner_key *key);
 bool owner_match(const void *item, const void *key);
@@ -37,9 +49,11 @@ bool owner_match(const void *item, const void *key);
 /* Canonical order of RDATA (RFC 4034 §6.3); usable with qsort on cs_rdata. */
 int rdata_cmp(const void *a, const void *b);
 
-/* A new set owning copies of everything; `values` must be sorted. NULL: ENOMEM. */
+/* A new set owning copies of everything; `values` must be sorted; routing
+ * may be NULL (a plain set). NULL: ENOMEM. */
 struct cs_rrset *rrset_new(const struct rrset_key *key, uint32_t ttl,
-                           const struct cs_rdata *values, size_t count);
+                           const struct cs_rdata *values, size_t count,
+                           const struct cs_routing *routing);
 /* Copy of a set with a new SOA serial (the set is an SOA set). */
 struct cs_rrset *rrset_with_serial(const struct cs_rrset *soa, uint32_t serial);
 
@@ -56,7 +70,15 @@ struct cs_retired {
         void *items[]; /* struct cs_rrset *, struct cs_zone * or struct cs_state * */
 };
 struct cs_retired *retired_new(enum retired_kind kind, size_t cap);
+/* Frees the change records evicted while the state was pinned. */
+void changes_free_evicted(struct cs_state *st);
 void retire(struct cs_state *st, struct cs_retired *r);
+
+/* The checks of a set's routing fields that need no other set: errors go to
+ * res under action i.  st (may be NULL: not checked) resolves health check
+ * ids; owner (lowercased, may be NULL) catches an alias to itself. */
+void routing_check(const struct cs_state *st, const struct cs_rrset_spec *s,
+                   const uint8_t *owner, uint32_t i, struct cs_result *res);
 
 void result_error(struct cs_result *res, uint32_t action, const char *field,
                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));

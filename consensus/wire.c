@@ -55,6 +55,7 @@ bool cs_name_in_zone(const uint8_t *name, size_t len, const uint8_t *origin,
 
 char *cs_name_text(const uint8_t *name, size_t len, char *buf, size_t size)
 {
+        static const char digits[] = "0123456789";
         size_t o = 0, off = 0;
         if (size == 0)
                 return buf;
@@ -67,18 +68,24 @@ char *cs_name_text(const uint8_t *name, size_t len, char *buf, size_t size)
                 uint8_t l = name[off];
                 for (size_t i = 1; i <= l && off + i < len; i++) {
                         uint8_t c = name[off + i];
-                        char tmp[5];
-                        if (c == '.' || c == '\\')
-                                snprintf(tmp, sizeof(tmp), "\\%c", c);
-                        else if (c <= 0x20 || c >= 0x7f)
-                                snprintf(tmp, sizeof(tmp), "\\%03u", c);
-                        else
-                                snprintf(tmp, sizeof(tmp), "%c", c);
-                        size_t tl = strlen(tmp);
+                        char tmp[4];
+                        size_t tl = 0;
+                        if (c == '.' || c == '\\') {
+                                tmp[tl++] = '\\';
+                                tmp[tl++] = (char)c;
+                        } else if (c <= 0x20 || c >= 0x7f) {
+                                tmp[tl++] = '\\';
+                                tmp[tl++] = digits[c / 100];
+                                tmp[tl++] = digits[c / 10 % 10];
+                                tmp[tl++] = digits[c % 10];
+                        } else {
+                                tmp[tl++] = (char)c;
+                        }
                         if (o + tl + 2 > size)
                                 return buf;
-                        memcpy(buf + o, tmp, tl + 1);
+                        memcpy(buf + o, tmp, tl);
                         o += tl;
+                        buf[o] = 0;
                 }
                 if (o + 2 > size)
                         return buf;

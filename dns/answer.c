@@ -7,15 +7,20 @@
  * zone; then fill the authority section (SOA for negative answers, NS for
  * referrals) and the additional section (addresses of in-zone targets).
  * Every owner name in the response is a compression pointer to a name
- * already in the message, so the question's case is preserved.
+ * already in the message, so the question's case is preserved.  Names
+ * flagged DNS_NODE_POLICY hold routed sets or aliases: their sets are
+ * chosen by dns/route.h (put_routed); every other name takes the plain path,
+ * which that one flag test leaves as it was.
  */
 #include "dns/answer.h"
 
 #include <string.h>
 
+#include "dns/route.h"
 #include "dns/wire.h"
 
 struct answer {
+        const struct dns_catalog *cat;
         const struct dns_query *q;
         const struct dns_zone *zone;
         struct dns_writer w;
@@ -54,6 +59,24 @@ static void put_soa(struct answer *a, uint16_t name_off, const struct dns_lname 
         a->w.ttl_cap = -1;
 }
 
+/* The sets routing chooses for `type` at a routed name, written under the
+ * name at `owner`; returns how many sets were chosen. */
+static unsigned put_routed(struct answer *a, enum dns_section section, uint16_t owner,
+                           const uint8_t *owner_wire, const struct dns_rrsets *sets,
+                           uint16_t type)
+{
+        struct dns_pick picks[DNS_PICK_MAX];
+        unsigned n = dns_route_select(a->cat, sets, type, picks);
+        for (unsigned i = 0; i < n; i++) {
+                unsigned start =
+                    picks[i].start == DNS_PICK_ROTATE ? a->rotation : picks[i].start;
+                if (dns_writer_rrset(&a->w, section, owner, owner_wire, picks[i].sets,
+                                     picks[i].info, start) != 0)
+                        break;
+        }
+        return n;
+}
+
 /*
  * The additional section: A and AAAA of the in-zone targets of the NS, MX
  * and SRV records written in the answer and authority sections.  It runs
@@ -76,6 +99,12 @@ static void put_additional(struct answer *a)
                 if (node == NULL || node->rrsets == NULL)
                         continue;
                 static const uint16_t types[] = {DNS_TYPE_A, DNS_TYPE_AAAA};
+                if (node->flags & DNS_NODE_POLICY) {
+                        for (unsigned k = 0; k < 2; k++)
+                                put_routed(a, DNS_SECTION_ADDITIONAL, target->off,
+                                           target->name, node->rrsets, types[k]);
+                        continue;
+                }
                 for (unsigned k = 0; k < 2; k++) {
                         const struct dns_rrset_info *info =
                             dns_rrsets_find(node->rrsets, types[k]);
@@ -102,12 +131,37 @@ static void put_referral(struct answer *a, const struct dns_node *cut, uint16_t 
                          a->rotation);
 }
 
+/* Data at a routed name: each type's sets as its policy chooses. */
+static void answer_routed(struct answer *a, const struct dns_node *node, uint16_t owner,
+                          uint16_t name_off, const struct dns_lname *name)
+{
+        uint16_t qtype = a->q->qtype;
+        const struct dns_rrsets *sets = node->rrsets;
+        if (qtype == DNS_TYPE_ANY) {
+                for (unsigned i = 0; i < sets->count; i++) {
+                        if (i > 0 && sets->set[i].type == sets->set[i - 1].type)
+                                continue;
+                        unsigned n = put_routed(a, DNS_SECTION_ANSWER, owner, NULL, sets,
+                                                sets->set[i].type);
+                        if (n > 0 && a->transport != DNS_TRANSPORT_TCP)
+                                return; /* RFC 8482, as below */
+                }
+                return;
+        }
+        if (put_routed(a, DNS_SECTION_ANSWER, owner, NULL, sets, qtype) == 0)
+                put_soa(a, name_off, name); /* NODATA, or an alias leading nowhere */
+}
+
 /* Data at a name that exists (or a wildcard standing for it). */
 static void answer_node(struct answer *a, const struct dns_node *node, uint16_t owner,
                         uint16_t name_off, const struct dns_lname *name)
 {
         uint16_t qtype = a->q->qtype;
         const struct dns_rrsets *sets = node->rrsets;
+        if (node->flags & DNS_NODE_POLICY) {
+                answer_routed(a, node, owner, name_off, name);
+                return;
+        }
         if (qtype == DNS_TYPE_ANY && sets != NULL) {
                 /* RFC 8482: over UDP one record set (or HINFO) is enough;
                  * TCP gets all. */
@@ -162,11 +216,21 @@ static void answer_query(struct answer *a)
                         answer_node(a, node, name_off, name_off, name);
                         return;
                 }
+                const struct dns_rrsets *csets = node->rrsets;
                 const struct dns_rrset_info *cname =
-                    dns_rrsets_find(node->rrsets, DNS_TYPE_CNAME);
+                    dns_rrsets_find(csets, DNS_TYPE_CNAME);
+                struct dns_pick pick[DNS_PICK_MAX]; /* cname may point into it */
+                if (node->flags & DNS_NODE_POLICY) {
+                        if (dns_route_select(a->cat, csets, DNS_TYPE_CNAME, pick) == 0) {
+                                put_soa(a, name_off, name);
+                                return;
+                        }
+                        csets = pick[0].sets;
+                        cname = pick[0].info;
+                }
                 unsigned first = a->w.ntarget;
-                if (dns_writer_rrset(&a->w, DNS_SECTION_ANSWER, name_off, NULL,
-                                     node->rrsets, cname, 0) != 0 ||
+                if (dns_writer_rrset(&a->w, DNS_SECTION_ANSWER, name_off, NULL, csets,
+                                     cname, 0) != 0 ||
                     a->w.ntarget == first)
                         return;
                 const struct dns_target *target = &a->w.target[first];
@@ -260,7 +324,8 @@ size_t dns_answer_parsed(const struct dns_catalog *catalog, struct dns_query *q,
                          enum dns_parse_status st, enum dns_transport transport,
                          uint8_t *out, unsigned rotation, struct dns_answer_stats *stats)
 {
-        struct answer a = {.q = q, .transport = transport, .rotation = rotation};
+        struct answer a = {
+            .cat = catalog, .q = q, .transport = transport, .rotation = rotation};
         if (stats != NULL)
                 stats->queries++;
         if (st == DNS_PARSE_DROP) {

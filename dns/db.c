@@ -125,6 +125,7 @@ void dns_db_fini(struct dns_db *db)
         struct dns_catalog *cat = atomic_load(&db->current);
         if (cat != NULL) {
                 pmap_free(&cat->zones, 0, zone_free_deep_item, NULL);
+                free((void *)cat->health);
                 free(cat);
         }
         atomic_store(&db->current, NULL);
@@ -194,27 +195,19 @@ void dns_txn_abort(struct dns_txn *txn)
         reclaim_init(&txn->retired);
 }
 
-struct label_range {
-        unsigned min, max;
-};
-
-static int range_cb(void *item, void *arg)
-{
-        const struct dns_zone *zone = item;
-        struct label_range *r = arg;
-        if (zone->origin_labels < r->min)
-                r->min = zone->origin_labels;
-        if (zone->origin_labels > r->max)
-                r->max = zone->origin_labels;
-        return 0;
-}
-
+/* Constant time: one pass over the per-depth counts, not over the zones. */
 static void recount_labels(struct dns_catalog *cat)
 {
-        struct label_range r = {DNS_NAME_MAXLABELS, 0};
-        pmap_walk(&cat->zones, range_cb, &r);
-        cat->min_labels = (uint8_t)(cat->zone_count ? r.min : 0);
-        cat->max_labels = (uint8_t)r.max;
+        int min = -1, max = 0;
+        for (int d = 0; d <= DNS_NAME_MAXLABELS; d++) {
+                if (cat->zones_at_depth[d] == 0)
+                        continue;
+                if (min < 0)
+                        min = d;
+                max = d;
+        }
+        cat->min_labels = (uint8_t)(min < 0 ? 0 : min);
+        cat->max_labels = (uint8_t)max;
 }
 
 static struct dns_node *node_new(uint64_t txn, const uint8_t *label)
@@ -281,9 +274,10 @@ int dns_txn_zone_create(struct dns_txn *txn, const uint8_t *origin, bool replace
                 free(apex);
                 return fail(txn, rc, "out of memory");
         }
-        if (replaced == NULL)
+        if (replaced == NULL) {
                 txn->catalog->zone_count++;
-        else if (((struct dns_zone *)replaced)->txn != txn->ptxn.id)
+                txn->catalog->zones_at_depth[zone->origin_labels]++;
+        } else if (((struct dns_zone *)replaced)->txn != txn->ptxn.id)
                 rc = reclaim_push(&txn->retired, zone_free_deep, replaced);
         else
                 zone_free_owned(replaced, &txn->ptxn.id);
@@ -308,6 +302,7 @@ int dns_txn_zone_delete(struct dns_txn *txn, const uint8_t *origin)
                 return fail(txn, -ENOENT, "no zone %s",
                             dns_name_to_text(origin, text, sizeof(text)));
         txn->catalog->zone_count--;
+        txn->catalog->zones_at_depth[((struct dns_zone *)removed)->origin_labels]--;
         if (((struct dns_zone *)removed)->txn == txn->ptxn.id) {
                 zone_free_owned(removed, &txn->ptxn.id);
                 return 0;
@@ -457,6 +452,9 @@ static uint16_t flags_of(const struct dns_node *node, bool apex)
                 flags |= DNS_NODE_CUT;
         if (dns_rrsets_find(node->rrsets, DNS_TYPE_CNAME))
                 flags |= DNS_NODE_CNAME;
+        for (unsigned i = 0; node->rrsets && i < node->rrsets->count; i++)
+                if (dns_rrset_routed(&node->rrsets->set[i]))
+                        flags |= DNS_NODE_POLICY;
         return flags;
 }
 
@@ -581,6 +579,17 @@ int dns_txn_rrset_put(struct dns_txn *txn, const uint8_t *origin, const uint8_t 
                       uint16_t type, uint32_t set_id, uint32_t ttl,
                       const uint8_t *const *rdata, const uint16_t *rdlen, size_t count)
 {
+        return dns_txn_rrset_put_route(txn, origin, owner, type, set_id, ttl, rdata,
+                                       rdlen, count, NULL);
+}
+
+int dns_txn_rrset_put_route(struct dns_txn *txn, const uint8_t *origin,
+                            const uint8_t *owner, uint16_t type, uint32_t set_id,
+                            uint32_t ttl, const uint8_t *const *rdata,
+                            const uint16_t *rdlen, size_t count,
+                            const struct dns_route *route)
+{
+        bool alias = route != NULL && (route->flags & DNS_ROUTE_ALIAS);
         const struct dns_zone *zone;
         struct dns_lname name;
         int rc = prepare(txn, origin, owner, &zone, &name);
@@ -596,7 +605,9 @@ int dns_txn_rrset_put(struct dns_txn *txn, const uint8_t *origin, const uint8_t 
                 if (rc != 0)
                         return rc;
                 for (size_t i = 0; i < count; i++)
-                        if (!dns_rdata_names_valid(type, rdata[i], rdlen[i]))
+                        if (alias ? count != 1 ||
+                                        dns_name_wire_len(rdata[i], rdlen[i]) != rdlen[i]
+                                  : !dns_rdata_names_valid(type, rdata[i], rdlen[i]))
                                 return fail(txn, -EINVAL,
                                             "malformed domain name in the record data");
         }
@@ -606,9 +617,12 @@ int dns_txn_rrset_put(struct dns_txn *txn, const uint8_t *origin, const uint8_t 
                 return fail(txn, -ENOMEM, "out of memory");
         struct dns_node *node = path.node[path.depth - 1];
         struct dns_rrsets *sets;
-        rc = dns_rrsets_put(node->rrsets, type, set_id, ttl, rdata, rdlen, count, &sets);
+        rc = dns_rrsets_put_route(node->rrsets, type, set_id, ttl, rdata, rdlen, count,
+                                  route, &sets);
         if (rc != 0)
-                return fail(txn, rc, "out of memory");
+                return fail(txn, rc,
+                            rc == -E2BIG ? "health check number over the engine's limit"
+                                         : "out of memory");
         if (set_rrsets(txn, node, apex, sets) != 0) {
                 free(sets);
                 return fail(txn, -ENOMEM, "out of memory");

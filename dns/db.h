@@ -27,12 +27,20 @@
 #include "dns/name.h"
 #include "dns/zone.h"
 
+struct dns_health;
+
 struct dns_catalog {
         struct pmap zones; /* struct dns_zone by origin */
+        /* Health of the checks routed sets name (dns/route.h); NULL: every
+         * check healthy.  Replaced by dns_db_health_publish(). */
+        const struct dns_health *health;
         size_t zone_count;
         uint64_t version;   /* transaction that published it */
         uint8_t min_labels; /* fewest labels of any origin (lookup start) */
         uint8_t max_labels; /* most labels of any origin */
+        /* Zones per origin label count: min/max follow from it at commit in
+         * constant time, so a commit never walks the catalog. */
+        uint32_t zones_at_depth[DNS_NAME_MAXLABELS + 1];
 };
 
 struct dns_db {
@@ -100,6 +108,14 @@ int dns_txn_rr_add(struct dns_txn *txn, const uint8_t *origin, const uint8_t *ow
 int dns_txn_rrset_put(struct dns_txn *txn, const uint8_t *origin, const uint8_t *owner,
                       uint16_t type, uint32_t set_id, uint32_t ttl,
                       const uint8_t *const *rdata, const uint16_t *rdlen, size_t count);
+
+/* The same for a set with a routing policy (route may be NULL: plain).  An
+ * alias (DNS_ROUTE_ALIAS) has one record: the target's wire name. */
+int dns_txn_rrset_put_route(struct dns_txn *txn, const uint8_t *origin,
+                            const uint8_t *owner, uint16_t type, uint32_t set_id,
+                            uint32_t ttl, const uint8_t *const *rdata,
+                            const uint16_t *rdlen, size_t count,
+                            const struct dns_route *route);
 
 /* The zone as the transaction sees it now, or NULL. */
 const struct dns_zone *dns_txn_zone(struct dns_txn *txn, const uint8_t *origin);

@@ -197,7 +197,18 @@ int dns_rrsets_put(const struct dns_rrsets *old, uint16_t type, uint32_t set_id,
                    uint32_t ttl, const uint8_t *const *rdata, const uint16_t *rdlen,
                    size_t count, struct dns_rrsets **out)
 {
+        return dns_rrsets_put_route(old, type, set_id, ttl, rdata, rdlen, count, NULL,
+                                    out);
+}
+
+int dns_rrsets_put_route(const struct dns_rrsets *old, uint16_t type, uint32_t set_id,
+                         uint32_t ttl, const uint8_t *const *rdata, const uint16_t *rdlen,
+                         size_t count, const struct dns_route *route,
+                         struct dns_rrsets **out)
+{
         *out = NULL;
+        if (route != NULL && route->health > DNS_HEALTH_MAX)
+                return -E2BIG;
         size_t size = 0;
         for (size_t k = 0; k < count; k++)
                 size += DNS_RR_HEADER + rdlen[k];
@@ -222,6 +233,7 @@ int dns_rrsets_put(const struct dns_rrsets *old, uint16_t type, uint32_t set_id,
         }
         v[i].info.ttl = ttl;
         v[i].info.count = (uint16_t)count;
+        v[i].info.routing = route ? dns_route_pack(route) : 0;
         v[i].info.size = 0;
         v[i].data = NULL;
         v[i].extra = recs;

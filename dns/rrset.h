@@ -10,6 +10,12 @@
  *
  * Blobs are never changed once published: every edit builds a new blob, so
  * the cost of a change is the size of that one name's data.
+ *
+ * A set may carry a routing policy (dns/route.h): its policy, weight,
+ * failover role and health check index sit in its info.  An alias set holds
+ * one pseudo-record whose RDATA is the target's wire name: it is never
+ * written as it is, only followed (names holding routed sets are flagged
+ * DNS_NODE_POLICY, and only the routed answer path reads them).
  */
 #ifndef DNS_RRSET_H
 #define DNS_RRSET_H
@@ -20,6 +26,31 @@
 
 #define DNS_RR_HEADER 10 /* type, class, ttl, rdlength */
 
+enum dns_policy {
+        DNS_POLICY_NONE = 0, /* plain (or a plain alias) */
+        DNS_POLICY_WEIGHTED = 1,
+        DNS_POLICY_FAILOVER = 2,
+        DNS_POLICY_MULTIVALUE = 3,
+};
+
+enum {
+        DNS_ROUTE_ALIAS = 1 << 0,     /* the one record is the target's name */
+        DNS_ROUTE_EVALUATE = 1 << 1,  /* alias: evaluate_target_health */
+        DNS_ROUTE_PRIMARY = 1 << 2,   /* failover role */
+        DNS_ROUTE_SECONDARY = 1 << 3, /* failover role */
+};
+
+/* What a routed set carries; all zero for a plain set. */
+struct dns_route {
+        uint8_t policy; /* enum dns_policy */
+        uint8_t flags;  /* DNS_ROUTE_* */
+        uint8_t weight;
+        uint32_t health; /* 0: no check; else 1 + index in the health version */
+};
+
+/* The most health checks a set can name (struct dns_route.health). */
+#define DNS_HEALTH_MAX ((1u << 18) - 1)
+
 struct dns_rrset_info {
         uint16_t type;
         uint16_t count; /* records */
@@ -27,7 +58,42 @@ struct dns_rrset_info {
         uint32_t set_id; /* 0: plain record set */
         uint32_t offset; /* of the first record in the blob's data */
         uint32_t size;   /* bytes of all its records */
+        /* struct dns_route packed (0: plain): policy in bits 0-1, flags in
+         * 2-5, weight in 6-13, health check in 14-31; read it with the
+         * accessors below. */
+        uint32_t routing;
 };
+
+static inline bool dns_rrset_routed(const struct dns_rrset_info *info)
+{
+        return info->routing != 0;
+}
+
+static inline unsigned dns_rrset_policy(const struct dns_rrset_info *info)
+{
+        return info->routing & 3;
+}
+
+static inline unsigned dns_rrset_route_flags(const struct dns_rrset_info *info)
+{
+        return (info->routing >> 2) & 0xf;
+}
+
+static inline unsigned dns_rrset_weight(const struct dns_rrset_info *info)
+{
+        return (info->routing >> 6) & 0xff;
+}
+
+static inline uint32_t dns_rrset_health(const struct dns_rrset_info *info)
+{
+        return info->routing >> 14;
+}
+
+static inline uint32_t dns_route_pack(const struct dns_route *route)
+{
+        return (uint32_t)(route->policy & 3) | (uint32_t)(route->flags & 0xf) << 2 |
+               (uint32_t)route->weight << 6 | route->health << 14;
+}
 
 struct dns_rrsets {
         uint16_t count;
@@ -67,6 +133,13 @@ int dns_rrsets_add(const struct dns_rrsets *old, uint16_t type, uint32_t set_id,
 int dns_rrsets_put(const struct dns_rrsets *old, uint16_t type, uint32_t set_id,
                    uint32_t ttl, const uint8_t *const *rdata, const uint16_t *rdlen,
                    size_t count, struct dns_rrsets **out);
+
+/* The same, the set carrying `route` (NULL: plain); -E2BIG when its health
+ * check number is over DNS_HEALTH_MAX. */
+int dns_rrsets_put_route(const struct dns_rrsets *old, uint16_t type, uint32_t set_id,
+                         uint32_t ttl, const uint8_t *const *rdata, const uint16_t *rdlen,
+                         size_t count, const struct dns_route *route,
+                         struct dns_rrsets **out);
 
 /* Walks the records of a set: returns the next record's wire or NULL. */
 static inline const uint8_t *dns_rrset_next(const struct dns_rrsets *sets,

@@ -23,9 +23,10 @@
 #include "dns/rrset.h"
 
 enum {
-        DNS_NODE_CUT = 1 << 0,   /* NS at a name other than the apex */
-        DNS_NODE_CNAME = 1 << 1, /* holds a CNAME */
-        DNS_NODE_FRESH = 1 << 2, /* rrsets blob created by the node's transaction */
+        DNS_NODE_CUT = 1 << 0,    /* NS at a name other than the apex */
+        DNS_NODE_CNAME = 1 << 1,  /* holds a CNAME */
+        DNS_NODE_FRESH = 1 << 2,  /* rrsets blob created by the node's transaction */
+        DNS_NODE_POLICY = 1 << 3, /* holds routed sets: answered by dns/route.h */
 };
 
 struct dns_node {

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@ static const struct node_http_route routes[] = {
     {"POST", "/v1/cluster/leave", NODE_SCOPE_ADMIN, node_api_leave, false},
     {"GET", "/v1/zones", NODE_SCOPE_READ, node_api_zones_list, false},
     {"POST", "/v1/zones", NODE_SCOPE_ADMIN, node_api_zone_create, false},
+    {"POST", "/v1/zones/bulk", NODE_SCOPE_ADMIN, node_api_zones_bulk, true},
     {"GET", "/v1/zones/{}", NODE_SCOPE_READ, node_api_zone_get, false},
     {"DELETE", "/v1/zones/{}", NODE_SCOPE_ADMIN, node_api_zone_delete, false},
     {"GET", "/v1/zones/{}/export", NODE_SCOPE_READ, node_api_zone_export, false},
@@ -94,41 +96,52 @@ static const struct cs_rrset *deleted_now(struct node_api *api,
                     : NULL;
 }
 
-void node_api_reply_result(struct node_http_request *r, int status,
-                           const struct cs_result *res)
+static json_t *error_json(const char *code, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static json_t *error_json(const char *code, const char *field, const char *fmt, ...)
 {
-        node_api_reply_batch_result(r, status, res, NULL, NULL);
+        char message[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(message, sizeof(message), fmt, ap);
+        va_end(ap);
+        json_t *err = json_pack("{s:s, s:s}", "code", code, "message", message);
+        if (field != NULL)
+                json_object_set_new(err, "field", json_string(field));
+        return err;
 }
 
-void node_api_reply_batch_result(struct node_http_request *r, int status,
-                                 const struct cs_result *res, struct node_api *api,
-                                 const struct cs_batch *batch)
+/* The "error" object and HTTP status of a result; api and batch (may be NULL)
+ * let a DELETE that does not match say what the set holds now. */
+static json_t *result_error(int status, const struct cs_result *res, struct node_api *api,
+                            const struct cs_batch *batch, int *http)
 {
         if (status == -RAFT_NOTLEADER || status == -RAFT_LEADERSHIPLOST ||
             status == -RAFT_SHUTDOWN || status == -RAFT_CANCELED) {
-                node_http_reply_error(r, 503, "NoQuorum", NULL,
-                                      "leadership changed while applying; the outcome is "
-                                      "unknown: retry with the same Idempotency-Key");
-                return;
+                *http = 503;
+                return error_json("NoQuorum", NULL,
+                                  "leadership changed while applying; the "
+                                  "outcome is unknown: retry with the same "
+                                  "Idempotency-Key");
         }
         if (status == -RAFT_IOERR || status == -RAFT_NOSPACE) {
                 /* The log write failed and the node stops (consensus/logfence.h):
                  * the entry may still commit through the other members. */
-                node_http_reply_error(r, 503, "StorageFailed", NULL,
-                                      "this node cannot write its log and is stopping; "
-                                      "the outcome is unknown: retry with the same "
-                                      "Idempotency-Key");
-                return;
+                *http = 503;
+                return error_json("StorageFailed", NULL,
+                                  "this node cannot write its log and is stopping; "
+                                  "the outcome is unknown: retry with the same "
+                                  "Idempotency-Key");
         }
         if (status != 0 || res == NULL) {
-                node_http_reply_error(r, 500, "Internal", NULL, "proposal failed: %s",
-                                      status < 0 && status > -200
-                                          ? strerror(-status)
-                                          : raft_strerror(-status));
-                return;
+                *http = 500;
+                return error_json("Internal", NULL, "proposal failed: %s",
+                                  status < 0 && status > -200 ? strerror(-status)
+                                                              : raft_strerror(-status));
         }
         if (res->status == 0)
-                return; /* the caller answers success itself */
+                return NULL;
         if (res->n_errors > 0) {
                 json_t *list = json_array();
                 for (size_t i = 0; i < res->n_errors; i++) {
@@ -157,31 +170,52 @@ void node_api_reply_batch_result(struct node_http_request *r, int status,
                                                     json_integer(e->action));
                         json_array_append_new(list, item);
                 }
-                json_t *err = json_pack("{s:s, s:s, s:o}", "code", "InvalidChangeBatch",
-                                        "message", res->message, "errors", list);
-                node_http_reply_json(r, 400, json_pack("{s:o}", "error", err));
-                return;
+                *http = 400;
+                return json_pack("{s:s, s:s, s:o}", "code", "InvalidChangeBatch",
+                                 "message", res->message, "errors", list);
         }
         switch (res->status) {
         case -ENOENT:
-                node_http_reply_error(r, 404, "NotFound", NULL, "%s", res->message);
-                break;
+                *http = 404;
+                return error_json("NotFound", NULL, "%s", res->message);
         case -EEXIST:
-                node_http_reply_error(r, 409, "Conflict", NULL, "%s", res->message);
-                break;
+                *http = 409;
+                return error_json("Conflict", NULL, "%s", res->message);
         case -EKEYREJECTED:
-                node_http_reply_error(r, 409, "IdempotencyKeyMismatch", "Idempotency-Key",
-                                      "%s", res->message);
-                break;
+                *http = 409;
+                return error_json("IdempotencyKeyMismatch", "Idempotency-Key", "%s",
+                                  res->message);
         case -ENOTEMPTY:
-                node_http_reply_error(r, 409, "ZoneNotEmpty", NULL, "%s", res->message);
-                break;
+                *http = 409;
+                return error_json("ZoneNotEmpty", NULL, "%s", res->message);
         case -ENOMEM:
-                node_http_reply_error(r, 500, "Internal", NULL, "%s", res->message);
-                break;
+                *http = 500;
+                return error_json("Internal", NULL, "%s", res->message);
         default:
-                node_http_reply_error(r, 400, "InvalidInput", NULL, "%s", res->message);
+                *http = 400;
+                return error_json("InvalidInput", NULL, "%s", res->message);
         }
+}
+
+json_t *node_api_result_error(int status, const struct cs_result *res, int *http)
+{
+        return result_error(status, res, NULL, NULL, http);
+}
+
+void node_api_reply_batch_result(struct node_http_request *r, int status,
+                                 const struct cs_result *res, struct node_api *api,
+                                 const struct cs_batch *batch)
+{
+        int http = 0;
+        json_t *err = result_error(status, res, api, batch, &http);
+        if (err != NULL) /* success: the caller answers itself */
+                node_http_reply_json(r, http, json_pack("{s:o}", "error", err));
+}
+
+void node_api_reply_result(struct node_http_request *r, int status,
+                           const struct cs_result *res)
+{
+        node_api_reply_batch_result(r, status, res, NULL, NULL);
 }
 
 void node_api_reply_errors(struct node_http_request *r, json_t *list)

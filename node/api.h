@@ -12,7 +12,10 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "dns/db.h"
 #include "dns/zonefile.h"
+#include "node/api_body.h"
+#include "node/api_json.h"
 #include "node/cluster.h"
 #include "node/http.h"
 #include "node/offload.h"
@@ -60,6 +63,9 @@ void node_api_reply_result(struct node_http_request *r, int status,
 void node_api_reply_batch_result(struct node_http_request *r, int status,
                                  const struct cs_result *result, struct node_api *api,
                                  const struct cs_batch *batch);
+/* The "error" object node_api_reply_result would send and its HTTP status,
+ * or NULL when the command succeeded. */
+json_t *node_api_result_error(int status, const struct cs_result *res, int *http);
 /* 400 InvalidInput naming the first problem, with all of them in "errors"
  * (list is borrowed). */
 void node_api_reply_errors(struct node_http_request *r, json_t *list);
@@ -77,6 +83,37 @@ bool node_api_answer_duplicate(struct node_api *api, struct node_http_request *r
 json_t *node_api_change_json(struct node_api *api, const struct cs_change *change);
 json_t *node_api_zone_json(const struct cs_zone *zone);
 
+/* The ZONE_CREATE command (with a new random zone id); points into z. */
+void node_api_zone_spec_command(struct node_api_zone_spec *z, const char *request_id,
+                                struct cs_command *cmd);
+
+/* A master file parsed for an import into the zone origin: one UPSERT per
+ * record set, pointing into a private db (im owns everything); its routed
+ * sets (;quorumdns-rrset lines) are parsed too, and added as UPSERTs by
+ * node_api_import_add_routed.  0, -EINVAL
+ * (errors: [{"field": prefix "line N", "line": N, "message"}], at most
+ * 100), -EIO (cannot stage the text) or -ENOMEM.  Free it either way. */
+struct node_api_import {
+        struct dns_db db;
+        struct dns_txn txn;
+        const struct dns_zone *zone; /* the parsed zone */
+        struct cs_action *actions;
+        size_t n, cap;
+        size_t records;
+        json_t *errors;
+        const char *field_prefix;
+        void **chunks; /* owner copies and value arrays */
+        size_t nchunks, capchunks;
+        struct api_rrset *routed; /* the text's ;quorumdns-rrset sets (api_routing.h) */
+        size_t n_routed;
+};
+int node_api_import_parse(struct node_api_import *im, const uint8_t *origin,
+                          const void *text, size_t len, const char *field_prefix);
+/* Appends the routed sets' UPSERTs to the actions (after any DELETE of a
+ * replace, as their group rules expect); 0 or -ENOMEM. */
+int node_api_import_add_routed(struct node_api_import *im);
+void node_api_import_free(struct node_api_import *im);
+
 /* Route handlers (api_cluster.c, api_zones.c, api_changes.c). */
 void node_api_health(struct node_http_request *r, void *ctx);
 void node_api_cluster(struct node_http_request *r, void *ctx);
@@ -85,6 +122,7 @@ void node_api_member_remove(struct node_http_request *r, void *ctx);
 void node_api_leave(struct node_http_request *r, void *ctx);
 void node_api_zones_list(struct node_http_request *r, void *ctx);
 void node_api_zone_create(struct node_http_request *r, void *ctx);
+void node_api_zones_bulk(struct node_http_request *r, void *ctx); /* api_bulk.c */
 void node_api_zone_get(struct node_http_request *r, void *ctx);
 void node_api_zone_delete(struct node_http_request *r, void *ctx);
 /* GET …/export: formatted off the loop (api_export.c). */

@@ -21,8 +21,10 @@
 
 #define API_ZONE_NS_MAX 16
 
-/* A zone creation; self-contained (every pointer of spec() points inside). */
-struct api_zone_spec {
+/* A zone creation parsed from a JSON object (POST /v1/zones, and each item
+ * of POST /v1/zones/bulk); self-contained (every pointer inside points into
+ * it).  zone_id is filled by node_api_zone_spec_command (api_zones.c). */
+struct node_api_zone_spec {
         uint8_t origin[256];
         size_t origin_len;
         char comment[CS_COMMENT_MAXLEN + 1];
@@ -32,12 +34,17 @@ struct api_zone_spec {
         size_t ns_count;
         uint8_t soa_rdata[600];
         struct cs_rdata soa_value;
+        char zone_id[32];
 };
 
-/* Returns 0 when the body is a valid zone creation (errs untouched). */
-int api_zone_spec_parse(json_t *body, struct api_zone_spec *out, struct api_errors *errs);
+/* Returns 0 when body is a valid zone creation (errs untouched); every
+ * problem goes to errs with index and a field name starting with prefix
+ * ("" for POST /v1/zones). */
+int node_api_zone_spec_parse(json_t *body, const char *prefix, long index,
+                             struct node_api_zone_spec *z, struct api_errors *errs);
 /* The state machine's view; zone_id is borrowed. */
-struct cs_zone_spec api_zone_spec(const struct api_zone_spec *z, const char *zone_id);
+struct cs_zone_spec node_api_zone_spec_view(const struct node_api_zone_spec *z,
+                                            const char *zone_id);
 
 /* A change batch; owns its record sets (api_batch_free). */
 struct api_batch {

@@ -22,6 +22,8 @@
 #include "node/api.h"
 #include "node/api_body.h"
 #include "node/api_json.h"
+#include "node/api_routing.h"
+#include "node/offload.h"
 
 struct batch_wait {
         struct node_http_request *r;
@@ -193,80 +195,152 @@ void node_api_change_get(struct node_http_request *r, void *ctx)
 /* ---- import -------------------------------------------------------------------------
  */
 
-struct import {
-        struct cs_action *actions;
-        size_t n, cap;
-        struct cs_rdata *values; /* all values, pointing into the parsed zone */
-        size_t nvalues, capvalues;
-        size_t records;
-        json_t *errors;
-};
-
 static void import_report(void *ctx, const char *file, unsigned line, const char *message)
 {
-        struct import *im = ctx;
-        char field[32];
-        snprintf(field, sizeof(field), "line %u", line);
+        struct node_api_import *im = ctx;
+        char field[160];
+        snprintf(field, sizeof(field), "%sline %u", im->field_prefix, line);
         if (json_array_size(im->errors) < 100)
                 json_array_append_new(im->errors,
                                       json_pack("{s:s, s:s, s:i}", "field", field,
                                                 "message", message, "line", line));
 }
 
-struct import_walk {
-        struct import *im;
-        struct cs_rdata **chunks; /* value arrays and owner copies, freed at the end */
-        size_t nchunks, capchunks;
-};
+static int keep_chunk(struct node_api_import *im, void *chunk)
+{
+        if (im->nchunks == im->capchunks) {
+                size_t cap = im->capchunks ? im->capchunks * 2 : 256;
+                void **grown = realloc(im->chunks, cap * sizeof(*grown));
+                if (grown == NULL)
+                        return -ENOMEM;
+                im->chunks = grown;
+                im->capchunks = cap;
+        }
+        im->chunks[im->nchunks++] = chunk;
+        return 0;
+}
+
+static int add_action(struct node_api_import *im, struct cs_action action)
+{
+        if (im->n == im->cap) {
+                size_t cap = im->cap ? im->cap * 2 : 256;
+                struct cs_action *grown = realloc(im->actions, cap * sizeof(*grown));
+                if (grown == NULL)
+                        return -ENOMEM;
+                im->actions = grown;
+                im->cap = cap;
+        }
+        im->actions[im->n++] = action;
+        return 0;
+}
 
 static int import_owner(const uint8_t *owner, const struct dns_rrsets *sets, void *arg)
 {
-        struct import_walk *iw = arg;
-        struct import *im = iw->im;
+        struct node_api_import *im = arg;
         /* The walker reuses its name buffer: keep a copy for the batch. */
         size_t owner_len = (size_t)dns_name_wire_len(owner, 256);
         uint8_t *copy = malloc(owner_len);
-        if (copy == NULL)
+        if (copy == NULL || keep_chunk(im, copy) != 0) {
+                free(copy);
                 return -ENOMEM;
-        memcpy(copy, owner, owner_len);
-        if (iw->nchunks == iw->capchunks) {
-                iw->capchunks = iw->capchunks ? iw->capchunks * 2 : 256;
-                iw->chunks = realloc(iw->chunks, iw->capchunks * sizeof(*iw->chunks));
         }
-        iw->chunks[iw->nchunks++] = (struct cs_rdata *)copy;
+        memcpy(copy, owner, owner_len);
         owner = copy;
         for (unsigned s = 0; s < sets->count; s++) {
                 const struct dns_rrset_info *info = &sets->set[s];
                 struct cs_rdata *values = calloc(info->count, sizeof(*values));
-                if (values == NULL)
+                if (values == NULL || keep_chunk(im, values) != 0) {
+                        free(values);
                         return -ENOMEM;
+                }
                 size_t k = 0;
                 for (const uint8_t *rr = dns_rrset_next(sets, info, NULL); rr != NULL;
                      rr = dns_rrset_next(sets, info, rr))
                         values[k++] =
                             (struct cs_rdata){dns_rr_rdata(rr), dns_rr_rdlen(rr)};
-                if (iw->nchunks == iw->capchunks) {
-                        iw->capchunks = iw->capchunks ? iw->capchunks * 2 : 256;
-                        iw->chunks =
-                            realloc(iw->chunks, iw->capchunks * sizeof(*iw->chunks));
-                }
-                iw->chunks[iw->nchunks++] = values;
-                if (im->n == im->cap) {
-                        im->cap = im->cap ? im->cap * 2 : 256;
-                        im->actions =
-                            realloc(im->actions, im->cap * sizeof(*im->actions));
-                }
-                im->actions[im->n++] =
-                    (struct cs_action){CS_ACTION_UPSERT,
-                                       {owner, (size_t)dns_name_wire_len(owner, 256),
-                                        info->type, "", info->ttl, values, info->count}};
+                if (add_action(im, (struct cs_action){CS_ACTION_UPSERT,
+                                                      {owner,
+                                                       owner_len,
+                                                       info->type,
+                                                       "",
+                                                       info->ttl,
+                                                       values,
+                                                       info->count,
+                                                       {0}}}))
+                        return -ENOMEM;
                 im->records += info->count;
         }
         return 0;
 }
 
+int node_api_import_parse(struct node_api_import *im, const uint8_t *origin,
+                          const void *text, size_t len, const char *field_prefix)
+{
+        memset(im, 0, sizeof(*im));
+        im->errors = json_array();
+        im->field_prefix = field_prefix;
+        dns_db_init(&im->db);
+        dns_txn_begin(&im->db, &im->txn);
+        /* Parse with the zone-file loader into a private db. */
+        dns_txn_zone_create(&im->txn, origin, true);
+        struct dns_zonefile_stats stats;
+        if (node_api_load_text(&im->txn, origin, text, len, import_report, im, &stats) ==
+            -EIO)
+                return -EIO;
+        /* The ;quorumdns-rrset lines (routed sets), their errors named
+         * like the file's. */
+        json_t *routed_errors = json_array();
+        if (routed_errors == NULL ||
+            api_routed_parse(text, len, origin, &im->routed, NULL, &im->n_routed,
+                             routed_errors) != 0) {
+                json_decref(routed_errors);
+                return -ENOMEM;
+        }
+        size_t i;
+        json_t *e;
+        json_array_foreach(routed_errors, i, e)
+        {
+                json_t *line = json_object_get(e, "line");
+                import_report(im, NULL, (unsigned)json_integer_value(line),
+                              json_string_value(json_object_get(e, "message")));
+        }
+        json_decref(routed_errors);
+        if (json_array_size(im->errors) > 0)
+                return -EINVAL;
+        im->zone = dns_txn_zone(&im->txn, origin);
+        if (im->zone != NULL && dns_zone_walk(im->zone, import_owner, im) != 0)
+                return -ENOMEM;
+        return 0;
+}
+
+int node_api_import_add_routed(struct node_api_import *im)
+{
+        for (size_t i = 0; i < im->n_routed; i++) {
+                if (add_action(im, (struct cs_action){CS_ACTION_UPSERT,
+                                                      api_rrset_spec(&im->routed[i])}))
+                        return -ENOMEM;
+                im->records += im->routed[i].count;
+        }
+        return 0;
+}
+
+void node_api_import_free(struct node_api_import *im)
+{
+        for (size_t i = 0; i < im->n_routed; i++)
+                api_rrset_free(&im->routed[i]);
+        free(im->routed);
+        for (size_t i = 0; i < im->nchunks; i++)
+                free(im->chunks[i]);
+        free(im->chunks);
+        free(im->actions);
+        json_decref(im->errors);
+        dns_txn_abort(&im->txn);
+        dns_db_fini(&im->db);
+        memset(im, 0, sizeof(*im));
+}
+
 struct stale {
-        struct import *im;
+        struct node_api_import *im;
         const struct dns_zone *file; /* what the imported text holds */
         const uint8_t *origin;
 };
@@ -279,7 +353,7 @@ struct stale {
 static int delete_stale(const struct cs_rrset *rrset, void *arg)
 {
         struct stale *st = arg;
-        if (rrset->set_id[0] != '\0')
+        if (api_rrset_is_routed(rrset))
                 return 0;
         bool apex = dns_name_equal(rrset->owner, st->origin);
         if (apex && (rrset->type == DNS_TYPE_SOA || rrset->type == DNS_TYPE_NS))
@@ -290,24 +364,23 @@ static int delete_stale(const struct cs_rrset *rrset, void *arg)
         const struct dns_node *node = dns_zone_find(st->file, &name);
         if (node != NULL && dns_rrsets_get(node->rrsets, rrset->type, 0) != NULL)
                 return 0;
-        struct import *im = st->im;
-        if (im->n == im->cap) {
-                im->cap = im->cap ? im->cap * 2 : 256;
-                im->actions = realloc(im->actions, im->cap * sizeof(*im->actions));
-        }
-        im->actions[im->n++] =
-            (struct cs_action){CS_ACTION_DELETE,
-                               {rrset->owner, rrset->owner_len, rrset->type, "",
-                                rrset->ttl, rrset->values, rrset->count}};
-        return 0;
+        return add_action(st->im, (struct cs_action){CS_ACTION_DELETE,
+                                                     {rrset->owner,
+                                                      rrset->owner_len,
+                                                      rrset->type,
+                                                      "",
+                                                      rrset->ttl,
+                                                      rrset->values,
+                                                      rrset->count,
+                                                      {0}}});
 }
 
 /*
- * A single-shot import: the master file is parsed into a private db and
- * turned into UPSERT actions on libuv's pool (node/offload.h), which used
- * to hold the leader's loop over a second for 300,000 records; the actions
- * against the zone (replace=true), the check and the proposal follow on
- * the loop.
+ * A single-shot import: the master file (and its ;quorumdns-rrset lines) is
+ * parsed into a private db and turned into UPSERT actions on libuv's pool
+ * (node/offload.h), which used to hold the leader's loop over a second for
+ * 300,000 records; the actions against the zone (replace=true), the check
+ * and the proposal follow on the loop.
  */
 struct import_job {
         struct node_offload_job job; /* first: the job is the import */
@@ -319,12 +392,7 @@ struct import_job {
         bool replace;
         char *body;
         size_t body_len;
-        /* on the pool */
-        struct dns_db db;
-        struct dns_txn txn;
-        bool db_open, txn_open;
-        struct import im;
-        struct import_walk iw;
+        struct node_api_import im; /* filled on the pool */
         int rc;
 };
 
@@ -336,37 +404,14 @@ static int import_start(struct node_offload_job *job)
 static void import_parse(struct node_offload_job *job)
 {
         struct import_job *j = (struct import_job *)job;
-        j->rc = -ENOMEM;
-        if (dns_db_init(&j->db) != 0)
-                return;
-        j->db_open = true;
-        if (dns_txn_begin(&j->db, &j->txn) != 0)
-                return;
-        j->txn_open = true;
-        if (dns_txn_zone_create(&j->txn, j->origin, true) != 0)
-                return;
-        struct dns_zonefile_stats stats;
-        j->rc = node_api_load_text(&j->txn, j->origin, j->body, j->body_len,
-                                   import_report, &j->im, &stats);
+        j->rc = node_api_import_parse(&j->im, j->origin, j->body, j->body_len, "");
         free(j->body);
         j->body = NULL;
-        if (j->rc == -EIO || json_array_size(j->im.errors) > 0)
-                return;
-        const struct dns_zone *zone = dns_txn_zone(&j->txn, j->origin);
-        j->rc = zone != NULL ? dns_zone_walk(zone, import_owner, &j->iw) : 0;
 }
 
 static void import_job_free(struct import_job *j)
 {
-        for (size_t i = 0; i < j->iw.nchunks; i++)
-                free(j->iw.chunks[i]);
-        free(j->iw.chunks);
-        free(j->im.actions);
-        json_decref(j->im.errors);
-        if (j->txn_open)
-                dns_txn_abort(&j->txn);
-        if (j->db_open)
-                dns_db_fini(&j->db);
+        node_api_import_free(&j->im);
         free(j->body);
         node_http_release(j->r);
         free(j);
@@ -385,7 +430,7 @@ static void import_parsed(struct node_offload_job *job, int status)
         if (status != 0 || j->rc == -EIO) {
                 node_http_reply_error(r, 500, "Internal", NULL,
                                       "cannot stage the import");
-        } else if (json_array_size(j->im.errors) > 0) {
+        } else if (j->rc == -EINVAL) {
                 node_api_reply_errors(r, j->im.errors);
         } else if (j->rc != 0) {
                 node_http_reply_error(r, 500, "Internal", NULL,
@@ -394,12 +439,13 @@ static void import_parsed(struct node_offload_job *job, int status)
                 node_http_reply_error(r, 404, "NoSuchZone", "zone",
                                       "the zone was deleted during the import");
         } else {
-                const struct dns_zone *zone = dns_txn_zone(&j->txn, j->origin);
-                if (zone != NULL && j->replace) {
-                        struct stale stale = {&j->im, zone, j->origin};
+                if (j->im.zone != NULL && j->replace) {
+                        struct stale stale = {&j->im, j->im.zone, j->origin};
                         cs_zone_foreach_rrset(current, delete_stale, &stale);
                 }
-                if (j->im.n == 0) {
+                if (node_api_import_add_routed(&j->im) != 0) {
+                        node_http_reply_error(r, 500, "Internal", NULL, "out of memory");
+                } else if (j->im.n == 0) {
                         node_http_reply_error(r, 400, "InvalidInput", "body",
                                               "no records in the body");
                 } else {
@@ -454,8 +500,6 @@ void node_api_zone_import(struct node_http_request *r, void *ctx)
         const char *replace = node_http_query(r, "replace");
         j->replace = replace != NULL &&
                      (strcmp(replace, "true") == 0 || strcmp(replace, "1") == 0);
-        j->im.errors = json_array();
-        j->iw.im = &j->im;
         j->job.start = import_start;
         j->job.work_cb = import_parse;
         j->job.done = import_parsed;

@@ -21,6 +21,7 @@
 #include "dns/text.h"
 #include "dns/wire.h"
 #include "node/api.h"
+#include "node/api_routing.h"
 
 struct node_export {
         struct node_offload_job job; /* first: the job is the export */
@@ -84,6 +85,12 @@ static void format_zone(struct node_offload_job *job)
                         const struct cs_rrset *s = x->items[i];
                         if ((pass == 0) != (s->type == DNS_TYPE_SOA))
                                 continue;
+                        if (api_rrset_is_routed(s)) { /* a ;quorumdns-rrset line */
+                                char *routed = api_routed_line(s);
+                                rc = routed != NULL ? append(x, routed) : -ENOMEM;
+                                free(routed);
+                                continue;
+                        }
                         dns_name_to_text(s->owner, name, sizeof(name));
                         dns_type_to_text(s->type, type, sizeof(type));
                         for (size_t k = 0; k < s->count && rc == 0; k++) {

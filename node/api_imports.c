@@ -35,6 +35,7 @@
 #include "dns/zonefile.h"
 #include "node/api.h"
 #include "node/api_json.h"
+#include "node/api_routing.h"
 
 #define IMPORT_MAX      8
 #define IMPORT_IDLE_MS  (10 * 60 * 1000)
@@ -47,7 +48,9 @@ struct node_import {
         struct dns_txn txn;
         unsigned chunks;
         size_t records;
-        unsigned failed_chunks; /* chunks answered with errors */
+        unsigned failed_chunks;   /* chunks answered with errors */
+        struct api_rrset *routed; /* the chunks' ;quorumdns-rrset sets */
+        size_t n_routed, cap_routed;
         uint64_t touched_ms;
         unsigned parsing; /* chunk jobs queued or running (node/offload.h) */
         bool dropped;     /* unlinked while parsing: the last job frees it */
@@ -61,6 +64,9 @@ static void staged_free(struct node_import *s)
                 s->dropped = true;
                 return;
         }
+        for (size_t i = 0; i < s->n_routed; i++)
+                api_rrset_free(&s->routed[i]);
+        free(s->routed);
         dns_txn_abort(&s->txn);
         dns_db_fini(&s->db);
         free(s);
@@ -215,6 +221,36 @@ static void chunk_report(void *ctx, const char *file, unsigned line, const char 
                                                 "message", message, "line", line));
 }
 
+/* Takes routed[0..n) (and the array) into s when keep, frees them otherwise. */
+static int keep_routed(struct node_import *s, struct api_rrset *routed, size_t n,
+                       bool keep)
+{
+        int rc = 0;
+        if (keep && s->n_routed + n > s->cap_routed) {
+                size_t cap = s->cap_routed ? s->cap_routed * 2 : 16;
+                while (cap < s->n_routed + n)
+                        cap *= 2;
+                struct api_rrset *grown = realloc(s->routed, cap * sizeof(*grown));
+                if (grown == NULL) {
+                        rc = -ENOMEM;
+                        keep = false;
+                } else {
+                        s->routed = grown;
+                        s->cap_routed = cap;
+                }
+        }
+        for (size_t i = 0; i < n; i++) {
+                if (keep) {
+                        s->routed[s->n_routed++] = routed[i];
+                        s->records += routed[i].count;
+                } else {
+                        api_rrset_free(&routed[i]);
+                }
+        }
+        free(routed);
+        return rc;
+}
+
 /*
  * A chunk is parsed into the staging's db on libuv's pool (one job at a
  * time through the API's offload queue): a chunk of a few MB used to hold
@@ -233,6 +269,9 @@ struct chunk_job {
         json_t *errors;
         struct dns_zonefile_stats stats;
         int rc;
+        struct api_rrset *routed; /* the chunk's ;quorumdns-rrset sets, until kept */
+        size_t n_routed;
+        int routed_rc;
 };
 
 static void chunk_job_free(struct chunk_job *j)
@@ -242,6 +281,9 @@ static void chunk_job_free(struct chunk_job *j)
                 staged_free(s);
         node_http_release(j->r);
         json_decref(j->errors);
+        for (size_t i = 0; i < j->n_routed; i++)
+                api_rrset_free(&j->routed[i]);
+        free(j->routed);
         free(j->body);
         free(j);
 }
@@ -263,6 +305,22 @@ static void chunk_parse(struct node_offload_job *job)
         struct chunk_job *j = (struct chunk_job *)job;
         j->rc = node_api_load_text(&j->s->txn, j->origin, j->body, j->body_len,
                                    chunk_report, j->errors, &j->stats);
+        /* Routed sets (;quorumdns-rrset lines) are kept until the commit. */
+        if (j->rc != -EIO)
+                j->routed_rc =
+                    api_routed_parse(j->body, j->body_len, j->origin, &j->routed, NULL,
+                                     &j->n_routed, j->errors);
+}
+
+/* The chunk's routed sets go to its staging (kept only when the chunk has
+ * no errors); either way the job no longer holds them. */
+static int keep_chunk_routed(struct chunk_job *j)
+{
+        int rc =
+            keep_routed(j->s, j->routed, j->n_routed, json_array_size(j->errors) == 0);
+        j->routed = NULL;
+        j->n_routed = 0;
+        return rc;
 }
 
 static void chunk_parsed(struct node_offload_job *job, int status)
@@ -276,6 +334,8 @@ static void chunk_parsed(struct node_offload_job *job, int status)
                 node_http_reply_error(r, 404, "NoSuchImport", "id",
                                       "the import was discarded while this chunk was "
                                       "parsed: nothing was changed; upload again");
+        } else if (j->routed_rc != 0 || keep_chunk_routed(j) != 0) {
+                node_http_reply_error(r, 500, "Internal", NULL, "out of memory");
         } else {
                 s->chunks++;
                 s->touched_ms = uv_now(j->api->loop);
@@ -444,7 +504,7 @@ static int plan_owner(const uint8_t *owner, const struct dns_rrsets *sets, void 
                         continue;
                 }
                 struct cs_rrset_spec spec = {copy,      owner_len, info->type, "",
-                                             info->ttl, values,    k};
+                                             info->ttl, values,    k,          {0}};
                 if (add_action(p, now ? 1 : 0, CS_ACTION_UPSERT, &spec) != 0)
                         return p->rc = -ENOMEM;
         }
@@ -462,7 +522,7 @@ struct stale {
 static int plan_stale(const struct cs_rrset *set, void *arg)
 {
         struct stale *st = arg;
-        if (set->set_id[0] != '\0' ||
+        if (api_rrset_is_routed(set) ||
             (dns_name_equal(set->owner, st->origin) &&
              (set->type == DNS_TYPE_SOA || set->type == DNS_TYPE_NS)))
                 return 0;
@@ -472,8 +532,8 @@ static int plan_stale(const struct cs_rrset *set, void *arg)
         const struct dns_node *node = dns_zone_find(st->file, &name);
         if (node != NULL && dns_rrsets_get(node->rrsets, set->type, 0) != NULL)
                 return 0;
-        struct cs_rrset_spec spec = {set->owner, set->owner_len, set->type, "",
-                                     set->ttl,   set->values,    set->count};
+        struct cs_rrset_spec spec = {set->owner, set->owner_len, set->type,  "",
+                                     set->ttl,   set->values,    set->count, {0}};
         return st->plan->rc = add_action(st->plan, 2, CS_ACTION_DELETE, &spec);
 }
 
@@ -551,6 +611,14 @@ void node_api_import_commit(struct node_http_request *r, void *ctx)
         if (file != NULL && replace && p.rc == 0) {
                 struct stale st = {&p, file, origin};
                 cs_zone_foreach_rrset(p.zone, plan_stale, &st);
+        }
+        /* Routed sets after the DELETEs, as their group rules expect. */
+        for (size_t i = 0; i < s->n_routed && p.rc == 0; i++) {
+                struct cs_rrset_spec spec = api_rrset_spec(&s->routed[i]);
+                bool now = cs_zone_rrset_get(p.zone, spec.owner, spec.owner_len,
+                                             spec.type, spec.set_id) != NULL;
+                p.records += spec.count;
+                p.rc = add_action(&p, now ? 1 : 0, CS_ACTION_UPSERT, &spec);
         }
         if (p.rc != 0) {
                 node_http_reply_error(r, 500, "Internal", NULL, "out of memory");

@@ -42,6 +42,117 @@ void api_rrset_free(struct api_rrset *set)
         set->count = 0;
 }
 
+/* A string of at most max bytes into buf; false (error added) otherwise. */
+static bool parse_id(json_t *v, const char *path, long index, char *buf, size_t max,
+                     struct api_errors *errs)
+{
+        if (!json_is_string(v) || json_string_length(v) == 0 ||
+            json_string_length(v) > max ||
+            strlen(json_string_value(v)) != json_string_length(v)) {
+                api_errors_add(errs, index, path,
+                               "must be a string of 1 to %zu characters", max);
+                return false;
+        }
+        memcpy(buf, json_string_value(v), json_string_length(v) + 1);
+        return true;
+}
+
+static void parse_alias(json_t *alias, const char *field, long index,
+                        struct api_rrset *out, struct api_errors *errs)
+{
+        char path[300], err[512];
+        snprintf(path, sizeof(path), "%s.alias_target", field);
+        if (!json_is_object(alias)) {
+                api_errors_add(errs, index, path,
+                               "must be an object {\"dns_name\", "
+                               "\"evaluate_target_health\", \"hosted_zone_id\"}");
+                return;
+        }
+        json_t *name = json_object_get(alias, "dns_name");
+        snprintf(path, sizeof(path), "%s.alias_target.dns_name", field);
+        if (!json_is_string(name))
+                api_errors_add(errs, index, path, "must be a domain name string");
+        else if (dns_name_parse_text(json_string_value(name), out->alias_name, err,
+                                     sizeof(err)) != 0)
+                api_errors_add(errs, index, path, "%s", err);
+        else
+                out->routing.alias_name_len =
+                    (size_t)dns_name_wire_len(out->alias_name, sizeof(out->alias_name));
+        json_t *eval = json_object_get(alias, "evaluate_target_health");
+        snprintf(path, sizeof(path), "%s.alias_target.evaluate_target_health", field);
+        if (eval != NULL && !json_is_boolean(eval))
+                api_errors_add(errs, index, path, "must be true or false");
+        out->routing.evaluate_target_health = json_is_true(eval);
+        json_t *zone = json_object_get(alias, "hosted_zone_id");
+        snprintf(path, sizeof(path), "%s.alias_target.hosted_zone_id", field);
+        if (zone != NULL && !json_is_null(zone))
+                parse_id(zone, path, index, out->alias_zone_id, CS_ID_MAXLEN, errs);
+}
+
+/* weight, failover, multi_value_answer, health_check_id, alias_target. */
+static void parse_routing(json_t *obj, const char *field, long index,
+                          struct api_rrset *out, struct api_errors *errs)
+{
+        char path[300];
+        struct cs_routing *r = &out->routing;
+        json_t *weight = json_object_get(obj, "weight");
+        snprintf(path, sizeof(path), "%s.weight", field);
+        if (weight != NULL && !json_is_null(weight)) {
+                if (!json_is_integer(weight) || json_integer_value(weight) < 0 ||
+                    json_integer_value(weight) > CS_WEIGHT_MAX)
+                        api_errors_add(errs, index, path, "must be an integer 0..%d",
+                                       CS_WEIGHT_MAX);
+                else
+                        r->weight = (uint32_t)json_integer_value(weight);
+                r->has_weight = true;
+        }
+        json_t *failover = json_object_get(obj, "failover");
+        snprintf(path, sizeof(path), "%s.failover", field);
+        if (failover != NULL && !json_is_null(failover)) {
+                const char *f =
+                    json_is_string(failover) ? json_string_value(failover) : "";
+                if (strcmp(f, "PRIMARY") == 0)
+                        r->failover = CS_FAILOVER_PRIMARY;
+                else if (strcmp(f, "SECONDARY") == 0)
+                        r->failover = CS_FAILOVER_SECONDARY;
+                else
+                        api_errors_add(errs, index, path,
+                                       "must be \"PRIMARY\" or \"SECONDARY\"");
+        }
+        json_t *multi = json_object_get(obj, "multi_value_answer");
+        snprintf(path, sizeof(path), "%s.multi_value_answer", field);
+        if (multi != NULL && !json_is_null(multi)) {
+                if (!json_is_boolean(multi))
+                        api_errors_add(errs, index, path, "must be true or false");
+                r->multi_value_answer = json_is_true(multi);
+        }
+        json_t *check = json_object_get(obj, "health_check_id");
+        snprintf(path, sizeof(path), "%s.health_check_id", field);
+        if (check != NULL && !json_is_null(check))
+                parse_id(check, path, index, out->health_check_id, CS_ID_MAXLEN, errs);
+        json_t *alias = json_object_get(obj, "alias_target");
+        if (alias != NULL && !json_is_null(alias))
+                parse_alias(alias, field, index, out, errs);
+        bool policy =
+            r->has_weight || r->failover != CS_FAILOVER_NONE || r->multi_value_answer;
+        /* Reported by api_rrset_check_write(): a DELETE may still name a
+         * set written before routing existed, which has no policy. */
+        out->sid_without_policy = out->set_id[0] != '\0' && !policy;
+}
+
+bool api_rrset_check_write(const struct api_rrset *set, const char *field, long index,
+                           struct api_errors *errs)
+{
+        if (!set->sid_without_policy)
+                return true;
+        char path[300];
+        snprintf(path, sizeof(path), "%s.set_identifier", field);
+        api_errors_add(errs, index, path,
+                       "a set identifier needs a routing policy: \"weight\", "
+                       "\"failover\" or \"multi_value_answer\"");
+        return false;
+}
+
 int api_rrset_parse(json_t *obj, const uint8_t *origin, const char *field, long index,
                     int require_values, struct api_rrset *out, struct api_errors *errs)
 {
@@ -99,9 +210,18 @@ int api_rrset_parse(json_t *obj, const uint8_t *origin, const char *field, long 
                 else
                         out->ttl = (uint32_t)json_integer_value(ttl);
         }
+        parse_routing(obj, field, index, out, errs);
         json_t *records = json_object_get(obj, "records");
         snprintf(path, sizeof(path), "%s.records", field);
-        if (records == NULL && !require_values)
+        bool alias = json_object_get(obj, "alias_target") != NULL &&
+                     !json_is_null(json_object_get(obj, "alias_target"));
+        if (alias && records != NULL &&
+            (!json_is_array(records) || json_array_size(records) > 0)) {
+                api_errors_add(errs, index, path,
+                               "an alias has no records: it answers with its target's");
+                return -1;
+        }
+        if (alias || (records == NULL && !require_values))
                 return api_errors_count(errs) == before ? 0 : -1;
         if (!json_is_array(records) ||
             (require_values && json_array_size(records) == 0)) {
@@ -159,14 +279,41 @@ json_t *api_rrset_json(const struct cs_rrset *rrset)
 {
         char type[32];
         json_t *records = json_array();
+        json_t *out;
         for (size_t i = 0; i < rrset->count; i++) {
                 char *text = dns_rdata_to_text(rrset->type, rrset->values[i].data,
                                                rrset->values[i].len);
                 json_array_append_new(records, json_string(text ? text : ""));
                 free(text);
         }
-        return json_pack("{s:o, s:s, s:s, s:I, s:o}", "name", api_name_json(rrset->owner),
-                         "type", dns_type_to_text(rrset->type, type, sizeof(type)),
-                         "set_identifier", rrset->set_id, "ttl", (json_int_t)rrset->ttl,
-                         "records", records);
+        out = json_pack("{s:o, s:s, s:s, s:I, s:o}", "name", api_name_json(rrset->owner),
+                        "type", dns_type_to_text(rrset->type, type, sizeof(type)),
+                        "set_identifier", rrset->set_id, "ttl", (json_int_t)rrset->ttl,
+                        "records", records);
+        api_routing_json(out, &rrset->routing);
+        return out;
+}
+
+void api_routing_json(json_t *obj, const struct cs_routing *r)
+{
+        if (r->has_weight)
+                json_object_set_new(obj, "weight", json_integer(r->weight));
+        if (r->failover == CS_FAILOVER_PRIMARY || r->failover == CS_FAILOVER_SECONDARY)
+                json_object_set_new(obj, "failover",
+                                    json_string(r->failover == CS_FAILOVER_PRIMARY
+                                                    ? "PRIMARY"
+                                                    : "SECONDARY"));
+        if (r->multi_value_answer)
+                json_object_set_new(obj, "multi_value_answer", json_true());
+        if (r->health_check_id && r->health_check_id[0])
+                json_object_set_new(obj, "health_check_id",
+                                    json_string(r->health_check_id));
+        if (!cs_routing_is_alias(r))
+                return;
+        json_t *alias = json_pack("{s:o, s:b}", "dns_name", api_name_json(r->alias_name),
+                                  "evaluate_target_health", r->evaluate_target_health);
+        if (r->alias_zone_id && r->alias_zone_id[0])
+                json_object_set_new(alias, "hosted_zone_id",
+                                    json_string(r->alias_zone_id));
+        json_object_set_new(obj, "alias_target", alias);
 }

@@ -36,22 +36,45 @@ struct api_rrset {
         uint32_t ttl;
         struct cs_rdata *values;
         size_t count;
+        /* Routing fields; the strings and the name are in the buffers below
+         * (api_rrset_spec points the spec at them). */
+        struct cs_routing routing;
+        char health_check_id[CS_ID_MAXLEN + 1];
+        uint8_t alias_name[256];
+        char alias_zone_id[CS_ID_MAXLEN + 1];
+        bool sid_without_policy; /* see api_rrset_check_write() */
 };
+
+/* The rule for sets being written (CREATE, UPSERT, import): a set
+ * identifier needs a routing policy.  Adds the error and returns false when
+ * broken.  (DELETE may name an older set that has one without a policy.) */
+bool api_rrset_check_write(const struct api_rrset *set, const char *field, long index,
+                           struct api_errors *errs);
 
 /*
  * Parses {"name","type","set_identifier","ttl","records"} of a set in the
- * zone `origin`.  `field` is the JSON path of obj; errors go to errs under
- * `index`.  require_values: records must be non-empty.  Returns 0 when no
- * error was added.
+ * zone `origin`, with the routing fields "weight", "failover",
+ * "multi_value_answer", "health_check_id" and "alias_target" {"dns_name",
+ * "evaluate_target_health", "hosted_zone_id"} (Route 53's names).  `field`
+ * is the JSON path of obj; errors go to errs under `index`.
+ * require_values: records must be non-empty (an alias has none).  Returns 0
+ * when no error was added.
  */
 int api_rrset_parse(json_t *obj, const uint8_t *origin, const char *field, long index,
                     int require_values, struct api_rrset *out, struct api_errors *errs);
 void api_rrset_free(struct api_rrset *set);
 static inline struct cs_rrset_spec api_rrset_spec(const struct api_rrset *s)
 {
-        return (struct cs_rrset_spec){s->owner, s->owner_len, s->type, s->set_id,
-                                      s->ttl,   s->values,    s->count};
+        struct cs_rrset_spec spec = {s->owner, s->owner_len, s->type,  s->set_id,
+                                     s->ttl,   s->values,    s->count, s->routing};
+        spec.routing.health_check_id = s->health_check_id[0] ? s->health_check_id : NULL;
+        spec.routing.alias_zone_id = s->alias_zone_id[0] ? s->alias_zone_id : NULL;
+        spec.routing.alias_name = s->routing.alias_name_len ? s->alias_name : NULL;
+        return spec;
 }
+
+/* Adds the routing fields of a set (only those it has) to obj. */
+void api_routing_json(json_t *obj, const struct cs_routing *routing);
 
 json_t *api_rrset_json(const struct cs_rrset *rrset);
 /* "example.com." for a wire name. */

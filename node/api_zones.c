@@ -9,6 +9,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "consensus/wire.h"
 #include "dns/db.h"
 #include "dns/name.h"
 #include "dns/text.h"
@@ -17,6 +18,7 @@
 #include "node/api.h"
 #include "node/api_body.h"
 #include "node/api_json.h"
+#include "node/api_routing.h"
 
 #define PAGE_DEFAULT 100
 #define PAGE_MAX     1000
@@ -37,35 +39,6 @@ const struct cs_zone *node_api_zone_or_404(struct node_api *api,
 /* ---- listing ------------------------------------------------------------------------
  */
 
-struct zone_list {
-        const struct cs_zone **items;
-        size_t n, cap;
-};
-
-static int collect_zone(const struct cs_zone *zone, void *arg)
-{
-        struct zone_list *l = arg;
-        if (l->n == l->cap) {
-                l->cap = l->cap ? l->cap * 2 : 64;
-                l->items = realloc(l->items, l->cap * sizeof(*l->items));
-        }
-        l->items[l->n++] = zone;
-        return 0;
-}
-
-static int cmp_text(const char *a, const char *b)
-{
-        return strcasecmp(a, b);
-}
-
-static int zone_cmp(const void *a, const void *b)
-{
-        char ta[1024], tb[1024];
-        dns_name_to_text((*(const struct cs_zone **)a)->origin, ta, sizeof(ta));
-        dns_name_to_text((*(const struct cs_zone **)b)->origin, tb, sizeof(tb));
-        return cmp_text(ta, tb);
-}
-
 static unsigned page_limit(struct node_http_request *r)
 {
         const char *limit = node_http_query(r, "limit");
@@ -73,31 +46,27 @@ static unsigned page_limit(struct node_http_request *r)
         return n <= 0 ? PAGE_DEFAULT : n > PAGE_MAX ? PAGE_MAX : (unsigned)n;
 }
 
+/* A page from the state's name-ordered index: O(log n + limit). */
 void node_api_zones_list(struct node_http_request *r, void *ctx)
 {
         struct node_api *api = ctx;
-        struct zone_list l = {0};
-        cs_state_foreach_zone(&api->cluster->state, collect_zone, &l);
-        if (l.n > 1) /* items is NULL when there is nothing to sort */
-                qsort(l.items, l.n, sizeof(*l.items), zone_cmp);
         const char *marker = node_http_query(r, "marker");
         unsigned limit = page_limit(r);
         json_t *zones = json_array();
         json_t *next = json_null();
-        for (size_t i = 0; i < l.n; i++) {
-                char text[1024];
-                dns_name_to_text(l.items[i]->origin, text, sizeof(text));
-                if (marker != NULL && cmp_text(text, marker) <= 0)
-                        continue;
+        const struct cs_zone *last = NULL;
+        for (const struct cs_zone *z = cs_state_zone_after(&api->cluster->state, marker);
+             z != NULL; z = cs_state_zone_next(z)) {
                 if (json_array_size(zones) == limit) {
+                        char text[1024];
                         json_decref(next);
-                        dns_name_to_text(l.items[i - 1]->origin, text, sizeof(text));
-                        next = json_string(text);
+                        next = json_string(cs_name_text(last->origin, last->origin_len,
+                                                        text, sizeof(text)));
                         break;
                 }
-                json_array_append_new(zones, node_api_zone_json(l.items[i]));
+                json_array_append_new(zones, node_api_zone_json(z));
+                last = z;
         }
-        free(l.items);
         node_http_reply_json(
             r, 200, json_pack("{s:o, s:o}", "zones", zones, "next_marker", next));
 }
@@ -409,6 +378,18 @@ static void on_zone_applied(void *ctx, int status, const struct cs_result *res)
         free(w);
 }
 
+void node_api_zone_spec_command(struct node_api_zone_spec *z, const char *request_id,
+                                struct cs_command *cmd)
+{
+        unsigned char rnd[8];
+        if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+                memset(rnd, 0, sizeof(rnd));
+        snprintf(z->zone_id, sizeof(z->zone_id), "Z%02X%02X%02X%02X%02X%02X%02X%02X",
+                 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+        *cmd = (struct cs_command){.type = CS_CMD_ZONE_CREATE, .request_id = request_id};
+        cmd->u.zone_create = node_api_zone_spec_view(z, z->zone_id);
+}
+
 void node_api_zone_create(struct node_http_request *r, void *ctx)
 {
         struct node_api *api = ctx;
@@ -417,48 +398,51 @@ void node_api_zone_create(struct node_http_request *r, void *ctx)
                 return;
         struct api_errors errs;
         api_errors_init(&errs);
-        struct api_zone_spec spec;
-        int rc = api_zone_spec_parse(body, &spec, &errs);
+        struct node_api_zone_spec *z = malloc(sizeof(*z));
+        if (z == NULL) {
+                json_decref(body);
+                json_decref(errs.list);
+                node_http_reply_error(r, 500, "Internal", NULL, "out of memory");
+                return;
+        }
+        int rc = node_api_zone_spec_parse(body, "", -1, z, &errs);
         json_decref(body);
         if (rc != 0) {
                 node_api_reply_errors(r, errs.list);
                 json_decref(errs.list);
+                free(z);
                 return;
         }
         json_decref(errs.list);
-        if (node_api_forward_if_follower(api, r))
-                return;
         char request_id[CS_REQUEST_ID_MAXLEN + 1];
-        if (node_api_request_id(r, request_id, sizeof(request_id)) != 0)
-                return;
-        if (node_api_answer_duplicate(api, r, request_id, true))
-                return;
-        if (cs_state_zone_get(&api->cluster->state, spec.origin, spec.origin_len) !=
-            NULL) {
-                char text[1100];
-                dns_name_to_text(spec.origin, text, sizeof(text));
-                node_http_reply_error(r, 409, "ZoneAlreadyExists", "name",
-                                      "zone %s already exists", text);
+        if (node_api_forward_if_follower(api, r) ||
+            node_api_request_id(r, request_id, sizeof(request_id)) != 0 ||
+            node_api_answer_duplicate(api, r, request_id, true)) {
+                free(z);
                 return;
         }
-        unsigned char rnd[8];
-        char zone_id[32];
-        if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-                memset(rnd, 0, sizeof(rnd));
-        snprintf(zone_id, sizeof(zone_id), "Z%02X%02X%02X%02X%02X%02X%02X%02X", rnd[0],
-                 rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
-        struct cs_command cmd = {.type = CS_CMD_ZONE_CREATE, .request_id = request_id};
-        cmd.u.zone_create = api_zone_spec(&spec, zone_id);
+        if (cs_state_zone_get(&api->cluster->state, z->origin, z->origin_len) != NULL) {
+                char text[1100];
+                dns_name_to_text(z->origin, text, sizeof(text));
+                node_http_reply_error(r, 409, "ZoneAlreadyExists", "name",
+                                      "zone %s already exists", text);
+                free(z);
+                return;
+        }
+        struct cs_command cmd;
+        node_api_zone_spec_command(z, request_id, &cmd);
         struct zone_wait *w = calloc(1, sizeof(*w));
         if (w == NULL) {
                 node_http_reply_error(r, 500, "Internal", NULL, "out of memory");
+                free(z);
                 return;
         }
         w->r = r;
         w->api = api;
-        memcpy(w->origin, spec.origin, spec.origin_len);
+        memcpy(w->origin, z->origin, z->origin_len);
         node_http_hold(r);
         node_cluster_propose(api->cluster, &cmd, on_zone_applied, w);
+        free(z);
 }
 
 void node_api_zone_delete(struct node_http_request *r, void *ctx)

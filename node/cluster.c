@@ -21,6 +21,8 @@
 
 #include "common/log.h"
 #include "dns/name.h"
+#include "dns/route.h"
+#include "node/api_routing.h"
 #include "node/forward.h"
 #include "node/poll.h"
 #include "node/ready.h"
@@ -53,10 +55,69 @@ static uint32_t set_id_of(struct node_cluster *c, const char *name)
         return ++c->set_id_count;
 }
 
+struct node_health_id {
+        uint64_t hash;
+        uint32_t number; /* index + 1 */
+        char id[];
+};
+
+static bool health_id_match(const void *item, const void *key)
+{
+        return strcmp(((const struct node_health_id *)item)->id, key) == 0;
+}
+
+uint32_t node_cluster_health_index(struct node_cluster *c, const char *check_id)
+{
+        if (check_id == NULL || *check_id == '\0')
+                return 0;
+        uint64_t h = cs_hash_bytes(check_id, strlen(check_id), 0x6865616c7468);
+        struct node_health_id *known =
+            cs_hmap_get(&c->health_map, h, check_id, health_id_match);
+        if (known != NULL)
+                return known->number;
+        size_t len = strlen(check_id);
+        struct node_health_id *fresh = malloc(sizeof(*fresh) + len + 1);
+        struct node_health_id **grown =
+            realloc(c->health_ids, (c->health_id_count + 1) * sizeof(*grown));
+        if (grown != NULL)
+                c->health_ids = grown;
+        if (fresh == NULL || grown == NULL || cs_hmap_reserve(&c->health_map, 1) != 0) {
+                free(fresh);
+                return 0;
+        }
+        fresh->hash = h;
+        fresh->number = c->health_id_count + 1;
+        memcpy(fresh->id, check_id, len + 1);
+        c->health_ids[c->health_id_count++] = fresh;
+        cs_hmap_put(&c->health_map, h, fresh->id, fresh, health_id_match);
+        return fresh->number;
+}
+
 static int put_rrset(struct node_cluster *c, struct dns_txn *txn, const uint8_t *origin,
                      const uint8_t *owner, uint16_t type, const char *set_id,
                      const struct cs_rrset *rrset)
 {
+        struct dns_route route = {0};
+        if (rrset != NULL && cs_routing_present(&rrset->routing)) {
+                api_route_of(&rrset->routing,
+                             node_cluster_health_index(c, rrset->routing.health_check_id),
+                             &route);
+                if (route.flags & DNS_ROUTE_ALIAS) {
+                        /* The alias's one pseudo-record: its target's name. */
+                        const uint8_t *target = rrset->routing.alias_name;
+                        uint16_t target_len = (uint16_t)rrset->routing.alias_name_len;
+                        int rc = dns_txn_rrset_put_route(txn, origin, owner, type,
+                                                         set_id_of(c, set_id), rrset->ttl,
+                                                         &target, &target_len, 1, &route);
+                        if (rc == -EINVAL || rc == -E2BIG) {
+                                LOG_ERROR("alias record set is replicated but cannot be "
+                                          "served: %s",
+                                          txn->error);
+                                return 0;
+                        }
+                        return rc;
+                }
+        }
         size_t n = rrset ? rrset->count : 0;
         const uint8_t **data = calloc(n ? n : 1, sizeof(*data));
         uint16_t *len = calloc(n ? n : 1, sizeof(*len));
@@ -66,12 +127,14 @@ static int put_rrset(struct node_cluster *c, struct dns_txn *txn, const uint8_t 
                         data[i] = rrset->values[i].data;
                         len[i] = rrset->values[i].len;
                 }
-                rc = dns_txn_rrset_put(txn, origin, owner, type, set_id_of(c, set_id),
-                                       rrset ? rrset->ttl : 0, data, len, n);
+                rc = dns_txn_rrset_put_route(
+                    txn, origin, owner, type, set_id_of(c, set_id),
+                    rrset ? rrset->ttl : 0, data, len, n,
+                    route.policy || route.flags || route.health ? &route : NULL);
         }
         free(data);
         free(len);
-        if (rc == -EINVAL) {
+        if (rc == -EINVAL || rc == -E2BIG) {
                 char text[1024];
                 LOG_ERROR("record set at %s is replicated but cannot be served: %s",
                           dns_name_to_text(owner, text, sizeof(text)), txn->error);
@@ -247,6 +310,7 @@ static int restore_zone(const struct cs_zone *zone, void *arg)
 static int publish_all(struct node_cluster *c, const char *what)
 {
         struct dns_txn txn;
+        uint64_t started = node_now_ms();
         if (publish_begin(c, &txn, what, NULL, 0) != 0)
                 return -ENOMEM;
         /* Delete every zone of the old catalog (deleting while walking the
@@ -256,7 +320,12 @@ static int publish_all(struct node_cluster *c, const char *what)
         struct restore_fill f = {c, &txn, 0};
         if (rc == 0)
                 cs_state_foreach_zone(&c->state, restore_zone, &f);
-        return publish_finish(c, &txn, rc ? rc : f.rc, what, NULL, 0);
+        rc = publish_finish(c, &txn, rc ? rc : f.rc, what, NULL, 0);
+        /* Rare and proportional to the catalog: worth a line in the log. */
+        LOG_INFO("published %s: %zu zones in %llu ms%s", what,
+                 cs_state_zone_count(&c->state),
+                 (unsigned long long)(node_now_ms() - started), rc ? " (failed)" : "");
+        return rc;
 }
 
 /* One stale zone as the state has it now: replaced, or deleted when gone. */
@@ -1098,6 +1167,12 @@ static void close_state(struct node_cluster *c)
         cs_state_fini(&c->state);
         for (uint32_t i = 0; i < c->set_id_count; i++)
                 free(c->set_ids[i]);
+        for (uint32_t i = 0; i < c->health_id_count; i++)
+                free(c->health_ids[i]);
+        free(c->health_ids);
+        c->health_ids = NULL;
+        c->health_id_count = 0;
+        cs_hmap_fini(&c->health_map);
         free(c->set_ids);
         if (c->closed_cb != NULL)
                 c->closed_cb(c);

@@ -79,6 +79,12 @@ struct node_cluster {
         bool syncing;   /* a CHANGES_SYNCED proposal is in flight */
         char **set_ids; /* interned routing set ids; index + 1 = DNS set id */
         uint32_t set_id_count;
+        /* Interned health check ids: index + 1 is the number a routed set
+         * carries in the DNS engine, and status[index] of the health
+         * version (dns/route.h) is that check's. */
+        struct node_health_id **health_ids;
+        uint32_t health_id_count;
+        struct cs_hmap health_map; /* struct node_health_id by id */
         /* The node must stop: removed from the cluster (exit_code 0) or
          * failed (exit_code NODE_EXIT_FAILSTOP, the reason in error). */
         void (*removed_cb)(struct node_cluster *cluster);
@@ -142,6 +148,14 @@ uint64_t node_cluster_applied(struct node_cluster *c);
  * -RAFT_NOTLEADER or -RAFT_LEADERSHIPLOST (the outcome is then unknown:
  * retry with the same request id).
  */
+/*
+ * The number the DNS engine knows a health check by (1 + its index in a
+ * health version, dns/route.h), interned on first use; 0 for NULL or "" (no
+ * check) or when out of memory.  The health wiring builds each published
+ * version with status[n - 1] for check n.
+ */
+uint32_t node_cluster_health_index(struct node_cluster *c, const char *check_id);
+
 void node_cluster_propose(struct node_cluster *c, struct cs_command *cmd,
                           node_cluster_cb cb, void *ctx);
 

@@ -30,6 +30,7 @@
 #include "dns/server.h"
 #include "dns/zonefile.h"
 #include "node/api.h"
+#include "node/api_routing.h"
 #include "node/ca.h"
 #include "node/cluster.h"
 #include "node/config.h"
@@ -94,6 +95,10 @@ static int load_zone(struct dns_txn *txn, const struct node_zone_config *z,
         int rc =
             dns_zonefile_load(txn, z->path, given, NULL, print_zone_error, NULL, &stats);
         *records += stats.records;
+        if (rc == 0) /* routed sets, as export writes them (node/api_routing.h) */
+                rc = api_routed_load(txn, z->path, print_zone_error, NULL, records) != 0
+                         ? -EINVAL
+                         : 0;
         return rc;
 }
 

@@ -38,10 +38,10 @@ static void setup(void)
         json_t *body = json_loads("{\"name\":\"example.com.\"}", 0, NULL);
         struct api_errors errs;
         api_errors_init(&errs);
-        struct api_zone_spec z;
-        if (api_zone_spec_parse(body, &z, &errs) != 0)
+        struct node_api_zone_spec z;
+        if (node_api_zone_spec_parse(body, "", -1, &z, &errs) != 0)
                 abort();
-        struct cs_zone_spec spec = api_zone_spec(&z, "ZFUZZ");
+        struct cs_zone_spec spec = node_api_zone_spec_view(&z, "ZFUZZ");
         struct cs_ctx ctx = {.index = 1, .timestamp_ms = 1};
         struct cs_result res;
         cs_result_init(&res);
@@ -133,8 +133,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct api_errors errs;
         api_errors_init(&errs);
         if (data[0] % 3 == 0) {
-                struct api_zone_spec z;
-                if (api_zone_spec_parse(body, &z, &errs) == 0) {
+                struct node_api_zone_spec z;
+                if (node_api_zone_spec_parse(body, "", -1, &z, &errs) == 0) {
                         if (api_errors_count(&errs) != 0 || z.ns_count == 0 ||
                             z.origin_len == 0 || z.origin_len > 255)
                                 abort();

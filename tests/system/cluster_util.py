@@ -348,12 +348,13 @@ class Cluster:
     def bootstrap_str(self, ids):
         return ",".join(f"{i}@{self.nodes[i].raft}" for i in ids)
 
-    def start(self, n=3, wait=True):
-        """Bootstrap nodes 1..n and wait for a leader that all of them see."""
+    def start(self, n=3, wait=True, extra=()):
+        """Bootstrap nodes 1..n (extra: more flags for each) and wait for a
+        leader that all of them see."""
         self.bootstrap_ids = list(range(1, n + 1))
         bs = self.bootstrap_str(self.bootstrap_ids)
         for i in self.bootstrap_ids:
-            self.nodes[i].start(bootstrap=bs)
+            self.nodes[i].start(bootstrap=bs, extra=extra)
         if wait:
             self.wait_ready(self.bootstrap_ids)
         return self

@@ -93,10 +93,10 @@ static int forge(const char *zone, struct raft_buffer out[2])
             .origin = origin,
             .origin_len = olen,
             .zone_id = "ZINTRUDER",
-            .soa = {origin, olen, 6, "", 3600, &soa_v, 1},
-            .ns = {origin, olen, 2, "", 3600, &ns_v, 1},
+            .soa = {origin, olen, 6, "", 3600, &soa_v, 1, {0}},
+            .ns = {origin, olen, 2, "", 3600, &ns_v, 1, {0}},
         };
-        struct cs_action act = {CS_ACTION_CREATE, {www, wlen, 1, "", 60, &a_v, 1}};
+        struct cs_action act = {CS_ACTION_CREATE, {www, wlen, 1, "", 60, &a_v, 1, {0}}};
         struct cs_command bc = {.type = CS_CMD_CHANGE_BATCH,
                                 .timestamp_ms = 2,
                                 .request_id = "intruder-record"};

@@ -79,9 +79,9 @@ static inline void zone_spec(struct zone_fixture *zf, const char *origin, const 
         zf->spec.zone_id = id;
         zf->spec.comment = "test zone";
         zf->spec.soa = (struct cs_rrset_spec){zf->origin, zf->origin_len, 6, "",
-                                              3600,       &zf->soa_v,     1};
+                                              3600,       &zf->soa_v,     1, {0}};
         zf->spec.ns = (struct cs_rrset_spec){zf->origin, zf->origin_len, 2, "",
-                                             172800,     zf->ns_v,       2};
+                                             172800,     zf->ns_v,       2, {0}};
 }
 
 /* An action whose names and values live in a small arena of the test. */
@@ -138,6 +138,7 @@ static inline struct cs_action *ab_add(struct abuild *b, enum cs_action_kind kin
         a->rrset.ttl = ttl;
         a->rrset.values = &b->vals[b->nv];
         a->rrset.count = 0;
+        memset(&a->rrset.routing, 0, sizeof(a->rrset.routing)); /* slots are reused */
         return a;
 }
 

@@ -71,6 +71,7 @@ static void txn_begin(struct pmap_txn *txn, struct reclaim_list *retired)
         reclaim_init(retired);
         txn->id = next_txn++;
         txn->retired = retired;
+        txn->visited = 0;
 }
 
 static struct item *items_new(size_t n, uint64_t value)

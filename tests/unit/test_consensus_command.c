@@ -193,7 +193,7 @@ static void unknown_version_or_type_is_a_clean_error(void **state)
         uint8_t buf[64];
         struct cs_command d;
         char err[256];
-        size_t n = forge(buf, sizeof(buf), 2, CS_CMD_CHANGES_SYNCED);
+        size_t n = forge(buf, sizeof(buf), CS_COMMAND_VERSION + 1, CS_CMD_CHANGES_SYNCED);
         assert_int_equal(cs_command_decode(buf, n, &d, err, sizeof(err)), -EPROTO);
         assert_non_null(strstr(err, "version"));
         cs_command_free(&d);

@@ -6,7 +6,9 @@
  * snapshot bytes); a corrupt snapshot is refused (or, when the corruption is
  * still a valid snapshot, accepted) and a refused one leaves the state alone;
  * an asynchronous snapshot encodes the state as it was when frozen however
- * much changes meanwhile (on another thread too); and three raft_fixture
+ * much changes meanwhile (on another thread too); each snapshot sets raft's
+ * threshold and trailing entries for the next from the state's size; and
+ * three raft_fixture
  * servers running this FSM stay identical through
  * 1,000+ batches, a leader kill, a new election and the old leader's return
  * (compared byte for byte through their snapshots).
@@ -268,6 +270,8 @@ static void async_snapshot_encodes_the_state_at_freeze_time(void **state)
                 struct cs_state st;
                 struct cs_fsm fsm;
                 cs_state_init(&st);
+                /* Change records are evicted while the view packs them. */
+                st.changes_max = 1000;
                 cs_fsm_init(&fsm, &st);
                 assert_int_equal(fsm.raft_fsm.version, 3);
                 apply_buf(&fsm, encode_zone("other.test.", "Z2"));
@@ -297,6 +301,7 @@ static void async_snapshot_encodes_the_state_at_freeze_time(void **state)
                         apply_buf(&fsm, encode_retime(n, 7));
                 for (unsigned n = 1500; n < 1800; n++) /* added and deleted */
                         apply_buf(&fsm, encode_batch(n, NULL));
+                assert_non_null(st.evicted); /* kept for the view */
                 struct cs_command del = {.type = CS_CMD_ZONE_DELETE, .timestamp_ms = 9};
                 uint8_t other[64];
                 del.u.zone_delete.origin = other;
@@ -327,6 +332,7 @@ static void async_snapshot_encodes_the_state_at_freeze_time(void **state)
                 assert_null(enc.bufs);
                 assert_int_equal(st.pins, 0);
                 assert_null(st.retired);
+                assert_null(st.evicted);
                 /* Unpinned, the state frees what it lets go of at once. */
                 apply_buf(&fsm, encode_retime(0, 11));
                 assert_null(st.retired);
@@ -360,6 +366,45 @@ static void sync_snapshot_without_async_work(void **state)
                          0);
         assert_int_equal(st.pins, 0);
         free(want);
+        cs_fsm_close(&fsm);
+        cs_state_fini(&st);
+}
+
+/* Each snapshot sets raft's threshold and trailing entries for the next one
+ * from the size of the state, never below the configured values. */
+static void snapshots_are_paced_by_the_size_of_the_state(void **state)
+{
+        (void)state;
+        struct cs_state st;
+        struct cs_fsm fsm;
+        cs_state_init(&st);
+        cs_fsm_init(&fsm, &st);
+        fsm.raft_fsm.snapshot_async = NULL;
+        apply_zone_and_batches(&fsm, 100);
+        uint8_t origin[256];
+        size_t origin_len = to_wire("example.com.", origin);
+        size_t items = 1 +
+                       cs_zone_rrset_count(cs_state_zone_get(&st, origin, origin_len)) +
+                       cs_state_change_count(&st);
+        /* Only the snapshot settings of raft are used by the FSM here. */
+        struct raft *r = calloc(1, sizeof(*r));
+        raft_set_snapshot_threshold(r, 50);
+        raft_set_snapshot_trailing(r, 20);
+        fsm.raft = r;
+        struct raft_buffer *bufs;
+        unsigned n_bufs;
+        for (unsigned per = 4; per <= 1000; per *= 250) {
+                fsm.items_per_entry = per;
+                assert_int_equal(fsm.raft_fsm.snapshot(&fsm.raft_fsm, &bufs, &n_bufs), 0);
+                assert_int_equal(
+                    fsm.raft_fsm.snapshot_finalize(&fsm.raft_fsm, &bufs, &n_bufs), 0);
+                size_t want = items / per;
+                assert_int_equal(r->snapshot.threshold, want > 50 ? want : 50);
+                assert_int_equal(r->snapshot.trailing, want > 20 ? want : 20);
+        }
+        assert_true(items / 4 > 50); /* the first round did raise both */
+        fsm.raft = NULL;
+        free(r);
         cs_fsm_close(&fsm);
         cs_state_fini(&st);
 }
@@ -475,6 +520,9 @@ static void three_servers_stay_identical_across_a_leader_kill(void **state)
                 cs_fsm_set_raft(&c->fsm[i], r);
                 raft_set_snapshot_threshold(r, 256);
                 raft_set_snapshot_trailing(r, 64);
+                /* The values above, not the state's size, pace snapshots
+                 * here: the revived server must find its log compacted. */
+                c->fsm[i].items_per_entry = 1000000;
         }
         assert_int_equal(raft_fixture_configuration(&c->f, N_SERVERS, &conf), 0);
         assert_int_equal(raft_fixture_bootstrap(&c->f, &conf), 0);
@@ -541,6 +589,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(apply_always_returns_zero_and_reports_through_result),
             cmocka_unit_test(snapshot_of_a_large_state_restores_identically),
+            cmocka_unit_test(snapshots_are_paced_by_the_size_of_the_state),
             cmocka_unit_test(async_snapshot_encodes_the_state_at_freeze_time),
             cmocka_unit_test(sync_snapshot_without_async_work),
             cmocka_unit_test(corrupt_snapshot_is_refused_and_state_kept),

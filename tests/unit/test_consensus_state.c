@@ -565,6 +565,68 @@ static void members_are_kept_sorted_and_replaced_by_id(void **state)
         assert_int_equal(cs_state_member_remove(&e->st, &ctx, 2, &e->res), -ENOENT);
 }
 
+/* Checks the name-ordered index against the zones: strictly increasing text,
+ * every zone once. */
+static size_t check_order(const struct cs_state *st)
+{
+        char prev[1024] = "", text[1024];
+        size_t n = 0;
+        for (const struct cs_zone *z = cs_state_zone_after(st, NULL); z != NULL;
+             z = cs_state_zone_next(z)) {
+                cs_name_text(z->origin, z->origin_len, text, sizeof(text));
+                if (n > 0 && strcmp(prev, text) >= 0)
+                        fail_msg("%s listed after %s", text, prev);
+                assert_ptr_equal(cs_state_zone_get(st, z->origin, z->origin_len), z);
+                strcpy(prev, text);
+                n++;
+        }
+        assert_int_equal(n, cs_state_zone_count(st));
+        return n;
+}
+
+static void zones_are_listed_in_name_order_as_they_change(void **state)
+{
+        struct env *e = *state;
+        enum { ZONES = 20000 };
+        char name[64], id[32];
+        struct zone_fixture zf;
+        for (int i = 0; i < ZONES; i++) {
+                /* Names whose text order differs from creation order and
+                 * from the DNSSEC canonical order. */
+                snprintf(name, sizeof(name), "z%d.%c.test.", (i * 7919) % ZONES,
+                         'a' + i % 26);
+                snprintf(id, sizeof(id), "ZO%d", i);
+                zone_spec(&zf, name, id, 1);
+                struct cs_ctx ctx = {.index = ++e->index};
+                assert_int_equal(cs_state_zone_create(&e->st, &ctx, &zf.spec, &e->res),
+                                 0);
+        }
+        assert_int_equal(check_order(&e->st), ZONES + 1);
+        /* Every third zone deleted: the others stay in order. */
+        for (int i = 0; i < ZONES; i += 3) {
+                snprintf(name, sizeof(name), "z%d.%c.test.", (i * 7919) % ZONES,
+                         'a' + i % 26);
+                zone_spec(&zf, name, "x", 1);
+                struct cs_ctx ctx = {.index = ++e->index};
+                assert_int_equal(cs_state_zone_delete(&e->st, &ctx, zf.origin,
+                                                      zf.origin_len, false, &e->res),
+                                 0);
+        }
+        size_t left = check_order(&e->st);
+        assert_int_equal(left, ZONES + 1 - (ZONES + 2) / 3);
+        /* A page starts after its marker, which need not be a zone, in any case. */
+        const struct cs_zone *z = cs_state_zone_after(&e->st, "Z1.B.TEST.");
+        char text[1024];
+        assert_non_null(z);
+        cs_name_text(z->origin, z->origin_len, text, sizeof(text));
+        assert_true(strcmp(text, "z1.b.test.") > 0);
+        /* example.com. sorts first; the page after it starts at the next. */
+        assert_ptr_equal(cs_state_zone_after(&e->st, NULL), zone(e));
+        assert_ptr_equal(cs_state_zone_after(&e->st, "example.com."),
+                         cs_state_zone_next(zone(e)));
+        assert_null(cs_state_zone_after(&e->st, "zzz."));
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -584,6 +646,7 @@ int main(void)
             T(batch_of_10000_values_applies_and_deletes),
             T(batch_check_validates_without_changing_state),
             T(members_are_kept_sorted_and_replaced_by_id),
+            T(zones_are_listed_in_name_order_as_they_change),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,7 +5,10 @@
  * catalog obtained before the commit keeps its content until the commit's
  * reclaim list runs (observed from the synchronize hook); that changing one
  * name in a 100k-name zone copies only the path to it (every other node is
- * pointer-identical between versions); the zone-data rules (CNAME and other
+ * pointer-identical between versions); that a commit into a catalog of
+ * 100,000 zones (an upsert, a zone of a new label depth, its deletion) visits
+ * as few hash-map nodes as in a catalog of 10, walks none, and leaves every
+ * other zone pointer-identical; the zone-data rules (CNAME and other
  * data, SOA off the apex, out-of-zone owners, DNAME) with their messages;
  * that empty non-terminals are created and pruned; that abort leaves the
  * published version as it was; that the UDP server's thread answers
@@ -228,6 +231,128 @@ static void test_update_in_100k_zone_copies_only_the_path(void **state)
         free(before);
         free(sets);
         dns_db_fini(&db);
+}
+
+/* ---- commits cost what they change, whatever the catalog holds ---------- */
+
+/* What one commit visited: catalog and zone hash-map nodes its writes went
+ * through, nodes walked (must be none), objects it retired. */
+struct commit_cost {
+        uint64_t visited, walked;
+        size_t retired;
+};
+
+static void catalog_zone_name(char *buf, size_t len, int i)
+{
+        /* Origins of 2, 3 and 4 labels, so the depth range has work to do. */
+        if (i % 3 == 0)
+                snprintf(buf, len, "c%d.test.", i);
+        else if (i % 3 == 1)
+                snprintf(buf, len, "c%d.b%d.test.", i, i % 11);
+        else
+                snprintf(buf, len, "c%d.x.b%d.test.", i, i % 13);
+}
+
+static const struct dns_zone *zone_get(const struct dns_catalog *cat, const char *origin)
+{
+        struct dns_lname n;
+        assert_true(dns_lname_from_wire(&n, N(origin).wire, 256) > 0);
+        return dns_catalog_get(cat, &n);
+}
+
+/* Commits (kind 0) an upsert into one zone, (1) a zone of a new depth, (2)
+ * that zone's deletion; checks that no other zone changed and measures. */
+static struct commit_cost commit_one(struct dns_db *db, int zones, int kind)
+{
+        struct dns_txn txn;
+        struct path_check pc = {&txn, 0};
+        db->synchronize = count_retired;
+        db->synchronize_ctx = &pc;
+        const struct dns_catalog *v1 = dns_db_current(db);
+        const struct dns_zone **before = calloc((size_t)zones, sizeof(*before));
+        char name[64];
+        for (int i = 0; i < zones; i++) {
+                catalog_zone_name(name, sizeof(name), i);
+                before[i] = zone_get(v1, name);
+                assert_non_null(before[i]);
+        }
+        const char *deep = "a.b.c.d.e.f.g.deep.test.";
+        assert_int_equal(dns_txn_begin(db, &txn), 0);
+        uint64_t walked = pmap_stats_walked();
+        if (kind == 0) {
+                const uint8_t *rdata[] = {A2};
+                const uint16_t rdlen[] = {4};
+                assert_int_equal(dns_txn_rrset_put(&txn, N("c1.b1.test.").wire,
+                                                   N("www.c1.b1.test.").wire, DNS_TYPE_A,
+                                                   0, 60, rdata, rdlen, 1),
+                                 0);
+        } else if (kind == 1) {
+                assert_int_equal(dns_txn_zone_create(&txn, N(deep).wire, false), 0);
+        } else {
+                assert_int_equal(dns_txn_zone_delete(&txn, N(deep).wire), 0);
+        }
+        struct commit_cost cost = {.visited = txn.ptxn.visited};
+        assert_int_equal(dns_txn_commit(&txn), 0);
+        cost.walked = pmap_stats_walked() - walked;
+        cost.retired = pc.retired;
+        db->synchronize = NULL;
+
+        const struct dns_catalog *v2 = dns_db_current(db);
+        for (int i = 0; i < zones; i++) {
+                catalog_zone_name(name, sizeof(name), i);
+                if (kind != 0 || i != 1)
+                        assert_ptr_equal(zone_get(v2, name), before[i]);
+        }
+        assert_int_equal(v2->min_labels, 2);
+        assert_int_equal(v2->max_labels, kind == 1 ? 9 : 4);
+        struct dns_lname q;
+        dns_lname_from_wire(&q, N("x.a.b.c.d.e.f.g.deep.test.").wire, 256);
+        const struct dns_zone *found = dns_catalog_find(v2, &q);
+        assert_true(kind == 1 ? found != NULL && found->origin_labels == 9
+                              : found == NULL);
+        free(before);
+        return cost;
+}
+
+static void catalog_costs(int zones, struct commit_cost cost[3])
+{
+        struct dns_db db;
+        assert_int_equal(dns_db_init(&db), 0);
+        struct dns_txn txn;
+        char name[64];
+        assert_int_equal(dns_txn_begin(&db, &txn), 0);
+        for (int i = 0; i < zones; i++) {
+                catalog_zone_name(name, sizeof(name), i);
+                assert_int_equal(dns_txn_zone_create(&txn, N(name).wire, false), 0);
+                add_ok(&txn, name, name, DNS_TYPE_SOA, SOA_RDATA, sizeof(SOA_RDATA));
+        }
+        assert_int_equal(dns_txn_commit(&txn), 0);
+        assert_int_equal(dns_db_current(&db)->zone_count, zones);
+        for (int kind = 0; kind < 3; kind++)
+                cost[kind] = commit_one(&db, zones, kind);
+        dns_db_fini(&db);
+}
+
+static void test_commit_cost_does_not_grow_with_the_catalog(void **state)
+{
+        struct commit_cost small[3], big[3];
+        catalog_costs(10, small);
+        catalog_costs(BIG, big);
+        for (int kind = 0; kind < 3; kind++) {
+                print_message("commit %d: visited %llu / %llu nodes, retired %zu / %zu "
+                              "(10 / %d zones)\n",
+                              kind, (unsigned long long)small[kind].visited,
+                              (unsigned long long)big[kind].visited, small[kind].retired,
+                              big[kind].retired, BIG);
+                /* Nothing is walked, and the catalog's hash trie is a few
+                 * levels deeper at 100k zones (log32): a handful of nodes. */
+                assert_int_equal(small[kind].walked, 0);
+                assert_int_equal(big[kind].walked, 0);
+                assert_true(big[kind].visited <= small[kind].visited + 4);
+                assert_true(big[kind].visited < 16);
+                assert_true(big[kind].retired <= small[kind].retired + 4);
+                assert_true(big[kind].retired < 16);
+        }
 }
 
 static void expect_reject(struct dns_txn *txn, const char *owner, uint16_t type,
@@ -575,6 +700,7 @@ int main(void)
             cmocka_unit_test(test_commit_publishes_all_changes_at_once),
             cmocka_unit_test(test_old_catalog_keeps_content_until_reclaim),
             cmocka_unit_test(test_update_in_100k_zone_copies_only_the_path),
+            cmocka_unit_test(test_commit_cost_does_not_grow_with_the_catalog),
             cmocka_unit_test(test_cname_and_other_data_rejected),
             cmocka_unit_test(test_soa_outside_apex_rejected),
             cmocka_unit_test(test_out_of_zone_owner_rejected),

@@ -51,13 +51,34 @@ static void test_zone_name_too_long_for_default_ns_is_refused(void **state)
                 json_t *v = load(body);
                 struct api_errors errs;
                 api_errors_init(&errs);
-                struct api_zone_spec z;
-                assert_int_equal(api_zone_spec_parse(v, &z, &errs), -1);
+                struct node_api_zone_spec z;
+                assert_int_equal(node_api_zone_spec_parse(v, "", -1, &z, &errs), -1);
                 assert_int_equal(api_errors_count(&errs), 1);
                 assert_string_equal(first_field(&errs), "nameservers");
                 json_decref(errs.list);
                 json_decref(v);
         }
+}
+
+/* The same parser reads each item of POST /v1/zones/bulk: field names carry
+ * the item's prefix and the error its index. */
+static void test_bulk_item_too_long_for_default_ns_names_its_field(void **state)
+{
+        char name[300], body[400];
+        long_name(252, name);
+        snprintf(body, sizeof(body), "{\"name\":\"%s\"}", name);
+        json_t *v = load(body);
+        struct api_errors errs;
+        api_errors_init(&errs);
+        struct node_api_zone_spec z;
+        assert_int_equal(node_api_zone_spec_parse(v, "create[7].", 7, &z, &errs), -1);
+        assert_int_equal(api_errors_count(&errs), 1);
+        assert_string_equal(first_field(&errs), "create[7].nameservers");
+        assert_int_equal(
+            json_integer_value(json_object_get(json_array_get(errs.list, 0), "index")),
+            7);
+        json_decref(errs.list);
+        json_decref(v);
 }
 
 static void test_long_zone_name_with_nameservers_is_accepted(void **state)
@@ -69,8 +90,8 @@ static void test_long_zone_name_with_nameservers_is_accepted(void **state)
         json_t *v = load(body);
         struct api_errors errs;
         api_errors_init(&errs);
-        struct api_zone_spec z;
-        assert_int_equal(api_zone_spec_parse(v, &z, &errs), 0);
+        struct node_api_zone_spec z;
+        assert_int_equal(node_api_zone_spec_parse(v, "", -1, &z, &errs), 0);
         assert_int_equal(z.origin_len, 252);
         assert_int_equal(z.ns_count, 1);
         /* rname falls back to the origin: hostmaster.<zone> does not fit. */
@@ -85,8 +106,8 @@ static void test_zone_spec_defaults(void **state)
         json_t *v = load("{\"name\":\"Example.COM\",\"comment\":\"hi\"}");
         struct api_errors errs;
         api_errors_init(&errs);
-        struct api_zone_spec z;
-        assert_int_equal(api_zone_spec_parse(v, &z, &errs), 0);
+        struct node_api_zone_spec z;
+        assert_int_equal(node_api_zone_spec_parse(v, "", -1, &z, &errs), 0);
         assert_int_equal(z.ttl, 3600);
         assert_string_equal(z.comment, "hi");
         assert_int_equal(z.ns_count, 1);
@@ -107,8 +128,8 @@ static void test_zone_spec_lists_every_problem(void **state)
                  "\"soa\":\"x\"}");
         struct api_errors errs;
         api_errors_init(&errs);
-        struct api_zone_spec z;
-        assert_int_equal(api_zone_spec_parse(v, &z, &errs), -1);
+        struct node_api_zone_spec z;
+        assert_int_equal(node_api_zone_spec_parse(v, "", -1, &z, &errs), -1);
         assert_int_equal(api_errors_count(&errs), 5);
         const char *want[] = {"name", "comment", "ttl", "nameservers[1]", "soa"};
         for (size_t i = 0; i < 5; i++)
@@ -169,6 +190,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_zone_name_too_long_for_default_ns_is_refused),
             cmocka_unit_test(test_long_zone_name_with_nameservers_is_accepted),
+            cmocka_unit_test(test_bulk_item_too_long_for_default_ns_names_its_field),
             cmocka_unit_test(test_zone_spec_defaults),
             cmocka_unit_test(test_zone_spec_lists_every_problem),
             cmocka_unit_test(test_batch_parses_actions_and_reports_each_bad_one),

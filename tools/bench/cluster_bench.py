@@ -81,7 +81,7 @@ class Cluster:
         self.procs[i] = subprocess.Popen(
             [self.binary, "--data-dir", d, "--node-id", str(i), "--raft-listen", f"{a}:{self.raft}",
              "--api-listen", f"{a}:{self.api}", "-l", f"{a}:{self.dns}", "--bootstrap", self.boot,
-             "--api-token", f"admin:{TOKEN}", "--log-level", "warn",
+             "--api-token", f"admin:{TOKEN}", "--log-level", os.environ.get("QDNS_BENCH_LOG", "warn"),
              "--api-write-rate", "0"] + self.identity(i),
             stdout=log, stderr=log)
 

@@ -72,6 +72,54 @@ static char *upper(const char *s)
         return out;
 }
 
+/* The routing options (--weight, --failover, ...) into rrset: 0, or -1 with
+ * a usage message in err. */
+static int routing_build(const char *zone, const struct quorumctl_args *args,
+                         json_t *rrset, char *err, size_t errlen)
+{
+        unsigned long weight = 0;
+        if (quorumctl_args_has(args, "weight")) {
+                if (quorumctl_args_get_uint(args, "weight", 0, 255, &weight, err,
+                                            errlen) != 0)
+                        return -1;
+                json_object_set_new(rrset, "weight", json_integer((json_int_t)weight));
+        }
+        const char *failover = quorumctl_args_get(args, "failover");
+        if (failover != NULL) {
+                char *role = upper(failover);
+                if (role == NULL ||
+                    (strcmp(role, "PRIMARY") != 0 && strcmp(role, "SECONDARY") != 0)) {
+                        snprintf(err, errlen, "--failover takes PRIMARY or SECONDARY");
+                        free(role);
+                        return -1;
+                }
+                json_object_set_new(rrset, "failover", json_string(role));
+                free(role);
+        }
+        if (quorumctl_args_has(args, "multivalue"))
+                json_object_set_new(rrset, "multi_value_answer", json_true());
+        const char *check = quorumctl_args_get(args, "health-check");
+        if (check != NULL)
+                json_object_set_new(rrset, "health_check_id", json_string(check));
+        const char *target = quorumctl_args_get(args, "alias-target");
+        if (target == NULL)
+                return 0;
+        char *absolute = quorumctl_record_name_resolve(zone, target);
+        if (absolute == NULL) {
+                snprintf(err, errlen, "out of memory");
+                return -1;
+        }
+        json_t *alias =
+            json_pack("{s:s, s:b}", "dns_name", absolute, "evaluate_target_health",
+                      quorumctl_args_has(args, "evaluate-target-health"));
+        free(absolute);
+        const char *zone_id = quorumctl_args_get(args, "alias-zone-id");
+        if (zone_id != NULL)
+                json_object_set_new(alias, "hosted_zone_id", json_string(zone_id));
+        json_object_set_new(rrset, "alias_target", alias);
+        return 0;
+}
+
 json_t *quorumctl_record_batch_build(const char *action, const char *zone,
                                      const struct quorumctl_args *args, char *err,
                                      size_t errlen)
@@ -92,6 +140,13 @@ json_t *quorumctl_record_batch_build(const char *action, const char *zone,
                             json_string(set_id != NULL ? set_id : ""));
         if (quorumctl_args_has(args, "ttl"))
                 json_object_set_new(rrset, "ttl", json_integer((json_int_t)ttl));
+        if (routing_build(zone, args, rrset, err, errlen) != 0)
+                goto out;
+        bool alias = quorumctl_args_has(args, "alias-target");
+        if (args->npos == 3 && !alias && strcmp(action, "DELETE") != 0) {
+                snprintf(err, errlen, "give at least one VALUE (or --alias-target NAME)");
+                goto out;
+        }
         for (size_t i = 3; i < args->npos; i++) {
                 char *value = quorumctl_record_value_quote(type, args->pos[i]);
                 if (value == NULL)
@@ -100,7 +155,7 @@ json_t *quorumctl_record_batch_build(const char *action, const char *zone,
                 free(value);
         }
         /* A delete without values names the set by its key alone. */
-        if (json_array_size(records) > 0 || strcmp(action, "DELETE") != 0)
+        if (json_array_size(records) > 0 || (strcmp(action, "DELETE") != 0 && !alias))
                 json_object_set(rrset, "records", records);
         batch = json_pack("{s:[{s:s,s:O}]}", "changes", "action", action, "rrset", rrset);
         const char *comment = quorumctl_args_get(args, "comment");
@@ -159,6 +214,16 @@ static int fill_delete(struct quorumctl_ctx *ctx, const char *zone, json_t *batc
                                         json_object_get(current, "records"));
                 if (json_object_get(rrset, "ttl") == NULL)
                         json_object_set(rrset, "ttl", json_object_get(current, "ttl"));
+                /* A delete names the routing fields too: those not given
+                 * are the set's. */
+                static const char *const routing[] = {"weight", "failover",
+                                                      "multi_value_answer",
+                                                      "health_check_id", "alias_target"};
+                for (size_t i = 0; i < sizeof(routing) / sizeof(routing[0]); i++)
+                        if (json_object_get(rrset, routing[i]) == NULL &&
+                            json_object_get(current, routing[i]) != NULL)
+                                json_object_set(rrset, routing[i],
+                                                json_object_get(current, routing[i]));
         }
         json_decref(current);
         free(path);
@@ -231,33 +296,81 @@ static int add_query(char **query, const char *key, const char *value)
         return grown != NULL ? 0 : -1;
 }
 
+/* "weight 10", "failover PRIMARY", "multivalue", "alias NAME", with
+ * " evaluate" and " check ID" as they apply; NULL for a plain set. */
+static char *routing_cell(json_t *rrset)
+{
+        char buf[600] = "";
+        size_t n = 0;
+        json_t *v;
+#define ADD(...)                                                                         \
+        do {                                                                             \
+                if (n < sizeof(buf))                                                     \
+                        n += (size_t)snprintf(buf + n, sizeof(buf) - n, __VA_ARGS__);    \
+        } while (0)
+        if (json_is_integer(v = json_object_get(rrset, "weight")))
+                ADD("weight %lld", (long long)json_integer_value(v));
+        if (json_is_string(v = json_object_get(rrset, "failover")))
+                ADD("failover %s", json_string_value(v));
+        if (json_is_true(json_object_get(rrset, "multi_value_answer")))
+                ADD("multivalue");
+        json_t *alias = json_object_get(rrset, "alias_target");
+        if (json_is_object(alias)) {
+                v = json_object_get(alias, "dns_name");
+                ADD("%salias %s", n ? " " : "",
+                    json_is_string(v) ? json_string_value(v) : "?");
+                if (json_is_true(json_object_get(alias, "evaluate_target_health")))
+                        ADD(" evaluate");
+        }
+        if (json_is_string(v = json_object_get(rrset, "health_check_id")))
+                ADD("%scheck %s", n ? " " : "", json_string_value(v));
+#undef ADD
+        return n ? strdup(buf) : NULL;
+}
+
 static void print_rrsets(struct quorumctl_ctx *ctx, json_t *rrsets)
 {
         size_t i;
         json_t *rrset;
-        bool set_ids = false;
+        bool set_ids = false, routed = false;
         json_array_foreach(rrsets, i, rrset)
         {
                 json_t *sid = json_object_get(rrset, "set_identifier");
                 if (json_is_string(sid) && json_string_value(sid)[0] != '\0')
                         set_ids = true;
+                char *cell = routing_cell(rrset);
+                routed |= cell != NULL;
+                free(cell);
         }
-        static const char *const with_ids[] = {"NAME", "TYPE", "SET ID", ">TTL",
-                                               "RECORDS"};
-        static const char *const without[] = {"NAME", "TYPE", ">TTL", "RECORDS"};
-        static const char *const keys[] = {"name", "type", "set_identifier", "ttl"};
+        /* NAME TYPE [SET ID] [ROUTING] >TTL RECORDS */
+        const char *headers[6];
+        size_t cols = 0;
+        headers[cols++] = "NAME";
+        headers[cols++] = "TYPE";
+        if (set_ids)
+                headers[cols++] = "SET ID";
+        if (routed)
+                headers[cols++] = "ROUTING";
+        headers[cols++] = ">TTL";
+        headers[cols++] = "RECORDS";
         struct quorumctl_table t;
-        quorumctl_table_init(&t, set_ids ? 5 : 4, set_ids ? with_ids : without);
+        quorumctl_table_init(&t, cols, headers);
         json_array_foreach(rrsets, i, rrset)
         {
-                char *cells[5] = {0};
+                char *cells[6] = {0};
                 size_t n = 0;
-                for (size_t k = 0; k < 4; k++) {
-                        if (k == 2 && !set_ids)
-                                continue;
-                        json_t *v = json_object_get(rrset, keys[k]);
+                json_t *v = json_object_get(rrset, "name");
+                cells[n++] = v != NULL ? quorumctl_table_cell(v) : NULL;
+                v = json_object_get(rrset, "type");
+                cells[n++] = v != NULL ? quorumctl_table_cell(v) : NULL;
+                if (set_ids) {
+                        v = json_object_get(rrset, "set_identifier");
                         cells[n++] = v != NULL ? quorumctl_table_cell(v) : NULL;
                 }
+                if (routed)
+                        cells[n++] = routing_cell(rrset);
+                v = json_object_get(rrset, "ttl");
+                cells[n++] = v != NULL ? quorumctl_table_cell(v) : NULL;
                 json_t *records = json_object_get(rrset, "records");
                 size_t r;
                 json_t *value;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "tools/quorumctl/client.h"
+#include "tools/quorumctl/cmd_bulk.h"
 #include "tools/quorumctl/cmd_change.h"
 #include "tools/quorumctl/cmd_cluster.h"
 #include "tools/quorumctl/cmd_import.h"
@@ -73,6 +74,15 @@ static const struct quorumctl_opt zone_import_opts[] = {
     {NULL, 0, 0, NULL, NULL},
 };
 
+static const struct quorumctl_opt zone_import_many_opts[] = {
+    {"from-bind", 0, QUORUMCTL_OPT_VALUE, "FILE",
+     "the primary zones of this BIND named.conf\n(instead of DIR)"},
+    {"batch", 0, QUORUMCTL_OPT_VALUE, "N", "zones per request (1..1000, default 100)"},
+    {"skip-existing", 0, QUORUMCTL_OPT_FLAG, NULL,
+     "zones that exist already are not failures\n(to resume an interrupted run)"},
+    {NULL, 0, 0, NULL, NULL},
+};
+
 static const struct quorumctl_opt zone_export_opts[] = {
     {"output", 'o', QUORUMCTL_OPT_VALUE, "FILE",
      "write to FILE instead of standard output"},
@@ -97,6 +107,16 @@ static const struct quorumctl_opt record_change_opts[] = {
     {"ttl", 0, QUORUMCTL_OPT_VALUE, "SECS", "TTL of the record set"},
     {"set-id", 0, QUORUMCTL_OPT_VALUE, "ID",
      "set identifier (default \"\": a plain set)"},
+    {"weight", 0, QUORUMCTL_OPT_VALUE, "N", "weighted routing: weight 0-255"},
+    {"failover", 0, QUORUMCTL_OPT_VALUE, "ROLE",
+     "failover routing: PRIMARY or SECONDARY"},
+    {"multivalue", 0, QUORUMCTL_OPT_FLAG, NULL, "multivalue answer routing"},
+    {"health-check", 0, QUORUMCTL_OPT_VALUE, "ID", "health check of the record set"},
+    {"alias-target", 0, QUORUMCTL_OPT_VALUE, "NAME",
+     "an alias: answer with NAME's record set\nof this type (no VALUEs)"},
+    {"evaluate-target-health", 0, QUORUMCTL_OPT_FLAG, NULL,
+     "alias: healthy only when its target is"},
+    {"alias-zone-id", 0, QUORUMCTL_OPT_VALUE, "ID", "alias: the target's zone id"},
     {"comment", 0, QUORUMCTL_OPT_VALUE, "TEXT", "comment of the change batch"},
     {NULL, 0, 0, NULL, NULL},
 };
@@ -144,29 +164,44 @@ const struct quorumctl_cmd quorumctl_commands[] = {
      "replaced and deleted.  $INCLUDE is refused (inline the file).  A\n"
      "progress bar is drawn on stderr when it is a terminal.",
      2, 2, zone_import_opts, quorumctl_zone_import},
+    {"zone", "import-many", "DIR | --from-bind FILE [--batch N] [--skip-existing]",
+     "create many zones from master files",
+     "Every regular file in DIR is one zone, named after the file without a\n"
+     "\".zone\" or \".db\" suffix or a \"db.\" prefix.  With --from-bind the\n"
+     "primary zones of a BIND named.conf are read, their files relative to its\n"
+     "options { directory } (include statements are not followed).  Zones go\n"
+     "in bulk requests of N; each zone is created with all its records or not\n"
+     "at all, and every failure is printed with its problems (file lines).\n"
+     "Progress goes to stderr.  Exits 1 if any zone failed.",
+     0, 1, zone_import_many_opts, quorumctl_zone_import_many},
     {"zone", "export", "NAME [-o FILE]", "print a zone as a master file", NULL, 1, 1,
      zone_export_opts, quorumctl_zone_export},
     {"record", "list", "ZONE [--name NAME] [--type TYPE] [--set-id ID] [--limit N]",
      "list record sets (all pages)", NULL, 1, 1, record_list_opts, quorumctl_record_list},
     {"record", "show", "ZONE NAME TYPE [--set-id ID]", "show one record set", NULL, 3, 3,
      record_show_opts, quorumctl_record_show},
-    {"record", "upsert", "ZONE NAME TYPE [--ttl SECS] [--set-id ID] VALUE...",
+    {"record", "upsert", "ZONE NAME TYPE [--ttl SECS] [--set-id ID] [ROUTING] VALUE...",
      "create or replace a record set",
      "NAME may be relative to ZONE (www), @ for the apex, or absolute (with a\n"
      "final dot, or when it already ends with ZONE).  Each VALUE is one\n"
      "record in presentation format, one shell word each: '10 mail.example.com.'.\n"
      "TXT/SPF values not starting with a quote are sent as one quoted string.\n"
      "Put -- before values that start with '-'.  The change is one batch of\n"
-     "one action; its id is printed.",
-     4, U, record_change_opts, quorumctl_record_upsert},
-    {"record", "create", "ZONE NAME TYPE [--ttl SECS] [--set-id ID] VALUE...",
+     "one action; its id is printed.\n"
+     "ROUTING: --set-id ID with one of --weight N, --failover PRIMARY|SECONDARY\n"
+     "or --multivalue, and optionally --health-check ID; an alias takes\n"
+     "--alias-target NAME [--evaluate-target-health] instead of VALUEs.",
+     3, U, record_change_opts, quorumctl_record_upsert},
+    {"record", "create", "ZONE NAME TYPE [--ttl SECS] [--set-id ID] [ROUTING] VALUE...",
      "create a record set (fails if it exists)",
-     "Names and values as for \"record upsert\".", 4, U, record_change_opts,
-     quorumctl_record_create},
-    {"record", "delete", "ZONE NAME TYPE [--set-id ID] [VALUE...]", "delete a record set",
-     "Names and values as for \"record upsert\".  The set's current TTL (and,\n"
-     "without values, its values) is read first and sent: the API deletes a\n"
-     "set only when given its TTL and values.  --ttl is not needed.",
+     "Names, values and routing options as for \"record upsert\".", 3, U,
+     record_change_opts, quorumctl_record_create},
+    {"record", "delete", "ZONE NAME TYPE [--ttl SECS] [--set-id ID] [VALUE...]",
+     "delete a record set",
+     "Names and values as for \"record upsert\".  What is not given is read\n"
+     "from the set first and sent: its TTL (unless --ttl), its values (without\n"
+     "VALUEs) and its routing fields.  The API deletes a set only when given\n"
+     "its TTL and values.",
      3, U, record_change_opts, quorumctl_record_delete},
     {"change", "apply", "ZONE FILE", "apply a change batch from a JSON file",
      "FILE (\"-\": standard input) holds {\"comment\":...,\"changes\":[{\"action\":...,\n"

@@ -39,6 +39,14 @@ static void format_duration(char *buf, size_t size, double secs)
 size_t quorumctl_progress_format(char *buf, size_t size, size_t done, size_t total,
                                  double elapsed)
 {
+        return quorumctl_progress_format_unit(buf, size, done, total, elapsed, "records",
+                                              "rec");
+}
+
+size_t quorumctl_progress_format_unit(char *buf, size_t size, size_t done, size_t total,
+                                      double elapsed, const char *unit,
+                                      const char *abbrev)
+{
         char bar[BAR_WIDTH + 1], rate_text[32] = "-", eta[32] = "-";
         double fraction = total > 0 ? (double)done / (double)total : 1.0;
         if (fraction > 1.0)
@@ -53,8 +61,8 @@ size_t quorumctl_progress_format(char *buf, size_t size, size_t done, size_t tot
                 format_duration(eta, sizeof(eta),
                                 done < total ? (double)(total - done) / rate : 0.0);
         }
-        int n = snprintf(buf, size, "[%s] %zu/%zu records %3d%%  %s rec/s  ETA %s", bar,
-                         done, total, (int)(fraction * 100), rate_text, eta);
+        int n = snprintf(buf, size, "[%s] %zu/%zu %s %3d%%  %s %s/s  ETA %s", bar, done,
+                         total, unit, (int)(fraction * 100), rate_text, abbrev, eta);
         return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
 }
 
@@ -73,8 +81,9 @@ void quorumctl_progress_update(struct quorumctl_progress *p, size_t done)
         if (p->out == NULL)
                 return;
         char line[160];
-        size_t n = quorumctl_progress_format(line, sizeof(line), done, p->total,
-                                             quorumctl_progress_now() - p->started);
+        size_t n = quorumctl_progress_format_unit(
+            line, sizeof(line), done, p->total, quorumctl_progress_now() - p->started,
+            p->unit ? p->unit : "records", p->unit ? p->unit : "rec");
         fprintf(p->out, "\r%s", line);
         for (size_t i = n; i < p->width; i++)
                 fputc(' ', p->out);

@@ -16,7 +16,8 @@ struct quorumctl_progress {
         FILE *out;      /* borrowed; NULL: disabled */
         double started; /* monotonic seconds */
         size_t total;
-        size_t width; /* of the last line drawn, to blank it out */
+        size_t width;     /* of the last line drawn, to blank it out */
+        const char *unit; /* what is counted; NULL: "records" */
 };
 
 /* Enables the bar when out is a terminal. */
@@ -33,6 +34,11 @@ void quorumctl_progress_finish(struct quorumctl_progress *p);
  */
 size_t quorumctl_progress_format(char *buf, size_t size, size_t done, size_t total,
                                  double elapsed);
+
+/* The same counting `unit` ("zones"), its rate as `abbrev`/s. */
+size_t quorumctl_progress_format_unit(char *buf, size_t size, size_t done, size_t total,
+                                      double elapsed, const char *unit,
+                                      const char *abbrev);
 
 /* Monotonic clock in seconds. */
 double quorumctl_progress_now(void);

@@ -1,0 +1,409 @@
+/*
+ * route.c — routing-policy selection and health versions (see route.h).
+ *
+ * A query at a routed name comes here with the name's blob and the query
+ * type.  select_group() applies the policy of the group (the sets of that
+ * type, side by side in the blob); a chosen alias is followed with
+ * follow(), which finds the target's blob in the catalog and selects in the
+ * target's group in turn.  Health of a set is its check's status in the
+ * catalog's health version and, for an alias with evaluate_target_health,
+ * whether its target group has a healthy set (evaluated the same way).
+ * Every alias hop, in selection or in health evaluation, spends one unit of
+ * a per-query budget and one level of depth, so loops end.
+ */
+#include "dns/route.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "dns/name.h"
+#include "dns/zone.h"
+
+/* ---- the per-thread generator (splitmix64) --------------------------------------- */
+
+static _Thread_local uint64_t rng_state; /* 0: not seeded yet */
+
+void dns_route_seed(uint64_t seed)
+{
+        rng_state = seed ? seed : 1;
+}
+
+static uint64_t rng_next(void)
+{
+        if (__builtin_expect(rng_state == 0, 0)) {
+                /* Once per thread: not on the path of every query. */
+                uint64_t seed = 0;
+                if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed)) {
+                        struct timespec ts;
+                        clock_gettime(CLOCK_MONOTONIC, &ts);
+                        seed = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^
+                               (uint64_t)(uintptr_t)&rng_state;
+                }
+                dns_route_seed(seed);
+        }
+        uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        return z ^ (z >> 31);
+}
+
+/* Uniform in [0, n) (n > 0), by multiplication: no division per query. */
+static uint64_t rng_below(uint64_t n)
+{
+        return (uint64_t)(((unsigned __int128)rng_next() * n) >> 64);
+}
+
+/* ---- health versions ------------------------------------------------------------- */
+
+struct dns_health *dns_health_new(uint64_t version, uint32_t count)
+{
+        struct dns_health *h = calloc(1, sizeof(*h) + count);
+        if (h != NULL) {
+                h->version = version;
+                h->count = count;
+        }
+        return h;
+}
+
+int dns_db_health_publish(struct dns_db *db, struct dns_health *health)
+{
+        struct dns_txn txn;
+        int rc = dns_txn_begin(db, &txn);
+        if (rc != 0)
+                return rc;
+        const struct dns_health *old = txn.catalog->health;
+        if (old != NULL && reclaim_push(&txn.retired, free, (void *)old) != 0) {
+                dns_txn_abort(&txn);
+                return -ENOMEM;
+        }
+        txn.catalog->health = health;
+        return dns_txn_commit(&txn);
+}
+
+/* ---- selection ------------------------------------------------------------------- */
+
+struct sel {
+        const struct dns_catalog *cat;
+        const struct dns_health *health;
+        unsigned budget; /* alias hops left */
+};
+
+/* The sets of `type` in a blob: returns how many, from index *first. */
+static unsigned group_of(const struct dns_rrsets *sets, uint16_t type, unsigned *first)
+{
+        if (sets == NULL)
+                return 0;
+        unsigned i = 0;
+        while (i < sets->count && sets->set[i].type < type)
+                i++;
+        *first = i;
+        unsigned n = 0;
+        while (i + n < sets->count && sets->set[i + n].type == type)
+                n++;
+        return n;
+}
+
+/* The blob of an alias's target name, or NULL. */
+static const struct dns_rrsets *alias_target(const struct sel *s,
+                                             const struct dns_rrsets *sets,
+                                             const struct dns_rrset_info *alias)
+{
+        const uint8_t *rr = dns_rrset_next(sets, alias, NULL);
+        struct dns_lname name;
+        if (rr == NULL ||
+            dns_lname_from_wire(&name, dns_rr_rdata(rr), dns_rr_rdlen(rr)) < 0)
+                return NULL;
+        const struct dns_zone *zone = dns_catalog_find(s->cat, &name);
+        if (zone == NULL)
+                return NULL;
+        const struct dns_node *node = dns_zone_find(zone, &name);
+        return node != NULL ? node->rrsets : NULL;
+}
+
+static bool set_healthy(struct sel *s, const struct dns_rrsets *sets,
+                        const struct dns_rrset_info *info, unsigned depth)
+{
+        if (!dns_health_ok(s->health, dns_rrset_health(info)))
+                return false;
+        const uint8_t both = DNS_ROUTE_ALIAS | DNS_ROUTE_EVALUATE;
+        if ((dns_rrset_route_flags(info) & both) != both)
+                return true;
+        if (depth >= DNS_ALIAS_DEPTH || s->budget == 0)
+                return false; /* a loop, or too deep: no healthy target */
+        s->budget--;
+        const struct dns_rrsets *target = alias_target(s, sets, info);
+        unsigned first, n = group_of(target, info->type, &first);
+        for (unsigned k = 0; k < n; k++)
+                if (set_healthy(s, target, &target->set[first + k], depth + 1))
+                        return true;
+        return false;
+}
+
+/* Health of the sets of a group, cached for the first 256. */
+struct health_cache {
+        uint64_t known[4], ok[4];
+};
+
+static bool healthy_at(struct sel *s, struct health_cache *c,
+                       const struct dns_rrsets *sets, unsigned first, unsigned k,
+                       unsigned depth)
+{
+        if (k < 256 && (c->known[k / 64] >> (k % 64) & 1))
+                return c->ok[k / 64] >> (k % 64) & 1;
+        bool ok = set_healthy(s, sets, &sets->set[first + k], depth);
+        if (k < 256) {
+                c->known[k / 64] |= 1ull << (k % 64);
+                if (ok)
+                        c->ok[k / 64] |= 1ull << (k % 64);
+        }
+        return ok;
+}
+
+/* weight / sum of the healthy weights; weight 0 only when no non-zero
+ * weight is healthy; nothing healthy: every set counts (fail open). */
+/* Whether health can rule out a set of the group: some set has a check
+ * (and a health version exists) or evaluates an alias's target.  If not,
+ * every set is healthy and health need not be looked at. */
+static bool group_checked(const struct sel *s, const struct dns_rrset_info *set,
+                          unsigned n)
+{
+        uint32_t checks = 0;
+        unsigned evaluate = 0;
+        for (unsigned k = 0; k < n; k++) {
+                checks |= dns_rrset_health(&set[k]);
+                evaluate |= dns_rrset_route_flags(&set[k]) & DNS_ROUTE_EVALUATE;
+        }
+        return evaluate != 0 || (checks != 0 && s->health != NULL);
+}
+
+/* weight / sum of the weights, every set healthy: the common case. */
+static unsigned pick_by_weight(const struct dns_rrset_info *set, unsigned n)
+{
+        uint64_t total = 0;
+        for (unsigned k = 0; k < n; k++)
+                total += dns_rrset_weight(&set[k]);
+        if (total == 0)
+                return (unsigned)rng_below(n);
+        uint64_t r = rng_below(total);
+        for (unsigned k = 0; k < n; k++) {
+                unsigned w = dns_rrset_weight(&set[k]);
+                if (r < w)
+                        return k;
+                r -= w;
+        }
+        return 0; /* not reached */
+}
+
+static unsigned choose_weighted(struct sel *s, const struct dns_rrsets *sets,
+                                unsigned first, unsigned n, unsigned depth)
+{
+        if (!group_checked(s, &sets->set[first], n))
+                return pick_by_weight(&sets->set[first], n);
+        struct health_cache c;
+        memset(&c, 0, sizeof(c));
+        uint64_t sum_ok = 0, sum_all = 0;
+        unsigned n_ok = 0;
+        for (unsigned k = 0; k < n; k++) {
+                unsigned w = dns_rrset_weight(&sets->set[first + k]);
+                sum_all += w;
+                if (healthy_at(s, &c, sets, first, k, depth)) {
+                        n_ok++;
+                        sum_ok += w;
+                }
+        }
+        bool only_ok = n_ok > 0;
+        uint64_t total = only_ok ? sum_ok : sum_all;
+        if (total > 0) {
+                uint64_t r = rng_below(total);
+                for (unsigned k = 0; k < n; k++) {
+                        unsigned w = dns_rrset_weight(&sets->set[first + k]);
+                        if (w == 0 ||
+                            (only_ok && !healthy_at(s, &c, sets, first, k, depth)))
+                                continue;
+                        if (r < w)
+                                return k;
+                        r -= w;
+                }
+                return 0; /* not reached */
+        }
+        uint64_t r = rng_below(only_ok ? n_ok : n); /* all weights 0: uniform */
+        for (unsigned k = 0; k < n; k++) {
+                if (only_ok && !healthy_at(s, &c, sets, first, k, depth))
+                        continue;
+                if (r-- == 0)
+                        return k;
+        }
+        return 0;
+}
+
+/* Primary when healthy, else a healthy secondary, else the primary. */
+static unsigned choose_failover(struct sel *s, const struct dns_rrsets *sets,
+                                unsigned first, unsigned n, unsigned depth)
+{
+        int primary = -1, secondary = -1;
+        for (unsigned k = 0; k < n; k++) {
+                unsigned route = dns_rrset_route_flags(&sets->set[first + k]);
+                if ((route & DNS_ROUTE_PRIMARY) && primary < 0)
+                        primary = (int)k;
+                else if ((route & DNS_ROUTE_SECONDARY) && secondary < 0)
+                        secondary = (int)k;
+        }
+        if (primary >= 0 && set_healthy(s, sets, &sets->set[first + primary], depth))
+                return (unsigned)primary;
+        if (secondary >= 0 && set_healthy(s, sets, &sets->set[first + secondary], depth))
+                return (unsigned)secondary;
+        return primary >= 0     ? (unsigned)primary
+               : secondary >= 0 ? (unsigned)secondary
+                                : 0;
+}
+
+/* Up to max healthy sets at random (all unhealthy: up to max of those). */
+static unsigned choose_multivalue(struct sel *s, const struct dns_rrsets *sets,
+                                  unsigned first, unsigned n, unsigned depth,
+                                  unsigned *chosen, unsigned max)
+{
+        struct health_cache c;
+        memset(&c, 0, sizeof(c));
+        unsigned n_ok = 0;
+        for (unsigned k = 0; k < n; k++)
+                n_ok += healthy_at(s, &c, sets, first, k, depth);
+        bool only_ok = n_ok > 0;
+        unsigned seen = 0, got = 0;
+        for (unsigned k = 0; k < n; k++) {
+                if (only_ok && !healthy_at(s, &c, sets, first, k, depth))
+                        continue;
+                if (got < max) { /* reservoir sampling of max among the candidates */
+                        chosen[got++] = k;
+                } else {
+                        uint64_t r = rng_below(seen + 1);
+                        if (r < max)
+                                chosen[r] = k;
+                }
+                seen++;
+        }
+        for (unsigned i = got; i > 1; i--) { /* and in random order */
+                unsigned j = (unsigned)rng_below(i);
+                unsigned t = chosen[i - 1];
+                chosen[i - 1] = chosen[j];
+                chosen[j] = t;
+        }
+        return got;
+}
+
+static unsigned select_group(struct sel *s, const struct dns_rrsets *sets, unsigned first,
+                             unsigned n, struct dns_pick *out, unsigned max,
+                             unsigned depth);
+
+/*
+ * Multivalue's common case: at most 8 sets, all healthy, none an alias —
+ * every set is answered.  Sets of a group are adjacent in the blob and so
+ * are their records, so one pick covers them all, written from a random
+ * set on (as one set's records are rotated).  False when the case does not
+ * apply.
+ */
+static bool multivalue_all(struct sel *s, const struct dns_rrsets *sets, unsigned first,
+                           unsigned n, struct dns_pick *out)
+{
+        const struct dns_rrset_info *set = &sets->set[first];
+        unsigned records = set[0].count;
+        uint32_t size = set[0].size, checks = 0, flags = 0, gaps = 0;
+        /* One pass: aliases, checks, evaluation, and records not adjacent. */
+        for (unsigned k = 0; k < n; k++) {
+                uint32_t routing = set[k].routing;
+                checks |= routing >> 14;
+                flags |= routing;
+                if (k > 0) {
+                        gaps |= set[k].offset ^ (set[k - 1].offset + set[k - 1].size);
+                        records += set[k].count;
+                        size += set[k].size;
+                }
+        }
+        unsigned route = (flags >> 2) & 0xf;
+        if (gaps != 0 || (route & (DNS_ROUTE_ALIAS | DNS_ROUTE_EVALUATE)) != 0 ||
+            (checks != 0 && s->health != NULL) || records > UINT16_MAX)
+                return false;
+        unsigned from = (unsigned)rng_below(n), start = 0;
+        for (unsigned k = 0; k < from; k++)
+                start += set[k].count;
+        out->merged = set[0];
+        out->merged.count = (uint16_t)records;
+        out->merged.size = size;
+        out->sets = sets;
+        out->info = &out->merged;
+        out->start = start;
+        return true;
+}
+
+/* The answer of an alias: its target's group, chosen by its own policy. */
+static unsigned follow(struct sel *s, const struct dns_rrsets *sets,
+                       const struct dns_rrset_info *alias, struct dns_pick *out,
+                       unsigned max, unsigned depth)
+{
+        if (depth >= DNS_ALIAS_DEPTH || s->budget == 0)
+                return 0;
+        s->budget--;
+        const struct dns_rrsets *target = alias_target(s, sets, alias);
+        unsigned first, n = group_of(target, alias->type, &first);
+        if (n == 0)
+                return 0;
+        return select_group(s, target, first, n, out, max, depth + 1);
+}
+
+static unsigned select_group(struct sel *s, const struct dns_rrsets *sets, unsigned first,
+                             unsigned n, struct dns_pick *out, unsigned max,
+                             unsigned depth)
+{
+        unsigned chosen[DNS_PICK_MAX];
+        unsigned nc = 1;
+        chosen[0] = 0; /* plain sets: the first (the only one, when valid) */
+        switch (dns_rrset_policy(&sets->set[first])) {
+        case DNS_POLICY_WEIGHTED:
+                chosen[0] = choose_weighted(s, sets, first, n, depth);
+                break;
+        case DNS_POLICY_FAILOVER:
+                chosen[0] = choose_failover(s, sets, first, n, depth);
+                break;
+        case DNS_POLICY_MULTIVALUE:
+                if (n <= max && multivalue_all(s, sets, first, n, out))
+                        return 1;
+                nc = choose_multivalue(s, sets, first, n, depth, chosen, max);
+                break;
+        default:
+                break;
+        }
+        unsigned np = 0;
+        for (unsigned i = 0; i < nc && np < max; i++) {
+                const struct dns_rrset_info *info = &sets->set[first + chosen[i]];
+                if (dns_rrset_route_flags(info) & DNS_ROUTE_ALIAS) {
+                        np += follow(s, sets, info, out + np, max - np, depth);
+                } else {
+                        out[np].sets = sets;
+                        out[np].info = info;
+                        out[np].start = DNS_PICK_ROTATE;
+                        np++;
+                }
+        }
+        return np;
+}
+
+unsigned dns_route_select(const struct dns_catalog *catalog,
+                          const struct dns_rrsets *sets, uint16_t type,
+                          struct dns_pick out[DNS_PICK_MAX])
+{
+        struct sel s = {catalog, catalog->health, DNS_ROUTE_BUDGET};
+        if (sets != NULL) {
+                /* A group's infos and records span several cache lines:
+                 * ask for them together rather than one miss at a time. */
+                const char *p = (const char *)sets + 64;
+                const char *end = (const char *)dns_rrsets_data(sets) + sets->data_size;
+                for (unsigned line = 0; p < end && line < 8; line++, p += 64)
+                        __builtin_prefetch(p);
+        }
+        unsigned first, n = group_of(sets, type, &first);
+        if (n == 0)
+                return 0;
+        return select_group(&s, sets, first, n, out, DNS_PICK_MAX, 0);
+}

@@ -1,0 +1,91 @@
+/*
+ * route.h — routing policies on the query path: which record sets of a name
+ * and type to answer, given the published health of their checks.
+ *
+ * The sets of one (name, type) that carry a policy form a group in the
+ * name's blob (dns/rrset.h keeps them side by side).  dns_route_select()
+ * picks from a group by its policy — weighted (share = weight / sum of the
+ * healthy weights), failover (primary, else a healthy secondary, both down:
+ * primary), multivalue (up to 8 healthy sets, a random subset when more) —
+ * and follows aliases to their target's group, chosen by the target's own
+ * policy.  When no set of a group is healthy every set counts as healthy
+ * (fail open).  Alias chains are followed at most DNS_ALIAS_DEPTH deep and
+ * health evaluation through aliases costs at most DNS_ROUTE_BUDGET steps, so
+ * a loop or a wide tree bounds the work of one query.
+ *
+ * Health comes from a `struct dns_health`, an immutable array of check
+ * statuses indexed by the small numbers the sets carry.  It hangs off the
+ * published catalog (dns/db.h): dns_db_health_publish() installs a new
+ * version with a catalog swap and frees the old one after the readers'
+ * grace period, exactly as zone changes are published.  Selection reads
+ * only published data, allocates nothing, takes no lock and makes no system
+ * call; its randomness comes from a per-thread generator seeded once per
+ * thread from the kernel (dns_route_seed() fixes it, for tests).
+ */
+#ifndef DNS_ROUTE_H
+#define DNS_ROUTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dns/db.h"
+#include "dns/rrset.h"
+
+#define DNS_PICK_MAX     8  /* multivalue answers at most 8 sets */
+#define DNS_ALIAS_DEPTH  8  /* aliases followed in a row */
+#define DNS_ROUTE_BUDGET 64 /* alias hops one query may spend */
+
+enum dns_health_status { DNS_HEALTH_HEALTHY = 0, DNS_HEALTH_UNHEALTHY = 1 };
+
+/* One published health version.  Checks past `count` are healthy (a new
+ * check is healthy until data arrives). */
+struct dns_health {
+        uint64_t version;
+        uint32_t count;
+        uint8_t status[]; /* enum dns_health_status, by check index */
+};
+
+/* A version with `count` checks, all healthy; NULL when out of memory. */
+struct dns_health *dns_health_new(uint64_t version, uint32_t count);
+
+/* Whether the check a set carries (0: none) is healthy. */
+static inline bool dns_health_ok(const struct dns_health *h, uint32_t check)
+{
+        if (check == 0 || h == NULL || check - 1 >= h->count)
+                return true;
+        return h->status[check - 1] == DNS_HEALTH_HEALTHY;
+}
+
+/*
+ * Publishes `health` (taken on success; on failure the caller keeps it) as
+ * the version readers see, with the same catalog swap and grace period as
+ * a zone change.  On the db's writer thread.  0 or -ENOMEM.
+ */
+int dns_db_health_publish(struct dns_db *db, struct dns_health *health);
+
+/* A set chosen to answer with: records of `info` in `sets`, written from
+ * record `start` on (DNS_PICK_ROTATE: the answer's own rotation).  `info`
+ * may point at `merged`, several adjacent sets of a group seen as one. */
+#define DNS_PICK_ROTATE UINT32_MAX
+struct dns_pick {
+        const struct dns_rrsets *sets;
+        const struct dns_rrset_info *info;
+        uint32_t start;
+        struct dns_rrset_info merged;
+};
+
+/*
+ * Chooses the sets that answer `type` at a name whose record sets are
+ * `sets` (a DNS_NODE_POLICY node), following aliases through `catalog`.
+ * Returns how many picks were written to out (at most DNS_PICK_MAX); 0 when
+ * the name has no set of this type or an alias leads nowhere.
+ */
+unsigned dns_route_select(const struct dns_catalog *catalog,
+                          const struct dns_rrsets *sets, uint16_t type,
+                          struct dns_pick out[DNS_PICK_MAX]);
+
+/* Seeds the calling thread's generator (tests; threads seed themselves). */
+void dns_route_seed(uint64_t seed);
+
+#endif

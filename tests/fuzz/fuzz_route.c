@@ -1,0 +1,313 @@
+/*
+ * fuzz_route.c — libFuzzer target: random routing-policy groups and health
+ * states, answered by dns_answer().
+ *
+ * The input describes up to 8 groups of A sets at g0..g7.route.example.
+ * (each set: policy, failover role, alias flag and target group,
+ * evaluate_target_health, weight, health check number) and a health version
+ * of 32 checks.  Each input builds a fresh db through
+ * dns_txn_rrset_put_route() — what the node does for replicated sets — and
+ * publishes the health version, then asks every group's name for A (UDP and
+ * TCP), CNAME and ANY.  Checked for every answer: it parses and fits its
+ * limit; records are under the name asked; the batch path (parse, warm,
+ * answer) gives the same bytes as dns_answer() with the same seed.  For
+ * groups of one policy without aliases, the policy's invariants: never an
+ * empty answer (a group always answers, failing open); weighted answers one
+ * set, healthy with a non-zero weight whenever one is; failover answers the
+ * primary when it is healthy, a healthy secondary otherwise if there is one;
+ * multivalue answers at most 8 distinct sets, all healthy when any is, and
+ * min(8, healthy) of them.
+ *
+ * Record 10.<group>.<set>.1 identifies the set that answered.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dns/answer.h"
+#include "dns/db.h"
+#include "dns/packet.h"
+#include "dns/route.h"
+#include "dns/wire.h"
+#include "dns/zonefile.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define GROUPS 8
+#define SETS   12
+
+struct fset {
+        uint8_t policy, flags, weight, target;
+        uint32_t health;
+};
+
+struct fgroup {
+        unsigned n;
+        bool mixed, aliases;
+        uint8_t policy;
+        struct fset set[SETS];
+};
+
+struct input {
+        const uint8_t *p;
+        size_t left;
+};
+
+static uint8_t take(struct input *in)
+{
+        if (in->left == 0)
+                return 0;
+        in->left--;
+        return *in->p++;
+}
+
+static void group_name(unsigned g, uint8_t *wire)
+{
+        char text[64];
+        snprintf(text, sizeof(text), "g%u.route.example.", g);
+        if (dns_name_from_text(text, wire) != 0)
+                abort();
+}
+
+static bool healthy(const struct dns_health *h, const struct fset *s)
+{
+        return dns_health_ok(h, s->health);
+}
+
+/* The (group, set) of each A record in the answer section; -1 on a bad
+ * message.  owner_ok: every answer record is under the question's name. */
+static int answer_sets(const uint8_t *msg, size_t len, uint8_t *sets, int max,
+                       bool *owner_ok)
+{
+        if (len < DNS_HEADER_SIZE)
+                return -1;
+        unsigned qd = wire_get16(msg + 4), an = wire_get16(msg + 6);
+        size_t off = DNS_HEADER_SIZE;
+        if (qd != 1)
+                return -1;
+        int n = dns_name_wire_len(msg + off, len - off);
+        if (n < 0 || off + (size_t)n + 4 > len)
+                return -1;
+        off += (size_t)n + 4;
+        int got = 0;
+        *owner_ok = true;
+        for (unsigned i = 0; i < an; i++) {
+                if (off + 12 > len)
+                        return -1;
+                /* Owners are pointers: to the question for routed answers. */
+                if (msg[off] != 0xc0 || msg[off + 1] != DNS_HEADER_SIZE)
+                        *owner_ok = false;
+                if ((msg[off] & 0xc0) != 0xc0)
+                        return -1;
+                uint16_t type = wire_get16(msg + off + 2);
+                uint16_t rdlen = wire_get16(msg + off + 10);
+                if (off + 12 + rdlen > len)
+                        return -1;
+                if (type == DNS_TYPE_A && rdlen == 4 && got < max)
+                        sets[got++] = msg[off + 12 + 2];
+                off += 12 + rdlen;
+        }
+        return got;
+}
+
+static size_t make_query(uint8_t *q, const uint8_t *name, uint16_t type)
+{
+        int nlen = dns_name_wire_len(name, 256);
+        memset(q, 0, DNS_HEADER_SIZE);
+        wire_put16(q, 0x4242);
+        wire_put16(q + 4, 1);
+        memcpy(q + DNS_HEADER_SIZE, name, (size_t)nlen);
+        wire_put16(q + DNS_HEADER_SIZE + nlen, type);
+        wire_put16(q + DNS_HEADER_SIZE + nlen + 2, DNS_CLASS_IN);
+        return DNS_HEADER_SIZE + (size_t)nlen + 4;
+}
+
+static void check_group(const struct fgroup *g, const struct dns_health *h,
+                        const uint8_t *sets, int n)
+{
+        if (g->mixed || g->aliases || g->n == 0)
+                return;
+        if (n == 0)
+                abort(); /* a group without aliases always answers */
+        unsigned n_ok = 0, n_ok_weighted = 0;
+        for (unsigned k = 0; k < g->n; k++) {
+                n_ok += healthy(h, &g->set[k]);
+                n_ok_weighted += healthy(h, &g->set[k]) && g->set[k].weight > 0;
+        }
+        switch (g->policy) {
+        case DNS_POLICY_WEIGHTED: {
+                if (n != 1)
+                        abort();
+                const struct fset *s = &g->set[sets[0]];
+                if (n_ok_weighted > 0 && (!healthy(h, s) || s->weight == 0))
+                        abort();
+                if (n_ok > 0 && !healthy(h, s))
+                        abort();
+                break;
+        }
+        case DNS_POLICY_FAILOVER: {
+                if (n != 1)
+                        abort();
+                int primary = -1, secondary = -1;
+                for (unsigned k = 0; k < g->n; k++) {
+                        if ((g->set[k].flags & DNS_ROUTE_PRIMARY) && primary < 0)
+                                primary = (int)k;
+                        else if ((g->set[k].flags & DNS_ROUTE_SECONDARY) && secondary < 0)
+                                secondary = (int)k;
+                }
+                if (primary >= 0 && healthy(h, &g->set[primary]) && sets[0] != primary)
+                        abort();
+                if (primary >= 0 && !healthy(h, &g->set[primary]) && secondary >= 0 &&
+                    healthy(h, &g->set[secondary]) && sets[0] != secondary)
+                        abort();
+                break;
+        }
+        case DNS_POLICY_MULTIVALUE: {
+                unsigned want = n_ok > 0 ? n_ok : g->n;
+                if ((unsigned)n != (want < 8 ? want : 8))
+                        abort();
+                for (int i = 0; i < n; i++) {
+                        for (int j = 0; j < i; j++)
+                                if (sets[i] == sets[j])
+                                        abort();
+                        if (n_ok > 0 && !healthy(h, &g->set[sets[i]]))
+                                abort();
+                }
+                break;
+        }
+        default:
+                if (n != 1)
+                        abort(); /* a plain group answers its first set */
+                break;
+        }
+}
+
+static void build(struct dns_db *db, struct fgroup *groups, unsigned n_groups)
+{
+        uint8_t origin[256], owner[256], target[256], soa[128];
+        struct dns_txn txn;
+        dns_name_from_text("route.example.", origin);
+        if (dns_txn_begin(db, &txn) != 0 || dns_txn_zone_create(&txn, origin, true) != 0)
+                abort();
+        int n = dns_name_from_text("ns.route.example.", soa) == 0
+                    ? dns_name_wire_len(soa, sizeof(soa))
+                    : 0;
+        int m = dns_name_from_text("hm.route.example.", soa + n) == 0
+                    ? dns_name_wire_len(soa + n, sizeof(soa) - (size_t)n)
+                    : 0;
+        size_t soa_len = (size_t)n + (size_t)m;
+        for (int i = 0; i < 5; i++, soa_len += 4)
+                wire_put32(soa + soa_len, (uint32_t)(i + 1) * 60);
+        if (dns_txn_rr_add(&txn, origin, origin, DNS_TYPE_SOA, 0, 300, soa,
+                           (uint16_t)soa_len) < 0)
+                abort();
+        for (unsigned g = 0; g < n_groups; g++) {
+                group_name(g, owner);
+                for (unsigned k = 0; k < groups[g].n; k++) {
+                        const struct fset *s = &groups[g].set[k];
+                        struct dns_route route = {s->policy, s->flags, s->weight,
+                                                  s->health};
+                        uint8_t ip[4] = {10, (uint8_t)g, (uint8_t)k, 1};
+                        const uint8_t *rdata = ip;
+                        uint16_t rdlen = 4;
+                        if (s->flags & DNS_ROUTE_ALIAS) {
+                                group_name(s->target % GROUPS, target);
+                                rdata = target;
+                                rdlen =
+                                    (uint16_t)dns_name_wire_len(target, sizeof(target));
+                        }
+                        if (dns_txn_rrset_put_route(&txn, origin, owner, DNS_TYPE_A,
+                                                    k + 1, 60, &rdata, &rdlen, 1,
+                                                    &route) != 0)
+                                abort();
+                }
+        }
+        if (dns_txn_commit(&txn) != 0)
+                abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+        struct input in = {data, size};
+        struct fgroup groups[GROUPS];
+        memset(groups, 0, sizeof(groups));
+        unsigned n_groups = take(&in) % GROUPS + 1;
+        uint32_t down = 0;
+        for (int i = 0; i < 4; i++)
+                down |= (uint32_t)take(&in) << (8 * i);
+        for (unsigned g = 0; g < n_groups; g++) {
+                struct fgroup *gr = &groups[g];
+                gr->policy = take(&in) % 4;
+                gr->n = take(&in) % SETS + 1;
+                for (unsigned k = 0; k < gr->n; k++) {
+                        struct fset *s = &gr->set[k];
+                        uint8_t f = take(&in);
+                        s->policy = gr->policy;
+                        if (f & 0x80) { /* what validation would refuse */
+                                s->policy = (uint8_t)((f >> 5) & 3);
+                                gr->mixed |= s->policy != gr->policy;
+                        }
+                        s->flags = f & (DNS_ROUTE_ALIAS | DNS_ROUTE_EVALUATE |
+                                        DNS_ROUTE_PRIMARY | DNS_ROUTE_SECONDARY);
+                        if (s->policy == DNS_POLICY_NONE && k > 0)
+                                gr->mixed = true; /* plain groups hold one set */
+                        gr->aliases |= (s->flags & DNS_ROUTE_ALIAS) != 0;
+                        s->weight = take(&in);
+                        s->health = take(&in) % 33;
+                        s->target = take(&in);
+                }
+        }
+        struct dns_db db;
+        if (dns_db_init(&db) != 0)
+                abort();
+        build(&db, groups, n_groups);
+        struct dns_health *h = dns_health_new(1, 32);
+        if (h == NULL)
+                abort();
+        for (int i = 0; i < 32; i++)
+                h->status[i] =
+                    (down >> i) & 1 ? DNS_HEALTH_UNHEALTHY : DNS_HEALTH_HEALTHY;
+        if (dns_db_health_publish(&db, h) != 0)
+                abort();
+        const struct dns_catalog *cat = dns_db_current(&db);
+        static uint8_t out[DNS_TCP_MAX], again[DNS_TCP_MAX];
+        static const uint16_t types[] = {DNS_TYPE_A, DNS_TYPE_CNAME, DNS_TYPE_ANY};
+        for (unsigned g = 0; g < GROUPS; g++) {
+                uint8_t name[256], q[300];
+                group_name(g, name);
+                for (unsigned t = 0; t < 3; t++) {
+                        size_t qlen = make_query(q, name, types[t]);
+                        for (int tcp = 0; tcp < 2; tcp++) {
+                                enum dns_transport tr =
+                                    tcp ? DNS_TRANSPORT_TCP : DNS_TRANSPORT_UDP;
+                                uint64_t seed =
+                                    ((uint64_t)g << 8) ^ (t << 4) ^ (unsigned)tcp ^ size;
+                                dns_route_seed(seed);
+                                size_t len = dns_answer(cat, q, qlen, tr, out, g, NULL);
+                                if (len == 0 ||
+                                    len > (tcp ? DNS_TCP_MAX : DNS_UDP_MAX_NOEDNS))
+                                        abort();
+                                dns_route_seed(seed);
+                                struct dns_query parsed;
+                                enum dns_parse_status st =
+                                    dns_query_parse(&parsed, q, qlen);
+                                dns_answer_warm(cat, &parsed, &st, 1);
+                                size_t len2 = dns_answer_parsed(cat, &parsed, st, tr,
+                                                                again, g, NULL);
+                                if (len2 != len || memcmp(out, again, len) != 0)
+                                        abort();
+                                uint8_t sets[64];
+                                bool owner_ok;
+                                int n = answer_sets(out, len, sets, 64, &owner_ok);
+                                if (n < 0 || !owner_ok)
+                                        abort();
+                                if (types[t] == DNS_TYPE_A && !tcp && g < n_groups)
+                                        check_group(&groups[g], h, sets, n);
+                        }
+                }
+        }
+        dns_db_fini(&db);
+        return 0;
+}

@@ -1,0 +1,318 @@
+"""System tests of many zones on a real 3-node cluster (issue 12): bulk zone
+creation, import and deletion in one request (every problem reported, each
+zone all or nothing), zone list pages over a large catalog, and writes that
+cost the same with 20,000 zones as with 10.
+
+Run from this directory with Debian's Python:
+  cd tests/system && QDNS_BIN=../../build/node/quorumdns /usr/bin/python3 -m pytest -q test_scale.py
+QDNS_SCALE_ZONES sets the catalog size of the write-rate test (default
+20,000; 5,000 against an ASan build, where everything runs ~5x slower).
+"""
+
+import json
+import os
+import http.client
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+
+from cluster_util import ADMIN_TOKEN, QDNS_BIN
+from test_cluster import cluster_factory  # noqa: F401 (fixture)
+
+SLACK = float(os.environ.get("QDNS_TIMING_SLACK", "1"))
+
+
+def is_asan(binary):
+    try:
+        out = subprocess.run(["ldd", str(binary)], capture_output=True, text=True).stdout
+    except OSError:
+        return False
+    return "libasan" in out
+
+
+def bulk(node, body, key=None, timeout=60.0):
+    headers = {"Idempotency-Key": key} if key else None
+    return node.post("/v1/zones/bulk", body, headers=headers, timeout=timeout)
+
+
+def by_name(resp):
+    """Results by (action, name); the first one when a name repeats."""
+    out = {}
+    for r in resp.json["results"]:
+        out.setdefault((r["action"], r["name"]), r)
+    return out
+
+
+def test_bulk_creates_imports_and_deletes_reporting_every_problem(cluster_factory):
+    c = cluster_factory().start(3)
+    leader = c.leader()
+    follower = c.followers()[0]
+    c.create_zone("old.test.")
+    c.create_zone("taken.test.")
+    body = {
+        "create": [
+            {"name": "a.bulk.test.", "zone_file": "$TTL 300\nwww A 192.0.2.7\nmail MX 10 www\n"},
+            {"name": "b.bulk.test.", "comment": "plain", "nameservers": ["ns.b.bulk.test."]},
+            {"name": "bad..name."},
+            {"name": "c.bulk.test.", "zone_file": "www A 192.0.2.1\nbroken A not-an-address\n"},
+            {"name": "d.bulk.test.", "zone_file": "x CNAME a.bulk.test.\nx A 192.0.2.2\n"},
+            {"name": "a.bulk.test."},
+            {"name": "taken.test."},
+            {"name": "e.bulk.test.", "ttl": "300"},
+        ],
+        "delete": ["old.test.", {"name": "missing.test."}, {"name": "taken.test.", "force": 1}],
+    }
+    # Through a follower: relayed to the leader like every write.
+    r = bulk(follower, body, key="bulk-1")
+    assert r.status == 200, r
+    res = by_name(r)
+    assert r.json["succeeded"] == 3 and r.json["failed"] == 8, r.json
+    assert res[("create", "a.bulk.test.")]["status"] == 201
+    assert res[("create", "a.bulk.test.")]["records"] == 2
+    assert res[("create", "b.bulk.test.")]["status"] == 201
+    assert res[("delete", "old.test.")]["status"] == 200
+    # Every problem, each naming its field.
+    bad = r.json["results"][2]
+    assert bad["status"] == 400 and bad["error"]["field"] == "create[2].name", bad
+    c_err = res[("create", "c.bulk.test.")]
+    assert c_err["status"] == 400
+    assert c_err["error"]["errors"][0]["field"] == "create[3].zone_file line 2", c_err
+    d_err = res[("create", "d.bulk.test.")]
+    assert d_err["status"] == 400 and "CNAME" in str(d_err["error"]), d_err
+    dup = r.json["results"][5]
+    assert dup["status"] == 400 and "earlier" in dup["error"]["message"], dup
+    assert dup["error"]["field"] == "create[5].name", dup
+    assert res[("create", "taken.test.")]["status"] == 409
+    assert res[("create", "taken.test.")]["error"]["code"] == "ZoneAlreadyExists"
+    assert res[("create", "e.bulk.test.")]["error"]["field"] == "create[7].ttl"
+    assert res[("delete", "missing.test.")]["status"] == 404
+    assert res[("delete", "taken.test.")]["error"]["field"] == "delete[2].force"
+
+    # Each zone all or nothing: the ones with a bad file or records do not exist.
+    for z in ("c.bulk.test.", "d.bulk.test.", "e.bulk.test.", "old.test."):
+        assert leader.get(f"/v1/zones/{z}").status == 404, z
+    assert leader.get("/v1/zones/taken.test.").status == 200
+    c.wait_applied()
+    c.wait_dns(c.running(), "www.a.bulk.test.", "A", {"192.0.2.7"}, timeout=5)
+    c.wait_dns(c.running(), "mail.a.bulk.test.", "MX", {"10 www.a.bulk.test."}, timeout=5)
+
+    # The same request again (same key): nothing is created twice, and the
+    # zones made the first time are reported as made.
+    r2 = bulk(leader, body, key="bulk-1")
+    assert r2.status == 200, r2
+    res2 = by_name(r2)
+    assert res2[("create", "a.bulk.test.")]["status"] == 201, res2
+    assert res2[("create", "a.bulk.test.")]["change"]["id"] == \
+        res[("create", "a.bulk.test.")]["change"]["id"]
+    zones = leader.get("/v1/zones?limit=1000").json["zones"]
+    assert [z["name"] for z in zones].count("a.bulk.test.") == 1
+    # The key reused for another body: the items it made are refused with
+    # 409 IdempotencyKeyMismatch, not answered as retries.
+    other = {"create": [{"name": "a.bulk.test.", "comment": "another body"}]}
+    r5 = bulk(leader, other, key="bulk-1")
+    assert r5.status == 200, r5
+    item = r5.json["results"][0]
+    assert item["status"] == 409, item
+    assert item["error"]["code"] == "IdempotencyKeyMismatch", item
+    assert item["error"]["field"] == "Idempotency-Key", item
+    # A zone name of 252 bytes leaves no room for the default ns1.<zone>.
+    long_name = ".".join(["a" * 62] * 4)[:250] + "."
+    assert len(long_name) == 251  # 252 bytes in wire form
+    r6 = bulk(leader, {"create": [{"name": long_name}]})
+    item = r6.json["results"][0]
+    assert item["status"] == 400, item
+    assert item["error"]["field"] == "create[0].nameservers", item
+
+    # Whole-request problems: not an object, nothing to do, too many.
+    assert bulk(leader, {"create": "x"}).status == 400
+    assert bulk(leader, {}).status == 400
+    assert bulk(leader, {"create": [{"name": f"z{i}.test."} for i in range(1001)]}).status == 400
+    # Deleting many at once, non-empty zones only with force.
+    r3 = bulk(leader, {"delete": ["a.bulk.test.", {"name": "a.bulk.test.", "force": True}]})
+    assert r3.json["results"][0]["status"] == 409, r3.json
+    assert r3.json["results"][1]["status"] == 400  # the same zone twice
+    r4 = bulk(leader, {"delete": [{"name": "a.bulk.test.", "force": True}, "b.bulk.test."]})
+    assert r4.json["succeeded"] == 2, r4.json
+    c.wait_applied()
+    c.wait_dns(c.running(), "www.a.bulk.test.", "A", set(), timeout=5)
+
+
+def upsert_rate(node, zone, seconds, clients=8):
+    """Upserts of one record set per request into one zone, by `clients`
+    concurrent keep-alive clients for `seconds`; returns writes/s.  Plain
+    http.client: the clients must cost little next to the cluster."""
+    stop = time.monotonic() + seconds
+    counts = [0] * clients
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"}
+
+    def worker(w):
+        conn = http.client.HTTPConnection(node.host, node.cluster.api_port, timeout=30)
+        k = 0
+        while time.monotonic() < stop:
+            body = {"changes": [{"action": "UPSERT", "rrset": {
+                "name": f"w{w}-{k % 20}.{zone}", "type": "A", "ttl": 60,
+                "records": [f"192.0.2.{k % 250 + 1}"]}}]}
+            conn.request("POST", f"/v1/zones/{zone}/changes", body=json.dumps(body),
+                         headers=headers)
+            r = conn.getresponse()
+            text = r.read()
+            assert r.status == 200, text
+            counts[w] += 1
+            k += 1
+        conn.close()
+
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(clients) as ex:
+        list(ex.map(worker, range(clients)))
+    return sum(counts) / (time.monotonic() - t0)
+
+
+def best_rate(node, zone, rounds=4, seconds=2.5):
+    """Best of a few short windows: the machine is shared, and a window
+    slowed by someone else's work says nothing about ours."""
+    return max(upsert_rate(node, zone, seconds) for _ in range(rounds))
+
+
+def create_many(node, count, per_request=1000, parallel=2):
+    """Creates count zones in bulk requests.  A request whose items failed
+    with 503 (a leader change under load, e.g. with ASan) is sent again with
+    the same Idempotency-Key, as docs/API.md says to: zones made the first
+    time are reported as made, the others are made now."""
+    def one(start):
+        # Every 2nd zone with a master file: its import is proposed when its
+        # creation is applied (a proposal from raft's apply callback crashed
+        # libraft; they now wait for the next loop iteration).
+        body = {"create": [{"name": f"z{k}.s{k % 89}.scale.test."} if k % 2 else
+                           {"name": f"z{k}.s{k % 89}.scale.test.",
+                            "zone_file": f"$TTL 600\n@ SOA ns1 host 1 3600 600 86400 60\n"
+                                         f"@ NS ns1\nns1 A 192.0.2.1\n"
+                                         f"www 60 A 192.0.2.{k % 250 + 1}\n"}
+                           for k in range(start, min(start + per_request, count))]}
+        key = f"scale-{start}"
+        for attempt in range(5):
+            r = bulk(node(), body, key=key, timeout=300)
+            if r.status == 503:
+                time.sleep(0.5)
+                continue
+            assert r.status == 200, r
+            failed = [x for x in r.json["results"] if "error" in x]
+            if failed and all(x["status"] == 503 for x in failed):
+                time.sleep(0.5)
+                continue
+            assert not failed, failed[:3]
+            return r.json["succeeded"]
+        raise AssertionError(f"bulk request {start} still failing after retries")
+
+    with ThreadPoolExecutor(parallel) as ex:
+        return sum(ex.map(one, range(0, count, per_request)))
+
+
+def test_slow_writes_cost_the_same_with_20000_zones(cluster_factory):
+    default = 5000 if is_asan(QDNS_BIN) else 20000
+    count = int(os.environ.get("QDNS_SCALE_ZONES", default))
+    # Measures the write path: no per-token write rate limit in the way.
+    c = cluster_factory().start(3, extra=["--api-write-rate", "0"])
+    leader = c.leader()
+    for i in range(10):
+        c.create_zone(f"small{i}.test.")
+    small = best_rate(leader, "small0.test.")
+
+    t0 = time.monotonic()
+    assert create_many(lambda: c.leader(), count) == count
+    took = time.monotonic() - t0
+    print(f"{count} zones created in {took:.1f} s ({count / took:.0f}/s)")
+    big = best_rate(c.leader(), "small0.test.")
+    print(f"upserts/s: {small:.0f} with 10 zones, {big:.0f} with {count + 10}")
+    # Within the noise of a shared machine; with a walk over the catalog per
+    # commit (issue 12) the rate fell by half at 20,000 zones.
+    assert big >= small * 0.75 / SLACK, (small, big)
+
+    # Every node serves zones from all over the catalog.
+    c.wait_applied(timeout=60)
+    for k in (0, count // 3, count - 1):
+        name = f"z{k}.s{k % 89}.scale.test."
+        for n in c.running():
+            assert n.values(name, "SOA", timeout=2.0), (n.id, name)
+    c.wait_dns(c.running(), f"www.z{count - 4}.s{(count - 4) % 89}.scale.test.", "A",
+               {f"192.0.2.{(count - 4) % 250 + 1}"}, timeout=10)
+
+    # Pages of the zone list: complete, sorted, each fetched quickly.
+    names, marker, slowest = [], None, 0.0
+    while True:
+        path = "/v1/zones?limit=1000" + (f"&marker={marker}" if marker else "")
+        a = time.monotonic()
+        r = c[2].get(path, timeout=30)
+        slowest = max(slowest, time.monotonic() - a)
+        assert r.status == 200, r
+        names += [z["name"] for z in r.json["zones"]]
+        marker = r.json["next_marker"]
+        if marker is None:
+            break
+    assert len(names) == count + 10
+    assert names == sorted(names) and len(set(names)) == len(names)
+    print(f"slowest page of 1000 zones: {slowest * 1000:.0f} ms")
+    # And the name lookup of one zone.
+    assert c[3].get(f"/v1/zones/z{count // 2}.s{count // 2 % 89}.scale.test.").status == 200
+
+
+QUORUMCTL = os.environ.get("QUORUMCTL_BIN",
+                           str(QDNS_BIN.parents[1] / "tools" / "quorumctl" / "quorumctl"))
+
+
+def ctl(c, *args):
+    cmd = [QUORUMCTL, "--token", ADMIN_TOKEN]
+    for n in c.running():
+        cmd += ["--server", n.api]
+    return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=300)
+
+
+def test_import_many_from_a_directory_and_from_named_conf(cluster_factory, tmp_path):
+    if not os.path.exists(QUORUMCTL):
+        import pytest
+        pytest.skip(f"quorumctl not built: {QUORUMCTL}")
+    c = cluster_factory().start(3)
+    zones = tmp_path / "zones"
+    zones.mkdir()
+    for k in range(250):
+        (zones / f"m{k}.migrate.test.zone").write_text(
+            f"$TTL 600\n@ SOA ns1.m{k}.migrate.test. host.m{k}.migrate.test. 7 3600 600 86400 60\n"
+            f"@ NS ns1.m{k}.migrate.test.\nns1 A 192.0.2.1\nwww A 198.51.100.{k % 250 + 1}\n")
+    (zones / "db.broken.migrate.test").write_text("www A 192.0.2.1\nbad AAAA not-v6\n")
+    (zones / ".hidden").write_text("ignored")
+    p = ctl(c, "zone", "import-many", str(zones), "--batch", "40")
+    # One zone failed: exit 1, its line named, the others all created.
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    assert "created 250 zones (1000 records), 1 failed" in p.stdout, p.stdout
+    assert "broken.migrate.test.: 400" in p.stderr and "zone_file line 2" in p.stderr, p.stderr
+    assert "250/251 zones" in p.stderr or "251/251 zones" in p.stderr, p.stderr
+    c.wait_applied(timeout=30)
+    c.wait_dns(c.running(), "www.m17.migrate.test.", "A", {"198.51.100.18"}, timeout=5)
+    assert c.leader().get("/v1/zones/broken.migrate.test.").status == 404
+
+    # Run again: everything exists; --skip-existing resumes without failures
+    # except the broken file.
+    p = ctl(c, "zone", "import-many", str(zones), "--skip-existing")
+    assert "created 0 zones (0 records), 1 failed, 250 existed" in p.stdout, p.stdout
+
+    # From BIND: primary zones only, files relative to options { directory }.
+    bind = tmp_path / "bind"
+    (bind / "master").mkdir(parents=True)
+    for name in ("one.bind.test", "two.bind.test"):
+        (bind / "master" / f"db.{name}").write_text(f"$TTL 300\nwww A 203.0.113.9\n")
+    (bind / "named.conf").write_text(
+        'options { directory "master"; recursion no; };\n'
+        '// comment\nzone "one.bind.test" { type master; file "db.one.bind.test"; };\n'
+        'view "v" { zone "two.bind.test" IN { type primary; file "db.two.bind.test"; }; };\n'
+        'zone "sec.bind.test" { type slave; masters { 192.0.2.1; }; file "x"; };\n')
+    p = ctl(c, "--json", "zone", "import-many", "--from-bind", str(bind / "named.conf"))
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    out = json.loads(p.stdout)
+    assert out["created"] == 2 and out["failed"] == 0 and out["records"] == 2, out
+    assert "1 zone(s) skipped" in p.stderr
+    c.wait_dns(c.running(), "www.two.bind.test.", "A", {"203.0.113.9"}, timeout=5)
+    # A broken named.conf: its line, exit 2, nothing sent.
+    (bind / "bad.conf").write_text('zone "x" {\n type master;\n file "unterminated;\n')
+    p = ctl(c, "zone", "import-many", "--from-bind", str(bind / "bad.conf"))
+    assert p.returncode == 2 and "bad.conf:3: string not closed" in p.stderr, p.stderr

@@ -1,0 +1,199 @@
+#!/usr/bin/python3
+"""zones_bench.py -- many-zone benchmark of a 3-voter quorumdns cluster on loopback.
+
+Starts its own cluster (cluster_bench.Cluster: own data directories and
+ports, nothing left running), then for each catalog size in --sizes:
+
+  1. creates zones until the cluster holds that many, with --clients
+     concurrent API clients (POST /v1/zones, or POST /v1/zones/bulk with
+     --bulk N zones per request: then --create-clients 2); reports zone
+     creations/s of that stretch;
+  2. upserts one A record set per request into one zone for --duration s
+     with --clients clients; reports upserts/s and p50/p99 latency;
+  3. reports every node's RSS and the RSS per zone.
+
+With --perf SECONDS, `perf record -g` samples the leader during the first
+SECONDS of each upsert phase and prints the top of `perf report`.
+
+Usage: tools/bench/zones_bench.py [--bin build/node/quorumdns] [--sizes 10,100000]
+                                  [--clients 8] [--duration 10] [--bulk 0]
+                                  [--create-clients N] [--perf SECONDS]
+Prints a Markdown table; figures go to BENCHMARKS.md.
+"""
+import argparse
+import http.client
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cluster_bench import TOKEN, Cluster  # noqa: E402
+
+
+def req(conn, method, path, body=None):
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    conn.request(method, path, body=json.dumps(body) if body is not None else None,
+                 headers=headers)
+    r = conn.getresponse()
+    return r.status, r.read()
+
+
+def zone_name(k):
+    return f"z{k}.bench{k % 97}.example."
+
+
+def create_zones(cl, leader, first, last, clients, bulk):
+    """Creates zones first..last-1; returns (seconds, errors)."""
+    nxt = [first]
+    lock = threading.Lock()
+    errors = [0]
+
+    def take(n):
+        with lock:
+            a = nxt[0]
+            b = min(a + n, last)
+            nxt[0] = b
+            return a, b
+
+    def worker():
+        conn = http.client.HTTPConnection(cl.addr(leader), cl.api, timeout=120)
+        while True:
+            a, b = take(bulk if bulk else 1)
+            if a >= b:
+                return
+            if bulk:
+                body = {"create": [{"name": zone_name(k)} for k in range(a, b)]}
+                st, out = req(conn, "POST", "/v1/zones/bulk", body)
+                ok = st == 200 and all(r.get("status") == 201
+                                       for r in json.loads(out)["results"])
+            else:
+                st, out = req(conn, "POST", "/v1/zones", {"name": zone_name(a)})
+                ok = st == 201
+            if not ok:
+                errors[0] += 1
+                if errors[0] < 5:
+                    print(f"create failed: {st} {out[:200]}", file=sys.stderr)
+
+    t0 = time.time()
+    ts = [threading.Thread(target=worker) for _ in range(clients)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return time.time() - t0, errors[0]
+
+
+def upserts(cl, leader, zone, duration, clients):
+    stop = time.time() + duration
+    lat, errors = [], [0]
+
+    def worker(w):
+        conn = http.client.HTTPConnection(cl.addr(leader), cl.api, timeout=30)
+        k = 0
+        while time.time() < stop:
+            body = {"changes": [{"action": "UPSERT", "rrset": {
+                "name": f"u{w}-{k % 50}.{zone}", "type": "A", "ttl": 60,
+                "records": [f"192.0.2.{k % 250 + 1}"]}}]}
+            a = time.time()
+            st, _ = req(conn, "POST", f"/v1/zones/{zone}/changes", body)
+            if st == 200:
+                lat.append((time.time() - a) * 1000)
+            else:
+                errors[0] += 1
+            k += 1
+
+    t0 = time.time()
+    ts = [threading.Thread(target=worker, args=(w,)) for w in range(clients)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    took = time.time() - t0
+    lat.sort()
+    pct = (lambda p: lat[min(len(lat) - 1, int(len(lat) * p))] if lat else 0)
+    return len(lat) / took, pct(0.5), pct(0.99), errors[0]
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def perf_profile(pid, secs):
+    """User-space profile of pid: flat by symbol, then callers of the top ones."""
+    data = f"/tmp/zones_bench.{os.getpid()}.perf"
+    subprocess.run(["perf", "record", "-F", "400", "--call-graph", "dwarf,16384",
+                    "-e", "cpu-clock:u", "-o", data, "-p", str(pid), "--", "sleep", str(secs)],
+                   capture_output=True)
+    out = subprocess.run(["perf", "report", "-i", data, "--children", "--stdio",
+                          "--sort", "symbol", "--percent-limit", "3", "-g", "caller,0.5,3"],
+                         capture_output=True, text=True).stdout
+    if os.environ.get("ZONES_BENCH_KEEP_PERF"):
+        print(f"# perf data kept in {data}")
+    else:
+        os.unlink(data)
+    return "\n".join(line for line in out.splitlines()
+                     if line.strip() and not line.startswith("#"))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--bin", default="build/node/quorumdns")
+    ap.add_argument("--sizes", default="10,100000")
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--duration", type=float, default=10)
+    ap.add_argument("--bulk", type=int, default=0, help="zones per bulk request (0: one)")
+    ap.add_argument("--create-clients", type=int, default=0,
+                    help="clients creating zones (default: --clients; 2 suits --bulk)")
+    ap.add_argument("--perf", type=float, default=0)
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    cl = Cluster(os.path.abspath(args.bin))
+    rows = []
+    try:
+        for i in range(1, 4):
+            cl.start(i)
+        leader = cl.leader(30)
+        have = 0
+        for size in sizes:
+            took, errs = create_zones(cl, leader, have, size,
+                                      args.create_clients or args.clients, args.bulk)
+            rate = (size - have) / took if took > 0 else 0
+            have = size
+            zone = zone_name(0)
+            prof = None
+            if args.perf:
+                holder = {}
+                t = threading.Thread(target=lambda: holder.update(
+                    p=perf_profile(cl.procs[leader].pid, args.perf)))
+                t.start()
+            ups, p50, p99, uerr = upserts(cl, leader, zone, args.duration, args.clients)
+            if args.perf:
+                t.join()
+                prof = holder.get("p")
+            rss = {i: rss_kb(p.pid) for i, p in cl.procs.items()}
+            rows.append((size, rate, errs, ups, p50, p99, uerr, rss))
+            print(f"# {size} zones: {rate:.0f} creations/s ({errs} errors), "
+                  f"{ups:.0f} upserts/s p50 {p50:.1f} ms p99 {p99:.1f} ms ({uerr} errors), "
+                  f"RSS kB {rss}", flush=True)
+            if prof:
+                print(prof, flush=True)
+    finally:
+        cl.stop_all()
+    print("| zones | creations/s | upserts/s | upsert p50 ms | p99 ms | RSS MB per node "
+          "(max) | RSS per zone |")
+    print("|---|---|---|---|---|---|---|")
+    for size, rate, errs, ups, p50, p99, uerr, rss in rows:
+        mx = max(rss.values())
+        print(f"| {size} | {rate:.0f} | {ups:.0f} | {p50:.1f} | {p99:.1f} | {mx / 1024:.0f} | "
+              f"{mx * 1024 / size:.0f} B |")
+
+
+if __name__ == "__main__":
+    main()
