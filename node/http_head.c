@@ -8,49 +8,15 @@
  * bytes in the request line) is refused here too.
  */
 #include "node/http_head.h"
+#include "node/http_text.h"
 
 #include <errno.h>
 #include <string.h>
 #include <strings.h>
 
-static size_t find_crlf(const char *buf, size_t from, size_t len)
-{
-        for (size_t i = from; i + 1 < len; i++)
-                if (buf[i] == '\r' && buf[i + 1] == '\n')
-                        return i;
-        return len;
-}
-
 static bool token_char(unsigned char c)
 {
         return c > 0x20 && c < 0x7f && !strchr("\"(),/:;<=>?@[\\]{}", c);
-}
-
-static bool header_is(const char *line, size_t len, const char *name, size_t *value)
-{
-        size_t n = strlen(name);
-        if (len <= n || line[n] != ':' || strncasecmp(line, name, n) != 0)
-                return false;
-        size_t v = n + 1;
-        while (v < len && (line[v] == ' ' || line[v] == '\t'))
-                v++;
-        *value = v;
-        return true;
-}
-
-static long long parse_length(const char *s, size_t len)
-{
-        while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
-                len--;
-        if (len == 0 || len > 18)
-                return -1;
-        long long v = 0;
-        for (size_t i = 0; i < len; i++) {
-                if (s[i] < '0' || s[i] > '9')
-                        return -1;
-                v = v * 10 + (s[i] - '0');
-        }
-        return v;
 }
 
 static int parse_request_line(const char *l, size_t len, struct node_http_head *out)
@@ -93,7 +59,7 @@ int node_http_head_parse(const char *buf, size_t len, size_t max,
                 m++;
         if (m < scan && buf[m] != ' ' && !(m == start && buf[m] == '\r'))
                 return -EPROTO;
-        size_t eol = find_crlf(buf, start, scan);
+        size_t eol = node_http_find_crlf(buf, start, scan);
         if (eol == scan)
                 return scan == max ? -E2BIG : 0;
         if (parse_request_line(buf + start, eol - start, out) != 0)
@@ -101,7 +67,7 @@ int node_http_head_parse(const char *buf, size_t len, size_t max,
         bool have_length = false;
         size_t line = eol + 2;
         for (;;) {
-                eol = find_crlf(buf, line, scan);
+                eol = node_http_find_crlf(buf, line, scan);
                 if (eol == scan)
                         return scan == max ? -E2BIG : 0;
                 if (eol == line)
@@ -110,20 +76,20 @@ int node_http_head_parse(const char *buf, size_t len, size_t max,
                 size_t llen = eol - line, v;
                 if (l[0] == ' ' || l[0] == '\t' || memchr(l, ':', llen) == NULL)
                         return -EPROTO; /* folded line, or no name */
-                if (header_is(l, llen, "Authorization", &v)) {
+                if (node_http_header_is(l, llen, "Authorization", &v)) {
                         if (out->authorization == NULL) {
                                 out->authorization = l + v;
                                 out->authorization_len = llen - v;
                         }
-                } else if (header_is(l, llen, "Content-Length", &v)) {
-                        long long n = parse_length(l + v, llen - v);
+                } else if (node_http_header_is(l, llen, "Content-Length", &v)) {
+                        long long n = node_http_parse_length(l + v, llen - v);
                         if (n < 0)
                                 return -EPROTO;
                         if (have_length)
                                 out->ambiguous = true;
                         have_length = true;
                         out->content_length = n;
-                } else if (header_is(l, llen, "Transfer-Encoding", &v)) {
+                } else if (node_http_header_is(l, llen, "Transfer-Encoding", &v)) {
                         out->chunked = true;
                 }
                 line = eol + 2;

@@ -12,6 +12,7 @@
  */
 
 #include "node/http_response.h"
+#include "node/http_text.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -30,41 +31,6 @@ static int hexval(int c)
         if (c >= 'A' && c <= 'F')
                 return c - 'A' + 10;
         return -1;
-}
-
-/* Offset of the next "\r\n" in buf[from..len), or len when there is none. */
-static size_t find_crlf(const char *buf, size_t from, size_t len)
-{
-        const char *p = memmem(buf + from, len - from, "\r\n", 2);
-        return p ? (size_t)(p - buf) : len;
-}
-
-static bool header_is(const char *line, size_t len, const char *name, size_t *value)
-{
-        size_t n = strlen(name);
-        if (len <= n || line[n] != ':' || strncasecmp(line, name, n) != 0)
-                return false;
-        size_t v = n + 1;
-        while (v < len && (line[v] == ' ' || line[v] == '\t'))
-                v++;
-        *value = v;
-        return true;
-}
-
-/* A decimal Content-Length of at most 18 digits; -1 when malformed. */
-static long long parse_length(const char *s, size_t len)
-{
-        while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
-                len--;
-        if (len == 0 || len > 18)
-                return -1;
-        long long v = 0;
-        for (size_t i = 0; i < len; i++) {
-                if (s[i] < '0' || s[i] > '9')
-                        return -1;
-                v = v * 10 + (s[i] - '0');
-        }
-        return v;
 }
 
 static bool has_token(const char *s, size_t len, const char *token)
@@ -99,7 +65,7 @@ static int chunked_walk(char *body, size_t have, bool decode, size_t *out_len)
                 if (digits == 0 || (body[pos] != ';' && body[pos] != '\r' &&
                                     body[pos] != ' ' && body[pos] != '\t'))
                         return -EPROTO;
-                size_t eol = find_crlf(body, pos, have);
+                size_t eol = node_http_find_crlf(body, pos, have);
                 if (eol == have)
                         return have - pos > CHUNK_LINE_MAX ? -EPROTO : -EAGAIN;
                 if (eol - pos > CHUNK_LINE_MAX)
@@ -108,7 +74,7 @@ static int chunked_walk(char *body, size_t have, bool decode, size_t *out_len)
                 if (size == 0) {
                         /* Trailer fields, then an empty line. */
                         for (;;) {
-                                eol = find_crlf(body, pos, have);
+                                eol = node_http_find_crlf(body, pos, have);
                                 if (eol == have)
                                         return -EAGAIN;
                                 bool empty = eol == pos;
@@ -155,19 +121,19 @@ int node_http_response_parse(char *buf, size_t len, bool eof,
         long long length = -1;
         bool chunked = false;
         snprintf(out->content_type, sizeof(out->content_type), "application/json");
-        size_t line = find_crlf(buf, 0, head_len) + 2;
+        size_t line = node_http_find_crlf(buf, 0, head_len) + 2;
         while (line < head_len) {
-                size_t eol = find_crlf(buf, line, head_len);
+                size_t eol = node_http_find_crlf(buf, line, head_len);
                 const char *l = buf + line;
                 size_t llen = eol - line, v;
-                if (header_is(l, llen, "Content-Length", &v)) {
-                        long long n = parse_length(l + v, llen - v);
+                if (node_http_header_is(l, llen, "Content-Length", &v)) {
+                        long long n = node_http_parse_length(l + v, llen - v);
                         if (n < 0 || (length >= 0 && n != length))
                                 return -EPROTO;
                         length = n;
-                } else if (header_is(l, llen, "Transfer-Encoding", &v)) {
+                } else if (node_http_header_is(l, llen, "Transfer-Encoding", &v)) {
                         chunked = has_token(l + v, llen - v, "chunked");
-                } else if (header_is(l, llen, "Content-Type", &v)) {
+                } else if (node_http_header_is(l, llen, "Content-Type", &v)) {
                         size_t n = llen - v;
                         if (n >= sizeof(out->content_type))
                                 n = sizeof(out->content_type) - 1;
