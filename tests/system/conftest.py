@@ -27,6 +27,8 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
+from cluster_util import Cluster
+
 REPO = Path(__file__).resolve().parents[2]
 # QDNS_TEST_DATA lets a developer point the suite at a modified copy of
 # tests/data (e.g. to get past one zone-loading bug and see the rest).
@@ -371,3 +373,29 @@ def qdns_factory(tmp_path):
         if srv.alive():
             srv.stop()
         assert srv.proc.poll() is not None
+
+
+# ------------------------------------------------------------ clusters
+
+@pytest.fixture
+def cluster_factory(tmp_path):
+    """cluster_factory() -> a new, not yet started Cluster.  At teardown every
+    node is stopped (SIGTERM must give exit 0), nothing may be left running or
+    bound, and the data directories are removed."""
+    made = []
+
+    def make(**kw):
+        c = Cluster(tmp_path / f"cluster{len(made)}", **kw)
+        made.append(c)
+        return c
+
+    yield make
+    errors = []
+    for c in made:
+        try:
+            c.close()
+        except AssertionError as e:
+            errors.append(str(e))
+    assert not errors, "\n".join(errors)
+    for c in made:
+        assert not c.root.exists()

@@ -30,23 +30,6 @@ from cluster_util import ADMIN_TOKEN, READ_TOKEN, Cluster, change
 OTHER_ADMIN = "other-admin-secret-42"
 
 
-@pytest.fixture
-def cluster_factory(tmp_path):
-    made = []
-
-    def make(**kw):
-        c = Cluster(tmp_path / f"cluster{len(made)}", **kw)
-        made.append(c)
-        return c
-
-    yield make
-    errors = []
-    for c in made:
-        try:
-            c.close()
-        except AssertionError as e:
-            errors.append(str(e))
-    assert not errors, "\n".join(errors)
 
 
 def one_node(cluster_factory, *extra):

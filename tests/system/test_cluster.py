@@ -24,28 +24,6 @@ import requests
 from cluster_util import ADMIN_TOKEN, READ_TOKEN, Cluster, change
 
 
-@pytest.fixture
-def cluster_factory(tmp_path):
-    """cluster_factory() -> a new, not yet started Cluster.  At teardown every
-    node is stopped (SIGTERM must give exit 0), nothing may be left running or
-    bound, and the data directories are removed."""
-    made = []
-
-    def make(**kw):
-        c = Cluster(tmp_path / f"cluster{len(made)}", **kw)
-        made.append(c)
-        return c
-
-    yield make
-    errors = []
-    for c in made:
-        try:
-            c.close()
-        except AssertionError as e:
-            errors.append(str(e))
-    assert not errors, "\n".join(errors)
-    for c in made:
-        assert not c.root.exists()
 
 
 def changes_url(zone):

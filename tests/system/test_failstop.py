@@ -22,23 +22,6 @@ from cluster_util import Cluster, change
 SLACK = float(__import__("os").environ.get("QDNS_TIMING_SLACK", "1"))
 
 
-@pytest.fixture
-def cluster_factory(tmp_path):
-    made = []
-
-    def make(**kw):
-        c = Cluster(tmp_path / f"cluster{len(made)}", **kw)
-        made.append(c)
-        return c
-
-    yield make
-    errors = []
-    for c in made:
-        try:
-            c.close()
-        except AssertionError as e:
-            errors.append(str(e))
-    assert not errors, "\n".join(errors)
 
 
 def post_changes(node, zone, changes, key=None, timeout=5.0):

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from cluster_util import ADMIN_TOKEN, QDNS_BIN, REPO, change, http
-from test_cluster import cluster_factory, post_changes  # noqa: F401
+from test_cluster import post_changes
 from test_quorumctl import QUORUMCTL
 
 

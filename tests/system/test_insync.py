@@ -19,7 +19,7 @@ import time
 import pytest
 
 from cluster_util import change
-from test_cluster import cluster_factory, post_changes  # noqa: F401
+from test_cluster import post_changes
 from test_quorumctl import QUORUMCTL, ctl
 
 SLACK = float(os.environ.get("QDNS_TIMING_SLACK", "1"))

@@ -20,7 +20,7 @@ import dns.rcode
 import pytest
 
 from cluster_util import Cluster, change, http, ADMIN_TOKEN
-from test_cluster import bulk_write, cluster_factory, post_changes  # noqa: F401
+from test_cluster import bulk_write, post_changes
 
 SETS = int(os.environ.get("QDNS_RESTART_SETS", "200000"))
 SLACK = float(os.environ.get("QDNS_TIMING_SLACK", "1"))

@@ -19,7 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 
 from cluster_util import ADMIN_TOKEN, QDNS_BIN
-from test_cluster import cluster_factory  # noqa: F401 (fixture)
 
 SLACK = float(os.environ.get("QDNS_TIMING_SLACK", "1"))
 
