@@ -59,15 +59,15 @@ static void setup(void)
                                   sizeof(origin),
                                   "ZFUZZ",
                                   "fuzz",
-                                  {origin, sizeof(origin), 6, "", 3600, &soa_v, 1},
-                                  {origin, sizeof(origin), 2, "", 3600, &ns_v, 1}};
+                                  {origin, sizeof(origin), 6, "", 3600, &soa_v, 1, {0}},
+                                  {origin, sizeof(origin), 2, "", 3600, &ns_v, 1, {0}}};
         apply_text(&fsm, &zc, 1);
         static const uint8_t www[] = "\3www\7example\3com", a[] = {192, 0, 2, 1};
         static const uint8_t mx[] = "\0\12\4mail\7example\3com";
         struct cs_rdata a_v = {a, 4}, mx_v = {mx, sizeof(mx)};
         struct cs_action acts[] = {
-            {CS_ACTION_CREATE, {www, sizeof(www), 1, "", 300, &a_v, 1}},
-            {CS_ACTION_UPSERT, {origin, sizeof(origin), 15, "", 300, &mx_v, 1}},
+            {CS_ACTION_CREATE, {www, sizeof(www), 1, "", 300, &a_v, 1, {0}}},
+            {CS_ACTION_UPSERT, {origin, sizeof(origin), 15, "", 300, &mx_v, 1, {0}}},
         };
         struct cs_command b = {.type = CS_CMD_CHANGE_BATCH,
                                .timestamp_ms = 2000,
