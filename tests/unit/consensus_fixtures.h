@@ -84,6 +84,15 @@ static inline void zone_spec(struct zone_fixture *zf, const char *origin, const 
                                              172800,     zf->ns_v,       2, {0}};
 }
 
+/* Creates zf's zone in st as log entry ++*index (leader time 1000); the
+ * state's return value (0: created). */
+static inline int zone_create_at(struct cs_state *st, uint64_t *index,
+                                 const struct zone_fixture *zf, struct cs_result *res)
+{
+        struct cs_ctx ctx = {.index = ++*index, .timestamp_ms = 1000};
+        return cs_state_zone_create(st, &ctx, &zf->spec, res);
+}
+
 /* An action whose names and values live in a small arena of the test. */
 struct abuild {
         struct cs_action *actions;

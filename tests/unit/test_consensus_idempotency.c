@@ -41,8 +41,7 @@ static int setup(void **state)
         zone_spec(&e->a, "a.test.", "ZA", 1);
         zone_spec(&e->b, "b.test.", "ZB", 1);
         ab_init(&e->ab, 16, 16);
-        struct cs_ctx ctx = {.index = ++e->index, .timestamp_ms = 1000};
-        assert_int_equal(cs_state_zone_create(&e->st, &ctx, &e->b.spec, &e->res), 0);
+        assert_int_equal(zone_create_at(&e->st, &e->index, &e->b, &e->res), 0);
         assert_int_equal(e->res.status, 0);
         *state = e;
         return 0;

@@ -48,10 +48,8 @@ static int setup(void **state)
         zone_spec(&e->zf, "example.com.", "Z1", 100);
         zone_spec(&e->other, "other.test.", "Z2", 1);
         ab_init(&e->ab, 100, 200);
-        struct cs_ctx ctx = {.index = ++e->index, .timestamp_ms = 1000};
-        assert_int_equal(cs_state_zone_create(&e->st, &ctx, &e->zf.spec, &e->res), 0);
-        ctx.index = ++e->index;
-        assert_int_equal(cs_state_zone_create(&e->st, &ctx, &e->other.spec, &e->res), 0);
+        assert_int_equal(zone_create_at(&e->st, &e->index, &e->zf, &e->res), 0);
+        assert_int_equal(zone_create_at(&e->st, &e->index, &e->other, &e->res), 0);
         *state = e;
         return 0;
 }
