@@ -174,7 +174,7 @@ class Workload:
         run, t = len(n.runs), time.monotonic()
         try:
             if via == "dns":
-                resp = n.q(reg, "TXT", timeout=0.3)  # over TCP when truncated (RRL)
+                resp = n.q(reg, "TXT", timeout=0.3)  # over TCP when truncated
                 v = _txt_value(answer_values(resp, reg, "TXT"))
                 rcode = dns.rcode.to_text(resp.rcode())
             else:
