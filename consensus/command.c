@@ -8,10 +8,16 @@
  *   CHANGES_SYNCED  [index]
  *   MEMBER_PUT      [id, name, raft address, dns address, api address, role]
  *   MEMBER_REMOVE   [id]
+ *   HEALTH_PUT      [check id, create, config]          (format 3 on)
+ *   HEALTH_DELETE   [check id]
+ *   HEALTH_VOTES    [node id, [vote...]]
+ *   HEALTH_MANUAL   [check id, healthy]
+ *   HEALTH_HEARTBEAT [check id]
  * with rrset = [owner, type, set id, ttl, [rdata...], routing], action =
  * [kind, rrset fields...] (flat), names and RDATA as bin, strings as str,
  * routing as in codec.h.  Format 1 had no routing element (5 rrset fields,
- * 6 action fields); it still decodes, as plain sets.
+ * 6 action fields); it still decodes, as plain sets.  Config and vote are
+ * as in health_codec.h.
  */
 #include "consensus/command.h"
 
@@ -22,6 +28,7 @@
 #include <string.h>
 
 #include "consensus/codec.h"
+#include "consensus/health_codec.h"
 
 /* ---- encoding ----------------------------------------------------------- */
 
@@ -84,6 +91,39 @@ static int pack_body(msgpack_packer *pk, const struct cs_command *c)
                 msgpack_pack_array(pk, 1);
                 msgpack_pack_uint64(pk, c->u.member_id);
                 return 0;
+        case CS_CMD_HEALTH_PUT:
+                if (c->u.health_put.cfg == NULL)
+                        return -EINVAL;
+                msgpack_pack_array(pk, 3);
+                msgpack_pack_uint64(pk, c->u.health_put.id);
+                if (c->u.health_put.create)
+                        msgpack_pack_true(pk);
+                else
+                        msgpack_pack_false(pk);
+                cs_mp_pack_health_config(pk, c->u.health_put.cfg);
+                return 0;
+        case CS_CMD_HEALTH_DELETE:
+        case CS_CMD_HEALTH_HEARTBEAT:
+                msgpack_pack_array(pk, 1);
+                msgpack_pack_uint64(pk, c->u.health_id);
+                return 0;
+        case CS_CMD_HEALTH_MANUAL:
+                msgpack_pack_array(pk, 2);
+                msgpack_pack_uint64(pk, c->u.health_manual.id);
+                if (c->u.health_manual.healthy)
+                        msgpack_pack_true(pk);
+                else
+                        msgpack_pack_false(pk);
+                return 0;
+        case CS_CMD_HEALTH_VOTES: {
+                const struct cs_health_votes *v = &c->u.health_votes;
+                msgpack_pack_array(pk, 2);
+                msgpack_pack_uint64(pk, v->node);
+                msgpack_pack_array(pk, v->count);
+                for (size_t i = 0; i < v->count; i++)
+                        cs_mp_pack_health_vote(pk, &v->votes[i]);
+                return 0;
+        }
         default:
                 return -EINVAL;
         }
@@ -204,6 +244,61 @@ static int dec_rrset_array(struct dec *d, const msgpack_object *o,
         return dec_rrset(d, f, r);
 }
 
+static int dec_health(struct dec *d, const msgpack_object *o, struct cs_command *c)
+{
+        const msgpack_object *f;
+        int rv;
+        switch (c->type) {
+        case CS_CMD_HEALTH_PUT: {
+                struct health_check_config *cfg =
+                    msgpack_zone_malloc(d->zone, sizeof(*cfg));
+                if (cfg == NULL)
+                        return fail(d, -ENOMEM, "out of memory decoding a command");
+                TRY(d, cs_mp_array(o, 3, false, &f, NULL), "health check body");
+                TRY(d, cs_mp_u64(&f[0], &c->u.health_put.id), "health check id");
+                TRY(d, cs_mp_bool(&f[1], &c->u.health_put.create), "create");
+                rv = cs_mp_health_config(&f[2], d->zone, cfg);
+                if (rv == -ENOMEM)
+                        return fail(d, -ENOMEM, "out of memory decoding a command");
+                TRY(d, rv, "health check config");
+                c->u.health_put.cfg = cfg;
+                return 0;
+        }
+        case CS_CMD_HEALTH_DELETE:
+        case CS_CMD_HEALTH_HEARTBEAT:
+                TRY(d, cs_mp_array(o, 1, false, &f, NULL), "health check body");
+                TRY(d, cs_mp_u64(&f[0], &c->u.health_id), "health check id");
+                return 0;
+        case CS_CMD_HEALTH_MANUAL:
+                TRY(d, cs_mp_array(o, 2, false, &f, NULL), "manual status body");
+                TRY(d, cs_mp_u64(&f[0], &c->u.health_manual.id), "health check id");
+                TRY(d, cs_mp_bool(&f[1], &c->u.health_manual.healthy), "healthy");
+                return 0;
+        default: { /* CS_CMD_HEALTH_VOTES */
+                struct cs_health_votes *v = &c->u.health_votes;
+                const msgpack_object *items;
+                size_t n;
+                TRY(d, cs_mp_array(o, 2, false, &f, NULL), "votes body");
+                TRY(d, cs_mp_u64(&f[0], &v->node), "node id");
+                TRY(d, cs_mp_array(&f[1], 0, true, &items, &n), "votes");
+                struct cs_health_vote_spec *a =
+                    msgpack_zone_malloc(d->zone, (n ? n : 1) * sizeof(*a));
+                if (a == NULL)
+                        return fail(d, -ENOMEM, "out of memory decoding a command");
+                for (size_t i = 0; i < n; i++) {
+                        rv = cs_mp_health_vote(&items[i], d->zone, &a[i]);
+                        if (rv == -ENOMEM)
+                                return fail(d, -ENOMEM,
+                                            "out of memory decoding a command");
+                        TRY(d, rv, "vote");
+                }
+                v->votes = a;
+                v->count = n;
+                return 0;
+        }
+        }
+}
+
 static int dec_body(struct dec *d, const msgpack_object *o, struct cs_command *c)
 {
         const msgpack_object *f;
@@ -281,6 +376,16 @@ static int dec_body(struct dec *d, const msgpack_object *o, struct cs_command *c
                 TRY(d, cs_mp_array(o, 1, false, &f, NULL), "member remove body");
                 TRY(d, cs_mp_u64(&f[0], &c->u.member_id), "member id");
                 return 0;
+        case CS_CMD_HEALTH_PUT:
+        case CS_CMD_HEALTH_DELETE:
+        case CS_CMD_HEALTH_VOTES:
+        case CS_CMD_HEALTH_MANUAL:
+        case CS_CMD_HEALTH_HEARTBEAT:
+                if (d->version < 3)
+                        return fail(d, -EPROTO,
+                                    "health command type %u in a format %u entry",
+                                    (unsigned)c->type, d->version);
+                return dec_health(d, o, c);
         default:
                 return fail(d, -EPROTO, "unknown command type %u", (unsigned)c->type);
         }

@@ -11,17 +11,18 @@
  *   [format version, type, timestamp ms, request id, change id, body]
  * where body is an array per type (see command.c).  Decoding accepts
  * CS_COMMAND_VERSION and every older version still in logs (1: record sets
- * without routing fields) and known types: anything else — a newer format,
- * a truncated or forged entry — is a clean -EBADMSG / -EPROTO with a message.
+ * without routing fields; 2: no health commands) and known types: anything else — a newer
+ * format, a truncated or forged entry — is a clean -EBADMSG / -EPROTO with a message.
  */
 #ifndef CONSENSUS_COMMAND_H
 #define CONSENSUS_COMMAND_H
 
 #include <raft.h>
 
+#include "consensus/health.h"
 #include "consensus/state.h"
 
-#define CS_COMMAND_VERSION     2 /* 2: routing fields on record sets */
+#define CS_COMMAND_VERSION     3 /* 2: routing fields; 3: health-check commands */
 #define CS_COMMAND_VERSION_MIN 1
 
 enum cs_command_type {
@@ -35,6 +36,11 @@ enum cs_command_type {
          * votes of each checker node (one command per node per round) and
          * aggregate-state bookkeeping. */
         CS_CMD_HEALTH_FIRST = 32,
+        CS_CMD_HEALTH_PUT = 32,       /* create or change a check definition */
+        CS_CMD_HEALTH_DELETE = 33,    /* delete a check (refused while in use) */
+        CS_CMD_HEALTH_VOTES = 34,     /* one node's verdicts, one per check */
+        CS_CMD_HEALTH_MANUAL = 35,    /* an operator sets a MANUAL check */
+        CS_CMD_HEALTH_HEARTBEAT = 36, /* a HEARTBEAT check's endpoint called in */
         CS_CMD_HEALTH_LAST = 63,
 };
 
@@ -54,6 +60,13 @@ struct cs_command {
                 uint64_t synced_index;
                 struct cs_member_spec member;
                 uint64_t member_id;
+                struct cs_health_put health_put;
+                uint64_t health_id; /* DELETE, HEARTBEAT */
+                struct {
+                        uint64_t id;
+                        bool healthy;
+                } health_manual;
+                struct cs_health_votes health_votes;
         } u;
         void *arena; /* decoder-owned memory; NULL for a caller-built command */
 };

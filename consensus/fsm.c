@@ -72,6 +72,22 @@ static void dispatch(struct cs_state *st, const struct cs_command *cmd, uint64_t
         case CS_CMD_MEMBER_REMOVE:
                 cs_state_member_remove(st, &ctx, cmd->u.member_id, res);
                 break;
+        case CS_CMD_HEALTH_PUT:
+                cs_state_health_put(st, &ctx, &cmd->u.health_put, res);
+                break;
+        case CS_CMD_HEALTH_DELETE:
+                cs_state_health_delete(st, &ctx, cmd->u.health_id, res);
+                break;
+        case CS_CMD_HEALTH_VOTES:
+                cs_state_health_votes(st, &ctx, &cmd->u.health_votes, res);
+                break;
+        case CS_CMD_HEALTH_MANUAL:
+                cs_state_health_manual(st, &ctx, cmd->u.health_manual.id,
+                                       cmd->u.health_manual.healthy, res);
+                break;
+        case CS_CMD_HEALTH_HEARTBEAT:
+                cs_state_health_heartbeat(st, &ctx, cmd->u.health_id, res);
+                break;
         default: /* the decoder rejects unknown types */
                 res->status = -EPROTO;
                 snprintf(res->message, sizeof(res->message), "unknown command type");
@@ -278,6 +294,9 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
         const struct cs_observer *obs = &fsm->state->observer;
         if (obs->restored)
                 obs->restored(obs->ctx, fsm->state);
+        const struct cs_health_observer *hobs = &fsm->state->health.observer;
+        if (hobs->restored)
+                hobs->restored(hobs->ctx, fsm->state);
         trim_heap();
         return 0;
 }

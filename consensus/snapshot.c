@@ -4,6 +4,12 @@
  *   header   ["quorumdns-state", version, last index, synced index,
  *             changes max, changes max age ms, members, zones, changes]
  *   members  [[id, name, raft address, dns address, api address, role]...]
+ *   health   [health version, check count] then chunks of checks (format 3):
+ *            [id, created ms, updated ms, config, raw, healthy, changed ms,
+ *             manual healthy, last beat ms, [fresh, healthy, decided],
+ *             [[node, time ms, healthy, status, connect us, first byte us,
+ *               reason | nil]...], [[time ms, from, to, cause, fresh,
+ *               healthy]...]]   (config as in health_codec.h)
  *   per zone [origin, zone id, comment, created ms, serial, record sets]
  *            then [[owner, type, set id, ttl, [rdata...], routing]...] chunks
  *            (routing as in codec.h; format 1 had no routing element)
@@ -20,6 +26,7 @@
 #include <string.h>
 
 #include "consensus/codec.h"
+#include "consensus/health_codec.h"
 #include "consensus/wire.h"
 
 #define SNAP_MAGIC "quorumdns-state"
@@ -137,6 +144,68 @@ static void pack_head(msgpack_packer *pk, const struct cs_state *st)
         }
 }
 
+static void pack_bool(msgpack_packer *pk, bool b)
+{
+        if (b)
+                msgpack_pack_true(pk);
+        else
+                msgpack_pack_false(pk);
+}
+
+static void pack_health(msgpack_packer *pk, const struct cs_state *st)
+{
+        size_t n = cs_state_health_count(st);
+        msgpack_pack_array(pk, 2);
+        msgpack_pack_uint64(pk, st->health.version);
+        msgpack_pack_uint64(pk, n);
+        for (size_t i = 0; i < n; i++) {
+                if (i % CHUNK == 0)
+                        msgpack_pack_array(pk, n - i < CHUNK ? n - i : CHUNK);
+                const struct cs_health_check *c = cs_state_health_at(st, i);
+                msgpack_pack_array(pk, 12);
+                msgpack_pack_uint64(pk, c->id);
+                msgpack_pack_uint64(pk, c->created_ms);
+                msgpack_pack_uint64(pk, c->updated_ms);
+                cs_mp_pack_health_config(pk, &c->cfg);
+                pack_bool(pk, c->raw);
+                pack_bool(pk, c->healthy);
+                msgpack_pack_uint64(pk, c->changed_ms);
+                pack_bool(pk, c->manual_healthy);
+                msgpack_pack_int64(pk, c->last_beat_ms);
+                msgpack_pack_array(pk, 3);
+                msgpack_pack_uint32(pk, c->tally.fresh);
+                msgpack_pack_uint32(pk, c->tally.healthy);
+                pack_bool(pk, c->tally.decided);
+                msgpack_pack_array(pk, c->n_votes);
+                for (size_t k = 0; k < c->n_votes; k++) {
+                        const struct cs_health_vote *v = &c->votes[k];
+                        msgpack_pack_array(pk, 7);
+                        msgpack_pack_uint64(pk, v->node);
+                        msgpack_pack_uint64(pk, v->time_ms);
+                        pack_bool(pk, v->healthy);
+                        msgpack_pack_uint16(pk, v->status);
+                        msgpack_pack_uint32(pk, v->connect_us);
+                        msgpack_pack_uint32(pk, v->first_byte_us);
+                        if (v->reason)
+                                cs_mp_pack_str(pk, v->reason);
+                        else
+                                msgpack_pack_nil(pk);
+                }
+                msgpack_pack_array(pk, c->hist_count);
+                for (size_t k = 0; k < c->hist_count; k++) {
+                        const struct cs_health_transition *t =
+                            cs_health_check_transition(c, k);
+                        msgpack_pack_array(pk, 6);
+                        msgpack_pack_uint64(pk, t->time_ms);
+                        pack_bool(pk, t->from);
+                        pack_bool(pk, t->to);
+                        msgpack_pack_uint32(pk, t->cause);
+                        msgpack_pack_uint32(pk, t->fresh);
+                        msgpack_pack_uint32(pk, t->healthy);
+                }
+        }
+}
+
 static void pack_zone_head(msgpack_packer *pk, const struct frozen_zone *fz)
 {
         const struct cs_zone *z = fz->zone;
@@ -192,6 +261,7 @@ static int freeze(const struct cs_state *st, struct cs_frozen **out)
                 goto nomem;
         msgpack_packer_init(&pk, &f->head, sink_write);
         pack_head(&pk, st);
+        pack_health(&pk, st); /* small: packed on the applying thread */
         for (size_t i = 0; i < st->zones.cap; i++) {
                 const struct cs_zone *z = st->zones.slots[i].item;
                 if (z == NULL)
@@ -450,6 +520,109 @@ static int dec_changes(struct sdec *d, struct cs_state *st, uint64_t total)
         return 0;
 }
 
+static int dec_check(struct sdec *d, const msgpack_object *o, struct cs_state *st)
+{
+        const msgpack_object *f, *tf, *items, *vf;
+        size_t n;
+        msgpack_zone *z = d->up.zone;
+        struct cs_health_check c;
+        struct cs_health_vote votes_stack[1];
+        char msg[200];
+        memset(&c, 0, sizeof(c));
+        STRY(d, cs_mp_array(o, 12, false, &f, NULL), "health check");
+        STRY(d, cs_mp_u64(&f[0], &c.id), "health check id");
+        STRY(d, cs_mp_u64(&f[1], &c.created_ms), "health check created");
+        STRY(d, cs_mp_u64(&f[2], &c.updated_ms), "health check updated");
+        int rv = cs_mp_health_config(&f[3], z, &c.cfg);
+        if (rv == -ENOMEM)
+                return sfail(d, rv, "snapshot: out of memory");
+        STRY(d, rv, "health check config");
+        STRY(d, cs_mp_bool(&f[4], &c.raw), "health raw");
+        STRY(d, cs_mp_bool(&f[5], &c.healthy), "health status");
+        STRY(d, cs_mp_u64(&f[6], &c.changed_ms), "health changed");
+        STRY(d, cs_mp_bool(&f[7], &c.manual_healthy), "manual status");
+        STRY(d,
+             f[8].type == MSGPACK_OBJECT_POSITIVE_INTEGER ||
+                     f[8].type == MSGPACK_OBJECT_NEGATIVE_INTEGER
+                 ? 0
+                 : -EBADMSG,
+             "last beat");
+        c.last_beat_ms = f[8].via.i64;
+        STRY(d, cs_mp_array(&f[9], 3, false, &tf, NULL), "tally");
+        STRY(d, cs_mp_u32(&tf[0], &c.tally.fresh), "tally");
+        STRY(d, cs_mp_u32(&tf[1], &c.tally.healthy), "tally");
+        STRY(d, cs_mp_bool(&tf[2], &c.tally.decided), "tally");
+        STRY(d, cs_mp_array(&f[10], 0, true, &items, &n), "votes");
+        c.votes = n ? msgpack_zone_malloc(z, n * sizeof(*c.votes)) : votes_stack;
+        if (c.votes == NULL)
+                return sfail(d, -ENOMEM, "snapshot: out of memory");
+        for (size_t i = 0; i < n; i++) {
+                struct cs_health_vote *v = &c.votes[i];
+                const char *reason;
+                STRY(d, cs_mp_array(&items[i], 7, false, &vf, NULL), "vote");
+                STRY(d, cs_mp_u64(&vf[0], &v->node), "vote node");
+                STRY(d, cs_mp_u64(&vf[1], &v->time_ms), "vote time");
+                STRY(d, cs_mp_bool(&vf[2], &v->healthy), "vote");
+                STRY(d, cs_mp_u16(&vf[3], &v->status), "vote status");
+                STRY(d, cs_mp_u32(&vf[4], &v->connect_us), "vote latency");
+                STRY(d, cs_mp_u32(&vf[5], &v->first_byte_us), "vote latency");
+                STRY(d, cs_mp_str(&vf[6], z, CS_HEALTH_REASON_MAX, true, &reason),
+                     "vote reason");
+                v->reason = (char *)reason;
+        }
+        c.n_votes = n;
+        STRY(d, cs_mp_array(&f[11], 0, true, &items, &n), "history");
+        STRY(d, n <= CS_HEALTH_HISTORY ? 0 : -EBADMSG, "history");
+        c.history = msgpack_zone_malloc(z, CS_HEALTH_HISTORY * sizeof(*c.history));
+        if (c.history == NULL)
+                return sfail(d, -ENOMEM, "snapshot: out of memory");
+        for (size_t i = 0; i < n; i++) {
+                struct cs_health_transition *t = &c.history[i];
+                uint32_t cause;
+                STRY(d, cs_mp_array(&items[i], 6, false, &tf, NULL), "transition");
+                STRY(d, cs_mp_u64(&tf[0], &t->time_ms), "transition time");
+                STRY(d, cs_mp_bool(&tf[1], &t->from), "transition");
+                STRY(d, cs_mp_bool(&tf[2], &t->to), "transition");
+                STRY(d, cs_mp_u32(&tf[3], &cause), "transition cause");
+                STRY(d, cause <= 255 ? 0 : -EBADMSG, "transition cause");
+                t->cause = (uint8_t)cause;
+                STRY(d, cs_mp_u32(&tf[4], &t->fresh), "transition");
+                STRY(d, cs_mp_u32(&tf[5], &t->healthy), "transition");
+        }
+        c.hist_count = n;
+        rv = cs_state_health_restore(st, &c, msg, sizeof(msg));
+        if (rv)
+                return sfail(d, rv, "snapshot: %s", msg);
+        return 0;
+}
+
+static int dec_health(struct sdec *d, struct cs_state *st)
+{
+        const msgpack_object *f, *items;
+        uint64_t total, done = 0;
+        size_t n;
+        int rv = next_array(d, 2, &f, NULL, "health header");
+        if (rv)
+                return rv;
+        STRY(d, cs_mp_u64(&f[0], &st->health.version), "health version");
+        STRY(d, cs_mp_u64(&f[1], &total), "health check count");
+        STRY(d, total <= CS_HEALTH_CHECKS_MAX ? 0 : -EBADMSG, "health check count");
+        while (done < total) {
+                rv = next_array(d, SIZE_MAX, &items, &n, "health check chunk");
+                if (rv)
+                        return rv;
+                if (n == 0 || n > total - done)
+                        return sfail(d, -EBADMSG, "malformed snapshot: health chunk");
+                for (size_t i = 0; i < n; i++) {
+                        rv = dec_check(d, &items[i], st);
+                        if (rv)
+                                return rv;
+                }
+                done += n;
+        }
+        return 0;
+}
+
 static int dec_all(struct sdec *d, struct cs_state *st)
 {
         const msgpack_object *f, *items;
@@ -506,6 +679,8 @@ static int dec_all(struct sdec *d, struct cs_state *st)
                 if (rv)
                         return sfail(d, rv, "snapshot: %s", res.message);
         }
+        if (d->version >= 3 && (rv = dec_health(d, st)) != 0)
+                return rv;
         for (uint64_t i = 0; i < n_zones; i++) {
                 rv = dec_zone(d, st);
                 if (rv)
@@ -519,12 +694,15 @@ int cs_snapshot_decode(const void *buf, size_t len, struct cs_state *out, char *
 {
         struct sdec d = {.buf = buf, .len = len, .err = err, .errlen = errlen};
         struct cs_observer obs = out->observer;
+        struct cs_health_observer hobs = out->health.observer;
         memset(&out->observer, 0, sizeof(out->observer)); /* silent while filling */
+        memset(&out->health.observer, 0, sizeof(out->health.observer));
         msgpack_unpacked_init(&d.up);
         int rv = dec_all(&d, out);
         msgpack_unpacked_destroy(&d.up);
         if (rv != 0)
                 cs_state_fini(out);
         out->observer = obs;
+        out->health.observer = hobs;
         return rv;
 }

@@ -18,8 +18,8 @@
 
 #include "consensus/state.h"
 
-#define CS_SNAPSHOT_VERSION     2 /* 2: routing fields on record sets */
-#define CS_SNAPSHOT_VERSION_MIN 1 /* still loaded: sets without routing */
+#define CS_SNAPSHOT_VERSION     3 /* 2: routing fields; 3: health checks */
+#define CS_SNAPSHOT_VERSION_MIN 1 /* still loaded: no routing, no health */
 
 /* *buf is malloc'ed (free it with free); *len is a multiple of 8. */
 int cs_snapshot_encode(const struct cs_state *st, void **buf, size_t *len);

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "consensus/health.h"
 #include "consensus/state_priv.h"
 #include "consensus/wire.h"
 
@@ -286,8 +287,8 @@ void routing_check(const struct cs_state *st, const struct cs_rrset_spec *s,
         else if (st != NULL && r->health_check_id && r->health_check_id[0] &&
                  !cs_state_health_check_exists(st, r->health_check_id))
                 result_error(res, i, "health_check_id",
-                             "health check '%s' does not exist (no health checks are "
-                             "defined in this cluster yet)",
+                             "health check '%s' does not exist (create it first "
+                             "under /v1/healthchecks)",
                              r->health_check_id);
         if (r->alias_name == NULL && r->alias_name_len == 0)
                 return;
@@ -387,9 +388,8 @@ const struct cs_zone *cs_state_zone_find(const struct cs_state *st, const uint8_
 
 bool cs_state_health_check_exists(const struct cs_state *st, const char *id)
 {
-        (void)st;
-        (void)id;
-        return false; /* no health checks in the replicated state yet */
+        uint64_t n;
+        return cs_health_id_parse(id, &n) == 0 && cs_state_health_get(st, n) != NULL;
 }
 
 /* Adds a set of `r`'s routing to its group, creating the group (room must be
@@ -571,9 +571,12 @@ void cs_state_fini(struct cs_state *st)
         for (size_t i = 0; i < st->n_members; i++)
                 member_clear(&st->members[i]);
         free(st->members);
+        struct cs_health_observer hobs = st->health.observer;
+        cs_health_table_fini(&st->health);
         struct cs_observer obs = st->observer;
         cs_state_init(st);
         st->observer = obs;
+        st->health.observer = hobs;
 }
 
 void cs_state_set_observer(struct cs_state *st, const struct cs_observer *obs)
@@ -587,6 +590,7 @@ void cs_state_set_observer(struct cs_state *st, const struct cs_observer *obs)
 int cs_state_move(struct cs_state *dst, struct cs_state *src)
 {
         struct cs_observer obs = dst->observer;
+        struct cs_health_observer hobs = dst->health.observer;
         unsigned pins = dst->pins;
         struct cs_retired *retired = dst->retired, *gone = NULL;
         if (pins == 0) {
@@ -604,10 +608,12 @@ int cs_state_move(struct cs_state *dst, struct cs_state *src)
                 old->pins = 0;
                 old->retired = NULL;
                 memset(&old->observer, 0, sizeof(old->observer));
+                memset(&old->health.observer, 0, sizeof(old->health.observer));
                 gone->items[gone->n++] = old;
         }
         *dst = *src;
         dst->observer = obs;
+        dst->health.observer = hobs;
         dst->pins = pins;
         dst->retired = pins ? retired : NULL;
         if (gone != NULL)

@@ -253,6 +253,27 @@ struct cs_observer {
         void (*restored)(void *ctx, const struct cs_state *state);
 };
 
+struct cs_health_check;
+
+struct cs_health_observer {
+        void *ctx;
+        /* A check was created or changed (check) or deleted (check NULL). */
+        void (*check_changed)(void *ctx, uint64_t id,
+                              const struct cs_health_check *check);
+        /* Some check's published status changed (or a check came or went). */
+        void (*status_changed)(void *ctx, const struct cs_state *st);
+        /* The whole state was replaced (snapshot restore): resynchronise. */
+        void (*restored)(void *ctx, const struct cs_state *st);
+};
+
+/* The health checks of the state (consensus/health.h). */
+struct cs_health_table {
+        struct cs_health_check **checks; /* sorted by id */
+        size_t count, cap;
+        uint64_t version; /* bumped whenever a published status changes */
+        struct cs_health_observer observer;
+};
+
 struct cs_state {
         struct cs_hmap zones;    /* struct cs_zone by origin */
         struct cs_hmap zone_ids; /* struct cs_zone by zone id */
@@ -270,6 +291,7 @@ struct cs_state {
         size_t changes_max;
         uint64_t changes_max_age_ms;
         struct cs_observer observer;
+        struct cs_health_table health; /* its observer is not replicated */
         /* Not replicated.  While pins > 0 a frozen snapshot view
          * (consensus/snapshot.h) may be reading record sets from another
          * thread: record sets, zones and whole states the state lets go of
@@ -381,13 +403,8 @@ const struct cs_group *cs_zone_group_get(const struct cs_zone *zone, const uint8
 const struct cs_zone *cs_state_zone_find(const struct cs_state *st, const uint8_t *name,
                                          size_t name_len);
 
-/*
- * Health checks a record set may name.  They are not part of the replicated
- * state yet (the health module brings them, with votes through the log):
- * until then this answers false for every id, so batches naming one are
- * rejected.  The later session replaces the body with a lookup in the
- * replicated check table; callers and messages stay.
- */
+/* Whether a health check with this id (16 hex digits, consensus/health.h)
+ * exists, so that record sets can name it. */
 bool cs_state_health_check_exists(const struct cs_state *st, const char *id);
 
 /* ---- used by the snapshot code ------------------------------------------ */
