@@ -7,6 +7,10 @@
  * state that holds one zone with a few record sets (built once and
  * restored from its snapshot for every input, so inputs do not leak into
  * each other), which is what a follower does with an entry from the log.
+ * The state also holds health checks 1 (HTTP, named by a failover set, so
+ * deleting it is refused), 2 (MANUAL), 3 (HEARTBEAT) and 4 (CALCULATED over
+ * 1 and 2), so that votes, settings, call-ins and deletions reach the
+ * evaluation.
  */
 #include <raft.h>
 #include <stdint.h>
@@ -74,6 +78,34 @@ static void setup(void)
                                .request_id = "seed\n00112233445566778899aabbccddeeff"};
         b.u.batch = (struct cs_batch){origin, sizeof(origin), "seed", acts, 2};
         apply_text(&fsm, &b, 2);
+        uint64_t index = 2;
+        static uint64_t kids[] = {1, 2};
+        for (uint64_t id = 1; id <= 4; id++) {
+                static const enum health_check_type types[] = {
+                    HEALTH_CHECK_HTTP, HEALTH_CHECK_MANUAL, HEALTH_CHECK_HEARTBEAT,
+                    HEALTH_CHECK_CALCULATED};
+                struct health_check_config cfg;
+                health_check_config_init(&cfg, types[id - 1]);
+                cfg.ip_address = id == 1 ? "127.0.0.1" : NULL;
+                cfg.request_interval = 10;
+                if (id == 4) {
+                        cfg.children = kids;
+                        cfg.child_count = 2;
+                        cfg.health_threshold = 1;
+                }
+                struct cs_command hc = {.type = CS_CMD_HEALTH_PUT, .timestamp_ms = 2500};
+                hc.u.health_put =
+                    (struct cs_health_put){.id = id, .create = true, .cfg = &cfg};
+                apply_text(&fsm, &hc, ++index);
+        }
+        static const uint8_t fo[] = "foexamplecom";
+        struct cs_action fo_act = {CS_ACTION_CREATE,
+                                   {fo, sizeof(fo), 1, "p", 60, &a_v, 1, {0}}};
+        fo_act.rrset.routing.failover = CS_FAILOVER_PRIMARY;
+        fo_act.rrset.routing.health_check_id = "0000000000000001";
+        b = (struct cs_command){.type = CS_CMD_CHANGE_BATCH, .timestamp_ms = 2600};
+        b.u.batch = (struct cs_batch){origin, sizeof(origin), "health", &fo_act, 1};
+        apply_text(&fsm, &b, ++index);
         if (cs_snapshot_encode(&st, &base_snapshot, &base_len) != 0)
                 abort();
         cs_fsm_close(&fsm);
@@ -112,8 +144,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (cs_snapshot_decode(base_snapshot, base_len, &st, err, sizeof(err)) != 0)
                 abort();
         cs_fsm_init(&fsm, &st);
-        fsm.applied = 2;
-        cs_fsm_apply_entry(&fsm, entry, size, 3);
+        fsm.applied = st.last_index;
+        cs_fsm_apply_entry(&fsm, entry, size, st.last_index + 1);
         cs_fsm_close(&fsm);
         cs_state_fini(&st);
         free(entry);

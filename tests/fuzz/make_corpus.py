@@ -11,8 +11,10 @@ h2c), fuzz_api_body (byte 0: zone creation, byte 1: change batch, JSON of
 every record type and a routing set), fuzz_node_config (config files with
 every setting), and fuzz_raft_command / fuzz_raft_snapshot: what
 cs_command_encode and cs_snapshot_encode give for a zone creation, a batch
-of seven record sets, deletions, members and synced marks, and the
-snapshots of the states between them.  Run it from outside the repository root (our dns/
+of seven record sets, deletions, members and synced marks, health-check
+commands (create, update, CALCULATED, delete, votes, MANUAL, HEARTBEAT), and
+the snapshots of the states between them (one with checks, votes and
+history).  Run it from outside the repository root (our dns/
 folder would shadow the dnspython package), e.g.:
     cd /tmp && /usr/bin/python3 /path/to/tests/fuzz/make_corpus.py
 """
