@@ -563,6 +563,42 @@ int cs_state_health_heartbeat(struct cs_state *st, const struct cs_ctx *ctx, uin
         return 0;
 }
 
+/* ---- time passing ------------------------------------------------------- */
+
+bool cs_state_health_due(const struct cs_state *st, uint64_t now)
+{
+        for (size_t i = 0; i < st->health.count; i++) {
+                const struct cs_health_check *c = st->health.checks[i];
+                bool raw;
+                switch (c->cfg.type) {
+                case HEALTH_CHECK_CALCULATED:
+                case HEALTH_CHECK_MANUAL:
+                        continue; /* they move only with other checks or commands */
+                case HEALTH_CHECK_HEARTBEAT:
+                        raw =
+                            health_rule_heartbeat((int64_t)c->created_ms, c->last_beat_ms,
+                                                  c->cfg.heartbeat_ttl, (int64_t)now);
+                        break;
+                default: {
+                        struct health_vote v[16];
+                        if (c->n_votes > 16 || c->n_votes == 0)
+                                continue;
+                        for (size_t k = 0; k < c->n_votes; k++)
+                                v[k] = (struct health_vote){
+                                    .present = true,
+                                    .healthy = c->votes[k].healthy,
+                                    .time_ms = (int64_t)c->votes[k].time_ms};
+                        raw = health_rule_aggregate(
+                            v, c->n_votes, c->cfg.aggregation_percent,
+                            health_rule_fresh_ms(&c->cfg), (int64_t)now, c->raw, NULL);
+                }
+                }
+                if (health_rule_final(&c->cfg, raw) != c->healthy)
+                        return true;
+        }
+        return false;
+}
+
 /* ---- restore ------------------------------------------------------------ */
 
 int cs_state_health_restore(struct cs_state *st, const struct cs_health_check *src,

@@ -134,6 +134,14 @@ const struct cs_health_check *cs_state_health_at(const struct cs_state *st, size
 const struct cs_health_transition *
 cs_health_check_transition(const struct cs_health_check *check, size_t i);
 
+/*
+ * Whether evaluating at leader time now would change some check's status
+ * without any new input: a HEARTBEAT check's TTL ran out, or votes aged out.
+ * The leader then proposes an empty VOTES command, so that time passing
+ * enters the log (the state machine itself has no clock).
+ */
+bool cs_state_health_due(const struct cs_state *st, uint64_t now);
+
 /* Snapshot restore: adds a check as it was (votes and history included);
  * taken: nothing (everything is copied).  0 or a negative errno with err. */
 int cs_state_health_restore(struct cs_state *st, const struct cs_health_check *check,

@@ -39,6 +39,20 @@ static const struct node_http_route routes[] = {
     {"GET", "/v1/zones/{}/rrsets/{}/{}", NODE_SCOPE_READ, node_api_rrset_get, false},
     {"POST", "/v1/zones/{}/changes", NODE_SCOPE_ADMIN, node_api_changes_post, true},
     {"GET", "/v1/changes/{}", NODE_SCOPE_READ, node_api_change_get, false},
+    {"GET", "/v1/healthchecks", NODE_SCOPE_READ, node_api_healthchecks_list, false},
+    {"POST", "/v1/healthchecks", NODE_SCOPE_ADMIN, node_api_healthcheck_create, false},
+    {"POST", "/v1/healthchecks/votes", NODE_SCOPE_ADMIN, node_api_healthcheck_votes,
+     true},
+    {"GET", "/v1/healthchecks/{}", NODE_SCOPE_READ, node_api_healthcheck_get, false},
+    {"PUT", "/v1/healthchecks/{}", NODE_SCOPE_ADMIN, node_api_healthcheck_update, false},
+    {"DELETE", "/v1/healthchecks/{}", NODE_SCOPE_ADMIN, node_api_healthcheck_delete,
+     false},
+    {"GET", "/v1/healthchecks/{}/status", NODE_SCOPE_READ, node_api_healthcheck_status,
+     false},
+    {"POST", "/v1/healthchecks/{}/manual", NODE_SCOPE_ADMIN, node_api_healthcheck_manual,
+     false},
+    {"POST", "/v1/healthchecks/{}/heartbeat", NODE_SCOPE_ADMIN,
+     node_api_healthcheck_heartbeat, false},
 };
 
 const struct node_http_route *node_api_routes(size_t *count)

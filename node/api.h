@@ -22,6 +22,7 @@
 
 struct node_api_relay;
 struct node_import; /* api_imports.c */
+struct node_health; /* health.c */
 
 struct node_api {
         uv_loop_t *loop;
@@ -34,6 +35,7 @@ struct node_api {
         json_t *(*dns_stats)(void *ctx);
         void *dns_stats_ctx;
         struct node_offload offload; /* exports and import parsing, off the loop */
+        struct node_health *health;  /* this node's probes (NULL: none) */
 };
 
 /* Queues a job on the API's offload queue (node/offload.h). */
@@ -138,6 +140,16 @@ void node_api_rrsets_list(struct node_http_request *r, void *ctx);
 void node_api_rrset_get(struct node_http_request *r, void *ctx);
 void node_api_changes_post(struct node_http_request *r, void *ctx);
 void node_api_change_get(struct node_http_request *r, void *ctx);
+/* api_health.c */
+void node_api_healthchecks_list(struct node_http_request *r, void *ctx);
+void node_api_healthcheck_create(struct node_http_request *r, void *ctx);
+void node_api_healthcheck_get(struct node_http_request *r, void *ctx);
+void node_api_healthcheck_update(struct node_http_request *r, void *ctx);
+void node_api_healthcheck_delete(struct node_http_request *r, void *ctx);
+void node_api_healthcheck_status(struct node_http_request *r, void *ctx);
+void node_api_healthcheck_manual(struct node_http_request *r, void *ctx);
+void node_api_healthcheck_heartbeat(struct node_http_request *r, void *ctx);
+void node_api_healthcheck_votes(struct node_http_request *r, void *ctx);
 void node_api_import_create(struct node_http_request *r, void *ctx);
 void node_api_import_chunk(struct node_http_request *r, void *ctx);
 void node_api_import_commit(struct node_http_request *r, void *ctx);

@@ -90,7 +90,15 @@ uint32_t node_cluster_health_index(struct node_cluster *c, const char *check_id)
         memcpy(fresh->id, check_id, len + 1);
         c->health_ids[c->health_id_count++] = fresh;
         cs_hmap_put(&c->health_map, h, fresh->id, fresh, health_id_match);
+        if (c->health_interned != NULL)
+                c->health_interned(c->health_ctx);
         return fresh->number;
+}
+
+const char *node_cluster_health_id(const struct node_cluster *c, uint32_t number)
+{
+        return number >= 1 && number <= c->health_id_count ? c->health_ids[number - 1]->id
+                                                           : NULL;
 }
 
 static int put_rrset(struct node_cluster *c, struct dns_txn *txn, const uint8_t *origin,

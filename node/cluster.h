@@ -85,6 +85,9 @@ struct node_cluster {
         struct node_health_id **health_ids;
         uint32_t health_id_count;
         struct cs_hmap health_map; /* struct node_health_id by id */
+        /* Told when an id is interned (node/health.c publishes again). */
+        void (*health_interned)(void *ctx);
+        void *health_ctx;
         /* The node must stop: removed from the cluster (exit_code 0) or
          * failed (exit_code NODE_EXIT_FAILSTOP, the reason in error). */
         void (*removed_cb)(struct node_cluster *cluster);
@@ -155,6 +158,8 @@ uint64_t node_cluster_applied(struct node_cluster *c);
  * version with status[n - 1] for check n.
  */
 uint32_t node_cluster_health_index(struct node_cluster *c, const char *check_id);
+/* The check id interned as number (1-based), or NULL. */
+const char *node_cluster_health_id(const struct node_cluster *c, uint32_t number);
 
 void node_cluster_propose(struct node_cluster *c, struct cs_command *cmd,
                           node_cluster_cb cb, void *ctx);

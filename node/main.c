@@ -36,6 +36,7 @@
 #include "node/config.h"
 #include "node/cookies.h"
 #include "node/forward.h"
+#include "node/health.h"
 #include "node/http.h"
 
 /* What the DNS listeners have counted since start, summed over addresses. */
@@ -60,6 +61,7 @@ struct node {
         /* cluster mode */
         struct node_cluster cluster;
         struct node_api api;
+        struct node_health *health; /* probes and votes (node/health.h) */
         struct node_http *http;
         uv_timer_t join_timer;
         bool joining;
@@ -294,6 +296,8 @@ static void stop(struct node *node)
                         uv_close((uv_handle_t *)&node->join_timer, NULL);
                 node_api_relays_cancel(&node->api);
                 node_http_close(node->http);
+                node_health_close(node->health);
+                node->health = node->api.health = NULL;
                 node_cluster_close(&node->cluster, on_cluster_closed);
         }
         uv_close((uv_handle_t *)&node->sigterm, NULL);
@@ -644,6 +648,14 @@ static int start_cluster(struct node *node)
                 return -1;
         }
         node_cluster_serve_calls(&node->cluster, node->http);
+        int hrc = node_health_start(&node->health, &node->cluster, node->loop, cfg);
+        if (hrc != 0) {
+                LOG_ERROR("cannot start health checking: %s", strerror(-hrc));
+                node_http_close(node->http);
+                node_cluster_close(&node->cluster, NULL);
+                return -1;
+        }
+        node->api.health = node->health;
         uv_timer_init(node->loop, &node->join_timer);
         node->join_timer.data = node;
         if (cfg->join[0] != '\0')

@@ -1,0 +1,459 @@
+"""System tests of health checks voted across nodes: a real 3-node cluster
+(cluster_util.py), real HTTP and TCP endpoints that the test serves on the
+loopback and breaks, and every node asked over DNS.
+
+Checked: a failover pair follows its primary's endpoint on every node when
+the endpoint is stopped, answers 500 or the wrong body, and recovers; node
+views made to differ for real with nftables rules on the loopback that
+reject one, two or all nodes' source addresses (each node probes from its
+own 127.0.0.x): with the default 18% one or two blocked nodes do not fail
+over and three do, with 50% two do; a killed node's vote ages out; a
+deleted check's probes stop (the endpoint sees no request) and a check in
+use cannot be deleted; MANUAL and HEARTBEAT checks; the votes and the
+aggregate survive a leader change; API validation names the fields.
+
+Timing bounds scale with QDNS_TIMING_SLACK.  The nftables table is named
+after the test process and deleted whatever happens.
+
+Run from this directory:
+  cd tests/system && QDNS_BIN=../../build/node/quorumdns /usr/bin/python3 -m pytest -q test_health.py
+"""
+
+import contextlib
+import http.server
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from cluster_util import node_host
+
+ZONE = "hc.test."
+SLACK = float(os.environ.get("QDNS_TIMING_SLACK", "1"))
+PRIMARY, SECONDARY = "192.0.2.1", "192.0.2.2"
+
+
+# ------------------------------------------------------------------ endpoints
+
+
+class Endpoint:
+    """An HTTP server on 127.0.0.1 whose answers the test controls: mode
+    "ok" (200 "OK"), "500", "body" (200 with the wrong body) or "slow";
+    stop() closes the listening socket (connection refused).  Counts
+    requests per source address."""
+
+    def __init__(self):
+        self.mode = "ok"
+        self.hits = {}
+        self.lock = threading.Lock()
+        self.port = None
+        self.server = None
+        self.thread = None
+        self.start()
+
+    def start(self):
+        ep = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                with ep.lock:
+                    ep.hits[self.client_address[0]] = ep.hits.get(
+                        self.client_address[0], 0) + 1
+                mode = ep.mode
+                if mode == "slow":
+                    time.sleep(6)
+                code = 500 if mode == "500" else 200
+                body = b"all fine: OK\n" if mode in ("ok", "slow") else b"degraded\n"
+                self.send_response(code)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+
+        class Server(http.server.ThreadingHTTPServer):
+            allow_reuse_address = True
+            daemon_threads = True
+
+        self.server = Server(("127.0.0.1", self.port or 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    def total(self):
+        with self.lock:
+            return sum(self.hits.values())
+
+    def sources(self):
+        with self.lock:
+            return set(self.hits)
+
+
+@pytest.fixture
+def endpoint():
+    ep = Endpoint()
+    yield ep
+    ep.stop()
+
+
+class Firewall:
+    """An nftables table of its own on the loopback: reject(ip) makes TCP
+    connections from ip to the endpoint's port get a reset."""
+
+    def __init__(self, port):
+        self.port = port
+        self.table = f"qdns_health_{os.getpid()}"
+        self.handles = {}
+        self.nft(f"add table inet {self.table}")
+        self.nft(f"add chain inet {self.table} input "
+                 "{ type filter hook input priority 0 ; policy accept ; }")
+
+    @staticmethod
+    def nft(cmd):
+        subprocess.run(["nft"] + cmd.split(), check=True, capture_output=True)
+
+    def reject(self, ip):
+        self.nft(f"add rule inet {self.table} input ip saddr {ip} tcp dport {self.port} "
+                 "reject with tcp reset")
+
+    def clear(self):
+        self.nft(f"flush chain inet {self.table} input")
+
+    def delete(self):
+        subprocess.run(["nft", "delete", "table", "inet", self.table], capture_output=True)
+
+
+@pytest.fixture
+def firewall(endpoint):
+    if shutil.which("nft") is None:
+        pytest.fail("nft (package nftables) is missing: tools/setup.sh installs it")
+    fw = Firewall(endpoint.port)
+    try:
+        yield fw
+    finally:
+        fw.delete()
+
+
+# -------------------------------------------------------------------- cluster
+
+
+@pytest.fixture
+def cluster(cluster_factory):
+    c = cluster_factory().start(3)
+    r = c.followers()[0].post("/v1/zones", {"name": ZONE})
+    assert r.status == 201, r
+    return c
+
+
+def create_check(node, **fields):
+    body = {"type": "HTTP_STR_MATCH", "ip_address": "127.0.0.1", "resource_path": "/health",
+            "search_string": "OK", "request_interval": 1, "failure_threshold": 2}
+    body.update(fields)
+    r = node.post("/v1/healthchecks", body, timeout=10)
+    assert r.status == 201, r
+    return r.json["healthcheck"]["id"]
+
+
+def failover_pair(node, name, check_id):
+    def rs(ip, sid, role, **extra):
+        out = {"name": f"{name}.{ZONE}", "type": "A", "ttl": 5, "records": [ip],
+               "set_identifier": sid, "failover": role}
+        out.update(extra)
+        return {"action": "UPSERT", "rrset": out}
+
+    r = node.post(f"/v1/zones/{ZONE}/changes",
+                  {"changes": [rs(PRIMARY, "p", "PRIMARY", health_check_id=check_id),
+                               rs(SECONDARY, "s", "SECONDARY")]}, timeout=10)
+    assert r.status == 200, r
+
+
+def answers(node, qname):
+    return {r.to_text() for s in node.q(qname, "A").answer for r in s}
+
+
+def wait_answer(cluster, qname, want, timeout):
+    """Seconds until every running node answers {want} (fails after timeout)."""
+    t0 = time.monotonic()
+    end = t0 + timeout * SLACK
+    pending = list(cluster.running())
+    while pending:
+        pending = [n for n in pending if answers(n, qname) != {want}]
+        if pending:
+            assert time.monotonic() < end, \
+                f"{[n.id for n in pending]} still answer {answers(pending[0], qname)}"
+            time.sleep(0.05)
+    return time.monotonic() - t0
+
+
+def hold_answer(cluster, qname, want, seconds):
+    """Every running node answers {want} for the whole time."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        for n in cluster.running():
+            got = answers(n, qname)
+            assert got == {want}, f"n{n.id} answered {got}"
+        time.sleep(0.1)
+
+
+def status(node, check_id):
+    r = node.get(f"/v1/healthchecks/{check_id}/status")
+    assert r.status == 200, r
+    return r.json
+
+
+def wait_votes(node, check_id, n, timeout=10):
+    end = time.monotonic() + timeout * SLACK
+    while True:
+        s = status(node, check_id)
+        if len([v for v in s["votes"] if v["fresh"]]) >= n:
+            return s
+        assert time.monotonic() < end, s
+        time.sleep(0.1)
+
+
+# Interval 1 s, threshold 2: a node flips after 2 results; the vote then
+# goes through the log.  Bound: interval x threshold + 2 s of margin.
+BOUND = 1 * 2 + 2
+
+
+# ---------------------------------------------------------------------- tests
+
+
+def test_failover_follows_the_endpoint(cluster, endpoint):
+    leader = cluster.leader()
+    hc = create_check(leader, port=endpoint.port)
+    failover_pair(cluster.followers()[0], "www", hc)
+    wait_answer(cluster, f"www.{ZONE}", PRIMARY, 5)
+    s = wait_votes(leader, hc, 3)
+    assert s["status"] == "HEALTHY"
+    # Each node probes from its own address.
+    assert {node_host(i) for i in (1, 2, 3)} <= endpoint.sources(), endpoint.sources()
+    for v in s["votes"]:
+        assert v["status"] == "HEALTHY" and v["http_status"] == 200
+        assert v["connect_ms"] is not None and v["age_ms"] < 5000
+    for breakage in ("stop", "500", "body"):
+        if breakage == "stop":
+            endpoint.stop()
+        else:
+            endpoint.mode = breakage
+        took = wait_answer(cluster, f"www.{ZONE}", SECONDARY, BOUND)
+        print(f"{breakage}: every node answers the secondary after {took:.2f} s")
+        s = status(cluster.followers()[0], hc)
+        assert s["status"] == "UNHEALTHY"
+        assert all(v["status"] == "UNHEALTHY" and v.get("reason") for v in s["votes"]), s
+        assert s["history"][0]["to"] == "UNHEALTHY" and s["history"][0]["cause"] == "votes"
+        if breakage == "stop":
+            endpoint.start()
+        endpoint.mode = "ok"
+        took = wait_answer(cluster, f"www.{ZONE}", PRIMARY, BOUND)
+        print(f"{breakage}: recovered on every node after {took:.2f} s")
+
+
+def test_node_views_differ_18_percent(cluster, endpoint, firewall):
+    leader = cluster.leader()
+    hc = create_check(leader, port=endpoint.port)
+    failover_pair(leader, "fw", hc)
+    wait_answer(cluster, f"fw.{ZONE}", PRIMARY, 5)
+    wait_votes(leader, hc, 3)
+    firewall.reject(node_host(1))
+    hold_answer(cluster, f"fw.{ZONE}", PRIMARY, 4 * SLACK)
+    firewall.reject(node_host(2))
+    hold_answer(cluster, f"fw.{ZONE}", PRIMARY, 4 * SLACK)
+    s = status(leader, hc)
+    by_node = {v["node"]: v["status"] for v in s["votes"]}
+    assert by_node == {1: "UNHEALTHY", 2: "UNHEALTHY", 3: "HEALTHY"}, s
+    assert s["status"] == "HEALTHY"   # 1 of 3 = 33% > 18%
+    firewall.reject(node_host(3))
+    wait_answer(cluster, f"fw.{ZONE}", SECONDARY, BOUND)
+    firewall.clear()
+    wait_answer(cluster, f"fw.{ZONE}", PRIMARY, BOUND)
+
+
+def test_node_views_differ_50_percent(cluster, endpoint, firewall):
+    leader = cluster.leader()
+    hc = create_check(leader, port=endpoint.port, aggregation_percent=50)
+    failover_pair(leader, "half", hc)
+    wait_answer(cluster, f"half.{ZONE}", PRIMARY, 5)
+    wait_votes(leader, hc, 3)
+    firewall.reject(node_host(1))
+    hold_answer(cluster, f"half.{ZONE}", PRIMARY, 4 * SLACK)   # 2 of 3 = 67%
+    firewall.reject(node_host(2))
+    wait_answer(cluster, f"half.{ZONE}", SECONDARY, BOUND)     # 1 of 3 = 33%
+
+
+def test_killed_nodes_vote_ages_out(cluster, endpoint, firewall):
+    leader = cluster.leader()
+    victim = cluster.followers()[0]
+    others = [n for n in cluster.running() if n is not victim]
+    hc = create_check(leader, port=endpoint.port)   # votes fresh for 3 x 1 s
+    failover_pair(leader, "age", hc)
+    wait_votes(leader, hc, 3)
+    for n in others:
+        firewall.reject(node_host(n.id))
+    hold_answer(cluster, f"age.{ZONE}", PRIMARY, 4 * SLACK)   # the victim's vote holds it
+    victim.kill()
+    t0 = time.monotonic()
+    # Its vote goes stale after 3 s, then 0 of 2 say healthy.
+    took = wait_answer(cluster, f"age.{ZONE}", SECONDARY, 3 + BOUND)
+    assert took >= 2.0, took   # not before the vote could have aged out
+    s = status(leader, hc)
+    stale = [v for v in s["votes"] if v["node"] == victim.id]
+    assert stale and not stale[0]["fresh"], s
+    assert s["fresh_votes"] == 2 and s["healthy_votes"] == 0, s
+    victim.start()
+    cluster.wait_ready()
+    del t0
+
+
+def test_deleted_check_stops_probing(cluster, endpoint):
+    leader = cluster.leader()
+    hc = create_check(leader, port=endpoint.port)
+    failover_pair(leader, "del", hc)
+    wait_votes(leader, hc, 3)
+    # In use by a record set: refused, with the set named.
+    r = leader.req("DELETE", f"/v1/healthchecks/{hc}", timeout=10)
+    assert r.status == 409, r
+    assert f"del.{ZONE}"[:-1] in r.json["error"]["message"], r
+    # A check nothing uses goes, and so do its probes on every node.
+    lone = create_check(cluster.followers()[0], port=endpoint.port, resource_path="/lone")
+    wait_votes(leader, lone, 3)
+    r = cluster.followers()[1].req("DELETE", f"/v1/healthchecks/{lone}", timeout=10)
+    assert r.status == 200, r
+    for n in cluster.running():
+        assert n.get(f"/v1/healthchecks/{lone}").status in (404, 200)
+    cluster.wait_applied()
+    for n in cluster.running():
+        assert n.get(f"/v1/healthchecks/{lone}").status == 404
+    endpoint.stop()   # the other check goes on; count /lone requests only
+    lone_hits = []
+
+    ep2 = Endpoint()
+    try:
+        lone2 = create_check(leader, port=ep2.port)
+        wait_votes(leader, lone2, 3)
+        assert ep2.total() > 0
+        r = leader.req("DELETE", f"/v1/healthchecks/{lone2}", timeout=10)
+        assert r.status == 200, r
+        cluster.wait_applied()
+        time.sleep(0.5)   # a probe already connected may finish
+        before = ep2.total()
+        time.sleep(4 * SLACK)
+        lone_hits.append(ep2.total() - before)
+    finally:
+        ep2.stop()
+    assert lone_hits == [0], lone_hits
+
+
+def test_manual_and_heartbeat(cluster):
+    leader, f = cluster.leader(), cluster.followers()[0]
+    r = f.post("/v1/healthchecks", {"type": "MANUAL"}, timeout=10)
+    assert r.status == 201, r
+    man = r.json["healthcheck"]["id"]
+    failover_pair(f, "drill", man)
+    wait_answer(cluster, f"drill.{ZONE}", PRIMARY, 5)
+    r = f.post(f"/v1/healthchecks/{man}/manual", {"status": "UNHEALTHY"}, timeout=10)
+    assert r.status == 200, r
+    wait_answer(cluster, f"drill.{ZONE}", SECONDARY, 2)
+    assert status(leader, man)["history"][0]["cause"] == "manual"
+    r = f.post(f"/v1/healthchecks/{man}/manual", {"status": "maybe"}, timeout=10)
+    assert r.status == 400 and r.json["error"]["field"] == "status", r
+    r = f.post(f"/v1/healthchecks/{man}/manual", {"status": "HEALTHY"}, timeout=10)
+    assert r.status == 200, r
+    wait_answer(cluster, f"drill.{ZONE}", PRIMARY, 2)
+
+    r = leader.post("/v1/healthchecks", {"type": "HEARTBEAT", "heartbeat_ttl": 3},
+                    timeout=10)
+    assert r.status == 201, r
+    hb = r.json["healthcheck"]["id"]
+    failover_pair(leader, "beat", hb)
+    # Calls every second keep it healthy past several TTLs.
+    end = time.monotonic() + 7
+    while time.monotonic() < end:
+        r = f.post(f"/v1/healthchecks/{hb}/heartbeat", None, timeout=10)
+        assert r.status == 200, r
+        assert answers(leader, f"beat.{ZONE}") == {PRIMARY}
+        time.sleep(1)
+    # Silence: unhealthy after the TTL (the leader makes the time pass).
+    took = wait_answer(cluster, f"beat.{ZONE}", SECONDARY, 3 + 3)
+    assert took >= 1.5, took
+    r = f.post(f"/v1/healthchecks/{hb}/heartbeat", None, timeout=10)
+    assert r.status == 200, r
+    wait_answer(cluster, f"beat.{ZONE}", PRIMARY, 2)
+    # The wrong type for each endpoint.
+    assert f.post(f"/v1/healthchecks/{hb}/manual", {"status": "HEALTHY"}).status == 400
+    assert f.post(f"/v1/healthchecks/{man}/heartbeat", None).status == 400
+
+
+def test_votes_survive_a_leader_change(cluster, endpoint):
+    leader = cluster.leader()
+    hc = create_check(leader, port=endpoint.port)
+    failover_pair(leader, "lc", hc)
+    wait_votes(leader, hc, 3)
+    endpoint.mode = "500"
+    wait_answer(cluster, f"lc.{ZONE}", SECONDARY, BOUND)
+    before = status(leader, hc)
+    leader.stop()
+    new = cluster.wait_leader(exclude=(leader.id,))
+    s = status(new, hc)
+    assert s["status"] == "UNHEALTHY"
+    assert {v["node"] for v in s["votes"]} == {v["node"] for v in before["votes"]}
+    assert s["history"][: len(before["history"])] == before["history"][: len(s["history"])]
+    hold_answer(cluster, f"lc.{ZONE}", SECONDARY, 2)
+    endpoint.mode = "ok"
+    wait_answer(cluster, f"lc.{ZONE}", PRIMARY, BOUND + 2)
+    leader.start()
+    cluster.wait_ready()
+    assert status(leader, hc)["status"] == "HEALTHY"
+    wait_answer(cluster, f"lc.{ZONE}", PRIMARY, 5)
+
+
+def test_api_validation_names_fields(cluster):
+    n = cluster.followers()[0]
+    r = n.post("/v1/healthchecks", {"type": "HTTP", "request_interval": 0,
+                                    "failure_threshold": 11, "colour": "red"})
+    assert r.status == 400, r
+    fields = {e["field"] for e in r.json["error"]["errors"]}
+    assert {"colour"} <= fields, r
+    r = n.post("/v1/healthchecks", {"type": "HTTP", "request_interval": 0,
+                                    "failure_threshold": 11})
+    assert r.status == 400, r
+    fields = {e["field"] for e in r.json["error"]["errors"]}
+    assert {"request_interval", "failure_threshold"} <= fields, r
+    r = n.post("/v1/healthchecks", {"type": "PING"})
+    assert r.status == 400 and r.json["error"]["field"] == "type", r
+    r = n.post("/v1/healthchecks", {"type": "CALCULATED", "health_threshold": 1,
+                                    "child_health_checks": ["00000000000000ff"]})
+    assert r.status == 400, r
+    assert r.json["error"]["field"] == "child_health_checks[0]", r
+    assert n.get("/v1/healthchecks/xyz").status == 400
+    assert n.get("/v1/healthchecks/00000000000000ff").status == 404
+    # A record set naming a check that does not exist.
+    r = n.post(f"/v1/zones/{ZONE}/changes", {"changes": [{"action": "UPSERT", "rrset": {
+        "name": f"x.{ZONE}", "type": "A", "ttl": 5, "records": [PRIMARY],
+        "set_identifier": "p", "failover": "PRIMARY",
+        "health_check_id": "00000000000000ff"}}]}, timeout=10)
+    assert r.status == 400, r
+    # Listing, reading, updating.
+    hc = create_check(n, type="TCP", port=9, resource_path=None, search_string=None)
+    cluster.wait_applied()
+    listed = n.get("/v1/healthchecks").json["healthchecks"]
+    assert hc in {c["id"] for c in listed}
+    got = n.get(f"/v1/healthchecks/{hc}").json["healthcheck"]
+    assert got["type"] == "TCP" and got["port"] == 9
+    got["port"] = 10
+    r = n.req("PUT", f"/v1/healthchecks/{hc}", body=got, timeout=10)
+    assert r.status == 200 and r.json["healthcheck"]["port"] == 10, r
+    r = n.req("PUT", f"/v1/healthchecks/{hc}", body={"type": "TCP"}, timeout=10)
+    assert r.status == 400, r
+    assert {"ip_address", "port"} <= {e["field"] for e in r.json["error"]["errors"]}, r
