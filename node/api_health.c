@@ -18,8 +18,8 @@
 
 #include "common/log.h"
 #include "consensus/health.h"
-#include "node/api.h"
 #include "health/sched.h"
+#include "node/api.h"
 #include "node/health.h"
 
 /* ---- JSON to a definition -------------------------------------------------- */
@@ -452,9 +452,11 @@ static void propose(struct node_api *api, struct node_http_request *r,
 static void put_check(struct node_http_request *r, struct node_api *api, bool create)
 {
         uint64_t id = 0;
-        if (!create && check_param(api, r, &id) == NULL)
-                return;
+        /* Writes are judged by the leader: a follower may not have applied
+         * the check's creation yet. */
         if (node_api_forward_if_follower(api, r))
+                return;
+        if (!create && check_param(api, r, &id) == NULL)
                 return;
         json_t *body = node_http_body_json(r);
         if (body == NULL)
@@ -500,7 +502,7 @@ void node_api_healthcheck_delete(struct node_http_request *r, void *ctx)
 {
         struct node_api *api = ctx;
         uint64_t id;
-        if (check_param(api, r, &id) == NULL || node_api_forward_if_follower(api, r))
+        if (node_api_forward_if_follower(api, r) || check_param(api, r, &id) == NULL)
                 return;
         struct cs_command cmd = {.type = CS_CMD_HEALTH_DELETE, .u.health_id = id};
         propose(api, r, &cmd, id, false, false);
@@ -510,6 +512,8 @@ void node_api_healthcheck_manual(struct node_http_request *r, void *ctx)
 {
         struct node_api *api = ctx;
         uint64_t id;
+        if (node_api_forward_if_follower(api, r))
+                return;
         const struct cs_health_check *c = check_param(api, r, &id);
         if (c == NULL)
                 return;
@@ -520,8 +524,6 @@ void node_api_healthcheck_manual(struct node_http_request *r, void *ctx)
                                       r->param[0], health_check_type_name(c->cfg.type));
                 return;
         }
-        if (node_api_forward_if_follower(api, r))
-                return;
         json_t *body = node_http_body_json(r);
         if (body == NULL)
                 return;
@@ -544,6 +546,8 @@ void node_api_healthcheck_heartbeat(struct node_http_request *r, void *ctx)
 {
         struct node_api *api = ctx;
         uint64_t id;
+        if (node_api_forward_if_follower(api, r))
+                return;
         const struct cs_health_check *c = check_param(api, r, &id);
         if (c == NULL)
                 return;
@@ -555,8 +559,6 @@ void node_api_healthcheck_heartbeat(struct node_http_request *r, void *ctx)
                     r->param[0], health_check_type_name(c->cfg.type));
                 return;
         }
-        if (node_api_forward_if_follower(api, r))
-                return;
         struct cs_command cmd = {.type = CS_CMD_HEALTH_HEARTBEAT, .u.health_id = id};
         propose(api, r, &cmd, id, false, false);
 }

@@ -457,3 +457,44 @@ def test_api_validation_names_fields(cluster):
     r = n.req("PUT", f"/v1/healthchecks/{hc}", body={"type": "TCP"}, timeout=10)
     assert r.status == 400, r
     assert {"ip_address", "port"} <= {e["field"] for e in r.json["error"]["errors"]}, r
+
+
+def test_quorumctl_healthcheck(cluster, endpoint):
+    from cluster_util import ADMIN_TOKEN, REPO
+    ctl_bin = os.environ.get("QUORUMCTL_BIN",
+                             str(REPO / "build" / "tools" / "quorumctl" / "quorumctl"))
+    f = cluster.followers()[0]
+
+    def ctl(*args, check=0):
+        p = subprocess.run([ctl_bin, "--token", ADMIN_TOKEN, "--server", f.api] + list(args),
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == check, (args, p.returncode, p.stdout, p.stderr)
+        return p.stdout
+
+    out = ctl("healthcheck", "create", "HTTP", "--ip", "127.0.0.1", "--port",
+              str(endpoint.port), "--path", "/cli", "--interval", "1", "--threshold", "1")
+    hc = out.split()[3]
+    assert len(hc) == 16, out
+    err = ctl("healthcheck", "create", "HTTP", "--interval", "0", check=1)
+    del err
+    cluster.wait_applied()
+    assert hc in ctl("healthcheck", "list")
+    assert '"request_interval": 1' in ctl("--json", "healthcheck", "show", hc)
+    wait_votes(f, hc, 3)
+    table = ctl("healthcheck", "status", "--watch", "--every", "0.2", "--count", "2")
+    assert table.count("health checks at") == 2, table
+    assert "n1" in table and "n3" in table and "HEALTHY" in table, table
+    endpoint.mode = "500"
+    end = time.monotonic() + BOUND * SLACK
+    while "UNHEALTHY" not in ctl("healthcheck", "status", hc).splitlines()[0]:
+        assert time.monotonic() < end
+        time.sleep(0.2)
+    one = ctl("healthcheck", "status", hc)
+    assert "status 500" in one and "transitions" in one, one
+    man = ctl("healthcheck", "create", "MANUAL").split()[3]
+    ctl("healthcheck", "set", man, "unhealthy")
+    assert "UNHEALTHY" in ctl("healthcheck", "status", man).splitlines()[0]
+    ctl("healthcheck", "set", man, "sideways", check=2)
+    ctl("healthcheck", "heartbeat", man, check=1)   # not a HEARTBEAT check
+    ctl("healthcheck", "delete", hc)
+    ctl("healthcheck", "delete", hc, check=1)       # gone

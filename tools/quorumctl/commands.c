@@ -17,6 +17,7 @@
 #include "tools/quorumctl/cmd_bulk.h"
 #include "tools/quorumctl/cmd_change.h"
 #include "tools/quorumctl/cmd_cluster.h"
+#include "tools/quorumctl/cmd_health.h"
 #include "tools/quorumctl/cmd_import.h"
 #include "tools/quorumctl/cmd_record.h"
 #include "tools/quorumctl/cmd_zone.h"
@@ -228,6 +229,33 @@ const struct quorumctl_cmd quorumctl_commands[] = {
      cluster_join_opts, quorumctl_cluster_join},
     {"cluster", "remove", "ID", "remove a member (the removed node stops)", NULL, 1, 1,
      NULL, quorumctl_cluster_remove},
+    {"healthcheck", "create", "TYPE [--ip ADDR] [--port N] [--path PATH] [OPTIONS]",
+     "create a health check",
+     "TYPE: HTTP, HTTPS, HTTP_STR_MATCH, HTTPS_STR_MATCH, TCP, CALCULATED,\n"
+     "MANUAL or HEARTBEAT.  Every node probes the endpoint (or the nodes named\n"
+     "by --region) and votes; the check is healthy when more than --percent of\n"
+     "the fresh votes say so.  Its id is printed: give it to record sets with\n"
+     "\"record upsert ... --health-check ID\".",
+     1, 1, quorumctl_health_create_opts, quorumctl_health_create},
+    {"healthcheck", "list", "", "list the health checks", NULL, 0, 0, NULL,
+     quorumctl_health_list},
+    {"healthcheck", "show", "ID", "show a health check's definition", NULL, 1, 1, NULL,
+     quorumctl_health_show},
+    {"healthcheck", "delete", "ID", "delete a health check (its probes stop)",
+     "Refused (409) while a record set or a CALCULATED check names it.", 1, 1, NULL,
+     quorumctl_health_delete},
+    {"healthcheck", "set", "ID HEALTHY|UNHEALTHY", "set a MANUAL check's status",
+     "For failover drills and maintenance: record sets follow at once.", 2, 2, NULL,
+     quorumctl_health_set},
+    {"healthcheck", "heartbeat", "ID", "call in for a HEARTBEAT check", NULL, 1, 1, NULL,
+     quorumctl_health_heartbeat},
+    {"healthcheck", "status", "[ID] [--watch [--every SECS] [--count N]]",
+     "show checks by nodes, or one check's votes",
+     "Without ID: a table of every check with each node's latest vote (stale\n"
+     "votes marked); --watch redraws it until interrupted.  With ID: the\n"
+     "aggregate, every node's vote (latency, reason, age) and the last\n"
+     "transitions.",
+     0, 1, quorumctl_health_status_opts, quorumctl_health_status},
     {NULL, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL},
 };
 
