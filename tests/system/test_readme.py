@@ -55,6 +55,9 @@ NOT_RUN = {
     "quorumdns ca init /secure": "a CA under /secure; the join example issues a "
                                  "certificate with the same command, from the cluster's CA",
     "cd tests/faults && QDNS_BIN": "runs the fault suite: tools/test.sh runs it (root, namespaces)",
+    "Q=\"build/tools/quorumctl/quorumctl --server http://127.0.0.11:8080": (
+        "the failover walk-through kills a web server and watches a live table; "
+        "test_health.py's test_failover_follows_the_endpoint does the same on a cluster"),
     "quorumctl zone import-many /var/lib/nsd": "paths of a real server; test_scale.py's "
                                                "test_import_many_from_a_directory_and_from_"
                                                "named_conf runs both forms on a cluster",
