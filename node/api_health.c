@@ -91,10 +91,9 @@ static void take_bool(json_t *body, const char *key, bool *out, struct api_error
         *out = json_is_true(v);
 }
 
-/* Fills cfg (initialised here; free it with health_check_config_free) from
- * body; problems go to e. */
-static void config_parse(json_t *body, struct health_check_config *cfg, uint64_t self,
-                         const struct cs_state *st, struct api_errors *e)
+void node_health_config_parse(json_t *body, struct health_check_config *cfg,
+                              uint64_t self, const struct cs_state *st,
+                              struct api_errors *e)
 {
         enum health_check_type type = HEALTH_CHECK_HTTP;
         json_t *t = json_object_get(body, "type");
@@ -472,7 +471,7 @@ static void put_check(struct node_http_request *r, struct node_api *api, bool cr
         struct api_errors errs;
         struct health_check_config cfg;
         api_errors_init(&errs);
-        config_parse(body, &cfg, id, &api->cluster->state, &errs);
+        node_health_config_parse(body, &cfg, id, &api->cluster->state, &errs);
         json_decref(body);
         if (api_errors_count(&errs) > 0) {
                 node_api_reply_errors(r, errs.list);

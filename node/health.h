@@ -27,6 +27,7 @@
 #include <uv.h>
 
 #include "consensus/health.h"
+#include "node/api_json.h"
 #include "node/cluster.h"
 
 #define NODE_HEALTH_COALESCE_MS 200
@@ -50,6 +51,17 @@ json_t *node_health_votes_json(uint64_t node, const struct cs_health_vote_spec *
                                size_t n);
 int node_health_votes_parse(json_t *body, struct cs_health_votes *out,
                             struct cs_health_vote_spec **votes, char *err, size_t errlen);
+
+/*
+ * A health check's JSON definition (the API's, node/api_health.c) into cfg
+ * (initialised here; free it with health_check_config_free): every problem
+ * goes to e with its field — unknown fields, types, ranges, children that
+ * do not exist in st, what health_check_validate finds.  self: the id the
+ * check has or will have.
+ */
+void node_health_config_parse(json_t *body, struct health_check_config *cfg,
+                              uint64_t self, const struct cs_state *st,
+                              struct api_errors *e);
 
 /* This node's local view of a check (for the status API), or NULL. */
 const struct health_local *node_health_local(const struct node_health *h, uint64_t id);
