@@ -226,9 +226,8 @@ static json_t *check_json(const struct cs_health_check *c)
         char id[CS_HEALTH_ID_TEXT];
         cs_health_id_text(c->id, id);
         json_t *o = json_pack(
-            "{s:s, s:s, s:I, s:I, s:I, s:b, s:b, s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I}",
-            "id", id, "type", health_check_type_name(cfg->type), "port",
-            (json_int_t)health_check_port(cfg), "request_interval",
+            "{s:s, s:s, s:I, s:I, s:b, s:b, s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I}",
+            "id", id, "type", health_check_type_name(cfg->type), "request_interval",
             (json_int_t)cfg->request_interval, "failure_threshold",
             (json_int_t)cfg->failure_threshold, "inverted", cfg->inverted, "disabled",
             cfg->disabled, "enable_sni", cfg->enable_sni, "verify_certificate",
@@ -238,6 +237,8 @@ static json_t *check_json(const struct cs_health_check *c)
             (json_int_t)cfg->aggregation_percent, "vote_freshness",
             (json_int_t)cfg->vote_freshness, "heartbeat_ttl",
             (json_int_t)cfg->heartbeat_ttl);
+        if (health_check_type_probed(cfg->type)) /* the others have no endpoint */
+                json_object_set_new(o, "port", json_integer(health_check_port(cfg)));
         set_opt(o, "ip_address", cfg->ip_address);
         set_opt(o, "resource_path", cfg->resource_path);
         set_opt(o, "fully_qualified_domain_name", cfg->fqdn);

@@ -9,8 +9,11 @@ reject one, two or all nodes' source addresses (each node probes from its
 own 127.0.0.x): with the default 18% one or two blocked nodes do not fail
 over and three do, with 50% two do; a killed node's vote ages out; a
 deleted check's probes stop (the endpoint sees no request) and a check in
-use cannot be deleted; MANUAL and HEARTBEAT checks; the votes and the
-aggregate survive a leader change; API validation names the fields.
+use cannot be deleted; MANUAL and HEARTBEAT checks; CALCULATED, inverted
+and disabled checks; weighted, multivalue and an alias with
+evaluate_target_health following the checks (fail open when none is
+healthy); the votes and the aggregate survive a leader change; API
+validation names the fields; quorumctl healthcheck.
 
 Timing bounds scale with QDNS_TIMING_SLACK.  The nftables table is named
 after the test process and deleted whatever happens.
@@ -498,3 +501,83 @@ def test_quorumctl_healthcheck(cluster, endpoint):
     ctl("healthcheck", "heartbeat", man, check=1)   # not a HEARTBEAT check
     ctl("healthcheck", "delete", hc)
     ctl("healthcheck", "delete", hc, check=1)       # gone
+
+
+def manual(node, healthy=True, **fields):
+    r = node.post("/v1/healthchecks", {"type": "MANUAL", **fields}, timeout=10)
+    assert r.status == 201, r
+    hc = r.json["healthcheck"]["id"]
+    if not healthy:
+        set_manual(node, hc, False)
+    return hc
+
+
+def set_manual(node, hc, healthy):
+    r = node.post(f"/v1/healthchecks/{hc}/manual",
+                  {"status": "HEALTHY" if healthy else "UNHEALTHY"}, timeout=10)
+    assert r.status == 200, r
+
+
+def test_calculated_inverted_disabled(cluster):
+    n = cluster.leader()
+    a, b = manual(n), manual(n)
+    r = n.post("/v1/healthchecks", {"type": "CALCULATED", "health_threshold": 2,
+                                    "child_health_checks": [a, b]}, timeout=10)
+    assert r.status == 201, r
+    calc = r.json["healthcheck"]["id"]
+    failover_pair(n, "calc", calc)
+    wait_answer(cluster, f"calc.{ZONE}", PRIMARY, 3)
+    set_manual(n, a, False)                       # 1 of 2 children: below 2
+    wait_answer(cluster, f"calc.{ZONE}", SECONDARY, 3)
+    assert status(n, calc)["history"][0]["cause"] == "children"
+    set_manual(n, a, True)
+    wait_answer(cluster, f"calc.{ZONE}", PRIMARY, 3)
+    r = n.req("DELETE", f"/v1/healthchecks/{a}", timeout=10)
+    assert r.status == 409 and "CALCULATED" in r.json["error"]["message"], r
+    # Inverted: a healthy MANUAL setting reads unhealthy; disabled: healthy.
+    inv = manual(n, inverted=True)
+    failover_pair(n, "inv", inv)
+    wait_answer(cluster, f"inv.{ZONE}", SECONDARY, 3)
+    got = n.get(f"/v1/healthchecks/{inv}").json["healthcheck"]
+    got["disabled"] = True
+    r = n.req("PUT", f"/v1/healthchecks/{inv}", body=got, timeout=10)
+    assert r.status == 200, r
+    wait_answer(cluster, f"inv.{ZONE}", PRIMARY, 3)
+
+
+def test_policies_follow_health(cluster):
+    n = cluster.leader()
+    down, up = manual(n, healthy=False), manual(n)
+    changes = [
+        {"name": f"w.{ZONE}", "records": ["192.0.2.11"], "set_identifier": "a", "weight": 10,
+         "health_check_id": down},
+        {"name": f"w.{ZONE}", "records": ["192.0.2.12"], "set_identifier": "b", "weight": 1,
+         "health_check_id": up},
+    ] + [{"name": f"mv.{ZONE}", "records": [f"192.0.2.{20 + i}"], "set_identifier": f"m{i}",
+          "multi_value_answer": True, "health_check_id": down if i < 2 else up}
+         for i in range(4)] + [
+        # An alias as the failover primary, evaluating its weighted target.
+        {"name": f"al.{ZONE}", "records": [], "set_identifier": "p", "failover": "PRIMARY",
+         "alias_target": {"dns_name": f"w.{ZONE}", "evaluate_target_health": True}},
+        {"name": f"al.{ZONE}", "records": [SECONDARY], "set_identifier": "s",
+         "failover": "SECONDARY"},
+    ]
+    body = {"changes": [{"action": "UPSERT",
+                         "rrset": {"type": "A", "ttl": 5, **c}} for c in changes]}
+    r = n.post(f"/v1/zones/{ZONE}/changes", body, timeout=10)
+    assert r.status == 200, r
+    wait_answer(cluster, f"w.{ZONE}", "192.0.2.12", 3)   # weight 10 is down
+    for node in cluster.running():
+        for _ in range(20):
+            assert answers(node, f"w.{ZONE}") == {"192.0.2.12"}
+            assert answers(node, f"mv.{ZONE}") == {"192.0.2.22", "192.0.2.23"}
+    wait_answer(cluster, f"al.{ZONE}", "192.0.2.12", 3)  # the target has a healthy set
+    set_manual(n, up, False)   # none healthy: weighted fails open, the alias is down
+    wait_answer(cluster, f"al.{ZONE}", SECONDARY, 3)
+    seen = set()
+    for _ in range(200):
+        seen |= answers(n, f"w.{ZONE}")
+    assert seen == {"192.0.2.11", "192.0.2.12"}, seen
+    assert len(answers(n, f"mv.{ZONE}")) == 4   # all unhealthy: up to 8 of them
+    set_manual(n, down, True)
+    wait_answer(cluster, f"al.{ZONE}", "192.0.2.11", 3)
