@@ -62,6 +62,8 @@ static const char usage_text[] =
     "      --data-dir DIR           raft log, snapshots and state of this node\n"
     "      --node-id N              this node's id (1..2^63), unique in the cluster\n"
     "      --node-name NAME         a name for people (default nN)\n"
+    "      --region NAME            this node's region: health checks whose regions\n"
+    "                               list it (or this node's id) are probed here\n"
     "      --raft-listen IP:PORT    address of this node's raft replica\n"
     "      --api-listen IP:PORT     HTTP API address (default 127.0.0.1:8080)\n"
     "      --bootstrap ID@IP:PORT[,ID@IP:PORT...]\n"
@@ -373,6 +375,8 @@ static int apply_cluster(struct node_config *cfg, const char *key, const char *v
         if (strcmp(key, "node-name") == 0)
                 return copy_text(cfg->node_name, sizeof(cfg->node_name), key, value, err,
                                  n);
+        if (strcmp(key, "region") == 0)
+                return copy_text(cfg->region, sizeof(cfg->region), key, value, err, n);
         if (strcmp(key, "data-dir") == 0)
                 return copy_text(cfg->data_dir, sizeof(cfg->data_dir), key, value, err,
                                  n);
@@ -735,6 +739,7 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc, cha
             {"data-dir", required_argument, NULL, OPT_CLUSTER},
             {"node-id", required_argument, NULL, OPT_CLUSTER},
             {"node-name", required_argument, NULL, OPT_CLUSTER},
+            {"region", required_argument, NULL, OPT_CLUSTER},
             {"raft-listen", required_argument, NULL, OPT_CLUSTER},
             {"api-listen", required_argument, NULL, OPT_CLUSTER},
             {"bootstrap", required_argument, NULL, OPT_CLUSTER},

@@ -59,6 +59,7 @@ struct node_config {
         /* Cluster mode (data_dir set). */
         unsigned long long node_id;
         char node_name[64];
+        char region[64]; /* health checks naming it in their regions run here */
         char data_dir[512];
         char raft_listen[64];
         char api_listen[64];

@@ -456,7 +456,7 @@ int node_health_start(struct node_health **out, struct node_cluster *c, uv_loop_
         struct health_sched_options opts = {.source_ip =
                                                 source_of(cfg, source, sizeof(source)),
                                             .node_name = name,
-                                            .region = NULL,
+                                            .region = cfg->region[0] ? cfg->region : NULL,
                                             .refresh_ms = NODE_HEALTH_REFRESH_MS,
                                             .on_state = on_state,
                                             .on_refresh = on_refresh};

@@ -581,3 +581,16 @@ def test_policies_follow_health(cluster):
     assert len(answers(n, f"mv.{ZONE}")) == 4   # all unhealthy: up to 8 of them
     set_manual(n, down, True)
     wait_answer(cluster, f"al.{ZONE}", "192.0.2.11", 3)
+
+
+def test_regions_choose_the_probing_nodes(cluster, endpoint):
+    leader = cluster.leader()
+    hc = create_check(leader, port=endpoint.port, regions=["2"])
+    failover_pair(leader, "reg", hc)
+    s = wait_votes(leader, hc, 1)
+    time.sleep(2)
+    s = status(leader, hc)
+    assert [v["node"] for v in s["votes"]] == [2], s
+    assert endpoint.sources() == {node_host(2)}, endpoint.sources()
+    endpoint.mode = "500"     # the one checker's view decides
+    wait_answer(cluster, f"reg.{ZONE}", SECONDARY, BOUND)
