@@ -24,6 +24,7 @@ Run from this directory:
 
 import contextlib
 import http.server
+import json
 import os
 import shutil
 import socket
@@ -254,7 +255,10 @@ def test_failover_follows_the_endpoint(cluster, endpoint):
         print(f"{breakage}: every node answers the secondary after {took:.2f} s")
         s = status(cluster.followers()[0], hc)
         assert s["status"] == "UNHEALTHY"
-        assert all(v["status"] == "UNHEALTHY" and v.get("reason") for v in s["votes"]), s
+        assert all(v["status"] == "UNHEALTHY" for v in s["votes"]), json.dumps(s)
+        # A vote carries its node's last probe: its failure reason (a node
+        # may have voted before its last probe; hysteresis holds the vote).
+        assert any(v.get("reason") for v in s["votes"]), json.dumps(s)
         assert s["history"][0]["to"] == "UNHEALTHY" and s["history"][0]["cause"] == "votes"
         if breakage == "stop":
             endpoint.start()
@@ -496,6 +500,7 @@ def test_quorumctl_healthcheck(cluster, endpoint):
     assert "status 500" in one and "transitions" in one, one
     man = ctl("healthcheck", "create", "MANUAL").split()[3]
     ctl("healthcheck", "set", man, "unhealthy")
+    cluster.wait_applied()   # f relayed the write: it answers reads from its replica
     assert "UNHEALTHY" in ctl("healthcheck", "status", man).splitlines()[0]
     ctl("healthcheck", "set", man, "sideways", check=2)
     ctl("healthcheck", "heartbeat", man, check=1)   # not a HEARTBEAT check
