@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "common/log.h"
 #include "consensus/health.h"
@@ -405,7 +404,10 @@ struct hc_wait {
 static void on_applied(void *ctx, int status, const struct cs_result *res)
 {
         struct hc_wait *w = ctx;
-        if (status != 0 || res == NULL || res->status != 0) {
+        bool again = status == 0 && res != NULL && res->status == -EEXIST && w->created;
+        if (again) /* a retried create: the check it made */
+                w->created = 0;
+        if (!again && (status != 0 || res == NULL || res->status != 0)) {
                 if (status == 0 && res != NULL && res->status == -EBUSY) {
                         node_http_reply_error(w->r, 409, "HealthCheckInUse", "id", "%s",
                                               res->message);
@@ -449,6 +451,15 @@ static void propose(struct node_api *api, struct node_http_request *r,
         node_cluster_propose(api->cluster, cmd, on_applied, w);
 }
 
+/* FNV-1a of the request id, never 0. */
+static uint64_t id_of_request(const char *rid)
+{
+        uint64_t h = 0xcbf29ce484222325ull;
+        for (const unsigned char *p = (const unsigned char *)rid; *p; p++)
+                h = (h ^ *p) * 0x100000001b3ull;
+        return h ? h : 1;
+}
+
 static void put_check(struct node_http_request *r, struct node_api *api, bool create)
 {
         uint64_t id = 0;
@@ -462,12 +473,23 @@ static void put_check(struct node_http_request *r, struct node_api *api, bool cr
         if (body == NULL)
                 return;
         if (create) {
-                /* Random, non-zero, not in use: like zone ids. */
-                do {
-                        if (getrandom(&id, sizeof(id), 0) != (ssize_t)sizeof(id))
-                                id = node_now_ms();
-                } while (id == 0 ||
-                         cs_state_health_get(&api->cluster->state, id) != NULL);
+                /* The id follows from the request id: a create retried with
+                 * its Idempotency-Key (by the client, or by a follower whose
+                 * relay lost the leader) names the same check again. */
+                char rid[CS_REQUEST_ID_MAXLEN + 1];
+                if (node_api_request_id(r, rid, sizeof(rid)) != 0) {
+                        json_decref(body);
+                        return;
+                }
+                id = id_of_request(rid);
+                const struct cs_health_check *known =
+                    cs_state_health_get(&api->cluster->state, id);
+                if (known != NULL) {
+                        json_decref(body);
+                        node_http_reply_json(
+                            r, 200, json_pack("{s:o}", "healthcheck", check_json(known)));
+                        return;
+                }
         }
         struct api_errors errs;
         struct health_check_config cfg;

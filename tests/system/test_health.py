@@ -451,6 +451,12 @@ def test_api_validation_names_fields(cluster):
         "set_identifier": "p", "failover": "PRIMARY",
         "health_check_id": "00000000000000ff"}}]}, timeout=10)
     assert r.status == 400, r
+    # A create retried with its Idempotency-Key names the same check.
+    body = {"type": "MANUAL"}
+    first = n.post("/v1/healthchecks", body, headers={"Idempotency-Key": "hc-once"}, timeout=10)
+    again = n.post("/v1/healthchecks", body, headers={"Idempotency-Key": "hc-once"}, timeout=10)
+    assert first.status == 201 and again.status == 200, (first, again)
+    assert first.json["healthcheck"]["id"] == again.json["healthcheck"]["id"]
     # Listing, reading, updating.
     hc = create_check(n, type="TCP", port=9, resource_path=None, search_string=None)
     cluster.wait_applied()
