@@ -8,7 +8,7 @@ others are healthy, failover answering the primary, multivalue's 8 of 10,
 an alias at the apex answering with its weighted target under the apex
 name and the target's TTL, an alias to a failover pair; the validation
 errors of a batch listed together with their fields (health check ids
-rejected while no health checks exist); export writing routed sets as
+rejected when no such check exists); export writing routed sets as
 ';quorumdns-rrset' comment lines that import reads back; quorumctl's
 routing options.
 

@@ -190,7 +190,7 @@ static void every_routing_error_of_a_batch_is_reported(void **state)
             cs_state_zone_get(&e->st, e->zf.origin, e->zf.origin_len)->serial, serial);
 }
 
-static void health_check_ids_are_rejected_until_checks_exist(void **state)
+static void unknown_health_check_ids_are_rejected(void **state)
 {
         struct env *e = *state;
         struct cs_action *a = failover(e, "fo.example.com.", "p", CS_FAILOVER_PRIMARY, 1);
@@ -470,8 +470,8 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test_setup_teardown(every_routing_error_of_a_batch_is_reported,
                                             setup, teardown),
-            cmocka_unit_test_setup_teardown(
-                health_check_ids_are_rejected_until_checks_exist, setup, teardown),
+            cmocka_unit_test_setup_teardown(unknown_health_check_ids_are_rejected, setup,
+                                            teardown),
             cmocka_unit_test_setup_teardown(group_rules_hold_across_batches, setup,
                                             teardown),
             cmocka_unit_test_setup_teardown(aliases_point_at_sets_hosted_here, setup,
