@@ -12,7 +12,8 @@ deleted check's probes stop (the endpoint sees no request) and a check in
 use cannot be deleted; MANUAL and HEARTBEAT checks; CALCULATED, inverted
 and disabled checks; weighted, multivalue and an alias with
 evaluate_target_health following the checks (fail open when none is
-healthy); the votes and the aggregate survive a leader change; API
+healthy); the votes and the aggregate survive a leader change, and a
+restart from a raft snapshot keeps checks, votes and history; API
 validation names the fields; quorumctl healthcheck.
 
 Timing bounds scale with QDNS_TIMING_SLACK.  The nftables table is named
@@ -605,3 +606,35 @@ def test_regions_choose_the_probing_nodes(cluster, endpoint):
     assert endpoint.sources() == {node_host(2)}, endpoint.sources()
     endpoint.mode = "500"     # the one checker's view decides
     wait_answer(cluster, f"reg.{ZONE}", SECONDARY, BOUND)
+
+
+def test_snapshot_keeps_checks_votes_and_history(cluster, endpoint):
+    """Past raft's snapshot threshold (2048 entries), a restarted node
+    restores checks, votes and history from the snapshot and the log."""
+    leader = cluster.leader()
+    hc = create_check(leader, port=endpoint.port)
+    man = manual(leader)
+    wait_votes(leader, hc, 3)
+    start = leader.health()["applied_index"]
+    flips = 0
+    while leader.health()["applied_index"] < start + 2200:
+        r = leader.post(f"/v1/healthchecks/{man}/manual",
+                        {"status": "HEALTHY" if flips % 2 else "UNHEALTHY"}, timeout=10)
+        if r.status == 429:   # the API's write rate limit per token
+            time.sleep(1)
+            continue
+        assert r.status == 200, r
+        flips += 1
+    victim = cluster.followers()[0]
+    victim.stop()
+    snaps = list((victim.data_dir).rglob("snapshot-*"))
+    assert snaps, list(victim.data_dir.rglob("*"))
+    victim.start()
+    cluster.wait_ready()
+    cluster.wait_applied()
+    a, b = status(leader, man), status(victim, man)
+    assert a["history"] == b["history"] and len(b["history"]) == 100, (a, b)
+    assert a["status"] == b["status"]
+    a, b = status(leader, hc), status(victim, hc)
+    assert {v["node"] for v in b["votes"]} == {1, 2, 3}, b
+    assert a["history"] == b["history"]
