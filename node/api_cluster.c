@@ -272,13 +272,23 @@ static void on_leave_timer(uv_timer_t *timer)
         node_cluster_leave(api->cluster);
 }
 
-/* The leader removed this node: answer, then stop shortly after. */
+/*
+ * The leader removed this node: answer, then stop shortly after.  A node
+ * that is not in any configuration yet (started again with an empty data
+ * directory, at the same address, to rejoin) ignores a leave that was meant
+ * for its former self and arrives late (the leader tries for 3 s).
+ */
 void node_api_leave(struct node_http_request *r, void *ctx)
 {
         struct node_api *api = ctx;
         if (node_cluster_is_leader(api->cluster)) {
                 node_http_reply_error(r, 409, "Conflict", NULL,
                                       "this node leads the cluster; it cannot leave");
+                return;
+        }
+        if (node_cluster_awaits_join(api->cluster)) {
+                node_http_reply_error(r, 409, "NotMember", NULL,
+                                      "this node is not a member yet; it waits to join");
                 return;
         }
         node_http_reply_json(r, 200, json_pack("{s:s}", "status", "leaving"));

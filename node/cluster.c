@@ -441,15 +441,24 @@ static bool removed_before(struct node_cluster *c)
         return true;
 }
 
-/* After the replica started: a configuration that no longer holds us. */
-static bool removed_by_configuration(struct node_cluster *c)
+/* Whether raft's configuration (the newest in our log) holds us; true while
+ * there is none yet (a node that waits to be added). */
+static bool in_configuration(struct node_cluster *c)
 {
         const struct raft_configuration *conf = &c->replica.raft.configuration;
         if (conf->n == 0)
-                return false; /* nothing yet: a node that waits to be added */
+                return true;
         for (unsigned i = 0; i < conf->n; i++)
                 if (conf->servers[i].id == c->cfg->node_id)
-                        return false;
+                        return true;
+        return false;
+}
+
+/* After the replica started: a configuration that no longer holds us. */
+static bool removed_by_configuration(struct node_cluster *c)
+{
+        if (in_configuration(c))
+                return false;
         mark_removed(c, "the raft configuration in its log does not hold it");
         return true;
 }
@@ -464,20 +473,29 @@ static void schedule_tick(struct node_cluster *c)
                 uv_timer_start(&c->tick, on_tick, 0, TICK_MS);
 }
 
-/* Notices registration and removal of this node in the member table. */
+/*
+ * Notices registration and removal of this node in the member table.  Our
+ * id leaving the table is not yet a removal: a node that rejoins with the
+ * same id and an empty data directory replays its former self's
+ * registration and removal before its new registration.  The tick confirms
+ * a removal once the id has stayed out for REMOVAL_CONFIRM_MS and raft's
+ * configuration does not hold us either (a rejoining node's does, and
+ * its new registration follows within a few heartbeats).
+ */
+#define REMOVAL_CONFIRM_MS 1000
+
 static void member_check(struct node_cluster *c)
 {
         const struct node_config *cfg = c->cfg;
         const struct cs_member *self = cs_state_member_get(&c->state, cfg->node_id);
         if (self == NULL) {
                 c->registered = false;
-                if (c->was_member && c->running && !c->removed) {
-                        mark_removed(c, "its log holds its removal");
-                        schedule_tick(c);
-                }
+                if (c->was_member && c->absent_since_ms == 0)
+                        c->absent_since_ms = node_now_ms();
                 return;
         }
         c->was_member = true;
+        c->absent_since_ms = 0;
         char dns[64];
         snprintf(dns, sizeof(dns), "%s", cfg->listen_text[0]);
         c->registered = strcmp(self->raft_address, cfg->raft_listen) == 0 &&
@@ -529,6 +547,11 @@ void node_cluster_propose(struct node_cluster *c, struct cs_command *cmd,
 bool node_cluster_is_leader(struct node_cluster *c)
 {
         return c->running && consensus_replica_is_leader(&c->replica);
+}
+
+bool node_cluster_awaits_join(struct node_cluster *c)
+{
+        return c->running && c->replica.raft.configuration.n == 0;
 }
 
 uint64_t node_cluster_applied(struct node_cluster *c)
@@ -1021,6 +1044,10 @@ static void on_tick(uv_timer_t *timer)
                 return;
         }
         republish_stale(c);
+        if (!c->removed && c->absent_since_ms != 0 &&
+            node_now_ms() - c->absent_since_ms >= REMOVAL_CONFIRM_MS &&
+            !in_configuration(c))
+                mark_removed(c, "its log holds its removal");
         if (c->removed) {
                 if (!c->stop_told) {
                         c->stop_told = true;

@@ -70,6 +70,9 @@ struct node_cluster {
         struct node_http *http;        /* serves the other nodes' calls */
         bool running;
         bool was_member; /* our id has been in the member table */
+        /* loop ms when our id left the member table (0: it is there or never
+         * was); a removal only once that lasts (see member_check) */
+        uint64_t absent_since_ms;
         bool registered; /* member table holds our current addresses */
         bool registering;
         uint64_t leader_id;
@@ -136,7 +139,9 @@ void node_cluster_close(struct node_cluster *c,
                         void (*closed_cb)(struct node_cluster *c));
 
 bool node_cluster_is_leader(struct node_cluster *c);
-/* The leader's API address as "ip:port", or NULL when unknown. */
+/* True while this node's log holds no raft configuration: a node started
+ * with an empty data directory that waits to be added (--join). */
+bool node_cluster_awaits_join(struct node_cluster *c);
 /* The leader's id as this node knows it (0: none) and its raft address. */
 uint64_t node_cluster_leader(struct node_cluster *c, const char **raft_address);
 const char *node_cluster_leader_api(struct node_cluster *c);
