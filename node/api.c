@@ -117,15 +117,15 @@ static json_t *error_json(const char *code, const char *field, const char *fmt, 
 static json_t *result_error(int status, const struct cs_result *res, struct node_api *api,
                             const struct cs_batch *batch, int *http)
 {
-        if (status == -RAFT_NOTLEADER || status == -RAFT_LEADERSHIPLOST ||
-            status == -RAFT_SHUTDOWN || status == -RAFT_CANCELED) {
+        if (status == CONSENSUS_E_NOT_LEADER || status == CONSENSUS_E_LEADERSHIP_LOST ||
+            status == CONSENSUS_E_SHUTDOWN) {
                 *http = 503;
                 return error_json("NoQuorum", NULL,
                                   "leadership changed while applying; the "
                                   "outcome is unknown: retry with the same "
                                   "Idempotency-Key");
         }
-        if (status == -RAFT_IOERR || status == -RAFT_NOSPACE) {
+        if (status == CONSENSUS_E_STORAGE) {
                 /* The log write failed and the node stops (consensus/logfence.h):
                  * the entry may still commit through the other members. */
                 *http = 503;
@@ -137,8 +137,7 @@ static json_t *result_error(int status, const struct cs_result *res, struct node
         if (status != 0 || res == NULL) {
                 *http = 500;
                 return error_json("Internal", NULL, "proposal failed: %s",
-                                  status < 0 && status > -200 ? strerror(-status)
-                                                              : raft_strerror(-status));
+                                  consensus_strerror(status));
         }
         if (res->status == 0)
                 return NULL;

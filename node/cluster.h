@@ -36,6 +36,7 @@
 #define NODE_EXIT_FAILSTOP 3
 
 struct node_poller;
+struct node_proposal;
 
 struct node_peer {
         uint64_t id;
@@ -77,6 +78,8 @@ struct node_cluster {
         bool registering;
         uint64_t leader_id;
         uv_timer_t tick;
+        struct node_proposal *refused; /* refused at once, reported from the loop */
+        uv_timer_t refuse_timer;
         struct node_peer peers[NODE_CLUSTER_MAX_PEERS];
         unsigned peer_count;
         bool syncing;   /* a CHANGES_SYNCED proposal is in flight */
@@ -148,12 +151,6 @@ const char *node_cluster_leader_api(struct node_cluster *c);
 uint64_t node_cluster_applied(struct node_cluster *c);
 
 /*
- * Proposes cmd (stamped with the leader's clock here).  cb runs once with
- * the FSM's result (valid during the call) or a negative error such as
- * -RAFT_NOTLEADER or -RAFT_LEADERSHIPLOST (the outcome is then unknown:
- * retry with the same request id).
- */
-/*
  * The number the DNS engine knows a health check by (1 + its index in a
  * health version, dns/route.h), interned on first use; 0 for NULL or "" (no
  * check) or when out of memory.  The health wiring builds each published
@@ -161,6 +158,13 @@ uint64_t node_cluster_applied(struct node_cluster *c);
  */
 uint32_t node_cluster_health_index(struct node_cluster *c, const char *check_id);
 
+/*
+ * Proposes cmd (stamped with the leader's clock here).  cb runs once, later,
+ * from the loop, with the FSM's result (valid during the call), or with a
+ * negative errno or consensus_error (consensus/replica.h): e.g.
+ * CONSENSUS_E_NOT_LEADER, or CONSENSUS_E_LEADERSHIP_LOST (the outcome is
+ * then unknown: retry with the same request id).
+ */
 void node_cluster_propose(struct node_cluster *c, struct cs_command *cmd,
                           node_cluster_cb cb, void *ctx);
 
