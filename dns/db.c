@@ -222,7 +222,7 @@ static struct dns_node *node_new(uint64_t txn, const uint8_t *label)
         node->flags = 0;
         node->label[0] = (uint8_t)len;
         for (unsigned i = 1; i <= len; i++)
-                node->label[i] = dns_lower_table[label[i]];
+                node->label[i] = common_dname_lower_table[label[i]];
         return node;
 }
 

@@ -187,7 +187,8 @@ static bool packet_name_equals(const uint8_t *buf, size_t len, uint16_t off,
                 if (l == 0)
                         return true;
                 for (unsigned i = 1; i <= l; i++)
-                        if (dns_lower_table[buf[off + i]] != dns_lower_table[name[i]])
+                        if (common_dname_lower_table[buf[off + i]] !=
+                            common_dname_lower_table[name[i]])
                                 return false;
                 off += 1 + l;
                 name += 1 + l;
@@ -230,7 +231,7 @@ static unsigned question_suffix(const struct dns_writer *w, const uint8_t *name,
                 if (a[0] != b[0])
                         break;
                 unsigned i = 1;
-                while (i <= a[0] && dns_lower_table[a[i]] == b[i])
+                while (i <= a[0] && common_dname_lower_table[a[i]] == b[i])
                         i++;
                 if (i <= a[0])
                         break;
