@@ -124,6 +124,91 @@ void node_cluster_propose(struct node_cluster *c, struct cs_command *cmd,
                 refuse(c, p, rc);
 }
 
+/* ---- waiting for an applied index ---------------------------------------------------
+ *
+ * Waiters are a list; a check handle (run once per loop iteration, after
+ * I/O, while the list is not empty) wakes those whose index is applied, and
+ * each has a timer for its deadline. */
+
+struct node_applied_wait {
+        struct node_cluster *c;
+        uint64_t index;
+        uv_timer_t deadline;
+        void (*cb)(void *ctx, int status);
+        void *ctx;
+        struct node_applied_wait *prev, *next;
+};
+
+static void on_wait_freed(uv_handle_t *handle)
+{
+        free(handle->data);
+}
+
+/* Unlinks w and frees it (once its timer is closed); cb not called. */
+void node_cluster_wait_cancel(struct node_applied_wait *w)
+{
+        struct node_cluster *c = w->c;
+        if (w->prev != NULL)
+                w->prev->next = w->next;
+        else
+                c->applied_waits = w->next;
+        if (w->next != NULL)
+                w->next->prev = w->prev;
+        if (c->applied_waits == NULL && uv_is_active((uv_handle_t *)&c->applied_check))
+                uv_check_stop(&c->applied_check);
+        uv_timer_stop(&w->deadline);
+        uv_close((uv_handle_t *)&w->deadline, on_wait_freed);
+}
+
+static void wait_end(struct node_applied_wait *w, int status)
+{
+        void (*cb)(void *, int) = w->cb;
+        void *ctx = w->ctx;
+        node_cluster_wait_cancel(w);
+        cb(ctx, status);
+}
+
+static void on_wait_deadline(uv_timer_t *timer)
+{
+        wait_end(timer->data, -ETIMEDOUT);
+}
+
+static void on_applied_check(uv_check_t *check)
+{
+        struct node_cluster *c = check->data;
+        uint64_t applied = node_cluster_applied(c);
+        struct node_applied_wait *w = c->applied_waits;
+        while (w != NULL) {
+                struct node_applied_wait *next = w->next;
+                if (w->index <= applied)
+                        wait_end(w, 0);
+                w = next;
+        }
+}
+
+struct node_applied_wait *node_cluster_wait_applied(struct node_cluster *c,
+                                                    uint64_t index, uint64_t timeout_ms,
+                                                    void (*cb)(void *ctx, int status),
+                                                    void *ctx)
+{
+        if (!c->running)
+                return NULL;
+        struct node_applied_wait *w = calloc(1, sizeof(*w));
+        if (w == NULL)
+                return NULL;
+        *w = (struct node_applied_wait){.c = c, .index = index, .cb = cb, .ctx = ctx};
+        uv_timer_init(c->loop, &w->deadline);
+        w->deadline.data = w;
+        uv_timer_start(&w->deadline, on_wait_deadline, timeout_ms, 0);
+        w->next = c->applied_waits;
+        if (w->next != NULL)
+                w->next->prev = w;
+        c->applied_waits = w;
+        if (!uv_is_active((uv_handle_t *)&c->applied_check))
+                uv_check_start(&c->applied_check, on_applied_check);
+        return w;
+}
+
 bool node_cluster_is_leader(struct node_cluster *c)
 {
         return c->running && consensus_replica_is_leader(&c->replica);
@@ -290,6 +375,8 @@ int node_cluster_start(struct node_cluster *c, uv_loop_t *loop,
         node_ready_start(c);
         uv_timer_init(loop, &c->refuse_timer);
         c->refuse_timer.data = c;
+        uv_check_init(loop, &c->applied_check);
+        c->applied_check.data = c;
         uv_timer_init(loop, &c->tick);
         c->tick.data = c;
         uv_timer_start(&c->tick, on_tick, 0, TICK_MS);
@@ -344,6 +431,9 @@ void node_cluster_close(struct node_cluster *c, void (*closed_cb)(struct node_cl
         uv_close((uv_handle_t *)&c->tick, NULL);
         uv_close((uv_handle_t *)&c->refuse_timer, NULL);
         report_refused(c); /* as libuv does with requests cut short by a close */
+        while (c->applied_waits != NULL)
+                wait_end(c->applied_waits, -ECANCELED);
+        uv_close((uv_handle_t *)&c->applied_check, NULL);
         node_ready_close(c);
         for (unsigned i = 0; i < c->peer_count; i++) {
                 node_poller_close(c->peers[i].poller);

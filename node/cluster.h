@@ -37,6 +37,7 @@
 
 struct node_poller;
 struct node_proposal;
+struct node_applied_wait;
 
 struct node_peer {
         uint64_t id;
@@ -80,6 +81,8 @@ struct node_cluster {
         uv_timer_t tick;
         struct node_proposal *refused; /* refused at once, reported from the loop */
         uv_timer_t refuse_timer;
+        struct node_applied_wait *applied_waits; /* node_cluster_wait_applied */
+        uv_check_t applied_check;                /* active while there are waiters */
         struct node_peer peers[NODE_CLUSTER_MAX_PEERS];
         unsigned peer_count;
         bool syncing;   /* a CHANGES_SYNCED proposal is in flight */
@@ -167,6 +170,19 @@ uint32_t node_cluster_health_index(struct node_cluster *c, const char *check_id)
  */
 void node_cluster_propose(struct node_cluster *c, struct cs_command *cmd,
                           node_cluster_cb cb, void *ctx);
+
+/*
+ * Waits until this node has applied raft index `index`: cb(ctx, 0) then,
+ * -ETIMEDOUT after timeout_ms, -ECANCELED when the cluster closes.  cb runs
+ * from the loop (checked after each loop iteration that applied entries),
+ * never from inside the call.  Returns the wait, for node_cluster_wait_cancel
+ * (cb then never runs), or NULL when out of memory (cb never runs).
+ */
+struct node_applied_wait *node_cluster_wait_applied(struct node_cluster *c,
+                                                    uint64_t index, uint64_t timeout_ms,
+                                                    void (*cb)(void *ctx, int status),
+                                                    void *ctx);
+void node_cluster_wait_cancel(struct node_applied_wait *wait);
 
 /* Adds a member through raft (leader only), then records it. */
 void node_cluster_member_add(struct node_cluster *c, const struct cs_member_spec *spec,
