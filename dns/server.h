@@ -31,6 +31,7 @@
 #include "dns/answer.h"
 #include "dns/cookie.h"
 #include "dns/db.h"
+#include "dns/metrics.h"
 #include "dns/rrl.h"
 
 #define DNS_UDP_BATCH     64
@@ -71,6 +72,7 @@ struct dns_udp_server {
         struct dns_udp_limit_stats limit_stats;
         unsigned slip_count;         /* limited responses since the last slipped one */
         struct dns_cookie_keys keys; /* copied once per batch */
+        struct dns_metrics *metrics; /* the thread's own (dns/metrics.h) */
 };
 
 /* Binds addr and starts serving.  limits (NULL: none) is copied; what it
@@ -119,6 +121,7 @@ struct dns_tcp_server {
             *conns_tail;                 /* open ones, most recently active first */
         struct dns_tcp_sources *sources; /* open connections per client address */
         uint8_t *scratch;                /* one response being built */
+        struct dns_metrics *metrics;     /* written on the loop (dns/metrics.h) */
         void (*close_cb)(struct dns_tcp_server *server);
 };
 

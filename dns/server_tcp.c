@@ -319,6 +319,7 @@ static unsigned process(struct dns_tcp_conn *c)
                 if (c->len - pos < 2 + msg)
                         break;
                 done++;
+                uint64_t received = uv_hrtime();
                 const struct dns_catalog *catalog = dns_db_current(s->db);
                 struct dns_query q;
                 enum dns_parse_status st = dns_query_parse(&q, c->buf + pos + 2, msg);
@@ -333,6 +334,10 @@ static unsigned process(struct dns_tcp_conn *c)
                 size_t n =
                     dns_answer_parsed(catalog, &q, st, DNS_TRANSPORT_TCP, s->scratch + 2,
                                       s->rotation++, &s->stats.answers);
+                dns_metrics_count(s->metrics, DNS_TRANSPORT_TCP, &q, st, s->scratch + 2,
+                                  n);
+                dns_metrics_time(s->metrics, DNS_TRANSPORT_TCP, uv_hrtime() - received,
+                                 1);
                 pos += 2 + msg;
                 if (n == 0)
                         continue;
@@ -448,9 +453,12 @@ int dns_tcp_server_start(struct dns_tcp_server *s, uv_loop_t *loop,
         s->limits = *limits;
         s->scratch = malloc(2 + DNS_TCP_MAX);
         s->sources = sources_new(limits->max_clients);
-        if (s->scratch == NULL || s->sources == NULL) {
+        s->metrics = calloc(1, sizeof(*s->metrics));
+        if (s->scratch == NULL || s->sources == NULL || s->metrics == NULL) {
                 snprintf(err, err_size, "out of memory");
                 free(s->scratch);
+                free(s->metrics);
+                s->metrics = NULL;
                 sources_free(s->sources);
                 s->scratch = NULL;
                 s->sources = NULL;
@@ -468,6 +476,8 @@ int dns_tcp_server_start(struct dns_tcp_server *s, uv_loop_t *loop,
                 uv_close((uv_handle_t *)&s->listener, NULL);
                 free(s->scratch);
                 s->scratch = NULL;
+                free(s->metrics);
+                s->metrics = NULL;
                 sources_free(s->sources);
                 s->sources = NULL;
                 return rc;
@@ -488,6 +498,8 @@ static void maybe_server_closed(struct dns_tcp_server *s)
                 return;
         free(s->scratch);
         s->scratch = NULL;
+        free(s->metrics);
+        s->metrics = NULL;
         sources_free(s->sources);
         s->sources = NULL;
         if (s->close_cb != NULL) {

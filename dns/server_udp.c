@@ -103,6 +103,14 @@ static uint32_t now_seconds(void)
         return (uint32_t)ts.tv_sec;
 }
 
+/* For the processing-time histogram: once per batch, from the vDSO. */
+static uint64_t now_ns(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static inline void count(_Atomic uint64_t *counter)
 {
         atomic_store_explicit(counter,
@@ -253,6 +261,7 @@ static int round_trip(struct dns_udp_server *s)
         int n = recvmmsg(s->fd, b->in, DNS_UDP_BATCH, MSG_DONTWAIT, NULL);
         if (n <= 0 || atomic_load_explicit(&s->stop, memory_order_relaxed))
                 return n;
+        uint64_t received = now_ns();
         qsbr_online(&s->db->readers, &s->reader);
         const struct dns_catalog *catalog = dns_db_current(s->db);
         for (int i = 0; i < n; i++)
@@ -272,6 +281,9 @@ static int round_trip(struct dns_udp_server *s)
                                               s->rotation++, &s->stats);
         if (s->limits.rrl != NULL)
                 rate_limit(s, n);
+        for (int i = 0; i < n; i++)
+                dns_metrics_count(s->metrics, DNS_TRANSPORT_UDP, &b->parsed[i],
+                                  b->status[i], b->answer[i], b->len[i]);
         unsigned out = 0;
         for (int i = 0; i < n; i++) {
                 struct msghdr *in = &b->in[i].msg_hdr;
@@ -304,6 +316,7 @@ static int round_trip(struct dns_udp_server *s)
                 }
                 sent += (unsigned)m;
         }
+        dns_metrics_time(s->metrics, DNS_TRANSPORT_UDP, now_ns() - received, (uint64_t)n);
         qsbr_offline(&s->reader);
         return n;
 }
@@ -333,7 +346,12 @@ int dns_udp_server_start(struct dns_udp_server *s, const struct sockaddr *addr,
         s->fd = -1;
         atomic_init(&s->stop, false);
         s->batch = malloc(sizeof(*s->batch));
-        if (s->batch == NULL) {
+        s->metrics = calloc(1, sizeof(*s->metrics));
+        if (s->batch == NULL || s->metrics == NULL) {
+                free(s->batch);
+                free(s->metrics);
+                s->batch = NULL;
+                s->metrics = NULL;
                 snprintf(err, err_size, "out of memory");
                 return -ENOMEM;
         }
@@ -380,6 +398,8 @@ fail:;
         s->fd = -1;
         free(s->batch);
         s->batch = NULL;
+        free(s->metrics);
+        s->metrics = NULL;
         return -e;
 }
 
@@ -397,4 +417,6 @@ void dns_udp_server_close(struct dns_udp_server *s)
         s->fd = -1;
         free(s->batch);
         s->batch = NULL;
+        free(s->metrics);
+        s->metrics = NULL;
 }

@@ -34,6 +34,7 @@ struct batch_wait {
 static void on_batch_applied(void *ctx, int status, const struct cs_result *res)
 {
         struct batch_wait *w = ctx;
+        node_api_metrics_batch(w->api, status, res);
         if (status != 0 || res == NULL || res->status != 0) {
                 node_api_reply_result(w->r, status, res);
         } else {
@@ -61,6 +62,7 @@ static void propose_batch(struct node_api *api, struct node_http_request *r,
         cs_result_init(&check);
         cs_state_batch_check(&api->cluster->state, batch, &check);
         if (check.status != 0) {
+                node_api_metrics_batch(api, 0, &check);
                 node_api_reply_batch_result(r, 0, &check, api, batch);
                 cs_result_fini(&check);
                 return;

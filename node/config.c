@@ -73,6 +73,9 @@ static const char usage_text[] =
     "                               Nodes call each other with the admin token: give\n"
     "                               every node the same one.  Without one, a node\n"
     "                               makes DATA-DIR/admin.token (fine for one node)\n"
+    "      --metrics-access token|open  GET /metrics (Prometheus) needs a read or\n"
+    "                               admin token (default), or is open to anyone\n"
+    "                               reaching the API port\n"
     "      --api-tls-cert FILE      serve the API over TLS with this certificate\n"
     "      --api-tls-key FILE       and this private key\n"
     "      --node-ca FILE           the cluster CA's certificate (PEM): the only\n"
@@ -422,6 +425,15 @@ static int apply_cluster(struct node_config *cfg, const char *key, const char *v
                 cfg->token_count++;
                 return 0;
         }
+        if (strcmp(key, "metrics-access") == 0) {
+                if (strcmp(value, "token") != 0 && strcmp(value, "open") != 0) {
+                        snprintf(err, n, "metrics-access: '%s' is not token or open",
+                                 value);
+                        return -1;
+                }
+                cfg->metrics_open = value[0] == 'o';
+                return 0;
+        }
         if (strcmp(key, "api-tls-cert") == 0)
                 return copy_text(cfg->tls_cert, sizeof(cfg->tls_cert), key, value, err,
                                  n);
@@ -741,6 +753,7 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc, cha
             {"join", required_argument, NULL, OPT_CLUSTER},
             {"join-role", required_argument, NULL, OPT_CLUSTER},
             {"api-token", required_argument, NULL, OPT_CLUSTER},
+            {"metrics-access", required_argument, NULL, OPT_CLUSTER},
             {"api-tls-cert", required_argument, NULL, OPT_CLUSTER},
             {"api-tls-key", required_argument, NULL, OPT_CLUSTER},
             {"api-max-connections", required_argument, NULL, OPT_CLUSTER},

@@ -75,6 +75,7 @@ struct node_config {
         unsigned restore_wait_s; /* serve unconfirmed data after this; 0: never */
         unsigned ready_max_lag;  /* entries behind the leader still ready */
         bool insync_reachable;   /* INSYNC without waiting for unreachable members */
+        bool metrics_open;       /* GET /metrics without a token */
         /* Node identity (node/identity.h): the cluster CA and this node's
          * certificate and key; raft connections are authenticated with
          * them unless raft_plaintext. */

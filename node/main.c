@@ -38,14 +38,6 @@
 #include "node/forward.h"
 #include "node/http.h"
 
-/* What the DNS listeners have counted since start, summed over addresses. */
-struct node_dns_totals {
-        uint64_t rrl_dropped, rrl_slipped;
-        uint64_t cookie_valid, cookie_client_only, cookie_bad, badcookie_sent;
-        uint64_t tcp_accepted, tcp_refused, tcp_evicted_total, tcp_evicted_per_source;
-        uint64_t tcp_idle_timeouts, tcp_message_timeouts;
-};
-
 struct node {
         uv_loop_t *loop;
         struct node_config cfg;
@@ -172,6 +164,14 @@ static void dns_totals(const struct node *node, struct node_dns_totals *t)
                     atomic_load_explicit(&u->rrl_dropped, memory_order_relaxed);
                 t->rrl_slipped +=
                     atomic_load_explicit(&u->rrl_slipped, memory_order_relaxed);
+                t->cookie_valid +=
+                    atomic_load_explicit(&u->cookie_valid, memory_order_relaxed);
+                t->cookie_client_only +=
+                    atomic_load_explicit(&u->cookie_client_only, memory_order_relaxed);
+                t->cookie_bad +=
+                    atomic_load_explicit(&u->cookie_bad, memory_order_relaxed);
+                t->badcookie_sent +=
+                    atomic_load_explicit(&u->badcookie_sent, memory_order_relaxed);
                 const struct dns_tcp_stats *s = &node->tcp[i].stats;
                 t->tcp_accepted += s->accepted;
                 t->tcp_refused += s->refused;
@@ -179,6 +179,20 @@ static void dns_totals(const struct node *node, struct node_dns_totals *t)
                 t->tcp_evicted_per_source += s->evicted_per_source;
                 t->tcp_idle_timeouts += s->idle_timeouts;
                 t->tcp_message_timeouts += s->message_timeouts;
+                t->tcp_open += node->tcp[i].clients;
+        }
+}
+
+/* /metrics: the totals and every server's counters summed into sum. */
+static void dns_collect(void *ctx, struct node_dns_totals *t, struct dns_metrics *sum)
+{
+        struct node *node = ctx;
+        dns_totals(node, t);
+        for (unsigned i = 0; i < node->servers && !node->stopping; i++) {
+                if (node->udp[i].metrics != NULL)
+                        dns_metrics_merge(sum, node->udp[i].metrics);
+                if (node->tcp[i].metrics != NULL)
+                        dns_metrics_merge(sum, node->tcp[i].metrics);
         }
 }
 
@@ -242,6 +256,7 @@ static void on_stats_timer(uv_timer_t *timer)
         t.cookie_valid = node->logged.cookie_valid;
         t.cookie_client_only = node->logged.cookie_client_only;
         t.cookie_bad = node->logged.cookie_bad;
+        t.tcp_open = node->logged.tcp_open;
         if (memcmp(&t, &node->logged, sizeof(t)) != 0)
                 log_dns_limits(node, false);
 }
@@ -293,6 +308,7 @@ static void stop(struct node *node)
                 if (!uv_is_closing((uv_handle_t *)&node->join_timer))
                         uv_close((uv_handle_t *)&node->join_timer, NULL);
                 node_api_relays_cancel(&node->api);
+                node_api_metrics_stop(&node->api);
                 node_http_close(node->http);
                 node_cluster_close(&node->cluster, on_cluster_closed);
         }
@@ -598,7 +614,9 @@ static int start_cluster(struct node *node)
                                       .cluster = &node->cluster,
                                       .cfg = cfg,
                                       .dns_stats = dns_stats_json,
+                                      .dns_collect = dns_collect,
                                       .dns_stats_ctx = node};
+        node_api_metrics_start(&node->api);
         /* Nodes call each other's API, which is TLS too; an https --join is
          * TLS in any case (trusting the cluster CA without an API
          * certificate), never plain HTTP. */
