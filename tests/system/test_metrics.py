@@ -13,6 +13,7 @@ its naming lint), and /metrics needs a token unless --metrics-access open.
 Run: cd tests/system && /usr/bin/python3 -m pytest -q test_metrics.py
 """
 
+import json
 import os
 import shutil
 import signal
@@ -25,10 +26,12 @@ import dns.rcode
 import pytest
 import requests
 
-from cluster_util import READ_TOKEN, http
+from cluster_util import READ_TOKEN, REPO, http
 
 PROMETHEUS = shutil.which("prometheus")
 PROMTOOL = shutil.which("promtool")
+QUORUMCTL = os.environ.get("QUORUMCTL_BIN",
+                           str(REPO / "build" / "tools" / "quorumctl" / "quorumctl"))
 SLACK = float(os.environ.get("QDNS_TIMING_SLACK", "1"))
 
 ZONE = "metrics.test"
@@ -96,6 +99,12 @@ def send_known(c):
             assert n.q(ODD, "SOA").rcode() == dns.rcode.NOERROR
         sent[i] = {"udp_ok": 2 * i, "nx": i, "tcp": i, "odd": 3}
     return sent
+
+
+def quorumctl_stats(node, *extra):
+    return subprocess.run([QUORUMCTL, "--server", node.api, "--token", READ_TOKEN,
+                           "--timeout", "5", *extra, "stats"],
+                          capture_output=True, text=True, timeout=60)
 
 
 def scrape(node, token=READ_TOKEN):
@@ -222,6 +231,29 @@ def test_metrics_scraped_by_prometheus_match_the_queries_sent(cluster_factory):
         # The escaped label as it is on the wire.
         assert 'zone="q\\\\\\"t\\\\\\\\b\\\\010n.test."' in r.text, \
             [l for l in r.text.splitlines() if "zone=\"q" in l][:3]
+
+    # quorumctl stats: one row per node with the same figures.
+    stats = quorumctl_stats(nodes[0], "--json")
+    assert stats.returncode == 0, stats.stderr
+    rows = {row["id"]: row for row in json.loads(stats.stdout)}
+    assert set(rows) == set(sent), rows
+    for i, s in sent.items():
+        assert rows[i]["nxdomain"] == s["nx"], rows[i]
+        assert rows[i]["queries"] >= s["udp_ok"] + s["nx"] + s["tcp"] + s["odd"], rows[i]
+        assert rows[i]["zones"] == 3 and rows[i]["record_sets"] == sets, rows[i]
+    assert sorted(r["role"] for r in rows.values()) == ["follower", "follower", "leader"]
+    table = quorumctl_stats(nodes[0])
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].split()[:3] == ["ID", "NAME", "ROLE"], table.stdout
+    assert len(lines) == 4, table.stdout
+    # A member that does not answer: its row says so, exit 3.
+    down = [n for n in nodes if n.id != c.leader().id][0]
+    down.kill()
+    table = quorumctl_stats(c.leader())
+    assert table.returncode == 3, (table.stdout, table.stderr)
+    row = [l for l in table.stdout.splitlines() if l.split()[0] == str(down.id)][0]
+    assert "unreachable" in row and f"node {down.id}:" in table.stderr, table
 
 
 def test_metrics_needs_a_token_unless_open(cluster_factory):
