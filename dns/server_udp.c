@@ -243,6 +243,27 @@ static void check_cookies(struct dns_udp_server *s, int n)
         }
 }
 
+/* Queues the batch's queries for the query log (dns/qlog.h). */
+static void log_queries(struct dns_udp_server *s, int n, uint64_t received)
+{
+        struct dns_udp_batch *b = s->batch;
+        struct timespec wall;
+        clock_gettime(CLOCK_REALTIME, &wall);
+        uint64_t wall_ns = (uint64_t)wall.tv_sec * 1000000000u + (uint64_t)wall.tv_nsec;
+        uint64_t elapsed = now_ns() - received;
+        for (int i = 0; i < n; i++) {
+                struct dns_client_addr client;
+                const struct sockaddr *peer = (const struct sockaddr *)&b->peer[i];
+                dns_client_addr_set(&client, peer);
+                uint16_t port = peer->sa_family == AF_INET6
+                                    ? ((const struct sockaddr_in6 *)peer)->sin6_port
+                                    : ((const struct sockaddr_in *)peer)->sin_port;
+                dns_qlog_record(s->qlog, &b->parsed[i], b->status[i], b->answer[i],
+                                b->len[i], DNS_TRANSPORT_UDP, &client, ntohs(port),
+                                wall_ns, elapsed);
+        }
+}
+
 /* Receives, answers and sends one batch; returns datagrams received. */
 static int round_trip(struct dns_udp_server *s)
 {
@@ -284,6 +305,8 @@ static int round_trip(struct dns_udp_server *s)
         for (int i = 0; i < n; i++)
                 dns_metrics_count(s->metrics, DNS_TRANSPORT_UDP, &b->parsed[i],
                                   b->status[i], b->answer[i], b->len[i]);
+        if (s->qlog != NULL)
+                log_queries(s, n, received);
         unsigned out = 0;
         for (int i = 0; i < n; i++) {
                 struct msghdr *in = &b->in[i].msg_hdr;
@@ -353,6 +376,15 @@ int dns_udp_server_start(struct dns_udp_server *s, const struct sockaddr *addr,
                 s->batch = NULL;
                 s->metrics = NULL;
                 snprintf(err, err_size, "out of memory");
+                return -ENOMEM;
+        }
+        if (s->limits.qlog != NULL &&
+            (s->qlog = dns_qlog_ring_new(s->limits.qlog)) == NULL) {
+                snprintf(err, err_size, "query log: no room for another server");
+                free(s->batch);
+                free(s->metrics);
+                s->batch = NULL;
+                s->metrics = NULL;
                 return -ENOMEM;
         }
         int family = addr->sa_family;

@@ -369,6 +369,15 @@ static void limit_families(struct text *t, const struct node_dns_totals *d)
             (unsigned long long)d->tcp_message_timeouts);
         gauge1(t, "quorumdns_dns_tcp_connections_open", "DNS TCP connections open now.",
                d->tcp_open);
+        if (!d->qlog_on)
+                return;
+        counter1(t, "quorumdns_query_log_lines_total", "Lines written to the query log.",
+                 d->qlog_written);
+        counter1(t, "quorumdns_query_log_dropped_total",
+                 "Queries not logged because a listener's queue was full.",
+                 d->qlog_dropped);
+        counter1(t, "quorumdns_query_log_reopens_total",
+                 "Times the query log was opened again (SIGHUP).", d->qlog_reopens);
 }
 
 static int count_rrsets(const struct cs_zone *zone, void *arg)

@@ -23,6 +23,7 @@ struct node_dns_totals {
         uint64_t tcp_accepted, tcp_refused, tcp_evicted_total, tcp_evicted_per_source;
         uint64_t tcp_idle_timeouts, tcp_message_timeouts;
         uint64_t tcp_open; /* a gauge: connections open now */
+        uint64_t qlog_on, qlog_written, qlog_dropped, qlog_reopens; /* dns/qlog.h */
 };
 
 enum node_batch_outcome {

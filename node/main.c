@@ -57,6 +57,7 @@ struct node {
         bool joining;
         uv_timer_t final_timer;
         int exit_code;
+        struct dns_qlog *qlog; /* the query log, or NULL */
         uv_timer_t stats_timer;
         struct node_dns_totals logged; /* as of the last stats log line */
 };
@@ -115,6 +116,10 @@ static int load_all(struct node *node, size_t *records)
 /* SIGHUP: each zone in its own transaction, so one bad file blocks only itself. */
 static void reload(struct node *node)
 {
+        if (node->qlog != NULL) {
+                dns_qlog_reopen(node->qlog); /* after a rotation (logrotate) */
+                LOG_INFO("SIGHUP: query log %s reopened", node->cfg.query_log);
+        }
         if (node_config_clustered(&node->cfg)) {
                 /* Certificates rotated in place (README, Security). */
                 char err[600];
@@ -181,6 +186,39 @@ static void dns_totals(const struct node *node, struct node_dns_totals *t)
                 t->tcp_message_timeouts += s->message_timeouts;
                 t->tcp_open += node->tcp[i].clients;
         }
+        if (node->qlog != NULL) {
+                struct dns_qlog_stats q;
+                dns_qlog_stats(node->qlog, &q);
+                t->qlog_on = 1;
+                t->qlog_written = q.written;
+                t->qlog_dropped = q.dropped;
+                t->qlog_reopens = q.reopens;
+        }
+}
+
+/* The query log, when configured; 0 or -1 (reported). */
+static int open_query_log(struct node *node)
+{
+        const struct node_config *cfg = &node->cfg;
+        if (cfg->query_log[0] == '\0')
+                return 0;
+        const uint8_t *zones[NODE_MAX_QLOG_ZONES];
+        for (unsigned i = 0; i < cfg->query_log_zone_count; i++)
+                zones[i] = cfg->query_log_zones[i];
+        const struct dns_qlog_config qc = {
+            .path = cfg->query_log,
+            .sample = cfg->query_log_sample,
+            .queue = cfg->query_log_queue,
+            .node_id = cfg->node_id,
+            .zones = zones,
+            .zone_count = cfg->query_log_zone_count,
+        };
+        char err[600];
+        if (dns_qlog_open(&node->qlog, &qc, err, sizeof(err)) != 0) {
+                LOG_ERROR("%s", err);
+                return -1;
+        }
+        return 0;
 }
 
 /* /metrics: the totals and every server's counters summed into sum. */
@@ -365,12 +403,14 @@ static int start_servers(struct node *node)
             .max_clients = node->cfg.tcp_max_clients,
             .max_per_source = node->cfg.tcp_max_per_source,
             .cookies = cookies,
+            .qlog = node->qlog,
         };
         const struct dns_udp_limits udp = {
             .rrl = node->cfg.rrl.enabled ? &node->rrl : NULL,
             .cookies = cookies,
             .cookies_required = node->cfg.cookies == 2,
             .any_hinfo = node->cfg.any_hinfo,
+            .qlog = node->qlog,
         };
         for (unsigned i = 0; i < node->cfg.listen_count; i++) {
                 const struct sockaddr *addr =
@@ -757,8 +797,9 @@ int main(int argc, char **argv)
         uv_signal_start(&node.sigterm, on_signal, SIGTERM);
         uv_signal_start(&node.sigint, on_signal, SIGINT);
         uv_signal_start(&node.sighup, on_signal, SIGHUP);
-        if (clustered ? check_listen(&node) == 0 && start_cluster(&node) == 0
-                      : start_servers(&node) == 0) {
+        if (open_query_log(&node) == 0 &&
+            (clustered ? check_listen(&node) == 0 && start_cluster(&node) == 0
+                       : start_servers(&node) == 0)) {
                 for (unsigned i = 0; i < node.cfg.listen_count && !clustered; i++)
                         LOG_INFO("serving DNS on %s (UDP, TCP)", node.cfg.listen_text[i]);
                 if (clustered)
@@ -781,6 +822,7 @@ int main(int argc, char **argv)
         if (rc == 0)
                 rc = node.exit_code;
         uv_loop_close(node.loop);
+        dns_qlog_close(node.qlog); /* every DNS server is closed */
         node_api_imports_free(&node.api);
         dns_rrl_fini(&node.rrl);
         dns_db_fini(&node.db);
