@@ -15,6 +15,7 @@ Run: cd tests/system && /usr/bin/python3 -m pytest -q test_metrics.py
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -156,6 +157,25 @@ class Prometheus:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def check_dashboard(prom, exposition):
+    """Every query of the Grafana dashboard is valid PromQL for this
+    Prometheus and names only families the nodes export."""
+    with open(REPO / "docs" / "grafana-dashboard.json") as f:
+        dash = json.load(f)
+    exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
+    assert len(exprs) > 20
+    exported = {l.split("{")[0].split(" ")[0] for l in exposition.splitlines()
+                if l and not l.startswith("#")}
+    for expr in exprs:
+        q = (expr.replace("$job", ".*").replace("$instance", ".*")
+             .replace("$__rate_interval", "5s").replace("$__range", "1m"))
+        r = requests.get(prom.url + "/api/v1/query", params={"query": q}, timeout=5)
+        assert r.status_code == 200 and r.json()["status"] == "success", (expr, r.text)
+        for name in re.findall(r"quorumdns_[a-z_]+", expr):
+            if not name.startswith("quorumdns_query_log_"):  # only with --query-log
+                assert name in exported, (name, expr)
+
+
 def by_instance(result):
     return {s["metric"]["instance"]: float(s["value"][1]) for s in result}
 
@@ -217,6 +237,7 @@ def test_metrics_scraped_by_prometheus_match_the_queries_sent(cluster_factory):
         assert acc[inst[c.leader().id]] >= 1, acc
         up = by_instance(prom.query("up"))
         assert up == {inst[i]: 1 for i in sent}, up
+        check_dashboard(prom, scrape(nodes[0]).text)
     finally:
         prom.close()
     assert not os.path.exists(prom.dir)
