@@ -23,8 +23,8 @@
 #include "common/log.h"
 #include "dns/name.h"
 #include "dns/text.h"
-#include "dns/zone.h"
 #include "dns/wire.h"
+#include "dns/zone.h"
 
 #define IDLE_SLEEP_NS 2000000
 
@@ -63,6 +63,10 @@ struct dns_qlog {
         pthread_t thread;
         atomic_bool stop, reopen;
         _Atomic uint64_t written, reopens;
+        /* writer thread only */
+        char node_text[48]; /* " node=N client=" */
+        time_t time_cached;
+        char time_text[32];
 };
 
 static const char *const rcode_names[18] = {
@@ -144,58 +148,117 @@ void dns_qlog_record(struct dns_qlog_ring *r, const struct dns_query *q,
         atomic_store_explicit(&r->head, head + 1, memory_order_release);
 }
 
-static void name_text(const uint8_t *wire, size_t len, char *out, size_t size)
+/* A line being built; the caller's buffer is long enough for any line. */
+struct line {
+        char *p;
+};
+
+static void put_str(struct line *l, const char *text)
+{
+        size_t n = strlen(text);
+        memcpy(l->p, text, n);
+        l->p += n;
+}
+
+static void put_uint(struct line *l, uint64_t v)
+{
+        char digits[24];
+        int n = 0;
+        do {
+                digits[n++] = (char)('0' + v % 10);
+                v /= 10;
+        } while (v != 0);
+        while (n > 0)
+                *l->p++ = digits[--n];
+}
+
+static void put_name(struct line *l, const uint8_t *wire, size_t len)
 {
         if (len == 0) {
-                snprintf(out, size, "-");
+                *l->p++ = '-';
                 return;
         }
-        dns_name_to_text(wire, out, size);
+        dns_name_to_text(wire, l->p, DNS_NAME_MAXLEN * 4 + 8);
+        l->p += strlen(l->p);
+}
+
+/* "2026-11-30T14:43:37": formatted once per second. */
+static void put_time(struct dns_qlog *log, struct line *l, uint64_t wall_ns)
+{
+        time_t secs = (time_t)(wall_ns / 1000000000u);
+        if (secs != log->time_cached) {
+                struct tm tm;
+                gmtime_r(&secs, &tm);
+                strftime(log->time_text, sizeof(log->time_text), "%Y-%m-%dT%H:%M:%S",
+                         &tm);
+                log->time_cached = secs;
+        }
+        put_str(l, log->time_text);
+        unsigned us = (unsigned)(wall_ns % 1000000000u / 1000);
+        char frac[8] = {'.'};
+        for (int i = 6; i >= 1; i--, us /= 10)
+                frac[i] = (char)('0' + us % 10);
+        frac[7] = 'Z';
+        memcpy(l->p, frac, 8);
+        l->p += 8;
 }
 
 static void write_entry(struct dns_qlog *log, const struct qlog_entry *e)
 {
-        char when[64], addr[INET6_ADDRSTRLEN], qname[DNS_NAME_MAXLEN * 4 + 8],
-            zone[DNS_NAME_MAXLEN * 4 + 8], type[24], class[24];
-        time_t secs = (time_t)(e->wall_ns / 1000000000u);
-        struct tm tm;
-        gmtime_r(&secs, &tm);
-        size_t w = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-        snprintf(when + w, sizeof(when) - w, ".%06uZ",
-                 (unsigned)(e->wall_ns % 1000000000u / 1000));
+        char buf[2 * (DNS_NAME_MAXLEN * 4 + 8) + 512];
+        struct line l = {buf};
+        put_time(log, &l, e->wall_ns);
+        put_str(&l, log->node_text); /* " node=N client=" */
         if (e->client.family == 0 ||
-            inet_ntop(e->client.family, e->client.bytes, addr, sizeof(addr)) == NULL)
-                snprintf(addr, sizeof(addr), "-");
-        name_text(e->qname, e->qname_len, qname, sizeof(qname));
-        name_text(e->zone, e->zone_len, zone, sizeof(zone));
+            inet_ntop(e->client.family, e->client.bytes, l.p, INET6_ADDRSTRLEN) == NULL)
+                put_str(&l, "-");
+        else
+                l.p += strlen(l.p);
+        *l.p++ = '#';
+        put_uint(&l, e->port);
+        put_str(&l, " ecs=- zone=");
+        put_name(&l, e->zone, e->zone_len);
+        put_str(&l, " name=");
+        put_name(&l, e->qname, e->qname_len);
+        put_str(&l, " type=");
         if (e->has_question) {
-                dns_type_to_text(e->qtype, type, sizeof(type));
-                if (e->qclass == DNS_CLASS_IN)
-                        snprintf(class, sizeof(class), "IN");
-                else
-                        snprintf(class, sizeof(class), "CLASS%u", e->qclass);
+                char type[24];
+                put_str(&l, dns_type_to_text(e->qtype, type, sizeof(type)));
+                put_str(&l, " class=");
+                if (e->qclass == DNS_CLASS_IN) {
+                        put_str(&l, "IN");
+                } else {
+                        put_str(&l, "CLASS");
+                        put_uint(&l, e->qclass);
+                }
         } else {
-                snprintf(type, sizeof(type), "-");
-                snprintf(class, sizeof(class), "-");
+                put_str(&l, "- class=-");
         }
-        char flags[40] = "";
+        put_str(&l, " rcode=");
+        put_str(&l, e->rcode_index < 18 ? rcode_names[e->rcode_index] : "-");
+        put_str(&l, " flags=");
         static const struct {
                 uint16_t bit;
                 const char *name;
         } bits[] = {{DNS_FLAG_QR, "qr"}, {DNS_FLAG_AA, "aa"}, {DNS_FLAG_TC, "tc"},
                     {DNS_FLAG_RD, "rd"}, {DNS_FLAG_RA, "ra"}, {DNS_FLAG_AD, "ad"},
                     {DNS_FLAG_CD, "cd"}};
-        size_t f = 0;
+        bool any = false;
         for (size_t i = 0; i < sizeof(bits) / sizeof(bits[0]); i++)
-                if (e->flags & bits[i].bit)
-                        f += (size_t)snprintf(flags + f, sizeof(flags) - f, "%s%s",
-                                              f ? "," : "", bits[i].name);
-        fprintf(log->file,
-                "%s node=%llu client=%s#%u ecs=- zone=%s name=%s type=%s class=%s "
-                "rcode=%s flags=%s proto=%s size=%u time_us=%u policy=-\n",
-                when, log->node_id, addr, e->port, zone, qname, type, class,
-                e->rcode_index < 18 ? rcode_names[e->rcode_index] : "-", f ? flags : "-",
-                e->proto ? "tcp" : "udp", e->size, e->elapsed_us);
+                if (e->flags & bits[i].bit) {
+                        if (any)
+                                *l.p++ = ',';
+                        put_str(&l, bits[i].name);
+                        any = true;
+                }
+        if (!any)
+                *l.p++ = '-';
+        put_str(&l, e->proto ? " proto=tcp size=" : " proto=udp size=");
+        put_uint(&l, e->size);
+        put_str(&l, " time_us=");
+        put_uint(&l, e->elapsed_us);
+        put_str(&l, " policy=-\n");
+        fwrite_unlocked(buf, 1, (size_t)(l.p - buf), log->file);
         bump(&log->written);
 }
 
@@ -270,6 +333,9 @@ int dns_qlog_open(struct dns_qlog **out, const struct dns_qlog_config *cfg, char
                 q <<= 1;
         log->queue = q;
         log->node_id = cfg->node_id;
+        snprintf(log->node_text, sizeof(log->node_text),
+                 " node=%llu client=", cfg->node_id);
+        log->time_cached = -1;
         for (unsigned i = 0; i < cfg->zone_count && i < DNS_QLOG_MAX_ZONES; i++) {
                 int len = dns_name_wire_len(cfg->zones[i], DNS_NAME_MAXLEN + 1);
                 if (len > 0)
