@@ -23,6 +23,9 @@ import subprocess
 import tempfile
 import time
 
+import dns.edns
+import dns.message
+import dns.query
 import dns.rcode
 import pytest
 import requests
@@ -291,3 +294,57 @@ def test_metrics_needs_a_token_unless_open(cluster_factory):
     c.wait_leader([1])
     r = scrape(n, token=None)
     assert r.status == 200 and "quorumdns_raft_term" in r.text, r
+
+
+def parse_exposition(text):
+    """{(name, frozenset(labels)): value} of a /metrics answer."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r'^([a-z_:]+)(?:\{(.*)\})? (\S+)$', line)
+        assert m, line
+        labels = frozenset(re.findall(r'([a-z_]+)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
+        out[(m.group(1), labels)] = float(m.group(3))
+    return out
+
+
+def test_rate_limited_and_cookie_counts_match_health(cluster_factory):
+    """RRL drops and slips, cookie outcomes and TCP connections reach
+    /metrics with the same values /v1/health reports; dropped responses are
+    the UDP messages left unanswered."""
+    c = cluster_factory()
+    c.start(1, extra=("--rrl-exempt", "none", "--rrl-rate", "1", "--rrl-slip", "2"))
+    n = c.nodes[1]
+    c.create_zone("rrl.test")
+    q = dns.message.make_query("rrl.test", "SOA")
+    # Queries with a client cookie alone (RFC 7873), which RRL still charges.
+    qc = dns.message.make_query("rrl.test", "SOA", use_edns=0,
+                                options=[dns.edns.GenericOption(10, b"\x01" * 8)])
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for _ in range(40):
+        s.sendto(q.to_wire(), (n.host, n.dns_port))
+    for _ in range(3):
+        s.sendto(qc.to_wire(), (n.host, n.dns_port))
+    s.close()
+    dns.query.tcp(q, n.host, port=n.dns_port, timeout=2)
+    end = time.monotonic() + 5 * SLACK
+    while True:
+        m = parse_exposition(scrape(n).text)
+        h = n.health()["dns"]
+        dropped = m[("quorumdns_dns_rrl_responses_total", frozenset({("action", "dropped")}))]
+        slipped = m[("quorumdns_dns_rrl_responses_total", frozenset({("action", "slipped")}))]
+        cookies = m[("quorumdns_dns_cookies_total", frozenset({("outcome", "client_only")}))]
+        if (dropped + slipped >= 30 and cookies >= 3) or time.monotonic() > end:
+            break
+        time.sleep(0.1)
+    assert dropped == h["rrl"]["dropped"] and slipped == h["rrl"]["slipped"], (m, h)
+    assert dropped >= 10 and slipped >= 10, (dropped, slipped)
+    unanswered = m[("quorumdns_dns_unanswered_total", frozenset({("protocol", "udp")}))]
+    assert unanswered == dropped
+    trunc = m[("quorumdns_dns_truncated_total", frozenset({("protocol", "udp")}))]
+    assert trunc >= slipped
+    assert m[("quorumdns_dns_tcp_connections_accepted_total", frozenset())] == \
+        h["tcp"]["accepted"] >= 1
+    assert m[("quorumdns_dns_cookies_total", frozenset({("outcome", "client_only")}))] == \
+        h["cookies"]["client_only"] == 3
