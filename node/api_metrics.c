@@ -29,6 +29,16 @@ static const uint64_t stall_bounds_ms[NODE_STALL_BUCKETS] = {
 static const char *const batch_outcomes[NODE_BATCH_OUTCOMES] = {
     "accepted", "invalid", "not_found", "conflict", "no_quorum", "storage", "internal"};
 
+static const struct node_http_route metrics_routes[] = {
+    {"GET", "/metrics", NODE_SCOPE_NONE, node_api_metrics, false},
+};
+
+const struct node_http_route *node_api_metrics_routes(size_t *count)
+{
+        *count = sizeof(metrics_routes) / sizeof(metrics_routes[0]);
+        return metrics_routes;
+}
+
 /* ---- counting on the loop ---- */
 
 static uint64_t now_ns(void)

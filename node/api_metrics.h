@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "consensus/state.h"
+#include "node/http.h"
 
 /* What the DNS listeners have counted since start, summed over addresses. */
 struct node_dns_totals {
@@ -57,6 +58,9 @@ struct node_api_metrics {
 
 struct node_api;
 struct dns_metrics;
+
+/* The route table of a --metrics-listen listener: GET /metrics alone. */
+const struct node_http_route *node_api_metrics_routes(size_t *count);
 
 /* Starts the loop-stall timer of api->metrics. */
 void node_api_metrics_start(struct node_api *api);

@@ -86,6 +86,8 @@ static const char usage_text[] =
     "      --metrics-access token|open  GET /metrics (Prometheus) needs a read or\n"
     "                               admin token (default), or is open to anyone\n"
     "                               reaching the API port\n"
+    "      --metrics-listen IP:PORT also serve GET /metrics (alone) on this\n"
+    "                               address, with the API's TLS and tokens\n"
     "      --api-tls-cert FILE      serve the API over TLS with this certificate\n"
     "      --api-tls-key FILE       and this private key\n"
     "      --node-ca FILE           the cluster CA's certificate (PEM): the only\n"
@@ -435,6 +437,15 @@ static int apply_cluster(struct node_config *cfg, const char *key, const char *v
                 strcpy(cfg->tokens[cfg->token_count].secret, colon + 1);
                 cfg->token_count++;
                 return 0;
+        }
+        if (strcmp(key, "metrics-listen") == 0) {
+                if (strchr(value, ':') == NULL ||
+                    node_parse_address(value, 0, &cfg->metrics_address) != 0) {
+                        snprintf(err, n, "metrics-listen: '%s' is not IP:PORT", value);
+                        return -1;
+                }
+                return copy_text(cfg->metrics_listen, sizeof(cfg->metrics_listen), key,
+                                 value, err, n);
         }
         if (strcmp(key, "metrics-access") == 0) {
                 if (strcmp(value, "token") != 0 && strcmp(value, "open") != 0) {
@@ -824,6 +835,7 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc, cha
             {"join-role", required_argument, NULL, OPT_CLUSTER},
             {"api-token", required_argument, NULL, OPT_CLUSTER},
             {"metrics-access", required_argument, NULL, OPT_CLUSTER},
+            {"metrics-listen", required_argument, NULL, OPT_CLUSTER},
             {"api-tls-cert", required_argument, NULL, OPT_CLUSTER},
             {"api-tls-key", required_argument, NULL, OPT_CLUSTER},
             {"api-max-connections", required_argument, NULL, OPT_CLUSTER},

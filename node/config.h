@@ -77,6 +77,8 @@ struct node_config {
         unsigned ready_max_lag;  /* entries behind the leader still ready */
         bool insync_reachable;   /* INSYNC without waiting for unreachable members */
         bool metrics_open;       /* GET /metrics without a token */
+        char metrics_listen[64]; /* a listener for /metrics alone; "": none */
+        struct sockaddr_storage metrics_address;
         /* The query log (dns/qlog.h); path empty: off. */
         char query_log[512];
         unsigned query_log_sample; /* 1 in N; 0 or 1: every query */

@@ -53,6 +53,7 @@ struct node {
         struct node_cluster cluster;
         struct node_api api;
         struct node_http *http;
+        struct node_http *metrics_http; /* --metrics-listen, or NULL */
         uv_timer_t join_timer;
         bool joining;
         uv_timer_t final_timer;
@@ -348,6 +349,8 @@ static void stop(struct node *node)
                 node_api_relays_cancel(&node->api);
                 node_api_metrics_stop(&node->api);
                 node_http_close(node->http);
+                if (node->metrics_http != NULL)
+                        node_http_close(node->metrics_http);
                 node_cluster_close(&node->cluster, on_cluster_closed);
         }
         uv_close((uv_handle_t *)&node->sigterm, NULL);
@@ -656,7 +659,6 @@ static int start_cluster(struct node *node)
                                       .dns_stats = dns_stats_json,
                                       .dns_collect = dns_collect,
                                       .dns_stats_ctx = node};
-        node_api_metrics_start(&node->api);
         /* Nodes call each other's API, which is TLS too; an https --join is
          * TLS in any case (trusting the cluster CA without an API
          * certificate), never plain HTTP. */
@@ -698,10 +700,27 @@ static int start_cluster(struct node *node)
         char err[256];
         if (node_http_start(&node->http, node->loop, &hc, err, sizeof(err)) != 0) {
                 LOG_ERROR("cannot serve the API on %s: %s", cfg->api_listen, err);
+                node_api_metrics_stop(&node->api);
                 node_cluster_close(&node->cluster, NULL);
                 return -1;
         }
         node_cluster_serve_calls(&node->cluster, node->http);
+        node_api_metrics_start(&node->api);
+        if (cfg->metrics_listen[0] != '\0') {
+                hc.address = (struct sockaddr *)&cfg->metrics_address;
+                hc.routes = node_api_metrics_routes(&hc.route_count);
+                if (node_http_start(&node->metrics_http, node->loop, &hc, err,
+                                    sizeof(err)) != 0) {
+                        LOG_ERROR("cannot serve /metrics on %s: %s", cfg->metrics_listen,
+                                  err);
+                        node_http_close(node->http);
+                        node->http = NULL;
+                        node_api_metrics_stop(&node->api);
+                        node_cluster_close(&node->cluster, NULL);
+                        return -1;
+                }
+                LOG_INFO("serving /metrics on %s too", cfg->metrics_listen);
+        }
         uv_timer_init(node->loop, &node->join_timer);
         node->join_timer.data = node;
         if (cfg->join[0] != '\0')

@@ -50,9 +50,9 @@ needs_prometheus = pytest.mark.skipif(
     "package 'prometheus')")
 
 
-def free_port():
+def free_port(host="127.0.0.1"):
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
@@ -290,10 +290,16 @@ def test_metrics_needs_a_token_unless_open(cluster_factory):
     r = scrape(n)
     assert r.status == 200 and "quorumdns_raft_term" in r.text, r
     n.stop()
-    n.start(bootstrap=c.bootstrap_str([1]), extra=("--metrics-access", "open"))
+    port = free_port()
+    n.start(bootstrap=c.bootstrap_str([1]),
+            extra=("--metrics-access", "open", "--metrics-listen", f"{n.host}:{port}"))
     c.wait_leader([1])
     r = scrape(n, token=None)
     assert r.status == 200 and "quorumdns_raft_term" in r.text, r
+    # The separate listener serves /metrics and nothing else.
+    r = http("GET", f"http://{n.host}:{port}/metrics", token=None)
+    assert r.status == 200 and "quorumdns_raft_term" in r.text, r
+    assert http("GET", f"http://{n.host}:{port}/v1/zones", token=READ_TOKEN).status == 404
 
 
 def parse_exposition(text):
