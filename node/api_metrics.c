@@ -21,6 +21,7 @@
 #include "dns/metrics.h"
 #include "dns/name.h"
 #include "node/api.h"
+#include "node/ready.h"
 
 #define STALL_PERIOD_MS 100
 
@@ -476,6 +477,24 @@ static void raft_families(struct text *t, struct node_api *api)
         put(t, "quorumdns_loop_stall_seconds_sum ");
         put_seconds(t, m->stall_ns_total);
         put(t, "\nquorumdns_loop_stall_seconds_count %llu\n", (unsigned long long)cum);
+
+        raft_id leader = 0;
+        const char *leader_address = NULL;
+        raft_leader(raft, &leader, &leader_address);
+        uint64_t now = uv_now(api->loop);
+        family(t, "quorumdns_served_staleness_seconds", "gauge",
+               "Seconds since this node last knew a leader (0: it knows one now): "
+               "its DNS answers may miss changes made since.");
+        put(t, "quorumdns_served_staleness_seconds ");
+        put_seconds(t, leader != 0 || now < c->leader_seen_ms
+                           ? 0
+                           : (now - c->leader_seen_ms) * 1000000u);
+        put(t, "\n");
+        char reason[256];
+        gauge1(t, "quorumdns_ready",
+               "1 when GET /v1/health says ready (restored, a member, a leader known, "
+               "not lagging).",
+               node_ready_check(c, reason, sizeof(reason)));
 
         uint64_t rrsets = 0;
         cs_state_foreach_zone(&c->state, count_rrsets, &rrsets);

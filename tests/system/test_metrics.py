@@ -278,6 +278,16 @@ def test_metrics_scraped_by_prometheus_match_the_queries_sent(cluster_factory):
     assert table.returncode == 3, (table.stdout, table.stderr)
     row = [l for l in table.stdout.splitlines() if l.split()[0] == str(down.id)][0]
     assert "unreachable" in row and f"node {down.id}:" in table.stderr, table
+    # Alone, the last node knows no leader: its staleness grows, not ready.
+    last = [n for n in nodes if n.id != down.id and n.id != c.leader().id][0]
+    m = parse_exposition(scrape(last).text)
+    assert m[("quorumdns_served_staleness_seconds", frozenset())] == 0
+    assert m[("quorumdns_ready", frozenset())] == 1
+    c.leader().kill()
+    time.sleep(2.5 * SLACK)
+    m = parse_exposition(scrape(last).text)
+    assert m[("quorumdns_served_staleness_seconds", frozenset())] >= 1.5, m
+    assert m[("quorumdns_ready", frozenset())] == 0
 
 
 def test_metrics_needs_a_token_unless_open(cluster_factory):
