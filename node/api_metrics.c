@@ -118,13 +118,27 @@ void node_api_metrics_batch(struct node_api *api, int status, const struct cs_re
         api->metrics.batches[o]++;
 }
 
+static void latency_add(struct node_latency *h, uint64_t ns)
+{
+        unsigned b = 0;
+        while (b < NODE_STALL_BUCKETS && ns > stall_bounds_ms[b] * 1000000u)
+                b++;
+        h->bucket[b]++;
+        h->sum_ns += ns;
+}
+
+void node_api_metrics_commit(struct node_api *api, uint64_t ns)
+{
+        latency_add(&api->metrics.commit, ns);
+}
+
 void node_api_metrics_relay(struct node_api *api, bool answered, uint64_t ms)
 {
         if (answered)
                 api->metrics.relays_answered++;
         else
                 api->metrics.relays_unknown++;
-        api->metrics.relay_ms_total += ms;
+        latency_add(&api->metrics.relay, ms * 1000000u);
 }
 
 /* ---- the exposition ---- */
@@ -391,6 +405,25 @@ static void limit_families(struct text *t, const struct node_dns_totals *d)
                  "Times the query log was opened again (SIGHUP).", d->qlog_reopens);
 }
 
+static void latency_family(struct text *t, const char *name, const char *help,
+                           const struct node_latency *h)
+{
+        family(t, name, "histogram", help);
+        uint64_t cum = 0;
+        for (unsigned b = 0; b <= NODE_STALL_BUCKETS; b++) {
+                cum += h->bucket[b];
+                put(t, "%s_bucket{le=\"", name);
+                if (b < NODE_STALL_BUCKETS)
+                        put_seconds(t, stall_bounds_ms[b] * 1000000u);
+                else
+                        put(t, "+Inf");
+                put(t, "\"} %llu\n", (unsigned long long)cum);
+        }
+        put(t, "%s_sum ", name);
+        put_seconds(t, h->sum_ns);
+        put(t, "\n%s_count %llu\n", name, (unsigned long long)cum);
+}
+
 static int count_rrsets(const struct cs_zone *zone, void *arg)
 {
         *(uint64_t *)arg += cs_zone_rrset_count(zone);
@@ -455,11 +488,14 @@ static void raft_families(struct text *t, struct node_api *api)
             (unsigned long long)m->relays_answered);
         put(t, "quorumdns_api_relays_total{outcome=\"unknown\"} %llu\n",
             (unsigned long long)m->relays_unknown);
-        family(t, "quorumdns_api_relay_seconds_total", "counter",
-               "Time relayed writes took, in total (divide by the relays).");
-        put(t, "quorumdns_api_relay_seconds_total ");
-        put_seconds(t, m->relay_ms_total * 1000000u);
-        put(t, "\n");
+        latency_family(t, "quorumdns_api_relay_seconds",
+                       "Time a relayed write took, from the client's request to its "
+                       "answer.",
+                       &m->relay);
+        latency_family(t, "quorumdns_api_change_batch_commit_seconds",
+                       "Time from proposing a change batch (as leader) to applying it: "
+                       "the log append, replication to a majority and the apply.",
+                       &m->commit);
 
         family(t, "quorumdns_loop_stall_seconds", "histogram",
                "How late a 100 ms timer of the node's loop fires: time the loop "

@@ -40,11 +40,18 @@ enum node_batch_outcome {
 
 #define NODE_STALL_BUCKETS 11
 
+/* A latency histogram on the loop: per-bucket counts (1 ms .. 5 s, +Inf). */
+struct node_latency {
+        uint64_t bucket[NODE_STALL_BUCKETS + 1];
+        uint64_t sum_ns;
+};
+
 /* Counted on the loop. */
 struct node_api_metrics {
         uint64_t batches[NODE_BATCH_OUTCOMES];
+        struct node_latency commit; /* a proposed batch: proposal to applied */
         uint64_t relays_answered, relays_unknown; /* answered by the leader, or not */
-        uint64_t relay_ms_total;
+        struct node_latency relay;
         /* Loop stalls: how late a 100 ms timer fires (histogram, ms). */
         uv_timer_t stall_timer;
         bool stall_running;
@@ -69,6 +76,8 @@ void node_api_metrics_stop(struct node_api *api);
 /* A change batch's outcome, as node_api_reply_result answers it. */
 void node_api_metrics_batch(struct node_api *api, int status,
                             const struct cs_result *res);
+/* A proposed batch was applied `ns` after it was proposed. */
+void node_api_metrics_commit(struct node_api *api, uint64_t ns);
 /* A relayed write ended after `ms`; answered: the leader's answer reached
  * the client. */
 void node_api_metrics_relay(struct node_api *api, bool answered, uint64_t ms);

@@ -238,6 +238,8 @@ def test_metrics_scraped_by_prometheus_match_the_queries_sent(cluster_factory):
         acc = by_instance(prom.query(
             'quorumdns_api_change_batches_total{outcome="accepted"}'))
         assert acc[inst[c.leader().id]] >= 1, acc
+        commits = by_instance(prom.query("quorumdns_api_change_batch_commit_seconds_count"))
+        assert commits[inst[c.leader().id]] == acc[inst[c.leader().id]], commits
         up = by_instance(prom.query("up"))
         assert up == {inst[i]: 1 for i in sent}, up
         check_dashboard(prom, scrape(nodes[0]).text)
