@@ -374,6 +374,8 @@ size_t dns_answer_parsed(const struct dns_catalog *catalog, struct dns_query *q,
                         goto done;
                 }
                 a.zone = q->zone_known ? q->zone : zone_for(catalog, q);
+                q->zone = a.zone; /* for the server's per-zone counts */
+                q->zone_known = true;
                 if (a.zone == NULL) {
                         a.rcode = DNS_RCODE_REFUSED;
                         break;

@@ -18,6 +18,8 @@
 
 static const struct node_http_route routes[] = {
     {"GET", "/v1/health", NODE_SCOPE_NONE, node_api_health, false},
+    /* read scope, or open: checked by the handler (--metrics-access) */
+    {"GET", "/metrics", NODE_SCOPE_NONE, node_api_metrics, false},
     {"GET", "/v1/cluster", NODE_SCOPE_READ, node_api_cluster, false},
     {"POST", "/v1/cluster/members", NODE_SCOPE_ADMIN, node_api_member_add, false},
     {"DELETE", "/v1/cluster/members/{}", NODE_SCOPE_ADMIN, node_api_member_remove, false},

@@ -58,6 +58,7 @@ struct node_api_relay {
         int status;
         char *type, *answer;
         size_t len;
+        bool unknown; /* the client was told the outcome is unknown */
 };
 
 static void relay_free(uv_handle_t *handle)
@@ -74,6 +75,8 @@ static void relay_free(uv_handle_t *handle)
 /* Unlinks the relay, stops what runs and frees it; the client was answered. */
 static void relay_end(struct node_api_relay *w)
 {
+        uint64_t now = uv_now(w->api->loop), started = w->deadline - RELAY_TIMEOUT_MS;
+        node_api_metrics_relay(w->api, !w->unknown, now > started ? now - started : 0);
         if (w->call != NULL)
                 node_forward_cancel(w->call);
         if (w->applied_wait != NULL)
@@ -96,6 +99,7 @@ static void relay_unknown(struct node_api_relay *w, int status, const char *why)
                               "%s; the outcome is unknown: retry with the same "
                               "Idempotency-Key (%s)",
                               why, w->key);
+        w->unknown = true;
         relay_end(w);
 }
 
@@ -331,6 +335,7 @@ void node_api_relays_cancel(struct node_api *api)
                                       "this node is stopping; the outcome is unknown: "
                                       "retry with the same Idempotency-Key (%s)",
                                       w->key);
+                w->unknown = true;
                 relay_end(w);
         }
 }

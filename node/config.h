@@ -18,7 +18,8 @@
 #include "dns/rrl.h"
 #include "node/http.h"
 
-#define NODE_MAX_LISTEN 16
+#define NODE_MAX_LISTEN     16
+#define NODE_MAX_QLOG_ZONES 64
 
 struct node_zone_config {
         char *origin; /* presentation form; NULL: from the file's SOA */
@@ -75,6 +76,15 @@ struct node_config {
         unsigned restore_wait_s; /* serve unconfirmed data after this; 0: never */
         unsigned ready_max_lag;  /* entries behind the leader still ready */
         bool insync_reachable;   /* INSYNC without waiting for unreachable members */
+        bool metrics_open;       /* GET /metrics without a token */
+        char metrics_listen[64]; /* a listener for /metrics alone; "": none */
+        struct sockaddr_storage metrics_address;
+        /* The query log (dns/qlog.h); path empty: off. */
+        char query_log[512];
+        unsigned query_log_sample; /* 1 in N; 0 or 1: every query */
+        unsigned query_log_queue;  /* entries per DNS server */
+        uint8_t query_log_zones[NODE_MAX_QLOG_ZONES][256]; /* wire, lowercase */
+        unsigned query_log_zone_count;
         /* Node identity (node/identity.h): the cluster CA and this node's
          * certificate and key; raft connections are authenticated with
          * them unless raft_plaintext. */

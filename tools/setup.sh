@@ -30,6 +30,7 @@ TEST_PACKAGES=(
         ldnsutils knot knot-dnsutils bind9-dnsutils dnsperf nsd gdnsd
         docker-compose iproute2 procps curl openssl nftables faketime
         podman debootstrap catatonit
+        prometheus
 )
 
 usage() {
