@@ -300,6 +300,11 @@ uint64_t consensus_replica_last_index(struct consensus_replica *r)
         return raft_last_index(&r->raft);
 }
 
+uint64_t consensus_replica_snapshot_index(struct consensus_replica *r)
+{
+        return r->raft.log.snapshot.last_index;
+}
+
 size_t consensus_replica_member_count(struct consensus_replica *r)
 {
         return r->raft.configuration.n;

@@ -162,6 +162,8 @@ uint64_t consensus_replica_term(struct consensus_replica *replica);
 uint64_t consensus_replica_applied(struct consensus_replica *replica);
 uint64_t consensus_replica_commit_index(struct consensus_replica *replica);
 uint64_t consensus_replica_last_index(struct consensus_replica *replica);
+/* The last index the newest snapshot covers (0: none yet). */
+uint64_t consensus_replica_snapshot_index(struct consensus_replica *replica);
 
 /*
  * Raft's configuration: the newest in this replica's log (committed or

@@ -3,8 +3,8 @@
  * API keeps on the loop.
  *
  * A scrape asks the node for the DNS servers' sum (dns_collect, which
- * merges every thread's struct dns_metrics into a scratch copy), reads raft
- * and the replicated state directly (it runs on the loop, their owner), and
+ * merges every thread's struct dns_metrics into a scratch copy), reads the
+ * replica (consensus/replica.h) and the replicated state on the loop, and
  * writes every family into one growing buffer that h2o copies when it is
  * sent.  Only non-zero per-zone series are written, so a node with many
  * zones but few queried ones stays small.  Label values are escaped as the
@@ -66,7 +66,7 @@ static void on_stall_timer(uv_timer_t *timer)
         m->stall_bucket[b]++;
         m->stall_ns_total += late;
         if (api->cluster != NULL)
-                note_term(m, api->cluster->replica.raft.current_term);
+                note_term(m, consensus_replica_term(&api->cluster->replica));
         m->stall_due_ns = now + STALL_PERIOD_MS * 1000000u;
         uv_timer_start(&m->stall_timer, on_stall_timer, STALL_PERIOD_MS, 0);
 }
@@ -95,10 +95,10 @@ void node_api_metrics_stop(struct node_api *api)
 void node_api_metrics_batch(struct node_api *api, int status, const struct cs_result *res)
 {
         enum node_batch_outcome o;
-        if (status == -RAFT_NOTLEADER || status == -RAFT_LEADERSHIPLOST ||
-            status == -RAFT_SHUTDOWN || status == -RAFT_CANCELED)
+        if (status == CONSENSUS_E_NOT_LEADER || status == CONSENSUS_E_LEADERSHIP_LOST ||
+            status == CONSENSUS_E_SHUTDOWN)
                 o = NODE_BATCH_NO_QUORUM;
-        else if (status == -RAFT_IOERR || status == -RAFT_NOSPACE)
+        else if (status == CONSENSUS_E_STORAGE)
                 o = NODE_BATCH_STORAGE;
         else if (status != 0 || res == NULL)
                 o = NODE_BATCH_INTERNAL;
@@ -433,30 +433,31 @@ static int count_rrsets(const struct cs_zone *zone, void *arg)
 static void raft_families(struct text *t, struct node_api *api)
 {
         struct node_cluster *c = api->cluster;
-        struct raft *raft = &c->replica.raft;
+        struct consensus_replica *replica = &c->replica;
         struct node_api_metrics *m = &api->metrics;
-        note_term(m, raft->current_term);
-        int state = raft_state(raft);
+        note_term(m, consensus_replica_term(replica));
+        enum consensus_state state = consensus_replica_state(replica);
         family(t, "quorumdns_raft_state", "gauge",
                "This node's raft state: 1 for the state it is in.");
         static const struct {
-                int state;
+                enum consensus_state state;
                 const char *name;
-        } states[] = {{RAFT_FOLLOWER, "follower"},
-                      {RAFT_CANDIDATE, "candidate"},
-                      {RAFT_LEADER, "leader"},
-                      {RAFT_UNAVAILABLE, "unavailable"}};
+        } states[] = {{CONSENSUS_FOLLOWER, "follower"},
+                      {CONSENSUS_CANDIDATE, "candidate"},
+                      {CONSENSUS_LEADER, "leader"},
+                      {CONSENSUS_UNAVAILABLE, "unavailable"}};
         for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
                 put(t, "quorumdns_raft_state{state=\"%s\"} %d\n", states[i].name,
                     state == states[i].state);
-        gauge1(t, "quorumdns_raft_term", "The current raft term.", raft->current_term);
+        gauge1(t, "quorumdns_raft_term", "The current raft term.",
+               consensus_replica_term(replica));
         gauge1(t, "quorumdns_raft_commit_index", "The highest log index known committed.",
-               raft->commit_index);
+               consensus_replica_commit_index(replica));
         gauge1(t, "quorumdns_raft_applied_index",
                "The highest log index applied to this node's state.",
                node_cluster_applied(c));
-        raft_index last = raft_last_index(raft);
-        raft_index snap = raft->log.snapshot.last_index;
+        uint64_t last = consensus_replica_last_index(replica);
+        uint64_t snap = consensus_replica_snapshot_index(replica);
         gauge1(t, "quorumdns_raft_last_index", "The last index of this node's log.",
                last);
         gauge1(t, "quorumdns_raft_log_entries",
@@ -514,9 +515,7 @@ static void raft_families(struct text *t, struct node_api *api)
         put_seconds(t, m->stall_ns_total);
         put(t, "\nquorumdns_loop_stall_seconds_count %llu\n", (unsigned long long)cum);
 
-        raft_id leader = 0;
-        const char *leader_address = NULL;
-        raft_leader(raft, &leader, &leader_address);
+        uint64_t leader = consensus_replica_leader(replica, NULL);
         uint64_t now = uv_now(api->loop);
         family(t, "quorumdns_served_staleness_seconds", "gauge",
                "Seconds since this node last knew a leader (0: it knows one now): "
