@@ -41,8 +41,9 @@
 struct dns_udp_limits {
         struct dns_rrl *rrl;
         struct dns_cookie_secrets *cookies;
-        bool cookies_required; /* BADCOOKIE without a valid server cookie */
-        bool any_hinfo;        /* ANY gets HINFO "RFC8482", not one RRset */
+        bool cookies_required;            /* BADCOOKIE without a valid server cookie */
+        bool any_hinfo;                   /* ANY gets HINFO "RFC8482", not one RRset */
+        const struct dns_ecs_config *ecs; /* borrowed; NULL: the defaults */
 };
 
 /* Counters of one UDP server: written by its thread alone (relaxed
@@ -92,6 +93,7 @@ struct dns_tcp_limits {
         unsigned max_clients;               /* open connections in total */
         unsigned max_per_source;            /* open connections from one address */
         struct dns_cookie_secrets *cookies; /* borrowed; NULL: cookies off */
+        const struct dns_ecs_config *ecs;   /* borrowed; NULL: the defaults */
 };
 
 /* Counters of one TCP server, read and written on the loop. */

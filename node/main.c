@@ -349,12 +349,14 @@ static int start_servers(struct node *node)
             .max_clients = node->cfg.tcp_max_clients,
             .max_per_source = node->cfg.tcp_max_per_source,
             .cookies = cookies,
+            .ecs = &node->cfg.ecs,
         };
         const struct dns_udp_limits udp = {
             .rrl = node->cfg.rrl.enabled ? &node->rrl : NULL,
             .cookies = cookies,
             .cookies_required = node->cfg.cookies == 2,
             .any_hinfo = node->cfg.any_hinfo,
+            .ecs = &node->cfg.ecs,
         };
         for (unsigned i = 0; i < node->cfg.listen_count; i++) {
                 const struct sockaddr *addr =
