@@ -83,6 +83,21 @@ int dns_db_health_publish(struct dns_db *db, struct dns_health *health)
         return dns_txn_commit(&txn);
 }
 
+int dns_db_geo_publish(struct dns_db *db, struct dns_geo *geo)
+{
+        struct dns_txn txn;
+        int rc = dns_txn_begin(db, &txn);
+        if (rc != 0)
+                return rc;
+        const struct dns_geo *old = txn.catalog->geo;
+        if (old != NULL && reclaim_push(&txn.retired, old->release, (void *)old) != 0) {
+                dns_txn_abort(&txn);
+                return -ENOMEM;
+        }
+        txn.catalog->geo = geo;
+        return dns_txn_commit(&txn);
+}
+
 /* ---- selection ------------------------------------------------------------------- */
 
 struct sel {

@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dns/addr.h"
 #include "dns/db.h"
 #include "dns/rrset.h"
 
@@ -63,6 +64,32 @@ static inline bool dns_health_ok(const struct dns_health *h, uint32_t check)
  * a zone change.  On the db's writer thread.  0 or -ENOMEM.
  */
 int dns_db_health_publish(struct dns_db *db, struct dns_health *health);
+
+/* Where a client is, as a GeoIP database says (codes NUL-terminated, ""
+ * when unknown), and the length of the network that holds for. */
+struct dns_geo_place {
+        char continent[3];
+        char country[3];
+        char subdivision[4]; /* ISO 3166-2, the part after the dash */
+        uint8_t prefix;
+};
+
+/* A GeoIP database as the query path sees it: node/ fills it from geo/.
+ * lookup must not allocate, lock or call the kernel; release frees the
+ * whole object after the readers' grace period. */
+struct dns_geo {
+        int (*lookup)(const struct dns_geo *geo, const struct dns_net *net,
+                      struct dns_geo_place *out);
+        void (*release)(void *geo);
+        void *ctx;
+};
+
+/*
+ * Publishes `geo` (taken on success; NULL: none) as the database readers
+ * see, the old one released after the grace period, as zone changes are.
+ * On the db's writer thread.  0 or -ENOMEM.
+ */
+int dns_db_geo_publish(struct dns_db *db, struct dns_geo *geo);
 
 /* A set chosen to answer with: records of `info` in `sets`, written from
  * record `start` on (DNS_PICK_ROTATE: the answer's own rotation).  `info`

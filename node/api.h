@@ -23,6 +23,8 @@
 struct node_api_relay;
 struct node_import; /* api_imports.c */
 
+struct node_geoip;
+
 struct node_api {
         uv_loop_t *loop;
         struct node_cluster *cluster;
@@ -33,7 +35,8 @@ struct node_api {
          * object owned by the caller. */
         json_t *(*dns_stats)(void *ctx);
         void *dns_stats_ctx;
-        struct node_offload offload; /* exports and import parsing, off the loop */
+        struct node_offload offload;    /* exports and import parsing, off the loop */
+        const struct node_geoip *geoip; /* for /v1/health; NULL: none */
 };
 
 /* Queues a job on the API's offload queue (node/offload.h). */

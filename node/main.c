@@ -36,6 +36,7 @@
 #include "node/config.h"
 #include "node/cookies.h"
 #include "node/forward.h"
+#include "node/geoip.h"
 #include "node/http.h"
 
 /* What the DNS listeners have counted since start, summed over addresses. */
@@ -56,6 +57,7 @@ struct node {
         struct node_cookies cookies;
         unsigned servers;
         uv_signal_t sigterm, sigint, sighup;
+        struct node_geoip geoip;
         bool stopping;
         /* cluster mode */
         struct node_cluster cluster;
@@ -311,6 +313,7 @@ static void on_signal(uv_signal_t *handle, int signum)
         struct node *node = handle->data;
         if (signum == SIGHUP) {
                 node_cookies_reload(&node->cookies);
+                node_geoip_reload(&node->geoip);
                 reload(node);
         } else
                 stop(node);
@@ -600,7 +603,8 @@ static int start_cluster(struct node *node)
                                       .cluster = &node->cluster,
                                       .cfg = cfg,
                                       .dns_stats = dns_stats_json,
-                                      .dns_stats_ctx = node};
+                                      .dns_stats_ctx = node,
+                                      .geoip = &node->geoip};
         /* Nodes call each other's API, which is TLS too; an https --join is
          * TLS in any case (trusting the cluster CA without an API
          * certificate), never plain HTTP. */
@@ -691,6 +695,12 @@ int main(int argc, char **argv)
         }
         double secs = (double)(uv_hrtime() - t0) / 1e9;
         malloc_trim(0);
+        if (node_geoip_start(&node.geoip, &node.db, node.cfg.geoip_db) != 0) {
+                fprintf(stderr, "quorumdns: geoip-db: %s\n", node.geoip.error);
+                dns_db_fini(&node.db);
+                node_config_free(&node.cfg);
+                return 1;
+        }
         if (node.cfg.check_only) {
                 struct dns_cookie_keys keys;
                 if (node.cfg.cookies > 0 && node.cfg.cookie_secret_file[0] != '\0' &&
