@@ -31,6 +31,7 @@
 
 #include "dns/addr.h"
 #include "dns/db.h"
+#include "dns/ecs.h"
 #include "dns/rrset.h"
 
 #define DNS_PICK_MAX     8  /* multivalue answers at most 8 sets */
@@ -111,6 +112,18 @@ struct dns_pick {
 unsigned dns_route_select(const struct dns_catalog *catalog,
                           const struct dns_rrsets *sets, uint16_t type,
                           struct dns_pick out[DNS_PICK_MAX]);
+
+/*
+ * The same for a client at `loc` (NULL: unknown): geolocation groups pick
+ * the most specific location that holds the client (subdivision, country,
+ * continent, then "*"), healthy first, NODATA when none does.  When a
+ * choice depended on the client's location, *scope is raised to the length
+ * of the database network that decided it (RFC 7871 SCOPE PREFIX-LENGTH).
+ */
+unsigned dns_route_select_at(const struct dns_catalog *catalog,
+                             const struct dns_rrsets *sets, uint16_t type,
+                             const struct dns_location *loc, uint8_t *scope,
+                             struct dns_pick out[DNS_PICK_MAX]);
 
 /* Seeds the calling thread's generator (tests; threads seed themselves). */
 void dns_route_seed(uint64_t seed);
