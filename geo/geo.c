@@ -1,7 +1,12 @@
 /*
  * geo.c — .mmdb files through libmaxminddb (see geo.h).
  *
- * Open maps the file (MMDB_MODE_MMAP) and keeps the MMDB_s; a lookup builds
+ * Open copies the file into an unnamed temporary file (O_TMPFILE, next to
+ * it or in /tmp) and maps that copy (MMDB_MODE_MMAP through /proc/self/fd):
+ * a database file rewritten in place, rather than replaced by a rename,
+ * then cannot change or truncate the pages lookups read (a truncated
+ * mapping is SIGBUS), and the copy disappears with the mapping.  A lookup
+ * builds
  * a sockaddr on the stack, walks the tree with MMDB_lookup_sockaddr() and
  * reads the few strings it needs with MMDB_get_value(), which return
  * pointers into the mapping.  The record's network length is libmaxminddb's
@@ -12,11 +17,16 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
 #include <maxminddb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 struct geo_db {
         MMDB_s mmdb;
@@ -62,6 +72,24 @@ const struct geo_subdivision *geo_names_find(const struct geo_names *names,
         return NULL;
 }
 
+/* An unnamed copy of the open file src (size bytes) in dir; its fd or -errno. */
+static int private_copy(int src, uint64_t size, const char *dir)
+{
+        int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
+        off_t off = 0;
+        while ((uint64_t)off < size) {
+                ssize_t n = sendfile(fd, src, &off, (size_t)(size - (uint64_t)off));
+                if (n <= 0) {
+                        int e = n < 0 ? errno : EIO;
+                        close(fd);
+                        return -e;
+                }
+        }
+        return fd;
+}
+
 int geo_db_open(const char *path, const struct geo_names *names, struct geo_db **out,
                 char *err, size_t err_size)
 {
@@ -70,7 +98,30 @@ int geo_db_open(const char *path, const struct geo_names *names, struct geo_db *
                 snprintf(err, err_size, "out of memory");
                 return -ENOMEM;
         }
-        int rc = MMDB_open(path, MMDB_MODE_MMAP, &db->mmdb);
+        int src = open(path, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (src < 0 || fstat(src, &st) != 0) {
+                int e = errno;
+                snprintf(err, err_size, "%s: %s", path, strerror(e));
+                if (src >= 0)
+                        close(src);
+                free(db);
+                return -e;
+        }
+        db->size = (uint64_t)st.st_size;
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof(dir), "%s", path);
+        int copy = private_copy(src, db->size, dirname(dir));
+        if (copy < 0)
+                copy = private_copy(src, db->size, "/tmp");
+        close(src);
+        char mapped[64];
+        if (copy >= 0)
+                snprintf(mapped, sizeof(mapped), "/proc/self/fd/%d", copy);
+        /* No temporary file possible: map the file itself. */
+        int rc = MMDB_open(copy >= 0 ? mapped : path, MMDB_MODE_MMAP, &db->mmdb);
+        if (copy >= 0)
+                close(copy); /* the mapping keeps the copy */
         if (rc != MMDB_SUCCESS) {
                 int e = rc == MMDB_IO_ERROR ? errno : 0;
                 snprintf(err, err_size, "%s: %s%s%s", path, MMDB_strerror(rc),
@@ -85,9 +136,6 @@ int geo_db_open(const char *path, const struct geo_names *names, struct geo_db *
                 free(db);
                 return -EINVAL;
         }
-        struct stat st;
-        if (stat(path, &st) == 0)
-                db->size = (uint64_t)st.st_size;
         db->names = names;
         (void)geo_country_continent("US"); /* fills its table before any lookup */
         *out = db;
