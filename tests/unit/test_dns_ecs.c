@@ -87,7 +87,8 @@ static size_t make_query(uint8_t *q, const uint8_t *opt, size_t opt_len)
         q[n++] = 0;
         q[n++] = (uint8_t)(opt_len >> 8);
         q[n++] = (uint8_t)opt_len;
-        memcpy(q + n, opt, opt_len);
+        if (opt_len != 0)
+                memcpy(q + n, opt, opt_len);
         return n + opt_len;
 }
 
