@@ -299,7 +299,9 @@ void routing_check(const struct cs_state *st, const struct cs_rrset_spec *s,
                 result_error(res, i, "failover", "must be PRIMARY or SECONDARY");
         if (policies > 1)
                 result_error(res, i,
-                             r->multi_value_answer ? "multi_value_answer" : "failover",
+                             r->multi_value_answer ? "multi_value_answer"
+                             : r->has_geo          ? "geo_location"
+                                                   : "failover",
                              "a record set takes one routing policy: weight, failover, "
                              "multi_value_answer or geo_location");
         if (policies > 0 && !has_sid)
