@@ -35,8 +35,8 @@ struct node_api {
          * object owned by the caller. */
         json_t *(*dns_stats)(void *ctx);
         void *dns_stats_ctx;
-        struct node_offload offload;    /* exports and import parsing, off the loop */
-        const struct node_geoip *geoip; /* for /v1/health; NULL: none */
+        struct node_offload offload; /* exports and import parsing, off the loop */
+        struct node_geoip *geoip;    /* /v1/health, /v1/geoip/reload; NULL: none */
 };
 
 /* Queues a job on the API's offload queue (node/offload.h). */
@@ -120,6 +120,7 @@ void node_api_import_free(struct node_api_import *im);
 /* Route handlers (api_cluster.c, api_zones.c, api_changes.c). */
 void node_api_health(struct node_http_request *r, void *ctx);
 void node_api_cluster(struct node_http_request *r, void *ctx);
+void node_api_geoip_reload(struct node_http_request *r, void *ctx);
 void node_api_member_add(struct node_http_request *r, void *ctx);
 void node_api_member_remove(struct node_http_request *r, void *ctx);
 void node_api_leave(struct node_http_request *r, void *ctx);

@@ -361,3 +361,28 @@ def test_sighup_reloads_a_changed_database_without_dropping_queries(geo):
     write_mmdb(db, NETWORKS)  # as the module's other tests expect it
     node.proc.send_signal(1)
     wait_values(cluster, f"www.{ZONE}", ("192.0.2.77", 24), ["192.0.2.3"])
+
+
+def test_api_reload_on_one_node(geo):
+    from cluster_util import READ_TOKEN
+    cluster, db = geo
+    node = cluster.running()[1]
+    before = node.health()["geoip"]["reloads"]
+    r = node.post("/v1/geoip/reload")
+    assert r.status == 200, r
+    assert r.json["geoip"]["reloads"] == before + 1
+    assert r.json["geoip"]["database_type"] == "QDNS-Test-City"
+    r = node.req("POST", "/v1/geoip/reload", token=READ_TOKEN)
+    assert r.status == 403, r
+    good = db.read_bytes()
+    db.write_bytes(b"\x00" * 64)
+    try:
+        r = node.post("/v1/geoip/reload")
+        assert r.status == 422, r
+        assert r.json["error"]["code"] == "GeoIPReloadFailed"
+        assert str(db) in r.json["error"]["message"]
+        data, msg = ask(node, f"www.{ZONE}", ecs=("81.2.69.1", 24))
+        expect(data, msg, ["192.0.2.1"], ecs_bytes(1, 24, 24, V4("81.2.69.0")[:3]))
+    finally:
+        db.write_bytes(good)
+    assert node.post("/v1/geoip/reload").status == 200
