@@ -121,6 +121,7 @@ void node_api_import_free(struct node_api_import *im);
 void node_api_health(struct node_http_request *r, void *ctx);
 void node_api_cluster(struct node_http_request *r, void *ctx);
 void node_api_geoip_reload(struct node_http_request *r, void *ctx);
+void node_api_geoip(struct node_http_request *r, void *ctx);
 void node_api_member_add(struct node_http_request *r, void *ctx);
 void node_api_member_remove(struct node_http_request *r, void *ctx);
 void node_api_leave(struct node_http_request *r, void *ctx);

@@ -386,3 +386,39 @@ def test_api_reload_on_one_node(geo):
     finally:
         db.write_bytes(good)
     assert node.post("/v1/geoip/reload").status == 200
+
+
+def test_cluster_says_when_nodes_load_different_databases(geo):
+    cluster, db = geo
+    leader = cluster.leader()
+    # The tests above rewrote the file and reloaded some nodes only: they
+    # differ now (build time), until every node reloads.
+    r = leader.get("/v1/geoip")
+    assert r.status == 200, r
+    epochs = {n["geoip"]["build_epoch"] for n in r.json["nodes"]}
+    assert r.json["consistent"] is (len(epochs) == 1), r.json
+    for n in cluster.running():
+        assert n.post("/v1/geoip/reload").status == 200
+    r = leader.get("/v1/geoip")
+    assert r.json["consistent"] is True, r.json
+    assert len(r.json["nodes"]) == 3
+    assert all(n["reachable"] and n["geoip"]["database_type"] == "QDNS-Test-City"
+               for n in r.json["nodes"]), r.json
+    # Node 3 restarted with another database: every node's view says so.
+    other = db.parent / "other.mmdb"
+    write_mmdb(other, NETWORKS[:2], db_type="QDNS-Other")
+    node = cluster[3]
+    assert node.stop() == 0
+    cluster.restart(3, extra=["--geoip-db", str(other)])
+    cluster.wait_ready([3])
+    for asker in cluster.running():
+        r = asker.get("/v1/geoip")
+        assert r.status == 200, r
+        assert r.json["consistent"] is False, r.json
+        types = {n["id"]: n["geoip"]["database_type"] for n in r.json["nodes"]}
+        assert types == {1: "QDNS-Test-City", 2: "QDNS-Test-City", 3: "QDNS-Other"}
+    # Back to the same database: consistent again.
+    assert node.stop() == 0
+    cluster.restart(3, extra=["--geoip-db", str(db)])
+    cluster.wait_ready([3])
+    assert leader.get("/v1/geoip").json["consistent"] is True
