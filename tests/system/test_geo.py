@@ -107,7 +107,8 @@ def ask(node, qname, ecs=None, raw_opt=None, timeout=2.0):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         s.settimeout(timeout * SLACK)
-        s.sendto(wire, (node.host, node.dns_port))
+        port = node.dns_port if hasattr(node, "dns_port") else node.port
+        s.sendto(wire, (node.host, port))
         data = s.recv(65535)
     finally:
         s.close()
@@ -422,3 +423,42 @@ def test_cluster_says_when_nodes_load_different_databases(geo):
     cluster.restart(3, extra=["--geoip-db", str(db)])
     cluster.wait_ready([3])
     assert leader.get("/v1/geoip").json["consistent"] is True
+
+
+FLAT_ZONE = """\
+$ORIGIN flat.test.
+$TTL 300
+@ SOA ns hm 1 2 3 4 300
+@ NS ns
+ns A 192.0.2.53
+"""
+
+
+def test_standalone_node_reads_the_flat_schema(qdns_factory, tmp_path):
+    """The ip-location-db schema: state1 is a name ("England", mapped with
+    the iso-codes table), and there is no continent (derived from the
+    country)."""
+    db = tmp_path / "flat.mmdb"
+    write_mmdb(db, [
+        {"network": "81.2.69.0/24", "country": "GB", "state1": "England",
+         "latitude": 51.4, "longitude": -0.76},
+        {"network": "81.2.70.0/24", "country": "GB", "state1": "Scotland"},
+        {"network": "203.0.113.0/24", "country": "JP", "state1": "Tokyo"},
+    ], schema="flat", db_type="geolite2-city-ipv4")
+    sets = [("eng", {"country_code": "GB", "subdivision_code": "ENG"}, "192.0.2.1"),
+            ("as", {"continent_code": "AS"}, "192.0.2.3"),
+            ("any", {"country_code": "*"}, "192.0.2.9")]
+    zone = tmp_path / "flat.test.zone"
+    zone.write_text(FLAT_ZONE + "".join(
+        ";quorumdns-rrset " + json.dumps({"name": "www.flat.test.", "type": "A",
+                                          "set_identifier": s, "ttl": 60,
+                                          "records": [v], "geo_location": g}) + "\n"
+        for s, g, v in sets))
+    srv = qdns_factory(zones={"flat.test.": zone}, extra=["--geoip-db", str(db)],
+                       probe_zone="flat.test.", ipv6=False)
+    for ecs, value, scope in ((("81.2.69.9", 24), "192.0.2.1", 24),
+                              (("81.2.70.9", 24), "192.0.2.9", 24),
+                              (("203.0.113.9", 24), "192.0.2.3", 24)):
+        data, msg = ask(srv, "www.flat.test.", ecs=ecs)
+        addr = socket.inet_aton(ecs[0])[:3]
+        expect(data, msg, [value], ecs_bytes(1, 24, scope, addr))
