@@ -462,3 +462,15 @@ def test_standalone_node_reads_the_flat_schema(qdns_factory, tmp_path):
         data, msg = ask(srv, "www.flat.test.", ecs=ecs)
         addr = socket.inet_aton(ecs[0])[:3]
         expect(data, msg, [value], ecs_bytes(1, 24, scope, addr))
+
+
+def test_tcp_answers_by_client_subnet_too(geo):
+    import dns.query
+    cluster, _ = geo
+    node = cluster.running()[0]
+    q = dns.message.make_query(f"www.{ZONE}", "A", use_edns=0)
+    q.use_edns(0, options=[dns.edns.ECSOption("198.51.101.0", 24)])
+    r = dns.query.tcp(q, node.host, port=node.dns_port, timeout=2 * SLACK)
+    assert sorted(x.to_text() for s in r.answer for x in s) == ["192.0.2.4"]
+    ecs = [o for o in r.options if isinstance(o, dns.edns.ECSOption)]
+    assert len(ecs) == 1 and ecs[0].srclen == 24 and ecs[0].scopelen == 22
