@@ -46,6 +46,9 @@ struct dns_udp_limits {
         bool cookies_required; /* BADCOOKIE without a valid server cookie */
         bool any_hinfo;        /* ANY gets HINFO "RFC8482", not one RRset */
         struct dns_qlog *qlog; /* the query log (borrowed; NULL: none) */
+        bool cookies_required;            /* BADCOOKIE without a valid server cookie */
+        bool any_hinfo;                   /* ANY gets HINFO "RFC8482", not one RRset */
+        const struct dns_ecs_config *ecs; /* borrowed; NULL: the defaults */
 };
 
 /* Counters of one UDP server: written by its thread alone (relaxed
@@ -98,6 +101,7 @@ struct dns_tcp_limits {
         unsigned max_per_source;            /* open connections from one address */
         struct dns_cookie_secrets *cookies; /* borrowed; NULL: cookies off */
         struct dns_qlog *qlog;              /* borrowed; NULL: no query log */
+        const struct dns_ecs_config *ecs;   /* borrowed; NULL: the defaults */
 };
 
 /* Counters of one TCP server, read and written on the loop. */

@@ -336,6 +336,8 @@ static unsigned process(struct dns_tcp_conn *c)
                 const struct dns_catalog *catalog = dns_db_current(s->db);
                 struct dns_query q;
                 enum dns_parse_status st = dns_query_parse(&q, c->buf + pos + 2, msg);
+                if (st == DNS_PARSE_OK)
+                        dns_query_locate(&q, &c->addr, s->limits.ecs);
                 if (s->limits.cookies != NULL && q.cookie != NULL &&
                     (st == DNS_PARSE_OK || st == DNS_PARSE_BADVERS ||
                      st == DNS_PARSE_NOQUESTION)) {

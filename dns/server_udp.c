@@ -290,6 +290,13 @@ static int round_trip(struct dns_udp_server *s)
                     b->in[i].msg_hdr.msg_flags & MSG_TRUNC
                         ? DNS_PARSE_DROP /* longer than any query we answer */
                         : dns_query_parse(&b->parsed[i], b->query[i], b->in[i].msg_len);
+        for (int i = 0; i < n; i++) {
+                if (b->status[i] != DNS_PARSE_OK)
+                        continue;
+                struct dns_client_addr client;
+                dns_client_addr_set(&client, (struct sockaddr *)&b->peer[i]);
+                dns_query_locate(&b->parsed[i], &client, s->limits.ecs);
+        }
         if (s->limits.any_hinfo)
                 for (int i = 0; i < n; i++)
                         b->parsed[i].any_hinfo = true;

@@ -21,6 +21,8 @@ static const struct node_http_route routes[] = {
     /* read scope, or open: checked by the handler (--metrics-access) */
     {"GET", "/metrics", NODE_SCOPE_NONE, node_api_metrics, false},
     {"GET", "/v1/cluster", NODE_SCOPE_READ, node_api_cluster, false},
+    {"GET", "/v1/geoip", NODE_SCOPE_READ, node_api_geoip, false},
+    {"POST", "/v1/geoip/reload", NODE_SCOPE_ADMIN, node_api_geoip_reload, false},
     {"POST", "/v1/cluster/members", NODE_SCOPE_ADMIN, node_api_member_add, false},
     {"DELETE", "/v1/cluster/members/{}", NODE_SCOPE_ADMIN, node_api_member_remove, false},
     {"POST", "/v1/cluster/leave", NODE_SCOPE_ADMIN, node_api_leave, false},

@@ -24,6 +24,8 @@
 struct node_api_relay;
 struct node_import; /* api_imports.c */
 
+struct node_geoip;
+
 struct node_api {
         uv_loop_t *loop;
         struct node_cluster *cluster;
@@ -40,6 +42,8 @@ struct node_api {
                             struct dns_metrics *sum);
         struct node_api_metrics metrics; /* api_metrics.c */
         struct node_offload offload;     /* exports and import parsing, off the loop */
+        struct node_offload offload; /* exports and import parsing, off the loop */
+        struct node_geoip *geoip;    /* /v1/health, /v1/geoip/reload; NULL: none */
 };
 
 /* Queues a job on the API's offload queue (node/offload.h). */
@@ -124,6 +128,8 @@ void node_api_import_free(struct node_api_import *im);
 void node_api_health(struct node_http_request *r, void *ctx);
 void node_api_metrics(struct node_http_request *r, void *ctx); /* api_metrics.c */
 void node_api_cluster(struct node_http_request *r, void *ctx);
+void node_api_geoip_reload(struct node_http_request *r, void *ctx);
+void node_api_geoip(struct node_http_request *r, void *ctx);
 void node_api_member_add(struct node_http_request *r, void *ctx);
 void node_api_member_remove(struct node_http_request *r, void *ctx);
 void node_api_leave(struct node_http_request *r, void *ctx);

@@ -9,6 +9,7 @@
 
 #include "node/api.h"
 #include "node/api_json.h"
+#include "node/geoip.h"
 #include "node/ready.h"
 
 static const char *state_name(enum consensus_state state)
@@ -54,6 +55,8 @@ void node_api_health(struct node_http_request *r, void *ctx)
             "term", (json_int_t)consensus_replica_term(&c->replica));
         if (!ready)
                 json_object_set_new(body, "reason", json_string(reason));
+        if (body != NULL && api->geoip != NULL)
+                json_object_set_new(body, "geoip", node_geoip_json(api->geoip));
         if (body != NULL && api->dns_stats != NULL)
                 json_object_set_new(body, "dns", api->dns_stats(api->dns_stats_ctx));
         node_http_reply_json(r, ready ? 200 : 503, body);

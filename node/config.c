@@ -66,6 +66,16 @@ static const char usage_text[] =
     "                               (default: every query)\n"
     "      --query-log-queue N      entries queued per listener before queries\n"
     "                               are dropped from the log (default 8192)\n"
+    "      --ecs on|off             EDNS Client Subnet (RFC 7871): locate clients\n"
+    "                               by the option's subnet (default on)\n"
+    "      --ecs-max-ipv4-prefix N  longest ECS source prefix used (default 24;\n"
+    "                               longer ones are cut)\n"
+    "      --ecs-max-ipv6-prefix N  the same for IPv6 (default 56)\n"
+    "      --ecs-trusted NET[,NET..] use ECS only from these resolver networks;\n"
+    "                               others are located by their own address\n"
+    "                               (default any)\n"
+    "      --geoip-db FILE          GeoIP2/GeoLite2 or ip-location-db .mmdb file\n"
+    "                               for geolocation; re-read on SIGHUP\n"
     "      --log-level LEVEL        error, warn, info (default) or debug\n"
     "\n"
     "Cluster mode (enabled by --data-dir; zones then come from the API):\n"
@@ -688,6 +698,11 @@ static int apply(struct node_config *cfg, const char *key, const char *value, ch
                 }
                 return 0;
         }
+        if (strncmp(key, "ecs", 3) == 0 || strncmp(key, "geoip", 5) == 0) {
+                int rc = node_config_apply_geo(cfg, key, value, err, n);
+                if (rc <= 0)
+                        return rc;
+        }
         if (strncmp(key, "rrl-", 4) == 0) {
                 int rc = apply_rrl(cfg, key, value, err, n);
                 if (rc <= 0)
@@ -824,6 +839,11 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc, cha
             {"rrl-ipv6-prefix", required_argument, NULL, OPT_DNS},
             {"rrl-table-size", required_argument, NULL, OPT_DNS},
             {"rrl-exempt", required_argument, NULL, OPT_DNS},
+            {"ecs", required_argument, NULL, OPT_DNS},
+            {"ecs-max-ipv4-prefix", required_argument, NULL, OPT_DNS},
+            {"ecs-max-ipv6-prefix", required_argument, NULL, OPT_DNS},
+            {"ecs-trusted", required_argument, NULL, OPT_DNS},
+            {"geoip-db", required_argument, NULL, OPT_DNS},
             {"log-level", required_argument, NULL, OPT_LOGLEVEL},
             {"data-dir", required_argument, NULL, OPT_CLUSTER},
             {"node-id", required_argument, NULL, OPT_CLUSTER},
@@ -865,6 +885,7 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc, cha
         cfg->tcp_message_timeout_ms = 5000;
         cfg->tcp_max_per_source = 64;
         dns_rrl_config_default(&cfg->rrl);
+        dns_ecs_config_default(&cfg->ecs);
         cfg->cookies = 1;
         cfg->cookie_secret_overlap_s = 3600;
         cfg->log_level = LOG_LEVEL_INFO;

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "common/log.h"
+#include "dns/ecs.h"
 #include "dns/rrl.h"
 #include "node/http.h"
 
@@ -54,6 +55,8 @@ struct node_config {
         char cookie_secret_file[512];
         unsigned cookie_secret_overlap_s;
         bool any_hinfo; /* ANY over UDP: HINFO "RFC8482" instead of one RRset */
+        struct dns_ecs_config ecs; /* EDNS Client Subnet (config_geo.c) */
+        char geoip_db[512];        /* .mmdb file; "": none */
         enum log_level log_level;
         bool check_only;
 
@@ -114,5 +117,10 @@ void node_config_free(struct node_config *cfg);
 /* Parses "1.2.3.4", "1.2.3.4:53", "[::1]:53", "::1"; default_port when absent. */
 int node_parse_address(const char *text, unsigned default_port,
                        struct sockaddr_storage *out);
+
+/* The ECS and GeoIP settings (config_geo.c): 0, -1 with err, or 1 when
+ * key is not one of them. */
+int node_config_apply_geo(struct node_config *cfg, const char *key, const char *value,
+                          char *err, size_t n);
 
 #endif

@@ -36,6 +36,7 @@
 #include "node/config.h"
 #include "node/cookies.h"
 #include "node/forward.h"
+#include "node/geoip.h"
 #include "node/http.h"
 
 struct node {
@@ -48,6 +49,7 @@ struct node {
         struct node_cookies cookies;
         unsigned servers;
         uv_signal_t sigterm, sigint, sighup;
+        struct node_geoip geoip;
         bool stopping;
         /* cluster mode */
         struct node_cluster cluster;
@@ -368,6 +370,7 @@ static void on_signal(uv_signal_t *handle, int signum)
         struct node *node = handle->data;
         if (signum == SIGHUP) {
                 node_cookies_reload(&node->cookies);
+                node_geoip_reload(&node->geoip);
                 reload(node);
         } else
                 stop(node);
@@ -407,6 +410,7 @@ static int start_servers(struct node *node)
             .max_per_source = node->cfg.tcp_max_per_source,
             .cookies = cookies,
             .qlog = node->qlog,
+            .ecs = &node->cfg.ecs,
         };
         const struct dns_udp_limits udp = {
             .rrl = node->cfg.rrl.enabled ? &node->rrl : NULL,
@@ -414,6 +418,7 @@ static int start_servers(struct node *node)
             .cookies_required = node->cfg.cookies == 2,
             .any_hinfo = node->cfg.any_hinfo,
             .qlog = node->qlog,
+            .ecs = &node->cfg.ecs,
         };
         for (unsigned i = 0; i < node->cfg.listen_count; i++) {
                 const struct sockaddr *addr =
@@ -658,7 +663,8 @@ static int start_cluster(struct node *node)
                                       .cfg = cfg,
                                       .dns_stats = dns_stats_json,
                                       .dns_collect = dns_collect,
-                                      .dns_stats_ctx = node};
+                                      .dns_stats_ctx = node,
+                                      .geoip = &node->geoip};
         /* Nodes call each other's API, which is TLS too; an https --join is
          * TLS in any case (trusting the cluster CA without an API
          * certificate), never plain HTTP. */
@@ -766,6 +772,12 @@ int main(int argc, char **argv)
         }
         double secs = (double)(uv_hrtime() - t0) / 1e9;
         malloc_trim(0);
+        if (node_geoip_start(&node.geoip, &node.db, node.cfg.geoip_db) != 0) {
+                fprintf(stderr, "quorumdns: geoip-db: %s\n", node.geoip.error);
+                dns_db_fini(&node.db);
+                node_config_free(&node.cfg);
+                return 1;
+        }
         if (node.cfg.check_only) {
                 struct dns_cookie_keys keys;
                 if (node.cfg.cookies > 0 && node.cfg.cookie_secret_file[0] != '\0' &&

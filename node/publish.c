@@ -113,7 +113,8 @@ static int put_rrset(struct node_cluster *c, struct dns_txn *txn, const uint8_t 
                 rc = dns_txn_rrset_put_route(
                     txn, origin, owner, type, set_id_of(c, set_id),
                     rrset ? rrset->ttl : 0, data, len, n,
-                    route.policy || route.flags || route.health ? &route : NULL);
+                    route.policy || route.flags || route.health || route.location ? &route
+                                                                                  : NULL);
         }
         free(data);
         free(len);

@@ -55,6 +55,9 @@ NOT_RUN = {
     "quorumdns ca init /secure": "a CA under /secure; the join example issues a "
                                  "certificate with the same command, from the cluster's CA",
     "cd tests/faults && QDNS_BIN": "runs the fault suite: tools/test.sh runs it (root, namespaces)",
+    "quorumctl record upsert example.com www A --set-id eng": "a zone and a node with "
+                                                              "--geoip-db; test_geo.py runs "
+                                                              "these options and queries",
     "quorumctl zone import-many /var/lib/nsd": "paths of a real server; test_scale.py's "
                                                "test_import_many_from_a_directory_and_from_"
                                                "named_conf runs both forms on a cluster",

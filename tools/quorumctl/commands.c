@@ -112,6 +112,12 @@ static const struct quorumctl_opt record_change_opts[] = {
     {"failover", 0, QUORUMCTL_OPT_VALUE, "ROLE",
      "failover routing: PRIMARY or SECONDARY"},
     {"multivalue", 0, QUORUMCTL_OPT_FLAG, NULL, "multivalue answer routing"},
+    {"geo-continent", 0, QUORUMCTL_OPT_VALUE, "CODE",
+     "geolocation routing: continent (AF AN AS EU\nNA OC SA)"},
+    {"geo-country", 0, QUORUMCTL_OPT_VALUE, "CODE",
+     "geolocation routing: ISO 3166-1 country,\nor * for the default location"},
+    {"geo-subdivision", 0, QUORUMCTL_OPT_VALUE, "CODE",
+     "geolocation routing: ISO 3166-2 subdivision\nof --geo-country (CA for US-CA)"},
     {"health-check", 0, QUORUMCTL_OPT_VALUE, "ID", "health check of the record set"},
     {"alias-target", 0, QUORUMCTL_OPT_VALUE, "NAME",
      "an alias: answer with NAME's record set\nof this type (no VALUEs)"},
@@ -189,8 +195,9 @@ const struct quorumctl_cmd quorumctl_commands[] = {
      "TXT/SPF values not starting with a quote are sent as one quoted string.\n"
      "Put -- before values that start with '-'.  The change is one batch of\n"
      "one action; its id is printed.\n"
-     "ROUTING: --set-id ID with one of --weight N, --failover PRIMARY|SECONDARY\n"
-     "or --multivalue, and optionally --health-check ID; an alias takes\n"
+     "ROUTING: --set-id ID with one of --weight N, --failover PRIMARY|SECONDARY,\n"
+     "--multivalue or --geo-continent CODE | --geo-country CODE\n"
+     "[--geo-subdivision CODE], and optionally --health-check ID; an alias takes\n"
      "--alias-target NAME [--evaluate-target-health] instead of VALUEs.",
      3, U, record_change_opts, quorumctl_record_upsert},
     {"record", "create", "ZONE NAME TYPE [--ttl SECS] [--set-id ID] [ROUTING] VALUE...",
