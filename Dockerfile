@@ -36,7 +36,7 @@ ENV DEBIAN_FRONTEND=noninteractive
 COPY --from=build /out/runtime-packages /tmp/runtime-packages
 RUN apt-get update -qq \
  && xargs -a /tmp/runtime-packages apt-get install -y -qq --no-install-recommends \
-        ca-certificates curl \
+        ca-certificates curl iso-codes \
  && rm -rf /var/lib/apt/lists/* /tmp/runtime-packages \
  && useradd --system --user-group --home-dir /var/lib/quorumdns --no-create-home \
         --shell /usr/sbin/nologin quorumdns \

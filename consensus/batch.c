@@ -49,7 +49,7 @@ struct pgroup {
         uint16_t len;
         uint16_t type;
         struct cs_group *orig;
-        uint32_t n_sets, n_policy[4], n_primary, n_secondary;
+        uint32_t n_sets, n_policy[CS_POLICY_COUNT], n_primary, n_secondary;
         uint32_t last_action;
         struct cs_group *fresh;
 };
@@ -421,10 +421,10 @@ static void apply_action(struct work *w, uint32_t i, const struct cs_action *a,
         p->routing = s->routing;
 }
 
-static const char *const policy_names[] = {"simple", "weighted", "failover",
-                                           "multivalue"};
+static const char *const policy_names[] = {"simple", "weighted", "failover", "multivalue",
+                                           "geolocation"};
 static const char *const policy_fields[] = {"set_id", "weight", "failover",
-                                            "multi_value_answer"};
+                                            "multi_value_answer", "geo_location"};
 
 /* The rules of each group the batch touched. */
 static void check_groups(struct work *w, struct cs_result *res)
@@ -437,7 +437,7 @@ static void check_groups(struct work *w, struct cs_result *res)
                 cs_name_text(g->owner, g->len, name, sizeof(name));
                 cs_type_name(g->type, type, sizeof(type));
                 int first = -1, second = -1;
-                for (int k = 0; k < 4; k++)
+                for (int k = 0; k < CS_POLICY_COUNT; k++)
                         if (g->n_policy[k] > 0) {
                                 if (first < 0)
                                         first = k;

@@ -264,7 +264,9 @@ void cs_mp_pack_routing(msgpack_packer *pk, const struct cs_routing *r)
                 msgpack_pack_nil(pk);
                 return;
         }
-        msgpack_pack_array(pk, 5);
+        /* A geolocation is a 6th element; without one the array keeps the
+         * 5 elements older nodes read. */
+        msgpack_pack_array(pk, r->has_geo ? 6 : 5);
         if (r->has_weight)
                 msgpack_pack_uint32(pk, r->weight);
         else
@@ -280,18 +282,34 @@ void cs_mp_pack_routing(msgpack_packer *pk, const struct cs_routing *r)
                 msgpack_pack_nil(pk);
         if (!cs_routing_is_alias(r)) {
                 msgpack_pack_nil(pk);
-                return;
+        } else {
+                msgpack_pack_array(pk, 3);
+                cs_mp_pack_bin(pk, r->alias_name, r->alias_name_len);
+                if (r->evaluate_target_health)
+                        msgpack_pack_true(pk);
+                else
+                        msgpack_pack_false(pk);
+                if (r->alias_zone_id && r->alias_zone_id[0])
+                        cs_mp_pack_str(pk, r->alias_zone_id);
+                else
+                        msgpack_pack_nil(pk);
         }
-        msgpack_pack_array(pk, 3);
-        cs_mp_pack_bin(pk, r->alias_name, r->alias_name_len);
-        if (r->evaluate_target_health)
-                msgpack_pack_true(pk);
-        else
-                msgpack_pack_false(pk);
-        if (r->alias_zone_id && r->alias_zone_id[0])
-                cs_mp_pack_str(pk, r->alias_zone_id);
-        else
-                msgpack_pack_nil(pk);
+        if (r->has_geo) {
+                msgpack_pack_array(pk, 3);
+                cs_mp_pack_str(pk, r->geo_continent);
+                cs_mp_pack_str(pk, r->geo_country);
+                cs_mp_pack_str(pk, r->geo_subdivision);
+        }
+}
+
+/* A code of at most max characters into out (NUL-terminated). */
+static int geo_code(const msgpack_object *o, char *out, size_t max)
+{
+        if (o->type != MSGPACK_OBJECT_STR || o->via.str.size > max)
+                return -EBADMSG;
+        memcpy(out, o->via.str.ptr, o->via.str.size);
+        out[o->via.str.size] = '\0';
+        return strlen(out) == o->via.str.size ? 0 : -EBADMSG;
 }
 
 int cs_mp_routing(const msgpack_object *o, msgpack_zone *zone, struct cs_routing *r)
@@ -300,8 +318,18 @@ int cs_mp_routing(const msgpack_object *o, msgpack_zone *zone, struct cs_routing
         memset(r, 0, sizeof(*r));
         if (o->type == MSGPACK_OBJECT_NIL)
                 return 0;
-        if (cs_mp_array(o, 5, false, &f, NULL) != 0)
+        size_t nf = 0;
+        if (cs_mp_array(o, 5, true, &f, &nf) != 0 || nf > 6)
                 return -EBADMSG;
+        if (nf == 6) {
+                const msgpack_object *g;
+                if (cs_mp_array(&f[5], 3, false, &g, NULL) != 0 ||
+                    geo_code(&g[0], r->geo_continent, 2) != 0 ||
+                    geo_code(&g[1], r->geo_country, 2) != 0 ||
+                    geo_code(&g[2], r->geo_subdivision, 3) != 0)
+                        return -EBADMSG;
+                r->has_geo = true;
+        }
         if (f[0].type != MSGPACK_OBJECT_NIL) {
                 if (cs_mp_u32(&f[0], &r->weight) != 0)
                         return -EBADMSG;

@@ -201,6 +201,8 @@ static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigne
         }
         pace_snapshots(fsm);
         clock_gettime(CLOCK_MONOTONIC, &t1);
+        fsm->snapshot_started_ns =
+            (uint64_t)t0.tv_sec * 1000000000u + (uint64_t)t0.tv_nsec;
         LOG_INFO("snapshot: %zu objects frozen in %.1f ms; next after %u entries",
                  cs_snapshot_frozen_items(fsm->frozen),
                  (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
@@ -269,6 +271,11 @@ static int fsm_snapshot_finalize(struct raft_fsm *rf, struct raft_buffer *bufs[]
         *n_bufs = 0;
         cs_snapshot_thaw(fsm->state, fsm->frozen);
         fsm->frozen = NULL;
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        fsm->snapshots++;
+        fsm->snapshot_ns_total += (uint64_t)now.tv_sec * 1000000000u +
+                                  (uint64_t)now.tv_nsec - fsm->snapshot_started_ns;
         return 0;
 }
 

@@ -64,6 +64,11 @@ struct cs_fsm {
         /* Snapshot pacing: one entry between snapshots per this many objects
          * of the state; 0: CS_FSM_ITEMS_PER_ENTRY (tests set their own). */
         unsigned items_per_entry;
+        /* For /metrics (on the loop): snapshots finalized, and the time
+         * from freezing to finalizing (encoded and written), in total. */
+        uint64_t snapshots;
+        uint64_t snapshot_ns_total;
+        uint64_t snapshot_started_ns;
 };
 
 /* Snapshot pacing: one entry between snapshots per this many objects of the

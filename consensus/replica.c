@@ -35,7 +35,7 @@ static int fail(struct consensus_replica *r, int rc, const char *what, const cha
 {
         snprintf(r->error, sizeof(r->error), "%s: %s", what,
                  detail && *detail ? detail : raft_strerror(rc));
-        return rc > 0 ? -rc : rc;
+        return rc > 0 ? consensus_error_of_raft(rc) : rc;
 }
 
 /* A raft port already in use makes raft_start fail without a message. */
@@ -205,13 +205,13 @@ undo:
                         raft_uv_close(&r->io);
                 free_transport(r);
         }
-        return rc > 0 ? -rc : (rc ? rc : -EIO);
+        return rc > 0 ? consensus_error_of_raft(rc) : (rc ? rc : -EIO);
 }
 
 static void on_applied(struct raft_apply *req, int status, void *result)
 {
         struct proposal *p = (struct proposal *)req;
-        p->cb(p->ctx, status == 0 ? 0 : -status, status == 0 ? result : NULL);
+        p->cb(p->ctx, consensus_error_of_raft(status), status == 0 ? result : NULL);
         free(p);
 }
 
@@ -220,24 +220,24 @@ int consensus_replica_propose(struct consensus_replica *r, void *buf, size_t len
 {
         if (len % 8 != 0) {
                 raft_free(buf);
-                return -RAFT_INVALID; /* would corrupt followers (RAFT_NOTES #1) */
+                return CONSENSUS_E_TOO_BIG; /* would corrupt followers (RAFT_NOTES #1) */
         }
         if (r->closing) {
                 raft_free(buf);
-                return -RAFT_SHUTDOWN;
+                return CONSENSUS_E_SHUTDOWN;
         }
         if (r->fence.failed) {
                 raft_free(buf);
-                return -RAFT_IOERR;
+                return CONSENSUS_E_STORAGE;
         }
         if (raft_state(&r->raft) != RAFT_LEADER) {
                 raft_free(buf);
-                return -RAFT_NOTLEADER;
+                return CONSENSUS_E_NOT_LEADER;
         }
         struct proposal *p = malloc(sizeof(*p));
         if (p == NULL) {
                 raft_free(buf);
-                return -RAFT_NOMEM;
+                return -ENOMEM;
         }
         p->cb = cb;
         p->ctx = ctx;
@@ -246,7 +246,7 @@ int consensus_replica_propose(struct consensus_replica *r, void *buf, size_t len
         if (rc != 0) {
                 free(p);
                 raft_free(buf);
-                return -rc;
+                return consensus_error_of_raft(rc);
         }
         return 0;
 }
@@ -254,6 +254,256 @@ int consensus_replica_propose(struct consensus_replica *r, void *buf, size_t len
 bool consensus_replica_is_leader(struct consensus_replica *r)
 {
         return raft_state(&r->raft) == RAFT_LEADER;
+}
+
+enum consensus_state consensus_replica_state(struct consensus_replica *r)
+{
+        switch (raft_state(&r->raft)) {
+        case RAFT_FOLLOWER:
+                return CONSENSUS_FOLLOWER;
+        case RAFT_CANDIDATE:
+                return CONSENSUS_CANDIDATE;
+        case RAFT_LEADER:
+                return CONSENSUS_LEADER;
+        default:
+                return CONSENSUS_UNAVAILABLE;
+        }
+}
+
+raft_id consensus_replica_leader(struct consensus_replica *r, const char **address)
+{
+        raft_id id = 0;
+        const char *a = NULL;
+        raft_leader(&r->raft, &id, &a);
+        if (address != NULL)
+                *address = a;
+        return id;
+}
+
+uint64_t consensus_replica_term(struct consensus_replica *r)
+{
+        return r->raft.current_term;
+}
+
+uint64_t consensus_replica_applied(struct consensus_replica *r)
+{
+        return raft_last_applied(&r->raft);
+}
+
+uint64_t consensus_replica_commit_index(struct consensus_replica *r)
+{
+        return r->raft.commit_index;
+}
+
+uint64_t consensus_replica_last_index(struct consensus_replica *r)
+{
+        return raft_last_index(&r->raft);
+}
+
+uint64_t consensus_replica_snapshot_index(struct consensus_replica *r)
+{
+        return r->raft.log.snapshot.last_index;
+}
+
+size_t consensus_replica_member_count(struct consensus_replica *r)
+{
+        return r->raft.configuration.n;
+}
+
+void consensus_replica_member_at(struct consensus_replica *r, size_t i,
+                                 struct consensus_member *out)
+{
+        const struct raft_server *s = &r->raft.configuration.servers[i];
+        *out = (struct consensus_member){s->id, s->address, s->role};
+}
+
+bool consensus_replica_member_find(struct consensus_replica *r, raft_id id,
+                                   struct consensus_member *out)
+{
+        for (size_t i = 0; i < r->raft.configuration.n; i++) {
+                if (r->raft.configuration.servers[i].id != id)
+                        continue;
+                if (out != NULL)
+                        consensus_replica_member_at(r, i, out);
+                return true;
+        }
+        return false;
+}
+
+/* ---- membership changes ----------------------------------------------------
+ *
+ * One change request (raft_add, then raft_assign for an add) and a zero
+ * timer that reports the outcome from the loop when nothing had to change
+ * or the second step could not start. */
+
+struct member_change {
+        struct raft_change req;
+        struct consensus_replica *replica;
+        raft_id id;
+        int role;
+        int status;
+        uv_timer_t later;
+        consensus_change_cb cb;
+        void *ctx;
+};
+
+static void on_change_freed(uv_handle_t *handle)
+{
+        free(handle->data);
+}
+
+static void change_done(struct member_change *m, int status)
+{
+        m->cb(m->ctx, status);
+        uv_close((uv_handle_t *)&m->later, on_change_freed);
+}
+
+static void on_change_later(uv_timer_t *timer)
+{
+        struct member_change *m = timer->data;
+        change_done(m, m->status);
+}
+
+static void change_later(struct member_change *m, int status)
+{
+        m->status = status;
+        uv_timer_start(&m->later, on_change_later, 0, 0);
+}
+
+static struct member_change *change_new(struct consensus_replica *r, raft_id id, int role,
+                                        consensus_change_cb cb, void *ctx)
+{
+        struct member_change *m = calloc(1, sizeof(*m));
+        if (m == NULL)
+                return NULL;
+        *m = (struct member_change){
+            .replica = r, .id = id, .role = role, .cb = cb, .ctx = ctx};
+        m->req.data = m;
+        uv_timer_init(r->loop, &m->later);
+        m->later.data = m;
+        return m;
+}
+
+static void on_change_end(struct raft_change *req, int status)
+{
+        change_done(req->data, consensus_error_of_raft(status));
+}
+
+static void on_spare_added(struct raft_change *req, int status)
+{
+        struct member_change *m = req->data;
+        if (status != 0) {
+                change_done(m, consensus_error_of_raft(status));
+                return;
+        }
+        int rc = raft_assign(&m->replica->raft, &m->req, m->id, m->role, on_change_end);
+        if (rc != 0)
+                change_done(m, consensus_error_of_raft(rc));
+}
+
+int consensus_replica_member_add(struct consensus_replica *r, raft_id id,
+                                 const char *address, enum consensus_role role,
+                                 consensus_change_cb cb, void *ctx)
+{
+        struct member_change *m = change_new(r, id, (int)role, cb, ctx);
+        if (m == NULL)
+                return -ENOMEM;
+        if (consensus_replica_member_find(r, id, NULL)) {
+                change_later(m, 0);
+                return 0;
+        }
+        int rc = raft_add(&r->raft, &m->req, id, address, on_spare_added);
+        if (rc != 0) {
+                uv_close((uv_handle_t *)&m->later, on_change_freed);
+                return consensus_error_of_raft(rc);
+        }
+        return 0;
+}
+
+int consensus_replica_member_remove(struct consensus_replica *r, raft_id id,
+                                    consensus_change_cb cb, void *ctx)
+{
+        struct member_change *m = change_new(r, id, 0, cb, ctx);
+        if (m == NULL)
+                return -ENOMEM;
+        if (!consensus_replica_member_find(r, id, NULL)) {
+                change_later(m, 0);
+                return 0;
+        }
+        int rc = raft_remove(&r->raft, &m->req, id, on_change_end);
+        if (rc != 0) {
+                uv_close((uv_handle_t *)&m->later, on_change_freed);
+                return consensus_error_of_raft(rc);
+        }
+        return 0;
+}
+
+/* ---- errors ---------------------------------------------------------------- */
+
+int consensus_error_of_raft(int rc)
+{
+        switch (rc) {
+        case 0:
+                return 0;
+        case RAFT_NOMEM:
+                return -ENOMEM;
+        case RAFT_NOTLEADER:
+                return CONSENSUS_E_NOT_LEADER;
+        case RAFT_LEADERSHIPLOST:
+        case RAFT_CANCELED:
+                return CONSENSUS_E_LEADERSHIP_LOST;
+        case RAFT_SHUTDOWN:
+                return CONSENSUS_E_SHUTDOWN;
+        case RAFT_IOERR:
+        case RAFT_NOSPACE:
+        case RAFT_CORRUPT:
+                return CONSENSUS_E_STORAGE;
+        case RAFT_CANTCHANGE:
+                return CONSENSUS_E_CHANGE_BUSY;
+        case RAFT_BADID:
+        case RAFT_DUPLICATEID:
+        case RAFT_DUPLICATEADDRESS:
+        case RAFT_BADROLE:
+        case RAFT_NOTFOUND:
+                return CONSENSUS_E_BAD_MEMBER;
+        case RAFT_TOOBIG:
+        case RAFT_INVALID:
+                return CONSENSUS_E_TOO_BIG;
+        default:
+                return CONSENSUS_E_RAFT;
+        }
+}
+
+const char *consensus_strerror(int status)
+{
+        switch (status) {
+        case 0:
+                return "success";
+        case CONSENSUS_E_NOT_LEADER:
+                return "this node is not the leader";
+        case CONSENSUS_E_LEADERSHIP_LOST:
+                return "the leadership was lost before the entry was applied";
+        case CONSENSUS_E_SHUTDOWN:
+                return "the replica is shutting down";
+        case CONSENSUS_E_STORAGE:
+                return "a write to the raft log failed";
+        case CONSENSUS_E_CHANGE_BUSY:
+                return "a membership change is in progress";
+        case CONSENSUS_E_BAD_MEMBER:
+                return "no such member, or a duplicate id or address";
+        case CONSENSUS_E_TOO_BIG:
+                return "the entry is too big or badly aligned";
+        case CONSENSUS_E_RAFT:
+                return "raft error";
+        default:
+                return status < 0 && status > -CONSENSUS_ERROR_BASE ? strerror(-status)
+                                                                    : "unknown error";
+        }
+}
+
+bool consensus_outcome_unknown(int status)
+{
+        return status == CONSENSUS_E_LEADERSHIP_LOST || status == CONSENSUS_E_STORAGE;
 }
 
 static void transport_done(struct consensus_replica *r)

@@ -32,10 +32,58 @@
 #include "consensus/logfence.h"
 #include "consensus/transport.h"
 
+/*
+ * What raft reports, mapped once (here) into negative values below -4096,
+ * so that they never collide with a negative errno (which callers also
+ * pass around, e.g. -ENOMEM).  consensus_strerror names both kinds.
+ */
+#define CONSENSUS_ERROR_BASE 4096
+enum consensus_error {
+        CONSENSUS_E_NOT_LEADER = -(CONSENSUS_ERROR_BASE + 1), /* nothing was written */
+        /* written to the log, then the leadership was lost or the replica
+         * closed: the outcome is unknown (it may still commit) */
+        CONSENSUS_E_LEADERSHIP_LOST = -(CONSENSUS_ERROR_BASE + 2),
+        CONSENSUS_E_SHUTDOWN = -(CONSENSUS_ERROR_BASE + 3), /* closing: refused */
+        /* a log write failed (full disk, I/O error): the node stops */
+        CONSENSUS_E_STORAGE = -(CONSENSUS_ERROR_BASE + 4),
+        /* a membership change is still in progress */
+        CONSENSUS_E_CHANGE_BUSY = -(CONSENSUS_ERROR_BASE + 5),
+        /* a membership change names a member wrongly (duplicate id or
+         * address, unknown id, a role it has) */
+        CONSENSUS_E_BAD_MEMBER = -(CONSENSUS_ERROR_BASE + 6),
+        CONSENSUS_E_TOO_BIG = -(CONSENSUS_ERROR_BASE + 7), /* or badly aligned */
+        CONSENSUS_E_RAFT = -(CONSENSUS_ERROR_BASE + 8),    /* any other raft error */
+};
+
+/* A raft return or callback status (RAFT_..., 0) as 0, -ENOMEM or a
+ * consensus_error. */
+int consensus_error_of_raft(int raft_status);
+/* A one-line description of 0, a consensus_error or a negative errno. */
+const char *consensus_strerror(int status);
+/* Whether a failed proposal's entry may still commit (retry with the same
+ * request id): the leadership was lost after the append, the replica
+ * closed, or the log write failed. */
+bool consensus_outcome_unknown(int status);
+
+/* Roles in raft's configuration (the values are raft's). */
+enum consensus_role {
+        CONSENSUS_VOTER = RAFT_VOTER,
+        CONSENSUS_STANDBY = RAFT_STANDBY,
+        CONSENSUS_SPARE = RAFT_SPARE, /* kept in the configuration, not replicated to */
+};
+
+/* The role this replica plays now. */
+enum consensus_state {
+        CONSENSUS_UNAVAILABLE = 0,
+        CONSENSUS_FOLLOWER,
+        CONSENSUS_CANDIDATE,
+        CONSENSUS_LEADER,
+};
+
 struct consensus_member {
         raft_id id;
         const char *address; /* raft "ip:port" */
-        int role;            /* RAFT_VOTER, RAFT_STANDBY or RAFT_SPARE */
+        int role;            /* enum consensus_role */
 };
 
 struct consensus_replica_config {
@@ -98,15 +146,52 @@ int consensus_replica_start(struct consensus_replica *replica, uv_loop_t *loop,
 /*
  * Proposes one command.  buf (from raft_malloc, length a multiple of 8) is
  * taken whatever the outcome.  cb(ctx, 0, result) after the entry is applied
- * here; cb(ctx, -RAFT_..., NULL) when it failed.  Returns 0, or a negative
- * error (then cb is never called), e.g. -RAFT_NOTLEADER, -RAFT_SHUTDOWN
- * once consensus_replica_close was called, or -RAFT_IOERR once a log write
- * failed.
+ * here; cb(ctx, a consensus_error, NULL) when it failed.  Returns 0, or a
+ * negative error (then cb is never called): CONSENSUS_E_NOT_LEADER,
+ * CONSENSUS_E_SHUTDOWN once consensus_replica_close was called,
+ * CONSENSUS_E_STORAGE once a log write failed, CONSENSUS_E_TOO_BIG, -ENOMEM.
  */
 int consensus_replica_propose(struct consensus_replica *replica, void *buf, size_t len,
                               consensus_proposal_cb cb, void *ctx);
 
 bool consensus_replica_is_leader(struct consensus_replica *replica);
+enum consensus_state consensus_replica_state(struct consensus_replica *replica);
+/* The leader this replica knows (0: none) and its raft address (may be NULL). */
+raft_id consensus_replica_leader(struct consensus_replica *replica, const char **address);
+uint64_t consensus_replica_term(struct consensus_replica *replica);
+uint64_t consensus_replica_applied(struct consensus_replica *replica);
+uint64_t consensus_replica_commit_index(struct consensus_replica *replica);
+uint64_t consensus_replica_last_index(struct consensus_replica *replica);
+/* The last index the newest snapshot covers (0: none yet). */
+uint64_t consensus_replica_snapshot_index(struct consensus_replica *replica);
+
+/*
+ * Raft's configuration: the newest in this replica's log (committed or
+ * not).  member_count is 0 on a node that waits to be added; member_at
+ * fills *out (the address borrowed until the configuration changes).
+ */
+size_t consensus_replica_member_count(struct consensus_replica *replica);
+void consensus_replica_member_at(struct consensus_replica *replica, size_t i,
+                                 struct consensus_member *out);
+/* The member with that id (*out may be NULL); false when there is none. */
+bool consensus_replica_member_find(struct consensus_replica *replica, raft_id id,
+                                   struct consensus_member *out);
+
+/*
+ * Membership changes (leader only).  add: the node joins raft's
+ * configuration as a spare, then takes `role` once it is in (one change
+ * at a time, as raft asks); a member already in the configuration is left
+ * as it is.  remove: an id not in the configuration needs nothing.  Either
+ * returns 0, and cb runs once, later, from the loop (0, a consensus_error
+ * or -ENOMEM; also when nothing was needed), or a negative error, and cb
+ * is never called.
+ */
+typedef void (*consensus_change_cb)(void *ctx, int status);
+int consensus_replica_member_add(struct consensus_replica *replica, raft_id id,
+                                 const char *address, enum consensus_role role,
+                                 consensus_change_cb cb, void *ctx);
+int consensus_replica_member_remove(struct consensus_replica *replica, raft_id id,
+                                    consensus_change_cb cb, void *ctx);
 
 /* Refuses new proposals, waits (at most 500 ms) until no log write is in
  * flight, then closes raft, its log and transport; close_cb when everything

@@ -222,6 +222,8 @@ enum cs_policy cs_routing_policy(const struct cs_routing *r)
                 return CS_POLICY_FAILOVER;
         if (r->multi_value_answer)
                 return CS_POLICY_MULTIVALUE;
+        if (r->has_geo)
+                return CS_POLICY_GEOLOCATION;
         return CS_POLICY_SIMPLE;
 }
 
@@ -246,6 +248,40 @@ static bool policy_type_ok(uint16_t type)
         return type != CS_TYPE_SOA && type != CS_TYPE_NS && type != CS_TYPE_DS;
 }
 
+static bool code_ok(const char *s, size_t min, size_t max)
+{
+        size_t n = strnlen(s, max + 1);
+        if (n < min || n > max)
+                return false;
+        for (size_t k = 0; k < n; k++)
+                if (!((s[k] >= 'A' && s[k] <= 'Z') || (s[k] >= '0' && s[k] <= '9')))
+                        return false;
+        return true;
+}
+
+/* The form of a geolocation (which codes exist is the API's check: the
+ * state machine knows no country list, and must not depend on one). */
+static void geo_check(const struct cs_routing *r, uint32_t i, struct cs_result *res)
+{
+        bool cont = r->geo_continent[0] != '\0', country = r->geo_country[0] != '\0';
+        bool sub = r->geo_subdivision[0] != '\0';
+        bool any = strcmp(r->geo_country, "*") == 0;
+        if (cont == country)
+                result_error(res, i, "geo_location",
+                             "give one of continent_code and country_code");
+        if (cont && !code_ok(r->geo_continent, 2, 2))
+                result_error(res, i, "geo_location.continent_code",
+                             "not a continent code");
+        if (country && !any && !code_ok(r->geo_country, 2, 2))
+                result_error(res, i, "geo_location.country_code", "not a country code");
+        if (sub && (!country || any))
+                result_error(res, i, "geo_location.subdivision_code",
+                             "a subdivision needs its country_code");
+        if (sub && !code_ok(r->geo_subdivision, 1, 3))
+                result_error(res, i, "geo_location.subdivision_code",
+                             "not a subdivision code");
+}
+
 void routing_check(const struct cs_state *st, const struct cs_rrset_spec *s,
                    const uint8_t *owner, uint32_t i, struct cs_result *res)
 {
@@ -253,7 +289,9 @@ void routing_check(const struct cs_state *st, const struct cs_rrset_spec *s,
         char type[16];
         cs_type_name(s->type, type, sizeof(type));
         unsigned policies = (unsigned)r->has_weight + (r->failover != CS_FAILOVER_NONE) +
-                            (unsigned)r->multi_value_answer;
+                            (unsigned)r->multi_value_answer + (unsigned)r->has_geo;
+        if (r->has_geo)
+                geo_check(r, i, res);
         bool has_sid = s->set_id != NULL && s->set_id[0] != '\0';
         if (r->has_weight && r->weight > CS_WEIGHT_MAX)
                 result_error(res, i, "weight", "weight %u is out of range 0-%d",
@@ -262,9 +300,11 @@ void routing_check(const struct cs_state *st, const struct cs_rrset_spec *s,
                 result_error(res, i, "failover", "must be PRIMARY or SECONDARY");
         if (policies > 1)
                 result_error(res, i,
-                             r->multi_value_answer ? "multi_value_answer" : "failover",
-                             "a record set takes one routing policy: weight, failover or "
-                             "multi_value_answer");
+                             r->multi_value_answer ? "multi_value_answer"
+                             : r->has_geo          ? "geo_location"
+                                                   : "failover",
+                             "a record set takes one routing policy: weight, failover, "
+                             "multi_value_answer or geo_location");
         if (policies > 0 && !has_sid)
                 result_error(res, i, "set_id",
                              "a record set with a routing policy needs a set identifier");
@@ -279,8 +319,9 @@ void routing_check(const struct cs_state *st, const struct cs_rrset_spec *s,
         if (policies == 0 && r->health_check_id && r->health_check_id[0])
                 result_error(
                     res, i, "health_check_id",
-                    "a health check needs a routing policy (weight, failover or "
-                    "multi_value_answer): a simple record set is always answered");
+                    "a health check needs a routing policy (weight, failover, "
+                    "multi_value_answer or geo_location): a simple record set is "
+                    "always answered");
         if (!str_ok(r->health_check_id, CS_ID_MAXLEN))
                 result_error(res, i, "health_check_id", "longer than %d characters",
                              CS_ID_MAXLEN);
@@ -321,6 +362,10 @@ bool cs_routing_equal(const struct cs_routing *a, const struct cs_routing *b)
         return a->has_weight == b->has_weight &&
                (!a->has_weight || a->weight == b->weight) && a->failover == b->failover &&
                a->multi_value_answer == b->multi_value_answer &&
+               a->has_geo == b->has_geo &&
+               (!a->has_geo || (strcmp(a->geo_continent, b->geo_continent) == 0 &&
+                                strcmp(a->geo_country, b->geo_country) == 0 &&
+                                strcmp(a->geo_subdivision, b->geo_subdivision) == 0)) &&
                str_same(a->health_check_id, b->health_check_id) && al == bl &&
                (al == 0 || (name_equal_ci(a->alias_name, b->alias_name, al) &&
                             a->evaluate_target_health == b->evaluate_target_health &&
@@ -353,8 +398,9 @@ struct cs_group *group_new(const uint8_t *owner, uint16_t len, uint16_t type)
         return g;
 }
 
-void group_count(uint32_t *n_sets, uint32_t n_policy[4], uint32_t *n_primary,
-                 uint32_t *n_secondary, const struct cs_routing *r, int d)
+void group_count(uint32_t *n_sets, uint32_t n_policy[CS_POLICY_COUNT],
+                 uint32_t *n_primary, uint32_t *n_secondary, const struct cs_routing *r,
+                 int d)
 {
         *n_sets += (uint32_t)d;
         n_policy[cs_routing_policy(r)] += (uint32_t)d;

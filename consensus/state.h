@@ -75,7 +75,9 @@ enum cs_policy {
         CS_POLICY_WEIGHTED = 1,
         CS_POLICY_FAILOVER = 2,
         CS_POLICY_MULTIVALUE = 3,
+        CS_POLICY_GEOLOCATION = 4,
 };
+#define CS_POLICY_COUNT 5
 
 struct cs_routing {
         bool has_weight;
@@ -87,6 +89,13 @@ struct cs_routing {
         size_t alias_name_len;
         bool evaluate_target_health;
         const char *alias_zone_id; /* hosted_zone_id; NULL or "": not given */
+        /* Geolocation (Route 53's GeoLocation): one of continent or country
+         * (country "*": the default), a subdivision only with a country;
+         * codes are NUL-terminated upper-case text, "" when not given. */
+        bool has_geo;
+        char geo_continent[3];
+        char geo_country[3];
+        char geo_subdivision[4];
 };
 
 /* The policy the fields name (the first when several are set: validation
@@ -178,7 +187,7 @@ struct cs_rrset {
 struct cs_group {
         uint64_t hash;
         uint32_t n_sets;
-        uint32_t n_policy[4]; /* by enum cs_policy */
+        uint32_t n_policy[CS_POLICY_COUNT]; /* by enum cs_policy */
         uint32_t n_primary, n_secondary;
         uint16_t type;
         uint16_t len;

@@ -40,8 +40,9 @@ uint64_t group_key_hash(const struct group_key *key);
 bool group_match(const void *item, const void *key);
 struct cs_group *group_new(const uint8_t *owner, uint16_t len, uint16_t type);
 /* Adds (d = 1) or removes (d = -1) a set with these routing fields. */
-void group_count(uint32_t *n_sets, uint32_t n_policy[4], uint32_t *n_primary,
-                 uint32_t *n_secondary, const struct cs_routing *r, int d);
+void group_count(uint32_t *n_sets, uint32_t n_policy[CS_POLICY_COUNT],
+                 uint32_t *n_primary, uint32_t *n_secondary, const struct cs_routing *r,
+                 int d);
 bool rrset_match(const void *item, const void *key);
 uint64_t owner_key_hash(const struct owner_key *key);
 bool owner_match(const void *item, const void *key);

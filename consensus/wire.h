@@ -6,7 +6,8 @@
  * names inside NS/CNAME/PTR/MX) and the SOA serial, which every change batch
  * bumps.  Names are uncompressed wire names ending with the root label;
  * owners and origins are kept lowercased.  consensus/ does not include dns/
- * headers (the modules stay independent), hence these few helpers.
+ * headers (the modules stay independent); names go through common/dname.h,
+ * as dns/'s do.
  */
 #ifndef CONSENSUS_WIRE_H
 #define CONSENSUS_WIRE_H
@@ -14,6 +15,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+#include "common/dname.h"
 
 #define CS_NAME_MAXLEN 255
 
@@ -28,18 +32,33 @@
 #define CS_TYPE_OPT   41
 #define CS_TYPE_DS    43
 
-/* Length of the uncompressed wire name at the start of buf, or -1. */
-int cs_name_len(const uint8_t *buf, size_t max);
+/* The wire-name functions of common/dname.h, under this module's names. */
+static inline int cs_name_len(const uint8_t *buf, size_t max)
+{
+        return common_dname_len(buf, max);
+}
 
 /* Copies a valid wire name of `len` bytes, lowercased. */
-void cs_name_lower(uint8_t *dst, const uint8_t *src, size_t len);
+static inline void cs_name_lower(uint8_t *dst, const uint8_t *src, size_t len)
+{
+        if (dst != src)
+                memcpy(dst, src, len);
+        common_dname_lower(dst);
+}
 
-/* Is name (lowercased) equal to or below origin (lowercased)? */
-bool cs_name_in_zone(const uint8_t *name, size_t len, const uint8_t *origin,
-                     size_t origin_len);
+/* Is name equal to or below origin?  (valid wire names of those lengths) */
+static inline bool cs_name_in_zone(const uint8_t *name, size_t len, const uint8_t *origin,
+                                   size_t origin_len)
+{
+        return len >= origin_len && common_dname_in_zone(name, origin);
+}
 
 /* Presentation form for messages ("www.example.com."); returns buf. */
-char *cs_name_text(const uint8_t *name, size_t len, char *buf, size_t size);
+static inline char *cs_name_text(const uint8_t *name, size_t len, char *buf, size_t size)
+{
+        (void)len;
+        return common_dname_text(name, buf, size);
+}
 
 /* Reads the serial of an SOA RDATA; 0 or -EINVAL when malformed. */
 int cs_soa_serial(const uint8_t *rdata, size_t len, uint32_t *serial);

@@ -38,6 +38,14 @@ static inline void dns_client_addr_set(struct dns_client_addr *a,
         }
 }
 
+/* A network: family, prefix length and the address bytes (masked);
+ * parsed and matched by dns/rrl.h's dns_net_parse / dns_net_contains. */
+struct dns_net {
+        uint8_t family;
+        uint8_t prefix;
+        uint8_t bytes[16];
+};
+
 static inline bool dns_client_addr_equal(const struct dns_client_addr *a,
                                          const struct dns_client_addr *b)
 {

@@ -28,6 +28,7 @@ struct answer {
         unsigned rotation;
         uint16_t flags; /* AA */
         unsigned rcode;
+        uint8_t scope; /* ECS scope the routing decisions depended on */
 };
 
 /* Offset in the response of label `label` of the name written at `off`. */
@@ -66,7 +67,8 @@ static unsigned put_routed(struct answer *a, enum dns_section section, uint16_t 
                            uint16_t type)
 {
         struct dns_pick picks[DNS_PICK_MAX];
-        unsigned n = dns_route_select(a->cat, sets, type, picks);
+        unsigned n =
+            dns_route_select_at(a->cat, sets, type, &a->q->loc, &a->scope, picks);
         for (unsigned i = 0; i < n; i++) {
                 unsigned start =
                     picks[i].start == DNS_PICK_ROTATE ? a->rotation : picks[i].start;
@@ -221,7 +223,8 @@ static void answer_query(struct answer *a)
                     dns_rrsets_find(csets, DNS_TYPE_CNAME);
                 struct dns_pick pick[DNS_PICK_MAX]; /* cname may point into it */
                 if (node->flags & DNS_NODE_POLICY) {
-                        if (dns_route_select(a->cat, csets, DNS_TYPE_CNAME, pick) == 0) {
+                        if (dns_route_select_at(a->cat, csets, DNS_TYPE_CNAME, &a->q->loc,
+                                                &a->scope, pick) == 0) {
                                 put_soa(a, name_off, name);
                                 return;
                         }
@@ -374,6 +377,8 @@ size_t dns_answer_parsed(const struct dns_catalog *catalog, struct dns_query *q,
                         goto done;
                 }
                 a.zone = q->zone_known ? q->zone : zone_for(catalog, q);
+                q->zone = a.zone; /* for the server's per-zone counts */
+                q->zone_known = true;
                 if (a.zone == NULL) {
                         a.rcode = DNS_RCODE_REFUSED;
                         break;
@@ -387,5 +392,6 @@ done:
                 if (a.w.truncated)
                         stats->truncated++;
         }
+        q->ecs_scope = a.scope;
         return dns_writer_finish(&a.w, q, a.flags, a.rcode);
 }

@@ -10,6 +10,7 @@
  * reclaim list; commit publishes, waits for a grace period, and runs it.
  */
 #include "dns/db.h"
+#include "dns/route.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -126,6 +127,8 @@ void dns_db_fini(struct dns_db *db)
         if (cat != NULL) {
                 pmap_free(&cat->zones, 0, zone_free_deep_item, NULL);
                 free((void *)cat->health);
+                if (cat->geo != NULL)
+                        cat->geo->release((void *)cat->geo);
                 free(cat);
         }
         atomic_store(&db->current, NULL);
@@ -222,7 +225,7 @@ static struct dns_node *node_new(uint64_t txn, const uint8_t *label)
         node->flags = 0;
         node->label[0] = (uint8_t)len;
         for (unsigned i = 1; i <= len; i++)
-                node->label[i] = dns_lower_table[label[i]];
+                node->label[i] = common_dname_lower_table[label[i]];
         return node;
 }
 

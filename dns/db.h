@@ -28,12 +28,16 @@
 #include "dns/zone.h"
 
 struct dns_health;
+struct dns_geo;
 
 struct dns_catalog {
         struct pmap zones; /* struct dns_zone by origin */
         /* Health of the checks routed sets name (dns/route.h); NULL: every
          * check healthy.  Replaced by dns_db_health_publish(). */
         const struct dns_health *health;
+        /* Where clients are (dns/route.h); NULL: no GeoIP database.
+         * Replaced by dns_db_geo_publish(). */
+        const struct dns_geo *geo;
         size_t zone_count;
         uint64_t version;   /* transaction that published it */
         uint8_t min_labels; /* fewest labels of any origin (lookup start) */

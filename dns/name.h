@@ -16,11 +16,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DNS_NAME_MAXLEN    255
-#define DNS_LABEL_MAXLEN   63
-#define DNS_NAME_MAXLABELS 127
+#include "common/dname.h"
 
-extern const uint8_t dns_lower_table[256];
+#define DNS_NAME_MAXLEN    COMMON_DNAME_MAXLEN
+#define DNS_LABEL_MAXLEN   COMMON_LABEL_MAXLEN
+#define DNS_NAME_MAXLABELS 127
 
 struct dns_lname {
         uint8_t wire[DNS_NAME_MAXLEN + 1 + 8]; /* lowercased, uncompressed; 8 spare
@@ -42,22 +42,30 @@ uint64_t dns_name_label_hash(uint64_t parent, const uint8_t *label);
  */
 int dns_lname_from_wire(struct dns_lname *out, const uint8_t *wire, size_t max);
 
-/* Length of a valid uncompressed wire name, or -1. */
-int dns_name_wire_len(const uint8_t *wire, size_t max);
-
-/* Number of labels (root excluded) of a valid uncompressed wire name. */
-unsigned dns_name_labels(const uint8_t *wire);
-
-/* Case-insensitive equality of two uncompressed wire names. */
-bool dns_name_equal(const uint8_t *a, const uint8_t *b);
-
-/* Is `name` equal to or below `zone`?  (both uncompressed wire) */
-bool dns_name_in_zone(const uint8_t *name, const uint8_t *zone);
-
-/* Lowercases an uncompressed wire name in place. */
-void dns_name_lower(uint8_t *wire);
-
-/* Presentation form ("www.example.com.") for messages; returns buf. */
-char *dns_name_to_text(const uint8_t *wire, char *buf, size_t size);
+/* The wire-name functions of common/dname.h, under this module's names. */
+static inline int dns_name_wire_len(const uint8_t *wire, size_t max)
+{
+        return common_dname_len(wire, max);
+}
+static inline unsigned dns_name_labels(const uint8_t *wire)
+{
+        return common_dname_labels(wire);
+}
+static inline bool dns_name_equal(const uint8_t *a, const uint8_t *b)
+{
+        return common_dname_equal(a, b);
+}
+static inline bool dns_name_in_zone(const uint8_t *name, const uint8_t *zone)
+{
+        return common_dname_in_zone(name, zone);
+}
+static inline void dns_name_lower(uint8_t *wire)
+{
+        common_dname_lower(wire);
+}
+static inline char *dns_name_to_text(const uint8_t *wire, char *buf, size_t size)
+{
+        return common_dname_text(wire, buf, size);
+}
 
 #endif

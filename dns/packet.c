@@ -58,6 +58,12 @@ static enum dns_parse_status parse_opt(struct dns_query *q, const uint8_t *rr,
                                 return DNS_PARSE_FORMERR;
                         q->cookie = rdata + pos + 4;
                         q->cookie_len = (uint8_t)optlen;
+                } else if (code == DNS_EDNS_ECS) {
+                        /* RFC 7871 §7.1.1: malformed, or a second one. */
+                        if (q->has_ecs ||
+                            dns_ecs_parse(rdata + pos + 4, optlen, &q->ecs) != 0)
+                                return DNS_PARSE_FORMERR;
+                        q->has_ecs = true;
                 }
                 pos += 4 + (size_t)optlen;
         }
@@ -79,6 +85,10 @@ enum dns_parse_status dns_query_parse(struct dns_query *q, const uint8_t *wire,
         q->cookie = NULL;
         q->cookie_len = 0;
         q->cookie_reply_len = 0;
+        q->has_ecs = false;
+        q->loc.net.family = 0;
+        q->loc.from_ecs = false;
+        q->ecs_scope = 0;
         q->any_hinfo = false;
         q->qtype = q->qclass = 0;
         if (size < DNS_HEADER_SIZE)
@@ -134,7 +144,15 @@ enum dns_parse_status dns_query_parse(struct dns_query *q, const uint8_t *wire,
                 return DNS_PARSE_BADVERS;
         if (none)
                 return q->cookie != NULL ? DNS_PARSE_NOQUESTION : DNS_PARSE_FORMERR;
+        if (q->has_ecs)
+                dns_location_set(&q->loc, &q->ecs, NULL, NULL);
         return DNS_PARSE_OK;
+}
+
+void dns_query_locate(struct dns_query *q, const struct dns_client_addr *peer,
+                      const struct dns_ecs_config *cfg)
+{
+        dns_location_set(&q->loc, q->has_ecs ? &q->ecs : NULL, peer, cfg);
 }
 
 /* ---- writer ------------------------------------------------------------------ */
@@ -146,6 +164,8 @@ void dns_writer_start(struct dns_writer *w, const struct dns_query *q, uint8_t *
         w->limit = q->edns ? limit - DNS_OPT_RR_SIZE : limit;
         if (q->edns && q->cookie_reply_len != 0)
                 w->limit -= 4u + q->cookie_reply_len;
+        if (q->edns && q->loc.from_ecs)
+                w->limit -= dns_ecs_echo_size(&q->ecs);
         w->count[0] = w->count[1] = w->count[2] = 0;
         w->truncated = false;
         w->qname = NULL;
@@ -187,7 +207,8 @@ static bool packet_name_equals(const uint8_t *buf, size_t len, uint16_t off,
                 if (l == 0)
                         return true;
                 for (unsigned i = 1; i <= l; i++)
-                        if (dns_lower_table[buf[off + i]] != dns_lower_table[name[i]])
+                        if (common_dname_lower_table[buf[off + i]] !=
+                            common_dname_lower_table[name[i]])
                                 return false;
                 off += 1 + l;
                 name += 1 + l;
@@ -230,7 +251,7 @@ static unsigned question_suffix(const struct dns_writer *w, const uint8_t *name,
                 if (a[0] != b[0])
                         break;
                 unsigned i = 1;
-                while (i <= a[0] && dns_lower_table[a[i]] == b[i])
+                while (i <= a[0] && common_dname_lower_table[a[i]] == b[i])
                         i++;
                 if (i <= a[0])
                         break;
@@ -492,6 +513,12 @@ size_t dns_writer_finish(struct dns_writer *w, const struct dns_query *q, uint16
                         memcpy(o + 4, q->cookie_reply, q->cookie_reply_len);
                         wire_put16(opt + 9, (uint16_t)(4 + q->cookie_reply_len));
                         w->len += 4u + q->cookie_reply_len;
+                }
+                if (q->loc.from_ecs) {
+                        unsigned size = dns_ecs_echo_size(&q->ecs);
+                        dns_ecs_echo_write(buf + w->len, &q->ecs, q->ecs_scope);
+                        wire_put16(opt + 9, (uint16_t)(wire_get16(opt + 9) + size));
+                        w->len += size;
                 }
                 wire_put16(buf + 10, (uint16_t)(w->count[2] + 1));
         }

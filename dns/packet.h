@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dns/ecs.h"
 #include "dns/name.h"
 #include "dns/rrset.h"
 
@@ -59,6 +60,14 @@ struct dns_query {
          * server's cookie handling, 0: none. */
         uint8_t cookie_reply_len;
         uint8_t cookie_reply[24];
+        /* The ECS option (RFC 7871), checked; has_ecs false: none. */
+        bool has_ecs;
+        struct dns_ecs ecs;
+        /* Where the client is (dns_query_locate); when loc.from_ecs the
+         * response echoes the option with scope ecs_scope, which routing
+         * sets to the prefix its decision depended on. */
+        struct dns_location loc;
+        uint8_t ecs_scope;
         /* ANY over UDP gets the synthesized HINFO of RFC 8482 §4.2 instead
          * of one RRset (set by the UDP server's policy). */
         bool any_hinfo;
@@ -71,6 +80,13 @@ struct dns_query {
 
 enum dns_parse_status dns_query_parse(struct dns_query *q, const uint8_t *wire,
                                       size_t size);
+
+/* Sets q's client location from its ECS option and the sender's address
+ * (peer may be NULL; cfg NULL: the defaults).  Called after a parse that
+ * returned DNS_PARSE_OK; dns_query_parse() itself locates the client by ECS
+ * alone. */
+void dns_query_locate(struct dns_query *q, const struct dns_client_addr *peer,
+                      const struct dns_ecs_config *cfg);
 
 #define DNS_COMPRESS_MAX 32
 #define DNS_TARGETS_MAX  32

@@ -83,12 +83,32 @@ int dns_db_health_publish(struct dns_db *db, struct dns_health *health)
         return dns_txn_commit(&txn);
 }
 
+int dns_db_geo_publish(struct dns_db *db, struct dns_geo *geo)
+{
+        struct dns_txn txn;
+        int rc = dns_txn_begin(db, &txn);
+        if (rc != 0)
+                return rc;
+        const struct dns_geo *old = txn.catalog->geo;
+        if (old != NULL && reclaim_push(&txn.retired, old->release, (void *)old) != 0) {
+                dns_txn_abort(&txn);
+                return -ENOMEM;
+        }
+        txn.catalog->geo = geo;
+        return dns_txn_commit(&txn);
+}
+
 /* ---- selection ------------------------------------------------------------------- */
 
 struct sel {
         const struct dns_catalog *cat;
         const struct dns_health *health;
-        unsigned budget; /* alias hops left */
+        unsigned budget;                /* alias hops left */
+        const struct dns_location *loc; /* NULL: unknown */
+        uint8_t *scope;                 /* NULL: not asked */
+        bool located;                   /* keys below are set */
+        uint8_t prefix;                 /* of the database's network */
+        uint32_t keys[4];               /* subdivision, country, continent, "*" */
 };
 
 /* The sets of `type` in a blob: returns how many, from index *first. */
@@ -297,6 +317,70 @@ static unsigned select_group(struct sel *s, const struct dns_rrsets *sets, unsig
                              unsigned n, struct dns_pick *out, unsigned max,
                              unsigned depth);
 
+/* The client's location keys, looked up once per query. */
+static void locate(struct sel *s)
+{
+        if (s->located)
+                return;
+        s->located = true;
+        s->keys[3] = DNS_GEO_DEFAULT;
+        const struct dns_geo *geo = s->cat->geo;
+        const struct dns_location *loc = s->loc;
+        if (geo == NULL || loc == NULL || loc->net.family == 0 || loc->net.prefix == 0)
+                return; /* unknown: only "*" holds, whatever the address */
+        struct dns_geo_place p;
+        if (geo->lookup(geo, &loc->net, &p) != 0)
+                return;
+        s->prefix = p.prefix;
+        s->keys[0] = dns_geo_key(DNS_GEO_SUBDIVISION, p.country, p.subdivision);
+        s->keys[1] = dns_geo_key(DNS_GEO_COUNTRY, p.country, "");
+        s->keys[2] = dns_geo_key(DNS_GEO_CONTINENT, p.continent, "");
+}
+
+/* How specifically a set's location holds the client: 4 (subdivision) to
+ * 1 ("*"), 0: not at all. */
+static unsigned geo_rank(const struct sel *s, uint32_t location)
+{
+        for (unsigned l = 0; l < 4; l++)
+                if (s->keys[l] != 0 && s->keys[l] == location)
+                        return 4 - l;
+        return 0;
+}
+
+/* The most specific set that holds the client, healthy first (a matching
+ * set that is down gives way to a less specific healthy one; when every
+ * matching set is down, the most specific answers: fail open).  -1: none
+ * holds the client (NODATA). */
+static int choose_geo(struct sel *s, const struct dns_rrsets *sets, unsigned first,
+                      unsigned n, unsigned depth)
+{
+        locate(s);
+        const struct dns_rrset_info *set = &sets->set[first];
+        bool checked = group_checked(s, set, n);
+        int best = -1, best_ok = -1;
+        unsigned rank = 0, rank_ok = 0;
+        bool depends = false;
+        for (unsigned k = 0; k < n; k++) {
+                uint32_t location = set[k].location;
+                if (location != DNS_GEO_DEFAULT)
+                        depends = true; /* the answer differs by where clients are */
+                unsigned r = geo_rank(s, location);
+                if (r == 0)
+                        continue;
+                if (r > rank) {
+                        rank = r;
+                        best = (int)k;
+                }
+                if (r > rank_ok && (!checked || set_healthy(s, sets, &set[k], depth))) {
+                        rank_ok = r;
+                        best_ok = (int)k;
+                }
+        }
+        if (depends && s->scope != NULL && s->prefix > *s->scope)
+                *s->scope = s->prefix;
+        return best_ok >= 0 ? best_ok : best;
+}
+
 /*
  * Multivalue's common case: at most 8 sets, all healthy, none an alias —
  * every set is answered.  Sets of a group are adjacent in the blob and so
@@ -359,21 +443,27 @@ static unsigned select_group(struct sel *s, const struct dns_rrsets *sets, unsig
         unsigned chosen[DNS_PICK_MAX];
         unsigned nc = 1;
         chosen[0] = 0; /* plain sets: the first (the only one, when valid) */
-        switch (dns_rrset_policy(&sets->set[first])) {
-        case DNS_POLICY_WEIGHTED:
-                chosen[0] = choose_weighted(s, sets, first, n, depth);
-                break;
-        case DNS_POLICY_FAILOVER:
-                chosen[0] = choose_failover(s, sets, first, n, depth);
-                break;
-        case DNS_POLICY_MULTIVALUE:
-                if (n <= max && multivalue_all(s, sets, first, n, out))
-                        return 1;
-                nc = choose_multivalue(s, sets, first, n, depth, chosen, max);
-                break;
-        default:
-                break;
-        }
+        if (sets->set[first].location != 0) {
+                int k = choose_geo(s, sets, first, n, depth);
+                if (k < 0)
+                        return 0;
+                chosen[0] = (unsigned)k;
+        } else
+                switch (dns_rrset_policy(&sets->set[first])) {
+                case DNS_POLICY_WEIGHTED:
+                        chosen[0] = choose_weighted(s, sets, first, n, depth);
+                        break;
+                case DNS_POLICY_FAILOVER:
+                        chosen[0] = choose_failover(s, sets, first, n, depth);
+                        break;
+                case DNS_POLICY_MULTIVALUE:
+                        if (n <= max && multivalue_all(s, sets, first, n, out))
+                                return 1;
+                        nc = choose_multivalue(s, sets, first, n, depth, chosen, max);
+                        break;
+                default:
+                        break;
+                }
         unsigned np = 0;
         for (unsigned i = 0; i < nc && np < max; i++) {
                 const struct dns_rrset_info *info = &sets->set[first + chosen[i]];
@@ -393,7 +483,19 @@ unsigned dns_route_select(const struct dns_catalog *catalog,
                           const struct dns_rrsets *sets, uint16_t type,
                           struct dns_pick out[DNS_PICK_MAX])
 {
-        struct sel s = {catalog, catalog->health, DNS_ROUTE_BUDGET};
+        return dns_route_select_at(catalog, sets, type, NULL, NULL, out);
+}
+
+unsigned dns_route_select_at(const struct dns_catalog *catalog,
+                             const struct dns_rrsets *sets, uint16_t type,
+                             const struct dns_location *loc, uint8_t *scope,
+                             struct dns_pick out[DNS_PICK_MAX])
+{
+        struct sel s = {.cat = catalog,
+                        .health = catalog->health,
+                        .budget = DNS_ROUTE_BUDGET,
+                        .loc = loc,
+                        .scope = scope};
         if (sets != NULL) {
                 /* A group's infos and records span several cache lines:
                  * ask for them together rather than one miss at a time. */

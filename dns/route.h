@@ -29,7 +29,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dns/addr.h"
 #include "dns/db.h"
+#include "dns/ecs.h"
 #include "dns/rrset.h"
 
 #define DNS_PICK_MAX     8  /* multivalue answers at most 8 sets */
@@ -64,6 +66,32 @@ static inline bool dns_health_ok(const struct dns_health *h, uint32_t check)
  */
 int dns_db_health_publish(struct dns_db *db, struct dns_health *health);
 
+/* Where a client is, as a GeoIP database says (codes NUL-terminated, ""
+ * when unknown), and the length of the network that holds for. */
+struct dns_geo_place {
+        char continent[3];
+        char country[3];
+        char subdivision[4]; /* ISO 3166-2, the part after the dash */
+        uint8_t prefix;
+};
+
+/* A GeoIP database as the query path sees it: node/ fills it from geo/.
+ * lookup must not allocate, lock or call the kernel; release frees the
+ * whole object after the readers' grace period. */
+struct dns_geo {
+        int (*lookup)(const struct dns_geo *geo, const struct dns_net *net,
+                      struct dns_geo_place *out);
+        void (*release)(void *geo);
+        void *ctx;
+};
+
+/*
+ * Publishes `geo` (taken on success; NULL: none) as the database readers
+ * see, the old one released after the grace period, as zone changes are.
+ * On the db's writer thread.  0 or -ENOMEM.
+ */
+int dns_db_geo_publish(struct dns_db *db, struct dns_geo *geo);
+
 /* A set chosen to answer with: records of `info` in `sets`, written from
  * record `start` on (DNS_PICK_ROTATE: the answer's own rotation).  `info`
  * may point at `merged`, several adjacent sets of a group seen as one. */
@@ -84,6 +112,18 @@ struct dns_pick {
 unsigned dns_route_select(const struct dns_catalog *catalog,
                           const struct dns_rrsets *sets, uint16_t type,
                           struct dns_pick out[DNS_PICK_MAX]);
+
+/*
+ * The same for a client at `loc` (NULL: unknown): geolocation groups pick
+ * the most specific location that holds the client (subdivision, country,
+ * continent, then "*"), healthy first, NODATA when none does.  When a
+ * choice depended on the client's location, *scope is raised to the length
+ * of the database network that decided it (RFC 7871 SCOPE PREFIX-LENGTH).
+ */
+unsigned dns_route_select_at(const struct dns_catalog *catalog,
+                             const struct dns_rrsets *sets, uint16_t type,
+                             const struct dns_location *loc, uint8_t *scope,
+                             struct dns_pick out[DNS_PICK_MAX]);
 
 /* Seeds the calling thread's generator (tests; threads seed themselves). */
 void dns_route_seed(uint64_t seed);

@@ -41,13 +41,6 @@ enum dns_rrl_kind {
 
 enum dns_rrl_verdict { DNS_RRL_PASS, DNS_RRL_DROP, DNS_RRL_SLIP };
 
-/* A network: family, prefix length and the address bytes (masked). */
-struct dns_net {
-        uint8_t family;
-        uint8_t prefix;
-        uint8_t bytes[16];
-};
-
 struct dns_rrl_config {
         bool enabled;
         unsigned rate;        /* responses a second per account, 1..100000 */

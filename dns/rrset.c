@@ -234,6 +234,7 @@ int dns_rrsets_put_route(const struct dns_rrsets *old, uint16_t type, uint32_t s
         v[i].info.ttl = ttl;
         v[i].info.count = (uint16_t)count;
         v[i].info.routing = route ? dns_route_pack(route) : 0;
+        v[i].info.location = route ? route->location : 0;
         v[i].info.size = 0;
         v[i].data = NULL;
         v[i].extra = recs;

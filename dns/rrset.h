@@ -45,8 +45,44 @@ struct dns_route {
         uint8_t policy; /* enum dns_policy */
         uint8_t flags;  /* DNS_ROUTE_* */
         uint8_t weight;
-        uint32_t health; /* 0: no check; else 1 + index in the health version */
+        uint32_t health;   /* 0: no check; else 1 + index in the health version */
+        uint32_t location; /* geolocation (dns_geo_key); 0: not a geolocation set */
 };
+
+/* Geolocation keys: a location packed in 31 bits so that matching is an
+ * integer compare.  Bits 0-2: the level; 3-12: two letters (continent or
+ * country, 5 bits each); 13-30: up to three subdivision characters (6 bits
+ * each: A-Z, 0-9). */
+enum dns_geo_level {
+        DNS_GEO_DEFAULT = 1, /* "*" */
+        DNS_GEO_CONTINENT = 2,
+        DNS_GEO_COUNTRY = 3,
+        DNS_GEO_SUBDIVISION = 4,
+};
+
+static inline uint32_t dns_geo_char(char c)
+{
+        return c >= 'A' && c <= 'Z'   ? (uint32_t)(c - 'A' + 1)
+               : c >= '0' && c <= '9' ? (uint32_t)(c - '0' + 27)
+                                      : 0;
+}
+
+/* The key of a level with its code(s); 0 when a code is missing. */
+static inline uint32_t dns_geo_key(enum dns_geo_level level, const char *two,
+                                   const char *sub)
+{
+        if (level == DNS_GEO_DEFAULT)
+                return DNS_GEO_DEFAULT;
+        uint32_t a = dns_geo_char(two[0]), b = a ? dns_geo_char(two[1]) : 0;
+        if (a == 0 || b == 0 || a > 26 || b > 26)
+                return 0;
+        uint32_t key = (uint32_t)level | a << 3 | b << 8;
+        if (level != DNS_GEO_SUBDIVISION)
+                return key;
+        for (unsigned i = 0; i < 3 && sub[i] != '\0'; i++)
+                key |= dns_geo_char(sub[i]) << (13 + 6 * i);
+        return key >> 13 != 0 ? key : 0;
+}
 
 /* The most health checks a set can name (struct dns_route.health). */
 #define DNS_HEALTH_MAX ((1u << 18) - 1)
@@ -62,11 +98,12 @@ struct dns_rrset_info {
          * 2-5, weight in 6-13, health check in 14-31; read it with the
          * accessors below. */
         uint32_t routing;
+        uint32_t location; /* dns_geo_key of a geolocation set; 0: none */
 };
 
 static inline bool dns_rrset_routed(const struct dns_rrset_info *info)
 {
-        return info->routing != 0;
+        return info->routing != 0 || info->location != 0;
 }
 
 static inline unsigned dns_rrset_policy(const struct dns_rrset_info *info)

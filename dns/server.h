@@ -31,6 +31,8 @@
 #include "dns/answer.h"
 #include "dns/cookie.h"
 #include "dns/db.h"
+#include "dns/metrics.h"
+#include "dns/qlog.h"
 #include "dns/rrl.h"
 
 #define DNS_UDP_BATCH     64
@@ -43,6 +45,10 @@ struct dns_udp_limits {
         struct dns_cookie_secrets *cookies;
         bool cookies_required; /* BADCOOKIE without a valid server cookie */
         bool any_hinfo;        /* ANY gets HINFO "RFC8482", not one RRset */
+        struct dns_qlog *qlog; /* the query log (borrowed; NULL: none) */
+        bool cookies_required;            /* BADCOOKIE without a valid server cookie */
+        bool any_hinfo;                   /* ANY gets HINFO "RFC8482", not one RRset */
+        const struct dns_ecs_config *ecs; /* borrowed; NULL: the defaults */
 };
 
 /* Counters of one UDP server: written by its thread alone (relaxed
@@ -71,6 +77,8 @@ struct dns_udp_server {
         struct dns_udp_limit_stats limit_stats;
         unsigned slip_count;         /* limited responses since the last slipped one */
         struct dns_cookie_keys keys; /* copied once per batch */
+        struct dns_metrics *metrics; /* the thread's own (dns/metrics.h) */
+        struct dns_qlog_ring *qlog;  /* its query-log ring, or NULL */
 };
 
 /* Binds addr and starts serving.  limits (NULL: none) is copied; what it
@@ -92,6 +100,8 @@ struct dns_tcp_limits {
         unsigned max_clients;               /* open connections in total */
         unsigned max_per_source;            /* open connections from one address */
         struct dns_cookie_secrets *cookies; /* borrowed; NULL: cookies off */
+        struct dns_qlog *qlog;              /* borrowed; NULL: no query log */
+        const struct dns_ecs_config *ecs;   /* borrowed; NULL: the defaults */
 };
 
 /* Counters of one TCP server, read and written on the loop. */
@@ -119,6 +129,8 @@ struct dns_tcp_server {
             *conns_tail;                 /* open ones, most recently active first */
         struct dns_tcp_sources *sources; /* open connections per client address */
         uint8_t *scratch;                /* one response being built */
+        struct dns_metrics *metrics;     /* written on the loop (dns/metrics.h) */
+        struct dns_qlog_ring *qlog;      /* its query-log ring, or NULL */
         void (*close_cb)(struct dns_tcp_server *server);
 };
 

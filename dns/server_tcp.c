@@ -48,6 +48,7 @@ struct dns_tcp_conn {
         struct dns_tcp_conn *src_prev, *src_next; /* its address's list, same order */
         int32_t source;                           /* record of its address; -1: none */
         struct dns_client_addr addr;
+        uint16_t port;         /* the client's, for the query log */
         uint64_t active_ms;    /* accepted or last complete message */
         uint64_t msg_start_ms; /* first byte of the message in the buffer */
         size_t len, cap;
@@ -304,6 +305,18 @@ static void on_written(uv_write_t *req, int status)
                 resume_reading(c);
 }
 
+/* Queues one query for the query log (dns/qlog.h). */
+static void log_query(struct dns_tcp_conn *c, const struct dns_query *q,
+                      enum dns_parse_status st, size_t n, uint64_t received)
+{
+        struct timespec wall;
+        clock_gettime(CLOCK_REALTIME, &wall);
+        dns_qlog_record(c->server->qlog, q, st, c->server->scratch + 2, n,
+                        DNS_TRANSPORT_TCP, &c->addr, c->port,
+                        (uint64_t)wall.tv_sec * 1000000000u + (uint64_t)wall.tv_nsec,
+                        uv_hrtime() - received);
+}
+
 /* Answers every complete message in the buffer; returns how many. */
 static unsigned process(struct dns_tcp_conn *c)
 {
@@ -319,9 +332,12 @@ static unsigned process(struct dns_tcp_conn *c)
                 if (c->len - pos < 2 + msg)
                         break;
                 done++;
+                uint64_t received = uv_hrtime();
                 const struct dns_catalog *catalog = dns_db_current(s->db);
                 struct dns_query q;
                 enum dns_parse_status st = dns_query_parse(&q, c->buf + pos + 2, msg);
+                if (st == DNS_PARSE_OK)
+                        dns_query_locate(&q, &c->addr, s->limits.ecs);
                 if (s->limits.cookies != NULL && q.cookie != NULL &&
                     (st == DNS_PARSE_OK || st == DNS_PARSE_BADVERS ||
                      st == DNS_PARSE_NOQUESTION)) {
@@ -333,6 +349,12 @@ static unsigned process(struct dns_tcp_conn *c)
                 size_t n =
                     dns_answer_parsed(catalog, &q, st, DNS_TRANSPORT_TCP, s->scratch + 2,
                                       s->rotation++, &s->stats.answers);
+                dns_metrics_count(s->metrics, DNS_TRANSPORT_TCP, &q, st, s->scratch + 2,
+                                  n);
+                dns_metrics_time(s->metrics, DNS_TRANSPORT_TCP, uv_hrtime() - received,
+                                 1);
+                if (s->qlog != NULL)
+                        log_query(c, &q, st, n, received);
                 pos += 2 + msg;
                 if (n == 0)
                         continue;
@@ -427,6 +449,9 @@ static void on_connection(uv_stream_t *listener, int status)
                 return;
         }
         dns_client_addr_set(&c->addr, (struct sockaddr *)&peer);
+        c->port =
+            ntohs(peer.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&peer)->sin6_port
+                                             : ((struct sockaddr_in *)&peer)->sin_port);
         make_room(s, &c->addr);
         list_push_front(s, c);
         source_attach(s->sources, c);
@@ -448,9 +473,15 @@ int dns_tcp_server_start(struct dns_tcp_server *s, uv_loop_t *loop,
         s->limits = *limits;
         s->scratch = malloc(2 + DNS_TCP_MAX);
         s->sources = sources_new(limits->max_clients);
-        if (s->scratch == NULL || s->sources == NULL) {
+        s->metrics = calloc(1, sizeof(*s->metrics));
+        if (limits->qlog != NULL && s->metrics != NULL)
+                s->qlog = dns_qlog_ring_new(limits->qlog);
+        if (s->scratch == NULL || s->sources == NULL || s->metrics == NULL ||
+            (limits->qlog != NULL && s->qlog == NULL)) {
                 snprintf(err, err_size, "out of memory");
                 free(s->scratch);
+                free(s->metrics);
+                s->metrics = NULL;
                 sources_free(s->sources);
                 s->scratch = NULL;
                 s->sources = NULL;
@@ -468,6 +499,8 @@ int dns_tcp_server_start(struct dns_tcp_server *s, uv_loop_t *loop,
                 uv_close((uv_handle_t *)&s->listener, NULL);
                 free(s->scratch);
                 s->scratch = NULL;
+                free(s->metrics);
+                s->metrics = NULL;
                 sources_free(s->sources);
                 s->sources = NULL;
                 return rc;
@@ -488,6 +521,8 @@ static void maybe_server_closed(struct dns_tcp_server *s)
                 return;
         free(s->scratch);
         s->scratch = NULL;
+        free(s->metrics);
+        s->metrics = NULL;
         sources_free(s->sources);
         s->sources = NULL;
         if (s->close_cb != NULL) {

@@ -103,6 +103,14 @@ static uint32_t now_seconds(void)
         return (uint32_t)ts.tv_sec;
 }
 
+/* For the processing-time histogram: once per batch, from the vDSO. */
+static uint64_t now_ns(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static inline void count(_Atomic uint64_t *counter)
 {
         atomic_store_explicit(counter,
@@ -235,6 +243,27 @@ static void check_cookies(struct dns_udp_server *s, int n)
         }
 }
 
+/* Queues the batch's queries for the query log (dns/qlog.h). */
+static void log_queries(struct dns_udp_server *s, int n, uint64_t received)
+{
+        struct dns_udp_batch *b = s->batch;
+        struct timespec wall;
+        clock_gettime(CLOCK_REALTIME, &wall);
+        uint64_t wall_ns = (uint64_t)wall.tv_sec * 1000000000u + (uint64_t)wall.tv_nsec;
+        uint64_t elapsed = now_ns() - received;
+        for (int i = 0; i < n; i++) {
+                struct dns_client_addr client;
+                const struct sockaddr *peer = (const struct sockaddr *)&b->peer[i];
+                dns_client_addr_set(&client, peer);
+                uint16_t port = peer->sa_family == AF_INET6
+                                    ? ((const struct sockaddr_in6 *)peer)->sin6_port
+                                    : ((const struct sockaddr_in *)peer)->sin_port;
+                dns_qlog_record(s->qlog, &b->parsed[i], b->status[i], b->answer[i],
+                                b->len[i], DNS_TRANSPORT_UDP, &client, ntohs(port),
+                                wall_ns, elapsed);
+        }
+}
+
 /* Receives, answers and sends one batch; returns datagrams received. */
 static int round_trip(struct dns_udp_server *s)
 {
@@ -253,6 +282,7 @@ static int round_trip(struct dns_udp_server *s)
         int n = recvmmsg(s->fd, b->in, DNS_UDP_BATCH, MSG_DONTWAIT, NULL);
         if (n <= 0 || atomic_load_explicit(&s->stop, memory_order_relaxed))
                 return n;
+        uint64_t received = now_ns();
         qsbr_online(&s->db->readers, &s->reader);
         const struct dns_catalog *catalog = dns_db_current(s->db);
         for (int i = 0; i < n; i++)
@@ -260,6 +290,13 @@ static int round_trip(struct dns_udp_server *s)
                     b->in[i].msg_hdr.msg_flags & MSG_TRUNC
                         ? DNS_PARSE_DROP /* longer than any query we answer */
                         : dns_query_parse(&b->parsed[i], b->query[i], b->in[i].msg_len);
+        for (int i = 0; i < n; i++) {
+                if (b->status[i] != DNS_PARSE_OK)
+                        continue;
+                struct dns_client_addr client;
+                dns_client_addr_set(&client, (struct sockaddr *)&b->peer[i]);
+                dns_query_locate(&b->parsed[i], &client, s->limits.ecs);
+        }
         if (s->limits.any_hinfo)
                 for (int i = 0; i < n; i++)
                         b->parsed[i].any_hinfo = true;
@@ -272,6 +309,11 @@ static int round_trip(struct dns_udp_server *s)
                                               s->rotation++, &s->stats);
         if (s->limits.rrl != NULL)
                 rate_limit(s, n);
+        for (int i = 0; i < n; i++)
+                dns_metrics_count(s->metrics, DNS_TRANSPORT_UDP, &b->parsed[i],
+                                  b->status[i], b->answer[i], b->len[i]);
+        if (s->qlog != NULL)
+                log_queries(s, n, received);
         unsigned out = 0;
         for (int i = 0; i < n; i++) {
                 struct msghdr *in = &b->in[i].msg_hdr;
@@ -304,6 +346,7 @@ static int round_trip(struct dns_udp_server *s)
                 }
                 sent += (unsigned)m;
         }
+        dns_metrics_time(s->metrics, DNS_TRANSPORT_UDP, now_ns() - received, (uint64_t)n);
         qsbr_offline(&s->reader);
         return n;
 }
@@ -333,8 +376,22 @@ int dns_udp_server_start(struct dns_udp_server *s, const struct sockaddr *addr,
         s->fd = -1;
         atomic_init(&s->stop, false);
         s->batch = malloc(sizeof(*s->batch));
-        if (s->batch == NULL) {
+        s->metrics = calloc(1, sizeof(*s->metrics));
+        if (s->batch == NULL || s->metrics == NULL) {
+                free(s->batch);
+                free(s->metrics);
+                s->batch = NULL;
+                s->metrics = NULL;
                 snprintf(err, err_size, "out of memory");
+                return -ENOMEM;
+        }
+        if (s->limits.qlog != NULL &&
+            (s->qlog = dns_qlog_ring_new(s->limits.qlog)) == NULL) {
+                snprintf(err, err_size, "query log: no room for another server");
+                free(s->batch);
+                free(s->metrics);
+                s->batch = NULL;
+                s->metrics = NULL;
                 return -ENOMEM;
         }
         int family = addr->sa_family;
@@ -380,6 +437,8 @@ fail:;
         s->fd = -1;
         free(s->batch);
         s->batch = NULL;
+        free(s->metrics);
+        s->metrics = NULL;
         return -e;
 }
 
@@ -397,4 +456,6 @@ void dns_udp_server_close(struct dns_udp_server *s)
         s->fd = -1;
         free(s->batch);
         s->batch = NULL;
+        free(s->metrics);
+        s->metrics = NULL;
 }

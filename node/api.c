@@ -18,7 +18,11 @@
 
 static const struct node_http_route routes[] = {
     {"GET", "/v1/health", NODE_SCOPE_NONE, node_api_health, false},
+    /* read scope, or open: checked by the handler (--metrics-access) */
+    {"GET", "/metrics", NODE_SCOPE_NONE, node_api_metrics, false},
     {"GET", "/v1/cluster", NODE_SCOPE_READ, node_api_cluster, false},
+    {"GET", "/v1/geoip", NODE_SCOPE_READ, node_api_geoip, false},
+    {"POST", "/v1/geoip/reload", NODE_SCOPE_ADMIN, node_api_geoip_reload, false},
     {"POST", "/v1/cluster/members", NODE_SCOPE_ADMIN, node_api_member_add, false},
     {"DELETE", "/v1/cluster/members/{}", NODE_SCOPE_ADMIN, node_api_member_remove, false},
     {"POST", "/v1/cluster/leave", NODE_SCOPE_ADMIN, node_api_leave, false},
@@ -131,15 +135,15 @@ static json_t *error_json(const char *code, const char *field, const char *fmt, 
 static json_t *result_error(int status, const struct cs_result *res, struct node_api *api,
                             const struct cs_batch *batch, int *http)
 {
-        if (status == -RAFT_NOTLEADER || status == -RAFT_LEADERSHIPLOST ||
-            status == -RAFT_SHUTDOWN || status == -RAFT_CANCELED) {
+        if (status == CONSENSUS_E_NOT_LEADER || status == CONSENSUS_E_LEADERSHIP_LOST ||
+            status == CONSENSUS_E_SHUTDOWN) {
                 *http = 503;
                 return error_json("NoQuorum", NULL,
                                   "leadership changed while applying; the "
                                   "outcome is unknown: retry with the same "
                                   "Idempotency-Key");
         }
-        if (status == -RAFT_IOERR || status == -RAFT_NOSPACE) {
+        if (status == CONSENSUS_E_STORAGE) {
                 /* The log write failed and the node stops (consensus/logfence.h):
                  * the entry may still commit through the other members. */
                 *http = 503;
@@ -151,8 +155,7 @@ static json_t *result_error(int status, const struct cs_result *res, struct node
         if (status != 0 || res == NULL) {
                 *http = 500;
                 return error_json("Internal", NULL, "proposal failed: %s",
-                                  status < 0 && status > -200 ? strerror(-status)
-                                                              : raft_strerror(-status));
+                                  consensus_strerror(status));
         }
         if (res->status == 0)
                 return NULL;

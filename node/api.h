@@ -16,6 +16,7 @@
 #include "dns/zonefile.h"
 #include "node/api_body.h"
 #include "node/api_json.h"
+#include "node/api_metrics.h"
 #include "node/cluster.h"
 #include "node/http.h"
 #include "node/offload.h"
@@ -23,6 +24,8 @@
 struct node_api_relay;
 struct node_import; /* api_imports.c */
 struct node_health; /* health.c */
+
+struct node_geoip;
 
 struct node_api {
         uv_loop_t *loop;
@@ -34,8 +37,14 @@ struct node_api {
          * object owned by the caller. */
         json_t *(*dns_stats)(void *ctx);
         void *dns_stats_ctx;
-        struct node_offload offload; /* exports and import parsing, off the loop */
-        struct node_health *health;  /* this node's probes (NULL: none) */
+        /* For /metrics (NULL: none): the DNS listeners' totals and the sum
+         * of their per-thread counters, into the caller's t and sum. */
+        void (*dns_collect)(void *ctx, struct node_dns_totals *t,
+                            struct dns_metrics *sum);
+        struct node_api_metrics metrics; /* api_metrics.c */
+        struct node_offload offload;     /* exports and import parsing, off the loop */
+        struct node_health *health;      /* this node's probes (NULL: none) */
+        struct node_geoip *geoip;        /* /v1/health, /v1/geoip/reload; NULL: none */
 };
 
 /* Queues a job on the API's offload queue (node/offload.h). */
@@ -118,7 +127,10 @@ void node_api_import_free(struct node_api_import *im);
 
 /* Route handlers (api_cluster.c, api_zones.c, api_changes.c). */
 void node_api_health(struct node_http_request *r, void *ctx);
+void node_api_metrics(struct node_http_request *r, void *ctx); /* api_metrics.c */
 void node_api_cluster(struct node_http_request *r, void *ctx);
+void node_api_geoip_reload(struct node_http_request *r, void *ctx);
+void node_api_geoip(struct node_http_request *r, void *ctx);
 void node_api_member_add(struct node_http_request *r, void *ctx);
 void node_api_member_remove(struct node_http_request *r, void *ctx);
 void node_api_leave(struct node_http_request *r, void *ctx);

@@ -29,11 +29,15 @@ struct batch_wait {
         struct node_http_request *r;
         struct node_api *api;
         size_t records;
+        uint64_t proposed_ns; /* for /metrics */
 };
 
 static void on_batch_applied(void *ctx, int status, const struct cs_result *res)
 {
         struct batch_wait *w = ctx;
+        node_api_metrics_batch(w->api, status, res);
+        if (status == 0)
+                node_api_metrics_commit(w->api, uv_hrtime() - w->proposed_ns);
         if (status != 0 || res == NULL || res->status != 0) {
                 node_api_reply_result(w->r, status, res);
         } else {
@@ -61,6 +65,7 @@ static void propose_batch(struct node_api *api, struct node_http_request *r,
         cs_result_init(&check);
         cs_state_batch_check(&api->cluster->state, batch, &check);
         if (check.status != 0) {
+                node_api_metrics_batch(api, 0, &check);
                 node_api_reply_batch_result(r, 0, &check, api, batch);
                 cs_result_fini(&check);
                 return;
@@ -76,6 +81,7 @@ static void propose_batch(struct node_api *api, struct node_http_request *r,
         w->r = r;
         w->api = api;
         w->records = records;
+        w->proposed_ns = uv_hrtime();
         node_http_hold(r);
         node_cluster_propose(api->cluster, &cmd, on_batch_applied, w);
 }
@@ -125,10 +131,8 @@ void node_api_changes_post(struct node_http_request *r, void *ctx)
 #define CHANGE_WAIT_MS 1000
 
 struct change_wait {
-        uv_timer_t timer;
         struct node_http_request *r;
         struct node_api *api;
-        uint64_t index, deadline;
 };
 
 static void change_reply(struct node_api *api, struct node_http_request *r)
@@ -145,21 +149,15 @@ static void change_reply(struct node_api *api, struct node_http_request *r)
         node_http_reply_json(r, 200, node_api_change_json(api, change));
 }
 
-static void change_wait_free(uv_handle_t *handle)
+/* Applied, or CHANGE_WAIT_MS passed (the reply says what is known), or the
+ * node is stopping (no reply: the API is closed). */
+static void on_change_applied(void *ctx, int status)
 {
-        free(handle->data);
-}
-
-static void change_wait_tick(uv_timer_t *timer)
-{
-        struct change_wait *w = timer->data;
-        if (node_cluster_applied(w->api->cluster) < w->index &&
-            uv_now(w->api->loop) < w->deadline)
-                return;
-        change_reply(w->api, w->r);
+        struct change_wait *w = ctx;
+        if (status != -ECANCELED)
+                change_reply(w->api, w->r);
         node_http_release(w->r);
-        uv_timer_stop(timer);
-        uv_close((uv_handle_t *)timer, change_wait_free);
+        free(w);
 }
 
 /* The raft index in a change id ("C" and 16 hex digits), or 0. */
@@ -184,12 +182,13 @@ void node_api_change_get(struct node_http_request *r, void *ctx)
         }
         w->r = r;
         w->api = api;
-        w->index = index;
-        w->deadline = uv_now(api->loop) + CHANGE_WAIT_MS;
         node_http_hold(r);
-        uv_timer_init(api->loop, &w->timer);
-        w->timer.data = w;
-        uv_timer_start(&w->timer, change_wait_tick, 5, 5);
+        if (node_cluster_wait_applied(api->cluster, index, CHANGE_WAIT_MS,
+                                      on_change_applied, w) == NULL) {
+                change_reply(api, r);
+                node_http_release(r);
+                free(w);
+        }
 }
 
 /* ---- import -------------------------------------------------------------------------

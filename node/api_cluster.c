@@ -9,16 +9,17 @@
 
 #include "node/api.h"
 #include "node/api_json.h"
+#include "node/geoip.h"
 #include "node/ready.h"
 
-static const char *state_name(int state)
+static const char *state_name(enum consensus_state state)
 {
         switch (state) {
-        case RAFT_LEADER:
+        case CONSENSUS_LEADER:
                 return "leader";
-        case RAFT_CANDIDATE:
+        case CONSENSUS_CANDIDATE:
                 return "candidate";
-        case RAFT_FOLLOWER:
+        case CONSENSUS_FOLLOWER:
                 return "follower";
         default:
                 return "unavailable";
@@ -28,9 +29,9 @@ static const char *state_name(int state)
 static const char *role_name(int role)
 {
         switch (role) {
-        case RAFT_VOTER:
+        case CONSENSUS_VOTER:
                 return "voter";
-        case RAFT_STANDBY:
+        case CONSENSUS_STANDBY:
                 return "standby";
         default:
                 return "spare";
@@ -41,21 +42,21 @@ void node_api_health(struct node_http_request *r, void *ctx)
 {
         struct node_api *api = ctx;
         struct node_cluster *c = api->cluster;
-        raft_id leader = 0;
-        const char *address = NULL;
-        raft_leader(&c->replica.raft, &leader, &address);
+        uint64_t leader = consensus_replica_leader(&c->replica, NULL);
         char reason[256];
         bool ready = node_ready_check(c, reason, sizeof(reason));
         json_t *body = json_pack(
             "{s:s, s:b, s:b, s:I, s:s, s:s, s:s, s:I, s:I, s:I}", "status",
             ready ? "ok" : "not ready", "ready", ready, "restored", c->restored, "node",
             (json_int_t)api->cfg->node_id, "name", api->cfg->node_name, "raft",
-            api->cfg->raft_listen, "role", state_name(raft_state(&c->replica.raft)),
-            "leader", (json_int_t)leader, "applied_index",
-            (json_int_t)node_cluster_applied(c), "term",
-            (json_int_t)c->replica.raft.current_term);
+            api->cfg->raft_listen, "role",
+            state_name(consensus_replica_state(&c->replica)), "leader",
+            (json_int_t)leader, "applied_index", (json_int_t)node_cluster_applied(c),
+            "term", (json_int_t)consensus_replica_term(&c->replica));
         if (!ready)
                 json_object_set_new(body, "reason", json_string(reason));
+        if (body != NULL && api->geoip != NULL)
+                json_object_set_new(body, "geoip", node_geoip_json(api->geoip));
         if (body != NULL && api->dns_stats != NULL)
                 json_object_set_new(body, "dns", api->dns_stats(api->dns_stats_ctx));
         node_http_reply_json(r, ready ? 200 : 503, body);
@@ -65,13 +66,12 @@ void node_api_cluster(struct node_http_request *r, void *ctx)
 {
         struct node_api *api = ctx;
         struct node_cluster *c = api->cluster;
-        raft_id leader = 0;
-        const char *address = NULL;
-        raft_leader(&c->replica.raft, &leader, &address);
+        uint64_t leader = consensus_replica_leader(&c->replica, NULL);
         json_t *members = json_array();
-        const struct raft_configuration *conf = &c->replica.raft.configuration;
-        for (unsigned i = 0; i < conf->n; i++) {
-                const struct raft_server *s = &conf->servers[i];
+        for (size_t i = 0; i < consensus_replica_member_count(&c->replica); i++) {
+                struct consensus_member member;
+                const struct consensus_member *s = &member;
+                consensus_replica_member_at(&c->replica, i, &member);
                 const struct cs_member *m = cs_state_member_get(&c->state, s->id);
                 bool self = s->id == api->cfg->node_id;
                 const struct node_peer *p = node_cluster_peer(c, s->id);
@@ -130,11 +130,11 @@ static void on_member_done(void *ctx, int status, const struct cs_result *result
                                       m->raft_address, "dns", m->dns_address, "api",
                                       m->api_address, "role",
                                       m->role == CS_ROLE_STANDBY ? "standby" : "voter"));
-        } else if (status != 0 && status != -RAFT_NOTLEADER &&
-                   status != -RAFT_LEADERSHIPLOST) {
+        } else if (status != 0 && status != CONSENSUS_E_NOT_LEADER &&
+                   !consensus_outcome_unknown(status) && status != CONSENSUS_E_SHUTDOWN) {
                 node_http_reply_error(w->r, 409, "Conflict", NULL,
                                       "membership change refused: %s",
-                                      raft_strerror(status < 0 ? -status : status));
+                                      consensus_strerror(status));
         } else {
                 node_api_reply_result(w->r, status, result);
         }
@@ -244,10 +244,8 @@ void node_api_member_remove(struct node_http_request *r, void *ctx)
                     id);
                 return;
         }
-        const struct raft_configuration *conf = &api->cluster->replica.raft.configuration;
-        bool known = cs_state_member_get(&api->cluster->state, id) != NULL;
-        for (unsigned i = 0; i < conf->n; i++)
-                known |= conf->servers[i].id == id;
+        bool known = cs_state_member_get(&api->cluster->state, id) != NULL ||
+                     consensus_replica_member_find(&api->cluster->replica, id, NULL);
         if (!known) {
                 node_http_reply_error(r, 404, "NoSuchMember", "id", "no member %llu", id);
                 return;
@@ -272,13 +270,23 @@ static void on_leave_timer(uv_timer_t *timer)
         node_cluster_leave(api->cluster);
 }
 
-/* The leader removed this node: answer, then stop shortly after. */
+/*
+ * The leader removed this node: answer, then stop shortly after.  A node
+ * that is not in any configuration yet (started again with an empty data
+ * directory, at the same address, to rejoin) ignores a leave that was meant
+ * for its former self and arrives late (the leader tries for 3 s).
+ */
 void node_api_leave(struct node_http_request *r, void *ctx)
 {
         struct node_api *api = ctx;
         if (node_cluster_is_leader(api->cluster)) {
                 node_http_reply_error(r, 409, "Conflict", NULL,
                                       "this node leads the cluster; it cannot leave");
+                return;
+        }
+        if (node_cluster_awaits_join(api->cluster)) {
+                node_http_reply_error(r, 409, "NotMember", NULL,
+                                      "this node is not a member yet; it waits to join");
                 return;
         }
         node_http_reply_json(r, 200, json_pack("{s:s}", "status", "leaving"));

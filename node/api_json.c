@@ -11,6 +11,8 @@
 
 #include "dns/name.h"
 #include "dns/text.h"
+#include "geo/geo.h"
+#include "node/geoip.h"
 
 #define MAX_VALUES 100000
 
@@ -89,6 +91,80 @@ static void parse_alias(json_t *alias, const char *field, long index,
                 parse_id(zone, path, index, out->alias_zone_id, CS_ID_MAXLEN, errs);
 }
 
+/* geo_location {continent_code | country_code [, subdivision_code]}, as
+ * Route 53's GeoLocation; codes must exist (ISO 3166-1 countries, the seven
+ * continents, ISO 3166-2 subdivisions of the country); country "*" is the
+ * default. */
+static void parse_geo(json_t *geo, const char *field, long index, struct cs_routing *r,
+                      struct api_errors *errs)
+{
+        char path[300];
+        snprintf(path, sizeof(path), "%s.geo_location", field);
+        if (!json_is_object(geo)) {
+                api_errors_add(errs, index, path, "must be an object");
+                return;
+        }
+        r->has_geo = true;
+        static const char *const keys[] = {"continent_code", "country_code",
+                                           "subdivision_code"};
+        char *out[] = {r->geo_continent, r->geo_country, r->geo_subdivision};
+        size_t max[] = {2, 2, 3};
+        const char *key;
+        json_t *v;
+        json_object_foreach(geo, key, v)
+        {
+                if (strcmp(key, keys[0]) != 0 && strcmp(key, keys[1]) != 0 &&
+                    strcmp(key, keys[2]) != 0)
+                        api_errors_add(
+                            errs, index, path,
+                            "unknown field '%s' (continent_code, country_code, "
+                            "subdivision_code)",
+                            key);
+        }
+        for (int k = 0; k < 3; k++) {
+                v = json_object_get(geo, keys[k]);
+                snprintf(path, sizeof(path), "%s.geo_location.%s", field, keys[k]);
+                if (v == NULL || json_is_null(v))
+                        continue;
+                const char *s = json_is_string(v) ? json_string_value(v) : NULL;
+                if (s == NULL || strlen(s) == 0 || strlen(s) > max[k]) {
+                        api_errors_add(errs, index, path,
+                                       "must be a code of 1 to %zu characters", max[k]);
+                        continue;
+                }
+                strcpy(out[k], s);
+        }
+        snprintf(path, sizeof(path), "%s.geo_location", field);
+        bool cont = r->geo_continent[0] != '\0', country = r->geo_country[0] != '\0';
+        if (cont == country) {
+                api_errors_add(errs, index, path,
+                               "give one of continent_code and country_code (\"*\": the "
+                               "default location)");
+                return;
+        }
+        snprintf(path, sizeof(path), "%s.geo_location.continent_code", field);
+        if (cont && !geo_continent_valid(r->geo_continent))
+                api_errors_add(
+                    errs, index, path,
+                    "'%s' is not a continent code (AF, AN, AS, EU, NA, OC, SA)",
+                    r->geo_continent);
+        bool any = strcmp(r->geo_country, "*") == 0;
+        snprintf(path, sizeof(path), "%s.geo_location.country_code", field);
+        if (country && !any && geo_country_continent(r->geo_country) == NULL)
+                api_errors_add(errs, index, path,
+                               "'%s' is not an ISO 3166-1 country code", r->geo_country);
+        if (r->geo_subdivision[0] != '\0') {
+                snprintf(path, sizeof(path), "%s.geo_location.subdivision_code", field);
+                if (!country || any)
+                        api_errors_add(errs, index, path,
+                                       "a subdivision needs its country_code");
+                else if (!node_geo_subdivision_exists(r->geo_country, r->geo_subdivision))
+                        api_errors_add(errs, index, path,
+                                       "'%s' is not an ISO 3166-2 subdivision of %s",
+                                       r->geo_subdivision, r->geo_country);
+        }
+}
+
 /* weight, failover, multi_value_answer, health_check_id, alias_target. */
 static void parse_routing(json_t *obj, const char *field, long index,
                           struct api_rrset *out, struct api_errors *errs)
@@ -133,8 +209,11 @@ static void parse_routing(json_t *obj, const char *field, long index,
         json_t *alias = json_object_get(obj, "alias_target");
         if (alias != NULL && !json_is_null(alias))
                 parse_alias(alias, field, index, out, errs);
-        bool policy =
-            r->has_weight || r->failover != CS_FAILOVER_NONE || r->multi_value_answer;
+        json_t *geo = json_object_get(obj, "geo_location");
+        if (geo != NULL && !json_is_null(geo))
+                parse_geo(geo, field, index, r, errs);
+        bool policy = r->has_weight || r->failover != CS_FAILOVER_NONE ||
+                      r->multi_value_answer || r->has_geo;
         /* Reported by api_rrset_check_write(): a DELETE may still name a
          * set written before routing existed, which has no policy. */
         out->sid_without_policy = out->set_id[0] != '\0' && !policy;
@@ -305,6 +384,19 @@ void api_routing_json(json_t *obj, const struct cs_routing *r)
                                                     : "SECONDARY"));
         if (r->multi_value_answer)
                 json_object_set_new(obj, "multi_value_answer", json_true());
+        if (r->has_geo) {
+                json_t *geo = json_object();
+                if (r->geo_continent[0])
+                        json_object_set_new(geo, "continent_code",
+                                            json_string(r->geo_continent));
+                if (r->geo_country[0])
+                        json_object_set_new(geo, "country_code",
+                                            json_string(r->geo_country));
+                if (r->geo_subdivision[0])
+                        json_object_set_new(geo, "subdivision_code",
+                                            json_string(r->geo_subdivision));
+                json_object_set_new(obj, "geo_location", geo);
+        }
         if (r->health_check_id && r->health_check_id[0])
                 json_object_set_new(obj, "health_check_id",
                                     json_string(r->health_check_id));

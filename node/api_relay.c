@@ -54,9 +54,11 @@ struct node_api_relay {
         size_t body_len;
         /* the leader's successful answer, held for read-your-writes */
         uint64_t index;
+        struct node_applied_wait *applied_wait; /* RELAY_APPLYING */
         int status;
         char *type, *answer;
         size_t len;
+        bool unknown; /* the client was told the outcome is unknown */
 };
 
 static void relay_free(uv_handle_t *handle)
@@ -73,8 +75,12 @@ static void relay_free(uv_handle_t *handle)
 /* Unlinks the relay, stops what runs and frees it; the client was answered. */
 static void relay_end(struct node_api_relay *w)
 {
+        uint64_t now = uv_now(w->api->loop), started = w->deadline - RELAY_TIMEOUT_MS;
+        node_api_metrics_relay(w->api, !w->unknown, now > started ? now - started : 0);
         if (w->call != NULL)
                 node_forward_cancel(w->call);
+        if (w->applied_wait != NULL)
+                node_cluster_wait_cancel(w->applied_wait);
         if (w->prev != NULL)
                 w->prev->next = w->next;
         else
@@ -93,6 +99,7 @@ static void relay_unknown(struct node_api_relay *w, int status, const char *why)
                               "%s; the outcome is unknown: retry with the same "
                               "Idempotency-Key (%s)",
                               why, w->key);
+        w->unknown = true;
         relay_end(w);
 }
 
@@ -118,6 +125,17 @@ static bool relay_wait(struct node_api_relay *w, bool leader_failed)
                 return true;
         relay_unknown(w, 503, "the leader changed or failed too often");
         return false;
+}
+
+/* The change the leader answered is applied here (usually within a
+ * heartbeat or two), or RELAY_APPLY_WAIT_MS passed: the answer goes out. */
+static void on_applied(void *ctx, int status)
+{
+        struct node_api_relay *w = ctx;
+        w->applied_wait = NULL;
+        if (status != -ECANCELED)
+                node_http_reply_text(w->r, w->status, w->type, w->answer, w->len);
+        relay_end(w);
 }
 
 static void on_answer(void *ctx, int status, const char *type, const char *body,
@@ -146,9 +164,12 @@ static void on_answer(void *ctx, int status, const char *type, const char *body,
                         w->index = index;
                         w->status = status;
                         w->phase = RELAY_APPLYING;
-                        w->deadline = uv_now(w->api->loop) + RELAY_APPLY_WAIT_MS;
-                        uv_timer_start(&w->timer, on_tick, 2, 2);
-                        return;
+                        w->applied_wait = node_cluster_wait_applied(
+                            w->api->cluster, index, RELAY_APPLY_WAIT_MS, on_applied, w);
+                        if (w->applied_wait != NULL) {
+                                uv_timer_stop(&w->timer); /* the leader's part is done */
+                                return;
+                        }
                 }
         }
         node_http_reply_text(w->r, status, type, body, len);
@@ -205,13 +226,6 @@ static void on_tick(uv_timer_t *timer)
 {
         struct node_api_relay *w = timer->data;
         uint64_t now = uv_now(w->api->loop);
-        if (w->phase == RELAY_APPLYING) {
-                if (node_cluster_applied(w->api->cluster) < w->index && now < w->deadline)
-                        return; /* applied within a heartbeat or two: keep waiting */
-                node_http_reply_text(w->r, w->status, w->type, w->answer, w->len);
-                relay_end(w);
-                return;
-        }
         struct leader ld = leader_now(w->api);
         bool same = ld.id != 0 && ld.id == w->leader_id;
         if (w->phase == RELAY_SENT) {
@@ -321,6 +335,7 @@ void node_api_relays_cancel(struct node_api *api)
                                       "this node is stopping; the outcome is unknown: "
                                       "retry with the same Idempotency-Key (%s)",
                                       w->key);
+                w->unknown = true;
                 relay_end(w);
         }
 }

@@ -119,6 +119,7 @@ void api_route_of(const struct cs_routing *r, uint32_t health, struct dns_route 
             [CS_POLICY_WEIGHTED] = DNS_POLICY_WEIGHTED,
             [CS_POLICY_FAILOVER] = DNS_POLICY_FAILOVER,
             [CS_POLICY_MULTIVALUE] = DNS_POLICY_MULTIVALUE,
+            [CS_POLICY_GEOLOCATION] = DNS_POLICY_NONE, /* route->location says it */
         };
         memset(route, 0, sizeof(*route));
         route->policy = policies[cs_routing_policy(r)];
@@ -131,6 +132,16 @@ void api_route_of(const struct cs_routing *r, uint32_t health, struct dns_route 
                 route->flags |= DNS_ROUTE_ALIAS |
                                 (r->evaluate_target_health ? DNS_ROUTE_EVALUATE : 0);
         route->health = health;
+        if (r->has_geo)
+                route->location =
+                    strcmp(r->geo_country, "*") == 0
+                        ? dns_geo_key(DNS_GEO_DEFAULT, "", "")
+                    : r->geo_subdivision[0]
+                        ? dns_geo_key(DNS_GEO_SUBDIVISION, r->geo_country,
+                                      r->geo_subdivision)
+                    : r->geo_country[0]
+                        ? dns_geo_key(DNS_GEO_COUNTRY, r->geo_country, "")
+                        : dns_geo_key(DNS_GEO_CONTINENT, r->geo_continent, "");
 }
 
 /* One parsed routed set into the zone of txn that holds its name. */

@@ -36,6 +36,8 @@
 #define NODE_EXIT_FAILSTOP 3
 
 struct node_poller;
+struct node_proposal;
+struct node_applied_wait;
 
 struct node_peer {
         uint64_t id;
@@ -70,10 +72,17 @@ struct node_cluster {
         struct node_http *http;        /* serves the other nodes' calls */
         bool running;
         bool was_member; /* our id has been in the member table */
+        /* loop ms when our id left the member table (0: it is there or never
+         * was); a removal only once that lasts (see member_check) */
+        uint64_t absent_since_ms;
         bool registered; /* member table holds our current addresses */
         bool registering;
         uint64_t leader_id;
         uv_timer_t tick;
+        struct node_proposal *refused; /* refused at once, reported from the loop */
+        uv_timer_t refuse_timer;
+        struct node_applied_wait *applied_waits; /* node_cluster_wait_applied */
+        uv_check_t applied_check;                /* active while there are waiters */
         struct node_peer peers[NODE_CLUSTER_MAX_PEERS];
         unsigned peer_count;
         bool syncing;   /* a CHANGES_SYNCED proposal is in flight */
@@ -139,18 +148,14 @@ void node_cluster_close(struct node_cluster *c,
                         void (*closed_cb)(struct node_cluster *c));
 
 bool node_cluster_is_leader(struct node_cluster *c);
-/* The leader's API address as "ip:port", or NULL when unknown. */
+/* True while this node's log holds no raft configuration: a node started
+ * with an empty data directory that waits to be added (--join). */
+bool node_cluster_awaits_join(struct node_cluster *c);
 /* The leader's id as this node knows it (0: none) and its raft address. */
 uint64_t node_cluster_leader(struct node_cluster *c, const char **raft_address);
 const char *node_cluster_leader_api(struct node_cluster *c);
 uint64_t node_cluster_applied(struct node_cluster *c);
 
-/*
- * Proposes cmd (stamped with the leader's clock here).  cb runs once with
- * the FSM's result (valid during the call) or a negative error such as
- * -RAFT_NOTLEADER or -RAFT_LEADERSHIPLOST (the outcome is then unknown:
- * retry with the same request id).
- */
 /*
  * The number the DNS engine knows a health check by (1 + its index in a
  * health version, dns/route.h), interned on first use; 0 for NULL or "" (no
@@ -161,8 +166,28 @@ uint32_t node_cluster_health_index(struct node_cluster *c, const char *check_id)
 /* The check id interned as number (1-based), or NULL. */
 const char *node_cluster_health_id(const struct node_cluster *c, uint32_t number);
 
+/*
+ * Proposes cmd (stamped with the leader's clock here).  cb runs once, later,
+ * from the loop, with the FSM's result (valid during the call), or with a
+ * negative errno or consensus_error (consensus/replica.h): e.g.
+ * CONSENSUS_E_NOT_LEADER, or CONSENSUS_E_LEADERSHIP_LOST (the outcome is
+ * then unknown: retry with the same request id).
+ */
 void node_cluster_propose(struct node_cluster *c, struct cs_command *cmd,
                           node_cluster_cb cb, void *ctx);
+
+/*
+ * Waits until this node has applied raft index `index`: cb(ctx, 0) then,
+ * -ETIMEDOUT after timeout_ms, -ECANCELED when the cluster closes.  cb runs
+ * from the loop (checked after each loop iteration that applied entries),
+ * never from inside the call.  Returns the wait, for node_cluster_wait_cancel
+ * (cb then never runs), or NULL when out of memory (cb never runs).
+ */
+struct node_applied_wait *node_cluster_wait_applied(struct node_cluster *c,
+                                                    uint64_t index, uint64_t timeout_ms,
+                                                    void (*cb)(void *ctx, int status),
+                                                    void *ctx);
+void node_cluster_wait_cancel(struct node_applied_wait *wait);
 
 /* Adds a member through raft (leader only), then records it. */
 void node_cluster_member_add(struct node_cluster *c, const struct cs_member_spec *spec,

@@ -12,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dns/name.h"
+#include "dns/text.h"
+
 #define DEFAULT_PORT 53
 
 static const char usage_text[] =
@@ -56,6 +59,23 @@ static const char usage_text[] =
     "      --any-udp rrset|hinfo    ANY over UDP (RFC 8482): one RRset of the name\n"
     "                               (default, as Knot) or HINFO \"RFC8482\"; over\n"
     "                               TCP, ANY gets every RRset\n"
+    "      --query-log FILE         one line per DNS query appended to FILE\n"
+    "                               (README \"Query log\"); reopened on SIGHUP\n"
+    "      --query-log-sample N     log 1 query in N per listener (default 1)\n"
+    "      --query-log-zones ZONE[,ZONE..]  only queries answered from these zones\n"
+    "                               (default: every query)\n"
+    "      --query-log-queue N      entries queued per listener before queries\n"
+    "                               are dropped from the log (default 8192)\n"
+    "      --ecs on|off             EDNS Client Subnet (RFC 7871): locate clients\n"
+    "                               by the option's subnet (default on)\n"
+    "      --ecs-max-ipv4-prefix N  longest ECS source prefix used (default 24;\n"
+    "                               longer ones are cut)\n"
+    "      --ecs-max-ipv6-prefix N  the same for IPv6 (default 56)\n"
+    "      --ecs-trusted NET[,NET..] use ECS only from these resolver networks;\n"
+    "                               others are located by their own address\n"
+    "                               (default any)\n"
+    "      --geoip-db FILE          GeoIP2/GeoLite2 or ip-location-db .mmdb file\n"
+    "                               for geolocation; re-read on SIGHUP\n"
     "      --log-level LEVEL        error, warn, info (default) or debug\n"
     "\n"
     "Cluster mode (enabled by --data-dir; zones then come from the API):\n"
@@ -75,6 +95,11 @@ static const char usage_text[] =
     "                               Nodes call each other with the admin token: give\n"
     "                               every node the same one.  Without one, a node\n"
     "                               makes DATA-DIR/admin.token (fine for one node)\n"
+    "      --metrics-access token|open  GET /metrics (Prometheus) needs a read or\n"
+    "                               admin token (default), or is open to anyone\n"
+    "                               reaching the API port\n"
+    "      --metrics-listen IP:PORT also serve GET /metrics (alone) on this\n"
+    "                               address, with the API's TLS and tokens\n"
     "      --api-tls-cert FILE      serve the API over TLS with this certificate\n"
     "      --api-tls-key FILE       and this private key\n"
     "      --node-ca FILE           the cluster CA's certificate (PEM): the only\n"
@@ -121,7 +146,8 @@ static const char usage_text[] =
     "\n"
     "Signals: SIGTERM/SIGINT stop the node; SIGHUP reloads the zone files of a\n"
     "standalone node (a zone with errors keeps serving its previous contents),\n"
-    "or the node CA, certificate and key of a cluster node (for new connections).\n"
+    "or the node CA, certificate and key of a cluster node (for new connections),\n"
+    "and reopens the query log in both modes.\n"
     "Exit status: 0 success, 1 runtime or zone error, 2 usage error.\n";
 
 int node_parse_address(const char *text, unsigned default_port,
@@ -426,6 +452,24 @@ static int apply_cluster(struct node_config *cfg, const char *key, const char *v
                 cfg->token_count++;
                 return 0;
         }
+        if (strcmp(key, "metrics-listen") == 0) {
+                if (strchr(value, ':') == NULL ||
+                    node_parse_address(value, 0, &cfg->metrics_address) != 0) {
+                        snprintf(err, n, "metrics-listen: '%s' is not IP:PORT", value);
+                        return -1;
+                }
+                return copy_text(cfg->metrics_listen, sizeof(cfg->metrics_listen), key,
+                                 value, err, n);
+        }
+        if (strcmp(key, "metrics-access") == 0) {
+                if (strcmp(value, "token") != 0 && strcmp(value, "open") != 0) {
+                        snprintf(err, n, "metrics-access: '%s' is not token or open",
+                                 value);
+                        return -1;
+                }
+                cfg->metrics_open = value[0] == 'o';
+                return 0;
+        }
         if (strcmp(key, "api-tls-cert") == 0)
                 return copy_text(cfg->tls_cert, sizeof(cfg->tls_cert), key, value, err,
                                  n);
@@ -475,6 +519,37 @@ static int apply_cluster(struct node_config *cfg, const char *key, const char *v
                 return 0;
         }
         return apply_api_limit(cfg, key, value, err, n);
+}
+
+/* "example.com,example.org": the zones whose queries are logged. */
+static int parse_qlog_zones(struct node_config *cfg, const char *value, char *err,
+                            size_t n)
+{
+        cfg->query_log_zone_count = 0;
+        char *copy = strdup(value), *save = NULL;
+        if (copy == NULL) {
+                snprintf(err, n, "out of memory");
+                return -1;
+        }
+        int rc = 0;
+        for (char *z = strtok_r(copy, ",", &save); z != NULL && rc == 0;
+             z = strtok_r(NULL, ",", &save)) {
+                char why[200];
+                uint8_t *wire = cfg->query_log_zones[cfg->query_log_zone_count];
+                if (cfg->query_log_zone_count == NODE_MAX_QLOG_ZONES) {
+                        snprintf(err, n, "query-log-zones: more than %d zones",
+                                 NODE_MAX_QLOG_ZONES);
+                        rc = -1;
+                } else if (dns_name_parse_text(z, wire, why, sizeof(why)) != 0) {
+                        snprintf(err, n, "query-log-zones: '%s': %s", z, why);
+                        rc = -1;
+                } else {
+                        dns_name_lower(wire);
+                        cfg->query_log_zone_count++;
+                }
+        }
+        free(copy);
+        return rc;
 }
 
 static int parse_exempt(struct dns_rrl_config *rrl, const char *value, char *err,
@@ -591,6 +666,30 @@ static int apply(struct node_config *cfg, const char *key, const char *value, ch
                 cfg->any_hinfo = value[0] == 'h';
                 return 0;
         }
+        if (strcmp(key, "query-log") == 0)
+                return copy_text(cfg->query_log, sizeof(cfg->query_log), key, value, err,
+                                 n);
+        if (strcmp(key, "query-log-sample") == 0) {
+                if (parse_uint(value, 1000000000, &cfg->query_log_sample) != 0 ||
+                    cfg->query_log_sample == 0) {
+                        snprintf(err, n, "query-log-sample: '%s' is not 1..1000000000",
+                                 value);
+                        return -1;
+                }
+                return 0;
+        }
+        if (strcmp(key, "query-log-queue") == 0) {
+                if (parse_uint(value, 1u << 24, &cfg->query_log_queue) != 0 ||
+                    cfg->query_log_queue < 64) {
+                        snprintf(err, n,
+                                 "query-log-queue: '%s' is not 64..16777216 entries",
+                                 value);
+                        return -1;
+                }
+                return 0;
+        }
+        if (strcmp(key, "query-log-zones") == 0)
+                return parse_qlog_zones(cfg, value, err, n);
         if (strcmp(key, "cookie-secret-file") == 0)
                 return copy_text(cfg->cookie_secret_file, sizeof(cfg->cookie_secret_file),
                                  key, value, err, n);
@@ -602,6 +701,11 @@ static int apply(struct node_config *cfg, const char *key, const char *value, ch
                         return -1;
                 }
                 return 0;
+        }
+        if (strncmp(key, "ecs", 3) == 0 || strncmp(key, "geoip", 5) == 0) {
+                int rc = node_config_apply_geo(cfg, key, value, err, n);
+                if (rc <= 0)
+                        return rc;
         }
         if (strncmp(key, "rrl-", 4) == 0) {
                 int rc = apply_rrl(cfg, key, value, err, n);
@@ -727,6 +831,10 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc, cha
             {"cookies", required_argument, NULL, OPT_DNS},
             {"any-udp", required_argument, NULL, OPT_DNS},
             {"cookie-secret-file", required_argument, NULL, OPT_DNS},
+            {"query-log", required_argument, NULL, OPT_DNS},
+            {"query-log-sample", required_argument, NULL, OPT_DNS},
+            {"query-log-zones", required_argument, NULL, OPT_DNS},
+            {"query-log-queue", required_argument, NULL, OPT_DNS},
             {"cookie-secret-overlap", required_argument, NULL, OPT_DNS},
             {"rrl-rate", required_argument, NULL, OPT_DNS},
             {"rrl-window", required_argument, NULL, OPT_DNS},
@@ -735,6 +843,11 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc, cha
             {"rrl-ipv6-prefix", required_argument, NULL, OPT_DNS},
             {"rrl-table-size", required_argument, NULL, OPT_DNS},
             {"rrl-exempt", required_argument, NULL, OPT_DNS},
+            {"ecs", required_argument, NULL, OPT_DNS},
+            {"ecs-max-ipv4-prefix", required_argument, NULL, OPT_DNS},
+            {"ecs-max-ipv6-prefix", required_argument, NULL, OPT_DNS},
+            {"ecs-trusted", required_argument, NULL, OPT_DNS},
+            {"geoip-db", required_argument, NULL, OPT_DNS},
             {"log-level", required_argument, NULL, OPT_LOGLEVEL},
             {"data-dir", required_argument, NULL, OPT_CLUSTER},
             {"node-id", required_argument, NULL, OPT_CLUSTER},
@@ -746,6 +859,8 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc, cha
             {"join", required_argument, NULL, OPT_CLUSTER},
             {"join-role", required_argument, NULL, OPT_CLUSTER},
             {"api-token", required_argument, NULL, OPT_CLUSTER},
+            {"metrics-access", required_argument, NULL, OPT_CLUSTER},
+            {"metrics-listen", required_argument, NULL, OPT_CLUSTER},
             {"api-tls-cert", required_argument, NULL, OPT_CLUSTER},
             {"api-tls-key", required_argument, NULL, OPT_CLUSTER},
             {"api-max-connections", required_argument, NULL, OPT_CLUSTER},
@@ -775,6 +890,7 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc, cha
         cfg->tcp_message_timeout_ms = 5000;
         cfg->tcp_max_per_source = 64;
         dns_rrl_config_default(&cfg->rrl);
+        dns_ecs_config_default(&cfg->ecs);
         cfg->cookies = 1;
         cfg->cookie_secret_overlap_s = 3600;
         cfg->log_level = LOG_LEVEL_INFO;
@@ -782,6 +898,8 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc, cha
         cfg->restore_wait_s = 0;
         cfg->ready_max_lag = 1000;
         cfg->insync_reachable = true;
+        cfg->query_log_sample = 1;
+        cfg->query_log_queue = 8192;
 
         /* First pass: only --config, --help and --version. */
         const char *config_path = NULL;

@@ -15,10 +15,12 @@
 #include <sys/socket.h>
 
 #include "common/log.h"
+#include "dns/ecs.h"
 #include "dns/rrl.h"
 #include "node/http.h"
 
-#define NODE_MAX_LISTEN 16
+#define NODE_MAX_LISTEN     16
+#define NODE_MAX_QLOG_ZONES 64
 
 struct node_zone_config {
         char *origin; /* presentation form; NULL: from the file's SOA */
@@ -53,6 +55,8 @@ struct node_config {
         char cookie_secret_file[512];
         unsigned cookie_secret_overlap_s;
         bool any_hinfo; /* ANY over UDP: HINFO "RFC8482" instead of one RRset */
+        struct dns_ecs_config ecs; /* EDNS Client Subnet (config_geo.c) */
+        char geoip_db[512];        /* .mmdb file; "": none */
         enum log_level log_level;
         bool check_only;
 
@@ -76,6 +80,15 @@ struct node_config {
         unsigned restore_wait_s; /* serve unconfirmed data after this; 0: never */
         unsigned ready_max_lag;  /* entries behind the leader still ready */
         bool insync_reachable;   /* INSYNC without waiting for unreachable members */
+        bool metrics_open;       /* GET /metrics without a token */
+        char metrics_listen[64]; /* a listener for /metrics alone; "": none */
+        struct sockaddr_storage metrics_address;
+        /* The query log (dns/qlog.h); path empty: off. */
+        char query_log[512];
+        unsigned query_log_sample; /* 1 in N; 0 or 1: every query */
+        unsigned query_log_queue;  /* entries per DNS server */
+        uint8_t query_log_zones[NODE_MAX_QLOG_ZONES][256]; /* wire, lowercase */
+        unsigned query_log_zone_count;
         /* Node identity (node/identity.h): the cluster CA and this node's
          * certificate and key; raft connections are authenticated with
          * them unless raft_plaintext. */
@@ -105,5 +118,10 @@ void node_config_free(struct node_config *cfg);
 /* Parses "1.2.3.4", "1.2.3.4:53", "[::1]:53", "::1"; default_port when absent. */
 int node_parse_address(const char *text, unsigned default_port,
                        struct sockaddr_storage *out);
+
+/* The ECS and GeoIP settings (config_geo.c): 0, -1 with err, or 1 when
+ * key is not one of them. */
+int node_config_apply_geo(struct node_config *cfg, const char *key, const char *value,
+                          char *err, size_t n);
 
 #endif

@@ -36,16 +36,9 @@
 #include "node/config.h"
 #include "node/cookies.h"
 #include "node/forward.h"
+#include "node/geoip.h"
 #include "node/health.h"
 #include "node/http.h"
-
-/* What the DNS listeners have counted since start, summed over addresses. */
-struct node_dns_totals {
-        uint64_t rrl_dropped, rrl_slipped;
-        uint64_t cookie_valid, cookie_client_only, cookie_bad, badcookie_sent;
-        uint64_t tcp_accepted, tcp_refused, tcp_evicted_total, tcp_evicted_per_source;
-        uint64_t tcp_idle_timeouts, tcp_message_timeouts;
-};
 
 struct node {
         uv_loop_t *loop;
@@ -57,16 +50,19 @@ struct node {
         struct node_cookies cookies;
         unsigned servers;
         uv_signal_t sigterm, sigint, sighup;
+        struct node_geoip geoip;
         bool stopping;
         /* cluster mode */
         struct node_cluster cluster;
         struct node_api api;
         struct node_health *health; /* probes and votes (node/health.h) */
         struct node_http *http;
+        struct node_http *metrics_http; /* --metrics-listen, or NULL */
         uv_timer_t join_timer;
         bool joining;
         uv_timer_t final_timer;
         int exit_code;
+        struct dns_qlog *qlog; /* the query log, or NULL */
         uv_timer_t stats_timer;
         struct node_dns_totals logged; /* as of the last stats log line */
 };
@@ -125,6 +121,10 @@ static int load_all(struct node *node, size_t *records)
 /* SIGHUP: each zone in its own transaction, so one bad file blocks only itself. */
 static void reload(struct node *node)
 {
+        if (node->qlog != NULL) {
+                dns_qlog_reopen(node->qlog); /* after a rotation (logrotate) */
+                LOG_INFO("SIGHUP: query log %s reopened", node->cfg.query_log);
+        }
         if (node_config_clustered(&node->cfg)) {
                 /* Certificates rotated in place (README, Security). */
                 char err[600];
@@ -174,6 +174,14 @@ static void dns_totals(const struct node *node, struct node_dns_totals *t)
                     atomic_load_explicit(&u->rrl_dropped, memory_order_relaxed);
                 t->rrl_slipped +=
                     atomic_load_explicit(&u->rrl_slipped, memory_order_relaxed);
+                t->cookie_valid +=
+                    atomic_load_explicit(&u->cookie_valid, memory_order_relaxed);
+                t->cookie_client_only +=
+                    atomic_load_explicit(&u->cookie_client_only, memory_order_relaxed);
+                t->cookie_bad +=
+                    atomic_load_explicit(&u->cookie_bad, memory_order_relaxed);
+                t->badcookie_sent +=
+                    atomic_load_explicit(&u->badcookie_sent, memory_order_relaxed);
                 const struct dns_tcp_stats *s = &node->tcp[i].stats;
                 t->tcp_accepted += s->accepted;
                 t->tcp_refused += s->refused;
@@ -181,6 +189,53 @@ static void dns_totals(const struct node *node, struct node_dns_totals *t)
                 t->tcp_evicted_per_source += s->evicted_per_source;
                 t->tcp_idle_timeouts += s->idle_timeouts;
                 t->tcp_message_timeouts += s->message_timeouts;
+                t->tcp_open += node->tcp[i].clients;
+        }
+        if (node->qlog != NULL) {
+                struct dns_qlog_stats q;
+                dns_qlog_stats(node->qlog, &q);
+                t->qlog_on = 1;
+                t->qlog_written = q.written;
+                t->qlog_dropped = q.dropped;
+                t->qlog_reopens = q.reopens;
+        }
+}
+
+/* The query log, when configured; 0 or -1 (reported). */
+static int open_query_log(struct node *node)
+{
+        const struct node_config *cfg = &node->cfg;
+        if (cfg->query_log[0] == '\0')
+                return 0;
+        const uint8_t *zones[NODE_MAX_QLOG_ZONES];
+        for (unsigned i = 0; i < cfg->query_log_zone_count; i++)
+                zones[i] = cfg->query_log_zones[i];
+        const struct dns_qlog_config qc = {
+            .path = cfg->query_log,
+            .sample = cfg->query_log_sample,
+            .queue = cfg->query_log_queue,
+            .node_id = cfg->node_id,
+            .zones = zones,
+            .zone_count = cfg->query_log_zone_count,
+        };
+        char err[600];
+        if (dns_qlog_open(&node->qlog, &qc, err, sizeof(err)) != 0) {
+                LOG_ERROR("%s", err);
+                return -1;
+        }
+        return 0;
+}
+
+/* /metrics: the totals and every server's counters summed into sum. */
+static void dns_collect(void *ctx, struct node_dns_totals *t, struct dns_metrics *sum)
+{
+        struct node *node = ctx;
+        dns_totals(node, t);
+        for (unsigned i = 0; i < node->servers && !node->stopping; i++) {
+                if (node->udp[i].metrics != NULL)
+                        dns_metrics_merge(sum, node->udp[i].metrics);
+                if (node->tcp[i].metrics != NULL)
+                        dns_metrics_merge(sum, node->tcp[i].metrics);
         }
 }
 
@@ -244,6 +299,7 @@ static void on_stats_timer(uv_timer_t *timer)
         t.cookie_valid = node->logged.cookie_valid;
         t.cookie_client_only = node->logged.cookie_client_only;
         t.cookie_bad = node->logged.cookie_bad;
+        t.tcp_open = node->logged.tcp_open;
         if (memcmp(&t, &node->logged, sizeof(t)) != 0)
                 log_dns_limits(node, false);
 }
@@ -295,9 +351,12 @@ static void stop(struct node *node)
                 if (!uv_is_closing((uv_handle_t *)&node->join_timer))
                         uv_close((uv_handle_t *)&node->join_timer, NULL);
                 node_api_relays_cancel(&node->api);
+                node_api_metrics_stop(&node->api);
                 node_http_close(node->http);
                 node_health_close(node->health);
                 node->health = node->api.health = NULL;
+                if (node->metrics_http != NULL)
+                        node_http_close(node->metrics_http);
                 node_cluster_close(&node->cluster, on_cluster_closed);
         }
         uv_close((uv_handle_t *)&node->sigterm, NULL);
@@ -315,6 +374,7 @@ static void on_signal(uv_signal_t *handle, int signum)
         struct node *node = handle->data;
         if (signum == SIGHUP) {
                 node_cookies_reload(&node->cookies);
+                node_geoip_reload(&node->geoip);
                 reload(node);
         } else
                 stop(node);
@@ -353,12 +413,16 @@ static int start_servers(struct node *node)
             .max_clients = node->cfg.tcp_max_clients,
             .max_per_source = node->cfg.tcp_max_per_source,
             .cookies = cookies,
+            .qlog = node->qlog,
+            .ecs = &node->cfg.ecs,
         };
         const struct dns_udp_limits udp = {
             .rrl = node->cfg.rrl.enabled ? &node->rrl : NULL,
             .cookies = cookies,
             .cookies_required = node->cfg.cookies == 2,
             .any_hinfo = node->cfg.any_hinfo,
+            .qlog = node->qlog,
+            .ecs = &node->cfg.ecs,
         };
         for (unsigned i = 0; i < node->cfg.listen_count; i++) {
                 const struct sockaddr *addr =
@@ -602,7 +666,9 @@ static int start_cluster(struct node *node)
                                       .cluster = &node->cluster,
                                       .cfg = cfg,
                                       .dns_stats = dns_stats_json,
-                                      .dns_stats_ctx = node};
+                                      .dns_collect = dns_collect,
+                                      .dns_stats_ctx = node,
+                                      .geoip = &node->geoip};
         /* Nodes call each other's API, which is TLS too; an https --join is
          * TLS in any case (trusting the cluster CA without an API
          * certificate), never plain HTTP. */
@@ -644,6 +710,7 @@ static int start_cluster(struct node *node)
         char err[256];
         if (node_http_start(&node->http, node->loop, &hc, err, sizeof(err)) != 0) {
                 LOG_ERROR("cannot serve the API on %s: %s", cfg->api_listen, err);
+                node_api_metrics_stop(&node->api);
                 node_cluster_close(&node->cluster, NULL);
                 return -1;
         }
@@ -652,10 +719,30 @@ static int start_cluster(struct node *node)
         if (hrc != 0) {
                 LOG_ERROR("cannot start health checking: %s", strerror(-hrc));
                 node_http_close(node->http);
+                node->http = NULL;
+                node_api_metrics_stop(&node->api);
                 node_cluster_close(&node->cluster, NULL);
                 return -1;
         }
         node->api.health = node->health;
+        node_api_metrics_start(&node->api);
+        if (cfg->metrics_listen[0] != '\0') {
+                hc.address = (struct sockaddr *)&cfg->metrics_address;
+                hc.routes = node_api_metrics_routes(&hc.route_count);
+                if (node_http_start(&node->metrics_http, node->loop, &hc, err,
+                                    sizeof(err)) != 0) {
+                        LOG_ERROR("cannot serve /metrics on %s: %s", cfg->metrics_listen,
+                                  err);
+                        node_http_close(node->http);
+                        node->http = NULL;
+                        node_health_close(node->health);
+                        node->health = node->api.health = NULL;
+                        node_api_metrics_stop(&node->api);
+                        node_cluster_close(&node->cluster, NULL);
+                        return -1;
+                }
+                LOG_INFO("serving /metrics on %s too", cfg->metrics_listen);
+        }
         uv_timer_init(node->loop, &node->join_timer);
         node->join_timer.data = node;
         if (cfg->join[0] != '\0')
@@ -701,6 +788,12 @@ int main(int argc, char **argv)
         }
         double secs = (double)(uv_hrtime() - t0) / 1e9;
         malloc_trim(0);
+        if (node_geoip_start(&node.geoip, &node.db, node.cfg.geoip_db) != 0) {
+                fprintf(stderr, "quorumdns: geoip-db: %s\n", node.geoip.error);
+                dns_db_fini(&node.db);
+                node_config_free(&node.cfg);
+                return 1;
+        }
         if (node.cfg.check_only) {
                 struct dns_cookie_keys keys;
                 if (node.cfg.cookies > 0 && node.cfg.cookie_secret_file[0] != '\0' &&
@@ -751,8 +844,9 @@ int main(int argc, char **argv)
         uv_signal_start(&node.sigterm, on_signal, SIGTERM);
         uv_signal_start(&node.sigint, on_signal, SIGINT);
         uv_signal_start(&node.sighup, on_signal, SIGHUP);
-        if (clustered ? check_listen(&node) == 0 && start_cluster(&node) == 0
-                      : start_servers(&node) == 0) {
+        if (open_query_log(&node) == 0 &&
+            (clustered ? check_listen(&node) == 0 && start_cluster(&node) == 0
+                       : start_servers(&node) == 0)) {
                 for (unsigned i = 0; i < node.cfg.listen_count && !clustered; i++)
                         LOG_INFO("serving DNS on %s (UDP, TCP)", node.cfg.listen_text[i]);
                 if (clustered)
@@ -775,6 +869,7 @@ int main(int argc, char **argv)
         if (rc == 0)
                 rc = node.exit_code;
         uv_loop_close(node.loop);
+        dns_qlog_close(node.qlog); /* every DNS server is closed */
         node_api_imports_free(&node.api);
         dns_rrl_fini(&node.rrl);
         dns_db_fini(&node.db);

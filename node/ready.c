@@ -1,7 +1,7 @@
 /*
  * ready.c — when a cluster node may serve DNS, and whether it is ready.
  *
- * Restored: raft_start restores the snapshot synchronously, but the log
+ * Restored: starting the replica restores the snapshot synchronously, but the log
  * entries after it are applied only once a leader tells this node they are
  * committed (with several voters).  Serving before then answers REFUSED for
  * zones created in that tail and older data for the rest.  So the node
@@ -34,7 +34,7 @@
 /* An election timeout is 400 ms (consensus/replica.c); three of them. */
 #define NO_LEADER_GRACE_MS 1200
 
-static uint64_t leader_applied(struct node_cluster *c, raft_id leader)
+static uint64_t leader_applied(struct node_cluster *c, uint64_t leader)
 {
         const struct node_peer *p = node_cluster_peer(c, leader);
         return p != NULL && p->reachable ? p->applied : 0;
@@ -63,9 +63,7 @@ static void on_restore_check(uv_timer_t *timer)
                 restored(c, "the log is applied");
                 return;
         }
-        raft_id leader = 0;
-        const char *address = NULL;
-        raft_leader(&c->replica.raft, &leader, &address);
+        uint64_t leader = consensus_replica_leader(&c->replica, NULL);
         uint64_t target =
             leader != 0 && leader != c->cfg->node_id ? leader_applied(c, leader) : 0;
         if (target > 0 && applied >= target) {
@@ -84,10 +82,9 @@ static void on_restore_check(uv_timer_t *timer)
 
 int node_ready_start(struct node_cluster *c)
 {
-        struct raft *raft = &c->replica.raft;
         c->started_ms = uv_now(c->loop);
         c->leader_seen_ms = c->started_ms;
-        c->restore_target = raft_last_index(raft);
+        c->restore_target = consensus_replica_last_index(&c->replica);
         if (c->restore_target == 0 && c->cfg->bootstrap_count == 0)
                 c->restore_target = UINT64_MAX; /* a joiner: the leader tells */
         int rc = uv_timer_init(c->loop, &c->restore_timer);
@@ -132,9 +129,7 @@ bool node_ready_check(struct node_cluster *c, char *reason, size_t size)
                                        : "not a member of the cluster yet");
                 return false;
         }
-        raft_id leader = 0;
-        const char *address = NULL;
-        raft_leader(&c->replica.raft, &leader, &address);
+        uint64_t leader = consensus_replica_leader(&c->replica, NULL);
         uint64_t now = uv_now(c->loop);
         if (leader == 0 && now - c->leader_seen_ms > NO_LEADER_GRACE_MS) {
                 snprintf(reason, size, "no leader for %" PRIu64 " ms",

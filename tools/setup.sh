@@ -28,8 +28,10 @@ DEV_PACKAGES=(clang libclang-rt-14-dev libcmocka-dev)
 TEST_PACKAGES=(
         python3 python3-pytest python3-dnspython python3-requests
         ldnsutils knot knot-dnsutils bind9-dnsutils dnsperf nsd gdnsd
+        libmaxmind-db-writer-perl iso-codes knot-module-geoip
         docker-compose iproute2 procps curl openssl nftables faketime
         podman debootstrap catatonit
+        prometheus
 )
 
 usage() {

@@ -16,7 +16,13 @@
  * set, healthy with a non-zero weight whenever one is; failover answers the
  * primary when it is healthy, a healthy secondary otherwise if there is one;
  * multivalue answers at most 8 distinct sets, all healthy when any is, and
- * min(8, healthy) of them.
+ * min(8, healthy) of them.  Geolocation groups (locations among "*", EU,
+ * NA, GB, US, FR, GB-ENG, US-CA) are asked with an ECS option from one of
+ * five clients, located by the seed database tests/fuzz/corpus/fuzz_geo/
+ * geoip2_v6.mmdb opened with node/geoip.c as the node does: a set that
+ * holds the client always answers (never an empty answer while one does),
+ * the answer is the most specific healthy one that holds the client (the
+ * most specific when none is healthy), nothing holding it is NODATA.
  *
  * Record 10.<group>.<set>.1 identifies the set that answered.
  */
@@ -25,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "dns/answer.h"
 #include "dns/db.h"
@@ -32,14 +39,74 @@
 #include "dns/route.h"
 #include "dns/wire.h"
 #include "dns/zonefile.h"
+#include "node/geoip.h"
+
+#ifndef QDNS_SOURCE_DIR
+#define QDNS_SOURCE_DIR "."
+#endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define GROUPS 8
 #define SETS   12
+#define FZ_GEO 4 /* a geolocation group (the sets' policy is NONE) */
+
+/* The locations sets take, and what each client is (from the seed
+ * database: 81.2.69.0/24 GB-ENG, 81.2.69.192/28 GB-SCT, 2001:db8::/32
+ * US-CA with its continent derived). */
+static const char *const locations[][3] = {
+    {"*", "", ""},  {"EU", "", ""}, {"NA", "", ""},    {"", "GB", ""},
+    {"", "US", ""}, {"", "FR", ""}, {"", "GB", "ENG"}, {"", "US", "CA"}};
+struct client {
+        int family;
+        uint8_t addr[16];
+        uint8_t source;
+        const char *continent, *country, *subdivision;
+};
+static const struct client clients[] = {
+    {AF_INET, {81, 2, 69, 160}, 24, "EU", "GB", "ENG"},
+    /* /32 is cut to /24: 81.2.69.0, England, not the /28 of Scotland. */
+    {AF_INET, {81, 2, 69, 200}, 32, "EU", "GB", "ENG"},
+    {AF_INET, {192, 0, 2, 1}, 24, "", "", ""},
+    {AF_INET6,
+     {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1},
+     56,
+     "NA",
+     "US",
+     "CA"},
+    {0, {0}, 0, "", "", ""}, /* no ECS */
+};
+
+static uint32_t location_key(unsigned i)
+{
+        const char *const *l = locations[i];
+        if (strcmp(l[0], "*") == 0)
+                return dns_geo_key(DNS_GEO_DEFAULT, "", "");
+        if (l[0][0] != '\0')
+                return dns_geo_key(DNS_GEO_CONTINENT, l[0], "");
+        if (l[2][0] != '\0')
+                return dns_geo_key(DNS_GEO_SUBDIVISION, l[1], l[2]);
+        return dns_geo_key(DNS_GEO_COUNTRY, l[1], "");
+}
+
+/* How specifically location i holds client c: 4..1, 0 not at all. */
+static unsigned location_rank(unsigned i, const struct client *c)
+{
+        const char *const *l = locations[i];
+        if (strcmp(l[0], "*") == 0)
+                return 1;
+        if (l[0][0] != '\0')
+                return strcmp(l[0], c->continent) == 0 ? 2 : 0;
+        if (strcmp(l[1], c->country) != 0)
+                return 0;
+        if (l[2][0] == '\0')
+                return 3;
+        return strcmp(l[2], c->subdivision) == 0 ? 4 : 0;
+}
 
 struct fset {
         uint8_t policy, flags, weight, target;
+        uint8_t location; /* index in locations (geolocation groups) */
         uint32_t health;
 };
 
@@ -112,7 +179,8 @@ static int answer_sets(const uint8_t *msg, size_t len, uint8_t *sets, int max,
         return got;
 }
 
-static size_t make_query(uint8_t *q, const uint8_t *name, uint16_t type)
+static size_t make_query(uint8_t *q, const uint8_t *name, uint16_t type,
+                         const struct client *c)
 {
         int nlen = dns_name_wire_len(name, 256);
         memset(q, 0, DNS_HEADER_SIZE);
@@ -121,14 +189,60 @@ static size_t make_query(uint8_t *q, const uint8_t *name, uint16_t type)
         memcpy(q + DNS_HEADER_SIZE, name, (size_t)nlen);
         wire_put16(q + DNS_HEADER_SIZE + nlen, type);
         wire_put16(q + DNS_HEADER_SIZE + nlen + 2, DNS_CLASS_IN);
-        return DNS_HEADER_SIZE + (size_t)nlen + 4;
+        size_t n = DNS_HEADER_SIZE + (size_t)nlen + 4;
+        if (c->family == 0)
+                return n;
+        /* OPT with ECS: FAMILY, SOURCE, SCOPE 0, the prefix's bytes. */
+        unsigned alen = (c->source + 7u) / 8u;
+        static const uint8_t opt[] = {0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0};
+        wire_put16(q + 10, 1);
+        memcpy(q + n, opt, sizeof(opt));
+        n += sizeof(opt);
+        wire_put16(q + n, (uint16_t)(8 + alen));
+        wire_put16(q + n + 2, 8);
+        wire_put16(q + n + 4, (uint16_t)(4 + alen));
+        wire_put16(q + n + 6, c->family == AF_INET ? 1 : 2);
+        q[n + 8] = c->source;
+        q[n + 9] = 0;
+        memcpy(q + n + 10, c->addr, alen);
+        return n + 10 + alen;
+}
+
+/* Geolocation: the most specific healthy set holding the client, else the
+ * most specific holding it; none holding it: nothing. */
+static void check_geo(const struct fgroup *g, const struct dns_health *h,
+                      const struct client *c, const uint8_t *sets, int n)
+{
+        unsigned best = 0, best_ok = 0;
+        for (unsigned k = 0; k < g->n; k++) {
+                unsigned r = location_rank(g->set[k].location, c);
+                if (r > best)
+                        best = r;
+                if (r > best_ok && healthy(h, &g->set[k]))
+                        best_ok = r;
+        }
+        if (best == 0) {
+                if (n != 0)
+                        abort(); /* NODATA */
+                return;
+        }
+        if (n != 1)
+                abort(); /* a set holds the client: never an empty answer */
+        const struct fset *s = &g->set[sets[0]];
+        unsigned r = location_rank(s->location, c);
+        if (best_ok > 0 ? r != best_ok || !healthy(h, s) : r != best)
+                abort();
 }
 
 static void check_group(const struct fgroup *g, const struct dns_health *h,
-                        const uint8_t *sets, int n)
+                        const struct client *c, const uint8_t *sets, int n)
 {
         if (g->mixed || g->aliases || g->n == 0)
                 return;
+        if (g->policy == FZ_GEO) {
+                check_geo(g, h, c, sets, n);
+                return;
+        }
         if (n == 0)
                 abort(); /* a group without aliases always answers */
         unsigned n_ok = 0, n_ok_weighted = 0;
@@ -207,8 +321,9 @@ static void build(struct dns_db *db, struct fgroup *groups, unsigned n_groups)
                 group_name(g, owner);
                 for (unsigned k = 0; k < groups[g].n; k++) {
                         const struct fset *s = &groups[g].set[k];
-                        struct dns_route route = {s->policy, s->flags, s->weight,
-                                                  s->health};
+                        struct dns_route route = {
+                            s->policy, s->flags, s->weight, s->health,
+                            groups[g].policy == FZ_GEO ? location_key(s->location) : 0};
                         uint8_t ip[4] = {10, (uint8_t)g, (uint8_t)k, 1};
                         const uint8_t *rdata = ip;
                         uint16_t rdlen = 4;
@@ -237,26 +352,35 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint32_t down = 0;
         for (int i = 0; i < 4; i++)
                 down |= (uint32_t)take(&in) << (8 * i);
+        const struct client *client =
+            &clients[take(&in) % (sizeof(clients) / sizeof(clients[0]))];
+        bool geo = false;
         for (unsigned g = 0; g < n_groups; g++) {
                 struct fgroup *gr = &groups[g];
-                gr->policy = take(&in) % 4;
+                gr->policy = take(&in) % 5;
+                geo |= gr->policy == FZ_GEO;
                 gr->n = take(&in) % SETS + 1;
                 for (unsigned k = 0; k < gr->n; k++) {
                         struct fset *s = &gr->set[k];
                         uint8_t f = take(&in);
-                        s->policy = gr->policy;
+                        s->policy = gr->policy == FZ_GEO ? DNS_POLICY_NONE : gr->policy;
                         if (f & 0x80) { /* what validation would refuse */
                                 s->policy = (uint8_t)((f >> 5) & 3);
                                 gr->mixed |= s->policy != gr->policy;
                         }
+                        bool geo_set = gr->policy == FZ_GEO && !(f & 0x80);
                         s->flags = f & (DNS_ROUTE_ALIAS | DNS_ROUTE_EVALUATE |
                                         DNS_ROUTE_PRIMARY | DNS_ROUTE_SECONDARY);
-                        if (s->policy == DNS_POLICY_NONE && k > 0)
+                        if (s->policy == DNS_POLICY_NONE && k > 0 && !geo_set)
                                 gr->mixed = true; /* plain groups hold one set */
                         gr->aliases |= (s->flags & DNS_ROUTE_ALIAS) != 0;
                         s->weight = take(&in);
                         s->health = take(&in) % 33;
                         s->target = take(&in);
+                        s->location = (uint8_t)(s->weight % (sizeof(locations) /
+                                                             sizeof(locations[0])));
+                        if (gr->policy == FZ_GEO && !geo_set)
+                                gr->mixed = true; /* no location: another policy */
                 }
         }
         struct dns_db db;
@@ -271,6 +395,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     (down >> i) & 1 ? DNS_HEALTH_UNHEALTHY : DNS_HEALTH_HEALTHY;
         if (dns_db_health_publish(&db, h) != 0)
                 abort();
+        struct node_geoip geoip;
+        if (geo && node_geoip_start(&geoip, &db,
+                                    QDNS_SOURCE_DIR
+                                    "/tests/fuzz/corpus/fuzz_geo/geoip2_v6.mmdb") != 0)
+                abort();
         const struct dns_catalog *cat = dns_db_current(&db);
         static uint8_t out[DNS_TCP_MAX], again[DNS_TCP_MAX];
         static const uint16_t types[] = {DNS_TYPE_A, DNS_TYPE_CNAME, DNS_TYPE_ANY};
@@ -278,7 +407,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 uint8_t name[256], q[300];
                 group_name(g, name);
                 for (unsigned t = 0; t < 3; t++) {
-                        size_t qlen = make_query(q, name, types[t]);
+                        size_t qlen = make_query(q, name, types[t], client);
                         for (int tcp = 0; tcp < 2; tcp++) {
                                 enum dns_transport tr =
                                     tcp ? DNS_TRANSPORT_TCP : DNS_TRANSPORT_UDP;
@@ -286,8 +415,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                     ((uint64_t)g << 8) ^ (t << 4) ^ (unsigned)tcp ^ size;
                                 dns_route_seed(seed);
                                 size_t len = dns_answer(cat, q, qlen, tr, out, g, NULL);
-                                if (len == 0 ||
-                                    len > (tcp ? DNS_TCP_MAX : DNS_UDP_MAX_NOEDNS))
+                                size_t udp = client->family ? DNS_EDNS_OUR_PAYLOAD
+                                                            : DNS_UDP_MAX_NOEDNS;
+                                if (len == 0 || len > (tcp ? DNS_TCP_MAX : udp))
                                         abort();
                                 dns_route_seed(seed);
                                 struct dns_query parsed;
@@ -304,7 +434,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                 if (n < 0 || !owner_ok)
                                         abort();
                                 if (types[t] == DNS_TYPE_A && !tcp && g < n_groups)
-                                        check_group(&groups[g], h, sets, n);
+                                        check_group(&groups[g], h, client, sets, n);
                         }
                 }
         }

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Writes the seed corpora for the fuzz targets (tests/fuzz/corpus/).
 
-fuzz_answer gets real query packets built with dnspython (COOKIE options
-among them); fuzz_zonefile gets small zone files; fuzz_limits gets cookie
+fuzz_answer gets real query packets built with dnspython (COOKIE and ECS
+options among them); fuzz_zonefile gets small zone files; fuzz_limits gets cookie
 secrets files and network lists.  The seeds of the node/ and consensus/ targets
 are kept as files: fuzz_http_response (relay answers: Content-Length,
 chunked with extensions and trailers, close-delimited, a huge chunk),
@@ -67,6 +67,17 @@ def queries():
                               options=[dns.edns.GenericOption(10, bytes(10))])
     yield "cookie_twice", q("www.example.com.", "A", use_edns=0,
                             options=[opt, dns.edns.GenericOption(10, bytes(8))])
+    # EDNS Client Subnet (RFC 7871): IPv4, a /32 cut to /24, IPv6, /0, with
+    # a COOKIE beside it.
+    for name, (addr, src) in (("ecs_v4_24", ("81.2.69.0", 24)),
+                              ("ecs_v4_32", ("192.0.2.77", 32)),
+                              ("ecs_v6_56", ("2001:db8:1:200::", 56)),
+                              ("ecs_zero", ("0.0.0.0", 0))):
+        yield name, q("www.example.com.", "A", use_edns=0,
+                      options=[dns.edns.ECSOption(addr, src)])
+    yield "ecs_with_cookie", q("www.example.com.", "A", use_edns=0,
+                               options=[dns.edns.ECSOption("81.2.69.0", 24),
+                                        dns.edns.GenericOption(10, b"\x01" * 8)])
     # RFC 7873 §5.4: no question, only a COOKIE.
     optrr = b"\x00" + struct.pack("!HHBBHH", 41, 1232, 0, 0, 0, 12) + \
         struct.pack("!HH", 10, 8) + bytes(range(8))

@@ -395,6 +395,20 @@ class Cluster:
         raise AssertionError(f"no common leader among {ids} after {timeout}s: {last}\n"
                              + "\n".join(f"--- n{i}\n{self.nodes[i].log(2000)}" for i in ids))
 
+    def wait_healthy(self, ids, timeout=10.0):
+        """Wait until every node in ids answers GET /v1/health with 200 and
+        "ready": true (restored, a leader known, not lagging)."""
+        end = time.monotonic() + timeout
+        while True:
+            self.check_alive(ids)
+            hs = {i: self.nodes[i].health() for i in ids}
+            if all(h and h.get("ready") for h in hs.values()):
+                return
+            if time.monotonic() > end:
+                raise AssertionError(f"not ready after {timeout} s: {hs}\n" + "\n".join(
+                    f"--- n{i}\n{self.nodes[i].log(2000)}" for i in ids))
+            time.sleep(0.05)
+
     def wait_ready(self, ids=None, timeout=10.0):
         """wait_leader, then until the leader's member table holds the API
         address of every node in ids (nodes announce their addresses through

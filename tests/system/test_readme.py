@@ -58,6 +58,9 @@ NOT_RUN = {
     "Q=\"build/tools/quorumctl/quorumctl --server http://127.0.0.11:8080": (
         "the failover walk-through kills a web server and watches a live table; "
         "test_health.py's test_failover_follows_the_endpoint does the same on a cluster"),
+    "quorumctl record upsert example.com www A --set-id eng": "a zone and a node with "
+                                                              "--geoip-db; test_geo.py runs "
+                                                              "these options and queries",
     "quorumctl zone import-many /var/lib/nsd": "paths of a real server; test_scale.py's "
                                                "test_import_many_from_a_directory_and_from_"
                                                "named_conf runs both forms on a cluster",

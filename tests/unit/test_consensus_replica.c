@@ -92,12 +92,12 @@ static void test_bad_input_is_refused_with_a_reason(void **state)
         /* Unpadded buffers and proposals on a non-leader never reach raft. */
         void *buf = raft_malloc(5);
         assert_int_equal(consensus_replica_propose(&c->replica[0], buf, 5, on_ack, c),
-                         -RAFT_INVALID);
+                         CONSENSUS_E_TOO_BIG);
         if (!consensus_replica_is_leader(&c->replica[0])) {
                 buf = raft_malloc(8);
                 assert_int_equal(
                     consensus_replica_propose(&c->replica[0], buf, 8, on_ack, c),
-                    -RAFT_NOTLEADER);
+                    CONSENSUS_E_NOT_LEADER);
         }
 }
 

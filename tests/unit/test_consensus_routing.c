@@ -10,7 +10,10 @@
  * field; the group rules holding across batches; commands (format 2) and
  * snapshots (format 2) carrying every field through a round trip; and the
  * format-1 files in tests/data/routing/, written by the code before routing
- * existed, still decoding and loading.
+ * existed, still decoding and loading.  Geolocation: its form checked, its
+ * group rules, and the optional 6th element of the routing array carried
+ * through commands and snapshots (sets without it keep the 5-element form
+ * older nodes read).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -399,6 +402,115 @@ static void commands_carry_every_routing_field(void **state)
         ab_reset(&e->ab);
 }
 
+static struct cs_action *geo(struct env *e, const char *owner, const char *sid,
+                             const char *continent, const char *country, const char *sub,
+                             uint8_t last)
+{
+        struct cs_action *a = ab_add(&e->ab, CS_ACTION_UPSERT, owner, CS_TYPE_A, sid, 60);
+        struct cs_routing *r = &a->rrset.routing;
+        r->has_geo = true;
+        snprintf(r->geo_continent, sizeof(r->geo_continent), "%s", continent);
+        snprintf(r->geo_country, sizeof(r->geo_country), "%s", country);
+        snprintf(r->geo_subdivision, sizeof(r->geo_subdivision), "%s", sub);
+        ab_a(&e->ab, a, 192, 0, 2, last);
+        return a;
+}
+
+static void geolocation_form_and_group_rules(void **state)
+{
+        struct env *e = *state;
+        geo(e, "g.example.com.", "both", "EU", "GB", "", 1);  /* 0: two levels */
+        geo(e, "g.example.com.", "none", "", "", "", 2);      /* 1: no level */
+        geo(e, "g.example.com.", "sub", "EU", "", "ENG", 3);  /* 2: sub, no country */
+        geo(e, "g.example.com.", "anysub", "", "*", "CA", 4); /* 3: "*" with a sub */
+        geo(e, "g.example.com.", "lower", "", "gb", "", 5);   /* 4: not a code */
+        struct cs_action *a = geo(e, "h.example.com.", "w", "", "US", "", 6);
+        a->rrset.routing.has_weight = true; /* 5: two policies */
+        a->rrset.routing.weight = 1;
+        geo(e, "i.example.com.", "nosid", "", "US", "", 7)->rrset.set_id = ""; /* 6 */
+        assert_int_not_equal(apply(e), 0);
+        print_errors(&e->res);
+        assert_true(has_error(&e->res, 0, "geo_location"));
+        assert_true(has_error(&e->res, 1, "geo_location"));
+        assert_true(has_error(&e->res, 2, "geo_location.subdivision_code"));
+        assert_true(has_error(&e->res, 3, "geo_location.subdivision_code"));
+        assert_true(has_error(&e->res, 4, "geo_location.country_code"));
+        assert_true(has_error(&e->res, 5, "geo_location"));
+        assert_true(has_error(&e->res, 6, "set_id"));
+        /* A good group, then a weighted set joining it: refused. */
+        geo(e, "g.example.com.", "eng", "", "GB", "ENG", 1);
+        geo(e, "g.example.com.", "any", "", "*", "", 9);
+        assert_int_equal(apply(e), 0);
+        weighted(e, CS_ACTION_UPSERT, "g.example.com.", "w", 1, 10);
+        assert_int_not_equal(apply(e), 0);
+        assert_true(e->res.n_errors > 0);
+        assert_non_null(strstr(e->res.errors[0].message, "geolocation"));
+}
+
+static void geolocation_travels_in_commands_and_snapshots(void **state)
+{
+        struct env *e = *state;
+        geo(e, "g.example.com.", "eng", "", "GB", "ENG", 1);
+        geo(e, "g.example.com.", "eu", "EU", "", "", 2);
+        geo(e, "g.example.com.", "any", "", "*", "", 3)->rrset.routing.health_check_id =
+            NULL;
+        weighted(e, CS_ACTION_UPSERT, "w.example.com.", "a", 3, 4);
+        struct cs_command cmd = {.type = CS_CMD_CHANGE_BATCH, .timestamp_ms = 5};
+        cmd.u.batch = ab_batch(&e->ab, e->zf.origin, e->zf.origin_len);
+        struct raft_buffer rb;
+        assert_int_equal(cs_command_encode(&cmd, &rb), 0);
+        struct cs_command d;
+        char err[256];
+        assert_int_equal(cs_command_decode(rb.base, rb.len, &d, err, sizeof(err)), 0);
+        assert_int_equal(d.u.batch.n_actions, 4);
+        const struct cs_routing *r = &d.u.batch.actions[0].rrset.routing;
+        assert_true(r->has_geo);
+        assert_string_equal(r->geo_country, "GB");
+        assert_string_equal(r->geo_subdivision, "ENG");
+        assert_string_equal(r->geo_continent, "");
+        r = &d.u.batch.actions[1].rrset.routing;
+        assert_string_equal(r->geo_continent, "EU");
+        assert_false(d.u.batch.actions[3].rrset.routing.has_geo);
+        for (size_t i = 0; i < 4; i++)
+                assert_true(cs_routing_equal(&d.u.batch.actions[i].rrset.routing,
+                                             &cmd.u.batch.actions[i].rrset.routing));
+        for (size_t cut = 0; cut < rb.len; cut++) {
+                struct cs_command t;
+                int rv = cs_command_decode(rb.base, cut, &t, err, sizeof(err));
+                cs_command_free(&t);
+                if (rv != 0)
+                        assert_true(rv == -EBADMSG || rv == -EPROTO);
+        }
+        cs_command_free(&d);
+        raft_free(rb.base);
+        ab_reset(&e->ab);
+        /* Applied, snapshotted, restored: the same state byte for byte. */
+        geo(e, "g.example.com.", "eng", "", "GB", "ENG", 1);
+        geo(e, "g.example.com.", "any", "", "*", "", 3);
+        assert_int_equal(apply(e), 0);
+        void *buf, *again;
+        size_t len, len2;
+        assert_int_equal(cs_snapshot_encode(&e->st, &buf, &len), 0);
+        struct cs_state copy;
+        cs_state_init(&copy);
+        assert_int_equal(cs_snapshot_decode(buf, len, &copy, err, sizeof(err)), 0);
+        assert_int_equal(cs_snapshot_encode(&copy, &again, &len2), 0);
+        assert_int_equal(len, len2);
+        assert_memory_equal(buf, again, len);
+        const struct cs_zone *z =
+            cs_state_zone_get(&copy, e->zf.origin, e->zf.origin_len);
+        uint8_t owner[256];
+        size_t ol = to_wire("g.example.com.", owner);
+        const struct cs_rrset *set = cs_zone_rrset_get(z, owner, ol, CS_TYPE_A, "eng");
+        assert_true(set->routing.has_geo);
+        assert_string_equal(set->routing.geo_subdivision, "ENG");
+        const struct cs_group *g = cs_zone_group_get(z, owner, ol, CS_TYPE_A);
+        assert_int_equal(g->n_policy[CS_POLICY_GEOLOCATION], 2);
+        free(buf);
+        free(again);
+        cs_state_fini(&copy);
+}
+
 static void *read_data(const char *name, size_t *len)
 {
         char path[1024];
@@ -480,6 +592,10 @@ int main(void)
                                             teardown),
             cmocka_unit_test_setup_teardown(commands_carry_every_routing_field, setup,
                                             teardown),
+            cmocka_unit_test_setup_teardown(geolocation_form_and_group_rules, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(geolocation_travels_in_commands_and_snapshots,
+                                            setup, teardown),
             cmocka_unit_test(format_1_snapshots_still_load),
             cmocka_unit_test(format_1_commands_still_decode),
         };

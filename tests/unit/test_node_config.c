@@ -101,6 +101,49 @@ static void test_bad_api_limits_are_usage_errors(void **state)
         }
 }
 
+static void test_ecs_and_geoip_settings(void **state)
+{
+        struct node_config cfg;
+        char err[512] = "";
+        assert_int_equal(parse(&cfg, err, sizeof(err), "-l", "127.0.0.1:5353", NULL),
+                         NODE_CONFIG_OK);
+        assert_true(cfg.ecs.enabled);
+        assert_int_equal(cfg.ecs.max_ipv4, 24);
+        assert_int_equal(cfg.ecs.max_ipv6, 56);
+        assert_int_equal(cfg.ecs.trusted_count, 0);
+        assert_string_equal(cfg.geoip_db, "");
+        node_config_free(&cfg);
+        assert_int_equal(parse(&cfg, err, sizeof(err), "-l", "127.0.0.1:5353", "--ecs",
+                               "off", "--ecs-max-ipv4-prefix", "20",
+                               "--ecs-max-ipv6-prefix", "48", "--ecs-trusted",
+                               "192.0.2.0/24,2001:db8::/32", "--geoip-db",
+                               "/var/lib/geo/x.mmdb", NULL),
+                         NODE_CONFIG_OK);
+        assert_false(cfg.ecs.enabled);
+        assert_int_equal(cfg.ecs.max_ipv4, 20);
+        assert_int_equal(cfg.ecs.max_ipv6, 48);
+        assert_int_equal(cfg.ecs.trusted_count, 2);
+        assert_string_equal(cfg.geoip_db, "/var/lib/geo/x.mmdb");
+        node_config_free(&cfg);
+        const char *bad[][2] = {
+            {"--ecs", "maybe"},
+            {"--ecs-max-ipv4-prefix", "33"},
+            {"--ecs-max-ipv6-prefix", "129"},
+            {"--ecs-max-ipv4-prefix", "-1"},
+            {"--ecs-trusted", "192.0.2.0/33"},
+            {"--ecs-trusted", ","},
+            {"--geoip-db", ""},
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                err[0] = '\0';
+                assert_int_not_equal(parse(&cfg, err, sizeof(err), "-l", "127.0.0.1:5353",
+                                           bad[i][0], bad[i][1], NULL),
+                                     NODE_CONFIG_OK);
+                assert_non_null(strstr(err, bad[i][0] + 2));
+                node_config_free(&cfg);
+        }
+}
+
 static void test_file_lines_and_flag_override(void **state)
 {
         char path[] = "/tmp/test_node_config-XXXXXX";
@@ -140,6 +183,7 @@ int main(void)
             cmocka_unit_test(test_api_limits_from_flags),
             cmocka_unit_test(test_bad_api_limits_are_usage_errors),
             cmocka_unit_test(test_file_lines_and_flag_override),
+            cmocka_unit_test(test_ecs_and_geoip_settings),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

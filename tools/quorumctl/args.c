@@ -169,6 +169,8 @@ int quorumctl_args_parse(struct quorumctl_args *a, int argc, char **argv,
         }
         if (rc != 0)
                 return rc;
+        if (a->cmd == NULL && words == 1)
+                a->cmd = find_cmd(cmds, a->object, ""); /* a one-word command */
         if (a->help || a->version)
                 return 0;
         if (a->object == NULL)

@@ -98,6 +98,23 @@ static int routing_build(const char *zone, const struct quorumctl_args *args,
         }
         if (quorumctl_args_has(args, "multivalue"))
                 json_object_set_new(rrset, "multi_value_answer", json_true());
+        static const char *const geo_opts[][2] = {
+            {"geo-continent", "continent_code"},
+            {"geo-country", "country_code"},
+            {"geo-subdivision", "subdivision_code"}};
+        json_t *geo = NULL;
+        for (int i = 0; i < 3; i++) {
+                const char *code = quorumctl_args_get(args, geo_opts[i][0]);
+                if (code == NULL)
+                        continue;
+                if (geo == NULL)
+                        geo = json_object();
+                char *up = upper(code);
+                json_object_set_new(geo, geo_opts[i][1], json_string(up ? up : code));
+                free(up);
+        }
+        if (geo != NULL)
+                json_object_set_new(rrset, "geo_location", geo);
         const char *check = quorumctl_args_get(args, "health-check");
         if (check != NULL)
                 json_object_set_new(rrset, "health_check_id", json_string(check));
@@ -216,9 +233,9 @@ static int fill_delete(struct quorumctl_ctx *ctx, const char *zone, json_t *batc
                         json_object_set(rrset, "ttl", json_object_get(current, "ttl"));
                 /* A delete names the routing fields too: those not given
                  * are the set's. */
-                static const char *const routing[] = {"weight", "failover",
-                                                      "multi_value_answer",
-                                                      "health_check_id", "alias_target"};
+                static const char *const routing[] = {
+                    "weight",          "failover",     "multi_value_answer",
+                    "health_check_id", "alias_target", "geo_location"};
                 for (size_t i = 0; i < sizeof(routing) / sizeof(routing[0]); i++)
                         if (json_object_get(rrset, routing[i]) == NULL &&
                             json_object_get(current, routing[i]) != NULL)
@@ -314,6 +331,15 @@ static char *routing_cell(json_t *rrset)
                 ADD("failover %s", json_string_value(v));
         if (json_is_true(json_object_get(rrset, "multi_value_answer")))
                 ADD("multivalue");
+        json_t *geo = json_object_get(rrset, "geo_location");
+        if (json_is_object(geo)) {
+                const char *keys[] = {"continent_code", "country_code",
+                                      "subdivision_code"};
+                ADD("geo");
+                for (int i = 0; i < 3; i++)
+                        if (json_is_string(v = json_object_get(geo, keys[i])))
+                                ADD("%s%s", i == 2 ? "-" : " ", json_string_value(v));
+        }
         json_t *alias = json_object_get(rrset, "alias_target");
         if (json_is_object(alias)) {
                 v = json_object_get(alias, "dns_name");

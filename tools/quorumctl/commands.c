@@ -20,6 +20,7 @@
 #include "tools/quorumctl/cmd_health.h"
 #include "tools/quorumctl/cmd_import.h"
 #include "tools/quorumctl/cmd_record.h"
+#include "tools/quorumctl/cmd_stats.h"
 #include "tools/quorumctl/cmd_zone.h"
 #include "tools/quorumctl/errors.h"
 
@@ -112,6 +113,12 @@ static const struct quorumctl_opt record_change_opts[] = {
     {"failover", 0, QUORUMCTL_OPT_VALUE, "ROLE",
      "failover routing: PRIMARY or SECONDARY"},
     {"multivalue", 0, QUORUMCTL_OPT_FLAG, NULL, "multivalue answer routing"},
+    {"geo-continent", 0, QUORUMCTL_OPT_VALUE, "CODE",
+     "geolocation routing: continent (AF AN AS EU\nNA OC SA)"},
+    {"geo-country", 0, QUORUMCTL_OPT_VALUE, "CODE",
+     "geolocation routing: ISO 3166-1 country,\nor * for the default location"},
+    {"geo-subdivision", 0, QUORUMCTL_OPT_VALUE, "CODE",
+     "geolocation routing: ISO 3166-2 subdivision\nof --geo-country (CA for US-CA)"},
     {"health-check", 0, QUORUMCTL_OPT_VALUE, "ID", "health check of the record set"},
     {"alias-target", 0, QUORUMCTL_OPT_VALUE, "NAME",
      "an alias: answer with NAME's record set\nof this type (no VALUEs)"},
@@ -189,8 +196,9 @@ const struct quorumctl_cmd quorumctl_commands[] = {
      "TXT/SPF values not starting with a quote are sent as one quoted string.\n"
      "Put -- before values that start with '-'.  The change is one batch of\n"
      "one action; its id is printed.\n"
-     "ROUTING: --set-id ID with one of --weight N, --failover PRIMARY|SECONDARY\n"
-     "or --multivalue, and optionally --health-check ID; an alias takes\n"
+     "ROUTING: --set-id ID with one of --weight N, --failover PRIMARY|SECONDARY,\n"
+     "--multivalue or --geo-continent CODE | --geo-country CODE\n"
+     "[--geo-subdivision CODE], and optionally --health-check ID; an alias takes\n"
      "--alias-target NAME [--evaluate-target-health] instead of VALUEs.",
      3, U, record_change_opts, quorumctl_record_upsert},
     {"record", "create", "ZONE NAME TYPE [--ttl SECS] [--set-id ID] [ROUTING] VALUE...",
@@ -256,6 +264,14 @@ const struct quorumctl_cmd quorumctl_commands[] = {
      "aggregate, every node's vote (latency, reason, age) and the last\n"
      "transitions.",
      0, 1, quorumctl_health_status_opts, quorumctl_health_status},
+    {"stats", "", "", "main figures of every node, as a table",
+     "Asks the first server for the members, then each member's GET /metrics\n"
+     "(the token needs read scope unless the nodes run --metrics-access open):\n"
+     "raft role, term and applied index, zones, record sets, DNS queries,\n"
+     "NXDOMAIN and REFUSED answers, responses dropped by rate limiting and\n"
+     "loop stalls over 100 ms, all since each node started.  Exit 3 when a\n"
+     "member did not answer (its row says unreachable).",
+     0, 0, NULL, quorumctl_stats_show},
     {NULL, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL},
 };
 
@@ -290,8 +306,8 @@ static void print_opts(FILE *out, const struct quorumctl_opt *opts)
 
 static void print_cmd_line(FILE *out, const struct quorumctl_cmd *c)
 {
-        fprintf(out, "  %s %s%s%s\n      %s\n", c->object, c->verb,
-                c->synopsis[0] != '\0' ? " " : "", c->synopsis, c->summary);
+        fprintf(out, "  %s%s%s%s%s\n      %s\n", c->object, c->verb[0] != '\0' ? " " : "",
+                c->verb, c->synopsis[0] != '\0' ? " " : "", c->synopsis, c->summary);
 }
 
 static void print_tool_help(FILE *out, const char *object)
@@ -328,7 +344,8 @@ void quorumctl_help_print(FILE *out, const struct quorumctl_args *args)
                 print_tool_help(out, known ? args->object : NULL);
                 return;
         }
-        fprintf(out, "Usage: quorumctl %s %s %s\n%c%s.\n", c->object, c->verb,
+        fprintf(out, "Usage: quorumctl %s%s%s%s%s\n%c%s.\n", c->object,
+                c->verb[0] != '\0' ? " " : "", c->verb, c->synopsis[0] != '\0' ? " " : "",
                 c->synopsis, c->summary[0] - 'a' + 'A', c->summary + 1);
         if (c->details != NULL)
                 fprintf(out, "\n%s\n", c->details);

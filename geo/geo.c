@@ -1,0 +1,258 @@
+/*
+ * geo.c — .mmdb files through libmaxminddb (see geo.h).
+ *
+ * Open copies the file into an unnamed temporary file (O_TMPFILE, next to
+ * it or in /tmp) and maps that copy (MMDB_MODE_MMAP through /proc/self/fd):
+ * a database file rewritten in place, rather than replaced by a rename,
+ * then cannot change or truncate the pages lookups read (a truncated
+ * mapping is SIGBUS), and the copy disappears with the mapping.  A lookup
+ * builds
+ * a sockaddr on the stack, walks the tree with MMDB_lookup_sockaddr() and
+ * reads the few strings it needs with MMDB_get_value(), which return
+ * pointers into the mapping.  The record's network length is libmaxminddb's
+ * netmask, counted from the IPv4 subtree for an IPv4 address in an IPv6
+ * database.
+ */
+#include "geo/geo.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <maxminddb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct geo_db {
+        MMDB_s mmdb;
+        const struct geo_names *names;
+        uint64_t size;
+};
+
+static int compare_names(const void *a, const void *b)
+{
+        const struct geo_subdivision *x = a, *y = b;
+        int c = strcmp(x->country, y->country);
+        return c != 0 ? c : strcmp(x->name, y->name);
+}
+
+void geo_names_sort(struct geo_names *names)
+{
+        qsort(names->items, names->count, sizeof(names->items[0]), compare_names);
+}
+
+const struct geo_subdivision *geo_names_find(const struct geo_names *names,
+                                             const char *country, const char *name,
+                                             size_t len)
+{
+        if (names == NULL)
+                return NULL;
+        size_t lo = 0, hi = names->count;
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                const struct geo_subdivision *s = &names->items[mid];
+                int c = strcmp(s->country, country);
+                if (c == 0) {
+                        c = strncmp(s->name, name, len);
+                        if (c == 0 && s->name[len] != '\0')
+                                c = 1;
+                }
+                if (c == 0)
+                        return s;
+                if (c < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return NULL;
+}
+
+/* An unnamed copy of the open file src (size bytes) in dir; its fd or -errno. */
+static int private_copy(int src, uint64_t size, const char *dir)
+{
+        int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
+        off_t off = 0;
+        while ((uint64_t)off < size) {
+                ssize_t n = sendfile(fd, src, &off, (size_t)(size - (uint64_t)off));
+                if (n <= 0) {
+                        int e = n < 0 ? errno : EIO;
+                        close(fd);
+                        return -e;
+                }
+        }
+        return fd;
+}
+
+int geo_db_open(const char *path, const struct geo_names *names, struct geo_db **out,
+                char *err, size_t err_size)
+{
+        struct geo_db *db = calloc(1, sizeof(*db));
+        if (db == NULL) {
+                snprintf(err, err_size, "out of memory");
+                return -ENOMEM;
+        }
+        int src = open(path, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (src < 0 || fstat(src, &st) != 0) {
+                int e = errno;
+                snprintf(err, err_size, "%s: %s", path, strerror(e));
+                if (src >= 0)
+                        close(src);
+                free(db);
+                return -e;
+        }
+        db->size = (uint64_t)st.st_size;
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof(dir), "%s", path);
+        int copy = private_copy(src, db->size, dirname(dir));
+        if (copy < 0)
+                copy = private_copy(src, db->size, "/tmp");
+        close(src);
+        char mapped[64];
+        if (copy >= 0)
+                snprintf(mapped, sizeof(mapped), "/proc/self/fd/%d", copy);
+        /* No temporary file possible: map the file itself. */
+        int rc = MMDB_open(copy >= 0 ? mapped : path, MMDB_MODE_MMAP, &db->mmdb);
+        if (copy >= 0)
+                close(copy); /* the mapping keeps the copy */
+        if (rc != MMDB_SUCCESS) {
+                int e = rc == MMDB_IO_ERROR ? errno : 0;
+                snprintf(err, err_size, "%s: %s%s%s", path, MMDB_strerror(rc),
+                         e ? ": " : "", e ? strerror(e) : "");
+                free(db);
+                return e ? -e : -EINVAL;
+        }
+        if (db->mmdb.metadata.ip_version != 4 && db->mmdb.metadata.ip_version != 6) {
+                snprintf(err, err_size, "%s: ip_version %u is neither 4 nor 6", path,
+                         db->mmdb.metadata.ip_version);
+                MMDB_close(&db->mmdb);
+                free(db);
+                return -EINVAL;
+        }
+        db->names = names;
+        (void)geo_country_continent("US"); /* fills its table before any lookup */
+        *out = db;
+        return 0;
+}
+
+void geo_db_close(struct geo_db *db)
+{
+        if (db == NULL)
+                return;
+        MMDB_close(&db->mmdb);
+        free(db);
+}
+
+void geo_db_info(const struct geo_db *db, struct geo_info *out)
+{
+        memset(out, 0, sizeof(*out));
+        out->build_epoch = db->mmdb.metadata.build_epoch;
+        snprintf(out->type, sizeof(out->type), "%s",
+                 db->mmdb.metadata.database_type ? db->mmdb.metadata.database_type : "");
+        out->ip_version = db->mmdb.metadata.ip_version;
+        out->node_count = db->mmdb.metadata.node_count;
+        out->size = db->size;
+}
+
+/* A UTF-8 string at path in the record, copied into out (NUL-terminated,
+ * at most out_size - 1 bytes, only when it fits); its length or -1. */
+static int get_string(MMDB_entry_s *entry, char *out, size_t out_size,
+                      const char *const *path)
+{
+        MMDB_entry_data_s data;
+        if (MMDB_aget_value(entry, &data, path) != MMDB_SUCCESS || !data.has_data ||
+            data.type != MMDB_DATA_TYPE_UTF8_STRING || data.data_size >= out_size)
+                return -1;
+        memcpy(out, data.utf8_string, data.data_size);
+        out[data.data_size] = '\0';
+        return (int)data.data_size;
+}
+
+static bool upper_code(const char *s, size_t min, size_t max)
+{
+        size_t n = strlen(s);
+        if (n < min || n > max)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9')))
+                        return false;
+        return true;
+}
+
+int geo_db_lookup(const struct geo_db *db, int family, const uint8_t *addr,
+                  struct geo_place *out)
+{
+        memset(out, 0, sizeof(*out));
+        struct sockaddr_storage ss;
+        memset(&ss, 0, sizeof(ss));
+        if (family == AF_INET) {
+                struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+                sin->sin_family = AF_INET;
+                memcpy(&sin->sin_addr, addr, 4);
+        } else if (family == AF_INET6) {
+                if (db->mmdb.metadata.ip_version != 6)
+                        return -EINVAL;
+                struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+                sin6->sin6_family = AF_INET6;
+                memcpy(&sin6->sin6_addr, addr, 16);
+        } else {
+                return -EINVAL;
+        }
+        int mmdb_error = MMDB_SUCCESS;
+        MMDB_lookup_result_s r =
+            MMDB_lookup_sockaddr(&db->mmdb, (const struct sockaddr *)&ss, &mmdb_error);
+        if (mmdb_error != MMDB_SUCCESS)
+                return -EINVAL;
+        unsigned netmask = r.netmask;
+        if (family == AF_INET && db->mmdb.metadata.ip_version == 6)
+                netmask = netmask >= 96 ? netmask - 96 : 0;
+        unsigned bits = family == AF_INET ? 32 : 128;
+        out->prefix = (uint8_t)(netmask < bits ? netmask : bits);
+        if (!r.found_entry)
+                return 0;
+        out->found = true;
+        MMDB_entry_s entry = r.entry;
+        static const char *const country_geoip2[] = {"country", "iso_code", NULL};
+        static const char *const country_flat[] = {"country_code", NULL};
+        static const char *const continent_geoip2[] = {"continent", "code", NULL};
+        static const char *const sub_geoip2[] = {"subdivisions", "0", "iso_code", NULL};
+        static const char *const sub_flat[] = {"state1", NULL};
+        bool flat = false;
+        if (get_string(&entry, out->country, sizeof(out->country), country_geoip2) < 0) {
+                flat = get_string(&entry, out->country, sizeof(out->country),
+                                  country_flat) >= 0;
+        }
+        if (!upper_code(out->country, 2, 2))
+                out->country[0] = '\0';
+        if (get_string(&entry, out->continent, sizeof(out->continent), continent_geoip2) <
+                0 ||
+            !geo_continent_valid(out->continent)) {
+                const char *c = geo_country_continent(out->country);
+                snprintf(out->continent, sizeof(out->continent), "%s", c ? c : "");
+        }
+        if (out->country[0] == '\0')
+                return 0;
+        if (!flat) {
+                if (get_string(&entry, out->subdivision, sizeof(out->subdivision),
+                               sub_geoip2) < 0 ||
+                    !upper_code(out->subdivision, 1, 3))
+                        out->subdivision[0] = '\0';
+                return 0;
+        }
+        char name[128];
+        int len = get_string(&entry, name, sizeof(name), sub_flat);
+        if (len > 0) {
+                const struct geo_subdivision *s =
+                    geo_names_find(db->names, out->country, name, (size_t)len);
+                if (s != NULL)
+                        memcpy(out->subdivision, s->code, sizeof(out->subdivision));
+        }
+        return 0;
+}

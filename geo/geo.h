@@ -1,0 +1,80 @@
+/*
+ * geo.h — where an address is, from a MaxMind DB (.mmdb) file.
+ *
+ * The one module that touches libmaxminddb.  geo_db_open() maps a file and
+ * reads its metadata; geo_db_lookup() walks the search tree for an address
+ * and reads the record's continent, country and subdivision in either of
+ * the two schemas in use: MaxMind's GeoIP2/GeoLite2 (continent.code,
+ * country.iso_code, subdivisions.0.iso_code) and the flat one of the
+ * ip-location-db packages (country_code, state1 as a name such as
+ * "California", no continent).  A missing continent is derived from the
+ * country; a subdivision given by name is turned into its ISO 3166-2 code
+ * with a table the caller supplies (node/ reads it from iso-codes).
+ * Lookups read only the mapped file: no allocation, lock or system call.
+ */
+#ifndef GEO_GEO_H
+#define GEO_GEO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One ISO 3166-2 subdivision: "GB", "England", "ENG". */
+struct geo_subdivision {
+        char country[3];
+        char code[4]; /* after the dash, 1..3 characters */
+        const char *name;
+};
+
+/* Subdivisions sorted by (country, name) with geo_names_sort(); borrowed by
+ * every database opened with it, so it must outlive them. */
+struct geo_names {
+        size_t count;
+        struct geo_subdivision *items;
+};
+
+void geo_names_sort(struct geo_names *names);
+/* The subdivision of country named name (len bytes), or NULL. */
+const struct geo_subdivision *geo_names_find(const struct geo_names *names,
+                                             const char *country, const char *name,
+                                             size_t len);
+
+/* What a database says about an address. */
+struct geo_place {
+        bool found;          /* the address is in a network with data */
+        char continent[3];   /* "EU"; "" unknown */
+        char country[3];     /* "GB"; "" unknown */
+        char subdivision[4]; /* "ENG"; "" unknown */
+        uint8_t prefix;      /* length of the network the record covers */
+};
+
+/* The database's metadata, for the API. */
+struct geo_info {
+        uint64_t build_epoch; /* seconds since 1970 */
+        char type[64];        /* database_type, e.g. "GeoLite2-City" */
+        unsigned ip_version;  /* 4 or 6 */
+        uint32_t node_count;
+        uint64_t size; /* bytes of the file */
+};
+
+struct geo_db;
+
+/* Opens path; names (may be NULL) is borrowed.  0, or a negative code with
+ * a one-line reason in err. */
+int geo_db_open(const char *path, const struct geo_names *names, struct geo_db **out,
+                char *err, size_t err_size);
+void geo_db_close(struct geo_db *db);
+void geo_db_info(const struct geo_db *db, struct geo_info *out);
+
+/* Looks up the address (4 or 16 bytes, family AF_INET or AF_INET6).  0, or
+ * -EINVAL when the database cannot hold that family or its tree is corrupt. */
+int geo_db_lookup(const struct geo_db *db, int family, const uint8_t *addr,
+                  struct geo_place *out);
+
+/* The continent of an ISO 3166-1 alpha-2 country ("GB" → "EU"), or NULL when
+ * the code is not a country. */
+const char *geo_country_continent(const char *country);
+/* Whether code is one of AF AN AS EU NA OC SA. */
+bool geo_continent_valid(const char *code);
+
+#endif

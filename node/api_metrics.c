@@ -1,0 +1,574 @@
+/*
+ * api_metrics.c — GET /metrics (see api_metrics.h) and the counters the
+ * API keeps on the loop.
+ *
+ * A scrape asks the node for the DNS servers' sum (dns_collect, which
+ * merges every thread's struct dns_metrics into a scratch copy), reads the
+ * replica (consensus/replica.h) and the replicated state on the loop, and
+ * writes every family into one growing buffer that h2o copies when it is
+ * sent.  Only non-zero per-zone series are written, so a node with many
+ * zones but few queried ones stays small.  Label values are escaped as the
+ * format says: backslash, double quote and newline.
+ */
+#include "node/api_metrics.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dns/metrics.h"
+#include "dns/name.h"
+#include "node/api.h"
+#include "node/ready.h"
+
+#define STALL_PERIOD_MS 100
+
+static const uint64_t stall_bounds_ms[NODE_STALL_BUCKETS] = {
+    1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000};
+static const char *const batch_outcomes[NODE_BATCH_OUTCOMES] = {
+    "accepted", "invalid", "not_found", "conflict", "no_quorum", "storage", "internal"};
+
+static const struct node_http_route metrics_routes[] = {
+    {"GET", "/metrics", NODE_SCOPE_NONE, node_api_metrics, false},
+};
+
+const struct node_http_route *node_api_metrics_routes(size_t *count)
+{
+        *count = sizeof(metrics_routes) / sizeof(metrics_routes[0]);
+        return metrics_routes;
+}
+
+/* ---- counting on the loop ---- */
+
+static uint64_t now_ns(void)
+{
+        return uv_hrtime();
+}
+
+static void note_term(struct node_api_metrics *m, uint64_t term)
+{
+        if (m->last_term != 0 && term > m->last_term)
+                m->elections += term - m->last_term;
+        m->last_term = term;
+}
+
+static void on_stall_timer(uv_timer_t *timer)
+{
+        struct node_api *api = timer->data;
+        struct node_api_metrics *m = &api->metrics;
+        uint64_t now = now_ns();
+        uint64_t late = now > m->stall_due_ns ? now - m->stall_due_ns : 0;
+        unsigned b = 0;
+        while (b < NODE_STALL_BUCKETS && late > stall_bounds_ms[b] * 1000000u)
+                b++;
+        m->stall_bucket[b]++;
+        m->stall_ns_total += late;
+        if (api->cluster != NULL)
+                note_term(m, consensus_replica_term(&api->cluster->replica));
+        m->stall_due_ns = now + STALL_PERIOD_MS * 1000000u;
+        uv_timer_start(&m->stall_timer, on_stall_timer, STALL_PERIOD_MS, 0);
+}
+
+void node_api_metrics_start(struct node_api *api)
+{
+        struct node_api_metrics *m = &api->metrics;
+        uv_timer_init(api->loop, &m->stall_timer);
+        m->stall_timer.data = api;
+        m->stall_running = true;
+        m->stall_due_ns = now_ns() + STALL_PERIOD_MS * 1000000u;
+        uv_timer_start(&m->stall_timer, on_stall_timer, STALL_PERIOD_MS, 0);
+        uv_unref((uv_handle_t *)&m->stall_timer); /* never keeps the loop alive */
+}
+
+void node_api_metrics_stop(struct node_api *api)
+{
+        struct node_api_metrics *m = &api->metrics;
+        if (!m->stall_running)
+                return;
+        m->stall_running = false;
+        if (!uv_is_closing((uv_handle_t *)&m->stall_timer))
+                uv_close((uv_handle_t *)&m->stall_timer, NULL);
+}
+
+void node_api_metrics_batch(struct node_api *api, int status, const struct cs_result *res)
+{
+        enum node_batch_outcome o;
+        if (status == CONSENSUS_E_NOT_LEADER || status == CONSENSUS_E_LEADERSHIP_LOST ||
+            status == CONSENSUS_E_SHUTDOWN)
+                o = NODE_BATCH_NO_QUORUM;
+        else if (status == CONSENSUS_E_STORAGE)
+                o = NODE_BATCH_STORAGE;
+        else if (status != 0 || res == NULL)
+                o = NODE_BATCH_INTERNAL;
+        else if (res->status == 0)
+                o = NODE_BATCH_ACCEPTED;
+        else if (res->n_errors > 0)
+                o = NODE_BATCH_INVALID;
+        else if (res->status == -ENOENT)
+                o = NODE_BATCH_NOT_FOUND;
+        else if (res->status == -EEXIST || res->status == -EKEYREJECTED ||
+                 res->status == -ENOTEMPTY)
+                o = NODE_BATCH_CONFLICT;
+        else if (res->status == -ENOMEM)
+                o = NODE_BATCH_INTERNAL;
+        else
+                o = NODE_BATCH_INVALID;
+        api->metrics.batches[o]++;
+}
+
+static void latency_add(struct node_latency *h, uint64_t ns)
+{
+        unsigned b = 0;
+        while (b < NODE_STALL_BUCKETS && ns > stall_bounds_ms[b] * 1000000u)
+                b++;
+        h->bucket[b]++;
+        h->sum_ns += ns;
+}
+
+void node_api_metrics_commit(struct node_api *api, uint64_t ns)
+{
+        latency_add(&api->metrics.commit, ns);
+}
+
+void node_api_metrics_relay(struct node_api *api, bool answered, uint64_t ms)
+{
+        if (answered)
+                api->metrics.relays_answered++;
+        else
+                api->metrics.relays_unknown++;
+        latency_add(&api->metrics.relay, ms * 1000000u);
+}
+
+/* ---- the exposition ---- */
+
+struct text {
+        char *buf;
+        size_t len, cap;
+        bool failed;
+};
+
+static void put(struct text *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void put(struct text *t, const char *fmt, ...)
+{
+        for (int round = 0; round < 2 && !t->failed; round++) {
+                va_list ap;
+                va_start(ap, fmt);
+                int n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+                va_end(ap);
+                if (n < 0) {
+                        t->failed = true;
+                        return;
+                }
+                if ((size_t)n < t->cap - t->len) {
+                        t->len += (size_t)n;
+                        return;
+                }
+                size_t cap = (t->cap + (size_t)n + 1) * 2;
+                char *grown = realloc(t->buf, cap);
+                if (grown == NULL) {
+                        t->failed = true;
+                        return;
+                }
+                t->buf = grown;
+                t->cap = cap;
+        }
+}
+
+static void family(struct text *t, const char *name, const char *type, const char *help)
+{
+        put(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A label value as the format wants it: \\, \" and \n escaped. */
+static void escape_label(const char *in, char *out, size_t size)
+{
+        size_t o = 0;
+        for (; *in != '\0' && o + 3 < size; in++) {
+                if (*in == '\\' || *in == '"') {
+                        out[o++] = '\\';
+                        out[o++] = *in;
+                } else if (*in == '\n') {
+                        out[o++] = '\\';
+                        out[o++] = 'n';
+                } else {
+                        out[o++] = *in;
+                }
+        }
+        out[o] = '\0';
+}
+
+static void zone_label(const uint8_t *origin, size_t len, char *out, size_t size)
+{
+        uint8_t wire[DNS_NAME_MAXLEN + 1] = {0};
+        char text[DNS_NAME_MAXLEN * 4 + 8];
+        memcpy(wire, origin, len < sizeof(wire) ? len : sizeof(wire) - 1);
+        dns_name_to_text(wire, text, sizeof(text));
+        escape_label(text, out, size);
+}
+
+static const char *const protos[DNS_METRICS_PROTOS] = {"udp", "tcp"};
+
+static void put_seconds(struct text *t, uint64_t ns)
+{
+        put(t, "%.9g", (double)ns / 1e9);
+}
+
+static void dns_families(struct text *t, const struct dns_metrics *m)
+{
+        family(t, "quorumdns_dns_queries_total", "counter",
+               "DNS queries received, by protocol and query type.");
+        for (int p = 0; p < DNS_METRICS_PROTOS; p++)
+                for (unsigned q = 0; q < DNS_METRICS_QTYPES; q++)
+                        put(t,
+                            "quorumdns_dns_queries_total{protocol=\"%s\",qtype=\"%s\"} "
+                            "%llu\n",
+                            protos[p], dns_metrics_qtype_name(q),
+                            (unsigned long long)dns_metrics_get(&m->queries[p][q]));
+        family(t, "quorumdns_dns_responses_total", "counter",
+               "DNS responses sent, by protocol and response code.");
+        for (int p = 0; p < DNS_METRICS_PROTOS; p++)
+                for (unsigned r = 0; r < DNS_METRICS_RCODES; r++)
+                        put(t,
+                            "quorumdns_dns_responses_total{protocol=\"%s\",rcode=\"%s\"} "
+                            "%llu\n",
+                            protos[p], dns_metrics_rcode_name(r),
+                            (unsigned long long)dns_metrics_get(&m->responses[p][r]));
+        family(t, "quorumdns_dns_unanswered_total", "counter",
+               "DNS messages that got no response (not a query, or dropped by "
+               "rate limiting).");
+        for (int p = 0; p < DNS_METRICS_PROTOS; p++)
+                put(t, "quorumdns_dns_unanswered_total{protocol=\"%s\"} %llu\n",
+                    protos[p], (unsigned long long)dns_metrics_get(&m->unanswered[p]));
+        family(t, "quorumdns_dns_truncated_total", "counter",
+               "DNS responses sent with TC=1.");
+        for (int p = 0; p < DNS_METRICS_PROTOS; p++)
+                put(t, "quorumdns_dns_truncated_total{protocol=\"%s\"} %llu\n", protos[p],
+                    (unsigned long long)dns_metrics_get(&m->truncated[p]));
+
+        family(t, "quorumdns_dns_response_size_bytes", "histogram",
+               "Size of the DNS responses sent.");
+        for (int p = 0; p < DNS_METRICS_PROTOS; p++) {
+                const struct dns_metrics_hist_size *h = &m->size[p];
+                uint64_t cum = 0;
+                for (unsigned b = 0; b <= DNS_METRICS_SIZES; b++) {
+                        cum += dns_metrics_get(&h->bucket[b]);
+                        if (b < DNS_METRICS_SIZES)
+                                put(t,
+                                    "quorumdns_dns_response_size_bytes_bucket{protocol="
+                                    "\"%"
+                                    "s\",le=\"%u\"} %llu\n",
+                                    protos[p], dns_metrics_size_bounds[b],
+                                    (unsigned long long)cum);
+                        else
+                                put(t,
+                                    "quorumdns_dns_response_size_bytes_bucket{protocol="
+                                    "\"%"
+                                    "s\",le=\"+Inf\"} %llu\n",
+                                    protos[p], (unsigned long long)cum);
+                }
+                put(t, "quorumdns_dns_response_size_bytes_sum{protocol=\"%s\"} %llu\n",
+                    protos[p], (unsigned long long)dns_metrics_get(&h->sum));
+                put(t, "quorumdns_dns_response_size_bytes_count{protocol=\"%s\"} %llu\n",
+                    protos[p], (unsigned long long)cum);
+        }
+        family(t, "quorumdns_dns_processing_seconds", "histogram",
+               "Time from receiving a DNS message to sending its response (UDP: "
+               "its batch's receipt to the batch's send).");
+        for (int p = 0; p < DNS_METRICS_PROTOS; p++) {
+                const struct dns_metrics_hist_time *h = &m->time[p];
+                uint64_t cum = 0;
+                for (unsigned b = 0; b <= DNS_METRICS_TIMES; b++) {
+                        cum += dns_metrics_get(&h->bucket[b]);
+                        put(t,
+                            "quorumdns_dns_processing_seconds_bucket{protocol=\"%s\",le="
+                            "\"",
+                            protos[p]);
+                        if (b < DNS_METRICS_TIMES)
+                                put_seconds(t, dns_metrics_time_bounds_ns[b]);
+                        else
+                                put(t, "+Inf");
+                        put(t, "\"} %llu\n", (unsigned long long)cum);
+                }
+                put(t, "quorumdns_dns_processing_seconds_sum{protocol=\"%s\"} ",
+                    protos[p]);
+                put_seconds(t, dns_metrics_get(&h->sum));
+                put(t, "\nquorumdns_dns_processing_seconds_count{protocol=\"%s\"} %llu\n",
+                    protos[p], (unsigned long long)cum);
+        }
+
+        /* Per zone: only the series that counted something. */
+        char zone[DNS_NAME_MAXLEN * 8 + 16];
+        family(t, "quorumdns_dns_zone_queries_total", "counter",
+               "DNS queries answered from a zone, by query type.");
+        for (unsigned i = 0; i < DNS_METRICS_ZONES; i++) {
+                const struct dns_metrics_zone *z = &m->zones[i];
+                if (dns_metrics_get(&z->hash) == 0)
+                        continue;
+                zone_label(z->origin, z->origin_len, zone, sizeof(zone));
+                for (unsigned q = 0; q < DNS_METRICS_QTYPES; q++) {
+                        uint64_t v = dns_metrics_get(&z->queries[q]);
+                        if (v != 0)
+                                put(t,
+                                    "quorumdns_dns_zone_queries_total{zone=\"%s\",qtype="
+                                    "\"%"
+                                    "s\"} %llu\n",
+                                    zone, dns_metrics_qtype_name(q),
+                                    (unsigned long long)v);
+                }
+        }
+        family(t, "quorumdns_dns_zone_responses_total", "counter",
+               "DNS responses from a zone, by protocol and response code.");
+        for (unsigned i = 0; i < DNS_METRICS_ZONES; i++) {
+                const struct dns_metrics_zone *z = &m->zones[i];
+                if (dns_metrics_get(&z->hash) == 0)
+                        continue;
+                zone_label(z->origin, z->origin_len, zone, sizeof(zone));
+                for (int p = 0; p < DNS_METRICS_PROTOS; p++)
+                        for (unsigned r = 0; r < DNS_METRICS_RCODES; r++) {
+                                uint64_t v = dns_metrics_get(&z->responses[p][r]);
+                                if (v != 0)
+                                        put(t,
+                                            "quorumdns_dns_zone_responses_total{zone=\"%"
+                                            "s\","
+                                            "protocol=\"%s\",rcode=\"%s\"} %llu\n",
+                                            zone, protos[p], dns_metrics_rcode_name(r),
+                                            (unsigned long long)v);
+                        }
+        }
+        family(t, "quorumdns_dns_zone_overflow_total", "counter",
+               "DNS queries answered from zones beyond the per-zone table "
+               "(not in the zone series).");
+        put(t, "quorumdns_dns_zone_overflow_total %llu\n",
+            (unsigned long long)dns_metrics_get(&m->zone_overflow));
+}
+
+static void counter1(struct text *t, const char *name, const char *help, uint64_t v)
+{
+        family(t, name, "counter", help);
+        put(t, "%s %llu\n", name, (unsigned long long)v);
+}
+
+static void gauge1(struct text *t, const char *name, const char *help, uint64_t v)
+{
+        family(t, name, "gauge", help);
+        put(t, "%s %llu\n", name, (unsigned long long)v);
+}
+
+static void limit_families(struct text *t, const struct node_dns_totals *d)
+{
+        family(t, "quorumdns_dns_rrl_responses_total", "counter",
+               "UDP responses Response Rate Limiting dropped or slipped (sent "
+               "truncated).");
+        put(t, "quorumdns_dns_rrl_responses_total{action=\"dropped\"} %llu\n",
+            (unsigned long long)d->rrl_dropped);
+        put(t, "quorumdns_dns_rrl_responses_total{action=\"slipped\"} %llu\n",
+            (unsigned long long)d->rrl_slipped);
+        family(t, "quorumdns_dns_cookies_total", "counter",
+               "UDP queries by DNS COOKIE outcome (RFC 7873).");
+        put(t, "quorumdns_dns_cookies_total{outcome=\"valid\"} %llu\n",
+            (unsigned long long)d->cookie_valid);
+        put(t, "quorumdns_dns_cookies_total{outcome=\"client_only\"} %llu\n",
+            (unsigned long long)d->cookie_client_only);
+        put(t, "quorumdns_dns_cookies_total{outcome=\"bad\"} %llu\n",
+            (unsigned long long)d->cookie_bad);
+        counter1(t, "quorumdns_dns_badcookie_sent_total",
+                 "BADCOOKIE responses sent (--cookies required).", d->badcookie_sent);
+        counter1(t, "quorumdns_dns_tcp_connections_accepted_total",
+                 "DNS TCP connections accepted.", d->tcp_accepted);
+        counter1(t, "quorumdns_dns_tcp_connections_refused_total",
+                 "DNS TCP connections refused (no room could be made).", d->tcp_refused);
+        family(t, "quorumdns_dns_tcp_connections_closed_total", "counter",
+               "DNS TCP connections the server closed, by reason.");
+        put(t, "quorumdns_dns_tcp_connections_closed_total{reason=\"total_cap\"} %llu\n",
+            (unsigned long long)d->tcp_evicted_total);
+        put(t, "quorumdns_dns_tcp_connections_closed_total{reason=\"source_cap\"} %llu\n",
+            (unsigned long long)d->tcp_evicted_per_source);
+        put(t, "quorumdns_dns_tcp_connections_closed_total{reason=\"idle\"} %llu\n",
+            (unsigned long long)d->tcp_idle_timeouts);
+        put(t,
+            "quorumdns_dns_tcp_connections_closed_total{reason=\"slow_message\"} %llu\n",
+            (unsigned long long)d->tcp_message_timeouts);
+        gauge1(t, "quorumdns_dns_tcp_connections_open", "DNS TCP connections open now.",
+               d->tcp_open);
+        if (!d->qlog_on)
+                return;
+        counter1(t, "quorumdns_query_log_lines_total", "Lines written to the query log.",
+                 d->qlog_written);
+        counter1(t, "quorumdns_query_log_dropped_total",
+                 "Queries not logged because a listener's queue was full.",
+                 d->qlog_dropped);
+        counter1(t, "quorumdns_query_log_reopens_total",
+                 "Times the query log was opened again (SIGHUP).", d->qlog_reopens);
+}
+
+static void latency_family(struct text *t, const char *name, const char *help,
+                           const struct node_latency *h)
+{
+        family(t, name, "histogram", help);
+        uint64_t cum = 0;
+        for (unsigned b = 0; b <= NODE_STALL_BUCKETS; b++) {
+                cum += h->bucket[b];
+                put(t, "%s_bucket{le=\"", name);
+                if (b < NODE_STALL_BUCKETS)
+                        put_seconds(t, stall_bounds_ms[b] * 1000000u);
+                else
+                        put(t, "+Inf");
+                put(t, "\"} %llu\n", (unsigned long long)cum);
+        }
+        put(t, "%s_sum ", name);
+        put_seconds(t, h->sum_ns);
+        put(t, "\n%s_count %llu\n", name, (unsigned long long)cum);
+}
+
+static int count_rrsets(const struct cs_zone *zone, void *arg)
+{
+        *(uint64_t *)arg += cs_zone_rrset_count(zone);
+        return 0;
+}
+
+static void raft_families(struct text *t, struct node_api *api)
+{
+        struct node_cluster *c = api->cluster;
+        struct consensus_replica *replica = &c->replica;
+        struct node_api_metrics *m = &api->metrics;
+        note_term(m, consensus_replica_term(replica));
+        enum consensus_state state = consensus_replica_state(replica);
+        family(t, "quorumdns_raft_state", "gauge",
+               "This node's raft state: 1 for the state it is in.");
+        static const struct {
+                enum consensus_state state;
+                const char *name;
+        } states[] = {{CONSENSUS_FOLLOWER, "follower"},
+                      {CONSENSUS_CANDIDATE, "candidate"},
+                      {CONSENSUS_LEADER, "leader"},
+                      {CONSENSUS_UNAVAILABLE, "unavailable"}};
+        for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+                put(t, "quorumdns_raft_state{state=\"%s\"} %d\n", states[i].name,
+                    state == states[i].state);
+        gauge1(t, "quorumdns_raft_term", "The current raft term.",
+               consensus_replica_term(replica));
+        gauge1(t, "quorumdns_raft_commit_index", "The highest log index known committed.",
+               consensus_replica_commit_index(replica));
+        gauge1(t, "quorumdns_raft_applied_index",
+               "The highest log index applied to this node's state.",
+               node_cluster_applied(c));
+        uint64_t last = consensus_replica_last_index(replica);
+        uint64_t snap = consensus_replica_snapshot_index(replica);
+        gauge1(t, "quorumdns_raft_last_index", "The last index of this node's log.",
+               last);
+        gauge1(t, "quorumdns_raft_log_entries",
+               "Log entries after the last snapshot (what a restart replays).",
+               last > snap ? last - snap : 0);
+        gauge1(t, "quorumdns_raft_snapshot_index", "The last index the snapshot covers.",
+               snap);
+        counter1(t, "quorumdns_raft_elections_total",
+                 "Elections this node has seen since start (increases of the term).",
+                 m->elections);
+        const struct cs_fsm *fsm = &c->fsm;
+        counter1(t, "quorumdns_raft_snapshots_total",
+                 "Snapshots this node has taken since start.", fsm->snapshots);
+        family(t, "quorumdns_raft_snapshot_seconds_total", "counter",
+               "Time spent taking those snapshots (freeze, encode, write).");
+        put(t, "quorumdns_raft_snapshot_seconds_total ");
+        put_seconds(t, fsm->snapshot_ns_total);
+        put(t, "\n");
+
+        family(t, "quorumdns_api_change_batches_total", "counter",
+               "Change batches (and imports) this node proposed as leader, by outcome.");
+        for (int o = 0; o < NODE_BATCH_OUTCOMES; o++)
+                put(t, "quorumdns_api_change_batches_total{outcome=\"%s\"} %llu\n",
+                    batch_outcomes[o], (unsigned long long)m->batches[o]);
+        family(t, "quorumdns_api_relays_total", "counter",
+               "Writes this node relayed to the leader, by outcome (unknown: the "
+               "client was told to retry).");
+        put(t, "quorumdns_api_relays_total{outcome=\"answered\"} %llu\n",
+            (unsigned long long)m->relays_answered);
+        put(t, "quorumdns_api_relays_total{outcome=\"unknown\"} %llu\n",
+            (unsigned long long)m->relays_unknown);
+        latency_family(t, "quorumdns_api_relay_seconds",
+                       "Time a relayed write took, from the client's request to its "
+                       "answer.",
+                       &m->relay);
+        latency_family(t, "quorumdns_api_change_batch_commit_seconds",
+                       "Time from proposing a change batch (as leader) to applying it: "
+                       "the log append, replication to a majority and the apply.",
+                       &m->commit);
+
+        family(t, "quorumdns_loop_stall_seconds", "histogram",
+               "How late a 100 ms timer of the node's loop fires: time the loop "
+               "was kept from its other work.");
+        uint64_t cum = 0;
+        for (unsigned b = 0; b <= NODE_STALL_BUCKETS; b++) {
+                cum += m->stall_bucket[b];
+                put(t, "quorumdns_loop_stall_seconds_bucket{le=\"");
+                if (b < NODE_STALL_BUCKETS)
+                        put_seconds(t, stall_bounds_ms[b] * 1000000u);
+                else
+                        put(t, "+Inf");
+                put(t, "\"} %llu\n", (unsigned long long)cum);
+        }
+        put(t, "quorumdns_loop_stall_seconds_sum ");
+        put_seconds(t, m->stall_ns_total);
+        put(t, "\nquorumdns_loop_stall_seconds_count %llu\n", (unsigned long long)cum);
+
+        uint64_t leader = consensus_replica_leader(replica, NULL);
+        uint64_t now = uv_now(api->loop);
+        family(t, "quorumdns_served_staleness_seconds", "gauge",
+               "Seconds since this node last knew a leader (0: it knows one now): "
+               "its DNS answers may miss changes made since.");
+        put(t, "quorumdns_served_staleness_seconds ");
+        put_seconds(t, leader != 0 || now < c->leader_seen_ms
+                           ? 0
+                           : (now - c->leader_seen_ms) * 1000000u);
+        put(t, "\n");
+        char reason[256];
+        gauge1(t, "quorumdns_ready",
+               "1 when GET /v1/health says ready (restored, a member, a leader known, "
+               "not lagging).",
+               node_ready_check(c, reason, sizeof(reason)));
+
+        uint64_t rrsets = 0;
+        cs_state_foreach_zone(&c->state, count_rrsets, &rrsets);
+        gauge1(t, "quorumdns_zones", "Zones in the replicated state.",
+               cs_state_zone_count(&c->state));
+        gauge1(t, "quorumdns_record_sets", "Record sets in the replicated state.",
+               rrsets);
+}
+
+void node_api_metrics(struct node_http_request *r, void *ctx)
+{
+        struct node_api *api = ctx;
+        if (!api->cfg->metrics_open && r->peer_id == 0 && r->scope < NODE_SCOPE_READ) {
+                node_http_reply_error(
+                    r, 401, "Unauthorized", NULL,
+                    "GET /metrics needs a read token ('Authorization: Bearer TOKEN'), "
+                    "or the node started with --metrics-access open");
+                return;
+        }
+        struct text t = {0};
+        struct node_dns_totals d = {0};
+        struct dns_metrics *sum = calloc(1, sizeof(*sum));
+        if (sum == NULL) {
+                node_http_reply_error(r, 500, "Internal", NULL, "out of memory");
+                return;
+        }
+        if (api->dns_collect != NULL)
+                api->dns_collect(api->dns_stats_ctx, &d, sum);
+        gauge1(&t, "quorumdns_node_id", "This node's id.", api->cfg->node_id);
+        dns_families(&t, sum);
+        limit_families(&t, &d);
+        raft_families(&t, api);
+        free(sum);
+        if (t.failed) {
+                free(t.buf);
+                node_http_reply_error(r, 500, "Internal", NULL, "out of memory");
+                return;
+        }
+        node_http_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", t.buf,
+                             t.len);
+        free(t.buf);
+}

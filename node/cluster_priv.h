@@ -1,0 +1,45 @@
+/*
+ * cluster_priv.h — how the parts of cluster mode call each other.
+ *
+ * cluster.c composes the node: it starts and stops the replica and the
+ * state machine, proposes commands, and runs the tick, which calls into
+ * the three jobs around them, each in its own file:
+ *   publish.c  the state machine's observer: applied commands into the DNS
+ *              engine, stale zones published again;
+ *   members.c  registration, membership changes, removal;
+ *   peers.c    what the other members have applied, and INSYNC.
+ * Everything runs on the node's loop.
+ */
+#ifndef NODE_CLUSTER_PRIV_H
+#define NODE_CLUSTER_PRIV_H
+
+#include "node/cluster.h"
+
+#define TICK_MS 200
+
+/* cluster.c: runs the tick at once (the owner's stop runs from the tick,
+ * never from inside raft's apply). */
+void node_cluster_schedule_tick(struct node_cluster *c);
+/* Reports status to cb from the loop, as a refused proposal is. */
+void node_cluster_refuse(struct node_cluster *c, int status, node_cluster_cb cb,
+                         void *ctx);
+
+/* publish.c */
+void node_publish_observe(struct node_cluster *c); /* install the observer */
+int node_publish_all(struct node_cluster *c, const char *what);
+void node_publish_retry(struct node_cluster *c); /* the stale zones, from the tick */
+void node_publish_fini(struct node_cluster *c);
+
+/* members.c */
+bool node_members_removed_before(struct node_cluster *c); /* DATA_DIR/removed */
+/* After the replica started: a configuration that no longer holds us. */
+bool node_members_removed_by_configuration(struct node_cluster *c);
+void node_members_check(struct node_cluster *c);           /* the member table changed */
+void node_members_confirm_removal(struct node_cluster *c); /* from the tick */
+void node_members_register(struct node_cluster *c);        /* from the tick */
+
+/* peers.c, from the tick */
+void node_peers_poll(struct node_cluster *c);
+void node_peers_advance_sync(struct node_cluster *c); /* leader */
+
+#endif

@@ -1,0 +1,406 @@
+/*
+ * publish.c — the replicated state, published to the DNS engine (see
+ * cluster.h and cluster_priv.h).
+ *
+ * The state machine's observer turns every applied command into one
+ * dns_db transaction: zone created or deleted, a batch's changed record
+ * sets (with their routing: set ids and health check ids interned into the
+ * small numbers the engine keeps), a restored snapshot as every zone at
+ * once.  A publish that fails marks its zone stale; the tick publishes
+ * stale zones again, whole, from the replicated state, until it succeeds.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "dns/name.h"
+#include "dns/route.h"
+#include "node/api_routing.h"
+#include "node/cluster_priv.h"
+
+/* ---- publishing to the DNS engine ------------------------------------------------ */
+
+/* Routing set ids are strings in the state and small numbers in the engine. */
+static uint32_t set_id_of(struct node_cluster *c, const char *name)
+{
+        if (name == NULL || *name == '\0')
+                return 0;
+        for (uint32_t i = 0; i < c->set_id_count; i++)
+                if (strcmp(c->set_ids[i], name) == 0)
+                        return i + 1;
+        char **grown = realloc(c->set_ids, (c->set_id_count + 1) * sizeof(*grown));
+        if (grown == NULL)
+                return 0;
+        c->set_ids = grown;
+        c->set_ids[c->set_id_count] = strdup(name);
+        return ++c->set_id_count;
+}
+
+struct node_health_id {
+        uint64_t hash;
+        uint32_t number; /* index + 1 */
+        char id[];
+};
+
+static bool health_id_match(const void *item, const void *key)
+{
+        return strcmp(((const struct node_health_id *)item)->id, key) == 0;
+}
+
+uint32_t node_cluster_health_index(struct node_cluster *c, const char *check_id)
+{
+        if (check_id == NULL || *check_id == '\0')
+                return 0;
+        uint64_t h = cs_hash_bytes(check_id, strlen(check_id), 0x6865616c7468);
+        struct node_health_id *known =
+            cs_hmap_get(&c->health_map, h, check_id, health_id_match);
+        if (known != NULL)
+                return known->number;
+        size_t len = strlen(check_id);
+        struct node_health_id *fresh = malloc(sizeof(*fresh) + len + 1);
+        struct node_health_id **grown =
+            realloc(c->health_ids, (c->health_id_count + 1) * sizeof(*grown));
+        if (grown != NULL)
+                c->health_ids = grown;
+        if (fresh == NULL || grown == NULL || cs_hmap_reserve(&c->health_map, 1) != 0) {
+                free(fresh);
+                return 0;
+        }
+        fresh->hash = h;
+        fresh->number = c->health_id_count + 1;
+        memcpy(fresh->id, check_id, len + 1);
+        c->health_ids[c->health_id_count++] = fresh;
+        cs_hmap_put(&c->health_map, h, fresh->id, fresh, health_id_match);
+        if (c->health_interned != NULL)
+                c->health_interned(c->health_ctx);
+        return fresh->number;
+}
+
+const char *node_cluster_health_id(const struct node_cluster *c, uint32_t number)
+{
+        return number >= 1 && number <= c->health_id_count ? c->health_ids[number - 1]->id
+                                                           : NULL;
+}
+
+static int put_rrset(struct node_cluster *c, struct dns_txn *txn, const uint8_t *origin,
+                     const uint8_t *owner, uint16_t type, const char *set_id,
+                     const struct cs_rrset *rrset)
+{
+        struct dns_route route = {0};
+        if (rrset != NULL && cs_routing_present(&rrset->routing)) {
+                api_route_of(&rrset->routing,
+                             node_cluster_health_index(c, rrset->routing.health_check_id),
+                             &route);
+                if (route.flags & DNS_ROUTE_ALIAS) {
+                        /* The alias's one pseudo-record: its target's name. */
+                        const uint8_t *target = rrset->routing.alias_name;
+                        uint16_t target_len = (uint16_t)rrset->routing.alias_name_len;
+                        int rc = dns_txn_rrset_put_route(txn, origin, owner, type,
+                                                         set_id_of(c, set_id), rrset->ttl,
+                                                         &target, &target_len, 1, &route);
+                        if (rc == -EINVAL || rc == -E2BIG) {
+                                LOG_ERROR("alias record set is replicated but cannot be "
+                                          "served: %s",
+                                          txn->error);
+                                return 0;
+                        }
+                        return rc;
+                }
+        }
+        size_t n = rrset ? rrset->count : 0;
+        const uint8_t **data = calloc(n ? n : 1, sizeof(*data));
+        uint16_t *len = calloc(n ? n : 1, sizeof(*len));
+        int rc = -ENOMEM;
+        if (data != NULL && len != NULL) {
+                for (size_t i = 0; i < n; i++) {
+                        data[i] = rrset->values[i].data;
+                        len[i] = rrset->values[i].len;
+                }
+                rc = dns_txn_rrset_put_route(
+                    txn, origin, owner, type, set_id_of(c, set_id),
+                    rrset ? rrset->ttl : 0, data, len, n,
+                    route.policy || route.flags || route.health || route.location ? &route
+                                                                                  : NULL);
+        }
+        free(data);
+        free(len);
+        if (rc == -EINVAL || rc == -E2BIG) {
+                char text[1024];
+                LOG_ERROR("record set at %s is replicated but cannot be served: %s",
+                          dns_name_to_text(owner, text, sizeof(text)), txn->error);
+                return 0; /* the rest of the batch is still published */
+        }
+        return rc;
+}
+
+struct zone_fill {
+        struct node_cluster *c;
+        struct dns_txn *txn;
+        const uint8_t *origin;
+        int rc;
+};
+
+static int fill_rrset(const struct cs_rrset *rrset, void *arg)
+{
+        struct zone_fill *f = arg;
+        f->rc = put_rrset(f->c, f->txn, f->origin, rrset->owner, rrset->type,
+                          rrset->set_id, rrset);
+        return f->rc;
+}
+
+static int publish_zone(struct node_cluster *c, struct dns_txn *txn,
+                        const struct cs_zone *zone)
+{
+        if (dns_txn_zone_create(txn, zone->origin, true) != 0)
+                return -ENOMEM;
+        struct zone_fill f = {c, txn, zone->origin, 0};
+        cs_zone_foreach_rrset(zone, fill_rrset, &f);
+        return f.rc;
+}
+
+/* ---- failed publishes, redone from the replicated state ---------------------------
+ *
+ * A publish that fails (no memory for the transaction, a commit refused)
+ * leaves the served view behind the state.  The zone is marked stale (every
+ * zone when a whole-state publish failed, or when too many are) and the tick
+ * publishes it again from the replicated state, zone by zone, until it
+ * succeeds.  Later changes of a stale zone are published as usual meanwhile;
+ * the republish replaces the zone as a whole. */
+
+#ifdef QDNS_FAULT_HOOKS
+/* Test builds: QDNS_FAULT_PUBLISH_FAIL=N:K fails K publishes in a row,
+ * starting with the Nth publish of this process (K defaults to 1). */
+static bool fault_publish_fails(void)
+{
+        static long first = -1, count, seen;
+        if (first < 0) {
+                const char *env = getenv("QDNS_FAULT_PUBLISH_FAIL");
+                char *end = NULL;
+                first = env != NULL ? strtol(env, &end, 10) : 0;
+                count = end != NULL && *end == ':' ? strtol(end + 1, NULL, 10) : 1;
+                if (first < 0)
+                        first = 0;
+        }
+        seen++;
+        return first > 0 && seen >= first && seen < first + count;
+}
+#endif
+
+static void mark_stale(struct node_cluster *c, const uint8_t *origin, size_t len)
+{
+        if (origin == NULL || c->n_stale == NODE_CLUSTER_MAX_STALE) {
+                c->stale_all = true;
+                return;
+        }
+        for (unsigned i = 0; i < c->n_stale; i++)
+                if (c->stale[i].len == len &&
+                    memcmp(c->stale[i].origin, origin, len) == 0)
+                        return;
+        memcpy(c->stale[c->n_stale].origin, origin, len);
+        c->stale[c->n_stale].len = (uint16_t)len;
+        c->n_stale++;
+}
+
+/* Commits (rc == 0) or aborts txn; a failure marks origin (NULL: every
+ * zone) stale for the tick to publish again.  Returns the outcome. */
+static int publish_finish(struct node_cluster *c, struct dns_txn *txn, int rc,
+                          const char *what, const uint8_t *origin, size_t origin_len)
+{
+#ifdef QDNS_FAULT_HOOKS
+        if (rc == 0 && fault_publish_fails()) {
+                rc = -ENOMEM;
+                snprintf(txn->error, sizeof(txn->error),
+                         "commit refused (injected: QDNS_FAULT_PUBLISH_FAIL)");
+        }
+#endif
+        if (rc == 0)
+                rc = dns_txn_commit(txn);
+        else
+                dns_txn_abort(txn);
+        if (rc != 0) {
+                if (c->publish_failures++ % 50 == 0)
+                        LOG_ERROR("publishing %s to DNS failed: %s; served data lags the "
+                                  "replicated state until it is published again",
+                                  what, txn->error[0] ? txn->error : strerror(-rc));
+                mark_stale(c, origin, origin_len);
+        }
+        return rc;
+}
+
+static int publish_begin(struct node_cluster *c, struct dns_txn *txn, const char *what,
+                         const uint8_t *origin, size_t origin_len)
+{
+        int rc = dns_txn_begin(c->db, txn);
+        if (rc != 0) {
+                if (c->publish_failures++ % 50 == 0)
+                        LOG_ERROR("publishing %s to DNS failed: cannot begin a "
+                                  "transaction: %s",
+                                  what, strerror(-rc));
+                mark_stale(c, origin, origin_len);
+        }
+        return rc;
+}
+
+static void on_zone_created(void *ctx, const struct cs_zone *zone)
+{
+        struct node_cluster *c = ctx;
+        struct dns_txn txn;
+        if (publish_begin(c, &txn, "a new zone", zone->origin, zone->origin_len) != 0)
+                return;
+        publish_finish(c, &txn, publish_zone(c, &txn, zone), "a new zone", zone->origin,
+                       zone->origin_len);
+}
+
+static void on_zone_deleted(void *ctx, const uint8_t *origin, uint16_t origin_len)
+{
+        struct node_cluster *c = ctx;
+        struct dns_txn txn;
+        if (publish_begin(c, &txn, "a zone deletion", origin, origin_len) != 0)
+                return;
+        int rc = dns_txn_zone_delete(&txn, origin);
+        publish_finish(c, &txn, rc == -ENOENT ? 0 : rc, "a zone deletion", origin,
+                       origin_len);
+}
+
+static void on_rrsets_changed(void *ctx, const struct cs_zone *zone,
+                              const struct cs_rrset_change *changes, size_t n)
+{
+        struct node_cluster *c = ctx;
+        struct dns_txn txn;
+        if (publish_begin(c, &txn, "a change batch", zone->origin, zone->origin_len) != 0)
+                return;
+        int rc = 0;
+        for (size_t i = 0; i < n && rc == 0; i++)
+                rc = put_rrset(c, &txn, zone->origin, changes[i].owner, changes[i].type,
+                               changes[i].set_id, changes[i].rrset);
+        publish_finish(c, &txn, rc, "a change batch", zone->origin, zone->origin_len);
+}
+
+static int collect_origin(void *item, void *arg)
+{
+        const struct dns_zone *zone = item;
+        struct dns_txn *txn = arg;
+        return dns_txn_zone_delete(txn, zone->origin) == -ENOMEM ? -ENOMEM : 0;
+}
+
+struct restore_fill {
+        struct node_cluster *c;
+        struct dns_txn *txn;
+        int rc;
+};
+
+static int restore_zone(const struct cs_zone *zone, void *arg)
+{
+        struct restore_fill *f = arg;
+        f->rc = publish_zone(f->c, f->txn, zone);
+        return f->rc;
+}
+
+/* The whole state replaces the whole served view, in one transaction. */
+int node_publish_all(struct node_cluster *c, const char *what)
+{
+        struct dns_txn txn;
+        uint64_t started = node_now_ms();
+        if (publish_begin(c, &txn, what, NULL, 0) != 0)
+                return -ENOMEM;
+        /* Delete every zone of the old catalog (deleting while walking the
+         * transaction's own copy is safe: the walk reads the published one). */
+        const struct dns_catalog *cur = dns_db_current(c->db);
+        int rc = pmap_walk(&cur->zones, collect_origin, &txn);
+        struct restore_fill f = {c, &txn, 0};
+        if (rc == 0)
+                cs_state_foreach_zone(&c->state, restore_zone, &f);
+        rc = publish_finish(c, &txn, rc ? rc : f.rc, what, NULL, 0);
+        /* Rare and proportional to the catalog: worth a line in the log. */
+        LOG_INFO("published %s: %zu zones in %llu ms%s", what,
+                 cs_state_zone_count(&c->state),
+                 (unsigned long long)(node_now_ms() - started), rc ? " (failed)" : "");
+        return rc;
+}
+
+/* One stale zone as the state has it now: replaced, or deleted when gone. */
+static int republish_zone(struct node_cluster *c, const uint8_t *origin, size_t len)
+{
+        struct dns_txn txn;
+        if (publish_begin(c, &txn, "a zone again", origin, len) != 0)
+                return -ENOMEM;
+        const struct cs_zone *zone = cs_state_zone_get(&c->state, origin, len);
+        int rc;
+        if (zone != NULL) {
+                rc = publish_zone(c, &txn, zone);
+        } else {
+                rc = dns_txn_zone_delete(&txn, origin);
+                rc = rc == -ENOENT ? 0 : rc;
+        }
+        return publish_finish(c, &txn, rc, "a zone again", origin, len);
+}
+
+/* From the tick: publish what is stale again until nothing is. */
+void node_publish_retry(struct node_cluster *c)
+{
+        if (!c->stale_all && c->n_stale == 0)
+                return;
+        if (c->stale_all) {
+                c->stale_all = false;
+                c->n_stale = 0;
+                if (node_publish_all(c, "the whole state again") == 0)
+                        LOG_INFO("DNS serves the replicated state again (every zone "
+                                 "published again after %u failed publishes)",
+                                 c->publish_failures);
+                return;
+        }
+        unsigned n = c->n_stale;
+        struct node_stale_zone todo[NODE_CLUSTER_MAX_STALE];
+        memcpy(todo, c->stale, n * sizeof(todo[0]));
+        c->n_stale = 0;
+        for (unsigned i = 0; i < n; i++) {
+                if (republish_zone(c, todo[i].origin, todo[i].len) == 0) {
+                        char text[1024];
+                        LOG_INFO("DNS serves zone %s as replicated again (published "
+                                 "again after a failed publish)",
+                                 dns_name_to_text(todo[i].origin, text, sizeof(text)));
+                }
+        }
+        if (!c->stale_all && c->n_stale == 0)
+                c->publish_failures = 0;
+}
+
+static void on_restored(void *ctx, const struct cs_state *state)
+{
+        struct node_cluster *c = ctx;
+        node_publish_all(c, "a restored snapshot");
+        node_members_check(c);
+}
+
+static void on_members_changed(void *ctx, const struct cs_state *state)
+{
+        node_members_check(ctx);
+}
+
+void node_publish_observe(struct node_cluster *c)
+{
+        struct cs_observer obs = {.ctx = c,
+                                  .zone_created = on_zone_created,
+                                  .zone_deleted = on_zone_deleted,
+                                  .rrsets_changed = on_rrsets_changed,
+                                  .members_changed = on_members_changed,
+                                  .restored = on_restored};
+        cs_state_set_observer(&c->state, &obs);
+}
+
+void node_publish_fini(struct node_cluster *c)
+{
+        for (uint32_t i = 0; i < c->set_id_count; i++)
+                free(c->set_ids[i]);
+        free(c->set_ids);
+        c->set_ids = NULL;
+        c->set_id_count = 0;
+        for (uint32_t i = 0; i < c->health_id_count; i++)
+                free(c->health_ids[i]);
+        free(c->health_ids);
+        c->health_ids = NULL;
+        c->health_id_count = 0;
+        cs_hmap_fini(&c->health_map);
+}

@@ -1,0 +1,258 @@
+/*
+ * test_dns_geo.c — the geolocation policy on the query path.
+ *
+ * A database written by tests/data/make_mmdb.pl is opened and published
+ * with node/geoip.c (the node's own code); geolocation sets are put with
+ * dns_txn_rrset_put_route() and queries with ECS options answered by
+ * dns_answer(): the most specific location wins, a matching set that is
+ * down gives way to a less specific healthy one, all matching sets down
+ * answer the most specific (fail open), nothing matching is NODATA, no
+ * database leaves only "*", an alias follows its target's geolocation, and
+ * the echoed scope is the database network's length.
+ */
+#include <arpa/inet.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "dns/answer.h"
+#include "dns/db.h"
+#include "dns/route.h"
+#include "dns/wire.h"
+#include "dns/zonefile.h"
+#include "node/geoip.h"
+
+#ifndef QDNS_SOURCE_DIR
+#define QDNS_SOURCE_DIR "."
+#endif
+
+static const char ZONE[] = "$ORIGIN example.com.\n"
+                           "$TTL 3600\n"
+                           "@ IN SOA ns1 hostmaster 1 7200 3600 1209600 300\n"
+                           "@ NS ns1\n"
+                           "ns1 A 192.0.2.53\n";
+
+static const char DB[] =
+    "{\"schema\":\"geoip2\",\"networks\":["
+    "{\"network\":\"81.2.69.0/24\",\"continent\":\"EU\",\"country\":\"GB\","
+    "\"subdivision\":\"ENG\"},"
+    "{\"network\":\"192.0.2.0/25\",\"continent\":\"EU\",\"country\":\"FR\"},"
+    "{\"network\":\"198.51.100.0/22\",\"continent\":\"NA\",\"country\":\"US\"}]}";
+
+enum { HC_ENG = 1, HC_GB = 2, HC_EU = 3, HC_ANY = 4 };
+
+static struct dns_db db;
+static struct node_geoip geoip;
+static uint32_t next_set_id = 1;
+
+static void report_cb(void *ctx, const char *file, unsigned line, const char *message)
+{
+        fprintf(stderr, "%s:%u: %s\n", file, line, message);
+}
+
+static void put_geo(struct dns_txn *txn, const char *owner, uint8_t last,
+                    uint32_t location, uint32_t health)
+{
+        uint8_t origin[256], name[256], ip[4] = {192, 0, 2, last};
+        assert_int_equal(dns_name_from_text("example.com.", origin), 0);
+        assert_int_equal(dns_name_from_text(owner, name), 0);
+        const uint8_t *rdata = ip;
+        uint16_t rdlen = 4;
+        struct dns_route route = {DNS_POLICY_NONE, 0, 0, health, location};
+        if (dns_txn_rrset_put_route(txn, origin, name, DNS_TYPE_A, next_set_id++, 60,
+                                    &rdata, &rdlen, 1, &route) != 0)
+                fail_msg("put %s: %s", owner, txn->error);
+}
+
+static void put_alias(struct dns_txn *txn, const char *owner, const char *target)
+{
+        uint8_t origin[256], name[256], to[256];
+        assert_int_equal(dns_name_from_text("example.com.", origin), 0);
+        assert_int_equal(dns_name_from_text(owner, name), 0);
+        assert_int_equal(dns_name_from_text(target, to), 0);
+        const uint8_t *rdata = to;
+        uint16_t rdlen = (uint16_t)dns_name_wire_len(to, sizeof(to));
+        struct dns_route route = {DNS_POLICY_NONE, DNS_ROUTE_ALIAS, 0, 0, 0};
+        assert_int_equal(dns_txn_rrset_put_route(txn, origin, name, DNS_TYPE_A,
+                                                 next_set_id++, 60, &rdata, &rdlen, 1,
+                                                 &route),
+                         0);
+}
+
+static int setup(void **state)
+{
+        assert_int_equal(dns_db_init(&db), 0);
+        struct dns_txn txn;
+        assert_int_equal(dns_txn_begin(&db, &txn), 0);
+        char zpath[] = "/tmp/qdns-geo-zone-XXXXXX";
+        int fd = mkstemp(zpath);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, ZONE, strlen(ZONE)), (ssize_t)strlen(ZONE));
+        close(fd);
+        assert_int_equal(
+            dns_zonefile_load(&txn, zpath, NULL, NULL, report_cb, NULL, NULL), 0);
+        unlink(zpath);
+        uint32_t eng = dns_geo_key(DNS_GEO_SUBDIVISION, "GB", "ENG");
+        uint32_t gb = dns_geo_key(DNS_GEO_COUNTRY, "GB", "");
+        uint32_t eu = dns_geo_key(DNS_GEO_CONTINENT, "EU", "");
+        uint32_t any = dns_geo_key(DNS_GEO_DEFAULT, "", "");
+        put_geo(&txn, "www.example.com.", 1, eng, HC_ENG);
+        put_geo(&txn, "www.example.com.", 2, gb, HC_GB);
+        put_geo(&txn, "www.example.com.", 3, eu, HC_EU);
+        put_geo(&txn, "www.example.com.", 9, any, HC_ANY);
+        put_geo(&txn, "nodef.example.com.", 20, gb, 0);
+        put_alias(&txn, "alias.example.com.", "www.example.com.");
+        assert_int_equal(dns_txn_commit(&txn), 0);
+
+        char path[64], cmd[512];
+        snprintf(path, sizeof(path), "/tmp/qdns-dns-geo-%d.mmdb", (int)getpid());
+        snprintf(cmd, sizeof(cmd), "perl %s/tests/data/make_mmdb.pl %s", QDNS_SOURCE_DIR,
+                 path);
+        FILE *p = popen(cmd, "w");
+        assert_non_null(p);
+        fputs(DB, p);
+        assert_int_equal(pclose(p), 0);
+        int rc = node_geoip_start(&geoip, &db, path);
+        unlink(path);
+        if (rc != 0)
+                fail_msg("geoip: %s", geoip.error);
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        dns_db_fini(&db);
+        return 0;
+}
+
+/* Health: the listed checks down, the others up. */
+static void health(const uint32_t *down, unsigned n)
+{
+        struct dns_health *h = dns_health_new(1, 8);
+        assert_non_null(h);
+        for (unsigned i = 0; i < n; i++)
+                h->status[down[i] - 1] = DNS_HEALTH_UNHEALTHY;
+        assert_int_equal(dns_db_health_publish(&db, h), 0);
+}
+
+/* Asks qname A with ECS addr/source; returns the one answer's last octet (0:
+ * none) and the scope echoed. */
+static unsigned ask(const char *qname, const char *addr, uint8_t source, uint8_t *scope)
+{
+        uint8_t q[512], out[2048];
+        size_t n = 12;
+        memset(q, 0, 12);
+        q[0] = 0x42;
+        q[5] = 1;  /* QDCOUNT */
+        q[11] = 1; /* ARCOUNT */
+        assert_int_equal(dns_name_from_text(qname, q + n), 0);
+        n += dns_name_wire_len(q + n, 256);
+        wire_put16(q + n, DNS_TYPE_A);
+        wire_put16(q + n + 2, 1);
+        n += 4;
+        uint8_t a[4];
+        assert_int_equal(inet_pton(AF_INET, addr, a), 1);
+        unsigned alen = (source + 7u) / 8u;
+        static const uint8_t opt[] = {0, 0, 41, 4, 208, 0, 0, 0, 0};
+        memcpy(q + n, opt, sizeof(opt));
+        n += sizeof(opt);
+        wire_put16(q + n, (uint16_t)(8 + alen));
+        wire_put16(q + n + 2, 8);
+        wire_put16(q + n + 4, (uint16_t)(4 + alen));
+        wire_put16(q + n + 6, 1);
+        q[n + 8] = source;
+        q[n + 9] = 0;
+        memcpy(q + n + 10, a, alen);
+        n += 10 + alen;
+        size_t r = dns_answer(dns_db_current(&db), q, n, DNS_TRANSPORT_UDP, out, 0, NULL);
+        assert_true(r > 12);
+        assert_int_equal(out[3] & 0xf, 0);
+        /* The option is last: family, source, scope, address. */
+        *scope = out[r - alen - 1];
+        assert_int_equal(out[r - alen - 2], source);
+        unsigned ancount = wire_get16(out + 6);
+        if (ancount == 0)
+                return 0;
+        assert_int_equal(ancount, 1);
+        /* The answer: a pointer to the question's name, A, IN, TTL, 4 bytes. */
+        for (size_t i = 12; i + 14 <= r; i++)
+                if (out[i] == 0xc0 && out[i + 2] == 0 && out[i + 3] == 1 &&
+                    out[i + 11] == 4 && out[i + 12] == 192)
+                        return out[i + 15];
+        fail_msg("no A record in the answer");
+        return 0;
+}
+
+static void test_most_specific_location_wins(void **state)
+{
+        health(NULL, 0);
+        uint8_t scope;
+        assert_int_equal(ask("www.example.com.", "81.2.69.160", 32, &scope), 1);
+        assert_int_equal(scope, 24);
+        assert_int_equal(ask("www.example.com.", "192.0.2.7", 24, &scope), 3);
+        assert_int_equal(scope, 25);
+        assert_int_equal(ask("www.example.com.", "198.51.100.1", 24, &scope), 9);
+        assert_int_equal(scope, 22);
+        assert_int_equal(ask("www.example.com.", "0.0.0.0", 0, &scope), 9);
+        assert_int_equal(scope, 0);
+}
+
+static void test_a_matching_set_down_gives_way_to_a_less_specific_one(void **state)
+{
+        uint8_t scope;
+        health((const uint32_t[]){HC_ENG}, 1);
+        assert_int_equal(ask("www.example.com.", "81.2.69.160", 24, &scope), 2);
+        health((const uint32_t[]){HC_ENG, HC_GB}, 2);
+        assert_int_equal(ask("www.example.com.", "81.2.69.160", 24, &scope), 3);
+        health((const uint32_t[]){HC_ENG, HC_GB, HC_EU}, 3);
+        assert_int_equal(ask("www.example.com.", "81.2.69.160", 24, &scope), 9);
+        assert_int_equal(scope, 24);
+        /* Every set down: fail open, the most specific answers. */
+        health((const uint32_t[]){HC_ENG, HC_GB, HC_EU, HC_ANY}, 4);
+        assert_int_equal(ask("www.example.com.", "81.2.69.160", 24, &scope), 1);
+        health(NULL, 0);
+}
+
+static void test_no_matching_set_is_nodata(void **state)
+{
+        uint8_t scope;
+        assert_int_equal(ask("nodef.example.com.", "198.51.100.1", 24, &scope), 0);
+        assert_int_equal(scope, 22);
+        assert_int_equal(ask("nodef.example.com.", "81.2.69.1", 24, &scope), 20);
+}
+
+static void test_alias_follows_its_targets_geolocation(void **state)
+{
+        uint8_t scope;
+        assert_int_equal(ask("alias.example.com.", "81.2.69.160", 24, &scope), 1);
+        assert_int_equal(scope, 24);
+        assert_int_equal(ask("alias.example.com.", "198.51.100.1", 24, &scope), 9);
+}
+
+static void test_without_a_database_only_the_default_holds(void **state)
+{
+        assert_int_equal(dns_db_geo_publish(&db, NULL), 0);
+        uint8_t scope;
+        assert_int_equal(ask("www.example.com.", "81.2.69.160", 24, &scope), 9);
+        assert_int_equal(scope, 0);
+        assert_int_equal(ask("nodef.example.com.", "81.2.69.160", 24, &scope), 0);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_most_specific_location_wins),
+            cmocka_unit_test(test_a_matching_set_down_gives_way_to_a_less_specific_one),
+            cmocka_unit_test(test_no_matching_set_is_nodata),
+            cmocka_unit_test(test_alias_follows_its_targets_geolocation),
+            cmocka_unit_test(test_without_a_database_only_the_default_holds),
+        };
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
