@@ -19,6 +19,22 @@
 
 /* ---- change records ----------------------------------------------------- */
 
+bool change_id_match(const void *item, const void *key)
+{
+        return strcmp(((const struct cs_change *)item)->id, key) == 0;
+}
+
+void change_free(struct cs_change *c)
+{
+        if (c == NULL)
+                return;
+        free(c->id);
+        free(c->request_id);
+        free(c->origin);
+        free(c->zone_id);
+        free(c);
+}
+
 /*
  * A request id is "KEY" or "KEY\nFINGERPRINT" (the API binds an idempotency
  * key to its route, zone and body that way).  Ids are found by KEY alone, so

@@ -665,3 +665,9 @@ nomem:
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
 }
+
+bool cs_state_health_check_exists(const struct cs_state *st, const char *id)
+{
+        uint64_t n;
+        return cs_health_id_parse(id, &n) == 0 && cs_state_health_get(st, n) != NULL;
+}

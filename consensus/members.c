@@ -15,6 +15,14 @@
 #include "consensus/state_priv.h"
 #include "consensus/wire.h"
 
+void member_clear(struct cs_member *m)
+{
+        free(m->name);
+        free(m->raft_address);
+        free(m->dns_address);
+        free(m->api_address);
+}
+
 /* ---- members ------------------------------------------------------------ */
 
 const struct cs_member *cs_state_member_get(const struct cs_state *st, uint64_t id)
