@@ -43,11 +43,9 @@
 struct dns_udp_limits {
         struct dns_rrl *rrl;
         struct dns_cookie_secrets *cookies;
-        bool cookies_required; /* BADCOOKIE without a valid server cookie */
-        bool any_hinfo;        /* ANY gets HINFO "RFC8482", not one RRset */
-        struct dns_qlog *qlog; /* the query log (borrowed; NULL: none) */
         bool cookies_required;            /* BADCOOKIE without a valid server cookie */
         bool any_hinfo;                   /* ANY gets HINFO "RFC8482", not one RRset */
+        struct dns_qlog *qlog;            /* the query log (borrowed; NULL: none) */
         const struct dns_ecs_config *ecs; /* borrowed; NULL: the defaults */
 };
 

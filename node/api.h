@@ -42,7 +42,6 @@ struct node_api {
                             struct dns_metrics *sum);
         struct node_api_metrics metrics; /* api_metrics.c */
         struct node_offload offload;     /* exports and import parsing, off the loop */
-        struct node_offload offload; /* exports and import parsing, off the loop */
         struct node_geoip *geoip;    /* /v1/health, /v1/geoip/reload; NULL: none */
 };
 
