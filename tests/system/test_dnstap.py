@@ -24,7 +24,6 @@ import collections
 import os
 import signal
 import subprocess
-import threading
 import time
 
 import dns.rcode
@@ -33,7 +32,7 @@ import yaml
 
 from cluster_util import READ_TOKEN, http
 from conftest import QDNS_BIN
-from test_query_log import flood
+from test_query_log import rotate_under_flood
 
 SLACK = float(os.environ.get("QDNS_TIMING_SLACK", "1"))
 
@@ -235,26 +234,8 @@ def test_dnstap_sighup_reopen_under_load_loses_nothing_uncounted(
     tap = tmp_path / "flood.tap"
     c, n = start_node(cluster_factory, "--dnstap-file", str(tap),
                       "--dnstap-queue", "64")
-    rotated = []
-    done = threading.Event()
-    result = {}
-
-    def run():
-        result["sent"] = flood(n.host, n.dns_port, 3.0)
-        done.set()
-
-    t = threading.Thread(target=run)
-    t.start()
-    k = 0
-    while not done.is_set():
-        time.sleep(0.4)
-        k += 1
-        dest = tmp_path / f"flood.tap.{k}"
-        os.rename(tap, dest)  # logrotate: rename, then tell the node
-        rotated.append(dest)
-        n.proc.send_signal(signal.SIGHUP)
-    t.join()
-    assert k >= 3
+    rotated, sent = rotate_under_flood(n, tap)
+    k = len(rotated)
     received, written, dropped, lost = settle(n)
     assert metric(n, "quorumdns_dnstap_reopens_total") == k
     assert n.stop() == 0  # closes the last file with its STOP frame
@@ -268,5 +249,5 @@ def test_dnstap_sighup_reopen_under_load_loses_nothing_uncounted(
     assert aq == ar  # every query logged was answered, and its answer logged
     assert aq + dropped == received, (aq, dropped, received)
     assert received > 1000, received
-    print(f"flood: {result['sent']} sent, {received} received, {aq} queries tapped, "
+    print(f"flood: {sent} sent, {received} received, {aq} queries tapped, "
           f"{dropped} dropped, {k} rotations")
