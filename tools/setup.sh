@@ -33,7 +33,7 @@ TEST_PACKAGES=(
         docker-compose iproute2 procps curl openssl nftables faketime
         podman debootstrap catatonit
         prometheus
-        fstrm-bin python3-yaml
+        fstrm-bin python3-yaml knot-module-dnstap
 )
 
 usage() {
