@@ -43,13 +43,12 @@ struct dns_qlog {
         char *path;
         FILE *file;
         unsigned sample;
-        unsigned queue;
         unsigned long long node_id;
         uint8_t zones[DNS_QLOG_MAX_ZONES][DNS_NAME_MAXLEN + 1];
         unsigned zone_count;
         struct dns_qlog_ring *rings[DNS_QLOG_MAX_RINGS];
-        unsigned ring_count; /* on the thread that starts servers */
-        struct dns_logq *queue_rings;
+        unsigned ring_count;          /* on the thread that starts servers */
+        struct dns_logq *queue_rings; /* dns/logq.h: the rings and the writer */
         _Atomic uint64_t written, reopens;
         /* writer thread only */
         char node_text[48]; /* " node=N client=" */
@@ -286,7 +285,6 @@ int dns_qlog_open(struct dns_qlog **out, const struct dns_qlog_config *cfg, char
                 return -ENOMEM;
         }
         log->sample = cfg->sample ? cfg->sample : 1;
-        log->queue = cfg->queue;
         log->node_id = cfg->node_id;
         snprintf(log->node_text, sizeof(log->node_text),
                  " node=%llu client=", cfg->node_id);

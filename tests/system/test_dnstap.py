@@ -45,7 +45,12 @@ def start_node(cluster_factory, *flags):
     r = n.post("/v1/zones/tap.test/changes",
                {"changes": [{"action": "UPSERT", "rrset": {
                    "name": "www.tap.test", "type": "A", "ttl": 60,
-                   "records": ["192.0.2.9"]}}]})
+                   "records": ["192.0.2.9"]}},
+                  # An answer of about 1,600 bytes: more than a queue slot
+                  # holds inline (dns/dnstap.c copies it to the heap).
+                  {"action": "UPSERT", "rrset": {
+                   "name": "big.tap.test", "type": "TXT", "ttl": 60,
+                   "records": [" ".join(f'"{c * 250}"' for c in "abcdef")]}}]})
     assert r.status == 200, r
     end = time.monotonic() + 10 * SLACK
     while n.values("www.tap.test", "A") != {"192.0.2.9"}:
@@ -133,6 +138,9 @@ def send_known(n):
     both("nope.tap.test.", "TXT", "NXDOMAIN", "TCP")
     assert n.q("www.example.net", "MX").rcode() == dns.rcode.REFUSED
     both("www.example.net.", "MX", "REFUSED", "UDP")
+    big = n.q("big.tap.test", "TXT", tcp=True)
+    assert big.rcode() == dns.rcode.NOERROR and len(big.to_wire()) > 1500
+    both("big.tap.test.", "TXT", "NOERROR", "TCP")
     return sent
 
 
@@ -158,6 +166,9 @@ def test_dnstap_file_frames_are_exactly_the_queries_sent(cluster_factory, tmp_pa
         assert m["query_address"] == "127.0.0.1", f
         assert m["response_address"] == n.host, f
         assert m["response_port"] == n.dns_port and 0 < m["query_port"] < 65536, f
+        if summary(f)[:2] == ("AUTH_RESPONSE", "big.tap.test."):
+            assert len(m["response_message_data"]["ANSWER_SECTION"]) == 1, f
+            assert int(m["message_size"].rstrip("b")) > 1500, f
         when = m["response_time" if m["type"] == "AUTH_RESPONSE" else "query_time"]
         assert abs(when.timestamp() - time.time()) < 120 * SLACK, f
 
