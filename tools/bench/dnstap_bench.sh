@@ -32,7 +32,7 @@ cmake -S "$ROOT" -B "$ROOT/build-bench" -DCMAKE_BUILD_TYPE=Release \
         "-DCMAKE_C_FLAGS_RELEASE=-O2 -g -DNDEBUG" > "$OUT/build.log" 2>&1
 cmake --build "$ROOT/build-bench" --target quorumdns -j2 >> "$OUT/build.log" 2>&1
 QDNS="$ROOT/build-bench/node/quorumdns"
-[ -x "$OUT/qblast" ] || cc -O2 -o "$OUT/qblast" "$BENCH/lib/qblast.c" -lm
+. "$ROOT/tools/bench/qblast_lib.sh"
 python3 "$ROOT/tools/bench/policy_zone.py" --out "$OUT/data" --n "$N" > /dev/null
 
 # Knot: the shared bench's single-threaded configuration, with and without
@@ -88,59 +88,23 @@ CONF
 knot_conf "$OUT/knot-plain.conf" 0
 knot_conf "$OUT/knot-tap.conf" 1
 
-SPID=
 cleanup() {
-        [ -n "$SPID" ] && { kill "$SPID" 2>/dev/null || true; wait "$SPID" 2>/dev/null || true; }
+        bench_stop
         rm -f "$OUT/tap.tap"
 }
 trap cleanup EXIT
 
-start() { # COMMAND...
-        nice -n "$NICE" taskset -c 0 "$@" > "$OUT/server.log" 2>&1 &
-        SPID=$!
-        for _ in $(seq 1 200); do
-                dig +short +time=1 +tries=1 @127.0.0.1 -p "$PORT" example.test SOA | grep -q . && return 0
-                sleep 0.1
-        done
-        echo "dnstap_bench: $1 did not answer" >&2
-        exit 1
-}
-
-stop() {
-        kill "$SPID" 2>/dev/null || true
-        wait "$SPID" 2>/dev/null || true
-        SPID=
-}
-
-cpu_ticks() { # PID: user + system of every thread
-        awk '{print $14 + $15}' "/proc/$1/stat"
-}
-
-measure() { # LABEL
-        local t0 t1 qps done us
-        t0="$(cpu_ticks "$SPID")"
-        nice -n "$NICE" taskset -c 1 "$OUT/qblast" -s 127.0.0.1 -p "$PORT" \
-                -d "$OUT/data/simple.txt" -l "$SECS" -c 8 -q 100 > "$OUT/$1.r$round.txt" 2>&1
-        t1="$(cpu_ticks "$SPID")"
-        qps="$(awk '/Queries per second/ {print $4}' "$OUT/$1.r$round.txt")"
-        done="$(awk '/Queries completed/ {print $3}' "$OUT/$1.r$round.txt")"
-        us="$(awk -v d="$((t1 - t0))" -v n="$done" -v hz="$(getconf CLK_TCK)" \
-                'BEGIN { printf "%.3f", (n > 0 ? d * 1e6 / hz / n : 0) }')"
-        echo "$1 $qps $us" >> "$OUT/results.txt"
-        printf '  %-10s %10.0f qps %8s µs CPU/query' "$1" "$qps" "$us"
-}
-
 run() { # LABEL
         rm -f "$OUT/tap.tap"
         case "$1" in
-        qdns) start "$QDNS" --listen "127.0.0.1:$PORT" --zone "example.test=$OUT/data/example.test.zone" ;;
-        qdns-tap) start "$QDNS" --listen "127.0.0.1:$PORT" \
+        qdns) bench_start "$QDNS" --listen "127.0.0.1:$PORT" --zone "example.test=$OUT/data/example.test.zone" ;;
+        qdns-tap) bench_start "$QDNS" --listen "127.0.0.1:$PORT" \
                 --zone "example.test=$OUT/data/example.test.zone" --dnstap-file "$OUT/tap.tap" ;;
-        knot) start knotd -c "$OUT/knot-plain.conf" ;;
-        knot-tap) start knotd -c "$OUT/knot-tap.conf" ;;
+        knot) bench_start knotd -c "$OUT/knot-plain.conf" ;;
+        knot-tap) bench_start knotd -c "$OUT/knot-tap.conf" ;;
         esac
-        measure "$1"
-        stop
+        bench_measure "$1"
+        bench_stop
         if [ -e "$OUT/tap.tap" ]; then
                 printf '  %s frames' "$(dnstap-read "$OUT/tap.tap" | wc -l)"
                 rm -f "$OUT/tap.tap"
@@ -158,21 +122,4 @@ for round in $(seq 1 "$ROUNDS"); do
         done
 done
 
-python3 - "$OUT/results.txt" <<'PY'
-import statistics, sys
-qps, cpu = {}, {}
-for line in open(sys.argv[1]):
-    label, q, us = line.split()
-    qps.setdefault(label, []).append(float(q))
-    cpu.setdefault(label, []).append(float(us))
-print("\n| server | median qps (min-max) | median µs CPU per query (min-max) |")
-print("|---|---:|---:|")
-for k in qps:
-    print(f"| {k} | {statistics.median(qps[k]):,.0f} ({min(qps[k]):,.0f}-{max(qps[k]):,.0f}) "
-          f"| {statistics.median(cpu[k]):.3f} ({min(cpu[k]):.3f}-{max(cpu[k]):.3f}) |")
-for base in ("qdns", "knot"):
-    tap = base + "-tap"
-    if base in qps and tap in qps:
-        print(f"{tap} / {base}: qps {statistics.median(qps[tap]) / statistics.median(qps[base]):.3f}, "
-              f"by CPU per query {statistics.median(cpu[base]) / statistics.median(cpu[tap]):.3f}")
-PY
+bench_summary server qdns-tap/qdns knot-tap/knot
