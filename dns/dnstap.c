@@ -32,10 +32,11 @@
 #include "dns/dnstap.pb-c.h"
 #include "dns/logq.h"
 
-#define CONTENT_TYPE   "protobuf:dnstap.Dnstap"
-#define SLOT_ROOM      928 /* message bytes kept in the slot itself */
-#define RETRY_NS       1000000000ull
-#define MAX_FRAME_SIZE (2 * 65535 + 1024)
+#define CONTENT_TYPE "protobuf:dnstap.Dnstap"
+#define SLOT_ROOM    928 /* message bytes kept in the slot itself */
+#define RETRY_NS     1000000000ull
+#define MAX_FRAME_SIZE                                                                   \
+        (2 * 65535 + 1024) /* > one message + identity (< 256) + the rest */
 
 struct tap_entry {
         uint64_t wall_ns, elapsed_ns;
@@ -310,12 +311,9 @@ static void encode(struct dns_dnstap *tap, const struct tap_entry *e, bool respo
         d.has_version = 1;
         d.version.len = strlen(tap->version);
         d.version.data = (uint8_t *)tap->version;
-        size_t len = dnstap__dnstap__get_packed_size(&d);
-        if (len > MAX_FRAME_SIZE) {
-                bump(&tap->lost); /* cannot happen: the messages are < 64 KiB */
-                return;
-        }
-        dnstap__dnstap__pack(&d, tap->buf);
+        /* buf holds any frame: one message of at most 64 KiB and its
+         * addresses, times, identity and version. */
+        size_t len = dnstap__dnstap__pack(&d, tap->buf);
         if (write_frame(tap, len))
                 bump(response ? &tap->responses : &tap->queries);
 }
