@@ -1,32 +1,26 @@
 /*
  * qlog.c — the query log (see qlog.h).
  *
- * Each ring is a single-producer single-consumer queue: the producer
- * writes the entry at `head`, then publishes head + 1 with release order;
- * the writer reads entries up to the head it loads with acquire order and
- * publishes `tail` the same way.  The writer goes round the rings taking
- * what each holds; when all are empty it flushes stdio, looks at the
- * reopen and stop flags, and sleeps 2 ms.  Closing sets `stop`; the writer
- * empties every ring once more before it ends.
+ * The rings and the writer thread are dns/logq.h's: a query reserves a
+ * slot in its server's ring and fills it; the writer formats each slot
+ * into a line (write_entry), flushes stdio when the rings are empty
+ * (flush) and opens the path again on request (reopen_file).
  */
 #include "dns/qlog.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "common/log.h"
+#include "dns/logq.h"
 #include "dns/name.h"
 #include "dns/text.h"
 #include "dns/wire.h"
 #include "dns/zone.h"
-
-#define IDLE_SLEEP_NS 2000000
 
 struct qlog_entry {
         uint64_t wall_ns;
@@ -40,13 +34,8 @@ struct qlog_entry {
 };
 
 struct dns_qlog_ring {
-        _Atomic uint64_t head; /* written by the producer */
-        uint64_t seen;         /* producer: queries offered, for sampling */
-        _Atomic uint64_t dropped;
-        char pad[64];
-        _Atomic uint64_t tail; /* written by the writer */
-        size_t mask;
-        struct qlog_entry *entries;
+        struct dns_logq_ring *q;
+        uint64_t seen; /* producer: queries offered, for sampling */
         struct dns_qlog *log;
 };
 
@@ -54,14 +43,12 @@ struct dns_qlog {
         char *path;
         FILE *file;
         unsigned sample;
-        size_t queue;
         unsigned long long node_id;
         uint8_t zones[DNS_QLOG_MAX_ZONES][DNS_NAME_MAXLEN + 1];
         unsigned zone_count;
         struct dns_qlog_ring *rings[DNS_QLOG_MAX_RINGS];
-        _Atomic unsigned ring_count;
-        pthread_t thread;
-        atomic_bool stop, reopen;
+        unsigned ring_count;          /* on the thread that starts servers */
+        struct dns_logq *queue_rings; /* dns/logq.h: the rings and the writer */
         _Atomic uint64_t written, reopens;
         /* writer thread only */
         char node_text[48]; /* " node=N client=" */
@@ -107,13 +94,9 @@ void dns_qlog_record(struct dns_qlog_ring *r, const struct dns_query *q,
                 return;
         if (log->sample > 1 && r->seen++ % log->sample != 0)
                 return;
-        uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
-        uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
-        if (head - tail > r->mask) {
-                bump(&r->dropped);
-                return;
-        }
-        struct qlog_entry *e = &r->entries[head & r->mask];
+        struct qlog_entry *e = dns_logq_reserve(r->q);
+        if (e == NULL)
+                return; /* counted as dropped */
         e->wall_ns = wall_ns;
         e->elapsed_us =
             (uint32_t)(elapsed_ns / 1000 < UINT32_MAX ? elapsed_ns / 1000 : UINT32_MAX);
@@ -145,7 +128,7 @@ void dns_qlog_record(struct dns_qlog_ring *r, const struct dns_query *q,
                 memcpy(e->zone, q->zone->origin, q->zone->origin_len);
                 e->zone_len = (uint8_t)q->zone->origin_len;
         }
-        atomic_store_explicit(&r->head, head + 1, memory_order_release);
+        dns_logq_commit(r->q);
 }
 
 /* A line being built; the caller's buffer is long enough for any line. */
@@ -203,8 +186,10 @@ static void put_time(struct dns_qlog *log, struct line *l, uint64_t wall_ns)
         l->p += 8;
 }
 
-static void write_entry(struct dns_qlog *log, const struct qlog_entry *e)
+static void write_entry(void *ctx, void *entry)
 {
+        struct dns_qlog *log = ctx;
+        const struct qlog_entry *e = entry;
         char buf[2 * (DNS_NAME_MAXLEN * 4 + 8) + 512];
         struct line l = {buf};
         put_time(log, &l, e->wall_ns);
@@ -263,8 +248,9 @@ static void write_entry(struct dns_qlog *log, const struct qlog_entry *e)
 }
 
 /* Opens the path again; the old file stays in use when that fails. */
-static void reopen_file(struct dns_qlog *log)
+static void reopen_file(void *ctx)
 {
+        struct dns_qlog *log = ctx;
         fflush(log->file);
         FILE *f = fopen(log->path, "ae");
         if (f == NULL) {
@@ -277,46 +263,17 @@ static void reopen_file(struct dns_qlog *log)
         bump(&log->reopens);
 }
 
-/* Takes every entry queued in every ring; returns how many. */
-static size_t drain(struct dns_qlog *log)
+static void flush(void *ctx)
 {
-        size_t done = 0;
-        unsigned n = atomic_load_explicit(&log->ring_count, memory_order_acquire);
-        for (unsigned i = 0; i < n; i++) {
-                struct dns_qlog_ring *r = log->rings[i];
-                uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
-                uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
-                for (; tail != head; tail++, done++) {
-                        write_entry(log, &r->entries[tail & r->mask]);
-                        if (atomic_load_explicit(&log->reopen, memory_order_relaxed)) {
-                                atomic_store(&log->reopen, false);
-                                reopen_file(log);
-                        }
-                }
-                atomic_store_explicit(&r->tail, tail, memory_order_release);
-        }
-        return done;
+        struct dns_qlog *log = ctx;
+        fflush(log->file);
 }
 
-static void *writer(void *arg)
-{
-        struct dns_qlog *log = arg;
-        for (;;) {
-                bool stopping = atomic_load(&log->stop);
-                if (drain(log) > 0)
-                        continue;
-                fflush(log->file);
-                if (atomic_load(&log->reopen)) {
-                        atomic_store(&log->reopen, false);
-                        reopen_file(log);
-                }
-                if (stopping)
-                        break; /* stop was seen before a drain that found nothing */
-                struct timespec ts = {0, IDLE_SLEEP_NS};
-                nanosleep(&ts, NULL);
-        }
-        return NULL;
-}
+static const struct dns_logq_ops qlog_ops = {
+    .write = write_entry,
+    .idle = flush,
+    .reopen = reopen_file,
+};
 
 int dns_qlog_open(struct dns_qlog **out, const struct dns_qlog_config *cfg, char *err,
                   size_t err_size)
@@ -328,10 +285,6 @@ int dns_qlog_open(struct dns_qlog **out, const struct dns_qlog_config *cfg, char
                 return -ENOMEM;
         }
         log->sample = cfg->sample ? cfg->sample : 1;
-        size_t q = 64;
-        while (q < cfg->queue && q < (1u << 24))
-                q <<= 1;
-        log->queue = q;
         log->node_id = cfg->node_id;
         snprintf(log->node_text, sizeof(log->node_text),
                  " node=%llu client=", cfg->node_id);
@@ -349,17 +302,20 @@ int dns_qlog_open(struct dns_qlog **out, const struct dns_qlog_config *cfg, char
                 free(log);
                 return -e;
         }
-        sigset_t all, old;
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        int rc = pthread_create(&log->thread, NULL, writer, log);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        const struct dns_logq_config qc = {
+            .entry_size = sizeof(struct qlog_entry),
+            .queue = cfg->queue,
+            .ops = &qlog_ops,
+            .ctx = log,
+        };
+        char why[200];
+        int rc = dns_logq_start(&log->queue_rings, &qc, why, sizeof(why));
         if (rc != 0) {
-                snprintf(err, err_size, "query log: %s", strerror(rc));
+                snprintf(err, err_size, "query log: %s", why);
                 fclose(log->file);
                 free(log->path);
                 free(log);
-                return -rc;
+                return rc;
         }
         *out = log;
         return 0;
@@ -367,27 +323,23 @@ int dns_qlog_open(struct dns_qlog **out, const struct dns_qlog_config *cfg, char
 
 struct dns_qlog_ring *dns_qlog_ring_new(struct dns_qlog *log)
 {
-        unsigned n = atomic_load(&log->ring_count);
-        if (n == DNS_QLOG_MAX_RINGS)
+        if (log->ring_count == DNS_QLOG_MAX_RINGS)
                 return NULL;
         struct dns_qlog_ring *r = calloc(1, sizeof(*r));
         if (r == NULL)
                 return NULL;
-        r->entries = malloc(log->queue * sizeof(*r->entries));
-        if (r->entries == NULL) {
+        if ((r->q = dns_logq_ring_new(log->queue_rings)) == NULL) {
                 free(r);
                 return NULL;
         }
-        r->mask = log->queue - 1;
         r->log = log;
-        log->rings[n] = r;
-        atomic_store_explicit(&log->ring_count, n + 1, memory_order_release);
+        log->rings[log->ring_count++] = r;
         return r;
 }
 
 void dns_qlog_reopen(struct dns_qlog *log)
 {
-        atomic_store(&log->reopen, true);
+        dns_logq_reopen(log->queue_rings);
 }
 
 void dns_qlog_stats(struct dns_qlog *log, struct dns_qlog_stats *out)
@@ -395,29 +347,21 @@ void dns_qlog_stats(struct dns_qlog *log, struct dns_qlog_stats *out)
         memset(out, 0, sizeof(*out));
         out->written = atomic_load_explicit(&log->written, memory_order_relaxed);
         out->reopens = atomic_load_explicit(&log->reopens, memory_order_relaxed);
-        unsigned n = atomic_load_explicit(&log->ring_count, memory_order_acquire);
-        for (unsigned i = 0; i < n; i++)
-                out->dropped +=
-                    atomic_load_explicit(&log->rings[i]->dropped, memory_order_relaxed);
+        out->dropped = dns_logq_dropped(log->queue_rings);
 }
 
 void dns_qlog_close(struct dns_qlog *log)
 {
         if (log == NULL)
                 return;
-        atomic_store(&log->stop, true);
-        pthread_join(log->thread, NULL);
-        struct dns_qlog_stats st;
-        dns_qlog_stats(log, &st);
-        if (st.dropped > 0)
+        uint64_t dropped = dns_logq_dropped(log->queue_rings);
+        dns_logq_stop(log->queue_rings); /* writes what is queued */
+        if (dropped > 0)
                 LOG_WARN("query log: %llu entries dropped (queue full) since start",
-                         (unsigned long long)st.dropped);
+                         (unsigned long long)dropped);
         fclose(log->file);
-        unsigned n = atomic_load(&log->ring_count);
-        for (unsigned i = 0; i < n; i++) {
-                free(log->rings[i]->entries);
+        for (unsigned i = 0; i < log->ring_count; i++)
                 free(log->rings[i]);
-        }
         free(log->path);
         free(log);
 }

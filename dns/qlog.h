@@ -12,7 +12,8 @@
  * the file: open the path again, then close the old one), so a reopen
  * loses nothing.  Sampling (1 in N per server) and the zone filter are
  * applied before an entry is queued; sampled-out queries are not counted
- * as dropped.
+ * as dropped.  The rings and the writer thread are dns/logq.h's, shared
+ * with dnstap (dns/dnstap.h).
  *
  * A line: "TIME node=ID client=ADDR#PORT ecs=- zone=ZONE name=QNAME
  * type=TYPE class=CLASS rcode=RCODE flags=qr,aa,... proto=udp size=BYTES

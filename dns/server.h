@@ -31,6 +31,7 @@
 #include "dns/answer.h"
 #include "dns/cookie.h"
 #include "dns/db.h"
+#include "dns/dnstap.h"
 #include "dns/metrics.h"
 #include "dns/qlog.h"
 #include "dns/rrl.h"
@@ -46,6 +47,7 @@ struct dns_udp_limits {
         bool cookies_required;            /* BADCOOKIE without a valid server cookie */
         bool any_hinfo;                   /* ANY gets HINFO "RFC8482", not one RRset */
         struct dns_qlog *qlog;            /* the query log (borrowed; NULL: none) */
+        struct dns_dnstap *dnstap;        /* dnstap output (borrowed; NULL: none) */
         const struct dns_ecs_config *ecs; /* borrowed; NULL: the defaults */
 };
 
@@ -73,10 +75,11 @@ struct dns_udp_server {
         struct dns_udp_batch *batch;   /* buffers for one recvmmsg/sendmmsg round */
         struct dns_udp_limits limits;
         struct dns_udp_limit_stats limit_stats;
-        unsigned slip_count;         /* limited responses since the last slipped one */
-        struct dns_cookie_keys keys; /* copied once per batch */
-        struct dns_metrics *metrics; /* the thread's own (dns/metrics.h) */
-        struct dns_qlog_ring *qlog;  /* its query-log ring, or NULL */
+        unsigned slip_count;            /* limited responses since the last slipped one */
+        struct dns_cookie_keys keys;    /* copied once per batch */
+        struct dns_metrics *metrics;    /* the thread's own (dns/metrics.h) */
+        struct dns_qlog_ring *qlog;     /* its query-log ring, or NULL */
+        struct dns_dnstap_ring *dnstap; /* its dnstap ring, or NULL */
 };
 
 /* Binds addr and starts serving.  limits (NULL: none) is copied; what it
@@ -99,6 +102,7 @@ struct dns_tcp_limits {
         unsigned max_per_source;            /* open connections from one address */
         struct dns_cookie_secrets *cookies; /* borrowed; NULL: cookies off */
         struct dns_qlog *qlog;              /* borrowed; NULL: no query log */
+        struct dns_dnstap *dnstap;          /* borrowed; NULL: no dnstap */
         const struct dns_ecs_config *ecs;   /* borrowed; NULL: the defaults */
 };
 
@@ -129,6 +133,7 @@ struct dns_tcp_server {
         uint8_t *scratch;                /* one response being built */
         struct dns_metrics *metrics;     /* written on the loop (dns/metrics.h) */
         struct dns_qlog_ring *qlog;      /* its query-log ring, or NULL */
+        struct dns_dnstap_ring *dnstap;  /* its dnstap ring, or NULL */
         void (*close_cb)(struct dns_tcp_server *server);
 };
 

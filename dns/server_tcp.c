@@ -305,16 +305,23 @@ static void on_written(uv_write_t *req, int status)
                 resume_reading(c);
 }
 
-/* Queues one query for the query log (dns/qlog.h). */
+/* Queues one query, wire[0..len), for the query log (dns/qlog.h) and
+ * dnstap (dns/dnstap.h), each when on. */
 static void log_query(struct dns_tcp_conn *c, const struct dns_query *q,
-                      enum dns_parse_status st, size_t n, uint64_t received)
+                      enum dns_parse_status st, const uint8_t *wire, size_t len, size_t n,
+                      uint64_t received)
 {
+        struct dns_tcp_server *s = c->server;
         struct timespec wall;
         clock_gettime(CLOCK_REALTIME, &wall);
-        dns_qlog_record(c->server->qlog, q, st, c->server->scratch + 2, n,
-                        DNS_TRANSPORT_TCP, &c->addr, c->port,
-                        (uint64_t)wall.tv_sec * 1000000000u + (uint64_t)wall.tv_nsec,
-                        uv_hrtime() - received);
+        uint64_t wall_ns = (uint64_t)wall.tv_sec * 1000000000u + (uint64_t)wall.tv_nsec;
+        uint64_t elapsed = uv_hrtime() - received;
+        if (s->qlog != NULL)
+                dns_qlog_record(s->qlog, q, st, s->scratch + 2, n, DNS_TRANSPORT_TCP,
+                                &c->addr, c->port, wall_ns, elapsed);
+        if (s->dnstap != NULL && (st != DNS_PARSE_DROP || n > 0))
+                dns_dnstap_record(s->dnstap, wire, len, s->scratch + 2, n, 1, &c->addr,
+                                  c->port, wall_ns, elapsed);
 }
 
 /* Answers every complete message in the buffer; returns how many. */
@@ -353,8 +360,8 @@ static unsigned process(struct dns_tcp_conn *c)
                                   n);
                 dns_metrics_time(s->metrics, DNS_TRANSPORT_TCP, uv_hrtime() - received,
                                  1);
-                if (s->qlog != NULL)
-                        log_query(c, &q, st, n, received);
+                if (s->qlog != NULL || s->dnstap != NULL)
+                        log_query(c, &q, st, c->buf + pos + 2, msg, n, received);
                 pos += 2 + msg;
                 if (n == 0)
                         continue;
@@ -476,8 +483,11 @@ int dns_tcp_server_start(struct dns_tcp_server *s, uv_loop_t *loop,
         s->metrics = calloc(1, sizeof(*s->metrics));
         if (limits->qlog != NULL && s->metrics != NULL)
                 s->qlog = dns_qlog_ring_new(limits->qlog);
+        if (limits->dnstap != NULL && s->metrics != NULL)
+                s->dnstap = dns_dnstap_ring_new(limits->dnstap, addr);
         if (s->scratch == NULL || s->sources == NULL || s->metrics == NULL ||
-            (limits->qlog != NULL && s->qlog == NULL)) {
+            (limits->qlog != NULL && s->qlog == NULL) ||
+            (limits->dnstap != NULL && s->dnstap == NULL)) {
                 snprintf(err, err_size, "out of memory");
                 free(s->scratch);
                 free(s->metrics);

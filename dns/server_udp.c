@@ -243,7 +243,8 @@ static void check_cookies(struct dns_udp_server *s, int n)
         }
 }
 
-/* Queues the batch's queries for the query log (dns/qlog.h). */
+/* Queues the batch's queries for the query log (dns/qlog.h) and dnstap
+ * (dns/dnstap.h), each when on. */
 static void log_queries(struct dns_udp_server *s, int n, uint64_t received)
 {
         struct dns_udp_batch *b = s->batch;
@@ -258,9 +259,18 @@ static void log_queries(struct dns_udp_server *s, int n, uint64_t received)
                 uint16_t port = peer->sa_family == AF_INET6
                                     ? ((const struct sockaddr_in6 *)peer)->sin6_port
                                     : ((const struct sockaddr_in *)peer)->sin_port;
-                dns_qlog_record(s->qlog, &b->parsed[i], b->status[i], b->answer[i],
-                                b->len[i], DNS_TRANSPORT_UDP, &client, ntohs(port),
-                                wall_ns, elapsed);
+                if (s->qlog != NULL)
+                        dns_qlog_record(s->qlog, &b->parsed[i], b->status[i],
+                                        b->answer[i], b->len[i], DNS_TRANSPORT_UDP,
+                                        &client, ntohs(port), wall_ns, elapsed);
+                if (s->dnstap != NULL &&
+                    (b->status[i] != DNS_PARSE_DROP || b->len[i] > 0)) /* a query */
+                        dns_dnstap_record(s->dnstap, b->query[i],
+                                          b->in[i].msg_len < DNS_UDP_RECV_SIZE
+                                              ? b->in[i].msg_len
+                                              : DNS_UDP_RECV_SIZE,
+                                          b->answer[i], b->len[i], 0, &client,
+                                          ntohs(port), wall_ns, elapsed);
         }
 }
 
@@ -312,7 +322,7 @@ static int round_trip(struct dns_udp_server *s)
         for (int i = 0; i < n; i++)
                 dns_metrics_count(s->metrics, DNS_TRANSPORT_UDP, &b->parsed[i],
                                   b->status[i], b->answer[i], b->len[i]);
-        if (s->qlog != NULL)
+        if (s->qlog != NULL || s->dnstap != NULL)
                 log_queries(s, n, received);
         unsigned out = 0;
         for (int i = 0; i < n; i++) {
@@ -385,9 +395,15 @@ int dns_udp_server_start(struct dns_udp_server *s, const struct sockaddr *addr,
                 snprintf(err, err_size, "out of memory");
                 return -ENOMEM;
         }
+        const char *no_room = NULL; /* the output that has no ring for us */
         if (s->limits.qlog != NULL &&
-            (s->qlog = dns_qlog_ring_new(s->limits.qlog)) == NULL) {
-                snprintf(err, err_size, "query log: no room for another server");
+            (s->qlog = dns_qlog_ring_new(s->limits.qlog)) == NULL)
+                no_room = "query log";
+        else if (s->limits.dnstap != NULL &&
+                 (s->dnstap = dns_dnstap_ring_new(s->limits.dnstap, addr)) == NULL)
+                no_room = "dnstap";
+        if (no_room != NULL) {
+                snprintf(err, err_size, "%s: no room for another server", no_room);
                 free(s->batch);
                 free(s->metrics);
                 s->batch = NULL;

@@ -394,15 +394,33 @@ static void limit_families(struct text *t, const struct node_dns_totals *d)
             (unsigned long long)d->tcp_message_timeouts);
         gauge1(t, "quorumdns_dns_tcp_connections_open", "DNS TCP connections open now.",
                d->tcp_open);
-        if (!d->qlog_on)
+        if (d->qlog_on) {
+                counter1(t, "quorumdns_query_log_lines_total",
+                         "Lines written to the query log.", d->qlog_written);
+                counter1(t, "quorumdns_query_log_dropped_total",
+                         "Queries not logged because a listener's queue was full.",
+                         d->qlog_dropped);
+                counter1(t, "quorumdns_query_log_reopens_total",
+                         "Times the query log was opened again (SIGHUP).",
+                         d->qlog_reopens);
+        }
+        if (!d->dnstap_on)
                 return;
-        counter1(t, "quorumdns_query_log_lines_total", "Lines written to the query log.",
-                 d->qlog_written);
-        counter1(t, "quorumdns_query_log_dropped_total",
-                 "Queries not logged because a listener's queue was full.",
-                 d->qlog_dropped);
-        counter1(t, "quorumdns_query_log_reopens_total",
-                 "Times the query log was opened again (SIGHUP).", d->qlog_reopens);
+        family(t, "quorumdns_dnstap_frames_total", "counter",
+               "dnstap frames written, by message type.");
+        put(t, "quorumdns_dnstap_frames_total{type=\"auth_query\"} %llu\n",
+            (unsigned long long)d->dnstap_queries);
+        put(t, "quorumdns_dnstap_frames_total{type=\"auth_response\"} %llu\n",
+            (unsigned long long)d->dnstap_responses);
+        counter1(t, "quorumdns_dnstap_dropped_total",
+                 "Queries not sent to dnstap because a listener's queue was full.",
+                 d->dnstap_dropped);
+        counter1(t, "quorumdns_dnstap_lost_total",
+                 "dnstap frames not written: no collector connected, or a write error.",
+                 d->dnstap_lost);
+        counter1(t, "quorumdns_dnstap_reopens_total",
+                 "Times the dnstap output was opened again (SIGHUP, reconnection).",
+                 d->dnstap_reopens);
 }
 
 static void latency_family(struct text *t, const char *name, const char *help,

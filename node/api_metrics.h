@@ -25,6 +25,8 @@ struct node_dns_totals {
         uint64_t tcp_idle_timeouts, tcp_message_timeouts;
         uint64_t tcp_open; /* a gauge: connections open now */
         uint64_t qlog_on, qlog_written, qlog_dropped, qlog_reopens; /* dns/qlog.h */
+        uint64_t dnstap_on, dnstap_queries, dnstap_responses;       /* dns/dnstap.h */
+        uint64_t dnstap_dropped, dnstap_lost, dnstap_reopens;
 };
 
 enum node_batch_outcome {

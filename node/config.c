@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dns/dnstap.h"
 #include "dns/name.h"
 #include "dns/text.h"
 
@@ -66,6 +67,14 @@ static const char usage_text[] =
     "                               (default: every query)\n"
     "      --query-log-queue N      entries queued per listener before queries\n"
     "                               are dropped from the log (default 8192)\n"
+    "      --dnstap-file FILE       dnstap (AUTH_QUERY/AUTH_RESPONSE frames) written\n"
+    "                               to FILE, created afresh; reopened on SIGHUP\n"
+    "                               when moved (README \"dnstap\")\n"
+    "      --dnstap-socket PATH     dnstap to a collector's Unix socket (fstrm);\n"
+    "                               reconnected each second while it is away\n"
+    "      --dnstap-messages LIST   query,response (default), query or response\n"
+    "      --dnstap-queue N         queries queued per listener before they are\n"
+    "                               dropped from dnstap (default 4096)\n"
     "      --ecs on|off             EDNS Client Subnet (RFC 7871): locate clients\n"
     "                               by the option's subnet (default on)\n"
     "      --ecs-max-ipv4-prefix N  longest ECS source prefix used (default 24;\n"
@@ -690,6 +699,30 @@ static int apply(struct node_config *cfg, const char *key, const char *value, ch
         }
         if (strcmp(key, "query-log-zones") == 0)
                 return parse_qlog_zones(cfg, value, err, n);
+        if (strcmp(key, "dnstap-file") == 0)
+                return copy_text(cfg->dnstap_file, sizeof(cfg->dnstap_file), key, value,
+                                 err, n);
+        if (strcmp(key, "dnstap-socket") == 0)
+                return copy_text(cfg->dnstap_socket, sizeof(cfg->dnstap_socket), key,
+                                 value, err, n);
+        if (strcmp(key, "dnstap-messages") == 0) {
+                char why[200];
+                if (dns_dnstap_messages_parse(value, &cfg->dnstap_messages, why,
+                                              sizeof(why)) != 0) {
+                        snprintf(err, n, "dnstap-messages: %s", why);
+                        return -1;
+                }
+                return 0;
+        }
+        if (strcmp(key, "dnstap-queue") == 0) {
+                if (parse_uint(value, 1u << 24, &cfg->dnstap_queue) != 0 ||
+                    cfg->dnstap_queue < 64) {
+                        snprintf(err, n, "dnstap-queue: '%s' is not 64..16777216 entries",
+                                 value);
+                        return -1;
+                }
+                return 0;
+        }
         if (strcmp(key, "cookie-secret-file") == 0)
                 return copy_text(cfg->cookie_secret_file, sizeof(cfg->cookie_secret_file),
                                  key, value, err, n);
@@ -772,6 +805,11 @@ static int load_file(struct node_config *cfg, const char *path, char *err, size_
 
 static enum node_config_result check_cluster(struct node_config *cfg, char *err, size_t n)
 {
+        if (cfg->dnstap_file[0] != '\0' && cfg->dnstap_socket[0] != '\0') {
+                snprintf(err, n,
+                         "give either --dnstap-file or --dnstap-socket, not both");
+                return NODE_CONFIG_USAGE;
+        }
         if (!node_config_clustered(cfg)) {
                 if (cfg->node_id || cfg->raft_listen[0] || cfg->bootstrap_count ||
                     cfg->join[0]) {
@@ -835,6 +873,10 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc, cha
             {"query-log-sample", required_argument, NULL, OPT_DNS},
             {"query-log-zones", required_argument, NULL, OPT_DNS},
             {"query-log-queue", required_argument, NULL, OPT_DNS},
+            {"dnstap-file", required_argument, NULL, OPT_DNS},
+            {"dnstap-socket", required_argument, NULL, OPT_DNS},
+            {"dnstap-messages", required_argument, NULL, OPT_DNS},
+            {"dnstap-queue", required_argument, NULL, OPT_DNS},
             {"cookie-secret-overlap", required_argument, NULL, OPT_DNS},
             {"rrl-rate", required_argument, NULL, OPT_DNS},
             {"rrl-window", required_argument, NULL, OPT_DNS},
@@ -900,6 +942,8 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc, cha
         cfg->insync_reachable = true;
         cfg->query_log_sample = 1;
         cfg->query_log_queue = 8192;
+        cfg->dnstap_messages = DNS_DNSTAP_QUERY | DNS_DNSTAP_RESPONSE;
+        cfg->dnstap_queue = 4096;
 
         /* First pass: only --config, --help and --version. */
         const char *config_path = NULL;

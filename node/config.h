@@ -89,6 +89,11 @@ struct node_config {
         unsigned query_log_queue;  /* entries per DNS server */
         uint8_t query_log_zones[NODE_MAX_QLOG_ZONES][256]; /* wire, lowercase */
         unsigned query_log_zone_count;
+        /* dnstap (dns/dnstap.h): a file or a collector's socket; both empty: off. */
+        char dnstap_file[512];
+        char dnstap_socket[108];
+        unsigned dnstap_messages; /* DNS_DNSTAP_QUERY | DNS_DNSTAP_RESPONSE */
+        unsigned dnstap_queue;    /* entries per DNS server */
         /* Node identity (node/identity.h): the cluster CA and this node's
          * certificate and key; raft connections are authenticated with
          * them unless raft_plaintext. */

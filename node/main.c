@@ -62,7 +62,8 @@ struct node {
         bool joining;
         uv_timer_t final_timer;
         int exit_code;
-        struct dns_qlog *qlog; /* the query log, or NULL */
+        struct dns_qlog *qlog;     /* the query log, or NULL */
+        struct dns_dnstap *dnstap; /* dnstap output, or NULL */
         uv_timer_t stats_timer;
         struct node_dns_totals logged; /* as of the last stats log line */
 };
@@ -125,6 +126,8 @@ static void reload(struct node *node)
                 dns_qlog_reopen(node->qlog); /* after a rotation (logrotate) */
                 LOG_INFO("SIGHUP: query log %s reopened", node->cfg.query_log);
         }
+        if (node->dnstap != NULL)
+                dns_dnstap_reopen(node->dnstap); /* a moved file is created again */
         if (node_config_clustered(&node->cfg)) {
                 /* Certificates rotated in place (README, Security). */
                 char err[600];
@@ -199,6 +202,16 @@ static void dns_totals(const struct node *node, struct node_dns_totals *t)
                 t->qlog_dropped = q.dropped;
                 t->qlog_reopens = q.reopens;
         }
+        if (node->dnstap != NULL) {
+                struct dns_dnstap_stats d;
+                dns_dnstap_stats(node->dnstap, &d);
+                t->dnstap_on = 1;
+                t->dnstap_queries = d.queries;
+                t->dnstap_responses = d.responses;
+                t->dnstap_dropped = d.dropped;
+                t->dnstap_lost = d.lost;
+                t->dnstap_reopens = d.reopens;
+        }
 }
 
 /* The query log, when configured; 0 or -1 (reported). */
@@ -220,6 +233,32 @@ static int open_query_log(struct node *node)
         };
         char err[600];
         if (dns_qlog_open(&node->qlog, &qc, err, sizeof(err)) != 0) {
+                LOG_ERROR("%s", err);
+                return -1;
+        }
+        return 0;
+}
+
+/* dnstap, when configured; 0 or -1 (reported).  The identity is the node
+ * name (standalone: the host name). */
+static int open_dnstap(struct node *node)
+{
+        const struct node_config *cfg = &node->cfg;
+        if (cfg->dnstap_file[0] == '\0' && cfg->dnstap_socket[0] == '\0')
+                return 0;
+        char host[256] = "quorumdns";
+        if (cfg->node_name[0] == '\0')
+                gethostname(host, sizeof(host) - 1);
+        const struct dns_dnstap_config dc = {
+            .file = cfg->dnstap_file[0] ? cfg->dnstap_file : NULL,
+            .socket = cfg->dnstap_socket,
+            .messages = cfg->dnstap_messages,
+            .queue = cfg->dnstap_queue,
+            .identity = cfg->node_name[0] ? cfg->node_name : host,
+            .version = "quorumdns " QDNS_VERSION,
+        };
+        char err[700];
+        if (dns_dnstap_open(&node->dnstap, &dc, err, sizeof(err)) != 0) {
                 LOG_ERROR("%s", err);
                 return -1;
         }
@@ -414,6 +453,7 @@ static int start_servers(struct node *node)
             .max_per_source = node->cfg.tcp_max_per_source,
             .cookies = cookies,
             .qlog = node->qlog,
+            .dnstap = node->dnstap,
             .ecs = &node->cfg.ecs,
         };
         const struct dns_udp_limits udp = {
@@ -422,6 +462,7 @@ static int start_servers(struct node *node)
             .cookies_required = node->cfg.cookies == 2,
             .any_hinfo = node->cfg.any_hinfo,
             .qlog = node->qlog,
+            .dnstap = node->dnstap,
             .ecs = &node->cfg.ecs,
         };
         for (unsigned i = 0; i < node->cfg.listen_count; i++) {
@@ -844,7 +885,7 @@ int main(int argc, char **argv)
         uv_signal_start(&node.sigterm, on_signal, SIGTERM);
         uv_signal_start(&node.sigint, on_signal, SIGINT);
         uv_signal_start(&node.sighup, on_signal, SIGHUP);
-        if (open_query_log(&node) == 0 &&
+        if (open_query_log(&node) == 0 && open_dnstap(&node) == 0 &&
             (clustered ? check_listen(&node) == 0 && start_cluster(&node) == 0
                        : start_servers(&node) == 0)) {
                 for (unsigned i = 0; i < node.cfg.listen_count && !clustered; i++)
@@ -870,6 +911,7 @@ int main(int argc, char **argv)
                 rc = node.exit_code;
         uv_loop_close(node.loop);
         dns_qlog_close(node.qlog); /* every DNS server is closed */
+        dns_dnstap_close(node.dnstap);
         node_api_imports_free(&node.api);
         dns_rrl_fini(&node.rrl);
         dns_db_fini(&node.db);

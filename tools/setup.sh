@@ -23,6 +23,7 @@ BUILD_PACKAGES=(
         build-essential cmake pkg-config
         libuv1-dev libraft-dev libcurl4-openssl-dev libmsgpack-dev libldns-dev
         libh2o-dev libjansson-dev libmaxminddb-dev
+        libfstrm-dev libprotobuf-c-dev protobuf-c-compiler
 )
 DEV_PACKAGES=(clang libclang-rt-14-dev libcmocka-dev)
 TEST_PACKAGES=(
@@ -32,6 +33,7 @@ TEST_PACKAGES=(
         docker-compose iproute2 procps curl openssl nftables faketime
         podman debootstrap catatonit
         prometheus
+        fstrm-bin python3-yaml knot-module-dnstap
 )
 
 usage() {

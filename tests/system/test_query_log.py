@@ -156,30 +156,37 @@ def flood(host, port, seconds):
     return sent
 
 
-def test_query_log_sighup_reopen_under_load_loses_no_uncounted_line(
-        cluster_factory, tmp_path):
-    c, n, log = start_node(cluster_factory, tmp_path, "--query-log-queue", "64")
-    rotated = []
+def rotate_under_flood(node, path, seconds=3.0):
+    """Floods the node with UDP queries for `seconds` while renaming path to
+    path.1, path.2, ... and sending SIGHUP after each rename, as logrotate
+    does; returns (the rotated paths, queries sent)."""
     import threading
     done = threading.Event()
     result = {}
 
     def run():
-        result["sent"] = flood(n.host, n.dns_port, 3.0)
+        result["sent"] = flood(node.host, node.dns_port, seconds)
         done.set()
 
     t = threading.Thread(target=run)
     t.start()
-    k = 0
+    rotated = []
     while not done.is_set():
         time.sleep(0.4)
-        k += 1
-        dest = tmp_path / f"query.log.{k}"
-        os.rename(log, dest)  # logrotate: rename, then tell the node
+        dest = path.with_name(f"{path.name}.{len(rotated) + 1}")
+        os.rename(path, dest)  # logrotate: rename, then tell the node
         rotated.append(dest)
-        n.proc.send_signal(signal.SIGHUP)
+        node.proc.send_signal(signal.SIGHUP)
     t.join()
-    assert k >= 3
+    assert len(rotated) >= 3
+    return rotated, result["sent"]
+
+
+def test_query_log_sighup_reopen_under_load_loses_no_uncounted_line(
+        cluster_factory, tmp_path):
+    c, n, log = start_node(cluster_factory, tmp_path, "--query-log-queue", "64")
+    rotated, sent = rotate_under_flood(n, log)
+    k = len(rotated)
     # Wait until the node has answered everything and the writer is idle.
     end = time.monotonic() + 20 * SLACK
     last = None
@@ -198,5 +205,5 @@ def test_query_log_sighup_reopen_under_load_loses_no_uncounted_line(
     assert written + dropped == received, (written, dropped, received)
     assert metric(n, "quorumdns_query_log_reopens_total") == k
     assert received > 1000, received
-    print(f"flood: {result['sent']} sent, {received} received, {written} logged, "
+    print(f"flood: {sent} sent, {received} received, {written} logged, "
           f"{dropped} dropped, {k} rotations")

@@ -25,22 +25,22 @@ BASE="${BASE:-7e269c2}" OUT="${OUT:-/tmp/metrics-bench}"
 PORT=5393
 mkdir -p "$OUT"
 
-build() { # SRC BUILD
+build() { # SRC BUILD (its log in $OUT, never in the source tree)
+        local log="$OUT/$(basename "$2").log"
         cmake -S "$1" -B "$2" -DCMAKE_BUILD_TYPE=Release \
-                "-DCMAKE_C_FLAGS_RELEASE=-O2 -g -DNDEBUG" > "$2.log" 2>&1
-        cmake --build "$2" --target quorumdns -j2 >> "$2.log" 2>&1
+                "-DCMAKE_C_FLAGS_RELEASE=-O2 -g -DNDEBUG" > "$log" 2>&1
+        cmake --build "$2" --target quorumdns -j2 >> "$log" 2>&1
 }
 rm -rf "$OUT/base-src" && mkdir -p "$OUT/base-src"
 git -C "$ROOT" archive "$BASE" | tar -x -C "$OUT/base-src"
 build "$OUT/base-src" "$OUT/base-build"
 build "$ROOT" "$ROOT/build-bench"
 BEFORE="$OUT/base-build/node/quorumdns" AFTER="$ROOT/build-bench/node/quorumdns"
-[ -x "$OUT/qblast" ] || cc -O2 -o "$OUT/qblast" "$BENCH/lib/qblast.c" -lm
+. "$ROOT/tools/bench/qblast_lib.sh"
 python3 "$ROOT/tools/bench/policy_zone.py" --out "$OUT/data" --n "$N" > /dev/null
 
-QPID=
 cleanup() {
-        [ -n "$QPID" ] && { kill "$QPID" 2>/dev/null || true; wait "$QPID" 2>/dev/null || true; }
+        bench_stop
         rm -f "$OUT/query.log"
 }
 trap cleanup EXIT
@@ -48,37 +48,8 @@ trap cleanup EXIT
 start() { # BINARY EXTRA...
         local bin="$1"
         shift
-        nice -n "$NICE" taskset -c 0 "$bin" --listen "127.0.0.1:$PORT" \
-                --zone "example.test=$OUT/data/example.test.zone" "$@" > "$OUT/node.log" 2>&1 &
-        QPID=$!
-        for _ in $(seq 1 200); do
-                dig +short +time=1 +tries=1 @127.0.0.1 -p "$PORT" example.test SOA | grep -q . && return 0
-                sleep 0.1
-        done
-        echo "metrics_bench: the node did not answer" >&2
-        exit 1
-}
-
-stop() {
-        kill "$QPID" 2>/dev/null || true
-        wait "$QPID" 2>/dev/null || true
-        QPID=
-}
-
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-
-measure() { # LABEL
-        local t0 t1 qps done us
-        t0="$(cpu_ticks "$QPID")"
-        nice -n "$NICE" taskset -c 1 "$OUT/qblast" -s 127.0.0.1 -p "$PORT" \
-                -d "$OUT/data/simple.txt" -l "$SECS" -c 8 -q 100 > "$OUT/$1.r$round.txt" 2>&1
-        t1="$(cpu_ticks "$QPID")"
-        qps="$(awk '/Queries per second/ {print $4}' "$OUT/$1.r$round.txt")"
-        done="$(awk '/Queries completed/ {print $3}' "$OUT/$1.r$round.txt")"
-        us="$(awk -v d="$((t1 - t0))" -v n="$done" -v hz="$(getconf CLK_TCK)" \
-                'BEGIN { printf "%.3f", (n > 0 ? d * 1e6 / hz / n : 0) }')"
-        echo "$1 $qps $us" >> "$OUT/results.txt"
-        printf '  %-10s %10.0f qps %8s µs CPU/query\n' "$1" "$qps" "$us"
+        bench_start "$bin" --listen "127.0.0.1:$PORT" \
+                --zone "example.test=$OUT/data/example.test.zone" "$@"
 }
 
 run() { # LABEL
@@ -87,12 +58,13 @@ run() { # LABEL
         metrics) start "$AFTER" ;;
         querylog) rm -f "$OUT/query.log"; start "$AFTER" --query-log "$OUT/query.log" ;;
         esac
-        measure "$1"
+        bench_measure "$1"
+        echo
         if [ "$1" = querylog ]; then
                 lines="$(wc -l < "$OUT/query.log")"
                 echo "             $lines lines logged"
         fi
-        stop
+        bench_stop
 }
 
 : > "$OUT/results.txt"
@@ -105,20 +77,4 @@ for round in $(seq 1 "$ROUNDS"); do
         done
 done
 
-python3 - "$OUT/results.txt" <<'PY'
-import statistics, sys
-qps, cpu = {}, {}
-for line in open(sys.argv[1]):
-    label, q, us = line.split()
-    qps.setdefault(label, []).append(float(q))
-    cpu.setdefault(label, []).append(float(us))
-print("\n| build | median qps (min-max) | median µs CPU per query (min-max) |")
-print("|---|---:|---:|")
-for k in qps:
-    print(f"| {k} | {statistics.median(qps[k]):,.0f} ({min(qps[k]):,.0f}-{max(qps[k]):,.0f}) "
-          f"| {statistics.median(cpu[k]):.3f} ({min(cpu[k]):.3f}-{max(cpu[k]):.3f}) |")
-for k in ("metrics", "querylog"):
-    if k in qps and "before" in qps:
-        print(f"{k} / before: qps {statistics.median(qps[k]) / statistics.median(qps['before']):.3f}, "
-              f"by CPU per query {statistics.median(cpu['before']) / statistics.median(cpu[k]):.3f}")
-PY
+bench_summary build metrics/before querylog/before
