@@ -90,7 +90,7 @@ static void put_geo(struct dns_txn *txn, const char *owner, uint8_t last,
         assert_int_equal(dns_name_from_text(owner, name), 0);
         const uint8_t *rdata = ip;
         uint16_t rdlen = 4;
-        struct dns_route route = {DNS_POLICY_NONE, 0, 0, health, location};
+        struct dns_route route = {.health = health, .location = location};
         if (dns_txn_rrset_put_route(txn, origin, name, DNS_TYPE_A, next_set_id++, 60,
                                     &rdata, &rdlen, 1, &route) != 0)
                 fail_msg("put %s: %s", owner, txn->error);
@@ -122,7 +122,7 @@ static void put_alias(struct dns_txn *txn, const char *owner, const char *target
         assert_int_equal(dns_name_from_text(target, to), 0);
         const uint8_t *rdata = to;
         uint16_t rdlen = (uint16_t)dns_name_wire_len(to, sizeof(to));
-        struct dns_route route = {DNS_POLICY_NONE, DNS_ROUTE_ALIAS, 0, 0, 0};
+        struct dns_route route = {.flags = DNS_ROUTE_ALIAS};
         assert_int_equal(dns_txn_rrset_put_route(txn, origin, name, DNS_TYPE_A,
                                                  next_set_id++, 60, &rdata, &rdlen, 1,
                                                  &route),
