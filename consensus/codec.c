@@ -304,10 +304,12 @@ void cs_mp_pack_routing(msgpack_packer *pk, const struct cs_routing *r)
                 msgpack_pack_nil(pk);
         }
         if (r->has_prox) {
-                msgpack_pack_array(pk, 3);
+                msgpack_pack_array(pk, r->prox_region[0] ? 4 : 3);
                 msgpack_pack_int32(pk, r->prox_latitude);
                 msgpack_pack_int32(pk, r->prox_longitude);
                 msgpack_pack_int32(pk, r->prox_bias);
+                if (r->prox_region[0])
+                        cs_mp_pack_str(pk, r->prox_region);
         }
 }
 
@@ -344,10 +346,15 @@ int cs_mp_routing(const msgpack_object *o, msgpack_zone *zone, struct cs_routing
                 return -EBADMSG;
         if (nf == 7) {
                 const msgpack_object *p;
-                if (cs_mp_array(&f[6], 3, false, &p, NULL) != 0 ||
+                size_t np = 0;
+                if (cs_mp_array(&f[6], 3, true, &p, &np) != 0 || np > 4 ||
                     mp_i32(&p[0], &r->prox_latitude) != 0 ||
                     mp_i32(&p[1], &r->prox_longitude) != 0 ||
                     mp_i32(&p[2], &r->prox_bias) != 0)
+                        return -EBADMSG;
+                if (np == 4 &&
+                    (geo_code(&p[3], r->prox_region, CS_PROX_REGION_MAXLEN) != 0 ||
+                     r->prox_region[0] == '\0'))
                         return -EBADMSG;
                 r->has_prox = true;
         }

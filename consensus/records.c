@@ -202,6 +202,17 @@ static void prox_check(const struct cs_routing *r, uint32_t i, struct cs_result 
         if (r->prox_longitude < -CS_PROX_LON_MAX || r->prox_longitude > CS_PROX_LON_MAX)
                 result_error(res, i, "geoproximity_location.coordinates.longitude",
                              "out of range -180..180");
+        size_t rl = strnlen(r->prox_region, sizeof(r->prox_region));
+        if (rl == sizeof(r->prox_region))
+                result_error(res, i, "geoproximity_location.region", "not terminated");
+        for (size_t k = 0; k < rl; k++)
+                if (!((r->prox_region[k] >= 'a' && r->prox_region[k] <= 'z') ||
+                      (r->prox_region[k] >= '0' && r->prox_region[k] <= '9') ||
+                      r->prox_region[k] == '-' || r->prox_region[k] == '_')) {
+                        result_error(res, i, "geoproximity_location.region",
+                                     "a region name is a-z 0-9 - _");
+                        break;
+                }
         if (r->prox_bias < -CS_PROX_BIAS_MAX || r->prox_bias > CS_PROX_BIAS_MAX)
                 result_error(res, i, "geoproximity_location.bias", "out of range -%d..%d",
                              CS_PROX_BIAS_MAX, CS_PROX_BIAS_MAX);
@@ -297,9 +308,10 @@ bool cs_routing_equal(const struct cs_routing *a, const struct cs_routing *b)
                                 strcmp(a->geo_country, b->geo_country) == 0 &&
                                 strcmp(a->geo_subdivision, b->geo_subdivision) == 0)) &&
                a->has_prox == b->has_prox &&
-               (!a->has_prox || (a->prox_latitude == b->prox_latitude &&
-                                 a->prox_longitude == b->prox_longitude &&
-                                 a->prox_bias == b->prox_bias)) &&
+               (!a->has_prox ||
+                (a->prox_latitude == b->prox_latitude &&
+                 a->prox_longitude == b->prox_longitude && a->prox_bias == b->prox_bias &&
+                 strcmp(a->prox_region, b->prox_region) == 0)) &&
                str_same(a->health_check_id, b->health_check_id) && al == bl &&
                (al == 0 || (name_equal_ci(a->alias_name, b->alias_name, al) &&
                             a->evaluate_target_health == b->evaluate_target_health &&

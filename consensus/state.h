@@ -81,9 +81,10 @@ enum cs_policy {
 #define CS_POLICY_COUNT 6
 
 /* Geoproximity limits: coordinates in millionths of a degree. */
-#define CS_PROX_LAT_MAX  90000000
-#define CS_PROX_LON_MAX  180000000
-#define CS_PROX_BIAS_MAX 99
+#define CS_PROX_LAT_MAX       90000000
+#define CS_PROX_LON_MAX       180000000
+#define CS_PROX_BIAS_MAX      99
+#define CS_PROX_REGION_MAXLEN 63
 
 struct cs_routing {
         bool has_weight;
@@ -108,6 +109,9 @@ struct cs_routing {
         int32_t prox_latitude;  /* -CS_PROX_LAT_MAX..CS_PROX_LAT_MAX */
         int32_t prox_longitude; /* -CS_PROX_LON_MAX..CS_PROX_LON_MAX */
         int32_t prox_bias;      /* -CS_PROX_BIAS_MAX..CS_PROX_BIAS_MAX */
+        /* The node region the coordinates were taken from when the set was
+         * written ("": given as coordinates). */
+        char prox_region[CS_PROX_REGION_MAXLEN + 1];
 };
 
 /* The policy the fields name (the first when several are set: validation

@@ -13,6 +13,7 @@
 #include "dns/name.h"
 #include "dns/text.h"
 #include "geo/geo.h"
+#include "node/config.h"
 #include "node/geoip.h"
 
 #define MAX_VALUES 100000
@@ -188,9 +189,10 @@ static int parse_degrees(json_t *v, double max, int32_t *out)
         return 0;
 }
 
-/* geoproximity_location {coordinates {latitude, longitude}, bias}, as
- * Route 53's GeoProximityLocation (its AWSRegion and LocalZoneGroup are not
- * supported: a record names its coordinates). */
+/* geoproximity_location {coordinates {latitude, longitude} | region, bias},
+ * as Route 53's GeoProximityLocation; a region is one of this node's
+ * --region-coordinates, turned into its coordinates here, when the set is
+ * written (Route 53's AWSRegion and LocalZoneGroup name AWS's own). */
 static void parse_prox(json_t *prox, const char *field, long index, struct cs_routing *r,
                        struct api_errors *errs)
 {
@@ -205,10 +207,10 @@ static void parse_prox(json_t *prox, const char *field, long index, struct cs_ro
         json_t *v;
         json_object_foreach(prox, key, v)
         {
-                if (strcmp(key, "coordinates") != 0 && strcmp(key, "bias") != 0)
+                if (strcmp(key, "coordinates") != 0 && strcmp(key, "bias") != 0 &&
+                    strcmp(key, "region") != 0)
                         api_errors_add(errs, index, path,
-                                       "unknown field '%s' (coordinates, bias; regions "
-                                       "are not supported: give coordinates)",
+                                       "unknown field '%s' (coordinates or region, bias)",
                                        key);
         }
         json_t *bias = json_object_get(prox, "bias");
@@ -223,6 +225,28 @@ static void parse_prox(json_t *prox, const char *field, long index, struct cs_ro
                         r->prox_bias = (int32_t)json_integer_value(bias);
         }
         json_t *coord = json_object_get(prox, "coordinates");
+        json_t *region = json_object_get(prox, "region");
+        if (region != NULL && !json_is_null(region)) {
+                snprintf(path, sizeof(path), "%s.geoproximity_location.region", field);
+                const char *name = json_string_value(region);
+                if (coord != NULL && !json_is_null(coord))
+                        api_errors_add(errs, index, path,
+                                       "give one of coordinates and region");
+                else if (name == NULL || strlen(name) == 0 ||
+                         strlen(name) > CS_PROX_REGION_MAXLEN)
+                        api_errors_add(errs, index, path,
+                                       "must be a region name of 1 to %d characters",
+                                       CS_PROX_REGION_MAXLEN);
+                else if (node_region_find(name, &r->prox_latitude, &r->prox_longitude) !=
+                         0)
+                        api_errors_add(errs, index, path,
+                                       "region '%s' has no coordinates on this node "
+                                       "(--region-coordinates NAME=LAT,LON)",
+                                       name);
+                else
+                        strcpy(r->prox_region, name);
+                return;
+        }
         snprintf(path, sizeof(path), "%s.geoproximity_location.coordinates", field);
         if (!json_is_object(coord)) {
                 api_errors_add(
@@ -499,7 +523,11 @@ void api_routing_json(json_t *obj, const struct cs_routing *r)
                                             json_string(r->geo_subdivision));
                 json_object_set_new(obj, "geo_location", geo);
         }
-        if (r->has_prox) {
+        if (r->has_prox && r->prox_region[0]) {
+                json_object_set_new(obj, "geoproximity_location",
+                                    json_pack("{s:s, s:i}", "region", r->prox_region,
+                                              "bias", (int)r->prox_bias));
+        } else if (r->has_prox) {
                 char lat[24], lon[24];
                 api_degrees_text(r->prox_latitude, lat, sizeof(lat));
                 api_degrees_text(r->prox_longitude, lon, sizeof(lon));

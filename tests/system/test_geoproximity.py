@@ -12,7 +12,9 @@ with the expected one (scope: the database network's length).  Also: a
 positive and a negative bias moving the Paris boundary, a record set whose
 TCP health check fails giving way to the next nearest, every set down
 answering the nearest (fail open), validation errors naming their fields,
-export lines that import reads back, and quorumctl's --geoprox-* options.
+export lines that import reads back, quorumctl's --geoprox-* options, and
+sets naming a region of the nodes' --region-coordinates (its coordinates
+taken when the set is written; an unknown region refused with its field).
 
 Run from this directory:
   cd tests/system && QDNS_BIN=../../build/node/quorumdns /usr/bin/python3 -m pytest -q test_geoproximity.py
@@ -58,7 +60,8 @@ def rs(label, sid, value, place, bias=None, **extra):
 def prox(cluster_factory, tmp_path):
     db = tmp_path / "prox.mmdb"
     write_mmdb(db, NETWORKS)
-    c = cluster_factory().start(3, extra=["--geoip-db", str(db)])
+    c = cluster_factory().start(3, extra=["--geoip-db", str(db), "--region-coordinates",
+                                          "eu-central=50.11,8.68;us-east=40.71,-74"])
     follower = c.followers()[0]
     r = follower.post("/v1/zones", {"name": ZONE})
     assert r.status == 201, r
@@ -242,3 +245,41 @@ def test_quorumctl_geoprox_options(prox):
     # A delete names the set's location itself.
     ctl("record", "delete", zone, "cli", "A", "--set-id", "paris", "192.0.2.50")
     wait_values(prox, f"cli.{ZONE}", ("81.2.69.1", 24), ["192.0.2.51"])
+    # A region of the nodes' list: Frankfurt draws London from New York.
+    ctl("record", "upsert", zone, "cli", "A", "--set-id", "fra", "--geoprox-region",
+        "eu-central", "192.0.2.52")
+    wait_values(prox, f"cli.{ZONE}", ("81.2.69.1", 24), ["192.0.2.52"])
+    assert "geoprox region eu-central bias 0" in ctl("record", "list", zone).stdout
+    p = ctl("record", "upsert", zone, "cli", "A", "--set-id", "x", "--geoprox-region",
+            "nowhere", "192.0.2.53", check=1)
+    assert "region" in p.stderr + p.stdout
+
+
+def test_a_region_of_the_nodes_settings_places_a_set(prox):
+    leader = prox.followers()[0]
+    region = {"name": f"reg.{ZONE}", "type": "A", "ttl": 60, "set_identifier": "fra",
+              "records": ["192.0.2.62"], "geoproximity_location": {"region": "eu-central",
+                                                                   "bias": 0}}
+    change(prox, leader, [upsert(rs("reg", "london", "192.0.2.61", LONDON)),
+                          upsert(region)])
+    # Munich: eu-central (Frankfurt) is nearest; London to London.
+    same_everywhere(prox, f"reg.{ZONE}", ("2001:db8:1:2::", 56), ["192.0.2.62"],
+                    ecs_bytes(2, 56, 48, V6[:7]))
+    same_everywhere(prox, f"reg.{ZONE}", ("81.2.69.1", 24), ["192.0.2.61"],
+                    ecs_bytes(1, 24, 24, V4("81.2.69.0")[:3]))
+    r = leader.get(f"/v1/zones/{ZONE}/rrsets/reg.{ZONE}/A?set_identifier=fra")
+    assert r.status == 200, r
+    shown = r.json.get("rrset", r.json)
+    assert shown["geoproximity_location"] == {"region": "eu-central", "bias": 0}, r.json
+    bad = dict(region, set_identifier="x",
+               geoproximity_location={"region": "mars-north-1"})
+    both = dict(region, set_identifier="y",
+                geoproximity_location={"region": "eu-central",
+                                       "coordinates": {"latitude": 1, "longitude": 2}})
+    r = leader.post(f"/v1/zones/{ZONE}/changes", {"changes": [upsert(bad), upsert(both)]},
+                    timeout=10)
+    assert r.status == 400, r
+    errors = {(e.get("index"), e["field"]) for e in r.json["error"]["errors"]}
+    assert {i for i, f in errors if f.endswith("geoproximity_location.region")} == {0, 1}, \
+        errors
+    assert "mars-north-1" in r.text, r.text

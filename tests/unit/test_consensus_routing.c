@@ -535,6 +535,8 @@ static void geoproximity_ranges_and_group_rules(void **state)
         a->rrset.routing.has_geo = true; /* 4: two policies */
         strcpy(a->rrset.routing.geo_country, "GB");
         prox(e, "r.example.com.", "", 0, 0, 0, 6); /* 5: no set id */
+        strcpy(prox(e, "s.example.com.", "reg", 0, 0, 0, 7)->rrset.routing.prox_region,
+               "EU West"); /* 6: not a region name */
         assert_int_not_equal(apply(e), 0);
         print_errors(&e->res);
         assert_true(has_error(&e->res, 0, "geoproximity_location.coordinates.latitude"));
@@ -543,6 +545,7 @@ static void geoproximity_ranges_and_group_rules(void **state)
         assert_true(has_error(&e->res, 3, "geoproximity_location.bias"));
         assert_true(has_error(&e->res, 4, "geo_location"));
         assert_true(has_error(&e->res, 5, "set_id"));
+        assert_true(has_error(&e->res, 6, "geoproximity_location.region"));
         /* The extremes are good; a geolocation set joining: refused. */
         prox(e, "p.example.com.", "n", 90000000, 180000000, 99, 1);
         prox(e, "p.example.com.", "s", -90000000, -180000000, -99, 2);
@@ -557,7 +560,9 @@ static void geoproximity_travels_in_commands_and_snapshots(void **state)
 {
         struct env *e = *state;
         prox(e, "p.example.com.", "ldn", 51500000, -120000, -40, 1);
-        prox(e, "p.example.com.", "tyo", 35680000, 139690000, 99, 2);
+        strcpy(prox(e, "p.example.com.", "tyo", 35680000, 139690000, 99, 2)
+                   ->rrset.routing.prox_region,
+               "ap-northeast-1");
         geo(e, "g.example.com.", "eng", "", "GB", "ENG", 3);
         struct cs_command cmd = {.type = CS_CMD_CHANGE_BATCH, .timestamp_ms = 5};
         cmd.u.batch = ab_batch(&e->ab, e->zf.origin, e->zf.origin_len);
@@ -572,6 +577,9 @@ static void geoproximity_travels_in_commands_and_snapshots(void **state)
         assert_int_equal(r->prox_latitude, 51500000);
         assert_int_equal(r->prox_longitude, -120000);
         assert_int_equal(r->prox_bias, -40);
+        assert_string_equal(r->prox_region, "");
+        assert_string_equal(d.u.batch.actions[1].rrset.routing.prox_region,
+                            "ap-northeast-1");
         assert_false(d.u.batch.actions[2].rrset.routing.has_prox);
         for (size_t i = 0; i < 3; i++)
                 assert_true(cs_routing_equal(&d.u.batch.actions[i].rrset.routing,

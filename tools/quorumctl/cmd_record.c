@@ -72,28 +72,33 @@ static char *upper(const char *s)
         return out;
 }
 
-/* The routing options (--weight, --failover, ...) into rrset: 0, or -1 with
- * a usage message in err. */
-
-/* --geoprox-coordinates LAT,LON [--geoprox-bias N] into the set's
- * geoproximity_location (the API checks the ranges and names the field). */
+/* --geoprox-coordinates LAT,LON or --geoprox-region NAME, with
+ * --geoprox-bias N, into the set's geoproximity_location (the API checks
+ * the ranges and the region, and names the field). */
 static int geoprox_option(const struct quorumctl_args *args, json_t *rrset, char *err,
                           size_t errlen)
 {
         const char *coord = quorumctl_args_get(args, "geoprox-coordinates");
+        const char *region = quorumctl_args_get(args, "geoprox-region");
         const char *bias = quorumctl_args_get(args, "geoprox-bias");
-        if (coord == NULL && bias == NULL)
+        if (coord == NULL && region == NULL && bias == NULL)
                 return 0;
-        const char *comma = coord ? strchr(coord, ',') : NULL;
-        if (comma == NULL || comma == coord || comma[1] == '\0') {
-                snprintf(err, errlen,
-                         "--geoprox-coordinates takes LAT,LON (degrees: "
-                         "51.5,-0.12)");
-                return -1;
+        json_t *prox;
+        if (region != NULL && coord == NULL) {
+                prox = json_pack("{s:s}", "region", region);
+        } else {
+                const char *comma = coord ? strchr(coord, ',') : NULL;
+                if (region != NULL || comma == NULL || comma == coord ||
+                    comma[1] == '\0') {
+                        snprintf(err, errlen,
+                                 "give --geoprox-coordinates LAT,LON (degrees: "
+                                 "51.5,-0.12) or --geoprox-region NAME");
+                        return -1;
+                }
+                json_t *c = json_pack("{s:s%, s:s}", "latitude", coord,
+                                      (size_t)(comma - coord), "longitude", comma + 1);
+                prox = json_pack("{s:o}", "coordinates", c);
         }
-        json_t *c = json_pack("{s:s%, s:s}", "latitude", coord, (size_t)(comma - coord),
-                              "longitude", comma + 1);
-        json_t *prox = json_pack("{s:o}", "coordinates", c);
         if (bias != NULL) {
                 char *end;
                 long b = strtol(bias, &end, 10);
@@ -108,6 +113,8 @@ static int geoprox_option(const struct quorumctl_args *args, json_t *rrset, char
         return 0;
 }
 
+/* The routing options (--weight, --failover, ...) into rrset: 0, or -1 with
+ * a usage message in err. */
 static int routing_build(const char *zone, const struct quorumctl_args *args,
                          json_t *rrset, char *err, size_t errlen)
 {
@@ -385,8 +392,13 @@ static char *routing_cell(json_t *rrset)
                 json_t *c = json_object_get(prox, "coordinates");
                 const char *lat = json_string_value(json_object_get(c, "latitude"));
                 const char *lon = json_string_value(json_object_get(c, "longitude"));
-                ADD("geoprox %s,%s bias %lld", lat ? lat : "?", lon ? lon : "?",
-                    (long long)json_integer_value(json_object_get(prox, "bias")));
+                const char *reg = json_string_value(json_object_get(prox, "region"));
+                if (reg != NULL)
+                        ADD("geoprox region %s bias %lld", reg,
+                            (long long)json_integer_value(json_object_get(prox, "bias")));
+                else
+                        ADD("geoprox %s,%s bias %lld", lat ? lat : "?", lon ? lon : "?",
+                            (long long)json_integer_value(json_object_get(prox, "bias")));
         }
         json_t *alias = json_object_get(rrset, "alias_target");
         if (json_is_object(alias)) {

@@ -121,6 +121,8 @@ static const struct quorumctl_opt record_change_opts[] = {
      "geolocation routing: ISO 3166-2 subdivision\nof --geo-country (CA for US-CA)"},
     {"geoprox-coordinates", 0, QUORUMCTL_OPT_VALUE, "LAT,LON",
      "geoproximity routing: the record's place in\ndegrees (51.5,-0.12)"},
+    {"geoprox-region", 0, QUORUMCTL_OPT_VALUE, "NAME",
+     "geoproximity routing: a region of the\nnodes' --region-coordinates instead"},
     {"geoprox-bias", 0, QUORUMCTL_OPT_VALUE, "N",
      "geoproximity routing: bias -99..99 (default\n0; positive widens the record's "
      "area)"},
@@ -203,8 +205,9 @@ const struct quorumctl_cmd quorumctl_commands[] = {
      "one action; its id is printed.\n"
      "ROUTING: --set-id ID with one of --weight N, --failover PRIMARY|SECONDARY,\n"
      "--multivalue, --geo-continent CODE | --geo-country CODE\n"
-     "[--geo-subdivision CODE] or --geoprox-coordinates LAT,LON\n"
-     "[--geoprox-bias N], and optionally --health-check ID; an alias takes\n"
+     "[--geo-subdivision CODE] or --geoprox-coordinates LAT,LON |\n"
+     "--geoprox-region NAME [--geoprox-bias N], and optionally --health-check ID; an "
+     "alias takes\n"
      "--alias-target NAME [--evaluate-target-health] instead of VALUEs.",
      3, U, record_change_opts, quorumctl_record_upsert},
     {"record", "create", "ZONE NAME TYPE [--ttl SECS] [--set-id ID] [ROUTING] VALUE...",
