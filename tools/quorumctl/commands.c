@@ -206,9 +206,9 @@ const struct quorumctl_cmd quorumctl_commands[] = {
      "ROUTING: --set-id ID with one of --weight N, --failover PRIMARY|SECONDARY,\n"
      "--multivalue, --geo-continent CODE | --geo-country CODE\n"
      "[--geo-subdivision CODE] or --geoprox-coordinates LAT,LON |\n"
-     "--geoprox-region NAME [--geoprox-bias N], and optionally --health-check ID; an "
-     "alias takes\n"
-     "--alias-target NAME [--evaluate-target-health] instead of VALUEs.",
+     "--geoprox-region NAME [--geoprox-bias N], and optionally --health-check ID;\n"
+     "an alias takes --alias-target NAME [--evaluate-target-health] instead of\n"
+     "VALUEs.",
      3, U, record_change_opts, quorumctl_record_upsert},
     {"record", "create", "ZONE NAME TYPE [--ttl SECS] [--set-id ID] [ROUTING] VALUE...",
      "create a record set (fails if it exists)",
