@@ -264,9 +264,10 @@ void cs_mp_pack_routing(msgpack_packer *pk, const struct cs_routing *r)
                 msgpack_pack_nil(pk);
                 return;
         }
-        /* A geolocation is a 6th element; without one the array keeps the
-         * 5 elements older nodes read. */
-        msgpack_pack_array(pk, r->has_geo ? 6 : 5);
+        /* A geolocation is a 6th element, a geoproximity location a 7th
+         * (the 6th nil then); without them the array keeps the 5 elements
+         * older nodes read. */
+        msgpack_pack_array(pk, r->has_prox ? 7 : r->has_geo ? 6 : 5);
         if (r->has_weight)
                 msgpack_pack_uint32(pk, r->weight);
         else
@@ -299,7 +300,29 @@ void cs_mp_pack_routing(msgpack_packer *pk, const struct cs_routing *r)
                 cs_mp_pack_str(pk, r->geo_continent);
                 cs_mp_pack_str(pk, r->geo_country);
                 cs_mp_pack_str(pk, r->geo_subdivision);
+        } else if (r->has_prox) {
+                msgpack_pack_nil(pk);
         }
+        if (r->has_prox) {
+                msgpack_pack_array(pk, r->prox_region[0] ? 4 : 3);
+                msgpack_pack_int32(pk, r->prox_latitude);
+                msgpack_pack_int32(pk, r->prox_longitude);
+                msgpack_pack_int32(pk, r->prox_bias);
+                if (r->prox_region[0])
+                        cs_mp_pack_str(pk, r->prox_region);
+        }
+}
+
+/* A signed 32-bit integer (the state machine checks its range). */
+static int mp_i32(const msgpack_object *o, int32_t *out)
+{
+        if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= INT32_MAX)
+                *out = (int32_t)o->via.u64;
+        else if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER && o->via.i64 >= INT32_MIN)
+                *out = (int32_t)o->via.i64;
+        else
+                return -EBADMSG;
+        return 0;
 }
 
 /* A code of at most max characters into out (NUL-terminated). */
@@ -319,9 +342,23 @@ int cs_mp_routing(const msgpack_object *o, msgpack_zone *zone, struct cs_routing
         if (o->type == MSGPACK_OBJECT_NIL)
                 return 0;
         size_t nf = 0;
-        if (cs_mp_array(o, 5, true, &f, &nf) != 0 || nf > 6)
+        if (cs_mp_array(o, 5, true, &f, &nf) != 0 || nf > 7)
                 return -EBADMSG;
-        if (nf == 6) {
+        if (nf == 7) {
+                const msgpack_object *p;
+                size_t np = 0;
+                if (cs_mp_array(&f[6], 3, true, &p, &np) != 0 || np > 4 ||
+                    mp_i32(&p[0], &r->prox_latitude) != 0 ||
+                    mp_i32(&p[1], &r->prox_longitude) != 0 ||
+                    mp_i32(&p[2], &r->prox_bias) != 0)
+                        return -EBADMSG;
+                if (np == 4 &&
+                    (geo_code(&p[3], r->prox_region, CS_PROX_REGION_MAXLEN) != 0 ||
+                     r->prox_region[0] == '\0'))
+                        return -EBADMSG;
+                r->has_prox = true;
+        }
+        if (nf >= 6 && f[5].type != MSGPACK_OBJECT_NIL) {
                 const msgpack_object *g;
                 if (cs_mp_array(&f[5], 3, false, &g, NULL) != 0 ||
                     geo_code(&g[0], r->geo_continent, 2) != 0 ||

@@ -133,6 +133,8 @@ enum cs_policy cs_routing_policy(const struct cs_routing *r)
                 return CS_POLICY_MULTIVALUE;
         if (r->has_geo)
                 return CS_POLICY_GEOLOCATION;
+        if (r->has_prox)
+                return CS_POLICY_GEOPROXIMITY;
         return CS_POLICY_SIMPLE;
 }
 
@@ -191,6 +193,31 @@ static void geo_check(const struct cs_routing *r, uint32_t i, struct cs_result *
                              "not a subdivision code");
 }
 
+/* The ranges of a geoproximity location. */
+static void prox_check(const struct cs_routing *r, uint32_t i, struct cs_result *res)
+{
+        if (r->prox_latitude < -CS_PROX_LAT_MAX || r->prox_latitude > CS_PROX_LAT_MAX)
+                result_error(res, i, "geoproximity_location.coordinates.latitude",
+                             "out of range -90..90");
+        if (r->prox_longitude < -CS_PROX_LON_MAX || r->prox_longitude > CS_PROX_LON_MAX)
+                result_error(res, i, "geoproximity_location.coordinates.longitude",
+                             "out of range -180..180");
+        size_t rl = strnlen(r->prox_region, sizeof(r->prox_region));
+        if (rl == sizeof(r->prox_region))
+                result_error(res, i, "geoproximity_location.region", "not terminated");
+        for (size_t k = 0; k < rl; k++)
+                if (!((r->prox_region[k] >= 'a' && r->prox_region[k] <= 'z') ||
+                      (r->prox_region[k] >= '0' && r->prox_region[k] <= '9') ||
+                      r->prox_region[k] == '-' || r->prox_region[k] == '_')) {
+                        result_error(res, i, "geoproximity_location.region",
+                                     "a region name is a-z 0-9 - _");
+                        break;
+                }
+        if (r->prox_bias < -CS_PROX_BIAS_MAX || r->prox_bias > CS_PROX_BIAS_MAX)
+                result_error(res, i, "geoproximity_location.bias", "out of range -%d..%d",
+                             CS_PROX_BIAS_MAX, CS_PROX_BIAS_MAX);
+}
+
 void routing_check(const struct cs_state *st, const struct cs_rrset_spec *s,
                    const uint8_t *owner, uint32_t i, struct cs_result *res)
 {
@@ -198,9 +225,12 @@ void routing_check(const struct cs_state *st, const struct cs_rrset_spec *s,
         char type[16];
         cs_type_name(s->type, type, sizeof(type));
         unsigned policies = (unsigned)r->has_weight + (r->failover != CS_FAILOVER_NONE) +
-                            (unsigned)r->multi_value_answer + (unsigned)r->has_geo;
+                            (unsigned)r->multi_value_answer + (unsigned)r->has_geo +
+                            (unsigned)r->has_prox;
         if (r->has_geo)
                 geo_check(r, i, res);
+        if (r->has_prox)
+                prox_check(r, i, res);
         bool has_sid = s->set_id != NULL && s->set_id[0] != '\0';
         if (r->has_weight && r->weight > CS_WEIGHT_MAX)
                 result_error(res, i, "weight", "weight %u is out of range 0-%d",
@@ -211,9 +241,10 @@ void routing_check(const struct cs_state *st, const struct cs_rrset_spec *s,
                 result_error(res, i,
                              r->multi_value_answer ? "multi_value_answer"
                              : r->has_geo          ? "geo_location"
+                             : r->has_prox         ? "geoproximity_location"
                                                    : "failover",
                              "a record set takes one routing policy: weight, failover, "
-                             "multi_value_answer or geo_location");
+                             "multi_value_answer, geo_location or geoproximity_location");
         if (policies > 0 && !has_sid)
                 result_error(res, i, "set_id",
                              "a record set with a routing policy needs a set identifier");
@@ -229,7 +260,8 @@ void routing_check(const struct cs_state *st, const struct cs_rrset_spec *s,
                 result_error(
                     res, i, "health_check_id",
                     "a health check needs a routing policy (weight, failover, "
-                    "multi_value_answer or geo_location): a simple record set is "
+                    "multi_value_answer, geo_location or geoproximity_location): a "
+                    "simple record set is "
                     "always answered");
         if (!str_ok(r->health_check_id, CS_ID_MAXLEN))
                 result_error(res, i, "health_check_id", "longer than %d characters",
@@ -275,6 +307,11 @@ bool cs_routing_equal(const struct cs_routing *a, const struct cs_routing *b)
                (!a->has_geo || (strcmp(a->geo_continent, b->geo_continent) == 0 &&
                                 strcmp(a->geo_country, b->geo_country) == 0 &&
                                 strcmp(a->geo_subdivision, b->geo_subdivision) == 0)) &&
+               a->has_prox == b->has_prox &&
+               (!a->has_prox ||
+                (a->prox_latitude == b->prox_latitude &&
+                 a->prox_longitude == b->prox_longitude && a->prox_bias == b->prox_bias &&
+                 strcmp(a->prox_region, b->prox_region) == 0)) &&
                str_same(a->health_check_id, b->health_check_id) && al == bl &&
                (al == 0 || (name_equal_ci(a->alias_name, b->alias_name, al) &&
                             a->evaluate_target_health == b->evaluate_target_health &&

@@ -76,8 +76,15 @@ enum cs_policy {
         CS_POLICY_FAILOVER = 2,
         CS_POLICY_MULTIVALUE = 3,
         CS_POLICY_GEOLOCATION = 4,
+        CS_POLICY_GEOPROXIMITY = 5,
 };
-#define CS_POLICY_COUNT 5
+#define CS_POLICY_COUNT 6
+
+/* Geoproximity limits: coordinates in millionths of a degree. */
+#define CS_PROX_LAT_MAX       90000000
+#define CS_PROX_LON_MAX       180000000
+#define CS_PROX_BIAS_MAX      99
+#define CS_PROX_REGION_MAXLEN 63
 
 struct cs_routing {
         bool has_weight;
@@ -96,6 +103,15 @@ struct cs_routing {
         char geo_continent[3];
         char geo_country[3];
         char geo_subdivision[4];
+        /* Geoproximity (Route 53's GeoProximityLocation with Coordinates):
+         * the record's place in millionths of a degree and its bias. */
+        bool has_prox;
+        int32_t prox_latitude;  /* -CS_PROX_LAT_MAX..CS_PROX_LAT_MAX */
+        int32_t prox_longitude; /* -CS_PROX_LON_MAX..CS_PROX_LON_MAX */
+        int32_t prox_bias;      /* -CS_PROX_BIAS_MAX..CS_PROX_BIAS_MAX */
+        /* The node region the coordinates were taken from when the set was
+         * written ("": given as coordinates). */
+        char prox_region[CS_PROX_REGION_MAXLEN + 1];
 };
 
 /* The policy the fields name (the first when several are set: validation
@@ -316,7 +332,7 @@ struct cs_state {
 
 struct cs_error {
         uint32_t action; /* index in the batch, or CS_ERROR_BATCH */
-        char field[32];  /* "owner", "type", "set_id", "ttl", "values", ... */
+        char field[64];  /* "owner", "type", "set_id", "ttl", "values", ... */
         char message[200];
 };
 

@@ -14,6 +14,7 @@
 #include "dns/route.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -109,6 +110,9 @@ struct sel {
         bool located;                   /* keys below are set */
         uint8_t prefix;                 /* of the database's network */
         uint32_t keys[4];               /* subdivision, country, continent, "*" */
+        bool placed;                    /* the database was asked (prefix holds) */
+        bool has_point;                 /* point below is the client's */
+        double point[3];                /* on the unit sphere */
 };
 
 /* The sets of `type` in a blob: returns how many, from index *first. */
@@ -332,6 +336,15 @@ static void locate(struct sel *s)
         if (geo->lookup(geo, &loc->net, &p) != 0)
                 return;
         s->prefix = p.prefix;
+        s->placed = true;
+        if (p.has_coordinates) {
+                double lat = p.latitude * (3.14159265358979323846 / 180.0);
+                double lon = p.longitude * (3.14159265358979323846 / 180.0);
+                s->point[0] = cos(lat) * cos(lon);
+                s->point[1] = cos(lat) * sin(lon);
+                s->point[2] = sin(lat);
+                s->has_point = true;
+        }
         s->keys[0] = dns_geo_key(DNS_GEO_SUBDIVISION, p.country, p.subdivision);
         s->keys[1] = dns_geo_key(DNS_GEO_COUNTRY, p.country, "");
         s->keys[2] = dns_geo_key(DNS_GEO_CONTINENT, p.continent, "");
@@ -379,6 +392,63 @@ static int choose_geo(struct sel *s, const struct dns_rrsets *sets, unsigned fir
         if (depends && s->scope != NULL && s->prefix > *s->scope)
                 *s->scope = s->prefix;
         return best_ok >= 0 ? best_ok : best;
+}
+
+/* The effective distance of a geoproximity set from the client: the great
+ * circle angle (from the chord, well conditioned for near points) times the
+ * set's bias factor; 0 when the client has no coordinates. */
+static double prox_distance(const struct sel *s, const struct dns_rrset_info *info)
+{
+        if (!s->has_point)
+                return 0.0;
+        double dx = s->point[0] - info->prox[0], dy = s->point[1] - info->prox[1];
+        double dz = s->point[2] - info->prox[2];
+        double half = sqrt(dx * dx + dy * dy + dz * dz) / 2.0;
+        return 2.0 * asin(half < 1.0 ? half : 1.0) * info->prox[3];
+}
+
+/* Whether set a comes before set b at equal distances: by their records'
+ * bytes, the same on every node (set ids are numbered per node). */
+static bool prox_before(const struct dns_rrsets *sets, const struct dns_rrset_info *a,
+                        const struct dns_rrset_info *b)
+{
+        const uint8_t *data = dns_rrsets_data(sets);
+        uint32_t n = a->size < b->size ? a->size : b->size;
+        int c = memcmp(data + a->offset, data + b->offset, n);
+        return c != 0 ? c < 0 : a->size < b->size;
+}
+
+/* The set nearest the client by effective distance, healthy first (every
+ * set down: the nearest of all, fail open); ties go to the set whose
+ * records sort first.  A client with no coordinates is at distance 0 from
+ * every set, so it gets the first healthy set in that order. */
+static unsigned choose_prox(struct sel *s, const struct dns_rrsets *sets, unsigned first,
+                            unsigned n, unsigned depth)
+{
+        locate(s);
+        const struct dns_rrset_info *set = &sets->set[first];
+        bool checked = group_checked(s, set, n);
+        int best = -1, best_ok = -1;
+        double d_best = 0.0, d_ok = 0.0;
+        for (unsigned k = 0; k < n; k++) {
+                double d = prox_distance(s, &set[k]);
+                if (best < 0 || d < d_best ||
+                    (d == d_best && prox_before(sets, &set[k], &set[best]))) {
+                        best = (int)k;
+                        d_best = d;
+                }
+                if ((best_ok < 0 || d < d_ok ||
+                     (d == d_ok && prox_before(sets, &set[k], &set[best_ok]))) &&
+                    (!checked || set_healthy(s, sets, &set[k], depth))) {
+                        best_ok = (int)k;
+                        d_ok = d;
+                }
+        }
+        /* The answer depends on the client's network once the database was
+         * asked (with or without coordinates there). */
+        if (n > 1 && s->placed && s->scope != NULL && s->prefix > *s->scope)
+                *s->scope = s->prefix;
+        return (unsigned)(best_ok >= 0 ? best_ok : best);
 }
 
 /*
@@ -443,7 +513,9 @@ static unsigned select_group(struct sel *s, const struct dns_rrsets *sets, unsig
         unsigned chosen[DNS_PICK_MAX];
         unsigned nc = 1;
         chosen[0] = 0; /* plain sets: the first (the only one, when valid) */
-        if (sets->set[first].location != 0) {
+        if (sets->set[first].location == DNS_GEO_PROXIMITY) {
+                chosen[0] = choose_prox(s, sets, first, n, depth);
+        } else if (sets->set[first].location != 0) {
                 int k = choose_geo(s, sets, first, n, depth);
                 if (k < 0)
                         return 0;

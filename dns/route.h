@@ -73,6 +73,8 @@ struct dns_geo_place {
         char country[3];
         char subdivision[4]; /* ISO 3166-2, the part after the dash */
         uint8_t prefix;
+        bool has_coordinates;       /* latitude/longitude are the network's */
+        double latitude, longitude; /* degrees */
 };
 
 /* A GeoIP database as the query path sees it: node/ fills it from geo/.
@@ -116,7 +118,10 @@ unsigned dns_route_select(const struct dns_catalog *catalog,
 /*
  * The same for a client at `loc` (NULL: unknown): geolocation groups pick
  * the most specific location that holds the client (subdivision, country,
- * continent, then "*"), healthy first, NODATA when none does.  When a
+ * continent, then "*"), healthy first, NODATA when none does; geoproximity
+ * groups pick the set with the smallest biased distance to the client's
+ * coordinates (healthy first; ties and clients without coordinates: the
+ * set whose records sort first).  When a
  * choice depended on the client's location, *scope is raised to the length
  * of the database network that decided it (RFC 7871 SCOPE PREFIX-LENGTH).
  */

@@ -8,6 +8,7 @@
 #include "dns/rrset.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -201,6 +202,17 @@ int dns_rrsets_put(const struct dns_rrsets *old, uint16_t type, uint32_t set_id,
                                     out);
 }
 
+void dns_rrset_prox_set(struct dns_rrset_info *info, const struct dns_route *route)
+{
+        double lat = route->prox_latitude * 1e-6 * 3.14159265358979323846 / 180.0;
+        double lon = route->prox_longitude * 1e-6 * 3.14159265358979323846 / 180.0;
+        double bias = route->prox_bias / 100.0;
+        info->prox[0] = (float)(cos(lat) * cos(lon));
+        info->prox[1] = (float)(cos(lat) * sin(lon));
+        info->prox[2] = (float)sin(lat);
+        info->prox[3] = (float)(bias >= 0 ? 1.0 - bias : 1.0 / (1.0 + bias));
+}
+
 int dns_rrsets_put_route(const struct dns_rrsets *old, uint16_t type, uint32_t set_id,
                          uint32_t ttl, const uint8_t *const *rdata, const uint16_t *rdlen,
                          size_t count, const struct dns_route *route,
@@ -235,6 +247,9 @@ int dns_rrsets_put_route(const struct dns_rrsets *old, uint16_t type, uint32_t s
         v[i].info.count = (uint16_t)count;
         v[i].info.routing = route ? dns_route_pack(route) : 0;
         v[i].info.location = route ? route->location : 0;
+        memset(v[i].info.prox, 0, sizeof(v[i].info.prox));
+        if (route != NULL && route->location == DNS_GEO_PROXIMITY)
+                dns_rrset_prox_set(&v[i].info, route);
         v[i].info.size = 0;
         v[i].data = NULL;
         v[i].extra = recs;

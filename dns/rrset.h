@@ -47,6 +47,9 @@ struct dns_route {
         uint8_t weight;
         uint32_t health;   /* 0: no check; else 1 + index in the health version */
         uint32_t location; /* geolocation (dns_geo_key); 0: not a geolocation set */
+        /* Geoproximity (location DNS_GEO_PROXIMITY): the record's place in
+         * millionths of a degree and its bias -99..99. */
+        int32_t prox_latitude, prox_longitude, prox_bias;
 };
 
 /* Geolocation keys: a location packed in 31 bits so that matching is an
@@ -58,6 +61,7 @@ enum dns_geo_level {
         DNS_GEO_CONTINENT = 2,
         DNS_GEO_COUNTRY = 3,
         DNS_GEO_SUBDIVISION = 4,
+        DNS_GEO_PROXIMITY = 5, /* the location of every geoproximity set */
 };
 
 static inline uint32_t dns_geo_char(char c)
@@ -99,6 +103,11 @@ struct dns_rrset_info {
          * accessors below. */
         uint32_t routing;
         uint32_t location; /* dns_geo_key of a geolocation set; 0: none */
+        /* Geoproximity, computed when the blob is built so that a query only
+         * multiplies and adds: the record's point on the unit sphere and the
+         * factor its bias puts on distances (1 - bias/100 for a positive
+         * bias, 1 / (1 + bias/100) for a negative one). */
+        float prox[4]; /* x, y, z, factor */
 };
 
 static inline bool dns_rrset_routed(const struct dns_rrset_info *info)
@@ -170,6 +179,9 @@ int dns_rrsets_add(const struct dns_rrsets *old, uint16_t type, uint32_t set_id,
 int dns_rrsets_put(const struct dns_rrsets *old, uint16_t type, uint32_t set_id,
                    uint32_t ttl, const uint8_t *const *rdata, const uint16_t *rdlen,
                    size_t count, struct dns_rrsets **out);
+
+/* Fills info->prox from a geoproximity route's place and bias. */
+void dns_rrset_prox_set(struct dns_rrset_info *info, const struct dns_route *route);
 
 /* The same, the set carrying `route` (NULL: plain); -E2BIG when its health
  * check number is over DNS_HEALTH_MAX. */

@@ -175,6 +175,41 @@ static int get_string(MMDB_entry_s *entry, char *out, size_t out_size,
         return (int)data.data_size;
 }
 
+/* A number (double or float) at path in the record into *out; 0 or -1. */
+static int get_number(MMDB_entry_s *entry, double *out, const char *const *path)
+{
+        MMDB_entry_data_s data;
+        if (MMDB_aget_value(entry, &data, path) != MMDB_SUCCESS || !data.has_data)
+                return -1;
+        if (data.type == MMDB_DATA_TYPE_DOUBLE)
+                *out = data.double_value;
+        else if (data.type == MMDB_DATA_TYPE_FLOAT)
+                *out = (double)data.float_value;
+        else
+                return -1;
+        return 0;
+}
+
+/* The record's coordinates, when it has both and they are in range. */
+static void get_coordinates(MMDB_entry_s *entry, struct geo_place *out)
+{
+        static const char *const lat_geoip2[] = {"location", "latitude", NULL};
+        static const char *const lon_geoip2[] = {"location", "longitude", NULL};
+        static const char *const lat_flat[] = {"latitude", NULL};
+        static const char *const lon_flat[] = {"longitude", NULL};
+        double lat, lon;
+        if ((get_number(entry, &lat, lat_geoip2) != 0 ||
+             get_number(entry, &lon, lon_geoip2) != 0) &&
+            (get_number(entry, &lat, lat_flat) != 0 ||
+             get_number(entry, &lon, lon_flat) != 0))
+                return;
+        if (!(lat >= -90.0 && lat <= 90.0 && lon >= -180.0 && lon <= 180.0))
+                return; /* also NaN */
+        out->has_coordinates = true;
+        out->latitude = lat;
+        out->longitude = lon;
+}
+
 static bool upper_code(const char *s, size_t min, size_t max)
 {
         size_t n = strlen(s);
@@ -219,6 +254,7 @@ int geo_db_lookup(const struct geo_db *db, int family, const uint8_t *addr,
                 return 0;
         out->found = true;
         MMDB_entry_s entry = r.entry;
+        get_coordinates(&entry, out);
         static const char *const country_geoip2[] = {"country", "iso_code", NULL};
         static const char *const country_flat[] = {"country_code", NULL};
         static const char *const continent_geoip2[] = {"continent", "code", NULL};

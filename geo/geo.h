@@ -9,7 +9,9 @@
  * ip-location-db packages (country_code, state1 as a name such as
  * "California", no continent).  A missing continent is derived from the
  * country; a subdivision given by name is turned into its ISO 3166-2 code
- * with a table the caller supplies (node/ reads it from iso-codes).
+ * with a table the caller supplies (node/ reads it from iso-codes).  The
+ * record's coordinates come along when it has them (GeoIP2's
+ * location.latitude/longitude, the flat schema's latitude/longitude).
  * Lookups read only the mapped file: no allocation, lock or system call.
  */
 #ifndef GEO_GEO_H
@@ -41,11 +43,14 @@ const struct geo_subdivision *geo_names_find(const struct geo_names *names,
 
 /* What a database says about an address. */
 struct geo_place {
-        bool found;          /* the address is in a network with data */
-        char continent[3];   /* "EU"; "" unknown */
-        char country[3];     /* "GB"; "" unknown */
-        char subdivision[4]; /* "ENG"; "" unknown */
-        uint8_t prefix;      /* length of the network the record covers */
+        bool found;           /* the address is in a network with data */
+        char continent[3];    /* "EU"; "" unknown */
+        char country[3];      /* "GB"; "" unknown */
+        char subdivision[4];  /* "ENG"; "" unknown */
+        uint8_t prefix;       /* length of the network the record covers */
+        bool has_coordinates; /* latitude/longitude below are the record's */
+        double latitude;      /* degrees, -90..90 */
+        double longitude;     /* degrees, -180..180 */
 };
 
 /* The database's metadata, for the API. */

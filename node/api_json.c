@@ -3,6 +3,7 @@
  */
 #include "node/api_json.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "dns/name.h"
 #include "dns/text.h"
 #include "geo/geo.h"
+#include "node/config.h"
 #include "node/geoip.h"
 
 #define MAX_VALUES 100000
@@ -165,6 +167,112 @@ static void parse_geo(json_t *geo, const char *field, long index, struct cs_rout
         }
 }
 
+/* Degrees (a JSON number, or a decimal string as Route 53 writes them) in
+ * -max..max into millionths; 0 or -1. */
+static int parse_degrees(json_t *v, double max, int32_t *out)
+{
+        double d;
+        if (json_is_number(v)) {
+                d = json_number_value(v);
+        } else if (json_is_string(v) && json_string_length(v) > 0 &&
+                   json_string_length(v) < 32) {
+                char *end;
+                d = strtod(json_string_value(v), &end);
+                if (*end != '\0')
+                        return -1;
+        } else {
+                return -1;
+        }
+        if (!(d >= -max && d <= max)) /* also NaN */
+                return -1;
+        *out = (int32_t)llround(d * 1e6);
+        return 0;
+}
+
+/* geoproximity_location {coordinates {latitude, longitude} | region, bias},
+ * as Route 53's GeoProximityLocation; a region is one of this node's
+ * --region-coordinates, turned into its coordinates here, when the set is
+ * written (Route 53's AWSRegion and LocalZoneGroup name AWS's own). */
+static void parse_prox(json_t *prox, const char *field, long index, struct cs_routing *r,
+                       struct api_errors *errs)
+{
+        char path[300];
+        snprintf(path, sizeof(path), "%s.geoproximity_location", field);
+        if (!json_is_object(prox)) {
+                api_errors_add(errs, index, path, "must be an object");
+                return;
+        }
+        r->has_prox = true;
+        const char *key;
+        json_t *v;
+        json_object_foreach(prox, key, v)
+        {
+                if (strcmp(key, "coordinates") != 0 && strcmp(key, "bias") != 0 &&
+                    strcmp(key, "region") != 0)
+                        api_errors_add(errs, index, path,
+                                       "unknown field '%s' (coordinates or region, bias)",
+                                       key);
+        }
+        json_t *bias = json_object_get(prox, "bias");
+        snprintf(path, sizeof(path), "%s.geoproximity_location.bias", field);
+        if (bias != NULL && !json_is_null(bias)) {
+                if (!json_is_integer(bias) ||
+                    json_integer_value(bias) < -CS_PROX_BIAS_MAX ||
+                    json_integer_value(bias) > CS_PROX_BIAS_MAX)
+                        api_errors_add(errs, index, path, "must be an integer -%d..%d",
+                                       CS_PROX_BIAS_MAX, CS_PROX_BIAS_MAX);
+                else
+                        r->prox_bias = (int32_t)json_integer_value(bias);
+        }
+        json_t *coord = json_object_get(prox, "coordinates");
+        json_t *region = json_object_get(prox, "region");
+        if (region != NULL && !json_is_null(region)) {
+                snprintf(path, sizeof(path), "%s.geoproximity_location.region", field);
+                const char *name = json_string_value(region);
+                if (coord != NULL && !json_is_null(coord))
+                        api_errors_add(errs, index, path,
+                                       "give one of coordinates and region");
+                else if (name == NULL || strlen(name) == 0 ||
+                         strlen(name) > CS_PROX_REGION_MAXLEN)
+                        api_errors_add(errs, index, path,
+                                       "must be a region name of 1 to %d characters",
+                                       CS_PROX_REGION_MAXLEN);
+                else if (node_region_find(name, &r->prox_latitude, &r->prox_longitude) !=
+                         0)
+                        api_errors_add(errs, index, path,
+                                       "region '%s' has no coordinates on this node "
+                                       "(--region-coordinates NAME=LAT,LON)",
+                                       name);
+                else
+                        strcpy(r->prox_region, name);
+                return;
+        }
+        snprintf(path, sizeof(path), "%s.geoproximity_location.coordinates", field);
+        if (!json_is_object(coord)) {
+                api_errors_add(
+                    errs, index, path,
+                    "must be an object {\"latitude\": ..., \"longitude\": ...}");
+                return;
+        }
+        json_object_foreach(coord, key, v)
+        {
+                if (strcmp(key, "latitude") != 0 && strcmp(key, "longitude") != 0)
+                        api_errors_add(errs, index, path,
+                                       "unknown field '%s' (latitude, longitude)", key);
+        }
+        snprintf(path, sizeof(path), "%s.geoproximity_location.coordinates.latitude",
+                 field);
+        if (parse_degrees(json_object_get(coord, "latitude"), 90.0, &r->prox_latitude) !=
+            0)
+                api_errors_add(errs, index, path, "must be a number of degrees -90..90");
+        snprintf(path, sizeof(path), "%s.geoproximity_location.coordinates.longitude",
+                 field);
+        if (parse_degrees(json_object_get(coord, "longitude"), 180.0,
+                          &r->prox_longitude) != 0)
+                api_errors_add(errs, index, path,
+                               "must be a number of degrees -180..180");
+}
+
 /* weight, failover, multi_value_answer, health_check_id, alias_target. */
 static void parse_routing(json_t *obj, const char *field, long index,
                           struct api_rrset *out, struct api_errors *errs)
@@ -212,8 +320,11 @@ static void parse_routing(json_t *obj, const char *field, long index,
         json_t *geo = json_object_get(obj, "geo_location");
         if (geo != NULL && !json_is_null(geo))
                 parse_geo(geo, field, index, r, errs);
+        json_t *prox = json_object_get(obj, "geoproximity_location");
+        if (prox != NULL && !json_is_null(prox))
+                parse_prox(prox, field, index, r, errs);
         bool policy = r->has_weight || r->failover != CS_FAILOVER_NONE ||
-                      r->multi_value_answer || r->has_geo;
+                      r->multi_value_answer || r->has_geo || r->has_prox;
         /* Reported by api_rrset_check_write(): a DELETE may still name a
          * set written before routing existed, which has no policy. */
         out->sid_without_policy = out->set_id[0] != '\0' && !policy;
@@ -228,7 +339,8 @@ bool api_rrset_check_write(const struct api_rrset *set, const char *field, long 
         snprintf(path, sizeof(path), "%s.set_identifier", field);
         api_errors_add(errs, index, path,
                        "a set identifier needs a routing policy: \"weight\", "
-                       "\"failover\" or \"multi_value_answer\"");
+                       "\"failover\", \"multi_value_answer\", \"geo_location\" or "
+                       "\"geoproximity_location\"");
         return false;
 }
 
@@ -373,6 +485,20 @@ json_t *api_rrset_json(const struct cs_rrset *rrset)
         return out;
 }
 
+/* Millionths of a degree as decimal text without trailing zeros. */
+static void api_degrees_text(int32_t e6, char *out, size_t size)
+{
+        int64_t v = e6;
+        uint64_t a = (uint64_t)(v < 0 ? -v : v);
+        int n = snprintf(out, size, "%s%llu.%06llu", v < 0 ? "-" : "",
+                         (unsigned long long)(a / 1000000),
+                         (unsigned long long)(a % 1000000));
+        while (n > 0 && out[n - 1] == '0')
+                out[--n] = '\0';
+        if (n > 0 && out[n - 1] == '.')
+                out[--n] = '\0';
+}
+
 void api_routing_json(json_t *obj, const struct cs_routing *r)
 {
         if (r->has_weight)
@@ -396,6 +522,19 @@ void api_routing_json(json_t *obj, const struct cs_routing *r)
                         json_object_set_new(geo, "subdivision_code",
                                             json_string(r->geo_subdivision));
                 json_object_set_new(obj, "geo_location", geo);
+        }
+        if (r->has_prox && r->prox_region[0]) {
+                json_object_set_new(obj, "geoproximity_location",
+                                    json_pack("{s:s, s:i}", "region", r->prox_region,
+                                              "bias", (int)r->prox_bias));
+        } else if (r->has_prox) {
+                char lat[24], lon[24];
+                api_degrees_text(r->prox_latitude, lat, sizeof(lat));
+                api_degrees_text(r->prox_longitude, lon, sizeof(lon));
+                json_object_set_new(obj, "geoproximity_location",
+                                    json_pack("{s:{s:s, s:s}, s:i}", "coordinates",
+                                              "latitude", lat, "longitude", lon, "bias",
+                                              (int)r->prox_bias));
         }
         if (r->health_check_id && r->health_check_id[0])
                 json_object_set_new(obj, "health_check_id",

@@ -119,7 +119,8 @@ void api_route_of(const struct cs_routing *r, uint32_t health, struct dns_route 
             [CS_POLICY_WEIGHTED] = DNS_POLICY_WEIGHTED,
             [CS_POLICY_FAILOVER] = DNS_POLICY_FAILOVER,
             [CS_POLICY_MULTIVALUE] = DNS_POLICY_MULTIVALUE,
-            [CS_POLICY_GEOLOCATION] = DNS_POLICY_NONE, /* route->location says it */
+            [CS_POLICY_GEOLOCATION] = DNS_POLICY_NONE,  /* route->location says it */
+            [CS_POLICY_GEOPROXIMITY] = DNS_POLICY_NONE, /* route->location says it */
         };
         memset(route, 0, sizeof(*route));
         route->policy = policies[cs_routing_policy(r)];
@@ -142,6 +143,12 @@ void api_route_of(const struct cs_routing *r, uint32_t health, struct dns_route 
                     : r->geo_country[0]
                         ? dns_geo_key(DNS_GEO_COUNTRY, r->geo_country, "")
                         : dns_geo_key(DNS_GEO_CONTINENT, r->geo_continent, "");
+        if (r->has_prox) {
+                route->location = DNS_GEO_PROXIMITY;
+                route->prox_latitude = r->prox_latitude;
+                route->prox_longitude = r->prox_longitude;
+                route->prox_bias = r->prox_bias;
+        }
 }
 
 /* One parsed routed set into the zone of txn that holds its name. */

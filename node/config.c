@@ -85,6 +85,8 @@ static const char usage_text[] =
     "                               (default any)\n"
     "      --geoip-db FILE          GeoIP2/GeoLite2 or ip-location-db .mmdb file\n"
     "                               for geolocation; re-read on SIGHUP\n"
+    "      --region-coordinates NAME=LAT,LON[;NAME=LAT,LON..]  regions that\n"
+    "                               geoproximity record sets may name\n"
     "      --log-level LEVEL        error, warn, info (default) or debug\n"
     "\n"
     "Cluster mode (enabled by --data-dir; zones then come from the API):\n"
@@ -735,7 +737,8 @@ static int apply(struct node_config *cfg, const char *key, const char *value, ch
                 }
                 return 0;
         }
-        if (strncmp(key, "ecs", 3) == 0 || strncmp(key, "geoip", 5) == 0) {
+        if (strncmp(key, "ecs", 3) == 0 || strncmp(key, "geoip", 5) == 0 ||
+            strcmp(key, "region-coordinates") == 0) {
                 int rc = node_config_apply_geo(cfg, key, value, err, n);
                 if (rc <= 0)
                         return rc;
@@ -890,6 +893,7 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc, cha
             {"ecs-max-ipv6-prefix", required_argument, NULL, OPT_DNS},
             {"ecs-trusted", required_argument, NULL, OPT_DNS},
             {"geoip-db", required_argument, NULL, OPT_DNS},
+            {"region-coordinates", required_argument, NULL, OPT_DNS},
             {"log-level", required_argument, NULL, OPT_LOGLEVEL},
             {"data-dir", required_argument, NULL, OPT_CLUSTER},
             {"node-id", required_argument, NULL, OPT_CLUSTER},

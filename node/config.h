@@ -129,4 +129,11 @@ int node_parse_address(const char *text, unsigned default_port,
 int node_config_apply_geo(struct node_config *cfg, const char *key, const char *value,
                           char *err, size_t n);
 
+/* The coordinates (millionths of a degree) of a region named by
+ * --region-coordinates (config_geo.c; the process's one table): 0, or
+ * -ENOENT. */
+#define NODE_REGIONS_MAX    64
+#define NODE_REGION_NAMEMAX 63
+int node_region_find(const char *name, int32_t *lat, int32_t *lon);
+
 #endif

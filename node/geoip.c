@@ -39,6 +39,9 @@ static int handle_lookup(const struct dns_geo *geo, const struct dns_net *net,
         memcpy(out->country, p.country, sizeof(out->country));
         memcpy(out->subdivision, p.subdivision, sizeof(out->subdivision));
         out->prefix = p.prefix;
+        out->has_coordinates = p.has_coordinates;
+        out->latitude = p.latitude;
+        out->longitude = p.longitude;
         return 0;
 }
 

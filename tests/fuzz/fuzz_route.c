@@ -19,13 +19,19 @@
  * min(8, healthy) of them.  Geolocation groups (locations among "*", EU,
  * NA, GB, US, FR, GB-ENG, US-CA) are asked with an ECS option from one of
  * five clients, located by the seed database tests/fuzz/corpus/fuzz_geo/
- * geoip2_v6.mmdb opened with node/geoip.c as the node does: a set that
+ * geoip2_v6_coords.mmdb opened with node/geoip.c as the node does: a set that
  * holds the client always answers (never an empty answer while one does),
  * the answer is the most specific healthy one that holds the client (the
  * most specific when none is healthy), nothing holding it is NODATA.
+ * Geoproximity groups (sets at one of seven cities, bias -99..99) answer
+ * exactly one set, healthy when any is, whose biased distance to the
+ * client's coordinates (from the same database, which has them) is the
+ * smallest within a rounding margin; a client without coordinates gets the
+ * first eligible set (records sort as the set numbers do).
  *
  * Record 10.<group>.<set>.1 identifies the set that answered.
  */
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -47,9 +53,16 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define GROUPS 8
-#define SETS   12
-#define FZ_GEO 4 /* a geolocation group (the sets' policy is NONE) */
+#define GROUPS  8
+#define SETS    12
+#define FZ_GEO  4 /* a geolocation group (the sets' policy is NONE) */
+#define FZ_PROX 5 /* a geoproximity group (the sets' policy is NONE) */
+
+/* Where geoproximity sets are (degrees). */
+static const double places[][2] = {{51.5, -0.12},  {55.95, -3.19},  {37.77, -122.42},
+                                   {40.71, -74.0}, {35.68, 139.69}, {-33.87, 151.21},
+                                   {48.86, 2.35}};
+#define N_PLACES (sizeof(places) / sizeof(places[0]))
 
 /* The locations sets take, and what each client is (from the seed
  * database: 81.2.69.0/24 GB-ENG, 81.2.69.192/28 GB-SCT, 2001:db8::/32
@@ -62,19 +75,24 @@ struct client {
         uint8_t addr[16];
         uint8_t source;
         const char *continent, *country, *subdivision;
+        bool has_point;
+        double lat, lon;
 };
 static const struct client clients[] = {
-    {AF_INET, {81, 2, 69, 160}, 24, "EU", "GB", "ENG"},
+    {AF_INET, {81, 2, 69, 160}, 24, "EU", "GB", "ENG", true, 51.5, -0.12},
     /* /32 is cut to /24: 81.2.69.0, England, not the /28 of Scotland. */
-    {AF_INET, {81, 2, 69, 200}, 32, "EU", "GB", "ENG"},
-    {AF_INET, {192, 0, 2, 1}, 24, "", "", ""},
+    {AF_INET, {81, 2, 69, 200}, 32, "EU", "GB", "ENG", true, 51.5, -0.12},
+    {AF_INET, {192, 0, 2, 1}, 24, "", "", "", false, 0, 0},
     {AF_INET6,
      {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1},
      56,
      "NA",
      "US",
-     "CA"},
-    {0, {0}, 0, "", "", ""}, /* no ECS */
+     "CA",
+     true,
+     37.77,
+     -122.42},
+    {0, {0}, 0, "", "", "", false, 0, 0}, /* no ECS */
 };
 
 static uint32_t location_key(unsigned i)
@@ -208,6 +226,54 @@ static size_t make_query(uint8_t *q, const uint8_t *name, uint16_t type,
         return n + 10 + alen;
 }
 
+/* The bias of a geoproximity set, from its target byte. */
+static int prox_bias(const struct fset *s)
+{
+        return (int)(s->target % 199) - 99;
+}
+
+/* Biased great-circle distance (haversine, radians) from the client. */
+static double prox_effective(const struct fset *s, const struct client *c)
+{
+        if (!c->has_point)
+                return 0.0;
+        const double r = 3.14159265358979323846 / 180.0;
+        double la1 = c->lat * r, la2 = places[s->location % N_PLACES][0] * r;
+        double dla = la2 - la1, dlo = (places[s->location % N_PLACES][1] - c->lon) * r;
+        double a = sin(dla / 2) * sin(dla / 2) +
+                   cos(la1) * cos(la2) * sin(dlo / 2) * sin(dlo / 2);
+        double d = 2 * atan2(sqrt(a), sqrt(1 - a));
+        int b = prox_bias(s);
+        return b >= 0 ? d * (1 - b / 100.0) : d / (1 + b / 100.0);
+}
+
+/* Geoproximity: one set, eligible (healthy when any is), nearest within a
+ * margin for float rounding; no coordinates: the first eligible set. */
+static void check_prox(const struct fgroup *g, const struct dns_health *h,
+                       const struct client *c, const uint8_t *sets, int n)
+{
+        if (n != 1 || sets[0] >= g->n)
+                abort(); /* never an empty answer */
+        unsigned n_ok = 0;
+        for (unsigned k = 0; k < g->n; k++)
+                n_ok += healthy(h, &g->set[k]);
+        const struct fset *s = &g->set[sets[0]];
+        if (n_ok > 0 && !healthy(h, s))
+                abort();
+        double d = prox_effective(s, c);
+        for (unsigned k = 0; k < g->n; k++) {
+                if (n_ok > 0 && !healthy(h, &g->set[k]))
+                        continue;
+                if (prox_effective(&g->set[k], c) < d - 1e-4)
+                        abort(); /* a nearer eligible set */
+                if (!c->has_point) {
+                        if (k != sets[0])
+                                abort(); /* the first eligible one */
+                        break;
+                }
+        }
+}
+
 /* Geolocation: the most specific healthy set holding the client, else the
  * most specific holding it; none holding it: nothing. */
 static void check_geo(const struct fgroup *g, const struct dns_health *h,
@@ -241,6 +307,10 @@ static void check_group(const struct fgroup *g, const struct dns_health *h,
                 return;
         if (g->policy == FZ_GEO) {
                 check_geo(g, h, c, sets, n);
+                return;
+        }
+        if (g->policy == FZ_PROX) {
+                check_prox(g, h, c, sets, n);
                 return;
         }
         if (n == 0)
@@ -321,9 +391,22 @@ static void build(struct dns_db *db, struct fgroup *groups, unsigned n_groups)
                 group_name(g, owner);
                 for (unsigned k = 0; k < groups[g].n; k++) {
                         const struct fset *s = &groups[g].set[k];
-                        struct dns_route route = {
-                            s->policy, s->flags, s->weight, s->health,
-                            groups[g].policy == FZ_GEO ? location_key(s->location) : 0};
+                        struct dns_route route = {.policy = s->policy,
+                                                  .flags = s->flags,
+                                                  .weight = s->weight,
+                                                  .health = s->health,
+                                                  .location =
+                                                      groups[g].policy == FZ_GEO
+                                                          ? location_key(s->location)
+                                                          : 0};
+                        if (groups[g].policy == FZ_PROX) {
+                                route.location = DNS_GEO_PROXIMITY;
+                                route.prox_latitude = (int32_t)lround(
+                                    places[s->location % N_PLACES][0] * 1e6);
+                                route.prox_longitude = (int32_t)lround(
+                                    places[s->location % N_PLACES][1] * 1e6);
+                                route.prox_bias = prox_bias(s);
+                        }
                         uint8_t ip[4] = {10, (uint8_t)g, (uint8_t)k, 1};
                         const uint8_t *rdata = ip;
                         uint16_t rdlen = 4;
@@ -357,18 +440,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         bool geo = false;
         for (unsigned g = 0; g < n_groups; g++) {
                 struct fgroup *gr = &groups[g];
-                gr->policy = take(&in) % 5;
-                geo |= gr->policy == FZ_GEO;
+                gr->policy = take(&in) % 6;
+                bool located = gr->policy == FZ_GEO || gr->policy == FZ_PROX;
+                geo |= located;
                 gr->n = take(&in) % SETS + 1;
                 for (unsigned k = 0; k < gr->n; k++) {
                         struct fset *s = &gr->set[k];
                         uint8_t f = take(&in);
-                        s->policy = gr->policy == FZ_GEO ? DNS_POLICY_NONE : gr->policy;
+                        s->policy = located ? DNS_POLICY_NONE : gr->policy;
                         if (f & 0x80) { /* what validation would refuse */
                                 s->policy = (uint8_t)((f >> 5) & 3);
                                 gr->mixed |= s->policy != gr->policy;
                         }
-                        bool geo_set = gr->policy == FZ_GEO && !(f & 0x80);
+                        bool geo_set = located && !(f & 0x80);
                         s->flags = f & (DNS_ROUTE_ALIAS | DNS_ROUTE_EVALUATE |
                                         DNS_ROUTE_PRIMARY | DNS_ROUTE_SECONDARY);
                         if (s->policy == DNS_POLICY_NONE && k > 0 && !geo_set)
@@ -379,7 +463,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         s->target = take(&in);
                         s->location = (uint8_t)(s->weight % (sizeof(locations) /
                                                              sizeof(locations[0])));
-                        if (gr->policy == FZ_GEO && !geo_set)
+                        if (located && !geo_set)
                                 gr->mixed = true; /* no location: another policy */
                 }
         }
@@ -396,9 +480,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (dns_db_health_publish(&db, h) != 0)
                 abort();
         struct node_geoip geoip;
-        if (geo && node_geoip_start(&geoip, &db,
-                                    QDNS_SOURCE_DIR
-                                    "/tests/fuzz/corpus/fuzz_geo/geoip2_v6.mmdb") != 0)
+        if (geo &&
+            node_geoip_start(&geoip, &db,
+                             QDNS_SOURCE_DIR
+                             "/tests/fuzz/corpus/fuzz_geo/geoip2_v6_coords.mmdb") != 0)
                 abort();
         const struct dns_catalog *cat = dns_db_current(&db);
         static uint8_t out[DNS_TCP_MAX], again[DNS_TCP_MAX];

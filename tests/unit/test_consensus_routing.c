@@ -511,6 +511,116 @@ static void geolocation_travels_in_commands_and_snapshots(void **state)
         cs_state_fini(&copy);
 }
 
+static struct cs_action *prox(struct env *e, const char *owner, const char *sid,
+                              int32_t lat, int32_t lon, int32_t bias, uint8_t last)
+{
+        struct cs_action *a = ab_add(&e->ab, CS_ACTION_UPSERT, owner, CS_TYPE_A, sid, 60);
+        struct cs_routing *r = &a->rrset.routing;
+        r->has_prox = true;
+        r->prox_latitude = lat;
+        r->prox_longitude = lon;
+        r->prox_bias = bias;
+        ab_a(&e->ab, a, 192, 0, 2, last);
+        return a;
+}
+
+static void geoproximity_ranges_and_group_rules(void **state)
+{
+        struct env *e = *state;
+        prox(e, "p.example.com.", "lat", 90000001, 0, 0, 1);   /* 0 */
+        prox(e, "p.example.com.", "lon", 0, -180000001, 0, 2); /* 1 */
+        prox(e, "p.example.com.", "bias", 0, 0, 100, 3);       /* 2 */
+        prox(e, "p.example.com.", "nbias", 0, 0, -100, 4);     /* 3 */
+        struct cs_action *a = prox(e, "q.example.com.", "g", 0, 0, 0, 5);
+        a->rrset.routing.has_geo = true; /* 4: two policies */
+        strcpy(a->rrset.routing.geo_country, "GB");
+        prox(e, "r.example.com.", "", 0, 0, 0, 6); /* 5: no set id */
+        strcpy(prox(e, "s.example.com.", "reg", 0, 0, 0, 7)->rrset.routing.prox_region,
+               "EU West"); /* 6: not a region name */
+        assert_int_not_equal(apply(e), 0);
+        print_errors(&e->res);
+        assert_true(has_error(&e->res, 0, "geoproximity_location.coordinates.latitude"));
+        assert_true(has_error(&e->res, 1, "geoproximity_location.coordinates.longitude"));
+        assert_true(has_error(&e->res, 2, "geoproximity_location.bias"));
+        assert_true(has_error(&e->res, 3, "geoproximity_location.bias"));
+        assert_true(has_error(&e->res, 4, "geo_location"));
+        assert_true(has_error(&e->res, 5, "set_id"));
+        assert_true(has_error(&e->res, 6, "geoproximity_location.region"));
+        /* The extremes are good; a geolocation set joining: refused. */
+        prox(e, "p.example.com.", "n", 90000000, 180000000, 99, 1);
+        prox(e, "p.example.com.", "s", -90000000, -180000000, -99, 2);
+        assert_int_equal(apply(e), 0);
+        geo(e, "p.example.com.", "gb", "", "GB", "", 3);
+        assert_int_not_equal(apply(e), 0);
+        assert_true(e->res.n_errors > 0);
+        assert_non_null(strstr(e->res.errors[0].message, "geoproximity"));
+}
+
+static void geoproximity_travels_in_commands_and_snapshots(void **state)
+{
+        struct env *e = *state;
+        prox(e, "p.example.com.", "ldn", 51500000, -120000, -40, 1);
+        strcpy(prox(e, "p.example.com.", "tyo", 35680000, 139690000, 99, 2)
+                   ->rrset.routing.prox_region,
+               "ap-northeast-1");
+        geo(e, "g.example.com.", "eng", "", "GB", "ENG", 3);
+        struct cs_command cmd = {.type = CS_CMD_CHANGE_BATCH, .timestamp_ms = 5};
+        cmd.u.batch = ab_batch(&e->ab, e->zf.origin, e->zf.origin_len);
+        struct raft_buffer rb;
+        assert_int_equal(cs_command_encode(&cmd, &rb), 0);
+        struct cs_command d;
+        char err[256];
+        assert_int_equal(cs_command_decode(rb.base, rb.len, &d, err, sizeof(err)), 0);
+        const struct cs_routing *r = &d.u.batch.actions[0].rrset.routing;
+        assert_true(r->has_prox);
+        assert_false(r->has_geo);
+        assert_int_equal(r->prox_latitude, 51500000);
+        assert_int_equal(r->prox_longitude, -120000);
+        assert_int_equal(r->prox_bias, -40);
+        assert_string_equal(r->prox_region, "");
+        assert_string_equal(d.u.batch.actions[1].rrset.routing.prox_region,
+                            "ap-northeast-1");
+        assert_false(d.u.batch.actions[2].rrset.routing.has_prox);
+        for (size_t i = 0; i < 3; i++)
+                assert_true(cs_routing_equal(&d.u.batch.actions[i].rrset.routing,
+                                             &cmd.u.batch.actions[i].rrset.routing));
+        for (size_t cut = 0; cut < rb.len; cut++) {
+                struct cs_command t;
+                int rv = cs_command_decode(rb.base, cut, &t, err, sizeof(err));
+                cs_command_free(&t);
+                if (rv != 0)
+                        assert_true(rv == -EBADMSG || rv == -EPROTO);
+        }
+        cs_command_free(&d);
+        raft_free(rb.base);
+        ab_reset(&e->ab);
+        prox(e, "p.example.com.", "ldn", 51500000, -120000, -40, 1);
+        prox(e, "p.example.com.", "tyo", 35680000, 139690000, 99, 2);
+        assert_int_equal(apply(e), 0);
+        void *buf, *again;
+        size_t len, len2;
+        assert_int_equal(cs_snapshot_encode(&e->st, &buf, &len), 0);
+        struct cs_state copy;
+        cs_state_init(&copy);
+        assert_int_equal(cs_snapshot_decode(buf, len, &copy, err, sizeof(err)), 0);
+        assert_int_equal(cs_snapshot_encode(&copy, &again, &len2), 0);
+        assert_int_equal(len, len2);
+        assert_memory_equal(buf, again, len);
+        const struct cs_zone *z =
+            cs_state_zone_get(&copy, e->zf.origin, e->zf.origin_len);
+        uint8_t owner[256];
+        size_t ol = to_wire("p.example.com.", owner);
+        const struct cs_rrset *set = cs_zone_rrset_get(z, owner, ol, CS_TYPE_A, "tyo");
+        assert_true(set->routing.has_prox);
+        assert_int_equal(set->routing.prox_longitude, 139690000);
+        assert_int_equal(set->routing.prox_bias, 99);
+        const struct cs_group *g = cs_zone_group_get(z, owner, ol, CS_TYPE_A);
+        assert_int_equal(g->n_policy[CS_POLICY_GEOPROXIMITY], 2);
+        free(buf);
+        free(again);
+        cs_state_fini(&copy);
+}
+
 static void *read_data(const char *name, size_t *len)
 {
         char path[1024];
@@ -596,6 +706,10 @@ int main(void)
                                             teardown),
             cmocka_unit_test_setup_teardown(geolocation_travels_in_commands_and_snapshots,
                                             setup, teardown),
+            cmocka_unit_test_setup_teardown(geoproximity_ranges_and_group_rules, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(
+                geoproximity_travels_in_commands_and_snapshots, setup, teardown),
             cmocka_unit_test(format_1_snapshots_still_load),
             cmocka_unit_test(format_1_commands_still_decode),
         };

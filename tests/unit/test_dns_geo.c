@@ -9,6 +9,13 @@
  * answer the most specific (fail open), nothing matching is NODATA, no
  * database leaves only "*", an alias follows its target's geolocation, and
  * the echoed scope is the database network's length.
+ *
+ * Geoproximity sets (placed with their coordinates and bias) answer the
+ * client nearest by biased distance: a positive bias draws clients from
+ * farther, a negative one pushes them away, a set that is down gives way to
+ * the next nearest, all down answer the nearest (fail open), equal
+ * distances go to the set whose records sort first, and a client the
+ * database has no coordinates for gets the first healthy set in that order.
  */
 #include <arpa/inet.h>
 #include <setjmp.h>
@@ -42,11 +49,29 @@ static const char ZONE[] = "$ORIGIN example.com.\n"
 static const char DB[] =
     "{\"schema\":\"geoip2\",\"networks\":["
     "{\"network\":\"81.2.69.0/24\",\"continent\":\"EU\",\"country\":\"GB\","
-    "\"subdivision\":\"ENG\"},"
-    "{\"network\":\"192.0.2.0/25\",\"continent\":\"EU\",\"country\":\"FR\"},"
-    "{\"network\":\"198.51.100.0/22\",\"continent\":\"NA\",\"country\":\"US\"}]}";
+    "\"subdivision\":\"ENG\",\"latitude\":51.5,\"longitude\":-0.12},"
+    "{\"network\":\"192.0.2.0/25\",\"continent\":\"EU\",\"country\":\"FR\","
+    "\"latitude\":48.86,\"longitude\":2.35},"
+    "{\"network\":\"198.51.100.0/22\",\"continent\":\"NA\",\"country\":\"US\","
+    "\"latitude\":40.71,\"longitude\":-74.0},"
+    "{\"network\":\"203.0.113.0/24\",\"country\":\"JP\"}]}";
 
-enum { HC_ENG = 1, HC_GB = 2, HC_EU = 3, HC_ANY = 4 };
+enum {
+        HC_ENG = 1,
+        HC_GB = 2,
+        HC_EU = 3,
+        HC_ANY = 4,
+        HC_LONDON = 5,
+        HC_NEWYORK = 6,
+        HC_B_LONDON = 7,
+        HC_B_NEWYORK = 8
+};
+
+/* Places, in millionths of a degree. */
+#define LONDON    51500000, -120000
+#define FRANKFURT 50110000, 8680000
+#define NEWYORK   40710000, -74000000
+#define TOKYO     35680000, 139690000
 
 static struct dns_db db;
 static struct node_geoip geoip;
@@ -65,7 +90,25 @@ static void put_geo(struct dns_txn *txn, const char *owner, uint8_t last,
         assert_int_equal(dns_name_from_text(owner, name), 0);
         const uint8_t *rdata = ip;
         uint16_t rdlen = 4;
-        struct dns_route route = {DNS_POLICY_NONE, 0, 0, health, location};
+        struct dns_route route = {.health = health, .location = location};
+        if (dns_txn_rrset_put_route(txn, origin, name, DNS_TYPE_A, next_set_id++, 60,
+                                    &rdata, &rdlen, 1, &route) != 0)
+                fail_msg("put %s: %s", owner, txn->error);
+}
+
+static void put_prox(struct dns_txn *txn, const char *owner, uint8_t last, int32_t lat,
+                     int32_t lon, int32_t bias, uint32_t health)
+{
+        uint8_t origin[256], name[256], ip[4] = {192, 0, 2, last};
+        assert_int_equal(dns_name_from_text("example.com.", origin), 0);
+        assert_int_equal(dns_name_from_text(owner, name), 0);
+        const uint8_t *rdata = ip;
+        uint16_t rdlen = 4;
+        struct dns_route route = {.health = health,
+                                  .location = DNS_GEO_PROXIMITY,
+                                  .prox_latitude = lat,
+                                  .prox_longitude = lon,
+                                  .prox_bias = bias};
         if (dns_txn_rrset_put_route(txn, origin, name, DNS_TYPE_A, next_set_id++, 60,
                                     &rdata, &rdlen, 1, &route) != 0)
                 fail_msg("put %s: %s", owner, txn->error);
@@ -79,7 +122,7 @@ static void put_alias(struct dns_txn *txn, const char *owner, const char *target
         assert_int_equal(dns_name_from_text(target, to), 0);
         const uint8_t *rdata = to;
         uint16_t rdlen = (uint16_t)dns_name_wire_len(to, sizeof(to));
-        struct dns_route route = {DNS_POLICY_NONE, DNS_ROUTE_ALIAS, 0, 0, 0};
+        struct dns_route route = {.flags = DNS_ROUTE_ALIAS};
         assert_int_equal(dns_txn_rrset_put_route(txn, origin, name, DNS_TYPE_A,
                                                  next_set_id++, 60, &rdata, &rdlen, 1,
                                                  &route),
@@ -109,6 +152,21 @@ static int setup(void **state)
         put_geo(&txn, "www.example.com.", 9, any, HC_ANY);
         put_geo(&txn, "nodef.example.com.", 20, gb, 0);
         put_alias(&txn, "alias.example.com.", "www.example.com.");
+        /* Tokyo first: the set id order is not the answer's order. */
+        put_prox(&txn, "near.example.com.", 13, TOKYO, 0, 0);
+        put_prox(&txn, "near.example.com.", 12, NEWYORK, 0, HC_NEWYORK);
+        put_prox(&txn, "near.example.com.", 11, LONDON, 0, HC_LONDON);
+        put_prox(&txn, "plain.example.com.", 22, FRANKFURT, 0, 0);
+        put_prox(&txn, "plain.example.com.", 21, LONDON, 0, 0);
+        put_prox(&txn, "pos.example.com.", 22, FRANKFURT, 40, 0);
+        put_prox(&txn, "pos.example.com.", 21, LONDON, 0, 0);
+        put_prox(&txn, "neg.example.com.", 22, FRANKFURT, 0, 0);
+        put_prox(&txn, "neg.example.com.", 21, LONDON, -50, 0);
+        put_prox(&txn, "tie.example.com.", 31, FRANKFURT, 10, 0);
+        put_prox(&txn, "tie.example.com.", 30, FRANKFURT, 10, 0);
+        put_prox(&txn, "one.example.com.", 40, TOKYO, 0, 0);
+        put_prox(&txn, "both.example.com.", 52, NEWYORK, 0, HC_B_NEWYORK);
+        put_prox(&txn, "both.example.com.", 51, LONDON, 0, HC_B_LONDON);
         assert_int_equal(dns_txn_commit(&txn), 0);
 
         char path[64], cmd[512];
@@ -236,6 +294,73 @@ static void test_alias_follows_its_targets_geolocation(void **state)
         assert_int_equal(ask("alias.example.com.", "198.51.100.1", 24, &scope), 9);
 }
 
+/* Paris is 344 km from London and 479 km from Frankfurt. */
+static void test_geoproximity_answers_the_nearest_set(void **state)
+{
+        health(NULL, 0);
+        uint8_t scope;
+        assert_int_equal(ask("near.example.com.", "81.2.69.160", 24, &scope), 11);
+        assert_int_equal(scope, 24);
+        assert_int_equal(ask("near.example.com.", "192.0.2.7", 24, &scope), 11);
+        assert_int_equal(scope, 25);
+        assert_int_equal(ask("near.example.com.", "198.51.100.1", 24, &scope), 12);
+        assert_int_equal(scope, 22);
+        assert_int_equal(ask("plain.example.com.", "192.0.2.7", 24, &scope), 21);
+        /* One set: the answer does not depend on the client. */
+        assert_int_equal(ask("one.example.com.", "192.0.2.7", 24, &scope), 40);
+        assert_int_equal(scope, 0);
+}
+
+static void test_geoproximity_bias_moves_the_boundary(void **state)
+{
+        uint8_t scope;
+        /* Frankfurt +40: 479 x 0.6 = 287 km < 344 km. */
+        assert_int_equal(ask("pos.example.com.", "192.0.2.7", 24, &scope), 22);
+        assert_int_equal(scope, 25);
+        assert_int_equal(ask("pos.example.com.", "81.2.69.1", 24, &scope), 21);
+        /* London -50: 344 / 0.5 = 688 km > 479 km. */
+        assert_int_equal(ask("neg.example.com.", "192.0.2.7", 24, &scope), 22);
+        assert_int_equal(ask("neg.example.com.", "81.2.69.1", 24, &scope), 21);
+        /* Equal distances: the set whose records sort first, every time. */
+        for (int i = 0; i < 4; i++)
+                assert_int_equal(ask("tie.example.com.", "192.0.2.7", 24, &scope), 30);
+}
+
+static void test_geoproximity_health_and_fail_open(void **state)
+{
+        uint8_t scope;
+        health((const uint32_t[]){HC_LONDON}, 1);
+        assert_int_equal(ask("near.example.com.", "81.2.69.160", 24, &scope), 12);
+        assert_int_equal(scope, 24);
+        health((const uint32_t[]){HC_LONDON, HC_NEWYORK}, 2);
+        assert_int_equal(ask("near.example.com.", "81.2.69.160", 24, &scope), 13);
+        /* Every set with a check down, the one without is up: Tokyo. */
+        assert_int_equal(ask("near.example.com.", "198.51.100.1", 24, &scope), 13);
+        /* Every set down: fail open, the nearest of all answers. */
+        health((const uint32_t[]){HC_B_LONDON}, 1);
+        assert_int_equal(ask("both.example.com.", "81.2.69.1", 24, &scope), 52);
+        health((const uint32_t[]){HC_B_LONDON, HC_B_NEWYORK}, 2);
+        assert_int_equal(ask("both.example.com.", "81.2.69.1", 24, &scope), 51);
+        assert_int_equal(scope, 24);
+        assert_int_equal(ask("both.example.com.", "198.51.100.1", 24, &scope), 52);
+        health(NULL, 0);
+}
+
+static void test_geoproximity_client_without_coordinates(void **state)
+{
+        uint8_t scope;
+        /* In the database without coordinates: the first set by its
+         * records, scope the network's (another network may differ). */
+        assert_int_equal(ask("near.example.com.", "203.0.113.9", 24, &scope), 11);
+        assert_int_equal(scope, 24);
+        health((const uint32_t[]){HC_LONDON}, 1);
+        assert_int_equal(ask("near.example.com.", "203.0.113.9", 24, &scope), 12);
+        health(NULL, 0);
+        /* No ECS address at all. */
+        assert_int_equal(ask("near.example.com.", "0.0.0.0", 0, &scope), 11);
+        assert_int_equal(scope, 0);
+}
+
 static void test_without_a_database_only_the_default_holds(void **state)
 {
         assert_int_equal(dns_db_geo_publish(&db, NULL), 0);
@@ -243,6 +368,9 @@ static void test_without_a_database_only_the_default_holds(void **state)
         assert_int_equal(ask("www.example.com.", "81.2.69.160", 24, &scope), 9);
         assert_int_equal(scope, 0);
         assert_int_equal(ask("nodef.example.com.", "81.2.69.160", 24, &scope), 0);
+        /* Geoproximity without a database: the first set, scope 0. */
+        assert_int_equal(ask("near.example.com.", "198.51.100.1", 24, &scope), 11);
+        assert_int_equal(scope, 0);
 }
 
 int main(void)
@@ -252,6 +380,10 @@ int main(void)
             cmocka_unit_test(test_a_matching_set_down_gives_way_to_a_less_specific_one),
             cmocka_unit_test(test_no_matching_set_is_nodata),
             cmocka_unit_test(test_alias_follows_its_targets_geolocation),
+            cmocka_unit_test(test_geoproximity_answers_the_nearest_set),
+            cmocka_unit_test(test_geoproximity_bias_moves_the_boundary),
+            cmocka_unit_test(test_geoproximity_health_and_fail_open),
+            cmocka_unit_test(test_geoproximity_client_without_coordinates),
             cmocka_unit_test(test_without_a_database_only_the_default_holds),
         };
         return cmocka_run_group_tests(tests, setup, teardown);

@@ -63,7 +63,8 @@ static void put_a(struct dns_txn *txn, const char *owner, uint8_t last, uint32_t
         name_wire(owner, name);
         const uint8_t *rdata = ip;
         uint16_t rdlen = 4;
-        struct dns_route route = {policy, flags, weight, health, 0};
+        struct dns_route route = {
+            .policy = policy, .flags = flags, .weight = weight, .health = health};
         int rc = dns_txn_rrset_put_route(txn, origin, name, DNS_TYPE_A, next_set_id++,
                                          ttl, &rdata, &rdlen, 1, &route);
         if (rc != 0)
@@ -81,8 +82,10 @@ static void put_alias(struct dns_txn *txn, const char *owner, uint16_t type,
         name_wire(target, to);
         const uint8_t *rdata = to;
         uint16_t rdlen = (uint16_t)dns_name_wire_len(to, sizeof(to));
-        struct dns_route route = {policy, (uint8_t)(flags | DNS_ROUTE_ALIAS), weight,
-                                  health, 0};
+        struct dns_route route = {.policy = policy,
+                                  .flags = (uint8_t)(flags | DNS_ROUTE_ALIAS),
+                                  .weight = weight,
+                                  .health = health};
         int rc = dns_txn_rrset_put_route(txn, origin, name, type, next_set_id++, 300,
                                          &rdata, &rdlen, 1, &route);
         if (rc != 0)
@@ -98,7 +101,7 @@ static void put_cname(struct dns_txn *txn, const char *owner, const char *target
         name_wire(target, to);
         const uint8_t *rdata = to;
         uint16_t rdlen = (uint16_t)dns_name_wire_len(to, sizeof(to));
-        struct dns_route route = {DNS_POLICY_WEIGHTED, 0, weight, 0, 0};
+        struct dns_route route = {.policy = DNS_POLICY_WEIGHTED, .weight = weight};
         assert_int_equal(dns_txn_rrset_put_route(txn, origin, name, DNS_TYPE_CNAME,
                                                  next_set_id++, 120, &rdata, &rdlen, 1,
                                                  &route),

@@ -161,6 +161,38 @@ static void test_flat_schema_maps_state_names_to_codes(void **state)
         geo_db_close(db);
 }
 
+/* Coordinates: GeoIP2's location map, the flat schema's latitude and
+ * longitude; none when the record has none or they are out of range. */
+static void test_coordinates_come_with_the_place(void **state)
+{
+        (void)state;
+        struct geo_db *db = open_db(GEOIP2, NULL);
+        struct geo_place p = look(db, "81.2.69.10");
+        assert_true(p.has_coordinates);
+        assert_true(p.latitude == 51.4 && p.longitude == -0.76);
+        p = look(db, "81.2.69.200"); /* the /28 has no location */
+        assert_false(p.has_coordinates);
+        p = look(db, "192.0.2.1");
+        assert_false(p.has_coordinates);
+        geo_db_close(db);
+        db = open_db("{\"schema\":\"flat\",\"ip_version\":4,\"networks\":["
+                     "{\"network\":\"10.0.0.0/8\",\"country\":\"AU\","
+                     "\"latitude\":-33.87,\"longitude\":151.21},"
+                     "{\"network\":\"11.0.0.0/8\",\"latitude\":95,\"longitude\":0},"
+                     "{\"network\":\"12.0.0.0/8\",\"latitude\":1.5}]}",
+                     NULL);
+        p = look(db, "10.1.2.3");
+        assert_true(p.has_coordinates);
+        assert_true(p.latitude == -33.87 && p.longitude == 151.21);
+        assert_string_equal(p.country, "AU");
+        p = look(db, "11.0.0.1"); /* latitude out of range */
+        assert_true(p.found);
+        assert_false(p.has_coordinates);
+        p = look(db, "12.0.0.1"); /* no longitude */
+        assert_false(p.has_coordinates);
+        geo_db_close(db);
+}
+
 static void test_files_that_are_not_databases_fail_to_open(void **state)
 {
         snprintf(path, sizeof(path), "/tmp/qdns-geo-bad-%d.mmdb", (int)getpid());
@@ -197,6 +229,7 @@ int main(void)
             cmocka_unit_test(test_missing_continent_is_derived_from_the_country),
             cmocka_unit_test(test_address_outside_every_network_is_not_found),
             cmocka_unit_test(test_flat_schema_maps_state_names_to_codes),
+            cmocka_unit_test(test_coordinates_come_with_the_place),
             cmocka_unit_test(test_files_that_are_not_databases_fail_to_open),
             cmocka_unit_test(test_country_and_continent_codes),
         };

@@ -6,6 +6,7 @@
  * that a bad file line is reported as file:line, and that flags override
  * the file.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -125,7 +126,27 @@ static void test_ecs_and_geoip_settings(void **state)
         assert_int_equal(cfg.ecs.trusted_count, 2);
         assert_string_equal(cfg.geoip_db, "/var/lib/geo/x.mmdb");
         node_config_free(&cfg);
+        /* Regions: a name given again takes its new place. */
+        assert_int_equal(parse(&cfg, err, sizeof(err), "-l", "127.0.0.1:5353",
+                               "--region-coordinates",
+                               "eu-central=50.11,8.68;us_east=1,2",
+                               "--region-coordinates", "us_east=40.71,-74", NULL),
+                         NODE_CONFIG_OK);
+        node_config_free(&cfg);
+        int32_t lat, lon;
+        assert_int_equal(node_region_find("eu-central", &lat, &lon), 0);
+        assert_int_equal(lat, 50110000);
+        assert_int_equal(lon, 8680000);
+        assert_int_equal(node_region_find("us_east", &lat, &lon), 0);
+        assert_int_equal(lon, -74000000);
+        assert_int_equal(node_region_find("mars", &lat, &lon), -ENOENT);
         const char *bad[][2] = {
+            {"--region-coordinates", "eu=91,0"},
+            {"--region-coordinates", "eu=0,181"},
+            {"--region-coordinates", "EU=1,2"},
+            {"--region-coordinates", "=1,2"},
+            {"--region-coordinates", "eu=1"},
+            {"--region-coordinates", "eu=1,x"},
             {"--ecs", "maybe"},
             {"--ecs-max-ipv4-prefix", "33"},
             {"--ecs-max-ipv6-prefix", "129"},

@@ -72,6 +72,47 @@ static char *upper(const char *s)
         return out;
 }
 
+/* --geoprox-coordinates LAT,LON or --geoprox-region NAME, with
+ * --geoprox-bias N, into the set's geoproximity_location (the API checks
+ * the ranges and the region, and names the field). */
+static int geoprox_option(const struct quorumctl_args *args, json_t *rrset, char *err,
+                          size_t errlen)
+{
+        const char *coord = quorumctl_args_get(args, "geoprox-coordinates");
+        const char *region = quorumctl_args_get(args, "geoprox-region");
+        const char *bias = quorumctl_args_get(args, "geoprox-bias");
+        if (coord == NULL && region == NULL && bias == NULL)
+                return 0;
+        json_t *prox;
+        if (region != NULL && coord == NULL) {
+                prox = json_pack("{s:s}", "region", region);
+        } else {
+                const char *comma = coord ? strchr(coord, ',') : NULL;
+                if (region != NULL || comma == NULL || comma == coord ||
+                    comma[1] == '\0') {
+                        snprintf(err, errlen,
+                                 "give --geoprox-coordinates LAT,LON (degrees: "
+                                 "51.5,-0.12) or --geoprox-region NAME");
+                        return -1;
+                }
+                json_t *c = json_pack("{s:s%, s:s}", "latitude", coord,
+                                      (size_t)(comma - coord), "longitude", comma + 1);
+                prox = json_pack("{s:o}", "coordinates", c);
+        }
+        if (bias != NULL) {
+                char *end;
+                long b = strtol(bias, &end, 10);
+                if (*bias == '\0' || *end != '\0' || b < -99 || b > 99) {
+                        json_decref(prox);
+                        snprintf(err, errlen, "--geoprox-bias takes an integer -99..99");
+                        return -1;
+                }
+                json_object_set_new(prox, "bias", json_integer(b));
+        }
+        json_object_set_new(rrset, "geoproximity_location", prox);
+        return 0;
+}
+
 /* The routing options (--weight, --failover, ...) into rrset: 0, or -1 with
  * a usage message in err. */
 static int routing_build(const char *zone, const struct quorumctl_args *args,
@@ -115,6 +156,8 @@ static int routing_build(const char *zone, const struct quorumctl_args *args,
         }
         if (geo != NULL)
                 json_object_set_new(rrset, "geo_location", geo);
+        if (geoprox_option(args, rrset, err, errlen) != 0)
+                return -1;
         const char *check = quorumctl_args_get(args, "health-check");
         if (check != NULL)
                 json_object_set_new(rrset, "health_check_id", json_string(check));
@@ -233,9 +276,13 @@ static int fill_delete(struct quorumctl_ctx *ctx, const char *zone, json_t *batc
                         json_object_set(rrset, "ttl", json_object_get(current, "ttl"));
                 /* A delete names the routing fields too: those not given
                  * are the set's. */
-                static const char *const routing[] = {
-                    "weight",          "failover",     "multi_value_answer",
-                    "health_check_id", "alias_target", "geo_location"};
+                static const char *const routing[] = {"weight",
+                                                      "failover",
+                                                      "multi_value_answer",
+                                                      "health_check_id",
+                                                      "alias_target",
+                                                      "geo_location",
+                                                      "geoproximity_location"};
                 for (size_t i = 0; i < sizeof(routing) / sizeof(routing[0]); i++)
                         if (json_object_get(rrset, routing[i]) == NULL &&
                             json_object_get(current, routing[i]) != NULL)
@@ -339,6 +386,19 @@ static char *routing_cell(json_t *rrset)
                 for (int i = 0; i < 3; i++)
                         if (json_is_string(v = json_object_get(geo, keys[i])))
                                 ADD("%s%s", i == 2 ? "-" : " ", json_string_value(v));
+        }
+        json_t *prox = json_object_get(rrset, "geoproximity_location");
+        if (json_is_object(prox)) {
+                json_t *c = json_object_get(prox, "coordinates");
+                const char *lat = json_string_value(json_object_get(c, "latitude"));
+                const char *lon = json_string_value(json_object_get(c, "longitude"));
+                const char *reg = json_string_value(json_object_get(prox, "region"));
+                if (reg != NULL)
+                        ADD("geoprox region %s bias %lld", reg,
+                            (long long)json_integer_value(json_object_get(prox, "bias")));
+                else
+                        ADD("geoprox %s,%s bias %lld", lat ? lat : "?", lon ? lon : "?",
+                            (long long)json_integer_value(json_object_get(prox, "bias")));
         }
         json_t *alias = json_object_get(rrset, "alias_target");
         if (json_is_object(alias)) {

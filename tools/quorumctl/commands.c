@@ -119,6 +119,13 @@ static const struct quorumctl_opt record_change_opts[] = {
      "geolocation routing: ISO 3166-1 country,\nor * for the default location"},
     {"geo-subdivision", 0, QUORUMCTL_OPT_VALUE, "CODE",
      "geolocation routing: ISO 3166-2 subdivision\nof --geo-country (CA for US-CA)"},
+    {"geoprox-coordinates", 0, QUORUMCTL_OPT_VALUE, "LAT,LON",
+     "geoproximity routing: the record's place in\ndegrees (51.5,-0.12)"},
+    {"geoprox-region", 0, QUORUMCTL_OPT_VALUE, "NAME",
+     "geoproximity routing: a region of the\nnodes' --region-coordinates instead"},
+    {"geoprox-bias", 0, QUORUMCTL_OPT_VALUE, "N",
+     "geoproximity routing: bias -99..99 (default\n0; positive widens the record's "
+     "area)"},
     {"health-check", 0, QUORUMCTL_OPT_VALUE, "ID", "health check of the record set"},
     {"alias-target", 0, QUORUMCTL_OPT_VALUE, "NAME",
      "an alias: answer with NAME's record set\nof this type (no VALUEs)"},
@@ -197,9 +204,11 @@ const struct quorumctl_cmd quorumctl_commands[] = {
      "Put -- before values that start with '-'.  The change is one batch of\n"
      "one action; its id is printed.\n"
      "ROUTING: --set-id ID with one of --weight N, --failover PRIMARY|SECONDARY,\n"
-     "--multivalue or --geo-continent CODE | --geo-country CODE\n"
-     "[--geo-subdivision CODE], and optionally --health-check ID; an alias takes\n"
-     "--alias-target NAME [--evaluate-target-health] instead of VALUEs.",
+     "--multivalue, --geo-continent CODE | --geo-country CODE\n"
+     "[--geo-subdivision CODE] or --geoprox-coordinates LAT,LON |\n"
+     "--geoprox-region NAME [--geoprox-bias N], and optionally --health-check ID;\n"
+     "an alias takes --alias-target NAME [--evaluate-target-health] instead of\n"
+     "VALUEs.",
      3, U, record_change_opts, quorumctl_record_upsert},
     {"record", "create", "ZONE NAME TYPE [--ttl SECS] [--set-id ID] [ROUTING] VALUE...",
      "create a record set (fails if it exists)",
