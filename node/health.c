@@ -36,7 +36,7 @@ struct node_health {
         bool sending; /* a round's votes are on their way */
         bool again;   /* a flip came while sending: run another round */
         uint64_t version;
-        unsigned open; /* handles and scheduler not yet closed */
+        unsigned open; /* handles and scheduler not yet closed, votes in flight */
         bool closing;
         /* Collected by a round. */
         struct cs_health_vote_spec *votes;
@@ -222,6 +222,9 @@ static void schedule_round(struct node_health *h, uint64_t delay_ms)
         uv_timer_start(&h->round, run_round, delay_ms, 0);
 }
 
+static void maybe_free(struct node_health *h);
+
+/* The votes in flight hold h (h->open): a close meanwhile frees it here. */
 static void on_proposed(void *ctx, int status, const struct cs_result *res)
 {
         struct node_health *h = ctx;
@@ -229,10 +232,11 @@ static void on_proposed(void *ctx, int status, const struct cs_result *res)
                 LOG_DEBUG("health: votes not applied: %d %s", status,
                           res ? res->message : "");
         h->sending = false;
-        if (h->again) {
+        if (h->again && !h->closing) {
                 h->again = false;
                 schedule_round(h, NODE_HEALTH_COALESCE_MS);
         }
+        maybe_free(h);
 }
 
 static void on_sent(void *ctx, int status, const char *type, const char *body, size_t len)
@@ -253,6 +257,7 @@ static void send_votes(struct node_health *h)
                 cmd.u.health_votes = (struct cs_health_votes){
                     .node = h->cfg->node_id, .votes = h->votes, .count = h->n_votes};
                 h->sending = true;
+                h->open++;
                 node_cluster_propose(c, &cmd, on_proposed, h);
                 return;
         }
@@ -274,9 +279,12 @@ static void send_votes(struct node_health *h)
                                            .body_len = strlen(text),
                                            .timeout_ms = 3000};
         h->sending = true;
+        h->open++;
         if (node_cluster_call(c, leader, raft ? raft : m->raft_address, m->api_address,
-                              &req, on_sent, h) != 0)
+                              &req, on_sent, h) != 0) {
                 h->sending = false;
+                h->open--;
+        }
         free(text);
 }
 
