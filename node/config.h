@@ -124,6 +124,20 @@ void node_config_free(struct node_config *cfg);
 int node_parse_address(const char *text, unsigned default_port,
                        struct sockaddr_storage *out);
 
+/* The DNS serving settings (config_dns.c): 0, -1 with err, or 1 when key
+ * is not one of them. */
+int node_config_apply_dns(struct node_config *cfg, const char *key, const char *value,
+                          char *err, size_t n);
+
+/* The text of --help (config_help.c). */
+extern const char node_config_usage[];
+
+/* For the config_*.c files: a decimal 0..max (0 or -EINVAL), and a string
+ * setting copied into a fixed buffer (0, or -1 with err). */
+int node_config_parse_uint(const char *text, unsigned long max, unsigned *out);
+int node_config_copy_text(char *dst, size_t size, const char *key, const char *value,
+                          char *err, size_t n);
+
 /* The ECS and GeoIP settings (config_geo.c): 0, -1 with err, or 1 when
  * key is not one of them. */
 int node_config_apply_geo(struct node_config *cfg, const char *key, const char *value,
