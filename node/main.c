@@ -39,6 +39,7 @@
 #include "node/geoip.h"
 #include "node/health.h"
 #include "node/http.h"
+#include "node/join.h"
 
 struct node {
         uv_loop_t *loop;
@@ -58,8 +59,7 @@ struct node {
         struct node_health *health; /* probes and votes (node/health.h) */
         struct node_http *http;
         struct node_http *metrics_http; /* --metrics-listen, or NULL */
-        uv_timer_t join_timer;
-        bool joining;
+        struct node_join join;          /* --join */
         uv_timer_t final_timer;
         int exit_code;
         struct dns_qlog *qlog;     /* the query log, or NULL */
@@ -387,8 +387,7 @@ static void stop(struct node *node)
                 dns_tcp_server_close(&node->tcp[i], server_closed_tcp);
         }
         if (node_config_clustered(&node->cfg)) {
-                if (!uv_is_closing((uv_handle_t *)&node->join_timer))
-                        uv_close((uv_handle_t *)&node->join_timer, NULL);
+                node_join_close(&node->join);
                 node_api_relays_cancel(&node->api);
                 node_api_metrics_stop(&node->api);
                 node_http_close(node->http);
@@ -535,112 +534,6 @@ static void on_removed(struct node_cluster *c)
         stop(node);
 }
 
-/* --join: ask a member's API to add this node until it is a member. */
-static void on_join_answer(void *ctx, int status, const char *type, const char *body,
-                           size_t len)
-{
-        struct node *node = ctx;
-        node->joining = false;
-        if (status == 200 || status == 201) {
-                LOG_INFO("joined the cluster through %s", node->cfg.join);
-                if (!uv_is_closing((uv_handle_t *)&node->join_timer))
-                        uv_timer_stop(&node->join_timer);
-        } else {
-                LOG_WARN("joining through %s: %s%.*s", node->cfg.join,
-                         status < 0 ? uv_strerror(status) : "", status > 0 ? (int)len : 0,
-                         body ? body : "");
-        }
-}
-
-static void join_request(const struct node_config *cfg, char *body, size_t n,
-                         struct node_forward_request *req)
-{
-        snprintf(body, n,
-                 "{\"id\":%llu,\"name\":\"%s\",\"raft\":\"%s\",\"dns\":\"%s\","
-                 "\"api\":\"%s\",\"role\":\"%s\"}",
-                 cfg->node_id, cfg->node_name, cfg->raft_listen, cfg->listen_text[0],
-                 cfg->api_listen, cfg->join_standby ? "standby" : "voter");
-        *req = (struct node_forward_request){.method = "POST",
-                                             .target = "/v1/cluster/members",
-                                             .content_type = "application/json",
-                                             .body = body,
-                                             .body_len = strlen(body),
-                                             .timeout_ms = 10000};
-}
-
-/* The member named by --join said who it is: ask that node, over the
- * authenticated side channel (which proves it is that node of our CA), to
- * add this one.  Nothing secret went to the URL. */
-static void on_join_health(void *ctx, int status, const char *type, const char *body,
-                           size_t len)
-{
-        struct node *node = ctx;
-        json_t *root = status == 200 ? json_loadb(body, len, 0, NULL) : NULL;
-        json_t *id = json_object_get(root, "node");
-        json_t *raft = json_object_get(root, "raft");
-        int rc = -EPROTO;
-        if (json_is_integer(id) && json_integer_value(id) > 0 && json_is_string(raft)) {
-                char text[512];
-                struct node_forward_request req;
-                join_request(&node->cfg, text, sizeof(text), &req);
-                rc = node_cluster_call(&node->cluster, (uint64_t)json_integer_value(id),
-                                       json_string_value(raft), NULL, &req,
-                                       on_join_answer, node);
-        }
-        json_decref(root);
-        if (rc != 0) {
-                node->joining = false;
-                LOG_WARN("joining through %s: no node id and raft address in its "
-                         "/v1/health (%s)",
-                         node->cfg.join, status < 0 ? uv_strerror(status) : "bad answer");
-        }
-}
-
-static void on_join_timer(uv_timer_t *timer)
-{
-        struct node *node = timer->data;
-        const struct node_config *cfg = &node->cfg;
-        if (node->joining || node->cluster.was_member) {
-                if (node->cluster.was_member)
-                        uv_timer_stop(timer);
-                return;
-        }
-        const char *url = cfg->join;
-        if (strncmp(url, "http://", 7) == 0)
-                url += 7;
-        else if (strncmp(url, "https://", 8) == 0)
-                url += 8;
-        char hostport[128];
-        snprintf(hostport, sizeof(hostport), "%.*s", (int)strcspn(url, "/"), url);
-        struct sockaddr_storage addr;
-        const char *token = NULL;
-        for (unsigned i = 0; i < cfg->token_count; i++)
-                if (cfg->tokens[i].scope == 2)
-                        token = cfg->tokens[i].secret;
-        bool authenticated = node->cluster.replica.authenticated;
-        if (node_parse_address(hostport, 80, &addr) != 0 ||
-            (!authenticated && token == NULL)) {
-                LOG_ERROR("--join %s: not http(s)://IP:PORT, or no admin token",
-                          cfg->join);
-                uv_timer_stop(timer);
-                return;
-        }
-        node->joining = true;
-        if (authenticated) {
-                struct node_forward_request req = {
-                    .method = "GET", .target = "/v1/health", .timeout_ms = 5000};
-                node_forward(node->loop, (struct sockaddr *)&addr, &req, on_join_health,
-                             node);
-                return;
-        }
-        char body[512], auth[160];
-        struct node_forward_request req;
-        join_request(cfg, body, sizeof(body), &req);
-        snprintf(auth, sizeof(auth), "Bearer %s", token);
-        req.authorization = auth;
-        node_forward(node->loop, (struct sockaddr *)&addr, &req, on_join_answer, node);
-}
-
 /*
  * Without --api-token admin:…, the node keeps one in DATA_DIR/admin.token
  * (made at its first start, mode 600).  Enough for a one-node cluster; the
@@ -784,10 +677,7 @@ static int start_cluster(struct node *node)
                 }
                 LOG_INFO("serving /metrics on %s too", cfg->metrics_listen);
         }
-        uv_timer_init(node->loop, &node->join_timer);
-        node->join_timer.data = node;
-        if (cfg->join[0] != '\0')
-                uv_timer_start(&node->join_timer, on_join_timer, 200, 2000);
+        node_join_start(&node->join, node->loop, cfg, &node->cluster);
         LOG_INFO("node %llu (%s): raft %s, API %s", cfg->node_id, cfg->node_name,
                  cfg->raft_listen, cfg->api_listen);
         return 0;

@@ -1,0 +1,29 @@
+/*
+ * join.h — a node started with --join asks a member to add it, again every
+ * 2 s, until its log says it is a member (join.c).
+ */
+#ifndef NODE_JOIN_H
+#define NODE_JOIN_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "node/cluster.h"
+#include "node/config.h"
+
+struct node_join {
+        uv_loop_t *loop;
+        const struct node_config *cfg;
+        struct node_cluster *cluster;
+        uv_timer_t timer;
+        bool joining; /* a request is in flight */
+};
+
+/* Starts asking when cfg->join is set (the timer exists either way). */
+void node_join_start(struct node_join *j, uv_loop_t *loop, const struct node_config *cfg,
+                     struct node_cluster *cluster);
+/* Stops asking; an answer still in flight finds j as it was (j must live on:
+ * it is part of the node). */
+void node_join_close(struct node_join *j);
+
+#endif
