@@ -397,14 +397,15 @@ static int choose_geo(struct sel *s, const struct dns_rrsets *sets, unsigned fir
 /* The effective distance of a geoproximity set from the client: the great
  * circle angle (from the chord, well conditioned for near points) times the
  * set's bias factor; 0 when the client has no coordinates. */
-static double prox_distance(const struct sel *s, const struct dns_rrset_info *info)
+static double prox_distance(const struct sel *s, const struct dns_rrsets *sets,
+                            const struct dns_rrset_info *info)
 {
         if (!s->has_point)
                 return 0.0;
-        double dx = s->point[0] - info->prox[0], dy = s->point[1] - info->prox[1];
-        double dz = s->point[2] - info->prox[2];
+        struct dns_prox p = dns_rrset_prox(sets, info);
+        double dx = s->point[0] - p.x, dy = s->point[1] - p.y, dz = s->point[2] - p.z;
         double half = sqrt(dx * dx + dy * dy + dz * dz) / 2.0;
-        return 2.0 * asin(half < 1.0 ? half : 1.0) * info->prox[3];
+        return 2.0 * asin(half < 1.0 ? half : 1.0) * p.factor;
 }
 
 /* Whether set a comes before set b at equal distances: by their records'
@@ -431,7 +432,7 @@ static unsigned choose_prox(struct sel *s, const struct dns_rrsets *sets, unsign
         int best = -1, best_ok = -1;
         double d_best = 0.0, d_ok = 0.0;
         for (unsigned k = 0; k < n; k++) {
-                double d = prox_distance(s, &set[k]);
+                double d = prox_distance(s, sets, &set[k]);
                 if (best < 0 || d < d_best ||
                     (d == d_best && prox_before(sets, &set[k], &set[best]))) {
                         best = (int)k;

@@ -43,7 +43,14 @@ struct view {
         const uint8_t *data;  /* the set's records in the old blob */
         const uint8_t *extra; /* records appended after them (already encoded) */
         uint32_t extra_size;
+        struct dns_prox prox; /* written after the records of a geoproximity set */
 };
+
+/* Bytes after a set's records: its place when it is a geoproximity set. */
+static size_t trailer_size(const struct dns_rrset_info *info)
+{
+        return info->location == DNS_GEO_PROXIMITY ? sizeof(struct dns_prox) : 0;
+}
 
 static int key_cmp(uint16_t ta, uint32_t ia, uint16_t tb, uint32_t ib)
 {
@@ -71,6 +78,7 @@ static struct view *decode(const struct dns_rrsets *old, size_t extra_slots, siz
         for (size_t i = 0; i < count; i++) {
                 v[i].info = old->set[i];
                 v[i].data = dns_rrsets_data(old) + old->set[i].offset;
+                v[i].prox = dns_rrset_prox(old, &old->set[i]);
         }
         *n = count;
         return v;
@@ -82,7 +90,7 @@ static struct dns_rrsets *encode(const struct view *v, size_t n)
         for (size_t i = 0; i < n; i++) {
                 if (v[i].info.count == 0)
                         continue;
-                data += v[i].info.size + v[i].extra_size;
+                data += v[i].info.size + v[i].extra_size + trailer_size(&v[i].info);
                 live++;
         }
         if (live == 0)
@@ -107,6 +115,10 @@ static struct dns_rrsets *encode(const struct view *v, size_t n)
                         memcpy(p + off + v[i].info.size, v[i].extra, v[i].extra_size);
                 out->set[j].size = v[i].info.size + v[i].extra_size;
                 off += out->set[j].size;
+                if (trailer_size(&v[i].info) != 0) {
+                        memcpy(p + off, &v[i].prox, sizeof(v[i].prox));
+                        off += sizeof(v[i].prox);
+                }
                 j++;
         }
         return out;
@@ -202,15 +214,15 @@ int dns_rrsets_put(const struct dns_rrsets *old, uint16_t type, uint32_t set_id,
                                     out);
 }
 
-void dns_rrset_prox_set(struct dns_rrset_info *info, const struct dns_route *route)
+void dns_rrset_prox_set(struct dns_prox *prox, const struct dns_route *route)
 {
         double lat = route->prox_latitude * 1e-6 * 3.14159265358979323846 / 180.0;
         double lon = route->prox_longitude * 1e-6 * 3.14159265358979323846 / 180.0;
         double bias = route->prox_bias / 100.0;
-        info->prox[0] = (float)(cos(lat) * cos(lon));
-        info->prox[1] = (float)(cos(lat) * sin(lon));
-        info->prox[2] = (float)sin(lat);
-        info->prox[3] = (float)(bias >= 0 ? 1.0 - bias : 1.0 / (1.0 + bias));
+        prox->x = (float)(cos(lat) * cos(lon));
+        prox->y = (float)(cos(lat) * sin(lon));
+        prox->z = (float)sin(lat);
+        prox->factor = (float)(bias >= 0 ? 1.0 - bias : 1.0 / (1.0 + bias));
 }
 
 int dns_rrsets_put_route(const struct dns_rrsets *old, uint16_t type, uint32_t set_id,
@@ -247,9 +259,9 @@ int dns_rrsets_put_route(const struct dns_rrsets *old, uint16_t type, uint32_t s
         v[i].info.count = (uint16_t)count;
         v[i].info.routing = route ? dns_route_pack(route) : 0;
         v[i].info.location = route ? route->location : 0;
-        memset(v[i].info.prox, 0, sizeof(v[i].info.prox));
+        memset(&v[i].prox, 0, sizeof(v[i].prox));
         if (route != NULL && route->location == DNS_GEO_PROXIMITY)
-                dns_rrset_prox_set(&v[i].info, route);
+                dns_rrset_prox_set(&v[i].prox, route);
         v[i].info.size = 0;
         v[i].data = NULL;
         v[i].extra = recs;

@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define DNS_RR_HEADER 10 /* type, class, ttl, rdlength */
 
@@ -102,12 +103,19 @@ struct dns_rrset_info {
          * 2-5, weight in 6-13, health check in 14-31; read it with the
          * accessors below. */
         uint32_t routing;
-        uint32_t location; /* dns_geo_key of a geolocation set; 0: none */
-        /* Geoproximity, computed when the blob is built so that a query only
-         * multiplies and adds: the record's point on the unit sphere and the
-         * factor its bias puts on distances (1 - bias/100 for a positive
-         * bias, 1 / (1 + bias/100) for a negative one). */
-        float prox[4]; /* x, y, z, factor */
+        /* dns_geo_key of a geolocation set, DNS_GEO_PROXIMITY for a
+         * geoproximity set (its struct dns_prox follows its records in the
+         * blob's data, not counted in size); 0: neither */
+        uint32_t location;
+};
+
+/* A geoproximity set's place, computed when the blob is built so that a
+ * query only multiplies and adds: the point on the unit sphere and the
+ * factor its bias puts on distances (1 - bias/100 for a positive bias,
+ * 1 / (1 + bias/100) for a negative one).  Kept out of line so that every
+ * other set's info stays small. */
+struct dns_prox {
+        float x, y, z, factor;
 };
 
 static inline bool dns_rrset_routed(const struct dns_rrset_info *info)
@@ -153,6 +161,16 @@ static inline const uint8_t *dns_rrsets_data(const struct dns_rrsets *sets)
         return (const uint8_t *)&sets->set[sets->count];
 }
 
+/* The place of a geoproximity set of sets (all zero for any other set). */
+static inline struct dns_prox dns_rrset_prox(const struct dns_rrsets *sets,
+                                             const struct dns_rrset_info *info)
+{
+        struct dns_prox p = {0, 0, 0, 0};
+        if (info->location == DNS_GEO_PROXIMITY)
+                memcpy(&p, dns_rrsets_data(sets) + info->offset + info->size, sizeof(p));
+        return p;
+}
+
 /* First set of a type (any set id), or NULL.  sets may be NULL. */
 const struct dns_rrset_info *dns_rrsets_find(const struct dns_rrsets *sets,
                                              uint16_t type);
@@ -180,8 +198,8 @@ int dns_rrsets_put(const struct dns_rrsets *old, uint16_t type, uint32_t set_id,
                    uint32_t ttl, const uint8_t *const *rdata, const uint16_t *rdlen,
                    size_t count, struct dns_rrsets **out);
 
-/* Fills info->prox from a geoproximity route's place and bias. */
-void dns_rrset_prox_set(struct dns_rrset_info *info, const struct dns_route *route);
+/* A geoproximity route's place and bias as a struct dns_prox. */
+void dns_rrset_prox_set(struct dns_prox *prox, const struct dns_route *route);
 
 /* The same, the set carrying `route` (NULL: plain); -E2BIG when its health
  * check number is over DNS_HEALTH_MAX. */
