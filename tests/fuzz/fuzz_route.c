@@ -29,6 +29,14 @@
  * smallest within a rounding margin; a client without coordinates gets the
  * first eligible set (records sort as the set numbers do).
  *
+ * The health states vary within one input: after the first version (32
+ * checks), bytes left publish up to 3 more versions on the same db (a
+ * check count 0..32 — checks past it are healthy — and which are down);
+ * after each, the catalog answered from must hold the version just
+ * published and every answer and invariant above is checked again under
+ * it (a stale or mixed version breaks "never an empty answer while a
+ * healthy record exists").
+ *
  * Record 10.<group>.<set>.1 identifies the set that answered.
  */
 #include <math.h>
@@ -426,6 +434,68 @@ static void build(struct dns_db *db, struct fgroup *groups, unsigned n_groups)
                 abort();
 }
 
+/* A health version of `count` checks (those past it are healthy: a check
+ * newer than the version), check i down when bit i of `down` is set. */
+static struct dns_health *health_make(uint64_t version, uint32_t count, uint32_t down)
+{
+        struct dns_health *h = dns_health_new(version, count);
+        if (h == NULL)
+                abort();
+        for (uint32_t i = 0; i < count; i++)
+                h->status[i] =
+                    (down >> i) & 1 ? DNS_HEALTH_UNHEALTHY : DNS_HEALTH_HEALTHY;
+        return h;
+}
+
+/* Asks every group's name for A, CNAME and ANY over UDP and TCP in the
+ * db's current catalog, checking each answer, and the policy invariants
+ * under `h` (the health version just published). */
+static void ask_all(struct dns_db *db, const struct fgroup *groups, unsigned n_groups,
+                    const struct dns_health *h, const struct client *client,
+                    uint64_t salt)
+{
+        const struct dns_catalog *cat = dns_db_current(db);
+        if (cat->health != h)
+                abort(); /* the version just published is the one answered from */
+        static uint8_t out[DNS_TCP_MAX], again[DNS_TCP_MAX];
+        static const uint16_t types[] = {DNS_TYPE_A, DNS_TYPE_CNAME, DNS_TYPE_ANY};
+        for (unsigned g = 0; g < GROUPS; g++) {
+                uint8_t name[256], q[300];
+                group_name(g, name);
+                for (unsigned t = 0; t < 3; t++) {
+                        size_t qlen = make_query(q, name, types[t], client);
+                        for (int tcp = 0; tcp < 2; tcp++) {
+                                enum dns_transport tr =
+                                    tcp ? DNS_TRANSPORT_TCP : DNS_TRANSPORT_UDP;
+                                uint64_t seed =
+                                    ((uint64_t)g << 8) ^ (t << 4) ^ (unsigned)tcp ^ salt;
+                                dns_route_seed(seed);
+                                size_t len = dns_answer(cat, q, qlen, tr, out, g, NULL);
+                                size_t udp = client->family ? DNS_EDNS_OUR_PAYLOAD
+                                                            : DNS_UDP_MAX_NOEDNS;
+                                if (len == 0 || len > (tcp ? DNS_TCP_MAX : udp))
+                                        abort();
+                                dns_route_seed(seed);
+                                struct dns_query parsed;
+                                enum dns_parse_status st =
+                                    dns_query_parse(&parsed, q, qlen);
+                                dns_answer_warm(cat, &parsed, &st, 1);
+                                size_t len2 = dns_answer_parsed(cat, &parsed, st, tr,
+                                                                again, g, NULL);
+                                if (len2 != len || memcmp(out, again, len) != 0)
+                                        abort();
+                                uint8_t sets[64];
+                                bool owner_ok;
+                                int n = answer_sets(out, len, sets, 64, &owner_ok);
+                                if (n < 0 || !owner_ok)
+                                        abort();
+                                if (types[t] == DNS_TYPE_A && !tcp && g < n_groups)
+                                        check_group(&groups[g], h, client, sets, n);
+                        }
+                }
+        }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         struct input in = {data, size};
@@ -471,57 +541,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (dns_db_init(&db) != 0)
                 abort();
         build(&db, groups, n_groups);
-        struct dns_health *h = dns_health_new(1, 32);
-        if (h == NULL)
-                abort();
-        for (int i = 0; i < 32; i++)
-                h->status[i] =
-                    (down >> i) & 1 ? DNS_HEALTH_UNHEALTHY : DNS_HEALTH_HEALTHY;
-        if (dns_db_health_publish(&db, h) != 0)
-                abort();
         struct node_geoip geoip;
         if (geo &&
             node_geoip_start(&geoip, &db,
                              QDNS_SOURCE_DIR
                              "/tests/fuzz/corpus/fuzz_geo/geoip2_v6_coords.mmdb") != 0)
                 abort();
-        const struct dns_catalog *cat = dns_db_current(&db);
-        static uint8_t out[DNS_TCP_MAX], again[DNS_TCP_MAX];
-        static const uint16_t types[] = {DNS_TYPE_A, DNS_TYPE_CNAME, DNS_TYPE_ANY};
-        for (unsigned g = 0; g < GROUPS; g++) {
-                uint8_t name[256], q[300];
-                group_name(g, name);
-                for (unsigned t = 0; t < 3; t++) {
-                        size_t qlen = make_query(q, name, types[t], client);
-                        for (int tcp = 0; tcp < 2; tcp++) {
-                                enum dns_transport tr =
-                                    tcp ? DNS_TRANSPORT_TCP : DNS_TRANSPORT_UDP;
-                                uint64_t seed =
-                                    ((uint64_t)g << 8) ^ (t << 4) ^ (unsigned)tcp ^ size;
-                                dns_route_seed(seed);
-                                size_t len = dns_answer(cat, q, qlen, tr, out, g, NULL);
-                                size_t udp = client->family ? DNS_EDNS_OUR_PAYLOAD
-                                                            : DNS_UDP_MAX_NOEDNS;
-                                if (len == 0 || len > (tcp ? DNS_TCP_MAX : udp))
-                                        abort();
-                                dns_route_seed(seed);
-                                struct dns_query parsed;
-                                enum dns_parse_status st =
-                                    dns_query_parse(&parsed, q, qlen);
-                                dns_answer_warm(cat, &parsed, &st, 1);
-                                size_t len2 = dns_answer_parsed(cat, &parsed, st, tr,
-                                                                again, g, NULL);
-                                if (len2 != len || memcmp(out, again, len) != 0)
-                                        abort();
-                                uint8_t sets[64];
-                                bool owner_ok;
-                                int n = answer_sets(out, len, sets, 64, &owner_ok);
-                                if (n < 0 || !owner_ok)
-                                        abort();
-                                if (types[t] == DNS_TYPE_A && !tcp && g < n_groups)
-                                        check_group(&groups[g], h, client, sets, n);
-                        }
-                }
+        /*
+         * The health states vary: a first version of 32 checks, then while
+         * input is left up to 3 more versions (each: a check count 0..32
+         * and which are down) published on the same db, every answer and
+         * invariant checked again against the version just published.
+         */
+        struct dns_health *h = health_make(1, 32, down);
+        for (uint64_t version = 1;; version++) {
+                if (dns_db_health_publish(&db, h) != 0)
+                        abort();
+                ask_all(&db, groups, n_groups, h, client, size ^ (version << 40));
+                if (version == 4 || in.left == 0)
+                        break;
+                uint32_t count = take(&in) % 33, next = 0;
+                for (int i = 0; i < 4; i++)
+                        next |= (uint32_t)take(&in) << (8 * i);
+                h = health_make(version + 1, count, next);
         }
         dns_db_fini(&db);
         return 0;

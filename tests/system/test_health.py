@@ -10,7 +10,10 @@ reject one, two or all nodes' source addresses (each node probes from its
 own 127.0.0.x): with the default 18% one or two blocked nodes do not fail
 over and three do, with 50% two do; a killed node's vote ages out; a
 deleted check's probes stop (the endpoint sees no request) and a check in
-use cannot be deleted; MANUAL and HEARTBEAT checks; CALCULATED, inverted
+use cannot be deleted; an HTTPS endpoint with a self-signed certificate
+made by the test (healthy without the certificate check, unhealthy with it
+and the reason naming the certificate, SNI seen by the server only when
+enabled, failover when it stops); MANUAL and HEARTBEAT checks; CALCULATED, inverted
 and disabled checks; weighted, multivalue and an alias with
 evaluate_target_health following the checks (fail open when none is
 healthy); the votes and the aggregate survive a leader change, and a
@@ -28,6 +31,7 @@ import http.server
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import threading
 import time
@@ -50,7 +54,9 @@ class Endpoint:
     stop() closes the listening socket (connection refused).  Counts
     requests per source address."""
 
-    def __init__(self):
+    def __init__(self, tls=None):
+        self.tls = tls     # an ssl.SSLContext: HTTPS (handshake in the handler thread)
+        self.seen = []     # (path, SNI name or None, Host header) per request
         self.mode = "ok"
         self.hits = {}
         self.lock = threading.Lock()
@@ -63,10 +69,18 @@ class Endpoint:
         ep = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            def setup(self):
+                if ep.tls is not None:
+                    self.request.settimeout(5)
+                    self.request = ep.tls.wrap_socket(self.request, server_side=True)
+                super().setup()
+
             def do_GET(self):
                 with ep.lock:
                     ep.hits[self.client_address[0]] = ep.hits.get(
                         self.client_address[0], 0) + 1
+                    ep.seen.append((self.path, getattr(self.connection, "qdns_sni", None),
+                                    self.headers.get("Host")))
                 mode = ep.mode
                 if mode == "slow":
                     time.sleep(6)
@@ -85,7 +99,8 @@ class Endpoint:
             daemon_threads = True
 
             def handle_error(self, request, client_address):
-                pass   # a prober that gave up on a slow answer closed first
+                pass   # a prober that gave up on a slow answer (or on the
+                       # certificate) closed first
 
         self.server = Server(("127.0.0.1", self.port or 0), Handler)
         self.port = self.server.server_address[1]
@@ -272,6 +287,78 @@ def test_failover_follows_the_endpoint(cluster, endpoint):
         endpoint.mode = "ok"
         took = wait_answer(cluster, f"www.{ZONE}", PRIMARY, BOUND)
         print(f"{breakage}: recovered on every node after {took:.2f} s")
+
+
+TLS_NAME = "hc-tls.test"
+
+
+@pytest.fixture
+def tls_endpoint(tmp_path):
+    """An HTTPS endpoint with a self-signed certificate made here for
+    TLS_NAME; its SNI callback records the name each connection asked for."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key),
+                    "-out", str(cert), "-days", "2", "-subj", f"/CN={TLS_NAME}",
+                    "-addext", f"subjectAltName=DNS:{TLS_NAME}"],
+                   check=True, capture_output=True)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+
+    def on_sni(sock, name, _ctx):
+        sock.qdns_sni = name
+
+    ctx.sni_callback = on_sni
+    ep = Endpoint(tls=ctx)
+    yield ep
+    ep.stop()
+
+
+def test_https_endpoint(cluster, tls_endpoint):
+    """HTTPS and HTTPS_STR_MATCH against a self-signed endpoint: healthy
+    without the certificate check, unhealthy with it (the reason names the
+    certificate), SNI sent (or not) as configured, failover when the server
+    stops and recovery when it is back."""
+    ep = tls_endpoint
+    leader = cluster.leader()
+    base = {"ip_address": "127.0.0.1", "port": ep.port, "request_interval": 1,
+            "failure_threshold": 2}
+    sni = create_check(leader, type="HTTPS_STR_MATCH", resource_path="/sni",
+                       fully_qualified_domain_name=TLS_NAME, enable_sni=True,
+                       verify_certificate=False, **base)
+    nosni = create_check(leader, type="HTTPS", resource_path="/nosni", search_string=None,
+                         fully_qualified_domain_name=TLS_NAME, enable_sni=False, **base)
+    strict = create_check(leader, type="HTTPS", resource_path="/strict", search_string=None,
+                          verify_certificate=True, **base)
+    failover_pair(leader, "tls", sni)
+    failover_pair(leader, "tlsv", strict)
+    wait_answer(cluster, f"tls.{ZONE}", PRIMARY, 5)
+    s = wait_votes(leader, sni, 3)
+    assert s["status"] == "HEALTHY", s
+    for v in s["votes"]:
+        assert v["status"] == "HEALTHY" and v["http_status"] == 200, s
+    assert wait_votes(leader, nosni, 3)["status"] == "HEALTHY"
+    # The untrusted certificate: every node votes unhealthy, saying why.
+    took = wait_answer(cluster, f"tlsv.{ZONE}", SECONDARY, BOUND)
+    print(f"verify_certificate: every node answers the secondary after {took:.2f} s")
+    s = wait_votes(leader, strict, 3)
+    assert s["status"] == "UNHEALTHY", s
+    for v in s["votes"]:
+        assert v["status"] == "UNHEALTHY" and "certificate" in v.get("reason", ""), s
+    assert all(path != "/strict" for path, _, _ in ep.seen), "no request after a bad handshake"
+    # The server saw the name as SNI (and Host) only where SNI is enabled.
+    with ep.lock:
+        seen = list(ep.seen)
+    assert {(n, h.split(":")[0]) for p, n, h in seen if p == "/sni"} == {(TLS_NAME, TLS_NAME)}, seen
+    assert {(n, h.split(":")[0]) for p, n, h in seen if p == "/nosni"} == {(None, TLS_NAME)}, seen
+    # The server stops: failover on every node; back: the primary again.
+    ep.stop()
+    took = wait_answer(cluster, f"tls.{ZONE}", SECONDARY, BOUND)
+    print(f"https stop: every node answers the secondary after {took:.2f} s")
+    assert any("refused" in v.get("reason", "") for v in status(leader, sni)["votes"])
+    ep.start()
+    took = wait_answer(cluster, f"tls.{ZONE}", PRIMARY, BOUND)
+    print(f"https back: recovered on every node after {took:.2f} s")
 
 
 def test_node_views_differ_18_percent(cluster, endpoint, firewall):

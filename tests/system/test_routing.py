@@ -10,7 +10,10 @@ name and the target's TTL, an alias to a failover pair; the validation
 errors of a batch listed together with their fields (health check ids
 rejected when no such check exists); export writing routed sets as
 ';quorumdns-rrset' comment lines that import reads back; quorumctl's
-routing options.
+routing options; weighted shares while health changes (MANUAL checks
+flipped through the API): chi-square over 10,000 answers per node and
+phase, the remaining sets' shares redistributed in proportion to their
+weights, weight 0 answered only when every weighted set is down.
 
 Run from this directory:
   cd tests/system && QDNS_BIN=../../build/node/quorumdns /usr/bin/python3 -m pytest -q test_routing.py
@@ -19,10 +22,14 @@ Run from this directory:
 import collections
 import json
 import os
+import socket
+import struct
 import subprocess
 import time
 from pathlib import Path
 
+import dns.message
+import dns.rdatatype
 import pytest
 
 from cluster_util import ADMIN_TOKEN, REPO, Cluster
@@ -132,6 +139,119 @@ def test_policies_answered_by_every_node(cluster):
         assert counts["192.0.2.9"] == 0, counts
         x2 = chi_square([counts["192.0.2.1"], counts["192.0.2.3"]], [0.25, 0.75])
         assert x2 < 10.83, (n.id, counts, x2)  # p = 0.001, 1 degree of freedom
+
+
+def bulk_answers(node, qname, n, window=256):
+    """n answers of node to qname A over one raw UDP socket, `window`
+    queries in flight (lost ones are sent again): the list of the single
+    address each answer held, in the order they came."""
+    q = dns.message.make_query(qname, "A", use_edns=False)
+    q.flags = 0
+    wire = bytearray(q.to_wire())
+    host, port = node.dns_addr.rsplit(":", 1)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    sock.connect((host, int(port)))
+    sock.settimeout(0.5 * SLACK)
+    out, lost_rounds = [], 0
+    try:
+        while len(out) < n:
+            k = min(window, n - len(out))
+            base = (len(out) + lost_rounds * 7919) & 0xFFFF
+            ids = {(base + i) & 0xFFFF for i in range(k)}
+            for qid in ids:
+                wire[0:2] = struct.pack("!H", qid)
+                sock.send(wire)
+            while ids:
+                try:
+                    msg = sock.recv(4096)
+                except socket.timeout:
+                    lost_rounds += 1
+                    assert lost_rounds < 20, f"n{node.id}: {len(ids)} queries unanswered"
+                    break
+                qid, flags, qd, an, ns, ar = struct.unpack("!6H", msg[:12])
+                if qid not in ids:
+                    continue   # a late answer to a query sent again
+                ids.discard(qid)
+                assert flags & 0xF == 0 and an == 1, (node.id, flags, an)
+                if ns == 0 and ar == 0:
+                    out.append(socket.inet_ntoa(msg[-4:]))
+                else:
+                    rr = dns.message.from_wire(msg).answer
+                    out.append(rr[0][0].to_text())
+    finally:
+        sock.close()
+    return out
+
+
+def test_weighted_shares_follow_health(cluster):
+    """Weights 1:2:5 (and a weight-0 set without a check) on every node,
+    10,000 answers each: the shares pass a chi-square test.  The weight-5
+    set's MANUAL check goes unhealthy: the others share 1:2 (chi-square
+    again).  All weighted sets down: only the weight-0 set; one back: only
+    that one.  The nodes seed their generators themselves: their sequences
+    differ."""
+    leader = cluster.leader()
+    checks = []
+    for _ in range(3):
+        r = leader.post("/v1/healthchecks", {"type": "MANUAL"}, timeout=10)
+        assert r.status == 201, r
+        checks.append(r.json["healthcheck"]["id"])
+    ips = ["192.0.2.61", "192.0.2.62", "192.0.2.65"]
+    zero = "192.0.2.60"
+    qname = f"ws.{ZONE}"
+    changes = [upsert(rs(qname, records=[ip], set_identifier=f"w{w}", weight=w,
+                         health_check_id=hc))
+               for ip, w, hc in zip(ips, (1, 2, 5), checks)]
+    changes.append(upsert(rs(qname, records=[zero], set_identifier="w0", weight=0)))
+    r = post(cluster.followers()[0], changes)
+    assert r.status == 200, r
+
+    def set_health(hc, healthy):
+        r = leader.post(f"/v1/healthchecks/{hc}/manual",
+                        {"status": "HEALTHY" if healthy else "UNHEALTHY"}, timeout=10)
+        assert r.status == 200, r
+
+    def settle(allowed):
+        """Until no node's 300 answers hold an address outside `allowed`
+        (health versions are published on each node on its own)."""
+        for node in cluster.running():
+            end = time.monotonic() + 5 * SLACK
+            while not set(bulk_answers(node, qname, 300)) <= allowed:
+                assert time.monotonic() < end, f"n{node.id} still answers outside {allowed}"
+                time.sleep(0.05)
+
+    N = 10_000
+    settle(set(ips))
+    firsts = []
+    for node in cluster.running():
+        got = bulk_answers(node, qname, N)
+        firsts.append(got[:300])
+        counts = collections.Counter(got)
+        assert counts[zero] == 0 and set(counts) <= set(ips), (node.id, counts)
+        x2 = chi_square([counts[ip] for ip in ips], [1 / 8, 2 / 8, 5 / 8])
+        print(f"n{node.id} 1:2:5 {dict(counts)} chi2={x2:.2f}")
+        assert x2 < 13.82, (node.id, counts, x2)  # p = 0.001, 2 degrees of freedom
+    assert len({tuple(f) for f in firsts}) == len(firsts), "identical sequences: a fixed seed"
+
+    set_health(checks[2], False)   # the weight-5 set goes down
+    settle(set(ips[:2]))
+    for node in cluster.running():
+        counts = collections.Counter(bulk_answers(node, qname, N))
+        assert set(counts) <= set(ips[:2]), (node.id, counts)
+        x2 = chi_square([counts[ip] for ip in ips[:2]], [1 / 3, 2 / 3])
+        print(f"n{node.id} 1:2 {dict(counts)} chi2={x2:.2f}")
+        assert x2 < 10.83, (node.id, counts, x2)  # p = 0.001, 1 degree of freedom
+
+    set_health(checks[0], False)
+    set_health(checks[1], False)   # every weighted set down: weight 0 only
+    settle({zero})
+    for node in cluster.running():
+        assert set(bulk_answers(node, qname, 2000)) == {zero}, node.id
+    set_health(checks[1], True)    # one back: weight 0 no more
+    settle({ips[1]})
+    for node in cluster.running():
+        assert set(bulk_answers(node, qname, 2000)) == {ips[1]}, node.id
 
 
 def errors_of(resp):

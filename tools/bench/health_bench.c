@@ -15,6 +15,11 @@
  *   health_bench [--checks 10000] [--interval 10] [--warmup 12]
  *                [--duration 60] [--ports 8] [--type http|tcp]
  *                [--source 127.0.0.1]
+ *   health_bench --serve-only [--ports 8]
+ *
+ * --serve-only runs just the endpoint, in the foreground: it prints its
+ * ports (one a line) and serves until killed — the fast loopback endpoint
+ * of tools/bench/probing_bench.py (10,000 checks on a 3-node cluster).
  */
 #include <getopt.h>
 #include <signal.h>
@@ -102,6 +107,23 @@ static void endpoint_run(int ports, int ready_fd)
         _exit(0);
 }
 
+/* --serve-only: the endpoint alone, its ports on stdout; runs until killed. */
+static int serve_only(int ports)
+{
+        uv_loop_t loop;
+        uv_loop_init(&loop);
+        static struct target targets[PORTS_MAX];
+        for (int i = 0; i < ports; i++) {
+                if (target_start(&targets[i], &loop, "127.0.0.1") != 0)
+                        return 1;
+                snprintf(targets[i].body, sizeof(targets[i].body), "ok");
+                printf("%d\n", targets[i].port);
+        }
+        fflush(stdout);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        return 0;
+}
+
 static void on_timer(uv_timer_t *t)
 {
         uv_stop(t->loop);
@@ -126,6 +148,7 @@ int main(int argc, char **argv)
 {
         long checks = 10000, interval = 10, warmup = 12, duration = 60, ports = 8;
         const char *type = "http", *source = NULL;
+        bool serve = false;
         static const struct option opts[] = {{"checks", required_argument, NULL, 'n'},
                                              {"interval", required_argument, NULL, 'i'},
                                              {"warmup", required_argument, NULL, 'w'},
@@ -133,6 +156,7 @@ int main(int argc, char **argv)
                                              {"ports", required_argument, NULL, 'p'},
                                              {"type", required_argument, NULL, 't'},
                                              {"source", required_argument, NULL, 's'},
+                                             {"serve-only", no_argument, NULL, 'S'},
                                              {NULL, 0, NULL, 0}};
         int c;
         while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -158,6 +182,9 @@ int main(int argc, char **argv)
                 case 's':
                         source = optarg;
                         break;
+                case 'S':
+                        serve = true;
+                        break;
                 default:
                         fprintf(
                             stderr,
@@ -174,6 +201,8 @@ int main(int argc, char **argv)
         signal(SIGPIPE, SIG_IGN);
         struct rlimit rl = {65536, 65536};
         setrlimit(RLIMIT_NOFILE, &rl);
+        if (serve)
+                return serve_only((int)ports);
 
         int pipefd[2];
         if (pipe(pipefd) != 0)
