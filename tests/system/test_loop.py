@@ -159,7 +159,7 @@ def test_big_import_chunk_parsed_off_the_loop(cluster):
         while not stop.is_set():
             ld.health(timeout=5)
             now = time.monotonic()
-            gaps.append(now - last)
+            gaps.append((now, now - last))
             last = now
             time.sleep(0.005)
 
@@ -177,6 +177,7 @@ def test_big_import_chunk_parsed_off_the_loop(cluster):
         sender.start()
         # the chunk is parsing (its upload is done well before)
         time.sleep(0.15)
+        t_commit = time.monotonic()
         early = ld.post(f"/v1/zones/{zone}/imports/{iid}/commit")
         sender.join()
         time.sleep(0.2)
@@ -185,7 +186,12 @@ def test_big_import_chunk_parsed_off_the_loop(cluster):
         th.join()
     r = answer["r"]
     assert r.status == 200 and r.json["staged_records"] == n, r
-    worst = max(gaps)
+    # When the parse won the race, the commit applied 200,000 records as one
+    # raft entry, which still holds every loop (issue 10 part 5, open): only
+    # the gaps before it was sent are the parse's.
+    if early.status != 409:
+        gaps = [g for g in gaps if g[0] <= t_commit]
+    worst = max(g for _, g in gaps)
     print(f"chunk of {len(body)} bytes parsed in {r.elapsed:.2f} s (request); commit "
           f"meanwhile: {early.status}; longest /v1/health gap on the leader "
           f"{worst * 1000:.0f} ms over {len(gaps)} polls")
