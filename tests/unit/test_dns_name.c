@@ -102,7 +102,8 @@ static void test_lname_lowercases_every_byte_like_the_table(void **state)
                         for (unsigned k = 0; k <= a.nlabels; k++)
                                 is_length |= a.off[k] == i;
                         assert_int_equal(a.wire[i],
-                                         is_length ? wire[i] : common_dname_lower_table[wire[i]]);
+                                         is_length ? wire[i]
+                                                   : common_dname_lower_table[wire[i]]);
                 }
                 assert_memory_equal(a.wire, b.wire, pos);
                 for (unsigned k = 0; k <= a.nlabels; k++)
