@@ -527,19 +527,35 @@ int cs_state_health_votes(struct cs_state *st, const struct cs_ctx *ctx,
         return 0;
 }
 
+/* Check id when it is of `type` (MANUAL, HEARTBEAT); else NULL with res
+ * failed (-ENOENT or -EINVAL, naming the check). */
+static struct cs_health_check *typed_check(struct cs_state *st, uint64_t id,
+                                           enum health_check_type type,
+                                           struct cs_result *res)
+{
+        struct cs_health_check *c = lookup(st, id);
+        char text[CS_HEALTH_ID_TEXT];
+        cs_health_id_text(id, text);
+        if (c == NULL) {
+                result_fail(res, -ENOENT, "no health check %s", text);
+                return NULL;
+        }
+        if (c->cfg.type != type) {
+                result_fail(res, -EINVAL, "health check %s is of type %s, not %s", text,
+                            health_check_type_name(c->cfg.type),
+                            health_check_type_name(type));
+                return NULL;
+        }
+        return c;
+}
+
 int cs_state_health_manual(struct cs_state *st, const struct cs_ctx *ctx, uint64_t id,
                            bool healthy, struct cs_result *res)
 {
         begin(st, ctx, res);
-        struct cs_health_check *c = lookup(st, id);
-        char text[CS_HEALTH_ID_TEXT];
-        cs_health_id_text(id, text);
+        struct cs_health_check *c = typed_check(st, id, HEALTH_CHECK_MANUAL, res);
         if (c == NULL)
-                return result_fail(res, -ENOENT, "no health check %s", text);
-        if (c->cfg.type != HEALTH_CHECK_MANUAL)
-                return result_fail(res, -EINVAL,
-                                   "health check %s is of type %s, not MANUAL", text,
-                                   health_check_type_name(c->cfg.type));
+                return res->status;
         c->manual_healthy = healthy;
         finish(st, ctx, 0, 0, false);
         return 0;
@@ -549,15 +565,9 @@ int cs_state_health_heartbeat(struct cs_state *st, const struct cs_ctx *ctx, uin
                               struct cs_result *res)
 {
         begin(st, ctx, res);
-        struct cs_health_check *c = lookup(st, id);
-        char text[CS_HEALTH_ID_TEXT];
-        cs_health_id_text(id, text);
+        struct cs_health_check *c = typed_check(st, id, HEALTH_CHECK_HEARTBEAT, res);
         if (c == NULL)
-                return result_fail(res, -ENOENT, "no health check %s", text);
-        if (c->cfg.type != HEALTH_CHECK_HEARTBEAT)
-                return result_fail(res, -EINVAL,
-                                   "health check %s is of type %s, not HEARTBEAT", text,
-                                   health_check_type_name(c->cfg.type));
+                return res->status;
         c->last_beat_ms = ctx ? (int64_t)ctx->timestamp_ms : 0;
         finish(st, ctx, 0, 0, false);
         return 0;
