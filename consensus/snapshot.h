@@ -18,8 +18,13 @@
 
 #include "consensus/state.h"
 
-#define CS_SNAPSHOT_VERSION     3 /* 2: routing fields; 3: health checks */
-#define CS_SNAPSHOT_VERSION_MIN 1 /* still loaded: no routing, no health */
+/* Format versions: every check of "which format brought what" reads one of
+ * these names, so a merge that renumbers changes only this block. */
+#define CS_SNAPSHOT_VERSION_ROUTING 2 /* record sets' routing fields */
+#define CS_SNAPSHOT_VERSION_HEALTH  3 /* the health section */
+#define CS_SNAPSHOT_VERSION_LATENCY 4 /* the latency-map section */
+#define CS_SNAPSHOT_VERSION         CS_SNAPSHOT_VERSION_LATENCY /* written */
+#define CS_SNAPSHOT_VERSION_MIN     1 /* still loaded: no routing, no health */
 
 /* *buf is malloc'ed (free it with free); *len is a multiple of 8. */
 int cs_snapshot_encode(const struct cs_state *st, void **buf, size_t *len);
