@@ -209,6 +209,49 @@ int cs_state_latency_put(struct cs_state *st, const struct cs_ctx *ctx,
         return 0;
 }
 
+/* The distinct region names of the map into *out (malloc'ed; sorted):
+ * their count, or SIZE_MAX when out of memory. */
+static size_t distinct_regions(const struct cs_latency_table *t,
+                               char (**out)[CS_LATENCY_REGION_MAXLEN + 1])
+{
+        size_t n = 0, cap = 0;
+        char(*v)[CS_LATENCY_REGION_MAXLEN + 1] = NULL;
+        for (size_t s = 0; s < t->entries.cap; s++) {
+                const struct cs_latency_entry *e = t->entries.slots[s].item;
+                if (e == NULL)
+                        continue;
+                size_t lo = 0, hi = n;
+                while (lo < hi) {
+                        size_t mid = (lo + hi) / 2;
+                        int c = strcmp(v[mid], e->region);
+                        if (c == 0) {
+                                lo = hi = SIZE_MAX;
+                                break;
+                        }
+                        if (c < 0)
+                                lo = mid + 1;
+                        else
+                                hi = mid;
+                }
+                if (lo == SIZE_MAX)
+                        continue;
+                if (n == cap) {
+                        cap = cap ? cap * 2 : 16;
+                        void *grown = realloc(v, cap * sizeof(*v));
+                        if (grown == NULL) {
+                                free(v);
+                                return SIZE_MAX;
+                        }
+                        v = grown;
+                }
+                memmove(v + lo + 1, v + lo, (n - lo) * sizeof(*v));
+                memcpy(v[lo], e->region, sizeof(*v));
+                n++;
+        }
+        *out = v;
+        return n;
+}
+
 int cs_state_latency_delete(struct cs_state *st, const struct cs_ctx *ctx,
                             const struct cs_latency_batch *b, struct cs_result *res)
 {
@@ -222,11 +265,23 @@ int cs_state_latency_delete(struct cs_state *st, const struct cs_ctx *ctx,
                 item_errors(&b->items[i], i, false, false, res);
         if (res->n_errors)
                 return result_fail(res, -EINVAL, "the latency entries are invalid");
+        /* A prefix without a region means each region the map names: they
+         * are few, so each is looked up rather than the table walked per
+         * prefix. */
+        char(*regions)[CS_LATENCY_REGION_MAXLEN + 1] = NULL;
+        size_t n_regions = 0;
+        bool any_all = false;
+        for (size_t i = 0; i < b->count; i++)
+                any_all |= b->items[i].region == NULL || b->items[i].region[0] == '\0';
+        if (any_all && (n_regions = distinct_regions(t, &regions)) == SIZE_MAX)
+                return result_fail(res, -ENOMEM, "out of memory");
         size_t gone = 0;
         for (size_t i = 0; i < b->count; i++) {
                 const struct cs_latency_item *it = &b->items[i];
-                if (it->region && it->region[0]) {
-                        struct cs_latency_entry *e = find(t, &it->prefix, it->region);
+                bool one = it->region && it->region[0];
+                for (size_t k = 0; k < (one ? 1 : n_regions); k++) {
+                        struct cs_latency_entry *e =
+                            find(t, &it->prefix, one ? it->region : regions[k]);
                         if (e == NULL || e->op_rtt_us == 0)
                                 continue;
                         e->op_rtt_us = 0;
@@ -234,25 +289,9 @@ int cs_state_latency_delete(struct cs_state *st, const struct cs_ctx *ctx,
                         if (e->measured_rtt_us == 0)
                                 remove_entry(t, e);
                         gone++;
-                        continue;
-                }
-                /* Every region of the prefix: a walk of the table. */
-                for (size_t s = 0; s < t->entries.cap; s++) {
-                        struct cs_latency_entry *e = t->entries.slots[s].item;
-                        if (e == NULL || e->op_rtt_us == 0 ||
-                            e->prefix.family != it->prefix.family ||
-                            e->prefix.len != it->prefix.len ||
-                            memcmp(e->prefix.addr, it->prefix.addr, 16) != 0)
-                                continue;
-                        e->op_rtt_us = 0;
-                        e->op_ms = 0;
-                        gone++;
-                        if (e->measured_rtt_us == 0) {
-                                remove_entry(t, e);
-                                s--; /* the slot may hold a moved entry now */
-                        }
                 }
         }
+        free(regions);
         snprintf(res->message, sizeof(res->message), "%zu operator values deleted", gone);
         changed(st);
         return 0;

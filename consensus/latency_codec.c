@@ -31,9 +31,11 @@ static int dec_prefix(const msgpack_object *f, struct cs_latency_prefix *p)
         return 0;
 }
 
+/* NULL as nil, anything else (even "") as a string: what decodes encodes
+ * back to the same bytes. */
 static void pack_opt_str(msgpack_packer *pk, const char *s)
 {
-        if (s && s[0])
+        if (s != NULL)
                 cs_mp_pack_str(pk, s);
         else
                 msgpack_pack_nil(pk);

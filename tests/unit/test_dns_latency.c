@@ -45,6 +45,12 @@ static struct dns_latency_match look(const struct dns_latency_map *m, const char
         return out;
 }
 
+/* The network mask of an IPv4 prefix length (0..32). */
+static uint32_t mask_of(unsigned len)
+{
+        return len == 0 ? 0 : len >= 32 ? 0xffffffffu : ~(0xffffffffu >> len);
+}
+
 static uint32_t rtt(const struct dns_latency_match *m, const char *region)
 {
         return dns_latency_rtt_of(m, dns_latency_region_key(region));
@@ -133,7 +139,7 @@ static void lookups_match_a_linear_scan(void **state)
                 char text[32];
                 unsigned len = (unsigned)(rand() % 25) + 8;
                 uint32_t a = ((uint32_t)rand() << 16 ^ (uint32_t)rand()) & 0x0a0fffffu;
-                a &= len == 32 ? 0xffffffffu : ~(0xffffffffu >> len);
+                a &= mask_of(len);
                 snprintf(text, sizeof(text), "%u.%u.%u.%u", a >> 24, a >> 16 & 255,
                          a >> 8 & 255, a & 255);
                 items[i] = item(text, len, i % 2 ? "eu" : "us", (uint32_t)i + 1);
@@ -148,7 +154,7 @@ static void lookups_match_a_linear_scan(void **state)
                         memcpy(&p, items[i].net.bytes, 4);
                         p = ntohl(p);
                         unsigned len = items[i].net.prefix;
-                        uint32_t mask = len ? ~(0xffffffffu >> len) : 0;
+                        uint32_t mask = mask_of(len);
                         if ((a & mask) == p && (best < 0 || len > items[best].net.prefix))
                                 best = i;
                 }
@@ -167,8 +173,8 @@ static void lookups_match_a_linear_scan(void **state)
                 assert_int_equal(x.prefix, items[best].net.prefix);
                 assert_true(x.scope >= x.prefix);
                 /* Every address of the scope block finds the same prefix. */
-                uint32_t lo = x.scope ? a & ~(0xffffffffu >> x.scope) : 0;
-                uint32_t hi = lo | (x.scope == 32 ? 0 : 0xffffffffu >> x.scope);
+                uint32_t lo = a & mask_of(x.scope);
+                uint32_t hi = lo | ~mask_of(x.scope);
                 const uint32_t probes[2] = {lo, hi};
                 for (int pi = 0; pi < 2; pi++) {
                         struct dns_latency_match y;

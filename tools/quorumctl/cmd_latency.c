@@ -135,6 +135,13 @@ int quorumctl_latency_load(struct quorumctl_ctx *ctx, const struct quorumctl_arg
         return code;
 }
 
+/* A table cell for a field that may be missing (operator entries have no
+ * samples). */
+static char *cell(const json_t *v)
+{
+        return v != NULL ? quorumctl_table_cell(v) : NULL;
+}
+
 int quorumctl_latency_show(struct quorumctl_ctx *ctx, const struct quorumctl_args *args)
 {
         char *path = NULL, *q = NULL;
@@ -186,11 +193,10 @@ int quorumctl_latency_show(struct quorumctl_ctx *ctx, const struct quorumctl_arg
                 char rtt[32];
                 snprintf(rtt, sizeof(rtt), "%.3f",
                          json_number_value(json_object_get(e, "rtt_ms")));
-                char *cells[5] = {quorumctl_table_cell(json_object_get(e, "prefix")),
-                                  quorumctl_table_cell(json_object_get(e, "region")),
-                                  strdup(rtt),
-                                  quorumctl_table_cell(json_object_get(e, "source")),
-                                  quorumctl_table_cell(json_object_get(e, "samples"))};
+                char *cells[5] = {cell(json_object_get(e, "prefix")),
+                                  cell(json_object_get(e, "region")), strdup(rtt),
+                                  cell(json_object_get(e, "source")),
+                                  cell(json_object_get(e, "samples"))};
                 quorumctl_table_add(&t, (const char *const *)cells);
                 for (size_t c = 0; c < 5; c++)
                         free(cells[c]);
