@@ -33,8 +33,14 @@ struct entry {
         uint32_t first, n; /* its RTTs in map->rtt */
 };
 
+/* The ranges of a family cover its whole address space in order, so each
+ * is kept as its first address only (its last is the next one's first,
+ * less one): IPv4 ones as 32-bit keys, so that a search touches few cache
+ * lines. */
 struct family {
-        struct range *ranges;
+        uint32_t *lo4;   /* IPv4: first addresses */
+        u128 *lo6;       /* IPv6: first addresses */
+        uint32_t *entry; /* the entry of each range, NONE: no prefix */
         size_t n;
         unsigned width; /* 32 or 128 */
 };
@@ -99,8 +105,11 @@ void dns_latency_free(void *p)
         struct dns_latency_map *m = p;
         if (m == NULL)
                 return;
-        free(m->fam[0].ranges);
-        free(m->fam[1].ranges);
+        for (int f = 0; f < 2; f++) {
+                free(m->fam[f].lo4);
+                free(m->fam[f].lo6);
+                free(m->fam[f].entry);
+        }
         free(m->entries);
         free(m->rtt);
         free(m);
@@ -200,11 +209,25 @@ static int build_family(struct dns_latency_map *m, struct family *f, const u128 
         }
         if (!done && from < to)
                 emit(&b, cursor, max, NONE);
-        if (b.failed) {
-                free(b.v);
-                return -ENOMEM;
+        if (!b.failed && b.n > 0) {
+                f->entry = malloc(b.n * sizeof(*f->entry));
+                if (f->width == 32)
+                        f->lo4 = malloc(b.n * sizeof(*f->lo4));
+                else
+                        f->lo6 = malloc(b.n * sizeof(*f->lo6));
+                if (f->entry == NULL || (f->lo4 == NULL && f->lo6 == NULL))
+                        b.failed = true;
+                for (size_t i = 0; !b.failed && i < b.n; i++) {
+                        f->entry[i] = b.v[i].entry;
+                        if (f->lo4 != NULL)
+                                f->lo4[i] = (uint32_t)b.v[i].lo;
+                        else
+                                f->lo6[i] = b.v[i].lo;
+                }
         }
-        f->ranges = b.v;
+        free(b.v);
+        if (b.failed)
+                return -ENOMEM; /* what was allocated goes with the map */
         f->n = b.n;
         return 0;
 }
@@ -317,18 +340,32 @@ bool dns_latency_lookup(const struct dns_latency_map *m, const struct dns_net *n
         const struct family *f = &m->fam[net->family == AF_INET6 ? 1 : 0];
         if (f->n == 0 || net->prefix > f->width)
                 return false;
-        u128 a = addr_of(net, f->width);
+        u128 a = addr_of(net, f->width), lo, hi;
         size_t l = 0, h = f->n; /* the last range with lo <= a */
-        while (h - l > 1) {
-                size_t mid = (l + h) / 2;
-                if (f->ranges[mid].lo <= a)
-                        l = mid;
-                else
-                        h = mid;
+        if (f->lo4 != NULL) {
+                uint32_t a4 = (uint32_t)a;
+                while (h - l > 1) {
+                        size_t mid = (l + h) / 2;
+                        if (f->lo4[mid] <= a4)
+                                l = mid;
+                        else
+                                h = mid;
+                }
+                lo = f->lo4[l];
+                hi = l + 1 < f->n ? (u128)f->lo4[l + 1] - 1 : host_mask(32, 0);
+        } else {
+                while (h - l > 1) {
+                        size_t mid = (l + h) / 2;
+                        if (f->lo6[mid] <= a)
+                                l = mid;
+                        else
+                                h = mid;
+                }
+                lo = f->lo6[l];
+                hi = l + 1 < f->n ? f->lo6[l + 1] - 1 : host_mask(128, 0);
         }
-        const struct range *r = &f->ranges[l];
-        uint32_t e = r->entry;
-        out->scope = (uint8_t)block_len(a, r->lo, r->hi, f->width);
+        uint32_t e = f->entry[l];
+        out->scope = (uint8_t)block_len(a, lo, hi, f->width);
         if (out->scope > net->prefix)
                 out->scope = net->prefix; /* nothing finer is known of the client */
         if (e != NONE && m->entries[e].len > net->prefix) {

@@ -21,6 +21,14 @@ struct node_latency {
         struct dns_rtt_table *rtt; /* borrowed; NULL: nothing measured */
         uv_timer_t compile, report;
         bool compile_armed, sending, closing;
+        /* Compiling runs on libuv's pool (a large map takes a while); one
+         * at a time, another after it when the map changed meanwhile. */
+        uv_work_t work;
+        bool compiling, dirty;
+        struct dns_latency_item *job_items;
+        size_t job_n;
+        struct dns_latency_map *job_map;
+        int job_rc;
         unsigned open; /* handles not yet closed, reports in flight */
         uint64_t reports, reported_prefixes, compiled, published_prefixes;
         struct dns_rtt_sample samples[CS_LATENCY_MEASURED_BATCH_MAX];
@@ -42,45 +50,92 @@ static void on_handle_closed(uv_handle_t *h)
 
 /* ---- compiling ------------------------------------------------------------- */
 
-static void compile_now(uv_timer_t *t)
+static void on_changed(void *ctx, const struct cs_state *st);
+static void compile_now(uv_timer_t *t);
+
+/* On a pool thread: reads only the job's items. */
+static void compile_work(uv_work_t *w)
 {
-        struct node_latency *l = t->data;
-        l->compile_armed = false;
-        size_t n;
-        int rc;
-        const struct cs_latency_entry **v =
-            cs_state_latency_sorted(&l->c->state, &n, &rc);
-        struct dns_latency_item *items = malloc((n ? n : 1) * sizeof(*items));
-        struct dns_latency_map *map = NULL;
-        if (rc == 0 && items != NULL) {
-                for (size_t i = 0; i < n; i++) {
-                        const struct cs_latency_entry *e = v[i];
-                        memset(&items[i], 0, sizeof(items[i]));
-                        items[i].net.family = e->prefix.family == 4 ? AF_INET : AF_INET6;
-                        items[i].net.prefix = e->prefix.len;
-                        memcpy(items[i].net.bytes, e->prefix.addr, 16);
-                        items[i].region = dns_latency_region_key(e->region);
-                        items[i].rtt_us = cs_latency_rtt(e);
-                }
-                rc = dns_latency_compile(items, n, &map);
-        } else {
-                rc = -ENOMEM;
+        struct node_latency *l = w->data;
+        l->job_rc = dns_latency_compile(l->job_items, l->job_n, &l->job_map);
+}
+
+static void compile_done(uv_work_t *w, int status)
+{
+        struct node_latency *l = w->data;
+        int rc = status != 0 ? status : l->job_rc;
+        struct dns_latency_map *map = rc == 0 ? l->job_map : NULL;
+        free(l->job_items);
+        l->job_items = NULL;
+        l->job_map = NULL;
+        l->compiling = false;
+        l->open--;
+        if (l->closing) {
+                dns_latency_free(map);
+                maybe_free(l);
+                return;
         }
-        free(items);
-        free(v);
         if (rc == 0 && (rc = dns_db_latency_publish(l->c->db, map)) != 0)
                 dns_latency_free(map);
         if (rc != 0) {
                 LOG_ERROR("latency: cannot publish the map (%s); trying again",
-                          strerror(-rc));
+                          strerror(rc < 0 ? -rc : rc));
                 l->compile_armed = true;
                 uv_timer_start(&l->compile, compile_now, 1000, 0);
                 return;
         }
         l->compiled++;
         l->published_prefixes = dns_latency_prefix_count(map);
-        LOG_DEBUG("latency: map of %zu entries published (%zu prefixes)", n,
+        LOG_DEBUG("latency: map of %zu entries published (%zu prefixes)", l->job_n,
                   dns_latency_prefix_count(map));
+        if (l->dirty) {
+                l->dirty = false;
+                on_changed(l, &l->c->state);
+        }
+}
+
+/* On the loop: every entry's effective RTT, copied (the state goes on
+ * changing while the pool compiles), then compiled off the loop. */
+static void compile_now(uv_timer_t *t)
+{
+        struct node_latency *l = t->data;
+        l->compile_armed = false;
+        if (l->compiling) {
+                l->dirty = true;
+                return;
+        }
+        const struct cs_hmap *h = &l->c->state.latency.entries;
+        struct dns_latency_item *items =
+            malloc((h->count ? h->count : 1) * sizeof(*items));
+        if (items == NULL) {
+                LOG_ERROR("latency: out of memory compiling the map; trying again");
+                l->compile_armed = true;
+                uv_timer_start(&l->compile, compile_now, 1000, 0);
+                return;
+        }
+        size_t n = 0;
+        for (size_t i = 0; i < h->cap; i++) {
+                const struct cs_latency_entry *e = h->slots[i].item;
+                if (e == NULL)
+                        continue;
+                memset(&items[n], 0, sizeof(items[n]));
+                items[n].net.family = e->prefix.family == 4 ? AF_INET : AF_INET6;
+                items[n].net.prefix = e->prefix.len;
+                memcpy(items[n].net.bytes, e->prefix.addr, 16);
+                items[n].region = dns_latency_region_key(e->region);
+                items[n].rtt_us = cs_latency_rtt(e);
+                n++;
+        }
+        l->job_items = items;
+        l->job_n = n;
+        l->job_map = NULL;
+        l->compiling = true;
+        l->open++;
+        l->work.data = l;
+        if (uv_queue_work(l->loop, &l->work, compile_work, compile_done) != 0) {
+                compile_work(&l->work); /* no pool: here, then */
+                compile_done(&l->work, 0);
+        }
 }
 
 static void on_changed(void *ctx, const struct cs_state *st)

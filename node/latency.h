@@ -4,7 +4,8 @@
  * RTT measurements proposed to it.
  *
  *   state --latency changed--> (coalesced on a zero timer) every entry's
- *       effective RTT -> dns_latency_compile -> dns_db_latency_publish
+ *       effective RTT copied -> dns_latency_compile on libuv's pool (one at a
+ *       time) -> dns_db_latency_publish back on the loop
  *   TCP server --dns_rtt_record (one per connection)--> the node's
  *       dns_rtt_table (dns/rtt.h)
  *   every latency-report-interval: the busiest CS_LATENCY_MEASURED_BATCH_MAX
