@@ -3,10 +3,11 @@
  *
  * Compiling sorts the items by (family, address, length), so that a prefix
  * comes after every prefix that encloses it; a stack of the prefixes that
- * enclose the current one gives each prefix its parent (for inherited RTTs
- * and for clients whose own prefix is shorter) and cuts the address space
- * into disjoint ranges, each owned by the innermost prefix covering it.
- * Addresses are 128-bit integers (IPv4 in the low 32 bits).
+ * enclose the current one gives each prefix its parent, whose RTTs it
+ * inherits for the regions it has none for.  The prefixes then go into a
+ * common/lpm.h table (each prefix's value: its entry), which finds the
+ * longest prefix no longer than the client's and the scope.  Addresses are
+ * 128-bit integers here (IPv4 in the low 32 bits).
  */
 #include "dns/latency.h"
 
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "common/lpm.h"
 #include "common/reclaim.h"
 #include "dns/db.h"
 
@@ -22,31 +24,15 @@ typedef unsigned __int128 u128;
 
 #define NONE UINT32_MAX
 
-struct range {
-        u128 lo, hi;
-        uint32_t entry; /* NONE: no prefix covers it */
-};
-
 struct entry {
         uint8_t len;
         uint32_t parent;   /* NONE: outermost */
         uint32_t first, n; /* its RTTs in map->rtt */
 };
 
-/* The ranges of a family cover its whole address space in order, so each
- * is kept as its first address only (its last is the next one's first,
- * less one): IPv4 ones as 32-bit keys, so that a search touches few cache
- * lines. */
-struct family {
-        uint32_t *lo4;   /* IPv4: first addresses */
-        u128 *lo6;       /* IPv6: first addresses */
-        uint32_t *entry; /* the entry of each range, NONE: no prefix */
-        size_t n;
-        unsigned width; /* 32 or 128 */
-};
-
 struct dns_latency_map {
-        struct family fam[2]; /* IPv4, IPv6 */
+        struct lpm *lpm;    /* value: index in entries */
+        size_t n_family[2]; /* prefixes of IPv4, IPv6 */
         struct entry *entries;
         size_t n_entries;
         struct dns_latency_rtt *rtt;
@@ -105,11 +91,7 @@ void dns_latency_free(void *p)
         struct dns_latency_map *m = p;
         if (m == NULL)
                 return;
-        for (int f = 0; f < 2; f++) {
-                free(m->fam[f].lo4);
-                free(m->fam[f].lo6);
-                free(m->fam[f].entry);
-        }
+        lpm_free(m->lpm);
         free(m->entries);
         free(m->rtt);
         free(m);
@@ -120,62 +102,27 @@ size_t dns_latency_prefix_count(const struct dns_latency_map *m)
         return m ? m->n_entries : 0;
 }
 
-/* A growing array of ranges. */
-struct rbuild {
-        struct range *v;
-        size_t n, cap;
-        bool failed;
-};
-
-static void emit(struct rbuild *b, u128 lo, u128 hi, uint32_t entry)
-{
-        if (b->failed || lo > hi)
-                return;
-        if (b->n == b->cap) {
-                size_t cap = b->cap ? b->cap * 2 : 64;
-                struct range *v = realloc(b->v, cap * sizeof(*v));
-                if (v == NULL) {
-                        b->failed = true;
-                        return;
-                }
-                b->v = v;
-                b->cap = cap;
-        }
-        b->v[b->n++] = (struct range){lo, hi, entry};
-}
-
 static int rtt_cmp(const void *a, const void *b)
 {
         const struct dns_latency_rtt *x = a, *y = b;
         return x->region < y->region ? -1 : x->region > y->region;
 }
 
-/* Entries [from, to) of one family (sorted): parents, inherited RTTs and
- * ranges.  `lo` holds each entry's first address. */
-static int build_family(struct dns_latency_map *m, struct family *f, const u128 *lo,
-                        uint32_t from, uint32_t to)
+/* Entries [from, to) of one family (sorted): parents and inherited RTTs. */
+static void inherit_family(struct dns_latency_map *m, unsigned width, const u128 *lo,
+                           uint32_t from, uint32_t to)
 {
         uint32_t stack[130];
         unsigned depth = 0;
-        struct rbuild b = {0};
-        u128 max = host_mask(f->width, 0), cursor = 0;
-        bool done = false; /* cursor passed the last address */
         for (uint32_t k = from; k < to; k++) {
                 struct entry *e = &m->entries[k];
-                u128 elo = lo[k];
                 while (depth > 0) {
                         uint32_t t = stack[depth - 1];
-                        u128 thi = lo[t] | host_mask(f->width, m->entries[t].len);
-                        if (thi >= elo)
+                        u128 thi = lo[t] | host_mask(width, m->entries[t].len);
+                        if (thi >= lo[k])
                                 break;
-                        if (!done)
-                                emit(&b, cursor, thi, t);
-                        cursor = thi + 1;
                         depth--;
                 }
-                if (!done && cursor < elo)
-                        emit(&b, cursor, elo - 1, depth ? stack[depth - 1] : NONE);
-                cursor = elo;
                 e->parent = depth ? stack[depth - 1] : NONE;
                 /* Inherit the parent's RTTs for regions this prefix lacks
                  * (the parent's list is complete: it came first). */
@@ -197,39 +144,6 @@ static int build_family(struct dns_latency_map *m, struct family *f, const u128 
                 }
                 stack[depth++] = k;
         }
-        while (depth > 0) {
-                uint32_t t = stack[--depth];
-                u128 thi = lo[t] | host_mask(f->width, m->entries[t].len);
-                if (!done)
-                        emit(&b, cursor, thi, t);
-                if (thi == max)
-                        done = true;
-                else
-                        cursor = thi + 1;
-        }
-        if (!done && from < to)
-                emit(&b, cursor, max, NONE);
-        if (!b.failed && b.n > 0) {
-                f->entry = malloc(b.n * sizeof(*f->entry));
-                if (f->width == 32)
-                        f->lo4 = malloc(b.n * sizeof(*f->lo4));
-                else
-                        f->lo6 = malloc(b.n * sizeof(*f->lo6));
-                if (f->entry == NULL || (f->lo4 == NULL && f->lo6 == NULL))
-                        b.failed = true;
-                for (size_t i = 0; !b.failed && i < b.n; i++) {
-                        f->entry[i] = b.v[i].entry;
-                        if (f->lo4 != NULL)
-                                f->lo4[i] = (uint32_t)b.v[i].lo;
-                        else
-                                f->lo6[i] = b.v[i].lo;
-                }
-        }
-        free(b.v);
-        if (b.failed)
-                return -ENOMEM; /* what was allocated goes with the map */
-        f->n = b.n;
-        return 0;
 }
 
 int dns_latency_compile(const struct dns_latency_item *items, size_t n,
@@ -241,16 +155,15 @@ int dns_latency_compile(const struct dns_latency_item *items, size_t n,
         u128 *lo = NULL;
         if (m == NULL || v == NULL)
                 goto nomem;
-        m->fam[0].width = 32;
-        m->fam[1].width = 128;
+        static const unsigned widths[2] = {32, 128};
         size_t nv = 0;
         for (size_t i = 0; i < n; i++) {
                 const struct dns_net *net = &items[i].net;
                 unsigned fam = net->family == AF_INET6 ? 1 : 0;
                 if ((net->family != AF_INET && net->family != AF_INET6) ||
-                    net->prefix > m->fam[fam].width)
+                    net->prefix > widths[fam])
                         continue;
-                v[nv++] = (struct pitem){addr_of(net, m->fam[fam].width), (uint8_t)fam,
+                v[nv++] = (struct pitem){addr_of(net, widths[fam]), (uint8_t)fam,
                                          net->prefix, items[i].region, items[i].rtt_us};
         }
         qsort(v, nv, sizeof(*v), pitem_cmp);
@@ -302,9 +215,25 @@ int dns_latency_compile(const struct dns_latency_item *items, size_t n,
         m->n_entries = n_prefix;
         m->n_rtt = n_prefix * n_regions;
         fam_start[2] = (uint32_t)n_prefix;
+        m->n_family[0] = fam_start[1];
+        m->n_family[1] = n_prefix - fam_start[1];
         for (unsigned f = 0; f < 2; f++)
-                if (build_family(m, &m->fam[f], lo, fam_start[f], fam_start[f + 1]) != 0)
-                        goto nomem;
+                inherit_family(m, widths[f], lo, fam_start[f], fam_start[f + 1]);
+        struct lpm_prefix *lp = calloc(n_prefix ? n_prefix : 1, sizeof(*lp));
+        if (lp == NULL)
+                goto nomem;
+        for (size_t i = 0; i < n_prefix; i++) {
+                unsigned f = i >= fam_start[1] ? 1 : 0, bytes = widths[f] / 8;
+                lp[i].family = f ? LPM_IPV6 : LPM_IPV4;
+                lp[i].len = m->entries[i].len;
+                lp[i].value = (uint32_t)i;
+                for (unsigned b = 0; b < bytes; b++)
+                        lp[i].addr[b] = (uint8_t)(lo[i] >> (8 * (bytes - 1 - b)));
+        }
+        int rc = lpm_build(lp, n_prefix, &m->lpm);
+        free(lp);
+        if (rc != 0)
+                goto nomem; /* prefixes are distinct: only -ENOMEM */
         free(v);
         free(lo);
         *out = m;
@@ -316,70 +245,24 @@ nomem:
         return -ENOMEM;
 }
 
-/* The smallest L whose block of a lies in [lo, hi] (a is in it). */
-static unsigned block_len(u128 a, u128 lo, u128 hi, unsigned width)
-{
-        unsigned l = 0, h = width;
-        while (l < h) {
-                unsigned mid = (l + h) / 2;
-                u128 hm = host_mask(width, mid);
-                if ((a & ~hm) >= lo && (a | hm) <= hi)
-                        h = mid;
-                else
-                        l = mid + 1;
-        }
-        return l;
-}
-
 bool dns_latency_lookup(const struct dns_latency_map *m, const struct dns_net *net,
                         struct dns_latency_match *out)
 {
         memset(out, 0, sizeof(*out));
         if (m == NULL || (net->family != AF_INET && net->family != AF_INET6))
                 return false;
-        const struct family *f = &m->fam[net->family == AF_INET6 ? 1 : 0];
-        if (f->n == 0 || net->prefix > f->width)
+        unsigned f = net->family == AF_INET6 ? 1 : 0;
+        if (m->n_family[f] == 0)
                 return false;
-        u128 a = addr_of(net, f->width), lo, hi;
-        size_t l = 0, h = f->n; /* the last range with lo <= a */
-        if (f->lo4 != NULL) {
-                uint32_t a4 = (uint32_t)a;
-                while (h - l > 1) {
-                        size_t mid = (l + h) / 2;
-                        if (f->lo4[mid] <= a4)
-                                l = mid;
-                        else
-                                h = mid;
-                }
-                lo = f->lo4[l];
-                hi = l + 1 < f->n ? (u128)f->lo4[l + 1] - 1 : host_mask(32, 0);
-        } else {
-                while (h - l > 1) {
-                        size_t mid = (l + h) / 2;
-                        if (f->lo6[mid] <= a)
-                                l = mid;
-                        else
-                                h = mid;
-                }
-                lo = f->lo6[l];
-                hi = l + 1 < f->n ? f->lo6[l + 1] - 1 : host_mask(128, 0);
-        }
-        uint32_t e = f->entry[l];
-        out->scope = (uint8_t)block_len(a, lo, hi, f->width);
-        if (out->scope > net->prefix)
-                out->scope = net->prefix; /* nothing finer is known of the client */
-        if (e != NONE && m->entries[e].len > net->prefix) {
-                /* Finer than the client's own prefix: the enclosing prefix
-                 * the client is known to be in decides, for its network. */
-                while (e != NONE && m->entries[e].len > net->prefix)
-                        e = m->entries[e].parent;
-                out->scope = net->prefix;
-        }
-        if (e == NONE)
+        struct lpm_match x;
+        lpm_lookup(m->lpm, f ? LPM_IPV6 : LPM_IPV4, net->bytes, net->prefix, &x);
+        out->scope = x.scope;
+        if (!x.found)
                 return true;
-        out->rtt = &m->rtt[m->entries[e].first];
-        out->n_rtt = m->entries[e].n;
-        out->prefix = m->entries[e].len;
+        const struct entry *e = &m->entries[x.value];
+        out->rtt = &m->rtt[e->first];
+        out->n_rtt = e->n;
+        out->prefix = x.len;
         return true;
 }
 

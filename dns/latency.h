@@ -11,19 +11,17 @@
  *   - a prefix inherits, for each region it has no RTT for, the RTT of its
  *     nearest enclosing prefix that has one, so the longest match alone
  *     holds everything a decision needs;
- *   - the prefixes of each family are flattened into sorted, disjoint
- *     address ranges, each naming the longest prefix that covers it (or
- *     none), so a lookup is one binary search (the "LPM" below: one small
- *     interface, replaceable by a trie without touching its callers);
+ *   - the prefixes go into a longest-prefix-match table (common/lpm.h, a
+ *     path-compressed trie), each naming its entry;
  *   - each prefix's RTTs are sorted by region key.
  *
  * dns_latency_lookup() then finds the longest prefix holding a client
  * network, no longer than the client's own prefix length (a resolver that
  * sends a /24 says nothing finer), and the scope that answer holds for
- * (RFC 7871): the shortest prefix of the client's address whose whole
- * block lies in the range found, so a more specific entry elsewhere in the
- * matched prefix narrows the scope instead of being answered for (never
- * past the client's own prefix length: nothing finer is known).  Lookups
+ * (RFC 7871): the leading bits of the client's address the outcome depended
+ * on, so a more specific entry near the client inside the matched prefix
+ * narrows the scope instead of being answered for (never past the client's
+ * own prefix length: nothing finer is known).  Lookups
  * allocate nothing, take no lock and make no system call.
  *
  * Regions are keyed by dns_latency_region_key(), a 64-bit hash of the name,
