@@ -96,7 +96,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     cs_command_decode(buf.base, buf.len, &back, err, sizeof(err)) != 0)
                         abort(); /* what we encode, we decode */
                 cs_result_init(&res);
-                struct cs_ctx ctx = {.index = ++index_, .timestamp_ms = 1000 + index_};
+                index_++;
+                struct cs_ctx ctx = {.index = index_, .timestamp_ms = 1000 + index_};
                 int st =
                     back.type == CS_CMD_LATENCY_PUT
                         ? cs_state_latency_put(&state, &ctx, &back.u.latency, &res)
