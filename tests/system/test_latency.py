@@ -11,7 +11,8 @@ and the ECS option byte for byte:
   - with a map loaded through the API: the lowest RTT, longest prefix
     first, a nested prefix narrowing the scope, a resolver's /24 answered
     for its whole /24;
-  - validation of map loads (fields named), deletes;
+  - validation of map loads (fields named), deletes; export and import of
+    latency sets;
   - measured RTTs: real DNS-over-TCP clients bound to their own loopback
     /24 ask one node; the kernel's RTTs (TCP_INFO) become that node's
     region's measured entry, proposed through the leader, and decide;
@@ -140,6 +141,20 @@ def test_without_data_the_nearest_region_by_coordinates(lat):
     r = lat.leader().get(f"/v1/zones/{ZONE}/rrsets/www.{ZONE}/A?set_identifier=us-east")
     assert r.status == 200, r
     assert r.json.get("rrset", r.json)["region"] == "us-east", r.json
+    # Export writes the region in the set's line; import reads it back.
+    leader = lat.leader()
+    r = leader.req("GET", f"/v1/zones/{ZONE}/export")
+    assert r.status == 200, r
+    lines = [json.loads(l.split(" ", 1)[1]) for l in r.text.splitlines()
+             if l.startswith(";quorumdns-rrset ")]
+    assert rs("www", "us-east") in lines, lines
+    text = r.text
+    change(lat, leader, [{"action": "DELETE", "rrset": rs("www", "us-east")}])
+    wait_values(lat, f"www.{ZONE}", NEWYORK, [VALUE["eu-west"]])
+    r = leader.req("POST", f"/v1/zones/{ZONE}/import", raw=text, content_type="text/dns",
+                   timeout=10)
+    assert r.status == 200, r
+    wait_values(lat, f"www.{ZONE}", NEWYORK, [VALUE["us-east"]])
 
 
 def test_a_loaded_map_decides_by_lowest_rtt_longest_prefix_first(lat):
