@@ -15,7 +15,8 @@ and the ECS option byte for byte:
     latency sets;
   - measured RTTs: real DNS-over-TCP clients bound to their own loopback
     /24 ask one node; the kernel's RTTs (TCP_INFO) become that node's
-    region's measured entry, proposed through the leader, and decide;
+    region's measured entry, proposed through the leader, and decide (the
+    RTTs are loopback ones: this kernel has no sch_netem to add delay);
   - a record whose health check fails gives way; all down: fail open;
   - a restarted node keeps the map (log and snapshot) and answers alike;
   - quorumctl latency-map load/show/delete and record upsert --region.
