@@ -106,11 +106,12 @@ struct cs_frozen {
         size_t n_sets;
         const struct cs_change **changes; /* in apply order */
         size_t n_changes;
+        size_t n_latency; /* latency entries (packed with the header) */
 };
 
 size_t cs_snapshot_frozen_items(const struct cs_frozen *f)
 {
-        return f->n_zones + f->n_sets + f->n_changes;
+        return f->n_zones + f->n_sets + f->n_changes + f->n_latency;
 }
 
 static void frozen_free(struct cs_frozen *f)
@@ -288,6 +289,7 @@ static int freeze(const struct cs_state *st, struct cs_frozen **out)
         pack_health(&pk, st); /* small: packed on the applying thread */
         if (pack_latency(&pk, st) != 0)
                 goto nomem;
+        f->n_latency = cs_state_latency_count(st);
         for (size_t i = 0; i < st->zones.cap; i++) {
                 const struct cs_zone *z = st->zones.slots[i].item;
                 if (z == NULL)

@@ -53,7 +53,8 @@ struct cs_frozen;
 int cs_snapshot_freeze(struct cs_state *st, struct cs_frozen **view);
 int cs_snapshot_encode_frozen(struct cs_frozen *view, void **buf, size_t *len);
 void cs_snapshot_thaw(struct cs_state *st, struct cs_frozen *view);
-/* How many objects (zones, record sets, change records) the view holds: the
+/* How many objects (zones, record sets, change records, latency-map
+ * entries) the view holds: the
  * work of one snapshot, for pacing snapshots by the size of the state. */
 size_t cs_snapshot_frozen_items(const struct cs_frozen *view);
 
