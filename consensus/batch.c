@@ -422,10 +422,12 @@ static void apply_action(struct work *w, uint32_t i, const struct cs_action *a,
 }
 
 static const char *const policy_names[] = {"simple",     "weighted",    "failover",
-                                           "multivalue", "geolocation", "geoproximity"};
+                                           "multivalue", "geolocation", "geoproximity",
+                                           "latency"};
 static const char *const policy_fields[] = {"set_id",       "weight",
                                             "failover",     "multi_value_answer",
-                                            "geo_location", "geoproximity_location"};
+                                            "geo_location", "geoproximity_location",
+                                            "region"};
 
 /* The rules of each group the batch touched. */
 static void check_groups(struct work *w, struct cs_result *res)

@@ -13,6 +13,8 @@
  *   HEALTH_VOTES    [node id, [vote...]]
  *   HEALTH_MANUAL   [check id, healthy]
  *   HEALTH_HEARTBEAT [check id]
+ *   LATENCY_PUT, LATENCY_DELETE, LATENCY_MEASURED
+ *                   batch as in latency_codec.h        (format 4 on)
  * with rrset = [owner, type, set id, ttl, [rdata...], routing], action =
  * [kind, rrset fields...] (flat), names and RDATA as bin, strings as str,
  * routing as in codec.h.  Format 1 had no routing element (5 rrset fields,
@@ -29,6 +31,7 @@
 
 #include "consensus/codec.h"
 #include "consensus/health_codec.h"
+#include "consensus/latency_codec.h"
 
 /* ---- encoding ----------------------------------------------------------- */
 
@@ -124,6 +127,11 @@ static int pack_body(msgpack_packer *pk, const struct cs_command *c)
                         cs_mp_pack_health_vote(pk, &v->votes[i]);
                 return 0;
         }
+        case CS_CMD_LATENCY_PUT:
+        case CS_CMD_LATENCY_DELETE:
+        case CS_CMD_LATENCY_MEASURED:
+                cs_mp_pack_latency_batch(pk, &c->u.latency);
+                return 0;
         default:
                 return -EINVAL;
         }
@@ -221,7 +229,7 @@ static int dec_rrset(struct dec *d, const msgpack_object *f, struct cs_rrset_spe
         r->values = v;
         r->count = n;
         memset(&r->routing, 0, sizeof(r->routing));
-        if (d->version >= 2) {
+        if (d->version >= CS_COMMAND_VERSION_ROUTING) {
                 int rv = cs_mp_routing(&f[5], d->zone, &r->routing);
                 if (rv == -ENOMEM)
                         return fail(d, -ENOMEM, "out of memory decoding a command");
@@ -233,7 +241,7 @@ static int dec_rrset(struct dec *d, const msgpack_object *f, struct cs_rrset_spe
 /* Fields of a record set: 5 in format 1, 6 (routing) since format 2. */
 static size_t rrset_fields(const struct dec *d)
 {
-        return d->version >= 2 ? 6 : 5;
+        return d->version >= CS_COMMAND_VERSION_ROUTING ? 6 : 5;
 }
 
 static int dec_rrset_array(struct dec *d, const msgpack_object *o,
@@ -381,11 +389,24 @@ static int dec_body(struct dec *d, const msgpack_object *o, struct cs_command *c
         case CS_CMD_HEALTH_VOTES:
         case CS_CMD_HEALTH_MANUAL:
         case CS_CMD_HEALTH_HEARTBEAT:
-                if (d->version < 3)
+                if (d->version < CS_COMMAND_VERSION_HEALTH)
                         return fail(d, -EPROTO,
                                     "health command type %u in a format %u entry",
                                     (unsigned)c->type, d->version);
                 return dec_health(d, o, c);
+        case CS_CMD_LATENCY_PUT:
+        case CS_CMD_LATENCY_DELETE:
+        case CS_CMD_LATENCY_MEASURED: {
+                if (d->version < CS_COMMAND_VERSION_LATENCY)
+                        return fail(d, -EPROTO,
+                                    "latency command type %u in a format %u entry",
+                                    (unsigned)c->type, d->version);
+                int rv = cs_mp_latency_batch(o, d->zone, &c->u.latency);
+                if (rv == -ENOMEM)
+                        return fail(d, -ENOMEM, "out of memory decoding a command");
+                TRY(d, rv, "latency batch");
+                return 0;
+        }
         default:
                 return fail(d, -EPROTO, "unknown command type %u", (unsigned)c->type);
         }

@@ -11,8 +11,9 @@
  *   [format version, type, timestamp ms, request id, change id, body]
  * where body is an array per type (see command.c).  Decoding accepts
  * CS_COMMAND_VERSION and every older version still in logs (1: record sets
- * without routing fields; 2: no health commands) and known types: anything else — a newer
- * format, a truncated or forged entry — is a clean -EBADMSG / -EPROTO with a message.
+ * without routing fields; 2: no health commands; 3: no latency map) and known types:
+ * anything else — a newer format, a truncated or forged entry — is a clean -EBADMSG /
+ * -EPROTO with a message.
  */
 #ifndef CONSENSUS_COMMAND_H
 #define CONSENSUS_COMMAND_H
@@ -20,10 +21,16 @@
 #include <raft.h>
 
 #include "consensus/health.h"
+#include "consensus/latency.h"
 #include "consensus/state.h"
 
-#define CS_COMMAND_VERSION     3 /* 2: routing fields; 3: health-check commands */
-#define CS_COMMAND_VERSION_MIN 1
+/* Format versions: every check of "which format brought what" reads one of
+ * these names, so a merge that renumbers changes only this block. */
+#define CS_COMMAND_VERSION_ROUTING 2 /* record sets with routing fields */
+#define CS_COMMAND_VERSION_HEALTH  3 /* health-check commands */
+#define CS_COMMAND_VERSION_LATENCY 4 /* latency-map commands, latency sets */
+#define CS_COMMAND_VERSION         CS_COMMAND_VERSION_LATENCY /* written */
+#define CS_COMMAND_VERSION_MIN     1
 
 enum cs_command_type {
         CS_CMD_ZONE_CREATE = 1,
@@ -42,6 +49,12 @@ enum cs_command_type {
         CS_CMD_HEALTH_MANUAL = 35,    /* an operator sets a MANUAL check */
         CS_CMD_HEALTH_HEARTBEAT = 36, /* a HEARTBEAT check's endpoint called in */
         CS_CMD_HEALTH_LAST = 63,
+        /* 80..95: the latency map (consensus/latency.h). */
+        CS_CMD_LATENCY_FIRST = 80,
+        CS_CMD_LATENCY_PUT = 80,      /* operator RTTs, bulk (all or nothing) */
+        CS_CMD_LATENCY_DELETE = 81,   /* operator RTTs removed, bulk */
+        CS_CMD_LATENCY_MEASURED = 82, /* one node's measured RTTs of a period */
+        CS_CMD_LATENCY_LAST = 95,
 };
 
 struct cs_command {
@@ -67,6 +80,7 @@ struct cs_command {
                         bool healthy;
                 } health_manual;
                 struct cs_health_votes health_votes;
+                struct cs_latency_batch latency; /* LATENCY_* */
         } u;
         void *arena; /* decoder-owned memory; NULL for a caller-built command */
 };

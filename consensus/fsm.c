@@ -88,6 +88,15 @@ static void dispatch(struct cs_state *st, const struct cs_command *cmd, uint64_t
         case CS_CMD_HEALTH_HEARTBEAT:
                 cs_state_health_heartbeat(st, &ctx, cmd->u.health_id, res);
                 break;
+        case CS_CMD_LATENCY_PUT:
+                cs_state_latency_put(st, &ctx, &cmd->u.latency, res);
+                break;
+        case CS_CMD_LATENCY_DELETE:
+                cs_state_latency_delete(st, &ctx, &cmd->u.latency, res);
+                break;
+        case CS_CMD_LATENCY_MEASURED:
+                cs_state_latency_measured(st, &ctx, &cmd->u.latency, res);
+                break;
         default: /* the decoder rejects unknown types */
                 res->status = -EPROTO;
                 snprintf(res->message, sizeof(res->message), "unknown command type");
@@ -304,6 +313,9 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
         const struct cs_health_observer *hobs = &fsm->state->health.observer;
         if (hobs->restored)
                 hobs->restored(hobs->ctx, fsm->state);
+        const struct cs_latency_observer *lobs = &fsm->state->latency.observer;
+        if (lobs->changed)
+                lobs->changed(lobs->ctx, fsm->state);
         trim_heap();
         return 0;
 }

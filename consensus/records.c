@@ -135,6 +135,8 @@ enum cs_policy cs_routing_policy(const struct cs_routing *r)
                 return CS_POLICY_GEOLOCATION;
         if (r->has_prox)
                 return CS_POLICY_GEOPROXIMITY;
+        if (r->has_latency)
+                return CS_POLICY_LATENCY;
         return CS_POLICY_SIMPLE;
 }
 
@@ -218,6 +220,26 @@ static void prox_check(const struct cs_routing *r, uint32_t i, struct cs_result 
                              CS_PROX_BIAS_MAX, CS_PROX_BIAS_MAX);
 }
 
+/* A latency set's region and its coordinates. */
+static void latency_check(const struct cs_routing *r, uint32_t i, struct cs_result *res)
+{
+        size_t rl = strnlen(r->latency_region, sizeof(r->latency_region));
+        bool ok = rl > 0 && rl < sizeof(r->latency_region);
+        for (size_t k = 0; ok && k < rl; k++)
+                ok = (r->latency_region[k] >= 'a' && r->latency_region[k] <= 'z') ||
+                     (r->latency_region[k] >= '0' && r->latency_region[k] <= '9') ||
+                     r->latency_region[k] == '-' || r->latency_region[k] == '_';
+        if (!ok)
+                result_error(res, i, "region", "a region name is 1 to %d of a-z 0-9 - _",
+                             CS_PROX_REGION_MAXLEN);
+        if (r->latency_latitude < -CS_PROX_LAT_MAX ||
+            r->latency_latitude > CS_PROX_LAT_MAX ||
+            r->latency_longitude < -CS_PROX_LON_MAX ||
+            r->latency_longitude > CS_PROX_LON_MAX)
+                result_error(res, i, "region",
+                             "the region's coordinates are out of range");
+}
+
 void routing_check(const struct cs_state *st, const struct cs_rrset_spec *s,
                    const uint8_t *owner, uint32_t i, struct cs_result *res)
 {
@@ -226,7 +248,9 @@ void routing_check(const struct cs_state *st, const struct cs_rrset_spec *s,
         cs_type_name(s->type, type, sizeof(type));
         unsigned policies = (unsigned)r->has_weight + (r->failover != CS_FAILOVER_NONE) +
                             (unsigned)r->multi_value_answer + (unsigned)r->has_geo +
-                            (unsigned)r->has_prox;
+                            (unsigned)r->has_prox + (unsigned)r->has_latency;
+        if (r->has_latency)
+                latency_check(r, i, res);
         if (r->has_geo)
                 geo_check(r, i, res);
         if (r->has_prox)
@@ -242,9 +266,11 @@ void routing_check(const struct cs_state *st, const struct cs_rrset_spec *s,
                              r->multi_value_answer ? "multi_value_answer"
                              : r->has_geo          ? "geo_location"
                              : r->has_prox         ? "geoproximity_location"
+                             : r->has_latency      ? "region"
                                                    : "failover",
                              "a record set takes one routing policy: weight, failover, "
-                             "multi_value_answer, geo_location or geoproximity_location");
+                             "multi_value_answer, geo_location, geoproximity_location "
+                             "or region");
         if (policies > 0 && !has_sid)
                 result_error(res, i, "set_id",
                              "a record set with a routing policy needs a set identifier");
@@ -257,12 +283,12 @@ void routing_check(const struct cs_state *st, const struct cs_rrset_spec *s,
                 result_error(res, i, "multi_value_answer",
                              "CNAME record sets cannot use multivalue answers");
         if (policies == 0 && r->health_check_id && r->health_check_id[0])
-                result_error(
-                    res, i, "health_check_id",
-                    "a health check needs a routing policy (weight, failover, "
-                    "multi_value_answer, geo_location or geoproximity_location): a "
-                    "simple record set is "
-                    "always answered");
+                result_error(res, i, "health_check_id",
+                             "a health check needs a routing policy (weight, failover, "
+                             "multi_value_answer, geo_location, geoproximity_location or "
+                             "region): a "
+                             "simple record set is "
+                             "always answered");
         if (!str_ok(r->health_check_id, CS_ID_MAXLEN))
                 result_error(res, i, "health_check_id", "longer than %d characters",
                              CS_ID_MAXLEN);
@@ -312,6 +338,10 @@ bool cs_routing_equal(const struct cs_routing *a, const struct cs_routing *b)
                 (a->prox_latitude == b->prox_latitude &&
                  a->prox_longitude == b->prox_longitude && a->prox_bias == b->prox_bias &&
                  strcmp(a->prox_region, b->prox_region) == 0)) &&
+               a->has_latency == b->has_latency &&
+               (!a->has_latency || (strcmp(a->latency_region, b->latency_region) == 0 &&
+                                    a->latency_latitude == b->latency_latitude &&
+                                    a->latency_longitude == b->latency_longitude)) &&
                str_same(a->health_check_id, b->health_check_id) && al == bl &&
                (al == 0 || (name_equal_ci(a->alias_name, b->alias_name, al) &&
                             a->evaluate_target_health == b->evaluate_target_health &&

@@ -10,6 +10,8 @@
  *             [[node, time ms, healthy, status, connect us, first byte us,
  *               reason | nil]...], [[time ms, from, to, cause, fresh,
  *               healthy]...]]   (config as in health_codec.h)
+ *   latency  [latency version, entry count] then chunks of entries (format 4;
+ *            entry as in latency_codec.h, in key order)
  *   per zone [origin, zone id, comment, created ms, serial, record sets]
  *            then [[owner, type, set id, ttl, [rdata...], routing]...] chunks
  *            (routing as in codec.h; format 1 had no routing element)
@@ -27,6 +29,7 @@
 
 #include "consensus/codec.h"
 #include "consensus/health_codec.h"
+#include "consensus/latency_codec.h"
 #include "consensus/wire.h"
 
 #define SNAP_MAGIC "quorumdns-state"
@@ -103,11 +106,12 @@ struct cs_frozen {
         size_t n_sets;
         const struct cs_change **changes; /* in apply order */
         size_t n_changes;
+        size_t n_latency; /* latency entries (packed with the header) */
 };
 
 size_t cs_snapshot_frozen_items(const struct cs_frozen *f)
 {
-        return f->n_zones + f->n_sets + f->n_changes;
+        return f->n_zones + f->n_sets + f->n_changes + f->n_latency;
 }
 
 static void frozen_free(struct cs_frozen *f)
@@ -206,6 +210,27 @@ static void pack_health(msgpack_packer *pk, const struct cs_state *st)
         }
 }
 
+/* Packed with the header on the applying thread, like the health section:
+ * what a frozen view would need to pin is copied into the bytes instead. */
+static int pack_latency(msgpack_packer *pk, const struct cs_state *st)
+{
+        int rv;
+        size_t n;
+        const struct cs_latency_entry **v = cs_state_latency_sorted(st, &n, &rv);
+        if (rv != 0)
+                return rv;
+        msgpack_pack_array(pk, 2);
+        msgpack_pack_uint64(pk, st->latency.version);
+        msgpack_pack_uint64(pk, n);
+        for (size_t i = 0; i < n; i++) {
+                if (i % CHUNK == 0)
+                        msgpack_pack_array(pk, n - i < CHUNK ? n - i : CHUNK);
+                cs_mp_pack_latency_entry(pk, v[i]);
+        }
+        free(v);
+        return 0;
+}
+
 static void pack_zone_head(msgpack_packer *pk, const struct frozen_zone *fz)
 {
         const struct cs_zone *z = fz->zone;
@@ -262,6 +287,9 @@ static int freeze(const struct cs_state *st, struct cs_frozen **out)
         msgpack_packer_init(&pk, &f->head, sink_write);
         pack_head(&pk, st);
         pack_health(&pk, st); /* small: packed on the applying thread */
+        if (pack_latency(&pk, st) != 0)
+                goto nomem;
+        f->n_latency = cs_state_latency_count(st);
         for (size_t i = 0; i < st->zones.cap; i++) {
                 const struct cs_zone *z = st->zones.slots[i].item;
                 if (z == NULL)
@@ -426,7 +454,7 @@ static int dec_zone(struct sdec *d, struct cs_state *st)
                         struct cs_rrset_spec s;
                         const msgpack_object *rf, *vals;
                         size_t nv;
-                        size_t nf = d->version >= 2 ? 6 : 5;
+                        size_t nf = d->version >= CS_SNAPSHOT_VERSION_ROUTING ? 6 : 5;
                         STRY(d, cs_mp_array(&sets[i], nf, false, &rf, NULL),
                              "record set");
                         STRY(d, cs_mp_bin(&rf[0], 255, &s.owner, &s.owner_len), "owner");
@@ -623,6 +651,36 @@ static int dec_health(struct sdec *d, struct cs_state *st)
         return 0;
 }
 
+static int dec_latency(struct sdec *d, struct cs_state *st)
+{
+        const msgpack_object *f, *items;
+        uint64_t total, done = 0;
+        size_t n;
+        char msg[200];
+        int rv = next_array(d, 2, &f, NULL, "latency header");
+        if (rv)
+                return rv;
+        STRY(d, cs_mp_u64(&f[0], &st->latency.version), "latency version");
+        STRY(d, cs_mp_u64(&f[1], &total), "latency entry count");
+        STRY(d, total <= CS_LATENCY_ENTRIES_MAX ? 0 : -EBADMSG, "latency entry count");
+        while (done < total) {
+                rv = next_array(d, SIZE_MAX, &items, &n, "latency chunk");
+                if (rv)
+                        return rv;
+                if (n == 0 || n > total - done)
+                        return sfail(d, -EBADMSG, "malformed snapshot: latency chunk");
+                for (size_t i = 0; i < n; i++) {
+                        struct cs_latency_entry e;
+                        STRY(d, cs_mp_latency_entry(&items[i], &e), "latency entry");
+                        rv = cs_state_latency_restore(st, &e, msg, sizeof(msg));
+                        if (rv)
+                                return sfail(d, rv, "snapshot: %s", msg);
+                }
+                done += n;
+        }
+        return 0;
+}
+
 static int dec_all(struct sdec *d, struct cs_state *st)
 {
         const msgpack_object *f, *items;
@@ -679,7 +737,9 @@ static int dec_all(struct sdec *d, struct cs_state *st)
                 if (rv)
                         return sfail(d, rv, "snapshot: %s", res.message);
         }
-        if (d->version >= 3 && (rv = dec_health(d, st)) != 0)
+        if (d->version >= CS_SNAPSHOT_VERSION_HEALTH && (rv = dec_health(d, st)) != 0)
+                return rv;
+        if (d->version >= CS_SNAPSHOT_VERSION_LATENCY && (rv = dec_latency(d, st)) != 0)
                 return rv;
         for (uint64_t i = 0; i < n_zones; i++) {
                 rv = dec_zone(d, st);
@@ -697,6 +757,8 @@ int cs_snapshot_decode(const void *buf, size_t len, struct cs_state *out, char *
         struct cs_health_observer hobs = out->health.observer;
         memset(&out->observer, 0, sizeof(out->observer)); /* silent while filling */
         memset(&out->health.observer, 0, sizeof(out->health.observer));
+        struct cs_latency_observer lobs = out->latency.observer;
+        memset(&out->latency.observer, 0, sizeof(out->latency.observer));
         msgpack_unpacked_init(&d.up);
         int rv = dec_all(&d, out);
         msgpack_unpacked_destroy(&d.up);
@@ -704,5 +766,6 @@ int cs_snapshot_decode(const void *buf, size_t len, struct cs_state *out, char *
                 cs_state_fini(out);
         out->observer = obs;
         out->health.observer = hobs;
+        out->latency.observer = lobs;
         return rv;
 }

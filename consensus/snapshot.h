@@ -18,8 +18,13 @@
 
 #include "consensus/state.h"
 
-#define CS_SNAPSHOT_VERSION     3 /* 2: routing fields; 3: health checks */
-#define CS_SNAPSHOT_VERSION_MIN 1 /* still loaded: no routing, no health */
+/* Format versions: every check of "which format brought what" reads one of
+ * these names, so a merge that renumbers changes only this block. */
+#define CS_SNAPSHOT_VERSION_ROUTING 2 /* record sets' routing fields */
+#define CS_SNAPSHOT_VERSION_HEALTH  3 /* the health section */
+#define CS_SNAPSHOT_VERSION_LATENCY 4 /* the latency-map section */
+#define CS_SNAPSHOT_VERSION         CS_SNAPSHOT_VERSION_LATENCY /* written */
+#define CS_SNAPSHOT_VERSION_MIN     1 /* still loaded: no routing, no health */
 
 /* *buf is malloc'ed (free it with free); *len is a multiple of 8. */
 int cs_snapshot_encode(const struct cs_state *st, void **buf, size_t *len);
@@ -48,7 +53,8 @@ struct cs_frozen;
 int cs_snapshot_freeze(struct cs_state *st, struct cs_frozen **view);
 int cs_snapshot_encode_frozen(struct cs_frozen *view, void **buf, size_t *len);
 void cs_snapshot_thaw(struct cs_state *st, struct cs_frozen *view);
-/* How many objects (zones, record sets, change records) the view holds: the
+/* How many objects (zones, record sets, change records, latency-map
+ * entries) the view holds: the
  * work of one snapshot, for pacing snapshots by the size of the state. */
 size_t cs_snapshot_frozen_items(const struct cs_frozen *view);
 

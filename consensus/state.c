@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "consensus/health.h"
+#include "consensus/latency.h"
 #include "consensus/state_priv.h"
 #include "consensus/wire.h"
 
@@ -93,6 +94,7 @@ void cs_state_init(struct cs_state *st)
         cs_hmap_init(&st->request_ids);
         st->changes_max = CS_CHANGES_MAX;
         st->changes_max_age_ms = CS_CHANGES_MAX_AGE_MS;
+        cs_latency_table_init(&st->latency);
 }
 
 static void zone_free(struct cs_zone *z)
@@ -184,10 +186,13 @@ void cs_state_fini(struct cs_state *st)
         free(st->members);
         struct cs_health_observer hobs = st->health.observer;
         cs_health_table_fini(&st->health);
+        struct cs_latency_observer lobs = st->latency.observer;
+        cs_latency_table_fini(&st->latency);
         struct cs_observer obs = st->observer;
         cs_state_init(st);
         st->observer = obs;
         st->health.observer = hobs;
+        st->latency.observer = lobs;
 }
 
 void cs_state_set_observer(struct cs_state *st, const struct cs_observer *obs)
@@ -202,6 +207,7 @@ int cs_state_move(struct cs_state *dst, struct cs_state *src)
 {
         struct cs_observer obs = dst->observer;
         struct cs_health_observer hobs = dst->health.observer;
+        struct cs_latency_observer lobs = dst->latency.observer;
         unsigned pins = dst->pins;
         struct cs_retired *retired = dst->retired, *gone = NULL;
         if (pins == 0) {
@@ -220,11 +226,13 @@ int cs_state_move(struct cs_state *dst, struct cs_state *src)
                 old->retired = NULL;
                 memset(&old->observer, 0, sizeof(old->observer));
                 memset(&old->health.observer, 0, sizeof(old->health.observer));
+                memset(&old->latency.observer, 0, sizeof(old->latency.observer));
                 gone->items[gone->n++] = old;
         }
         *dst = *src;
         dst->observer = obs;
         dst->health.observer = hobs;
+        dst->latency.observer = lobs;
         dst->pins = pins;
         dst->retired = pins ? retired : NULL;
         if (gone != NULL)

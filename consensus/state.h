@@ -77,8 +77,9 @@ enum cs_policy {
         CS_POLICY_MULTIVALUE = 3,
         CS_POLICY_GEOLOCATION = 4,
         CS_POLICY_GEOPROXIMITY = 5,
+        CS_POLICY_LATENCY = 6,
 };
-#define CS_POLICY_COUNT 6
+#define CS_POLICY_COUNT 7
 
 /* Geoproximity limits: coordinates in millionths of a degree. */
 #define CS_PROX_LAT_MAX       90000000
@@ -112,6 +113,13 @@ struct cs_routing {
         /* The node region the coordinates were taken from when the set was
          * written ("": given as coordinates). */
         char prox_region[CS_PROX_REGION_MAXLEN + 1];
+        /* Latency (Route 53's Region): the region whose RTT to the client
+         * decides, and its coordinates, taken from the writing node's
+         * --region-coordinates when the set was written, so that every node
+         * falls back to the same nearest region when no RTT is known. */
+        bool has_latency;
+        char latency_region[CS_PROX_REGION_MAXLEN + 1];
+        int32_t latency_latitude, latency_longitude; /* millionths of a degree */
 };
 
 /* The policy the fields name (the first when several are set: validation
@@ -299,6 +307,20 @@ struct cs_health_table {
         struct cs_health_observer observer;
 };
 
+/* The latency map of the state (consensus/latency.h). */
+struct cs_latency_observer {
+        void *ctx;
+        /* The map changed (or was restored): compile it again. */
+        void (*changed)(void *ctx, const struct cs_state *st);
+};
+
+struct cs_latency_table {
+        struct cs_hmap entries; /* struct cs_latency_entry by prefix and region */
+        size_t n_measured;      /* entries with a measured value */
+        uint64_t version;       /* bumped by every change */
+        struct cs_latency_observer observer;
+};
+
 struct cs_state {
         struct cs_hmap zones;    /* struct cs_zone by origin */
         struct cs_hmap zone_ids; /* struct cs_zone by zone id */
@@ -316,7 +338,8 @@ struct cs_state {
         size_t changes_max;
         uint64_t changes_max_age_ms;
         struct cs_observer observer;
-        struct cs_health_table health; /* its observer is not replicated */
+        struct cs_health_table health;   /* its observer is not replicated */
+        struct cs_latency_table latency; /* its observer is not replicated */
         /* Not replicated.  While pins > 0 a frozen snapshot view
          * (consensus/snapshot.h) may be reading record sets from another
          * thread: record sets, zones and whole states the state lets go of

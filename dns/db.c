@@ -10,6 +10,7 @@
  * reclaim list; commit publishes, waits for a grace period, and runs it.
  */
 #include "dns/db.h"
+#include "dns/latency.h"
 #include "dns/route.h"
 
 #include <errno.h>
@@ -129,6 +130,7 @@ void dns_db_fini(struct dns_db *db)
                 free((void *)cat->health);
                 if (cat->geo != NULL)
                         cat->geo->release((void *)cat->geo);
+                dns_latency_free((void *)cat->latency);
                 free(cat);
         }
         atomic_store(&db->current, NULL);

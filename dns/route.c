@@ -20,6 +20,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "dns/latency.h"
 #include "dns/name.h"
 #include "dns/zone.h"
 
@@ -113,6 +114,9 @@ struct sel {
         bool placed;                    /* the database was asked (prefix holds) */
         bool has_point;                 /* point below is the client's */
         double point[3];                /* on the unit sphere */
+        bool lat_looked;                /* the latency map was asked */
+        bool lat_found;                 /* lat holds the client's family */
+        struct dns_latency_match lat;   /* the client's prefix in the map */
 };
 
 /* The sets of `type` in a blob: returns how many, from index *first. */
@@ -452,6 +456,80 @@ static unsigned choose_prox(struct sel *s, const struct dns_rrsets *sets, unsign
         return (unsigned)(best_ok >= 0 ? best_ok : best);
 }
 
+/* The client's prefix in the latency map, looked up once per query. */
+static void latency_locate(struct sel *s)
+{
+        if (s->lat_looked)
+                return;
+        s->lat_looked = true;
+        if (s->cat->latency != NULL && s->loc != NULL && s->loc->net.family != 0)
+                s->lat_found = dns_latency_lookup(s->cat->latency, &s->loc->net, &s->lat);
+}
+
+/* Whether set a ranks before set b: a known RTT before none, then lower
+ * RTTs, then (neither known) shorter distances, ties by records. */
+static bool latency_before(const struct dns_rrsets *sets, const struct dns_rrset_info *a,
+                           uint32_t rtt_a, double d_a, const struct dns_rrset_info *b,
+                           uint32_t rtt_b, double d_b)
+{
+        if ((rtt_a != 0) != (rtt_b != 0))
+                return rtt_a != 0;
+        if (rtt_a != rtt_b)
+                return rtt_a < rtt_b;
+        if (rtt_a == 0 && d_a != d_b)
+                return d_a < d_b;
+        return prox_before(sets, a, b);
+}
+
+/*
+ * The set whose region has the lowest RTT to the client in the latency
+ * map, healthy first (every set down: the best of all, fail open); sets
+ * whose region has no RTT for the client come after, nearest region first
+ * by the client's GeoIP coordinates (as geoproximity ranks).  The answer
+ * depends on the client's network as far as the map's range (and, when
+ * coordinates ranked, the GeoIP network) reaches: that is the scope.
+ */
+static unsigned choose_latency(struct sel *s, const struct dns_rrsets *sets,
+                               unsigned first, unsigned n, unsigned depth)
+{
+        latency_locate(s);
+        const struct dns_rrset_info *set = &sets->set[first];
+        bool checked = group_checked(s, set, n), by_place = false;
+        int best = -1, best_ok = -1;
+        uint32_t r_best = 0, r_ok = 0;
+        double d_best = 0.0, d_ok = 0.0;
+        for (unsigned k = 0; k < n; k++) {
+                uint64_t region = dns_rrset_prox(sets, &set[k]).region;
+                uint32_t rtt = s->lat_found ? dns_latency_rtt_of(&s->lat, region) : 0;
+                double d = 0.0;
+                if (rtt == 0) {
+                        locate(s);
+                        by_place = true;
+                        d = prox_distance(s, sets, &set[k]);
+                }
+                if (best < 0 ||
+                    latency_before(sets, &set[k], rtt, d, &set[best], r_best, d_best)) {
+                        best = (int)k;
+                        r_best = rtt;
+                        d_best = d;
+                }
+                if ((best_ok < 0 ||
+                     latency_before(sets, &set[k], rtt, d, &set[best_ok], r_ok, d_ok)) &&
+                    (!checked || set_healthy(s, sets, &set[k], depth))) {
+                        best_ok = (int)k;
+                        r_ok = rtt;
+                        d_ok = d;
+                }
+        }
+        if (n > 1 && s->scope != NULL) {
+                if (s->lat_found && s->lat.scope > *s->scope)
+                        *s->scope = s->lat.scope;
+                if (by_place && s->placed && s->prefix > *s->scope)
+                        *s->scope = s->prefix;
+        }
+        return (unsigned)(best_ok >= 0 ? best_ok : best);
+}
+
 /*
  * Multivalue's common case: at most 8 sets, all healthy, none an alias —
  * every set is answered.  Sets of a group are adjacent in the blob and so
@@ -516,6 +594,8 @@ static unsigned select_group(struct sel *s, const struct dns_rrsets *sets, unsig
         chosen[0] = 0; /* plain sets: the first (the only one, when valid) */
         if (sets->set[first].location == DNS_GEO_PROXIMITY) {
                 chosen[0] = choose_prox(s, sets, first, n, depth);
+        } else if (sets->set[first].location == DNS_GEO_LATENCY) {
+                chosen[0] = choose_latency(s, sets, first, n, depth);
         } else if (sets->set[first].location != 0) {
                 int k = choose_geo(s, sets, first, n, depth);
                 if (k < 0)

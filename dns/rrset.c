@@ -49,7 +49,7 @@ struct view {
 /* Bytes after a set's records: its place when it is a geoproximity set. */
 static size_t trailer_size(const struct dns_rrset_info *info)
 {
-        return info->location == DNS_GEO_PROXIMITY ? sizeof(struct dns_prox) : 0;
+        return dns_rrset_has_place(info) ? sizeof(struct dns_prox) : 0;
 }
 
 static int key_cmp(uint16_t ta, uint32_t ia, uint16_t tb, uint32_t ib)
@@ -223,6 +223,7 @@ void dns_rrset_prox_set(struct dns_prox *prox, const struct dns_route *route)
         prox->y = (float)(cos(lat) * sin(lon));
         prox->z = (float)sin(lat);
         prox->factor = (float)(bias >= 0 ? 1.0 - bias : 1.0 / (1.0 + bias));
+        prox->region = route->location == DNS_GEO_LATENCY ? route->latency_region : 0;
 }
 
 int dns_rrsets_put_route(const struct dns_rrsets *old, uint16_t type, uint32_t set_id,
@@ -260,7 +261,8 @@ int dns_rrsets_put_route(const struct dns_rrsets *old, uint16_t type, uint32_t s
         v[i].info.routing = route ? dns_route_pack(route) : 0;
         v[i].info.location = route ? route->location : 0;
         memset(&v[i].prox, 0, sizeof(v[i].prox));
-        if (route != NULL && route->location == DNS_GEO_PROXIMITY)
+        if (route != NULL &&
+            (route->location == DNS_GEO_PROXIMITY || route->location == DNS_GEO_LATENCY))
                 dns_rrset_prox_set(&v[i].prox, route);
         v[i].info.size = 0;
         v[i].data = NULL;

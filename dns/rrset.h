@@ -51,6 +51,9 @@ struct dns_route {
         /* Geoproximity (location DNS_GEO_PROXIMITY): the record's place in
          * millionths of a degree and its bias -99..99. */
         int32_t prox_latitude, prox_longitude, prox_bias;
+        /* Latency (location DNS_GEO_LATENCY): dns_latency_region_key() of
+         * the set's region; its place is prox_latitude/longitude (bias 0). */
+        uint64_t latency_region;
 };
 
 /* Geolocation keys: a location packed in 31 bits so that matching is an
@@ -63,6 +66,7 @@ enum dns_geo_level {
         DNS_GEO_COUNTRY = 3,
         DNS_GEO_SUBDIVISION = 4,
         DNS_GEO_PROXIMITY = 5, /* the location of every geoproximity set */
+        DNS_GEO_LATENCY = 6,   /* the location of every latency set */
 };
 
 static inline uint32_t dns_geo_char(char c)
@@ -104,8 +108,9 @@ struct dns_rrset_info {
          * accessors below. */
         uint32_t routing;
         /* dns_geo_key of a geolocation set, DNS_GEO_PROXIMITY for a
-         * geoproximity set (its struct dns_prox follows its records in the
-         * blob's data, not counted in size); 0: neither */
+         * geoproximity set and DNS_GEO_LATENCY for a latency set (their
+         * struct dns_prox follows its records in the blob's data, not
+         * counted in size); 0: none of these */
         uint32_t location;
 };
 
@@ -116,7 +121,13 @@ struct dns_rrset_info {
  * other set's info stays small. */
 struct dns_prox {
         float x, y, z, factor;
+        uint64_t region; /* a latency set's region key; 0 otherwise */
 };
+
+static inline bool dns_rrset_has_place(const struct dns_rrset_info *info)
+{
+        return info->location == DNS_GEO_PROXIMITY || info->location == DNS_GEO_LATENCY;
+}
 
 static inline bool dns_rrset_routed(const struct dns_rrset_info *info)
 {
@@ -161,12 +172,13 @@ static inline const uint8_t *dns_rrsets_data(const struct dns_rrsets *sets)
         return (const uint8_t *)&sets->set[sets->count];
 }
 
-/* The place of a geoproximity set of sets (all zero for any other set). */
+/* The place of a geoproximity or latency set of sets (all zero for any
+ * other set). */
 static inline struct dns_prox dns_rrset_prox(const struct dns_rrsets *sets,
                                              const struct dns_rrset_info *info)
 {
-        struct dns_prox p = {0, 0, 0, 0};
-        if (info->location == DNS_GEO_PROXIMITY)
+        struct dns_prox p = {0, 0, 0, 0, 0};
+        if (dns_rrset_has_place(info))
                 memcpy(&p, dns_rrsets_data(sets) + info->offset + info->size, sizeof(p));
         return p;
 }

@@ -93,6 +93,7 @@ void dns_udp_server_close(struct dns_udp_server *server);
 
 struct dns_tcp_conn;
 struct dns_tcp_sources;
+struct dns_rtt_table;
 
 /* What a TCP client may hold (see server_tcp.c). */
 struct dns_tcp_limits {
@@ -104,6 +105,7 @@ struct dns_tcp_limits {
         struct dns_qlog *qlog;              /* borrowed; NULL: no query log */
         struct dns_dnstap *dnstap;          /* borrowed; NULL: no dnstap */
         const struct dns_ecs_config *ecs;   /* borrowed; NULL: the defaults */
+        struct dns_rtt_table *rtt;          /* borrowed; NULL: RTTs not measured */
 };
 
 /* Counters of one TCP server, read and written on the loop. */

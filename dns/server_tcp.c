@@ -26,6 +26,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "dns/rtt.h"
 #include "dns/siphash.h"
 #include "dns/wire.h"
 
@@ -55,6 +57,7 @@ struct dns_tcp_conn {
         uint8_t *buf; /* small, or a heap buffer for the largest message */
         unsigned open_handles;
         bool closing;
+        bool answered; /* a query was answered: its RTT is measured at close */
         uint8_t small[TCP_BUFFER_SMALL];
 };
 
@@ -230,12 +233,30 @@ static void conn_handle_closed(uv_handle_t *handle)
         maybe_server_closed(s);
 }
 
+/* The kernel's smoothed RTT of the connection into the latency
+ * measurements: once per connection that carried a query, at its close. */
+static void measure_rtt(struct dns_tcp_conn *c)
+{
+        struct dns_tcp_server *s = c->server;
+        uv_os_fd_t fd;
+        struct tcp_info info;
+        socklen_t len = sizeof(info);
+        if (!c->answered || s->limits.rtt == NULL ||
+            uv_fileno((uv_handle_t *)&c->handle, &fd) != 0)
+                return;
+        memset(&info, 0, sizeof(info));
+        if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0 &&
+            len >= offsetof(struct tcp_info, tcpi_rttvar))
+                dns_rtt_record(s->limits.rtt, &c->addr, info.tcpi_rtt);
+}
+
 /* Closes c; it leaves the lists (and the counts) at once. */
 static void conn_close(struct dns_tcp_conn *c)
 {
         if (c->closing)
                 return;
         struct dns_tcp_server *s = c->server;
+        measure_rtt(c);
         c->closing = true;
         if (c->source >= 0) { /* in the lists (not when accept failed) */
                 list_unlink(s, c);
@@ -365,6 +386,7 @@ static unsigned process(struct dns_tcp_conn *c)
                 pos += 2 + msg;
                 if (n == 0)
                         continue;
+                c->answered = true;
                 struct tcp_write *w = malloc(sizeof(*w) + 2 + n);
                 if (w == NULL) {
                         conn_close(c);

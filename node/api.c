@@ -57,6 +57,11 @@ static const struct node_http_route routes[] = {
      false},
     {"POST", "/v1/healthchecks/{}/heartbeat", NODE_SCOPE_ADMIN,
      node_api_healthcheck_heartbeat, false},
+    {"GET", "/v1/latency-map", NODE_SCOPE_READ, node_api_latency_list, false},
+    {"POST", "/v1/latency-map", NODE_SCOPE_ADMIN, node_api_latency_put, true},
+    {"POST", "/v1/latency-map/delete", NODE_SCOPE_ADMIN, node_api_latency_delete, true},
+    {"POST", "/v1/latency-map/measured", NODE_SCOPE_ADMIN, node_api_latency_measured,
+     true},
 };
 
 const struct node_http_route *node_api_routes(size_t *count)

@@ -27,6 +27,8 @@ struct node_health; /* health.c */
 
 struct node_geoip;
 
+struct node_latency;
+
 struct node_api {
         uv_loop_t *loop;
         struct node_cluster *cluster;
@@ -45,6 +47,7 @@ struct node_api {
         struct node_offload offload;     /* exports and import parsing, off the loop */
         struct node_health *health;      /* this node's probes (NULL: none) */
         struct node_geoip *geoip;        /* /v1/health, /v1/geoip/reload; NULL: none */
+        struct node_latency *latency;    /* this node's latency wiring (NULL: none) */
 };
 
 /* Queues a job on the API's offload queue (node/offload.h). */
@@ -162,6 +165,12 @@ void node_api_healthcheck_status(struct node_http_request *r, void *ctx);
 void node_api_healthcheck_manual(struct node_http_request *r, void *ctx);
 void node_api_healthcheck_heartbeat(struct node_http_request *r, void *ctx);
 void node_api_healthcheck_votes(struct node_http_request *r, void *ctx);
+
+/* api_latency.c */
+void node_api_latency_list(struct node_http_request *r, void *ctx);
+void node_api_latency_put(struct node_http_request *r, void *ctx);
+void node_api_latency_delete(struct node_http_request *r, void *ctx);
+void node_api_latency_measured(struct node_http_request *r, void *ctx);
 void node_api_import_create(struct node_http_request *r, void *ctx);
 void node_api_import_chunk(struct node_http_request *r, void *ctx);
 void node_api_import_commit(struct node_http_request *r, void *ctx);

@@ -273,6 +273,29 @@ static void parse_prox(json_t *prox, const char *field, long index, struct cs_ro
                                "must be a number of degrees -180..180");
 }
 
+/* region (Route 53's Region: the latency policy), one of this node's
+ * --region-coordinates: its coordinates are taken here, when the set is
+ * written, so every node ranks regions without an RTT alike. */
+static void parse_latency_region(json_t *region, const char *field, long index,
+                                 struct cs_routing *r, struct api_errors *errs)
+{
+        char path[300];
+        snprintf(path, sizeof(path), "%s.region", field);
+        const char *name = json_string_value(region);
+        r->has_latency = true;
+        if (name == NULL || strlen(name) == 0 || strlen(name) > CS_PROX_REGION_MAXLEN)
+                api_errors_add(errs, index, path,
+                               "must be a region name of 1 to %d characters",
+                               CS_PROX_REGION_MAXLEN);
+        else if (node_region_find(name, &r->latency_latitude, &r->latency_longitude) != 0)
+                api_errors_add(errs, index, path,
+                               "region '%s' has no coordinates on this node "
+                               "(--region-coordinates NAME=LAT,LON)",
+                               name);
+        else
+                strcpy(r->latency_region, name);
+}
+
 /* weight, failover, multi_value_answer, health_check_id, alias_target. */
 static void parse_routing(json_t *obj, const char *field, long index,
                           struct api_rrset *out, struct api_errors *errs)
@@ -323,8 +346,12 @@ static void parse_routing(json_t *obj, const char *field, long index,
         json_t *prox = json_object_get(obj, "geoproximity_location");
         if (prox != NULL && !json_is_null(prox))
                 parse_prox(prox, field, index, r, errs);
+        json_t *region = json_object_get(obj, "region");
+        if (region != NULL && !json_is_null(region))
+                parse_latency_region(region, field, index, r, errs);
         bool policy = r->has_weight || r->failover != CS_FAILOVER_NONE ||
-                      r->multi_value_answer || r->has_geo || r->has_prox;
+                      r->multi_value_answer || r->has_geo || r->has_prox ||
+                      r->has_latency;
         /* Reported by api_rrset_check_write(): a DELETE may still name a
          * set written before routing existed, which has no policy. */
         out->sid_without_policy = out->set_id[0] != '\0' && !policy;
@@ -339,8 +366,8 @@ bool api_rrset_check_write(const struct api_rrset *set, const char *field, long 
         snprintf(path, sizeof(path), "%s.set_identifier", field);
         api_errors_add(errs, index, path,
                        "a set identifier needs a routing policy: \"weight\", "
-                       "\"failover\", \"multi_value_answer\", \"geo_location\" or "
-                       "\"geoproximity_location\"");
+                       "\"failover\", \"multi_value_answer\", \"geo_location\", "
+                       "\"geoproximity_location\" or \"region\"");
         return false;
 }
 
@@ -536,6 +563,8 @@ void api_routing_json(json_t *obj, const struct cs_routing *r)
                                               "latitude", lat, "longitude", lon, "bias",
                                               (int)r->prox_bias));
         }
+        if (r->has_latency)
+                json_object_set_new(obj, "region", json_string(r->latency_region));
         if (r->health_check_id && r->health_check_id[0])
                 json_object_set_new(obj, "health_check_id",
                                     json_string(r->health_check_id));

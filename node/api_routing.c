@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dns/latency.h"
 #include "dns/name.h"
 
 bool api_rrset_is_routed(const struct cs_rrset *rrset)
@@ -121,6 +122,7 @@ void api_route_of(const struct cs_routing *r, uint32_t health, struct dns_route 
             [CS_POLICY_MULTIVALUE] = DNS_POLICY_MULTIVALUE,
             [CS_POLICY_GEOLOCATION] = DNS_POLICY_NONE,  /* route->location says it */
             [CS_POLICY_GEOPROXIMITY] = DNS_POLICY_NONE, /* route->location says it */
+            [CS_POLICY_LATENCY] = DNS_POLICY_NONE,      /* route->location says it */
         };
         memset(route, 0, sizeof(*route));
         route->policy = policies[cs_routing_policy(r)];
@@ -148,6 +150,12 @@ void api_route_of(const struct cs_routing *r, uint32_t health, struct dns_route 
                 route->prox_latitude = r->prox_latitude;
                 route->prox_longitude = r->prox_longitude;
                 route->prox_bias = r->prox_bias;
+        }
+        if (r->has_latency) {
+                route->location = DNS_GEO_LATENCY;
+                route->prox_latitude = r->latency_latitude;
+                route->prox_longitude = r->latency_longitude;
+                route->latency_region = dns_latency_region_key(r->latency_region);
         }
 }
 

@@ -417,7 +417,8 @@ static int apply(struct node_config *cfg, const char *key, const char *value, ch
         if (dns <= 0)
                 return dns;
         if (strncmp(key, "ecs", 3) == 0 || strncmp(key, "geoip", 5) == 0 ||
-            strcmp(key, "region-coordinates") == 0) {
+            strcmp(key, "region-coordinates") == 0 ||
+            strcmp(key, "latency-report-interval") == 0) {
                 int rc = node_config_apply_geo(cfg, key, value, err, n);
                 if (rc <= 0)
                         return rc;
@@ -568,6 +569,7 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc, cha
             {"ecs-trusted", required_argument, NULL, OPT_DNS},
             {"geoip-db", required_argument, NULL, OPT_DNS},
             {"region-coordinates", required_argument, NULL, OPT_DNS},
+            {"latency-report-interval", required_argument, NULL, OPT_DNS},
             {"log-level", required_argument, NULL, OPT_LOGLEVEL},
             {"data-dir", required_argument, NULL, OPT_CLUSTER},
             {"node-id", required_argument, NULL, OPT_CLUSTER},
@@ -611,6 +613,7 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc, cha
         cfg->tcp_max_per_source = 64;
         dns_rrl_config_default(&cfg->rrl);
         dns_ecs_config_default(&cfg->ecs);
+        cfg->latency_report_ms = 30000;
         cfg->cookies = 1;
         cfg->cookie_secret_overlap_s = 3600;
         cfg->log_level = LOG_LEVEL_INFO;

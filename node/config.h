@@ -63,7 +63,9 @@ struct node_config {
         /* Cluster mode (data_dir set). */
         unsigned long long node_id;
         char node_name[64];
-        char region[64]; /* health checks naming it in their regions run here */
+        char region[64];            /* health checks naming it in their regions run here;
+                                       the region this node measures latency for */
+        unsigned latency_report_ms; /* measured RTTs proposed this often */
         char data_dir[512];
         char raft_listen[64];
         char api_listen[64];

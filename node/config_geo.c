@@ -4,7 +4,8 @@
  * GeoIP database (geoip-db), and the regions geoproximity record sets may
  * name (region-coordinates NAME=LAT,LON[;NAME=LAT,LON..], a table for the
  * whole process: the API turns a region into its coordinates when a set is
- * written, so every node answers from the replicated coordinates).
+ * written, so every node answers from the replicated coordinates), and how
+ * often measured RTTs go to the latency map (latency-report-interval).
  *
  * config.c hands every key it reads (file line or flag) to
  * node_config_apply_geo() first; a key that is not one of these comes back
@@ -164,6 +165,19 @@ int node_config_apply_geo(struct node_config *cfg, const char *key, const char *
                 return parse_trusted(ecs, value, err, n);
         if (strcmp(key, "region-coordinates") == 0)
                 return parse_regions(value, err, n);
+        if (strcmp(key, "latency-report-interval") == 0) {
+                char *end;
+                unsigned long secs = strtoul(value, &end, 10);
+                if (value[0] < '0' || value[0] > '9' || *end != '\0' || secs == 0 ||
+                    secs > 3600) {
+                        snprintf(err, n,
+                                 "latency-report-interval: '%s' is not 1..3600 seconds",
+                                 value);
+                        return -1;
+                }
+                cfg->latency_report_ms = (unsigned)secs * 1000;
+                return 0;
+        }
         if (strcmp(key, "geoip-db") == 0) {
                 size_t len = strlen(value);
                 if (len == 0 || len >= sizeof(cfg->geoip_db)) {

@@ -338,7 +338,7 @@ bool node_http_route_match(const char *pattern, char **seg, size_t nseg,
 /* What another node may call: a client's request it relays (it has
  * authorized that itself), and on its own account only registering or
  * adding itself (the route checks the id), being told to leave, and sending
- * its own health votes (the route checks the id). */
+ * its own health votes and measured RTTs (the routes check the id). */
 static bool peer_may(const struct node_http_route *route, h2o_req_t *req)
 {
         if (h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-quorumdns-forwarded"),
@@ -346,7 +346,8 @@ static bool peer_may(const struct node_http_route *route, h2o_req_t *req)
                 return true;
         return strcmp(route->pattern, "/v1/cluster/members") == 0 ||
                strcmp(route->pattern, "/v1/cluster/leave") == 0 ||
-               strcmp(route->pattern, "/v1/healthchecks/votes") == 0;
+               strcmp(route->pattern, "/v1/healthchecks/votes") == 0 ||
+               strcmp(route->pattern, "/v1/latency-map/measured") == 0;
 }
 
 /* The node at the other end of a side-channel connection, or 0. */

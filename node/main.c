@@ -40,6 +40,7 @@
 #include "node/health.h"
 #include "node/http.h"
 #include "node/join.h"
+#include "node/latency.h"
 
 struct node {
         uv_loop_t *loop;
@@ -56,7 +57,9 @@ struct node {
         /* cluster mode */
         struct node_cluster cluster;
         struct node_api api;
-        struct node_health *health; /* probes and votes (node/health.h) */
+        struct node_health *health;   /* probes and votes (node/health.h) */
+        struct node_latency *latency; /* the latency map's wiring (node/latency.h) */
+        struct dns_rtt_table *rtt;    /* RTTs the TCP servers measure (with --region) */
         struct node_http *http;
         struct node_http *metrics_http; /* --metrics-listen, or NULL */
         struct node_join join;          /* --join */
@@ -393,6 +396,8 @@ static void stop(struct node *node)
                 node_http_close(node->http);
                 node_health_close(node->health);
                 node->health = node->api.health = NULL;
+                node_latency_close(node->latency);
+                node->latency = node->api.latency = NULL;
                 if (node->metrics_http != NULL)
                         node_http_close(node->metrics_http);
                 node_cluster_close(&node->cluster, on_cluster_closed);
@@ -454,6 +459,7 @@ static int start_servers(struct node *node)
             .qlog = node->qlog,
             .dnstap = node->dnstap,
             .ecs = &node->cfg.ecs,
+            .rtt = node->rtt,
         };
         const struct dns_udp_limits udp = {
             .rrl = node->cfg.rrl.enabled ? &node->rrl : NULL,
@@ -587,6 +593,10 @@ static int start_cluster(struct node *node)
                           strerror(-trc));
                 return -1;
         }
+        if (cfg->region[0] != '\0' && (node->rtt = dns_rtt_table_new()) == NULL) {
+                LOG_ERROR("out of memory");
+                return -1;
+        }
         if (node_cluster_start(&node->cluster, node->loop, cfg, &node->db, on_removed,
                                on_restored) != 0) {
                 if (node->cluster.removed)
@@ -659,6 +669,12 @@ static int start_cluster(struct node *node)
                 return -1;
         }
         node->api.health = node->health;
+        if (node_latency_start(&node->latency, &node->cluster, node->loop, cfg,
+                               node->rtt) != 0)
+                LOG_WARN(
+                    "latency: out of memory: latency records fall back to the nearest "
+                    "region");
+        node->api.latency = node->latency;
         node_api_metrics_start(&node->api);
         if (cfg->metrics_listen[0] != '\0') {
                 hc.address = (struct sockaddr *)&cfg->metrics_address;
@@ -671,6 +687,8 @@ static int start_cluster(struct node *node)
                         node->http = NULL;
                         node_health_close(node->health);
                         node->health = node->api.health = NULL;
+                        node_latency_close(node->latency);
+                        node->latency = node->api.latency = NULL;
                         node_api_metrics_stop(&node->api);
                         node_cluster_close(&node->cluster, NULL);
                         return -1;
@@ -805,6 +823,7 @@ int main(int argc, char **argv)
         node_api_imports_free(&node.api);
         dns_rrl_fini(&node.rrl);
         dns_db_fini(&node.db);
+        dns_rtt_table_free(node.rtt); /* the TCP servers are closed */
         node_config_free(&node.cfg);
         if (node.cluster.removed)
                 rc = 0; /* removed: stopping is the expected outcome */

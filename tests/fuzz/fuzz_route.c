@@ -27,7 +27,14 @@
  * exactly one set, healthy when any is, whose biased distance to the
  * client's coordinates (from the same database, which has them) is the
  * smallest within a rounding margin; a client without coordinates gets the
- * first eligible set (records sort as the set numbers do).
+ * first eligible set (records sort as the set numbers do).  Latency groups
+ * (sets in one of four regions at the first four cities) are asked with a
+ * latency map published for the input (81.2.69.0/24: r0 20 ms, r1 5 ms,
+ * with a /26 inside it for r2 that the clients' /24 never reaches;
+ * 2001:db8::/32: r3 2 ms): exactly one set, healthy when any is, of the
+ * lowest RTT among the eligible sets whose region has one; when none has,
+ * the nearest region by the client's coordinates (the first eligible set
+ * for a client without them).
  *
  * The health states vary within one input: after the first version (32
  * checks), bytes left publish up to 3 more versions on the same db (a
@@ -49,6 +56,7 @@
 
 #include "dns/answer.h"
 #include "dns/db.h"
+#include "dns/latency.h"
 #include "dns/packet.h"
 #include "dns/route.h"
 #include "dns/wire.h"
@@ -61,10 +69,12 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define GROUPS  8
-#define SETS    12
-#define FZ_GEO  4 /* a geolocation group (the sets' policy is NONE) */
-#define FZ_PROX 5 /* a geoproximity group (the sets' policy is NONE) */
+#define GROUPS        8
+#define SETS          12
+#define FZ_GEO        4 /* a geolocation group (the sets' policy is NONE) */
+#define FZ_PROX       5 /* a geoproximity group (the sets' policy is NONE) */
+#define FZ_LAT        6 /* a latency group (the sets' policy is NONE) */
+#define N_LAT_REGIONS 4
 
 /* Where geoproximity sets are (degrees). */
 static const double places[][2] = {{51.5, -0.12},  {55.95, -3.19},  {37.77, -122.42},
@@ -240,17 +250,23 @@ static int prox_bias(const struct fset *s)
         return (int)(s->target % 199) - 99;
 }
 
-/* Biased great-circle distance (haversine, radians) from the client. */
-static double prox_effective(const struct fset *s, const struct client *c)
+/* Great-circle distance (haversine, radians) from the client to place i. */
+static double distance(unsigned i, const struct client *c)
 {
         if (!c->has_point)
                 return 0.0;
         const double r = 3.14159265358979323846 / 180.0;
-        double la1 = c->lat * r, la2 = places[s->location % N_PLACES][0] * r;
-        double dla = la2 - la1, dlo = (places[s->location % N_PLACES][1] - c->lon) * r;
+        double la1 = c->lat * r, la2 = places[i % N_PLACES][0] * r;
+        double dla = la2 - la1, dlo = (places[i % N_PLACES][1] - c->lon) * r;
         double a = sin(dla / 2) * sin(dla / 2) +
                    cos(la1) * cos(la2) * sin(dlo / 2) * sin(dlo / 2);
-        double d = 2 * atan2(sqrt(a), sqrt(1 - a));
+        return 2 * atan2(sqrt(a), sqrt(1 - a));
+}
+
+/* Biased great-circle distance from the client. */
+static double prox_effective(const struct fset *s, const struct client *c)
+{
+        double d = distance(s->location, c);
         int b = prox_bias(s);
         return b >= 0 ? d * (1 - b / 100.0) : d / (1 + b / 100.0);
 }
@@ -280,6 +296,89 @@ static void check_prox(const struct fgroup *g, const struct dns_health *h,
                         break;
                 }
         }
+}
+
+static const char *const lat_regions[N_LAT_REGIONS] = {"r0", "r1", "r2", "r3"};
+
+/* The map's RTT (us) of a latency set's region for the client, 0: none. */
+static uint32_t lat_rtt(const struct fset *s, const struct client *c)
+{
+        unsigned r = s->location % N_LAT_REGIONS;
+        if (c->family == AF_INET && c->addr[0] == 81)
+                return r == 0 ? 20000 : r == 1 ? 5000 : 0;
+        if (c->family == AF_INET6)
+                return r == 3 ? 2000 : 0;
+        return 0;
+}
+
+/* Latency: one eligible set (healthy when any is), the lowest RTT among
+ * the eligible ones with an RTT, else the nearest region (the first
+ * eligible set without coordinates). */
+static void check_lat(const struct fgroup *g, const struct dns_health *h,
+                      const struct client *c, const uint8_t *sets, int n)
+{
+        if (n != 1 || sets[0] >= g->n)
+                abort(); /* never an empty answer */
+        unsigned n_ok = 0;
+        uint32_t best = 0;
+        for (unsigned k = 0; k < g->n; k++)
+                n_ok += healthy(h, &g->set[k]);
+        for (unsigned k = 0; k < g->n; k++) {
+                uint32_t r = lat_rtt(&g->set[k], c);
+                if ((n_ok == 0 || healthy(h, &g->set[k])) && r && (!best || r < best))
+                        best = r;
+        }
+        const struct fset *s = &g->set[sets[0]];
+        if (n_ok > 0 && !healthy(h, s))
+                abort();
+        if (best) {
+                if (lat_rtt(s, c) != best)
+                        abort(); /* not the lowest RTT */
+                return;
+        }
+        double d = distance(s->location % N_LAT_REGIONS, c);
+        for (unsigned k = 0; k < g->n; k++) {
+                if (n_ok > 0 && !healthy(h, &g->set[k]))
+                        continue;
+                if (distance(g->set[k].location % N_LAT_REGIONS, c) < d - 1e-4)
+                        abort(); /* a nearer eligible region */
+                if (!c->has_point) {
+                        if (k != sets[0])
+                                abort(); /* the first eligible one */
+                        break;
+                }
+        }
+}
+
+/* The input's latency map (see the top of the file), published on db. */
+static void lat_publish(struct dns_db *db)
+{
+        struct dns_latency_item items[5];
+        memset(items, 0, sizeof(items));
+        static const struct {
+                int family;
+                uint8_t addr[16];
+                uint8_t len, region;
+                uint32_t rtt;
+        } spec[5] = {{AF_INET, {81, 2, 69, 0}, 24, 0, 20000},
+                     {AF_INET, {81, 2, 69, 0}, 24, 1, 5000},
+                     {AF_INET, {81, 2, 69, 192}, 26, 2, 1000},
+                     {AF_INET6, {0x20, 0x01, 0x0d, 0xb8}, 32, 3, 2000},
+                     {AF_INET6,
+                      {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+                      128,
+                      2,
+                      1}}; /* finer than the client's /56: not used */
+        for (int i = 0; i < 5; i++) {
+                items[i].net.family = (uint8_t)spec[i].family;
+                items[i].net.prefix = spec[i].len;
+                memcpy(items[i].net.bytes, spec[i].addr, 16);
+                items[i].region = dns_latency_region_key(lat_regions[spec[i].region]);
+                items[i].rtt_us = spec[i].rtt;
+        }
+        struct dns_latency_map *m;
+        if (dns_latency_compile(items, 5, &m) != 0 || dns_db_latency_publish(db, m) != 0)
+                abort();
 }
 
 /* Geolocation: the most specific healthy set holding the client, else the
@@ -319,6 +418,10 @@ static void check_group(const struct fgroup *g, const struct dns_health *h,
         }
         if (g->policy == FZ_PROX) {
                 check_prox(g, h, c, sets, n);
+                return;
+        }
+        if (g->policy == FZ_LAT) {
+                check_lat(g, h, c, sets, n);
                 return;
         }
         if (n == 0)
@@ -407,6 +510,15 @@ static void build(struct dns_db *db, struct fgroup *groups, unsigned n_groups)
                                                       groups[g].policy == FZ_GEO
                                                           ? location_key(s->location)
                                                           : 0};
+                        if (groups[g].policy == FZ_LAT) {
+                                unsigned r = s->location % N_LAT_REGIONS;
+                                route.location = DNS_GEO_LATENCY;
+                                route.prox_latitude = (int32_t)lround(places[r][0] * 1e6);
+                                route.prox_longitude =
+                                    (int32_t)lround(places[r][1] * 1e6);
+                                route.latency_region =
+                                    dns_latency_region_key(lat_regions[r]);
+                        }
                         if (groups[g].policy == FZ_PROX) {
                                 route.location = DNS_GEO_PROXIMITY;
                                 route.prox_latitude = (int32_t)lround(
@@ -510,8 +622,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         bool geo = false;
         for (unsigned g = 0; g < n_groups; g++) {
                 struct fgroup *gr = &groups[g];
-                gr->policy = take(&in) % 6;
-                bool located = gr->policy == FZ_GEO || gr->policy == FZ_PROX;
+                gr->policy = take(&in) % 7;
+                bool located =
+                    gr->policy == FZ_GEO || gr->policy == FZ_PROX || gr->policy == FZ_LAT;
                 geo |= located;
                 gr->n = take(&in) % SETS + 1;
                 for (unsigned k = 0; k < gr->n; k++) {
@@ -541,6 +654,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (dns_db_init(&db) != 0)
                 abort();
         build(&db, groups, n_groups);
+        lat_publish(&db);
         struct node_geoip geoip;
         if (geo &&
             node_geoip_start(&geoip, &db,

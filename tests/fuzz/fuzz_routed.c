@@ -9,7 +9,9 @@
  * back with the same routing fields, and through the replicated state's
  * validation (cs_state_batch_check), which must not crash whatever the
  * fields say.  As a raft log entry: cs_command_decode() of the raw bytes
- * must fail cleanly or give a command that encodes again.
+ * must fail cleanly or give a command that encodes again.  The process
+ * knows the regions eu-central and us-east (for region and
+ * geoproximity_location.region).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,6 +22,7 @@
 #include "dns/name.h"
 #include "dns/zonefile.h"
 #include "node/api_routing.h"
+#include "node/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -33,6 +36,14 @@ static void build_once(void)
         if (done)
                 return;
         done = 1;
+        /* Regions the lines may name (geoproximity_location.region and a
+         * latency set's region), as a node's --region-coordinates. */
+        static struct node_config cfg;
+        char err[200];
+        if (node_config_apply_geo(&cfg, "region-coordinates",
+                                  "eu-central=50.11,8.68;us-east=40.71,-74", err,
+                                  sizeof(err)) != 0)
+                abort();
         cs_state_init(&state);
         if (dns_name_from_text("example.com.", origin) != 0)
                 abort();

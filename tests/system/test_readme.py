@@ -64,6 +64,9 @@ NOT_RUN = {
     "quorumctl record upsert example.com near A --set-id london": (
         "a zone and a node with --geoip-db; test_geoproximity.py runs these options "
         "and queries (the Paris boundary with a +40 bias included)"),
+    "quorumctl record upsert example.com app A --set-id eu": (
+        "nodes with --region and --region-coordinates; test_latency.py runs these "
+        "commands and queries (quorumctl latency-map load/show, --region)"),
     "quorumctl zone import-many /var/lib/nsd": "paths of a real server; test_scale.py's "
                                                "test_import_many_from_a_directory_and_from_"
                                                "named_conf runs both forms on a cluster",

@@ -158,6 +158,9 @@ static int routing_build(const char *zone, const struct quorumctl_args *args,
                 json_object_set_new(rrset, "geo_location", geo);
         if (geoprox_option(args, rrset, err, errlen) != 0)
                 return -1;
+        const char *region = quorumctl_args_get(args, "region");
+        if (region != NULL)
+                json_object_set_new(rrset, "region", json_string(region));
         const char *check = quorumctl_args_get(args, "health-check");
         if (check != NULL)
                 json_object_set_new(rrset, "health_check_id", json_string(check));
@@ -282,7 +285,8 @@ static int fill_delete(struct quorumctl_ctx *ctx, const char *zone, json_t *batc
                                                       "health_check_id",
                                                       "alias_target",
                                                       "geo_location",
-                                                      "geoproximity_location"};
+                                                      "geoproximity_location",
+                                                      "region"};
                 for (size_t i = 0; i < sizeof(routing) / sizeof(routing[0]); i++)
                         if (json_object_get(rrset, routing[i]) == NULL &&
                             json_object_get(current, routing[i]) != NULL)
@@ -400,6 +404,8 @@ static char *routing_cell(json_t *rrset)
                         ADD("geoprox %s,%s bias %lld", lat ? lat : "?", lon ? lon : "?",
                             (long long)json_integer_value(json_object_get(prox, "bias")));
         }
+        if (json_is_string(v = json_object_get(rrset, "region")))
+                ADD("%slatency %s", n ? " " : "", json_string_value(v));
         json_t *alias = json_object_get(rrset, "alias_target");
         if (json_is_object(alias)) {
                 v = json_object_get(alias, "dns_name");

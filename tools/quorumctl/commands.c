@@ -19,6 +19,7 @@
 #include "tools/quorumctl/cmd_cluster.h"
 #include "tools/quorumctl/cmd_health.h"
 #include "tools/quorumctl/cmd_import.h"
+#include "tools/quorumctl/cmd_latency.h"
 #include "tools/quorumctl/cmd_record.h"
 #include "tools/quorumctl/cmd_stats.h"
 #include "tools/quorumctl/cmd_zone.h"
@@ -126,6 +127,8 @@ static const struct quorumctl_opt record_change_opts[] = {
     {"geoprox-bias", 0, QUORUMCTL_OPT_VALUE, "N",
      "geoproximity routing: bias -99..99 (default\n0; positive widens the record's "
      "area)"},
+    {"region", 0, QUORUMCTL_OPT_VALUE, "NAME",
+     "latency routing: the record's region (one\nof the nodes' --region-coordinates)"},
     {"health-check", 0, QUORUMCTL_OPT_VALUE, "ID", "health check of the record set"},
     {"alias-target", 0, QUORUMCTL_OPT_VALUE, "NAME",
      "an alias: answer with NAME's record set\nof this type (no VALUEs)"},
@@ -206,7 +209,8 @@ const struct quorumctl_cmd quorumctl_commands[] = {
      "ROUTING: --set-id ID with one of --weight N, --failover PRIMARY|SECONDARY,\n"
      "--multivalue, --geo-continent CODE | --geo-country CODE\n"
      "[--geo-subdivision CODE] or --geoprox-coordinates LAT,LON |\n"
-     "--geoprox-region NAME [--geoprox-bias N], and optionally --health-check ID;\n"
+     "--geoprox-region NAME [--geoprox-bias N] or --region NAME (latency), and\n"
+     "optionally --health-check ID;\n"
      "an alias takes --alias-target NAME [--evaluate-target-health] instead of\n"
      "VALUEs.",
      3, U, record_change_opts, quorumctl_record_upsert},
@@ -234,6 +238,25 @@ const struct quorumctl_cmd quorumctl_commands[] = {
      "3 when no server answered at the end, 1 at once (NoSuchChange) for an\n"
      "id that cannot exist.",
      1, 1, change_wait_opts, quorumctl_change_wait},
+    {"latency-map", "load", "FILE", "load operator RTTs into the latency map",
+     "FILE (\"-\": standard input) holds lines PREFIX REGION RTT_MS\n"
+     "(\"198.51.100.0/24 eu-west 12.5\"; # starts a comment) or the API's JSON\n"
+     "{\"entries\":[{\"prefix\",\"region\",\"rtt_ms\"}]}.  Sent in requests of at\n"
+     "most 100,000 entries, each all or nothing: every invalid entry is listed\n"
+     "(prefixes with no bits past their length, regions the nodes know, RTTs\n"
+     "0.001..60000 ms).  An operator RTT replaces the one measured by the nodes\n"
+     "for the same prefix and region, and stays until deleted.",
+     1, 1, NULL, quorumctl_latency_load},
+    {"latency-map", "show", "[--prefix PREFIX] [--region NAME] [--limit N]",
+     "show the latency map",
+     "Every entry: prefix, region, the RTT latency records use (the operator's,\n"
+     "else the measured one), its source and the connections measured.",
+     0, 0, quorumctl_latency_show_opts, quorumctl_latency_show},
+    {"latency-map", "delete", "PREFIX... [--region NAME]",
+     "delete operator RTTs from the latency map",
+     "Removes the operator RTTs of each PREFIX (of --region only, when given).\n"
+     "RTTs the nodes measured stay until they age out.",
+     1, U, quorumctl_latency_delete_opts, quorumctl_latency_delete},
     {"cluster", "status", "", "show leader, term and members", NULL, 0, 0, NULL,
      quorumctl_cluster_status},
     {"cluster", "health", "", "show the health of the first ready server",
