@@ -6,7 +6,8 @@
  * merges every thread's struct dns_metrics into a scratch copy), reads the
  * replica (consensus/replica.h) and the replicated state on the loop, and
  * writes every family into one growing buffer that h2o copies when it is
- * sent.  Only non-zero per-zone series are written, so a node with many
+ * sent (the health checks last: the replicated status of each, this node's
+ * verdicts and the counts node/health.c keeps of its probes and votes).  Only non-zero per-zone series are written, so a node with many
  * zones but few queried ones stays small.  Label values are escaped as the
  * format says: backslash, double quote and newline.
  */
@@ -20,7 +21,9 @@
 
 #include "dns/metrics.h"
 #include "dns/name.h"
+#include "health/sched.h"
 #include "node/api.h"
+#include "node/health.h"
 #include "node/ready.h"
 
 #define STALL_PERIOD_MS 100
@@ -118,7 +121,7 @@ void node_api_metrics_batch(struct node_api *api, int status, const struct cs_re
         api->metrics.batches[o]++;
 }
 
-static void latency_add(struct node_latency *h, uint64_t ns)
+void node_latency_add(struct node_latency *h, uint64_t ns)
 {
         unsigned b = 0;
         while (b < NODE_STALL_BUCKETS && ns > stall_bounds_ms[b] * 1000000u)
@@ -129,7 +132,7 @@ static void latency_add(struct node_latency *h, uint64_t ns)
 
 void node_api_metrics_commit(struct node_api *api, uint64_t ns)
 {
-        latency_add(&api->metrics.commit, ns);
+        node_latency_add(&api->metrics.commit, ns);
 }
 
 void node_api_metrics_relay(struct node_api *api, bool answered, uint64_t ms)
@@ -138,7 +141,7 @@ void node_api_metrics_relay(struct node_api *api, bool answered, uint64_t ms)
                 api->metrics.relays_answered++;
         else
                 api->metrics.relays_unknown++;
-        latency_add(&api->metrics.relay, ms * 1000000u);
+        node_latency_add(&api->metrics.relay, ms * 1000000u);
 }
 
 /* ---- the exposition ---- */
@@ -557,6 +560,68 @@ static void raft_families(struct text *t, struct node_api *api)
                rrsets);
 }
 
+/* Health checks: the replicated (published) status of each, their sum, this
+ * node's own verdicts, and what its probes and vote rounds counted. */
+static void health_families(struct text *t, struct node_api *api)
+{
+        const struct cs_state *st = &api->cluster->state;
+        size_t n = cs_state_health_count(st), healthy = 0;
+        char id[CS_HEALTH_ID_TEXT];
+        family(t, "quorumdns_health_check_status", "gauge",
+               "A health check's status as the cluster publishes it (the aggregate of "
+               "the nodes' votes, or its MANUAL, HEARTBEAT or CALCULATED rule): 1 "
+               "healthy, 0 unhealthy.");
+        for (size_t i = 0; i < n; i++) {
+                const struct cs_health_check *c = cs_state_health_at(st, i);
+                cs_health_id_text(c->id, id);
+                put(t, "quorumdns_health_check_status{check=\"%s\",type=\"%s\"} %d\n", id,
+                    health_check_type_name(c->cfg.type), c->healthy);
+                healthy += c->healthy;
+        }
+        family(t, "quorumdns_health_checks", "gauge",
+               "Health checks in the replicated state, by published status.");
+        put(t, "quorumdns_health_checks{status=\"healthy\"} %zu\n", healthy);
+        put(t, "quorumdns_health_checks{status=\"unhealthy\"} %zu\n", n - healthy);
+        family(t, "quorumdns_health_check_local_status", "gauge",
+               "This node's own verdict on a check it probes (after inversion and "
+               "hysteresis): 1 healthy, 0 unhealthy.");
+        for (size_t i = 0; i < n; i++) {
+                const struct cs_health_check *c = cs_state_health_at(st, i);
+                const struct health_local *l = node_health_local(api->health, c->id);
+                if (l == NULL || !l->probing)
+                        continue;
+                cs_health_id_text(c->id, id);
+                put(t, "quorumdns_health_check_local_status{check=\"%s\"} %d\n", id,
+                    l->healthy);
+        }
+        static const struct node_health_stats none;
+        const struct node_health_stats *hs = node_health_stats(api->health);
+        if (hs == NULL)
+                hs = &none;
+        counter1(t, "quorumdns_health_probes_total",
+                 "Health-check probes this node finished.", hs->probes);
+        family(t, "quorumdns_health_probe_failures_total", "counter",
+               "This node's probes that failed, by reason (before a check's inversion).");
+        for (int r = 1; r < HEALTH_REASON_COUNT; r++)
+                put(t, "quorumdns_health_probe_failures_total{reason=\"%s\"} %llu\n",
+                    health_reason_name((enum health_reason)r),
+                    (unsigned long long)hs->failures[r]);
+        latency_family(
+            t, "quorumdns_health_probe_seconds",
+            "Time from a probe's start to its verdict (connect, TLS, response).",
+            &hs->probe_time);
+        counter1(t, "quorumdns_health_votes_proposed_total",
+                 "Votes (one per check) this node sent: proposed as leader or posted to "
+                 "the leader.",
+                 hs->votes_proposed);
+        family(t, "quorumdns_health_vote_rounds_total", "counter",
+               "This node's vote rounds (one VOTES command each), by outcome.");
+        put(t, "quorumdns_health_vote_rounds_total{outcome=\"applied\"} %llu\n",
+            (unsigned long long)hs->rounds_applied);
+        put(t, "quorumdns_health_vote_rounds_total{outcome=\"failed\"} %llu\n",
+            (unsigned long long)hs->rounds_failed);
+}
+
 void node_api_metrics(struct node_http_request *r, void *ctx)
 {
         struct node_api *api = ctx;
@@ -580,6 +645,7 @@ void node_api_metrics(struct node_http_request *r, void *ctx)
         dns_families(&t, sum);
         limit_families(&t, &d);
         raft_families(&t, api);
+        health_families(&t, api);
         free(sum);
         if (t.failed) {
                 free(t.buf);

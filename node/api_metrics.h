@@ -6,7 +6,9 @@
  * hands their sum to the endpoint through node_api.dns_collect; the API's
  * own figures (change batches, relays, loop stalls) are counted here on the
  * loop, in struct node_api_metrics; raft and the replicated state are read
- * when the endpoint is scraped.
+ * when the endpoint is scraped.  Health checks: their published status is
+ * read from the replicated state, this node's verdicts, probes and vote
+ * rounds from node/health.c (node_health_stats, node_health_local).
  */
 #ifndef NODE_API_METRICS_H
 #define NODE_API_METRICS_H
@@ -47,6 +49,9 @@ struct node_latency {
         uint64_t bucket[NODE_STALL_BUCKETS + 1];
         uint64_t sum_ns;
 };
+
+/* Counts a duration of ns in h. */
+void node_latency_add(struct node_latency *h, uint64_t ns);
 
 /* Counted on the loop. */
 struct node_api_metrics {
