@@ -63,8 +63,7 @@ struct node_api_metrics {
         uv_timer_t stall_timer;
         bool stall_running;
         uint64_t stall_due_ns;
-        uint64_t stall_bucket[NODE_STALL_BUCKETS + 1];
-        uint64_t stall_ns_total;
+        struct node_latency stall;
         /* Elections this node has seen: the term's increases. */
         uint64_t last_term;
         uint64_t elections;

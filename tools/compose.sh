@@ -146,43 +146,24 @@ need() { # COMMAND PACKAGE
         command -v "$1" >/dev/null || die "$1 is missing (Debian package $2; tools/setup.sh installs it)"
 }
 
-admin_token() {
-        if [ -n "${QDNS_ADMIN_TOKEN:-}" ]; then
-                printf '%s' "$QDNS_ADMIN_TOKEN"
+# kept_secret FILE HEXBYTES VALUE: VALUE when it is set, else the secret
+# kept in .run/compose/FILE (made once with openssl, mode 600).
+kept_secret() {
+        if [ -n "$3" ]; then
+                printf '%s' "$3"
                 return
         fi
         mkdir -p "$STATE"
-        if [ ! -s "$STATE/admin-token" ]; then
-                (umask 077 && openssl rand -hex 32 >"$STATE/admin-token")
-        fi
-        cat "$STATE/admin-token"
+        [ -s "$STATE/$1" ] || (umask 077 && openssl rand -hex "$2" >"$STATE/$1")
+        cat "$STATE/$1"
 }
 
-# The nodes' read token: GET /metrics for the monitoring profile's Prometheus.
-read_token() {
-        if [ -n "${QDNS_READ_TOKEN:-}" ]; then
-                printf '%s' "$QDNS_READ_TOKEN"
-                return
-        fi
-        mkdir -p "$STATE"
-        if [ ! -s "$STATE/read-token" ]; then
-                (umask 077 && openssl rand -hex 32 >"$STATE/read-token")
-        fi
-        cat "$STATE/read-token"
-}
-
-# The DNS cookie secret every node shares (compose refuses to start without).
-cookie_secret() {
-        if [ -n "${QDNS_COOKIE_SECRET:-}" ]; then
-                printf '%s' "$QDNS_COOKIE_SECRET"
-                return
-        fi
-        mkdir -p "$STATE"
-        if [ ! -s "$STATE/cookie-secret" ]; then
-                (umask 077 && openssl rand -hex 16 >"$STATE/cookie-secret")
-        fi
-        cat "$STATE/cookie-secret"
-}
+# The nodes' admin token; their read token (GET /metrics for the monitoring
+# profile's Prometheus); the DNS cookie secret they share.  The compose
+# file refuses to start without the first and the last.
+admin_token() { kept_secret admin-token 32 "${QDNS_ADMIN_TOKEN:-}"; }
+read_token() { kept_secret read-token 32 "${QDNS_READ_TOKEN:-}"; }
+cookie_secret() { kept_secret cookie-secret 16 "${QDNS_COOKIE_SECRET:-}"; }
 
 # ------------------------------------------------------------ podman route
 
