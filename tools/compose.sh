@@ -549,7 +549,7 @@ monitoring_up() {
                 die "the Prometheus image build failed (log: $STATE/build-prometheus.log)"
         }
         say "Prometheus image built in $((SECONDS - bt)) s"
-        compose_all up -d prometheus || die "docker-compose --profile $PROFILE up prometheus failed"
+        compose_all up -d --no-deps prometheus || die "docker-compose --profile $PROFILE up prometheus failed"
         prom_wait 'up{job="quorumdns"}' "$(every 1)" 90 || {
                 compose_all logs --tail 30 prometheus >&2 || true
                 die "Prometheus does not scrape n1..n3 within 90 s"
