@@ -450,6 +450,24 @@ wait_cluster() { # SECONDS: every node's /v1/health is ok and knows a leader
         done
 }
 
+# build_image WHAT LOG COMMAND...: a `docker-compose build`, its steps
+# shown and its whole output in .run/compose/LOG; on failure its tail, and
+# the script ends.
+build_image() {
+        local what=$1 log="$STATE/$2" bt=$SECONDS rc
+        shift 2
+        set +e
+        "$@" 2>&1 | tee "$log" |
+                grep --line-buffered -E '^(\[[0-9]+/[0-9]+\] STEP|Step [0-9]|setup: |Successfully built)' | cut -c1-120
+        rc=${PIPESTATUS[0]}
+        set -e
+        [ "$rc" = 0 ] || {
+                tail -n 30 "$log" >&2
+                die "$what: the build failed (log: $log)"
+        }
+        say "$what built in $((SECONDS - bt)) s"
+}
+
 up() {
         preflight
         local t=$SECONDS
@@ -462,18 +480,7 @@ up() {
                 start_healthloop
         fi
         say "building the image and starting n1..n3 ($ENGINE)"
-        local bt=$SECONDS
-        local rc
-        set +e
-        compose build 2>&1 | tee "$STATE/build.log" |
-                grep --line-buffered -E '^(\[[0-9]+/[0-9]+\] STEP|Step [0-9]|setup: |Successfully built)' | cut -c1-120
-        rc=${PIPESTATUS[0]}
-        set -e
-        [ "$rc" = 0 ] || {
-                tail -n 30 "$STATE/build.log" >&2
-                die "the image build failed (log: $STATE/build.log)"
-        }
-        say "image built in $((SECONDS - bt)) s"
+        build_image "the image" build.log compose build
         compose up -d || die "docker-compose up failed; see tools/compose.sh down"
         wait_cluster 120 || {
                 compose logs --tail 30 >&2 || true
@@ -538,17 +545,7 @@ every() { printf 'n1 %s\nn2 %s\nn3 %s' "$1" "$1" "$1"; }
 # the container started next to the running nodes, until it scrapes all three.
 monitoring_up() {
         say "building the Prometheus image and starting it (profile $PROFILE)"
-        local bt=$SECONDS rc
-        set +e
-        compose_all build prometheus 2>&1 | tee "$STATE/build-prometheus.log" |
-                grep --line-buffered -E '^(\[[0-9]+/[0-9]+\] STEP|Step [0-9]|Successfully built)' | cut -c1-120
-        rc=${PIPESTATUS[0]}
-        set -e
-        [ "$rc" = 0 ] || {
-                tail -n 30 "$STATE/build-prometheus.log" >&2
-                die "the Prometheus image build failed (log: $STATE/build-prometheus.log)"
-        }
-        say "Prometheus image built in $((SECONDS - bt)) s"
+        build_image "the Prometheus image" build-prometheus.log compose_all build prometheus
         compose_all up -d --no-deps prometheus || die "docker-compose --profile $PROFILE up prometheus failed"
         prom_wait 'up{job="quorumdns"}' "$(every 1)" 90 || {
                 compose_all logs --tail 30 prometheus >&2 || true
