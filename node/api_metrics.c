@@ -264,6 +264,21 @@ static void per_protocol(struct text *t, const char *name, const char *help,
         labeled(t, name, "counter", help, "protocol", DNS_METRICS_PROTOS, protos, v);
 }
 
+/* One protocol's series of a DNS histogram: its n + 1 bucket counters read
+ * (the servers' sum) and written as histogram_series does. */
+static void dns_histogram(struct text *t, const char *name, const char *proto, size_t n,
+                          const double bounds[], const _Atomic uint64_t buckets[],
+                          double sum)
+{
+        uint64_t c[DNS_METRICS_SIZES > DNS_METRICS_TIMES ? DNS_METRICS_SIZES + 1
+                                                         : DNS_METRICS_TIMES + 1];
+        char label[32];
+        for (size_t b = 0; b <= n && b < sizeof(c) / sizeof(c[0]); b++)
+                c[b] = dns_metrics_get(&buckets[b]);
+        snprintf(label, sizeof(label), "protocol=\"%s\"", proto);
+        histogram_series(t, name, label, n, bounds, c, sum);
+}
+
 static void dns_families(struct text *t, const struct dns_metrics *m)
 {
         family(t, "quorumdns_dns_queries_total", "counter",
@@ -296,32 +311,19 @@ static void dns_families(struct text *t, const struct dns_metrics *m)
                 size_bounds[b] = dns_metrics_size_bounds[b];
         for (unsigned b = 0; b < DNS_METRICS_TIMES; b++)
                 time_bounds[b] = (double)dns_metrics_time_bounds_ns[b] / 1e9;
-        char label[32];
         family(t, "quorumdns_dns_response_size_bytes", "histogram",
                "Size of the DNS responses sent.");
-        for (int p = 0; p < DNS_METRICS_PROTOS; p++) {
-                const struct dns_metrics_hist_size *h = &m->size[p];
-                uint64_t c[DNS_METRICS_SIZES + 1];
-                for (unsigned b = 0; b <= DNS_METRICS_SIZES; b++)
-                        c[b] = dns_metrics_get(&h->bucket[b]);
-                snprintf(label, sizeof(label), "protocol=\"%s\"", protos[p]);
-                histogram_series(t, "quorumdns_dns_response_size_bytes", label,
-                                 DNS_METRICS_SIZES, size_bounds, c,
-                                 (double)dns_metrics_get(&h->sum));
-        }
+        for (int p = 0; p < DNS_METRICS_PROTOS; p++)
+                dns_histogram(t, "quorumdns_dns_response_size_bytes", protos[p],
+                              DNS_METRICS_SIZES, size_bounds, m->size[p].bucket,
+                              (double)dns_metrics_get(&m->size[p].sum));
         family(t, "quorumdns_dns_processing_seconds", "histogram",
                "Time from receiving a DNS message to sending its response (UDP: "
                "its batch's receipt to the batch's send).");
-        for (int p = 0; p < DNS_METRICS_PROTOS; p++) {
-                const struct dns_metrics_hist_time *h = &m->time[p];
-                uint64_t c[DNS_METRICS_TIMES + 1];
-                for (unsigned b = 0; b <= DNS_METRICS_TIMES; b++)
-                        c[b] = dns_metrics_get(&h->bucket[b]);
-                snprintf(label, sizeof(label), "protocol=\"%s\"", protos[p]);
-                histogram_series(t, "quorumdns_dns_processing_seconds", label,
-                                 DNS_METRICS_TIMES, time_bounds, c,
-                                 (double)dns_metrics_get(&h->sum) / 1e9);
-        }
+        for (int p = 0; p < DNS_METRICS_PROTOS; p++)
+                dns_histogram(t, "quorumdns_dns_processing_seconds", protos[p],
+                              DNS_METRICS_TIMES, time_bounds, m->time[p].bucket,
+                              (double)dns_metrics_get(&m->time[p].sum) / 1e9);
 
         /* Per zone: only the series that counted something. */
         char zone[DNS_NAME_MAXLEN * 8 + 16];
