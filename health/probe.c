@@ -424,6 +424,7 @@ void probe_finish(struct health_probe *probe)
         }
         if (!probe->decided)
                 probe_decide(probe, false, HEALTH_REASON_INTERNAL, "no verdict");
+        probe->result.elapsed_us = probe_elapsed_us(probe);
         probe_release(probe);
         struct health_result result = probe->result;
         probe->cb(probe, &result);

@@ -53,6 +53,7 @@ struct health_result {
         int64_t connect_us;    /* TCP connect latency, -1 if not connected */
         int64_t first_byte_us; /* from start to the first response byte, -1 */
         uint64_t started_ms;   /* loop time (uv_now) the probe started */
+        int64_t elapsed_us;    /* from start to the verdict */
         char text[128];        /* human-readable reason ("status 500", ...) */
 };
 

@@ -156,6 +156,9 @@ static void on_result(struct health_probe *probe, const struct health_result *re
                 if (l->healthy && l->failures >= e->cfg.failure_threshold)
                         flip(e, false);
         }
+        struct health_sched *s = e->sched;
+        if (s->opts.on_result)
+                s->opts.on_result(s, l, result);
 }
 
 static void on_tick(uv_timer_t *timer)

@@ -21,7 +21,8 @@
  * check, the same number of consecutive successes flip it back.  A disabled
  * check is healthy and not probed.  Every flip calls on_state (the node
  * turns it into a vote); on_refresh runs every refresh_ms so the node can
- * re-send all its verdicts before their votes go stale.
+ * re-send all its verdicts before their votes go stale; on_result sees
+ * every finished probe (the node counts them for GET /metrics).
  */
 #ifndef HEALTH_SCHED_H
 #define HEALTH_SCHED_H
@@ -52,6 +53,9 @@ struct health_sched;
 typedef void (*health_state_cb)(struct health_sched *sched,
                                 const struct health_local *local);
 typedef void (*health_refresh_cb)(struct health_sched *sched);
+typedef void (*health_result_cb)(struct health_sched *sched,
+                                 const struct health_local *local,
+                                 const struct health_result *result);
 typedef void (*health_sched_close_cb)(struct health_sched *sched);
 
 struct health_sched_options {
@@ -62,6 +66,8 @@ struct health_sched_options {
         uint64_t seed;         /* jitter; 0: from the clock */
         health_state_cb on_state;
         health_refresh_cb on_refresh;
+        health_result_cb
+            on_result; /* every finished probe, after on_state; may be NULL */
 };
 
 struct sched_entry;

@@ -6,9 +6,12 @@
  * merges every thread's struct dns_metrics into a scratch copy), reads the
  * replica (consensus/replica.h) and the replicated state on the loop, and
  * writes every family into one growing buffer that h2o copies when it is
- * sent.  Only non-zero per-zone series are written, so a node with many
- * zones but few queried ones stays small.  Label values are escaped as the
- * format says: backslash, double quote and newline.
+ * sent (the health checks last: the replicated status of each, this node's
+ * verdicts and the counts node/health.c keeps of its probes and votes).
+ * Only non-zero per-zone series are written, so a node with many zones but
+ * few queried ones stays small.  Label values are escaped as the format
+ * says: backslash, double quote and newline.  Families with one label
+ * (labeled) and histograms (histogram_series) have one writer each.
  */
 #include "node/api_metrics.h"
 
@@ -20,7 +23,9 @@
 
 #include "dns/metrics.h"
 #include "dns/name.h"
+#include "health/sched.h"
 #include "node/api.h"
+#include "node/health.h"
 #include "node/ready.h"
 
 #define STALL_PERIOD_MS 100
@@ -59,12 +64,7 @@ static void on_stall_timer(uv_timer_t *timer)
         struct node_api *api = timer->data;
         struct node_api_metrics *m = &api->metrics;
         uint64_t now = now_ns();
-        uint64_t late = now > m->stall_due_ns ? now - m->stall_due_ns : 0;
-        unsigned b = 0;
-        while (b < NODE_STALL_BUCKETS && late > stall_bounds_ms[b] * 1000000u)
-                b++;
-        m->stall_bucket[b]++;
-        m->stall_ns_total += late;
+        node_latency_add(&m->stall, now > m->stall_due_ns ? now - m->stall_due_ns : 0);
         if (api->cluster != NULL)
                 note_term(m, consensus_replica_term(&api->cluster->replica));
         m->stall_due_ns = now + STALL_PERIOD_MS * 1000000u;
@@ -118,7 +118,7 @@ void node_api_metrics_batch(struct node_api *api, int status, const struct cs_re
         api->metrics.batches[o]++;
 }
 
-static void latency_add(struct node_latency *h, uint64_t ns)
+void node_latency_add(struct node_latency *h, uint64_t ns)
 {
         unsigned b = 0;
         while (b < NODE_STALL_BUCKETS && ns > stall_bounds_ms[b] * 1000000u)
@@ -129,7 +129,7 @@ static void latency_add(struct node_latency *h, uint64_t ns)
 
 void node_api_metrics_commit(struct node_api *api, uint64_t ns)
 {
-        latency_add(&api->metrics.commit, ns);
+        node_latency_add(&api->metrics.commit, ns);
 }
 
 void node_api_metrics_relay(struct node_api *api, bool answered, uint64_t ms)
@@ -138,7 +138,7 @@ void node_api_metrics_relay(struct node_api *api, bool answered, uint64_t ms)
                 api->metrics.relays_answered++;
         else
                 api->metrics.relays_unknown++;
-        latency_add(&api->metrics.relay, ms * 1000000u);
+        node_latency_add(&api->metrics.relay, ms * 1000000u);
 }
 
 /* ---- the exposition ---- */
@@ -183,6 +183,43 @@ static void family(struct text *t, const char *name, const char *type, const cha
         put(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A family whose series differ in one label's value:
+ * name{label="values[i]"} counts[i]. */
+static void labeled(struct text *t, const char *name, const char *type, const char *help,
+                    const char *label, size_t n, const char *const values[],
+                    const uint64_t counts[])
+{
+        family(t, name, type, help);
+        for (size_t i = 0; i < n; i++)
+                put(t, "%s{%s=\"%s\"} %llu\n", name, label, values[i],
+                    (unsigned long long)counts[i]);
+}
+
+/* One histogram's series: counts[0..n] per bucket (counts[n]: above the
+ * last bound), written cumulative with bounds[0..n-1] (in the family's
+ * unit) and +Inf as le, then _sum and _count.  label: "" or one
+ * key="value" pair that every series carries. */
+static void histogram_series(struct text *t, const char *name, const char *label,
+                             size_t n, const double bounds[], const uint64_t counts[],
+                             double sum)
+{
+        bool has_label = label[0] != '\0';
+        uint64_t cum = 0;
+        for (size_t b = 0; b <= n; b++) {
+                cum += counts[b];
+                put(t, "%s_bucket{%s%sle=\"", name, label, has_label ? "," : "");
+                if (b < n)
+                        put(t, "%.15g", bounds[b]);
+                else
+                        put(t, "+Inf");
+                put(t, "\"} %llu\n", (unsigned long long)cum);
+        }
+        const char *open = has_label ? "{" : "", *close = has_label ? "}" : "";
+        put(t, "%s_sum%s%s%s %.15g\n", name, open, label, close, sum);
+        put(t, "%s_count%s%s%s %llu\n", name, open, label, close,
+            (unsigned long long)cum);
+}
+
 /* A label value as the format wants it: \\, \" and \n escaped. */
 static void escape_label(const char *in, char *out, size_t size)
 {
@@ -217,6 +254,31 @@ static void put_seconds(struct text *t, uint64_t ns)
         put(t, "%.9g", (double)ns / 1e9);
 }
 
+/* A DNS family with one series per protocol. */
+static void per_protocol(struct text *t, const char *name, const char *help,
+                         const _Atomic uint64_t by_proto[DNS_METRICS_PROTOS])
+{
+        uint64_t v[DNS_METRICS_PROTOS];
+        for (int p = 0; p < DNS_METRICS_PROTOS; p++)
+                v[p] = dns_metrics_get(&by_proto[p]);
+        labeled(t, name, "counter", help, "protocol", DNS_METRICS_PROTOS, protos, v);
+}
+
+/* One protocol's series of a DNS histogram: its n + 1 bucket counters read
+ * (the servers' sum) and written as histogram_series does. */
+static void dns_histogram(struct text *t, const char *name, const char *proto, size_t n,
+                          const double bounds[], const _Atomic uint64_t buckets[],
+                          double sum)
+{
+        uint64_t c[DNS_METRICS_SIZES > DNS_METRICS_TIMES ? DNS_METRICS_SIZES + 1
+                                                         : DNS_METRICS_TIMES + 1];
+        char label[32];
+        for (size_t b = 0; b <= n && b < sizeof(c) / sizeof(c[0]); b++)
+                c[b] = dns_metrics_get(&buckets[b]);
+        snprintf(label, sizeof(label), "protocol=\"%s\"", proto);
+        histogram_series(t, name, label, n, bounds, c, sum);
+}
+
 static void dns_families(struct text *t, const struct dns_metrics *m)
 {
         family(t, "quorumdns_dns_queries_total", "counter",
@@ -237,68 +299,31 @@ static void dns_families(struct text *t, const struct dns_metrics *m)
                             "%llu\n",
                             protos[p], dns_metrics_rcode_name(r),
                             (unsigned long long)dns_metrics_get(&m->responses[p][r]));
-        family(t, "quorumdns_dns_unanswered_total", "counter",
-               "DNS messages that got no response (not a query, or dropped by "
-               "rate limiting).");
-        for (int p = 0; p < DNS_METRICS_PROTOS; p++)
-                put(t, "quorumdns_dns_unanswered_total{protocol=\"%s\"} %llu\n",
-                    protos[p], (unsigned long long)dns_metrics_get(&m->unanswered[p]));
-        family(t, "quorumdns_dns_truncated_total", "counter",
-               "DNS responses sent with TC=1.");
-        for (int p = 0; p < DNS_METRICS_PROTOS; p++)
-                put(t, "quorumdns_dns_truncated_total{protocol=\"%s\"} %llu\n", protos[p],
-                    (unsigned long long)dns_metrics_get(&m->truncated[p]));
+        per_protocol(t, "quorumdns_dns_unanswered_total",
+                     "DNS messages that got no response (not a query, or dropped by "
+                     "rate limiting).",
+                     m->unanswered);
+        per_protocol(t, "quorumdns_dns_truncated_total", "DNS responses sent with TC=1.",
+                     m->truncated);
 
+        double size_bounds[DNS_METRICS_SIZES], time_bounds[DNS_METRICS_TIMES];
+        for (unsigned b = 0; b < DNS_METRICS_SIZES; b++)
+                size_bounds[b] = dns_metrics_size_bounds[b];
+        for (unsigned b = 0; b < DNS_METRICS_TIMES; b++)
+                time_bounds[b] = (double)dns_metrics_time_bounds_ns[b] / 1e9;
         family(t, "quorumdns_dns_response_size_bytes", "histogram",
                "Size of the DNS responses sent.");
-        for (int p = 0; p < DNS_METRICS_PROTOS; p++) {
-                const struct dns_metrics_hist_size *h = &m->size[p];
-                uint64_t cum = 0;
-                for (unsigned b = 0; b <= DNS_METRICS_SIZES; b++) {
-                        cum += dns_metrics_get(&h->bucket[b]);
-                        if (b < DNS_METRICS_SIZES)
-                                put(t,
-                                    "quorumdns_dns_response_size_bytes_bucket{protocol="
-                                    "\"%"
-                                    "s\",le=\"%u\"} %llu\n",
-                                    protos[p], dns_metrics_size_bounds[b],
-                                    (unsigned long long)cum);
-                        else
-                                put(t,
-                                    "quorumdns_dns_response_size_bytes_bucket{protocol="
-                                    "\"%"
-                                    "s\",le=\"+Inf\"} %llu\n",
-                                    protos[p], (unsigned long long)cum);
-                }
-                put(t, "quorumdns_dns_response_size_bytes_sum{protocol=\"%s\"} %llu\n",
-                    protos[p], (unsigned long long)dns_metrics_get(&h->sum));
-                put(t, "quorumdns_dns_response_size_bytes_count{protocol=\"%s\"} %llu\n",
-                    protos[p], (unsigned long long)cum);
-        }
+        for (int p = 0; p < DNS_METRICS_PROTOS; p++)
+                dns_histogram(t, "quorumdns_dns_response_size_bytes", protos[p],
+                              DNS_METRICS_SIZES, size_bounds, m->size[p].bucket,
+                              (double)dns_metrics_get(&m->size[p].sum));
         family(t, "quorumdns_dns_processing_seconds", "histogram",
                "Time from receiving a DNS message to sending its response (UDP: "
                "its batch's receipt to the batch's send).");
-        for (int p = 0; p < DNS_METRICS_PROTOS; p++) {
-                const struct dns_metrics_hist_time *h = &m->time[p];
-                uint64_t cum = 0;
-                for (unsigned b = 0; b <= DNS_METRICS_TIMES; b++) {
-                        cum += dns_metrics_get(&h->bucket[b]);
-                        put(t,
-                            "quorumdns_dns_processing_seconds_bucket{protocol=\"%s\",le="
-                            "\"",
-                            protos[p]);
-                        if (b < DNS_METRICS_TIMES)
-                                put_seconds(t, dns_metrics_time_bounds_ns[b]);
-                        else
-                                put(t, "+Inf");
-                        put(t, "\"} %llu\n", (unsigned long long)cum);
-                }
-                put(t, "quorumdns_dns_processing_seconds_sum{protocol=\"%s\"} ",
-                    protos[p]);
-                put_seconds(t, dns_metrics_get(&h->sum));
-                put(t, "\nquorumdns_dns_processing_seconds_count{protocol=\"%s\"} %llu\n",
-                    protos[p], (unsigned long long)cum);
-        }
+        for (int p = 0; p < DNS_METRICS_PROTOS; p++)
+                dns_histogram(t, "quorumdns_dns_processing_seconds", protos[p],
+                              DNS_METRICS_TIMES, time_bounds, m->time[p].bucket,
+                              (double)dns_metrics_get(&m->time[p].sum) / 1e9);
 
         /* Per zone: only the series that counted something. */
         char zone[DNS_NAME_MAXLEN * 8 + 16];
@@ -360,38 +385,27 @@ static void gauge1(struct text *t, const char *name, const char *help, uint64_t 
 
 static void limit_families(struct text *t, const struct node_dns_totals *d)
 {
-        family(t, "quorumdns_dns_rrl_responses_total", "counter",
-               "UDP responses Response Rate Limiting dropped or slipped (sent "
-               "truncated).");
-        put(t, "quorumdns_dns_rrl_responses_total{action=\"dropped\"} %llu\n",
-            (unsigned long long)d->rrl_dropped);
-        put(t, "quorumdns_dns_rrl_responses_total{action=\"slipped\"} %llu\n",
-            (unsigned long long)d->rrl_slipped);
-        family(t, "quorumdns_dns_cookies_total", "counter",
-               "UDP queries by DNS COOKIE outcome (RFC 7873).");
-        put(t, "quorumdns_dns_cookies_total{outcome=\"valid\"} %llu\n",
-            (unsigned long long)d->cookie_valid);
-        put(t, "quorumdns_dns_cookies_total{outcome=\"client_only\"} %llu\n",
-            (unsigned long long)d->cookie_client_only);
-        put(t, "quorumdns_dns_cookies_total{outcome=\"bad\"} %llu\n",
-            (unsigned long long)d->cookie_bad);
+        labeled(t, "quorumdns_dns_rrl_responses_total", "counter",
+                "UDP responses Response Rate Limiting dropped or slipped (sent "
+                "truncated).",
+                "action", 2, (const char *const[]){"dropped", "slipped"},
+                (const uint64_t[]){d->rrl_dropped, d->rrl_slipped});
+        labeled(
+            t, "quorumdns_dns_cookies_total", "counter",
+            "UDP queries by DNS COOKIE outcome (RFC 7873).", "outcome", 3,
+            (const char *const[]){"valid", "client_only", "bad"},
+            (const uint64_t[]){d->cookie_valid, d->cookie_client_only, d->cookie_bad});
         counter1(t, "quorumdns_dns_badcookie_sent_total",
                  "BADCOOKIE responses sent (--cookies required).", d->badcookie_sent);
         counter1(t, "quorumdns_dns_tcp_connections_accepted_total",
                  "DNS TCP connections accepted.", d->tcp_accepted);
         counter1(t, "quorumdns_dns_tcp_connections_refused_total",
                  "DNS TCP connections refused (no room could be made).", d->tcp_refused);
-        family(t, "quorumdns_dns_tcp_connections_closed_total", "counter",
-               "DNS TCP connections the server closed, by reason.");
-        put(t, "quorumdns_dns_tcp_connections_closed_total{reason=\"total_cap\"} %llu\n",
-            (unsigned long long)d->tcp_evicted_total);
-        put(t, "quorumdns_dns_tcp_connections_closed_total{reason=\"source_cap\"} %llu\n",
-            (unsigned long long)d->tcp_evicted_per_source);
-        put(t, "quorumdns_dns_tcp_connections_closed_total{reason=\"idle\"} %llu\n",
-            (unsigned long long)d->tcp_idle_timeouts);
-        put(t,
-            "quorumdns_dns_tcp_connections_closed_total{reason=\"slow_message\"} %llu\n",
-            (unsigned long long)d->tcp_message_timeouts);
+        labeled(t, "quorumdns_dns_tcp_connections_closed_total", "counter",
+                "DNS TCP connections the server closed, by reason.", "reason", 4,
+                (const char *const[]){"total_cap", "source_cap", "idle", "slow_message"},
+                (const uint64_t[]){d->tcp_evicted_total, d->tcp_evicted_per_source,
+                                   d->tcp_idle_timeouts, d->tcp_message_timeouts});
         gauge1(t, "quorumdns_dns_tcp_connections_open", "DNS TCP connections open now.",
                d->tcp_open);
         if (d->qlog_on) {
@@ -406,12 +420,10 @@ static void limit_families(struct text *t, const struct node_dns_totals *d)
         }
         if (!d->dnstap_on)
                 return;
-        family(t, "quorumdns_dnstap_frames_total", "counter",
-               "dnstap frames written, by message type.");
-        put(t, "quorumdns_dnstap_frames_total{type=\"auth_query\"} %llu\n",
-            (unsigned long long)d->dnstap_queries);
-        put(t, "quorumdns_dnstap_frames_total{type=\"auth_response\"} %llu\n",
-            (unsigned long long)d->dnstap_responses);
+        labeled(t, "quorumdns_dnstap_frames_total", "counter",
+                "dnstap frames written, by message type.", "type", 2,
+                (const char *const[]){"auth_query", "auth_response"},
+                (const uint64_t[]){d->dnstap_queries, d->dnstap_responses});
         counter1(t, "quorumdns_dnstap_dropped_total",
                  "Queries not sent to dnstap because a listener's queue was full.",
                  d->dnstap_dropped);
@@ -426,20 +438,12 @@ static void limit_families(struct text *t, const struct node_dns_totals *d)
 static void latency_family(struct text *t, const char *name, const char *help,
                            const struct node_latency *h)
 {
+        double bounds[NODE_STALL_BUCKETS];
+        for (unsigned b = 0; b < NODE_STALL_BUCKETS; b++)
+                bounds[b] = (double)stall_bounds_ms[b] / 1e3;
         family(t, name, "histogram", help);
-        uint64_t cum = 0;
-        for (unsigned b = 0; b <= NODE_STALL_BUCKETS; b++) {
-                cum += h->bucket[b];
-                put(t, "%s_bucket{le=\"", name);
-                if (b < NODE_STALL_BUCKETS)
-                        put_seconds(t, stall_bounds_ms[b] * 1000000u);
-                else
-                        put(t, "+Inf");
-                put(t, "\"} %llu\n", (unsigned long long)cum);
-        }
-        put(t, "%s_sum ", name);
-        put_seconds(t, h->sum_ns);
-        put(t, "\n%s_count %llu\n", name, (unsigned long long)cum);
+        histogram_series(t, name, "", NODE_STALL_BUCKETS, bounds, h->bucket,
+                         (double)h->sum_ns / 1e9);
 }
 
 static int count_rrsets(const struct cs_zone *zone, void *arg)
@@ -455,18 +459,17 @@ static void raft_families(struct text *t, struct node_api *api)
         struct node_api_metrics *m = &api->metrics;
         note_term(m, consensus_replica_term(replica));
         enum consensus_state state = consensus_replica_state(replica);
-        family(t, "quorumdns_raft_state", "gauge",
-               "This node's raft state: 1 for the state it is in.");
-        static const struct {
-                enum consensus_state state;
-                const char *name;
-        } states[] = {{CONSENSUS_FOLLOWER, "follower"},
-                      {CONSENSUS_CANDIDATE, "candidate"},
-                      {CONSENSUS_LEADER, "leader"},
-                      {CONSENSUS_UNAVAILABLE, "unavailable"}};
-        for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
-                put(t, "quorumdns_raft_state{state=\"%s\"} %d\n", states[i].name,
-                    state == states[i].state);
+        static const enum consensus_state states[] = {
+            CONSENSUS_FOLLOWER, CONSENSUS_CANDIDATE, CONSENSUS_LEADER,
+            CONSENSUS_UNAVAILABLE};
+        static const char *const state_names[] = {"follower", "candidate", "leader",
+                                                  "unavailable"};
+        uint64_t in_state[4];
+        for (size_t i = 0; i < 4; i++)
+                in_state[i] = state == states[i];
+        labeled(t, "quorumdns_raft_state", "gauge",
+                "This node's raft state: 1 for the state it is in.", "state", 4,
+                state_names, in_state);
         gauge1(t, "quorumdns_raft_term", "The current raft term.",
                consensus_replica_term(replica));
         gauge1(t, "quorumdns_raft_commit_index", "The highest log index known committed.",
@@ -495,18 +498,14 @@ static void raft_families(struct text *t, struct node_api *api)
         put_seconds(t, fsm->snapshot_ns_total);
         put(t, "\n");
 
-        family(t, "quorumdns_api_change_batches_total", "counter",
-               "Change batches (and imports) this node proposed as leader, by outcome.");
-        for (int o = 0; o < NODE_BATCH_OUTCOMES; o++)
-                put(t, "quorumdns_api_change_batches_total{outcome=\"%s\"} %llu\n",
-                    batch_outcomes[o], (unsigned long long)m->batches[o]);
-        family(t, "quorumdns_api_relays_total", "counter",
-               "Writes this node relayed to the leader, by outcome (unknown: the "
-               "client was told to retry).");
-        put(t, "quorumdns_api_relays_total{outcome=\"answered\"} %llu\n",
-            (unsigned long long)m->relays_answered);
-        put(t, "quorumdns_api_relays_total{outcome=\"unknown\"} %llu\n",
-            (unsigned long long)m->relays_unknown);
+        labeled(t, "quorumdns_api_change_batches_total", "counter",
+                "Change batches (and imports) this node proposed as leader, by outcome.",
+                "outcome", NODE_BATCH_OUTCOMES, batch_outcomes, m->batches);
+        labeled(t, "quorumdns_api_relays_total", "counter",
+                "Writes this node relayed to the leader, by outcome (unknown: the "
+                "client was told to retry).",
+                "outcome", 2, (const char *const[]){"answered", "unknown"},
+                (const uint64_t[]){m->relays_answered, m->relays_unknown});
         latency_family(t, "quorumdns_api_relay_seconds",
                        "Time a relayed write took, from the client's request to its "
                        "answer.",
@@ -516,22 +515,10 @@ static void raft_families(struct text *t, struct node_api *api)
                        "the log append, replication to a majority and the apply.",
                        &m->commit);
 
-        family(t, "quorumdns_loop_stall_seconds", "histogram",
-               "How late a 100 ms timer of the node's loop fires: time the loop "
-               "was kept from its other work.");
-        uint64_t cum = 0;
-        for (unsigned b = 0; b <= NODE_STALL_BUCKETS; b++) {
-                cum += m->stall_bucket[b];
-                put(t, "quorumdns_loop_stall_seconds_bucket{le=\"");
-                if (b < NODE_STALL_BUCKETS)
-                        put_seconds(t, stall_bounds_ms[b] * 1000000u);
-                else
-                        put(t, "+Inf");
-                put(t, "\"} %llu\n", (unsigned long long)cum);
-        }
-        put(t, "quorumdns_loop_stall_seconds_sum ");
-        put_seconds(t, m->stall_ns_total);
-        put(t, "\nquorumdns_loop_stall_seconds_count %llu\n", (unsigned long long)cum);
+        latency_family(t, "quorumdns_loop_stall_seconds",
+                       "How late a 100 ms timer of the node's loop fires: time the loop "
+                       "was kept from its other work.",
+                       &m->stall);
 
         uint64_t leader = consensus_replica_leader(replica, NULL);
         uint64_t now = uv_now(api->loop);
@@ -557,6 +544,66 @@ static void raft_families(struct text *t, struct node_api *api)
                rrsets);
 }
 
+/* Health checks: the replicated (published) status of each, their sum, this
+ * node's own verdicts, and what its probes and vote rounds counted. */
+static void health_families(struct text *t, struct node_api *api)
+{
+        const struct cs_state *st = &api->cluster->state;
+        size_t n = cs_state_health_count(st), healthy = 0;
+        char id[CS_HEALTH_ID_TEXT];
+        family(t, "quorumdns_health_check_status", "gauge",
+               "A health check's status as the cluster publishes it (the aggregate of "
+               "the nodes' votes, or its MANUAL, HEARTBEAT or CALCULATED rule): 1 "
+               "healthy, 0 unhealthy.");
+        for (size_t i = 0; i < n; i++) {
+                const struct cs_health_check *c = cs_state_health_at(st, i);
+                cs_health_id_text(c->id, id);
+                put(t, "quorumdns_health_check_status{check=\"%s\",type=\"%s\"} %d\n", id,
+                    health_check_type_name(c->cfg.type), c->healthy);
+                healthy += c->healthy;
+        }
+        labeled(t, "quorumdns_health_checks", "gauge",
+                "Health checks in the replicated state, by published status.", "status",
+                2, (const char *const[]){"healthy", "unhealthy"},
+                (const uint64_t[]){healthy, n - healthy});
+        family(t, "quorumdns_health_check_local_status", "gauge",
+               "This node's own verdict on a check it probes (after inversion and "
+               "hysteresis): 1 healthy, 0 unhealthy.");
+        for (size_t i = 0; i < n; i++) {
+                const struct cs_health_check *c = cs_state_health_at(st, i);
+                const struct health_local *l = node_health_local(api->health, c->id);
+                if (l == NULL || !l->probing)
+                        continue;
+                cs_health_id_text(c->id, id);
+                put(t, "quorumdns_health_check_local_status{check=\"%s\"} %d\n", id,
+                    l->healthy);
+        }
+        static const struct node_health_stats none;
+        const struct node_health_stats *hs = node_health_stats(api->health);
+        if (hs == NULL)
+                hs = &none;
+        counter1(t, "quorumdns_health_probes_total",
+                 "Health-check probes this node finished.", hs->probes);
+        const char *reasons[HEALTH_REASON_COUNT - 1];
+        for (int r = 1; r < HEALTH_REASON_COUNT; r++)
+                reasons[r - 1] = health_reason_name((enum health_reason)r);
+        labeled(t, "quorumdns_health_probe_failures_total", "counter",
+                "This node's probes that failed, by reason (before a check's inversion).",
+                "reason", HEALTH_REASON_COUNT - 1, reasons, hs->failures + 1);
+        latency_family(
+            t, "quorumdns_health_probe_seconds",
+            "Time from a probe's start to its verdict (connect, TLS, response).",
+            &hs->probe_time);
+        counter1(t, "quorumdns_health_votes_proposed_total",
+                 "Votes (one per check) this node sent: proposed as leader or posted to "
+                 "the leader.",
+                 hs->votes_proposed);
+        labeled(t, "quorumdns_health_vote_rounds_total", "counter",
+                "This node's vote rounds (one VOTES command each), by outcome.",
+                "outcome", 2, (const char *const[]){"applied", "failed"},
+                (const uint64_t[]){hs->rounds_applied, hs->rounds_failed});
+}
+
 void node_api_metrics(struct node_http_request *r, void *ctx)
 {
         struct node_api *api = ctx;
@@ -580,6 +627,7 @@ void node_api_metrics(struct node_http_request *r, void *ctx)
         dns_families(&t, sum);
         limit_families(&t, &d);
         raft_families(&t, api);
+        health_families(&t, api);
         free(sum);
         if (t.failed) {
                 free(t.buf);

@@ -6,7 +6,9 @@
  * hands their sum to the endpoint through node_api.dns_collect; the API's
  * own figures (change batches, relays, loop stalls) are counted here on the
  * loop, in struct node_api_metrics; raft and the replicated state are read
- * when the endpoint is scraped.
+ * when the endpoint is scraped.  Health checks: their published status is
+ * read from the replicated state, this node's verdicts, probes and vote
+ * rounds from node/health.c (node_health_stats, node_health_local).
  */
 #ifndef NODE_API_METRICS_H
 #define NODE_API_METRICS_H
@@ -48,6 +50,9 @@ struct node_latency {
         uint64_t sum_ns;
 };
 
+/* Counts a duration of ns in h. */
+void node_latency_add(struct node_latency *h, uint64_t ns);
+
 /* Counted on the loop. */
 struct node_api_metrics {
         uint64_t batches[NODE_BATCH_OUTCOMES];
@@ -58,8 +63,7 @@ struct node_api_metrics {
         uv_timer_t stall_timer;
         bool stall_running;
         uint64_t stall_due_ns;
-        uint64_t stall_bucket[NODE_STALL_BUCKETS + 1];
-        uint64_t stall_ns_total;
+        struct node_latency stall;
         /* Elections this node has seen: the term's increases. */
         uint64_t last_term;
         uint64_t elections;

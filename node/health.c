@@ -38,6 +38,7 @@ struct node_health {
         uint64_t version;
         unsigned open; /* handles and scheduler not yet closed, votes in flight */
         bool closing;
+        struct node_health_stats stats;
         /* Collected by a round. */
         struct cs_health_vote_spec *votes;
         size_t n_votes, cap_votes;
@@ -224,13 +225,14 @@ static void schedule_round(struct node_health *h, uint64_t delay_ms)
 
 static void maybe_free(struct node_health *h);
 
-/* The votes in flight hold h (h->open): a close meanwhile frees it here. */
-static void on_proposed(void *ctx, int status, const struct cs_result *res)
+/* A round's votes were applied (ok) or not.  The votes in flight hold h
+ * (h->open): a close meanwhile frees it here. */
+static void round_done(struct node_health *h, bool ok)
 {
-        struct node_health *h = ctx;
-        if (status != 0 || (res != NULL && res->status != 0))
-                LOG_DEBUG("health: votes not applied: %d %s", status,
-                          res ? res->message : "");
+        if (ok)
+                h->stats.rounds_applied++;
+        else
+                h->stats.rounds_failed++;
         h->sending = false;
         if (h->again && !h->closing) {
                 h->again = false;
@@ -239,14 +241,22 @@ static void on_proposed(void *ctx, int status, const struct cs_result *res)
         maybe_free(h);
 }
 
+static void on_proposed(void *ctx, int status, const struct cs_result *res)
+{
+        bool ok = status == 0 && (res == NULL || res->status == 0);
+        if (!ok)
+                LOG_DEBUG("health: votes not applied: %d %s", status,
+                          res ? res->message : "");
+        round_done(ctx, ok);
+}
+
 static void on_sent(void *ctx, int status, const char *type, const char *body, size_t len)
 {
         (void)type;
-        struct node_health *h = ctx;
         if (status != 200)
                 LOG_DEBUG("health: the leader took no votes (%d): %.*s", status,
                           (int)(len > 200 ? 200 : len), body ? body : "");
-        on_proposed(h, 0, NULL);
+        round_done(ctx, status == 200);
 }
 
 static void send_votes(struct node_health *h)
@@ -258,6 +268,7 @@ static void send_votes(struct node_health *h)
                     .node = h->cfg->node_id, .votes = h->votes, .count = h->n_votes};
                 h->sending = true;
                 h->open++;
+                h->stats.votes_proposed += h->n_votes;
                 node_cluster_propose(c, &cmd, on_proposed, h);
                 return;
         }
@@ -284,6 +295,8 @@ static void send_votes(struct node_health *h)
                               &req, on_sent, h) != 0) {
                 h->sending = false;
                 h->open--;
+        } else {
+                h->stats.votes_proposed += h->n_votes;
         }
         free(text);
 }
@@ -321,6 +334,19 @@ static void on_refresh(struct health_sched *sched)
 {
         struct node_health *h = sched->data;
         schedule_round(h, 0);
+}
+
+static void on_result(struct health_sched *sched, const struct health_local *local,
+                      const struct health_result *result)
+{
+        (void)local;
+        struct node_health_stats *st = &((struct node_health *)sched->data)->stats;
+        st->probes++;
+        if (!result->ok && (unsigned)result->reason < HEALTH_REASON_COUNT)
+                st->failures[result->reason]++;
+        node_latency_add(&st->probe_time, result->elapsed_us > 0
+                                              ? (uint64_t)result->elapsed_us * 1000u
+                                              : 0);
 }
 
 /* ---- the votes' JSON -------------------------------------------------------- */
@@ -408,6 +434,11 @@ int node_health_votes_parse(json_t *body, struct cs_health_votes *out,
 
 /* ---- life cycle ----------------------------------------------------------- */
 
+const struct node_health_stats *node_health_stats(const struct node_health *h)
+{
+        return h ? &h->stats : NULL;
+}
+
 const struct health_local *node_health_local(const struct node_health *h, uint64_t id)
 {
         return h ? health_sched_get(&h->sched, id) : NULL;
@@ -467,7 +498,8 @@ int node_health_start(struct node_health **out, struct node_cluster *c, uv_loop_
                                             .region = cfg->region[0] ? cfg->region : NULL,
                                             .refresh_ms = NODE_HEALTH_REFRESH_MS,
                                             .on_state = on_state,
-                                            .on_refresh = on_refresh};
+                                            .on_refresh = on_refresh,
+                                            .on_result = on_result};
         int rc = health_sched_init(&h->sched, loop, &opts);
         if (rc != 0) {
                 free(h);

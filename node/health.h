@@ -27,13 +27,24 @@
 #include <uv.h>
 
 #include "consensus/health.h"
+#include "health/probe.h"
 #include "node/api_json.h"
+#include "node/api_metrics.h"
 #include "node/cluster.h"
 
 #define NODE_HEALTH_COALESCE_MS 200
 #define NODE_HEALTH_REFRESH_MS  1000
 
 struct node_health;
+
+/* What this node's probes and vote rounds counted since start (GET /metrics). */
+struct node_health_stats {
+        uint64_t probes;                        /* finished */
+        uint64_t failures[HEALTH_REASON_COUNT]; /* by the probe's reason, not inverted */
+        struct node_latency probe_time;         /* a probe's start to its verdict */
+        uint64_t votes_proposed;                /* votes in the VOTES this node sent */
+        uint64_t rounds_applied, rounds_failed; /* those VOTES: applied, or not */
+};
 
 /* Starts probing what the replicated state defines; *out on success.  0 or
  * a negative error (nothing started). */
@@ -62,6 +73,9 @@ int node_health_votes_parse(json_t *body, struct cs_health_votes *out,
 void node_health_config_parse(json_t *body, struct health_check_config *cfg,
                               uint64_t self, const struct cs_state *st,
                               struct api_errors *e);
+
+/* The counters above; NULL when h is NULL (no health wiring). */
+const struct node_health_stats *node_health_stats(const struct node_health *h);
 
 /* This node's local view of a check (for the status API), or NULL. */
 const struct health_local *node_health_local(const struct node_health *h, uint64_t id);

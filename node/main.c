@@ -35,6 +35,7 @@
 #include "node/cluster.h"
 #include "node/config.h"
 #include "node/cookies.h"
+#include "node/dns_stats.h"
 #include "node/forward.h"
 #include "node/geoip.h"
 #include "node/health.h"
@@ -171,50 +172,20 @@ static void reload(struct node *node)
                  node->cfg.zone_count == 1 ? "" : "s");
 }
 
+/* The DNS servers, query log and dnstap, for node/dns_stats.h. */
+static struct node_dns_sources dns_sources(const struct node *node)
+{
+        return (struct node_dns_sources){.udp = node->udp,
+                                         .tcp = node->tcp,
+                                         .servers = node->servers,
+                                         .qlog = node->qlog,
+                                         .dnstap = node->dnstap};
+}
+
 static void dns_totals(const struct node *node, struct node_dns_totals *t)
 {
-        memset(t, 0, sizeof(*t));
-        for (unsigned i = 0; i < node->servers; i++) {
-                const struct dns_udp_limit_stats *u = &node->udp[i].limit_stats;
-                t->rrl_dropped +=
-                    atomic_load_explicit(&u->rrl_dropped, memory_order_relaxed);
-                t->rrl_slipped +=
-                    atomic_load_explicit(&u->rrl_slipped, memory_order_relaxed);
-                t->cookie_valid +=
-                    atomic_load_explicit(&u->cookie_valid, memory_order_relaxed);
-                t->cookie_client_only +=
-                    atomic_load_explicit(&u->cookie_client_only, memory_order_relaxed);
-                t->cookie_bad +=
-                    atomic_load_explicit(&u->cookie_bad, memory_order_relaxed);
-                t->badcookie_sent +=
-                    atomic_load_explicit(&u->badcookie_sent, memory_order_relaxed);
-                const struct dns_tcp_stats *s = &node->tcp[i].stats;
-                t->tcp_accepted += s->accepted;
-                t->tcp_refused += s->refused;
-                t->tcp_evicted_total += s->evicted_total;
-                t->tcp_evicted_per_source += s->evicted_per_source;
-                t->tcp_idle_timeouts += s->idle_timeouts;
-                t->tcp_message_timeouts += s->message_timeouts;
-                t->tcp_open += node->tcp[i].clients;
-        }
-        if (node->qlog != NULL) {
-                struct dns_qlog_stats q;
-                dns_qlog_stats(node->qlog, &q);
-                t->qlog_on = 1;
-                t->qlog_written = q.written;
-                t->qlog_dropped = q.dropped;
-                t->qlog_reopens = q.reopens;
-        }
-        if (node->dnstap != NULL) {
-                struct dns_dnstap_stats d;
-                dns_dnstap_stats(node->dnstap, &d);
-                t->dnstap_on = 1;
-                t->dnstap_queries = d.queries;
-                t->dnstap_responses = d.responses;
-                t->dnstap_dropped = d.dropped;
-                t->dnstap_lost = d.lost;
-                t->dnstap_reopens = d.reopens;
-        }
+        struct node_dns_sources src = dns_sources(node);
+        node_dns_stats_totals(&src, t);
 }
 
 /* The query log, when configured; 0 or -1 (reported). */
@@ -272,13 +243,10 @@ static int open_dnstap(struct node *node)
 static void dns_collect(void *ctx, struct node_dns_totals *t, struct dns_metrics *sum)
 {
         struct node *node = ctx;
-        dns_totals(node, t);
-        for (unsigned i = 0; i < node->servers && !node->stopping; i++) {
-                if (node->udp[i].metrics != NULL)
-                        dns_metrics_merge(sum, node->udp[i].metrics);
-                if (node->tcp[i].metrics != NULL)
-                        dns_metrics_merge(sum, node->tcp[i].metrics);
-        }
+        struct node_dns_sources src = dns_sources(node);
+        node_dns_stats_totals(&src, t);
+        if (!node->stopping)
+                node_dns_stats_merge(&src, sum);
 }
 
 /* /v1/health "dns": the counters an operator watches for abuse. */
@@ -286,18 +254,7 @@ static json_t *dns_stats_json(void *ctx)
 {
         struct node_dns_totals t;
         dns_totals(ctx, &t);
-        return json_pack(
-            "{s:{s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I, s:I}}",
-            "rrl", "dropped", (json_int_t)t.rrl_dropped, "slipped",
-            (json_int_t)t.rrl_slipped, "cookies", "valid", (json_int_t)t.cookie_valid,
-            "client_only", (json_int_t)t.cookie_client_only, "bad",
-            (json_int_t)t.cookie_bad, "badcookie_sent", (json_int_t)t.badcookie_sent,
-            "tcp", "accepted", (json_int_t)t.tcp_accepted, "refused",
-            (json_int_t)t.tcp_refused, "closed_at_total_cap",
-            (json_int_t)t.tcp_evicted_total, "closed_at_source_cap",
-            (json_int_t)t.tcp_evicted_per_source, "idle_timeouts",
-            (json_int_t)t.tcp_idle_timeouts, "message_timeouts",
-            (json_int_t)t.tcp_message_timeouts);
+        return node_dns_stats_json(&t);
 }
 
 /* One line about what the limits did, when they did something: never a line
@@ -305,27 +262,10 @@ static json_t *dns_stats_json(void *ctx)
 static void log_dns_limits(struct node *node, bool final)
 {
         struct node_dns_totals t;
-        const struct node_dns_totals *o = &node->logged;
         dns_totals(node, &t);
-        if (!final && memcmp(&t, o, sizeof(t)) == 0)
+        if (!final && memcmp(&t, &node->logged, sizeof(t)) == 0)
                 return;
-        static const struct node_dns_totals zero;
-        if (final)
-                o = &zero;
-        log_write(
-            final ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
-            "DNS limits%s: RRL dropped %llu, slipped %llu; TCP closed %llu at the "
-            "total cap, %llu at the per-address cap, %llu idle, %llu for a slow "
-            "message, refused %llu; BADCOOKIE %llu",
-            final ? " since start" : " in the last interval",
-            (unsigned long long)(t.rrl_dropped - o->rrl_dropped),
-            (unsigned long long)(t.rrl_slipped - o->rrl_slipped),
-            (unsigned long long)(t.tcp_evicted_total - o->tcp_evicted_total),
-            (unsigned long long)(t.tcp_evicted_per_source - o->tcp_evicted_per_source),
-            (unsigned long long)(t.tcp_idle_timeouts - o->tcp_idle_timeouts),
-            (unsigned long long)(t.tcp_message_timeouts - o->tcp_message_timeouts),
-            (unsigned long long)(t.tcp_refused - o->tcp_refused),
-            (unsigned long long)(t.badcookie_sent - o->badcookie_sent));
+        node_dns_stats_log_limits(&t, final ? NULL : &node->logged);
         node->logged = t;
 }
 
@@ -334,15 +274,7 @@ static void on_stats_timer(uv_timer_t *timer)
         struct node *node = timer->data;
         struct node_dns_totals t;
         dns_totals(node, &t);
-        /* Normal life (connections, idle timeouts, cookies) is not worth a
-         * warning; only what the limits refused is. */
-        t.tcp_idle_timeouts = node->logged.tcp_idle_timeouts;
-        t.tcp_accepted = node->logged.tcp_accepted;
-        t.cookie_valid = node->logged.cookie_valid;
-        t.cookie_client_only = node->logged.cookie_client_only;
-        t.cookie_bad = node->logged.cookie_bad;
-        t.tcp_open = node->logged.tcp_open;
-        if (memcmp(&t, &node->logged, sizeof(t)) != 0)
+        if (node_dns_stats_limits_changed(&t, &node->logged))
                 log_dns_limits(node, false);
 }
 

@@ -8,16 +8,23 @@
 # Usage: tools/compose.sh [options] up|test|down|env
 #   up      builds the image once (n1 builds it, n2 and n3 reuse it), starts
 #           n1..n3 and waits until every node answers with a leader
-#   test    up, then: a write through n1's published API port read over DNS
-#           from n2's published DNS port; n3's container killed, a write made
-#           while it is down, n3 restarted by its restart policy and serving
-#           that write; then down, and a check that nothing is left
+#   test    up, then: only pki and n1..n3 made; a write through n1's
+#           published API port read over DNS from n2's published DNS port;
+#           n3's container killed, a write made while it is down, n3
+#           restarted by its restart policy and serving that write; then the
+#           monitoring profile added: Prometheus (its image built) scrapes
+#           the three nodes, and its HTTP API returns, for each node, the
+#           counts of the DNS queries the test sent it and its health-check
+#           figures, and answers every query of docs/grafana-dashboard.json;
+#           then down, and a check that nothing is left
 #   down    removes what up made: containers, network, volumes (unless
 #           --keep-data), the podman service, the firewall chains it added,
 #           and ip_forward as it was before up.  Idempotent.  The images (the
 #           build cache) stay in .run/compose/storage unless --purge
 #   env     prints the exports that let docker-compose/podman reach the stack
-#   --keep-data   down: keep the nodes' data volumes
+#   --monitoring  up: also the profile "monitoring" (Prometheus on port 9090
+#                 of QDNS_PUBLISH_IP, scraping n1..n3 with the read token)
+#   --keep-data   down: keep the nodes' data volumes (and Prometheus's)
 #   --purge       down: also delete the images and the podman storage
 #   -h, --help    this text
 #
@@ -34,7 +41,9 @@
 # answers), QDNS_DEBIAN_MIRROR (default http://deb.debian.org/debian),
 # QDNS_ADMIN_TOKEN (default: made once, kept in .run/compose/admin-token),
 # QDNS_COOKIE_SECRET (default: made once, kept in .run/compose/cookie-secret),
-# QDNS_PUBLISH_IP (default 127.0.0.1).
+# QDNS_READ_TOKEN (the nodes' read token, which Prometheus scrapes with;
+# default: made once, kept in .run/compose/read-token), QDNS_PUBLISH_IP
+# (default 127.0.0.1), QDNS_PROMETHEUS_PORT (default 9090).
 # Exit status: 0 done, 1 failed, 2 usage, 77 (test) this machine cannot run
 # containers at all (the reason is printed).
 set -euo pipefail
@@ -50,6 +59,8 @@ PUBLISH_IP=${QDNS_PUBLISH_IP:-127.0.0.1}
 export COMPOSE_PROJECT_NAME=quorumdns
 COMPOSE_FILE="$ROOT/docker-compose.yml"
 NODES=(n1 n2 n3)
+PROFILE=monitoring
+PROM_PORT=${QDNS_PROMETHEUS_PORT:-9090}
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"; }
 say() { printf 'compose: %s\n' "$*"; }
@@ -62,7 +73,7 @@ skip() {
         exit 77
 }
 
-keep_data=0 purge=0 cmd=""
+keep_data=0 purge=0 monitoring=0 cmd=""
 for arg in "$@"; do
         case "$arg" in
         -h | --help)
@@ -70,6 +81,7 @@ for arg in "$@"; do
                 exit 0
                 ;;
         --keep-data) keep_data=1 ;;
+        --monitoring) monitoring=1 ;;
         --purge) purge=1 ;;
         up | test | down | env | _healthloop)
                 [ -z "$cmd" ] || { usage >&2; exit 2; }
@@ -106,19 +118,26 @@ pm() { CONTAINERS_CONF="$STATE/containers.conf" CONTAINERS_STORAGE_CONF="$STATE/
 
 # compose ARGS...: docker-compose (or `docker compose`) against the engine.
 compose() {
-        # The compose file refuses to load without it, for any command.
-        local tok cookie
+        # The compose file refuses to load without these, for any command;
+        # the read token lets the monitoring profile's Prometheus scrape.
+        local tok cookie rtok
         tok=$(admin_token)
         cookie=$(cookie_secret)
+        rtok=$(read_token)
         if [ "$ENGINE" = podman ]; then
-                QDNS_ADMIN_TOKEN=$tok QDNS_COOKIE_SECRET=$cookie DOCKER_HOST="unix://$SOCK" \
-                        docker-compose -f "$COMPOSE_FILE" "$@"
+                QDNS_ADMIN_TOKEN=$tok QDNS_COOKIE_SECRET=$cookie QDNS_READ_TOKEN=$rtok \
+                        DOCKER_HOST="unix://$SOCK" docker-compose -f "$COMPOSE_FILE" "$@"
         elif docker compose version >/dev/null 2>&1; then
-                QDNS_ADMIN_TOKEN=$tok QDNS_COOKIE_SECRET=$cookie docker compose -f "$COMPOSE_FILE" "$@"
+                QDNS_ADMIN_TOKEN=$tok QDNS_COOKIE_SECRET=$cookie QDNS_READ_TOKEN=$rtok \
+                        docker compose -f "$COMPOSE_FILE" "$@"
         else
-                QDNS_ADMIN_TOKEN=$tok QDNS_COOKIE_SECRET=$cookie docker-compose -f "$COMPOSE_FILE" "$@"
+                QDNS_ADMIN_TOKEN=$tok QDNS_COOKIE_SECRET=$cookie QDNS_READ_TOKEN=$rtok \
+                        docker-compose -f "$COMPOSE_FILE" "$@"
         fi
 }
+
+# compose_all ARGS...: compose with the monitoring profile enabled too.
+compose_all() { compose --profile "$PROFILE" "$@"; }
 
 # cli ARGS...: docker or podman (the same subcommands: ps, inspect, kill).
 cli() { if [ "$ENGINE" = podman ]; then pm "$@"; else docker "$@"; fi; }
@@ -127,30 +146,24 @@ need() { # COMMAND PACKAGE
         command -v "$1" >/dev/null || die "$1 is missing (Debian package $2; tools/setup.sh installs it)"
 }
 
-admin_token() {
-        if [ -n "${QDNS_ADMIN_TOKEN:-}" ]; then
-                printf '%s' "$QDNS_ADMIN_TOKEN"
+# kept_secret FILE HEXBYTES VALUE: VALUE when it is set, else the secret
+# kept in .run/compose/FILE (made once with openssl, mode 600).
+kept_secret() {
+        if [ -n "$3" ]; then
+                printf '%s' "$3"
                 return
         fi
         mkdir -p "$STATE"
-        if [ ! -s "$STATE/admin-token" ]; then
-                (umask 077 && openssl rand -hex 32 >"$STATE/admin-token")
-        fi
-        cat "$STATE/admin-token"
+        [ -s "$STATE/$1" ] || (umask 077 && openssl rand -hex "$2" >"$STATE/$1")
+        cat "$STATE/$1"
 }
 
-# The DNS cookie secret every node shares (compose refuses to start without).
-cookie_secret() {
-        if [ -n "${QDNS_COOKIE_SECRET:-}" ]; then
-                printf '%s' "$QDNS_COOKIE_SECRET"
-                return
-        fi
-        mkdir -p "$STATE"
-        if [ ! -s "$STATE/cookie-secret" ]; then
-                (umask 077 && openssl rand -hex 16 >"$STATE/cookie-secret")
-        fi
-        cat "$STATE/cookie-secret"
-}
+# The nodes' admin token; their read token (GET /metrics for the monitoring
+# profile's Prometheus); the DNS cookie secret they share.  The compose
+# file refuses to start without the first and the last.
+admin_token() { kept_secret admin-token 32 "${QDNS_ADMIN_TOKEN:-}"; }
+read_token() { kept_secret read-token 32 "${QDNS_READ_TOKEN:-}"; }
+cookie_secret() { kept_secret cookie-secret 16 "${QDNS_COOKIE_SECRET:-}"; }
 
 # ------------------------------------------------------------ podman route
 
@@ -437,6 +450,24 @@ wait_cluster() { # SECONDS: every node's /v1/health is ok and knows a leader
         done
 }
 
+# build_image WHAT LOG COMMAND...: a `docker-compose build`, its steps
+# shown and its whole output in .run/compose/LOG; on failure its tail, and
+# the script ends.
+build_image() {
+        local what=$1 log="$STATE/$2" bt=$SECONDS rc
+        shift 2
+        set +e
+        "$@" 2>&1 | tee "$log" |
+                grep --line-buffered -E '^(\[[0-9]+/[0-9]+\] STEP|Step [0-9]|setup: |Successfully built)' | cut -c1-120
+        rc=${PIPESTATUS[0]}
+        set -e
+        [ "$rc" = 0 ] || {
+                tail -n 30 "$log" >&2
+                die "$what: the build failed (log: $log)"
+        }
+        say "$what built in $((SECONDS - bt)) s"
+}
+
 up() {
         preflight
         local t=$SECONDS
@@ -449,18 +480,7 @@ up() {
                 start_healthloop
         fi
         say "building the image and starting n1..n3 ($ENGINE)"
-        local bt=$SECONDS
-        local rc
-        set +e
-        compose build 2>&1 | tee "$STATE/build.log" |
-                grep --line-buffered -E '^(\[[0-9]+/[0-9]+\] STEP|Step [0-9]|setup: |Successfully built)' | cut -c1-120
-        rc=${PIPESTATUS[0]}
-        set -e
-        [ "$rc" = 0 ] || {
-                tail -n 30 "$STATE/build.log" >&2
-                die "the image build failed (log: $STATE/build.log)"
-        }
-        say "image built in $((SECONDS - bt)) s"
+        build_image "the image" build.log compose build
         compose up -d || die "docker-compose up failed; see tools/compose.sh down"
         wait_cluster 120 || {
                 compose logs --tail 30 >&2 || true
@@ -474,20 +494,72 @@ up() {
                 done
         fi
         say "up in $((SECONDS - t)) s: 3 nodes, a leader elected"
+        [ "$monitoring" = 0 ] || monitoring_up
         cat <<EOF
   dig @$PUBLISH_IP -p 5301 example.com SOA      # n1 (n2: 5302, n3: 5303)
   curl -H "Authorization: Bearer \$QDNS_ADMIN_TOKEN" http://$PUBLISH_IP:8081/v1/cluster
   eval "\$(tools/compose.sh env)"   # then: docker-compose ps, docker-compose logs n1, $ENGINE ps
   tools/compose.sh down
 EOF
+        [ "$monitoring" = 0 ] || cat <<EOF
+  http://$PUBLISH_IP:$PROM_PORT/   # Prometheus (job quorumdns, instances n1..n3); docs/grafana-dashboard.json for a Grafana
+EOF
+}
+
+# ------------------------------------------------------------ monitoring
+
+# prom_query EXPR: Prometheus's answer to an instant query, one
+# "INSTANCE VALUE" line per series, sorted; fails on an error answer.
+prom_query() {
+        curl -sS -m 10 -G --data-urlencode "query=$1" "http://$PUBLISH_IP:$PROM_PORT/api/v1/query" |
+                python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+if d.get("status") != "success":
+    sys.exit("prometheus: %s" % d.get("error", d))
+for r in d["data"]["result"]:
+    print(r["metric"].get("instance", "-"), r["value"][1])
+' | sort
+}
+
+# prom_wait EXPR WANT SECS: until Prometheus answers EXPR with WANT (lines
+# "INSTANCE VALUE", sorted); prints what it has on failure.
+prom_wait() {
+        local got deadline=$((SECONDS + $3))
+        while :; do
+                got=$(prom_query "$1" 2>&1 || true)
+                [ "$got" = "$2" ] && return 0
+                [ "$SECONDS" -lt "$deadline" ] || {
+                        printf 'Prometheus: %s\n  answers: %s\n  wanted:  %s\n' "$1" \
+                                "$(echo "$got" | tr '\n' ' ')" "$(echo "$2" | tr '\n' ' ')" >&2
+                        return 1
+                }
+                sleep 1
+        done
+}
+
+# every VALUE: the lines "n1 VALUE" .. "n3 VALUE" (prom_wait's WANT).
+every() { printf 'n1 %s\nn2 %s\nn3 %s' "$1" "$1" "$1"; }
+
+# The profile "monitoring": Prometheus's image built (Debian's package),
+# the container started next to the running nodes, until it scrapes all three.
+monitoring_up() {
+        say "building the Prometheus image and starting it (profile $PROFILE)"
+        build_image "the Prometheus image" build-prometheus.log compose_all build prometheus
+        compose_all up -d --no-deps prometheus || die "docker-compose --profile $PROFILE up prometheus failed"
+        prom_wait 'up{job="quorumdns"}' "$(every 1)" 90 || {
+                compose_all logs --tail 30 prometheus >&2 || true
+                die "Prometheus does not scrape n1..n3 within 90 s"
+        }
+        say "Prometheus on http://$PUBLISH_IP:$PROM_PORT/ scrapes n1..n3"
 }
 
 down() {
         if [ "$ENGINE" = docker ]; then
                 local v=(-v)
                 [ "$keep_data" = 1 ] && v=()
-                compose down "${v[@]}" --remove-orphans
-                [ "$purge" = 0 ] || docker image rm -f quorumdns:latest 2>/dev/null || true
+                compose_all down "${v[@]}" --remove-orphans
+                [ "$purge" = 0 ] || docker image rm -f quorumdns:latest quorumdns-prometheus:latest 2>/dev/null || true
                 say "down"
                 return 0
         fi
@@ -501,7 +573,7 @@ down() {
         if service_pid >/dev/null; then
                 local v=(-v)
                 [ "$keep_data" = 1 ] && v=()
-                compose down "${v[@]}" --remove-orphans -t 5 || true
+                compose_all down "${v[@]}" --remove-orphans -t 5 || true
         fi
         # Whatever compose did not remove (a failed up, a dead service): the
         # storage is this tree's own, so every container in it is ours.
@@ -619,15 +691,22 @@ run_test() {
         fi
         need dig bind9-dnsutils
         local p
-        for p in 5301 5302 5303 8081 8082 8083; do
-                ! ss -Hltun "sport = :$p" | grep -q . || die "port $p is in use (the stack publishes 5301-5303 and 8081-8083)"
+        for p in 5301 5302 5303 8081 8082 8083 "$PROM_PORT"; do
+                ! ss -Hltun "sport = :$p" | grep -q . || die "port $p is in use (the stack publishes 5301-5303, 8081-8083 and $PROM_PORT)"
         done
         local before after
         before=$(leftovers_state)
         TOKEN=$(openssl rand -hex 32)
         export QDNS_ADMIN_TOKEN=$TOKEN
         trap 'say "cleaning up"; down >/dev/null 2>&1 || true' EXIT
-        ( up ) || die "up failed"
+        ( monitoring=0 && up ) || die "up failed"
+
+        say "check: the default profile made only pki and n1..n3"
+        local made cid
+        made=$(for cid in $(cli ps -a -q --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME"); do
+                cli inspect -f '{{index .Config.Labels "com.docker.compose.service"}}' "$cid"
+        done | sort | tr '\n' ' ')
+        [ "$made" = "n1 n2 n3 pki " ] || die "the default profile made the services: $made"
 
         say "check: a write through n1's API port, read over DNS from n2's DNS port"
         local out
@@ -661,6 +740,8 @@ run_test() {
                 pm healthcheck run "$id" >/dev/null || die "n3's health check fails after its restart"
         fi
 
+        monitoring_test
+
         say "check: down leaves nothing behind"
         trap - EXIT
         down
@@ -676,6 +757,82 @@ run_test() {
         say "test passed in $((SECONDS - t0)) s"
 }
 
+# check_id "BODY\nSTATUS": the id of the health check a 201 answer made.
+check_id() {
+        [ "${1##*$'\n'}" = 201 ] || die "creating a health check: $1"
+        printf '%s' "${1%$'\n'*}" | python3 -c 'import json, sys; print(json.load(sys.stdin)["healthcheck"]["id"])'
+}
+
+# The monitoring profile added to the running stack: Prometheus's series of
+# each node match the DNS queries sent to it and the health checks made,
+# and every query of the dashboard is answered.
+monitoring_test() {
+        ( monitoring_up ) || die "the monitoring profile did not come up"
+        say "check: Prometheus's series match the queries sent to each node"
+        local i j out good bad
+        # Node i gets 2*i queries over TCP (each one answered, so counted
+        # once), of a type nothing else asks: TXT of names that do not exist.
+        for i in 1 2 3; do
+                for j in $(seq 1 $((2 * i))); do
+                        out=$(dig +tcp +tries=1 +time=5 @"$PUBLISH_IP" -p "530$i" "metrics$j.example.com." TXT 2>&1) || true
+                        case "$out" in
+                        *"status: NXDOMAIN"*) ;;
+                        *) die "n$i: no NXDOMAIN answer to metrics$j.example.com. TXT over TCP: $out" ;;
+                        esac
+                done
+        done
+        local want
+        want=$(printf 'n1 2\nn2 4\nn3 6')
+        prom_wait 'quorumdns_dns_zone_queries_total{job="quorumdns",zone="example.com.",qtype="TXT"}' "$want" 60 ||
+                die "Prometheus's per-zone query counts differ from the queries sent"
+        prom_wait 'quorumdns_dns_zone_responses_total{job="quorumdns",zone="example.com.",protocol="tcp",rcode="NXDOMAIN"}' "$want" 30 ||
+                die "Prometheus's per-zone response counts differ from the answers received"
+
+        say "check: health-check series (a check of n1's API port, one of a closed port)"
+        good=$(check_id "$(api POST 8081 /v1/healthchecks '{"type":"TCP","ip_address":"172.28.53.11","port":8080,"request_interval":1,"failure_threshold":1}')")
+        bad=$(check_id "$(api POST 8081 /v1/healthchecks '{"type":"TCP","ip_address":"172.28.53.11","port":9,"request_interval":1,"failure_threshold":1}')")
+        prom_wait "quorumdns_health_check_status{check=\"$good\",type=\"TCP\"}" "$(every 1)" 60 ||
+                die "the check of n1's API port is not healthy on every node in Prometheus"
+        prom_wait "quorumdns_health_check_status{check=\"$bad\",type=\"TCP\"}" "$(every 0)" 60 ||
+                die "the check of a closed port is not unhealthy on every node in Prometheus"
+        prom_wait "quorumdns_health_check_local_status{check=\"$bad\"}" "$(every 0)" 30 ||
+                die "the nodes' own verdicts on the closed port are not in Prometheus"
+        prom_wait 'quorumdns_health_checks{status="unhealthy"}' "$(every 1)" 30 ||
+                die "the aggregate of the checks is wrong in Prometheus"
+        prom_wait 'quorumdns_health_probe_failures_total{reason="connect_refused"} > bool 0' "$(every 1)" 30 ||
+                die "the refused probes are not counted by reason"
+        prom_wait 'quorumdns_health_probe_seconds_count == bool quorumdns_health_probes_total' "$(every 1)" 30 ||
+                die "the probe latency histogram does not count every probe"
+        prom_wait 'quorumdns_health_votes_proposed_total >= bool 2' "$(every 1)" 30 ||
+                die "the nodes' votes are not counted"
+
+        say "check: every query of docs/grafana-dashboard.json is answered"
+        python3 - "http://$PUBLISH_IP:$PROM_PORT" "$ROOT/docs/grafana-dashboard.json" <<'PY' ||
+import json, re, sys, urllib.parse, urllib.request
+url, path = sys.argv[1], sys.argv[2]
+def query(q):
+    with urllib.request.urlopen(url + "/api/v1/query?" + urllib.parse.urlencode({"query": q}),
+                                timeout=10) as r:
+        d = json.load(r)
+    if d["status"] != "success":
+        raise SystemExit(f"{q}: {d}")
+    return d["data"]["result"]
+names = {s["metric"]["__name__"]
+         for s in query('count by (__name__) ({__name__=~"quorumdns_.+"})')}
+exprs = [t["expr"] for p in json.load(open(path))["panels"] for t in p.get("targets", [])]
+missing = set()
+for e in exprs:
+    query(e.replace("$job", "quorumdns").replace("$instance", ".*")
+           .replace("$__rate_interval", "30s").replace("$__range", "5m"))
+    missing |= {n for n in re.findall(r"quorumdns_[a-z_]+", e)
+                if n not in names and not n.startswith("quorumdns_query_log_")}
+if missing:
+    raise SystemExit(f"families the dashboard queries that Prometheus lacks: {sorted(missing)}")
+print(f"compose: {len(exprs)} dashboard queries answered; {len(names)} quorumdns families stored")
+PY
+                die "the dashboard's queries fail against the stack's Prometheus"
+}
+
 print_env() {
         if [ "$ENGINE" = podman ]; then
                 echo "export DOCKER_HOST=unix://$SOCK"
@@ -686,6 +843,7 @@ print_env() {
         echo "export COMPOSE_FILE=$COMPOSE_FILE"
         echo "export QDNS_ADMIN_TOKEN=$(admin_token)"
         echo "export QDNS_COOKIE_SECRET=$(cookie_secret)"
+        echo "export QDNS_READ_TOKEN=$(read_token)"
 }
 
 case "$cmd" in

@@ -248,7 +248,9 @@ run_faults
 # tools/compose.sh test: the image built, docker-compose.yml's three nodes
 # started (Docker if a daemon answers, else podman's Docker API), a write
 # through one node's API read over DNS from another, a container killed and
-# rejoining, then everything removed (the images stay in .run/compose/).
+# rejoining, the monitoring profile's Prometheus (its image built) queried
+# for each node's series, then everything removed (the images stay in
+# .run/compose/).
 # Exit 77 is a skip: the machine cannot run containers (the reason printed).
 run_compose() {
         local name="containers: docker-compose stack (tools/compose.sh test)" t=$SECONDS

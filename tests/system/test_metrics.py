@@ -167,6 +167,12 @@ def check_dashboard(prom, exposition):
         dash = json.load(f)
     exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
     assert len(exprs) > 20
+    # The health-check row: per-check status, the aggregate, probe latency,
+    # failures by reason, votes proposed.
+    for fam in ("quorumdns_health_check_status", "quorumdns_health_checks",
+                "quorumdns_health_check_local_status", "quorumdns_health_probe_seconds_bucket",
+                "quorumdns_health_probe_failures_total", "quorumdns_health_votes_proposed_total"):
+        assert any(re.search(fam + r"\b", e) for e in exprs), f"no panel queries {fam}"
     exported = {l.split("{")[0].split(" ")[0] for l in exposition.splitlines()
                 if l and not l.startswith("#")}
     for expr in exprs:
@@ -199,11 +205,60 @@ def wait_series(prom, expr, want, timeout=30.0):
     raise AssertionError(f"{expr}: Prometheus has {got}, expected {want}\n{prom.text()}")
 
 
+def create_checks(c):
+    """Two TCP health checks probed by every node each second: one on the
+    leader's API port (healthy), one on a port bound but not listening
+    (connection refused).  Returns (good id, bad id, the socket to close)."""
+    hold = socket.socket()
+    hold.bind(("127.0.0.1", 0))  # bound, not listening: RST to every SYN
+    ld = c.leader()
+    ids = []
+    for ip, port in ((ld.host, ld.api_port), ("127.0.0.1", hold.getsockname()[1])):
+        r = ld.post("/v1/healthchecks", {"type": "TCP", "ip_address": ip, "port": port,
+                                         "request_interval": 1, "failure_threshold": 1},
+                    timeout=10)
+        assert r.status == 201, r
+        ids.append(r.json["healthcheck"]["id"])
+    return ids[0], ids[1], hold
+
+
+def check_health_series(prom, inst, good, bad):
+    """The health-check families, as Prometheus stores them, agree with what
+    the checks are: the good one healthy and the bad one unhealthy on every
+    node (published status and each node's own verdict), refusals counted,
+    one latency sample per probe, votes sent and applied by every node."""
+    every = {i: 1 for i in inst.values()}
+    wait_series(prom, f'quorumdns_health_check_status{{check="{good}",type="TCP"}}', every)
+    wait_series(prom, f'quorumdns_health_check_status{{check="{bad}",type="TCP"}}',
+                {i: 0 for i in inst.values()})
+    wait_series(prom, 'quorumdns_health_checks{status="unhealthy"}', every)
+    wait_series(prom, 'quorumdns_health_checks{status="healthy"}', every)
+    wait_series(prom, f'quorumdns_health_check_local_status{{check="{good}"}}', every)
+    wait_series(prom, f'quorumdns_health_check_local_status{{check="{bad}"}}',
+                {i: 0 for i in inst.values()})
+    # Every probe of the bad check is refused, every one of the good one
+    # succeeds: the refusals are at least one and at most the probes.
+    wait_series(prom, 'quorumdns_health_probe_failures_total{reason="connect_refused"} > bool 0',
+                every)
+    wait_series(prom, 'quorumdns_health_probe_failures_total{reason="connect_refused"} '
+                '<= bool ignoring(reason) quorumdns_health_probes_total', every)
+    wait_series(prom, 'sum by (instance) (quorumdns_health_probe_failures_total'
+                '{reason!="connect_refused"})', {i: 0 for i in inst.values()})
+    # Same scrape: one latency sample per probe, each within 5 s.
+    wait_series(prom, "quorumdns_health_probe_seconds_count == bool "
+                "quorumdns_health_probes_total", every)
+    wait_series(prom, 'quorumdns_health_probe_seconds_bucket{le="+Inf"} == bool ignoring(le) '
+                'quorumdns_health_probe_seconds_bucket{le="5"}', every)
+    wait_series(prom, "quorumdns_health_votes_proposed_total >= bool 2", every)
+    wait_series(prom, 'quorumdns_health_vote_rounds_total{outcome="applied"} > bool 0', every)
+
+
 @needs_prometheus
 def test_metrics_scraped_by_prometheus_match_the_queries_sent(cluster_factory):
     c = start_cluster(cluster_factory)
     nodes = c.running()
     sent = send_known(c)
+    good, bad, hold = create_checks(c)
     prom = Prometheus([f"{n.host}:{n.api_port}" for n in nodes], READ_TOKEN)
     try:
         inst = {n.id: f"{n.host}:{n.api_port}" for n in nodes}
@@ -242,9 +297,11 @@ def test_metrics_scraped_by_prometheus_match_the_queries_sent(cluster_factory):
         assert commits[inst[c.leader().id]] == acc[inst[c.leader().id]], commits
         up = by_instance(prom.query("up"))
         assert up == {inst[i]: 1 for i in sent}, up
+        check_health_series(prom, inst, good, bad)
         check_dashboard(prom, scrape(nodes[0]).text)
     finally:
         prom.close()
+        hold.close()
     assert not os.path.exists(prom.dir)
 
     # The exposition passes the strict parser and its lint.
@@ -254,6 +311,11 @@ def test_metrics_scraped_by_prometheus_match_the_queries_sent(cluster_factory):
         p = subprocess.run([PROMTOOL, "check", "metrics"], input=r.text.encode(),
                            capture_output=True, timeout=30)
         assert p.returncode == 0, (p.stdout + p.stderr).decode()[-3000:]
+        # README's Metrics section documents every family a node exports.
+        readme = (REPO / "README.md").read_text()
+        for fam in re.findall(r"^# TYPE (\S+) ", r.text, re.M):
+            assert re.search("`" + re.escape(fam) + "[`{]", readme), \
+                f"README does not document {fam}"
         # The escaped label as it is on the wire.
         assert 'zone="q\\\\\\"t\\\\\\\\b\\\\010n.test."' in r.text, \
             [l for l in r.text.splitlines() if "zone=\"q" in l][:3]

@@ -36,10 +36,14 @@ DOCKERFILE = REPO / "Dockerfile"
 ENTRYPOINT = REPO / "tools" / "docker" / "entrypoint.sh"
 PKI_SH = REPO / "tools" / "docker" / "pki.sh"
 RUNTIME_PACKAGES = REPO / "tools" / "docker" / "runtime-packages.sh"
+PROM_ENTRYPOINT = REPO / "tools" / "docker" / "prometheus-entrypoint.sh"
+PROM_CONFIG = REPO / "tools" / "docker" / "prometheus.yml"
+PROM_DOCKERFILE = REPO / "tools" / "docker" / "prometheus.Dockerfile"
 
 # The scripts this suite owns are also run through shellcheck when it exists.
 OWN_SCRIPTS = [CLUSTER_SH, ENTRYPOINT, PKI_SH, RUNTIME_PACKAGES,
-               REPO / "tools" / "docker" / "healthcheck.sh"]
+               REPO / "tools" / "docker" / "healthcheck.sh", PROM_ENTRYPOINT,
+               REPO / "tools" / "compose.sh"]
 
 
 def run(args, timeout=60, **kw):
@@ -140,12 +144,19 @@ def test_compose_needs_the_cookie_secret(tmp_path):
 
 def test_compose_nodes_share_the_cookie_secret(compose):
     secrets = {s["environment"]["QDNS_COOKIE_SECRET"]
-               for name, s in compose["services"].items() if name != "pki"}
+               for name, s in node_services(compose).items()}
     assert secrets == {"0123456789abcdef0123456789abcdef"}
 
 
+def node_services(compose):
+    """The services a plain `docker-compose up` runs, but pki: those of no
+    profile (compose 1.28+ starts a profile's services only when asked)."""
+    return {k: v for k, v in compose["services"].items()
+            if k != "pki" and not v.get("profiles")}
+
+
 def test_compose_three_nodes_one_cluster(compose):
-    services = {k: v for k, v in compose["services"].items() if k != "pki"}
+    services = node_services(compose)
     assert sorted(services) == ["n1", "n2", "n3"]
     envs = {name: s["environment"] for name, s in services.items()}
     bootstraps = {e["QDNS_BOOTSTRAP"] for e in envs.values()}
@@ -220,7 +231,7 @@ def test_pki_script_issues_node_certificates(tmp_path):
 
 
 def test_compose_ports_volumes_healthcheck(compose):
-    services = {k: v for k, v in compose["services"].items() if k != "pki"}
+    services = node_services(compose)
     volumes = set()
     for i, name in enumerate(["n1", "n2", "n3"], start=1):
         s = services[name]
@@ -238,9 +249,89 @@ def test_compose_ports_volumes_healthcheck(compose):
             f"{name}: not the image pki builds"
     assert len(volumes) == 3, "each node needs its own data volume"
     # The image is built once, by pki (which runs first); the nodes reuse it.
-    builders = [name for name, s in compose["services"].items() if "build" in s]
-    assert builders == ["pki"], f"services that build the image: {builders}"
+    # Prometheus (the monitoring profile) builds its own.
+    builders = sorted(name for name, s in compose["services"].items() if "build" in s)
+    assert builders == ["pki", "prometheus"], f"services that build an image: {builders}"
     assert compose["services"]["pki"]["build"]["context"] == str(REPO)
+
+
+def test_compose_monitoring_profile(compose):
+    """Prometheus runs in the profile "monitoring" only, from an image of
+    Debian's package built here, and scrapes each node at the address and
+    API port the compose file gives it, with the read token the nodes get."""
+    yaml = pytest.importorskip("yaml")
+    services = compose["services"]
+    profiled = {k: v["profiles"] for k, v in services.items() if v.get("profiles")}
+    assert profiled == {"prometheus": ["monitoring"]}, profiled
+    prom = services["prometheus"]
+    assert prom["build"]["context"] == str(REPO / "tools" / "docker")
+    assert (REPO / "tools" / "docker" / prom["build"]["dockerfile"]) == PROM_DOCKERFILE
+    assert prom["image"] != services["pki"]["image"]
+    assert sorted(prom["depends_on"]) == ["n1", "n2", "n3"]
+    assert any(p.endswith(":9090:9090/tcp") for p in prom["ports"]), prom["ports"]
+    assert [v for v in prom["volumes"] if v.startswith("prometheus-data:/var/lib/prometheus")]
+    assert "prometheus-data" in compose["volumes"]
+    # The nodes and Prometheus get the same read token.
+    assert {s["environment"].get("QDNS_READ_TOKEN") for s in services.values()
+            if "environment" in s} == {""}
+    ips = {s["networks"]["quorumdns"]["ipv4_address"] for s in services.values()
+           if "networks" in s}
+    assert len(ips) == 4, "Prometheus needs an address of its own"
+    # The scrape config names each node's address and API port, as its
+    # instance, and reads the token from where the entrypoint writes it.
+    cfg = yaml.safe_load(PROM_CONFIG.read_text())
+    job, = cfg["scrape_configs"]
+    assert job["job_name"] == "quorumdns" and job.get("metrics_path", "/metrics") == "/metrics"
+    assert job["authorization"]["credentials_file"] == "/run/quorumdns-prometheus/read-token"
+    assert "/run/quorumdns-prometheus" in PROM_ENTRYPOINT.read_text()
+    want = {name: f'{s["environment"]["QDNS_IP"]}:8080'
+            for name, s in node_services(compose).items()}
+    got = {sc["labels"]["instance"]: t for sc in job["static_configs"] for t in sc["targets"]}
+    assert got == want, (got, want)
+    if shutil.which("promtool"):
+        p = run(["promtool", "check", "config", "--syntax-only", PROM_CONFIG])
+        assert p.returncode == 0, explain(p)
+    # The image: the same local base image, Debian's package, no registry.
+    text = PROM_DOCKERFILE.read_text()
+    froms = re.findall(r"^FROM\s+(\S+)", text, re.M)
+    assert froms == ["debian:bookworm-slim"], froms
+    assert re.search(r"apt-get install .*\bprometheus\b", text), text
+    for name in ("prometheus.yml", "prometheus-entrypoint.sh"):
+        assert f"COPY {name} " in text, name
+
+
+def test_prometheus_entrypoint(tmp_path):
+    """Writes the read token (mode 600) where prometheus.yml reads it, runs
+    prometheus with the config, TSDB and listen address; refuses without a
+    token, and passes any other command through."""
+    fake = tmp_path / "bin" / "prometheus"
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\necho "ARGS $*"\n')
+    fake.chmod(0o755)
+    env = {"PATH": f"{fake.parent}:" + os.environ.get("PATH", "/usr/bin:/bin"),
+           "QDNS_USER": "", "QDNS_PROMETHEUS_RUN_DIR": str(tmp_path / "run"),
+           "QDNS_PROMETHEUS_DATA": str(tmp_path / "data")}
+    p = run(["sh", PROM_ENTRYPOINT], env=env)
+    assert p.returncode == 1 and "QDNS_READ_TOKEN" in p.stderr, explain(p)
+    p = run(["sh", PROM_ENTRYPOINT], env={**env, "QDNS_READ_TOKEN": "two words"})
+    assert p.returncode == 1 and "spaces" in p.stderr, explain(p)
+    p = run(["sh", PROM_ENTRYPOINT, "--log.level=debug"],
+            env={**env, "QDNS_READ_TOKEN": "r34d-only-token"})
+    assert p.returncode == 0, explain(p)
+    args = p.stdout.split()
+    assert args[0] == "ARGS" and "--log.level=debug" in args, p.stdout
+    assert "--config.file=/etc/prometheus/prometheus.yml" in args
+    assert f"--storage.tsdb.path={tmp_path / 'data' / 'metrics2'}" in args
+    assert "--web.listen-address=:9090" in args
+    cred = tmp_path / "run" / "read-token"
+    assert cred.read_text() == "r34d-only-token"
+    assert cred.stat().st_mode & 0o777 == 0o600
+    tok = tmp_path / "token"
+    tok.write_text("from-a-file-token\n")
+    p = run(["sh", PROM_ENTRYPOINT], env={**env, "QDNS_READ_TOKEN_FILE": str(tok)})
+    assert p.returncode == 0 and cred.read_text() == "from-a-file-token", explain(p)
+    p = run(["sh", PROM_ENTRYPOINT, "echo", "hello"], env=env)
+    assert p.returncode == 0 and p.stdout == "hello\n"
 
 
 # ----------------------------------------------------------------- Dockerfile

@@ -50,6 +50,9 @@ NOT_RUN = {
     "export QDNS_ADMIN_TOKEN": "Docker by hand: tools/compose.sh test runs the stack",
     "tools/setup.sh --no-build  # the packages, podman": "Docker: tools/test.sh runs "
                                                         "tools/compose.sh test as its own step",
+    "tools/compose.sh up --monitoring": "Docker, the monitoring profile: tools/compose.sh "
+                                        "test (a step of tools/test.sh) starts it and "
+                                        "queries Prometheus",
     "tools/bench/run.sh": "benchmarks: minutes of CPU on a shared machine",
     "cd tests/system && QDNS_BIN": "runs the system tests, this one included",
     "quorumdns ca init /secure": "a CA under /secure; the join example issues a "

@@ -8,7 +8,8 @@
  * sees one probe per interval and never two at once, that a deleted check
  * sends nothing more, that a changed check moves to its new endpoint and
  * interval within one interval, that probes leave from the source address,
- * and inverted, disabled, checkers, the unprobed types and the refresh hook.
+ * and inverted, disabled, checkers, the unprobed types, the refresh hook and
+ * the per-probe hook (every probe, with its elapsed time).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -38,6 +39,8 @@ struct fix {
         struct flip flips[MAX_FLIPS];
         unsigned flip_count;
         unsigned refreshes;
+        uint64_t results;       /* on_result calls */
+        int64_t max_elapsed_us; /* the longest probe on_result saw */
         bool closed;
 };
 
@@ -48,6 +51,18 @@ static void on_state(struct health_sched *s, const struct health_local *l)
                 f->flips[f->flip_count] = (struct flip){l->id, l->healthy, l->successes,
                                                         l->failures, l->probes};
         f->flip_count++;
+}
+
+static void on_result(struct health_sched *s, const struct health_local *l,
+                      const struct health_result *r)
+{
+        struct fix *f = s->data;
+        assert_non_null(l);
+        assert_true(r->elapsed_us >= 0);
+        assert_int_equal(r->ok, l->last.ok); /* after the local view took it */
+        f->results++;
+        if (r->elapsed_us > f->max_elapsed_us)
+                f->max_elapsed_us = r->elapsed_us;
 }
 
 static void on_refresh(struct health_sched *s)
@@ -71,7 +86,8 @@ static void fix_start_opts(struct fix *f, const char *source, const char *region
                                          .region = region,
                                          .refresh_ms = refresh_ms,
                                          .on_state = on_state,
-                                         .on_refresh = on_refresh};
+                                         .on_refresh = on_refresh,
+                                         .on_result = on_result};
         assert_int_equal(health_sched_init(&f->sched, &f->loop, &o), 0);
         f->sched.data = f;
         assert_int_equal(target_start(&f->target, &f->loop, "127.0.0.1"), 0);
@@ -182,6 +198,8 @@ static void test_hysteresis_both_ways(void **state)
         target_stop(&f.target);
         assert_true(wait_count(&f, &f.flip_count, 3, 6000));
         assert_int_equal(l->last.reason, HEALTH_REASON_CONNECT_REFUSED);
+        /* on_result saw every probe (GET /metrics counts them there). */
+        assert_int_equal(f.results, l->probes);
         fix_stop(&f);
 }
 
@@ -208,6 +226,8 @@ static void test_one_probe_per_interval_never_overlapping(void **state)
         assert_true(l->skipped >= 1);
         assert_int_equal(f.target.max_open, 1);
         assert_true(f.target.requests - before <= 3);
+        /* A slow answer's probe time includes the wait for it. */
+        assert_true(f.max_elapsed_us >= 1400 * 1000);
         fix_stop(&f);
 }
 
