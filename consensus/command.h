@@ -11,8 +11,9 @@
  *   [format version, type, timestamp ms, request id, change id, body]
  * where body is an array per type (see command.c).  Decoding accepts
  * CS_COMMAND_VERSION and every older version still in logs (1: record sets
- * without routing fields; 2: no health commands) and known types: anything else — a newer
- * format, a truncated or forged entry — is a clean -EBADMSG / -EPROTO with a message.
+ * without routing fields; 2: no health commands; 3: no staged imports) and known types:
+ * anything else — a newer format, a truncated or forged entry — is a clean -EBADMSG /
+ * -EPROTO with a message.
  */
 #ifndef CONSENSUS_COMMAND_H
 #define CONSENSUS_COMMAND_H
@@ -22,8 +23,11 @@
 #include "consensus/health.h"
 #include "consensus/state.h"
 
-#define CS_COMMAND_VERSION     3 /* 2: routing fields; 3: health-check commands */
+#define CS_COMMAND_VERSION     4 /* 2: routing fields; 3: health-check commands */
 #define CS_COMMAND_VERSION_MIN 1
+/* The first format with staged imports (16..31); the decoder refuses their
+ * types in older entries.  The one place to renumber when formats merge. */
+#define CS_COMMAND_VERSION_STAGING 4
 
 enum cs_command_type {
         CS_CMD_ZONE_CREATE = 1,
@@ -32,6 +36,15 @@ enum cs_command_type {
         CS_CMD_CHANGES_SYNCED = 4,
         CS_CMD_MEMBER_PUT = 5,
         CS_CMD_MEMBER_REMOVE = 6,
+        /* 16..31: staged imports (consensus/staging.c): a large import is
+         * replicated as bounded entries applied to a staging copy of the
+         * zone, switched in by its commit. */
+        CS_CMD_STAGE_FIRST = 16,
+        CS_CMD_STAGE_BEGIN = 16,  /* a staging copy of a zone */
+        CS_CMD_STAGE_CHUNK = 17,  /* actions applied to the copy */
+        CS_CMD_STAGE_COMMIT = 18, /* the copy becomes the zone */
+        CS_CMD_STAGE_ABORT = 19,  /* the copy is discarded */
+        CS_CMD_STAGE_LAST = 31,
         /* 32..63 are reserved for health checks: check definitions, the
          * votes of each checker node (one command per node per round) and
          * aggregate-state bookkeeping. */
@@ -67,6 +80,9 @@ struct cs_command {
                         bool healthy;
                 } health_manual;
                 struct cs_health_votes health_votes;
+                struct cs_stage_begin stage_begin;
+                struct cs_stage_chunk stage_chunk;
+                uint64_t stage_id; /* STAGE_COMMIT, STAGE_ABORT */
         } u;
         void *arena; /* decoder-owned memory; NULL for a caller-built command */
 };

@@ -51,7 +51,21 @@ static void dispatch(struct cs_state *st, const struct cs_command *cmd, uint64_t
         if (fault_apply_nomem(cmd, res))
                 return;
 #endif
+        if (st->stagings != NULL)
+                cs_state_stage_expire(st, ctx.timestamp_ms);
         switch (cmd->type) {
+        case CS_CMD_STAGE_BEGIN:
+                cs_state_stage_begin(st, &ctx, &cmd->u.stage_begin, res);
+                break;
+        case CS_CMD_STAGE_CHUNK:
+                cs_state_stage_chunk(st, &ctx, &cmd->u.stage_chunk, res);
+                break;
+        case CS_CMD_STAGE_COMMIT:
+                cs_state_stage_commit(st, &ctx, cmd->u.stage_id, res);
+                break;
+        case CS_CMD_STAGE_ABORT:
+                cs_state_stage_abort(st, &ctx, cmd->u.stage_id, res);
+                break;
         case CS_CMD_ZONE_CREATE:
                 cs_state_zone_create(st, &ctx, &cmd->u.zone_create, res);
                 break;
@@ -191,6 +205,12 @@ static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigne
                  * left behind means finalize was skipped, and compaction
                  * stops until the node restarts. */
                 LOG_WARN("raft snapshot refused: the previous one was not finalized");
+                return RAFT_BUSY;
+        }
+        if (fsm->state->stagings != NULL) {
+                /* No snapshot holds a staged import: raft asks again at the
+                 * next entry (RAFT_BUSY is its "not now"), and a staging ends
+                 * within CS_STAGING_IDLE_MS of its last entry. */
                 return RAFT_BUSY;
         }
         struct timespec t0, t1;

@@ -263,6 +263,44 @@ struct cs_rrset_change {
 struct cs_state;
 
 /*
+ * A staged import (consensus/staging.c): a copy of a zone that chunks of
+ * actions change over several log entries, and that its commit switches in
+ * as the zone's contents at once.  While a zone has a staging, batches into
+ * it and its deletion are refused (-EBUSY).  An idle staging (no entry for
+ * CS_STAGING_IDLE_MS of command time) is dropped by the next command; a new
+ * leader aborts the stagings it does not drive (node/stage.c).  Snapshots
+ * are not taken while a staging exists (fsm.c), so none carries one: a node
+ * restored from a snapshot replays every staging from the log.
+ */
+#define CS_STAGING_IDLE_MS (60u * 1000)
+#define CS_STAGING_MAX     8
+
+struct cs_stage_begin {
+        const uint8_t *origin;
+        size_t origin_len;
+        uint32_t serial; /* the zone's serial the import was planned against */
+        uint64_t owner;  /* the node (its leader) that drives it */
+};
+
+struct cs_stage_chunk {
+        uint64_t id;           /* the staging: the raft index of its begin */
+        uint32_t seq;          /* 1, 2, ...: chunks apply in order, once */
+        struct cs_batch batch; /* its origin names the staging's zone */
+};
+
+struct cs_staging {
+        uint64_t id;            /* raft index of its STAGE_BEGIN */
+        uint64_t owner;         /* node id that proposed it */
+        struct cs_zone *live;   /* the zone it replaces (kept while staged) */
+        struct cs_zone *shadow; /* what the zone becomes */
+        char *request_id;       /* the import's request id, or NULL */
+        uint64_t touched_ms;    /* command time of its last entry */
+        uint32_t chunks;        /* chunks applied */
+        bool failed;            /* a chunk was rejected: only an abort remains */
+        struct cs_staging *next;
+};
+
+/*
  * Called after each applied command, on the thread that applies.  Pointers
  * are borrowed and valid only during the call.  Any callback may be NULL.
  */
@@ -276,6 +314,15 @@ struct cs_observer {
         void (*members_changed)(void *ctx, const struct cs_state *state);
         /* The whole state was replaced (snapshot restore): rebuild from it. */
         void (*restored)(void *ctx, const struct cs_state *state);
+        /* A staging began (s->shadow holds a copy of the zone), a chunk
+         * changed its copy, or it ended: committed (zone is the zone that
+         * now holds the copy's contents, its apex SOA with the new serial)
+         * or discarded (zone NULL). */
+        void (*staging_begun)(void *ctx, const struct cs_staging *s);
+        void (*staging_changed)(void *ctx, const struct cs_staging *s,
+                                const struct cs_rrset_change *changes, size_t n);
+        void (*staging_ended)(void *ctx, const struct cs_staging *s,
+                              const struct cs_zone *zone);
 };
 
 struct cs_health_check;
@@ -317,6 +364,7 @@ struct cs_state {
         uint64_t changes_max_age_ms;
         struct cs_observer observer;
         struct cs_health_table health; /* its observer is not replicated */
+        struct cs_staging *stagings;   /* staged imports, oldest first */
         /* Not replicated.  While pins > 0 a frozen snapshot view
          * (consensus/snapshot.h) may be reading record sets from another
          * thread: record sets, zones and whole states the state lets go of
@@ -383,6 +431,25 @@ int cs_state_member_put(struct cs_state *st, const struct cs_ctx *ctx,
                         const struct cs_member_spec *spec, struct cs_result *res);
 int cs_state_member_remove(struct cs_state *st, const struct cs_ctx *ctx, uint64_t id,
                            struct cs_result *res);
+
+/* Staged imports (see struct cs_staging).  res->index of a begin is the
+ * staging's id.  A begin whose request id was applied answers the change
+ * (res->duplicate); one whose zone changed since (serial) fails -ESTALE;
+ * one into a zone with another staging fails -EBUSY (the same request id
+ * replaces its earlier staging: a retry).  A chunk whose actions are
+ * rejected fails -EINVAL with the errors and marks the staging failed. */
+int cs_state_stage_begin(struct cs_state *st, const struct cs_ctx *ctx,
+                         const struct cs_stage_begin *b, struct cs_result *res);
+int cs_state_stage_chunk(struct cs_state *st, const struct cs_ctx *ctx,
+                         const struct cs_stage_chunk *c, struct cs_result *res);
+int cs_state_stage_commit(struct cs_state *st, const struct cs_ctx *ctx, uint64_t id,
+                          struct cs_result *res);
+int cs_state_stage_abort(struct cs_state *st, const struct cs_ctx *ctx, uint64_t id,
+                         struct cs_result *res);
+/* Drops the stagings idle for CS_STAGING_IDLE_MS at command time now_ms
+ * (the FSM calls it before every command). */
+void cs_state_stage_expire(struct cs_state *st, uint64_t now_ms);
+const struct cs_staging *cs_state_staging_get(const struct cs_state *st, uint64_t id);
 
 /* ---- queries ------------------------------------------------------------ */
 

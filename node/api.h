@@ -162,6 +162,19 @@ void node_api_healthcheck_status(struct node_http_request *r, void *ctx);
 void node_api_healthcheck_manual(struct node_http_request *r, void *ctx);
 void node_api_healthcheck_heartbeat(struct node_http_request *r, void *ctx);
 void node_api_healthcheck_votes(struct node_http_request *r, void *ctx);
+/*
+ * A large import as a staged import (node/stage.c): batch->actions applied
+ * through several raft entries of NODE_STAGE_CHUNK actions, switched in at
+ * once; used instead of one change batch from NODE_STAGE_MIN_ACTIONS on.
+ * Answers r (held meanwhile).  release(owner), if not NULL, runs once the
+ * actions are no longer read (what they point into may then go).
+ */
+#define NODE_STAGE_CHUNK       2048
+#define NODE_STAGE_MIN_ACTIONS 4096
+void node_api_stage_import(struct node_api *api, struct node_http_request *r,
+                           const struct cs_batch *batch, const char *request_id,
+                           size_t records, void (*release)(void *owner), void *owner);
+
 void node_api_import_create(struct node_http_request *r, void *ctx);
 void node_api_import_chunk(struct node_http_request *r, void *ctx);
 void node_api_import_commit(struct node_http_request *r, void *ctx);

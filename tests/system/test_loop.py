@@ -2,7 +2,11 @@
 zone exports are formatted and import chunks parsed off the node's loop,
 so the node keeps answering meanwhile; a commit waits for the chunks being
 parsed (409), and a node stopped in the middle of exports exits cleanly.
-Run like test_cluster.py (about 35 s)."""
+A 300,000-record import is replicated as a staged import (several bounded
+raft entries, switched in at once): no loop stalls, no election, no node
+serves part of it, and a leader killed mid-import leaves nothing behind
+(the retry with the same Idempotency-Key succeeds).
+Run like test_cluster.py (about 35 s, and about 30 s per import test)."""
 
 import os
 import threading
@@ -186,9 +190,10 @@ def test_big_import_chunk_parsed_off_the_loop(cluster):
         th.join()
     r = answer["r"]
     assert r.status == 200 and r.json["staged_records"] == n, r
-    # When the parse won the race, the commit applied 200,000 records as one
-    # raft entry, which still holds every loop (issue 10 part 5, open): only
-    # the gaps before it was sent are the parse's.
+    # When the parse won the race, the commit planned 200,000 records on the
+    # leader's loop (the staged upload's plan is still made there) and
+    # replicated them as a staged import: only the gaps before it was sent
+    # are the parse's.
     if early.status != 409:
         gaps = [g for g in gaps if g[0] <= t_commit]
     worst = max(g for _, g in gaps)
@@ -200,3 +205,187 @@ def test_big_import_chunk_parsed_off_the_loop(cluster):
         pytest.skip(f"the chunk was parsed before the commit arrived ({early})")
     assert early.error["code"] == "Conflict", early
     assert ld.get(f"/v1/zones/{zone}/rrsets/h0.{zone}/A").status == 404
+
+
+IMPORT_RECORDS = int(os.environ.get("QDNS_IMPORT_RECORDS", "300000"))
+
+
+def import_body(zone, n, first=0):
+    text = "".join(f"h{i} 300 IN A 10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}\n"
+                   for i in range(first, first + n))
+    return f"$ORIGIN {zone}\n" + text
+
+
+class Watch:
+    """Every node's /v1/health polled every 5 ms (the longest gap between
+    answers is the longest loop stall, plus the noise of this machine) and
+    its term; and its DNS sampled: h0, then the middle name, then the last
+    one, each query after the previous one: the import switched in between
+    two queries makes absent-then-present, and a node that served part of
+    it (a name served, a later query not) is caught."""
+
+    def __init__(self, c, zone, n, nodes):
+        self.nodes, self.zone, self.n = nodes, zone, n
+        self.stop = threading.Event()
+        self.gaps = {x.id: [] for x in nodes}
+        self.terms = {x.id: set() for x in nodes}
+        self.samples = {x.id: [] for x in nodes}
+        self.threads = [threading.Thread(target=self.poll, args=(x,)) for x in nodes]
+        self.threads += [threading.Thread(target=self.dns, args=(x,)) for x in nodes]
+
+    def poll(self, node):
+        last = time.monotonic()
+        while not self.stop.is_set():
+            h = node.health(timeout=5)
+            now = time.monotonic()
+            if h is None:  # killed: stop counting it
+                return
+            self.gaps[node.id].append(now - last)
+            self.terms[node.id].add(h.get("term"))
+            last = now
+            time.sleep(0.005)
+
+    def dns(self, node):
+        names = [f"h0.{self.zone}", f"h{self.n // 2}.{self.zone}",
+                 f"h{self.n - 1}.{self.zone}"]
+        while not self.stop.is_set():
+            got = [node.values(q, timeout=0.5) for q in names]
+            if any(v is None for v in got):  # a timeout (killed node): no sample
+                time.sleep(0.01)
+                continue
+            self.samples[node.id].append(tuple(bool(v) for v in got))
+            time.sleep(0.01)
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join()
+
+    def check_all_or_nothing(self):
+        for nid, s in self.samples.items():
+            # queried one after the other: a name served, then a later
+            # query not served, is a node that served part of the import
+            torn = [x for x in s
+                    if any(x[i] and not x[j] for i in range(3) for j in range(i + 1, 3))]
+            assert not torn, f"n{nid} served part of the import: {torn[:5]}"
+            assert s, f"n{nid}: no DNS sample"
+
+    def worst_ms(self, nid):
+        return max(self.gaps[nid]) * 1000
+
+
+def test_big_import_staged_without_stall(cluster):
+    """A 300,000-record (8 MB) import through POST …/import on a 3-node
+    cluster is replicated as a staged import (begin, chunks of 2,048 sets,
+    commit): no node's loop stalls past 250 ms (the figure for BENCHMARKS.md
+    is printed: the target is 50 ms), the term never changes (no election),
+    every node serves all the old zone or all the new one over DNS
+    throughout, and the answer counts every record."""
+    c = cluster.start(3)
+    zone = "import.test."
+    c.create_zone(zone)
+    ld = c.leader()
+    term = ld.health()["term"]
+    body = import_body(zone, IMPORT_RECORDS)
+    with Watch(c, zone, IMPORT_RECORDS, [c[1], c[2], c[3]]) as w:
+        time.sleep(0.3)
+        r = ld.req("POST", f"/v1/zones/{zone}/import", raw=body, content_type="text/dns",
+                   headers={"Idempotency-Key": "big-import"}, timeout=300)
+        c.wait_applied(timeout=60 * SLACK)
+        time.sleep(0.3)
+    assert r.status == 200, r
+    assert r.json["records"] == IMPORT_RECORDS, r.json
+    for x in (c[1], c[2], c[3]):
+        assert x.values(f"h{IMPORT_RECORDS - 1}.{zone}") == {
+            f"10.{((IMPORT_RECORDS - 1) >> 16) & 255}.{((IMPORT_RECORDS - 1) >> 8) & 255}."
+            f"{(IMPORT_RECORDS - 1) & 255}"}
+    w.check_all_or_nothing()
+    worst = {nid: w.worst_ms(nid) for nid in w.gaps}
+    print(f"import of {IMPORT_RECORDS} records ({len(body)} bytes) in {r.elapsed:.2f} s; "
+          f"longest /v1/health gap per node (ms): "
+          + ", ".join(f"n{k} {v:.0f}" for k, v in sorted(worst.items()))
+          + "; DNS samples per node: "
+          + ", ".join(f"n{k} {len(v)} ({sum(1 for s in v if s[0])} new)"
+                      for k, v in sorted(w.samples.items())))
+    for nid, terms in w.terms.items():
+        assert terms == {term}, f"n{nid} saw terms {terms} (an election) during the import"
+    for nid, ms in worst.items():
+        assert ms < 250 * SLACK, f"n{nid} stalled {ms:.0f} ms during the import"
+    # the zone takes writes again, and a retry answers the same change
+    again = ld.req("POST", f"/v1/zones/{zone}/import", raw=body, content_type="text/dns",
+                   headers={"Idempotency-Key": "big-import"}, timeout=60)
+    assert again.status == 200 and again.json["change"]["id"] == r.json["change"]["id"], again
+    ok = ld.post(f"/v1/zones/{zone}/changes",
+                 {"changes": [change("UPSERT", f"after.{zone}", "A", ["192.0.2.9"])]})
+    assert ok.status == 200, ok
+
+
+def test_leader_killed_mid_import(cluster):
+    """The leader is killed (SIGKILL) while it stages a 300,000-record
+    import: the client loses its connection; the two others elect a leader,
+    which aborts the staging (no node ever serves part of the import, and
+    the zone takes writes again); the import retried with the same
+    Idempotency-Key at the new leader succeeds; the killed node, restarted,
+    replays the aborted staging and the retry from its log and serves the
+    same data."""
+    c = cluster.start(3)
+    zone = "killed.test."
+    c.create_zone(zone)
+    ld = c.leader()
+    others = [x for x in (c[1], c[2], c[3]) if x.id != ld.id]
+    body = import_body(zone, IMPORT_RECORDS)
+    answer = {}
+
+    def send():
+        try:
+            answer["r"] = ld.req("POST", f"/v1/zones/{zone}/import", raw=body,
+                                 content_type="text/dns",
+                                 headers={"Idempotency-Key": "killed-import"}, timeout=300)
+        except requests.RequestException as e:
+            answer["r"] = type(e).__name__
+
+    with Watch(c, zone, IMPORT_RECORDS, others) as w:
+        sender = threading.Thread(target=send)
+        sender.start()
+        end = time.monotonic() + 120 * SLACK
+        while "staged import: begun" not in ld.log(20000):
+            assert time.monotonic() < end, "the import never began staging:\n" + ld.log()
+            assert sender.is_alive(), answer
+            time.sleep(0.01)
+        time.sleep(0.15)  # some chunks applied
+        ld.kill()
+        sender.join()
+        nl = c.wait_leader([x.id for x in others], timeout=10 * SLACK)
+        # the new leader aborts the orphan staging: the zone takes writes
+        end = time.monotonic() + 10 * SLACK
+        while True:
+            p = nl.post(f"/v1/zones/{zone}/changes",
+                        {"changes": [change("UPSERT", f"probe.{zone}", "A", ["192.0.2.1"])]})
+            if p.status == 200:
+                break
+            assert p.status == 503 and time.monotonic() < end, p
+            time.sleep(0.1)
+        committed_before = all(x.values(f"h0.{zone}") for x in others)
+    w.check_all_or_nothing()
+    print(f"client saw {answer['r']}; staged import committed before the kill: "
+          f"{committed_before}; new leader n{nl.id}")
+    if not committed_before:
+        for x in others:
+            assert x.values(f"h0.{zone}") == set(), f"n{x.id} serves part of the import"
+            assert x.values(f"h{IMPORT_RECORDS - 1}.{zone}") == set()
+    r = nl.req("POST", f"/v1/zones/{zone}/import", raw=body, content_type="text/dns",
+               headers={"Idempotency-Key": "killed-import"}, timeout=300)
+    assert r.status == 200, r
+    c.wait_applied(others, timeout=60 * SLACK)
+    for x in others:
+        assert x.values(f"h{IMPORT_RECORDS - 1}.{zone}"), f"n{x.id} lacks the import"
+    ld.start()
+    c.wait_ready([ld.id], timeout=60 * SLACK)
+    c.wait_applied(timeout=60 * SLACK)
+    assert ld.values(f"h{IMPORT_RECORDS - 1}.{zone}"), "the restarted node lacks it"
+    assert ld.values(f"probe.{zone}") == {"192.0.2.1"}

@@ -1,0 +1,297 @@
+/*
+ * staging.c — staged imports: a large import replicated as several bounded
+ * log entries, switched in at once (see struct cs_staging in state.h).
+ *
+ * Data flow: STAGE_BEGIN copies the zone's record sets into a private zone
+ * (the "copy"); each STAGE_CHUNK applies its actions to the copy with the
+ * validation of a change batch (batch.c, staged_batch_apply), so that one
+ * entry costs its chunk; STAGE_COMMIT swaps the copy's tables into the zone
+ * (the zone struct stays: its name-order link and id are unchanged), bumps
+ * the serial once and records one change with the import's request id.
+ * Readers of the zone — the API on the loop, the frozen snapshot view, the
+ * DNS engine fed by the observer — see the old contents until the commit
+ * and the new ones after it, never a part.  STAGE_ABORT, an idle timeout
+ * in command time, and a restore drop a staging.  Everything depends only
+ * on the commands, so every node holds the same stagings.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "consensus/state.h"
+#include "consensus/state_priv.h"
+#include "consensus/wire.h"
+
+bool staging_holds(const struct cs_state *st, const struct cs_zone *z)
+{
+        for (const struct cs_staging *s = st->stagings; s != NULL; s = s->next)
+                if (s->live == z)
+                        return true;
+        return false;
+}
+
+const struct cs_staging *cs_state_staging_get(const struct cs_state *st, uint64_t id)
+{
+        for (const struct cs_staging *s = st->stagings; s != NULL; s = s->next)
+                if (s->id == id)
+                        return s;
+        return NULL;
+}
+
+static void staging_free(struct cs_staging *s)
+{
+        if (s->shadow != NULL)
+                zone_free(s->shadow);
+        free(s->request_id);
+        free(s);
+}
+
+/* Unlinks s, tells the observer it was discarded, frees it. */
+static void staging_drop(struct cs_state *st, struct cs_staging *s)
+{
+        for (struct cs_staging **p = &st->stagings; *p != NULL; p = &(*p)->next)
+                if (*p == s) {
+                        *p = s->next;
+                        break;
+                }
+        if (st->observer.staging_ended)
+                st->observer.staging_ended(st->observer.ctx, s, NULL);
+        staging_free(s);
+}
+
+void stagings_free(struct cs_state *st)
+{
+        while (st->stagings != NULL) {
+                struct cs_staging *s = st->stagings;
+                st->stagings = s->next;
+                staging_free(s);
+        }
+}
+
+void cs_state_stage_expire(struct cs_state *st, uint64_t now_ms)
+{
+        struct cs_staging *s = st->stagings;
+        while (s != NULL) {
+                struct cs_staging *next = s->next;
+                if (now_ms > s->touched_ms + CS_STAGING_IDLE_MS)
+                        staging_drop(st, s);
+                s = next;
+        }
+}
+
+struct copy {
+        struct cs_zone *to;
+        char err[200];
+};
+
+static int copy_rrset(const struct cs_rrset *r, void *arg)
+{
+        struct copy *c = arg;
+        struct cs_rrset_spec spec = {r->owner, r->owner_len, r->type,  r->set_id,
+                                     r->ttl,   r->values,    r->count, r->routing};
+        return cs_state_restore_rrset(c->to, &spec, c->err, sizeof(c->err));
+}
+
+int cs_state_stage_begin(struct cs_state *st, const struct cs_ctx *ctx,
+                         const struct cs_stage_begin *b, struct cs_result *res)
+{
+        cs_result_reset(res);
+        res->index = ctx->index;
+        st->last_index = ctx->index;
+        if (change_seen(st, ctx, res))
+                return res->status;
+        struct cs_zone *z =
+            (struct cs_zone *)cs_state_zone_get(st, b->origin, b->origin_len);
+        if (z == NULL)
+                return result_fail(res, -ENOENT, "no such zone");
+        if (z->serial != b->serial)
+                return result_fail(res, -ESTALE,
+                                   "the zone changed while the import was prepared "
+                                   "(serial %u, now %u); retry with the same "
+                                   "Idempotency-Key",
+                                   b->serial, z->serial);
+        const char *rid = ctx->request_id && ctx->request_id[0] ? ctx->request_id : NULL;
+        unsigned n = 0;
+        for (struct cs_staging *s = st->stagings, *next; s != NULL; s = next) {
+                next = s->next;
+                if (s->live == z && rid && s->request_id &&
+                    strcmp(s->request_id, rid) == 0)
+                        staging_drop(st, s); /* a retry of the same import */
+                else if (s->live == z)
+                        return result_fail(res, -EBUSY,
+                                           "another import into this zone is being "
+                                           "committed; retry once it is done");
+                else
+                        n++;
+        }
+        if (n >= CS_STAGING_MAX)
+                return result_fail(res, -EBUSY,
+                                   "%u imports are being committed; retry once one is "
+                                   "done",
+                                   n);
+        struct cs_staging *s = calloc(1, sizeof(*s));
+        struct copy c = {0};
+        if (s == NULL || (rid && (s->request_id = str_dup(rid)) == NULL) ||
+            (c.to = s->shadow = zone_new(z->origin, z->origin_len, z->zone_id, "",
+                                         z->created_ms, z->serial)) == NULL ||
+            cs_hmap_reserve(&c.to->rrsets, z->rrsets.count) != 0 ||
+            cs_zone_foreach_rrset(z, copy_rrset, &c) != 0) {
+                if (s != NULL)
+                        staging_free(s);
+                return result_fail(res, -ENOMEM, "out of memory staging the import%s%s",
+                                   c.err[0] ? ": " : "", c.err);
+        }
+        s->id = ctx->index;
+        s->owner = b->owner;
+        s->live = z;
+        s->touched_ms = ctx->timestamp_ms;
+        struct cs_staging **tail = &st->stagings;
+        while (*tail != NULL)
+                tail = &(*tail)->next;
+        *tail = s;
+        if (st->observer.staging_begun)
+                st->observer.staging_begun(st->observer.ctx, s);
+        return 0;
+}
+
+static struct cs_staging *staging_find(struct cs_state *st, uint64_t id,
+                                       struct cs_result *res)
+{
+        for (struct cs_staging *s = st->stagings; s != NULL; s = s->next)
+                if (s->id == id)
+                        return s;
+        result_fail(res, -ENOENT,
+                    "no staged import %llu (aborted, committed, or idle for %u s)",
+                    (unsigned long long)id, CS_STAGING_IDLE_MS / 1000);
+        return NULL;
+}
+
+struct tell {
+        struct cs_state *st;
+        struct cs_staging *s;
+};
+
+static void tell_changed(void *arg, const struct cs_rrset_change *changes, size_t n)
+{
+        struct tell *t = arg;
+        if (t->st->observer.staging_changed)
+                t->st->observer.staging_changed(t->st->observer.ctx, t->s, changes, n);
+}
+
+int cs_state_stage_chunk(struct cs_state *st, const struct cs_ctx *ctx,
+                         const struct cs_stage_chunk *c, struct cs_result *res)
+{
+        cs_result_reset(res);
+        res->index = ctx->index;
+        st->last_index = ctx->index;
+        struct cs_staging *s = staging_find(st, c->id, res);
+        if (s == NULL)
+                return res->status;
+        if (s->failed)
+                return result_fail(res, -ECANCELED,
+                                   "an earlier chunk of this import was rejected");
+        if (c->seq != s->chunks + 1)
+                return result_fail(res, -EPROTO, "chunk %u of the import, %u expected",
+                                   c->seq, s->chunks + 1);
+        if (cs_state_zone_get(st, c->batch.origin, c->batch.origin_len) != s->live)
+                return result_fail(res, -EINVAL, "the chunk names another zone");
+        s->touched_ms = ctx->timestamp_ms;
+        struct tell t = {st, s};
+        int rv = staged_batch_apply(st, s->shadow, &c->batch, res, tell_changed, &t);
+        if (rv == -ENOMEM)
+                return rv; /* the replica could not take it: fail-stop (fsm.c) */
+        if (rv != 0) {
+                s->failed = true;
+                return rv;
+        }
+        s->chunks++;
+        return 0;
+}
+
+int cs_state_stage_commit(struct cs_state *st, const struct cs_ctx *ctx, uint64_t id,
+                          struct cs_result *res)
+{
+        cs_result_reset(res);
+        res->index = ctx->index;
+        st->last_index = ctx->index;
+        struct cs_staging *s = staging_find(st, id, res);
+        if (s == NULL)
+                return res->status;
+        if (s->failed)
+                return result_fail(
+                    res, -ECANCELED,
+                    "a chunk of this import was rejected: nothing changed");
+        struct cs_zone *z = s->live, *copy = s->shadow;
+        uint32_t serial = z->serial + 1; /* RFC 1982: modulo 2^32 */
+        struct rrset_key ks = {z->origin, z->origin_len, CS_TYPE_SOA, ""};
+        uint64_t soa_hash = rrset_key_hash(&ks);
+        const struct cs_rrset *soa =
+            cs_hmap_get(&copy->rrsets, soa_hash, &ks, rrset_match);
+        if (soa == NULL) /* batches never delete the apex SOA */
+                return result_fail(res, -EINVAL, "the staged zone has no apex SOA");
+        struct cs_rrset *fresh_soa = rrset_with_serial(soa, serial);
+        struct cs_zone *husk = zone_new(z->origin, z->origin_len, "", "", 0, 0);
+        struct cs_retired *gone = retired_new(RETIRED_ZONE, 1);
+        struct cs_change *change = NULL;
+        if (fresh_soa == NULL || husk == NULL || gone == NULL) {
+                free(fresh_soa);
+                if (husk != NULL)
+                        zone_free(husk);
+                free(gone);
+                return result_fail(res, -ENOMEM, "out of memory committing the import");
+        }
+        struct cs_ctx cctx = *ctx;
+        cctx.request_id = s->request_id; /* the change answers the import's retries */
+        if (change_seen(st, &cctx, res)) {
+                free(fresh_soa);
+                zone_free(husk);
+                free(gone);
+                staging_drop(st, s);
+                return res->status;
+        }
+        int rv = change_prepare(st, &cctx, CS_CHANGE_BATCH, z, &change, res);
+        if (rv != 0) {
+                free(fresh_soa);
+                zone_free(husk);
+                free(gone);
+                return rv;
+        }
+        /* Nothing fails from here. */
+        free(cs_hmap_put(&copy->rrsets, soa_hash, &ks, fresh_soa, rrset_match));
+        husk->rrsets = z->rrsets;
+        husk->owners = z->owners;
+        husk->groups = z->groups;
+        z->rrsets = copy->rrsets;
+        z->owners = copy->owners;
+        z->groups = copy->groups;
+        cs_hmap_init(&copy->rrsets);
+        cs_hmap_init(&copy->owners);
+        cs_hmap_init(&copy->groups);
+        z->serial = serial;
+        change_commit(st, &cctx, change, res);
+        for (struct cs_staging **p = &st->stagings; *p != NULL; p = &(*p)->next)
+                if (*p == s) {
+                        *p = s->next;
+                        break;
+                }
+        if (st->observer.staging_ended)
+                st->observer.staging_ended(st->observer.ctx, s, z);
+        staging_free(s);
+        gone->items[gone->n++] = husk; /* the old contents */
+        retire(st, gone);
+        return 0;
+}
+
+int cs_state_stage_abort(struct cs_state *st, const struct cs_ctx *ctx, uint64_t id,
+                         struct cs_result *res)
+{
+        cs_result_reset(res);
+        res->index = ctx->index;
+        st->last_index = ctx->index;
+        struct cs_staging *s = staging_find(st, id, res);
+        if (s == NULL)
+                return res->status;
+        staging_drop(st, s);
+        return 0;
+}
