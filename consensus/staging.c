@@ -132,15 +132,20 @@ int cs_state_stage_begin(struct cs_state *st, const struct cs_ctx *ctx,
                                    n);
         struct cs_staging *s = calloc(1, sizeof(*s));
         struct copy c = {0};
-        if (s == NULL || (rid && (s->request_id = str_dup(rid)) == NULL) ||
+        int rv = -ENOMEM;
+        if (s != NULL && (rid == NULL || (s->request_id = str_dup(rid)) != NULL) &&
             (c.to = s->shadow = zone_new(z->origin, z->origin_len, z->zone_id, "",
-                                         z->created_ms, z->serial)) == NULL ||
-            cs_hmap_reserve(&c.to->rrsets, z->rrsets.count) != 0 ||
-            cs_zone_foreach_rrset(z, copy_rrset, &c) != 0) {
+                                         z->created_ms, z->serial)) != NULL &&
+            cs_hmap_reserve(&c.to->rrsets, z->rrsets.count) == 0)
+                rv = cs_zone_foreach_rrset(z, copy_rrset, &c);
+        if (rv != 0) {
                 if (s != NULL)
                         staging_free(s);
-                return result_fail(res, -ENOMEM, "out of memory staging the import%s%s",
-                                   c.err[0] ? ": " : "", c.err);
+                /* -EINVAL: a set of the zone the copy refused (no rule of
+                 * today's): a rejection, not a failure of this replica. */
+                return result_fail(res, rv == -ENOMEM ? -ENOMEM : -EINVAL,
+                                   "cannot stage the import: %s",
+                                   c.err[0] ? c.err : "out of memory");
         }
         s->id = ctx->index;
         s->owner = b->owner;
