@@ -216,6 +216,30 @@ def import_body(zone, n, first=0):
     return f"$ORIGIN {zone}\n" + text
 
 
+def stall_buckets(node):
+    """The node's loop stall histogram (a 100 ms timer's lateness):
+    {upper bound in seconds: cumulative count}."""
+    out = {}
+    for line in node.get("/metrics").text.splitlines():
+        if line.startswith("quorumdns_loop_stall_seconds_bucket{"):
+            le = line.split('le="')[1].split('"')[0]
+            out[float("inf") if le == "+Inf" else float(le)] = int(float(line.split()[-1]))
+    return out
+
+
+def worst_stall_ms(before, after):
+    """The bound of the highest bucket that gained a count (ms), and the
+    one below it: the longest stall between the two scrapes lies between."""
+    bounds = sorted(after)
+    worst = 0
+    for i, b in enumerate(bounds):
+        own_after = after[b] - (after[bounds[i - 1]] if i else 0)
+        own_before = before.get(b, 0) - (before.get(bounds[i - 1], 0) if i else 0)
+        if own_after > own_before:
+            worst = i
+    return (bounds[worst - 1] * 1000 if worst else 0), bounds[worst] * 1000
+
+
 class Watch:
     """Every node's /v1/health polled every 5 ms (the longest gap between
     answers is the longest loop stall, plus the noise of this machine) and
@@ -292,12 +316,14 @@ def test_big_import_staged_without_stall(cluster):
     ld = c.leader()
     term = ld.health()["term"]
     body = import_body(zone, IMPORT_RECORDS)
+    before = {x.id: stall_buckets(x) for x in (c[1], c[2], c[3])}
     with Watch(c, zone, IMPORT_RECORDS, [c[1], c[2], c[3]]) as w:
         time.sleep(0.3)
         r = ld.req("POST", f"/v1/zones/{zone}/import", raw=body, content_type="text/dns",
                    headers={"Idempotency-Key": "big-import"}, timeout=300)
         c.wait_applied(timeout=60 * SLACK)
         time.sleep(0.3)
+    stalls = {x.id: worst_stall_ms(before[x.id], stall_buckets(x)) for x in (c[1], c[2], c[3])}
     assert r.status == 200, r
     assert r.json["records"] == IMPORT_RECORDS, r.json
     for x in (c[1], c[2], c[3]):
@@ -309,6 +335,8 @@ def test_big_import_staged_without_stall(cluster):
     print(f"import of {IMPORT_RECORDS} records ({len(body)} bytes) in {r.elapsed:.2f} s; "
           f"longest /v1/health gap per node (ms): "
           + ", ".join(f"n{k} {v:.0f}" for k, v in sorted(worst.items()))
+          + "; longest loop stall per node (metrics histogram, ms): "
+          + ", ".join(f"n{k} {lo:.0f}-{hi:.0f}" for k, (lo, hi) in sorted(stalls.items()))
           + "; DNS samples per node: "
           + ", ".join(f"n{k} {len(v)} ({sum(1 for s in v if s[0])} new)"
                       for k, v in sorted(w.samples.items())))
