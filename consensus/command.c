@@ -13,7 +13,7 @@
  *   HEALTH_VOTES    [node id, [vote...]]
  *   HEALTH_MANUAL   [check id, healthy]
  *   HEALTH_HEARTBEAT [check id]
- *   STAGE_BEGIN     [origin, serial, owner node id]     (format 4 on)
+ *   STAGE_BEGIN     [origin, serial, owner node id, sets at most] (format 4 on)
  *   STAGE_CHUNK     [staging id, seq, batch body]
  *   STAGE_COMMIT    [staging id]
  *   STAGE_ABORT     [staging id]
@@ -65,10 +65,11 @@ static int pack_stage(msgpack_packer *pk, const struct cs_command *c)
 {
         switch (c->type) {
         case CS_CMD_STAGE_BEGIN:
-                msgpack_pack_array(pk, 3);
+                msgpack_pack_array(pk, 4);
                 cs_mp_pack_bin(pk, c->u.stage_begin.origin, c->u.stage_begin.origin_len);
                 msgpack_pack_uint32(pk, c->u.stage_begin.serial);
                 msgpack_pack_uint64(pk, c->u.stage_begin.owner);
+                msgpack_pack_uint32(pk, c->u.stage_begin.sets);
                 return 0;
         case CS_CMD_STAGE_CHUNK:
                 msgpack_pack_array(pk, 3);
@@ -368,10 +369,11 @@ static int dec_stage(struct dec *d, const msgpack_object *o, struct cs_command *
         switch (c->type) {
         case CS_CMD_STAGE_BEGIN: {
                 struct cs_stage_begin *b = &c->u.stage_begin;
-                TRY(d, cs_mp_array(o, 3, false, &f, NULL), "staging body");
+                TRY(d, cs_mp_array(o, 4, false, &f, NULL), "staging body");
                 TRY(d, cs_mp_bin(&f[0], 255, &b->origin, &b->origin_len), "origin");
                 TRY(d, cs_mp_u32(&f[1], &b->serial), "serial");
                 TRY(d, cs_mp_u64(&f[2], &b->owner), "owner");
+                TRY(d, cs_mp_u32(&f[3], &b->sets), "sets");
                 return 0;
         }
         case CS_CMD_STAGE_CHUNK:

@@ -136,7 +136,15 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **
         if (fsm->failed)
                 return RAFT_NOMEM; /* the node is stopping: apply nothing more */
         uint64_t index = fsm->raft ? raft_last_applied(fsm->raft) + 1 : fsm->applied + 1;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         const struct cs_result *res = cs_fsm_apply_entry(fsm, buf->base, buf->len, index);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+                    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+        if (ms >= 10)
+                LOG_DEBUG("raft entry %llu (%zu bytes) applied in %.1f ms",
+                          (unsigned long long)index, buf->len, ms);
         if (res->status == -ENOMEM) {
                 /* Not a rejection of the command: this replica could not take
                  * it.  Reporting it applied would leave the replica silently

@@ -130,13 +130,16 @@ int cs_state_stage_begin(struct cs_state *st, const struct cs_ctx *ctx,
                                    "%u imports are being committed; retry once one is "
                                    "done",
                                    n);
+        size_t room = b->sets < CS_STAGING_SETS_MAX ? b->sets : CS_STAGING_SETS_MAX;
         struct cs_staging *s = calloc(1, sizeof(*s));
         struct copy c = {0};
         int rv = -ENOMEM;
         if (s != NULL && (rid == NULL || (s->request_id = str_dup(rid)) != NULL) &&
             (c.to = s->shadow = zone_new(z->origin, z->origin_len, z->zone_id, "",
                                          z->created_ms, z->serial)) != NULL &&
-            cs_hmap_reserve(&c.to->rrsets, z->rrsets.count) == 0)
+            cs_hmap_reserve(&c.to->rrsets, z->rrsets.count + room) == 0 &&
+            cs_hmap_reserve(&c.to->owners, z->owners.count + room) == 0 &&
+            cs_hmap_reserve(&c.to->groups, z->groups.count + room) == 0)
                 rv = cs_zone_foreach_rrset(z, copy_rrset, &c);
         if (rv != 0) {
                 if (s != NULL)

@@ -272,14 +272,19 @@ struct cs_state;
  * are not taken while a staging exists (fsm.c), so none carries one: a node
  * restored from a snapshot replays every staging from the log.
  */
-#define CS_STAGING_IDLE_MS (60u * 1000)
-#define CS_STAGING_MAX     8
+#define CS_STAGING_IDLE_MS  (60u * 1000)
+#define CS_STAGING_MAX      8
+#define CS_STAGING_SETS_MAX (16u * 1024 * 1024) /* table room a begin may ask */
 
 struct cs_stage_begin {
         const uint8_t *origin;
         size_t origin_len;
         uint32_t serial; /* the zone's serial the import was planned against */
         uint64_t owner;  /* the node (its leader) that drives it */
+        /* Record sets the chunks will add at most: the copy's tables are
+         * sized for them at once (growing a table of 100,000s of sets in a
+         * chunk's apply held the loop 70-180 ms); capped by the state. */
+        uint32_t sets;
 };
 
 struct cs_stage_chunk {

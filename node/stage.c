@@ -289,6 +289,7 @@ void node_api_stage_import(struct node_api *api, struct node_http_request *r,
         node_http_hold(r);
         struct cs_command cmd = {.type = CS_CMD_STAGE_BEGIN, .request_id = d->request_id};
         cmd.u.stage_begin = (struct cs_stage_begin){
-            d->origin, d->origin_len, zone->serial, api->cluster->cfg->node_id};
+            d->origin, d->origin_len, zone->serial, api->cluster->cfg->node_id,
+            d->n < CS_STAGING_SETS_MAX ? (uint32_t)d->n : CS_STAGING_SETS_MAX};
         node_cluster_propose(api->cluster, &cmd, on_begun, d);
 }

@@ -156,8 +156,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 struct cs_command begin = {.type = CS_CMD_STAGE_BEGIN,
                                            .timestamp_ms = 3000,
                                            .request_id = "fuzz-import"};
-                begin.u.stage_begin =
-                    (struct cs_stage_begin){origin, sizeof(origin), z ? z->serial : 0, 1};
+                begin.u.stage_begin = (struct cs_stage_begin){origin, sizeof(origin),
+                                                              z ? z->serial : 0, 1, 16};
                 apply_text(&fsm, &begin, st.last_index + 1);
         }
         cs_fsm_apply_entry(&fsm, entry, size, st.last_index + 1);

@@ -65,7 +65,7 @@ static struct raft_buffer enc_begin(uint32_t serial, const char *rid, uint64_t t
 {
         struct cs_command c = {
             .type = CS_CMD_STAGE_BEGIN, .timestamp_ms = ts, .request_id = rid};
-        c.u.stage_begin = (struct cs_stage_begin){origin, origin_len, serial, 7};
+        c.u.stage_begin = (struct cs_stage_begin){origin, origin_len, serial, 7, 1000};
         return encode(&c);
 }
 
@@ -198,6 +198,7 @@ static void commands_round_trip(void **state)
         assert_int_equal(d.type, CS_CMD_STAGE_BEGIN);
         assert_int_equal(d.u.stage_begin.serial, 42);
         assert_int_equal(d.u.stage_begin.owner, 7);
+        assert_int_equal(d.u.stage_begin.sets, 1000);
         assert_int_equal(d.u.stage_begin.origin_len, origin_len);
         assert_memory_equal(d.u.stage_begin.origin, origin, origin_len);
         assert_string_equal(d.request_id, "key\nabc");
