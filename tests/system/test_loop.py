@@ -425,3 +425,31 @@ def test_leader_killed_mid_import(cluster):
     c.wait_applied(timeout=60 * SLACK)
     assert ld.values(f"h{IMPORT_RECORDS - 1}.{zone}"), "the restarted node lacks it"
     assert ld.values(f"probe.{zone}") == {"192.0.2.1"}
+
+
+def test_staged_upload_commit_is_a_staged_import(cluster):
+    """A staged upload (POST …/imports, chunks, commit) whose plan writes
+    10,000 sets is replicated as a staged import too: the commit answers the
+    change and the records, every node serves them, and the commit retried
+    with the same Idempotency-Key answers the same change."""
+    c = cluster.start(3)
+    zone = "upload.test."
+    c.create_zone(zone)
+    ld = c.leader()
+    r = ld.post(f"/v1/zones/{zone}/imports")
+    assert r.status == 201, r
+    iid = r.json["id"]
+    for first in (0, 5000):
+        r = http("POST", ld.api + f"/v1/zones/{zone}/imports/{iid}/chunks",
+                 raw=import_body(zone, 5000, first), content_type="text/dns", timeout=60)
+        assert r.status == 200, r
+    key = {"Idempotency-Key": "upload-commit"}
+    r = ld.post(f"/v1/zones/{zone}/imports/{iid}/commit", headers=key, timeout=120)
+    assert r.status == 200 and r.json["records"] == 10000, r
+    assert "staged import: committed" in ld.log(50000)
+    c.wait_applied(timeout=30 * SLACK)
+    for x in (c[1], c[2], c[3]):
+        assert x.values(f"h9999.{zone}") == {"10.0.39.15"}, x.id
+        assert x.values(f"h0.{zone}") == {"10.0.0.0"}, x.id
+    again = ld.post(f"/v1/zones/{zone}/imports/{iid}/commit", headers=key, timeout=60)
+    assert again.status == 200 and again.json["change"]["id"] == r.json["change"]["id"], again
