@@ -17,6 +17,7 @@
  *   STAGE_CHUNK     [staging id, seq, batch body]
  *   STAGE_COMMIT    [staging id]
  *   STAGE_ABORT     [staging id]
+ *   STAGE_COPY      [staging id]
  * with rrset = [owner, type, set id, ttl, [rdata...], routing], action =
  * [kind, rrset fields...] (flat), names and RDATA as bin, strings as str,
  * routing as in codec.h.  Format 1 had no routing element (5 rrset fields,
@@ -86,7 +87,7 @@ static int pack_stage(msgpack_packer *pk, const struct cs_command *c)
 
 static int pack_body(msgpack_packer *pk, const struct cs_command *c)
 {
-        if (c->type >= CS_CMD_STAGE_BEGIN && c->type <= CS_CMD_STAGE_ABORT)
+        if (c->type >= CS_CMD_STAGE_BEGIN && c->type <= CS_CMD_STAGE_COPY)
                 return pack_stage(pk, c);
         switch (c->type) {
         case CS_CMD_ZONE_CREATE: {
@@ -452,6 +453,7 @@ static int dec_body(struct dec *d, const msgpack_object *o, struct cs_command *c
         case CS_CMD_STAGE_CHUNK:
         case CS_CMD_STAGE_COMMIT:
         case CS_CMD_STAGE_ABORT:
+        case CS_CMD_STAGE_COPY:
                 return dec_stage(d, o, c);
         default:
                 return fail(d, -EPROTO, "unknown command type %u", (unsigned)c->type);

@@ -44,6 +44,7 @@ enum cs_command_type {
         CS_CMD_STAGE_CHUNK = 17,  /* actions applied to the copy */
         CS_CMD_STAGE_COMMIT = 18, /* the copy becomes the zone */
         CS_CMD_STAGE_ABORT = 19,  /* the copy is discarded */
+        CS_CMD_STAGE_COPY = 20,   /* the next sets of the zone into the copy */
         CS_CMD_STAGE_LAST = 31,
         /* 32..63 are reserved for health checks: check definitions, the
          * votes of each checker node (one command per node per round) and
@@ -82,7 +83,7 @@ struct cs_command {
                 struct cs_health_votes health_votes;
                 struct cs_stage_begin stage_begin;
                 struct cs_stage_chunk stage_chunk;
-                uint64_t stage_id; /* STAGE_COMMIT, STAGE_ABORT */
+                uint64_t stage_id; /* STAGE_COMMIT, STAGE_ABORT, STAGE_COPY */
         } u;
         void *arena; /* decoder-owned memory; NULL for a caller-built command */
 };

@@ -66,6 +66,9 @@ static void dispatch(struct cs_state *st, const struct cs_command *cmd, uint64_t
         case CS_CMD_STAGE_ABORT:
                 cs_state_stage_abort(st, &ctx, cmd->u.stage_id, res);
                 break;
+        case CS_CMD_STAGE_COPY:
+                cs_state_stage_copy(st, &ctx, cmd->u.stage_id, res);
+                break;
         case CS_CMD_ZONE_CREATE:
                 cs_state_zone_create(st, &ctx, &cmd->u.zone_create, res);
                 break;

@@ -3,7 +3,9 @@
  * log entries, switched in at once (see struct cs_staging in state.h).
  *
  * Data flow: STAGE_BEGIN copies the zone's record sets into a private zone
- * (the "copy"); each STAGE_CHUNK applies its actions to the copy with the
+ * (the "copy"; a zone of more than CS_STAGING_COPY_STEP sets is copied by
+ * STAGE_COPY entries of that many sets, before the chunks, so that no entry
+ * costs the size of the zone); each STAGE_CHUNK applies its actions to the copy with the
  * validation of a change batch (batch.c, staged_batch_apply), so that one
  * entry costs its chunk; STAGE_COMMIT swaps the copy's tables into the zone
  * (the zone struct stays: its name-order link and id are unchanged), bumps
@@ -140,7 +142,9 @@ int cs_state_stage_begin(struct cs_state *st, const struct cs_ctx *ctx,
             cs_hmap_reserve(&c.to->rrsets, z->rrsets.count + room) == 0 &&
             cs_hmap_reserve(&c.to->owners, z->owners.count + room) == 0 &&
             cs_hmap_reserve(&c.to->groups, z->groups.count + room) == 0)
-                rv = cs_zone_foreach_rrset(z, copy_rrset, &c);
+                rv = z->rrsets.count > CS_STAGING_COPY_STEP
+                         ? 0 /* STAGE_COPY entries copy it */
+                         : cs_zone_foreach_rrset(z, copy_rrset, &c);
         if (rv != 0) {
                 if (s != NULL)
                         staging_free(s);
@@ -153,6 +157,7 @@ int cs_state_stage_begin(struct cs_state *st, const struct cs_ctx *ctx,
         s->id = ctx->index;
         s->owner = b->owner;
         s->live = z;
+        s->copied = z->rrsets.count > CS_STAGING_COPY_STEP ? 0 : z->rrsets.count;
         s->touched_ms = ctx->timestamp_ms;
         struct cs_staging **tail = &st->stagings;
         while (*tail != NULL)
@@ -187,6 +192,63 @@ static void tell_changed(void *arg, const struct cs_rrset_change *changes, size_
                 t->st->observer.staging_changed(t->st->observer.ctx, t->s, changes, n);
 }
 
+/* Whether the copy holds the whole zone; else res says so. */
+static bool copy_ready(struct cs_staging *s, struct cs_result *res)
+{
+        if (s->copied == s->live->rrsets.count)
+                return true;
+        result_fail(res, -EPROTO,
+                    "the copy of the zone is not complete (%zu of %zu sets)", s->copied,
+                    s->live->rrsets.count);
+        return false;
+}
+
+int cs_state_stage_copy(struct cs_state *st, const struct cs_ctx *ctx, uint64_t id,
+                        struct cs_result *res)
+{
+        cs_result_reset(res);
+        res->index = ctx->index;
+        st->last_index = ctx->index;
+        struct cs_staging *s = staging_find(st, id, res);
+        if (s == NULL)
+                return res->status;
+        if (s->failed || s->copied == s->live->rrsets.count)
+                return result_fail(res, -EPROTO, "the copy of the zone is complete");
+        s->touched_ms = ctx->timestamp_ms;
+        /* This node's table order: nodes may copy different sets per step,
+         * but every node's copy is whole after the same number of steps,
+         * and nothing reads the copy before (copy_ready). */
+        const struct cs_hmap *from = &s->live->rrsets;
+        struct cs_rrset_change *changes = malloc(CS_STAGING_COPY_STEP * sizeof(*changes));
+        if (changes == NULL)
+                return result_fail(res, -ENOMEM, "out of memory copying the zone");
+        struct copy c = {.to = s->shadow};
+        size_t n = 0;
+        int rv = 0;
+        for (; s->copy_slot < from->cap && n < CS_STAGING_COPY_STEP; s->copy_slot++) {
+                const struct cs_rrset *r = from->slots[s->copy_slot].item;
+                if (r == NULL)
+                        continue;
+                if ((rv = copy_rrset(r, &c)) != 0)
+                        break;
+                const struct cs_rrset *mine = cs_zone_rrset_get(
+                    s->shadow, r->owner, r->owner_len, r->type, r->set_id);
+                changes[n++] = (struct cs_rrset_change){mine->owner, mine->owner_len,
+                                                        mine->type, mine->set_id, mine};
+        }
+        s->copied += n;
+        if (n > 0 && st->observer.staging_changed)
+                st->observer.staging_changed(st->observer.ctx, s, changes, n);
+        free(changes);
+        if (rv == -ENOMEM)
+                return result_fail(res, -ENOMEM, "out of memory copying the zone");
+        if (rv != 0) {
+                s->failed = true;
+                return result_fail(res, -EINVAL, "cannot stage the import: %s", c.err);
+        }
+        return 0;
+}
+
 int cs_state_stage_chunk(struct cs_state *st, const struct cs_ctx *ctx,
                          const struct cs_stage_chunk *c, struct cs_result *res)
 {
@@ -199,6 +261,10 @@ int cs_state_stage_chunk(struct cs_state *st, const struct cs_ctx *ctx,
         if (s->failed)
                 return result_fail(res, -ECANCELED,
                                    "an earlier chunk of this import was rejected");
+        if (!copy_ready(s, res)) {
+                s->failed = true;
+                return res->status;
+        }
         if (c->seq != s->chunks + 1)
                 return result_fail(res, -EPROTO, "chunk %u of the import, %u expected",
                                    c->seq, s->chunks + 1);
@@ -230,6 +296,8 @@ int cs_state_stage_commit(struct cs_state *st, const struct cs_ctx *ctx, uint64_
                 return result_fail(
                     res, -ECANCELED,
                     "a chunk of this import was rejected: nothing changed");
+        if (!copy_ready(s, res))
+                return res->status;
         struct cs_zone *z = s->live, *copy = s->shadow;
         uint32_t serial = z->serial + 1; /* RFC 1982: modulo 2^32 */
         struct rrset_key ks = {z->origin, z->origin_len, CS_TYPE_SOA, ""};

@@ -272,9 +272,12 @@ struct cs_state;
  * are not taken while a staging exists (fsm.c), so none carries one: a node
  * restored from a snapshot replays every staging from the log.
  */
-#define CS_STAGING_IDLE_MS  (60u * 1000)
-#define CS_STAGING_MAX      8
-#define CS_STAGING_SETS_MAX (16u * 1024 * 1024) /* table room a begin may ask */
+#define CS_STAGING_IDLE_MS (60u * 1000)
+#define CS_STAGING_MAX     8
+/* Sets of the zone copied by the begin (a zone that holds more is copied by
+ * STAGE_COPY entries of as many sets each, before any chunk). */
+#define CS_STAGING_COPY_STEP 4096
+#define CS_STAGING_SETS_MAX  (16u * 1024 * 1024) /* table room a begin may ask */
 
 struct cs_stage_begin {
         const uint8_t *origin;
@@ -301,6 +304,8 @@ struct cs_staging {
         char *request_id;       /* the import's request id, or NULL */
         uint64_t touched_ms;    /* command time of its last entry */
         uint32_t chunks;        /* chunks applied */
+        size_t copied;          /* sets of the zone copied (all: the copy is ready) */
+        size_t copy_slot;       /* where this node's copy goes on in the zone's table */
         bool failed;            /* a chunk was rejected: only an abort remains */
         struct cs_staging *next;
 };
@@ -449,6 +454,17 @@ int cs_state_stage_chunk(struct cs_state *st, const struct cs_ctx *ctx,
                          const struct cs_stage_chunk *c, struct cs_result *res);
 int cs_state_stage_commit(struct cs_state *st, const struct cs_ctx *ctx, uint64_t id,
                           struct cs_result *res);
+/* The next CS_STAGING_COPY_STEP sets of the zone into the copy; a chunk or
+ * commit before the copy is complete is refused (-EPROTO), so that every
+ * node validates against the whole copy whatever order its table has. */
+int cs_state_stage_copy(struct cs_state *st, const struct cs_ctx *ctx, uint64_t id,
+                        struct cs_result *res);
+/* The STAGE_COPY entries a staging needs after its begin. */
+static inline size_t cs_staging_copy_steps(const struct cs_staging *s)
+{
+        size_t left = s->live->rrsets.count - s->copied;
+        return (left + CS_STAGING_COPY_STEP - 1) / CS_STAGING_COPY_STEP;
+}
 int cs_state_stage_abort(struct cs_state *st, const struct cs_ctx *ctx, uint64_t id,
                          struct cs_result *res);
 /* Drops the stagings idle for CS_STAGING_IDLE_MS at command time now_ms

@@ -5,13 +5,12 @@
  *
  * Data flow, on the leader's loop: the driver proposes STAGE_BEGIN (with
  * the zone's serial the actions were planned against and the import's
- * request id), then the actions in chunks of NODE_STAGE_CHUNK — the
- * deletions first, so that no chunk meets a set a later chunk removes —
- * one entry at a time, each proposed once the previous one is applied
- * here, and STAGE_COMMIT.  The HTTP request is answered once: with the
- * change (200), the errors of a rejected chunk (400, after which the
- * staging is aborted), or 503 when the leadership was lost on the way
- * (outcome unknown: the retry with the same Idempotency-Key finds the
+ * request id), the STAGE_COPY entries a large zone needs, then the actions in chunks of
+ * NODE_STAGE_CHUNK — the deletions first, so that no chunk meets a set a later chunk
+ * removes — one entry at a time, each proposed once the previous one is applied here, and
+ * STAGE_COMMIT.  The HTTP request is answered once: with the change (200), the errors of
+ * a rejected chunk (400, after which the staging is aborted), or 503 when the leadership
+ * was lost on the way (outcome unknown: the retry with the same Idempotency-Key finds the
  * change, or stages the import again).
  *
  * The leader also aborts, from the tick, every staging it does not drive:
@@ -43,6 +42,7 @@ struct stage_driver {
         size_t next;        /* next place in order */
         size_t chunk_first; /* place in order of the chunk in flight */
         uint32_t seq;
+        size_t copies; /* STAGE_COPY entries still to propose */
         uint64_t started_ns;
 };
 
@@ -197,6 +197,14 @@ static void on_chunk(void *ctx, int status, const struct cs_result *res)
 static void propose_next(struct stage_driver *d)
 {
         struct node_cluster *c = d->api->cluster;
+        if (d->copies > 0) { /* the zone into the copy, first */
+                d->copies--;
+                d->chunk_first = d->next;
+                struct cs_command cmd = {.type = CS_CMD_STAGE_COPY};
+                cmd.u.stage_id = d->id;
+                node_cluster_propose(c, &cmd, on_chunk, d);
+                return;
+        }
         if (d->next >= d->n) {
                 struct cs_command cmd = {.type = CS_CMD_STAGE_COMMIT,
                                          .request_id = d->request_id};
@@ -237,6 +245,8 @@ static void on_begun(void *ctx, int status, const struct cs_result *res)
         }
         d->id = res->index;
         driven_add(api->cluster, d->id);
+        const struct cs_staging *s = cs_state_staging_get(&api->cluster->state, d->id);
+        d->copies = s != NULL ? cs_staging_copy_steps(s) : 0;
         LOG_INFO("staged import: begun (staging %llu: %zu actions in chunks of %d)",
                  (unsigned long long)d->id, d->n, NODE_STAGE_CHUNK);
         propose_next(d);

@@ -10,7 +10,8 @@
  * and the idle timeout leave the zone as it was; the observer sees begin,
  * chunks and end in order; no snapshot is taken while a staging exists, and
  * a node that restores the snapshot from before the staging and replays the
- * same entries ends byte-identical.
+ * same entries ends byte-identical; a large zone is copied by STAGE_COPY
+ * entries before any chunk or commit is taken.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -441,6 +442,62 @@ static void restore_drops_stagings(void **state)
         teardown(&st, &fsm);
 }
 
+/* A zone of more sets than the begin copies is copied by STAGE_COPY
+ * entries first; a chunk or commit before that is refused. */
+static void large_zone_is_copied_in_steps(void **state)
+{
+        struct cs_state st;
+        struct cs_fsm fsm;
+        struct seen seen;
+        setup(&st, &fsm, &seen);
+        unsigned n = CS_STAGING_COPY_STEP + 100;
+        struct abuild ab;
+        ab_init(&ab, n, n);
+        char owner[64];
+        for (unsigned i = 0; i < n; i++) {
+                snprintf(owner, sizeof(owner), "k%u." ZONE, i);
+                struct cs_action *a = ab_add(&ab, CS_ACTION_UPSERT, owner, 1, "", 60);
+                ab_a(&ab, a, 10, 9, (uint8_t)(i >> 8), (uint8_t)i);
+        }
+        struct cs_command bc = {.type = CS_CMD_CHANGE_BATCH, .timestamp_ms = 1100};
+        bc.u.batch = ab_batch(&ab, origin, origin_len);
+        assert_int_equal(apply(&fsm, encode(&bc))->status, 0);
+        ab_free(&ab);
+        const struct cs_zone *z = cs_state_zone_get(&st, origin, origin_len);
+        size_t sets = cs_zone_rrset_count(z);
+
+        /* not copied yet: a chunk fails the staging */
+        uint64_t id = apply(&fsm, enc_begin(z->serial, "x", 2000))->index;
+        const struct cs_staging *sg = cs_state_staging_get(&st, id);
+        assert_int_equal(sg->copied, 0);
+        assert_int_equal(cs_staging_copy_steps(sg), 2);
+        assert_int_equal(apply(&fsm, enc_chunk(id, 1, 0, 5, false, 2001))->status,
+                         -EPROTO);
+        assert_int_equal(apply(&fsm, enc_end(CS_CMD_STAGE_ABORT, id, NULL, 2002))->status,
+                         0);
+
+        id = apply(&fsm, enc_begin(z->serial, "y", 3000))->index;
+        assert_int_equal(apply(&fsm, enc_end(CS_CMD_STAGE_COMMIT, id, "y", 3001))->status,
+                         -EPROTO);
+        assert_int_equal(apply(&fsm, enc_end(CS_CMD_STAGE_COPY, id, NULL, 3002))->status,
+                         0);
+        assert_int_equal(cs_state_staging_get(&st, id)->copied, CS_STAGING_COPY_STEP);
+        assert_int_equal(apply(&fsm, enc_end(CS_CMD_STAGE_COPY, id, NULL, 3003))->status,
+                         0);
+        assert_int_equal(cs_state_staging_get(&st, id)->copied, sets);
+        assert_int_equal(apply(&fsm, enc_end(CS_CMD_STAGE_COPY, id, NULL, 3004))->status,
+                         -EPROTO);
+        seen.changed_sets = 0;
+        assert_int_equal(apply(&fsm, enc_chunk(id, 1, 0, 10, false, 3005))->status, 0);
+        assert_int_equal(apply(&fsm, enc_end(CS_CMD_STAGE_COMMIT, id, "y", 3006))->status,
+                         0);
+        assert_int_equal(cs_zone_rrset_count(z), sets + 10);
+        assert_non_null(get(&st, "k0." ZONE));
+        assert_non_null(get(&st, "h9." ZONE));
+        assert_int_equal(seen.changed_sets, 10 + 1);
+        teardown(&st, &fsm);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -449,6 +506,7 @@ int main(void)
             cmocka_unit_test(abort_rejected_chunk_and_idle_timeout_change_nothing),
             cmocka_unit_test(snapshots_wait_for_the_staging),
             cmocka_unit_test(restore_drops_stagings),
+            cmocka_unit_test(large_zone_is_copied_in_steps),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
