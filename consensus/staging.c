@@ -41,6 +41,15 @@ const struct cs_staging *cs_state_staging_get(const struct cs_state *st, uint64_
         return NULL;
 }
 
+/* Hands z (nothing reads it) to the observer's discard, or frees it. */
+static void discard(struct cs_state *st, struct cs_zone *z)
+{
+        if (st->observer.discard != NULL)
+                st->observer.discard(st->observer.ctx, z);
+        else
+                zone_free(z);
+}
+
 static void staging_free(struct cs_staging *s)
 {
         if (s->shadow != NULL)
@@ -59,6 +68,8 @@ static void staging_drop(struct cs_state *st, struct cs_staging *s)
                 }
         if (st->observer.staging_ended)
                 st->observer.staging_ended(st->observer.ctx, s, NULL);
+        discard(st, s->shadow); /* never in a frozen view */
+        s->shadow = NULL;
         staging_free(s);
 }
 
@@ -354,8 +365,13 @@ int cs_state_stage_commit(struct cs_state *st, const struct cs_ctx *ctx, uint64_
         if (st->observer.staging_ended)
                 st->observer.staging_ended(st->observer.ctx, s, z);
         staging_free(s);
-        gone->items[gone->n++] = husk; /* the old contents */
-        retire(st, gone);
+        if (st->pins == 0) {
+                free(gone);
+                discard(st, husk); /* the old contents */
+        } else {
+                gone->items[gone->n++] = husk; /* a frozen view may read them */
+                retire(st, gone);
+        }
         return 0;
 }
 

@@ -95,6 +95,11 @@ void cs_state_init(struct cs_state *st)
         st->changes_max_age_ms = CS_CHANGES_MAX_AGE_MS;
 }
 
+void cs_zone_free(struct cs_zone *z)
+{
+        zone_free(z);
+}
+
 void zone_free(struct cs_zone *z)
 {
         for (size_t i = 0; i < z->rrsets.cap; i++)

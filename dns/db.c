@@ -640,8 +640,16 @@ int dns_txn_rrset_put_route(struct dns_txn *txn, const uint8_t *origin,
         return 0;
 }
 
-int dns_txn_zone_adopt(struct dns_txn *to, struct dns_txn *from, const uint8_t *origin)
+void dns_zone_free(struct dns_zone *zone)
 {
+        zone_free_deep(zone);
+}
+
+int dns_txn_zone_adopt(struct dns_txn *to, struct dns_txn *from, const uint8_t *origin,
+                       struct dns_zone **out_replaced)
+{
+        if (out_replaced != NULL)
+                *out_replaced = NULL;
         struct dns_lname name;
         char text[1024];
         if (dns_lname_from_wire(&name, origin, DNS_NAME_MAXLEN + 1) < 0)
@@ -673,6 +681,8 @@ int dns_txn_zone_adopt(struct dns_txn *to, struct dns_txn *from, const uint8_t *
         }
         if (((struct dns_zone *)replaced)->txn == to->ptxn.id)
                 zone_free_owned(replaced, &to->ptxn.id);
+        else if (out_replaced != NULL)
+                *out_replaced = replaced;
         else if (reclaim_push(&to->retired, zone_free_deep, replaced) != 0)
                 return fail(to, -ENOMEM, "out of memory");
         return 0;

@@ -140,9 +140,13 @@ int dns_txn_rrset_put_route(struct dns_txn *txn, const uint8_t *origin,
  * no longer holds it (abort `from` afterwards).  The dbs must share ids
  * (dns_db_share_txn_ids).  0, -ENOENT (from has no zone it created with that
  * origin) or -ENOMEM (both unchanged for readers; abort `to`, which then
- * leaks the zone: out of memory only).
+ * leaks the zone: out of memory only).  The published zone it replaces, if
+ * any, goes to *replaced (may be NULL: freed with the commit): once `to` is
+ * committed, nothing reads it; free it with dns_zone_free (any thread).
  */
-int dns_txn_zone_adopt(struct dns_txn *to, struct dns_txn *from, const uint8_t *origin);
+int dns_txn_zone_adopt(struct dns_txn *to, struct dns_txn *from, const uint8_t *origin,
+                       struct dns_zone **replaced);
+void dns_zone_free(struct dns_zone *zone);
 
 /* The zone as the transaction sees it now, or NULL. */
 const struct dns_zone *dns_txn_zone(struct dns_txn *txn, const uint8_t *origin);

@@ -288,6 +288,57 @@ static void on_rrsets_changed(void *ctx, const struct cs_zone *zone,
 
 /* ---- staged imports ---------------------------------------------------------------- */
 
+/* What nothing reads any more, freed on libuv's pool: 300,000 sets or DNS
+ * names took the loop 0.2-0.6 s to free. */
+struct discard {
+        uv_work_t req;
+        void (*fn)(void *arg);
+        void *arg;
+};
+
+static void discard_work(uv_work_t *req)
+{
+        struct discard *d = req->data;
+        d->fn(d->arg);
+}
+
+static void discard_done(uv_work_t *req, int status)
+{
+        struct discard *d = req->data;
+        if (status != 0)
+                d->fn(d->arg);
+        free(d);
+}
+
+static void discard_later(struct node_cluster *c, void (*fn)(void *arg), void *arg)
+{
+        struct discard *d = malloc(sizeof(*d));
+        if (d != NULL) {
+                d->fn = fn;
+                d->arg = arg;
+                d->req.data = d;
+                if (uv_queue_work(c->loop, &d->req, discard_work, discard_done) == 0)
+                        return;
+        }
+        free(d);
+        fn(arg);
+}
+
+static void free_state_zone(void *zone)
+{
+        cs_zone_free(zone);
+}
+
+static void free_dns_zone(void *zone)
+{
+        dns_zone_free(zone);
+}
+
+static void on_discard(void *ctx, struct cs_zone *contents)
+{
+        discard_later(ctx, free_state_zone, contents);
+}
+
 struct node_dns_staging {
         uint64_t id;
         struct dns_db db;   /* private; its transaction ids are the served db's */
@@ -296,8 +347,9 @@ struct node_dns_staging {
         struct node_dns_staging *next;
 };
 
-static void dns_staging_free(struct node_dns_staging *d)
+static void dns_staging_free(void *arg)
 {
+        struct node_dns_staging *d = arg;
         dns_txn_abort(&d->txn);
         dns_db_fini(&d->db);
         free(d);
@@ -364,7 +416,7 @@ static void on_staging_ended(void *ctx, const struct cs_staging *s,
         struct node_dns_staging *d = dns_staging_take(c, s->id);
         if (zone == NULL) { /* discarded */
                 if (d != NULL)
-                        dns_staging_free(d);
+                        discard_later(c, dns_staging_free, d);
                 return;
         }
         const struct cs_rrset *soa =
@@ -379,12 +431,15 @@ static void on_staging_ended(void *ctx, const struct cs_staging *s,
                 mark_stale(c, zone->origin, zone->origin_len);
         } else if (publish_begin(c, &txn, "a staged import", zone->origin,
                                  zone->origin_len) == 0) {
-                int rc = dns_txn_zone_adopt(&txn, &d->txn, zone->origin);
-                publish_finish(c, &txn, rc, "a staged import", zone->origin,
-                               zone->origin_len);
+                struct dns_zone *old = NULL;
+                int rc = dns_txn_zone_adopt(&txn, &d->txn, zone->origin, &old);
+                rc = publish_finish(c, &txn, rc, "a staged import", zone->origin,
+                                    zone->origin_len);
+                if (rc == 0 && old != NULL) /* the commit's grace period is over */
+                        discard_later(c, free_dns_zone, old);
         }
         if (d != NULL)
-                dns_staging_free(d);
+                discard_later(c, dns_staging_free, d);
 }
 
 static int collect_origin(void *item, void *arg)
@@ -499,7 +554,8 @@ void node_publish_observe(struct node_cluster *c)
                                   .restored = on_restored,
                                   .staging_begun = on_staging_begun,
                                   .staging_changed = on_staging_changed,
-                                  .staging_ended = on_staging_ended};
+                                  .staging_ended = on_staging_ended,
+                                  .discard = on_discard};
         cs_state_set_observer(&c->state, &obs);
 }
 

@@ -470,7 +470,7 @@ static void large_zone_is_copied_in_steps(void **state)
         uint64_t id = apply(&fsm, enc_begin(z->serial, "x", 2000))->index;
         const struct cs_staging *sg = cs_state_staging_get(&st, id);
         assert_int_equal(sg->copied, 0);
-        assert_int_equal(cs_staging_copy_steps(sg), 2);
+        assert_int_equal(cs_staging_copy_steps(sg), 2); /* STEP + 100 sets */
         assert_int_equal(apply(&fsm, enc_chunk(id, 1, 0, 5, false, 2001))->status,
                          -EPROTO);
         assert_int_equal(apply(&fsm, enc_end(CS_CMD_STAGE_ABORT, id, NULL, 2002))->status,

@@ -734,10 +734,14 @@ static void test_zone_built_elsewhere_is_adopted_by_pointer(void **state)
         assert_null(find(before, "example.", "h0.example."));
 
         assert_int_equal(dns_txn_begin(&db, &txn), 0);
-        assert_int_equal(dns_txn_zone_adopt(&txn, &build, N("nothere.").wire), -ENOENT);
-        assert_int_equal(dns_txn_zone_adopt(&txn, &build, N("example.").wire), 0);
+        assert_int_equal(dns_txn_zone_adopt(&txn, &build, N("nothere.").wire, NULL),
+                         -ENOENT);
+        struct dns_zone *old = NULL;
+        assert_int_equal(dns_txn_zone_adopt(&txn, &build, N("example.").wire, &old), 0);
+        assert_non_null(old);
         assert_null(dns_txn_zone(&build, N("example.").wire));
         assert_int_equal(dns_txn_commit(&txn), 0);
+        dns_zone_free(old); /* nothing reads it after the commit */
         dns_txn_abort(&build);
         dns_db_fini(&priv);
 
