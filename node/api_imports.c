@@ -562,18 +562,39 @@ static json_t *plan_json(const struct plan *p, const char *id, bool replace)
         return out;
 }
 
-/* A plan proposed as a staged import, with the staging it reads. */
+/* A plan proposed as a staged import, with the staging it reads; both are
+ * freed on libuv's pool once the import is done (200,000 staged records
+ * took the loop tens of ms to free). */
 struct staged_plan {
+        uv_work_t req;
+        uv_loop_t *loop;
         struct plan plan;
-        struct node_import *s;
+        struct node_import *s; /* unlinked, no chunk being parsed */
 };
+
+static void staged_plan_free_work(uv_work_t *req)
+{
+        struct staged_plan *sp = req->data;
+        plan_fini(&sp->plan);
+        staged_free(sp->s);
+        sp->s = NULL;
+}
+
+static void staged_plan_freed(uv_work_t *req, int status)
+{
+        struct staged_plan *sp = req->data;
+        if (sp->s != NULL)
+                staged_plan_free_work(req);
+        free(sp);
+}
 
 static void staged_plan_release(void *owner)
 {
         struct staged_plan *sp = owner;
-        plan_fini(&sp->plan);
-        staged_free(sp->s);
-        free(sp);
+        sp->req.data = sp;
+        if (uv_queue_work(sp->loop, &sp->req, staged_plan_free_work, staged_plan_freed) !=
+            0)
+                staged_plan_freed(&sp->req, -1);
 }
 
 /* Unlinks s from the list without freeing it. */
@@ -667,6 +688,7 @@ void node_api_import_commit(struct node_http_request *r, void *ctx)
                 } else {
                         struct cs_batch batch = {origin, origin_len, "import", p.actions,
                                                  p.n};
+                        sp->loop = api->loop;
                         sp->plan = p;
                         sp->s = s;
                         detach_staged(api, s);
