@@ -5,16 +5,17 @@
  * Data flow: STAGE_BEGIN copies the zone's record sets into a private zone
  * (the "copy"; a zone of more than CS_STAGING_COPY_STEP sets is copied by
  * STAGE_COPY entries of that many sets, before the chunks, so that no entry
- * costs the size of the zone); each STAGE_CHUNK applies its actions to the copy with the
- * validation of a change batch (batch.c, staged_batch_apply), so that one
- * entry costs its chunk; STAGE_COMMIT swaps the copy's tables into the zone
+ * costs the size of the zone); each STAGE_CHUNK applies its actions to the
+ * copy with the validation of a change batch (batch.c, staged_batch_apply),
+ * so that one entry costs its chunk; STAGE_COMMIT swaps the copy's tables into the zone
  * (the zone struct stays: its name-order link and id are unchanged), bumps
  * the serial once and records one change with the import's request id.
  * Readers of the zone — the API on the loop, the frozen snapshot view, the
  * DNS engine fed by the observer — see the old contents until the commit
  * and the new ones after it, never a part.  STAGE_ABORT, an idle timeout
  * in command time, and a restore drop a staging.  Everything depends only
- * on the commands, so every node holds the same stagings.
+ * on the commands, so every node holds the same stagings.  What a commit or
+ * an abort lets go of goes to the observer's discard (freed off the loop).
  */
 #include <errno.h>
 #include <stdio.h>
