@@ -5,13 +5,14 @@
  *
  * Data flow, on the leader's loop: the driver proposes STAGE_BEGIN (with
  * the zone's serial the actions were planned against and the import's
- * request id), the STAGE_COPY entries a large zone needs, then the actions in chunks of
- * NODE_STAGE_CHUNK — the deletions first, so that no chunk meets a set a later chunk
- * removes — one entry at a time, each proposed once the previous one is applied here, and
- * STAGE_COMMIT.  The HTTP request is answered once: with the change (200), the errors of
- * a rejected chunk (400, after which the staging is aborted), or 503 when the leadership
- * was lost on the way (outcome unknown: the retry with the same Idempotency-Key finds the
- * change, or stages the import again).
+ * request id), the STAGE_COPY entries a large zone needs, then the actions
+ * in chunks of NODE_STAGE_CHUNK — the deletions first, so that no chunk
+ * meets a set a later chunk removes — one entry at a time, each proposed
+ * once the previous one is applied here, and STAGE_COMMIT.  The HTTP
+ * request is answered once: with the change (200), the errors of a rejected
+ * chunk (400, after which the staging is aborted), or 503 when the
+ * leadership was lost on the way (outcome unknown: the retry with the same
+ * Idempotency-Key finds the change, or stages the import again).
  *
  * The leader also aborts, from the tick, every staging it does not drive:
  * those of a node that lost the leadership mid-import.  With the idle
