@@ -474,6 +474,9 @@ static void check_alias(struct work *w, uint32_t i, const struct cs_rrset_spec *
         cs_name_text(target, r->alias_name_len, name, sizeof(name));
         cs_type_name(s->type, type, sizeof(type));
         const struct cs_zone *z = cs_state_zone_find(w->st, target, r->alias_name_len);
+        if (z != NULL && z != w->zone && z->origin_len == w->zone->origin_len &&
+            memcmp(z->origin, w->zone->origin, z->origin_len) == 0)
+                z = w->zone; /* the batch applies to a staging's copy of z */
         if (z == NULL) {
                 result_error(res, i, "alias_target.dns_name",
                              "%s is not in a zone hosted by this cluster", name);
@@ -563,6 +566,10 @@ static int check_batch_head(const struct cs_state *st, const struct cs_batch *b,
         *zone = cs_state_zone_get(st, b->origin, b->origin_len);
         if (*zone == NULL)
                 return result_fail(res, -ENOENT, "no such zone");
+        if (staging_holds(st, *zone))
+                return result_fail(res, -EBUSY,
+                                   "an import into this zone is being committed: the "
+                                   "zone takes no other change until it is done; retry");
         if (b->n_actions == 0)
                 return result_fail(res, -EINVAL,
                                    "a change batch needs at least one action");
@@ -747,6 +754,49 @@ int cs_state_batch_apply(struct cs_state *st, const struct cs_ctx *ctx,
                 st->observer.rrsets_changed(st->observer.ctx, z, changes, n_changes);
         old->n = n_old;
         retire(st, old); /* freed now, or once no frozen snapshot reads them */
+        work_fini(&w, true);
+        free(changes);
+        return 0;
+out:
+        work_fini(&w, false);
+        free(changes);
+        free(old);
+        return rv;
+}
+
+int staged_batch_apply(struct cs_state *st, struct cs_zone *z, const struct cs_batch *b,
+                       struct cs_result *res, staged_changed_fn changed, void *ctx)
+{
+        struct cs_rrset_change *changes = NULL;
+        struct cs_retired *old = NULL;
+        size_t n_changes, n_old;
+        struct work w;
+        int rv;
+
+        if (b->n_actions == 0)
+                return result_fail(res, -EINVAL,
+                                   "a change batch needs at least one action");
+        if (work_init(&w, st, z, b) != 0) {
+                rv = result_fail(res, -ENOMEM, "out of memory validating the batch");
+                goto out;
+        }
+        rv = validate(&w, b, res);
+        if (rv != 0)
+                goto out;
+        /* The copy's serial moves per chunk; the commit sets the zone's. */
+        uint32_t serial = z->serial + 1;
+        if (prepare(&w, z, serial) != 0 ||
+            (changes = malloc(w.n_pend * sizeof(*changes))) == NULL ||
+            (old = retired_new(RETIRED_RRSETS, w.n_pend)) == NULL) {
+                rv = result_fail(res, -ENOMEM, "out of memory applying the batch");
+                goto out;
+        }
+        commit(&w, z, changes, &n_changes, old->items, &n_old);
+        z->serial = serial;
+        if (changed != NULL)
+                changed(ctx, changes, n_changes);
+        old->n = n_old;
+        retire(st, old); /* a copy's sets are in no frozen view: freed now */
         work_fini(&w, true);
         free(changes);
         return 0;

@@ -15,6 +15,11 @@
  *   HEALTH_HEARTBEAT [check id]
  *   LATENCY_PUT, LATENCY_DELETE, LATENCY_MEASURED
  *                   batch as in latency_codec.h        (format 4 on)
+ *   STAGE_BEGIN     [origin, serial, owner node id, sets at most] (format 5 on)
+ *   STAGE_CHUNK     [staging id, seq, batch body]
+ *   STAGE_COMMIT    [staging id]
+ *   STAGE_ABORT     [staging id]
+ *   STAGE_COPY      [staging id]
  * with rrset = [owner, type, set id, ttl, [rdata...], routing], action =
  * [kind, rrset fields...] (flat), names and RDATA as bin, strings as str,
  * routing as in codec.h.  Format 1 had no routing element (5 rrset fields,
@@ -47,8 +52,46 @@ static void pack_rrset_fields(msgpack_packer *pk, const struct cs_rrset_spec *r)
         cs_mp_pack_routing(pk, &r->routing);
 }
 
+static void pack_batch(msgpack_packer *pk, const struct cs_batch *b)
+{
+        msgpack_pack_array(pk, 3);
+        cs_mp_pack_bin(pk, b->origin, b->origin_len);
+        cs_mp_pack_str(pk, b->comment);
+        msgpack_pack_array(pk, b->n_actions);
+        for (size_t i = 0; i < b->n_actions; i++) {
+                msgpack_pack_array(pk, 7);
+                msgpack_pack_int(pk, (int)b->actions[i].kind);
+                pack_rrset_fields(pk, &b->actions[i].rrset);
+        }
+}
+
+static int pack_stage(msgpack_packer *pk, const struct cs_command *c)
+{
+        switch (c->type) {
+        case CS_CMD_STAGE_BEGIN:
+                msgpack_pack_array(pk, 4);
+                cs_mp_pack_bin(pk, c->u.stage_begin.origin, c->u.stage_begin.origin_len);
+                msgpack_pack_uint32(pk, c->u.stage_begin.serial);
+                msgpack_pack_uint64(pk, c->u.stage_begin.owner);
+                msgpack_pack_uint32(pk, c->u.stage_begin.sets);
+                return 0;
+        case CS_CMD_STAGE_CHUNK:
+                msgpack_pack_array(pk, 3);
+                msgpack_pack_uint64(pk, c->u.stage_chunk.id);
+                msgpack_pack_uint32(pk, c->u.stage_chunk.seq);
+                pack_batch(pk, &c->u.stage_chunk.batch);
+                return 0;
+        default: /* COMMIT, ABORT */
+                msgpack_pack_array(pk, 1);
+                msgpack_pack_uint64(pk, c->u.stage_id);
+                return 0;
+        }
+}
+
 static int pack_body(msgpack_packer *pk, const struct cs_command *c)
 {
+        if (c->type >= CS_CMD_STAGE_BEGIN && c->type <= CS_CMD_STAGE_COPY)
+                return pack_stage(pk, c);
         switch (c->type) {
         case CS_CMD_ZONE_CREATE: {
                 const struct cs_zone_spec *z = &c->u.zone_create;
@@ -70,19 +113,9 @@ static int pack_body(msgpack_packer *pk, const struct cs_command *c)
                 else
                         msgpack_pack_false(pk);
                 return 0;
-        case CS_CMD_CHANGE_BATCH: {
-                const struct cs_batch *b = &c->u.batch;
-                msgpack_pack_array(pk, 3);
-                cs_mp_pack_bin(pk, b->origin, b->origin_len);
-                cs_mp_pack_str(pk, b->comment);
-                msgpack_pack_array(pk, b->n_actions);
-                for (size_t i = 0; i < b->n_actions; i++) {
-                        msgpack_pack_array(pk, 7);
-                        msgpack_pack_int(pk, (int)b->actions[i].kind);
-                        pack_rrset_fields(pk, &b->actions[i].rrset);
-                }
+        case CS_CMD_CHANGE_BATCH:
+                pack_batch(pk, &c->u.batch);
                 return 0;
-        }
         case CS_CMD_CHANGES_SYNCED:
                 msgpack_pack_array(pk, 1);
                 msgpack_pack_uint64(pk, c->u.synced_index);
@@ -307,10 +340,66 @@ static int dec_health(struct dec *d, const msgpack_object *o, struct cs_command 
         }
 }
 
+static int dec_batch(struct dec *d, const msgpack_object *o, struct cs_batch *b)
+{
+        const msgpack_object *f, *acts;
+        size_t n;
+        TRY(d, cs_mp_array(o, 3, false, &f, NULL), "batch body");
+        TRY(d, cs_mp_bin(&f[0], 255, &b->origin, &b->origin_len), "origin");
+        TRY(d, cs_mp_str(&f[1], d->zone, CS_COMMENT_MAXLEN, true, &b->comment),
+            "comment");
+        TRY(d, cs_mp_array(&f[2], 0, true, &acts, &n), "actions");
+        struct cs_action *a = msgpack_zone_malloc(d->zone, (n ? n : 1) * sizeof(*a));
+        if (a == NULL)
+                return fail(d, -ENOMEM, "out of memory decoding a command");
+        for (size_t i = 0; i < n; i++) {
+                const msgpack_object *af;
+                uint32_t kind;
+                TRY(d, cs_mp_array(&acts[i], 1 + rrset_fields(d), false, &af, NULL),
+                    "action");
+                TRY(d, cs_mp_u32(&af[0], &kind), "action kind");
+                a[i].kind = (enum cs_action_kind)kind; /* checked by the state */
+                int rv = dec_rrset(d, af + 1, &a[i].rrset);
+                if (rv)
+                        return rv;
+        }
+        b->actions = a;
+        b->n_actions = n;
+        return 0;
+}
+
+static int dec_stage(struct dec *d, const msgpack_object *o, struct cs_command *c)
+{
+        const msgpack_object *f;
+        if (d->version < CS_COMMAND_VERSION_STAGING)
+                return fail(d, -EPROTO,
+                            "staged import command type %u in a format %u entry",
+                            (unsigned)c->type, d->version);
+        switch (c->type) {
+        case CS_CMD_STAGE_BEGIN: {
+                struct cs_stage_begin *b = &c->u.stage_begin;
+                TRY(d, cs_mp_array(o, 4, false, &f, NULL), "staging body");
+                TRY(d, cs_mp_bin(&f[0], 255, &b->origin, &b->origin_len), "origin");
+                TRY(d, cs_mp_u32(&f[1], &b->serial), "serial");
+                TRY(d, cs_mp_u64(&f[2], &b->owner), "owner");
+                TRY(d, cs_mp_u32(&f[3], &b->sets), "sets");
+                return 0;
+        }
+        case CS_CMD_STAGE_CHUNK:
+                TRY(d, cs_mp_array(o, 3, false, &f, NULL), "chunk body");
+                TRY(d, cs_mp_u64(&f[0], &c->u.stage_chunk.id), "staging id");
+                TRY(d, cs_mp_u32(&f[1], &c->u.stage_chunk.seq), "chunk sequence");
+                return dec_batch(d, &f[2], &c->u.stage_chunk.batch);
+        default: /* COMMIT, ABORT */
+                TRY(d, cs_mp_array(o, 1, false, &f, NULL), "staging body");
+                TRY(d, cs_mp_u64(&f[0], &c->u.stage_id), "staging id");
+                return 0;
+        }
+}
+
 static int dec_body(struct dec *d, const msgpack_object *o, struct cs_command *c)
 {
         const msgpack_object *f;
-        size_t n;
         switch (c->type) {
         case CS_CMD_ZONE_CREATE: {
                 struct cs_zone_spec *z = &c->u.zone_create;
@@ -331,34 +420,8 @@ static int dec_body(struct dec *d, const msgpack_object *o, struct cs_command *c
                     "origin");
                 TRY(d, cs_mp_bool(&f[1], &c->u.zone_delete.force), "force");
                 return 0;
-        case CS_CMD_CHANGE_BATCH: {
-                struct cs_batch *b = &c->u.batch;
-                const msgpack_object *acts;
-                TRY(d, cs_mp_array(o, 3, false, &f, NULL), "batch body");
-                TRY(d, cs_mp_bin(&f[0], 255, &b->origin, &b->origin_len), "origin");
-                TRY(d, cs_mp_str(&f[1], d->zone, CS_COMMENT_MAXLEN, true, &b->comment),
-                    "comment");
-                TRY(d, cs_mp_array(&f[2], 0, true, &acts, &n), "actions");
-                struct cs_action *a =
-                    msgpack_zone_malloc(d->zone, (n ? n : 1) * sizeof(*a));
-                if (a == NULL)
-                        return fail(d, -ENOMEM, "out of memory decoding a command");
-                for (size_t i = 0; i < n; i++) {
-                        const msgpack_object *af;
-                        uint32_t kind;
-                        TRY(d,
-                            cs_mp_array(&acts[i], 1 + rrset_fields(d), false, &af, NULL),
-                            "action");
-                        TRY(d, cs_mp_u32(&af[0], &kind), "action kind");
-                        a[i].kind = (enum cs_action_kind)kind; /* checked by the state */
-                        int rv = dec_rrset(d, af + 1, &a[i].rrset);
-                        if (rv)
-                                return rv;
-                }
-                b->actions = a;
-                b->n_actions = n;
-                return 0;
-        }
+        case CS_CMD_CHANGE_BATCH:
+                return dec_batch(d, o, &c->u.batch);
         case CS_CMD_CHANGES_SYNCED:
                 TRY(d, cs_mp_array(o, 1, false, &f, NULL), "synced body");
                 TRY(d, cs_mp_u64(&f[0], &c->u.synced_index), "index");
@@ -407,6 +470,12 @@ static int dec_body(struct dec *d, const msgpack_object *o, struct cs_command *c
                 TRY(d, rv, "latency batch");
                 return 0;
         }
+        case CS_CMD_STAGE_BEGIN:
+        case CS_CMD_STAGE_CHUNK:
+        case CS_CMD_STAGE_COMMIT:
+        case CS_CMD_STAGE_ABORT:
+        case CS_CMD_STAGE_COPY:
+                return dec_stage(d, o, c);
         default:
                 return fail(d, -EPROTO, "unknown command type %u", (unsigned)c->type);
         }

@@ -11,7 +11,8 @@
  *   [format version, type, timestamp ms, request id, change id, body]
  * where body is an array per type (see command.c).  Decoding accepts
  * CS_COMMAND_VERSION and every older version still in logs (1: record sets
- * without routing fields; 2: no health commands; 3: no latency map) and known types:
+ * without routing fields; 2: no health commands; 3: no latency map; 4: no staged
+ * imports) and known types:
  * anything else — a newer format, a truncated or forged entry — is a clean -EBADMSG /
  * -EPROTO with a message.
  */
@@ -29,7 +30,8 @@
 #define CS_COMMAND_VERSION_ROUTING 2 /* record sets with routing fields */
 #define CS_COMMAND_VERSION_HEALTH  3 /* health-check commands */
 #define CS_COMMAND_VERSION_LATENCY 4 /* latency-map commands, latency sets */
-#define CS_COMMAND_VERSION         CS_COMMAND_VERSION_LATENCY /* written */
+#define CS_COMMAND_VERSION_STAGING 5 /* staged imports (16..31) */
+#define CS_COMMAND_VERSION         CS_COMMAND_VERSION_STAGING /* written */
 #define CS_COMMAND_VERSION_MIN     1
 
 enum cs_command_type {
@@ -39,6 +41,16 @@ enum cs_command_type {
         CS_CMD_CHANGES_SYNCED = 4,
         CS_CMD_MEMBER_PUT = 5,
         CS_CMD_MEMBER_REMOVE = 6,
+        /* 16..31: staged imports (consensus/staging.c): a large import is
+         * replicated as bounded entries applied to a staging copy of the
+         * zone, switched in by its commit. */
+        CS_CMD_STAGE_FIRST = 16,
+        CS_CMD_STAGE_BEGIN = 16,  /* a staging copy of a zone */
+        CS_CMD_STAGE_CHUNK = 17,  /* actions applied to the copy */
+        CS_CMD_STAGE_COMMIT = 18, /* the copy becomes the zone */
+        CS_CMD_STAGE_ABORT = 19,  /* the copy is discarded */
+        CS_CMD_STAGE_COPY = 20,   /* the next sets of the zone into the copy */
+        CS_CMD_STAGE_LAST = 31,
         /* 32..63 are reserved for health checks: check definitions, the
          * votes of each checker node (one command per node per round) and
          * aggregate-state bookkeeping. */
@@ -81,6 +93,9 @@ struct cs_command {
                 } health_manual;
                 struct cs_health_votes health_votes;
                 struct cs_latency_batch latency; /* LATENCY_* */
+                struct cs_stage_begin stage_begin;
+                struct cs_stage_chunk stage_chunk;
+                uint64_t stage_id; /* STAGE_COMMIT, STAGE_ABORT, STAGE_COPY */
         } u;
         void *arena; /* decoder-owned memory; NULL for a caller-built command */
 };

@@ -51,7 +51,24 @@ static void dispatch(struct cs_state *st, const struct cs_command *cmd, uint64_t
         if (fault_apply_nomem(cmd, res))
                 return;
 #endif
+        if (st->stagings != NULL)
+                cs_state_stage_expire(st, ctx.timestamp_ms);
         switch (cmd->type) {
+        case CS_CMD_STAGE_BEGIN:
+                cs_state_stage_begin(st, &ctx, &cmd->u.stage_begin, res);
+                break;
+        case CS_CMD_STAGE_CHUNK:
+                cs_state_stage_chunk(st, &ctx, &cmd->u.stage_chunk, res);
+                break;
+        case CS_CMD_STAGE_COMMIT:
+                cs_state_stage_commit(st, &ctx, cmd->u.stage_id, res);
+                break;
+        case CS_CMD_STAGE_ABORT:
+                cs_state_stage_abort(st, &ctx, cmd->u.stage_id, res);
+                break;
+        case CS_CMD_STAGE_COPY:
+                cs_state_stage_copy(st, &ctx, cmd->u.stage_id, res);
+                break;
         case CS_CMD_ZONE_CREATE:
                 cs_state_zone_create(st, &ctx, &cmd->u.zone_create, res);
                 break;
@@ -131,7 +148,15 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **
         if (fsm->failed)
                 return RAFT_NOMEM; /* the node is stopping: apply nothing more */
         uint64_t index = fsm->raft ? raft_last_applied(fsm->raft) + 1 : fsm->applied + 1;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         const struct cs_result *res = cs_fsm_apply_entry(fsm, buf->base, buf->len, index);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+                    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+        if (ms >= 10)
+                LOG_DEBUG("raft entry %llu (%zu bytes) applied in %.1f ms",
+                          (unsigned long long)index, buf->len, ms);
         if (res->status == -ENOMEM) {
                 /* Not a rejection of the command: this replica could not take
                  * it.  Reporting it applied would leave the replica silently
@@ -200,6 +225,12 @@ static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigne
                  * left behind means finalize was skipped, and compaction
                  * stops until the node restarts. */
                 LOG_WARN("raft snapshot refused: the previous one was not finalized");
+                return RAFT_BUSY;
+        }
+        if (fsm->state->stagings != NULL) {
+                /* No snapshot holds a staged import: raft asks again at the
+                 * next entry (RAFT_BUSY is its "not now"), and a staging ends
+                 * within CS_STAGING_IDLE_MS of its last entry. */
                 return RAFT_BUSY;
         }
         struct timespec t0, t1;

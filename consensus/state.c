@@ -97,7 +97,12 @@ void cs_state_init(struct cs_state *st)
         cs_latency_table_init(&st->latency);
 }
 
-static void zone_free(struct cs_zone *z)
+void cs_zone_free(struct cs_zone *z)
+{
+        zone_free(z);
+}
+
+void zone_free(struct cs_zone *z)
 {
         for (size_t i = 0; i < z->rrsets.cap; i++)
                 free(z->rrsets.slots[i].item);
@@ -171,6 +176,7 @@ void cs_state_fini(struct cs_state *st)
 {
         retired_free(st->retired); /* the end: nothing reads the state any more */
         changes_free_evicted(st);
+        stagings_free(st);
         for (size_t i = 0; i < st->zones.cap; i++)
                 if (st->zones.slots[i].item)
                         zone_free(st->zones.slots[i].item);
@@ -355,8 +361,8 @@ static void check_apex_set(const struct cs_rrset_spec *s, uint16_t type,
 /* One allocation per zone: the struct, its link in the name order, then
  * origin, zone id and comment (a million zones: tens of MB of malloc
  * headers and rounding saved). */
-static struct cs_zone *zone_new(const uint8_t *origin, size_t len, const char *zone_id,
-                                const char *comment, uint64_t created_ms, uint32_t serial)
+struct cs_zone *zone_new(const uint8_t *origin, size_t len, const char *zone_id,
+                         const char *comment, uint64_t created_ms, uint32_t serial)
 {
         uint64_t hash = cs_hash_bytes(origin, len, 0);
         size_t link = cs_zlink_size(hash);
@@ -613,6 +619,11 @@ int cs_state_zone_delete(struct cs_state *st, const struct cs_ctx *ctx,
         if (z == NULL)
                 return result_fail(res, -ENOENT, "no such zone");
         cs_name_text(z->origin, z->origin_len, text, sizeof(text));
+        if (staging_holds(st, z))
+                return result_fail(res, -EBUSY,
+                                   "an import into zone %s is being committed; retry "
+                                   "once it is done",
+                                   text);
         if (!force && z->rrsets.count > 2)
                 return result_fail(res, -ENOTEMPTY,
                                    "zone %s holds %zu record set%s besides the apex SOA "

@@ -271,6 +271,54 @@ struct cs_rrset_change {
 struct cs_state;
 
 /*
+ * A staged import (consensus/staging.c): a copy of a zone that chunks of
+ * actions change over several log entries, and that its commit switches in
+ * as the zone's contents at once.  While a zone has a staging, batches into
+ * it and its deletion are refused (-EBUSY).  An idle staging (no entry for
+ * CS_STAGING_IDLE_MS of command time) is dropped by the next command; a new
+ * leader aborts the stagings it does not drive (node/stage.c).  Snapshots
+ * are not taken while a staging exists (fsm.c), so none carries one: a node
+ * restored from a snapshot replays every staging from the log.
+ */
+#define CS_STAGING_IDLE_MS (60u * 1000)
+#define CS_STAGING_MAX     8
+/* Sets of the zone copied by the begin (a zone that holds more is copied by
+ * STAGE_COPY entries of as many sets each, before any chunk). */
+#define CS_STAGING_COPY_STEP 512
+#define CS_STAGING_SETS_MAX  (16u * 1024 * 1024) /* table room a begin may ask */
+
+struct cs_stage_begin {
+        const uint8_t *origin;
+        size_t origin_len;
+        uint32_t serial; /* the zone's serial the import was planned against */
+        uint64_t owner;  /* the node (its leader) that drives it */
+        /* Record sets the chunks will add at most: the copy's tables are
+         * sized for them at once (growing a table of 100,000s of sets in a
+         * chunk's apply held the loop 70-180 ms); capped by the state. */
+        uint32_t sets;
+};
+
+struct cs_stage_chunk {
+        uint64_t id;           /* the staging: the raft index of its begin */
+        uint32_t seq;          /* 1, 2, ...: chunks apply in order, once */
+        struct cs_batch batch; /* its origin names the staging's zone */
+};
+
+struct cs_staging {
+        uint64_t id;            /* raft index of its STAGE_BEGIN */
+        uint64_t owner;         /* node id that proposed it */
+        struct cs_zone *live;   /* the zone it replaces (kept while staged) */
+        struct cs_zone *shadow; /* what the zone becomes */
+        char *request_id;       /* the import's request id, or NULL */
+        uint64_t touched_ms;    /* command time of its last entry */
+        uint32_t chunks;        /* chunks applied */
+        size_t copied;          /* sets of the zone copied (all: the copy is ready) */
+        size_t copy_slot;       /* where this node's copy goes on in the zone's table */
+        bool failed;            /* a chunk was rejected: only an abort remains */
+        struct cs_staging *next;
+};
+
+/*
  * Called after each applied command, on the thread that applies.  Pointers
  * are borrowed and valid only during the call.  Any callback may be NULL.
  */
@@ -284,7 +332,25 @@ struct cs_observer {
         void (*members_changed)(void *ctx, const struct cs_state *state);
         /* The whole state was replaced (snapshot restore): rebuild from it. */
         void (*restored)(void *ctx, const struct cs_state *state);
+        /* A staging began (s->shadow holds a copy of the zone), a chunk
+         * changed its copy, or it ended: committed (zone is the zone that
+         * now holds the copy's contents, its apex SOA with the new serial)
+         * or discarded (zone NULL). */
+        void (*staging_begun)(void *ctx, const struct cs_staging *s);
+        void (*staging_changed)(void *ctx, const struct cs_staging *s,
+                                const struct cs_rrset_change *changes, size_t n);
+        void (*staging_ended)(void *ctx, const struct cs_staging *s,
+                              const struct cs_zone *zone);
+        /* Contents nothing reads any more (a staging's copy, or a zone's
+         * contents a commit replaced): free them with cs_zone_free, perhaps
+         * on another thread (300,000 sets took the apply 0.2-0.6 s to free).
+         * NULL: freed at once. */
+        void (*discard)(void *ctx, struct cs_zone *contents);
 };
+
+/* Frees a zone's record sets, owners, groups and the zone itself (any
+ * thread: nothing else may point into it). */
+void cs_zone_free(struct cs_zone *z);
 
 struct cs_health_check;
 
@@ -340,6 +406,7 @@ struct cs_state {
         struct cs_observer observer;
         struct cs_health_table health;   /* its observer is not replicated */
         struct cs_latency_table latency; /* its observer is not replicated */
+        struct cs_staging *stagings;     /* staged imports, oldest first */
         /* Not replicated.  While pins > 0 a frozen snapshot view
          * (consensus/snapshot.h) may be reading record sets from another
          * thread: record sets, zones and whole states the state lets go of
@@ -406,6 +473,36 @@ int cs_state_member_put(struct cs_state *st, const struct cs_ctx *ctx,
                         const struct cs_member_spec *spec, struct cs_result *res);
 int cs_state_member_remove(struct cs_state *st, const struct cs_ctx *ctx, uint64_t id,
                            struct cs_result *res);
+
+/* Staged imports (see struct cs_staging).  res->index of a begin is the
+ * staging's id.  A begin whose request id was applied answers the change
+ * (res->duplicate); one whose zone changed since (serial) fails -ESTALE;
+ * one into a zone with another staging fails -EBUSY (the same request id
+ * replaces its earlier staging: a retry).  A chunk whose actions are
+ * rejected fails -EINVAL with the errors and marks the staging failed. */
+int cs_state_stage_begin(struct cs_state *st, const struct cs_ctx *ctx,
+                         const struct cs_stage_begin *b, struct cs_result *res);
+int cs_state_stage_chunk(struct cs_state *st, const struct cs_ctx *ctx,
+                         const struct cs_stage_chunk *c, struct cs_result *res);
+int cs_state_stage_commit(struct cs_state *st, const struct cs_ctx *ctx, uint64_t id,
+                          struct cs_result *res);
+/* The next CS_STAGING_COPY_STEP sets of the zone into the copy; a chunk or
+ * commit before the copy is complete is refused (-EPROTO), so that every
+ * node validates against the whole copy whatever order its table has. */
+int cs_state_stage_copy(struct cs_state *st, const struct cs_ctx *ctx, uint64_t id,
+                        struct cs_result *res);
+/* The STAGE_COPY entries a staging needs after its begin. */
+static inline size_t cs_staging_copy_steps(const struct cs_staging *s)
+{
+        size_t left = s->live->rrsets.count - s->copied;
+        return (left + CS_STAGING_COPY_STEP - 1) / CS_STAGING_COPY_STEP;
+}
+int cs_state_stage_abort(struct cs_state *st, const struct cs_ctx *ctx, uint64_t id,
+                         struct cs_result *res);
+/* Drops the stagings idle for CS_STAGING_IDLE_MS at command time now_ms
+ * (the FSM calls it before every command). */
+void cs_state_stage_expire(struct cs_state *st, uint64_t now_ms);
+const struct cs_staging *cs_state_staging_get(const struct cs_state *st, uint64_t id);
 
 /* ---- queries ------------------------------------------------------------ */
 

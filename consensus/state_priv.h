@@ -113,4 +113,24 @@ void member_clear(struct cs_member *m);
 
 int name_normalize(const uint8_t *name, size_t len, uint8_t out[CS_NAME_MAXLEN]);
 
+/* Zones (state.c): one allocation with origin, id and comment; zone_free
+ * frees its sets, owners and groups too. */
+struct cs_zone *zone_new(const uint8_t *origin, size_t len, const char *zone_id,
+                         const char *comment, uint64_t created_ms, uint32_t serial);
+void zone_free(struct cs_zone *z);
+
+/* Staged imports (staging.c): whether z has a staging; frees every staging
+ * (the state's end). */
+bool staging_holds(const struct cs_state *st, const struct cs_zone *z);
+void stagings_free(struct cs_state *st);
+
+/* A batch applied to a staging's copy z of a zone (batch.c): validated as
+ * cs_state_batch_apply does (st resolves health checks and aliases to other
+ * zones), without a change record; changed (may be NULL) is told the
+ * changed sets before it returns.  0 or a negative errno. */
+typedef void (*staged_changed_fn)(void *ctx, const struct cs_rrset_change *changes,
+                                  size_t n);
+int staged_batch_apply(struct cs_state *st, struct cs_zone *z, const struct cs_batch *b,
+                       struct cs_result *res, staged_changed_fn changed, void *ctx);
+
 #endif

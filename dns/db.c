@@ -122,6 +122,11 @@ int dns_db_init(struct dns_db *db)
         return 0;
 }
 
+void dns_db_share_txn_ids(struct dns_db *db, struct dns_db *from)
+{
+        db->txn_ids = from->txn_ids ? from->txn_ids : &from->last_txn;
+}
+
 void dns_db_fini(struct dns_db *db)
 {
         struct dns_catalog *cat = atomic_load(&db->current);
@@ -162,7 +167,7 @@ int dns_txn_begin(struct dns_db *db, struct dns_txn *txn)
         txn->db = db;
         txn->catalog = cat;
         reclaim_init(&txn->retired);
-        txn->ptxn.id = ++db->last_txn;
+        txn->ptxn.id = ++*(db->txn_ids ? db->txn_ids : &db->last_txn);
         txn->ptxn.retired = &txn->retired;
         cat->version = txn->ptxn.id;
         return 0;
@@ -634,5 +639,53 @@ int dns_txn_rrset_put_route(struct dns_txn *txn, const uint8_t *origin,
         }
         if (prune(txn, &path, &name, dns_zone_apex_label(zone, &name)) != 0)
                 return fail(txn, -ENOMEM, "out of memory");
+        return 0;
+}
+
+void dns_zone_free(struct dns_zone *zone)
+{
+        zone_free_deep(zone);
+}
+
+int dns_txn_zone_adopt(struct dns_txn *to, struct dns_txn *from, const uint8_t *origin,
+                       struct dns_zone **out_replaced)
+{
+        if (out_replaced != NULL)
+                *out_replaced = NULL;
+        struct dns_lname name;
+        char text[1024];
+        if (dns_lname_from_wire(&name, origin, DNS_NAME_MAXLEN + 1) < 0)
+                return fail(to, -EINVAL, "invalid zone name");
+        struct origin_key key = {name.wire, name.len};
+        struct dns_zone *zone =
+            pmap_get(&from->catalog->zones, name.hash[0], &key, zone_match);
+        if (zone == NULL || zone->txn != from->ptxn.id)
+                return fail(to, -ENOENT, "no zone %s built by the transaction",
+                            dns_name_to_text(origin, text, sizeof(text)));
+        void *replaced = NULL;
+        int rc = pmap_put(&to->ptxn, &to->catalog->zones, zone->hash, &key, zone,
+                          zone_match, zone_hash, NULL, &replaced);
+        if (rc == 0)
+                rc = pmap_del(&from->ptxn, &from->catalog->zones, name.hash[0], &key,
+                              zone_match, NULL);
+        if (rc != 0)
+                return fail(to, rc, "out of memory");
+        from->catalog->zone_count--;
+        from->catalog->zones_at_depth[zone->origin_labels]--;
+        from->last_zone = NULL;
+        from->last_node = NULL;
+        to->last_zone = NULL;
+        to->last_node = NULL;
+        if (replaced == NULL) {
+                to->catalog->zone_count++;
+                to->catalog->zones_at_depth[zone->origin_labels]++;
+                return 0;
+        }
+        if (((struct dns_zone *)replaced)->txn == to->ptxn.id)
+                zone_free_owned(replaced, &to->ptxn.id);
+        else if (out_replaced != NULL)
+                *out_replaced = replaced;
+        else if (reclaim_push(&to->retired, zone_free_deep, replaced) != 0)
+                return fail(to, -ENOMEM, "out of memory");
         return 0;
 }

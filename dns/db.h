@@ -54,6 +54,9 @@ struct dns_catalog {
 struct dns_db {
         _Atomic(struct dns_catalog *) current;
         uint64_t last_txn;
+        /* NULL: transaction ids come from last_txn; else from another db's
+         * (dns_db_share_txn_ids), so that a zone built here may move there. */
+        uint64_t *txn_ids;
         /* Reader threads (the UDP servers) register here; a commit frees
          * the old catalog's memory only after a grace period.  Readers on
          * the writer's own thread (TCP, between packets) need not. */
@@ -93,6 +96,16 @@ const struct dns_zone *dns_catalog_find(const struct dns_catalog *cat,
 const struct dns_zone *dns_catalog_get(const struct dns_catalog *cat,
                                        const struct dns_lname *origin);
 
+/*
+ * Makes db draw its transaction ids from `from` (which must outlive it).  A
+ * zone built by a transaction of db (never committed) can then move into a
+ * transaction of `from` with dns_txn_zone_adopt: every id is unique across
+ * both, so `from` copies the zone's objects before changing them, as it does
+ * for any published object.  This is how a staged import is built over many
+ * loop turns and published by one pointer (node/publish.c).
+ */
+void dns_db_share_txn_ids(struct dns_db *db, struct dns_db *from);
+
 int dns_txn_begin(struct dns_db *db, struct dns_txn *txn);
 int dns_txn_commit(struct dns_txn *txn);
 void dns_txn_abort(struct dns_txn *txn);
@@ -124,6 +137,20 @@ int dns_txn_rrset_put_route(struct dns_txn *txn, const uint8_t *origin,
                             uint32_t ttl, const uint8_t *const *rdata,
                             const uint16_t *rdlen, size_t count,
                             const struct dns_route *route);
+
+/*
+ * Moves the zone `origin` that transaction `from` created (and has not
+ * committed) into `to`, replacing any zone of that origin there; `from`
+ * no longer holds it (abort `from` afterwards).  The dbs must share ids
+ * (dns_db_share_txn_ids).  0, -ENOENT (from has no zone it created with that
+ * origin) or -ENOMEM (both unchanged for readers; abort `to`, which then
+ * leaks the zone: out of memory only).  The published zone it replaces, if
+ * any, goes to *replaced (may be NULL: freed with the commit): once `to` is
+ * committed, nothing reads it; free it with dns_zone_free (any thread).
+ */
+int dns_txn_zone_adopt(struct dns_txn *to, struct dns_txn *from, const uint8_t *origin,
+                       struct dns_zone **replaced);
+void dns_zone_free(struct dns_zone *zone);
 
 /* The zone as the transaction sees it now, or NULL. */
 const struct dns_zone *dns_txn_zone(struct dns_txn *txn, const uint8_t *origin);

@@ -213,6 +213,12 @@ static json_t *result_error(int status, const struct cs_result *res, struct node
         case -ENOMEM:
                 *http = 500;
                 return error_json("Internal", NULL, "%s", res->message);
+        case -EBUSY: /* a staged import holds the zone (consensus/staging.c) */
+                *http = 503;
+                return error_json("ZoneBusy", NULL, "%s", res->message);
+        case -ESTALE:
+                *http = 503;
+                return error_json("ZoneChanged", NULL, "%s", res->message);
         default:
                 *http = 400;
                 return error_json("InvalidInput", NULL, "%s", res->message);

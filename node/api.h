@@ -171,6 +171,19 @@ void node_api_latency_list(struct node_http_request *r, void *ctx);
 void node_api_latency_put(struct node_http_request *r, void *ctx);
 void node_api_latency_delete(struct node_http_request *r, void *ctx);
 void node_api_latency_measured(struct node_http_request *r, void *ctx);
+/*
+ * A large import as a staged import (node/stage.c): batch->actions applied
+ * through several raft entries of NODE_STAGE_CHUNK actions, switched in at
+ * once; used instead of one change batch from NODE_STAGE_MIN_ACTIONS on.
+ * Answers r (held meanwhile).  release(owner), if not NULL, runs once the
+ * actions are no longer read (what they point into may then go).
+ */
+#define NODE_STAGE_CHUNK       512
+#define NODE_STAGE_MIN_ACTIONS 4096
+void node_api_stage_import(struct node_api *api, struct node_http_request *r,
+                           const struct cs_batch *batch, const char *request_id,
+                           size_t records, void (*release)(void *owner), void *owner);
+
 void node_api_import_create(struct node_http_request *r, void *ctx);
 void node_api_import_chunk(struct node_http_request *r, void *ctx);
 void node_api_import_commit(struct node_http_request *r, void *ctx);

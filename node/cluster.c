@@ -297,8 +297,10 @@ static void on_tick(uv_timer_t *timer)
         node_ready_tick(c);
         node_peers_poll(c);
         node_members_register(c);
-        if (node_cluster_is_leader(c))
+        if (node_cluster_is_leader(c)) {
                 node_peers_advance_sync(c);
+                node_stage_abort_orphans(c);
+        }
 }
 
 /* ---- start and stop

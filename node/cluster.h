@@ -38,6 +38,7 @@
 struct node_poller;
 struct node_proposal;
 struct node_applied_wait;
+struct node_dns_staging; /* publish.c */
 
 struct node_peer {
         uint64_t id;
@@ -106,6 +107,13 @@ struct node_cluster {
         unsigned n_stale;
         bool stale_all; /* every zone must be published again */
         unsigned publish_failures;
+        /* Staged imports (node/stage.c): the DNS zone each builds
+         * (publish.c), the ids this node's API drives as leader, and
+         * whether an abort of another's is in flight. */
+        struct node_dns_staging *dns_stagings;
+        uint64_t stage_driven[CS_STAGING_MAX];
+        unsigned n_stage_driven;
+        bool stage_aborting;
         unsigned state_readers; /* off-loop readers of the pinned state */
         bool close_deferred;    /* the state is freed once they are done */
         bool removed;           /* removed from the cluster (DATA_DIR/removed says so) */

@@ -7,7 +7,8 @@
  *   publish.c  the state machine's observer: applied commands into the DNS
  *              engine, stale zones published again;
  *   members.c  registration, membership changes, removal;
- *   peers.c    what the other members have applied, and INSYNC.
+ *   peers.c    what the other members have applied, and INSYNC;
+ *   stage.c    staged imports: the leader's driver, orphans aborted.
  * Everything runs on the node's loop.
  */
 #ifndef NODE_CLUSTER_PRIV_H
@@ -29,6 +30,10 @@ void node_publish_observe(struct node_cluster *c); /* install the observer */
 int node_publish_all(struct node_cluster *c, const char *what);
 void node_publish_retry(struct node_cluster *c); /* the stale zones, from the tick */
 void node_publish_fini(struct node_cluster *c);
+
+/* stage.c, from the tick: the leader aborts the stagings it does not drive
+ * (their driver was on a node that lost the leadership). */
+void node_stage_abort_orphans(struct node_cluster *c);
 
 /* members.c */
 bool node_members_removed_before(struct node_cluster *c); /* DATA_DIR/removed */

@@ -10,9 +10,12 @@
  * The state also holds health checks 1 (HTTP, named by a failover set, so
  * deleting it is refused), 2 (MANUAL), 3 (HEARTBEAT) and 4 (CALCULATED over
  * 1 and 2), so that votes, settings, call-ins and deletions reach the
- * evaluation.
+ * evaluation.  A staged-import command (16..31) is applied after a staging
+ * of example.com. begun at index 8 (time 3000): its chunks, commit and
+ * abort name staging 8 to reach the staged apply.
  */
 #include <raft.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,7 +124,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(entry, data, size);
         struct cs_command cmd;
         char err[256];
+        bool staged = false;
         if (cs_command_decode(entry, size, &cmd, err, sizeof(err)) == 0) {
+                staged = cmd.type >= CS_CMD_STAGE_FIRST && cmd.type <= CS_CMD_STAGE_LAST;
                 struct raft_buffer again;
                 if (cs_command_encode(&cmd, &again) != 0)
                         abort();
@@ -145,6 +150,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
         cs_fsm_init(&fsm, &st);
         fsm.applied = st.last_index;
+        if (staged) {
+                static const uint8_t origin[] = "\7example\3com";
+                const struct cs_zone *z = cs_state_zone_get(&st, origin, sizeof(origin));
+                struct cs_command begin = {.type = CS_CMD_STAGE_BEGIN,
+                                           .timestamp_ms = 3000,
+                                           .request_id = "fuzz-import"};
+                begin.u.stage_begin = (struct cs_stage_begin){origin, sizeof(origin),
+                                                              z ? z->serial : 0, 1, 16};
+                apply_text(&fsm, &begin, st.last_index + 1);
+        }
         cs_fsm_apply_entry(&fsm, entry, size, st.last_index + 1);
         cs_fsm_close(&fsm);
         cs_state_fini(&st);

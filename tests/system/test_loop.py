@@ -2,7 +2,11 @@
 zone exports are formatted and import chunks parsed off the node's loop,
 so the node keeps answering meanwhile; a commit waits for the chunks being
 parsed (409), and a node stopped in the middle of exports exits cleanly.
-Run like test_cluster.py (about 35 s)."""
+A 300,000-record import is replicated as a staged import (several bounded
+raft entries, switched in at once): no loop stalls, no election, no node
+serves part of it, and a leader killed mid-import leaves nothing behind
+(the retry with the same Idempotency-Key succeeds).
+Run like test_cluster.py (about 35 s, and about 30 s per import test)."""
 
 import os
 import threading
@@ -186,9 +190,10 @@ def test_big_import_chunk_parsed_off_the_loop(cluster):
         th.join()
     r = answer["r"]
     assert r.status == 200 and r.json["staged_records"] == n, r
-    # When the parse won the race, the commit applied 200,000 records as one
-    # raft entry, which still holds every loop (issue 10 part 5, open): only
-    # the gaps before it was sent are the parse's.
+    # When the parse won the race, the commit planned 200,000 records on the
+    # leader's loop (the staged upload's plan is still made there) and
+    # replicated them as a staged import: only the gaps before it was sent
+    # are the parse's.
     if early.status != 409:
         gaps = [g for g in gaps if g[0] <= t_commit]
     worst = max(g for _, g in gaps)
@@ -200,3 +205,251 @@ def test_big_import_chunk_parsed_off_the_loop(cluster):
         pytest.skip(f"the chunk was parsed before the commit arrived ({early})")
     assert early.error["code"] == "Conflict", early
     assert ld.get(f"/v1/zones/{zone}/rrsets/h0.{zone}/A").status == 404
+
+
+IMPORT_RECORDS = int(os.environ.get("QDNS_IMPORT_RECORDS", "300000"))
+
+
+def import_body(zone, n, first=0):
+    text = "".join(f"h{i} 300 IN A 10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}\n"
+                   for i in range(first, first + n))
+    return f"$ORIGIN {zone}\n" + text
+
+
+def stall_buckets(node):
+    """The node's loop stall histogram (a 100 ms timer's lateness):
+    {upper bound in seconds: cumulative count}."""
+    out = {}
+    for line in node.get("/metrics").text.splitlines():
+        if line.startswith("quorumdns_loop_stall_seconds_bucket{"):
+            le = line.split('le="')[1].split('"')[0]
+            out[float("inf") if le == "+Inf" else float(le)] = int(float(line.split()[-1]))
+    return out
+
+
+def worst_stall_ms(before, after):
+    """The bound of the highest bucket that gained a count (ms), and the
+    one below it: the longest stall between the two scrapes lies between."""
+    bounds = sorted(after)
+    worst = 0
+    for i, b in enumerate(bounds):
+        own_after = after[b] - (after[bounds[i - 1]] if i else 0)
+        own_before = before.get(b, 0) - (before.get(bounds[i - 1], 0) if i else 0)
+        if own_after > own_before:
+            worst = i
+    return (bounds[worst - 1] * 1000 if worst else 0), bounds[worst] * 1000
+
+
+class Watch:
+    """Every node's /v1/health polled every 5 ms (the longest gap between
+    answers is the longest loop stall, plus the noise of this machine) and
+    its term; and its DNS sampled: h0, then the middle name, then the last
+    one, each query after the previous one: the import switched in between
+    two queries makes absent-then-present, and a node that served part of
+    it (a name served, a later query not) is caught."""
+
+    def __init__(self, c, zone, n, nodes):
+        self.nodes, self.zone, self.n = nodes, zone, n
+        self.stop = threading.Event()
+        self.gaps = {x.id: [] for x in nodes}
+        self.terms = {x.id: set() for x in nodes}
+        self.samples = {x.id: [] for x in nodes}
+        self.threads = [threading.Thread(target=self.poll, args=(x,)) for x in nodes]
+        self.threads += [threading.Thread(target=self.dns, args=(x,)) for x in nodes]
+
+    def poll(self, node):
+        last = time.monotonic()
+        while not self.stop.is_set():
+            h = node.health(timeout=5)
+            now = time.monotonic()
+            if h is None:  # killed: stop counting it
+                return
+            self.gaps[node.id].append(now - last)
+            self.terms[node.id].add(h.get("term"))
+            last = now
+            time.sleep(0.005)
+
+    def dns(self, node):
+        names = [f"h0.{self.zone}", f"h{self.n // 2}.{self.zone}",
+                 f"h{self.n - 1}.{self.zone}"]
+        while not self.stop.is_set():
+            got = [node.values(q, timeout=0.5) for q in names]
+            if any(v is None for v in got):  # a timeout (killed node): no sample
+                time.sleep(0.01)
+                continue
+            self.samples[node.id].append(tuple(bool(v) for v in got))
+            time.sleep(0.01)
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join()
+
+    def check_all_or_nothing(self):
+        for nid, s in self.samples.items():
+            # queried one after the other: a name served, then a later
+            # query not served, is a node that served part of the import
+            torn = [x for x in s
+                    if any(x[i] and not x[j] for i in range(3) for j in range(i + 1, 3))]
+            assert not torn, f"n{nid} served part of the import: {torn[:5]}"
+            assert s, f"n{nid}: no DNS sample"
+
+    def worst_ms(self, nid):
+        return max(self.gaps[nid]) * 1000
+
+
+def test_big_import_staged_without_stall(cluster):
+    """A 300,000-record (8 MB) import through POST …/import on a 3-node
+    cluster is replicated as a staged import (begin, chunks of 512 sets,
+    commit): no node's loop stalls 250 ms or more (its stall histogram in
+    /metrics; the figures for BENCHMARKS.md are printed: the target is
+    50 ms), the term never changes (no election),
+    every node serves all the old zone or all the new one over DNS
+    throughout, and the answer counts every record."""
+    c = cluster.start(3)
+    zone = "import.test."
+    c.create_zone(zone)
+    ld = c.leader()
+    term = ld.health()["term"]
+    body = import_body(zone, IMPORT_RECORDS)
+    before = {x.id: stall_buckets(x) for x in (c[1], c[2], c[3])}
+    with Watch(c, zone, IMPORT_RECORDS, [c[1], c[2], c[3]]) as w:
+        time.sleep(0.3)
+        r = ld.req("POST", f"/v1/zones/{zone}/import", raw=body, content_type="text/dns",
+                   headers={"Idempotency-Key": "big-import"}, timeout=300)
+        c.wait_applied(timeout=60 * SLACK)
+        time.sleep(0.3)
+    stalls = {x.id: worst_stall_ms(before[x.id], stall_buckets(x)) for x in (c[1], c[2], c[3])}
+    assert r.status == 200, r
+    assert r.json["records"] == IMPORT_RECORDS, r.json
+    for x in (c[1], c[2], c[3]):
+        assert x.values(f"h{IMPORT_RECORDS - 1}.{zone}") == {
+            f"10.{((IMPORT_RECORDS - 1) >> 16) & 255}.{((IMPORT_RECORDS - 1) >> 8) & 255}."
+            f"{(IMPORT_RECORDS - 1) & 255}"}
+    w.check_all_or_nothing()
+    worst = {nid: w.worst_ms(nid) for nid in w.gaps}
+    print(f"import of {IMPORT_RECORDS} records ({len(body)} bytes) in {r.elapsed:.2f} s "
+          f"through leader n{ld.id}; "
+          f"longest /v1/health gap per node (ms): "
+          + ", ".join(f"n{k} {v:.0f}" for k, v in sorted(worst.items()))
+          + "; longest loop stall per node (metrics histogram, ms): "
+          + ", ".join(f"n{k} {lo:.0f}-{hi:.0f}" for k, (lo, hi) in sorted(stalls.items()))
+          + "; DNS samples per node: "
+          + ", ".join(f"n{k} {len(v)} ({sum(1 for s in v if s[0])} new)"
+                      for k, v in sorted(w.samples.items())))
+    for nid, terms in w.terms.items():
+        assert terms == {term}, f"n{nid} saw terms {terms} (an election) during the import"
+    # The node's own measure (a timer's lateness; the /v1/health gaps above
+    # add this test's client, 7 threads on a shared machine): no stall of
+    # 250 ms or more.
+    for nid, (lo, hi) in stalls.items():
+        assert lo < 250 * SLACK, f"n{nid}'s loop stalled {lo:.0f}-{hi:.0f} ms"
+    # the zone takes writes again, and a retry answers the same change
+    again = ld.req("POST", f"/v1/zones/{zone}/import", raw=body, content_type="text/dns",
+                   headers={"Idempotency-Key": "big-import"}, timeout=60)
+    assert again.status == 200 and again.json["change"]["id"] == r.json["change"]["id"], again
+    ok = ld.post(f"/v1/zones/{zone}/changes",
+                 {"changes": [change("UPSERT", f"after.{zone}", "A", ["192.0.2.9"])]})
+    assert ok.status == 200, ok
+
+
+def test_leader_killed_mid_import(cluster):
+    """The leader is killed (SIGKILL) while it stages a 300,000-record
+    import: the client loses its connection; the two others elect a leader,
+    which aborts the staging (no node ever serves part of the import, and
+    the zone takes writes again); the import retried with the same
+    Idempotency-Key at the new leader succeeds; the killed node, restarted,
+    replays the aborted staging and the retry from its log and serves the
+    same data."""
+    c = cluster.start(3)
+    zone = "killed.test."
+    c.create_zone(zone)
+    ld = c.leader()
+    others = [x for x in (c[1], c[2], c[3]) if x.id != ld.id]
+    body = import_body(zone, IMPORT_RECORDS)
+    answer = {}
+
+    def send():
+        try:
+            answer["r"] = ld.req("POST", f"/v1/zones/{zone}/import", raw=body,
+                                 content_type="text/dns",
+                                 headers={"Idempotency-Key": "killed-import"}, timeout=300)
+        except requests.RequestException as e:
+            answer["r"] = type(e).__name__
+
+    with Watch(c, zone, IMPORT_RECORDS, others) as w:
+        sender = threading.Thread(target=send)
+        sender.start()
+        end = time.monotonic() + 120 * SLACK
+        while "staged import: begun" not in ld.log(20000):
+            assert time.monotonic() < end, "the import never began staging:\n" + ld.log()
+            assert sender.is_alive(), answer
+            time.sleep(0.01)
+        time.sleep(0.15)  # some chunks applied
+        t_kill = time.monotonic()
+        ld.kill()
+        sender.join()
+        nl = c.wait_leader([x.id for x in others], timeout=10 * SLACK, exclude=(ld.id,))
+        # the new leader aborts the orphan staging: the zone takes writes
+        end = time.monotonic() + 10 * SLACK
+        while True:
+            p = nl.post(f"/v1/zones/{zone}/changes",
+                        {"changes": [change("UPSERT", f"probe.{zone}", "A", ["192.0.2.1"])]})
+            if p.status == 200:
+                writable = time.monotonic() - t_kill
+                break
+            assert p.status == 503 and time.monotonic() < end, p
+            time.sleep(0.1)
+        committed_before = all(x.values(f"h0.{zone}") for x in others)
+    w.check_all_or_nothing()
+    print(f"client saw {answer['r']}; staged import committed before the kill: "
+          f"{committed_before}; new leader n{nl.id}; the zone took a write "
+          f"{writable:.2f} s after the kill")
+    if not committed_before:
+        for x in others:
+            assert x.values(f"h0.{zone}") == set(), f"n{x.id} serves part of the import"
+            assert x.values(f"h{IMPORT_RECORDS - 1}.{zone}") == set()
+    r = nl.req("POST", f"/v1/zones/{zone}/import", raw=body, content_type="text/dns",
+               headers={"Idempotency-Key": "killed-import"}, timeout=300)
+    assert r.status == 200, r
+    c.wait_applied(others, timeout=60 * SLACK)
+    for x in others:
+        assert x.values(f"h{IMPORT_RECORDS - 1}.{zone}"), f"n{x.id} lacks the import"
+    ld.start()  # replays the log (both stagings) before it answers again
+    c.wait_leader(timeout=60 * SLACK)
+    c.wait_applied(timeout=60 * SLACK)
+    assert ld.values(f"h{IMPORT_RECORDS - 1}.{zone}"), "the restarted node lacks it"
+    assert ld.values(f"probe.{zone}") == {"192.0.2.1"}
+
+
+def test_staged_upload_commit_is_a_staged_import(cluster):
+    """A staged upload (POST …/imports, chunks, commit) whose plan writes
+    10,000 sets is replicated as a staged import too: the commit answers the
+    change and the records, every node serves them, and the commit retried
+    with the same Idempotency-Key answers the same change."""
+    c = cluster.start(3)
+    zone = "upload.test."
+    c.create_zone(zone)
+    ld = c.leader()
+    r = ld.post(f"/v1/zones/{zone}/imports")
+    assert r.status == 201, r
+    iid = r.json["id"]
+    for first in (0, 5000):
+        r = http("POST", ld.api + f"/v1/zones/{zone}/imports/{iid}/chunks",
+                 raw=import_body(zone, 5000, first), content_type="text/dns", timeout=60)
+        assert r.status == 200, r
+    key = {"Idempotency-Key": "upload-commit"}
+    r = ld.post(f"/v1/zones/{zone}/imports/{iid}/commit", headers=key, timeout=120)
+    assert r.status == 200 and r.json["records"] == 10000, r
+    assert "staged import: committed" in ld.log(50000)
+    c.wait_applied(timeout=30 * SLACK)
+    for x in (c[1], c[2], c[3]):
+        assert x.values(f"h9999.{zone}") == {"10.0.39.15"}, x.id
+        assert x.values(f"h0.{zone}") == {"10.0.0.0"}, x.id
+    again = ld.post(f"/v1/zones/{zone}/imports/{iid}/commit", headers=key, timeout=60)
+    assert again.status == 200 and again.json["change"]["id"] == r.json["change"]["id"], again

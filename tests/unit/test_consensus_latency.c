@@ -171,7 +171,7 @@ static void latency_commands_need_their_format(void **state)
         assert_int_equal(cs_command_encode(&cmd, &buf), 0);
         uint8_t *p = buf.base;
         assert_int_equal(p[0], 0x96);
-        assert_int_equal(p[1], CS_COMMAND_VERSION_LATENCY);
+        assert_int_equal(p[1], CS_COMMAND_VERSION);
         p[1] = CS_COMMAND_VERSION_HEALTH;
         assert_int_equal(cs_command_decode(buf.base, buf.len, &out, err, sizeof(err)),
                          -EPROTO);

@@ -14,6 +14,7 @@
  * published version as it was; that the UDP server's thread answers
  * correctly while the writer commits thousands of versions and frees the
  * old ones (grace periods; under ASan a premature free would be caught);
+ * that a zone built by a private db's transaction is adopted by pointer;
  * and (under ASan) that nothing leaks.
  */
 #include <arpa/inet.h>
@@ -694,6 +695,79 @@ static void test_udp_thread_answers_while_versions_are_freed(void **state)
         dns_db_fini(&db);
 }
 
+/* A zone built by an uncommitted transaction of a private db that shares
+ * the served db's transaction ids (a staged import, node/publish.c) moves
+ * into a transaction of the served db: readers see the old zone until that
+ * commit and the whole new one after it; later transactions copy the
+ * adopted objects before changing them (the old version stays intact);
+ * aborting the private transaction frees nothing adopted (ASan). */
+static void test_zone_built_elsewhere_is_adopted_by_pointer(void **state)
+{
+        (void)state;
+        struct dns_db db, priv;
+        struct dns_txn txn, build;
+        assert_int_equal(dns_db_init(&db), 0);
+        assert_int_equal(dns_db_init(&priv), 0);
+        dns_db_share_txn_ids(&priv, &db);
+        assert_int_equal(dns_txn_begin(&db, &txn), 0);
+        assert_int_equal(dns_txn_zone_create(&txn, N("example.").wire, false), 0);
+        add_ok(&txn, "example.", "example.", DNS_TYPE_SOA, SOA_RDATA, sizeof(SOA_RDATA));
+        add_ok(&txn, "example.", "old.example.", DNS_TYPE_A, A1, 4);
+        assert_int_equal(dns_txn_commit(&txn), 0);
+
+        assert_int_equal(dns_txn_begin(&priv, &build), 0);
+        assert_int_equal(dns_txn_zone_create(&build, N("example.").wire, true), 0);
+        add_ok(&build, "example.", "example.", DNS_TYPE_SOA, SOA_RDATA,
+               sizeof(SOA_RDATA));
+        char owner[64];
+        for (int i = 0; i < 1000; i++) {
+                snprintf(owner, sizeof(owner), "h%d.example.", i);
+                add_ok(&build, "example.", owner, DNS_TYPE_A, A2, 4);
+                if (i == 500) { /* a served-db transaction meanwhile */
+                        assert_int_equal(dns_txn_begin(&db, &txn), 0);
+                        add_ok(&txn, "example.", "mid.example.", DNS_TYPE_A, A1, 4);
+                        assert_int_equal(dns_txn_commit(&txn), 0);
+                }
+        }
+        const struct dns_catalog *before = dns_db_current(&db);
+        assert_non_null(find(before, "example.", "old.example."));
+        assert_null(find(before, "example.", "h0.example."));
+
+        assert_int_equal(dns_txn_begin(&db, &txn), 0);
+        assert_int_equal(dns_txn_zone_adopt(&txn, &build, N("nothere.").wire, NULL),
+                         -ENOENT);
+        struct dns_zone *old = NULL;
+        assert_int_equal(dns_txn_zone_adopt(&txn, &build, N("example.").wire, &old), 0);
+        assert_non_null(old);
+        assert_null(dns_txn_zone(&build, N("example.").wire));
+        assert_int_equal(dns_txn_commit(&txn), 0);
+        dns_zone_free(old); /* nothing reads it after the commit */
+        dns_txn_abort(&build);
+        dns_db_fini(&priv);
+
+        const struct dns_catalog *now = dns_db_current(&db);
+        assert_int_equal(now->zone_count, 1);
+        assert_null(find(now, "example.", "old.example."));
+        assert_null(find(now, "example.", "mid.example."));
+        assert_non_null(find(now, "example.", "h0.example."));
+        assert_non_null(find(now, "example.", "h999.example."));
+        const struct dns_node *h7 = find(now, "example.", "h7.example.");
+
+        /* a later change copies what it touches; the adopted version stays */
+        assert_int_equal(dns_txn_begin(&db, &txn), 0);
+        add_ok(&txn, "example.", "h7.example.", DNS_TYPE_A, A1, 4);
+        assert_int_equal(dns_txn_rrset_put(&txn, N("example.").wire,
+                                           N("h8.example.").wire, DNS_TYPE_A, 0, 60, NULL,
+                                           NULL, 0),
+                         0);
+        assert_int_equal(dns_txn_commit(&txn), 0);
+        now = dns_db_current(&db);
+        assert_ptr_not_equal(find(now, "example.", "h7.example."), h7);
+        assert_null(find(now, "example.", "h8.example."));
+        assert_non_null(find(now, "example.", "h9.example."));
+        dns_db_fini(&db);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -713,6 +787,7 @@ int main(void)
             cmocka_unit_test(test_rr_add_with_other_ttl_returns_1),
             cmocka_unit_test(test_ns_below_apex_marks_a_cut),
             cmocka_unit_test(test_udp_thread_answers_while_versions_are_freed),
+            cmocka_unit_test(test_zone_built_elsewhere_is_adopted_by_pointer),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
