@@ -267,7 +267,7 @@ void cs_mp_pack_routing(msgpack_packer *pk, const struct cs_routing *r)
         /* A geolocation is a 6th element, a geoproximity location a 7th
          * (the 6th nil then); without them the array keeps the 5 elements
          * older nodes read. */
-        msgpack_pack_array(pk, r->has_prox ? 7 : r->has_geo ? 6 : 5);
+        msgpack_pack_array(pk, r->has_cidr ? 8 : r->has_prox ? 7 : r->has_geo ? 6 : 5);
         if (r->has_weight)
                 msgpack_pack_uint32(pk, r->weight);
         else
@@ -300,7 +300,7 @@ void cs_mp_pack_routing(msgpack_packer *pk, const struct cs_routing *r)
                 cs_mp_pack_str(pk, r->geo_continent);
                 cs_mp_pack_str(pk, r->geo_country);
                 cs_mp_pack_str(pk, r->geo_subdivision);
-        } else if (r->has_prox) {
+        } else if (r->has_prox || r->has_cidr) {
                 msgpack_pack_nil(pk);
         }
         if (r->has_prox) {
@@ -310,6 +310,13 @@ void cs_mp_pack_routing(msgpack_packer *pk, const struct cs_routing *r)
                 msgpack_pack_int32(pk, r->prox_bias);
                 if (r->prox_region[0])
                         cs_mp_pack_str(pk, r->prox_region);
+        } else if (r->has_cidr) {
+                msgpack_pack_nil(pk);
+        }
+        if (r->has_cidr) {
+                msgpack_pack_array(pk, 2);
+                cs_mp_pack_str(pk, r->cidr_collection);
+                cs_mp_pack_str(pk, r->cidr_location);
         }
 }
 
@@ -342,9 +349,17 @@ int cs_mp_routing(const msgpack_object *o, msgpack_zone *zone, struct cs_routing
         if (o->type == MSGPACK_OBJECT_NIL)
                 return 0;
         size_t nf = 0;
-        if (cs_mp_array(o, 5, true, &f, &nf) != 0 || nf > 7)
+        if (cs_mp_array(o, 5, true, &f, &nf) != 0 || nf > 8)
                 return -EBADMSG;
-        if (nf == 7) {
+        if (nf == 8) {
+                const msgpack_object *cf;
+                if (cs_mp_array(&f[7], 2, false, &cf, NULL) != 0 ||
+                    geo_code(&cf[0], r->cidr_collection, CS_CIDR_ID_MAXLEN) != 0 ||
+                    geo_code(&cf[1], r->cidr_location, CS_CIDR_LOCATION_MAXLEN) != 0)
+                        return -EBADMSG;
+                r->has_cidr = true;
+        }
+        if (nf >= 7 && f[6].type != MSGPACK_OBJECT_NIL) {
                 const msgpack_object *p;
                 size_t np = 0;
                 if (cs_mp_array(&f[6], 3, true, &p, &np) != 0 || np > 4 ||

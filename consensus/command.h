@@ -11,7 +11,8 @@
  *   [format version, type, timestamp ms, request id, change id, body]
  * where body is an array per type (see command.c).  Decoding accepts
  * CS_COMMAND_VERSION and every older version still in logs (1: record sets
- * without routing fields; 2: no health commands) and known types: anything else — a newer
+ * without routing fields; 2: no health commands; 3: no CIDR collection
+ * commands) and known types: anything else — a newer
  * format, a truncated or forged entry — is a clean -EBADMSG / -EPROTO with a message.
  */
 #ifndef CONSENSUS_COMMAND_H
@@ -19,11 +20,15 @@
 
 #include <raft.h>
 
+#include "consensus/cidr.h"
 #include "consensus/health.h"
 #include "consensus/state.h"
 
-#define CS_COMMAND_VERSION     3 /* 2: routing fields; 3: health-check commands */
-#define CS_COMMAND_VERSION_MIN 1
+/* Formats: 2 routing fields; 3 health-check commands; CS_COMMAND_VERSION_CIDR
+ * CIDR collection commands (the one place that number is written). */
+#define CS_COMMAND_VERSION_CIDR 4
+#define CS_COMMAND_VERSION      CS_COMMAND_VERSION_CIDR
+#define CS_COMMAND_VERSION_MIN  1
 
 enum cs_command_type {
         CS_CMD_ZONE_CREATE = 1,
@@ -42,6 +47,12 @@ enum cs_command_type {
         CS_CMD_HEALTH_MANUAL = 35,    /* an operator sets a MANUAL check */
         CS_CMD_HEALTH_HEARTBEAT = 36, /* a HEARTBEAT check's endpoint called in */
         CS_CMD_HEALTH_LAST = 63,
+        /* 64..79: CIDR collections (IP-based routing, consensus/cidr.h). */
+        CS_CMD_CIDR_FIRST = 64,
+        CS_CMD_CIDR_CREATE = 64, /* a new, empty collection */
+        CS_CMD_CIDR_DELETE = 65, /* refused while a record set names it */
+        CS_CMD_CIDR_CHANGE = 66, /* PUT / DELETE_IF_EXISTS blocks of locations */
+        CS_CMD_CIDR_LAST = 79,
 };
 
 struct cs_command {
@@ -67,6 +78,12 @@ struct cs_command {
                         bool healthy;
                 } health_manual;
                 struct cs_health_votes health_votes;
+                struct {
+                        const char *id;
+                        const char *name;
+                } cidr_create;
+                const char *cidr_id; /* CIDR_DELETE */
+                struct cs_cidr_change cidr_change;
         } u;
         void *arena; /* decoder-owned memory; NULL for a caller-built command */
 };

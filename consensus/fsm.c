@@ -88,6 +88,16 @@ static void dispatch(struct cs_state *st, const struct cs_command *cmd, uint64_t
         case CS_CMD_HEALTH_HEARTBEAT:
                 cs_state_health_heartbeat(st, &ctx, cmd->u.health_id, res);
                 break;
+        case CS_CMD_CIDR_CREATE:
+                cs_state_cidr_create(st, &ctx, cmd->u.cidr_create.id,
+                                     cmd->u.cidr_create.name, res);
+                break;
+        case CS_CMD_CIDR_DELETE:
+                cs_state_cidr_delete(st, &ctx, cmd->u.cidr_id, res);
+                break;
+        case CS_CMD_CIDR_CHANGE:
+                cs_state_cidr_change(st, &ctx, &cmd->u.cidr_change, res);
+                break;
         default: /* the decoder rejects unknown types */
                 res->status = -EPROTO;
                 snprintf(res->message, sizeof(res->message), "unknown command type");
@@ -304,6 +314,9 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
         const struct cs_health_observer *hobs = &fsm->state->health.observer;
         if (hobs->restored)
                 hobs->restored(hobs->ctx, fsm->state);
+        const struct cs_cidr_observer *cobs = &fsm->state->cidr.observer;
+        if (cobs->restored)
+                cobs->restored(cobs->ctx, fsm->state);
         trim_heap();
         return 0;
 }

@@ -18,8 +18,12 @@
 
 #include "consensus/state.h"
 
-#define CS_SNAPSHOT_VERSION     3 /* 2: routing fields; 3: health checks */
-#define CS_SNAPSHOT_VERSION_MIN 1 /* still loaded: no routing, no health */
+/* Formats: 2 routing fields; 3 health checks; CS_SNAPSHOT_VERSION_CIDR CIDR
+ * collections after the health checks (the one place that number is
+ * written). */
+#define CS_SNAPSHOT_VERSION_CIDR 4
+#define CS_SNAPSHOT_VERSION      CS_SNAPSHOT_VERSION_CIDR
+#define CS_SNAPSHOT_VERSION_MIN  1 /* still loaded: no routing, no health */
 
 /* *buf is malloc'ed (free it with free); *len is a multiple of 8. */
 int cs_snapshot_encode(const struct cs_state *st, void **buf, size_t *len);

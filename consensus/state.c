@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "consensus/cidr.h"
 #include "consensus/health.h"
 #include "consensus/state_priv.h"
 #include "consensus/wire.h"
@@ -184,10 +185,13 @@ void cs_state_fini(struct cs_state *st)
         free(st->members);
         struct cs_health_observer hobs = st->health.observer;
         cs_health_table_fini(&st->health);
+        struct cs_cidr_observer cobs = st->cidr.observer;
+        cs_cidr_table_fini(&st->cidr);
         struct cs_observer obs = st->observer;
         cs_state_init(st);
         st->observer = obs;
         st->health.observer = hobs;
+        st->cidr.observer = cobs;
 }
 
 void cs_state_set_observer(struct cs_state *st, const struct cs_observer *obs)
@@ -202,6 +206,7 @@ int cs_state_move(struct cs_state *dst, struct cs_state *src)
 {
         struct cs_observer obs = dst->observer;
         struct cs_health_observer hobs = dst->health.observer;
+        struct cs_cidr_observer cobs = dst->cidr.observer;
         unsigned pins = dst->pins;
         struct cs_retired *retired = dst->retired, *gone = NULL;
         if (pins == 0) {
@@ -220,11 +225,13 @@ int cs_state_move(struct cs_state *dst, struct cs_state *src)
                 old->retired = NULL;
                 memset(&old->observer, 0, sizeof(old->observer));
                 memset(&old->health.observer, 0, sizeof(old->health.observer));
+                memset(&old->cidr.observer, 0, sizeof(old->cidr.observer));
                 gone->items[gone->n++] = old;
         }
         *dst = *src;
         dst->observer = obs;
         dst->health.observer = hobs;
+        dst->cidr.observer = cobs;
         dst->pins = pins;
         dst->retired = pins ? retired : NULL;
         if (gone != NULL)

@@ -10,6 +10,8 @@
  * reclaim list; commit publishes, waits for a grace period, and runs it.
  */
 #include "dns/db.h"
+
+#include "common/lpm.h"
 #include "dns/route.h"
 
 #include <errno.h>
@@ -129,6 +131,10 @@ void dns_db_fini(struct dns_db *db)
                 free((void *)cat->health);
                 if (cat->geo != NULL)
                         cat->geo->release((void *)cat->geo);
+                const struct dns_cidr *cidr = cat->cidr;
+                for (uint32_t i = 0; cidr != NULL && i < cidr->count; i++)
+                        lpm_free((struct lpm *)cidr->table[i].trie);
+                free((void *)cidr);
                 free(cat);
         }
         atomic_store(&db->current, NULL);

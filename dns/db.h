@@ -29,6 +29,7 @@
 
 struct dns_health;
 struct dns_geo;
+struct dns_cidr;
 
 struct dns_catalog {
         struct pmap zones; /* struct dns_zone by origin */
@@ -38,6 +39,9 @@ struct dns_catalog {
         /* Where clients are (dns/route.h); NULL: no GeoIP database.
          * Replaced by dns_db_geo_publish(). */
         const struct dns_geo *geo;
+        /* CIDR collections' tries (dns/route.h); NULL: none.  Replaced by
+         * dns_db_cidr_publish(). */
+        const struct dns_cidr *cidr;
         size_t zone_count;
         uint64_t version;   /* transaction that published it */
         uint8_t min_labels; /* fewest labels of any origin (lookup start) */

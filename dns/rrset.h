@@ -51,6 +51,9 @@ struct dns_route {
         /* Geoproximity (location DNS_GEO_PROXIMITY): the record's place in
          * millionths of a degree and its bias -99..99. */
         int32_t prox_latitude, prox_longitude, prox_bias;
+        /* IP-based (location DNS_GEO_CIDR): the numbers the node gave the
+         * set's collection and location (dns_cidr_ref). */
+        uint32_t cidr_collection, cidr_location;
 };
 
 /* Geolocation keys: a location packed in 31 bits so that matching is an
@@ -63,6 +66,7 @@ enum dns_geo_level {
         DNS_GEO_COUNTRY = 3,
         DNS_GEO_SUBDIVISION = 4,
         DNS_GEO_PROXIMITY = 5, /* the location of every geoproximity set */
+        DNS_GEO_CIDR = 6,      /* the location of every IP-based set */
 };
 
 static inline uint32_t dns_geo_char(char c)
@@ -105,7 +109,8 @@ struct dns_rrset_info {
         uint32_t routing;
         /* dns_geo_key of a geolocation set, DNS_GEO_PROXIMITY for a
          * geoproximity set (its struct dns_prox follows its records in the
-         * blob's data, not counted in size); 0: neither */
+         * blob's data, not counted in size), DNS_GEO_CIDR for an IP-based
+         * set (its struct dns_cidr_ref follows them the same way); 0: none */
         uint32_t location;
 };
 
@@ -116,6 +121,15 @@ struct dns_rrset_info {
  * other set's info stays small. */
 struct dns_prox {
         float x, y, z, factor;
+};
+
+/* An IP-based set's collection and location, as numbers the node interned
+ * (node/publish.c); location DNS_CIDR_DEFAULT is "*".  The same size as
+ * struct dns_prox: a set's trailer is one or the other. */
+#define DNS_CIDR_DEFAULT 0u
+struct dns_cidr_ref {
+        uint32_t collection, location;
+        uint32_t unused[2];
 };
 
 static inline bool dns_rrset_routed(const struct dns_rrset_info *info)
@@ -169,6 +183,16 @@ static inline struct dns_prox dns_rrset_prox(const struct dns_rrsets *sets,
         if (info->location == DNS_GEO_PROXIMITY)
                 memcpy(&p, dns_rrsets_data(sets) + info->offset + info->size, sizeof(p));
         return p;
+}
+
+/* The collection and location of an IP-based set (zero for any other). */
+static inline struct dns_cidr_ref dns_rrset_cidr(const struct dns_rrsets *sets,
+                                                 const struct dns_rrset_info *info)
+{
+        struct dns_cidr_ref r = {0, 0, {0, 0}};
+        if (info->location == DNS_GEO_CIDR)
+                memcpy(&r, dns_rrsets_data(sets) + info->offset + info->size, sizeof(r));
+        return r;
 }
 
 /* First set of a type (any set id), or NULL.  sets may be NULL. */

@@ -57,6 +57,16 @@ static const struct node_http_route routes[] = {
      false},
     {"POST", "/v1/healthchecks/{}/heartbeat", NODE_SCOPE_ADMIN,
      node_api_healthcheck_heartbeat, false},
+    {"GET", "/v1/cidrcollections", NODE_SCOPE_READ, node_api_cidr_list, false},
+    {"POST", "/v1/cidrcollections", NODE_SCOPE_ADMIN, node_api_cidr_create, false},
+    {"GET", "/v1/cidrcollections/{}", NODE_SCOPE_READ, node_api_cidr_get, false},
+    {"DELETE", "/v1/cidrcollections/{}", NODE_SCOPE_ADMIN, node_api_cidr_delete, false},
+    {"GET", "/v1/cidrcollections/{}/locations", NODE_SCOPE_READ, node_api_cidr_locations,
+     false},
+    {"GET", "/v1/cidrcollections/{}/locations/{}", NODE_SCOPE_READ, node_api_cidr_blocks,
+     false},
+    {"POST", "/v1/cidrcollections/{}/changes", NODE_SCOPE_ADMIN, node_api_cidr_change,
+     true},
 };
 
 const struct node_http_route *node_api_routes(size_t *count)

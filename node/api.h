@@ -162,6 +162,14 @@ void node_api_healthcheck_status(struct node_http_request *r, void *ctx);
 void node_api_healthcheck_manual(struct node_http_request *r, void *ctx);
 void node_api_healthcheck_heartbeat(struct node_http_request *r, void *ctx);
 void node_api_healthcheck_votes(struct node_http_request *r, void *ctx);
+/* api_cidr.c */
+void node_api_cidr_list(struct node_http_request *r, void *ctx);
+void node_api_cidr_create(struct node_http_request *r, void *ctx);
+void node_api_cidr_get(struct node_http_request *r, void *ctx);
+void node_api_cidr_delete(struct node_http_request *r, void *ctx);
+void node_api_cidr_locations(struct node_http_request *r, void *ctx);
+void node_api_cidr_blocks(struct node_http_request *r, void *ctx);
+void node_api_cidr_change(struct node_http_request *r, void *ctx);
 void node_api_import_create(struct node_http_request *r, void *ctx);
 void node_api_import_chunk(struct node_http_request *r, void *ctx);
 void node_api_import_commit(struct node_http_request *r, void *ctx);

@@ -158,6 +158,19 @@ static int routing_build(const char *zone, const struct quorumctl_args *args,
                 json_object_set_new(rrset, "geo_location", geo);
         if (geoprox_option(args, rrset, err, errlen) != 0)
                 return -1;
+        const char *coll = quorumctl_args_get(args, "cidr-collection");
+        const char *loc = quorumctl_args_get(args, "cidr-location");
+        if ((coll == NULL) != (loc == NULL)) {
+                snprintf(
+                    err, errlen,
+                    "IP-based routing takes --cidr-collection ID and --cidr-location "
+                    "NAME (or *) together");
+                return -1;
+        }
+        if (coll != NULL)
+                json_object_set_new(
+                    rrset, "cidr_routing_config",
+                    json_pack("{s:s, s:s}", "collection_id", coll, "location_name", loc));
         const char *check = quorumctl_args_get(args, "health-check");
         if (check != NULL)
                 json_object_set_new(rrset, "health_check_id", json_string(check));
@@ -282,7 +295,8 @@ static int fill_delete(struct quorumctl_ctx *ctx, const char *zone, json_t *batc
                                                       "health_check_id",
                                                       "alias_target",
                                                       "geo_location",
-                                                      "geoproximity_location"};
+                                                      "geoproximity_location",
+                                                      "cidr_routing_config"};
                 for (size_t i = 0; i < sizeof(routing) / sizeof(routing[0]); i++)
                         if (json_object_get(rrset, routing[i]) == NULL &&
                             json_object_get(current, routing[i]) != NULL)
@@ -399,6 +413,12 @@ static char *routing_cell(json_t *rrset)
                 else
                         ADD("geoprox %s,%s bias %lld", lat ? lat : "?", lon ? lon : "?",
                             (long long)json_integer_value(json_object_get(prox, "bias")));
+        }
+        json_t *cidr = json_object_get(rrset, "cidr_routing_config");
+        if (json_is_object(cidr)) {
+                const char *loc =
+                    json_string_value(json_object_get(cidr, "location_name"));
+                ADD("cidr %s", loc ? loc : "?");
         }
         json_t *alias = json_object_get(rrset, "alias_target");
         if (json_is_object(alias)) {
