@@ -2,7 +2,7 @@
  * lpm_micro.c — cost of the IP-based policy's trie (common/lpm.h) at a
  * million prefixes, for cidr_bench.py.
  *
- * Builds a table of N random prefixes (by default 1,000,000: 90 % IPv4 of
+ * Builds a table of N distinct random prefixes (by default 1,000,000: 90 % IPv4 of
  * lengths 8 to 32, most of them /16 to /24 as real routing tables are, 10 %
  * IPv6 /24 to /64, nested and overlapping), timing the build, and reports
  * its memory.  Then looks up 1,000,000 client subnets (ECS /24 and /56:
@@ -58,6 +58,36 @@ static void mask(uint8_t *addr, unsigned len)
                 addr[i / 8] &= (uint8_t) ~(1u << (7 - i % 8));
 }
 
+static void random_prefix(struct lpm_prefix *p)
+{
+        uint64_t r = next(), s = next();
+        memset(p, 0, sizeof(*p));
+        if (r % 10 != 9) {
+                static const uint8_t lens[] = {8,  12, 16, 16, 18, 20, 20, 22,
+                                               22, 23, 24, 24, 24, 24, 28, 32};
+                p->family = LPM_IPV4;
+                p->len = lens[(r >> 8) % 16];
+                memcpy(p->addr, &s, 4);
+        } else {
+                p->family = LPM_IPV6;
+                p->len = (uint8_t)(24 + (r >> 8) % 41);
+                p->addr[0] = 0x20;
+                p->addr[1] = 0x01;
+                memcpy(p->addr + 2, &s, 8);
+        }
+        mask(p->addr, p->len);
+        p->value = (uint32_t)(r >> 32);
+}
+
+static int prefix_cmp(const void *pa, const void *pb)
+{
+        const struct lpm_prefix *a = pa, *b = pb;
+        if (a->family != b->family)
+                return a->family < b->family ? -1 : 1;
+        int c = memcmp(a->addr, b->addr, 16);
+        return c ? c : (a->len > b->len) - (a->len < b->len);
+}
+
 int main(int argc, char **argv)
 {
         size_t n = argc > 1 ? strtoul(argv[1], NULL, 10) : 1000000;
@@ -68,31 +98,24 @@ int main(int argc, char **argv)
         struct lpm_prefix *q = calloc(LOOKUPS, sizeof(*q));
         if (p == NULL || q == NULL)
                 return 1;
-        for (size_t i = 0; i < n; i++) {
-                uint64_t r = next(), s = next();
-                if (i % 10 != 9) {
-                        static const uint8_t lens[] = {8,  12, 16, 16, 18, 20, 20, 22,
-                                                       22, 23, 24, 24, 24, 24, 28, 32};
-                        p[i].family = LPM_IPV4;
-                        p[i].len = lens[r % 16];
-                        memcpy(p[i].addr, &s, 4);
-                } else {
-                        p[i].family = LPM_IPV6;
-                        p[i].len = (uint8_t)(24 + r % 41);
-                        p[i].addr[0] = 0x20;
-                        p[i].addr[1] = 0x01;
-                        memcpy(p[i].addr + 2, &s, 8);
-                }
-                mask(p[i].addr, p[i].len);
-                p[i].value = (uint32_t)i;
+        /* Random prefixes until n of them are distinct (short IPv4 lengths
+         * repeat often: /8 has 256 values). */
+        size_t have = 0;
+        while (have < n) {
+                for (size_t i = have; i < n; i++)
+                        random_prefix(&p[i]);
+                qsort(p, n, sizeof(*p), prefix_cmp);
+                have = 0;
+                for (size_t i = 0; i < n; i++)
+                        if (have == 0 || prefix_cmp(&p[have - 1], &p[i]) != 0)
+                                p[have++] = p[i];
         }
-        /* Duplicates (same prefix twice) would be refused with two values:
-         * give each prefix its value from its bits. */
-        for (size_t i = 0; i < n; i++) {
-                uint32_t v = p[i].len;
-                for (int k = 0; k < 16; k++)
-                        v = v * 31 + p[i].addr[k];
-                p[i].value = v;
+        for (size_t i = 0; i < n; i++) /* shuffled: the build sorts itself */
+        {
+                size_t j = (size_t)(next() % (i + 1));
+                struct lpm_prefix t = p[i];
+                p[i] = p[j];
+                p[j] = t;
         }
         for (size_t i = 0; i < LOOKUPS; i++) {
                 uint64_t s = next();
