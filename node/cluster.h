@@ -98,8 +98,10 @@ struct node_cluster {
          * the numbers IP-based sets and the tries carry (publish_cidr.c). */
         struct node_cidr_name **cidr_names;
         uint32_t cidr_name_count;
-        struct cs_hmap cidr_map; /* struct node_cidr_name by key */
-        bool cidr_stale;         /* a trie failed to publish: rebuild all */
+        struct cs_hmap cidr_map;  /* struct node_cidr_name by key */
+        bool cidr_stale;          /* a trie failed to publish: rebuild all */
+        bool cidr_building;       /* a trie is being built off the loop */
+        uint64_t cidr_generation; /* of the latest collection change */
         /* Told when an id is interned (node/health.c publishes again). */
         void (*health_interned)(void *ctx);
         void *health_ctx;

@@ -339,3 +339,29 @@ def test_quorumctl_cidr_commands(cidr):
         "cidr_collection"]["location_count"] == 1
     ctl("cidr", "delete", coll)
     assert coll not in ctl("cidr", "list").stdout
+
+
+def test_a_large_collection_is_built_off_the_loop_and_answers(cidr):
+    """25,000 blocks (over the 20,000 from which nodes build the trie on a
+    worker thread): every node answers from the new trie, and a later change
+    replaces it."""
+    leader = cidr.leader()
+    r = leader.post("/v1/cidrcollections", {"name": "large"}, timeout=10)
+    assert r.status == 201, r
+    large = r.json["cidr_collection"]["id"]
+    blocks = [f"100.{i // 256}.{i % 256}.0/24" for i in range(25000)]
+    r = leader.post(f"/v1/cidrcollections/{large}/changes", {"changes": [
+        {"action": "PUT", "location_name": "even", "cidr_list": blocks[0::2]},
+        {"action": "PUT", "location_name": "odd", "cidr_list": blocks[1::2]}]},
+        timeout=60)
+    assert r.status == 200 and r.json["cidr_collection"]["cidr_count"] == 25000, r
+    change(cidr, leader, [upsert(rs("big", "even", "192.0.2.40", large, "even")),
+                          upsert(rs("big", "odd", "192.0.2.41", large, "odd")),
+                          upsert(rs("big", "any", "192.0.2.49", large, "*"))])
+    # 100.97.166.0/24 is block 24,998 (even), 100.97.167.0/24 the last (odd).
+    wait_values(cidr, f"big.{ZONE}", ("100.97.166.0", 24), ["192.0.2.40"], timeout=60)
+    same_everywhere(cidr, f"big.{ZONE}", ("100.97.167.0", 24), ["192.0.2.41"],
+                    ecs_bytes(1, 24, 24, V4("100.97.167.0")[:3]))
+    r = put(leader, large, "odd", ["100.97.167.0/24"], action="DELETE_IF_EXISTS")
+    assert r.status == 200, r
+    wait_values(cidr, f"big.{ZONE}", ("100.97.167.0", 24), ["192.0.2.49"], timeout=60)
