@@ -7,13 +7,15 @@
 2. A real 3-node cluster (tests/system/cluster_util.py, the API's write
    rate limit off): one collection of --prefixes distinct blocks (90 %
    IPv4 /16../28, 10 % IPv6 /32../64, in --locations locations) loaded
-   through the API on the leader in changes of --chunk blocks; the time
+   through the API on the leader in changes of --chunk blocks (a change
+   answered 503 because the leader changed is sent again and counted); the time
    until every node serves the last change (an ECS query for a block of the
    last chunk answers its location's set), and each node's resident memory
    (VmRSS) before and after.  --repeat runs, each on a fresh cluster.
 
 Usage: QDNS_BIN=build/node/quorumdns tools/bench/cidr_bench.py
          [--prefixes 1000000] [--chunk 100000] [--locations 1000] [--repeat 3]
+         [--no-cluster]
 Prints Markdown.  Nothing is left running.
 """
 import argparse
@@ -94,6 +96,7 @@ def one_cluster(a, nets, tmp):
         assert r.status == 201, r
         coll = r.json["cidr_collection"]["id"]
         before = [rss_mb(n.proc.pid) for n in c.running()]
+        retries = [0]
         t0 = time.monotonic()
         posts = []
         for at in range(0, len(nets), a.chunk):
@@ -104,18 +107,30 @@ def one_cluster(a, nets, tmp):
             body = {"changes": [{"action": "PUT", "location_name": loc, "cidr_list": l}
                                 for loc, l in by_loc.items()]}
             p0 = time.monotonic()
-            r = c.leader().post(f"/v1/cidrcollections/{coll}/changes", body, timeout=600)
+            while True:
+                r = c.leader().post(f"/v1/cidrcollections/{coll}/changes", body,
+                                    timeout=600)
+                if r.status != 503:
+                    break
+                # A leader lost while applying: PUT again (PUT is idempotent).
+                retries[0] += 1
+                time.sleep(0.2)
             assert r.status == 200, r
             posts.append(time.monotonic() - p0)
         api_done = time.monotonic() - t0
         last = nets[-1]
         loc = f"l{(len(nets) - 1) % a.locations}"
-        r = leader.post("/v1/zones/bench.test./changes", {"changes": [
-            {"action": "UPSERT", "rrset": {
-                "name": "www.bench.test.", "type": "A", "ttl": 60, "set_identifier": s,
-                "records": [v], "cidr_routing_config": {"collection_id": coll,
-                                                        "location_name": s}}}
-            for s, v in ((loc, "192.0.2.1"), ("*", "192.0.2.9"))]}, timeout=60)
+        while True:  # UPSERTs are idempotent: sent again after a leader change
+            r = c.leader().post("/v1/zones/bench.test./changes", {"changes": [
+                {"action": "UPSERT", "rrset": {
+                    "name": "www.bench.test.", "type": "A", "ttl": 60,
+                    "set_identifier": s, "records": [v],
+                    "cidr_routing_config": {"collection_id": coll, "location_name": s}}}
+                for s, v in ((loc, "192.0.2.1"), ("*", "192.0.2.9"))]}, timeout=60)
+            if r.status != 503:
+                break
+            retries[0] += 1
+            time.sleep(0.2)
         assert r.status == 200, r
         for n in c.running():
             end = time.monotonic() + 300
@@ -124,7 +139,7 @@ def one_cluster(a, nets, tmp):
                 time.sleep(0.05)
         served = time.monotonic() - t0
         after = [rss_mb(n.proc.pid) for n in c.running()]
-        return api_done, served, posts, before, after
+        return api_done, served, posts, before, after, retries[0]
     finally:
         c.close()
 
@@ -144,15 +159,15 @@ def main():
     nets = blocks(a.prefixes, 1)
     print(f"\n## load {a.prefixes} blocks through the API, changes of {a.chunk}\n")
     print("| run | API (all changes applied) s | every node serves s | per change s "
-          "(min-max) | RSS before MB | RSS after MB |")
-    print("|---|---|---|---|---|---|")
+          "(min-max) | changes retried (leader lost) | RSS before MB | RSS after MB |")
+    print("|---|---|---|---|---|---|---|")
     served = []
     for i in range(a.repeat):
         with tempfile.TemporaryDirectory() as tmp:
-            api_done, t, posts, before, after = one_cluster(a, nets, tmp)
+            api_done, t, posts, before, after, retried = one_cluster(a, nets, tmp)
         served.append(t)
         print(f"| {i + 1} | {api_done:.1f} | {t:.1f} | {min(posts):.2f}-{max(posts):.2f} "
-              f"| {'/'.join(f'{x:.0f}' for x in before)} "
+              f"| {retried} | {'/'.join(f'{x:.0f}' for x in before)} "
               f"| {'/'.join(f'{x:.0f}' for x in after)} |", flush=True)
     print(f"\nserved after: median {statistics.median(served):.1f} s, "
           f"min {min(served):.1f}, max {max(served):.1f}")
