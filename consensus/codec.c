@@ -264,10 +264,15 @@ void cs_mp_pack_routing(msgpack_packer *pk, const struct cs_routing *r)
                 msgpack_pack_nil(pk);
                 return;
         }
-        /* A geolocation is a 6th element, a geoproximity location a 7th
-         * (the 6th nil then); without them the array keeps the 5 elements
-         * older nodes read. */
-        msgpack_pack_array(pk, r->has_latency ? 8 : r->has_prox ? 7 : r->has_geo ? 6 : 5);
+        /* A geolocation is a 6th element, a geoproximity location a 7th, a
+         * latency region an 8th, a CIDR location a 9th (those before nil
+         * then); without them the array keeps the 5 elements older nodes
+         * read. */
+        msgpack_pack_array(pk, r->has_cidr      ? 9
+                               : r->has_latency ? 8
+                               : r->has_prox    ? 7
+                               : r->has_geo     ? 6
+                                                : 5);
         if (r->has_weight)
                 msgpack_pack_uint32(pk, r->weight);
         else
@@ -300,7 +305,7 @@ void cs_mp_pack_routing(msgpack_packer *pk, const struct cs_routing *r)
                 cs_mp_pack_str(pk, r->geo_continent);
                 cs_mp_pack_str(pk, r->geo_country);
                 cs_mp_pack_str(pk, r->geo_subdivision);
-        } else if (r->has_prox || r->has_latency) {
+        } else if (r->has_prox || r->has_latency || r->has_cidr) {
                 msgpack_pack_nil(pk);
         }
         if (r->has_prox) {
@@ -310,7 +315,7 @@ void cs_mp_pack_routing(msgpack_packer *pk, const struct cs_routing *r)
                 msgpack_pack_int32(pk, r->prox_bias);
                 if (r->prox_region[0])
                         cs_mp_pack_str(pk, r->prox_region);
-        } else if (r->has_latency) {
+        } else if (r->has_latency || r->has_cidr) {
                 msgpack_pack_nil(pk);
         }
         if (r->has_latency) { /* an 8th element (format 4 on) */
@@ -318,6 +323,13 @@ void cs_mp_pack_routing(msgpack_packer *pk, const struct cs_routing *r)
                 cs_mp_pack_str(pk, r->latency_region);
                 msgpack_pack_int32(pk, r->latency_latitude);
                 msgpack_pack_int32(pk, r->latency_longitude);
+        } else if (r->has_cidr) {
+                msgpack_pack_nil(pk);
+        }
+        if (r->has_cidr) { /* a 9th element (format 6 on) */
+                msgpack_pack_array(pk, 2);
+                cs_mp_pack_str(pk, r->cidr_collection);
+                cs_mp_pack_str(pk, r->cidr_location);
         }
 }
 
@@ -350,9 +362,17 @@ int cs_mp_routing(const msgpack_object *o, msgpack_zone *zone, struct cs_routing
         if (o->type == MSGPACK_OBJECT_NIL)
                 return 0;
         size_t nf = 0;
-        if (cs_mp_array(o, 5, true, &f, &nf) != 0 || nf > 8)
+        if (cs_mp_array(o, 5, true, &f, &nf) != 0 || nf > 9)
                 return -EBADMSG;
-        if (nf == 8) {
+        if (nf == 9) {
+                const msgpack_object *cf;
+                if (cs_mp_array(&f[8], 2, false, &cf, NULL) != 0 ||
+                    geo_code(&cf[0], r->cidr_collection, CS_CIDR_ID_MAXLEN) != 0 ||
+                    geo_code(&cf[1], r->cidr_location, CS_CIDR_LOCATION_MAXLEN) != 0)
+                        return -EBADMSG;
+                r->has_cidr = true;
+        }
+        if (nf >= 8 && f[7].type != MSGPACK_OBJECT_NIL) {
                 const msgpack_object *l;
                 if (cs_mp_array(&f[7], 3, false, &l, NULL) != 0 ||
                     geo_code(&l[0], r->latency_region, CS_PROX_REGION_MAXLEN) != 0 ||

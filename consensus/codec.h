@@ -54,7 +54,10 @@ void cs_mp_pack_member(msgpack_packer *pk, const struct cs_member_spec *m);
  * A record set's routing fields (state.h), as commands (format 2) and
  * snapshots (format 2) carry them after the values:
  *   nil (a plain set) or [weight | nil, failover, multi value answer,
- *                         health check id | nil, alias | nil]
+ *                         health check id | nil, alias | nil,
+ *                         geolocation | nil, geoproximity | nil,
+ *                         [cidr collection id, cidr location]]
+ *   (trailing elements left out when absent)
  *   alias = [dns name (bin), evaluate target health, hosted zone id | nil]
  * Ranges are checked by the state (weight, failover), not here.
  */

@@ -20,6 +20,9 @@
  *   STAGE_COMMIT    [staging id]
  *   STAGE_ABORT     [staging id]
  *   STAGE_COPY      [staging id]
+ *   CIDR_CREATE     [collection id, name]                (format 6 on)
+ *   CIDR_DELETE     [collection id]
+ *   CIDR_CHANGE     change (cidr_codec.h)
  * with rrset = [owner, type, set id, ttl, [rdata...], routing], action =
  * [kind, rrset fields...] (flat), names and RDATA as bin, strings as str,
  * routing as in codec.h.  Format 1 had no routing element (5 rrset fields,
@@ -34,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "consensus/cidr_codec.h"
 #include "consensus/codec.h"
 #include "consensus/health_codec.h"
 #include "consensus/latency_codec.h"
@@ -150,6 +154,18 @@ static int pack_body(msgpack_packer *pk, const struct cs_command *c)
                         msgpack_pack_true(pk);
                 else
                         msgpack_pack_false(pk);
+                return 0;
+        case CS_CMD_CIDR_CREATE:
+                msgpack_pack_array(pk, 2);
+                cs_mp_pack_str(pk, c->u.cidr_create.id);
+                cs_mp_pack_str(pk, c->u.cidr_create.name);
+                return 0;
+        case CS_CMD_CIDR_DELETE:
+                msgpack_pack_array(pk, 1);
+                cs_mp_pack_str(pk, c->u.cidr_id);
+                return 0;
+        case CS_CMD_CIDR_CHANGE:
+                cs_mp_pack_cidr_change(pk, &c->u.cidr_change);
                 return 0;
         case CS_CMD_HEALTH_VOTES: {
                 const struct cs_health_votes *v = &c->u.health_votes;
@@ -397,6 +413,39 @@ static int dec_stage(struct dec *d, const msgpack_object *o, struct cs_command *
         }
 }
 
+static int dec_cidr(struct dec *d, const msgpack_object *o, struct cs_command *c)
+{
+        const msgpack_object *f;
+        int rv;
+        if (d->version < CS_COMMAND_VERSION_CIDR)
+                return fail(d, -EPROTO, "CIDR command type %u in a format %u entry",
+                            (unsigned)c->type, d->version);
+        switch (c->type) {
+        case CS_CMD_CIDR_CREATE:
+                TRY(d, cs_mp_array(o, 2, false, &f, NULL), "collection body");
+                TRY(d,
+                    cs_mp_str(&f[0], d->zone, CS_CIDR_ID_MAXLEN, false,
+                              &c->u.cidr_create.id),
+                    "collection id");
+                TRY(d,
+                    cs_mp_str(&f[1], d->zone, CS_CIDR_NAME_MAXLEN, false,
+                              &c->u.cidr_create.name),
+                    "collection name");
+                return 0;
+        case CS_CMD_CIDR_DELETE:
+                TRY(d, cs_mp_array(o, 1, false, &f, NULL), "collection body");
+                TRY(d, cs_mp_str(&f[0], d->zone, CS_CIDR_ID_MAXLEN, false, &c->u.cidr_id),
+                    "collection id");
+                return 0;
+        default: /* CS_CMD_CIDR_CHANGE */
+                rv = cs_mp_cidr_change(o, d->zone, &c->u.cidr_change);
+                if (rv == -ENOMEM)
+                        return fail(d, -ENOMEM, "out of memory decoding a command");
+                TRY(d, rv, "CIDR collection change");
+                return 0;
+        }
+}
+
 static int dec_body(struct dec *d, const msgpack_object *o, struct cs_command *c)
 {
         const msgpack_object *f;
@@ -476,6 +525,10 @@ static int dec_body(struct dec *d, const msgpack_object *o, struct cs_command *c
         case CS_CMD_STAGE_ABORT:
         case CS_CMD_STAGE_COPY:
                 return dec_stage(d, o, c);
+        case CS_CMD_CIDR_CREATE:
+        case CS_CMD_CIDR_DELETE:
+        case CS_CMD_CIDR_CHANGE:
+                return dec_cidr(d, o, c);
         default:
                 return fail(d, -EPROTO, "unknown command type %u", (unsigned)c->type);
         }

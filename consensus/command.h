@@ -12,7 +12,7 @@
  * where body is an array per type (see command.c).  Decoding accepts
  * CS_COMMAND_VERSION and every older version still in logs (1: record sets
  * without routing fields; 2: no health commands; 3: no latency map; 4: no staged
- * imports) and known types:
+ * imports; 5: no CIDR collection commands) and known types:
  * anything else — a newer format, a truncated or forged entry — is a clean -EBADMSG /
  * -EPROTO with a message.
  */
@@ -21,6 +21,7 @@
 
 #include <raft.h>
 
+#include "consensus/cidr.h"
 #include "consensus/health.h"
 #include "consensus/latency.h"
 #include "consensus/state.h"
@@ -31,7 +32,8 @@
 #define CS_COMMAND_VERSION_HEALTH  3 /* health-check commands */
 #define CS_COMMAND_VERSION_LATENCY 4 /* latency-map commands, latency sets */
 #define CS_COMMAND_VERSION_STAGING 5 /* staged imports (16..31) */
-#define CS_COMMAND_VERSION         CS_COMMAND_VERSION_STAGING /* written */
+#define CS_COMMAND_VERSION_CIDR    6 /* CIDR collection commands (64..79) */
+#define CS_COMMAND_VERSION         CS_COMMAND_VERSION_CIDR /* written */
 #define CS_COMMAND_VERSION_MIN     1
 
 enum cs_command_type {
@@ -67,6 +69,12 @@ enum cs_command_type {
         CS_CMD_LATENCY_DELETE = 81,   /* operator RTTs removed, bulk */
         CS_CMD_LATENCY_MEASURED = 82, /* one node's measured RTTs of a period */
         CS_CMD_LATENCY_LAST = 95,
+        /* 64..79: CIDR collections (IP-based routing, consensus/cidr.h). */
+        CS_CMD_CIDR_FIRST = 64,
+        CS_CMD_CIDR_CREATE = 64, /* a new, empty collection */
+        CS_CMD_CIDR_DELETE = 65, /* refused while a record set names it */
+        CS_CMD_CIDR_CHANGE = 66, /* PUT / DELETE_IF_EXISTS blocks of locations */
+        CS_CMD_CIDR_LAST = 79,
 };
 
 struct cs_command {
@@ -96,6 +104,12 @@ struct cs_command {
                 struct cs_stage_begin stage_begin;
                 struct cs_stage_chunk stage_chunk;
                 uint64_t stage_id; /* STAGE_COMMIT, STAGE_ABORT, STAGE_COPY */
+                struct {
+                        const char *id;
+                        const char *name;
+                } cidr_create;
+                const char *cidr_id; /* CIDR_DELETE */
+                struct cs_cidr_change cidr_change;
         } u;
         void *arena; /* decoder-owned memory; NULL for a caller-built command */
 };

@@ -114,6 +114,16 @@ static void dispatch(struct cs_state *st, const struct cs_command *cmd, uint64_t
         case CS_CMD_LATENCY_MEASURED:
                 cs_state_latency_measured(st, &ctx, &cmd->u.latency, res);
                 break;
+        case CS_CMD_CIDR_CREATE:
+                cs_state_cidr_create(st, &ctx, cmd->u.cidr_create.id,
+                                     cmd->u.cidr_create.name, res);
+                break;
+        case CS_CMD_CIDR_DELETE:
+                cs_state_cidr_delete(st, &ctx, cmd->u.cidr_id, res);
+                break;
+        case CS_CMD_CIDR_CHANGE:
+                cs_state_cidr_change(st, &ctx, &cmd->u.cidr_change, res);
+                break;
         default: /* the decoder rejects unknown types */
                 res->status = -EPROTO;
                 snprintf(res->message, sizeof(res->message), "unknown command type");
@@ -347,6 +357,9 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
         const struct cs_latency_observer *lobs = &fsm->state->latency.observer;
         if (lobs->changed)
                 lobs->changed(lobs->ctx, fsm->state);
+        const struct cs_cidr_observer *cobs = &fsm->state->cidr.observer;
+        if (cobs->restored)
+                cobs->restored(cobs->ctx, fsm->state);
         trim_heap();
         return 0;
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "consensus/cidr.h"
 #include "consensus/state.h"
 #include "consensus/state_priv.h"
 #include "consensus/wire.h"
@@ -135,6 +136,8 @@ enum cs_policy cs_routing_policy(const struct cs_routing *r)
                 return CS_POLICY_GEOLOCATION;
         if (r->has_prox)
                 return CS_POLICY_GEOPROXIMITY;
+        if (r->has_cidr)
+                return CS_POLICY_CIDR;
         if (r->has_latency)
                 return CS_POLICY_LATENCY;
         return CS_POLICY_SIMPLE;
@@ -195,6 +198,38 @@ static void geo_check(const struct cs_routing *r, uint32_t i, struct cs_result *
                              "not a subdivision code");
 }
 
+/* An IP-based set names a collection that exists and one of its
+ * locations, or "*" (st NULL: only the form is checked). */
+static void cidr_check(const struct cs_state *st, const struct cs_routing *r, uint32_t i,
+                       struct cs_result *res)
+{
+        bool any = strcmp(r->cidr_location, "*") == 0;
+        if (!cs_cidr_name_ok(r->cidr_collection, CS_CIDR_ID_MAXLEN)) {
+                result_error(res, i, "cidr_routing_config.collection_id",
+                             "not a collection id");
+                return;
+        }
+        if (!any && !cs_cidr_name_ok(r->cidr_location, CS_CIDR_LOCATION_MAXLEN)) {
+                result_error(res, i, "cidr_routing_config.location_name",
+                             "1 to %d of A-Z a-z 0-9 _ -, or \"*\" (the default)",
+                             CS_CIDR_LOCATION_MAXLEN);
+                return;
+        }
+        if (st == NULL)
+                return;
+        const struct cs_cidr_collection *c = cs_state_cidr_get(st, r->cidr_collection);
+        if (c == NULL)
+                result_error(res, i, "cidr_routing_config.collection_id",
+                             "CIDR collection '%s' does not exist (create it first under "
+                             "/v1/cidrcollections)",
+                             r->cidr_collection);
+        else if (!any && cs_cidr_location_get(c, r->cidr_location) == NULL)
+                result_error(res, i, "cidr_routing_config.location_name",
+                             "collection '%s' has no location '%s' (add its CIDR blocks "
+                             "first)",
+                             c->name, r->cidr_location);
+}
+
 /* The ranges of a geoproximity location. */
 static void prox_check(const struct cs_routing *r, uint32_t i, struct cs_result *res)
 {
@@ -248,9 +283,12 @@ void routing_check(const struct cs_state *st, const struct cs_rrset_spec *s,
         cs_type_name(s->type, type, sizeof(type));
         unsigned policies = (unsigned)r->has_weight + (r->failover != CS_FAILOVER_NONE) +
                             (unsigned)r->multi_value_answer + (unsigned)r->has_geo +
-                            (unsigned)r->has_prox + (unsigned)r->has_latency;
+                            (unsigned)r->has_prox + (unsigned)r->has_latency +
+                            (unsigned)r->has_cidr;
         if (r->has_latency)
                 latency_check(r, i, res);
+        if (r->has_cidr)
+                cidr_check(st, r, i, res);
         if (r->has_geo)
                 geo_check(r, i, res);
         if (r->has_prox)
@@ -267,10 +305,11 @@ void routing_check(const struct cs_state *st, const struct cs_rrset_spec *s,
                              : r->has_geo          ? "geo_location"
                              : r->has_prox         ? "geoproximity_location"
                              : r->has_latency      ? "region"
+                             : r->has_cidr         ? "cidr_routing_config"
                                                    : "failover",
                              "a record set takes one routing policy: weight, failover, "
-                             "multi_value_answer, geo_location, geoproximity_location "
-                             "or region");
+                             "multi_value_answer, geo_location, geoproximity_location, "
+                             "region or cidr_routing_config");
         if (policies > 0 && !has_sid)
                 result_error(res, i, "set_id",
                              "a record set with a routing policy needs a set identifier");
@@ -286,8 +325,7 @@ void routing_check(const struct cs_state *st, const struct cs_rrset_spec *s,
                 result_error(res, i, "health_check_id",
                              "a health check needs a routing policy (weight, failover, "
                              "multi_value_answer, geo_location, geoproximity_location or "
-                             "region): a "
-                             "simple record set is "
+                             "region or cidr_routing_config): a simple record set is "
                              "always answered");
         if (!str_ok(r->health_check_id, CS_ID_MAXLEN))
                 result_error(res, i, "health_check_id", "longer than %d characters",
@@ -342,6 +380,9 @@ bool cs_routing_equal(const struct cs_routing *a, const struct cs_routing *b)
                (!a->has_latency || (strcmp(a->latency_region, b->latency_region) == 0 &&
                                     a->latency_latitude == b->latency_latitude &&
                                     a->latency_longitude == b->latency_longitude)) &&
+               a->has_cidr == b->has_cidr &&
+               (!a->has_cidr || (strcmp(a->cidr_collection, b->cidr_collection) == 0 &&
+                                 strcmp(a->cidr_location, b->cidr_location) == 0)) &&
                str_same(a->health_check_id, b->health_check_id) && al == bl &&
                (al == 0 || (name_equal_ci(a->alias_name, b->alias_name, al) &&
                             a->evaluate_target_health == b->evaluate_target_health &&

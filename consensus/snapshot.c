@@ -12,6 +12,8 @@
  *               healthy]...]]   (config as in health_codec.h)
  *   latency  [latency version, entry count] then chunks of entries (format 4;
  *            entry as in latency_codec.h, in key order)
+ *   cidr     [collection count] then per collection its header and chunks
+ *            as in cidr_codec.h (format CS_SNAPSHOT_VERSION_CIDR on)
  *   per zone [origin, zone id, comment, created ms, serial, record sets]
  *            then [[owner, type, set id, ttl, [rdata...], routing]...] chunks
  *            (routing as in codec.h; format 1 had no routing element)
@@ -27,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "consensus/cidr_codec.h"
 #include "consensus/codec.h"
 #include "consensus/health_codec.h"
 #include "consensus/latency_codec.h"
@@ -231,6 +234,18 @@ static int pack_latency(msgpack_packer *pk, const struct cs_state *st)
         return 0;
 }
 
+/* Collections are packed on the applying thread too: a million blocks
+ * take a few megabytes and milliseconds, and collections change in place. */
+static int pack_cidr(msgpack_packer *pk, const struct cs_state *st)
+{
+        msgpack_pack_array(pk, 1);
+        msgpack_pack_uint64(pk, cs_state_cidr_count(st));
+        for (size_t i = 0; i < cs_state_cidr_count(st); i++)
+                if (cs_mp_pack_cidr_collection(pk, cs_state_cidr_at(st, i)) != 0)
+                        return -ENOMEM;
+        return 0;
+}
+
 static void pack_zone_head(msgpack_packer *pk, const struct frozen_zone *fz)
 {
         const struct cs_zone *z = fz->zone;
@@ -290,6 +305,8 @@ static int freeze(const struct cs_state *st, struct cs_frozen **out)
         if (pack_latency(&pk, st) != 0)
                 goto nomem;
         f->n_latency = cs_state_latency_count(st);
+        if (pack_cidr(&pk, st) != 0)
+                goto nomem;
         for (size_t i = 0; i < st->zones.cap; i++) {
                 const struct cs_zone *z = st->zones.slots[i].item;
                 if (z == NULL)
@@ -681,6 +698,94 @@ static int dec_latency(struct sdec *d, struct cs_state *st)
         return 0;
 }
 
+/* One collection: its header, then its chunks of blocks. */
+static int dec_collection(struct sdec *d, struct cs_state *st)
+{
+        const msgpack_object *f, *names;
+        struct cs_cidr_collection c;
+        uint64_t total;
+        size_t n_names;
+        char msg[256];
+        memset(&c, 0, sizeof(c));
+        int rv = next_array(d, 7, &f, NULL, "collection header");
+        if (rv)
+                return rv;
+        msgpack_zone *mz = d->up.zone;
+        const char *id, *name;
+        STRY(d, cs_mp_str(&f[0], mz, CS_CIDR_ID_MAXLEN, false, &id), "collection id");
+        STRY(d, cs_mp_str(&f[1], mz, CS_CIDR_NAME_MAXLEN, false, &name),
+             "collection name");
+        snprintf(c.id, sizeof(c.id), "%s", id);
+        snprintf(c.name, sizeof(c.name), "%s", name);
+        STRY(d, cs_mp_u64(&f[2], &c.version), "collection version");
+        STRY(d, cs_mp_u64(&f[3], &c.created_ms), "collection created");
+        STRY(d, cs_mp_u64(&f[4], &c.updated_ms), "collection updated");
+        STRY(d, cs_mp_array(&f[5], 0, true, &names, &n_names), "locations");
+        STRY(d, cs_mp_u64(&f[6], &total), "block count");
+        STRY(d, n_names <= CS_CIDR_LOCATIONS_MAX && total <= CS_CIDR_BLOCKS_MAX ? 0 : -1,
+             "collection size");
+        c.locations = calloc(n_names + 1, sizeof(*c.locations));
+        c.entries = malloc((total + 1) * sizeof(*c.entries));
+        if (c.locations == NULL || c.entries == NULL) {
+                rv = sfail(d, -ENOMEM, "out of memory restoring a collection");
+                goto out;
+        }
+        for (size_t i = 0; i < n_names; i++) {
+                const char *ln;
+                rv = cs_mp_str(&names[i], mz, CS_CIDR_LOCATION_MAXLEN, false, &ln);
+                if (rv) {
+                        rv = sfail(d, -EBADMSG, "malformed snapshot: location name");
+                        goto out;
+                }
+                snprintf(c.locations[i].name, sizeof(c.locations[i].name), "%s", ln);
+        }
+        c.n_locations = n_names;
+        while (c.n_entries < total) {
+                const msgpack_object *cf;
+                struct cs_cidr_block *blocks;
+                size_t nb;
+                rv = next_array(d, 2, &cf, NULL, "block chunk");
+                if (rv)
+                        goto out;
+                rv = cs_mp_cidr_blocks(&cf[0], d->up.zone, CS_CIDR_CHUNK, &blocks, &nb);
+                if (rv != 0 || nb == 0 || nb > total - c.n_entries ||
+                    cf[1].type != MSGPACK_OBJECT_BIN || cf[1].via.bin.size != 2 * nb) {
+                        rv = sfail(d, rv == -ENOMEM ? -ENOMEM : -EBADMSG,
+                                   "malformed snapshot: block chunk");
+                        goto out;
+                }
+                const uint8_t *ranks = (const uint8_t *)cf[1].via.bin.ptr;
+                for (size_t i = 0; i < nb; i++) {
+                        c.entries[c.n_entries].block = blocks[i];
+                        c.entries[c.n_entries].location =
+                            (uint32_t)ranks[2 * i] << 8 | ranks[2 * i + 1];
+                        c.n_entries++;
+                }
+        }
+        rv = cs_state_cidr_restore(st, &c, msg, sizeof(msg));
+        if (rv)
+                rv = sfail(d, rv, "snapshot: %s", msg);
+out:
+        free(c.locations);
+        free(c.entries);
+        return rv;
+}
+
+static int dec_cidr(struct sdec *d, struct cs_state *st)
+{
+        const msgpack_object *f;
+        uint64_t total;
+        int rv = next_array(d, 1, &f, NULL, "collections header");
+        if (rv)
+                return rv;
+        STRY(d, cs_mp_u64(&f[0], &total), "collection count");
+        STRY(d, total <= CS_CIDR_COLLECTIONS_MAX ? 0 : -1, "collection count");
+        for (uint64_t i = 0; i < total; i++)
+                if ((rv = dec_collection(d, st)) != 0)
+                        return rv;
+        return 0;
+}
+
 static int dec_all(struct sdec *d, struct cs_state *st)
 {
         const msgpack_object *f, *items;
@@ -741,6 +846,8 @@ static int dec_all(struct sdec *d, struct cs_state *st)
                 return rv;
         if (d->version >= CS_SNAPSHOT_VERSION_LATENCY && (rv = dec_latency(d, st)) != 0)
                 return rv;
+        if (d->version >= CS_SNAPSHOT_VERSION_CIDR && (rv = dec_cidr(d, st)) != 0)
+                return rv;
         for (uint64_t i = 0; i < n_zones; i++) {
                 rv = dec_zone(d, st);
                 if (rv)
@@ -755,10 +862,12 @@ int cs_snapshot_decode(const void *buf, size_t len, struct cs_state *out, char *
         struct sdec d = {.buf = buf, .len = len, .err = err, .errlen = errlen};
         struct cs_observer obs = out->observer;
         struct cs_health_observer hobs = out->health.observer;
+        struct cs_cidr_observer cobs = out->cidr.observer;
         memset(&out->observer, 0, sizeof(out->observer)); /* silent while filling */
         memset(&out->health.observer, 0, sizeof(out->health.observer));
         struct cs_latency_observer lobs = out->latency.observer;
         memset(&out->latency.observer, 0, sizeof(out->latency.observer));
+        memset(&out->cidr.observer, 0, sizeof(out->cidr.observer));
         msgpack_unpacked_init(&d.up);
         int rv = dec_all(&d, out);
         msgpack_unpacked_destroy(&d.up);
@@ -767,5 +876,6 @@ int cs_snapshot_decode(const void *buf, size_t len, struct cs_state *out, char *
         out->observer = obs;
         out->health.observer = hobs;
         out->latency.observer = lobs;
+        out->cidr.observer = cobs;
         return rv;
 }

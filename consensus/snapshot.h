@@ -23,7 +23,8 @@
 #define CS_SNAPSHOT_VERSION_ROUTING 2 /* record sets' routing fields */
 #define CS_SNAPSHOT_VERSION_HEALTH  3 /* the health section */
 #define CS_SNAPSHOT_VERSION_LATENCY 4 /* the latency-map section */
-#define CS_SNAPSHOT_VERSION         CS_SNAPSHOT_VERSION_LATENCY /* written */
+#define CS_SNAPSHOT_VERSION_CIDR    5 /* CIDR collections after the latency map */
+#define CS_SNAPSHOT_VERSION         CS_SNAPSHOT_VERSION_CIDR /* written */
 #define CS_SNAPSHOT_VERSION_MIN     1 /* still loaded: no routing, no health */
 
 /* *buf is malloc'ed (free it with free); *len is a multiple of 8. */

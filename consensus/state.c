@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "consensus/cidr.h"
 #include "consensus/health.h"
 #include "consensus/latency.h"
 #include "consensus/state_priv.h"
@@ -194,11 +195,14 @@ void cs_state_fini(struct cs_state *st)
         cs_health_table_fini(&st->health);
         struct cs_latency_observer lobs = st->latency.observer;
         cs_latency_table_fini(&st->latency);
+        struct cs_cidr_observer cobs = st->cidr.observer;
+        cs_cidr_table_fini(&st->cidr);
         struct cs_observer obs = st->observer;
         cs_state_init(st);
         st->observer = obs;
         st->health.observer = hobs;
         st->latency.observer = lobs;
+        st->cidr.observer = cobs;
 }
 
 void cs_state_set_observer(struct cs_state *st, const struct cs_observer *obs)
@@ -214,6 +218,7 @@ int cs_state_move(struct cs_state *dst, struct cs_state *src)
         struct cs_observer obs = dst->observer;
         struct cs_health_observer hobs = dst->health.observer;
         struct cs_latency_observer lobs = dst->latency.observer;
+        struct cs_cidr_observer cobs = dst->cidr.observer;
         unsigned pins = dst->pins;
         struct cs_retired *retired = dst->retired, *gone = NULL;
         if (pins == 0) {
@@ -233,12 +238,14 @@ int cs_state_move(struct cs_state *dst, struct cs_state *src)
                 memset(&old->observer, 0, sizeof(old->observer));
                 memset(&old->health.observer, 0, sizeof(old->health.observer));
                 memset(&old->latency.observer, 0, sizeof(old->latency.observer));
+                memset(&old->cidr.observer, 0, sizeof(old->cidr.observer));
                 gone->items[gone->n++] = old;
         }
         *dst = *src;
         dst->observer = obs;
         dst->health.observer = hobs;
         dst->latency.observer = lobs;
+        dst->cidr.observer = cobs;
         dst->pins = pins;
         dst->retired = pins ? retired : NULL;
         if (gone != NULL)

@@ -78,8 +78,13 @@ enum cs_policy {
         CS_POLICY_GEOLOCATION = 4,
         CS_POLICY_GEOPROXIMITY = 5,
         CS_POLICY_LATENCY = 6,
+        CS_POLICY_CIDR = 7,
 };
-#define CS_POLICY_COUNT 7
+#define CS_POLICY_COUNT 8
+
+/* IP-based routing (consensus/cidr.h): collection ids and location names. */
+#define CS_CIDR_ID_MAXLEN       64 /* A-Z a-z 0-9 _ - */
+#define CS_CIDR_LOCATION_MAXLEN 16 /* A-Z a-z 0-9 _ - ; "*": the default */
 
 /* Geoproximity limits: coordinates in millionths of a degree. */
 #define CS_PROX_LAT_MAX       90000000
@@ -120,6 +125,12 @@ struct cs_routing {
         bool has_latency;
         char latency_region[CS_PROX_REGION_MAXLEN + 1];
         int32_t latency_latitude, latency_longitude; /* millionths of a degree */
+        /* IP-based (Route 53's CidrRoutingConfig): the collection and the
+         * location whose blocks hold the clients this set answers ("*":
+         * clients no location of the collection holds). */
+        bool has_cidr;
+        char cidr_collection[CS_CIDR_ID_MAXLEN + 1];
+        char cidr_location[CS_CIDR_LOCATION_MAXLEN + 1];
 };
 
 /* The policy the fields name (the first when several are set: validation
@@ -365,6 +376,24 @@ struct cs_health_observer {
         void (*restored)(void *ctx, const struct cs_state *st);
 };
 
+struct cs_cidr_collection;
+
+struct cs_cidr_observer {
+        void *ctx;
+        /* A collection was created or changed (c), or deleted (c NULL). */
+        void (*collection_changed)(void *ctx, const char *id,
+                                   const struct cs_cidr_collection *c);
+        /* The whole state was replaced (snapshot restore): rebuild. */
+        void (*restored)(void *ctx, const struct cs_state *st);
+};
+
+/* The CIDR collections of the state (consensus/cidr.h). */
+struct cs_cidr_table {
+        struct cs_cidr_collection **items; /* sorted by id */
+        size_t count, cap;
+        struct cs_cidr_observer observer;
+};
+
 /* The health checks of the state (consensus/health.h). */
 struct cs_health_table {
         struct cs_health_check **checks; /* sorted by id */
@@ -406,6 +435,7 @@ struct cs_state {
         struct cs_observer observer;
         struct cs_health_table health;   /* its observer is not replicated */
         struct cs_latency_table latency; /* its observer is not replicated */
+        struct cs_cidr_table cidr;       /* its observer is not replicated */
         struct cs_staging *stagings;     /* staged imports, oldest first */
         /* Not replicated.  While pins > 0 a frozen snapshot view
          * (consensus/snapshot.h) may be reading record sets from another

@@ -10,6 +10,8 @@
  * reclaim list; commit publishes, waits for a grace period, and runs it.
  */
 #include "dns/db.h"
+
+#include "common/lpm.h"
 #include "dns/latency.h"
 #include "dns/route.h"
 
@@ -136,6 +138,10 @@ void dns_db_fini(struct dns_db *db)
                 if (cat->geo != NULL)
                         cat->geo->release((void *)cat->geo);
                 dns_latency_free((void *)cat->latency);
+                const struct dns_cidr *cidr = cat->cidr;
+                for (uint32_t i = 0; cidr != NULL && i < cidr->count; i++)
+                        lpm_free((struct lpm *)cidr->table[i].trie);
+                free((void *)cidr);
                 free(cat);
         }
         atomic_store(&db->current, NULL);

@@ -30,6 +30,7 @@
 struct dns_health;
 struct dns_geo;
 struct dns_latency_map;
+struct dns_cidr;
 
 struct dns_catalog {
         struct pmap zones; /* struct dns_zone by origin */
@@ -42,6 +43,9 @@ struct dns_catalog {
         /* Client network -> region -> RTT (dns/latency.h); NULL: none.
          * Replaced by dns_db_latency_publish(). */
         const struct dns_latency_map *latency;
+        /* CIDR collections' tries (dns/route.h); NULL: none.  Replaced by
+         * dns_db_cidr_publish(). */
+        const struct dns_cidr *cidr;
         size_t zone_count;
         uint64_t version;   /* transaction that published it */
         uint8_t min_labels; /* fewest labels of any origin (lookup start) */

@@ -20,6 +20,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "common/lpm.h"
 #include "dns/latency.h"
 #include "dns/name.h"
 #include "dns/zone.h"
@@ -100,6 +101,34 @@ int dns_db_geo_publish(struct dns_db *db, struct dns_geo *geo)
         return dns_txn_commit(&txn);
 }
 
+static void lpm_free_item(void *trie)
+{
+        lpm_free(trie);
+}
+
+int dns_db_cidr_publish(struct dns_db *db, struct dns_cidr *cidr, struct lpm **gone,
+                        size_t n_gone)
+{
+        struct dns_txn txn;
+        int rc = dns_txn_begin(db, &txn);
+        if (rc != 0)
+                return rc;
+        const struct dns_cidr *old = txn.catalog->cidr;
+        if (old != NULL && reclaim_push(&txn.retired, free, (void *)old) != 0)
+                goto nomem;
+        for (size_t i = 0; i < n_gone; i++)
+                if (gone[i] != NULL &&
+                    reclaim_push(&txn.retired, lpm_free_item, gone[i]) != 0)
+                        goto nomem;
+        txn.catalog->cidr = cidr;
+        return dns_txn_commit(&txn);
+nomem:
+        /* Nothing was published: the retired list only names, never frees,
+         * what an aborted transaction pushed. */
+        dns_txn_abort(&txn);
+        return -ENOMEM;
+}
+
 /* ---- selection ------------------------------------------------------------------- */
 
 struct sel {
@@ -117,6 +146,8 @@ struct sel {
         bool lat_looked;                /* the latency map was asked */
         bool lat_found;                 /* lat holds the client's family */
         struct dns_latency_match lat;   /* the client's prefix in the map */
+        uint32_t cidr_collection;       /* last collection looked up (0: none) */
+        struct lpm_match cidr;          /* its answer */
 };
 
 /* The sets of `type` in a blob: returns how many, from index *first. */
@@ -530,6 +561,94 @@ static unsigned choose_latency(struct sel *s, const struct dns_rrsets *sets,
         return (unsigned)(best_ok >= 0 ? best_ok : best);
 }
 
+/* The trie of a collection in the published version, or NULL. */
+static const struct lpm *cidr_trie(const struct dns_cidr *cidr, uint32_t collection)
+{
+        uint32_t lo = 0, hi = cidr ? cidr->count : 0;
+        while (lo < hi) {
+                uint32_t mid = lo + (hi - lo) / 2;
+                if (cidr->table[mid].collection == collection)
+                        return cidr->table[mid].trie;
+                if (cidr->table[mid].collection < collection)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return NULL;
+}
+
+/* The client's longest prefix in a collection, looked up once per
+ * collection and query.  A client without a location matches nothing. */
+static const struct lpm_match *cidr_match(struct sel *s, uint32_t collection)
+{
+        if (s->cidr_collection == collection)
+                return &s->cidr;
+        s->cidr_collection = collection;
+        const struct dns_location *loc = s->loc;
+        if (loc == NULL || (loc->net.family != AF_INET && loc->net.family != AF_INET6)) {
+                memset(&s->cidr, 0, sizeof(s->cidr));
+                return &s->cidr;
+        }
+        lpm_lookup(cidr_trie(s->cat->cidr, collection),
+                   loc->net.family == AF_INET ? LPM_IPV4 : LPM_IPV6, loc->net.bytes,
+                   loc->net.prefix, &s->cidr);
+        return &s->cidr;
+}
+
+/* The set of the location holding the client (the longest prefix), else
+ * the "*" set; healthy first: a matching set that is down gives way to a
+ * healthy "*", and when both are down the matching one answers (fail
+ * open).  Sets naming the same location: the first healthy one.  -1: no
+ * set holds the client and there is no "*" (NODATA). */
+static int choose_cidr(struct sel *s, const struct dns_rrsets *sets, unsigned first,
+                       unsigned n, unsigned depth)
+{
+        const struct dns_rrset_info *set = &sets->set[first];
+        bool checked = group_checked(s, set, n);
+        int match = -1, match_ok = -1, dflt = -1, dflt_ok = -1;
+        unsigned best_len = 0;
+        uint8_t scope = 0;
+        for (unsigned k = 0; k < n; k++) {
+                struct dns_cidr_ref ref = dns_rrset_cidr(sets, &set[k]);
+                bool ok;
+                if (ref.location == DNS_CIDR_DEFAULT) {
+                        if (dflt_ok >= 0)
+                                continue;
+                        ok = !checked || set_healthy(s, sets, &set[k], depth);
+                        if (dflt < 0)
+                                dflt = (int)k;
+                        if (ok)
+                                dflt_ok = (int)k;
+                        continue;
+                }
+                const struct lpm_match *m = cidr_match(s, ref.collection);
+                if (m->scope > scope)
+                        scope = m->scope;
+                if (!m->found || m->value != ref.location)
+                        continue;
+                if (match >= 0 && m->len < best_len)
+                        continue;
+                if (match < 0 || m->len > best_len) { /* another collection's longer */
+                        match = match_ok = -1;
+                        best_len = m->len;
+                }
+                if (match_ok >= 0)
+                        continue;
+                ok = !checked || set_healthy(s, sets, &set[k], depth);
+                if (match < 0)
+                        match = (int)k;
+                if (ok)
+                        match_ok = (int)k;
+        }
+        if (s->scope != NULL && scope > *s->scope)
+                *s->scope = scope;
+        if (match_ok >= 0)
+                return match_ok;
+        if (dflt_ok >= 0)
+                return dflt_ok;
+        return match >= 0 ? match : dflt;
+}
+
 /*
  * Multivalue's common case: at most 8 sets, all healthy, none an alias —
  * every set is answered.  Sets of a group are adjacent in the blob and so
@@ -596,6 +715,11 @@ static unsigned select_group(struct sel *s, const struct dns_rrsets *sets, unsig
                 chosen[0] = choose_prox(s, sets, first, n, depth);
         } else if (sets->set[first].location == DNS_GEO_LATENCY) {
                 chosen[0] = choose_latency(s, sets, first, n, depth);
+        } else if (sets->set[first].location == DNS_GEO_CIDR) {
+                int k = choose_cidr(s, sets, first, n, depth);
+                if (k < 0)
+                        return 0;
+                chosen[0] = (unsigned)k;
         } else if (sets->set[first].location != 0) {
                 int k = choose_geo(s, sets, first, n, depth);
                 if (k < 0)

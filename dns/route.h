@@ -94,6 +94,29 @@ struct dns_geo {
  */
 int dns_db_geo_publish(struct dns_db *db, struct dns_geo *geo);
 
+/* The tries of the CIDR collections (IP-based routing), by the number the
+ * node gave each collection (sorted): a trie's values are the numbers of
+ * the collection's locations (struct dns_cidr_ref).  Immutable once
+ * published; a new version shares the tries that did not change. */
+struct lpm;
+struct dns_cidr_table {
+        uint32_t collection;
+        const struct lpm *trie;
+};
+struct dns_cidr {
+        uint32_t count;
+        struct dns_cidr_table table[];
+};
+
+/*
+ * Publishes `cidr` (taken on success; NULL: none) as the version readers
+ * see.  The old version's array, and `gone` (tries the new version no
+ * longer holds, count n_gone; taken on success), are freed after the
+ * readers' grace period.  On the db's writer thread.  0 or -ENOMEM.
+ */
+int dns_db_cidr_publish(struct dns_db *db, struct dns_cidr *cidr, struct lpm **gone,
+                        size_t n_gone);
+
 /* A set chosen to answer with: records of `info` in `sets`, written from
  * record `start` on (DNS_PICK_ROTATE: the answer's own rotation).  `info`
  * may point at `merged`, several adjacent sets of a group seen as one. */
@@ -121,9 +144,14 @@ unsigned dns_route_select(const struct dns_catalog *catalog,
  * continent, then "*"), healthy first, NODATA when none does; geoproximity
  * groups pick the set with the smallest biased distance to the client's
  * coordinates (healthy first; ties and clients without coordinates: the
- * set whose records sort first).  When a
- * choice depended on the client's location, *scope is raised to the length
- * of the database network that decided it (RFC 7871 SCOPE PREFIX-LENGTH).
+ * set whose records sort first); IP-based groups pick the set of the
+ * location whose block is the longest prefix holding the client, else the
+ * "*" set (a matching set that is down gives way to a healthy "*"; all
+ * down: fail open), NODATA when neither exists.  When a choice depended on
+ * the client's location, *scope is raised to the length of the network
+ * that decided it (RFC 7871 SCOPE PREFIX-LENGTH): the database's network,
+ * or for IP-based sets the matched prefix, lengthened to where the client
+ * leaves any longer prefix of the collection (common/lpm.h).
  */
 unsigned dns_route_select_at(const struct dns_catalog *catalog,
                              const struct dns_rrsets *sets, uint16_t type,

@@ -43,13 +43,20 @@ struct view {
         const uint8_t *data;  /* the set's records in the old blob */
         const uint8_t *extra; /* records appended after them (already encoded) */
         uint32_t extra_size;
-        struct dns_prox prox; /* written after the records of a geoproximity set */
+        /* Written after the records of a geoproximity set (its place) or
+         * of an IP-based set (a struct dns_cidr_ref, of the same size). */
+        struct dns_prox prox;
 };
 
-/* Bytes after a set's records: its place when it is a geoproximity set. */
+_Static_assert(sizeof(struct dns_cidr_ref) == sizeof(struct dns_prox),
+               "one trailer size for both kinds");
+
+/* Bytes after a set's records: its place or its CIDR reference. */
 static size_t trailer_size(const struct dns_rrset_info *info)
 {
-        return dns_rrset_has_place(info) ? sizeof(struct dns_prox) : 0;
+        return dns_rrset_has_place(info) || info->location == DNS_GEO_CIDR
+                   ? sizeof(struct dns_prox)
+                   : 0;
 }
 
 static int key_cmp(uint16_t ta, uint32_t ia, uint16_t tb, uint32_t ib)
@@ -78,7 +85,11 @@ static struct view *decode(const struct dns_rrsets *old, size_t extra_slots, siz
         for (size_t i = 0; i < count; i++) {
                 v[i].info = old->set[i];
                 v[i].data = dns_rrsets_data(old) + old->set[i].offset;
-                v[i].prox = dns_rrset_prox(old, &old->set[i]);
+                if (trailer_size(&old->set[i]) != 0)
+                        memcpy(&v[i].prox,
+                               dns_rrsets_data(old) + old->set[i].offset +
+                                   old->set[i].size,
+                               sizeof(v[i].prox));
         }
         *n = count;
         return v;
@@ -264,6 +275,11 @@ int dns_rrsets_put_route(const struct dns_rrsets *old, uint16_t type, uint32_t s
         if (route != NULL &&
             (route->location == DNS_GEO_PROXIMITY || route->location == DNS_GEO_LATENCY))
                 dns_rrset_prox_set(&v[i].prox, route);
+        if (route != NULL && route->location == DNS_GEO_CIDR) {
+                struct dns_cidr_ref ref = {
+                    route->cidr_collection, route->cidr_location, {0, 0, 0, 0}};
+                memcpy(&v[i].prox, &ref, sizeof(ref));
+        }
         v[i].info.size = 0;
         v[i].data = NULL;
         v[i].extra = recs;

@@ -54,6 +54,9 @@ struct dns_route {
         /* Latency (location DNS_GEO_LATENCY): dns_latency_region_key() of
          * the set's region; its place is prox_latitude/longitude (bias 0). */
         uint64_t latency_region;
+        /* IP-based (location DNS_GEO_CIDR): the numbers the node gave the
+         * set's collection and location (dns_cidr_ref). */
+        uint32_t cidr_collection, cidr_location;
 };
 
 /* Geolocation keys: a location packed in 31 bits so that matching is an
@@ -67,6 +70,7 @@ enum dns_geo_level {
         DNS_GEO_SUBDIVISION = 4,
         DNS_GEO_PROXIMITY = 5, /* the location of every geoproximity set */
         DNS_GEO_LATENCY = 6,   /* the location of every latency set */
+        DNS_GEO_CIDR = 7,      /* the location of every IP-based set */
 };
 
 static inline uint32_t dns_geo_char(char c)
@@ -110,7 +114,8 @@ struct dns_rrset_info {
         /* dns_geo_key of a geolocation set, DNS_GEO_PROXIMITY for a
          * geoproximity set and DNS_GEO_LATENCY for a latency set (their
          * struct dns_prox follows its records in the blob's data, not
-         * counted in size); 0: none of these */
+         * counted in size), DNS_GEO_CIDR for an IP-based set (its struct
+         * dns_cidr_ref follows them the same way); 0: none of these */
         uint32_t location;
 };
 
@@ -128,6 +133,15 @@ static inline bool dns_rrset_has_place(const struct dns_rrset_info *info)
 {
         return info->location == DNS_GEO_PROXIMITY || info->location == DNS_GEO_LATENCY;
 }
+
+/* An IP-based set's collection and location, as numbers the node interned
+ * (node/publish.c); location DNS_CIDR_DEFAULT is "*".  The same size as
+ * struct dns_prox: a set's trailer is one or the other. */
+#define DNS_CIDR_DEFAULT 0u
+struct dns_cidr_ref {
+        uint32_t collection, location;
+        uint32_t unused[4];
+};
 
 static inline bool dns_rrset_routed(const struct dns_rrset_info *info)
 {
@@ -181,6 +195,16 @@ static inline struct dns_prox dns_rrset_prox(const struct dns_rrsets *sets,
         if (dns_rrset_has_place(info))
                 memcpy(&p, dns_rrsets_data(sets) + info->offset + info->size, sizeof(p));
         return p;
+}
+
+/* The collection and location of an IP-based set (zero for any other). */
+static inline struct dns_cidr_ref dns_rrset_cidr(const struct dns_rrsets *sets,
+                                                 const struct dns_rrset_info *info)
+{
+        struct dns_cidr_ref r = {0, 0, {0, 0, 0, 0}};
+        if (info->location == DNS_GEO_CIDR)
+                memcpy(&r, dns_rrsets_data(sets) + info->offset + info->size, sizeof(r));
+        return r;
 }
 
 /* First set of a type (any set id), or NULL.  sets may be NULL. */

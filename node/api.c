@@ -62,6 +62,16 @@ static const struct node_http_route routes[] = {
     {"POST", "/v1/latency-map/delete", NODE_SCOPE_ADMIN, node_api_latency_delete, true},
     {"POST", "/v1/latency-map/measured", NODE_SCOPE_ADMIN, node_api_latency_measured,
      true},
+    {"GET", "/v1/cidrcollections", NODE_SCOPE_READ, node_api_cidr_list, false},
+    {"POST", "/v1/cidrcollections", NODE_SCOPE_ADMIN, node_api_cidr_create, false},
+    {"GET", "/v1/cidrcollections/{}", NODE_SCOPE_READ, node_api_cidr_get, false},
+    {"DELETE", "/v1/cidrcollections/{}", NODE_SCOPE_ADMIN, node_api_cidr_delete, false},
+    {"GET", "/v1/cidrcollections/{}/locations", NODE_SCOPE_READ, node_api_cidr_locations,
+     false},
+    {"GET", "/v1/cidrcollections/{}/locations/{}", NODE_SCOPE_READ, node_api_cidr_blocks,
+     false},
+    {"POST", "/v1/cidrcollections/{}/changes", NODE_SCOPE_ADMIN, node_api_cidr_change,
+     true},
 };
 
 const struct node_http_route *node_api_routes(size_t *count)

@@ -184,6 +184,14 @@ void node_api_stage_import(struct node_api *api, struct node_http_request *r,
                            const struct cs_batch *batch, const char *request_id,
                            size_t records, void (*release)(void *owner), void *owner);
 
+/* api_cidr.c */
+void node_api_cidr_list(struct node_http_request *r, void *ctx);
+void node_api_cidr_create(struct node_http_request *r, void *ctx);
+void node_api_cidr_get(struct node_http_request *r, void *ctx);
+void node_api_cidr_delete(struct node_http_request *r, void *ctx);
+void node_api_cidr_locations(struct node_http_request *r, void *ctx);
+void node_api_cidr_blocks(struct node_http_request *r, void *ctx);
+void node_api_cidr_change(struct node_http_request *r, void *ctx);
 void node_api_import_create(struct node_http_request *r, void *ctx);
 void node_api_import_chunk(struct node_http_request *r, void *ctx);
 void node_api_import_commit(struct node_http_request *r, void *ctx);

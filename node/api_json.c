@@ -167,6 +167,50 @@ static void parse_geo(json_t *geo, const char *field, long index, struct cs_rout
         }
 }
 
+/* cidr_routing_config {collection_id, location_name} (Route 53's
+ * CidrRoutingConfig); whether they exist is the state's check. */
+static void parse_cidr(json_t *cidr, const char *field, long index, struct cs_routing *r,
+                       struct api_errors *errs)
+{
+        char path[300];
+        r->has_cidr = true;
+        snprintf(path, sizeof(path), "%s.cidr_routing_config", field);
+        if (!json_is_object(cidr)) {
+                api_errors_add(errs, index, path,
+                               "must be an object {\"collection_id\", "
+                               "\"location_name\"}");
+                return;
+        }
+        const char *key;
+        json_t *v;
+        json_object_foreach(cidr, key, v)
+        {
+                if (strcmp(key, "collection_id") != 0 &&
+                    strcmp(key, "location_name") != 0) {
+                        snprintf(path, sizeof(path), "%s.cidr_routing_config.%s", field,
+                                 key);
+                        api_errors_add(errs, index, path, "unknown field");
+                }
+        }
+        const char *id = json_string_value(json_object_get(cidr, "collection_id"));
+        snprintf(path, sizeof(path), "%s.cidr_routing_config.collection_id", field);
+        if (id == NULL || strlen(id) == 0 || strlen(id) > CS_CIDR_ID_MAXLEN)
+                api_errors_add(errs, index, path,
+                               "must be the id of a CIDR collection (1 to %d characters)",
+                               CS_CIDR_ID_MAXLEN);
+        else
+                snprintf(r->cidr_collection, sizeof(r->cidr_collection), "%s", id);
+        const char *loc = json_string_value(json_object_get(cidr, "location_name"));
+        snprintf(path, sizeof(path), "%s.cidr_routing_config.location_name", field);
+        if (loc == NULL || strlen(loc) == 0 || strlen(loc) > CS_CIDR_LOCATION_MAXLEN)
+                api_errors_add(errs, index, path,
+                               "must be a location of the collection (1 to %d "
+                               "characters) or \"*\" (the default)",
+                               CS_CIDR_LOCATION_MAXLEN);
+        else
+                snprintf(r->cidr_location, sizeof(r->cidr_location), "%s", loc);
+}
+
 /* Degrees (a JSON number, or a decimal string as Route 53 writes them) in
  * -max..max into millionths; 0 or -1. */
 static int parse_degrees(json_t *v, double max, int32_t *out)
@@ -349,9 +393,12 @@ static void parse_routing(json_t *obj, const char *field, long index,
         json_t *region = json_object_get(obj, "region");
         if (region != NULL && !json_is_null(region))
                 parse_latency_region(region, field, index, r, errs);
+        json_t *cidr = json_object_get(obj, "cidr_routing_config");
+        if (cidr != NULL && !json_is_null(cidr))
+                parse_cidr(cidr, field, index, r, errs);
         bool policy = r->has_weight || r->failover != CS_FAILOVER_NONE ||
                       r->multi_value_answer || r->has_geo || r->has_prox ||
-                      r->has_latency;
+                      r->has_latency || r->has_cidr;
         /* Reported by api_rrset_check_write(): a DELETE may still name a
          * set written before routing existed, which has no policy. */
         out->sid_without_policy = out->set_id[0] != '\0' && !policy;
@@ -367,7 +414,7 @@ bool api_rrset_check_write(const struct api_rrset *set, const char *field, long 
         api_errors_add(errs, index, path,
                        "a set identifier needs a routing policy: \"weight\", "
                        "\"failover\", \"multi_value_answer\", \"geo_location\", "
-                       "\"geoproximity_location\" or \"region\"");
+                       "\"geoproximity_location\", \"region\" or \"cidr_routing_config\"");
         return false;
 }
 
@@ -565,6 +612,11 @@ void api_routing_json(json_t *obj, const struct cs_routing *r)
         }
         if (r->has_latency)
                 json_object_set_new(obj, "region", json_string(r->latency_region));
+        if (r->has_cidr)
+                json_object_set_new(obj, "cidr_routing_config",
+                                    json_pack("{s:s, s:s}", "collection_id",
+                                              r->cidr_collection, "location_name",
+                                              r->cidr_location));
         if (r->health_check_id && r->health_check_id[0])
                 json_object_set_new(obj, "health_check_id",
                                     json_string(r->health_check_id));

@@ -123,6 +123,7 @@ void api_route_of(const struct cs_routing *r, uint32_t health, struct dns_route 
             [CS_POLICY_GEOLOCATION] = DNS_POLICY_NONE,  /* route->location says it */
             [CS_POLICY_GEOPROXIMITY] = DNS_POLICY_NONE, /* route->location says it */
             [CS_POLICY_LATENCY] = DNS_POLICY_NONE,      /* route->location says it */
+            [CS_POLICY_CIDR] = DNS_POLICY_NONE,         /* route->location says it */
         };
         memset(route, 0, sizeof(*route));
         route->policy = policies[cs_routing_policy(r)];
@@ -157,6 +158,8 @@ void api_route_of(const struct cs_routing *r, uint32_t health, struct dns_route 
                 route->prox_longitude = r->latency_longitude;
                 route->latency_region = dns_latency_region_key(r->latency_region);
         }
+        if (r->has_cidr) /* the numbers are the node's: publish_cidr.c */
+                route->location = DNS_GEO_CIDR;
 }
 
 /* One parsed routed set into the zone of txn that holds its name. */
@@ -176,6 +179,12 @@ static int load_one(struct dns_txn *txn, const struct api_rrset *set, uint32_t s
         if (set->health_check_id[0] != '\0') {
                 snprintf(why, whylen,
                          "routed record set: health checks need cluster mode");
+                return -EINVAL;
+        }
+        if (set->routing.has_cidr) {
+                snprintf(why, whylen,
+                         "routed record set: IP-based routing needs cluster mode (CIDR "
+                         "collections are replicated)");
                 return -EINVAL;
         }
         struct dns_route route;

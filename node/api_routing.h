@@ -54,9 +54,10 @@ void api_route_of(const struct cs_routing *routing, uint32_t health,
  * Standalone mode: the routed sets of a zone file (its ;quorumdns-rrset
  * lines) put into txn after the file's records, each in the zone that
  * holds its name.  There is no replicated state to check the rules of a
- * group against, so sets load as written; health checks need cluster mode
- * and are refused.  Problems go to report (file, line, message).  Returns
- * the number of problems (0: all loaded) or -ENOMEM / -errno.
+ * group against, so sets load as written; health checks and IP-based sets
+ * (CIDR collections are replicated) need cluster mode and are refused.
+ * Problems go to report (file, line, message).  Returns the number of
+ * problems (0: all loaded) or -ENOMEM / -errno.
  */
 int api_routed_load(struct dns_txn *txn, const char *path,
                     void (*report)(void *ctx, const char *file, unsigned line,

@@ -30,6 +30,13 @@ void node_publish_observe(struct node_cluster *c); /* install the observer */
 int node_publish_all(struct node_cluster *c, const char *what);
 void node_publish_retry(struct node_cluster *c); /* the stale zones, from the tick */
 void node_publish_fini(struct node_cluster *c);
+/* IP-based routing (publish_cidr.c): the collection observer, the numbers
+ * of a set's collection and location, and a rebuild of every trie. */
+void node_publish_cidr_observe(struct node_cluster *c);
+void node_publish_cidr_fini(struct node_cluster *c);
+void node_publish_cidr_ref(struct node_cluster *c, const struct cs_routing *r,
+                           uint32_t *collection, uint32_t *location);
+int node_publish_cidr_all(struct node_cluster *c);
 
 /* stage.c, from the tick: the leader aborts the stagings it does not drive
  * (their driver was on a node that lost the leadership). */

@@ -101,6 +101,9 @@ static int put_rrset(struct node_cluster *c, struct dns_txn *txn, const uint8_t 
                 api_route_of(&rrset->routing,
                              node_cluster_health_index(c, rrset->routing.health_check_id),
                              &route);
+                if (rrset->routing.has_cidr)
+                        node_publish_cidr_ref(c, &rrset->routing, &route.cidr_collection,
+                                              &route.cidr_location);
                 if (route.flags & DNS_ROUTE_ALIAS) {
                         /* The alias's one pseudo-record: its target's name. */
                         const uint8_t *target = rrset->routing.alias_name;
@@ -504,6 +507,8 @@ static int republish_zone(struct node_cluster *c, const uint8_t *origin, size_t 
 /* From the tick: publish what is stale again until nothing is. */
 void node_publish_retry(struct node_cluster *c)
 {
+        if (c->cidr_stale && node_publish_cidr_all(c) == 0)
+                LOG_INFO("DNS serves the replicated CIDR collections again");
         if (!c->stale_all && c->n_stale == 0)
                 return;
         if (c->stale_all) {
@@ -557,6 +562,7 @@ void node_publish_observe(struct node_cluster *c)
                                   .staging_ended = on_staging_ended,
                                   .discard = on_discard};
         cs_state_set_observer(&c->state, &obs);
+        node_publish_cidr_observe(c);
 }
 
 void node_publish_fini(struct node_cluster *c)
@@ -573,4 +579,5 @@ void node_publish_fini(struct node_cluster *c)
         c->health_ids = NULL;
         c->health_id_count = 0;
         cs_hmap_fini(&c->health_map);
+        node_publish_cidr_fini(c);
 }

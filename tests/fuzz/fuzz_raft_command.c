@@ -10,9 +10,11 @@
  * The state also holds health checks 1 (HTTP, named by a failover set, so
  * deleting it is refused), 2 (MANUAL), 3 (HEARTBEAT) and 4 (CALCULATED over
  * 1 and 2), so that votes, settings, call-ins and deletions reach the
- * evaluation.  A staged-import command (16..31) is applied after a staging
- * of example.com. begun at index 8 (time 3000): its chunks, commit and
- * abort name staging 8 to reach the staged apply.
+ * evaluation, and CIDR collection "cfuzz" (locations london and paris,
+ * london named by an IP-based set), so that changes and deletions reach
+ * the merge and the in-use checks.  A staged-import command (16..31) is
+ * applied after a staging of example.com. begun at index 8 (time 3000):
+ * its chunks, commit and abort name staging 8 to reach the staged apply.
  */
 #include <raft.h>
 #include <stdbool.h>
@@ -108,6 +110,28 @@ static void setup(void)
         fo_act.rrset.routing.health_check_id = "0000000000000001";
         b = (struct cs_command){.type = CS_CMD_CHANGE_BATCH, .timestamp_ms = 2600};
         b.u.batch = (struct cs_batch){origin, sizeof(origin), "health", &fo_act, 1};
+        apply_text(&fsm, &b, ++index);
+        /* CIDR collection "cfuzz": london (10/8, 2001:db8::/32) and paris
+         * (10.1/16), london named by an IP-based set (not deletable). */
+        struct cs_command cc = {.type = CS_CMD_CIDR_CREATE, .timestamp_ms = 2700};
+        cc.u.cidr_create.id = "cfuzz";
+        cc.u.cidr_create.name = "fuzz";
+        apply_text(&fsm, &cc, ++index);
+        struct cs_cidr_block blocks[3] = {
+            {4, 8, {10}}, {6, 32, {0x20, 0x01, 0x0d, 0xb8}}, {4, 16, {10, 1}}};
+        struct cs_cidr_action ca[2] = {{CS_CIDR_PUT, "london", blocks, 2},
+                                       {CS_CIDR_PUT, "paris", blocks + 2, 1}};
+        cc = (struct cs_command){.type = CS_CMD_CIDR_CHANGE, .timestamp_ms = 2800};
+        cc.u.cidr_change = (struct cs_cidr_change){"cfuzz", true, 1, ca, 2};
+        apply_text(&fsm, &cc, ++index);
+        static const uint8_t ipb[] = "\2ip\7example\3com";
+        struct cs_action ip_act = {CS_ACTION_CREATE,
+                                   {ipb, sizeof(ipb), 1, "lon", 60, &a_v, 1, {0}}};
+        ip_act.rrset.routing.has_cidr = true;
+        strcpy(ip_act.rrset.routing.cidr_collection, "cfuzz");
+        strcpy(ip_act.rrset.routing.cidr_location, "london");
+        b = (struct cs_command){.type = CS_CMD_CHANGE_BATCH, .timestamp_ms = 2900};
+        b.u.batch = (struct cs_batch){origin, sizeof(origin), "cidr", &ip_act, 1};
         apply_text(&fsm, &b, ++index);
         if (cs_snapshot_encode(&st, &base_snapshot, &base_len) != 0)
                 abort();

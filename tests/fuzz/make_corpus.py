@@ -12,9 +12,11 @@ every record type and a routing set), fuzz_node_config (config files with
 every setting), and fuzz_raft_command / fuzz_raft_snapshot: what
 cs_command_encode and cs_snapshot_encode give for a zone creation, a batch
 of seven record sets, deletions, members and synced marks, health-check
-commands (create, update, CALCULATED, delete, votes, MANUAL, HEARTBEAT), and
-the snapshots of the states between them (one with checks, votes and
-history).  Run it from outside the repository root (our dns/
+commands (create, update, CALCULATED, delete, votes, MANUAL, HEARTBEAT), CIDR
+collection commands (create, changes that apply, conflict, are stale or
+would empty a location in use, deletion in use; fuzz_raft_command's state
+holds collection "cfuzz") and the snapshots of the states between them (one
+with checks, votes and history, one with two collections).  Run it from outside the repository root (our dns/
 folder would shadow the dnspython package), e.g.:
     cd /tmp && /usr/bin/python3 /path/to/tests/fuzz/make_corpus.py
 """

@@ -70,6 +70,10 @@ NOT_RUN = {
     "quorumctl record upsert example.com app A --set-id eu": (
         "nodes with --region and --region-coordinates; test_latency.py runs these "
         "commands and queries (quorumctl latency-map load/show, --region)"),
+    "quorumctl cidr create offices": (
+        "ids that differ per collection (6b3e…); test_cidr.py's "
+        "test_quorumctl_cidr_commands runs these commands and options, and its "
+        "scopes (10.1.5.0/24 in a /16 with nothing longer: scope 16)"),
     "quorumctl zone import-many /var/lib/nsd": "paths of a real server; test_scale.py's "
                                                "test_import_many_from_a_directory_and_from_"
                                                "named_conf runs both forms on a cluster",

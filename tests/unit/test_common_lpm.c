@@ -9,7 +9,8 @@
  * bits.  The scope a lookup reports is checked too: never shorter than the
  * match nor than the bits needed to rule out every longer prefix the scan
  * saw, never longer than the known bits, and an address that agrees on the
- * scope's bits gets the same answer.  Plus the edge cases by name: an ECS
+ * scope's bits gets the same answer; large IPv4 sets (where lookups start
+ * in a stride table) the same way.  Plus the edge cases by name: an ECS
  * /24 never matches a /32, families never mix, duplicates, bad input, an
  * empty table.
  */
@@ -147,7 +148,7 @@ static void check_one(const struct lpm *t, const struct lpm_prefix *ps, size_t n
         assert_int_equal(o.value, r.value);
 }
 
-static void random_round(size_t n, unsigned bases, unsigned lookups)
+static void random_round(size_t n, unsigned bases, unsigned lookups, bool v4only)
 {
         struct lpm_prefix *ps = calloc(n, sizeof(*ps));
         assert_non_null(ps);
@@ -157,7 +158,7 @@ static void random_round(size_t n, unsigned bases, unsigned lookups)
                         base[b][i] = (uint8_t)rnd();
         size_t used = 0;
         for (size_t i = 0; i < n; i++) {
-                uint8_t family = rnd() & 1 ? LPM_IPV4 : LPM_IPV6;
+                uint8_t family = v4only || rnd() & 1 ? LPM_IPV4 : LPM_IPV6;
                 unsigned w = width(family);
                 unsigned len = (unsigned)(rnd() % (w + 1));
                 uint8_t addr[16];
@@ -178,7 +179,7 @@ static void random_round(size_t n, unsigned bases, unsigned lookups)
         assert_int_equal(lpm_build(ps, used, &t), 0);
         assert_int_equal(lpm_count(t), used);
         for (unsigned q = 0; q < lookups; q++) {
-                uint8_t family = rnd() & 1 ? LPM_IPV4 : LPM_IPV6;
+                uint8_t family = v4only || rnd() & 1 ? LPM_IPV4 : LPM_IPV6;
                 unsigned w = width(family);
                 uint8_t addr[16];
                 if (rnd() % 4 == 0 || used == 0)
@@ -197,10 +198,20 @@ static void test_random_sets_match_linear_search(void **state)
 {
         (void)state;
         for (unsigned round = 0; round < 200; round++)
-                random_round(1 + rnd() % 200, 1 + (unsigned)(rnd() % 8), 300);
+                random_round(1 + rnd() % 200, 1 + (unsigned)(rnd() % 8), 300, false);
         /* A few larger ones. */
         for (unsigned round = 0; round < 2; round++)
-                random_round(2000, 8, 2000);
+                random_round(2000, 8, 2000, false);
+}
+
+/* Tables of 256 IPv4 prefixes or more start lookups in a stride table of
+ * the first 16 bits: the same answers, scopes included. */
+static void test_large_ipv4_tables_match_linear_search(void **state)
+{
+        (void)state;
+        random_round(300, 1, 3000, true);
+        random_round(3000, 4, 3000, true);
+        random_round(3000, 8, 3000, true);
 }
 
 static void test_ecs_source_never_matches_longer_entry(void **state)
@@ -341,6 +352,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_random_sets_match_linear_search),
+            cmocka_unit_test(test_large_ipv4_tables_match_linear_search),
             cmocka_unit_test(test_ecs_source_never_matches_longer_entry),
             cmocka_unit_test(test_families_never_mix),
             cmocka_unit_test(test_duplicates_and_bad_input),

@@ -562,14 +562,16 @@ static void format_2_snapshots_still_load(void **state)
         uint8_t *h = p + head + members;
         assert_int_equal(h[0], 0x92); /* [health version, 0] */
         long hl = cs_mp_object_len(h, len - (size_t)(h - p));
-        memmove(h, h + hl, len - (size_t)(h - p) - (size_t)hl);
-        len -= (size_t)hl;
-        /* The sections of later formats follow it: the latency map. */
-        assert_int_equal(h[0], 0x92); /* [latency version, 0] */
-        hl = cs_mp_object_len(h, len - (size_t)(h - p));
-        memmove(h, h + hl, len - (size_t)(h - p) - (size_t)hl);
-        len -= (size_t)hl;
+        /* The sections of later formats follow it, cut with the health
+         * objects: the latency map [latency version, 0] and the CIDR
+         * collections [0]. */
         assert_int_equal(p[17], CS_SNAPSHOT_VERSION); /* after "quorumdns-state" */
+        assert_int_equal(h[hl], 0x92);
+        hl += cs_mp_object_len(h + hl, len - (size_t)(h - p) - (size_t)hl);
+        assert_int_equal(h[hl], 0x91);
+        hl += cs_mp_object_len(h + hl, len - (size_t)(h - p) - (size_t)hl);
+        memmove(h, h + hl, len - (size_t)(h - p) - (size_t)hl);
+        len -= (size_t)hl;
         p[17] = CS_SNAPSHOT_VERSION_ROUTING;
         struct cs_state old;
         cs_state_init(&old);

@@ -161,6 +161,19 @@ static int routing_build(const char *zone, const struct quorumctl_args *args,
         const char *region = quorumctl_args_get(args, "region");
         if (region != NULL)
                 json_object_set_new(rrset, "region", json_string(region));
+        const char *coll = quorumctl_args_get(args, "cidr-collection");
+        const char *loc = quorumctl_args_get(args, "cidr-location");
+        if ((coll == NULL) != (loc == NULL)) {
+                snprintf(
+                    err, errlen,
+                    "IP-based routing takes --cidr-collection ID and --cidr-location "
+                    "NAME (or *) together");
+                return -1;
+        }
+        if (coll != NULL)
+                json_object_set_new(
+                    rrset, "cidr_routing_config",
+                    json_pack("{s:s, s:s}", "collection_id", coll, "location_name", loc));
         const char *check = quorumctl_args_get(args, "health-check");
         if (check != NULL)
                 json_object_set_new(rrset, "health_check_id", json_string(check));
@@ -286,7 +299,7 @@ static int fill_delete(struct quorumctl_ctx *ctx, const char *zone, json_t *batc
                                                       "alias_target",
                                                       "geo_location",
                                                       "geoproximity_location",
-                                                      "region"};
+                                                      "region", "cidr_routing_config"};
                 for (size_t i = 0; i < sizeof(routing) / sizeof(routing[0]); i++)
                         if (json_object_get(rrset, routing[i]) == NULL &&
                             json_object_get(current, routing[i]) != NULL)
@@ -406,6 +419,12 @@ static char *routing_cell(json_t *rrset)
         }
         if (json_is_string(v = json_object_get(rrset, "region")))
                 ADD("%slatency %s", n ? " " : "", json_string_value(v));
+        json_t *cidr = json_object_get(rrset, "cidr_routing_config");
+        if (json_is_object(cidr)) {
+                const char *loc =
+                    json_string_value(json_object_get(cidr, "location_name"));
+                ADD("cidr %s", loc ? loc : "?");
+        }
         json_t *alias = json_object_get(rrset, "alias_target");
         if (json_is_object(alias)) {
                 v = json_object_get(alias, "dns_name");

@@ -16,6 +16,7 @@
 #include "tools/quorumctl/client.h"
 #include "tools/quorumctl/cmd_bulk.h"
 #include "tools/quorumctl/cmd_change.h"
+#include "tools/quorumctl/cmd_cidr.h"
 #include "tools/quorumctl/cmd_cluster.h"
 #include "tools/quorumctl/cmd_health.h"
 #include "tools/quorumctl/cmd_import.h"
@@ -129,6 +130,10 @@ static const struct quorumctl_opt record_change_opts[] = {
      "area)"},
     {"region", 0, QUORUMCTL_OPT_VALUE, "NAME",
      "latency routing: the record's region (one\nof the nodes' --region-coordinates)"},
+    {"cidr-collection", 0, QUORUMCTL_OPT_VALUE, "ID",
+     "IP-based routing: the CIDR collection's id"},
+    {"cidr-location", 0, QUORUMCTL_OPT_VALUE, "NAME",
+     "IP-based routing: a location of the\ncollection, or * for the default"},
     {"health-check", 0, QUORUMCTL_OPT_VALUE, "ID", "health check of the record set"},
     {"alias-target", 0, QUORUMCTL_OPT_VALUE, "NAME",
      "an alias: answer with NAME's record set\nof this type (no VALUEs)"},
@@ -209,8 +214,9 @@ const struct quorumctl_cmd quorumctl_commands[] = {
      "ROUTING: --set-id ID with one of --weight N, --failover PRIMARY|SECONDARY,\n"
      "--multivalue, --geo-continent CODE | --geo-country CODE\n"
      "[--geo-subdivision CODE] or --geoprox-coordinates LAT,LON |\n"
-     "--geoprox-region NAME [--geoprox-bias N] or --region NAME (latency), and\n"
-     "optionally --health-check ID;\n"
+     "--geoprox-region NAME [--geoprox-bias N], --region NAME (latency) or\n"
+     "--cidr-collection ID --cidr-location NAME|*, and optionally\n"
+     "--health-check ID;\n"
      "an alias takes --alias-target NAME [--evaluate-target-health] instead of\n"
      "VALUEs.",
      3, U, record_change_opts, quorumctl_record_upsert},
@@ -277,6 +283,41 @@ const struct quorumctl_cmd quorumctl_commands[] = {
      "the fresh votes say so.  Its id is printed: give it to record sets with\n"
      "\"record upsert ... --health-check ID\".",
      1, 1, quorumctl_health_create_opts, quorumctl_health_create},
+    {"cidr", "create", "NAME", "create a CIDR collection (IP-based routing)",
+     "Prints the new collection's id: record sets name it in\n"
+     "--cidr-collection ID.  A retried create (same Idempotency-Key) finds the\n"
+     "collection it made.",
+     1, 1, NULL, quorumctl_cidr_create},
+    {"cidr", "list", "", "list the CIDR collections", NULL, 0, 0, NULL,
+     quorumctl_cidr_list},
+    {"cidr", "show", "ID", "show a collection and its locations", NULL, 1, 1, NULL,
+     quorumctl_cidr_show},
+    {"cidr", "blocks", "ID LOCATION", "list the CIDR blocks of a location (all pages)",
+     NULL, 2, 2, NULL, quorumctl_cidr_blocks},
+    {"cidr", "put", "ID LOCATION CIDR... [--collection-version N]",
+     "add CIDR blocks to a location (creating it)",
+     "CIDR blocks are IPv4 or IPv6 networks of any prefix length\n"
+     "(192.0.2.0/24, 2001:db8::/32); blocks of different locations may\n"
+     "overlap (the longest prefix wins), a block belongs to one location.\n"
+     "With --collection-version N the change applies only to that version\n"
+     "(409 CidrCollectionVersionMismatch otherwise).  A CIDR of \"@FILE\"\n"
+     "reads blocks from FILE, one per line (\"-\": standard input), sent in\n"
+     "changes of --chunk N blocks (default 100000).",
+     3, U, quorumctl_cidr_change_opts, quorumctl_cidr_put},
+    {"cidr", "delete-blocks", "ID LOCATION CIDR... [--collection-version N]",
+     "remove CIDR blocks from a location",
+     "Blocks that are not in the location are skipped (DELETE_IF_EXISTS); a\n"
+     "location left without blocks is deleted, unless a record set names it\n"
+     "(409 CidrBlockInUse).  CIDR arguments as for \"cidr put\".",
+     3, U, quorumctl_cidr_change_opts, quorumctl_cidr_delete_blocks},
+    {"cidr", "apply", "ID FILE", "apply a change to a collection from a JSON file",
+     "FILE (\"-\": standard input) holds {\"collection_version\": N,\n"
+     "\"changes\": [{\"action\": \"PUT\"|\"DELETE_IF_EXISTS\", \"location_name\":\n"
+     "..., \"cidr_list\": [...]}]} as in the API.  All or nothing.",
+     2, 2, NULL, quorumctl_cidr_apply},
+    {"cidr", "delete", "ID", "delete a CIDR collection",
+     "Refused (409 CidrCollectionInUse) while a record set names it.", 1, 1, NULL,
+     quorumctl_cidr_delete},
     {"healthcheck", "list", "", "list the health checks", NULL, 0, 0, NULL,
      quorumctl_health_list},
     {"healthcheck", "show", "ID", "show a health check's definition", NULL, 1, 1, NULL,
