@@ -421,17 +421,13 @@ static void apply_action(struct work *w, uint32_t i, const struct cs_action *a,
         p->routing = s->routing;
 }
 
-static const char *const policy_names[] = {
-    "simple",      "weighted",     "failover", "multivalue",
-    "geolocation", "geoproximity", "latency",  "IP-based (CIDR)"};
-static const char *const policy_fields[] = {"set_id",
-                                            "weight",
-                                            "failover",
-                                            "multi_value_answer",
-                                            "geo_location",
-                                            "geoproximity_location",
-                                            "region",
-                                            "cidr_routing_config"};
+static const char *const policy_names[] = {"simple",     "weighted",       "failover",
+                                           "multivalue", "geolocation",    "geoproximity",
+                                           "latency",    "IP-based (CIDR)"};
+static const char *const policy_fields[] = {"set_id",       "weight",
+                                            "failover",     "multi_value_answer",
+                                            "geo_location", "geoproximity_location",
+                                            "region",       "cidr_routing_config"};
 
 /* The rules of each group the batch touched. */
 static void check_groups(struct work *w, struct cs_result *res)

@@ -411,10 +411,11 @@ bool api_rrset_check_write(const struct api_rrset *set, const char *field, long 
                 return true;
         char path[300];
         snprintf(path, sizeof(path), "%s.set_identifier", field);
-        api_errors_add(errs, index, path,
-                       "a set identifier needs a routing policy: \"weight\", "
-                       "\"failover\", \"multi_value_answer\", \"geo_location\", "
-                       "\"geoproximity_location\", \"region\" or \"cidr_routing_config\"");
+        api_errors_add(
+            errs, index, path,
+            "a set identifier needs a routing policy: \"weight\", "
+            "\"failover\", \"multi_value_answer\", \"geo_location\", "
+            "\"geoproximity_location\", \"region\" or \"cidr_routing_config\"");
         return false;
 }
 

@@ -299,7 +299,8 @@ static int fill_delete(struct quorumctl_ctx *ctx, const char *zone, json_t *batc
                                                       "alias_target",
                                                       "geo_location",
                                                       "geoproximity_location",
-                                                      "region", "cidr_routing_config"};
+                                                      "region",
+                                                      "cidr_routing_config"};
                 for (size_t i = 0; i < sizeof(routing) / sizeof(routing[0]); i++)
                         if (json_object_get(rrset, routing[i]) == NULL &&
                             json_object_get(current, routing[i]) != NULL)
