@@ -242,8 +242,9 @@ static void interleaved_changes_leave_the_freeze_state(void **state)
                 assert_null(w.st.evicted);
 
                 /* The state goes on; the next view sees it as it is then. */
-                encode_now(&w.st, &want, &want_len);
+                free(want);
                 free(got);
+                encode_now(&w.st, &want, &want_len);
                 assert_int_equal(cs_snapshot_freeze(&w.st, &f), 0);
                 churn(&w);
                 assert_int_equal(cs_snapshot_encode_frozen(f, &got, &got_len), 0);
