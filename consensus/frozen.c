@@ -391,7 +391,8 @@ static void pack_zone(msgpack_packer *pk, const struct frozen_zone *fz,
         msgpack_pack_uint64(pk, z->created_ms);
         msgpack_pack_uint32(pk, fz->serial);
         msgpack_pack_uint64(pk, fz->count);
-        qsort(sets, fz->count, sizeof(*sets), rrset_ptr_cmp);
+        if (fz->count > 1)
+                qsort(sets, fz->count, sizeof(*sets), rrset_ptr_cmp);
         for (size_t k = 0; k < fz->count; k++) {
                 if (k % CHUNK == 0) {
                         size_t left = fz->count - k;
@@ -447,9 +448,11 @@ int cs_snapshot_encode_frozen(struct cs_frozen *f, void **out, size_t *out_len)
         sink_init(&out_sink);
         msgpack_packer_init(&pk, &out_sink, sink_write);
         sink_write(&out_sink, f->head.sb.data, f->head.sb.size);
-        qsort(f->zv, f->n_zones, sizeof(*f->zv), frozen_zone_cmp);
+        if (f->n_zones > 1) /* zv and sets are NULL while empty */
+                qsort(f->zv, f->n_zones, sizeof(*f->zv), frozen_zone_cmp);
         for (size_t i = 0; i < f->n_zones; i++)
-                pack_zone(&pk, &f->zv[i], f->sets + f->zv[i].first);
+                pack_zone(&pk, &f->zv[i],
+                          f->zv[i].count ? f->sets + f->zv[i].first : NULL);
         pack_changes(&pk, f);
         /* raft wants whole 8-byte words. */
         static const char zeros[8];
