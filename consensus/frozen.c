@@ -25,10 +25,13 @@
  * retired until the last unpin, so once everything is taken the sorting
  * and packing (the bulk of the work) need no lock.  The mutex is held by
  * the applying thread only for a test and a pointer update, or to take one
- * zone; by the encoder for one slice.
+ * zone; by the encoder for one slice, after which a waiting applying thread
+ * goes first.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -41,7 +44,7 @@
 
 #define CHUNK 1024
 /* Objects (zones, record sets) the encoder takes per hold of the mutex. */
-#define SLICE 4096
+#define SLICE 1024
 
 struct frozen_zone {
         const struct cs_zone *zone; /* origin, ids, comment: never change */
@@ -77,6 +80,10 @@ struct cs_frozen {
          * view taken whole at once (cs_snapshot_encode, or a second view). */
         struct cs_state *st;
         pthread_mutex_t lock; /* lazy views: guards all below */
+        /* The applying thread waits for the lock: the encoder lets it in
+         * between slices (a mutex is not fair: an encoder relocking at once
+         * starved the loop for the whole walk, into elections). */
+        atomic_int loop_waiting;
         uint32_t gen;
         const struct cs_zlink *cursor; /* the walk's next zone */
         bool walked;                   /* every zone of the freeze taken */
@@ -183,17 +190,26 @@ int cs_snapshot_frozen_step(struct cs_frozen *f, size_t budget)
                 walk(f, budget, &done);
         int rv = f->failed ? -ENOMEM : f->walked ? 1 : 0;
         pthread_mutex_unlock(&f->lock);
+        while (atomic_load(&f->loop_waiting) > 0) /* its turn first */
+                sched_yield();
         return rv;
 }
 
 /* ---- the applying thread's side ---------------------------------------- */
+
+static void loop_lock(struct cs_frozen *f)
+{
+        atomic_fetch_add(&f->loop_waiting, 1);
+        pthread_mutex_lock(&f->lock);
+        atomic_fetch_sub(&f->loop_waiting, 1);
+}
 
 void cs_frozen_zone_touch(struct cs_state *st, struct cs_zone *z)
 {
         struct cs_frozen *f = st->cow;
         if (f == NULL)
                 return;
-        pthread_mutex_lock(&f->lock);
+        loop_lock(f);
         if (!f->walked && z->snap_gen != f->gen) {
                 f->loop_items += 1 + z->rrsets.count;
                 z->snap_gen = f->gen;
@@ -207,7 +223,7 @@ void cs_frozen_zone_link(struct cs_state *st, struct cs_zone *z)
         struct cs_frozen *f = st->cow;
         z->snap_gen = st->cow_gen; /* not in the view being filled, if any */
         if (f != NULL)
-                pthread_mutex_lock(&f->lock);
+                loop_lock(f);
         cs_zorder_insert(&st->order, z->order);
         if (f != NULL)
                 pthread_mutex_unlock(&f->lock);
@@ -217,7 +233,7 @@ void cs_frozen_zone_unlink(struct cs_state *st, struct cs_zone *z)
 {
         struct cs_frozen *f = st->cow;
         if (f != NULL) {
-                pthread_mutex_lock(&f->lock);
+                loop_lock(f);
                 if (f->cursor == z->order)
                         f->cursor = z->order->next[0];
         }
@@ -229,7 +245,7 @@ void cs_frozen_zone_unlink(struct cs_state *st, struct cs_zone *z)
 void cs_frozen_lock(struct cs_state *st)
 {
         if (st->cow != NULL)
-                pthread_mutex_lock(&st->cow->lock);
+                loop_lock(st->cow);
 }
 
 void cs_frozen_unlock(struct cs_state *st)
@@ -243,7 +259,7 @@ void cs_frozen_complete(struct cs_state *st)
         struct cs_frozen *f = st->cow;
         if (f == NULL)
                 return;
-        pthread_mutex_lock(&f->lock);
+        loop_lock(f);
         if (!f->changes_taken) {
                 take_changes(f, st);
                 f->loop_items += f->n_changes;
@@ -320,6 +336,7 @@ int cs_snapshot_freeze(struct cs_state *st, struct cs_frozen **out)
                 frozen_free(f);
                 return -ENOMEM;
         }
+        atomic_init(&f->loop_waiting, 0);
         f->st = st;
         if (++st->cow_gen == 0) /* 0 is what restored zones carry */
                 st->cow_gen = 1;
