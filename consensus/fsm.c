@@ -146,11 +146,13 @@ static int fsm_snapshot_async(struct raft_fsm *rf, struct raft_buffer *bufs[],
                               unsigned *n_bufs);
 
 /*
- * A snapshot costs the size of the state (the encoding and the write), so taken every
- * `threshold` entries its cost per entry grows with the state: at 20,000 zones it halved
- * the write rate.  The threshold therefore follows the state: at least the configured
- * one, and one entry per CS_FSM_ITEMS_PER_ENTRY objects, so that each entry pays for a
- * constant share of the next snapshot whatever the size of the catalog.
+ * A snapshot costs the size of the state (the encoding and the write), so
+ * taken every `threshold` entries its cost per entry grows with the state:
+ * at 20,000 zones it halved the write rate.  The threshold therefore follows
+ * the state: at least the configured one, and one entry per
+ * CS_FSM_ITEMS_PER_ENTRY objects, so that each entry pays for a constant
+ * share of the next snapshot whatever the size of the catalog.  Set when a
+ * snapshot ends (the view knows the size it encoded).
  */
 static void pace_snapshots(struct cs_fsm *fsm)
 {
