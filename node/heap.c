@@ -18,7 +18,7 @@
 static uint64_t window_applied, window_ms, trimmed_applied;
 static bool busy;
 static uv_work_t work;
-static uint64_t took_ns;
+static uint64_t took_ns, trims;
 
 static void trim_cb(uv_work_t *req)
 {
@@ -34,6 +34,8 @@ static void trimmed_cb(uv_work_t *req, int status)
 {
         (void)req;
         busy = false;
+        if (status == 0)
+                trims++;
         if (status == 0)
                 LOG_INFO("heap trimmed after writes in %.1f ms (on a pool thread)",
                          (double)took_ns / 1e6);
@@ -54,4 +56,9 @@ void node_heap_tick(uv_loop_t *loop, uint64_t applied, uint64_t now_ms)
                 busy = true;
                 trimmed_applied = applied;
         }
+}
+
+uint64_t node_heap_trims(void)
+{
+        return trims;
 }
