@@ -737,6 +737,9 @@ int cs_state_batch_apply(struct cs_state *st, const struct cs_ctx *ctx,
         if (rv != 0)
                 goto out;
         uint32_t serial = z->serial + 1; /* RFC 1982: modulo 2^32 */
+        /* A snapshot view being filled takes the zone's sets before they
+         * change (its tables may grow in prepare). */
+        cs_frozen_zone_touch(st, z);
         if (prepare(&w, z, serial) != 0 ||
             (changes = malloc(w.n_pend * sizeof(*changes))) == NULL ||
             (old = retired_new(RETIRED_RRSETS, w.n_pend)) == NULL) {

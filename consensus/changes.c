@@ -128,12 +128,14 @@ int change_prepare(struct cs_state *st, const struct cs_ctx *ctx,
                 struct cs_change **ring = malloc(cap * sizeof(*ring));
                 if (ring == NULL)
                         goto nomem;
+                cs_frozen_lock(st); /* a snapshot view may be reading the ring */
                 for (size_t i = 0; i < st->changes_count; i++)
                         ring[i] = st->changes[(st->changes_head + i) % st->changes_cap];
                 free(st->changes);
                 st->changes = ring;
                 st->changes_cap = cap;
                 st->changes_head = 0;
+                cs_frozen_unlock(st);
         }
         *out = c;
         return 0;
@@ -151,6 +153,7 @@ static void change_evict_oldest(struct cs_state *st)
         if (old->request_id)
                 cs_hmap_del(&st->request_ids, request_key_hash(old->request_id),
                             old->request_id, request_id_match);
+        st->changes_evicted++;
         if (st->pins > 0) { /* a frozen snapshot view may be packing it */
                 old->evicted_next = st->evicted;
                 st->evicted = old;
@@ -179,12 +182,14 @@ static bool too_old(const struct cs_state *st, const struct cs_ctx *ctx)
 void change_commit(struct cs_state *st, const struct cs_ctx *ctx, struct cs_change *c,
                    struct cs_result *res)
 {
+        cs_frozen_lock(st); /* a snapshot view may be reading the ring */
         while (st->changes_count > 0 &&
                (st->changes_count >= st->changes_max ||
                 st->changes_count == st->changes_cap || too_old(st, ctx)))
                 change_evict_oldest(st);
         st->changes[(st->changes_head + st->changes_count) % st->changes_cap] = c;
         st->changes_count++;
+        cs_frozen_unlock(st);
         cs_hmap_put(&st->change_ids, str_hash(c->id), c->id, c, change_id_match);
         if (c->request_id)
                 cs_hmap_put(&st->request_ids, request_key_hash(c->request_id),

@@ -190,12 +190,13 @@ static int fsm_snapshot_async(struct raft_fsm *rf, struct raft_buffer *bufs[],
                               unsigned *n_bufs);
 
 /*
- * A snapshot costs the size of the state (the freeze on the loop, the
- * encoding and the write), so taken every `threshold` entries its cost per
- * entry grows with the state: at 20,000 zones it halved the write rate.  The
- * threshold therefore follows the state: at least the configured one, and
- * one entry per CS_FSM_ITEMS_PER_ENTRY objects, so that each entry pays for
- * a constant share of the next snapshot whatever the size of the catalog.
+ * A snapshot costs the size of the state (the encoding and the write), so
+ * taken every `threshold` entries its cost per entry grows with the state:
+ * at 20,000 zones it halved the write rate.  The threshold therefore follows
+ * the state: at least the configured one, and one entry per
+ * CS_FSM_ITEMS_PER_ENTRY objects, so that each entry pays for a constant
+ * share of the next snapshot whatever the size of the catalog.  Set when a
+ * snapshot ends (the view knows the size it encoded).
  */
 static void pace_snapshots(struct cs_fsm *fsm)
 {
@@ -249,20 +250,19 @@ static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigne
                 snprintf(fsm->errmsg, sizeof(fsm->errmsg), "snapshot: out of memory");
                 return RAFT_NOMEM;
         }
-        pace_snapshots(fsm);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         fsm->snapshot_started_ns =
             (uint64_t)t0.tv_sec * 1000000000u + (uint64_t)t0.tv_nsec;
-        LOG_INFO("snapshot: %zu objects frozen in %.1f ms; next after %u entries",
-                 cs_snapshot_frozen_items(fsm->frozen),
+        LOG_INFO("snapshot: frozen at index %llu in %.3f ms",
+                 (unsigned long long)fsm->state->last_index,
                  (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
-                     (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
-                 fsm->raft ? fsm->raft->snapshot.threshold : 0);
+                     (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
         if (rf->version >= 3 && rf->snapshot_async != NULL)
                 return 0;
         /* Synchronous (an io without async work): encode now; nothing reads
          * the view afterwards. */
         int rv = fsm_snapshot_async(rf, bufs, n_bufs);
+        pace_snapshots(fsm);
         cs_snapshot_thaw(fsm->state, fsm->frozen);
         fsm->frozen = NULL;
         return rv;
@@ -319,6 +319,15 @@ static int fsm_snapshot_finalize(struct raft_fsm *rf, struct raft_buffer *bufs[]
         }
         *bufs = NULL;
         *n_bufs = 0;
+        if (fsm->frozen != NULL) { /* NULL: encoded at once (already thawed) */
+                /* The view now knows the size of the state it encoded. */
+                pace_snapshots(fsm);
+                LOG_INFO("snapshot: %zu objects encoded, %zu of them taken on the "
+                         "loop (copy on write); next after %u entries",
+                         cs_snapshot_frozen_items(fsm->frozen),
+                         cs_snapshot_frozen_loop_items(fsm->frozen),
+                         fsm->raft ? fsm->raft->snapshot.threshold : 0);
+        }
         cs_snapshot_thaw(fsm->state, fsm->frozen);
         fsm->frozen = NULL;
         struct timespec now;

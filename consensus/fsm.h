@@ -12,14 +12,15 @@
  * calls the observer's `restored` callback.
  *
  * Snapshots are taken in three steps: `snapshot` freezes the state on the
- * loop (a pointer copy per record set), `snapshot_async` encodes the frozen
- * view on raft's thread pool while the loop goes on applying, and
+ * loop (nothing copied per zone or record set: copy on write, snapshot.h),
+ * `snapshot_async` takes and encodes the frozen view on raft's thread pool
+ * while the loop goes on applying, and
  * `snapshot_finalize` frees the view on the loop.  A 1,000,000-record state
  * took the loop 0.6–0.8 s to encode in one go; heartbeats stalled that long
  * start elections.  The encoding holds one of libuv's four pool threads
  * (shared with raft's disk writes) for that long; raft starts no second
- * snapshot meanwhile.  With a raft instance, each snapshot sets raft's
- * threshold (and trailing entries) for the next from the state's size
+ * snapshot meanwhile.  With a raft instance, each snapshot (when it ends)
+ * sets raft's threshold (and trailing entries) for the next from its size
  * (CS_FSM_ITEMS_PER_ENTRY), so that a write pays the same share of
  * snapshots at 10 or 1,000,000 zones; never below the configured values.
  * raft_uv must be told it can run async work

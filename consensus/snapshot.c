@@ -19,6 +19,9 @@
  *            (routing as in codec.h; format 1 had no routing element)
  *   changes  [[id, request id | nil, kind, origin, zone id, submitted ms,
  *             index]...] chunks
+ *
+ * The small parts (header, members, health) are packed here; the views
+ * that take and pack the zones, record sets and changes are in frozen.c.
  */
 #include "consensus/snapshot.h"
 
@@ -31,102 +34,13 @@
 
 #include "consensus/cidr_codec.h"
 #include "consensus/codec.h"
+#include "consensus/frozen.h"
 #include "consensus/health_codec.h"
 #include "consensus/latency_codec.h"
 #include "consensus/wire.h"
 
 #define SNAP_MAGIC "quorumdns-state"
 #define CHUNK      1024
-
-static int name_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
-{
-        int c = memcmp(a, b, al < bl ? al : bl);
-        return c ? c : (al > bl) - (al < bl);
-}
-
-struct frozen_zone {
-        const struct cs_zone *zone; /* origin, ids, comment: never change */
-        uint32_t serial;            /* as frozen: these two do */
-        size_t first, count;        /* its record sets in `sets` */
-};
-
-static int frozen_zone_cmp(const void *a, const void *b)
-{
-        const struct cs_zone *x = ((const struct frozen_zone *)a)->zone;
-        const struct cs_zone *y = ((const struct frozen_zone *)b)->zone;
-        return name_cmp(x->origin, x->origin_len, y->origin, y->origin_len);
-}
-
-static int rrset_ptr_cmp(const void *a, const void *b)
-{
-        const struct cs_rrset *x = *(const struct cs_rrset *const *)a;
-        const struct cs_rrset *y = *(const struct cs_rrset *const *)b;
-        int c = name_cmp(x->owner, x->owner_len, y->owner, y->owner_len);
-        if (c)
-                return c;
-        if (x->type != y->type)
-                return x->type < y->type ? -1 : 1;
-        return strcmp(x->set_id, y->set_id);
-}
-
-/*
- * A frozen view: the state as it was when the view was taken, ready to be
- * encoded on any thread.  Freezing costs a pointer copy per zone, record set
- * and change record (plus the small header): the sorting and packing, the
- * bulk of the work, happen in cs_snapshot_encode_frozen.  While the view
- * exists the state is pinned, so what it points to stays allocated and
- * unchanged: record sets are never modified in place, and deleted zones,
- * replaced sets and evicted change records are kept until the last unpin.
- * A zone's serial and set count do change in place: the view copies them.
- */
-/* An sbuffer that remembers a failed write: msgpack_sbuffer_write returns
- * -1 when it cannot grow, and the packer carries on without checking, so a
- * later, smaller write could succeed and leave a hole. */
-struct sink {
-        msgpack_sbuffer sb;
-        bool failed;
-};
-
-static int sink_write(void *data, const char *buf, size_t len)
-{
-        struct sink *k = data;
-        if (len > 0 && !k->failed && msgpack_sbuffer_write(&k->sb, buf, len) != 0)
-                k->failed = true;
-        return k->failed ? -1 : 0;
-}
-
-static void sink_init(struct sink *k)
-{
-        msgpack_sbuffer_init(&k->sb);
-        k->failed = false;
-}
-
-struct cs_frozen {
-        struct sink head; /* header and member table */
-        struct frozen_zone *zv;
-        size_t n_zones;
-        const struct cs_rrset **sets;
-        size_t n_sets;
-        const struct cs_change **changes; /* in apply order */
-        size_t n_changes;
-        size_t n_latency; /* latency entries (packed with the header) */
-};
-
-size_t cs_snapshot_frozen_items(const struct cs_frozen *f)
-{
-        return f->n_zones + f->n_sets + f->n_changes + f->n_latency;
-}
-
-static void frozen_free(struct cs_frozen *f)
-{
-        if (f == NULL)
-                return;
-        msgpack_sbuffer_destroy(&f->head.sb);
-        free(f->zv);
-        free(f->sets);
-        free(f->changes);
-        free(f);
-}
 
 static void pack_head(msgpack_packer *pk, const struct cs_state *st)
 {
@@ -246,164 +160,12 @@ static int pack_cidr(msgpack_packer *pk, const struct cs_state *st)
         return 0;
 }
 
-static void pack_zone_head(msgpack_packer *pk, const struct frozen_zone *fz)
+int cs_snapshot_pack_small(msgpack_packer *pk, const struct cs_state *st)
 {
-        const struct cs_zone *z = fz->zone;
-        msgpack_pack_array(pk, 6);
-        cs_mp_pack_bin(pk, z->origin, z->origin_len);
-        cs_mp_pack_str(pk, z->zone_id);
-        cs_mp_pack_str(pk, z->comment);
-        msgpack_pack_uint64(pk, z->created_ms);
-        msgpack_pack_uint32(pk, fz->serial);
-        msgpack_pack_uint64(pk, fz->count);
-}
-
-static void pack_changes(msgpack_packer *pk, const struct cs_frozen *f)
-{
-        for (size_t i = 0; i < f->n_changes; i++) {
-                if (i % CHUNK == 0) {
-                        size_t left = f->n_changes - i;
-                        msgpack_pack_array(pk, left < CHUNK ? left : CHUNK);
-                }
-                const struct cs_change *c = f->changes[i];
-                msgpack_pack_array(pk, 7);
-                cs_mp_pack_str(pk, c->id);
-                if (c->request_id)
-                        cs_mp_pack_str(pk, c->request_id);
-                else
-                        msgpack_pack_nil(pk);
-                msgpack_pack_int(pk, (int)c->kind);
-                cs_mp_pack_bin(pk, c->origin, c->origin_len);
-                cs_mp_pack_str(pk, c->zone_id);
-                msgpack_pack_uint64(pk, c->submitted_ms);
-                msgpack_pack_uint64(pk, c->index);
-        }
-}
-
-static int freeze(const struct cs_state *st, struct cs_frozen **out)
-{
-        struct cs_frozen *f = calloc(1, sizeof(*f));
-        msgpack_packer pk;
-        if (f == NULL)
-                return -ENOMEM;
-        sink_init(&f->head);
-        size_t n_sets = 0, n = 0;
-        for (size_t i = 0; i < st->zones.cap; i++) {
-                const struct cs_zone *z = st->zones.slots[i].item;
-                if (z != NULL)
-                        n_sets += z->rrsets.count;
-        }
-        f->zv = malloc((st->zones.count ? st->zones.count : 1) * sizeof(*f->zv));
-        f->sets = malloc((n_sets ? n_sets : 1) * sizeof(*f->sets));
-        f->changes =
-            malloc((st->changes_count ? st->changes_count : 1) * sizeof(*f->changes));
-        if (f->zv == NULL || f->sets == NULL || f->changes == NULL)
-                goto nomem;
-        msgpack_packer_init(&pk, &f->head, sink_write);
-        pack_head(&pk, st);
-        pack_health(&pk, st); /* small: packed on the applying thread */
-        if (pack_latency(&pk, st) != 0)
-                goto nomem;
-        f->n_latency = cs_state_latency_count(st);
-        if (pack_cidr(&pk, st) != 0)
-                goto nomem;
-        for (size_t i = 0; i < st->zones.cap; i++) {
-                const struct cs_zone *z = st->zones.slots[i].item;
-                if (z == NULL)
-                        continue;
-                struct frozen_zone *fz = &f->zv[n++];
-                fz->zone = z;
-                fz->serial = z->serial;
-                fz->first = f->n_sets;
-                for (size_t s = 0; s < z->rrsets.cap; s++)
-                        if (z->rrsets.slots[s].item)
-                                f->sets[f->n_sets++] = z->rrsets.slots[s].item;
-                fz->count = f->n_sets - fz->first;
-        }
-        f->n_zones = n;
-        for (size_t i = 0; i < st->changes_count; i++)
-                f->changes[i] = cs_state_change_at(st, i);
-        f->n_changes = st->changes_count;
-        if (f->head.failed)
-                goto nomem;
-        *out = f;
-        return 0;
-nomem:
-        frozen_free(f);
-        return -ENOMEM;
-}
-
-/* Sorts the view's zones and record sets (in place: the view is used once)
- * and packs everything, in the order the header promises. */
-int cs_snapshot_encode_frozen(struct cs_frozen *f, void **out, size_t *out_len)
-{
-        struct sink out_sink;
-        msgpack_packer pk;
-        sink_init(&out_sink);
-        msgpack_packer_init(&pk, &out_sink, sink_write);
-        sink_write(&out_sink, f->head.sb.data, f->head.sb.size);
-        qsort(f->zv, f->n_zones, sizeof(*f->zv), frozen_zone_cmp);
-        for (size_t i = 0; i < f->n_zones; i++) {
-                const struct frozen_zone *fz = &f->zv[i];
-                const struct cs_rrset **sets = f->sets + fz->first;
-                pack_zone_head(&pk, fz);
-                qsort(sets, fz->count, sizeof(*sets), rrset_ptr_cmp);
-                for (size_t k = 0; k < fz->count; k++) {
-                        if (k % CHUNK == 0) {
-                                size_t left = fz->count - k;
-                                msgpack_pack_array(&pk, left < CHUNK ? left : CHUNK);
-                        }
-                        const struct cs_rrset *r = sets[k];
-                        msgpack_pack_array(&pk, 6);
-                        cs_mp_pack_bin(&pk, r->owner, r->owner_len);
-                        msgpack_pack_uint16(&pk, r->type);
-                        cs_mp_pack_str(&pk, r->set_id);
-                        msgpack_pack_uint32(&pk, r->ttl);
-                        msgpack_pack_array(&pk, r->count);
-                        for (size_t v = 0; v < r->count; v++)
-                                cs_mp_pack_bin(&pk, r->values[v].data, r->values[v].len);
-                        cs_mp_pack_routing(&pk, &r->routing);
-                }
-        }
-        pack_changes(&pk, f);
-        /* raft wants whole 8-byte words. */
-        static const char zeros[8];
-        size_t size = out_sink.sb.size;
-        sink_write(&out_sink, zeros, ((size + 7) & ~(size_t)7) - size);
-        if (out_sink.failed || out_sink.sb.data == NULL) {
-                msgpack_sbuffer_destroy(&out_sink.sb);
-                return -ENOMEM;
-        }
-        *out_len = out_sink.sb.size;
-        *out = msgpack_sbuffer_release(&out_sink.sb);
-        return 0;
-}
-
-int cs_snapshot_encode(const struct cs_state *st, void **out, size_t *out_len)
-{
-        struct cs_frozen *f;
-        int rv = freeze(st, &f);
-        if (rv != 0)
-                return rv;
-        rv = cs_snapshot_encode_frozen(f, out, out_len);
-        frozen_free(f);
-        return rv;
-}
-
-int cs_snapshot_freeze(struct cs_state *st, struct cs_frozen **out)
-{
-        int rv = freeze(st, out);
-        if (rv == 0)
-                cs_state_pin(st);
-        return rv;
-}
-
-void cs_snapshot_thaw(struct cs_state *st, struct cs_frozen *f)
-{
-        if (f == NULL)
-                return;
-        frozen_free(f);
-        cs_state_unpin(st);
+        pack_head(pk, st);
+        pack_health(pk, st);
+        int rv = pack_latency(pk, st);
+        return rv != 0 ? rv : pack_cidr(pk, st);
 }
 
 /* ---- decoding ----------------------------------------------------------- */

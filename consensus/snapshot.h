@@ -34,30 +34,41 @@ int cs_snapshot_encode(const struct cs_state *st, void **buf, size_t *len);
  * The same encoding in two steps, so that the thread that applies commands
  * never spends long on a large state (raft's asynchronous snapshots):
  *
- *   cs_snapshot_freeze   on the applying thread: packs the header, members,
- *                        zone headers and change records, takes pointers to
- *                        every record set and pins the state (cost: a
- *                        pointer copy per record set); 0 or -ENOMEM.
+ *   cs_snapshot_freeze   on the applying thread: packs the header, members
+ *                        and health checks, starts a view and pins the
+ *                        state.  Its cost does not grow with the zones,
+ *                        record sets or change records; 0 or -ENOMEM.
  *   cs_snapshot_encode_frozen
  *                        on any thread, while the applying thread goes on:
- *                        sorts and packs the record sets; gives the bytes
- *                        cs_snapshot_encode would have given at freeze time.
- *                        Once per view.  0 or -ENOMEM.
+ *                        takes the zones, record sets and change records
+ *                        of the freeze, then sorts and packs them; gives the
+ *                        bytes cs_snapshot_encode would have given at
+ *                        freeze time.  Once per view.  0 or -ENOMEM.
  *   cs_snapshot_thaw     on the applying thread, after the encoding ended:
  *                        frees the view and unpins the state.
  *
- * While pinned, the state keeps what it lets go of (replaced and deleted
- * record sets, deleted zones, a state replaced by a restore) until the last
- * pin goes; record sets are never changed in place.
+ * Copy on write (frozen.c): until the encoder has taken a zone, the applying
+ * thread takes it for the view itself just before changing its record sets
+ * or serial or deleting it, once per zone and view.  While pinned, the state
+ * keeps what it lets go of (replaced and deleted record sets, deleted zones,
+ * evicted change records, a state replaced by a restore) until the last pin
+ * goes; record sets are never changed in place.  One view fills at a time:
+ * a second freeze meanwhile takes its view whole (a pointer per object).
  */
 struct cs_frozen;
 int cs_snapshot_freeze(struct cs_state *st, struct cs_frozen **view);
 int cs_snapshot_encode_frozen(struct cs_frozen *view, void **buf, size_t *len);
 void cs_snapshot_thaw(struct cs_state *st, struct cs_frozen *view);
+/* The encoder's taking in steps (cs_snapshot_encode_frozen runs it to the
+ * end): takes zones worth about `budget` objects; 1 when the view holds
+ * everything, 0 when not yet, -ENOMEM. */
+int cs_snapshot_frozen_step(struct cs_frozen *view, size_t budget);
 /* How many objects (zones, record sets, change records, latency-map
- * entries) the view holds: the
- * work of one snapshot, for pacing snapshots by the size of the state. */
+ * entries) the view holds once encoded: the work of one snapshot, for
+ * pacing snapshots by the size of the state.  And how many of them the
+ * applying thread took (copy on write). */
 size_t cs_snapshot_frozen_items(const struct cs_frozen *view);
+size_t cs_snapshot_frozen_loop_items(const struct cs_frozen *view);
 
 /* out must be initialised and empty; on failure it is left empty. 0,
  * -EBADMSG, -EPROTO (version), -EINVAL (inconsistent) or -ENOMEM. */

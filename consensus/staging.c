@@ -345,7 +345,9 @@ int cs_state_stage_commit(struct cs_state *st, const struct cs_ctx *ctx, uint64_
                 free(gone);
                 return rv;
         }
-        /* Nothing fails from here. */
+        /* Nothing fails from here.  A snapshot view still being filled
+         * takes the zone's sets as frozen before they are swapped. */
+        cs_frozen_zone_touch(st, z);
         free(cs_hmap_put(&copy->rrsets, soa_hash, &ks, fresh_soa, rrset_match));
         husk->rrsets = z->rrsets;
         husk->owners = z->owners;

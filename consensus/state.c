@@ -221,6 +221,9 @@ int cs_state_move(struct cs_state *dst, struct cs_state *src)
         struct cs_cidr_observer cobs = dst->cidr.observer;
         unsigned pins = dst->pins;
         struct cs_retired *retired = dst->retired, *gone = NULL;
+        struct cs_frozen *cow = dst->cow;
+        uint32_t cow_gen = dst->cow_gen;
+        uint64_t evicted = dst->changes_evicted;
         if (pins == 0) {
                 cs_state_fini(dst); /* nothing is retired without pins */
         } else {
@@ -232,9 +235,12 @@ int cs_state_move(struct cs_state *dst, struct cs_state *src)
                         free(old);
                         return -ENOMEM;
                 }
+                /* A view being filled takes what it still lacks first. */
+                cs_frozen_complete(dst);
                 *old = *dst;
                 old->pins = 0;
                 old->retired = NULL;
+                old->cow = NULL;
                 memset(&old->observer, 0, sizeof(old->observer));
                 memset(&old->health.observer, 0, sizeof(old->health.observer));
                 memset(&old->latency.observer, 0, sizeof(old->latency.observer));
@@ -248,6 +254,9 @@ int cs_state_move(struct cs_state *dst, struct cs_state *src)
         dst->cidr.observer = cobs;
         dst->pins = pins;
         dst->retired = pins ? retired : NULL;
+        dst->cow = cow;
+        dst->cow_gen = cow_gen;
+        dst->changes_evicted = evicted;
         if (gone != NULL)
                 retire(dst, gone);
         cs_state_init(src);
@@ -405,7 +414,7 @@ static void zone_insert(struct cs_state *st, struct cs_zone *z)
         struct name_key k = {z->origin, z->origin_len};
         cs_hmap_put(&st->zones, z->hash, &k, z, zone_match);
         cs_hmap_put(&st->zone_ids, str_hash(z->zone_id), z->zone_id, z, zone_id_match);
-        cs_zorder_insert(&st->order, z->order);
+        cs_frozen_zone_link(st, z); /* the name order, and not in a view */
 }
 
 static const char *zone_spec_problem(const struct cs_state *st, const uint8_t *lower,
@@ -647,9 +656,10 @@ int cs_state_zone_delete(struct cs_state *st, const struct cs_ctx *ctx,
                 return rv;
         }
         struct name_key k = {z->origin, z->origin_len};
+        cs_frozen_zone_touch(st, z); /* a view being filled takes it first */
         cs_hmap_del(&st->zones, z->hash, &k, zone_match);
         cs_hmap_del(&st->zone_ids, str_hash(z->zone_id), z->zone_id, zone_id_match);
-        cs_zorder_remove(&st->order, z->order);
+        cs_frozen_zone_unlink(st, z);
         change_commit(st, ctx, change, res);
         if (st->observer.zone_deleted)
                 st->observer.zone_deleted(st->observer.ctx, z->origin, z->origin_len);

@@ -233,6 +233,9 @@ struct cs_zone {
         uint64_t hash;
         uint8_t *origin; /* lowercased wire name */
         uint16_t origin_len;
+        /* Not replicated: the snapshot view this zone was last handed to
+         * (cs_state.cow_gen; consensus/snapshot.c).  In the padding. */
+        uint32_t snap_gen;
         char *zone_id;
         char *comment;
         uint64_t created_ms;
@@ -364,6 +367,7 @@ struct cs_observer {
 void cs_zone_free(struct cs_zone *z);
 
 struct cs_health_check;
+struct cs_frozen;
 
 struct cs_health_observer {
         void *ctx;
@@ -444,6 +448,12 @@ struct cs_state {
         unsigned pins;
         struct cs_retired *retired;
         struct cs_change *evicted; /* change records dropped while pinned */
+        uint64_t changes_evicted;  /* how many ever were (for a view) */
+        /* Not replicated: the snapshot view being filled while the state
+         * changes (copy on write, consensus/snapshot.c), or NULL, and the
+         * generation of the last view taken. */
+        struct cs_frozen *cow;
+        uint32_t cow_gen;
 };
 
 /* ---- results ------------------------------------------------------------ */

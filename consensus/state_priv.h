@@ -89,6 +89,26 @@ void result_error(struct cs_result *res, uint32_t action, const char *field,
 int result_fail(struct cs_result *res, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/*
+ * Copy on write for a snapshot view being filled (consensus/snapshot.c):
+ * while st->cow is set, the applying thread calls these around what the
+ * view's encoder reads, so that the encoder sees the state of the freeze.
+ *   zone_touch    before a zone's record sets or serial change, or the zone
+ *                 goes: the view takes its sets first if it has not yet.
+ *   zone_link     inserts a new zone in the name order (not in the view).
+ *   zone_unlink   takes a zone out of the name order.
+ *   lock/unlock   around changes to the ring of change records.
+ *   complete      before the whole state is replaced: the view takes what
+ *                 it has not taken yet (a restore costs the state anyway).
+ * Cheap when st->cow is NULL (no view): a test and the plain operation.
+ */
+void cs_frozen_zone_touch(struct cs_state *st, struct cs_zone *zone);
+void cs_frozen_zone_link(struct cs_state *st, struct cs_zone *zone);
+void cs_frozen_zone_unlink(struct cs_state *st, struct cs_zone *zone);
+void cs_frozen_lock(struct cs_state *st);
+void cs_frozen_unlock(struct cs_state *st);
+void cs_frozen_complete(struct cs_state *st);
+
 /* Idempotency: true when ctx's request id was applied; res is filled. */
 bool change_seen(struct cs_state *st, const struct cs_ctx *ctx, struct cs_result *res);
 /* Allocates the change record of an operation and the room to insert it. */

@@ -19,6 +19,7 @@
 
 #include "common/log.h"
 #include "node/cluster_priv.h"
+#include "node/heap.h"
 #include "node/poll.h"
 #include "node/ready.h"
 
@@ -295,6 +296,7 @@ static void on_tick(uv_timer_t *timer)
                         LOG_INFO("leader is node %llu", (unsigned long long)leader);
         }
         node_ready_tick(c);
+        node_heap_tick(c->loop, node_cluster_applied(c), uv_now(c->loop));
         node_peers_poll(c);
         node_members_register(c);
         if (node_cluster_is_leader(c)) {

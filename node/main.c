@@ -669,6 +669,11 @@ int main(int argc, char **argv)
         }
         double secs = (double)(uv_hrtime() - t0) / 1e9;
         malloc_trim(0);
+        /* Then moderate values: a cluster node's bulk loads free whole
+         * megabytes (request bodies, encoded snapshots, log entries) that a
+         * 512 MB threshold kept resident for good. */
+        mallopt(M_TRIM_THRESHOLD, 8 << 20);
+        mallopt(M_TOP_PAD, 1 << 20);
         if (node_geoip_start(&node.geoip, &node.db, node.cfg.geoip_db) != 0) {
                 fprintf(stderr, "quorumdns: geoip-db: %s\n", node.geoip.error);
                 dns_db_fini(&node.db);

@@ -102,6 +102,13 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+        keep = os.environ.get("QDNS_BENCH_KEEP_LOGS")  # a directory for the nodes' logs
+        if keep:
+            os.makedirs(keep, exist_ok=True)
+            for i in range(1, self.n + 1):
+                src = os.path.join(self.dir, f"n{i}.log")
+                if os.path.exists(src):
+                    shutil.copy(src, os.path.join(keep, f"n{i}.log"))
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def health(self, i):

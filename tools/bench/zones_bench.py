@@ -10,20 +10,28 @@ ports, nothing left running), then for each catalog size in --sizes:
      creations/s of that stretch;
   2. upserts one A record set per request into one zone for --duration s
      with --clients clients; reports upserts/s and p50/p99 latency;
-  3. reports every node's RSS and the RSS per zone.
+  3. reports every node's RSS and the RSS per zone;
+
+while every node's GET /v1/health is probed every 20 ms (the longest answer
+of any node per stretch: a stall of a node's loop), and each node's
+/metrics gives its elections, snapshots (count, seconds) and raft log
+entries kept since its last snapshot.  After the last size, every node is
+stopped and restarted: restart to answering (every node answers the first,
+middle and last zone), RSS after the restart and the snapshot size on disk.
 
 With --perf SECONDS, `perf record -g` samples the leader during the first
 SECONDS of each upsert phase and prints the top of `perf report`.
 
 Usage: tools/bench/zones_bench.py [--bin build/node/quorumdns] [--sizes 10,100000]
                                   [--clients 8] [--duration 10] [--bulk 0]
-                                  [--create-clients N] [--perf SECONDS]
+                                  [--create-clients N] [--perf SECONDS] [--with-a]
 Prints a Markdown table; figures go to BENCHMARKS.md.
 """
 import argparse
 import http.client
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -31,6 +39,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cluster_bench import TOKEN, Cluster  # noqa: E402
+from zones_peers import metrics, soa_ok  # noqa: E402
 
 
 def req(conn, method, path, body=None):
@@ -45,7 +54,7 @@ def zone_name(k):
     return f"z{k}.bench{k % 97}.example."
 
 
-def create_zones(cl, leader, first, last, clients, bulk):
+def create_zones(cl, leader, first, last, clients, bulk, with_a=False):
     """Creates zones first..last-1; returns (seconds, errors)."""
     nxt = [first]
     lock = threading.Lock()
@@ -65,7 +74,9 @@ def create_zones(cl, leader, first, last, clients, bulk):
             if a >= b:
                 return
             if bulk:
-                body = {"create": [{"name": zone_name(k)} for k in range(a, b)]}
+                body = {"create": [dict({"name": zone_name(k)}, **(
+                    {"zone_file": f"ns1 3600 A 192.0.2.{k % 250 + 1}\n"} if with_a else {}))
+                    for k in range(a, b)]}
                 st, out = req(conn, "POST", "/v1/zones/bulk", body)
                 ok = st == 200 and all(r.get("status") == 201
                                        for r in json.loads(out)["results"])
@@ -117,6 +128,53 @@ def upserts(cl, leader, zone, duration, clients):
     return len(lat) / took, pct(0.5), pct(0.99), errors[0]
 
 
+class Prober:
+    """Probes every node's GET /v1/health every 20 ms; longest answer."""
+
+    def __init__(self, cl):
+        self.cl, self.worst, self.stop = cl, 0.0, threading.Event()
+        self.ts = [threading.Thread(target=self.run, args=(i,)) for i in cl.procs]
+        for t in self.ts:
+            t.start()
+
+    def run(self, i):
+        while not self.stop.is_set():
+            a = time.time()
+            self.cl.health(i)
+            self.worst = max(self.worst, (time.time() - a) * 1000)
+            time.sleep(0.02)
+
+    def end(self):
+        self.stop.set()
+        for t in self.ts:
+            t.join()
+        return self.worst
+
+
+def restart(cl, n):
+    """Stops and restarts every node; seconds until all answer."""
+    for p in cl.procs.values():
+        p.send_signal(signal.SIGTERM)
+    for p in cl.procs.values():
+        p.wait(120)
+    snap = 0
+    for root, _, files in os.walk(os.path.join(cl.dir, "n1")):
+        snap += sum(os.path.getsize(os.path.join(root, f)) for f in files
+                    if f.startswith("snapshot-") and not f.endswith(".meta"))
+    t0 = time.time()
+    for i in range(1, 4):
+        cl.start(i)
+    for i in cl.procs:
+        for name in (zone_name(0), zone_name(n // 2), zone_name(n - 1)):
+            while not soa_ok(cl.addr(i), cl.dns, name):
+                if time.time() - t0 > 1800:
+                    raise RuntimeError(f"{name} not served after a restart")
+                time.sleep(0.05)
+    took = time.time() - t0
+    time.sleep(2)
+    return took, snap, {i: rss_kb(p.pid) for i, p in cl.procs.items()}
+
+
 def rss_kb(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -152,6 +210,8 @@ def main():
     ap.add_argument("--create-clients", type=int, default=0,
                     help="clients creating zones (default: --clients; 2 suits --bulk)")
     ap.add_argument("--perf", type=float, default=0)
+    ap.add_argument("--with-a", action="store_true",
+                    help="bulk zones get one A record each (ns1.<zone>), as in issue 12")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     cl = Cluster(os.path.abspath(args.bin))
@@ -162,8 +222,11 @@ def main():
         leader = cl.leader(30)
         have = 0
         for size in sizes:
+            probe = Prober(cl)
             took, errs = create_zones(cl, leader, have, size,
-                                      args.create_clients or args.clients, args.bulk)
+                                      args.create_clients or args.clients, args.bulk,
+                                      args.with_a)
+            stall = probe.end()
             rate = (size - have) / took if took > 0 else 0
             have = size
             zone = zone_name(0)
@@ -179,11 +242,16 @@ def main():
                 prof = holder.get("p")
             rss = {i: rss_kb(p.pid) for i, p in cl.procs.items()}
             rows.append((size, rate, errs, ups, p50, p99, uerr, rss))
+            ms = {i: metrics(cl, i) for i in cl.procs}
             print(f"# {size} zones: {rate:.0f} creations/s ({errs} errors), "
                   f"{ups:.0f} upserts/s p50 {p50:.1f} ms p99 {p99:.1f} ms ({uerr} errors), "
-                  f"RSS kB {rss}", flush=True)
+                  f"RSS kB {rss}; longest health answer while creating {stall:.0f} ms; "
+                  f"metrics {ms}", flush=True)
             if prof:
                 print(prof, flush=True)
+        took, snap, rss = restart(cl, have)
+        print(f"# restart of all nodes at {have} zones: every node answers after "
+              f"{took:.1f} s; snapshot {snap / 1e6:.1f} MB; RSS kB after {rss}", flush=True)
     finally:
         cl.stop_all()
     print("| zones | creations/s | upserts/s | upsert p50 ms | p99 ms | RSS MB per node "

@@ -102,6 +102,26 @@ def pss_kb(pid):
     return 0
 
 
+def metrics(cl, i):
+    """A few raft figures of node i from GET /metrics."""
+    want = {"quorumdns_raft_elections_total": "elections",
+            "quorumdns_raft_snapshots_total": "snapshots",
+            "quorumdns_raft_snapshot_seconds_total": "snapshot_s",
+            "quorumdns_raft_log_entries": "log_entries"}
+    out = {}
+    try:
+        conn = http.client.HTTPConnection(cl.addr(i), cl.api, timeout=10)
+        conn.request("GET", "/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+        body = conn.getresponse().read()
+        for line in body.decode().splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[0] in want:
+                out[want[parts[0]]] = float(parts[1])
+    except (OSError, http.client.HTTPException, ValueError):
+        pass
+    return out
+
+
 def probes(n):
     return [zone_name(k) for k in sorted({0, n // 2, n - 1})]
 
@@ -159,46 +179,58 @@ def run_nsd(zdir, work, n):
         p.wait(60)
 
 
+def bulk_load(cl, n):
+    """Creates zones 0..n-1 (with their files) through POST /v1/zones/bulk,
+    1,000 per request, retrying requests a leader change failed; returns the
+    number of retries."""
+    leader = cl.leader(30)
+    conn = http.client.HTTPConnection(cl.addr(leader), cl.api, timeout=600)
+    retries = 0
+    for a in range(0, n, 1000):
+        body = {"create": [{"name": zone_name(k), "zone_file": zone_text(k)}
+                           for k in range(a, min(a + 1000, n))]}
+        # A leader change fails the items in flight with 503: the same
+        # request again, with the same Idempotency-Key, finishes them.
+        for attempt in range(10):
+            try:
+                conn.request("POST", "/v1/zones/bulk", body=json.dumps(body),
+                             headers={"Authorization": f"Bearer {TOKEN}",
+                                      "Idempotency-Key": f"peers-{a}"})
+                r = json.loads(conn.getresponse().read())
+            except (OSError, http.client.HTTPException, ValueError):
+                r = {}
+            failed = [x for x in r.get("results", []) if "error" in x]
+            if r.get("results") and not failed:
+                break
+            assert all(x["status"] == 503 for x in failed), failed[:3]
+            retries += 1
+            time.sleep(1)
+            leader = cl.leader(30)
+            conn = http.client.HTTPConnection(cl.addr(leader), cl.api, timeout=600)
+        else:
+            raise RuntimeError(f"bulk request {a} kept failing")
+    if retries:
+        print(f"# quorumdns: {retries} bulk request(s) retried after a leader change",
+              flush=True)
+    return retries
+
+
 def run_quorumdns(binary, n):
     cl = Cluster(binary)
     try:
         for i in range(1, 4):
             cl.start(i)
-        leader = cl.leader(30)
-        conn = http.client.HTTPConnection(cl.addr(leader), cl.api, timeout=600)
+        cl.leader(30)
         t0 = time.time()
-        retries = 0
-        for a in range(0, n, 1000):
-            body = {"create": [{"name": zone_name(k), "zone_file": zone_text(k)}
-                               for k in range(a, min(a + 1000, n))]}
-            # A leader change fails the items in flight with 503: the same
-            # request again, with the same Idempotency-Key, finishes them.
-            for attempt in range(10):
-                try:
-                    conn.request("POST", "/v1/zones/bulk", body=json.dumps(body),
-                                 headers={"Authorization": f"Bearer {TOKEN}",
-                                          "Idempotency-Key": f"peers-{a}"})
-                    r = json.loads(conn.getresponse().read())
-                except (OSError, http.client.HTTPException, ValueError):
-                    r = {}
-                failed = [x for x in r.get("results", []) if "error" in x]
-                if r.get("results") and not failed:
-                    break
-                assert all(x["status"] == 503 for x in failed), failed[:3]
-                retries += 1
-                time.sleep(1)
-                leader = cl.leader(30)
-                conn = http.client.HTTPConnection(cl.addr(leader), cl.api, timeout=600)
-            else:
-                raise RuntimeError(f"bulk request {a} kept failing")
-        if retries:
-            print(f"# quorumdns: {retries} bulk request(s) retried after a leader change",
-                  flush=True)
+        bulk_load(cl, n)
         for i in cl.procs:
             wait_answers(cl.addr(i), cl.dns, probes(n))
         took = time.time() - t0
         time.sleep(2)
         rss = max(rss_kb(p.pid) for p in cl.procs.values())
+        print(f"# quorumdns after the load: RSS kB "
+              f"{ {i: rss_kb(p.pid) for i, p in cl.procs.items()} }, "
+              f"metrics { {i: metrics(cl, i) for i in cl.procs} }", flush=True)
         # Restart every node: the state comes back from snapshot + log.
         for p in cl.procs.values():
             p.send_signal(signal.SIGTERM)

@@ -1,0 +1,498 @@
+/*
+ * frozen.c — snapshot views: the state as it was at one moment, encoded on
+ * another thread while the applying thread goes on (see snapshot.h).
+ *
+ * Freezing costs the same whatever the size of the state: it packs the
+ * small parts (header, members, health checks; snapshot.c), notes where the
+ * zones' name order starts and how many change records there are, starts a
+ * new view generation and pins the state.  Nothing is copied per zone.
+ *
+ * The encoder then walks the zones in name order (the skip list's level 0,
+ * consensus/zorder.h), a slice at a time under the view's mutex, and takes
+ * each zone it meets: its serial and a pointer to each of its record sets;
+ * a zone taken carries the view's generation.  The applying thread, before
+ * it changes a zone's sets or serial or deletes it (cs_frozen_zone_touch),
+ * takes that zone for the view first when the encoder has not: copy on
+ * write at the grain of a zone, paid once per view by the zones changed
+ * while it is being filled, never by the others.  Zones created meanwhile
+ * carry the generation already and are skipped; a deleted zone under the
+ * walk's cursor moves the cursor on.  Change records: the view notes the
+ * record count and the eviction count at the freeze; records evicted while
+ * the state is pinned stay on its evicted list, so the frozen ones are the
+ * oldest evicted since the freeze followed by the head of the ring.
+ *
+ * Record sets are never changed in place and what the state lets go of is
+ * retired until the last unpin, so once everything is taken the sorting
+ * and packing (the bulk of the work) need no lock.  The mutex is held by
+ * the applying thread only for a test and a pointer update, or to take one
+ * zone; by the encoder for one slice, after which a waiting applying thread
+ * goes first.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "consensus/codec.h"
+#include "consensus/frozen.h"
+#include "consensus/latency.h"
+#include "consensus/snapshot.h"
+#include "consensus/state_priv.h"
+
+#define CHUNK 1024
+/* Objects (zones, record sets) the encoder takes per hold of the mutex. */
+#define SLICE 1024
+
+struct frozen_zone {
+        const struct cs_zone *zone; /* origin, ids, comment: never change */
+        uint32_t serial;            /* as frozen: the serial does */
+        size_t first, count;        /* its record sets in `sets` */
+};
+
+/* An sbuffer that remembers a failed write: msgpack_sbuffer_write returns
+ * -1 when it cannot grow, and the packer carries on without checking, so a
+ * later, smaller write could succeed and leave a hole. */
+struct sink {
+        msgpack_sbuffer sb;
+        bool failed;
+};
+
+static int sink_write(void *data, const char *buf, size_t len)
+{
+        struct sink *k = data;
+        if (len > 0 && !k->failed && msgpack_sbuffer_write(&k->sb, buf, len) != 0)
+                k->failed = true;
+        return k->failed ? -1 : 0;
+}
+
+static void sink_init(struct sink *k)
+{
+        msgpack_sbuffer_init(&k->sb);
+        k->failed = false;
+}
+
+struct cs_frozen {
+        struct sink head; /* header, members, health checks */
+        /* Filled as the state changes (registered as st->cow), or NULL: a
+         * view taken whole at once (cs_snapshot_encode, or a second view). */
+        struct cs_state *st;
+        pthread_mutex_t lock; /* lazy views: guards all below */
+        /* The applying thread waits for the lock: the encoder lets it in
+         * between slices (a mutex is not fair: an encoder relocking at once
+         * starved the loop for the whole walk, into elections). */
+        atomic_int loop_waiting;
+        uint32_t gen;
+        const struct cs_zlink *cursor; /* the walk's next zone */
+        bool walked;                   /* every zone of the freeze taken */
+        bool changes_taken;
+        size_t changes_at_freeze;
+        uint64_t evicted_at_freeze;
+        bool failed; /* out of memory while taking */
+        struct frozen_zone *zv;
+        size_t n_zones, cap_zones;
+        const struct cs_rrset **sets;
+        size_t n_sets, cap_sets;
+        const struct cs_change **changes; /* in apply order */
+        size_t n_changes;
+        size_t loop_items; /* objects taken on the applying thread */
+        size_t n_small;    /* latency-map entries, packed with the header */
+};
+
+static bool grow(void **arr, size_t *cap, size_t need, size_t size)
+{
+        if (need <= *cap)
+                return true;
+        size_t n = *cap ? *cap : 64;
+        while (n < need)
+                n *= 2;
+        void *p = realloc(*arr, n * size);
+        if (p == NULL)
+                return false;
+        *arr = p;
+        *cap = n;
+        return true;
+}
+
+/* Takes a zone's serial and record sets into the view (a lazy view's
+ * caller marks the zone taken). */
+static void take_zone(struct cs_frozen *f, const struct cs_zone *z)
+{
+        if (f->failed ||
+            !grow((void **)&f->zv, &f->cap_zones, f->n_zones + 1, sizeof(*f->zv)) ||
+            !grow((void **)&f->sets, &f->cap_sets, f->n_sets + z->rrsets.count,
+                  sizeof(*f->sets))) {
+                f->failed = true;
+                return;
+        }
+        struct frozen_zone *fz = &f->zv[f->n_zones++];
+        fz->zone = z;
+        fz->serial = z->serial;
+        fz->first = f->n_sets;
+        for (size_t s = 0; s < z->rrsets.cap; s++)
+                if (z->rrsets.slots[s].item)
+                        f->sets[f->n_sets++] = z->rrsets.slots[s].item;
+        fz->count = f->n_sets - fz->first;
+}
+
+/* The change records of the freeze: those evicted since (newest first on
+ * st->evicted; the frozen ones are the oldest of them), then the ring's. */
+static void take_changes(struct cs_frozen *f, const struct cs_state *st)
+{
+        size_t n0 = f->changes_at_freeze;
+        uint64_t e = st->changes_evicted - f->evicted_at_freeze;
+        size_t k = e < n0 ? (size_t)e : n0;
+        f->changes_taken = true;
+        f->changes = malloc((n0 ? n0 : 1) * sizeof(*f->changes));
+        if (f->changes == NULL) {
+                f->failed = true;
+                return;
+        }
+        const struct cs_change *c = st->evicted;
+        for (uint64_t j = 0; j < e && c != NULL; j++, c = c->evicted_next)
+                if (j >= e - k)
+                        f->changes[e - 1 - j] = c;
+        for (size_t i = 0; i < n0 - k; i++)
+                f->changes[k + i] = cs_state_change_at(st, i);
+        f->n_changes = n0;
+}
+
+/* Under the lock: takes zones worth about `budget` objects; the count of
+ * objects visited goes to *done. */
+static void walk(struct cs_frozen *f, size_t budget, size_t *done)
+{
+        size_t n = 0;
+        while (f->cursor != NULL && n < budget) {
+                struct cs_zone *z = (struct cs_zone *)f->cursor->zone;
+                f->cursor = f->cursor->next[0];
+                n++;
+                if (z->snap_gen != f->gen) {
+                        n += z->rrsets.count;
+                        z->snap_gen = f->gen;
+                        take_zone(f, z);
+                }
+        }
+        if (f->cursor == NULL)
+                f->walked = true;
+        *done += n;
+}
+
+int cs_snapshot_frozen_step(struct cs_frozen *f, size_t budget)
+{
+        if (f->st == NULL) /* taken whole */
+                return f->failed ? -ENOMEM : 1;
+        size_t done = 0;
+        pthread_mutex_lock(&f->lock);
+        if (!f->changes_taken)
+                take_changes(f, f->st);
+        if (!f->walked)
+                walk(f, budget, &done);
+        int rv = f->failed ? -ENOMEM : f->walked ? 1 : 0;
+        pthread_mutex_unlock(&f->lock);
+        while (atomic_load(&f->loop_waiting) > 0) /* its turn first */
+                sched_yield();
+        return rv;
+}
+
+/* ---- the applying thread's side ---------------------------------------- */
+
+static void loop_lock(struct cs_frozen *f)
+{
+        atomic_fetch_add(&f->loop_waiting, 1);
+        pthread_mutex_lock(&f->lock);
+        atomic_fetch_sub(&f->loop_waiting, 1);
+}
+
+void cs_frozen_zone_touch(struct cs_state *st, struct cs_zone *z)
+{
+        struct cs_frozen *f = st->cow;
+        if (f == NULL)
+                return;
+        loop_lock(f);
+        if (!f->walked && z->snap_gen != f->gen) {
+                f->loop_items += 1 + z->rrsets.count;
+                z->snap_gen = f->gen;
+                take_zone(f, z);
+        }
+        pthread_mutex_unlock(&f->lock);
+}
+
+void cs_frozen_zone_link(struct cs_state *st, struct cs_zone *z)
+{
+        struct cs_frozen *f = st->cow;
+        z->snap_gen = st->cow_gen; /* not in the view being filled, if any */
+        if (f != NULL)
+                loop_lock(f);
+        cs_zorder_insert(&st->order, z->order);
+        if (f != NULL)
+                pthread_mutex_unlock(&f->lock);
+}
+
+void cs_frozen_zone_unlink(struct cs_state *st, struct cs_zone *z)
+{
+        struct cs_frozen *f = st->cow;
+        if (f != NULL) {
+                loop_lock(f);
+                if (f->cursor == z->order)
+                        f->cursor = z->order->next[0];
+        }
+        cs_zorder_remove(&st->order, z->order);
+        if (f != NULL)
+                pthread_mutex_unlock(&f->lock);
+}
+
+void cs_frozen_lock(struct cs_state *st)
+{
+        if (st->cow != NULL)
+                loop_lock(st->cow);
+}
+
+void cs_frozen_unlock(struct cs_state *st)
+{
+        if (st->cow != NULL)
+                pthread_mutex_unlock(&st->cow->lock);
+}
+
+void cs_frozen_complete(struct cs_state *st)
+{
+        struct cs_frozen *f = st->cow;
+        if (f == NULL)
+                return;
+        loop_lock(f);
+        if (!f->changes_taken) {
+                take_changes(f, st);
+                f->loop_items += f->n_changes;
+        }
+        walk(f, SIZE_MAX, &f->loop_items);
+        pthread_mutex_unlock(&f->lock);
+}
+
+/* ---- views -------------------------------------------------------------- */
+
+static void frozen_free(struct cs_frozen *f)
+{
+        if (f == NULL)
+                return;
+        if (f->st != NULL)
+                pthread_mutex_destroy(&f->lock);
+        msgpack_sbuffer_destroy(&f->head.sb);
+        free(f->zv);
+        free(f->sets);
+        free(f->changes);
+        free(f);
+}
+
+static struct cs_frozen *frozen_new(const struct cs_state *st)
+{
+        struct cs_frozen *f = calloc(1, sizeof(*f));
+        msgpack_packer pk;
+        if (f == NULL)
+                return NULL;
+        sink_init(&f->head);
+        f->n_small = cs_state_latency_count(st);
+        msgpack_packer_init(&pk, &f->head, sink_write);
+        if (cs_snapshot_pack_small(&pk, st) != 0 || f->head.failed) {
+                frozen_free(f);
+                return NULL;
+        }
+        return f;
+}
+
+/* A view taken whole, on the applying thread (cost: a pointer per zone,
+ * record set and change record). */
+static int freeze_whole(const struct cs_state *st, struct cs_frozen **out)
+{
+        struct cs_frozen *f = frozen_new(st);
+        if (f == NULL)
+                return -ENOMEM;
+        for (size_t i = 0; i < st->zones.cap && !f->failed; i++)
+                if (st->zones.slots[i].item != NULL)
+                        take_zone(f, st->zones.slots[i].item);
+        f->changes_at_freeze = st->changes_count;
+        f->evicted_at_freeze = st->changes_evicted;
+        take_changes(f, st);
+        f->walked = true;
+        if (f->failed) {
+                frozen_free(f);
+                return -ENOMEM;
+        }
+        *out = f;
+        return 0;
+}
+
+int cs_snapshot_freeze(struct cs_state *st, struct cs_frozen **out)
+{
+        if (st->cow != NULL) { /* one view fills at a time: take this whole */
+                int rv = freeze_whole(st, out);
+                if (rv == 0)
+                        cs_state_pin(st);
+                return rv;
+        }
+        struct cs_frozen *f = frozen_new(st);
+        if (f == NULL)
+                return -ENOMEM;
+        if (pthread_mutex_init(&f->lock, NULL) != 0) {
+                frozen_free(f);
+                return -ENOMEM;
+        }
+        atomic_init(&f->loop_waiting, 0);
+        f->st = st;
+        if (++st->cow_gen == 0) /* 0 is what restored zones carry */
+                st->cow_gen = 1;
+        f->gen = st->cow_gen;
+        f->cursor = st->order.head[0];
+        f->changes_at_freeze = st->changes_count;
+        f->evicted_at_freeze = st->changes_evicted;
+        st->cow = f;
+        cs_state_pin(st);
+        *out = f;
+        return 0;
+}
+
+void cs_snapshot_thaw(struct cs_state *st, struct cs_frozen *f)
+{
+        if (f == NULL)
+                return;
+        if (st->cow == f)
+                st->cow = NULL;
+        frozen_free(f);
+        cs_state_unpin(st);
+}
+
+size_t cs_snapshot_frozen_items(const struct cs_frozen *f)
+{
+        return f->n_zones + f->n_sets + f->n_changes + f->n_small;
+}
+
+size_t cs_snapshot_frozen_loop_items(const struct cs_frozen *f)
+{
+        return f->loop_items;
+}
+
+/* ---- encoding ----------------------------------------------------------- */
+
+static int name_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+{
+        int c = memcmp(a, b, al < bl ? al : bl);
+        return c ? c : (al > bl) - (al < bl);
+}
+
+static int frozen_zone_cmp(const void *a, const void *b)
+{
+        const struct cs_zone *x = ((const struct frozen_zone *)a)->zone;
+        const struct cs_zone *y = ((const struct frozen_zone *)b)->zone;
+        return name_cmp(x->origin, x->origin_len, y->origin, y->origin_len);
+}
+
+static int rrset_ptr_cmp(const void *a, const void *b)
+{
+        const struct cs_rrset *x = *(const struct cs_rrset *const *)a;
+        const struct cs_rrset *y = *(const struct cs_rrset *const *)b;
+        int c = name_cmp(x->owner, x->owner_len, y->owner, y->owner_len);
+        if (c)
+                return c;
+        if (x->type != y->type)
+                return x->type < y->type ? -1 : 1;
+        return strcmp(x->set_id, y->set_id);
+}
+
+static void pack_zone(msgpack_packer *pk, const struct frozen_zone *fz,
+                      const struct cs_rrset **sets)
+{
+        const struct cs_zone *z = fz->zone;
+        msgpack_pack_array(pk, 6);
+        cs_mp_pack_bin(pk, z->origin, z->origin_len);
+        cs_mp_pack_str(pk, z->zone_id);
+        cs_mp_pack_str(pk, z->comment);
+        msgpack_pack_uint64(pk, z->created_ms);
+        msgpack_pack_uint32(pk, fz->serial);
+        msgpack_pack_uint64(pk, fz->count);
+        if (fz->count > 1)
+                qsort(sets, fz->count, sizeof(*sets), rrset_ptr_cmp);
+        for (size_t k = 0; k < fz->count; k++) {
+                if (k % CHUNK == 0) {
+                        size_t left = fz->count - k;
+                        msgpack_pack_array(pk, left < CHUNK ? left : CHUNK);
+                }
+                const struct cs_rrset *r = sets[k];
+                msgpack_pack_array(pk, 6);
+                cs_mp_pack_bin(pk, r->owner, r->owner_len);
+                msgpack_pack_uint16(pk, r->type);
+                cs_mp_pack_str(pk, r->set_id);
+                msgpack_pack_uint32(pk, r->ttl);
+                msgpack_pack_array(pk, r->count);
+                for (size_t v = 0; v < r->count; v++)
+                        cs_mp_pack_bin(pk, r->values[v].data, r->values[v].len);
+                cs_mp_pack_routing(pk, &r->routing);
+        }
+}
+
+static void pack_changes(msgpack_packer *pk, const struct cs_frozen *f)
+{
+        for (size_t i = 0; i < f->n_changes; i++) {
+                if (i % CHUNK == 0) {
+                        size_t left = f->n_changes - i;
+                        msgpack_pack_array(pk, left < CHUNK ? left : CHUNK);
+                }
+                const struct cs_change *c = f->changes[i];
+                msgpack_pack_array(pk, 7);
+                cs_mp_pack_str(pk, c->id);
+                if (c->request_id)
+                        cs_mp_pack_str(pk, c->request_id);
+                else
+                        msgpack_pack_nil(pk);
+                msgpack_pack_int(pk, (int)c->kind);
+                cs_mp_pack_bin(pk, c->origin, c->origin_len);
+                cs_mp_pack_str(pk, c->zone_id);
+                msgpack_pack_uint64(pk, c->submitted_ms);
+                msgpack_pack_uint64(pk, c->index);
+        }
+}
+
+/* Takes what the view still lacks, a slice at a time, then sorts the zones
+ * and record sets (in place: the view is used once) and packs everything,
+ * in the order the header promises. */
+int cs_snapshot_encode_frozen(struct cs_frozen *f, void **out, size_t *out_len)
+{
+        int rv;
+        while ((rv = cs_snapshot_frozen_step(f, SLICE)) == 0)
+                ;
+        if (rv < 0)
+                return rv;
+        struct sink out_sink;
+        msgpack_packer pk;
+        sink_init(&out_sink);
+        msgpack_packer_init(&pk, &out_sink, sink_write);
+        sink_write(&out_sink, f->head.sb.data, f->head.sb.size);
+        if (f->n_zones > 1) /* zv and sets are NULL while empty */
+                qsort(f->zv, f->n_zones, sizeof(*f->zv), frozen_zone_cmp);
+        for (size_t i = 0; i < f->n_zones; i++)
+                pack_zone(&pk, &f->zv[i],
+                          f->zv[i].count ? f->sets + f->zv[i].first : NULL);
+        pack_changes(&pk, f);
+        /* raft wants whole 8-byte words. */
+        static const char zeros[8];
+        size_t size = out_sink.sb.size;
+        sink_write(&out_sink, zeros, ((size + 7) & ~(size_t)7) - size);
+        if (out_sink.failed || out_sink.sb.data == NULL) {
+                msgpack_sbuffer_destroy(&out_sink.sb);
+                return -ENOMEM;
+        }
+        *out_len = out_sink.sb.size;
+        *out = msgpack_sbuffer_release(&out_sink.sb);
+        return 0;
+}
+
+int cs_snapshot_encode(const struct cs_state *st, void **out, size_t *out_len)
+{
+        struct cs_frozen *f;
+        int rv = freeze_whole(st, &f);
+        if (rv != 0)
+                return rv;
+        rv = cs_snapshot_encode_frozen(f, out, out_len);
+        frozen_free(f);
+        return rv;
+}

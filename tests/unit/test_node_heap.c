@@ -1,0 +1,68 @@
+/*
+ * test_node_heap.c — the heap is trimmed once a burst of writes is over
+ * (node/heap.c), on a real libuv loop and pool thread with glibc's
+ * malloc_trim: not during a burst (many entries a second), not before
+ * NODE_HEAP_ENTRIES entries, once after a quiet window, and not again
+ * until NODE_HEAP_ENTRIES more entries came.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+#include <uv.h>
+
+#include "node/heap.h"
+
+static uint64_t now_ms = 10000;
+
+/* One tick a window later with the applied index at `applied`; runs the
+ * loop until a queued trim has finished. */
+static void tick(uv_loop_t *loop, uint64_t applied)
+{
+        now_ms += NODE_HEAP_IDLE_MS;
+        node_heap_tick(loop, applied, now_ms);
+        uv_run(loop, UV_RUN_DEFAULT);
+}
+
+static void trims_once_a_burst_is_over(void **state)
+{
+        (void)state;
+        uv_loop_t loop;
+        assert_int_equal(uv_loop_init(&loop), 0);
+        /* Garbage to give back: a burst's worth of freed blocks. */
+        void *blocks[4096];
+        for (int i = 0; i < 4096; i++)
+                blocks[i] = malloc(1024);
+        for (int i = 0; i < 4096; i++)
+                free(blocks[i]);
+
+        tick(&loop, 0);                      /* the first window */
+        tick(&loop, 1000);                   /* busy: 1,000 in a window */
+        tick(&loop, 1000 + NODE_HEAP_QUIET); /* quiet, but too few so far */
+        assert_int_equal(node_heap_trims(), 0);
+        uint64_t a = 1000;
+        for (int i = 0; i < 5; i++) /* a burst: never quiet */
+                tick(&loop, a += 5000);
+        assert_int_equal(node_heap_trims(), 0);
+        tick(&loop, a += NODE_HEAP_QUIET - 1); /* quiet: trimmed */
+        assert_int_equal(node_heap_trims(), 1);
+        tick(&loop, a); /* quiet, but nothing since the trim */
+        tick(&loop, a += 10);
+        assert_int_equal(node_heap_trims(), 1);
+        for (int i = 0; i < 3; i++) /* another burst, then quiet */
+                tick(&loop, a += NODE_HEAP_ENTRIES);
+        tick(&loop, a);
+        assert_int_equal(node_heap_trims(), 2);
+        assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(trims_once_a_burst_is_over),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
