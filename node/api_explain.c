@@ -568,6 +568,7 @@ void node_api_zone_explain(struct node_http_request *r, void *ctx)
         struct node_api_fanout spec = {.target = target,
                                        .key = "explain",
                                        .timeout_ms = 3000,
+                                       .relay = true,
                                        .self = fan_self,
                                        .member = fan_member,
                                        .finish = fan_finish,

@@ -95,8 +95,10 @@ void node_api_fanout(struct node_api *api, struct node_http_request *r,
                         continue;
                 }
                 struct ask *a = malloc(sizeof(*a));
-                struct node_forward_request req = {
-                    .method = "GET", .target = f->target, .timeout_ms = spec->timeout_ms};
+                struct node_forward_request req = {.method = "GET",
+                                                   .target = f->target,
+                                                   .timeout_ms = spec->timeout_ms,
+                                                   .relayed = spec->relay};
                 if (a != NULL) {
                         *a = (struct ask){f, item};
                         f->pending++;

@@ -12,6 +12,7 @@
 #define NODE_API_FANOUT_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "node/api.h"
 
@@ -19,6 +20,9 @@ struct node_api_fanout {
         const char *target; /* path and query asked of the others (copied) */
         const char *key;    /* field of each member that holds its item (copied) */
         unsigned timeout_ms;
+        /* The calls carry the client's request (authorized here), as a
+         * relayed one: needed for routes that take a token. */
+        bool relay;
         /* This node's item: a new reference (NULL: unreachable). */
         json_t *(*self)(struct node_api *api, void *ctx);
         /* A member's item from its answer (HTTP status, body parsed or

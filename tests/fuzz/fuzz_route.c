@@ -491,8 +491,8 @@ static void check_why(const struct dns_catalog *cat, const uint8_t *q, size_t ql
                 if (g->outcome == DNS_WHY_CHOSEN && chosen_bad)
                         abort();
                 if (g->outcome == DNS_WHY_FAIL_OPEN &&
-                    (!chosen_bad ||
-                     (any_ok && g->policy != DNS_WHY_FAILOVER && g->dropped == 0)))
+                    (!chosen_bad || (any_ok && g->policy != DNS_WHY_FAILOVER &&
+                                     g->policy != DNS_WHY_SIMPLE && g->dropped == 0)))
                         abort();
                 if (g->outcome == DNS_WHY_NODATA && (chosen != 0 || any_ok))
                         abort();
