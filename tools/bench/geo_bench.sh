@@ -29,7 +29,8 @@
 # Environment: ROUNDS [3], SECS [10], N [2000], MMDB [.run/geolite2/
 # GeoLite2-City.mmdb], QDNS_BIN (default: a Release build in
 # build-bench/), OUT [/tmp/geo-bench], NICE [-10], KINDS (routed kinds)
-# [geo], SERVERS [quorumdns knot gdnsd]
+# [geo], SERVERS [quorumdns knot gdnsd], VERIFY_ONLY (1: start each server,
+# check its sample answers, measure nothing) [0]
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -37,6 +38,8 @@ ROUNDS="${ROUNDS:-3}" SECS="${SECS:-10}" N="${N:-2000}" NICE="${NICE:--10}"
 KINDS="${KINDS:-geo}" SERVERS="${SERVERS:-quorumdns knot gdnsd}"
 MMDB="${MMDB:-$ROOT/.run/geolite2/GeoLite2-City.mmdb}"
 OUT="${OUT:-/tmp/geo-bench}"
+PY=python3
+[ -x /usr/bin/python3 ] && PY=/usr/bin/python3 # Debian's, with dnspython
 QPORT=5393 KPORT=5394 GPORT=5395
 KNOT_GEOIP=/usr/lib/x86_64-linux-gnu/knot/modules-3.2/geoip.so
 mkdir -p "$OUT"
@@ -51,7 +54,7 @@ if [ -z "${QDNS_BIN:-}" ]; then
         QDNS_BIN="$BUILD/node/quorumdns"
 fi
 cc -O2 -o "$OUT/ecsblast" "$ROOT/tools/bench/ecsblast.c"
-python3 "$ROOT/tools/bench/geo_zone.py" --out "$OUT/data" --mmdb "$MMDB" --n "$N"
+"$PY" "$ROOT/tools/bench/geo_zone.py" --out "$OUT/data" --mmdb "$MMDB" --n "$N"
 
 PIDS=()
 cleanup() {
@@ -143,7 +146,7 @@ port_of() {
 # The 200 sample queries geo_zone.py wrote down, with their client subnets:
 # every server must give the expected address.
 verify() { # SERVER
-        python3 - "$OUT/data/expect.txt" "$(port_of "$1")" "$1" <<'PY'
+        "$PY" - "$OUT/data/expect.txt" "$(port_of "$1")" "$1" <<'PY'
 import sys
 import dns.edns, dns.message, dns.query
 expect, port, server = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -198,6 +201,10 @@ for round in $(seq 1 "$ROUNDS"); do
                 gdnsd) start_gdnsd; kinds="simple $KINDS" ;;
                 esac
                 [ "$round" = 1 ] && verify "$server"
+                if [ "${VERIFY_ONLY:-0}" = 1 ]; then
+                        stop "$SPID"
+                        continue
+                fi
                 for kind in $kinds; do
                         measure "$server-$kind" "$(port_of "$server")" "$kind" "$SPID"
                 done
@@ -205,7 +212,8 @@ for round in $(seq 1 "$ROUNDS"); do
         done
 done
 
-python3 - "$OUT/results.txt" "$KINDS" <<'PY'
+[ "${VERIFY_ONLY:-0}" = 1 ] && exit 0
+"$PY" - "$OUT/results.txt" "$KINDS" <<'PY'
 import statistics, sys
 runs, cpu = {}, {}
 for line in open(sys.argv[1]):
