@@ -119,6 +119,7 @@ struct sel {
         bool by_location;               /* the last group's choice used them */
         uint8_t by_prefix;              /* ... with this scope */
         struct dns_route_why *why;      /* NULL: not asked (the query path) */
+        unsigned group_budget;          /* why: the budget as the group began */
 };
 
 /* The sets of `type` in a blob: returns how many, from index *first. */
@@ -546,7 +547,10 @@ static enum dns_why_health why_health(struct sel *s, const struct dns_rrsets *se
         const uint8_t both = DNS_ROUTE_ALIAS | DNS_ROUTE_EVALUATE;
         bool evaluated = (dns_rrset_route_flags(info) & both) == both;
         if (evaluated) {
+                /* With the budget selection had for the group: the same
+                 * answer unless selection spent it all (budget_spent). */
                 unsigned budget = s->budget;
+                s->budget = s->group_budget;
                 bool ok = set_healthy(s, sets, info, depth);
                 s->budget = budget;
                 if (!ok)
@@ -643,6 +647,7 @@ static void why_group(struct sel *s, const struct dns_rrsets *sets, unsigned fir
         g->outcome = (uint8_t)outcome;
         g->by_location = by_location;
         g->scope = by_prefix;
+        g->budget_spent = s->budget == 0;
         g->first = why->ncand;
         if (n == 0)
                 return;
@@ -724,6 +729,8 @@ static unsigned select_group(struct sel *s, const struct dns_rrsets *sets, unsig
         unsigned chosen[DNS_PICK_MAX];
         unsigned nc = 1;
         chosen[0] = 0; /* plain sets: the first (the only one, when valid) */
+        if (__builtin_expect(s->why != NULL, 0))
+                s->group_budget = s->budget;
         if (sets->set[first].location == DNS_GEO_PROXIMITY) {
                 chosen[0] = choose_prox(s, sets, first, n, depth);
         } else if (sets->set[first].location != 0) {

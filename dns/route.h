@@ -196,11 +196,15 @@ struct dns_why_candidate {
 struct dns_why_group {
         const struct dns_rrsets *sets; /* the blob of the name chosen at */
         uint16_t type;
-        uint8_t depth;         /* alias hops from the name asked for */
-        uint8_t policy;        /* enum dns_why_policy */
-        uint8_t outcome;       /* enum dns_why_outcome */
-        bool by_location;      /* the choice depended on the client's network */
-        uint8_t scope;         /* the ECS scope that dependence asks for */
+        uint8_t depth;    /* alias hops from the name asked for */
+        uint8_t policy;   /* enum dns_why_policy */
+        uint8_t outcome;  /* enum dns_why_outcome */
+        bool by_location; /* the choice depended on the client's network */
+        uint8_t scope;    /* the ECS scope that dependence asks for */
+        /* The query's alias budget ran out while the group chose: the
+         * health of its evaluated aliases may be shown as selection's
+         * last steps saw it, not as it saw them all. */
+        bool budget_spent;
         unsigned first, count; /* its candidates: cand[first..first+count) */
         unsigned dropped;      /* candidates past DNS_WHY_CANDIDATES */
 };

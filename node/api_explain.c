@@ -279,6 +279,8 @@ static json_t *group_json(struct node_api *api, const struct dns_route_why *why,
                       outcome_names[g->outcome], "depends_on_location", g->by_location);
         if (g->by_location)
                 json_object_set_new(o, "scope", json_integer(g->scope));
+        if (g->budget_spent)
+                json_object_set_new(o, "alias_budget_spent", json_true());
         json_t *cands = json_array();
         size_t used =
             (size_t)snprintf(line, size, "%s%s %s", g->depth ? "-> " : "",

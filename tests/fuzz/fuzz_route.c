@@ -488,6 +488,8 @@ static void check_why(const struct dns_catalog *cat, const uint8_t *q, size_t ql
                         if (c->chosen && !eligible)
                                 abort(); /* a set that does not hold the client */
                 }
+                if (g->budget_spent)
+                        continue; /* health as selection's last steps saw it */
                 if (g->outcome == DNS_WHY_CHOSEN && chosen_bad)
                         abort();
                 if (g->outcome == DNS_WHY_FAIL_OPEN &&
@@ -497,7 +499,7 @@ static void check_why(const struct dns_catalog *cat, const uint8_t *q, size_t ql
                 if (g->outcome == DNS_WHY_NODATA && (chosen != 0 || any_ok))
                         abort();
                 if ((g->outcome == DNS_WHY_CHOSEN || g->outcome == DNS_WHY_FAIL_OPEN) &&
-                    chosen == 0 && g->count > 0)
+                    chosen == 0 && g->count > 0 && g->dropped == 0)
                         abort();
         }
 }
