@@ -26,7 +26,7 @@
 # added to geo_zone.py's KINDS (IP-based names, for one) is measured on
 # every server that has a way to write it: list it in KINDS below.
 #
-# Environment: ROUNDS [3], SECS [10], N [2000], MMDB [.run/geolite2/
+# Environment: ROUNDS [3], SECS [10], N [2000], CLIENTS (client /24s) [2000], MMDB [.run/geolite2/
 # GeoLite2-City.mmdb], QDNS_BIN (default: a Release build in
 # build-bench/), OUT [/tmp/geo-bench], NICE [-10], KINDS (routed kinds)
 # [geo], SERVERS [quorumdns knot gdnsd], VERIFY_ONLY (1: start each server,
@@ -54,7 +54,8 @@ if [ -z "${QDNS_BIN:-}" ]; then
         QDNS_BIN="$BUILD/node/quorumdns"
 fi
 cc -O2 -o "$OUT/ecsblast" "$ROOT/tools/bench/ecsblast.c"
-"$PY" "$ROOT/tools/bench/geo_zone.py" --out "$OUT/data" --mmdb "$MMDB" --n "$N"
+"$PY" "$ROOT/tools/bench/geo_zone.py" --out "$OUT/data" --mmdb "$MMDB" --n "$N" \
+        --clients "${CLIENTS:-2000}"
 
 PIDS=()
 cleanup() {
