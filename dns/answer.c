@@ -28,7 +28,8 @@ struct answer {
         unsigned rotation;
         uint16_t flags; /* AA */
         unsigned rcode;
-        uint8_t scope; /* ECS scope the routing decisions depended on */
+        uint8_t scope;             /* ECS scope the routing decisions depended on */
+        struct dns_route_why *why; /* dns_answer_explain's; NULL on the query path */
 };
 
 /* Offset in the response of label `label` of the name written at `off`. */
@@ -67,8 +68,8 @@ static unsigned put_routed(struct answer *a, enum dns_section section, uint16_t 
                            uint16_t type)
 {
         struct dns_pick picks[DNS_PICK_MAX];
-        unsigned n =
-            dns_route_select_at(a->cat, sets, type, &a->q->loc, &a->scope, picks);
+        unsigned n = dns_route_select_why(a->cat, sets, type, &a->q->loc, &a->scope,
+                                          picks, a->why);
         for (unsigned i = 0; i < n; i++) {
                 unsigned start =
                     picks[i].start == DNS_PICK_ROTATE ? a->rotation : picks[i].start;
@@ -223,8 +224,9 @@ static void answer_query(struct answer *a)
                     dns_rrsets_find(csets, DNS_TYPE_CNAME);
                 struct dns_pick pick[DNS_PICK_MAX]; /* cname may point into it */
                 if (node->flags & DNS_NODE_POLICY) {
-                        if (dns_route_select_at(a->cat, csets, DNS_TYPE_CNAME, &a->q->loc,
-                                                &a->scope, pick) == 0) {
+                        if (dns_route_select_why(a->cat, csets, DNS_TYPE_CNAME,
+                                                 &a->q->loc, &a->scope, pick,
+                                                 a->why) == 0) {
                                 put_soa(a, name_off, name);
                                 return;
                         }
@@ -323,12 +325,16 @@ size_t dns_answer(const struct dns_catalog *catalog, const uint8_t *wire, size_t
         return dns_answer_parsed(catalog, &q, st, transport, out, rotation, stats);
 }
 
-size_t dns_answer_parsed(const struct dns_catalog *catalog, struct dns_query *q,
+static size_t answer_run(const struct dns_catalog *catalog, struct dns_query *q,
                          enum dns_parse_status st, enum dns_transport transport,
-                         uint8_t *out, unsigned rotation, struct dns_answer_stats *stats)
+                         uint8_t *out, unsigned rotation, struct dns_answer_stats *stats,
+                         struct dns_route_why *why)
 {
-        struct answer a = {
-            .cat = catalog, .q = q, .transport = transport, .rotation = rotation};
+        struct answer a = {.cat = catalog,
+                           .q = q,
+                           .transport = transport,
+                           .rotation = rotation,
+                           .why = why};
         if (stats != NULL)
                 stats->queries++;
         if (st == DNS_PARSE_DROP) {
@@ -394,4 +400,18 @@ done:
         }
         q->ecs_scope = a.scope;
         return dns_writer_finish(&a.w, q, a.flags, a.rcode);
+}
+
+size_t dns_answer_parsed(const struct dns_catalog *catalog, struct dns_query *q,
+                         enum dns_parse_status st, enum dns_transport transport,
+                         uint8_t *out, unsigned rotation, struct dns_answer_stats *stats)
+{
+        return answer_run(catalog, q, st, transport, out, rotation, stats, NULL);
+}
+
+size_t dns_answer_explain(const struct dns_catalog *catalog, struct dns_query *q,
+                          enum dns_parse_status status, uint8_t *out,
+                          struct dns_route_why *why)
+{
+        return answer_run(catalog, q, status, DNS_TRANSPORT_TCP, out, 0, NULL, why);
 }

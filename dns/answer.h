@@ -47,6 +47,18 @@ size_t dns_answer_parsed(const struct dns_catalog *catalog, struct dns_query *q,
                          enum dns_parse_status status, enum dns_transport transport,
                          uint8_t *out, unsigned rotation, struct dns_answer_stats *stats);
 
+struct dns_route_why;
+
+/*
+ * The answer dns_answer_parsed() gives over TCP (out: DNS_TCP_MAX bytes),
+ * with routing writing down in `why` (zeroed by the caller) what it chose
+ * and why (dns/route.h): the query path's own decisions, for the API's
+ * explain.
+ */
+size_t dns_answer_explain(const struct dns_catalog *catalog, struct dns_query *q,
+                          enum dns_parse_status status, uint8_t *out,
+                          struct dns_route_why *why);
+
 /*
  * Brings into the cache what answering the n parsed queries will read (see
  * dns_zone_warm_begin), advancing their lookups side by side.  Only a hint:

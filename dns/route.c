@@ -9,7 +9,10 @@
  * catalog's health version and, for an alias with evaluate_target_health,
  * whether its target group has a healthy set (evaluated the same way).
  * Every alias hop, in selection or in health evaluation, spends one unit of
- * a per-query budget and one level of depth, so loops end.
+ * a per-query budget and one level of depth, so loops end.  When asked
+ * (dns_route_select_why), select_group() writes down each group's choice
+ * after making it (why_group: health, the policy's measure, fail open);
+ * the choosing code itself is the same either way.
  */
 #include "dns/route.h"
 
@@ -148,6 +151,10 @@ struct sel {
         struct dns_latency_match lat;   /* the client's prefix in the map */
         uint32_t cidr_collection;       /* last collection looked up (0: none) */
         struct lpm_match cidr;          /* its answer */
+        bool by_location;               /* the last group's choice used them */
+        uint8_t by_prefix;              /* ... with this scope */
+        struct dns_route_why *why;      /* NULL: not asked (the query path) */
+        unsigned group_budget;          /* why: the budget as the group began */
 };
 
 /* The sets of `type` in a blob: returns how many, from index *first. */
@@ -372,6 +379,10 @@ static void locate(struct sel *s)
                 return;
         s->prefix = p.prefix;
         s->placed = true;
+        if (s->why != NULL) {
+                s->why->placed = true;
+                s->why->place = p;
+        }
         if (p.has_coordinates) {
                 double lat = p.latitude * (3.14159265358979323846 / 180.0);
                 double lon = p.longitude * (3.14159265358979323846 / 180.0);
@@ -383,6 +394,17 @@ static void locate(struct sel *s)
         s->keys[0] = dns_geo_key(DNS_GEO_SUBDIVISION, p.country, p.subdivision);
         s->keys[1] = dns_geo_key(DNS_GEO_COUNTRY, p.country, "");
         s->keys[2] = dns_geo_key(DNS_GEO_CONTINENT, p.continent, "");
+}
+
+/* The group's choice depended on the client's network, as the database's
+ * network of `prefix` bits places it: the answer's ECS scope is at least
+ * that (RFC 7871 §7.2.1). */
+static void scope_raise(struct sel *s, uint8_t prefix)
+{
+        if (s->scope != NULL && prefix > *s->scope)
+                *s->scope = prefix;
+        s->by_location = true;
+        s->by_prefix = prefix;
 }
 
 /* How specifically a set's location holds the client: 4 (subdivision) to
@@ -424,8 +446,8 @@ static int choose_geo(struct sel *s, const struct dns_rrsets *sets, unsigned fir
                         best_ok = (int)k;
                 }
         }
-        if (depends && s->scope != NULL && s->prefix > *s->scope)
-                *s->scope = s->prefix;
+        if (depends)
+                scope_raise(s, s->prefix);
         return best_ok >= 0 ? best_ok : best;
 }
 
@@ -482,8 +504,8 @@ static unsigned choose_prox(struct sel *s, const struct dns_rrsets *sets, unsign
         }
         /* The answer depends on the client's network once the database was
          * asked (with or without coordinates there). */
-        if (n > 1 && s->placed && s->scope != NULL && s->prefix > *s->scope)
-                *s->scope = s->prefix;
+        if (n > 1 && s->placed)
+                scope_raise(s, s->prefix);
         return (unsigned)(best_ok >= 0 ? best_ok : best);
 }
 
@@ -552,11 +574,11 @@ static unsigned choose_latency(struct sel *s, const struct dns_rrsets *sets,
                         d_ok = d;
                 }
         }
-        if (n > 1 && s->scope != NULL) {
-                if (s->lat_found && s->lat.scope > *s->scope)
-                        *s->scope = s->lat.scope;
-                if (by_place && s->placed && s->prefix > *s->scope)
-                        *s->scope = s->prefix;
+        if (n > 1) {
+                uint8_t scope = s->lat_found ? s->lat.scope : 0;
+                if (by_place && s->placed && s->prefix > scope)
+                        scope = s->prefix;
+                scope_raise(s, scope);
         }
         return (unsigned)(best_ok >= 0 ? best_ok : best);
 }
@@ -608,6 +630,7 @@ static int choose_cidr(struct sel *s, const struct dns_rrsets *sets, unsigned fi
         int match = -1, match_ok = -1, dflt = -1, dflt_ok = -1;
         unsigned best_len = 0;
         uint8_t scope = 0;
+        bool located = false; /* a set names a location: the client's mattered */
         for (unsigned k = 0; k < n; k++) {
                 struct dns_cidr_ref ref = dns_rrset_cidr(sets, &set[k]);
                 bool ok;
@@ -622,6 +645,7 @@ static int choose_cidr(struct sel *s, const struct dns_rrsets *sets, unsigned fi
                         continue;
                 }
                 const struct lpm_match *m = cidr_match(s, ref.collection);
+                located = true;
                 if (m->scope > scope)
                         scope = m->scope;
                 if (!m->found || m->value != ref.location)
@@ -640,8 +664,8 @@ static int choose_cidr(struct sel *s, const struct dns_rrsets *sets, unsigned fi
                 if (ok)
                         match_ok = (int)k;
         }
-        if (s->scope != NULL && scope > *s->scope)
-                *s->scope = scope;
+        if (located)
+                scope_raise(s, scope);
         if (match_ok >= 0)
                 return match_ok;
         if (dflt_ok >= 0)
@@ -689,18 +713,241 @@ static bool multivalue_all(struct sel *s, const struct dns_rrsets *sets, unsigne
         return true;
 }
 
+/* ---- writing down why (dns_route_select_why; never on the query path) ---------- */
+
+/* The policy of a group, as select_group() dispatches on it. */
+static enum dns_why_policy why_policy(const struct dns_rrset_info *first)
+{
+        if (first->location == DNS_GEO_PROXIMITY)
+                return DNS_WHY_GEOPROXIMITY;
+        if (first->location == DNS_GEO_LATENCY)
+                return DNS_WHY_LATENCY;
+        if (first->location == DNS_GEO_CIDR)
+                return DNS_WHY_CIDR;
+        if (first->location != 0)
+                return DNS_WHY_GEOLOCATION;
+        switch (dns_rrset_policy(first)) {
+        case DNS_POLICY_WEIGHTED:
+                return DNS_WHY_WEIGHTED;
+        case DNS_POLICY_FAILOVER:
+                return DNS_WHY_FAILOVER;
+        case DNS_POLICY_MULTIVALUE:
+                return DNS_WHY_MULTIVALUE;
+        default:
+                return DNS_WHY_SIMPLE;
+        }
+}
+
+/* A set's health as selection sees it, told apart for the reader.  It must
+ * not change the choice still to come: the alias budget it spends is given
+ * back. */
+static enum dns_why_health why_health(struct sel *s, const struct dns_rrsets *sets,
+                                      const struct dns_rrset_info *info, unsigned depth)
+{
+        uint32_t check = dns_rrset_health(info);
+        if (!dns_health_ok(s->health, check))
+                return DNS_WHY_UNHEALTHY;
+        const uint8_t both = DNS_ROUTE_ALIAS | DNS_ROUTE_EVALUATE;
+        bool evaluated = (dns_rrset_route_flags(info) & both) == both;
+        if (evaluated) {
+                /* With the budget selection had for the group: the same
+                 * answer unless selection spent it all (budget_spent). */
+                unsigned budget = s->budget;
+                s->budget = s->group_budget;
+                bool ok = set_healthy(s, sets, info, depth);
+                s->budget = budget;
+                if (!ok)
+                        return DNS_WHY_TARGET_UNHEALTHY;
+        }
+        return check != 0 || evaluated ? DNS_WHY_HEALTHY : DNS_WHY_NO_CHECK;
+}
+
+static bool why_ok(const struct dns_why_candidate *c)
+{
+        return c->health == DNS_WHY_NO_CHECK || c->health == DNS_WHY_HEALTHY;
+}
+
+/* Each candidate's standing by its policy's measure (health already set). */
+static void why_measure(struct sel *s, const struct dns_rrsets *sets,
+                        enum dns_why_policy policy, struct dns_why_candidate *c,
+                        unsigned n)
+{
+        switch (policy) {
+        case DNS_WHY_WEIGHTED: {
+                /* The pool is the healthy sets (none: all, fail open); within
+                 * it shares follow the weights (all 0: equal shares). */
+                unsigned n_ok = 0, pool = 0;
+                uint64_t total = 0;
+                for (unsigned k = 0; k < n; k++)
+                        n_ok += why_ok(&c[k]);
+                for (unsigned k = 0; k < n; k++)
+                        if (n_ok == 0 || why_ok(&c[k])) {
+                                total += dns_rrset_weight(c[k].info);
+                                pool++;
+                        }
+                for (unsigned k = 0; k < n; k++) {
+                        bool in = n_ok == 0 || why_ok(&c[k]);
+                        unsigned w = dns_rrset_weight(c[k].info);
+                        c[k].measure = DNS_WHY_SHARE;
+                        c[k].value = !in         ? 0.0
+                                     : total > 0 ? (double)w / (double)total
+                                                 : 1.0 / pool;
+                        c[k].raw = w;
+                }
+                break;
+        }
+        case DNS_WHY_FAILOVER:
+                for (unsigned k = 0; k < n; k++) {
+                        unsigned route = dns_rrset_route_flags(c[k].info);
+                        c[k].measure = DNS_WHY_ROLE;
+                        c[k].value = route & DNS_ROUTE_PRIMARY     ? 1
+                                     : route & DNS_ROUTE_SECONDARY ? 2
+                                                                   : 0;
+                }
+                break;
+        case DNS_WHY_GEOLOCATION:
+                for (unsigned k = 0; k < n; k++) {
+                        c[k].measure = DNS_WHY_MATCH;
+                        c[k].value = geo_rank(s, c[k].info->location);
+                }
+                break;
+        case DNS_WHY_GEOPROXIMITY:
+                if (!s->has_point)
+                        break; /* no coordinates: every set at distance 0 */
+                for (unsigned k = 0; k < n; k++) {
+                        double angle = prox_distance(s, sets, c[k].info);
+                        struct dns_prox p = dns_rrset_prox(sets, c[k].info);
+                        c[k].measure = DNS_WHY_DISTANCE;
+                        c[k].value = angle * 6371.0088; /* mean Earth radius, km */
+                        c[k].raw = p.factor > 0 ? c[k].value / p.factor : 0.0;
+                }
+                break;
+        case DNS_WHY_LATENCY:
+                latency_locate(s);
+                for (unsigned k = 0; k < n; k++) {
+                        uint64_t region = dns_rrset_prox(sets, c[k].info).region;
+                        uint32_t rtt =
+                            s->lat_found ? dns_latency_rtt_of(&s->lat, region) : 0;
+                        c[k].measure = DNS_WHY_RTT;
+                        c[k].value = rtt / 1000.0;
+                        c[k].raw = rtt == 0 && s->has_point
+                                       ? prox_distance(s, sets, c[k].info) * 6371.0088
+                                       : 0.0;
+                }
+                break;
+        case DNS_WHY_CIDR:
+                for (unsigned k = 0; k < n; k++) {
+                        struct dns_cidr_ref ref = dns_rrset_cidr(sets, c[k].info);
+                        c[k].measure = DNS_WHY_PREFIX;
+                        c[k].raw = ref.location == DNS_CIDR_DEFAULT;
+                        c[k].value = -1;
+                        if (ref.location == DNS_CIDR_DEFAULT)
+                                continue;
+                        const struct lpm_match *m = cidr_match(s, ref.collection);
+                        if (m->found && m->value == ref.location)
+                                c[k].value = m->len;
+                }
+                break;
+        default:
+                break;
+        }
+}
+
+/* Writes down a group's choice: chosen[0..nc) of its n sets (all of them
+ * when chosen is NULL), or none with outcome NODATA / DEAD_END / TOO_DEEP. */
+static void why_group(struct sel *s, const struct dns_rrsets *sets, unsigned first,
+                      unsigned n, uint16_t type, const unsigned *chosen, unsigned nc,
+                      enum dns_why_outcome outcome, unsigned depth)
+{
+        struct dns_route_why *why = s->why;
+        bool by_location = s->by_location;
+        uint8_t by_prefix = s->by_prefix;
+        s->by_location = false;
+        s->by_prefix = 0;
+        if (why->ngroups >= DNS_WHY_GROUPS) {
+                why->dropped++;
+                return;
+        }
+        struct dns_why_group *g = &why->group[why->ngroups++];
+        memset(g, 0, sizeof(*g));
+        g->sets = sets;
+        g->type = type;
+        g->depth = (uint8_t)depth;
+        g->outcome = (uint8_t)outcome;
+        g->by_location = by_location;
+        g->scope = by_prefix;
+        g->budget_spent = s->budget == 0;
+        g->first = why->ncand;
+        if (n == 0)
+                return;
+        g->policy = (uint8_t)why_policy(&sets->set[first]);
+        unsigned room = DNS_WHY_CANDIDATES - why->ncand;
+        g->count = n < room ? n : room;
+        g->dropped = n - g->count;
+        struct dns_why_candidate *c = &why->cand[g->first];
+        why->ncand += g->count;
+        for (unsigned k = 0; k < g->count; k++) {
+                memset(&c[k], 0, sizeof(c[k]));
+                c[k].info = &sets->set[first + k];
+                c[k].health = (uint8_t)why_health(s, sets, c[k].info, depth);
+                c[k].chosen = chosen == NULL;
+        }
+        for (unsigned i = 0; chosen != NULL && i < nc; i++)
+                if (chosen[i] < g->count)
+                        c[chosen[i]].chosen = true;
+        why_measure(s, sets, (enum dns_why_policy)g->policy, c, g->count);
+        if (outcome == DNS_WHY_CHOSEN)
+                for (unsigned k = 0; k < g->count; k++)
+                        if (c[k].chosen && !why_ok(&c[k]))
+                                g->outcome = DNS_WHY_FAIL_OPEN;
+}
+
+void dns_geo_key_text(uint32_t key, char out[8])
+{
+        unsigned level = key & 7;
+        out[0] = '\0';
+        if (level == DNS_GEO_DEFAULT) {
+                strcpy(out, "*");
+                return;
+        }
+        if (level < DNS_GEO_CONTINENT || level > DNS_GEO_SUBDIVISION)
+                return;
+        out[0] = (char)('A' + ((key >> 3) & 31) - 1);
+        out[1] = (char)('A' + ((key >> 8) & 31) - 1);
+        out[2] = '\0';
+        if (level != DNS_GEO_SUBDIVISION)
+                return;
+        unsigned n = 2;
+        out[n++] = '-';
+        for (unsigned i = 0; i < 3; i++) {
+                unsigned c = (key >> (13 + 6 * i)) & 63;
+                if (c == 0)
+                        break;
+                out[n++] = (char)(c <= 26 ? 'A' + c - 1 : '0' + c - 27);
+        }
+        out[n] = '\0';
+}
+
 /* The answer of an alias: its target's group, chosen by its own policy. */
 static unsigned follow(struct sel *s, const struct dns_rrsets *sets,
                        const struct dns_rrset_info *alias, struct dns_pick *out,
                        unsigned max, unsigned depth)
 {
-        if (depth >= DNS_ALIAS_DEPTH || s->budget == 0)
+        if (depth >= DNS_ALIAS_DEPTH || s->budget == 0) {
+                if (__builtin_expect(s->why != NULL, 0))
+                        why_group(s, NULL, 0, 0, alias->type, NULL, 0, DNS_WHY_TOO_DEEP,
+                                  depth + 1);
                 return 0;
+        }
         s->budget--;
         const struct dns_rrsets *target = alias_target(s, sets, alias);
         unsigned first, n = group_of(target, alias->type, &first);
-        if (n == 0)
+        if (n == 0) {
+                if (__builtin_expect(s->why != NULL, 0))
+                        why_group(s, target, 0, 0, alias->type, NULL, 0, DNS_WHY_DEAD_END,
+                                  depth + 1);
                 return 0;
+        }
         return select_group(s, target, first, n, out, max, depth + 1);
 }
 
@@ -711,6 +958,8 @@ static unsigned select_group(struct sel *s, const struct dns_rrsets *sets, unsig
         unsigned chosen[DNS_PICK_MAX];
         unsigned nc = 1;
         chosen[0] = 0; /* plain sets: the first (the only one, when valid) */
+        if (__builtin_expect(s->why != NULL, 0))
+                s->group_budget = s->budget;
         if (sets->set[first].location == DNS_GEO_PROXIMITY) {
                 chosen[0] = choose_prox(s, sets, first, n, depth);
         } else if (sets->set[first].location == DNS_GEO_LATENCY) {
@@ -722,8 +971,12 @@ static unsigned select_group(struct sel *s, const struct dns_rrsets *sets, unsig
                 chosen[0] = (unsigned)k;
         } else if (sets->set[first].location != 0) {
                 int k = choose_geo(s, sets, first, n, depth);
-                if (k < 0)
+                if (k < 0) {
+                        if (__builtin_expect(s->why != NULL, 0))
+                                why_group(s, sets, first, n, sets->set[first].type,
+                                          chosen, 0, DNS_WHY_NODATA, depth);
                         return 0;
+                }
                 chosen[0] = (unsigned)k;
         } else
                 switch (dns_rrset_policy(&sets->set[first])) {
@@ -734,13 +987,21 @@ static unsigned select_group(struct sel *s, const struct dns_rrsets *sets, unsig
                         chosen[0] = choose_failover(s, sets, first, n, depth);
                         break;
                 case DNS_POLICY_MULTIVALUE:
-                        if (n <= max && multivalue_all(s, sets, first, n, out))
+                        if (n <= max && multivalue_all(s, sets, first, n, out)) {
+                                if (__builtin_expect(s->why != NULL, 0))
+                                        why_group(s, sets, first, n,
+                                                  sets->set[first].type, NULL, 0,
+                                                  DNS_WHY_CHOSEN, depth);
                                 return 1;
+                        }
                         nc = choose_multivalue(s, sets, first, n, depth, chosen, max);
                         break;
                 default:
                         break;
                 }
+        if (__builtin_expect(s->why != NULL, 0))
+                why_group(s, sets, first, n, sets->set[first].type, chosen, nc,
+                          DNS_WHY_CHOSEN, depth);
         unsigned np = 0;
         for (unsigned i = 0; i < nc && np < max; i++) {
                 const struct dns_rrset_info *info = &sets->set[first + chosen[i]];
@@ -768,11 +1029,27 @@ unsigned dns_route_select_at(const struct dns_catalog *catalog,
                              const struct dns_location *loc, uint8_t *scope,
                              struct dns_pick out[DNS_PICK_MAX])
 {
+        return dns_route_select_why(catalog, sets, type, loc, scope, out, NULL);
+}
+
+unsigned dns_route_select_why(const struct dns_catalog *catalog,
+                              const struct dns_rrsets *sets, uint16_t type,
+                              const struct dns_location *loc, uint8_t *scope,
+                              struct dns_pick out[DNS_PICK_MAX],
+                              struct dns_route_why *why)
+{
         struct sel s = {.cat = catalog,
                         .health = catalog->health,
                         .budget = DNS_ROUTE_BUDGET,
                         .loc = loc,
-                        .scope = scope};
+                        .scope = scope,
+                        .why = why};
+        if (__builtin_expect(why != NULL, 0)) {
+                /* Where the client is, whether or not a policy asks. */
+                why->has_geo = catalog->geo != NULL;
+                why->located = true;
+                locate(&s);
+        }
         if (sets != NULL) {
                 /* A group's infos and records span several cache lines:
                  * ask for them together rather than one miss at a time. */

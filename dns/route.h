@@ -158,6 +158,119 @@ unsigned dns_route_select_at(const struct dns_catalog *catalog,
                              const struct dns_location *loc, uint8_t *scope,
                              struct dns_pick out[DNS_PICK_MAX]);
 
+/*
+ * Why a choice was made.  dns_route_select_why() is dns_route_select_at()
+ * that also writes down what it decided and why, as it decides: for each
+ * group it chose in (the queried group, then each alias's target group),
+ * the policy, every set's health and standing by the policy's measure, the
+ * sets chosen, whether the choice depended on where the client is, and
+ * fail open.  The query path passes NULL and pays one predictable branch
+ * per group; the API's explain (node/api_explain.c) passes a struct
+ * dns_route_why and renders it.  Writing down changes no choice: it spends
+ * no random number and gives back the alias budget its health look-ups
+ * spend.
+ *
+ * A new policy plugs in with a value of enum dns_why_policy (why_policy()
+ * in route.c says which group has it), and, when its sets stand by a
+ * measure (a matched prefix, a round-trip time), a value of enum
+ * dns_why_measure that why_measure() fills; the renderer names both.
+ */
+#define DNS_WHY_GROUPS     16  /* groups written down per query */
+#define DNS_WHY_CANDIDATES 128 /* sets written down per query, over all groups */
+
+enum dns_why_policy {
+        DNS_WHY_SIMPLE = 0, /* a plain set or alias at a routed name */
+        DNS_WHY_WEIGHTED,
+        DNS_WHY_FAILOVER,
+        DNS_WHY_MULTIVALUE,
+        DNS_WHY_GEOLOCATION,
+        DNS_WHY_GEOPROXIMITY,
+        DNS_WHY_LATENCY,
+        DNS_WHY_CIDR, /* IP-based */
+        DNS_WHY_POLICY_COUNT
+};
+
+enum dns_why_health {
+        DNS_WHY_NO_CHECK = 0,     /* no check, no target evaluated: healthy */
+        DNS_WHY_HEALTHY,          /* its check (and target, if evaluated) healthy */
+        DNS_WHY_UNHEALTHY,        /* its check is unhealthy */
+        DNS_WHY_TARGET_UNHEALTHY, /* an alias whose target has no healthy set */
+};
+
+/* What a candidate's value and raw hold. */
+enum dns_why_measure {
+        DNS_WHY_NONE = 0,
+        DNS_WHY_SHARE,    /* weighted: the chance of being chosen, 0..1 */
+        DNS_WHY_ROLE,     /* failover: 1 primary, 2 secondary, 0 neither */
+        DNS_WHY_MATCH,    /* geolocation: 4 subdivision, 3 country, 2
+                           * continent, 1 "*", 0 does not hold the client */
+        DNS_WHY_DISTANCE, /* geoproximity: km after bias; raw: before bias */
+        DNS_WHY_RTT,      /* latency: the region's RTT to the client in ms (0:
+                           * none known); raw: km to the region when places
+                           * ranked (0: not ranked by place) */
+        DNS_WHY_PREFIX,   /* IP-based: the matched block's length when the
+                           * set's location holds the client, -1 when not;
+                           * raw 1: the "*" set */
+};
+
+enum dns_why_outcome {
+        DNS_WHY_CHOSEN = 0, /* healthy sets chosen */
+        DNS_WHY_FAIL_OPEN,  /* nothing eligible healthy: an unhealthy set chosen */
+        DNS_WHY_NODATA,     /* no set holds the client (geolocation) */
+        DNS_WHY_DEAD_END,   /* an alias whose target has no set of the type */
+        DNS_WHY_TOO_DEEP,   /* alias depth or the query's budget spent */
+};
+
+struct dns_why_candidate {
+        const struct dns_rrset_info *info; /* in its group's sets */
+        uint8_t health;                    /* enum dns_why_health */
+        uint8_t measure;                   /* enum dns_why_measure */
+        bool chosen;
+        double value, raw;
+};
+
+struct dns_why_group {
+        const struct dns_rrsets *sets; /* the blob of the name chosen at */
+        uint16_t type;
+        uint8_t depth;    /* alias hops from the name asked for */
+        uint8_t policy;   /* enum dns_why_policy */
+        uint8_t outcome;  /* enum dns_why_outcome */
+        bool by_location; /* the choice depended on the client's network */
+        uint8_t scope;    /* the ECS scope that dependence asks for */
+        /* The query's alias budget ran out while the group chose: the
+         * health of its evaluated aliases may be shown as selection's
+         * last steps saw it, not as it saw them all. */
+        bool budget_spent;
+        unsigned first, count; /* its candidates: cand[first..first+count) */
+        unsigned dropped;      /* candidates past DNS_WHY_CANDIDATES */
+};
+
+struct dns_route_why {
+        /* Where this node's GeoIP database puts the client (once asked). */
+        bool has_geo; /* the node has a database */
+        bool located; /* it was asked */
+        bool placed;  /* and knows the client's network */
+        struct dns_geo_place place;
+        unsigned ngroups, ncand;
+        unsigned dropped; /* groups past DNS_WHY_GROUPS */
+        struct dns_why_group group[DNS_WHY_GROUPS];
+        struct dns_why_candidate cand[DNS_WHY_CANDIDATES];
+};
+
+/*
+ * dns_route_select_at() writing down why into `why` (NULL: not asked; the
+ * choice is the same either way).  `why` is zeroed by the caller and may
+ * collect several selections of one query (CNAME, additional section).
+ */
+unsigned dns_route_select_why(const struct dns_catalog *catalog,
+                              const struct dns_rrsets *sets, uint16_t type,
+                              const struct dns_location *loc, uint8_t *scope,
+                              struct dns_pick out[DNS_PICK_MAX],
+                              struct dns_route_why *why);
+
+/* A geolocation key as text: "*", "EU", "GB", "GB-ENG" ("" when invalid). */
+void dns_geo_key_text(uint32_t key, char out[8]);
+
 /* Seeds the calling thread's generator (tests; threads seed themselves). */
 void dns_route_seed(uint64_t seed);
 

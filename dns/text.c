@@ -162,3 +162,24 @@ char *dns_rdata_to_text(uint16_t type, const uint8_t *rdata, uint16_t len)
         ldns_rr_free(rr);
         return out;
 }
+
+char *dns_message_section_text(const uint8_t *wire, size_t len, unsigned section)
+{
+        ldns_pkt *pkt = NULL;
+        if (section > 2 || ldns_wire2pkt(&pkt, wire, len) != LDNS_STATUS_OK)
+                return NULL;
+        ldns_rr_list *list = section == 0   ? ldns_pkt_answer(pkt)
+                             : section == 1 ? ldns_pkt_authority(pkt)
+                                            : ldns_pkt_additional(pkt);
+        ldns_buffer *buf = ldns_buffer_new(512);
+        char *out = NULL;
+        if (buf != NULL) {
+                /* ldns_rr2buffer_str ends each record with a newline. */
+                for (size_t i = 0; i < ldns_rr_list_rr_count(list); i++)
+                        ldns_rr2buffer_str(buf, ldns_rr_list_rr(list, i));
+                out = ldns_buffer_export2str(buf);
+                ldns_buffer_free(buf);
+        }
+        ldns_pkt_free(pkt);
+        return out;
+}

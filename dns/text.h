@@ -31,4 +31,9 @@ char *dns_rdata_to_text(uint16_t type, const uint8_t *rdata, uint16_t len);
 /* Absolute name text (a final dot is added when missing) → wire; 0 or -EINVAL. */
 int dns_name_parse_text(const char *text, uint8_t *wire, char *err, size_t err_size);
 
+/* The records of a DNS message's section (0 answer, 1 authority, 2
+ * additional) in presentation form, one per line (malloc'd); NULL when the
+ * message does not parse. */
+char *dns_message_section_text(const uint8_t *wire, size_t len, unsigned section);
+
 #endif

@@ -32,6 +32,7 @@ static const struct node_http_route routes[] = {
     {"GET", "/v1/zones/{}", NODE_SCOPE_READ, node_api_zone_get, false},
     {"DELETE", "/v1/zones/{}", NODE_SCOPE_ADMIN, node_api_zone_delete, false},
     {"GET", "/v1/zones/{}/export", NODE_SCOPE_READ, node_api_zone_export, false},
+    {"GET", "/v1/zones/{}/explain", NODE_SCOPE_READ, node_api_zone_explain, false},
     {"POST", "/v1/zones/{}/import", NODE_SCOPE_ADMIN, node_api_zone_import, true},
     {"POST", "/v1/zones/{}/imports", NODE_SCOPE_ADMIN, node_api_import_create, false},
     {"POST", "/v1/zones/{}/imports/{}/chunks", NODE_SCOPE_ADMIN, node_api_import_chunk,

@@ -151,6 +151,8 @@ const struct cs_zone *node_api_zone_or_404(struct node_api *api,
  * Any thread: reads only the sets. */
 void node_api_rrsets_sort(const struct cs_rrset **items, size_t n);
 void node_api_zone_import(struct node_http_request *r, void *ctx);
+/* GET …/explain: what every node answers a client, and why (api_explain.c). */
+void node_api_zone_explain(struct node_http_request *r, void *ctx);
 void node_api_rrsets_list(struct node_http_request *r, void *ctx);
 void node_api_rrset_get(struct node_http_request *r, void *ctx);
 void node_api_changes_post(struct node_http_request *r, void *ctx);

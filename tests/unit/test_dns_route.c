@@ -12,7 +12,9 @@
  * fail-open, aliases to weighted and failover targets with and without
  * evaluate_target_health, an alias at the apex, alias loops and long chains
  * (bounded), weighted CNAMEs, routed additional-section targets, and the
- * UDP batch path giving the same bytes as dns_answer().
+ * UDP batch path giving the same bytes as dns_answer(); what
+ * dns_answer_explain() writes down through aliases (target health, fail
+ * open, depth) and geolocation keys read back as text.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -551,6 +553,80 @@ static void health_versions_replace_each_other(void **state)
         assert_true(dns_health_ok(dns_db_current(&db)->health, 1000)); /* unknown */
 }
 
+/* dns_answer_explain() with a fresh why for name/A. */
+static size_t explain(const char *name, struct dns_route_why *why, uint8_t *out)
+{
+        uint8_t q[512];
+        size_t len = make_query(q, name, DNS_TYPE_A);
+        struct dns_query parsed;
+        enum dns_parse_status st = dns_query_parse(&parsed, q, len);
+        memset(why, 0, sizeof(*why));
+        return dns_answer_explain(dns_db_current(&db), &parsed, st, out, why);
+}
+
+static void why_follows_aliases_and_names_health_and_fail_open(void **state)
+{
+        static uint8_t out[DNS_TCP_MAX];
+        static struct dns_route_why why;
+        const uint32_t pool_down[] = {HC_POOL1, HC_POOL2};
+        health(pool_down, 2);
+        /* efo: the primary alias's target has nothing healthy, the secondary
+         * answers; the target group is not chosen in, so not written down. */
+        assert_true(explain("efo.example.com.", &why, out) > 0);
+        assert_int_equal(why.ngroups, 1);
+        const struct dns_why_group *g = &why.group[0];
+        assert_int_equal(g->policy, DNS_WHY_FAILOVER);
+        assert_int_equal(g->outcome, DNS_WHY_CHOSEN);
+        assert_int_equal(g->count, 2);
+        assert_int_equal(why.cand[g->first].health, DNS_WHY_TARGET_UNHEALTHY);
+        assert_false(why.cand[g->first].chosen);
+        assert_int_equal(why.cand[g->first].value, 1); /* PRIMARY */
+        assert_int_equal(why.cand[g->first + 1].health, DNS_WHY_NO_CHECK);
+        assert_true(why.cand[g->first + 1].chosen);
+        /* nfo: no evaluation, the alias is followed into a pool that fails
+         * open: two groups, the second one level down. */
+        assert_true(explain("nfo.example.com.", &why, out) > 0);
+        assert_int_equal(why.ngroups, 2);
+        assert_int_equal(why.group[0].outcome, DNS_WHY_CHOSEN);
+        assert_int_equal(why.group[1].depth, 1);
+        assert_int_equal(why.group[1].policy, DNS_WHY_WEIGHTED);
+        assert_int_equal(why.group[1].outcome, DNS_WHY_FAIL_OPEN);
+        assert_int_equal(why.cand[why.group[1].first].health, DNS_WHY_UNHEALTHY);
+        assert_true(why.cand[why.group[1].first].value == 0.5);
+        /* chain0 needs 12 hops: groups at depths 0..8, then the hop past
+         * DNS_ALIAS_DEPTH written down as too deep. */
+        health(NULL, 0);
+        assert_true(explain("chain0.example.com.", &why, out) > 0);
+        assert_int_equal(why.ngroups, DNS_ALIAS_DEPTH + 2);
+        assert_int_equal(why.group[DNS_ALIAS_DEPTH].depth, DNS_ALIAS_DEPTH);
+        assert_int_equal(why.group[DNS_ALIAS_DEPTH + 1].outcome, DNS_WHY_TOO_DEEP);
+        /* A plain name is not routed: nothing written down. */
+        assert_true(explain("plain.example.com.", &why, out) > 0);
+        assert_int_equal(why.ngroups, 0);
+}
+
+static void geo_keys_read_back_as_text(void **state)
+{
+        static const struct {
+                enum dns_geo_level level;
+                const char *two, *sub, *text;
+        } cases[] = {{DNS_GEO_DEFAULT, "", "", "*"},
+                     {DNS_GEO_CONTINENT, "EU", "", "EU"},
+                     {DNS_GEO_COUNTRY, "GB", "", "GB"},
+                     {DNS_GEO_SUBDIVISION, "GB", "ENG", "GB-ENG"},
+                     {DNS_GEO_SUBDIVISION, "FR", "75", "FR-75"},
+                     {DNS_GEO_SUBDIVISION, "US", "CA", "US-CA"}};
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                char text[8];
+                dns_geo_key_text(dns_geo_key(cases[i].level, cases[i].two, cases[i].sub),
+                                 text);
+                assert_string_equal(text, cases[i].text);
+        }
+        char text[8];
+        dns_geo_key_text(0, text);
+        assert_string_equal(text, "");
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -567,6 +643,8 @@ int main(void)
             cmocka_unit_test(weighted_cname_and_routed_additional),
             cmocka_unit_test(batch_path_gives_the_same_bytes),
             cmocka_unit_test(health_versions_replace_each_other),
+            cmocka_unit_test(why_follows_aliases_and_names_health_and_fail_open),
+            cmocka_unit_test(geo_keys_read_back_as_text),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -18,6 +18,7 @@
 #include "tools/quorumctl/cmd_change.h"
 #include "tools/quorumctl/cmd_cidr.h"
 #include "tools/quorumctl/cmd_cluster.h"
+#include "tools/quorumctl/cmd_explain.h"
 #include "tools/quorumctl/cmd_health.h"
 #include "tools/quorumctl/cmd_import.h"
 #include "tools/quorumctl/cmd_latency.h"
@@ -150,6 +151,14 @@ static const struct quorumctl_opt change_wait_opts[] = {
     {NULL, 0, 0, NULL, NULL},
 };
 
+static const struct quorumctl_opt record_explain_opts[] = {
+    {"client", 0, QUORUMCTL_OPT_VALUE, "ADDR[/LEN]",
+     "the client: an address (the query's source)\nor a subnet (sent as ECS)"},
+    {"resolver", 0, QUORUMCTL_OPT_VALUE, "ADDR",
+     "the resolver that sends the ECS option\n(default: one the nodes trust)"},
+    {NULL, 0, 0, NULL, NULL},
+};
+
 static const struct quorumctl_opt cluster_join_opts[] = {
     {"id", 0, QUORUMCTL_OPT_VALUE, "N", "member id (unique, > 0)"},
     {"name", 0, QUORUMCTL_OPT_VALUE, "NAME", "member name"},
@@ -203,6 +212,16 @@ const struct quorumctl_cmd quorumctl_commands[] = {
      "list record sets (all pages)", NULL, 1, 1, record_list_opts, quorumctl_record_list},
     {"record", "show", "ZONE NAME TYPE [--set-id ID]", "show one record set", NULL, 3, 3,
      record_show_opts, quorumctl_record_show},
+    {"record", "explain", "ZONE NAME [TYPE] [--client ADDR[/LEN]] [--resolver ADDR]",
+     "what every node answers a client, and why",
+     "Every member answers the query (TYPE: default A) as it would from the\n"
+     "client, with its own data, health and GeoIP database, and says why:\n"
+     "where it places the client, each routing group's policy and outcome\n"
+     "(chosen, fail_open, nodata), every candidate set with its health and\n"
+     "standing (location match, distance and bias, weight share, failover\n"
+     "role), the sets chosen (*) and the ECS scope.  One row per node, and a\n"
+     "line naming the nodes that disagree when they do.",
+     2, 3, record_explain_opts, quorumctl_record_explain},
     {"record", "upsert", "ZONE NAME TYPE [--ttl SECS] [--set-id ID] [ROUTING] VALUE...",
      "create or replace a record set",
      "NAME may be relative to ZONE (www), @ for the apex, or absolute (with a\n"

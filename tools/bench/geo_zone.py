@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""geo_zone.py -- the data of the location-aware routing benchmark (geo_bench.sh).
+
+One zone, one GeoIP database, one set of client subnets, served by
+quorumdns, Knot (mod-geoip) and gdnsd (geoip plugin) alike.  Writes into OUT:
+
+  clients.txt         the client subnets: /24s drawn at random (--seed) from
+                      the IPv4 space that the database places in a country,
+                      with the country it says ("ADDR/24 CC")
+  quorumdns/example.test.zone
+                      N plain names s<i> (one A) and, as ';quorumdns-rrset'
+                      lines, N geolocation names g<i>: one set per country
+                      of COUNTRIES and "*" (the default), each one A
+  knot/example.test.zone, knot/geo.conf
+                      Knot: the plain names, g<i>'s default as its plain A,
+                      and the countries' answers in mod-geoip's file (geodb
+                      mode keyed on country/iso_code)
+  gdnsd/zones/example.test, gdnsd/config.in
+                      gdnsd: the plain names and g<i> as "DYNA geoip!g<i>",
+                      a map sending each country to its datacenter and
+                      everything else to the default one
+  <kind>.txt          query files, --queries lines "NAME A [SUBNET]" for
+                      tools/bench/ecsblast.c, names and clients drawn
+                      uniformly: simple (no ECS), simple-ecs (the plain
+                      names with the clients' subnets), geo (geolocation
+                      names with the clients' subnets)
+  expect.txt          "NAME SUBNET ADDRESS" for a sample of the geo
+                      queries: what every server must answer
+
+Kinds of name are entries of KINDS (below), each saying how every server
+writes it; a server that has no such routing writes None and is not asked
+those queries.  IP-based names (CIDR collections) plug in as one more
+entry once quorumdns has them.
+"""
+
+import argparse
+import ipaddress
+import json
+import os
+import random
+import subprocess
+
+HEAD = """$ORIGIN example.test.
+$TTL 3600
+@ IN SOA ns1 hostmaster 1 7200 3600 1209600 300
+@ NS ns1
+ns1 A 192.0.2.53
+"""
+
+# Countries with a set of their own; every other client gets the default.
+COUNTRIES = ["US", "GB", "DE", "FR", "JP", "BR", "IN", "AU"]
+CONTINENT = {"US": "NA", "GB": "EU", "DE": "EU", "FR": "EU", "JP": "AS", "BR": "SA",
+             "IN": "AS", "AU": "OC"}
+
+
+def addr(i, k):
+    """The answer of name i for datacenter k (k = len(COUNTRIES): the default)."""
+    return f"10.{(i >> 8) & 255}.{i & 255}.{k + 1}"
+
+
+def routed(obj):
+    return ";quorumdns-rrset " + json.dumps(obj, separators=(",", ":")) + "\n"
+
+
+def place_clients(mmdb, count, seed):
+    """count random /24s with a country in the database: [(subnet, cc)]."""
+    rnd = random.Random(seed)
+    cands = []
+    while len(cands) < count * 3:
+        a = rnd.randrange(1, 224) << 24 | rnd.randrange(1 << 16) << 8
+        net = ipaddress.IPv4Address(a)
+        if net.is_global:
+            cands.append(str(net))
+    script = r"""
+        use MaxMind::DB::Reader;
+        my $r = MaxMind::DB::Reader->new(file => shift);
+        while (my $ip = <STDIN>) {
+            chomp $ip;
+            my $x = $r->record_for_address($ip) || {};
+            my $cc = $x->{country}{iso_code} // "";
+            print "$ip $cc\n";
+        }
+    """
+    p = subprocess.run(["perl", "-e", script, mmdb], input="\n".join(cands) + "\n",
+                       capture_output=True, text=True, check=True)
+    placed = [ln.split() for ln in p.stdout.splitlines() if len(ln.split()) == 2]
+    # Half the clients in the countries that have sets, half anywhere.
+    ours = [(ip, cc) for ip, cc in placed if cc in COUNTRIES]
+    rest = [(ip, cc) for ip, cc in placed if cc not in COUNTRIES]
+    out = ours[:count // 2] + rest[:count - min(len(ours), count // 2)]
+    return [(f"{ip}/24", cc) for ip, cc in out[:count]]
+
+
+# ---- kinds of name: how each server writes name i (None: it cannot) --------------
+
+def quorumdns_geo(i):
+    sets = [{"name": f"g{i}.example.test.", "type": "A", "set_identifier": cc.lower(),
+             "ttl": 300, "records": [addr(i, k)], "geo_location": {"country_code": cc}}
+            for k, cc in enumerate(COUNTRIES)]
+    sets.append({"name": f"g{i}.example.test.", "type": "A", "set_identifier": "any",
+                 "ttl": 300, "records": [addr(i, len(COUNTRIES))],
+                 "geo_location": {"country_code": "*"}})
+    return "".join(routed(s) for s in sets)
+
+
+def knot_geo(i):
+    """(zone lines, geo.conf lines)"""
+    zone = f"g{i} 300 A {addr(i, len(COUNTRIES))}\n"
+    conf = f"g{i}.example.test:\n" + "".join(
+        f'  - geo: "{cc}"\n    A: {addr(i, k)}\n' for k, cc in enumerate(COUNTRIES))
+    return zone, conf
+
+
+def gdnsd_geo(i):
+    """(zone lines, resource config)"""
+    dcmap = ", ".join([f"dc-{cc.lower()} => {addr(i, k)}" for k, cc in enumerate(COUNTRIES)]
+                      + [f"dc-any => {addr(i, len(COUNTRIES))}"])
+    return f"g{i} 300 DYNA geoip!g{i}\n", f"      g{i} => {{ map => bench, dcmap => {{ {dcmap} }} }}\n"
+
+
+def answer_geo(i, cc):
+    return addr(i, COUNTRIES.index(cc)) if cc in COUNTRIES else addr(i, len(COUNTRIES))
+
+
+KINDS = {
+    # kind: (name prefix, quorumdns lines, knot (zone, conf), gdnsd (zone, resource),
+    #        expected answer(i, client country), queries carry ECS)
+    "geo": ("g", quorumdns_geo, knot_geo, gdnsd_geo, answer_geo, True),
+}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--mmdb", required=True, help="GeoIP2-schema City or Country database")
+    ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--clients", type=int, default=2000)
+    ap.add_argument("--queries", type=int, default=100000)
+    ap.add_argument("--seed", type=int, default=7)
+    a = ap.parse_args()
+    n = a.n
+    for d in ("quorumdns", "knot", "gdnsd/zones"):
+        os.makedirs(os.path.join(a.out, d), exist_ok=True)
+    clients = place_clients(a.mmdb, a.clients, a.seed)
+    with open(os.path.join(a.out, "clients.txt"), "w") as f:
+        f.writelines(f"{s} {cc}\n" for s, cc in clients)
+    plain = [f"s{i} 300 A {addr(i, 0)}\n" for i in range(n)]
+
+    with open(os.path.join(a.out, "quorumdns", "example.test.zone"), "w") as f:
+        f.write(HEAD)
+        f.writelines(plain)
+        for kind in KINDS.values():
+            for i in range(n):
+                f.write(kind[1](i))
+    kzone, kconf = [], []
+    gzone, gres = [], []
+    for kind in KINDS.values():
+        for i in range(n):
+            if kind[2] is not None:
+                z, c = kind[2](i)
+                kzone.append(z)
+                kconf.append(c)
+            if kind[3] is not None:
+                z, r = kind[3](i)
+                gzone.append(z)
+                gres.append(r)
+    with open(os.path.join(a.out, "knot", "example.test.zone"), "w") as f:
+        f.write(HEAD)
+        f.writelines(plain + kzone)
+    with open(os.path.join(a.out, "knot", "geo.conf"), "w") as f:
+        f.writelines(kconf)
+    with open(os.path.join(a.out, "gdnsd", "zones", "example.test"), "w") as f:
+        f.write(HEAD)
+        f.writelines(plain + gzone)
+    with open(os.path.join(a.out, "gdnsd", "config.in"), "w") as f:
+        f.write("options => {\n  listen => [ 127.0.0.1:@PORT@ ]\n  udp_threads => 1\n"
+                "  tcp_threads => 1\n  run_dir => @RUN@/run\n"
+                "  state_dir => @RUN@/state\n}\n")
+        # Unlisted places get the datacenters in order: dc-any first.
+        dcs = ["dc-any"] + [f"dc-{cc.lower()}" for cc in COUNTRIES]
+        by_continent = {}
+        for cc in COUNTRIES:
+            by_continent.setdefault(CONTINENT[cc], []).append(cc)
+        geomap = "".join(
+            f"          {cont} => {{ default => [dc-any], "
+            + ", ".join(f"{cc} => [dc-{cc.lower()}]" for cc in ccs) + " }\n"
+            for cont, ccs in by_continent.items())
+        f.write("plugins => {\n  geoip => {\n    maps => {\n      bench => {\n"
+                "        geoip2_db => @MMDB@\n"
+                f"        datacenters => [{', '.join(dcs)}]\n"
+                "        map => {\n" + geomap + "        }\n      }\n    }\n"
+                "    resources => {\n")
+        f.writelines(gres)
+        f.write("    }\n  }\n}\n")
+
+    rnd = random.Random(a.seed + 1)
+    with open(os.path.join(a.out, "simple.txt"), "w") as f:
+        for _ in range(a.queries):
+            f.write(f"s{rnd.randrange(n)}.example.test. A\n")
+    with open(os.path.join(a.out, "simple-ecs.txt"), "w") as f:
+        for _ in range(a.queries):
+            f.write(f"s{rnd.randrange(n)}.example.test. A {rnd.choice(clients)[0]}\n")
+    expect = []
+    for kname, kind in KINDS.items():
+        with open(os.path.join(a.out, f"{kname}.txt"), "w") as f:
+            for q in range(a.queries):
+                i = rnd.randrange(n)
+                subnet, cc = rnd.choice(clients)
+                f.write(f"{kind[0]}{i}.example.test. A {subnet}\n")
+                if q < 200:
+                    expect.append(f"{kind[0]}{i}.example.test. {subnet} {kind[4](i, cc)}\n")
+    with open(os.path.join(a.out, "expect.txt"), "w") as f:
+        f.writelines(expect)
+
+
+if __name__ == "__main__":
+    main()
