@@ -6,7 +6,8 @@
  * leaving its change record).  The heap in use before and after, divided
  * by N, is printed for both.  No cluster, no I/O.
  *
- *   build/tools/bench/zones_heap [N]
+ *   build/tools/bench/zones_heap [N]   (the normal build: under ASan
+ *   mallinfo2 does not see the sanitizer's heap and reports 0)
  */
 #include <malloc.h>
 #include <stdint.h>
