@@ -212,7 +212,7 @@ static struct pgroup *pgroup_get(struct work *w, const uint8_t *owner, uint16_t 
 
 static const struct cs_routing *pend_routing(const struct pend *p)
 {
-        return p->from_action ? &p->routing : &p->orig->routing;
+        return p->from_action ? &p->routing : p->orig->routing;
 }
 
 /* Moves p's set in or out of its group's counters (before p->exists moves). */

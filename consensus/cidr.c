@@ -241,9 +241,9 @@ struct user_scan {
 static int rrset_uses(const struct cs_rrset *r, void *arg)
 {
         struct user_scan *u = arg;
-        if (!r->routing.has_cidr || strcmp(r->routing.cidr_collection, u->id) != 0)
+        if (!r->routing->has_cidr || strcmp(r->routing->cidr_collection, u->id) != 0)
                 return 0;
-        if (u->location != NULL && strcmp(r->routing.cidr_location, u->location) != 0)
+        if (u->location != NULL && strcmp(r->routing->cidr_location, u->location) != 0)
                 return 0;
         u->found = r;
         return 1;

@@ -426,7 +426,7 @@ static void pack_zone(msgpack_packer *pk, const struct frozen_zone *fz,
                 msgpack_pack_array(pk, r->count);
                 for (size_t v = 0; v < r->count; v++)
                         cs_mp_pack_bin(pk, r->values[v].data, r->values[v].len);
-                cs_mp_pack_routing(pk, &r->routing);
+                cs_mp_pack_routing(pk, r->routing);
         }
 }
 

@@ -309,8 +309,8 @@ struct user_scan {
 static int rrset_uses(const struct cs_rrset *r, void *arg)
 {
         struct user_scan *u = arg;
-        if (r->routing.health_check_id &&
-            strcmp(r->routing.health_check_id, u->id) == 0) {
+        if (r->routing->health_check_id &&
+            strcmp(r->routing->health_check_id, u->id) == 0) {
                 u->found = r;
                 return 1;
         }

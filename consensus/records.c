@@ -72,26 +72,37 @@ static const char *put_str(uint8_t **p, const char *s)
         return out;
 }
 
+const struct cs_routing cs_routing_none;
+
 struct cs_rrset *rrset_new(const struct rrset_key *key, uint32_t ttl,
                            const struct cs_rdata *values, size_t count,
                            const struct cs_routing *routing)
 {
-        static const struct cs_routing none;
-        const struct cs_routing *rt = routing ? routing : &none;
-        size_t alias_len = cs_routing_is_alias(rt) ? rt->alias_name_len : 0;
+        const struct cs_routing *rt = routing ? routing : &cs_routing_none;
+        /* Only a set with routing fields carries a block of them (after its
+         * values, in the same allocation); the others share the zero one. */
+        bool routed = cs_routing_present(rt);
+        size_t alias_len = routed && cs_routing_is_alias(rt) ? rt->alias_name_len : 0;
         const char *sid = key->set_id ? key->set_id : "";
         size_t sid_len = strlen(sid);
         size_t bytes = 0;
         for (size_t i = 0; i < count; i++)
                 bytes += values[i].len;
         size_t size = sizeof(struct cs_rrset) + count * sizeof(struct cs_rdata) +
-                      key->owner_len + sid_len + 1 + bytes + alias_len +
-                      str_size(rt->health_check_id) + str_size(rt->alias_zone_id);
+                      key->owner_len + sid_len + 1 + bytes;
+        if (routed)
+                size += sizeof(struct cs_routing) + alias_len +
+                        str_size(rt->health_check_id) + str_size(rt->alias_zone_id);
         struct cs_rrset *r = malloc(size);
         if (r == NULL)
                 return NULL;
         r->values = (struct cs_rdata *)(r + 1);
+        struct cs_routing *own = NULL;
         uint8_t *p = (uint8_t *)(r->values + count);
+        if (routed) {
+                own = (struct cs_routing *)p;
+                p = (uint8_t *)(own + 1);
+        }
         r->owner = p;
         memcpy(p, key->owner, key->owner_len);
         p += key->owner_len;
@@ -105,17 +116,21 @@ struct cs_rrset *rrset_new(const struct rrset_key *key, uint32_t ttl,
                 r->values[i].len = values[i].len;
                 p += values[i].len;
         }
-        r->routing = *rt;
-        r->routing.alias_name = NULL;
-        r->routing.alias_name_len = 0;
-        if (alias_len > 0) {
-                cs_name_lower(p, rt->alias_name, alias_len);
-                r->routing.alias_name = p;
-                r->routing.alias_name_len = alias_len;
-                p += alias_len;
+        r->routing = &cs_routing_none;
+        if (routed) {
+                *own = *rt;
+                own->alias_name = NULL;
+                own->alias_name_len = 0;
+                if (alias_len > 0) {
+                        cs_name_lower(p, rt->alias_name, alias_len);
+                        own->alias_name = p;
+                        own->alias_name_len = alias_len;
+                        p += alias_len;
+                }
+                own->health_check_id = put_str(&p, rt->health_check_id);
+                own->alias_zone_id = put_str(&p, rt->alias_zone_id);
+                r->routing = own;
         }
-        r->routing.health_check_id = put_str(&p, rt->health_check_id);
-        r->routing.alias_zone_id = put_str(&p, rt->alias_zone_id);
         r->owner_len = key->owner_len;
         r->type = key->type;
         r->ttl = ttl;

@@ -103,7 +103,7 @@ static int copy_rrset(const struct cs_rrset *r, void *arg)
 {
         struct copy *c = arg;
         struct cs_rrset_spec spec = {r->owner, r->owner_len, r->type,  r->set_id,
-                                     r->ttl,   r->values,    r->count, r->routing};
+                                     r->ttl,   r->values,    r->count, *r->routing};
         return cs_state_restore_rrset(c->to, &spec, c->err, sizeof(c->err));
 }
 

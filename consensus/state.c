@@ -79,7 +79,7 @@ static void group_add(struct cs_zone *z, const struct cs_rrset *r, struct cs_gro
         } else {
                 free(fresh);
         }
-        group_count(&g->n_sets, g->n_policy, &g->n_primary, &g->n_secondary, &r->routing,
+        group_count(&g->n_sets, g->n_policy, &g->n_primary, &g->n_secondary, r->routing,
                     1);
 }
 

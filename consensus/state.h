@@ -143,6 +143,8 @@ static inline bool cs_routing_is_alias(const struct cs_routing *r)
 /* Whether any routing field is set (an empty struct is a plain set). */
 bool cs_routing_present(const struct cs_routing *r);
 bool cs_routing_equal(const struct cs_routing *a, const struct cs_routing *b);
+/* All fields zero: the routing of every stored set that has none. */
+extern const struct cs_routing cs_routing_none;
 
 /* A record set as given by a command; names are wire names of any case. */
 struct cs_rrset_spec {
@@ -208,10 +210,13 @@ struct cs_rrset {
         uint16_t owner_len;
         uint16_t type;
         uint32_t ttl;
-        char *set_id;              /* "" for simple sets */
-        size_t count;              /* >= 1; 0 for an alias */
-        struct cs_rdata *values;   /* canonical order (RFC 4034 §6.3) */
-        struct cs_routing routing; /* strings and names owned with the set */
+        char *set_id;            /* "" for simple sets */
+        size_t count;            /* >= 1; 0 for an alias */
+        struct cs_rdata *values; /* canonical order (RFC 4034 §6.3) */
+        /* Never NULL: &cs_routing_none for a set without routing fields
+         * (most sets), else a copy in the set's own allocation, its strings
+         * and names with it. */
+        const struct cs_routing *routing;
 };
 
 /*

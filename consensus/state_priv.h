@@ -53,8 +53,9 @@ bool owner_match(const void *item, const void *key);
 /* Canonical order of RDATA (RFC 4034 §6.3); usable with qsort on cs_rdata. */
 int rdata_cmp(const void *a, const void *b);
 
-/* A new set owning copies of everything; `values` must be sorted; routing
- * may be NULL (a plain set). NULL: ENOMEM. */
+/* A new set owning copies of everything in one allocation (its routing
+ * block only when cs_routing_present(), else &cs_routing_none); `values`
+ * must be sorted; routing may be NULL (a plain set). NULL: ENOMEM. */
 struct cs_rrset *rrset_new(const struct rrset_key *key, uint32_t ttl,
                            const struct cs_rdata *values, size_t count,
                            const struct cs_routing *routing);

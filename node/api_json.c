@@ -556,7 +556,7 @@ json_t *api_rrset_json(const struct cs_rrset *rrset)
                         "type", dns_type_to_text(rrset->type, type, sizeof(type)),
                         "set_identifier", rrset->set_id, "ttl", (json_int_t)rrset->ttl,
                         "records", records);
-        api_routing_json(out, &rrset->routing);
+        api_routing_json(out, rrset->routing);
         return out;
 }
 

@@ -19,7 +19,7 @@
 
 bool api_rrset_is_routed(const struct cs_rrset *rrset)
 {
-        return rrset->set_id[0] != '\0' || cs_routing_present(&rrset->routing);
+        return rrset->set_id[0] != '\0' || cs_routing_present(rrset->routing);
 }
 
 char *api_routed_line(const struct cs_rrset *rrset)

@@ -97,17 +97,18 @@ static int put_rrset(struct node_cluster *c, struct dns_txn *txn, const uint8_t 
                      const struct cs_rrset *rrset)
 {
         struct dns_route route = {0};
-        if (rrset != NULL && cs_routing_present(&rrset->routing)) {
-                api_route_of(&rrset->routing,
-                             node_cluster_health_index(c, rrset->routing.health_check_id),
-                             &route);
-                if (rrset->routing.has_cidr)
-                        node_publish_cidr_ref(c, &rrset->routing, &route.cidr_collection,
+        if (rrset != NULL && cs_routing_present(rrset->routing)) {
+                api_route_of(
+                    rrset->routing,
+                    node_cluster_health_index(c, rrset->routing->health_check_id),
+                    &route);
+                if (rrset->routing->has_cidr)
+                        node_publish_cidr_ref(c, rrset->routing, &route.cidr_collection,
                                               &route.cidr_location);
                 if (route.flags & DNS_ROUTE_ALIAS) {
                         /* The alias's one pseudo-record: its target's name. */
-                        const uint8_t *target = rrset->routing.alias_name;
-                        uint16_t target_len = (uint16_t)rrset->routing.alias_name_len;
+                        const uint8_t *target = rrset->routing->alias_name;
+                        uint16_t target_len = (uint16_t)rrset->routing->alias_name_len;
                         int rc = dns_txn_rrset_put_route(txn, origin, owner, type,
                                                          set_id_of(c, set_id), rrset->ttl,
                                                          &target, &target_len, 1, &route);

@@ -296,12 +296,12 @@ static void aliases_point_at_sets_hosted_here(void **state)
             cs_zone_rrset_get(z, e->zf.origin, e->zf.origin_len, CS_TYPE_A, "");
         assert_non_null(r);
         assert_int_equal(r->count, 0);
-        assert_true(cs_routing_is_alias(&r->routing));
-        assert_true(r->routing.evaluate_target_health);
+        assert_true(cs_routing_is_alias(r->routing));
+        assert_true(r->routing->evaluate_target_health);
         uint8_t want[256];
         size_t wl = to_wire("pool.example.com.", want);
-        assert_int_equal(r->routing.alias_name_len, wl);
-        assert_memory_equal(r->routing.alias_name, want, wl); /* lowercased */
+        assert_int_equal(r->routing->alias_name_len, wl);
+        assert_memory_equal(r->routing->alias_name, want, wl); /* lowercased */
         /* An alias to itself. */
         alias(e, "self.example.com.", CS_TYPE_A, "self.example.com.");
         assert_int_equal(apply(e), -EINVAL);
@@ -343,8 +343,9 @@ static void snapshots_keep_every_routing_field(void **state)
         uint8_t owner[256];
         size_t ol = to_wire("w.example.com.", owner);
         const struct cs_rrset *r = cs_zone_rrset_get(z, owner, ol, CS_TYPE_A, "a");
-        assert_true(r->routing.has_weight);
-        assert_int_equal(r->routing.weight, 7);
+        assert_ptr_not_equal(r->routing, &cs_routing_none); /* its own block */
+        assert_true(r->routing->has_weight);
+        assert_int_equal(r->routing->weight, 7);
         const struct cs_group *g = cs_zone_group_get(z, owner, ol, CS_TYPE_A);
         assert_int_equal(g->n_policy[CS_POLICY_WEIGHTED], 2); /* groups rebuilt */
         free(buf);
@@ -502,8 +503,8 @@ static void geolocation_travels_in_commands_and_snapshots(void **state)
         uint8_t owner[256];
         size_t ol = to_wire("g.example.com.", owner);
         const struct cs_rrset *set = cs_zone_rrset_get(z, owner, ol, CS_TYPE_A, "eng");
-        assert_true(set->routing.has_geo);
-        assert_string_equal(set->routing.geo_subdivision, "ENG");
+        assert_true(set->routing->has_geo);
+        assert_string_equal(set->routing->geo_subdivision, "ENG");
         const struct cs_group *g = cs_zone_group_get(z, owner, ol, CS_TYPE_A);
         assert_int_equal(g->n_policy[CS_POLICY_GEOLOCATION], 2);
         free(buf);
@@ -611,9 +612,9 @@ static void geoproximity_travels_in_commands_and_snapshots(void **state)
         uint8_t owner[256];
         size_t ol = to_wire("p.example.com.", owner);
         const struct cs_rrset *set = cs_zone_rrset_get(z, owner, ol, CS_TYPE_A, "tyo");
-        assert_true(set->routing.has_prox);
-        assert_int_equal(set->routing.prox_longitude, 139690000);
-        assert_int_equal(set->routing.prox_bias, 99);
+        assert_true(set->routing->has_prox);
+        assert_int_equal(set->routing->prox_longitude, 139690000);
+        assert_int_equal(set->routing->prox_bias, 99);
         const struct cs_group *g = cs_zone_group_get(z, owner, ol, CS_TYPE_A);
         assert_int_equal(g->n_policy[CS_POLICY_GEOPROXIMITY], 2);
         free(buf);
@@ -650,7 +651,8 @@ static void format_1_snapshots_still_load(void **state)
         const struct cs_rrset *r = cs_zone_rrset_get(z, owner, wl, CS_TYPE_A, "");
         assert_non_null(r);
         assert_int_equal(r->count, 2);
-        assert_false(cs_routing_present(&r->routing));
+        assert_false(cs_routing_present(r->routing));
+        assert_ptr_equal(r->routing, &cs_routing_none); /* shared, not per set */
         /* Format 1 kept set ids without a policy: they load as they were. */
         wl = to_wire("app.example.com.", owner);
         r = cs_zone_rrset_get(z, owner, wl, CS_TYPE_A, "blue");
