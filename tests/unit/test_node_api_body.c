@@ -2,6 +2,10 @@
  * test_node_api_body.c — validation of the API's write bodies (zone
  * creation, change batches) from JSON.
  *
+ * CIDR collection changes (POST /v1/cidrcollections/{id}/changes): blocks
+ * of both families parsed into the command's form, every bad field named
+ * with its JSON path.
+ *
  * Includes the input that once read uninitialised memory: a zone name of
  * 252 bytes and more without name servers, for which the default
  * ns1.<zone> does not fit in a name (run under ASan in build-asan/).
@@ -17,6 +21,7 @@
 
 #include "dns/wire.h"
 #include "node/api_body.h"
+#include "node/api_cidr.h"
 
 /* A name of wire length `wire_len` (193..255) made of 63-byte labels. */
 static void long_name(size_t wire_len, char *out)
@@ -185,6 +190,77 @@ static void test_batch_without_changes_is_refused(void **state)
         }
 }
 
+static bool has_field(struct api_errors *errs, const char *field)
+{
+        size_t i;
+        json_t *e;
+        json_array_foreach(errs->list, i, e)
+        {
+                if (strcmp(json_string_value(json_object_get(e, "field")), field) == 0)
+                        return true;
+        }
+        return false;
+}
+
+static void test_cidr_change_parses_blocks_of_both_families(void **state)
+{
+        json_t *body =
+            load("{\"collection_version\": 4, \"changes\": ["
+                 "{\"action\": \"PUT\", \"location_name\": \"lon\", "
+                 "\"cidr_list\": [\"10.0.0.0/8\", \"2001:db8::/32\"]},"
+                 "{\"action\": \"DELETE_IF_EXISTS\", \"location_name\": \"par\","
+                 " \"cidr_list\": [\"0.0.0.0/0\"]}]}");
+        struct api_errors errs;
+        struct node_cidr_change c;
+        api_errors_init(&errs);
+        assert_int_equal(node_cidr_change_parse(body, &c, &errs), 0);
+        assert_true(c.change.has_version);
+        assert_int_equal(c.change.version, 4);
+        assert_int_equal(c.change.n_actions, 2);
+        assert_int_equal(c.actions[0].kind, CS_CIDR_PUT);
+        assert_string_equal(c.actions[0].location, "lon");
+        assert_int_equal(c.actions[0].count, 2);
+        assert_int_equal(c.actions[0].blocks[1].family, 6);
+        assert_int_equal(c.actions[0].blocks[1].len, 32);
+        assert_int_equal(c.actions[1].kind, CS_CIDR_DELETE_IF_EXISTS);
+        assert_int_equal(c.actions[1].blocks[0].len, 0);
+        node_cidr_change_free(&c);
+        json_decref(errs.list);
+        json_decref(body);
+}
+
+static void test_cidr_change_names_every_bad_field(void **state)
+{
+        json_t *body = load("{\"collection_version\": 0, \"extra\": 1, \"changes\": ["
+                            "{\"action\": \"UPSERT\", \"location_name\": \"a b\", "
+                            "\"cidr_list\": [\"10.0.0.1/8\", 7, \"10.0.0.0/33\"]},"
+                            "{\"action\": \"PUT\", \"location_name\": \"*\", "
+                            "\"cidr_list\": [], \"x\": 1}]}");
+        struct api_errors errs;
+        struct node_cidr_change c;
+        api_errors_init(&errs);
+        assert_int_not_equal(node_cidr_change_parse(body, &c, &errs), 0);
+        static const char *const fields[] = {
+            "collection_version",      "extra",
+            "changes[0].action",       "changes[0].location_name",
+            "changes[0].cidr_list[0]", "changes[0].cidr_list[1]",
+            "changes[0].cidr_list[2]", "changes[1].location_name",
+            "changes[1].cidr_list",    "changes[1].x"};
+        for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+                if (!has_field(&errs, fields[i]))
+                        fail_msg("no error for %s", fields[i]);
+        node_cidr_change_free(&c);
+        json_decref(errs.list);
+        json_decref(body);
+        body = load("{\"changes\": []}");
+        api_errors_init(&errs);
+        assert_int_not_equal(node_cidr_change_parse(body, &c, &errs), 0);
+        assert_true(has_field(&errs, "changes"));
+        node_cidr_change_free(&c);
+        json_decref(errs.list);
+        json_decref(body);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -195,6 +271,8 @@ int main(void)
             cmocka_unit_test(test_zone_spec_lists_every_problem),
             cmocka_unit_test(test_batch_parses_actions_and_reports_each_bad_one),
             cmocka_unit_test(test_batch_without_changes_is_refused),
+            cmocka_unit_test(test_cidr_change_parses_blocks_of_both_families),
+            cmocka_unit_test(test_cidr_change_names_every_bad_field),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
