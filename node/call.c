@@ -89,6 +89,25 @@ int node_cluster_call(struct node_cluster *c, uint64_t id, const char *raft_addr
         return node_forward(c->loop, (struct sockaddr *)&addr, &with_token, cb, ctx);
 }
 
+int node_cluster_post_leader(struct node_cluster *c, const char *target, const char *body,
+                             node_forward_cb cb, void *ctx)
+{
+        const char *raft = NULL;
+        uint64_t leader = node_cluster_leader(c, &raft);
+        const struct cs_member *m =
+            leader ? cs_state_member_get(&c->state, leader) : NULL;
+        if (leader == 0 || m == NULL)
+                return -EAGAIN;
+        struct node_forward_request req = {.method = "POST",
+                                           .target = target,
+                                           .content_type = "application/json",
+                                           .body = body,
+                                           .body_len = strlen(body),
+                                           .timeout_ms = 3000};
+        return node_cluster_call(c, leader, raft ? raft : m->raft_address, m->api_address,
+                                 &req, cb, ctx);
+}
+
 static uint64_t applied_index(void *ctx)
 {
         return node_cluster_applied(ctx);

@@ -147,6 +147,14 @@ int node_cluster_call(struct node_cluster *c, uint64_t id, const char *raft_addr
                       const char *api_address, const struct node_forward_request *req,
                       node_forward_cb cb, void *ctx);
 
+/*
+ * POSTs the JSON text `body` to `target` on the leader's API, through
+ * node_cluster_call.  Returns 0 (cb runs exactly once) or a negative error
+ * (it never runs): -EAGAIN while there is no known leader.
+ */
+int node_cluster_post_leader(struct node_cluster *c, const char *target, const char *body,
+                             node_forward_cb cb, void *ctx);
+
 /* The API server that answers the other nodes' calls (borrowed). */
 void node_cluster_serve_calls(struct node_cluster *c, struct node_http *http);
 

@@ -272,27 +272,16 @@ static void send_votes(struct node_health *h)
                 node_cluster_propose(c, &cmd, on_proposed, h);
                 return;
         }
-        const char *raft = NULL;
-        uint64_t leader = node_cluster_leader(c, &raft);
-        const struct cs_member *m =
-            leader ? cs_state_member_get(&c->state, leader) : NULL;
-        if (leader == 0 || m == NULL)
-                return; /* no leader: the next refresh tries again */
         json_t *body = node_health_votes_json(h->cfg->node_id, h->votes, h->n_votes);
         char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
         json_decref(body);
         if (text == NULL)
                 return;
-        struct node_forward_request req = {.method = "POST",
-                                           .target = "/v1/healthchecks/votes",
-                                           .content_type = "application/json",
-                                           .body = text,
-                                           .body_len = strlen(text),
-                                           .timeout_ms = 3000};
+        /* No leader: the next refresh tries again. */
         h->sending = true;
         h->open++;
-        if (node_cluster_call(c, leader, raft ? raft : m->raft_address, m->api_address,
-                              &req, on_sent, h) != 0) {
+        if (node_cluster_post_leader(c, "/v1/healthchecks/votes", text, on_sent, h) !=
+            0) {
                 h->sending = false;
                 h->open--;
         } else {

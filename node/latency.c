@@ -201,27 +201,16 @@ static void send_report(struct node_latency *l, size_t n)
                 node_cluster_propose(c, &cmd, on_proposed, l);
                 return;
         }
-        const char *raft = NULL;
-        uint64_t leader = node_cluster_leader(c, &raft);
-        const struct cs_member *m =
-            leader ? cs_state_member_get(&c->state, leader) : NULL;
-        if (leader == 0 || m == NULL)
-                return; /* no leader: these samples are lost, the next come */
         json_t *body = measured_json(l, n);
         char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
         json_decref(body);
         if (text == NULL)
                 return;
-        struct node_forward_request req = {.method = "POST",
-                                           .target = "/v1/latency-map/measured",
-                                           .content_type = "application/json",
-                                           .body = text,
-                                           .body_len = strlen(text),
-                                           .timeout_ms = 3000};
+        /* No leader: these samples are lost, the next come. */
         l->sending = true;
         l->open++;
-        if (node_cluster_call(c, leader, raft ? raft : m->raft_address, m->api_address,
-                              &req, on_sent, l) != 0) {
+        if (node_cluster_post_leader(c, "/v1/latency-map/measured", text, on_sent, l) !=
+            0) {
                 l->sending = false;
                 l->open--;
         }

@@ -30,7 +30,8 @@ import time
 import pytest
 
 from conftest import free_port
-from test_geo import QUORUMCTL, SLACK, V4, ask, ecs_bytes, expect, upsert
+from test_geo import (QUORUMCTL, SLACK, V4, ask, ecs_bytes, expect, same_everywhere,
+                      upsert, wait_values)
 
 ZONE = "cidr.test."
 V6 = lambda a: socket.inet_pton(socket.AF_INET6, a)  # noqa: E731
@@ -86,29 +87,6 @@ def cidr(cluster_factory):
                          upsert(rs("nodef", "a", "192.0.2.1", coll, "a"))])
     c.coll = coll
     return c
-
-
-def same_everywhere(cluster, qname, ecs, values, option):
-    """Every node answers values with option, the same bytes after the id."""
-    seen = None
-    for node in cluster.running():
-        data, msg = ask(node, qname, ecs=ecs)
-        expect(data, msg, values, option)
-        if seen is None:
-            seen = data[2:]
-        assert data[2:] == seen, f"n{node.id} differs: {data.hex()} vs {seen.hex()}"
-
-
-def wait_values(cluster, qname, ecs, values, timeout=15.0):
-    for node in cluster.running():
-        end = time.monotonic() + timeout * SLACK
-        while True:
-            _, msg = ask(node, qname, ecs=ecs)
-            got = sorted(r.to_text() for s in msg.answer for r in s)
-            if got == sorted(values):
-                break
-            assert time.monotonic() < end, f"n{node.id}: {qname} {ecs} -> {got}"
-            time.sleep(0.1)
 
 
 CASES = [

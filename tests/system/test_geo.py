@@ -241,14 +241,26 @@ def test_export_lines_carry_geo_location_and_import_reads_them(geo):
         {"action": "DELETE", "rrset": rs("www", "eng", "192.0.2.1", country_code="GB",
                                          subdivision_code="ENG")}]}, timeout=10)
     assert r.status == 200, r
-    wait_values(cluster, f"www.{ZONE}", ("81.2.69.160", 32), ["192.0.2.2"])
+    wait_values(cluster, f"www.{ZONE}", ("81.2.69.160", 32), ["192.0.2.2"], 5.0)
     r = leader.req("POST", f"/v1/zones/{ZONE}/import", raw=text, content_type="text/dns",
                    timeout=10)
     assert r.status == 200, r
-    wait_values(cluster, f"www.{ZONE}", ("81.2.69.160", 32), ["192.0.2.1"])
+    wait_values(cluster, f"www.{ZONE}", ("81.2.69.160", 32), ["192.0.2.1"], 5.0)
 
 
-def wait_values(cluster, qname, ecs, values, timeout=5.0):
+def same_everywhere(cluster, qname, ecs, values, option):
+    """Every node answers values with option, the same bytes after the id."""
+    seen = None
+    for node in cluster.running():
+        data, msg = ask(node, qname, ecs=ecs)
+        expect(data, msg, values, option)
+        if seen is None:
+            seen = data[2:]
+        assert data[2:] == seen, f"n{node.id} differs: {data.hex()} vs {seen.hex()}"
+
+
+def wait_values(cluster, qname, ecs, values, timeout=15.0):
+    """Waits until every node answers qname (for the ECS client) with values."""
     for node in cluster.running():
         end = time.monotonic() + timeout * SLACK
         while True:
@@ -361,7 +373,7 @@ def test_sighup_reloads_a_changed_database_without_dropping_queries(geo):
     expect(data, msg, ["192.0.2.4"], ecs_bytes(1, 24, 24, V4("192.0.2.0")[:3]))
     write_mmdb(db, NETWORKS)  # as the module's other tests expect it
     node.proc.send_signal(1)
-    wait_values(cluster, f"www.{ZONE}", ("192.0.2.77", 24), ["192.0.2.3"])
+    wait_values(cluster, f"www.{ZONE}", ("192.0.2.77", 24), ["192.0.2.3"], 5.0)
 
 
 def test_api_reload_on_one_node(geo):

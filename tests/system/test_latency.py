@@ -36,7 +36,8 @@ import dns.query
 import pytest
 
 from conftest import free_port
-from test_geo import QUORUMCTL, SLACK, V4, ask, ecs_bytes, expect, upsert, write_mmdb
+from test_geo import (QUORUMCTL, SLACK, V4, ask, ecs_bytes, same_everywhere, upsert,
+                      wait_values, write_mmdb)
 
 ZONE = "lat.test."
 REGIONS = {1: "eu-west", 2: "us-east", 3: "ap-northeast"}
@@ -58,28 +59,6 @@ def change(cluster, node, changes):
     r = node.post(f"/v1/zones/{ZONE}/changes", {"changes": changes}, timeout=10)
     assert r.status == 200, r
     cluster.wait_change_insync(node, r.json["change"]["id"], timeout=10 * SLACK)
-
-
-def same_everywhere(cluster, qname, ecs, values, option):
-    seen = None
-    for node in cluster.running():
-        data, msg = ask(node, qname, ecs=ecs)
-        expect(data, msg, values, option)
-        if seen is None:
-            seen = data[2:]
-        assert data[2:] == seen, f"n{node.id} differs: {data.hex()} vs {seen.hex()}"
-
-
-def wait_values(cluster, qname, ecs, values, timeout=15.0):
-    for node in cluster.running():
-        end = time.monotonic() + timeout * SLACK
-        while True:
-            _, msg = ask(node, qname, ecs=ecs)
-            got = sorted(r.to_text() for s in msg.answer for r in s)
-            if got == sorted(values):
-                break
-            assert time.monotonic() < end, f"n{node.id}: {qname} {ecs} -> {got}"
-            time.sleep(0.1)
 
 
 def load(node, entries, status=200):
