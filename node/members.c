@@ -13,6 +13,7 @@
  * start exits 0 instead of rejoining with a stale log.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,10 +117,15 @@ void node_members_check(struct node_cluster *c)
         c->absent_since_ms = 0;
         char dns[64];
         snprintf(dns, sizeof(dns), "%s", cfg->listen_text[0]);
+        bool was_registered = c->registered;
         c->registered = strcmp(self->raft_address, cfg->raft_listen) == 0 &&
                         strcmp(self->api_address, cfg->api_listen) == 0 &&
                         strcmp(self->dns_address, dns) == 0 &&
                         strcmp(self->name, cfg->node_name) == 0;
+        if (c->registered && !was_registered)
+                LOG_INFO("this node's addresses are in the member table (%" PRIu64
+                         " ms after start)",
+                         uv_now(c->loop) - c->started_ms);
 }
 
 void node_members_confirm_removal(struct node_cluster *c)

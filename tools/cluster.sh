@@ -44,6 +44,7 @@ MAX_NODES=9
 ZONE=demo.quorumdns.test.
 ZONE_FILE="$ROOT/tools/demo/demo.quorumdns.test.zone"
 LEADER_TIMEOUT=60 # seconds start waits for a leader
+READY_TIMEOUT=30  # seconds start and restart-node wait for a node to be ready
 STOP_TIMEOUT=10   # seconds between SIGTERM and SIGKILL
 
 if [ -x /usr/bin/python3 ]; then
@@ -466,6 +467,30 @@ wait_zone_everywhere() {
         done
 }
 
+# Waits until each of the given nodes says it is ready in GET /v1/health:
+# restored, registered in the member table, a leader known, not lagging.
+# After READY_TIMEOUT seconds, shows the node's reason and log tail and
+# fails.
+wait_ready() {
+        local i state end=$((SECONDS + READY_TIMEOUT))
+        for i in "$@"; do
+                while :; do
+                        state="$(readiness "$i")"
+                        [ "$state" = ready ] && break
+                        if [ -z "$(running_pid "$i")" ]; then
+                                show_log_tail "$i"
+                                die "n$i exited (log: $(rel "$(log_of "$i")"))"
+                        fi
+                        if [ "$SECONDS" -ge "$end" ]; then
+                                show_log_tail "$i"
+                                warn "n$i runs but is $state after $READY_TIMEOUT s"
+                                return 1
+                        fi
+                        sleep 0.25
+                done
+        done
+}
+
 # ------------------------------------------------------------------ commands
 
 run_setup() {
@@ -605,6 +630,7 @@ cmd_start() {
         wait_leader
         create_demo_zone 1
         wait_zone_everywhere
+        wait_ready $(seq 1 "$N") || die "the cluster runs but not every node is ready; tools/cluster.sh status shows why"
         print_usage
         if [ "$DEMO_FAILED" = 1 ]; then
                 die "the cluster runs, but the demo zone could not be imported (see the warning above); tools/cluster.sh stop stops it"
@@ -791,6 +817,7 @@ cmd_restart_node() {
                 fi
                 sleep 0.25
         done
+        wait_ready "$i" || true
         say "n$i restarted (pid $(running_pid "$i")): $(curl -sS -m 2 "$(api_of "$i")/v1/health" 2>/dev/null || true)"
 }
 
