@@ -82,14 +82,13 @@ void node_api_metrics_start(struct node_api *api)
         uv_unref((uv_handle_t *)&m->stall_timer); /* never keeps the loop alive */
 }
 
-void node_api_metrics_stop(struct node_api *api)
+void node_api_metrics_stop(struct node_api *api, struct node_closing *g)
 {
         struct node_api_metrics *m = &api->metrics;
         if (!m->stall_running)
                 return;
         m->stall_running = false;
-        if (!uv_is_closing((uv_handle_t *)&m->stall_timer))
-                uv_close((uv_handle_t *)&m->stall_timer, NULL);
+        node_closing_handle(g, (uv_handle_t *)&m->stall_timer);
 }
 
 void node_api_metrics_batch(struct node_api *api, int status, const struct cs_result *res)

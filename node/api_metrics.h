@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "consensus/state.h"
+#include "node/closing.h"
 #include "node/http.h"
 
 /* What the DNS listeners have counted since start, summed over addresses. */
@@ -77,7 +78,8 @@ const struct node_http_route *node_api_metrics_routes(size_t *count);
 
 /* Starts the loop-stall timer of api->metrics. */
 void node_api_metrics_start(struct node_api *api);
-void node_api_metrics_stop(struct node_api *api);
+/* Closes the loop-stall timer through g. */
+void node_api_metrics_stop(struct node_api *api, struct node_closing *g);
 
 /* A change batch's outcome, as node_api_reply_result answers it. */
 void node_api_metrics_batch(struct node_api *api, int status,

@@ -119,15 +119,15 @@ static void on_side_accepted(void *ctx, unsigned kind, raft_id peer, int fd)
         if (kind == NODE_SIDE_HTTP)
                 node_http_accept_peer(c->http, fd, peer);
         else if (kind == NODE_SIDE_POLL)
-                node_poll_serve(c->loop, fd, applied_index, c);
+                node_poll_serve(c->loop, fd, applied_index, c, &c->poll_served);
         else
                 close(fd);
 }
 
 void node_cluster_serve_calls(struct node_cluster *c, struct node_http *http)
 {
-        c->http = http;
-        if (c->replica.authenticated)
+        c->http = http; /* NULL: the API is closing, side channels are refused */
+        if (http != NULL && c->replica.authenticated)
                 consensus_transport_side_listen(&c->replica.transport, on_side_accepted,
                                                 c);
 }

@@ -416,32 +416,49 @@ void node_cluster_state_release(struct node_cluster *c)
         }
 }
 
+/* Closed when the replica is closed, its state freed and our handles too. */
+static void maybe_closed(struct node_cluster *c)
+{
+        if (c->state_closed && c->closing_handles == 0 && c->closed_cb != NULL)
+                c->closed_cb(c);
+}
+
 static void close_state(struct node_cluster *c)
 {
         node_identity_free(&c->identity);
         cs_fsm_close(&c->fsm);
         cs_state_fini(&c->state);
         node_publish_fini(c);
-        if (c->closed_cb != NULL)
-                c->closed_cb(c);
+        c->state_closed = true;
+        maybe_closed(c);
 }
 
-void node_cluster_close(struct node_cluster *c, void (*closed_cb)(struct node_cluster *c))
+static void on_handle_closed(uv_handle_t *h)
+{
+        struct node_cluster *c = h->data;
+        c->closing_handles--;
+        maybe_closed(c);
+}
+
+int node_cluster_close(struct node_cluster *c, void (*closed_cb)(struct node_cluster *c))
 {
         if (!c->running)
-                return;
+                return -EALREADY;
         c->running = false;
         c->closed_cb = closed_cb;
-        uv_close((uv_handle_t *)&c->tick, NULL);
-        uv_close((uv_handle_t *)&c->refuse_timer, NULL);
+        c->closing_handles = 4;
+        uv_close((uv_handle_t *)&c->tick, on_handle_closed);
+        uv_close((uv_handle_t *)&c->refuse_timer, on_handle_closed);
         report_refused(c); /* as libuv does with requests cut short by a close */
         while (c->applied_waits != NULL)
                 wait_end(c->applied_waits, -ECANCELED);
-        uv_close((uv_handle_t *)&c->applied_check, NULL);
-        node_ready_close(c);
+        uv_close((uv_handle_t *)&c->applied_check, on_handle_closed);
+        node_ready_close(c, on_handle_closed);
         for (unsigned i = 0; i < c->peer_count; i++) {
                 node_poller_close(c->peers[i].poller);
                 c->peers[i].poller = NULL;
         }
+        node_poll_serve_close_all(&c->poll_served);
         consensus_replica_close(&c->replica, on_replica_closed);
+        return 0;
 }

@@ -127,6 +127,9 @@ struct node_cluster {
         bool removed;           /* removed from the cluster (DATA_DIR/removed says so) */
         bool stop_told;
         void (*closed_cb)(struct node_cluster *cluster);
+        unsigned closing_handles; /* the tick, check and timers, until closed */
+        struct node_poll_server *poll_served; /* the polls this node answers */
+        bool state_closed;        /* the replica closed and the state freed */
         /* Restoring (node/ready.c): DNS opens once the state is restored. */
         void (*restored_cb)(struct node_cluster *cluster);
         uv_timer_t restore_timer;
@@ -168,8 +171,10 @@ int node_cluster_start(struct node_cluster *c, uv_loop_t *loop,
                        const struct node_config *cfg, struct dns_db *db,
                        void (*removed_cb)(struct node_cluster *c),
                        void (*restored_cb)(struct node_cluster *c));
-void node_cluster_close(struct node_cluster *c,
-                        void (*closed_cb)(struct node_cluster *c));
+/* Ends waits and polls (cancelled), closes the cluster's handles and the
+ * replica; closed_cb (may be NULL) once all of it is closed.  -EALREADY (and
+ * no callback) when not running. */
+int node_cluster_close(struct node_cluster *c, void (*closed_cb)(struct node_cluster *c));
 
 bool node_cluster_is_leader(struct node_cluster *c);
 /* True while this node's log holds no raft configuration: a node started

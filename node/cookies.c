@@ -126,11 +126,11 @@ int node_cookies_start(struct node_cookies *c, uv_loop_t *loop, const char *path
         return 0;
 }
 
-void node_cookies_close(struct node_cookies *c)
+void node_cookies_close(struct node_cookies *c, struct node_closing *g)
 {
         if (!c->started)
                 return;
         c->started = false;
-        uv_close((uv_handle_t *)&c->expiry, NULL);
-        uv_close((uv_handle_t *)&c->poll, NULL);
+        node_closing_handle(g, (uv_handle_t *)&c->expiry);
+        node_closing_handle(g, (uv_handle_t *)&c->poll);
 }

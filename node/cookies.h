@@ -21,7 +21,9 @@
 #include <stdint.h>
 #include <uv.h>
 
+
 #include "dns/cookie.h"
+#include "node/closing.h"
 
 struct node_cookies {
         uv_loop_t *loop;
@@ -42,7 +44,8 @@ int node_cookies_start(struct node_cookies *c, uv_loop_t *loop, const char *path
                        unsigned overlap_s, char *err, size_t err_size);
 /* Reads the file again now (SIGHUP). */
 void node_cookies_reload(struct node_cookies *c);
-void node_cookies_close(struct node_cookies *c);
+/* Closes the timer and the file watch through g. */
+void node_cookies_close(struct node_cookies *c, struct node_closing *g);
 
 /* Parses a secrets file into keys; 0, or -1 with a reason in err. */
 int node_cookies_read(const char *path, struct dns_cookie_keys *keys, char *err,

@@ -26,6 +26,7 @@
 #include "health/sched.h"
 
 struct node_health {
+        struct node_closing *closing_count; /* told when h is freed, or NULL */
         struct node_cluster *c;
         uv_loop_t *loop;
         const struct node_config *cfg;
@@ -437,8 +438,11 @@ static void maybe_free(struct node_health *h)
 {
         if (--h->open > 0)
                 return;
+        struct node_closing *g = h->closing_count;
         free(h->votes);
         free(h);
+        if (g != NULL)
+                node_closing_release(g);
 }
 
 static void on_handle_closed(uv_handle_t *handle)
@@ -514,11 +518,14 @@ int node_health_start(struct node_health **out, struct node_cluster *c, uv_loop_
         return 0;
 }
 
-void node_health_close(struct node_health *h)
+void node_health_close(struct node_health *h, struct node_closing *g)
 {
         if (h == NULL || h->closing)
                 return;
         h->closing = true;
+        h->closing_count = g;
+        if (g != NULL)
+                node_closing_hold(g);
         cs_state_set_health_observer(&h->c->state, NULL);
         h->c->health_interned = NULL;
         h->c->health_ctx = NULL;

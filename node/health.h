@@ -30,6 +30,7 @@
 #include "health/probe.h"
 #include "node/api_json.h"
 #include "node/api_metrics.h"
+#include "node/closing.h"
 #include "node/cluster.h"
 
 #define NODE_HEALTH_COALESCE_MS 200
@@ -51,9 +52,10 @@ struct node_health_stats {
 int node_health_start(struct node_health **out, struct node_cluster *c, uv_loop_t *loop,
                       const struct node_config *cfg);
 
-/* Stops every probe and timer and forgets the state's observer; frees h
- * once its handles have closed.  NULL is a no-op. */
-void node_health_close(struct node_health *h);
+/* Stops every probe (cancelled) and timer and forgets the state's observer;
+ * frees h once its handles have closed and its votes are answered, then
+ * releases g (held meanwhile; may be NULL).  NULL h is a no-op. */
+void node_health_close(struct node_health *h, struct node_closing *g);
 
 /* The JSON body of a follower's votes ({"node": id, "votes": [...]}), and
  * its parse into a command (strings borrowed from body; *votes is malloc'ed

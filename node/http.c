@@ -92,6 +92,8 @@ void node_http_reply_text(struct node_http_request *r, int status,
         if (req == NULL)
                 return;
         r->h2o_req = NULL; /* answered: a second answer is a no-op */
+        if (req->conn->ctx->shutdown_requested)
+                req->http1_is_persistent = 0; /* stopping: close after this answer */
         req->res.status = status;
         req->res.reason = node_http_reason(status);
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
@@ -480,13 +482,15 @@ static void on_peer_closed(uv_handle_t *handle)
                         *p = pc->next;
                         break;
                 }
+        struct node_http *http = pc->http;
         free(pc);
+        node_http_check_closed(http);
 }
 
 void node_http_accept_peer(struct node_http *http, int fd, uint64_t peer)
 {
         struct peer_conn *pc = calloc(1, sizeof(*pc));
-        if (http == NULL || pc == NULL) {
+        if (http == NULL || http->closing || pc == NULL) {
                 free(pc);
                 close(fd);
                 return;
@@ -561,25 +565,84 @@ int node_http_start(struct node_http **out, uv_loop_t *loop,
         http->accept.ctx = &http->context;
         http->accept.hosts = http->config.hosts;
         http->peer_accept = http->accept;
-        if (cfg->tls_cert != NULL && setup_tls(http, err, err_size) != 0)
-                return -EINVAL;
+        uv_timer_init(loop, &http->reap);
+        http->reap.data = http;
         uv_tcp_init(loop, &http->listener);
         http->listener.data = http;
-        int rc = uv_tcp_bind(&http->listener, cfg->address, 0);
+        http->listening = true;
+        int rc = cfg->tls_cert != NULL ? setup_tls(http, err, err_size) : 0;
+        bool told = rc != 0;
+        if (rc == 0)
+                rc = uv_tcp_bind(&http->listener, cfg->address, 0);
         if (rc == 0)
                 rc = uv_listen((uv_stream_t *)&http->listener, 256, node_http_on_accept);
         if (rc != 0) {
-                snprintf(err, err_size, "API: %s", uv_strerror(rc));
-                uv_close((uv_handle_t *)&http->listener, NULL);
+                if (!told)
+                        snprintf(err, err_size, "API: %s", uv_strerror(rc));
+                node_http_close(http, NULL, NULL); /* frees http asynchronously */
                 return rc;
         }
         *out = http;
         return 0;
 }
 
-void node_http_close(struct node_http *http)
+static void on_reaped(uv_handle_t *handle)
 {
-        if (http == NULL)
+        struct node_http *http = handle->data;
+        void (*closed_cb)(void *) = http->closed_cb;
+        void *arg = http->closed_arg;
+        free(http->tokens);
+        free(http->buckets);
+        free(http->peers);
+        free(http);
+        if (closed_cb != NULL)
+                closed_cb(arg);
+}
+
+/* One loop turn after h2o's context was disposed: the close callbacks of its
+ * timers and cross-thread queue have run, so its memory may go. */
+static void on_reap(uv_timer_t *timer)
+{
+        uv_close((uv_handle_t *)timer, on_reaped);
+}
+
+static void on_listener_closed(uv_handle_t *handle)
+{
+        struct node_http *http = handle->data;
+        http->listening = false;
+        node_http_check_closed(http);
+}
+
+void node_http_check_closed(struct node_http *http)
+{
+        if (!http->closing || http->listening || http->disposed || http->conns != NULL ||
+            http->peer_conns != NULL)
                 return;
-        uv_close((uv_handle_t *)&http->listener, NULL);
+        http->disposed = true;
+        /* Closes h2o's own handles (its timers; its queue's async handle, with
+         * the callback that frees the queue). */
+        h2o_context_dispose(&http->context);
+        h2o_config_dispose(&http->config);
+        if (http->ssl != NULL)
+                SSL_CTX_free(http->ssl);
+        uv_timer_start(&http->reap, on_reap, 0, 0);
+}
+
+void node_http_close(struct node_http *http, void (*closed_cb)(void *arg), void *arg)
+{
+        if (http == NULL || http->closing)
+                return;
+        http->closing = true;
+        http->closed_cb = closed_cb;
+        http->closed_arg = arg;
+        /* New requests on open connections are answered "Connection: close";
+         * answers given from now on close their connection. */
+        h2o_context_request_shutdown(&http->context);
+        uv_close((uv_handle_t *)&http->listener, on_listener_closed);
+        node_http_gate_close_all(http);
+        /* Connections waiting for a request (idle keep-alive, or a request
+         * still arriving) are those on the request-read timeout: expire it
+         * now, so that h2o closes them its own way.  Those with a request in
+         * flight close once it is answered. */
+        h2o_timeout_run(http->context.loop, &http->context.http1.req_timeout, UINT64_MAX);
 }

@@ -108,7 +108,11 @@ struct node_http_config {
 /* Starts serving; returns 0 or a negative error with a one-line reason. */
 int node_http_start(struct node_http **out, uv_loop_t *loop,
                     const struct node_http_config *config, char *err, size_t err_size);
-void node_http_close(struct node_http *http);
+/* Stops accepting, closes idle connections and answers on busy ones with
+ * "Connection: close"; once every connection is closed, h2o's context
+ * (with its handles) is disposed and http freed, then closed_cb(arg) runs
+ * (may be NULL).  NULL http: nothing. */
+void node_http_close(struct node_http *http, void (*closed_cb)(void *arg), void *arg);
 
 /*
  * Serves HTTP/1.1 on fd (taken), a side-channel connection from node `peer`

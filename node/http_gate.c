@@ -100,11 +100,38 @@ static void log_refusal(struct node_http *http, const char *why, const struct co
         http->refused_since = 0;
 }
 
+static void conn_link(struct node_http *http, struct conn *c)
+{
+        c->next = http->conns;
+        if (c->next != NULL)
+                c->next->prev = c;
+        http->conns = c;
+}
+
+static void conn_unlink(struct node_http *http, struct conn *c)
+{
+        if (c->prev != NULL)
+                c->prev->next = c->next;
+        else if (http->conns == c)
+                http->conns = c->next;
+        if (c->next != NULL)
+                c->next->prev = c->prev;
+        c->prev = c->next = NULL;
+}
+
+/* Frees c once both handles are closed; a closing server learns of it. */
+static void conn_release(struct conn *c)
+{
+        if (--c->open_handles > 0)
+                return;
+        struct node_http *http = c->http;
+        free(c);
+        node_http_check_closed(http);
+}
+
 static void conn_handle_closed(uv_handle_t *handle)
 {
-        struct conn *c = handle->data;
-        if (--c->open_handles == 0)
-                free(c);
+        conn_release(handle->data);
 }
 
 /* h2o's close callback for the TCP handle (its data is h2o's socket then). */
@@ -112,13 +139,13 @@ static void conn_tcp_closed(uv_handle_t *handle)
 {
         struct conn *c = (struct conn *)handle; /* tcp is the first member */
         conn_uncount(c->http, c);
+        conn_unlink(c->http, c);
         if (c->gated) {
                 c->gated = false;
                 uv_timer_stop(&c->timer);
                 uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
         }
-        if (--c->open_handles == 0)
-                free(c);
+        conn_release(c);
 }
 
 static void gate_close(struct conn *c)
@@ -304,6 +331,7 @@ void node_http_on_accept(uv_stream_t *listener, int status)
         c->timer.data = c;
         c->open_handles = 2;
         c->gated = true;
+        conn_link(http, c);
         c->sock = h2o_uv_socket_create((uv_stream_t *)&c->tcp, conn_tcp_closed);
         const char *why;
         if (!conn_count(http, c, &why)) {
@@ -322,4 +350,11 @@ void node_http_on_accept(uv_stream_t *listener, int status)
         } else {
                 gate_start(c);
         }
+}
+
+void node_http_gate_close_all(struct node_http *http)
+{
+        for (struct conn *c = http->conns; c != NULL; c = c->next)
+                if (c->gated)
+                        gate_close(c); /* the handles close later: the list stays */
 }

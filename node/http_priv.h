@@ -41,6 +41,13 @@ struct node_http {
         size_t npeers;
         uint64_t refused_at_ms; /* last refusal logged (one line per second) */
         unsigned refused_since;
+        struct conn *conns; /* every accepted connection until its TCP handle closed */
+        /* Closing (node_http_close): the listener, then every connection,
+         * then h2o's context; freed from the reap timer once all is closed. */
+        bool closing, listening, disposed;
+        uv_timer_t reap;
+        void (*closed_cb)(void *arg);
+        void *closed_arg;
 };
 
 /* One accepted connection: the socket h2o reads, and the gate's deadline. */
@@ -53,6 +60,7 @@ struct conn {
         unsigned open_handles;
         bool gated;   /* the gate still judges the first request */
         bool counted; /* in the connection counts */
+        struct conn *prev, *next; /* in http->conns */
         char reply[512];
 };
 
@@ -71,5 +79,10 @@ bool node_http_route_match(const char *pattern, char **seg, size_t nseg,
                            struct node_http_request *r);
 /* The listener's connection callback (http_gate.c). */
 void node_http_on_accept(uv_stream_t *listener, int status);
+/* Closes every connection still under the gate (node_http_close). */
+void node_http_gate_close_all(struct node_http *http);
+/* A connection or the listener has closed: when closing and none is left,
+ * h2o's context is disposed and the server freed (http.c). */
+void node_http_check_closed(struct node_http *http);
 
 #endif

@@ -65,6 +65,7 @@ static void on_join_health(void *ctx, int status, const char *type, const char *
                 char text[512];
                 struct node_forward_request req;
                 join_request(node->cfg, text, sizeof(text), &req);
+                req.call = &node->call;
                 rc = node_cluster_call(node->cluster, (uint64_t)json_integer_value(id),
                                        json_string_value(raft), NULL, &req,
                                        on_join_answer, node);
@@ -111,7 +112,10 @@ static void on_join_timer(uv_timer_t *timer)
         node->joining = true;
         if (authenticated) {
                 struct node_forward_request req = {
-                    .method = "GET", .target = "/v1/health", .timeout_ms = 5000};
+                    .method = "GET",
+                    .target = "/v1/health",
+                    .timeout_ms = 5000,
+                    .call = &node->call};
                 node_forward(node->loop, (struct sockaddr *)&addr, &req, on_join_health,
                              node);
                 return;
@@ -121,6 +125,7 @@ static void on_join_timer(uv_timer_t *timer)
         join_request(cfg, body, sizeof(body), &req);
         snprintf(auth, sizeof(auth), "Bearer %s", token);
         req.authorization = auth;
+        req.call = &node->call;
         node_forward(node->loop, (struct sockaddr *)&addr, &req, on_join_answer, node);
 }
 
@@ -134,8 +139,14 @@ void node_join_start(struct node_join *j, uv_loop_t *loop, const struct node_con
                 uv_timer_start(&j->timer, on_join_timer, 200, 2000);
 }
 
-void node_join_close(struct node_join *j)
+void node_join_close(struct node_join *j, struct node_closing *g)
 {
-        if (j->loop != NULL && !uv_is_closing((uv_handle_t *)&j->timer))
-                uv_close((uv_handle_t *)&j->timer, NULL);
+        if (j->loop == NULL)
+                return;
+        if (j->call != NULL) {
+                node_forward_cancel(j->call);
+                j->call = NULL;
+                j->joining = false;
+        }
+        node_closing_handle(g, (uv_handle_t *)&j->timer);
 }

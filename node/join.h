@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <uv.h>
 
+#include "node/closing.h"
 #include "node/cluster.h"
 #include "node/config.h"
 
@@ -16,14 +17,15 @@ struct node_join {
         const struct node_config *cfg;
         struct node_cluster *cluster;
         uv_timer_t timer;
-        bool joining; /* a request is in flight */
+        bool joining;                  /* a request is in flight */
+        struct node_forward_call *call; /* that request, while it runs */
 };
 
 /* Starts asking when cfg->join is set (the timer exists either way). */
 void node_join_start(struct node_join *j, uv_loop_t *loop, const struct node_config *cfg,
                      struct node_cluster *cluster);
-/* Stops asking; an answer still in flight finds j as it was (j must live on:
- * it is part of the node). */
-void node_join_close(struct node_join *j);
+/* Stops asking: the request in flight is cancelled (its answer never
+ * comes) and the timer closed through g. */
+void node_join_close(struct node_join *j, struct node_closing *g);
 
 #endif

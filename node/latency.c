@@ -15,6 +15,7 @@
 #include "dns/latency.h"
 
 struct node_latency {
+        struct node_closing *closing_count; /* told when l is freed, or NULL */
         struct node_cluster *c;
         uv_loop_t *loop;
         const struct node_config *cfg;
@@ -37,8 +38,12 @@ struct node_latency {
 
 static void maybe_free(struct node_latency *l)
 {
-        if (l->closing && l->open == 0)
-                free(l);
+        if (!l->closing || l->open > 0)
+                return;
+        struct node_closing *g = l->closing_count;
+        free(l);
+        if (g != NULL)
+                node_closing_release(g);
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -269,11 +274,14 @@ int node_latency_start(struct node_latency **out, struct node_cluster *c, uv_loo
         return 0;
 }
 
-void node_latency_close(struct node_latency *l)
+void node_latency_close(struct node_latency *l, struct node_closing *g)
 {
         if (l == NULL || l->closing)
                 return;
         l->closing = true;
+        l->closing_count = g;
+        if (g != NULL)
+                node_closing_hold(g);
         cs_state_set_latency_observer(&l->c->state, NULL);
         uv_close((uv_handle_t *)&l->compile, on_handle_closed);
         uv_close((uv_handle_t *)&l->report, on_handle_closed);

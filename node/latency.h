@@ -29,6 +29,7 @@
 #include "consensus/latency.h"
 #include "dns/rtt.h"
 #include "node/api_json.h"
+#include "node/closing.h"
 #include "node/cluster.h"
 
 struct node_latency;
@@ -38,8 +39,9 @@ struct node_latency;
 int node_latency_start(struct node_latency **out, struct node_cluster *c, uv_loop_t *loop,
                        const struct node_config *cfg, struct dns_rtt_table *rtt);
 /* Stops the timers and forgets the observer; frees l once they closed and
- * no report is in flight.  NULL is a no-op. */
-void node_latency_close(struct node_latency *l);
+ * no report is in flight, then releases g (held meanwhile; may be NULL).
+ * NULL l is a no-op. */
+void node_latency_close(struct node_latency *l, struct node_closing *g);
 
 /* Counters for the API: reports proposed or sent, prefixes in them, and the
  * prefixes of the published map. */

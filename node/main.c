@@ -32,6 +32,7 @@
 #include "node/api.h"
 #include "node/api_routing.h"
 #include "node/ca.h"
+#include "node/closing.h"
 #include "node/cluster.h"
 #include "node/config.h"
 #include "node/cookies.h"
@@ -42,6 +43,9 @@
 #include "node/http.h"
 #include "node/join.h"
 #include "node/latency.h"
+
+/* After this long, whatever is still open is logged and closed (closing.h). */
+#define NODE_STOP_NET_MS 5000
 
 struct node {
         uv_loop_t *loop;
@@ -64,7 +68,8 @@ struct node {
         struct node_http *http;
         struct node_http *metrics_http; /* --metrics-listen, or NULL */
         struct node_join join;          /* --join */
-        uv_timer_t final_timer;
+        struct node_closing closing; /* what stop() waits for (node/closing.h) */
+        bool stats_started;
         int exit_code;
         struct dns_qlog *qlog;     /* the query log, or NULL */
         struct dns_dnstap *dnstap; /* dnstap output, or NULL */
@@ -280,68 +285,91 @@ static void on_stats_timer(uv_timer_t *timer)
 
 static void server_closed_tcp(struct dns_tcp_server *s)
 {
+        struct node *node = s->loop->data;
+        node_closing_release(&node->closing);
 }
 
-static void close_any(uv_handle_t *handle, void *arg)
+static void on_http_closed(void *arg)
 {
-        if (!uv_is_closing(handle))
-                uv_close(handle, NULL);
+        node_closing_release(arg);
 }
 
-static void on_final(uv_timer_t *timer)
-{
-        uv_walk(timer->loop, close_any, NULL);
-}
-
-static void close_async(uv_handle_t *handle, void *arg)
-{
-        if (handle->type == UV_ASYNC && !uv_is_closing(handle))
-                uv_close(handle, NULL);
-}
-
-/* Raft has closed cleanly.  The HTTP library's cross-thread queue (the only
- * async handle: nothing of ours uses one) would keep the loop alive until
- * the final timer; without it the loop ends as soon as the requests in
- * flight end.  Anything else is left to its owner or the final timer. */
 static void on_cluster_closed(struct node_cluster *c)
 {
-        uv_walk(c->loop, close_async, NULL);
+        struct node *node = (struct node *)((char *)c - offsetof(struct node, cluster));
+        node_closing_release(&node->closing);
 }
 
+static void on_all_closed(struct node_closing *g)
+{
+        (void)g;
+        LOG_DEBUG("shutdown: every closer has reported");
+}
+
+/* Closes the DNS servers: no new queries; TCP connections end at once. */
+static void close_servers(struct node *node)
+{
+        for (unsigned i = 0; i < node->servers; i++) {
+                dns_udp_server_close(&node->udp[i]);
+                node_closing_hold(&node->closing);
+                dns_tcp_server_close(&node->tcp[i], server_closed_tcp);
+        }
+        node->servers = 0;
+}
+
+/* The cluster side, in the reverse order of start_cluster (also after a
+ * failed start: each closer skips what never started). */
+static void close_cluster_side(struct node *node)
+{
+        struct node_closing *g = &node->closing;
+        /* No new work: API listeners and the side channels of other nodes. */
+        node_cluster_serve_calls(&node->cluster, NULL);
+        struct node_http *http[2] = {node->http, node->metrics_http};
+        node->http = node->metrics_http = NULL;
+        for (int i = 0; i < 2; i++)
+                if (http[i] != NULL) {
+                        node_closing_hold(g);
+                        node_http_close(http[i], on_http_closed, g);
+                }
+        /* Work in flight ends, each owner told once: relays are answered 503,
+         * a join is cancelled, probes and votes stop. */
+        node_api_relays_cancel(&node->api);
+        node_join_close(&node->join, g);
+        node_health_close(node->health, g);
+        node->health = node->api.health = NULL;
+        node_latency_close(node->latency, g);
+        node->latency = node->api.latency = NULL;
+        node_api_metrics_stop(&node->api, g);
+        /* Raft last: polls and applied-index waits are cancelled, then the
+         * replica closes (proposals in flight end with a shutdown status). */
+        node_closing_hold(g);
+        if (node_cluster_close(&node->cluster, on_cluster_closed) != 0)
+                node_closing_release(g);
+}
+
+/* SIGTERM/SIGINT, removal or a failed start: stops in the reverse order of
+ * start-up (README, "Stopping a node").  The loop ends when the last handle
+ * is closed by its owner; the safety net only reports owners that forgot. */
 static void stop(struct node *node)
 {
         if (node->stopping)
                 return;
         node->stopping = true;
+        struct node_closing *g = &node->closing;
         LOG_INFO("stopping");
+        node_closing_hold(g);
         log_dns_limits(node, true);
-        uv_close((uv_handle_t *)&node->stats_timer, NULL);
-        node_cookies_close(&node->cookies);
-        for (unsigned i = 0; i < node->servers; i++) {
-                dns_udp_server_close(&node->udp[i]);
-                dns_tcp_server_close(&node->tcp[i], server_closed_tcp);
-        }
-        if (node_config_clustered(&node->cfg)) {
-                node_join_close(&node->join);
-                node_api_relays_cancel(&node->api);
-                node_api_metrics_stop(&node->api);
-                node_http_close(node->http);
-                node_health_close(node->health);
-                node->health = node->api.health = NULL;
-                node_latency_close(node->latency);
-                node->latency = node->api.latency = NULL;
-                if (node->metrics_http != NULL)
-                        node_http_close(node->metrics_http);
-                node_cluster_close(&node->cluster, on_cluster_closed);
-        }
-        uv_close((uv_handle_t *)&node->sigterm, NULL);
-        uv_close((uv_handle_t *)&node->sigint, NULL);
-        uv_close((uv_handle_t *)&node->sighup, NULL);
-        /* Open API connections would keep the loop alive: close whatever is
-         * left once raft has had time to close cleanly. */
-        uv_timer_init(node->loop, &node->final_timer);
-        uv_timer_start(&node->final_timer, on_final, 1000, 0);
-        uv_unref((uv_handle_t *)&node->final_timer);
+        close_servers(node);
+        if (node_config_clustered(&node->cfg))
+                close_cluster_side(node);
+        if (node->stats_started)
+                node_closing_handle(g, (uv_handle_t *)&node->stats_timer);
+        node_cookies_close(&node->cookies, g);
+        node_closing_handle(g, (uv_handle_t *)&node->sigterm);
+        node_closing_handle(g, (uv_handle_t *)&node->sigint);
+        node_closing_handle(g, (uv_handle_t *)&node->sighup);
+        node_closing_watch(g, NODE_STOP_NET_MS);
+        node_closing_release(g);
 }
 
 static void on_signal(uv_signal_t *handle, int signum)
@@ -555,16 +583,14 @@ static int start_cluster(struct node *node)
                         LOG_ERROR("--join %s: https needs --api-tls-cert or --node-ca to "
                                   "trust",
                                   cfg->join);
-                        node_cluster_close(&node->cluster, NULL);
-                        return -1;
+                        return -1; /* main stops what started */
                 }
         }
         if (trust != NULL) {
                 char terr[300];
                 if (node_forward_use_tls(trust, terr, sizeof(terr)) != 0) {
                         LOG_ERROR("%s", terr);
-                        node_cluster_close(&node->cluster, NULL);
-                        return -1;
+                        return -1; /* main stops what started */
                 }
         }
         struct node_http_token tokens[NODE_MAX_TOKENS];
@@ -586,18 +612,12 @@ static int start_cluster(struct node *node)
         char err[256];
         if (node_http_start(&node->http, node->loop, &hc, err, sizeof(err)) != 0) {
                 LOG_ERROR("cannot serve the API on %s: %s", cfg->api_listen, err);
-                node_api_metrics_stop(&node->api);
-                node_cluster_close(&node->cluster, NULL);
                 return -1;
         }
         node_cluster_serve_calls(&node->cluster, node->http);
         int hrc = node_health_start(&node->health, &node->cluster, node->loop, cfg);
         if (hrc != 0) {
                 LOG_ERROR("cannot start health checking: %s", strerror(-hrc));
-                node_http_close(node->http);
-                node->http = NULL;
-                node_api_metrics_stop(&node->api);
-                node_cluster_close(&node->cluster, NULL);
                 return -1;
         }
         node->api.health = node->health;
@@ -615,14 +635,6 @@ static int start_cluster(struct node *node)
                                     sizeof(err)) != 0) {
                         LOG_ERROR("cannot serve /metrics on %s: %s", cfg->metrics_listen,
                                   err);
-                        node_http_close(node->http);
-                        node->http = NULL;
-                        node_health_close(node->health);
-                        node->health = node->api.health = NULL;
-                        node_latency_close(node->latency);
-                        node->latency = node->api.latency = NULL;
-                        node_api_metrics_stop(&node->api);
-                        node_cluster_close(&node->cluster, NULL);
                         return -1;
                 }
                 LOG_INFO("serving /metrics on %s too", cfg->metrics_listen);
@@ -703,6 +715,8 @@ int main(int argc, char **argv)
                  secs);
 
         node.loop = uv_default_loop();
+        node.loop->data = &node;
+        node_closing_init(&node.closing, node.loop, on_all_closed);
         raise_fd_limit(&node.cfg);
         int rc = 1;
         if (dns_rrl_init(&node.rrl, &node.cfg.rrl) != 0) {
@@ -740,21 +754,17 @@ int main(int argc, char **argv)
                 uv_timer_init(node.loop, &node.stats_timer);
                 node.stats_timer.data = &node;
                 uv_timer_start(&node.stats_timer, on_stats_timer, 10000, 10000);
+                node.stats_started = true;
                 rc = 0;
         } else {
-                for (unsigned i = 0; i < node.servers; i++) {
-                        dns_udp_server_close(&node.udp[i]);
-                        dns_tcp_server_close(&node.tcp[i], server_closed_tcp);
-                }
-                uv_close((uv_handle_t *)&node.sigterm, NULL);
-                uv_close((uv_handle_t *)&node.sigint, NULL);
-                uv_close((uv_handle_t *)&node.sighup, NULL);
-                node_cookies_close(&node.cookies);
+                stop(&node); /* what did start closes */
         }
         uv_run(node.loop, UV_RUN_DEFAULT);
         if (rc == 0)
                 rc = node.exit_code;
-        uv_loop_close(node.loop);
+        unsigned stragglers = node_closing_finish(&node.closing);
+        if (uv_loop_close(node.loop) != 0)
+                LOG_WARN("shutdown: the loop still has handles");
         dns_qlog_close(node.qlog); /* every DNS server is closed */
         dns_dnstap_close(node.dnstap);
         node_api_imports_free(&node.api);
@@ -767,8 +777,11 @@ int main(int argc, char **argv)
         if (rc == 0 && node.cluster.exit_code != 0) {
                 rc = node.cluster.exit_code;
                 LOG_ERROR("stopped (fail-stop, exit %d): %s", rc, node.cluster.error);
+        } else if (rc == 0 && stragglers == 0) {
+                LOG_INFO("stopped: every handle closed by its owner");
         } else if (rc == 0) {
-                LOG_INFO("stopped");
+                LOG_WARN("stopped: %u handle%s closed by the safety net", stragglers,
+                         stragglers == 1 ? "" : "s");
         }
         return rc;
 }

@@ -204,25 +204,50 @@ void node_poller_close(struct node_poller *p)
 
 /* ---- answering ---------------------------------------------------------- */
 
-struct poll_server {
+struct node_poll_server {
         uv_pipe_t pipe;
         uint64_t (*applied)(void *ctx);
         void *ctx;
+        struct node_poll_server **list, *prev, *next;
         char scratch[64];
 };
 
+static void on_server_closed(uv_handle_t *h)
+{
+        struct node_poll_server *s = (struct node_poll_server *)h;
+        if (s->prev != NULL)
+                s->prev->next = s->next;
+        else if (s->list != NULL && *s->list == s)
+                *s->list = s->next;
+        if (s->next != NULL)
+                s->next->prev = s->prev;
+        free(s);
+}
+
+static void server_close(struct node_poll_server *s)
+{
+        if (!uv_is_closing((uv_handle_t *)&s->pipe))
+                uv_close((uv_handle_t *)&s->pipe, on_server_closed);
+}
+
+void node_poll_serve_close_all(struct node_poll_server **list)
+{
+        for (struct node_poll_server *s = *list; s != NULL; s = s->next)
+                server_close(s);
+}
+
 static void on_server_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-        struct poll_server *s = (struct poll_server *)h;
+        struct node_poll_server *s = (struct node_poll_server *)h;
         buf->base = s->scratch;
         buf->len = sizeof(s->scratch);
 }
 
 static void on_question(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 {
-        struct poll_server *s = (struct poll_server *)stream;
+        struct node_poll_server *s = (struct node_poll_server *)stream;
         if (n < 0) {
-                uv_close((uv_handle_t *)stream, (uv_close_cb)free);
+                server_close(s);
                 return;
         }
         if (n == 0)
@@ -232,12 +257,13 @@ static void on_question(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
         for (int i = 0; i < 8; i++)
                 out[i] = (unsigned char)(v >> (8 * i));
         if (write_bytes(stream, out, sizeof(out)) != 0)
-                uv_close((uv_handle_t *)stream, (uv_close_cb)free);
+                server_close(s);
 }
 
-void node_poll_serve(uv_loop_t *loop, int fd, uint64_t (*applied)(void *ctx), void *ctx)
+void node_poll_serve(uv_loop_t *loop, int fd, uint64_t (*applied)(void *ctx), void *ctx,
+                     struct node_poll_server **list)
 {
-        struct poll_server *s = calloc(1, sizeof(*s));
+        struct node_poll_server *s = calloc(1, sizeof(*s));
         if (s == NULL) {
                 close(fd);
                 return;
@@ -250,5 +276,10 @@ void node_poll_serve(uv_loop_t *loop, int fd, uint64_t (*applied)(void *ctx), vo
                 uv_close((uv_handle_t *)&s->pipe, (uv_close_cb)free);
                 return;
         }
+        s->list = list;
+        s->next = *list;
+        if (s->next != NULL)
+                s->next->prev = s;
+        *list = s;
         uv_read_start((uv_stream_t *)&s->pipe, on_server_alloc, on_question);
 }

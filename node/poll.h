@@ -47,7 +47,14 @@ void node_poller_set_address(struct node_poller *p, const char *raft);
  * again). */
 void node_poller_close(struct node_poller *p);
 
-/* Answers the polls arriving on fd (taken), with applied(ctx). */
-void node_poll_serve(uv_loop_t *loop, int fd, uint64_t (*applied)(void *ctx), void *ctx);
+struct node_poll_server;
+
+/* Answers the polls arriving on fd (taken), with applied(ctx); the answering
+ * end is linked into *list (the owner's) until it closes. */
+void node_poll_serve(uv_loop_t *loop, int fd, uint64_t (*applied)(void *ctx), void *ctx,
+                     struct node_poll_server **list);
+/* Closes every answering end in *list (each frees itself in its close
+ * callback); applied() is not called again. */
+void node_poll_serve_close_all(struct node_poll_server **list);
 
 #endif

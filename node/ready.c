@@ -148,7 +148,7 @@ bool node_ready_check(struct node_cluster *c, char *reason, size_t size)
         return true;
 }
 
-void node_ready_close(struct node_cluster *c)
+void node_ready_close(struct node_cluster *c, uv_close_cb cb)
 {
-        uv_close((uv_handle_t *)&c->restore_timer, NULL);
+        uv_close((uv_handle_t *)&c->restore_timer, cb);
 }

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <uv.h>
 
 struct node_cluster;
 
@@ -18,6 +19,7 @@ int node_ready_start(struct node_cluster *c);
 void node_ready_tick(struct node_cluster *c);
 /* true when ready; otherwise false with a one-line reason. */
 bool node_ready_check(struct node_cluster *c, char *reason, size_t size);
-void node_ready_close(struct node_cluster *c);
+/* Closes the restore timer; cb as uv_close's (its data is c). */
+void node_ready_close(struct node_cluster *c, uv_close_cb cb);
 
 #endif
