@@ -636,8 +636,11 @@ void node_http_close(struct node_http *http, void (*closed_cb)(void *arg), void 
         http->closed_cb = closed_cb;
         http->closed_arg = arg;
         /* New requests on open connections are answered "Connection: close";
-         * answers given from now on close their connection. */
-        h2o_context_request_shutdown(&http->context);
+         * answers given from now on close their connection.  The flag only:
+         * h2o_context_request_shutdown would also arm HTTP/2's GOAWAY timer,
+         * which this HTTP/1.1 server has no use for and which would still be
+         * pending when the context is disposed. */
+        http->context.shutdown_requested = 1;
         uv_close((uv_handle_t *)&http->listener, on_listener_closed);
         node_http_gate_close_all(http);
         /* Connections waiting for a request (idle keep-alive, or a request
