@@ -17,6 +17,9 @@
 #include <stdint.h>
 #include <uv.h>
 
+/* The safety net's bound: a clean stop takes well under a second. */
+#define NODE_CLOSING_NET_MS 5000
+
 struct node_closing {
         uv_loop_t *loop;
         unsigned open; /* handles and modules still closing */

@@ -129,7 +129,7 @@ struct node_cluster {
         void (*closed_cb)(struct node_cluster *cluster);
         unsigned closing_handles; /* the tick, check and timers, until closed */
         struct node_poll_server *poll_served; /* the polls this node answers */
-        bool state_closed;        /* the replica closed and the state freed */
+        bool state_closed;                    /* the replica closed and the state freed */
         /* Restoring (node/ready.c): DNS opens once the state is restored. */
         void (*restored_cb)(struct node_cluster *cluster);
         uv_timer_t restore_timer;

@@ -21,7 +21,6 @@
 #include <stdint.h>
 #include <uv.h>
 
-
 #include "dns/cookie.h"
 #include "node/closing.h"
 

@@ -579,7 +579,7 @@ int node_http_start(struct node_http **out, uv_loop_t *loop,
         if (rc != 0) {
                 if (!told)
                         snprintf(err, err_size, "API: %s", uv_strerror(rc));
-                node_http_close(http, NULL, NULL); /* frees http asynchronously */
+                node_http_close(http, NULL); /* frees http asynchronously */
                 return rc;
         }
         *out = http;
@@ -589,14 +589,13 @@ int node_http_start(struct node_http **out, uv_loop_t *loop,
 static void on_reaped(uv_handle_t *handle)
 {
         struct node_http *http = handle->data;
-        void (*closed_cb)(void *) = http->closed_cb;
-        void *arg = http->closed_arg;
+        struct node_closing *g = http->closed;
         free(http->tokens);
         free(http->buckets);
         free(http->peers);
         free(http);
-        if (closed_cb != NULL)
-                closed_cb(arg);
+        if (g != NULL)
+                node_closing_release(g);
 }
 
 /* One loop turn after h2o's context was disposed: the close callbacks of its
@@ -628,13 +627,14 @@ void node_http_check_closed(struct node_http *http)
         uv_timer_start(&http->reap, on_reap, 0, 0);
 }
 
-void node_http_close(struct node_http *http, void (*closed_cb)(void *arg), void *arg)
+void node_http_close(struct node_http *http, struct node_closing *g)
 {
         if (http == NULL || http->closing)
                 return;
         http->closing = true;
-        http->closed_cb = closed_cb;
-        http->closed_arg = arg;
+        http->closed = g;
+        if (g != NULL)
+                node_closing_hold(g);
         /* New requests on open connections are answered "Connection: close";
          * answers given from now on close their connection.  The flag only:
          * h2o_context_request_shutdown would also arm HTTP/2's GOAWAY timer,

@@ -28,6 +28,8 @@
 #include <sys/socket.h>
 #include <uv.h>
 
+#include "node/closing.h"
+
 #define NODE_HTTP_MAX_PARAMS 4
 #define NODE_HTTP_MAX_HEAD   16384 /* request line and headers, at most */
 
@@ -110,9 +112,9 @@ int node_http_start(struct node_http **out, uv_loop_t *loop,
                     const struct node_http_config *config, char *err, size_t err_size);
 /* Stops accepting, closes idle connections and answers on busy ones with
  * "Connection: close"; once every connection is closed, h2o's context
- * (with its handles) is disposed and http freed, then closed_cb(arg) runs
- * (may be NULL).  NULL http: nothing. */
-void node_http_close(struct node_http *http, void (*closed_cb)(void *arg), void *arg);
+ * (with its handles) is disposed and http freed, then g (held meanwhile;
+ * may be NULL) is released.  NULL http: nothing. */
+void node_http_close(struct node_http *http, struct node_closing *g);
 
 /*
  * Serves HTTP/1.1 on fd (taken), a side-channel connection from node `peer`

@@ -46,8 +46,7 @@ struct node_http {
          * then h2o's context; freed from the reap timer once all is closed. */
         bool closing, listening, disposed;
         uv_timer_t reap;
-        void (*closed_cb)(void *arg);
-        void *closed_arg;
+        struct node_closing *closed; /* released once freed, or NULL */
 };
 
 /* One accepted connection: the socket h2o reads, and the gate's deadline. */
@@ -58,8 +57,8 @@ struct conn {
         h2o_socket_t *sock;
         unsigned char addr[16];
         unsigned open_handles;
-        bool gated;   /* the gate still judges the first request */
-        bool counted; /* in the connection counts */
+        bool gated;               /* the gate still judges the first request */
+        bool counted;             /* in the connection counts */
         struct conn *prev, *next; /* in http->conns */
         char reply[512];
 };

@@ -111,11 +111,10 @@ static void on_join_timer(uv_timer_t *timer)
         }
         node->joining = true;
         if (authenticated) {
-                struct node_forward_request req = {
-                    .method = "GET",
-                    .target = "/v1/health",
-                    .timeout_ms = 5000,
-                    .call = &node->call};
+                struct node_forward_request req = {.method = "GET",
+                                                   .target = "/v1/health",
+                                                   .timeout_ms = 5000,
+                                                   .call = &node->call};
                 node_forward(node->loop, (struct sockaddr *)&addr, &req, on_join_health,
                              node);
                 return;

@@ -17,7 +17,7 @@ struct node_join {
         const struct node_config *cfg;
         struct node_cluster *cluster;
         uv_timer_t timer;
-        bool joining;                  /* a request is in flight */
+        bool joining;                   /* a request is in flight */
         struct node_forward_call *call; /* that request, while it runs */
 };
 

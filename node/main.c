@@ -44,9 +44,6 @@
 #include "node/join.h"
 #include "node/latency.h"
 
-/* After this long, whatever is still open is logged and closed (closing.h). */
-#define NODE_STOP_NET_MS 5000
-
 struct node {
         uv_loop_t *loop;
         struct node_config cfg;
@@ -68,7 +65,7 @@ struct node {
         struct node_http *http;
         struct node_http *metrics_http; /* --metrics-listen, or NULL */
         struct node_join join;          /* --join */
-        struct node_closing closing; /* what stop() waits for (node/closing.h) */
+        struct node_closing closing;    /* what stop() waits for (node/closing.h) */
         bool stats_started;
         int exit_code;
         struct dns_qlog *qlog;     /* the query log, or NULL */
@@ -289,21 +286,10 @@ static void server_closed_tcp(struct dns_tcp_server *s)
         node_closing_release(&node->closing);
 }
 
-static void on_http_closed(void *arg)
-{
-        node_closing_release(arg);
-}
-
 static void on_cluster_closed(struct node_cluster *c)
 {
         struct node *node = (struct node *)((char *)c - offsetof(struct node, cluster));
         node_closing_release(&node->closing);
-}
-
-static void on_all_closed(struct node_closing *g)
-{
-        (void)g;
-        LOG_DEBUG("shutdown: every closer has reported");
 }
 
 /* Closes the DNS servers: no new queries; TCP connections end at once. */
@@ -324,13 +310,9 @@ static void close_cluster_side(struct node *node)
         struct node_closing *g = &node->closing;
         /* No new work: API listeners and the side channels of other nodes. */
         node_cluster_serve_calls(&node->cluster, NULL);
-        struct node_http *http[2] = {node->http, node->metrics_http};
+        node_http_close(node->http, g);
+        node_http_close(node->metrics_http, g);
         node->http = node->metrics_http = NULL;
-        for (int i = 0; i < 2; i++)
-                if (http[i] != NULL) {
-                        node_closing_hold(g);
-                        node_http_close(http[i], on_http_closed, g);
-                }
         /* Work in flight ends, each owner told once: relays are answered 503,
          * a join is cancelled, probes and votes stop. */
         node_api_relays_cancel(&node->api);
@@ -368,7 +350,7 @@ static void stop(struct node *node)
         node_closing_handle(g, (uv_handle_t *)&node->sigterm);
         node_closing_handle(g, (uv_handle_t *)&node->sigint);
         node_closing_handle(g, (uv_handle_t *)&node->sighup);
-        node_closing_watch(g, NODE_STOP_NET_MS);
+        node_closing_watch(g, NODE_CLOSING_NET_MS);
         node_closing_release(g);
 }
 
@@ -716,7 +698,7 @@ int main(int argc, char **argv)
 
         node.loop = uv_default_loop();
         node.loop->data = &node;
-        node_closing_init(&node.closing, node.loop, on_all_closed);
+        node_closing_init(&node.closing, node.loop, NULL);
         raise_fd_limit(&node.cfg);
         int rc = 1;
         if (dns_rrl_init(&node.rrl, &node.cfg.rrl) != 0) {
