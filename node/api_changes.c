@@ -470,6 +470,10 @@ static void import_parsed(struct node_offload_job *job, int status)
         } else if (j->rc != 0) {
                 node_http_reply_error(r, 500, "Internal", NULL,
                                       "out of memory parsing the import");
+        } else if (!api->cluster->running) {
+                node_http_reply_error(r, 503, "NoQuorum", NULL,
+                                      "this node is stopping; nothing was imported: "
+                                      "retry on another node");
         } else if (current == NULL) {
                 node_http_reply_error(r, 404, "NoSuchZone", "zone",
                                       "the zone was deleted during the import");
