@@ -138,6 +138,9 @@ class FaultCluster(Cluster):
                         p.kill()
                         p.wait()
                         problems.append(f"n{n.id} process {p.pid} still running")
+                if n.runs and "still open at shutdown" in n.log(10**7):
+                    problems.append(f"n{n.id} left a handle for the safety net:\n"
+                                    + n.log())
         finally:
             self.net.close()  # kills whatever is left in the namespaces
             for d in self.mounts:
