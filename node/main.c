@@ -7,8 +7,10 @@
  * open once the replica has applied its snapshot and log (node/ready.c), so
  * a restarting node never answers from a half-restored state.
  * SIGHUP loads the zone files again in a new transaction: a zone file with
- * errors keeps its previous contents.  SIGTERM/SIGINT close the servers and
- * the loop ends when the last handle is closed.
+ * errors keeps its previous contents.  SIGTERM/SIGINT stop in the reverse
+ * order of start-up (stop()): listeners, then work in flight, then raft,
+ * then the rest, each module closing its own handles and reporting through
+ * node/closing.h; the loop ends when the last handle is closed.
  */
 #include <errno.h>
 #include <fcntl.h>
