@@ -454,10 +454,7 @@ int node_cluster_close(struct node_cluster *c, void (*closed_cb)(struct node_clu
                 wait_end(c->applied_waits, -ECANCELED);
         uv_close((uv_handle_t *)&c->applied_check, on_handle_closed);
         node_ready_close(c, on_handle_closed);
-        for (unsigned i = 0; i < c->peer_count; i++) {
-                node_poller_close(c->peers[i].poller);
-                c->peers[i].poller = NULL;
-        }
+        node_peers_close(c);
         node_poll_serve_close_all(&c->poll_served);
         consensus_replica_close(&c->replica, on_replica_closed);
         return 0;

@@ -47,7 +47,9 @@ struct node_peer {
         bool reachable; /* answered a recent poll (a refused one: no at once) */
         bool polled;    /* a poll has ended, answered or not */
         bool polling;
-        uint64_t last_seen_ms; /* uv_now of its last answer */
+        struct node_forward_call *call; /* plaintext transport: the poll in flight */
+        void *call_ctx;                 /* and its context (freed if cancelled) */
+        uint64_t last_seen_ms;          /* uv_now of its last answer */
 };
 
 struct node_cluster;

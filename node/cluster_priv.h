@@ -52,6 +52,8 @@ void node_members_register(struct node_cluster *c);        /* from the tick */
 
 /* peers.c, from the tick */
 void node_peers_poll(struct node_cluster *c);
+/* Closing: ends every poll (their callbacks never run). */
+void node_peers_close(struct node_cluster *c);
 void node_peers_advance_sync(struct node_cluster *c); /* leader */
 
 #endif

@@ -62,6 +62,7 @@ static void on_polled(void *ctx, int status, const char *type, const char *body,
         if (peer != NULL) {
                 peer->polling = false;
                 peer->polled = true;
+                peer->call_ctx = NULL;
                 json_t *root = status == 200 || status == 503
                                    ? json_loadb(body, len, 0, NULL)
                                    : NULL;
@@ -147,12 +148,32 @@ void node_peers_poll(struct node_cluster *c)
                 p->c = c;
                 p->id = m->id;
                 peer->polling = true;
-                struct node_forward_request req = {
-                    .method = "GET", .target = "/v1/health", .timeout_ms = 1000};
+                struct node_forward_request req = {.method = "GET",
+                                                   .target = "/v1/health",
+                                                   .timeout_ms = 1000,
+                                                   .call = &peer->call};
                 if (node_cluster_call(c, m->id, m->raft_address, m->api_address, &req,
                                       on_polled, p) != 0) {
                         peer->polling = false;
                         free(p);
+                } else {
+                        peer->call_ctx = p;
+                }
+        }
+}
+
+void node_peers_close(struct node_cluster *c)
+{
+        for (unsigned i = 0; i < c->peer_count; i++) {
+                struct node_peer *peer = &c->peers[i];
+                node_poller_close(peer->poller);
+                peer->poller = NULL;
+                if (peer->call != NULL) {
+                        node_forward_cancel(peer->call);
+                        free(peer->call_ctx);
+                        peer->call = NULL;
+                        peer->call_ctx = NULL;
+                        peer->polling = false;
                 }
         }
 }

@@ -242,9 +242,15 @@ def slow_endpoint():
     ep.stop()
 
 
+@pytest.mark.parametrize("transport", ["tls", "plaintext"])
 @pytest.mark.parametrize("role", ["leader", "follower"])
-def test_cluster_member_sigterm_with_work_in_flight(cluster_factory, slow_endpoint, role):
-    c = cluster_factory().start(3)
+def test_cluster_member_sigterm_with_work_in_flight(cluster_factory, slow_endpoint, role,
+                                                    transport):
+    """transport "plaintext": the peers poll each other over HTTP (a poll in
+    flight is cancelled at the stop) instead of the authenticated side
+    channels."""
+    kw = {"raft_transport": "plaintext"} if transport == "plaintext" else {}
+    c = cluster_factory(**kw).start(3)
     r = c.leader().post("/v1/zones", {"name": ZONE}, timeout=10)
     assert r.status == 201, r
     r = c.leader().post(f"/v1/zones/{ZONE}/changes", {"changes": [{
@@ -286,7 +292,7 @@ def test_cluster_member_sigterm_with_work_in_flight(cluster_factory, slow_endpoi
     # Every in-flight request got an answer or lost its connection; none hung.
     assert all(o in (200, 503) or isinstance(o, str) for o in writers.outcomes), \
         writers.outcomes
-    print(f"\n{role}: stopped in {took * 1000:.0f} ms; writes {len(writers.outcomes)} "
+    print(f"\n{role} ({transport}): stopped in {took * 1000:.0f} ms; writes {len(writers.outcomes)} "
           f"({len(writers.acked)} acknowledged), import {imported}")
 
     # The restarted node serves the same data: every acknowledged write.
