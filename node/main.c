@@ -302,7 +302,6 @@ static void close_servers(struct node *node)
                 node_closing_hold(&node->closing);
                 dns_tcp_server_close(&node->tcp[i], server_closed_tcp);
         }
-        node->servers = 0;
 }
 
 /* The cluster side, in the reverse order of start_cluster (also after a
