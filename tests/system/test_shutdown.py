@@ -303,3 +303,38 @@ def test_cluster_member_sigterm_with_work_in_flight(cluster_factory, slow_endpoi
     sample = list(acked.items())[-20:]
     for name, ip in sample:
         c.wait_dns([victim], name, "A", {ip}, timeout=10 * SLACK)
+
+
+def test_joining_node_sigterm_cancels_its_join(cluster_factory):
+    """A node started with --join whose member accepts the request and never
+    answers: the join request is in flight at SIGTERM (its timeout is 5 s)
+    and is cancelled, so the node stops at once and cleanly."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    accepted = []
+
+    def hold():
+        try:
+            while True:
+                conn, _ = silent.accept()
+                accepted.append(conn)   # read nothing, answer nothing
+        except OSError:
+            pass
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    c = cluster_factory()
+    n = c.nodes[4]
+    try:
+        n.start(join=f"http://127.0.0.1:{silent.getsockname()[1]}")
+        wait_for(lambda: accepted, 10 * SLACK, "the join request to arrive")
+        t0 = time.monotonic()
+        n.proc.send_signal(15)
+        n.proc.wait(10 * SLACK)
+        assert_clean_stop(n.proc, last_run(n.logfile.read_text(errors="replace")), t0,
+                          "the joining node")
+    finally:
+        silent.close()
+        for conn in accepted:
+            conn.close()
