@@ -58,6 +58,8 @@ def assert_clean_stop(proc, log_text, started, what):
     assert rc == 0, f"{what} exited {rc} on SIGTERM:\n{log_text[-5000:]}"
     assert took < STOP_BOUND, f"{what} took {took:.2f} s to stop:\n{log_text[-5000:]}"
     assert STRAGGLER not in log_text, f"{what}: a handle nobody closed:\n{log_text[-5000:]}"
+    assert "never reported the end" not in log_text, \
+        f"{what}: a module did not report its close:\n{log_text[-5000:]}"
     assert CLEAN in log_text, f"{what}: no clean-stop line:\n{log_text[-5000:]}"
     assert "AddressSanitizer" not in log_text and "LeakSanitizer" not in log_text, log_text
     return took
