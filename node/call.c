@@ -116,6 +116,10 @@ static uint64_t applied_index(void *ctx)
 static void on_side_accepted(void *ctx, unsigned kind, raft_id peer, int fd)
 {
         struct node_cluster *c = ctx;
+        if (c->http == NULL || !c->running) {
+                close(fd); /* stopping: no new calls or polls (their peers retry) */
+                return;
+        }
         if (kind == NODE_SIDE_HTTP)
                 node_http_accept_peer(c->http, fd, peer);
         else if (kind == NODE_SIDE_POLL)

@@ -6,7 +6,9 @@
  * node_closing_hold counts one, given back by its close callback; the last
  * one gone calls done_cb and stops the safety net.  The net and the end
  * check walk the loop only to report what no owner closed: the walk is the
- * exception that is logged, never the way the loop ends.
+ * exception that is logged, never the way the loop ends.  The net closes
+ * nothing (the handles may belong to a library that still closes them); it
+ * ends the loop, and the node exits without closing it.
  */
 #include "node/closing.h"
 
@@ -59,25 +61,47 @@ static void on_straggler_closed(uv_handle_t *h)
         (void)h;
 }
 
-/* Logs and closes one handle nobody closed (the net's own timer excepted). */
-static void close_straggler(uv_handle_t *h, void *arg)
+static void log_straggler(uv_handle_t *h)
 {
-        struct node_closing *g = arg;
-        if (h == (uv_handle_t *)&g->net || uv_is_closing(h))
-                return;
         LOG_WARN("still open at shutdown: a %s handle (%s, %s); its owner has no "
                  "closer for it",
                  uv_handle_type_name(uv_handle_get_type(h)),
                  uv_is_active(h) ? "active" : "inactive",
                  uv_has_ref(h) ? "referenced" : "unreferenced");
+}
+
+/* After uv_run: logs and closes a handle nobody closed.  The loop has ended,
+ * so no owner can close it again. */
+static void close_straggler(uv_handle_t *h, void *arg)
+{
+        struct node_closing *g = arg;
+        if (h == (uv_handle_t *)&g->net || uv_is_closing(h))
+                return;
+        log_straggler(h);
         g->stragglers++;
         uv_close(h, on_straggler_closed);
+}
+
+/* The bound passed: logs what is still open, without closing it (its owner,
+ * h2o, raft or libcurl, may still close it itself, and a second uv_close
+ * aborts), and ends the loop: the node exits without waiting for them. */
+static void report_straggler(uv_handle_t *h, void *arg)
+{
+        struct node_closing *g = arg;
+        if (h == (uv_handle_t *)&g->net || uv_is_closing(h))
+                return;
+        log_straggler(h);
+        g->stragglers++;
 }
 
 static void on_net(uv_timer_t *t)
 {
         struct node_closing *g = t->data;
-        uv_walk(g->loop, close_straggler, g);
+        uv_walk(g->loop, report_straggler, g);
+        g->watching = false;
+        uv_close((uv_handle_t *)&g->net, on_net_closed);
+        g->expired = true;
+        uv_stop(g->loop);
 }
 
 void node_closing_watch(struct node_closing *g, uint64_t ms)
@@ -93,6 +117,8 @@ void node_closing_watch(struct node_closing *g, uint64_t ms)
 
 unsigned node_closing_finish(struct node_closing *g)
 {
+        if (g->expired)
+                return g->stragglers; /* the loop is left as it is */
         if (g->watching) {
                 g->watching = false;
                 uv_close((uv_handle_t *)&g->net, on_net_closed);

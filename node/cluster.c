@@ -444,6 +444,11 @@ int node_cluster_close(struct node_cluster *c, void (*closed_cb)(struct node_clu
 {
         if (!c->running)
                 return -EALREADY;
+        /* A failure the tick has not reported yet still decides the exit. */
+        if (c->failing)
+                failstop(c, c->fsm.failmsg);
+        else if (c->replica.fence.failed)
+                failstop(c, c->replica.fence.message);
         c->running = false;
         c->closed_cb = closed_cb;
         c->closing_handles = 4;

@@ -58,6 +58,8 @@ struct node {
         uv_signal_t sigterm, sigint, sighup;
         struct node_geoip geoip;
         bool stopping;
+        bool starting;   /* in start_cluster/start_servers: a signal is kept ... */
+        bool stop_asked; /* ... here, and stop() runs once the start returned */
         /* cluster mode */
         struct node_cluster cluster;
         struct node_api api;
@@ -362,6 +364,8 @@ static void on_signal(uv_signal_t *handle, int signum)
                 node_cookies_reload(&node->cookies);
                 node_geoip_reload(&node->geoip);
                 reload(node);
+        } else if (node->starting) {
+                node->stop_asked = true; /* the replica may be running the loop */
         } else
                 stop(node);
 }
@@ -727,9 +731,12 @@ int main(int argc, char **argv)
         uv_signal_start(&node.sigterm, on_signal, SIGTERM);
         uv_signal_start(&node.sigint, on_signal, SIGINT);
         uv_signal_start(&node.sighup, on_signal, SIGHUP);
-        if (open_query_log(&node) == 0 && open_dnstap(&node) == 0 &&
-            (clustered ? check_listen(&node) == 0 && start_cluster(&node) == 0
-                       : start_servers(&node) == 0)) {
+        node.starting = true;
+        bool started = open_query_log(&node) == 0 && open_dnstap(&node) == 0 &&
+                       (clustered ? check_listen(&node) == 0 && start_cluster(&node) == 0
+                                  : start_servers(&node) == 0);
+        node.starting = false;
+        if (started) {
                 for (unsigned i = 0; i < node.cfg.listen_count && !clustered; i++)
                         LOG_INFO("serving DNS on %s (UDP, TCP)", node.cfg.listen_text[i]);
                 if (clustered)
@@ -742,10 +749,19 @@ int main(int argc, char **argv)
         } else {
                 stop(&node); /* what did start closes */
         }
+        if (node.stop_asked)
+                stop(&node); /* a signal came while the replica started */
         uv_run(node.loop, UV_RUN_DEFAULT);
         if (rc == 0)
                 rc = node.exit_code;
         unsigned stragglers = node_closing_finish(&node.closing);
+        if (node_closing_expired(&node.closing)) {
+                /* Their owners may still use what the node holds: exit as is. */
+                LOG_ERROR("stopped: %u handle%s still open %d s after the stop began",
+                          stragglers, stragglers == 1 ? "" : "s",
+                          NODE_CLOSING_NET_MS / 1000);
+                return node.cluster.exit_code != 0 ? node.cluster.exit_code : 1;
+        }
         if (uv_loop_close(node.loop) != 0)
                 LOG_WARN("shutdown: the loop still has handles");
         dns_qlog_close(node.qlog); /* every DNS server is closed */
@@ -763,8 +779,8 @@ int main(int argc, char **argv)
         } else if (rc == 0 && stragglers == 0) {
                 LOG_INFO("stopped: every handle closed by its owner");
         } else if (rc == 0) {
-                LOG_WARN("stopped: %u handle%s closed by the safety net", stragglers,
-                         stragglers == 1 ? "" : "s");
+                LOG_WARN("stopped: %u handle%s without an owner closed at the end",
+                         stragglers, stragglers == 1 ? "" : "s");
         }
         return rc;
 }
