@@ -388,8 +388,12 @@ class Cluster:
             leaders = {h.get("leader") if h else None for h in hs.values()}
             if len(leaders) == 1:
                 lid = leaders.pop()
-                if lid and lid not in exclude and lid in self.nodes and \
-                        hs.get(lid, {"role": "leader"}).get("role") == "leader":
+                # The leader itself must say so: right after a leader stops,
+                # the others still name it until their election timeout.
+                h = hs[lid] if lid in hs else (
+                    self.nodes[lid].health() if lid in self.nodes and self.nodes[lid].alive()
+                    else None)
+                if lid and lid not in exclude and h and h.get("role") == "leader":
                     return self.nodes[lid]
             time.sleep(0.05)
         raise AssertionError(f"no common leader among {ids} after {timeout}s: {last}\n"
