@@ -10,7 +10,8 @@
  * becomes one 32-bit entry — the place's index and the network's length,
  * or a node's index — written into every slot of the trie it covers.
  *
- * An entry: bit 31 set, the index of a 16-entry node for the next 4 bits;
+ * An entry: bit 31 set, the index of a node for the next 8 (right below
+ * the root) or 4 bits, counted in 16 entries;
  * clear, a network: bits 8..30 its place (0: no data; ALIAS: go on in the
  * IPv4 table), bits 0..7 its length.  Nodes live in one array, copied at
  * the end into memory aligned to cache lines.
@@ -28,7 +29,10 @@
 #define MAX_PLACES 0x7ffffeu
 #define ROOT_BITS  16
 #define ROOT_SIZE  (1u << ROOT_BITS)
-#define FANOUT     16
+#define FANOUT     16 /* entries of a node past the third byte */
+
+_Static_assert(sizeof(struct geo_place) == 32, "a place is half a cache line");
+#define WIDE_BITS 8 /* bits of a node right below the root */
 
 struct geo_table {
         uint32_t *root[2]; /* IPv4, IPv6 (NULL for an IPv4 database) */
@@ -196,16 +200,18 @@ static int record_place(struct build *b, uint64_t record, uint32_t *out)
         return 0;
 }
 
-/* A new node whose entries all hold `fill`; its index. */
-static int node_new(struct build *b, uint32_t fill, uint32_t *out)
+/* A new node of `size` entries (a multiple of FANOUT) all holding `fill`;
+ * its index (in units of FANOUT entries). */
+static int node_new(struct build *b, unsigned size, uint32_t fill, uint32_t *out)
 {
         size_t n = b->ncells / FANOUT;
-        if (n >= CHILD || grow((void **)&b->t->cells, &b->capcells, b->ncells + FANOUT,
-                               sizeof(uint32_t)))
+        if (n + size / FANOUT >= CHILD ||
+            grow((void **)&b->t->cells, &b->capcells, b->ncells + size, sizeof(uint32_t)))
                 return -ENOMEM;
-        for (unsigned i = 0; i < FANOUT; i++)
+        for (unsigned i = 0; i < size; i++)
                 b->t->cells[b->ncells + i] = fill;
-        b->ncells += FANOUT;
+        b->ncells += size;
+        b->t->stats.nodes++;
         *out = (uint32_t)n;
         return 0;
 }
@@ -214,6 +220,19 @@ static inline unsigned nibble(const uint8_t *addr, unsigned bit)
 {
         uint8_t byte = addr[bit / 8];
         return bit % 8 ? byte & 0xfu : byte >> 4;
+}
+
+/* The bits a node at `depth` uses: the whole third byte below the root
+ * (one read for the /17../24 networks that most clients fall in), then 4. */
+static inline unsigned stride_at(unsigned depth)
+{
+        return depth == ROOT_BITS ? WIDE_BITS : 4;
+}
+
+/* The index into a node at depth of addr's next bits. */
+static inline unsigned slot_at(const uint8_t *addr, unsigned depth)
+{
+        return depth == ROOT_BITS ? addr[ROOT_BITS / 8] : nibble(addr, depth);
 }
 
 /* Writes entry into every slot the network addr/len of family f covers. */
@@ -232,11 +251,12 @@ static int insert(struct build *b, unsigned f, const uint8_t *addr, unsigned len
         /* Where the entry leading on sits: a root slot, or a node's cell. */
         uint32_t *slot = &root[top];
         size_t cell = SIZE_MAX;
-        for (unsigned depth = ROOT_BITS;; depth += 4) {
+        for (unsigned depth = ROOT_BITS;;) {
+                unsigned stride = stride_at(depth);
                 uint32_t e = cell == SIZE_MAX ? *slot : b->t->cells[cell];
                 if (!(e & CHILD)) {
                         uint32_t idx;
-                        if (node_new(b, e, &idx) != 0)
+                        if (node_new(b, 1u << stride, e, &idx) != 0)
                                 return -ENOMEM;
                         e = idx | CHILD;
                         if (cell == SIZE_MAX)
@@ -245,15 +265,16 @@ static int insert(struct build *b, unsigned f, const uint8_t *addr, unsigned len
                                 b->t->cells[cell] = e;
                 }
                 size_t base = (size_t)(e & ~CHILD) * FANOUT;
-                unsigned nib = nibble(addr, depth);
-                if (len <= depth + 4) {
-                        unsigned n = 1u << (depth + 4 - len);
-                        nib &= ~(n - 1);
+                unsigned at = slot_at(addr, depth);
+                if (len <= depth + stride) {
+                        unsigned n = 1u << (depth + stride - len);
+                        at &= ~(n - 1);
                         for (unsigned i = 0; i < n; i++)
-                                b->t->cells[base + nib + i] = entry;
+                                b->t->cells[base + at + i] = entry;
                         return 0;
                 }
-                cell = base + nib;
+                cell = base + at;
+                depth += stride;
         }
 }
 
@@ -322,11 +343,18 @@ int geo_table_build(const struct geo_db *db, struct geo_table **out, char *err,
                 memcpy(cells, t->cells, b.ncells * sizeof(uint32_t));
         free(t->cells);
         t->cells = cells;
-        struct geo_place *places = realloc(t->places, b.nplaces * sizeof(*places));
-        if (places != NULL)
-                t->places = places;
+        /* Places at 32 bytes each, aligned: one never straddles two lines. */
+        size_t pbytes = b.nplaces * sizeof(*t->places);
+        struct geo_place *places = aligned_alloc(64, (pbytes + 63) & ~(size_t)63);
+        if (places == NULL) {
+                rc = -ENOMEM;
+                snprintf(err, err_size, "out of memory");
+                goto fail;
+        }
+        memcpy(places, t->places, pbytes);
+        free(t->places);
+        t->places = places;
         t->stats.places = b.nplaces - 1;
-        t->stats.nodes = b.ncells / FANOUT;
         t->stats.bytes = sizeof(*t) +
                          ROOT_SIZE * sizeof(uint32_t) * (t->root[1] ? 2 : 1) +
                          b.ncells * sizeof(uint32_t) + b.nplaces * sizeof(*t->places);
@@ -359,16 +387,15 @@ void geo_table_stats(const struct geo_table *t, struct geo_table_stats *out)
 
 /* ---- looking up ---------------------------------------------------------------- */
 
-/* The entry of the network holding addr in family f's table (non-NULL);
- * *depth: the bits the walk used. */
+/* The entry of the network holding addr in family f's table. */
 static inline uint32_t walk(const struct geo_table *t, unsigned f, const uint8_t *addr)
 {
         uint32_t e = t->root[f][(unsigned)addr[0] << 8 | addr[1]];
-        unsigned depth = ROOT_BITS;
-        while (e & CHILD) {
+        if (!(e & CHILD))
+                return e;
+        e = t->cells[(size_t)(e & ~CHILD) * FANOUT + addr[ROOT_BITS / 8]];
+        for (unsigned depth = ROOT_BITS + WIDE_BITS; e & CHILD; depth += 4)
                 e = t->cells[(size_t)(e & ~CHILD) * FANOUT + nibble(addr, depth)];
-                depth += 4;
-        }
         return e;
 }
 

@@ -6,9 +6,11 @@
  * its place (continent, country, subdivision, coordinates), interned so
  * each distinct place is stored once, and the network's length.  The
  * networks go into a multibit trie: a 65,536-entry table for the first 16
- * bits of each family, then nodes of 16 entries (4 bits, one cache line);
- * a network is written into every entry it covers (leaf pushing), so a
- * lookup reads one entry per level and the place, nothing else.  The
+ * bits of each family, nodes of 256 entries for the third byte, then nodes
+ * of 16 entries (4 bits, one cache line); a network is written into every
+ * entry it covers (leaf pushing), so a lookup reads one entry per level and
+ * the place, nothing else: two reads for a client in a network of /24 or
+ * shorter, the root's often cached.  The
  * IPv6 networks that lead into the IPv4 subtree (::/96 and the aliases) are
  * looked up in the IPv4 table with the address's next 32 bits.
  *
@@ -30,7 +32,7 @@ struct geo_table;
 struct geo_table_stats {
         size_t networks; /* leaves of the tree (with data or empty) */
         size_t places;   /* distinct places */
-        size_t nodes;    /* 16-entry trie nodes */
+        size_t nodes;    /* trie nodes (of 256 and 16 entries) */
         size_t bytes;    /* memory the table holds */
 };
 
