@@ -3,7 +3,7 @@
  * published to the query path as a struct dns_geo, reloaded on SIGHUP.
  *
  * Loading opens the file, reads its metadata and compiles its search tree
- * into a geo_table (geo/table.h: every network with its place, about 90 MB
+ * into a geo_table (geo/table.h: every network with its place, about 112 MB
  * and 2 s for GeoLite2-City); the file is then closed and queries read the
  * table only.  At start that happens before anything is served; a reload
  * (SIGHUP, the API) runs it on libuv's thread pool and publishes the new
