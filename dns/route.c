@@ -145,6 +145,8 @@ struct sel {
         uint32_t keys[4];               /* subdivision, country, continent, "*" */
         bool placed;                    /* the database was asked (prefix holds) */
         bool has_point;                 /* point below is the client's */
+        bool point_due;                 /* has coordinates, point not yet made */
+        double lat_rad, lon_rad;        /* the coordinates */
         double point[3];                /* on the unit sphere */
         bool lat_looked;                /* the latency map was asked */
         bool lat_found;                 /* lat holds the client's family */
@@ -384,16 +386,29 @@ static void locate(struct sel *s)
                 s->why->place = p;
         }
         if (p.has_coordinates) {
-                double lat = p.latitude * (3.14159265358979323846 / 180.0);
-                double lon = p.longitude * (3.14159265358979323846 / 180.0);
-                s->point[0] = cos(lat) * cos(lon);
-                s->point[1] = cos(lat) * sin(lon);
-                s->point[2] = sin(lat);
-                s->has_point = true;
+                /* The point costs four trigonometric calls: only for the
+                 * policies that measure distances (locate_point()). */
+                s->lat_rad = p.latitude * (3.14159265358979323846 / 180.0);
+                s->lon_rad = p.longitude * (3.14159265358979323846 / 180.0);
+                s->point_due = true;
         }
         s->keys[0] = dns_geo_key(DNS_GEO_SUBDIVISION, p.country, p.subdivision);
         s->keys[1] = dns_geo_key(DNS_GEO_COUNTRY, p.country, "");
         s->keys[2] = dns_geo_key(DNS_GEO_CONTINENT, p.continent, "");
+}
+
+/* locate(), and the client's point on the unit sphere when it has
+ * coordinates. */
+static void locate_point(struct sel *s)
+{
+        locate(s);
+        if (!s->point_due)
+                return;
+        s->point_due = false;
+        s->point[0] = cos(s->lat_rad) * cos(s->lon_rad);
+        s->point[1] = cos(s->lat_rad) * sin(s->lon_rad);
+        s->point[2] = sin(s->lat_rad);
+        s->has_point = true;
 }
 
 /* The group's choice depended on the client's network, as the database's
@@ -483,7 +498,7 @@ static bool prox_before(const struct dns_rrsets *sets, const struct dns_rrset_in
 static unsigned choose_prox(struct sel *s, const struct dns_rrsets *sets, unsigned first,
                             unsigned n, unsigned depth)
 {
-        locate(s);
+        locate_point(s);
         const struct dns_rrset_info *set = &sets->set[first];
         bool checked = group_checked(s, set, n);
         int best = -1, best_ok = -1;
@@ -556,7 +571,7 @@ static unsigned choose_latency(struct sel *s, const struct dns_rrsets *sets,
                 uint32_t rtt = s->lat_found ? dns_latency_rtt_of(&s->lat, region) : 0;
                 double d = 0.0;
                 if (rtt == 0) {
-                        locate(s);
+                        locate_point(s);
                         by_place = true;
                         d = prox_distance(s, sets, &set[k]);
                 }
@@ -812,6 +827,7 @@ static void why_measure(struct sel *s, const struct dns_rrsets *sets,
                 }
                 break;
         case DNS_WHY_GEOPROXIMITY:
+                locate_point(s);
                 if (!s->has_point)
                         break; /* no coordinates: every set at distance 0 */
                 for (unsigned k = 0; k < n; k++) {
@@ -824,6 +840,8 @@ static void why_measure(struct sel *s, const struct dns_rrsets *sets,
                 break;
         case DNS_WHY_LATENCY:
                 latency_locate(s);
+                if (s->located)
+                        locate_point(s);
                 for (unsigned k = 0; k < n; k++) {
                         uint64_t region = dns_rrset_prox(sets, c[k].info).region;
                         uint32_t rtt =

@@ -221,6 +221,10 @@ static bool upper_code(const char *s, size_t min, size_t max)
         return true;
 }
 
+/* The record at entry into out (found, codes, coordinates; not prefix). */
+static void place_from_entry(const struct geo_db *db, MMDB_entry_s entry,
+                             struct geo_place *out);
+
 int geo_db_lookup(const struct geo_db *db, int family, const uint8_t *addr,
                   struct geo_place *out)
 {
@@ -252,8 +256,14 @@ int geo_db_lookup(const struct geo_db *db, int family, const uint8_t *addr,
         out->prefix = (uint8_t)(netmask < bits ? netmask : bits);
         if (!r.found_entry)
                 return 0;
+        place_from_entry(db, r.entry, out);
+        return 0;
+}
+
+static void place_from_entry(const struct geo_db *db, MMDB_entry_s entry,
+                             struct geo_place *out)
+{
         out->found = true;
-        MMDB_entry_s entry = r.entry;
         get_coordinates(&entry, out);
         static const char *const country_geoip2[] = {"country", "iso_code", NULL};
         static const char *const country_flat[] = {"country_code", NULL};
@@ -274,13 +284,13 @@ int geo_db_lookup(const struct geo_db *db, int family, const uint8_t *addr,
                 snprintf(out->continent, sizeof(out->continent), "%s", c ? c : "");
         }
         if (out->country[0] == '\0')
-                return 0;
+                return;
         if (!flat) {
                 if (get_string(&entry, out->subdivision, sizeof(out->subdivision),
                                sub_geoip2) < 0 ||
                     !upper_code(out->subdivision, 1, 3))
                         out->subdivision[0] = '\0';
-                return 0;
+                return;
         }
         char name[128];
         int len = get_string(&entry, name, sizeof(name), sub_flat);
@@ -290,5 +300,140 @@ int geo_db_lookup(const struct geo_db *db, int family, const uint8_t *addr,
                 if (s != NULL)
                         memcpy(out->subdivision, s->code, sizeof(out->subdivision));
         }
+}
+
+/* ---- walking the search tree ------------------------------------------------ */
+
+int geo_db_record_place(const struct geo_db *db, uint64_t record, struct geo_place *out)
+{
+        memset(out, 0, sizeof(*out));
+        uint64_t nodes = db->mmdb.metadata.node_count;
+        if (record <= nodes || record - nodes - 16 >= db->mmdb.data_section_size)
+                return -EINVAL;
+        MMDB_entry_s entry = {.mmdb = &db->mmdb,
+                              .offset = (uint32_t)(record - nodes - 16)};
+        place_from_entry(db, entry, out);
         return 0;
+}
+
+/* Where the IPv4 subtree of an IPv6 tree starts: following the zero bit 96
+ * times from the root, as libmaxminddb does.  *depth < 96 when a record
+ * that is not a node ends the path sooner (then *record is that record). */
+static int ipv4_start(const struct geo_db *db, uint64_t *record, unsigned *depth,
+                      bool *is_node)
+{
+        uint64_t node = 0;
+        for (unsigned d = 0; d < 96; d++) {
+                MMDB_search_node_s n;
+                if (MMDB_read_node(&db->mmdb, (uint32_t)node, &n) != MMDB_SUCCESS)
+                        return -EINVAL;
+                if (n.left_record_type != MMDB_RECORD_TYPE_SEARCH_NODE) {
+                        *record = n.left_record;
+                        *depth = d + 1;
+                        *is_node = false;
+                        return 0;
+                }
+                node = n.left_record;
+        }
+        *record = node;
+        *depth = 96;
+        *is_node = true;
+        return 0;
+}
+
+struct walk {
+        const struct geo_db *db;
+        geo_leaf_fn fn;
+        void *ctx;
+        uint64_t visited, limit;
+        uint64_t ipv4_node; /* UINT64_MAX: none to alias */
+        struct geo_leaf leaf;
+};
+
+static void set_bit(uint8_t *addr, unsigned i, unsigned bit)
+{
+        if (bit)
+                addr[i / 8] |= (uint8_t)(0x80u >> (i % 8));
+        else
+                addr[i / 8] &= (uint8_t) ~(0x80u >> (i % 8));
+}
+
+/* The record (of type) reached at depth bits with the address so far in
+ * w->leaf.addr: a leaf for fn, or a node to walk.  Recursion depth is at
+ * most the family's width. */
+static int walk_record(struct walk *w, uint64_t record, uint8_t type, unsigned depth,
+                       unsigned width)
+{
+        struct geo_leaf *l = &w->leaf;
+        l->len = (uint8_t)depth;
+        switch (type) {
+        case MMDB_RECORD_TYPE_EMPTY:
+                l->kind = GEO_LEAF_EMPTY;
+                l->record = 0;
+                return w->fn(w->ctx, l);
+        case MMDB_RECORD_TYPE_DATA:
+                l->kind = GEO_LEAF_DATA;
+                l->record = record;
+                return w->fn(w->ctx, l);
+        case MMDB_RECORD_TYPE_SEARCH_NODE:
+                break;
+        default:
+                return -EINVAL;
+        }
+        if (record == w->ipv4_node && width == 128) {
+                l->kind = GEO_LEAF_IPV4;
+                l->record = 0;
+                return w->fn(w->ctx, l);
+        }
+        if (depth >= width || ++w->visited > w->limit)
+                return -EINVAL; /* deeper than addresses, or not a tree */
+        MMDB_search_node_s n;
+        if (MMDB_read_node(&w->db->mmdb, (uint32_t)record, &n) != MMDB_SUCCESS)
+                return -EINVAL;
+        set_bit(l->addr, depth, 0);
+        int rc = walk_record(w, n.left_record, n.left_record_type, depth + 1, width);
+        if (rc != 0)
+                return rc;
+        set_bit(l->addr, depth, 1);
+        rc = walk_record(w, n.right_record, n.right_record_type, depth + 1, width);
+        set_bit(l->addr, depth, 0);
+        return rc;
+}
+
+int geo_db_walk(const struct geo_db *db, geo_leaf_fn fn, void *ctx)
+{
+        struct walk w = {.db = db, .fn = fn, .ctx = ctx, .ipv4_node = UINT64_MAX};
+        w.limit = db->mmdb.metadata.node_count;
+        if (db->mmdb.metadata.node_count == 0)
+                return -EINVAL;
+        uint64_t v4 = 0;
+        uint8_t v4_type = MMDB_RECORD_TYPE_SEARCH_NODE;
+        if (db->mmdb.metadata.ip_version == 6) {
+                unsigned depth;
+                bool is_node;
+                if (ipv4_start(db, &v4, &depth, &is_node) != 0)
+                        return -EINVAL;
+                if (is_node) {
+                        w.ipv4_node = v4;
+                } else {
+                        /* Every IPv4 address is in the one network that
+                         * ended the path: a /0 of the IPv4 table. */
+                        v4_type = (v4 == db->mmdb.metadata.node_count)
+                                      ? MMDB_RECORD_TYPE_EMPTY
+                                      : MMDB_RECORD_TYPE_DATA;
+                        if (v4 > db->mmdb.metadata.node_count + 16 +
+                                     db->mmdb.data_section_size ||
+                            (v4 > db->mmdb.metadata.node_count &&
+                             v4 < db->mmdb.metadata.node_count + 16))
+                                return -EINVAL;
+                }
+        }
+        memset(&w.leaf, 0, sizeof(w.leaf));
+        w.leaf.family = 4;
+        int rc = walk_record(&w, v4, v4_type, 0, 32);
+        if (rc != 0 || db->mmdb.metadata.ip_version != 6)
+                return rc;
+        memset(&w.leaf, 0, sizeof(w.leaf));
+        w.leaf.family = 6;
+        return walk_record(&w, 0, MMDB_RECORD_TYPE_SEARCH_NODE, 0, 128);
 }

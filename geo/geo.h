@@ -76,6 +76,36 @@ void geo_db_info(const struct geo_db *db, struct geo_info *out);
 int geo_db_lookup(const struct geo_db *db, int family, const uint8_t *addr,
                   struct geo_place *out);
 
+/*
+ * The networks of the database's search tree, for compiling it into a
+ * table (geo_table.h): every leaf of the tree, in address order, IPv4 first
+ * (the IPv4 subtree of an IPv6 database, as IPv4 lookups see it), then the
+ * IPv6 tree, where a network that leads into the IPv4 subtree (::/96, and
+ * the aliases writers add such as ::ffff:0:0/96 and 2002::/16) is one leaf
+ * of kind GEO_LEAF_IPV4.  Together the leaves of a family cover its whole
+ * space once.  Identical records share their record number, so a caller
+ * reads each record once with geo_db_record_place().
+ */
+enum { GEO_LEAF_EMPTY, GEO_LEAF_DATA, GEO_LEAF_IPV4 };
+
+struct geo_leaf {
+        uint8_t family; /* 4 or 6 */
+        uint8_t len;    /* prefix length */
+        uint8_t addr[16];
+        int kind;
+        uint64_t record; /* GEO_LEAF_DATA: for geo_db_record_place() */
+};
+
+/* fn's non-zero return stops the walk and is returned. */
+typedef int (*geo_leaf_fn)(void *ctx, const struct geo_leaf *leaf);
+
+/* 0, fn's non-zero return, or -EINVAL for a tree that is corrupt, deeper
+ * than the addresses or not a tree (a node reached twice, except the IPv4
+ * subtree through its aliases). */
+int geo_db_walk(const struct geo_db *db, geo_leaf_fn fn, void *ctx);
+/* The place a data record holds (as geo_db_lookup() reads it; prefix 0). */
+int geo_db_record_place(const struct geo_db *db, uint64_t record, struct geo_place *out);
+
 /* The continent of an ISO 3166-1 alpha-2 country ("GB" → "EU"), or NULL when
  * the code is not a country. */
 const char *geo_country_continent(const char *country);

@@ -1,8 +1,9 @@
 /*
  * api_geoip.c — the GeoIP databases of the cluster's nodes.
  *
- * POST /v1/geoip/reload: this node opens its --geoip-db file again
- * (node/geoip.c), as SIGHUP does, and answers with what is loaded.  The
+ * POST /v1/geoip/reload: this node opens and compiles its --geoip-db file
+ * again (node/geoip.c, on the thread pool), as SIGHUP does, and answers
+ * with what is loaded once the new database serves queries.  The
  * database is a node setting, not replicated state: each node reloads its
  * own, and the call is never relayed.  A file that does not open leaves the
  * loaded database in place and answers 422 with the reason.
@@ -86,6 +87,29 @@ void node_api_geoip(struct node_http_request *r, void *ctx)
         node_api_fanout(ctx, r, &spec);
 }
 
+struct reload {
+        struct node_http_request *r;
+        struct node_geoip *g;
+};
+
+static void reloaded(void *ctx, int rc)
+{
+        struct reload *re = ctx;
+        struct node_geoip *g = re->g;
+        if (rc != 0) {
+                json_t *body = node_geoip_json(g);
+                node_http_reply_json(re->r, 422,
+                                     json_pack("{s:{s:s, s:s, s:o}}", "error", "code",
+                                               "GeoIPReloadFailed", "message", g->error,
+                                               "geoip", body));
+        } else {
+                node_http_reply_json(re->r, 200,
+                                     json_pack("{s:o}", "geoip", node_geoip_json(g)));
+        }
+        node_http_release(re->r);
+        free(re);
+}
+
 void node_api_geoip_reload(struct node_http_request *r, void *ctx)
 {
         struct node_api *api = ctx;
@@ -97,13 +121,17 @@ void node_api_geoip_reload(struct node_http_request *r, void *ctx)
                                                "this node has no --geoip-db to reload"));
                 return;
         }
-        if (node_geoip_reload(g) != 0) {
-                json_t *body = node_geoip_json(g);
-                node_http_reply_json(r, 422,
-                                     json_pack("{s:{s:s, s:s, s:o}}", "error", "code",
-                                               "GeoIPReloadFailed", "message", g->error,
-                                               "geoip", body));
+        struct reload *re = calloc(1, sizeof(*re));
+        if (re == NULL) {
+                node_http_reply_error(r, 503, "OutOfMemory", NULL, "out of memory");
                 return;
         }
-        node_http_reply_json(r, 200, json_pack("{s:o}", "geoip", node_geoip_json(g)));
+        re->r = r;
+        re->g = g;
+        node_http_hold(r);
+        if (node_geoip_reload_then(g, reloaded, re) != 0) {
+                free(re);
+                node_http_reply_error(r, 503, "OutOfMemory", NULL, "out of memory");
+                node_http_release(r);
+        }
 }

@@ -1,18 +1,23 @@
 /*
  * geoip.c — the node's GeoIP database (see geoip.h).
  *
- * node_geoip_start/reload: geo_db_open() → a struct handle wrapping the
- * geo_db as a struct dns_geo → dns_db_geo_publish(); the query path calls
- * handle_lookup() through the catalog (a per-thread cache of the places of
- * recent client networks in front of the database) and the catalog's grace
- * period ends in handle_release().  The subdivision table is read once from iso-codes'
- * JSON with jansson (node/ is where jansson lives).
+ * A load (struct node_geoip_load) runs load_run(): geo_db_open(), then
+ * geo_table_build() into a struct handle wrapping the table as a struct
+ * dns_geo, and closes the file (kept open only when the tree does not
+ * compile).  load_publish() then hands the handle to dns_db_geo_publish()
+ * on the loop; the query path calls handle_lookup() through the catalog,
+ * one table lookup, and the catalog's grace period ends in
+ * handle_release().  node_geoip_start() does both in the caller; a reload
+ * runs load_run() with uv_queue_work() and load_publish() in its after-work
+ * callback, then answers the API requests that waited for it.  Reloads
+ * asked for meanwhile wait for one more load.  The subdivision table is
+ * read once from iso-codes' JSON with jansson (node/ is where jansson
+ * lives).
  */
 #include "node/geoip.h"
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,55 +31,17 @@
 
 struct handle {
         struct dns_geo base;
-        struct geo_db *db;
-        uint64_t generation; /* unique per opened file: the cache's key */
+        struct geo_table *table; /* NULL: look up in db */
+        struct geo_db *db;       /* open only without a table */
 };
-
-static _Atomic uint64_t generations;
-
-/*
- * The places of recently located client networks, per thread: resolvers
- * send the same subnets again and again, and reading a place out of the
- * database (the tree walk, then one map look-up per field) costs more than
- * answering the query.  Direct-mapped by the network's bytes; an entry is
- * valid for the database it was read from (its generation), so a reload
- * needs no flush.  Thread-local storage (1 MiB of address space per thread,
- * resident only in the threads that answer queries): no allocation or lock
- * per query.
- */
-#define PLACE_CACHE 16384
-
-struct place_entry {
-        uint64_t generation; /* 0: empty */
-        uint8_t family;
-        uint8_t bytes[16];
-        struct dns_geo_place place;
-};
-
-static _Thread_local struct place_entry place_cache[PLACE_CACHE];
-
-static unsigned place_slot(const struct dns_net *net)
-{
-        uint64_t a, b;
-        memcpy(&a, net->bytes, 8);
-        memcpy(&b, net->bytes + 8, 8);
-        uint64_t h =
-            (a ^ (b * 0x9e3779b97f4a7c15ull) ^ net->family) * 0xff51afd7ed558ccdull;
-        return (unsigned)(h >> 52) & (PLACE_CACHE - 1);
-}
 
 static int handle_lookup(const struct dns_geo *geo, const struct dns_net *net,
                          struct dns_geo_place *out)
 {
         const struct handle *h = (const struct handle *)geo;
-        struct place_entry *e = &place_cache[place_slot(net)];
-        if (e->generation == h->generation && e->family == net->family &&
-            memcmp(e->bytes, net->bytes, sizeof(e->bytes)) == 0) {
-                *out = e->place;
-                return 0;
-        }
         struct geo_place p;
-        int rc = geo_db_lookup(h->db, net->family, net->bytes, &p);
+        int rc = h->table ? geo_table_lookup(h->table, net->family, net->bytes, &p)
+                          : geo_db_lookup(h->db, net->family, net->bytes, &p);
         if (rc != 0)
                 return rc;
         memcpy(out->continent, p.continent, sizeof(out->continent));
@@ -84,16 +51,13 @@ static int handle_lookup(const struct dns_geo *geo, const struct dns_net *net,
         out->has_coordinates = p.has_coordinates;
         out->latitude = p.latitude;
         out->longitude = p.longitude;
-        e->generation = h->generation;
-        e->family = net->family;
-        memcpy(e->bytes, net->bytes, sizeof(e->bytes));
-        e->place = *out;
         return 0;
 }
 
 static void handle_release(void *ptr)
 {
         struct handle *h = ptr;
+        geo_table_free(h->table);
         geo_db_close(h->db);
         free(h);
 }
@@ -165,69 +129,264 @@ bool node_geo_subdivision_exists(const char *country, const char *code)
 
 /* ---- the database -------------------------------------------------------------- */
 
-static int open_and_publish(struct node_geoip *g)
+struct node_geoip_waiter {
+        void (*done)(void *ctx, int rc);
+        void *ctx;
+        struct node_geoip_waiter *next;
+};
+
+struct node_geoip_load {
+        uv_work_t work;
+        struct node_geoip *g;
+        char path[512];
+        struct handle *h; /* the result, or NULL */
+        struct geo_info info;
+        struct geo_table_stats table;
+        double seconds;
+        char error[320];
+        char warning[320]; /* served from the file: why */
+        struct node_geoip_waiter *waiters;
+};
+
+static double seconds_now(void)
 {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Opens and compiles l->path into l->h (NULL with l->error).  Any thread. */
+static void load_run(struct node_geoip_load *l)
+{
+        double t0 = seconds_now();
         struct handle *h = calloc(1, sizeof(*h));
         if (h == NULL) {
-                snprintf(g->error, sizeof(g->error), "out of memory");
-                return -1;
+                snprintf(l->error, sizeof(l->error), "out of memory");
+                return;
         }
         char err[300];
-        if (geo_db_open(g->path, node_geo_names(), &h->db, err, sizeof(err)) != 0) {
-                snprintf(g->error, sizeof(g->error), "%s", err);
+        if (geo_db_open(l->path, node_geo_names(), &h->db, err, sizeof(err)) != 0) {
+                snprintf(l->error, sizeof(l->error), "%s", err);
                 free(h);
-                return -1;
+                return;
+        }
+        geo_db_info(h->db, &l->info);
+        int rc = geo_table_build(h->db, &h->table, err, sizeof(err));
+        if (rc == -ENOMEM) {
+                snprintf(l->error, sizeof(l->error), "%.150s: compiling: %.150s", l->path,
+                         err);
+                handle_release(h);
+                return;
+        }
+        if (rc != 0) {
+                h->table = NULL;
+                snprintf(l->warning, sizeof(l->warning), "%.150s: not compiled (%.150s)",
+                         l->path, err);
+        } else {
+                geo_table_stats(h->table, &l->table);
+                geo_db_close(h->db);
+                h->db = NULL;
         }
         h->base.lookup = handle_lookup;
         h->base.release = handle_release;
-        h->generation = atomic_fetch_add(&generations, 1) + 1;
-        if (dns_db_geo_publish(g->db, &h->base) != 0) {
-                snprintf(g->error, sizeof(g->error), "out of memory");
-                handle_release(h);
+        l->h = h;
+        l->seconds = seconds_now() - t0;
+}
+
+/* On the db's thread: l's database becomes the one queries see.  0 or -1
+ * (g->error). */
+static int load_publish(struct node_geoip *g, struct node_geoip_load *l)
+{
+        if (l->h == NULL) {
+                snprintf(g->error, sizeof(g->error), "%s", l->error);
                 return -1;
         }
-        geo_db_info(h->db, &g->info);
+        if (dns_db_geo_publish(g->db, &l->h->base) != 0) {
+                snprintf(g->error, sizeof(g->error), "out of memory");
+                handle_release(l->h);
+                l->h = NULL;
+                return -1;
+        }
+        l->h = NULL;
+        if (l->warning[0] != '\0')
+                LOG_WARN("GeoIP database %s; queries read the file", l->warning);
+        g->info = l->info;
+        g->compiled = l->table.bytes > 0;
+        g->table = l->table;
+        g->load_seconds = l->seconds;
         g->loaded = true;
         g->loaded_at = (uint64_t)time(NULL);
         g->error[0] = '\0';
         return 0;
 }
 
-int node_geoip_start(struct node_geoip *g, struct dns_db *db, const char *path)
+static struct node_geoip_load *load_new(struct node_geoip *g)
+{
+        struct node_geoip_load *l = calloc(1, sizeof(*l));
+        if (l == NULL)
+                return NULL;
+        l->g = g;
+        snprintf(l->path, sizeof(l->path), "%s", g->path);
+        return l;
+}
+
+static void log_loaded(const struct node_geoip *g, const char *what)
+{
+        LOG_INFO("%sGeoIP database %s: %s, built %llu, %llu bytes; %zu networks, %zu "
+                 "places, %.1f MB compiled in %.2f s",
+                 what, g->path, g->info.type, (unsigned long long)g->info.build_epoch,
+                 (unsigned long long)g->info.size, g->table.networks, g->table.places,
+                 (double)g->table.bytes / 1e6, g->load_seconds);
+}
+
+int node_geoip_start(struct node_geoip *g, uv_loop_t *loop, struct dns_db *db,
+                     const char *path)
 {
         memset(g, 0, sizeof(*g));
         g->db = db;
+        g->loop = loop;
         snprintf(g->path, sizeof(g->path), "%s", path);
         if (path[0] == '\0')
                 return 0;
-        if (open_and_publish(g) != 0)
+        struct node_geoip_load *l = load_new(g);
+        if (l == NULL) {
+                snprintf(g->error, sizeof(g->error), "out of memory");
                 return -1;
-        LOG_INFO("GeoIP database %s: %s, built %llu, %llu bytes", g->path, g->info.type,
-                 (unsigned long long)g->info.build_epoch,
-                 (unsigned long long)g->info.size);
+        }
+        load_run(l);
+        int rc = load_publish(g, l);
+        free(l);
+        if (rc != 0)
+                return -1;
+        log_loaded(g, "");
+        return 0;
+}
+
+static void load_work(uv_work_t *req)
+{
+        load_run(req->data);
+}
+
+static int load_start(struct node_geoip *g);
+
+/* After the work: publish, answer the waiters, start the next load. */
+static void load_done(uv_work_t *req, int status)
+{
+        struct node_geoip_load *l = req->data;
+        struct node_geoip *g = l->g;
+        if (status != 0 && l->h == NULL && l->error[0] == '\0')
+                snprintf(l->error, sizeof(l->error), "the load was cancelled");
+        int rc = load_publish(g, l);
+        if (rc == 0) {
+                g->reloads++;
+                log_loaded(g, "reload: ");
+        } else {
+                LOG_ERROR("reload: GeoIP database %s; the loaded one stays", g->error);
+        }
+        g->loading = NULL;
+        struct node_geoip_waiter *w = l->waiters;
+        free(l);
+        while (w != NULL) {
+                struct node_geoip_waiter *next = w->next;
+                w->done(w->ctx, rc);
+                free(w);
+                w = next;
+        }
+        if (g->again) {
+                g->again = false;
+                if (load_start(g) != 0) {
+                        LOG_ERROR("reload: GeoIP database: out of memory");
+                        for (w = g->waiting, g->waiting = NULL; w != NULL;) {
+                                struct node_geoip_waiter *next = w->next;
+                                snprintf(g->error, sizeof(g->error), "out of memory");
+                                w->done(w->ctx, -1);
+                                free(w);
+                                w = next;
+                        }
+                }
+        }
+}
+
+/* A load of the file with the waiters so far, on the pool. */
+static int load_start(struct node_geoip *g)
+{
+        struct node_geoip_load *l = load_new(g);
+        if (l == NULL)
+                return -1;
+        l->waiters = g->waiting;
+        g->waiting = NULL;
+        g->loading = l;
+        l->work.data = l;
+        if (uv_queue_work(g->loop, &l->work, load_work, load_done) != 0) {
+                load_run(l); /* no pool: here, then */
+                load_done(&l->work, 0);
+        }
+        return 0;
+}
+
+int node_geoip_reload_then(struct node_geoip *g, void (*done)(void *ctx, int rc),
+                           void *ctx)
+{
+        if (g->path[0] == '\0') {
+                if (done != NULL)
+                        done(ctx, 0);
+                return 0;
+        }
+        if (g->loop == NULL) {
+                struct node_geoip_load *l = load_new(g);
+                if (l == NULL)
+                        return -1;
+                load_run(l);
+                int rc = load_publish(g, l);
+                free(l);
+                if (rc == 0) {
+                        g->reloads++;
+                        log_loaded(g, "reload: ");
+                } else {
+                        LOG_ERROR("reload: GeoIP database %s; the loaded one stays",
+                                  g->error);
+                }
+                if (done != NULL)
+                        done(ctx, rc);
+                return 0;
+        }
+        if (done != NULL) {
+                struct node_geoip_waiter *w = calloc(1, sizeof(*w));
+                if (w == NULL)
+                        return -1;
+                w->done = done;
+                w->ctx = ctx;
+                w->next = g->waiting;
+                g->waiting = w;
+        }
+        if (g->loading != NULL) {
+                /* The file may have changed since that load opened it. */
+                g->again = true;
+                return 0;
+        }
+        if (load_start(g) != 0) {
+                if (done != NULL) {
+                        struct node_geoip_waiter *w = g->waiting;
+                        g->waiting = w->next;
+                        free(w);
+                }
+                return -1;
+        }
         return 0;
 }
 
 int node_geoip_reload(struct node_geoip *g)
 {
-        if (g->path[0] == '\0')
-                return 0;
-        if (open_and_publish(g) != 0) {
-                LOG_ERROR("reload: GeoIP database %s; the loaded one stays", g->error);
-                return -1;
-        }
-        g->reloads++;
-        LOG_INFO("reload: GeoIP database %s: %s, built %llu", g->path, g->info.type,
-                 (unsigned long long)g->info.build_epoch);
-        return 0;
+        return node_geoip_reload_then(g, NULL, NULL);
 }
 
 json_t *node_geoip_json(const struct node_geoip *g)
 {
         if (g == NULL || g->path[0] == '\0')
                 return json_null();
-        json_t *o = json_pack("{s:s, s:b, s:I}", "path", g->path, "loaded", g->loaded,
-                              "reloads", (json_int_t)g->reloads);
+        json_t *o =
+            json_pack("{s:s, s:b, s:I, s:b}", "path", g->path, "loaded", g->loaded,
+                      "reloads", (json_int_t)g->reloads, "reloading", g->loading != NULL);
         if (g->loaded) {
                 char built[32];
                 time_t t = (time_t)g->info.build_epoch;
@@ -243,6 +402,17 @@ json_t *node_geoip_json(const struct node_geoip *g)
                 json_object_set_new(o, "size", json_integer((json_int_t)g->info.size));
                 json_object_set_new(o, "loaded_at",
                                     json_integer((json_int_t)g->loaded_at));
+                json_object_set_new(o, "load_ms",
+                                    json_integer((json_int_t)(g->load_seconds * 1000)));
+                if (g->compiled)
+                        json_object_set_new(
+                            o, "table",
+                            json_pack("{s:I, s:I, s:I}", "networks",
+                                      (json_int_t)g->table.networks, "places",
+                                      (json_int_t)g->table.places, "bytes",
+                                      (json_int_t)g->table.bytes));
+                else
+                        json_object_set_new(o, "table", json_null());
         }
         if (g->error[0] != '\0')
                 json_object_set_new(o, "error", json_string(g->error));

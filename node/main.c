@@ -673,7 +673,8 @@ int main(int argc, char **argv)
          * 512 MB threshold kept resident for good. */
         mallopt(M_TRIM_THRESHOLD, 8 << 20);
         mallopt(M_TOP_PAD, 1 << 20);
-        if (node_geoip_start(&node.geoip, &node.db, node.cfg.geoip_db) != 0) {
+        if (node_geoip_start(&node.geoip, uv_default_loop(), &node.db,
+                             node.cfg.geoip_db) != 0) {
                 fprintf(stderr, "quorumdns: geoip-db: %s\n", node.geoip.error);
                 dns_db_fini(&node.db);
                 node_config_free(&node.cfg);

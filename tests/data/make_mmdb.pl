@@ -2,6 +2,8 @@
 # make_mmdb.pl — writes a small, exact .mmdb file for the tests with
 # Debian's libmaxmind-db-writer-perl.  Reads a JSON description on stdin:
 #   {"schema": "geoip2" | "flat", "ip_version": 4 | 6, "type": "...",
+#    "alias_ipv6_to_ipv4": true | false (MaxMind's ::ffff:0:0/96 and
+#    2002::/16 aliases of the IPv4 tree),
 #    "networks": [{"network": "81.2.69.0/24", "continent": "EU",
 #                  "country": "GB", "subdivision": "ENG", "state1": "England",
 #                  "latitude": 51.4, "longitude": -0.76}, ...]}
@@ -30,6 +32,7 @@ my $tree = MaxMind::DB::Writer::Tree->new(
     languages => ['en'],
     description => { en => 'quorumdns test database' },
     remove_reserved_networks => 0,
+    alias_ipv6_to_ipv4 => $spec->{alias_ipv6_to_ipv4} ? 1 : 0,
     map_key_type_callback => sub { $types{ $_[0] } // die "no type for $_[0]\n" },
 );
 for my $n (@{ $spec->{networks} }) {

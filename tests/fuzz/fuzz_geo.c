@@ -6,7 +6,9 @@
  * addresses of both families, at the edges of the address space and taken
  * from the input itself, are looked up.  Nothing may crash or read outside
  * the mapping, and every answer must be well formed (codes of the right
- * length, a prefix within the family's bits).
+ * length, a prefix within the family's bits).  When the tree compiles
+ * (geo_table_build()), the table must answer every one of those addresses
+ * exactly as libmaxminddb does; a tree that does not compile must say why.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +18,7 @@
 #include <unistd.h>
 
 #include "geo/geo.h"
+#include "geo/table.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 const char *__lsan_default_suppressions(void);
@@ -30,6 +33,29 @@ const char *__lsan_default_suppressions(void)
 }
 
 static char path[64];
+
+/* The table's answer for addr is libmaxminddb's. */
+static void same(const struct geo_db *db, const struct geo_table *t, int family,
+                 const uint8_t *addr)
+{
+        if (t == NULL)
+                return;
+        struct geo_place a, b;
+        memset(&a, 0, sizeof(a));
+        memset(&b, 0, sizeof(b));
+        int ra = geo_db_lookup(db, family, addr, &a);
+        int rb = geo_table_lookup(t, family, addr, &b);
+        if (ra != rb)
+                abort();
+        if (ra == 0 &&
+            (a.found != b.found || a.prefix != b.prefix ||
+             strcmp(a.continent, b.continent) != 0 || strcmp(a.country, b.country) != 0 ||
+             strcmp(a.subdivision, b.subdivision) != 0 ||
+             a.has_coordinates != b.has_coordinates ||
+             memcmp(&a.latitude, &b.latitude, sizeof(double)) != 0 ||
+             memcmp(&a.longitude, &b.longitude, sizeof(double)) != 0))
+                abort();
+}
 
 static void check(const struct geo_place *p, unsigned bits)
 {
@@ -65,7 +91,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         memcpy(v4[3], data + size - 4, 4);
                 if (size >= 16)
                         memcpy(v6[3], data + size - 16, 16);
+                struct geo_table *t = NULL;
+                if (geo_table_build(db, &t, err, sizeof(err)) != 0 && err[0] == '\0')
+                        abort();
                 for (size_t i = 0; i < 4; i++) {
+                        same(db, t, AF_INET, v4[i]);
+                        same(db, t, AF_INET6, v6[i]);
                         struct geo_place p;
                         if (geo_db_lookup(db, AF_INET, v4[i], &p) == 0)
                                 check(&p, 32);
@@ -74,6 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 }
                 struct geo_info info;
                 geo_db_info(db, &info);
+                geo_table_free(t);
                 geo_db_close(db);
         }
         unlink(path);

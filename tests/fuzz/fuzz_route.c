@@ -713,7 +713,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         lat_publish(&db);
         struct node_geoip geoip;
         if (geo &&
-            node_geoip_start(&geoip, &db,
+            node_geoip_start(&geoip, NULL, &db,
                              QDNS_SOURCE_DIR
                              "/tests/fuzz/corpus/fuzz_geo/geoip2_v6_coords.mmdb") != 0)
                 abort();

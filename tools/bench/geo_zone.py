@@ -24,13 +24,21 @@ quorumdns, Knot (mod-geoip) and gdnsd (geoip plugin) alike.  Writes into OUT:
                       uniformly: simple (no ECS), simple-ecs (the plain
                       names with the clients' subnets), geo (geolocation
                       names with the clients' subnets)
-  expect.txt          "NAME SUBNET ADDRESS" for a sample of the geo
-                      queries: what every server must answer
+  expect.txt          "KIND NAME SUBNET ADDRESS" for a sample of each
+                      kind's queries: what every server must answer
+
+  quorumdns/cidr.json the CIDR collection of the IP-based names: a location
+                      per country of COUNTRIES holding the client /24s the
+                      database places there (POST /v1/cidrcollections, then
+                      its "changes"); the zone names it as @CIDR@, the id
+                      the cluster gives it
 
 Kinds of name are entries of KINDS (below), each saying how every server
 writes it; a server that has no such routing writes None and is not asked
-those queries.  IP-based names (CIDR collections) plug in as one more
-entry once quorumdns has them.
+those queries.  IP-based names c<i> (cidr): quorumdns sets with
+cidr_routing_config for each country's location and "*"; gdnsd a second
+map of the same /24s as "nets" (no database); Knot's mod-geoip can only
+list subnets per name (2,000 names x 1,000 subnets), so it has none.
 """
 
 import argparse
@@ -122,10 +130,34 @@ def answer_geo(i, cc):
     return addr(i, COUNTRIES.index(cc)) if cc in COUNTRIES else addr(i, len(COUNTRIES))
 
 
+# The client /24s of each country of COUNTRIES (filled by main()): the
+# blocks of the IP-based names' collection and of gdnsd's nets map.
+BLOCKS = {}
+
+
+def quorumdns_cidr(i):
+    sets = [{"name": f"c{i}.example.test.", "type": "A", "set_identifier": cc.lower(),
+             "ttl": 300, "records": [addr(i, k)],
+             "cidr_routing_config": {"collection_id": "@CIDR@", "location_name": cc.lower()}}
+            for k, cc in enumerate(COUNTRIES) if BLOCKS.get(cc)]
+    sets.append({"name": f"c{i}.example.test.", "type": "A", "set_identifier": "any",
+                 "ttl": 300, "records": [addr(i, len(COUNTRIES))],
+                 "cidr_routing_config": {"collection_id": "@CIDR@", "location_name": "*"}})
+    return "".join(routed(s) for s in sets)
+
+
+def gdnsd_cidr(i):
+    dcmap = ", ".join([f"dc-{cc.lower()} => {addr(i, k)}" for k, cc in enumerate(COUNTRIES)]
+                      + [f"dc-any => {addr(i, len(COUNTRIES))}"])
+    return (f"c{i} 300 DYNA geoip!c{i}\n",
+            f"      c{i} => {{ map => benchnets, dcmap => {{ {dcmap} }} }}\n")
+
+
 KINDS = {
     # kind: (name prefix, quorumdns lines, knot (zone, conf), gdnsd (zone, resource),
     #        expected answer(i, client country), queries carry ECS)
     "geo": ("g", quorumdns_geo, knot_geo, gdnsd_geo, answer_geo, True),
+    "cidr": ("c", quorumdns_cidr, None, gdnsd_cidr, answer_geo, True),
 }
 
 
@@ -145,6 +177,13 @@ def main():
     with open(os.path.join(a.out, "clients.txt"), "w") as f:
         f.writelines(f"{s} {cc}\n" for s, cc in clients)
     plain = [f"s{i} 300 A {addr(i, 0)}\n" for i in range(n)]
+    for subnet, cc in clients:
+        if cc in COUNTRIES:
+            BLOCKS.setdefault(cc, []).append(subnet)
+    with open(os.path.join(a.out, "quorumdns", "cidr.json"), "w") as f:
+        json.dump({"name": "bench", "changes": [
+            {"action": "PUT", "location_name": cc.lower(), "cidr_list": sorted(set(b))}
+            for cc, b in BLOCKS.items()]}, f)
 
     with open(os.path.join(a.out, "quorumdns", "example.test.zone"), "w") as f:
         f.write(HEAD)
@@ -188,7 +227,13 @@ def main():
         f.write("plugins => {\n  geoip => {\n    maps => {\n      bench => {\n"
                 "        geoip2_db => @MMDB@\n"
                 f"        datacenters => [{', '.join(dcs)}]\n"
-                "        map => {\n" + geomap + "        }\n      }\n    }\n"
+                "        map => {\n" + geomap + "        }\n      }\n"
+                "      benchnets => {\n"
+                f"        datacenters => [{', '.join(dcs)}]\n"
+                "        nets => {\n" + "".join(
+                    f"          {b} => [dc-{cc.lower()}]\n"
+                    for cc, bs in BLOCKS.items() for b in sorted(set(bs)))
+                + "        }\n      }\n    }\n"
                 "    resources => {\n")
         f.writelines(gres)
         f.write("    }\n  }\n}\n")
@@ -208,7 +253,8 @@ def main():
                 subnet, cc = rnd.choice(clients)
                 f.write(f"{kind[0]}{i}.example.test. A {subnet}\n")
                 if q < 200:
-                    expect.append(f"{kind[0]}{i}.example.test. {subnet} {kind[4](i, cc)}\n")
+                    expect.append(f"{kname} {kind[0]}{i}.example.test. {subnet} "
+                                  f"{kind[4](i, cc)}\n")
     with open(os.path.join(a.out, "expect.txt"), "w") as f:
         f.writelines(expect)
 
