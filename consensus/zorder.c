@@ -55,6 +55,12 @@ static const char *text_of(const struct cs_zlink *link, char *buf)
         return cs_name_text(link->zone->origin, link->zone->origin_len, buf, TEXT_MAX);
 }
 
+int cs_zorder_cmp(const struct cs_zlink *a, const struct cs_zlink *b)
+{
+        char ta[TEXT_MAX], tb[TEXT_MAX];
+        return strcmp(text_of(a, ta), text_of(b, tb));
+}
+
 /* Fills prev[i] with the pointer (a head entry or a link's next[i]) after
  * which key belongs on level i: past every name that sorts before key, and
  * past an equal name too when `after`. */
