@@ -23,13 +23,15 @@
  *
  * Record sets are never changed in place and what the state lets go of is
  * retired until the last unpin, so once everything is taken the ordering
- * and packing (the bulk of the work) need no lock.  Zones are packed in the
- * index's name order, the order the walk took them in: only the zones taken
- * by the applying thread are sorted and placed (order_zones), so a
- * snapshot's cost per zone does not grow with the catalog.  The mutex is held by
+ * and packing (the bulk of the work) need no lock.  The mutex is held by
  * the applying thread only for a test and a pointer update, or to take one
  * zone; by the encoder for one slice, after which a waiting applying thread
  * goes first.
+ *
+ * Zones are packed in the zone index's name order, the order the walk took
+ * them in: only the zones taken by the applying thread are sorted and
+ * placed (order_zones), so a snapshot's cost per zone does not grow with
+ * the catalog.
  */
 #include <errno.h>
 #include <pthread.h>
