@@ -750,7 +750,9 @@ int cs_state_batch_apply(struct cs_state *st, const struct cs_ctx *ctx,
         if (rv != 0)
                 goto out;
 
+        size_t sets_before = z->rrsets.count;
         commit(&w, z, changes, &n_changes, old->items, &n_old);
+        st->rrset_total = st->rrset_total - sets_before + z->rrsets.count;
         z->serial = serial;
         change_commit(st, ctx, change, res);
         if (st->observer.rrsets_changed)

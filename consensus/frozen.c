@@ -22,11 +22,16 @@
  * oldest evicted since the freeze followed by the head of the ring.
  *
  * Record sets are never changed in place and what the state lets go of is
- * retired until the last unpin, so once everything is taken the sorting
+ * retired until the last unpin, so once everything is taken the ordering
  * and packing (the bulk of the work) need no lock.  The mutex is held by
  * the applying thread only for a test and a pointer update, or to take one
  * zone; by the encoder for one slice, after which a waiting applying thread
  * goes first.
+ *
+ * Zones are packed in the zone index's name order, the order the walk took
+ * them in: only the zones taken by the applying thread are sorted and
+ * placed (order_zones), so a snapshot's cost per zone does not grow with
+ * the catalog.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -50,6 +55,7 @@
 struct frozen_zone {
         const struct cs_zone *zone; /* origin, ids, comment: never change */
         uint32_t serial;            /* as frozen: the serial does */
+        bool by_loop;               /* taken out of name order (copy on write) */
         size_t first, count;        /* its record sets in `sets` */
 };
 
@@ -99,6 +105,7 @@ struct cs_frozen {
         const struct cs_change **changes; /* in apply order */
         size_t n_changes;
         size_t loop_items; /* objects taken on the applying thread */
+        size_t order_cmps; /* zone comparisons made to order the zones */
         size_t n_small;    /* latency-map entries, packed with the header */
 };
 
@@ -119,7 +126,7 @@ static bool grow(void **arr, size_t *cap, size_t need, size_t size)
 
 /* Takes a zone's serial and record sets into the view (a lazy view's
  * caller marks the zone taken). */
-static void take_zone(struct cs_frozen *f, const struct cs_zone *z)
+static void take_zone(struct cs_frozen *f, const struct cs_zone *z, bool by_loop)
 {
         if (f->failed ||
             !grow((void **)&f->zv, &f->cap_zones, f->n_zones + 1, sizeof(*f->zv)) ||
@@ -131,6 +138,7 @@ static void take_zone(struct cs_frozen *f, const struct cs_zone *z)
         struct frozen_zone *fz = &f->zv[f->n_zones++];
         fz->zone = z;
         fz->serial = z->serial;
+        fz->by_loop = by_loop;
         fz->first = f->n_sets;
         for (size_t s = 0; s < z->rrsets.cap; s++)
                 if (z->rrsets.slots[s].item)
@@ -172,7 +180,7 @@ static void walk(struct cs_frozen *f, size_t budget, size_t *done)
                 if (z->snap_gen != f->gen) {
                         n += z->rrsets.count;
                         z->snap_gen = f->gen;
-                        take_zone(f, z);
+                        take_zone(f, z, false);
                 }
         }
         if (f->cursor == NULL)
@@ -215,7 +223,7 @@ void cs_frozen_zone_touch(struct cs_state *st, struct cs_zone *z)
         if (!f->walked && z->snap_gen != f->gen) {
                 f->loop_items += 1 + z->rrsets.count;
                 z->snap_gen = f->gen;
-                take_zone(f, z);
+                take_zone(f, z, true);
         }
         pthread_mutex_unlock(&f->lock);
 }
@@ -302,15 +310,15 @@ static struct cs_frozen *frozen_new(const struct cs_state *st)
 }
 
 /* A view taken whole, on the applying thread (cost: a pointer per zone,
- * record set and change record). */
+ * record set and change record), in name order. */
 static int freeze_whole(const struct cs_state *st, struct cs_frozen **out)
 {
         struct cs_frozen *f = frozen_new(st);
         if (f == NULL)
                 return -ENOMEM;
-        for (size_t i = 0; i < st->zones.cap && !f->failed; i++)
-                if (st->zones.slots[i].item != NULL)
-                        take_zone(f, st->zones.slots[i].item);
+        for (const struct cs_zlink *l = st->order.head[0]; l != NULL && !f->failed;
+             l = l->next[0])
+                take_zone(f, l->zone, false);
         f->changes_at_freeze = st->changes_count;
         f->evicted_at_freeze = st->changes_evicted;
         take_changes(f, st);
@@ -372,6 +380,11 @@ size_t cs_snapshot_frozen_loop_items(const struct cs_frozen *f)
         return f->loop_items;
 }
 
+size_t cs_snapshot_frozen_order_cmps(const struct cs_frozen *f)
+{
+        return f->order_cmps;
+}
+
 /* ---- encoding ----------------------------------------------------------- */
 
 static int name_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
@@ -380,11 +393,61 @@ static int name_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
         return c ? c : (al > bl) - (al < bl);
 }
 
+static _Thread_local size_t *cmp_count; /* the encoding view's order_cmps */
+
 static int frozen_zone_cmp(const void *a, const void *b)
 {
-        const struct cs_zone *x = ((const struct frozen_zone *)a)->zone;
-        const struct cs_zone *y = ((const struct frozen_zone *)b)->zone;
-        return name_cmp(x->origin, x->origin_len, y->origin, y->origin_len);
+        if (cmp_count != NULL)
+                (*cmp_count)++;
+        return cs_zorder_cmp(((const struct frozen_zone *)a)->zone->order,
+                             ((const struct frozen_zone *)b)->zone->order);
+}
+
+/*
+ * The zones in the index's name order (consensus/zorder.h) without sorting
+ * them all: the walk took them in that order; only the few the applying
+ * thread took ahead of it (copy on write, k of them) are out of place.  They
+ * move to the end, are sorted (k log k), and each finds its place among the
+ * walk's zones by a binary search (k log n); the packer then merges.  A sort
+ * of every zone per snapshot (its comparisons a cache miss each) made a
+ * snapshot's cost per zone grow with the catalog.
+ */
+static void order_zones(struct cs_frozen *f, size_t *n_walked, size_t *at)
+{
+        size_t w = 0;
+        struct frozen_zone *loop = NULL;
+        size_t k = 0;
+        for (size_t i = 0; i < f->n_zones; i++)
+                if (f->zv[i].by_loop)
+                        k++;
+        if (k > 0 && (loop = malloc(k * sizeof(*loop))) != NULL) {
+                k = 0;
+                for (size_t i = 0; i < f->n_zones; i++) {
+                        if (f->zv[i].by_loop)
+                                loop[k++] = f->zv[i];
+                        else
+                                f->zv[w++] = f->zv[i];
+                }
+                memcpy(f->zv + w, loop, k * sizeof(*loop));
+                free(loop);
+                qsort(f->zv + w, k, sizeof(*f->zv), frozen_zone_cmp);
+                for (size_t j = 0; j < k; j++) {
+                        size_t lo = 0, hi = w;
+                        while (lo < hi) {
+                                size_t mid = lo + (hi - lo) / 2;
+                                if (frozen_zone_cmp(&f->zv[mid], &f->zv[w + j]) < 0)
+                                        lo = mid + 1;
+                                else
+                                        hi = mid;
+                        }
+                        at[j] = lo;
+                }
+                *n_walked = w;
+                return;
+        }
+        if (k > 0) /* no memory for the shortcut: sort them all */
+                qsort(f->zv, f->n_zones, sizeof(*f->zv), frozen_zone_cmp);
+        *n_walked = f->n_zones;
 }
 
 static int rrset_ptr_cmp(const void *a, const void *b)
@@ -410,8 +473,13 @@ static void pack_zone(msgpack_packer *pk, const struct frozen_zone *fz,
         msgpack_pack_uint64(pk, z->created_ms);
         msgpack_pack_uint32(pk, fz->serial);
         msgpack_pack_uint64(pk, fz->count);
-        if (fz->count > 1)
+        if (fz->count == 2 && rrset_ptr_cmp(&sets[0], &sets[1]) > 0) {
+                const struct cs_rrset *t = sets[0];
+                sets[0] = sets[1];
+                sets[1] = t;
+        } else if (fz->count > 2) {
                 qsort(sets, fz->count, sizeof(*sets), rrset_ptr_cmp);
+        }
         for (size_t k = 0; k < fz->count; k++) {
                 if (k % CHUNK == 0) {
                         size_t left = fz->count - k;
@@ -467,11 +535,28 @@ int cs_snapshot_encode_frozen(struct cs_frozen *f, void **out, size_t *out_len)
         sink_init(&out_sink);
         msgpack_packer_init(&pk, &out_sink, sink_write);
         sink_write(&out_sink, f->head.sb.data, f->head.sb.size);
-        if (f->n_zones > 1) /* zv and sets are NULL while empty */
-                qsort(f->zv, f->n_zones, sizeof(*f->zv), frozen_zone_cmp);
-        for (size_t i = 0; i < f->n_zones; i++)
-                pack_zone(&pk, &f->zv[i],
-                          f->zv[i].count ? f->sets + f->zv[i].first : NULL);
+        size_t n_walked = f->n_zones, *at = NULL;
+        if (f->n_zones > 0 && (at = malloc(f->n_zones * sizeof(*at))) == NULL) {
+                msgpack_sbuffer_destroy(&out_sink.sb);
+                return -ENOMEM;
+        }
+        if (f->n_zones > 1) { /* zv and sets are NULL while empty */
+                cmp_count = &f->order_cmps;
+                order_zones(f, &n_walked, at);
+                cmp_count = NULL;
+        }
+        /* Merge: the walk's zones, each loop-taken zone before the walk's
+         * zone at its place. */
+        size_t j = n_walked;
+        for (size_t i = 0; i <= n_walked; i++) {
+                for (; j < f->n_zones && at[j - n_walked] == i; j++)
+                        pack_zone(&pk, &f->zv[j],
+                                  f->zv[j].count ? f->sets + f->zv[j].first : NULL);
+                if (i < n_walked)
+                        pack_zone(&pk, &f->zv[i],
+                                  f->zv[i].count ? f->sets + f->zv[i].first : NULL);
+        }
+        free(at);
         pack_changes(&pk, f);
         /* raft wants whole 8-byte words. */
         static const char zeros[8];

@@ -267,6 +267,7 @@ static int dec_zone(struct sdec *d, struct cs_state *st)
                         if (rv)
                                 return sfail(d, rv, "snapshot: zone %s: %s", z->zone_id,
                                              msg);
+                        st->rrset_total++;
                 }
                 done += n;
         }

@@ -69,6 +69,9 @@ int cs_snapshot_frozen_step(struct cs_frozen *view, size_t budget);
  * applying thread took (copy on write). */
 size_t cs_snapshot_frozen_items(const struct cs_frozen *view);
 size_t cs_snapshot_frozen_loop_items(const struct cs_frozen *view);
+/* Zone comparisons the encoding made to put the zones in name order: only
+ * those the applying thread took out of order are sorted and placed. */
+size_t cs_snapshot_frozen_order_cmps(const struct cs_frozen *view);
 
 /* out must be initialised and empty; on failure it is left empty. 0,
  * -EBADMSG, -EPROTO (version), -EINVAL (inconsistent) or -ENOMEM. */

@@ -353,6 +353,7 @@ int cs_state_stage_commit(struct cs_state *st, const struct cs_ctx *ctx, uint64_
         husk->owners = z->owners;
         husk->groups = z->groups;
         z->rrsets = copy->rrsets;
+        st->rrset_total = st->rrset_total - husk->rrsets.count + z->rrsets.count;
         z->owners = copy->owners;
         z->groups = copy->groups;
         cs_hmap_init(&copy->rrsets);

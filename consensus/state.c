@@ -414,7 +414,8 @@ static void zone_insert(struct cs_state *st, struct cs_zone *z)
         struct name_key k = {z->origin, z->origin_len};
         cs_hmap_put(&st->zones, z->hash, &k, z, zone_match);
         cs_hmap_put(&st->zone_ids, str_hash(z->zone_id), z->zone_id, z, zone_id_match);
-        cs_frozen_zone_link(st, z); /* the name order, and not in a view */
+        st->rrset_total += z->rrsets.count; /* a restored zone's sets: dec_zone */
+        cs_frozen_zone_link(st, z);         /* the name order, and not in a view */
 }
 
 static const char *zone_spec_problem(const struct cs_state *st, const uint8_t *lower,
@@ -659,6 +660,7 @@ int cs_state_zone_delete(struct cs_state *st, const struct cs_ctx *ctx,
         cs_frozen_zone_touch(st, z); /* a view being filled takes it first */
         cs_hmap_del(&st->zones, z->hash, &k, zone_match);
         cs_hmap_del(&st->zone_ids, str_hash(z->zone_id), z->zone_id, zone_id_match);
+        st->rrset_total -= z->rrsets.count;
         cs_frozen_zone_unlink(st, z);
         change_commit(st, ctx, change, res);
         if (st->observer.zone_deleted)

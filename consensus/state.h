@@ -429,6 +429,10 @@ struct cs_state {
         struct cs_hmap zones;    /* struct cs_zone by origin */
         struct cs_hmap zone_ids; /* struct cs_zone by zone id */
         struct cs_zorder order;  /* the zones by name (API pages) */
+        /* Record sets of all zones, kept by every operation that adds or
+         * removes sets (derived, not replicated): the metrics read it
+         * instead of walking every zone. */
+        size_t rrset_total;
         /* Change records in apply order: a ring of changes_cap slots. */
         struct cs_change **changes;
         size_t changes_cap, changes_head, changes_count;
@@ -564,6 +568,11 @@ static inline size_t cs_zone_rrset_count(const struct cs_zone *zone)
         return zone->rrsets.count;
 }
 size_t cs_state_zone_count(const struct cs_state *st);
+/* Record sets in all zones: O(1), a count kept by every change. */
+static inline size_t cs_state_rrset_count(const struct cs_state *st)
+{
+        return st->rrset_total;
+}
 /* Zones by name as text (cs_name_text; the API's order): the first that
  * sorts after marker (any case; NULL for the first zone), and the next one.
  * O(log n) and O(1); NULL at the end. */

@@ -55,19 +55,102 @@ static const char *text_of(const struct cs_zlink *link, char *buf)
         return cs_name_text(link->zone->origin, link->zone->origin_len, buf, TEXT_MAX);
 }
 
+/*
+ * A wire name's text (common_dname_text's: specials as \c, other bytes
+ * outside 0x21-0x7e as \DDD, a dot after each label, "." for the root)
+ * produced a character at a time, so that comparing a zone with a key
+ * reads only up to the first difference and writes no buffer: a search
+ * compares O(log n) zones, and converting each whole name to text was
+ * most of the cost of a zone's insertion (creation, snapshot restore).
+ */
+struct text_stream {
+        const uint8_t *p;
+        unsigned left; /* bytes left in the current label */
+        bool started, dotted;
+        char pend[4]; /* the rest of an escape */
+        unsigned npend, ipend;
+};
+
+static void stream_init(struct text_stream *s, const uint8_t *wire)
+{
+        memset(s, 0, sizeof(*s));
+        s->p = wire;
+}
+
+/* The next character, or 0 at the end. */
+static int stream_next(struct text_stream *s)
+{
+        if (s->ipend < s->npend)
+                return (unsigned char)s->pend[s->ipend++];
+        for (;;) {
+                if (s->left > 0) {
+                        uint8_t c = *s->p++;
+                        s->left--;
+                        if (c == '.' || c == '\\' || c == '"' || c == '(' || c == ')' ||
+                            c == ';' || c == '@' || c == '$') {
+                                s->pend[0] = (char)c;
+                                s->npend = 1;
+                                s->ipend = 0;
+                                return '\\';
+                        }
+                        if (c <= 0x20 || c >= 0x7f) {
+                                s->pend[0] = (char)('0' + c / 100);
+                                s->pend[1] = (char)('0' + c / 10 % 10);
+                                s->pend[2] = (char)('0' + c % 10);
+                                s->npend = 3;
+                                s->ipend = 0;
+                                return '\\';
+                        }
+                        return c;
+                }
+                if (!s->started && *s->p == 0) { /* the root: "." */
+                        s->started = s->dotted = true;
+                        return '.';
+                }
+                if (s->started && !s->dotted) {
+                        s->dotted = true;
+                        return '.';
+                }
+                if (*s->p == 0)
+                        return 0;
+                s->left = *s->p++;
+                s->started = true;
+                s->dotted = false;
+        }
+}
+
+/* strcmp(text of link's zone, key) without writing the text. */
+static int cmp_text(const struct cs_zlink *link, const char *key)
+{
+        struct text_stream s;
+        stream_init(&s, link->zone->origin);
+        for (const unsigned char *k = (const unsigned char *)key;; k++) {
+                int c = stream_next(&s);
+                if (c != *k)
+                        return c < *k ? -1 : 1;
+                if (c == 0)
+                        return 0;
+        }
+}
+
+int cs_zorder_cmp(const struct cs_zlink *a, const struct cs_zlink *b)
+{
+        char tb[TEXT_MAX];
+        return cmp_text(a, text_of(b, tb));
+}
+
 /* Fills prev[i] with the pointer (a head entry or a link's next[i]) after
  * which key belongs on level i: past every name that sorts before key, and
  * past an equal name too when `after`. */
 static void search(struct cs_zorder *o, const char *key, int after,
                    struct cs_zlink **prev[CS_ZORDER_LEVELS])
 {
-        char buf[TEXT_MAX];
         struct cs_zlink *cur = NULL; /* NULL: the head */
         for (int i = CS_ZORDER_LEVELS - 1; i >= 0; i--) {
                 /* cur was reached on a level >= i, so it has a next[i]. */
                 struct cs_zlink **at = cur ? &cur->next[i] : &o->head[i];
                 while (*at != NULL) {
-                        int c = strcmp(text_of(*at, buf), key);
+                        int c = cmp_text(*at, key);
                         if (c > 0 || (c == 0 && !after))
                                 break;
                         cur = *at;

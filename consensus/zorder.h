@@ -50,4 +50,7 @@ void cs_zorder_remove(struct cs_zorder *o, struct cs_zlink *link);
  */
 const struct cs_zlink *cs_zorder_after(const struct cs_zorder *o, const char *marker);
 
+/* The index's order of two zones' links: < 0, 0 (the same name) or > 0. */
+int cs_zorder_cmp(const struct cs_zlink *a, const struct cs_zlink *b);
+
 #endif

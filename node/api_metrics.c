@@ -445,12 +445,6 @@ static void latency_family(struct text *t, const char *name, const char *help,
                          (double)h->sum_ns / 1e9);
 }
 
-static int count_rrsets(const struct cs_zone *zone, void *arg)
-{
-        *(uint64_t *)arg += cs_zone_rrset_count(zone);
-        return 0;
-}
-
 static void raft_families(struct text *t, struct node_api *api)
 {
         struct node_cluster *c = api->cluster;
@@ -535,12 +529,12 @@ static void raft_families(struct text *t, struct node_api *api)
                "not lagging).",
                node_ready_check(c, reason, sizeof(reason)));
 
-        uint64_t rrsets = 0;
-        cs_state_foreach_zone(&c->state, count_rrsets, &rrsets);
+        /* Both counts are kept by the state: a scrape costs the same at 10 and
+         * at 1,000,000 zones (it walked every zone to count the sets). */
         gauge1(t, "quorumdns_zones", "Zones in the replicated state.",
                cs_state_zone_count(&c->state));
         gauge1(t, "quorumdns_record_sets", "Record sets in the replicated state.",
-               rrsets);
+               cs_state_rrset_count(&c->state));
 }
 
 /* Health checks: the replicated (published) status of each, their sum, this

@@ -30,6 +30,8 @@
 
 /* ---- publishing to the DNS engine ------------------------------------------------ */
 
+#define PUBLISH_SMALL_SET 16 /* values of a set published without an allocation */
+
 /* Routing set ids are strings in the state and small numbers in the engine. */
 static uint32_t set_id_of(struct node_cluster *c, const char *name)
 {
@@ -121,9 +123,14 @@ static int put_rrset(struct node_cluster *c, struct dns_txn *txn, const uint8_t 
                         return rc;
                 }
         }
+        /* The usual set's value pointers live on the stack: two callocs per
+         * published set searched a heap that grows with the catalog. */
+        const uint8_t *data_small[PUBLISH_SMALL_SET];
+        uint16_t len_small[PUBLISH_SMALL_SET];
         size_t n = rrset ? rrset->count : 0;
-        const uint8_t **data = calloc(n ? n : 1, sizeof(*data));
-        uint16_t *len = calloc(n ? n : 1, sizeof(*len));
+        bool small = n <= PUBLISH_SMALL_SET;
+        const uint8_t **data = small ? data_small : calloc(n, sizeof(*data));
+        uint16_t *len = small ? len_small : calloc(n, sizeof(*len));
         int rc = -ENOMEM;
         if (data != NULL && len != NULL) {
                 for (size_t i = 0; i < n; i++) {
@@ -136,8 +143,10 @@ static int put_rrset(struct node_cluster *c, struct dns_txn *txn, const uint8_t 
                     route.policy || route.flags || route.health || route.location ? &route
                                                                                   : NULL);
         }
-        free(data);
-        free(len);
+        if (!small) {
+                free(data);
+                free(len);
+        }
         if (rc == -EINVAL || rc == -E2BIG) {
                 char text[1024];
                 LOG_ERROR("record set at %s is replicated but cannot be served: %s",

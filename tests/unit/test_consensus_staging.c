@@ -280,6 +280,7 @@ static void readers_see_all_old_until_the_commit(void **state)
         assert_null(get(&st, "h599." ZONE));
         assert_int_equal(z->serial, serial);
         assert_int_equal(cs_zone_rrset_count(z), 3);
+        assert_int_equal(cs_state_rrset_count(&st), 3); /* the staged sets: not yet */
         assert_int_equal(apply(&fsm, enc_write(2, 1450))->status, -EBUSY);
         size_t changes = cs_state_change_count(&st);
         res = apply(&fsm, enc_end(CS_CMD_STAGE_COMMIT, id, "imp\nf1", 1500));
@@ -291,6 +292,7 @@ static void readers_see_all_old_until_the_commit(void **state)
         assert_non_null(get(&st, "h599." ZONE));
         assert_non_null(get(&st, "w1." ZONE));
         assert_int_equal(cs_zone_rrset_count(z), 603);
+        assert_int_equal(cs_state_rrset_count(&st), 603);
         assert_int_equal(z->serial, serial + 1);
         uint32_t soa_serial = 0;
         const struct cs_rrset *soa = cs_zone_rrset_get(z, origin, origin_len, 6, "");

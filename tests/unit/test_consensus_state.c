@@ -627,6 +627,53 @@ static void zones_are_listed_in_name_order_as_they_change(void **state)
         assert_null(cs_state_zone_after(&e->st, "zzz."));
 }
 
+/* The index compares a zone's wire name with a key in text a character at a
+ * time (consensus/zorder.c): labels with bytes the text escapes (\c, \DDD)
+ * sort as their text does, and a page after such a zone's text starts at
+ * the next zone. */
+static void escaped_names_sort_as_their_text(void **state)
+{
+        struct env *e = *state;
+        static const uint8_t alphabet[] = {'a', 'b', '-', '.', '\\', '"',  '(',  ')',
+                                           ';', '@', '$', ' ', 0x7f, 0xc3, 0x01, '0',
+                                           '9', 'z', '~', '!', '/',  '[',  0xff};
+        uint32_t rng = 7;
+        char id[32];
+        for (int i = 0; i < 600; i++) {
+                struct zone_fixture zf;
+                zone_spec(&zf, "x.esc.test.", "x", 1);
+                uint8_t wire[256];
+                size_t n = 0, labels = 1 + i % 2;
+                for (size_t l = 0; l < labels; l++) {
+                        rng = rng * 1103515245u + 12345u;
+                        uint8_t len = (uint8_t)(1 + (rng >> 16) % 4);
+                        wire[n++] = len;
+                        for (uint8_t k = 0; k < len; k++) {
+                                rng = rng * 1103515245u + 12345u;
+                                wire[n++] = alphabet[(rng >> 16) % sizeof(alphabet)];
+                        }
+                }
+                size_t tail = to_wire("esc.test.", wire + n);
+                n += tail;
+                memcpy(zf.origin, wire, n);
+                zf.origin_len = n;
+                zf.spec.origin_len = n;
+                snprintf(id, sizeof(id), "ESC%d", i);
+                zf.spec.zone_id = id;
+                struct cs_ctx ctx = {.index = ++e->index};
+                int rv = cs_state_zone_create(&e->st, &ctx, &zf.spec, &e->res);
+                assert_true(rv == 0 || rv == -EEXIST);
+        }
+        assert_true(check_order(&e->st) > 500);
+        char text[1024];
+        for (const struct cs_zone *z = cs_state_zone_after(&e->st, NULL); z != NULL;
+             z = cs_state_zone_next(z)) {
+                cs_name_text(z->origin, z->origin_len, text, sizeof(text));
+                assert_ptr_equal(cs_state_zone_after(&e->st, text),
+                                 cs_state_zone_next(z));
+        }
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -647,6 +694,7 @@ int main(void)
             T(batch_check_validates_without_changing_state),
             T(members_are_kept_sorted_and_replaced_by_id),
             T(zones_are_listed_in_name_order_as_they_change),
+            T(escaped_names_sort_as_their_text),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

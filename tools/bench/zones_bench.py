@@ -183,10 +183,17 @@ def rss_kb(pid):
     return 0
 
 
-def perf_profile(pid, secs):
+def cpu_ticks(pid):
+    """User + system CPU time of pid so far, in clock ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def perf_profile(pid, secs, tag=""):
     """User-space profile of pid: flat by symbol, then callers of the top ones."""
-    data = f"/tmp/zones_bench.{os.getpid()}.perf"
-    subprocess.run(["perf", "record", "-F", "400", "--call-graph", "dwarf,16384",
+    data = f"/tmp/zones_bench.{os.getpid()}{tag}.perf"
+    subprocess.run(["perf", "record", "-F", os.environ.get("ZONES_BENCH_PERF_HZ", "400"), "--call-graph", "dwarf,16384",
                     "-e", "cpu-clock:u", "-o", data, "-p", str(pid), "--", "sleep", str(secs)],
                    capture_output=True)
     out = subprocess.run(["perf", "report", "-i", data, "--children", "--stdio",
@@ -209,7 +216,11 @@ def main():
     ap.add_argument("--bulk", type=int, default=0, help="zones per bulk request (0: one)")
     ap.add_argument("--create-clients", type=int, default=0,
                     help="clients creating zones (default: --clients; 2 suits --bulk)")
-    ap.add_argument("--perf", type=float, default=0)
+    ap.add_argument("--perf", type=float, default=0,
+                    help="perf record -g the leader and a follower for this many "
+                         "seconds of each upsert phase")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="upsert phases per size (the last one's figures go to the table)")
     ap.add_argument("--with-a", action="store_true",
                     help="bulk zones get one A record each (ns1.<zone>), as in issue 12")
     args = ap.parse_args()
@@ -230,16 +241,29 @@ def main():
             rate = (size - have) / took if took > 0 else 0
             have = size
             zone = zone_name(0)
-            prof = None
-            if args.perf:
-                holder = {}
-                t = threading.Thread(target=lambda: holder.update(
-                    p=perf_profile(cl.procs[leader].pid, args.perf)))
-                t.start()
-            ups, p50, p99, uerr = upserts(cl, leader, zone, args.duration, args.clients)
-            if args.perf:
-                t.join()
-                prof = holder.get("p")
+            for rnd in range(args.rounds):
+                prof = {}
+                ts = []
+                if args.perf:
+                    follower = min(i for i in cl.procs if i != leader)
+                    for role, i in (("leader", leader), ("follower", follower)):
+                        ts.append(threading.Thread(target=lambda role=role, i=i: prof.update(
+                            {role: perf_profile(cl.procs[i].pid, args.perf, f".{size}.{rnd}.{i}")})))
+                    for t in ts:
+                        t.start()
+                cpu0 = {i: cpu_ticks(p.pid) for i, p in cl.procs.items()}
+                ups, p50, p99, uerr = upserts(cl, leader, zone, args.duration, args.clients)
+                cpu1 = {i: cpu_ticks(p.pid) for i, p in cl.procs.items()}
+                for t in ts:
+                    t.join()
+                done = max(1, ups * args.duration)
+                hz = os.sysconf("SC_CLK_TCK")
+                cpu = {i: f"{(cpu1[i] - cpu0[i]) * 1e6 / hz / done:.0f}" for i in cl.procs}
+                print(f"# {size} zones, round {rnd + 1}: {ups:.0f} upserts/s p50 {p50:.1f} ms "
+                      f"p99 {p99:.1f} ms ({uerr} errors); CPU us per upsert by node "
+                      f"{cpu} (leader {leader}); load {os.getloadavg()[0]:.1f}", flush=True)
+                for role, text in prof.items():
+                    print(f"## perf, {role}, {size} zones\n{text}", flush=True)
             rss = {i: rss_kb(p.pid) for i, p in cl.procs.items()}
             rows.append((size, rate, errs, ups, p50, p99, uerr, rss))
             ms = {i: metrics(cl, i) for i in cl.procs}
@@ -247,8 +271,6 @@ def main():
                   f"{ups:.0f} upserts/s p50 {p50:.1f} ms p99 {p99:.1f} ms ({uerr} errors), "
                   f"RSS kB {rss}; longest health answer while creating {stall:.0f} ms; "
                   f"metrics {ms}", flush=True)
-            if prof:
-                print(prof, flush=True)
         took, snap, rss = restart(cl, have)
         print(f"# restart of all nodes at {have} zones: every node answers after "
               f"{took:.1f} s; snapshot {snap / 1e6:.1f} MB; RSS kB after {rss}", flush=True)

@@ -1,0 +1,125 @@
+/*
+ * zones_publish.c — what a restart costs in publishing the restored state
+ * to the DNS engine: N zones (apex SOA + two NS + one A, as issue 12's
+ * benchmark) are restored into a cs_state as a snapshot's decoding adds
+ * them, then node_publish_all (node/publish.c) builds the served catalog
+ * from the state in one dns_db transaction, as a node does after
+ * restoring a snapshot.  Prints the time per zone, best of three.  No
+ * cluster, no I/O.
+ *
+ *   build/tools/bench/zones_publish [N ...]   (default 100000)
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dns/db.h"
+#include "node/cluster_priv.h"
+
+static double now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* "z<i>.bench<i % 97>.example." as a wire name, as zones_bench.py names
+ * them; returns its length. */
+static size_t origin_of(unsigned i, uint8_t *out)
+{
+        char a[16], b[16];
+        int na = snprintf(a, sizeof(a), "z%u", i);
+        int nb = snprintf(b, sizeof(b), "bench%u", i % 97);
+        size_t o = 0;
+        out[o++] = (uint8_t)na;
+        memcpy(out + o, a, (size_t)na);
+        o += (size_t)na;
+        out[o++] = (uint8_t)nb;
+        memcpy(out + o, b, (size_t)nb);
+        o += (size_t)nb;
+        memcpy(out + o, "\7example\0", 9);
+        return o + 9;
+}
+
+static int restore(struct cs_state *st, unsigned n)
+{
+        static const uint8_t soa[] = {3,  'n', 's', '1', 0,   4, 'h', 'o', 's', 't', 0,
+                                      0,  0,   0,   1,   0,   0, 14,  16,  0,   0,   2,
+                                      88, 0,   1,   81,  128, 0, 0,   1,   44};
+        static const uint8_t ns1[] = {3,   'n', 's', '1', 7,   'e', 'x', 'a', 'm',
+                                      'p', 'l', 'e', 3,   'n', 'e', 't', 0};
+        static const uint8_t ns2[] = {3,   'n', 's', '2', 7,   'e', 'x', 'a', 'm',
+                                      'p', 'l', 'e', 3,   'n', 'e', 't', 0};
+        const struct cs_rdata soa_v = {soa, sizeof(soa)};
+        const struct cs_rdata ns_v[2] = {{ns1, sizeof(ns1)}, {ns2, sizeof(ns2)}};
+        char err[256];
+        for (unsigned i = 0; i < n; i++) {
+                uint8_t origin[64], owner[80];
+                size_t len = origin_of(i, origin);
+                owner[0] = 3;
+                memcpy(owner + 1, "ns1", 3);
+                memcpy(owner + 4, origin, len);
+                uint8_t a[4] = {192, 0, 2, (uint8_t)(i % 250 + 1)};
+                const struct cs_rdata a_v = {a, 4};
+                char id[32];
+                snprintf(id, sizeof(id), "Z%08u", i);
+                struct cs_zone *z;
+                struct cs_rrset_spec s_soa = {origin, len, 6, "", 3600, &soa_v, 1, {0}};
+                struct cs_rrset_spec s_ns = {origin, len, 2, "", 172800, ns_v, 2, {0}};
+                struct cs_rrset_spec s_a = {owner, len + 4, 1, "", 3600, &a_v, 1, {0}};
+                int rc = cs_state_restore_zone(st, origin, len, id, "", 1000, 1, &z, err,
+                                               sizeof(err));
+                if (rc == 0)
+                        rc = cs_state_restore_rrset(z, &s_soa, err, sizeof(err));
+                if (rc == 0)
+                        rc = cs_state_restore_rrset(z, &s_ns, err, sizeof(err));
+                if (rc == 0)
+                        rc = cs_state_restore_rrset(z, &s_a, err, sizeof(err));
+                if (rc != 0) {
+                        fprintf(stderr, "restore zone %u: %s\n", i, err);
+                        return rc;
+                }
+        }
+        return 0;
+}
+
+static int measure(unsigned n)
+{
+        struct node_cluster *c = calloc(1, sizeof(*c));
+        struct dns_db *db = calloc(1, sizeof(*db));
+        if (c == NULL || db == NULL || dns_db_init(db) != 0)
+                return -1;
+        c->db = db;
+        cs_state_init(&c->state);
+        if (restore(&c->state, n) != 0)
+                return -1;
+        double best = 1e18;
+        for (int round = 0; round < 3; round++) {
+                double t0 = now_ms();
+                if (node_publish_all(c, "a restored state (bench)") != 0)
+                        return -1;
+                double t = now_ms() - t0;
+                if (t < best)
+                        best = t;
+        }
+        printf("published: %u zones in %.1f ms, %.0f ns per zone (best of 3)\n", n, best,
+               best * 1e6 / n);
+        node_publish_fini(c);
+        dns_db_fini(db);
+        cs_state_fini(&c->state);
+        free(db);
+        free(c);
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        int rc = 0;
+        for (int i = 1; i < argc && rc == 0; i++)
+                rc = measure((unsigned)strtoul(argv[i], NULL, 10));
+        if (argc < 2)
+                rc = measure(100000);
+        return rc == 0 ? 0 : 1;
+}
