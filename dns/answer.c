@@ -196,7 +196,11 @@ static void answer_query(struct answer *a)
         a->flags = DNS_FLAG_AA;
         for (unsigned hop = 0;; hop++) {
                 struct dns_lookup l;
-                dns_zone_lookup(a->zone, name, is_ds, &l);
+                if (hop == 0 && q->found != NULL)
+                        l = (struct dns_lookup){.result = DNS_LOOKUP_FOUND,
+                                                .node = q->found}; /* warmed */
+                else
+                        dns_zone_lookup(a->zone, name, is_ds, &l);
                 switch (l.result) {
                 case DNS_LOOKUP_DELEGATION: {
                         if (hop == 0)
@@ -292,6 +296,7 @@ void dns_answer_warm(const struct dns_catalog *catalog, struct dns_query *querie
                      const enum dns_parse_status *status, unsigned n)
 {
         struct dns_zone_warm warm[WARM_GROUP];
+        struct dns_query *owner[WARM_GROUP]; /* the query of each walk */
         for (unsigned base = 0; base < n; base += WARM_GROUP) {
                 unsigned active = 0;
                 for (unsigned i = base; i < n && i < base + WARM_GROUP; i++) {
@@ -301,16 +306,24 @@ void dns_answer_warm(const struct dns_catalog *catalog, struct dns_query *querie
                         const struct dns_zone *zone = zone_for(catalog, q);
                         q->zone = zone;
                         q->zone_known = true;
-                        if (zone != NULL &&
-                            dns_zone_warm_begin(&warm[active], zone, &q->qname))
-                                active++;
+                        if (zone == NULL)
+                                continue;
+                        if (dns_zone_warm_begin(&warm[active], zone, &q->qname))
+                                owner[active++] = q;
+                        else
+                                q->found = dns_zone_warm_found(&warm[active]);
                 }
                 /* Each round takes one hop of every lookup still going. */
                 while (active > 0) {
                         unsigned kept = 0;
-                        for (unsigned i = 0; i < active; i++)
-                                if (dns_zone_warm_step(&warm[i]))
+                        for (unsigned i = 0; i < active; i++) {
+                                if (dns_zone_warm_step(&warm[i])) {
+                                        owner[kept] = owner[i];
                                         warm[kept++] = warm[i];
+                                } else {
+                                        owner[i]->found = dns_zone_warm_found(&warm[i]);
+                                }
+                        }
                         active = kept;
                 }
         }

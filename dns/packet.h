@@ -75,6 +75,10 @@ struct dns_query {
          * (NULL: none) in the catalog that is then used to answer. */
         bool zone_known;
         const struct dns_zone *zone;
+        /* Set by dns_answer_warm() too: the node of qname itself when its
+         * walk reached it with no cut on the way (what dns_zone_lookup()
+         * would find), so that answering does not walk again; or NULL. */
+        const struct dns_node *found;
         struct dns_lname qname;
 };
 

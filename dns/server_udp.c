@@ -12,6 +12,14 @@
  * IP_PKTINFO / IPV6_RECVPKTINFO tell which local address a query came to
  * and the answer is sent from that address.
  *
+ * IPv4 answers leave with DF set and IP ID 0 (IP_PMTUDISC_PROBE, below).
+ * With the default (IP_PMTUDISC_WANT) they carry DF too, but the kernel may
+ * still fragment them to a path MTU learnt from ICMP, so it draws an IP ID
+ * for each from a shared generator (__ip_select_ident, a fiftieth of a
+ * query's CPU); a datagram that is never fragmented needs none (RFC 6864).
+ * An answer too long for the outgoing interface (EMSGSIZE) is sent again
+ * as the empty TC=1 response, and the client asks over TCP.
+ *
  * Closing sets `stop` and shuts the socket down, which wakes the poll; its
  * timeout is the backstop.  Signals are blocked on the thread so that they
  * reach the loop.
@@ -51,6 +59,7 @@ struct dns_udp_batch {
         enum dns_parse_status status[DNS_UDP_BATCH];
         enum dns_cookie_verdict cookie[DNS_UDP_BATCH];
         size_t len[DNS_UDP_BATCH];       /* of each answer; 0: none */
+        uint8_t origin[DNS_UDP_BATCH];   /* the answer each out[] entry sends */
         uint64_t account[DNS_UDP_BATCH]; /* RRL account of each answer */
         bool charge[DNS_UDP_BATCH];      /* to be charged to it */
 };
@@ -140,8 +149,9 @@ static enum dns_rrl_kind response_kind(const struct dns_query *q,
         return DNS_RRL_ANSWER;
 }
 
-/* Rewrites answer i as the empty TC=1 response of a slipped one. */
-static size_t slip(struct dns_udp_batch *b, int i)
+/* Rewrites answer i as the empty TC=1 response: a slipped one, or one too
+ * long for the interface. */
+static size_t truncated(struct dns_udp_batch *b, int i)
 {
         struct dns_query *q = &b->parsed[i];
         uint16_t flags = wire_get16(b->answer[i] + 2);
@@ -195,7 +205,7 @@ static void rate_limit(struct dns_udp_server *s, int n)
                         break;
                 case DNS_RRL_SLIP:
                         count(&s->limit_stats.rrl_slipped);
-                        b->len[i] = slip(b, i);
+                        b->len[i] = truncated(b, i);
                         break;
                 }
         }
@@ -329,6 +339,7 @@ static int round_trip(struct dns_udp_server *s)
                 struct msghdr *in = &b->in[i].msg_hdr;
                 if (b->len[i] == 0)
                         continue;
+                b->origin[out] = (uint8_t)i;
                 b->out_iov[out] = (struct iovec){b->answer[i], b->len[i]};
                 b->out[out].msg_hdr = (struct msghdr){
                     .msg_name = &b->peer[i],
@@ -349,6 +360,15 @@ static int round_trip(struct dns_udp_server *s)
                 if (m < 0) {
                         if (errno == EINTR)
                                 continue;
+                        int i = b->origin[sent];
+                        if (errno == EMSGSIZE && b->len[i] > DNS_UDP_MAX_NOEDNS) {
+                                /* Longer than the interface's MTU, and DF is
+                                 * set: the empty TC=1 answer instead. */
+                                b->len[i] = truncated(b, i);
+                                b->out_iov[sent].iov_len = b->len[i];
+                                s->stats.truncated++;
+                                continue;
+                        }
                         /* EAGAIN or a per-peer error: skip that datagram */
                         s->stats.dropped++;
                         sent++;
@@ -418,8 +438,20 @@ int dns_udp_server_start(struct dns_udp_server *s, const struct sockaddr *addr,
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
-        if (family == AF_INET6)
+        if (family == AF_INET6) {
                 setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+        } else {
+                /* Never fragmented: DF on every answer, the path MTU learnt
+                 * from ICMP ignored (a forged "fragmentation needed" cannot
+                 * make us fragment), the interface's MTU the limit.  That
+                 * is what RFC 9715 recommends for UDP responders, since a
+                 * fragment can be forged or lost; an answer that does not
+                 * fit is truncated instead (EMSGSIZE in round_trip), and
+                 * answers are at most 1232 bytes, under the MTU of any
+                 * ordinary link.  No IP ID is drawn for such datagrams. */
+                int probe = IP_PMTUDISC_PROBE;
+                setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &probe, sizeof(probe));
+        }
         s->pktinfo = is_wildcard(addr);
         if (s->pktinfo) {
                 if (family == AF_INET)

@@ -107,6 +107,14 @@ bool dns_zone_warm_step(struct dns_zone_warm *warm)
         return false;
 }
 
+const struct dns_node *dns_zone_warm_found(const struct dns_zone_warm *warm)
+{
+        /* The walk stops at the first cut (warm_descend), so a walk that
+         * used up the labels met none above the name. */
+        return warm->label == 0 && !(warm->node->flags & DNS_NODE_CUT) ? warm->node
+                                                                       : NULL;
+}
+
 const struct dns_node *dns_zone_find(const struct dns_zone *zone,
                                      const struct dns_lname *name)
 {

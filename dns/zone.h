@@ -93,6 +93,10 @@ struct dns_zone_warm {
 bool dns_zone_warm_begin(struct dns_zone_warm *warm, const struct dns_zone *zone,
                          const struct dns_lname *name);
 bool dns_zone_warm_step(struct dns_zone_warm *warm);
+/* After the walk ended (dns_zone_warm_begin or _step returned false): the
+ * node of the name itself when no cut lay on the way (dns_zone_lookup()
+ * finds it, DNS_LOOKUP_FOUND, whatever the type), or NULL. */
+const struct dns_node *dns_zone_warm_found(const struct dns_zone_warm *warm);
 
 /* The node of exactly this name, ignoring cuts (glue lookups); or NULL. */
 const struct dns_node *dns_zone_find(const struct dns_zone *zone,
