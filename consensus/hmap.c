@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
+#include "common/hash.h"
+
 /* Most tables are a zone's sets and owners, a few items each (a million
  * empty zones: 16 slots each cost 500 MB). */
 #define HMAP_MIN_CAP 4
@@ -160,10 +162,5 @@ uint64_t cs_hash_bytes(const void *data, size_t len, uint64_t seed)
                 h ^= p[i];
                 h *= 0x100000001b3ULL;
         }
-        h ^= h >> 33;
-        h *= 0xff51afd7ed558ccdULL;
-        h ^= h >> 33;
-        h *= 0xc4ceb9fe1a85ec53ULL;
-        h ^= h >> 33;
-        return h;
+        return hash_mix64(h);
 }

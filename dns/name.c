@@ -15,15 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static inline uint64_t fmix64(uint64_t k)
-{
-        k ^= k >> 33;
-        k *= 0xff51afd7ed558ccdULL;
-        k ^= k >> 33;
-        k *= 0xc4ceb9fe1a85ec53ULL;
-        k ^= k >> 33;
-        return k;
-}
+#include "common/hash.h"
 
 static inline uint64_t load64(const uint8_t *p)
 {
@@ -71,7 +63,7 @@ static inline uint64_t label_words_hash(const uint8_t *label)
 
 static inline uint64_t suffix_hash(uint64_t parent, uint64_t label)
 {
-        return fmix64(parent ^ (label * 0x9e3779b97f4a7c15ULL));
+        return hash_mix64(parent ^ (label * 0x9e3779b97f4a7c15ULL));
 }
 
 uint64_t dns_name_root_hash(void)

@@ -24,6 +24,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "common/hash.h"
+
 #define CHILD      0x80000000u
 #define ALIAS      0x7fffffu
 #define MAX_PLACES 0x7ffffeu
@@ -61,16 +63,6 @@ struct build {
         size_t err_size;
 };
 
-static uint64_t mix64(uint64_t x)
-{
-        x ^= x >> 33;
-        x *= 0xff51afd7ed558ccdull;
-        x ^= x >> 33;
-        x *= 0xc4ceb9fe1a85ec53ull;
-        x ^= x >> 33;
-        return x;
-}
-
 static uint64_t place_hash(const struct geo_place *p)
 {
         uint64_t a = 0, lat, lon;
@@ -81,7 +73,7 @@ static uint64_t place_hash(const struct geo_place *p)
         a = a << 1 | p->has_coordinates;
         memcpy(&lat, &p->latitude, 8);
         memcpy(&lon, &p->longitude, 8);
-        return mix64(a ^ mix64(lat ^ mix64(lon)));
+        return hash_mix64(a ^ hash_mix64(lat ^ hash_mix64(lon)));
 }
 
 static bool place_equal(const struct geo_place *a, const struct geo_place *b)
@@ -163,7 +155,7 @@ static int records_rehash(struct build *b)
         for (size_t i = 0; i < b->caprecords; i++) {
                 if (b->records[i].key == 0)
                         continue;
-                size_t h = mix64(b->records[i].key) & (cap - 1);
+                size_t h = hash_mix64(b->records[i].key) & (cap - 1);
                 while (s[h].key != 0)
                         h = (h + 1) & (cap - 1);
                 s[h] = b->records[i];
@@ -179,7 +171,7 @@ static int record_place(struct build *b, uint64_t record, uint32_t *out)
 {
         if (2 * (b->nrecords + 1) > b->caprecords && records_rehash(b) != 0)
                 return -ENOMEM;
-        size_t mask = b->caprecords - 1, h = mix64(record) & mask;
+        size_t mask = b->caprecords - 1, h = hash_mix64(record) & mask;
         for (; b->records[h].key != 0; h = (h + 1) & mask) {
                 if (b->records[h].key == record) {
                         *out = b->records[h].value;

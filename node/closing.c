@@ -70,34 +70,36 @@ static void log_straggler(uv_handle_t *h)
                  uv_has_ref(h) ? "referenced" : "unreferenced");
 }
 
-/* After uv_run: logs and closes a handle nobody closed.  The loop has ended,
- * so no owner can close it again. */
-static void close_straggler(uv_handle_t *h, void *arg)
-{
-        struct node_closing *g = arg;
-        if (h == (uv_handle_t *)&g->net || uv_is_closing(h))
-                return;
-        log_straggler(h);
-        g->stragglers++;
-        uv_close(h, on_straggler_closed);
-}
-
 /* The bound passed: logs what is still open, without closing it (its owner,
  * h2o, raft or libcurl, may still close it itself, and a second uv_close
- * aborts), and ends the loop: the node exits without waiting for them. */
-static void report_straggler(uv_handle_t *h, void *arg)
+ * aborts), and ends the loop: the node exits without waiting for them.
+ * True if h was one. */
+static bool report_straggler(struct node_closing *g, uv_handle_t *h)
 {
-        struct node_closing *g = arg;
         if (h == (uv_handle_t *)&g->net || uv_is_closing(h))
-                return;
+                return false;
         log_straggler(h);
         g->stragglers++;
+        return true;
+}
+
+static void on_walk_report(uv_handle_t *h, void *arg)
+{
+        report_straggler(arg, h);
+}
+
+/* After uv_run: logs and closes a handle nobody closed.  The loop has ended,
+ * so no owner can close it again. */
+static void on_walk_close(uv_handle_t *h, void *arg)
+{
+        if (report_straggler(arg, h))
+                uv_close(h, on_straggler_closed);
 }
 
 static void on_net(uv_timer_t *t)
 {
         struct node_closing *g = t->data;
-        uv_walk(g->loop, report_straggler, g);
+        uv_walk(g->loop, on_walk_report, g);
         g->watching = false;
         uv_close((uv_handle_t *)&g->net, on_net_closed);
         g->expired = true;
@@ -123,7 +125,7 @@ unsigned node_closing_finish(struct node_closing *g)
                 g->watching = false;
                 uv_close((uv_handle_t *)&g->net, on_net_closed);
         }
-        uv_walk(g->loop, close_straggler, g);
+        uv_walk(g->loop, on_walk_close, g);
         uv_run(g->loop, UV_RUN_DEFAULT);
         if (g->open > 0)
                 LOG_WARN("shutdown: %u closer%s never reported the end", g->open,

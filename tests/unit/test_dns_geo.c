@@ -34,11 +34,8 @@
 #include "dns/route.h"
 #include "dns/wire.h"
 #include "dns/zonefile.h"
+#include "mmdb_written.h"
 #include "node/geoip.h"
-
-#ifndef QDNS_SOURCE_DIR
-#define QDNS_SOURCE_DIR "."
-#endif
 
 static const char ZONE[] = "$ORIGIN example.com.\n"
                            "$TTL 3600\n"
@@ -169,14 +166,8 @@ static int setup(void **state)
         put_prox(&txn, "both.example.com.", 51, LONDON, 0, HC_B_LONDON);
         assert_int_equal(dns_txn_commit(&txn), 0);
 
-        char path[64], cmd[512];
-        snprintf(path, sizeof(path), "/tmp/qdns-dns-geo-%d.mmdb", (int)getpid());
-        snprintf(cmd, sizeof(cmd), "perl %s/tests/data/make_mmdb.pl %s", QDNS_SOURCE_DIR,
-                 path);
-        FILE *p = popen(cmd, "w");
-        assert_non_null(p);
-        fputs(DB, p);
-        assert_int_equal(pclose(p), 0);
+        char path[64];
+        mmdb_write(path, sizeof(path), "dns-geo", DB);
         int rc = node_geoip_start(&geoip, NULL, &db, path);
         unlink(path);
         if (rc != 0)

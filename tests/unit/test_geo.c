@@ -23,23 +23,13 @@
 #include <cmocka.h>
 
 #include "geo/geo.h"
-
-#ifndef QDNS_SOURCE_DIR
-#define QDNS_SOURCE_DIR "."
-#endif
+#include "mmdb_written.h"
 
 static char path[64];
 
 static void write_db(const char *json)
 {
-        snprintf(path, sizeof(path), "/tmp/qdns-geo-%d.mmdb", (int)getpid());
-        char cmd[512];
-        snprintf(cmd, sizeof(cmd), "perl %s/tests/data/make_mmdb.pl %s", QDNS_SOURCE_DIR,
-                 path);
-        FILE *p = popen(cmd, "w");
-        assert_non_null(p);
-        fputs(json, p);
-        assert_int_equal(pclose(p), 0);
+        mmdb_write(path, sizeof(path), "geo", json);
 }
 
 static struct geo_db *open_db(const char *json, const struct geo_names *names)

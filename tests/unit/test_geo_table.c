@@ -34,10 +34,7 @@
 
 #include "geo/geo.h"
 #include "geo/table.h"
-
-#ifndef QDNS_SOURCE_DIR
-#define QDNS_SOURCE_DIR "."
-#endif
+#include "mmdb_written.h"
 
 #define NETWORKS 3000
 #define LOOKUPS  100000
@@ -125,14 +122,8 @@ static char *describe(int ip_version, bool alias, const char *schema)
 
 static struct geo_db *open_written(const char *json)
 {
-        char path[64], cmd[512];
-        snprintf(path, sizeof(path), "/tmp/qdns-geo-table-%d.mmdb", (int)getpid());
-        snprintf(cmd, sizeof(cmd), "perl %s/tests/data/make_mmdb.pl %s", QDNS_SOURCE_DIR,
-                 path);
-        FILE *p = popen(cmd, "w");
-        assert_non_null(p);
-        fputs(json, p);
-        assert_int_equal(pclose(p), 0);
+        char path[64];
+        mmdb_write(path, sizeof(path), "geo-table", json);
         struct geo_db *db = NULL;
         char err[256];
         int rc = geo_db_open(path, NULL, &db, err, sizeof(err));
