@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "common/hash.h"
 #include "common/pmap.h"
 #include "common/reclaim.h"
 
@@ -25,16 +26,6 @@ struct item {
         uint64_t key;
         uint64_t value;
 };
-
-static uint64_t mix(uint64_t k)
-{
-        k ^= k >> 33;
-        k *= 0xff51afd7ed558ccdULL;
-        k ^= k >> 33;
-        k *= 0xc4ceb9fe1a85ec53ULL;
-        k ^= k >> 33;
-        return k;
-}
 
 /* The hash used by a test: good, or one with only a few distinct values. */
 enum hash_kind { HASH_GOOD, HASH_FEW, HASH_FEW_HIGH };
@@ -50,7 +41,7 @@ static uint64_t key_hash(uint64_t key)
                 /* Same low 60 bits, differing only in the last level. */
                 return (key % 8) << 60;
         default:
-                return mix(key);
+                return hash_mix64(key);
         }
 }
 
