@@ -11,8 +11,8 @@
  * Every alias hop, in selection or in health evaluation, spends one unit of
  * a per-query budget and one level of depth, so loops end.  When asked
  * (dns_route_select_why), select_group() writes down each group's choice
- * after making it (why_group: health, the policy's measure, fail open);
- * the choosing code itself is the same either way.
+ * after making it (dns_sel_why_group in route_why.c: health, the policy's
+ * measure, fail open); the choosing code itself is the same either way.
  */
 #include "dns/route.h"
 
@@ -26,6 +26,7 @@
 #include "common/lpm.h"
 #include "dns/latency.h"
 #include "dns/name.h"
+#include "dns/route_priv.h"
 #include "dns/zone.h"
 
 /* ---- the per-thread generator (splitmix64) --------------------------------------- */
@@ -134,31 +135,6 @@ nomem:
 
 /* ---- selection ------------------------------------------------------------------- */
 
-struct sel {
-        const struct dns_catalog *cat;
-        const struct dns_health *health;
-        unsigned budget;                /* alias hops left */
-        const struct dns_location *loc; /* NULL: unknown */
-        uint8_t *scope;                 /* NULL: not asked */
-        bool located;                   /* keys below are set */
-        uint8_t prefix;                 /* of the database's network */
-        uint32_t keys[4];               /* subdivision, country, continent, "*" */
-        bool placed;                    /* the database was asked (prefix holds) */
-        bool has_point;                 /* point below is the client's */
-        bool point_due;                 /* has coordinates, point not yet made */
-        double lat_rad, lon_rad;        /* the coordinates */
-        double point[3];                /* on the unit sphere */
-        bool lat_looked;                /* the latency map was asked */
-        bool lat_found;                 /* lat holds the client's family */
-        struct dns_latency_match lat;   /* the client's prefix in the map */
-        uint32_t cidr_collection;       /* last collection looked up (0: none) */
-        struct lpm_match cidr;          /* its answer */
-        bool by_location;               /* the last group's choice used them */
-        uint8_t by_prefix;              /* ... with this scope */
-        struct dns_route_why *why;      /* NULL: not asked (the query path) */
-        unsigned group_budget;          /* why: the budget as the group began */
-};
-
 /* The sets of `type` in a blob: returns how many, from index *first. */
 static unsigned group_of(const struct dns_rrsets *sets, uint16_t type, unsigned *first)
 {
@@ -175,7 +151,7 @@ static unsigned group_of(const struct dns_rrsets *sets, uint16_t type, unsigned 
 }
 
 /* The blob of an alias's target name, or NULL. */
-static const struct dns_rrsets *alias_target(const struct sel *s,
+static const struct dns_rrsets *alias_target(const struct dns_sel *s,
                                              const struct dns_rrsets *sets,
                                              const struct dns_rrset_info *alias)
 {
@@ -191,8 +167,8 @@ static const struct dns_rrsets *alias_target(const struct sel *s,
         return node != NULL ? node->rrsets : NULL;
 }
 
-static bool set_healthy(struct sel *s, const struct dns_rrsets *sets,
-                        const struct dns_rrset_info *info, unsigned depth)
+bool dns_sel_set_healthy(struct dns_sel *s, const struct dns_rrsets *sets,
+                         const struct dns_rrset_info *info, unsigned depth)
 {
         if (!dns_health_ok(s->health, dns_rrset_health(info)))
                 return false;
@@ -205,7 +181,7 @@ static bool set_healthy(struct sel *s, const struct dns_rrsets *sets,
         const struct dns_rrsets *target = alias_target(s, sets, info);
         unsigned first, n = group_of(target, info->type, &first);
         for (unsigned k = 0; k < n; k++)
-                if (set_healthy(s, target, &target->set[first + k], depth + 1))
+                if (dns_sel_set_healthy(s, target, &target->set[first + k], depth + 1))
                         return true;
         return false;
 }
@@ -215,13 +191,13 @@ struct health_cache {
         uint64_t known[4], ok[4];
 };
 
-static bool healthy_at(struct sel *s, struct health_cache *c,
+static bool healthy_at(struct dns_sel *s, struct health_cache *c,
                        const struct dns_rrsets *sets, unsigned first, unsigned k,
                        unsigned depth)
 {
         if (k < 256 && (c->known[k / 64] >> (k % 64) & 1))
                 return c->ok[k / 64] >> (k % 64) & 1;
-        bool ok = set_healthy(s, sets, &sets->set[first + k], depth);
+        bool ok = dns_sel_set_healthy(s, sets, &sets->set[first + k], depth);
         if (k < 256) {
                 c->known[k / 64] |= 1ull << (k % 64);
                 if (ok)
@@ -235,7 +211,7 @@ static bool healthy_at(struct sel *s, struct health_cache *c,
 /* Whether health can rule out a set of the group: some set has a check
  * (and a health version exists) or evaluates an alias's target.  If not,
  * every set is healthy and health need not be looked at. */
-static bool group_checked(const struct sel *s, const struct dns_rrset_info *set,
+static bool group_checked(const struct dns_sel *s, const struct dns_rrset_info *set,
                           unsigned n)
 {
         uint32_t checks = 0;
@@ -265,7 +241,7 @@ static unsigned pick_by_weight(const struct dns_rrset_info *set, unsigned n)
         return 0; /* not reached */
 }
 
-static unsigned choose_weighted(struct sel *s, const struct dns_rrsets *sets,
+static unsigned choose_weighted(struct dns_sel *s, const struct dns_rrsets *sets,
                                 unsigned first, unsigned n, unsigned depth)
 {
         if (!group_checked(s, &sets->set[first], n))
@@ -308,7 +284,7 @@ static unsigned choose_weighted(struct sel *s, const struct dns_rrsets *sets,
 }
 
 /* Primary when healthy, else a healthy secondary, else the primary. */
-static unsigned choose_failover(struct sel *s, const struct dns_rrsets *sets,
+static unsigned choose_failover(struct dns_sel *s, const struct dns_rrsets *sets,
                                 unsigned first, unsigned n, unsigned depth)
 {
         int primary = -1, secondary = -1;
@@ -319,9 +295,11 @@ static unsigned choose_failover(struct sel *s, const struct dns_rrsets *sets,
                 else if ((route & DNS_ROUTE_SECONDARY) && secondary < 0)
                         secondary = (int)k;
         }
-        if (primary >= 0 && set_healthy(s, sets, &sets->set[first + primary], depth))
+        if (primary >= 0 &&
+            dns_sel_set_healthy(s, sets, &sets->set[first + primary], depth))
                 return (unsigned)primary;
-        if (secondary >= 0 && set_healthy(s, sets, &sets->set[first + secondary], depth))
+        if (secondary >= 0 &&
+            dns_sel_set_healthy(s, sets, &sets->set[first + secondary], depth))
                 return (unsigned)secondary;
         return primary >= 0     ? (unsigned)primary
                : secondary >= 0 ? (unsigned)secondary
@@ -329,7 +307,7 @@ static unsigned choose_failover(struct sel *s, const struct dns_rrsets *sets,
 }
 
 /* Up to max healthy sets at random (all unhealthy: up to max of those). */
-static unsigned choose_multivalue(struct sel *s, const struct dns_rrsets *sets,
+static unsigned choose_multivalue(struct dns_sel *s, const struct dns_rrsets *sets,
                                   unsigned first, unsigned n, unsigned depth,
                                   unsigned *chosen, unsigned max)
 {
@@ -361,12 +339,12 @@ static unsigned choose_multivalue(struct sel *s, const struct dns_rrsets *sets,
         return got;
 }
 
-static unsigned select_group(struct sel *s, const struct dns_rrsets *sets, unsigned first,
-                             unsigned n, struct dns_pick *out, unsigned max,
-                             unsigned depth);
+static unsigned select_group(struct dns_sel *s, const struct dns_rrsets *sets,
+                             unsigned first, unsigned n, struct dns_pick *out,
+                             unsigned max, unsigned depth);
 
 /* The client's location keys, looked up once per query. */
-static void locate(struct sel *s)
+static void locate(struct dns_sel *s)
 {
         if (s->located)
                 return;
@@ -387,7 +365,7 @@ static void locate(struct sel *s)
         }
         if (p.has_coordinates) {
                 /* The point costs four trigonometric calls: only for the
-                 * policies that measure distances (locate_point()). */
+                 * policies that measure distances (dns_sel_locate_point()). */
                 s->lat_rad = p.latitude * (3.14159265358979323846 / 180.0);
                 s->lon_rad = p.longitude * (3.14159265358979323846 / 180.0);
                 s->point_due = true;
@@ -399,7 +377,7 @@ static void locate(struct sel *s)
 
 /* locate(), and the client's point on the unit sphere when it has
  * coordinates. */
-static void locate_point(struct sel *s)
+void dns_sel_locate_point(struct dns_sel *s)
 {
         locate(s);
         if (!s->point_due)
@@ -414,7 +392,7 @@ static void locate_point(struct sel *s)
 /* The group's choice depended on the client's network, as the database's
  * network of `prefix` bits places it: the answer's ECS scope is at least
  * that (RFC 7871 §7.2.1). */
-static void scope_raise(struct sel *s, uint8_t prefix)
+static void scope_raise(struct dns_sel *s, uint8_t prefix)
 {
         if (s->scope != NULL && prefix > *s->scope)
                 *s->scope = prefix;
@@ -424,7 +402,7 @@ static void scope_raise(struct sel *s, uint8_t prefix)
 
 /* How specifically a set's location holds the client: 4 (subdivision) to
  * 1 ("*"), 0: not at all. */
-static unsigned geo_rank(const struct sel *s, uint32_t location)
+unsigned dns_sel_geo_rank(const struct dns_sel *s, uint32_t location)
 {
         for (unsigned l = 0; l < 4; l++)
                 if (s->keys[l] != 0 && s->keys[l] == location)
@@ -436,7 +414,7 @@ static unsigned geo_rank(const struct sel *s, uint32_t location)
  * set that is down gives way to a less specific healthy one; when every
  * matching set is down, the most specific answers: fail open).  -1: none
  * holds the client (NODATA). */
-static int choose_geo(struct sel *s, const struct dns_rrsets *sets, unsigned first,
+static int choose_geo(struct dns_sel *s, const struct dns_rrsets *sets, unsigned first,
                       unsigned n, unsigned depth)
 {
         locate(s);
@@ -449,14 +427,15 @@ static int choose_geo(struct sel *s, const struct dns_rrsets *sets, unsigned fir
                 uint32_t location = set[k].location;
                 if (location != DNS_GEO_DEFAULT)
                         depends = true; /* the answer differs by where clients are */
-                unsigned r = geo_rank(s, location);
+                unsigned r = dns_sel_geo_rank(s, location);
                 if (r == 0)
                         continue;
                 if (r > rank) {
                         rank = r;
                         best = (int)k;
                 }
-                if (r > rank_ok && (!checked || set_healthy(s, sets, &set[k], depth))) {
+                if (r > rank_ok &&
+                    (!checked || dns_sel_set_healthy(s, sets, &set[k], depth))) {
                         rank_ok = r;
                         best_ok = (int)k;
                 }
@@ -469,8 +448,8 @@ static int choose_geo(struct sel *s, const struct dns_rrsets *sets, unsigned fir
 /* The effective distance of a geoproximity set from the client: the great
  * circle angle (from the chord, well conditioned for near points) times the
  * set's bias factor; 0 when the client has no coordinates. */
-static double prox_distance(const struct sel *s, const struct dns_rrsets *sets,
-                            const struct dns_rrset_info *info)
+double dns_sel_prox_distance(const struct dns_sel *s, const struct dns_rrsets *sets,
+                             const struct dns_rrset_info *info)
 {
         if (!s->has_point)
                 return 0.0;
@@ -495,16 +474,16 @@ static bool prox_before(const struct dns_rrsets *sets, const struct dns_rrset_in
  * set down: the nearest of all, fail open); ties go to the set whose
  * records sort first.  A client with no coordinates is at distance 0 from
  * every set, so it gets the first healthy set in that order. */
-static unsigned choose_prox(struct sel *s, const struct dns_rrsets *sets, unsigned first,
-                            unsigned n, unsigned depth)
+static unsigned choose_prox(struct dns_sel *s, const struct dns_rrsets *sets,
+                            unsigned first, unsigned n, unsigned depth)
 {
-        locate_point(s);
+        dns_sel_locate_point(s);
         const struct dns_rrset_info *set = &sets->set[first];
         bool checked = group_checked(s, set, n);
         int best = -1, best_ok = -1;
         double d_best = 0.0, d_ok = 0.0;
         for (unsigned k = 0; k < n; k++) {
-                double d = prox_distance(s, sets, &set[k]);
+                double d = dns_sel_prox_distance(s, sets, &set[k]);
                 if (best < 0 || d < d_best ||
                     (d == d_best && prox_before(sets, &set[k], &set[best]))) {
                         best = (int)k;
@@ -512,7 +491,7 @@ static unsigned choose_prox(struct sel *s, const struct dns_rrsets *sets, unsign
                 }
                 if ((best_ok < 0 || d < d_ok ||
                      (d == d_ok && prox_before(sets, &set[k], &set[best_ok]))) &&
-                    (!checked || set_healthy(s, sets, &set[k], depth))) {
+                    (!checked || dns_sel_set_healthy(s, sets, &set[k], depth))) {
                         best_ok = (int)k;
                         d_ok = d;
                 }
@@ -525,7 +504,7 @@ static unsigned choose_prox(struct sel *s, const struct dns_rrsets *sets, unsign
 }
 
 /* The client's prefix in the latency map, looked up once per query. */
-static void latency_locate(struct sel *s)
+void dns_sel_latency_locate(struct dns_sel *s)
 {
         if (s->lat_looked)
                 return;
@@ -557,10 +536,10 @@ static bool latency_before(const struct dns_rrsets *sets, const struct dns_rrset
  * depends on the client's network as far as the map's range (and, when
  * coordinates ranked, the GeoIP network) reaches: that is the scope.
  */
-static unsigned choose_latency(struct sel *s, const struct dns_rrsets *sets,
+static unsigned choose_latency(struct dns_sel *s, const struct dns_rrsets *sets,
                                unsigned first, unsigned n, unsigned depth)
 {
-        latency_locate(s);
+        dns_sel_latency_locate(s);
         const struct dns_rrset_info *set = &sets->set[first];
         bool checked = group_checked(s, set, n), by_place = false;
         int best = -1, best_ok = -1;
@@ -571,9 +550,9 @@ static unsigned choose_latency(struct sel *s, const struct dns_rrsets *sets,
                 uint32_t rtt = s->lat_found ? dns_latency_rtt_of(&s->lat, region) : 0;
                 double d = 0.0;
                 if (rtt == 0) {
-                        locate_point(s);
+                        dns_sel_locate_point(s);
                         by_place = true;
-                        d = prox_distance(s, sets, &set[k]);
+                        d = dns_sel_prox_distance(s, sets, &set[k]);
                 }
                 if (best < 0 ||
                     latency_before(sets, &set[k], rtt, d, &set[best], r_best, d_best)) {
@@ -583,7 +562,7 @@ static unsigned choose_latency(struct sel *s, const struct dns_rrsets *sets,
                 }
                 if ((best_ok < 0 ||
                      latency_before(sets, &set[k], rtt, d, &set[best_ok], r_ok, d_ok)) &&
-                    (!checked || set_healthy(s, sets, &set[k], depth))) {
+                    (!checked || dns_sel_set_healthy(s, sets, &set[k], depth))) {
                         best_ok = (int)k;
                         r_ok = rtt;
                         d_ok = d;
@@ -616,7 +595,7 @@ static const struct lpm *cidr_trie(const struct dns_cidr *cidr, uint32_t collect
 
 /* The client's longest prefix in a collection, looked up once per
  * collection and query.  A client without a location matches nothing. */
-static const struct lpm_match *cidr_match(struct sel *s, uint32_t collection)
+const struct lpm_match *dns_sel_cidr_match(struct dns_sel *s, uint32_t collection)
 {
         if (s->cidr_collection == collection)
                 return &s->cidr;
@@ -637,7 +616,7 @@ static const struct lpm_match *cidr_match(struct sel *s, uint32_t collection)
  * healthy "*", and when both are down the matching one answers (fail
  * open).  Sets naming the same location: the first healthy one.  -1: no
  * set holds the client and there is no "*" (NODATA). */
-static int choose_cidr(struct sel *s, const struct dns_rrsets *sets, unsigned first,
+static int choose_cidr(struct dns_sel *s, const struct dns_rrsets *sets, unsigned first,
                        unsigned n, unsigned depth)
 {
         const struct dns_rrset_info *set = &sets->set[first];
@@ -652,14 +631,14 @@ static int choose_cidr(struct sel *s, const struct dns_rrsets *sets, unsigned fi
                 if (ref.location == DNS_CIDR_DEFAULT) {
                         if (dflt_ok >= 0)
                                 continue;
-                        ok = !checked || set_healthy(s, sets, &set[k], depth);
+                        ok = !checked || dns_sel_set_healthy(s, sets, &set[k], depth);
                         if (dflt < 0)
                                 dflt = (int)k;
                         if (ok)
                                 dflt_ok = (int)k;
                         continue;
                 }
-                const struct lpm_match *m = cidr_match(s, ref.collection);
+                const struct lpm_match *m = dns_sel_cidr_match(s, ref.collection);
                 located = true;
                 if (m->scope > scope)
                         scope = m->scope;
@@ -673,7 +652,7 @@ static int choose_cidr(struct sel *s, const struct dns_rrsets *sets, unsigned fi
                 }
                 if (match_ok >= 0)
                         continue;
-                ok = !checked || set_healthy(s, sets, &set[k], depth);
+                ok = !checked || dns_sel_set_healthy(s, sets, &set[k], depth);
                 if (match < 0)
                         match = (int)k;
                 if (ok)
@@ -695,8 +674,8 @@ static int choose_cidr(struct sel *s, const struct dns_rrsets *sets, unsigned fi
  * set on (as one set's records are rotated).  False when the case does not
  * apply.
  */
-static bool multivalue_all(struct sel *s, const struct dns_rrsets *sets, unsigned first,
-                           unsigned n, struct dns_pick *out)
+static bool multivalue_all(struct dns_sel *s, const struct dns_rrsets *sets,
+                           unsigned first, unsigned n, struct dns_pick *out)
 {
         const struct dns_rrset_info *set = &sets->set[first];
         unsigned records = set[0].count;
@@ -728,233 +707,15 @@ static bool multivalue_all(struct sel *s, const struct dns_rrsets *sets, unsigne
         return true;
 }
 
-/* ---- writing down why (dns_route_select_why; never on the query path) ---------- */
-
-/* The policy of a group, as select_group() dispatches on it. */
-static enum dns_why_policy why_policy(const struct dns_rrset_info *first)
-{
-        if (first->location == DNS_GEO_PROXIMITY)
-                return DNS_WHY_GEOPROXIMITY;
-        if (first->location == DNS_GEO_LATENCY)
-                return DNS_WHY_LATENCY;
-        if (first->location == DNS_GEO_CIDR)
-                return DNS_WHY_CIDR;
-        if (first->location != 0)
-                return DNS_WHY_GEOLOCATION;
-        switch (dns_rrset_policy(first)) {
-        case DNS_POLICY_WEIGHTED:
-                return DNS_WHY_WEIGHTED;
-        case DNS_POLICY_FAILOVER:
-                return DNS_WHY_FAILOVER;
-        case DNS_POLICY_MULTIVALUE:
-                return DNS_WHY_MULTIVALUE;
-        default:
-                return DNS_WHY_SIMPLE;
-        }
-}
-
-/* A set's health as selection sees it, told apart for the reader.  It must
- * not change the choice still to come: the alias budget it spends is given
- * back. */
-static enum dns_why_health why_health(struct sel *s, const struct dns_rrsets *sets,
-                                      const struct dns_rrset_info *info, unsigned depth)
-{
-        uint32_t check = dns_rrset_health(info);
-        if (!dns_health_ok(s->health, check))
-                return DNS_WHY_UNHEALTHY;
-        const uint8_t both = DNS_ROUTE_ALIAS | DNS_ROUTE_EVALUATE;
-        bool evaluated = (dns_rrset_route_flags(info) & both) == both;
-        if (evaluated) {
-                /* With the budget selection had for the group: the same
-                 * answer unless selection spent it all (budget_spent). */
-                unsigned budget = s->budget;
-                s->budget = s->group_budget;
-                bool ok = set_healthy(s, sets, info, depth);
-                s->budget = budget;
-                if (!ok)
-                        return DNS_WHY_TARGET_UNHEALTHY;
-        }
-        return check != 0 || evaluated ? DNS_WHY_HEALTHY : DNS_WHY_NO_CHECK;
-}
-
-static bool why_ok(const struct dns_why_candidate *c)
-{
-        return c->health == DNS_WHY_NO_CHECK || c->health == DNS_WHY_HEALTHY;
-}
-
-/* Each candidate's standing by its policy's measure (health already set). */
-static void why_measure(struct sel *s, const struct dns_rrsets *sets,
-                        enum dns_why_policy policy, struct dns_why_candidate *c,
-                        unsigned n)
-{
-        switch (policy) {
-        case DNS_WHY_WEIGHTED: {
-                /* The pool is the healthy sets (none: all, fail open); within
-                 * it shares follow the weights (all 0: equal shares). */
-                unsigned n_ok = 0, pool = 0;
-                uint64_t total = 0;
-                for (unsigned k = 0; k < n; k++)
-                        n_ok += why_ok(&c[k]);
-                for (unsigned k = 0; k < n; k++)
-                        if (n_ok == 0 || why_ok(&c[k])) {
-                                total += dns_rrset_weight(c[k].info);
-                                pool++;
-                        }
-                for (unsigned k = 0; k < n; k++) {
-                        bool in = n_ok == 0 || why_ok(&c[k]);
-                        unsigned w = dns_rrset_weight(c[k].info);
-                        c[k].measure = DNS_WHY_SHARE;
-                        c[k].value = !in         ? 0.0
-                                     : total > 0 ? (double)w / (double)total
-                                                 : 1.0 / pool;
-                        c[k].raw = w;
-                }
-                break;
-        }
-        case DNS_WHY_FAILOVER:
-                for (unsigned k = 0; k < n; k++) {
-                        unsigned route = dns_rrset_route_flags(c[k].info);
-                        c[k].measure = DNS_WHY_ROLE;
-                        c[k].value = route & DNS_ROUTE_PRIMARY     ? 1
-                                     : route & DNS_ROUTE_SECONDARY ? 2
-                                                                   : 0;
-                }
-                break;
-        case DNS_WHY_GEOLOCATION:
-                for (unsigned k = 0; k < n; k++) {
-                        c[k].measure = DNS_WHY_MATCH;
-                        c[k].value = geo_rank(s, c[k].info->location);
-                }
-                break;
-        case DNS_WHY_GEOPROXIMITY:
-                locate_point(s);
-                if (!s->has_point)
-                        break; /* no coordinates: every set at distance 0 */
-                for (unsigned k = 0; k < n; k++) {
-                        double angle = prox_distance(s, sets, c[k].info);
-                        struct dns_prox p = dns_rrset_prox(sets, c[k].info);
-                        c[k].measure = DNS_WHY_DISTANCE;
-                        c[k].value = angle * 6371.0088; /* mean Earth radius, km */
-                        c[k].raw = p.factor > 0 ? c[k].value / p.factor : 0.0;
-                }
-                break;
-        case DNS_WHY_LATENCY:
-                latency_locate(s);
-                if (s->located)
-                        locate_point(s);
-                for (unsigned k = 0; k < n; k++) {
-                        uint64_t region = dns_rrset_prox(sets, c[k].info).region;
-                        uint32_t rtt =
-                            s->lat_found ? dns_latency_rtt_of(&s->lat, region) : 0;
-                        c[k].measure = DNS_WHY_RTT;
-                        c[k].value = rtt / 1000.0;
-                        c[k].raw = rtt == 0 && s->has_point
-                                       ? prox_distance(s, sets, c[k].info) * 6371.0088
-                                       : 0.0;
-                }
-                break;
-        case DNS_WHY_CIDR:
-                for (unsigned k = 0; k < n; k++) {
-                        struct dns_cidr_ref ref = dns_rrset_cidr(sets, c[k].info);
-                        c[k].measure = DNS_WHY_PREFIX;
-                        c[k].raw = ref.location == DNS_CIDR_DEFAULT;
-                        c[k].value = -1;
-                        if (ref.location == DNS_CIDR_DEFAULT)
-                                continue;
-                        const struct lpm_match *m = cidr_match(s, ref.collection);
-                        if (m->found && m->value == ref.location)
-                                c[k].value = m->len;
-                }
-                break;
-        default:
-                break;
-        }
-}
-
-/* Writes down a group's choice: chosen[0..nc) of its n sets (all of them
- * when chosen is NULL), or none with outcome NODATA / DEAD_END / TOO_DEEP. */
-static void why_group(struct sel *s, const struct dns_rrsets *sets, unsigned first,
-                      unsigned n, uint16_t type, const unsigned *chosen, unsigned nc,
-                      enum dns_why_outcome outcome, unsigned depth)
-{
-        struct dns_route_why *why = s->why;
-        bool by_location = s->by_location;
-        uint8_t by_prefix = s->by_prefix;
-        s->by_location = false;
-        s->by_prefix = 0;
-        if (why->ngroups >= DNS_WHY_GROUPS) {
-                why->dropped++;
-                return;
-        }
-        struct dns_why_group *g = &why->group[why->ngroups++];
-        memset(g, 0, sizeof(*g));
-        g->sets = sets;
-        g->type = type;
-        g->depth = (uint8_t)depth;
-        g->outcome = (uint8_t)outcome;
-        g->by_location = by_location;
-        g->scope = by_prefix;
-        g->budget_spent = s->budget == 0;
-        g->first = why->ncand;
-        if (n == 0)
-                return;
-        g->policy = (uint8_t)why_policy(&sets->set[first]);
-        unsigned room = DNS_WHY_CANDIDATES - why->ncand;
-        g->count = n < room ? n : room;
-        g->dropped = n - g->count;
-        struct dns_why_candidate *c = &why->cand[g->first];
-        why->ncand += g->count;
-        for (unsigned k = 0; k < g->count; k++) {
-                memset(&c[k], 0, sizeof(c[k]));
-                c[k].info = &sets->set[first + k];
-                c[k].health = (uint8_t)why_health(s, sets, c[k].info, depth);
-                c[k].chosen = chosen == NULL;
-        }
-        for (unsigned i = 0; chosen != NULL && i < nc; i++)
-                if (chosen[i] < g->count)
-                        c[chosen[i]].chosen = true;
-        why_measure(s, sets, (enum dns_why_policy)g->policy, c, g->count);
-        if (outcome == DNS_WHY_CHOSEN)
-                for (unsigned k = 0; k < g->count; k++)
-                        if (c[k].chosen && !why_ok(&c[k]))
-                                g->outcome = DNS_WHY_FAIL_OPEN;
-}
-
-void dns_geo_key_text(uint32_t key, char out[8])
-{
-        unsigned level = key & 7;
-        out[0] = '\0';
-        if (level == DNS_GEO_DEFAULT) {
-                strcpy(out, "*");
-                return;
-        }
-        if (level < DNS_GEO_CONTINENT || level > DNS_GEO_SUBDIVISION)
-                return;
-        out[0] = (char)('A' + ((key >> 3) & 31) - 1);
-        out[1] = (char)('A' + ((key >> 8) & 31) - 1);
-        out[2] = '\0';
-        if (level != DNS_GEO_SUBDIVISION)
-                return;
-        unsigned n = 2;
-        out[n++] = '-';
-        for (unsigned i = 0; i < 3; i++) {
-                unsigned c = (key >> (13 + 6 * i)) & 63;
-                if (c == 0)
-                        break;
-                out[n++] = (char)(c <= 26 ? 'A' + c - 1 : '0' + c - 27);
-        }
-        out[n] = '\0';
-}
-
 /* The answer of an alias: its target's group, chosen by its own policy. */
-static unsigned follow(struct sel *s, const struct dns_rrsets *sets,
+static unsigned follow(struct dns_sel *s, const struct dns_rrsets *sets,
                        const struct dns_rrset_info *alias, struct dns_pick *out,
                        unsigned max, unsigned depth)
 {
         if (depth >= DNS_ALIAS_DEPTH || s->budget == 0) {
                 if (__builtin_expect(s->why != NULL, 0))
-                        why_group(s, NULL, 0, 0, alias->type, NULL, 0, DNS_WHY_TOO_DEEP,
-                                  depth + 1);
+                        dns_sel_why_group(s, NULL, 0, 0, alias->type, NULL, 0,
+                                          DNS_WHY_TOO_DEEP, depth + 1);
                 return 0;
         }
         s->budget--;
@@ -962,16 +723,16 @@ static unsigned follow(struct sel *s, const struct dns_rrsets *sets,
         unsigned first, n = group_of(target, alias->type, &first);
         if (n == 0) {
                 if (__builtin_expect(s->why != NULL, 0))
-                        why_group(s, target, 0, 0, alias->type, NULL, 0, DNS_WHY_DEAD_END,
-                                  depth + 1);
+                        dns_sel_why_group(s, target, 0, 0, alias->type, NULL, 0,
+                                          DNS_WHY_DEAD_END, depth + 1);
                 return 0;
         }
         return select_group(s, target, first, n, out, max, depth + 1);
 }
 
-static unsigned select_group(struct sel *s, const struct dns_rrsets *sets, unsigned first,
-                             unsigned n, struct dns_pick *out, unsigned max,
-                             unsigned depth)
+static unsigned select_group(struct dns_sel *s, const struct dns_rrsets *sets,
+                             unsigned first, unsigned n, struct dns_pick *out,
+                             unsigned max, unsigned depth)
 {
         unsigned chosen[DNS_PICK_MAX];
         unsigned nc = 1;
@@ -991,8 +752,9 @@ static unsigned select_group(struct sel *s, const struct dns_rrsets *sets, unsig
                 int k = choose_geo(s, sets, first, n, depth);
                 if (k < 0) {
                         if (__builtin_expect(s->why != NULL, 0))
-                                why_group(s, sets, first, n, sets->set[first].type,
-                                          chosen, 0, DNS_WHY_NODATA, depth);
+                                dns_sel_why_group(s, sets, first, n,
+                                                  sets->set[first].type, chosen, 0,
+                                                  DNS_WHY_NODATA, depth);
                         return 0;
                 }
                 chosen[0] = (unsigned)k;
@@ -1007,9 +769,9 @@ static unsigned select_group(struct sel *s, const struct dns_rrsets *sets, unsig
                 case DNS_POLICY_MULTIVALUE:
                         if (n <= max && multivalue_all(s, sets, first, n, out)) {
                                 if (__builtin_expect(s->why != NULL, 0))
-                                        why_group(s, sets, first, n,
-                                                  sets->set[first].type, NULL, 0,
-                                                  DNS_WHY_CHOSEN, depth);
+                                        dns_sel_why_group(s, sets, first, n,
+                                                          sets->set[first].type, NULL, 0,
+                                                          DNS_WHY_CHOSEN, depth);
                                 return 1;
                         }
                         nc = choose_multivalue(s, sets, first, n, depth, chosen, max);
@@ -1018,8 +780,8 @@ static unsigned select_group(struct sel *s, const struct dns_rrsets *sets, unsig
                         break;
                 }
         if (__builtin_expect(s->why != NULL, 0))
-                why_group(s, sets, first, n, sets->set[first].type, chosen, nc,
-                          DNS_WHY_CHOSEN, depth);
+                dns_sel_why_group(s, sets, first, n, sets->set[first].type, chosen, nc,
+                                  DNS_WHY_CHOSEN, depth);
         unsigned np = 0;
         for (unsigned i = 0; i < nc && np < max; i++) {
                 const struct dns_rrset_info *info = &sets->set[first + chosen[i]];
@@ -1056,12 +818,12 @@ unsigned dns_route_select_why(const struct dns_catalog *catalog,
                               struct dns_pick out[DNS_PICK_MAX],
                               struct dns_route_why *why)
 {
-        struct sel s = {.cat = catalog,
-                        .health = catalog->health,
-                        .budget = DNS_ROUTE_BUDGET,
-                        .loc = loc,
-                        .scope = scope,
-                        .why = why};
+        struct dns_sel s = {.cat = catalog,
+                            .health = catalog->health,
+                            .budget = DNS_ROUTE_BUDGET,
+                            .loc = loc,
+                            .scope = scope,
+                            .why = why};
         if (__builtin_expect(why != NULL, 0)) {
                 /* Where the client is, whether or not a policy asks. */
                 why->has_geo = catalog->geo != NULL;
