@@ -87,6 +87,26 @@ def chi_square(observed, shares):
     return sum((o - s * total) ** 2 / (s * total) for o, s in zip(observed, shares))
 
 
+# Chi-square at p = 0.001 by degrees of freedom.
+CHI2_P001 = {1: 10.83, 2: 13.82}
+
+
+def assert_shares(draw, keys, shares, what):
+    """draw() returns a Counter of answers; the counts of `keys` must fit
+    `shares` (chi-square, p = 0.001).  A sample that fails is drawn once
+    more and the second must pass: a fair generator then fails one check
+    in a million instead of one in a thousand (this file makes seven such
+    checks per run), while a biased one fails both samples."""
+    limit = CHI2_P001[len(keys) - 1]
+    for attempt in (1, 2):
+        counts = draw()
+        x2 = chi_square([counts[k] for k in keys], shares)
+        print(f"{what} {dict(counts)} chi2={x2:.2f}")
+        if x2 < limit:
+            return counts
+    raise AssertionError(f"{what}: shares off twice: {dict(counts)} chi2={x2:.2f}")
+
+
 def test_policies_answered_by_every_node(cluster):
     f = cluster.followers()[-1]
     changes = [
@@ -131,14 +151,15 @@ def test_policies_answered_by_every_node(cluster):
             seen |= got
         assert len(seen) == 10
         # weighted 1:3, weight 0 never while the others are healthy
-        counts = collections.Counter()
-        for _ in range(1200):
-            got = [r.to_text() for s in n.q(f"w.{ZONE}", "A").answer for r in s]
-            assert len(got) == 1
-            counts[got[0]] += 1
-        assert counts["192.0.2.9"] == 0, counts
-        x2 = chi_square([counts["192.0.2.1"], counts["192.0.2.3"]], [0.25, 0.75])
-        assert x2 < 10.83, (n.id, counts, x2)  # p = 0.001, 1 degree of freedom
+        def draw():
+            counts = collections.Counter()
+            for _ in range(1200):
+                got = [r.to_text() for s in n.q(f"w.{ZONE}", "A").answer for r in s]
+                assert len(got) == 1
+                counts[got[0]] += 1
+            assert counts["192.0.2.9"] == 0, counts
+            return counts
+        assert_shares(draw, ["192.0.2.1", "192.0.2.3"], [0.25, 0.75], f"n{n.id} 1:3")
 
 
 def bulk_answers(node, qname, n, window=256):
@@ -223,25 +244,26 @@ def test_weighted_shares_follow_health(cluster):
 
     N = 10_000
     settle(set(ips))
-    firsts = []
+    firsts = {}
     for node in cluster.running():
-        got = bulk_answers(node, qname, N)
-        firsts.append(got[:300])
-        counts = collections.Counter(got)
-        assert counts[zero] == 0 and set(counts) <= set(ips), (node.id, counts)
-        x2 = chi_square([counts[ip] for ip in ips], [1 / 8, 2 / 8, 5 / 8])
-        print(f"n{node.id} 1:2:5 {dict(counts)} chi2={x2:.2f}")
-        assert x2 < 13.82, (node.id, counts, x2)  # p = 0.001, 2 degrees of freedom
-    assert len({tuple(f) for f in firsts}) == len(firsts), "identical sequences: a fixed seed"
+        def draw():
+            got = bulk_answers(node, qname, N)
+            firsts.setdefault(node.id, got[:300])
+            counts = collections.Counter(got)
+            assert counts[zero] == 0 and set(counts) <= set(ips), (node.id, counts)
+            return counts
+        assert_shares(draw, ips, [1 / 8, 2 / 8, 5 / 8], f"n{node.id} 1:2:5")
+    assert len({tuple(f) for f in firsts.values()}) == len(firsts), \
+        "identical sequences: a fixed seed"
 
     set_health(checks[2], False)   # the weight-5 set goes down
     settle(set(ips[:2]))
     for node in cluster.running():
-        counts = collections.Counter(bulk_answers(node, qname, N))
-        assert set(counts) <= set(ips[:2]), (node.id, counts)
-        x2 = chi_square([counts[ip] for ip in ips[:2]], [1 / 3, 2 / 3])
-        print(f"n{node.id} 1:2 {dict(counts)} chi2={x2:.2f}")
-        assert x2 < 10.83, (node.id, counts, x2)  # p = 0.001, 1 degree of freedom
+        def draw():
+            counts = collections.Counter(bulk_answers(node, qname, N))
+            assert set(counts) <= set(ips[:2]), (node.id, counts)
+            return counts
+        assert_shares(draw, ips[:2], [1 / 3, 2 / 3], f"n{node.id} 1:2")
 
     set_health(checks[0], False)
     set_health(checks[1], False)   # every weighted set down: weight 0 only
@@ -459,13 +481,15 @@ def test_standalone_serves_routed_sets_of_a_zone_file(qdns_factory, tmp_path):
     srv = qdns_factory(zones={"alone.test.": path}, probe_zone="alone.test.",
                        ipv6=False)
     server = srv
-    counts = collections.Counter()
-    for _ in range(400):
-        r = query(server, "w.alone.test.", "A")
-        got = [x.to_text() for s in r.answer for x in s]
-        assert len(got) == 1, r
-        counts[got[0]] += 1
-    assert chi_square([counts["192.0.2.1"], counts["192.0.2.2"]], [0.25, 0.75]) < 10.83
+    def draw():
+        counts = collections.Counter()
+        for _ in range(400):
+            r = query(server, "w.alone.test.", "A")
+            got = [x.to_text() for s in r.answer for x in s]
+            assert len(got) == 1, r
+            counts[got[0]] += 1
+        return counts
+    assert_shares(draw, ["192.0.2.1", "192.0.2.2"], [0.25, 0.75], "standalone 1:3")
     r = query(server, "alone.test.", "A")
     assert {x.to_text() for s in r.answer for x in s} <= {"192.0.2.1", "192.0.2.2"}
     r = query(server, "fo.alone.test.", "A")
