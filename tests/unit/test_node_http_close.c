@@ -69,7 +69,10 @@ static int listen_any(struct sockaddr_in *addr)
 
 static int start(uv_loop_t *loop, const struct sockaddr_in *addr, struct node_http **out)
 {
-        struct node_http_config cfg = {.address = (const struct sockaddr *)addr};
+        static const struct node_http_token token = {.scope = NODE_SCOPE_READ,
+                                                     .secret = "test-read-token"};
+        struct node_http_config cfg = {
+            .address = (const struct sockaddr *)addr, .tokens = &token, .token_count = 1};
         char err[256] = "";
         return node_http_start(out, loop, &cfg, err, sizeof(err));
 }
