@@ -183,7 +183,7 @@ unsigned node_forward_group_cancel(struct node_forward_group *g,
                                    void (*drained_cb)(struct node_forward_group *g))
 {
         g->cancelled = true;
-        g->drained_cb = drained_cb;
+        g->drained_cb = NULL; /* set below: never called from within */
         while (g->first != NULL) {
                 struct exchange *x = g->first->x;
                 if (!end_exchange(x)) { /* the final sweep closed it */
@@ -194,8 +194,8 @@ unsigned node_forward_group_cancel(struct node_forward_group *g,
                 uv_close((uv_handle_t *)&x->timer, handle_closed);
                 uv_close((uv_handle_t *)x->conn, handle_closed);
         }
-        if (g->pending == 0)
-                g->drained_cb = NULL;
+        if (g->pending > 0)
+                g->drained_cb = drained_cb;
         return g->pending;
 }
 

@@ -624,6 +624,7 @@ static void on_reaped(uv_handle_t *handle)
         struct node_http *http = handle->data;
         struct node_closing *g = http->closed;
         http->closed = NULL;
+        http->reaped = true;
         if (http->start_failed)
                 free_http(http);
         if (g != NULL)
@@ -648,7 +649,7 @@ void node_http_check_closed(struct node_http *http)
 
 bool node_http_dispose(struct node_http *http)
 {
-        if (http == NULL || !http->drained || http->disposed)
+        if (http == NULL || !http->reaped || http->disposed)
                 return false; /* not closed (the safety net ended the loop) */
         dispose_h2o(http);
         /* h2o's handle closes complete here, outside every callback (the
