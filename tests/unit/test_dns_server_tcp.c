@@ -7,8 +7,9 @@
  * server's memory back at once (made inaccessible with mprotect, so that
  * a use by libuv, which the sanitizer does not instrument, faults), the
  * loop runs the listener's close (in the server module's own memory) and
- * closes with no handle left; LeakSanitizer checks what the close frees.  A started
- * server closes with its callback, once, after its listener's close.
+ * closes with no handle left; LeakSanitizer checks what the close frees.
+ * A started server closes with its callback, once, after its listener's
+ * close.
  */
 #include <setjmp.h>
 #include <stdarg.h>
