@@ -120,7 +120,7 @@ struct dns_tcp_stats {
 };
 
 struct dns_tcp_server {
-        uv_tcp_t listener;
+        uv_tcp_t *listener; /* its own memory, freed by its close callback */
         uv_loop_t *loop;
         struct dns_db *db;
         struct dns_tcp_limits limits;
@@ -139,6 +139,9 @@ struct dns_tcp_server {
         void (*close_cb)(struct dns_tcp_server *server);
 };
 
+/* Binds addr and starts serving.  On an error nothing of the server is left
+ * in use: the listener (its own memory) closes with a callback that frees
+ * it, so the caller may free `server` at once; close_cb is never called. */
 int dns_tcp_server_start(struct dns_tcp_server *server, uv_loop_t *loop,
                          const struct sockaddr *addr, struct dns_db *db,
                          const struct dns_tcp_limits *limits, char *err, size_t err_size);

@@ -492,6 +492,11 @@ static void on_connection(uv_stream_t *listener, int status)
         uv_read_start((uv_stream_t *)&c->handle, on_alloc, on_read);
 }
 
+static void free_handle(uv_handle_t *handle)
+{
+        free(handle);
+}
+
 int dns_tcp_server_start(struct dns_tcp_server *s, uv_loop_t *loop,
                          const struct sockaddr *addr, struct dns_db *db,
                          const struct dns_tcp_limits *limits, char *err, size_t err_size)
@@ -519,16 +524,29 @@ int dns_tcp_server_start(struct dns_tcp_server *s, uv_loop_t *loop,
                 s->sources = NULL;
                 return -ENOMEM;
         }
-        uv_tcp_init_ex(loop, &s->listener, addr->sa_family);
-        s->listener.data = s;
-        unsigned flags = addr->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0;
-        int rc = uv_tcp_bind(&s->listener, addr, flags);
-        if (rc == 0)
-                rc = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection);
+        s->listener = malloc(sizeof(*s->listener));
+        int rc = s->listener != NULL ? uv_tcp_init_ex(loop, s->listener, addr->sa_family)
+                                     : UV_ENOMEM;
         if (rc != 0) {
+                free(s->listener);
+                s->listener = NULL;
+        } else {
+                s->listener->data = s;
+                unsigned flags = addr->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0;
+                rc = uv_tcp_bind(s->listener, addr, flags);
+                if (rc == 0)
+                        rc = uv_listen((uv_stream_t *)s->listener, 1024, on_connection);
+        }
+        if (rc != 0) {
+                /* The listener is the only handle; it no longer points to s,
+                 * and its close callback frees it: s owns nothing that is
+                 * still in use. */
                 snprintf(err, err_size, "TCP: %s", uv_strerror(rc));
-                s->closing = true;
-                uv_close((uv_handle_t *)&s->listener, NULL);
+                if (s->listener != NULL) {
+                        s->listener->data = NULL;
+                        uv_close((uv_handle_t *)s->listener, free_handle);
+                        s->listener = NULL;
+                }
                 free(s->scratch);
                 s->scratch = NULL;
                 free(s->metrics);
@@ -543,13 +561,14 @@ int dns_tcp_server_start(struct dns_tcp_server *s, uv_loop_t *loop,
 static void listener_closed(uv_handle_t *handle)
 {
         struct dns_tcp_server *s = handle->data;
-        s->listener.data = NULL;
+        free(handle);
+        s->listener = NULL;
         maybe_server_closed(s);
 }
 
 static void maybe_server_closed(struct dns_tcp_server *s)
 {
-        if (!s->closing || s->allocated > 0 || s->listener.data != NULL)
+        if (!s->closing || s->allocated > 0 || s->listener != NULL)
                 return;
         free(s->scratch);
         s->scratch = NULL;
@@ -571,5 +590,5 @@ void dns_tcp_server_close(struct dns_tcp_server *s,
         s->close_cb = close_cb;
         while (s->conns != NULL)
                 conn_close(s->conns);
-        uv_close((uv_handle_t *)&s->listener, listener_closed);
+        uv_close((uv_handle_t *)s->listener, listener_closed);
 }

@@ -148,6 +148,10 @@ static void on_answer(void *ctx, int status, const char *type, const char *body,
                 relay_unknown(w, 504, "the leader did not answer in time");
                 return;
         }
+        if (status == -ECANCELED) { /* this node stops: no leader is waited for */
+                relay_unknown(w, 503, "this node is stopping");
+                return;
+        }
         if (status < 0 || status == 503) {
                 LOG_DEBUG("relay %s: leader %s answered %d; waiting for a leader", w->key,
                           w->leader, status);

@@ -63,6 +63,10 @@ int node_cluster_call(struct node_cluster *c, uint64_t id, const char *raft_addr
                       const char *api_address, const struct node_forward_request *req,
                       node_forward_cb cb, void *ctx)
 {
+        if (c->calls.cancelled)
+                return -ESHUTDOWN;
+        struct node_forward_request tracked = *req;
+        tracked.group = &c->calls; /* the cluster's closer ends it */
         if (c->replica.authenticated) {
                 struct side_connect *s = calloc(1, sizeof(*s));
                 if (s == NULL || raft_address == NULL || strlen(raft_address) >= 64) {
@@ -72,21 +76,22 @@ int node_cluster_call(struct node_cluster *c, uint64_t id, const char *raft_addr
                 s->c = c;
                 s->id = id;
                 strcpy(s->raft, raft_address);
-                struct node_forward_request plain = *req;
-                plain.authorization = NULL; /* the certificates speak for us */
-                return node_forward_via(c->loop, side_connect, s, &plain, cb, ctx);
+                tracked.authorization = NULL; /* the certificates speak for us */
+                int rc = node_forward_via(c->loop, side_connect, s, &tracked, cb, ctx);
+                if (rc != 0)
+                        free(s); /* never handed to side_connect */
+                return rc;
         }
         struct sockaddr_storage addr;
         const char *token = admin_token(c->cfg);
         if (api_address == NULL || node_parse_address(api_address, 0, &addr) != 0)
                 return -EINVAL;
         char auth[160];
-        struct node_forward_request with_token = *req;
         if (req->authorization == NULL && token != NULL) {
                 snprintf(auth, sizeof(auth), "Bearer %s", token);
-                with_token.authorization = auth;
+                tracked.authorization = auth;
         }
-        return node_forward(c->loop, (struct sockaddr *)&addr, &with_token, cb, ctx);
+        return node_forward(c->loop, (struct sockaddr *)&addr, &tracked, cb, ctx);
 }
 
 int node_cluster_post_leader(struct node_cluster *c, const char *target, const char *body,

@@ -12,6 +12,7 @@
 #include "node/cluster.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -440,6 +441,15 @@ static void on_handle_closed(uv_handle_t *h)
         maybe_closed(c);
 }
 
+/* The last call cancelled by the close has had its callback. */
+static void on_calls_ended(struct node_forward_group *g)
+{
+        struct node_cluster *c =
+            (struct node_cluster *)((char *)g - offsetof(struct node_cluster, calls));
+        c->closing_handles--;
+        maybe_closed(c);
+}
+
 int node_cluster_close(struct node_cluster *c, void (*closed_cb)(struct node_cluster *c))
 {
         if (!c->running)
@@ -460,6 +470,11 @@ int node_cluster_close(struct node_cluster *c, void (*closed_cb)(struct node_clu
         uv_close((uv_handle_t *)&c->applied_check, on_handle_closed);
         node_ready_close(c, on_handle_closed);
         node_peers_close(c);
+        /* Calls to other nodes (votes, reports, relays, polls, member
+         * notices) do not hold the stop: their callbacks run with
+         * -ECANCELED, before closed_cb. */
+        if (node_forward_group_cancel(&c->calls, on_calls_ended) > 0)
+                c->closing_handles++;
         node_poll_serve_close_all(&c->poll_served);
         consensus_replica_close(&c->replica, on_replica_closed);
         return 0;

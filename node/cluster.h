@@ -131,7 +131,11 @@ struct node_cluster {
         void (*closed_cb)(struct node_cluster *cluster);
         unsigned closing_handles; /* the tick, check and timers, until closed */
         struct node_poll_server *poll_served; /* the polls this node answers */
-        bool state_closed;                    /* the replica closed and the state freed */
+        /* Every node_cluster_call in flight, whoever made it: the closer
+         * cancels those still running (their callbacks get -ECANCELED) and
+         * waits for their callbacks before closed_cb. */
+        struct node_forward_group calls;
+        bool state_closed; /* the replica closed and the state freed */
         /* Restoring (node/ready.c): DNS opens once the state is restored. */
         void (*restored_cb)(struct node_cluster *cluster);
         uv_timer_t restore_timer;
@@ -146,7 +150,10 @@ struct node_cluster {
  * Calls node `id`'s API: over the authenticated side channel to its raft
  * address (no token; see call.c), or, with the plaintext transport, over
  * HTTP(S) to api_address with this node's admin token.  Returns 0 (cb runs
- * exactly once, as with node_forward) or a negative error (it never runs).
+ * exactly once, as with node_forward) or a negative error (it never runs):
+ * -ESHUTDOWN once the cluster is closing.  A call still running when the
+ * cluster closes is cancelled: cb runs with -ECANCELED, before the
+ * cluster's closed_cb, so that no call completes after its owner is gone.
  */
 int node_cluster_call(struct node_cluster *c, uint64_t id, const char *raft_address,
                       const char *api_address, const struct node_forward_request *req,

@@ -28,9 +28,11 @@
 
 struct exchange;
 
-/* What node_forward_request.call points to: the exchange, for cancelling. */
+/* What node_forward_request.call points to: the exchange, for cancelling;
+ * also its links in its group's list of running exchanges. */
 struct node_forward_call {
         struct exchange *x;
+        struct node_forward_call *prev, *next;
 };
 
 struct exchange {
@@ -49,6 +51,8 @@ struct exchange {
         size_t len, cap;
         unsigned open_handles;
         int done;
+        bool cancelled; /* by its group: cb(-ECANCELED) once the handles closed */
+        struct node_forward_group *group; /* until cb ran or the owner cancelled */
         struct node_forward_call self;
         struct node_forward_call **call; /* the owner's pointer to self, or NULL */
         /* TLS (when the API is served over TLS): OpenSSL on memory BIOs, fed
@@ -92,10 +96,49 @@ static void free_exchange(struct exchange *x)
         free(x);
 }
 
+/* Out of its group's list of running exchanges (it can no longer be
+ * cancelled by the group). */
+static void group_unlink(struct exchange *x)
+{
+        struct node_forward_group *g = x->group;
+        if (g == NULL || (x->self.prev == NULL && g->first != &x->self))
+                return;
+        if (x->self.prev != NULL)
+                x->self.prev->next = x->self.next;
+        else
+                g->first = x->self.next;
+        if (x->self.next != NULL)
+                x->self.next->prev = x->self.prev;
+        x->self.prev = x->self.next = NULL;
+}
+
+/* Its callback ran, or its owner cancelled it: out of the group, whose
+ * closer is told once the last one is out. */
+static void group_leave(struct exchange *x)
+{
+        struct node_forward_group *g = x->group;
+        if (g == NULL)
+                return;
+        group_unlink(x);
+        x->group = NULL;
+        if (--g->pending == 0 && g->cancelled && g->drained_cb != NULL) {
+                void (*cb)(struct node_forward_group *) = g->drained_cb;
+                g->drained_cb = NULL;
+                cb(g);
+        }
+}
+
 static void handle_closed(uv_handle_t *handle)
 {
         struct exchange *x = handle->data;
-        if (--x->open_handles > 0 || x->connecting)
+        if (--x->open_handles > 0)
+                return;
+        if (x->cancelled) { /* by its group: the callback runs now, on the loop */
+                x->cancelled = false;
+                x->cb(x->ctx, -ECANCELED, NULL, NULL, 0);
+                group_leave(x);
+        }
+        if (x->connecting)
                 return; /* a side channel being opened frees it when it is */
         free_exchange(x);
 }
@@ -104,11 +147,13 @@ static void handle_closed(uv_handle_t *handle)
 static bool end_exchange(struct exchange *x)
 {
         x->done = 1;
+        group_unlink(x);
         if (x->call != NULL)
                 *x->call = NULL;
-        /* Only finish() and node_forward_cancel() close the handles; closed by
-         * anyone else means the node's final sweep: the loop is ending and
-         * the owner may be gone, so nothing is called back or closed again. */
+        /* Only finish(), node_forward_cancel() and a group's cancel close the
+         * handles; closed by anyone else means the node's final sweep: the
+         * loop is ending and the owner may be gone, so nothing is called
+         * back or closed again. */
         return !uv_is_closing((uv_handle_t *)x->conn) &&
                !uv_is_closing((uv_handle_t *)&x->timer);
 }
@@ -119,6 +164,7 @@ static void finish(struct exchange *x, int status, const char *type, const char 
         if (x->done || !end_exchange(x))
                 return;
         x->cb(x->ctx, status, type, body, len);
+        group_leave(x);
         uv_close((uv_handle_t *)&x->timer, handle_closed);
         uv_close((uv_handle_t *)x->conn, handle_closed);
 }
@@ -128,8 +174,29 @@ void node_forward_cancel(struct node_forward_call *call)
         struct exchange *x = call->x;
         if (x->done || !end_exchange(x))
                 return;
+        group_leave(x); /* its callback never runs */
         uv_close((uv_handle_t *)&x->timer, handle_closed);
         uv_close((uv_handle_t *)x->conn, handle_closed);
+}
+
+unsigned node_forward_group_cancel(struct node_forward_group *g,
+                                   void (*drained_cb)(struct node_forward_group *g))
+{
+        g->cancelled = true;
+        g->drained_cb = NULL; /* set below: never called from within */
+        while (g->first != NULL) {
+                struct exchange *x = g->first->x;
+                if (!end_exchange(x)) { /* the final sweep closed it */
+                        group_leave(x);
+                        continue;
+                }
+                x->cancelled = true;
+                uv_close((uv_handle_t *)&x->timer, handle_closed);
+                uv_close((uv_handle_t *)x->conn, handle_closed);
+        }
+        if (g->pending > 0)
+                g->drained_cb = drained_cb;
+        return g->pending;
 }
 
 /* Parses the response once it is complete; returns false while more is needed. */
@@ -371,6 +438,15 @@ static struct exchange *exchange_new(const struct node_forward_request *req,
         x->call = req->call;
         if (x->call != NULL)
                 *x->call = &x->self;
+        struct node_forward_group *g = req->group;
+        if (g != NULL) {
+                x->group = g;
+                g->pending++;
+                x->self.next = g->first;
+                if (g->first != NULL)
+                        g->first->prev = &x->self;
+                g->first = &x->self;
+        }
         return x;
 }
 
@@ -385,6 +461,8 @@ static void start_timer(uv_loop_t *loop, struct exchange *x, unsigned timeout_ms
 int node_forward(uv_loop_t *loop, const struct sockaddr *leader_api,
                  const struct node_forward_request *req, node_forward_cb cb, void *ctx)
 {
+        if (req->group != NULL && req->group->cancelled)
+                return -ESHUTDOWN;
         struct exchange *x = exchange_new(req, cb, ctx);
         if (x == NULL)
                 return -ENOMEM;
@@ -423,6 +501,8 @@ int node_forward_via(uv_loop_t *loop, node_forward_connect_fn connect, void *con
                      const struct node_forward_request *req, node_forward_cb cb,
                      void *ctx)
 {
+        if (req->group != NULL && req->group->cancelled)
+                return -ESHUTDOWN;
         struct exchange *x = exchange_new(req, cb, ctx);
         if (x == NULL)
                 return -ENOMEM;

@@ -18,6 +18,18 @@
 /* An exchange in flight (see node_forward_request.call). */
 struct node_forward_call;
 
+/*
+ * The exchanges one owner started (node_forward_request.group), so that its
+ * closer ends all of them at once (node_forward_group_cancel).  Zeroed is
+ * ready to use.
+ */
+struct node_forward_group {
+        struct node_forward_call *first; /* running: may still be answered */
+        unsigned pending;                /* whose callback has not run yet */
+        bool cancelled;                  /* no new exchange is started */
+        void (*drained_cb)(struct node_forward_group *g);
+};
+
 struct node_forward_request {
         const char *method;
         const char *target;          /* path and query */
@@ -31,6 +43,9 @@ struct node_forward_request {
         /* Optional: set to the exchange while it runs, so that its owner can
          * cancel it; set to NULL again just before cb runs. */
         struct node_forward_call **call;
+        /* Optional: the exchange belongs to this group until its callback
+         * ran (or its owner cancelled it). */
+        struct node_forward_group *group;
 };
 
 /*
@@ -48,9 +63,10 @@ typedef void (*node_forward_cb)(void *ctx, int status, const char *content_type,
 int node_forward_use_tls(const char *trust_file, char *err, size_t err_size);
 
 /*
- * Returns 0 (cb will be called exactly once) or a negative error (never).
- * The one exception: when something else closed the exchange's handles (the
- * node's final sweep of its loop), the loop is ending and cb is not called.
+ * Returns 0 (cb will be called exactly once) or a negative error (never):
+ * -ESHUTDOWN once req->group was cancelled.  The one exception: when something else
+ * closed the exchange's handles (the node's final sweep of its loop), the loop is ending
+ * and cb is not called.
  */
 int node_forward(uv_loop_t *loop, const struct sockaddr *leader_api,
                  const struct node_forward_request *req, node_forward_cb cb, void *ctx);
@@ -62,6 +78,17 @@ int node_forward(uv_loop_t *loop, const struct sockaddr *leader_api,
  * idempotency key).
  */
 void node_forward_cancel(struct node_forward_call *call);
+
+/*
+ * Ends every exchange of g still running, as libuv cancels requests: each
+ * callback runs once, later on the loop (never from within this call), with
+ * -ECANCELED; and no exchange is started in g any more (-ESHUTDOWN).
+ * Returns how many callbacks are still to run: when more than 0,
+ * drained_cb(g) runs once after the last of them, else never.  What a
+ * peer does with a request already sent is unknown to the caller.
+ */
+unsigned node_forward_group_cancel(struct node_forward_group *g,
+                                   void (*drained_cb)(struct node_forward_group *g));
 
 /*
  * The same exchange, in plain HTTP, over a stream that `connect` opens: a

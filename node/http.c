@@ -526,6 +526,8 @@ static int setup_tls(struct node_http *http, char *err, size_t n)
         return 0;
 }
 
+static void dispose_h2o(struct node_http *http);
+
 int node_http_start(struct node_http **out, uv_loop_t *loop,
                     const struct node_http_config *cfg, char *err, size_t err_size)
 {
@@ -533,6 +535,7 @@ int node_http_start(struct node_http **out, uv_loop_t *loop,
         if (http == NULL)
                 return -ENOMEM;
         http->cfg = *cfg;
+        http->loop = loop;
         http->limits = cfg->limits;
         if (http->limits.max_connections == 0)
                 node_http_limits_default(&http->limits);
@@ -579,30 +582,53 @@ int node_http_start(struct node_http **out, uv_loop_t *loop,
         if (rc != 0) {
                 if (!told)
                         snprintf(err, err_size, "API: %s", uv_strerror(rc));
-                node_http_close(http, NULL); /* frees http asynchronously */
+                /* At start-up, outside every loop callback: h2o's context is
+                 * disposed now, its handles and ours close with callbacks,
+                 * and the last close (the reap handle's, one loop turn after
+                 * h2o's) frees http. */
+                http->start_failed = true;
+                node_http_close(http, NULL);
+                dispose_h2o(http);
                 return rc;
         }
         *out = http;
         return 0;
 }
 
-static void on_reaped(uv_handle_t *handle)
+static void free_http(struct node_http *http)
 {
-        struct node_http *http = handle->data;
-        struct node_closing *g = http->closed;
         free(http->tokens);
         free(http->buckets);
         free(http->peers);
         free(http);
-        if (g != NULL)
-                node_closing_release(g);
 }
 
-/* One loop turn after h2o's context was disposed: the close callbacks of its
- * timers and cross-thread queue have run, so its memory may go. */
-static void on_reap(uv_timer_t *timer)
+/* Disposes h2o's context: closes h2o's own handles (its timers; its queue's
+ * async handle, with the callback that frees the queue).  Never from a loop
+ * callback: some h2o versions run the loop inside h2o_context_dispose. */
+static void dispose_h2o(struct node_http *http)
 {
-        uv_close((uv_handle_t *)timer, on_reaped);
+        http->disposed = true;
+        h2o_context_dispose(&http->context);
+        h2o_config_dispose(&http->config);
+        if (http->ssl != NULL)
+                SSL_CTX_free(http->ssl);
+        http->ssl = NULL;
+}
+
+/* Every connection and the listener are closed: the node's count is told
+ * (its loop may end); after a failed start, http is freed, h2o's handle
+ * closes having run a loop turn before. */
+static void on_reaped(uv_handle_t *handle)
+{
+        struct node_http *http = handle->data;
+        struct node_closing *g = http->closed;
+        http->closed = NULL;
+        http->reaped = true;
+        if (http->start_failed)
+                free_http(http);
+        if (g != NULL)
+                node_closing_release(g);
 }
 
 static void on_listener_closed(uv_handle_t *handle)
@@ -614,17 +640,23 @@ static void on_listener_closed(uv_handle_t *handle)
 
 void node_http_check_closed(struct node_http *http)
 {
-        if (!http->closing || http->listening || http->disposed || http->conns != NULL ||
+        if (!http->closing || http->listening || http->drained || http->conns != NULL ||
             http->peer_conns != NULL)
                 return;
-        http->disposed = true;
-        /* Closes h2o's own handles (its timers; its queue's async handle, with
-         * the callback that frees the queue). */
-        h2o_context_dispose(&http->context);
-        h2o_config_dispose(&http->config);
-        if (http->ssl != NULL)
-                SSL_CTX_free(http->ssl);
-        uv_timer_start(&http->reap, on_reap, 0, 0);
+        http->drained = true;
+        uv_close((uv_handle_t *)&http->reap, on_reaped);
+}
+
+bool node_http_dispose(struct node_http *http)
+{
+        if (http == NULL || !http->reaped || http->disposed)
+                return false; /* not closed (the safety net ended the loop) */
+        dispose_h2o(http);
+        /* h2o's handle closes complete here, outside every callback (the
+         * loop has ended), before their memory's neighbour goes. */
+        uv_run(http->loop, UV_RUN_NOWAIT);
+        free_http(http);
+        return true;
 }
 
 void node_http_close(struct node_http *http, struct node_closing *g)

@@ -107,14 +107,24 @@ struct node_http_config {
         struct node_http_limits limits; /* all zero: node_http_limits_default() */
 };
 
-/* Starts serving; returns 0 or a negative error with a one-line reason. */
+/* Starts serving; returns 0 or a negative error with a one-line reason.
+ * Called at start-up, outside every loop callback (a failed start disposes
+ * h2o's context at once; what it started closes with callbacks when the
+ * loop runs, and nothing is left to the caller). */
 int node_http_start(struct node_http **out, uv_loop_t *loop,
                     const struct node_http_config *config, char *err, size_t err_size);
 /* Stops accepting, closes idle connections and answers on busy ones with
- * "Connection: close"; once every connection is closed, h2o's context
- * (with its handles) is disposed and http freed, then g (held meanwhile;
- * may be NULL) is released.  NULL http: nothing. */
+ * "Connection: close"; once every connection is closed, g (held meanwhile;
+ * may be NULL) is released.  h2o's context stays until node_http_dispose:
+ * its queue's handle is active, so the owner stops the loop itself (the
+ * node does when its closing count reaches zero).  NULL http: nothing. */
 void node_http_close(struct node_http *http, struct node_closing *g);
+/* After uv_run has returned (outside every loop callback: h2o may run the
+ * loop inside its dispose): disposes h2o's context, runs the loop once so
+ * that its handles' closes complete, and frees http.  False (nothing done)
+ * when http is NULL or its connections were not all closed (a safety net
+ * ended the loop): it is then left as it is. */
+bool node_http_dispose(struct node_http *http);
 
 /*
  * Serves HTTP/1.1 on fd (taken), a side-channel connection from node `peer`

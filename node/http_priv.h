@@ -43,10 +43,14 @@ struct node_http {
         unsigned refused_since;
         struct conn *conns; /* every accepted connection until its TCP handle closed */
         /* Closing (node_http_close): the listener, then every connection,
-         * then h2o's context; freed from the reap timer once all is closed. */
-        bool closing, listening, disposed;
+         * then the reap handle (drained: its close asked; reaped: done, and
+         * `closed` released); h2o's context is disposed and http freed by
+         * node_http_dispose after the loop ended (a failed start disposes at
+         * once and frees http in on_reaped). */
+        uv_loop_t *loop;
+        bool closing, listening, drained, reaped, disposed, start_failed;
         uv_timer_t reap;
-        struct node_closing *closed; /* released once freed, or NULL */
+        struct node_closing *closed; /* released once reaped, or NULL */
 };
 
 /* One accepted connection: the socket h2o reads, and the gate's deadline. */

@@ -10,7 +10,9 @@
  * errors keeps its previous contents.  SIGTERM/SIGINT stop in the reverse
  * order of start-up (stop()): listeners, then work in flight, then raft,
  * then the rest, each module closing its own handles and reporting through
- * node/closing.h; the loop ends when the last handle is closed.
+ * node/closing.h; the loop stops when the last closer has reported, and
+ * the HTTP servers' h2o contexts are disposed after uv_run returned (never
+ * from a loop callback), before the final check of node_closing_finish.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -313,9 +315,8 @@ static void close_cluster_side(struct node *node)
         struct node_closing *g = &node->closing;
         /* No new work: API listeners and the side channels of other nodes. */
         node_cluster_serve_calls(&node->cluster, NULL);
-        node_http_close(node->http, g);
+        node_http_close(node->http, g); /* disposed by main once the loop ended */
         node_http_close(node->metrics_http, g);
-        node->http = node->metrics_http = NULL;
         /* Work in flight ends, each owner told once: relays are answered 503,
          * a join is cancelled, probes and votes stop. */
         node_api_relays_cancel(&node->api);
@@ -330,6 +331,14 @@ static void close_cluster_side(struct node *node)
         node_closing_hold(g);
         if (node_cluster_close(&node->cluster, on_cluster_closed) != 0)
                 node_closing_release(g);
+}
+
+/* Every closer has reported its end.  The loop is stopped rather than left
+ * to end by itself: the HTTP servers' h2o contexts keep an active handle
+ * (their cross-thread queue's) until main disposes them after uv_run. */
+static void on_all_closed(struct node_closing *g)
+{
+        uv_stop(g->loop);
 }
 
 /* SIGTERM/SIGINT, removal or a failed start: stops in the reverse order of
@@ -704,7 +713,7 @@ int main(int argc, char **argv)
 
         node.loop = uv_default_loop();
         node.loop->data = &node;
-        node_closing_init(&node.closing, node.loop, NULL);
+        node_closing_init(&node.closing, node.loop, on_all_closed);
         raise_fd_limit(&node.cfg);
         int rc = 1;
         if (dns_rrl_init(&node.rrl, &node.cfg.rrl) != 0) {
@@ -755,6 +764,11 @@ int main(int argc, char **argv)
         uv_run(node.loop, UV_RUN_DEFAULT);
         if (rc == 0)
                 rc = node.exit_code;
+        /* The loop has ended: h2o's contexts are disposed outside every
+         * callback (not if the safety net ended it: they are left). */
+        node_http_dispose(node.http);
+        node_http_dispose(node.metrics_http);
+        node.http = node.metrics_http = NULL;
         unsigned stragglers = node_closing_finish(&node.closing);
         if (node_closing_expired(&node.closing)) {
                 /* Their owners may still use what the node holds: exit as is. */

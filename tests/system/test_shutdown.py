@@ -24,6 +24,7 @@ Run from this directory:
 
 import http.client
 import os
+import signal
 import socket
 import ssl
 import struct
@@ -340,3 +341,74 @@ def test_joining_node_sigterm_cancels_its_join(cluster_factory):
         silent.close()
         for conn in accepted:
             conn.close()
+
+
+def vote_counters(node):
+    """(votes posted or proposed, vote rounds ended) from node's /metrics."""
+    proposed = ended = 0.0
+    for line in node.get("/metrics", timeout=2).text.splitlines():
+        if line.startswith("quorumdns_health_votes_proposed_total"):
+            proposed = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("quorumdns_health_vote_rounds_total"):
+            ended += float(line.rsplit(" ", 1)[1])
+    return proposed, ended
+
+
+@pytest.mark.parametrize("transport", ["plaintext", "tls"])
+def test_follower_stop_cancels_votes_in_flight_to_a_stopped_leader(cluster_factory,
+                                                                   transport):
+    """A follower posts its health votes to the leader (a call that waits up
+    to 3 s for the answer: over HTTP with the plaintext transport, where the
+    paused leader's kernel accepts the connection and the request waits for
+    an answer; over a side channel of the raft transport with "tls", whose
+    handshake the paused leader never completes).  The leader and the other follower
+    are paused with SIGSTOP; once the follower has a vote round in flight to
+    the paused leader (its metrics count the votes sent, and no round ended
+    since), it gets SIGTERM: the call is cancelled, not waited for, so the
+    stop takes what a stop takes, not the rest of the call's 3 s."""
+    ep = Endpoint()
+    kw = {"raft_transport": "plaintext"} if transport == "plaintext" else {}
+    c = cluster_factory(**kw).start(3)
+    paused = []
+    try:
+        for i in range(3):
+            create_check(c.leader(), port=ep.port, resource_path=f"/health{i}")
+        in_flight = False
+        for attempt in range(12):
+            leader = c.leader()
+            victim, other = c.followers()[:2]
+            wait_for(lambda: vote_counters(victim)[1] >= 2, 15 * SLACK,
+                     "the follower's vote rounds applied")
+            for n in (leader, other):
+                n.proc.send_signal(signal.SIGSTOP)
+                paused.append(n)
+            base = vote_counters(victim)
+            deadline = time.monotonic() + 1.5
+            while time.monotonic() < deadline and not in_flight:
+                now = vote_counters(victim)
+                # Votes sent since the pause (to the paused leader: with the
+                # other follower paused too there is no other), none ended.
+                in_flight = now[0] > base[0] and now[1] == base[1]
+                time.sleep(0.01)
+            if in_flight:
+                break
+            # The follower saw the leader gone before a round was due: again.
+            for n in paused:
+                n.proc.send_signal(signal.SIGCONT)
+            paused.clear()
+            c.wait_leader(timeout=10 * SLACK)
+        assert in_flight, "no vote round went to the paused leader in 12 attempts"
+        t0 = time.monotonic()
+        victim.proc.send_signal(15)
+        victim.proc.wait(10 * SLACK)
+        log_text = last_run(victim.logfile.read_text(errors="replace"))
+        took = assert_clean_stop(victim.proc, log_text, t0, "the follower")
+        # Waiting for the call would take the rest of its 3 s.
+        assert took < 1.0 * SLACK, \
+            f"the follower took {took:.2f} s to stop with a vote in flight:\n{log_text[-3000:]}"
+        print(f"\nfollower ({transport}) with a vote in flight to a paused leader: stopped in "
+              f"{took * 1000:.0f} ms (attempt {attempt + 1})")
+    finally:
+        for n in paused:
+            n.proc.send_signal(signal.SIGCONT)
+        ep.stop()

@@ -7,8 +7,14 @@
  * while it connects or while it waits for the answer never calls back and
  * lets the loop end with every handle closed (LeakSanitizer checks the
  * memory in the ASan build), and that the owner's call pointer is cleared
- * before the callback of an exchange that ends by itself.
+ * before the callback of an exchange that ends by itself.  A group's cancel
+ * (the cluster's closer ending every call to a peer that does not answer)
+ * calls each callback once with -ECANCELED, from the loop and not from
+ * within the cancel, then its drained callback; exchanges answered or
+ * cancelled by their owner leave the group; a cancelled group starts no
+ * new exchange; and a side channel still connecting is cancelled as well.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -220,6 +226,174 @@ static void test_refused_connection_calls_back_once(void **state)
         assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* ---- groups ------------------------------------------------------------ */
+
+static unsigned drained_calls;
+static unsigned pending_when_drained;
+
+static void on_drained(struct node_forward_group *g)
+{
+        drained_calls++;
+        pending_when_drained = g->pending;
+}
+
+static void start_in_group(uv_loop_t *loop, struct server *s, struct client *c,
+                           struct node_forward_group *g)
+{
+        struct node_forward_request req = {.method = "POST",
+                                           .target = "/v1/healthchecks/votes",
+                                           .body = "{}",
+                                           .body_len = 2,
+                                           .timeout_ms = 30000,
+                                           .call = &c->call,
+                                           .group = g};
+        assert_int_equal(
+            node_forward(loop, (struct sockaddr *)&s->addr, &req, on_answer, c), 0);
+}
+
+/* Cancels the group once each server holds a request it never answers. */
+struct group_waiter {
+        uv_timer_t timer;
+        struct server *s; /* two, one exchange each */
+        struct client *c;
+        struct node_forward_group *g;
+        unsigned cancelled;
+};
+
+static void on_group_wait(uv_timer_t *t)
+{
+        struct group_waiter *w = t->data;
+        if (!w->s[0].accepted || !w->s[1].accepted)
+                return;
+        w->cancelled = node_forward_group_cancel(w->g, on_drained);
+        /* Never from within the cancel, as libuv's cancels. */
+        assert_int_equal(w->c[0].calls, 0);
+        assert_int_equal(w->c[1].calls, 0);
+        assert_int_equal(drained_calls, 0);
+        assert_null(w->c[0].call);
+        assert_null(w->c[1].call);
+        uv_close((uv_handle_t *)t, NULL);
+        server_close(&w->s[0]);
+        server_close(&w->s[1]);
+}
+
+static void test_group_cancel_calls_back_with_ecanceled(void **state)
+{
+        uv_loop_t loop;
+        uv_loop_init(&loop);
+        struct server s[2];
+        struct client c[2] = {{0}, {0}};
+        struct node_forward_group g = {0};
+        for (int i = 0; i < 2; i++) {
+                server_start(&loop, &s[i], NULL); /* peers that never answer */
+                start_in_group(&loop, &s[i], &c[i], &g);
+        }
+        assert_int_equal(g.pending, 2);
+        drained_calls = 0;
+        struct group_waiter w = {.s = s, .c = c, .g = &g};
+        uv_timer_init(&loop, &w.timer);
+        w.timer.data = &w;
+        uv_timer_start(&w.timer, on_group_wait, 10, 10);
+        uint64_t t0 = uv_hrtime();
+        assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+        /* Well before the 30 s the exchanges would have waited. */
+        assert_true(uv_hrtime() - t0 < 5000000000ull);
+        assert_int_equal(w.cancelled, 2);
+        for (int i = 0; i < 2; i++) {
+                assert_int_equal(c[i].calls, 1);
+                assert_int_equal(c[i].status, -ECANCELED);
+        }
+        assert_int_equal(drained_calls, 1);
+        assert_int_equal(pending_when_drained, 0);
+        assert_null(g.first);
+        /* A cancelled group starts nothing. */
+        struct client late = {0};
+        struct node_forward_request req = {.method = "GET", .target = "/", .group = &g};
+        assert_int_equal(
+            node_forward(&loop, (struct sockaddr *)&s[0].addr, &req, on_answer, &late),
+            -ESHUTDOWN);
+        assert_int_equal(late.calls, 0);
+        assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_group_members_leave_when_done(void **state)
+{
+        uv_loop_t loop;
+        uv_loop_init(&loop);
+        struct server s, silent;
+        struct client answered = {0}, dropped = {0};
+        struct node_forward_group g = {0};
+        server_start(&loop, &s,
+                     "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n"
+                     "{}");
+        server_start(&loop, &silent, NULL);
+        start_in_group(&loop, &s, &answered, &g);
+        start_in_group(&loop, &silent, &dropped, &g);
+        node_forward_cancel(dropped.call); /* its owner's cancel: no callback */
+        assert_int_equal(g.pending, 1);
+        while (answered.calls == 0)
+                uv_run(&loop, UV_RUN_ONCE);
+        assert_int_equal(answered.status, 200);
+        assert_int_equal(g.pending, 0);
+        assert_null(g.first);
+        drained_calls = 0;
+        /* Nothing left: no callback to wait for, none called. */
+        assert_int_equal(node_forward_group_cancel(&g, on_drained), 0);
+        server_close(&s);
+        server_close(&silent);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        assert_int_equal(drained_calls, 0);
+        assert_int_equal(dropped.calls, 0);
+        assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* A side-channel connector that answers only when told to (the raft
+ * transport of a stopped peer). */
+struct slow_connector {
+        void (*done)(void *arg, int status, int fd);
+        void *arg;
+};
+
+static int slow_connect(void *ctx, void (*done)(void *arg, int status, int fd), void *arg)
+{
+        struct slow_connector *sc = ctx;
+        sc->done = done;
+        sc->arg = arg;
+        return 0;
+}
+
+static void test_group_cancel_while_side_channel_connects(void **state)
+{
+        uv_loop_t loop;
+        uv_loop_init(&loop);
+        struct slow_connector sc = {0};
+        struct client c = {0};
+        struct node_forward_group g = {0};
+        struct node_forward_request req = {.method = "POST",
+                                           .target = "/v1/latency-map/measured",
+                                           .body = "{}",
+                                           .body_len = 2,
+                                           .timeout_ms = 30000,
+                                           .call = &c.call,
+                                           .group = &g};
+        assert_int_equal(node_forward_via(&loop, slow_connect, &sc, &req, on_answer, &c),
+                         0);
+        assert_non_null(sc.done);
+        drained_calls = 0;
+        assert_int_equal(node_forward_group_cancel(&g, on_drained), 1);
+        assert_int_equal(c.calls, 0);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        assert_int_equal(c.calls, 1);
+        assert_int_equal(c.status, -ECANCELED);
+        assert_int_equal(drained_calls, 1);
+        /* The transport gives up the connection later (it closes): the
+         * exchange is freed then, without a second callback. */
+        sc.done(sc.arg, -ECANCELED, -1);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        assert_int_equal(c.calls, 1);
+        assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -227,6 +401,9 @@ int main(void)
             cmocka_unit_test(test_cancel_while_connecting_never_calls_back),
             cmocka_unit_test(test_answer_clears_call_before_callback),
             cmocka_unit_test(test_refused_connection_calls_back_once),
+            cmocka_unit_test(test_group_cancel_calls_back_with_ecanceled),
+            cmocka_unit_test(test_group_members_leave_when_done),
+            cmocka_unit_test(test_group_cancel_while_side_channel_connects),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
