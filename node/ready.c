@@ -8,7 +8,10 @@
  * notes the last index of its log at start (the restore target) and counts
  * as restored when it has applied up to it, or — when its tail was never
  * committed and the leader replaces it — when it has applied what the
- * leader had applied at its last poll.  A node with an empty log that did
+ * leader had applied at its last poll (a member answers polls with 0 until
+ * it is restored itself, node/call.c: when every node restarts at once, the
+ * new leader may still be applying its own log, and what it has applied so
+ * far is not the whole).  A node with an empty log that did
  * not bootstrap (a joiner) can only be restored by the leader rule.  If no
  * leader confirms the tail within --restore-wait seconds, DNS opens anyway
  * with what is applied (logged, and /v1/health keeps saying so).
