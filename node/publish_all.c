@@ -204,7 +204,12 @@ static void on_slice(uv_timer_t *timer)
 
 int node_rebuild_start(struct node_cluster *c, const char *what)
 {
-        node_rebuild_free(c); /* a newer state: start again */
+        if (c->rebuild != NULL) { /* a newer state: start again */
+                if (c->rebuild_timer_ready)
+                        uv_timer_stop(&c->rebuild_timer);
+                node_publish_discard(c, rebuild_free_later, c->rebuild);
+                c->rebuild = NULL;
+        }
         struct node_rebuild *rb = calloc(1, sizeof(*rb));
         if (rb == NULL || dns_db_init(&rb->db) != 0) {
                 free(rb);
