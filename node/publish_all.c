@@ -9,7 +9,8 @@
  * neither raft heartbeats nor the API meanwhile.  So the catalog is built
  * in a private dns_db (sharing the served db's transaction ids) by an
  * uncommitted transaction, a slice of zones per loop turn (at most
- * SLICE_MS, then a zero timer yields to the loop), in the zone index's
+ * SLICE_MS, from an idle handle: the loop's I/O runs between slices), in
+ * the zone index's
  * name order from a cursor (the text of the last zone published, so that
  * zones created or deleted meanwhile cannot lose the walk's place).  When
  * the walk ends, one transaction of the served db takes the whole built
@@ -94,14 +95,50 @@ static bool passed(const struct node_rebuild *rb, const uint8_t *origin, size_t 
         return strcmp(text, rb->cursor) <= 0;
 }
 
+static void on_slice(struct node_cluster *c);
+
+static void on_idle(uv_idle_t *idle)
+{
+        on_slice(idle->data);
+}
+
+static void on_paced(uv_timer_t *timer)
+{
+        on_slice(timer->data);
+}
+
+/* The next slice: from an idle handle, which runs once per loop turn after
+ * the I/O (a zero timer would not do: libuv 1.44 runs a timer restarted
+ * with timeout 0 again in the same pass, and the loop never reached its
+ * I/O until the whole publish was done); after delay_ms with a test
+ * build's pace. */
+static void slices_next(struct node_cluster *c, unsigned delay_ms)
+{
+        if (!c->rebuild_timer_ready)
+                return; /* inside raft_start: node_cluster_start resumes */
+        if (delay_ms > 0) {
+                uv_idle_stop(&c->rebuild_idle);
+                uv_timer_start(&c->rebuild_timer, on_paced, delay_ms, 0);
+        } else {
+                uv_idle_start(&c->rebuild_idle, on_idle);
+        }
+}
+
+static void slices_stop(struct node_cluster *c)
+{
+        if (!c->rebuild_timer_ready)
+                return;
+        uv_idle_stop(&c->rebuild_idle);
+        uv_timer_stop(&c->rebuild_timer);
+}
+
 void node_rebuild_free(struct node_cluster *c)
 {
         struct node_rebuild *rb = c->rebuild;
         if (rb == NULL)
                 return;
         c->rebuild = NULL;
-        if (c->rebuild_timer_ready)
-                uv_timer_stop(&c->rebuild_timer);
+        slices_stop(c);
         dns_txn_abort(&rb->txn);
         dns_db_fini(&rb->db);
         free(rb);
@@ -125,8 +162,7 @@ static void rebuild_failed(struct node_cluster *c, const char *why)
                           "start",
                           rb->what, why);
         c->rebuild = NULL;
-        if (c->rebuild_timer_ready)
-                uv_timer_stop(&c->rebuild_timer);
+        slices_stop(c);
         node_publish_discard(c, rebuild_free_later, rb);
         c->stale_all = true;
 }
@@ -159,6 +195,7 @@ static void rebuild_finish(struct node_cluster *c)
                  (unsigned long long)(took / 1000000), rb->slices,
                  (double)rb->longest_ns / 1e6);
         c->rebuild = NULL;
+        slices_stop(c);
         if (old != NULL) /* a million zones take seconds to free */
                 node_publish_discard(c, zones_free, old);
         node_publish_discard(c, rebuild_free_later, rb);
@@ -166,12 +203,13 @@ static void rebuild_finish(struct node_cluster *c)
                 c->publish_failures = 0;
 }
 
-static void on_slice(uv_timer_t *timer)
+static void on_slice(struct node_cluster *c)
 {
-        struct node_cluster *c = timer->data;
         struct node_rebuild *rb = c->rebuild;
-        if (rb == NULL)
+        if (rb == NULL) {
+                slices_stop(c);
                 return;
+        }
         uint64_t t0 = now_ns(), budget = (uint64_t)SLICE_MS * 1000000u;
         const struct cs_zone *zone =
             cs_state_zone_after(&c->state, rb->cursor[0] ? rb->cursor : NULL);
@@ -199,14 +237,13 @@ static void on_slice(uv_timer_t *timer)
         if (zone == NULL)
                 rebuild_finish(c);
         else
-                uv_timer_start(&c->rebuild_timer, on_slice, pace_ms, 0);
+                slices_next(c, pace_ms);
 }
 
 int node_rebuild_start(struct node_cluster *c, const char *what)
 {
         if (c->rebuild != NULL) { /* a newer state: start again */
-                if (c->rebuild_timer_ready)
-                        uv_timer_stop(&c->rebuild_timer);
+                slices_stop(c);
                 node_publish_discard(c, rebuild_free_later, c->rebuild);
                 c->rebuild = NULL;
         }
@@ -233,15 +270,14 @@ int node_rebuild_start(struct node_cluster *c, const char *what)
                  cs_state_zone_count(&c->state), SLICE_MS);
         /* Inside raft_start the timer does not exist yet: node_cluster_start
          * starts the slices once it does. */
-        if (c->rebuild_timer_ready)
-                uv_timer_start(&c->rebuild_timer, on_slice, 0, 0);
+        slices_next(c, 0);
         return 0;
 }
 
 void node_rebuild_resume(struct node_cluster *c)
 {
-        if (c->rebuild != NULL && c->rebuild_timer_ready)
-                uv_timer_start(&c->rebuild_timer, on_slice, 0, 0);
+        if (c->rebuild != NULL)
+                slices_next(c, 0);
 }
 
 bool node_rebuild_progress(const struct node_cluster *c, size_t *done, size_t *total,
