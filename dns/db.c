@@ -695,3 +695,41 @@ int dns_txn_zone_adopt(struct dns_txn *to, struct dns_txn *from, const uint8_t *
                 return fail(to, -ENOMEM, "out of memory");
         return 0;
 }
+
+struct dns_zones {
+        struct pmap map; /* the published zones a whole-catalog adoption replaced */
+};
+
+int dns_txn_zones_adopt(struct dns_txn *to, struct dns_txn *from,
+                        struct dns_zones **replaced)
+{
+        *replaced = NULL;
+        struct dns_catalog *t = to->catalog, *f = from->catalog;
+        struct dns_zones *old = NULL;
+        if (t->zones.root != NULL) {
+                old = malloc(sizeof(*old));
+                if (old == NULL)
+                        return fail(to, -ENOMEM, "out of memory");
+                old->map = t->zones;
+        }
+        t->zones = f->zones;
+        t->zone_count = f->zone_count;
+        memcpy(t->zones_at_depth, f->zones_at_depth, sizeof(t->zones_at_depth));
+        f->zones.root = NULL;
+        f->zone_count = 0;
+        memset(f->zones_at_depth, 0, sizeof(f->zones_at_depth));
+        from->last_zone = NULL;
+        from->last_node = NULL;
+        to->last_zone = NULL;
+        to->last_node = NULL;
+        *replaced = old;
+        return 0;
+}
+
+void dns_zones_free(struct dns_zones *zones)
+{
+        if (zones == NULL)
+                return;
+        pmap_free(&zones->map, 0, zone_free_deep_item, NULL);
+        free(zones);
+}

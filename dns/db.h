@@ -156,6 +156,21 @@ int dns_txn_zone_adopt(struct dns_txn *to, struct dns_txn *from, const uint8_t *
                        struct dns_zone **replaced);
 void dns_zone_free(struct dns_zone *zone);
 
+/*
+ * Replaces every zone of `to` with every zone `from` built, in one step: a
+ * whole catalog built over many loop turns (node/publish_all.c) is
+ * published by one commit of `to`, whatever its size.  The dbs must share
+ * ids (dns_db_share_txn_ids) and `to` must not have changed zones itself;
+ * `from` keeps no zone (abort it afterwards).  The zones `to` held go to
+ * *replaced (NULL when it held none): once `to` is committed nothing reads
+ * them; free them with dns_zones_free (any thread: at a million zones that
+ * takes seconds).  0 or -ENOMEM (nothing changed).
+ */
+struct dns_zones;
+int dns_txn_zones_adopt(struct dns_txn *to, struct dns_txn *from,
+                        struct dns_zones **replaced);
+void dns_zones_free(struct dns_zones *zones);
+
 /* The zone as the transaction sees it now, or NULL. */
 const struct dns_zone *dns_txn_zone(struct dns_txn *txn, const uint8_t *origin);
 

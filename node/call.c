@@ -113,9 +113,16 @@ int node_cluster_post_leader(struct node_cluster *c, const char *target, const c
                                  &req, cb, ctx);
 }
 
+/* What this node answers to the others' polls: 0 until it is restored (its
+ * snapshot and log applied and published, DNS open).  A restarting member
+ * must not count for INSYNC, and a node restarting with it must not take
+ * its half-applied log for the whole (ready.c's "caught up with the
+ * leader" rule: when every node restarts at once, the new leader may still
+ * be applying its own log). */
 static uint64_t applied_index(void *ctx)
 {
-        return node_cluster_applied(ctx);
+        struct node_cluster *c = ctx;
+        return c->restored ? node_cluster_applied(c) : 0;
 }
 
 static void on_side_accepted(void *ctx, unsigned kind, raft_id peer, int fd)

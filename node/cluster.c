@@ -365,6 +365,7 @@ int node_cluster_start(struct node_cluster *c, uv_loop_t *loop,
         if (rc != 0) {
                 c->running = false;
                 snprintf(c->error, sizeof(c->error), "%s", c->replica.error);
+                node_rebuild_free(c);
                 node_identity_free(&c->identity);
                 cs_fsm_close(&c->fsm);
                 cs_state_fini(&c->state);
@@ -385,6 +386,12 @@ int node_cluster_start(struct node_cluster *c, uv_loop_t *loop,
         uv_timer_init(loop, &c->tick);
         c->tick.data = c;
         uv_timer_start(&c->tick, on_tick, 0, TICK_MS);
+        uv_timer_init(loop, &c->rebuild_timer);
+        c->rebuild_timer.data = c;
+        uv_idle_init(loop, &c->rebuild_idle);
+        c->rebuild_idle.data = c;
+        c->rebuild_timer_ready = true;
+        node_rebuild_resume(c);     /* a snapshot restored inside raft_start */
         c->failing = c->fsm.failed; /* an apply during start failed */
         return 0;
 }
@@ -461,8 +468,11 @@ int node_cluster_close(struct node_cluster *c, void (*closed_cb)(struct node_clu
                 failstop(c, c->replica.fence.message);
         c->running = false;
         c->closed_cb = closed_cb;
-        c->closing_handles = 4;
+        c->closing_handles = 6;
         uv_close((uv_handle_t *)&c->tick, on_handle_closed);
+        uv_close((uv_handle_t *)&c->rebuild_timer, on_handle_closed);
+        uv_close((uv_handle_t *)&c->rebuild_idle, on_handle_closed);
+        c->rebuild_timer_ready = false;
         uv_close((uv_handle_t *)&c->refuse_timer, on_handle_closed);
         report_refused(c); /* as libuv does with requests cut short by a close */
         while (c->applied_waits != NULL)

@@ -116,6 +116,13 @@ struct node_cluster {
         struct node_stale_zone stale[NODE_CLUSTER_MAX_STALE];
         unsigned n_stale;
         bool stale_all; /* every zone must be published again */
+        /* The whole state being published in slices (publish_all.c): an
+         * idle handle runs them (a test build's pace: the timer), set up
+         * once the replica started. */
+        struct node_rebuild *rebuild;
+        uv_idle_t rebuild_idle;
+        uv_timer_t rebuild_timer;
+        bool rebuild_timer_ready;
         unsigned publish_failures;
         /* Staged imports (node/stage.c): the DNS zone each builds
          * (publish.c), the ids this node's API drives as leader, and

@@ -6,6 +6,8 @@
  * the three jobs around them, each in its own file:
  *   publish.c  the state machine's observer: applied commands into the DNS
  *              engine, stale zones published again;
+ *   publish_all.c  the whole state into the DNS engine in slices (after a
+ *              snapshot restore), taking the changes applied meanwhile;
  *   members.c  registration, membership changes, removal;
  *   peers.c    what the other members have applied, and INSYNC;
  *   stage.c    staged imports: the leader's driver, orphans aborted.
@@ -30,6 +32,31 @@ void node_publish_observe(struct node_cluster *c); /* install the observer */
 int node_publish_all(struct node_cluster *c, const char *what);
 void node_publish_retry(struct node_cluster *c); /* the stale zones, from the tick */
 void node_publish_fini(struct node_cluster *c);
+/* One zone or set into txn (a set that cannot be served is logged and
+ * skipped: 0); and fn(arg) on libuv's pool (inline when it cannot queue). */
+int node_publish_zone(struct node_cluster *c, struct dns_txn *txn,
+                      const struct cs_zone *zone);
+int node_publish_rrset(struct node_cluster *c, struct dns_txn *txn, const uint8_t *origin,
+                       const uint8_t *owner, uint16_t type, const char *set_id,
+                       const struct cs_rrset *rrset);
+void node_publish_discard(struct node_cluster *c, void (*fn)(void *arg), void *arg);
+
+/* publish_all.c: starts publishing the whole state (replacing a publish
+ * under way; slices run once c->rebuild_timer_ready, see resume); the served
+ * catalog changes once, when it is done.  0 or -ENOMEM (stale_all set). */
+int node_rebuild_start(struct node_cluster *c, const char *what);
+void node_rebuild_resume(struct node_cluster *c); /* the timer is ready now */
+void node_rebuild_free(struct node_cluster *c);
+/* While a publish is under way: zones published so far, of how many, and
+ * what is published ("a restored snapshot"). */
+bool node_rebuild_progress(const struct node_cluster *c, size_t *done, size_t *total,
+                           const char **what);
+/* Observer events during a publish: true when it takes them (the served db
+ * must not be written then).  A zone created, deleted or replaced... */
+bool node_rebuild_zone(struct node_cluster *c, const uint8_t *origin, size_t len);
+/* ...and a batch of changed sets. */
+bool node_rebuild_changes(struct node_cluster *c, const struct cs_zone *zone,
+                          const struct cs_rrset_change *changes, size_t n);
 /* IP-based routing (publish_cidr.c): the collection observer, the numbers
  * of a set's collection and location, and a rebuild of every trie. */
 void node_publish_cidr_observe(struct node_cluster *c);

@@ -67,8 +67,13 @@ static void on_polled(void *ctx, int status, const char *type, const char *body,
                                    ? json_loadb(body, len, 0, NULL)
                                    : NULL;
                 json_t *applied = root ? json_object_get(root, "applied_index") : NULL;
+                json_t *restored = root ? json_object_get(root, "restored") : NULL;
                 if (json_is_integer(applied)) {
-                        peer->applied = (uint64_t)json_integer_value(applied);
+                        /* a member still restoring counts as having applied
+                         * nothing (call.c says why) */
+                        peer->applied = json_is_false(restored)
+                                            ? 0
+                                            : (uint64_t)json_integer_value(applied);
                         peer->reachable = true;
                         peer->last_seen_ms = uv_now(p->c->loop);
                 } else if (down_now(status) ||

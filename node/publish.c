@@ -5,9 +5,11 @@
  * The state machine's observer turns every applied command into one
  * dns_db transaction: zone created or deleted, a batch's changed record
  * sets (with their routing: set ids and health check ids interned into the
- * small numbers the engine keeps), a restored snapshot as every zone at
- * once.  A publish that fails marks its zone stale; the tick publishes
- * stale zones again, whole, from the replicated state, until it succeeds.
+ * small numbers the engine keeps).  A restored snapshot is published as
+ * every zone at once, built over many loop turns (publish_all.c), which
+ * also takes the changes applied meanwhile.  A publish that fails marks its
+ * zone stale; the tick publishes stale zones again, whole, from the
+ * replicated state, until it succeeds.
  *
  * A staged import (consensus/staging.c) is built as a DNS zone of its own
  * while its chunks apply, each chunk costing its own sets: a private db
@@ -94,9 +96,9 @@ const char *node_cluster_health_id(const struct node_cluster *c, uint32_t number
                                                            : NULL;
 }
 
-static int put_rrset(struct node_cluster *c, struct dns_txn *txn, const uint8_t *origin,
-                     const uint8_t *owner, uint16_t type, const char *set_id,
-                     const struct cs_rrset *rrset)
+int node_publish_rrset(struct node_cluster *c, struct dns_txn *txn, const uint8_t *origin,
+                       const uint8_t *owner, uint16_t type, const char *set_id,
+                       const struct cs_rrset *rrset)
 {
         struct dns_route route = {0};
         if (rrset != NULL && cs_routing_present(rrset->routing)) {
@@ -166,13 +168,13 @@ struct zone_fill {
 static int fill_rrset(const struct cs_rrset *rrset, void *arg)
 {
         struct zone_fill *f = arg;
-        f->rc = put_rrset(f->c, f->txn, f->origin, rrset->owner, rrset->type,
-                          rrset->set_id, rrset);
+        f->rc = node_publish_rrset(f->c, f->txn, f->origin, rrset->owner, rrset->type,
+                                   rrset->set_id, rrset);
         return f->rc;
 }
 
-static int publish_zone(struct node_cluster *c, struct dns_txn *txn,
-                        const struct cs_zone *zone)
+int node_publish_zone(struct node_cluster *c, struct dns_txn *txn,
+                      const struct cs_zone *zone)
 {
         if (dns_txn_zone_create(txn, zone->origin, true) != 0)
                 return -ENOMEM;
@@ -268,16 +270,20 @@ static void on_zone_created(void *ctx, const struct cs_zone *zone)
 {
         struct node_cluster *c = ctx;
         struct dns_txn txn;
+        if (node_rebuild_zone(c, zone->origin, zone->origin_len))
+                return;
         if (publish_begin(c, &txn, "a new zone", zone->origin, zone->origin_len) != 0)
                 return;
-        publish_finish(c, &txn, publish_zone(c, &txn, zone), "a new zone", zone->origin,
-                       zone->origin_len);
+        publish_finish(c, &txn, node_publish_zone(c, &txn, zone), "a new zone",
+                       zone->origin, zone->origin_len);
 }
 
 static void on_zone_deleted(void *ctx, const uint8_t *origin, uint16_t origin_len)
 {
         struct node_cluster *c = ctx;
         struct dns_txn txn;
+        if (node_rebuild_zone(c, origin, origin_len))
+                return;
         if (publish_begin(c, &txn, "a zone deletion", origin, origin_len) != 0)
                 return;
         int rc = dns_txn_zone_delete(&txn, origin);
@@ -290,12 +296,15 @@ static void on_rrsets_changed(void *ctx, const struct cs_zone *zone,
 {
         struct node_cluster *c = ctx;
         struct dns_txn txn;
+        if (node_rebuild_changes(c, zone, changes, n))
+                return;
         if (publish_begin(c, &txn, "a change batch", zone->origin, zone->origin_len) != 0)
                 return;
         int rc = 0;
         for (size_t i = 0; i < n && rc == 0; i++)
-                rc = put_rrset(c, &txn, zone->origin, changes[i].owner, changes[i].type,
-                               changes[i].set_id, changes[i].rrset);
+                rc = node_publish_rrset(c, &txn, zone->origin, changes[i].owner,
+                                        changes[i].type, changes[i].set_id,
+                                        changes[i].rrset);
         publish_finish(c, &txn, rc, "a change batch", zone->origin, zone->origin_len);
 }
 
@@ -323,7 +332,7 @@ static void discard_done(uv_work_t *req, int status)
         free(d);
 }
 
-static void discard_later(struct node_cluster *c, void (*fn)(void *arg), void *arg)
+void node_publish_discard(struct node_cluster *c, void (*fn)(void *arg), void *arg)
 {
         struct discard *d = malloc(sizeof(*d));
         if (d != NULL) {
@@ -349,7 +358,7 @@ static void free_dns_zone(void *zone)
 
 static void on_discard(void *ctx, struct cs_zone *contents)
 {
-        discard_later(ctx, free_state_zone, contents);
+        node_publish_discard(ctx, free_state_zone, contents);
 }
 
 struct node_dns_staging {
@@ -401,7 +410,7 @@ static void on_staging_begun(void *ctx, const struct cs_staging *s)
         }
         dns_db_share_txn_ids(&d->db, c->db);
         if (dns_txn_begin(&d->db, &d->txn) != 0 ||
-            publish_zone(c, &d->txn, s->shadow) != 0)
+            node_publish_zone(c, &d->txn, s->shadow) != 0)
                 d->failed = true;
         d->next = c->dns_stagings;
         c->dns_stagings = d;
@@ -417,9 +426,9 @@ static void on_staging_changed(void *ctx, const struct cs_staging *s,
         if (d == NULL || d->failed)
                 return;
         for (size_t i = 0; i < n && !d->failed; i++)
-                d->failed =
-                    put_rrset(c, &d->txn, s->shadow->origin, changes[i].owner,
-                              changes[i].type, changes[i].set_id, changes[i].rrset) != 0;
+                d->failed = node_publish_rrset(c, &d->txn, s->shadow->origin,
+                                               changes[i].owner, changes[i].type,
+                                               changes[i].set_id, changes[i].rrset) != 0;
 }
 
 static void on_staging_ended(void *ctx, const struct cs_staging *s,
@@ -429,15 +438,20 @@ static void on_staging_ended(void *ctx, const struct cs_staging *s,
         struct node_dns_staging *d = dns_staging_take(c, s->id);
         if (zone == NULL) { /* discarded */
                 if (d != NULL)
-                        discard_later(c, dns_staging_free, d);
+                        node_publish_discard(c, dns_staging_free, d);
+                return;
+        }
+        if (node_rebuild_zone(c, zone->origin, zone->origin_len)) {
+                if (d != NULL) /* the whole-state publish takes the zone */
+                        node_publish_discard(c, dns_staging_free, d);
                 return;
         }
         const struct cs_rrset *soa =
             cs_zone_rrset_get(zone, zone->origin, zone->origin_len, DNS_TYPE_SOA, "");
         struct dns_txn txn;
         if (d == NULL || d->failed || soa == NULL ||
-            put_rrset(c, &d->txn, zone->origin, soa->owner, soa->type, soa->set_id,
-                      soa) != 0) {
+            node_publish_rrset(c, &d->txn, zone->origin, soa->owner, soa->type,
+                               soa->set_id, soa) != 0) {
                 /* The zone as a whole from the state, at the next tick. */
                 LOG_ERROR("the DNS copy of a staged import could not be built; zone "
                           "published again whole from the replicated state");
@@ -449,10 +463,10 @@ static void on_staging_ended(void *ctx, const struct cs_staging *s,
                 rc = publish_finish(c, &txn, rc, "a staged import", zone->origin,
                                     zone->origin_len);
                 if (rc == 0 && old != NULL) /* the commit's grace period is over */
-                        discard_later(c, free_dns_zone, old);
+                        node_publish_discard(c, free_dns_zone, old);
         }
         if (d != NULL)
-                discard_later(c, dns_staging_free, d);
+                node_publish_discard(c, dns_staging_free, d);
 }
 
 static int collect_origin(void *item, void *arg)
@@ -471,11 +485,13 @@ struct restore_fill {
 static int restore_zone(const struct cs_zone *zone, void *arg)
 {
         struct restore_fill *f = arg;
-        f->rc = publish_zone(f->c, f->txn, zone);
+        f->rc = node_publish_zone(f->c, f->txn, zone);
         return f->rc;
 }
 
-/* The whole state replaces the whole served view, in one transaction. */
+/* The whole state replaces the whole served view, in one transaction on
+ * the loop: for tools/bench/zones_publish.c (a node publishes a restored
+ * state in slices, publish_all.c). */
 int node_publish_all(struct node_cluster *c, const char *what)
 {
         struct dns_txn txn;
@@ -506,7 +522,7 @@ static int republish_zone(struct node_cluster *c, const uint8_t *origin, size_t 
         const struct cs_zone *zone = cs_state_zone_get(&c->state, origin, len);
         int rc;
         if (zone != NULL) {
-                rc = publish_zone(c, &txn, zone);
+                rc = node_publish_zone(c, &txn, zone);
         } else {
                 rc = dns_txn_zone_delete(&txn, origin);
                 rc = rc == -ENOENT ? 0 : rc;
@@ -519,15 +535,14 @@ void node_publish_retry(struct node_cluster *c)
 {
         if (c->cidr_stale && node_publish_cidr_all(c) == 0)
                 LOG_INFO("DNS serves the replicated CIDR collections again");
-        if (!c->stale_all && c->n_stale == 0)
-                return;
+        if (c->rebuild != NULL || (!c->stale_all && c->n_stale == 0))
+                return; /* a whole-state publish under way covers every zone */
         if (c->stale_all) {
                 c->stale_all = false;
                 c->n_stale = 0;
-                if (node_publish_all(c, "the whole state again") == 0)
-                        LOG_INFO("DNS serves the replicated state again (every zone "
-                                 "published again after %u failed publishes)",
-                                 c->publish_failures);
+                LOG_INFO("publishing every zone again after %u failed publishes",
+                         c->publish_failures);
+                node_rebuild_start(c, "the whole state again");
                 return;
         }
         unsigned n = c->n_stale;
@@ -550,7 +565,7 @@ static void on_restored(void *ctx, const struct cs_state *state)
 {
         struct node_cluster *c = ctx;
         dns_stagings_free(c); /* the restored state has none */
-        node_publish_all(c, "a restored snapshot");
+        node_rebuild_start(c, "a restored snapshot");
         node_members_check(c);
 }
 
@@ -577,6 +592,7 @@ void node_publish_observe(struct node_cluster *c)
 
 void node_publish_fini(struct node_cluster *c)
 {
+        node_rebuild_free(c);
         dns_stagings_free(c);
         for (uint32_t i = 0; i < c->set_id_count; i++)
                 free(c->set_ids[i]);

@@ -8,10 +8,18 @@
  * notes the last index of its log at start (the restore target) and counts
  * as restored when it has applied up to it, or — when its tail was never
  * committed and the leader replaces it — when it has applied what the
- * leader had applied at its last poll.  A node with an empty log that did
+ * leader had applied at its last poll (a member answers polls with 0 until
+ * it is restored itself, node/call.c: when every node restarts at once, the
+ * new leader may still be applying its own log, and what it has applied so
+ * far is not the whole).  A node with an empty log that did
  * not bootstrap (a joiner) can only be restored by the leader rule.  If no
  * leader confirms the tail within --restore-wait seconds, DNS opens anyway
  * with what is applied (logged, and /v1/health keeps saying so).
+ *
+ * The restored snapshot is published to DNS in slices (publish_all.c): the
+ * node counts as restored only once that is done, so DNS opens on the whole
+ * state; a snapshot installed later leaves DNS on the state before it until
+ * its publish is done, and the node is not ready meanwhile.
  *
  * Ready (issue 10, part 3): restored, a member, a leader known within the
  * last few election timeouts, and not more than --ready-max-lag entries
@@ -28,6 +36,7 @@
 
 #include "common/log.h"
 #include "node/cluster.h"
+#include "node/cluster_priv.h"
 
 #define RESTORE_CHECK_MS 10
 
@@ -58,6 +67,8 @@ static void on_restore_check(uv_timer_t *timer)
         struct node_cluster *c = timer->data;
         if (c->restored || !c->running)
                 return;
+        if (c->rebuild != NULL)
+                return; /* DNS opens on the whole restored state, not a part */
         uint64_t applied = node_cluster_applied(c);
         if (applied >= c->restore_target) {
                 restored(c, "the log is applied");
@@ -103,6 +114,21 @@ void node_ready_tick(struct node_cluster *c)
 bool node_ready_check(struct node_cluster *c, char *reason, size_t size)
 {
         uint64_t applied = node_cluster_applied(c);
+        size_t done, total;
+        const char *what;
+        if (node_rebuild_progress(c, &done, &total, &what)) {
+                if (!c->restored)
+                        snprintf(reason, size,
+                                 "restoring: publishing the restored state to DNS "
+                                 "(%zu of %zu zones)",
+                                 done, total);
+                else
+                        snprintf(reason, size,
+                                 "publishing %s to DNS (%zu of %zu zones); DNS serves "
+                                 "the state before it until then",
+                                 what, done, total);
+                return false;
+        }
         if (!c->restored) {
                 if (c->restore_target == UINT64_MAX)
                         snprintf(reason, size,

@@ -14,7 +14,8 @@
  * published version as it was; that the UDP server's thread answers
  * correctly while the writer commits thousands of versions and frees the
  * old ones (grace periods; under ASan a premature free would be caught);
- * that a zone built by a private db's transaction is adopted by pointer;
+ * that a zone built by a private db's transaction is adopted by pointer,
+ * and a whole catalog built so replaces every served zone in one commit;
  * and (under ASan) that nothing leaks.
  */
 #include <arpa/inet.h>
@@ -768,6 +769,91 @@ static void test_zone_built_elsewhere_is_adopted_by_pointer(void **state)
         dns_db_fini(&db);
 }
 
+/* A whole catalog built by an uncommitted transaction of a private db (a
+ * restored state published over many loop turns, node/publish_all.c)
+ * replaces every served zone in one commit: readers see the old catalog
+ * until then and only the new one after it (a zone only the old one had is
+ * gone, the label-depth range follows the new zones); the replaced zones
+ * are freed by the caller after the commit, and later transactions copy
+ * adopted objects before changing them (ASan: no leak, no early free). */
+static void test_whole_catalog_built_elsewhere_is_adopted(void **state)
+{
+        (void)state;
+        struct dns_db db, priv;
+        struct dns_txn txn, build;
+        assert_int_equal(dns_db_init(&db), 0);
+        assert_int_equal(dns_db_init(&priv), 0);
+        dns_db_share_txn_ids(&priv, &db);
+        assert_int_equal(dns_txn_begin(&db, &txn), 0);
+        assert_int_equal(dns_txn_zone_create(&txn, N("old.example.").wire, false), 0);
+        add_ok(&txn, "old.example.", "old.example.", DNS_TYPE_SOA, SOA_RDATA,
+               sizeof(SOA_RDATA));
+        assert_int_equal(dns_txn_zone_create(&txn, N("kept.example.").wire, false), 0);
+        add_ok(&txn, "kept.example.", "www.kept.example.", DNS_TYPE_A, A1, 4);
+        assert_int_equal(dns_txn_commit(&txn), 0);
+
+        assert_int_equal(dns_txn_begin(&priv, &build), 0);
+        char zone[64], owner[80];
+        for (int i = 0; i < 1000; i++) {
+                snprintf(zone, sizeof(zone), "z%d.a.b.c.", i);
+                snprintf(owner, sizeof(owner), "ns1.z%d.a.b.c.", i);
+                assert_int_equal(dns_txn_zone_create(&build, N(zone).wire, false), 0);
+                add_ok(&build, zone, zone, DNS_TYPE_SOA, SOA_RDATA, sizeof(SOA_RDATA));
+                add_ok(&build, zone, owner, DNS_TYPE_A, A2, 4);
+        }
+        assert_int_equal(dns_txn_zone_create(&build, N("kept.example.").wire, false), 0);
+        add_ok(&build, "kept.example.", "www.kept.example.", DNS_TYPE_A, A2, 4);
+        const struct dns_catalog *before = dns_db_current(&db);
+        assert_int_equal(before->zone_count, 2);
+        assert_null(find(before, "z5.a.b.c.", "ns1.z5.a.b.c."));
+
+        assert_int_equal(dns_txn_begin(&db, &txn), 0);
+        struct dns_zones *replaced = NULL;
+        assert_int_equal(dns_txn_zones_adopt(&txn, &build, &replaced), 0);
+        assert_non_null(replaced);
+        assert_int_equal(dns_txn_commit(&txn), 0);
+        dns_zones_free(replaced); /* nothing reads them after the commit */
+        dns_txn_abort(&build);
+        dns_db_fini(&priv);
+
+        const struct dns_catalog *now = dns_db_current(&db);
+        assert_int_equal(now->zone_count, 1001);
+        assert_int_equal(now->min_labels, 2);
+        assert_int_equal(now->max_labels, 4);
+        assert_null(find(now, "old.example.", "old.example."));
+        assert_non_null(find(now, "z0.a.b.c.", "ns1.z0.a.b.c."));
+        assert_non_null(find(now, "z999.a.b.c.", "ns1.z999.a.b.c."));
+        const struct dns_node *k = find(now, "kept.example.", "www.kept.example.");
+        assert_non_null(k);
+
+        assert_int_equal(dns_txn_begin(&db, &txn), 0);
+        add_ok(&txn, "kept.example.", "mail.kept.example.", DNS_TYPE_A, A1, 4);
+        assert_int_equal(dns_txn_zone_delete(&txn, N("z7.a.b.c.").wire), 0);
+        assert_int_equal(dns_txn_commit(&txn), 0);
+        now = dns_db_current(&db);
+        assert_int_equal(now->zone_count, 1000);
+        assert_null(find(now, "z7.a.b.c.", "ns1.z7.a.b.c."));
+        assert_non_null(find(now, "kept.example.", "mail.kept.example."));
+        assert_non_null(find(now, "z8.a.b.c.", "ns1.z8.a.b.c."));
+
+        /* into an empty served db: nothing replaced */
+        struct dns_db empty, priv2;
+        assert_int_equal(dns_db_init(&empty), 0);
+        assert_int_equal(dns_db_init(&priv2), 0);
+        dns_db_share_txn_ids(&priv2, &empty);
+        assert_int_equal(dns_txn_begin(&priv2, &build), 0);
+        assert_int_equal(dns_txn_zone_create(&build, N("example.").wire, false), 0);
+        assert_int_equal(dns_txn_begin(&empty, &txn), 0);
+        assert_int_equal(dns_txn_zones_adopt(&txn, &build, &replaced), 0);
+        assert_null(replaced);
+        assert_int_equal(dns_txn_commit(&txn), 0);
+        dns_txn_abort(&build);
+        dns_db_fini(&priv2);
+        assert_int_equal(dns_db_current(&empty)->zone_count, 1);
+        dns_db_fini(&empty);
+        dns_db_fini(&db);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -788,6 +874,7 @@ int main(void)
             cmocka_unit_test(test_ns_below_apex_marks_a_cut),
             cmocka_unit_test(test_udp_thread_answers_while_versions_are_freed),
             cmocka_unit_test(test_zone_built_elsewhere_is_adopted_by_pointer),
+            cmocka_unit_test(test_whole_catalog_built_elsewhere_is_adopted),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,7 +20,11 @@ stopped and restarted: restart to answering (every node answers the first,
 middle and last zone), RSS after the restart and the snapshot size on disk.
 
 With --perf SECONDS, `perf record -g` samples the leader during the first
-SECONDS of each upsert phase and prints the top of `perf report`.
+SECONDS of each upsert phase and prints the top of `perf report` (with
+--rounds 2 or more, only the first round is profiled: the last one, which
+goes to the table, runs without perf).  The leader is looked up again
+before every creation stretch and upsert round (writes sent to a deposed
+leader are forwarded, a different path).
 
 Usage: tools/bench/zones_bench.py [--bin build/node/quorumdns] [--sizes 10,100000]
                                   [--clients 8] [--duration 10] [--bulk 0]
@@ -183,6 +187,14 @@ def rss_kb(pid):
     return 0
 
 
+def current_leader(cl, before):
+    """The leader now; says so when it is not the one used before."""
+    now = cl.leader(30)
+    if now != before:
+        print(f"# leader changed: node {before} -> node {now}", flush=True)
+    return now
+
+
 def cpu_ticks(pid):
     """User + system CPU time of pid so far, in clock ticks."""
     with open(f"/proc/{pid}/stat") as f:
@@ -233,6 +245,7 @@ def main():
         leader = cl.leader(30)
         have = 0
         for size in sizes:
+            leader = current_leader(cl, leader)
             probe = Prober(cl)
             took, errs = create_zones(cl, leader, have, size,
                                       args.create_clients or args.clients, args.bulk,
@@ -242,9 +255,13 @@ def main():
             have = size
             zone = zone_name(0)
             for rnd in range(args.rounds):
+                # An election during the creation makes another node the
+                # leader: upserts sent to the old one are forwarded (and
+                # measure forwarding, not the write path).
+                leader = current_leader(cl, leader)
                 prof = {}
                 ts = []
-                if args.perf:
+                if args.perf and (rnd == 0 or args.rounds == 1):
                     follower = min(i for i in cl.procs if i != leader)
                     for role, i in (("leader", leader), ("follower", follower)):
                         ts.append(threading.Thread(target=lambda role=role, i=i: prof.update(

@@ -20,17 +20,26 @@ Every query is an authoritative answer with one A record.  Reports qps per
 round and the ratio many/one, the node's RSS, and the raft term before and
 after (elections during the run).
 
+With --restart, the three nodes are then stopped and started again: the
+seconds until every node answers the first, middle and last zone and the
+flat zone, and what /v1/health answered meanwhile (every node asked every
+20 ms: answers, how many said the node was publishing its restored state
+to DNS, the longest stretch without an answer after the first one).
+
 Usage: tools/bench/zones_qps.py [--bin build/node/quorumdns] [--names 100000]
                                 [--rounds 3] [--seconds 10] [--clients 4]
+                                [--restart]
 Prints a Markdown table; figures go to BENCHMARKS.md.
 """
 import argparse
 import http.client
 import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -67,6 +76,49 @@ def dnsperf(addr, port, qfile, secs, clients):
     return qps, lost
 
 
+def restart_all(cl, n):
+    """Stops and starts every node; (seconds until all answer, health)."""
+    for p in cl.procs.values():
+        p.send_signal(signal.SIGTERM)
+    for p in cl.procs.values():
+        p.wait(300)
+    seen, stop = {i: [] for i in range(1, 4)}, threading.Event()
+
+    def watch(i):
+        while not stop.is_set():
+            try:
+                h = cl.health(i)
+            except ValueError:  # an answer cut short
+                h = None
+            seen[i].append((time.time(), h and (h.get("reason") or "ready")))
+            time.sleep(0.02)
+
+    t0 = time.time()
+    for i in range(1, 4):
+        cl.start(i)
+    ws = [threading.Thread(target=watch, args=(i,)) for i in range(1, 4)]
+    for w in ws:
+        w.start()
+    try:
+        for i in cl.procs:
+            wait_answers(cl.addr(i), cl.dns,
+                         [zone_name(0), zone_name(n // 2), zone_name(n - 1), FLAT])
+        took = time.time() - t0
+    finally:
+        stop.set()
+        for w in ws:
+            w.join()
+    health = {}
+    for i, rows in seen.items():
+        answered = [t for t, h in rows if h is not None]
+        gaps = [b - a for a, b in zip(answered, answered[1:])]
+        health[i] = {"answers": len(answered),
+                     "publishing": sum(1 for _, h in rows if h and "publishing" in h),
+                     "first_s": round(answered[0] - t0, 1) if answered else None,
+                     "longest_gap_ms": round(max(gaps) * 1000) if gaps else None}
+    return took, health
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bin", default="build/node/quorumdns")
@@ -74,6 +126,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--restart", action="store_true",
+                    help="then restart all three nodes: time to answering, /v1/health")
     args = ap.parse_args()
     n = args.names
     work = tempfile.mkdtemp(prefix="qdns-zones-qps-")
@@ -110,6 +164,10 @@ def main():
                 print(f"# round {r + 1} {kind}: {qps:.0f} qps, {lost:.0f} lost", flush=True)
         term1 = {i: (cl.health(i) or {}).get("term") for i in cl.procs}
         rss = rss_kb(cl.procs[node].pid)
+        if args.restart:
+            took, health = restart_all(cl, n)
+            print(f"# restart of all nodes: every node answers after {took:.1f} s; "
+                  f"/v1/health per node {health}", flush=True)
     finally:
         cl.stop_all()
         subprocess.run(["rm", "-rf", work])
