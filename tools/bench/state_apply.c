@@ -9,6 +9,12 @@
  * No cluster, no I/O; what it exercises is the state's hash tables.
  *
  *   build/tools/bench/state_apply N [K]   (K default 1000)
+ *
+ * With --tables N: the two variants of common/pmap.h side by side, N items
+ * keyed by a 64-bit number: ns per insert (the trie in one transaction,
+ * the flat table after one reserve), per random lookup (hits, 9 rounds of
+ * 100,000), and heap bytes per item — the figures behind choosing the flat
+ * table for the replicated state (see common/pmap.h).
  */
 #include <malloc.h>
 #include <stdint.h>
@@ -17,6 +23,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/pmap.h"
+#include "common/reclaim.h"
 #include "consensus/state.h"
 
 #define ROUNDS 9
@@ -114,8 +122,90 @@ static void report(const char *what, double *v, unsigned n, unsigned k)
             what, n, k, v[ROUNDS / 2] / k, v[0] / k, v[ROUNDS - 1] / k, ROUNDS);
 }
 
+struct titem {
+        uint64_t key;
+        uint64_t hash;
+};
+
+static bool titem_match(const void *item, const void *key)
+{
+        return ((const struct titem *)item)->key == *(const uint64_t *)key;
+}
+
+static uint64_t titem_hash(const void *item, const void *ctx)
+{
+        return ((const struct titem *)item)->hash;
+}
+
+static int tables(unsigned n)
+{
+        struct titem *items = malloc((size_t)n * sizeof(*items));
+        uint64_t *probe = malloc(100000 * sizeof(*probe));
+        if (items == NULL || probe == NULL)
+                return 1;
+        for (unsigned i = 0; i < n; i++)
+                items[i] = (struct titem){i, hash_mix64(i)};
+        for (unsigned i = 0; i < 100000; i++)
+                probe[i] = hash_mix64(i ^ 0x5bd1e995u) % n;
+        struct pmap trie = {NULL};
+        struct pmap_flat flat;
+        pmap_flat_init(&flat);
+        struct reclaim_list retired;
+        reclaim_init(&retired);
+        struct pmap_txn txn = {1, &retired, 0};
+        size_t h0 = heap_used();
+        double t0 = cpu_ns();
+        for (unsigned i = 0; i < n; i++)
+                if (pmap_put(&txn, &trie, items[i].hash, &items[i].key, &items[i],
+                             titem_match, titem_hash, NULL, NULL) != 0)
+                        return 1;
+        double put_trie = (cpu_ns() - t0) / n;
+        size_t h1 = heap_used();
+        t0 = cpu_ns();
+        if (pmap_flat_reserve(&flat, n) != 0)
+                return 1;
+        for (unsigned i = 0; i < n; i++)
+                pmap_flat_put(&flat, items[i].hash, &items[i].key, &items[i],
+                              titem_match);
+        double put_flat = (cpu_ns() - t0) / n;
+        size_t h2 = heap_used();
+        double get[2][ROUNDS];
+        uint64_t sink = 0;
+        for (unsigned r = 0; r < ROUNDS; r++)
+                for (int v = 0; v < 2; v++) {
+                        t0 = cpu_ns();
+                        for (unsigned i = 0; i < 100000; i++) {
+                                uint64_t k = probe[i];
+                                uint64_t h = hash_mix64(k);
+                                const struct titem *it =
+                                    v == 0 ? pmap_get(&trie, h, &k, titem_match)
+                                           : pmap_flat_get(&flat, h, &k, titem_match);
+                                sink += it->hash;
+                        }
+                        get[v][r] = cpu_ns() - t0;
+                }
+        /* Mapped tables (1 MB and more) are outside mallinfo2's heap: count
+         * the flat table's slots directly. */
+        size_t flat_bytes = flat.cap * sizeof(struct pmap_slot);
+        (void)h2;
+        printf(
+            "tables   N=%u: insert trie %.0f ns, flat %.0f ns; bytes per item trie %.1f, "
+            "flat %.1f\n",
+            n, put_trie, put_flat, (double)(h1 - h0) / n, (double)flat_bytes / n);
+        report("get trie", get[0], n, 100000);
+        report("get flat", get[1], n, 100000);
+        pmap_free(&trie, 0, NULL, NULL);
+        pmap_flat_fini(&flat);
+        reclaim_fini(&retired);
+        free(items);
+        free(probe);
+        return sink == 0;
+}
+
 int main(int argc, char **argv)
 {
+        if (argc > 2 && strcmp(argv[1], "--tables") == 0)
+                return tables((unsigned)strtoul(argv[2], NULL, 10));
         unsigned n = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 10;
         unsigned k = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10) : 1000;
         if (n == 0 || k == 0)
