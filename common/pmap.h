@@ -24,9 +24,8 @@
  * Why two variants, not the trie in an owned mode for both: at a million
  * items a lookup costs 46-54 ns in the flat table against 183-214 ns down
  * the trie (four or five dependent node loads), an insert 54-57 against
- * 225-275 ns
- * (tools/bench/state_apply.c --tables; BENCHMARKS.md, "One hash-table
- * module"); the trie is smaller (22 against 34 bytes per item at a
+ * 225-275 ns (tools/bench/state_apply.c --tables; BENCHMARKS.md, "One
+ * hash-table module"); the trie is smaller (22 against 34 bytes per item at a
  * million, ~16 bytes less per table of 2 items), but the state machine's
  * tables are written and read by one thread, so it would pay the trie's
  * loads for a persistence it does not use.  A reserve for the trie would
