@@ -522,8 +522,8 @@ static void batch_of_10000_values_applies_and_deletes(void **state)
 }
 
 /* Applying an upsert or creating a zone costs what the command touches:
- * no table of the state is iterated, in a zone of 2 or 5,002 sets, in a
- * state of 1 or 1,001 zones. */
+ * no table of the state is iterated, in a zone of 2 or 5,003 sets, in a
+ * state of 1 or 1,002 zones. */
 static void writes_walk_no_table_whatever_the_size(void **state)
 {
         struct env *e = *state;
