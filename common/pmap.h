@@ -1,25 +1,57 @@
 /*
- * pmap.h — a persistent hash map (hash array mapped trie) with path copying.
+ * pmap.h — the one hash-table module of the tree: item pointers found by a
+ * 64-bit hash (common/hash.h) and a caller's match function, in two
+ * variants that share that contract, the walk counter and the iteration
+ * rules.
  *
- * Readers use a `struct pmap` value without locks: it is never changed in
- * place once published.  A writer changes a map inside a transaction: the
- * nodes on the path to a change are copied (cost O(log32 n)), nodes already
- * copied by the same transaction are changed in place, and every node the
- * new version stops referencing is pushed on the transaction's reclaim list
- * to be freed after a grace period.  Publishing the new version is then one
- * pointer store by the owner of the map.
+ * struct pmap — persistent (hash array mapped trie with path copying), for
+ * data read without locks by other threads (the DNS catalog and zones,
+ * dns/db.c, dns/zone.c).  Readers use a `struct pmap` value without locks:
+ * it is never changed in place once published.  A writer changes a map
+ * inside a transaction: the nodes on the path to a change are copied (cost
+ * O(log32 n)), nodes already copied by the same transaction are changed in
+ * place, and every node the new version stops referencing is pushed on the
+ * transaction's reclaim list to be freed after a grace period.  Publishing
+ * the new version is then one pointer store by the owner of the map.
  *
- * Items are the caller's pointers (at least 2-byte aligned); the map stores
- * no keys.  The caller supplies the 64-bit hash of each key and a match
- * function; when a node must be split, item_hash(item, ctx) recomputes the
- * hash of an item already stored.
+ * struct pmap_flat — mutable (open addressing), for data that only its one
+ * writer reads (the replicated state, consensus/; tables of node/).  A
+ * reserve call makes room for N more items; a put after it never allocates
+ * and never fails, so that applying a command is "reserve, then change
+ * what cannot fail".  Iteration by a cursor that the caller may keep
+ * between steps (a copy done in slices).
+ *
+ * Why two variants, not the trie in an owned mode for both: at a million
+ * items a lookup costs 46-54 ns in the flat table against 183-214 ns down
+ * the trie (four or five dependent node loads), an insert 54-57 against
+ * 225-275 ns (tools/bench/state_apply.c --tables; BENCHMARKS.md, "One
+ * hash-table module"); the trie is smaller (22 against 34 bytes per item at a
+ * million, ~16 bytes less per table of 2 items), but the state machine's
+ * tables are written and read by one thread, so it would pay the trie's
+ * loads for a persistence it does not use.  A reserve for the trie would
+ * have to preallocate a path of up to 13 nodes per put and full-size
+ * nodes to grow in place; the flat table's reserve is one allocation.  The
+ * snapshot freeze (consensus/frozen.c) takes each zone's items by copy on
+ * write at the grain of a zone, cost per zone touched, so a pinned trie
+ * root would not make it simpler.  What must agree between the variants —
+ * how a key becomes a hash (hash_mix64, hash_bytes), how an item is
+ * matched (pmap_match_fn), how walks are counted (pmap_stats_walked) — is
+ * defined once, here.
+ *
+ * Items are the caller's pointers (at least 2-byte aligned for the trie,
+ * non-NULL for both); the maps store no keys.  The caller supplies the
+ * 64-bit hash of each key and a match function; when a trie node must be
+ * split, item_hash(item, ctx) recomputes the hash of an item already
+ * stored (the flat table keeps each item's hash next to it).
  */
 #ifndef COMMON_PMAP_H
 #define COMMON_PMAP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
+#include "common/hash.h"
 #include "common/reclaim.h"
 
 struct pmap_node;
@@ -78,8 +110,9 @@ int pmap_del(struct pmap_txn *txn, struct pmap *map, uint64_t hash, const void *
 /*
  * Calls fn on every item until it returns non-zero, which is returned.
  * Walks are counted per thread (nodes and items visited by pmap_walk and
- * pmap_free), so that tests can check that a write walks nothing; lookups
- * (the query path) are not counted.
+ * pmap_free, slots visited by pmap_flat_walk and pmap_flat_next), so that
+ * tests can check that a write walks nothing; lookups (the query path) and
+ * puts and dels of either variant are not counted.
  */
 uint64_t pmap_stats_walked(void);
 int pmap_walk(const struct pmap *map, int (*fn)(void *item, void *arg), void *arg);
@@ -95,5 +128,56 @@ bool pmap_empty(const struct pmap *map);
  */
 void pmap_free(struct pmap *map, uint64_t txn_id,
                void (*item_free)(void *item, void *arg), void *arg);
+
+/*
+ * The flat variant.  Linear probing with backward-shift deletion (no
+ * tombstones); the table doubles at a load of 1/2.  All fields are read
+ * only for callers (count: items held).
+ */
+struct pmap_slot {
+        uint64_t hash;
+        void *item; /* NULL: free slot */
+};
+
+struct pmap_flat {
+        struct pmap_slot *slots;
+        size_t cap; /* power of two, or 0 */
+        size_t count;
+};
+
+void pmap_flat_init(struct pmap_flat *map);
+/* Frees the slots, not the items. */
+void pmap_flat_fini(struct pmap_flat *map);
+
+void *pmap_flat_get(const struct pmap_flat *map, uint64_t hash, const void *key,
+                    pmap_match_fn match);
+
+/* Makes room for `extra` more items without further allocation: 0 or -ENOMEM. */
+int pmap_flat_reserve(struct pmap_flat *map, size_t extra);
+
+/*
+ * Inserts item, or replaces the item matching key; returns the replaced item
+ * or NULL.  Call pmap_flat_reserve first: put never allocates and never fails.
+ */
+void *pmap_flat_put(struct pmap_flat *map, uint64_t hash, const void *key, void *item,
+                    pmap_match_fn match);
+
+/* Removes and returns the item matching key, or NULL. */
+void *pmap_flat_del(struct pmap_flat *map, uint64_t hash, const void *key,
+                    pmap_match_fn match);
+
+/*
+ * Iteration in table order: the item at or after *cursor (start at 0), and
+ * *cursor moved past it; NULL at the end.  The cursor stays valid while the
+ * map is not changed, so a walk may be done in slices; a walker that
+ * deletes the item just returned steps the cursor back by one (the
+ * deletion may have moved a later item into that slot).
+ *   for (size_t i = 0; (item = pmap_flat_next(map, &i)) != NULL;)
+ */
+void *pmap_flat_next(const struct pmap_flat *map, size_t *cursor);
+
+/* Calls fn on every item until it returns non-zero, which is returned. */
+int pmap_flat_walk(const struct pmap_flat *map, int (*fn)(void *item, void *arg),
+                   void *arg);
 
 #endif

@@ -67,7 +67,7 @@ struct pown {
 struct work {
         const struct cs_state *st;
         const struct cs_zone *zone;
-        struct cs_hmap pends, powns, pgroups;
+        struct pmap_flat pends, powns, pgroups;
         struct pend *pa;
         size_t n_pend;
         struct pown *oa;
@@ -120,9 +120,9 @@ static int work_init(struct work *w, const struct cs_state *st,
         w->ga = calloc(b->n_actions + 1, sizeof(*w->ga));
         w->ok = calloc(b->n_actions + 1, sizeof(*w->ok));
         if (!w->pa || !w->oa || !w->sorted || !w->slice || !w->ga || !w->ok ||
-            cs_hmap_reserve(&w->pends, b->n_actions + 1) ||
-            cs_hmap_reserve(&w->powns, b->n_actions + 1) ||
-            cs_hmap_reserve(&w->pgroups, b->n_actions + 1))
+            pmap_flat_reserve(&w->pends, b->n_actions + 1) ||
+            pmap_flat_reserve(&w->powns, b->n_actions + 1) ||
+            pmap_flat_reserve(&w->pgroups, b->n_actions + 1))
                 return -ENOMEM;
         return 0;
 }
@@ -138,9 +138,9 @@ static void work_fini(struct work *w, bool committed)
         for (size_t i = 0; i < w->n_group; i++)
                 if (!committed)
                         free(w->ga[i].fresh);
-        cs_hmap_fini(&w->pends);
-        cs_hmap_fini(&w->powns);
-        cs_hmap_fini(&w->pgroups);
+        pmap_flat_fini(&w->pends);
+        pmap_flat_fini(&w->powns);
+        pmap_flat_fini(&w->pgroups);
         free(w->ga);
         free(w->ok);
         free(w->pa);
@@ -152,7 +152,7 @@ static void work_fini(struct work *w, bool committed)
 static struct pend *pend_get(struct work *w, const struct rrset_key *key)
 {
         uint64_t h = rrset_key_hash(key);
-        struct pend *p = cs_hmap_get(&w->pends, h, key, pend_match);
+        struct pend *p = pmap_flat_get(&w->pends, h, key, pend_match);
         if (p)
                 return p;
         p = &w->pa[w->n_pend++];
@@ -160,9 +160,9 @@ static struct pend *pend_get(struct work *w, const struct rrset_key *key)
         memcpy(p->owner, key->owner, key->owner_len);
         p->key = *key;
         p->key.owner = p->owner;
-        p->orig = cs_hmap_get(&w->zone->rrsets, h, key, rrset_match);
+        p->orig = pmap_flat_get(&w->zone->rrsets, h, key, rrset_match);
         p->exists = p->orig != NULL;
-        cs_hmap_put(&w->pends, h, key, p, pend_match);
+        pmap_flat_put(&w->pends, h, key, p, pend_match);
         return p;
 }
 
@@ -170,18 +170,18 @@ static struct pown *pown_get(struct work *w, const uint8_t *owner, uint16_t len)
 {
         struct owner_key k = {owner, len};
         uint64_t h = owner_key_hash(&k);
-        struct pown *o = cs_hmap_get(&w->powns, h, &k, pown_match);
+        struct pown *o = pmap_flat_get(&w->powns, h, &k, pown_match);
         if (o)
                 return o;
         o = &w->oa[w->n_pown++];
         o->hash = h;
         memcpy(o->owner, owner, len);
         o->len = len;
-        o->orig = cs_hmap_get(&w->zone->owners, h, &k, owner_match);
+        o->orig = pmap_flat_get(&w->zone->owners, h, &k, owner_match);
         o->n_sets = o->orig ? o->orig->n_sets : 0;
         o->n_cname = o->orig ? o->orig->n_cname : 0;
         k.owner = o->owner;
-        cs_hmap_put(&w->powns, h, &k, o, pown_match);
+        pmap_flat_put(&w->powns, h, &k, o, pown_match);
         return o;
 }
 
@@ -190,7 +190,7 @@ static struct pgroup *pgroup_get(struct work *w, const uint8_t *owner, uint16_t 
 {
         struct group_key k = {owner, len, type};
         uint64_t h = group_key_hash(&k);
-        struct pgroup *g = cs_hmap_get(&w->pgroups, h, &k, pgroup_match);
+        struct pgroup *g = pmap_flat_get(&w->pgroups, h, &k, pgroup_match);
         if (g)
                 return g;
         g = &w->ga[w->n_group++];
@@ -198,7 +198,7 @@ static struct pgroup *pgroup_get(struct work *w, const uint8_t *owner, uint16_t 
         memcpy(g->owner, owner, len);
         g->len = len;
         g->type = type;
-        g->orig = cs_hmap_get(&w->zone->groups, h, &k, group_match);
+        g->orig = pmap_flat_get(&w->zone->groups, h, &k, group_match);
         if (g->orig) {
                 g->n_sets = g->orig->n_sets;
                 memcpy(g->n_policy, g->orig->n_policy, sizeof(g->n_policy));
@@ -206,7 +206,7 @@ static struct pgroup *pgroup_get(struct work *w, const uint8_t *owner, uint16_t 
                 g->n_secondary = g->orig->n_secondary;
         }
         k.owner = g->owner;
-        cs_hmap_put(&w->pgroups, h, &k, g, pgroup_match);
+        pmap_flat_put(&w->pgroups, h, &k, g, pgroup_match);
         return g;
 }
 
@@ -493,7 +493,7 @@ static void check_alias(struct work *w, uint32_t i, const struct cs_rrset_spec *
         if (z == w->zone) {
                 struct group_key k = {target, (uint16_t)r->alias_name_len, s->type};
                 const struct pgroup *g =
-                    cs_hmap_get(&w->pgroups, group_key_hash(&k), &k, pgroup_match);
+                    pmap_flat_get(&w->pgroups, group_key_hash(&k), &k, pgroup_match);
                 const struct cs_group *og =
                     g ? NULL : cs_zone_group_get(z, target, r->alias_name_len, s->type);
                 n = g ? g->n_sets : og ? og->n_sets : 0;
@@ -643,9 +643,9 @@ static int prepare(struct work *w, struct cs_zone *z, uint32_t serial)
                         new_groups++;
                 }
         }
-        if (cs_hmap_reserve(&z->rrsets, new_sets) ||
-            cs_hmap_reserve(&z->owners, new_owners) ||
-            cs_hmap_reserve(&z->groups, new_groups))
+        if (pmap_flat_reserve(&z->rrsets, new_sets) ||
+            pmap_flat_reserve(&z->owners, new_owners) ||
+            pmap_flat_reserve(&z->groups, new_groups))
                 return -ENOMEM;
         return 0;
 }
@@ -658,14 +658,14 @@ static void commit(struct work *w, struct cs_zone *z, struct cs_rrset_change *ch
                 struct pend *p = &w->pa[i];
                 struct cs_rrset_change *c = &changes[*n_changes];
                 if (p->exists && p->built) {
-                        struct cs_rrset *prev = cs_hmap_put(&z->rrsets, p->hash, &p->key,
-                                                            p->built, rrset_match);
+                        struct cs_rrset *prev = pmap_flat_put(
+                            &z->rrsets, p->hash, &p->key, p->built, rrset_match);
                         if (prev)
                                 old[(*n_old)++] = prev;
                         c->rrset = p->built;
                 } else if (!p->exists && p->orig) {
                         old[(*n_old)++] =
-                            cs_hmap_del(&z->rrsets, p->hash, &p->key, rrset_match);
+                            pmap_flat_del(&z->rrsets, p->hash, &p->key, rrset_match);
                         c->rrset = NULL;
                 } else {
                         continue;
@@ -680,14 +680,14 @@ static void commit(struct work *w, struct cs_zone *z, struct cs_rrset_change *ch
                 struct pown *o = &w->oa[i];
                 struct owner_key k = {o->owner, o->len};
                 if (o->orig && o->n_sets == 0) {
-                        free(cs_hmap_del(&z->owners, o->hash, &k, owner_match));
+                        free(pmap_flat_del(&z->owners, o->hash, &k, owner_match));
                 } else if (o->orig) {
                         o->orig->n_sets = (uint32_t)o->n_sets;
                         o->orig->n_cname = (uint32_t)o->n_cname;
                 } else if (o->fresh) {
                         o->fresh->n_sets = (uint32_t)o->n_sets;
                         o->fresh->n_cname = (uint32_t)o->n_cname;
-                        cs_hmap_put(&z->owners, o->hash, &k, o->fresh, owner_match);
+                        pmap_flat_put(&z->owners, o->hash, &k, o->fresh, owner_match);
                 }
         }
         for (size_t i = 0; i < w->n_group; i++) {
@@ -695,7 +695,7 @@ static void commit(struct work *w, struct cs_zone *z, struct cs_rrset_change *ch
                 struct group_key k = {g->owner, g->len, g->type};
                 struct cs_group *to = g->orig ? g->orig : g->fresh;
                 if (g->orig && g->n_sets == 0) {
-                        free(cs_hmap_del(&z->groups, g->hash, &k, group_match));
+                        free(pmap_flat_del(&z->groups, g->hash, &k, group_match));
                         continue;
                 }
                 if (to == NULL)
@@ -705,7 +705,7 @@ static void commit(struct work *w, struct cs_zone *z, struct cs_rrset_change *ch
                 to->n_primary = g->n_primary;
                 to->n_secondary = g->n_secondary;
                 if (to == g->fresh)
-                        cs_hmap_put(&z->groups, g->hash, &k, g->fresh, group_match);
+                        pmap_flat_put(&z->groups, g->hash, &k, g->fresh, group_match);
         }
 }
 

@@ -48,7 +48,7 @@ static size_t request_key_len(const char *id)
 
 uint64_t request_key_hash(const char *id)
 {
-        return cs_hash_bytes(id, request_key_len(id), 0x737472);
+        return hash_bytes(id, request_key_len(id), 0x737472);
 }
 
 bool request_id_match(const void *item, const void *key)
@@ -119,7 +119,8 @@ int change_prepare(struct cs_state *st, const struct cs_ctx *ctx,
         c->kind = kind;
         c->submitted_ms = ctx->timestamp_ms;
         c->index = ctx->index;
-        if (cs_hmap_reserve(&st->change_ids, 1) || cs_hmap_reserve(&st->request_ids, 1))
+        if (pmap_flat_reserve(&st->change_ids, 1) ||
+            pmap_flat_reserve(&st->request_ids, 1))
                 goto nomem;
         if (st->changes_count == st->changes_cap && st->changes_cap < st->changes_max) {
                 size_t cap = st->changes_cap ? st->changes_cap * 2 : 64;
@@ -149,10 +150,10 @@ static void change_evict_oldest(struct cs_state *st)
         struct cs_change *old = st->changes[st->changes_head];
         st->changes_head = (st->changes_head + 1) % st->changes_cap;
         st->changes_count--;
-        cs_hmap_del(&st->change_ids, str_hash(old->id), old->id, change_id_match);
+        pmap_flat_del(&st->change_ids, str_hash(old->id), old->id, change_id_match);
         if (old->request_id)
-                cs_hmap_del(&st->request_ids, request_key_hash(old->request_id),
-                            old->request_id, request_id_match);
+                pmap_flat_del(&st->request_ids, request_key_hash(old->request_id),
+                              old->request_id, request_id_match);
         st->changes_evicted++;
         if (st->pins > 0) { /* a frozen snapshot view may be packing it */
                 old->evicted_next = st->evicted;
@@ -190,10 +191,10 @@ void change_commit(struct cs_state *st, const struct cs_ctx *ctx, struct cs_chan
         st->changes[(st->changes_head + st->changes_count) % st->changes_cap] = c;
         st->changes_count++;
         cs_frozen_unlock(st);
-        cs_hmap_put(&st->change_ids, str_hash(c->id), c->id, c, change_id_match);
+        pmap_flat_put(&st->change_ids, str_hash(c->id), c->id, c, change_id_match);
         if (c->request_id)
-                cs_hmap_put(&st->request_ids, request_key_hash(c->request_id),
-                            c->request_id, c, request_id_match);
+                pmap_flat_put(&st->request_ids, request_key_hash(c->request_id),
+                              c->request_id, c, request_id_match);
         snprintf(res->change_id, sizeof(res->change_id), "%s", c->id);
 }
 
@@ -227,14 +228,14 @@ int cs_state_restore_change(struct cs_state *st, const struct cs_change *src, ch
 
 const struct cs_change *cs_state_change_get(const struct cs_state *st, const char *id)
 {
-        return cs_hmap_get(&st->change_ids, str_hash(id), id, change_id_match);
+        return pmap_flat_get(&st->change_ids, str_hash(id), id, change_id_match);
 }
 
 const struct cs_change *cs_state_change_by_request(const struct cs_state *st,
                                                    const char *request_id)
 {
-        return cs_hmap_get(&st->request_ids, request_key_hash(request_id), request_id,
-                           request_id_match);
+        return pmap_flat_get(&st->request_ids, request_key_hash(request_id), request_id,
+                             request_id_match);
 }
 
 enum cs_change_status cs_state_change_status(const struct cs_state *st,

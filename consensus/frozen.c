@@ -140,9 +140,9 @@ static void take_zone(struct cs_frozen *f, const struct cs_zone *z, bool by_loop
         fz->serial = z->serial;
         fz->by_loop = by_loop;
         fz->first = f->n_sets;
-        for (size_t s = 0; s < z->rrsets.cap; s++)
-                if (z->rrsets.slots[s].item)
-                        f->sets[f->n_sets++] = z->rrsets.slots[s].item;
+        const struct cs_rrset *r;
+        for (size_t s = 0; (r = pmap_flat_next(&z->rrsets, &s)) != NULL;)
+                f->sets[f->n_sets++] = r;
         fz->count = f->n_sets - fz->first;
 }
 

@@ -28,8 +28,7 @@ static uint64_t key_hash(const struct cs_latency_prefix *p, const char *region)
         buf[0] = p->family;
         buf[1] = p->len;
         memcpy(buf + 2, p->addr, 16);
-        return cs_hash_bytes(region, strlen(region),
-                             cs_hash_bytes(buf, sizeof(buf), 0x6c6174));
+        return hash_bytes(region, strlen(region), hash_bytes(buf, sizeof(buf), 0x6c6174));
 }
 
 static bool entry_match(const void *item, const void *key)
@@ -44,14 +43,15 @@ static bool entry_match(const void *item, const void *key)
 void cs_latency_table_init(struct cs_latency_table *t)
 {
         memset(t, 0, sizeof(*t));
-        cs_hmap_init(&t->entries);
+        pmap_flat_init(&t->entries);
 }
 
 void cs_latency_table_fini(struct cs_latency_table *t)
 {
-        for (size_t i = 0; i < t->entries.cap; i++)
-                free(t->entries.slots[i].item);
-        cs_hmap_fini(&t->entries);
+        void *e;
+        for (size_t i = 0; (e = pmap_flat_next(&t->entries, &i)) != NULL;)
+                free(e);
+        pmap_flat_fini(&t->entries);
         memset(t, 0, sizeof(*t));
 }
 
@@ -92,7 +92,7 @@ static struct cs_latency_entry *find(const struct cs_latency_table *t,
                                      const char *region)
 {
         struct key k = {p, region};
-        return cs_hmap_get(&t->entries, key_hash(p, region), &k, entry_match);
+        return pmap_flat_get(&t->entries, key_hash(p, region), &k, entry_match);
 }
 
 static struct cs_latency_entry *entry_new(const struct cs_latency_prefix *p,
@@ -110,13 +110,13 @@ static struct cs_latency_entry *entry_new(const struct cs_latency_prefix *p,
 static void insert(struct cs_latency_table *t, struct cs_latency_entry *e)
 {
         struct key k = {&e->prefix, e->region};
-        cs_hmap_put(&t->entries, e->hash, &k, e, entry_match); /* room reserved */
+        pmap_flat_put(&t->entries, e->hash, &k, e, entry_match); /* room reserved */
 }
 
 static void remove_entry(struct cs_latency_table *t, struct cs_latency_entry *e)
 {
         struct key k = {&e->prefix, e->region};
-        cs_hmap_del(&t->entries, e->hash, &k, entry_match);
+        pmap_flat_del(&t->entries, e->hash, &k, entry_match);
         free(e);
 }
 
@@ -175,7 +175,7 @@ int cs_state_latency_put(struct cs_state *st, const struct cs_ctx *ctx,
                                    "the latency map holds at most %d entries (%zu now)",
                                    CS_LATENCY_ENTRIES_MAX, t->entries.count);
         struct cs_latency_entry **made = calloc(fresh ? fresh : 1, sizeof(*made));
-        if (made == NULL || cs_hmap_reserve(&t->entries, fresh) != 0) {
+        if (made == NULL || pmap_flat_reserve(&t->entries, fresh) != 0) {
                 free(made);
                 return result_fail(res, -ENOMEM, "out of memory");
         }
@@ -216,10 +216,8 @@ static size_t distinct_regions(const struct cs_latency_table *t,
 {
         size_t n = 0, cap = 0;
         char(*v)[CS_LATENCY_REGION_MAXLEN + 1] = NULL;
-        for (size_t s = 0; s < t->entries.cap; s++) {
-                const struct cs_latency_entry *e = t->entries.slots[s].item;
-                if (e == NULL)
-                        continue;
+        const struct cs_latency_entry *e;
+        for (size_t s = 0; (e = pmap_flat_next(&t->entries, &s)) != NULL;) {
                 size_t lo = 0, hi = n;
                 while (lo < hi) {
                         size_t mid = (lo + hi) / 2;
@@ -304,9 +302,9 @@ static size_t expire(struct cs_latency_table *t, uint64_t now)
         if (now < CS_LATENCY_MEASURED_MAX_AGE_MS || t->n_measured == 0)
                 return 0;
         uint64_t limit = now - CS_LATENCY_MEASURED_MAX_AGE_MS;
-        for (size_t s = 0; s < t->entries.cap; s++) {
-                struct cs_latency_entry *e = t->entries.slots[s].item;
-                if (e == NULL || e->measured_rtt_us == 0 || e->measured_ms >= limit)
+        struct cs_latency_entry *e;
+        for (size_t s = 0; (e = pmap_flat_next(&t->entries, &s)) != NULL;) {
+                if (e->measured_rtt_us == 0 || e->measured_ms >= limit)
                         continue;
                 e->measured_rtt_us = 0;
                 e->samples = 0;
@@ -316,7 +314,7 @@ static size_t expire(struct cs_latency_table *t, uint64_t now)
                 n++;
                 if (e->op_rtt_us == 0) {
                         remove_entry(t, e);
-                        s--;
+                        s--; /* the deletion moved a later item into its slot */
                 }
         }
         return n;
@@ -328,11 +326,10 @@ bool cs_state_latency_due(const struct cs_state *st, uint64_t now)
         if (now < CS_LATENCY_MEASURED_MAX_AGE_MS || t->n_measured == 0)
                 return false;
         uint64_t limit = now - CS_LATENCY_MEASURED_MAX_AGE_MS;
-        for (size_t s = 0; s < t->entries.cap; s++) {
-                const struct cs_latency_entry *e = t->entries.slots[s].item;
-                if (e != NULL && e->measured_rtt_us != 0 && e->measured_ms < limit)
+        const struct cs_latency_entry *e;
+        for (size_t s = 0; (e = pmap_flat_next(&t->entries, &s)) != NULL;)
+                if (e->measured_rtt_us != 0 && e->measured_ms < limit)
                         return true;
-        }
         return false;
 }
 
@@ -359,7 +356,7 @@ int cs_state_latency_measured(struct cs_state *st, const struct cs_ctx *ctx,
                 if (e == NULL) {
                         if (t->n_measured >= CS_LATENCY_MEASURED_MAX ||
                             t->entries.count >= CS_LATENCY_ENTRIES_MAX ||
-                            cs_hmap_reserve(&t->entries, 1) != 0 ||
+                            pmap_flat_reserve(&t->entries, 1) != 0 ||
                             (e = entry_new(p, b->region)) == NULL) {
                                 skipped++;
                                 continue;
@@ -424,9 +421,9 @@ const struct cs_latency_entry **cs_state_latency_sorted(const struct cs_state *s
                 return NULL;
         }
         size_t k = 0;
-        for (size_t s = 0; s < t->entries.cap; s++)
-                if (t->entries.slots[s].item)
-                        v[k++] = t->entries.slots[s].item;
+        const struct cs_latency_entry *e;
+        for (size_t s = 0; (e = pmap_flat_next(&t->entries, &s)) != NULL;)
+                v[k++] = e;
         qsort(v, k, sizeof(*v), entry_cmp);
         *n = k;
         return v;
@@ -454,7 +451,7 @@ int cs_state_latency_restore(struct cs_state *st, const struct cs_latency_entry 
                 return -EINVAL;
         }
         struct cs_latency_entry *e = malloc(sizeof(*e));
-        if (e == NULL || cs_hmap_reserve(&t->entries, 1) != 0) {
+        if (e == NULL || pmap_flat_reserve(&t->entries, 1) != 0) {
                 free(e);
                 snprintf(err, errlen, "out of memory");
                 return -ENOMEM;

@@ -18,9 +18,9 @@
 
 uint64_t rrset_key_hash(const struct rrset_key *key)
 {
-        uint64_t h = cs_hash_bytes(key->owner, key->owner_len, key->type);
+        uint64_t h = hash_bytes(key->owner, key->owner_len, key->type);
         const char *sid = key->set_id ? key->set_id : "";
-        return cs_hash_bytes(sid, strlen(sid), h);
+        return hash_bytes(sid, strlen(sid), h);
 }
 
 bool rrset_match(const void *item, const void *key)
@@ -35,7 +35,7 @@ bool rrset_match(const void *item, const void *key)
 
 uint64_t owner_key_hash(const struct owner_key *key)
 {
-        return cs_hash_bytes(key->owner, key->len, 0x6f776e6572);
+        return hash_bytes(key->owner, key->len, 0x6f776e6572);
 }
 
 bool owner_match(const void *item, const void *key)
@@ -406,7 +406,7 @@ bool cs_routing_equal(const struct cs_routing *a, const struct cs_routing *b)
 
 uint64_t group_key_hash(const struct group_key *key)
 {
-        return cs_hash_bytes(key->owner, key->len, 0x67726f7570000000ull ^ key->type);
+        return hash_bytes(key->owner, key->len, 0x67726f7570000000ull ^ key->type);
 }
 
 bool group_match(const void *item, const void *key)

@@ -67,7 +67,7 @@ int result_fail(struct cs_result *res, int status, const char *fmt, ...)
 
 uint64_t str_hash(const char *s)
 {
-        return cs_hash_bytes(s, strlen(s), 0x737472);
+        return hash_bytes(s, strlen(s), 0x737472);
 }
 
 char *str_dup(const char *s)

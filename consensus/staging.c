@@ -151,9 +151,9 @@ int cs_state_stage_begin(struct cs_state *st, const struct cs_ctx *ctx,
         if (s != NULL && (rid == NULL || (s->request_id = str_dup(rid)) != NULL) &&
             (c.to = s->shadow = zone_new(z->origin, z->origin_len, z->zone_id, "",
                                          z->created_ms, z->serial)) != NULL &&
-            cs_hmap_reserve(&c.to->rrsets, z->rrsets.count + room) == 0 &&
-            cs_hmap_reserve(&c.to->owners, z->owners.count + room) == 0 &&
-            cs_hmap_reserve(&c.to->groups, z->groups.count + room) == 0)
+            pmap_flat_reserve(&c.to->rrsets, z->rrsets.count + room) == 0 &&
+            pmap_flat_reserve(&c.to->owners, z->owners.count + room) == 0 &&
+            pmap_flat_reserve(&c.to->groups, z->groups.count + room) == 0)
                 rv = z->rrsets.count > CS_STAGING_COPY_STEP
                          ? 0 /* STAGE_COPY entries copy it */
                          : cs_zone_foreach_rrset(z, copy_rrset, &c);
@@ -230,19 +230,22 @@ int cs_state_stage_copy(struct cs_state *st, const struct cs_ctx *ctx, uint64_t 
         /* This node's table order: nodes may copy different sets per step,
          * but every node's copy is whole after the same number of steps,
          * and nothing reads the copy before (copy_ready). */
-        const struct cs_hmap *from = &s->live->rrsets;
+        const struct pmap_flat *from = &s->live->rrsets;
         struct cs_rrset_change *changes = malloc(CS_STAGING_COPY_STEP * sizeof(*changes));
         if (changes == NULL)
                 return result_fail(res, -ENOMEM, "out of memory copying the zone");
         struct copy c = {.to = s->shadow};
         size_t n = 0;
         int rv = 0;
-        for (; s->copy_slot < from->cap && n < CS_STAGING_COPY_STEP; s->copy_slot++) {
-                const struct cs_rrset *r = from->slots[s->copy_slot].item;
-                if (r == NULL)
-                        continue;
-                if ((rv = copy_rrset(r, &c)) != 0)
+        const struct cs_rrset *r;
+        size_t at = s->copy_slot; /* where a failed copy resumes */
+        for (; n < CS_STAGING_COPY_STEP &&
+               (r = pmap_flat_next(from, &s->copy_slot)) != NULL;
+             at = s->copy_slot) {
+                if ((rv = copy_rrset(r, &c)) != 0) {
+                        s->copy_slot = at;
                         break;
+                }
                 const struct cs_rrset *mine = cs_zone_rrset_get(
                     s->shadow, r->owner, r->owner_len, r->type, r->set_id);
                 changes[n++] = (struct cs_rrset_change){mine->owner, mine->owner_len,
@@ -315,7 +318,7 @@ int cs_state_stage_commit(struct cs_state *st, const struct cs_ctx *ctx, uint64_
         struct rrset_key ks = {z->origin, z->origin_len, CS_TYPE_SOA, ""};
         uint64_t soa_hash = rrset_key_hash(&ks);
         const struct cs_rrset *soa =
-            cs_hmap_get(&copy->rrsets, soa_hash, &ks, rrset_match);
+            pmap_flat_get(&copy->rrsets, soa_hash, &ks, rrset_match);
         if (soa == NULL) /* batches never delete the apex SOA */
                 return result_fail(res, -EINVAL, "the staged zone has no apex SOA");
         struct cs_rrset *fresh_soa = rrset_with_serial(soa, serial);
@@ -348,7 +351,7 @@ int cs_state_stage_commit(struct cs_state *st, const struct cs_ctx *ctx, uint64_
         /* Nothing fails from here.  A snapshot view still being filled
          * takes the zone's sets as frozen before they are swapped. */
         cs_frozen_zone_touch(st, z);
-        free(cs_hmap_put(&copy->rrsets, soa_hash, &ks, fresh_soa, rrset_match));
+        free(pmap_flat_put(&copy->rrsets, soa_hash, &ks, fresh_soa, rrset_match));
         husk->rrsets = z->rrsets;
         husk->owners = z->owners;
         husk->groups = z->groups;
@@ -356,9 +359,9 @@ int cs_state_stage_commit(struct cs_state *st, const struct cs_ctx *ctx, uint64_
         st->rrset_total = st->rrset_total - husk->rrsets.count + z->rrsets.count;
         z->owners = copy->owners;
         z->groups = copy->groups;
-        cs_hmap_init(&copy->rrsets);
-        cs_hmap_init(&copy->owners);
-        cs_hmap_init(&copy->groups);
+        pmap_flat_init(&copy->rrsets);
+        pmap_flat_init(&copy->owners);
+        pmap_flat_init(&copy->groups);
         z->serial = serial;
         change_commit(st, &cctx, change, res);
         for (struct cs_staging **p = &st->stagings; *p != NULL; p = &(*p)->next)

@@ -48,7 +48,7 @@ const struct cs_group *cs_zone_group_get(const struct cs_zone *zone, const uint8
                                          size_t owner_len, uint16_t type)
 {
         struct group_key k = {owner, (uint16_t)owner_len, type};
-        return cs_hmap_get(&zone->groups, group_key_hash(&k), &k, group_match);
+        return pmap_flat_get(&zone->groups, group_key_hash(&k), &k, group_match);
 }
 
 const struct cs_zone *cs_state_zone_find(const struct cs_state *st, const uint8_t *name,
@@ -72,10 +72,10 @@ static void group_add(struct cs_zone *z, const struct cs_rrset *r, struct cs_gro
 {
         struct group_key k = {r->owner, r->owner_len, r->type};
         uint64_t h = group_key_hash(&k);
-        struct cs_group *g = cs_hmap_get(&z->groups, h, &k, group_match);
+        struct cs_group *g = pmap_flat_get(&z->groups, h, &k, group_match);
         if (g == NULL) {
                 g = fresh;
-                cs_hmap_put(&z->groups, h, &k, g, group_match);
+                pmap_flat_put(&z->groups, h, &k, g, group_match);
         } else {
                 free(fresh);
         }
@@ -88,11 +88,11 @@ static void group_add(struct cs_zone *z, const struct cs_rrset *r, struct cs_gro
 void cs_state_init(struct cs_state *st)
 {
         memset(st, 0, sizeof(*st));
-        cs_hmap_init(&st->zones);
-        cs_hmap_init(&st->zone_ids);
+        pmap_flat_init(&st->zones);
+        pmap_flat_init(&st->zone_ids);
         cs_zorder_init(&st->order);
-        cs_hmap_init(&st->change_ids);
-        cs_hmap_init(&st->request_ids);
+        pmap_flat_init(&st->change_ids);
+        pmap_flat_init(&st->request_ids);
         st->changes_max = CS_CHANGES_MAX;
         st->changes_max_age_ms = CS_CHANGES_MAX_AGE_MS;
         cs_latency_table_init(&st->latency);
@@ -105,15 +105,15 @@ void cs_zone_free(struct cs_zone *z)
 
 void zone_free(struct cs_zone *z)
 {
-        for (size_t i = 0; i < z->rrsets.cap; i++)
-                free(z->rrsets.slots[i].item);
-        for (size_t i = 0; i < z->owners.cap; i++)
-                free(z->owners.slots[i].item);
-        for (size_t i = 0; i < z->groups.cap; i++)
-                free(z->groups.slots[i].item);
-        cs_hmap_fini(&z->rrsets);
-        cs_hmap_fini(&z->owners);
-        cs_hmap_fini(&z->groups);
+        struct pmap_flat *const tables[] = {&z->rrsets, &z->owners, &z->groups};
+        for (size_t t = 0; t < 3; t++) {
+                void *item;
+                for (size_t i = 0; (item = pmap_flat_next(tables[t], &i)) != NULL;)
+                        free(item);
+        }
+        pmap_flat_fini(&z->rrsets);
+        pmap_flat_fini(&z->owners);
+        pmap_flat_fini(&z->groups);
         free(z); /* origin, zone id, comment and link live in the same block */
 }
 
@@ -178,16 +178,16 @@ void cs_state_fini(struct cs_state *st)
         retired_free(st->retired); /* the end: nothing reads the state any more */
         changes_free_evicted(st);
         stagings_free(st);
-        for (size_t i = 0; i < st->zones.cap; i++)
-                if (st->zones.slots[i].item)
-                        zone_free(st->zones.slots[i].item);
-        cs_hmap_fini(&st->zones);
-        cs_hmap_fini(&st->zone_ids);
+        struct cs_zone *z;
+        for (size_t i = 0; (z = pmap_flat_next(&st->zones, &i)) != NULL;)
+                zone_free(z);
+        pmap_flat_fini(&st->zones);
+        pmap_flat_fini(&st->zone_ids);
         for (size_t i = 0; i < st->changes_count; i++)
                 change_free(st->changes[(st->changes_head + i) % st->changes_cap]);
         free(st->changes);
-        cs_hmap_fini(&st->change_ids);
-        cs_hmap_fini(&st->request_ids);
+        pmap_flat_fini(&st->change_ids);
+        pmap_flat_fini(&st->request_ids);
         for (size_t i = 0; i < st->n_members; i++)
                 member_clear(&st->members[i]);
         free(st->members);
@@ -272,13 +272,13 @@ const struct cs_zone *cs_state_zone_get(const struct cs_state *st, const uint8_t
         if (name_normalize(origin, origin_len, lower) != 0)
                 return NULL;
         struct name_key k = {lower, (uint16_t)origin_len};
-        return cs_hmap_get(&st->zones, cs_hash_bytes(lower, origin_len, 0), &k,
-                           zone_match);
+        return pmap_flat_get(&st->zones, hash_bytes(lower, origin_len, 0), &k,
+                             zone_match);
 }
 
 const struct cs_zone *cs_state_zone_by_id(const struct cs_state *st, const char *id)
 {
-        return cs_hmap_get(&st->zone_ids, str_hash(id), id, zone_id_match);
+        return pmap_flat_get(&st->zone_ids, str_hash(id), id, zone_id_match);
 }
 
 const struct cs_zone *cs_state_zone_after(const struct cs_state *st, const char *marker)
@@ -301,10 +301,9 @@ size_t cs_state_zone_count(const struct cs_state *st)
 int cs_state_foreach_zone(const struct cs_state *st,
                           int (*fn)(const struct cs_zone *zone, void *arg), void *arg)
 {
-        for (size_t i = 0; i < st->zones.cap; i++) {
-                if (st->zones.slots[i].item == NULL)
-                        continue;
-                int rv = fn(st->zones.slots[i].item, arg);
+        const struct cs_zone *z;
+        for (size_t i = 0; (z = pmap_flat_next(&st->zones, &i)) != NULL;) {
+                int rv = fn(z, arg);
                 if (rv != 0)
                         return rv;
         }
@@ -314,10 +313,9 @@ int cs_state_foreach_zone(const struct cs_state *st,
 int cs_zone_foreach_rrset(const struct cs_zone *zone,
                           int (*fn)(const struct cs_rrset *rrset, void *arg), void *arg)
 {
-        for (size_t i = 0; i < zone->rrsets.cap; i++) {
-                if (zone->rrsets.slots[i].item == NULL)
-                        continue;
-                int rv = fn(zone->rrsets.slots[i].item, arg);
+        const struct cs_rrset *r;
+        for (size_t i = 0; (r = pmap_flat_next(&zone->rrsets, &i)) != NULL;) {
+                int rv = fn(r, arg);
                 if (rv != 0)
                         return rv;
         }
@@ -332,7 +330,7 @@ const struct cs_rrset *cs_zone_rrset_get(const struct cs_zone *zone, const uint8
         if (name_normalize(owner, owner_len, lower) != 0)
                 return NULL;
         struct rrset_key k = {lower, (uint16_t)owner_len, type, set_id};
-        return cs_hmap_get(&zone->rrsets, rrset_key_hash(&k), &k, rrset_match);
+        return pmap_flat_get(&zone->rrsets, rrset_key_hash(&k), &k, rrset_match);
 }
 
 /* Checks one set of a zone being created; errors go to res. */
@@ -380,7 +378,7 @@ static void check_apex_set(const struct cs_rrset_spec *s, uint16_t type,
 struct cs_zone *zone_new(const uint8_t *origin, size_t len, const char *zone_id,
                          const char *comment, uint64_t created_ms, uint32_t serial)
 {
-        uint64_t hash = cs_hash_bytes(origin, len, 0);
+        uint64_t hash = hash_bytes(origin, len, 0);
         size_t link = cs_zlink_size(hash);
         size_t id_len = strlen(zone_id ? zone_id : "") + 1;
         size_t comment_len = strlen(comment ? comment : "") + 1;
@@ -404,7 +402,7 @@ struct cs_zone *zone_new(const uint8_t *origin, size_t len, const char *zone_id,
 
 static int zone_insert_reserve(struct cs_state *st)
 {
-        if (cs_hmap_reserve(&st->zones, 1) || cs_hmap_reserve(&st->zone_ids, 1))
+        if (pmap_flat_reserve(&st->zones, 1) || pmap_flat_reserve(&st->zone_ids, 1))
                 return -ENOMEM;
         return 0;
 }
@@ -412,8 +410,8 @@ static int zone_insert_reserve(struct cs_state *st)
 static void zone_insert(struct cs_state *st, struct cs_zone *z)
 {
         struct name_key k = {z->origin, z->origin_len};
-        cs_hmap_put(&st->zones, z->hash, &k, z, zone_match);
-        cs_hmap_put(&st->zone_ids, str_hash(z->zone_id), z->zone_id, z, zone_id_match);
+        pmap_flat_put(&st->zones, z->hash, &k, z, zone_match);
+        pmap_flat_put(&st->zone_ids, str_hash(z->zone_id), z->zone_id, z, zone_id_match);
         st->rrset_total += z->rrsets.count; /* a restored zone's sets: dec_zone */
         cs_frozen_zone_link(st, z);         /* the name order, and not in a view */
 }
@@ -429,7 +427,7 @@ static const char *zone_spec_problem(const struct cs_state *st, const uint8_t *l
         if (!str_ok(comment, CS_COMMENT_MAXLEN))
                 return "comment longer than 256 characters";
         *status = -EEXIST;
-        if (cs_hmap_get(&st->zones, cs_hash_bytes(lower, len, 0), &k, zone_match))
+        if (pmap_flat_get(&st->zones, hash_bytes(lower, len, 0), &k, zone_match))
                 return "a zone with this origin exists";
         if (cs_state_zone_by_id(st, zone_id))
                 return "a zone with this id exists";
@@ -482,8 +480,8 @@ int cs_state_zone_create(struct cs_state *st, const struct cs_ctx *ctx,
         g_soa = group_new(origin, (uint16_t)spec->origin_len, CS_TYPE_SOA);
         g_ns = group_new(origin, (uint16_t)spec->origin_len, CS_TYPE_NS);
         if (!z || !soa || !ns || !apex || !g_soa || !g_ns ||
-            cs_hmap_reserve(&z->rrsets, 2) || cs_hmap_reserve(&z->owners, 1) ||
-            cs_hmap_reserve(&z->groups, 2) || zone_insert_reserve(st)) {
+            pmap_flat_reserve(&z->rrsets, 2) || pmap_flat_reserve(&z->owners, 1) ||
+            pmap_flat_reserve(&z->groups, 2) || zone_insert_reserve(st)) {
                 result_fail(res, -ENOMEM, "out of memory creating the zone");
                 goto out;
         }
@@ -491,14 +489,14 @@ int cs_state_zone_create(struct cs_state *st, const struct cs_ctx *ctx,
         if (status != 0)
                 goto out;
 
-        cs_hmap_put(&z->rrsets, soa->hash, &ks, soa, rrset_match);
-        cs_hmap_put(&z->rrsets, ns->hash, &kn, ns, rrset_match);
+        pmap_flat_put(&z->rrsets, soa->hash, &ks, soa, rrset_match);
+        pmap_flat_put(&z->rrsets, ns->hash, &kn, ns, rrset_match);
         group_add(z, soa, g_soa);
         group_add(z, ns, g_ns);
         g_soa = g_ns = NULL;
         apex->n_sets = 2;
         struct owner_key ko = {apex->owner, apex->len};
-        cs_hmap_put(&z->owners, apex->hash, &ko, apex, owner_match);
+        pmap_flat_put(&z->owners, apex->hash, &ko, apex, owner_match);
         soa = ns = NULL;
         apex = NULL;
         zone_insert(st, z);
@@ -585,20 +583,20 @@ int cs_state_restore_rrset(struct cs_zone *z, const struct cs_rrset_spec *s, cha
         }
         struct rrset_key k = {lower, (uint16_t)s->owner_len, s->type, s->set_id};
         uint64_t hash = rrset_key_hash(&k);
-        if (cs_hmap_get(&z->rrsets, hash, &k, rrset_match)) {
+        if (pmap_flat_get(&z->rrsets, hash, &k, rrset_match)) {
                 snprintf(err, errlen, "duplicate record set");
                 return -EINVAL;
         }
         struct owner_key ko = {lower, (uint16_t)s->owner_len};
         uint64_t oh = owner_key_hash(&ko);
-        struct cs_owner *o = cs_hmap_get(&z->owners, oh, &ko, owner_match);
+        struct cs_owner *o = pmap_flat_get(&z->owners, oh, &ko, owner_match);
         struct cs_owner *fresh = NULL;
         if (o == NULL && (fresh = owner_new(lower, (uint16_t)s->owner_len)) == NULL)
                 goto nomem;
         struct cs_rrset *r = rrset_new(&k, s->ttl, s->values, s->count, &s->routing);
         struct cs_group *g = group_new(lower, (uint16_t)s->owner_len, s->type);
-        if (r == NULL || g == NULL || cs_hmap_reserve(&z->rrsets, 1) ||
-            cs_hmap_reserve(&z->owners, 1) || cs_hmap_reserve(&z->groups, 1)) {
+        if (r == NULL || g == NULL || pmap_flat_reserve(&z->rrsets, 1) ||
+            pmap_flat_reserve(&z->owners, 1) || pmap_flat_reserve(&z->groups, 1)) {
                 free(r);
                 free(g);
                 free(fresh);
@@ -606,13 +604,13 @@ int cs_state_restore_rrset(struct cs_zone *z, const struct cs_rrset_spec *s, cha
         }
         group_add(z, r, g);
         if (fresh) {
-                cs_hmap_put(&z->owners, oh, &ko, fresh, owner_match);
+                pmap_flat_put(&z->owners, oh, &ko, fresh, owner_match);
                 o = fresh;
         }
         o->n_sets++;
         if (s->type == CS_TYPE_CNAME)
                 o->n_cname++;
-        cs_hmap_put(&z->rrsets, hash, &k, r, rrset_match);
+        pmap_flat_put(&z->rrsets, hash, &k, r, rrset_match);
         if (s->type == CS_TYPE_SOA)
                 cs_soa_serial(r->values[0].data, r->values[0].len, &z->serial);
         return 0;
@@ -658,8 +656,8 @@ int cs_state_zone_delete(struct cs_state *st, const struct cs_ctx *ctx,
         }
         struct name_key k = {z->origin, z->origin_len};
         cs_frozen_zone_touch(st, z); /* a view being filled takes it first */
-        cs_hmap_del(&st->zones, z->hash, &k, zone_match);
-        cs_hmap_del(&st->zone_ids, str_hash(z->zone_id), z->zone_id, zone_id_match);
+        pmap_flat_del(&st->zones, z->hash, &k, zone_match);
+        pmap_flat_del(&st->zone_ids, str_hash(z->zone_id), z->zone_id, zone_id_match);
         st->rrset_total -= z->rrsets.count;
         cs_frozen_zone_unlink(st, z);
         change_commit(st, ctx, change, res);

@@ -14,7 +14,7 @@
  * earlier actions; everything the commit needs is then allocated, so that
  * the commit itself cannot fail and a failing batch changes nothing.  The
  * cost is proportional to the batch, not to the zone: sets, owners, zones,
- * changes and request ids live in hash tables (consensus/hmap.h).
+ * changes and request ids live in flat hash tables (common/pmap.h).
  *
  * The DNS engine is fed through `struct cs_observer`: once per applied
  * command, with the complete new contents of every changed record set, so
@@ -30,7 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "consensus/hmap.h"
+#include "common/pmap.h"
 #include "consensus/zorder.h"
 
 #define CS_ID_MAXLEN 64 /* zone ids, change ids */
@@ -245,9 +245,9 @@ struct cs_zone {
         char *comment;
         uint64_t created_ms;
         uint32_t serial;        /* equals the serial inside the apex SOA */
-        struct cs_hmap rrsets;  /* struct cs_rrset by (owner, type, set id) */
-        struct cs_hmap owners;  /* owner counters, for the CNAME rule */
-        struct cs_hmap groups;  /* struct cs_group by (owner, type) */
+        struct pmap_flat rrsets;  /* struct cs_rrset by (owner, type, set id) */
+        struct pmap_flat owners;  /* owner counters, for the CNAME rule */
+        struct pmap_flat groups;  /* struct cs_group by (owner, type) */
         struct cs_zlink *order; /* this zone's place in cs_state.order */
 };
 
@@ -419,15 +419,15 @@ struct cs_latency_observer {
 };
 
 struct cs_latency_table {
-        struct cs_hmap entries; /* struct cs_latency_entry by prefix and region */
+        struct pmap_flat entries; /* struct cs_latency_entry by prefix and region */
         size_t n_measured;      /* entries with a measured value */
         uint64_t version;       /* bumped by every change */
         struct cs_latency_observer observer;
 };
 
 struct cs_state {
-        struct cs_hmap zones;    /* struct cs_zone by origin */
-        struct cs_hmap zone_ids; /* struct cs_zone by zone id */
+        struct pmap_flat zones;    /* struct cs_zone by origin */
+        struct pmap_flat zone_ids; /* struct cs_zone by zone id */
         struct cs_zorder order;  /* the zones by name (API pages) */
         /* Record sets of all zones, kept by every operation that adds or
          * removes sets (derived, not replicated): the metrics read it
@@ -436,8 +436,8 @@ struct cs_state {
         /* Change records in apply order: a ring of changes_cap slots. */
         struct cs_change **changes;
         size_t changes_cap, changes_head, changes_count;
-        struct cs_hmap change_ids;  /* struct cs_change by id */
-        struct cs_hmap request_ids; /* struct cs_change by request id */
+        struct pmap_flat change_ids;  /* struct cs_change by id */
+        struct pmap_flat request_ids; /* struct cs_change by request id */
         uint64_t synced_index;      /* changes up to here are INSYNC */
         struct cs_member *members;  /* sorted by id */
         size_t n_members;

@@ -22,7 +22,7 @@
 
 #include <uv.h>
 
-#include "consensus/hmap.h"
+#include "common/pmap.h"
 #include "consensus/wire.h"
 #include "dns/name.h"
 #include "dns/text.h"
@@ -406,10 +406,10 @@ static void parse_delete(struct bulk_item *it, json_t *obj)
 static void check_names(struct bulk *b)
 {
         const struct cs_state *st = &b->api->cluster->state;
-        struct cs_hmap seen;
-        cs_hmap_init(&seen);
-        if (cs_hmap_reserve(&seen, b->n) != 0) {
-                cs_hmap_fini(&seen);
+        struct pmap_flat seen;
+        pmap_flat_init(&seen);
+        if (pmap_flat_reserve(&seen, b->n) != 0) {
+                pmap_flat_fini(&seen);
                 for (size_t i = 0; i < b->n; i++)
                         if (b->items[i].error == NULL)
                                 item_fail(
@@ -422,8 +422,8 @@ static void check_names(struct bulk *b)
                 if (it->error != NULL)
                         continue;
                 struct seen_key k = {it->origin, it->origin_len};
-                uint64_t h = cs_hash_bytes(it->origin, it->origin_len, 0);
-                if (cs_hmap_get(&seen, h, &k, seen_match) != NULL) {
+                uint64_t h = hash_bytes(it->origin, it->origin_len, 0);
+                if (pmap_flat_get(&seen, h, &k, seen_match) != NULL) {
                         char field[48];
                         snprintf(field, sizeof(field), "%s[%zu]%s",
                                  it->kind == ITEM_CREATE ? "create" : "delete", it->index,
@@ -434,7 +434,7 @@ static void check_names(struct bulk *b)
                                          "this zone appears earlier in the request"));
                         continue;
                 }
-                cs_hmap_put(&seen, h, &k, it, seen_match);
+                pmap_flat_put(&seen, h, &k, it, seen_match);
                 char rid[CS_REQUEST_ID_MAXLEN + 1];
                 item_request_id(it, STAGE_CREATE, rid, sizeof(rid));
                 if (cs_state_change_by_request(st, rid) != NULL)
@@ -451,7 +451,7 @@ static void check_names(struct bulk *b)
                         item_fail(it, 404, simple_error("NoSuchZone", "name", msg));
                 }
         }
-        cs_hmap_fini(&seen);
+        pmap_flat_fini(&seen);
 }
 
 void node_api_zones_bulk(struct node_http_request *r, void *ctx)

@@ -96,12 +96,12 @@ struct node_cluster {
          * version (dns/route.h) is that check's. */
         struct node_health_id **health_ids;
         uint32_t health_id_count;
-        struct cs_hmap health_map; /* struct node_health_id by id */
+        struct pmap_flat health_map; /* struct node_health_id by id */
         /* Interned CIDR collection ids and (collection, location) names:
          * the numbers IP-based sets and the tries carry (publish_cidr.c). */
         struct node_cidr_name **cidr_names;
         uint32_t cidr_name_count;
-        struct cs_hmap cidr_map;  /* struct node_cidr_name by key */
+        struct pmap_flat cidr_map;  /* struct node_cidr_name by key */
         bool cidr_stale;          /* a trie failed to publish: rebuild all */
         bool cidr_building;       /* a trie is being built off the loop */
         uint64_t cidr_generation; /* of the latest collection change */

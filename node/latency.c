@@ -109,7 +109,7 @@ static void compile_now(uv_timer_t *t)
                 l->dirty = true;
                 return;
         }
-        const struct cs_hmap *h = &l->c->state.latency.entries;
+        const struct pmap_flat *h = &l->c->state.latency.entries;
         struct dns_latency_item *items =
             malloc((h->count ? h->count : 1) * sizeof(*items));
         if (items == NULL) {
@@ -119,10 +119,8 @@ static void compile_now(uv_timer_t *t)
                 return;
         }
         size_t n = 0;
-        for (size_t i = 0; i < h->cap; i++) {
-                const struct cs_latency_entry *e = h->slots[i].item;
-                if (e == NULL)
-                        continue;
+        const struct cs_latency_entry *e;
+        for (size_t i = 0; (e = pmap_flat_next(h, &i)) != NULL;) {
                 memset(&items[n], 0, sizeof(items[n]));
                 items[n].net.family = e->prefix.family == 4 ? AF_INET : AF_INET6;
                 items[n].net.prefix = e->prefix.len;

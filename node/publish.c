@@ -65,9 +65,9 @@ uint32_t node_cluster_health_index(struct node_cluster *c, const char *check_id)
 {
         if (check_id == NULL || *check_id == '\0')
                 return 0;
-        uint64_t h = cs_hash_bytes(check_id, strlen(check_id), 0x6865616c7468);
+        uint64_t h = hash_bytes(check_id, strlen(check_id), 0x6865616c7468);
         struct node_health_id *known =
-            cs_hmap_get(&c->health_map, h, check_id, health_id_match);
+            pmap_flat_get(&c->health_map, h, check_id, health_id_match);
         if (known != NULL)
                 return known->number;
         size_t len = strlen(check_id);
@@ -76,7 +76,7 @@ uint32_t node_cluster_health_index(struct node_cluster *c, const char *check_id)
             realloc(c->health_ids, (c->health_id_count + 1) * sizeof(*grown));
         if (grown != NULL)
                 c->health_ids = grown;
-        if (fresh == NULL || grown == NULL || cs_hmap_reserve(&c->health_map, 1) != 0) {
+        if (fresh == NULL || grown == NULL || pmap_flat_reserve(&c->health_map, 1) != 0) {
                 free(fresh);
                 return 0;
         }
@@ -84,7 +84,7 @@ uint32_t node_cluster_health_index(struct node_cluster *c, const char *check_id)
         fresh->number = c->health_id_count + 1;
         memcpy(fresh->id, check_id, len + 1);
         c->health_ids[c->health_id_count++] = fresh;
-        cs_hmap_put(&c->health_map, h, fresh->id, fresh, health_id_match);
+        pmap_flat_put(&c->health_map, h, fresh->id, fresh, health_id_match);
         if (c->health_interned != NULL)
                 c->health_interned(c->health_ctx);
         return fresh->number;
@@ -604,6 +604,6 @@ void node_publish_fini(struct node_cluster *c)
         free(c->health_ids);
         c->health_ids = NULL;
         c->health_id_count = 0;
-        cs_hmap_fini(&c->health_map);
+        pmap_flat_fini(&c->health_map);
         node_publish_cidr_fini(c);
 }

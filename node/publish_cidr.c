@@ -55,8 +55,8 @@ static bool name_match(const void *item, const void *key)
 static uint32_t intern(struct node_cluster *c, const char *key)
 {
         size_t len = strlen(key);
-        uint64_t h = cs_hash_bytes(key, len, 0x63696472);
-        struct node_cidr_name *known = cs_hmap_get(&c->cidr_map, h, key, name_match);
+        uint64_t h = hash_bytes(key, len, 0x63696472);
+        struct node_cidr_name *known = pmap_flat_get(&c->cidr_map, h, key, name_match);
         if (known != NULL)
                 return known->number;
         struct node_cidr_name *fresh = malloc(sizeof(*fresh) + len + 1);
@@ -64,7 +64,7 @@ static uint32_t intern(struct node_cluster *c, const char *key)
             realloc(c->cidr_names, (c->cidr_name_count + 1) * sizeof(*grown));
         if (grown != NULL)
                 c->cidr_names = grown;
-        if (fresh == NULL || grown == NULL || cs_hmap_reserve(&c->cidr_map, 1) != 0) {
+        if (fresh == NULL || grown == NULL || pmap_flat_reserve(&c->cidr_map, 1) != 0) {
                 free(fresh);
                 return 0;
         }
@@ -74,7 +74,7 @@ static uint32_t intern(struct node_cluster *c, const char *key)
         fresh->number = c->cidr_name_count + 1;
         memcpy(fresh->key, key, len + 1);
         c->cidr_names[c->cidr_name_count++] = fresh;
-        cs_hmap_put(&c->cidr_map, h, fresh->key, fresh, name_match);
+        pmap_flat_put(&c->cidr_map, h, fresh->key, fresh, name_match);
         return fresh->number;
 }
 
@@ -394,5 +394,5 @@ void node_publish_cidr_fini(struct node_cluster *c)
         free(c->cidr_names);
         c->cidr_names = NULL;
         c->cidr_name_count = 0;
-        cs_hmap_fini(&c->cidr_map);
+        pmap_flat_fini(&c->cidr_map);
 }
