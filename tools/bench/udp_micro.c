@@ -109,6 +109,36 @@ static struct {
         struct sockaddr_in peer[BATCH];
 } b;
 
+/* rate_limit_account() of dns/server_udp.c. */
+static void account(struct dns_rrl *rrl, unsigned i)
+{
+        b.charge[i] = false;
+        if (b.len[i] == 0)
+                return;
+        struct dns_client_addr client;
+        dns_client_addr_set(&client, (struct sockaddr *)&b.peer[i]);
+        if (dns_rrl_exempt(rrl, &client))
+                return;
+        const struct dns_query *q = &b.parsed[i];
+        unsigned rcode = b.answer[i][3] & 0xf;
+        enum dns_rrl_kind kind = DNS_RRL_ANSWER;
+        uint64_t name = q->qname.hash[0] ^ q->qtype;
+        if (b.status[i] != DNS_PARSE_OK ||
+            (rcode != DNS_RCODE_NOERROR && rcode != DNS_RCODE_NXDOMAIN)) {
+                kind = DNS_RRL_ERROR;
+                name = 0;
+        } else if (rcode == DNS_RCODE_NXDOMAIN) {
+                kind = DNS_RRL_NXDOMAIN;
+                name = q->zone != NULL ? q->zone->hash : 0;
+        } else if (wire_get16(b.answer[i] + 6) == 0) {
+                kind = DNS_RRL_NODATA;
+                name = q->qname.hash[0];
+        }
+        b.account[i] = dns_rrl_account(rrl, &client, kind, name);
+        b.charge[i] = true;
+        dns_rrl_prefetch(rrl, b.account[i]);
+}
+
 static void batch(const struct dns_catalog *cat, struct dns_rrl *rrl,
                   struct dns_metrics *m, const struct packed *qs, unsigned first,
                   unsigned n, unsigned *rotation, unsigned *slip,
@@ -129,36 +159,11 @@ static void batch(const struct dns_catalog *cat, struct dns_rrl *rrl,
                 dns_query_locate(&b.parsed[i], &client, NULL);
         }
         dns_answer_warm(cat, b.parsed, b.status, n);
-        for (unsigned i = 0; i < n; i++)
+        for (unsigned i = 0; i < n; i++) {
                 b.len[i] =
                     dns_answer_parsed(cat, &b.parsed[i], b.status[i], DNS_TRANSPORT_UDP,
                                       b.answer[i], (*rotation)++, stats);
-        for (unsigned i = 0; i < n; i++) {
-                b.charge[i] = false;
-                if (b.len[i] == 0)
-                        continue;
-                struct dns_client_addr client;
-                dns_client_addr_set(&client, (struct sockaddr *)&b.peer[i]);
-                if (dns_rrl_exempt(rrl, &client))
-                        continue;
-                const struct dns_query *q = &b.parsed[i];
-                unsigned rcode = b.answer[i][3] & 0xf;
-                enum dns_rrl_kind kind = DNS_RRL_ANSWER;
-                uint64_t name = q->qname.hash[0] ^ q->qtype;
-                if (b.status[i] != DNS_PARSE_OK ||
-                    (rcode != DNS_RCODE_NOERROR && rcode != DNS_RCODE_NXDOMAIN)) {
-                        kind = DNS_RRL_ERROR;
-                        name = 0;
-                } else if (rcode == DNS_RCODE_NXDOMAIN) {
-                        kind = DNS_RRL_NXDOMAIN;
-                        name = q->zone != NULL ? q->zone->hash : 0;
-                } else if (wire_get16(b.answer[i] + 6) == 0) {
-                        kind = DNS_RRL_NODATA;
-                        name = q->qname.hash[0];
-                }
-                b.account[i] = dns_rrl_account(rrl, &client, kind, name);
-                b.charge[i] = true;
-                dns_rrl_prefetch(rrl, b.account[i]);
+                account(rrl, i); /* as soon as the answer is written */
         }
         uint32_t now = (uint32_t)time(NULL);
         for (unsigned i = 0; i < n; i++)
