@@ -297,6 +297,10 @@ void dns_answer_warm(const struct dns_catalog *catalog, struct dns_query *querie
 {
         struct dns_zone_warm warm[WARM_GROUP];
         struct dns_query *owner[WARM_GROUP]; /* the query of each walk */
+        /* The walks still going, by slot: a walk stays in its slot, since
+         * moving one would load the fields its step has just stored (a load
+         * spanning stores still in flight waits for them). */
+        uint8_t live[WARM_GROUP];
         for (unsigned base = 0; base < n; base += WARM_GROUP) {
                 unsigned active = 0;
                 for (unsigned i = base; i < n && i < base + WARM_GROUP; i++) {
@@ -308,21 +312,23 @@ void dns_answer_warm(const struct dns_catalog *catalog, struct dns_query *querie
                         q->zone_known = true;
                         if (zone == NULL)
                                 continue;
-                        if (dns_zone_warm_begin(&warm[active], zone, &q->qname))
-                                owner[active++] = q;
-                        else
+                        if (dns_zone_warm_begin(&warm[active], zone, &q->qname)) {
+                                owner[active] = q;
+                                live[active] = (uint8_t)active;
+                                active++;
+                        } else {
                                 q->found = dns_zone_warm_found(&warm[active]);
+                        }
                 }
                 /* Each round takes one hop of every lookup still going. */
                 while (active > 0) {
                         unsigned kept = 0;
-                        for (unsigned i = 0; i < active; i++) {
-                                if (dns_zone_warm_step(&warm[i])) {
-                                        owner[kept] = owner[i];
-                                        warm[kept++] = warm[i];
-                                } else {
-                                        owner[i]->found = dns_zone_warm_found(&warm[i]);
-                                }
+                        for (unsigned k = 0; k < active; k++) {
+                                unsigned s = live[k];
+                                if (dns_zone_warm_step(&warm[s]))
+                                        live[kept++] = (uint8_t)s;
+                                else
+                                        owner[s]->found = dns_zone_warm_found(&warm[s]);
                         }
                         active = kept;
                 }
@@ -343,11 +349,19 @@ static size_t answer_run(const struct dns_catalog *catalog, struct dns_query *q,
                          uint8_t *out, unsigned rotation, struct dns_answer_stats *stats,
                          struct dns_route_why *why)
 {
-        struct answer a = {.cat = catalog,
-                           .q = q,
-                           .transport = transport,
-                           .rotation = rotation,
-                           .why = why};
+        /* Field by field: an initializer would clear the writer's tables
+         * too (hundreds of bytes per query); dns_writer_start() sets what
+         * the writer reads. */
+        struct answer a;
+        a.cat = catalog;
+        a.q = q;
+        a.zone = NULL;
+        a.transport = transport;
+        a.rotation = rotation;
+        a.flags = 0;
+        a.rcode = DNS_RCODE_NOERROR;
+        a.scope = 0;
+        a.why = why;
         if (stats != NULL)
                 stats->queries++;
         if (st == DNS_PARSE_DROP) {

@@ -85,7 +85,14 @@ void dns_location_set(struct dns_location *loc, const struct dns_ecs *ecs,
         if (peer != NULL && peer->family != 0) {
                 loc->net.family = peer->family;
                 loc->net.prefix = (uint8_t)(8 * peer->len);
-                memcpy(loc->net.bytes, peer->bytes, peer->len);
+                /* Fixed sizes: a copy of a length the compiler does not
+                 * know is a `rep movs`, slow to start (every query). */
+                if (peer->len == 4)
+                        memcpy(loc->net.bytes, peer->bytes, 4);
+                else if (peer->len == 16)
+                        memcpy(loc->net.bytes, peer->bytes, 16);
+                else
+                        memcpy(loc->net.bytes, peer->bytes, peer->len);
         }
 }
 

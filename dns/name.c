@@ -1,11 +1,12 @@
 /*
  * name.c — wire-form names and lookup keys (see name.h).
  *
- * A query's name is prepared in three passes over at most 255 bytes: one
- * that checks the labels and notes where each starts, one that copies and
- * lowercases eight bytes at a time (SWAR: a byte is an upper-case letter
+ * A query's name is prepared in passes over at most 255 bytes: one that
+ * checks the labels and notes where each starts, one that hashes each label
+ * a word at a time from the input, lowercasing in registers, one that copies
+ * and lowercases eight bytes at a time (SWAR: a byte is an upper-case letter
  * when adding 0x3f to its low seven bits carries into bit 7 and adding 0x25
- * does not), and one that hashes each label a word at a time.  The suffix
+ * does not), and one that chains the labels' hashes.  The suffix
  * hash chains the parent suffix's hash with the label's and is finished
  * with the MurmurHash3 64-bit mixer, so that every group of 5 bits the hash
  * map consumes is well distributed.
@@ -82,6 +83,42 @@ uint64_t dns_name_label_hash(uint64_t parent, const uint8_t *label)
         return suffix_hash(parent, label_words_hash(copy));
 }
 
+/*
+ * Hash of the label of `len` bytes at `p` (after its length byte), read from
+ * the query itself and lowercased in registers: the same value as
+ * label_words_hash() of the lowercased copy, without loading words that the
+ * copy has just stored (a load that spans stores still in flight waits for
+ * them to reach the cache).  Reads stay within the name's `end`.
+ */
+static inline uint64_t label_input_hash(const uint8_t *p, unsigned len,
+                                        const uint8_t *start, const uint8_t *end)
+{
+        unsigned left = len;
+        uint64_t h = 0xcbf29ce484222325ULL ^ left;
+        for (; left >= 8; left -= 8, p += 8) {
+                h = (h ^ lower64(load64(p))) * 0x100000001b3ULL;
+                h ^= h >> 29;
+        }
+        if (left > 0) {
+                uint64_t tail;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+                if (p + 8 <= end)
+                        tail = load64(p) & ((1ULL << (8 * left)) - 1);
+                else if (p + left >= start + 8) /* the 8 bytes ending with it */
+                        tail = load64(p + left - 8) >> (64 - 8 * left);
+                else
+#endif
+                {
+                        uint8_t word[8] = {0};
+                        memcpy(word, p, left);
+                        tail = load64(word);
+                }
+                h = (h ^ lower64(tail)) * 0x100000001b3ULL;
+                h ^= h >> 29;
+        }
+        return h;
+}
+
 int dns_lname_from_wire(struct dns_lname *out, const uint8_t *wire, size_t max)
 {
         size_t pos = 0;
@@ -100,6 +137,12 @@ int dns_lname_from_wire(struct dns_lname *out, const uint8_t *wire, size_t max)
                 pos += 1 + (size_t)len;
         }
         size_t size = pos + 1;
+        /* The labels' hashes, independent of one another, from the input. */
+        uint64_t label[DNS_NAME_MAXLABELS];
+        for (unsigned k = 0; k < n; k++) {
+                const uint8_t *l = wire + out->off[k];
+                label[k] = label_input_hash(l + 1, l[0], wire, wire + size);
+        }
         /* Length bytes are below 0x40, so lowercasing leaves them alone. */
         size_t i = 0;
         for (; i + 8 <= size; i += 8)
@@ -112,7 +155,7 @@ int dns_lname_from_wire(struct dns_lname *out, const uint8_t *wire, size_t max)
         uint64_t h = dns_name_root_hash();
         out->hash[n] = h;
         for (unsigned k = n; k-- > 0;) {
-                h = suffix_hash(h, label_words_hash(&out->wire[out->off[k]]));
+                h = suffix_hash(h, label[k]);
                 out->hash[k] = h;
         }
         return (int)size;

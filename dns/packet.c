@@ -179,8 +179,8 @@ void dns_writer_start(struct dns_writer *w, const struct dns_query *q, uint8_t *
         memset(buf + 4, 0, 8);
         w->len = DNS_HEADER_SIZE;
         if (q->question_size != 0) {
-                memcpy(buf + DNS_HEADER_SIZE, q->wire + DNS_HEADER_SIZE,
-                       q->question_size);
+                wire_copy(buf + DNS_HEADER_SIZE, q->wire + DNS_HEADER_SIZE,
+                          q->question_size);
                 w->len += q->question_size;
                 wire_put16(buf + 4, 1);
                 w->qname = &q->qname;
@@ -304,7 +304,7 @@ static size_t write_name(struct dns_writer *w, size_t at, size_t end, const uint
         size_t pos = at;
         if (pos + literal > end)
                 return 0;
-        memcpy(w->buf + pos, name, literal);
+        wire_copy(w->buf + pos, name, literal);
         pos += literal;
         if (match_label < nl) {
                 if (pos + 2 > end)
@@ -395,14 +395,14 @@ static bool write_rr(struct dns_writer *w, uint16_t owner_off, const uint8_t *ow
         if (prefix < 0 || rdlen < prefix + 1) {
                 if (pos + DNS_RR_HEADER + rdlen > end)
                         return false;
-                memcpy(w->buf + pos, rr, DNS_RR_HEADER + (size_t)rdlen);
+                wire_copy(w->buf + pos, rr, DNS_RR_HEADER + (size_t)rdlen);
                 cap_ttl(w, pos);
                 w->len = pos + DNS_RR_HEADER + rdlen;
                 return true;
         }
         if (pos + DNS_RR_HEADER + (size_t)prefix > end)
                 return false;
-        memcpy(w->buf + pos, rr, DNS_RR_HEADER + (size_t)prefix);
+        wire_copy(w->buf + pos, rr, DNS_RR_HEADER + (size_t)prefix);
         cap_ttl(w, pos);
         size_t rdstart = pos + DNS_RR_HEADER;
         pos = rdstart + (size_t)prefix;
@@ -427,7 +427,7 @@ static bool write_rr(struct dns_writer *w, uint16_t owner_off, const uint8_t *ow
         size_t tail = (size_t)(rdata + rdlen - rest);
         if (pos + tail > end)
                 return false;
-        memcpy(w->buf + pos, rest, tail);
+        wire_copy(w->buf + pos, rest, tail);
         pos += tail;
         wire_put16(w->buf + rdstart - 2, (uint16_t)(pos - rdstart));
         w->len = pos;

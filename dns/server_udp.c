@@ -169,29 +169,36 @@ static size_t truncated(struct dns_udp_batch *b, int i)
 /*
  * Response Rate Limiting of a batch's answers: each answer not exempt (by
  * its network or a valid cookie) is charged to its account, and dropped
- * (len 0) or slipped over the limit.  The accounts are found first and
- * their cache lines fetched side by side, then charged.
+ * (len 0) or slipped over the limit.  Each account is found, and its cache
+ * line fetched, as soon as its answer is written (rate_limit_account), so
+ * that the table's cache misses overlap the next answers' work instead of
+ * queueing up behind one another; the batch is charged after
+ * (rate_limit_charge).
  */
-static void rate_limit(struct dns_udp_server *s, int n)
+static void rate_limit_account(struct dns_udp_server *s, int i)
 {
         struct dns_udp_batch *b = s->batch;
         struct dns_rrl *rrl = s->limits.rrl;
-        for (int i = 0; i < n; i++) {
-                b->charge[i] = false;
-                if (b->len[i] == 0 ||
-                    (s->limits.cookies != NULL && b->cookie[i] == DNS_COOKIE_VALID))
-                        continue;
-                struct dns_client_addr client;
-                dns_client_addr_set(&client, (struct sockaddr *)&b->peer[i]);
-                if (dns_rrl_exempt(rrl, &client))
-                        continue;
-                uint64_t name;
-                enum dns_rrl_kind kind =
-                    response_kind(&b->parsed[i], b->status[i], b->answer[i], &name);
-                b->account[i] = dns_rrl_account(rrl, &client, kind, name);
-                b->charge[i] = true;
-                dns_rrl_prefetch(rrl, b->account[i]);
-        }
+        b->charge[i] = false;
+        if (b->len[i] == 0 ||
+            (s->limits.cookies != NULL && b->cookie[i] == DNS_COOKIE_VALID))
+                return;
+        struct dns_client_addr client;
+        dns_client_addr_set(&client, (struct sockaddr *)&b->peer[i]);
+        if (dns_rrl_exempt(rrl, &client))
+                return;
+        uint64_t name;
+        enum dns_rrl_kind kind =
+            response_kind(&b->parsed[i], b->status[i], b->answer[i], &name);
+        b->account[i] = dns_rrl_account(rrl, &client, kind, name);
+        b->charge[i] = true;
+        dns_rrl_prefetch(rrl, b->account[i]);
+}
+
+static void rate_limit_charge(struct dns_udp_server *s, int n)
+{
+        struct dns_udp_batch *b = s->batch;
+        struct dns_rrl *rrl = s->limits.rrl;
         uint32_t now = now_seconds();
         for (int i = 0; i < n; i++) {
                 if (!b->charge[i])
@@ -323,12 +330,16 @@ static int round_trip(struct dns_udp_server *s)
         if (s->limits.cookies != NULL)
                 check_cookies(s, n);
         dns_answer_warm(catalog, b->parsed, b->status, (unsigned)n);
-        for (int i = 0; i < n; i++)
+        bool rrl = s->limits.rrl != NULL;
+        for (int i = 0; i < n; i++) {
                 b->len[i] = dns_answer_parsed(catalog, &b->parsed[i], b->status[i],
                                               DNS_TRANSPORT_UDP, b->answer[i],
                                               s->rotation++, &s->stats);
-        if (s->limits.rrl != NULL)
-                rate_limit(s, n);
+                if (rrl)
+                        rate_limit_account(s, i);
+        }
+        if (rrl)
+                rate_limit_charge(s, n);
         for (int i = 0; i < n; i++)
                 dns_metrics_count(s->metrics, DNS_TRANSPORT_UDP, &b->parsed[i],
                                   b->status[i], b->answer[i], b->len[i]);

@@ -128,6 +128,41 @@ static void test_counts_by_protocol_type_rcode_and_zone(void **state)
         free(m);
 }
 
+/* Every type with a counter of its own lands in it (the types below 256 are
+ * found in a table, the others searched), anything else in "other". */
+static void test_each_named_type_has_its_counter(void **state)
+{
+        (void)state;
+        static const struct {
+                uint16_t type;
+                const char *name;
+        } types[] = {{1, "A"},     {2, "NS"},     {5, "CNAME"}, {6, "SOA"},
+                     {12, "PTR"},  {15, "MX"},    {16, "TXT"},  {28, "AAAA"},
+                     {33, "SRV"},  {35, "NAPTR"}, {43, "DS"},   {48, "DNSKEY"},
+                     {64, "SVCB"}, {65, "HTTPS"}, {257, "CAA"}, {255, "ANY"}};
+        struct dns_metrics *m = calloc(1, sizeof(*m));
+        uint8_t out[512];
+        answer(out, DNS_RCODE_NOERROR, false);
+        for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+                struct dns_query q = query(types[i].type, NULL);
+                dns_metrics_count(m, 0, &q, DNS_PARSE_OK, out, 100);
+                unsigned at = qtype_index(types[i].name);
+                assert_true(at < DNS_METRICS_QTYPES);
+                assert_int_equal(dns_metrics_get(&m->queries[0][at]), 1);
+        }
+        static const uint16_t others[] = {0, 3, 99, 254, 256, 258, 32769, 65535};
+        for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+                struct dns_query q = query(others[i], NULL);
+                dns_metrics_count(m, 0, &q, DNS_PARSE_OK, out, 100);
+        }
+        assert_int_equal(dns_metrics_get(&m->queries[0][qtype_index("other")]), 8);
+        uint64_t all = 0;
+        for (unsigned i = 0; i < DNS_METRICS_QTYPES; i++)
+                all += dns_metrics_get(&m->queries[0][i]);
+        assert_int_equal(all, 16 + 8);
+        free(m);
+}
+
 static void test_full_zone_table_counts_overflow(void **state)
 {
         (void)state;
@@ -162,6 +197,16 @@ static void test_histogram_bounds_are_inclusive(void **state)
         assert_int_equal(dns_metrics_get(&m->size[0].bucket[0]), 1);
         assert_int_equal(dns_metrics_get(&m->size[0].bucket[1]), 1);
         assert_int_equal(dns_metrics_get(&m->size[0].bucket[DNS_METRICS_SIZES]), 1);
+        for (unsigned i = 0; i < DNS_METRICS_SIZES; i++) { /* every bound, and past it */
+                uint64_t at = dns_metrics_get(&m->size[1].bucket[i]);
+                uint64_t next = dns_metrics_get(&m->size[1].bucket[i + 1]);
+                dns_metrics_count(m, 1, &q, DNS_PARSE_OK, out,
+                                  dns_metrics_size_bounds[i]);
+                assert_int_equal(dns_metrics_get(&m->size[1].bucket[i]), at + 1);
+                dns_metrics_count(m, 1, &q, DNS_PARSE_OK, out,
+                                  dns_metrics_size_bounds[i] + 1);
+                assert_int_equal(dns_metrics_get(&m->size[1].bucket[i + 1]), next + 1);
+        }
         dns_metrics_time(m, 1, 5000, 64); /* a batch of 64 at the first bound */
         dns_metrics_time(m, 1, 2000000000, 1);
         assert_int_equal(dns_metrics_get(&m->time[1].bucket[0]), 64);
@@ -215,6 +260,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_counts_by_protocol_type_rcode_and_zone),
+            cmocka_unit_test(test_each_named_type_has_its_counter),
             cmocka_unit_test(test_full_zone_table_counts_overflow),
             cmocka_unit_test(test_histogram_bounds_are_inclusive),
             cmocka_unit_test(test_merge_sums_servers_and_matches_zones_by_hash),

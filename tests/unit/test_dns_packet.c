@@ -447,6 +447,30 @@ static void test_writer_finish_appends_opt_with_extended_rcode(void **state)
         assert_int_equal(wire_get16(o + 7), DNS_EDNS_DO);
 }
 
+/* wire_copy() copies exactly n bytes for every length, between buffers of
+ * exactly that size (ASan sees any byte read or written outside them). */
+static void test_wire_copy_every_length(void **state)
+{
+        (void)state;
+        for (size_t n = 0; n <= 300; n++) {
+                uint8_t *src = malloc(n + 1), *dst = malloc(n + 1);
+                for (size_t i = 0; i < n; i++)
+                        src[i] = (uint8_t)(i * 7 + n);
+                memset(dst, 0xee, n + 1);
+                wire_copy(dst, src, n);
+                assert_memory_equal(dst, src, n);
+                assert_int_equal(dst[n], 0xee); /* nothing past n */
+                uint8_t *exact_src = malloc(n ? n : 1), *exact_dst = malloc(n ? n : 1);
+                memcpy(exact_src, src, n);
+                wire_copy(exact_dst, exact_src, n);
+                assert_memory_equal(exact_dst, src, n);
+                free(exact_src);
+                free(exact_dst);
+                free(src);
+                free(dst);
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -471,6 +495,7 @@ int main(void)
             cmocka_unit_test(test_writer_compresses_rdata_names),
             cmocka_unit_test(test_writer_rolls_back_a_set_that_does_not_fit),
             cmocka_unit_test(test_writer_finish_appends_opt_with_extended_rcode),
+            cmocka_unit_test(test_wire_copy_every_length),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
