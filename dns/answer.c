@@ -298,12 +298,18 @@ static void warm_routes(const struct dns_catalog *catalog, struct dns_query *que
                         const enum dns_parse_status *status, unsigned from, unsigned to)
 {
         struct dns_route_warm warm[WARM_GROUP];
-        unsigned active = 0;
+        const struct dns_query *routed[WARM_GROUP];
+        unsigned nrouted = 0, active = 0;
         for (unsigned i = from; i < to; i++) {
                 const struct dns_query *q = &queries[i];
                 if (status[i] != DNS_PARSE_OK || q->found == NULL ||
                     !(q->found->flags & DNS_NODE_POLICY))
                         continue;
+                dns_route_warm_sets(q->found->rrsets); /* the sets routing reads */
+                routed[nrouted++] = q;
+        }
+        for (unsigned i = 0; i < nrouted; i++) {
+                const struct dns_query *q = routed[i];
                 if (dns_route_warm_begin(&warm[active], catalog, q->found->rrsets,
                                          q->qtype, &q->loc))
                         active++;

@@ -611,6 +611,18 @@ const struct lpm_match *dns_sel_cidr_match(struct dns_sel *s, uint32_t collectio
         return &s->cidr;
 }
 
+void dns_route_warm_sets(const struct dns_rrsets *sets)
+{
+        if (sets == NULL)
+                return;
+        /* A group's infos and records span several cache lines: ask for
+         * them together rather than one miss at a time. */
+        const char *p = (const char *)sets + 64;
+        const char *end = (const char *)dns_rrsets_data(sets) + sets->data_size;
+        for (unsigned line = 0; p < end && line < 8; line++, p += 64)
+                __builtin_prefetch(p);
+}
+
 bool dns_route_warm_begin(struct dns_route_warm *w, const struct dns_catalog *catalog,
                           const struct dns_rrsets *sets, uint16_t type,
                           const struct dns_location *loc)
@@ -867,14 +879,7 @@ unsigned dns_route_select_why(const struct dns_catalog *catalog,
                 why->located = true;
                 locate(&s);
         }
-        if (sets != NULL) {
-                /* A group's infos and records span several cache lines:
-                 * ask for them together rather than one miss at a time. */
-                const char *p = (const char *)sets + 64;
-                const char *end = (const char *)dns_rrsets_data(sets) + sets->data_size;
-                for (unsigned line = 0; p < end && line < 8; line++, p += 64)
-                        __builtin_prefetch(p);
-        }
+        dns_route_warm_sets(sets);
         unsigned first, n = group_of(sets, type, &first);
         if (n == 0)
                 return 0;

@@ -146,6 +146,9 @@ struct dns_route_warm {
         } u;
 };
 
+/* Prefetches the lines of a node's routed sets past the first (the
+ * first, which holds the count and size, is read), at most 8. */
+void dns_route_warm_sets(const struct dns_rrsets *sets);
 bool dns_route_warm_begin(struct dns_route_warm *w, const struct dns_catalog *catalog,
                           const struct dns_rrsets *sets, uint16_t type,
                           const struct dns_location *loc);
