@@ -24,6 +24,8 @@
  */
 #include "common/lpm.h"
 
+#include "common/bigmem.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +60,7 @@ struct lpm {
         size_t prefixes;
         size_t count; /* nodes */
         struct node *nodes;
+        void *mem; /* the stride table and the nodes, one block (bigmem.h) */
 };
 
 /* A prefix while building. */
@@ -197,11 +200,8 @@ static uint32_t build_range(struct builder *bld, size_t a, size_t b)
 /* The stride table of the IPv4 trie: each entry is what the lookup loop
  * below gives for its 16 bits, stopped at the first node of 16 bits or
  * more (its child choice needs bit 16). */
-static int build_stride(struct lpm *t)
+static void build_stride(struct lpm *t)
 {
-        t->stride = malloc(sizeof(*t->stride) << STRIDE_BITS);
-        if (t->stride == NULL)
-                return -ENOMEM;
         for (uint32_t v = 0; v < 1u << STRIDE_BITS; v++) {
                 struct key k = {(uint64_t)v << (64 - STRIDE_BITS), 0};
                 struct stride e = {NONE, 0, 0, 0, 0};
@@ -232,7 +232,6 @@ static int build_stride(struct lpm *t)
                 }
                 t->stride[v] = e;
         }
-        return 0;
 }
 
 int lpm_build(const struct lpm_prefix *prefixes, size_t count, struct lpm **out)
@@ -293,13 +292,25 @@ int lpm_build(const struct lpm_prefix *prefixes, size_t count, struct lpm **out)
                         t->root[0] = build_range(&bld, 0, v6);
                 if (kept > v6)
                         t->root[1] = build_range(&bld, v6, kept);
-                struct node *shrunk = realloc(bld.nodes, bld.used * sizeof(*bld.nodes));
-                t->nodes = shrunk ? shrunk : bld.nodes;
-                t->count = bld.used;
-                if (v6 >= STRIDE_MIN && build_stride(t) != 0) {
+                /* The stride table and the nodes in one block, on huge
+                 * pages when large: lookups read them at random. */
+                size_t sbytes =
+                    v6 >= STRIDE_MIN ? sizeof(struct stride) << STRIDE_BITS : 0;
+                uint8_t *mem = bigmem_alloc(sbytes + bld.used * sizeof(*bld.nodes));
+                if (mem == NULL) {
+                        free(bld.nodes);
                         free(items);
-                        lpm_free(t);
+                        free(t);
                         return -ENOMEM;
+                }
+                memcpy(mem + sbytes, bld.nodes, bld.used * sizeof(*bld.nodes));
+                free(bld.nodes);
+                t->mem = mem;
+                t->nodes = (struct node *)(mem + sbytes);
+                t->count = bld.used;
+                if (sbytes) {
+                        t->stride = (struct stride *)mem;
+                        build_stride(t);
                 }
         }
         free(items);
@@ -311,8 +322,7 @@ void lpm_free(struct lpm *table)
 {
         if (table == NULL)
                 return;
-        free(table->stride);
-        free(table->nodes);
+        bigmem_free(table->mem);
         free(table);
 }
 
@@ -374,6 +384,49 @@ void lpm_lookup(const struct lpm *table, uint8_t family, const uint8_t *addr,
                 idx = n->child[b];
         }
         out->scope = (uint8_t)scope;
+}
+
+bool lpm_warm_begin(const struct lpm *table, uint8_t family, const uint8_t *addr,
+                    unsigned known, struct lpm_warm *w)
+{
+        int f = family_index(family);
+        if (table == NULL || f < 0)
+                return false;
+        unsigned width = width_of((unsigned)f);
+        w->known = known > width ? width : known;
+        struct key k = key_mask(key_from((unsigned)f, addr), w->known);
+        w->key_hi = k.hi;
+        w->key_lo = k.lo;
+        if (f == 0 && table->stride != NULL && w->known >= STRIDE_BITS) {
+                w->stride = &table->stride[k.hi >> (64 - STRIDE_BITS)];
+                __builtin_prefetch(w->stride);
+                return true;
+        }
+        w->stride = NULL;
+        w->node = table->root[f];
+        if (w->node == NONE)
+                return false;
+        __builtin_prefetch(&table->nodes[w->node]);
+        return true;
+}
+
+bool lpm_warm_step(const struct lpm *table, struct lpm_warm *w)
+{
+        if (w->stride != NULL) {
+                w->node = ((const struct stride *)w->stride)->node;
+                w->stride = NULL;
+        } else {
+                /* As lpm_lookup() goes on from the node it reached. */
+                const struct node *n = &table->nodes[w->node];
+                struct key k = {w->key_hi, w->key_lo};
+                if (n->len >= w->known || first_diff(k, n->key, n->len) < n->len)
+                        return false;
+                w->node = n->child[bit_at(k, n->len)];
+        }
+        if (w->node == NONE)
+                return false;
+        __builtin_prefetch(&table->nodes[w->node]);
+        return true;
 }
 
 size_t lpm_count(const struct lpm *table)

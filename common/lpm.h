@@ -63,6 +63,23 @@ struct lpm_match {
 void lpm_lookup(const struct lpm *table, uint8_t family, const uint8_t *addr,
                 unsigned known, struct lpm_match *out);
 
+/*
+ * Stepwise prefetch of what lpm_lookup() of the same address will read,
+ * for a caller with many addresses: each call reads what the last one
+ * prefetched and prefetches the next node, so that the misses of many
+ * lookups overlap.  false: nothing left.  Only a hint.
+ */
+struct lpm_warm {
+        uint64_t key_hi, key_lo; /* the address, masked to known */
+        const void *stride;      /* the stride entry prefetched, or NULL */
+        uint32_t node;           /* else the node prefetched */
+        unsigned known;
+};
+
+bool lpm_warm_begin(const struct lpm *table, uint8_t family, const uint8_t *addr,
+                    unsigned known, struct lpm_warm *w);
+bool lpm_warm_step(const struct lpm *table, struct lpm_warm *w);
+
 /* Distinct prefixes in the table, and the bytes it occupies. */
 size_t lpm_count(const struct lpm *table);
 size_t lpm_memory(const struct lpm *table);

@@ -292,6 +292,37 @@ static unsigned udp_limit(const struct dns_query *q)
 
 #define WARM_GROUP 64 /* lookups advanced side by side */
 
+/* The routed names among queries [from, to) (their lookups done): what
+ * routing will read about each client, prefetched side by side. */
+static void warm_routes(const struct dns_catalog *catalog, struct dns_query *queries,
+                        const enum dns_parse_status *status, unsigned from, unsigned to)
+{
+        struct dns_route_warm warm[WARM_GROUP];
+        const struct dns_query *routed[WARM_GROUP];
+        unsigned nrouted = 0, active = 0;
+        for (unsigned i = from; i < to; i++) {
+                const struct dns_query *q = &queries[i];
+                if (status[i] != DNS_PARSE_OK || q->found == NULL ||
+                    !(q->found->flags & DNS_NODE_POLICY))
+                        continue;
+                dns_route_warm_sets(q->found->rrsets); /* the sets routing reads */
+                routed[nrouted++] = q;
+        }
+        for (unsigned i = 0; i < nrouted; i++) {
+                const struct dns_query *q = routed[i];
+                if (dns_route_warm_begin(&warm[active], catalog, q->found->rrsets,
+                                         q->qtype, &q->loc))
+                        active++;
+        }
+        while (active > 0) {
+                unsigned kept = 0;
+                for (unsigned i = 0; i < active; i++)
+                        if (dns_route_warm_step(&warm[i]))
+                                warm[kept++] = warm[i];
+                active = kept;
+        }
+}
+
 void dns_answer_warm(const struct dns_catalog *catalog, struct dns_query *queries,
                      const enum dns_parse_status *status, unsigned n)
 {
@@ -332,6 +363,8 @@ void dns_answer_warm(const struct dns_catalog *catalog, struct dns_query *querie
                         }
                         active = kept;
                 }
+                warm_routes(catalog, queries, status, base,
+                            n < base + WARM_GROUP ? n : base + WARM_GROUP);
         }
 }
 

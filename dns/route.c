@@ -611,6 +611,55 @@ const struct lpm_match *dns_sel_cidr_match(struct dns_sel *s, uint32_t collectio
         return &s->cidr;
 }
 
+void dns_route_warm_sets(const struct dns_rrsets *sets)
+{
+        if (sets == NULL)
+                return;
+        /* A group's infos and records span several cache lines: ask for
+         * them together rather than one miss at a time. */
+        const char *p = (const char *)sets + 64;
+        const char *end = (const char *)dns_rrsets_data(sets) + sets->data_size;
+        for (unsigned line = 0; p < end && line < 8; line++, p += 64)
+                __builtin_prefetch(p);
+}
+
+bool dns_route_warm_begin(struct dns_route_warm *w, const struct dns_catalog *catalog,
+                          const struct dns_rrsets *sets, uint16_t type,
+                          const struct dns_location *loc)
+{
+        if (loc == NULL || loc->net.prefix == 0 ||
+            (loc->net.family != AF_INET && loc->net.family != AF_INET6))
+                return false;
+        unsigned first, n = group_of(sets, type, &first);
+        if (n == 0)
+                return false;
+        /* A group's sets share their policy: the first tells which. */
+        const struct dns_rrset_info *info = &sets->set[first];
+        unsigned level = info->location & 7;
+        w->cat = catalog;
+        w->loc = loc;
+        if (level == DNS_GEO_CIDR) {
+                w->trie = cidr_trie(catalog->cidr, dns_rrset_cidr(sets, info).collection);
+                return lpm_warm_begin(w->trie,
+                                      loc->net.family == AF_INET ? LPM_IPV4 : LPM_IPV6,
+                                      loc->net.bytes, loc->net.prefix, &w->u.lpm);
+        }
+        const struct dns_geo *geo = catalog->geo;
+        if (info->location == 0 || level > DNS_GEO_LATENCY || geo == NULL ||
+            geo->warm == NULL)
+                return false;
+        w->trie = NULL;
+        w->u.geo.at = NULL;
+        return geo->warm(geo, &loc->net, &w->u.geo);
+}
+
+bool dns_route_warm_step(struct dns_route_warm *w)
+{
+        if (w->trie != NULL)
+                return lpm_warm_step(w->trie, &w->u.lpm);
+        return w->cat->geo->warm(w->cat->geo, &w->loc->net, &w->u.geo);
+}
+
 /* The set of the location holding the client (the longest prefix), else
  * the "*" set; healthy first: a matching set that is down gives way to a
  * healthy "*", and when both are down the matching one answers (fail
@@ -830,14 +879,7 @@ unsigned dns_route_select_why(const struct dns_catalog *catalog,
                 why->located = true;
                 locate(&s);
         }
-        if (sets != NULL) {
-                /* A group's infos and records span several cache lines:
-                 * ask for them together rather than one miss at a time. */
-                const char *p = (const char *)sets + 64;
-                const char *end = (const char *)dns_rrsets_data(sets) + sets->data_size;
-                for (unsigned line = 0; p < end && line < 8; line++, p += 64)
-                        __builtin_prefetch(p);
-        }
+        dns_route_warm_sets(sets);
         unsigned first, n = group_of(sets, type, &first);
         if (n == 0)
                 return 0;

@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/lpm.h"
 #include "dns/addr.h"
 #include "dns/db.h"
 #include "dns/ecs.h"
@@ -80,9 +81,18 @@ struct dns_geo_place {
 /* A GeoIP database as the query path sees it: node/ fills it from geo/.
  * lookup must not allocate, lock or call the kernel; release frees the
  * whole object after the readers' grace period. */
+struct dns_geo_warm {
+        const void *at;
+        unsigned depth;
+};
 struct dns_geo {
         int (*lookup)(const struct dns_geo *geo, const struct dns_net *net,
                       struct dns_geo_place *out);
+        /* Optional (NULL: none): stepwise prefetch of what lookup will read
+         * for net, a hint with the contract of geo_table_warm_begin/_step
+         * (begin when w->at is NULL); false: nothing left to prefetch. */
+        bool (*warm)(const struct dns_geo *geo, const struct dns_net *net,
+                     struct dns_geo_warm *w);
         void (*release)(void *geo);
         void *ctx;
 };
@@ -116,6 +126,33 @@ struct dns_cidr {
  */
 int dns_db_cidr_publish(struct dns_db *db, struct dns_cidr *cidr, struct lpm **gone,
                         size_t n_gone);
+
+/*
+ * Stepwise prefetch of what routing a query at `sets` for `type` will read
+ * about the client at `loc` — the GeoIP table's entries and place, or the
+ * CIDR collection's trie — so that a caller answering many queries (the
+ * UDP batch, dns_answer_warm()) waits for their cache misses together.
+ * _begin returns false when there is nothing to prefetch; each _step
+ * prefetches one more read and returns false after the last.  Only a hint:
+ * the choice is the same with or without it.
+ */
+struct dns_route_warm {
+        const struct dns_catalog *cat;
+        const struct dns_location *loc;
+        const struct lpm *trie; /* IP-based; NULL: the GeoIP table */
+        union {
+                struct dns_geo_warm geo;
+                struct lpm_warm lpm;
+        } u;
+};
+
+/* Prefetches the lines of a node's routed sets past the first (the
+ * first, which holds the count and size, is read), at most 8. */
+void dns_route_warm_sets(const struct dns_rrsets *sets);
+bool dns_route_warm_begin(struct dns_route_warm *w, const struct dns_catalog *catalog,
+                          const struct dns_rrsets *sets, uint16_t type,
+                          const struct dns_location *loc);
+bool dns_route_warm_step(struct dns_route_warm *w);
 
 /* A set chosen to answer with: records of `info` in `sets`, written from
  * record `start` on (DNS_PICK_ROTATE: the answer's own rotation).  `info`

@@ -21,6 +21,7 @@
 #ifndef GEO_TABLE_H
 #define GEO_TABLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,5 +48,24 @@ void geo_table_stats(const struct geo_table *t, struct geo_table_stats *out);
  * database, or an unknown family. */
 int geo_table_lookup(const struct geo_table *t, int family, const uint8_t *addr,
                      struct geo_place *out);
+
+/*
+ * Stepwise prefetch of what geo_table_lookup() of the same address will
+ * read, for a caller with many addresses to look up: it advances each one
+ * read per round and so waits for their cache misses together.  _begin
+ * prefetches the root's entry; each _step reads the entry the last call
+ * prefetched and prefetches the next (a node's entry, then the place).
+ * Both return false when nothing is left to prefetch.  Only a hint: the
+ * lookup's answer is the same with or without it.
+ */
+struct geo_table_warm {
+        const uint32_t *at; /* the entry prefetched last */
+        unsigned depth;     /* bits of the address used to reach it */
+};
+
+bool geo_table_warm_begin(const struct geo_table *t, int family, const uint8_t *addr,
+                          struct geo_table_warm *w);
+bool geo_table_warm_step(const struct geo_table *t, const uint8_t *addr,
+                         struct geo_table_warm *w);
 
 #endif

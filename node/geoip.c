@@ -54,6 +54,19 @@ static int handle_lookup(const struct dns_geo *geo, const struct dns_net *net,
         return 0;
 }
 
+static bool handle_warm(const struct dns_geo *geo, const struct dns_net *net,
+                        struct dns_geo_warm *w)
+{
+        const struct handle *h = (const struct handle *)geo;
+        struct geo_table_warm tw = {w->at, w->depth};
+        bool more = w->at == NULL
+                        ? geo_table_warm_begin(h->table, net->family, net->bytes, &tw)
+                        : geo_table_warm_step(h->table, net->bytes, &tw);
+        w->at = tw.at;
+        w->depth = tw.depth;
+        return more;
+}
+
 static void handle_release(void *ptr)
 {
         struct handle *h = ptr;
@@ -188,6 +201,7 @@ static void load_run(struct node_geoip_load *l)
                 h->db = NULL;
         }
         h->base.lookup = handle_lookup;
+        h->base.warm = h->table ? handle_warm : NULL;
         h->base.release = handle_release;
         l->h = h;
         l->seconds = seconds_now() - t0;

@@ -193,9 +193,10 @@ static void health(const uint32_t *down, unsigned n)
 
 /* Asks qname A with ECS addr/source; returns the one answer's last octet (0:
  * none) and the scope echoed. */
-static unsigned ask(const char *qname, const char *addr, uint8_t source, uint8_t *scope)
+/* Writes into q the query qname A with an ECS option for the IPv4 addr
+ * (source bits); returns q's length. */
+static size_t make_query(uint8_t *q, const char *qname, const char *addr, uint8_t source)
 {
-        uint8_t q[512], out[2048];
         size_t n = 12;
         memset(q, 0, 12);
         q[0] = 0x42;
@@ -220,6 +221,14 @@ static unsigned ask(const char *qname, const char *addr, uint8_t source, uint8_t
         q[n + 9] = 0;
         memcpy(q + n + 10, a, alen);
         n += 10 + alen;
+        return n;
+}
+
+static unsigned ask(const char *qname, const char *addr, uint8_t source, uint8_t *scope)
+{
+        uint8_t q[512], out[2048];
+        size_t n = make_query(q, qname, addr, source);
+        unsigned alen = (source + 7u) / 8u;
         size_t r = dns_answer(dns_db_current(&db), q, n, DNS_TRANSPORT_UDP, out, 0, NULL);
         assert_true(r > 12);
         assert_int_equal(out[3] & 0xf, 0);
@@ -352,6 +361,54 @@ static void test_geoproximity_client_without_coordinates(void **state)
         assert_int_equal(scope, 0);
 }
 
+/* The UDP batch path — dns_answer_warm() prefetching every query's entries
+ * of the compiled table and its place side by side, then
+ * dns_answer_parsed() — gives the bytes dns_answer() gives, for geolocation
+ * and geoproximity names, an alias, a plain name, and clients inside and
+ * outside the database's networks. */
+static void test_batch_path_gives_the_same_bytes(void **state)
+{
+        static const struct {
+                const char *name, *addr;
+                uint8_t source;
+        } qs[] = {
+            {"www.example.com.", "81.2.69.160", 32},
+            {"www.example.com.", "192.0.2.7", 24},
+            {"www.example.com.", "198.51.100.1", 24},
+            {"www.example.com.", "0.0.0.0", 0},
+            {"www.example.com.", "203.0.113.9", 24},
+            {"www.example.com.", "8.8.8.0", 24},
+            {"nodef.example.com.", "81.2.69.0", 24},
+            {"nodef.example.com.", "8.8.8.0", 24},
+            {"alias.example.com.", "81.2.69.0", 24},
+            {"near.example.com.", "198.51.100.1", 24},
+            {"pos.example.com.", "192.0.2.0", 25},
+            {"ns1.example.com.", "81.2.69.0", 24},
+            {"www.example.com.", "81.2.0.0", 16},
+            {"both.example.com.", "203.0.113.0", 24},
+        };
+        enum { N = sizeof(qs) / sizeof(qs[0]) };
+        static uint8_t q[N][512], a1[2048], a2[2048];
+        static struct dns_query parsed[N];
+        enum dns_parse_status st[N];
+        size_t len[N];
+        health(NULL, 0);
+        const struct dns_catalog *cat = dns_db_current(&db);
+        for (unsigned i = 0; i < N; i++) {
+                len[i] = make_query(q[i], qs[i].name, qs[i].addr, qs[i].source);
+                st[i] = dns_query_parse(&parsed[i], q[i], len[i]);
+        }
+        dns_answer_warm(cat, parsed, st, N);
+        for (unsigned i = 0; i < N; i++) {
+                size_t l1 = dns_answer(cat, q[i], len[i], DNS_TRANSPORT_UDP, a1, 0, NULL);
+                size_t l2 = dns_answer_parsed(cat, &parsed[i], st[i], DNS_TRANSPORT_UDP,
+                                              a2, 0, NULL);
+                assert_true(l1 > 12);
+                assert_int_equal(l1, l2);
+                assert_memory_equal(a1, a2, l1);
+        }
+}
+
 static void test_without_a_database_only_the_default_holds(void **state)
 {
         assert_int_equal(dns_db_geo_publish(&db, NULL), 0);
@@ -375,6 +432,7 @@ int main(void)
             cmocka_unit_test(test_geoproximity_bias_moves_the_boundary),
             cmocka_unit_test(test_geoproximity_health_and_fail_open),
             cmocka_unit_test(test_geoproximity_client_without_coordinates),
+            cmocka_unit_test(test_batch_path_gives_the_same_bytes),
             cmocka_unit_test(test_without_a_database_only_the_default_holds),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
