@@ -154,7 +154,7 @@ echo "in process (tools/bench/route_micro.c):"
 BUILD_DIR="$(dirname "$(dirname "$QDNS_BIN")")"
 if cc -O2 -D_GNU_SOURCE -I"$ROOT" -I"$BUILD_DIR" -o "$OUT/route_micro" \
         "$ROOT/tools/bench/route_micro.c" "$BUILD_DIR/dns/libqdns_dns.a" \
-        "$BUILD_DIR/common/libqdns_common.a" -lldns -lpthread 2> "$OUT/route_micro.log"; then
+        "$BUILD_DIR/common/libqdns_common.a" -lldns -lpthread -lm 2> "$OUT/route_micro.log"; then
         taskset -c 0 "$OUT/route_micro" "$N" 9
 else
         echo "  (not built: $OUT/route_micro.log)"
