@@ -13,7 +13,7 @@ void reclaim_init(struct reclaim_list *list)
         memset(list, 0, sizeof(*list));
 }
 
-static int reserve(struct reclaim_list *list, size_t extra)
+int reclaim_reserve(struct reclaim_list *list, size_t extra)
 {
         if (list->count + extra <= list->capacity)
                 return 0;
@@ -30,7 +30,7 @@ static int reserve(struct reclaim_list *list, size_t extra)
 
 int reclaim_push(struct reclaim_list *list, void (*free_fn)(void *), void *ptr)
 {
-        if (reserve(list, 1) != 0)
+        if (reclaim_reserve(list, 1) != 0)
                 return -ENOMEM;
         list->entries[list->count++] = (struct reclaim_entry){free_fn, ptr};
         return 0;
@@ -45,7 +45,7 @@ void reclaim_run(struct reclaim_list *list)
 
 int reclaim_splice(struct reclaim_list *dst, struct reclaim_list *src)
 {
-        if (reserve(dst, src->count) != 0)
+        if (reclaim_reserve(dst, src->count) != 0)
                 return -ENOMEM;
         memcpy(dst->entries + dst->count, src->entries,
                src->count * sizeof(*src->entries));

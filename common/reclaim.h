@@ -26,6 +26,10 @@ struct reclaim_list {
 
 void reclaim_init(struct reclaim_list *list);
 
+/* Makes room for `extra` more entries: the next `extra` pushes cannot fail.
+ * 0 or -ENOMEM. */
+int reclaim_reserve(struct reclaim_list *list, size_t extra);
+
 /* Defers free_fn(ptr).  Returns 0 or -ENOMEM (then nothing was deferred). */
 int reclaim_push(struct reclaim_list *list, void (*free_fn)(void *), void *ptr);
 

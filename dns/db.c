@@ -706,6 +706,11 @@ int dns_txn_zones_adopt(struct dns_txn *to, struct dns_txn *from,
         *replaced = NULL;
         struct dns_catalog *t = to->catalog, *f = from->catalog;
         struct dns_zones *old = NULL;
+        /* The commit's one push (the old catalog) cannot fail after this:
+         * a commit that failed would abort `to`, and the abort frees only
+         * what `to` made, so the adopted zones would be lost to both. */
+        if (reclaim_reserve(&to->retired, 1) != 0)
+                return fail(to, -ENOMEM, "out of memory");
         if (t->zones.root != NULL) {
                 old = malloc(sizeof(*old));
                 if (old == NULL)

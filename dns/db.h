@@ -164,7 +164,8 @@ void dns_zone_free(struct dns_zone *zone);
  * `from` keeps no zone (abort it afterwards).  The zones `to` held go to
  * *replaced (NULL when it held none): once `to` is committed nothing reads
  * them; free them with dns_zones_free (any thread: at a million zones that
- * takes seconds).  0 or -ENOMEM (nothing changed).
+ * takes seconds).  0 or -ENOMEM (nothing changed).  After a 0, committing
+ * `to` (with no further change) cannot fail.
  */
 struct dns_zones;
 int dns_txn_zones_adopt(struct dns_txn *to, struct dns_txn *from,

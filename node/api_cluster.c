@@ -53,6 +53,9 @@ void node_api_health(struct node_http_request *r, void *ctx)
             state_name(consensus_replica_state(&c->replica)), "leader",
             (json_int_t)leader, "applied_index", (json_int_t)node_cluster_applied(c),
             "term", (json_int_t)consensus_replica_term(&c->replica));
+        if (body != NULL)
+                json_object_set_new(body, "served_index",
+                                    json_integer((json_int_t)node_cluster_served(c)));
         if (!ready)
                 json_object_set_new(body, "reason", json_string(reason));
         if (body != NULL && api->geoip != NULL)

@@ -113,8 +113,9 @@ int node_cluster_post_leader(struct node_cluster *c, const char *target, const c
                                  &req, cb, ctx);
 }
 
-/* What this node answers to the others' polls: 0 until it is restored (its
- * snapshot and log applied and published, DNS open).  A restarting member
+/* What this node answers to the others' polls: node_cluster_served, 0 until
+ * it is restored (its snapshot and log applied and published, DNS open) and
+ * while DNS serves less than it applied.  A restarting member
  * must not count for INSYNC, and a node restarting with it must not take
  * its half-applied log for the whole (ready.c's "caught up with the
  * leader" rule: when every node restarts at once, the new leader may still
@@ -122,7 +123,7 @@ int node_cluster_post_leader(struct node_cluster *c, const char *target, const c
 static uint64_t applied_index(void *ctx)
 {
         struct node_cluster *c = ctx;
-        return c->restored ? node_cluster_applied(c) : 0;
+        return node_cluster_served(c);
 }
 
 static void on_side_accepted(void *ctx, unsigned kind, raft_id peer, int fd)

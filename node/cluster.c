@@ -221,6 +221,13 @@ uint64_t node_cluster_applied(struct node_cluster *c)
         return consensus_replica_applied(&c->replica);
 }
 
+uint64_t node_cluster_served(struct node_cluster *c)
+{
+        if (!c->restored || c->rebuild != NULL || c->stale_all || c->n_stale > 0)
+                return 0;
+        return node_cluster_applied(c);
+}
+
 uint64_t node_cluster_leader(struct node_cluster *c, const char **raft_address)
 {
         const char *address = NULL;

@@ -101,10 +101,10 @@ struct node_cluster {
          * the numbers IP-based sets and the tries carry (publish_cidr.c). */
         struct node_cidr_name **cidr_names;
         uint32_t cidr_name_count;
-        struct pmap_flat cidr_map;  /* struct node_cidr_name by key */
-        bool cidr_stale;          /* a trie failed to publish: rebuild all */
-        bool cidr_building;       /* a trie is being built off the loop */
-        uint64_t cidr_generation; /* of the latest collection change */
+        struct pmap_flat cidr_map; /* struct node_cidr_name by key */
+        bool cidr_stale;           /* a trie failed to publish: rebuild all */
+        bool cidr_building;        /* a trie is being built off the loop */
+        uint64_t cidr_generation;  /* of the latest collection change */
         /* Told when an id is interned (node/health.c publishes again). */
         void (*health_interned)(void *ctx);
         void *health_ctx;
@@ -200,6 +200,12 @@ bool node_cluster_awaits_join(struct node_cluster *c);
 uint64_t node_cluster_leader(struct node_cluster *c, const char **raft_address);
 const char *node_cluster_leader_api(struct node_cluster *c);
 uint64_t node_cluster_applied(struct node_cluster *c);
+/* The applied index DNS serves in full, as the other nodes count it for
+ * INSYNC: 0 while the node restores, while a whole-state publish
+ * (publish_all.c) builds the catalog aside, and while a zone whose publish
+ * failed waits for its retry — the served catalog is then behind the
+ * applied state. */
+uint64_t node_cluster_served(struct node_cluster *c);
 
 /*
  * The number the DNS engine knows a health check by (1 + its index in a

@@ -68,10 +68,14 @@ static void on_polled(void *ctx, int status, const char *type, const char *body,
                                    : NULL;
                 json_t *applied = root ? json_object_get(root, "applied_index") : NULL;
                 json_t *restored = root ? json_object_get(root, "restored") : NULL;
+                json_t *served = root ? json_object_get(root, "served_index") : NULL;
                 if (json_is_integer(applied)) {
-                        /* a member still restoring counts as having applied
-                         * nothing (call.c says why) */
-                        peer->applied = json_is_false(restored)
+                        /* what the member's DNS serves in full: nothing while
+                         * it restores or publishes aside (call.c says why);
+                         * a node without served_index, by restored */
+                        peer->applied = json_is_integer(served)
+                                            ? (uint64_t)json_integer_value(served)
+                                        : json_is_false(restored)
                                             ? 0
                                             : (uint64_t)json_integer_value(applied);
                         peer->reachable = true;
@@ -208,7 +212,7 @@ void node_cluster_lagging(struct node_cluster *c, uint64_t index, json_t **pendi
                         continue;
                 bool self = s->id == c->cfg->node_id;
                 const struct node_peer *p = self ? NULL : node_cluster_peer(c, s->id);
-                uint64_t applied = self ? node_cluster_applied(c) : p ? p->applied : 0;
+                uint64_t applied = self ? node_cluster_served(c) : p ? p->applied : 0;
                 bool down = !self && p != NULL && p->polled && !p->reachable;
                 if (applied >= index && !down)
                         continue;
@@ -235,7 +239,7 @@ void node_peers_advance_sync(struct node_cluster *c)
         uint64_t newest = cs_state_change_at(&c->state, changes - 1)->index;
         if (newest <= c->state.synced_index)
                 return;
-        uint64_t low = node_cluster_applied(c);
+        uint64_t low = node_cluster_served(c);
         for (size_t i = 0; i < consensus_replica_member_count(&c->replica); i++) {
                 struct consensus_member s;
                 consensus_replica_member_at(&c->replica, i, &s);

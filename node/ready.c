@@ -67,8 +67,9 @@ static void on_restore_check(uv_timer_t *timer)
         struct node_cluster *c = timer->data;
         if (c->restored || !c->running)
                 return;
-        if (c->rebuild != NULL)
-                return; /* DNS opens on the whole restored state, not a part */
+        if (c->rebuild != NULL || c->stale_all)
+                return; /* DNS opens on the whole restored state, not a part
+                         * (a failed build starts again from the tick) */
         uint64_t applied = node_cluster_applied(c);
         if (applied >= c->restore_target) {
                 restored(c, "the log is applied");
