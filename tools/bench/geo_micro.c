@@ -27,32 +27,12 @@
 #include "common/lpm.h"
 #include "geo/geo.h"
 #include "geo/table.h"
+#include "tools/bench/bench_util.h"
 
 #define QUERIES 1000000
 #define BATCH   64
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
-
-static uint64_t next(void)
-{
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        return rng;
-}
-
-static double now_cpu(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-        double x = *(const double *)a, y = *(const double *)b;
-        return x < y ? -1 : x > y;
-}
 
 static uint8_t (*clients)[4];
 static unsigned nclients;
@@ -74,10 +54,10 @@ static double run(const struct geo_table *t, const struct lpm *trie, int kind, i
 {
         unsigned batch[BATCH];
         uint64_t dep = 0;
-        double t0 = now_cpu();
+        double t0 = bench_cpu_ns();
         for (unsigned q = 0; q < QUERIES; q += BATCH) {
                 for (unsigned i = 0; i < BATCH; i++)
-                        batch[i] = (unsigned)(next() % nclients);
+                        batch[i] = (unsigned)(bench_xorshift(&rng) % nclients);
                 pollute_read();
 #ifndef GEO_MICRO_NO_WARM /* built against a tree without the prefetch */
                 if (warm && kind == 0) {
@@ -132,7 +112,7 @@ static double run(const struct geo_table *t, const struct lpm *trie, int kind, i
                         sink += dep;
                 }
         }
-        return (now_cpu() - t0) * 1e9 / QUERIES;
+        return (bench_cpu_ns() - t0) / QUERIES;
 }
 
 int main(int argc, char **argv)
@@ -158,7 +138,7 @@ int main(int argc, char **argv)
         struct lpm_prefix *pre = calloc(want, sizeof(*pre));
         unsigned npre = 0;
         while (nclients < want) {
-                uint32_t v = (uint32_t)next();
+                uint32_t v = (uint32_t)bench_xorshift(&rng);
                 uint8_t a[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8),
                                 0};
                 struct geo_place p;
@@ -191,7 +171,7 @@ int main(int argc, char **argv)
                         ns[m][r] = run(t, trie, m / 2, m & 1);
                 }
         for (int m = 0; m < 5; m++) {
-                qsort(ns[m], rounds, sizeof(double), cmp_double);
+                qsort(ns[m], rounds, sizeof(double), bench_cmp_double);
                 printf("%-10s clients %u  ns/query median %.1f (min %.1f, max %.1f)\n",
                        names[m], nclients, ns[m][rounds / 2], ns[m][0],
                        ns[m][rounds - 1]);

@@ -19,37 +19,17 @@
 #include <time.h>
 
 #include "common/lpm.h"
+#include "tools/bench/bench_util.h"
 
 #define LOOKUPS 1000000
 
 static uint64_t rng = 0x243f6a8885a308d3ull;
-
-static uint64_t next(void)
-{
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        return rng;
-}
-
-static double now_cpu(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static double now_wall(void)
 {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-        double x = *(const double *)a, y = *(const double *)b;
-        return x < y ? -1 : x > y;
 }
 
 static void mask(uint8_t *addr, unsigned len)
@@ -60,7 +40,7 @@ static void mask(uint8_t *addr, unsigned len)
 
 static void random_prefix(struct lpm_prefix *p)
 {
-        uint64_t r = next(), s = next();
+        uint64_t r = bench_xorshift(&rng), s = bench_xorshift(&rng);
         memset(p, 0, sizeof(*p));
         if (r % 10 != 9) {
                 static const uint8_t lens[] = {8,  12, 16, 16, 18, 20, 20, 22,
@@ -112,15 +92,15 @@ int main(int argc, char **argv)
         }
         for (size_t i = 0; i < n; i++) /* shuffled: the build sorts itself */
         {
-                size_t j = (size_t)(next() % (i + 1));
+                size_t j = (size_t)(bench_xorshift(&rng) % (i + 1));
                 struct lpm_prefix t = p[i];
                 p[i] = p[j];
                 p[j] = t;
         }
         for (size_t i = 0; i < LOOKUPS; i++) {
-                uint64_t s = next();
+                uint64_t s = bench_xorshift(&rng);
                 if (i % 2 == 0 && n > 0) {
-                        q[i] = p[next() % n];
+                        q[i] = p[bench_xorshift(&rng) % n];
                         memcpy(q[i].addr + (q[i].family == LPM_IPV4 ? 2 : 6), &s, 2);
                 } else {
                         q[i].family = i % 20 == 1 ? LPM_IPV6 : LPM_IPV4;
@@ -140,19 +120,19 @@ int main(int argc, char **argv)
         double *ns = calloc(rounds, sizeof(*ns));
         uint64_t found = 0, sink = 0;
         for (unsigned r = 0; r < rounds; r++) {
-                double t0 = now_cpu();
+                double t0 = bench_cpu_ns();
                 for (size_t i = 0; i < LOOKUPS; i++) {
                         struct lpm_match m;
                         lpm_lookup(t, q[i].family, q[i].addr, q[i].len, &m);
                         found += m.found;
                         sink += m.value + m.scope;
                 }
-                ns[r] = (now_cpu() - t0) * 1e9 / LOOKUPS;
+                ns[r] = (bench_cpu_ns() - t0) / LOOKUPS;
         }
         double sorted[64];
         unsigned k = rounds < 64 ? rounds : 64;
         memcpy(sorted, ns, k * sizeof(double));
-        qsort(sorted, k, sizeof(double), cmp_double);
+        qsort(sorted, k, sizeof(double), bench_cmp_double);
         printf(
             "prefixes %zu (distinct %zu), build %.0f ms, memory %.1f MB (%.1f bytes per "
             "prefix)\n",

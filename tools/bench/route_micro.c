@@ -26,6 +26,7 @@
 #include "dns/route.h"
 #include "dns/wire.h"
 #include "dns/zonefile.h"
+#include "tools/bench/bench_util.h"
 
 #define QUERIES 100000
 #define KINDS   6
@@ -119,19 +120,6 @@ struct query {
         uint16_t len;
 };
 
-static double cpu_ns(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-        return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-        double x = *(const double *)a, y = *(const double *)b;
-        return (x > y) - (x < y);
-}
-
 int main(int argc, char **argv)
 {
         unsigned n = argc > 1 ? (unsigned)atoi(argv[1]) : 2000;
@@ -163,14 +151,14 @@ int main(int argc, char **argv)
         size_t sink = 0;
         for (unsigned r = 0; r < rounds; r++)
                 for (int k = 0; k < KINDS; k++) {
-                        double t0 = cpu_ns();
+                        double t0 = bench_cpu_ns();
                         for (int i = 0; i < QUERIES; i++) {
                                 const struct query *one = &q[k * QUERIES + i];
                                 sink +=
                                     dns_answer(cat, one->wire, one->len,
                                                DNS_TRANSPORT_UDP, out, rotation++, NULL);
                         }
-                        ns[k * rounds + r] = (cpu_ns() - t0) / QUERIES;
+                        ns[k * rounds + r] = (bench_cpu_ns() - t0) / QUERIES;
                 }
         static const char *const labels[KINDS] = {
             "simple (1 A)",    "simple8 (8 A)",  "weighted (3 sets)",
@@ -178,7 +166,7 @@ int main(int argc, char **argv)
         double med[KINDS];
         printf("| names | median ns per query (CPU) | rounds |\n|---|---:|---|\n");
         for (int k = 0; k < KINDS; k++) {
-                qsort(&ns[k * rounds], rounds, sizeof(double), cmp_double);
+                qsort(&ns[k * rounds], rounds, sizeof(double), bench_cmp_double);
                 med[k] = ns[k * rounds + rounds / 2];
                 printf("| %s | %.1f | %u |\n", labels[k], med[k], rounds);
         }

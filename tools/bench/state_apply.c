@@ -26,32 +26,9 @@
 #include "common/pmap.h"
 #include "common/reclaim.h"
 #include "consensus/state.h"
+#include "tools/bench/bench_util.h"
 
 #define ROUNDS 9
-
-static double cpu_ns(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-        return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static size_t heap_used(void)
-{
-        struct mallinfo2 mi = mallinfo2();
-        return mi.uordblks + mi.hblkhd;
-}
-
-/* "z<i>.example." as a wire name; returns its length. */
-static size_t origin_of(unsigned i, uint8_t *out)
-{
-        char label[16];
-        int n = snprintf(label, sizeof(label), "z%u", i);
-        out[0] = (uint8_t)n;
-        memcpy(out + 1, label, (size_t)n);
-        memcpy(out + 1 + n, "\7example\0", 9);
-        return 1 + (size_t)n + 9;
-}
 
 static const uint8_t soa[] = {3,  'n', 's', '1', 0,   4, 'h', 'o', 's', 't', 0,
                               0,  0,   0,   1,   0,   0, 14,  16,  0,   0,   2,
@@ -68,7 +45,7 @@ static uint64_t next_index = 1;
 static int create(struct cs_state *st, unsigned i, struct cs_result *res)
 {
         uint8_t origin[64];
-        size_t len = origin_of(i, origin);
+        size_t len = bench_zone_origin(i, origin);
         char id[32];
         snprintf(id, sizeof(id), "Z%08u", i);
         struct cs_zone_spec spec = {
@@ -91,7 +68,7 @@ static int upsert(struct cs_state *st, unsigned zone, unsigned round,
                   struct cs_result *res)
 {
         uint8_t origin[64], owner[80];
-        size_t len = origin_of(zone, origin);
+        size_t len = bench_zone_origin(zone, origin);
         int n = snprintf((char *)owner + 1, sizeof(owner) - 1, "h%u", round);
         owner[0] = (uint8_t)n;
         memcpy(owner + 1 + n, origin, len);
@@ -108,15 +85,9 @@ static int upsert(struct cs_state *st, unsigned zone, unsigned round,
         return rc;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-        double x = *(const double *)a, y = *(const double *)b;
-        return x < y ? -1 : x > y;
-}
-
 static void report(const char *what, double *v, unsigned n, unsigned k)
 {
-        qsort(v, ROUNDS, sizeof(*v), cmp_double);
+        qsort(v, ROUNDS, sizeof(*v), bench_cmp_double);
         printf(
             "%-8s N=%u K=%u: median %.0f ns per apply (min %.0f, max %.0f, %d rounds)\n",
             what, n, k, v[ROUNDS / 2] / k, v[0] / k, v[ROUNDS - 1] / k, ROUNDS);
@@ -153,27 +124,27 @@ static int tables(unsigned n)
         struct reclaim_list retired;
         reclaim_init(&retired);
         struct pmap_txn txn = {1, &retired, 0};
-        size_t h0 = heap_used();
-        double t0 = cpu_ns();
+        size_t h0 = bench_heap_used();
+        double t0 = bench_cpu_ns();
         for (unsigned i = 0; i < n; i++)
                 if (pmap_put(&txn, &trie, items[i].hash, &items[i].key, &items[i],
                              titem_match, titem_hash, NULL, NULL) != 0)
                         return 1;
-        double put_trie = (cpu_ns() - t0) / n;
-        size_t h1 = heap_used();
-        t0 = cpu_ns();
+        double put_trie = (bench_cpu_ns() - t0) / n;
+        size_t h1 = bench_heap_used();
+        t0 = bench_cpu_ns();
         if (pmap_flat_reserve(&flat, n) != 0)
                 return 1;
         for (unsigned i = 0; i < n; i++)
                 pmap_flat_put(&flat, items[i].hash, &items[i].key, &items[i],
                               titem_match);
-        double put_flat = (cpu_ns() - t0) / n;
-        size_t h2 = heap_used();
+        double put_flat = (bench_cpu_ns() - t0) / n;
+        size_t h2 = bench_heap_used();
         double get[2][ROUNDS];
         uint64_t sink = 0;
         for (unsigned r = 0; r < ROUNDS; r++)
                 for (int v = 0; v < 2; v++) {
-                        t0 = cpu_ns();
+                        t0 = bench_cpu_ns();
                         for (unsigned i = 0; i < 100000; i++) {
                                 uint64_t k = probe[i];
                                 uint64_t h = hash_mix64(k);
@@ -182,7 +153,7 @@ static int tables(unsigned n)
                                            : pmap_flat_get(&flat, h, &k, titem_match);
                                 sink += it->hash;
                         }
-                        get[v][r] = cpu_ns() - t0;
+                        get[v][r] = bench_cpu_ns() - t0;
                 }
         /* Mapped tables (1 MB and more) are outside mallinfo2's heap: count
          * the flat table's slots directly. */
@@ -213,33 +184,33 @@ int main(int argc, char **argv)
         struct cs_state st;
         struct cs_result res;
         cs_result_init(&res);
-        size_t before = heap_used();
+        size_t before = bench_heap_used();
         cs_state_init(&st);
         for (unsigned i = 0; i < n; i++)
                 if (create(&st, i, &res) != 0)
                         return 1;
         printf("filled   N=%u: %.0f bytes per zone (with its change record)\n", n,
-               (double)(heap_used() - before) / n);
+               (double)(bench_heap_used() - before) / n);
         double t_create[ROUNDS], t_upsert[ROUNDS];
         for (unsigned r = 0; r < ROUNDS; r++) {
-                double t0 = cpu_ns();
+                double t0 = bench_cpu_ns();
                 for (unsigned j = 0; j < k; j++)
                         if (create(&st, n + j, &res) != 0)
                                 return 1;
-                t_create[r] = cpu_ns() - t0;
+                t_create[r] = bench_cpu_ns() - t0;
                 for (unsigned j = 0; j < k; j++) {
                         uint8_t origin[64];
-                        size_t len = origin_of(n + j, origin);
+                        size_t len = bench_zone_origin(n + j, origin);
                         struct cs_ctx ctx = {.index = next_index++, .timestamp_ms = 1000};
                         if (cs_state_zone_delete(&st, &ctx, origin, len, true, &res) != 0)
                                 return 1;
                         cs_result_reset(&res);
                 }
-                t0 = cpu_ns();
+                t0 = bench_cpu_ns();
                 for (unsigned j = 0; j < k; j++)
                         if (upsert(&st, (r * k + j) % n, r, &res) != 0)
                                 return 1;
-                t_upsert[r] = cpu_ns() - t0;
+                t_upsert[r] = bench_cpu_ns() - t0;
         }
         report("create", t_create, n, k);
         report("upsert", t_upsert, n, k);

@@ -34,6 +34,7 @@
 #include "dns/rrl.h"
 #include "dns/wire.h"
 #include "dns/zonefile.h"
+#include "tools/bench/bench_util.h"
 
 #define BATCH   64
 #define MAXQ    100000
@@ -82,19 +83,6 @@ static int encode(const char *name, const char *type, uint16_t id, struct query 
         wire_put16(q->wire + pos + 2, DNS_CLASS_IN);
         q->len = pos + 4;
         return 0;
-}
-
-static double cpu_ns(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-        return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-        double x = *(const double *)a, y = *(const double *)b;
-        return x < y ? -1 : x > y;
 }
 
 /* The batch of round_trip(), without the system calls' parts. */
@@ -233,14 +221,14 @@ int main(int argc, char **argv)
         struct dns_answer_stats stats = {0};
         double *per = calloc((size_t)passes, sizeof(double));
         for (int p = -1; p < passes; p++) { /* pass -1 warms up */
-                double t0 = cpu_ns();
+                double t0 = bench_cpu_ns();
                 for (unsigned at = 0; at + BATCH <= nq; at += BATCH)
                         batch(cat, &rrl, m, &packed, at, BATCH, &rotation, &slip, &stats);
-                double t = (cpu_ns() - t0) / (double)(nq / BATCH * BATCH);
+                double t = (bench_cpu_ns() - t0) / (double)(nq / BATCH * BATCH);
                 if (p >= 0)
                         per[p] = t;
         }
-        qsort(per, (size_t)passes, sizeof(double), cmp_double);
+        qsort(per, (size_t)passes, sizeof(double), bench_cmp_double);
         printf("%s: %.1f ns per query (median of %d passes over %u queries; best %.1f)"
                " noerror %llu nxdomain %llu\n",
                argv[0], per[passes / 2], passes, nq, per[0],

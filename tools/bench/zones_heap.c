@@ -24,6 +24,7 @@
 
 #include "consensus/snapshot.h"
 #include "consensus/state.h"
+#include "tools/bench/bench_util.h"
 
 static double now_ms(void)
 {
@@ -84,23 +85,6 @@ static int encode_times(struct cs_state *st, unsigned n)
         return 0;
 }
 
-static size_t heap_used(void)
-{
-        struct mallinfo2 mi = mallinfo2();
-        return mi.uordblks + mi.hblkhd;
-}
-
-/* "z<i>.example." as a wire name; returns its length. */
-static size_t origin_of(unsigned i, uint8_t *out)
-{
-        char label[16];
-        int n = snprintf(label, sizeof(label), "z%u", i);
-        out[0] = (uint8_t)n;
-        memcpy(out + 1, label, (size_t)n);
-        memcpy(out + 1 + n, "\7example\0", 9);
-        return 1 + (size_t)n + 9;
-}
-
 static size_t name_wire(const char *const *labels, uint8_t *out)
 {
         size_t o = 0;
@@ -141,7 +125,7 @@ static int restore_zones(struct cs_state *st, const struct zone_data *d, unsigne
         char err[256];
         for (unsigned i = 0; i < n; i++) {
                 uint8_t origin[64];
-                size_t len = origin_of(i, origin);
+                size_t len = bench_zone_origin(i, origin);
                 char id[32];
                 snprintf(id, sizeof(id), "Z%08u", i);
                 struct cs_zone *z;
@@ -168,7 +152,7 @@ static int create_zones(struct cs_state *st, const struct zone_data *d, unsigned
         int rc = 0;
         for (unsigned i = 0; i < n && rc == 0; i++) {
                 uint8_t origin[64];
-                size_t len = origin_of(i, origin);
+                size_t len = bench_zone_origin(i, origin);
                 char id[32];
                 snprintf(id, sizeof(id), "Z%08u", i);
                 struct cs_zone_spec spec = {
@@ -206,22 +190,22 @@ int main(int argc, char **argv)
         printf("sizeof(struct cs_rrset) = %zu\n", sizeof(struct cs_rrset));
 
         struct cs_state st;
-        size_t before = heap_used();
+        size_t before = bench_heap_used();
         cs_state_init(&st);
         if (restore_zones(&st, &d, n) != 0)
                 return 1;
-        size_t after = heap_used();
+        size_t after = bench_heap_used();
         printf("restored: %u zones, %.0f bytes per zone (zones and sets)\n", n,
                (double)(after - before) / n);
         if (encode && encode_times(&st, n) != 0)
                 return 1;
         cs_state_fini(&st);
 
-        before = heap_used();
+        before = bench_heap_used();
         cs_state_init(&st);
         if (create_zones(&st, &d, n) != 0)
                 return 1;
-        after = heap_used();
+        after = bench_heap_used();
         printf("created:  %u zones, %.0f bytes per zone (with its change record)\n", n,
                (double)(after - before) / n);
         cs_state_fini(&st);
