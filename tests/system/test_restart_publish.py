@@ -41,7 +41,7 @@ import dns.rcode
 
 from cluster_util import QDNS_BIN, change
 from test_cluster import post_changes
-from test_scale import bulk, is_asan
+from test_scale import bulk, bulk_done, is_asan
 
 SLACK = float(os.environ.get("QDNS_TIMING_SLACK", "1"))
 ZONES = int(os.environ.get("QDNS_RESTART_ZONES",
@@ -60,19 +60,7 @@ def create_zones(node, count, per_request=1000, parallel=2):
         body = {"create": [{"name": zone_name(k),
                             "zone_file": f"ns1 300 A 192.0.2.{k % 250 + 1}\n"}
                            for k in range(start, min(start + per_request, count))]}
-        for _ in range(10):
-            r = bulk(node(), body, key=f"restart-{start}", timeout=300)
-            if r.status == 503:
-                time.sleep(0.5)
-                continue
-            assert r.status == 200, r
-            failed = [x for x in r.json["results"] if "error" in x]
-            if failed and all(x["status"] == 503 for x in failed):
-                time.sleep(0.5)
-                continue
-            assert not failed, failed[:3]
-            return
-        raise AssertionError(f"bulk request {start} still failing")
+        bulk_done(node, body, f"restart-{start}", attempts=10)
 
     threads = [threading.Thread(target=lambda s=s: [one(x) for x in range(
         s * per_request, count, parallel * per_request)]) for s in range(parallel)]

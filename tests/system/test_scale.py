@@ -36,6 +36,26 @@ def bulk(node, body, key=None, timeout=60.0):
     return node.post("/v1/zones/bulk", body, headers=headers, timeout=timeout)
 
 
+def bulk_done(node, body, key, attempts=5):
+    """POST /v1/zones/bulk to node() until no result failed: sent again with
+    its Idempotency-Key after a 503 of the request or of every failed item
+    (a leader change under load); any other failure fails the test.  The
+    answer's JSON."""
+    for _ in range(attempts):
+        r = bulk(node(), body, key=key, timeout=300)
+        if r.status == 503:
+            time.sleep(0.5)
+            continue
+        assert r.status == 200, r
+        failed = [x for x in r.json["results"] if "error" in x]
+        if failed and all(x["status"] == 503 for x in failed):
+            time.sleep(0.5)
+            continue
+        assert not failed, failed[:3]
+        return r.json
+    raise AssertionError(f"bulk request {key} still failing after {attempts} attempts")
+
+
 def by_name(resp):
     """Results by (action, name); the first one when a name repeats."""
     out = {}
@@ -189,20 +209,7 @@ def create_many(node, count, per_request=1000, parallel=2):
                                          f"@ NS ns1\nns1 A 192.0.2.1\n"
                                          f"www 60 A 192.0.2.{k % 250 + 1}\n"}
                            for k in range(start, min(start + per_request, count))]}
-        key = f"scale-{start}"
-        for attempt in range(5):
-            r = bulk(node(), body, key=key, timeout=300)
-            if r.status == 503:
-                time.sleep(0.5)
-                continue
-            assert r.status == 200, r
-            failed = [x for x in r.json["results"] if "error" in x]
-            if failed and all(x["status"] == 503 for x in failed):
-                time.sleep(0.5)
-                continue
-            assert not failed, failed[:3]
-            return r.json["succeeded"]
-        raise AssertionError(f"bulk request {start} still failing after retries")
+        return bulk_done(node, body, f"scale-{start}")["succeeded"]
 
     with ThreadPoolExecutor(parallel) as ex:
         return sum(ex.map(one, range(0, count, per_request)))
