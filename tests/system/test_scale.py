@@ -13,7 +13,6 @@ import json
 import os
 import http.client
 import subprocess
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
