@@ -70,8 +70,10 @@ static bool warm_descend(struct dns_zone_warm *warm)
                 /* The record sets' table and, on the next line, the first
                  * records (a table of two sets already fills 56 bytes). */
                 const char *sets = (const char *)warm->node->rrsets;
-                __builtin_prefetch(sets);
-                __builtin_prefetch(sets + 64);
+                if (sets != NULL) { /* an empty non-terminal has none */
+                        __builtin_prefetch(sets);
+                        __builtin_prefetch(sets + 64);
+                }
                 return false;
         }
         const struct dns_lname *name = warm->name;
