@@ -244,11 +244,11 @@ struct cs_zone {
         char *zone_id;
         char *comment;
         uint64_t created_ms;
-        uint32_t serial;        /* equals the serial inside the apex SOA */
-        struct pmap_flat rrsets;  /* struct cs_rrset by (owner, type, set id) */
-        struct pmap_flat owners;  /* owner counters, for the CNAME rule */
-        struct pmap_flat groups;  /* struct cs_group by (owner, type) */
-        struct cs_zlink *order; /* this zone's place in cs_state.order */
+        uint32_t serial;         /* equals the serial inside the apex SOA */
+        struct pmap_flat rrsets; /* struct cs_rrset by (owner, type, set id) */
+        struct pmap_flat owners; /* owner counters, for the CNAME rule */
+        struct pmap_flat groups; /* struct cs_group by (owner, type) */
+        struct cs_zlink *order;  /* this zone's place in cs_state.order */
 };
 
 enum cs_change_kind {
@@ -420,15 +420,15 @@ struct cs_latency_observer {
 
 struct cs_latency_table {
         struct pmap_flat entries; /* struct cs_latency_entry by prefix and region */
-        size_t n_measured;      /* entries with a measured value */
-        uint64_t version;       /* bumped by every change */
+        size_t n_measured;        /* entries with a measured value */
+        uint64_t version;         /* bumped by every change */
         struct cs_latency_observer observer;
 };
 
 struct cs_state {
         struct pmap_flat zones;    /* struct cs_zone by origin */
         struct pmap_flat zone_ids; /* struct cs_zone by zone id */
-        struct cs_zorder order;  /* the zones by name (API pages) */
+        struct cs_zorder order;    /* the zones by name (API pages) */
         /* Record sets of all zones, kept by every operation that adds or
          * removes sets (derived, not replicated): the metrics read it
          * instead of walking every zone. */
@@ -438,8 +438,8 @@ struct cs_state {
         size_t changes_cap, changes_head, changes_count;
         struct pmap_flat change_ids;  /* struct cs_change by id */
         struct pmap_flat request_ids; /* struct cs_change by request id */
-        uint64_t synced_index;      /* changes up to here are INSYNC */
-        struct cs_member *members;  /* sorted by id */
+        uint64_t synced_index;        /* changes up to here are INSYNC */
+        struct cs_member *members;    /* sorted by id */
         size_t n_members;
         uint64_t last_index; /* index of the last command applied */
         /* Bounds of the change log; part of the replicated state. */
