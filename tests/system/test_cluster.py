@@ -311,6 +311,10 @@ def test_sigterm_under_write_load_exits_cleanly(cluster_factory):
         assert sum(len(w.acked) for w in writers) >= 40, node.log()
         c.restart(node.id)
         c.wait_leader(timeout=10)
+        # DNS opens once the node has published its whole restored state
+        # (under ASan that can outlast the election); what it then serves
+        # must hold every acknowledged change.
+        c.wait_healthy([node.id], timeout=30)
         for w in writers:
             for i in sorted(w.acked):
                 assert node.values(f"r{i}.{w.zone}") == {ip_of(i)}, \
@@ -691,7 +695,9 @@ def test_auth(cluster_factory):
                      403, "Forbidden")
         assert_error(node.post("/v1/cluster/members", c[4].member_json(), token=READ_TOKEN),
                      403, "Forbidden")
-    # nothing of that was applied
+    # nothing of that was applied (the follower first applies the zone's
+    # creation, which the leader acknowledged before telling it the commit)
+    c.wait_applied([f])
     assert f.get("/v1/zones/auth.test./rrsets/a.auth.test./A").status == 404
     assert {z["name"] for z in f.get("/v1/zones").json["zones"]} == {"auth.test."}
     assert len(ld.get("/v1/cluster").json["members"]) == 3
