@@ -25,7 +25,7 @@ import time
 
 import pytest
 
-from cluster_util import ADMIN_TOKEN, READ_TOKEN, Cluster, change
+from cluster_util import ADMIN_TOKEN, READ_TOKEN, change
 
 OTHER_ADMIN = "other-admin-secret-42"
 

@@ -21,7 +21,7 @@ import dns.rcode
 import pytest
 import requests
 
-from cluster_util import ADMIN_TOKEN, READ_TOKEN, Cluster, change
+from cluster_util import ADMIN_TOKEN, READ_TOKEN, change
 
 
 

@@ -27,7 +27,6 @@ import subprocess
 import time
 
 import dns.rcode
-import pytest
 import yaml
 
 from cluster_util import READ_TOKEN, http

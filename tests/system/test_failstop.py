@@ -15,9 +15,8 @@ The disk-full case is in tests/faults/test_disk_clock.py.
 
 import time
 
-import pytest
 
-from cluster_util import Cluster, change
+from cluster_util import change
 
 SLACK = float(__import__("os").environ.get("QDNS_TIMING_SLACK", "1"))
 

@@ -17,7 +17,6 @@ Run from this directory:
 """
 
 import json
-import socket
 import subprocess
 from pathlib import Path
 

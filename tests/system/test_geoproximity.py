@@ -24,7 +24,6 @@ import json
 import os
 import socket
 import subprocess
-import time
 
 import pytest
 

@@ -36,7 +36,7 @@ import dns.query
 import pytest
 
 from conftest import free_port
-from test_geo import (QUORUMCTL, SLACK, V4, ask, ecs_bytes, same_everywhere, upsert,
+from test_geo import (QUORUMCTL, SLACK, V4, ecs_bytes, same_everywhere, upsert,
                       wait_values, write_mmdb)
 
 ZONE = "lat.test."

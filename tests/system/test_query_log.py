@@ -21,7 +21,6 @@ import time
 
 import dns.message
 import dns.rcode
-import pytest
 
 from cluster_util import READ_TOKEN, http
 

@@ -33,10 +33,8 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 

@@ -17,9 +17,8 @@ import dns.exception
 import dns.message
 import dns.query
 import dns.rcode
-import pytest
 
-from cluster_util import Cluster, change, http, ADMIN_TOKEN
+from cluster_util import change, http
 from test_cluster import bulk_write, post_changes
 
 SETS = int(os.environ.get("QDNS_RESTART_SETS", "200000"))

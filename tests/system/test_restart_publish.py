@@ -31,7 +31,6 @@ all be served once the node is ready.
 
 import os
 import re
-import signal
 import threading
 import time
 

@@ -328,7 +328,7 @@ def test_import_many_from_a_directory_and_from_named_conf(cluster_factory, tmp_p
     bind = tmp_path / "bind"
     (bind / "master").mkdir(parents=True)
     for name in ("one.bind.test", "two.bind.test"):
-        (bind / "master" / f"db.{name}").write_text(f"$TTL 300\nwww A 203.0.113.9\n")
+        (bind / "master" / f"db.{name}").write_text("$TTL 300\nwww A 203.0.113.9\n")
     (bind / "named.conf").write_text(
         'options { directory "master"; recursion no; };\n'
         '// comment\nzone "one.bind.test" { type master; file "db.one.bind.test"; };\n'

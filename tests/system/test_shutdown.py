@@ -36,7 +36,7 @@ import dns.query
 import dns.rcode
 import pytest
 
-from conftest import ZONES, start_quorumdns
+from conftest import start_quorumdns
 from test_health import Endpoint, create_check
 
 SLACK = float(os.environ.get("QDNS_TIMING_SLACK", "1"))

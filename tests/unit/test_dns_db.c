@@ -14,9 +14,8 @@
  * published version as it was; that the UDP server's thread answers
  * correctly while the writer commits thousands of versions and frees the
  * old ones (grace periods; under ASan a premature free would be caught);
- * that a zone built by a private db's transaction is adopted by pointer,
- * and a whole catalog built so replaces every served zone in one commit;
- * and (under ASan) that nothing leaks.
+ * and (under ASan) that nothing leaks.  Adoption of what a private db built:
+ * test_dns_db_adopt.c.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -41,56 +40,7 @@
 #include "dns/zone.h"
 #include "dns/zonefile.h"
 
-static const uint8_t SOA_RDATA[] = {3,  'n', 's', '1', 0,  4, 'h', 'o', 's', 't', 0,
-                                    0,  0,   0,   1,   0,  0, 0,   60,  0,   0,   0,
-                                    60, 0,   0,   0,   60, 0, 0,   0,   60};
-static const uint8_t A1[] = {192, 0, 2, 1}, A2[] = {192, 0, 2, 2};
-
-struct name {
-        uint8_t wire[256];
-};
-
-static struct name N(const char *text) {
-        struct name n;
-        assert_int_equal(dns_name_from_text(text, n.wire), 0);
-        return n;
-}
-
-static int
-add(struct dns_txn *txn, const char *zone, const char *owner, uint16_t type,
-    const uint8_t *rdata, uint16_t rdlen)
-{
-        return dns_txn_rr_add(txn, N(zone).wire, N(owner).wire, type, 0, 3600, rdata,
-                              rdlen);
-}
-
-static void add_ok(struct dns_txn *txn, const char *zone, const char *owner,
-                   uint16_t type, const uint8_t *rdata, uint16_t rdlen)
-{
-        int rc = add(txn, zone, owner, type, rdata, rdlen);
-        if (rc < 0)
-                fail_msg("%s", txn->error);
-}
-
-static const struct dns_node *find(const struct dns_catalog *cat, const char *zone,
-                                   const char *name)
-{
-        struct dns_lname z, n;
-        assert_true(dns_lname_from_wire(&z, N(zone).wire, 256) > 0);
-        assert_true(dns_lname_from_wire(&n, N(name).wire, 256) > 0);
-        const struct dns_zone *zp = dns_catalog_get(cat, &z);
-        return zp ? dns_zone_find(zp, &n) : NULL;
-}
-
-static const uint8_t *first_a(const struct dns_catalog *cat, const char *zone,
-                              const char *name)
-{
-        const struct dns_node *node = find(cat, zone, name);
-        if (node == NULL)
-                return NULL;
-        const struct dns_rrset_info *info = dns_rrsets_find(node->rrsets, DNS_TYPE_A);
-        return info ? dns_rr_rdata(dns_rrset_next(node->rrsets, info, NULL)) : NULL;
-}
+#include "dns_db_fixtures.h"
 
 /* A db holding example. with SOA and www A 192.0.2.1. */
 static void setup_db(struct dns_db *db)
@@ -696,164 +646,6 @@ static void test_udp_thread_answers_while_versions_are_freed(void **state)
         dns_db_fini(&db);
 }
 
-/* A zone built by an uncommitted transaction of a private db that shares
- * the served db's transaction ids (a staged import, node/publish.c) moves
- * into a transaction of the served db: readers see the old zone until that
- * commit and the whole new one after it; later transactions copy the
- * adopted objects before changing them (the old version stays intact);
- * aborting the private transaction frees nothing adopted (ASan). */
-static void test_zone_built_elsewhere_is_adopted_by_pointer(void **state)
-{
-        (void)state;
-        struct dns_db db, priv;
-        struct dns_txn txn, build;
-        assert_int_equal(dns_db_init(&db), 0);
-        assert_int_equal(dns_db_init(&priv), 0);
-        dns_db_share_txn_ids(&priv, &db);
-        assert_int_equal(dns_txn_begin(&db, &txn), 0);
-        assert_int_equal(dns_txn_zone_create(&txn, N("example.").wire, false), 0);
-        add_ok(&txn, "example.", "example.", DNS_TYPE_SOA, SOA_RDATA, sizeof(SOA_RDATA));
-        add_ok(&txn, "example.", "old.example.", DNS_TYPE_A, A1, 4);
-        assert_int_equal(dns_txn_commit(&txn), 0);
-
-        assert_int_equal(dns_txn_begin(&priv, &build), 0);
-        assert_int_equal(dns_txn_zone_create(&build, N("example.").wire, true), 0);
-        add_ok(&build, "example.", "example.", DNS_TYPE_SOA, SOA_RDATA,
-               sizeof(SOA_RDATA));
-        char owner[64];
-        for (int i = 0; i < 1000; i++) {
-                snprintf(owner, sizeof(owner), "h%d.example.", i);
-                add_ok(&build, "example.", owner, DNS_TYPE_A, A2, 4);
-                if (i == 500) { /* a served-db transaction meanwhile */
-                        assert_int_equal(dns_txn_begin(&db, &txn), 0);
-                        add_ok(&txn, "example.", "mid.example.", DNS_TYPE_A, A1, 4);
-                        assert_int_equal(dns_txn_commit(&txn), 0);
-                }
-        }
-        const struct dns_catalog *before = dns_db_current(&db);
-        assert_non_null(find(before, "example.", "old.example."));
-        assert_null(find(before, "example.", "h0.example."));
-
-        assert_int_equal(dns_txn_begin(&db, &txn), 0);
-        assert_int_equal(dns_txn_zone_adopt(&txn, &build, N("nothere.").wire, NULL),
-                         -ENOENT);
-        struct dns_zone *old = NULL;
-        assert_int_equal(dns_txn_zone_adopt(&txn, &build, N("example.").wire, &old), 0);
-        assert_non_null(old);
-        assert_null(dns_txn_zone(&build, N("example.").wire));
-        assert_int_equal(dns_txn_commit(&txn), 0);
-        dns_zone_free(old); /* nothing reads it after the commit */
-        dns_txn_abort(&build);
-        dns_db_fini(&priv);
-
-        const struct dns_catalog *now = dns_db_current(&db);
-        assert_int_equal(now->zone_count, 1);
-        assert_null(find(now, "example.", "old.example."));
-        assert_null(find(now, "example.", "mid.example."));
-        assert_non_null(find(now, "example.", "h0.example."));
-        assert_non_null(find(now, "example.", "h999.example."));
-        const struct dns_node *h7 = find(now, "example.", "h7.example.");
-
-        /* a later change copies what it touches; the adopted version stays */
-        assert_int_equal(dns_txn_begin(&db, &txn), 0);
-        add_ok(&txn, "example.", "h7.example.", DNS_TYPE_A, A1, 4);
-        assert_int_equal(dns_txn_rrset_put(&txn, N("example.").wire,
-                                           N("h8.example.").wire, DNS_TYPE_A, 0, 60, NULL,
-                                           NULL, 0),
-                         0);
-        assert_int_equal(dns_txn_commit(&txn), 0);
-        now = dns_db_current(&db);
-        assert_ptr_not_equal(find(now, "example.", "h7.example."), h7);
-        assert_null(find(now, "example.", "h8.example."));
-        assert_non_null(find(now, "example.", "h9.example."));
-        dns_db_fini(&db);
-}
-
-/* A whole catalog built by an uncommitted transaction of a private db (a
- * restored state published over many loop turns, node/publish_all.c)
- * replaces every served zone in one commit: readers see the old catalog
- * until then and only the new one after it (a zone only the old one had is
- * gone, the label-depth range follows the new zones); the replaced zones
- * are freed by the caller after the commit, and later transactions copy
- * adopted objects before changing them (ASan: no leak, no early free). */
-static void test_whole_catalog_built_elsewhere_is_adopted(void **state)
-{
-        (void)state;
-        struct dns_db db, priv;
-        struct dns_txn txn, build;
-        assert_int_equal(dns_db_init(&db), 0);
-        assert_int_equal(dns_db_init(&priv), 0);
-        dns_db_share_txn_ids(&priv, &db);
-        assert_int_equal(dns_txn_begin(&db, &txn), 0);
-        assert_int_equal(dns_txn_zone_create(&txn, N("old.example.").wire, false), 0);
-        add_ok(&txn, "old.example.", "old.example.", DNS_TYPE_SOA, SOA_RDATA,
-               sizeof(SOA_RDATA));
-        assert_int_equal(dns_txn_zone_create(&txn, N("kept.example.").wire, false), 0);
-        add_ok(&txn, "kept.example.", "www.kept.example.", DNS_TYPE_A, A1, 4);
-        assert_int_equal(dns_txn_commit(&txn), 0);
-
-        assert_int_equal(dns_txn_begin(&priv, &build), 0);
-        char zone[64], owner[80];
-        for (int i = 0; i < 1000; i++) {
-                snprintf(zone, sizeof(zone), "z%d.a.b.c.", i);
-                snprintf(owner, sizeof(owner), "ns1.z%d.a.b.c.", i);
-                assert_int_equal(dns_txn_zone_create(&build, N(zone).wire, false), 0);
-                add_ok(&build, zone, zone, DNS_TYPE_SOA, SOA_RDATA, sizeof(SOA_RDATA));
-                add_ok(&build, zone, owner, DNS_TYPE_A, A2, 4);
-        }
-        assert_int_equal(dns_txn_zone_create(&build, N("kept.example.").wire, false), 0);
-        add_ok(&build, "kept.example.", "www.kept.example.", DNS_TYPE_A, A2, 4);
-        const struct dns_catalog *before = dns_db_current(&db);
-        assert_int_equal(before->zone_count, 2);
-        assert_null(find(before, "z5.a.b.c.", "ns1.z5.a.b.c."));
-
-        assert_int_equal(dns_txn_begin(&db, &txn), 0);
-        struct dns_zones *replaced = NULL;
-        assert_int_equal(dns_txn_zones_adopt(&txn, &build, &replaced), 0);
-        assert_non_null(replaced);
-        assert_int_equal(dns_txn_commit(&txn), 0);
-        dns_zones_free(replaced); /* nothing reads them after the commit */
-        dns_txn_abort(&build);
-        dns_db_fini(&priv);
-
-        const struct dns_catalog *now = dns_db_current(&db);
-        assert_int_equal(now->zone_count, 1001);
-        assert_int_equal(now->min_labels, 2);
-        assert_int_equal(now->max_labels, 4);
-        assert_null(find(now, "old.example.", "old.example."));
-        assert_non_null(find(now, "z0.a.b.c.", "ns1.z0.a.b.c."));
-        assert_non_null(find(now, "z999.a.b.c.", "ns1.z999.a.b.c."));
-        const struct dns_node *k = find(now, "kept.example.", "www.kept.example.");
-        assert_non_null(k);
-
-        assert_int_equal(dns_txn_begin(&db, &txn), 0);
-        add_ok(&txn, "kept.example.", "mail.kept.example.", DNS_TYPE_A, A1, 4);
-        assert_int_equal(dns_txn_zone_delete(&txn, N("z7.a.b.c.").wire), 0);
-        assert_int_equal(dns_txn_commit(&txn), 0);
-        now = dns_db_current(&db);
-        assert_int_equal(now->zone_count, 1000);
-        assert_null(find(now, "z7.a.b.c.", "ns1.z7.a.b.c."));
-        assert_non_null(find(now, "kept.example.", "mail.kept.example."));
-        assert_non_null(find(now, "z8.a.b.c.", "ns1.z8.a.b.c."));
-
-        /* into an empty served db: nothing replaced */
-        struct dns_db empty, priv2;
-        assert_int_equal(dns_db_init(&empty), 0);
-        assert_int_equal(dns_db_init(&priv2), 0);
-        dns_db_share_txn_ids(&priv2, &empty);
-        assert_int_equal(dns_txn_begin(&priv2, &build), 0);
-        assert_int_equal(dns_txn_zone_create(&build, N("example.").wire, false), 0);
-        assert_int_equal(dns_txn_begin(&empty, &txn), 0);
-        assert_int_equal(dns_txn_zones_adopt(&txn, &build, &replaced), 0);
-        assert_null(replaced);
-        assert_int_equal(dns_txn_commit(&txn), 0);
-        dns_txn_abort(&build);
-        dns_db_fini(&priv2);
-        assert_int_equal(dns_db_current(&empty)->zone_count, 1);
-        dns_db_fini(&empty);
-        dns_db_fini(&db);
-}
-
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -873,8 +665,6 @@ int main(void)
             cmocka_unit_test(test_rr_add_with_other_ttl_returns_1),
             cmocka_unit_test(test_ns_below_apex_marks_a_cut),
             cmocka_unit_test(test_udp_thread_answers_while_versions_are_freed),
-            cmocka_unit_test(test_zone_built_elsewhere_is_adopted_by_pointer),
-            cmocka_unit_test(test_whole_catalog_built_elsewhere_is_adopted),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
