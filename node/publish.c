@@ -319,11 +319,14 @@ struct discard {
         struct node_cluster *c;
         void (*fn)(void *arg);
         void *arg;
+        unsigned delay_ms; /* test builds: QDNS_FAULT_DISCARD_MS, a slow free */
 };
 
 static void discard_work(uv_work_t *req)
 {
         struct discard *d = req->data;
+        if (d->delay_ms > 0)
+                uv_sleep(d->delay_ms);
         d->fn(d->arg);
 }
 
@@ -344,6 +347,11 @@ void node_publish_discard(struct node_cluster *c, void (*fn)(void *arg), void *a
                 d->c = c;
                 d->fn = fn;
                 d->arg = arg;
+                d->delay_ms = 0;
+#ifdef QDNS_FAULT_HOOKS
+                const char *slow = getenv("QDNS_FAULT_DISCARD_MS");
+                d->delay_ms = slow != NULL ? (unsigned)strtoul(slow, NULL, 10) : 0;
+#endif
                 d->req.data = d;
                 if (uv_queue_work(c->loop, &d->req, discard_work, discard_done) == 0) {
                         c->discards++;
