@@ -122,7 +122,7 @@ int node_http_response_parse(char *buf, size_t len, bool eof,
         if (status < 100 || (buf[12] != ' ' && buf[12] != '\r'))
                 return -EPROTO;
         long long length = -1;
-        bool chunked = false, close = buf[7] == '0'; /* HTTP/1.0: closes by default */
+        bool chunked = false, close = buf[7] != '1'; /* only HTTP/1.1 keeps it */
         snprintf(out->content_type, sizeof(out->content_type), "application/json");
         size_t line = node_http_find_crlf(buf, 0, head_len) + 2;
         while (line < head_len) {
