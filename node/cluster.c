@@ -306,6 +306,7 @@ static void on_tick(uv_timer_t *timer)
         node_ready_tick(c);
         node_heap_tick(c->loop, node_cluster_applied(c), uv_now(c->loop));
         node_peers_poll(c);
+        node_calls_prune(c);
         node_members_register(c);
         if (node_cluster_is_leader(c)) {
                 node_peers_advance_sync(c);
@@ -455,6 +456,13 @@ static void on_handle_closed(uv_handle_t *h)
         maybe_closed(c);
 }
 
+/* A pool of kept side channels is closed and freed. */
+static void on_calls_pool_closed(struct node_cluster *c)
+{
+        c->closing_handles--;
+        maybe_closed(c);
+}
+
 /* The last call cancelled by the close has had its callback. */
 static void on_calls_ended(struct node_forward_group *g)
 {
@@ -492,6 +500,7 @@ int node_cluster_close(struct node_cluster *c, void (*closed_cb)(struct node_clu
          * -ECANCELED, before closed_cb. */
         if (node_forward_group_cancel(&c->calls, on_calls_ended) > 0)
                 c->closing_handles++;
+        c->closing_handles += node_calls_close(c, on_calls_pool_closed);
         node_poll_serve_close_all(&c->poll_served);
         consensus_replica_close(&c->replica, on_replica_closed);
         return 0;

@@ -142,6 +142,13 @@ struct node_cluster {
          * cancels those still running (their callbacks get -ECANCELED) and
          * waits for their callbacks before closed_cb. */
         struct node_forward_group calls;
+        /* Keep-alive side channels per peer for those calls (call.c): closed
+         * when the member leaves or moves, and by the closer. */
+        struct node_call_peer *call_peers;
+        /* node_publish_discard jobs queued on libuv's pool whose after-work
+         * callback has not run: the node's stop runs the loop until none is
+         * left (main.c), before it frees anything else. */
+        unsigned discards;
         bool state_closed; /* the replica closed and the state freed */
         /* Restoring (node/ready.c): DNS opens once the state is restored. */
         void (*restored_cb)(struct node_cluster *cluster);

@@ -10,7 +10,8 @@
  *              snapshot restore), taking the changes applied meanwhile;
  *   members.c  registration, membership changes, removal;
  *   peers.c    what the other members have applied, and INSYNC;
- *   stage.c    staged imports: the leader's driver, orphans aborted.
+ *   stage.c    staged imports: the leader's driver, orphans aborted;
+ *   call.c     the nodes' API calls to each other, over kept channels.
  * Everything runs on the node's loop.
  */
 #ifndef NODE_CLUSTER_PRIV_H
@@ -26,6 +27,13 @@ void node_cluster_schedule_tick(struct node_cluster *c);
 /* Reports status to cb from the loop, as a refused proposal is. */
 void node_cluster_refuse(struct node_cluster *c, int status, node_cluster_cb cb,
                          void *ctx);
+
+/* call.c: the keep-alive side channels of node_cluster_call, per peer.
+ * prune closes those of members gone or moved (from the tick); close
+ * closes them all (the closer) and returns how many pools are still
+ * closing: closed(c) runs once for each. */
+void node_calls_prune(struct node_cluster *c);
+unsigned node_calls_close(struct node_cluster *c, void (*closed)(struct node_cluster *c));
 
 /* publish.c */
 void node_publish_observe(struct node_cluster *c); /* install the observer */

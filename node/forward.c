@@ -10,6 +10,19 @@
  * a side channel to another node (consensus/transport.h) that a connector
  * opens; the transport does the TLS.  The exchange outlives its callback
  * until the connector has answered.
+ *
+ * A pool (node_forward_pooled) keeps such side channels open between
+ * exchanges, HTTP/1.1 keep-alive: an exchange takes the most recently
+ * used idle channel of its pool, or opens one; once answered in full (the
+ * body framed by its length or chunks, no "Connection: close", nothing
+ * sent after it), the channel goes back to the pool, which keeps at most
+ * NODE_FORWARD_POOL_IDLE of them, reads them while idle (the peer closing
+ * one, or sending anything, closes it) and drops those idle longer than
+ * NODE_FORWARD_POOL_IDLE_MS (below the API's 30 s idle timeout, so that a
+ * request rarely meets a channel its peer is closing).  A request that
+ * may be sent twice (an idempotency key, or GET) and got no byte back on
+ * a reused channel is sent again once on a new one.  Every other end
+ * (error, timeout, cancel, the pool closing) closes the channel.
  */
 #include "node/forward.h"
 #include "node/http_response.h"
@@ -27,6 +40,29 @@
 #define MAX_RESPONSE (64u << 20)
 
 struct exchange;
+
+/* One side channel of a pool: in use by one exchange (pipe.data is the
+ * exchange) or idle in its pool's list (pipe.data is the channel). */
+struct channel {
+        uv_pipe_t pipe; /* first: the close callback gets the channel */
+        struct node_forward_pool *pool;
+        struct exchange *x;   /* closed on behalf of this exchange, or NULL */
+        struct channel *next; /* the pool's idle list */
+        uint64_t idle_since;  /* uv_now */
+        char spare[64];       /* what an idle channel reads (nothing, normally) */
+};
+
+struct node_forward_pool {
+        uv_loop_t *loop;
+        node_forward_connect_fn connect;
+        void *connect_ctx;
+        struct channel *idle; /* most recently used first */
+        unsigned n_idle;
+        unsigned users; /* channels not yet closed + exchanges not yet freed */
+        bool closing;
+        void (*closed_cb)(void *arg);
+        void *closed_arg;
+};
 
 /* What node_forward_request.call points to: the exchange, for cancelling;
  * also its links in its group's list of running exchanges. */
@@ -55,6 +91,15 @@ struct exchange {
         struct node_forward_group *group; /* until cb ran or the owner cancelled */
         struct node_forward_call self;
         struct node_forward_call **call; /* the owner's pointer to self, or NULL */
+        /* Pooled (node_forward_pooled): the channel while the exchange holds
+         * it (counted in open_handles), and what reusing one allows. */
+        struct node_forward_pool *pool;
+        struct channel *ch;
+        bool reused;    /* ch served an exchange before */
+        bool may_retry; /* safe to send twice: idempotency key or GET */
+        bool retried;
+        bool writing; /* the request's write has not completed */
+        bool keep;    /* answered in full, the channel can serve another */
         /* TLS (when the API is served over TLS): OpenSSL on memory BIOs, fed
          * with what uv reads into raw and flushed with uv_write. */
         SSL *ssl;
@@ -88,12 +133,26 @@ int node_forward_use_tls(const char *trust_file, char *err, size_t err_size)
         return 0;
 }
 
+static void pool_put(struct node_forward_pool *p)
+{
+        if (--p->users > 0 || !p->closing)
+                return;
+        void (*cb)(void *) = p->closed_cb;
+        void *arg = p->closed_arg;
+        free(p);
+        if (cb != NULL)
+                cb(arg);
+}
+
 static void free_exchange(struct exchange *x)
 {
+        struct node_forward_pool *p = x->pool;
         SSL_free(x->ssl); /* frees both BIOs */
         free(x->request);
         free(x->response);
         free(x);
+        if (p != NULL)
+                pool_put(p);
 }
 
 /* Out of its group's list of running exchanges (it can no longer be
@@ -128,9 +187,9 @@ static void group_leave(struct exchange *x)
         }
 }
 
-static void handle_closed(uv_handle_t *handle)
+/* One of the exchange's handles (its timer, its connection) is closed. */
+static void exchange_handle_gone(struct exchange *x)
 {
-        struct exchange *x = handle->data;
         if (--x->open_handles > 0)
                 return;
         if (x->cancelled) { /* by its group: the callback runs now, on the loop */
@@ -141,6 +200,119 @@ static void handle_closed(uv_handle_t *handle)
         if (x->connecting)
                 return; /* a side channel being opened frees it when it is */
         free_exchange(x);
+}
+
+static void handle_closed(uv_handle_t *handle)
+{
+        exchange_handle_gone(handle->data);
+}
+
+static void on_channel_closed(uv_handle_t *handle)
+{
+        struct channel *ch = (struct channel *)handle;
+        struct exchange *x = ch->x;
+        struct node_forward_pool *p = ch->pool;
+        free(ch);
+        pool_put(p);
+        if (x != NULL)
+                exchange_handle_gone(x);
+}
+
+static void channel_close(struct channel *ch, struct exchange *x)
+{
+        ch->x = x;
+        ch->pipe.data = ch;
+        uv_close((uv_handle_t *)&ch->pipe, on_channel_closed);
+}
+
+static void idle_unlink(struct channel *ch)
+{
+        struct node_forward_pool *p = ch->pool;
+        for (struct channel **c = &p->idle; *c != NULL; c = &(*c)->next)
+                if (*c == ch) {
+                        *c = ch->next;
+                        p->n_idle--;
+                        break;
+                }
+        ch->next = NULL;
+        uv_read_stop((uv_stream_t *)&ch->pipe);
+}
+
+static void on_idle_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+        struct channel *ch = handle->data;
+        *buf = uv_buf_init(ch->spare, sizeof(ch->spare));
+}
+
+/* An idle channel has nothing to read: the peer closed it (its idle
+ * timeout, its stop) or broke the protocol. */
+static void on_idle_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+        struct channel *ch = stream->data;
+        if (nread == 0)
+                return;
+        idle_unlink(ch);
+        channel_close(ch, NULL);
+}
+
+/* Back to the pool's idle list; false when the pool keeps enough (or
+ * closes): the caller closes it. */
+static bool idle_put(struct channel *ch)
+{
+        struct node_forward_pool *p = ch->pool;
+        if (p->closing || p->n_idle >= NODE_FORWARD_POOL_IDLE)
+                return false;
+        uv_read_stop((uv_stream_t *)&ch->pipe);
+        ch->pipe.data = ch;
+        ch->x = NULL;
+        if (uv_read_start((uv_stream_t *)&ch->pipe, on_idle_alloc, on_idle_read) != 0)
+                return false;
+        ch->idle_since = uv_now(p->loop);
+        ch->next = p->idle;
+        p->idle = ch;
+        p->n_idle++;
+        return true;
+}
+
+/* The most recently used idle channel that is young enough, or NULL. */
+static struct channel *idle_take(struct node_forward_pool *p)
+{
+        uint64_t now = uv_now(p->loop);
+        while (p->idle != NULL) {
+                struct channel *ch = p->idle;
+                idle_unlink(ch);
+                if (now - ch->idle_since < NODE_FORWARD_POOL_IDLE_MS)
+                        return ch;
+                channel_close(ch, NULL);
+        }
+        return NULL;
+}
+
+/* The exchange lets go of its connection: closed, or (pooled, answered in
+ * full) back to its pool. */
+static void release_conn(struct exchange *x)
+{
+        if (x->pool == NULL) {
+                uv_close((uv_handle_t *)x->conn, handle_closed);
+                return;
+        }
+        struct channel *ch = x->ch;
+        x->ch = NULL;
+        if (ch == NULL)
+                return;
+        if (x->keep && !x->writing && !x->connecting && idle_put(ch)) {
+                x->open_handles--; /* the timer's close is still to come */
+                return;
+        }
+        channel_close(ch, x);
+}
+
+/* Whether something other than this module closed the connection. */
+static bool conn_closed_under(struct exchange *x)
+{
+        if (x->pool == NULL)
+                return uv_is_closing((uv_handle_t *)x->conn);
+        return x->ch != NULL && uv_is_closing((uv_handle_t *)&x->ch->pipe);
 }
 
 /* Marks the exchange over; false when its handles were closed under it. */
@@ -154,8 +326,7 @@ static bool end_exchange(struct exchange *x)
          * handles; closed by anyone else means the node's final sweep: the
          * loop is ending and the owner may be gone, so nothing is called
          * back or closed again. */
-        return !uv_is_closing((uv_handle_t *)x->conn) &&
-               !uv_is_closing((uv_handle_t *)&x->timer);
+        return !conn_closed_under(x) && !uv_is_closing((uv_handle_t *)&x->timer);
 }
 
 static void finish(struct exchange *x, int status, const char *type, const char *body,
@@ -166,7 +337,7 @@ static void finish(struct exchange *x, int status, const char *type, const char 
         x->cb(x->ctx, status, type, body, len);
         group_leave(x);
         uv_close((uv_handle_t *)&x->timer, handle_closed);
-        uv_close((uv_handle_t *)x->conn, handle_closed);
+        release_conn(x);
 }
 
 void node_forward_cancel(struct node_forward_call *call)
@@ -175,8 +346,9 @@ void node_forward_cancel(struct node_forward_call *call)
         if (x->done || !end_exchange(x))
                 return;
         group_leave(x); /* its callback never runs */
+        x->keep = false;
         uv_close((uv_handle_t *)&x->timer, handle_closed);
-        uv_close((uv_handle_t *)x->conn, handle_closed);
+        release_conn(x);
 }
 
 unsigned node_forward_group_cancel(struct node_forward_group *g,
@@ -191,8 +363,9 @@ unsigned node_forward_group_cancel(struct node_forward_group *g,
                         continue;
                 }
                 x->cancelled = true;
+                x->keep = false;
                 uv_close((uv_handle_t *)&x->timer, handle_closed);
-                uv_close((uv_handle_t *)x->conn, handle_closed);
+                release_conn(x);
         }
         if (g->pending > 0)
                 g->drained_cb = drained_cb;
@@ -206,11 +379,34 @@ static bool try_parse(struct exchange *x, bool eof)
         int rc = node_http_response_parse(x->response, x->len, eof, &res);
         if (rc == 0)
                 return false;
-        if (rc < 0)
+        if (rc < 0) {
                 finish(x, rc, NULL, NULL, 0);
-        else
+        } else {
+                x->keep = res.reusable && !eof;
                 finish(x, res.status, res.content_type, res.body, res.body_len);
+        }
         return true;
+}
+
+static void pooled_open(struct exchange *x);
+
+/* The connection failed before the answer: a reused channel that its peer
+ * closed meanwhile gets the request once more on a new one, when sending it
+ * twice is safe. */
+static void conn_failed(struct exchange *x, int status)
+{
+        if (x->done)
+                return;
+        if (x->pool != NULL && x->reused && x->may_retry && !x->retried && x->len == 0 &&
+            !x->writing && !x->pool->closing) {
+                x->retried = true;
+                struct channel *ch = x->ch;
+                x->ch = NULL;
+                channel_close(ch, x); /* its close ends its count in open_handles */
+                pooled_open(x);
+                return;
+        }
+        finish(x, status, NULL, NULL, 0);
 }
 
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
@@ -245,17 +441,20 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
                 try_parse(x, false);
                 return;
         }
-        if (nread < 0)
+        if (nread < 0 && x->len == 0)
+                conn_failed(x, nread == UV_EOF ? -ECONNRESET : (int)nread);
+        else if (nread < 0)
                 try_parse(x, true);
 }
 
 static void on_written(uv_write_t *req, int status)
 {
         struct exchange *x = req->data;
+        x->writing = false;
         if (x->done)
                 return;
         if (status < 0) {
-                finish(x, status, NULL, NULL, 0);
+                conn_failed(x, status);
                 return;
         }
         uv_read_start(x->conn, on_alloc, on_read);
@@ -392,7 +591,9 @@ static void on_connected(uv_connect_t *req, int status)
         x->write.data = x;
         int rc = uv_write(&x->write, x->conn, &b, 1, on_written);
         if (rc < 0)
-                finish(x, rc, NULL, NULL, 0);
+                conn_failed(x, rc);
+        else
+                x->writing = true;
 }
 
 static void on_timeout(uv_timer_t *timer)
@@ -401,7 +602,7 @@ static void on_timeout(uv_timer_t *timer)
 }
 
 static struct exchange *exchange_new(const struct node_forward_request *req,
-                                     node_forward_cb cb, void *ctx)
+                                     node_forward_cb cb, void *ctx, bool keep_alive)
 {
         struct exchange *x = calloc(1, sizeof(*x));
         if (x == NULL)
@@ -416,11 +617,12 @@ static struct exchange *exchange_new(const struct node_forward_request *req,
                 free(x);
                 return NULL;
         }
-        int n = snprintf(x->request, cap,
-                         "%s %s HTTP/1.1\r\nHost: leader\r\nConnection: close\r\n"
-                         "Content-Length: %zu\r\n%s",
-                         req->method, req->target, req->body_len,
-                         req->relayed ? "X-Quorumdns-Forwarded: 1\r\n" : "");
+        int n =
+            snprintf(x->request, cap,
+                     "%s %s HTTP/1.1\r\nHost: leader\r\n%s"
+                     "Content-Length: %zu\r\n%s",
+                     req->method, req->target, keep_alive ? "" : "Connection: close\r\n",
+                     req->body_len, req->relayed ? "X-Quorumdns-Forwarded: 1\r\n" : "");
         if (req->authorization)
                 n += snprintf(x->request + n, cap - (size_t)n, "Authorization: %s\r\n",
                               req->authorization);
@@ -463,7 +665,7 @@ int node_forward(uv_loop_t *loop, const struct sockaddr *leader_api,
 {
         if (req->group != NULL && req->group->cancelled)
                 return -ESHUTDOWN;
-        struct exchange *x = exchange_new(req, cb, ctx);
+        struct exchange *x = exchange_new(req, cb, ctx, false);
         if (x == NULL)
                 return -ENOMEM;
         uv_tcp_init(loop, &x->tcp);
@@ -488,7 +690,8 @@ static void via_connected(void *arg, int status, int fd)
                 return;
         }
         int rc = status;
-        if (rc == 0 && (rc = uv_pipe_open(&x->pipe, fd)) != 0)
+        uv_pipe_t *pipe = x->pool != NULL ? &x->ch->pipe : &x->pipe;
+        if (rc == 0 && (rc = uv_pipe_open(pipe, fd)) != 0)
                 close(fd);
         if (rc != 0) {
                 finish(x, rc, NULL, NULL, 0);
@@ -503,7 +706,7 @@ int node_forward_via(uv_loop_t *loop, node_forward_connect_fn connect, void *con
 {
         if (req->group != NULL && req->group->cancelled)
                 return -ESHUTDOWN;
-        struct exchange *x = exchange_new(req, cb, ctx);
+        struct exchange *x = exchange_new(req, cb, ctx, false);
         if (x == NULL)
                 return -ENOMEM;
         uv_pipe_init(loop, &x->pipe, 0);
@@ -517,4 +720,104 @@ int node_forward_via(uv_loop_t *loop, node_forward_connect_fn connect, void *con
                 finish(x, rc, NULL, NULL, 0); /* cb still runs exactly once */
         }
         return 0;
+}
+
+/* ---- pooled side channels ------------------------------------------------ */
+
+/* The exchange holds ch from now on (counted in its open handles). */
+static void attach(struct exchange *x, struct channel *ch)
+{
+        x->ch = ch;
+        x->conn = (uv_stream_t *)&ch->pipe;
+        ch->pipe.data = x;
+        ch->x = NULL;
+        x->open_handles++;
+}
+
+/* A new channel for x: the pool's connector opens it. */
+static void pooled_open(struct exchange *x)
+{
+        struct node_forward_pool *p = x->pool;
+        struct channel *ch = calloc(1, sizeof(*ch));
+        if (ch == NULL) {
+                finish(x, -ENOMEM, NULL, NULL, 0);
+                return;
+        }
+        ch->pool = p;
+        p->users++;
+        uv_pipe_init(p->loop, &ch->pipe, 0);
+        attach(x, ch);
+        x->reused = false;
+        x->len = 0;
+        x->connecting = true;
+        int rc = p->connect(p->connect_ctx, via_connected, x);
+        if (rc < 0) {
+                x->connecting = false;
+                finish(x, rc, NULL, NULL, 0);
+        }
+}
+
+struct node_forward_pool *
+node_forward_pool_new(uv_loop_t *loop, node_forward_connect_fn connect, void *connect_ctx)
+{
+        struct node_forward_pool *p = calloc(1, sizeof(*p));
+        if (p == NULL)
+                return NULL;
+        p->loop = loop;
+        p->connect = connect;
+        p->connect_ctx = connect_ctx;
+        return p;
+}
+
+int node_forward_pooled(struct node_forward_pool *p,
+                        const struct node_forward_request *req, node_forward_cb cb,
+                        void *ctx)
+{
+        if ((req->group != NULL && req->group->cancelled) || p->closing)
+                return -ESHUTDOWN;
+        struct exchange *x = exchange_new(req, cb, ctx, true);
+        if (x == NULL)
+                return -ENOMEM;
+        x->pool = p;
+        x->connect.data = x;
+        p->users++;
+        x->may_retry = req->idempotency_key != NULL || strcmp(req->method, "GET") == 0 ||
+                       strcmp(req->method, "HEAD") == 0;
+        uv_timer_init(p->loop, &x->timer);
+        x->timer.data = x;
+        x->open_handles = 1; /* the timer; attach counts the channel */
+        uv_timer_start(&x->timer, on_timeout, req->timeout_ms ? req->timeout_ms : 10000,
+                       0);
+        struct channel *ch = idle_take(p);
+        if (ch == NULL) {
+                pooled_open(x); /* cb still runs exactly once */
+                return 0;
+        }
+        attach(x, ch);
+        x->reused = true;
+        on_connected(&x->connect, 0);
+        return 0;
+}
+
+unsigned node_forward_pool_idle(const struct node_forward_pool *p)
+{
+        return p->n_idle;
+}
+
+unsigned node_forward_pool_close(struct node_forward_pool *p,
+                                 void (*closed_cb)(void *arg), void *arg)
+{
+        p->closing = true;
+        while (p->idle != NULL) {
+                struct channel *ch = p->idle;
+                idle_unlink(ch);
+                channel_close(ch, NULL);
+        }
+        if (p->users == 0) {
+                free(p);
+                return 0;
+        }
+        p->closed_cb = closed_cb;
+        p->closed_arg = arg;
+        return p->users;
 }

@@ -5,7 +5,8 @@
  * request as it came (method, path and query, token, idempotency key, body)
  * to the leader's HTTP API and relays the answer.  A small HTTP/1.1 client
  * on the node's loop: one connection per request ("Connection: close"),
- * a deadline, and the response read to the end.
+ * or a pool of keep-alive side channels per peer (node_forward_pooled); a
+ * deadline, and the response read to the end.
  */
 #ifndef NODE_FORWARD_H
 #define NODE_FORWARD_H
@@ -104,5 +105,44 @@ typedef int (*node_forward_connect_fn)(void *connect_ctx,
 int node_forward_via(uv_loop_t *loop, node_forward_connect_fn connect, void *connect_ctx,
                      const struct node_forward_request *req, node_forward_cb cb,
                      void *ctx);
+
+/*
+ * A pool of keep-alive side channels to one peer: exchanges reuse its idle
+ * channels (HTTP/1.1 keep-alive) instead of opening one each, which over
+ * the authenticated transport costs a TLS handshake on both nodes.  At most
+ * NODE_FORWARD_POOL_IDLE are kept idle, none longer than
+ * NODE_FORWARD_POOL_IDLE_MS; `connect` (as for node_forward_via, with
+ * connect_ctx) opens new ones.  NULL when out of memory.
+ */
+#define NODE_FORWARD_POOL_IDLE    8
+#define NODE_FORWARD_POOL_IDLE_MS 20000
+struct node_forward_pool;
+struct node_forward_pool *node_forward_pool_new(uv_loop_t *loop,
+                                                node_forward_connect_fn connect,
+                                                void *connect_ctx);
+
+/*
+ * node_forward_via over a channel of pool p: 0 (cb runs exactly once) or a
+ * negative error (it never runs): -ESHUTDOWN once req->group was cancelled
+ * or p is closing.  A request that is safe to send twice (an idempotency
+ * key, or GET/HEAD) and meets a reused channel its peer has closed is sent
+ * again on a new channel, once.
+ */
+int node_forward_pooled(struct node_forward_pool *p,
+                        const struct node_forward_request *req, node_forward_cb cb,
+                        void *ctx);
+
+/* How many channels p holds idle (for tests). */
+unsigned node_forward_pool_idle(const struct node_forward_pool *p);
+
+/*
+ * Closes p: its idle channels now, those in use when their exchange ends
+ * (exchanges in flight run on; cancel them through their group).  Returns
+ * 0 when p is freed already (closed_cb never runs), else closed_cb(arg)
+ * runs once, later on the loop, after p is freed and each of its channels
+ * closed and freed.  No exchange may be started on p afterwards.
+ */
+unsigned node_forward_pool_close(struct node_forward_pool *p,
+                                 void (*closed_cb)(void *arg), void *arg);
 
 #endif

@@ -394,10 +394,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
                 }
         }
         /* Only a connection that proved a token reads a further request: the
-         * gate judged this connection's first head only. */
+         * gate judged this connection's first head only.  A side channel
+         * from another node, authenticated by its certificate, is kept too
+         * (the nodes' calls reuse their channels: call.c). */
         int token;
         r->scope = token_scope(http, req, &token);
-        if (r->scope == NODE_SCOPE_NONE)
+        if (r->scope == NODE_SCOPE_NONE && peer_of(http, req) == 0)
                 req->http1_is_persistent = 0;
         char *method = r->method;
         size_t mlen = req->method.len < sizeof(r->method) - 1 ? req->method.len

@@ -45,10 +45,12 @@ static bool has_token(const char *s, size_t len, const char *token)
 /*
  * Walks the chunks of body[0..have).  With decode, the data is moved to the
  * front of body as it is walked (the destination always lies before the
- * bytes still to be read).  Returns 0 with *out_len when the last chunk and
+ * bytes still to be read).  Returns 0 with *out_len (and *used, the bytes
+ * the chunks and trailer took) when the last chunk and
  * the trailer arrived, -EAGAIN when more is needed, -EPROTO when malformed.
  */
-static int chunked_walk(char *body, size_t have, bool decode, size_t *out_len)
+static int chunked_walk(char *body, size_t have, bool decode, size_t *out_len,
+                        size_t *used)
 {
         size_t pos = 0, n = 0;
         for (;;) {
@@ -81,6 +83,7 @@ static int chunked_walk(char *body, size_t have, bool decode, size_t *out_len)
                                 pos = eol + 2;
                                 if (empty) {
                                         *out_len = n;
+                                        *used = pos;
                                         return 0;
                                 }
                         }
@@ -119,7 +122,7 @@ int node_http_response_parse(char *buf, size_t len, bool eof,
         if (status < 100 || (buf[12] != ' ' && buf[12] != '\r'))
                 return -EPROTO;
         long long length = -1;
-        bool chunked = false;
+        bool chunked = false, close = buf[7] != '1'; /* only HTTP/1.1 keeps it */
         snprintf(out->content_type, sizeof(out->content_type), "application/json");
         size_t line = node_http_find_crlf(buf, 0, head_len) + 2;
         while (line < head_len) {
@@ -131,6 +134,8 @@ int node_http_response_parse(char *buf, size_t len, bool eof,
                         if (n < 0 || (length >= 0 && n != length))
                                 return -EPROTO;
                         length = n;
+                } else if (node_http_header_is(l, llen, "Connection", &v)) {
+                        close = close || has_token(l + v, llen - v, "close");
                 } else if (node_http_header_is(l, llen, "Transfer-Encoding", &v)) {
                         chunked = has_token(l + v, llen - v, "chunked");
                 } else if (node_http_header_is(l, llen, "Content-Type", &v)) {
@@ -145,16 +150,18 @@ int node_http_response_parse(char *buf, size_t len, bool eof,
         out->status = status;
         char *body = buf + body_at;
         size_t have = len - body_at;
+        out->reusable = false;
         if (chunked) {
-                size_t n;
-                int rc = chunked_walk(body, have, false, &n);
+                size_t n, used;
+                int rc = chunked_walk(body, have, false, &n, &used);
                 if (rc == -EAGAIN)
                         return eof ? -EPROTO : 0;
                 if (rc < 0)
                         return rc;
-                chunked_walk(body, have, true, &n);
+                chunked_walk(body, have, true, &n, &used);
                 out->body = body;
                 out->body_len = n;
+                out->reusable = !close && used == have;
                 return 1;
         }
         if (length >= 0) {
@@ -162,6 +169,7 @@ int node_http_response_parse(char *buf, size_t len, bool eof,
                         return eof ? -EPROTO : 0;
                 out->body = body;
                 out->body_len = (size_t)length;
+                out->reusable = !close && (unsigned long long)length == have;
                 return 1;
         }
         if (!eof)

@@ -20,6 +20,10 @@ struct node_http_response {
         char content_type[128]; /* "application/json" when the head names none */
         const char *body;       /* points into the parsed buffer */
         size_t body_len;
+        /* The connection can carry another request: HTTP/1.1, no
+         * "Connection: close", the body delimited by its length or chunks,
+         * and nothing after it in buf. */
+        bool reusable;
 };
 
 /*

@@ -764,6 +764,15 @@ int main(int argc, char **argv)
         uv_run(node.loop, UV_RUN_DEFAULT);
         if (rc == 0)
                 rc = node.exit_code;
+        /* Frees queued on libuv's pool (old zones, a cut-short publish's
+         * build) end before anything else goes: the loop runs until their
+         * after-work callbacks ran (not if the safety net ended it). */
+        if (node.cluster.discards > 0 && !node_closing_expired(&node.closing)) {
+                LOG_INFO("stopping: waiting for %u free%s on the thread pool",
+                         node.cluster.discards, node.cluster.discards == 1 ? "" : "s");
+                while (node.cluster.discards > 0)
+                        uv_run(node.loop, UV_RUN_ONCE);
+        }
         /* The loop has ended: h2o's contexts are disposed outside every
          * callback (not if the safety net ended it: they are left). */
         node_http_dispose(node.http);

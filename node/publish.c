@@ -311,36 +311,52 @@ static void on_rrsets_changed(void *ctx, const struct cs_zone *zone,
 /* ---- staged imports ---------------------------------------------------------------- */
 
 /* What nothing reads any more, freed on libuv's pool: 300,000 sets or DNS
- * names took the loop 0.2-0.6 s to free. */
+ * names took the loop 0.2-0.6 s to free.  Counted in c->discards until the
+ * after-work callback ran: the node's stop waits for them (main.c), so a
+ * free never runs on the pool while the node exits. */
 struct discard {
         uv_work_t req;
+        struct node_cluster *c;
         void (*fn)(void *arg);
         void *arg;
+        unsigned delay_ms; /* test builds: QDNS_FAULT_DISCARD_MS, a slow free */
 };
 
 static void discard_work(uv_work_t *req)
 {
         struct discard *d = req->data;
+        if (d->delay_ms > 0)
+                uv_sleep(d->delay_ms);
         d->fn(d->arg);
 }
 
 static void discard_done(uv_work_t *req, int status)
 {
         struct discard *d = req->data;
+        struct node_cluster *c = d->c;
         if (status != 0)
                 d->fn(d->arg);
         free(d);
+        c->discards--;
 }
 
 void node_publish_discard(struct node_cluster *c, void (*fn)(void *arg), void *arg)
 {
         struct discard *d = malloc(sizeof(*d));
         if (d != NULL) {
+                d->c = c;
                 d->fn = fn;
                 d->arg = arg;
+                d->delay_ms = 0;
+#ifdef QDNS_FAULT_HOOKS
+                const char *slow = getenv("QDNS_FAULT_DISCARD_MS");
+                d->delay_ms = slow != NULL ? (unsigned)strtoul(slow, NULL, 10) : 0;
+#endif
                 d->req.data = d;
-                if (uv_queue_work(c->loop, &d->req, discard_work, discard_done) == 0)
+                if (uv_queue_work(c->loop, &d->req, discard_work, discard_done) == 0) {
+                        c->discards++;
                         return;
+                }
         }
         free(d);
         fn(arg);
@@ -590,9 +606,29 @@ void node_publish_observe(struct node_cluster *c)
         node_publish_cidr_observe(c);
 }
 
+/* A whole-state publish cut short by the stop: its partial build (a private
+ * catalog of up to every zone, seconds to free at 1,000,000 zones) is freed
+ * on the pool.  node_rebuild_free frees what the cluster it is given holds
+ * in `rebuild`; its slices' handles are closed by now (rebuild_timer_ready
+ * is false), so a zeroed holder carrying only the build is all it reads. */
+static void rebuild_free_off_loop(void *arg)
+{
+        struct node_cluster *holder = arg;
+        node_rebuild_free(holder);
+        free(holder);
+}
+
 void node_publish_fini(struct node_cluster *c)
 {
-        node_rebuild_free(c);
+        struct node_cluster *holder = c->rebuild != NULL && !c->rebuild_timer_ready
+                                          ? calloc(1, sizeof(*holder))
+                                          : NULL;
+        if (holder != NULL) {
+                holder->rebuild = c->rebuild;
+                c->rebuild = NULL;
+                node_publish_discard(c, rebuild_free_off_loop, holder);
+        }
+        node_rebuild_free(c); /* inline when no holder could be made */
         dns_stagings_free(c);
         for (uint32_t i = 0; i < c->set_id_count; i++)
                 free(c->set_ids[i]);

@@ -24,6 +24,10 @@ static void check(char *buf, size_t len, bool eof)
                         abort();
                 if (res.status < 100 || res.status > 999)
                         abort();
+                /* only an HTTP/1.1 answer framed by its length or chunks may
+                 * leave the connection to another request */
+                if (res.reusable && (len < 9 || memcmp(buf, "HTTP/1.1", 8) != 0))
+                        abort();
         } else if (rc == 0 && eof) {
                 abort(); /* at the close there is nothing more to wait for */
         }

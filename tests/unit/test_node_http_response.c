@@ -145,6 +145,47 @@ static void test_body_with_nul_bytes_is_kept_whole(void **state)
         free(copy);
 }
 
+/* Whether the connection can carry another request (keep-alive). */
+static void test_reusable_only_when_framed_and_not_closing(void **state)
+{
+        struct node_http_response res;
+        char *copy;
+        static const char length[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+        assert_int_equal(PARSE(length, false, &res, &copy), 1);
+        assert_true(res.reusable);
+        free(copy);
+        static const char chunked[] =
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "2\r\n{}\r\n0\r\n\r\n";
+        assert_int_equal(PARSE(chunked, false, &res, &copy), 1);
+        assert_true(res.reusable);
+        free(copy);
+        static const char closing[] =
+            "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}";
+        assert_int_equal(PARSE(closing, false, &res, &copy), 1);
+        assert_false(res.reusable);
+        free(copy);
+        static const char old[] = "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+        assert_int_equal(PARSE(old, false, &res, &copy), 1);
+        assert_false(res.reusable);
+        free(copy);
+        /* bytes after the answer: the stream is out of step */
+        static const char extra[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}XY";
+        assert_int_equal(PARSE(extra, false, &res, &copy), 1);
+        assert_false(res.reusable);
+        free(copy);
+        static const char chunked_extra[] =
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nHTTP";
+        assert_int_equal(PARSE(chunked_extra, false, &res, &copy), 1);
+        assert_false(res.reusable);
+        free(copy);
+        /* delimited by the close */
+        static const char unframed[] = "HTTP/1.1 200 OK\r\n\r\n{}";
+        assert_int_equal(PARSE(unframed, true, &res, &copy), 1);
+        assert_false(res.reusable);
+        free(copy);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -156,6 +197,7 @@ int main(void)
             cmocka_unit_test(test_malformed_heads_are_refused),
             cmocka_unit_test(test_close_decides_length_free_and_short_answers),
             cmocka_unit_test(test_body_with_nul_bytes_is_kept_whole),
+            cmocka_unit_test(test_reusable_only_when_framed_and_not_closing),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
