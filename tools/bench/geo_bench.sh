@@ -40,6 +40,11 @@
 # subnet entries of Knot's subnet-mode file; ~5 s and ~850 MB to load
 # 2,000,000 in Knot 3.2) [2000000]
 set -euo pipefail
+case "${1:-}" in -h | --help) # this header
+        sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+        exit 0
+        ;;
+esac
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 ROUNDS="${ROUNDS:-3}" SECS="${SECS:-10}" N="${N:-2000}" NICE="${NICE:--10}"

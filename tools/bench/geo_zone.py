@@ -191,7 +191,8 @@ KNOT_FILE = {"geo": "geo.conf", "cidr": "nets.conf", "cidr-small": "nets.conf"}
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
     ap.add_argument("--mmdb", required=True, help="GeoIP2-schema City or Country database")
     ap.add_argument("--n", type=int, default=2000)
