@@ -33,12 +33,25 @@ quorumdns, Knot (mod-geoip) and gdnsd (geoip plugin) alike.  Writes into OUT:
                       its "changes"); the zone names it as @CIDR@, the id
                       the cluster gives it
 
+  knot/nets.conf      Knot's IP-based names: mod-geoip in subnet mode, which
+                      lists the subnets per name ("- net: SUBNET" and the
+                      answer) -- every client /24 of the collection under
+                      every name it answers
+  knot/kinds          the routed kinds Knot answers (one line)
+
 Kinds of name are entries of KINDS (below), each saying how every server
 writes it; a server that has no such routing writes None and is not asked
 those queries.  IP-based names c<i> (cidr): quorumdns sets with
 cidr_routing_config for each country's location and "*"; gdnsd a second
-map of the same /24s as "nets" (no database); Knot's mod-geoip can only
-list subnets per name (2,000 names x 1,000 subnets), so it has none.
+map of the same /24s as "nets" (no database); Knot mod-geoip's subnet
+mode, whose file lists every subnet under every name: names x blocks
+entries (2,000 x 1,000 at 2,000 clients: 2,000,000 entries, ~5 s to load
+and ~850 MB in Knot 3.2).  Knot gets the cidr names only when they fit in
+--knot-nets entries; otherwise it is not asked them, and the kind
+cidr-small, K<i>: the same IP-based names and collection, but only
+--knot-nets / blocks of them (at least 1, at most N: 80 at 50,000
+clients), is what every server answers -- list it in geo_bench.sh's
+KINDS to compare IP-based names with Knot at many clients.
 """
 
 import argparse
@@ -135,41 +148,64 @@ def answer_geo(i, cc):
 BLOCKS = {}
 
 
-def quorumdns_cidr(i):
-    sets = [{"name": f"c{i}.example.test.", "type": "A", "set_identifier": cc.lower(),
+def quorumdns_cidr(i, prefix="c"):
+    sets = [{"name": f"{prefix}{i}.example.test.", "type": "A", "set_identifier": cc.lower(),
              "ttl": 300, "records": [addr(i, k)],
              "cidr_routing_config": {"collection_id": "@CIDR@", "location_name": cc.lower()}}
             for k, cc in enumerate(COUNTRIES) if BLOCKS.get(cc)]
-    sets.append({"name": f"c{i}.example.test.", "type": "A", "set_identifier": "any",
+    sets.append({"name": f"{prefix}{i}.example.test.", "type": "A", "set_identifier": "any",
                  "ttl": 300, "records": [addr(i, len(COUNTRIES))],
                  "cidr_routing_config": {"collection_id": "@CIDR@", "location_name": "*"}})
     return "".join(routed(s) for s in sets)
 
 
-def gdnsd_cidr(i):
+def knot_cidr(i, prefix="c"):
+    """(zone lines, nets.conf lines): the default as the plain A, every
+    block of the collection with its location's answer."""
+    zone = f"{prefix}{i} 300 A {addr(i, len(COUNTRIES))}\n"
+    conf = f"{prefix}{i}.example.test:\n" + "".join(
+        f"  - net: {b}\n    A: {addr(i, k)}\n"
+        for k, cc in enumerate(COUNTRIES) for b in sorted(set(BLOCKS.get(cc, []))))
+    return zone, conf
+
+
+def gdnsd_cidr(i, prefix="c"):
     dcmap = ", ".join([f"dc-{cc.lower()} => {addr(i, k)}" for k, cc in enumerate(COUNTRIES)]
                       + [f"dc-any => {addr(i, len(COUNTRIES))}"])
-    return (f"c{i} 300 DYNA geoip!c{i}\n",
-            f"      c{i} => {{ map => benchnets, dcmap => {{ {dcmap} }} }}\n")
+    return (f"{prefix}{i} 300 DYNA geoip!{prefix}{i}\n",
+            f"      {prefix}{i} => {{ map => benchnets, dcmap => {{ {dcmap} }} }}\n")
 
 
 KINDS = {
-    # kind: (name prefix, quorumdns lines, knot (zone, conf), gdnsd (zone, resource),
-    #        expected answer(i, client country), queries carry ECS)
-    "geo": ("g", quorumdns_geo, knot_geo, gdnsd_geo, answer_geo, True),
-    "cidr": ("c", quorumdns_cidr, None, gdnsd_cidr, answer_geo, True),
+    # kind: (name prefix, quorumdns lines, knot (zone, conf file, lines), gdnsd (zone,
+    #        resource), expected answer(i, client country), queries carry ECS,
+    #        names (None: N; a function of N, blocks and --knot-nets))
+    "geo": ("g", quorumdns_geo, knot_geo, gdnsd_geo, answer_geo, True, None),
+    "cidr": ("c", quorumdns_cidr, knot_cidr, gdnsd_cidr, answer_geo, True, None),
+    "cidr-small": ("k", lambda i: quorumdns_cidr(i, "k"), lambda i: knot_cidr(i, "k"),
+                   lambda i: gdnsd_cidr(i, "k"), answer_geo, True,
+                   lambda n, blocks, nets: max(1, min(n, nets // max(1, blocks)))),
 }
+# Which of Knot's files a kind's lines go to: geodb mode or subnet mode.
+KNOT_FILE = {"geo": "geo.conf", "cidr": "nets.conf", "cidr-small": "nets.conf"}
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
     ap.add_argument("--mmdb", required=True, help="GeoIP2-schema City or Country database")
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--clients", type=int, default=2000)
     ap.add_argument("--queries", type=int, default=100000)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--knot-nets", type=int, default=2000000,
+                    help="the most name x subnet entries of Knot's subnet-mode file: "
+                    "more cidr names than fit are not given to Knot")
+    ap.add_argument("--kinds", default="geo cidr",
+                    help="the routed kinds of name to write (of: %s)" % " ".join(KINDS))
     a = ap.parse_args()
+    kinds = {k: KINDS[k] for k in a.kinds.split()}
     n = a.n
     for d in ("quorumdns", "knot", "gdnsd/zones"):
         os.makedirs(os.path.join(a.out, d), exist_ok=True)
@@ -185,29 +221,37 @@ def main():
             {"action": "PUT", "location_name": cc.lower(), "cidr_list": sorted(set(b))}
             for cc, b in BLOCKS.items()]}, f)
 
+    blocks = sum(len(set(b)) for b in BLOCKS.values())
+    count = {kname: (n if kind[6] is None else kind[6](n, blocks, a.knot_nets))
+             for kname, kind in kinds.items()}
+    # Knot: every kind but the cidr names when they do not fit.
+    knot_kinds = [k for k in kinds if not (k == "cidr" and n * blocks > a.knot_nets)]
+
     with open(os.path.join(a.out, "quorumdns", "example.test.zone"), "w") as f:
         f.write(HEAD)
         f.writelines(plain)
-        for kind in KINDS.values():
-            for i in range(n):
+        for kname, kind in kinds.items():
+            for i in range(count[kname]):
                 f.write(kind[1](i))
-    kzone, kconf = [], []
+    kzone, kconf = [], {"geo.conf": [], "nets.conf": []}
     gzone, gres = [], []
-    for kind in KINDS.values():
-        for i in range(n):
-            if kind[2] is not None:
+    for kname, kind in kinds.items():
+        for i in range(count[kname]):
+            if kname in knot_kinds:
                 z, c = kind[2](i)
                 kzone.append(z)
-                kconf.append(c)
-            if kind[3] is not None:
-                z, r = kind[3](i)
-                gzone.append(z)
-                gres.append(r)
+                kconf[KNOT_FILE[kname]].append(c)
+            z, r = kind[3](i)
+            gzone.append(z)
+            gres.append(r)
     with open(os.path.join(a.out, "knot", "example.test.zone"), "w") as f:
         f.write(HEAD)
         f.writelines(plain + kzone)
-    with open(os.path.join(a.out, "knot", "geo.conf"), "w") as f:
-        f.writelines(kconf)
+    for fname, lines in kconf.items():
+        with open(os.path.join(a.out, "knot", fname), "w") as f:
+            f.writelines(lines)
+    with open(os.path.join(a.out, "knot", "kinds"), "w") as f:
+        f.write(" ".join(knot_kinds) + "\n")
     with open(os.path.join(a.out, "gdnsd", "zones", "example.test"), "w") as f:
         f.write(HEAD)
         f.writelines(plain + gzone)
@@ -246,10 +290,10 @@ def main():
         for _ in range(a.queries):
             f.write(f"s{rnd.randrange(n)}.example.test. A {rnd.choice(clients)[0]}\n")
     expect = []
-    for kname, kind in KINDS.items():
+    for kname, kind in kinds.items():
         with open(os.path.join(a.out, f"{kname}.txt"), "w") as f:
             for q in range(a.queries):
-                i = rnd.randrange(n)
+                i = rnd.randrange(count[kname])
                 subnet, cc = rnd.choice(clients)
                 f.write(f"{kind[0]}{i}.example.test. A {subnet}\n")
                 if q < 200:
