@@ -199,6 +199,9 @@ static void answer_query(struct answer *a)
                 if (hop == 0 && q->found != NULL)
                         l = (struct dns_lookup){.result = DNS_LOOKUP_FOUND,
                                                 .node = q->found}; /* warmed */
+                else if (hop == 0 && q->walked != NULL) /* from where it stopped */
+                        dns_zone_lookup_from(a->zone, name, is_ds, q->walked,
+                                             q->walked_left, &l);
                 else
                         dns_zone_lookup(a->zone, name, is_ds, &l);
                 switch (l.result) {
@@ -323,6 +326,15 @@ static void warm_routes(const struct dns_catalog *catalog, struct dns_query *que
         }
 }
 
+/* What a query's warm-up walk found, and where it stopped. */
+static inline void walk_end(struct dns_query *q, const struct dns_zone_warm *warm)
+{
+        unsigned left;
+        q->found = dns_zone_warm_found(warm);
+        q->walked = dns_zone_warm_stop(warm, &left);
+        q->walked_left = (uint8_t)left;
+}
+
 void dns_answer_warm(const struct dns_catalog *catalog, struct dns_query *queries,
                      const enum dns_parse_status *status, unsigned n)
 {
@@ -348,7 +360,7 @@ void dns_answer_warm(const struct dns_catalog *catalog, struct dns_query *querie
                                 live[active] = (uint8_t)active;
                                 active++;
                         } else {
-                                q->found = dns_zone_warm_found(&warm[active]);
+                                walk_end(q, &warm[active]);
                         }
                 }
                 /* Each round takes one hop of every lookup still going. */
@@ -359,7 +371,7 @@ void dns_answer_warm(const struct dns_catalog *catalog, struct dns_query *querie
                                 if (dns_zone_warm_step(&warm[s]))
                                         live[kept++] = (uint8_t)s;
                                 else
-                                        owner[s]->found = dns_zone_warm_found(&warm[s]);
+                                        walk_end(owner[s], &warm[s]);
                         }
                         active = kept;
                 }

@@ -33,8 +33,24 @@ static inline const struct dns_node *child(const struct dns_node *node,
 void dns_zone_lookup(const struct dns_zone *zone, const struct dns_lname *name,
                      bool at_cut_is_data, struct dns_lookup *out)
 {
-        const struct dns_node *node = zone->apex;
-        unsigned i = dns_zone_apex_label(zone, name);
+        dns_zone_lookup_from(zone, name, at_cut_is_data, zone->apex,
+                             dns_zone_apex_label(zone, name), out);
+}
+
+void dns_zone_lookup_from(const struct dns_zone *zone, const struct dns_lname *name,
+                          bool at_cut_is_data, const struct dns_node *node, unsigned i,
+                          struct dns_lookup *out)
+{
+        /* A cut where the walk stopped (never the apex: a cut is NS at a
+         * name other than the apex), as the loop below checks each node it
+         * reaches. */
+        if (node != zone->apex && (node->flags & DNS_NODE_CUT) &&
+            (i > 0 || !at_cut_is_data)) {
+                out->result = DNS_LOOKUP_DELEGATION;
+                out->node = node;
+                out->label = i;
+                return;
+        }
         while (i > 0) {
                 const struct dns_node *next = child(node, name, i - 1);
                 if (next == NULL) {
@@ -119,6 +135,13 @@ const struct dns_node *dns_zone_warm_found(const struct dns_zone_warm *warm)
          * used up the labels met none above the name. */
         return warm->label == 0 && !(warm->node->flags & DNS_NODE_CUT) ? warm->node
                                                                        : NULL;
+}
+
+const struct dns_node *dns_zone_warm_stop(const struct dns_zone_warm *warm,
+                                          unsigned *left)
+{
+        *left = warm->label;
+        return warm->node;
 }
 
 const struct dns_node *dns_zone_find(const struct dns_zone *zone,
