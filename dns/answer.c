@@ -80,20 +80,40 @@ static unsigned put_routed(struct answer *a, enum dns_section section, uint16_t 
         return n;
 }
 
+static bool additional_target(const struct dns_target *target)
+{
+        return target->type == DNS_TYPE_NS || target->type == DNS_TYPE_MX ||
+               target->type == DNS_TYPE_SRV;
+}
+
+/* Was the target's name one of the earlier targets' (whose addresses are
+ * then in already)?  Two SRV records for two ports of one host are common. */
+static bool additional_seen(const struct answer *a, unsigned t)
+{
+        const uint8_t *name = a->w.target[t].name;
+        for (unsigned u = 0; u < t; u++)
+                if (additional_target(&a->w.target[u]) &&
+                    dns_name_equal(a->w.target[u].name, name))
+                        return true;
+        return false;
+}
+
 /*
  * The additional section: A and AAAA of the in-zone targets of the NS, MX
- * and SRV records written in the answer and authority sections.  It runs
- * once, after both, so every section stays in its place in the message.
+ * and SRV records written in the answer and authority sections, once per
+ * name (RFC 2181 §5: no record twice; Knot checks for duplicates too).  It
+ * runs once, after both, so every section stays in its place in the
+ * message.
  */
 static void put_additional(struct answer *a)
 {
         unsigned last = a->w.ntarget;
         for (unsigned t = 0; t < last; t++) {
                 const struct dns_target *target = &a->w.target[t];
-                if (target->type != DNS_TYPE_NS && target->type != DNS_TYPE_MX &&
-                    target->type != DNS_TYPE_SRV)
+                if (!additional_target(target))
                         continue;
-                if (!dns_name_in_zone(target->name, a->zone->origin))
+                if (!dns_name_in_zone(target->name, a->zone->origin) ||
+                    additional_seen(a, t))
                         continue;
                 struct dns_lname name;
                 if (dns_lname_from_wire(&name, target->name, DNS_NAME_MAXLEN + 1) < 0)
