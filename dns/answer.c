@@ -115,10 +115,7 @@ static void put_additional(struct answer *a)
                 if (!dns_name_in_zone(target->name, a->zone->origin) ||
                     additional_seen(a, t))
                         continue;
-                struct dns_lname name;
-                if (dns_lname_from_wire(&name, target->name, DNS_NAME_MAXLEN + 1) < 0)
-                        continue;
-                const struct dns_node *node = dns_zone_find(a->zone, &name);
+                const struct dns_node *node = dns_zone_find_wire(a->zone, target->name);
                 if (node == NULL || node->rrsets == NULL)
                         continue;
                 static const uint16_t types[] = {DNS_TYPE_A, DNS_TYPE_AAAA};

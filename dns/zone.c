@@ -153,6 +153,34 @@ const struct dns_node *dns_zone_find(const struct dns_zone *zone,
         return node;
 }
 
+const struct dns_node *dns_zone_find_wire(const struct dns_zone *zone,
+                                          const uint8_t *wire)
+{
+        uint8_t off[DNS_NAME_MAXLABELS];
+        unsigned n = 0;
+        for (unsigned p = 0; wire[p] != 0; p += 1u + wire[p]) {
+                if (n == DNS_NAME_MAXLABELS || wire[p] > DNS_LABEL_MAXLEN)
+                        return NULL;
+                off[n++] = (uint8_t)p;
+        }
+        if (n < zone->origin_labels)
+                return NULL;
+        /* The apex's suffix hash is the zone's; each label below chains
+         * onto its parent's as dns_lname_from_wire() chains them. */
+        const struct dns_node *node = zone->apex;
+        uint64_t hash = zone->hash;
+        for (unsigned i = n - zone->origin_labels; i-- > 0 && node != NULL;) {
+                const uint8_t *label = wire + off[i];
+                uint8_t lower[1 + DNS_LABEL_MAXLEN];
+                lower[0] = label[0];
+                for (unsigned k = 1; k <= label[0]; k++)
+                        lower[k] = common_dname_lower_table[label[k]];
+                hash = dns_name_label_hash(hash, label);
+                node = pmap_get(&node->children, hash, lower, dns_node_match);
+        }
+        return node;
+}
+
 const uint8_t *dns_zone_soa(const struct dns_zone *zone, uint32_t *ttl)
 {
         const struct dns_rrset_info *soa =

@@ -116,6 +116,11 @@ const struct dns_node *dns_zone_warm_stop(const struct dns_zone_warm *warm,
 /* The node of exactly this name, ignoring cuts (glue lookups); or NULL. */
 const struct dns_node *dns_zone_find(const struct dns_zone *zone,
                                      const struct dns_lname *name);
+/* The same for a name in wire form (uncompressed, any case, at or below
+ * the apex: the caller checks), without preparing it as a lookup key:
+ * only the labels below the apex are hashed (additional-section targets). */
+const struct dns_node *dns_zone_find_wire(const struct dns_zone *zone,
+                                          const uint8_t *wire);
 
 /*
  * Calls fn for every node that holds data, with its owner name (wire,

@@ -54,6 +54,7 @@ static const char ZONE[] =
     "_sip._tcp SRV 0 5 5060 sip\n"
     "_xmpp._tcp SRV 10 0 5222 sip\n"
     "_xmpp._tcp SRV 20 0 5269 SIP\n"
+    "upper MX 10 MAIL.Example.COM.\n"
     "sip A 192.0.2.60\n"
     "multi A 192.0.2.101\n"
     "multi A 192.0.2.102\n"
@@ -493,6 +494,12 @@ static void test_additional_address_once_per_target_name(void **state)
         ldns_pkt *p = ask("_xmpp._tcp.example.com.", LDNS_RR_TYPE_SRV);
         expect_header(p, LDNS_RCODE_NOERROR, true, 2, 0, 1);
         expect_rr(ldns_pkt_additional(p), "sip.example.com. 3600 IN A 192.0.2.60");
+        ldns_pkt_free(p);
+        /* A target written in another case is found all the same. */
+        p = ask("upper.example.com.", LDNS_RR_TYPE_MX);
+        expect_header(p, LDNS_RCODE_NOERROR, true, 1, 0, 2);
+        expect_rr(ldns_pkt_additional(p), "mail.example.com. 3600 IN A 192.0.2.25");
+        expect_rr(ldns_pkt_additional(p), "mail.example.com. 3600 IN AAAA 2001:db8::25");
         ldns_pkt_free(p);
 }
 
