@@ -101,9 +101,8 @@ static bool additional_seen(const struct answer *a, unsigned t)
 /*
  * The additional section: A and AAAA of the in-zone targets of the NS, MX
  * and SRV records written in the answer and authority sections, once per
- * name (RFC 2181 §5: no record twice).  It
- * runs once, after both, so every section stays in its place in the
- * message.
+ * name (RFC 2181 §5: no record twice).  It runs once, after both, so every
+ * section stays in its place in the message.
  */
 static void put_additional(struct answer *a)
 {
