@@ -80,25 +80,41 @@ static unsigned put_routed(struct answer *a, enum dns_section section, uint16_t 
         return n;
 }
 
+static bool additional_target(const struct dns_target *target)
+{
+        return target->type == DNS_TYPE_NS || target->type == DNS_TYPE_MX ||
+               target->type == DNS_TYPE_SRV;
+}
+
+/* Was the target's name one of the earlier targets' (whose addresses are
+ * then in already)?  Two SRV records for two ports of one host are common. */
+static bool additional_seen(const struct answer *a, unsigned t)
+{
+        const uint8_t *name = a->w.target[t].name;
+        for (unsigned u = 0; u < t; u++)
+                if (additional_target(&a->w.target[u]) &&
+                    dns_name_equal(a->w.target[u].name, name))
+                        return true;
+        return false;
+}
+
 /*
  * The additional section: A and AAAA of the in-zone targets of the NS, MX
- * and SRV records written in the answer and authority sections.  It runs
- * once, after both, so every section stays in its place in the message.
+ * and SRV records written in the answer and authority sections, once per
+ * name (RFC 2181 §5: no record twice).  It runs once, after both, so every
+ * section stays in its place in the message.
  */
 static void put_additional(struct answer *a)
 {
         unsigned last = a->w.ntarget;
         for (unsigned t = 0; t < last; t++) {
                 const struct dns_target *target = &a->w.target[t];
-                if (target->type != DNS_TYPE_NS && target->type != DNS_TYPE_MX &&
-                    target->type != DNS_TYPE_SRV)
+                if (!additional_target(target))
                         continue;
-                if (!dns_name_in_zone(target->name, a->zone->origin))
+                if (!dns_name_in_zone(target->name, a->zone->origin) ||
+                    additional_seen(a, t))
                         continue;
-                struct dns_lname name;
-                if (dns_lname_from_wire(&name, target->name, DNS_NAME_MAXLEN + 1) < 0)
-                        continue;
-                const struct dns_node *node = dns_zone_find(a->zone, &name);
+                const struct dns_node *node = dns_zone_find_wire(a->zone, target->name);
                 if (node == NULL || node->rrsets == NULL)
                         continue;
                 static const uint16_t types[] = {DNS_TYPE_A, DNS_TYPE_AAAA};
@@ -199,6 +215,9 @@ static void answer_query(struct answer *a)
                 if (hop == 0 && q->found != NULL)
                         l = (struct dns_lookup){.result = DNS_LOOKUP_FOUND,
                                                 .node = q->found}; /* warmed */
+                else if (hop == 0 && q->walked != NULL) /* from where it stopped */
+                        dns_zone_lookup_from(a->zone, name, is_ds, q->walked,
+                                             q->walked_left, &l);
                 else
                         dns_zone_lookup(a->zone, name, is_ds, &l);
                 switch (l.result) {
@@ -323,6 +342,15 @@ static void warm_routes(const struct dns_catalog *catalog, struct dns_query *que
         }
 }
 
+/* What a query's warm-up walk found, and where it stopped. */
+static inline void walk_end(struct dns_query *q, const struct dns_zone_warm *warm)
+{
+        unsigned left;
+        q->found = dns_zone_warm_found(warm);
+        q->walked = dns_zone_warm_stop(warm, &left);
+        q->walked_left = (uint8_t)left;
+}
+
 void dns_answer_warm(const struct dns_catalog *catalog, struct dns_query *queries,
                      const enum dns_parse_status *status, unsigned n)
 {
@@ -348,7 +376,7 @@ void dns_answer_warm(const struct dns_catalog *catalog, struct dns_query *querie
                                 live[active] = (uint8_t)active;
                                 active++;
                         } else {
-                                q->found = dns_zone_warm_found(&warm[active]);
+                                walk_end(q, &warm[active]);
                         }
                 }
                 /* Each round takes one hop of every lookup still going. */
@@ -359,7 +387,7 @@ void dns_answer_warm(const struct dns_catalog *catalog, struct dns_query *querie
                                 if (dns_zone_warm_step(&warm[s]))
                                         live[kept++] = (uint8_t)s;
                                 else
-                                        owner[s]->found = dns_zone_warm_found(&warm[s]);
+                                        walk_end(owner[s], &warm[s]);
                         }
                         active = kept;
                 }

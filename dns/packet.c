@@ -78,6 +78,7 @@ enum dns_parse_status dns_query_parse(struct dns_query *q, const uint8_t *wire,
         q->question_size = 0;
         q->zone_known = false;
         q->found = NULL;
+        q->walked = NULL;
         q->zone = NULL;
         q->edns = false;
         q->edns_version = 0;

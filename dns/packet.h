@@ -79,6 +79,11 @@ struct dns_query {
          * walk reached it with no cut on the way (what dns_zone_lookup()
          * would find), so that answering does not walk again; or NULL. */
         const struct dns_node *found;
+        /* Where that walk stopped (see dns_zone_warm_stop()), so that a
+         * lookup that goes on from there (a cut, a missing name, a
+         * wildcard) does not walk the levels above again; NULL: no walk. */
+        const struct dns_node *walked;
+        uint8_t walked_left; /* labels of qname below `walked` */
         struct dns_lname qname;
 };
 

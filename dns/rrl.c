@@ -198,29 +198,40 @@ enum dns_rrl_verdict dns_rrl_charge(struct dns_rrl *rrl, uint64_t h, uint32_t no
         int32_t floor = debt > BALANCE_MAX ? -BALANCE_MAX : -(int32_t)debt;
         int32_t balance = 0;
         for (unsigned attempt = 0; attempt < 4; attempt++) {
-                /* The account's word, or the set's stalest to take over. */
-                unsigned way = 0, stalest = 0;
-                uint32_t stalest_age = 0;
-                uint64_t w = 0;
-                bool found = false;
-                for (; way < SET_WAYS; way++) {
-                        w = atomic_load_explicit(&set[way], memory_order_relaxed);
-                        if (w != 0 && word_tag(w) == tag) {
-                                found = true;
-                                break;
-                        }
-                        uint32_t age =
-                            w == 0 ? TIME_MASK + 1 : (now - word_time(w)) & TIME_MASK;
-                        if (age >= stalest_age) {
-                                stalest_age = age;
-                                stalest = way;
-                        }
+                /* The account's word (the first whose tag matches), or the
+                 * set's stalest to take over.  The ways are compared
+                 * without a branch: where the account sits differs from
+                 * one response to the next, and a search that stops there
+                 * is mispredicted. */
+                uint64_t words[SET_WAYS];
+                unsigned match = 0;
+                for (unsigned i = 0; i < SET_WAYS; i++) {
+                        words[i] = atomic_load_explicit(&set[i], memory_order_relaxed);
+                        match |= (unsigned)((words[i] != 0) & (word_tag(words[i]) == tag))
+                                 << i;
                 }
+                unsigned way;
+                uint64_t w;
+                bool found = match != 0;
                 if (!found) {
+                        unsigned stalest = 0;
+                        uint32_t stalest_age = 0;
+                        for (unsigned i = 0; i < SET_WAYS; i++) {
+                                uint32_t age =
+                                    words[i] == 0
+                                        ? TIME_MASK + 1
+                                        : (now - word_time(words[i])) & TIME_MASK;
+                                if (age >= stalest_age) {
+                                        stalest_age = age;
+                                        stalest = i;
+                                }
+                        }
                         way = stalest;
                         w = atomic_load_explicit(&set[way], memory_order_relaxed);
                         balance = rate;
                 } else {
+                        way = (unsigned)__builtin_ctz(match);
+                        w = words[way];
                         uint32_t elapsed = (now - word_time(w)) & TIME_MASK;
                         int64_t b = word_balance(w) + (int64_t)elapsed * rate;
                         balance = b > rate ? rate : (int32_t)b;

@@ -291,8 +291,10 @@ static void log_queries(struct dns_udp_server *s, int n, uint64_t received)
         }
 }
 
-/* Receives, answers and sends one batch; returns datagrams received. */
-static int round_trip(struct dns_udp_server *s)
+/* The receive headers, all of them once: recvmmsg() leaves the buffers'
+ * addresses alone and writes back only the lengths and flags, which
+ * round_trip() sets again for the entries it used. */
+static void receive_arm(struct dns_udp_server *s)
 {
         struct dns_udp_batch *b = s->batch;
         for (unsigned i = 0; i < DNS_UDP_BATCH; i++) {
@@ -306,6 +308,12 @@ static int round_trip(struct dns_udp_server *s)
                     .msg_controllen = s->pktinfo ? CMSG_SPACE_SIZE : 0,
                 };
         }
+}
+
+/* Receives, answers and sends one batch; returns datagrams received. */
+static int round_trip(struct dns_udp_server *s)
+{
+        struct dns_udp_batch *b = s->batch;
         int n = recvmmsg(s->fd, b->in, DNS_UDP_BATCH, MSG_DONTWAIT, NULL);
         if (n <= 0 || atomic_load_explicit(&s->stop, memory_order_relaxed))
                 return n;
@@ -389,6 +397,10 @@ static int round_trip(struct dns_udp_server *s)
         }
         dns_metrics_time(s->metrics, DNS_TRANSPORT_UDP, now_ns() - received, (uint64_t)n);
         qsbr_offline(&s->reader);
+        for (int i = 0; i < n; i++) { /* what the kernel wrote into them */
+                b->in[i].msg_hdr.msg_namelen = sizeof(b->peer[i]);
+                b->in[i].msg_hdr.msg_controllen = s->pktinfo ? CMSG_SPACE_SIZE : 0;
+        }
         return n;
 }
 
@@ -396,6 +408,7 @@ static void *serve(void *arg)
 {
         struct dns_udp_server *s = arg;
         struct pollfd readable = {.fd = s->fd, .events = POLLIN};
+        receive_arm(s);
         while (!atomic_load(&s->stop)) {
                 if (round_trip(s) > 0)
                         continue; /* more has usually arrived meanwhile */

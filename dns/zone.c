@@ -33,8 +33,24 @@ static inline const struct dns_node *child(const struct dns_node *node,
 void dns_zone_lookup(const struct dns_zone *zone, const struct dns_lname *name,
                      bool at_cut_is_data, struct dns_lookup *out)
 {
-        const struct dns_node *node = zone->apex;
-        unsigned i = dns_zone_apex_label(zone, name);
+        dns_zone_lookup_from(zone, name, at_cut_is_data, zone->apex,
+                             dns_zone_apex_label(zone, name), out);
+}
+
+void dns_zone_lookup_from(const struct dns_zone *zone, const struct dns_lname *name,
+                          bool at_cut_is_data, const struct dns_node *node, unsigned i,
+                          struct dns_lookup *out)
+{
+        /* A cut where the walk stopped (never the apex: a cut is NS at a
+         * name other than the apex), as the loop below checks each node it
+         * reaches. */
+        if (node != zone->apex && (node->flags & DNS_NODE_CUT) &&
+            (i > 0 || !at_cut_is_data)) {
+                out->result = DNS_LOOKUP_DELEGATION;
+                out->node = node;
+                out->label = i;
+                return;
+        }
         while (i > 0) {
                 const struct dns_node *next = child(node, name, i - 1);
                 if (next == NULL) {
@@ -121,12 +137,47 @@ const struct dns_node *dns_zone_warm_found(const struct dns_zone_warm *warm)
                                                                        : NULL;
 }
 
+const struct dns_node *dns_zone_warm_stop(const struct dns_zone_warm *warm,
+                                          unsigned *left)
+{
+        *left = warm->label;
+        return warm->node;
+}
+
 const struct dns_node *dns_zone_find(const struct dns_zone *zone,
                                      const struct dns_lname *name)
 {
         const struct dns_node *node = zone->apex;
         for (unsigned i = dns_zone_apex_label(zone, name); i > 0 && node != NULL; i--)
                 node = child(node, name, i - 1);
+        return node;
+}
+
+const struct dns_node *dns_zone_find_wire(const struct dns_zone *zone,
+                                          const uint8_t *wire)
+{
+        uint8_t off[DNS_NAME_MAXLABELS];
+        unsigned n = 0;
+        for (unsigned p = 0; wire[p] != 0; p += 1u + wire[p]) {
+                if (n == DNS_NAME_MAXLABELS || wire[p] > DNS_LABEL_MAXLEN)
+                        return NULL;
+                off[n++] = (uint8_t)p;
+        }
+        if (n < zone->origin_labels)
+                return NULL;
+        /* The apex's suffix hash is the zone's; each label below chains
+         * onto its parent's as dns_lname_from_wire() chains them. */
+        const struct dns_node *node = zone->apex;
+        uint64_t hash = zone->hash;
+        for (unsigned i = n - zone->origin_labels; i-- > 0 && node != NULL;) {
+                const uint8_t *label = wire + off[i];
+                uint8_t lower[1 + DNS_LABEL_MAXLEN];
+                lower[0] = label[0];
+                for (unsigned k = 1; k <= label[0]; k++)
+                        lower[k] = common_dname_lower_table[label[k]];
+                hash = dns_name_label_hash(hash, label);
+                node = pmap_get(&node->children, hash, lower, dns_node_match);
+        }
         return node;
 }
 

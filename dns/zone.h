@@ -75,6 +75,16 @@ void dns_zone_lookup(const struct dns_zone *zone, const struct dns_lname *name,
                      bool at_cut_is_data, struct dns_lookup *out);
 
 /*
+ * The same lookup continued from a node on its path: `node`, reached from
+ * the apex by `name`'s labels with no cut above it, with `left` labels of
+ * the name below it (where a warm-up walk below stopped), so that the
+ * levels above are not walked again.
+ */
+void dns_zone_lookup_from(const struct dns_zone *zone, const struct dns_lname *name,
+                          bool at_cut_is_data, const struct dns_node *node, unsigned left,
+                          struct dns_lookup *out);
+
+/*
  * Warming the cache for a later dns_zone_lookup() of `name`: each step
  * takes one hop of that lookup's path (hash-map levels, nodes, and finally
  * the records) and prefetches the next, so that a server can advance the
@@ -97,10 +107,20 @@ bool dns_zone_warm_step(struct dns_zone_warm *warm);
  * node of the name itself when no cut lay on the way (dns_zone_lookup()
  * finds it, DNS_LOOKUP_FOUND, whatever the type), or NULL. */
 const struct dns_node *dns_zone_warm_found(const struct dns_zone_warm *warm);
+/* After the walk ended: where it stopped, for dns_zone_lookup_from() (the
+ * first cut on the way, the name's node, or the node whose child the name
+ * does not have); *left receives the labels of the name below it. */
+const struct dns_node *dns_zone_warm_stop(const struct dns_zone_warm *warm,
+                                          unsigned *left);
 
 /* The node of exactly this name, ignoring cuts (glue lookups); or NULL. */
 const struct dns_node *dns_zone_find(const struct dns_zone *zone,
                                      const struct dns_lname *name);
+/* The same for a name in wire form (uncompressed, any case, at or below
+ * the apex: the caller checks), without preparing it as a lookup key:
+ * only the labels below the apex are hashed (additional-section targets). */
+const struct dns_node *dns_zone_find_wire(const struct dns_zone *zone,
+                                          const uint8_t *wire);
 
 /*
  * Calls fn for every node that holds data, with its owner name (wire,

@@ -52,6 +52,9 @@ static const char ZONE[] =
     "ns.sub A 192.0.2.99\n"
     "sub DS 60485 5 1 2BB183AF5F22588179A53B0A98631FAD1A292118\n"
     "_sip._tcp SRV 0 5 5060 sip\n"
+    "_xmpp._tcp SRV 10 0 5222 sip\n"
+    "_xmpp._tcp SRV 20 0 5269 SIP\n"
+    "upper MX 10 MAIL.Example.COM.\n"
     "sip A 192.0.2.60\n"
     "multi A 192.0.2.101\n"
     "multi A 192.0.2.102\n"
@@ -484,6 +487,22 @@ static void test_additional_addresses_for_mx_ns_srv_targets(void **state)
         ldns_pkt_free(p);
 }
 
+/* Two SRV records naming one host (two ports, the name in two cases): its
+ * address once in the additional section, not once per record. */
+static void test_additional_address_once_per_target_name(void **state)
+{
+        ldns_pkt *p = ask("_xmpp._tcp.example.com.", LDNS_RR_TYPE_SRV);
+        expect_header(p, LDNS_RCODE_NOERROR, true, 2, 0, 1);
+        expect_rr(ldns_pkt_additional(p), "sip.example.com. 3600 IN A 192.0.2.60");
+        ldns_pkt_free(p);
+        /* A target written in another case is found all the same. */
+        p = ask("upper.example.com.", LDNS_RR_TYPE_MX);
+        expect_header(p, LDNS_RCODE_NOERROR, true, 1, 0, 2);
+        expect_rr(ldns_pkt_additional(p), "mail.example.com. 3600 IN A 192.0.2.25");
+        expect_rr(ldns_pkt_additional(p), "mail.example.com. 3600 IN AAAA 2001:db8::25");
+        ldns_pkt_free(p);
+}
+
 static void test_other_class_and_outside_names_refused(void **state)
 {
         struct query_opts ch = UDP;
@@ -584,6 +603,7 @@ int main(void)
             cmocka_unit_test(test_edns_payload_is_respected),
             cmocka_unit_test(test_edns_version_1_gets_badvers),
             cmocka_unit_test(test_additional_addresses_for_mx_ns_srv_targets),
+            cmocka_unit_test(test_additional_address_once_per_target_name),
             cmocka_unit_test(test_other_class_and_outside_names_refused),
             cmocka_unit_test(test_malformed_query_gets_formerr_and_response_is_dropped),
             /* These two change the db: they run last. */
