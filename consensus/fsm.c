@@ -152,6 +152,47 @@ const struct cs_result *cs_fsm_apply_entry(struct cs_fsm *fsm, const void *buf,
         return res;
 }
 
+static uint64_t thread_cpu_ns(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * A restart applies the log after its snapshot in one go on the loop (raft
+ * applies every committed entry it has in one call), answering nothing
+ * meanwhile.  The threshold that follows the state lets that log grow to
+ * one entry per CS_FSM_ITEMS_PER_ENTRY objects: ~256,000 entries at
+ * 1,000,000 zones, 5-7 s of applying at a restart.  So the CPU time the
+ * entries since the last snapshot took to apply is counted, and once it
+ * passes the budget the next snapshot comes at the configured threshold
+ * (raft checks it right after this apply).  A restart then applies about a
+ * budget's worth of work; where the threshold that follows the state comes
+ * first (entries cheap to apply, or a smaller state), nothing changes.
+ */
+static void bound_tail(struct cs_fsm *fsm, uint64_t ns)
+{
+        uint64_t budget = fsm->tail_budget_ns
+                              ? fsm->tail_budget_ns
+                              : (uint64_t)CS_FSM_TAIL_BUDGET_MS * 1000000u;
+        fsm->tail_ns += ns;
+        /* threshold_min == 0: not paced yet, raft's threshold is the
+         * configured one already. */
+        if (fsm->raft == NULL || fsm->tail_full || fsm->tail_ns < budget ||
+            fsm->threshold_min == 0 ||
+            fsm->raft->snapshot.threshold <= fsm->threshold_min)
+                return;
+        fsm->tail_full = true;
+        LOG_INFO("snapshot: the %llu entries since the last one took %.0f ms to apply; "
+                 "the next one comes at %u entries instead of %u",
+                 (unsigned long long)(raft_last_applied(fsm->raft) -
+                                      fsm->raft->log.snapshot.last_index),
+                 (double)fsm->tail_ns / 1e6, fsm->threshold_min,
+                 fsm->raft->snapshot.threshold);
+        raft_set_snapshot_threshold(fsm->raft, fsm->threshold_min);
+}
+
 static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **result)
 {
         struct cs_fsm *fsm = rf->data;
@@ -160,7 +201,9 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **
         uint64_t index = fsm->raft ? raft_last_applied(fsm->raft) + 1 : fsm->applied + 1;
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
+        uint64_t cpu0 = thread_cpu_ns();
         const struct cs_result *res = cs_fsm_apply_entry(fsm, buf->base, buf->len, index);
+        uint64_t cpu = thread_cpu_ns() - cpu0;
         clock_gettime(CLOCK_MONOTONIC, &t1);
         double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
                     (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
@@ -182,6 +225,7 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **
                         fsm->failed_cb(fsm);
                 return RAFT_NOMEM;
         }
+        bound_tail(fsm, cpu);
         *result = (void *)res;
         return 0;
 }
@@ -251,6 +295,8 @@ static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigne
                 return RAFT_NOMEM;
         }
         clock_gettime(CLOCK_MONOTONIC, &t1);
+        fsm->tail_ns = 0; /* the entries applied from now on are the new tail */
+        fsm->tail_full = false;
         fsm->snapshot_started_ns =
             (uint64_t)t0.tv_sec * 1000000000u + (uint64_t)t0.tv_nsec;
         LOG_INFO("snapshot: frozen at index %llu in %.3f ms",
@@ -342,9 +388,12 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
 {
         struct cs_fsm *fsm = rf->data;
         struct cs_state fresh;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         cs_state_init(&fresh);
         int rv = cs_snapshot_decode(buf->base, buf->len, &fresh, fsm->errmsg,
                                     sizeof(fsm->errmsg));
+        clock_gettime(CLOCK_MONOTONIC, &t1);
         if (rv != 0) {
                 LOG_ERROR("raft snapshot restore failed: %s", fsm->errmsg);
                 cs_state_fini(&fresh);
@@ -356,6 +405,11 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
                 return RAFT_NOMEM;
         }
         fsm->applied = fsm->state->last_index;
+        LOG_INFO("snapshot at index %llu (%zu bytes, %zu zones) decoded in %.0f ms",
+                 (unsigned long long)fsm->state->last_index, buf->len,
+                 cs_state_zone_count(fsm->state),
+                 (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+                     (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
         raft_free(buf->base); /* ours on success */
         const struct cs_observer *obs = &fsm->state->observer;
         if (obs->restored)

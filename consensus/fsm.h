@@ -65,6 +65,13 @@ struct cs_fsm {
         /* Snapshot pacing: one entry between snapshots per this many objects
          * of the state; 0: CS_FSM_ITEMS_PER_ENTRY (tests set their own). */
         unsigned items_per_entry;
+        /* The log after the last snapshot, which a restart applies in one
+         * go on the loop: the CPU time its entries took to apply here, and
+         * the budget past which a snapshot is taken at the configured
+         * threshold instead of the state's (0: CS_FSM_TAIL_BUDGET_MS). */
+        uint64_t tail_ns;
+        uint64_t tail_budget_ns;
+        bool tail_full; /* the budget is spent: raft's threshold lowered */
         /* For /metrics (on the loop): snapshots finalized, and the time
          * from freezing to finalizing (encoded and written), in total. */
         uint64_t snapshots;
@@ -75,6 +82,11 @@ struct cs_fsm {
 /* Snapshot pacing: one entry between snapshots per this many objects of the
  * state (zones, record sets, change records); see fsm.c. */
 #define CS_FSM_ITEMS_PER_ENTRY 16
+
+/* What a restart may have to apply after its snapshot: once the entries
+ * since the last snapshot took this much CPU time to apply, the next
+ * snapshot comes at raft's configured threshold (see fsm.c). */
+#define CS_FSM_TAIL_BUDGET_MS 1000
 
 /* state is borrowed and must outlive the FSM. */
 int cs_fsm_init(struct cs_fsm *fsm, struct cs_state *state);

@@ -71,7 +71,7 @@ const struct cs_zone *cs_state_zone_find(const struct cs_state *st, const uint8_
 static void group_add(struct cs_zone *z, const struct cs_rrset *r, struct cs_group *fresh)
 {
         struct group_key k = {r->owner, r->owner_len, r->type};
-        uint64_t h = group_key_hash(&k);
+        uint64_t h = fresh->hash; /* group_new hashed the same key */
         struct cs_group *g = pmap_flat_get(&z->groups, h, &k, group_match);
         if (g == NULL) {
                 g = fresh;
@@ -547,6 +547,23 @@ int cs_state_restore_zone(struct cs_state *st, const uint8_t *origin, size_t ori
         return 0;
 }
 
+int cs_state_restore_reserve(struct cs_state *st, size_t zones)
+{
+        if (pmap_flat_reserve(&st->zones, zones) ||
+            pmap_flat_reserve(&st->zone_ids, zones))
+                return -ENOMEM;
+        return 0;
+}
+
+int cs_zone_restore_reserve(struct cs_zone *z, size_t sets)
+{
+        /* Groups: one per owner and type, so at most one per set.  Owners
+         * are fewer (the apex has several sets) and grow as they come. */
+        if (pmap_flat_reserve(&z->rrsets, sets) || pmap_flat_reserve(&z->groups, sets))
+                return -ENOMEM;
+        return 0;
+}
+
 int cs_state_restore_rrset(struct cs_zone *z, const struct cs_rrset_spec *s, char *err,
                            size_t errlen)
 {
@@ -582,8 +599,13 @@ int cs_state_restore_rrset(struct cs_zone *z, const struct cs_rrset_spec *s, cha
                 return -EINVAL;
         }
         struct rrset_key k = {lower, (uint16_t)s->owner_len, s->type, s->set_id};
-        uint64_t hash = rrset_key_hash(&k);
+        /* The set first: its hash (rrset_new's) serves the duplicate check. */
+        struct cs_rrset *r = rrset_new(&k, s->ttl, s->values, s->count, &s->routing);
+        if (r == NULL)
+                goto nomem;
+        uint64_t hash = r->hash;
         if (pmap_flat_get(&z->rrsets, hash, &k, rrset_match)) {
+                free(r);
                 snprintf(err, errlen, "duplicate record set");
                 return -EINVAL;
         }
@@ -591,11 +613,9 @@ int cs_state_restore_rrset(struct cs_zone *z, const struct cs_rrset_spec *s, cha
         uint64_t oh = owner_key_hash(&ko);
         struct cs_owner *o = pmap_flat_get(&z->owners, oh, &ko, owner_match);
         struct cs_owner *fresh = NULL;
-        if (o == NULL && (fresh = owner_new(lower, (uint16_t)s->owner_len)) == NULL)
-                goto nomem;
-        struct cs_rrset *r = rrset_new(&k, s->ttl, s->values, s->count, &s->routing);
         struct cs_group *g = group_new(lower, (uint16_t)s->owner_len, s->type);
-        if (r == NULL || g == NULL || pmap_flat_reserve(&z->rrsets, 1) ||
+        if ((o == NULL && (fresh = owner_new(lower, (uint16_t)s->owner_len)) == NULL) ||
+            g == NULL || pmap_flat_reserve(&z->rrsets, 1) ||
             pmap_flat_reserve(&z->owners, 1) || pmap_flat_reserve(&z->groups, 1)) {
                 free(r);
                 free(g);

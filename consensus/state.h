@@ -618,5 +618,11 @@ int cs_state_restore_rrset(struct cs_zone *zone, const struct cs_rrset_spec *spe
                            char *err, size_t errlen);
 int cs_state_restore_change(struct cs_state *st, const struct cs_change *change,
                             char *err, size_t errlen);
+/* Room in the tables for `zones` more zones, or in a zone's for `sets` more
+ * record sets, before they are restored one by one (so that the tables do
+ * not grow and rehash on the way).  The counts come from a snapshot: the
+ * caller bounds them by what its bytes can hold.  0 or -ENOMEM. */
+int cs_state_restore_reserve(struct cs_state *st, size_t zones);
+int cs_zone_restore_reserve(struct cs_zone *zone, size_t sets);
 
 #endif

@@ -141,9 +141,11 @@ int cs_zorder_cmp(const struct cs_zlink *a, const struct cs_zlink *b)
 
 /* Fills prev[i] with the pointer (a head entry or a link's next[i]) after
  * which key belongs on level i: past every name that sorts before key, and
- * past an equal name too when `after`. */
+ * past an equal name too when `after`; last[i] (may be NULL) with the link
+ * that pointer is in (NULL: the head). */
 static void search(struct cs_zorder *o, const char *key, int after,
-                   struct cs_zlink **prev[CS_ZORDER_LEVELS])
+                   struct cs_zlink **prev[CS_ZORDER_LEVELS],
+                   struct cs_zlink *last[CS_ZORDER_LEVELS])
 {
         struct cs_zlink *cur = NULL; /* NULL: the head */
         for (int i = CS_ZORDER_LEVELS - 1; i >= 0; i--) {
@@ -157,6 +159,8 @@ static void search(struct cs_zorder *o, const char *key, int after,
                         at = &cur->next[i];
                 }
                 prev[i] = at;
+                if (last != NULL)
+                        last[i] = cur;
         }
 }
 
@@ -164,10 +168,19 @@ void cs_zorder_insert(struct cs_zorder *o, struct cs_zlink *link)
 {
         char key[TEXT_MAX];
         struct cs_zlink **prev[CS_ZORDER_LEVELS];
-        search(o, text_of(link, key), 0, prev);
+        text_of(link, key);
+        if (o->tail[0] != NULL && cmp_text(o->tail[0], key) < 0) {
+                /* After every zone (a snapshot's restore): the tails. */
+                for (unsigned i = 0; i < link->levels; i++)
+                        prev[i] = o->tail[i] ? &o->tail[i]->next[i] : &o->head[i];
+        } else {
+                search(o, key, 0, prev, NULL);
+        }
         for (unsigned i = 0; i < link->levels; i++) {
                 link->next[i] = *prev[i];
                 *prev[i] = link;
+                if (link->next[i] == NULL)
+                        o->tail[i] = link;
         }
         o->count++;
 }
@@ -175,11 +188,15 @@ void cs_zorder_insert(struct cs_zorder *o, struct cs_zlink *link)
 void cs_zorder_remove(struct cs_zorder *o, struct cs_zlink *link)
 {
         char key[TEXT_MAX];
-        struct cs_zlink **prev[CS_ZORDER_LEVELS];
-        search(o, text_of(link, key), 0, prev);
-        for (unsigned i = 0; i < link->levels; i++)
-                if (*prev[i] == link)
-                        *prev[i] = link->next[i];
+        struct cs_zlink **prev[CS_ZORDER_LEVELS], *last[CS_ZORDER_LEVELS];
+        search(o, text_of(link, key), 0, prev, last);
+        for (unsigned i = 0; i < link->levels; i++) {
+                if (*prev[i] != link)
+                        continue;
+                *prev[i] = link->next[i];
+                if (o->tail[i] == link)
+                        o->tail[i] = last[i];
+        }
         o->count--;
 }
 
@@ -195,6 +212,6 @@ const struct cs_zlink *cs_zorder_after(const struct cs_zorder *o, const char *ma
                 key[i] = (char)tolower((unsigned char)marker[i]);
         key[n] = 0;
         struct cs_zlink **prev[CS_ZORDER_LEVELS];
-        search((struct cs_zorder *)o, key, 1, prev);
+        search((struct cs_zorder *)o, key, 1, prev, NULL);
         return *prev[0];
 }

@@ -30,6 +30,11 @@ struct cs_zlink {
 
 struct cs_zorder {
         struct cs_zlink *head[CS_ZORDER_LEVELS];
+        /* The last link on each level (NULL: the level is empty), so that a
+         * zone sorting after every other one is appended without a search:
+         * a snapshot lists its zones in this order, and restoring 1,000,000
+         * zones searched the list for each (a cache miss per level). */
+        struct cs_zlink *tail[CS_ZORDER_LEVELS];
         size_t count;
 };
 

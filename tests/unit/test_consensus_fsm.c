@@ -7,7 +7,9 @@
  * still a valid snapshot, accepted) and a refused one leaves the state alone;
  * an asynchronous snapshot encodes the state as it was when frozen however
  * much changes meanwhile (on another thread too); each snapshot sets raft's
- * threshold and trailing entries for the next from the state's size; and
+ * threshold and trailing entries for the next from the state's size, and
+ * brings it down to the configured one once the log since the last took
+ * the tail budget to apply; and
  * three raft_fixture
  * servers running this FSM stay identical through
  * 1,000+ batches, a leader kill, a new election and the old leader's return
@@ -409,6 +411,54 @@ static void snapshots_are_paced_by_the_size_of_the_state(void **state)
         cs_state_fini(&st);
 }
 
+/* Once the entries since the last snapshot took the tail budget to apply,
+ * raft's threshold drops to the configured one (so that a restart applies
+ * about a budget's worth of log after its snapshot); the next snapshot
+ * paces it by the state again and starts a new count. */
+static void a_costly_tail_brings_the_next_snapshot_forward(void **state)
+{
+        (void)state;
+        struct cs_state st;
+        struct cs_fsm fsm;
+        cs_state_init(&st);
+        cs_fsm_init(&fsm, &st);
+        fsm.raft_fsm.snapshot_async = NULL;
+        apply_zone_and_batches(&fsm, 100);
+        struct raft *r = calloc(1, sizeof(*r));
+        raft_set_snapshot_threshold(r, 50);
+        raft_set_snapshot_trailing(r, 20);
+        fsm.raft = r;
+        fsm.items_per_entry = 1;
+        fsm.tail_budget_ns = UINT64_MAX / 2;
+        struct raft_buffer *bufs;
+        unsigned n_bufs;
+        assert_int_equal(fsm.raft_fsm.snapshot(&fsm.raft_fsm, &bufs, &n_bufs), 0);
+        assert_int_equal(fsm.raft_fsm.snapshot_finalize(&fsm.raft_fsm, &bufs, &n_bufs),
+                         0);
+        unsigned paced = r->snapshot.threshold;
+        assert_true(paced > 50);
+        r->last_applied = fsm.applied; /* the FSM asks raft for the index */
+        apply_buf(&fsm, encode_batch(100, NULL));
+        r->last_applied++;
+        assert_int_equal(r->snapshot.threshold, paced); /* within the budget */
+        assert_false(fsm.tail_full);
+        fsm.tail_budget_ns = 1;
+        apply_buf(&fsm, encode_batch(101, NULL));
+        r->last_applied++;
+        assert_true(fsm.tail_full);
+        assert_int_equal(r->snapshot.threshold, 50);
+        assert_int_equal(fsm.raft_fsm.snapshot(&fsm.raft_fsm, &bufs, &n_bufs), 0);
+        assert_int_equal(fsm.raft_fsm.snapshot_finalize(&fsm.raft_fsm, &bufs, &n_bufs),
+                         0);
+        assert_false(fsm.tail_full);
+        assert_int_equal(fsm.tail_ns, 0);
+        assert_true(r->snapshot.threshold >= paced);
+        fsm.raft = NULL;
+        free(r);
+        cs_fsm_close(&fsm);
+        cs_state_fini(&st);
+}
+
 static void corrupt_snapshot_is_refused_and_state_kept(void **state)
 {
         struct cs_state st;
@@ -590,6 +640,7 @@ int main(void)
             cmocka_unit_test(apply_always_returns_zero_and_reports_through_result),
             cmocka_unit_test(snapshot_of_a_large_state_restores_identically),
             cmocka_unit_test(snapshots_are_paced_by_the_size_of_the_state),
+            cmocka_unit_test(a_costly_tail_brings_the_next_snapshot_forward),
             cmocka_unit_test(async_snapshot_encodes_the_state_at_freeze_time),
             cmocka_unit_test(sync_snapshot_without_async_work),
             cmocka_unit_test(corrupt_snapshot_is_refused_and_state_kept),

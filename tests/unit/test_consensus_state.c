@@ -678,6 +678,73 @@ static void zones_are_listed_in_name_order_as_they_change(void **state)
         assert_null(cs_state_zone_after(&e->st, "zzz."));
 }
 
+/* Every level of the skip list sorted, a subset of the level below, and its
+ * tail (consensus/zorder.h) its last link; returns the links on level 0. */
+static size_t check_levels(const struct cs_zorder *o)
+{
+        size_t n0 = 0;
+        for (int i = 0; i < CS_ZORDER_LEVELS; i++) {
+                const struct cs_zlink *last = NULL, *below = i ? o->head[i - 1] : NULL;
+                size_t n = 0;
+                for (const struct cs_zlink *l = o->head[i]; l != NULL; l = l->next[i]) {
+                        assert_true(l->levels > i);
+                        if (last != NULL)
+                                assert_true(cs_zorder_cmp(last, l) < 0);
+                        if (i > 0) { /* l is on the level below, after `last` */
+                                while (below != NULL && below != l)
+                                        below = below->next[i - 1];
+                                assert_ptr_equal(below, l);
+                        }
+                        last = l;
+                        n++;
+                }
+                assert_ptr_equal(o->tail[i], last);
+                if (i == 0)
+                        n0 = n;
+        }
+        assert_int_equal(n0, o->count);
+        return n0;
+}
+
+/* Zones arriving in name order (a snapshot's restore) are appended after the
+ * last link of each level; deletions of the last zones move those tails back,
+ * and later appends and insertions in between keep every level in order. */
+static void zones_appended_in_name_order_keep_every_level(void **state)
+{
+        struct env *e = *state;
+        enum { ZONES = 3000 };
+        char name[64], id[32];
+        struct zone_fixture zf;
+        for (int round = 0; round < 3; round++) {
+                /* Round 0 appends in order, round 1 deletes the last third
+                 * and every fifth zone, round 2 appends again past the end
+                 * and inserts between existing names. */
+                for (int i = 0; i < ZONES; i++) {
+                        snprintf(name, sizeof(name), "zz%05d.%s.test.",
+                                 round == 2 ? i + (i % 2 ? 0 : ZONES) : i,
+                                 round == 2 && i % 2 ? "b" : "a");
+                        snprintf(id, sizeof(id), "AP%d-%d", round, i);
+                        zone_spec(&zf, name, id, 1);
+                        struct cs_ctx ctx = {.index = ++e->index};
+                        if (round == 1) {
+                                if (i < ZONES * 2 / 3 && i % 5 != 0)
+                                        continue;
+                                assert_int_equal(
+                                    cs_state_zone_delete(&e->st, &ctx, zf.origin,
+                                                         zf.origin_len, false, &e->res),
+                                    0);
+                        } else {
+                                assert_int_equal(
+                                    cs_state_zone_create(&e->st, &ctx, &zf.spec, &e->res),
+                                    0);
+                        }
+                }
+                check_levels(&e->st.order);
+                check_order(&e->st);
+        }
+        assert_int_equal(check_levels(&e->st.order), cs_state_zone_count(&e->st));
+}
+
 /* The index compares a zone's wire name with a key in text a character at a
  * time (consensus/zorder.c): labels with bytes the text escapes (\c, \DDD)
  * sort as their text does, and a page after such a zone's text starts at
@@ -746,6 +813,7 @@ int main(void)
             T(batch_check_validates_without_changing_state),
             T(members_are_kept_sorted_and_replaced_by_id),
             T(zones_are_listed_in_name_order_as_they_change),
+            T(zones_appended_in_name_order_keep_every_level),
             T(escaped_names_sort_as_their_text),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

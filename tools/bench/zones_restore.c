@@ -1,0 +1,199 @@
+/*
+ * zones_restore.c — what a restart costs the replicated state at many
+ * zones, in process (no cluster, no I/O):
+ *
+ *   1. N zones are written as a node writes them: per zone a zone-creation
+ *      command (apex SOA + two NS) and a change batch upserting "ns1.<zone>"
+ *      A, each encoded as a raft entry and applied by cs_fsm_apply_entry
+ *      (decode and apply, what raft's apply does, and what a restart does
+ *      for every entry of the log after its snapshot).  The last K entries
+ *      of each kind are timed: the apply cost per entry at this size.
+ *   2. The state is frozen and encoded as raft's worker does
+ *      (cs_snapshot_freeze, cs_snapshot_encode_frozen).
+ *   3. The encoding is restored into a fresh state (cs_snapshot_decode, what
+ *      fsm_restore runs inside raft_start) R times; each restored state is
+ *      encoded again and compared byte for byte with the original (the
+ *      restore must rebuild the same state).
+ *
+ * Times are the thread's CPU clock (bench_util.h); restore is reported as
+ * the median, min and max of R rounds, in ms and ns per zone.
+ *
+ *   build/tools/bench/zones_restore [--rounds R] [--apply K] N ...
+ *   (default N 100000, R 5, K 20000)
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "consensus/command.h"
+#include "consensus/fsm.h"
+#include "consensus/snapshot.h"
+#include "consensus/state.h"
+#include "tools/bench/bench_util.h"
+
+static const uint8_t soa[] = {3,  'n', 's', '1', 0,   4, 'h', 'o', 's', 't', 0,
+                              0,  0,   0,   1,   0,   0, 14,  16,  0,   0,   2,
+                              88, 0,   1,   81,  128, 0, 0,   1,   44};
+static const uint8_t ns1[] = {3,   'n', 's', '1', 7,   'e', 'x', 'a', 'm',
+                              'p', 'l', 'e', 3,   'n', 'e', 't', 0};
+static const uint8_t ns2[] = {3,   'n', 's', '2', 7,   'e', 'x', 'a', 'm',
+                              'p', 'l', 'e', 3,   'n', 'e', 't', 0};
+static const struct cs_rdata soa_v = {soa, sizeof(soa)};
+static const struct cs_rdata ns_v[2] = {{ns1, sizeof(ns1)}, {ns2, sizeof(ns2)}};
+
+/* Encodes cmd as a raft entry and applies it at `index`; CPU ns spent in
+ * the apply (decode included) added to *ns. */
+static int apply(struct cs_fsm *fsm, const struct cs_command *cmd, uint64_t index,
+                 double *ns)
+{
+        struct raft_buffer buf;
+        if (cs_command_encode(cmd, &buf) != 0)
+                return -1;
+        double t0 = bench_cpu_ns();
+        const struct cs_result *res = cs_fsm_apply_entry(fsm, buf.base, buf.len, index);
+        *ns += bench_cpu_ns() - t0;
+        raft_free(buf.base);
+        if (res->status != 0) {
+                fprintf(stderr, "entry %llu: %s\n", (unsigned long long)index,
+                        res->message);
+                return -1;
+        }
+        return 0;
+}
+
+static int fill(struct cs_fsm *fsm, unsigned n, unsigned k)
+{
+        double t_create = 0, t_batch = 0;
+        uint64_t index = 1;
+        for (unsigned i = 0; i < n; i++) {
+                uint8_t origin[64], owner[80];
+                size_t len = bench_zone_origin(i, origin);
+                char id[32];
+                snprintf(id, sizeof(id), "Z%08u", i);
+                double ignore = 0;
+                bool timed = i + k >= n;
+                struct cs_command c = {.type = CS_CMD_ZONE_CREATE,
+                                       .timestamp_ms = 1000 + i};
+                c.u.zone_create = (struct cs_zone_spec){
+                    .origin = origin,
+                    .origin_len = len,
+                    .zone_id = id,
+                    .comment = "",
+                    .soa = {origin, len, 6, "", 3600, &soa_v, 1, {0}},
+                    .ns = {origin, len, 2, "", 172800, ns_v, 2, {0}},
+                };
+                if (apply(fsm, &c, index++, timed ? &t_create : &ignore) != 0)
+                        return -1;
+                memcpy(owner, "\3ns1", 4);
+                memcpy(owner + 4, origin, len);
+                uint8_t a[4] = {192, 0, 2, (uint8_t)(i % 250 + 1)};
+                const struct cs_rdata a_v = {a, 4};
+                struct cs_action act = {CS_ACTION_UPSERT,
+                                        {owner, len + 4, 1, "", 3600, &a_v, 1, {0}}};
+                struct cs_command b = {.type = CS_CMD_CHANGE_BATCH,
+                                       .timestamp_ms = 1000 + i};
+                b.u.batch = (struct cs_batch){origin, len, NULL, &act, 1};
+                if (apply(fsm, &b, index++, timed ? &t_batch : &ignore) != 0)
+                        return -1;
+        }
+        unsigned timed = k < n ? k : n;
+        printf("applied:  %u zones (%llu entries); the last %u of each kind: zone "
+               "creation %.0f ns, A upsert batch %.0f ns per entry\n",
+               n, (unsigned long long)(index - 1), timed, t_create / timed,
+               t_batch / timed);
+        return 0;
+}
+
+static int restore_rounds(const void *buf, size_t len, unsigned n, unsigned rounds)
+{
+        double *t = calloc(rounds, sizeof(*t));
+        if (t == NULL)
+                return -1;
+        int rc = 0;
+        for (unsigned r = 0; r < rounds && rc == 0; r++) {
+                struct cs_state back;
+                char err[256];
+                cs_state_init(&back);
+                double t0 = bench_cpu_ns();
+                rc = cs_snapshot_decode(buf, len, &back, err, sizeof(err));
+                t[r] = bench_cpu_ns() - t0;
+                if (rc != 0) {
+                        fprintf(stderr, "restore: %s\n", err);
+                        break;
+                }
+                if (r == 0) { /* the restored state encodes to the same bytes */
+                        void *again;
+                        size_t again_len;
+                        rc = cs_snapshot_encode(&back, &again, &again_len);
+                        if (rc == 0 && (again_len != len || memcmp(again, buf, len))) {
+                                fprintf(stderr, "restore: the restored state encodes "
+                                                "differently\n");
+                                rc = -1;
+                        }
+                        if (rc == 0)
+                                free(again);
+                }
+                cs_state_fini(&back);
+        }
+        if (rc == 0) {
+                qsort(t, rounds, sizeof(*t), bench_cmp_double);
+                printf("restored: %u zones, median %.1f ms (min %.1f, max %.1f, %u "
+                       "rounds), %.0f ns per zone; re-encoding identical\n",
+                       n, t[rounds / 2] / 1e6, t[0] / 1e6, t[rounds - 1] / 1e6, rounds,
+                       t[rounds / 2] / n);
+        }
+        free(t);
+        return rc;
+}
+
+static int measure(unsigned n, unsigned rounds, unsigned k)
+{
+        struct cs_state st;
+        struct cs_fsm fsm;
+        cs_state_init(&st);
+        cs_fsm_init(&fsm, &st);
+        int rc = fill(&fsm, n, k);
+        struct cs_frozen *f = NULL;
+        void *buf = NULL;
+        size_t len = 0;
+        if (rc == 0) {
+                double t0 = bench_cpu_ns();
+                rc = cs_snapshot_freeze(&st, &f);
+                if (rc == 0)
+                        rc = cs_snapshot_encode_frozen(f, &buf, &len);
+                double t = bench_cpu_ns() - t0;
+                if (rc == 0)
+                        printf("encoded:  %zu objects, %zu bytes in %.1f ms\n",
+                               cs_snapshot_frozen_items(f), len, t / 1e6);
+                if (f != NULL)
+                        cs_snapshot_thaw(&st, f);
+        }
+        cs_fsm_close(&fsm);
+        cs_state_fini(&st); /* restored without it alongside, as on a restart */
+        if (rc == 0)
+                rc = restore_rounds(buf, len, n, rounds);
+        free(buf);
+        return rc;
+}
+
+int main(int argc, char **argv)
+{
+        unsigned rounds = 5, k = 20000;
+        int rc = 0, sizes = 0;
+        for (int i = 1; i < argc && rc == 0; i++) {
+                if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
+                        rounds = (unsigned)strtoul(argv[++i], NULL, 10);
+                        if (rounds == 0)
+                                rounds = 1;
+                } else if (strcmp(argv[i], "--apply") == 0 && i + 1 < argc) {
+                        k = (unsigned)strtoul(argv[++i], NULL, 10);
+                } else {
+                        sizes++;
+                        rc = measure((unsigned)strtoul(argv[i], NULL, 10), rounds, k);
+                }
+        }
+        if (sizes == 0 && rc == 0)
+                rc = measure(100000, rounds, k);
+        return rc == 0 ? 0 : 1;
+}
