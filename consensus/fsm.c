@@ -258,8 +258,12 @@ static void pace_snapshots(struct cs_fsm *fsm)
         want += want * (size_t)((fsm->raft->id * 7) % 16) / 64;
         if (want > UINT32_MAX / 2)
                 want = UINT32_MAX / 2;
+        /* The entries applied while this snapshot was encoded may have
+         * spent the tail's budget already (bound_tail): then the next
+         * snapshot comes at the configured threshold, not the paced one. */
         raft_set_snapshot_threshold(
-            fsm->raft, want > fsm->threshold_min ? (unsigned)want : fsm->threshold_min);
+            fsm->raft, want > fsm->threshold_min && !fsm->tail_full ? (unsigned)want
+                                                                    : fsm->threshold_min);
         /* The entries kept after a snapshot follow too: a follower a second
          * behind a bulk load (thousands of entries) catches up from the log
          * instead of installing the whole state, which takes its loop

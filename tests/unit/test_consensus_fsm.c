@@ -459,6 +459,48 @@ static void a_costly_tail_brings_the_next_snapshot_forward(void **state)
         cs_state_fini(&st);
 }
 
+/* The same when the budget is spent while a snapshot is being encoded on
+ * raft's thread pool: raft takes no snapshot while one is pending, and the
+ * paced threshold set as that one ends must not undo the lowered one. */
+static void a_tail_spent_during_an_async_snapshot_keeps_the_next_one_forward(void **state)
+{
+        (void)state;
+        struct cs_state st;
+        struct cs_fsm fsm;
+        cs_state_init(&st);
+        cs_fsm_init(&fsm, &st);
+        apply_zone_and_batches(&fsm, 100);
+        struct raft *r = calloc(1, sizeof(*r));
+        raft_set_snapshot_threshold(r, 50);
+        raft_set_snapshot_trailing(r, 20);
+        fsm.raft = r;
+        fsm.items_per_entry = 1;
+        fsm.tail_budget_ns = UINT64_MAX / 2;
+        struct raft_buffer *bufs;
+        unsigned n_bufs;
+        /* a first snapshot paces the threshold up */
+        assert_int_equal(fsm.raft_fsm.snapshot(&fsm.raft_fsm, &bufs, &n_bufs), 0);
+        assert_int_equal(fsm.raft_fsm.snapshot_async(&fsm.raft_fsm, &bufs, &n_bufs), 0);
+        assert_int_equal(fsm.raft_fsm.snapshot_finalize(&fsm.raft_fsm, &bufs, &n_bufs),
+                         0);
+        assert_true(r->snapshot.threshold > 50);
+        /* the second: frozen, then entries spend the budget, then encoded */
+        r->last_applied = fsm.applied;
+        assert_int_equal(fsm.raft_fsm.snapshot(&fsm.raft_fsm, &bufs, &n_bufs), 0);
+        fsm.tail_budget_ns = 1;
+        apply_buf(&fsm, encode_batch(100, NULL));
+        r->last_applied++;
+        assert_true(fsm.tail_full);
+        assert_int_equal(fsm.raft_fsm.snapshot_async(&fsm.raft_fsm, &bufs, &n_bufs), 0);
+        assert_int_equal(fsm.raft_fsm.snapshot_finalize(&fsm.raft_fsm, &bufs, &n_bufs),
+                         0);
+        assert_int_equal(r->snapshot.threshold, 50);
+        fsm.raft = NULL;
+        free(r);
+        cs_fsm_close(&fsm);
+        cs_state_fini(&st);
+}
+
 static void corrupt_snapshot_is_refused_and_state_kept(void **state)
 {
         struct cs_state st;
@@ -641,6 +683,8 @@ int main(void)
             cmocka_unit_test(snapshot_of_a_large_state_restores_identically),
             cmocka_unit_test(snapshots_are_paced_by_the_size_of_the_state),
             cmocka_unit_test(a_costly_tail_brings_the_next_snapshot_forward),
+            cmocka_unit_test(
+                a_tail_spent_during_an_async_snapshot_keeps_the_next_one_forward),
             cmocka_unit_test(async_snapshot_encodes_the_state_at_freeze_time),
             cmocka_unit_test(sync_snapshot_without_async_work),
             cmocka_unit_test(corrupt_snapshot_is_refused_and_state_kept),
