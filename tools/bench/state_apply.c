@@ -26,19 +26,10 @@
 #include "common/pmap.h"
 #include "common/reclaim.h"
 #include "consensus/state.h"
+#include "tools/bench/bench_apex.h"
 #include "tools/bench/bench_util.h"
 
 #define ROUNDS 9
-
-static const uint8_t soa[] = {3,  'n', 's', '1', 0,   4, 'h', 'o', 's', 't', 0,
-                              0,  0,   0,   1,   0,   0, 14,  16,  0,   0,   2,
-                              88, 0,   1,   81,  128, 0, 0,   1,   44};
-static const uint8_t ns1[] = {3,   'n', 's', '1', 7,   'e', 'x', 'a', 'm',
-                              'p', 'l', 'e', 3,   'n', 'e', 't', 0};
-static const uint8_t ns2[] = {3,   'n', 's', '2', 7,   'e', 'x', 'a', 'm',
-                              'p', 'l', 'e', 3,   'n', 'e', 't', 0};
-static const struct cs_rdata soa_v = {soa, sizeof(soa)};
-static const struct cs_rdata ns_v[2] = {{ns1, sizeof(ns1)}, {ns2, sizeof(ns2)}};
 
 static uint64_t next_index = 1;
 

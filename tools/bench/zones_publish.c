@@ -17,6 +17,7 @@
 
 #include "dns/db.h"
 #include "node/cluster_priv.h"
+#include "tools/bench/bench_apex.h"
 
 static double now_ms(void)
 {
@@ -45,15 +46,6 @@ static size_t origin_of(unsigned i, uint8_t *out)
 
 static int restore(struct cs_state *st, unsigned n)
 {
-        static const uint8_t soa[] = {3,  'n', 's', '1', 0,   4, 'h', 'o', 's', 't', 0,
-                                      0,  0,   0,   1,   0,   0, 14,  16,  0,   0,   2,
-                                      88, 0,   1,   81,  128, 0, 0,   1,   44};
-        static const uint8_t ns1[] = {3,   'n', 's', '1', 7,   'e', 'x', 'a', 'm',
-                                      'p', 'l', 'e', 3,   'n', 'e', 't', 0};
-        static const uint8_t ns2[] = {3,   'n', 's', '2', 7,   'e', 'x', 'a', 'm',
-                                      'p', 'l', 'e', 3,   'n', 'e', 't', 0};
-        const struct cs_rdata soa_v = {soa, sizeof(soa)};
-        const struct cs_rdata ns_v[2] = {{ns1, sizeof(ns1)}, {ns2, sizeof(ns2)}};
         char err[256];
         for (unsigned i = 0; i < n; i++) {
                 uint8_t origin[64], owner[80];
