@@ -411,6 +411,35 @@ static void snapshots_are_paced_by_the_size_of_the_state(void **state)
         cs_state_fini(&st);
 }
 
+/* The tail-budget tests' FSM: 100 batches applied, a raft whose configured
+ * threshold and trailing are 50 and 20, one object per entry for pacing,
+ * a budget nothing spends; snapshots encoded at once or (async) by the
+ * test calling snapshot_async. */
+static struct raft *tail_fsm_init(struct cs_state *st, struct cs_fsm *fsm, bool async)
+{
+        cs_state_init(st);
+        cs_fsm_init(fsm, st);
+        if (!async)
+                fsm->raft_fsm.snapshot_async = NULL;
+        apply_zone_and_batches(fsm, 100);
+        struct raft *r = calloc(1, sizeof(*r));
+        assert_non_null(r);
+        raft_set_snapshot_threshold(r, 50);
+        raft_set_snapshot_trailing(r, 20);
+        fsm->raft = r;
+        fsm->items_per_entry = 1;
+        fsm->tail_budget_ns = UINT64_MAX / 2;
+        return r;
+}
+
+static void tail_fsm_fini(struct cs_state *st, struct cs_fsm *fsm, struct raft *r)
+{
+        fsm->raft = NULL;
+        free(r);
+        cs_fsm_close(fsm);
+        cs_state_fini(st);
+}
+
 /* Once the entries since the last snapshot took the tail budget to apply,
  * raft's threshold drops to the configured one (so that a restart applies
  * about a budget's worth of log after its snapshot); the next snapshot
@@ -420,16 +449,7 @@ static void a_costly_tail_brings_the_next_snapshot_forward(void **state)
         (void)state;
         struct cs_state st;
         struct cs_fsm fsm;
-        cs_state_init(&st);
-        cs_fsm_init(&fsm, &st);
-        fsm.raft_fsm.snapshot_async = NULL;
-        apply_zone_and_batches(&fsm, 100);
-        struct raft *r = calloc(1, sizeof(*r));
-        raft_set_snapshot_threshold(r, 50);
-        raft_set_snapshot_trailing(r, 20);
-        fsm.raft = r;
-        fsm.items_per_entry = 1;
-        fsm.tail_budget_ns = UINT64_MAX / 2;
+        struct raft *r = tail_fsm_init(&st, &fsm, false);
         struct raft_buffer *bufs;
         unsigned n_bufs;
         assert_int_equal(fsm.raft_fsm.snapshot(&fsm.raft_fsm, &bufs, &n_bufs), 0);
@@ -453,10 +473,7 @@ static void a_costly_tail_brings_the_next_snapshot_forward(void **state)
         assert_false(fsm.tail_full);
         assert_int_equal(fsm.tail_ns, 0);
         assert_true(r->snapshot.threshold >= paced);
-        fsm.raft = NULL;
-        free(r);
-        cs_fsm_close(&fsm);
-        cs_state_fini(&st);
+        tail_fsm_fini(&st, &fsm, r);
 }
 
 /* The same when the budget is spent while a snapshot is being encoded on
@@ -467,15 +484,7 @@ static void a_tail_spent_during_an_async_snapshot_keeps_the_next_one_forward(voi
         (void)state;
         struct cs_state st;
         struct cs_fsm fsm;
-        cs_state_init(&st);
-        cs_fsm_init(&fsm, &st);
-        apply_zone_and_batches(&fsm, 100);
-        struct raft *r = calloc(1, sizeof(*r));
-        raft_set_snapshot_threshold(r, 50);
-        raft_set_snapshot_trailing(r, 20);
-        fsm.raft = r;
-        fsm.items_per_entry = 1;
-        fsm.tail_budget_ns = UINT64_MAX / 2;
+        struct raft *r = tail_fsm_init(&st, &fsm, true);
         struct raft_buffer *bufs;
         unsigned n_bufs;
         /* a first snapshot paces the threshold up */
@@ -495,10 +504,7 @@ static void a_tail_spent_during_an_async_snapshot_keeps_the_next_one_forward(voi
         assert_int_equal(fsm.raft_fsm.snapshot_finalize(&fsm.raft_fsm, &bufs, &n_bufs),
                          0);
         assert_int_equal(r->snapshot.threshold, 50);
-        fsm.raft = NULL;
-        free(r);
-        cs_fsm_close(&fsm);
-        cs_state_fini(&st);
+        tail_fsm_fini(&st, &fsm, r);
 }
 
 static void corrupt_snapshot_is_refused_and_state_kept(void **state)
