@@ -22,51 +22,18 @@ Prints one line per phase and a Markdown table; figures go to BENCHMARKS.md.
 import argparse
 import os
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cluster_bench import Cluster  # noqa: E402
-from zones_bench import cpu_ticks, req  # noqa: E402
+from zones_bench import cpu_ticks, req, timed_upserts  # noqa: E402
 
 ZONE = "relay.bench."
 
 
 def upserts(cl, node, duration, clients):
     """Upserts into ZONE through node's API; (count, seconds, p50, p99, errors)."""
-    import http.client
-    stop = time.time() + duration
-    lat, errors = [], [0]
-
-    def worker(w):
-        conn = http.client.HTTPConnection(cl.addr(node), cl.api, timeout=30)
-        k = 0
-        while time.time() < stop:
-            body = {"changes": [{"action": "UPSERT", "rrset": {
-                "name": f"u{w}-{k % 50}.{ZONE}", "type": "A", "ttl": 60,
-                "records": [f"192.0.2.{k % 250 + 1}"]}}]}
-            a = time.time()
-            try:
-                st, _ = req(conn, "POST", f"/v1/zones/{ZONE}/changes", body)
-            except OSError:
-                st = 0
-                conn = http.client.HTTPConnection(cl.addr(node), cl.api, timeout=30)
-            if st == 200:
-                lat.append((time.time() - a) * 1000)
-            else:
-                errors[0] += 1
-            k += 1
-
-    t0 = time.time()
-    ts = [threading.Thread(target=worker, args=(w,)) for w in range(clients)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    took = time.time() - t0
-    lat.sort()
-    pct = (lambda p: lat[min(len(lat) - 1, int(len(lat) * p))] if lat else 0)
-    return len(lat), took, pct(0.5), pct(0.99), errors[0]
+    return timed_upserts(cl, node, ZONE, duration, clients)
 
 
 def phase(cl, entry, leader, duration, clients):
