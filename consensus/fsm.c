@@ -170,12 +170,27 @@ static uint64_t thread_cpu_ns(void)
  * (raft checks it right after this apply).  A restart then applies about a
  * budget's worth of work; where the threshold that follows the state comes
  * first (entries cheap to apply, or a smaller state), nothing changes.
+ *
+ * A snapshot brought forward costs what the state's size costs to encode
+ * (at 1,000,000 zones about a second of CPU, and as much again for raft's
+ * compression), and every node pays it: a 1 s budget alone made each
+ * upsert at that size pay a snapshot per ~60,000 entries, and cost 15 %
+ * of the write rate.  So the budget is at least CS_FSM_TAIL_PER_SNAPSHOT
+ * times the last encoding's CPU time: what a snapshot costs each entry
+ * stays a bounded share of what applying the entry cost, at any size.
  */
-static void bound_tail(struct cs_fsm *fsm, uint64_t ns)
+static uint64_t tail_budget(const struct cs_fsm *fsm)
 {
         uint64_t budget = fsm->tail_budget_ns
                               ? fsm->tail_budget_ns
                               : (uint64_t)CS_FSM_TAIL_BUDGET_MS * 1000000u;
+        uint64_t scaled = fsm->snapshot_cpu_ns * CS_FSM_TAIL_PER_SNAPSHOT;
+        return scaled > budget ? scaled : budget;
+}
+
+static void bound_tail(struct cs_fsm *fsm, uint64_t ns)
+{
+        uint64_t budget = tail_budget(fsm);
         fsm->tail_ns += ns;
         /* threshold_min == 0: not paced yet, raft's threshold is the
          * configured one already. */
@@ -242,7 +257,7 @@ static int fsm_snapshot_async(struct raft_fsm *rf, struct raft_buffer *bufs[],
  * share of the next snapshot whatever the size of the catalog.  Set when a
  * snapshot ends (the view knows the size it encoded).
  */
-static void pace_snapshots(struct cs_fsm *fsm)
+static void pace_snapshots(struct cs_fsm *fsm, size_t items)
 {
         if (fsm->raft == NULL)
                 return;
@@ -251,7 +266,7 @@ static void pace_snapshots(struct cs_fsm *fsm)
                 fsm->trailing_min = fsm->raft->snapshot.trailing;
         }
         size_t per = fsm->items_per_entry ? fsm->items_per_entry : CS_FSM_ITEMS_PER_ENTRY;
-        size_t want = cs_snapshot_frozen_items(fsm->frozen) / per;
+        size_t want = items / per;
         /* Up to a quarter more, by node: the nodes reach the threshold at
          * the same index, and three freezes and encodings of a large state
          * at once on shared cores stalled every loop together. */
@@ -312,7 +327,8 @@ static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigne
         /* Synchronous (an io without async work): encode now; nothing reads
          * the view afterwards. */
         int rv = fsm_snapshot_async(rf, bufs, n_bufs);
-        pace_snapshots(fsm);
+        fsm->snapshot_cpu_ns = fsm->encode_ns;
+        pace_snapshots(fsm, cs_snapshot_frozen_items(fsm->frozen));
         cs_snapshot_thaw(fsm->state, fsm->frozen);
         fsm->frozen = NULL;
         return rv;
@@ -325,7 +341,10 @@ static int fsm_snapshot_async(struct raft_fsm *rf, struct raft_buffer *bufs[],
         struct cs_fsm *fsm = rf->data;
         void *data;
         size_t len;
-        if (cs_snapshot_encode_frozen(fsm->frozen, &data, &len) != 0)
+        uint64_t cpu0 = thread_cpu_ns();
+        int rv = cs_snapshot_encode_frozen(fsm->frozen, &data, &len);
+        fsm->encode_ns = thread_cpu_ns() - cpu0;
+        if (rv != 0)
                 return RAFT_NOMEM;
         *bufs = malloc(sizeof(**bufs));
         if (*bufs == NULL) {
@@ -370,8 +389,10 @@ static int fsm_snapshot_finalize(struct raft_fsm *rf, struct raft_buffer *bufs[]
         *bufs = NULL;
         *n_bufs = 0;
         if (fsm->frozen != NULL) { /* NULL: encoded at once (already thawed) */
-                /* The view now knows the size of the state it encoded. */
-                pace_snapshots(fsm);
+                /* The view now knows the size of the state it encoded, and
+                 * raft's worker is done with encode_ns. */
+                fsm->snapshot_cpu_ns = fsm->encode_ns;
+                pace_snapshots(fsm, cs_snapshot_frozen_items(fsm->frozen));
                 LOG_INFO("snapshot: %zu objects encoded, %zu of them taken on the "
                          "loop (copy on write); next after %u entries",
                          cs_snapshot_frozen_items(fsm->frozen),
@@ -446,9 +467,22 @@ int cs_fsm_init(struct cs_fsm *fsm, struct cs_state *state)
         return 0;
 }
 
+/*
+ * raft_start has restored the snapshot (if any) by now, and raft's
+ * threshold is still the configured one: a node restarted with a large
+ * state would take a snapshot of all of it as soon as it applied that many
+ * entries (at 1,000,000 zones, seconds of its CPU while it publishes the
+ * restored state).  Paced from the restored state's size, as the next
+ * snapshot would have done.
+ */
 void cs_fsm_set_raft(struct cs_fsm *fsm, struct raft *raft)
 {
         fsm->raft = raft;
+        const struct cs_state *st = fsm->state;
+        size_t items = cs_state_zone_count(st) + cs_state_rrset_count(st) +
+                       cs_state_change_count(st);
+        if (raft != NULL && items > 0)
+                pace_snapshots(fsm, items);
 }
 
 void cs_fsm_close(struct cs_fsm *fsm)

@@ -72,6 +72,13 @@ struct cs_fsm {
         uint64_t tail_ns;
         uint64_t tail_budget_ns;
         bool tail_full; /* the budget is spent: raft's threshold lowered */
+        /* The CPU time the last snapshot's encoding took on raft's worker
+         * (encode_ns is written there; finalize copies it to the loop's
+         * snapshot_cpu_ns).  The budget is at least CS_FSM_TAIL_PER_SNAPSHOT
+         * times it, so that snapshots brought forward cost each entry a
+         * bounded share of its own apply, whatever the size of the state. */
+        uint64_t encode_ns;
+        uint64_t snapshot_cpu_ns;
         /* For /metrics (on the loop): snapshots finalized, and the time
          * from freezing to finalizing (encoded and written), in total. */
         uint64_t snapshots;
@@ -87,6 +94,11 @@ struct cs_fsm {
  * since the last snapshot took this much CPU time to apply, the next
  * snapshot comes at raft's configured threshold (see fsm.c). */
 #define CS_FSM_TAIL_BUDGET_MS 1000
+
+/* ... but never less than this many times the CPU time of the last
+ * snapshot's encoding: a snapshot brought forward then costs the entries
+ * since the last one at most a quarter of what applying them cost. */
+#define CS_FSM_TAIL_PER_SNAPSHOT 4
 
 /* state is borrowed and must outlive the FSM. */
 int cs_fsm_init(struct cs_fsm *fsm, struct cs_state *state);

@@ -463,6 +463,7 @@ static void a_costly_tail_brings_the_next_snapshot_forward(void **state)
         assert_int_equal(r->snapshot.threshold, paced); /* within the budget */
         assert_false(fsm.tail_full);
         fsm.tail_budget_ns = 1;
+        fsm.snapshot_cpu_ns = 0; /* and no floor from the snapshot's cost */
         apply_buf(&fsm, encode_batch(101, NULL));
         r->last_applied++;
         assert_true(fsm.tail_full);
@@ -497,6 +498,7 @@ static void a_tail_spent_during_an_async_snapshot_keeps_the_next_one_forward(voi
         r->last_applied = fsm.applied;
         assert_int_equal(fsm.raft_fsm.snapshot(&fsm.raft_fsm, &bufs, &n_bufs), 0);
         fsm.tail_budget_ns = 1;
+        fsm.snapshot_cpu_ns = 0;
         apply_buf(&fsm, encode_batch(100, NULL));
         r->last_applied++;
         assert_true(fsm.tail_full);
@@ -504,6 +506,60 @@ static void a_tail_spent_during_an_async_snapshot_keeps_the_next_one_forward(voi
         assert_int_equal(fsm.raft_fsm.snapshot_finalize(&fsm.raft_fsm, &bufs, &n_bufs),
                          0);
         assert_int_equal(r->snapshot.threshold, 50);
+        tail_fsm_fini(&st, &fsm, r);
+}
+
+/* The budget is at least CS_FSM_TAIL_PER_SNAPSHOT times the last snapshot's
+ * encoding: after a costly one, entries that spent the configured budget do
+ * not bring the next one forward; after a cheap one they do. */
+static void a_costly_snapshot_raises_the_tail_budget(void **state)
+{
+        (void)state;
+        struct cs_state st;
+        struct cs_fsm fsm;
+        struct raft *r = tail_fsm_init(&st, &fsm, false);
+        struct raft_buffer *bufs;
+        unsigned n_bufs;
+        assert_int_equal(fsm.raft_fsm.snapshot(&fsm.raft_fsm, &bufs, &n_bufs), 0);
+        assert_int_equal(fsm.raft_fsm.snapshot_finalize(&fsm.raft_fsm, &bufs, &n_bufs),
+                         0);
+        assert_true(fsm.snapshot_cpu_ns > 0); /* the encoding was timed */
+        unsigned paced = r->snapshot.threshold;
+        assert_true(paced > 50);
+        r->last_applied = fsm.applied;
+        fsm.tail_budget_ns = 1;
+        fsm.snapshot_cpu_ns = UINT64_MAX / 16; /* as if it had taken ages */
+        apply_buf(&fsm, encode_batch(100, NULL));
+        r->last_applied++;
+        assert_false(fsm.tail_full);
+        assert_int_equal(r->snapshot.threshold, paced);
+        fsm.snapshot_cpu_ns = 0; /* a snapshot that cost nothing */
+        apply_buf(&fsm, encode_batch(101, NULL));
+        r->last_applied++;
+        assert_true(fsm.tail_full);
+        assert_int_equal(r->snapshot.threshold, 50);
+        tail_fsm_fini(&st, &fsm, r);
+}
+
+/* raft_start restores the snapshot before the FSM learns of raft: once it
+ * does, the threshold follows the restored state's size at once, so a
+ * restarted node does not snapshot its whole state after the configured
+ * number of entries. */
+static void a_restored_state_paces_the_threshold_when_raft_is_set(void **state)
+{
+        (void)state;
+        struct cs_state st;
+        struct cs_fsm fsm;
+        struct raft *r = tail_fsm_init(&st, &fsm, false);
+        fsm.raft = NULL;
+        size_t items = cs_state_zone_count(&st) + cs_state_rrset_count(&st) +
+                       cs_state_change_count(&st);
+        assert_true(items > 50);
+        cs_fsm_set_raft(&fsm, r);
+        assert_int_equal(r->snapshot.threshold, items);
+        assert_int_equal(r->snapshot.trailing, items);
+        assert_int_equal(fsm.threshold_min, 50);
+        assert_int_equal(fsm.trailing_min, 20);
         tail_fsm_fini(&st, &fsm, r);
 }
 
@@ -691,6 +747,8 @@ int main(void)
             cmocka_unit_test(a_costly_tail_brings_the_next_snapshot_forward),
             cmocka_unit_test(
                 a_tail_spent_during_an_async_snapshot_keeps_the_next_one_forward),
+            cmocka_unit_test(a_costly_snapshot_raises_the_tail_budget),
+            cmocka_unit_test(a_restored_state_paces_the_threshold_when_raft_is_set),
             cmocka_unit_test(async_snapshot_encodes_the_state_at_freeze_time),
             cmocka_unit_test(sync_snapshot_without_async_work),
             cmocka_unit_test(corrupt_snapshot_is_refused_and_state_kept),
