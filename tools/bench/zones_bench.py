@@ -11,6 +11,10 @@ ports, nothing left running), then for each catalog size in --sizes:
   2. upserts one A record set per request into one zone for --duration s
      with --clients clients; reports upserts/s and p50/p99 latency;
   3. reports every node's RSS and the RSS per zone;
+  4. with --window W, creates W more zones and reports their creations/s:
+     the creation rate at this catalog size (the stretch of step 1 spans
+     every size from the previous one, and at the first size times a
+     cluster that has just started), so sizes compare as the upserts do;
 
 while every node's GET /v1/health is probed every 20 ms (the longest answer
 of any node per stretch: a stall of a node's loop), and each node's
@@ -29,7 +33,9 @@ leader are forwarded, a different path).
 Usage: tools/bench/zones_bench.py [--bin build/node/quorumdns] [--sizes 10,100000]
                                   [--clients 8] [--duration 10] [--bulk 0]
                                   [--create-clients N] [--perf SECONDS] [--with-a]
-Prints a Markdown table; figures go to BENCHMARKS.md.
+                                  [--rounds R] [--window W]
+Prints a Markdown table (upserts/s: the median of the rounds, with their
+range); figures go to BENCHMARKS.md.
 """
 import argparse
 import http.client
@@ -248,6 +254,9 @@ def main():
                     help="upsert phases per size (the last one's figures go to the table)")
     ap.add_argument("--with-a", action="store_true",
                     help="bulk zones get one A record each (ns1.<zone>), as in issue 12")
+    ap.add_argument("--window", type=int, default=0,
+                    help="after each size's upserts, create this many more zones and "
+                         "report their creations/s (the rate at that size)")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     cl = Cluster(os.path.abspath(args.bin))
@@ -267,6 +276,7 @@ def main():
             rate = (size - have) / took if took > 0 else 0
             have = size
             zone = zone_name(0)
+            rates = []
             for rnd in range(args.rounds):
                 # An election during the creation makes another node the
                 # leader: upserts sent to the old one are forwarded (and
@@ -283,6 +293,7 @@ def main():
                         t.start()
                 cpu0 = {i: cpu_ticks(p.pid) for i, p in cl.procs.items()}
                 ups, p50, p99, uerr = upserts(cl, leader, zone, args.duration, args.clients)
+                rates.append(ups)
                 cpu1 = {i: cpu_ticks(p.pid) for i, p in cl.procs.items()}
                 for t in ts:
                     t.join()
@@ -295,7 +306,18 @@ def main():
                 for role, text in prof.items():
                     print(f"## perf, {role}, {size} zones\n{text}", flush=True)
             rss = {i: rss_kb(p.pid) for i, p in cl.procs.items()}
-            rows.append((size, rate, errs, ups, p50, p99, uerr, rss))
+            wrate = 0
+            if args.window:
+                leader = current_leader(cl, leader)
+                wtook, werrs = create_zones(cl, leader, have, have + args.window,
+                                            args.create_clients or args.clients,
+                                            args.bulk, args.with_a)
+                wrate = args.window / wtook if wtook > 0 else 0
+                print(f"# {size} zones: the next {args.window} created at {wrate:.0f}/s "
+                      f"({werrs} errors); load {os.getloadavg()[0]:.1f}", flush=True)
+                have += args.window
+            rates.sort()
+            rows.append((size, rate, wrate, rates, p50, p99, uerr, rss))
             ms = {i: metrics(cl, i) for i in cl.procs}
             print(f"# {size} zones: {rate:.0f} creations/s ({errs} errors), "
                   f"{ups:.0f} upserts/s p50 {p50:.1f} ms p99 {p99:.1f} ms ({uerr} errors), "
@@ -306,13 +328,14 @@ def main():
               f"{took:.1f} s; snapshot {snap / 1e6:.1f} MB; RSS kB after {rss}", flush=True)
     finally:
         cl.stop_all()
-    print("| zones | creations/s | upserts/s | upsert p50 ms | p99 ms | RSS MB per node "
-          "(max) | RSS per zone |")
-    print("|---|---|---|---|---|---|---|")
-    for size, rate, errs, ups, p50, p99, uerr, rss in rows:
+    print("| zones | creations/s (stretch) | creations/s (window) | upserts/s median "
+          "(range) | upsert p50 ms | p99 ms | RSS MB per node (max) | RSS per zone |")
+    print("|---|---|---|---|---|---|---|---|")
+    for size, rate, wrate, rates, p50, p99, uerr, rss in rows:
         mx = max(rss.values())
-        print(f"| {size} | {rate:.0f} | {ups:.0f} | {p50:.1f} | {p99:.1f} | {mx / 1024:.0f} | "
-              f"{mx * 1024 / size:.0f} B |")
+        med = rates[len(rates) // 2]
+        print(f"| {size} | {rate:.0f} | {wrate:.0f} | {med:.0f} ({rates[0]:.0f}-{rates[-1]:.0f}) "
+              f"| {p50:.1f} | {p99:.1f} | {mx / 1024:.0f} | {mx * 1024 / size:.0f} B |")
 
 
 if __name__ == "__main__":
