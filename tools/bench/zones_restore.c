@@ -18,7 +18,10 @@
  * Times are the thread's CPU clock (bench_util.h); restore is reported as
  * the median, min and max of R rounds, in ms and ns per zone.
  *
- *   build/tools/bench/zones_restore [--rounds R] [--apply K] N ...
+ * With --write FILE the encoding is also written to FILE (what raft's
+ * snapshot holds before its compression: to time `lz4` on it).
+ *
+ *   build/tools/bench/zones_restore [--rounds R] [--apply K] [--write FILE] N ...
  *   (default N 100000, R 5, K 20000)
  */
 #include <stdint.h>
@@ -138,6 +141,8 @@ static int restore_rounds(const void *buf, size_t len, unsigned n, unsigned roun
         return rc;
 }
 
+static const char *write_to; /* --write */
+
 static int measure(unsigned n, unsigned rounds, unsigned k)
 {
         struct cs_state st;
@@ -160,6 +165,13 @@ static int measure(unsigned n, unsigned rounds, unsigned k)
                 if (f != NULL)
                         cs_snapshot_thaw(&st, f);
         }
+        if (rc == 0 && write_to != NULL) {
+                FILE *out = fopen(write_to, "wb");
+                if (out == NULL || fwrite(buf, 1, len, out) != len || fclose(out) != 0) {
+                        perror(write_to);
+                        rc = -1;
+                }
+        }
         cs_fsm_close(&fsm);
         cs_state_fini(&st); /* restored without it alongside, as on a restart */
         if (rc == 0)
@@ -177,6 +189,8 @@ int main(int argc, char **argv)
                         rounds = (unsigned)strtoul(argv[++i], NULL, 10);
                         if (rounds == 0)
                                 rounds = 1;
+                } else if (strcmp(argv[i], "--write") == 0 && i + 1 < argc) {
+                        write_to = argv[++i];
                 } else if (strcmp(argv[i], "--apply") == 0 && i + 1 < argc) {
                         k = (unsigned)strtoul(argv[++i], NULL, 10);
                 } else {
