@@ -72,6 +72,12 @@ struct cs_fsm {
         uint64_t tail_ns;
         uint64_t tail_budget_ns;
         bool tail_full; /* the budget is spent: raft's threshold lowered */
+        /* The snapshot under way: raft's index at the freeze, the tail as it
+         * was then (ended by the snapshot only once it is written), and,
+         * when encoded at once, the objects it held (for pacing). */
+        uint64_t snapshot_index;
+        uint64_t tail_frozen_ns;
+        size_t snapshot_items;
         /* For /metrics (on the loop): snapshots finalized, and the time
          * from freezing to finalizing (encoded and written), in total. */
         uint64_t snapshots;
