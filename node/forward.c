@@ -2,7 +2,7 @@
  * forward.c — the follower-to-leader HTTP client (see forward.h).
  *
  * States: connect → write the whole request → read until the server closes
- * (or Content-Length bytes of body arrived) → parse → callback → close.  A
+ * (or the answer is complete: RFC 9112 section 6.3) → parse → callback → close.  A
  * timer bounds the whole exchange.  Both handles are closed before the
  * state is freed.  When the cluster's API runs over TLS, the same exchange
  * runs through OpenSSL on memory BIOs, trusting the chain in the node's own
@@ -18,8 +18,8 @@
  * sent after it), the channel goes back to the pool, which keeps at most
  * NODE_FORWARD_POOL_IDLE of them, reads them while idle (the peer closing
  * one, or sending anything, closes it) and drops those idle longer than
- * NODE_FORWARD_POOL_IDLE_MS (below the API's 30 s idle timeout, so that a
- * request rarely meets a channel its peer is closing).  A request that
+ * its idle limit (below the peers' API idle timeout, api-request-timeout,
+ * so that a request rarely meets a channel its peer is closing).  A request that
  * may be sent twice (an idempotency key, or GET) and got no byte back on
  * a reused channel is sent again once on a new one.  Every other end
  * (error, timeout, cancel, the pool closing) closes the channel.
@@ -56,6 +56,7 @@ struct node_forward_pool {
         uv_loop_t *loop;
         node_forward_connect_fn connect;
         void *connect_ctx;
+        unsigned idle_ms;     /* none kept idle longer */
         struct channel *idle; /* most recently used first */
         unsigned n_idle;
         unsigned users; /* channels not yet closed + exchanges not yet freed */
@@ -97,6 +98,7 @@ struct exchange {
         struct channel *ch;
         bool reused;    /* ch served an exchange before */
         bool may_retry; /* safe to send twice: idempotency key or GET */
+        bool head;      /* a HEAD request: the answer has no body */
         bool retried;
         bool writing; /* the request's write has not completed */
         bool keep;    /* answered in full, the channel can serve another */
@@ -281,7 +283,7 @@ static struct channel *idle_take(struct node_forward_pool *p)
         while (p->idle != NULL) {
                 struct channel *ch = p->idle;
                 idle_unlink(ch);
-                if (now - ch->idle_since < NODE_FORWARD_POOL_IDLE_MS)
+                if (now - ch->idle_since < p->idle_ms)
                         return ch;
                 channel_close(ch, NULL);
         }
@@ -376,7 +378,7 @@ unsigned node_forward_group_cancel(struct node_forward_group *g,
 static bool try_parse(struct exchange *x, bool eof)
 {
         struct node_http_response res;
-        int rc = node_http_response_parse(x->response, x->len, eof, &res);
+        int rc = node_http_response_parse(x->response, x->len, eof, x->head, &res);
         if (rc == 0)
                 return false;
         if (rc < 0) {
@@ -609,6 +611,7 @@ static struct exchange *exchange_new(const struct node_forward_request *req,
                 return NULL;
         x->cb = cb;
         x->ctx = ctx;
+        x->head = strcmp(req->method, "HEAD") == 0;
         size_t cap = 1024 + strlen(req->target) + req->body_len +
                      (req->authorization ? strlen(req->authorization) : 0) +
                      (req->idempotency_key ? strlen(req->idempotency_key) : 0);
@@ -757,12 +760,20 @@ static void pooled_open(struct exchange *x)
         }
 }
 
-struct node_forward_pool *
-node_forward_pool_new(uv_loop_t *loop, node_forward_connect_fn connect, void *connect_ctx)
+unsigned node_forward_pool_idle_ms(unsigned api_idle_ms)
+{
+        unsigned ms = api_idle_ms / 3 * 2;
+        return ms < NODE_FORWARD_POOL_IDLE_MS ? ms : NODE_FORWARD_POOL_IDLE_MS;
+}
+
+struct node_forward_pool *node_forward_pool_new(uv_loop_t *loop,
+                                                node_forward_connect_fn connect,
+                                                void *connect_ctx, unsigned idle_ms)
 {
         struct node_forward_pool *p = calloc(1, sizeof(*p));
         if (p == NULL)
                 return NULL;
+        p->idle_ms = idle_ms;
         p->loop = loop;
         p->connect = connect;
         p->connect_ctx = connect_ctx;
