@@ -112,7 +112,8 @@ static void *forge(const void *buf, size_t len, unsigned object, unsigned field,
                 assert_int_equal(msgpack_unpack_next(&u, buf, len, &off),
                                  MSGPACK_UNPACK_SUCCESS);
         }
-        msgpack_sbuffer_write(&sb, buf, at);
+        if (at > 0)
+                msgpack_sbuffer_write(&sb, buf, at);
         const msgpack_object *o = &u.data;
         assert_int_equal(o->type, MSGPACK_OBJECT_ARRAY);
         assert_true(field < o->via.array.size);
