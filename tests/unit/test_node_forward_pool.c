@@ -419,16 +419,16 @@ static void test_idle_limit_follows_the_api_idle_timeout(void **state)
         uv_loop_init(&loop);
         struct server s = {.loop = &loop, .mode = ANSWER};
         struct node_forward_pool *p = node_forward_pool_new(
-            &loop, pair_connect, &s, node_forward_pool_idle_ms(150));
+            &loop, pair_connect, &s, node_forward_pool_idle_ms(1500));
         struct client c = {0};
         start(p, &c, NULL, NULL);
         run_until(&loop, &c, 1);
-        sleep_on_loop(&loop, 30); /* within the limit (100 ms): reused */
+        sleep_on_loop(&loop, 10); /* well within the limit (1 s): reused */
         memset(&c, 0, sizeof(c));
         start(p, &c, NULL, NULL);
         run_until(&loop, &c, 1);
         assert_int_equal(s.opened, 1);
-        sleep_on_loop(&loop, 150); /* past it: closed, a new one */
+        sleep_on_loop(&loop, 1100); /* past it: closed, a new one */
         memset(&c, 0, sizeof(c));
         start(p, &c, NULL, NULL);
         run_until(&loop, &c, 1);
