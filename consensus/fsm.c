@@ -255,7 +255,7 @@ static int fsm_snapshot_async(struct raft_fsm *rf, struct raft_buffer *bufs[],
  * the state: at least the configured one, and one entry per
  * CS_FSM_ITEMS_PER_ENTRY objects, so that each entry pays for a constant
  * share of the next snapshot whatever the size of the catalog.  Set when a
- * snapshot ends (the view knows the size it encoded).
+ * snapshot ends (finalize: the view knows the size it encoded).
  */
 static void pace_snapshots(struct cs_fsm *fsm, size_t items)
 {
@@ -273,9 +273,9 @@ static void pace_snapshots(struct cs_fsm *fsm, size_t items)
         want += want * (size_t)((fsm->raft->id * 7) % 16) / 64;
         if (want > UINT32_MAX / 2)
                 want = UINT32_MAX / 2;
-        /* The entries applied while this snapshot was encoded may have
-         * spent the tail's budget already (bound_tail): then the next
-         * snapshot comes at the configured threshold, not the paced one. */
+        /* A tail whose budget is spent (a snapshot that was not written
+         * leaves it so) keeps the next snapshot at the configured
+         * threshold, not the paced one. */
         raft_set_snapshot_threshold(
             fsm->raft, want > fsm->threshold_min && !fsm->tail_full ? (unsigned)want
                                                                     : fsm->threshold_min);
@@ -314,8 +314,11 @@ static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigne
                 return RAFT_NOMEM;
         }
         clock_gettime(CLOCK_MONOTONIC, &t1);
-        fsm->tail_ns = 0; /* the entries applied from now on are the new tail */
-        fsm->tail_full = false;
+        /* The tail this snapshot would take over: it ends only once the
+         * snapshot is written (finalize); the entries applied from now on
+         * are counted on top and stay when it ends. */
+        fsm->snapshot_index = fsm->raft ? raft_last_applied(fsm->raft) : fsm->applied;
+        fsm->tail_frozen_ns = fsm->tail_ns;
         fsm->snapshot_started_ns =
             (uint64_t)t0.tv_sec * 1000000000u + (uint64_t)t0.tv_nsec;
         LOG_INFO("snapshot: frozen at index %llu in %.3f ms",
@@ -327,8 +330,7 @@ static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigne
         /* Synchronous (an io without async work): encode now; nothing reads
          * the view afterwards. */
         int rv = fsm_snapshot_async(rf, bufs, n_bufs);
-        fsm->snapshot_cpu_ns = fsm->encode_ns;
-        pace_snapshots(fsm, cs_snapshot_frozen_items(fsm->frozen));
+        fsm->snapshot_items = cs_snapshot_frozen_items(fsm->frozen);
         cs_snapshot_thaw(fsm->state, fsm->frozen);
         fsm->frozen = NULL;
         return rv;
@@ -375,6 +377,21 @@ static void trim_heap(void)
 #endif
 }
 
+/*
+ * Whether the snapshot being finalized was written.  raft 0.15 calls
+ * finalize whatever became of the snapshot (encoding failed, the write
+ * could not start or failed, or it was written) and says nothing of which;
+ * only once it is written does raft compact its log up to the snapshot's
+ * index (takeSnapshotCb: logSnapshot, then finalize).  A snapshot installed
+ * from the leader meanwhile compacts it further.  Without raft (tests that
+ * drive the FSM alone) nothing is paced and every snapshot counts as taken.
+ */
+static bool snapshot_written(const struct cs_fsm *fsm)
+{
+        return fsm->raft == NULL ||
+               fsm->raft->log.snapshot.last_index >= fsm->snapshot_index;
+}
+
 /* On the loop, after every successful fsm_snapshot, whatever became of it:
  * raft leaves the buffers to us once written (FSM version >= 2). */
 static int fsm_snapshot_finalize(struct raft_fsm *rf, struct raft_buffer *bufs[],
@@ -388,17 +405,26 @@ static int fsm_snapshot_finalize(struct raft_fsm *rf, struct raft_buffer *bufs[]
         }
         *bufs = NULL;
         *n_bufs = 0;
-        if (fsm->frozen != NULL) { /* NULL: encoded at once (already thawed) */
-                /* The view now knows the size of the state it encoded, and
-                 * raft's worker is done with encode_ns. */
-                fsm->snapshot_cpu_ns = fsm->encode_ns;
-                pace_snapshots(fsm, cs_snapshot_frozen_items(fsm->frozen));
+        if (snapshot_written(fsm)) {
+                /* The log up to the snapshot is gone: so is its share of
+                 * the tail, and the entries applied since the freeze are the
+                 * new one (which may have spent the budget already). */
+                fsm->tail_ns -= fsm->tail_frozen_ns;
+                fsm->tail_full = false;
+        }
+        fsm->tail_frozen_ns = 0;
+        fsm->snapshot_cpu_ns = fsm->encode_ns; /* raft's worker is done with it */
+        /* The view (or, encoded at once, its count) knows the size of the
+         * state it encoded. */
+        size_t items = fsm->frozen != NULL ? cs_snapshot_frozen_items(fsm->frozen)
+                                           : fsm->snapshot_items;
+        pace_snapshots(fsm, items);
+        bound_tail(fsm, 0);
+        if (fsm->frozen != NULL)
                 LOG_INFO("snapshot: %zu objects encoded, %zu of them taken on the "
                          "loop (copy on write); next after %u entries",
-                         cs_snapshot_frozen_items(fsm->frozen),
-                         cs_snapshot_frozen_loop_items(fsm->frozen),
+                         items, cs_snapshot_frozen_loop_items(fsm->frozen),
                          fsm->raft ? fsm->raft->snapshot.threshold : 0);
-        }
         cs_snapshot_thaw(fsm->state, fsm->frozen);
         fsm->frozen = NULL;
         struct timespec now;

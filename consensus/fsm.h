@@ -79,6 +79,12 @@ struct cs_fsm {
          * bounded share of its own apply, whatever the size of the state. */
         uint64_t encode_ns;
         uint64_t snapshot_cpu_ns;
+        /* The snapshot under way: raft's index at the freeze, the tail as it
+         * was then (ended by the snapshot only once it is written), and,
+         * when encoded at once, the objects it held (for pacing). */
+        uint64_t snapshot_index;
+        uint64_t tail_frozen_ns;
+        size_t snapshot_items;
         /* For /metrics (on the loop): snapshots finalized, and the time
          * from freezing to finalizing (encoded and written), in total. */
         uint64_t snapshots;

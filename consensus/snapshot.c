@@ -206,17 +206,31 @@ static int next_array(struct sdec *d, size_t n, const msgpack_object **items,
         return 0;
 }
 
-/* The fewest bytes a record set and a zone take in a snapshot: a set is an
- * array of 6 (owner, type, set id, TTL, values, routing) of at least a byte
- * each, and a zone at least its 6-element header and apex SOA and NS sets. */
+/*
+ * Room in the tables is made as objects arrive, never from a count alone:
+ * a count read from the snapshot may be forged, and room costs 2-4 slots of
+ * 16 bytes in each of two tables per object, many times the fewest bytes
+ * an object takes in the file (a record set: 7).  Record sets: room for
+ * each chunk once it is parsed (its objects already cost more than the
+ * room).  Zones (one top-level object each): room for as many again as
+ * have arrived, at least ZONE_STEP, at most the zones the bytes left can
+ * hold (ZONE_MIN_BYTES each: a 6-element header of at least a byte each,
+ * and apex SOA and NS sets of at least SET_MIN_BYTES); so a forged count
+ * reserves no more than the zones really in the file would, and an honest
+ * restore grows the tables a few times in all (doubling).
+ */
 #define SET_MIN_BYTES  7
 #define ZONE_MIN_BYTES (7 + 2 * SET_MIN_BYTES)
+#define ZONE_STEP      1024
 
-/* A count read from the snapshot, bounded by what the bytes left can hold. */
-static size_t bounded(const struct sdec *d, uint64_t count, size_t min_bytes)
+/* How many more zones to make room for once `done` of `count` arrived. */
+static size_t zone_step(const struct sdec *d, uint64_t count, uint64_t done)
 {
-        size_t fit = (d->len - d->off) / min_bytes;
-        return count < fit ? (size_t)count : fit;
+        uint64_t want = done > ZONE_STEP ? done : ZONE_STEP;
+        uint64_t fit = (d->len - d->off) / ZONE_MIN_BYTES + 1;
+        if (want > count - done)
+                want = count - done;
+        return (size_t)(want < fit ? want : fit);
 }
 
 #define STRY(d, expr, what)                                                              \
@@ -249,11 +263,6 @@ static int dec_zone(struct sdec *d, struct cs_state *st)
                                    serial, &z, msg, sizeof(msg));
         if (rv)
                 return sfail(d, rv, "snapshot: %s", msg);
-        /* Room for the sets the header announces, as many as the bytes left
-         * can hold (a set takes at least SET_MIN_BYTES): a corrupt count
-         * reserves no more than the file could fill. */
-        if (cs_zone_restore_reserve(z, bounded(d, n_sets, SET_MIN_BYTES)) != 0)
-                return sfail(d, -ENOMEM, "out of memory");
         for (uint64_t done = 0; done < n_sets;) {
                 const msgpack_object *sets;
                 size_t n;
@@ -262,6 +271,8 @@ static int dec_zone(struct sdec *d, struct cs_state *st)
                         return rv;
                 if (n == 0 || n > n_sets - done)
                         return sfail(d, -EBADMSG, "malformed snapshot: record set count");
+                if (cs_zone_restore_reserve(z, n) != 0) /* the sets that arrived */
+                        return sfail(d, -ENOMEM, "out of memory");
                 for (size_t i = 0; i < n; i++) {
                         struct cs_rrset_spec s;
                         const msgpack_object *rf, *vals;
@@ -643,9 +654,13 @@ static int dec_all(struct sdec *d, struct cs_state *st)
                 return rv;
         if (d->version >= CS_SNAPSHOT_VERSION_CIDR && (rv = dec_cidr(d, st)) != 0)
                 return rv;
-        if (cs_state_restore_reserve(st, bounded(d, n_zones, ZONE_MIN_BYTES)) != 0)
-                return sfail(d, -ENOMEM, "out of memory");
-        for (uint64_t i = 0; i < n_zones; i++) {
+        for (uint64_t i = 0, room = 0; i < n_zones; i++) {
+                if (i == room) {
+                        size_t more = zone_step(d, n_zones, i);
+                        if (cs_state_restore_reserve(st, more) != 0)
+                                return sfail(d, -ENOMEM, "out of memory");
+                        room += more;
+                }
                 rv = dec_zone(d, st);
                 if (rv)
                         return rv;

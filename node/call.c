@@ -114,7 +114,9 @@ static struct node_call_peer *peer_get(struct node_cluster *c, uint64_t id,
         p->c = c;
         p->id = id;
         snprintf(p->raft, sizeof(p->raft), "%s", raft);
-        p->pool = node_forward_pool_new(c->loop, side_connect, p);
+        p->pool = node_forward_pool_new(
+            c->loop, side_connect, p,
+            node_forward_pool_idle_ms(c->cfg->api_limits.request_timeout_ms));
         if (p->pool == NULL) {
                 free(p);
                 return NULL;

@@ -1,30 +1,28 @@
 /*
  * forward.c — the follower-to-leader HTTP client (see forward.h).
  *
- * States: connect → write the whole request → read until the server closes
- * (or Content-Length bytes of body arrived) → parse → callback → close.  A
- * timer bounds the whole exchange.  Both handles are closed before the
- * state is freed.  When the cluster's API runs over TLS, the same exchange
- * runs through OpenSSL on memory BIOs, trusting the chain in the node's own
- * certificate file.  node_forward_via runs the same plain-HTTP exchange on
- * a side channel to another node (consensus/transport.h) that a connector
- * opens; the transport does the TLS.  The exchange outlives its callback
- * until the connector has answered.
+ * States: connect → write the whole request → read until the answer is
+ * complete (framed as RFC 9112 section 6.3 says, or by the server's close)
+ * → parse → callback → close.  A timer bounds the whole exchange.  Both
+ * handles are closed before the state is freed.  When the cluster's API
+ * runs over TLS, the same exchange runs through OpenSSL on memory BIOs,
+ * trusting the chain in the node's own certificate file.  node_forward_via
+ * runs the same plain-HTTP exchange on a side channel to another node
+ * (consensus/transport.h) that a connector opens; the transport does the
+ * TLS.  The exchange outlives its callback until the connector has
+ * answered.
  *
- * A pool (node_forward_pooled) keeps such side channels open between
- * exchanges, HTTP/1.1 keep-alive: an exchange takes the most recently
- * used idle channel of its pool, or opens one; once answered in full (the
- * body framed by its length or chunks, no "Connection: close", nothing
- * sent after it), the channel goes back to the pool, which keeps at most
- * NODE_FORWARD_POOL_IDLE of them, reads them while idle (the peer closing
- * one, or sending anything, closes it) and drops those idle longer than
- * NODE_FORWARD_POOL_IDLE_MS (below the API's 30 s idle timeout, so that a
- * request rarely meets a channel its peer is closing).  A request that
- * may be sent twice (an idempotency key, or GET) and got no byte back on
- * a reused channel is sent again once on a new one.  Every other end
- * (error, timeout, cancel, the pool closing) closes the channel.
+ * node_forward_pooled runs it on a channel kept open between exchanges
+ * (HTTP/1.1 keep-alive; the pools are forward_pool.c's): the most recently
+ * used idle channel of its pool, or a new one; once answered in full (the
+ * body framed, no "Connection: close", nothing sent after it), the channel
+ * goes back to the pool.  A request that may be sent twice (an idempotency
+ * key, or GET) and got no byte back on a reused channel is sent again once
+ * on a new one.  Every other end (error, timeout, cancel, the pool
+ * closing) closes the channel.
  */
 #include "node/forward.h"
+#include "node/forward_priv.h"
 #include "node/http_response.h"
 
 #include <errno.h>
@@ -38,75 +36,6 @@
 #include <unistd.h>
 
 #define MAX_RESPONSE (64u << 20)
-
-struct exchange;
-
-/* One side channel of a pool: in use by one exchange (pipe.data is the
- * exchange) or idle in its pool's list (pipe.data is the channel). */
-struct channel {
-        uv_pipe_t pipe; /* first: the close callback gets the channel */
-        struct node_forward_pool *pool;
-        struct exchange *x;   /* closed on behalf of this exchange, or NULL */
-        struct channel *next; /* the pool's idle list */
-        uint64_t idle_since;  /* uv_now */
-        char spare[64];       /* what an idle channel reads (nothing, normally) */
-};
-
-struct node_forward_pool {
-        uv_loop_t *loop;
-        node_forward_connect_fn connect;
-        void *connect_ctx;
-        struct channel *idle; /* most recently used first */
-        unsigned n_idle;
-        unsigned users; /* channels not yet closed + exchanges not yet freed */
-        bool closing;
-        void (*closed_cb)(void *arg);
-        void *closed_arg;
-};
-
-/* What node_forward_request.call points to: the exchange, for cancelling;
- * also its links in its group's list of running exchanges. */
-struct node_forward_call {
-        struct exchange *x;
-        struct node_forward_call *prev, *next;
-};
-
-struct exchange {
-        uv_tcp_t tcp;
-        uv_pipe_t pipe;    /* instead of tcp: a side channel to another node */
-        uv_stream_t *conn; /* &tcp or &pipe */
-        bool connecting;   /* node_forward_via: waiting for the connector */
-        uv_timer_t timer;
-        uv_connect_t connect;
-        uv_write_t write;
-        node_forward_cb cb;
-        void *ctx;
-        char *request;
-        size_t request_len;
-        char *response;
-        size_t len, cap;
-        unsigned open_handles;
-        int done;
-        bool cancelled; /* by its group: cb(-ECANCELED) once the handles closed */
-        struct node_forward_group *group; /* until cb ran or the owner cancelled */
-        struct node_forward_call self;
-        struct node_forward_call **call; /* the owner's pointer to self, or NULL */
-        /* Pooled (node_forward_pooled): the channel while the exchange holds
-         * it (counted in open_handles), and what reusing one allows. */
-        struct node_forward_pool *pool;
-        struct channel *ch;
-        bool reused;    /* ch served an exchange before */
-        bool may_retry; /* safe to send twice: idempotency key or GET */
-        bool retried;
-        bool writing; /* the request's write has not completed */
-        bool keep;    /* answered in full, the channel can serve another */
-        /* TLS (when the API is served over TLS): OpenSSL on memory BIOs, fed
-         * with what uv reads into raw and flushed with uv_write. */
-        SSL *ssl;
-        BIO *rbio, *wbio;
-        bool sent;
-        char raw[16384];
-};
 
 struct tls_write {
         uv_write_t req;
@@ -133,17 +62,6 @@ int node_forward_use_tls(const char *trust_file, char *err, size_t err_size)
         return 0;
 }
 
-static void pool_put(struct node_forward_pool *p)
-{
-        if (--p->users > 0 || !p->closing)
-                return;
-        void (*cb)(void *) = p->closed_cb;
-        void *arg = p->closed_arg;
-        free(p);
-        if (cb != NULL)
-                cb(arg);
-}
-
 static void free_exchange(struct exchange *x)
 {
         struct node_forward_pool *p = x->pool;
@@ -152,7 +70,7 @@ static void free_exchange(struct exchange *x)
         free(x->response);
         free(x);
         if (p != NULL)
-                pool_put(p);
+                node_forward_pool_put(p);
 }
 
 /* Out of its group's list of running exchanges (it can no longer be
@@ -188,7 +106,7 @@ static void group_leave(struct exchange *x)
 }
 
 /* One of the exchange's handles (its timer, its connection) is closed. */
-static void exchange_handle_gone(struct exchange *x)
+void node_forward_exchange_handle_gone(struct exchange *x)
 {
         if (--x->open_handles > 0)
                 return;
@@ -204,88 +122,7 @@ static void exchange_handle_gone(struct exchange *x)
 
 static void handle_closed(uv_handle_t *handle)
 {
-        exchange_handle_gone(handle->data);
-}
-
-static void on_channel_closed(uv_handle_t *handle)
-{
-        struct channel *ch = (struct channel *)handle;
-        struct exchange *x = ch->x;
-        struct node_forward_pool *p = ch->pool;
-        free(ch);
-        pool_put(p);
-        if (x != NULL)
-                exchange_handle_gone(x);
-}
-
-static void channel_close(struct channel *ch, struct exchange *x)
-{
-        ch->x = x;
-        ch->pipe.data = ch;
-        uv_close((uv_handle_t *)&ch->pipe, on_channel_closed);
-}
-
-static void idle_unlink(struct channel *ch)
-{
-        struct node_forward_pool *p = ch->pool;
-        for (struct channel **c = &p->idle; *c != NULL; c = &(*c)->next)
-                if (*c == ch) {
-                        *c = ch->next;
-                        p->n_idle--;
-                        break;
-                }
-        ch->next = NULL;
-        uv_read_stop((uv_stream_t *)&ch->pipe);
-}
-
-static void on_idle_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
-{
-        struct channel *ch = handle->data;
-        *buf = uv_buf_init(ch->spare, sizeof(ch->spare));
-}
-
-/* An idle channel has nothing to read: the peer closed it (its idle
- * timeout, its stop) or broke the protocol. */
-static void on_idle_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
-{
-        struct channel *ch = stream->data;
-        if (nread == 0)
-                return;
-        idle_unlink(ch);
-        channel_close(ch, NULL);
-}
-
-/* Back to the pool's idle list; false when the pool keeps enough (or
- * closes): the caller closes it. */
-static bool idle_put(struct channel *ch)
-{
-        struct node_forward_pool *p = ch->pool;
-        if (p->closing || p->n_idle >= NODE_FORWARD_POOL_IDLE)
-                return false;
-        uv_read_stop((uv_stream_t *)&ch->pipe);
-        ch->pipe.data = ch;
-        ch->x = NULL;
-        if (uv_read_start((uv_stream_t *)&ch->pipe, on_idle_alloc, on_idle_read) != 0)
-                return false;
-        ch->idle_since = uv_now(p->loop);
-        ch->next = p->idle;
-        p->idle = ch;
-        p->n_idle++;
-        return true;
-}
-
-/* The most recently used idle channel that is young enough, or NULL. */
-static struct channel *idle_take(struct node_forward_pool *p)
-{
-        uint64_t now = uv_now(p->loop);
-        while (p->idle != NULL) {
-                struct channel *ch = p->idle;
-                idle_unlink(ch);
-                if (now - ch->idle_since < NODE_FORWARD_POOL_IDLE_MS)
-                        return ch;
-                channel_close(ch, NULL);
-        }
-        return NULL;
+        node_forward_exchange_handle_gone(handle->data);
 }
 
 /* The exchange lets go of its connection: closed, or (pooled, answered in
@@ -300,11 +137,11 @@ static void release_conn(struct exchange *x)
         x->ch = NULL;
         if (ch == NULL)
                 return;
-        if (x->keep && !x->writing && !x->connecting && idle_put(ch)) {
+        if (x->keep && !x->writing && !x->connecting && node_forward_channel_idle(ch)) {
                 x->open_handles--; /* the timer's close is still to come */
                 return;
         }
-        channel_close(ch, x);
+        node_forward_channel_close(ch, x);
 }
 
 /* Whether something other than this module closed the connection. */
@@ -376,7 +213,7 @@ unsigned node_forward_group_cancel(struct node_forward_group *g,
 static bool try_parse(struct exchange *x, bool eof)
 {
         struct node_http_response res;
-        int rc = node_http_response_parse(x->response, x->len, eof, &res);
+        int rc = node_http_response_parse(x->response, x->len, eof, x->head, &res);
         if (rc == 0)
                 return false;
         if (rc < 0) {
@@ -402,7 +239,8 @@ static void conn_failed(struct exchange *x, int status)
                 x->retried = true;
                 struct channel *ch = x->ch;
                 x->ch = NULL;
-                channel_close(ch, x); /* its close ends its count in open_handles */
+                node_forward_channel_close(
+                    ch, x); /* its close ends its count in open_handles */
                 pooled_open(x);
                 return;
         }
@@ -609,6 +447,7 @@ static struct exchange *exchange_new(const struct node_forward_request *req,
                 return NULL;
         x->cb = cb;
         x->ctx = ctx;
+        x->head = strcmp(req->method, "HEAD") == 0;
         size_t cap = 1024 + strlen(req->target) + req->body_len +
                      (req->authorization ? strlen(req->authorization) : 0) +
                      (req->idempotency_key ? strlen(req->idempotency_key) : 0);
@@ -738,14 +577,11 @@ static void attach(struct exchange *x, struct channel *ch)
 static void pooled_open(struct exchange *x)
 {
         struct node_forward_pool *p = x->pool;
-        struct channel *ch = calloc(1, sizeof(*ch));
+        struct channel *ch = node_forward_channel_new(p);
         if (ch == NULL) {
                 finish(x, -ENOMEM, NULL, NULL, 0);
                 return;
         }
-        ch->pool = p;
-        p->users++;
-        uv_pipe_init(p->loop, &ch->pipe, 0);
         attach(x, ch);
         x->reused = false;
         x->len = 0;
@@ -755,18 +591,6 @@ static void pooled_open(struct exchange *x)
                 x->connecting = false;
                 finish(x, rc, NULL, NULL, 0);
         }
-}
-
-struct node_forward_pool *
-node_forward_pool_new(uv_loop_t *loop, node_forward_connect_fn connect, void *connect_ctx)
-{
-        struct node_forward_pool *p = calloc(1, sizeof(*p));
-        if (p == NULL)
-                return NULL;
-        p->loop = loop;
-        p->connect = connect;
-        p->connect_ctx = connect_ctx;
-        return p;
 }
 
 int node_forward_pooled(struct node_forward_pool *p,
@@ -788,7 +612,7 @@ int node_forward_pooled(struct node_forward_pool *p,
         x->open_handles = 1; /* the timer; attach counts the channel */
         uv_timer_start(&x->timer, on_timeout, req->timeout_ms ? req->timeout_ms : 10000,
                        0);
-        struct channel *ch = idle_take(p);
+        struct channel *ch = node_forward_channel_take(p);
         if (ch == NULL) {
                 pooled_open(x); /* cb still runs exactly once */
                 return 0;
@@ -797,27 +621,4 @@ int node_forward_pooled(struct node_forward_pool *p,
         x->reused = true;
         on_connected(&x->connect, 0);
         return 0;
-}
-
-unsigned node_forward_pool_idle(const struct node_forward_pool *p)
-{
-        return p->n_idle;
-}
-
-unsigned node_forward_pool_close(struct node_forward_pool *p,
-                                 void (*closed_cb)(void *arg), void *arg)
-{
-        p->closing = true;
-        while (p->idle != NULL) {
-                struct channel *ch = p->idle;
-                idle_unlink(ch);
-                channel_close(ch, NULL);
-        }
-        if (p->users == 0) {
-                free(p);
-                return 0;
-        }
-        p->closed_cb = closed_cb;
-        p->closed_arg = arg;
-        return p->users;
 }

@@ -110,8 +110,8 @@ int node_forward_via(uv_loop_t *loop, node_forward_connect_fn connect, void *con
  * A pool of keep-alive side channels to one peer: exchanges reuse its idle
  * channels (HTTP/1.1 keep-alive) instead of opening one each, which over
  * the authenticated transport costs a TLS handshake on both nodes.  At most
- * NODE_FORWARD_POOL_IDLE are kept idle, none longer than
- * NODE_FORWARD_POOL_IDLE_MS; `connect` (as for node_forward_via, with
+ * NODE_FORWARD_POOL_IDLE are kept idle, none longer than idle_ms (see
+ * node_forward_pool_idle_ms); `connect` (as for node_forward_via, with
  * connect_ctx) opens new ones.  NULL when out of memory.
  */
 #define NODE_FORWARD_POOL_IDLE    8
@@ -119,7 +119,15 @@ int node_forward_via(uv_loop_t *loop, node_forward_connect_fn connect, void *con
 struct node_forward_pool;
 struct node_forward_pool *node_forward_pool_new(uv_loop_t *loop,
                                                 node_forward_connect_fn connect,
-                                                void *connect_ctx);
+                                                void *connect_ctx, unsigned idle_ms);
+
+/*
+ * How long a pool may keep a channel idle when the peers' API closes a
+ * connection idle for api_idle_ms (api-request-timeout, which all members
+ * share): two thirds of it, so that a request rarely meets a channel its
+ * peer is closing, and never more than NODE_FORWARD_POOL_IDLE_MS.
+ */
+unsigned node_forward_pool_idle_ms(unsigned api_idle_ms);
 
 /*
  * node_forward_via over a channel of pool p: 0 (cb runs exactly once) or a

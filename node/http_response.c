@@ -3,8 +3,10 @@
  * http_response.h).
  *
  * Flow: find the end of the head ("\r\n\r\n") within the bytes received →
- * status line → the three headers that matter (Content-Length,
- * Transfer-Encoding, Content-Type) → the body: Content-Length bytes, every
+ * status line (interim 1xx answers skipped) → the headers that matter
+ * (Content-Length, Transfer-Encoding, Content-Type, Connection) → the
+ * body, framed as RFC 9112 section 6.3 says: none for an answer to HEAD,
+ * a 204 or a 304; else Content-Length bytes, every
  * chunk of a chunked body (walked once to see it is complete, then decoded
  * in place), or everything up to the close.  Every size read from the peer
  * is compared with the number of bytes that remain; no pointer is formed
@@ -99,11 +101,11 @@ static int chunked_walk(char *body, size_t have, bool decode, size_t *out_len,
         }
 }
 
-int node_http_response_parse(char *buf, size_t len, bool eof,
-                             struct node_http_response *out)
+#define INTERIM 2 /* parse_message: a 1xx answer, *interim_len bytes */
+
+static int parse_message(char *buf, size_t len, bool eof, bool head_request,
+                         struct node_http_response *out, size_t *interim_len)
 {
-        if (len == 0)
-                return eof ? -ECONNRESET : 0;
         const char *end = memmem(buf, len, "\r\n\r\n", 4);
         if (end == NULL)
                 return eof ? -EPROTO : 0;
@@ -119,8 +121,12 @@ int node_http_response_parse(char *buf, size_t len, bool eof,
                         return -EPROTO;
                 status = status * 10 + (buf[i] - '0');
         }
-        if (status < 100 || (buf[12] != ' ' && buf[12] != '\r'))
+        if (status < 100 || (buf[12] != ' ' && buf[12] != '\r') || status == 101)
                 return -EPROTO;
+        if (status < 200) {
+                *interim_len = body_at;
+                return INTERIM;
+        }
         long long length = -1;
         bool chunked = false, close = buf[7] != '1'; /* only HTTP/1.1 keeps it */
         snprintf(out->content_type, sizeof(out->content_type), "application/json");
@@ -151,6 +157,12 @@ int node_http_response_parse(char *buf, size_t len, bool eof,
         char *body = buf + body_at;
         size_t have = len - body_at;
         out->reusable = false;
+        if (head_request || status == 204 || status == 304) {
+                out->body = body;
+                out->body_len = 0;
+                out->reusable = !close && have == 0;
+                return 1;
+        }
         if (chunked) {
                 size_t n, used;
                 int rc = chunked_walk(body, have, false, &n, &used);
@@ -177,4 +189,21 @@ int node_http_response_parse(char *buf, size_t len, bool eof,
         out->body = body;
         out->body_len = have;
         return 1;
+}
+
+int node_http_response_parse(char *buf, size_t len, bool eof, bool head_request,
+                             struct node_http_response *out)
+{
+        if (len == 0)
+                return eof ? -ECONNRESET : 0;
+        for (;;) {
+                size_t interim_len = 0;
+                int rc = parse_message(buf, len, eof, head_request, out, &interim_len);
+                if (rc != INTERIM)
+                        return rc;
+                buf += interim_len; /* the final answer follows */
+                len -= interim_len;
+                if (len == 0)
+                        return eof ? -EPROTO : 0;
+        }
 }

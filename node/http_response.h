@@ -28,13 +28,18 @@ struct node_http_response {
 
 /*
  * Parses the response in buf[0..len).  eof: the peer closed, nothing more
- * will come.  A chunked body is decoded in place (buf is changed then, and
- * only once the response is complete).  Returns 1 when the response is
- * complete (out filled), 0 when more bytes are needed (never when eof),
- * -ECONNRESET when the peer closed without a byte, -EPROTO when the bytes
- * are not a complete, well-formed HTTP/1.x response.
+ * will come.  head_request: the request was HEAD.  Framed as RFC 9112
+ * section 6.3 says: an answer to HEAD, a 204 and a 304 end at their head
+ * whatever their header fields (no body, body_len 0); interim 1xx answers
+ * end at their head and are skipped (101, a switch the client never asks
+ * for, is refused); then chunks, Content-Length, or the close.  A chunked
+ * body is decoded in place (buf is changed then, and only once the
+ * response is complete).  Returns 1 when the response is complete (out
+ * filled), 0 when more bytes are needed (never when eof), -ECONNRESET when
+ * the peer closed without a byte, -EPROTO when the bytes are not a
+ * complete, well-formed HTTP/1.x response.
  */
-int node_http_response_parse(char *buf, size_t len, bool eof,
+int node_http_response_parse(char *buf, size_t len, bool eof, bool head_request,
                              struct node_http_response *out);
 
 #endif

@@ -9,7 +9,7 @@
  * much changes meanwhile (on another thread too); each snapshot sets raft's
  * threshold and trailing entries for the next from the state's size, and
  * brings it down to the configured one once the log since the last took
- * the tail budget to apply; and
+ * the tail budget to apply, a tail that only a written snapshot ends; and
  * three raft_fixture
  * servers running this FSM stay identical through
  * 1,000+ batches, a leader kill, a new election and the old leader's return
@@ -432,7 +432,15 @@ static struct raft *tail_fsm_init(struct cs_state *st, struct cs_fsm *fsm, bool 
         fsm->raft = r;
         fsm->items_per_entry = 1;
         fsm->tail_budget_ns = UINT64_MAX / 2;
+        r->last_applied = fsm->applied; /* the FSM asks raft for the index */
         return r;
+}
+
+/* What raft does once a snapshot is written, before finalizing it: the log
+ * is compacted up to the snapshot's index (the index when it was taken). */
+static void snapshot_written(struct raft *r, raft_index taken_at)
+{
+        r->log.snapshot.last_index = taken_at;
 }
 
 static void tail_fsm_fini(struct cs_state *st, struct cs_fsm *fsm, struct raft *r)
@@ -456,11 +464,11 @@ static void a_costly_tail_brings_the_next_snapshot_forward(void **state)
         struct raft_buffer *bufs;
         unsigned n_bufs;
         assert_int_equal(fsm.raft_fsm.snapshot(&fsm.raft_fsm, &bufs, &n_bufs), 0);
+        snapshot_written(r, r->last_applied);
         assert_int_equal(fsm.raft_fsm.snapshot_finalize(&fsm.raft_fsm, &bufs, &n_bufs),
                          0);
         unsigned paced = r->snapshot.threshold;
         assert_true(paced > 50);
-        r->last_applied = fsm.applied; /* the FSM asks raft for the index */
         apply_buf(&fsm, encode_batch(100, NULL));
         r->last_applied++;
         assert_int_equal(r->snapshot.threshold, paced); /* within the budget */
@@ -472,6 +480,7 @@ static void a_costly_tail_brings_the_next_snapshot_forward(void **state)
         assert_true(fsm.tail_full);
         assert_int_equal(r->snapshot.threshold, 50);
         assert_int_equal(fsm.raft_fsm.snapshot(&fsm.raft_fsm, &bufs, &n_bufs), 0);
+        snapshot_written(r, r->last_applied);
         assert_int_equal(fsm.raft_fsm.snapshot_finalize(&fsm.raft_fsm, &bufs, &n_bufs),
                          0);
         assert_false(fsm.tail_full);
@@ -494,11 +503,12 @@ static void a_tail_spent_during_an_async_snapshot_keeps_the_next_one_forward(voi
         /* a first snapshot paces the threshold up */
         assert_int_equal(fsm.raft_fsm.snapshot(&fsm.raft_fsm, &bufs, &n_bufs), 0);
         assert_int_equal(fsm.raft_fsm.snapshot_async(&fsm.raft_fsm, &bufs, &n_bufs), 0);
+        snapshot_written(r, r->last_applied);
         assert_int_equal(fsm.raft_fsm.snapshot_finalize(&fsm.raft_fsm, &bufs, &n_bufs),
                          0);
         assert_true(r->snapshot.threshold > 50);
         /* the second: frozen, then entries spend the budget, then encoded */
-        r->last_applied = fsm.applied;
+        raft_index taken_at = r->last_applied;
         assert_int_equal(fsm.raft_fsm.snapshot(&fsm.raft_fsm, &bufs, &n_bufs), 0);
         fsm.tail_budget_ns = 1;
         fsm.snapshot_cpu_ns = 0;
@@ -506,9 +516,65 @@ static void a_tail_spent_during_an_async_snapshot_keeps_the_next_one_forward(voi
         r->last_applied++;
         assert_true(fsm.tail_full);
         assert_int_equal(fsm.raft_fsm.snapshot_async(&fsm.raft_fsm, &bufs, &n_bufs), 0);
+        snapshot_written(r, taken_at);
         assert_int_equal(fsm.raft_fsm.snapshot_finalize(&fsm.raft_fsm, &bufs, &n_bufs),
                          0);
         assert_int_equal(r->snapshot.threshold, 50);
+        assert_true(fsm.tail_full); /* the entry after the freeze is the new tail */
+        assert_true(fsm.tail_ns > 0);
+        tail_fsm_fini(&st, &fsm, r);
+}
+
+/* A snapshot that is not written (its encoding or its write failed: raft
+ * finalizes it all the same, without compacting its log) ends no tail: the
+ * budget stays spent and the next snapshot comes at the configured
+ * threshold; the written one after it keeps, as the new tail, only the
+ * entries applied after its freeze. */
+static void a_snapshot_not_written_keeps_the_tail(void **state)
+{
+        (void)state;
+        struct cs_state st;
+        struct cs_fsm fsm;
+        struct raft *r = tail_fsm_init(&st, &fsm, true);
+        struct raft_buffer *bufs;
+        unsigned n_bufs;
+        assert_int_equal(fsm.raft_fsm.snapshot(&fsm.raft_fsm, &bufs, &n_bufs), 0);
+        assert_int_equal(fsm.raft_fsm.snapshot_async(&fsm.raft_fsm, &bufs, &n_bufs), 0);
+        snapshot_written(r, r->last_applied);
+        assert_int_equal(fsm.raft_fsm.snapshot_finalize(&fsm.raft_fsm, &bufs, &n_bufs),
+                         0);
+        assert_true(r->snapshot.threshold > 50);
+        /* the budget is spent */
+        fsm.tail_budget_ns = 1;
+        apply_buf(&fsm, encode_batch(100, NULL));
+        r->last_applied++;
+        assert_true(fsm.tail_full);
+        uint64_t spent = fsm.tail_ns;
+        /* a snapshot frozen, encoded, but not written */
+        assert_int_equal(fsm.raft_fsm.snapshot(&fsm.raft_fsm, &bufs, &n_bufs), 0);
+        assert_int_equal(fsm.raft_fsm.snapshot_async(&fsm.raft_fsm, &bufs, &n_bufs), 0);
+        assert_int_equal(fsm.raft_fsm.snapshot_finalize(&fsm.raft_fsm, &bufs, &n_bufs),
+                         0);
+        assert_true(fsm.tail_full);
+        assert_true(fsm.tail_ns >= spent);
+        assert_int_equal(r->snapshot.threshold, 50);
+        /* the next one is written; an entry applied while it was encoded
+         * is the whole new tail */
+        fsm.tail_budget_ns = UINT64_MAX / 2;
+        raft_index taken_at = r->last_applied;
+        assert_int_equal(fsm.raft_fsm.snapshot(&fsm.raft_fsm, &bufs, &n_bufs), 0);
+        uint64_t before = fsm.tail_ns;
+        apply_buf(&fsm, encode_batch(101, NULL));
+        r->last_applied++;
+        uint64_t during = fsm.tail_ns - before;
+        assert_true(during > 0);
+        assert_int_equal(fsm.raft_fsm.snapshot_async(&fsm.raft_fsm, &bufs, &n_bufs), 0);
+        snapshot_written(r, taken_at);
+        assert_int_equal(fsm.raft_fsm.snapshot_finalize(&fsm.raft_fsm, &bufs, &n_bufs),
+                         0);
+        assert_false(fsm.tail_full);
+        assert_int_equal(fsm.tail_ns, during);
+        assert_true(r->snapshot.threshold > 50);
         tail_fsm_fini(&st, &fsm, r);
 }
 
@@ -752,6 +818,7 @@ int main(void)
                 a_tail_spent_during_an_async_snapshot_keeps_the_next_one_forward),
             cmocka_unit_test(a_costly_snapshot_raises_the_tail_budget),
             cmocka_unit_test(a_restored_state_paces_the_threshold_when_raft_is_set),
+            cmocka_unit_test(a_snapshot_not_written_keeps_the_tail),
             cmocka_unit_test(async_snapshot_encodes_the_state_at_freeze_time),
             cmocka_unit_test(sync_snapshot_without_async_work),
             cmocka_unit_test(corrupt_snapshot_is_refused_and_state_kept),

@@ -13,7 +13,9 @@
  * one each and all come back to the pool, a request safe to send twice
  * that meets a closed channel is sent again on a new one (and one that is
  * not safe fails), a channel the peer closes while idle leaves the pool,
- * an answer with "Connection: close" is not reused, and that a pool closed
+ * an answer with "Connection: close" is not reused, answers without a body
+ * (to HEAD, 204) end at their head, a channel idle past the pool's limit
+ * (from the API's idle timeout) is not reused, and that a pool closed
  * with an exchange in flight (cancelled through its group: -ECANCELED)
  * frees everything: the loop ends with every handle closed, and
  * LeakSanitizer checks the memory in the ASan build.
@@ -21,6 +23,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,6 +42,7 @@ enum mode {
         CLOSE_AFTER,     /* answered, then the connection is closed (no header) */
         ANSWER_CLOSE,    /* answered with "Connection: close" */
         SILENT,          /* never answered */
+        BODYLESS,        /* HEAD: 200 with a length but no body; else 204 */
 };
 
 struct server {
@@ -92,13 +96,20 @@ static void on_srv_written(uv_write_t *w, int status)
                 srv_close(sc);
 }
 
-static void srv_answer(struct srv_conn *sc)
+static void srv_answer(struct srv_conn *sc, bool head)
 {
         static const char keep[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                                    "Content-Length: 11\r\n\r\n{\"ok\":true}";
         static const char closing[] = "HTTP/1.1 200 OK\r\nConnection: close\r\n"
                                       "Content-Length: 2\r\n\r\n{}";
+        /* what a GET would get, less the body (RFC 9110 section 9.3.2) */
+        static const char to_head[] =
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            "Content-Length: 11\r\n\r\n";
+        static const char no_content[] = "HTTP/1.1 204 No Content\r\n\r\n";
         const char *text = sc->s->mode == ANSWER_CLOSE ? closing : keep;
+        if (sc->s->mode == BODYLESS)
+                text = head ? to_head : no_content;
         uv_write_t *w = malloc(sizeof(*w));
         w->data = sc;
         uv_buf_t b = uv_buf_init((char *)text, (unsigned)strlen(text));
@@ -126,6 +137,7 @@ static void on_srv_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
                 if (sc->len < head + body)
                         return;
                 assert_null(memmem(sc->buf, head, "Connection: close", 17));
+                bool is_head = strncmp(sc->buf, "HEAD ", 5) == 0;
                 memmove(sc->buf, sc->buf + head + body, sc->len - head - body);
                 sc->len -= head + body;
                 sc->requests++;
@@ -136,7 +148,7 @@ static void on_srv_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
                         srv_close(sc);
                         return;
                 }
-                srv_answer(sc);
+                srv_answer(sc, is_head);
         }
 }
 
@@ -189,11 +201,12 @@ static void on_answer(void *ctx, int status, const char *type, const char *body,
         snprintf(c->body, sizeof(c->body), "%.*s", (int)len, body ? body : "");
 }
 
-static void start(struct node_forward_pool *p, struct client *c, const char *key,
-                  struct node_forward_group *g)
+static void start_method(struct node_forward_pool *p, struct client *c,
+                         const char *method, const char *key,
+                         struct node_forward_group *g)
 {
         struct node_forward_request req = {
-            .method = "POST",
+            .method = method,
             .target = "/v1/zones/example.test./changes",
             .idempotency_key = key,
             .content_type = "application/json",
@@ -205,6 +218,12 @@ static void start(struct node_forward_pool *p, struct client *c, const char *key
             .group = g,
         };
         assert_int_equal(node_forward_pooled(p, &req, on_answer, c), 0);
+}
+
+static void start(struct node_forward_pool *p, struct client *c, const char *key,
+                  struct node_forward_group *g)
+{
+        start_method(p, c, "POST", key, g);
 }
 
 static void run_until(uv_loop_t *loop, struct client *c, int n)
@@ -237,7 +256,8 @@ static void test_sequential_exchanges_share_a_channel(void **state)
         uv_loop_t loop;
         uv_loop_init(&loop);
         struct server s = {.loop = &loop, .mode = ANSWER};
-        struct node_forward_pool *p = node_forward_pool_new(&loop, pair_connect, &s);
+        struct node_forward_pool *p =
+            node_forward_pool_new(&loop, pair_connect, &s, NODE_FORWARD_POOL_IDLE_MS);
         for (int i = 0; i < 3; i++) {
                 struct client c = {0};
                 start(p, &c, NULL, NULL);
@@ -257,7 +277,8 @@ static void test_concurrent_exchanges_open_one_each(void **state)
         uv_loop_t loop;
         uv_loop_init(&loop);
         struct server s = {.loop = &loop, .mode = ANSWER};
-        struct node_forward_pool *p = node_forward_pool_new(&loop, pair_connect, &s);
+        struct node_forward_pool *p =
+            node_forward_pool_new(&loop, pair_connect, &s, NODE_FORWARD_POOL_IDLE_MS);
         struct client c[3] = {{0}, {0}, {0}};
         for (int i = 0; i < 3; i++)
                 start(p, &c[i], NULL, NULL);
@@ -281,7 +302,8 @@ static void test_closed_channel_retried_when_safe(void **state)
         uv_loop_t loop;
         uv_loop_init(&loop);
         struct server s = {.loop = &loop, .mode = CLOSE_ON_SECOND};
-        struct node_forward_pool *p = node_forward_pool_new(&loop, pair_connect, &s);
+        struct node_forward_pool *p =
+            node_forward_pool_new(&loop, pair_connect, &s, NODE_FORWARD_POOL_IDLE_MS);
         struct client first = {0}, keyed = {0}, unkeyed = {0};
         start(p, &first, NULL, NULL);
         run_until(&loop, &first, 1);
@@ -307,7 +329,8 @@ static void test_channel_closed_by_peer_leaves_the_pool(void **state)
         uv_loop_t loop;
         uv_loop_init(&loop);
         struct server s = {.loop = &loop, .mode = CLOSE_AFTER};
-        struct node_forward_pool *p = node_forward_pool_new(&loop, pair_connect, &s);
+        struct node_forward_pool *p =
+            node_forward_pool_new(&loop, pair_connect, &s, NODE_FORWARD_POOL_IDLE_MS);
         struct client c = {0};
         start(p, &c, NULL, NULL);
         run_until(&loop, &c, 1);
@@ -328,12 +351,90 @@ static void test_connection_close_answer_not_reused(void **state)
         uv_loop_t loop;
         uv_loop_init(&loop);
         struct server s = {.loop = &loop, .mode = ANSWER_CLOSE};
-        struct node_forward_pool *p = node_forward_pool_new(&loop, pair_connect, &s);
+        struct node_forward_pool *p =
+            node_forward_pool_new(&loop, pair_connect, &s, NODE_FORWARD_POOL_IDLE_MS);
         struct client c = {0};
         start(p, &c, NULL, NULL);
         run_until(&loop, &c, 1);
         assert_int_equal(c.status, 200);
         assert_int_equal(node_forward_pool_idle(p), 0);
+        finish(&loop, p, &s);
+}
+
+/* Answers that have no body by definition (to HEAD, a 204) end at their
+ * head: the exchange completes at once (not at its 5 s timeout) and the
+ * channel serves the next one. */
+static void test_bodyless_answers_end_at_their_head(void **state)
+{
+        uv_loop_t loop;
+        uv_loop_init(&loop);
+        struct server s = {.loop = &loop, .mode = BODYLESS};
+        struct node_forward_pool *p =
+            node_forward_pool_new(&loop, pair_connect, &s, NODE_FORWARD_POOL_IDLE_MS);
+        const char *methods[] = {"HEAD", "POST", "HEAD"};
+        for (int i = 0; i < 3; i++) {
+                struct client c = {0};
+                uv_update_time(&loop);
+                uint64_t t0 = uv_now(&loop);
+                start_method(p, &c, methods[i], NULL, NULL);
+                run_until(&loop, &c, 1);
+                assert_int_equal(c.status, i == 1 ? 204 : 200);
+                assert_string_equal(c.body, "");
+                assert_true(uv_now(&loop) - t0 < 1000);
+                assert_int_equal(node_forward_pool_idle(p), 1);
+        }
+        assert_int_equal(s.opened, 1);
+        assert_int_equal(s.served, 3);
+        finish(&loop, p, &s);
+}
+
+static void on_slept(uv_timer_t *t)
+{
+        *(bool *)t->data = true;
+}
+
+static void sleep_on_loop(uv_loop_t *loop, unsigned ms)
+{
+        uv_timer_t t;
+        bool done = false;
+        uv_timer_init(loop, &t);
+        t.data = &done;
+        uv_timer_start(&t, on_slept, ms, 0);
+        while (!done)
+                uv_run(loop, UV_RUN_ONCE);
+        uv_close((uv_handle_t *)&t, NULL);
+        uv_run(loop, UV_RUN_NOWAIT);
+}
+
+/* The pool keeps a channel idle for less than the peers' API keeps it
+ * (api-request-timeout): two thirds of it, at most 20 s; a channel idle
+ * longer is not reused but closed, and the next exchange opens one. */
+static void test_idle_limit_follows_the_api_idle_timeout(void **state)
+{
+        assert_int_equal(node_forward_pool_idle_ms(30000), 20000);
+        assert_int_equal(node_forward_pool_idle_ms(300000), NODE_FORWARD_POOL_IDLE_MS);
+        assert_int_equal(node_forward_pool_idle_ms(3000), 2000);
+        assert_int_equal(node_forward_pool_idle_ms(1000), 666);
+        uv_loop_t loop;
+        uv_loop_init(&loop);
+        struct server s = {.loop = &loop, .mode = ANSWER};
+        struct node_forward_pool *p = node_forward_pool_new(
+            &loop, pair_connect, &s, node_forward_pool_idle_ms(1500));
+        struct client c = {0};
+        start(p, &c, NULL, NULL);
+        run_until(&loop, &c, 1);
+        sleep_on_loop(&loop, 10); /* well within the limit (1 s): reused */
+        memset(&c, 0, sizeof(c));
+        start(p, &c, NULL, NULL);
+        run_until(&loop, &c, 1);
+        assert_int_equal(s.opened, 1);
+        sleep_on_loop(&loop, 1100); /* past it: closed, a new one */
+        memset(&c, 0, sizeof(c));
+        start(p, &c, NULL, NULL);
+        run_until(&loop, &c, 1);
+        assert_int_equal(c.status, 200);
+        assert_int_equal(s.opened, 2);
+        assert_int_equal(s.served, 3);
         finish(&loop, p, &s);
 }
 
@@ -349,7 +450,8 @@ static void test_pool_closed_with_exchange_in_flight(void **state)
         uv_loop_t loop;
         uv_loop_init(&loop);
         struct server s = {.loop = &loop, .mode = ANSWER};
-        struct node_forward_pool *p = node_forward_pool_new(&loop, pair_connect, &s);
+        struct node_forward_pool *p =
+            node_forward_pool_new(&loop, pair_connect, &s, NODE_FORWARD_POOL_IDLE_MS);
         struct node_forward_group g = {0};
         struct client idle = {0}, stuck = {0};
         start(p, &idle, NULL, &g);
@@ -378,7 +480,8 @@ static void test_pool_closed_while_connecting(void **state)
         uv_loop_t loop;
         uv_loop_init(&loop);
         struct server s = {.loop = &loop, .mode = ANSWER};
-        struct node_forward_pool *p = node_forward_pool_new(&loop, pair_connect, &s);
+        struct node_forward_pool *p =
+            node_forward_pool_new(&loop, pair_connect, &s, NODE_FORWARD_POOL_IDLE_MS);
         struct node_forward_group g = {0};
         struct client c = {0};
         start(p, &c, "k-3", &g); /* the connector answers a loop turn later */
@@ -403,6 +506,8 @@ int main(void)
             cmocka_unit_test(test_connection_close_answer_not_reused),
             cmocka_unit_test(test_pool_closed_with_exchange_in_flight),
             cmocka_unit_test(test_pool_closed_while_connecting),
+            cmocka_unit_test(test_bodyless_answers_end_at_their_head),
+            cmocka_unit_test(test_idle_limit_follows_the_api_idle_timeout),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,7 +5,8 @@
  * one) can send: complete and partial Content-Length answers, chunked
  * bodies split anywhere, a chunk size near 2^64 that once overflowed the
  * pointer arithmetic (the parser must compare sizes and ask for more or
- * refuse), malformed heads, and answers cut short by the close.
+ * refuse), malformed heads, answers cut short by the close, and answers
+ * without a body (to HEAD, 1xx, 204, 304: RFC 9112 section 6.3).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -26,7 +27,17 @@ static int parse(const char *text, size_t len, bool eof, struct node_http_respon
         *copy = malloc(len + 1);
         memcpy(*copy, text, len);
         (*copy)[len] = '\0';
-        return node_http_response_parse(*copy, len, eof, out);
+        return node_http_response_parse(*copy, len, eof, false, out);
+}
+
+/* The same for the answer to a HEAD request. */
+static int parse_head(const char *text, size_t len, bool eof,
+                      struct node_http_response *out, char **copy)
+{
+        *copy = malloc(len + 1);
+        memcpy(*copy, text, len);
+        (*copy)[len] = '\0';
+        return node_http_response_parse(*copy, len, eof, true, out);
 }
 
 #define PARSE(text, eof, out, copy) parse(text, sizeof(text) - 1, eof, out, copy)
@@ -130,8 +141,9 @@ static void test_close_decides_length_free_and_short_answers(void **state)
         free(copy);
         assert_int_equal(PARSE(short_cl, true, &res, &copy), -EPROTO);
         free(copy);
-        assert_int_equal(node_http_response_parse(NULL, 0, true, &res), -ECONNRESET);
-        assert_int_equal(node_http_response_parse(NULL, 0, false, &res), 0);
+        assert_int_equal(node_http_response_parse(NULL, 0, true, false, &res),
+                         -ECONNRESET);
+        assert_int_equal(node_http_response_parse(NULL, 0, false, false, &res), 0);
 }
 
 static void test_body_with_nul_bytes_is_kept_whole(void **state)
@@ -186,6 +198,63 @@ static void test_reusable_only_when_framed_and_not_closing(void **state)
         free(copy);
 }
 
+/* RFC 9112 section 6.3: an answer to HEAD, a 204 and a 304 end at their
+ * head whatever their header fields say, and are complete (and reusable)
+ * before the close; an interim 1xx answer ends at its head and the final
+ * one follows. */
+static void test_answers_without_a_body_end_at_their_head(void **state)
+{
+        struct node_http_response res;
+        char *copy;
+        static const char to_head[] = "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n";
+        assert_int_equal(parse_head(to_head, sizeof(to_head) - 1, false, &res, &copy), 1);
+        assert_int_equal(res.status, 200);
+        assert_int_equal(res.body_len, 0);
+        assert_true(res.reusable);
+        free(copy);
+        static const char chunked_head[] =
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_int_equal(
+            parse_head(chunked_head, sizeof(chunked_head) - 1, false, &res, &copy), 1);
+        assert_true(res.reusable);
+        free(copy);
+        static const char no_content[] = "HTTP/1.1 204 No Content\r\n\r\n";
+        assert_int_equal(PARSE(no_content, false, &res, &copy), 1);
+        assert_int_equal(res.status, 204);
+        assert_int_equal(res.body_len, 0);
+        assert_true(res.reusable);
+        free(copy);
+        static const char not_modified[] =
+            "HTTP/1.1 304 Not Modified\r\nContent-Length: 42\r\n\r\n";
+        assert_int_equal(PARSE(not_modified, false, &res, &copy), 1);
+        assert_int_equal(res.status, 304);
+        assert_int_equal(res.body_len, 0);
+        assert_true(res.reusable);
+        free(copy);
+        /* bytes after a bodyless answer: out of step, not reusable */
+        static const char extra[] = "HTTP/1.1 204 No Content\r\n\r\n{}";
+        assert_int_equal(PARSE(extra, false, &res, &copy), 1);
+        assert_false(res.reusable);
+        free(copy);
+        static const char interim[] = "HTTP/1.1 100 Continue\r\n\r\n"
+                                      "HTTP/1.1 102 Processing\r\n\r\n"
+                                      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+        assert_int_equal(PARSE(interim, false, &res, &copy), 1);
+        assert_int_equal(res.status, 200);
+        assert_int_equal(res.body_len, 2);
+        assert_memory_equal(res.body, "{}", 2);
+        assert_true(res.reusable);
+        free(copy);
+        static const char interim_only[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        assert_int_equal(PARSE(interim_only, false, &res, &copy), 0);
+        free(copy);
+        assert_int_equal(PARSE(interim_only, true, &res, &copy), -EPROTO);
+        free(copy);
+        static const char switching[] = "HTTP/1.1 101 Switching Protocols\r\n\r\n";
+        assert_int_equal(PARSE(switching, false, &res, &copy), -EPROTO);
+        free(copy);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -198,6 +267,7 @@ int main(void)
             cmocka_unit_test(test_close_decides_length_free_and_short_answers),
             cmocka_unit_test(test_body_with_nul_bytes_is_kept_whole),
             cmocka_unit_test(test_reusable_only_when_framed_and_not_closing),
+            cmocka_unit_test(test_answers_without_a_body_end_at_their_head),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
