@@ -1,8 +1,9 @@
 /*
  * state.c — the replicated state: zones, their record sets and lookups (see
  * state.h); record-set objects are in records.c, results in result.c,
- * change batches in batch.c, change records in changes.c, the member table
- * in members.c, health checks in health.c.
+ * change batches in batch.c (their checks in batch_validate.c), change
+ * records in changes.c, the member table in members.c, health checks in
+ * health.c.
  *
  * Every operation follows the same order: look up the request id (a retried
  * command returns the change it already made), validate, allocate everything

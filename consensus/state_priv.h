@@ -2,8 +2,8 @@
  * state_priv.h — internals shared by the parts of the replicated state:
  * result.c (results, string helpers: depends on no other part), records.c
  * (record-set objects), changes.c (change records), members.c, health.c,
- * batch.c (change batches) and state.c (zones).  Not for use outside
- * consensus/.
+ * batch.c and batch_validate.c (change batches) and state.c (zones).  Not
+ * for use outside consensus/.
  */
 #ifndef CONSENSUS_STATE_PRIV_H
 #define CONSENSUS_STATE_PRIV_H

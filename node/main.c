@@ -2,12 +2,13 @@
  * main.c — the quorumdns node: start-up, serving, reload and shut-down.
  *
  * Start-up order: settings → zone files loaded into one transaction and
- * published → UDP and TCP servers bound on every listen address → signals.
+ * published (node/zone_files.h) → UDP and TCP servers bound on every listen
+ * address → signals.
  * In cluster mode the DNS addresses are only checked at start: the servers
  * open once the replica has applied its snapshot and log (node/ready.c), so
  * a restarting node never answers from a half-restored state.
- * SIGHUP loads the zone files again in a new transaction: a zone file with
- * errors keeps its previous contents.  SIGTERM/SIGINT stop in the reverse
+ * SIGHUP loads each zone file again in its own transaction: a zone file
+ * with errors keeps its previous contents.  SIGTERM/SIGINT stop in the reverse
  * order of start-up (stop()): listeners, then work in flight, then raft,
  * then the rest, each module closing its own handles and reporting through
  * node/closing.h; the loop stops when the last closer has reported, and
@@ -15,7 +16,6 @@
  * from a loop callback), before the final check of node_closing_finish.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <malloc.h>
 #include <signal.h>
@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -32,9 +31,8 @@
 #include "common/log.h"
 #include "dns/db.h"
 #include "dns/server.h"
-#include "dns/zonefile.h"
+#include "node/admin_token.h"
 #include "node/api.h"
-#include "node/api_routing.h"
 #include "node/ca.h"
 #include "node/closing.h"
 #include "node/cluster.h"
@@ -47,6 +45,7 @@
 #include "node/http.h"
 #include "node/join.h"
 #include "node/latency.h"
+#include "node/zone_files.h"
 
 struct node {
         uv_loop_t *loop;
@@ -80,58 +79,8 @@ struct node {
         struct node_dns_totals logged; /* as of the last stats log line */
 };
 
-static void print_zone_error(void *ctx, const char *file, unsigned line, const char *msg)
-{
-        if (line > 0)
-                fprintf(stderr, "%s:%u: %s\n", file, line, msg);
-        else
-                fprintf(stderr, "%s: %s\n", file, msg);
-}
-
-/* Loads one configured zone file into txn; returns 0 or a negative error. */
-static int load_zone(struct dns_txn *txn, const struct node_zone_config *z,
-                     size_t *records)
-{
-        uint8_t origin[DNS_NAME_MAXLEN + 1];
-        uint8_t *given = NULL;
-        if (z->origin != NULL) {
-                if (dns_name_from_text(z->origin, origin) != 0) {
-                        fprintf(stderr, "%s: '%s' is not a valid zone name\n", z->path,
-                                z->origin);
-                        return -EINVAL;
-                }
-                given = origin;
-        }
-        struct dns_zonefile_stats stats;
-        int rc =
-            dns_zonefile_load(txn, z->path, given, NULL, print_zone_error, NULL, &stats);
-        *records += stats.records;
-        if (rc == 0) /* routed sets, as export writes them (node/api_routing.h) */
-                rc = api_routed_load(txn, z->path, print_zone_error, NULL, records) != 0
-                         ? -EINVAL
-                         : 0;
-        return rc;
-}
-
-/* Loads every zone in one transaction: all published together or none. */
-static int load_all(struct node *node, size_t *records)
-{
-        struct dns_txn txn;
-        if (dns_txn_begin(&node->db, &txn) != 0)
-                return -ENOMEM;
-        int failed = 0;
-        *records = 0;
-        for (unsigned i = 0; i < node->cfg.zone_count; i++)
-                if (load_zone(&txn, &node->cfg.zones[i], records) != 0)
-                        failed++;
-        if (failed) {
-                dns_txn_abort(&txn);
-                return -EINVAL;
-        }
-        return dns_txn_commit(&txn);
-}
-
-/* SIGHUP: each zone in its own transaction, so one bad file blocks only itself. */
+/* SIGHUP: the query log and dnstap reopened, then the node certificates
+ * (cluster mode) or every zone file, each in its own transaction. */
 static void reload(struct node *node)
 {
         if (node->qlog != NULL) {
@@ -161,23 +110,7 @@ static void reload(struct node *node)
                                  node->cfg.node_cert, node->cfg.node_ca);
                 return;
         }
-        unsigned ok = 0;
-        for (unsigned i = 0; i < node->cfg.zone_count; i++) {
-                struct dns_txn txn;
-                size_t records = 0;
-                if (dns_txn_begin(&node->db, &txn) != 0)
-                        continue;
-                if (load_zone(&txn, &node->cfg.zones[i], &records) != 0) {
-                        dns_txn_abort(&txn);
-                        LOG_ERROR("reload: %s has errors; its previous contents stay",
-                                  node->cfg.zones[i].path);
-                        continue;
-                }
-                if (dns_txn_commit(&txn) == 0)
-                        ok++;
-        }
-        LOG_INFO("reload: %u of %u zone%s reloaded", ok, node->cfg.zone_count,
-                 node->cfg.zone_count == 1 ? "" : "s");
+        node_zone_files_reload(&node->db, &node->cfg);
 }
 
 /* The DNS servers, query log and dnstap, for node/dns_stats.h. */
@@ -496,54 +429,10 @@ static void on_removed(struct node_cluster *c)
         stop(node);
 }
 
-/*
- * Without --api-token admin:…, the node keeps one in DATA_DIR/admin.token
- * (made at its first start, mode 600).  Enough for a one-node cluster; the
- * nodes of a larger cluster call each other with it, so they must share one:
- * give every node the same --api-token.
- */
-static int ensure_admin_token(struct node_config *cfg)
-{
-        for (unsigned i = 0; i < cfg->token_count; i++)
-                if (cfg->tokens[i].scope == 2)
-                        return 0;
-        if (cfg->token_count == NODE_MAX_TOKENS)
-                return -ENOSPC;
-        char path[600], secret[128] = "";
-        snprintf(path, sizeof(path), "%s/admin.token", cfg->data_dir);
-        FILE *fp = fopen(path, "r");
-        if (fp != NULL) {
-                if (fgets(secret, sizeof(secret), fp) == NULL)
-                        secret[0] = '\0';
-                fclose(fp);
-                secret[strcspn(secret, "\r\n")] = '\0';
-        }
-        if (strlen(secret) < 8) {
-                unsigned char bytes[24];
-                if (getrandom(bytes, sizeof(bytes), 0) != (ssize_t)sizeof(bytes))
-                        return -EIO;
-                for (size_t i = 0; i < sizeof(bytes); i++)
-                        snprintf(secret + 2 * i, 3, "%02x", bytes[i]);
-                int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-                if (fd < 0)
-                        return -errno;
-                dprintf(fd, "%s\n", secret);
-                close(fd);
-                LOG_INFO("no --api-token given: made an admin token in %s", path);
-        } else {
-                LOG_INFO("no --api-token given: using the admin token in %s", path);
-        }
-        cfg->tokens[cfg->token_count].scope = 2;
-        snprintf(cfg->tokens[cfg->token_count].secret, sizeof(cfg->tokens[0].secret),
-                 "%s", secret);
-        cfg->token_count++;
-        return 0;
-}
-
 static int start_cluster(struct node *node)
 {
         struct node_config *cfg = &node->cfg;
-        int trc = ensure_admin_token(cfg);
+        int trc = node_admin_token_ensure(cfg);
         if (trc != 0) {
                 LOG_ERROR("cannot make an admin token in %s: %s", cfg->data_dir,
                           strerror(-trc));
@@ -671,7 +560,7 @@ int main(int argc, char **argv)
         mallopt(M_TOP_PAD, 64 << 20);
         uint64_t t0 = uv_hrtime();
         size_t records = 0;
-        if (load_all(&node, &records) != 0) {
+        if (node_zone_files_load(&node.db, &node.cfg, &records) != 0) {
                 fprintf(stderr, "quorumdns: zone errors; nothing is served\n");
                 return 1;
         }

@@ -93,6 +93,24 @@ static inline int zone_create_at(struct cs_state *st, uint64_t *index,
         return cs_state_zone_create(st, &ctx, &zf->spec, res);
 }
 
+/* Where most tests of the state start: st and res ready, and zf's zone,
+ * example.com. (id Z1, serial 100), created as log entry ++*index. */
+static inline void state_with_example_zone(struct cs_state *st, struct cs_result *res,
+                                           struct zone_fixture *zf, uint64_t *index)
+{
+        cs_state_init(st);
+        cs_result_init(res);
+        zone_spec(zf, "example.com.", "Z1", 100);
+        assert_int_equal(zone_create_at(st, index, zf, res), 0);
+}
+
+/* The end of such a test: what st and res hold is freed. */
+static inline void state_end(struct cs_state *st, struct cs_result *res)
+{
+        cs_state_fini(st);
+        cs_result_fini(res);
+}
+
 /* An action whose names and values live in a small arena of the test. */
 struct abuild {
         struct cs_action *actions;

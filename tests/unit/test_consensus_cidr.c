@@ -61,8 +61,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
         struct env *e = *state;
-        cs_state_fini(&e->st);
-        cs_result_fini(&e->res);
+        state_end(&e->st, &e->res);
         free(e);
         return 0;
 }

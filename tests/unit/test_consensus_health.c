@@ -53,11 +53,8 @@ static void on_status(void *ctx, const struct cs_state *st)
 static int setup(void **state)
 {
         struct env *e = calloc(1, sizeof(*e));
-        cs_state_init(&e->st);
-        cs_result_init(&e->res);
-        zone_spec(&e->zf, "example.com.", "Z1", 100);
+        state_with_example_zone(&e->st, &e->res, &e->zf, &e->index);
         ab_init(&e->ab, 16, 32);
-        assert_int_equal(zone_create_at(&e->st, &e->index, &e->zf, &e->res), 0);
         struct cs_health_observer obs = {.ctx = e, .status_changed = on_status};
         cs_state_set_health_observer(&e->st, &obs);
         *state = e;
@@ -67,8 +64,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
         struct env *e = *state;
-        cs_state_fini(&e->st);
-        cs_result_fini(&e->res);
+        state_end(&e->st, &e->res);
         ab_free(&e->ab);
         free(e);
         return 0;

@@ -50,8 +50,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
         struct env *e = *state;
-        cs_state_fini(&e->st);
-        cs_result_fini(&e->res);
+        state_end(&e->st, &e->res);
         ab_free(&e->ab);
         free(e);
         return 0;

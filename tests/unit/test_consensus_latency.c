@@ -40,10 +40,7 @@ static void on_changed(void *ctx, const struct cs_state *st)
 static int setup(void **state)
 {
         struct env *e = calloc(1, sizeof(*e));
-        cs_state_init(&e->st);
-        cs_result_init(&e->res);
-        zone_spec(&e->zf, "example.com.", "Z1", 100);
-        assert_int_equal(zone_create_at(&e->st, &e->index, &e->zf, &e->res), 0);
+        state_with_example_zone(&e->st, &e->res, &e->zf, &e->index);
         struct cs_latency_observer obs = {.ctx = e, .changed = on_changed};
         cs_state_set_latency_observer(&e->st, &obs);
         *state = e;
@@ -53,8 +50,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
         struct env *e = *state;
-        cs_state_fini(&e->st);
-        cs_result_fini(&e->res);
+        state_end(&e->st, &e->res);
         free(e);
         return 0;
 }

@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 #include <ldns/ldns.h>
@@ -26,6 +25,8 @@
 #include "dns/db.h"
 #include "dns/wire.h"
 #include "dns/zonefile.h"
+
+#include "zone_text.h"
 
 static const char ZONE[] =
     "$ORIGIN example.com.\n"
@@ -78,24 +79,6 @@ static const char CHILD[] = "$ORIGIN sub.example.com.\n"
 
 static struct dns_db db;
 
-static void report_cb(void *ctx, const char *file, unsigned line, const char *message)
-{
-        fprintf(stderr, "%s:%u: %s\n", file, line, message);
-}
-
-static void load_text(struct dns_txn *txn, const char *text)
-{
-        char path[] = "/tmp/qdns-answer-XXXXXX";
-        int fd = mkstemp(path);
-        assert_true(fd >= 0);
-        assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-        close(fd);
-        int rc = dns_zonefile_load(txn, path, NULL, NULL, report_cb, NULL, NULL);
-        unlink(path);
-        if (rc != 0)
-                fail_msg("zone load failed: %d %s", rc, txn->error);
-}
-
 /* The big TXT set: 40 records of 100 bytes, far over 512 and 1232. */
 static void add_big(struct dns_txn *txn)
 {
@@ -116,9 +99,9 @@ static int setup(void **state)
         assert_int_equal(dns_db_init(&db), 0);
         struct dns_txn txn;
         assert_int_equal(dns_txn_begin(&db, &txn), 0);
-        load_text(&txn, ZONE);
-        load_text(&txn, OTHER);
-        load_text(&txn, CHILD);
+        zone_text_load(&txn, ZONE);
+        zone_text_load(&txn, OTHER);
+        zone_text_load(&txn, CHILD);
         add_big(&txn);
         assert_int_equal(dns_txn_commit(&txn), 0);
         return 0;

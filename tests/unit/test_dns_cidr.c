@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -32,6 +31,7 @@
 #include "dns/zonefile.h"
 
 #include "batch_path.h"
+#include "zone_text.h"
 
 static const char ZONE[] = "$ORIGIN example.com.\n"
                            "$TTL 3600\n"
@@ -44,11 +44,6 @@ enum { HC_B = 1, HC_ANY = 2 };
 
 static struct dns_db db;
 static uint32_t next_set_id = 1;
-
-static void report_cb(void *ctx, const char *file, unsigned line, const char *message)
-{
-        fprintf(stderr, "%s:%u: %s\n", file, line, message);
-}
 
 static void put_cidr(struct dns_txn *txn, const char *owner, uint8_t last,
                      uint32_t location, uint32_t health)
@@ -85,14 +80,7 @@ static int setup(void **state)
         assert_int_equal(dns_db_init(&db), 0);
         struct dns_txn txn;
         assert_int_equal(dns_txn_begin(&db, &txn), 0);
-        char zpath[] = "/tmp/qdns-cidr-zone-XXXXXX";
-        int fd = mkstemp(zpath);
-        assert_true(fd >= 0);
-        assert_int_equal(write(fd, ZONE, strlen(ZONE)), (ssize_t)strlen(ZONE));
-        close(fd);
-        assert_int_equal(
-            dns_zonefile_load(&txn, zpath, NULL, NULL, report_cb, NULL, NULL), 0);
-        unlink(zpath);
+        zone_text_load(&txn, ZONE);
         /* The default first: set order must not matter. */
         put_cidr(&txn, "www.example.com.", 9, DNS_CIDR_DEFAULT, HC_ANY);
         put_cidr(&txn, "www.example.com.", 1, LOC_A, 0);

@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -29,6 +28,8 @@
 #include "dns/wire.h"
 #include "dns/zonefile.h"
 
+#include "zone_text.h"
+
 static const char ZONE[] = "$ORIGIN example.com.\n"
                            "$TTL 3600\n"
                            "@ IN SOA ns1 hostmaster 1 7200 3600 1209600 300\n"
@@ -38,24 +39,12 @@ static const char ZONE[] = "$ORIGIN example.com.\n"
 
 static struct dns_db db;
 
-static void report_cb(void *ctx, const char *file, unsigned line, const char *message)
-{
-        fprintf(stderr, "%s:%u: %s\n", file, line, message);
-}
-
 static int setup(void **state)
 {
         assert_int_equal(dns_db_init(&db), 0);
         struct dns_txn txn;
         assert_int_equal(dns_txn_begin(&db, &txn), 0);
-        char path[] = "/tmp/qdns-ecs-XXXXXX";
-        int fd = mkstemp(path);
-        assert_true(fd >= 0);
-        assert_int_equal(write(fd, ZONE, strlen(ZONE)), (ssize_t)strlen(ZONE));
-        close(fd);
-        int rc = dns_zonefile_load(&txn, path, NULL, NULL, report_cb, NULL, NULL);
-        unlink(path);
-        assert_int_equal(rc, 0);
+        zone_text_load(&txn, ZONE);
         assert_int_equal(dns_txn_commit(&txn), 0);
         return 0;
 }

@@ -37,6 +37,7 @@
 #include "dns/zonefile.h"
 #include "mmdb_written.h"
 #include "node/geoip.h"
+#include "zone_text.h"
 
 static const char ZONE[] = "$ORIGIN example.com.\n"
                            "$TTL 3600\n"
@@ -74,11 +75,6 @@ enum {
 static struct dns_db db;
 static struct node_geoip geoip;
 static uint32_t next_set_id = 1;
-
-static void report_cb(void *ctx, const char *file, unsigned line, const char *message)
-{
-        fprintf(stderr, "%s:%u: %s\n", file, line, message);
-}
 
 static void put_geo(struct dns_txn *txn, const char *owner, uint8_t last,
                     uint32_t location, uint32_t health)
@@ -132,14 +128,7 @@ static int setup(void **state)
         assert_int_equal(dns_db_init(&db), 0);
         struct dns_txn txn;
         assert_int_equal(dns_txn_begin(&db, &txn), 0);
-        char zpath[] = "/tmp/qdns-geo-zone-XXXXXX";
-        int fd = mkstemp(zpath);
-        assert_true(fd >= 0);
-        assert_int_equal(write(fd, ZONE, strlen(ZONE)), (ssize_t)strlen(ZONE));
-        close(fd);
-        assert_int_equal(
-            dns_zonefile_load(&txn, zpath, NULL, NULL, report_cb, NULL, NULL), 0);
-        unlink(zpath);
+        zone_text_load(&txn, ZONE);
         uint32_t eng = dns_geo_key(DNS_GEO_SUBDIVISION, "GB", "ENG");
         uint32_t gb = dns_geo_key(DNS_GEO_COUNTRY, "GB", "");
         uint32_t eu = dns_geo_key(DNS_GEO_CONTINENT, "EU", "");

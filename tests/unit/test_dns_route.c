@@ -24,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 #include <ldns/ldns.h>
@@ -34,6 +33,8 @@
 #include "dns/route.h"
 #include "dns/wire.h"
 #include "dns/zonefile.h"
+
+#include "zone_text.h"
 
 static const char ZONE[] = "$ORIGIN example.com.\n"
                            "$TTL 3600\n"
@@ -45,11 +46,6 @@ static const char ZONE[] = "$ORIGIN example.com.\n"
 
 static struct dns_db db;
 static uint32_t next_set_id = 1;
-
-static void report_cb(void *ctx, const char *file, unsigned line, const char *message)
-{
-        fprintf(stderr, "%s:%u: %s\n", file, line, message);
-}
 
 static void name_wire(const char *text, uint8_t *wire)
 {
@@ -129,14 +125,7 @@ static int setup(void **state)
         assert_int_equal(dns_db_init(&db), 0);
         struct dns_txn txn;
         assert_int_equal(dns_txn_begin(&db, &txn), 0);
-        char path[] = "/tmp/qdns-route-XXXXXX";
-        int fd = mkstemp(path);
-        assert_true(fd >= 0);
-        assert_int_equal(write(fd, ZONE, strlen(ZONE)), (ssize_t)strlen(ZONE));
-        close(fd);
-        int rc = dns_zonefile_load(&txn, path, NULL, NULL, report_cb, NULL, NULL);
-        unlink(path);
-        assert_int_equal(rc, 0);
+        zone_text_load(&txn, ZONE);
         /* weighted: 1, 2, 3, 4 and a 0 */
         put_a(&txn, "w.example.com.", 1, 60, DNS_POLICY_WEIGHTED, 0, 1, HC_W1);
         put_a(&txn, "w.example.com.", 2, 60, DNS_POLICY_WEIGHTED, 0, 2, HC_W2);

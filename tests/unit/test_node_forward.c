@@ -27,6 +27,8 @@
 
 #include "node/forward.h"
 
+#include "forward_client.h"
+
 struct server {
         uv_tcp_t listener;
         uv_tcp_t conn;
@@ -34,14 +36,6 @@ struct server {
         const char *answer; /* NULL: never answer */
         char buf[4096];
         struct sockaddr_in addr;
-};
-
-struct client {
-        int calls;
-        int status;
-        char body[64];
-        struct node_forward_call *call;
-        bool call_cleared_in_cb;
 };
 
 static void on_srv_alloc(uv_handle_t *h, size_t n, uv_buf_t *buf)
@@ -107,31 +101,12 @@ static void server_close(struct server *s)
                 uv_close((uv_handle_t *)&s->conn, NULL);
 }
 
-static void on_answer(void *ctx, int status, const char *type, const char *body,
-                      size_t len)
+static void start_forward(uv_loop_t *loop, struct server *s, struct forward_client *c)
 {
-        struct client *c = ctx;
-        c->calls++;
-        c->status = status;
-        c->call_cleared_in_cb = c->call == NULL;
-        snprintf(c->body, sizeof(c->body), "%.*s", (int)len, body ? body : "");
-}
-
-static void start_forward(uv_loop_t *loop, struct server *s, struct client *c)
-{
-        struct node_forward_request req = {
-            .method = "POST",
-            .target = "/v1/zones/example.test./changes",
-            .idempotency_key = "k-1",
-            .content_type = "application/json",
-            .body = "{}",
-            .body_len = 2,
-            .timeout_ms = 5000,
-            .relayed = true,
-            .call = &c->call,
-        };
+        struct node_forward_request req = forward_client_write(c, "k-1", NULL);
         assert_int_equal(
-            node_forward(loop, (struct sockaddr *)&s->addr, &req, on_answer, c), 0);
+            node_forward(loop, (struct sockaddr *)&s->addr, &req, forward_client_cb, c),
+            0);
         assert_non_null(c->call);
 }
 
@@ -140,7 +115,7 @@ static void start_forward(uv_loop_t *loop, struct server *s, struct client *c)
 struct waiter {
         uv_timer_t timer;
         struct server *s;
-        struct client *c;
+        struct forward_client *c;
 };
 
 static void on_wait(uv_timer_t *t)
@@ -159,7 +134,7 @@ static void test_cancel_while_waiting_never_calls_back(void **state)
         uv_loop_t loop;
         uv_loop_init(&loop);
         struct server s;
-        struct client c = {0};
+        struct forward_client c = {0};
         server_start(&loop, &s, NULL);
         start_forward(&loop, &s, &c);
         struct waiter w = {.s = &s, .c = &c};
@@ -176,7 +151,7 @@ static void test_cancel_while_connecting_never_calls_back(void **state)
         uv_loop_t loop;
         uv_loop_init(&loop);
         struct server s;
-        struct client c = {0};
+        struct forward_client c = {0};
         server_start(&loop, &s, NULL);
         start_forward(&loop, &s, &c);
         node_forward_cancel(c.call);
@@ -192,7 +167,7 @@ static void test_answer_clears_call_before_callback(void **state)
         uv_loop_t loop;
         uv_loop_init(&loop);
         struct server s;
-        struct client c = {0};
+        struct forward_client c = {0};
         server_start(&loop, &s,
                      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                      "Content-Length: 11\r\nConnection: close\r\n\r\n{\"ok\":true}");
@@ -214,7 +189,7 @@ static void test_refused_connection_calls_back_once(void **state)
         uv_loop_t loop;
         uv_loop_init(&loop);
         struct server s;
-        struct client c = {0};
+        struct forward_client c = {0};
         server_start(&loop, &s, NULL);
         server_close(&s); /* nothing listens on the port any more */
         uv_run(&loop, UV_RUN_DEFAULT);
@@ -237,25 +212,33 @@ static void on_drained(struct node_forward_group *g)
         pending_when_drained = g->pending;
 }
 
-static void start_in_group(uv_loop_t *loop, struct server *s, struct client *c,
+/* One of the nodes' own calls to a peer (30 s to answer), in group g. */
+static struct node_forward_request
+group_call(const char *target, struct forward_client *c, struct node_forward_group *g)
+{
+        return (struct node_forward_request){.method = "POST",
+                                             .target = target,
+                                             .body = "{}",
+                                             .body_len = 2,
+                                             .timeout_ms = 30000,
+                                             .call = &c->call,
+                                             .group = g};
+}
+
+static void start_in_group(uv_loop_t *loop, struct server *s, struct forward_client *c,
                            struct node_forward_group *g)
 {
-        struct node_forward_request req = {.method = "POST",
-                                           .target = "/v1/healthchecks/votes",
-                                           .body = "{}",
-                                           .body_len = 2,
-                                           .timeout_ms = 30000,
-                                           .call = &c->call,
-                                           .group = g};
+        struct node_forward_request req = group_call("/v1/healthchecks/votes", c, g);
         assert_int_equal(
-            node_forward(loop, (struct sockaddr *)&s->addr, &req, on_answer, c), 0);
+            node_forward(loop, (struct sockaddr *)&s->addr, &req, forward_client_cb, c),
+            0);
 }
 
 /* Cancels the group once each server holds a request it never answers. */
 struct group_waiter {
         uv_timer_t timer;
         struct server *s; /* two, one exchange each */
-        struct client *c;
+        struct forward_client *c;
         struct node_forward_group *g;
         unsigned cancelled;
 };
@@ -282,7 +265,7 @@ static void test_group_cancel_calls_back_with_ecanceled(void **state)
         uv_loop_t loop;
         uv_loop_init(&loop);
         struct server s[2];
-        struct client c[2] = {{0}, {0}};
+        struct forward_client c[2] = {{0}, {0}};
         struct node_forward_group g = {0};
         for (int i = 0; i < 2; i++) {
                 server_start(&loop, &s[i], NULL); /* peers that never answer */
@@ -307,11 +290,11 @@ static void test_group_cancel_calls_back_with_ecanceled(void **state)
         assert_int_equal(pending_when_drained, 0);
         assert_null(g.first);
         /* A cancelled group starts nothing. */
-        struct client late = {0};
+        struct forward_client late = {0};
         struct node_forward_request req = {.method = "GET", .target = "/", .group = &g};
-        assert_int_equal(
-            node_forward(&loop, (struct sockaddr *)&s[0].addr, &req, on_answer, &late),
-            -ESHUTDOWN);
+        assert_int_equal(node_forward(&loop, (struct sockaddr *)&s[0].addr, &req,
+                                      forward_client_cb, &late),
+                         -ESHUTDOWN);
         assert_int_equal(late.calls, 0);
         assert_int_equal(uv_loop_close(&loop), 0);
 }
@@ -321,7 +304,7 @@ static void test_group_members_leave_when_done(void **state)
         uv_loop_t loop;
         uv_loop_init(&loop);
         struct server s, silent;
-        struct client answered = {0}, dropped = {0};
+        struct forward_client answered = {0}, dropped = {0};
         struct node_forward_group g = {0};
         server_start(&loop, &s,
                      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n"
@@ -367,17 +350,11 @@ static void test_group_cancel_while_side_channel_connects(void **state)
         uv_loop_t loop;
         uv_loop_init(&loop);
         struct slow_connector sc = {0};
-        struct client c = {0};
+        struct forward_client c = {0};
         struct node_forward_group g = {0};
-        struct node_forward_request req = {.method = "POST",
-                                           .target = "/v1/latency-map/measured",
-                                           .body = "{}",
-                                           .body_len = 2,
-                                           .timeout_ms = 30000,
-                                           .call = &c.call,
-                                           .group = &g};
-        assert_int_equal(node_forward_via(&loop, slow_connect, &sc, &req, on_answer, &c),
-                         0);
+        struct node_forward_request req = group_call("/v1/latency-map/measured", &c, &g);
+        assert_int_equal(
+            node_forward_via(&loop, slow_connect, &sc, &req, forward_client_cb, &c), 0);
         assert_non_null(sc.done);
         drained_calls = 0;
         assert_int_equal(node_forward_group_cancel(&g, on_drained), 1);
