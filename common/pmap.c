@@ -131,8 +131,10 @@ void pmap_seek_begin(struct pmap_seek *seek, const struct pmap *map, uint64_t ha
 enum pmap_seek_result pmap_seek_step(struct pmap_seek *seek, const void **item)
 {
         const struct pmap_node *node = seek->node;
-        if (node == NULL || node->collision)
-                return PMAP_SEEK_NONE; /* collision lists are rare: not worth it */
+        if (node == NULL)
+                return PMAP_SEEK_NONE;
+        if (node->collision)
+                return PMAP_SEEK_GIVE_UP; /* collision lists are rare: not worth it */
         void *slot = slot_for(node, seek->hash, seek->shift);
         if (slot == NULL)
                 return PMAP_SEEK_NONE;

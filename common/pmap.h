@@ -80,7 +80,8 @@ void *pmap_get(const struct pmap *map, uint64_t hash, const void *key,
  * pmap_seek_step() moves one level down and prefetches what it reaches; it
  * returns PMAP_SEEK_MORE while levels remain, PMAP_SEEK_ITEM with *item set
  * to the only item that can match the hash (prefetched, not yet compared),
- * or PMAP_SEEK_NONE.
+ * PMAP_SEEK_NONE when no item has the hash, or PMAP_SEEK_GIVE_UP at a list
+ * of items whose hashes collide (rare; pmap_get() tells).
  */
 struct pmap_seek {
         const struct pmap_node *node;
@@ -88,7 +89,12 @@ struct pmap_seek {
         unsigned shift;
 };
 
-enum pmap_seek_result { PMAP_SEEK_NONE, PMAP_SEEK_MORE, PMAP_SEEK_ITEM };
+enum pmap_seek_result {
+        PMAP_SEEK_NONE,
+        PMAP_SEEK_MORE,
+        PMAP_SEEK_ITEM,
+        PMAP_SEEK_GIVE_UP
+};
 
 void pmap_seek_begin(struct pmap_seek *seek, const struct pmap *map, uint64_t hash);
 enum pmap_seek_result pmap_seek_step(struct pmap_seek *seek, const void **item);

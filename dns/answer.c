@@ -215,6 +215,11 @@ static void answer_query(struct answer *a)
                 if (hop == 0 && q->found != NULL)
                         l = (struct dns_lookup){.result = DNS_LOOKUP_FOUND,
                                                 .node = q->found}; /* warmed */
+                else if (hop == 0 && q->walked != NULL && q->wild_known)
+                        l = (struct dns_lookup){
+                            .result = q->wild ? DNS_LOOKUP_WILDCARD : DNS_LOOKUP_NXDOMAIN,
+                            .node = q->wild ? q->wild : q->walked,
+                            .label = q->walked_left};   /* missing, warmed too */
                 else if (hop == 0 && q->walked != NULL) /* from where it stopped */
                         dns_zone_lookup_from(a->zone, name, is_ds, q->walked,
                                              q->walked_left, &l);
@@ -283,11 +288,13 @@ static bool zone_apex_is(const struct dns_zone *zone, const struct dns_lname *na
         return zone->origin_labels == name->nlabels;
 }
 
-/* Parent side of a cut answers DS at the child's apex (RFC 4035 §3.1.4.1). */
+/* Parent side of a cut answers DS at the child's apex (RFC 4035 §3.1.4.1).
+ * `hint`: see dns_catalog_find_hinted(). */
 static const struct dns_zone *zone_for(const struct dns_catalog *cat,
-                                       const struct dns_query *q)
+                                       const struct dns_query *q,
+                                       const struct dns_zone *hint)
 {
-        const struct dns_zone *zone = dns_catalog_find(cat, &q->qname);
+        const struct dns_zone *zone = dns_catalog_find_hinted(cat, &q->qname, hint);
         if (zone != NULL && q->qtype == DNS_TYPE_DS && zone_apex_is(zone, &q->qname) &&
             q->qname.nlabels > 0) {
                 struct dns_lname parent;
@@ -349,6 +356,7 @@ static inline void walk_end(struct dns_query *q, const struct dns_zone_warm *war
         q->found = dns_zone_warm_found(warm);
         q->walked = dns_zone_warm_stop(warm, &left);
         q->walked_left = (uint8_t)left;
+        q->wild_known = dns_zone_warm_wild(warm, &q->wild);
 }
 
 void dns_answer_warm(const struct dns_catalog *catalog, struct dns_query *queries,
@@ -360,17 +368,19 @@ void dns_answer_warm(const struct dns_catalog *catalog, struct dns_query *querie
          * moving one would load the fields its step has just stored (a load
          * spanning stores still in flight waits for them). */
         uint8_t live[WARM_GROUP];
+        const struct dns_zone *last = NULL; /* the zone of the query before */
         for (unsigned base = 0; base < n; base += WARM_GROUP) {
                 unsigned active = 0;
                 for (unsigned i = base; i < n && i < base + WARM_GROUP; i++) {
                         struct dns_query *q = &queries[i];
                         if (status[i] != DNS_PARSE_OK || q->qclass != DNS_CLASS_IN)
                                 continue;
-                        const struct dns_zone *zone = zone_for(catalog, q);
+                        const struct dns_zone *zone = zone_for(catalog, q, last);
                         q->zone = zone;
                         q->zone_known = true;
                         if (zone == NULL)
                                 continue;
+                        last = zone;
                         if (dns_zone_warm_begin(&warm[active], zone, &q->qname)) {
                                 owner[active] = q;
                                 live[active] = (uint8_t)active;
@@ -470,7 +480,7 @@ static size_t answer_run(const struct dns_catalog *catalog, struct dns_query *q,
                         a.rcode = DNS_RCODE_REFUSED; /* transfers are not allowed */
                         goto done;
                 }
-                a.zone = q->zone_known ? q->zone : zone_for(catalog, q);
+                a.zone = q->zone_known ? q->zone : zone_for(catalog, q, NULL);
                 q->zone = a.zone; /* for the server's per-zone counts */
                 q->zone_known = true;
                 if (a.zone == NULL) {

@@ -33,7 +33,7 @@ static bool zone_match(const void *item, const void *key)
 {
         const struct dns_zone *zone = item;
         const struct origin_key *k = key;
-        return zone->origin_len == k->len && memcmp(zone->origin, k->wire, k->len) == 0;
+        return zone->origin_len == k->len && wire_equal(zone->origin, k->wire, k->len);
 }
 
 static uint64_t zone_hash(const void *item, const void *ctx)
@@ -64,6 +64,21 @@ const struct dns_zone *dns_catalog_find(const struct dns_catalog *cat,
                         return zone;
         }
         return NULL;
+}
+
+const struct dns_zone *dns_catalog_find_hinted(const struct dns_catalog *cat,
+                                               const struct dns_lname *name,
+                                               const struct dns_zone *hint)
+{
+        if (hint != NULL && hint->origin_labels == cat->max_labels &&
+            name->nlabels >= hint->origin_labels) {
+                unsigned i = name->nlabels - hint->origin_labels;
+                if (name->hash[i] == hint->hash &&
+                    name->len - name->off[i] == hint->origin_len &&
+                    wire_equal(&name->wire[name->off[i]], hint->origin, hint->origin_len))
+                        return hint;
+        }
+        return dns_catalog_find(cat, name);
 }
 
 /* ---- freeing ---------------------------------------------------------------- */

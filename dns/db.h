@@ -95,6 +95,13 @@ static inline const struct dns_catalog *dns_db_current(struct dns_db *db)
 /* The zone that is the longest suffix of name, or NULL. */
 const struct dns_zone *dns_catalog_find(const struct dns_catalog *cat,
                                         const struct dns_lname *name);
+/* The same, trying `hint` (a zone of cat, or NULL: the zone of the query
+ * before) first: when it has the most labels of any origin and is a
+ * suffix of name, no other zone can be a longer one, and the catalog is
+ * not searched. */
+const struct dns_zone *dns_catalog_find_hinted(const struct dns_catalog *cat,
+                                               const struct dns_lname *name,
+                                               const struct dns_zone *hint);
 
 /* The zone with exactly this origin, or NULL. */
 const struct dns_zone *dns_catalog_get(const struct dns_catalog *cat,

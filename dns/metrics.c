@@ -84,9 +84,13 @@ static unsigned rcode_index(enum dns_parse_status status, const uint8_t *answer)
 }
 
 /* The bounds are ascending: the bucket is the number of them below len
- * (counted without a branch; answer sizes vary from query to query). */
+ * (counted without a branch; answer sizes vary from query to query).  Up
+ * to 1024 bytes the bounds are the powers of two from 64: the bucket is
+ * then a bit position, 0 for 1..64, 1 for 65..128, ... 4 for 513..1024. */
 static unsigned size_bucket(size_t len)
 {
+        if (len - 1 < 1024)
+                return 26u - (unsigned)__builtin_clz(((unsigned)len - 1u) | 63u);
         unsigned b = 0;
         for (unsigned i = 0; i < DNS_METRICS_SIZES; i++)
                 b += len > dns_metrics_size_bounds[i];

@@ -2,14 +2,14 @@
  * name.c — wire-form names and lookup keys (see name.h).
  *
  * A query's name is prepared in passes over at most 255 bytes: one that
- * checks the labels and notes where each starts, one that hashes each label
- * a word at a time from the input, lowercasing in registers, one that copies
- * and lowercases eight bytes at a time (SWAR: a byte is an upper-case letter
+ * checks the labels and notes where each starts, one that copies and
+ * lowercases eight bytes at a time (SWAR: a byte is an upper-case letter
  * when adding 0x3f to its low seven bits carries into bit 7 and adding 0x25
- * does not), and one that chains the labels' hashes.  The suffix
- * hash chains the parent suffix's hash with the label's and is finished
- * with the MurmurHash3 64-bit mixer, so that every group of 5 bits the hash
- * map consumes is well distributed.
+ * does not), and one that hashes each label a word at a time from the
+ * input, lowercasing in registers, and chains it onto its parent's.  The
+ * suffix hash chains the parent suffix's hash with the label's and is
+ * finished with the MurmurHash3 64-bit mixer, so that every group of 5 bits
+ * the hash map consumes is well distributed.
  */
 #include "dns/name.h"
 
@@ -28,17 +28,6 @@ static inline uint64_t load64(const uint8_t *p)
 static inline void store64(uint8_t *p, uint64_t v)
 {
         memcpy(p, &v, sizeof(v));
-}
-
-/* The eight bytes of x with 'A'..'Z' turned into 'a'..'z'. */
-static inline uint64_t lower64(uint64_t x)
-{
-        const uint64_t ones = 0x0101010101010101ULL;
-        uint64_t low7 = x & (0x7f * ones);
-        uint64_t at_least_a = low7 + (0x80 - 'A') * ones;
-        uint64_t beyond_z = low7 + (0x80 - 'Z' - 1) * ones;
-        uint64_t upper = at_least_a & ~beyond_z & ~x & (0x80 * ones);
-        return x | (upper >> 2);
 }
 
 /*
@@ -83,6 +72,12 @@ uint64_t dns_name_label_hash(uint64_t parent, const uint8_t *label)
         return suffix_hash(parent, label_words_hash(copy));
 }
 
+uint64_t dns_name_star_hash(uint64_t parent)
+{
+        static const uint8_t star[1 + 1 + 8] = {1, '*'}; /* padded as read */
+        return suffix_hash(parent, label_words_hash(star));
+}
+
 /*
  * Hash of the label of `len` bytes at `p` (after its length byte), read from
  * the query itself and lowercased in registers: the same value as
@@ -96,7 +91,7 @@ static inline uint64_t label_input_hash(const uint8_t *p, unsigned len,
         unsigned left = len;
         uint64_t h = 0xcbf29ce484222325ULL ^ left;
         for (; left >= 8; left -= 8, p += 8) {
-                h = (h ^ lower64(load64(p))) * 0x100000001b3ULL;
+                h = (h ^ dns_lower64(load64(p))) * 0x100000001b3ULL;
                 h ^= h >> 29;
         }
         if (left > 0) {
@@ -113,7 +108,7 @@ static inline uint64_t label_input_hash(const uint8_t *p, unsigned len,
                         memcpy(word, p, left);
                         tail = load64(word);
                 }
-                h = (h ^ lower64(tail)) * 0x100000001b3ULL;
+                h = (h ^ dns_lower64(tail)) * 0x100000001b3ULL;
                 h ^= h >> 29;
         }
         return h;
@@ -137,25 +132,30 @@ int dns_lname_from_wire(struct dns_lname *out, const uint8_t *wire, size_t max)
                 pos += 1 + (size_t)len;
         }
         size_t size = pos + 1;
-        /* The labels' hashes, independent of one another, from the input. */
-        uint64_t label[DNS_NAME_MAXLABELS];
-        for (unsigned k = 0; k < n; k++) {
-                const uint8_t *l = wire + out->off[k];
-                label[k] = label_input_hash(l + 1, l[0], wire, wire + size);
+        /* Length bytes are below 0x40, so lowercasing leaves them alone.  The
+         * last word overlaps the one before (rewriting the same bytes)
+         * rather than ending with a loop over single bytes, whose length
+         * varies from name to name and so mispredicts its exit. */
+        if (size >= 8) {
+                size_t i = 0;
+                for (; i + 8 < size; i += 8)
+                        store64(out->wire + i, dns_lower64(load64(wire + i)));
+                store64(out->wire + size - 8, dns_lower64(load64(wire + size - 8)));
+        } else {
+                for (size_t i = 0; i < size; i++)
+                        out->wire[i] = common_dname_lower_table[wire[i]];
         }
-        /* Length bytes are below 0x40, so lowercasing leaves them alone. */
-        size_t i = 0;
-        for (; i + 8 <= size; i += 8)
-                store64(out->wire + i, lower64(load64(wire + i)));
-        for (; i < size; i++)
-                out->wire[i] = common_dname_lower_table[wire[i]];
         out->len = (uint16_t)size;
         out->nlabels = (uint8_t)n;
         out->off[n] = (uint8_t)pos;
+        /* Each label hashed from the input (no label's hash depends on
+         * another's, so the next one's overlaps the chain's step) and
+         * chained onto its parent's, in one loop. */
         uint64_t h = dns_name_root_hash();
         out->hash[n] = h;
         for (unsigned k = n; k-- > 0;) {
-                h = suffix_hash(h, label[k]);
+                const uint8_t *l = wire + out->off[k];
+                h = suffix_hash(h, label_input_hash(l + 1, l[0], wire, wire + size));
                 out->hash[k] = h;
         }
         return (int)size;

@@ -250,12 +250,7 @@ static unsigned question_suffix(const struct dns_writer *w, const uint8_t *name,
         while (common < nl && common < q->nlabels) {
                 const uint8_t *a = name + labels[nl - 1 - common];
                 const uint8_t *b = q->wire + q->off[q->nlabels - 1 - common];
-                if (a[0] != b[0])
-                        break;
-                unsigned i = 1;
-                while (i <= a[0] && common_dname_lower_table[a[i]] == b[i])
-                        i++;
-                if (i <= a[0])
+                if (a[0] != b[0] || !dns_equal_lowered(a + 1, b + 1, a[0]))
                         break;
                 common++;
         }

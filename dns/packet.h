@@ -84,6 +84,11 @@ struct dns_query {
          * wildcard) does not walk the levels above again; NULL: no walk. */
         const struct dns_node *walked;
         uint8_t walked_left; /* labels of qname below `walked` */
+        /* And when the walk found qname's next label missing there: true,
+         * with that node's wildcard child (NULL: none), the lookup's
+         * answer (see dns_zone_warm_wild()). */
+        bool wild_known;
+        const struct dns_node *wild;
         struct dns_lname qname;
 };
 

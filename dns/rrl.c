@@ -166,9 +166,9 @@ static inline uint64_t mix(uint64_t h, uint64_t v)
         return h ^ (h >> 32);
 }
 
-/* The account key: the client's network, the kind and the name, keyed. */
-uint64_t dns_rrl_account(const struct dns_rrl *rrl, const struct dns_client_addr *a,
-                         enum dns_rrl_kind kind, uint64_t name)
+/* The client's network, keyed: the part of an account that a batch's
+ * responses to one client share. */
+uint64_t dns_rrl_network(const struct dns_rrl *rrl, const struct dns_client_addr *a)
 {
         const uint64_t *mask = rrl->mask[a->family != AF_INET];
         uint64_t w0, w1;
@@ -176,9 +176,20 @@ uint64_t dns_rrl_account(const struct dns_rrl *rrl, const struct dns_client_addr
         memcpy(&w1, a->bytes + 8, 8);
         w0 &= mask[0];
         w1 &= mask[1];
-        uint64_t h = mix(rrl->key[0], w0);
-        h = mix(h, w1 ^ ((uint64_t)a->family << 8 | (uint64_t)kind));
-        return mix(h ^ rrl->key[1], name);
+        return mix(mix(rrl->key[0], w0), w1 ^ (uint64_t)a->family << 8);
+}
+
+/* The account key: the network's, the kind and the name. */
+uint64_t dns_rrl_account_of(const struct dns_rrl *rrl, uint64_t network,
+                            enum dns_rrl_kind kind, uint64_t name)
+{
+        return mix(network ^ rrl->key[1] ^ (uint64_t)kind * 0x9e3779b97f4a7c15ULL, name);
+}
+
+uint64_t dns_rrl_account(const struct dns_rrl *rrl, const struct dns_client_addr *a,
+                         enum dns_rrl_kind kind, uint64_t name)
+{
+        return dns_rrl_account_of(rrl, dns_rrl_network(rrl, a), kind, name);
 }
 
 enum dns_rrl_verdict dns_rrl_check(struct dns_rrl *rrl, const struct dns_client_addr *a,

@@ -80,6 +80,14 @@ bool dns_rrl_exempt(const struct dns_rrl *rrl, const struct dns_client_addr *a);
 uint64_t dns_rrl_account(const struct dns_rrl *rrl, const struct dns_client_addr *a,
                          enum dns_rrl_kind kind, uint64_t name);
 
+/* The same in two steps: the client's network (the same for every
+ * response to one client, so a batch computes it once per client), then
+ * the account within it: dns_rrl_account() is
+ * dns_rrl_account_of(rrl, dns_rrl_network(rrl, a), kind, name). */
+uint64_t dns_rrl_network(const struct dns_rrl *rrl, const struct dns_client_addr *a);
+uint64_t dns_rrl_account_of(const struct dns_rrl *rrl, uint64_t network,
+                            enum dns_rrl_kind kind, uint64_t name);
+
 /* Brings an account's set into the cache, so that charging a batch of
  * responses waits for their cache misses side by side (a hint). */
 static inline void dns_rrl_prefetch(const struct dns_rrl *rrl, uint64_t account)

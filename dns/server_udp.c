@@ -62,6 +62,12 @@ struct dns_udp_batch {
         uint8_t origin[DNS_UDP_BATCH];   /* the answer each out[] entry sends */
         uint64_t account[DNS_UDP_BATCH]; /* RRL account of each answer */
         bool charge[DNS_UDP_BATCH];      /* to be charged to it */
+        /* The last client RRL looked at, within the batch: whether it is
+         * exempt, and its network's part of the account. */
+        bool last_known;
+        bool last_exempt;
+        struct dns_client_addr last_client;
+        uint64_t last_network;
 };
 
 static bool is_wildcard(const struct sockaddr *addr)
@@ -173,7 +179,9 @@ static size_t truncated(struct dns_udp_batch *b, int i)
  * line fetched, as soon as its answer is written (rate_limit_account), so
  * that the table's cache misses overlap the next answers' work instead of
  * queueing up behind one another; the batch is charged after
- * (rate_limit_charge).
+ * (rate_limit_charge).  A batch's datagrams mostly come from a few
+ * clients, one after another: the exemption and the network's part of the
+ * account are worked out again only when the client changes.
  */
 static void rate_limit_account(struct dns_udp_server *s, int i)
 {
@@ -185,12 +193,18 @@ static void rate_limit_account(struct dns_udp_server *s, int i)
                 return;
         struct dns_client_addr client;
         dns_client_addr_set(&client, (struct sockaddr *)&b->peer[i]);
-        if (dns_rrl_exempt(rrl, &client))
+        if (!b->last_known || !dns_client_addr_equal(&client, &b->last_client)) {
+                b->last_known = true;
+                b->last_client = client;
+                b->last_exempt = dns_rrl_exempt(rrl, &client);
+                b->last_network = dns_rrl_network(rrl, &client);
+        }
+        if (b->last_exempt)
                 return;
         uint64_t name;
         enum dns_rrl_kind kind =
             response_kind(&b->parsed[i], b->status[i], b->answer[i], &name);
-        b->account[i] = dns_rrl_account(rrl, &client, kind, name);
+        b->account[i] = dns_rrl_account_of(rrl, b->last_network, kind, name);
         b->charge[i] = true;
         dns_rrl_prefetch(rrl, b->account[i]);
 }
@@ -339,6 +353,7 @@ static int round_trip(struct dns_udp_server *s)
                 check_cookies(s, n);
         dns_answer_warm(catalog, b->parsed, b->status, (unsigned)n);
         bool rrl = s->limits.rrl != NULL;
+        b->last_known = false;
         for (int i = 0; i < n; i++) {
                 b->len[i] = dns_answer_parsed(catalog, &b->parsed[i], b->status[i],
                                               DNS_TRANSPORT_UDP, b->answer[i],

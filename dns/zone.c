@@ -14,7 +14,7 @@ bool dns_node_match(const void *item, const void *key)
         const struct dns_node *node = item;
         const uint8_t *label = key;
         return node->label[0] == label[0] &&
-               memcmp(node->label + 1, label + 1, label[0]) == 0;
+               wire_equal(node->label, label, 1u + label[0]);
 }
 
 uint64_t dns_node_hash(const void *item, const void *parent_hash)
@@ -54,7 +54,7 @@ void dns_zone_lookup_from(const struct dns_zone *zone, const struct dns_lname *n
         while (i > 0) {
                 const struct dns_node *next = child(node, name, i - 1);
                 if (next == NULL) {
-                        uint64_t star = dns_name_label_hash(name->hash[i], star_label);
+                        uint64_t star = dns_name_star_hash(name->hash[i]);
                         const struct dns_node *wild =
                             pmap_get(&node->children, star, star_label, dns_node_match);
                         out->result = wild ? DNS_LOOKUP_WILDCARD : DNS_LOOKUP_NXDOMAIN;
@@ -98,6 +98,26 @@ static bool warm_descend(struct dns_zone_warm *warm)
         return true;
 }
 
+/* The name's next label is missing below the node: on to its "*" child. */
+static bool warm_star(struct dns_zone_warm *warm)
+{
+        warm->star = true;
+        warm->candidate = NULL;
+        pmap_seek_begin(&warm->seek, &warm->node->children,
+                        dns_name_star_hash(warm->name->hash[warm->label]));
+        return true;
+}
+
+/* The "*" child found (or shown missing): the walk is over. */
+static bool warm_star_end(struct dns_zone_warm *warm, const struct dns_node *wild)
+{
+        warm->star_known = true;
+        warm->wild = wild;
+        if (wild != NULL && wild->rrsets != NULL)
+                __builtin_prefetch(wild->rrsets);
+        return false;
+}
+
 bool dns_zone_warm_begin(struct dns_zone_warm *warm, const struct dns_zone *zone,
                          const struct dns_lname *name)
 {
@@ -105,6 +125,9 @@ bool dns_zone_warm_begin(struct dns_zone_warm *warm, const struct dns_zone *zone
         warm->node = zone->apex;
         warm->label = dns_zone_apex_label(zone, name);
         warm->candidate = NULL;
+        warm->star = false;
+        warm->star_known = false;
+        warm->wild = NULL;
         return warm_descend(warm);
 }
 
@@ -113,8 +136,11 @@ bool dns_zone_warm_step(struct dns_zone_warm *warm)
         const struct dns_lname *name = warm->name;
         if (warm->candidate != NULL) {
                 const struct dns_node *next = warm->candidate;
+                if (warm->star)
+                        return warm_star_end(
+                            warm, dns_node_match(next, star_label) ? next : NULL);
                 if (!dns_node_match(next, &name->wire[name->off[warm->label - 1]]))
-                        return false;
+                        return warm_star(warm);
                 warm->node = next;
                 warm->label--;
                 return warm_descend(warm);
@@ -123,8 +149,10 @@ bool dns_zone_warm_step(struct dns_zone_warm *warm)
         case PMAP_SEEK_MORE:
         case PMAP_SEEK_ITEM:
                 return true;
-        case PMAP_SEEK_NONE:
-                break;
+        case PMAP_SEEK_NONE: /* no child with that hash */
+                return warm->star ? warm_star_end(warm, NULL) : warm_star(warm);
+        case PMAP_SEEK_GIVE_UP:
+                break; /* the lookup will tell */
         }
         return false;
 }
@@ -142,6 +170,12 @@ const struct dns_node *dns_zone_warm_stop(const struct dns_zone_warm *warm,
 {
         *left = warm->label;
         return warm->node;
+}
+
+bool dns_zone_warm_wild(const struct dns_zone_warm *warm, const struct dns_node **wild)
+{
+        *wild = warm->wild;
+        return warm->star_known;
 }
 
 const struct dns_node *dns_zone_find(const struct dns_zone *zone,

@@ -90,14 +90,20 @@ void dns_zone_lookup_from(const struct dns_zone *zone, const struct dns_lname *n
  * the records) and prefetches the next, so that a server can advance the
  * lookups of a whole batch of queries side by side and have their cache
  * misses overlap.  Both functions return false when the path is done.
- * It only reads, and skips wildcard and cut handling.
+ * It only reads, and skips cut handling.  When the name is missing below
+ * a node, the walk goes on to that node's wildcard child (what the lookup
+ * looks for next, RFC 4592 §3.3.1), so that it is known too.
  */
 struct dns_zone_warm {
         const struct dns_lname *name;
         const struct dns_node *node;
         const void *candidate; /* reached in the map, not yet compared */
         struct pmap_seek seek;
-        unsigned label; /* labels still to descend */
+        unsigned label;              /* labels still to descend */
+        bool star;                   /* seeking node's "*" child: the name's next
+                                        label is not there */
+        bool star_known;             /* the walk ended knowing both */
+        const struct dns_node *wild; /* if so, node's "*" child, or NULL */
 };
 
 bool dns_zone_warm_begin(struct dns_zone_warm *warm, const struct dns_zone *zone,
@@ -112,6 +118,11 @@ const struct dns_node *dns_zone_warm_found(const struct dns_zone_warm *warm);
  * does not have); *left receives the labels of the name below it. */
 const struct dns_node *dns_zone_warm_stop(const struct dns_zone_warm *warm,
                                           unsigned *left);
+/* After the walk ended: true when it showed that the name's next label
+ * below the stop is missing, and found that node's wildcard child
+ * (*wild, NULL: none) — dns_zone_lookup()'s answer, DNS_LOOKUP_WILDCARD or
+ * DNS_LOOKUP_NXDOMAIN there; false otherwise. */
+bool dns_zone_warm_wild(const struct dns_zone_warm *warm, const struct dns_node **wild);
 
 /* The node of exactly this name, ignoring cuts (glue lookups); or NULL. */
 const struct dns_node *dns_zone_find(const struct dns_zone *zone,

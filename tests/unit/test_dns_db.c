@@ -521,6 +521,56 @@ static void test_catalog_find_picks_longest_suffix(void **state)
         dns_db_fini(&db);
 }
 
+/* A hint is taken only when no longer suffix can exist: whatever the hint,
+ * the answer is dns_catalog_find()'s. */
+static void test_catalog_find_hinted_agrees_with_find(void **state)
+{
+        (void)state;
+        struct dns_db db;
+        assert_int_equal(dns_db_init(&db), 0);
+        struct dns_txn txn;
+        assert_int_equal(dns_txn_begin(&db, &txn), 0);
+        static const char *const origins[] = {"example.", "sub.example.",
+                                              "other.",   "deep.sub.example.",
+                                              "b.other.", "c.b.other."};
+        for (unsigned i = 0; i < 6; i++)
+                assert_int_equal(dns_txn_zone_create(&txn, N(origins[i]).wire, false), 0);
+        assert_int_equal(dns_txn_commit(&txn), 0);
+        const struct dns_catalog *cat = dns_db_current(&db);
+        static const char *const names[] = {"example.",
+                                            "A.example.",
+                                            "sub.example.",
+                                            "x.SUB.example.",
+                                            "deep.sub.example.",
+                                            "x.deep.sub.example.",
+                                            "other.",
+                                            "a.other.",
+                                            "b.other.",
+                                            "x.b.other.",
+                                            "b.other.x.",
+                                            "com.",
+                                            ".",
+                                            "x.deep.other.",
+                                            "deep.sub.example.com.",
+                                            "c.b.other.",
+                                            "X.C.b.other."};
+        const struct dns_zone *hints[7] = {NULL};
+        for (unsigned i = 0; i < 6; i++) {
+                struct dns_lname o;
+                dns_lname_from_wire(&o, N(origins[i]).wire, 256);
+                hints[i + 1] = dns_catalog_get(cat, &o);
+                assert_non_null(hints[i + 1]);
+        }
+        for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+                struct dns_lname n;
+                dns_lname_from_wire(&n, N(names[i]).wire, 256);
+                for (unsigned h = 0; h < 7; h++)
+                        assert_ptr_equal(dns_catalog_find_hinted(cat, &n, hints[h]),
+                                         dns_catalog_find(cat, &n));
+        }
+        dns_db_fini(&db);
+}
+
 static void test_rr_add_with_other_ttl_returns_1(void **state)
 {
         struct dns_db db;
@@ -662,6 +712,7 @@ int main(void)
             cmocka_unit_test(test_abort_leaves_published_version_unchanged),
             cmocka_unit_test(test_zone_replace_and_delete_are_published_on_commit),
             cmocka_unit_test(test_catalog_find_picks_longest_suffix),
+            cmocka_unit_test(test_catalog_find_hinted_agrees_with_find),
             cmocka_unit_test(test_rr_add_with_other_ttl_returns_1),
             cmocka_unit_test(test_ns_below_apex_marks_a_cut),
             cmocka_unit_test(test_udp_thread_answers_while_versions_are_freed),

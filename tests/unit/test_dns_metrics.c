@@ -207,6 +207,20 @@ static void test_histogram_bounds_are_inclusive(void **state)
                                   dns_metrics_size_bounds[i] + 1);
                 assert_int_equal(dns_metrics_get(&m->size[1].bucket[i + 1]), next + 1);
         }
+        /* Every length (the small ones are bucketed by a bit position):
+         * in the bucket of the number of bounds below it (shorter than a
+         * header is not an answer). */
+        struct dns_metrics *each = calloc(1, sizeof(*each));
+        for (size_t len = DNS_HEADER_SIZE; len <= 70000; len++) {
+                unsigned want = 0;
+                while (want < DNS_METRICS_SIZES && len > dns_metrics_size_bounds[want])
+                        want++;
+                uint64_t before = dns_metrics_get(&each->size[0].bucket[want]);
+                dns_metrics_count(each, 0, &q, DNS_PARSE_OK, out, len);
+                assert_int_equal(dns_metrics_get(&each->size[0].bucket[want]),
+                                 before + 1);
+        }
+        free(each);
         dns_metrics_time(m, 1, 5000, 64); /* a batch of 64 at the first bound */
         dns_metrics_time(m, 1, 2000000000, 1);
         assert_int_equal(dns_metrics_get(&m->time[1].bucket[0]), 64);

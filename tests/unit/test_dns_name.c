@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -56,6 +57,52 @@ static void test_lname_suffix_hashes_chain_label_hashes(void **state)
         struct dns_lname s;
         assert_true(dns_lname_from_wire(&s, suffix, sizeof(suffix)) > 0);
         assert_int_equal(s.hash[0], n.hash[1]);
+}
+
+static void test_star_hash_is_the_label_hash_of_star(void **state)
+{
+        (void)state;
+        const uint8_t star[] = {1, '*'};
+        uint8_t wire[256];
+        wire_of("*.wild.example.", wire);
+        struct dns_lname n;
+        assert_true(dns_lname_from_wire(&n, wire, sizeof(wire)) > 0);
+        assert_int_equal(dns_name_star_hash(n.hash[1]), n.hash[0]);
+        for (uint64_t parent = 0; parent < 1000; parent++)
+                assert_int_equal(
+                    dns_name_star_hash(parent * 0x9e3779b97f4a7c15ULL),
+                    dns_name_label_hash(parent * 0x9e3779b97f4a7c15ULL, star));
+}
+
+/* Every length up to past the word-at-a-time limit, in buffers of exactly
+ * that size (ASan sees a read outside): equal whatever the case of the
+ * first, unequal when any one byte differs after lowercasing. */
+static void test_equal_lowered_agrees_with_the_table(void **state)
+{
+        (void)state;
+        uint32_t seed = 777;
+        for (size_t n = 0; n <= 80; n++) {
+                uint8_t *any = malloc(n + (n == 0)), *lower = malloc(n + (n == 0));
+                for (unsigned round = 0; round < 50; round++) {
+                        for (size_t i = 0; i < n; i++) {
+                                seed = seed * 1103515245u + 12345u;
+                                any[i] = (uint8_t)(seed >> 16);
+                                if (round % 2 == 0) /* mostly letters, either case */
+                                        any[i] = (uint8_t)((seed >> 24) % 26 +
+                                                           ((seed >> 8) & 1 ? 'a' : 'A'));
+                                lower[i] = common_dname_lower_table[any[i]];
+                        }
+                        assert_true(dns_equal_lowered(any, lower, n));
+                        for (size_t i = 0; i < n; i++) {
+                                uint8_t saved = lower[i];
+                                lower[i] = (uint8_t)(saved ^ (1u << (round % 8)));
+                                assert_false(dns_equal_lowered(any, lower, n));
+                                lower[i] = saved;
+                        }
+                }
+                free(any);
+                free(lower);
+        }
 }
 
 static void test_label_hash_ignores_case(void **state)
@@ -263,6 +310,8 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_lname_lowercases_and_records_label_offsets),
             cmocka_unit_test(test_lname_suffix_hashes_chain_label_hashes),
+            cmocka_unit_test(test_star_hash_is_the_label_hash_of_star),
+            cmocka_unit_test(test_equal_lowered_agrees_with_the_table),
             cmocka_unit_test(test_label_hash_ignores_case),
             cmocka_unit_test(test_lname_lowercases_every_byte_like_the_table),
             cmocka_unit_test(test_lname_root_name),

@@ -471,6 +471,26 @@ static void test_wire_copy_every_length(void **state)
         }
 }
 
+/* wire_equal() for every length, in buffers of exactly that size: equal
+ * copies match, and a difference in any one byte is seen. */
+static void test_wire_equal_every_length(void **state)
+{
+        (void)state;
+        for (size_t n = 0; n <= 300; n++) {
+                uint8_t *a = malloc(n ? n : 1), *b = malloc(n ? n : 1);
+                for (size_t i = 0; i < n; i++)
+                        a[i] = b[i] = (uint8_t)(i * 13 + n);
+                assert_true(wire_equal(a, b, n));
+                for (size_t i = 0; i < n; i++) {
+                        b[i] ^= (uint8_t)(1u << (i % 8));
+                        assert_false(wire_equal(a, b, n));
+                        b[i] = a[i];
+                }
+                free(a);
+                free(b);
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -496,6 +516,7 @@ int main(void)
             cmocka_unit_test(test_writer_rolls_back_a_set_that_does_not_fit),
             cmocka_unit_test(test_writer_finish_appends_opt_with_extended_rcode),
             cmocka_unit_test(test_wire_copy_every_length),
+            cmocka_unit_test(test_wire_equal_every_length),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -95,6 +95,9 @@ static struct {
         uint64_t account[BATCH];
         bool charge[BATCH];
         struct sockaddr_in peer[BATCH];
+        bool last_known, last_exempt; /* the last client, as server_udp.c */
+        struct dns_client_addr last_client;
+        uint64_t last_network;
 } b;
 
 /* rate_limit_account() of dns/server_udp.c. */
@@ -105,7 +108,13 @@ static void account(struct dns_rrl *rrl, unsigned i)
                 return;
         struct dns_client_addr client;
         dns_client_addr_set(&client, (struct sockaddr *)&b.peer[i]);
-        if (dns_rrl_exempt(rrl, &client))
+        if (!b.last_known || !dns_client_addr_equal(&client, &b.last_client)) {
+                b.last_known = true;
+                b.last_client = client;
+                b.last_exempt = dns_rrl_exempt(rrl, &client);
+                b.last_network = dns_rrl_network(rrl, &client);
+        }
+        if (b.last_exempt)
                 return;
         const struct dns_query *q = &b.parsed[i];
         unsigned rcode = b.answer[i][3] & 0xf;
@@ -122,7 +131,7 @@ static void account(struct dns_rrl *rrl, unsigned i)
                 kind = DNS_RRL_NODATA;
                 name = q->qname.hash[0];
         }
-        b.account[i] = dns_rrl_account(rrl, &client, kind, name);
+        b.account[i] = dns_rrl_account_of(rrl, b.last_network, kind, name);
         b.charge[i] = true;
         dns_rrl_prefetch(rrl, b.account[i]);
 }
@@ -147,6 +156,7 @@ static void batch(const struct dns_catalog *cat, struct dns_rrl *rrl,
                 dns_query_locate(&b.parsed[i], &client, NULL);
         }
         dns_answer_warm(cat, b.parsed, b.status, n);
+        b.last_known = false;
         for (unsigned i = 0; i < n; i++) {
                 b.len[i] =
                     dns_answer_parsed(cat, &b.parsed[i], b.status[i], DNS_TRANSPORT_UDP,
