@@ -503,6 +503,7 @@ static void a_tail_spent_during_an_async_snapshot_keeps_the_next_one_forward(voi
         /* a first snapshot paces the threshold up */
         assert_int_equal(fsm.raft_fsm.snapshot(&fsm.raft_fsm, &bufs, &n_bufs), 0);
         assert_int_equal(fsm.raft_fsm.snapshot_async(&fsm.raft_fsm, &bufs, &n_bufs), 0);
+        fsm.encode_ns = 0; /* a budget of tail_budget_ns alone */
         snapshot_written(r, r->last_applied);
         assert_int_equal(fsm.raft_fsm.snapshot_finalize(&fsm.raft_fsm, &bufs, &n_bufs),
                          0);
@@ -516,6 +517,7 @@ static void a_tail_spent_during_an_async_snapshot_keeps_the_next_one_forward(voi
         r->last_applied++;
         assert_true(fsm.tail_full);
         assert_int_equal(fsm.raft_fsm.snapshot_async(&fsm.raft_fsm, &bufs, &n_bufs), 0);
+        fsm.encode_ns = 0; /* a budget of tail_budget_ns alone */
         snapshot_written(r, taken_at);
         assert_int_equal(fsm.raft_fsm.snapshot_finalize(&fsm.raft_fsm, &bufs, &n_bufs),
                          0);
@@ -540,6 +542,7 @@ static void a_snapshot_not_written_keeps_the_tail(void **state)
         unsigned n_bufs;
         assert_int_equal(fsm.raft_fsm.snapshot(&fsm.raft_fsm, &bufs, &n_bufs), 0);
         assert_int_equal(fsm.raft_fsm.snapshot_async(&fsm.raft_fsm, &bufs, &n_bufs), 0);
+        fsm.encode_ns = 0; /* a budget of tail_budget_ns alone */
         snapshot_written(r, r->last_applied);
         assert_int_equal(fsm.raft_fsm.snapshot_finalize(&fsm.raft_fsm, &bufs, &n_bufs),
                          0);
@@ -553,6 +556,7 @@ static void a_snapshot_not_written_keeps_the_tail(void **state)
         /* a snapshot frozen, encoded, but not written */
         assert_int_equal(fsm.raft_fsm.snapshot(&fsm.raft_fsm, &bufs, &n_bufs), 0);
         assert_int_equal(fsm.raft_fsm.snapshot_async(&fsm.raft_fsm, &bufs, &n_bufs), 0);
+        fsm.encode_ns = 0; /* a budget of tail_budget_ns alone */
         assert_int_equal(fsm.raft_fsm.snapshot_finalize(&fsm.raft_fsm, &bufs, &n_bufs),
                          0);
         assert_true(fsm.tail_full);
@@ -569,6 +573,7 @@ static void a_snapshot_not_written_keeps_the_tail(void **state)
         uint64_t during = fsm.tail_ns - before;
         assert_true(during > 0);
         assert_int_equal(fsm.raft_fsm.snapshot_async(&fsm.raft_fsm, &bufs, &n_bufs), 0);
+        fsm.encode_ns = 0; /* a budget of tail_budget_ns alone */
         snapshot_written(r, taken_at);
         assert_int_equal(fsm.raft_fsm.snapshot_finalize(&fsm.raft_fsm, &bufs, &n_bufs),
                          0);
