@@ -319,6 +319,7 @@ static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigne
          * are counted on top and stay when it ends. */
         fsm->snapshot_index = fsm->raft ? raft_last_applied(fsm->raft) : fsm->applied;
         fsm->tail_frozen_ns = fsm->tail_ns;
+        fsm->encoded = false; /* until this snapshot's encoding has run */
         fsm->snapshot_started_ns =
             (uint64_t)t0.tv_sec * 1000000000u + (uint64_t)t0.tv_nsec;
         LOG_INFO("snapshot: frozen at index %llu in %.3f ms",
@@ -346,6 +347,7 @@ static int fsm_snapshot_async(struct raft_fsm *rf, struct raft_buffer *bufs[],
         uint64_t cpu0 = thread_cpu_ns();
         int rv = cs_snapshot_encode_frozen(fsm->frozen, &data, &len);
         fsm->encode_ns = thread_cpu_ns() - cpu0;
+        fsm->encoded = true;
         if (rv != 0)
                 return RAFT_NOMEM;
         *bufs = malloc(sizeof(**bufs));
@@ -375,6 +377,14 @@ static void trim_heap(void)
         LOG_INFO("heap trimmed in %.1f ms", (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
                                                 (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 #endif
+}
+
+/* The log up to a snapshot is gone: so is its share of the tail (`ns` of
+ * it; a restore meanwhile may have ended more already). */
+static void end_tail(struct cs_fsm *fsm, uint64_t ns)
+{
+        fsm->tail_ns -= ns < fsm->tail_ns ? ns : fsm->tail_ns;
+        fsm->tail_full = false;
 }
 
 /*
@@ -409,11 +419,14 @@ static int fsm_snapshot_finalize(struct raft_fsm *rf, struct raft_buffer *bufs[]
                 /* The log up to the snapshot is gone: so is its share of
                  * the tail, and the entries applied since the freeze are the
                  * new one (which may have spent the budget already). */
-                fsm->tail_ns -= fsm->tail_frozen_ns;
-                fsm->tail_full = false;
+                end_tail(fsm, fsm->tail_frozen_ns);
         }
         fsm->tail_frozen_ns = 0;
-        fsm->snapshot_cpu_ns = fsm->encode_ns; /* raft's worker is done with it */
+        /* raft's worker is done with it; a snapshot whose encoding never
+         * ran (raft could not queue the work) says nothing of the cost. */
+        if (fsm->encoded)
+                fsm->snapshot_cpu_ns = fsm->encode_ns;
+        fsm->encoded = false;
         /* The view (or, encoded at once, its count) knows the size of the
          * state it encoded. */
         size_t items = fsm->frozen != NULL ? cs_snapshot_frozen_items(fsm->frozen)
@@ -433,6 +446,14 @@ static int fsm_snapshot_finalize(struct raft_fsm *rf, struct raft_buffer *bufs[]
         fsm->snapshot_ns_total += (uint64_t)now.tv_sec * 1000000000u +
                                   (uint64_t)now.tv_nsec - fsm->snapshot_started_ns;
         return 0;
+}
+
+/* The objects a snapshot of the state would hold, as pace_snapshots counts
+ * them. */
+static size_t restored_items(const struct cs_state *st)
+{
+        return cs_state_zone_count(st) + cs_state_rrset_count(st) +
+               cs_state_change_count(st);
 }
 
 static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
@@ -459,11 +480,19 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
         }
         fsm->applied = fsm->state->last_index;
         /* Until this node encodes a snapshot of its own, the decoding's cost
-         * stands for the encoding's in the tail's budget (decoding costs
-         * more: 2-3.5x in tools/bench/zones_restore).  Otherwise the log
-         * applied right after a restart would find the budget at its floor
-         * and bring a snapshot of the whole state forward at once. */
-        fsm->snapshot_cpu_ns = decode_ns;
+         * stands for the encoding's in the tail's budget: half of it, as
+         * decoding costs 2-3.5x as much (tools/bench/zones_restore).
+         * Otherwise the log applied right after a restart would find the
+         * budget at its floor and bring a snapshot of the whole state
+         * forward at once. */
+        fsm->snapshot_cpu_ns = decode_ns / 2;
+        /* The restored snapshot replaces the log up to its index: the tail
+         * ends there, and the threshold follows the restored state's size
+         * (a follower sent the leader's snapshot, or a restart). */
+        end_tail(fsm, fsm->tail_ns);
+        fsm->tail_frozen_ns = 0;
+        if (fsm->raft != NULL)
+                pace_snapshots(fsm, restored_items(fsm->state));
         LOG_INFO("snapshot at index %llu (%zu bytes, %zu zones) decoded in %.0f ms",
                  (unsigned long long)fsm->state->last_index, buf->len,
                  cs_state_zone_count(fsm->state),
@@ -512,9 +541,7 @@ int cs_fsm_init(struct cs_fsm *fsm, struct cs_state *state)
 void cs_fsm_set_raft(struct cs_fsm *fsm, struct raft *raft)
 {
         fsm->raft = raft;
-        const struct cs_state *st = fsm->state;
-        size_t items = cs_state_zone_count(st) + cs_state_rrset_count(st) +
-                       cs_state_change_count(st);
+        size_t items = restored_items(fsm->state);
         if (raft != NULL && items > 0)
                 pace_snapshots(fsm, items);
 }

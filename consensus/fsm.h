@@ -78,6 +78,7 @@ struct cs_fsm {
          * times it, so that snapshots brought forward cost each entry a
          * bounded share of its own apply, whatever the size of the state. */
         uint64_t encode_ns;
+        bool encoded; /* the encoding of the snapshot under way has run */
         uint64_t snapshot_cpu_ns;
         /* The snapshot under way: raft's index at the freeze, the tail as it
          * was then (ended by the snapshot only once it is written), and,

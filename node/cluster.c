@@ -368,10 +368,15 @@ int node_cluster_start(struct node_cluster *c, uv_loop_t *loop,
             .channel = cfg->raft_plaintext ? NULL : &c->identity.channel,
         };
         c->running = true; /* the replica may apply (replay) during start */
+        /* Applies and a restore during start ask raft for the index, and a
+         * restore paces the threshold: raft_init (in start) sets it up
+         * before either can happen. */
+        c->fsm.raft = &c->replica.raft;
         int rc =
             consensus_replica_start(&c->replica, loop, &c->fsm.raft_fsm, &rc_cfg, NULL);
         if (rc != 0) {
                 c->running = false;
+                c->fsm.raft = NULL;
                 snprintf(c->error, sizeof(c->error), "%s", c->replica.error);
                 node_rebuild_free(c);
                 node_identity_free(&c->identity);

@@ -9,7 +9,8 @@
  * much changes meanwhile (on another thread too); each snapshot sets raft's
  * threshold and trailing entries for the next from the state's size, and
  * brings it down to the configured one once the log since the last took
- * the tail budget to apply, a tail that only a written snapshot ends; and
+ * the tail budget to apply, a tail that only a written snapshot or a
+ * restore ends, timed by the encoding once it is finalized; and
  * three raft_fixture
  * servers running this FSM stay identical through
  * 1,000+ batches, a leader kill, a new election and the old leader's return
@@ -637,6 +638,72 @@ static void a_restored_state_paces_the_threshold_when_raft_is_set(void **state)
         tail_fsm_fini(&st, &fsm, r);
 }
 
+/* A snapshot restored (sent by the leader, or at a restart) replaces the
+ * log up to its index: the tail ends there, a spent budget included, and
+ * the threshold follows the restored state's size. */
+static void a_restore_ends_the_tail_and_paces_the_threshold(void **state)
+{
+        (void)state;
+        struct cs_state st;
+        struct cs_fsm fsm;
+        struct raft *r = tail_fsm_init(&st, &fsm, false);
+        void *snap;
+        size_t len;
+        assert_int_equal(cs_snapshot_encode(&st, &snap, &len), 0);
+        size_t items = cs_state_zone_count(&st) + cs_state_rrset_count(&st) +
+                       cs_state_change_count(&st);
+        /* pacing starts, then the budget is spent */
+        cs_fsm_set_raft(&fsm, r);
+        fsm.tail_budget_ns = 1;
+        fsm.snapshot_cpu_ns = 0;
+        apply_buf(&fsm, encode_batch(100, NULL));
+        r->last_applied++;
+        assert_true(fsm.tail_full);
+        assert_true(fsm.tail_ns > 0);
+        assert_int_equal(r->snapshot.threshold, 50);
+        fsm.tail_budget_ns = UINT64_MAX / 2;
+        struct raft_buffer rb = {raft_malloc(len), len};
+        assert_non_null(rb.base);
+        memcpy(rb.base, snap, len);
+        assert_int_equal(fsm.raft_fsm.restore(&fsm.raft_fsm, &rb), 0);
+        assert_false(fsm.tail_full);
+        assert_int_equal(fsm.tail_ns, 0);
+        assert_int_equal(r->snapshot.threshold, items);
+        /* the decoding, halved, stands for the encoding's cost */
+        assert_true(fsm.snapshot_cpu_ns > 0);
+        free(snap);
+        tail_fsm_fini(&st, &fsm, r);
+}
+
+/* The encoding's CPU time, measured on raft's worker, reaches the budget
+ * only at finalize; a snapshot whose encoding never ran leaves the last
+ * measured cost in place. */
+static void the_encoding_time_reaches_the_budget_at_finalize(void **state)
+{
+        (void)state;
+        struct cs_state st;
+        struct cs_fsm fsm;
+        struct raft *r = tail_fsm_init(&st, &fsm, true);
+        struct raft_buffer *bufs;
+        unsigned n_bufs;
+        fsm.snapshot_cpu_ns = 12345;
+        assert_int_equal(fsm.raft_fsm.snapshot(&fsm.raft_fsm, &bufs, &n_bufs), 0);
+        assert_int_equal(fsm.raft_fsm.snapshot_async(&fsm.raft_fsm, &bufs, &n_bufs), 0);
+        assert_true(fsm.encode_ns > 0);
+        assert_int_equal(fsm.snapshot_cpu_ns, 12345); /* the worker's, not yet ours */
+        uint64_t measured = fsm.encode_ns;
+        snapshot_written(r, r->last_applied);
+        assert_int_equal(fsm.raft_fsm.snapshot_finalize(&fsm.raft_fsm, &bufs, &n_bufs),
+                         0);
+        assert_int_equal(fsm.snapshot_cpu_ns, measured);
+        /* frozen, but raft's worker never encoded it */
+        assert_int_equal(fsm.raft_fsm.snapshot(&fsm.raft_fsm, &bufs, &n_bufs), 0);
+        assert_int_equal(fsm.raft_fsm.snapshot_finalize(&fsm.raft_fsm, &bufs, &n_bufs),
+                         0);
+        assert_int_equal(fsm.snapshot_cpu_ns, measured);
+        tail_fsm_fini(&st, &fsm, r);
+}
+
 static void corrupt_snapshot_is_refused_and_state_kept(void **state)
 {
         struct cs_state st;
@@ -824,6 +891,8 @@ int main(void)
             cmocka_unit_test(a_costly_snapshot_raises_the_tail_budget),
             cmocka_unit_test(a_restored_state_paces_the_threshold_when_raft_is_set),
             cmocka_unit_test(a_snapshot_not_written_keeps_the_tail),
+            cmocka_unit_test(a_restore_ends_the_tail_and_paces_the_threshold),
+            cmocka_unit_test(the_encoding_time_reaches_the_budget_at_finalize),
             cmocka_unit_test(async_snapshot_encodes_the_state_at_freeze_time),
             cmocka_unit_test(sync_snapshot_without_async_work),
             cmocka_unit_test(corrupt_snapshot_is_refused_and_state_kept),

@@ -11,10 +11,11 @@ ports, nothing left running), then for each catalog size in --sizes:
   2. upserts one A record set per request into one zone for --duration s
      with --clients clients; reports upserts/s and p50/p99 latency;
   3. reports every node's RSS and the RSS per zone;
-  4. with --window W, creates W more zones and reports their creations/s:
-     the creation rate at this catalog size (the stretch of step 1 spans
-     every size from the previous one, and at the first size times a
-     cluster that has just started), so sizes compare as the upserts do;
+  4. with --window W, creates W more zones --rounds times and reports the
+     median of their creations/s, and each node's CPU per creation: the
+     creation rate at this catalog size (the stretch of step 1 spans every
+     size from the previous one, and at the first size times a cluster that
+     has just started), so sizes compare as the upserts do;
 
 while every node's GET /v1/health is probed every 20 ms (the longest answer
 of any node per stretch: a stall of a node's loop), and each node's
@@ -23,8 +24,9 @@ entries kept since its last snapshot.  After the last size, every node is
 stopped and restarted: restart to answering (every node answers the first,
 middle and last zone), RSS after the restart and the snapshot size on disk.
 
-With --perf SECONDS, `perf record -g` samples the leader during the first
-SECONDS of each upsert phase and prints the top of `perf report` (with
+With --perf SECONDS, `perf record -g` samples the leader and a follower
+during the first SECONDS of each upsert phase and of the first creation
+window, and prints the top of `perf report` (with
 --rounds 2 or more, only the first round is profiled: the last one, which
 goes to the table, runs without perf).  The leader is looked up again
 before every creation stretch and upsert round (writes sent to a deposed
@@ -255,8 +257,9 @@ def main():
     ap.add_argument("--with-a", action="store_true",
                     help="bulk zones get one A record each (ns1.<zone>), as in issue 12")
     ap.add_argument("--window", type=int, default=0,
-                    help="after each size's upserts, create this many more zones and "
-                         "report their creations/s (the rate at that size)")
+                    help="after each size's upserts, create this many more zones "
+                         "--rounds times and report the median creations/s (the rate "
+                         "at that size)")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     cl = Cluster(os.path.abspath(args.bin))
@@ -306,16 +309,41 @@ def main():
                 for role, text in prof.items():
                     print(f"## perf, {role}, {size} zones\n{text}", flush=True)
             rss = {i: rss_kb(p.pid) for i, p in cl.procs.items()}
-            wrate = 0
-            if args.window:
+            wrates = []
+            for rnd in range(args.rounds if args.window else 0):
                 leader = current_leader(cl, leader)
+                prof, ts = {}, []
+                if args.perf and rnd == 0:
+                    follower = min(i for i in cl.procs if i != leader)
+                    for role, i in (("leader", leader), ("follower", follower)):
+                        ts.append(threading.Thread(target=lambda role=role, i=i: prof.update(
+                            {role: perf_profile(cl.procs[i].pid, args.perf,
+                                                f".{size}.w{rnd}.{i}")})))
+                    for t in ts:
+                        t.start()
+                cpu0 = {i: cpu_ticks(p.pid) for i, p in cl.procs.items()}
+                me0 = os.times()
                 wtook, werrs = create_zones(cl, leader, have, have + args.window,
                                             args.create_clients or args.clients,
                                             args.bulk, args.with_a)
-                wrate = args.window / wtook if wtook > 0 else 0
-                print(f"# {size} zones: the next {args.window} created at {wrate:.0f}/s "
-                      f"({werrs} errors); load {os.getloadavg()[0]:.1f}", flush=True)
+                cpu1 = {i: cpu_ticks(p.pid) for i, p in cl.procs.items()}
+                me1 = os.times()
+                for t in ts:
+                    t.join()
+                wrates.append(args.window / wtook if wtook > 0 else 0)
+                hz = os.sysconf("SC_CLK_TCK")
+                cpu = {i: f"{(cpu1[i] - cpu0[i]) * 1e6 / hz / args.window:.0f}"
+                       for i in cl.procs}
+                print(f"# {have} zones, window {rnd + 1}: the next {args.window} created at "
+                      f"{wrates[-1]:.0f}/s ({werrs} errors); CPU us per creation by node "
+                      f"{cpu} (leader {leader}), client "
+                      f"{(me1.user + me1.system - me0.user - me0.system) * 1e6 / args.window:.0f}; "
+                      f"load {os.getloadavg()[0]:.1f}", flush=True)
+                for role, text in prof.items():
+                    print(f"## perf, {role}, window at {have} zones\n{text}", flush=True)
                 have += args.window
+            wrates.sort()
+            wrate = wrates[len(wrates) // 2] if wrates else 0
             rates.sort()
             rows.append((size, rate, wrate, rates, p50, p99, uerr, rss))
             ms = {i: metrics(cl, i) for i in cl.procs}
