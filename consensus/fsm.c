@@ -347,7 +347,7 @@ static int fsm_snapshot_async(struct raft_fsm *rf, struct raft_buffer *bufs[],
         uint64_t cpu0 = thread_cpu_ns();
         int rv = cs_snapshot_encode_frozen(fsm->frozen, &data, &len);
         fsm->encode_ns = thread_cpu_ns() - cpu0;
-        fsm->encoded = true;
+        fsm->encoded = rv == 0; /* a failed encoding says nothing of the cost */
         if (rv != 0)
                 return RAFT_NOMEM;
         *bufs = malloc(sizeof(**bufs));
@@ -479,8 +479,9 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
                 return RAFT_NOMEM;
         }
         fsm->applied = fsm->state->last_index;
-        /* Until this node encodes a snapshot of its own, the decoding's cost
-         * stands for the encoding's in the tail's budget: half of it, as
+        /* At every restore (a restart, or a snapshot installed from the
+         * leader) the decoding's cost stands for the encoding's in the tail's
+         * budget, until this node encodes one of its own: half of it, as
          * decoding costs 2-3.5x as much (tools/bench/zones_restore).
          * Otherwise the log applied right after a restart would find the
          * budget at its floor and bring a snapshot of the whole state

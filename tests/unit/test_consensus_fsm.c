@@ -419,6 +419,14 @@ static void snapshots_are_paced_by_the_size_of_the_state(void **state)
  * threshold and trailing are 50 and 20, one object per entry for pacing,
  * a budget nothing spends; snapshots encoded at once or (async) by the
  * test calling snapshot_async. */
+/* The calling thread's CPU time, as the FSM measures its own work. */
+static uint64_t thread_cpu_ns(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static struct raft *tail_fsm_init(struct cs_state *st, struct cs_fsm *fsm, bool async)
 {
         cs_state_init(st);
@@ -665,12 +673,27 @@ static void a_restore_ends_the_tail_and_paces_the_threshold(void **state)
         struct raft_buffer rb = {raft_malloc(len), len};
         assert_non_null(rb.base);
         memcpy(rb.base, snap, len);
+        uint64_t cpu0 = thread_cpu_ns();
         assert_int_equal(fsm.raft_fsm.restore(&fsm.raft_fsm, &rb), 0);
+        uint64_t restore_ns = thread_cpu_ns() - cpu0;
         assert_false(fsm.tail_full);
         assert_int_equal(fsm.tail_ns, 0);
         assert_int_equal(r->snapshot.threshold, items);
         /* the decoding, halved, stands for the encoding's cost */
         assert_true(fsm.snapshot_cpu_ns > 0);
+        assert_true(fsm.snapshot_cpu_ns <= restore_ns / 2);
+        tail_fsm_fini(&st, &fsm, r);
+
+        /* A node whose pacing never started (raft known, nothing restored
+         * yet): the restore starts it from raft's configured values. */
+        r = tail_fsm_init(&st, &fsm, false);
+        assert_int_equal(fsm.threshold_min, 0);
+        rb = (struct raft_buffer){raft_malloc(len), len};
+        assert_non_null(rb.base);
+        memcpy(rb.base, snap, len);
+        assert_int_equal(fsm.raft_fsm.restore(&fsm.raft_fsm, &rb), 0);
+        assert_int_equal(fsm.threshold_min, 50);
+        assert_int_equal(r->snapshot.threshold, items);
         free(snap);
         tail_fsm_fini(&st, &fsm, r);
 }
@@ -697,6 +720,8 @@ static void the_encoding_time_reaches_the_budget_at_finalize(void **state)
                          0);
         assert_int_equal(fsm.snapshot_cpu_ns, measured);
         /* frozen, but raft's worker never encoded it */
+        fsm.snapshot_cpu_ns = 777;
+        measured = 777;
         assert_int_equal(fsm.raft_fsm.snapshot(&fsm.raft_fsm, &bufs, &n_bufs), 0);
         assert_int_equal(fsm.raft_fsm.snapshot_finalize(&fsm.raft_fsm, &bufs, &n_bufs),
                          0);
