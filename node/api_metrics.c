@@ -29,6 +29,9 @@
 #include "node/ready.h"
 
 #define STALL_PERIOD_MS 100
+/* A stall this long is also logged: most of the default election timeout
+ * (400 ms), during which raft's heartbeats waited too. */
+#define STALL_WARN_MS 250
 
 static const uint64_t stall_bounds_ms[NODE_STALL_BUCKETS] = {
     1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000};
@@ -64,7 +67,18 @@ static void on_stall_timer(uv_timer_t *timer)
         struct node_api *api = timer->data;
         struct node_api_metrics *m = &api->metrics;
         uint64_t now = now_ns();
-        node_latency_add(&m->stall, now > m->stall_due_ns ? now - m->stall_due_ns : 0);
+        uint64_t late = now > m->stall_due_ns ? now - m->stall_due_ns : 0;
+        node_latency_add(&m->stall, late);
+        if (late > STALL_WARN_MS * 1000000ull)
+                LOG_WARN("the loop ran nothing else for %.0f ms (raft %s, applied index "
+                         "%llu)",
+                         (double)late / 1e6,
+                         api->cluster == NULL                   ? "not started"
+                         : node_cluster_is_leader(api->cluster) ? "leader"
+                                                                : "follower",
+                         api->cluster
+                             ? (unsigned long long)node_cluster_applied(api->cluster)
+                             : 0ull);
         if (api->cluster != NULL)
                 note_term(m, consensus_replica_term(&api->cluster->replica));
         m->stall_due_ns = now + STALL_PERIOD_MS * 1000000u;

@@ -295,13 +295,23 @@ static void on_tick(uv_timer_t *timer)
                 return;
         }
         uint64_t leader = consensus_replica_leader(&c->replica, NULL);
+        uint64_t term = consensus_replica_term(&c->replica);
         if (leader != c->leader_id) {
                 c->leader_id = leader;
+                c->leader_term = term;
                 if (leader == c->cfg->node_id)
                         LOG_INFO("this node is the leader (term %llu)",
-                                 (unsigned long long)consensus_replica_term(&c->replica));
+                                 (unsigned long long)term);
                 else if (leader != 0)
                         LOG_INFO("leader is node %llu", (unsigned long long)leader);
+        } else if (leader != 0 && term != c->leader_term) {
+                /* An election between two ticks that the same node won: its
+                 * loop, or the followers', missed the heartbeats for an
+                 * election timeout. */
+                c->leader_term = term;
+                LOG_WARN("node %llu is the leader again, in term %llu: there was an "
+                         "election",
+                         (unsigned long long)leader, (unsigned long long)term);
         }
         node_ready_tick(c);
         node_heap_tick(c->loop, node_cluster_applied(c), uv_now(c->loop));

@@ -81,6 +81,7 @@ struct node_cluster {
         bool registered; /* member table holds our current addresses */
         bool registering;
         uint64_t leader_id;
+        uint64_t leader_term; /* the term leader_id was seen leading in */
         uv_timer_t tick;
         struct node_proposal *refused; /* refused at once, reported from the loop */
         uv_timer_t refuse_timer;

@@ -5,10 +5,12 @@ parsed (409), and a node stopped in the middle of exports exits cleanly.
 A 300,000-record import is replicated as a staged import (several bounded
 raft entries, switched in at once): no loop stalls, no election, no node
 serves part of it, and a leader killed mid-import leaves nothing behind
-(the retry with the same Idempotency-Key succeeds).
+(the retry with the same Idempotency-Key succeeds).  A loop held past
+250 ms is logged, with how long.
 Run like test_cluster.py (about 35 s, and about 30 s per import test)."""
 
 import os
+import signal
 import threading
 import time
 
@@ -47,6 +49,26 @@ def load_zone(c, zone, n):
 def export(node, zone, timeout=120):
     return requests.get(f"{node.api}/v1/zones/{zone}/export",
                         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=timeout)
+
+
+def test_a_held_loop_is_logged_with_how_long(cluster):
+    """A node whose loop is held past most of an election timeout (here the
+    whole process, stopped for 1.2 s) says so in its log, with how long and
+    its raft role: what an operator looks for after an election."""
+    c = cluster.start(3)
+    f = c.followers()[0]
+    f.proc.send_signal(signal.SIGSTOP)
+    time.sleep(1.2)
+    f.proc.send_signal(signal.SIGCONT)
+    end = time.monotonic() + 5 * SLACK
+    while "the loop ran nothing else for" not in f.log(20000):
+        assert time.monotonic() < end, "no stall in the log:\n" + f.log()
+        time.sleep(0.1)
+    line = [ln for ln in f.log(20000).splitlines() if "the loop ran nothing else for" in ln][-1]
+    held = float(line.split("the loop ran nothing else for ")[1].split(" ms")[0])
+    assert 1000 <= held <= 5000, line
+    assert "(raft follower, applied index" in line, line
+    assert "warn" in line, line
 
 
 def test_big_export_keeps_the_loop_answering(cluster):
