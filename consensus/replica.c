@@ -282,6 +282,20 @@ enum consensus_state consensus_replica_state(struct consensus_replica *r)
         }
 }
 
+const char *consensus_state_name(enum consensus_state state)
+{
+        switch (state) {
+        case CONSENSUS_LEADER:
+                return "leader";
+        case CONSENSUS_CANDIDATE:
+                return "candidate";
+        case CONSENSUS_FOLLOWER:
+                return "follower";
+        default:
+                return "unavailable";
+        }
+}
+
 raft_id consensus_replica_leader(struct consensus_replica *r, const char **address)
 {
         raft_id id = 0;

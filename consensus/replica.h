@@ -156,6 +156,8 @@ int consensus_replica_propose(struct consensus_replica *replica, void *buf, size
 
 bool consensus_replica_is_leader(struct consensus_replica *replica);
 enum consensus_state consensus_replica_state(struct consensus_replica *replica);
+/* "leader", "candidate", "follower" or "unavailable". */
+const char *consensus_state_name(enum consensus_state state);
 /* The leader this replica knows (0: none) and its raft address (may be NULL). */
 raft_id consensus_replica_leader(struct consensus_replica *replica, const char **address);
 uint64_t consensus_replica_term(struct consensus_replica *replica);

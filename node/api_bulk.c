@@ -459,10 +459,19 @@ static void check_names(struct bulk *b)
         pmap_flat_fini(&seen);
 }
 
+/* The parse reads only the request's body; a node that is stopping
+ * answers at once (b->timer is not set up yet). */
 static int parse_start(struct node_offload_job *job)
 {
-        (void)job;
-        return 0; /* the parse reads only the request's body */
+        struct bulk *b = (struct bulk *)job;
+        if (b->api->cluster->running)
+                return 0;
+        node_http_reply_error(b->r, 503, "NoQuorum", NULL,
+                              "this node is stopping; no zone was created or deleted: "
+                              "retry on another node");
+        node_http_release(b->r);
+        bulk_free(b);
+        return -1;
 }
 
 /* On libuv's pool: every item's fields and master file, each file's
@@ -488,17 +497,28 @@ static void parse_items(struct node_offload_job *job)
 static void items_parsed(struct node_offload_job *job, int status)
 {
         struct bulk *b = (struct bulk *)job;
-        if (status != 0 || !b->api->cluster->running) {
+        if (status != 0) {
+                node_http_reply_error(b->r, 500, "Internal", NULL,
+                                      "cannot parse the request; nothing was created or "
+                                      "deleted");
+        } else if (!b->api->cluster->running) {
                 node_http_reply_error(b->r, 503, "NoQuorum", NULL,
                                       "this node is stopping; no zone was created or "
                                       "deleted: retry on another node");
-                node_http_release(b->r);
-                b->replied = true;
-                uv_close((uv_handle_t *)&b->timer, bulk_closed);
+        } else if (!node_cluster_is_leader(b->api->cluster)) {
+                /* The parse waited behind other long work; the body is gone. */
+                node_http_reply_error(b->r, 503, "NoQuorum", NULL,
+                                      "leadership changed while the request was parsed; "
+                                      "no zone was created or deleted: retry");
+        } else {
+                uv_timer_init(b->api->loop, &b->timer);
+                b->timer.data = b;
+                check_names(b);
+                pump(b);
                 return;
         }
-        check_names(b);
-        pump(b);
+        node_http_release(b->r);
+        bulk_free(b); /* b->timer was never set up */
 }
 
 void node_api_zones_bulk(struct node_http_request *r, void *ctx)
@@ -542,8 +562,6 @@ void node_api_zones_bulk(struct node_http_request *r, void *ctx)
         b->r = r;
         b->api = api;
         b->n = nc + nd;
-        uv_timer_init(api->loop, &b->timer);
-        b->timer.data = b;
         b->body = body;
         for (size_t i = 0; i < b->n; i++) {
                 struct bulk_item *it = &b->items[i];

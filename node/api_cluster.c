@@ -12,20 +12,6 @@
 #include "node/geoip.h"
 #include "node/ready.h"
 
-static const char *state_name(enum consensus_state state)
-{
-        switch (state) {
-        case CONSENSUS_LEADER:
-                return "leader";
-        case CONSENSUS_CANDIDATE:
-                return "candidate";
-        case CONSENSUS_FOLLOWER:
-                return "follower";
-        default:
-                return "unavailable";
-        }
-}
-
 static const char *role_name(int role)
 {
         switch (role) {
@@ -50,7 +36,7 @@ void node_api_health(struct node_http_request *r, void *ctx)
             ready ? "ok" : "not ready", "ready", ready, "restored", c->restored, "node",
             (json_int_t)api->cfg->node_id, "name", api->cfg->node_name, "raft",
             api->cfg->raft_listen, "role",
-            state_name(consensus_replica_state(&c->replica)), "leader",
+            consensus_state_name(consensus_replica_state(&c->replica)), "leader",
             (json_int_t)leader, "applied_index", (json_int_t)node_cluster_applied(c),
             "term", (json_int_t)consensus_replica_term(&c->replica));
         if (body != NULL)

@@ -500,7 +500,9 @@ int api_rrset_parse(json_t *obj, const uint8_t *origin, const char *field, long 
                 return -1;
         }
         out->values = calloc(n ? n : 1, sizeof(*out->values));
-        static uint8_t buf[65536]; /* the API runs on the node's one loop thread */
+        /* Per thread: imports and bulk zone files are parsed on libuv's pool
+         * while the loop parses other requests. */
+        static _Thread_local uint8_t buf[65536];
         for (size_t i = 0; i < n && out->values; i++) {
                 json_t *v = json_array_get(records, i);
                 snprintf(path, sizeof(path), "%s.records[%zu]", field, i);

@@ -57,17 +57,25 @@ def test_a_held_loop_is_logged_with_how_long(cluster):
     its raft role: what an operator looks for after an election."""
     c = cluster.start(3)
     f = c.followers()[0]
+    before = len(f.logfile.read_text(errors="replace"))
     f.proc.send_signal(signal.SIGSTOP)
     time.sleep(1.2)
     f.proc.send_signal(signal.SIGCONT)
     end = time.monotonic() + 5 * SLACK
-    while "the loop ran nothing else for" not in f.log(20000):
-        assert time.monotonic() < end, "no stall in the log:\n" + f.log()
+    held, line = 0.0, ""
+    while held < 1000:
+        assert time.monotonic() < end, "no 1 s stall in the log:\n" + f.log()
         time.sleep(0.1)
-    line = [ln for ln in f.log(20000).splitlines() if "the loop ran nothing else for" in ln][-1]
-    held = float(line.split("the loop ran nothing else for ")[1].split(" ms")[0])
-    assert 1000 <= held <= 5000, line
-    assert "(raft follower, applied index" in line, line
+        for ln in f.logfile.read_text(errors="replace")[before:].splitlines():
+            if "the loop ran nothing else for at least " in ln:
+                ms = float(ln.split("for at least ")[1].split(" ms")[0])
+                if ms > held:
+                    held, line = ms, ln
+    assert held <= 5000, line
+    # its election timer ran out while it was stopped: it may be asking
+    # for (pre-)votes when the line is written
+    assert any(f"(raft {role}, applied index" in line
+               for role in ("follower", "candidate")), line
     assert "warn" in line, line
 
 

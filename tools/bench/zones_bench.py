@@ -388,7 +388,8 @@ def main():
                 print(f"# {have} zones, window {rnd + 1}: the next {args.window} created at "
                       f"{wrates[-1]:.0f}/s ({werrs} errors); CPU us per creation by node "
                       f"{cpu} (leader {leader}), snapshots by node {snaps}, client "
-                      f"{(me1.user + me1.system - me0.user - me0.system) * 1e6 / args.window:.0f}; "
+                      f"{(me1.user + me1.system - me0.user - me0.system) * 1e6 / args.window:.0f}"
+                      "; "
                       f"load {os.getloadavg()[0]:.1f}, steal {steal_since(m0):.0f} %; longest "
                       f"health answer by node {probe.report()}", flush=True)
                 for role, text in prof.items():
