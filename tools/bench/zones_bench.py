@@ -15,7 +15,11 @@ ports, nothing left running), then for each catalog size in --sizes:
      median of their creations/s, and each node's CPU per creation: the
      creation rate at this catalog size (the stretch of step 1 spans every
      size from the previous one, and at the first size times a cluster that
-     has just started), so sizes compare as the upserts do;
+     has just started), so sizes compare as the upserts do; per window also
+     the snapshots each node took and each node's longest health answer
+     with its time, and per size the windows' overall rate and the CPU per
+     creation of all nodes together (over every window, and over those in
+     which no node took a snapshot);
 
 while every node's GET /v1/health is probed every 20 ms (the longest answer
 of any node per stretch: a stall of a node's loop), and each node's
@@ -38,8 +42,10 @@ Usage: tools/bench/zones_bench.py [--bin build/node/quorumdns] [--sizes 10,10000
                                   [--clients 8] [--duration 10] [--bulk 0]
                                   [--create-clients N] [--perf SECONDS] [--with-a]
                                   [--rounds R] [--window W]
-Prints a Markdown table (upserts/s: the median of the rounds, with their
-range); figures go to BENCHMARKS.md.
+Every upsert round and window also prints the machine's steal time over it
+(/proc/stat: the share of CPU time the hypervisor gave to other guests,
+the noise of a shared machine).  Prints a Markdown table (upserts/s: the
+median of the rounds, with their range); figures go to BENCHMARKS.md.
 """
 import argparse
 import http.client
