@@ -459,18 +459,26 @@ static void check_names(struct bulk *b)
         pmap_flat_fini(&seen);
 }
 
+/* Answers a request that proposed nothing and frees it (before
+ * items_parsed sets up b->timer). */
+static void bulk_refuse(struct bulk *b, int http, const char *code, const char *message)
+{
+        node_http_reply_error(b->r, http, code, NULL, "%s", message);
+        node_http_release(b->r);
+        bulk_free(b);
+}
+
+static const char stopping[] =
+    "this node is stopping; no zone was created or deleted: retry on another node";
+
 /* The parse reads only the request's body; a node that is stopping
- * answers at once (b->timer is not set up yet). */
+ * answers at once. */
 static int parse_start(struct node_offload_job *job)
 {
         struct bulk *b = (struct bulk *)job;
         if (b->api->cluster->running)
                 return 0;
-        node_http_reply_error(b->r, 503, "NoQuorum", NULL,
-                              "this node is stopping; no zone was created or deleted: "
-                              "retry on another node");
-        node_http_release(b->r);
-        bulk_free(b);
+        bulk_refuse(b, 503, "NoQuorum", stopping);
         return -1;
 }
 
@@ -498,27 +506,21 @@ static void items_parsed(struct node_offload_job *job, int status)
 {
         struct bulk *b = (struct bulk *)job;
         if (status != 0) {
-                node_http_reply_error(b->r, 500, "Internal", NULL,
-                                      "cannot parse the request; nothing was created or "
-                                      "deleted");
+                bulk_refuse(b, 500, "Internal",
+                            "cannot parse the request; nothing was created or deleted");
         } else if (!b->api->cluster->running) {
-                node_http_reply_error(b->r, 503, "NoQuorum", NULL,
-                                      "this node is stopping; no zone was created or "
-                                      "deleted: retry on another node");
+                bulk_refuse(b, 503, "NoQuorum", stopping);
         } else if (!node_cluster_is_leader(b->api->cluster)) {
                 /* The parse waited behind other long work; the body is gone. */
-                node_http_reply_error(b->r, 503, "NoQuorum", NULL,
-                                      "leadership changed while the request was parsed; "
-                                      "no zone was created or deleted: retry");
+                bulk_refuse(b, 503, "NoQuorum",
+                            "leadership changed while the request was parsed; no zone "
+                            "was created or deleted: retry");
         } else {
                 uv_timer_init(b->api->loop, &b->timer);
                 b->timer.data = b;
                 check_names(b);
                 pump(b);
-                return;
         }
-        node_http_release(b->r);
-        bulk_free(b); /* b->timer was never set up */
 }
 
 void node_api_zones_bulk(struct node_http_request *r, void *ctx)

@@ -69,17 +69,19 @@ static void on_stall_timer(uv_timer_t *timer)
         uint64_t now = now_ns();
         uint64_t late = now > m->stall_due_ns ? now - m->stall_due_ns : 0;
         node_latency_add(&m->stall, late);
-        /* The timer's lateness: the loop was held that long at least (up to
-         * one period more). */
-        if (late > STALL_WARN_MS * 1000000ull && api->cluster != NULL)
-                LOG_WARN(
-                    "the loop ran nothing else for at least %.0f ms (raft %s, applied "
-                    "index %llu)",
-                    (double)late / 1e6,
-                    consensus_state_name(consensus_replica_state(&api->cluster->replica)),
-                    (unsigned long long)node_cluster_applied(api->cluster));
-        if (api->cluster != NULL)
-                note_term(m, consensus_replica_term(&api->cluster->replica));
+        if (api->cluster != NULL) {
+                struct consensus_replica *replica = &api->cluster->replica;
+                /* The timer's lateness: the loop was held that long at least
+                 * (up to one period more). */
+                if (late > STALL_WARN_MS * 1000000ull)
+                        LOG_WARN(
+                            "the loop ran nothing else for at least %.0f ms (raft %s, "
+                            "applied index %llu)",
+                            (double)late / 1e6,
+                            consensus_state_name(consensus_replica_state(replica)),
+                            (unsigned long long)node_cluster_applied(api->cluster));
+                note_term(m, consensus_replica_term(replica));
+        }
         m->stall_due_ns = now + STALL_PERIOD_MS * 1000000u;
         uv_timer_start(&m->stall_timer, on_stall_timer, STALL_PERIOD_MS, 0);
 }
