@@ -202,7 +202,7 @@ void node_api_import_abort(struct node_http_request *r, void *ctx);
 void node_api_imports_free(struct node_api *api);
 
 /* Loads master-file text (borrowed) into origin's zone of txn, adding to it
- * (dns_zonefile_load_part); -EIO when it cannot even be staged. */
+ * (dns_zonefile_load_part, from memory); -EIO when it cannot even be read. */
 int node_api_load_text(struct dns_txn *txn, const uint8_t *origin, const char *text,
                        size_t len, dns_zonefile_report_fn report, void *ctx,
                        struct dns_zonefile_stats *stats);

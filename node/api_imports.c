@@ -25,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <unistd.h>
 
 #include "dns/db.h"
 #include "dns/name.h"
@@ -195,20 +194,9 @@ int node_api_load_text(struct dns_txn *txn, const uint8_t *origin, const char *t
                        size_t len, dns_zonefile_report_fn report, void *ctx,
                        struct dns_zonefile_stats *stats)
 {
-        /* The loader reads files: the text goes through a private one. */
-        char path[] = "/tmp/quorumdns-import-XXXXXX";
-        int fd = mkstemp(path);
-        if (fd < 0 || write(fd, text, len) != (ssize_t)len) {
-                if (fd >= 0) {
-                        close(fd);
-                        unlink(path);
-                }
-                return -EIO;
-        }
-        close(fd);
-        int rc = dns_zonefile_load_part(txn, path, origin, report, ctx, stats);
-        unlink(path);
-        return rc == -EIO ? -EINVAL : rc;
+        int rc =
+            dns_zonefile_load_part(txn, text, len, "request", origin, report, ctx, stats);
+        return rc == -EINVAL || rc == -ENOMEM ? rc : rc < 0 ? -EIO : rc;
 }
 
 static void chunk_report(void *ctx, const char *file, unsigned line, const char *message)

@@ -7,7 +7,8 @@
  * origin), relative names, escapes, parentheses across lines, quoted ';',
  * the RFC 3597 generic form, every type the server is expected to carry,
  * and errors reported at the right file:line (syntax, missing SOA, CNAME
- * beside other data, out-of-zone owner, unknown directive, bad include).
+ * beside other data, out-of-zone owner, unknown directive, bad include),
+ * and a part sent by a client loaded from memory (dns_zonefile_load_part).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -481,6 +482,43 @@ static void test_missing_file_returns_errno(void **state)
         assert_int_equal(load(f, "does-not-exist", NULL), -ENOENT);
 }
 
+/* A part sent by a client: read from memory (no file), $INCLUDE refused,
+ * errors named by the caller's name and line, the last line without its
+ * newline still read, and lines longer than the stream's buffer whole. */
+static void test_part_from_memory(void **state)
+{
+        struct fixture *f = *state;
+        uint8_t origin[256];
+        assert_int_equal(dns_name_from_text("example.com.", origin), 0);
+        assert_int_equal(dns_txn_zone_create(&f->txn, origin, true), 0);
+        memcpy(f->origin, origin, sizeof(origin));
+        size_t big = 20000;
+        char *text = malloc(big + 256);
+        assert_non_null(text);
+        int n = snprintf(text, 256, "a A 192.0.2.1\n$INCLUDE /etc/hostname\nlong TXT ");
+        for (size_t i = 0; i < big / 8; i++)
+                n += snprintf(text + n, 16, "\"abcde\" ");
+        n += snprintf(text + n, 64, "\nb A 192.0.2.2");
+        assert_int_equal(dns_zonefile_load_part(&f->txn, text, (size_t)n, "body", origin,
+                                                report_cb, f, &f->stats),
+                         -EINVAL);
+        expect_error(f, "body:2:", "$INCLUDE is not allowed here");
+        assert_int_equal(f->stats.errors, 1);
+        rdata_of(f, "a.example.com.", DNS_TYPE_A, NULL, NULL);
+        uint16_t len;
+        rdata_of(f, "long.example.com.", DNS_TYPE_TXT, &len, NULL);
+        assert_int_equal(len, big / 8 * 6);
+        const uint8_t *rd = rdata_of(f, "b.example.com.", DNS_TYPE_A, &len, NULL);
+        assert_memory_equal(rd, "\xc0\x00\x02\x02", 4);
+        /* Empty text: nothing to add, no error. */
+        f->nreports = 0;
+        assert_int_equal(dns_zonefile_load_part(&f->txn, "", 0, "body", origin, report_cb,
+                                                f, &f->stats),
+                         0);
+        assert_int_equal(f->nreports, 0);
+        free(text);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -506,6 +544,7 @@ int main(void)
             T(test_error_inside_include_names_included_file),
             T(test_unbalanced_parentheses_and_quotes_reported),
             T(test_missing_file_returns_errno),
+            T(test_part_from_memory),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
