@@ -120,12 +120,16 @@ struct node_api_import {
         size_t nchunks, capchunks;
         struct api_rrset *routed; /* the text's ;quorumdns-rrset sets (api_routing.h) */
         size_t n_routed;
+        bool zone_dropped; /* db and txn freed (node_api_import_drop_zone) */
 };
 int node_api_import_parse(struct node_api_import *im, const uint8_t *origin,
                           const void *text, size_t len, const char *field_prefix);
 /* Appends the routed sets' UPSERTs to the actions (after any DELETE of a
  * replace, as their group rules expect); 0 or -ENOMEM. */
 int node_api_import_add_routed(struct node_api_import *im);
+/* Frees the parsed zone (some 60 KB however small the text) once the
+ * actions, which hold copies of what they need, are all that is used. */
+void node_api_import_drop_zone(struct node_api_import *im);
 void node_api_import_free(struct node_api_import *im);
 
 /* Route handlers (api_cluster.c, api_zones.c, api_changes.c). */

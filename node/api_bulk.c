@@ -374,6 +374,8 @@ static void parse_create(struct bulk *b, struct bulk_item *it, json_t *obj)
                           simple_error("Internal", NULL, "cannot parse the zone file"));
         else if (it->import->n > 0)
                 check_import(it);
+        /* The item waits for its proposal with only its actions. */
+        node_api_import_drop_zone(it->import);
         (void)b;
 }
 

@@ -208,7 +208,7 @@ static void import_report(void *ctx, const char *file, unsigned line, const char
 static int keep_chunk(struct node_api_import *im, void *chunk)
 {
         if (im->nchunks == im->capchunks) {
-                size_t cap = im->capchunks ? im->capchunks * 2 : 256;
+                size_t cap = im->capchunks ? im->capchunks * 2 : 8;
                 void **grown = realloc(im->chunks, cap * sizeof(*grown));
                 if (grown == NULL)
                         return -ENOMEM;
@@ -222,7 +222,9 @@ static int keep_chunk(struct node_api_import *im, void *chunk)
 static int add_action(struct node_api_import *im, struct cs_action action)
 {
         if (im->n == im->cap) {
-                size_t cap = im->cap ? im->cap * 2 : 256;
+                /* Small first: a bulk request holds 1,000 imports of a
+                 * few records each until they are proposed. */
+                size_t cap = im->cap ? im->cap * 2 : 8;
                 struct cs_action *grown = realloc(im->actions, cap * sizeof(*grown));
                 if (grown == NULL)
                         return -ENOMEM;
@@ -247,16 +249,27 @@ static int import_owner(const uint8_t *owner, const struct dns_rrsets *sets, voi
         owner = copy;
         for (unsigned s = 0; s < sets->count; s++) {
                 const struct dns_rrset_info *info = &sets->set[s];
-                struct cs_rdata *values = calloc(info->count, sizeof(*values));
+                /* The values and a copy of their data in one chunk: the
+                 * batch does not need the parsed zone, which a bulk request
+                 * frees (node_api_import_drop_zone). */
+                size_t bytes = info->count * sizeof(struct cs_rdata);
+                for (const uint8_t *rr = dns_rrset_next(sets, info, NULL); rr != NULL;
+                     rr = dns_rrset_next(sets, info, rr))
+                        bytes += dns_rr_rdlen(rr);
+                struct cs_rdata *values = malloc(bytes ? bytes : 1);
                 if (values == NULL || keep_chunk(im, values) != 0) {
                         free(values);
                         return -ENOMEM;
                 }
+                uint8_t *data = (uint8_t *)(values + info->count);
                 size_t k = 0;
                 for (const uint8_t *rr = dns_rrset_next(sets, info, NULL); rr != NULL;
-                     rr = dns_rrset_next(sets, info, rr))
-                        values[k++] =
-                            (struct cs_rdata){dns_rr_rdata(rr), dns_rr_rdlen(rr)};
+                     rr = dns_rrset_next(sets, info, rr)) {
+                        uint16_t len = dns_rr_rdlen(rr);
+                        memcpy(data, dns_rr_rdata(rr), len);
+                        values[k++] = (struct cs_rdata){data, len};
+                        data += len;
+                }
                 if (add_action(im, (struct cs_action){CS_ACTION_UPSERT,
                                                       {owner,
                                                        owner_len,
@@ -323,6 +336,16 @@ int node_api_import_add_routed(struct node_api_import *im)
         return 0;
 }
 
+void node_api_import_drop_zone(struct node_api_import *im)
+{
+        if (im->zone_dropped)
+                return;
+        dns_txn_abort(&im->txn);
+        dns_db_fini(&im->db);
+        im->zone = NULL;
+        im->zone_dropped = true;
+}
+
 void node_api_import_free(struct node_api_import *im)
 {
         for (size_t i = 0; i < im->n_routed; i++)
@@ -333,8 +356,7 @@ void node_api_import_free(struct node_api_import *im)
         free(im->chunks);
         free(im->actions);
         json_decref(im->errors);
-        dns_txn_abort(&im->txn);
-        dns_db_fini(&im->db);
+        node_api_import_drop_zone(im);
         memset(im, 0, sizeof(*im));
 }
 
