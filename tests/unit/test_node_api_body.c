@@ -2,6 +2,8 @@
  * test_node_api_body.c — validation of the API's write bodies (zone
  * creation, change batches) from JSON.
  *
+ * A zone file parsed for a bulk item: its actions outlive the parsed zone.
+ *
  * CIDR collection changes (POST /v1/cidrcollections/{id}/changes): blocks
  * of both families parsed into the command's form, every bad field named
  * with its JSON path.
@@ -12,6 +14,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +23,7 @@
 #include <cmocka.h>
 
 #include "dns/wire.h"
+#include "node/api.h"
 #include "node/api_body.h"
 #include "node/api_cidr.h"
 
@@ -261,6 +265,55 @@ static void test_cidr_change_names_every_bad_field(void **state)
         json_decref(body);
 }
 
+/* A bulk item keeps only the actions of its zone file: once the parsed
+ * zone is freed, they still hold every record's data, in chunks the import
+ * owns (the values array, then the bytes), none of it in the zone. */
+static bool owns_values(const struct node_api_import *im, const struct cs_rrset_spec *set)
+{
+        bool owned = false;
+        for (size_t c = 0; c < im->nchunks; c++)
+                owned |= im->chunks[c] == (const void *)set->values;
+        const uint8_t *data = (const uint8_t *)(set->values + set->count);
+        for (size_t k = 0; k < set->count; k++) {
+                owned &= set->values[k].data == data;
+                data += set->values[k].len;
+        }
+        return owned;
+}
+
+static void test_import_actions_outlive_the_parsed_zone(void **state)
+{
+        (void)state;
+        static const uint8_t origin[] = "\7example\3com";
+        const char *text = "a 300 A 192.0.2.1\na 300 A 192.0.2.2\nb 60 TXT \"hello\"\n";
+        struct node_api_import im;
+        assert_int_equal(node_api_import_parse(&im, origin, text, strlen(text), ""), 0);
+        node_api_import_drop_zone(&im);
+        assert_null(im.zone);
+        assert_int_equal(im.n, 2);
+        assert_int_equal(im.records, 3);
+        size_t seen = 0;
+        for (size_t i = 0; i < im.n; i++) {
+                const struct cs_rrset_spec *set = &im.actions[i].rrset;
+                assert_true(owns_values(&im, set));
+                if (set->type == DNS_TYPE_A) {
+                        assert_int_equal(set->count, 2);
+                        assert_int_equal(set->ttl, 300);
+                        assert_memory_equal(set->values[0].data, "\xc0\x00\x02\x01", 4);
+                        assert_memory_equal(set->values[1].data, "\xc0\x00\x02\x02", 4);
+                        seen++;
+                } else {
+                        assert_int_equal(set->type, DNS_TYPE_TXT);
+                        assert_int_equal(set->values[0].len, 6);
+                        assert_memory_equal(set->values[0].data, "\5hello", 6);
+                        seen++;
+                }
+        }
+        assert_int_equal(seen, 2);
+        node_api_import_drop_zone(&im); /* twice: nothing more to free */
+        node_api_import_free(&im);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -268,6 +321,7 @@ int main(void)
             cmocka_unit_test(test_long_zone_name_with_nameservers_is_accepted),
             cmocka_unit_test(test_bulk_item_too_long_for_default_ns_names_its_field),
             cmocka_unit_test(test_zone_spec_defaults),
+            cmocka_unit_test(test_import_actions_outlive_the_parsed_zone),
             cmocka_unit_test(test_zone_spec_lists_every_problem),
             cmocka_unit_test(test_batch_parses_actions_and_reports_each_bad_one),
             cmocka_unit_test(test_batch_without_changes_is_refused),
