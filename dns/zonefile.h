@@ -41,7 +41,8 @@ int dns_zonefile_load(struct dns_txn *txn, const char *path, const uint8_t *orig
  * chunk): text[0..len) read from memory and called `name` in reports, the
  * SOA may be missing, $INCLUDE is refused (it would read this machine's
  * files), and origin is required.  The records are added to the zone when
- * txn already has it (the chunks of one staged import). */
+ * txn already has it (the chunks of one staged import).  -EIO: the text
+ * could not be read (out of memory), nothing reported. */
 int dns_zonefile_load_part(struct dns_txn *txn, const char *text, size_t len,
                            const char *name, const uint8_t *origin,
                            dns_zonefile_report_fn report, void *ctx,

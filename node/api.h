@@ -102,11 +102,13 @@ void node_api_zone_spec_command(struct node_api_zone_spec *z, const char *reques
                                 struct cs_command *cmd);
 
 /* A master file parsed for an import into the zone origin: one UPSERT per
- * record set, pointing into a private db (im owns everything); its routed
- * sets (;quorumdns-rrset lines) are parsed too, and added as UPSERTs by
- * node_api_import_add_routed.  0, -EINVAL
+ * record set, with its own copy of the record data (im owns everything),
+ * and the parsed zone in a private db until node_api_import_drop_zone; its
+ * routed sets (;quorumdns-rrset lines) are parsed too, and added as UPSERTs
+ * by node_api_import_add_routed.  0, -EINVAL
  * (errors: [{"field": prefix "line N", "line": N, "message"}], at most
- * 100), -EIO (cannot stage the text) or -ENOMEM.  Free it either way. */
+ * 100), -EIO (this node could not read the text) or -ENOMEM.  Free it
+ * either way. */
 struct node_api_import {
         struct dns_db db;
         struct dns_txn txn;
@@ -127,7 +129,7 @@ int node_api_import_parse(struct node_api_import *im, const uint8_t *origin,
 /* Appends the routed sets' UPSERTs to the actions (after any DELETE of a
  * replace, as their group rules expect); 0 or -ENOMEM. */
 int node_api_import_add_routed(struct node_api_import *im);
-/* Frees the parsed zone (some 60 KB however small the text) once the
+/* Frees the parsed zone (about 95 KB however small the text) once the
  * actions, which hold copies of what they need, are all that is used. */
 void node_api_import_drop_zone(struct node_api_import *im);
 void node_api_import_free(struct node_api_import *im);
@@ -206,7 +208,8 @@ void node_api_import_abort(struct node_http_request *r, void *ctx);
 void node_api_imports_free(struct node_api *api);
 
 /* Loads master-file text (borrowed) into origin's zone of txn, adding to it
- * (dns_zonefile_load_part, from memory); -EIO when it cannot even be read. */
+ * (dns_zonefile_load_part, from memory): 0, -EINVAL (problems reported), or
+ * -EIO when this node could not read it (out of memory). */
 int node_api_load_text(struct dns_txn *txn, const uint8_t *origin, const char *text,
                        size_t len, dns_zonefile_report_fn report, void *ctx,
                        struct dns_zonefile_stats *stats);

@@ -428,6 +428,9 @@ static void import_parse(struct node_offload_job *job)
         j->rc = node_api_import_parse(&j->im, j->origin, j->body, j->body_len, "");
         free(j->body);
         j->body = NULL;
+        /* Only a replace compares the zone with the file (import_parsed). */
+        if (!j->replace)
+                node_api_import_drop_zone(&j->im);
 }
 
 static void import_job_free(struct import_job *j)
@@ -486,7 +489,7 @@ static void import_parsed(struct node_offload_job *job, int status)
                 : NULL;
         if (status != 0 || j->rc == -EIO) {
                 node_http_reply_error(r, 500, "Internal", NULL,
-                                      "cannot stage the import");
+                                      "this node could not read the import");
         } else if (j->rc == -EINVAL) {
                 node_api_reply_errors(r, j->im.errors);
         } else if (j->rc != 0) {

@@ -196,7 +196,7 @@ int node_api_load_text(struct dns_txn *txn, const uint8_t *origin, const char *t
 {
         int rc =
             dns_zonefile_load_part(txn, text, len, "request", origin, report, ctx, stats);
-        return rc == -EINVAL || rc == -ENOMEM ? rc : rc < 0 ? -EIO : rc;
+        return rc == 0 || rc == -EINVAL ? rc : -EIO;
 }
 
 static void chunk_report(void *ctx, const char *file, unsigned line, const char *message)
@@ -318,7 +318,8 @@ static void chunk_parsed(struct node_offload_job *job, int status)
         struct node_import *s = j->s;
         struct node_http_request *r = j->r;
         if (status != 0 || j->rc == -EIO) {
-                node_http_reply_error(r, 500, "Internal", NULL, "cannot stage the chunk");
+                node_http_reply_error(r, 500, "Internal", NULL,
+                                      "this node could not read the chunk");
         } else if (s->dropped) {
                 node_http_reply_error(r, 404, "NoSuchImport", "id",
                                       "the import was discarded while this chunk was "
