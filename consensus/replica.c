@@ -89,14 +89,25 @@ static bool is_member(void *ctx, raft_id id)
 static void on_watch(uv_timer_t *timer)
 {
         struct consensus_replica *r = timer->data;
-        if (r->fence.failed && !r->failed_told && !r->closing) {
+        int state = raft_state(&r->raft);
+        if (!r->failed_told && !r->closing &&
+            (r->fence.failed || (state == RAFT_UNAVAILABLE && r->last_state > 0))) {
                 r->failed_told = true;
+                if (r->fence.failed)
+                        snprintf(r->failure, sizeof(r->failure), "%s", r->fence.message);
+                else
+                        snprintf(
+                            r->failure, sizeof(r->failure),
+                            "raft stopped on its own (it was %s; libraft: %s), and "
+                            "would leave this node answering from a state that no "
+                            "longer follows the cluster",
+                            consensus_state_name((enum consensus_state)r->last_state),
+                            raft_errmsg(&r->raft));
                 if (r->failed_cb != NULL)
                         r->failed_cb(r);
                 if (r->closing)
                         return;
         }
-        int state = raft_state(&r->raft);
         raft_id leader = 0;
         const char *address = NULL;
         raft_leader(&r->raft, &leader, &address);

@@ -124,12 +124,15 @@ struct consensus_replica {
         bool authenticated; /* transport is consensus/transport.c */
         bool closing;       /* consensus_replica_close was called */
         uint64_t drain_deadline;
-        /* A failed log write (logfence.h): no more proposals, and
+        /* A failed log write (logfence.h: no more proposals), or raft
+         * turned unavailable while nobody closed it (libraft does so when
+         * a step it took failed, and then ignores every message):
          * failed_cb(replica) runs once, from the loop, with the reason in
-         * fence.message; the owner should stop the node. */
+         * `failure`; the owner should stop the node. */
         struct consensus_logfence fence;
         void (*failed_cb)(struct consensus_replica *replica);
         bool failed_told;
+        char failure[512];
         char error[512];
 };
 

@@ -264,7 +264,9 @@ static void on_replica_failed(struct consensus_replica *r)
 {
         struct node_cluster *c =
             (struct node_cluster *)((char *)r - offsetof(struct node_cluster, replica));
-        failstop(c, r->fence.message);
+        /* An apply that failed makes raft unavailable too: its own reason
+         * first. */
+        failstop(c, c->failing ? c->fsm.failmsg : r->failure);
 }
 
 /* Runs inside raft's apply: only schedules the stop. */

@@ -15,6 +15,8 @@ The disk-full case is in tests/faults/test_disk_clock.py.
 
 import time
 
+import pytest
+
 
 from cluster_util import change
 
@@ -190,3 +192,43 @@ def test_failed_zone_publishes_are_redone(cluster_factory):
     log = c[2].log(6000)
     print("\n".join(x for x in log.splitlines() if "publish" in x or "DNS serves" in x))
     assert "publishing a new zone to DNS failed" in log, log
+
+
+
+def test_raft_that_stops_on_its_own_stops_the_node(cluster_factory):
+    """libraft 0.15 turns itself unavailable when a step it takes on a
+    message or a tick fails (here: a follower's term cannot be written, its
+    metadata files made immutable with chattr +i, when the leader is killed
+    and an election begins), and then ignores every message.  The node would
+    go on answering DNS from a state that no longer follows the cluster,
+    and the leader's messages to it pile up unanswered (at 1.2 M zones a
+    leader's queue to such a node grew to 19 GB and the leader was killed
+    by the kernel).  The node stops instead, exit 3 with the reason;
+    restarted with its files writable, it converges."""
+    import subprocess
+    c = cluster_factory().start(3)
+    zone = "unavail.test."
+    c.create_zone(zone)
+    ld = c.leader()
+    f = next(i for i in (1, 2, 3) if i != ld.id)
+    meta = sorted(str(p) for p in c[f].data_dir.glob("metadata*"))
+    assert meta, list(c[f].data_dir.iterdir())
+    if subprocess.run(["chattr", "+i", *meta], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available on this file system")
+    try:
+        c[f].expected_exit = 3
+        ld.kill()
+        rc = wait_exit(c[f], 15)
+        log = c[f].log(6000)
+        assert rc == 3, f"n{f} exited {rc}:\n{log}"
+        assert "raft stopped on its own" in log and "stopping:" in log, log
+    finally:
+        subprocess.run(["chattr", "-i", *meta], capture_output=True)
+    ld.start()
+    third = next(i for i in (1, 2, 3) if i not in (ld.id, f))
+    leader = c.wait_leader([ld.id, third], timeout=15)
+    r = post_changes(leader, zone, [change("CREATE", f"after.{zone}", "A", ["192.0.2.7"])])
+    assert r.status == 200, r
+    c[f].start()
+    c.wait_dns([c[1], c[2], c[3]], f"after.{zone}", "A", {"192.0.2.7"}, timeout=20)
+    c.check_alive([1, 2, 3])
