@@ -12,10 +12,11 @@ ports, nothing left running), then for each catalog size in --sizes:
      with --clients clients; reports upserts/s and p50/p99 latency;
   3. reports every node's RSS and the RSS per zone;
   4. with --window W, creates W more zones --rounds times and reports the
-     median of their creations/s, and each node's CPU per creation: the
-     creation rate at this catalog size (the stretch of step 1 spans every
-     size from the previous one, and at the first size times a cluster that
-     has just started), so sizes compare as the upserts do; per window also
+     median of their creations/s, and each node's CPU per creation (its loop
+     and its other threads apart): the creation rate at this catalog size
+     (the stretch of step 1 spans every size from the previous one, and at
+     the first size times a cluster that has just started), so sizes compare
+     as the upserts do; per window also
      the snapshots each node took and each node's longest health answer
      with its time, and per size the windows' overall rate and the CPU per
      creation of all nodes together (over every window, and over those in
@@ -250,6 +251,15 @@ def cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])
 
 
+def loop_ticks(pid):
+    """User + system CPU time of pid's main thread (the node's loop) so far,
+    in clock ticks; the rest of cpu_ticks(pid) is its other threads' (raft's
+    worker and the API pool: snapshot encoding and writing, bulk parsing)."""
+    with open(f"/proc/{pid}/task/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
 def machine_ticks():
     """(all, stolen) CPU ticks of the machine so far, from /proc/stat: time
     the hypervisor gave to others is the noise of a shared machine."""
@@ -372,12 +382,14 @@ def main():
                 snaps0 = {i: metrics(cl, i).get("snapshots", 0) for i in cl.procs}
                 probe = Prober(cl)
                 cpu0 = {i: cpu_ticks(p.pid) for i, p in cl.procs.items()}
+                loop0 = {i: loop_ticks(p.pid) for i, p in cl.procs.items()}
                 m0 = machine_ticks()
                 me0 = os.times()
                 wtook, werrs = create_zones(cl, leader, have, have + args.window,
                                             args.create_clients or args.clients,
                                             args.bulk, args.with_a)
                 cpu1 = {i: cpu_ticks(p.pid) for i, p in cl.procs.items()}
+                loop1 = {i: loop_ticks(p.pid) for i, p in cl.procs.items()}
                 me1 = os.times()
                 probe.end()
                 snaps = {i: int(metrics(cl, i).get("snapshots", 0) - snaps0[i])
@@ -389,11 +401,17 @@ def main():
                 hz = os.sysconf("SC_CLK_TCK")
                 cpu = {i: f"{(cpu1[i] - cpu0[i]) * 1e6 / hz / args.window:.0f}"
                        for i in cl.procs}
+                # loop + other threads, by node
+                per = 1e6 / hz / args.window
+                split = {i: f"{(loop1[i] - loop0[i]) * per:.0f}+"
+                            f"{(cpu1[i] - cpu0[i] - loop1[i] + loop0[i]) * per:.0f}"
+                         for i in cl.procs}
                 wcpu.append((sum(cpu1[i] - cpu0[i] for i in cl.procs) * 1e6 / hz / args.window,
                              sum(snaps.values())))
                 print(f"# {have} zones, window {rnd + 1}: the next {args.window} created at "
                       f"{wrates[-1]:.0f}/s ({werrs} errors); CPU us per creation by node "
-                      f"{cpu} (leader {leader}), snapshots by node {snaps}, client "
+                      f"{cpu} (loop+others {split}; leader {leader}), snapshots by node {snaps}, "
+                      "client "
                       f"{(me1.user + me1.system - me0.user - me0.system) * 1e6 / args.window:.0f}"
                       "; "
                       f"load {os.getloadavg()[0]:.1f}, steal {steal_since(m0):.0f} %; longest "
