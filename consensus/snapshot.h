@@ -72,6 +72,10 @@ size_t cs_snapshot_frozen_loop_items(const struct cs_frozen *view);
 /* Zone comparisons the encoding made to put the zones in name order: only
  * those the applying thread took out of order are sorted and placed. */
 size_t cs_snapshot_frozen_order_cmps(const struct cs_frozen *view);
+/* Times a view frozen with cs_snapshot_freeze grew its arrays while it was
+ * filled: 0, it has room from its freeze for every zone and record set
+ * there were (the walk holds the lock the applying thread waits for). */
+size_t cs_snapshot_frozen_grows(const struct cs_frozen *view);
 
 /* out must be initialised and empty; on failure it is left empty. 0,
  * -EBADMSG, -EPROTO (version), -EINVAL (inconsistent) or -ENOMEM. */

@@ -244,6 +244,10 @@ static void interleaved_changes_leave_the_freeze_state(void **state)
                         churn(&w);
                 size_t on_loop = cs_snapshot_frozen_loop_items(f);
                 assert_true(on_loop > 0);
+                /* Sized at the freeze: the walk never grew an array under
+                 * the lock, deletions, creations and copies on write
+                 * included. */
+                assert_int_equal(cs_snapshot_frozen_grows(f), 0);
                 void *got;
                 size_t got_len;
                 assert_int_equal(cs_snapshot_encode_frozen(f, &got, &got_len), 0);
