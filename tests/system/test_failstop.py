@@ -7,16 +7,18 @@ node processes (cluster_util.py; run like test_cluster.py):
   hook QDNS_FAULT_APPLY_NOMEM of a QDNS_FAULT_HOOKS build) stops the node
   with exit 3 and a clear line, without counting the entry applied; on
   restart it applies the entry from its log and converges;
+- a node whose raft turns unavailable on its own (its term made unwritable)
+  stops with exit 3 and converges once restarted;
 - a DNS publish that fails (injected through QDNS_FAULT_PUBLISH_FAIL) is
   retried from the replicated state until the served view matches it.
 
 The disk-full case is in tests/faults/test_disk_clock.py.
 """
 
+import subprocess
 import time
 
 import pytest
-
 
 from cluster_util import change
 
@@ -194,7 +196,6 @@ def test_failed_zone_publishes_are_redone(cluster_factory):
     assert "publishing a new zone to DNS failed" in log, log
 
 
-
 def test_raft_that_stops_on_its_own_stops_the_node(cluster_factory):
     """libraft 0.15 turns itself unavailable when a step it takes on a
     message or a tick fails (here: a follower's term cannot be written, its
@@ -205,7 +206,6 @@ def test_raft_that_stops_on_its_own_stops_the_node(cluster_factory):
     leader's queue to such a node grew to 19 GB and the leader was killed
     by the kernel).  The node stops instead, exit 3 with the reason;
     restarted with its files writable, it converges."""
-    import subprocess
     c = cluster_factory().start(3)
     zone = "unavail.test."
     c.create_zone(zone)

@@ -16,11 +16,10 @@ ports, nothing left running), then for each catalog size in --sizes:
      and its other threads apart): the creation rate at this catalog size
      (the stretch of step 1 spans every size from the previous one, and at
      the first size times a cluster that has just started), so sizes compare
-     as the upserts do; per window also
-     the snapshots each node took and each node's longest health answer
-     with its time, and per size the windows' overall rate and the CPU per
-     creation of all nodes together (over every window, and over those in
-     which no node took a snapshot);
+     as the upserts do; per window also the snapshots each node took and
+     each node's longest health answer with its time, and per size the
+     windows' overall rate and the CPU per creation of all nodes together
+     (over every window, and over those in which no node took a snapshot);
 
 while every node's GET /v1/health is probed every 20 ms (the longest answer
 of any node per stretch: a stall of a node's loop), and each node's
@@ -244,20 +243,33 @@ def current_leader(cl, before):
     return now
 
 
+def stat_ticks(path):
+    """User + system CPU time in a /proc stat file, in clock ticks."""
+    with open(path) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
 def cpu_ticks(pid):
     """User + system CPU time of pid so far, in clock ticks."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
+    return stat_ticks(f"/proc/{pid}/stat")
 
 
-def loop_ticks(pid):
-    """User + system CPU time of pid's main thread (the node's loop) so far,
-    in clock ticks; the rest of cpu_ticks(pid) is its other threads' (raft's
-    worker and the API pool: snapshot encoding and writing, bulk parsing)."""
-    with open(f"/proc/{pid}/task/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
+def thread_ticks(pid):
+    """(main thread, other threads) user + system CPU time of pid so far,
+    in clock ticks: the node's loop, and raft's worker and the API pool
+    (snapshot encoding and writing, bulk parsing)."""
+    main = other = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            t = stat_ticks(f"/proc/{pid}/task/{tid}/stat")
+        except OSError:  # a thread that ended meanwhile
+            continue
+        if int(tid) == pid:
+            main = t
+        else:
+            other += t
+    return main, other
 
 
 def machine_ticks():
@@ -382,14 +394,14 @@ def main():
                 snaps0 = {i: metrics(cl, i).get("snapshots", 0) for i in cl.procs}
                 probe = Prober(cl)
                 cpu0 = {i: cpu_ticks(p.pid) for i, p in cl.procs.items()}
-                loop0 = {i: loop_ticks(p.pid) for i, p in cl.procs.items()}
+                thr0 = {i: thread_ticks(p.pid) for i, p in cl.procs.items()}
                 m0 = machine_ticks()
                 me0 = os.times()
                 wtook, werrs = create_zones(cl, leader, have, have + args.window,
                                             args.create_clients or args.clients,
                                             args.bulk, args.with_a)
                 cpu1 = {i: cpu_ticks(p.pid) for i, p in cl.procs.items()}
-                loop1 = {i: loop_ticks(p.pid) for i, p in cl.procs.items()}
+                thr1 = {i: thread_ticks(p.pid) for i, p in cl.procs.items()}
                 me1 = os.times()
                 probe.end()
                 snaps = {i: int(metrics(cl, i).get("snapshots", 0) - snaps0[i])
@@ -403,8 +415,8 @@ def main():
                        for i in cl.procs}
                 # loop + other threads, by node
                 per = 1e6 / hz / args.window
-                split = {i: f"{(loop1[i] - loop0[i]) * per:.0f}+"
-                            f"{(cpu1[i] - cpu0[i] - loop1[i] + loop0[i]) * per:.0f}"
+                split = {i: f"{(thr1[i][0] - thr0[i][0]) * per:.0f}+"
+                            f"{(thr1[i][1] - thr0[i][1]) * per:.0f}"
                          for i in cl.procs}
                 wcpu.append((sum(cpu1[i] - cpu0[i] for i in cl.procs) * 1e6 / hz / args.window,
                              sum(snaps.values())))
