@@ -4,8 +4,9 @@
  * Start: transport → io (auto-recovery off, fast reconnect) → raft (timeouts,
  * pre-vote, snapshot policy) → bootstrap (refused harmlessly when the data
  * directory already has state) → start → watch timer.  Close runs the other
- * way, and the io and transport are closed only from raft_close's callback
- * (closing them earlier crashes libraft 0.15).
+ * way; the io and transport close inside raft_close (closing them earlier
+ * crashes libraft 0.15), and their memory is freed only once the loop has
+ * run dry (consensus_replica_release: libraft's late close callbacks).
  */
 #include "consensus/replica.h"
 
@@ -64,10 +65,21 @@ static bool port_free(const char *address)
 
 static void free_transport(struct consensus_replica *r)
 {
+        if (!(r->open & OPEN_TRANSPORT))
+                return;
+        r->open &= ~OPEN_TRANSPORT;
         if (r->authenticated)
                 consensus_transport_fini(&r->transport);
         else
                 raft_uv_tcp_close(&r->transport);
+}
+
+void consensus_replica_release(struct consensus_replica *r)
+{
+        if (r->open & OPEN_IO)
+                raft_uv_close(&r->io);
+        r->open &= ~OPEN_IO;
+        free_transport(r);
 }
 
 /* Raft talks only with the servers of its configuration (RAFT_NOTES: 0.15
@@ -223,11 +235,8 @@ undo:
         if (r->open & OPEN_RAFT) {
                 consensus_replica_close(r, NULL);
                 uv_run(loop, UV_RUN_NOWAIT);
-        } else {
-                if (r->open & OPEN_IO)
-                        raft_uv_close(&r->io);
-                free_transport(r);
         }
+        consensus_replica_release(r);
         return rc > 0 ? consensus_error_of_raft(rc) : (rc ? rc : -EIO);
 }
 
@@ -549,11 +558,21 @@ static void transport_done(struct consensus_replica *r)
                 r->close_cb(r);
 }
 
+/* raft, its log and its io are closed.  libraft 0.15's io may still run its
+ * close callback again: each late completion of its own closing (a log
+ * segment's writer, for one; it does not wait for those) checks whether
+ * everything is closed and, finding so, calls the callback once more (seen
+ * under ASan in a stop under writes: the io's memory already freed here,
+ * read as the callback's argument).  So what raft freed is forgotten (a
+ * second pass frees nothing and calls nobody), and the io and transport are
+ * freed only by consensus_replica_release, once the loop has run dry. */
 static void on_raft_closed(struct raft *raft)
 {
         struct consensus_replica *r = raft->data;
-        raft_uv_close(&r->io);
-        free_transport(r);
+        raft->close_cb = NULL;
+        raft->address = NULL;
+        memset(&raft->log, 0, sizeof(raft->log));
+        memset(&raft->configuration, 0, sizeof(raft->configuration));
         transport_done(r);
 }
 

@@ -199,9 +199,15 @@ int consensus_replica_member_remove(struct consensus_replica *replica, raft_id i
                                     consensus_change_cb cb, void *ctx);
 
 /* Refuses new proposals, waits (at most 500 ms) until no log write is in
- * flight, then closes raft, its log and transport; close_cb when everything
- * is gone. */
+ * flight, then closes raft, its log and transport; close_cb when they are
+ * closed.  Their memory is freed by consensus_replica_release. */
 void consensus_replica_close(struct consensus_replica *replica,
                              void (*close_cb)(struct consensus_replica *replica));
+
+/* Frees raft's io and transport after consensus_replica_close's callback,
+ * once the loop has run dry (uv_run returned with nothing left to close):
+ * libraft 0.15 may still touch them from late close callbacks until then.
+ * Also before starting the same replica again.  Idempotent. */
+void consensus_replica_release(struct consensus_replica *replica);
 
 #endif

@@ -522,3 +522,8 @@ int node_cluster_close(struct node_cluster *c, void (*closed_cb)(struct node_clu
         consensus_replica_close(&c->replica, on_replica_closed);
         return 0;
 }
+
+void node_cluster_release(struct node_cluster *c)
+{
+        consensus_replica_release(&c->replica);
+}

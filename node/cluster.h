@@ -199,6 +199,9 @@ int node_cluster_start(struct node_cluster *c, uv_loop_t *loop,
  * replica; closed_cb (may be NULL) once all of it is closed.  -EALREADY (and
  * no callback) when not running. */
 int node_cluster_close(struct node_cluster *c, void (*closed_cb)(struct node_cluster *c));
+/* Frees what raft keeps after its close (consensus_replica_release): after
+ * the loop has run dry.  A cluster never started has nothing to free. */
+void node_cluster_release(struct node_cluster *c);
 
 bool node_cluster_is_leader(struct node_cluster *c);
 /* True while this node's log holds no raft configuration: a node started

@@ -675,6 +675,7 @@ int main(int argc, char **argv)
                           NODE_CLOSING_NET_MS / 1000);
                 return node.cluster.exit_code != 0 ? node.cluster.exit_code : 1;
         }
+        node_cluster_release(&node.cluster); /* the loop has run dry */
         if (uv_loop_close(node.loop) != 0)
                 LOG_WARN("shutdown: the loop still has handles");
         dns_qlog_close(node.qlog); /* every DNS server is closed */

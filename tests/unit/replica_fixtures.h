@@ -129,15 +129,22 @@ static void start_one(struct cluster *c, int i)
 
 static void on_closed(struct consensus_replica *r)
 {
-        (void)r;
+        *(bool *)r->data = true;
 }
 
 static void stop_one(struct cluster *c, int i)
 {
+        bool closed = false;
+        c->replica[i].data = &closed;
         consensus_replica_close(&c->replica[i], on_closed);
         c->running[i] = false;
+        while (!closed)
+                uv_run(&c->loop, UV_RUN_ONCE);
+        /* The other replicas keep the loop busy: a few rounds for the late
+         * close callbacks of this one's io, then its memory goes. */
         for (int k = 0; k < 50; k++)
                 uv_run(&c->loop, UV_RUN_NOWAIT);
+        consensus_replica_release(&c->replica[i]);
 }
 
 static void on_tick(uv_timer_t *t)
