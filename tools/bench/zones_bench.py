@@ -243,11 +243,16 @@ def current_leader(cl, before):
     return now
 
 
-def stat_ticks(path):
-    """User + system CPU time in a /proc stat file, in clock ticks."""
+def stat_user_sys(path):
+    """(user, system) CPU time in a /proc stat file, in clock ticks."""
     with open(path) as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
+    return int(fields[11]), int(fields[12])
+
+
+def stat_ticks(path):
+    """User + system CPU time in a /proc stat file, in clock ticks."""
+    return sum(stat_user_sys(path))
 
 
 def cpu_ticks(pid):
@@ -256,20 +261,20 @@ def cpu_ticks(pid):
 
 
 def thread_ticks(pid):
-    """(main thread, other threads) user + system CPU time of pid so far,
-    in clock ticks: the node's loop, and raft's worker and the API pool
-    (snapshot encoding and writing, bulk parsing)."""
-    main = other = 0
+    """(main thread, other threads, main thread's system part) user + system
+    CPU time of pid so far, in clock ticks: the node's loop, and raft's
+    worker and the API pool (snapshot encoding and writing, bulk parsing)."""
+    main = other = main_sys = 0
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
-            t = stat_ticks(f"/proc/{pid}/task/{tid}/stat")
+            user, system = stat_user_sys(f"/proc/{pid}/task/{tid}/stat")
         except OSError:  # a thread that ended meanwhile
             continue
         if int(tid) == pid:
-            main = t
+            main, main_sys = user + system, system
         else:
-            other += t
-    return main, other
+            other += user + system
+    return main, other, main_sys
 
 
 def machine_ticks():
@@ -413,16 +418,18 @@ def main():
                 hz = os.sysconf("SC_CLK_TCK")
                 cpu = {i: f"{(cpu1[i] - cpu0[i]) * 1e6 / hz / args.window:.0f}"
                        for i in cl.procs}
-                # loop + other threads, by node
+                # loop (of which the kernel's) + other threads, by node
                 per = 1e6 / hz / args.window
-                split = {i: f"{(thr1[i][0] - thr0[i][0]) * per:.0f}+"
+                split = {i: f"{(thr1[i][0] - thr0[i][0]) * per:.0f}"
+                            f"({(thr1[i][2] - thr0[i][2]) * per:.0f})+"
                             f"{(thr1[i][1] - thr0[i][1]) * per:.0f}"
                          for i in cl.procs}
                 wcpu.append((sum(cpu1[i] - cpu0[i] for i in cl.procs) * 1e6 / hz / args.window,
                              sum(snaps.values())))
                 print(f"# {have} zones, window {rnd + 1}: the next {args.window} created at "
                       f"{wrates[-1]:.0f}/s ({werrs} errors); CPU us per creation by node "
-                      f"{cpu} (loop+others {split}; leader {leader}), snapshots by node {snaps}, "
+                      f"{cpu} (loop(kernel)+others {split}; leader {leader}), "
+                      f"snapshots by node {snaps}, "
                       "client "
                       f"{(me1.user + me1.system - me0.user - me0.system) * 1e6 / args.window:.0f}"
                       "; "
