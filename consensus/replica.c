@@ -234,7 +234,8 @@ undo:
         /* Nothing has run on the loop yet: tear down synchronously. */
         if (r->open & OPEN_RAFT) {
                 consensus_replica_close(r, NULL);
-                uv_run(loop, UV_RUN_NOWAIT);
+                while (!r->raft_closed) /* raft_start may have queued work */
+                        uv_run(loop, UV_RUN_ONCE);
         }
         consensus_replica_release(r);
         return rc > 0 ? consensus_error_of_raft(rc) : (rc ? rc : -EIO);
@@ -569,6 +570,7 @@ static void transport_done(struct consensus_replica *r)
 static void on_raft_closed(struct raft *raft)
 {
         struct consensus_replica *r = raft->data;
+        r->raft_closed = true;
         raft->close_cb = NULL;
         raft->address = NULL;
         memset(&raft->log, 0, sizeof(raft->log));

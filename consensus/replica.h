@@ -123,6 +123,7 @@ struct consensus_replica {
         unsigned open;      /* what is initialized, for closing in order */
         bool authenticated; /* transport is consensus/transport.c */
         bool closing;       /* consensus_replica_close was called */
+        bool raft_closed;   /* ... and raft_close's callback came */
         uint64_t drain_deadline;
         /* A failed log write (logfence.h: no more proposals), or raft
          * turned unavailable while nobody closed it (libraft does so when
