@@ -170,6 +170,7 @@ int consensus_replica_start(struct consensus_replica *r, uv_loop_t *loop,
         }
         r->open |= OPEN_IO;
         consensus_logfence_install(r);
+        consensus_compacted_install(r);
         /* raft_uv implements async_work but says version 1; an FSM with
          * asynchronous snapshots (version 3) needs version 2 (RAFT_NOTES). */
         r->io.version = 2;

@@ -29,6 +29,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "consensus/compacted.h"
 #include "consensus/logfence.h"
 #include "consensus/transport.h"
 
@@ -131,6 +132,8 @@ struct consensus_replica {
          * failed_cb(replica) runs once, from the loop, with the reason in
          * `failure`; the owner should stop the node. */
         struct consensus_logfence fence;
+        /* Appends reaching below the snapshot, trimmed (compacted.h). */
+        struct consensus_compacted compacted;
         void (*failed_cb)(struct consensus_replica *replica);
         bool failed_told;
         char failure[512];
