@@ -19,6 +19,12 @@
  * the failing allocator must return -ENOMEM and leave the map as it was.
  * Walk counting: pmap_flat_walk and pmap_flat_next add to
  * pmap_stats_walked, puts, gets and dels do not.
+ *
+ * Big tables double by a move (the old table beside the new one, a few
+ * slots moved per write): the reference runs go through several moves,
+ * and a move is checked on its own: lookups, replaces and deletions of
+ * items on either side, a walk in slices that deletes as it goes, a
+ * reserve for many that ends the move, and a failed reserve during one.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -407,6 +413,148 @@ static void test_flat_walks_counted_changes_not(void **state)
         pmap_flat_fini(&map);
 }
 
+static void test_flat_against_reference_through_moves(void **state)
+{
+        few_hashes = false;
+        against_reference(true, 0, 300000, 900000);
+}
+
+/* A table of `n` items that has just started a move (old table beside the
+ * new one, a few slots moved). */
+static void start_move(struct pmap_flat *map, struct item *items, size_t n)
+{
+        pmap_flat_init(map);
+        assert_int_equal(pmap_flat_reserve(map, n), 0);
+        for (size_t i = 0; i < n; i++) {
+                items[i] = (struct item){i, 1};
+                pmap_flat_put(map, key_hash(i), &items[i].key, &items[i], item_match);
+        }
+        assert_null(map->move);
+        size_t cap = map->cap;
+        assert_int_equal(pmap_flat_reserve(map, cap / 2 - n + 1), 0);
+        assert_non_null(map->move);
+        assert_int_equal(map->cap, 2 * cap);
+        assert_int_equal(map->count, n);
+}
+
+static void test_flat_move_keeps_every_item_reachable(void **state)
+{
+        few_hashes = false;
+        enum { n = 6000 }; /* 16,384 slots, moved to 32,768 */
+        struct pmap_flat map;
+        struct item *items = calloc(n + 2000, sizeof(*items));
+        struct item *again = calloc(n, sizeof(*again));
+        start_move(&map, items, n);
+        for (uint64_t i = 0; i < n; i++)
+                assert_ptr_equal(pmap_flat_get(&map, key_hash(i), &i, item_match),
+                                 &items[i]);
+        /* Replaces (each moves a few slots) and deletions (none) while
+         * most items are still in the old table, then new items until the
+         * move is over. */
+        for (uint64_t i = 0; i < n; i += 30) {
+                again[i] = (struct item){i, 2};
+                assert_ptr_equal(pmap_flat_put(&map, key_hash(i), &again[i].key,
+                                               &again[i], item_match),
+                                 &items[i]);
+        }
+        for (uint64_t i = 1; i < n; i += 3)
+                assert_ptr_equal(pmap_flat_del(&map, key_hash(i), &i, item_match),
+                                 &items[i]);
+        assert_non_null(map.move);
+        size_t live = n - (n + 1) / 3;
+        assert_int_equal(map.count, live);
+        uint64_t k = n;
+        for (; map.move != NULL; k++) {
+                assert_true(k < n + 2000);
+                items[k] = (struct item){k, 1};
+                assert_int_equal(pmap_flat_reserve(&map, 1), 0);
+                assert_null(pmap_flat_put(&map, key_hash(k), &items[k].key, &items[k],
+                                          item_match));
+        }
+        assert_int_equal(map.count, live + (k - n));
+        for (uint64_t i = 0; i < k; i++) {
+                const struct item *want = i >= n        ? &items[i]
+                                          : i % 30 == 0 ? &again[i]
+                                          : i % 3 == 1  ? NULL
+                                                        : &items[i];
+                assert_ptr_equal(pmap_flat_get(&map, key_hash(i), &i, item_match), want);
+        }
+        pmap_flat_fini(&map);
+        free(items);
+        free(again);
+}
+
+/* A walk in slices during a move sees each item once, also when it
+ * deletes every other item it is given (stepping the cursor back). */
+static void test_flat_walk_during_a_move_deletes_as_it_goes(void **state)
+{
+        few_hashes = false;
+        enum { n = 6000 };
+        struct pmap_flat map;
+        struct item *items = calloc(n, sizeof(*items));
+        start_move(&map, items, n);
+        unsigned char *seen = calloc(n, 1);
+        size_t cursor = 0, visits = 0;
+        struct item *it;
+        while ((it = pmap_flat_next(&map, &cursor)) != NULL) {
+                seen[it->key]++;
+                visits++;
+                if (it->key % 2 == 0) {
+                        assert_ptr_equal(
+                            pmap_flat_del(&map, key_hash(it->key), &it->key, item_match),
+                            it);
+                        cursor--;
+                }
+        }
+        assert_int_equal(visits, n);
+        for (size_t i = 0; i < n; i++)
+                assert_int_equal(seen[i], 1);
+        assert_int_equal(map.count, n / 2);
+        size_t odd = 0;
+        cursor = 0;
+        while ((it = pmap_flat_next(&map, &cursor)) != NULL) {
+                assert_int_equal(it->key % 2, 1);
+                odd++;
+        }
+        assert_int_equal(odd, n / 2);
+        pmap_flat_fini(&map);
+        free(items);
+        free(seen);
+}
+
+/* A reserve for more than the new table holds ends the move at once; one
+ * that cannot allocate leaves the map (and its move) as it was. */
+static void test_flat_reserve_during_a_move(void **state)
+{
+        few_hashes = false;
+        enum { n = 6000 };
+        struct pmap_flat map;
+        struct item *items = calloc(n, sizeof(*items));
+        start_move(&map, items, n);
+        struct pmap_flat_move *move = map.move;
+        struct pmap_slot *slots = map.slots;
+        size_t cap = map.cap;
+        alloc_fails = true;
+        assert_int_equal(pmap_flat_reserve(&map, cap), -ENOMEM);
+        alloc_fails = false;
+        assert_ptr_equal(map.move, move);
+        assert_ptr_equal(map.slots, slots);
+        assert_int_equal(map.cap, cap);
+        for (uint64_t i = 0; i < n; i++)
+                assert_ptr_equal(pmap_flat_get(&map, key_hash(i), &i, item_match),
+                                 &items[i]);
+
+        assert_int_equal(pmap_flat_reserve(&map, cap), 0);
+        assert_int_equal(map.cap, 4 * cap);
+        assert_non_null(map.move); /* the next move, from the table just filled */
+        assert_int_equal(map.count, n);
+        for (uint64_t i = 0; i < n; i++)
+                assert_ptr_equal(pmap_flat_get(&map, key_hash(i), &i, item_match),
+                                 &items[i]);
+        pmap_flat_fini(&map); /* frees a move under way too */
+        free(items);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -418,6 +566,10 @@ int main(void)
             cmocka_unit_test(test_flat_reserve_then_put_never_allocates),
             cmocka_unit_test(test_flat_reserve_under_failing_allocator_leaves_map_intact),
             cmocka_unit_test(test_flat_walks_counted_changes_not),
+            cmocka_unit_test(test_flat_against_reference_through_moves),
+            cmocka_unit_test(test_flat_move_keeps_every_item_reachable),
+            cmocka_unit_test(test_flat_walk_during_a_move_deletes_as_it_goes),
+            cmocka_unit_test(test_flat_reserve_during_a_move),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
