@@ -291,10 +291,13 @@ def steal_since(t0):
 
 
 def perf_profile(pid, secs, tag=""):
-    """User-space profile of pid: flat by symbol, then callers of the top ones."""
+    """Profile of pid (user space; ZONES_BENCH_PERF_EVENT=cpu-clock: the kernel too):
+    flat by symbol, then callers of the top ones."""
     data = f"/tmp/zones_bench.{os.getpid()}{tag}.perf"
-    subprocess.run(["perf", "record", "-F", os.environ.get("ZONES_BENCH_PERF_HZ", "400"), "--call-graph", "dwarf,16384",
-                    "-e", "cpu-clock:u", "-o", data, "-p", str(pid), "--", "sleep", str(secs)],
+    hz = os.environ.get("ZONES_BENCH_PERF_HZ", "400")
+    event = os.environ.get("ZONES_BENCH_PERF_EVENT", "cpu-clock:u")
+    subprocess.run(["perf", "record", "-F", hz, "--call-graph", "dwarf,16384",
+                    "-e", event, "-o", data, "-p", str(pid), "--", "sleep", str(secs)],
                    capture_output=True)
     out = subprocess.run(["perf", "report", "-i", data, "--children", "--stdio",
                           "--sort", "symbol", "--percent-limit", "3", "-g", "caller,0.5,3"],
