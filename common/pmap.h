@@ -186,9 +186,11 @@ void *pmap_flat_del(struct pmap_flat *map, uint64_t hash, const void *key,
  * Iteration in table order (the old table of a move first): the item at or
  * after *cursor (start at 0), and *cursor moved past it; NULL at the end.
  * The cursor stays valid while the map is not changed, so a walk may be
- * done in slices; a walker that deletes the item just returned steps the
- * cursor back by one (the deletion may have moved a later item into that
- * slot).  Deletions never move items between the tables of a move.
+ * done in slices.  During a move every reserve and put changes the map,
+ * even a reserve with room or a put that only replaces (each moves slots),
+ * and the move's end renumbers the slots.  A walker that deletes the item
+ * just returned steps the cursor back by one (the deletion may have moved a
+ * later item into that slot).  Deletions never move items between the tables of a move.
  *   for (size_t i = 0; (item = pmap_flat_next(map, &i)) != NULL;)
  */
 void *pmap_flat_next(const struct pmap_flat *map, size_t *cursor);

@@ -152,4 +152,7 @@ const char node_config_usage[] =
     "standalone node (a zone with errors keeps serving its previous contents),\n"
     "or the node CA, certificate and key of a cluster node (for new connections),\n"
     "and reopens the query log in both modes.\n"
+    "Environment: GLIBC_TUNABLES: the node starts itself again with\n"
+    "glibc.malloc.hugetlb=1 added (its heap on transparent huge pages), unless\n"
+    "the variable names that tunable already (glibc.malloc.hugetlb=0: 4 KB pages).\n"
     "Exit status: 0 success, 1 runtime or zone error, 2 usage error.\n";

@@ -1,5 +1,5 @@
 /*
- * heap.c — trims the heap after a burst of writes (see heap.h).
+ * heap.c — the heap on huge pages, and trimmed after a burst of writes (see heap.h).
  *
  * One process has one cluster, so the state is file-local: the window of
  * the last second (its first index), the index of the last trim, and the one
@@ -12,8 +12,69 @@
 #include <malloc.h>
 #endif
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 #include "common/log.h"
+
+#define HUGETLB_TUNABLE "glibc.malloc.hugetlb"
+#define THP_ENABLED     "/sys/kernel/mm/transparent_hugepage/enabled"
+#define EXECUTED_MARK   "QUORUMDNS_HEAP_EXECUTED"
+
+/* "always [madvise] never": the bracketed word is the mode. */
+static bool thp_off(void)
+{
+        char mode[128] = "";
+        FILE *f = fopen(THP_ENABLED, "re");
+        if (f == NULL)
+                return true;
+        bool read = fgets(mode, sizeof(mode), f) != NULL;
+        fclose(f);
+        return !read || strstr(mode, "[never]") != NULL;
+}
+
+void node_heap_huge_pages(char **argv)
+{
+#ifdef __GLIBC__
+        /* glibc rewrites GLIBC_TUNABLES in place as it reads it, and one
+         * that does not know the tunable may drop it: the mark keeps the
+         * node from executing itself again whatever it finds there.  It
+         * carries the process's name, which the exec of /proc/self/exe
+         * turned into "exe" (ps, pgrep and the tools look for the name). */
+        const char *name = getenv(EXECUTED_MARK);
+        if (name != NULL) {
+                prctl(PR_SET_NAME, (unsigned long)name);
+                unsetenv(EXECUTED_MARK);
+                return;
+        }
+        const char *set = getenv("GLIBC_TUNABLES");
+        if ((set != NULL && strstr(set, HUGETLB_TUNABLE) != NULL) || thp_off())
+                return;
+        char before[1024] = "", value[1024 + sizeof(HUGETLB_TUNABLE) + 3];
+        if (set != NULL &&
+            snprintf(before, sizeof(before), "%s", set) >= (int)sizeof(before))
+                return;
+        snprintf(value, sizeof(value), "%s%s" HUGETLB_TUNABLE "=1", before,
+                 before[0] != '\0' ? ":" : "");
+        char comm[16] = ""; /* the kernel's TASK_COMM_LEN */
+        if (prctl(PR_GET_NAME, (unsigned long)comm) == 0 &&
+            setenv("GLIBC_TUNABLES", value, 1) == 0 &&
+            setenv(EXECUTED_MARK, comm, 1) == 0)
+                execv("/proc/self/exe", argv);
+        /* No exec (no /proc, say): run on as we are, with the environment
+         * as it was, so that nothing started later sees a change. */
+        unsetenv(EXECUTED_MARK);
+        if (set != NULL)
+                setenv("GLIBC_TUNABLES", before, 1);
+        else
+                unsetenv("GLIBC_TUNABLES");
+#else
+        (void)argv;
+#endif
+}
 
 static uint64_t window_applied, window_ms, trimmed_applied;
 static bool busy;

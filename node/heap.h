@@ -1,5 +1,6 @@
 /*
- * heap.h — free heap handed back to the kernel once a burst of writes ends.
+ * heap.h — the glibc heap: on transparent huge pages, and its free part handed back to
+ * the kernel once a burst of writes ends.
  *
  * A bulk load frees megabytes of short-lived memory (request bodies and
  * their parse trees, raft entries once compacted, encoded snapshots) that
@@ -15,6 +16,23 @@
 
 #include <stdint.h>
 #include <uv.h>
+
+/*
+ * The heap on transparent huge pages.  A node's state is gigabytes of small
+ * blocks read in no order (hash slots, zones, record sets): on 4 KB pages
+ * nearly every access misses the TLB, and in a virtual machine a miss and a
+ * fault cost several times what they cost on the host.  glibc puts its heap
+ * on huge pages only when told so at start (the tunable glibc.malloc.hugetlb
+ * in GLIBC_TUNABLES, read before main), so this re-executes the node with
+ * glibc.malloc.hugetlb=1 added to GLIBC_TUNABLES (same pid, arguments and
+ * process name; the new image finds a mark in its environment, takes the
+ * name from it and removes it, and returns).  It returns (and the heap
+ * keeps small pages) when GLIBC_TUNABLES already names that tunable (an
+ * operator's choice, e.g. glibc.malloc.hugetlb=0), when the kernel's
+ * transparent huge pages are off ("never"), or when the exec fails.  Call
+ * first in main, before any thread, descriptor or output.
+ */
+void node_heap_huge_pages(char **argv);
 
 #define NODE_HEAP_ENTRIES 2048
 #define NODE_HEAP_IDLE_MS 1000

@@ -42,6 +42,7 @@
 #include "node/forward.h"
 #include "node/geoip.h"
 #include "node/health.h"
+#include "node/heap.h"
 #include "node/http.h"
 #include "node/join.h"
 #include "node/latency.h"
@@ -537,6 +538,7 @@ int main(int argc, char **argv)
         signal(SIGPIPE, SIG_IGN);
         if (argc >= 2 && strcmp(argv[1], "ca") == 0)
                 return node_ca_main(argc - 2, argv + 2);
+        node_heap_huge_pages(argv);
         switch (node_config_parse(&node.cfg, argc, argv, err, sizeof(err))) {
         case NODE_CONFIG_OK:
                 break;
