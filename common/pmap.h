@@ -190,7 +190,8 @@ void *pmap_flat_del(struct pmap_flat *map, uint64_t hash, const void *key,
  * even a reserve with room or a put that only replaces (each moves slots),
  * and the move's end renumbers the slots.  A walker that deletes the item
  * just returned steps the cursor back by one (the deletion may have moved a
- * later item into that slot).  Deletions never move items between the tables of a move.
+ * later item into that slot).  Deletions never move items between the
+ * tables of a move.
  *   for (size_t i = 0; (item = pmap_flat_next(map, &i)) != NULL;)
  */
 void *pmap_flat_next(const struct pmap_flat *map, size_t *cursor);

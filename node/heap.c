@@ -31,9 +31,9 @@ static bool thp_off(void)
         FILE *f = fopen(THP_ENABLED, "re");
         if (f == NULL)
                 return true;
-        bool read = fgets(mode, sizeof(mode), f) != NULL;
+        bool got = fgets(mode, sizeof(mode), f) != NULL;
         fclose(f);
-        return !read || strstr(mode, "[never]") != NULL;
+        return !got || strstr(mode, "[never]") != NULL;
 }
 
 void node_heap_huge_pages(char **argv)

@@ -1,6 +1,6 @@
 /*
- * heap.h — the glibc heap: on transparent huge pages, and its free part handed back to
- * the kernel once a burst of writes ends.
+ * heap.h — the glibc heap: on transparent huge pages, and its free part
+ * handed back to the kernel once a burst of writes ends.
  *
  * A bulk load frees megabytes of short-lived memory (request bodies and
  * their parse trees, raft entries once compacted, encoded snapshots) that

@@ -367,8 +367,8 @@ def test_the_heap_is_on_huge_pages_unless_the_operator_says_no(tmp_path, monkeyp
     """At a million zones, 4 KB pages made every node's loop a third slower
     than at 10 zones (TLB misses, and their cost in a virtual machine): the
     node re-executes itself with glibc's malloc on transparent huge pages
-    (the heap's mappings are marked for them, VmFlags "hg"), keeping other
-    tunables; an operator's glibc.malloc.hugetlb is left as it is.  The node
+    (the heap's mappings are marked for them, VmFlags "hg"), also when other
+    tunables are set; an operator's glibc.malloc.hugetlb is left as it is.  The node
     runs as the process that was started (same pid, binary and name)."""
     thp = open("/sys/kernel/mm/transparent_hugepage/enabled").read()
     if "[never]" in thp:
