@@ -532,6 +532,16 @@ void pmap_free(struct pmap *map, uint64_t txn_id,
  * 500 ms of the loop on a loaded machine). */
 #define FLAT_MAP_BYTES ((size_t)1 << 20)
 
+/* Tables from this size on go on transparent huge pages when the node
+ * asks for them (pmap_flat_huge_pages), mapped at a huge-page boundary. */
+#define FLAT_HUGE_BYTES ((size_t)2 << 20)
+static bool huge_pages;
+
+void pmap_flat_huge_pages(bool on)
+{
+        huge_pages = on;
+}
+
 /* Tables from this many slots on (64 KB) double by a move; smaller ones at
  * once (a few µs).  Each reserve and put moves FLAT_MOVE_STEP old slots:
  * a move starts at a load of 1/2 of the old table, and the new table needs
@@ -555,9 +565,24 @@ static struct pmap_slot *slots_alloc(size_t cap)
         size_t bytes = cap * sizeof(struct pmap_slot);
         if (bytes < FLAT_MAP_BYTES)
                 return calloc(cap, sizeof(struct pmap_slot));
-        void *p =
-            mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        return p == MAP_FAILED ? NULL : p;
+        bool huge = huge_pages && bytes >= FLAT_HUGE_BYTES;
+        size_t slack = huge ? FLAT_HUGE_BYTES : 0;
+        uint8_t *p = mmap(NULL, bytes + slack, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+                return NULL;
+        if (huge) {
+                /* Keep the aligned part: every 2 MB of it can be one page. */
+                size_t head =
+                    (FLAT_HUGE_BYTES - (uintptr_t)p % FLAT_HUGE_BYTES) % FLAT_HUGE_BYTES;
+                if (head > 0)
+                        munmap(p, head);
+                if (slack - head > 0)
+                        munmap(p + head + bytes, slack - head);
+                p += head;
+                madvise(p, bytes, MADV_HUGEPAGE);
+        }
+        return (struct pmap_slot *)p;
 }
 
 static void slots_free(struct pmap_slot *slots, size_t cap)

@@ -161,6 +161,15 @@ struct pmap_flat {
 };
 
 void pmap_flat_init(struct pmap_flat *map);
+
+/*
+ * Tables of 2 MB and more (from 131,072 slots) on transparent huge pages
+ * (madvise), for tables allocated from then on; off until called.  At a
+ * million zones the state's name and id tables are 32-64 MB read at random:
+ * on 4 KB pages every probe also misses the TLB.  node/heap.c turns it on
+ * with the heap's huge pages, so that one choice covers both.
+ */
+void pmap_flat_huge_pages(bool on);
 /* Frees the slots, not the items. */
 void pmap_flat_fini(struct pmap_flat *map);
 

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/pmap.h"
 
 #define HUGETLB_TUNABLE "glibc.malloc.hugetlb"
 #define THP_ENABLED     "/sys/kernel/mm/transparent_hugepage/enabled"
@@ -48,9 +49,17 @@ void node_heap_huge_pages(char **argv)
         if (name != NULL) {
                 prctl(PR_SET_NAME, (unsigned long)name);
                 unsetenv(EXECUTED_MARK);
+                pmap_flat_huge_pages(true);
                 return;
         }
         const char *set = getenv("GLIBC_TUNABLES");
+        const char *own = set != NULL ? strstr(set, HUGETLB_TUNABLE "=") : NULL;
+        if (own != NULL) {
+                /* The operator's choice holds for the big tables too. */
+                char v = own[sizeof(HUGETLB_TUNABLE)];
+                pmap_flat_huge_pages(v != '\0' && v != '0' && !thp_off());
+                return;
+        }
         if ((set != NULL && strstr(set, HUGETLB_TUNABLE) != NULL) || thp_off())
                 return;
         char before[1024] = "", value[1024 + sizeof(HUGETLB_TUNABLE) + 3];

@@ -29,8 +29,10 @@
  * name from it and removes it, and returns).  It returns (and the heap
  * keeps small pages) when GLIBC_TUNABLES already names that tunable (an
  * operator's choice, e.g. glibc.malloc.hugetlb=0), when the kernel's
- * transparent huge pages are off ("never"), or when the exec fails.  Call
- * first in main, before any thread, descriptor or output.
+ * transparent huge pages are off ("never"), or when the exec fails.  The
+ * state's big hash tables (mapped apart from the heap) follow the same
+ * choice (pmap_flat_huge_pages).  Call first in main, before any thread,
+ * descriptor or output.
  */
 void node_heap_huge_pages(char **argv);
 

@@ -25,6 +25,11 @@
  * and a move is checked on its own: lookups, replaces and deletions of
  * items on either side, a walk in slices that deletes as it goes, a
  * reserve for many that ends the move, and a failed reserve during one.
+ *
+ * Huge pages: once asked (pmap_flat_huge_pages), a table of 2 MB or more
+ * starts at a 2 MB boundary and its mapping carries the kernel's "hg" flag
+ * (madvise(MADV_HUGEPAGE), /proc/self/smaps), and holds its items; a
+ * table allocated after the switch is off does not carry it.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -32,15 +37,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "common/hash.h"
 #include "common/pmap.h"
 #include "common/reclaim.h"
+#include "smaps_flags.h"
 
 /* The wrapped allocator: counts calls, and fails them all when armed. */
 void *__real_malloc(size_t size);
@@ -555,6 +563,40 @@ static void test_flat_reserve_during_a_move(void **state)
         free(items);
 }
 
+static void test_flat_big_tables_on_huge_pages_when_asked(void **state)
+{
+        few_hashes = false;
+        if (access("/sys/kernel/mm/transparent_hugepage/enabled", R_OK) != 0)
+                skip();      /* a kernel without transparent huge pages */
+        enum { n = 100000 }; /* 262,144 slots: 4 MB */
+        struct item *items = calloc(n, sizeof(*items));
+        char flags[512];
+        for (int on = 1; on >= 0; on--) {
+                pmap_flat_huge_pages(on);
+                struct pmap_flat map;
+                pmap_flat_init(&map);
+                assert_int_equal(pmap_flat_reserve(&map, n), 0);
+                assert_true(map.cap * sizeof(struct pmap_slot) >= (2u << 20));
+                for (uint64_t i = 0; i < n; i++) {
+                        items[i] = (struct item){i, 1};
+                        pmap_flat_put(&map, key_hash(i), &items[i].key, &items[i],
+                                      item_match);
+                }
+                for (uint64_t i = 0; i < n; i++)
+                        assert_ptr_equal(pmap_flat_get(&map, key_hash(i), &i, item_match),
+                                         &items[i]);
+                assert_true(smaps_flags(map.slots, flags, sizeof(flags)));
+                if (on) {
+                        assert_int_equal((uintptr_t)map.slots % (2u << 20), 0);
+                        assert_non_null(strstr(flags, " hg"));
+                } else {
+                        assert_null(strstr(flags, " hg"));
+                }
+                pmap_flat_fini(&map);
+        }
+        free(items);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -570,6 +612,7 @@ int main(void)
             cmocka_unit_test(test_flat_move_keeps_every_item_reachable),
             cmocka_unit_test(test_flat_walk_during_a_move_deletes_as_it_goes),
             cmocka_unit_test(test_flat_reserve_during_a_move),
+            cmocka_unit_test(test_flat_big_tables_on_huge_pages_when_asked),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

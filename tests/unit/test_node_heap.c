@@ -4,17 +4,26 @@
  * malloc_trim: not during a burst (many entries a second), not before
  * NODE_HEAP_ENTRIES entries, once after a quiet window, and not again
  * until NODE_HEAP_ENTRIES more entries came.
+ *
+ * The state's big tables follow the heap's huge pages: after
+ * node_heap_huge_pages finds the operator's glibc.malloc.hugetlb=1 (or
+ * the mark of its own exec) a 4 MB flat table is advised onto huge pages
+ * ("hg" in /proc/self/smaps), after glibc.malloc.hugetlb=0 it is not.
+ * (The exec itself is tested on a real node, tests/system/test_scale.py.)
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <uv.h>
 
+#include "common/pmap.h"
 #include "node/heap.h"
+#include "smaps_flags.h"
 
 static uint64_t now_ms = 10000;
 
@@ -59,10 +68,51 @@ static void trims_once_a_burst_is_over(void **state)
         assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* Whether a table of 4 MB allocated now is advised onto huge pages. */
+static bool big_table_huge(void)
+{
+        struct pmap_flat map;
+        pmap_flat_init(&map);
+        assert_int_equal(pmap_flat_reserve(&map, 100000), 0);
+        char flags[512];
+        assert_true(smaps_flags(map.slots, flags, sizeof(flags)));
+        pmap_flat_fini(&map);
+        return strstr(flags, " hg") != NULL;
+}
+
+static void big_tables_follow_the_heap(void **state)
+{
+        (void)state;
+        const char *thp = "/sys/kernel/mm/transparent_hugepage/enabled";
+        FILE *f = fopen(thp, "re");
+        char mode[128] = "";
+        if (f == NULL || fgets(mode, sizeof(mode), f) == NULL ||
+            strstr(mode, "[never]")) {
+                if (f != NULL)
+                        fclose(f);
+                skip(); /* no transparent huge pages here: nothing to follow */
+        }
+        fclose(f);
+        char *argv[] = {"test_node_heap", NULL};
+        assert_false(big_table_huge());
+        setenv("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1", 1); /* the operator's */
+        node_heap_huge_pages(argv);
+        assert_true(big_table_huge());
+        setenv("GLIBC_TUNABLES", "glibc.malloc.tcache_count=0:glibc.malloc.hugetlb=0", 1);
+        node_heap_huge_pages(argv);
+        assert_false(big_table_huge());
+        setenv("QUORUMDNS_HEAP_EXECUTED", "test_node_heap", 1); /* after its exec */
+        node_heap_huge_pages(argv);
+        assert_true(big_table_huge());
+        assert_null(getenv("QUORUMDNS_HEAP_EXECUTED"));
+        unsetenv("GLIBC_TUNABLES");
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(trims_once_a_burst_is_over),
+            cmocka_unit_test(big_tables_follow_the_heap),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

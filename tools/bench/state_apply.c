@@ -12,6 +12,9 @@
  *
  *   build/tools/bench/state_apply N [K]   (K default 1000)
  *
+ * With GLIBC_TUNABLES=glibc.malloc.hugetlb=1 the heap and the big tables
+ * are on huge pages, as in a node (node/heap.h).
+ *
  * With --tables N: the two variants of common/pmap.h side by side, N items
  * keyed by a 64-bit number: ns per insert (the trie in one transaction,
  * the flat table after one reserve), per random lookup (hits, 9 rounds of
@@ -168,6 +171,10 @@ static int tables(unsigned n)
 
 int main(int argc, char **argv)
 {
+        /* Big tables on huge pages as in the node, when the heap is. */
+        const char *tunables = getenv("GLIBC_TUNABLES");
+        pmap_flat_huge_pages(tunables != NULL &&
+                             strstr(tunables, "glibc.malloc.hugetlb=1") != NULL);
         if (argc > 2 && strcmp(argv[1], "--tables") == 0)
                 return tables((unsigned)strtoul(argv[2], NULL, 10));
         unsigned n = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 10;
