@@ -8,6 +8,7 @@
  */
 #include "common/bigmem.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 
@@ -30,4 +31,32 @@ void *bigmem_alloc(size_t size)
 void bigmem_free(void *p)
 {
         free(p);
+}
+
+void *bigmem_map(size_t size, bool huge)
+{
+        huge = huge && size >= BIGMEM_HUGE;
+        size_t slack = huge ? BIGMEM_HUGE : 0;
+        uint8_t *p = mmap(NULL, size + slack, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+                return NULL;
+        if (huge) {
+                /* Keep the aligned part: every 2 MB of it can be one page. */
+                size_t head = (BIGMEM_HUGE - (uintptr_t)p % BIGMEM_HUGE) % BIGMEM_HUGE;
+                if (head > 0)
+                        munmap(p, head);
+                munmap(p + head + size, slack - head);
+                p += head;
+#ifdef MADV_HUGEPAGE
+                (void)madvise(p, size, MADV_HUGEPAGE);
+#endif
+        }
+        return p;
+}
+
+void bigmem_unmap(void *p, size_t size)
+{
+        if (p != NULL)
+                munmap(p, size);
 }

@@ -16,7 +16,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
+
+#include "common/bigmem.h"
 
 #define BITS      5
 #define MAX_SHIFT 60 /* last level with hash bits left */
@@ -532,9 +533,8 @@ void pmap_free(struct pmap *map, uint64_t txn_id,
  * 500 ms of the loop on a loaded machine). */
 #define FLAT_MAP_BYTES ((size_t)1 << 20)
 
-/* Tables from this size on go on transparent huge pages when the node
- * asks for them (pmap_flat_huge_pages), mapped at a huge-page boundary. */
-#define FLAT_HUGE_BYTES ((size_t)2 << 20)
+/* Mapped tables of 2 MB and more go on transparent huge pages when the
+ * node asks for them (pmap_flat_huge_pages; common/bigmem.h). */
 static bool huge_pages;
 
 void pmap_flat_huge_pages(bool on)
@@ -565,24 +565,7 @@ static struct pmap_slot *slots_alloc(size_t cap)
         size_t bytes = cap * sizeof(struct pmap_slot);
         if (bytes < FLAT_MAP_BYTES)
                 return calloc(cap, sizeof(struct pmap_slot));
-        bool huge = huge_pages && bytes >= FLAT_HUGE_BYTES;
-        size_t slack = huge ? FLAT_HUGE_BYTES : 0;
-        uint8_t *p = mmap(NULL, bytes + slack, PROT_READ | PROT_WRITE,
-                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (p == MAP_FAILED)
-                return NULL;
-        if (huge) {
-                /* Keep the aligned part: every 2 MB of it can be one page. */
-                size_t head =
-                    (FLAT_HUGE_BYTES - (uintptr_t)p % FLAT_HUGE_BYTES) % FLAT_HUGE_BYTES;
-                if (head > 0)
-                        munmap(p, head);
-                if (slack - head > 0)
-                        munmap(p + head + bytes, slack - head);
-                p += head;
-                madvise(p, bytes, MADV_HUGEPAGE);
-        }
-        return (struct pmap_slot *)p;
+        return bigmem_map(bytes, huge_pages);
 }
 
 static void slots_free(struct pmap_slot *slots, size_t cap)
@@ -592,7 +575,7 @@ static void slots_free(struct pmap_slot *slots, size_t cap)
         if (cap * sizeof(struct pmap_slot) < FLAT_MAP_BYTES)
                 free(slots);
         else
-                munmap(slots, cap * sizeof(struct pmap_slot));
+                bigmem_unmap(slots, cap * sizeof(struct pmap_slot));
 }
 
 void pmap_flat_init(struct pmap_flat *map)

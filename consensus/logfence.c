@@ -3,7 +3,9 @@
  * logfence.h).
  *
  * raft calls io->append with one of its own callbacks; the fence records
- * (request, raft's callback) in a short list of writes in flight, hands the
+ * (request, raft's callback) in a list of writes in flight (doubly linked:
+ * a follower under load has hundreds in flight, and they complete oldest
+ * first, at the far end from where they were added), hands the
  * write to raft_uv with its own callback, and on completion either gives
  * the result to raft (success, fence intact) or moves the record to the held
  * list and marks the replica failed.  Once failed, appends are recorded as
@@ -24,7 +26,7 @@ struct consensus_logfence_req {
         raft_io_append_cb cb; /* raft's */
         void *data;           /* raft's req->data while the write is ours */
         struct consensus_replica *replica;
-        struct consensus_logfence_req *next;
+        struct consensus_logfence_req *next, *prev; /* prev: in flight only */
 };
 
 static struct consensus_replica *replica_of(struct raft_io *io)
@@ -33,16 +35,26 @@ static struct consensus_replica *replica_of(struct raft_io *io)
                                             offsetof(struct consensus_replica, io));
 }
 
+static void link_req(struct consensus_logfence_req **list,
+                     struct consensus_logfence_req *w)
+{
+        w->prev = NULL;
+        w->next = *list;
+        if (*list != NULL)
+                (*list)->prev = w;
+        *list = w;
+}
+
 static void unlink_req(struct consensus_logfence_req **list,
                        struct consensus_logfence_req *w)
 {
-        for (struct consensus_logfence_req **p = list; *p != NULL; p = &(*p)->next) {
-                if (*p == w) {
-                        *p = w->next;
-                        w->next = NULL;
-                        return;
-                }
-        }
+        if (w->prev != NULL)
+                w->prev->next = w->next;
+        else
+                *list = w->next;
+        if (w->next != NULL)
+                w->next->prev = w->prev;
+        w->next = w->prev = NULL;
 }
 
 static void hold(struct consensus_logfence *f, struct consensus_logfence_req *w)
@@ -116,8 +128,7 @@ static int fence_append(struct raft_io *io, struct raft_io_append *req,
                 hold(f, w); /* nothing more is written */
                 return 0;
         }
-        w->next = f->inflight;
-        f->inflight = w;
+        link_req(&f->inflight, w);
         req->data = w;
         int rv = f->append(io, req, entries, n, on_appended);
         if (rv != 0) {

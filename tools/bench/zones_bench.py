@@ -291,12 +291,14 @@ def steal_since(t0):
 
 
 def perf_profile(pid, secs, tag=""):
-    """Profile of pid (user space; ZONES_BENCH_PERF_EVENT=cpu-clock: the kernel too):
-    flat by symbol, then callers of the top ones."""
+    """Profile of pid (user space; ZONES_BENCH_PERF_EVENT=cpu-clock: the kernel too;
+    ZONES_BENCH_PERF_CALLS=fp for a frame-pointer build): flat by symbol, then callers
+    of the top ones."""
     data = f"/tmp/zones_bench.{os.getpid()}{tag}.perf"
     hz = os.environ.get("ZONES_BENCH_PERF_HZ", "400")
     event = os.environ.get("ZONES_BENCH_PERF_EVENT", "cpu-clock:u")
-    subprocess.run(["perf", "record", "-F", hz, "--call-graph", "dwarf,16384",
+    calls = os.environ.get("ZONES_BENCH_PERF_CALLS", "dwarf,16384")
+    subprocess.run(["perf", "record", "-F", hz, "--call-graph", calls,
                     "-e", event, "-o", data, "-p", str(pid), "--", "sleep", str(secs)],
                    capture_output=True)
     out = subprocess.run(["perf", "report", "-i", data, "--children", "--stdio",
