@@ -265,6 +265,7 @@ struct cs_change {
         uint8_t *origin;
         uint16_t origin_len;
         char *zone_id;
+        uint64_t id_hash, request_hash; /* in change_ids and request_ids */
         uint64_t submitted_ms;
         uint64_t index;
         struct cs_change *evicted_next; /* on cs_state.evicted */
