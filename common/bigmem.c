@@ -5,12 +5,16 @@
  * huge pages, aligned to one, and marked MADV_HUGEPAGE before anything
  * touches it, so that the first writes fault in huge pages where the
  * kernel has them.  A failed madvise (a kernel without THP) is ignored.
+ * bigmem_map maps its own pages instead (zero, apart from the heap); for
+ * huge pages it maps 2 MB more than asked and unmaps the part before the
+ * first 2 MB boundary and the part after the block.
  */
 #include "common/bigmem.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 void *bigmem_alloc(size_t size)
 {
@@ -33,8 +37,16 @@ void bigmem_free(void *p)
         free(p);
 }
 
+/* Whole pages: munmap of the trimmed tail and of the block needs them. */
+static size_t whole_pages(size_t size)
+{
+        size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        return (size + page - 1) / page * page;
+}
+
 void *bigmem_map(size_t size, bool huge)
 {
+        size = whole_pages(size);
         huge = huge && size >= BIGMEM_HUGE;
         size_t slack = huge ? BIGMEM_HUGE : 0;
         uint8_t *p = mmap(NULL, size + slack, PROT_READ | PROT_WRITE,
@@ -58,5 +70,5 @@ void *bigmem_map(size_t size, bool huge)
 void bigmem_unmap(void *p, size_t size)
 {
         if (p != NULL)
-                munmap(p, size);
+                munmap(p, whole_pages(size));
 }

@@ -167,7 +167,7 @@ void pmap_flat_init(struct pmap_flat *map);
  * (madvise), for tables allocated from then on; off until called.  At a
  * million zones the state's name and id tables are 32-64 MB read at random:
  * on 4 KB pages every probe also misses the TLB.  node/heap.c turns it on
- * with the heap's huge pages, so that one choice covers both.
+ * where it puts the heap on huge pages (node/heap.h).
  */
 void pmap_flat_huge_pages(bool on);
 /* Frees the slots, not the items. */

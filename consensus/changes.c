@@ -25,9 +25,10 @@ bool change_id_match(const void *item, const void *key)
 }
 
 /* A record is one block: the struct, then its id, request id, zone id and
- * origin.  It is freed when evicted, 100,000 changes after it was made,
- * long out of every cache: one block is one chunk to free and its strings
- * share its lines, and the hashes kept in it spare reading them again. */
+ * origin (struct cs_change).  Most are freed when evicted by the
+ * CS_CHANGES_MAX-th change after them, long out of every cache: one block
+ * is one chunk to free, its strings share its lines, and the hashes kept in
+ * it spare reading them again to find its table slots. */
 void change_free(struct cs_change *c)
 {
         free(c);

@@ -3,12 +3,12 @@
  * logfence.h).
  *
  * raft calls io->append with one of its own callbacks; the fence records
- * (request, raft's callback) in a list of writes in flight (doubly linked:
- * a follower under load has hundreds in flight, and they complete oldest
- * first, at the far end from where they were added), hands the
- * write to raft_uv with its own callback, and on completion either gives
- * the result to raft (success, fence intact) or moves the record to the held
- * list and marks the replica failed.  Once failed, appends are recorded as
+ * (request, raft's callback) in a list of writes in flight, hands the write
+ * to raft_uv with its own callback, and on completion either gives the
+ * result to raft (success, fence intact) or moves the record to the held
+ * list and marks the replica failed.  The list is doubly linked: a
+ * follower under load has many writes in flight, and they complete oldest
+ * first, at the far end from where they were added.  Once failed, appends are recorded as
  * held without being written.  The replica's watch timer notices `failed`
  * and tells its owner.
  */

@@ -258,6 +258,9 @@ enum cs_change_kind {
 };
 enum cs_change_status { CS_STATUS_PENDING = 0, CS_STATUS_INSYNC = 1 };
 
+/* One allocation (change_prepare): the strings and origin point into the
+ * same block, so they are never freed or replaced alone, and the struct
+ * is never copied by value. */
 struct cs_change {
         char *id;
         char *request_id; /* NULL when none */

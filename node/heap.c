@@ -37,6 +37,29 @@ static bool thp_off(void)
         return !got || strstr(mode, "[never]") != NULL;
 }
 
+/* The value glibc takes for glibc.malloc.hugetlb from a GLIBC_TUNABLES
+ * string: the last valid "name=value" of that exact name (a number in C
+ * syntax, 0 to 2; glibc ignores any other value), else 0. */
+static unsigned long operator_hugetlb(const char *set)
+{
+        unsigned long value = 0;
+        const size_t name_len = sizeof(HUGETLB_TUNABLE) - 1;
+        for (const char *p = set; *p != '\0';) {
+                const char *end = strchr(p, ':');
+                size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+                if (len > name_len &&
+                    strncmp(p, HUGETLB_TUNABLE "=", name_len + 1) == 0) {
+                        const char *v = p + name_len + 1;
+                        char *stop;
+                        unsigned long n = strtoul(v, &stop, 0);
+                        if (*v >= '0' && *v <= '9' && stop == p + len && n <= 2)
+                                value = n;
+                }
+                p += len + (end != NULL);
+        }
+        return value;
+}
+
 void node_heap_huge_pages(char **argv)
 {
 #ifdef __GLIBC__
@@ -49,18 +72,16 @@ void node_heap_huge_pages(char **argv)
         if (name != NULL) {
                 prctl(PR_SET_NAME, (unsigned long)name);
                 unsetenv(EXECUTED_MARK);
-                pmap_flat_huge_pages(true);
+                pmap_flat_huge_pages(true); /* as asked of glibc for the heap */
                 return;
         }
         const char *set = getenv("GLIBC_TUNABLES");
-        const char *own = set != NULL ? strstr(set, HUGETLB_TUNABLE "=") : NULL;
-        if (own != NULL) {
+        if (set != NULL && strstr(set, HUGETLB_TUNABLE) != NULL) {
                 /* The operator's choice holds for the big tables too. */
-                char v = own[sizeof(HUGETLB_TUNABLE)];
-                pmap_flat_huge_pages(v != '\0' && v != '0' && !thp_off());
+                pmap_flat_huge_pages(operator_hugetlb(set) > 0 && !thp_off());
                 return;
         }
-        if ((set != NULL && strstr(set, HUGETLB_TUNABLE) != NULL) || thp_off())
+        if (thp_off())
                 return;
         char before[1024] = "", value[1024 + sizeof(HUGETLB_TUNABLE) + 3];
         if (set != NULL &&

@@ -30,9 +30,10 @@
  * keeps small pages) when GLIBC_TUNABLES already names that tunable (an
  * operator's choice, e.g. glibc.malloc.hugetlb=0), when the kernel's
  * transparent huge pages are off ("never"), or when the exec fails.  The
- * state's big hash tables (mapped apart from the heap) follow the same
- * choice (pmap_flat_huge_pages).  Call first in main, before any thread,
- * descriptor or output.
+ * state's big hash tables (mapped apart from the heap) go on huge pages
+ * when the node asked glibc for them, or when the operator's own value of
+ * the tunable is 1 or 2 (pmap_flat_huge_pages).  Call first in main,
+ * before any thread, descriptor or output.
  */
 void node_heap_huge_pages(char **argv);
 

@@ -570,6 +570,7 @@ static void test_flat_big_tables_on_huge_pages_when_asked(void **state)
                 skip();      /* a kernel without transparent huge pages */
         enum { n = 100000 }; /* 262,144 slots: 4 MB */
         struct item *items = calloc(n, sizeof(*items));
+        assert_non_null(items);
         char flags[512];
         for (int on = 1; on >= 0; on--) {
                 pmap_flat_huge_pages(on);

@@ -6,16 +6,21 @@
  * until NODE_HEAP_ENTRIES more entries came.
  *
  * The state's big tables follow the heap's huge pages: after
- * node_heap_huge_pages finds the operator's glibc.malloc.hugetlb=1 (or
- * the mark of its own exec) a 4 MB flat table is advised onto huge pages
- * ("hg" in /proc/self/smaps), after glibc.malloc.hugetlb=0 it is not.
+ * node_heap_huge_pages finds the operator's glibc.malloc.hugetlb set to 1
+ * or 2 (read as glibc reads GLIBC_TUNABLES: the last valid value of that
+ * exact name), or the mark of its own exec, a 4 MB flat table is advised
+ * onto huge pages ("hg" in /proc/self/smaps); after any other setting it
+ * is not.
  * (The exec itself is tested on a real node, tests/system/test_scale.py.)
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -80,39 +85,76 @@ static bool big_table_huge(void)
         return strstr(flags, " hg") != NULL;
 }
 
+static char *saved_tunables;
+
+static int restore_environment(void **state)
+{
+        (void)state;
+        if (saved_tunables != NULL)
+                setenv("GLIBC_TUNABLES", saved_tunables, 1);
+        else
+                unsetenv("GLIBC_TUNABLES");
+        free(saved_tunables);
+        saved_tunables = NULL;
+        unsetenv("QUORUMDNS_HEAP_EXECUTED");
+        pmap_flat_huge_pages(false);
+        return 0;
+}
+
 static void big_tables_follow_the_heap(void **state)
 {
         (void)state;
         const char *thp = "/sys/kernel/mm/transparent_hugepage/enabled";
         FILE *f = fopen(thp, "re");
         char mode[128] = "";
-        if (f == NULL || fgets(mode, sizeof(mode), f) == NULL ||
-            strstr(mode, "[never]")) {
-                if (f != NULL)
-                        fclose(f);
+        bool never = f == NULL || fgets(mode, sizeof(mode), f) == NULL ||
+                     strstr(mode, "[never]") != NULL;
+        if (f != NULL)
+                fclose(f);
+        if (never)
                 skip(); /* no transparent huge pages here: nothing to follow */
-        }
-        fclose(f);
+        const char *was = getenv("GLIBC_TUNABLES");
+        saved_tunables = was != NULL ? strdup(was) : NULL;
         char *argv[] = {"test_node_heap", NULL};
         assert_false(big_table_huge());
-        setenv("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1", 1); /* the operator's */
-        node_heap_huge_pages(argv);
-        assert_true(big_table_huge());
-        setenv("GLIBC_TUNABLES", "glibc.malloc.tcache_count=0:glibc.malloc.hugetlb=0", 1);
-        node_heap_huge_pages(argv);
-        assert_false(big_table_huge());
+        /* The operator's settings (each names the tunable: no exec), read
+         * as glibc reads them: the last valid value of that exact name. */
+        static const struct {
+                const char *tunables;
+                bool huge;
+        } cases[] = {
+            {"glibc.malloc.hugetlb=1", true},
+            {"glibc.malloc.tcache_count=0:glibc.malloc.hugetlb=0", false},
+            {"glibc.malloc.hugetlb=1:glibc.malloc.hugetlb=0", false},
+            {"glibc.malloc.hugetlb=0:glibc.malloc.hugetlb=2", true},
+            {"glibc.malloc.hugetlb=1:glibc.malloc.hugetlb=7", true},
+            {"glibc.malloc.hugetlb=0x1", true},
+            {"glibc.malloc.hugetlb=", false},
+            {"glibc.malloc.hugetlb=:glibc.malloc.arena_max=2", false},
+            {"glibc.malloc.hugetlb=1junk", false},
+            {"glibc.malloc.hugetlb=-1", false},
+            {"xglibc.malloc.hugetlb=1", false},
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                pmap_flat_huge_pages(!cases[i].huge); /* the call must set it */
+                setenv("GLIBC_TUNABLES", cases[i].tunables, 1);
+                node_heap_huge_pages(argv);
+                if (big_table_huge() != cases[i].huge)
+                        fail_msg("GLIBC_TUNABLES=%s: big tables %s huge pages",
+                                 cases[i].tunables, cases[i].huge ? "not on" : "on");
+        }
+        pmap_flat_huge_pages(false);
         setenv("QUORUMDNS_HEAP_EXECUTED", "test_node_heap", 1); /* after its exec */
         node_heap_huge_pages(argv);
         assert_true(big_table_huge());
         assert_null(getenv("QUORUMDNS_HEAP_EXECUTED"));
-        unsetenv("GLIBC_TUNABLES");
 }
 
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(trims_once_a_burst_is_over),
-            cmocka_unit_test(big_tables_follow_the_heap),
+            cmocka_unit_test_teardown(big_tables_follow_the_heap, restore_environment),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
