@@ -153,6 +153,7 @@ const char node_config_usage[] =
     "or the node CA, certificate and key of a cluster node (for new connections),\n"
     "and reopens the query log in both modes.\n"
     "Environment: GLIBC_TUNABLES: the node starts itself again with\n"
-    "glibc.malloc.hugetlb=1 added (its heap on transparent huge pages), unless\n"
-    "the variable names that tunable already (glibc.malloc.hugetlb=0: 4 KB pages).\n"
+    "glibc.malloc.hugetlb=1 added (its heap and its big hash tables on transparent\n"
+    "huge pages), unless the variable names that tunable already\n"
+    "(glibc.malloc.hugetlb=0: 4 KB pages for both).\n"
     "Exit status: 0 success, 1 runtime or zone error, 2 usage error.\n";
