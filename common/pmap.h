@@ -170,6 +170,7 @@ void pmap_flat_init(struct pmap_flat *map);
  * where it puts the heap on huge pages (node/heap.h).
  */
 void pmap_flat_huge_pages(bool on);
+
 /* Frees the slots, not the items. */
 void pmap_flat_fini(struct pmap_flat *map);
 

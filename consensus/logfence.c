@@ -8,9 +8,9 @@
  * result to raft (success, fence intact) or moves the record to the held
  * list and marks the replica failed.  The list is doubly linked: a
  * follower under load has many writes in flight, and they complete oldest
- * first, at the far end from where they were added.  Once failed, appends are recorded as
- * held without being written.  The replica's watch timer notices `failed`
- * and tells its owner.
+ * first, at the far end from where they were added.  Once failed, appends
+ * are recorded as held without being written.  The replica's watch timer
+ * notices `failed` and tells its owner.
  */
 #include "consensus/logfence.h"
 
