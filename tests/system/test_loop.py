@@ -284,6 +284,17 @@ def import_body(zone, n, first=0):
     return f"$ORIGIN {zone}\n" + text
 
 
+def loop_notes(c):
+    """What each node logged of its loop's stalls and of leadership: the
+    diagnosis of a failed timing assertion."""
+    keys = ("the loop ran nothing else", "leader", "snapshot:")
+    out = []
+    for x in c.running():
+        lines = [ln for ln in x.log(tail=10**7).splitlines() if any(k in ln for k in keys)]
+        out.append(f"n{x.id}: " + (" | ".join(lines[-8:]) or "nothing"))
+    return "; ".join(out)
+
+
 def stall_buckets(node):
     """The node's loop stall histogram (a 100 ms timer's lateness):
     {upper bound in seconds: cumulative count}."""
@@ -393,7 +404,20 @@ def test_big_import_staged_without_stall(cluster):
         c.wait_applied(timeout=60 * SLACK)
         time.sleep(0.3)
     stalls = {x.id: worst_stall_ms(before[x.id], stall_buckets(x)) for x in (c[1], c[2], c[3])}
-    assert r.status == 200, r
+    elected = {nid: terms for nid, terms in w.terms.items() if terms != {term}}
+    if r.status == 503 and elected and SLACK > 1:
+        # Under the sanitizers (QDNS_TIMING_SLACK) the loops run several
+        # times slower, and on a loaded machine a node may miss the 400 ms
+        # election timeout: the client then does what the 503 tells it,
+        # and the retry with the same key at the new leader must finish
+        # the import.  The build without sanitizers allows no election.
+        print(f"an election during the import under slack {SLACK}: {elected}; "
+              + loop_notes(c))
+        ld = c.wait_leader(timeout=10 * SLACK)
+        r = ld.req("POST", f"/v1/zones/{zone}/import", raw=body, content_type="text/dns",
+                   headers={"Idempotency-Key": "big-import"}, timeout=300)
+        c.wait_applied(timeout=60 * SLACK)
+    assert r.status == 200, f"{r}; {loop_notes(c)}"
     assert r.json["records"] == IMPORT_RECORDS, r.json
     for x in (c[1], c[2], c[3]):
         assert x.values(f"h{IMPORT_RECORDS - 1}.{zone}") == {
@@ -411,7 +435,8 @@ def test_big_import_staged_without_stall(cluster):
           + ", ".join(f"n{k} {len(v)} ({sum(1 for s in v if s[0])} new)"
                       for k, v in sorted(w.samples.items())))
     for nid, terms in w.terms.items():
-        assert terms == {term}, f"n{nid} saw terms {terms} (an election) during the import"
+        assert terms == {term} or SLACK > 1, (
+            f"n{nid} saw terms {terms} (an election) during the import; {loop_notes(c)}")
     # The node's own measure (a timer's lateness; the /v1/health gaps above
     # add this test's client, 7 threads on a shared machine): no stall of
     # 250 ms or more.
