@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "common/bigmem.h"
+#include "common/zalloc.h"
 
 #define BITS      5
 #define MAX_SHIFT 60 /* last level with hash bits left */
@@ -564,7 +565,7 @@ static struct pmap_slot *slots_alloc(size_t cap)
 {
         size_t bytes = cap * sizeof(struct pmap_slot);
         if (bytes < FLAT_MAP_BYTES)
-                return calloc(cap, sizeof(struct pmap_slot));
+                return zalloc(cap, sizeof(struct pmap_slot));
         return bigmem_map(bytes, huge_pages);
 }
 

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/zalloc.h"
 #include "consensus/batch_validate.h"
 #include "consensus/state.h"
 #include "consensus/state_priv.h"
@@ -60,12 +61,12 @@ int batch_work_init(struct batch_work *w, const struct cs_state *st,
         for (size_t i = 0; i < b->n_actions; i++)
                 total += b->actions[i].rrset.count;
         /* One pend and one owner per action, plus the apex SOA. */
-        w->pa = calloc(b->n_actions + 1, sizeof(*w->pa));
-        w->oa = calloc(b->n_actions + 1, sizeof(*w->oa));
+        w->pa = zalloc(b->n_actions + 1, sizeof(*w->pa));
+        w->oa = zalloc(b->n_actions + 1, sizeof(*w->oa));
         w->sorted = malloc((total + 1) * sizeof(*w->sorted));
         w->slice = malloc((b->n_actions + 1) * sizeof(*w->slice));
-        w->ga = calloc(b->n_actions + 1, sizeof(*w->ga));
-        w->ok = calloc(b->n_actions + 1, sizeof(*w->ok));
+        w->ga = zalloc(b->n_actions + 1, sizeof(*w->ga));
+        w->ok = zalloc(b->n_actions + 1, sizeof(*w->ok));
         if (!w->pa || !w->oa || !w->sorted || !w->slice || !w->ga || !w->ok ||
             pmap_flat_reserve(&w->pends, b->n_actions + 1) ||
             pmap_flat_reserve(&w->powns, b->n_actions + 1) ||

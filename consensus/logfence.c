@@ -19,6 +19,7 @@
 #include <stdlib.h>
 
 #include "common/log.h"
+#include "common/zalloc.h"
 #include "consensus/replica.h"
 
 struct consensus_logfence_req {
@@ -117,7 +118,7 @@ static int fence_append(struct raft_io *io, struct raft_io_append *req,
 {
         struct consensus_replica *r = replica_of(io);
         struct consensus_logfence *f = &r->fence;
-        struct consensus_logfence_req *w = calloc(1, sizeof(*w));
+        struct consensus_logfence_req *w = zalloc(1, sizeof(*w));
         if (w == NULL)
                 return RAFT_NOMEM;
         w->req = req;

@@ -53,6 +53,7 @@ struct cs_conn {
         void *side_ctx;
         unsigned char hello[24 + CONSENSUS_HELLO_ADDRESS_MAX];
         size_t hello_len;
+        char *chunk; /* what both streams read into (READ_CHUNK), once one has read */
 };
 
 struct cs_transport {

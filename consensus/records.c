@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/zalloc.h"
 #include "consensus/cidr.h"
 #include "consensus/state.h"
 #include "consensus/state_priv.h"
@@ -420,7 +421,7 @@ bool group_match(const void *item, const void *key)
 
 struct cs_group *group_new(const uint8_t *owner, uint16_t len, uint16_t type)
 {
-        struct cs_group *g = calloc(1, sizeof(*g) + len);
+        struct cs_group *g = zalloc(1, sizeof(*g) + len);
         if (g == NULL)
                 return NULL;
         memcpy(g->owner, owner, len);
@@ -454,7 +455,7 @@ struct cs_rrset *rrset_with_serial(const struct cs_rrset *soa, uint32_t serial)
 
 struct cs_owner *owner_new(const uint8_t *owner, uint16_t len)
 {
-        struct cs_owner *o = calloc(1, sizeof(*o) + len);
+        struct cs_owner *o = zalloc(1, sizeof(*o) + len);
         if (o == NULL)
                 return NULL;
         memcpy(o->owner, owner, len);

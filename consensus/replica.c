@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/zalloc.h"
 
 #define WATCH_INTERVAL_MS 20
 
@@ -131,12 +132,64 @@ static void on_watch(uv_timer_t *timer)
         }
 }
 
+/* ---- libraft's heap: glibc's own, its zeroed blocks through zalloc -------------- */
+
+static void *heap_malloc(void *data, size_t size)
+{
+        (void)data;
+        return malloc(size);
+}
+
+static void heap_free(void *data, void *ptr)
+{
+        (void)data;
+        free(ptr);
+}
+
+/* raft_calloc runs for every message raft encodes (its buffer list) and
+ * every batch of entries it receives: small blocks that common/zalloc.h
+ * takes from malloc's per-thread cache instead of the arena. */
+static void *heap_calloc(void *data, size_t nmemb, size_t size)
+{
+        (void)data;
+        return zalloc(nmemb, size);
+}
+
+static void *heap_realloc(void *data, void *ptr, size_t size)
+{
+        (void)data;
+        return realloc(ptr, size);
+}
+
+static void *heap_aligned_alloc(void *data, size_t alignment, size_t size)
+{
+        (void)data;
+        return aligned_alloc(alignment, size);
+}
+
+static void heap_aligned_free(void *data, size_t alignment, void *ptr)
+{
+        (void)data;
+        (void)alignment;
+        free(ptr);
+}
+
+static struct raft_heap raft_heap = {
+    .malloc = heap_malloc,
+    .free = heap_free,
+    .calloc = heap_calloc,
+    .realloc = heap_realloc,
+    .aligned_alloc = heap_aligned_alloc,
+    .aligned_free = heap_aligned_free,
+};
+
 int consensus_replica_start(struct consensus_replica *r, uv_loop_t *loop,
                             struct raft_fsm *fsm,
                             const struct consensus_replica_config *cfg,
                             consensus_role_cb role_cb)
 {
         memset(r, 0, sizeof(*r));
+        raft_heap_set(&raft_heap); /* the same for every replica of the process */
         r->loop = loop;
         r->role_cb = role_cb;
         r->last_state = -1;

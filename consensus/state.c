@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/zalloc.h"
 #include "consensus/cidr.h"
 #include "consensus/health.h"
 #include "consensus/latency.h"
@@ -383,7 +384,7 @@ struct cs_zone *zone_new(const uint8_t *origin, size_t len, const char *zone_id,
         size_t link = cs_zlink_size(hash);
         size_t id_len = strlen(zone_id ? zone_id : "") + 1;
         size_t comment_len = strlen(comment ? comment : "") + 1;
-        struct cs_zone *z = calloc(1, sizeof(*z) + link + len + id_len + comment_len);
+        struct cs_zone *z = zalloc(1, sizeof(*z) + link + len + id_len + comment_len);
         if (z == NULL)
                 return NULL;
         z->order = (struct cs_zlink *)(z + 1);

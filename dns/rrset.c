@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/zalloc.h"
 #include "dns/wire.h"
 
 const struct dns_rrset_info *dns_rrsets_find(const struct dns_rrsets *sets, uint16_t type)
@@ -77,7 +78,7 @@ static struct view *decode(const struct dns_rrsets *old, size_t extra_slots, siz
         size_t count = old ? old->count : 0;
         struct view *v = stack;
         if (count + extra_slots > STACK_VIEWS)
-                v = calloc(count + extra_slots, sizeof(*v));
+                v = zalloc(count + extra_slots, sizeof(*v));
         else
                 memset(v, 0, (count + extra_slots) * sizeof(*v));
         if (v == NULL)

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/zalloc.h"
 #include "node/cluster_priv.h"
 #include "node/heap.h"
 #include "node/poll.h"
@@ -95,7 +96,7 @@ static void refuse(struct node_cluster *c, struct node_proposal *p, int status)
 void node_cluster_refuse(struct node_cluster *c, int status, node_cluster_cb cb,
                          void *ctx)
 {
-        struct node_proposal *p = calloc(1, sizeof(*p));
+        struct node_proposal *p = zalloc(1, sizeof(*p));
         if (p == NULL) {
                 /* no memory even to defer: the one synchronous report */
                 cb(ctx, status, NULL);
@@ -109,7 +110,7 @@ void node_cluster_refuse(struct node_cluster *c, int status, node_cluster_cb cb,
 void node_cluster_propose(struct node_cluster *c, struct cs_command *cmd,
                           node_cluster_cb cb, void *ctx)
 {
-        struct node_proposal *p = calloc(1, sizeof(*p));
+        struct node_proposal *p = zalloc(1, sizeof(*p));
         if (p == NULL) {
                 cb(ctx, -ENOMEM, NULL); /* no memory even to defer */
                 return;
@@ -195,7 +196,7 @@ struct node_applied_wait *node_cluster_wait_applied(struct node_cluster *c,
 {
         if (!c->running)
                 return NULL;
-        struct node_applied_wait *w = calloc(1, sizeof(*w));
+        struct node_applied_wait *w = zalloc(1, sizeof(*w));
         if (w == NULL)
                 return NULL;
         *w = (struct node_applied_wait){.c = c, .index = index, .cb = cb, .ctx = ctx};

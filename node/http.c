@@ -34,6 +34,7 @@ struct peer_conn {
         struct peer_conn *next;
 };
 
+#include "common/zalloc.h"
 #include "node/http_priv.h"
 
 void node_http_limits_default(struct node_http_limits *l)
@@ -367,7 +368,7 @@ static uint64_t peer_of(struct node_http *http, h2o_req_t *req)
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
         struct node_http *http = ((struct handler *)self)->http;
-        struct node_http_request *r = calloc(1, sizeof(*r));
+        struct node_http_request *r = zalloc(1, sizeof(*r));
         if (r == NULL)
                 return -1;
         struct node_http_request **link =

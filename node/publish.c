@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/zalloc.h"
 #include "dns/name.h"
 #include "dns/route.h"
 #include "dns/wire.h"
@@ -131,8 +132,8 @@ int node_publish_rrset(struct node_cluster *c, struct dns_txn *txn, const uint8_
         uint16_t len_small[PUBLISH_SMALL_SET];
         size_t n = rrset ? rrset->count : 0;
         bool small = n <= PUBLISH_SMALL_SET;
-        const uint8_t **data = small ? data_small : calloc(n, sizeof(*data));
-        uint16_t *len = small ? len_small : calloc(n, sizeof(*len));
+        const uint8_t **data = small ? data_small : zalloc(n, sizeof(*data));
+        uint16_t *len = small ? len_small : zalloc(n, sizeof(*len));
         int rc = -ENOMEM;
         if (data != NULL && len != NULL) {
                 for (size_t i = 0; i < n; i++) {
