@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* glibc's per-thread cache holds blocks up to this size (tcache_max). */
+/* glibc's per-thread cache holds blocks of at most 1032 bytes (tcache_max). */
 #define ZALLOC_CACHED_MAX 1024
 
 /* n zeroed elements of size bytes; NULL (errno ENOMEM) when out of memory

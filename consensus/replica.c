@@ -174,7 +174,7 @@ static void heap_aligned_free(void *data, size_t alignment, void *ptr)
         free(ptr);
 }
 
-static struct raft_heap raft_heap = {
+static struct raft_heap zalloc_heap = {
     .malloc = heap_malloc,
     .free = heap_free,
     .calloc = heap_calloc,
@@ -189,7 +189,7 @@ int consensus_replica_start(struct consensus_replica *r, uv_loop_t *loop,
                             consensus_role_cb role_cb)
 {
         memset(r, 0, sizeof(*r));
-        raft_heap_set(&raft_heap); /* the same for every replica of the process */
+        raft_heap_set(&zalloc_heap); /* the same for every replica of the process */
         r->loop = loop;
         r->role_cb = role_cb;
         r->last_state = -1;

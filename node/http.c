@@ -24,6 +24,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/zalloc.h"
+
 /* A side-channel connection from another node: the pipe h2o reads, and
  * who is on the other end. */
 struct peer_conn {
@@ -34,7 +36,6 @@ struct peer_conn {
         struct peer_conn *next;
 };
 
-#include "common/zalloc.h"
 #include "node/http_priv.h"
 
 void node_http_limits_default(struct node_http_limits *l)
