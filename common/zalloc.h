@@ -7,8 +7,8 @@
  * when the block's bin is empty the arena sorts its unsorted chunks first.
  * In a node's heap of gigabytes those chunks are cold, so a write's few
  * small zeroed blocks (a table of a new zone, a batch's scratch arrays,
- * raft's message buffers) cost more the more the node holds: 7 % of a
- * follower's loop at 1,200,000 zones against 0.7 % at 10 (BENCHMARKS.md,
+ * raft's message buffers) cost more the more the node holds: 7.7 % of a
+ * follower's loop at 1,200,000 zones against 1.4 % at 10 (BENCHMARKS.md,
  * "calloc and the heap's size").  zalloc takes small blocks with malloc,
  * which the cache serves, and clears them; larger ones stay with calloc,
  * which leaves fresh pages of the system untouched.
