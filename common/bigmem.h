@@ -11,7 +11,7 @@
  * Free with bigmem_free() (free(3) underneath).
  *
  * bigmem_map() is for tables that grow and must start zeroed (the flat
- * hash tables of common/pmap.c): pages mapped apart from the heap, zero
+ * hash tables of common/pmap_flat.c): pages mapped apart from the heap, zero
  * without a memset and faulted in as they are first touched, on huge pages
  * when asked.  Free with bigmem_unmap() and the same size.
  */
