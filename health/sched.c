@@ -148,13 +148,19 @@ static void on_result(struct health_probe *probe, const struct health_result *re
         if (ok) {
                 l->successes++;
                 l->failures = 0;
-                if (!l->healthy && l->successes >= e->cfg.failure_threshold)
-                        flip(e, true);
+                if (l->successes >= e->cfg.failure_threshold) {
+                        l->decided = true;
+                        if (!l->healthy)
+                                flip(e, true);
+                }
         } else {
                 l->failures++;
                 l->successes = 0;
-                if (l->healthy && l->failures >= e->cfg.failure_threshold)
-                        flip(e, false);
+                if (l->failures >= e->cfg.failure_threshold) {
+                        l->decided = true;
+                        if (l->healthy)
+                                flip(e, false);
+                }
         }
         struct health_sched *s = e->sched;
         if (s->opts.on_result)
@@ -279,6 +285,7 @@ static int entry_change(struct sched_entry *e, const struct health_check_config 
                 if (cfg->disabled && !l->healthy)
                         flip(e, true); /* disabled: healthy, and said so */
                 l->healthy = true;     /* not probed here: no vote, fresh start */
+                l->decided = false;
                 return 0;
         }
         if (inverted_changed) {

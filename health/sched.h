@@ -18,7 +18,11 @@
  *
  * Local status: a new check is healthy.  Each result is inverted first for
  * inverted checks; failure_threshold consecutive failures flip a healthy
- * check, the same number of consecutive successes flip it back.  A disabled
+ * check, the same number of consecutive successes flip it back.  A node has
+ * a verdict (decided) only once it has seen failure_threshold results in a
+ * row, either way: before that it does not vote, so a node whose first
+ * probe failed does not say "healthy" while another already says
+ * "unhealthy" (the aggregate would flap).  A disabled
  * check is healthy and not probed.  Every flip calls on_state (the node
  * turns it into a vote); on_refresh runs every refresh_ms so the node can
  * re-send all its verdicts before their votes go stale; on_result sees
@@ -39,6 +43,7 @@ struct health_local {
         uint64_t id;
         bool probing;        /* this node probes it (else it has no vote) */
         bool healthy;        /* after inversion and hysteresis */
+        bool decided;        /* failure_threshold results in a row seen: it votes */
         uint32_t successes;  /* consecutive, after inversion */
         uint32_t failures;   /* consecutive, after inversion */
         uint64_t probes;     /* probes finished */

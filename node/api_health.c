@@ -328,9 +328,10 @@ static json_t *status_json(struct node_api *api, const struct cs_health_check *c
                                                         : json_integer(c->last_beat_ms));
         const struct health_local *l = node_health_local(api->health, c->id);
         if (l != NULL && l->probing) {
-                json_t *local = json_pack(
-                    "{s:o, s:I, s:I}", "status", status_name(l->healthy), "probes",
-                    (json_int_t)l->probes, "skipped", (json_int_t)l->skipped);
+                json_t *local =
+                    json_pack("{s:o, s:b, s:I, s:I}", "status", status_name(l->healthy),
+                              "voting", l->decided, "probes", (json_int_t)l->probes,
+                              "skipped", (json_int_t)l->skipped);
                 if (l->has_result)
                         json_object_set_new(
                             local, "last_result",

@@ -193,8 +193,8 @@ static int gather_one(const struct health_local *local, void *arg)
 {
         struct gather *g = arg;
         struct node_health *h = g->h;
-        if (!local->probing || !local->has_result)
-                return 0; /* no data yet: no vote (a new check is healthy) */
+        if (!local->probing || !local->decided)
+                return 0; /* no verdict yet: no vote (a new check is healthy) */
         const struct cs_health_check *check =
             cs_state_health_get(&h->c->state, local->id);
         if (check == NULL)

@@ -289,6 +289,38 @@ def test_failover_follows_the_endpoint(cluster, endpoint):
         print(f"{breakage}: recovered on every node after {took:.2f} s")
 
 
+def test_no_flap_when_more_nodes_start_probing(cluster, endpoint):
+    """A dead endpoint probed by one node fails its record over; then every
+    node probes it.  The newcomers' first failures (still "healthy" there,
+    below the threshold) are no vote, so no node answers the primary again."""
+    endpoint.stop()
+    leader = cluster.leader()
+    hc = create_check(leader, port=endpoint.port, failure_threshold=3, regions=["1"])
+    failover_pair(leader, "nf", hc)
+    qname = f"nf.{ZONE}"
+    wait_answer(cluster, qname, SECONDARY, 3 + 2 + 2)
+    check = leader.get(f"/v1/healthchecks/{hc}").json["healthcheck"]
+    check.pop("regions", None)
+    check = {k: v for k, v in check.items() if k not in ("id", "caller_reference")}
+    r = leader.req("PUT", f"/v1/healthchecks/{hc}", body=check, timeout=10)
+    assert r.status == 200, r
+    end = time.monotonic() + 15 * SLACK
+    while True:
+        for n in cluster.running():
+            got = answers(n, qname)
+            assert got == {SECONDARY}, f"n{n.id} answers {got}: {json.dumps(status(leader, hc))}"
+        s = status(leader, hc)
+        if len([v for v in s["votes"] if v["fresh"]]) == 3:
+            break
+        assert time.monotonic() < end, s
+        time.sleep(0.05)
+    assert s["status"] == "UNHEALTHY", s
+    assert all(v["status"] == "UNHEALTHY" for v in s["votes"]), s
+    assert [(t["from"], t["to"]) for t in s["history"]] == [("HEALTHY", "UNHEALTHY")], s
+    mine = leader.get(f"/v1/healthchecks/{hc}/status").json["this_node"]
+    assert mine["voting"] is True and mine["status"] == "UNHEALTHY", mine
+
+
 TLS_NAME = "hc-tls.test"
 
 
@@ -343,6 +375,8 @@ def test_https_endpoint(cluster, tls_endpoint):
     print(f"verify_certificate: every node answers the secondary after {took:.2f} s")
     s = wait_votes(leader, strict, 3)
     assert s["status"] == "UNHEALTHY", s
+    # No flap while the votes came in: one transition, to UNHEALTHY.
+    assert [(t["from"], t["to"]) for t in s["history"]] == [("HEALTHY", "UNHEALTHY")], s
     for v in s["votes"]:
         assert v["status"] == "UNHEALTHY" and "certificate" in v.get("reason", ""), s
     assert all(path != "/strict" for path, _, _ in ep.seen), "no request after a bad handshake"

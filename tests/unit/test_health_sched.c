@@ -9,7 +9,8 @@
  * sends nothing more, that a changed check moves to its new endpoint and
  * interval within one interval, that probes leave from the source address,
  * and inverted, disabled, checkers, the unprobed types, the refresh hook and
- * the per-probe hook (every probe, with its elapsed time).
+ * the per-probe hook (every probe, with its elapsed time), and that a node
+ * has a verdict (votes) only after failure_threshold results in a row.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -200,6 +201,50 @@ static void test_hysteresis_both_ways(void **state)
         assert_int_equal(l->last.reason, HEALTH_REASON_CONNECT_REFUSED);
         /* on_result saw every probe (GET /metrics counts them there). */
         assert_int_equal(f.results, l->probes);
+        fix_stop(&f);
+}
+
+/* A node's verdict needs failure_threshold results in a row, either way:
+ * before that it has none (and the node casts no vote), so its still
+ * "healthy" local status after one failure is never a vote. */
+static void test_verdict_after_threshold_results(void **state)
+{
+        struct fix f;
+        fix_start(&f);
+        f.cfg.failure_threshold = 3;
+        f.target.mode = TARGET_STATUS;
+        f.target.status = 500;
+        assert_int_equal(health_sched_put(&f.sched, 9, &f.cfg), 0);
+        const struct health_local *l = health_sched_get(&f.sched, 9);
+        assert_false(l->decided);
+        assert_true(wait_probes(&f, 9, 1, 3000));
+        assert_true(l->healthy); /* one failure: still healthy here ... */
+        if (l->probes < 3)
+                assert_false(l->decided); /* ... but no verdict */
+        assert_true(wait_count(&f, &f.flip_count, 1, 6000));
+        assert_false(l->healthy);
+        assert_true(l->decided);
+        assert_int_equal(f.flips[0].failures, 3);
+
+        /* A change that stops the probing here takes the verdict away. */
+        f.cfg.disabled = true;
+        assert_int_equal(health_sched_put(&f.sched, 9, &f.cfg), 0);
+        assert_false(l->decided);
+        assert_true(l->healthy);
+
+        /* Healthy from the start: a verdict after 3 successes, no flip. */
+        f.cfg.disabled = false;
+        f.target.mode = TARGET_OK;
+        unsigned flips = f.flip_count;
+        assert_int_equal(health_sched_put(&f.sched, 9, &f.cfg), 0);
+        uint64_t p0 = l->probes;
+        assert_true(wait_probes(&f, 9, p0 + 1, 3000));
+        if (l->probes < p0 + 3)
+                assert_false(l->decided);
+        assert_true(wait_probes(&f, 9, p0 + 3, 6000));
+        assert_true(l->decided);
+        assert_true(l->healthy);
+        assert_int_equal(f.flip_count, flips);
         fix_stop(&f);
 }
 
@@ -473,6 +518,7 @@ int main(void)
         signal(SIGPIPE, SIG_IGN);
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_hysteresis_both_ways),
+            cmocka_unit_test(test_verdict_after_threshold_results),
             cmocka_unit_test(test_one_probe_per_interval_never_overlapping),
             cmocka_unit_test(test_deleted_check_sends_nothing_more),
             cmocka_unit_test(test_change_moves_probes_within_one_interval),
