@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/bigmem.h"
 #include "consensus/state_priv.h"
 #include "consensus/wire.h"
 
@@ -24,14 +25,95 @@ bool change_id_match(const void *item, const void *key)
         return strcmp(((const struct cs_change *)item)->id, key) == 0;
 }
 
-/* A record is one block: the struct, then its id, request id, zone id and
- * origin (struct cs_change).  Most are freed when evicted by the
- * CS_CHANGES_MAX-th change after them, long out of every cache: one block
- * is one chunk to free, its strings share its lines, and the hashes kept in
- * it spare reading them again to find its table slots. */
-void change_free(struct cs_change *c)
+/*
+ * The records lie in apply order in segments of CHANGE_SEG_SIZE bytes,
+ * mapped apart from the heap.  A record is evicted by the CS_CHANGES_MAX-th
+ * change after it (or by age), so records leave in the order they came and
+ * a segment is unmapped once all of its records have left.  Its ring slot
+ * holds what an eviction needs (the hashes, the time, the pointer the id
+ * tables are searched for), so evicting never reads the record, by then out
+ * of every cache and, among a million zones' memory, out of the TLB; nor
+ * frees it, which would read its heap header.
+ */
+#define CHANGE_SEG_SIZE ((size_t)1 << 20)
+
+struct cs_change_seg {
+        struct cs_change_seg *next;
+        size_t used;             /* bytes of data handed out */
+        size_t records, evicted; /* records placed here, and evicted */
+        _Alignas(16) unsigned char data[];
+};
+
+#define CHANGE_SEG_DATA (CHANGE_SEG_SIZE - offsetof(struct cs_change_seg, data))
+
+static struct cs_change *change_alloc(struct cs_state *st, size_t size)
 {
-        free(c);
+        size = (size + 15) & ~(size_t)15;
+        struct cs_change_seg *t = st->change_segs_tail;
+        if (t == NULL || CHANGE_SEG_DATA - t->used < size) {
+                struct cs_change_seg *seg = bigmem_map(CHANGE_SEG_SIZE, false);
+                if (seg == NULL)
+                        return NULL;
+                if (t != NULL)
+                        t->next = seg;
+                else
+                        st->change_segs = seg;
+                st->change_segs_tail = t = seg;
+                st->change_segs_mapped++;
+        }
+        struct cs_change *c = (struct cs_change *)(t->data + t->used);
+        t->used += size;
+        t->records++;
+        return c;
+}
+
+static void seg_unmap(struct cs_state *st, struct cs_change_seg *seg)
+{
+        bigmem_unmap(seg, CHANGE_SEG_SIZE);
+        st->change_segs_mapped--;
+}
+
+static void segs_unmap(struct cs_state *st, struct cs_change_seg *seg)
+{
+        while (seg != NULL) {
+                struct cs_change_seg *next = seg->next;
+                seg_unmap(st, seg);
+                seg = next;
+        }
+}
+
+/* The oldest record left: the oldest segment is done when all its records
+ * have (the newest one stays, records still come into it). */
+static void change_seg_evicted_one(struct cs_state *st)
+{
+        struct cs_change_seg *head = st->change_segs;
+        if (++head->evicted < head->records || head == st->change_segs_tail)
+                return;
+        st->change_segs = head->next;
+        if (st->pins > 0) { /* a frozen snapshot view may be packing them */
+                head->next = st->evicted_segs;
+                st->evicted_segs = head;
+        } else {
+                seg_unmap(st, head);
+        }
+}
+
+void changes_fini(struct cs_state *st)
+{
+        segs_unmap(st, st->evicted_segs);
+        segs_unmap(st, st->change_segs);
+        st->evicted_segs = st->change_segs = st->change_segs_tail = NULL;
+        st->evicted = NULL;
+        free(st->changes);
+        st->changes = NULL;
+        st->changes_count = st->changes_cap = st->changes_head = 0;
+}
+
+/* The id tables hold each record once: an eviction finds its entries by
+ * the record's address, without reading the record. */
+static bool same_change(const void *item, const void *key)
+{
+        return item == key;
 }
 
 /*
@@ -102,11 +184,31 @@ int change_prepare(struct cs_state *st, const struct cs_ctx *ctx,
         if (cs_state_change_get(st, id) != NULL)
                 return result_fail(res, -EEXIST, "change id %s is already used", id);
 
+        if (pmap_flat_reserve(&st->change_ids, 1) ||
+            pmap_flat_reserve(&st->request_ids, 1))
+                goto nomem;
+        if (st->changes_count == st->changes_cap && st->changes_cap < st->changes_max) {
+                size_t cap = st->changes_cap ? st->changes_cap * 2 : 64;
+                if (cap > st->changes_max)
+                        cap = st->changes_max;
+                struct cs_change_slot *ring = malloc(cap * sizeof(*ring));
+                if (ring == NULL)
+                        goto nomem;
+                cs_frozen_lock(st); /* a snapshot view may be reading the ring */
+                for (size_t i = 0; i < st->changes_count; i++)
+                        ring[i] = st->changes[(st->changes_head + i) % st->changes_cap];
+                free(st->changes);
+                st->changes = ring;
+                st->changes_cap = cap;
+                st->changes_head = 0;
+                cs_frozen_unlock(st);
+        }
         const char *rid = ctx->request_id && ctx->request_id[0] ? ctx->request_id : NULL;
         size_t id_len = strlen(id) + 1, rid_len = rid ? strlen(rid) + 1 : 0,
                zid_len = strlen(zone->zone_id) + 1;
+        /* Last: nothing fails after it, a record once placed is committed. */
         struct cs_change *c =
-            malloc(sizeof(*c) + id_len + rid_len + zid_len + zone->origin_len);
+            change_alloc(st, sizeof(*c) + id_len + rid_len + zid_len + zone->origin_len);
         if (c == NULL)
                 goto nomem;
         *c = (struct cs_change){0};
@@ -125,64 +227,41 @@ int change_prepare(struct cs_state *st, const struct cs_ctx *ctx,
         c->kind = kind;
         c->submitted_ms = ctx->timestamp_ms;
         c->index = ctx->index;
-        if (pmap_flat_reserve(&st->change_ids, 1) ||
-            pmap_flat_reserve(&st->request_ids, 1))
-                goto nomem;
-        if (st->changes_count == st->changes_cap && st->changes_cap < st->changes_max) {
-                size_t cap = st->changes_cap ? st->changes_cap * 2 : 64;
-                if (cap > st->changes_max)
-                        cap = st->changes_max;
-                struct cs_change **ring = malloc(cap * sizeof(*ring));
-                if (ring == NULL)
-                        goto nomem;
-                cs_frozen_lock(st); /* a snapshot view may be reading the ring */
-                for (size_t i = 0; i < st->changes_count; i++)
-                        ring[i] = st->changes[(st->changes_head + i) % st->changes_cap];
-                free(st->changes);
-                st->changes = ring;
-                st->changes_cap = cap;
-                st->changes_head = 0;
-                cs_frozen_unlock(st);
-        }
         *out = c;
         return 0;
 nomem:
-        change_free(c);
         return result_fail(res, -ENOMEM, "out of memory recording the change");
 }
 
 static void change_evict_oldest(struct cs_state *st)
 {
-        struct cs_change *old = st->changes[st->changes_head];
+        const struct cs_change_slot *old = &st->changes[st->changes_head];
         st->changes_head = (st->changes_head + 1) % st->changes_cap;
         st->changes_count--;
-        pmap_flat_del(&st->change_ids, old->id_hash, old->id, change_id_match);
-        if (old->request_id)
-                pmap_flat_del(&st->request_ids, old->request_hash, old->request_id,
-                              request_id_match);
+        pmap_flat_del(&st->change_ids, old->id_hash, old->change, same_change);
+        if (old->has_request)
+                pmap_flat_del(&st->request_ids, old->request_hash, old->change,
+                              same_change);
         st->changes_evicted++;
         if (st->pins > 0) { /* a frozen snapshot view may be packing it */
-                old->evicted_next = st->evicted;
-                st->evicted = old;
-        } else {
-                change_free(old);
+                old->change->evicted_next = st->evicted;
+                st->evicted = old->change;
         }
+        change_seg_evicted_one(st);
 }
 
 void changes_free_evicted(struct cs_state *st)
 {
-        while (st->evicted != NULL) {
-                struct cs_change *next = st->evicted->evicted_next;
-                change_free(st->evicted);
-                st->evicted = next;
-        }
+        st->evicted = NULL;
+        segs_unmap(st, st->evicted_segs);
+        st->evicted_segs = NULL;
 }
 
 static bool too_old(const struct cs_state *st, const struct cs_ctx *ctx)
 {
         if (ctx == NULL)
                 return false;
-        uint64_t t = st->changes[st->changes_head]->submitted_ms;
+        uint64_t t = st->changes[st->changes_head].submitted_ms;
         return ctx->timestamp_ms > t && ctx->timestamp_ms - t > st->changes_max_age_ms;
 }
 
@@ -194,7 +273,12 @@ void change_commit(struct cs_state *st, const struct cs_ctx *ctx, struct cs_chan
                (st->changes_count >= st->changes_max ||
                 st->changes_count == st->changes_cap || too_old(st, ctx)))
                 change_evict_oldest(st);
-        st->changes[(st->changes_head + st->changes_count) % st->changes_cap] = c;
+        st->changes[(st->changes_head + st->changes_count) % st->changes_cap] =
+            (struct cs_change_slot){.change = c,
+                                    .id_hash = c->id_hash,
+                                    .request_hash = c->request_hash,
+                                    .submitted_ms = c->submitted_ms,
+                                    .has_request = c->request_id != NULL};
         st->changes_count++;
         cs_frozen_unlock(st);
         pmap_flat_put(&st->change_ids, c->id_hash, c->id, c, change_id_match);
@@ -254,7 +338,7 @@ const struct cs_change *cs_state_change_at(const struct cs_state *st, size_t i)
 {
         if (i >= st->changes_count)
                 return NULL;
-        return st->changes[(st->changes_head + i) % st->changes_cap];
+        return st->changes[(st->changes_head + i) % st->changes_cap].change;
 }
 
 size_t cs_state_change_count(const struct cs_state *st)

@@ -178,16 +178,13 @@ void cs_state_unpin(struct cs_state *st)
 void cs_state_fini(struct cs_state *st)
 {
         retired_free(st->retired); /* the end: nothing reads the state any more */
-        changes_free_evicted(st);
         stagings_free(st);
         struct cs_zone *z;
         for (size_t i = 0; (z = pmap_flat_next(&st->zones, &i)) != NULL;)
                 zone_free(z);
         pmap_flat_fini(&st->zones);
         pmap_flat_fini(&st->zone_ids);
-        for (size_t i = 0; i < st->changes_count; i++)
-                change_free(st->changes[(st->changes_head + i) % st->changes_cap]);
-        free(st->changes);
+        changes_fini(st);
         pmap_flat_fini(&st->change_ids);
         pmap_flat_fini(&st->request_ids);
         for (size_t i = 0; i < st->n_members; i++)

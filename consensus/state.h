@@ -258,9 +258,9 @@ enum cs_change_kind {
 };
 enum cs_change_status { CS_STATUS_PENDING = 0, CS_STATUS_INSYNC = 1 };
 
-/* One allocation (change_prepare): the strings and origin point into the
- * same block, so they are never freed or replaced alone, and the struct
- * is never copied by value. */
+/* One block (change_prepare): the strings and origin point into the same
+ * block, so they are never freed or replaced alone, and the struct is
+ * never copied by value. */
 struct cs_change {
         char *id;
         char *request_id; /* NULL when none */
@@ -272,6 +272,15 @@ struct cs_change {
         uint64_t submitted_ms;
         uint64_t index;
         struct cs_change *evicted_next; /* on cs_state.evicted */
+};
+
+/* A slot of the ring of change records: the record, and what evicting it
+ * needs, so that an eviction never reads the (long cold) record. */
+struct cs_change_slot {
+        struct cs_change *change;
+        uint64_t id_hash, request_hash;
+        uint64_t submitted_ms : 63;
+        uint64_t has_request : 1;
 };
 
 struct cs_member {
@@ -437,9 +446,13 @@ struct cs_state {
          * removes sets (derived, not replicated): the metrics read it
          * instead of walking every zone. */
         size_t rrset_total;
-        /* Change records in apply order: a ring of changes_cap slots. */
-        struct cs_change **changes;
+        /* Change records in apply order: a ring of changes_cap slots, each
+         * with what evicting its record needs (changes.c); the records
+         * themselves are laid out in that order in segments. */
+        struct cs_change_slot *changes;
         size_t changes_cap, changes_head, changes_count;
+        struct cs_change_seg *change_segs, *change_segs_tail; /* oldest first */
+        size_t change_segs_mapped;    /* segments, evicted_segs included */
         struct pmap_flat change_ids;  /* struct cs_change by id */
         struct pmap_flat request_ids; /* struct cs_change by request id */
         uint64_t synced_index;        /* changes up to here are INSYNC */
@@ -460,8 +473,9 @@ struct cs_state {
          * are kept on the retired list and freed when the last pin goes. */
         unsigned pins;
         struct cs_retired *retired;
-        struct cs_change *evicted; /* change records dropped while pinned */
-        uint64_t changes_evicted;  /* how many ever were (for a view) */
+        struct cs_change *evicted;          /* change records dropped while pinned */
+        struct cs_change_seg *evicted_segs; /* their segments, once all dropped */
+        uint64_t changes_evicted;           /* how many ever were (for a view) */
         /* Not replicated: the snapshot view being filled while the state
          * changes (copy on write, consensus/snapshot.c), or NULL, and the
          * generation of the last view taken. */

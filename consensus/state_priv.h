@@ -77,6 +77,8 @@ struct cs_retired {
 struct cs_retired *retired_new(enum retired_kind kind, size_t cap);
 /* Frees the change records evicted while the state was pinned. */
 void changes_free_evicted(struct cs_state *st);
+/* Frees every change record and the ring (cs_state_fini). */
+void changes_fini(struct cs_state *st);
 void retire(struct cs_state *st, struct cs_retired *r);
 
 /* The checks of a set's routing fields that need no other set: errors go to
@@ -112,7 +114,9 @@ void cs_frozen_complete(struct cs_state *st);
 
 /* Idempotency: true when ctx's request id was applied; res is filled. */
 bool change_seen(struct cs_state *st, const struct cs_ctx *ctx, struct cs_result *res);
-/* Allocates the change record of an operation and the room to insert it. */
+/* Places the change record of an operation and makes the room to insert
+ * it; once it returns 0 the record must be committed (records lie in
+ * apply order, one cannot be taken back). */
 int change_prepare(struct cs_state *st, const struct cs_ctx *ctx,
                    enum cs_change_kind kind, const struct cs_zone *zone,
                    struct cs_change **out, struct cs_result *res);
@@ -120,7 +124,6 @@ int change_prepare(struct cs_state *st, const struct cs_ctx *ctx,
  * when ctx is not NULL). */
 void change_commit(struct cs_state *st, const struct cs_ctx *ctx,
                    struct cs_change *change, struct cs_result *res);
-void change_free(struct cs_change *change);
 
 /* Lowercases and checks a name given with its length: 0 or -EINVAL. */
 /* Small helpers shared by state.c, changes.c and members.c. */
