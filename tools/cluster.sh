@@ -159,11 +159,23 @@ bootstrap_list() {
 
 # True if PID is a live (not zombie) quorumdns started with node I's config.
 is_our_node() {
-        local pid="$1" i="$2" state cmd
-        state="$(ps -o stat= -p "$pid" 2>/dev/null || true)"
-        [ -n "$state" ] && [ "${state#Z}" = "$state" ] || return 1
-        [ "$(ps -o comm= -p "$pid" 2>/dev/null || true)" = quorumdns ] || return 1
-        cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
+        local pid="$1" i="$2" state comm cmd t
+        # The node execs itself again at start (node/heap.c, for huge pages):
+        # while that exec runs, its name reads "exe" and its command line may
+        # read empty (longest in a sanitizer build).
+        for t in $(seq 1 40); do
+                state="$(ps -o stat= -p "$pid" 2>/dev/null || true)"
+                [ -n "$state" ] && [ "${state#Z}" = "$state" ] || return 1
+                comm="$(ps -o comm= -p "$pid" 2>/dev/null || true)"
+                cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
+                case "$comm" in
+                quorumdns) [ -n "$cmd" ] && break ;;
+                exe) ;;
+                *) return 1 ;;
+                esac
+                sleep 0.05
+        done
+        [ "$comm" = quorumdns ] || return 1
         case "$cmd" in
         *" $(conf_of "$i") "* | *" $(conf_of "$i")") return 0 ;;
         *) return 1 ;;
