@@ -26,32 +26,62 @@ bool change_id_match(const void *item, const void *key)
 }
 
 /*
- * The records lie in apply order in segments of CHANGE_SEG_SIZE bytes,
- * mapped apart from the heap.  A record is evicted by the CS_CHANGES_MAX-th
- * change after it (or by age), so records leave in the order they came and
- * a segment is unmapped once all of its records have left.  Its ring slot
- * holds what an eviction needs (the hashes, the time, the pointer the id
- * tables are searched for), so evicting never reads the record, by then out
- * of every cache and, among a million zones' memory, out of the TLB; nor
- * frees it, which would read its heap header.
+ * The records lie in apply order in segments of up to CHANGE_SEG_SIZE
+ * bytes, mapped apart from the heap.  A record is evicted by the
+ * CS_CHANGES_MAX-th change after it (or by age), so records leave in the
+ * order they came and a segment is released once all of its records have
+ * left.  Its ring slot holds what an eviction needs (the hashes, the time,
+ * the pointer the id tables are searched for), so evicting never reads the
+ * record, by then out of every cache and, among a million zones' memory,
+ * out of the TLB; nor frees it, which would read its heap header.
+ *
+ * A state's first segments are small and on the heap, each twice the one
+ * before: a scratch state holds one record (the bulk API checks each item
+ * against its own, node/api_bulk.c), and a map and an unmap of 1 MB each
+ * took more than the check itself.
  */
-#define CHANGE_SEG_SIZE ((size_t)1 << 20)
+#define CHANGE_SEG_SIZE  ((size_t)1 << 20)
+#define CHANGE_SEG_FIRST ((size_t)4 << 10)
 
 struct cs_change_seg {
         struct cs_change_seg *next;
+        size_t size;             /* bytes, this header included */
         size_t used;             /* bytes of data handed out */
         size_t records, evicted; /* records placed here, and evicted */
         _Alignas(16) unsigned char data[];
 };
 
-#define CHANGE_SEG_DATA (CHANGE_SEG_SIZE - offsetof(struct cs_change_seg, data))
+static size_t seg_room(const struct cs_change_seg *seg)
+{
+        return seg->size - offsetof(struct cs_change_seg, data) - seg->used;
+}
+
+static struct cs_change_seg *seg_new(size_t size)
+{
+        struct cs_change_seg *seg =
+            size < CHANGE_SEG_SIZE ? malloc(size) : bigmem_map(size, false);
+        if (seg == NULL)
+                return NULL;
+        seg->next = NULL;
+        seg->size = size;
+        seg->used = seg->records = seg->evicted = 0;
+        return seg;
+}
 
 static struct cs_change *change_alloc(struct cs_state *st, size_t size)
 {
         size = (size + 15) & ~(size_t)15;
         struct cs_change_seg *t = st->change_segs_tail;
-        if (t == NULL || CHANGE_SEG_DATA - t->used < size) {
-                struct cs_change_seg *seg = bigmem_map(CHANGE_SEG_SIZE, false);
+        if (t == NULL || seg_room(t) < size) {
+                const size_t header = offsetof(struct cs_change_seg, data);
+                size_t seg_size = t == NULL ? CHANGE_SEG_FIRST : t->size * 2;
+                if (seg_size > CHANGE_SEG_SIZE)
+                        seg_size = CHANGE_SEG_SIZE;
+                while (seg_size < CHANGE_SEG_SIZE && seg_size - header < size)
+                        seg_size *= 2;
+                if (seg_size - header < size)
+                        return NULL;
+                struct cs_change_seg *seg = seg_new(seg_size);
                 if (seg == NULL)
                         return NULL;
                 if (t != NULL)
@@ -69,7 +99,10 @@ static struct cs_change *change_alloc(struct cs_state *st, size_t size)
 
 static void seg_unmap(struct cs_state *st, struct cs_change_seg *seg)
 {
-        bigmem_unmap(seg, CHANGE_SEG_SIZE);
+        if (seg->size < CHANGE_SEG_SIZE)
+                free(seg);
+        else
+                bigmem_unmap(seg, seg->size);
         st->change_segs_mapped--;
 }
 

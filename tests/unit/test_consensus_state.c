@@ -418,7 +418,7 @@ static void change_record_segments_are_reclaimed(void **state)
                         ab_a(&e->ab, a, 10, 0, (uint8_t)(i >> 8), (uint8_t)i);
                         snprintf(req, sizeof(req), "seg-%d-%d-%0180d", round, i, 0);
                         assert_int_equal(apply(e, req), 0);
-                        if (e->st.change_segs_mapped > peak)
+                        if (i >= 4000 && e->st.change_segs_mapped > peak)
                                 peak = e->st.change_segs_mapped;
                 }
                 assert_int_equal(cs_state_change_count(&e->st), 500);
@@ -429,6 +429,9 @@ static void change_record_segments_are_reclaimed(void **state)
                 assert_non_null(c);
                 assert_ptr_equal(cs_state_change_at(&e->st, 0), c);
                 if (round == 0) {
+                        /* Peaks from the 4,000th record on: by then the
+                         * segments, at first small (4 KB, each twice the
+                         * one before), are 1 MB. */
                         assert_null(e->st.evicted);
                         assert_true(peak <= 2);
                         continue;
