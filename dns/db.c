@@ -312,7 +312,10 @@ int dns_txn_zone_create(struct dns_txn *txn, const uint8_t *origin, bool replace
                 rc = reclaim_push(&txn->retired, zone_free_deep, replaced);
         else
                 zone_free_owned(replaced, &txn->ptxn.id);
-        return rc != 0 ? fail(txn, rc, "out of memory") : 0;
+        if (rc != 0)
+                return fail(txn, rc, "out of memory");
+        txn->last_zone = zone; /* its sets come next: no second walk */
+        return 0;
 }
 
 int dns_txn_zone_delete(struct dns_txn *txn, const uint8_t *origin)
