@@ -8,8 +8,10 @@ ports, nothing left running), then for each catalog size in --sizes:
      concurrent API clients (POST /v1/zones, or POST /v1/zones/bulk with
      --bulk N zones per request: then --create-clients 2); reports zone
      creations/s of that stretch;
-  2. upserts one A record set per request into one zone for --duration s
-     with --clients clients; reports upserts/s and p50/p99 latency;
+  2. once every node is idle again (the snapshots the stretch asked for
+     written), upserts one A record set per request into one zone for
+     --duration s with --clients clients; reports upserts/s and p50/p99
+     latency;
   3. reports every node's RSS and the RSS per zone;
   4. with --window W, creates W more zones --rounds times and reports the
      median of their creations/s, and each node's CPU per creation (its loop
@@ -277,6 +279,22 @@ def thread_ticks(pid):
     return main, other, main_sys
 
 
+def settle(cl, limit=60.0):
+    """Waits until no node is still busy with the stretch just done (raft's
+    worker writing the snapshots the bulk load asked for): until every node
+    used under a tenth of a core over half a second, or limit seconds.
+    Returns the seconds waited, so that upserts time writes at this size,
+    not the tail of the load before them."""
+    t0 = time.monotonic()
+    hz = os.sysconf("SC_CLK_TCK")
+    while time.monotonic() - t0 < limit:
+        before = {i: cpu_ticks(p.pid) for i, p in cl.procs.items()}
+        time.sleep(0.5)
+        if all((cpu_ticks(p.pid) - before[i]) / hz < 0.05 for i, p in cl.procs.items()):
+            break
+    return time.monotonic() - t0
+
+
 def machine_ticks():
     """(all, stolen) CPU ticks of the machine so far, from /proc/stat: time
     the hypervisor gave to others is the noise of a shared machine."""
@@ -351,8 +369,9 @@ def main():
                                       args.create_clients or args.clients, args.bulk,
                                       args.with_a)
             stall = probe.end()
+            quiet = settle(cl)
             print(f"# {have} -> {max(have, size)} zones: longest health answer by node "
-                  f"{probe.report()}", flush=True)
+                  f"{probe.report()}; the nodes were idle {quiet:.1f} s later", flush=True)
             rate = (size - have) / took if took > 0 and size > have else 0
             have = max(have, size)
             zone = zone_name(0)
@@ -368,7 +387,8 @@ def main():
                     follower = min(i for i in cl.procs if i != leader)
                     for role, i in (("leader", leader), ("follower", follower)):
                         ts.append(threading.Thread(target=lambda role=role, i=i: prof.update(
-                            {role: perf_profile(cl.procs[i].pid, args.perf, f".{size}.{rnd}.{i}")})))
+                            {role: perf_profile(cl.procs[i].pid, args.perf,
+                                                f".{size}.{rnd}.{i}")})))
                     for t in ts:
                         t.start()
                 cpu0 = {i: cpu_ticks(p.pid) for i, p in cl.procs.items()}
