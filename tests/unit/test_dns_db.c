@@ -499,6 +499,31 @@ static void test_zone_replace_and_delete_are_published_on_commit(void **state)
         dns_db_fini(&db);
 }
 
+/* A zone created twice in one transaction: the second replaces the first
+ * (freed at once, being the transaction's own), and the sets added after it
+ * land in the second, found through the transaction's cached zone. */
+static void test_zone_created_twice_in_one_transaction(void **state)
+{
+        struct dns_db db;
+        assert_int_equal(dns_db_init(&db), 0);
+        struct dns_txn txn;
+        assert_int_equal(dns_txn_begin(&db, &txn), 0);
+        assert_int_equal(dns_txn_zone_create(&txn, N("example.").wire, false), 0);
+        add_ok(&txn, "example.", "www.example.", DNS_TYPE_A, A1, 4);
+        assert_int_equal(dns_txn_zone_create(&txn, N("example.").wire, true), 0);
+        struct dns_lname origin;
+        assert_true(dns_lname_from_wire(&origin, N("example.").wire, 256) > 0);
+        assert_ptr_equal(dns_txn_zone(&txn, N("example.").wire),
+                         dns_catalog_get(txn.catalog, &origin));
+        add_ok(&txn, "example.", "www.example.", DNS_TYPE_A, A2, 4);
+        assert_int_equal(dns_txn_commit(&txn), 0);
+        const uint8_t *a = first_a(dns_db_current(&db), "example.", "www.example.");
+        assert_non_null(a);
+        assert_memory_equal(a, A2, 4);
+        assert_int_equal(dns_db_current(&db)->zone_count, 1);
+        dns_db_fini(&db);
+}
+
 static void test_catalog_find_picks_longest_suffix(void **state)
 {
         struct dns_db db;
@@ -711,6 +736,7 @@ int main(void)
             cmocka_unit_test(test_empty_non_terminals_created_and_pruned),
             cmocka_unit_test(test_abort_leaves_published_version_unchanged),
             cmocka_unit_test(test_zone_replace_and_delete_are_published_on_commit),
+            cmocka_unit_test(test_zone_created_twice_in_one_transaction),
             cmocka_unit_test(test_catalog_find_picks_longest_suffix),
             cmocka_unit_test(test_catalog_find_hinted_agrees_with_find),
             cmocka_unit_test(test_rr_add_with_other_ttl_returns_1),
