@@ -187,6 +187,7 @@ int dns_txn_begin(struct dns_db *db, struct dns_txn *txn)
         *cat = *cur;
         txn->db = db;
         txn->catalog = cat;
+        txn->base = cur;
         reclaim_init(&txn->retired);
         txn->ptxn.id = ++*(db->txn_ids ? db->txn_ids : &db->last_txn);
         txn->ptxn.retired = &txn->retired;
@@ -200,6 +201,12 @@ int dns_txn_commit(struct dns_txn *txn)
 {
         struct dns_db *db = txn->db;
         struct dns_catalog *old = atomic_load(&db->current);
+        if (old != txn->base) { /* another writer overlapped: it would be undone */
+                fail(txn, -EBUSY,
+                     "another transaction was committed since this one began");
+                dns_txn_abort(txn);
+                return -EBUSY;
+        }
         recount_labels(txn->catalog);
         if (reclaim_push(&txn->retired, free, old) != 0) {
                 dns_txn_abort(txn);

@@ -11,8 +11,11 @@
  * size of the zone.  This is the interface zone files, replication and DNS
  * UPDATE all write through.
  *
- * One writer at a time, on the thread that owns the db.  Errors leave a
- * message in txn->error; after any error the transaction must be aborted.
+ * One writer at a time, on the thread that owns the db: a commit over a
+ * catalog that is no longer the current one (another transaction committed
+ * since this one began) is refused, so no writer's commit undoes another's.
+ * Errors leave a message in txn->error; after any error the transaction
+ * must be aborted.
  */
 #ifndef DNS_DB_H
 #define DNS_DB_H
@@ -73,7 +76,8 @@ struct dns_db {
 
 struct dns_txn {
         struct dns_db *db;
-        struct dns_catalog *catalog; /* the version being built */
+        struct dns_catalog *catalog;    /* the version being built */
+        const struct dns_catalog *base; /* the version it was copied from */
         struct pmap_txn ptxn;
         struct reclaim_list retired;      /* what the new version stops using */
         const struct dns_zone *last_zone; /* cache for dns_txn_zone() */

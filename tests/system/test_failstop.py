@@ -196,6 +196,36 @@ def test_failed_zone_publishes_are_redone(cluster_factory):
     assert "publishing a new zone to DNS failed" in log, log
 
 
+def test_a_bulk_load_is_served_when_answered_and_a_failed_publish_in_it_redone(
+        cluster_factory):
+    """A bulk load of 400 zones: the leader answers the request only once its
+    DNS serves every zone it created.  On node 2, the 150th publish fails
+    (injected) in the middle of the load, with hundreds of creations
+    applied around it in the same loop turns: that zone is published again
+    from the replicated state, and node 2 serves all 400."""
+    c = cluster_factory()
+    start_with_env(c, {2: {"QDNS_FAULT_PUBLISH_FAIL": "150:1"}},
+                   extra=["--api-write-rate", "0"])
+    ld = c.leader()
+    names = [f"z{i}.load.test." for i in range(400)]
+    r = ld.post("/v1/zones/bulk", {"create": [{"name": n} for n in names]}, timeout=120)
+    assert r.status == 200, r
+    assert not [x for x in r.json["results"] if "error" in x], r.json["results"][:3]
+    missing = [n for n in names if not ld.values(n, "SOA", timeout=2.0)]
+    assert not missing, f"the leader answered before serving {len(missing)}: {missing[:3]}"
+
+    end = time.monotonic() + 20 * SLACK
+    while True:
+        missing = [n for n in names if not c[2].values(n, "SOA", timeout=2.0)]
+        if not missing or time.monotonic() > end:
+            break
+        time.sleep(0.2)
+    log = c[2].log(6000)
+    assert not missing, f"n2 never serves {len(missing)} zones, {missing[:3]}:\n{log}"
+    assert "publishing a new zone to DNS failed" in log, log
+    assert "DNS serves zone z" in log and "as replicated again" in log, log
+
+
 def test_raft_that_stops_on_its_own_stops_the_node(cluster_factory):
     """libraft 0.15 turns itself unavailable when a step it takes on a
     message or a tick fails (here: a follower's term cannot be written, its

@@ -524,6 +524,26 @@ static void test_zone_created_twice_in_one_transaction(void **state)
         dns_db_fini(&db);
 }
 
+/* Two writers whose transactions overlap: the second commit would publish
+ * a catalog without the first one's zone.  It is refused, and the first
+ * writer's zone stays served. */
+static void test_overlapping_writers_second_commit_refused(void **state)
+{
+        struct dns_db db;
+        assert_int_equal(dns_db_init(&db), 0);
+        struct dns_txn first, second;
+        assert_int_equal(dns_txn_begin(&db, &first), 0);
+        assert_int_equal(dns_txn_begin(&db, &second), 0);
+        assert_int_equal(dns_txn_zone_create(&first, N("one.example.").wire, false), 0);
+        assert_int_equal(dns_txn_zone_create(&second, N("two.example.").wire, false), 0);
+        assert_int_equal(dns_txn_commit(&first), 0);
+        assert_int_equal(dns_txn_commit(&second), -EBUSY);
+        assert_non_null(strstr(second.error, "committed since"));
+        assert_non_null(zone_get(dns_db_current(&db), "one.example."));
+        assert_null(zone_get(dns_db_current(&db), "two.example."));
+        dns_db_fini(&db);
+}
+
 static void test_catalog_find_picks_longest_suffix(void **state)
 {
         struct dns_db db;
@@ -737,6 +757,7 @@ int main(void)
             cmocka_unit_test(test_abort_leaves_published_version_unchanged),
             cmocka_unit_test(test_zone_replace_and_delete_are_published_on_commit),
             cmocka_unit_test(test_zone_created_twice_in_one_transaction),
+            cmocka_unit_test(test_overlapping_writers_second_commit_refused),
             cmocka_unit_test(test_catalog_find_picks_longest_suffix),
             cmocka_unit_test(test_catalog_find_hinted_agrees_with_find),
             cmocka_unit_test(test_rr_add_with_other_ttl_returns_1),
