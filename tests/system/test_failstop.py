@@ -201,8 +201,8 @@ def test_a_bulk_load_is_served_when_answered_and_a_failed_publish_in_it_redone(
     """A bulk load of 400 zones: the leader answers the request only once its
     DNS serves every zone it created.  On node 2, the 150th publish fails
     (injected) in the middle of the load, with hundreds of creations
-    applied around it in the same loop turns: that zone is published again
-    from the replicated state, and node 2 serves all 400."""
+    applied around it: that zone is published again from the replicated
+    state, and node 2 serves all 400."""
     c = cluster_factory()
     start_with_env(c, {2: {"QDNS_FAULT_PUBLISH_FAIL": "150:1"}},
                    extra=["--api-write-rate", "0"])
