@@ -77,8 +77,9 @@ def zone_name(k):
     return f"z{k}.bench{k % 97}.example."
 
 
-def create_zones(cl, leader, first, last, clients, bulk, with_a=False):
-    """Creates zones first..last-1; returns (seconds, errors)."""
+def create_zones(cl, leader, first, last, clients, bulk, with_a=False, delete=False):
+    """Creates zones first..last-1 (with delete, deletes them: bulk requests
+    only); returns (seconds, errors)."""
     nxt = [first]
     lock = threading.Lock()
     errors = [0]
@@ -96,7 +97,13 @@ def create_zones(cl, leader, first, last, clients, bulk, with_a=False):
             a, b = take(bulk if bulk else 1)
             if a >= b:
                 return
-            if bulk:
+            if bulk and delete:
+                body = {"delete": [{"name": zone_name(k), "force": True}
+                                   for k in range(a, b)]}
+                st, out = req(conn, "POST", "/v1/zones/bulk", body)
+                ok = st == 200 and all(r.get("status") == 200
+                                       for r in json.loads(out)["results"])
+            elif bulk:
                 body = {"create": [dict({"name": zone_name(k)}, **(
                     {"zone_file": f"ns1 3600 A 192.0.2.{k % 250 + 1}\n"} if with_a else {}))
                     for k in range(a, b)]}
@@ -109,7 +116,8 @@ def create_zones(cl, leader, first, last, clients, bulk, with_a=False):
             if not ok:
                 errors[0] += 1
                 if errors[0] < 5:
-                    print(f"create failed: {st} {out[:200]}", file=sys.stderr)
+                    print(f"{'delete' if delete else 'create'} failed: {st} {out[:200]}",
+                          file=sys.stderr)
 
     t0 = time.time()
     ts = [threading.Thread(target=worker) for _ in range(clients)]

@@ -19,10 +19,15 @@
  * the median, min and max of R rounds, in ms and ns per zone.
  *
  * With --write FILE the encoding is also written to FILE (what raft's
- * snapshot holds before its compression: to time `lz4` on it).
+ * snapshot holds before its compression: to time `lz4` on it).  With
+ * --encode E the state is frozen and encoded E times more, and the median,
+ * min and max of those encodings are printed in ns per object: what a
+ * snapshot costs per object at this size (the zones were created in
+ * creation order and are walked in name order, as in a cluster).
  *
- *   build/tools/bench/zones_restore [--rounds R] [--apply K] [--write FILE] N ...
- *   (default N 100000, R 5, K 20000)
+ *   build/tools/bench/zones_restore [--rounds R] [--apply K] [--encode E]
+ *                                   [--write FILE] N ...
+ *   (default N 100000, R 5, K 20000, E 0)
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -142,6 +147,42 @@ static int restore_rounds(const void *buf, size_t len, unsigned n, unsigned roun
 }
 
 static const char *write_to; /* --write */
+static unsigned encode_rounds; /* --encode */
+
+/* Freezes and encodes st `encode_rounds` times; prints ns per object. */
+static int encode_rounds_time(struct cs_state *st)
+{
+        if (encode_rounds == 0)
+                return 0;
+        double *t = calloc(encode_rounds, sizeof(*t));
+        size_t items = 0;
+        int rc = t == NULL ? -1 : 0;
+        for (unsigned r = 0; r < encode_rounds && rc == 0; r++) {
+                struct cs_frozen *f = NULL;
+                void *buf = NULL;
+                size_t len = 0;
+                double t0 = bench_cpu_ns();
+                rc = cs_snapshot_freeze(st, &f);
+                if (rc == 0)
+                        rc = cs_snapshot_encode_frozen(f, &buf, &len);
+                t[r] = bench_cpu_ns() - t0;
+                if (f != NULL) {
+                        items = cs_snapshot_frozen_items(f);
+                        cs_snapshot_thaw(st, f);
+                }
+                free(buf);
+        }
+        if (rc == 0) {
+                qsort(t, encode_rounds, sizeof(*t), bench_cmp_double);
+                printf("encoding: %zu objects, median %.1f ms (min %.1f, max %.1f, %u "
+                       "rounds), %.0f ns per object\n",
+                       items, t[encode_rounds / 2] / 1e6, t[0] / 1e6,
+                       t[encode_rounds - 1] / 1e6, encode_rounds,
+                       t[encode_rounds / 2] / (double)items);
+        }
+        free(t);
+        return rc;
+}
 
 static int measure(unsigned n, unsigned rounds, unsigned k)
 {
@@ -165,6 +206,8 @@ static int measure(unsigned n, unsigned rounds, unsigned k)
                 if (f != NULL)
                         cs_snapshot_thaw(&st, f);
         }
+        if (rc == 0)
+                rc = encode_rounds_time(&st);
         if (rc == 0 && write_to != NULL) {
                 FILE *out = fopen(write_to, "wb");
                 if (out == NULL || fwrite(buf, 1, len, out) != len || fclose(out) != 0) {
@@ -191,6 +234,8 @@ int main(int argc, char **argv)
                                 rounds = 1;
                 } else if (strcmp(argv[i], "--write") == 0 && i + 1 < argc) {
                         write_to = argv[++i];
+                } else if (strcmp(argv[i], "--encode") == 0 && i + 1 < argc) {
+                        encode_rounds = (unsigned)strtoul(argv[++i], NULL, 10);
                 } else if (strcmp(argv[i], "--apply") == 0 && i + 1 < argc) {
                         k = (unsigned)strtoul(argv[++i], NULL, 10);
                 } else {
