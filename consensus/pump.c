@@ -4,7 +4,13 @@
  * Bytes from TCP go into the channel, decrypted bytes into the socketpair;
  * bytes raft writes come out of the socketpair into the channel, encrypted
  * bytes go out on TCP.  When one side's write queue grows past QUEUE_HIGH,
- * reading from the other side pauses until it drains below QUEUE_LOW.  When
+ * reading from the other side pauses until it drains below QUEUE_LOW.
+ * Raft does not stop writing meanwhile: what it sends to a peer that takes
+ * nothing queues on its end of the socketpair and keeps the entries alive
+ * (in probe mode, the whole log tail again every heartbeat).  So a peer
+ * that takes no byte for STALL_MS while its queue is past QUEUE_HIGH is
+ * disconnected: raft then keeps at most three messages for it and retries
+ * the connection, and the peer catches up from the log once it reads.  When
  * one side ends, what is queued for the other is still delivered, then the
  * connection closes.  A connect request's callback fires exactly once:
  * with the stream, or after the connection's handles have closed
@@ -24,6 +30,12 @@
 #define QUEUE_LOW      (1u << 20)
 #define READ_CHUNK     65536
 #define LOG_PER_SECOND 10 /* refusals logged; the rest are counted */
+
+/* A peer that takes nothing for this long with QUEUE_HIGH queued is
+ * dropped: longer than a loop is held by a snapshot (1.7 s at 1.2 M zones
+ * on a shared machine); what raft queues for it is then at most this long's
+ * worth of its messages. */
+#define STALL_MS 5000
 
 struct wreq {
         uv_write_t req;
@@ -168,6 +180,26 @@ static void on_deadline(uv_timer_t *timer)
         cs_conn_refuse(c, why);
 }
 
+/* While raft's side is paused: the peer has taken nothing for STALL_MS. */
+static void on_stall_check(uv_timer_t *timer)
+{
+        struct cs_conn *c = timer->data;
+        if (c->state != CONN_OPEN || c->draining || !c->pipe_paused)
+                return;
+        uint64_t idle = uv_now(c->t->loop) - c->peer_took_ms;
+        if (idle < STALL_MS) {
+                uv_timer_start(&c->timer, on_stall_check, STALL_MS - idle, 0);
+                return;
+        }
+        LOG_WARN(
+            "raft: %s %llu at %s took nothing for %llu ms with %zu bytes queued for it; "
+            "connection closed (raft resends from its log once it reconnects)",
+            c->accepting ? "connection from node" : "node", (unsigned long long)c->id,
+            c->peer, (unsigned long long)idle, c->tcp.write_queue_size);
+        c->t->stalled++;
+        cs_conn_close(c);
+}
+
 /* A write to either side is done: when its queue has drained, reading
  * from the side that feeds it resumes. */
 static void on_written(uv_write_t *req, int status)
@@ -186,8 +218,11 @@ static void on_written(uv_write_t *req, int status)
         }
         if (c->draining)
                 return;
+        if (to_peer)
+                c->peer_took_ms = uv_now(c->t->loop);
         if (to_peer && c->pipe_paused && c->tcp.write_queue_size < QUEUE_LOW) {
                 c->pipe_paused = false;
+                uv_timer_stop(&c->timer);
                 uv_read_start((uv_stream_t *)&c->pipe, alloc_chunk, on_pipe_read);
         } else if (!to_peer && c->tcp_paused && c->pipe.write_queue_size < QUEUE_LOW) {
                 c->tcp_paused = false;
@@ -288,6 +323,8 @@ static void on_pipe_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
                 else if (c->tcp.write_queue_size > QUEUE_HIGH) {
                         uv_read_stop(s);
                         c->pipe_paused = true;
+                        /* The connection's timer is idle while it is open. */
+                        uv_timer_start(&c->timer, on_stall_check, STALL_MS, 0);
                 }
         } else if (nread < 0) {
                 conn_drain(c, (uv_stream_t *)&c->tcp); /* its owner closed the stream */
@@ -347,6 +384,7 @@ static void go_open(struct cs_conn *c)
         if (c->accepting)
                 c->t->handshaking--;
         uv_timer_stop(&c->timer);
+        c->peer_took_ms = uv_now(c->t->loop);
 }
 
 /* Connecting side, channel authenticated: raft_uv's handshake, then the

@@ -54,6 +54,7 @@ struct cs_conn {
         unsigned char hello[24 + CONSENSUS_HELLO_ADDRESS_MAX];
         size_t hello_len;
         char *chunk; /* what both streams read into (READ_CHUNK), once one has read */
+        uint64_t peer_took_ms; /* uv_now when a write to the peer last completed */
 };
 
 struct cs_transport {
@@ -75,6 +76,7 @@ struct cs_transport {
         raft_uv_transport_close_cb close_cb;
         struct cs_conn *conns;
         unsigned handshaking;
+        uint64_t stalled;    /* connections closed for a peer that took nothing */
         uint64_t log_second; /* rate limit of refusal logs */
         unsigned logged, unlogged;
 };

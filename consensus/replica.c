@@ -406,6 +406,11 @@ uint64_t consensus_replica_snapshot_index(struct consensus_replica *r)
         return r->raft.log.snapshot.last_index;
 }
 
+uint64_t consensus_replica_peer_stalls(struct consensus_replica *r)
+{
+        return r->authenticated ? consensus_transport_stalled(&r->transport) : 0;
+}
+
 size_t consensus_replica_member_count(struct consensus_replica *r)
 {
         return r->raft.configuration.n;

@@ -173,6 +173,9 @@ uint64_t consensus_replica_commit_index(struct consensus_replica *replica);
 uint64_t consensus_replica_last_index(struct consensus_replica *replica);
 /* The last index the newest snapshot covers (0: none yet). */
 uint64_t consensus_replica_snapshot_index(struct consensus_replica *replica);
+/* Connections to peers closed because the peer stopped reading
+ * (consensus_transport_stalled; 0 with the plaintext transport). */
+uint64_t consensus_replica_peer_stalls(struct consensus_replica *replica);
 
 /*
  * Raft's configuration: the newest in this replica's log (committed or

@@ -283,6 +283,12 @@ int consensus_transport_init(struct raft_uv_transport *rt, uv_loop_t *loop,
         return 0;
 }
 
+uint64_t consensus_transport_stalled(const struct raft_uv_transport *rt)
+{
+        const struct cs_transport *t = rt->impl;
+        return t != NULL ? t->stalled : 0;
+}
+
 void consensus_transport_fini(struct raft_uv_transport *rt)
 {
         free(rt->impl);

@@ -107,6 +107,10 @@ int consensus_transport_side_connect(struct raft_uv_transport *t, unsigned kind,
 void consensus_transport_admit(struct raft_uv_transport *t,
                                bool (*admit)(void *ctx, raft_id id), void *ctx);
 
+/* Connections closed because the peer took no byte for seconds while
+ * raft's messages to it queued (pump.c: STALL_MS). */
+uint64_t consensus_transport_stalled(const struct raft_uv_transport *t);
+
 /* Frees what consensus_transport_init allocated (after the transport's
  * close callback, or when raft never used it). */
 void consensus_transport_fini(struct raft_uv_transport *t);

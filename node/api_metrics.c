@@ -497,6 +497,10 @@ static void raft_families(struct text *t, struct node_api *api)
         counter1(t, "quorumdns_raft_elections_total",
                  "Elections this node has seen since start (increases of the term).",
                  m->elections);
+        counter1(t, "quorumdns_raft_peer_stalls_total",
+                 "Connections to other nodes closed because the node took nothing "
+                 "sent to it for 5 s while raft's messages queued.",
+                 consensus_replica_peer_stalls(replica));
         const struct cs_fsm *fsm = &c->fsm;
         counter1(t, "quorumdns_raft_snapshots_total",
                  "Snapshots this node has taken since start.", fsm->snapshots);

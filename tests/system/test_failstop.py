@@ -10,11 +10,15 @@ node processes (cluster_util.py; run like test_cluster.py):
 - a node whose raft turns unavailable on its own (its term made unwritable)
   stops with exit 3 and converges once restarted;
 - a DNS publish that fails (injected through QDNS_FAULT_PUBLISH_FAIL) is
-  retried from the replicated state until the served view matches it.
+  retried from the replicated state until the served view matches it;
+- a follower that takes nothing sent to it (stopped with SIGSTOP while the
+  leader writes) is disconnected by the leader within seconds, so what raft
+  queues for it stays bounded, and catches up once it reads again.
 
 The disk-full case is in tests/faults/test_disk_clock.py.
 """
 
+import signal
 import subprocess
 import time
 
@@ -261,4 +265,58 @@ def test_raft_that_stops_on_its_own_stops_the_node(cluster_factory):
     assert r.status == 200, r
     c[f].start()
     c.wait_dns([c[1], c[2], c[3]], f"after.{zone}", "A", {"192.0.2.7"}, timeout=20)
+    c.check_alive([1, 2, 3])
+
+
+def metric(node, name):
+    for line in node.get("/metrics").text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == name:
+            return float(parts[1])
+    raise AssertionError(f"{name} not in n{node.id}'s /metrics")
+
+
+def test_a_follower_that_takes_nothing_is_disconnected_and_catches_up(cluster_factory):
+    """Raft keeps writing to a peer that reads nothing (libraft queues every
+    message on the connection, in probe mode the whole log tail each
+    heartbeat): a follower stopped while the leader writes ~1 MB entries is
+    disconnected once its queue has passed 8 MB and it has taken nothing for
+    5 s, with a line naming it, and the leader's metric counts it.  Resumed,
+    the follower catches up from the log and serves the last write."""
+    c = cluster_factory().start(3)
+    zone = "stall.test."
+    c.create_zone(zone)
+    ld = c.leader()
+    f = c.followers()[0]
+    before = len(ld.logfile.read_text(errors="replace"))
+    stalls0 = metric(ld, "quorumdns_raft_peer_stalls_total")
+    text = "x" * 250
+    f.proc.send_signal(signal.SIGSTOP)
+    try:
+        end = time.monotonic() + 90 * SLACK
+        n, line = 0, None
+        while line is None:
+            assert time.monotonic() < end, "no stall logged:\n" + ld.log(3000)
+            if n < 80:  # ~100 MB of raft traffic for the stopped follower
+                ch = [change("CREATE", f"t{n}-{i}.{zone}", "TXT", [f'"{text}"'])
+                      for i in range(4000)]
+                r = post_changes(ld, zone, ch, key=f"stall-{n}", timeout=30 * SLACK)
+                assert r.status == 200, r
+                n += 1
+            else:
+                time.sleep(0.2)
+            for ln in ld.logfile.read_text(errors="replace")[before:].splitlines():
+                if "took nothing for" in ln and f" {f.id} at " in ln:
+                    line = ln
+        assert "connection closed" in line, line
+        idle = int(line.split("took nothing for ")[1].split(" ms")[0])
+        # 5 s after the queue passed 8 MB; the peer stopped taking bytes a
+        # little before (while the queue filled): 6.6 s in a run
+        assert 5000 <= idle <= 5000 + 10000 * SLACK, line
+        assert metric(ld, "quorumdns_raft_peer_stalls_total") > stalls0
+    finally:
+        f.proc.send_signal(signal.SIGCONT)
+    last = f"t{n - 1}-3999.{zone}"
+    c.wait_dns([f], last, "TXT", {f'"{text}"'}, timeout=30 * SLACK)
+    c.wait_applied(timeout=30 * SLACK)
     c.check_alive([1, 2, 3])
