@@ -10,7 +10,8 @@
  * (in probe mode, the whole log tail again every heartbeat).  So a peer
  * that takes no byte for STALL_MS while its queue is past QUEUE_HIGH is
  * disconnected: raft then keeps at most three messages for it and retries
- * the connection, and the peer catches up from the log once it reads.  When
+ * the connection, and the peer catches up from the log once it reads (raft
+ * connections only; plaintext raft_uv_tcp has no such check).  When
  * one side ends, what is queued for the other is still delivered, then the
  * connection closes.  A connect request's callback fires exactly once:
  * with the stream, or after the connection's handles have closed
@@ -180,15 +181,31 @@ static void on_deadline(uv_timer_t *timer)
         cs_conn_refuse(c, why);
 }
 
+static void on_stall_check(uv_timer_t *timer);
+
+static void arm_stall_check(struct cs_conn *c, uint64_t ms)
+{
+        c->stall_due_ms = uv_now(c->t->loop) + ms;
+        uv_timer_start(&c->timer, on_stall_check, ms, 0);
+}
+
 /* While raft's side is paused: the peer has taken nothing for STALL_MS. */
 static void on_stall_check(uv_timer_t *timer)
 {
         struct cs_conn *c = timer->data;
         if (c->state != CONN_OPEN || c->draining || !c->pipe_paused)
                 return;
-        uint64_t idle = uv_now(c->t->loop) - c->peer_took_ms;
+        uint64_t now = uv_now(c->t->loop);
+        /* Late: this node's own loop was held.  A loop turn runs its timers
+         * before it polls, so the writes the peer took meanwhile have not
+         * completed yet: look again once they have (1 ms: after the poll). */
+        if (now > c->stall_due_ms + 200) {
+                arm_stall_check(c, 1);
+                return;
+        }
+        uint64_t idle = now - c->peer_took_ms;
         if (idle < STALL_MS) {
-                uv_timer_start(&c->timer, on_stall_check, STALL_MS - idle, 0);
+                arm_stall_check(c, STALL_MS - idle);
                 return;
         }
         LOG_WARN(
@@ -323,8 +340,11 @@ static void on_pipe_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
                 else if (c->tcp.write_queue_size > QUEUE_HIGH) {
                         uv_read_stop(s);
                         c->pipe_paused = true;
-                        /* The connection's timer is idle while it is open. */
-                        uv_timer_start(&c->timer, on_stall_check, STALL_MS, 0);
+                        /* The connection's timer is idle while it is open.
+                         * Raft's queue only: a side channel's owner waits
+                         * on the full socketpair. */
+                        if (!c->side)
+                                arm_stall_check(c, STALL_MS);
                 }
         } else if (nread < 0) {
                 conn_drain(c, (uv_stream_t *)&c->tcp); /* its owner closed the stream */

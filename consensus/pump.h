@@ -55,6 +55,7 @@ struct cs_conn {
         size_t hello_len;
         char *chunk; /* what both streams read into (READ_CHUNK), once one has read */
         uint64_t peer_took_ms; /* uv_now when a write to the peer last completed */
+        uint64_t stall_due_ms; /* when the stall check is due (pump.c) */
 };
 
 struct cs_transport {

@@ -499,7 +499,8 @@ static void raft_families(struct text *t, struct node_api *api)
                  m->elections);
         counter1(t, "quorumdns_raft_peer_stalls_total",
                  "Connections to other nodes closed because the node took nothing "
-                 "sent to it for 5 s while raft's messages queued.",
+                 "sent to it for 5 s while raft's messages queued (authenticated "
+                 "transport).",
                  consensus_replica_peer_stalls(replica));
         const struct cs_fsm *fsm = &c->fsm;
         counter1(t, "quorumdns_raft_snapshots_total",
