@@ -209,10 +209,10 @@ static void on_stall_check(uv_timer_t *timer)
                 return;
         }
         LOG_WARN(
-            "raft: %s %llu at %s took nothing for %llu ms with %zu bytes queued for it; "
-            "connection closed (raft resends from its log once it reconnects)",
-            c->accepting ? "connection from node" : "node", (unsigned long long)c->id,
-            c->peer, (unsigned long long)idle, c->tcp.write_queue_size);
+            "raft: node %llu at %s took nothing for %llu ms with %zu bytes queued for "
+            "it; connection closed (raft resends from its log once it reconnects)",
+            (unsigned long long)c->id, c->peer, (unsigned long long)idle,
+            c->tcp.write_queue_size);
         c->t->stalled++;
         cs_conn_close(c);
 }

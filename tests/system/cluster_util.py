@@ -139,6 +139,13 @@ def rrset(name, rtype, records, ttl=300, set_identifier=None):
     return rs
 
 
+def metric(node, name):
+    """The sum of a metric's samples (all label sets) in node's /metrics."""
+    text = http("GET", node.api + "/metrics", token=READ_TOKEN).text
+    return sum(float(l.split()[-1]) for l in text.splitlines()
+               if l.startswith(name + "{") or l.startswith(name + " "))
+
+
 def change(action, name, rtype, records, ttl=300):
     return {"action": action, "rrset": rrset(name, rtype, records, ttl)}
 

@@ -24,7 +24,7 @@ import time
 
 import pytest
 
-from cluster_util import change
+from cluster_util import change, metric
 
 SLACK = float(__import__("os").environ.get("QDNS_TIMING_SLACK", "1"))
 
@@ -268,20 +268,13 @@ def test_raft_that_stops_on_its_own_stops_the_node(cluster_factory):
     c.check_alive([1, 2, 3])
 
 
-def metric(node, name):
-    for line in node.get("/metrics").text.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[0] == name:
-            return float(parts[1])
-    raise AssertionError(f"{name} not in n{node.id}'s /metrics")
-
-
 def test_a_follower_that_takes_nothing_is_disconnected_and_catches_up(cluster_factory):
     """Raft keeps writing to a peer that reads nothing (libraft queues every
     message on the connection, in probe mode the whole log tail each
     heartbeat): a follower stopped while the leader writes ~1 MB entries is
     disconnected once its queue has passed 8 MB and it has taken nothing for
-    5 s, with a line naming it, and the leader's metric counts it.  Resumed,
+    5 s, with a line naming it, and the leader's metric counts it (a
+    new leader's, after an election).  Resumed,
     the follower catches up from the log and serves the last write."""
     c = cluster_factory().start(3)
     zone = "stall.test."

@@ -22,7 +22,7 @@ import time
 import dns.message
 import dns.rcode
 
-from cluster_util import READ_TOKEN, http
+from cluster_util import metric
 
 SLACK = float(os.environ.get("QDNS_TIMING_SLACK", "1"))
 LINE = re.compile(
@@ -48,12 +48,6 @@ def start_node(cluster_factory, tmp_path, *flags):
         assert time.monotonic() < end, n.log()
         time.sleep(0.05)
     return c, n, log
-
-
-def metric(node, name):
-    text = http("GET", node.api + "/metrics", token=READ_TOKEN).text
-    return sum(float(l.split()[-1]) for l in text.splitlines()
-               if l.startswith(name + "{") or l.startswith(name + " "))
 
 
 def read_lines(*paths):

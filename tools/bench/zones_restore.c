@@ -146,7 +146,7 @@ static int restore_rounds(const void *buf, size_t len, unsigned n, unsigned roun
         return rc;
 }
 
-static const char *write_to; /* --write */
+static const char *write_to;   /* --write */
 static unsigned encode_rounds; /* --encode */
 
 /* Freezes and encodes st `encode_rounds` times; prints ns per object. */
