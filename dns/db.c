@@ -561,8 +561,9 @@ int dns_txn_rr_add(struct dns_txn *txn, const uint8_t *origin, const uint8_t *ow
         if (rc != 0)
                 return rc;
         bool apex = name.nlabels == zone->origin_labels;
-        if (!dns_rdata_names_valid(type, rdata, rdlen))
-                return fail(txn, -EINVAL, "malformed domain name in the record data");
+        const char *why = dns_rdata_check(type, rdata, rdlen);
+        if (why != NULL)
+                return fail(txn, -EINVAL, "%s", why);
         struct dns_zone *wz = zone_writable(txn, zone);
         struct path path;
         struct dns_node *node;
@@ -645,12 +646,16 @@ int dns_txn_rrset_put_route(struct dns_txn *txn, const uint8_t *origin,
                 rc = check_rules(txn, zone, cur, apex, owner, type, count, true);
                 if (rc != 0)
                         return rc;
-                for (size_t i = 0; i < count; i++)
-                        if (alias ? count != 1 ||
-                                        dns_name_wire_len(rdata[i], rdlen[i]) != rdlen[i]
-                                  : !dns_rdata_names_valid(type, rdata[i], rdlen[i]))
-                                return fail(txn, -EINVAL,
-                                            "malformed domain name in the record data");
+                for (size_t i = 0; i < count; i++) {
+                        const char *why =
+                            !alias ? dns_rdata_check(type, rdata[i], rdlen[i])
+                            : count != 1 ||
+                                    dns_name_wire_len(rdata[i], rdlen[i]) != rdlen[i]
+                                ? "malformed domain name in the record data"
+                                : NULL;
+                        if (why != NULL)
+                                return fail(txn, -EINVAL, "%s", why);
+                }
         }
         struct dns_zone *wz = zone_writable(txn, zone);
         struct path path;

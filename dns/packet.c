@@ -342,23 +342,31 @@ static int rdata_name_layout(uint16_t type, bool *compress, bool *two_names)
         }
 }
 
-bool dns_rdata_names_valid(uint16_t type, const uint8_t *rdata, uint16_t rdlen)
+const char *dns_rdata_check(uint16_t type, const uint8_t *rdata, uint16_t rdlen)
 {
+        if (type == DNS_TYPE_A && rdlen != 4)
+                return "an A record's data is 4 bytes";
+        if (type == DNS_TYPE_AAAA && rdlen != 16)
+                return "an AAAA record's data is 16 bytes";
         bool compress, two;
         int prefix = rdata_name_layout(type, &compress, &two);
         if (prefix < 0)
-                return true;
+                return NULL;
+        static const char malformed[] = "malformed domain name in the record data";
         if (rdlen < prefix + 1)
-                return false;
+                return malformed;
         int n = dns_name_wire_len(rdata + prefix, rdlen - (size_t)prefix);
         if (n < 0)
-                return false;
+                return malformed;
+        size_t at = (size_t)prefix + (size_t)n;
         if (two) {
-                size_t at = (size_t)prefix + (size_t)n;
                 int m = at < rdlen ? dns_name_wire_len(rdata + at, rdlen - at) : -1;
-                return m >= 0 && at + (size_t)m + 20 == rdlen; /* five 32-bit fields */
+                /* five 32-bit fields follow the two names */
+                return m >= 0 && at + (size_t)m + 20 == rdlen ? NULL : malformed;
         }
-        return true;
+        /* SRV keeps what the state machine lets through (no exactness check
+         * there); the others hold one name and nothing after it. */
+        return type == DNS_TYPE_SRV || at == rdlen ? NULL : malformed;
 }
 
 static inline void cap_ttl(struct dns_writer *w, size_t rr)

@@ -147,9 +147,11 @@ int dns_writer_rrset(struct dns_writer *w, enum dns_section section, uint16_t ow
                      const uint8_t *owner_wire, const struct dns_rrsets *sets,
                      const struct dns_rrset_info *info, unsigned start);
 
-/* Are the domain names inside RDATA of this type well formed (so the
- * writer can walk them)?  Types without names are always valid. */
-bool dns_rdata_names_valid(uint16_t type, const uint8_t *rdata, uint16_t rdlen);
+/* Why RDATA of this type cannot be stored, or NULL: A and AAAA must have
+ * their address's length, and the domain names inside NS, CNAME, PTR, MX,
+ * SOA and SRV data must be well formed (so the writer can walk them) and
+ * fill it.  Other types are opaque here. */
+const char *dns_rdata_check(uint16_t type, const uint8_t *rdata, uint16_t rdlen);
 
 /* Appends the HINFO "RFC8482" "" of RFC 8482 §4.2 to the answer section,
  * owned by the name at owner_off; -1 (TC noted) when it does not fit. */

@@ -12,13 +12,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "dns/name.h"
 
 int dns_type_from_text(const char *text, uint16_t *type)
 {
-        if (text == NULL || *text == '\0' || strlen(text) > 16)
+        size_t len = text == NULL ? 0 : strlen(text);
+        if (len == 0 || len > 16)
                 return -EINVAL;
+        if (len > 4 && strncasecmp(text, "TYPE", 4) == 0) {
+                /* ldns reads "TYPE1xyz" as TYPE1: only digits, up to 65535 */
+                if (len > 9 || strspn(text + 4, "0123456789") != len - 4 ||
+                    strtoul(text + 4, NULL, 10) > 65535)
+                        return -EINVAL;
+        }
         ldns_rr_type t = ldns_get_rr_type_by_name(text);
         if (t == 0) {
                 /* ldns knows TYPEnnn; anything else is unknown */
@@ -26,6 +34,29 @@ int dns_type_from_text(const char *text, uint16_t *type)
         }
         *type = (uint16_t)t;
         return 0;
+}
+
+int dns_rdata_text_check(uint16_t type, const char *text, char *err, size_t err_size)
+{
+        const unsigned fields = 5; /* precedence, gateway type, algorithm, gateway, key */
+        if (type != LDNS_RR_TYPE_IPSECKEY)
+                return 0;
+        unsigned count = 0;
+        for (const char *p = text; *p != '\0';) {
+                p += strspn(p, " \t\n");
+                if (*p == '\0')
+                        break;
+                if (count == 0 && p[0] == '\\' && p[1] == '#')
+                        return 0; /* RFC 3597 generic data: any number of words */
+                count++;
+                p += strcspn(p, " \t\n");
+        }
+        if (count <= fields)
+                return 0;
+        char tname[16];
+        snprintf(err, err_size, "%s data has %u fields, not %u",
+                 dns_type_to_text(type, tname, sizeof(tname)), fields, count);
+        return -EINVAL;
 }
 
 const char *dns_type_to_text(uint16_t type, char *buf, size_t size)
@@ -81,6 +112,8 @@ int dns_rdata_from_text(uint16_t type, const char *text, const uint8_t *origin,
                 snprintf(err, err_size, "record values are one line without comments");
                 return -1;
         }
+        if (dns_rdata_text_check(type, text, err, err_size) != 0)
+                return -1;
         dns_type_to_text(type, tname, sizeof(tname));
         size_t size = tlen + 64;
         char *line = malloc(size);

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* "A", "TYPE65280" → number; returns 0 or -EINVAL. */
+/* "A", "TYPE65280" → number; returns 0 or -EINVAL ("TYPE1x" included). */
 int dns_type_from_text(const char *text, uint16_t *type);
 /* number → "A" / "TYPE65280" into buf. */
 const char *dns_type_to_text(uint16_t type, char *buf, size_t size);
@@ -24,6 +24,13 @@ const char *dns_type_to_text(uint16_t type, char *buf, size_t size);
  */
 int dns_rdata_from_text(uint16_t type, const char *text, const uint8_t *origin,
                         uint8_t *out, char *err, size_t err_size);
+
+/*
+ * Refuses, before ldns sees it, RDATA text that ldns 1.8.3 mishandles: its
+ * IPSECKEY parser leaks what it copied when given more than the type's five
+ * fields.  0, or -EINVAL with a reason in err.
+ */
+int dns_rdata_text_check(uint16_t type, const char *text, char *err, size_t err_size);
 
 /* RDATA of `type` → presentation form (malloc'd); NULL on failure. */
 char *dns_rdata_to_text(uint16_t type, const uint8_t *rdata, uint16_t len);

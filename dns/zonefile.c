@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "dns/text.h"
 #include "dns/wire.h"
 
 #define MAX_INCLUDE_DEPTH 16
@@ -409,26 +410,66 @@ static bool fast_record(struct loader *ld, struct source *src, unsigned line,
         return true;
 }
 
-/* The type token of a record ldns refused, when it is not a type at all:
- * owner (unless the line starts blank), then TTL and class in any order. */
+/* The type token of a record: after the owner (unless the line starts
+ * blank), then TTL and class in any order.  Returns its length (0: none);
+ * *pos is left after it. */
+static size_t type_token(const char *rec, size_t *pos, const char **t)
+{
+        size_t n;
+        *pos = 0;
+        if (rec[0] != ' ' && rec[0] != '\t' && token(rec, pos, t) == 0)
+                return 0;
+        for (int field = 0; field < 3; field++) {
+                n = token(rec, pos, t);
+                if (n == 0)
+                        return 0;
+                const char *w = *t;
+                bool klass =
+                    n == 2 &&
+                    (strncasecmp(w, "IN", 2) == 0 || strncasecmp(w, "CH", 2) == 0 ||
+                     strncasecmp(w, "HS", 2) == 0 || strncasecmp(w, "CS", 2) == 0);
+                if (!(w[0] >= '0' && w[0] <= '9') && !klass)
+                        return n;
+        }
+        return 0;
+}
+
+/* The type token of a record ldns refused, when it is not a type at all. */
 static bool unknown_type(const char *rec, char *out, size_t size)
 {
-        size_t pos = 0, n;
+        size_t pos;
         const char *t;
-        if (rec[0] != ' ' && rec[0] != '\t' && token(rec, &pos, &t) == 0)
+        size_t n = type_token(rec, &pos, &t);
+        if (n == 0 || n >= size)
                 return false;
-        for (int field = 0; field < 3; field++) {
-                n = token(rec, &pos, &t);
-                if (n == 0 || n >= size)
-                        return false;
-                snprintf(out, size, "%.*s", (int)n, t);
-                if ((t[0] >= '0' && t[0] <= '9') || strcasecmp(out, "IN") == 0 ||
-                    strcasecmp(out, "CH") == 0 || strcasecmp(out, "HS") == 0 ||
-                    strcasecmp(out, "CS") == 0)
-                        continue; /* a TTL or a class */
-                return ldns_get_rr_type_by_name(out) == 0;
+        snprintf(out, size, "%.*s", (int)n, t);
+        return ldns_get_rr_type_by_name(out) == 0;
+}
+
+/*
+ * What ldns would let through or mishandle, refused before it parses the
+ * record: a type token "TYPE1xyz" (ldns reads TYPE1), and the RDATA that
+ * dns_rdata_text_check refuses.  NULL when ldns may go on.
+ */
+static const char *before_ldns(const char *rec, char *why, size_t size)
+{
+        size_t pos;
+        const char *t;
+        size_t n = type_token(rec, &pos, &t);
+        char word[24];
+        uint16_t type;
+        if (n == 0 || n >= sizeof(word))
+                return NULL; /* ldns words the error */
+        snprintf(word, sizeof(word), "%.*s", (int)n, t);
+        if (dns_type_from_text(word, &type) != 0) {
+                if (n <= 4 || strncasecmp(word, "TYPE", 4) != 0)
+                        return NULL; /* not a type: ldns words the error */
+                snprintf(why, size,
+                         "malformed record type '%s' (TYPE and a number up to 65535)",
+                         word);
+                return why;
         }
-        return false;
+        return dns_rdata_text_check(type, rec + pos, why, size) != 0 ? why : NULL;
 }
 
 static void record(struct loader *ld, struct source *src, unsigned line, const char *rec)
@@ -443,6 +484,11 @@ static void record(struct loader *ld, struct source *src, unsigned line, const c
                     (size_t)dns_name_wire_len(ld->prev_wire, sizeof(ld->prev_wire)),
                     ld->prev_wire);
                 ld->prev_stale = false;
+        }
+        char why[160];
+        if (before_ldns(rec, why, sizeof(why)) != NULL) {
+                report(ld, src, line, "%s", why);
+                return;
         }
         ldns_rr *rr = NULL;
         /* ldns replaces (and frees) *prev with each record's owner. */

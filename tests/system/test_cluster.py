@@ -622,6 +622,15 @@ def test_bad_input(cluster_factory):
         e = node.post(changes_url(zone), {"changes": [
             change("UPSERT", f"a.{zone}", "A", ["192.0.2.300"])]})
         assert e.status == 400 and "changes[0].rrset.records[0]" in e.text, e
+        # what ldns would leak on (six IPSECKEY fields) or misread (TYPE1x)
+        key = "AQNRU3mG7TVTO2BkR47usntb102uFJtugbo6BSGvgqt4AQ=="
+        e = node.post(changes_url(zone), {"changes": [
+            change("UPSERT", f"k.{zone}", "IPSECKEY", [f"10 1 2 192.0.2.38 {key} x"])]})
+        assert e.status == 400 and "changes[0].rrset.records[0]" in e.text, e
+        assert "IPSECKEY data has 5 fields, not 6" in e.text, e
+        e = node.post(changes_url(zone), {"changes": [
+            change("UPSERT", f"k.{zone}", "TYPE1x", ["192.0.2.1"])]})
+        assert e.status == 400 and "changes[0].rrset.type" in e.text, e
         # unknown zone
         assert_error(node.post(changes_url("nope.test."),
                                {"changes": [change("UPSERT", "a.nope.test.", "A", ["192.0.2.1"])]}),

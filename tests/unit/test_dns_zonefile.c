@@ -107,6 +107,8 @@ static void expect_error(struct fixture *f, const char *where, const char *what)
                 if (strncmp(f->reports[i], where, strlen(where)) == 0 &&
                     strstr(f->reports[i], what) != NULL)
                         return;
+        for (unsigned i = 0; i < f->nreports; i++)
+                print_message("%s\n", f->reports[i]);
         fail_msg("no report '%s ... %s'; first: '%s'", where, what,
                  f->nreports ? f->reports[0] : "(none)");
 }
@@ -362,6 +364,30 @@ static void test_syntax_error_reported_at_file_line(void **state)
         assert_int_equal(f->stats.errors, 1);
 }
 
+/* Found by fuzz_api_body: what ldns 1.8.3 lets through or leaks on. */
+static void test_data_ldns_would_mishandle_is_refused(void **state)
+{
+        struct fixture *f = *state;
+        write_file(
+            f, "z",
+            "$ORIGIN example.com.\n" SOA_LINE "a TYPE1 \\# 0\n"
+            "b TYPE1x2 192.0.2.1\n"
+            "c IPSECKEY 10 1 2 192.0.2.38 AQNRU3mG7TVTO2BkR47usntb102uFJtugbo6BSGvg"
+            "qt4AQ== extra\n"
+            "e AAAA \\# 0\n"
+            "ok IPSECKEY 10 1 2 192.0.2.38 AQNRU3mG7TVTO2BkR47usntb102uFJtugbo6BSGv"
+            "gqt4AQ==\n");
+        assert_int_equal(load(f, "z", NULL), -EINVAL);
+        assert_int_equal(f->stats.errors, 4);
+        expect_error(f, "z:3:", "an A record's data is 4 bytes");
+        expect_error(f, "z:4:", "malformed record type 'TYPE1x2'");
+        expect_error(f, "z:5:", "IPSECKEY data has 5 fields, not 6");
+        expect_error(f, "z:6:", "an AAAA record's data is 16 bytes");
+        uint16_t len;
+        rdata_of(f, "ok.example.com.", 45, &len, NULL);
+        assert_int_equal(len, 3 + 4 + 34); /* fields, gateway, key */
+}
+
 static void test_syntax_error_after_multiline_record_has_right_line(void **state)
 {
         struct fixture *f = *state;
@@ -534,6 +560,7 @@ int main(void)
             T(test_origin_given_by_caller),
             T(test_syntax_error_reported_at_file_line),
             T(test_syntax_error_after_multiline_record_has_right_line),
+            T(test_data_ldns_would_mishandle_is_refused),
             T(test_missing_soa_reported),
             T(test_cname_beside_other_data_reported),
             T(test_out_of_zone_record_reported),
