@@ -28,7 +28,9 @@ int dns_rdata_from_text(uint16_t type, const char *text, const uint8_t *origin,
 /*
  * Refuses, before ldns sees it, RDATA text that ldns 1.8.3 mishandles: its
  * IPSECKEY parser leaks what it copied when given more than the type's five
- * fields.  0, or -EINVAL with a reason in err.
+ * fields or a key that is not base64, and takes a malformed "\# ..." as
+ * such fields; IPSECKEY text must be five plain words with a base64 key, or
+ * a complete "\# length hex".  0, or -EINVAL with a reason in err.
  */
 int dns_rdata_text_check(uint16_t type, const char *text, char *err, size_t err_size);
 

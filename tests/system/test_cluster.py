@@ -627,7 +627,7 @@ def test_bad_input(cluster_factory):
         e = node.post(changes_url(zone), {"changes": [
             change("UPSERT", f"k.{zone}", "IPSECKEY", [f"10 1 2 192.0.2.38 {key} x"])]})
         assert e.status == 400 and "changes[0].rrset.records[0]" in e.text, e
-        assert "IPSECKEY data has 5 fields, not 6" in e.text, e
+        assert "IPSECKEY data has five fields" in e.text, e
         e = node.post(changes_url(zone), {"changes": [
             change("UPSERT", f"k.{zone}", "TYPE1x", ["192.0.2.1"])]})
         assert e.status == 400 and "changes[0].rrset.type" in e.text, e

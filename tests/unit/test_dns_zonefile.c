@@ -375,14 +375,20 @@ static void test_data_ldns_would_mishandle_is_refused(void **state)
             "c IPSECKEY 10 1 2 192.0.2.38 AQNRU3mG7TVTO2BkR47usntb102uFJtugbo6BSGvg"
             "qt4AQ== extra\n"
             "e AAAA \\# 0\n"
+            "f TYPE45 \\# 2 zz\n"
+            "g TYPE45 \\#x 2 0a0b\n"
+            "h IPSECKEY 10 3 2 gw.example.com. 200:\n"
             "ok IPSECKEY 10 1 2 192.0.2.38 AQNRU3mG7TVTO2BkR47usntb102uFJtugbo6BSGv"
             "gqt4AQ==\n");
         assert_int_equal(load(f, "z", NULL), -EINVAL);
-        assert_int_equal(f->stats.errors, 4);
+        assert_int_equal(f->stats.errors, 7);
         expect_error(f, "z:3:", "an A record's data is 4 bytes");
         expect_error(f, "z:4:", "malformed record type 'TYPE1x2'");
-        expect_error(f, "z:5:", "IPSECKEY data has 5 fields, not 6");
+        expect_error(f, "z:5:", "IPSECKEY data has five fields");
         expect_error(f, "z:6:", "an AAAA record's data is 16 bytes");
+        expect_error(f, "z:7:", "\\# data is hexadecimal");
+        expect_error(f, "z:8:", "IPSECKEY data is plain words");
+        expect_error(f, "z:9:", "IPSECKEY public key is not base64");
         uint16_t len;
         rdata_of(f, "ok.example.com.", 45, &len, NULL);
         assert_int_equal(len, 3 + 4 + 34); /* fields, gateway, key */
