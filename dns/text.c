@@ -93,6 +93,13 @@ static const char *ipseckey_text_problem(const char *text)
 
 int dns_rdata_text_check(uint16_t type, const char *text, char *err, size_t err_size)
 {
+        /* ldns reads record data into 65535 bytes and goes on with what
+         * fits: longer text would be cut silently. */
+        if (strnlen(text, DNS_RDATA_TEXT_MAX + 1) > DNS_RDATA_TEXT_MAX) {
+                snprintf(err, err_size, "record data longer than %d characters",
+                         DNS_RDATA_TEXT_MAX);
+                return -EINVAL;
+        }
         const char *why =
             type == LDNS_RR_TYPE_IPSECKEY ? ipseckey_text_problem(text) : NULL;
         if (why == NULL)

@@ -30,8 +30,11 @@ int dns_rdata_from_text(uint16_t type, const char *text, const uint8_t *origin,
  * IPSECKEY parser leaks what it copied when given more than the type's five
  * fields or a key that is not base64, and takes a malformed "\# ..." as
  * such fields; IPSECKEY text must be five plain words with a base64 key, or
- * a complete "\# length hex".  0, or -EINVAL with a reason in err.
+ * a complete "\# length hex".  Text longer than DNS_RDATA_TEXT_MAX, which
+ * ldns would cut silently (it reads data into 65535 bytes), is refused for
+ * every type.  0, or -EINVAL with a reason in err.
  */
+#define DNS_RDATA_TEXT_MAX 65000
 int dns_rdata_text_check(uint16_t type, const char *text, char *err, size_t err_size);
 
 /* RDATA of `type` → presentation form (malloc'd); NULL on failure. */

@@ -266,7 +266,8 @@ static void directive(struct loader *ld, struct source *src, unsigned line, char
         }
 }
 
-/* Next blank-separated token of rec from *pos; returns its length (0: none). */
+/* Next blank-separated token of rec from *pos; returns its length (0: none).
+ * As in ldns, a blank after a backslash belongs to the token. */
 static size_t token(const char *rec, size_t *pos, const char **start)
 {
         size_t i = *pos;
@@ -275,7 +276,7 @@ static size_t token(const char *rec, size_t *pos, const char **start)
         *start = rec + i;
         size_t n = 0;
         while (rec[i + n] != '\0' && rec[i + n] != ' ' && rec[i + n] != '\t')
-                n++;
+                n += rec[i + n] == '\\' && rec[i + n + 1] != '\0' ? 2 : 1;
         *pos = i + n;
         return n;
 }
@@ -411,24 +412,32 @@ static bool fast_record(struct loader *ld, struct source *src, unsigned line,
 }
 
 /* The type token of a record: after the owner (unless the line starts
- * blank), then TTL and class in any order.  Returns its length (0: none);
- * *pos is left after it. */
-static size_t type_token(const char *rec, size_t *pos, const char **t)
+ * blank), then TTL and class in any order, as ldns reads them (a class is
+ * any word ldns takes as one).  Returns its length (0: none); *pos is left
+ * after it, and *klass, *klass_len name the class word (NULL: none). */
+static size_t type_token(const char *rec, size_t *pos, const char **t, const char **klass,
+                         size_t *klass_len)
 {
         size_t n;
         *pos = 0;
+        *klass = NULL;
+        *klass_len = 0;
         if (rec[0] != ' ' && rec[0] != '\t' && token(rec, pos, t) == 0)
                 return 0;
         for (int field = 0; field < 3; field++) {
                 n = token(rec, pos, t);
                 if (n == 0)
                         return 0;
-                const char *w = *t;
-                bool klass =
-                    n == 2 &&
-                    (strncasecmp(w, "IN", 2) == 0 || strncasecmp(w, "CH", 2) == 0 ||
-                     strncasecmp(w, "HS", 2) == 0 || strncasecmp(w, "CS", 2) == 0);
-                if (!(w[0] >= '0' && w[0] <= '9') && !klass)
+                char word[24];
+                if (n < sizeof(word)) {
+                        snprintf(word, sizeof(word), "%.*s", (int)n, *t);
+                        if (ldns_get_rr_class_by_name(word) != 0) {
+                                *klass = *t;
+                                *klass_len = n;
+                                continue;
+                        }
+                }
+                if (!((*t)[0] >= '0' && (*t)[0] <= '9'))
                         return n;
         }
         return 0;
@@ -437,39 +446,67 @@ static size_t type_token(const char *rec, size_t *pos, const char **t)
 /* The type token of a record ldns refused, when it is not a type at all. */
 static bool unknown_type(const char *rec, char *out, size_t size)
 {
-        size_t pos;
-        const char *t;
-        size_t n = type_token(rec, &pos, &t);
+        size_t pos, klass_len;
+        const char *t, *klass;
+        size_t n = type_token(rec, &pos, &t, &klass, &klass_len);
         if (n == 0 || n >= size)
                 return false;
         snprintf(out, size, "%.*s", (int)n, t);
         return ldns_get_rr_type_by_name(out) == 0;
 }
 
+/* Does the text name IPSECKEY anywhere, as ldns would read a type word
+ * ("IPSECKEY", "TYPE45", "TYPE045x")? */
+static bool mentions_ipseckey(const char *rec)
+{
+        for (const char *p = rec; *p != '\0'; p++) {
+                if (strncasecmp(p, "IPSECKEY", 8) == 0)
+                        return true;
+                if (strncasecmp(p, "TYPE", 4) == 0 &&
+                    atoi(p + 4) == LDNS_RR_TYPE_IPSECKEY)
+                        return true;
+        }
+        return false;
+}
+
 /*
  * What ldns would let through or mishandle, refused before it parses the
- * record: a type token "TYPE1xyz" (ldns reads TYPE1), and the RDATA that
- * dns_rdata_text_check refuses.  NULL when ldns may go on.
+ * record: a class other than IN (ldns reads "CLASS1x" as IN), a type word
+ * "TYPE1xyz" (ldns reads TYPE1), and the RDATA that dns_rdata_text_check
+ * refuses.  A record whose type cannot be told here goes to ldns only when
+ * it cannot be an IPSECKEY record.  NULL when ldns may go on.
  */
 static const char *before_ldns(const char *rec, char *why, size_t size)
 {
-        size_t pos;
-        const char *t;
-        size_t n = type_token(rec, &pos, &t);
-        char word[24];
-        uint16_t type;
-        if (n == 0 || n >= sizeof(word))
-                return NULL; /* ldns words the error */
-        snprintf(word, sizeof(word), "%.*s", (int)n, t);
-        if (dns_type_from_text(word, &type) != 0) {
-                if (n <= 4 || strncasecmp(word, "TYPE", 4) != 0)
-                        return NULL; /* not a type: ldns words the error */
-                snprintf(why, size,
-                         "malformed record type '%s' (TYPE and a number up to 65535)",
-                         word);
+        size_t pos, klass_len;
+        const char *t, *klass;
+        size_t n = type_token(rec, &pos, &t, &klass, &klass_len);
+        if (klass != NULL && !(klass_len == 2 && strncasecmp(klass, "IN", 2) == 0) &&
+            !(klass_len == 6 && strncasecmp(klass, "CLASS1", 6) == 0)) {
+                snprintf(why, size, "class must be IN");
                 return why;
         }
-        return dns_rdata_text_check(type, rec + pos, why, size) != 0 ? why : NULL;
+        char word[24];
+        uint16_t type;
+        if (n != 0 && n < sizeof(word)) {
+                snprintf(word, sizeof(word), "%.*s", (int)n, t);
+                if (dns_type_from_text(word, &type) == 0)
+                        return dns_rdata_text_check(type, rec + pos, why, size) != 0
+                                   ? why
+                                   : NULL;
+                if (n > 4 && strncasecmp(word, "TYPE", 4) == 0) {
+                        snprintf(why, size,
+                                 "malformed record type '%s' (TYPE and a number up to "
+                                 "65535)",
+                                 word);
+                        return why;
+                }
+        }
+        if (mentions_ipseckey(rec)) {
+                snprintf(why, size, "the record's type cannot be read");
+                return why;
+        }
+        return NULL; /* not a type: ldns words the error */
 }
 
 static void record(struct loader *ld, struct source *src, unsigned line, const char *rec)

@@ -378,10 +378,16 @@ static void test_data_ldns_would_mishandle_is_refused(void **state)
             "f TYPE45 \\# 2 zz\n"
             "g TYPE45 \\#x 2 0a0b\n"
             "h IPSECKEY 10 3 2 gw.example.com. 200:\n"
+            "i NONE IPSECKEY 10 1 2 192.0.2.38 AQNRU3mG7TVTO2BkR47usntb102uFJtugbo6BSGvg"
+            "qt4AQ== extra\n"
+            "j CLASS1 TYPE16xyz \\# 0\n"
+            "k\\ l IPSECKEY 10 1 2 192.0.2.38 AQNRU3mG7TVTO2BkR47usntb102uFJtugbo6BSGvg"
+            "qt4AQ== extra\n"
+            "m \"n o\" IPSECKEY 10 1 2 192.0.2.38 x y\n"
             "ok IPSECKEY 10 1 2 192.0.2.38 AQNRU3mG7TVTO2BkR47usntb102uFJtugbo6BSGv"
             "gqt4AQ==\n");
         assert_int_equal(load(f, "z", NULL), -EINVAL);
-        assert_int_equal(f->stats.errors, 7);
+        assert_int_equal(f->stats.errors, 11);
         expect_error(f, "z:3:", "an A record's data is 4 bytes");
         expect_error(f, "z:4:", "malformed record type 'TYPE1x2'");
         expect_error(f, "z:5:", "IPSECKEY data has five fields");
@@ -389,9 +395,30 @@ static void test_data_ldns_would_mishandle_is_refused(void **state)
         expect_error(f, "z:7:", "\\# data is hexadecimal");
         expect_error(f, "z:8:", "IPSECKEY data is plain words");
         expect_error(f, "z:9:", "IPSECKEY public key is not base64");
+        expect_error(f, "z:10:", "class must be IN");
+        expect_error(f, "z:11:", "malformed record type 'TYPE16xyz'");
+        expect_error(f, "z:12:", "IPSECKEY data has five fields");
+        expect_error(f, "z:13:", "the record's type cannot be read");
         uint16_t len;
         rdata_of(f, "ok.example.com.", 45, &len, NULL);
         assert_int_equal(len, 3 + 4 + 34); /* fields, gateway, key */
+}
+
+/* ldns reads record data into 65535 bytes and keeps what fits: longer
+ * data is refused, not cut. */
+static void test_data_ldns_would_cut_is_refused(void **state)
+{
+        struct fixture *f = *state;
+        size_t n = 70000;
+        char *text = malloc(n + 256);
+        int at = snprintf(text, 256, "$ORIGIN example.com.\n" SOA_LINE "t TXT ");
+        for (size_t i = 0; i < n / 8; i++)
+                memcpy(text + at + i * 8, "\"abcde\" ", 8);
+        strcpy(text + at + n / 8 * 8, "\n");
+        write_file(f, "z", text);
+        free(text);
+        assert_int_equal(load(f, "z", NULL), -EINVAL);
+        expect_error(f, "z:3:", "record data longer than 65000 characters");
 }
 
 static void test_syntax_error_after_multiline_record_has_right_line(void **state)
@@ -567,6 +594,7 @@ int main(void)
             T(test_syntax_error_reported_at_file_line),
             T(test_syntax_error_after_multiline_record_has_right_line),
             T(test_data_ldns_would_mishandle_is_refused),
+            T(test_data_ldns_would_cut_is_refused),
             T(test_missing_soa_reported),
             T(test_cname_beside_other_data_reported),
             T(test_out_of_zone_record_reported),
