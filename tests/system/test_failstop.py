@@ -98,14 +98,20 @@ def test_removed_node_exits_cleanly_on_every_restart(cluster_factory):
     c.check_alive([1, 2, 3])
 
 
-def start_with_env(c, env_for, extra=()):
+def start_with_env(c, env_for, extra=(), healthy_leader=False):
     """Bootstrap nodes 1..3, node i with the environment additions
     env_for.get(i) (the fault-injection variables of a QDNS_FAULT_HOOKS
-    build), and wait for a leader."""
+    build), and wait for a leader.  healthy_leader: the nodes without
+    additions start first and elect the leader among themselves, so the
+    faults are a follower's."""
     import os
     c.bootstrap_ids = [1, 2, 3]
     bs = c.bootstrap_str(c.bootstrap_ids)
-    for i in c.bootstrap_ids:
+    healthy = [i for i in c.bootstrap_ids if i not in env_for]
+    faulty = [i for i in c.bootstrap_ids if i in env_for]
+    for i in healthy + faulty if healthy_leader else c.bootstrap_ids:
+        if healthy_leader and i == faulty[0]:
+            c.wait_leader(healthy)
         saved = dict(os.environ)
         os.environ.update(env_for.get(i, {}))
         try:
@@ -209,8 +215,9 @@ def test_a_bulk_load_is_served_when_answered_and_a_failed_publish_in_it_redone(
     state, and node 2 serves all 400."""
     c = cluster_factory()
     start_with_env(c, {2: {"QDNS_FAULT_PUBLISH_FAIL": "150:1"}},
-                   extra=["--api-write-rate", "0"])
+                   extra=["--api-write-rate", "0"], healthy_leader=True)
     ld = c.leader()
+    assert ld.id != 2, "node 2, whose publish fails, must be a follower here"
     names = [f"z{i}.load.test." for i in range(400)]
     r = ld.post("/v1/zones/bulk", {"create": [{"name": n} for n in names]}, timeout=120)
     assert r.status == 200, r
