@@ -364,8 +364,9 @@ const char *dns_rdata_check(uint16_t type, const uint8_t *rdata, uint16_t rdlen)
                 /* five 32-bit fields follow the two names */
                 return m >= 0 && at + (size_t)m + 20 == rdlen ? NULL : malformed;
         }
-        /* SRV keeps what the state machine lets through (no exactness check
-         * there); the others hold one name and nothing after it. */
+        /* SRV needs only a well-formed target here (the state machine does
+         * not check SRV data at all); the others hold one name and nothing
+         * after it, as the state machine requires. */
         return type == DNS_TYPE_SRV || at == rdlen ? NULL : malformed;
 }
 

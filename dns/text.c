@@ -153,8 +153,8 @@ int dns_rdata_from_text(uint16_t type, const char *text, const uint8_t *origin,
                 return 16;
         char tname[32];
         size_t tlen = strlen(text);
-        if (tlen == 0 || tlen > 65535 * 4) {
-                snprintf(err, err_size, "empty or oversized record value");
+        if (tlen == 0) { /* the length's upper bound is dns_rdata_text_check's */
+                snprintf(err, err_size, "empty record value");
                 return -1;
         }
         if (strpbrk(text, "\n\r;") != NULL && strchr(text, '"') == NULL) {

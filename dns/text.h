@@ -25,6 +25,9 @@ const char *dns_type_to_text(uint16_t type, char *buf, size_t size);
 int dns_rdata_from_text(uint16_t type, const char *text, const uint8_t *origin,
                         uint8_t *out, char *err, size_t err_size);
 
+/* The longest RDATA text taken: ldns keeps 65535 bytes of it, silently. */
+#define DNS_RDATA_TEXT_MAX 65000
+
 /*
  * Refuses, before ldns sees it, RDATA text that ldns 1.8.3 mishandles: its
  * IPSECKEY parser leaks what it copied when given more than the type's five
@@ -34,7 +37,6 @@ int dns_rdata_from_text(uint16_t type, const char *text, const uint8_t *origin,
  * ldns would cut silently (it reads data into 65535 bytes), is refused for
  * every type.  0, or -EINVAL with a reason in err.
  */
-#define DNS_RDATA_TEXT_MAX 65000
 int dns_rdata_text_check(uint16_t type, const char *text, char *err, size_t err_size);
 
 /* RDATA of `type` → presentation form (malloc'd); NULL on failure. */
