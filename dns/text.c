@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "dns/name.h"
+#include "dns/packet.h"
 
 int dns_type_from_text(const char *text, uint16_t *type)
 {
@@ -105,6 +106,23 @@ int dns_rdata_text_check(uint16_t type, const char *text, char *err, size_t err_
         if (why == NULL)
                 return 0;
         snprintf(err, err_size, "%s", why);
+        return -EINVAL;
+}
+
+int dns_rdata_generic_check(const char *text, size_t wire_len, char *err, size_t err_size)
+{
+        while (*text == ' ' || *text == '\t')
+                text++;
+        if (text[0] != '\\' || text[1] != '#' || (text[2] != ' ' && text[2] != '\t'))
+                return 0;
+        char *end;
+        unsigned long declared = strtoul(text + 2, &end, 10);
+        if (end == text + 2 || declared == wire_len)
+                return 0; /* no length: ldns has refused it already */
+        snprintf(
+            err, err_size,
+            "the generic data gives %lu bytes but the type's fields take %zu of them",
+            declared, wire_len);
         return -EINVAL;
 }
 
@@ -204,6 +222,16 @@ int dns_rdata_from_text(uint16_t type, const char *text, const uint8_t *origin,
         }
         if (len < 0)
                 snprintf(err, err_size, "record value too long");
+        /* ldns takes `\# length hex` for any type without holding it to the
+         * type's layout (an SRV of six bytes has no target): what the served
+         * DB would refuse is refused here, not stored and left unserved. */
+        const char *why = len >= 0 ? dns_rdata_check(type, out, (uint16_t)len) : NULL;
+        if (why != NULL) {
+                snprintf(err, err_size, "'%.200s' is not valid %s data: %s", text, tname,
+                         why);
+                len = -1;
+        } else if (len >= 0 && dns_rdata_generic_check(text, (size_t)len, err, err_size))
+                len = -1;
         ldns_rr_free(rr);
         return len;
 }

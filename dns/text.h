@@ -39,6 +39,15 @@ int dns_rdata_from_text(uint16_t type, const char *text, const uint8_t *origin,
  */
 int dns_rdata_text_check(uint16_t type, const char *text, char *err, size_t err_size);
 
+/*
+ * After ldns: RDATA text in the generic form ("\# length hex") whose type
+ * layout ldns read in fewer bytes than the length given (it drops the rest:
+ * "\# 8 00010002000300ff" is a 7-byte SRV) is refused rather than stored
+ * cut.  wire_len is what ldns made of it.  0, or -EINVAL with a reason.
+ */
+int dns_rdata_generic_check(const char *text, size_t wire_len, char *err,
+                            size_t err_size);
+
 /* RDATA of `type` → presentation form (malloc'd); NULL on failure. */
 char *dns_rdata_to_text(uint16_t type, const uint8_t *rdata, uint16_t len);
 

@@ -586,6 +586,14 @@ static void record(struct loader *ld, struct source *src, unsigned line, const c
                 report(ld, src, line, "RDATA too long");
                 goto out;
         }
+        size_t pos, klass_len;
+        const char *t, *klass;
+        if (type_token(rec, &pos, &t, &klass, &klass_len) != 0 &&
+            dns_rdata_generic_check(rec + pos, ldns_buffer_position(buf), why,
+                                    sizeof(why)) != 0) {
+                report(ld, src, line, "%s", why);
+                goto out;
+        }
         int rc =
             dns_txn_rr_add(ld->txn, ld->zone, ldns_rdf_data(owner), type, 0, ttl,
                            ldns_buffer_begin(buf), (uint16_t)ldns_buffer_position(buf));

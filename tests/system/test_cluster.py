@@ -631,6 +631,16 @@ def test_bad_input(cluster_factory):
         e = node.post(changes_url(zone), {"changes": [
             change("UPSERT", f"k.{zone}", "TYPE1x", ["192.0.2.1"])]})
         assert e.status == 400 and "changes[0].rrset.type" in e.text, e
+        # data in the generic form that the type's own layout does not fit
+        # (an SRV without its target, or with a byte its fields leave over):
+        # refused, not stored unserved or cut
+        e = node.post(changes_url(zone), {"changes": [
+            change("UPSERT", f"_s._tcp.{zone}", "SRV", ["\\# 6 000100020003"])]})
+        assert e.status == 400 and "changes[0].rrset.records[0]" in e.text, e
+        assert "malformed domain name" in e.text, e
+        e = node.post(changes_url(zone), {"changes": [
+            change("UPSERT", f"_s._tcp.{zone}", "SRV", ["\\# 8 00010002000300ff"])]})
+        assert e.status == 400 and "gives 8 bytes but the type's fields take 7" in e.text, e
         # unknown zone
         assert_error(node.post(changes_url("nope.test."),
                                {"changes": [change("UPSERT", "a.nope.test.", "A", ["192.0.2.1"])]}),

@@ -384,10 +384,12 @@ static void test_data_ldns_would_mishandle_is_refused(void **state)
             "k\\ l IPSECKEY 10 1 2 192.0.2.38 AQNRU3mG7TVTO2BkR47usntb102uFJtugbo6BSGvg"
             "qt4AQ== extra\n"
             "m \"n o\" IPSECKEY 10 1 2 192.0.2.38 x y\n"
+            "_s._tcp SRV \\# 6 000100020003\n"
+            "_t._tcp SRV \\# 8 ( 00010002 000300ff )\n"
             "ok IPSECKEY 10 1 2 192.0.2.38 AQNRU3mG7TVTO2BkR47usntb102uFJtugbo6BSGv"
             "gqt4AQ==\n");
         assert_int_equal(load(f, "z", NULL), -EINVAL);
-        assert_int_equal(f->stats.errors, 11);
+        assert_int_equal(f->stats.errors, 13);
         expect_error(f, "z:3:", "an A record's data is 4 bytes");
         expect_error(f, "z:4:", "malformed record type 'TYPE1x2'");
         expect_error(f, "z:5:", "IPSECKEY data has five fields");
@@ -399,6 +401,9 @@ static void test_data_ldns_would_mishandle_is_refused(void **state)
         expect_error(f, "z:11:", "malformed record type 'TYPE16xyz'");
         expect_error(f, "z:12:", "IPSECKEY data has five fields");
         expect_error(f, "z:13:", "the record's type cannot be read");
+        expect_error(f, "z:14:", "malformed domain name in the record data");
+        expect_error(
+            f, "z:15:", "the generic data gives 8 bytes but the type's fields take 7");
         uint16_t len;
         rdata_of(f, "ok.example.com.", 45, &len, NULL);
         assert_int_equal(len, 3 + 4 + 34); /* fields, gateway, key */
