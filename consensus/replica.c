@@ -267,7 +267,13 @@ int consensus_replica_start(struct consensus_replica *r, uv_loop_t *loop,
         clock_gettime(CLOCK_MONOTONIC, &t0);
         rc = raft_start(&r->raft);
         if (rc != 0) {
-                fail(r, rc, "raft start", raft_errmsg(&r->raft));
+                /* raft's own words for a damaged file vary with where the
+                 * damage lies (a checksum, a count out of range, ...). */
+                fail(r, rc,
+                     rc == RAFT_CORRUPT
+                         ? "raft start: the log or snapshot on disk is corrupt"
+                         : "raft start",
+                     raft_errmsg(&r->raft));
                 goto undo;
         }
         clock_gettime(CLOCK_MONOTONIC, &t1);
