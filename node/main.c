@@ -17,7 +17,6 @@
  */
 #include <errno.h>
 #include <jansson.h>
-#include <malloc.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -556,10 +555,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "quorumdns: out of memory\n");
                 return 1;
         }
-        /* Loading makes and frees many small blocks: keep glibc from giving
-         * the top of the heap back to the kernel after every free. */
-        mallopt(M_TRIM_THRESHOLD, 512 << 20);
-        mallopt(M_TOP_PAD, 64 << 20);
+        node_heap_load_begin(); /* many small blocks made and freed */
         uint64_t t0 = uv_hrtime();
         size_t records = 0;
         if (node_zone_files_load(&node.db, &node.cfg, &records) != 0) {
@@ -567,12 +563,7 @@ int main(int argc, char **argv)
                 return 1;
         }
         double secs = (double)(uv_hrtime() - t0) / 1e9;
-        malloc_trim(0);
-        /* Then moderate values: a cluster node's bulk loads free whole
-         * megabytes (request bodies, encoded snapshots, log entries) that a
-         * 512 MB threshold kept resident for good. */
-        mallopt(M_TRIM_THRESHOLD, 8 << 20);
-        mallopt(M_TOP_PAD, 1 << 20);
+        node_heap_load_end();
         if (node_geoip_start(&node.geoip, uv_default_loop(), &node.db,
                              node.cfg.geoip_db) != 0) {
                 fprintf(stderr, "quorumdns: geoip-db: %s\n", node.geoip.error);
@@ -601,6 +592,7 @@ int main(int argc, char **argv)
         LOG_INFO("loaded %u zone%s, %zu record%s in %.2f s", node.cfg.zone_count,
                  node.cfg.zone_count == 1 ? "" : "s", records, records == 1 ? "" : "s",
                  secs);
+        LOG_INFO("heap: %s", node_heap_allocator());
 
         node.loop = uv_default_loop();
         node.loop->data = &node;

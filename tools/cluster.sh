@@ -160,9 +160,10 @@ bootstrap_list() {
 # True if PID is a live (not zombie) quorumdns started with node I's config.
 is_our_node() {
         local pid="$1" i="$2" state comm cmd t
-        # The node execs itself again at start (node/heap.c, for huge pages):
-        # while that exec runs, its name reads "exe" and its command line may
-        # read empty (longest in a sanitizer build).
+        # A node on glibc's malloc (a sanitizer build, -DQDNS_JEMALLOC=OFF)
+        # execs itself again at start (node/heap.c, for huge pages): while
+        # that exec runs, its name reads "exe" and its command line may read
+        # empty.
         for t in $(seq 1 40); do
                 state="$(ps -o stat= -p "$pid" 2>/dev/null || true)"
                 [ -n "$state" ] && [ "${state#Z}" = "$state" ] || return 1

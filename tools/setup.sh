@@ -27,7 +27,7 @@ BUILD_PACKAGES=(
         build-essential cmake pkg-config
         libuv1-dev libraft-dev libcurl4-openssl-dev libmsgpack-dev libldns-dev
         libh2o-dev libjansson-dev libmaxminddb-dev
-        libfstrm-dev libprotobuf-c-dev protobuf-c-compiler
+        libfstrm-dev libprotobuf-c-dev protobuf-c-compiler libjemalloc-dev
 )
 DEV_PACKAGES=(clang libclang-rt-14-dev libcmocka-dev)
 TEST_PACKAGES=(

@@ -5,12 +5,15 @@
  * NODE_HEAP_ENTRIES entries, once after a quiet window, and not again
  * until NODE_HEAP_ENTRIES more entries came.
  *
- * The state's big tables follow the heap's huge pages: after
- * node_heap_huge_pages finds the operator's glibc.malloc.hugetlb set to 1
- * or 2 (read as glibc reads GLIBC_TUNABLES: the last valid value of that
- * exact name), or the mark of its own exec, a 4 MB flat table is advised
- * onto huge pages ("hg" in /proc/self/smaps); after any other setting it
- * is not.
+ * The state's big tables go on huge pages as the operator chose.  With
+ * glibc's malloc (the sanitizer build): after node_heap_huge_pages finds
+ * the operator's glibc.malloc.hugetlb set to 1 or 2 (read as glibc reads
+ * GLIBC_TUNABLES: the last valid value of that exact name), or the mark of
+ * its own exec, a 4 MB flat table is advised onto huge pages ("hg" in
+ * /proc/self/smaps); after any other setting it is not.  With jemalloc
+ * (the normal build, run twice by ctest): jemalloc runs with the node's
+ * own thp:always, and the tables are on huge pages, unless the operator's
+ * MALLOC_CONF=thp:never (the second run) overrides it.
  * (The exec itself is tested on a real node, tests/system/test_scale.py.)
  */
 #include <setjmp.h>
@@ -113,9 +116,22 @@ static void big_tables_follow_the_heap(void **state)
                 fclose(f);
         if (never)
                 skip(); /* no transparent huge pages here: nothing to follow */
+        char *argv[] = {"test_node_heap", NULL};
+        if (strncmp(node_heap_allocator(), "jemalloc ", 9) == 0) {
+                const char *conf = getenv("MALLOC_CONF");
+                bool huge = conf == NULL || strstr(conf, "thp:never") == NULL;
+                /* The node's own setting, read by jemalloc at its start. */
+                if (conf == NULL)
+                        assert_non_null(strstr(node_heap_allocator(), ", thp:always"));
+                pmap_flat_huge_pages(!huge); /* the call must set it */
+                node_heap_huge_pages(argv);
+                if (big_table_huge() != huge)
+                        fail_msg("jemalloc, MALLOC_CONF=%s: big tables %s huge pages",
+                                 conf != NULL ? conf : "", huge ? "not on" : "on");
+                return;
+        }
         const char *was = getenv("GLIBC_TUNABLES");
         saved_tunables = was != NULL ? strdup(was) : NULL;
-        char *argv[] = {"test_node_heap", NULL};
         assert_false(big_table_huge());
         /* The operator's settings (each names the tunable: no exec), read
          * as glibc reads them: the last valid value of that exact name. */
