@@ -8,9 +8,6 @@
 #include "consensus/fsm.h"
 
 #include <errno.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -365,24 +362,6 @@ static int fsm_snapshot_async(struct raft_fsm *rf, struct raft_buffer *bufs[],
         return 0;
 }
 
-/*
- * After a restore much of the heap is free (the encoded snapshot, the
- * replaced state) but stays in the process: give the free pages back.  Not
- * after every snapshot: malloc_trim walks the free lists, 40-156 ms per
- * snapshot at 600,000 zones on a loaded machine, a pause on the loop.
- */
-static void trim_heap(void)
-{
-#ifdef __GLIBC__
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        malloc_trim(0);
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        LOG_INFO("heap trimmed in %.1f ms", (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
-                                                (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
-#endif
-}
-
 /* The log up to a snapshot is gone: so is its share of the tail (`ns` of
  * it; a restore meanwhile may have ended more already). */
 static void end_tail(struct cs_fsm *fsm, uint64_t ns)
@@ -516,7 +495,9 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
         const struct cs_cidr_observer *cobs = &fsm->state->cidr.observer;
         if (cobs->restored)
                 cobs->restored(cobs->ctx, fsm->state);
-        trim_heap();
+        /* Much of the heap is free now (the encoded snapshot, the replaced
+         * state): the node's heap tick hands it back once writes are quiet
+         * (node/heap.h), on a worker thread, as after any burst. */
         return 0;
 }
 

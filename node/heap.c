@@ -166,21 +166,24 @@ void node_heap_load_begin(void)
 }
 
 /* Hands the heap's unused pages back to the kernel: on a pool thread, or
- * at start before the loop runs. */
-static void trim_now(void)
+ * at start before the loop runs.  0, or the allocator refused. */
+static int trim_now(void)
 {
 #ifdef QDNS_JEMALLOC
         char purge[64];
         snprintf(purge, sizeof(purge), "arena.%u.purge", (unsigned)MALLCTL_ARENAS_ALL);
-        mallctl(purge, NULL, NULL, NULL, 0);
+        return mallctl(purge, NULL, NULL, NULL, 0);
 #elif defined(__GLIBC__)
-        malloc_trim(0);
+        malloc_trim(0); /* 1 if it released memory, 0 if there was none */
+        return 0;
+#else
+        return 0;
 #endif
 }
 
 void node_heap_load_end(void)
 {
-        trim_now();
+        (void)trim_now(); /* a refusal only leaves the pages where they are */
 #if !defined(QDNS_JEMALLOC) && defined(__GLIBC__)
         mallopt(M_TRIM_THRESHOLD, 8 << 20);
         mallopt(M_TOP_PAD, 1 << 20);
@@ -191,12 +194,13 @@ static uint64_t window_applied, window_ms, trimmed_applied;
 static bool busy;
 static uv_work_t work;
 static uint64_t took_ns, trims;
+static int trim_error;
 
 static void trim_cb(uv_work_t *req)
 {
         (void)req;
         uint64_t t0 = uv_hrtime();
-        trim_now();
+        trim_error = trim_now();
         took_ns = uv_hrtime() - t0;
 }
 
@@ -204,11 +208,16 @@ static void trimmed_cb(uv_work_t *req, int status)
 {
         (void)req;
         busy = false;
-        if (status == 0)
-                trims++;
-        if (status == 0)
-                LOG_INFO("heap trimmed after writes in %.1f ms (on a pool thread)",
-                         (double)took_ns / 1e6);
+        if (status != 0)
+                return; /* cancelled: the loop is closing */
+        if (trim_error != 0) {
+                LOG_WARN("heap: %s refused to trim (error %d)", node_heap_allocator(),
+                         trim_error);
+                return;
+        }
+        trims++;
+        LOG_INFO("heap trimmed after writes in %.1f ms (on a pool thread)",
+                 (double)took_ns / 1e6);
 }
 
 void node_heap_tick(uv_loop_t *loop, uint64_t applied, uint64_t now_ms)

@@ -70,7 +70,7 @@ void node_heap_load_end(void);
 
 /* On the loop; now_ms from a monotonic clock. */
 void node_heap_tick(uv_loop_t *loop, uint64_t applied, uint64_t now_ms);
-/* Trims finished since start (metrics, tests). */
+/* Trims the allocator carried out since start (metrics, tests). */
 uint64_t node_heap_trims(void);
 
 #endif

@@ -38,6 +38,7 @@ class FaultNode(Node):
         self.host = cluster.net.host(nid)
         self.ns = cluster.net.ns(nid)
         self.wrapper = []  # e.g. ["faketime", "-f", "+1h"]
+        self.binary = None  # another build of the node than QDNS_BIN, for this node
         self.paused = False
 
     def cmd(self, *a, **kw):
@@ -45,8 +46,10 @@ class FaultNode(Node):
         # a monitor, not a flood, so Response Rate Limiting leaves it alone
         # (a limited answer is dropped every other time: a read would time out)
         exempt = ["--rrl-exempt", f"127.0.0.0/8,::1/128,{self.cluster.net.subnet}.1/32"]
-        return (["ip", "netns", "exec", self.ns] + self.wrapper + super().cmd(*a, **kw)
-                + exempt)
+        node = super().cmd(*a, **kw)
+        if self.binary is not None:
+            node[0] = str(self.binary)
+        return ["ip", "netns", "exec", self.ns] + self.wrapper + node + exempt
 
     def q(self, qname, qtype="A", timeout=1.0, tcp=False):
         """A DNS query; a truncated answer is asked again over TCP, as

@@ -6,10 +6,12 @@ import os
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from checker import Workload
+import cluster_util
 from cluster_util import http
 
 
@@ -169,6 +171,23 @@ def faketime_env(offset_file):
             f"ASAN_OPTIONS={asan + ':' if asan else ''}verify_asan_link_order=0"]
 
 
+def faketime_binary():
+    """The node binary that runs under libfaketime.  libfaketime cannot be
+    preloaded into a process linked with jemalloc (a normal build): its
+    constructor allocates, jemalloc's initialisation reads the clock, and the
+    clock's wrapper allocates again under jemalloc's init lock, so the
+    process hangs before main (libfaketime issue 130; Debian 12's 0.9.10 has
+    no way around it).  So the follower under test runs a build on glibc's
+    malloc, the node binary itself or else the ASan build beside it
+    ($QDNS_FAKETIME_BIN, default build-asan/), in a cluster of the others."""
+    ldd = subprocess.run(["ldd", str(cluster_util.QDNS_BIN)], capture_output=True,
+                         text=True).stdout
+    if "libjemalloc" not in ldd:
+        return cluster_util.QDNS_BIN
+    return Path(os.environ.get("QDNS_FAKETIME_BIN",
+                               cluster_util.REPO / "build-asan" / "node" / "quorumdns"))
+
+
 def faketime_works(tmp):
     if not os.path.exists(LIBFAKETIME):
         return False, f"{LIBFAKETIME} missing (Debian package faketime)"
@@ -177,6 +196,17 @@ def faketime_works(tmp):
     r = subprocess.run(faketime_env(f) + ["date", "+%s"], capture_output=True, text=True)
     if r.returncode != 0 or abs(int(r.stdout) - time.time() - 3600) > 60:
         return False, f"libfaketime does not shift the clock: {r.stdout} {r.stderr}"
+    binary = faketime_binary()
+    if not binary.exists():
+        return False, (f"{cluster_util.QDNS_BIN} is linked with jemalloc, which hangs under "
+                       f"libfaketime, and {binary} (a glibc-malloc build) is not built")
+    try:
+        r = subprocess.run(faketime_env(f) + [str(binary), "--version"], capture_output=True,
+                           text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        return False, f"{binary} hangs under libfaketime"
+    if r.returncode != 0:
+        return False, f"{binary} does not start under libfaketime: {r.stderr}"
     return True, ""
 
 
@@ -200,6 +230,7 @@ def test_clock_jump_on_follower(fcluster, tmp_path):
     f = c.nodes[next(i for i in c.nodes if i != ld.id)]
     f.stop()
     f.wrapper = faketime_env(offset)
+    f.binary = faketime_binary()
     c.restart(f.id)
     c.wait_ready()
     with wl:

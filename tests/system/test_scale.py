@@ -351,31 +351,43 @@ def test_import_many_from_a_directory_and_from_named_conf(cluster_factory, tmp_p
     assert p.returncode == 2 and "bad.conf:3: string not closed" in p.stderr, p.stderr
 
 
-def heap_flags(pid):
-    """The VmFlags of each of the process's [heap] mappings."""
+def mapping_flags(pid, want):
+    """The VmFlags of each of the process's mappings whose name (None for an
+    anonymous one) want(name) accepts."""
     flags, name = [], None
     for line in open(f"/proc/{pid}/smaps"):
         if line[:1] in "0123456789abcdef" and "-" in line.split()[0]:
             name = line.split()[5] if len(line.split()) > 5 else None
-        elif line.startswith("VmFlags:") and name == "[heap]":
+        elif line.startswith("VmFlags:") and want(name):
             flags.append(line.split()[1:])
     return flags
+
+
+def heap_flags(pid):
+    """The VmFlags of each of the process's [heap] mappings (glibc's)."""
+    return mapping_flags(pid, lambda name: name == "[heap]")
+
+
+def anon_flags(pid):
+    """The VmFlags of each anonymous mapping (jemalloc's extents among them)."""
+    return mapping_flags(pid, lambda name: name is None)
 
 
 @pytest.mark.parametrize("given", [None, "glibc.malloc.arena_max=2", "glibc.malloc.hugetlb=0"])
 def test_the_heap_is_jemalloc_or_glibc_on_huge_pages(tmp_path, monkeypatch, given):
     """At a million zones glibc's malloc made every creation cost more as the
     catalog grew, jemalloc did not (BENCHMARKS.md): a normal build's node runs
-    on jemalloc, says so in its log, and does not execute itself again (no
-    GLIBC_TUNABLES of its own).  A build on glibc's malloc (here the ASan
-    build, whose allocator replaces it) re-executes itself with glibc's heap
-    on transparent huge pages (its mappings marked "hg"), also when other
-    tunables are set; an operator's glibc.malloc.hugetlb is left as it is.
-    Either way the node runs as the process that was started (same pid,
-    binary and name)."""
+    on jemalloc with its own thp:always (its heap on transparent huge pages,
+    mappings marked "hg"), says so in its log, and does not execute itself
+    again (no GLIBC_TUNABLES of its own).  A build on glibc's malloc (the ASan
+    build, or -DQDNS_JEMALLOC=OFF) re-executes itself with glibc's heap on
+    huge pages, also when other tunables are set; an operator's
+    glibc.malloc.hugetlb is left as it is.  Either way the node runs as the
+    process that was started (same pid, binary and name)."""
     thp = open("/sys/kernel/mm/transparent_hugepage/enabled").read()
     if "[never]" in thp:
         pytest.skip("transparent huge pages are off on this machine")
+    monkeypatch.delenv("MALLOC_CONF", raising=False)
     if given is None:
         monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
     else:
@@ -388,14 +400,19 @@ def test_the_heap_is_jemalloc_or_glibc_on_huge_pages(tmp_path, monkeypatch, give
         assert open(f"/proc/{pid}/comm").read().strip() == QDNS_BIN.name[:15]
         environ = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
         tunables = [e for e in environ if e.startswith(b"GLIBC_TUNABLES=")]
-        if not is_asan(QDNS_BIN):
+        if "heap: jemalloc" in srv.log():
+            assert "heap: jemalloc 5." in srv.log() and ", thp:always" in srv.log(), srv.log()
             assert "libjemalloc.so" in open(f"/proc/{pid}/maps").read()
-            assert "heap: jemalloc 5." in srv.log(), srv.log()
             if given is None:
                 assert tunables == [], tunables
+            huge = [f for f in anon_flags(pid) if "hg" in f]
+            assert huge, "no anonymous mapping of jemalloc's is marked for huge pages"
         else:
             assert "heap: glibc malloc" in srv.log(), srv.log()
             if given is None:
                 assert tunables == [b"GLIBC_TUNABLES=glibc.malloc.hugetlb=1"], tunables
+            if not is_asan(QDNS_BIN):  # ASan's allocator has no [heap] of glibc's
+                huge = any("hg" in f for f in heap_flags(pid))
+                assert huge == (given != "glibc.malloc.hugetlb=0"), heap_flags(pid)
     finally:
         assert srv.stop() == 0

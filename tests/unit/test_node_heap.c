@@ -1,7 +1,8 @@
 /*
  * test_node_heap.c — the heap is trimmed once a burst of writes is over
- * (node/heap.c), on a real libuv loop and pool thread with glibc's
- * malloc_trim: not during a burst (many entries a second), not before
+ * (node/heap.c), on a real libuv loop and pool thread with the allocator's
+ * own trim (jemalloc's purge of every arena, which must accept the call,
+ * or glibc's malloc_trim): not during a burst (many entries a second), not before
  * NODE_HEAP_ENTRIES entries, once after a quiet window, and not again
  * until NODE_HEAP_ENTRIES more entries came.
  *
