@@ -42,20 +42,27 @@ static bool thp_off(void)
         return !got || strstr(mode, "[never]") != NULL;
 }
 
+#ifdef QDNS_JEMALLOC
+/* One of jemalloc's string settings ("version", "opt.thp"), or NULL. */
+static const char *jemalloc_string(const char *name)
+{
+        const char *value = NULL;
+        size_t len = sizeof(value);
+        return mallctl(name, &value, &len, NULL, 0) == 0 ? value : NULL;
+}
+#endif
+
 const char *node_heap_allocator(void)
 {
 #ifdef QDNS_JEMALLOC
         static char name[128];
-        const char *version = NULL, *thp = NULL;
-        size_t len = sizeof(version);
         if (name[0] != '\0')
                 return name;
-        if (mallctl("version", &version, &len, NULL, 0) != 0)
-                version = "(version unknown)";
-        len = sizeof(thp);
-        if (mallctl("opt.thp", &thp, &len, NULL, 0) != 0)
-                thp = "(unknown)";
-        snprintf(name, sizeof(name), "jemalloc %s, thp:%s", version, thp);
+        const char *version = jemalloc_string("version");
+        const char *thp = jemalloc_string("opt.thp");
+        snprintf(name, sizeof(name), "jemalloc %s, thp:%s",
+                 version != NULL ? version : "(version unknown)",
+                 thp != NULL ? thp : "(unknown)");
         return name;
 #elif defined(__GLIBC__)
         return "glibc malloc";
@@ -72,19 +79,12 @@ const char *node_heap_allocator(void)
  * and a creation cost a fifth more CPU (BENCHMARKS.md). */
 const char *malloc_conf = "thp:always";
 
-/* jemalloc's option thp ("default", "always" or "never"). */
-static bool jemalloc_thp_never(void)
-{
-        const char *thp = NULL;
-        size_t len = sizeof(thp);
-        return mallctl("opt.thp", &thp, &len, NULL, 0) == 0 && thp != NULL &&
-               strcmp(thp, "never") == 0;
-}
-
 void node_heap_huge_pages(char **argv)
 {
         (void)argv;
-        pmap_flat_huge_pages(!thp_off() && !jemalloc_thp_never());
+        /* jemalloc's thp: "default", "always" or "never" */
+        const char *thp = jemalloc_string("opt.thp");
+        pmap_flat_huge_pages(!thp_off() && (thp == NULL || strcmp(thp, "never") != 0));
 }
 #else
 /* The value glibc takes for glibc.malloc.hugetlb from a GLIBC_TUNABLES
