@@ -45,6 +45,7 @@
 #include "consensus/codec.h"
 #include "consensus/frozen.h"
 #include "consensus/latency.h"
+#include "consensus/lz4frame.h"
 #include "consensus/snapshot.h"
 #include "consensus/state_priv.h"
 
@@ -538,26 +539,38 @@ static void pack_changes(msgpack_packer *pk, const struct cs_frozen *f)
         }
 }
 
+/* Where the encoding goes (a growing buffer, or an LZ4 frame being
+ * compressed), and how many bytes went there. */
+struct dest {
+        msgpack_packer_write write;
+        void *data;
+        size_t size;
+};
+
+static int dest_write(void *data, const char *buf, size_t len)
+{
+        struct dest *d = data;
+        d->size += len;
+        return d->write(d->data, buf, len);
+}
+
 /* Takes what the view still lacks, a slice at a time, then sorts the zones
  * and record sets (in place: the view is used once) and packs everything,
- * in the order the header promises. */
-int cs_snapshot_encode_frozen(struct cs_frozen *f, void **out, size_t *out_len)
+ * in the order the header promises, padded to whole 8-byte words (raft
+ * wants them). */
+static int pack_view(struct cs_frozen *f, struct dest *d)
 {
         int rv;
         while ((rv = cs_snapshot_frozen_step(f, SLICE)) == 0)
                 ;
         if (rv < 0)
                 return rv;
-        struct sink out_sink;
         msgpack_packer pk;
-        sink_init(&out_sink);
-        msgpack_packer_init(&pk, &out_sink, sink_write);
-        sink_write(&out_sink, f->head.sb.data, f->head.sb.size);
+        msgpack_packer_init(&pk, d, dest_write);
+        dest_write(d, f->head.sb.data, f->head.sb.size);
         size_t n_walked = f->n_zones, *at = NULL;
-        if (f->n_zones > 0 && (at = malloc(f->n_zones * sizeof(*at))) == NULL) {
-                msgpack_sbuffer_destroy(&out_sink.sb);
+        if (f->n_zones > 0 && (at = malloc(f->n_zones * sizeof(*at))) == NULL)
                 return -ENOMEM;
-        }
         if (f->n_zones > 1) { /* zv and sets are NULL while empty */
                 cmp_count = &f->order_cmps;
                 order_zones(f, &n_walked, at);
@@ -576,17 +589,41 @@ int cs_snapshot_encode_frozen(struct cs_frozen *f, void **out, size_t *out_len)
         }
         free(at);
         pack_changes(&pk, f);
-        /* raft wants whole 8-byte words. */
         static const char zeros[8];
-        size_t size = out_sink.sb.size;
-        sink_write(&out_sink, zeros, ((size + 7) & ~(size_t)7) - size);
-        if (out_sink.failed || out_sink.sb.data == NULL) {
-                msgpack_sbuffer_destroy(&out_sink.sb);
-                return -ENOMEM;
-        }
-        *out_len = out_sink.sb.size;
-        *out = msgpack_sbuffer_release(&out_sink.sb);
+        dest_write(d, zeros, ((d->size + 7) & ~(size_t)7) - d->size);
         return 0;
+}
+
+int cs_snapshot_encode_frozen(struct cs_frozen *f, void **out, size_t *out_len)
+{
+        struct sink sink;
+        sink_init(&sink);
+        struct dest d = {sink_write, &sink, 0};
+        int rv = pack_view(f, &d);
+        if (rv == 0 && (sink.failed || sink.sb.data == NULL))
+                rv = -ENOMEM;
+        if (rv != 0) {
+                msgpack_sbuffer_destroy(&sink.sb);
+                return rv;
+        }
+        *out_len = sink.sb.size;
+        *out = msgpack_sbuffer_release(&sink.sb);
+        return 0;
+}
+
+int cs_snapshot_encode_frozen_lz4(struct cs_frozen *f, size_t hint, void **out,
+                                  size_t *out_len)
+{
+        struct cs_lz4_writer *w = cs_lz4_writer_new(hint);
+        if (w == NULL)
+                return -ENOMEM;
+        struct dest d = {cs_lz4_write, w, 0};
+        int rv = pack_view(f, &d);
+        if (rv != 0) {
+                cs_lz4_writer_free(w);
+                return rv;
+        }
+        return cs_lz4_writer_finish(w, out, out_len);
 }
 
 int cs_snapshot_encode(const struct cs_state *st, void **out, size_t *out_len)

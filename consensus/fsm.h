@@ -80,6 +80,10 @@ struct cs_fsm {
         uint64_t encode_ns;
         bool encoded; /* the encoding of the snapshot under way has run */
         uint64_t snapshot_cpu_ns;
+        /* The bytes of the last snapshot's LZ4 frame (written on raft's
+         * worker, read there next time): the next one's output starts that
+         * large instead of growing to it. */
+        size_t encoded_bytes;
         /* The snapshot under way: raft's index at the freeze, the tail as it
          * was then (ended by the snapshot only once it is written), and,
          * when encoded at once, the objects it held (for pacing). */

@@ -228,6 +228,9 @@ int consensus_replica_start(struct consensus_replica *r, uv_loop_t *loop,
          * asynchronous snapshots (version 3) needs version 2 (RAFT_NOTES). */
         r->io.version = 2;
         raft_uv_set_auto_recovery(&r->io, false);
+        /* The FSM hands raft its snapshots as LZ4 frames already
+         * (consensus/lz4frame.h); raft still reads its files as frames. */
+        raft_uv_set_snapshot_compression(&r->io, false);
         raft_uv_set_connect_retry_delay(&r->io, 150);
         rc = raft_init(&r->raft, &r->io, fsm, cfg->id, cfg->address);
         if (rc != 0) {

@@ -37,6 +37,7 @@
 #include "consensus/frozen.h"
 #include "consensus/health_codec.h"
 #include "consensus/latency_codec.h"
+#include "consensus/lz4frame.h"
 #include "consensus/wire.h"
 
 #define SNAP_MAGIC "quorumdns-state"
@@ -668,8 +669,8 @@ static int dec_all(struct sdec *d, struct cs_state *st)
         return dec_changes(d, st, n_changes);
 }
 
-int cs_snapshot_decode(const void *buf, size_t len, struct cs_state *out, char *err,
-                       size_t errlen)
+static int decode_msgpack(const void *buf, size_t len, struct cs_state *out, char *err,
+                          size_t errlen)
 {
         struct sdec d = {.buf = buf, .len = len, .err = err, .errlen = errlen};
         struct cs_observer obs = out->observer;
@@ -690,5 +691,23 @@ int cs_snapshot_decode(const void *buf, size_t len, struct cs_state *out, char *
         out->health.observer = hobs;
         out->latency.observer = lobs;
         out->cidr.observer = cobs;
+        return rv;
+}
+
+int cs_snapshot_decode(const void *buf, size_t len, struct cs_state *out, char *err,
+                       size_t errlen)
+{
+        if (!cs_lz4_is_frame(buf, len))
+                return decode_msgpack(buf, len, out, err, errlen);
+        void *raw;
+        size_t raw_len;
+        char why[160];
+        int rv = cs_lz4_decode(buf, len, &raw, &raw_len, why, sizeof(why));
+        if (rv != 0) {
+                snprintf(err, errlen, "malformed snapshot: %s", why);
+                return rv;
+        }
+        rv = decode_msgpack(raw, raw_len, out, err, errlen);
+        free(raw);
         return rv;
 }

@@ -58,6 +58,13 @@ int cs_snapshot_encode(const struct cs_state *st, void **buf, size_t *len);
 struct cs_frozen;
 int cs_snapshot_freeze(struct cs_state *st, struct cs_frozen **view);
 int cs_snapshot_encode_frozen(struct cs_frozen *view, void **buf, size_t *len);
+/* The same bytes as one LZ4 frame (consensus/lz4frame.h), compressed as
+ * they are packed: what raft writes as the snapshot file.  `hint`: the size
+ * of the last one (its output buffer starts that large).  The content is
+ * padded to whole 8-byte words like cs_snapshot_encode's; the frame is
+ * not. */
+int cs_snapshot_encode_frozen_lz4(struct cs_frozen *view, size_t hint, void **buf,
+                                  size_t *len);
 void cs_snapshot_thaw(struct cs_state *st, struct cs_frozen *view);
 /* The encoder's taking in steps (cs_snapshot_encode_frozen runs it to the
  * end): takes zones worth about `budget` objects; 1 when the view holds
@@ -77,8 +84,10 @@ size_t cs_snapshot_frozen_order_cmps(const struct cs_frozen *view);
  * there were (the walk holds the lock the applying thread waits for). */
 size_t cs_snapshot_frozen_grows(const struct cs_frozen *view);
 
-/* out must be initialised and empty; on failure it is left empty. 0,
- * -EBADMSG, -EPROTO (version), -EINVAL (inconsistent) or -ENOMEM. */
+/* out must be initialised and empty; on failure it is left empty.  The
+ * bytes may be an LZ4 frame of them (cs_snapshot_encode_frozen_lz4: raft
+ * decompresses its files, but a snapshot handed over as written is one).
+ * 0, -EBADMSG, -EPROTO (version), -EINVAL (inconsistent) or -ENOMEM. */
 int cs_snapshot_decode(const void *buf, size_t len, struct cs_state *out, char *err,
                        size_t errlen);
 

@@ -27,7 +27,7 @@ BUILD_PACKAGES=(
         build-essential cmake pkg-config
         libuv1-dev libraft-dev libcurl4-openssl-dev libmsgpack-dev libldns-dev
         libh2o-dev libjansson-dev libmaxminddb-dev
-        libfstrm-dev libprotobuf-c-dev protobuf-c-compiler libjemalloc-dev
+        libfstrm-dev libprotobuf-c-dev protobuf-c-compiler libjemalloc-dev liblz4-dev
 )
 DEV_PACKAGES=(clang libclang-rt-14-dev libcmocka-dev)
 TEST_PACKAGES=(
@@ -37,7 +37,7 @@ TEST_PACKAGES=(
         docker-compose iproute2 procps curl openssl nftables faketime
         podman debootstrap catatonit
         prometheus
-        fstrm-bin python3-yaml knot-module-dnstap
+        fstrm-bin python3-yaml knot-module-dnstap lz4
 )
 
 usage() {

@@ -16,7 +16,9 @@ commands (create, update, CALCULATED, delete, votes, MANUAL, HEARTBEAT), CIDR
 collection commands (create, changes that apply, conflict, are stale or
 would empty a location in use, deletion in use; fuzz_raft_command's state
 holds collection "cfuzz") and the snapshots of the states between them (one
-with checks, votes and history, one with two collections).  Run it from outside the repository root (our dns/
+with checks, votes and history, one with two collections), and two of
+them as LZ4 frames (`lz4 --content-size`, as the FSM writes snapshots; and
+`lz4`'s default, without the size, which is refused).  Run it from outside the repository root (our dns/
 folder would shadow the dnspython package), e.g.:
     cd /tmp && /usr/bin/python3 /path/to/tests/fuzz/make_corpus.py
 """

@@ -381,6 +381,22 @@ def bulk_write(node, zone, n_requests, per_request=4, workers=16, prefix="b"):
         list(ex.map(one, range(n_requests)))
 
 
+def assert_snapshot_files_are_lz4_frames(data_dir):
+    """A node's own snapshots are LZ4 frames (consensus/lz4frame.h) that the
+    standard tool reads back to the msgpack encoding: an array of 9 whose
+    first element is the magic string."""
+    files = [f for f in os.listdir(data_dir)
+             if f.startswith("snapshot-") and not f.endswith(".meta")]
+    assert files
+    for f in files:
+        path = os.path.join(data_dir, f)
+        with open(path, "rb") as fh:
+            assert fh.read(4) == b"\x04\x22\x4d\x18", f"{f} is not an LZ4 frame"
+        raw = subprocess.run(["lz4", "-dc", path], capture_output=True, check=True).stdout
+        assert raw[:17] == b"\x99\xafquorumdns-state", raw[:17]
+        assert len(raw) % 8 == 0 and len(raw) > 2 * os.path.getsize(path)
+
+
 def test_slow_lagging_node_catches_up_by_snapshot(cluster_factory):
     c = cluster_factory().start(3)
     zone = "snap.test."
@@ -406,6 +422,7 @@ def test_slow_lagging_node_catches_up_by_snapshot(cluster_factory):
     assert segs and segs[0][0] > last_seen + 1, \
         f"leader still has the log from {segs[:1]}: the test would not exercise a snapshot"
     assert any(x.startswith("snapshot-") for x in os.listdir(leader.data_dir))
+    assert_snapshot_files_are_lz4_frames(leader.data_dir)
 
     last = f"s{n_req - 1200}-{1199}-3.{zone}"
     expect = {ip_of(1199 * 4 + 3)}

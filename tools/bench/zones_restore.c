@@ -20,10 +20,13 @@
  *
  * With --write FILE the encoding is also written to FILE (what raft's
  * snapshot holds before its compression: to time `lz4` on it).  With
- * --encode E the state is frozen and encoded E times more, and the median,
- * min and max of those encodings are printed in ns per object: what a
- * snapshot costs per object at this size (the zones were created in
- * creation order and are walked in name order, as in a cluster).
+ * --encode E the state is frozen and encoded E times more each of three
+ * ways, in turn (msgpack alone; msgpack then LZ4 over the whole of it, as
+ * raft's own compression did; the LZ4 frame the FSM writes, compressed as
+ * it is packed), and the median, min and max of each are printed in ns
+ * per object: what a snapshot costs per object at this size (the zones
+ * were created in creation order and are walked in name order, as in a
+ * cluster).
  *
  *   build/tools/bench/zones_restore [--rounds R] [--apply K] [--encode E]
  *                                   [--write FILE] N ...
@@ -36,6 +39,7 @@
 
 #include "consensus/command.h"
 #include "consensus/fsm.h"
+#include "consensus/lz4frame.h"
 #include "consensus/snapshot.h"
 #include "consensus/state.h"
 #include "tools/bench/bench_apex.h"
@@ -149,36 +153,66 @@ static int restore_rounds(const void *buf, size_t len, unsigned n, unsigned roun
 static const char *write_to;   /* --write */
 static unsigned encode_rounds; /* --encode */
 
-/* Freezes and encodes st `encode_rounds` times; prints ns per object. */
+/* The ways a snapshot is encoded, timed in turn each round. */
+enum encoding { RAW, RAW_THEN_LZ4, FRAME, N_ENCODINGS };
+static const char *const encoding_names[N_ENCODINGS] = {
+    "msgpack", "msgpack, then LZ4 over it (raft's own compression)",
+    "LZ4 frame packed and compressed at once (the FSM's)"};
+
+/* One freeze and encoding of st the given way: CPU ns, and the bytes. */
+static int encode_once(struct cs_state *st, enum encoding how, double *ns, size_t *bytes,
+                       size_t *items)
+{
+        struct cs_frozen *f = NULL;
+        void *buf = NULL, *frame = NULL;
+        size_t len = 0;
+        double t0 = bench_cpu_ns();
+        int rc = cs_snapshot_freeze(st, &f);
+        if (rc == 0 && how == FRAME)
+                rc = cs_snapshot_encode_frozen_lz4(f, *bytes, &buf, &len);
+        else if (rc == 0)
+                rc = cs_snapshot_encode_frozen(f, &buf, &len);
+        if (rc == 0 && how == RAW_THEN_LZ4) {
+                struct cs_lz4_writer *w = cs_lz4_writer_new(0);
+                rc = w == NULL ? -1 : cs_lz4_write(w, buf, len);
+                if (w != NULL && rc == 0)
+                        rc = cs_lz4_writer_finish(w, &frame, &len);
+                else
+                        cs_lz4_writer_free(w);
+        }
+        *ns = bench_cpu_ns() - t0;
+        *bytes = len;
+        if (f != NULL) {
+                *items = cs_snapshot_frozen_items(f);
+                cs_snapshot_thaw(st, f);
+        }
+        free(buf);
+        free(frame);
+        return rc;
+}
+
+/* Freezes and encodes st `encode_rounds` times each way, the ways in turn;
+ * prints the medians in ns per object. */
 static int encode_rounds_time(struct cs_state *st)
 {
         if (encode_rounds == 0)
                 return 0;
-        double *t = calloc(encode_rounds, sizeof(*t));
-        size_t items = 0;
+        double *t = calloc((size_t)encode_rounds * N_ENCODINGS, sizeof(*t));
+        size_t items = 0, bytes[N_ENCODINGS] = {0};
         int rc = t == NULL ? -1 : 0;
-        for (unsigned r = 0; r < encode_rounds && rc == 0; r++) {
-                struct cs_frozen *f = NULL;
-                void *buf = NULL;
-                size_t len = 0;
-                double t0 = bench_cpu_ns();
-                rc = cs_snapshot_freeze(st, &f);
-                if (rc == 0)
-                        rc = cs_snapshot_encode_frozen(f, &buf, &len);
-                t[r] = bench_cpu_ns() - t0;
-                if (f != NULL) {
-                        items = cs_snapshot_frozen_items(f);
-                        cs_snapshot_thaw(st, f);
-                }
-                free(buf);
-        }
-        if (rc == 0) {
-                qsort(t, encode_rounds, sizeof(*t), bench_cmp_double);
-                printf("encoding: %zu objects, median %.1f ms (min %.1f, max %.1f, %u "
-                       "rounds), %.0f ns per object\n",
-                       items, t[encode_rounds / 2] / 1e6, t[0] / 1e6,
-                       t[encode_rounds - 1] / 1e6, encode_rounds,
-                       t[encode_rounds / 2] / (double)items);
+        for (unsigned r = 0; r < encode_rounds && rc == 0; r++)
+                for (int e = 0; e < N_ENCODINGS && rc == 0; e++)
+                        rc = encode_once(st, (enum encoding)e,
+                                         &t[(size_t)e * encode_rounds + r], &bytes[e],
+                                         &items);
+        for (int e = 0; e < N_ENCODINGS && rc == 0; e++) {
+                double *te = t + (size_t)e * encode_rounds;
+                qsort(te, encode_rounds, sizeof(*te), bench_cmp_double);
+                printf("encoding: %s: %zu objects, %zu bytes, median %.1f ms (min %.1f, "
+                       "max %.1f, %u rounds), %.0f ns per object\n",
+                       encoding_names[e], items, bytes[e], te[encode_rounds / 2] / 1e6,
+                       te[0] / 1e6, te[encode_rounds - 1] / 1e6, encode_rounds,
+                       te[encode_rounds / 2] / (double)items);
         }
         free(t);
         return rc;
