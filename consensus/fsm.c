@@ -355,7 +355,7 @@ static int fsm_snapshot_async(struct raft_fsm *rf, struct raft_buffer *bufs[],
                 fsm->encoded_bytes = len;
         fsm->encoded = rv == 0; /* a failed encoding says nothing of the cost */
         if (rv != 0)
-                return RAFT_NOMEM;
+                return rv == -ENOMEM ? RAFT_NOMEM : RAFT_IOERR;
         *bufs = malloc(sizeof(**bufs));
         if (*bufs == NULL) {
                 free(data);
@@ -412,7 +412,8 @@ static int fsm_snapshot_finalize(struct raft_fsm *rf, struct raft_buffer *bufs[]
         fsm->tail_frozen_ns = 0;
         /* raft's worker is done with it; a snapshot whose encoding never
          * ran (raft could not queue the work) says nothing of the cost. */
-        if (fsm->encoded)
+        bool encoded = fsm->encoded;
+        if (encoded)
                 fsm->snapshot_cpu_ns = fsm->encode_ns;
         fsm->encoded = false;
         /* The view (or, encoded at once, its count) knows the size of the
@@ -421,7 +422,9 @@ static int fsm_snapshot_finalize(struct raft_fsm *rf, struct raft_buffer *bufs[]
                                            : fsm->snapshot_items;
         pace_snapshots(fsm, items);
         bound_tail(fsm, 0);
-        if (fsm->frozen != NULL)
+        if (fsm->frozen != NULL && !encoded)
+                LOG_WARN("snapshot: the encoding of %zu objects failed", items);
+        else if (fsm->frozen != NULL)
                 LOG_INFO("snapshot: %zu objects encoded (%.1f MB compressed, %.0f ms "
                          "of CPU), %zu of them taken on the loop (copy on write); "
                          "next after %u entries",

@@ -137,18 +137,14 @@ void cs_lz4_writer_free(struct cs_lz4_writer *w)
         free(w);
 }
 
-/* The header again, now with the content size: it ends where the first
- * one did. */
+/* The header again, now with the content size (the frame is ended, so its
+ * context begins anew): it ends where the first one did. */
 static int rewrite_header(struct cs_lz4_writer *w)
 {
-        LZ4F_cctx *c;
         LZ4F_preferences_t p;
         char head[LZ4F_HEADER_SIZE_MAX];
-        if (LZ4F_isError(LZ4F_createCompressionContext(&c, LZ4F_VERSION)))
-                return fail(w, -ENOMEM);
         prefs_init(&p, w->content);
-        size_t n = LZ4F_compressBegin(c, head, sizeof(head), &p);
-        LZ4F_freeCompressionContext(c);
+        size_t n = LZ4F_compressBegin(w->cctx, head, sizeof(head), &p);
         if (LZ4F_isError(n) || n != w->header_len + SIZE_ROOM)
                 return fail(w, -EIO);
         memcpy(w->out, head, n);
@@ -173,7 +169,10 @@ int cs_lz4_writer_finish(struct cs_lz4_writer *w, void **out, size_t *out_len)
                 cs_lz4_writer_free(w);
                 return rv;
         }
-        *out = w->out;
+        /* What raft keeps until the snapshot is written: not the room the
+         * hint or the growth left. */
+        char *fit = realloc(w->out, w->used);
+        *out = fit != NULL ? fit : w->out;
         *out_len = w->used;
         w->out = NULL;
         cs_lz4_writer_free(w);
@@ -207,10 +206,10 @@ int cs_lz4_decode(const void *buf, size_t len, void **out, size_t *out_len, char
                 snprintf(err, errlen, "LZ4 frame header: %s", LZ4F_getErrorName(r));
                 goto done;
         }
-        /* LZ4 expands a byte to at most 255 (a block's end aside): a larger
-         * size is a lie, and would have us allocate it. */
-        if (info.contentSize == 0 ||
-            info.contentSize > ((unsigned long long)len + STAGE) * 256) {
+        /* LZ4 expands a byte to at most 255: a larger size is a lie, and
+         * would have us allocate it. */
+        if (info.contentSize == 0 || info.contentSize > (unsigned long long)len * 256 ||
+            info.contentSize > SIZE_MAX) {
                 snprintf(err, errlen, "LZ4 frame: content size %llu for %zu bytes",
                          info.contentSize, len);
                 goto done;
@@ -234,6 +233,10 @@ int cs_lz4_decode(const void *buf, size_t len, void **out, size_t *out_len, char
                         snprintf(err, errlen, "LZ4 frame: truncated");
                         goto done;
                 }
+        }
+        if (pos != len) { /* one frame is all a snapshot holds */
+                snprintf(err, errlen, "LZ4 frame: %zu bytes after its end", len - pos);
+                goto done;
         }
         if (at != total) {
                 snprintf(err, errlen, "LZ4 frame: %zu bytes, its header says %zu", at,

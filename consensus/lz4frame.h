@@ -50,9 +50,10 @@ void cs_lz4_writer_free(struct cs_lz4_writer *w);
 bool cs_lz4_is_frame(const void *buf, size_t len);
 
 /* Decompresses one frame that carries its content size, of at most what
- * LZ4 can expand `len` bytes to; *out is malloc'ed.  0, or -EBADMSG with a
- * reason in err (not a frame, no content size, a bad block or checksum, a
- * size that does not match) or -ENOMEM. */
+ * LZ4 can expand `len` bytes to, and nothing after it; *out is malloc'ed.
+ * 0, or -EBADMSG with a reason in err (not a frame, no content size, a bad
+ * block or checksum, a size that does not match, bytes after the frame)
+ * or -ENOMEM. */
 int cs_lz4_decode(const void *buf, size_t len, void **out, size_t *out_len, char *err,
                   size_t errlen);
 

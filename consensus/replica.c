@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 
 #include "common/log.h"
 #include "common/zalloc.h"
+#include "consensus/lz4frame.h"
 
 #define WATCH_INTERVAL_MS 20
 
@@ -183,6 +185,28 @@ static struct raft_heap zalloc_heap = {
     .aligned_free = heap_aligned_free,
 };
 
+/*
+ * raft writes a snapshot the FSM made as it is: an LZ4 frame already,
+ * compressed while it was packed (consensus/lz4frame.h).  One a follower
+ * installs arrives as msgpack (the leader's raft decompressed its file to
+ * send it), and raft compresses that one itself.  raft has one snapshot
+ * put under way at a time (it refuses another while one is), so the
+ * setting made here is the one its write reads.
+ */
+static int snapshot_put_framed(struct raft_io *io, unsigned trailing,
+                               struct raft_io_snapshot_put *req,
+                               const struct raft_snapshot *snapshot,
+                               raft_io_snapshot_put_cb cb)
+{
+        struct consensus_replica *r =
+            (struct consensus_replica *)((char *)io -
+                                         offsetof(struct consensus_replica, io));
+        bool framed = snapshot->n_bufs > 0 &&
+                      cs_lz4_is_frame(snapshot->bufs[0].base, snapshot->bufs[0].len);
+        raft_uv_set_snapshot_compression(io, !framed);
+        return r->snapshot_put(io, trailing, req, snapshot, cb);
+}
+
 int consensus_replica_start(struct consensus_replica *r, uv_loop_t *loop,
                             struct raft_fsm *fsm,
                             const struct consensus_replica_config *cfg,
@@ -228,9 +252,16 @@ int consensus_replica_start(struct consensus_replica *r, uv_loop_t *loop,
          * asynchronous snapshots (version 3) needs version 2 (RAFT_NOTES). */
         r->io.version = 2;
         raft_uv_set_auto_recovery(&r->io, false);
-        /* The FSM hands raft its snapshots as LZ4 frames already
-         * (consensus/lz4frame.h); raft still reads its files as frames. */
-        raft_uv_set_snapshot_compression(&r->io, false);
+        /* Snapshots are LZ4 frames on disk (snapshot_put_framed): raft
+         * must read them, which a libraft built without LZ4 cannot. */
+        if (raft_uv_set_snapshot_compression(&r->io, true) != 0) {
+                rc = RAFT_INVALID;
+                fail(r, rc, "raft storage",
+                     "this libraft was built without LZ4, which its snapshot files need");
+                goto undo;
+        }
+        r->snapshot_put = r->io.snapshot_put;
+        r->io.snapshot_put = snapshot_put_framed;
         raft_uv_set_connect_retry_delay(&r->io, 150);
         rc = raft_init(&r->raft, &r->io, fsm, cfg->id, cfg->address);
         if (rc != 0) {

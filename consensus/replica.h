@@ -134,6 +134,12 @@ struct consensus_replica {
         struct consensus_logfence fence;
         /* Appends reaching below the snapshot, trimmed (compacted.h). */
         struct consensus_compacted compacted;
+        /* The io's own snapshot_put (replica.c wraps it: frames as they
+         * are, anything else compressed by raft). */
+        int (*snapshot_put)(struct raft_io *io, unsigned trailing,
+                            struct raft_io_snapshot_put *req,
+                            const struct raft_snapshot *snapshot,
+                            raft_io_snapshot_put_cb cb);
         void (*failed_cb)(struct consensus_replica *replica);
         bool failed_told;
         char failure[512];

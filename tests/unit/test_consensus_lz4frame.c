@@ -1,11 +1,13 @@
 /*
  * test_consensus_lz4frame.c — snapshots as LZ4 frames (consensus/lz4frame.h):
  * the frame written while packing holds exactly the bytes written, with its
- * content size in the header (raft allocates by it); a state encoded as a frame decodes
- * to the state the plain encoding gives; and damaged frames (truncated at every length,
- * any byte flipped, a header that claims more than the bytes can expand to) are refused
- * with a reason, never read past and never allocated for.  `lz4 -d` reading a node's
- * snapshot file is in tests/system/test_snapshot_file.py.
+ * content size in the header (raft allocates by it); a state encoded as a
+ * frame decodes to the state the plain encoding gives; and damaged frames
+ * (truncated at every length, any byte flipped, bytes after the frame, a
+ * header that claims more than the bytes can expand to) are refused with a
+ * reason, never read past and never allocated for.  `lz4 -dc` reading a
+ * node's snapshot files is in tests/system/test_cluster.py (the lagging
+ * node caught up by snapshot).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -174,6 +176,18 @@ static void damaged_frames_are_refused(void **state)
                         assert_true(err[0] != 0);
                 }
         }
+        /* Anything after the frame: refused. */
+        uint8_t *longer = malloc(len + 8);
+        memcpy(longer, frame, len);
+        memset(longer + len, 0, 8);
+        for (size_t extra = 1; extra <= 8; extra++) {
+                err[0] = 0;
+                assert_int_equal(cs_lz4_decode(longer, len + extra, &back, &back_len, err,
+                                               sizeof(err)),
+                                 -EBADMSG);
+                assert_non_null(strstr(err, "after its end"));
+        }
+        free(longer);
         free(copy);
         free(frame);
         free(b);
