@@ -170,11 +170,11 @@ static uint64_t thread_cpu_ns(void)
  *
  * A snapshot brought forward costs what the state's size costs to encode
  * and compress (at 1,000,000 zones about a second of CPU), and every node
- * pays it: a 1 s budget alone made each
- * upsert at that size pay a snapshot per ~60,000 entries, and cost 15 %
- * of the write rate.  So the budget is at least CS_FSM_TAIL_PER_SNAPSHOT
- * times the last encoding's CPU time: what a snapshot costs each entry
- * stays a bounded share of what applying the entry cost, at any size.
+ * pays it: a 1 s budget alone made each upsert at that size pay a snapshot
+ * per ~60,000 entries, and cost 15 % of the write rate.  So the budget is
+ * at least CS_FSM_TAIL_PER_SNAPSHOT times the last encoding's CPU time:
+ * what a snapshot costs each entry stays a bounded share of what applying
+ * the entry cost, at any size.
  */
 static uint64_t tail_budget(const struct cs_fsm *fsm)
 {
@@ -347,7 +347,7 @@ static int fsm_snapshot_async(struct raft_fsm *rf, struct raft_buffer *bufs[],
         size_t len;
         uint64_t cpu0 = thread_cpu_ns();
         /* Compressed as it is packed (lz4frame.h): raft writes the frame
-         * as it is, its own compression off (replica.c). */
+         * as it is (replica.c's snapshot_put_framed). */
         int rv =
             cs_snapshot_encode_frozen_lz4(fsm->frozen, fsm->encoded_bytes, &data, &len);
         fsm->encode_ns = thread_cpu_ns() - cpu0;

@@ -9,8 +9,8 @@
  * into another.  So the encoder compresses as it packs instead: the packer
  * fills a small buffer that stays in the cache, each full buffer is
  * compressed onto the output, and raft writes the frame as it is (its own
- * compression off, replica.c).  The bytes inside are the encoding
- * cs_snapshot_encode gives, unchanged.
+ * compression is off for frames: replica.c's snapshot_put_framed).  The
+ * bytes inside are the encoding cs_snapshot_encode gives, unchanged.
  *
  * The content size goes in the frame header, which LZ4 writes before the
  * first block, when the size is not known yet: the frame is begun without
