@@ -276,7 +276,7 @@ static void propose_item(struct bulk_item *it)
                 cmd.u.batch = (struct cs_batch){it->origin, it->origin_len, "import",
                                                 it->import->actions, it->import->n};
         }
-        node_cluster_propose(b->api->cluster, &cmd, on_item_applied, it);
+        node_cluster_propose_served(b->api->cluster, &cmd, on_item_applied, it);
 }
 
 /* ---- checking -------------------------------------------------------------------------

@@ -10,9 +10,10 @@
  * new leader; when no leader is known for RELAY_NO_LEADER_MS, the client
  * gets 503 "outcome unknown, retry with the same Idempotency-Key".  A 503 or
  * a lost connection from the leader is handled the same way.  A successful
- * answer is held until this node has applied the change itself
- * (read-your-writes), for at most 1 s.  Relays in flight are listed on the
- * API, so that a stopping node answers them and closes their handles.
+ * answer is held until this node's DNS serves the change itself
+ * (read-your-writes: applied, and published), for at most 1 s.  Relays in
+ * flight are listed on the API, so that a stopping node answers them and
+ * closes their handles.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -33,7 +34,7 @@
 enum relay_phase {
         RELAY_SENT,     /* an exchange with `leader` is in flight */
         RELAY_WAITING,  /* for a leader to send to (again) */
-        RELAY_APPLYING, /* answered; waiting until this node applied `index` */
+        RELAY_APPLYING, /* answered; waiting until this node serves `index` */
 };
 
 struct node_api_relay {
@@ -54,7 +55,7 @@ struct node_api_relay {
         size_t body_len;
         /* the leader's successful answer, held for read-your-writes */
         uint64_t index;
-        struct node_applied_wait *applied_wait; /* RELAY_APPLYING */
+        struct node_served_wait *served_wait; /* RELAY_APPLYING */
         int status;
         char *type, *answer;
         size_t len;
@@ -79,8 +80,8 @@ static void relay_end(struct node_api_relay *w)
         node_api_metrics_relay(w->api, !w->unknown, now > started ? now - started : 0);
         if (w->call != NULL)
                 node_forward_cancel(w->call);
-        if (w->applied_wait != NULL)
-                node_cluster_wait_cancel(w->applied_wait);
+        if (w->served_wait != NULL)
+                node_cluster_wait_cancel(w->served_wait);
         if (w->prev != NULL)
                 w->prev->next = w->next;
         else
@@ -127,12 +128,12 @@ static bool relay_wait(struct node_api_relay *w, bool leader_failed)
         return false;
 }
 
-/* The change the leader answered is applied here (usually within a
+/* The change the leader answered is served here (usually within a
  * heartbeat or two), or RELAY_APPLY_WAIT_MS passed: the answer goes out. */
-static void on_applied(void *ctx, int status)
+static void on_served(void *ctx, int status)
 {
         struct node_api_relay *w = ctx;
-        w->applied_wait = NULL;
+        w->served_wait = NULL;
         if (status != -ECANCELED)
                 node_http_reply_text(w->r, w->status, w->type, w->answer, w->len);
         relay_end(w);
@@ -159,7 +160,7 @@ static void on_answer(void *ctx, int status, const char *type, const char *body,
                 return;
         }
         uint64_t index = status >= 200 && status < 300 ? change_index(body, len) : 0;
-        if (index > node_cluster_applied(w->api->cluster)) {
+        if (index > node_cluster_served(w->api->cluster)) {
                 w->type = strdup(type);
                 w->answer = malloc(len ? len : 1);
                 if (w->type != NULL && w->answer != NULL) {
@@ -168,9 +169,9 @@ static void on_answer(void *ctx, int status, const char *type, const char *body,
                         w->index = index;
                         w->status = status;
                         w->phase = RELAY_APPLYING;
-                        w->applied_wait = node_cluster_wait_applied(
-                            w->api->cluster, index, RELAY_APPLY_WAIT_MS, on_applied, w);
-                        if (w->applied_wait != NULL) {
+                        w->served_wait = node_cluster_wait_served(
+                            w->api->cluster, index, RELAY_APPLY_WAIT_MS, on_served, w);
+                        if (w->served_wait != NULL) {
                                 uv_timer_stop(&w->timer); /* the leader's part is done */
                                 return;
                         }

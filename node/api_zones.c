@@ -441,7 +441,7 @@ void node_api_zone_create(struct node_http_request *r, void *ctx)
         w->api = api;
         memcpy(w->origin, z->origin, z->origin_len);
         node_http_hold(r);
-        node_cluster_propose(api->cluster, &cmd, on_zone_applied, w);
+        node_cluster_propose_served(api->cluster, &cmd, on_zone_applied, w);
         free(z);
 }
 
@@ -482,5 +482,5 @@ void node_api_zone_delete(struct node_http_request *r, void *ctx)
         w->deleting = 1;
         memcpy(w->origin, origin, origin_len);
         node_http_hold(r);
-        node_cluster_propose(api->cluster, &cmd, on_zone_applied, w);
+        node_cluster_propose_served(api->cluster, &cmd, on_zone_applied, w);
 }

@@ -45,16 +45,57 @@ void node_cluster_schedule_tick(struct node_cluster *c)
 /* ---- proposals ----------------------------------------------------------------------
  */
 
+/* A proposal answered only once DNS serves it waits at most this long. */
+#define PROPOSAL_SERVE_WAIT_MS 1000
+
 struct node_proposal {
+        struct node_cluster *c;
         node_cluster_cb cb;
         void *ctx;
         int status;                 /* refused at once: the error to report */
+        bool served;                /* answered once DNS serves the entry */
+        struct cs_result *held;     /* applied; its result while DNS catches up */
         struct node_proposal *next; /* on c->refused */
 };
+
+/* DNS serves the entry, or PROPOSAL_SERVE_WAIT_MS passed, or the cluster
+ * closes: the entry is committed and applied in every case. */
+static void on_served(void *ctx, int status)
+{
+        struct node_proposal *p = ctx;
+        (void)status;
+        p->cb(p->ctx, 0, p->held);
+        free(p->held);
+        free(p);
+}
+
+/* An entry applied while a publish lags (one failed, or a restored or
+ * installed state is still being published) is answered once DNS serves
+ * it: whoever gets the answer can query this node and see the change. */
+static bool hold_until_served(struct node_proposal *p, const struct cs_result *res)
+{
+        if (res == NULL || res->status != 0 || res->n_errors != 0 ||
+            res->index <= node_cluster_served(p->c))
+                return false;
+        p->held = malloc(sizeof(*p->held));
+        if (p->held == NULL)
+                return false;
+        *p->held = *res;
+        p->held->errors = NULL; /* none: n_errors is 0 */
+        p->held->cap_errors = 0;
+        if (node_cluster_wait_served(p->c, res->index, PROPOSAL_SERVE_WAIT_MS, on_served,
+                                     p) != NULL)
+                return true;
+        free(p->held);
+        p->held = NULL;
+        return false;
+}
 
 static void on_proposed(void *ctx, int status, void *result)
 {
         struct node_proposal *p = ctx;
+        if (status == 0 && p->served && hold_until_served(p, result))
+                return;
         p->cb(p->ctx, status, result);
         free(p);
 }
@@ -107,14 +148,16 @@ void node_cluster_refuse(struct node_cluster *c, int status, node_cluster_cb cb,
         refuse(c, p, status);
 }
 
-void node_cluster_propose(struct node_cluster *c, struct cs_command *cmd,
-                          node_cluster_cb cb, void *ctx)
+static void propose(struct node_cluster *c, struct cs_command *cmd, bool served,
+                    node_cluster_cb cb, void *ctx)
 {
         struct node_proposal *p = zalloc(1, sizeof(*p));
         if (p == NULL) {
                 cb(ctx, -ENOMEM, NULL); /* no memory even to defer */
                 return;
         }
+        p->c = c;
+        p->served = served;
         p->cb = cb;
         p->ctx = ctx;
         cmd->timestamp_ms = node_now_ms();
@@ -127,19 +170,31 @@ void node_cluster_propose(struct node_cluster *c, struct cs_command *cmd,
                 refuse(c, p, rc);
 }
 
-/* ---- waiting for an applied index ---------------------------------------------------
+void node_cluster_propose(struct node_cluster *c, struct cs_command *cmd,
+                          node_cluster_cb cb, void *ctx)
+{
+        propose(c, cmd, false, cb, ctx);
+}
+
+void node_cluster_propose_served(struct node_cluster *c, struct cs_command *cmd,
+                                 node_cluster_cb cb, void *ctx)
+{
+        propose(c, cmd, true, cb, ctx);
+}
+
+/* ---- waiting until DNS serves an index ----------------------------------------------
  *
  * Waiters are a list; a check handle (run once per loop iteration, after
- * I/O, while the list is not empty) wakes those whose index is applied, and
- * each has a timer for its deadline. */
+ * I/O, while the list is not empty) wakes those whose index DNS serves
+ * (node_cluster_served), and each has a timer for its deadline. */
 
-struct node_applied_wait {
+struct node_served_wait {
         struct node_cluster *c;
         uint64_t index;
         uv_timer_t deadline;
         void (*cb)(void *ctx, int status);
         void *ctx;
-        struct node_applied_wait *prev, *next;
+        struct node_served_wait *prev, *next;
 };
 
 static void on_wait_freed(uv_handle_t *handle)
@@ -148,22 +203,22 @@ static void on_wait_freed(uv_handle_t *handle)
 }
 
 /* Unlinks w and frees it (once its timer is closed); cb not called. */
-void node_cluster_wait_cancel(struct node_applied_wait *w)
+void node_cluster_wait_cancel(struct node_served_wait *w)
 {
         struct node_cluster *c = w->c;
         if (w->prev != NULL)
                 w->prev->next = w->next;
         else
-                c->applied_waits = w->next;
+                c->served_waits = w->next;
         if (w->next != NULL)
                 w->next->prev = w->prev;
-        if (c->applied_waits == NULL && uv_is_active((uv_handle_t *)&c->applied_check))
-                uv_check_stop(&c->applied_check);
+        if (c->served_waits == NULL && uv_is_active((uv_handle_t *)&c->served_check))
+                uv_check_stop(&c->served_check);
         uv_timer_stop(&w->deadline);
         uv_close((uv_handle_t *)&w->deadline, on_wait_freed);
 }
 
-static void wait_end(struct node_applied_wait *w, int status)
+static void wait_end(struct node_served_wait *w, int status)
 {
         void (*cb)(void *, int) = w->cb;
         void *ctx = w->ctx;
@@ -176,39 +231,39 @@ static void on_wait_deadline(uv_timer_t *timer)
         wait_end(timer->data, -ETIMEDOUT);
 }
 
-static void on_applied_check(uv_check_t *check)
+static void on_served_check(uv_check_t *check)
 {
         struct node_cluster *c = check->data;
-        uint64_t applied = node_cluster_applied(c);
-        struct node_applied_wait *w = c->applied_waits;
+        uint64_t served = node_cluster_served(c);
+        struct node_served_wait *w = c->served_waits;
         while (w != NULL) {
-                struct node_applied_wait *next = w->next;
-                if (w->index <= applied)
+                struct node_served_wait *next = w->next;
+                if (w->index <= served)
                         wait_end(w, 0);
                 w = next;
         }
 }
 
-struct node_applied_wait *node_cluster_wait_applied(struct node_cluster *c,
-                                                    uint64_t index, uint64_t timeout_ms,
-                                                    void (*cb)(void *ctx, int status),
-                                                    void *ctx)
+struct node_served_wait *node_cluster_wait_served(struct node_cluster *c, uint64_t index,
+                                                  uint64_t timeout_ms,
+                                                  void (*cb)(void *ctx, int status),
+                                                  void *ctx)
 {
         if (!c->running)
                 return NULL;
-        struct node_applied_wait *w = zalloc(1, sizeof(*w));
+        struct node_served_wait *w = zalloc(1, sizeof(*w));
         if (w == NULL)
                 return NULL;
-        *w = (struct node_applied_wait){.c = c, .index = index, .cb = cb, .ctx = ctx};
+        *w = (struct node_served_wait){.c = c, .index = index, .cb = cb, .ctx = ctx};
         uv_timer_init(c->loop, &w->deadline);
         w->deadline.data = w;
         uv_timer_start(&w->deadline, on_wait_deadline, timeout_ms, 0);
-        w->next = c->applied_waits;
+        w->next = c->served_waits;
         if (w->next != NULL)
                 w->next->prev = w;
-        c->applied_waits = w;
-        if (!uv_is_active((uv_handle_t *)&c->applied_check))
-                uv_check_start(&c->applied_check, on_applied_check);
+        c->served_waits = w;
+        if (!uv_is_active((uv_handle_t *)&c->served_check))
+                uv_check_start(&c->served_check, on_served_check);
         return w;
 }
 
@@ -407,8 +462,8 @@ int node_cluster_start(struct node_cluster *c, uv_loop_t *loop,
         node_ready_start(c);
         uv_timer_init(loop, &c->refuse_timer);
         c->refuse_timer.data = c;
-        uv_check_init(loop, &c->applied_check);
-        c->applied_check.data = c;
+        uv_check_init(loop, &c->served_check);
+        c->served_check.data = c;
         uv_timer_init(loop, &c->tick);
         c->tick.data = c;
         uv_timer_start(&c->tick, on_tick, 0, TICK_MS);
@@ -508,9 +563,9 @@ int node_cluster_close(struct node_cluster *c, void (*closed_cb)(struct node_clu
         c->rebuild_timer_ready = false;
         uv_close((uv_handle_t *)&c->refuse_timer, on_handle_closed);
         report_refused(c); /* as libuv does with requests cut short by a close */
-        while (c->applied_waits != NULL)
-                wait_end(c->applied_waits, -ECANCELED);
-        uv_close((uv_handle_t *)&c->applied_check, on_handle_closed);
+        while (c->served_waits != NULL)
+                wait_end(c->served_waits, -ECANCELED);
+        uv_close((uv_handle_t *)&c->served_check, on_handle_closed);
         node_ready_close(c, on_handle_closed);
         node_peers_close(c);
         /* Calls to other nodes (votes, reports, relays, polls, member

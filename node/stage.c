@@ -210,7 +210,7 @@ static void propose_next(struct stage_driver *d)
                 struct cs_command cmd = {.type = CS_CMD_STAGE_COMMIT,
                                          .request_id = d->request_id};
                 cmd.u.stage_id = d->id;
-                node_cluster_propose(c, &cmd, on_committed, d);
+                node_cluster_propose_served(c, &cmd, on_committed, d);
                 return;
         }
         size_t k = 0;

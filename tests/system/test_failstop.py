@@ -10,7 +10,8 @@ node processes (cluster_util.py; run like test_cluster.py):
 - a node whose raft turns unavailable on its own (its term made unwritable)
   stops with exit 3 and converges once restarted;
 - a DNS publish that fails (injected through QDNS_FAULT_PUBLISH_FAIL) is
-  retried from the replicated state until the served view matches it;
+  retried from the replicated state until the served view matches it, and
+  the node a client wrote through answers only once its DNS serves the write;
 - a follower that takes nothing sent to it (stopped with SIGSTOP while the
   leader writes) is disconnected by the leader within seconds, so what raft
   queues for it stays bounded, and catches up once it reads again.
@@ -205,6 +206,31 @@ def test_failed_zone_publishes_are_redone(cluster_factory):
     log = c[2].log(6000)
     print("\n".join(x for x in log.splitlines() if "publish" in x or "DNS serves" in x))
     assert "publishing a new zone to DNS failed" in log, log
+
+
+@pytest.mark.parametrize("via", ["leader", "follower"])
+def test_an_answered_write_is_served_by_the_node_that_answered(cluster_factory, via):
+    """Every node's first three DNS publishes fail (injected): the zone's
+    creation and the tick's first two retries (200 ms apart).  The
+    node a client wrote through (the leader itself, or a follower relaying
+    to it) answers only once its own DNS serves the zone, so a query to it
+    right after the answer finds the zone, never REFUSED."""
+    c = cluster_factory()
+    ld = start_with_env(c, {i: {"QDNS_FAULT_PUBLISH_FAIL": "1:3"} for i in (1, 2, 3)})
+    node = ld if via == "leader" else next(n for n in c.running() if n.id != ld.id)
+    zone = f"{via}.served.test."
+    r = node.post("/v1/zones", {"name": zone})
+    assert r.status == 201, r
+    answer = node.q(zone, "SOA", timeout=2.0)
+    assert answer.rcode() == 0 and answer_values(answer, zone, "SOA"), \
+        f"n{node.id} answered the creation but does not serve {zone}:\n{answer}"
+    log = node.log(6000)
+    assert "publishing a new zone to DNS failed" in log, log
+    for n in c.running():
+        end = time.monotonic() + 5 * SLACK
+        while not n.values(zone, "SOA") and time.monotonic() < end:
+            time.sleep(0.05)
+        assert n.values(zone, "SOA"), f"n{n.id} never serves {zone}"
 
 
 def test_a_bulk_load_is_served_when_answered_and_a_failed_publish_in_it_redone(
