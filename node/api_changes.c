@@ -125,10 +125,10 @@ void node_api_changes_post(struct node_http_request *r, void *ctx)
         json_decref(body);
 }
 
-/* A change this node does not serve yet (its index is above the served
+/* A change this node has not applied yet (its index is above the applied
  * one): asked right after a write to another node, it is usually applied
- * and published within a heartbeat, so the answer waits for it (at most
- * CHANGE_WAIT_MS). */
+ * within a heartbeat, so the answer waits for it (at most CHANGE_WAIT_MS).
+ * Its status says whether every node's DNS serves it. */
 #define CHANGE_WAIT_MS 1000
 
 struct change_wait {
@@ -150,9 +150,9 @@ static void change_reply(struct node_api *api, struct node_http_request *r)
         node_http_reply_json(r, 200, node_api_change_json(api, change));
 }
 
-/* Served, or CHANGE_WAIT_MS passed (the reply says what is known), or the
+/* Applied, or CHANGE_WAIT_MS passed (the reply says what is known), or the
  * node is stopping (no reply: the API is closed). */
-static void on_change_served(void *ctx, int status)
+static void on_change_applied(void *ctx, int status)
 {
         struct change_wait *w = ctx;
         if (status != -ECANCELED)
@@ -176,7 +176,7 @@ void node_api_change_get(struct node_http_request *r, void *ctx)
         uint64_t index = change_id_index(r->param[0]);
         struct change_wait *w = NULL;
         if (cs_state_change_get(&api->cluster->state, r->param[0]) != NULL ||
-            index <= node_cluster_served(api->cluster) ||
+            index <= node_cluster_applied(api->cluster) ||
             (w = calloc(1, sizeof(*w))) == NULL) {
                 change_reply(api, r);
                 return;
@@ -184,8 +184,8 @@ void node_api_change_get(struct node_http_request *r, void *ctx)
         w->r = r;
         w->api = api;
         node_http_hold(r);
-        if (node_cluster_wait_served(api->cluster, index, CHANGE_WAIT_MS,
-                                     on_change_served, w) == NULL) {
+        if (node_cluster_wait_applied(api->cluster, index, CHANGE_WAIT_MS,
+                                      on_change_applied, w) == NULL) {
                 change_reply(api, r);
                 node_http_release(r);
                 free(w);

@@ -391,7 +391,7 @@ static void propose(struct node_api *api, struct node_http_request *r,
         w->success = success;
         w->deleted = deleted;
         node_http_hold(r);
-        node_cluster_propose_served(api->cluster, cmd, on_applied, w);
+        node_cluster_propose(api->cluster, cmd, on_applied, w);
 }
 
 /* A collection id from the request id: 128 bits of two FNV-1a hashes in

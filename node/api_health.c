@@ -449,7 +449,7 @@ static void propose(struct node_api *api, struct node_http_request *r,
         *w = (struct hc_wait){
             .r = r, .api = api, .id = id, .created = created, .with_check = with_check};
         node_http_hold(r);
-        node_cluster_propose_served(api->cluster, cmd, on_applied, w);
+        node_cluster_propose(api->cluster, cmd, on_applied, w);
 }
 
 /* FNV-1a of the request id, never 0. */

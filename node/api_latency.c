@@ -174,8 +174,7 @@ static void write_entries(struct node_http_request *r, struct node_api *api,
                                                        : CS_CMD_LATENCY_MEASURED,
             .u.latency = batch};
         node_http_hold(r);
-        node_cluster_propose_served(api->cluster, &cmd, on_applied,
-                                    w); /* encoded at once */
+        node_cluster_propose(api->cluster, &cmd, on_applied, w); /* encoded at once */
         free(items);
         json_decref(body);
 }

@@ -55,7 +55,7 @@ struct node_api_relay {
         size_t body_len;
         /* the leader's successful answer, held for read-your-writes */
         uint64_t index;
-        struct node_served_wait *served_wait; /* RELAY_APPLYING */
+        struct node_index_wait *served_wait; /* RELAY_APPLYING */
         int status;
         char *type, *answer;
         size_t len;
@@ -104,12 +104,19 @@ static void relay_unknown(struct node_api_relay *w, int status, const char *why)
         relay_end(w);
 }
 
-/* The change index in a leader's answer ({"change":{"index":N}}), or 0. */
-static uint64_t change_index(const char *body, size_t len)
+/* The change in a leader's answer ({"change":{"id":ID,"index":N}}): its
+ * index, and its id into `id`; 0 when the answer names none. */
+static uint64_t answered_change(const char *body, size_t len, char id[CS_ID_MAXLEN + 1])
 {
         json_t *root = json_loadb(body, len, 0, NULL);
-        json_t *index = json_object_get(json_object_get(root, "change"), "index");
-        uint64_t out = json_is_integer(index) ? (uint64_t)json_integer_value(index) : 0;
+        json_t *change = json_object_get(root, "change");
+        json_t *index = json_object_get(change, "index");
+        const char *text = json_string_value(json_object_get(change, "id"));
+        uint64_t out = 0;
+        if (json_is_integer(index) && text != NULL && strlen(text) <= CS_ID_MAXLEN) {
+                out = (uint64_t)json_integer_value(index);
+                strcpy(id, text);
+        }
         json_decref(root);
         return out;
 }
@@ -159,8 +166,10 @@ static void on_answer(void *ctx, int status, const char *type, const char *body,
                 relay_wait(w, true);
                 return;
         }
-        uint64_t index = status >= 200 && status < 300 ? change_index(body, len) : 0;
-        if (index > node_cluster_served(w->api->cluster)) {
+        char change_id[CS_ID_MAXLEN + 1];
+        uint64_t index =
+            status >= 200 && status < 300 ? answered_change(body, len, change_id) : 0;
+        if (index > 0 && !node_cluster_change_served(w->api->cluster, index, change_id)) {
                 w->type = strdup(type);
                 w->answer = malloc(len ? len : 1);
                 if (w->type != NULL && w->answer != NULL) {
@@ -169,8 +178,9 @@ static void on_answer(void *ctx, int status, const char *type, const char *body,
                         w->index = index;
                         w->status = status;
                         w->phase = RELAY_APPLYING;
-                        w->served_wait = node_cluster_wait_served(
-                            w->api->cluster, index, RELAY_APPLY_WAIT_MS, on_served, w);
+                        w->served_wait =
+                            node_cluster_wait_served(w->api->cluster, index, change_id,
+                                                     RELAY_APPLY_WAIT_MS, on_served, w);
                         if (w->served_wait != NULL) {
                                 uv_timer_stop(&w->timer); /* the leader's part is done */
                                 return;
@@ -336,6 +346,11 @@ void node_api_relays_cancel(struct node_api *api)
 {
         while (api->relays != NULL) {
                 struct node_api_relay *w = api->relays;
+                if (w->phase == RELAY_APPLYING) { /* the leader's answer is known */
+                        node_http_reply_text(w->r, w->status, w->type, w->answer, w->len);
+                        relay_end(w);
+                        continue;
+                }
                 node_http_reply_error(w->r, 503, "NoQuorum", NULL,
                                       "this node is stopping; the outcome is unknown: "
                                       "retry with the same Idempotency-Key (%s)",

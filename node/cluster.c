@@ -58,7 +58,7 @@ struct node_proposal {
         struct node_proposal *next; /* on c->refused */
 };
 
-/* DNS serves the entry, or PROPOSAL_SERVE_WAIT_MS passed, or the cluster
+/* DNS serves the change, or PROPOSAL_SERVE_WAIT_MS passed, or the cluster
  * closes: the entry is committed and applied in every case. */
 static void on_served(void *ctx, int status)
 {
@@ -69,13 +69,14 @@ static void on_served(void *ctx, int status)
         free(p);
 }
 
-/* An entry applied while a publish lags (one failed, or a restored or
- * installed state is still being published) is answered once DNS serves
- * it: whoever gets the answer can query this node and see the change. */
+/* A change applied while the publish of its zone lags (it failed and the
+ * tick publishes the zone again, or a restored or installed state is still
+ * being published) is answered once DNS serves it: whoever gets the answer
+ * can query this node and see the change.  Other zones' lag costs nothing. */
 static bool hold_until_served(struct node_proposal *p, const struct cs_result *res)
 {
         if (res == NULL || res->status != 0 || res->n_errors != 0 ||
-            res->index <= node_cluster_served(p->c))
+            node_cluster_change_served(p->c, res->index, res->change_id))
                 return false;
         p->held = malloc(sizeof(*p->held));
         if (p->held == NULL)
@@ -83,8 +84,8 @@ static bool hold_until_served(struct node_proposal *p, const struct cs_result *r
         *p->held = *res;
         p->held->errors = NULL; /* none: n_errors is 0 */
         p->held->cap_errors = 0;
-        if (node_cluster_wait_served(p->c, res->index, PROPOSAL_SERVE_WAIT_MS, on_served,
-                                     p) != NULL)
+        if (node_cluster_wait_served(p->c, res->index, res->change_id,
+                                     PROPOSAL_SERVE_WAIT_MS, on_served, p) != NULL)
                 return true;
         free(p->held);
         p->held = NULL;
@@ -182,19 +183,21 @@ void node_cluster_propose_served(struct node_cluster *c, struct cs_command *cmd,
         propose(c, cmd, true, cb, ctx);
 }
 
-/* ---- waiting until DNS serves an index ----------------------------------------------
+/* ---- waiting until an index is applied, or a change served -------------------------
  *
  * Waiters are a list; a check handle (run once per loop iteration, after
- * I/O, while the list is not empty) wakes those whose index DNS serves
- * (node_cluster_served), and each has a timer for its deadline. */
+ * I/O, while the list is not empty) wakes those whose wait is over, and
+ * each has a timer for its deadline. */
 
-struct node_served_wait {
+struct node_index_wait {
         struct node_cluster *c;
         uint64_t index;
+        bool served;                      /* and the change's zone served */
+        char change_id[CS_ID_MAXLEN + 1]; /* when served */
         uv_timer_t deadline;
         void (*cb)(void *ctx, int status);
         void *ctx;
-        struct node_served_wait *prev, *next;
+        struct node_index_wait *prev, *next;
 };
 
 static void on_wait_freed(uv_handle_t *handle)
@@ -203,22 +206,22 @@ static void on_wait_freed(uv_handle_t *handle)
 }
 
 /* Unlinks w and frees it (once its timer is closed); cb not called. */
-void node_cluster_wait_cancel(struct node_served_wait *w)
+void node_cluster_wait_cancel(struct node_index_wait *w)
 {
         struct node_cluster *c = w->c;
         if (w->prev != NULL)
                 w->prev->next = w->next;
         else
-                c->served_waits = w->next;
+                c->index_waits = w->next;
         if (w->next != NULL)
                 w->next->prev = w->prev;
-        if (c->served_waits == NULL && uv_is_active((uv_handle_t *)&c->served_check))
-                uv_check_stop(&c->served_check);
+        if (c->index_waits == NULL && uv_is_active((uv_handle_t *)&c->index_check))
+                uv_check_stop(&c->index_check);
         uv_timer_stop(&w->deadline);
         uv_close((uv_handle_t *)&w->deadline, on_wait_freed);
 }
 
-static void wait_end(struct node_served_wait *w, int status)
+static void wait_end(struct node_index_wait *w, int status)
 {
         void (*cb)(void *, int) = w->cb;
         void *ctx = w->ctx;
@@ -231,40 +234,85 @@ static void on_wait_deadline(uv_timer_t *timer)
         wait_end(timer->data, -ETIMEDOUT);
 }
 
-static void on_served_check(uv_check_t *check)
+static void on_index_check(uv_check_t *check)
 {
         struct node_cluster *c = check->data;
-        uint64_t served = node_cluster_served(c);
-        struct node_served_wait *w = c->served_waits;
+        uint64_t applied = node_cluster_applied(c);
+        struct node_index_wait *w = c->index_waits;
         while (w != NULL) {
-                struct node_served_wait *next = w->next;
-                if (w->index <= served)
+                struct node_index_wait *next = w->next;
+                if (w->served ? node_cluster_change_served(c, w->index, w->change_id)
+                              : w->index <= applied)
                         wait_end(w, 0);
                 w = next;
         }
 }
 
-struct node_served_wait *node_cluster_wait_served(struct node_cluster *c, uint64_t index,
+static struct node_index_wait *wait_start(struct node_cluster *c, uint64_t index,
+                                          const char *change_id, uint64_t timeout_ms,
+                                          void (*cb)(void *ctx, int status), void *ctx)
+{
+        if (!c->running)
+                return NULL;
+        struct node_index_wait *w = zalloc(1, sizeof(*w));
+        if (w == NULL)
+                return NULL;
+        *w = (struct node_index_wait){.c = c, .index = index, .cb = cb, .ctx = ctx};
+        if (change_id != NULL) {
+                w->served = true;
+                snprintf(w->change_id, sizeof(w->change_id), "%s", change_id);
+        }
+        uv_timer_init(c->loop, &w->deadline);
+        w->deadline.data = w;
+        uv_timer_start(&w->deadline, on_wait_deadline, timeout_ms, 0);
+        w->next = c->index_waits;
+        if (w->next != NULL)
+                w->next->prev = w;
+        c->index_waits = w;
+        if (!uv_is_active((uv_handle_t *)&c->index_check))
+                uv_check_start(&c->index_check, on_index_check);
+        return w;
+}
+
+struct node_index_wait *node_cluster_wait_applied(struct node_cluster *c, uint64_t index,
                                                   uint64_t timeout_ms,
                                                   void (*cb)(void *ctx, int status),
                                                   void *ctx)
 {
-        if (!c->running)
-                return NULL;
-        struct node_served_wait *w = zalloc(1, sizeof(*w));
-        if (w == NULL)
-                return NULL;
-        *w = (struct node_served_wait){.c = c, .index = index, .cb = cb, .ctx = ctx};
-        uv_timer_init(c->loop, &w->deadline);
-        w->deadline.data = w;
-        uv_timer_start(&w->deadline, on_wait_deadline, timeout_ms, 0);
-        w->next = c->served_waits;
-        if (w->next != NULL)
-                w->next->prev = w;
-        c->served_waits = w;
-        if (!uv_is_active((uv_handle_t *)&c->served_check))
-                uv_check_start(&c->served_check, on_served_check);
-        return w;
+        return wait_start(c, index, NULL, timeout_ms, cb, ctx);
+}
+
+struct node_index_wait *node_cluster_wait_served(struct node_cluster *c, uint64_t index,
+                                                 const char *change_id,
+                                                 uint64_t timeout_ms,
+                                                 void (*cb)(void *ctx, int status),
+                                                 void *ctx)
+{
+        return wait_start(c, index, change_id, timeout_ms, cb, ctx);
+}
+
+/* Whether DNS serves the zone (wire name, lowercased) as replicated: no
+ * publish of it failed since, and no whole-state publish is under way. */
+static bool zone_served(const struct node_cluster *c, const uint8_t *origin, size_t len)
+{
+        if (!c->restored || c->rebuild != NULL || c->stale_all)
+                return false;
+        for (unsigned i = 0; i < c->n_stale; i++)
+                if (c->stale[i].len == len &&
+                    memcmp(c->stale[i].origin, origin, len) == 0)
+                        return false;
+        return true;
+}
+
+bool node_cluster_change_served(struct node_cluster *c, uint64_t index,
+                                const char *change_id)
+{
+        if (index > node_cluster_applied(c))
+                return false;
+        const struct cs_change *change = cs_state_change_get(&c->state, change_id);
+        /* gone (evicted) or of no zone: nothing of it for DNS to serve */
+        return change == NULL || change->origin == NULL ||
+               zone_served(c, change->origin, change->origin_len);
 }
 
 bool node_cluster_is_leader(struct node_cluster *c)
@@ -462,8 +510,8 @@ int node_cluster_start(struct node_cluster *c, uv_loop_t *loop,
         node_ready_start(c);
         uv_timer_init(loop, &c->refuse_timer);
         c->refuse_timer.data = c;
-        uv_check_init(loop, &c->served_check);
-        c->served_check.data = c;
+        uv_check_init(loop, &c->index_check);
+        c->index_check.data = c;
         uv_timer_init(loop, &c->tick);
         c->tick.data = c;
         uv_timer_start(&c->tick, on_tick, 0, TICK_MS);
@@ -563,9 +611,9 @@ int node_cluster_close(struct node_cluster *c, void (*closed_cb)(struct node_clu
         c->rebuild_timer_ready = false;
         uv_close((uv_handle_t *)&c->refuse_timer, on_handle_closed);
         report_refused(c); /* as libuv does with requests cut short by a close */
-        while (c->served_waits != NULL)
-                wait_end(c->served_waits, -ECANCELED);
-        uv_close((uv_handle_t *)&c->served_check, on_handle_closed);
+        while (c->index_waits != NULL)
+                wait_end(c->index_waits, -ECANCELED);
+        uv_close((uv_handle_t *)&c->index_check, on_handle_closed);
         node_ready_close(c, on_handle_closed);
         node_peers_close(c);
         /* Calls to other nodes (votes, reports, relays, polls, member

@@ -37,7 +37,7 @@
 
 struct node_poller;
 struct node_proposal;
-struct node_served_wait;
+struct node_index_wait;
 struct node_dns_staging; /* publish.c */
 
 struct node_peer {
@@ -85,8 +85,8 @@ struct node_cluster {
         uv_timer_t tick;
         struct node_proposal *refused; /* refused at once, reported from the loop */
         uv_timer_t refuse_timer;
-        struct node_served_wait *served_waits; /* node_cluster_wait_served */
-        uv_check_t served_check;               /* active while there are waiters */
+        struct node_index_wait *index_waits; /* node_cluster_wait_* */
+        uv_check_t index_check;              /* active while there are waiters */
         struct node_peer peers[NODE_CLUSTER_MAX_PEERS];
         unsigned peer_count;
         bool syncing;   /* a CHANGES_SYNCED proposal is in flight */
@@ -240,9 +240,10 @@ void node_cluster_propose(struct node_cluster *c, struct cs_command *cmd,
 
 /*
  * The same, for a write whose answer goes to a client: a successful result
- * is reported once this node's DNS serves the entry, so that whoever gets
- * the answer can query this node and see the change.  A publish that lags
- * (one failed and is retried by the tick, or a restored state is still
+ * is reported once this node's DNS serves the change's zone
+ * (node_cluster_change_served), so that whoever gets the answer can query
+ * this node and see the change.  A publish of that zone that lags (it
+ * failed and the tick publishes it again, or a restored state is still
  * being published) is waited for at most a second; the entry is committed
  * and applied either way.
  */
@@ -250,18 +251,32 @@ void node_cluster_propose_served(struct node_cluster *c, struct cs_command *cmd,
                                  node_cluster_cb cb, void *ctx);
 
 /*
- * Waits until this node's DNS serves raft index `index` (node_cluster_served:
- * applied, and no publish behind it): cb(ctx, 0) then, -ETIMEDOUT after
- * timeout_ms, -ECANCELED when the cluster closes.  cb runs from the loop
- * (checked after each loop iteration), never from inside the call.  Returns
- * the wait, for node_cluster_wait_cancel (cb then never runs), or NULL when
- * out of memory (cb never runs).
+ * Whether this node has applied raft index `index`, where change
+ * `change_id` was made, and its DNS serves that change's zone (or the
+ * change concerns no zone, or its record is gone).
  */
-struct node_served_wait *node_cluster_wait_served(struct node_cluster *c, uint64_t index,
+bool node_cluster_change_served(struct node_cluster *c, uint64_t index,
+                                const char *change_id);
+
+/*
+ * Waits until this node has applied raft index `index`
+ * (node_cluster_wait_applied), or until node_cluster_change_served(c,
+ * index, change_id) (node_cluster_wait_served): cb(ctx, 0) then,
+ * -ETIMEDOUT after timeout_ms, -ECANCELED when the cluster closes.  cb runs
+ * from the loop (checked after each loop iteration), never from inside the
+ * call.  Returns the wait, for node_cluster_wait_cancel (cb then never
+ * runs), or NULL when out of memory (cb never runs).
+ */
+struct node_index_wait *node_cluster_wait_applied(struct node_cluster *c, uint64_t index,
                                                   uint64_t timeout_ms,
                                                   void (*cb)(void *ctx, int status),
                                                   void *ctx);
-void node_cluster_wait_cancel(struct node_served_wait *wait);
+struct node_index_wait *node_cluster_wait_served(struct node_cluster *c, uint64_t index,
+                                                 const char *change_id,
+                                                 uint64_t timeout_ms,
+                                                 void (*cb)(void *ctx, int status),
+                                                 void *ctx);
+void node_cluster_wait_cancel(struct node_index_wait *wait);
 
 /* Adds a member through raft (leader only), then records it. */
 void node_cluster_member_add(struct node_cluster *c, const struct cs_member_spec *spec,
