@@ -192,8 +192,7 @@ void node_cluster_propose_served(struct node_cluster *c, struct cs_command *cmd,
 struct node_index_wait {
         struct node_cluster *c;
         uint64_t index;
-        bool served;                      /* and the change's zone served */
-        char change_id[CS_ID_MAXLEN + 1]; /* when served */
+        char change_id[CS_ID_MAXLEN + 1]; /* "": applied is enough */
         uv_timer_t deadline;
         void (*cb)(void *ctx, int status);
         void *ctx;
@@ -241,8 +240,9 @@ static void on_index_check(uv_check_t *check)
         struct node_index_wait *w = c->index_waits;
         while (w != NULL) {
                 struct node_index_wait *next = w->next;
-                if (w->served ? node_cluster_change_served(c, w->index, w->change_id)
-                              : w->index <= applied)
+                if (w->change_id[0] != '\0'
+                        ? node_cluster_change_served(c, w->index, w->change_id)
+                        : w->index <= applied)
                         wait_end(w, 0);
                 w = next;
         }
@@ -258,10 +258,8 @@ static struct node_index_wait *wait_start(struct node_cluster *c, uint64_t index
         if (w == NULL)
                 return NULL;
         *w = (struct node_index_wait){.c = c, .index = index, .cb = cb, .ctx = ctx};
-        if (change_id != NULL) {
-                w->served = true;
+        if (change_id != NULL)
                 snprintf(w->change_id, sizeof(w->change_id), "%s", change_id);
-        }
         uv_timer_init(c->loop, &w->deadline);
         w->deadline.data = w;
         uv_timer_start(&w->deadline, on_wait_deadline, timeout_ms, 0);
@@ -291,19 +289,6 @@ struct node_index_wait *node_cluster_wait_served(struct node_cluster *c, uint64_
         return wait_start(c, index, change_id, timeout_ms, cb, ctx);
 }
 
-/* Whether DNS serves the zone (wire name, lowercased) as replicated: no
- * publish of it failed since, and no whole-state publish is under way. */
-static bool zone_served(const struct node_cluster *c, const uint8_t *origin, size_t len)
-{
-        if (!c->restored || c->rebuild != NULL || c->stale_all)
-                return false;
-        for (unsigned i = 0; i < c->n_stale; i++)
-                if (c->stale[i].len == len &&
-                    memcmp(c->stale[i].origin, origin, len) == 0)
-                        return false;
-        return true;
-}
-
 bool node_cluster_change_served(struct node_cluster *c, uint64_t index,
                                 const char *change_id)
 {
@@ -312,7 +297,7 @@ bool node_cluster_change_served(struct node_cluster *c, uint64_t index,
         const struct cs_change *change = cs_state_change_get(&c->state, change_id);
         /* gone (evicted) or of no zone: nothing of it for DNS to serve */
         return change == NULL || change->origin == NULL ||
-               zone_served(c, change->origin, change->origin_len);
+               node_publish_current(c, change->origin, change->origin_len);
 }
 
 bool node_cluster_is_leader(struct node_cluster *c)
@@ -327,9 +312,7 @@ uint64_t node_cluster_applied(struct node_cluster *c)
 
 uint64_t node_cluster_served(struct node_cluster *c)
 {
-        if (!c->restored || c->rebuild != NULL || c->stale_all || c->n_stale > 0)
-                return 0;
-        return node_cluster_applied(c);
+        return node_publish_current(c, NULL, 0) ? node_cluster_applied(c) : 0;
 }
 
 uint64_t node_cluster_leader(struct node_cluster *c, const char **raft_address)

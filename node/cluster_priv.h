@@ -39,6 +39,11 @@ unsigned node_calls_close(struct node_cluster *c, void (*closed)(struct node_clu
 void node_publish_observe(struct node_cluster *c); /* install the observer */
 int node_publish_all(struct node_cluster *c, const char *what);
 void node_publish_retry(struct node_cluster *c); /* the stale zones, from the tick */
+/* Whether DNS serves the zone (wire name, lowercased; NULL: every zone) as
+ * replicated: the state restored, no whole-state publish under way, and no
+ * failed publish of it waiting for the tick. */
+bool node_publish_current(const struct node_cluster *c, const uint8_t *origin,
+                          size_t len);
 void node_publish_fini(struct node_cluster *c);
 /* One zone or set into txn (a set that cannot be served is logged and
  * skipped: 0); and fn(arg) on libuv's pool (inline when it cannot queue). */

@@ -212,16 +212,30 @@ static bool fault_publish_fails(void)
 }
 #endif
 
+static bool is_stale(const struct node_cluster *c, const uint8_t *origin, size_t len)
+{
+        for (unsigned i = 0; i < c->n_stale; i++)
+                if (c->stale[i].len == len &&
+                    memcmp(c->stale[i].origin, origin, len) == 0)
+                        return true;
+        return false;
+}
+
+bool node_publish_current(const struct node_cluster *c, const uint8_t *origin, size_t len)
+{
+        if (!c->restored || c->rebuild != NULL || c->stale_all)
+                return false;
+        return origin != NULL ? !is_stale(c, origin, len) : c->n_stale == 0;
+}
+
 static void mark_stale(struct node_cluster *c, const uint8_t *origin, size_t len)
 {
         if (origin == NULL || c->n_stale == NODE_CLUSTER_MAX_STALE) {
                 c->stale_all = true;
                 return;
         }
-        for (unsigned i = 0; i < c->n_stale; i++)
-                if (c->stale[i].len == len &&
-                    memcmp(c->stale[i].origin, origin, len) == 0)
-                        return;
+        if (is_stale(c, origin, len))
+                return;
         memcpy(c->stale[c->n_stale].origin, origin, len);
         c->stale[c->n_stale].len = (uint16_t)len;
         c->n_stale++;
