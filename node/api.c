@@ -330,6 +330,33 @@ int node_api_request_id(struct node_http_request *r, char *out, size_t size)
         return 0;
 }
 
+/* A retried write's answer, held until this node's DNS serves its zone. */
+struct duplicate_wait {
+        struct node_api *api;
+        struct node_http_request *r;
+        json_t *out;
+        char change_id[CS_ID_MAXLEN + 1];
+};
+
+/* Served, or the wait timed out (answered anyway, as a first answer is), or
+ * the node is stopping (no reply: the API is closed). */
+static void on_duplicate_served(void *ctx, int status)
+{
+        struct duplicate_wait *w = ctx;
+        if (status != -ECANCELED) {
+                const struct cs_change *change =
+                    cs_state_change_get(&w->api->cluster->state, w->change_id);
+                if (change != NULL) /* its status now */
+                        json_object_set_new(w->out, "change",
+                                            node_api_change_json(w->api, change));
+                node_http_reply_json(w->r, 200, w->out);
+        } else {
+                json_decref(w->out);
+        }
+        node_http_release(w->r);
+        free(w);
+}
+
 bool node_api_answer_duplicate(struct node_api *api, struct node_http_request *r,
                                const char *request_id, bool with_zone)
 {
@@ -355,6 +382,20 @@ bool node_api_answer_duplicate(struct node_api *api, struct node_http_request *r
                 : NULL;
         if (zone != NULL && dup->kind == CS_CHANGE_ZONE_CREATE)
                 json_object_set_new(out, "zone", node_api_zone_json(zone));
+        /* Like the first answer: not before this node's DNS serves the zone. */
+        struct duplicate_wait *w = NULL;
+        if (!node_cluster_change_served(api->cluster, dup->index, dup->id) &&
+            (w = calloc(1, sizeof(*w))) != NULL) {
+                *w = (struct duplicate_wait){api, r, out, {0}};
+                snprintf(w->change_id, sizeof(w->change_id), "%s", dup->id);
+                node_http_hold(r);
+                if (node_cluster_wait_served(api->cluster, dup->index, dup->id,
+                                             NODE_CLUSTER_SERVE_WAIT_MS,
+                                             on_duplicate_served, w) != NULL)
+                        return true;
+                node_http_release(r);
+                free(w);
+        }
         node_http_reply_json(r, 200, out);
         return true;
 }

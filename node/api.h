@@ -90,8 +90,9 @@ int node_api_zone_param(struct node_http_request *r, uint8_t *origin);
  * answering 400 for a malformed Idempotency-Key. */
 int node_api_request_id(struct node_http_request *r, char *out, size_t size);
 /* Answers a retried write (200 with the change it made, with the zone when
- * with_zone) or a reused key (409 IdempotencyKeyMismatch); false when the
- * request id is new. */
+ * with_zone; like a first answer, once this node's DNS serves that change:
+ * r may be held up to NODE_CLUSTER_SERVE_WAIT_MS) or a reused key (409
+ * IdempotencyKeyMismatch); false when the request id is new. */
 bool node_api_answer_duplicate(struct node_api *api, struct node_http_request *r,
                                const char *request_id, bool with_zone);
 json_t *node_api_change_json(struct node_api *api, const struct cs_change *change);

@@ -29,7 +29,6 @@
 #define RELAY_WATCH_MS       20    /* how often the leader is looked at */
 #define RELAY_SAME_LEADER_MS 200   /* pause before asking a leader that failed again */
 #define RELAY_MAX_ATTEMPTS   8
-#define RELAY_APPLY_WAIT_MS  1000 /* read-your-writes: the longest wait */
 
 enum relay_phase {
         RELAY_SENT,     /* an exchange with `leader` is in flight */
@@ -136,7 +135,7 @@ static bool relay_wait(struct node_api_relay *w, bool leader_failed)
 }
 
 /* The change the leader answered is served here (usually within a
- * heartbeat or two), or RELAY_APPLY_WAIT_MS passed: the answer goes out. */
+ * heartbeat or two), or NODE_CLUSTER_SERVE_WAIT_MS passed: the answer goes out. */
 static void on_served(void *ctx, int status)
 {
         struct node_api_relay *w = ctx;
@@ -178,9 +177,9 @@ static void on_answer(void *ctx, int status, const char *type, const char *body,
                         w->index = index;
                         w->status = status;
                         w->phase = RELAY_APPLYING;
-                        w->served_wait =
-                            node_cluster_wait_served(w->api->cluster, index, change_id,
-                                                     RELAY_APPLY_WAIT_MS, on_served, w);
+                        w->served_wait = node_cluster_wait_served(
+                            w->api->cluster, index, change_id, NODE_CLUSTER_SERVE_WAIT_MS,
+                            on_served, w);
                         if (w->served_wait != NULL) {
                                 uv_timer_stop(&w->timer); /* the leader's part is done */
                                 return;

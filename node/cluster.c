@@ -45,9 +45,6 @@ void node_cluster_schedule_tick(struct node_cluster *c)
 /* ---- proposals ----------------------------------------------------------------------
  */
 
-/* A proposal answered only once DNS serves it waits at most this long. */
-#define PROPOSAL_SERVE_WAIT_MS 1000
-
 struct node_proposal {
         struct node_cluster *c;
         node_cluster_cb cb;
@@ -58,7 +55,7 @@ struct node_proposal {
         struct node_proposal *next; /* on c->refused */
 };
 
-/* DNS serves the change, or PROPOSAL_SERVE_WAIT_MS passed, or the cluster
+/* DNS serves the change, or NODE_CLUSTER_SERVE_WAIT_MS passed, or the cluster
  * closes: the entry is committed and applied in every case. */
 static void on_served(void *ctx, int status)
 {
@@ -85,7 +82,7 @@ static bool hold_until_served(struct node_proposal *p, const struct cs_result *r
         p->held->errors = NULL; /* none: n_errors is 0 */
         p->held->cap_errors = 0;
         if (node_cluster_wait_served(p->c, res->index, res->change_id,
-                                     PROPOSAL_SERVE_WAIT_MS, on_served, p) != NULL)
+                                     NODE_CLUSTER_SERVE_WAIT_MS, on_served, p) != NULL)
                 return true;
         free(p->held);
         p->held = NULL;

@@ -244,9 +244,10 @@ void node_cluster_propose(struct node_cluster *c, struct cs_command *cmd,
  * (node_cluster_change_served), so that whoever gets the answer can query
  * this node and see the change.  A publish of that zone that lags (it
  * failed and the tick publishes it again, or a restored state is still
- * being published) is waited for at most a second; the entry is committed
- * and applied either way.
+ * being published) is waited for at most NODE_CLUSTER_SERVE_WAIT_MS; the
+ * entry is committed and applied either way.
  */
+#define NODE_CLUSTER_SERVE_WAIT_MS 1000
 void node_cluster_propose_served(struct node_cluster *c, struct cs_command *cmd,
                                  node_cluster_cb cb, void *ctx);
 

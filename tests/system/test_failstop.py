@@ -21,6 +21,7 @@ The disk-full case is in tests/faults/test_disk_clock.py.
 
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
@@ -231,6 +232,32 @@ def test_an_answered_write_is_served_by_the_node_that_answered(cluster_factory, 
         while not n.values(zone, "SOA") and time.monotonic() < end:
             time.sleep(0.05)
         assert n.values(zone, "SOA"), f"n{n.id} never serves {zone}"
+
+
+def test_a_retried_write_is_answered_once_served(cluster_factory):
+    """Every node's first four DNS publishes fail (injected): a zone's
+    creation and three of the tick's retries, 200 ms apart.  A client whose
+    creation seems lost retries it with the same Idempotency-Key while that
+    zone is not yet served: the retry is answered from the change the first
+    request made, and, like the first answer, only once the leader's DNS
+    serves the zone."""
+    c = cluster_factory()
+    ld = start_with_env(c, {i: {"QDNS_FAULT_PUBLISH_FAIL": "1:4"} for i in (1, 2, 3)})
+    zone = "retried.served.test."
+    key = {"Idempotency-Key": "retried-creation-1"}
+    first = {}
+    t = threading.Thread(target=lambda: first.update(
+        r=ld.post("/v1/zones", {"name": zone}, headers=key)))
+    t.start()
+    time.sleep(0.25)   # applied by now; its publish keeps failing for ~0.6 s
+    r = ld.post("/v1/zones", {"name": zone}, headers=key)
+    answer = ld.q(zone, "SOA", timeout=2.0)
+    t.join()
+    assert first["r"].status == 201, first["r"]
+    assert r.status == 200 and r.json["change"]["id"] == first["r"].json["change"]["id"], r
+    assert answer.rcode() == 0 and answer_values(answer, zone, "SOA"), \
+        f"the retry was answered before n{ld.id} served {zone}:\n{answer}"
+    assert "publishing a new zone to DNS failed" in ld.log(6000)
 
 
 def test_a_bulk_load_is_served_when_answered_and_a_failed_publish_in_it_redone(
