@@ -260,6 +260,34 @@ def test_a_retried_write_is_answered_once_served(cluster_factory):
     assert "publishing a new zone to DNS failed" in ld.log(6000)
 
 
+def test_a_stopping_follower_answers_the_relayed_write_it_holds(cluster_factory):
+    """Node 3, a follower, cannot publish to DNS for its first 30 tries
+    (injected, ~6 s).  A zone created through it: the leader applies and
+    answers 201; node 3 holds that answer while waiting to serve the zone.
+    SIGTERM to node 3 meanwhile: the client gets the leader's 201, not
+    "stopping, outcome unknown"."""
+    c = cluster_factory()
+    ld = start_with_env(c, {3: {"QDNS_FAULT_PUBLISH_FAIL": "1:30"}}, healthy_leader=True)
+    assert ld.id != 3, "node 3, whose publish fails, must be a follower here"
+    zone = "held.served.test."
+    out = []
+
+    def create():
+        try:
+            out.append(c[3].post("/v1/zones", {"name": zone}, timeout=10 * SLACK))
+        except OSError as e:
+            out.append(repr(e))
+    t = threading.Thread(target=create)
+    t.start()
+    time.sleep(0.5)   # the leader answered; node 3 holds that answer for up to 1 s
+    c[3].proc.send_signal(signal.SIGTERM)
+    assert c[3].proc.wait(10 * SLACK) == 0
+    t.join(10 * SLACK)
+    assert out and not isinstance(out[0], str) and out[0].status == 201, out
+    assert ld.values(zone, "SOA"), f"the leader does not serve {zone}"
+    assert "publishing a new zone to DNS failed" in c[3].log(6000)
+
+
 def test_a_bulk_load_is_served_when_answered_and_a_failed_publish_in_it_redone(
         cluster_factory):
     """A bulk load of 400 zones: the leader answers the request only once its
