@@ -78,7 +78,8 @@ struct cs_fsm {
          * times it, so that snapshots brought forward cost each entry a
          * bounded share of its own apply, whatever the size of the state. */
         uint64_t encode_ns;
-        bool encoded; /* the encoding of the snapshot under way has run */
+        int encode_nice; /* the nice value it ran at (CS_FSM_ENCODER_NICE) */
+        bool encoded;    /* the encoding of the snapshot under way has run */
         uint64_t snapshot_cpu_ns;
         /* The bytes of the last snapshot's LZ4 frame (written on raft's
          * worker, read there next time): the next one's output starts that
@@ -110,6 +111,11 @@ struct cs_fsm {
  * snapshot's encoding: a snapshot brought forward then costs the entries
  * since the last one at most a quarter of what applying them cost. */
 #define CS_FSM_TAIL_PER_SNAPSHOT 4
+
+/* A snapshot's encoding runs this much nicer than the node (setpriority on
+ * its own thread): on busy cores it yields to the loops that serve DNS and
+ * apply writes, and takes up the idle time between them (see fsm.c). */
+#define CS_FSM_ENCODER_NICE 10
 
 /* state is borrowed and must outlive the FSM. */
 int cs_fsm_init(struct cs_fsm *fsm, struct cs_state *state);

@@ -5,7 +5,8 @@
  * a snapshot of a large state restores to an identical state (compared as
  * snapshot bytes); a corrupt snapshot is refused (or, when the corruption is
  * still a valid snapshot, accepted) and a refused one leaves the state alone;
- * an asynchronous snapshot encodes the state as it was when frozen however
+ * an asynchronous snapshot encodes the state as it was when frozen (on a
+ * thread of its own, CS_FSM_ENCODER_NICE nicer than raft's) however
  * much changes meanwhile (on another thread too); and three raft_fixture
  * servers running this FSM stay identical through 1,000+ batches, a leader
  * kill, a new election and the old leader's return (compared byte for byte
@@ -21,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <raft.h>
@@ -285,6 +288,11 @@ static void async_snapshot_encodes_the_state_at_freeze_time(void **state)
                 assert_int_equal(enc.rv, 0);
                 assert_int_equal(enc.n, 1);
                 assert_frame_holds(&enc.bufs[0], want, want_len);
+                /* Encoded CS_FSM_ENCODER_NICE nicer than the calling thread,
+                 * which (raft's pool thread) keeps its priority. */
+                int nice = getpriority(PRIO_PROCESS, (id_t)gettid());
+                int want_nice = nice + CS_FSM_ENCODER_NICE;
+                assert_int_equal(fsm.encode_nice, want_nice > 19 ? 19 : want_nice);
 
                 assert_int_equal(
                     fsm.raft_fsm.snapshot_finalize(&fsm.raft_fsm, &enc.bufs, &enc.n), 0);
