@@ -145,12 +145,23 @@ def one_cluster(a, nets, tmp):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--prefixes", type=int, default=1000000)
-    ap.add_argument("--chunk", type=int, default=100000)
-    ap.add_argument("--locations", type=int, default=1000)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--no-cluster", action="store_true")
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--prefixes", type=int, default=1000000,
+                    help="CIDR blocks: the prefixes lpm_micro builds its trie of, and the "
+                    "distinct blocks loaded into the cluster's collection "
+                    "(default: %(default)s)")
+    ap.add_argument("--chunk", type=int, default=100000,
+                    help="blocks per change request (POST .../changes) when loading the "
+                    "collection (default: %(default)s)")
+    ap.add_argument("--locations", type=int, default=1000,
+                    help="locations of the collection the blocks are spread over, round "
+                    "robin (default: %(default)s)")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="runs of lpm_micro, and of the cluster load, each on a fresh "
+                    "cluster (default: %(default)s)")
+    ap.add_argument("--no-cluster", action="store_true",
+                    help="run lpm_micro only (part 1): no cluster is started")
     a = ap.parse_args()
     print(f"## lpm_micro {a.prefixes} 9 (x{a.repeat})\n")
     micro(a)

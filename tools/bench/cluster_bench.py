@@ -305,21 +305,39 @@ def print_big(args, b, header=True):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     here = os.path.dirname(os.path.abspath(__file__))
-    ap.add_argument("--bin", default=os.path.join(here, "..", "..", "build", "node", "quorumdns"))
-    ap.add_argument("--duration", type=int, default=10)
-    ap.add_argument("--clients", type=int, default=8)
-    ap.add_argument("--batch", type=int, default=100)
-    ap.add_argument("--samples", type=int, default=200)
-    ap.add_argument("--failovers", type=int, default=3)
+    ap.add_argument("--bin", default=os.path.join(here, "..", "..", "build", "node", "quorumdns"),
+                    help="the quorumdns binary the nodes run (default: build/node/quorumdns "
+                    "of this checkout)")
+    ap.add_argument("--duration", type=int, default=10,
+                    help="seconds of phase 1's writes, of each of phase 4's two dnsperf runs "
+                    "and of phase 5's writes (default: %(default)s)")
+    ap.add_argument("--clients", type=int, default=8,
+                    help="concurrent keep-alive API clients of phase 1 (phase 5 uses 4) "
+                    "(default: %(default)s)")
+    ap.add_argument("--batch", type=int, default=100,
+                    help="record sets per change request in phase 1 and in phase 4's write "
+                    "load (default: %(default)s)")
+    ap.add_argument("--samples", type=int, default=200,
+                    help="phase 2: one-record writes timed until every node answers them "
+                    "(default: %(default)s)")
+    ap.add_argument("--failovers", type=int, default=3,
+                    help="phase 3: leader kills timed, the killed node restarted in between "
+                    "(default: %(default)s)")
     ap.add_argument("--load-rate", type=int, default=5000,
-                    help="record changes/s applied while DNS qps is measured under load")
+                    help="record changes/s applied while DNS qps is measured under load "
+                    "(phase 4, in requests of --batch) (default: %(default)s)")
     ap.add_argument("--big-sets", type=int, default=0,
-                    help="phase 5: record sets in the large zone (0: skip the phase)")
-    ap.add_argument("--big-only", action="store_true", help="run phase 5 only")
+                    help="phase 5: record sets in the large zone (0: skip the phase) "
+                    "(default: %(default)s)")
+    ap.add_argument("--big-only", action="store_true",
+                    help="run phase 5 only (needs --big-sets)")
     ap.add_argument("--write-only", action="store_true", help="run phases 1 and 2 only")
-    ap.add_argument("--raft-transport", choices=("tls", "plaintext"), default="tls")
+    ap.add_argument("--raft-transport", choices=("tls", "plaintext"), default="tls",
+                    help="transport between the nodes' raft: tls (a CA and node "
+                    "certificates are made for the run) or plaintext (default: %(default)s)")
     args = ap.parse_args()
     if args.big_only and args.big_sets <= 0:
         ap.error("--big-only needs --big-sets N")

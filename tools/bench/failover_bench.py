@@ -83,11 +83,20 @@ def pct(values, p):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--trials", type=int, default=20)
-    ap.add_argument("--interval", type=int, default=1)
-    ap.add_argument("--threshold", type=int, default=3)
-    ap.add_argument("--steady", type=float, default=20)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--trials", type=int, default=20,
+                    help="endpoint stop/start cycles, each timing a failover and a recovery "
+                    "(default: %(default)s)")
+    ap.add_argument("--interval", type=int, default=1,
+                    help="the health check's request_interval: seconds between a node's "
+                    "probes (default: %(default)s)")
+    ap.add_argument("--threshold", type=int, default=3,
+                    help="the health check's failure_threshold: consecutive probe results "
+                    "that flip a node's verdict (default: %(default)s)")
+    ap.add_argument("--steady", type=float, default=20,
+                    help="seconds over which the steady-state raft log entries per second "
+                    "are counted (default: %(default)s)")
     a = ap.parse_args()
     ep = Endpoint()
     ep.start()

@@ -52,6 +52,10 @@ cidr-small, K<i>: the same IP-based names and collection, but only
 --knot-nets / blocks of them (at least 1, at most N: 80 at 50,000
 clients), is what every server answers -- list it in geo_bench.sh's
 KINDS to compare IP-based names with Knot at many clients.
+
+Usage: tools/bench/geo_zone.py --out OUT --mmdb DB.mmdb [--n 2000] [--clients 2000]
+         [--queries 100000] [--seed 7] [--kinds "geo cidr"] [--knot-nets 2000000]
+(run by geo_bench.sh; needs perl's MaxMind::DB::Reader).
 """
 
 import argparse
@@ -193,17 +197,28 @@ KNOT_FILE = {"geo": "geo.conf", "cidr": "nets.conf", "cidr-small": "nets.conf"}
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--mmdb", required=True, help="GeoIP2-schema City or Country database")
-    ap.add_argument("--n", type=int, default=2000)
-    ap.add_argument("--clients", type=int, default=2000)
-    ap.add_argument("--queries", type=int, default=100000)
-    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--out", required=True,
+                    help="OUT: the directory the files are written into (created if missing)")
+    ap.add_argument("--mmdb", required=True,
+                    help="GeoIP2-schema City or Country database (.mmdb) that places the "
+                    "clients; read with perl's MaxMind::DB::Reader")
+    ap.add_argument("--n", type=int, default=2000,
+                    help="N: names of each kind (s<i>, g<i>, c<i>; cidr-small's k<i> may "
+                    "be fewer, see above) (default: %(default)s)")
+    ap.add_argument("--clients", type=int, default=2000,
+                    help="client /24 subnets to draw: up to half in COUNTRIES, the rest "
+                    "anywhere (default: %(default)s)")
+    ap.add_argument("--queries", type=int, default=100000,
+                    help="lines of each query file (default: %(default)s)")
+    ap.add_argument("--seed", type=int, default=7,
+                    help="random seed of the clients' subnets (the query files use "
+                    "seed + 1) (default: %(default)s)")
     ap.add_argument("--knot-nets", type=int, default=2000000,
                     help="the most name x subnet entries of Knot's subnet-mode file: "
-                    "more cidr names than fit are not given to Knot")
+                    "more cidr names than fit are not given to Knot (default: %(default)s)")
     ap.add_argument("--kinds", default="geo cidr",
-                    help="the routed kinds of name to write (of: %s)" % " ".join(KINDS))
+                    help="the routed kinds of name to write, space-separated (of: %s) "
+                    "(default: %%(default)s)" % " ".join(KINDS))
     a = ap.parse_args()
     kinds = {k: KINDS[k] for k in a.kinds.split()}
     n = a.n

@@ -11,8 +11,11 @@ Writes into OUT:
                       "DYNA weighted!w<i>" with the same three addresses and
                       weights in its weighted plugin
   simple.txt, simple8.txt, weighted.txt, failover.txt, multivalue.txt
-                      query files (dnsperf format, 100,000 lines, names
+                      query files (dnsperf format, --queries lines, names
                       drawn uniformly, deterministic with --seed)
+
+Usage: tools/bench/policy_zone.py --out OUT [--n 2000] [--queries 100000] [--seed 7]
+(run by policy_bench.sh, dnstap_bench.sh and metrics_bench.sh).
 """
 
 import argparse
@@ -37,11 +40,17 @@ def routed(obj):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--n", type=int, default=2000)
-    ap.add_argument("--queries", type=int, default=100000)
-    ap.add_argument("--seed", type=int, default=7)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True,
+                    help="OUT: the directory the files are written into (created if missing)")
+    ap.add_argument("--n", type=int, default=2000,
+                    help="N: names of each kind (s<i>, s8-<i>, w<i>, f<i>, m<i>) "
+                    "(default: %(default)s)")
+    ap.add_argument("--queries", type=int, default=100000,
+                    help="lines of each query file (default: %(default)s)")
+    ap.add_argument("--seed", type=int, default=7,
+                    help="random seed of the query files (default: %(default)s)")
     a = ap.parse_args()
     n = a.n
     os.makedirs(os.path.join(a.out, "gdnsd", "zones"), exist_ok=True)

@@ -80,13 +80,25 @@ def create_checks(node, n, ports, interval, clients):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--checks", type=int, default=10000)
-    ap.add_argument("--interval", type=int, default=10)
-    ap.add_argument("--duration", type=float, default=60)
-    ap.add_argument("--ports", type=int, default=8)
-    ap.add_argument("--clients", type=int, default=4)
-    ap.add_argument("--settle", type=float, default=25)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checks", type=int, default=10000,
+                    help="HTTP health checks to create (default: %(default)s)")
+    ap.add_argument("--interval", type=int, default=10,
+                    help="the checks' request_interval: seconds between a node's probes "
+                    "of a check (default: %(default)s)")
+    ap.add_argument("--duration", type=float, default=60,
+                    help="seconds of the measurement window (default: %(default)s)")
+    ap.add_argument("--ports", type=int, default=8,
+                    help="127.0.0.1 ports the endpoint (health_bench --serve-only) listens "
+                    "on; the checks are spread over them (default: %(default)s)")
+    ap.add_argument("--clients", type=int, default=4,
+                    help="concurrent API clients creating the checks on the leader "
+                    "(default: %(default)s)")
+    ap.add_argument("--settle", type=float, default=25,
+                    help="seconds waited after the last check is created (and applied "
+                    "everywhere) before the sample of checks is verified "
+                    "(default: %(default)s)")
     a = ap.parse_args()
     bench = os.environ.get("HEALTH_BENCH_BIN",
                            os.path.join(REPO, "build", "tools", "bench", "health_bench"))

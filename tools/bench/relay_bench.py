@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""relay_bench.py -- what a write relayed by a follower costs, against the same write sent to the leader.
+"""relay_bench.py -- what a write relayed by a follower costs, against the same write
+sent to the leader.
 
 For each binary of --bin (comma-separated: run the code before and after a
 change in the same invocation) and each of --rounds rounds, alternating
@@ -76,12 +77,20 @@ def run(binary, duration, clients):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", default="build/node/quorumdns",
-                    help="one binary, or several comma-separated (alternated per round)")
-    ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--duration", type=float, default=8)
-    ap.add_argument("--clients", type=int, default=4)
+                    help="one quorumdns binary, or several comma-separated (alternated per "
+                    "round); relative to the current directory (default: %(default)s)")
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="rounds; each round runs every binary on a fresh cluster "
+                    "(default: %(default)s)")
+    ap.add_argument("--duration", type=float, default=8,
+                    help="seconds of each timed phase (direct, relayed), after a 1 s "
+                    "warm-up (default: %(default)s)")
+    ap.add_argument("--clients", type=int, default=4,
+                    help="concurrent keep-alive API clients sending upserts "
+                    "(default: %(default)s)")
     args = ap.parse_args()
     rows = []
     for rnd in range(1, args.rounds + 1):

@@ -51,9 +51,14 @@ def ratio(a, b):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("results")
-    ap.add_argument("--name", default="quorumdns")
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("results", metavar="RESULTS_DIR",
+                    help="the shared bench's results directory (runs.jsonl, load.jsonl, "
+                    "env.txt, mode.txt, run_all.log)")
+    ap.add_argument("--name", default="quorumdns",
+                    help="the server name quorumdns's runs are recorded under "
+                    "(default: %(default)s)")
     a = ap.parse_args()
     me = a.name
     runs_all = jsonl(os.path.join(a.results, "runs.jsonl"))

@@ -339,25 +339,40 @@ def perf_profile(pid, secs, tag=""):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--bin", default="build/node/quorumdns")
-    ap.add_argument("--sizes", default="10,100000")
-    ap.add_argument("--clients", type=int, default=8)
-    ap.add_argument("--duration", type=float, default=10)
-    ap.add_argument("--bulk", type=int, default=0, help="zones per bulk request (0: one)")
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", default="build/node/quorumdns",
+                    help="the quorumdns binary, relative to the current directory "
+                         "(default: %(default)s)")
+    ap.add_argument("--sizes", default="10,100000",
+                    help="catalog sizes to measure at, in zones, comma-separated "
+                         "(default: %(default)s)")
+    ap.add_argument("--clients", type=int, default=8,
+                    help="concurrent API clients of the upsert phases, and of the zone "
+                         "creations unless --create-clients (default: %(default)s)")
+    ap.add_argument("--duration", type=float, default=10,
+                    help="seconds of each upsert phase (default: %(default)s)")
+    ap.add_argument("--bulk", type=int, default=0,
+                    help="zones per POST /v1/zones/bulk request (0: one POST /v1/zones "
+                         "per zone) (default: %(default)s)")
     ap.add_argument("--create-clients", type=int, default=0,
-                    help="clients creating zones (default: --clients; 2 suits --bulk)")
+                    help="concurrent API clients creating zones (0: --clients; 2 suits "
+                         "--bulk) (default: %(default)s)")
     ap.add_argument("--perf", type=float, default=0,
                     help="perf record -g the leader and a follower for this many "
-                         "seconds of each upsert phase")
+                         "seconds at the start of each size's first upsert phase and "
+                         "first creation window (0: no profiling) (default: %(default)s)")
     ap.add_argument("--rounds", type=int, default=1,
-                    help="upsert phases per size (the last one's figures go to the table)")
+                    help="upsert phases per size, and with --window creation windows per "
+                         "size (the table gives the median upserts/s, with their range, "
+                         "and the last phase's latencies) (default: %(default)s)")
     ap.add_argument("--with-a", action="store_true",
-                    help="bulk zones get one A record each (ns1.<zone>), as in issue 12")
+                    help="bulk zones get one A record each (ns1.<zone>), as in issue 12 "
+                         "(only with --bulk)")
     ap.add_argument("--window", type=int, default=0,
                     help="after each size's upserts, create this many more zones "
                          "--rounds times and report the median creations/s (the rate "
-                         "at that size)")
+                         "at that size); 0: no windows (default: %(default)s)")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     cl = Cluster(os.path.abspath(args.bin))

@@ -73,16 +73,30 @@ def window(cl, leader, first, args):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--bin", default="build/node/quorumdns")
-    ap.add_argument("--large", type=int, default=1200000)
-    ap.add_argument("--small", type=int, default=10)
-    ap.add_argument("--window", type=int, default=50000)
-    ap.add_argument("--rounds", type=int, default=6)
-    ap.add_argument("--bulk", type=int, default=1000)
-    ap.add_argument("--create-clients", type=int, default=2)
-    ap.add_argument("--clients", type=int, default=8)
-    ap.add_argument("--duration", type=float, default=10)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", default="build/node/quorumdns",
+                    help="the quorumdns binary both clusters run, relative to the current "
+                    "directory (default: %(default)s)")
+    ap.add_argument("--large", type=int, default=1200000,
+                    help="zones the large cluster holds (default: %(default)s)")
+    ap.add_argument("--small", type=int, default=10,
+                    help="zones the small cluster holds (default: %(default)s)")
+    ap.add_argument("--window", type=int, default=50000,
+                    help="zones created (then deleted) in each timed window "
+                    "(default: %(default)s)")
+    ap.add_argument("--rounds", type=int, default=6,
+                    help="rounds, each timing both clusters in turn (default: %(default)s)")
+    ap.add_argument("--bulk", type=int, default=1000,
+                    help="zones per POST /v1/zones/bulk request, for the initial fill and "
+                    "the windows (default: %(default)s)")
+    ap.add_argument("--create-clients", type=int, default=2,
+                    help="concurrent API clients creating and deleting zones "
+                    "(default: %(default)s)")
+    ap.add_argument("--clients", type=int, default=8,
+                    help="concurrent API clients of the upsert phases (default: %(default)s)")
+    ap.add_argument("--duration", type=float, default=10,
+                    help="seconds of each upsert phase (default: %(default)s)")
     args = ap.parse_args()
     binary = os.path.abspath(args.bin)
     clusters = {}

@@ -254,10 +254,17 @@ def run_quorumdns(binary, n):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--zones", type=int, default=100000)
-    ap.add_argument("--only", default="knot,nsd,quorumdns")
-    ap.add_argument("--bin", default="build/node/quorumdns")
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--zones", type=int, default=100000,
+                    help="N: zone files generated and loaded into each server "
+                    "(default: %(default)s)")
+    ap.add_argument("--only", default="knot,nsd,quorumdns",
+                    help="servers to measure, comma-separated, of knot, nsd and quorumdns "
+                    "(default: %(default)s)")
+    ap.add_argument("--bin", default="build/node/quorumdns",
+                    help="the quorumdns binary, relative to the current directory "
+                    "(default: %(default)s)")
     args = ap.parse_args()
     n = args.zones
     work = tempfile.mkdtemp(prefix="qdns-zones-peers-")

@@ -120,12 +120,21 @@ def restart_all(cl, n):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--bin", default="build/node/quorumdns")
-    ap.add_argument("--names", type=int, default=100000)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--seconds", type=float, default=10)
-    ap.add_argument("--clients", type=int, default=4)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", default="build/node/quorumdns",
+                    help="the quorumdns binary, relative to the current directory "
+                    "(default: %(default)s)")
+    ap.add_argument("--names", type=int, default=100000,
+                    help="N: the zones of \"many\" and the names of the flat zone "
+                    "(default: %(default)s)")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="rounds, each one dnsperf run per kind (many, then one) "
+                    "(default: %(default)s)")
+    ap.add_argument("--seconds", type=float, default=10,
+                    help="seconds of each dnsperf run (dnsperf -l) (default: %(default)s)")
+    ap.add_argument("--clients", type=int, default=4,
+                    help="dnsperf's clients (dnsperf -c) (default: %(default)s)")
     ap.add_argument("--restart", action="store_true",
                     help="then restart all three nodes: time to answering, /v1/health")
     args = ap.parse_args()
