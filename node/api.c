@@ -330,29 +330,45 @@ int node_api_request_id(struct node_http_request *r, char *out, size_t size)
         return 0;
 }
 
+/* The answer to a retried write: the change it made, with the zone it
+ * created when with_zone. */
+static json_t *duplicate_json(struct node_api *api, const struct cs_change *change,
+                              bool with_zone)
+{
+        json_t *out = json_pack("{s:o}", "change", node_api_change_json(api, change));
+        const struct cs_zone *zone =
+            with_zone && change->kind == CS_CHANGE_ZONE_CREATE
+                ? cs_state_zone_get(&api->cluster->state, change->origin,
+                                    change->origin_len)
+                : NULL;
+        if (zone != NULL)
+                json_object_set_new(out, "zone", node_api_zone_json(zone));
+        return out;
+}
+
 /* A retried write's answer, held until this node's DNS serves its zone. */
 struct duplicate_wait {
         struct node_api *api;
         struct node_http_request *r;
-        json_t *out;
+        json_t *out; /* as it was when the retry came */
+        bool with_zone;
         char change_id[CS_ID_MAXLEN + 1];
 };
 
-/* Served, or the wait timed out (answered anyway, as a first answer is), or
- * the node is stopping (no reply: the API is closed). */
+/* Served, or the wait timed out, or the node is stopping: answered in every
+ * case (the change is applied; a held first answer goes out the same way),
+ * built again from the record if it is still kept. */
 static void on_duplicate_served(void *ctx, int status)
 {
+        (void)status;
         struct duplicate_wait *w = ctx;
-        if (status != -ECANCELED) {
-                const struct cs_change *change =
-                    cs_state_change_get(&w->api->cluster->state, w->change_id);
-                if (change != NULL) /* its status now */
-                        json_object_set_new(w->out, "change",
-                                            node_api_change_json(w->api, change));
-                node_http_reply_json(w->r, 200, w->out);
-        } else {
+        const struct cs_change *change =
+            cs_state_change_get(&w->api->cluster->state, w->change_id);
+        if (change != NULL) {
                 json_decref(w->out);
+                w->out = duplicate_json(w->api, change, w->with_zone);
         }
+        node_http_reply_json(w->r, 200, w->out);
         node_http_release(w->r);
         free(w);
 }
@@ -375,18 +391,12 @@ bool node_api_answer_duplicate(struct node_api *api, struct node_http_request *r
                     dup->id);
                 return true;
         }
-        json_t *out = json_pack("{s:o}", "change", node_api_change_json(api, dup));
-        const struct cs_zone *zone =
-            with_zone
-                ? cs_state_zone_get(&api->cluster->state, dup->origin, dup->origin_len)
-                : NULL;
-        if (zone != NULL && dup->kind == CS_CHANGE_ZONE_CREATE)
-                json_object_set_new(out, "zone", node_api_zone_json(zone));
+        json_t *out = duplicate_json(api, dup, with_zone);
         /* Like the first answer: not before this node's DNS serves the zone. */
         struct duplicate_wait *w = NULL;
         if (!node_cluster_change_served(api->cluster, dup->index, dup->id) &&
             (w = calloc(1, sizeof(*w))) != NULL) {
-                *w = (struct duplicate_wait){api, r, out, {0}};
+                *w = (struct duplicate_wait){api, r, out, with_zone, {0}};
                 snprintf(w->change_id, sizeof(w->change_id), "%s", dup->id);
                 node_http_hold(r);
                 if (node_cluster_wait_served(api->cluster, dup->index, dup->id,

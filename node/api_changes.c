@@ -151,12 +151,16 @@ static void change_reply(struct node_api *api, struct node_http_request *r)
 }
 
 /* Applied, or CHANGE_WAIT_MS passed (the reply says what is known), or the
- * node is stopping (no reply: the API is closed). */
+ * node is stopping: the client asks another node (this one has not applied
+ * the change, and an unanswered request would hold the stop). */
 static void on_change_applied(void *ctx, int status)
 {
         struct change_wait *w = ctx;
         if (status != -ECANCELED)
                 change_reply(w->api, w->r);
+        else
+                node_http_reply_error(w->r, 503, "NoQuorum", NULL,
+                                      "this node is stopping: ask another node");
         node_http_release(w->r);
         free(w);
 }

@@ -39,6 +39,17 @@ ADMIN_TOKEN = "admin-secret-0123456789"
 READ_TOKEN = "read-secret-9876543210"
 
 
+def wait_for(pred, timeout, what, step=0.05):
+    """Polls pred() every step seconds until it is true; fails after
+    timeout seconds naming what it waited for."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(step)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def node_host(i):
     return f"127.0.0.{10 + i}"
 

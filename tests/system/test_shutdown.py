@@ -36,6 +36,7 @@ import dns.query
 import dns.rcode
 import pytest
 
+from cluster_util import wait_for
 from conftest import start_quorumdns
 from test_health import Endpoint, create_check
 
@@ -109,15 +110,6 @@ class DnsLoad:
         for t in self.threads:
             t.join(5)
         self.half.close()
-
-
-def wait_for(pred, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 # ------------------------------------------------------------- standalone
