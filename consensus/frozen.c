@@ -92,6 +92,7 @@ struct cs_frozen {
          * between slices (a mutex is not fair: an encoder relocking at once
          * starved the loop for the whole walk, into elections). */
         atomic_int loop_waiting;
+        atomic_bool cancelled; /* cs_snapshot_frozen_cancel: stop encoding */
         uint32_t gen;
         const struct cs_zlink *cursor; /* the walk's next zone */
         bool walked;                   /* every zone of the freeze taken */
@@ -194,6 +195,8 @@ static void walk(struct cs_frozen *f, size_t budget, size_t *done)
 
 int cs_snapshot_frozen_step(struct cs_frozen *f, size_t budget)
 {
+        if (atomic_load_explicit(&f->cancelled, memory_order_relaxed))
+                return -ECANCELED;
         if (f->st == NULL) /* taken whole */
                 return f->failed ? -ENOMEM : 1;
         size_t done = 0;
@@ -580,6 +583,11 @@ static int pack_view(struct cs_frozen *f, struct dest *d)
          * zone at its place. */
         size_t j = n_walked;
         for (size_t i = 0; i <= n_walked; i++) {
+                if (i % 4096 == 0 &&
+                    atomic_load_explicit(&f->cancelled, memory_order_relaxed)) {
+                        free(at);
+                        return -ECANCELED;
+                }
                 for (; j < f->n_zones && at[j - n_walked] == i; j++)
                         pack_zone(&pk, &f->zv[j],
                                   f->zv[j].count ? f->sets + f->zv[j].first : NULL);
@@ -592,6 +600,11 @@ static int pack_view(struct cs_frozen *f, struct dest *d)
         static const char zeros[8];
         dest_write(d, zeros, ((d->size + 7) & ~(size_t)7) - d->size);
         return 0;
+}
+
+void cs_snapshot_frozen_cancel(struct cs_frozen *f)
+{
+        atomic_store(&f->cancelled, true);
 }
 
 int cs_snapshot_encode_frozen(struct cs_frozen *f, void **out, size_t *out_len)

@@ -8,6 +8,7 @@
 #include "consensus/fsm.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -245,9 +246,6 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **
         return 0;
 }
 
-static int fsm_snapshot_async(struct raft_fsm *rf, struct raft_buffer *bufs[],
-                              unsigned *n_bufs);
-
 /*
  * A snapshot costs the size of the state (the encoding and the write), so
  * taken every `threshold` entries its cost per entry grows with the state:
@@ -289,6 +287,9 @@ static void pace_snapshots(struct cs_fsm *fsm, size_t items)
         raft_set_snapshot_trailing(
             fsm->raft, want > fsm->trailing_min ? (unsigned)want : fsm->trailing_min);
 }
+
+static int encode_snapshot(struct cs_fsm *fsm, bool nicer, struct raft_buffer *bufs[],
+                           unsigned *n_bufs);
 
 /* On the loop: freeze the state; raft then runs fsm_snapshot_async on its
  * thread pool and fsm_snapshot_finalize back on the loop. */
@@ -334,7 +335,7 @@ static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigne
                 return 0;
         /* Synchronous (an io without async work): encode now; nothing reads
          * the view afterwards. */
-        int rv = fsm_snapshot_async(rf, bufs, n_bufs);
+        int rv = encode_snapshot(fsm, false, bufs, n_bufs);
         fsm->snapshot_items = cs_snapshot_frozen_items(fsm->frozen);
         cs_snapshot_thaw(fsm->state, fsm->frozen);
         fsm->frozen = NULL;
@@ -351,7 +352,10 @@ struct encoding {
 
 static void encode(struct encoding *e)
 {
-        e->fsm->encode_nice = getpriority(PRIO_PROCESS, (id_t)gettid());
+        pid_t tid = gettid();
+        errno = 0;
+        int nice = getpriority(PRIO_PROCESS, (id_t)tid);
+        e->fsm->encode_nice = errno == 0 ? nice : INT_MIN;
         uint64_t cpu0 = thread_cpu_ns();
         /* Compressed as it is packed (lz4frame.h): raft writes the frame
          * as it is (replica.c's snapshot_put_framed). */
@@ -375,41 +379,65 @@ static void *encode_nicer(void *arg)
         return NULL;
 }
 
+/* The stack of the thread it replaces (libuv's pool threads have 8 MB,
+ * whatever RLIMIT_STACK says). */
+#define ENCODER_STACK (8u << 20)
+
 /*
- * On raft's thread pool: reads only the frozen view.  The encoding (1-3 s
- * of a core at a million zones) runs on a short-lived thread at
- * CS_FSM_ENCODER_NICE, joined here, so that the loops of this node (and of
- * its neighbours on shared cores) keep their share while it runs: without
- * it, a window of writes with a snapshot in it ran at 0.70-0.90 of one
- * without.  Where no thread can be made, it runs here at normal priority.
+ * The encoding (1-3 s of a core at a million zones) runs, where `nicer`,
+ * on a short-lived thread at CS_FSM_ENCODER_NICE, joined here, so that the
+ * node's loop keeps its share of the cores while it runs (and so do other
+ * processes of the same session or cgroup: nice values weigh within one
+ * scheduling group).  Without a thread, or without `nicer` (the loop itself
+ * waits for it), it runs here at the caller's priority.
  */
-static int fsm_snapshot_async(struct raft_fsm *rf, struct raft_buffer *bufs[],
-                              unsigned *n_bufs)
+static int encode_snapshot(struct cs_fsm *fsm, bool nicer, struct raft_buffer *bufs[],
+                           unsigned *n_bufs)
 {
-        struct cs_fsm *fsm = rf->data;
         struct encoding e = {.fsm = fsm};
+        pthread_attr_t attr;
         pthread_t thread;
-        if (pthread_create(&thread, NULL, encode_nicer, &e) == 0)
+        bool threaded = false;
+        if (nicer && pthread_attr_init(&attr) == 0) {
+                threaded = pthread_attr_setstacksize(&attr, ENCODER_STACK) == 0 &&
+                           pthread_create(&thread, &attr, encode_nicer, &e) == 0;
+                pthread_attr_destroy(&attr);
+        }
+        if (threaded)
                 pthread_join(thread, NULL);
         else
                 encode(&e);
-        int rv = e.rv;
-        void *data = e.data;
-        size_t len = e.len;
-        if (rv == 0)
-                fsm->encoded_bytes = len;
-        fsm->encoded = rv == 0; /* a failed encoding says nothing of the cost */
-        if (rv != 0)
-                return rv == -ENOMEM ? RAFT_NOMEM : RAFT_IOERR;
+        if (e.rv == 0)
+                fsm->encoded_bytes = e.len;
+        fsm->encoded = e.rv == 0; /* a failed encoding says nothing of the cost */
+        if (e.rv != 0)
+                return e.rv == -ENOMEM      ? RAFT_NOMEM
+                       : e.rv == -ECANCELED ? RAFT_CANCELED
+                                            : RAFT_IOERR;
         *bufs = malloc(sizeof(**bufs));
         if (*bufs == NULL) {
-                free(data);
+                free(e.data);
                 return RAFT_NOMEM;
         }
-        (*bufs)[0].base = data;
-        (*bufs)[0].len = len;
+        (*bufs)[0].base = e.data;
+        (*bufs)[0].len = e.len;
         *n_bufs = 1;
         return 0;
+}
+
+/* On raft's thread pool: reads only the frozen view. */
+static int fsm_snapshot_async(struct raft_fsm *rf, struct raft_buffer *bufs[],
+                              unsigned *n_bufs)
+{
+        return encode_snapshot(rf->data, true, bufs, n_bufs);
+}
+
+void cs_fsm_cancel_snapshot(struct cs_fsm *fsm)
+{
+        if (fsm->frozen != NULL) {
+                fsm->cancelled = true;
+                cs_snapshot_frozen_cancel(fsm->frozen);
+        }
 }
 
 /* The log up to a snapshot is gone: so is its share of the tail (`ns` of
@@ -467,7 +495,11 @@ static int fsm_snapshot_finalize(struct raft_fsm *rf, struct raft_buffer *bufs[]
                                            : fsm->snapshot_items;
         pace_snapshots(fsm, items);
         bound_tail(fsm, 0);
-        if (fsm->frozen != NULL && !encoded)
+        if (fsm->frozen != NULL && !encoded && fsm->cancelled)
+                LOG_INFO("snapshot: the encoding of %zu objects stopped (the node "
+                         "is stopping)",
+                         items);
+        else if (fsm->frozen != NULL && !encoded)
                 LOG_WARN("snapshot: the encoding of %zu objects failed", items);
         else if (fsm->frozen != NULL)
                 LOG_INFO("snapshot: %zu objects encoded (%.1f MB compressed, %.0f ms "

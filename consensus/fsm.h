@@ -78,8 +78,12 @@ struct cs_fsm {
          * times it, so that snapshots brought forward cost each entry a
          * bounded share of its own apply, whatever the size of the state. */
         uint64_t encode_ns;
-        int encode_nice; /* the nice value it ran at (CS_FSM_ENCODER_NICE) */
-        bool encoded;    /* the encoding of the snapshot under way has run */
+        /* The nice value it ran at (CS_FSM_ENCODER_NICE; INT_MIN: unknown).
+         * Both are written on the encoding's thread and read on the loop
+         * only in finalize (raft's work queue orders the two). */
+        int encode_nice;
+        bool encoded;   /* the encoding of the snapshot under way has run */
+        bool cancelled; /* cs_fsm_cancel_snapshot: the node is stopping */
         uint64_t snapshot_cpu_ns;
         /* The bytes of the last snapshot's LZ4 frame (written on raft's
          * worker, read there next time): the next one's output starts that
@@ -116,6 +120,11 @@ struct cs_fsm {
  * its own thread): on busy cores it yields to the loops that serve DNS and
  * apply writes, and takes up the idle time between them (see fsm.c). */
 #define CS_FSM_ENCODER_NICE 10
+
+/* On the loop, when the node stops: a snapshot being encoded stops soon
+ * (raft's close waits for its work; at a million zones it takes seconds)
+ * and is not written. */
+void cs_fsm_cancel_snapshot(struct cs_fsm *fsm);
 
 /* state is borrowed and must outlive the FSM. */
 int cs_fsm_init(struct cs_fsm *fsm, struct cs_state *state);

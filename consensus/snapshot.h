@@ -66,9 +66,12 @@ int cs_snapshot_encode_frozen(struct cs_frozen *view, void **buf, size_t *len);
 int cs_snapshot_encode_frozen_lz4(struct cs_frozen *view, size_t hint, void **buf,
                                   size_t *len);
 void cs_snapshot_thaw(struct cs_state *st, struct cs_frozen *view);
+/* From any thread: an encoding of the view under way (or to come) stops
+ * soon and fails with -ECANCELED; the view must still be thawed. */
+void cs_snapshot_frozen_cancel(struct cs_frozen *view);
 /* The encoder's taking in steps (cs_snapshot_encode_frozen runs it to the
  * end): takes zones worth about `budget` objects; 1 when the view holds
- * everything, 0 when not yet, -ENOMEM. */
+ * everything, 0 when not yet, -ENOMEM or -ECANCELED. */
 int cs_snapshot_frozen_step(struct cs_frozen *view, size_t budget);
 /* How many objects (zones, record sets, change records, latency-map
  * entries) the view holds once encoded: the work of one snapshot, for

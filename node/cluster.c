@@ -603,6 +603,7 @@ int node_cluster_close(struct node_cluster *c, void (*closed_cb)(struct node_clu
                 c->closing_handles++;
         c->closing_handles += node_calls_close(c, on_calls_pool_closed);
         node_poll_serve_close_all(&c->poll_served);
+        cs_fsm_cancel_snapshot(&c->fsm);
         consensus_replica_close(&c->replica, on_replica_closed);
         return 0;
 }

@@ -196,12 +196,20 @@ struct encoder {
         struct raft_buffer *bufs;
         unsigned n;
         int rv;
+        int nice_before, nice_after; /* of the thread that called it */
 };
+
+static int my_nice(void)
+{
+        return getpriority(PRIO_PROCESS, (id_t)gettid());
+}
 
 static void *encode_on_a_thread(void *arg)
 {
         struct encoder *e = arg;
+        e->nice_before = my_nice();
         e->rv = e->fsm->raft_fsm.snapshot_async(&e->fsm->raft_fsm, &e->bufs, &e->n);
+        e->nice_after = my_nice();
         return NULL;
 }
 
@@ -289,10 +297,13 @@ static void async_snapshot_encodes_the_state_at_freeze_time(void **state)
                 assert_int_equal(enc.n, 1);
                 assert_frame_holds(&enc.bufs[0], want, want_len);
                 /* Encoded CS_FSM_ENCODER_NICE nicer than the calling thread,
-                 * which (raft's pool thread) keeps its priority. */
-                int nice = getpriority(PRIO_PROCESS, (id_t)gettid());
-                int want_nice = nice + CS_FSM_ENCODER_NICE;
+                 * which (raft's pool thread) keeps its priority.  (Run at
+                 * nice 10 or more, the clamp at 19 leaves less to see.) */
+                assert_int_equal(enc.nice_after, enc.nice_before);
+                int want_nice = enc.nice_before + CS_FSM_ENCODER_NICE;
                 assert_int_equal(fsm.encode_nice, want_nice > 19 ? 19 : want_nice);
+                if (enc.nice_before < 10)
+                        assert_true(fsm.encode_nice > enc.nice_before);
 
                 assert_int_equal(
                     fsm.raft_fsm.snapshot_finalize(&fsm.raft_fsm, &enc.bufs, &enc.n), 0);
@@ -328,6 +339,46 @@ static void sync_snapshot_without_async_work(void **state)
         assert_int_equal(fsm.raft_fsm.snapshot_finalize(&fsm.raft_fsm, &bufs, &n_bufs),
                          0);
         assert_int_equal(st.pins, 0);
+        free(want);
+        cs_fsm_close(&fsm);
+        cs_state_fini(&st);
+}
+
+/* A node that stops cancels the encoding under way (raft's close waits
+ * for it): it fails RAFT_CANCELED, finalize unpins the state, and the next
+ * snapshot is whole again. */
+static void a_cancelled_encoding_stops_and_is_not_handed_over(void **state)
+{
+        (void)state;
+        struct cs_state st;
+        struct cs_fsm fsm;
+        fsm_with_batches(&st, &fsm, true, 300);
+        struct raft_buffer *bufs;
+        unsigned n_bufs;
+        assert_int_equal(fsm.raft_fsm.snapshot(&fsm.raft_fsm, &bufs, &n_bufs), 0);
+        assert_int_equal(st.pins, 1);
+        cs_fsm_cancel_snapshot(&fsm);
+        struct encoder enc = {.fsm = &fsm};
+        encode_on_a_thread(&enc);
+        assert_int_equal(enc.rv, RAFT_CANCELED);
+        assert_null(enc.bufs);
+        assert_int_equal(fsm.raft_fsm.snapshot_finalize(&fsm.raft_fsm, &enc.bufs, &enc.n),
+                         0);
+        assert_int_equal(st.pins, 0);
+        assert_false(fsm.encoded);
+        /* Cancelling with no snapshot under way does nothing, and the next
+         * view encodes whole. */
+        cs_fsm_cancel_snapshot(&fsm);
+        void *want;
+        size_t want_len;
+        assert_int_equal(cs_snapshot_encode(&st, &want, &want_len), 0);
+        assert_int_equal(fsm.raft_fsm.snapshot(&fsm.raft_fsm, &bufs, &n_bufs), 0);
+        struct encoder again = {.fsm = &fsm};
+        encode_on_a_thread(&again);
+        assert_int_equal(again.rv, 0);
+        assert_frame_holds(&again.bufs[0], want, want_len);
+        assert_int_equal(
+            fsm.raft_fsm.snapshot_finalize(&fsm.raft_fsm, &again.bufs, &again.n), 0);
         free(want);
         cs_fsm_close(&fsm);
         cs_state_fini(&st);
@@ -515,6 +566,7 @@ int main(void)
             cmocka_unit_test(snapshot_of_a_large_state_restores_identically),
             cmocka_unit_test(async_snapshot_encodes_the_state_at_freeze_time),
             cmocka_unit_test(sync_snapshot_without_async_work),
+            cmocka_unit_test(a_cancelled_encoding_stops_and_is_not_handed_over),
             cmocka_unit_test(corrupt_snapshot_is_refused_and_state_kept),
             cmocka_unit_test(three_servers_stay_identical_across_a_leader_kill),
         };
