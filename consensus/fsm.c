@@ -8,14 +8,10 @@
 #include "consensus/fsm.h"
 
 #include <errno.h>
-#include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "common/log.h"
 #include "consensus/command.h"
@@ -288,7 +284,7 @@ static void pace_snapshots(struct cs_fsm *fsm, size_t items)
             fsm->raft, want > fsm->trailing_min ? (unsigned)want : fsm->trailing_min);
 }
 
-static int encode_snapshot(struct cs_fsm *fsm, bool nicer, struct raft_buffer *bufs[],
+static int encode_snapshot(struct cs_fsm *fsm, struct raft_buffer *bufs[],
                            unsigned *n_bufs);
 
 /* On the loop: freeze the state; raft then runs fsm_snapshot_async on its
@@ -335,92 +331,45 @@ static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigne
                 return 0;
         /* Synchronous (an io without async work): encode now; nothing reads
          * the view afterwards. */
-        int rv = encode_snapshot(fsm, false, bufs, n_bufs);
+        int rv = encode_snapshot(fsm, bufs, n_bufs);
         fsm->snapshot_items = cs_snapshot_frozen_items(fsm->frozen);
         cs_snapshot_thaw(fsm->state, fsm->frozen);
         fsm->frozen = NULL;
         return rv;
 }
 
-/* One snapshot's encoding and its output. */
-struct encoding {
-        struct cs_fsm *fsm;
+/*
+ * Encodes the frozen view on the calling thread: raft's pool thread, or the
+ * loop where an io has no async work.  (Run at nice +10 on a thread of its
+ * own, it made no measurable difference to the writes around it, and the
+ * applying thread waits on the walk's lock while the encoder holds it, so a
+ * preempted low-priority encoder can stall the loop: BENCHMARKS.md.)
+ */
+static int encode_snapshot(struct cs_fsm *fsm, struct raft_buffer *bufs[],
+                           unsigned *n_bufs)
+{
         void *data;
         size_t len;
-        int rv;
-};
-
-static void encode(struct encoding *e)
-{
-        pid_t tid = gettid();
-        errno = 0;
-        int nice = getpriority(PRIO_PROCESS, (id_t)tid);
-        e->fsm->encode_nice = errno == 0 ? nice : INT_MIN;
         uint64_t cpu0 = thread_cpu_ns();
         /* Compressed as it is packed (lz4frame.h): raft writes the frame
          * as it is (replica.c's snapshot_put_framed). */
-        e->rv = cs_snapshot_encode_frozen_lz4(e->fsm->frozen, e->fsm->encoded_bytes,
-                                              &e->data, &e->len);
-        e->fsm->encode_ns = thread_cpu_ns() - cpu0;
-}
-
-static void *encode_nicer(void *arg)
-{
-        /* Only this thread: a nice value once raised cannot be lowered again
-         * without privileges, so raft's pool threads (its log writes among
-         * their work) are never reniced.  Best effort: a failure only
-         * leaves the encoding at the node's priority. */
-        pid_t tid = gettid();
-        errno = 0;
-        int nice = getpriority(PRIO_PROCESS, (id_t)tid);
-        if (errno == 0)
-                (void)setpriority(PRIO_PROCESS, (id_t)tid, nice + CS_FSM_ENCODER_NICE);
-        encode(arg);
-        return NULL;
-}
-
-/* The stack of the thread it replaces (libuv's pool threads have 8 MB,
- * whatever RLIMIT_STACK says). */
-#define ENCODER_STACK (8u << 20)
-
-/*
- * The encoding (1-3 s of a core at a million zones) runs, where `nicer`,
- * on a short-lived thread at CS_FSM_ENCODER_NICE, joined here, so that the
- * node's loop keeps its share of the cores while it runs (and so do other
- * processes of the same session or cgroup: nice values weigh within one
- * scheduling group).  Without a thread, or without `nicer` (the loop itself
- * waits for it), it runs here at the caller's priority.
- */
-static int encode_snapshot(struct cs_fsm *fsm, bool nicer, struct raft_buffer *bufs[],
-                           unsigned *n_bufs)
-{
-        struct encoding e = {.fsm = fsm};
-        pthread_attr_t attr;
-        pthread_t thread;
-        bool threaded = false;
-        if (nicer && pthread_attr_init(&attr) == 0) {
-                threaded = pthread_attr_setstacksize(&attr, ENCODER_STACK) == 0 &&
-                           pthread_create(&thread, &attr, encode_nicer, &e) == 0;
-                pthread_attr_destroy(&attr);
-        }
-        if (threaded)
-                pthread_join(thread, NULL);
-        else
-                encode(&e);
-        if (e.rv == 0)
-                fsm->encoded_bytes = e.len;
-        fsm->encoded = e.rv == 0; /* a failed encoding says nothing of the cost */
-        if (e.rv != 0)
-                return e.rv == -ENOMEM      ? RAFT_NOMEM
-                       : e.rv == -ECANCELED ? RAFT_CANCELED
-                                            : RAFT_IOERR;
+        int rv =
+            cs_snapshot_encode_frozen_lz4(fsm->frozen, fsm->encoded_bytes, &data, &len);
+        fsm->encode_ns = thread_cpu_ns() - cpu0;
+        if (rv == 0)
+                fsm->encoded_bytes = len;
+        fsm->encoded = rv == 0; /* a failed encoding says nothing of the cost */
+        if (rv != 0)
+                return rv == -ENOMEM      ? RAFT_NOMEM
+                       : rv == -ECANCELED ? RAFT_CANCELED
+                                          : RAFT_IOERR;
         *bufs = malloc(sizeof(**bufs));
         if (*bufs == NULL) {
-                free(e.data);
+                free(data);
                 return RAFT_NOMEM;
         }
-        (*bufs)[0].base = e.data;
-        (*bufs)[0].len = e.len;
+        (*bufs)[0].base = data;
+        (*bufs)[0].len = len;
         *n_bufs = 1;
         return 0;
 }
@@ -429,7 +378,7 @@ static int encode_snapshot(struct cs_fsm *fsm, bool nicer, struct raft_buffer *b
 static int fsm_snapshot_async(struct raft_fsm *rf, struct raft_buffer *bufs[],
                               unsigned *n_bufs)
 {
-        return encode_snapshot(rf->data, true, bufs, n_bufs);
+        return encode_snapshot(rf->data, bufs, n_bufs);
 }
 
 void cs_fsm_cancel_snapshot(struct cs_fsm *fsm)
@@ -503,10 +452,10 @@ static int fsm_snapshot_finalize(struct raft_fsm *rf, struct raft_buffer *bufs[]
                 LOG_WARN("snapshot: the encoding of %zu objects failed", items);
         else if (fsm->frozen != NULL)
                 LOG_INFO("snapshot: %zu objects encoded (%.1f MB compressed, %.0f ms "
-                         "of CPU at nice %d), %zu of them taken on the loop (copy on "
-                         "write); next after %u entries",
+                         "of CPU), %zu of them taken on the loop (copy on write); "
+                         "next after %u entries",
                          items, (double)fsm->encoded_bytes / 1e6,
-                         (double)fsm->snapshot_cpu_ns / 1e6, fsm->encode_nice,
+                         (double)fsm->snapshot_cpu_ns / 1e6,
                          cs_snapshot_frozen_loop_items(fsm->frozen),
                          fsm->raft ? fsm->raft->snapshot.threshold : 0);
         cs_snapshot_thaw(fsm->state, fsm->frozen);

@@ -78,10 +78,6 @@ struct cs_fsm {
          * times it, so that snapshots brought forward cost each entry a
          * bounded share of its own apply, whatever the size of the state. */
         uint64_t encode_ns;
-        /* The nice value it ran at (CS_FSM_ENCODER_NICE; INT_MIN: unknown).
-         * Both are written on the encoding's thread and read on the loop
-         * only in finalize (raft's work queue orders the two). */
-        int encode_nice;
         bool encoded;   /* the encoding of the snapshot under way has run */
         bool cancelled; /* cs_fsm_cancel_snapshot: the node is stopping */
         uint64_t snapshot_cpu_ns;
@@ -115,11 +111,6 @@ struct cs_fsm {
  * snapshot's encoding: a snapshot brought forward then costs the entries
  * since the last one at most a quarter of what applying them cost. */
 #define CS_FSM_TAIL_PER_SNAPSHOT 4
-
-/* A snapshot's encoding runs this much nicer than the node (setpriority on
- * its own thread): on busy cores it yields to the loops that serve DNS and
- * apply writes, and takes up the idle time between them (see fsm.c). */
-#define CS_FSM_ENCODER_NICE 10
 
 /* On the loop, when the node stops: a snapshot being encoded stops soon
  * (raft's close waits for its work; at a million zones it takes seconds)

@@ -5,8 +5,7 @@
  * a snapshot of a large state restores to an identical state (compared as
  * snapshot bytes); a corrupt snapshot is refused (or, when the corruption is
  * still a valid snapshot, accepted) and a refused one leaves the state alone;
- * an asynchronous snapshot encodes the state as it was when frozen (on a
- * thread of its own, CS_FSM_ENCODER_NICE nicer than raft's) however
+ * an asynchronous snapshot encodes the state as it was when frozen however
  * much changes meanwhile (on another thread too); and three raft_fixture
  * servers running this FSM stay identical through 1,000+ batches, a leader
  * kill, a new election and the old leader's return (compared byte for byte
@@ -22,8 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 #include <raft.h>
@@ -196,20 +193,12 @@ struct encoder {
         struct raft_buffer *bufs;
         unsigned n;
         int rv;
-        int nice_before, nice_after; /* of the thread that called it */
 };
-
-static int my_nice(void)
-{
-        return getpriority(PRIO_PROCESS, (id_t)gettid());
-}
 
 static void *encode_on_a_thread(void *arg)
 {
         struct encoder *e = arg;
-        e->nice_before = my_nice();
         e->rv = e->fsm->raft_fsm.snapshot_async(&e->fsm->raft_fsm, &e->bufs, &e->n);
-        e->nice_after = my_nice();
         return NULL;
 }
 
@@ -296,14 +285,6 @@ static void async_snapshot_encodes_the_state_at_freeze_time(void **state)
                 assert_int_equal(enc.rv, 0);
                 assert_int_equal(enc.n, 1);
                 assert_frame_holds(&enc.bufs[0], want, want_len);
-                /* Encoded CS_FSM_ENCODER_NICE nicer than the calling thread,
-                 * which (raft's pool thread) keeps its priority.  (Run at
-                 * nice 10 or more, the clamp at 19 leaves less to see.) */
-                assert_int_equal(enc.nice_after, enc.nice_before);
-                int want_nice = enc.nice_before + CS_FSM_ENCODER_NICE;
-                assert_int_equal(fsm.encode_nice, want_nice > 19 ? 19 : want_nice);
-                if (enc.nice_before < 10)
-                        assert_true(fsm.encode_nice > enc.nice_before);
 
                 assert_int_equal(
                     fsm.raft_fsm.snapshot_finalize(&fsm.raft_fsm, &enc.bufs, &enc.n), 0);
