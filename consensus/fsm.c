@@ -301,6 +301,8 @@ static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigne
                 LOG_WARN("raft snapshot refused: the previous one was not finalized");
                 return RAFT_BUSY;
         }
+        if (fsm->cancelled) /* the node is stopping: no more snapshots */
+                return RAFT_BUSY;
         if (fsm->state->stagings != NULL) {
                 /* No snapshot holds a staged import: raft asks again at the
                  * next entry (RAFT_BUSY is its "not now"), and a staging ends
@@ -383,10 +385,12 @@ static int fsm_snapshot_async(struct raft_fsm *rf, struct raft_buffer *bufs[],
 
 void cs_fsm_cancel_snapshot(struct cs_fsm *fsm)
 {
-        if (fsm->frozen != NULL) {
-                fsm->cancelled = true;
+        /* For good: raft goes on applying while its close waits for log
+         * writes in flight, and the cancelled snapshot leaves the log past
+         * the threshold, so raft would start another at once. */
+        fsm->cancelled = true;
+        if (fsm->frozen != NULL)
                 cs_snapshot_frozen_cancel(fsm->frozen);
-        }
 }
 
 /* The log up to a snapshot is gone: so is its share of the tail (`ns` of
@@ -442,7 +446,8 @@ static int fsm_snapshot_finalize(struct raft_fsm *rf, struct raft_buffer *bufs[]
          * state it encoded. */
         size_t items = fsm->frozen != NULL ? cs_snapshot_frozen_items(fsm->frozen)
                                            : fsm->snapshot_items;
-        pace_snapshots(fsm, items);
+        if (!fsm->cancelled) /* a cancelled view holds only part of it */
+                pace_snapshots(fsm, items);
         bound_tail(fsm, 0);
         if (fsm->frozen != NULL && !encoded && fsm->cancelled)
                 LOG_INFO("snapshot: the encoding of %zu objects stopped (the node "

@@ -114,7 +114,7 @@ struct cs_fsm {
 
 /* On the loop, when the node stops: a snapshot being encoded stops soon
  * (raft's close waits for its work; at a million zones it takes seconds)
- * and is not written. */
+ * and is not written, and no other is started. */
 void cs_fsm_cancel_snapshot(struct cs_fsm *fsm);
 
 /* state is borrowed and must outlive the FSM. */
