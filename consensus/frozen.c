@@ -46,8 +46,10 @@
 #include "consensus/frozen.h"
 #include "consensus/latency.h"
 #include "consensus/lz4frame.h"
+#include "consensus/segments.h"
 #include "consensus/snapshot.h"
 #include "consensus/state_priv.h"
+#include "consensus/wire.h"
 
 #define CHUNK 1024
 /* Objects (zones, record sets) the encoder takes per hold of the mutex. */
@@ -55,6 +57,15 @@
 /* Zones the walk and the packer fetch ahead of the one they work on. */
 #define WALK_BATCH 16
 #define PACK_AHEAD 8
+
+/* A stretch of the name order as the walk found it: one segment kept as
+ * it is, or a run of changed segments and the zones the walk took in them
+ * (its zones zv[z_lo..z_hi) once ordered; segments.h). */
+struct frozen_part {
+        bool kept;
+        size_t seg_lo, seg_hi; /* in the table at the freeze */
+        size_t z_lo, z_hi;
+};
 
 struct frozen_zone {
         const struct cs_zone *zone; /* origin, ids, comment: never change */
@@ -113,6 +124,19 @@ struct cs_frozen {
         size_t order_cmps; /* zone comparisons made to order the zones */
         size_t grows;      /* times zv or sets grew while the view filled */
         size_t n_small;    /* latency-map entries, packed with the header */
+        /* Segments (a lazy view): the table at the freeze (NULL: none yet),
+         * the one this view builds, the walk's segment and the parts it
+         * found, the zones the walk took, and what was kept. */
+        const struct cs_segments *segs;
+        struct cs_segments *fresh;
+        bool replaced; /* the state was replaced: fresh is not for it */
+        size_t seg;
+        bool seg_entered;
+        struct frozen_part *parts;
+        size_t n_parts, cap_parts;
+        size_t n_walked;
+        size_t segment_bytes;
+        size_t kept_zones, kept_segs, kept_items;
 };
 
 static bool grow(void **arr, size_t *cap, size_t need, size_t size)
@@ -176,36 +200,102 @@ static void take_changes(struct cs_frozen *f, const struct cs_state *st)
         f->n_changes = n0;
 }
 
-/* Under the lock: takes zones worth about `budget` objects; the count of
- * objects visited goes to *done.  A batch of zones at a time: their links
- * are followed first, fetching each zone, then each zone's table of sets,
- * so that the batch's cache misses overlap instead of queueing one after
- * the other (the walk is a pointer chase through memory that is not in
- * the cache at a million zones). */
+static size_t seg_count(const struct cs_frozen *f)
+{
+        return f->segs != NULL && f->segs->n > 0 ? f->segs->n : 1;
+}
+
+/* Where segment i ends: the next one's key (NULL: at the last name). */
+static const char *seg_end(const struct cs_frozen *f, size_t i)
+{
+        return f->segs != NULL && i + 1 < f->segs->n ? f->segs->v[i + 1].key : NULL;
+}
+
+static bool seg_kept(const struct cs_frozen *f, size_t i)
+{
+        return f->segs != NULL && i < f->segs->n &&
+               cs_segment_kept(&f->segs->v[i], f->gen);
+}
+
+static void part_push(struct cs_frozen *f, bool kept)
+{
+        if (!grow((void **)&f->parts, &f->cap_parts, f->n_parts + 1, sizeof(*f->parts))) {
+                f->failed = true;
+                return;
+        }
+        f->parts[f->n_parts++] =
+            (struct frozen_part){kept, f->seg, f->seg, f->n_walked, f->n_walked};
+}
+
+/* The walk reaches segment f->seg: a kept one is a part of its own, and the
+ * cursor jumps past its names (a search, not a visit of its zones); a
+ * changed one joins the run of changed ones before it. */
+static void enter_segment(struct cs_frozen *f)
+{
+        struct frozen_part *last = f->n_parts ? &f->parts[f->n_parts - 1] : NULL;
+        if (seg_kept(f, f->seg)) {
+                part_push(f, true);
+                const char *end = seg_end(f, f->seg);
+                f->cursor = end ? cs_zorder_from(&f->st->order, end) : NULL;
+                f->seg++;
+                return;
+        }
+        if (last != NULL && !last->kept)
+                last->seg_hi = f->seg;
+        else
+                part_push(f, false);
+        f->seg_entered = true;
+}
+
+/* Under the lock: takes zones worth about `budget` objects, segment by
+ * segment; the count of objects visited goes to *done.  A batch of zones
+ * at a time: their links are followed first, fetching each zone, then each
+ * zone's table of sets, so that the batch's cache misses overlap instead
+ * of queueing one after the other (the walk is a pointer chase through
+ * memory that is not in the cache at a million zones). */
 static void walk(struct cs_frozen *f, size_t budget, size_t *done)
 {
-        size_t n = 0;
-        while (f->cursor != NULL && n < budget) {
-                struct cs_zone *batch[WALK_BATCH];
+        size_t n = 0, nseg = seg_count(f);
+        while (f->seg < nseg && n < budget && !f->failed) {
+                if (!f->seg_entered) {
+                        enter_segment(f);
+                        n++;
+                        continue;
+                }
+                if (f->cursor == NULL) { /* no zone left for it */
+                        f->seg++;
+                        f->seg_entered = false;
+                        continue;
+                }
+                const struct cs_zlink *batch[WALK_BATCH];
                 size_t k = 0;
-                for (; f->cursor != NULL && k < WALK_BATCH; k++) {
-                        batch[k] = (struct cs_zone *)f->cursor->zone;
-                        __builtin_prefetch(batch[k]);
-                        f->cursor = f->cursor->next[0];
+                for (const struct cs_zlink *l = f->cursor; l != NULL && k < WALK_BATCH;
+                     l = l->next[0]) {
+                        batch[k++] = l;
+                        __builtin_prefetch(l->zone);
                 }
                 for (size_t i = 0; i < k; i++)
-                        __builtin_prefetch(batch[i]->rrsets.slots);
+                        __builtin_prefetch(batch[i]->zone->rrsets.slots);
+                const char *end = seg_end(f, f->seg);
                 for (size_t i = 0; i < k; i++) {
-                        struct cs_zone *z = batch[i];
+                        if (end != NULL && cs_zorder_cmp_key(batch[i], end) >= 0) {
+                                f->seg++; /* the zone is the next segment's */
+                                f->seg_entered = false;
+                                break;
+                        }
+                        struct cs_zone *z = (struct cs_zone *)batch[i]->zone;
+                        f->cursor = batch[i]->next[0];
                         n++;
                         if (z->snap_gen != f->gen) {
                                 n += z->rrsets.count;
                                 z->snap_gen = f->gen;
                                 take_zone(f, z, false);
+                                f->n_walked++;
+                                f->parts[f->n_parts - 1].z_hi = f->n_walked;
                         }
                 }
         }
-        if (f->cursor == NULL)
+        if (f->seg >= nseg || f->failed)
                 f->walked = true;
         *done += n;
 }
@@ -241,10 +331,14 @@ static void loop_lock(struct cs_frozen *f)
 void cs_frozen_zone_touch(struct cs_state *st, struct cs_zone *z)
 {
         struct cs_frozen *f = st->cow;
-        if (f == NULL)
+        if (f == NULL) {
+                cs_segments_mark(st->segs, z->order, st->cow_gen);
                 return;
+        }
         loop_lock(f);
-        if (!f->walked && z->snap_gen != f->gen) {
+        size_t seg = cs_segments_mark(st->segs, z->order, st->cow_gen);
+        /* A zone of a segment the view keeps is in its blocks already. */
+        if (!f->walked && z->snap_gen != f->gen && !seg_kept(f, seg)) {
                 f->loop_items += 1 + z->rrsets.count;
                 z->snap_gen = f->gen;
                 take_zone(f, z, true);
@@ -259,6 +353,7 @@ void cs_frozen_zone_link(struct cs_state *st, struct cs_zone *z)
         if (f != NULL)
                 loop_lock(f);
         cs_zorder_insert(&st->order, z->order);
+        cs_segments_mark(st->segs, z->order, st->cow_gen);
         if (f != NULL)
                 pthread_mutex_unlock(&f->lock);
 }
@@ -271,6 +366,7 @@ void cs_frozen_zone_unlink(struct cs_state *st, struct cs_zone *z)
                 if (f->cursor == z->order)
                         f->cursor = z->order->next[0];
         }
+        cs_segments_mark(st->segs, z->order, st->cow_gen);
         cs_zorder_remove(&st->order, z->order);
         if (f != NULL)
                 pthread_mutex_unlock(&f->lock);
@@ -302,6 +398,12 @@ void cs_frozen_complete(struct cs_state *st)
         pthread_mutex_unlock(&f->lock);
 }
 
+void cs_frozen_replaced(struct cs_state *st)
+{
+        if (st->cow != NULL)
+                st->cow->replaced = true;
+}
+
 /* ---- views -------------------------------------------------------------- */
 
 static void frozen_free(struct cs_frozen *f)
@@ -311,6 +413,8 @@ static void frozen_free(struct cs_frozen *f)
         if (f->st != NULL)
                 pthread_mutex_destroy(&f->lock);
         msgpack_sbuffer_destroy(&f->head.sb);
+        cs_segments_free(f->fresh);
+        free(f->parts);
         free(f->zv);
         free(f->sets);
         free(f->changes);
@@ -386,6 +490,8 @@ int cs_snapshot_freeze(struct cs_state *st, struct cs_frozen **out)
                 st->cow_gen = 1;
         f->gen = st->cow_gen;
         f->cursor = st->order.head[0];
+        f->segs = st->segs;
+        f->segment_bytes = st->segment_bytes ? st->segment_bytes : CS_SEGMENT_BYTES;
         f->changes_at_freeze = st->changes_count;
         f->evicted_at_freeze = st->changes_evicted;
         st->cow = f;
@@ -400,13 +506,19 @@ void cs_snapshot_thaw(struct cs_state *st, struct cs_frozen *f)
                 return;
         if (st->cow == f)
                 st->cow = NULL;
+        /* The segments the encoding cut, for the next snapshot: only those
+         * of a whole encoding of this state's own table. */
+        if (f->fresh != NULL && !f->replaced && st->segs == f->segs) {
+                cs_segments_install(&st->segs, f->fresh);
+                f->fresh = NULL;
+        }
         frozen_free(f);
         cs_state_unpin(st);
 }
 
 size_t cs_snapshot_frozen_items(const struct cs_frozen *f)
 {
-        return f->n_zones + f->n_sets + f->n_changes + f->n_small;
+        return f->n_zones + f->n_sets + f->n_changes + f->n_small + f->kept_items;
 }
 
 size_t cs_snapshot_frozen_loop_items(const struct cs_frozen *f)
@@ -422,6 +534,16 @@ size_t cs_snapshot_frozen_order_cmps(const struct cs_frozen *f)
 size_t cs_snapshot_frozen_grows(const struct cs_frozen *f)
 {
         return f->grows;
+}
+
+size_t cs_snapshot_frozen_kept_zones(const struct cs_frozen *f)
+{
+        return f->kept_zones;
+}
+
+size_t cs_snapshot_frozen_kept_segments(const struct cs_frozen *f)
+{
+        return f->kept_segs;
 }
 
 /* ---- encoding ----------------------------------------------------------- */
@@ -581,6 +703,7 @@ struct dest {
         msgpack_packer_write write;
         void *data;
         size_t size;
+        struct cs_lz4_writer *lz4; /* data, when the dest is an LZ4 frame */
 };
 
 static int dest_write(void *data, const char *buf, size_t len)
@@ -588,6 +711,184 @@ static int dest_write(void *data, const char *buf, size_t len)
         struct dest *d = data;
         d->size += len;
         return d->write(d->data, buf, len);
+}
+
+/* A segment being cut from a run of changed ones, where its blocks start
+ * in the frame and its content in the encoding. */
+struct piece {
+        struct cs_segment seg;
+        size_t out0, raw0;
+};
+
+static bool cancelled(struct cs_frozen *f)
+{
+        return atomic_load_explicit(&f->cancelled, memory_order_relaxed);
+}
+
+/* Ends a piece: its blocks (copied out of the frame) go to the new table. */
+static int piece_end(struct cs_frozen *f, struct dest *d, struct piece *pc)
+{
+        size_t out1 = cs_lz4_cut(d->lz4);
+        if (out1 == SIZE_MAX)
+                return -ENOMEM;
+        pc->seg.len = out1 - pc->out0;
+        pc->seg.raw = d->size - pc->raw0;
+        pc->seg.packed = true;
+        if (pc->seg.len > 0) {
+                if ((pc->seg.blocks = malloc(pc->seg.len)) == NULL)
+                        return -ENOMEM;
+                memcpy(pc->seg.blocks, cs_lz4_output(d->lz4, pc->out0), pc->seg.len);
+        }
+        int rv = cs_segments_push(f->fresh, &pc->seg);
+        if (rv != 0)
+                free(pc->seg.blocks);
+        free(pc->seg.key);
+        pc->seg.key = NULL;
+        return rv;
+}
+
+static int piece_begin(struct dest *d, struct piece *pc, const char *key)
+{
+        memset(pc, 0, sizeof(*pc));
+        if (key != NULL && (pc->seg.key = strdup(key)) == NULL)
+                return -ENOMEM;
+        pc->out0 = cs_lz4_cut(d->lz4);
+        pc->raw0 = d->size;
+        return pc->out0 == SIZE_MAX ? -ENOMEM : 0;
+}
+
+/* Packs one zone of a run, first ending the piece when it is full (the
+ * zone then begins the next one, keyed by its name). */
+static int run_zone(struct cs_frozen *f, struct dest *d, msgpack_packer *pk,
+                    struct piece *pc, struct frozen_zone *fz)
+{
+        if (d->lz4 != NULL && pc->seg.zones > 0 &&
+            d->size - pc->raw0 >= f->segment_bytes) {
+                char text[1024];
+                size_t lo = pc->seg.from_lo, hi = pc->seg.from_hi;
+                int rv = piece_end(f, d, pc);
+                if (rv == 0)
+                        rv = piece_begin(d, pc,
+                                         cs_name_text(fz->zone->origin,
+                                                      fz->zone->origin_len, text,
+                                                      sizeof(text)));
+                if (rv != 0)
+                        return rv;
+                pc->seg.from_lo = lo;
+                pc->seg.from_hi = hi;
+        }
+        pack_zone(pk, fz, fz->count ? f->sets + fz->first : NULL);
+        pc->seg.zones++;
+        pc->seg.items += 1 + fz->count;
+        return 0;
+}
+
+/*
+ * The zones of a lazy view, part by part (segments.h): a kept segment's
+ * blocks go into the frame as they are (or, into a plain encoding,
+ * decompressed), a run of changed segments is packed from its zones and,
+ * into a frame, cut into the new table's segments as it goes.  n_walked
+ * and at as order_zones left them; loop-taken zones only ever belong to
+ * changed segments.
+ */
+static int pack_parts(struct cs_frozen *f, struct dest *d, msgpack_packer *pk,
+                      size_t n_walked, const size_t *at)
+{
+        size_t k = f->n_zones - n_walked, *seg_of = NULL;
+        if (n_walked != f->n_walked)
+                return -ENOMEM; /* order_zones could not place them */
+        if (k > 0 && (seg_of = calloc(k, sizeof(*seg_of))) == NULL)
+                return -ENOMEM;
+        for (size_t j = 0; f->segs != NULL && f->segs->n > 0 && j < k; j++)
+                seg_of[j] = cs_segments_find(f->segs, f->zv[n_walked + j].zone->order);
+        if (d->lz4 != NULL && (f->fresh = calloc(1, sizeof(*f->fresh))) != NULL)
+                f->fresh->gen = f->gen;
+        int rv = d->lz4 != NULL && f->fresh == NULL ? -ENOMEM : 0;
+        size_t j = 0;
+        for (size_t p = 0; p < f->n_parts && rv == 0; p++) {
+                const struct frozen_part *part = &f->parts[p];
+                if (cancelled(f)) {
+                        rv = -ECANCELED;
+                        break;
+                }
+                if (part->kept) {
+                        const struct cs_segment *old = &f->segs->v[part->seg_lo];
+                        f->kept_segs++;
+                        f->kept_zones += old->zones;
+                        f->kept_items += old->items;
+                        if (d->lz4 == NULL) {
+                                rv = cs_lz4_blocks_decode(old->blocks, old->len,
+                                                          dest_write, d);
+                                continue;
+                        }
+                        if (cs_lz4_put_blocks(d->lz4, old->blocks, old->len, old->raw) !=
+                            0) {
+                                rv = -ENOMEM;
+                                break;
+                        }
+                        d->size += old->raw;
+                        struct cs_segment kept = *old;
+                        kept.reused = true;
+                        kept.from_lo = kept.from_hi = part->seg_lo;
+                        rv = cs_segments_push(f->fresh, &kept);
+                        continue;
+                }
+                struct piece pc;
+                const char *key = f->segs != NULL && part->seg_lo < f->segs->n
+                                      ? f->segs->v[part->seg_lo].key
+                                      : NULL;
+                if (d->lz4 != NULL)
+                        rv = piece_begin(d, &pc, key);
+                else
+                        memset(&pc, 0, sizeof(pc));
+                pc.seg.from_lo = part->seg_lo;
+                pc.seg.from_hi = part->seg_hi;
+                for (size_t i = part->z_lo; i < part->z_hi && rv == 0; i++) {
+                        if (i % 4096 == 0 && cancelled(f))
+                                rv = -ECANCELED;
+                        for (; rv == 0 && j < k && at[j] <= i; j++)
+                                rv = run_zone(f, d, pk, &pc, &f->zv[n_walked + j]);
+                        pack_prefetch(f, i, part->z_hi);
+                        if (rv == 0)
+                                rv = run_zone(f, d, pk, &pc, &f->zv[i]);
+                }
+                for (; rv == 0 && j < k && seg_of[j] <= part->seg_hi; j++)
+                        rv = run_zone(f, d, pk, &pc, &f->zv[n_walked + j]);
+                if (rv != 0 || d->lz4 == NULL) {
+                        free(pc.seg.key);
+                        continue;
+                }
+                if (pc.seg.zones == 0 && f->fresh->n > 0) {
+                        /* Nothing left in the run: the segment before it
+                         * covers its names from now on. */
+                        f->fresh->v[f->fresh->n - 1].from_hi = part->seg_hi;
+                        free(pc.seg.key);
+                        continue;
+                }
+                rv = piece_end(f, d, &pc);
+        }
+        free(seg_of);
+        return rv;
+}
+
+/* The zones of a view taken whole (or with no segments): the walk's zones,
+ * each loop-taken zone before the walk's zone at its place. */
+static int pack_merged(struct cs_frozen *f, msgpack_packer *pk, size_t n_walked,
+                       const size_t *at)
+{
+        size_t j = n_walked;
+        for (size_t i = 0; i <= n_walked; i++) {
+                if (i % 4096 == 0 && cancelled(f))
+                        return -ECANCELED;
+                for (; j < f->n_zones && at[j - n_walked] == i; j++)
+                        pack_zone(pk, &f->zv[j],
+                                  f->zv[j].count ? f->sets + f->zv[j].first : NULL);
+                pack_prefetch(f, i, n_walked);
+                if (i < n_walked)
+                        pack_zone(pk, &f->zv[i],
+                                  f->zv[i].count ? f->sets + f->zv[i].first : NULL);
+        }
+        return 0;
 }
 
 /* Takes what the view still lacks, a slice at a time, then sorts the zones
@@ -612,24 +913,11 @@ static int pack_view(struct cs_frozen *f, struct dest *d)
                 order_zones(f, &n_walked, at);
                 cmp_count = NULL;
         }
-        /* Merge: the walk's zones, each loop-taken zone before the walk's
-         * zone at its place. */
-        size_t j = n_walked;
-        for (size_t i = 0; i <= n_walked; i++) {
-                if (i % 4096 == 0 &&
-                    atomic_load_explicit(&f->cancelled, memory_order_relaxed)) {
-                        free(at);
-                        return -ECANCELED;
-                }
-                for (; j < f->n_zones && at[j - n_walked] == i; j++)
-                        pack_zone(&pk, &f->zv[j],
-                                  f->zv[j].count ? f->sets + f->zv[j].first : NULL);
-                pack_prefetch(f, i, n_walked);
-                if (i < n_walked)
-                        pack_zone(&pk, &f->zv[i],
-                                  f->zv[i].count ? f->sets + f->zv[i].first : NULL);
-        }
+        rv = f->parts != NULL ? pack_parts(f, d, &pk, n_walked, at)
+                              : pack_merged(f, &pk, n_walked, at);
         free(at);
+        if (rv != 0)
+                return rv;
         pack_changes(&pk, f);
         static const char zeros[8];
         dest_write(d, zeros, ((d->size + 7) & ~(size_t)7) - d->size);
@@ -645,7 +933,7 @@ int cs_snapshot_encode_frozen(struct cs_frozen *f, void **out, size_t *out_len)
 {
         struct sink sink;
         sink_init(&sink);
-        struct dest d = {sink_write, &sink, 0};
+        struct dest d = {sink_write, &sink, 0, NULL};
         int rv = pack_view(f, &d);
         if (rv == 0 && (sink.failed || sink.sb.data == NULL))
                 rv = -ENOMEM;
@@ -664,7 +952,7 @@ int cs_snapshot_encode_frozen_lz4(struct cs_frozen *f, size_t hint, void **out,
         struct cs_lz4_writer *w = cs_lz4_writer_new(hint);
         if (w == NULL)
                 return -ENOMEM;
-        struct dest d = {cs_lz4_write, w, 0};
+        struct dest d = {cs_lz4_write, w, 0, w};
         int rv = pack_view(f, &d);
         if (rv != 0) {
                 cs_lz4_writer_free(w);

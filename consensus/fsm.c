@@ -457,10 +457,13 @@ static int fsm_snapshot_finalize(struct raft_fsm *rf, struct raft_buffer *bufs[]
                 LOG_WARN("snapshot: the encoding of %zu objects failed", items);
         else if (fsm->frozen != NULL)
                 LOG_INFO("snapshot: %zu objects encoded (%.1f MB compressed, %.0f ms "
-                         "of CPU), %zu of them taken on the loop (copy on write); "
-                         "next after %u entries",
+                         "of CPU), %zu zones of them kept as the last snapshot "
+                         "packed them (%zu segments), %zu taken on the loop (copy "
+                         "on write); next after %u entries",
                          items, (double)fsm->encoded_bytes / 1e6,
                          (double)fsm->snapshot_cpu_ns / 1e6,
+                         cs_snapshot_frozen_kept_zones(fsm->frozen),
+                         cs_snapshot_frozen_kept_segments(fsm->frozen),
                          cs_snapshot_frozen_loop_items(fsm->frozen),
                          fsm->raft ? fsm->raft->snapshot.threshold : 0);
         cs_snapshot_thaw(fsm->state, fsm->frozen);

@@ -6,12 +6,17 @@
  * the frame's default block size, as raft's own frames have it); each full
  * buffer is compressed onto the output, which grows by half its size when
  * the next block might not fit (it starts at the caller's hint: the last
- * frame's size).  Frames are linked blocks with a content checksum, like
- * the ones raft writes, so a damaged file fails to decompress.
+ * frame's size).  Blocks are independent, each with its checksum (so a
+ * damaged file fails to decompress), and the buffer is also compressed
+ * whenever the encoder ends a piece (cs_lz4_cut): so a piece's blocks stand
+ * alone, and the next frame takes them as they are when what they hold has
+ * not changed (cs_lz4_put_blocks; consensus/segments.h).  The frame has no
+ * checksum of its whole content: reused blocks would need decompressing.
  */
 #include "consensus/lz4frame.h"
 
 #include <errno.h>
+#include <lz4.h>
 #include <lz4frame.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -38,8 +43,10 @@ struct cs_lz4_writer {
 static void prefs_init(LZ4F_preferences_t *p, unsigned long long content)
 {
         memset(p, 0, sizeof(*p));
-        p->frameInfo.contentChecksumFlag = LZ4F_contentChecksumEnabled;
+        p->frameInfo.blockMode = LZ4F_blockIndependent;
+        p->frameInfo.blockChecksumFlag = LZ4F_blockChecksumEnabled;
         p->frameInfo.contentSize = content;
+        p->autoFlush = 1; /* each update's input ends in whole blocks */
 }
 
 static int fail(struct cs_lz4_writer *w, int error)
@@ -126,6 +133,62 @@ int cs_lz4_write(void *data, const char *buf, size_t len)
                         return -1;
         }
         return 0;
+}
+
+size_t cs_lz4_cut(struct cs_lz4_writer *w)
+{
+        return w->failed || flush(w) != 0 ? SIZE_MAX : w->used;
+}
+
+const void *cs_lz4_output(const struct cs_lz4_writer *w, size_t at)
+{
+        return w->out + at;
+}
+
+int cs_lz4_put_blocks(struct cs_lz4_writer *w, const void *blocks, size_t len,
+                      size_t content)
+{
+        if (cs_lz4_cut(w) == SIZE_MAX || reserve(w, len) != 0)
+                return -1;
+        if (len > 0)
+                memcpy(w->out + w->used, blocks, len);
+        w->used += len;
+        w->content += content;
+        return 0;
+}
+
+int cs_lz4_blocks_decode(const void *blocks, size_t len,
+                         int (*write)(void *data, const char *buf, size_t len),
+                         void *data)
+{
+        const uint8_t *p = blocks, *end = p + len;
+        char *raw = malloc(STAGE);
+        int rv = raw == NULL ? -ENOMEM : 0;
+        while (rv == 0 && p < end) {
+                /* size (high bit: stored as is), data, checksum */
+                if (end - p < 4) {
+                        rv = -EBADMSG;
+                        break;
+                }
+                uint32_t word = (uint32_t)p[0] | (uint32_t)p[1] << 8 |
+                                (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+                size_t n = word & 0x7fffffffu;
+                p += 4;
+                if (n > STAGE || (size_t)(end - p) < n + 4) {
+                        rv = -EBADMSG;
+                        break;
+                }
+                int got = (word & 0x80000000u) ? (int)n : 0;
+                if (got)
+                        memcpy(raw, p, n);
+                else
+                        got = LZ4_decompress_safe((const char *)p, raw, (int)n, STAGE);
+                if (got < 0 || write(data, raw, (size_t)got) != 0)
+                        rv = got < 0 ? -EBADMSG : -ENOMEM;
+                p += n + 4;
+        }
+        free(raw);
+        return rv;
 }
 
 void cs_lz4_writer_free(struct cs_lz4_writer *w)

@@ -36,6 +36,24 @@ struct cs_lz4_writer *cs_lz4_writer_new(size_t hint);
  * the writer).  0, or -1 once the writer failed (then every later call). */
 int cs_lz4_write(void *writer, const char *buf, size_t len);
 
+/*
+ * Pieces of a frame that a later frame can take as they are: cs_lz4_cut
+ * compresses what is buffered into whole blocks and returns the output's
+ * length (SIZE_MAX once the writer failed); the blocks written between two
+ * cuts are at cs_lz4_output(w, first cut) until the next write, and
+ * cs_lz4_put_blocks appends such blocks to another frame (after a cut;
+ * `content`: the bytes they decompress to).  cs_lz4_blocks_decode
+ * decompresses blocks of ours to `write` (0, -EBADMSG, -ENOMEM, or what
+ * write returned as -ENOMEM).
+ */
+size_t cs_lz4_cut(struct cs_lz4_writer *w);
+const void *cs_lz4_output(const struct cs_lz4_writer *w, size_t at);
+int cs_lz4_put_blocks(struct cs_lz4_writer *w, const void *blocks, size_t len,
+                      size_t content);
+int cs_lz4_blocks_decode(const void *blocks, size_t len,
+                         int (*write)(void *data, const char *buf, size_t len),
+                         void *data);
+
 /* Ends the frame and frees the writer: *out (malloc'ed) and *out_len, and
  * 0; or -ENOMEM/-EIO (a failed write before included, or nothing written),
  * with the writer freed and nothing returned.  Nothing follows the frame:

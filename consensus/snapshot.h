@@ -74,7 +74,8 @@ void cs_snapshot_frozen_cancel(struct cs_frozen *view);
  * everything, 0 when not yet, -ENOMEM or -ECANCELED. */
 int cs_snapshot_frozen_step(struct cs_frozen *view, size_t budget);
 /* How many objects (zones, record sets, change records, latency-map
- * entries) the view holds once encoded: the work of one snapshot, for
+ * entries) the view holds once encoded (those it kept from the last
+ * snapshot's segments included): the size of the state, for
  * pacing snapshots by the size of the state.  And how many of them the
  * applying thread took (copy on write). */
 size_t cs_snapshot_frozen_items(const struct cs_frozen *view);
@@ -86,6 +87,10 @@ size_t cs_snapshot_frozen_order_cmps(const struct cs_frozen *view);
  * filled: 0, it has room from its freeze for every zone and record set
  * there were (the walk holds the lock the applying thread waits for). */
 size_t cs_snapshot_frozen_grows(const struct cs_frozen *view);
+/* Zones and segments an encoding took from the last snapshot as they were
+ * (consensus/segments.h). */
+size_t cs_snapshot_frozen_kept_zones(const struct cs_frozen *view);
+size_t cs_snapshot_frozen_kept_segments(const struct cs_frozen *view);
 
 /* out must be initialised and empty; on failure it is left empty.  The
  * bytes may be an LZ4 frame of them (cs_snapshot_encode_frozen_lz4: raft

@@ -24,6 +24,7 @@
 #include "consensus/cidr.h"
 #include "consensus/health.h"
 #include "consensus/latency.h"
+#include "consensus/segments.h"
 #include "consensus/state_priv.h"
 #include "consensus/wire.h"
 
@@ -179,6 +180,7 @@ void cs_state_fini(struct cs_state *st)
 {
         retired_free(st->retired); /* the end: nothing reads the state any more */
         stagings_free(st);
+        cs_segments_free(st->segs);
         struct cs_zone *z;
         for (size_t i = 0; (z = pmap_flat_next(&st->zones, &i)) != NULL;)
                 zone_free(z);
@@ -234,8 +236,10 @@ int cs_state_move(struct cs_state *dst, struct cs_state *src)
                         free(old);
                         return -ENOMEM;
                 }
-                /* A view being filled takes what it still lacks first. */
+                /* A view being filled takes what it still lacks first,
+                 * and hands no segments to the new contents. */
                 cs_frozen_complete(dst);
+                cs_frozen_replaced(dst);
                 *old = *dst;
                 old->pins = 0;
                 old->retired = NULL;

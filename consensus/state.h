@@ -386,6 +386,7 @@ void cs_zone_free(struct cs_zone *z);
 
 struct cs_health_check;
 struct cs_frozen;
+struct cs_segments;
 
 struct cs_health_observer {
         void *ctx;
@@ -481,6 +482,11 @@ struct cs_state {
          * generation of the last view taken. */
         struct cs_frozen *cow;
         uint32_t cow_gen;
+        /* Not replicated: the last snapshot's zones, compressed in segments
+         * the next one takes as they are where nothing changed
+         * (consensus/segments.h), or NULL before the first. */
+        struct cs_segments *segs;
+        size_t segment_bytes; /* a segment's size (0: CS_SEGMENT_BYTES) */
 };
 
 /* ---- results ------------------------------------------------------------ */

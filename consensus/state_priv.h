@@ -103,6 +103,8 @@ int result_fail(struct cs_result *res, int status, const char *fmt, ...)
  *   lock/unlock   around changes to the ring of change records.
  *   complete      before the whole state is replaced: the view takes what
  *                 it has not taken yet (a restore costs the state anyway).
+ *   replaced      then: the segments it builds are not the new state's.
+ * Every zone hook also marks the zone's snapshot segment (segments.h).
  * Cheap when st->cow is NULL (no view): a test and the plain operation.
  */
 void cs_frozen_zone_touch(struct cs_state *st, struct cs_zone *zone);
@@ -111,6 +113,7 @@ void cs_frozen_zone_unlink(struct cs_state *st, struct cs_zone *zone);
 void cs_frozen_lock(struct cs_state *st);
 void cs_frozen_unlock(struct cs_state *st);
 void cs_frozen_complete(struct cs_state *st);
+void cs_frozen_replaced(struct cs_state *st);
 
 /* Idempotency: true when ctx's request id was applied; res is filled. */
 bool change_seen(struct cs_state *st, const struct cs_ctx *ctx, struct cs_result *res);

@@ -133,6 +133,11 @@ static int cmp_text(const struct cs_zlink *link, const char *key)
         }
 }
 
+int cs_zorder_cmp_key(const struct cs_zlink *link, const char *key)
+{
+        return cmp_text(link, key);
+}
+
 int cs_zorder_cmp(const struct cs_zlink *a, const struct cs_zlink *b)
 {
         char tb[TEXT_MAX];
@@ -213,5 +218,12 @@ const struct cs_zlink *cs_zorder_after(const struct cs_zorder *o, const char *ma
         key[n] = 0;
         struct cs_zlink **prev[CS_ZORDER_LEVELS];
         search((struct cs_zorder *)o, key, 1, prev, NULL);
+        return *prev[0];
+}
+
+const struct cs_zlink *cs_zorder_from(const struct cs_zorder *o, const char *key)
+{
+        struct cs_zlink **prev[CS_ZORDER_LEVELS];
+        search((struct cs_zorder *)o, key, 0, prev, NULL);
         return *prev[0];
 }

@@ -57,5 +57,9 @@ const struct cs_zlink *cs_zorder_after(const struct cs_zorder *o, const char *ma
 
 /* The index's order of two zones' links: < 0, 0 (the same name) or > 0. */
 int cs_zorder_cmp(const struct cs_zlink *a, const struct cs_zlink *b);
+/* The same of a zone's link and a name as text (lowercased, cs_name_text's
+ * form), and the first zone whose name sorts at or after that text. */
+int cs_zorder_cmp_key(const struct cs_zlink *link, const char *key);
+const struct cs_zlink *cs_zorder_from(const struct cs_zorder *o, const char *key);
 
 #endif

@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@
 
 #include <cmocka.h>
 
+#include "consensus/lz4frame.h"
 #include "consensus/snapshot.h"
 #include "consensus/state.h"
 
@@ -327,12 +329,14 @@ struct encoder {
         void *buf;
         size_t len;
         int rv;
+        bool lz4; /* an LZ4 frame, as raft's worker encodes */
 };
 
 static void *encode_on_a_thread(void *arg)
 {
         struct encoder *e = arg;
-        e->rv = cs_snapshot_encode_frozen(e->f, &e->buf, &e->len);
+        e->rv = e->lz4 ? cs_snapshot_encode_frozen_lz4(e->f, 0, &e->buf, &e->len)
+                       : cs_snapshot_encode_frozen(e->f, &e->buf, &e->len);
         return NULL;
 }
 
@@ -378,6 +382,125 @@ static void concurrent_changes_leave_the_freeze_state(void **state)
         cs_state_fini(&w.st);
 }
 
+/* Encodes a view as raft's worker does (an LZ4 frame reusing the last
+ * snapshot's segments), or as plain msgpack (kept segments decompressed),
+ * and returns the msgpack either way. */
+static void encode_view(struct cs_frozen *f, bool frame, void **out, size_t *out_len)
+{
+        if (!frame) {
+                assert_int_equal(cs_snapshot_encode_frozen(f, out, out_len), 0);
+                return;
+        }
+        void *buf;
+        size_t len;
+        char err[256];
+        assert_int_equal(cs_snapshot_encode_frozen_lz4(f, 0, &buf, &len), 0);
+        assert_true(cs_lz4_is_frame(buf, len));
+        assert_int_equal(cs_lz4_decode(buf, len, out, out_len, err, sizeof(err)), 0);
+        free(buf);
+}
+
+/*
+ * Snapshots that keep the last one's segments where nothing changed
+ * (consensus/segments.h): round after round, with nothing changed, with
+ * changes in one stretch of the name order (before the freeze, and between
+ * the encoder's steps after it), spread over every zone, zones created and
+ * deleted (the one under the walk's cursor too), the encoder on another
+ * thread, plain encodings in between (no new table), and the whole state
+ * replaced under a view: every encoding equals the state's at its freeze,
+ * byte for byte, and where changes stayed in one stretch most zones are
+ * kept, not packed again.
+ */
+static void segments_keep_what_did_not_change(void **state)
+{
+        (void)state;
+        struct world w;
+        world_init(&w, 300);
+        add_zones(&w, 1500);
+        w.st.segment_bytes = 2048; /* ~40 segments */
+        size_t kept_local = 0, rounds_local = 0;
+        for (int round = 0; round < 48; round++) {
+                int kind = round % 8;
+                /* Changes before the freeze: in a stretch of 40 zones, or
+                 * (kind 5) spread over all of them. */
+                unsigned from = rnd(&w) % (w.next_zone - 40);
+                if (kind == 1 || kind == 2 || kind == 6)
+                        for (int i = 0; i < 10; i++)
+                                change_zone(&w, from + rnd(&w) % 40, 2);
+                if (kind == 5)
+                        for (int i = 0; i < 200; i++)
+                                change_zone(&w, rnd(&w) % w.next_zone, 1);
+                if (kind == 3) {
+                        for (int i = 0; i < 5; i++)
+                                delete_zone(&w, from + rnd(&w) % 40);
+                        for (int i = 0; i < 5; i++)
+                                make_zone(&w, w.next_zone++);
+                }
+                void *want, *got;
+                size_t want_len, got_len;
+                encode_now(&w.st, &want, &want_len);
+                struct cs_frozen *f;
+                assert_int_equal(cs_snapshot_freeze(&w.st, &f), 0);
+                bool frame = kind != 4;
+                if (kind == 7) { /* a restore of the state under the view */
+                        struct cs_state back;
+                        char err[256];
+                        cs_state_init(&back);
+                        assert_int_equal(
+                            cs_snapshot_decode(want, want_len, &back, err, sizeof(err)),
+                            0);
+                        change_zone(&w, from, 3);
+                        assert_int_equal(cs_state_move(&w.st, &back), 0);
+                        w.st.segment_bytes = 2048;
+                        cs_state_fini(&back);
+                }
+                if (kind == 6) { /* the encoder on a thread, changes on this one */
+                        struct encoder e = {f, NULL, 0, 0, true};
+                        pthread_t t;
+                        assert_int_equal(pthread_create(&t, NULL, encode_on_a_thread, &e),
+                                         0);
+                        for (int i = 0; i < 30; i++)
+                                churn(&w);
+                        assert_int_equal(pthread_join(t, NULL), 0);
+                        assert_int_equal(e.rv, 0);
+                        char err[256];
+                        assert_int_equal(
+                            cs_lz4_decode(e.buf, e.len, &got, &got_len, err, sizeof(err)),
+                            0);
+                        free(e.buf);
+                } else {
+                        /* The encoder's steps with changes in between: in
+                         * the stretch, and the zone under the cursor. */
+                        int rv;
+                        while ((rv = cs_snapshot_frozen_step(f, 16)) == 0) {
+                                if (kind == 2 || kind == 3) {
+                                        change_zone(&w, from + rnd(&w) % 40, 1);
+                                        delete_zone(&w, rnd(&w) % w.next_zone);
+                                        make_zone(&w, w.next_zone++);
+                                }
+                        }
+                        assert_int_equal(rv, 1);
+                        encode_view(f, frame, &got, &got_len);
+                }
+                assert_int_equal(got_len, want_len);
+                assert_memory_equal(got, want, want_len);
+                if (round >= 8 && (kind == 0 || kind == 1 || kind == 2)) {
+                        rounds_local++;
+                        kept_local += cs_snapshot_frozen_kept_zones(f);
+                }
+                cs_snapshot_thaw(&w.st, f);
+                assert_int_equal(w.st.pins, 0);
+                free(want);
+                free(got);
+        }
+        /* Changes in one stretch: most of the ~1,500 zones were kept. */
+        assert_true(kept_local / rounds_local > cs_state_zone_count(&w.st) / 2);
+        print_message("zones kept per snapshot after changes in one stretch: %zu of "
+                      "%zu\n",
+                      kept_local / rounds_local, cs_state_zone_count(&w.st));
+        cs_state_fini(&w.st);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -385,6 +508,7 @@ int main(void)
             cmocka_unit_test(interleaved_changes_leave_the_freeze_state),
             cmocka_unit_test(record_set_total_is_kept_by_every_change),
             cmocka_unit_test(concurrent_changes_leave_the_freeze_state),
+            cmocka_unit_test(segments_keep_what_did_not_change),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,11 +26,14 @@
  * it is packed), and the median, min and max of each are printed in ns
  * per object: what a snapshot costs per object at this size (the zones
  * were created in creation order and are walked in name order, as in a
- * cluster).
+ * cluster).  Each LZ4 frame after the first reuses the segments of the
+ * last one where nothing changed (consensus/segments.h); --change C
+ * upserts an A set in C zones picked at random before each: what a
+ * snapshot costs after C writes spread over the whole catalog.
  *
  *   build/tools/bench/zones_restore [--rounds R] [--apply K] [--encode E]
- *                                   [--write FILE] N ...
- *   (default N 100000, R 5, K 20000, E 0)
+ *                                   [--change C] [--write FILE] N ...
+ *   (default N 100000, R 5, K 20000, E 0, C 0)
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -65,12 +68,28 @@ static int apply(struct cs_fsm *fsm, const struct cs_command *cmd, uint64_t inde
         return 0;
 }
 
+/* Upserts "ns1.<zone i>" A `a` as the raft entry at `index`. */
+static int upsert_ns1(struct cs_fsm *fsm, unsigned i, const uint8_t a[4], uint64_t ms,
+                      uint64_t index, double *ns)
+{
+        uint8_t origin[64], owner[80];
+        size_t len = bench_zone_origin(i, origin);
+        memcpy(owner, "\3ns1", 4);
+        memcpy(owner + 4, origin, len);
+        const struct cs_rdata a_v = {a, 4};
+        struct cs_action act = {CS_ACTION_UPSERT,
+                                {owner, len + 4, 1, "", 3600, &a_v, 1, {0}}};
+        struct cs_command b = {.type = CS_CMD_CHANGE_BATCH, .timestamp_ms = ms};
+        b.u.batch = (struct cs_batch){origin, len, NULL, &act, 1};
+        return apply(fsm, &b, index, ns);
+}
+
 static int fill(struct cs_fsm *fsm, unsigned n, unsigned k)
 {
         double t_create = 0, t_batch = 0;
         uint64_t index = 1;
         for (unsigned i = 0; i < n; i++) {
-                uint8_t origin[64], owner[80];
+                uint8_t origin[64];
                 size_t len = bench_zone_origin(i, origin);
                 char id[32];
                 snprintf(id, sizeof(id), "Z%08u", i);
@@ -88,16 +107,9 @@ static int fill(struct cs_fsm *fsm, unsigned n, unsigned k)
                 };
                 if (apply(fsm, &c, index++, timed ? &t_create : &ignore) != 0)
                         return -1;
-                memcpy(owner, "\3ns1", 4);
-                memcpy(owner + 4, origin, len);
                 uint8_t a[4] = {192, 0, 2, (uint8_t)(i % 250 + 1)};
-                const struct cs_rdata a_v = {a, 4};
-                struct cs_action act = {CS_ACTION_UPSERT,
-                                        {owner, len + 4, 1, "", 3600, &a_v, 1, {0}}};
-                struct cs_command b = {.type = CS_CMD_CHANGE_BATCH,
-                                       .timestamp_ms = 1000 + i};
-                b.u.batch = (struct cs_batch){origin, len, NULL, &act, 1};
-                if (apply(fsm, &b, index++, timed ? &t_batch : &ignore) != 0)
+                if (upsert_ns1(fsm, i, a, 1000 + i, index++,
+                               timed ? &t_batch : &ignore) != 0)
                         return -1;
         }
         unsigned timed = k < n ? k : n;
@@ -152,12 +164,29 @@ static int restore_rounds(const void *buf, size_t len, unsigned n, unsigned roun
 
 static const char *write_to;   /* --write */
 static unsigned encode_rounds; /* --encode */
+static unsigned change_zones;  /* --change */
 
 /* The ways a snapshot is encoded, timed in turn each round. */
 enum encoding { RAW, RAW_THEN_LZ4, FRAME, N_ENCODINGS };
 static const char *const encoding_names[N_ENCODINGS] = {
     "msgpack", "msgpack, then LZ4 over it (raft's own compression)",
     "LZ4 frame packed and compressed at once (the FSM's)"};
+
+/* Upserts "ns1.<zone>" A in `change_zones` zones picked at random (the
+ * worst case for the snapshot's segments: changes spread over the whole
+ * name order), as raft entries from `*index` on. */
+static int change_some(struct cs_fsm *fsm, unsigned n, uint64_t *index)
+{
+        double ignore = 0;
+        for (unsigned c = 0; c < change_zones; c++) {
+                unsigned i = (unsigned)((uint64_t)rand() * n / ((uint64_t)RAND_MAX + 1));
+                uint8_t a[4] = {198, 51, 100, (uint8_t)(c % 250 + 1)};
+                if (upsert_ns1(fsm, i, a, 2000000 + *index, *index, &ignore) != 0)
+                        return -1;
+                (*index)++;
+        }
+        return 0;
+}
 
 /* One freeze and encoding of st the given way: CPU ns, and the bytes. */
 static int encode_once(struct cs_state *st, enum encoding how, double *ns, size_t *bytes,
@@ -193,8 +222,9 @@ static int encode_once(struct cs_state *st, enum encoding how, double *ns, size_
 
 /* Freezes and encodes st `encode_rounds` times each way, the ways in turn;
  * prints the medians in ns per object. */
-static int encode_rounds_time(struct cs_state *st)
+static int encode_rounds_time(struct cs_fsm *fsm, struct cs_state *st, unsigned n)
 {
+        uint64_t index = 2 * (uint64_t)n + 1; /* after fill's entries */
         if (encode_rounds == 0)
                 return 0;
         double *t = calloc((size_t)encode_rounds * N_ENCODINGS, sizeof(*t));
@@ -202,7 +232,8 @@ static int encode_rounds_time(struct cs_state *st)
         int rc = t == NULL ? -1 : 0;
         for (unsigned r = 0; r < encode_rounds && rc == 0; r++)
                 for (int e = 0; e < N_ENCODINGS && rc == 0; e++)
-                        rc = encode_once(st, (enum encoding)e,
+                        rc = (e == FRAME ? change_some(fsm, n, &index) : 0) ||
+                             encode_once(st, (enum encoding)e,
                                          &t[(size_t)e * encode_rounds + r], &bytes[e],
                                          &items);
         for (int e = 0; e < N_ENCODINGS && rc == 0; e++) {
@@ -241,7 +272,7 @@ static int measure(unsigned n, unsigned rounds, unsigned k)
                         cs_snapshot_thaw(&st, f);
         }
         if (rc == 0)
-                rc = encode_rounds_time(&st);
+                rc = encode_rounds_time(&fsm, &st, n);
         if (rc == 0 && write_to != NULL) {
                 FILE *out = fopen(write_to, "wb");
                 if (out == NULL || fwrite(buf, 1, len, out) != len || fclose(out) != 0) {
@@ -270,6 +301,8 @@ int main(int argc, char **argv)
                         write_to = argv[++i];
                 } else if (strcmp(argv[i], "--encode") == 0 && i + 1 < argc) {
                         encode_rounds = (unsigned)strtoul(argv[++i], NULL, 10);
+                } else if (strcmp(argv[i], "--change") == 0 && i + 1 < argc) {
+                        change_zones = (unsigned)strtoul(argv[++i], NULL, 10);
                 } else if (strcmp(argv[i], "--apply") == 0 && i + 1 < argc) {
                         k = (unsigned)strtoul(argv[++i], NULL, 10);
                 } else {
