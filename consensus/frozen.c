@@ -129,7 +129,8 @@ struct cs_frozen {
          * found, the zones the walk took, and what was kept. */
         const struct cs_segments *segs;
         struct cs_segments *fresh;
-        bool replaced; /* the state was replaced: fresh is not for it */
+        bool fresh_whole; /* the encoding that built fresh was made */
+        bool replaced;    /* the state was replaced: fresh is not for it */
         size_t seg;
         bool seg_entered;
         struct frozen_part *parts;
@@ -200,6 +201,11 @@ static void take_changes(struct cs_frozen *f, const struct cs_state *st)
         f->n_changes = n0;
 }
 
+static bool cancelled(struct cs_frozen *f)
+{
+        return atomic_load_explicit(&f->cancelled, memory_order_relaxed);
+}
+
 static size_t seg_count(const struct cs_frozen *f)
 {
         return f->segs != NULL && f->segs->n > 0 ? f->segs->n : 1;
@@ -229,7 +235,10 @@ static void part_push(struct cs_frozen *f, bool kept)
 
 /* The walk reaches segment f->seg: a kept one is a part of its own, and the
  * cursor jumps past its names (a search, not a visit of its zones); a
- * changed one joins the run of changed ones before it. */
+ * changed one starts a run that goes on to the next kept one, so that the
+ * walk compares its zones with that segment's key alone, not with every
+ * changed segment's (whether a segment is kept for a view is settled at its
+ * freeze: later marks carry the view's own generation). */
 static void enter_segment(struct cs_frozen *f)
 {
         struct frozen_part *last = f->n_parts ? &f->parts[f->n_parts - 1] : NULL;
@@ -240,10 +249,13 @@ static void enter_segment(struct cs_frozen *f)
                 f->seg++;
                 return;
         }
-        if (last != NULL && !last->kept)
-                last->seg_hi = f->seg;
-        else
+        if (last == NULL || last->kept)
                 part_push(f, false);
+        if (f->failed)
+                return;
+        while (f->seg + 1 < seg_count(f) && !seg_kept(f, f->seg + 1))
+                f->seg++;
+        f->parts[f->n_parts - 1].seg_hi = f->seg;
         f->seg_entered = true;
 }
 
@@ -302,12 +314,15 @@ static void walk(struct cs_frozen *f, size_t budget, size_t *done)
 
 int cs_snapshot_frozen_step(struct cs_frozen *f, size_t budget)
 {
-        if (atomic_load_explicit(&f->cancelled, memory_order_relaxed))
-                return -ECANCELED;
         if (f->st == NULL) /* taken whole */
                 return f->failed ? -ENOMEM : 1;
         size_t done = 0;
         pthread_mutex_lock(&f->lock);
+        /* Once everything is taken, the packing sees the cancel. */
+        if (!f->walked && cancelled(f)) {
+                pthread_mutex_unlock(&f->lock);
+                return -ECANCELED;
+        }
         if (!f->changes_taken)
                 take_changes(f, f->st);
         if (!f->walked)
@@ -478,6 +493,14 @@ int cs_snapshot_freeze(struct cs_state *st, struct cs_frozen **out)
          * realloc copied tens of megabytes into memory the host had to
          * fault in: the likely cause of a loop held 1.2 s at 1.1 M zones. */
         size_t zones = cs_state_zone_count(st), sets = cs_state_rrset_count(st);
+        /* Before the first encoding (since the start, or a restore): a
+         * table of one segment that covers every name and holds nothing,
+         * so that the changes made while this view is encoded are marked
+         * and the table it builds hands them on. */
+        if (st->segs == NULL && (st->segs = cs_segments_unpacked()) == NULL) {
+                frozen_free(f);
+                return -ENOMEM;
+        }
         if (!grow((void **)&f->zv, &f->cap_zones, zones, sizeof(*f->zv)) ||
             !grow((void **)&f->sets, &f->cap_sets, sets, sizeof(*f->sets)) ||
             pthread_mutex_init(&f->lock, NULL) != 0) {
@@ -508,7 +531,7 @@ void cs_snapshot_thaw(struct cs_state *st, struct cs_frozen *f)
                 st->cow = NULL;
         /* The segments the encoding cut, for the next snapshot: only those
          * of a whole encoding of this state's own table. */
-        if (f->fresh != NULL && !f->replaced && st->segs == f->segs) {
+        if (f->fresh_whole && !f->replaced && st->segs == f->segs) {
                 cs_segments_install(&st->segs, f->fresh);
                 f->fresh = NULL;
         }
@@ -720,11 +743,6 @@ struct piece {
         size_t out0, raw0;
 };
 
-static bool cancelled(struct cs_frozen *f)
-{
-        return atomic_load_explicit(&f->cancelled, memory_order_relaxed);
-}
-
 /* Ends a piece: its blocks (copied out of the frame) go to the new table. */
 static int piece_end(struct cs_frozen *f, struct dest *d, struct piece *pc)
 {
@@ -764,8 +782,14 @@ static int run_zone(struct cs_frozen *f, struct dest *d, msgpack_packer *pk,
 {
         if (d->lz4 != NULL && pc->seg.zones > 0 &&
             d->size - pc->raw0 >= f->segment_bytes) {
+                /* The piece ends before this zone, in the old segment
+                 * holding its name: the names a piece covers lie in the old
+                 * segments from_lo..from_hi, whose marks it inherits. */
                 char text[1024];
-                size_t lo = pc->seg.from_lo, hi = pc->seg.from_hi;
+                size_t hi = pc->seg.from_hi, at = pc->seg.from_lo;
+                if (f->segs != NULL && f->segs->n > 0)
+                        at = cs_segments_find(f->segs, fz->zone->order);
+                pc->seg.from_hi = at;
                 int rv = piece_end(f, d, pc);
                 if (rv == 0)
                         rv = piece_begin(d, pc,
@@ -774,7 +798,7 @@ static int run_zone(struct cs_frozen *f, struct dest *d, msgpack_packer *pk,
                                                       sizeof(text)));
                 if (rv != 0)
                         return rv;
-                pc->seg.from_lo = lo;
+                pc->seg.from_lo = at;
                 pc->seg.from_hi = hi;
         }
         pack_zone(pk, fz, fz->count ? f->sets + fz->first : NULL);
@@ -827,9 +851,19 @@ static int pack_parts(struct cs_frozen *f, struct dest *d, msgpack_packer *pk,
                                 break;
                         }
                         d->size += old->raw;
-                        struct cs_segment kept = *old;
-                        kept.reused = true;
-                        kept.from_lo = kept.from_hi = part->seg_lo;
+                        /* Not its marks: the applying thread writes them. */
+                        struct cs_segment kept = {
+                            .key = old->key,
+                            .blocks = old->blocks,
+                            .len = old->len,
+                            .raw = old->raw,
+                            .zones = old->zones,
+                            .items = old->items,
+                            .packed = true,
+                            .reused = true,
+                            .from_lo = part->seg_lo,
+                            .from_hi = part->seg_lo,
+                        };
                         rv = cs_segments_push(f->fresh, &kept);
                         continue;
                 }
@@ -868,6 +902,10 @@ static int pack_parts(struct cs_frozen *f, struct dest *d, msgpack_packer *pk,
                 rv = piece_end(f, d, &pc);
         }
         free(seg_of);
+        if (rv != 0) { /* a part of a table is no table */
+                cs_segments_free(f->fresh);
+                f->fresh = NULL;
+        }
         return rv;
 }
 
@@ -908,7 +946,7 @@ static int pack_view(struct cs_frozen *f, struct dest *d)
         size_t n_walked = f->n_zones, *at = NULL;
         if (f->n_zones > 0 && (at = malloc(f->n_zones * sizeof(*at))) == NULL)
                 return -ENOMEM;
-        if (f->n_zones > 1) { /* zv and sets are NULL while empty */
+        if (f->n_zones > 0) { /* zv and sets are NULL while empty */
                 cmp_count = &f->order_cmps;
                 order_zones(f, &n_walked, at);
                 cmp_count = NULL;
@@ -958,7 +996,12 @@ int cs_snapshot_encode_frozen_lz4(struct cs_frozen *f, size_t hint, void **out,
                 cs_lz4_writer_free(w);
                 return rv;
         }
-        return cs_lz4_writer_finish(w, out, out_len);
+        rv = cs_lz4_writer_finish(w, out, out_len);
+        /* The segments it cut serve the next snapshot only if the whole
+         * encoding was made: a part of a table would cover the names of
+         * the rest with nothing. */
+        f->fresh_whole = rv == 0 && f->fresh != NULL;
+        return rv;
 }
 
 int cs_snapshot_encode(const struct cs_state *st, void **out, size_t *out_len)

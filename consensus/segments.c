@@ -37,6 +37,17 @@ size_t cs_segments_mark(struct cs_segments *t, const struct cs_zlink *link, uint
         return i;
 }
 
+struct cs_segments *cs_segments_unpacked(void)
+{
+        struct cs_segments *t = calloc(1, sizeof(*t));
+        struct cs_segment all = {0};
+        if (t != NULL && cs_segments_push(t, &all) != 0) {
+                free(t);
+                return NULL;
+        }
+        return t;
+}
+
 int cs_segments_push(struct cs_segments *t, const struct cs_segment *s)
 {
         if (t->n == t->cap) {
@@ -90,15 +101,4 @@ void cs_segments_free(struct cs_segments *t)
         }
         free(t->v);
         free(t);
-}
-
-size_t cs_segments_bytes(const struct cs_segments *t)
-{
-        if (t == NULL)
-                return 0;
-        size_t n = sizeof(*t) + t->cap * sizeof(*t->v);
-        for (size_t i = 0; i < t->n; i++)
-                n += (t->v[i].key ? strlen(t->v[i].key) + 1 : 0) +
-                     (t->v[i].reused ? 0 : t->v[i].len);
-        return n;
 }

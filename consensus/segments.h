@@ -66,6 +66,10 @@ static inline bool cs_segment_kept(const struct cs_segment *s, uint32_t gen)
         return s->packed && (s->since == 0 || s->since >= gen);
 }
 
+/* A table of one segment covering every name, with nothing packed (before
+ * the first snapshot: so that marks are kept).  NULL without memory. */
+struct cs_segments *cs_segments_unpacked(void);
+
 /* Appends a segment to a table being built: a copy of *s (key duplicated).
  * 0 or -ENOMEM. */
 int cs_segments_push(struct cs_segments *t, const struct cs_segment *s);
@@ -80,8 +84,5 @@ void cs_segments_install(struct cs_segments **old, struct cs_segments *fresh);
 
 /* Frees a table (NULL: nothing); the blocks a new table reuses stay. */
 void cs_segments_free(struct cs_segments *t);
-
-/* Bytes the table holds (its blocks, keys and array). */
-size_t cs_segments_bytes(const struct cs_segments *t);
 
 #endif
