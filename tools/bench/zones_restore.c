@@ -29,10 +29,11 @@
  * cluster).  Each LZ4 frame after the first reuses the segments of the
  * last one where nothing changed (consensus/segments.h); --change C
  * upserts an A set in C zones picked at random before each: what a
- * snapshot costs after C writes spread over the whole catalog.
+ * snapshot costs after C writes spread over the whole catalog; --segment
+ * B sets the segments' size (default CS_SEGMENT_BYTES).
  *
  *   build/tools/bench/zones_restore [--rounds R] [--apply K] [--encode E]
- *                                   [--change C] [--write FILE] N ...
+ *                                   [--change C] [--segment B] [--write FILE] N ...
  *   (default N 100000, R 5, K 20000, E 0, C 0)
  */
 #include <stdint.h>
@@ -165,6 +166,7 @@ static int restore_rounds(const void *buf, size_t len, unsigned n, unsigned roun
 static const char *write_to;   /* --write */
 static unsigned encode_rounds; /* --encode */
 static unsigned change_zones;  /* --change */
+static size_t segment_bytes;   /* --segment (0: the default) */
 
 /* The ways a snapshot is encoded, timed in turn each round. */
 enum encoding { RAW, RAW_THEN_LZ4, FRAME, N_ENCODINGS };
@@ -254,6 +256,7 @@ static int measure(unsigned n, unsigned rounds, unsigned k)
         struct cs_state st;
         struct cs_fsm fsm;
         cs_state_init(&st);
+        st.segment_bytes = segment_bytes;
         cs_fsm_init(&fsm, &st);
         int rc = fill(&fsm, n, k);
         struct cs_frozen *f = NULL;
@@ -301,6 +304,8 @@ int main(int argc, char **argv)
                         write_to = argv[++i];
                 } else if (strcmp(argv[i], "--encode") == 0 && i + 1 < argc) {
                         encode_rounds = (unsigned)strtoul(argv[++i], NULL, 10);
+                } else if (strcmp(argv[i], "--segment") == 0 && i + 1 < argc) {
+                        segment_bytes = (size_t)strtoul(argv[++i], NULL, 10);
                 } else if (strcmp(argv[i], "--change") == 0 && i + 1 < argc) {
                         change_zones = (unsigned)strtoul(argv[++i], NULL, 10);
                 } else if (strcmp(argv[i], "--apply") == 0 && i + 1 < argc) {
