@@ -17,8 +17,10 @@ collection commands (create, changes that apply, conflict, are stale or
 would empty a location in use, deletion in use; fuzz_raft_command's state
 holds collection "cfuzz") and the snapshots of the states between them (one
 with checks, votes and history, one with two collections), and two of
-them as LZ4 frames (`lz4 --content-size`, as the FSM writes snapshots; and
-`lz4`'s default, without the size, which is refused).  Run it from outside the repository root (our dns/
+them as LZ4 frames (`lz4 --content-size`; `lz4 --content-size -BX
+--no-frame-crc`, independent blocks with a checksum each and none of the
+whole content, as the FSM writes snapshots; and `lz4`'s default, without
+the size, which is refused).  Run it from outside the repository root (our dns/
 folder would shadow the dnspython package), e.g.:
     cd /tmp && /usr/bin/python3 /path/to/tests/fuzz/make_corpus.py
 """
