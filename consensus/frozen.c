@@ -443,6 +443,8 @@ static struct cs_frozen *frozen_new(const struct cs_state *st)
         if (f == NULL)
                 return NULL;
         sink_init(&f->head);
+        atomic_init(&f->loop_waiting, 0);
+        atomic_init(&f->cancelled, false);
         f->n_small = cs_state_latency_count(st);
         msgpack_packer_init(&pk, &f->head, sink_write);
         if (cs_snapshot_pack_small(&pk, st) != 0 || f->head.failed) {
@@ -507,7 +509,6 @@ int cs_snapshot_freeze(struct cs_state *st, struct cs_frozen **out)
                 frozen_free(f);
                 return -ENOMEM;
         }
-        atomic_init(&f->loop_waiting, 0);
         f->st = st;
         if (++st->cow_gen == 0) /* 0 is what restored zones carry */
                 st->cow_gen = 1;
@@ -901,6 +902,10 @@ static int pack_parts(struct cs_frozen *f, struct dest *d, msgpack_packer *pk,
                 }
                 rv = piece_end(f, d, &pc);
         }
+        /* Every zone the applying thread took belongs to a run and was
+         * packed there; if one was not, this encoding is not the state's. */
+        if (rv == 0 && j != k)
+                rv = -EIO;
         free(seg_of);
         if (rv != 0) { /* a part of a table is no table */
                 cs_segments_free(f->fresh);
