@@ -32,6 +32,13 @@
  * them in: only the zones taken by the applying thread are sorted and
  * placed (order_zones), so a snapshot's cost per zone does not grow with
  * the catalog.
+ *
+ * The walk goes segment by segment (segments.h): a segment in which no
+ * zone changed since the last snapshot is not walked (the cursor jumps
+ * past its names) and its blocks go into the frame as they were; a run of
+ * changed ones is walked, packed and cut anew (pack_parts), and the new
+ * table goes to the state when the view is thawed.  So the zones that did
+ * not change cost a snapshot a copy of their compressed bytes.
  */
 #include <errno.h>
 #include <pthread.h>
