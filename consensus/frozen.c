@@ -476,6 +476,16 @@ size_t cs_snapshot_frozen_kept_zones(const struct cs_frozen *f)
         return f->kept_zones;
 }
 
+size_t cs_snapshot_kept_bytes(const struct cs_state *st)
+{
+        return st->segs != NULL ? st->segs->bytes : 0;
+}
+
+size_t cs_snapshot_frozen_packed_zones(const struct cs_frozen *f)
+{
+        return f->n_zones;
+}
+
 size_t cs_snapshot_frozen_kept_segments(const struct cs_frozen *f)
 {
         return f->kept_segs;

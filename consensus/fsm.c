@@ -284,6 +284,13 @@ static void pace_snapshots(struct cs_fsm *fsm, size_t items)
             fsm->raft, want > fsm->trailing_min ? (unsigned)want : fsm->trailing_min);
 }
 
+/* For /metrics: the zones of an encoded view, kept or packed anew. */
+static void count_zones(struct cs_fsm *fsm)
+{
+        fsm->snapshot_zones_kept += cs_snapshot_frozen_kept_zones(fsm->frozen);
+        fsm->snapshot_zones_packed += cs_snapshot_frozen_packed_zones(fsm->frozen);
+}
+
 static int encode_snapshot(struct cs_fsm *fsm, struct raft_buffer *bufs[],
                            unsigned *n_bufs);
 
@@ -335,6 +342,8 @@ static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigne
          * the view afterwards. */
         int rv = encode_snapshot(fsm, bufs, n_bufs);
         fsm->snapshot_items = cs_snapshot_frozen_items(fsm->frozen);
+        if (rv == 0)
+                count_zones(fsm);
         cs_snapshot_thaw(fsm->state, fsm->frozen);
         fsm->frozen = NULL;
         return rv;
@@ -466,6 +475,8 @@ static int fsm_snapshot_finalize(struct raft_fsm *rf, struct raft_buffer *bufs[]
                          cs_snapshot_frozen_kept_segments(fsm->frozen),
                          cs_snapshot_frozen_loop_items(fsm->frozen),
                          fsm->raft ? fsm->raft->snapshot.threshold : 0);
+        if (fsm->frozen != NULL && encoded)
+                count_zones(fsm);
         cs_snapshot_thaw(fsm->state, fsm->frozen);
         fsm->frozen = NULL;
         struct timespec now;

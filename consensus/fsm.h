@@ -95,6 +95,9 @@ struct cs_fsm {
          * from freezing to finalizing (encoded and written), in total. */
         uint64_t snapshots;
         uint64_t snapshot_ns_total;
+        /* ... and the zones they held: copied as the last snapshot packed
+         * them (consensus/segments.h), or packed anew. */
+        uint64_t snapshot_zones_kept, snapshot_zones_packed;
         uint64_t snapshot_started_ns;
 };
 

@@ -69,8 +69,10 @@ int cs_segments_push(struct cs_segments *t, const struct cs_segment *s)
 void cs_segments_install(struct cs_segments **old, struct cs_segments *fresh)
 {
         struct cs_segments *o = *old;
+        fresh->bytes = sizeof(*fresh) + fresh->cap * sizeof(*fresh->v);
         for (size_t i = 0; i < fresh->n; i++) {
                 struct cs_segment *s = &fresh->v[i];
+                fresh->bytes += s->len + (s->key != NULL ? strlen(s->key) + 1 : 0);
                 uint32_t last = 0;
                 for (size_t k = s->from_lo; o != NULL && k <= s->from_hi && k < o->n;
                      k++) {

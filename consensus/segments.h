@@ -51,6 +51,7 @@ struct cs_segments {
         struct cs_segment *v;
         size_t n, cap;
         uint32_t gen; /* the view that packed it */
+        size_t bytes; /* its memory (blocks, keys, table), set at install */
 };
 
 /* The segment covering a zone's name (t has at least one segment). */

@@ -88,9 +88,13 @@ size_t cs_snapshot_frozen_order_cmps(const struct cs_frozen *view);
  * there were (the walk holds the lock the applying thread waits for). */
 size_t cs_snapshot_frozen_grows(const struct cs_frozen *view);
 /* Zones and segments an encoding took from the last snapshot as they were
- * (consensus/segments.h). */
+ * (consensus/segments.h), and the zones it packed anew. */
 size_t cs_snapshot_frozen_kept_zones(const struct cs_frozen *view);
 size_t cs_snapshot_frozen_kept_segments(const struct cs_frozen *view);
+size_t cs_snapshot_frozen_packed_zones(const struct cs_frozen *view);
+/* The memory holding the last snapshot's segments for the next one
+ * (blocks, keys, table; 0 before the first). */
+size_t cs_snapshot_kept_bytes(const struct cs_state *st);
 
 /* out must be initialised and empty; on failure it is left empty.  The
  * bytes may be an LZ4 frame of them (cs_snapshot_encode_frozen_lz4: raft

@@ -510,6 +510,16 @@ static void raft_families(struct text *t, struct node_api *api)
         put(t, "quorumdns_raft_snapshot_seconds_total ");
         put_seconds(t, fsm->snapshot_ns_total);
         put(t, "\n");
+        labeled(t, "quorumdns_raft_snapshot_zones_total", "counter",
+                "Zones the snapshots taken since start held, by how: kept (copied "
+                "compressed from the last snapshot, nothing in their segment changed) "
+                "or packed anew.",
+                "how", 2, (const char *const[]){"kept", "packed"},
+                (const uint64_t[]){fsm->snapshot_zones_kept, fsm->snapshot_zones_packed});
+        gauge1(t, "quorumdns_raft_snapshot_kept_bytes",
+               "Memory holding the last snapshot's zones compressed, for the next "
+               "snapshot to keep (segments, their keys and table).",
+               cs_snapshot_kept_bytes(&c->state));
 
         labeled(t, "quorumdns_api_change_batches_total", "counter",
                 "Change batches (and imports) this node proposed as leader, by outcome.",

@@ -537,7 +537,9 @@ static void unfinished_encodings_leave_no_segments(void **state)
                         assert_int_equal(
                             cs_snapshot_encode_frozen_lz4(f, 0, &got, &got_len),
                             -ECANCELED);
+                        size_t kept_bytes = cs_snapshot_kept_bytes(&w.st);
                         cs_snapshot_thaw(&w.st, f);
+                        assert_int_equal(cs_snapshot_kept_bytes(&w.st), kept_bytes);
                         free(want);
                         continue;
                 }
@@ -545,10 +547,19 @@ static void unfinished_encodings_leave_no_segments(void **state)
                 assert_int_equal(got_len, want_len);
                 assert_memory_equal(got, want, want_len);
                 /* The segments of round 0 serve round 3: the cancelled
-                 * encodings installed none of theirs. */
+                 * encodings installed none of theirs.  Every zone of the
+                 * view is kept or packed. */
                 if (round == 3)
                         assert_true(cs_snapshot_frozen_kept_zones(f) > 300);
+                assert_int_equal(cs_snapshot_frozen_kept_zones(f) +
+                                     cs_snapshot_frozen_packed_zones(f),
+                                 cs_state_zone_count(&w.st));
                 cs_snapshot_thaw(&w.st, f);
+                /* The table installed holds every zone's blocks: more than
+                 * a byte and less than the plain encoding per zone. */
+                size_t kept_bytes = cs_snapshot_kept_bytes(&w.st);
+                assert_true(kept_bytes > cs_state_zone_count(&w.st));
+                assert_true(kept_bytes < want_len);
                 free(want);
                 free(got);
         }

@@ -4,15 +4,15 @@
 zones_bench.py times each catalog size in its own stretch of minutes, one
 after the other, and on a shared machine the speed drifts by more than the
 difference it looks for (two windows at the same size differ by up to
-15 %).  This bench runs two 3-voter clusters side by side on loopback
-(cluster_bench.Cluster: own data directories and ports, nothing left
-running): a small one holding --small zones and a large one filled to
---large zones.  Then, --rounds times, each cluster in turn (the order
+15 %).  This bench runs two clusters (3 voters each unless --nodes) side
+by side on loopback (cluster_bench.Cluster: own data directories and
+ports, nothing left running): a small one holding --small zones and a
+large one filled to --large zones.  Then, --rounds times, each cluster in turn (the order
 alternates every round) while the other is idle:
 
   1. creates --window zones (bulk requests of --bulk zones, --create-clients
      clients, apex SOA + NS + one A each): creations/s and the CPU per
-     creation of its three nodes together;
+     creation of its nodes together;
   2. deletes them again (untimed), so that both clusters keep their size;
   3. upserts one A set per request into one zone for --duration s with
      --clients clients: upserts/s.
@@ -28,7 +28,11 @@ state/16 entries on each node).
 Usage: tools/bench/zones_paired.py [--bin build/node/quorumdns] [--large 1200000]
                                    [--small 10] [--window 50000] [--rounds 6]
                                    [--bulk 1000] [--create-clients 2] [--clients 8]
-                                   [--duration 10]
+                                   [--duration 10] [--nodes 3]
+
+With --nodes 1 each cluster is one voter: what a creation costs one replica
+at each size, without two more replicas of the same million zones sharing
+the machine's caches (on a real cluster each node has its own machine).
 """
 import argparse
 import os
@@ -43,9 +47,9 @@ from zones_bench import (create_zones, cpu_ticks, current_leader,  # noqa: E402
 from zones_peers import metrics  # noqa: E402
 
 
-def start(binary):
-    cl = Cluster(binary)
-    for i in range(1, 4):
+def start(binary, nodes):
+    cl = Cluster(binary, n=nodes)
+    for i in range(1, nodes + 1):
         cl.start(i)
     return cl, cl.leader(30)
 
@@ -97,12 +101,15 @@ def main():
                     help="concurrent API clients of the upsert phases (default: %(default)s)")
     ap.add_argument("--duration", type=float, default=10,
                     help="seconds of each upsert phase (default: %(default)s)")
+    ap.add_argument("--nodes", type=int, default=3,
+                    help="voters of each cluster (default: %(default)s); with 1, no replica "
+                    "shares the machine's caches with another")
     args = ap.parse_args()
     binary = os.path.abspath(args.bin)
     clusters = {}
     try:
         for name, size in (("small", args.small), ("large", args.large)):
-            cl, leader = start(binary)
+            cl, leader = start(binary, args.nodes)
             clusters[name] = [cl, leader]
             t0 = time.time()
             _, errs = create_zones(cl, leader, 0, size, args.create_clients, args.bulk,

@@ -7,7 +7,14 @@
  * restoring a snapshot.  Prints the time per zone, best of three.  No
  * cluster, no I/O.
  *
- *   build/tools/bench/zones_publish [N ...]   (default 100000)
+ * With --apply K, what each applied command then costs the DNS side at N
+ * zones: 9 rounds of K zone creations as a node publishes one (a
+ * transaction creating the zone and its sets, committed) followed by the
+ * import batch of each (a transaction putting its A set again), and K
+ * upserts of a set in zone i % N; the created zones are deleted again,
+ * untimed.  Median and spread of the rounds in ns per transaction.
+ *
+ *   build/tools/bench/zones_publish [--apply K] [N ...]   (default 100000)
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -18,6 +25,7 @@
 #include "dns/db.h"
 #include "node/cluster_priv.h"
 #include "tools/bench/bench_apex.h"
+#include "tools/bench/bench_util.h"
 
 static double now_ms(void)
 {
@@ -77,6 +85,75 @@ static int restore(struct cs_state *st, unsigned n)
         return 0;
 }
 
+/* A set "ns1" A 192.0.2.x in the zone `origin`, as the import batch of a
+ * bench zone puts it (index i, ttl 3600). */
+static int put_a(struct dns_txn *txn, const uint8_t *origin, size_t len, const char *host,
+                 unsigned i)
+{
+        uint8_t owner[96];
+        size_t n = strlen(host);
+        owner[0] = (uint8_t)n;
+        memcpy(owner + 1, host, n);
+        memcpy(owner + 1 + n, origin, len);
+        const uint8_t a[4] = {192, 0, 2, (uint8_t)(i % 250 + 1)};
+        const uint8_t *rdata[1] = {a};
+        const uint16_t rdlen[1] = {4};
+        return dns_txn_rrset_put(txn, origin, owner, 1, 0, 3600, rdata, rdlen, 1);
+}
+
+#define APPLY_ROUNDS 9
+
+/* --apply: K creations (zone, then its import batch) and K upserts per round,
+ * each its own committed transaction, on top of the n zones published. */
+static int apply_rounds(struct node_cluster *c, unsigned n, unsigned k)
+{
+        double create[APPLY_ROUNDS], upsert[APPLY_ROUNDS];
+        unsigned next = n;
+        for (int r = 0; r < APPLY_ROUNDS; r++) {
+                struct dns_txn txn;
+                uint8_t origin[64];
+                double t0 = bench_cpu_ns();
+                for (unsigned i = 0; i < k; i++) {
+                        size_t len = origin_of(next + i, origin);
+                        if (dns_txn_begin(c->db, &txn) != 0 ||
+                            dns_txn_zone_create(&txn, origin, true) != 0 ||
+                            dns_txn_commit(&txn) != 0 ||
+                            dns_txn_begin(c->db, &txn) != 0 ||
+                            put_a(&txn, origin, len, "ns1", next + i) < 0 ||
+                            dns_txn_commit(&txn) != 0)
+                                return -1;
+                }
+                create[r] = (bench_cpu_ns() - t0) / k;
+                t0 = bench_cpu_ns();
+                for (unsigned i = 0; i < k; i++) {
+                        size_t len = origin_of(i % n, origin);
+                        if (dns_txn_begin(c->db, &txn) != 0 ||
+                            put_a(&txn, origin, len, "up", (unsigned)r + i) < 0 ||
+                            dns_txn_commit(&txn) != 0)
+                                return -1;
+                }
+                upsert[r] = (bench_cpu_ns() - t0) / k;
+                for (unsigned i = 0; i < k; i++) {
+                        origin_of(next + i, origin);
+                        if (dns_txn_begin(c->db, &txn) != 0 ||
+                            dns_txn_zone_delete(&txn, origin) != 0 ||
+                            dns_txn_commit(&txn) != 0)
+                                return -1;
+                }
+                next += k;
+        }
+        qsort(create, APPLY_ROUNDS, sizeof(double), bench_cmp_double);
+        qsort(upsert, APPLY_ROUNDS, sizeof(double), bench_cmp_double);
+        printf("applied: N=%u K=%u: creation %.0f ns (min %.0f, max %.0f), "
+               "upsert %.0f ns (min %.0f, max %.0f) per command, %d rounds\n",
+               n, k, create[APPLY_ROUNDS / 2], create[0], create[APPLY_ROUNDS - 1],
+               upsert[APPLY_ROUNDS / 2], upsert[0], upsert[APPLY_ROUNDS - 1],
+               APPLY_ROUNDS);
+        return 0;
+}
+
+static unsigned apply_k; /* --apply */
+
 static int measure(unsigned n)
 {
         struct node_cluster *c = calloc(1, sizeof(*c));
@@ -98,6 +175,10 @@ static int measure(unsigned n)
         }
         printf("published: %u zones in %.1f ms, %.0f ns per zone (best of 3)\n", n, best,
                best * 1e6 / n);
+        if (apply_k > 0 && n > 0 && apply_rounds(c, n, apply_k) != 0) {
+                fprintf(stderr, "a transaction of --apply failed\n");
+                return -1;
+        }
         node_publish_fini(c);
         dns_db_fini(db);
         cs_state_fini(&c->state);
@@ -108,10 +189,16 @@ static int measure(unsigned n)
 
 int main(int argc, char **argv)
 {
-        int rc = 0;
-        for (int i = 1; i < argc && rc == 0; i++)
+        int rc = 0, sizes = 0;
+        for (int i = 1; i < argc && rc == 0; i++) {
+                if (strcmp(argv[i], "--apply") == 0 && i + 1 < argc) {
+                        apply_k = (unsigned)strtoul(argv[++i], NULL, 10);
+                        continue;
+                }
                 rc = measure((unsigned)strtoul(argv[i], NULL, 10));
-        if (argc < 2)
+                sizes++;
+        }
+        if (sizes == 0 && rc == 0)
                 rc = measure(100000);
         return rc == 0 ? 0 : 1;
 }
