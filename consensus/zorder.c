@@ -6,7 +6,12 @@
  * the key, then down, and so on (O(log n) expected comparisons).  Names are
  * compared as text (cs_name_text, lowercased origins), which is the order
  * the API has always listed zones in; one of the two texts of a comparison
- * is the key, converted once per search.
+ * is the key, converted once per search.  Each link keeps the first
+ * characters of its zone's text (CS_ZLINK_PREFIX, in what was padding), so
+ * that a step of a search reads the link it goes to and, mostly, not the
+ * zone's name as well: at 1,000,000 zones each of its ~20 steps is a cache
+ * miss or two (zone creations applied 4.66-4.72 -> 4.42-4.44 µs,
+ * tools/bench/state_apply 1000000 20000 on jemalloc).
  */
 #include "consensus/zorder.h"
 
@@ -37,10 +42,13 @@ size_t cs_zlink_size(uint64_t hash)
         return sizeof(struct cs_zlink) + levels_of(hash) * sizeof(struct cs_zlink *);
 }
 
+static void prefix_of(const struct cs_zone *zone, unsigned char out[CS_ZLINK_PREFIX]);
+
 void cs_zlink_init(struct cs_zlink *link, const struct cs_zone *zone)
 {
         link->zone = zone;
         link->levels = (uint8_t)levels_of(zone->hash);
+        prefix_of(zone, link->prefix);
         for (unsigned i = 0; i < link->levels; i++)
                 link->next[i] = NULL;
 }
@@ -133,6 +141,35 @@ static int cmp_text(const struct cs_zlink *link, const char *key)
         }
 }
 
+/* The first CS_ZLINK_PREFIX characters of the zone's text, zero-padded. */
+static void prefix_of(const struct cs_zone *zone, unsigned char out[CS_ZLINK_PREFIX])
+{
+        struct text_stream s;
+        stream_init(&s, zone->origin);
+        unsigned i = 0;
+        for (int c; i < CS_ZLINK_PREFIX && (c = stream_next(&s)) != 0; i++)
+                out[i] = (unsigned char)c;
+        memset(out + i, 0, CS_ZLINK_PREFIX - i);
+}
+
+/* The same of a key (text), which may be shorter. */
+static void key_prefix(const char *key, unsigned char out[CS_ZLINK_PREFIX])
+{
+        size_t n = strnlen(key, CS_ZLINK_PREFIX);
+        memcpy(out, key, n);
+        memset(out + n, 0, CS_ZLINK_PREFIX - n);
+}
+
+/* cmp_text, decided by the prefixes where they differ: zero-padded, they
+ * compare as the texts' first characters do (a text that ends sorts
+ * first, as its terminating 0 does in strcmp). */
+static int cmp_prefixed(const struct cs_zlink *link, const char *key,
+                        const unsigned char kp[CS_ZLINK_PREFIX])
+{
+        int c = memcmp(link->prefix, kp, CS_ZLINK_PREFIX);
+        return c != 0 ? c : cmp_text(link, key);
+}
+
 int cs_zorder_cmp_key(const struct cs_zlink *link, const char *key)
 {
         return cmp_text(link, key);
@@ -153,11 +190,13 @@ static void search(struct cs_zorder *o, const char *key, int after,
                    struct cs_zlink *last[CS_ZORDER_LEVELS])
 {
         struct cs_zlink *cur = NULL; /* NULL: the head */
+        unsigned char kp[CS_ZLINK_PREFIX];
+        key_prefix(key, kp);
         for (int i = CS_ZORDER_LEVELS - 1; i >= 0; i--) {
                 /* cur was reached on a level >= i, so it has a next[i]. */
                 struct cs_zlink **at = cur ? &cur->next[i] : &o->head[i];
                 while (*at != NULL) {
-                        int c = cmp_text(*at, key);
+                        int c = cmp_prefixed(*at, key, kp);
                         if (c > 0 || (c == 0 && !after))
                                 break;
                         cur = *at;

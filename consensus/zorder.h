@@ -22,10 +22,16 @@
 
 struct cs_zone;
 
+/* The first characters of a zone's name as text, kept in its link (in the
+ * padding after `levels`): a search decides most comparisons on them and
+ * reads the zone's name only when they are equal. */
+#define CS_ZLINK_PREFIX 7
+
 struct cs_zlink {
         const struct cs_zone *zone;
         uint8_t levels;
-        struct cs_zlink *next[]; /* levels entries */
+        unsigned char prefix[CS_ZLINK_PREFIX]; /* zero-padded */
+        struct cs_zlink *next[];               /* levels entries */
 };
 
 struct cs_zorder {

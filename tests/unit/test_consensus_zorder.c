@@ -4,7 +4,8 @@
  *
  * Drives consensus/state.h directly: zones created and deleted in an order
  * unlike their names' (20,000 of them), zones appended in name order as a
- * snapshot's restore does, and names with bytes their text escapes.  After
+ * snapshot's restore does, names with bytes their text escapes, and names
+ * shorter, as long as or longer than the prefix each link keeps.  After
  * each change the index must list every zone once in strictly increasing
  * text, every level of the skip list must be sorted and a subset of the one
  * below, and a page must start right after its marker.
@@ -188,6 +189,30 @@ static void zones_appended_in_name_order_keep_every_level(void **state)
  * time (consensus/zorder.c): labels with bytes the text escapes (\c, \DDD)
  * sort as their text does, and a page after such a zone's text starts at
  * the next zone. */
+/* A page after each zone's name starts at the next zone; with `shorter`,
+ * a marker one character short of a name starts at the first zone whose
+ * text sorts after it, as a scan finds it. */
+static void check_markers(const struct cs_state *st, bool shorter)
+{
+        char text[1024], other[1024];
+        for (const struct cs_zone *z = cs_state_zone_after(st, NULL); z != NULL;
+             z = cs_state_zone_next(z)) {
+                cs_name_text(z->origin, z->origin_len, text, sizeof(text));
+                assert_ptr_equal(cs_state_zone_after(st, text), cs_state_zone_next(z));
+                if (!shorter)
+                        continue;
+                text[strlen(text) - 1] = 0;
+                const struct cs_zone *want = cs_state_zone_after(st, NULL);
+                for (; want != NULL; want = cs_state_zone_next(want)) {
+                        cs_name_text(want->origin, want->origin_len, other,
+                                     sizeof(other));
+                        if (strcmp(other, text) > 0)
+                                break;
+                }
+                assert_ptr_equal(cs_state_zone_after(st, text), want);
+        }
+}
+
 static void escaped_names_sort_as_their_text(void **state)
 {
         struct env *e = *state;
@@ -222,13 +247,33 @@ static void escaped_names_sort_as_their_text(void **state)
                 assert_true(rv == 0 || rv == -EEXIST);
         }
         assert_true(check_order(&e->st) > 500);
-        char text[1024];
-        for (const struct cs_zone *z = cs_state_zone_after(&e->st, NULL); z != NULL;
-             z = cs_state_zone_next(z)) {
-                cs_name_text(z->origin, z->origin_len, text, sizeof(text));
-                assert_ptr_equal(cs_state_zone_after(&e->st, text),
-                                 cs_state_zone_next(z));
+        check_markers(&e->st, false);
+}
+
+/* A search decides on the names' first characters kept in each link
+ * (CS_ZLINK_PREFIX) and reads the names only where those are equal: names
+ * shorter than the prefix, equal to it, or longer with the same start all
+ * sort as their text, created in an order unlike theirs. */
+static void names_around_the_kept_prefix_sort_as_their_text(void **state)
+{
+        struct env *e = *state;
+        static const char *names[] = {
+            "abcdefgh.", "a.",         "abcdefg.",  "abcdef.",     "abcdefg-.",
+            "ab.",       "abcdefg.x.", "abcdefgg.", "abcdefga.b.", "abc\\\\d.",
+            "abcdefga.", "abcdefg0.",  "b.",        "abcdeff.",    "abcdefgaa.",
+        };
+        char id[32];
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+                struct zone_fixture zf;
+                snprintf(id, sizeof(id), "PRE%zu", i);
+                zone_spec(&zf, names[i], id, 1);
+                struct cs_ctx ctx = {.index = ++e->index};
+                assert_int_equal(cs_state_zone_create(&e->st, &ctx, &zf.spec, &e->res),
+                                 0);
         }
+        /* example.com. and these */
+        assert_int_equal(check_order(&e->st), 1 + sizeof(names) / sizeof(names[0]));
+        check_markers(&e->st, true);
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -239,6 +284,7 @@ int main(void)
             T(zones_are_listed_in_name_order_as_they_change),
             T(zones_appended_in_name_order_keep_every_level),
             T(escaped_names_sort_as_their_text),
+            T(names_around_the_kept_prefix_sort_as_their_text),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
