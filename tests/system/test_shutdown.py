@@ -16,7 +16,9 @@ In flight at the signal:
   an HTTP client holding an idle keep-alive connection, writers whose
   changes go through the stopped node (relayed to the leader from a
   follower), a zone import of a few thousand records, and health checks
-  probing an endpoint that the test answers only after 6 s.
+  probing an endpoint that the test answers only after 6 s;
+- a follower holding a GET /v1/changes/{id} for a change it has not
+  applied (answered 503 NoQuorum at the stop).
 
 Run from this directory:
   cd tests/system && QDNS_BIN=../../build/node/quorumdns /usr/bin/python3 -m pytest -q test_shutdown.py
@@ -404,6 +406,39 @@ def test_follower_stop_cancels_votes_in_flight_to_a_stopped_leader(cluster_facto
         for n in paused:
             n.proc.send_signal(signal.SIGCONT)
         ep.stop()
+
+
+def test_a_change_status_held_at_the_stop_is_answered_503(cluster_factory):
+    """GET /v1/changes/{id} for a change this node has not applied yet waits
+    up to 1 s for it (docs/API.md).  A follower stopped while such a request
+    waits answers it 503 NoQuorum ("ask another node") instead of holding
+    the stop or letting the connection drop, and stops cleanly."""
+    c = cluster_factory().start(3)
+    follower = c.followers()[0]
+    # A change id far past anything applied (a new cluster): the request waits.
+    change_id = f"C{10 ** 9:016x}"
+    got = []
+
+    def ask():
+        try:
+            got.append(follower.get(f"/v1/changes/{change_id}", timeout=10 * SLACK))
+        except Exception as e:  # noqa: BLE001 -- recorded, asserted below
+            got.append(e)
+
+    asker = threading.Thread(target=ask, daemon=True)
+    asker.start()
+    time.sleep(0.3)  # the request is held (for 1 s at most)
+    t0 = time.monotonic()
+    follower.proc.send_signal(15)
+    follower.proc.wait(10 * SLACK)
+    asker.join(10 * SLACK)
+    assert_clean_stop(follower.proc, last_run(follower.logfile.read_text(errors="replace")),
+                      t0, "a follower with a change status request held")
+    assert got and not isinstance(got[0], Exception), got
+    r = got[0]
+    assert r.status == 503, r
+    assert r.error and r.error["code"] == "NoQuorum", r
+    assert "stopping" in r.error["message"], r
 
 
 def test_stop_right_after_a_large_replace(cluster_factory):
