@@ -44,6 +44,10 @@ size_t cs_zlink_size(uint64_t hash)
 
 static void prefix_of(const struct cs_zone *zone, unsigned char out[CS_ZLINK_PREFIX]);
 
+/* The prefix fills what would be padding: a link is no larger for it. */
+_Static_assert(offsetof(struct cs_zlink, next) == 2 * sizeof(void *),
+               "a link's prefix fits beside its level count");
+
 void cs_zlink_init(struct cs_zlink *link, const struct cs_zone *zone)
 {
         link->zone = zone;

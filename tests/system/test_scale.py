@@ -257,13 +257,16 @@ def test_slow_writes_cost_the_same_with_20000_zones(cluster_factory):
     deadline = time.monotonic() + 180 * SLACK
     while any(snapshot_figures(n)[0] < base[n.id][0] + 2 for n in c.running()):
         assert time.monotonic() < deadline, "no two snapshots after the creations"
-        upsert_rate(c.leader(), "small0.test.", 1.0)
+        try:
+            upsert_rate(c.leader(), "small0.test.", 1.0)
+        except (AssertionError, OSError, http.client.HTTPException):  # a leader change
+            time.sleep(0.2)
     for n in c.running():
         taken, kept, packed, kept_bytes = snapshot_figures(n)
         kept, packed = kept - base[n.id][1], packed - base[n.id][2]
         print(f"node {n.id}: {taken - base[n.id][0]} snapshots, zones kept {kept} packed "
               f"{packed}, {kept_bytes} bytes kept ({kept_bytes / count:.0f} per zone)")
-        assert kept >= count * 0.9, (n.id, kept, packed)
+        assert kept >= count * 0.9 and packed <= count * 0.2, (n.id, kept, packed)
         assert 0 < kept_bytes < count * 200, (n.id, kept_bytes)
 
     # Every node counts the zones and record sets without walking them (the

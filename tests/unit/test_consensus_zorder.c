@@ -185,10 +185,6 @@ static void zones_appended_in_name_order_keep_every_level(void **state)
         assert_int_equal(check_levels(&e->st.order), cs_state_zone_count(&e->st));
 }
 
-/* The index compares a zone's wire name with a key in text a character at a
- * time (consensus/zorder.c): labels with bytes the text escapes (\c, \DDD)
- * sort as their text does, and a page after such a zone's text starts at
- * the next zone. */
 /* A page after each zone's name starts at the next zone; with `shorter`,
  * a marker one character short of a name starts at the first zone whose
  * text sorts after it, as a scan finds it. */
@@ -213,6 +209,10 @@ static void check_markers(const struct cs_state *st, bool shorter)
         }
 }
 
+/* The index compares a zone's wire name with a key in text a character at a
+ * time (consensus/zorder.c): labels with bytes the text escapes (\c, \DDD)
+ * sort as their text does, and a page after such a zone's text starts at
+ * the next zone. */
 static void escaped_names_sort_as_their_text(void **state)
 {
         struct env *e = *state;
