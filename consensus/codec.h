@@ -46,6 +46,17 @@ int cs_mp_errorf(char *err, size_t errlen, int rv, const char *fmt, ...)
 
 void cs_mp_pack_str(msgpack_packer *pk, const char *s);
 void cs_mp_pack_bin(msgpack_packer *pk, const void *data, size_t len);
+
+/* A snapshot's long lists (zones, record sets, change records, health
+ * checks, latency entries) are packed as arrays of at most CS_MP_CHUNK
+ * items each, so that a decoder holds one chunk at a time.  Before item i
+ * of n: the header of the next chunk when one starts there. */
+#define CS_MP_CHUNK 1024
+static inline void cs_mp_pack_chunk_head(msgpack_packer *pk, size_t i, size_t n)
+{
+        if (i % CS_MP_CHUNK == 0)
+                msgpack_pack_array(pk, n - i < CS_MP_CHUNK ? n - i : CS_MP_CHUNK);
+}
 /* [id, name, raft address, dns address, api address, role]: a member as a
  * command carries it and as a snapshot keeps it. */
 void cs_mp_pack_member(msgpack_packer *pk, const struct cs_member_spec *m);

@@ -120,10 +120,7 @@ static void pack_zone(msgpack_packer *pk, const struct frozen_zone *fz,
                 qsort(sets, fz->count, sizeof(*sets), rrset_ptr_cmp);
         }
         for (size_t k = 0; k < fz->count; k++) {
-                if (k % CHUNK == 0) {
-                        size_t left = fz->count - k;
-                        msgpack_pack_array(pk, left < CHUNK ? left : CHUNK);
-                }
+                cs_mp_pack_chunk_head(pk, k, fz->count);
                 const struct cs_rrset *r = sets[k];
                 msgpack_pack_array(pk, 6);
                 cs_mp_pack_bin(pk, r->owner, r->owner_len);
@@ -156,10 +153,7 @@ static void pack_prefetch(const struct cs_frozen *f, size_t i, size_t n_walked)
 static void pack_changes(msgpack_packer *pk, const struct cs_frozen *f)
 {
         for (size_t i = 0; i < f->n_changes; i++) {
-                if (i % CHUNK == 0) {
-                        size_t left = f->n_changes - i;
-                        msgpack_pack_array(pk, left < CHUNK ? left : CHUNK);
-                }
+                cs_mp_pack_chunk_head(pk, i, f->n_changes);
                 const struct cs_change *c = f->changes[i];
                 msgpack_pack_array(pk, 7);
                 cs_mp_pack_str(pk, c->id);

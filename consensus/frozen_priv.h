@@ -18,7 +18,6 @@
 #include "consensus/segments.h"
 #include "consensus/state.h"
 
-#define CHUNK 1024
 /* Objects (zones, record sets) the encoder takes per hold of the mutex. */
 #define SLICE 1024
 /* Zones the walk and the packer fetch ahead of the one they work on. */

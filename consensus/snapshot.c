@@ -41,7 +41,6 @@
 #include "consensus/wire.h"
 
 #define SNAP_MAGIC "quorumdns-state"
-#define CHUNK      1024
 
 static void pack_head(msgpack_packer *pk, const struct cs_state *st)
 {
@@ -81,8 +80,7 @@ static void pack_health(msgpack_packer *pk, const struct cs_state *st)
         msgpack_pack_uint64(pk, st->health.version);
         msgpack_pack_uint64(pk, n);
         for (size_t i = 0; i < n; i++) {
-                if (i % CHUNK == 0)
-                        msgpack_pack_array(pk, n - i < CHUNK ? n - i : CHUNK);
+                cs_mp_pack_chunk_head(pk, i, n);
                 const struct cs_health_check *c = cs_state_health_at(st, i);
                 msgpack_pack_array(pk, 12);
                 msgpack_pack_uint64(pk, c->id);
@@ -141,8 +139,7 @@ static int pack_latency(msgpack_packer *pk, const struct cs_state *st)
         msgpack_pack_uint64(pk, st->latency.version);
         msgpack_pack_uint64(pk, n);
         for (size_t i = 0; i < n; i++) {
-                if (i % CHUNK == 0)
-                        msgpack_pack_array(pk, n - i < CHUNK ? n - i : CHUNK);
+                cs_mp_pack_chunk_head(pk, i, n);
                 cs_mp_pack_latency_entry(pk, v[i]);
         }
         free(v);
