@@ -28,8 +28,16 @@ def probe_write(wl, node_id, timeout=10.0):
 
 def test_leader_cut_off(fcluster):
     """Leader cut off from both followers: a write sent to a majority node
-    just after the cut succeeds within 1.5 s of it (the relay to the lost
-    leader is retried at the new one); the minority acknowledges nothing."""
+    just after the cut succeeds within 2 s of it (the relay to the lost
+    leader is retried at the new one); the minority acknowledges nothing.
+
+    Why 2 s: each follower's election timer runs out 400-800 ms (libraft
+    randomizes the 400 ms timeout up to twice) after the last heartbeat,
+    and libraft's follower rejects every (pre-)vote while it still has a
+    leader, i.e. until its own timer ran out.  The first follower to time
+    out can therefore be refused, and an election may take a second round
+    of timeouts: up to 2 x 800 ms, then the relay and the apply.  17 runs
+    here: 0.56-0.95 s in 13, then 1.20, 1.27, 1.48 and 1.58 s."""
     c = fcluster()
     c.start(3)
     wl = Workload(c)
@@ -70,8 +78,8 @@ def test_leader_cut_off(fcluster):
     summary = wl.verify()
     print("history:", summary)
     assert w["outcome"] == "ok", w
-    assert w["t1"] - t_cut <= 1.5 * SLACK, \
-        f"a write to a majority node took {w['t1'] - t_cut:.2f} s after the cut (target 1.5 s)"
+    assert w["t1"] - t_cut <= 2.0 * SLACK, \
+        f"a write to a majority node took {w['t1'] - t_cut:.2f} s after the cut (target 2 s)"
 
 
 def start_cluster(fcluster):
