@@ -233,6 +233,8 @@ static void on_item_applied(void *ctx, int status, const struct cs_result *res)
                 return;
         }
         snprintf(it->change_id, sizeof(it->change_id), "%s", res->change_id);
+        if (it->stage == STAGE_CREATE && res->duplicate)
+                it->http = 200; /* a retry: made before, as POST /v1/zones answers */
         if (it->stage == STAGE_CREATE && it->import != NULL && it->import->n > 0)
                 next_stage(it, STAGE_IMPORT);
         else

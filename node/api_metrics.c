@@ -410,7 +410,7 @@ static void limit_families(struct text *t, const struct node_dns_totals *d)
             (const char *const[]){"valid", "client_only", "bad"},
             (const uint64_t[]){d->cookie_valid, d->cookie_client_only, d->cookie_bad});
         counter1(t, "quorumdns_dns_badcookie_sent_total",
-                 "BADCOOKIE responses sent (--cookies required).", d->badcookie_sent);
+                 "BADCOOKIE responses sent (--cookies require).", d->badcookie_sent);
         counter1(t, "quorumdns_dns_tcp_connections_accepted_total",
                  "DNS TCP connections accepted.", d->tcp_accepted);
         counter1(t, "quorumdns_dns_tcp_connections_refused_total",

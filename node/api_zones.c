@@ -39,11 +39,25 @@ const struct cs_zone *node_api_zone_or_404(struct node_api *api,
 /* ---- listing ------------------------------------------------------------------------
  */
 
+/* The page's size from ?limit= (default PAGE_DEFAULT; above PAGE_MAX it is
+ * PAGE_MAX), or 0 after answering 400 for one that is not a whole number
+ * from 1 up. */
 static unsigned page_limit(struct node_http_request *r)
 {
         const char *limit = node_http_query(r, "limit");
-        long n = limit ? strtol(limit, NULL, 10) : PAGE_DEFAULT;
-        return n <= 0 ? PAGE_DEFAULT : n > PAGE_MAX ? PAGE_MAX : (unsigned)n;
+        if (limit == NULL)
+                return PAGE_DEFAULT;
+        char *end = NULL;
+        errno = 0;
+        long long n = *limit >= '0' && *limit <= '9' ? strtoll(limit, &end, 10) : 0;
+        if (end == NULL || *end != '\0' || n < 1) {
+                node_http_reply_error(
+                    r, 400, "InvalidInput", "limit",
+                    "limit must be a whole number from 1 to %d, not '%s'", PAGE_MAX,
+                    limit);
+                return 0;
+        }
+        return errno == ERANGE || n > PAGE_MAX ? PAGE_MAX : (unsigned)n;
 }
 
 /* A page from the state's name-ordered index: O(log n + limit). */
@@ -52,6 +66,8 @@ void node_api_zones_list(struct node_http_request *r, void *ctx)
         struct node_api *api = ctx;
         const char *marker = node_http_query(r, "marker");
         unsigned limit = page_limit(r);
+        if (limit == 0)
+                return;
         json_t *zones = json_array();
         json_t *next = json_null();
         const struct cs_zone *last = NULL;
@@ -269,6 +285,9 @@ void node_api_rrsets_list(struct node_http_request *r, void *ctx)
         uint8_t origin[256];
         if (node_api_zone_or_404(api, r, origin) == NULL)
                 return;
+        unsigned limit = page_limit(r);
+        if (limit == 0)
+                return;
         struct rrsets_job *j = calloc(1, sizeof(*j));
         if (j == NULL) {
                 node_http_reply_error(r, 500, "Internal", NULL, "out of memory");
@@ -304,7 +323,7 @@ void node_api_rrsets_list(struct node_http_request *r, void *ctx)
                 return;
         }
         j->l.set_id = j->set_id;
-        j->limit = page_limit(r);
+        j->limit = limit;
         j->api = api;
         j->r = r;
         memcpy(j->origin, origin, sizeof(j->origin));

@@ -128,7 +128,8 @@ static int from_bind(struct quorumctl_ctx *ctx, const char *conf_path, struct so
         if (rc != 0) {
                 quorumctl_client_error(ctx, "%s:%u: %s", conf_path, line, err);
                 quorumctl_namedconf_free(&conf);
-                return rc == -EINVAL ? QUORUMCTL_EXIT_USAGE : QUORUMCTL_EXIT_UNAVAILABLE;
+                /* A syntax error in an input file: 1, as the exit codes say. */
+                return rc == -EINVAL ? QUORUMCTL_EXIT_API : QUORUMCTL_EXIT_UNAVAILABLE;
         }
         /* Relative file names are relative to options { directory }, which
          * is itself relative to named.conf's directory here. */
@@ -177,7 +178,8 @@ static int from_bind(struct quorumctl_ctx *ctx, const char *conf_path, struct so
 
 struct totals {
         size_t created, failed, skipped, records;
-        json_t *errors; /* [{"name", "status", "error"}] */
+        size_t unconfirmed; /* zones of no answer: a request failed as a whole */
+        json_t *errors;     /* [{"name", "status", "error"}] */
 };
 
 /* Prints one failed zone: its message and the problems listed with it. */
@@ -197,6 +199,12 @@ static void print_failure(struct quorumctl_ctx *ctx, const char *name, json_t *e
                         json_is_string(f) ? json_string_value(f) : "?",
                         json_is_string(m) ? json_string_value(m) : "?");
         }
+}
+
+static const char *code_of(json_t *error)
+{
+        const char *code = json_string_value(json_object_get(error, "code"));
+        return code != NULL ? code : "";
 }
 
 static int send_batch(struct quorumctl_ctx *ctx, json_t *creates, bool skip_existing,
@@ -219,7 +227,11 @@ static int send_batch(struct quorumctl_ctx *ctx, json_t *creates, bool skip_exis
                         t->created++;
                         t->records +=
                             (size_t)json_integer_value(json_object_get(r, "records"));
-                } else if (status == 409 && skip_existing) {
+                } else if (status == 409 && skip_existing &&
+                           (strcmp(code_of(error), "ZoneAlreadyExists") == 0 ||
+                            strcmp(code_of(error), "Conflict") == 0)) {
+                        /* made meanwhile (Conflict), not a key reused with
+                         * other files (IdempotencyKeyMismatch) */
                         t->skipped++;
                 } else {
                         t->failed++;
@@ -313,11 +325,14 @@ int quorumctl_zone_import_many(struct quorumctl_ctx *ctx,
                 }
         }
         quorumctl_progress_finish(&progress);
+        if (code != QUORUMCTL_EXIT_OK)
+                t.unconfirmed = s.n - t.created - t.failed - t.skipped;
         if (ctx->json) {
                 json_t *out = json_pack(
-                    "{s:I, s:I, s:I, s:I, s:O}", "created", (json_int_t)t.created,
+                    "{s:I, s:I, s:I, s:I, s:I, s:O}", "created", (json_int_t)t.created,
                     "failed", (json_int_t)t.failed, "skipped", (json_int_t)t.skipped,
-                    "records", (json_int_t)t.records, "errors", t.errors);
+                    "unconfirmed", (json_int_t)t.unconfirmed, "records",
+                    (json_int_t)t.records, "errors", t.errors);
                 quorumctl_client_print_json(ctx, out);
                 json_decref(out);
         } else {
@@ -325,6 +340,11 @@ int quorumctl_zone_import_many(struct quorumctl_ctx *ctx,
                         t.created, t.records, t.failed);
                 if (skip_existing)
                         fprintf(ctx->out, ", %zu existed", t.skipped);
+                if (t.unconfirmed > 0)
+                        fprintf(ctx->out,
+                                ", %zu unconfirmed (a request failed: run again with "
+                                "--skip-existing)",
+                                t.unconfirmed);
                 fputc('\n', ctx->out);
         }
         json_decref(t.errors);

@@ -198,13 +198,16 @@ const struct quorumctl_cmd quorumctl_commands[] = {
      2, 2, zone_import_opts, quorumctl_zone_import},
     {"zone", "import-many", "DIR | --from-bind FILE [--batch N] [--skip-existing]",
      "create many zones from master files",
-     "Every regular file in DIR is one zone, named after the file without a\n"
-     "\".zone\" or \".db\" suffix or a \"db.\" prefix.  With --from-bind the\n"
-     "primary zones of a BIND named.conf are read, their files relative to its\n"
-     "options { directory } (include statements are not followed).  Zones go\n"
-     "in bulk requests of N; each zone is created with all its records or not\n"
-     "at all, and every failure is printed with its problems (file lines).\n"
-     "Progress goes to stderr.  Exits 1 if any zone failed.",
+     "Every regular file in DIR not starting with \".\" is one zone, named\n"
+     "after the file without a \".zone\" or \".db\" suffix or a \"db.\" prefix.\n"
+     "With --from-bind the primary zones of a BIND named.conf are read, their\n"
+     "files relative to its options { directory } (include statements are not\n"
+     "followed).  Zones go in bulk requests of N; each zone is created with all\n"
+     "its records or not at all, and every failure is printed with its\n"
+     "problems (file lines).\n"
+     "Progress goes to stderr.  Exits 1 if any zone failed; a request that\n"
+     "fails as a whole ends the run, and its zones are counted unconfirmed\n"
+     "(run again with --skip-existing).",
      0, 1, zone_import_many_opts, quorumctl_zone_import_many},
     {"zone", "export", "NAME [-o FILE]", "print a zone as a master file", NULL, 1, 1,
      zone_export_opts, quorumctl_zone_export},
