@@ -239,7 +239,11 @@ static json_t *check_json(const struct cs_health_check *c)
         if (health_check_type_probed(cfg->type)) /* the others have no endpoint */
                 json_object_set_new(o, "port", json_integer(health_check_port(cfg)));
         set_opt(o, "ip_address", cfg->ip_address);
-        set_opt(o, "resource_path", cfg->resource_path);
+        bool http = health_check_type_probed(cfg->type) && cfg->type != HEALTH_CHECK_TCP;
+        set_opt(o, "resource_path",
+                cfg->resource_path != NULL ? cfg->resource_path
+                : http                     ? "/" /* what the probe asks for */
+                                           : NULL);
         set_opt(o, "fully_qualified_domain_name", cfg->fqdn);
         set_opt(o, "search_string", cfg->search_string);
         json_t *kids = json_array();

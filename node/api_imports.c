@@ -540,7 +540,7 @@ static void plan_fini(struct plan *p)
 static json_t *plan_json(const struct plan *p, const char *id, bool replace)
 {
         json_t *out =
-            json_pack("{s:s, s:b, s:I, s:I}", "id", id, "replace", replace, "records",
+            json_pack("{s:s, s:b, s:I, s:I}", "id", id, "replacing", replace, "records",
                       (json_int_t)p->records, "unchanged", (json_int_t)p->unchanged);
         for (int k = 0; k < 3; k++) {
                 json_object_set(out, kind_name[k], p->list[k]);
@@ -602,16 +602,12 @@ void node_api_import_commit(struct node_http_request *r, void *ctx)
         uint8_t origin[DNS_NAME_MAXLEN + 1];
         if (!begin(api, r, origin))
                 return;
+        /* A retried commit gets the change the first one made, once DNS
+         * serves it; a key used for another request is refused (409). */
         char request_id[CS_REQUEST_ID_MAXLEN + 1];
-        node_api_request_id(r, request_id, sizeof(request_id));
-        const struct cs_change *dup =
-            request_id[0] ? cs_state_change_by_request(&api->cluster->state, request_id)
-                          : NULL;
-        if (dup != NULL) { /* a retried commit: the change the first one made */
-                node_http_reply_json(
-                    r, 200, json_pack("{s:o}", "change", node_api_change_json(api, dup)));
+        if (node_api_request_id(r, request_id, sizeof(request_id)) != 0 ||
+            node_api_answer_duplicate(api, r, request_id, false))
                 return;
-        }
         struct node_import *s = find(api, r, origin);
         if (s == NULL)
                 return;

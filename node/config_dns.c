@@ -53,9 +53,15 @@ static int parse_exempt(struct dns_rrl_config *rrl, const char *value, char *err
         rrl->exempt_count = 0;
         if (strcmp(value, "none") == 0)
                 return 0;
-        char copy[1024], *save = NULL;
-        snprintf(copy, sizeof(copy), "%s", value);
-        for (char *item = strtok_r(copy, ",", &save); item != NULL;
+        /* The whole value, however long: a copy cut short could end in a
+         * shorter, wider network (".../12" read as ".../1"). */
+        char *copy = strdup(value), *save = NULL;
+        if (copy == NULL) {
+                snprintf(err, n, "out of memory");
+                return -1;
+        }
+        int rc = 0;
+        for (char *item = strtok_r(copy, ",", &save); item != NULL && rc == 0;
              item = strtok_r(NULL, ",", &save)) {
                 if (rrl->exempt_count == DNS_RRL_EXEMPT_MAX ||
                     dns_net_parse(item, &rrl->exempt[rrl->exempt_count]) != 0) {
@@ -63,11 +69,13 @@ static int parse_exempt(struct dns_rrl_config *rrl, const char *value, char *err
                                  "rrl-exempt: '%s' is not a network (192.0.2.0/24, "
                                  "2001:db8::/32; at most %d)",
                                  item, DNS_RRL_EXEMPT_MAX);
-                        return -1;
+                        rc = -1;
+                } else {
+                        rrl->exempt_count++;
                 }
-                rrl->exempt_count++;
         }
-        return 0;
+        free(copy);
+        return rc;
 }
 
 /* The rrl-* settings: name, field, smallest and largest value. */

@@ -289,6 +289,25 @@ def test_failover_follows_the_endpoint(cluster, endpoint):
         print(f"{breakage}: recovered on every node after {took:.2f} s")
 
 
+def test_a_check_reads_back_with_its_defaults(cluster):
+    """GET returns a check with its defaults filled in: an HTTP check made
+    without resource_path shows "/", the path its probes ask for; a TCP
+    check has none."""
+    leader = cluster.leader()
+    ids = {}
+    for kind in ("HTTP", "TCP"):
+        r = leader.post("/v1/healthchecks", {"type": kind, "ip_address": "127.0.0.1",
+                                             "port": 9, "regions": ["1"]}, timeout=10)
+        assert r.status == 201, r
+        ids[kind] = r.json["healthcheck"]["id"]
+    http_check = leader.get(f"/v1/healthchecks/{ids['HTTP']}").json["healthcheck"]
+    assert http_check["resource_path"] == "/", http_check
+    tcp_check = leader.get(f"/v1/healthchecks/{ids['TCP']}").json["healthcheck"]
+    assert "resource_path" not in tcp_check, tcp_check
+    for hc in ids.values():
+        assert leader.req("DELETE", f"/v1/healthchecks/{hc}").status == 200
+
+
 def test_no_flap_when_more_nodes_start_probing(cluster, endpoint):
     """A dead endpoint probed by one node fails its record over; then every
     node probes it.  The newcomers' first failures (still "healthy" there,

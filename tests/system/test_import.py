@@ -111,14 +111,51 @@ def test_replace_lists_deletions_asks_and_dry_run_changes_nothing(c, tmp_path):
     assert ("imp.test.", "SOA") in got and ("imp.test.", "NS") in got
 
 
-def test_staging_is_lost_with_the_leader_and_changes_nothing(c):
-    leader = c.leader()
+def staged(leader, text):
+    """A staging of imp.test. on the leader holding one chunk, text (one
+    record); its id."""
     r = leader.post("/v1/zones/imp.test./imports")
     assert r.status == 201, r
     iid = r.json["id"]
     r = http("POST", leader.api + f"/v1/zones/imp.test./imports/{iid}/chunks",
-             raw="$ORIGIN imp.test.\nx A 192.0.2.9\n", content_type="text/dns")
+             raw="$ORIGIN imp.test.\n" + text, content_type="text/dns")
     assert r.status == 200 and r.json["staged_records"] == 1, r
+    return iid
+
+
+def test_staged_commit_keys_and_dry_run(c):
+    """A staged import's commit: a dry run says whether it replaces and
+    lists what it would replace; a bad Idempotency-Key is one 400 naming
+    the header (the commit went on after it); a retry answers the first
+    change; the key used for another request is 409, not that change."""
+    leader = c.leader()
+    iid = staged(leader, "keyed A 192.0.2.77\n")
+    path = f"/v1/zones/imp.test./imports/{iid}/commit"
+    r = leader.post(path + "?replace=true&dry_run=true")
+    assert r.status == 200 and r.json["replacing"] is True, r
+    assert isinstance(r.json["replace"], list) and r.json["create_count"] == 1, r.json
+    r = leader.post(path + "?dry_run=true")
+    assert r.status == 200 and r.json["replacing"] is False, r
+    before = sets(c)
+    r = leader.post(path, headers={"Idempotency-Key": "k" * 200})
+    assert r.status == 400 and r.error["field"] == "Idempotency-Key", r
+    assert sets(c) == before and leader.alive()
+    r = leader.post(path, headers={"Idempotency-Key": "commit-once"})
+    assert r.status == 200 and r.json["change"], r
+    first = r.json["change"]["id"]
+    r = leader.post(path, headers={"Idempotency-Key": "commit-once"})
+    assert r.status == 200 and r.json["change"]["id"] == first, r
+    assert leader.values("keyed.imp.test.", "A") == {"192.0.2.77"}
+    r = leader.post("/v1/zones/imp.test./imports", headers={"Idempotency-Key": "commit-once"})
+    assert r.status == 201, r  # creating a staging proposes nothing
+    r = leader.post(f"/v1/zones/imp.test./imports/{r.json['id']}/commit",
+                    headers={"Idempotency-Key": "commit-once"})
+    assert r.status == 409 and r.error["code"] == "IdempotencyKeyMismatch", r
+
+
+def test_staging_is_lost_with_the_leader_and_changes_nothing(c):
+    leader = c.leader()
+    iid = staged(leader, "x A 192.0.2.9\n")
     before = sets(c)
     assert leader.stop() == 0
     others = [n.id for n in c.nodes.values() if n.alive()]

@@ -3,8 +3,8 @@
  *
  * Checks the defaults (the API limits among them), that every API limit is
  * read from a flag and from a file line with its range and size suffixes,
- * that a bad file line is reported as file:line, and that flags override
- * the file.
+ * that a bad file line is reported as file:line, that flags override
+ * the file, and that a long rrl-exempt list is read whole.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -100,6 +100,35 @@ static void test_bad_api_limits_are_usage_errors(void **state)
                 assert_non_null(strstr(err, bad[i][0] + 2));
                 node_config_free(&cfg);
         }
+}
+
+/* rrl-exempt at its most: 32 IPv6 networks written out in full (~1,400
+ * characters) are all read, the last one with its own prefix (a copy cut
+ * at 1,024 characters once read ".../112" as ".../1"); a 33rd is refused. */
+static void test_long_rrl_exempt_list_read_whole(void **state)
+{
+        char list[2048] = "", item[64];
+        for (int i = 0; i < DNS_RRL_EXEMPT_MAX; i++) {
+                snprintf(item, sizeof(item),
+                         "%s2001:0db8:0000:0000:0000:0000:%04x:0000/112", i ? "," : "",
+                         i);
+                strcat(list, item);
+        }
+        assert_true(strlen(list) > 1100);
+        struct node_config cfg;
+        char err[512] = "";
+        assert_int_equal(parse(&cfg, err, sizeof(err), "--rrl-exempt", list, NULL),
+                         NODE_CONFIG_OK);
+        assert_int_equal(cfg.rrl.exempt_count, DNS_RRL_EXEMPT_MAX);
+        assert_int_equal(cfg.rrl.exempt[DNS_RRL_EXEMPT_MAX - 1].prefix, 112);
+        assert_int_equal(cfg.rrl.exempt[DNS_RRL_EXEMPT_MAX - 1].bytes[13], 31);
+        node_config_free(&cfg);
+
+        strcat(list, ",192.0.2.0/24");
+        assert_int_equal(parse(&cfg, err, sizeof(err), "--rrl-exempt", list, NULL),
+                         NODE_CONFIG_USAGE);
+        assert_non_null(strstr(err, "rrl-exempt: '192.0.2.0/24'"));
+        node_config_free(&cfg);
 }
 
 static void test_ecs_and_geoip_settings(void **state)
@@ -205,6 +234,7 @@ int main(void)
             cmocka_unit_test(test_bad_api_limits_are_usage_errors),
             cmocka_unit_test(test_file_lines_and_flag_override),
             cmocka_unit_test(test_ecs_and_geoip_settings),
+            cmocka_unit_test(test_long_rrl_exempt_list_read_whole),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
