@@ -112,7 +112,7 @@ struct dns_tcp_limits {
 struct dns_tcp_stats {
         struct dns_answer_stats answers;
         uint64_t accepted;
-        uint64_t refused;            /* no room could be made */
+        uint64_t refused;            /* not accepted: no descriptor or memory for it */
         uint64_t evicted_total;      /* closed to make room under max_clients */
         uint64_t evicted_per_source; /* closed to make room under max_per_source */
         uint64_t idle_timeouts;

@@ -454,11 +454,17 @@ static void make_room(struct dns_tcp_server *s, const struct dns_client_addr *ad
 static void on_connection(uv_stream_t *listener, int status)
 {
         struct dns_tcp_server *s = listener->data;
-        if (status < 0 || s->closing)
+        if (s->closing)
                 return;
-        struct dns_tcp_conn *c = malloc(sizeof(*c));
-        if (c == NULL)
+        /* Refused: no memory for it, or its accept failed (the caps make
+         * room by closing the least active connection, make_room below;
+         * libuv closes what it cannot accept for want of descriptors
+         * before it calls here). */
+        struct dns_tcp_conn *c = status < 0 ? NULL : malloc(sizeof(*c));
+        if (c == NULL) {
+                s->stats.refused++;
                 return;
+        }
         memset(c, 0, offsetof(struct dns_tcp_conn, small));
         c->server = s;
         c->source = -1;
@@ -474,6 +480,7 @@ static void on_connection(uv_stream_t *listener, int status)
         int plen = sizeof(peer);
         if (uv_accept(listener, (uv_stream_t *)&c->handle) != 0 ||
             uv_tcp_getpeername(&c->handle, (struct sockaddr *)&peer, &plen) != 0) {
+                s->stats.refused++;
                 conn_close(c);
                 return;
         }

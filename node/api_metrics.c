@@ -414,7 +414,8 @@ static void limit_families(struct text *t, const struct node_dns_totals *d)
         counter1(t, "quorumdns_dns_tcp_connections_accepted_total",
                  "DNS TCP connections accepted.", d->tcp_accepted);
         counter1(t, "quorumdns_dns_tcp_connections_refused_total",
-                 "DNS TCP connections refused (no room could be made).", d->tcp_refused);
+                 "DNS TCP connections refused (no memory, or the accept failed).",
+                 d->tcp_refused);
         labeled(t, "quorumdns_dns_tcp_connections_closed_total", "counter",
                 "DNS TCP connections the server closed, by reason.", "reason", 4,
                 (const char *const[]){"total_cap", "source_cap", "idle", "slow_message"},

@@ -341,8 +341,9 @@ def test_quorumctl_latency_map_and_region(lat, tmp_path):
     assert [e["prefix"] for e in js["entries"]] == ["2001:db8::/32"], js
     bad = tmp_path / "bad.txt"
     bad.write_text("81.2.69.0/24 ap-northeast\n")
-    p = ctl("latency-map", "load", str(bad), check=2)
+    p = ctl("latency-map", "load", str(bad), check=1)  # a syntax error in an input file
     assert "bad.txt:1" in p.stderr, p.stderr
+    p = ctl("latency-map", "load", str(tmp_path / "missing.txt"), check=2)  # unreadable
     p = ctl("latency-map", "load", "-", check=1, stdin="81.2.69.7/24 eu-west 3\n")
     assert "entries[0].prefix" in p.stderr + p.stdout
     ctl("latency-map", "delete", "81.2.69.0/24", "--region", "ap-northeast")

@@ -110,3 +110,32 @@ def test_exit_codes(cluster):
     ctl(cluster, "zone", "list", servers=["http://127.0.0.1:9"], check=3)  # unreachable
     # a dead first server falls back to the next
     ctl(cluster, "zone", "list", servers=["http://127.0.0.1:9", cluster[1].api], check=0)
+    # a bad QUORUMDNS_RETRY_MS is a usage error, not a silent 0
+    p = subprocess.run([str(QUORUMCTL), "--server", cluster[1].api, "zone", "list"],
+                       capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "QUORUMDNS_RETRY_MS": "5s"})
+    assert p.returncode == 2 and "QUORUMDNS_RETRY_MS" in p.stderr, (p.returncode, p.stderr)
+    # a watch whose polls all fail exits as one poll would (3), not 0
+    ctl(cluster, "healthcheck", "status", "--watch", "--count", "2", "--every", "0.1",
+        servers=["http://127.0.0.1:9"], check=3)
+
+
+def test_record_delete_with_values_and_ttl_of_a_routed_set(cluster):
+    """`record delete` given the values and the TTL still sends the set's
+    routing fields (a weighted set is named by them too): it was sent
+    without them and refused."""
+    ctl(cluster, "zone", "create", "routed.test", check=0)
+    ctl(cluster, "record", "upsert", "routed.test", "w", "A", "--ttl", "60", "--weight", "10",
+        "--set-id", "a", "192.0.2.1", check=0)
+    ctl(cluster, "record", "upsert", "routed.test", "w", "A", "--ttl", "60", "--weight", "5",
+        "--set-id", "b", "192.0.2.2", check=0)
+
+
+    def set_ids():
+        out = ctl(cluster, "--json", "record", "list", "routed.test", "--type", "A", check=0)
+        return sorted(r.get("set_identifier") for r in json.loads(out.stdout)["rrsets"])
+    assert set_ids() == ["a", "b"]
+    ctl(cluster, "record", "delete", "routed.test", "w", "A", "--ttl", "60", "--set-id", "a",
+        "192.0.2.1", check=0)
+    assert set_ids() == ["b"]
+    wait_answer(cluster, "w.routed.test.", {"192.0.2.2"}, timeout=5.0)

@@ -403,6 +403,7 @@ int quorumctl_health_status(struct quorumctl_ctx *ctx, const struct quorumctl_ar
                                     sizeof(err)) != 0)
                 return usage(ctx, err);
         bool tty = isatty(fileno(ctx->out));
+        int code = QUORUMCTL_EXIT_OK;
         for (unsigned long n = 0; count == 0 || n < count; n++) {
                 if (n > 0)
                         usleep((useconds_t)(every * 1e6));
@@ -415,12 +416,12 @@ int quorumctl_health_status(struct quorumctl_ctx *ctx, const struct quorumctl_ar
                         fputs("\033[H\033[2J", ctx->out); /* clear the screen */
                 fprintf(ctx->out, "health checks at %s UTC (every %.3g s)\n", when,
                         every);
-                int code = print_table(ctx);
+                code = print_table(ctx);
                 if (!tty)
                         fputs("\n", ctx->out);
                 fflush(ctx->out);
                 if (code == QUORUMCTL_EXIT_USAGE)
                         return code;
         }
-        return QUORUMCTL_EXIT_OK;
+        return code; /* the last poll's, as a single run's */
 }

@@ -102,16 +102,17 @@ int quorumctl_latency_load(struct quorumctl_ctx *ctx, const struct quorumctl_arg
         json_t *list =
             quorumctl_latency_parse(args->pos[0], file.data, file.len, err, sizeof(err));
         quorumctl_client_file_free(&file);
+        /* A syntax error in an input file, or one with nothing in it: 1. */
         if (list == NULL) {
                 quorumctl_client_error(ctx, "%s", err);
-                return QUORUMCTL_EXIT_USAGE;
+                return QUORUMCTL_EXIT_API;
         }
         size_t total = json_array_size(list), sent = 0;
         int code = QUORUMCTL_EXIT_OK;
         if (total == 0) {
                 quorumctl_client_error(ctx, "%s: no entries", args->pos[0]);
                 json_decref(list);
-                return QUORUMCTL_EXIT_USAGE;
+                return QUORUMCTL_EXIT_API;
         }
         while (sent < total && code == QUORUMCTL_EXIT_OK) {
                 size_t n = total - sent < CHUNK ? total - sent : CHUNK;

@@ -326,8 +326,9 @@ static int change_one(struct quorumctl_ctx *ctx, const struct quorumctl_args *ar
         char *path = quorumctl_client_zone_path(zone, "/changes");
         json_t *answer = NULL;
         int code = path != NULL ? QUORUMCTL_EXIT_OK : QUORUMCTL_EXIT_UNAVAILABLE;
-        if (code == QUORUMCTL_EXIT_OK && strcmp(action, "DELETE") == 0 &&
-            (args->npos == 3 || !quorumctl_args_has(args, "ttl")))
+        /* Always: with VALUEs and --ttl given, a routed set's fields are
+         * still the set's. */
+        if (code == QUORUMCTL_EXIT_OK && strcmp(action, "DELETE") == 0)
                 code = fill_delete(ctx, zone, batch);
         if (code == QUORUMCTL_EXIT_OK)
                 code = quorumctl_client_call(ctx, "POST", path, batch, &answer);

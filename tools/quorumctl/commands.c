@@ -44,12 +44,13 @@ const struct quorumctl_opt quorumctl_global_opts[] = {
      "print the API's JSON instead of text (on\nerrors too: the API's error body)"},
     {"timeout", 0, QUORUMCTL_OPT_VALUE, "SECS",
      "give up on a request after SECS per server\n"
-     "(default 30, zone import 300); in \"change\n"
-     "wait\" the whole wait (default 300)"},
+     "(default 30, zone import and import-many\n"
+     "300); in \"change wait\" the whole wait\n(default 300)"},
     {"idempotency-key", 0, QUORUMCTL_OPT_VALUE, "KEY",
      "Idempotency-Key of the writes (default:\n"
      "random per run); a command that writes\n"
-     "several times sends KEY, KEY-2, KEY-3..."},
+     "several times sends KEY, KEY-2, KEY-3...\n"
+     "(zone import: its commit sends KEY-import)"},
     {"help", 'h', QUORUMCTL_OPT_FLAG, NULL, "show help (a command's, after it) and exit"},
     {"version", 0, QUORUMCTL_OPT_FLAG, NULL, "show the version and exit"},
     {NULL, 0, 0, NULL, NULL},
@@ -316,7 +317,7 @@ const struct quorumctl_cmd quorumctl_commands[] = {
      quorumctl_cidr_show},
     {"cidr", "blocks", "ID LOCATION", "list the CIDR blocks of a location (all pages)",
      NULL, 2, 2, NULL, quorumctl_cidr_blocks},
-    {"cidr", "put", "ID LOCATION CIDR... [--collection-version N]",
+    {"cidr", "put", "ID LOCATION CIDR... [--collection-version N] [--chunk N]",
      "add CIDR blocks to a location (creating it)",
      "CIDR blocks are IPv4 or IPv6 networks of any prefix length\n"
      "(192.0.2.0/24, 2001:db8::/32); blocks of different locations may\n"
@@ -326,7 +327,7 @@ const struct quorumctl_cmd quorumctl_commands[] = {
      "reads blocks from FILE, one per line (\"-\": standard input), sent in\n"
      "changes of --chunk N blocks (default 100000).",
      3, U, quorumctl_cidr_change_opts, quorumctl_cidr_put},
-    {"cidr", "delete-blocks", "ID LOCATION CIDR... [--collection-version N]",
+    {"cidr", "delete-blocks", "ID LOCATION CIDR... [--collection-version N] [--chunk N]",
      "remove CIDR blocks from a location",
      "Blocks that are not in the location are skipped (DELETE_IF_EXISTS); a\n"
      "location left without blocks is deleted, unless a record set names it\n"
@@ -495,6 +496,19 @@ static int setup(struct quorumctl_ctx *ctx, const struct quorumctl_args *args)
         }
         if (setup_servers(ctx, args) != 0)
                 return QUORUMCTL_EXIT_USAGE;
+        const char *retry = getenv("QUORUMDNS_RETRY_MS");
+        if (retry != NULL) {
+                char *end = NULL;
+                long ms = *retry >= '0' && *retry <= '9' ? strtol(retry, &end, 10) : -1;
+                if (end == NULL || *end != '\0' || ms < 0 || ms > 3600000) {
+                        quorumctl_client_error(ctx,
+                                               "QUORUMDNS_RETRY_MS: '%s' is not a number "
+                                               "of milliseconds (0..3600000)",
+                                               retry);
+                        return QUORUMCTL_EXIT_USAGE;
+                }
+                ctx->http.retry_ms = ms;
+        }
         const char *token = quorumctl_args_get(args, "token");
         if (token == NULL)
                 token = getenv("QUORUMDNS_TOKEN");

@@ -28,8 +28,7 @@ int quorumctl_http_init(struct quorumctl_http *http)
         memset(http, 0, sizeof(*http));
         http->timeout_ms = 30000;
         http->connect_timeout_ms = 5000;
-        const char *retry = getenv("QUORUMDNS_RETRY_MS");
-        http->retry_ms = retry != NULL ? strtol(retry, NULL, 10) : 5000;
+        http->retry_ms = 5000; /* QUORUMDNS_RETRY_MS: commands.c */
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
                 return -ENOMEM;
         http->curl = curl_easy_init();
