@@ -51,10 +51,9 @@ static unsigned page_limit(struct node_http_request *r)
         errno = 0;
         long long n = *limit >= '0' && *limit <= '9' ? strtoll(limit, &end, 10) : 0;
         if (end == NULL || *end != '\0' || n < 1) {
-                node_http_reply_error(
-                    r, 400, "InvalidInput", "limit",
-                    "limit must be a whole number from 1 to %d, not '%s'", PAGE_MAX,
-                    limit);
+                node_http_reply_error(r, 400, "InvalidInput", "limit",
+                                      "limit must be a whole number from 1 to %d",
+                                      PAGE_MAX);
                 return 0;
         }
         return errno == ERANGE || n > PAGE_MAX ? PAGE_MAX : (unsigned)n;

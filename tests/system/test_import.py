@@ -148,9 +148,11 @@ def test_staged_commit_keys_and_dry_run(c):
     assert leader.values("keyed.imp.test.", "A") == {"192.0.2.77"}
     r = leader.post("/v1/zones/imp.test./imports", headers={"Idempotency-Key": "commit-once"})
     assert r.status == 201, r  # creating a staging proposes nothing
-    r = leader.post(f"/v1/zones/imp.test./imports/{r.json['id']}/commit",
+    other = r.json["id"]
+    r = leader.post(f"/v1/zones/imp.test./imports/{other}/commit",
                     headers={"Idempotency-Key": "commit-once"})
     assert r.status == 409 and r.error["code"] == "IdempotencyKeyMismatch", r
+    assert leader.req("DELETE", f"/v1/zones/imp.test./imports/{other}").status == 200
 
 
 def test_staging_is_lost_with_the_leader_and_changes_nothing(c):

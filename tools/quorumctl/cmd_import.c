@@ -39,7 +39,8 @@ struct upload {
         char id[40];
         char *base; /* /v1/zones/ZONE/imports/ID */
         size_t total, sent, errors;
-        bool lost; /* the staging is gone (leader change): start again */
+        bool lost;        /* the staging is gone (leader change): start again */
+        unsigned attempt; /* 1, 2, ...: the upload's attempt */
         json_t *plan;
 };
 
@@ -203,8 +204,15 @@ static int commit(struct upload *u, bool dry, json_t **answer)
         if (asprintf(&path, "%s/commit%s%s", u->base, u->replace ? "?replace=true" : "",
                      dry ? (u->replace ? "&dry_run=true" : "?dry_run=true") : "") < 0)
                 return QUORUMCTL_EXIT_UNAVAILABLE;
+        /* A key per upload: a request id binds the key to the commit's path,
+         * which names the staging, so a second upload's commit under the
+         * first one's key would be refused (409) where the first one had
+         * done nothing; applying the same file again changes nothing. */
         char key[160];
-        snprintf(key, sizeof(key), "%s-import", u->ctx->key);
+        if (u->attempt <= 1)
+                snprintf(key, sizeof(key), "%s-import", u->ctx->key);
+        else
+                snprintf(key, sizeof(key), "%s-import-%u", u->ctx->key, u->attempt);
         struct quorumctl_http_response resp = {0};
         int code = call(u, "POST", path, NULL, NULL, 0, dry ? NULL : key, &resp);
         if (code == 0)
@@ -374,6 +382,7 @@ int quorumctl_zone_import(struct quorumctl_ctx *ctx, const struct quorumctl_args
         bool dry = quorumctl_args_has(args, "dry-run");
         bool yes = quorumctl_args_has(args, "yes");
         for (int i = 1;; i++) {
+                u.attempt = (unsigned)i;
                 code = attempt(&u, dry, yes);
                 if (!u.lost)
                         break;

@@ -105,7 +105,8 @@ int quorumctl_latency_load(struct quorumctl_ctx *ctx, const struct quorumctl_arg
         /* A syntax error in an input file, or one with nothing in it: 1. */
         if (list == NULL) {
                 quorumctl_client_error(ctx, "%s", err);
-                return QUORUMCTL_EXIT_API;
+                return strcmp(err, "out of memory") == 0 ? QUORUMCTL_EXIT_UNAVAILABLE
+                                                         : QUORUMCTL_EXIT_API;
         }
         size_t total = json_array_size(list), sent = 0;
         int code = QUORUMCTL_EXIT_OK;

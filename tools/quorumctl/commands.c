@@ -50,7 +50,8 @@ const struct quorumctl_opt quorumctl_global_opts[] = {
      "Idempotency-Key of the writes (default:\n"
      "random per run); a command that writes\n"
      "several times sends KEY, KEY-2, KEY-3...\n"
-     "(zone import: its commit sends KEY-import)"},
+     "(zone import: its commit sends KEY-import,\n"
+     "KEY-import-2... for a second upload)"},
     {"help", 'h', QUORUMCTL_OPT_FLAG, NULL, "show help (a command's, after it) and exit"},
     {"version", 0, QUORUMCTL_OPT_FLAG, NULL, "show the version and exit"},
     {NULL, 0, 0, NULL, NULL},
