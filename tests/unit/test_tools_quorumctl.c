@@ -512,6 +512,7 @@ static void http_init(struct quorumctl_http *h)
         assert_int_equal(quorumctl_http_init(h), 0);
         h->retry_ms = 0;
 }
+
 static void http_falls_back_on_refused_and_503_only(void **state)
 {
         struct fake_server busy, ok, refusing;
