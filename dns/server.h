@@ -128,6 +128,9 @@ struct dns_tcp_server {
         unsigned allocated; /* not yet freed (closing ones too) */
         unsigned rotation;
         bool closing;
+        bool refusing;        /* `refuse` closes a connection taken without memory */
+        bool refusal_waiting; /* and another waits in libuv for uv_accept */
+        uv_tcp_t refuse;
         struct dns_tcp_stats stats;
         struct dns_tcp_conn *conns,
             *conns_tail;                 /* open ones, most recently active first */

@@ -451,18 +451,80 @@ static void make_room(struct dns_tcp_server *s, const struct dns_client_addr *ad
                 evict(s->conns_tail, &s->stats.evicted_total);
 }
 
+#ifdef QDNS_FAULT_HOOKS
+/* Test builds: QDNS_FAULT_TCP_NOMEM=N fails the first N allocations of a
+ * connection, as if malloc had (one that waited is allocated again). */
+static bool fault_conn_nomem(void)
+{
+        static long left = -1;
+        if (left < 0) {
+                const char *env = getenv("QDNS_FAULT_TCP_NOMEM");
+                left = env != NULL ? strtol(env, NULL, 10) : 0;
+                if (left < 0)
+                        left = 0;
+        }
+        return left > 0 && left-- > 0;
+}
+#endif
+
+static struct dns_tcp_conn *conn_alloc(void)
+{
+#ifdef QDNS_FAULT_HOOKS
+        if (fault_conn_nomem())
+                return NULL;
+#endif
+        return malloc(sizeof(struct dns_tcp_conn));
+}
+
+static void on_connection(uv_stream_t *listener, int status);
+
+static void refused_closed(uv_handle_t *handle)
+{
+        struct dns_tcp_server *s = handle->data;
+        s->refusing = false;
+        if (s->refusal_waiting) {
+                s->refusal_waiting = false;
+                if (!s->closing)
+                        on_connection((uv_stream_t *)s->listener, 0);
+        }
+        maybe_server_closed(s);
+}
+
+/* A connection there is no memory for is still taken from libuv and closed
+ * at once: until uv_accept takes it, libuv stops watching the listener, and
+ * no other connection would ever be accepted.  The server's own handle does
+ * that; while it closes one, the next waits in libuv and is taken when the
+ * close ends (the listener is watched again from there). */
+static void refuse(struct dns_tcp_server *s)
+{
+        if (s->refusing) {
+                s->refusal_waiting = true;
+                return;
+        }
+        s->stats.refused++;
+        s->refusing = true;
+        uv_tcp_init(s->loop, &s->refuse);
+        s->refuse.data = s;
+        uv_accept((uv_stream_t *)s->listener, (uv_stream_t *)&s->refuse);
+        uv_close((uv_handle_t *)&s->refuse, refused_closed);
+}
+
 static void on_connection(uv_stream_t *listener, int status)
 {
         struct dns_tcp_server *s = listener->data;
         if (s->closing)
                 return;
-        /* Refused: no memory for it, or its accept failed (the caps make
-         * room by closing the least active connection, make_room below;
-         * libuv closes what it cannot accept for want of descriptors
-         * before it calls here). */
-        struct dns_tcp_conn *c = status < 0 ? NULL : malloc(sizeof(*c));
-        if (c == NULL) {
+        /* Refused: its accept failed (libuv closes what it cannot accept
+         * for want of descriptors before it calls here), or no memory for
+         * it.  The caps make room by closing the least active connection
+         * instead (make_room below). */
+        if (status < 0) {
                 s->stats.refused++;
+                return;
+        }
+        struct dns_tcp_conn *c = conn_alloc();
+        if (c == NULL) {
+                refuse(s);
                 return;
         }
         memset(c, 0, offsetof(struct dns_tcp_conn, small));
@@ -575,7 +637,7 @@ static void listener_closed(uv_handle_t *handle)
 
 static void maybe_server_closed(struct dns_tcp_server *s)
 {
-        if (!s->closing || s->allocated > 0 || s->listener != NULL)
+        if (!s->closing || s->allocated > 0 || s->listener != NULL || s->refusing)
                 return;
         free(s->scratch);
         s->scratch = NULL;

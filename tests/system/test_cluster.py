@@ -234,8 +234,11 @@ def test_slow_kill9_leader_during_writes(cluster_factory):
           f"{len(writer.acked)} total, {writer.retries} retries")
     assert not writer.failures, writer.failures[:10]
     assert len(writer.acked) > n_before + 20
+    # 2 s: an election can take two rounds of 400-800 ms timeouts, since a
+    # libraft follower refuses every (pre-)vote while it still has a leader
+    # (tests/faults/test_partitions.py, test_leader_cut_off, says more).
     # Sanitizer builds run several times slower: tools/test.sh gives them slack.
-    limit = 1.5 * float(os.environ.get("QDNS_TIMING_SLACK", "1"))
+    limit = 2.0 * float(os.environ.get("QDNS_TIMING_SLACK", "1"))
     assert first_ok - t_kill <= limit, \
         f"new leader accepted writes {first_ok - t_kill:.2f} s after the kill (limit {limit} s)"
 

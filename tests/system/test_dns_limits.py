@@ -280,6 +280,54 @@ def test_tcp_per_source_cap_closes_oldest_idle(qdns_factory):
         s.close()
 
 
+def test_tcp_connection_without_memory_closed_and_listener_kept(tmp_path):
+    """A connection the node has no memory for is closed at once and counted
+    as refused, and the node goes on accepting: libuv stops watching the
+    listener until a connection it took is accepted, so one refusal used to
+    end DNS over TCP for good.  A test build's QDNS_FAULT_TCP_NOMEM=3 fails
+    the first three allocations of a connection.  Three clients connect
+    while the node is stopped (SIGSTOP), so that libuv takes all three in
+    one loop turn: the first is refused (1st allocation); the second (2nd)
+    waits in libuv while the first one closes, is tried again then (3rd) and
+    refused; the third is served."""
+    c = Cluster(tmp_path / "cluster", max_nodes=1)
+    try:
+        n = c[1]
+        c.bootstrap_ids = [1]
+        os.environ["QDNS_FAULT_TCP_NOMEM"] = "3"
+        try:
+            n.start(bootstrap=c.bootstrap_str([1]))
+        finally:
+            del os.environ["QDNS_FAULT_TCP_NOMEM"]
+        c.wait_ready([1])
+        host, port = n.host, n.dns_port
+        os.kill(n.proc.pid, signal.SIGSTOP)
+        try:
+            socks = [socket.create_connection((host, port), timeout=TIMEOUT)
+                     for _ in range(3)]
+        finally:
+            os.kill(n.proc.pid, signal.SIGCONT)
+        w = make_query("nowhere.example.", "A").to_wire()
+        with socks[0], socks[1], socks[2]:
+            for s in socks[:2]:
+                try:
+                    assert s.recv(1) == b"", "a refused connection got data"
+                except ConnectionResetError:
+                    pass
+                except socket.timeout:
+                    pytest.fail("a connection without memory was left open")
+            socks[2].sendall(struct.pack("!H", len(w)) + w)
+            r = dns.message.from_wire(tcp_read_msg(socks[2]))
+            assert r.rcode() == dns.rcode.REFUSED
+        r = dns.query.tcp(make_query("nowhere.example.", "A"), host, port=port,
+                          timeout=TIMEOUT)
+        assert r.rcode() == dns.rcode.REFUSED
+        tcp = n.get("/v1/health").json["dns"]["tcp"]
+        assert (tcp["refused"], tcp["accepted"]) == (2, 2), tcp
+    finally:
+        c.close()
+
+
 # --------------------------------------------------------------- RRL
 
 

@@ -138,6 +138,45 @@ static void args_report_usage_errors(void **state)
         quorumctl_args_free(&a);
 }
 
+/* An option that means nothing without another is a usage error, not
+ * silently ignored. */
+static void args_refuse_an_option_without_the_one_it_needs(void **state)
+{
+        struct quorumctl_args a;
+        char err[256];
+        static const char *const lines[][8] = {
+            {"healthcheck", "status", "--every", "2"},
+            {"healthcheck", "status", "--count", "3"},
+            {"zone", "import", "z.test", "z.zone", "--yes"},
+            {"record", "upsert", "z.test", "www", "A", "192.0.2.1",
+             "--evaluate-target-health"},
+            {"record", "upsert", "z.test", "www", "A", "--alias-zone-id", "Z1"},
+        };
+        static const char *const needed[] = {"--watch", "--watch", "--replace",
+                                             "--alias-target", "--alias-target"};
+        for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+                char *argv[10] = {"quorumctl"};
+                int argc = 1;
+                for (size_t w = 0; w < 8 && lines[i][w] != NULL; w++)
+                        argv[argc++] = (char *)lines[i][w];
+                assert_int_equal(
+                    quorumctl_args_parse(&a, argc, argv, quorumctl_global_opts,
+                                         quorumctl_commands, err, sizeof(err)),
+                    -EINVAL);
+                assert_non_null(strstr(err, "goes with"));
+                assert_non_null(strstr(err, needed[i]));
+                quorumctl_args_free(&a);
+        }
+        assert_int_equal(parse(&a, err, sizeof(err), "healthcheck", "status", "--watch",
+                               "--every", "2", "--count", "3", NULL),
+                         0);
+        quorumctl_args_free(&a);
+        assert_int_equal(parse(&a, err, sizeof(err), "zone", "import", "z.test", "z.zone",
+                               "--replace", "--yes", NULL),
+                         0);
+        quorumctl_args_free(&a);
+}
+
 static void args_help_needs_no_complete_command(void **state)
 {
         struct quorumctl_args a;
@@ -640,6 +679,12 @@ static void cli_exit_codes(void **state)
         assert_int_equal(run_cli(&out, "zone", "list", "--timeout", "x", NULL),
                          QUORUMCTL_EXIT_USAGE);
         free(out);
+        /* --watch redraws the table of all checks: one ID with it is refused
+         * before any request is made (the server here is dead). */
+        assert_int_equal(run_cli(&out, "--server", "http://127.0.0.1:9", "healthcheck",
+                                 "status", "HC1", "--watch", NULL),
+                         QUORUMCTL_EXIT_USAGE);
+        free(out);
 
         char server[64];
         snprintf(server, sizeof(server), "http://127.0.0.1:%d", dead_port());
@@ -667,6 +712,7 @@ int main(void)
             cmocka_unit_test(args_accept_global_options_anywhere),
             cmocka_unit_test(args_take_values_after_double_dash),
             cmocka_unit_test(args_report_usage_errors),
+            cmocka_unit_test(args_refuse_an_option_without_the_one_it_needs),
             cmocka_unit_test(args_help_needs_no_complete_command),
             cmocka_unit_test(args_share_a_name_between_global_and_command),
             cmocka_unit_test(args_check_numbers),

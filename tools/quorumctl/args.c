@@ -188,6 +188,12 @@ int quorumctl_args_parse(struct quorumctl_args *a, int argc, char **argv,
         if (a->cmd->max_args != QUORUMCTL_ARGS_UNLIMITED && a->npos > a->cmd->max_args)
                 return fail(err, errlen, "'%s %s': unexpected argument '%s'",
                             a->cmd->object, a->cmd->verb, a->pos[a->cmd->max_args]);
+        for (const struct quorumctl_opt *o = a->cmd->opts; o != NULL && o->name != NULL;
+             o++)
+                if (o->requires != NULL && quorumctl_args_has(a, o->name) &&
+                    !quorumctl_args_has(a, o->requires))
+                        return fail(err, errlen, "--%s goes with --%s", o->name,
+                                    o->requires);
         return 0;
 }
 

@@ -31,6 +31,7 @@ struct quorumctl_opt {
         enum quorumctl_opt_kind kind;
         const char *metavar; /* for help, e.g. "SECS" */
         const char *help;
+        const char *requires; /* an option it means nothing without, or NULL */
 };
 
 /* Runs a command; returns the process exit code (QUORUMCTL_EXIT_*). */

@@ -45,8 +45,9 @@ const struct quorumctl_opt quorumctl_health_create_opts[] = {
 
 const struct quorumctl_opt quorumctl_health_status_opts[] = {
     {"watch", 'w', QUORUMCTL_OPT_FLAG, NULL, "redraw the table until interrupted"},
-    {"every", 0, QUORUMCTL_OPT_VALUE, "SECS", "--watch: seconds between redraws (1)"},
-    {"count", 0, QUORUMCTL_OPT_VALUE, "N", "--watch: stop after N redraws"},
+    {"every", 0, QUORUMCTL_OPT_VALUE, "SECS", "--watch: seconds between redraws (1)",
+     "watch"},
+    {"count", 0, QUORUMCTL_OPT_VALUE, "N", "--watch: stop after N redraws", "watch"},
     {NULL, 0, 0, NULL, NULL},
 };
 
@@ -379,6 +380,11 @@ static int print_table(struct quorumctl_ctx *ctx)
 int quorumctl_health_status(struct quorumctl_ctx *ctx, const struct quorumctl_args *args)
 {
         char err[200];
+        if (args->npos == 1 && quorumctl_args_has(args, "watch")) {
+                quorumctl_client_error(ctx, "--watch redraws the table of every check: "
+                                            "give no ID");
+                return QUORUMCTL_EXIT_USAGE;
+        }
         if (args->npos == 1) {
                 char *path = check_path(args->pos[0], "/status");
                 json_t *s = NULL;

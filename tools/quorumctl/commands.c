@@ -74,7 +74,7 @@ static const struct quorumctl_opt zone_import_opts[] = {
     {"replace", 0, QUORUMCTL_OPT_FLAG, NULL,
      "also delete the zone's record sets the\nfile lacks (not the apex SOA and NS);\n"
      "asks to confirm deletions"},
-    {"yes", 0, QUORUMCTL_OPT_FLAG, NULL, "confirm --replace's deletions"},
+    {"yes", 0, QUORUMCTL_OPT_FLAG, NULL, "confirm --replace's deletions", "replace"},
     {"dry-run", 0, QUORUMCTL_OPT_FLAG, NULL,
      "print the sets it would create, replace\nand delete, and change nothing"},
     {"chunk-records", 0, QUORUMCTL_OPT_VALUE, "N", "records per request (default 20000)"},
@@ -141,8 +141,9 @@ static const struct quorumctl_opt record_change_opts[] = {
     {"alias-target", 0, QUORUMCTL_OPT_VALUE, "NAME",
      "an alias: answer with NAME's record set\nof this type (no VALUEs)"},
     {"evaluate-target-health", 0, QUORUMCTL_OPT_FLAG, NULL,
-     "alias: healthy only when its target is"},
-    {"alias-zone-id", 0, QUORUMCTL_OPT_VALUE, "ID", "alias: the target's zone id"},
+     "alias: healthy only when its target is", "alias-target"},
+    {"alias-zone-id", 0, QUORUMCTL_OPT_VALUE, "ID", "alias: the target's zone id",
+     "alias-target"},
     {"comment", 0, QUORUMCTL_OPT_VALUE, "TEXT", "comment of the change batch"},
     {NULL, 0, 0, NULL, NULL},
 };
@@ -354,7 +355,7 @@ const struct quorumctl_cmd quorumctl_commands[] = {
      quorumctl_health_set},
     {"healthcheck", "heartbeat", "ID", "call in for a HEARTBEAT check", NULL, 1, 1, NULL,
      quorumctl_health_heartbeat},
-    {"healthcheck", "status", "[ID] [--watch [--every SECS] [--count N]]",
+    {"healthcheck", "status", "[ID | --watch [--every SECS] [--count N]]",
      "show checks by nodes, or one check's votes",
      "Without ID: a table of every check with each node's latest vote (stale\n"
      "votes marked); --watch redraws it until interrupted.  With ID: the\n"
