@@ -41,6 +41,7 @@
 #define TCP_WRITE_QUEUE_MAX (1u << 20)
 #define TCP_BUFFER_MAX      (2 + DNS_TCP_MAX)
 #define TCP_BUFFER_SMALL    512
+#define TCP_BACKLOG         1024
 
 struct dns_tcp_conn {
         uv_tcp_t handle;
@@ -478,6 +479,17 @@ static struct dns_tcp_conn *conn_alloc(void)
 
 static void on_connection(uv_stream_t *listener, int status);
 
+/* Takes the connection libuv holds for the listener into `client`.  When
+ * that fails libuv has closed it but does not watch the listener again
+ * (unix/stream.c: only a uv_accept that worked does); listening again does. */
+static int take(struct dns_tcp_server *s, uv_tcp_t *client)
+{
+        int rc = uv_accept((uv_stream_t *)s->listener, (uv_stream_t *)client);
+        if (rc != 0)
+                (void)uv_listen((uv_stream_t *)s->listener, TCP_BACKLOG, on_connection);
+        return rc;
+}
+
 static void refused_closed(uv_handle_t *handle)
 {
         struct dns_tcp_server *s = handle->data;
@@ -505,7 +517,7 @@ static void refuse(struct dns_tcp_server *s)
         s->refusing = true;
         uv_tcp_init(s->loop, &s->refuse);
         s->refuse.data = s;
-        uv_accept((uv_stream_t *)s->listener, (uv_stream_t *)&s->refuse);
+        (void)take(s, &s->refuse);
         uv_close((uv_handle_t *)&s->refuse, refused_closed);
 }
 
@@ -540,7 +552,7 @@ static void on_connection(uv_stream_t *listener, int status)
         s->allocated++;
         struct sockaddr_storage peer;
         int plen = sizeof(peer);
-        if (uv_accept(listener, (uv_stream_t *)&c->handle) != 0 ||
+        if (take(s, &c->handle) != 0 ||
             uv_tcp_getpeername(&c->handle, (struct sockaddr *)&peer, &plen) != 0) {
                 s->stats.refused++;
                 conn_close(c);
@@ -604,7 +616,8 @@ int dns_tcp_server_start(struct dns_tcp_server *s, uv_loop_t *loop,
                 unsigned flags = addr->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0;
                 rc = uv_tcp_bind(s->listener, addr, flags);
                 if (rc == 0)
-                        rc = uv_listen((uv_stream_t *)s->listener, 1024, on_connection);
+                        rc = uv_listen((uv_stream_t *)s->listener, TCP_BACKLOG,
+                                       on_connection);
         }
         if (rc != 0) {
                 /* The listener is the only handle; it no longer points to s,

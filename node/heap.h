@@ -27,8 +27,8 @@
 #include <uv.h>
 
 /* The allocator in use, for the start-up log and the tests: "jemalloc
- * 5.3.0-0-g54eaed1d8b56b1aa528be3bdd1877e59c56fa90c, thp:always" (its
- * version and huge-page setting) or "glibc malloc". */
+ * 5.3.0-0-g54eaed1d8b56b1aa528be3bdd1877e59c56fa90c, thp:default, huge
+ * pages from 64 MB" (its version and huge-page setting) or "glibc malloc". */
 const char *node_heap_allocator(void);
 
 /*
@@ -39,10 +39,13 @@ const char *node_heap_allocator(void);
  * hash tables (mapped apart from the heap, pmap_flat_huge_pages) go on
  * huge pages unless the kernel's transparent huge pages are off ("never")
  * or the operator said no:
- * - jemalloc: the node sets jemalloc's option thp:always (its extents on
- *   huge pages, also where the kernel gives them only when asked); the
- *   operator's MALLOC_CONF=thp:never keeps jemalloc and the tables on 4 KB
- *   pages.  No exec.
+ * - jemalloc: the node's extent hooks advise jemalloc's extents onto huge
+ *   pages once they add up to 64 MB (also where the kernel gives them only
+ *   when asked), and jemalloc's metadata_thp:auto does the same for its
+ *   own metadata, so that a small node is not made of mostly empty 2 MB
+ *   pages; the operator's MALLOC_CONF=thp:never keeps jemalloc and the
+ *   tables on 4 KB pages, thp:always puts every extent on huge pages from
+ *   the first.  No exec.
  * - glibc: glibc puts its heap on huge pages only when told so at start
  *   (the tunable glibc.malloc.hugetlb in GLIBC_TUNABLES, read before main),
  *   so this re-executes the node with glibc.malloc.hugetlb=1 added to
