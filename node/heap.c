@@ -62,10 +62,11 @@ const char *node_heap_allocator(void)
         static char name[160];
         const char *version = jemalloc_string("version");
         const char *thp = jemalloc_string("opt.thp");
-        snprintf(name, sizeof(name), "jemalloc %s, thp:%s%s",
+        const char *meta = jemalloc_string("opt.metadata_thp");
+        snprintf(name, sizeof(name), "jemalloc %s, thp:%s%s, metadata_thp:%s",
                  version != NULL ? version : "(version unknown)",
-                 thp != NULL ? thp : "(unknown)",
-                 hooked ? ", huge pages from 64 MB" : "");
+                 thp != NULL ? thp : "(unknown)", hooked ? ", huge pages from 64 MB" : "",
+                 meta != NULL ? meta : "(unknown)");
         return name;
 #elif defined(__GLIBC__)
         return "glibc malloc";
@@ -94,8 +95,9 @@ const char *node_heap_allocator(void)
  * creation cost 7-10 % more CPU than with thp:always: BENCHMARKS.md.)
  *
  * The hooks go on arena 0 at start and on every other arena once jemalloc
- * has made it (checked each NODE_HEAP_IDLE_MS by node_heap_tick, so a few
- * MB of a new thread's first second may stay on 4 KB pages): setting
+ * has made it (node_heap_new_arenas: each NODE_HEAP_IDLE_MS in a cluster,
+ * each 10 s on a standalone node, so the first MB of a new thread's arena
+ * may stay on 4 KB pages): setting
  * them on an arena not made yet would make it, with its metadata, and a
  * host of many cores has 4 per core.  The huge arena (for blocks of 8 MB
  * and more) is made and hooked at start.
@@ -134,26 +136,27 @@ static void *extent_alloc(extent_hooks_t *h, void *addr, size_t size, size_t ali
  * trying. */
 static extent_hooks_t huge_when_large;
 
+static bool hooked_arena0; /* jemalloc took the hooks for arena 0 */
+
 static void hook_new_arenas(void)
 {
         extent_hooks_t *mine = &huge_when_large;
-        /* A new epoch: jemalloc's view of which arenas are made is as of
-         * the last one (7 µs here). */
-        uint64_t epoch = 1;
-        if (arenas_left == 0 || mallctl("epoch", NULL, NULL, &epoch, sizeof(epoch)) != 0)
-                return;
-        for (unsigned i = 0; i < narenas; i++) {
+        for (unsigned i = 0; i < narenas && arenas_left > 0; i++) {
                 if (arena_hooked[i])
                         continue;
+                /* Any setting of the arena reads only where it is made
+                 * (creating nothing, unlike the hooks' own name). */
                 char name[64];
-                bool made = false;
-                size_t len = sizeof(made);
-                snprintf(name, sizeof(name), "arena.%u.initialized", i);
-                if (mallctl(name, &made, &len, NULL, 0) != 0 || !made)
+                ssize_t decay;
+                size_t len = sizeof(decay);
+                snprintf(name, sizeof(name), "arena.%u.dirty_decay_ms", i);
+                if (mallctl(name, &decay, &len, NULL, 0) != 0)
                         continue;
                 snprintf(name, sizeof(name), "arena.%u.extent_hooks", i);
                 /* Done either way: a refusal leaves the arena as jemalloc has it. */
-                (void)mallctl(name, NULL, NULL, &mine, sizeof(mine));
+                bool took = mallctl(name, NULL, NULL, &mine, sizeof(mine)) == 0;
+                if (i == 0)
+                        hooked_arena0 = took;
                 arena_hooked[i] = true;
                 arenas_left--;
         }
@@ -165,7 +168,12 @@ static bool hook_arenas(void)
 {
         bool retain = false;
         size_t len = sizeof(narenas), hlen = sizeof(jemalloc_hooks),
-               rlen = sizeof(retain);
+               rlen = sizeof(retain), guard = 0, glen = sizeof(guard);
+        /* Guard pages (the operator's san_guard_*) need jemalloc's own
+         * hooks: it cannot take them off an extent of other hooks. */
+        if ((mallctl("opt.san_guard_large", &guard, &glen, NULL, 0) == 0 && guard != 0) ||
+            (mallctl("opt.san_guard_small", &guard, &glen, NULL, 0) == 0 && guard != 0))
+                return false;
         if (mallctl("arenas.narenas", &narenas, &len, NULL, 0) != 0 || narenas == 0 ||
             mallctl("opt.retain", &retain, &rlen, NULL, 0) != 0 ||
             mallctl("arena.0.extent_hooks", &jemalloc_hooks, &hlen, NULL, 0) != 0)
@@ -191,7 +199,7 @@ static bool hook_arenas(void)
                 free(huge);
         }
         hook_new_arenas();
-        return arena_hooked[0];
+        return hooked_arena0;
 }
 
 void node_heap_huge_pages(char **argv)
@@ -204,6 +212,12 @@ void node_heap_huge_pages(char **argv)
         pmap_flat_huge_pages(huge);
         if (huge && !hooked && thp != NULL && strcmp(thp, "default") == 0)
                 hooked = hook_arenas();
+}
+
+void node_heap_new_arenas(void)
+{
+        if (hooked)
+                hook_new_arenas();
 }
 #else
 /* The value glibc takes for glibc.malloc.hugetlb from a GLIBC_TUNABLES
@@ -274,6 +288,10 @@ void node_heap_huge_pages(char **argv)
         (void)argv;
 #endif
 }
+
+void node_heap_new_arenas(void)
+{
+}
 #endif
 
 void node_heap_load_begin(void)
@@ -343,10 +361,8 @@ void node_heap_tick(uv_loop_t *loop, uint64_t applied, uint64_t now_ms)
 {
         if (now_ms - window_ms < NODE_HEAP_IDLE_MS)
                 return;
-#ifdef QDNS_JEMALLOC
-        if (hooked)
-                hook_new_arenas();
-#endif
+        node_heap_new_arenas();
+
         /* Quiet: fewer than NODE_HEAP_QUIET entries in the last window
          * (health votes and INSYNC marks go on while nothing is written). */
         bool quiet = applied - window_applied < NODE_HEAP_QUIET;

@@ -28,7 +28,8 @@
 
 /* The allocator in use, for the start-up log and the tests: "jemalloc
  * 5.3.0-0-g54eaed1d8b56b1aa528be3bdd1877e59c56fa90c, thp:default, huge
- * pages from 64 MB" (its version and huge-page setting) or "glibc malloc". */
+ * pages from 64 MB, metadata_thp:auto" (its version and huge-page
+ * settings) or "glibc malloc". */
 const char *node_heap_allocator(void);
 
 /*
@@ -43,9 +44,9 @@ const char *node_heap_allocator(void);
  *   pages once they add up to 64 MB (also where the kernel gives them only
  *   when asked), and jemalloc's metadata_thp:auto does the same for its
  *   own metadata, so that a small node is not made of mostly empty 2 MB
- *   pages; the operator's MALLOC_CONF=thp:never keeps jemalloc and the
- *   tables on 4 KB pages, thp:always puts every extent on huge pages from
- *   the first.  No exec.
+ *   pages; the operator's MALLOC_CONF=thp:never,metadata_thp:disabled
+ *   keeps jemalloc and the tables on 4 KB pages, thp:always puts every
+ *   extent on huge pages from the first.  No exec.
  * - glibc: glibc puts its heap on huge pages only when told so at start
  *   (the tunable glibc.malloc.hugetlb in GLIBC_TUNABLES, read before main),
  *   so this re-executes the node with glibc.malloc.hugetlb=1 added to
@@ -58,6 +59,11 @@ const char *node_heap_allocator(void);
  * Call first in main, before any thread, descriptor or output.
  */
 void node_heap_huge_pages(char **argv);
+
+/* jemalloc: puts the node's extent hooks (above) on the arenas jemalloc
+ * made since the last call: node_heap_tick calls it, and a standalone
+ * node's timer.  Nothing on glibc. */
+void node_heap_new_arenas(void);
 
 /* Around loading the zone files of a standalone node at start: glibc keeps
  * the top of its heap through the load's many small frees (a 512 MB trim
