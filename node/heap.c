@@ -80,12 +80,12 @@ const char *node_heap_allocator(void)
  * The heap on huge pages once it is large.  jemalloc's thp:always advises
  * every extent onto huge pages from the first, which costs a small node
  * ~6 MB of RSS (a standalone node with a 10,000-name zone: 20.0 MB against
- * 13.8 MB): each arena's first extents are mostly empty 2 MB pages.  So the
+ * 13.9 MB): each arena's first extents are mostly empty 2 MB pages.  So the
  * node keeps jemalloc's thp at its default and installs extent hooks whose
  * alloc calls jemalloc's own and advises an extent onto huge pages
  * (MADV_HUGEPAGE) once the extents mapped add up to HEAP_HUGE_FROM.  A
  * large heap grows by extents of tens of MB (jemalloc's retained growth),
- * all advised; the first few MB stay on 4 KB pages.  On 4 KB pages a
+ * all advised; the first 64 MB stay on 4 KB pages.  On 4 KB pages a
  * restart at 1,500,000 zones took 48 s, on huge pages 18 s, and a creation
  * cost a fifth more CPU (BENCHMARKS.md).
  *
@@ -96,9 +96,9 @@ const char *node_heap_allocator(void)
  *
  * The hooks go on arena 0 at start and on every other arena once jemalloc
  * has made it (node_heap_new_arenas: each NODE_HEAP_IDLE_MS in a cluster,
- * each 10 s on a standalone node, so the first MB of a new thread's arena
- * may stay on 4 KB pages): setting
- * them on an arena not made yet would make it, with its metadata, and a
+ * each 10 s on every node, so the first MB of a new thread's arena may
+ * stay on 4 KB pages): setting them on an arena not made yet would make
+ * it, with its metadata, and a
  * host of many cores has 4 per core.  The huge arena (for blocks of 8 MB
  * and more) is made and hooked at start.
  */

@@ -61,8 +61,8 @@ const char *node_heap_allocator(void);
 void node_heap_huge_pages(char **argv);
 
 /* jemalloc: puts the node's extent hooks (above) on the arenas jemalloc
- * made since the last call: node_heap_tick calls it, and a standalone
- * node's timer.  Nothing on glibc. */
+ * made since the last call: node_heap_tick calls it, and every node's 10 s
+ * stats timer (main.c).  Nothing on glibc. */
 void node_heap_new_arenas(void);
 
 /* Around loading the zone files of a standalone node at start: glibc keeps

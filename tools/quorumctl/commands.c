@@ -242,8 +242,8 @@ const struct quorumctl_cmd quorumctl_commands[] = {
      "--geoprox-region NAME [--geoprox-bias N], --region NAME (latency) or\n"
      "--cidr-collection ID --cidr-location NAME|*, and optionally\n"
      "--health-check ID;\n"
-     "an alias takes --alias-target NAME [--evaluate-target-health] instead of\n"
-     "VALUEs.",
+     "an alias takes --alias-target NAME [--evaluate-target-health]\n"
+     "[--alias-zone-id ID] instead of VALUEs.",
      3, U, record_change_opts, quorumctl_record_upsert},
     {"record", "create", "ZONE NAME TYPE [--ttl SECS] [--set-id ID] [ROUTING] VALUE...",
      "create a record set (fails if it exists)",
