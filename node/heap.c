@@ -16,12 +16,10 @@
 #elif defined(__GLIBC__)
 #include <malloc.h>
 #endif
-#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -45,8 +43,6 @@ static bool thp_off(void)
 }
 
 #ifdef QDNS_JEMALLOC
-static bool hooked; /* the heap goes on huge pages once large (below) */
-
 /* One of jemalloc's string settings ("version", "opt.thp"), or NULL. */
 static const char *jemalloc_string(const char *name)
 {
@@ -59,14 +55,14 @@ static const char *jemalloc_string(const char *name)
 const char *node_heap_allocator(void)
 {
 #ifdef QDNS_JEMALLOC
-        static char name[160];
+        static char name[128];
+        if (name[0] != '\0')
+                return name;
         const char *version = jemalloc_string("version");
         const char *thp = jemalloc_string("opt.thp");
-        const char *meta = jemalloc_string("opt.metadata_thp");
-        snprintf(name, sizeof(name), "jemalloc %s, thp:%s%s, metadata_thp:%s",
+        snprintf(name, sizeof(name), "jemalloc %s, thp:%s",
                  version != NULL ? version : "(version unknown)",
-                 thp != NULL ? thp : "(unknown)", hooked ? ", huge pages from 64 MB" : "",
-                 meta != NULL ? meta : "(unknown)");
+                 thp != NULL ? thp : "(unknown)");
         return name;
 #elif defined(__GLIBC__)
         return "glibc malloc";
@@ -76,148 +72,19 @@ const char *node_heap_allocator(void)
 }
 
 #ifdef QDNS_JEMALLOC
-/*
- * The heap on huge pages once it is large.  jemalloc's thp:always advises
- * every extent onto huge pages from the first, which costs a small node
- * ~6 MB of RSS (a standalone node with a 10,000-name zone: 20.0 MB against
- * 13.9 MB): each arena's first extents are mostly empty 2 MB pages.  So the
- * node keeps jemalloc's thp at its default and installs extent hooks whose
- * alloc calls jemalloc's own and advises an extent onto huge pages
- * (MADV_HUGEPAGE) once the extents mapped add up to HEAP_HUGE_FROM.  A
- * large heap grows by extents of tens of MB (jemalloc's retained growth),
- * all advised; the first 64 MB stay on 4 KB pages.  On 4 KB pages a
- * restart at 1,500,000 zones took 48 s, on huge pages 18 s, and a creation
- * cost a fifth more CPU (BENCHMARKS.md).
- *
- * jemalloc's own metadata (its radix tree of extents, looked up by every
- * free, among it) goes the same way with its metadata_thp:auto, set here:
- * on huge pages once it has grown past a few blocks.  (Without it, a
- * creation cost 7-10 % more CPU than with thp:always: BENCHMARKS.md.)
- *
- * The hooks go on arena 0 at start and on every other arena once jemalloc
- * has made it (node_heap_new_arenas: each NODE_HEAP_IDLE_MS in a cluster,
- * each 10 s on every node, so the first MB of a new thread's arena may
- * stay on 4 KB pages): setting them on an arena not made yet would make
- * it, with its metadata, and a
- * host of many cores has 4 per core.  The huge arena (for blocks of 8 MB
- * and more) is made and hooked at start.
- */
-#define HEAP_HUGE_FROM ((size_t)64 << 20)
-
-/* jemalloc's settings built into the node (jemalloc reads this symbol at
- * its start; MALLOC_CONF, read after it, overrides). */
-const char *malloc_conf = "metadata_thp:auto";
-
-static extent_hooks_t *jemalloc_hooks; /* jemalloc's own (arena 0's) */
-static size_t mapped;                  /* by extent_alloc (atomic) */
-static unsigned narenas;
-static bool *arena_hooked;   /* [narenas] */
-static unsigned arenas_left; /* not hooked yet */
-
-static void *extent_alloc(extent_hooks_t *h, void *addr, size_t size, size_t alignment,
-                          bool *zero, bool *commit, unsigned arena)
-{
-        (void)h;
-        void *p = jemalloc_hooks->alloc(jemalloc_hooks, addr, size, alignment, zero,
-                                        commit, arena);
-        if (p != NULL &&
-            __atomic_add_fetch(&mapped, size, __ATOMIC_RELAXED) >= HEAP_HUGE_FROM) {
-                int saved = errno; /* a malloc that worked leaves errno alone */
-                (void)madvise(p, size, MADV_HUGEPAGE); /* advice: may be refused */
-                errno = saved;
-        }
-        return p;
-}
-
-/* The node's alloc, and jemalloc's own functions for the rest (they do
- * not use the table they are called with: src/ehooks.c).  jemalloc's dalloc
- * is left out where it retains its extents, as on Linux, where it always
- * fails: a NULL one tells jemalloc so, and it keeps its way of not even
- * trying. */
-static extent_hooks_t huge_when_large;
-
-static bool hooked_arena0; /* jemalloc took the hooks for arena 0 */
-
-static void hook_new_arenas(void)
-{
-        extent_hooks_t *mine = &huge_when_large;
-        for (unsigned i = 0; i < narenas && arenas_left > 0; i++) {
-                if (arena_hooked[i])
-                        continue;
-                /* Any setting of the arena reads only where it is made
-                 * (creating nothing, unlike the hooks' own name). */
-                char name[64];
-                ssize_t decay;
-                size_t len = sizeof(decay);
-                snprintf(name, sizeof(name), "arena.%u.dirty_decay_ms", i);
-                if (mallctl(name, &decay, &len, NULL, 0) != 0)
-                        continue;
-                snprintf(name, sizeof(name), "arena.%u.extent_hooks", i);
-                /* Done either way: a refusal leaves the arena as jemalloc has it. */
-                bool took = mallctl(name, NULL, NULL, &mine, sizeof(mine)) == 0;
-                if (i == 0)
-                        hooked_arena0 = took;
-                arena_hooked[i] = true;
-                arenas_left--;
-        }
-}
-
-/* Reads jemalloc's hooks (arena 0's), builds the node's and puts them on
- * the arenas made so far.  False, and jemalloc as it was, if it refuses. */
-static bool hook_arenas(void)
-{
-        bool retain = false;
-        size_t len = sizeof(narenas), hlen = sizeof(jemalloc_hooks),
-               rlen = sizeof(retain), guard = 0, glen = sizeof(guard);
-        /* Guard pages (the operator's san_guard_*) need jemalloc's own
-         * hooks: it cannot take them off an extent of other hooks. */
-        if ((mallctl("opt.san_guard_large", &guard, &glen, NULL, 0) == 0 && guard != 0) ||
-            (mallctl("opt.san_guard_small", &guard, &glen, NULL, 0) == 0 && guard != 0))
-                return false;
-        if (mallctl("arenas.narenas", &narenas, &len, NULL, 0) != 0 || narenas == 0 ||
-            mallctl("opt.retain", &retain, &rlen, NULL, 0) != 0 ||
-            mallctl("arena.0.extent_hooks", &jemalloc_hooks, &hlen, NULL, 0) != 0)
-                return false;
-        const extent_hooks_t *j = jemalloc_hooks;
-        if (j == NULL || j->alloc == NULL)
-                return false;
-        huge_when_large = *j;
-        huge_when_large.alloc = extent_alloc;
-        if (retain)
-                huge_when_large.dalloc = NULL;
-        arena_hooked = calloc(narenas, sizeof(*arena_hooked));
-        if (arena_hooked == NULL)
-                return false;
-        arenas_left = narenas;
-        /* The huge arena, made now by a block of its size (address space
-         * only), so that it is hooked before a restart's snapshot fills
-         * blocks of hundreds of MB, before the loop's first tick. */
-        size_t oversize = 0, olen = sizeof(oversize);
-        if (mallctl("opt.oversize_threshold", &oversize, &olen, NULL, 0) == 0 &&
-            oversize > 0 && oversize <= HEAP_HUGE_FROM) {
-                void *volatile huge = malloc(oversize);
-                free(huge);
-        }
-        hook_new_arenas();
-        return hooked_arena0;
-}
+/* jemalloc's settings built into the node (jemalloc reads this symbol at its
+ * start; MALLOC_CONF, read after it, overrides): its extents on transparent
+ * huge pages also where the kernel gives them only when asked ("madvise").
+ * On 4 KB pages a restart at 1,500,000 zones took 48 s, on huge pages 18 s,
+ * and a creation cost a fifth more CPU (BENCHMARKS.md). */
+const char *malloc_conf = "thp:always";
 
 void node_heap_huge_pages(char **argv)
 {
         (void)argv;
-        /* jemalloc's thp: "default" (the node's), "always" or "never" (the
-         * operator's MALLOC_CONF) */
+        /* jemalloc's thp: "default", "always" or "never" */
         const char *thp = jemalloc_string("opt.thp");
-        bool huge = !thp_off() && (thp == NULL || strcmp(thp, "never") != 0);
-        pmap_flat_huge_pages(huge);
-        if (huge && !hooked && thp != NULL && strcmp(thp, "default") == 0)
-                hooked = hook_arenas();
-}
-
-void node_heap_new_arenas(void)
-{
-        if (hooked)
-                hook_new_arenas();
+        pmap_flat_huge_pages(!thp_off() && (thp == NULL || strcmp(thp, "never") != 0));
 }
 #else
 /* The value glibc takes for glibc.malloc.hugetlb from a GLIBC_TUNABLES
@@ -288,10 +155,6 @@ void node_heap_huge_pages(char **argv)
         (void)argv;
 #endif
 }
-
-void node_heap_new_arenas(void)
-{
-}
 #endif
 
 void node_heap_load_begin(void)
@@ -361,8 +224,6 @@ void node_heap_tick(uv_loop_t *loop, uint64_t applied, uint64_t now_ms)
 {
         if (now_ms - window_ms < NODE_HEAP_IDLE_MS)
                 return;
-        node_heap_new_arenas();
-
         /* Quiet: fewer than NODE_HEAP_QUIET entries in the last window
          * (health votes and INSYNC marks go on while nothing is written). */
         bool quiet = applied - window_applied < NODE_HEAP_QUIET;

@@ -27,9 +27,8 @@
 #include <uv.h>
 
 /* The allocator in use, for the start-up log and the tests: "jemalloc
- * 5.3.0-0-g54eaed1d8b56b1aa528be3bdd1877e59c56fa90c, thp:default, huge
- * pages from 64 MB, metadata_thp:auto" (its version and huge-page
- * settings) or "glibc malloc". */
+ * 5.3.0-0-g54eaed1d8b56b1aa528be3bdd1877e59c56fa90c, thp:always" (its
+ * version and huge-page setting) or "glibc malloc". */
 const char *node_heap_allocator(void);
 
 /*
@@ -40,13 +39,10 @@ const char *node_heap_allocator(void);
  * hash tables (mapped apart from the heap, pmap_flat_huge_pages) go on
  * huge pages unless the kernel's transparent huge pages are off ("never")
  * or the operator said no:
- * - jemalloc: the node's extent hooks advise jemalloc's extents onto huge
- *   pages once they add up to 64 MB (also where the kernel gives them only
- *   when asked), and jemalloc's metadata_thp:auto does the same for its
- *   own metadata, so that a small node is not made of mostly empty 2 MB
- *   pages; the operator's MALLOC_CONF=thp:never,metadata_thp:disabled
- *   keeps jemalloc and the tables on 4 KB pages, thp:always puts every
- *   extent on huge pages from the first.  No exec.
+ * - jemalloc: the node sets jemalloc's option thp:always (its extents on
+ *   huge pages, also where the kernel gives them only when asked); the
+ *   operator's MALLOC_CONF=thp:never keeps jemalloc and the tables on 4 KB
+ *   pages.  No exec.
  * - glibc: glibc puts its heap on huge pages only when told so at start
  *   (the tunable glibc.malloc.hugetlb in GLIBC_TUNABLES, read before main),
  *   so this re-executes the node with glibc.malloc.hugetlb=1 added to
@@ -59,11 +55,6 @@ const char *node_heap_allocator(void);
  * Call first in main, before any thread, descriptor or output.
  */
 void node_heap_huge_pages(char **argv);
-
-/* jemalloc: puts the node's extent hooks (above) on the arenas jemalloc
- * made since the last call: node_heap_tick calls it, and every node's 10 s
- * stats timer (main.c).  Nothing on glibc. */
-void node_heap_new_arenas(void);
 
 /* Around loading the zone files of a standalone node at start: glibc keeps
  * the top of its heap through the load's many small frees (a 512 MB trim

@@ -217,7 +217,6 @@ static void on_stats_timer(uv_timer_t *timer)
         dns_totals(node, &t);
         if (node_dns_stats_limits_changed(&t, &node->logged))
                 log_dns_limits(node, false);
-        node_heap_new_arenas(); /* a cluster node's tick does it too */
 }
 
 static void server_closed_tcp(struct dns_tcp_server *s)

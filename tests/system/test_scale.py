@@ -460,38 +460,13 @@ def anon_flags(pid):
     return mapping_flags(pid, lambda name: name is None)
 
 
-def test_a_large_heap_goes_on_huge_pages(tmp_path, monkeypatch):
-    """Past 64 MB of heap, jemalloc's new extents are advised onto huge pages
-    (a standalone node serving a zone of 600,000 names, about 95 MB), where
-    the kernel gives them only when asked ("madvise")."""
-    if "[madvise]" not in open("/sys/kernel/mm/transparent_hugepage/enabled").read():
-        pytest.skip("the kernel's transparent huge pages are not in madvise mode here")
-    monkeypatch.delenv("MALLOC_CONF", raising=False)
-    zone = tmp_path / "big.zone"
-    with open(zone, "w") as f:
-        f.write("$ORIGIN big.test.\n$TTL 300\n@ SOA ns1 host 1 3600 600 86400 300\n"
-                "@ NS ns1\nns1 A 127.0.0.1\n")
-        f.writelines(f"h{i} A 127.{i >> 16}.{i >> 8 & 255}.{i & 255}\n"
-                     for i in range(600000))
-    srv = start_quorumdns(tmp_path / "node", zones={"big.test.": zone}, ipv6=False,
-                          probe_zone="big.test.")
-    try:
-        if "heap: jemalloc" not in srv.log():
-            pytest.skip("a build on glibc's malloc (test_the_heap_is_jemalloc_or_glibc...)")
-        huge = [f for f in anon_flags(srv.proc.pid) if "hg" in f]
-        assert huge, "no anonymous mapping of jemalloc's is marked for huge pages"
-    finally:
-        assert srv.stop() == 0
-
-
 @pytest.mark.parametrize("given", [None, "glibc.malloc.arena_max=2", "glibc.malloc.hugetlb=0"])
 def test_the_heap_is_jemalloc_or_glibc_on_huge_pages(tmp_path, monkeypatch, given):
     """At a million zones glibc's malloc made every creation cost more as the
     catalog grew, jemalloc did not (BENCHMARKS.md): a normal build's node runs
-    on jemalloc with its default thp and the node's extent hooks (its heap
-    on transparent huge pages once it holds 64 MB: a small node like this
-    one has no anonymous mapping marked "hg"), says so in its log, and does
-    not execute itself again (no GLIBC_TUNABLES of its own).  A build on glibc's malloc (the ASan
+    on jemalloc with its own thp:always (its heap on transparent huge pages,
+    mappings marked "hg"), says so in its log, and does not execute itself
+    again (no GLIBC_TUNABLES of its own).  A build on glibc's malloc (the ASan
     build, or -DQDNS_JEMALLOC=OFF) re-executes itself with glibc's heap on
     huge pages, also when other tunables are set; an operator's
     glibc.malloc.hugetlb is left as it is.  Either way the node runs as the
@@ -516,14 +491,13 @@ def test_the_heap_is_jemalloc_or_glibc_on_huge_pages(tmp_path, monkeypatch, give
         environ = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
         tunables = [e for e in environ if e.startswith(b"GLIBC_TUNABLES=")]
         if "heap: jemalloc" in srv.log():
-            assert "heap: jemalloc 5." in srv.log(), srv.log()
-            assert ", thp:default, huge pages from 64 MB" in srv.log(), srv.log()
+            assert "heap: jemalloc 5." in srv.log() and ", thp:always" in srv.log(), srv.log()
             assert "libjemalloc.so" in open(f"/proc/{pid}/maps").read()
             if given is None:
                 assert tunables == [], tunables
             if madvise:  # where THP is "always", nothing needs the mark
                 huge = [f for f in anon_flags(pid) if "hg" in f]
-                assert not huge, f"a small node's heap is marked for huge pages: {huge}"
+                assert huge, "no anonymous mapping of jemalloc's is marked for huge pages"
         else:
             assert "heap: glibc malloc" in srv.log(), srv.log()
             if given is None:

@@ -12,11 +12,9 @@
  * GLIBC_TUNABLES: the last valid value of that exact name), or the mark of
  * its own exec, a 4 MB flat table is advised onto huge pages ("hg" in
  * /proc/self/smaps); after any other setting it is not.  With jemalloc
- * (the normal build, run twice by ctest): jemalloc runs with its default
- * thp and the node's extent hooks, which put the heap on huge pages once
- * 64 MB of it are mapped (blocks allocated past that are on mappings marked
- * "hg"), and the tables are on huge pages, unless the operator's
- * MALLOC_CONF=thp:never (the second run) overrides both.
+ * (the normal build, run twice by ctest): jemalloc runs with the node's
+ * own thp:always, and the tables are on huge pages, unless the operator's
+ * MALLOC_CONF=thp:never (the second run) overrides it.
  * (The exec itself is tested on a real node, tests/system/test_scale.py.)
  */
 #include <setjmp.h>
@@ -30,9 +28,6 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#ifdef QDNS_JEMALLOC
-#include <jemalloc/jemalloc.h>
-#endif
 #include <uv.h>
 
 #include "common/pmap.h"
@@ -94,59 +89,6 @@ static bool big_table_huge(void)
         return strstr(flags, " hg") != NULL;
 }
 
-/* Whether a block of the heap is on a mapping advised onto huge pages
- * before `most` bytes were allocated in blocks of `block` bytes (never
- * touched, so only address space). */
-static bool heap_huge_after(size_t most, size_t block)
-{
-        size_t n = most / block, made = 0;
-        void **blocks = calloc(n, sizeof(*blocks));
-        assert_non_null(blocks);
-        bool huge = false;
-        char flags[512];
-        while (!huge && made < n) {
-                blocks[made] = malloc(block);
-                assert_non_null(blocks[made]);
-                assert_true(smaps_flags(blocks[made], flags, sizeof(flags)));
-                huge = strstr(flags, " hg") != NULL;
-                made++;
-        }
-        for (size_t i = 0; i < made; i++)
-                free(blocks[i]);
-        free(blocks);
-        return huge;
-}
-
-#ifdef QDNS_JEMALLOC
-/* An arena jemalloc makes after the start (this thread bound to the last
- * automatic one, which nothing has used) is on 4 KB pages until the next
- * tick puts the node's hooks on it; then its new extents are advised. */
-static void arena_made_later_is_hooked_at_a_tick(void)
-{
-        unsigned narenas = 0, bound = 0, was = 0;
-        size_t len = sizeof(narenas), wlen = sizeof(was);
-        assert_int_equal(mallctl("arenas.narenas", &narenas, &len, NULL, 0), 0);
-        uint64_t epoch = 1;
-        assert_int_equal(mallctl("epoch", NULL, NULL, &epoch, sizeof(epoch)), 0);
-        bound = narenas - 2; /* the last is the huge arena */
-        char name[64];
-        bool made = true;
-        len = sizeof(made);
-        snprintf(name, sizeof(name), "arena.%u.initialized", bound);
-        assert_int_equal(mallctl(name, &made, &len, NULL, 0), 0);
-        if (bound == 0 || made)
-                skip(); /* no arena left to make here (one core, or all in use) */
-        assert_int_equal(mallctl("thread.arena", &was, &wlen, &bound, sizeof(bound)), 0);
-        assert_false(heap_huge_after(256 << 20, 4 << 20));
-        uv_loop_t loop;
-        assert_int_equal(uv_loop_init(&loop), 0);
-        tick(&loop, 0);
-        assert_int_equal(uv_loop_close(&loop), 0);
-        assert_true(heap_huge_after(1 << 30, 4 << 20));
-        assert_int_equal(mallctl("thread.arena", NULL, NULL, &was, sizeof(was)), 0);
-}
-#endif
-
 static char *saved_tunables;
 
 static int restore_environment(void **state)
@@ -179,24 +121,14 @@ static void big_tables_follow_the_heap(void **state)
         if (strncmp(node_heap_allocator(), "jemalloc ", 9) == 0) {
                 const char *conf = getenv("MALLOC_CONF");
                 bool huge = conf == NULL || strstr(conf, "thp:never") == NULL;
+                /* The node's own setting, read by jemalloc at its start. */
+                if (conf == NULL)
+                        assert_non_null(strstr(node_heap_allocator(), ", thp:always"));
                 pmap_flat_huge_pages(!huge); /* the call must set it */
                 node_heap_huge_pages(argv);
                 if (big_table_huge() != huge)
                         fail_msg("jemalloc, MALLOC_CONF=%s: big tables %s huge pages",
                                  conf != NULL ? conf : "", huge ? "not on" : "on");
-                /* The node's own setting: jemalloc's default, and its extents
-                 * advised onto huge pages once they add up to 64 MB. */
-                if (conf == NULL)
-                        assert_non_null(strstr(node_heap_allocator(),
-                                               ", thp:default, huge pages from 64 MB"));
-                assert_int_equal(heap_huge_after(1 << 30, 4 << 20), huge);
-                /* jemalloc's huge arena (blocks of 8 MB and more) is made and
-                 * hooked by node_heap_huge_pages. */
-                assert_int_equal(heap_huge_after(1 << 30, 16 << 20), huge);
-#ifdef QDNS_JEMALLOC
-                if (huge)
-                        arena_made_later_is_hooked_at_a_tick();
-#endif
                 return;
         }
         const char *was = getenv("GLIBC_TUNABLES");
