@@ -154,7 +154,7 @@ static bool same_change(const void *item, const void *key)
  * key to its route, zone and body that way).  Ids are found by KEY alone, so
  * a key reused for another request is seen, and refused.
  */
-static size_t request_key_len(const char *id)
+size_t cs_request_key_len(const char *id)
 {
         const char *nl = strchr(id, '\n');
         return nl ? (size_t)(nl - id) : strlen(id);
@@ -162,14 +162,14 @@ static size_t request_key_len(const char *id)
 
 uint64_t request_key_hash(const char *id)
 {
-        return hash_bytes(id, request_key_len(id), 0x737472);
+        return hash_bytes(id, cs_request_key_len(id), 0x737472);
 }
 
 bool request_id_match(const void *item, const void *key)
 {
         const char *a = ((const struct cs_change *)item)->request_id, *b = key;
-        size_t n = request_key_len(a);
-        return n == request_key_len(b) && memcmp(a, b, n) == 0;
+        size_t n = cs_request_key_len(a);
+        return n == cs_request_key_len(b) && memcmp(a, b, n) == 0;
 }
 
 bool change_seen(struct cs_state *st, const struct cs_ctx *ctx, struct cs_result *res)
@@ -185,7 +185,7 @@ bool change_seen(struct cs_state *st, const struct cs_ctx *ctx, struct cs_result
                 result_fail(res, -EKEYREJECTED,
                             "Idempotency-Key %.*s was used for another request (change "
                             "%s): a reused key must come with the same request",
-                            (int)request_key_len(ctx->request_id), ctx->request_id,
+                            (int)cs_request_key_len(ctx->request_id), ctx->request_id,
                             c->id);
                 return true;
         }
@@ -194,7 +194,7 @@ bool change_seen(struct cs_state *st, const struct cs_ctx *ctx, struct cs_result
         snprintf(res->change_id, sizeof(res->change_id), "%s", c->id);
         snprintf(res->message, sizeof(res->message),
                  "request %.*s was applied as change %s",
-                 (int)request_key_len(ctx->request_id), ctx->request_id, c->id);
+                 (int)cs_request_key_len(ctx->request_id), ctx->request_id, c->id);
         return true;
 }
 

@@ -47,6 +47,42 @@ void cs_mp_pack_health_config(msgpack_packer *pk, const struct health_check_conf
         msgpack_pack_uint32(pk, c->heartbeat_ttl);
 }
 
+/* A packer's sink that remembers a failed write. */
+struct config_sink {
+        msgpack_sbuffer sb;
+        bool failed;
+};
+
+static int config_sink_write(void *data, const char *buf, size_t len)
+{
+        struct config_sink *sink = data;
+        if (msgpack_sbuffer_write(&sink->sb, buf, len) != 0)
+                sink->failed = true;
+        return 0;
+}
+
+static void config_pack(struct config_sink *sink, const struct health_check_config *c)
+{
+        msgpack_packer pk;
+        msgpack_sbuffer_init(&sink->sb);
+        sink->failed = false;
+        msgpack_packer_init(&pk, sink, config_sink_write);
+        cs_mp_pack_health_config(&pk, c);
+}
+
+bool cs_health_config_same(const struct health_check_config *a,
+                           const struct health_check_config *b)
+{
+        struct config_sink sa, sb;
+        config_pack(&sa, a);
+        config_pack(&sb, b);
+        bool same = !sa.failed && !sb.failed && sa.sb.size == sb.sb.size &&
+                    memcmp(sa.sb.data, sb.sb.data, sa.sb.size) == 0;
+        msgpack_sbuffer_destroy(&sa.sb);
+        msgpack_sbuffer_destroy(&sb.sb);
+        return same;
+}
+
 int cs_mp_health_config(const msgpack_object *o, msgpack_zone *zone,
                         struct health_check_config *c)
 {

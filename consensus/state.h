@@ -611,6 +611,11 @@ int cs_zone_foreach_rrset(const struct cs_zone *zone,
 const struct cs_change *cs_state_change_get(const struct cs_state *st, const char *id);
 const struct cs_change *cs_state_change_by_request(const struct cs_state *st,
                                                    const char *request_id);
+/* The idempotency key of a request id: its length up to the "\n" of the
+ * fingerprint (the whole id when it has none).  Change records are found by
+ * it, and so are objects whose id the API derives from their create
+ * request (health checks, CIDR collections). */
+size_t cs_request_key_len(const char *request_id);
 enum cs_change_status cs_state_change_status(const struct cs_state *st,
                                              const struct cs_change *change);
 /* The i-th oldest change record kept, i < cs_state_change_count(). */

@@ -301,7 +301,28 @@ struct cidr_wait {
         char id[CS_CIDR_ID_MAXLEN + 1];
         int success; /* 200 or 201 */
         bool deleted;
+        /* A create: its name, to tell a retry that raced the first request
+         * to the leader (the same) from a reused key (another). */
+        char name[CS_CIDR_NAME_MAXLEN + 1];
 };
+
+/* A create whose id (its Idempotency-Key's) names a collection that exists:
+ * the same name is a retry, answered 200 with the collection it made;
+ * another is the key reused, refused as every route refuses it. */
+static void reply_known(struct node_http_request *r,
+                        const struct cs_cidr_collection *known, const char *name)
+{
+        if (strcmp(known->name, name) == 0) {
+                node_http_reply_json(
+                    r, 200, json_pack("{s:o}", "cidr_collection", summary_json(known)));
+                return;
+        }
+        node_http_reply_error(
+            r, 409, "IdempotencyKeyMismatch", "Idempotency-Key",
+            "the Idempotency-Key made CIDR collection %s (%s): a reused "
+            "key must come with the same request",
+            known->id, known->name);
+}
 
 static void reply_failure(struct cidr_wait *w, int status, const struct cs_result *res)
 {
@@ -361,7 +382,11 @@ static void reply_failure(struct cidr_wait *w, int status, const struct cs_resul
 static void on_applied(void *ctx, int status, const struct cs_result *res)
 {
         struct cidr_wait *w = ctx;
-        if (status != 0 || res == NULL || res->status != 0) {
+        const struct cs_cidr_collection *known =
+            w->name[0] ? cs_state_cidr_get(&w->api->cluster->state, w->id) : NULL;
+        if (status == 0 && res != NULL && res->status == -EEXIST && known != NULL) {
+                reply_known(w->r, known, w->name);
+        } else if (status != 0 || res == NULL || res->status != 0) {
                 reply_failure(w, status, res);
         } else if (w->deleted) {
                 node_http_reply_json(w->r, 200, json_pack("{s:s}", "deleted", w->id));
@@ -380,6 +405,7 @@ static void on_applied(void *ctx, int status, const struct cs_result *res)
 static void propose(struct node_api *api, struct node_http_request *r,
                     struct cs_command *cmd, const char *id, int success, bool deleted)
 {
+        const char *name = cmd->type == CS_CMD_CIDR_CREATE ? cmd->u.cidr_create.name : "";
         struct cidr_wait *w = calloc(1, sizeof(*w));
         if (w == NULL) {
                 node_http_reply_error(r, 500, "Internal", NULL, "out of memory");
@@ -390,18 +416,23 @@ static void propose(struct node_api *api, struct node_http_request *r,
         snprintf(w->id, sizeof(w->id), "%s", id);
         w->success = success;
         w->deleted = deleted;
+        snprintf(w->name, sizeof(w->name), "%s", name);
         node_http_hold(r);
         node_cluster_propose(api->cluster, cmd, on_applied, w);
 }
 
-/* A collection id from the request id: 128 bits of two FNV-1a hashes in
- * the 8-4-4-4-12 form of Route 53's ids. */
+/* A collection id from the request id's Idempotency-Key (all of a random
+ * id): 128 bits of two FNV-1a hashes in the 8-4-4-4-12 form of Route 53's
+ * ids.  A create sent again with its key names the same collection,
+ * whatever its body. */
 static void id_of_request(const char *rid, char out[CS_CIDR_ID_MAXLEN + 1])
 {
         uint64_t a = 0xcbf29ce484222325ull, b = 0x84222325cbf29ce4ull;
-        for (const unsigned char *p = (const unsigned char *)rid; *p; p++) {
-                a = (a ^ *p) * 0x100000001b3ull;
-                b = (b ^ *p ^ 0x5a) * 0x100000001b3ull;
+        size_t n = cs_request_key_len(rid);
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char)rid[i];
+                a = (a ^ c) * 0x100000001b3ull;
+                b = (b ^ c ^ 0x5a) * 0x100000001b3ull;
         }
         snprintf(out, CS_CIDR_ID_MAXLEN + 1,
                  "%08" PRIx32 "-%04" PRIx32 "-%04" PRIx32 "-%04" PRIx32 "-%012" PRIx64,
@@ -447,9 +478,8 @@ void node_api_cidr_create(struct node_http_request *r, void *ctx)
         id_of_request(rid, id);
         const struct cs_cidr_collection *known =
             cs_state_cidr_get(&api->cluster->state, id);
-        if (known != NULL) { /* a retried create */
-                node_http_reply_json(
-                    r, 200, json_pack("{s:o}", "cidr_collection", summary_json(known)));
+        if (known != NULL) {
+                reply_known(r, known, name);
                 return;
         }
         struct cs_command cmd = {.type = CS_CMD_CIDR_CREATE};

@@ -404,15 +404,39 @@ struct hc_wait {
         uint64_t id;
         int created; /* 201 with the check */
         bool with_check;
+        /* A create: its definition, to tell a retry that raced the first
+         * request to the leader (the same) from a reused key (another). */
+        struct health_check_config *cfg;
 };
+
+/* A create whose id (its Idempotency-Key's) names a check that exists: the
+ * same definition is a retry, answered 200 with the check it made; another
+ * is the key reused, refused as every route refuses it. */
+static void reply_known(struct node_http_request *r, const struct cs_health_check *known,
+                        const struct health_check_config *cfg)
+{
+        char text[CS_HEALTH_ID_TEXT];
+        if (cs_health_config_same(&known->cfg, cfg)) {
+                node_http_reply_json(
+                    r, 200, json_pack("{s:o}", "healthcheck", check_json(known)));
+                return;
+        }
+        cs_health_id_text(known->id, text);
+        node_http_reply_error(r, 409, "IdempotencyKeyMismatch", "Idempotency-Key",
+                              "the Idempotency-Key made health check %s with another "
+                              "definition: a reused key must come with the same request",
+                              text);
+}
 
 static void on_applied(void *ctx, int status, const struct cs_result *res)
 {
         struct hc_wait *w = ctx;
-        bool again = status == 0 && res != NULL && res->status == -EEXIST && w->created;
-        if (again) /* a retried create: the check it made */
-                w->created = 0;
-        if (!again && (status != 0 || res == NULL || res->status != 0)) {
+        const struct cs_health_check *c =
+            cs_state_health_get(&w->api->cluster->state, w->id);
+        if (status == 0 && res != NULL && res->status == -EEXIST && w->cfg != NULL &&
+            c != NULL) {
+                reply_known(w->r, c, w->cfg);
+        } else if (status != 0 || res == NULL || res->status != 0) {
                 if (status == 0 && res != NULL && res->status == -EBUSY) {
                         node_http_reply_error(w->r, 409, "HealthCheckInUse", "id", "%s",
                                               res->message);
@@ -429,8 +453,6 @@ static void on_applied(void *ctx, int status, const struct cs_result *res)
                         node_api_reply_result(w->r, status, res);
                 }
         } else {
-                const struct cs_health_check *c =
-                    cs_state_health_get(&w->api->cluster->state, w->id);
                 json_t *out = json_object();
                 if (c != NULL && w->with_check)
                         json_object_set_new(out, "healthcheck", check_json(c));
@@ -439,63 +461,66 @@ static void on_applied(void *ctx, int status, const struct cs_result *res)
                 node_http_reply_json(w->r, w->created ? 201 : 200, out);
         }
         node_http_release(w->r);
+        if (w->cfg != NULL)
+                health_check_config_free(w->cfg);
+        free(w->cfg);
         free(w);
 }
 
+/* cfg: a create's definition (copied), else NULL. */
 static void propose(struct node_api *api, struct node_http_request *r,
-                    struct cs_command *cmd, uint64_t id, bool created, bool with_check)
+                    struct cs_command *cmd, uint64_t id, bool created, bool with_check,
+                    const struct health_check_config *cfg)
 {
         struct hc_wait *w = calloc(1, sizeof(*w));
-        if (w == NULL) {
+        struct health_check_config *copy = cfg ? malloc(sizeof(*copy)) : NULL;
+        if (w == NULL ||
+            (cfg != NULL && (copy == NULL || health_check_config_copy(copy, cfg) != 0))) {
+                free(w);
+                free(copy);
                 node_http_reply_error(r, 500, "Internal", NULL, "out of memory");
                 return;
         }
-        *w = (struct hc_wait){
-            .r = r, .api = api, .id = id, .created = created, .with_check = with_check};
+        *w = (struct hc_wait){.r = r,
+                              .api = api,
+                              .id = id,
+                              .created = created,
+                              .with_check = with_check,
+                              .cfg = copy};
         node_http_hold(r);
         node_cluster_propose(api->cluster, cmd, on_applied, w);
 }
 
-/* FNV-1a of the request id, never 0. */
+/* FNV-1a of the request id's Idempotency-Key (all of a random id), never 0:
+ * a create sent again with its key (by the client, or by a follower whose
+ * relay lost the leader) names the same check, whatever its body. */
 static uint64_t id_of_request(const char *rid)
 {
         uint64_t h = 0xcbf29ce484222325ull;
-        for (const unsigned char *p = (const unsigned char *)rid; *p; p++)
-                h = (h ^ *p) * 0x100000001b3ull;
+        size_t n = cs_request_key_len(rid);
+        for (size_t i = 0; i < n; i++)
+                h = (h ^ (unsigned char)rid[i]) * 0x100000001b3ull;
         return h ? h : 1;
 }
 
 static void put_check(struct node_http_request *r, struct node_api *api, bool create)
 {
         uint64_t id = 0;
+        char rid[CS_REQUEST_ID_MAXLEN + 1];
         /* Writes are judged by the leader: a follower may not have applied
          * the check's creation yet. */
         if (node_api_forward_if_follower(api, r))
                 return;
         if (!create && check_param(api, r, &id) == NULL)
                 return;
+        if (create) {
+                if (node_api_request_id(r, rid, sizeof(rid)) != 0)
+                        return;
+                id = id_of_request(rid);
+        }
         json_t *body = node_http_body_json(r);
         if (body == NULL)
                 return;
-        if (create) {
-                /* The id follows from the request id: a create retried with
-                 * its Idempotency-Key (by the client, or by a follower whose
-                 * relay lost the leader) names the same check again. */
-                char rid[CS_REQUEST_ID_MAXLEN + 1];
-                if (node_api_request_id(r, rid, sizeof(rid)) != 0) {
-                        json_decref(body);
-                        return;
-                }
-                id = id_of_request(rid);
-                const struct cs_health_check *known =
-                    cs_state_health_get(&api->cluster->state, id);
-                if (known != NULL) {
-                        json_decref(body);
-                        node_http_reply_json(
-                            r, 200, json_pack("{s:o}", "healthcheck", check_json(known)));
-                        return;
-                }
-        }
         struct api_errors errs;
         struct health_check_config cfg;
         api_errors_init(&errs);
@@ -508,10 +533,17 @@ static void put_check(struct node_http_request *r, struct node_api *api, bool cr
                 return;
         }
         json_decref(errs.list);
-        struct cs_command cmd = {.type = CS_CMD_HEALTH_PUT};
-        cmd.u.health_put =
-            (struct cs_health_put){.id = id, .create = create, .cfg = &cfg};
-        propose(api, r, &cmd, id, create, true); /* encoded at once: cfg can go */
+        const struct cs_health_check *known =
+            create ? cs_state_health_get(&api->cluster->state, id) : NULL;
+        if (known != NULL) {
+                reply_known(r, known, &cfg);
+        } else {
+                struct cs_command cmd = {.type = CS_CMD_HEALTH_PUT};
+                cmd.u.health_put =
+                    (struct cs_health_put){.id = id, .create = create, .cfg = &cfg};
+                /* encoded at once: cfg can go */
+                propose(api, r, &cmd, id, create, true, create ? &cfg : NULL);
+        }
         health_check_config_free(&cfg);
 }
 
@@ -532,7 +564,7 @@ void node_api_healthcheck_delete(struct node_http_request *r, void *ctx)
         if (node_api_forward_if_follower(api, r) || check_param(api, r, &id) == NULL)
                 return;
         struct cs_command cmd = {.type = CS_CMD_HEALTH_DELETE, .u.health_id = id};
-        propose(api, r, &cmd, id, false, false);
+        propose(api, r, &cmd, id, false, false, NULL);
 }
 
 void node_api_healthcheck_manual(struct node_http_request *r, void *ctx)
@@ -566,7 +598,7 @@ void node_api_healthcheck_manual(struct node_http_request *r, void *ctx)
         struct cs_command cmd = {.type = CS_CMD_HEALTH_MANUAL};
         cmd.u.health_manual.id = id;
         cmd.u.health_manual.healthy = healthy;
-        propose(api, r, &cmd, id, false, false);
+        propose(api, r, &cmd, id, false, false, NULL);
 }
 
 void node_api_healthcheck_heartbeat(struct node_http_request *r, void *ctx)
@@ -587,7 +619,7 @@ void node_api_healthcheck_heartbeat(struct node_http_request *r, void *ctx)
                 return;
         }
         struct cs_command cmd = {.type = CS_CMD_HEALTH_HEARTBEAT, .u.health_id = id};
-        propose(api, r, &cmd, id, false, false);
+        propose(api, r, &cmd, id, false, false, NULL);
 }
 
 /* A follower's votes (node/health.c): proposed as that node's VOTES. */
@@ -621,7 +653,7 @@ void node_api_healthcheck_votes(struct node_http_request *r, void *ctx)
                 return;
         }
         struct cs_command cmd = {.type = CS_CMD_HEALTH_VOTES, .u.health_votes = votes};
-        propose(api, r, &cmd, 0, false, false);
+        propose(api, r, &cmd, 0, false, false, NULL);
         json_decref(body);
         free(list);
 }

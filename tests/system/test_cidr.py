@@ -204,6 +204,45 @@ def test_errors_name_their_fields(cidr):
     assert r.json["cidr_collection"]["version"] == 5, r
 
 
+def test_a_create_key_names_one_collection(cidr):
+    """The collection's id follows from the create's Idempotency-Key: sent
+    again, the same body answers 200 with the collection; another body is
+    the key reused, 409 IdempotencyKeyMismatch, and makes nothing -- also
+    when both race to the leader through the two followers."""
+    leader = cidr.leader()
+    f1, f2 = cidr.followers()
+
+    def create(node, name, key):
+        return node.post("/v1/cidrcollections", {"name": name},
+                         headers={"Idempotency-Key": key}, timeout=10)
+
+    first = create(leader, "retried", "cidr-once")
+    again = create(f1, "retried", "cidr-once")
+    assert first.status == 201 and again.status == 200, (first, again)
+    assert first.json["cidr_collection"]["id"] == again.json["cidr_collection"]["id"]
+    other = create(leader, "another", "cidr-once")
+    assert other.status == 409, other
+    assert other.json["error"]["code"] == "IdempotencyKeyMismatch", other
+    assert other.json["error"]["field"] == "Idempotency-Key", other
+    # Racing: the same body twice is one collection; two bodies are one
+    # collection and a refusal.
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        same = list(pool.map(lambda n: create(n, "raced", "cidr-race"), (f1, f2)))
+        mixed = list(pool.map(lambda a: create(a[0], a[1], "cidr-mixed"),
+                              ((f1, "mixed-a"), (f2, "mixed-b"))))
+    assert sorted(r.status for r in same) in ([200, 201], [201, 201]), same
+    assert len({r.json["cidr_collection"]["id"] for r in same}) == 1, same
+    assert sorted(r.status for r in mixed) == [201, 409], mixed
+    assert [r.json["error"]["code"] for r in mixed if r.status == 409] == [
+        "IdempotencyKeyMismatch"], mixed
+    cidr.wait_applied()
+    for node in cidr.running():
+        names = sorted(c["name"] for c in
+                       node.get("/v1/cidrcollections").json["cidr_collections"])
+        assert names.count("another") == 0 and names.count("raced") == 1, names
+        assert len([n for n in names if n.startswith("mixed-")]) == 1, names
+
+
 def test_unhealthy_set_gives_way_to_the_default_and_all_down_fail_open(cidr):
     leader = cidr.leader()
     coll = cidr.coll

@@ -612,6 +612,42 @@ def test_api_validation_names_fields(cluster):
     again = n.post("/v1/healthchecks", body, headers={"Idempotency-Key": "hc-once"}, timeout=10)
     assert first.status == 201 and again.status == 200, (first, again)
     assert first.json["healthcheck"]["id"] == again.json["healthcheck"]["id"]
+    # The key with another definition is refused and makes no check, also
+    # when the two race to the leader through the two followers.
+    cluster.wait_applied()
+    before = {c["id"] for c in n.get("/v1/healthchecks").json["healthchecks"]}
+    other = n.post("/v1/healthchecks", {"type": "MANUAL", "inverted": True},
+                   headers={"Idempotency-Key": "hc-once"}, timeout=10)
+    assert other.status == 409, other
+    assert other.json["error"]["code"] == "IdempotencyKeyMismatch", other
+    assert other.json["error"]["field"] == "Idempotency-Key", other
+    results = {}
+
+    def create(node, body, key, slot):
+        results[slot] = node.post("/v1/healthchecks", body, headers={"Idempotency-Key": key},
+                                  timeout=10)
+
+    f1, f2 = cluster.followers()
+    for runs in ([(f1, body, "hc-race", 0), (f2, body, "hc-race", 1)],
+                 [(f1, body, "hc-mixed", 2), (f2, {"type": "MANUAL", "disabled": True},
+                                              "hc-mixed", 3)]):
+        threads = [threading.Thread(target=create, args=a) for a in runs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    same, mixed = [results[0], results[1]], [results[2], results[3]]
+    assert sorted(r.status for r in same) in ([200, 201], [201, 201]), same
+    assert len({r.json["healthcheck"]["id"] for r in same}) == 1, same
+    assert sorted(r.status for r in mixed) == [201, 409], mixed
+    assert [r.json["error"]["code"] for r in mixed if r.status == 409] == [
+        "IdempotencyKeyMismatch"], mixed
+    cluster.wait_applied()
+    made = {same[0].json["healthcheck"]["id"]} | {
+        r.json["healthcheck"]["id"] for r in mixed if r.status == 201}
+    for node in cluster.running():
+        listed = {c["id"] for c in node.get("/v1/healthchecks").json["healthchecks"]}
+        assert listed - before == made, (node, listed - before, made)
     # Listing, reading, updating.
     hc = create_check(n, type="TCP", port=9, resource_path=None, search_string=None)
     cluster.wait_applied()
