@@ -103,10 +103,10 @@ struct cs_health_put {
 };
 
 /* Whether two definitions are alike in every field that replicates
- * (compared in their encoded form, consensus/health_codec.c; false also
- * when encoding runs out of memory). */
-bool cs_health_config_same(const struct health_check_config *a,
-                           const struct health_check_config *b);
+ * (compared in their encoded form, consensus/health_codec.c): 1 or 0, or
+ * -ENOMEM. */
+int cs_health_config_same(const struct health_check_config *a,
+                          const struct health_check_config *b);
 void cs_health_table_fini(struct cs_health_table *t);
 void cs_state_set_health_observer(struct cs_state *st,
                                   const struct cs_health_observer *obs);

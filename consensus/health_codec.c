@@ -70,14 +70,16 @@ static void config_pack(struct config_sink *sink, const struct health_check_conf
         cs_mp_pack_health_config(&pk, c);
 }
 
-bool cs_health_config_same(const struct health_check_config *a,
-                           const struct health_check_config *b)
+int cs_health_config_same(const struct health_check_config *a,
+                          const struct health_check_config *b)
 {
         struct config_sink sa, sb;
         config_pack(&sa, a);
         config_pack(&sb, b);
-        bool same = !sa.failed && !sb.failed && sa.sb.size == sb.sb.size &&
-                    memcmp(sa.sb.data, sb.sb.data, sa.sb.size) == 0;
+        int same = sa.failed || sb.failed
+                       ? -ENOMEM
+                       : sa.sb.size == sb.sb.size &&
+                             memcmp(sa.sb.data, sb.sb.data, sa.sb.size) == 0;
         msgpack_sbuffer_destroy(&sa.sb);
         msgpack_sbuffer_destroy(&sb.sb);
         return same;

@@ -163,8 +163,8 @@ void node_health_config_parse(json_t *body, struct health_check_config *cfg,
                                 else if (cfg->children[i] == self)
                                         api_errors_add(e, -1, field,
                                                        "a check cannot be its own child");
-                                else if (cs_state_health_get(st, cfg->children[i]) ==
-                                         NULL)
+                                else if (st != NULL && cs_state_health_get(
+                                                           st, cfg->children[i]) == NULL)
                                         api_errors_add(e, -1, field,
                                                        "health check %s does not exist",
                                                        id);
@@ -416,16 +416,22 @@ static void reply_known(struct node_http_request *r, const struct cs_health_chec
                         const struct health_check_config *cfg)
 {
         char text[CS_HEALTH_ID_TEXT];
-        if (cs_health_config_same(&known->cfg, cfg)) {
+        int same = cs_health_config_same(&known->cfg, cfg);
+        if (same < 0) {
+                node_http_reply_error(r, 500, "Internal", NULL, "out of memory");
+                return;
+        }
+        if (same) {
                 node_http_reply_json(
                     r, 200, json_pack("{s:o}", "healthcheck", check_json(known)));
                 return;
         }
         cs_health_id_text(known->id, text);
-        node_http_reply_error(r, 409, "IdempotencyKeyMismatch", "Idempotency-Key",
-                              "the Idempotency-Key made health check %s with another "
-                              "definition: a reused key must come with the same request",
-                              text);
+        node_http_reply_error(
+            r, 409, "IdempotencyKeyMismatch", "Idempotency-Key",
+            "the Idempotency-Key made health check %s, whose definition "
+            "is another: a reused key must come with the same request",
+            text);
 }
 
 static void on_applied(void *ctx, int status, const struct cs_result *res)
@@ -521,10 +527,15 @@ static void put_check(struct node_http_request *r, struct node_api *api, bool cr
         json_t *body = node_http_body_json(r);
         if (body == NULL)
                 return;
+        /* A retried create is compared with the check it made, not judged
+         * again against the checks there are now. */
+        const struct cs_health_check *known =
+            create ? cs_state_health_get(&api->cluster->state, id) : NULL;
         struct api_errors errs;
         struct health_check_config cfg;
         api_errors_init(&errs);
-        node_health_config_parse(body, &cfg, id, &api->cluster->state, &errs);
+        node_health_config_parse(body, &cfg, id, known ? NULL : &api->cluster->state,
+                                 &errs);
         json_decref(body);
         if (api_errors_count(&errs) > 0) {
                 node_api_reply_errors(r, errs.list);
@@ -533,8 +544,6 @@ static void put_check(struct node_http_request *r, struct node_api *api, bool cr
                 return;
         }
         json_decref(errs.list);
-        const struct cs_health_check *known =
-            create ? cs_state_health_get(&api->cluster->state, id) : NULL;
         if (known != NULL) {
                 reply_known(r, known, &cfg);
         } else {

@@ -69,8 +69,8 @@ int node_health_votes_parse(json_t *body, struct cs_health_votes *out,
  * A health check's JSON definition (the API's, node/api_health.c) into cfg
  * (initialised here; free it with health_check_config_free): every problem
  * goes to e with its field — unknown fields, types, ranges, children that
- * do not exist in st, what health_check_validate finds.  self: the id the
- * check has or will have.
+ * do not exist in st (NULL: not looked up), what health_check_validate
+ * finds.  self: the id the check has or will have.
  */
 void node_health_config_parse(json_t *body, struct health_check_config *cfg,
                               uint64_t self, const struct cs_state *st,

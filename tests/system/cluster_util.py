@@ -50,6 +50,35 @@ def wait_for(pred, timeout, what, step=0.05):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def race_at_leader(cluster, calls, hold=0.15):
+    """Calls each of calls (functions of the leader) at once while every
+    follower is stopped (SIGSTOP), so that the leader proposes them all
+    before it can commit one, then lets the followers go on: the later ones
+    are judged when they are applied, not before they are proposed.  hold
+    stays well inside an election timeout (400 ms), so the leader keeps its
+    term.  Returns the calls' results, in order."""
+    leader = cluster.leader()
+    followers = cluster.followers()
+    results = [None] * len(calls)
+
+    def run(i):
+        results[i] = calls[i](leader)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for f in followers:
+        f.proc.send_signal(signal.SIGSTOP)
+    try:
+        for t in threads:
+            t.start()
+        time.sleep(hold)
+    finally:
+        for f in followers:
+            f.proc.send_signal(signal.SIGCONT)
+    for t in threads:
+        t.join()
+    return results
+
+
 def node_host(i):
     return f"127.0.0.{10 + i}"
 

@@ -38,7 +38,7 @@ import time
 
 import pytest
 
-from cluster_util import node_host
+from cluster_util import node_host, race_at_leader
 
 ZONE = "hc.test."
 SLACK = float(os.environ.get("QDNS_TIMING_SLACK", "1"))
@@ -613,7 +613,7 @@ def test_api_validation_names_fields(cluster):
     assert first.status == 201 and again.status == 200, (first, again)
     assert first.json["healthcheck"]["id"] == again.json["healthcheck"]["id"]
     # The key with another definition is refused and makes no check, also
-    # when the two race to the leader through the two followers.
+    # when the two race to the leader.
     cluster.wait_applied()
     before = {c["id"] for c in n.get("/v1/healthchecks").json["healthchecks"]}
     other = n.post("/v1/healthchecks", {"type": "MANUAL", "inverted": True},
@@ -621,23 +621,16 @@ def test_api_validation_names_fields(cluster):
     assert other.status == 409, other
     assert other.json["error"]["code"] == "IdempotencyKeyMismatch", other
     assert other.json["error"]["field"] == "Idempotency-Key", other
-    results = {}
+    def create(body, key):
+        return lambda node: node.post("/v1/healthchecks", body,
+                                      headers={"Idempotency-Key": key}, timeout=10)
 
-    def create(node, body, key, slot):
-        results[slot] = node.post("/v1/healthchecks", body, headers={"Idempotency-Key": key},
-                                  timeout=10)
-
-    f1, f2 = cluster.followers()
-    for runs in ([(f1, body, "hc-race", 0), (f2, body, "hc-race", 1)],
-                 [(f1, body, "hc-mixed", 2), (f2, {"type": "MANUAL", "disabled": True},
-                                              "hc-mixed", 3)]):
-        threads = [threading.Thread(target=create, args=a) for a in runs]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    same, mixed = [results[0], results[1]], [results[2], results[3]]
-    assert sorted(r.status for r in same) in ([200, 201], [201, 201]), same
+    # Both at the leader before either is applied: the second is judged
+    # when it is applied.
+    same = race_at_leader(cluster, [create(body, "hc-race")] * 2)
+    mixed = race_at_leader(cluster, [create(body, "hc-mixed"),
+                                     create({"type": "MANUAL", "disabled": True}, "hc-mixed")])
+    assert sorted(r.status for r in same) == [200, 201], same
     assert len({r.json["healthcheck"]["id"] for r in same}) == 1, same
     assert sorted(r.status for r in mixed) == [201, 409], mixed
     assert [r.json["error"]["code"] for r in mixed if r.status == 409] == [
