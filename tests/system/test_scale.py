@@ -356,12 +356,17 @@ def test_import_many_from_a_directory_and_from_named_conf(cluster_factory, tmp_p
             f"@ NS ns1.m{k}.migrate.test.\nns1 A 192.0.2.1\nwww A 198.51.100.{k % 250 + 1}\n")
     (zones / "db.broken.migrate.test").write_text("www A 192.0.2.1\nbad AAAA not-v6\n")
     (zones / ".hidden").write_text("ignored")
+    (zones / "sub.dir").mkdir()  # not a file: not a zone
+    # A link to nothing is a zone that cannot be read: a failure, not lost.
+    (zones / "dangling.migrate.test").symlink_to(tmp_path / "nowhere")
     p = ctl(c, "zone", "import-many", str(zones), "--batch", "40")
-    # One zone failed: exit 1, its line named, the others all created.
+    # Two zones failed: exit 1, the line named, the others all created.
     assert p.returncode == 1, (p.stdout, p.stderr)
-    assert "created 250 zones (1000 records), 1 failed" in p.stdout, p.stdout
+    assert "created 250 zones (1000 records), 2 failed" in p.stdout, p.stdout
     assert "broken.migrate.test.: 400" in p.stderr and "zone_file line 2" in p.stderr, p.stderr
-    assert "250/251 zones" in p.stderr or "251/251 zones" in p.stderr, p.stderr
+    assert "dangling.migrate.test" in p.stderr, p.stderr
+    assert "250/252 zones" in p.stderr or "252/252 zones" in p.stderr, p.stderr
+    (zones / "dangling.migrate.test").unlink()
     c.wait_applied(timeout=30)
     c.wait_dns(c.running(), "www.m17.migrate.test.", "A", {"198.51.100.18"}, timeout=5)
     assert c.leader().get("/v1/zones/broken.migrate.test.").status == 404
@@ -408,6 +413,26 @@ def test_import_many_from_a_directory_and_from_named_conf(cluster_factory, tmp_p
     assert p.returncode == 1 and "bad.conf:3: string not closed" in p.stderr, p.stderr
     p = ctl(c, "zone", "import-many", "--from-bind", str(bind / "missing.conf"))
     assert p.returncode == 2 and "missing.conf" in p.stderr, p.stderr
+    # A ';' lost after "type master" would swallow the file statement: the
+    # named.conf is refused whole, with its line, and nothing is sent.
+    (bind / "lost.conf").write_text('zone "three.bind.test" { type master; file "x"; };\n'
+                                    'zone "four.bind.test" { type master file "x"; };\n')
+    p = ctl(c, "zone", "import-many", "--from-bind", str(bind / "lost.conf"))
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    assert "lost.conf:2: ';' expected after type master" in p.stderr, p.stderr
+    assert c.leader().get("/v1/zones/three.bind.test.").status == 404
+    # An included file (Debian's named.conf.local) has no options block:
+    # --bind-directory says where its relative file names are.
+    (bind / "etc").mkdir()
+    (bind / "master" / "db.local.bind.test").write_text("$TTL 300\nwww A 203.0.113.7\n")
+    (bind / "etc" / "named.conf.local").write_text(
+        'ZONE "local.bind.test" { TYPE MASTER; FILE "db.local.bind.test"; };\n')
+    p = ctl(c, "zone", "import-many", "--from-bind", str(bind / "etc" / "named.conf.local"),
+            "--bind-directory", str(bind / "master"))
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    assert "created 1 zones (1 records), 0 failed" in p.stdout, p.stdout
+    p = ctl(c, "zone", "import-many", str(zones), "--bind-directory", "x")
+    assert p.returncode == 2 and "--bind-directory goes with --from-bind" in p.stderr, p.stderr
 
 
 def test_import_many_counts_the_zones_a_failed_request_left_unconfirmed(

@@ -3,7 +3,8 @@
  * `quorumctl zone import-many --from-bind` reads it: options { directory },
  * zones at the top level and in views with their type and file, the other
  * statements skipped by their braces, every comment style, quoted strings
- * holding braces and semicolons, and syntax errors reported with the line.
+ * holding braces and semicolons, keywords in any case, and syntax errors
+ * (a lost ';' among them) reported with the line.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -94,6 +95,35 @@ static void test_syntax_errors_name_their_line(void **state)
                      "string not closed");
         expect_error("zone \"a\" { };\n/* open\ncomment\n", 2, "comment not closed");
         expect_error("zone { type master; };\n", 1, "zone without a name");
+        /* A lost ';' would swallow what follows it: a syntax error, never a
+         * zone skipped or lost in silence. */
+        expect_error("zone \"e1.test\" { type master file \"x\"; };\n", 1,
+                     "';' expected after type master");
+        expect_error("zone \"a\" { type master; file \"a\"; }\nzone \"b\" { type "
+                     "master; file \"b\"; };\n",
+                     2, "';' expected after '}'");
+        expect_error("logging { channel c { file \"l\"; } };\nzone \"a\" { type master; "
+                     "file \"a\"; };\n",
+                     1, "';' expected after '}'");
+        expect_error("\nzone \"a\" { file \"a.db\"; };\n", 2, "zone a has no type");
+        expect_error("zone \"a\" { type; };\n", 1, "type without a value");
+}
+
+static void test_keywords_in_any_case_and_in_view(void **state)
+{
+        struct quorumctl_namedconf conf;
+        char err[256];
+        assert_int_equal(parse("OPTIONS { Directory \"/d\"; };\n"
+                               "Zone \"x.test\" IN { TYPE MASTER; File \"x.db\"; };\n"
+                               "view \"b\" { zone \"x.test\" { in-view \"a\"; }; };\n",
+                               &conf, err, NULL),
+                         0);
+        assert_string_equal(conf.directory, "/d");
+        assert_int_equal(conf.n_zones, 2);
+        assert_string_equal(conf.zones[0].type, "MASTER");
+        assert_string_equal(conf.zones[0].file, "x.db");
+        assert_string_equal(conf.zones[1].type, ""); /* another view's zone */
+        quorumctl_namedconf_free(&conf);
 }
 
 static void test_empty_and_odd_inputs(void **state)
@@ -124,6 +154,7 @@ int main(void)
             cmocka_unit_test(test_zones_options_and_views),
             cmocka_unit_test(test_syntax_errors_name_their_line),
             cmocka_unit_test(test_empty_and_odd_inputs),
+            cmocka_unit_test(test_keywords_in_any_case_and_in_view),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

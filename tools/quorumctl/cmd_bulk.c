@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -104,7 +105,9 @@ static int from_directory(struct quorumctl_ctx *ctx, const char *dir, struct sou
                 char path[4096], name[1024];
                 struct stat st;
                 snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-                if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+                /* A file that cannot be looked at (a dangling link) is
+                 * kept, to be reported as a failed zone when it is read. */
+                if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
                         continue;
                 zone_of_file(e->d_name, name, sizeof(name));
                 if (sources_add(s, name, path) != 0)
@@ -114,7 +117,9 @@ static int from_directory(struct quorumctl_ctx *ctx, const char *dir, struct sou
         return code;
 }
 
-static int from_bind(struct quorumctl_ctx *ctx, const char *conf_path, struct sources *s)
+/* directory: --bind-directory, or NULL for the file's options { directory }. */
+static int from_bind(struct quorumctl_ctx *ctx, const char *conf_path,
+                     const char *directory, struct sources *s)
 {
         struct quorumctl_file file;
         if (quorumctl_client_read_file(ctx, conf_path, &file) != 0)
@@ -131,8 +136,16 @@ static int from_bind(struct quorumctl_ctx *ctx, const char *conf_path, struct so
                 /* A syntax error in an input file: 1, as the exit codes say. */
                 return rc == -EINVAL ? QUORUMCTL_EXIT_API : QUORUMCTL_EXIT_UNAVAILABLE;
         }
-        /* Relative file names are relative to options { directory }, which
-         * is itself relative to named.conf's directory here. */
+        /* Relative file names are relative to options { directory } (or
+         * --bind-directory), itself relative to named.conf's folder here. */
+        if (directory != NULL) {
+                free(conf.directory);
+                conf.directory = strdup(directory);
+                if (conf.directory == NULL) {
+                        quorumctl_namedconf_free(&conf);
+                        return QUORUMCTL_EXIT_UNAVAILABLE;
+                }
+        }
         char base[4096];
         const char *slash = strrchr(conf_path, '/');
         int dlen = slash ? (int)(slash - conf_path) : 1;
@@ -147,8 +160,8 @@ static int from_bind(struct quorumctl_ctx *ctx, const char *conf_path, struct so
         int code = QUORUMCTL_EXIT_OK;
         for (size_t i = 0; i < conf.n_zones && code == QUORUMCTL_EXIT_OK; i++) {
                 const struct quorumctl_namedconf_zone *z = &conf.zones[i];
-                bool primary =
-                    strcmp(z->type, "master") == 0 || strcmp(z->type, "primary") == 0;
+                bool primary = strcasecmp(z->type, "master") == 0 ||
+                               strcasecmp(z->type, "primary") == 0;
                 if (!primary || z->file == NULL) {
                         skipped++;
                         continue;
@@ -170,14 +183,15 @@ static int from_bind(struct quorumctl_ctx *ctx, const char *conf_path, struct so
         if (conf.n_includes > 0)
                 fprintf(ctx->err,
                         "quorumctl: %s: %zu include statement(s) not followed: pass the "
-                        "included file with --from-bind if it holds zones\n",
+                        "included file with --from-bind (and --bind-directory) if it "
+                        "holds zones\n",
                         conf_path, conf.n_includes);
         quorumctl_namedconf_free(&conf);
         return code;
 }
 
 struct totals {
-        size_t created, failed, skipped, records;
+        size_t created, failed, existed, records;
         size_t unconfirmed; /* zones of no answer: a request failed as a whole */
         json_t *errors;     /* [{"name", "status", "error"}] */
 };
@@ -232,7 +246,7 @@ static int send_batch(struct quorumctl_ctx *ctx, json_t *creates, bool skip_exis
                             strcmp(code_of(error), "Conflict") == 0)) {
                         /* made meanwhile (Conflict), not a key reused with
                          * other files (IdempotencyKeyMismatch) */
-                        t->skipped++;
+                        t->existed++;
                 } else {
                         t->failed++;
                         print_failure(ctx, name ? name : "?", error, status);
@@ -295,7 +309,8 @@ int quorumctl_zone_import_many(struct quorumctl_ctx *ctx,
                 ctx->http.timeout_ms = 300000;
         struct sources s = {0};
         int code =
-            bind ? from_bind(ctx, bind, &s) : from_directory(ctx, args->pos[0], &s);
+            bind ? from_bind(ctx, bind, quorumctl_args_get(args, "bind-directory"), &s)
+                 : from_directory(ctx, args->pos[0], &s);
         if (code != QUORUMCTL_EXIT_OK) {
                 sources_free(&s);
                 return code;
@@ -305,8 +320,7 @@ int quorumctl_zone_import_many(struct quorumctl_ctx *ctx,
         bool skip_existing = quorumctl_args_has(args, "skip-existing");
         struct totals t = {.errors = json_array()};
         struct quorumctl_progress progress;
-        quorumctl_progress_start(&progress, ctx->err, s.n);
-        progress.unit = "zones";
+        quorumctl_progress_start(&progress, ctx->err, s.n, "zones");
         bool bar = progress.out != NULL;
         double started = quorumctl_progress_now();
         for (size_t i = 0; i < s.n && code == QUORUMCTL_EXIT_OK;) {
@@ -326,11 +340,11 @@ int quorumctl_zone_import_many(struct quorumctl_ctx *ctx,
         }
         quorumctl_progress_finish(&progress);
         if (code != QUORUMCTL_EXIT_OK)
-                t.unconfirmed = s.n - t.created - t.failed - t.skipped;
+                t.unconfirmed = s.n - t.created - t.failed - t.existed;
         if (ctx->json) {
                 json_t *out = json_pack(
                     "{s:I, s:I, s:I, s:I, s:I, s:O}", "created", (json_int_t)t.created,
-                    "failed", (json_int_t)t.failed, "skipped", (json_int_t)t.skipped,
+                    "failed", (json_int_t)t.failed, "existed", (json_int_t)t.existed,
                     "unconfirmed", (json_int_t)t.unconfirmed, "records",
                     (json_int_t)t.records, "errors", t.errors);
                 quorumctl_client_print_json(ctx, out);
@@ -339,7 +353,7 @@ int quorumctl_zone_import_many(struct quorumctl_ctx *ctx,
                 fprintf(ctx->out, "created %zu zones (%zu records), %zu failed",
                         t.created, t.records, t.failed);
                 if (skip_existing)
-                        fprintf(ctx->out, ", %zu existed", t.skipped);
+                        fprintf(ctx->out, ", %zu existed", t.existed);
                 if (t.unconfirmed > 0)
                         fprintf(ctx->out,
                                 ", %zu unconfirmed (a request failed: run again with "

@@ -157,7 +157,7 @@ static int send_chunks(struct upload *u)
                 return QUORUMCTL_EXIT_UNAVAILABLE;
         }
         struct quorumctl_progress progress;
-        quorumctl_progress_start(&progress, u->ctx->err, u->total);
+        quorumctl_progress_start(&progress, u->ctx->err, u->total, NULL);
         struct quorumctl_chunk chunk;
         int rc, code = 0;
         u->sent = 0;

@@ -84,6 +84,11 @@ static const struct quorumctl_opt zone_import_opts[] = {
 static const struct quorumctl_opt zone_import_many_opts[] = {
     {"from-bind", 0, QUORUMCTL_OPT_VALUE, "FILE",
      "the primary zones of this BIND named.conf\n(instead of DIR)"},
+    {"bind-directory", 0, QUORUMCTL_OPT_VALUE, "DIR",
+     "where the named.conf's relative file names\nare (as its options { directory }; for "
+     "an\n"
+     "included file, which does not hold it)",
+     "from-bind"},
     {"batch", 0, QUORUMCTL_OPT_VALUE, "N", "zones per request (1..1000, default 100)"},
     {"skip-existing", 0, QUORUMCTL_OPT_FLAG, NULL,
      "zones that exist already are not failures\n(to resume an interrupted run)"},
@@ -199,15 +204,17 @@ const struct quorumctl_cmd quorumctl_commands[] = {
      "replaced and deleted.  $INCLUDE is refused (inline the file).  A\n"
      "progress bar is drawn on stderr when it is a terminal.",
      2, 2, zone_import_opts, quorumctl_zone_import},
-    {"zone", "import-many", "DIR | --from-bind FILE [--batch N] [--skip-existing]",
+    {"zone", "import-many",
+     "DIR | --from-bind FILE [--bind-directory DIR] [--batch N] [--skip-existing]",
      "create many zones from master files",
      "Every regular file in DIR not starting with \".\" is one zone, named\n"
      "after the file without a \".zone\" or \".db\" suffix or a \"db.\" prefix.\n"
      "With --from-bind the primary zones of a BIND named.conf are read, their\n"
-     "files relative to its options { directory } (include statements are not\n"
-     "followed).  Zones go in bulk requests of N; each zone is created with all\n"
-     "its records or not at all, and every failure is printed with its\n"
-     "problems (file lines).\n"
+     "files relative to its options { directory } or --bind-directory (include\n"
+     "statements are not followed: pass an included file with --from-bind).\n"
+     "A named.conf with a syntax error is refused whole.  Zones go in bulk\n"
+     "requests of N; each zone is created with all its records or not at all,\n"
+     "and every failure is printed with its problems (file lines).\n"
      "Progress goes to stderr.  Exits 1 if any zone failed; a request that\n"
      "fails as a whole ends the run, and its zones are counted unconfirmed\n"
      "(run again with --skip-existing).",

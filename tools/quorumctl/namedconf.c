@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define MAX_DEPTH 8
 
@@ -145,9 +146,20 @@ static enum tok next(struct parser *ps)
         return ps->tok = T_WORD;
 }
 
+/* Keywords are compared as BIND does, without regard to case. */
 static bool is_word(const struct parser *ps, const char *w)
 {
-        return ps->tok == T_WORD && strcmp(ps->text, w) == 0;
+        return ps->tok == T_WORD && strcasecmp(ps->text, w) == 0;
+}
+
+/* At a `}`: BIND ends every block with `};`. */
+static int close_brace(struct parser *ps)
+{
+        next(ps);
+        if (ps->tok != T_SEMI)
+                return fail(ps, "';' expected after '}'");
+        next(ps);
+        return ps->rc;
 }
 
 /* Skips the rest of a statement (the current token included): up to its
@@ -165,7 +177,11 @@ static int skip_statement(struct parser *ps)
                 case T_RBRACE:
                         if (depth == 0)
                                 return 0;
-                        depth--;
+                        if (--depth == 0)
+                                return close_brace(ps);
+                        next(ps);
+                        if (ps->tok != T_SEMI)
+                                return fail(ps, "';' expected after '}'");
                         break;
                 case T_SEMI:
                         if (depth == 0) {
@@ -189,9 +205,10 @@ static char *dup_text(struct parser *ps)
         return s;
 }
 
-/* `key value;` inside a block: the value if the key matches, else skips. */
-static int block_statements(struct parser *ps, const char *key1, char **val1,
-                            const char *key2, char **val2)
+/* The statements of a block: `KEY value;` for each of the n keys (the
+ * value kept in vals[i]), every other statement skipped. */
+static int block_statements(struct parser *ps, const char *const *keys, char ***vals,
+                            size_t n)
 {
         if (ps->tok != T_LBRACE)
                 return fail(ps, "'{' expected");
@@ -199,22 +216,24 @@ static int block_statements(struct parser *ps, const char *key1, char **val1,
         while (ps->rc == 0 && ps->tok != T_RBRACE) {
                 if (ps->tok == T_END)
                         return fail(ps, "'{' without its '}'");
-                char **val = is_word(ps, key1)           ? val1
-                             : key2 && is_word(ps, key2) ? val2
-                                                         : NULL;
-                if (val != NULL) {
-                        next(ps);
-                        if (ps->tok == T_WORD || ps->tok == T_STRING) {
-                                free(*val);
-                                *val = dup_text(ps);
-                        }
+                size_t i = 0;
+                while (i < n && !is_word(ps, keys[i]))
+                        i++;
+                if (i == n) {
+                        skip_statement(ps);
+                        continue;
                 }
-                skip_statement(ps);
-        }
-        next(ps); /* the '}' */
-        if (ps->tok == T_SEMI)
                 next(ps);
-        return ps->rc;
+                if (ps->tok != T_WORD && ps->tok != T_STRING)
+                        return fail(ps, "%s without a value", keys[i]);
+                free(*vals[i]);
+                *vals[i] = dup_text(ps);
+                next(ps);
+                if (ps->rc == 0 && ps->tok != T_SEMI)
+                        return fail(ps, "';' expected after %s %s", keys[i], *vals[i]);
+                next(ps);
+        }
+        return ps->rc ? ps->rc : close_brace(ps);
 }
 
 static int parse_zone(struct parser *ps)
@@ -239,7 +258,16 @@ static int parse_zone(struct parser *ps)
         if (ps->tok == T_SEMI) { /* `zone "x";` (a reference in a view) */
                 next(ps);
         } else {
-                block_statements(ps, "type", &z->type, "file", &z->file);
+                /* in-view: the zone is another view's, and has no type */
+                char *in_view = NULL;
+                static const char *const keys[] = {"type", "file", "in-view"};
+                char **vals[] = {&z->type, &z->file, &in_view};
+                block_statements(ps, keys, vals, 3);
+                if (ps->rc == 0 && z->type == NULL && in_view == NULL) {
+                        ps->line = line;
+                        fail(ps, "zone %s has no type", z->name ? z->name : "?");
+                }
+                free(in_view);
         }
         if (ps->rc == 0 && z->type == NULL && (z->type = strdup("")) == NULL)
                 ps->rc = -ENOMEM;
@@ -256,19 +284,17 @@ static int parse_block(struct parser *ps, unsigned depth)
                 if (ps->tok == T_RBRACE) {
                         if (depth == 0)
                                 return fail(ps, "'}' without its '{'");
-                        next(ps);
-                        if (ps->tok == T_SEMI)
-                                next(ps);
-                        return 0;
+                        return close_brace(ps);
                 }
                 if (ps->tok == T_SEMI) {
                         next(ps);
                 } else if (is_word(ps, "zone")) {
                         parse_zone(ps);
                 } else if (is_word(ps, "options") && depth == 0) {
+                        static const char *const keys[] = {"directory"};
+                        char **vals[] = {&ps->conf->directory};
                         next(ps);
-                        block_statements(ps, "directory", &ps->conf->directory, NULL,
-                                         NULL);
+                        block_statements(ps, keys, vals, 1);
                 } else if (is_word(ps, "view")) {
                         while (ps->rc == 0 && ps->tok != T_LBRACE && ps->tok != T_END)
                                 next(ps);

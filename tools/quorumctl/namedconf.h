@@ -7,9 +7,13 @@
  * inside `view` blocks.  Everything else (acl, key, logging, controls, the
  * other zone options) is skipped by its braces.  Comments (`//`, `#`,
  * C-style block comments) and quoted strings with backslash escapes are understood.
+ * Keywords are read without regard to case, as BIND reads them.
  * `include` statements are reported, not followed: the caller names the
  * files it wants read.  A syntax error (an unterminated string or comment,
- * unbalanced braces, a zone without a name) stops the parse with its line.
+ * unbalanced braces, a `}` or a `type`/`file`/`directory` value without its
+ * `;`, a zone without a name, a zone block without a type that is not
+ * `in-view`) stops the parse with its line, so that no zone is lost to a
+ * statement read wrongly.
  */
 #ifndef QUORUMCTL_NAMEDCONF_H
 #define QUORUMCTL_NAMEDCONF_H
@@ -18,7 +22,7 @@
 
 struct quorumctl_namedconf_zone {
         char *name; /* as written, e.g. "example.com" */
-        char *type; /* "master", "primary", "slave", …; "" when absent */
+        char *type; /* "master", "primary", "slave", …; "" for a reference */
         char *file; /* as written; NULL when absent */
         unsigned line;
 };

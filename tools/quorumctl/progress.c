@@ -66,12 +66,14 @@ size_t quorumctl_progress_format_unit(char *buf, size_t size, size_t done, size_
         return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
 }
 
-void quorumctl_progress_start(struct quorumctl_progress *p, FILE *out, size_t total)
+void quorumctl_progress_start(struct quorumctl_progress *p, FILE *out, size_t total,
+                              const char *unit)
 {
         memset(p, 0, sizeof(*p));
         if (out != NULL && isatty(fileno(out)))
                 p->out = out;
         p->total = total;
+        p->unit = unit;
         p->started = quorumctl_progress_now();
         quorumctl_progress_update(p, 0);
 }

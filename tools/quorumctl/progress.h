@@ -20,8 +20,10 @@ struct quorumctl_progress {
         const char *unit; /* what is counted; NULL: "records" */
 };
 
-/* Enables the bar when out is a terminal. */
-void quorumctl_progress_start(struct quorumctl_progress *p, FILE *out, size_t total);
+/* Enables the bar when out is a terminal; unit: what is counted ("zones";
+ * NULL: "records"). */
+void quorumctl_progress_start(struct quorumctl_progress *p, FILE *out, size_t total,
+                              const char *unit);
 
 void quorumctl_progress_update(struct quorumctl_progress *p, size_t done);
 
