@@ -2,7 +2,8 @@
  * command.c — msgpack encoding and decoding of log commands (see command.h).
  *
  * Bodies, by type:
- *   ZONE_CREATE     [origin, zone id, comment, soa rrset, ns rrset]
+ *   ZONE_CREATE     [origin, zone id, comment, soa rrset, ns rrset
+ *                    (, [action...]: its records, format 7 on)]
  *   ZONE_DELETE     [origin, force]
  *   CHANGE_BATCH    [origin, comment, [action...]]
  *   CHANGES_SYNCED  [index]
@@ -56,17 +57,22 @@ static void pack_rrset_fields(msgpack_packer *pk, const struct cs_rrset_spec *r)
         cs_mp_pack_routing(pk, &r->routing);
 }
 
+static void pack_actions(msgpack_packer *pk, const struct cs_action *actions, size_t n)
+{
+        msgpack_pack_array(pk, n);
+        for (size_t i = 0; i < n; i++) {
+                msgpack_pack_array(pk, 7);
+                msgpack_pack_int(pk, (int)actions[i].kind);
+                pack_rrset_fields(pk, &actions[i].rrset);
+        }
+}
+
 static void pack_batch(msgpack_packer *pk, const struct cs_batch *b)
 {
         msgpack_pack_array(pk, 3);
         cs_mp_pack_bin(pk, b->origin, b->origin_len);
         cs_mp_pack_str(pk, b->comment);
-        msgpack_pack_array(pk, b->n_actions);
-        for (size_t i = 0; i < b->n_actions; i++) {
-                msgpack_pack_array(pk, 7);
-                msgpack_pack_int(pk, (int)b->actions[i].kind);
-                pack_rrset_fields(pk, &b->actions[i].rrset);
-        }
+        pack_actions(pk, b->actions, b->n_actions);
 }
 
 static int pack_stage(msgpack_packer *pk, const struct cs_command *c)
@@ -99,7 +105,7 @@ static int pack_body(msgpack_packer *pk, const struct cs_command *c)
         switch (c->type) {
         case CS_CMD_ZONE_CREATE: {
                 const struct cs_zone_spec *z = &c->u.zone_create;
-                msgpack_pack_array(pk, 5);
+                msgpack_pack_array(pk, z->n_actions > 0 ? 6 : 5);
                 cs_mp_pack_bin(pk, z->origin, z->origin_len);
                 cs_mp_pack_str(pk, z->zone_id);
                 cs_mp_pack_str(pk, z->comment);
@@ -107,6 +113,8 @@ static int pack_body(msgpack_packer *pk, const struct cs_command *c)
                 pack_rrset_fields(pk, &z->soa);
                 msgpack_pack_array(pk, 6);
                 pack_rrset_fields(pk, &z->ns);
+                if (z->n_actions > 0)
+                        pack_actions(pk, z->actions, z->n_actions);
                 return 0;
         }
         case CS_CMD_ZONE_DELETE:
@@ -356,15 +364,12 @@ static int dec_health(struct dec *d, const msgpack_object *o, struct cs_command 
         }
 }
 
-static int dec_batch(struct dec *d, const msgpack_object *o, struct cs_batch *b)
+static int dec_actions(struct dec *d, const msgpack_object *o,
+                       const struct cs_action **actions, size_t *n_actions)
 {
-        const msgpack_object *f, *acts;
+        const msgpack_object *acts;
         size_t n;
-        TRY(d, cs_mp_array(o, 3, false, &f, NULL), "batch body");
-        TRY(d, cs_mp_bin(&f[0], 255, &b->origin, &b->origin_len), "origin");
-        TRY(d, cs_mp_str(&f[1], d->zone, CS_COMMENT_MAXLEN, true, &b->comment),
-            "comment");
-        TRY(d, cs_mp_array(&f[2], 0, true, &acts, &n), "actions");
+        TRY(d, cs_mp_array(o, 0, true, &acts, &n), "actions");
         struct cs_action *a = msgpack_zone_malloc(d->zone, (n ? n : 1) * sizeof(*a));
         if (a == NULL)
                 return fail(d, -ENOMEM, "out of memory decoding a command");
@@ -379,9 +384,19 @@ static int dec_batch(struct dec *d, const msgpack_object *o, struct cs_batch *b)
                 if (rv)
                         return rv;
         }
-        b->actions = a;
-        b->n_actions = n;
+        *actions = a;
+        *n_actions = n;
         return 0;
+}
+
+static int dec_batch(struct dec *d, const msgpack_object *o, struct cs_batch *b)
+{
+        const msgpack_object *f;
+        TRY(d, cs_mp_array(o, 3, false, &f, NULL), "batch body");
+        TRY(d, cs_mp_bin(&f[0], 255, &b->origin, &b->origin_len), "origin");
+        TRY(d, cs_mp_str(&f[1], d->zone, CS_COMMENT_MAXLEN, true, &b->comment),
+            "comment");
+        return dec_actions(d, &f[2], &b->actions, &b->n_actions);
 }
 
 static int dec_stage(struct dec *d, const msgpack_object *o, struct cs_command *c)
@@ -452,14 +467,24 @@ static int dec_body(struct dec *d, const msgpack_object *o, struct cs_command *c
         switch (c->type) {
         case CS_CMD_ZONE_CREATE: {
                 struct cs_zone_spec *z = &c->u.zone_create;
-                TRY(d, cs_mp_array(o, 5, false, &f, NULL), "zone body");
+                size_t n;
+                TRY(d, cs_mp_array(o, 5, true, &f, &n), "zone body");
+                TRY(d,
+                    n == 5 || (n == 6 && d->version >= CS_COMMAND_VERSION_ZONE_RECORDS)
+                        ? 0
+                        : -EBADMSG,
+                    "zone body");
                 TRY(d, cs_mp_bin(&f[0], 255, &z->origin, &z->origin_len), "origin");
                 TRY(d, cs_mp_str(&f[1], d->zone, CS_ID_MAXLEN, false, &z->zone_id),
                     "zone id");
                 TRY(d, cs_mp_str(&f[2], d->zone, CS_COMMENT_MAXLEN, true, &z->comment),
                     "comment");
                 int rv = dec_rrset_array(d, &f[3], &z->soa);
-                return rv ? rv : dec_rrset_array(d, &f[4], &z->ns);
+                if (rv == 0)
+                        rv = dec_rrset_array(d, &f[4], &z->ns);
+                if (rv == 0 && n == 6)
+                        rv = dec_actions(d, &f[5], &z->actions, &z->n_actions);
+                return rv;
         }
         case CS_CMD_ZONE_DELETE:
                 TRY(d, cs_mp_array(o, 2, false, &f, NULL), "zone delete body");

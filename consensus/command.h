@@ -12,7 +12,8 @@
  * where body is an array per type (see command.c).  Decoding accepts
  * CS_COMMAND_VERSION and every older version still in logs (1: record sets
  * without routing fields; 2: no health commands; 3: no latency map; 4: no staged
- * imports; 5: no CIDR collection commands) and known types:
+ * imports; 5: no CIDR collection commands; 6: no records in a zone's
+ * creation) and known types:
  * anything else — a newer format, a truncated or forged entry — is a clean -EBADMSG /
  * -EPROTO with a message.
  */
@@ -28,13 +29,14 @@
 
 /* Format versions: every check of "which format brought what" reads one of
  * these names, so a merge that renumbers changes only this block. */
-#define CS_COMMAND_VERSION_ROUTING 2 /* record sets with routing fields */
-#define CS_COMMAND_VERSION_HEALTH  3 /* health-check commands */
-#define CS_COMMAND_VERSION_LATENCY 4 /* latency-map commands, latency sets */
-#define CS_COMMAND_VERSION_STAGING 5 /* staged imports (16..31) */
-#define CS_COMMAND_VERSION_CIDR    6 /* CIDR collection commands (64..79) */
-#define CS_COMMAND_VERSION         CS_COMMAND_VERSION_CIDR /* written */
-#define CS_COMMAND_VERSION_MIN     1
+#define CS_COMMAND_VERSION_ROUTING      2 /* record sets with routing fields */
+#define CS_COMMAND_VERSION_HEALTH       3 /* health-check commands */
+#define CS_COMMAND_VERSION_LATENCY      4 /* latency-map commands, latency sets */
+#define CS_COMMAND_VERSION_STAGING      5 /* staged imports (16..31) */
+#define CS_COMMAND_VERSION_CIDR         6 /* CIDR collection commands (64..79) */
+#define CS_COMMAND_VERSION_ZONE_RECORDS 7 /* a zone created with its records */
+#define CS_COMMAND_VERSION              CS_COMMAND_VERSION_ZONE_RECORDS /* written */
+#define CS_COMMAND_VERSION_MIN          1
 
 enum cs_command_type {
         CS_CMD_ZONE_CREATE = 1,

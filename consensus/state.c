@@ -488,10 +488,6 @@ int cs_state_zone_create(struct cs_state *st, const struct cs_ctx *ctx,
                 result_fail(res, -ENOMEM, "out of memory creating the zone");
                 goto out;
         }
-        status = change_prepare(st, ctx, CS_CHANGE_ZONE_CREATE, z, &change, res);
-        if (status != 0)
-                goto out;
-
         pmap_flat_put(&z->rrsets, soa->hash, &ks, soa, rrset_match);
         pmap_flat_put(&z->rrsets, ns->hash, &kn, ns, rrset_match);
         group_add(z, soa, g_soa);
@@ -502,6 +498,18 @@ int cs_state_zone_create(struct cs_state *st, const struct cs_ctx *ctx,
         pmap_flat_put(&z->owners, apex->hash, &ko, apex, owner_match);
         soa = ns = NULL;
         apex = NULL;
+        /* Its records, as one batch on the zone nobody sees yet: a failing
+         * one leaves nothing behind (z is freed below). */
+        if (spec->n_actions > 0) {
+                struct cs_batch b = {origin, spec->origin_len, NULL, spec->actions,
+                                     spec->n_actions};
+                status = staged_batch_apply(st, z, &b, res, NULL, NULL);
+                if (status != 0)
+                        goto out;
+        }
+        status = change_prepare(st, ctx, CS_CHANGE_ZONE_CREATE, z, &change, res);
+        if (status != 0)
+                goto out;
         zone_insert(st, z);
         change_commit(st, ctx, change, res);
         if (st->observer.zone_created)

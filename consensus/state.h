@@ -173,7 +173,10 @@ struct cs_batch {
         size_t n_actions;
 };
 
-/* Creating a zone: the apex SOA (one value) and NS sets; owners are ignored. */
+/* Creating a zone: the apex SOA (one value) and NS sets; owners are ignored.
+ * actions: records the zone is created with, applied to it as one change
+ * batch before anyone sees it (a bulk item's zone file): the zone is made
+ * with all of them or not at all, in one command and one change. */
 struct cs_zone_spec {
         const uint8_t *origin;
         size_t origin_len;
@@ -181,6 +184,8 @@ struct cs_zone_spec {
         const char *comment; /* may be NULL */
         struct cs_rrset_spec soa;
         struct cs_rrset_spec ns;
+        const struct cs_action *actions; /* may be NULL when n_actions is 0 */
+        size_t n_actions;
 };
 
 enum cs_role { CS_ROLE_VOTER = 0, CS_ROLE_STANDBY = 1, CS_ROLE_SPARE = 2 };

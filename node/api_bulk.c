@@ -8,11 +8,12 @@
  * an election timeout at 800,000 zones), then on the loop its name against
  * the other items and against the zones that exist — and every problem of
  * every item is reported in the answer.  The valid items are then proposed
- * BULK_WINDOW at a time (raft pipelines them): one ZONE_CREATE per zone, followed,
- * when it is applied, by the import batch; should that batch fail after all
- * (a write raced it), the zone is deleted again, so each zone is created
- * with all its records or not at all.  The answer comes when every item
- * has its outcome: 200 with one result per item, in request order.
+ * BULK_WINDOW at a time (raft pipelines them): one ZONE_CREATE per zone
+ * carrying its records, which the state machine applies to the new zone
+ * before anyone sees it, so each zone is created and served with all its
+ * records or not at all, in one change; one ZONE_DELETE per deletion.  The
+ * answer comes when every item has its outcome: 200 with one result per
+ * item, in request order.
  *
  * Each item's command carries a request id derived from the request's
  * Idempotency-Key, so a retried bulk request does not create twice.
@@ -39,14 +40,12 @@
 #define BULK_WINDOW 128
 
 enum item_kind { ITEM_CREATE, ITEM_DELETE };
-enum item_stage { STAGE_CREATE, STAGE_IMPORT, STAGE_UNDO };
 
 struct bulk;
 
 struct bulk_item {
         struct bulk *bulk;
         enum item_kind kind;
-        enum item_stage stage;
         size_t index;
         char name[1024];
         uint8_t origin[256];
@@ -72,17 +71,17 @@ struct bulk {
         bool pumping, replied;
         /* Proposals wait for this timer (0 ms) when they follow an applied
          * command: raft_apply from inside raft's apply callback crashed
-         * libraft 0.15.  ready: items whose next stage is to be proposed. */
+         * libraft 0.15. */
         uv_timer_t timer;
-        size_t *ready;
-        size_t n_ready;
 };
 
+/* error NULL (out of memory making it): the item still fails, with a 500
+ * and a null error. */
 static void item_fail(struct bulk_item *it, int http, json_t *error)
 {
         json_decref(it->error);
-        it->error = error;
-        it->http = http;
+        it->error = error != NULL ? error : json_null();
+        it->http = error != NULL ? http : 500;
 }
 
 static json_t *simple_error(const char *code, const char *field, const char *message)
@@ -113,7 +112,6 @@ static void bulk_free(struct bulk *b)
                 json_decref(it->error);
         }
         free(b->items);
-        free(b->ready);
         free(b);
 }
 
@@ -180,27 +178,13 @@ static void pump(struct bulk *b)
 
 static void deferred(uv_timer_t *timer)
 {
-        struct bulk *b = timer->data;
-        size_t n = b->n_ready;
-        b->n_ready = 0;
-        for (size_t i = 0; i < n; i++)
-                propose_item(&b->items[b->ready[i]]);
-        pump(b);
+        pump(timer->data);
 }
 
 static void schedule(struct bulk *b)
 {
         if (!uv_is_active((uv_handle_t *)&b->timer))
                 uv_timer_start(&b->timer, deferred, 0, 0);
-}
-
-/* The item's next command, proposed from the loop, not from this callback. */
-static void next_stage(struct bulk_item *it, enum item_stage stage)
-{
-        struct bulk *b = it->bulk;
-        it->stage = stage;
-        b->ready[b->n_ready++] = (size_t)(it - b->items);
-        schedule(b);
 }
 
 static void bulk_done_one(struct bulk *b)
@@ -216,68 +200,61 @@ static void on_item_applied(void *ctx, int status, const struct cs_result *res)
         struct bulk_item *it = ctx;
         struct bulk *b = it->bulk;
         int http = 0;
-        json_t *err = node_api_result_error(status, res, &http);
-        if (it->stage == STAGE_UNDO) {
-                /* The import's error stays the item's outcome. */
+        bool failed = status != 0 || res == NULL || res->status != 0;
+        if (failed) {
+                item_fail(it, 500, NULL);
+                json_t *err = node_api_result_error(status, res, &http);
                 if (err != NULL)
-                        json_object_set_new(it->error, "undo", err);
-                bulk_done_one(b);
-                return;
+                        item_fail(it, http, err);
+        } else {
+                snprintf(it->change_id, sizeof(it->change_id), "%s", res->change_id);
+                if (it->kind == ITEM_CREATE && res->duplicate)
+                        it->http = 200; /* a retry: made before, as POST /v1/zones */
         }
-        if (err != NULL) {
-                item_fail(it, http, err);
-                if (it->stage == STAGE_IMPORT)
-                        next_stage(it, STAGE_UNDO);
-                else
-                        bulk_done_one(b);
-                return;
-        }
-        snprintf(it->change_id, sizeof(it->change_id), "%s", res->change_id);
-        if (it->stage == STAGE_CREATE && res->duplicate)
-                it->http = 200; /* a retry: made before, as POST /v1/zones answers */
-        if (it->stage == STAGE_CREATE && it->import != NULL && it->import->n > 0)
-                next_stage(it, STAGE_IMPORT);
-        else
-                bulk_done_one(b);
+        bulk_done_one(b);
 }
 
 /*
- * The request id of one command of an item: the request's key with the item
- * and stage appended ("KEY#cc3"), then the request's fingerprint
+ * The request id of an item's command: the request's key with the item
+ * appended ("KEY#cc3", "KEY#dc0"), then the request's fingerprint
  * ("KEY#cc3\nFINGERPRINT", api.c) — the state machine finds ids by the part
  * before the newline, so every item has its own, and a key reused with
  * another body is refused item by item (409 IdempotencyKeyMismatch).  Keys
  * are cut to 150 bytes to leave room for the suffix and the fingerprint.
  */
-static void item_request_id(const struct bulk_item *it, enum item_stage stage, char *out,
-                            size_t size)
+static void item_request_id(const struct bulk_item *it, char *out, size_t size)
 {
-        static const char stage_tag[] = {'c', 'i', 'u'};
         const char *nl = strchr(it->request_id, '\n');
         int key_len = nl ? (int)(nl - it->request_id) : (int)strlen(it->request_id);
-        snprintf(out, size, "%.*s#%c%c%zu%s", key_len < 150 ? key_len : 150,
-                 it->request_id, it->kind == ITEM_CREATE ? 'c' : 'd', stage_tag[stage],
-                 it->index, nl ? nl : "");
+        snprintf(out, size, "%.*s#%cc%zu%s", key_len < 150 ? key_len : 150,
+                 it->request_id, it->kind == ITEM_CREATE ? 'c' : 'd', it->index,
+                 nl ? nl : "");
+}
+
+/* An item's command; a create carries its zone file's records. */
+static void item_command(struct bulk_item *it, const char *rid, struct cs_command *cmd)
+{
+        if (it->kind == ITEM_DELETE) {
+                *cmd = (struct cs_command){.type = CS_CMD_ZONE_DELETE, .request_id = rid};
+                cmd->u.zone_delete.origin = it->origin;
+                cmd->u.zone_delete.origin_len = it->origin_len;
+                cmd->u.zone_delete.force = it->force;
+                return;
+        }
+        node_api_zone_spec_command(it->spec, rid, cmd);
+        if (it->import != NULL) {
+                cmd->u.zone_create.actions = it->import->actions;
+                cmd->u.zone_create.n_actions = it->import->n;
+        }
 }
 
 static void propose_item(struct bulk_item *it)
 {
         struct bulk *b = it->bulk;
         char rid[CS_REQUEST_ID_MAXLEN + 1];
-        item_request_id(it, it->stage, rid, sizeof(rid));
         struct cs_command cmd;
-        if (it->kind == ITEM_DELETE || it->stage == STAGE_UNDO) {
-                cmd = (struct cs_command){.type = CS_CMD_ZONE_DELETE, .request_id = rid};
-                cmd.u.zone_delete.origin = it->origin;
-                cmd.u.zone_delete.origin_len = it->origin_len;
-                cmd.u.zone_delete.force = it->force || it->stage == STAGE_UNDO;
-        } else if (it->stage == STAGE_CREATE) {
-                node_api_zone_spec_command(it->spec, rid, &cmd);
-        } else {
-                cmd = (struct cs_command){.type = CS_CMD_CHANGE_BATCH, .request_id = rid};
-                cmd.u.batch = (struct cs_batch){it->origin, it->origin_len, "import",
-                                                it->import->actions, it->import->n};
-        }
+        item_request_id(it, rid, sizeof(rid));
+        item_command(it, rid, &cmd);
         node_cluster_propose_served(b->api->cluster, &cmd, on_item_applied, it);
 }
 
@@ -296,8 +273,8 @@ static bool seen_match(const void *item, const void *key)
         return it->origin_len == k->len && memcmp(it->origin, k->origin, k->len) == 0;
 }
 
-/* The records of a zone file, checked against a state holding only the new
- * zone: what the state machine would say when the import is applied. */
+/* The zone with its records, created in an empty scratch state: what the
+ * state machine would say when the creation is applied. */
 static void check_import(struct bulk_item *it)
 {
         struct cs_state scratch;
@@ -305,14 +282,9 @@ static void check_import(struct bulk_item *it)
         struct cs_command cmd;
         cs_state_init(&scratch);
         cs_result_init(&res);
-        node_api_zone_spec_command(it->spec, "", &cmd);
+        item_command(it, "", &cmd);
         struct cs_ctx ctx = {.index = 1};
         cs_state_zone_create(&scratch, &ctx, &cmd.u.zone_create, &res);
-        if (res.status == 0) {
-                struct cs_batch batch = {it->origin, it->origin_len, "import",
-                                         it->import->actions, it->import->n};
-                cs_state_batch_check(&scratch, &batch, &res);
-        }
         int http = 0;
         json_t *err = node_api_result_error(0, &res, &http);
         if (err != NULL)
@@ -445,7 +417,7 @@ static void check_names(struct bulk *b)
                 }
                 pmap_flat_put(&seen, h, &k, it, seen_match);
                 char rid[CS_REQUEST_ID_MAXLEN + 1];
-                item_request_id(it, STAGE_CREATE, rid, sizeof(rid));
+                item_request_id(it, rid, sizeof(rid));
                 if (cs_state_change_by_request(st, rid) != NULL)
                         continue; /* a retry: the state machine answers the first */
                 bool exists = cs_state_zone_get(st, it->origin, it->origin_len) != NULL;
@@ -551,15 +523,11 @@ void node_api_zones_bulk(struct node_http_request *r, void *ctx)
                 return;
         }
         struct bulk *b = calloc(1, sizeof(*b));
-        if (b != NULL) {
+        if (b != NULL)
                 b->items = calloc(nc + nd, sizeof(*b->items));
-                b->ready = calloc(nc + nd, sizeof(*b->ready));
-        }
-        if (b == NULL || b->items == NULL || b->ready == NULL) {
-                if (b != NULL) {
+        if (b == NULL || b->items == NULL) {
+                if (b != NULL)
                         free(b->items);
-                        free(b->ready);
-                }
                 free(b);
                 json_decref(body);
                 node_http_reply_error(r, 500, "Internal", NULL, "out of memory");

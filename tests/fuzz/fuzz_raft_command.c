@@ -69,7 +69,9 @@ static void setup(void)
                                   "ZFUZZ",
                                   "fuzz",
                                   {origin, sizeof(origin), 6, "", 3600, &soa_v, 1, {0}},
-                                  {origin, sizeof(origin), 2, "", 3600, &ns_v, 1, {0}}};
+                                  {origin, sizeof(origin), 2, "", 3600, &ns_v, 1, {0}},
+                                  NULL,
+                                  0};
         apply_text(&fsm, &zc, 1);
         static const uint8_t www[] = "\3www\7example\3com", a[] = {192, 0, 2, 1};
         static const uint8_t mx[] = "\0\12\4mail\7example\3com";

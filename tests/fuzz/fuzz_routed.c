@@ -52,7 +52,7 @@ static void build_once(void)
                                       0, 2,   0,   0, 0, 3,   0,   0, 0, 4, 0, 0, 0, 5};
         static const uint8_t ns[] = {2, 'n', 's', 0};
         struct cs_rdata soa_v = {soa, sizeof(soa)}, ns_v = {ns, sizeof(ns)};
-        struct cs_zone_spec z = {origin, origin_len, "Z1", "", {0}, {0}};
+        struct cs_zone_spec z = {origin, origin_len, "Z1", "", {0}, {0}, NULL, 0};
         z.soa = (struct cs_rrset_spec){origin, origin_len, 6, "", 300, &soa_v, 1, {0}};
         z.ns = (struct cs_rrset_spec){origin, origin_len, 2, "", 300, &ns_v, 1, {0}};
         struct cs_ctx ctx = {.index = 1, .timestamp_ms = 1};

@@ -10,7 +10,8 @@ fuzz_http_head (request heads: token, import, chunked, ambiguous lengths,
 h2c), fuzz_api_body (byte 0: zone creation, byte 1: change batch, JSON of
 every record type and a routing set), fuzz_node_config (config files with
 every setting), and fuzz_raft_command / fuzz_raft_snapshot: what
-cs_command_encode and cs_snapshot_encode give for a zone creation, a batch
+cs_command_encode and cs_snapshot_encode give for a zone creation (also one
+with its records, and one whose records are refused), a batch
 of seven record sets, deletions, members and synced marks, health-check
 commands (create, update, CALCULATED, delete, votes, MANUAL, HEARTBEAT), CIDR
 collection commands (create, changes that apply, conflict, are stale or

@@ -75,6 +75,46 @@ static void zone_create_round_trips(void **state)
         raft_free(b.base);
 }
 
+/* A zone with its records (format 7): the actions come back; a format 6
+ * entry cannot hold them. */
+static void zone_create_with_records_round_trips(void **state)
+{
+        struct zone_fixture zf;
+        struct abuild ab;
+        ab_init(&ab, 4, 4);
+        zone_spec(&zf, "example.com.", "Z43", 7);
+        struct cs_action *a =
+            ab_add(&ab, CS_ACTION_CREATE, "www.example.com.", 1, "", 60);
+        ab_a(&ab, a, 192, 0, 2, 1);
+        ab_a(&ab, a, 192, 0, 2, 2);
+        a = ab_add(&ab, CS_ACTION_UPSERT, "example.com.", 16, "", 300);
+        ab_value(&ab, a, "\x04spf1", 5);
+        struct cs_command c = {.type = CS_CMD_ZONE_CREATE, .request_id = "r2"};
+        c.u.zone_create = zf.spec;
+        c.u.zone_create.actions = ab.actions;
+        c.u.zone_create.n_actions = ab.n;
+        struct raft_buffer b = encode(&c);
+        struct cs_command d;
+        char err[256];
+        assert_int_equal(cs_command_decode(b.base, b.len, &d, err, sizeof(err)), 0);
+        assert_int_equal(d.u.zone_create.n_actions, 2);
+        for (size_t i = 0; i < 2; i++) {
+                assert_int_equal(d.u.zone_create.actions[i].kind, ab.actions[i].kind);
+                assert_rrset_equal(&d.u.zone_create.actions[i].rrset,
+                                   &ab.actions[i].rrset);
+        }
+        assert_rrset_equal(&d.u.zone_create.ns, &zf.spec.ns);
+        cs_command_free(&d);
+        assert_int_equal(((uint8_t *)b.base)[1], CS_COMMAND_VERSION_ZONE_RECORDS);
+        ((uint8_t *)b.base)[1] = CS_COMMAND_VERSION_ZONE_RECORDS - 1;
+        assert_int_equal(cs_command_decode(b.base, b.len, &d, err, sizeof(err)),
+                         -EBADMSG);
+        assert_non_null(strstr(err, "zone body"));
+        cs_command_free(&d);
+        raft_free(b.base);
+        ab_free(&ab);
+}
+
 static void change_batch_round_trips_with_10000_values(void **state)
 {
         struct abuild ab;
@@ -333,6 +373,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(zone_create_round_trips),
+            cmocka_unit_test(zone_create_with_records_round_trips),
             cmocka_unit_test(change_batch_round_trips_with_10000_values),
             cmocka_unit_test(small_commands_round_trip),
             cmocka_unit_test(encoded_length_is_padded_to_8_with_zeros),

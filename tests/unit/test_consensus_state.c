@@ -528,6 +528,70 @@ static void observer_gets_each_batch_once_with_the_new_soa(void **state)
         assert_int_equal(s.batches, 2);
 }
 
+struct created {
+        int zones, batches;
+        size_t sets;
+};
+
+static void on_created(void *ctx, const struct cs_zone *z)
+{
+        struct created *c = ctx;
+        c->zones++;
+        c->sets = cs_zone_rrset_count(z);
+}
+
+static void on_created_batch(void *ctx, const struct cs_zone *z,
+                             const struct cs_rrset_change *ch, size_t n)
+{
+        ((struct created *)ctx)->batches++;
+}
+
+/* A zone created with records (a bulk item's zone file) is one command and
+ * one change: the observer sees it once, whole; records that do not fit
+ * leave no zone, no change and no id behind. */
+static void zone_is_created_with_its_records_or_not_at_all(void **state)
+{
+        struct env *e = *state;
+        struct created seen = {0};
+        struct cs_observer obs = {
+            .ctx = &seen, .zone_created = on_created, .rrsets_changed = on_created_batch};
+        cs_state_set_observer(&e->st, &obs);
+        size_t changes = cs_state_change_count(&e->st);
+        struct zone_fixture zf;
+        zone_spec(&zf, "records.test.", "ZR", 41);
+        struct cs_action *a =
+            ab_add(&e->ab, CS_ACTION_CREATE, "www.records.test.", 1, "", 60);
+        ab_a(&e->ab, a, 192, 0, 2, 1);
+        a = ab_add(&e->ab, CS_ACTION_CREATE, "mail.records.test.", 1, "", 60);
+        ab_a(&e->ab, a, 192, 0, 2, 2);
+        /* One invalid action: a CNAME beside other data at www. */
+        a = ab_add(&e->ab, CS_ACTION_CREATE, "www.records.test.", 5, "", 60);
+        ab_name(&e->ab, a, "elsewhere.test.");
+        zf.spec.actions = e->ab.actions;
+        zf.spec.n_actions = e->ab.n;
+        assert_int_equal(zone_create_at(&e->st, &e->index, &zf, &e->res), -EINVAL);
+        assert_true(e->res.n_errors >= 1);
+        assert_null(cs_state_zone_get(&e->st, zf.origin, zf.origin_len));
+        assert_null(cs_state_zone_by_id(&e->st, "ZR"));
+        assert_int_equal(cs_state_change_count(&e->st), changes);
+        assert_int_equal(seen.zones, 0);
+        /* Without it: created whole, its serial moved once past the spec's. */
+        zf.spec.n_actions = 2;
+        assert_int_equal(zone_create_at(&e->st, &e->index, &zf, &e->res), 0);
+        const struct cs_zone *z = cs_state_zone_get(&e->st, zf.origin, zf.origin_len);
+        assert_non_null(z);
+        assert_int_equal(cs_zone_rrset_count(z), 4); /* SOA, NS, www, mail */
+        assert_int_equal(z->serial, 42);
+        uint8_t www[64];
+        size_t wl = to_wire("www.records.test.", www);
+        assert_non_null(cs_zone_rrset_get(z, www, wl, 1, ""));
+        assert_int_equal(cs_state_change_count(&e->st), changes + 1);
+        assert_int_equal(seen.zones, 1);
+        assert_int_equal(seen.sets, 4);
+        assert_int_equal(seen.batches, 0);
+        ab_reset(&e->ab);
+}
+
 static void batch_of_10000_values_applies_and_deletes(void **state)
 {
         struct env *e = *state;
@@ -679,6 +743,7 @@ int main(void)
             T(change_record_segments_are_reclaimed),
             T(zone_delete_needs_an_empty_zone_unless_forced),
             T(observer_gets_each_batch_once_with_the_new_soa),
+            T(zone_is_created_with_its_records_or_not_at_all),
             T(batch_of_10000_values_applies_and_deletes),
             T(writes_walk_no_table_whatever_the_size),
             T(batch_check_validates_without_changing_state),
