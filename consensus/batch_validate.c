@@ -423,9 +423,15 @@ static void check_alias(struct batch_work *w, uint32_t i, const struct cs_rrset_
         cs_name_text(target, r->alias_name_len, name, sizeof(name));
         cs_type_name(s->type, type, sizeof(type));
         const struct cs_zone *z = cs_state_zone_find(w->st, target, r->alias_name_len);
-        if (z != NULL && z != w->zone && z->origin_len == w->zone->origin_len &&
-            memcmp(z->origin, w->zone->origin, z->origin_len) == 0)
-                z = w->zone; /* the batch applies to a staging's copy of z */
+        /* The batch's own zone when it holds the target and the state has
+         * no closer zone for it: the batch may apply to a staging's copy of
+         * the zone, or to a zone being created with its records, which the
+         * state does not hold yet (then z is NULL or an ancestor). */
+        if (z != w->zone &&
+            cs_name_in_zone(target, r->alias_name_len, w->zone->origin,
+                            w->zone->origin_len) &&
+            (z == NULL || z->origin_len <= w->zone->origin_len))
+                z = w->zone;
         if (z == NULL) {
                 result_error(res, i, "alias_target.dns_name",
                              "%s is not in a zone hosted by this cluster", name);

@@ -219,16 +219,23 @@ static void on_item_applied(void *ctx, int status, const struct cs_result *res)
  * appended ("KEY#cc3", "KEY#dc0"), then the request's fingerprint
  * ("KEY#cc3\nFINGERPRINT", api.c) — the state machine finds ids by the part
  * before the newline, so every item has its own, and a key reused with
- * another body is refused item by item (409 IdempotencyKeyMismatch).  Keys
- * are cut to 150 bytes to leave room for the suffix and the fingerprint.
+ * another body is refused item by item (409 IdempotencyKeyMismatch).  A key
+ * of more than 150 bytes becomes its first 133, "~" and 16 hex digits of a
+ * hash of all of it, leaving room for the suffix and the fingerprint: keys
+ * that share their first 150 bytes stay apart.
  */
 static void item_request_id(const struct bulk_item *it, char *out, size_t size)
 {
         const char *nl = strchr(it->request_id, '\n');
-        int key_len = nl ? (int)(nl - it->request_id) : (int)strlen(it->request_id);
-        snprintf(out, size, "%.*s#%cc%zu%s", key_len < 150 ? key_len : 150,
-                 it->request_id, it->kind == ITEM_CREATE ? 'c' : 'd', it->index,
-                 nl ? nl : "");
+        size_t key_len = cs_request_key_len(it->request_id);
+        char key[151];
+        if (key_len <= 150)
+                snprintf(key, sizeof(key), "%.*s", (int)key_len, it->request_id);
+        else
+                snprintf(key, sizeof(key), "%.133s~%016llx", it->request_id,
+                         (unsigned long long)hash_bytes(it->request_id, key_len, 0));
+        snprintf(out, size, "%s#%cc%zu%s", key, it->kind == ITEM_CREATE ? 'c' : 'd',
+                 it->index, nl ? nl : "");
 }
 
 /* An item's command; a create carries its zone file's records. */

@@ -146,6 +146,12 @@ def test_bulk_creates_imports_and_deletes_reporting_every_problem(cluster_factor
     assert item["status"] == 400, item
     assert item["error"]["field"] == "create[0].nameservers", item
 
+    # Keys of 159 bytes that share their first 158: two requests, not a
+    # retry (each item's request id keeps a hash of the whole key).
+    for end in "xy":
+        r7 = bulk(leader, {"create": [{"name": f"long-{end}.bulk.test."}]},
+                  key="k" * 158 + end)
+        assert r7.json["results"][0]["status"] == 201, r7.json
     # Whole-request problems: not an object, nothing to do, too many.
     assert bulk(leader, {"create": "x"}).status == 400
     assert bulk(leader, {}).status == 400

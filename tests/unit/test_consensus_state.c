@@ -548,7 +548,9 @@ static void on_created_batch(void *ctx, const struct cs_zone *z,
 
 /* A zone created with records (a bulk item's zone file) is one command and
  * one change: the observer sees it once, whole; records that do not fit
- * leave no zone, no change and no id behind. */
+ * leave no zone, no change and no id behind.  The zone is below one the
+ * state holds (example.com.): an alias to its own records finds them in
+ * the new zone, not in the parent. */
 static void zone_is_created_with_its_records_or_not_at_all(void **state)
 {
         struct env *e = *state;
@@ -558,14 +560,18 @@ static void zone_is_created_with_its_records_or_not_at_all(void **state)
         cs_state_set_observer(&e->st, &obs);
         size_t changes = cs_state_change_count(&e->st);
         struct zone_fixture zf;
-        zone_spec(&zf, "records.test.", "ZR", 41);
+        uint8_t target[64];
+        zone_spec(&zf, "records.example.com.", "ZR", 41);
         struct cs_action *a =
-            ab_add(&e->ab, CS_ACTION_CREATE, "www.records.test.", 1, "", 60);
+            ab_add(&e->ab, CS_ACTION_CREATE, "www.records.example.com.", 1, "", 60);
         ab_a(&e->ab, a, 192, 0, 2, 1);
-        a = ab_add(&e->ab, CS_ACTION_CREATE, "mail.records.test.", 1, "", 60);
+        a = ab_add(&e->ab, CS_ACTION_CREATE, "mail.records.example.com.", 1, "", 60);
         ab_a(&e->ab, a, 192, 0, 2, 2);
+        a = ab_add(&e->ab, CS_ACTION_CREATE, "alias.records.example.com.", 1, "", 60);
+        a->rrset.routing.alias_name = target;
+        a->rrset.routing.alias_name_len = to_wire("www.records.example.com.", target);
         /* One invalid action: a CNAME beside other data at www. */
-        a = ab_add(&e->ab, CS_ACTION_CREATE, "www.records.test.", 5, "", 60);
+        a = ab_add(&e->ab, CS_ACTION_CREATE, "www.records.example.com.", 5, "", 60);
         ab_name(&e->ab, a, "elsewhere.test.");
         zf.spec.actions = e->ab.actions;
         zf.spec.n_actions = e->ab.n;
@@ -576,18 +582,18 @@ static void zone_is_created_with_its_records_or_not_at_all(void **state)
         assert_int_equal(cs_state_change_count(&e->st), changes);
         assert_int_equal(seen.zones, 0);
         /* Without it: created whole, its serial moved once past the spec's. */
-        zf.spec.n_actions = 2;
+        zf.spec.n_actions = 3;
         assert_int_equal(zone_create_at(&e->st, &e->index, &zf, &e->res), 0);
         const struct cs_zone *z = cs_state_zone_get(&e->st, zf.origin, zf.origin_len);
         assert_non_null(z);
-        assert_int_equal(cs_zone_rrset_count(z), 4); /* SOA, NS, www, mail */
+        assert_int_equal(cs_zone_rrset_count(z), 5); /* SOA, NS, www, mail, alias */
         assert_int_equal(z->serial, 42);
         uint8_t www[64];
-        size_t wl = to_wire("www.records.test.", www);
+        size_t wl = to_wire("www.records.example.com.", www);
         assert_non_null(cs_zone_rrset_get(z, www, wl, 1, ""));
         assert_int_equal(cs_state_change_count(&e->st), changes + 1);
         assert_int_equal(seen.zones, 1);
-        assert_int_equal(seen.sets, 4);
+        assert_int_equal(seen.sets, 5);
         assert_int_equal(seen.batches, 0);
         ab_reset(&e->ab);
 }
