@@ -6,8 +6,9 @@
  * without errors is prepared — its new sets built from the overlay, table
  * room reserved, the apex SOA rebuilt with serial + 1 (RFC 1982) — and
  * committed, which cannot fail.  The same steps serve the replicated state
- * (cs_state_batch_apply, with a change record) and a staged import's copy
- * of a zone (staged_batch_apply, without one).
+ * (cs_state_batch_apply, with a change record), and a staged import's copy
+ * of a zone or a zone being created with its records (staged_batch_apply,
+ * without one: on a zone the state does not serve yet).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -260,7 +261,7 @@ int staged_batch_apply(struct cs_state *st, struct cs_zone *z, const struct cs_b
         if (changed != NULL)
                 changed(ctx, changes, n_changes);
         old->n = n_old;
-        retire(st, old); /* a copy's sets are in no frozen view: freed now */
+        retire(st, old); /* freed now, or once no frozen snapshot reads them */
         batch_work_fini(&w, true);
         free(changes);
         return 0;

@@ -151,9 +151,11 @@ void zone_free(struct cs_zone *z);
 bool staging_holds(const struct cs_state *st, const struct cs_zone *z);
 void stagings_free(struct cs_state *st);
 
-/* A batch applied to a staging's copy z of a zone (batch.c): validated as
+/* A batch applied to a zone z the state does not serve (batch.c): a
+ * staging's copy, or a zone being created with its records.  Validated as
  * cs_state_batch_apply does (st resolves health checks and aliases to other
- * zones), without a change record; changed (may be NULL) is told the
+ * zones; an alias to z's own names finds them in z), without a change
+ * record; changed (may be NULL) is told the
  * changed sets before it returns.  0 or a negative errno. */
 typedef void (*staged_changed_fn)(void *ctx, const struct cs_rrset_change *changes,
                                   size_t n);
