@@ -286,35 +286,40 @@ int node_api_zone_param(struct node_http_request *r, uint8_t *origin)
 _Static_assert(NODE_API_KEY_MAXLEN + 33 <= CS_REQUEST_ID_MAXLEN,
                "a key, a newline and 32 hex digits fit in a request id");
 
-int node_api_request_id(struct node_http_request *r, char *out, size_t size)
+int node_api_request_key_check(struct node_http_request *r)
 {
         const char *key = node_http_header(r, "idempotency-key");
+        if (key == NULL)
+                return 0;
+        size_t n = strlen(key);
+        bool ok = n >= 1 && n <= NODE_API_KEY_MAXLEN;
+        for (size_t i = 0; ok && i < n; i++)
+                ok = (unsigned char)key[i] >= 0x20 && key[i] != 0x7f;
+        if (ok)
+                return 0;
+        node_http_reply_error(r, 400, "InvalidInput", "Idempotency-Key",
+                              "the Idempotency-Key header must be 1..%d printable "
+                              "characters",
+                              NODE_API_KEY_MAXLEN);
+        return -1;
+}
+
+int node_api_request_id_of(const char *key, const char *method, const char *target,
+                           const char *body, size_t body_len, char *out, size_t size)
+{
         if (key != NULL) {
-                size_t n = strlen(key);
-                bool ok = n >= 1 && n <= NODE_API_KEY_MAXLEN;
-                for (size_t i = 0; ok && i < n; i++)
-                        ok = (unsigned char)key[i] >= 0x20 && key[i] != 0x7f;
-                if (!ok) {
-                        node_http_reply_error(r, 400, "InvalidInput", "Idempotency-Key",
-                                              "the Idempotency-Key header must be 1..%d "
-                                              "printable characters",
-                                              NODE_API_KEY_MAXLEN);
-                        return -1;
-                }
                 unsigned char md[EVP_MAX_MD_SIZE];
                 unsigned md_len = 0;
                 EVP_MD_CTX *h = EVP_MD_CTX_new();
-                if (h == NULL || EVP_DigestInit_ex(h, EVP_sha256(), NULL) != 1 ||
-                    EVP_DigestUpdate(h, r->method, strlen(r->method) + 1) != 1 ||
-                    EVP_DigestUpdate(h, r->target, strlen(r->target) + 1) != 1 ||
-                    EVP_DigestUpdate(h, r->body ? r->body : "", r->body_len) != 1 ||
-                    EVP_DigestFinal_ex(h, md, &md_len) != 1) {
-                        EVP_MD_CTX_free(h);
-                        node_http_reply_error(r, 500, "Internal", NULL,
-                                              "cannot hash the request");
-                        return -1;
-                }
+                bool hashed = h != NULL &&
+                              EVP_DigestInit_ex(h, EVP_sha256(), NULL) == 1 &&
+                              EVP_DigestUpdate(h, method, strlen(method) + 1) == 1 &&
+                              EVP_DigestUpdate(h, target, strlen(target) + 1) == 1 &&
+                              EVP_DigestUpdate(h, body ? body : "", body_len) == 1 &&
+                              EVP_DigestFinal_ex(h, md, &md_len) == 1;
                 EVP_MD_CTX_free(h);
+                if (!hashed)
+                        return -1;
                 int w = snprintf(out, size, "%s\n", key);
                 for (unsigned i = 0; i < 16 && (size_t)w + 2 < size; i++)
                         w += snprintf(out + w, size - (size_t)w, "%02x", md[i]);
@@ -327,6 +332,19 @@ int node_api_request_id(struct node_http_request *r, char *out, size_t size)
         n += (size_t)snprintf(out, size, "r-");
         for (size_t i = 0; i < sizeof(bytes) && n + 2 < size; i++)
                 n += (size_t)snprintf(out + n, size - n, "%02x", bytes[i]);
+        return 0;
+}
+
+int node_api_request_id(struct node_http_request *r, char *out, size_t size)
+{
+        if (node_api_request_key_check(r) != 0)
+                return -1;
+        if (node_api_request_id_of(node_http_header(r, "idempotency-key"), r->method,
+                                   r->target, r->body, r->body_len, out, size) != 0) {
+                node_http_reply_error(r, 500, "Internal", NULL,
+                                      "cannot hash the request");
+                return -1;
+        }
         return 0;
 }
 

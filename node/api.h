@@ -89,6 +89,13 @@ int node_api_zone_param(struct node_http_request *r, uint8_t *origin);
 /* The request id of a write (out: CS_REQUEST_ID_MAXLEN + 1 bytes); -1 after
  * answering 400 for a malformed Idempotency-Key. */
 int node_api_request_id(struct node_http_request *r, char *out, size_t size);
+/* Its two halves, for a route that hashes a large body off the loop: the
+ * key's check (-1 after answering 400), and the id from copies of the key
+ * (NULL: none, a random id), method, target and body, on any thread (-1:
+ * the hash failed). */
+int node_api_request_key_check(struct node_http_request *r);
+int node_api_request_id_of(const char *key, const char *method, const char *target,
+                           const char *body, size_t body_len, char *out, size_t size);
 /* Answers a retried write (200 with the change it made, with the zone when
  * with_zone; like a first answer, once this node's DNS serves that change:
  * r may be held up to NODE_CLUSTER_SERVE_WAIT_MS) or a reused key (409

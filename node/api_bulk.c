@@ -61,7 +61,17 @@ struct bulk_item {
 
 struct bulk {
         struct node_offload_job job; /* first: the job is the bulk request */
-        json_t *body;                /* until the items are parsed */
+        /* Until the parse: copies of the body (h2o's, which a client gone
+         * frees) and of the Idempotency-Key (NULL: none), and the request
+         * id they give. */
+        char *text, *key;
+        size_t text_len;
+        char base[CS_REQUEST_ID_MAXLEN + 1];
+        /* A request the parse refused as a whole: its answer. */
+        int refused;
+        const char *refused_code, *refused_field;
+        char refused_message[400];
+        json_t *body; /* until the items are parsed */
         struct node_http_request *r;
         struct node_api *api;
         struct bulk_item *items;
@@ -102,6 +112,8 @@ static json_t *invalid_input(json_t *list)
 
 static void bulk_free(struct bulk *b)
 {
+        free(b->text);
+        free(b->key);
         json_decref(b->body);
         for (size_t i = 0; i < b->n; i++) {
                 struct bulk_item *it = &b->items[i];
@@ -444,9 +456,10 @@ static void check_names(struct bulk *b)
 
 /* Answers a request that proposed nothing and frees it (before
  * items_parsed sets up b->timer). */
-static void bulk_refuse(struct bulk *b, int http, const char *code, const char *message)
+static void bulk_refuse(struct bulk *b, int http, const char *code, const char *field,
+                        const char *message)
 {
-        node_http_reply_error(b->r, http, code, NULL, "%s", message);
+        node_http_reply_error(b->r, http, code, field, "%s", message);
         node_http_release(b->r);
         bulk_free(b);
 }
@@ -461,15 +474,73 @@ static int parse_start(struct node_offload_job *job)
         struct bulk *b = (struct bulk *)job;
         if (b->api->cluster->running)
                 return 0;
-        bulk_refuse(b, 503, "NoQuorum", stopping);
+        bulk_refuse(b, 503, "NoQuorum", NULL, stopping);
         return -1;
 }
 
-/* On libuv's pool: every item's fields and master file, each file's
- * records against a scratch state (check_import); nothing of the node's. */
+static void refuse_parse(struct bulk *b, int http, const char *code, const char *field,
+                         const char *message)
+{
+        b->refused = http;
+        b->refused_code = code;
+        b->refused_field = field;
+        snprintf(b->refused_message, sizeof(b->refused_message), "%s", message);
+}
+
+/* The request id (a hash of the body, with a key) and the body's JSON, its
+ * items made: 0, or -1 with the request refused. */
+static int parse_body(struct bulk *b)
+{
+        char err[320];
+        if (node_api_request_id_of(b->key, b->r->method, b->r->target, b->text,
+                                   b->text_len, b->base, sizeof(b->base)) != 0) {
+                refuse_parse(b, 500, "Internal", NULL, "cannot hash the request");
+                return -1;
+        }
+        b->body = node_http_json_object(b->text, b->text_len, err, sizeof(err));
+        free(b->text);
+        b->text = NULL;
+        if (b->body == NULL) {
+                refuse_parse(b, 400, "InvalidInput", NULL, err);
+                return -1;
+        }
+        json_t *create = json_object_get(b->body, "create");
+        json_t *del = json_object_get(b->body, "delete");
+        size_t nc = json_array_size(create), nd = json_array_size(del);
+        if ((create != NULL && !json_is_array(create)) ||
+            (del != NULL && !json_is_array(del)) || nc + nd == 0 || nc + nd > BULK_MAX) {
+                snprintf(err, sizeof(err),
+                         "create and delete must be arrays holding 1..%d zones together",
+                         BULK_MAX);
+                refuse_parse(b, 400, "InvalidInput", create ? "create" : "delete", err);
+                return -1;
+        }
+        b->items = calloc(nc + nd, sizeof(*b->items));
+        if (b->items == NULL) {
+                refuse_parse(b, 500, "Internal", NULL, "out of memory");
+                return -1;
+        }
+        b->n = nc + nd;
+        for (size_t i = 0; i < b->n; i++) {
+                struct bulk_item *it = &b->items[i];
+                it->bulk = b;
+                it->kind = i < nc ? ITEM_CREATE : ITEM_DELETE;
+                it->index = i < nc ? i : i - nc;
+                it->http = it->kind == ITEM_CREATE ? 201 : 200;
+                snprintf(it->request_id, sizeof(it->request_id), "%s", b->base);
+        }
+        return 0;
+}
+
+/* On libuv's pool: the body (hashed and parsed: 64 MiB held a loop for
+ * a good part of a second), every item's fields and master file, each
+ * file's records against a scratch state (check_import); nothing of the
+ * node's but the held request's method and target. */
 static void parse_items(struct node_offload_job *job)
 {
         struct bulk *b = (struct bulk *)job;
+        if (parse_body(b) != 0)
+                return;
         json_t *create = json_object_get(b->body, "create");
         json_t *del = json_object_get(b->body, "delete");
         for (size_t i = 0; i < b->n; i++) {
@@ -489,13 +560,16 @@ static void items_parsed(struct node_offload_job *job, int status)
 {
         struct bulk *b = (struct bulk *)job;
         if (status != 0) {
-                bulk_refuse(b, 500, "Internal",
+                bulk_refuse(b, 500, "Internal", NULL,
                             "cannot parse the request; nothing was created or deleted");
+        } else if (b->refused != 0) {
+                bulk_refuse(b, b->refused, b->refused_code, b->refused_field,
+                            b->refused_message);
         } else if (!b->api->cluster->running) {
-                bulk_refuse(b, 503, "NoQuorum", stopping);
+                bulk_refuse(b, 503, "NoQuorum", NULL, stopping);
         } else if (!node_cluster_is_leader(b->api->cluster)) {
                 /* The parse waited behind other long work; the body is gone. */
-                bulk_refuse(b, 503, "NoQuorum",
+                bulk_refuse(b, 503, "NoQuorum", NULL,
                             "leadership changed while the request was parsed; no zone "
                             "was created or deleted: retry");
         } else {
@@ -509,49 +583,25 @@ static void items_parsed(struct node_offload_job *job, int status)
 void node_api_zones_bulk(struct node_http_request *r, void *ctx)
 {
         struct node_api *api = ctx;
-        char base[CS_REQUEST_ID_MAXLEN + 1];
-        if (node_api_forward_if_follower(api, r) ||
-            node_api_request_id(r, base, sizeof(base)) != 0)
+        if (node_api_forward_if_follower(api, r) || node_api_request_key_check(r) != 0)
                 return;
-        json_t *body = node_http_body_json(r);
-        if (body == NULL)
-                return;
-        json_t *create = json_object_get(body, "create");
-        json_t *del = json_object_get(body, "delete");
-        size_t nc = json_array_size(create), nd = json_array_size(del);
-        if ((create != NULL && !json_is_array(create)) ||
-            (del != NULL && !json_is_array(del)) || nc + nd == 0 || nc + nd > BULK_MAX) {
-                node_http_reply_error(
-                    r, 400, "InvalidInput", create ? "create" : "delete",
-                    "create and delete must be arrays holding 1..%d zones "
-                    "together",
-                    BULK_MAX);
-                json_decref(body);
-                return;
-        }
+        const char *key = node_http_header(r, "idempotency-key");
         struct bulk *b = calloc(1, sizeof(*b));
-        if (b != NULL)
-                b->items = calloc(nc + nd, sizeof(*b->items));
-        if (b == NULL || b->items == NULL) {
+        if (b != NULL) {
+                b->text_len = r->body_len;
+                b->text = malloc(r->body_len ? r->body_len : 1);
+                b->key = key ? strdup(key) : NULL;
+        }
+        if (b == NULL || b->text == NULL || (key != NULL && b->key == NULL)) {
                 if (b != NULL)
-                        free(b->items);
-                free(b);
-                json_decref(body);
+                        bulk_free(b);
                 node_http_reply_error(r, 500, "Internal", NULL, "out of memory");
                 return;
         }
+        if (r->body_len > 0)
+                memcpy(b->text, r->body, r->body_len);
         b->r = r;
         b->api = api;
-        b->n = nc + nd;
-        b->body = body;
-        for (size_t i = 0; i < b->n; i++) {
-                struct bulk_item *it = &b->items[i];
-                it->bulk = b;
-                it->kind = i < nc ? ITEM_CREATE : ITEM_DELETE;
-                it->index = i < nc ? i : i - nc;
-                it->http = it->kind == ITEM_CREATE ? 201 : 200;
-                snprintf(it->request_id, sizeof(it->request_id), "%s", base);
-        }
         node_http_hold(r);
         b->job.start = parse_start;
         b->job.work_cb = parse_items;

@@ -134,27 +134,33 @@ void node_http_reply_error(struct node_http_request *r, int status, const char *
         node_http_reply_json(r, status, json_pack("{s:o}", "error", err));
 }
 
-json_t *node_http_body_json(struct node_http_request *r)
+json_t *node_http_json_object(const char *body, size_t len, char *err, size_t errlen)
 {
         json_error_t error;
-        if (r->body_len == 0) {
-                node_http_reply_error(r, 400, "InvalidInput", NULL,
-                                      "a JSON body is needed");
+        if (len == 0) {
+                snprintf(err, errlen, "a JSON body is needed");
                 return NULL;
         }
-        json_t *root = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &error);
+        json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &error);
         if (root == NULL) {
-                node_http_reply_error(r, 400, "InvalidInput", NULL,
-                                      "body is not valid JSON: %s (line %d, column %d)",
-                                      error.text, error.line, error.column);
+                snprintf(err, errlen, "body is not valid JSON: %s (line %d, column %d)",
+                         error.text, error.line, error.column);
                 return NULL;
         }
         if (!json_is_object(root)) {
                 json_decref(root);
-                node_http_reply_error(r, 400, "InvalidInput", NULL,
-                                      "body must be a JSON object");
+                snprintf(err, errlen, "body must be a JSON object");
                 return NULL;
         }
+        return root;
+}
+
+json_t *node_http_body_json(struct node_http_request *r)
+{
+        char err[320];
+        json_t *root = node_http_json_object(r->body, r->body_len, err, sizeof(err));
+        if (root == NULL)
+                node_http_reply_error(r, 400, "InvalidInput", NULL, "%s", err);
         return root;
 }
 

@@ -149,5 +149,8 @@ void node_http_reply_error(struct node_http_request *r, int status, const char *
 
 /* Parses the body as a JSON object; answers 400 itself and returns NULL on error. */
 json_t *node_http_body_json(struct node_http_request *r);
+/* The same parse of any text, on any thread: NULL with the 400's message in
+ * err. */
+json_t *node_http_json_object(const char *body, size_t len, char *err, size_t errlen);
 
 #endif
