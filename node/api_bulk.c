@@ -539,8 +539,11 @@ static int parse_body(struct bulk *b)
 static void parse_items(struct node_offload_job *job)
 {
         struct bulk *b = (struct bulk *)job;
-        if (parse_body(b) != 0)
+        if (parse_body(b) != 0) {
+                json_decref(b->body); /* here, not on the loop */
+                b->body = NULL;
                 return;
+        }
         json_t *create = json_object_get(b->body, "create");
         json_t *del = json_object_get(b->body, "delete");
         for (size_t i = 0; i < b->n; i++) {

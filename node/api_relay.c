@@ -317,13 +317,22 @@ bool node_api_forward_if_follower(struct node_api *api, struct node_http_request
                 memcpy(w->body, r->body, r->body_len);
         /* The client's key, or one made here: every attempt carries the same.
          * The request id is "KEY\nFINGERPRINT"; the leader recomputes the
-         * fingerprint from the relayed request, so only the key is sent. */
-        if (node_api_request_id(r, w->key, sizeof(w->key)) != 0) {
+         * fingerprint from the relayed request, so only the key is sent and
+         * the body is not hashed here (64 MB would hold the loop). */
+        int bad = node_api_request_key_check(r);
+        if (bad == 0 &&
+            node_api_request_id_of(node_http_header(r, "idempotency-key"), r->method,
+                                   r->target, NULL, 0, w->key, sizeof(w->key)) != 0) {
+                node_http_reply_error(r, 500, "Internal", NULL,
+                                      "cannot hash the request");
+                bad = -1;
+        }
+        if (bad != 0) {
                 free(w->authorization);
                 free(w->content_type);
                 free(w->body);
                 free(w);
-                return true; /* answered 400 */
+                return true; /* answered */
         }
         w->key[strcspn(w->key, "\n")] = '\0';
         w->r = r;
