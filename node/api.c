@@ -348,6 +348,15 @@ int node_api_request_id(struct node_http_request *r, char *out, size_t size)
         return 0;
 }
 
+void node_api_reply_key_reused(struct node_http_request *r, const char *what)
+{
+        node_http_reply_error(r, 409, "IdempotencyKeyMismatch", "Idempotency-Key",
+                              "this Idempotency-Key was used for another request (%s); "
+                              "a key may only be reused to retry the same method, path "
+                              "and body",
+                              what);
+}
+
 /* The answer to a retried write: the change it made, with the zone it
  * created when with_zone. */
 static json_t *duplicate_json(struct node_api *api, const struct cs_change *change,
@@ -401,12 +410,9 @@ bool node_api_answer_duplicate(struct node_api *api, struct node_http_request *r
         const char *mine = strchr(request_id, '\n'),
                    *theirs = strchr(dup->request_id, '\n');
         if (mine != NULL && theirs != NULL && strcmp(mine, theirs) != 0) {
-                node_http_reply_error(
-                    r, 409, "IdempotencyKeyMismatch", "Idempotency-Key",
-                    "this Idempotency-Key was used for another request "
-                    "(change %s); a key may only be reused to retry the "
-                    "same method, path and body",
-                    dup->id);
+                char what[CS_ID_MAXLEN + 16];
+                snprintf(what, sizeof(what), "change %s", dup->id);
+                node_api_reply_key_reused(r, what);
                 return true;
         }
         json_t *out = duplicate_json(api, dup, with_zone);

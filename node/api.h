@@ -94,6 +94,9 @@ int node_api_request_id(struct node_http_request *r, char *out, size_t size);
  * (NULL: none, a random id), method, target and body, on any thread (-1:
  * the hash failed). */
 int node_api_request_key_check(struct node_http_request *r);
+/* 409 IdempotencyKeyMismatch naming Idempotency-Key: the key made `what`
+ * ("change C1", "health check 9c1d2e3f4a5b6c7d") for another request. */
+void node_api_reply_key_reused(struct node_http_request *r, const char *what);
 int node_api_request_id_of(const char *key, const char *method, const char *target,
                            const char *body, size_t body_len, char *out, size_t size);
 /* Answers a retried write (200 with the change it made, with the zone when

@@ -212,12 +212,9 @@ static void on_item_applied(void *ctx, int status, const struct cs_result *res)
         struct bulk_item *it = ctx;
         struct bulk *b = it->bulk;
         int http = 0;
-        bool failed = status != 0 || res == NULL || res->status != 0;
-        if (failed) {
-                item_fail(it, 500, NULL);
+        if (status != 0 || res == NULL || res->status != 0) {
                 json_t *err = node_api_result_error(status, res, &http);
-                if (err != NULL)
-                        item_fail(it, http, err);
+                item_fail(it, http, err); /* err NULL: a 500 */
         } else {
                 snprintf(it->change_id, sizeof(it->change_id), "%s", res->change_id);
                 if (it->kind == ITEM_CREATE && res->duplicate)

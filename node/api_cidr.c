@@ -317,11 +317,9 @@ static void reply_known(struct node_http_request *r,
                     r, 200, json_pack("{s:o}", "cidr_collection", summary_json(known)));
                 return;
         }
-        node_http_reply_error(
-            r, 409, "IdempotencyKeyMismatch", "Idempotency-Key",
-            "the Idempotency-Key made CIDR collection %s (%s): a reused "
-            "key must come with the same request",
-            known->id, known->name);
+        char what[CS_CIDR_ID_MAXLEN + CS_CIDR_NAME_MAXLEN + 32];
+        snprintf(what, sizeof(what), "CIDR collection %s, %s", known->id, known->name);
+        node_api_reply_key_reused(r, what);
 }
 
 static void reply_failure(struct cidr_wait *w, int status, const struct cs_result *res)

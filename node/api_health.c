@@ -426,12 +426,10 @@ static void reply_known(struct node_http_request *r, const struct cs_health_chec
                     r, 200, json_pack("{s:o}", "healthcheck", check_json(known)));
                 return;
         }
+        char what[CS_HEALTH_ID_TEXT + 16];
         cs_health_id_text(known->id, text);
-        node_http_reply_error(
-            r, 409, "IdempotencyKeyMismatch", "Idempotency-Key",
-            "the Idempotency-Key made health check %s, whose definition "
-            "is another: a reused key must come with the same request",
-            text);
+        snprintf(what, sizeof(what), "health check %s", text);
+        node_api_reply_key_reused(r, what);
 }
 
 static void on_applied(void *ctx, int status, const struct cs_result *res)

@@ -316,25 +316,22 @@ bool node_api_forward_if_follower(struct node_api *api, struct node_http_request
         if (r->body_len > 0)
                 memcpy(w->body, r->body, r->body_len);
         /* The client's key, or one made here: every attempt carries the same.
-         * The request id is "KEY\nFINGERPRINT"; the leader recomputes the
+         * The request id is "KEY\nFINGERPRINT"; the leader computes the
          * fingerprint from the relayed request, so only the key is sent and
          * the body is not hashed here (64 MB would hold the loop). */
-        int bad = node_api_request_key_check(r);
-        if (bad == 0 &&
-            node_api_request_id_of(node_http_header(r, "idempotency-key"), r->method,
-                                   r->target, NULL, 0, w->key, sizeof(w->key)) != 0) {
-                node_http_reply_error(r, 500, "Internal", NULL,
-                                      "cannot hash the request");
-                bad = -1;
-        }
-        if (bad != 0) {
+        const char *key = node_http_header(r, "idempotency-key");
+        if (node_api_request_key_check(r) != 0) {
                 free(w->authorization);
                 free(w->content_type);
                 free(w->body);
                 free(w);
-                return true; /* answered */
+                return true; /* answered 400 */
         }
-        w->key[strcspn(w->key, "\n")] = '\0';
+        if (key != NULL) /* checked: it fits */
+                snprintf(w->key, sizeof(w->key), "%s", key);
+        else /* a random id: no fingerprint to hash */
+                node_api_request_id_of(NULL, r->method, r->target, NULL, 0, w->key,
+                                       sizeof(w->key));
         w->r = r;
         w->api = api;
         w->deadline = uv_now(api->loop) + RELAY_TIMEOUT_MS;

@@ -79,6 +79,18 @@ def race_at_leader(cluster, calls, hold=0.15):
     return results
 
 
+def assert_key_races(same, mixed, kind):
+    """The answers of two race_at_leader rounds of creates with one key
+    each: the same body twice made one object (201, then 200 with it); two
+    bodies made one and a refusal (409 IdempotencyKeyMismatch).  kind: the
+    answer's object ("healthcheck", "cidr_collection")."""
+    assert sorted(r.status for r in same) == [200, 201], same
+    assert len({r.json[kind]["id"] for r in same}) == 1, same
+    assert sorted(r.status for r in mixed) == [201, 409], mixed
+    assert [r.json["error"]["code"] for r in mixed if r.status == 409] == [
+        "IdempotencyKeyMismatch"], mixed
+
+
 def node_host(i):
     return f"127.0.0.{10 + i}"
 

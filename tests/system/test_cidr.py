@@ -29,7 +29,7 @@ import time
 
 import pytest
 
-from cluster_util import race_at_leader
+from cluster_util import assert_key_races, race_at_leader
 from conftest import free_port
 from test_geo import (QUORUMCTL, SLACK, V4, ask, ecs_bytes, expect, same_everywhere,
                       upsert, wait_values)
@@ -231,11 +231,7 @@ def test_a_create_key_names_one_collection(cidr):
     same = race_at_leader(cidr, [lambda n: create(n, "raced", "cidr-race")] * 2)
     mixed = race_at_leader(cidr, [lambda n: create(n, "mixed-a", "cidr-mixed"),
                                   lambda n: create(n, "mixed-b", "cidr-mixed")])
-    assert sorted(r.status for r in same) == [200, 201], same
-    assert len({r.json["cidr_collection"]["id"] for r in same}) == 1, same
-    assert sorted(r.status for r in mixed) == [201, 409], mixed
-    assert [r.json["error"]["code"] for r in mixed if r.status == 409] == [
-        "IdempotencyKeyMismatch"], mixed
+    assert_key_races(same, mixed, "cidr_collection")
     cidr.wait_applied()
     for node in cidr.running():
         names = sorted(c["name"] for c in
